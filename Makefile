@@ -1,0 +1,60 @@
+# Hato: the two set-up commands are `make run` and `make test` (README.md).
+BUILD ?= build
+DATA ?= var
+JOBS ?= $(shell nproc)
+CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=Release
+
+# Demo ports for `make run` (unprivileged, loopback only).
+RUN_SMTP ?= 127.0.0.1:2525
+RUN_POP3 ?= 127.0.0.1:1110
+DEMO_USER ?= demo@example.test
+DEMO_PASS ?= demo-password
+
+.PHONY: all deps build run test unit integration fuzz fuzz-smoke bench torture format tidy clean
+
+all: build
+
+deps:
+	@bash scripts/install-deps.sh
+
+$(BUILD)/CMakeCache.txt:
+	cmake -S . -B $(BUILD) $(CMAKE_FLAGS)
+
+build: deps $(BUILD)/CMakeCache.txt
+	cmake --build $(BUILD) -j $(JOBS)
+
+run: build
+	@bash scripts/run-demo.sh $(BUILD)/hato $(DATA) $(RUN_SMTP) $(RUN_POP3) $(DEMO_USER) $(DEMO_PASS)
+
+# Every test: unit tests, integration tests against a live server, the crash
+# test, and the parsers' fuzz targets run briefly under ASan/UBSan.
+test: build
+	cd $(BUILD) && ctest --output-on-failure -j 2 --timeout 900
+
+fuzz-build: deps
+	CC=clang CXX=clang++ cmake -S . -B $(BUILD)-fuzz -DHATO_FUZZ=ON -DCMAKE_BUILD_TYPE=Debug
+	cmake --build $(BUILD)-fuzz -j $(JOBS)
+
+# Runs each fuzz target for FUZZ_SECONDS (default 60) over its corpus.
+FUZZ_SECONDS ?= 60
+fuzz: fuzz-build
+	bash fuzz/run.sh $(BUILD)-fuzz $(FUZZ_SECONDS)
+
+bench: deps
+	@bash scripts/install-deps.sh --bench
+	cmake -S . -B $(BUILD) $(CMAKE_FLAGS) >/dev/null
+	cmake --build $(BUILD) -j $(JOBS)
+	bash bench/run.sh $(BUILD)
+
+# The long crash test: hundreds of SIGKILLs.
+torture: build
+	HATO_CRASH_KILLS=300 HATO_CRASH_SENDERS=8 python3 tests/integration/crash_test.py $(BUILD)/hato
+
+format:
+	clang-format -i $$(git ls-files '*.cc' '*.h')
+
+tidy: build
+	clang-tidy -p $(BUILD) $$(git ls-files 'src/*.cc')
+
+clean:
+	rm -rf $(BUILD) $(BUILD)-fuzz

@@ -1,0 +1,483 @@
+// hato-smtp-load: SMTP load generator for the Hato vs Postfix+Dovecot benchmark.
+//
+// Opens C connections (EHLO once each), then sends N messages in total over them, one
+// MAIL/RCPT/DATA transaction at a time per connection, and records per message the time from
+// writing the final "." to reading the reply. Any reply other than 250 counts as an error.
+// With --pop3-port it then polls POP3 STAT every 20 ms until the mailbox holds all accepted
+// messages (minus what it held before the run) to measure end-to-end throughput.
+// Single-threaded: Boost.Asio with C++20 coroutines, so the client itself costs little CPU.
+
+#include <algorithm>
+#include <boost/asio.hpp>
+#include <chrono>
+#include <cinttypes>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <ctime>
+#include <map>
+#include <optional>
+#include <random>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace asio = boost::asio;
+using asio::awaitable;
+using asio::use_awaitable;
+using asio::ip::tcp;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+struct Options {
+  std::string host = "127.0.0.1";
+  int port = 25;
+  int connections = 10;
+  int messages = 1000;
+  int size = 4096;
+  std::string rcpt;
+  std::string from = "loadgen@hato-bench.test";
+  int pop3_port = 0;
+  std::string pop3_user;
+  std::string pop3_pass;
+  bool json = false;
+  int timeout_s = 600;
+};
+
+[[noreturn]] void Usage(const char* msg) {
+  std::fprintf(stderr,
+               "error: %s\nusage: hato-smtp-load --host H --port P --connections C --messages N "
+               "--size S --rcpt ADDR [--from ADDR] [--pop3-port Q --pop3-user U --pop3-pass W] "
+               "[--timeout SECONDS] [--json]\n",
+               msg);
+  std::exit(2);
+}
+
+int ParseInt(const std::string& flag, const std::string& v, int min, int max) {
+  char* end = nullptr;
+  long n = std::strtol(v.c_str(), &end, 10);
+  if (v.empty() || *end != '\0' || n < min || n > max) Usage(("bad value for " + flag).c_str());
+  return static_cast<int>(n);
+}
+
+Options ParseArgs(int argc, char** argv) {
+  Options o;
+  for (int i = 1; i < argc; ++i) {
+    std::string f = argv[i];
+    if (f == "--json") {
+      o.json = true;
+      continue;
+    }
+    if (i + 1 >= argc) Usage(("missing value for " + f).c_str());
+    std::string v = argv[++i];
+    if (f == "--host")
+      o.host = v;
+    else if (f == "--port")
+      o.port = ParseInt(f, v, 1, 65535);
+    else if (f == "--connections")
+      o.connections = ParseInt(f, v, 1, 10000);
+    else if (f == "--messages")
+      o.messages = ParseInt(f, v, 1, 100000000);
+    else if (f == "--size")
+      o.size = ParseInt(f, v, 1, 100 << 20);
+    else if (f == "--rcpt")
+      o.rcpt = v;
+    else if (f == "--from")
+      o.from = v;
+    else if (f == "--pop3-port")
+      o.pop3_port = ParseInt(f, v, 1, 65535);
+    else if (f == "--pop3-user")
+      o.pop3_user = v;
+    else if (f == "--pop3-pass")
+      o.pop3_pass = v;
+    else if (f == "--timeout")
+      o.timeout_s = ParseInt(f, v, 1, 86400);
+    else
+      Usage(("unknown option " + f).c_str());
+  }
+  if (o.rcpt.empty()) Usage("--rcpt is required");
+  if (o.pop3_port != 0 && o.pop3_user.empty()) o.pop3_user = o.rcpt;
+  return o;
+}
+
+// Builds message bodies: headers plus word-wrapped English-like text, `size` bytes in total
+// (CRLF line endings, dot-stuffed, followed by the "." terminator which is not counted).
+class MessageBuilder {
+ public:
+  MessageBuilder(const Options& o, uint64_t run_id) : opts_(o), run_id_(run_id) {
+    char buf[64];
+    std::time_t now = std::time(nullptr);
+    std::tm tm{};
+    gmtime_r(&now, &tm);
+    std::strftime(buf, sizeof buf, "%a, %d %b %Y %H:%M:%S +0000", &tm);
+    date_ = buf;
+  }
+
+  void Build(int index, std::string& out) const {
+    char token[48];
+    std::snprintf(token, sizeof token, "hb%016" PRIx64 "-%08d", run_id_, index);
+    out.clear();
+    out += "From: Load Generator <" + opts_.from + ">\r\n";
+    out += "To: <" + opts_.rcpt + ">\r\n";
+    out += "Subject: Benchmark message " + std::to_string(index) + " token " + token + "\r\n";
+    out += "Date: " + date_ + "\r\n";
+    out += "Message-ID: <" + std::string(token) + "@hato-bench.test>\r\n";
+    out += "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=us-ascii\r\n";
+    out += "Content-Transfer-Encoding: 7bit\r\n\r\n";
+    std::minstd_rand rng(static_cast<uint32_t>(run_id_ ^ (index * 2654435761u)) | 1);
+    const size_t target = static_cast<size_t>(opts_.size);
+    bool sentence_start = true;
+    std::string line;
+    while (out.size() + 3 <= target) {  // room for at least one character and CRLF
+      size_t limit = std::min<size_t>(72, target - out.size() - 2);
+      line.clear();
+      for (;;) {
+        std::string word = kWords[rng() % std::size(kWords)];
+        if (sentence_start) word[0] = static_cast<char>(word[0] - 'a' + 'A');
+        sentence_start = rng() % 9 == 0;
+        if (sentence_start) word += '.';
+        if (!line.empty()) word.insert(word.begin(), ' ');
+        if (line.size() + word.size() > limit) {
+          if (line.empty()) line = word.substr(0, limit);  // short final line
+          break;
+        }
+        line += word;
+      }
+      if (line[0] == '.') out += '.';  // dot-stuffing (cannot happen with kWords, kept for safety)
+      out += line;
+      out += "\r\n";
+    }
+    out += ".\r\n";
+  }
+
+ private:
+  static constexpr const char* kWords[] = {
+      "the",     "quarterly", "report",   "meeting",  "please",   "review",  "attached", "schedule",
+      "project", "team",      "update",   "customer", "server",   "release", "budget",   "thanks",
+      "regards", "we",        "will",     "should",   "could",    "discuss", "tomorrow", "morning",
+      "after",   "lunch",     "numbers",  "look",     "good",     "issue",   "fixed",    "deploy",
+      "staging", "mail",      "delivery", "queue",    "latency",  "message", "inbox",    "question",
+      "answer",  "and",       "or",       "with",     "for",      "from",    "about",    "this",
+      "that",    "our",       "your",     "their",    "is",       "are",     "was",      "be",
+      "a",       "an",        "to",       "of",       "in",       "on",      "at",       "it",
+      "not",     "all",       "new",      "first",    "last",     "week",    "month",    "year",
+      "plan",    "draft",     "final",    "version",  "notes",    "agenda",  "call",     "office",
+      "travel",  "invoice",   "payment",  "order",    "shipping", "support", "ticket",   "feature",
+      "request", "document",  "summary"};
+  const Options& opts_;
+  uint64_t run_id_;
+  std::string date_;
+};
+
+// A one-shot signal any number of coroutines can wait for.
+class Event {
+ public:
+  explicit Event(const asio::any_io_executor& ex) : timer_(ex, Clock::time_point::max()) {}
+  void Set() {
+    set_ = true;
+    timer_.cancel();
+  }
+  awaitable<void> Wait() {
+    boost::system::error_code ec;
+    while (!set_) co_await timer_.async_wait(asio::redirect_error(use_awaitable, ec));
+  }
+
+ private:
+  asio::steady_timer timer_;
+  bool set_ = false;
+};
+
+// Line-oriented reply reader for SMTP (multi-line "250-...") and POP3 ("+OK"/"-ERR").
+class Conn {
+ public:
+  Conn(tcp::socket& s, std::set<tcp::socket*>& registry) : sock_(s), registry_(registry) {
+    registry_.insert(&sock_);
+  }
+  ~Conn() { registry_.erase(&sock_); }
+  Conn(const Conn&) = delete;
+  Conn& operator=(const Conn&) = delete;
+
+  awaitable<void> Send(std::string_view data) {
+    co_await asio::async_write(sock_, asio::buffer(data.data(), data.size()), use_awaitable);
+  }
+  awaitable<std::string> ReadLine() {
+    size_t n = co_await asio::async_read_until(sock_, asio::dynamic_buffer(buf_, 65536), "\r\n",
+                                               use_awaitable);
+    std::string line = buf_.substr(0, n - 2);
+    buf_.erase(0, n);
+    co_return line;
+  }
+  // Returns the SMTP reply code (or 0 if malformed) after the last line of the reply.
+  awaitable<int> SmtpReply() {
+    for (;;) {
+      std::string line = co_await ReadLine();
+      if (line.size() >= 4 && line[3] == '-') continue;
+      if (line.size() < 3) co_return 0;
+      co_return std::atoi(line.substr(0, 3).c_str());
+    }
+  }
+  awaitable<std::string> Pop3Ok() {
+    std::string line = co_await ReadLine();
+    if (line.rfind("+OK", 0) != 0) throw std::runtime_error("POP3: " + line);
+    co_return line;
+  }
+
+ private:
+  tcp::socket& sock_;
+  std::set<tcp::socket*>& registry_;
+  std::string buf_;
+};
+
+struct Stats {
+  int next = 0;      // next message index to hand out
+  int replied = 0;   // messages that got a final reply to DATA (250 or not)
+  int accepted = 0;  // 250 replies to DATA
+  int errors = 0;    // everything else: non-250 reply at any step, or a broken connection
+  std::map<int, int> error_codes;  // reply code (0 = I/O error) -> count
+  std::vector<double> latency_ms;
+  Clock::time_point start, last_reply;
+};
+
+class LoadRun {
+ public:
+  LoadRun(asio::io_context& io, const Options& o)
+      : io_(io),
+        opts_(o),
+        builder_(o, std::random_device{}() * 0x9E3779B97F4A7C15ull ^
+                        static_cast<uint64_t>(std::time(nullptr))),
+        ready_(io.get_executor()),
+        done_(io.get_executor()),
+        deadline_(io) {}
+
+  awaitable<void> Main() {
+    auto eps = co_await tcp::resolver(io_).async_resolve(opts_.host, std::to_string(opts_.port),
+                                                         use_awaitable);
+    smtp_ep_ = *eps.begin();
+    pop3_ep_ = tcp::endpoint(smtp_ep_.address(), static_cast<uint16_t>(opts_.pop3_port));
+    deadline_.expires_after(std::chrono::seconds(opts_.timeout_s));
+    deadline_.async_wait([this](boost::system::error_code ec) {
+      if (ec) return;
+      timed_out_ = true;
+      std::fprintf(stderr, "hato-smtp-load: timeout after %d s\n", opts_.timeout_s);
+      for (tcp::socket* s : registry_) s->close();
+      ready_.Set();
+      done_.Set();
+    });
+    if (opts_.pop3_port != 0) baseline_ = co_await Pop3Stat();
+
+    live_ = waiting_ = opts_.connections;
+    for (int i = 0; i < opts_.connections; ++i) asio::co_spawn(io_, Connection(), asio::detached);
+    co_await done_.Wait();
+    stats_.errors += opts_.messages - stats_.next;  // never sent: every connection failed
+    if (stats_.next < opts_.messages) stats_.error_codes[0] += opts_.messages - stats_.next;
+
+    if (opts_.pop3_port != 0 && !timed_out_) {
+      asio::steady_timer tick(io_);
+      bool warned = false;
+      while (!timed_out_) {
+        try {
+          long count = co_await Pop3Stat();
+          if (count - baseline_ >= stats_.accepted) {
+            e2e_ = Clock::now();
+            break;
+          }
+        } catch (const std::exception& e) {  // retried until the deadline
+          if (!warned && !timed_out_) std::fprintf(stderr, "hato-smtp-load: POP3: %s\n", e.what());
+          warned = true;
+        }
+        tick.expires_after(std::chrono::milliseconds(20));
+        co_await tick.async_wait(use_awaitable);
+      }
+    }
+    deadline_.cancel();
+  }
+
+  int Report() {
+    Stats& s = stats_;
+    std::sort(s.latency_ms.begin(), s.latency_ms.end());
+    auto pct = [&](double p) {
+      if (s.latency_ms.empty()) return 0.0;
+      size_t rank = static_cast<size_t>(p * static_cast<double>(s.latency_ms.size()) + 0.999999);
+      return s.latency_ms[std::clamp<size_t>(rank, 1, s.latency_ms.size()) - 1];
+    };
+    double elapsed =
+        s.replied > 0 ? std::chrono::duration<double>(s.last_reply - s.start).count() : 0.0;
+    double rate = elapsed > 0 ? s.accepted / elapsed : 0.0;
+    std::optional<double> e2e_s, e2e_rate;
+    if (e2e_) {
+      e2e_s = std::chrono::duration<double>(*e2e_ - s.start).count();
+      e2e_rate = *e2e_s > 0 ? s.accepted / *e2e_s : 0.0;
+    }
+    double p50 = pct(0.50), p99 = pct(0.99), max = s.latency_ms.empty() ? 0 : s.latency_ms.back();
+    std::string codes;
+    for (auto [code, n] : s.error_codes) {
+      if (opts_.json) {
+        codes +=
+            (codes.empty() ? "\"" : ", \"") + std::to_string(code) + "\": " + std::to_string(n);
+      } else {
+        codes += " " + std::to_string(code) + "x" + std::to_string(n);
+      }
+    }
+    auto num = [](std::optional<double> v) {
+      char b[32];
+      if (!v) return std::string("null");
+      std::snprintf(b, sizeof b, "%.3f", *v);
+      return std::string(b);
+    };
+    if (opts_.json) {
+      std::printf(
+          "{\"messages\": %d, \"accepted\": %d, \"errors\": %d, \"error_codes\": {%s}, "
+          "\"connections\": %d, \"size\": %d, \"elapsed_s\": %.3f, \"msgs_per_s\": %.1f, "
+          "\"e2e_s\": %s, \"msgs_per_s_e2e\": %s, \"p50_ms\": %.3f, \"p99_ms\": %.3f, "
+          "\"max_ms\": %.3f, \"timed_out\": %s}\n",
+          opts_.messages, s.accepted, s.errors, codes.c_str(), opts_.connections, opts_.size,
+          elapsed, rate, num(e2e_s).c_str(), num(e2e_rate).c_str(), p50, p99, max,
+          timed_out_ ? "true" : "false");
+    } else {
+      std::printf("messages            %d (%d connections, %d bytes)\n", opts_.messages,
+                  opts_.connections, opts_.size);
+      std::printf("errors              %d%s%s\n", s.errors,
+                  codes.empty() ? "" : "  codes:", codes.c_str());
+      std::printf("elapsed to last 250 %.3f s\n", elapsed);
+      std::printf("msgs/s to 250       %.1f\n", rate);
+      if (e2e_)
+        std::printf("msgs/s end-to-end   %.1f (%.3f s)\n", *e2e_rate, *e2e_s);
+      else
+        std::printf("msgs/s end-to-end   n/a\n");
+      std::printf("latency to 250 ms   p50 %.3f  p99 %.3f  max %.3f\n", p50, p99, max);
+    }
+    return (s.errors > 0 || timed_out_) ? 1 : 0;
+  }
+
+ private:
+  awaitable<void> Connection() {
+    tcp::socket sock(io_);
+    Conn c(sock, registry_);
+    bool waiting = true;
+    int current = -1;  // message index in flight, if any
+    try {
+      co_await sock.async_connect(smtp_ep_, use_awaitable);
+      sock.set_option(tcp::no_delay(true));
+      if (int code = co_await c.SmtpReply(); code != 220) Throw("greeting", code);
+      co_await c.Send("EHLO loadgen.hato-bench.test\r\n");
+      if (int code = co_await c.SmtpReply(); code != 250) Throw("EHLO", code);
+      // Start every connection at the same moment, after all are set up.
+      waiting = false;
+      if (--waiting_ == 0) Start();
+      co_await ready_.Wait();
+
+      const std::string mail_cmd = "MAIL FROM:<" + opts_.from + ">\r\n";
+      const std::string rcpt_cmd = "RCPT TO:<" + opts_.rcpt + ">\r\n";
+      std::string msg;
+      while (!timed_out_ && stats_.next < opts_.messages) {
+        current = stats_.next++;
+        builder_.Build(current, msg);
+        int code = 0;
+        co_await c.Send(mail_cmd);
+        if ((code = co_await c.SmtpReply()) == 250) {
+          co_await c.Send(rcpt_cmd);
+          if ((code = co_await c.SmtpReply()) == 250 || code == 251) {
+            co_await c.Send("DATA\r\n");
+            if ((code = co_await c.SmtpReply()) == 354) {
+              co_await c.Send(msg);
+              auto t0 = Clock::now();
+              code = co_await c.SmtpReply();
+              auto t1 = Clock::now();
+              stats_.replied++;
+              stats_.last_reply = t1;
+              if (code == 250) {
+                stats_.accepted++;
+                stats_.latency_ms.push_back(
+                    std::chrono::duration<double, std::milli>(t1 - t0).count());
+                current = -1;
+                continue;
+              }
+              current = -1;
+              Error(code);
+              continue;  // transaction is over after the reply to the data
+            }
+          }
+        }
+        current = -1;
+        Error(code);
+        co_await c.Send("RSET\r\n");
+        co_await c.SmtpReply();
+      }
+      co_await c.Send("QUIT\r\n");
+      co_await c.SmtpReply();
+    } catch (const std::exception& e) {
+      if (current >= 0) Error(0);
+      if (!timed_out_ && current >= 0)
+        std::fprintf(stderr, "hato-smtp-load: %s\n", e.what());
+      else if (!timed_out_ && waiting)
+        std::fprintf(stderr, "hato-smtp-load: setup: %s\n", e.what());
+    }
+    if (waiting && --waiting_ == 0) Start();
+    if (--live_ == 0) done_.Set();
+  }
+
+  awaitable<long> Pop3Stat() {
+    tcp::socket sock(io_);
+    Conn c(sock, registry_);
+    co_await sock.async_connect(pop3_ep_, use_awaitable);
+    co_await c.Pop3Ok();
+    co_await c.Send("USER " + opts_.pop3_user + "\r\n");
+    co_await c.Pop3Ok();
+    co_await c.Send("PASS " + opts_.pop3_pass + "\r\n");
+    co_await c.Pop3Ok();
+    co_await c.Send("STAT\r\n");
+    std::string stat = co_await c.Pop3Ok();  // "+OK count octets"
+    co_await c.Send("QUIT\r\n");
+    co_await c.Pop3Ok();
+    co_return std::strtol(stat.c_str() + 3, nullptr, 10);
+  }
+
+  void Start() {
+    stats_.start = Clock::now();
+    ready_.Set();
+  }
+  void Error(int code) {
+    stats_.errors++;
+    stats_.error_codes[code]++;
+  }
+  [[noreturn]] static void Throw(const char* step, int code) {
+    throw std::runtime_error(std::string(step) + " failed with reply " + std::to_string(code));
+  }
+
+  asio::io_context& io_;
+  const Options& opts_;
+  MessageBuilder builder_;
+  Event ready_, done_;
+  asio::steady_timer deadline_;
+  std::set<tcp::socket*> registry_;  // open sockets, closed on timeout
+  tcp::endpoint smtp_ep_, pop3_ep_;
+  Stats stats_;
+  int live_ = 0, waiting_ = 0;
+  long baseline_ = 0;
+  bool timed_out_ = false;
+  std::optional<Clock::time_point> e2e_;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options opts = ParseArgs(argc, argv);
+  asio::io_context io(1);
+  LoadRun run(io, opts);
+  bool failed = false;
+  asio::co_spawn(io, run.Main(), [&](std::exception_ptr e) {
+    if (!e) return;
+    failed = true;
+    try {
+      std::rethrow_exception(e);
+    } catch (const std::exception& ex) {
+      std::fprintf(stderr, "hato-smtp-load: fatal: %s\n", ex.what());
+    }
+  });
+  io.run();
+  if (failed) return 2;
+  return run.Report();
+}

@@ -1,0 +1,206 @@
+#include "app/cli.h"
+
+#include <CLI/CLI.hpp>
+#include <spdlog/spdlog.h>
+
+#include <iostream>
+
+#include "app/serve.h"
+#include "app/tls.h"
+#include "auth/password.h"
+#include "base/log.h"
+#include "io/fs.h"
+#include "smtp/address.h"
+#include "store/store.h"
+
+namespace hato::app {
+namespace {
+
+constexpr int kExitError = 1;
+constexpr int kExitUsage = 2;
+
+int Fail(const std::string& msg) {
+  std::cerr << "hato: " << msg << "\n";
+  return kExitError;
+}
+
+// Opens the store of an initialised data dir, or explains what is missing.
+Result<std::unique_ptr<store::Store>> OpenStore(const std::string& data) {
+  auto cfg = LoadConfig(data);
+  if (!cfg) return cfg.error();
+  store::StoreOptions so;
+  so.compress = cfg->store_compress;
+  return store::OpenEmbeddedStore(data, so);
+}
+
+Result<std::string> ReadPassword(const std::string& flag_value, bool from_stdin) {
+  if (from_stdin) {
+    std::string line;
+    if (!std::getline(std::cin, line)) return Err(ErrorKind::kInvalid, "no password on stdin");
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.empty()) return Err(ErrorKind::kInvalid, "empty password on stdin");
+    return line;
+  }
+  if (flag_value.empty()) return Err(ErrorKind::kInvalid, "give --password P or --password-stdin");
+  return flag_value;
+}
+
+Result<std::string> CanonicalAddress(const std::string& addr) {
+  auto m = smtp::ParseMailbox(addr, true);
+  if (!m) return Err(ErrorKind::kInvalid, "invalid address '" + addr + "': " + m.error().message);
+  return smtp::AccountKey(*m);
+}
+
+int CmdInit(const std::string& data, const std::string& domain, std::string hostname) {
+  auto* fs = io::FileSystem::Default();
+  if (fs->Exists(data + "/hato.toml")) return Fail(data + " is already initialised");
+  if (domain.empty() || domain.find('@') != std::string::npos || domain.find('.') == 0) {
+    return Fail("invalid domain '" + domain + "'");
+  }
+  if (hostname.empty()) hostname = "mail." + domain;
+  if (auto st = fs->CreateDirs(data + "/tls"); !st) return Fail(st.error().message);
+  if (auto st = GenerateSelfSigned(data + "/tls/cert.pem", data + "/tls/key.pem", hostname); !st) {
+    return Fail(st.error().message);
+  }
+  if (auto st = fs->WriteFileAtomic(data + "/hato.toml", config::DefaultText(hostname)); !st) {
+    return Fail(st.error().message);
+  }
+  auto store = OpenStore(data);
+  if (!store) return Fail(store.error().message);
+  if (auto st = (*store)->AddDomain(domain); !st) return Fail(st.error().message);
+  std::cout << "initialised " << data << " for domain " << domain << " (hostname " << hostname
+            << ")\n";
+  return 0;
+}
+
+}  // namespace
+
+int RunCli(int argc, char** argv) {
+  CLI::App app{"Hato: a mail server (SMTP, POP3) with a durable embedded store"};
+  app.require_subcommand(1);
+  std::string data = "./var";
+  auto add_data = [&data](CLI::App* cmd) {
+    cmd->add_option("--data", data, "data directory")->capture_default_str();
+  };
+
+  // init
+  std::string domain, hostname;
+  auto* init = app.add_subcommand("init", "create a data directory, config and TLS certificate");
+  add_data(init);
+  init->add_option("--domain", domain, "first local mail domain")->required();
+  init->add_option("--hostname", hostname, "server host name (default mail.DOMAIN)");
+
+  // domain add|list|remove
+  auto* dom = app.add_subcommand("domain", "manage local domains");
+  dom->require_subcommand(1);
+  std::string dom_name;
+  auto* dom_add = dom->add_subcommand("add", "add a local domain");
+  dom_add->add_option("DOMAIN", dom_name)->required();
+  auto* dom_list = dom->add_subcommand("list", "list local domains");
+  auto* dom_rm = dom->add_subcommand("remove", "remove a domain that has no accounts");
+  dom_rm->add_option("DOMAIN", dom_name)->required();
+  for (auto* c : {dom_add, dom_list, dom_rm}) add_data(c);
+
+  // user add|list|passwd|remove
+  auto* user = app.add_subcommand("user", "manage accounts");
+  user->require_subcommand(1);
+  std::string addr, password;
+  bool password_stdin = false;
+  auto* u_add = user->add_subcommand("add", "add an account");
+  auto* u_list = user->add_subcommand("list", "list accounts with message counts");
+  auto* u_pw = user->add_subcommand("passwd", "set an account's password");
+  auto* u_rm = user->add_subcommand("remove", "remove an account (mail kept for retention.days)");
+  for (auto* c : {u_add, u_pw, u_rm}) c->add_option("ADDRESS", addr)->required();
+  for (auto* c : {u_add, u_pw}) {
+    auto* p = c->add_option("--password", password, "the password (visible in ps; prefer stdin)");
+    c->add_flag("--password-stdin", password_stdin, "read the password from standard input")
+        ->excludes(p);
+  }
+  for (auto* c : {u_add, u_list, u_pw, u_rm}) add_data(c);
+
+  // serve
+  ServeOptions serve_opts;
+  auto* serve = app.add_subcommand("serve", "run the mail server in the foreground");
+  add_data(serve);
+  serve->add_option("--smtp", serve_opts.overrides.smtp, "SMTP (MX) listener host:port");
+  serve->add_option("--submission", serve_opts.overrides.submission, "submission host:port");
+  serve->add_option("--imap", serve_opts.overrides.imap, "IMAP host:port");
+  serve->add_option("--pop3", serve_opts.overrides.pop3, "POP3 host:port");
+  serve->add_option("--http", serve_opts.overrides.http, "HTTP host:port");
+  serve->add_option("--shutdown-grace", serve_opts.shutdown_grace_seconds,
+                    "seconds to let sessions finish on SIGTERM")
+      ->capture_default_str();
+
+  // verify
+  auto* verify = app.add_subcommand("verify", "check every stored message against its checksum");
+  add_data(verify);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::cerr << "hato: " << e.what() << " (see hato --help)\n";
+    return kExitUsage;
+  }
+
+  if (init->parsed()) return CmdInit(data, domain, hostname);
+  if (serve->parsed()) {
+    InitLogging(false);
+    serve_opts.data_dir = data;
+    return Serve(serve_opts);
+  }
+
+  auto store = OpenStore(data);
+  if (!store) return Fail(store.error().message);
+  store::Store& s = **store;
+
+  if (dom_add->parsed()) {
+    if (auto st = s.AddDomain(dom_name); !st) return Fail(st.error().message);
+    std::cout << "added domain " << dom_name << "\n";
+  } else if (dom_list->parsed()) {
+    auto list = s.ListDomains();
+    if (!list) return Fail(list.error().message);
+    for (const auto& d : *list) std::cout << d << "\n";
+  } else if (dom_rm->parsed()) {
+    if (auto st = s.RemoveDomain(dom_name); !st) return Fail(st.error().message);
+    std::cout << "removed domain " << dom_name << "\n";
+  } else if (u_add->parsed() || u_pw->parsed()) {
+    auto canonical = CanonicalAddress(addr);
+    if (!canonical) return Fail(canonical.error().message);
+    auto pw = ReadPassword(password, password_stdin);
+    if (!pw) return Fail(pw.error().message);
+    auto hash = auth::HashPassword(*pw);
+    if (!hash) return Fail(hash.error().message);
+    if (u_add->parsed()) {
+      if (auto st = s.AddAccount(*canonical, *hash); !st) return Fail(st.error().message);
+      std::cout << "added " << *canonical << "\n";
+    } else {
+      if (auto st = s.SetPassword(*canonical, *hash); !st) return Fail(st.error().message);
+      std::cout << "password changed for " << *canonical << "\n";
+    }
+  } else if (u_list->parsed()) {
+    auto list = s.ListAccounts();
+    if (!list) return Fail(list.error().message);
+    for (const auto& a : *list) {
+      std::cout << a.address << "\t" << a.messages << " messages\t" << a.bytes << " bytes\n";
+    }
+  } else if (u_rm->parsed()) {
+    auto canonical = CanonicalAddress(addr);
+    if (!canonical) return Fail(canonical.error().message);
+    if (auto st = s.RemoveAccount(*canonical); !st) return Fail(st.error().message);
+    std::cout << "removed " << *canonical << "; its mail is kept for the retention period\n";
+  } else if (verify->parsed()) {
+    auto report = s.Verify();
+    if (!report) return Fail(report.error().message);
+    for (const auto& p : report->problems) std::cout << "PROBLEM " << p << "\n";
+    std::cout << report->blobs_checked << " bodies checked, " << report->problems.size()
+              << " problems\n";
+    return report->problems.empty() ? 0 : kExitError;
+  }
+  return 0;
+}
+
+}  // namespace hato::app

@@ -1,0 +1,249 @@
+#include "app/serve.h"
+
+#include <spdlog/spdlog.h>
+
+#include <csignal>
+#include <thread>
+
+#include "app/tls.h"
+#include "auth/penalty.h"
+#include "io/asio.h"
+#include "io/fs.h"
+#include "pop3/server.h"
+#include "server/services.h"
+#include "smtp/server.h"
+
+namespace hato::app {
+namespace {
+
+constexpr int kPurgeIntervalSeconds = 3600;
+constexpr size_t kBlockingThreads = 4;
+
+void ApplyOverrides(config::Config& c, const config::Listen& o) {
+  if (!o.smtp.empty()) c.listen.smtp = o.smtp;
+  if (!o.submission.empty()) c.listen.submission = o.submission;
+  if (!o.imap.empty()) c.listen.imap = o.imap;
+  if (!o.pop3.empty()) c.listen.pop3 = o.pop3;
+  if (!o.http.empty()) c.listen.http = o.http;
+}
+
+Result<tcp::endpoint> ParseEndpoint(const std::string& hostport) {
+  size_t colon = hostport.rfind(':');
+  if (colon == std::string::npos) return Err(ErrorKind::kInvalid, "expected host:port: " + hostport);
+  std::string host = hostport.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  boost::system::error_code ec;
+  auto addr = asio::ip::make_address(host, ec);
+  if (ec) return Err(ErrorKind::kInvalid, "not an IP address: '" + host + "' in " + hostport);
+  unsigned long port = std::strtoul(hostport.c_str() + colon + 1, nullptr, 10);
+  if (port == 0 || port > 65535) return Err(ErrorKind::kInvalid, "bad port in " + hostport);
+  return tcp::endpoint(addr, static_cast<unsigned short>(port));
+}
+
+// A bound listening socket and the protocol that serves its connections.
+struct Listener {
+  std::string name;
+  std::unique_ptr<tcp::acceptor> acceptor;
+  std::function<awaitable<void>(tcp::socket)> serve;
+};
+
+Result<std::unique_ptr<tcp::acceptor>> Bind(asio::io_context& io, const std::string& name,
+                                            const std::string& hostport) {
+  auto ep = ParseEndpoint(hostport);
+  if (!ep) return Err(ErrorKind::kInvalid, "listen." + name + ": " + ep.error().message);
+  auto acc = std::make_unique<tcp::acceptor>(io);
+  boost::system::error_code ec;
+  acc->open(ep->protocol(), ec);
+  if (!ec) acc->set_option(tcp::acceptor::reuse_address(true), ec);
+  if (!ec) acc->bind(*ep, ec);
+  if (!ec) acc->listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) {
+    return Err(ErrorKind::kInvalid,
+               "cannot listen on " + hostport + " for " + name + ": " + ec.message());
+  }
+  return acc;
+}
+
+awaitable<void> AcceptLoop(Listener& l) {
+  while (true) {
+    boost::system::error_code ec;
+    tcp::socket socket = co_await l.acceptor->async_accept(asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) {
+      if (ec == asio::error::operation_aborted || !l.acceptor->is_open()) co_return;
+      spdlog::warn("{}: accept failed: {}", l.name, ec.message());
+      // EMFILE and friends: back off briefly instead of spinning.
+      asio::steady_timer t(l.acceptor->get_executor(), std::chrono::milliseconds(100));
+      co_await t.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      continue;
+    }
+    asio::co_spawn(l.acceptor->get_executor(), l.serve(std::move(socket)),
+                   [name = l.name](std::exception_ptr e) {
+                     if (!e) return;
+                     try {
+                       std::rethrow_exception(e);
+                     } catch (const std::exception& ex) {
+                       // A bug, caught once at the session boundary: log it, keep serving.
+                       spdlog::error("{}: session aborted by exception: {}", name, ex.what());
+                     }
+                   });
+  }
+}
+
+}  // namespace
+
+Result<config::Config> LoadConfig(const std::string& data_dir) {
+  std::string path = data_dir + "/hato.toml";
+  auto text = io::FileSystem::Default()->ReadFile(path);
+  if (!text) {
+    if (!io::FileSystem::Default()->Exists(data_dir)) {
+      return Err(ErrorKind::kNotFound, "no data directory at " + data_dir +
+                                           " (create one with: hato init --data " + data_dir +
+                                           " --domain DOMAIN)");
+    }
+    return Err(ErrorKind::kNotFound, "cannot read " + path + ": " + text.error().message);
+  }
+  auto cfg = config::Parse(*text);
+  if (!cfg) return Err(ErrorKind::kInvalid, path + ": " + cfg.error().message);
+  return cfg;
+}
+
+int Serve(const ServeOptions& options) {
+  auto loaded = LoadConfig(options.data_dir);
+  if (!loaded) {
+    spdlog::error("{}", loaded.error().message);
+    return 1;
+  }
+  config::Config cfg = std::move(*loaded);
+  ApplyOverrides(cfg, options.overrides);
+
+  std::shared_ptr<asio::ssl::context> tls;
+  if (!cfg.tls_cert.empty()) {
+    auto abs = [&](const std::string& p) { return p.front() == '/' ? p : options.data_dir + "/" + p; };
+    auto ctx = LoadTlsContext(abs(cfg.tls_cert), abs(cfg.tls_key));
+    if (!ctx) {
+      spdlog::error("{}", ctx.error().message);
+      return 1;
+    }
+    tls = *ctx;
+  }
+
+  store::StoreOptions so;
+  so.compress = cfg.store_compress;
+  so.max_pending_writes = cfg.store_max_pending_writes;
+  auto opened = store::OpenEmbeddedStore(options.data_dir, so);
+  if (!opened) {
+    spdlog::error("cannot open the store in {}: {}", options.data_dir, opened.error().message);
+    return 1;
+  }
+  std::unique_ptr<store::Store> store = std::move(*opened);
+
+  asio::io_context io(1);
+  asio::thread_pool blocking(kBlockingThreads);
+  server::ConfigSource config_source(std::make_shared<const config::Config>(cfg));
+  auth::LoginPenalty penalty(cfg.auth.penalty_base_ms, cfg.auth.penalty_max_ms);
+  server::Services services{store.get(), &blocking, &config_source, tls, &penalty};
+  smtp::Server smtp_server(services);
+  pop3::Server pop3_server(services);
+
+  std::vector<Listener> listeners;
+  auto add = [&](const std::string& name, const std::string& hostport,
+                 std::function<awaitable<void>(tcp::socket)> serve) -> bool {
+    if (hostport.empty()) return true;
+    auto acc = Bind(io, name, hostport);
+    if (!acc) {
+      spdlog::error("{}", acc.error().message);
+      return false;
+    }
+    spdlog::info("{}: listening on {}", name, hostport);
+    listeners.push_back(Listener{name, std::move(*acc), std::move(serve)});
+    return true;
+  };
+  bool ok = add("smtp", cfg.listen.smtp,
+                [&](tcp::socket s) { return smtp_server.Serve(std::move(s)); }) &&
+            add("pop3", cfg.listen.pop3,
+                [&](tcp::socket s) { return pop3_server.Serve(std::move(s)); });
+  if (!ok) return 1;
+  for (const auto& [name, addr] : {std::pair{"submission", cfg.listen.submission},
+                                   std::pair{"imap", cfg.listen.imap},
+                                   std::pair{"http", cfg.listen.http}}) {
+    if (!addr.empty()) spdlog::info("{}: not available in this build; {} ignored", name, addr);
+  }
+  for (auto& l : listeners) asio::co_spawn(io, AcceptLoop(l), asio::detached);
+
+  // Retention: destroy what was expunged or removed longer ago than retention.days.
+  asio::steady_timer purge_timer(io);
+  std::function<void()> schedule_purge = [&] {
+    auto c = config_source.Get();
+    int64_t cutoff = std::time(nullptr) - int64_t{c->retention_days} * 86400;
+    asio::post(blocking, [&store, cutoff] {
+      auto n = store->PurgeExpired(cutoff);
+      if (!n) {
+        spdlog::warn("retention: purge failed: {}", n.error().message);
+      } else if (*n > 0) {
+        spdlog::info("retention: purged {} messages past retention", *n);
+      }
+    });
+    purge_timer.expires_after(std::chrono::seconds(kPurgeIntervalSeconds));
+    purge_timer.async_wait([&](boost::system::error_code ec) {
+      if (!ec) schedule_purge();
+    });
+  };
+  schedule_purge();
+
+  asio::signal_set stop_signals(io, SIGTERM, SIGINT);
+  asio::signal_set hup(io, SIGHUP);
+  asio::steady_timer grace(io);
+  stop_signals.async_wait([&](boost::system::error_code ec, int sig) {
+    if (ec) return;
+    spdlog::info("signal {}: no longer accepting; waiting up to {}s for sessions", sig,
+                 options.shutdown_grace_seconds);
+    for (auto& l : listeners) {
+      boost::system::error_code ignored;
+      l.acceptor->close(ignored);
+    }
+    hup.cancel();
+    purge_timer.cancel();
+    // Poll until sessions are done or the grace period ends; transactions not
+    // yet acknowledged are aborted by closing their connections (the client retries).
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(options.shutdown_grace_seconds);
+    std::function<void()> poll = [&, deadline] {
+      if (smtp_server.live_sessions() + pop3_server.live_sessions() == 0 ||
+          std::chrono::steady_clock::now() >= deadline) {
+        io.stop();
+        return;
+      }
+      grace.expires_after(std::chrono::milliseconds(50));
+      grace.async_wait([&](boost::system::error_code e) {
+        if (!e) poll();
+      });
+    };
+    poll();
+  });
+  std::function<void()> wait_hup = [&] {
+    hup.async_wait([&](boost::system::error_code ec, int) {
+      if (ec) return;
+      auto next = LoadConfig(options.data_dir);
+      if (!next) {
+        spdlog::error("reload: {}; keeping the running configuration", next.error().message);
+      } else {
+        ApplyOverrides(*next, options.overrides);
+        penalty.SetLimits(next->auth.penalty_base_ms, next->auth.penalty_max_ms);
+        config_source.Set(std::make_shared<const config::Config>(std::move(*next)));
+        spdlog::info("reload: configuration reloaded (listener changes apply at restart)");
+      }
+      wait_hup();
+    });
+  };
+  wait_hup();
+
+  spdlog::info("hato: serving {} (pid {})", options.data_dir, static_cast<int>(getpid()));
+  io.run();
+  blocking.join();
+  store.reset();  // the writer drains its queue before the store closes
+  spdlog::info("hato: stopped");
+  return 0;
+}
+
+}  // namespace hato::app

@@ -1,0 +1,76 @@
+#include "app/tls.h"
+
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
+#include <sys/stat.h>
+
+#include <cstdio>
+
+namespace hato::app {
+namespace {
+
+struct Closer {
+  void operator()(EVP_PKEY* p) const { EVP_PKEY_free(p); }
+  void operator()(X509* p) const { X509_free(p); }
+  void operator()(X509_EXTENSION* p) const { X509_EXTENSION_free(p); }
+  void operator()(FILE* f) const { std::fclose(f); }
+};
+template <typename T>
+using Owned = std::unique_ptr<T, Closer>;
+
+Status Fail(const std::string& what) { return Err(ErrorKind::kInternal, "tls: " + what); }
+
+}  // namespace
+
+Status GenerateSelfSigned(const std::string& cert_path, const std::string& key_path,
+                          const std::string& hostname) {
+  Owned<EVP_PKEY> key(EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256"));
+  if (!key) return Fail("key generation failed");
+  Owned<X509> cert(X509_new());
+  if (!cert) return Fail("out of memory");
+  X509_set_version(cert.get(), 2);
+  ASN1_INTEGER_set(X509_get_serialNumber(cert.get()), static_cast<long>(time(nullptr)));
+  X509_gmtime_adj(X509_getm_notBefore(cert.get()), -3600);
+  X509_gmtime_adj(X509_getm_notAfter(cert.get()), 2L * 365 * 24 * 3600);
+  X509_set_pubkey(cert.get(), key.get());
+  X509_NAME* name = X509_get_subject_name(cert.get());
+  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8,
+                             reinterpret_cast<const unsigned char*>(hostname.c_str()), -1, -1, 0);
+  X509_set_issuer_name(cert.get(), name);
+  std::string san = "DNS:" + hostname;
+  Owned<X509_EXTENSION> ext(
+      X509V3_EXT_conf_nid(nullptr, nullptr, NID_subject_alt_name, san.c_str()));
+  if (ext) X509_add_ext(cert.get(), ext.get(), -1);
+  if (X509_sign(cert.get(), key.get(), EVP_sha256()) == 0) return Fail("signing failed");
+
+  {
+    mode_t old = umask(077);
+    Owned<FILE> kf(std::fopen(key_path.c_str(), "w"));
+    umask(old);
+    if (!kf) return Fail("cannot write " + key_path);
+    if (!PEM_write_PrivateKey(kf.get(), key.get(), nullptr, nullptr, 0, nullptr, nullptr)) {
+      return Fail("cannot write " + key_path);
+    }
+  }
+  Owned<FILE> cf(std::fopen(cert_path.c_str(), "w"));
+  if (!cf || !PEM_write_X509(cf.get(), cert.get())) return Fail("cannot write " + cert_path);
+  return Ok();
+}
+
+Result<std::shared_ptr<asio::ssl::context>> LoadTlsContext(const std::string& cert_path,
+                                                           const std::string& key_path) {
+  auto ctx = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_server);
+  boost::system::error_code ec;
+  ctx->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                       asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
+                       asio::ssl::context::no_tlsv1_1,
+                   ec);
+  ctx->use_certificate_chain_file(cert_path, ec);
+  if (ec) return Err(ErrorKind::kInvalid, "tls: cannot load certificate " + cert_path + ": " + ec.message());
+  ctx->use_private_key_file(key_path, asio::ssl::context::pem, ec);
+  if (ec) return Err(ErrorKind::kInvalid, "tls: cannot load key " + key_path + ": " + ec.message());
+  return ctx;
+}
+
+}  // namespace hato::app

@@ -1,0 +1,215 @@
+#include "config/config.h"
+
+#include <toml++/toml.h>
+
+#include <functional>
+#include <map>
+#include <sstream>
+
+namespace hato::config {
+namespace {
+
+// One handler per key: reads the node into the Config or returns an error.
+using Setter = std::function<Status(const toml::node&, Config&)>;
+
+Status WantString(const toml::node& n, const std::string& key, std::string& out) {
+  auto v = n.value<std::string>();
+  if (!v) return Err(ErrorKind::kInvalid, "config: " + key + " must be a string");
+  out = *v;
+  return Ok();
+}
+
+template <typename T>
+Status WantInt(const toml::node& n, const std::string& key, int64_t lo, int64_t hi, T& out) {
+  if (!n.is_integer()) return Err(ErrorKind::kInvalid, "config: " + key + " must be an integer");
+  int64_t v = *n.value<int64_t>();
+  if (v < lo || v > hi) {
+    return Err(ErrorKind::kInvalid, "config: " + key + " must be between " + std::to_string(lo) +
+                                        " and " + std::to_string(hi));
+  }
+  out = static_cast<T>(v);
+  return Ok();
+}
+
+Status WantBool(const toml::node& n, const std::string& key, bool& out) {
+  if (!n.is_boolean()) return Err(ErrorKind::kInvalid, "config: " + key + " must be true or false");
+  out = *n.value<bool>();
+  return Ok();
+}
+
+Status CheckHostPort(const std::string& key, const std::string& v) {
+  if (v.empty()) return Ok();
+  size_t colon = v.rfind(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 == v.size()) {
+    return Err(ErrorKind::kInvalid, "config: " + key + " must be host:port, got '" + v + "'");
+  }
+  for (size_t i = colon + 1; i < v.size(); ++i) {
+    if (v[i] < '0' || v[i] > '9') {
+      return Err(ErrorKind::kInvalid, "config: " + key + " has a bad port: '" + v + "'");
+    }
+  }
+  return Ok();
+}
+
+const std::map<std::string, Setter>& Setters() {
+  constexpr int64_t kMaxInt = 1ll << 40;
+  static const std::map<std::string, Setter> kSetters = {
+      {"server.hostname",
+       [](const toml::node& n, Config& c) { return WantString(n, "server.hostname", c.hostname); }},
+      {"listen.smtp", [](const toml::node& n, Config& c) {
+         auto s = WantString(n, "listen.smtp", c.listen.smtp);
+         return s ? CheckHostPort("listen.smtp", c.listen.smtp) : s;
+       }},
+      {"listen.submission", [](const toml::node& n, Config& c) {
+         auto s = WantString(n, "listen.submission", c.listen.submission);
+         return s ? CheckHostPort("listen.submission", c.listen.submission) : s;
+       }},
+      {"listen.imap", [](const toml::node& n, Config& c) {
+         auto s = WantString(n, "listen.imap", c.listen.imap);
+         return s ? CheckHostPort("listen.imap", c.listen.imap) : s;
+       }},
+      {"listen.pop3", [](const toml::node& n, Config& c) {
+         auto s = WantString(n, "listen.pop3", c.listen.pop3);
+         return s ? CheckHostPort("listen.pop3", c.listen.pop3) : s;
+       }},
+      {"listen.http", [](const toml::node& n, Config& c) {
+         auto s = WantString(n, "listen.http", c.listen.http);
+         return s ? CheckHostPort("listen.http", c.listen.http) : s;
+       }},
+      {"smtp.max_line_length",
+       [](const toml::node& n, Config& c) {
+         return WantInt(n, "smtp.max_line_length", 512, 65536, c.smtp.max_line_length);
+       }},
+      {"smtp.max_message_size",
+       [](const toml::node& n, Config& c) {
+         return WantInt(n, "smtp.max_message_size", 1024, kMaxInt, c.smtp.max_message_size);
+       }},
+      {"smtp.max_recipients",
+       [](const toml::node& n, Config& c) {
+         // RFC 5321 section 4.5.3.1.8: at least 100 must be accepted.
+         return WantInt(n, "smtp.max_recipients", 100, 100000, c.smtp.max_recipients);
+       }},
+      {"smtp.max_errors",
+       [](const toml::node& n, Config& c) {
+         return WantInt(n, "smtp.max_errors", 1, 1000, c.smtp.max_errors);
+       }},
+      {"smtp.idle_timeout_seconds",
+       [](const toml::node& n, Config& c) {
+         return WantInt(n, "smtp.idle_timeout_seconds", 1, 86400, c.smtp.idle_timeout_seconds);
+       }},
+      {"smtp.commit_timeout_seconds",
+       [](const toml::node& n, Config& c) {
+         return WantInt(n, "smtp.commit_timeout_seconds", 1, 3600, c.smtp.commit_timeout_seconds);
+       }},
+      {"smtp.max_connections",
+       [](const toml::node& n, Config& c) {
+         return WantInt(n, "smtp.max_connections", 1, 1000000, c.smtp.max_connections);
+       }},
+      {"pop3.idle_timeout_seconds",
+       [](const toml::node& n, Config& c) {
+         return WantInt(n, "pop3.idle_timeout_seconds", 1, 86400, c.pop3.idle_timeout_seconds);
+       }},
+      {"pop3.max_connections",
+       [](const toml::node& n, Config& c) {
+         return WantInt(n, "pop3.max_connections", 1, 1000000, c.pop3.max_connections);
+       }},
+      {"auth.allow_plaintext_on_loopback",
+       [](const toml::node& n, Config& c) {
+         return WantBool(n, "auth.allow_plaintext_on_loopback", c.auth.allow_plaintext_on_loopback);
+       }},
+      {"auth.penalty_base_ms",
+       [](const toml::node& n, Config& c) {
+         return WantInt(n, "auth.penalty_base_ms", 0, 60000, c.auth.penalty_base_ms);
+       }},
+      {"auth.penalty_max_ms",
+       [](const toml::node& n, Config& c) {
+         return WantInt(n, "auth.penalty_max_ms", 0, 600000, c.auth.penalty_max_ms);
+       }},
+      {"retention.days",
+       [](const toml::node& n, Config& c) {
+         return WantInt(n, "retention.days", 0, 36500, c.retention_days);
+       }},
+      {"tls.cert",
+       [](const toml::node& n, Config& c) { return WantString(n, "tls.cert", c.tls_cert); }},
+      {"tls.key", [](const toml::node& n, Config& c) { return WantString(n, "tls.key", c.tls_key); }},
+      {"store.compress",
+       [](const toml::node& n, Config& c) { return WantBool(n, "store.compress", c.store_compress); }},
+      {"store.max_pending_writes",
+       [](const toml::node& n, Config& c) {
+         return WantInt(n, "store.max_pending_writes", 1, 10000000, c.store_max_pending_writes);
+       }},
+  };
+  return kSetters;
+}
+
+}  // namespace
+
+Result<Config> Parse(std::string_view toml_text) {
+  toml::table root;
+  try {
+    root = toml::parse(toml_text);
+  } catch (const toml::parse_error& e) {
+    std::ostringstream msg;
+    msg << "config: line " << e.source().begin.line << ": " << e.description();
+    return Err(ErrorKind::kInvalid, msg.str());
+  }
+  Config c;
+  for (const auto& [section, node] : root) {
+    std::string sec(section.str());
+    const toml::table* table = node.as_table();
+    if (table == nullptr) {
+      return Err(ErrorKind::kInvalid, "config: unknown key '" + sec + "' (expected a [section])");
+    }
+    for (const auto& [key, value] : *table) {
+      std::string full = sec + "." + std::string(key.str());
+      auto it = Setters().find(full);
+      if (it == Setters().end()) return Err(ErrorKind::kInvalid, "config: unknown key '" + full + "'");
+      if (auto st = it->second(value, c); !st) return st.error();
+    }
+  }
+  if (c.auth.penalty_max_ms < c.auth.penalty_base_ms) {
+    return Err(ErrorKind::kInvalid, "config: auth.penalty_max_ms is below auth.penalty_base_ms");
+  }
+  return c;
+}
+
+std::string DefaultText(std::string_view hostname) {
+  Config d;
+  std::ostringstream o;
+  o << "# Hato configuration. Every key is optional; shown values are the defaults.\n"
+    << "# Reload with SIGHUP (listener addresses take effect at restart).\n\n"
+    << "[server]\nhostname = \"" << hostname << "\"   # used in greetings and Received\n\n"
+    << "[listen]   # host:port; an empty string disables the listener\n"
+    << "smtp = \"0.0.0.0:25\"          # inbound MX (RFC 5321)\n"
+    << "submission = \"0.0.0.0:587\"   # authenticated submission (RFC 6409)\n"
+    << "imap = \"0.0.0.0:143\"\n"
+    << "pop3 = \"0.0.0.0:110\"\n"
+    << "http = \"127.0.0.1:8080\"\n\n"
+    << "[smtp]\n"
+    << "max_line_length = " << d.smtp.max_line_length << "        # 500 5.5.2 past it\n"
+    << "max_message_size = " << d.smtp.max_message_size << "  # bytes; 552 5.3.4 past it\n"
+    << "max_recipients = " << d.smtp.max_recipients << "          # 452 4.5.3 past it\n"
+    << "max_errors = " << d.smtp.max_errors << "               # 421 4.7.0 and close past it\n"
+    << "idle_timeout_seconds = " << d.smtp.idle_timeout_seconds << "    # 421 4.4.2 on expiry\n"
+    << "commit_timeout_seconds = " << d.smtp.commit_timeout_seconds
+    << "   # a slower store commit is answered 451 4.3.0\n"
+    << "max_connections = " << d.smtp.max_connections << "        # 421 4.3.2 past it\n\n"
+    << "[pop3]\n"
+    << "idle_timeout_seconds = " << d.pop3.idle_timeout_seconds << "\n"
+    << "max_connections = " << d.pop3.max_connections << "        # -ERR [SYS/TEMP] past it\n\n"
+    << "[auth]\n"
+    << "allow_plaintext_on_loopback = true   # else plaintext passwords need TLS\n"
+    << "penalty_base_ms = " << d.auth.penalty_base_ms
+    << "   # delay after a failed login, doubled per failure\n"
+    << "penalty_max_ms = " << d.auth.penalty_max_ms << "\n\n"
+    << "[retention]\ndays = " << d.retention_days
+    << "   # expunged and deleted mail stays recoverable this long\n\n"
+    << "[tls]   # paths relative to the data directory\ncert = \"tls/cert.pem\"\n"
+    << "key = \"tls/key.pem\"\n\n"
+    << "[store]\ncompress = true            # zstd for bodies when it saves space\n"
+    << "max_pending_writes = " << d.store_max_pending_writes
+    << "   # queued writes past this get 451 4.3.0 at once\n";
+  return o.str();
+}
+
+}  // namespace hato::config

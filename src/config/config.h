@@ -1,0 +1,65 @@
+// Configuration: hato.toml parsed and validated into an immutable snapshot.
+// A running server holds a std::shared_ptr<const Config>; SIGHUP parses a new
+// one and swaps it in only when it is valid (the old one keeps serving).
+// Every limit has a name here, a default, a key in hato.toml and a reply in
+// the protocol that enforces it. Pure: fuzzed by fuzz/fuzz_config.cc.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "base/result.h"
+
+namespace hato::config {
+
+struct Listen {  // "host:port"; empty = disabled
+  std::string smtp;
+  std::string submission;
+  std::string imap;
+  std::string pop3;
+  std::string http;
+};
+
+struct SmtpLimits {
+  size_t max_line_length = 2048;              // command line; 500 5.5.2 past it
+  uint64_t max_message_size = 25ull << 20;    // SIZE and DATA/BDAT; 552 5.3.4 past it
+  size_t max_recipients = 100;                // per transaction; 452 4.5.3 past it
+  int max_errors = 20;                        // bad commands; 421 4.7.0 and close past it
+  int idle_timeout_seconds = 300;             // RFC 5321 4.5.3.2: 421 4.4.2 on expiry
+  int commit_timeout_seconds = 60;            // no 250 is sent later than this: 451 4.3.0
+  size_t max_connections = 1000;              // concurrent; 421 4.3.2 past it
+};
+
+struct Pop3Limits {
+  int idle_timeout_seconds = 600;             // RFC 1939 section 3: at least 10 minutes
+  size_t max_connections = 1000;              // -ERR [SYS/TEMP] past it
+};
+
+struct AuthConfig {
+  bool allow_plaintext_on_loopback = true;    // else plaintext passwords need TLS
+  int penalty_base_ms = 250;                  // first failed-login delay, doubled per failure
+  int penalty_max_ms = 10000;                 // cap of that delay
+};
+
+struct Config {
+  std::string hostname = "localhost";
+  Listen listen;
+  SmtpLimits smtp;
+  Pop3Limits pop3;
+  AuthConfig auth;
+  int retention_days = 30;                    // expunged/deleted mail kept this long
+  std::string tls_cert;                       // PEM paths, relative to the data dir
+  std::string tls_key;
+  bool store_compress = true;
+  size_t store_max_pending_writes = 10000;    // queued writes; past it 451 4.3.0 at once
+};
+
+// Parses hato.toml text. Unknown keys, wrong types and out-of-range values are
+// errors whose message names the key.
+Result<Config> Parse(std::string_view toml_text);
+
+// The documented default hato.toml written by `hato init`.
+std::string DefaultText(std::string_view hostname);
+
+}  // namespace hato::config

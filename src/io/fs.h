@@ -1,0 +1,60 @@
+// The file-system seam. Every file-system effect of the store goes through a
+// FileSystem, so tests can swap in one that injects EIO, ENOSPC or slow fsync
+// (issue: reliability under faults). Errors are values: Status/Result.
+//
+// Thread-safety: FileSystem methods are thread-safe. A WritableFile is used by
+// one thread at a time (the store's writer); a ReadableFile may be shared by
+// many readers (pread has no file position).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/result.h"
+
+namespace hato::io {
+
+class WritableFile {
+ public:
+  virtual ~WritableFile() = default;
+  // Appends at the end of the file. Not durable until Sync() returns Ok.
+  virtual Status Append(std::string_view data) = 0;
+  // fdatasync(2). A failed Sync is final for this file: the caller must not
+  // retry it into a success (after a failed fsync the kernel may have dropped
+  // the dirty pages), it must abandon the file and fail the transaction.
+  virtual Status Sync() = 0;
+  virtual uint64_t Size() const = 0;
+};
+
+class ReadableFile {
+ public:
+  virtual ~ReadableFile() = default;
+  // Reads exactly n bytes at offset or fails (a short read is kCorrupt).
+  virtual Result<std::string> ReadAt(uint64_t offset, size_t n) const = 0;
+};
+
+class FileSystem {
+ public:
+  virtual ~FileSystem() = default;
+  // Opens (creating if needed) a file for appending.
+  virtual Result<std::unique_ptr<WritableFile>> OpenAppend(const std::string& path) = 0;
+  virtual Result<std::unique_ptr<ReadableFile>> OpenRead(const std::string& path) = 0;
+  virtual Status CreateDirs(const std::string& path) = 0;
+  // fsync(2) of a directory, so that a created or renamed entry is durable.
+  virtual Status SyncDir(const std::string& path) = 0;
+  virtual Result<std::vector<std::string>> ListDir(const std::string& path) = 0;
+  virtual bool Exists(const std::string& path) = 0;
+  // Writes a whole file durably: write to a temp name, fsync, rename, fsync dir.
+  virtual Status WriteFileAtomic(const std::string& path, std::string_view data) = 0;
+  virtual Result<std::string> ReadFile(const std::string& path) = 0;
+  // Bytes available to an unprivileged user on the file system holding path.
+  virtual Result<uint64_t> FreeSpace(const std::string& path) = 0;
+
+  // The real, POSIX file system.
+  static FileSystem* Default();
+};
+
+}  // namespace hato::io

@@ -1,0 +1,133 @@
+#include "io/net.h"
+
+#include <boost/asio/experimental/awaitable_operators.hpp>
+
+namespace hato::io {
+
+using namespace asio::experimental::awaitable_operators;  // NOLINT: operator|| for timeouts
+
+namespace {
+constexpr size_t kReadChunk = 16384;
+}
+
+Connection::Connection(tcp::socket socket, std::shared_ptr<asio::ssl::context> tls)
+    : socket_(std::move(socket)), tls_ctx_(std::move(tls)) {
+  boost::system::error_code ec;
+  auto ep = socket_.remote_endpoint(ec);
+  if (!ec) {
+    auto addr = ep.address();
+    if (addr.is_v6() && addr.to_v6().is_v4_mapped()) {
+      addr = asio::ip::make_address_v4(asio::ip::v4_mapped, addr.to_v6());
+    }
+    peer_ip_ = addr.to_string();
+    loopback_ = addr.is_loopback();
+  }
+  socket_.set_option(tcp::no_delay(true), ec);
+}
+
+Connection::~Connection() = default;
+
+void Connection::Close() {
+  boost::system::error_code ec;
+  socket_.shutdown(tcp::socket::shutdown_both, ec);
+  socket_.close(ec);
+}
+
+awaitable<std::size_t> Connection::ReadSomeWithTimeout(std::chrono::seconds timeout,
+                                                       ReadStatus& status) {
+  char chunk[kReadChunk];
+  asio::steady_timer timer(socket_.get_executor());
+  timer.expires_after(timeout);
+  boost::system::error_code ec;
+  std::size_t n = 0;
+  auto token = asio::redirect_error(asio::use_awaitable, ec);
+  std::variant<std::size_t, std::monostate> r;
+  if (tls_) {
+    r = co_await (tls_->async_read_some(asio::buffer(chunk), token) ||
+                  timer.async_wait(asio::use_awaitable));
+  } else {
+    r = co_await (socket_.async_read_some(asio::buffer(chunk), token) ||
+                  timer.async_wait(asio::use_awaitable));
+  }
+  if (r.index() == 1) {
+    status = ReadStatus::kTimeout;
+    co_return 0;
+  }
+  n = std::get<0>(r);
+  if (ec) {
+    status = (ec == asio::error::eof || ec == asio::ssl::error::stream_truncated)
+                 ? ReadStatus::kEof
+                 : ReadStatus::kError;
+    co_return 0;
+  }
+  buffer_.append(chunk, n);
+  status = ReadStatus::kOk;
+  co_return n;
+}
+
+awaitable<ReadStatus> Connection::ReadMore(std::chrono::seconds timeout) {
+  ReadStatus status = ReadStatus::kOk;
+  co_await ReadSomeWithTimeout(timeout, status);
+  co_return status;
+}
+
+awaitable<LineResult> Connection::ReadLine(size_t max, std::chrono::seconds timeout) {
+  bool discarding = false;
+  size_t scanned = 0;
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (true) {
+    size_t lf = buffer_.find('\n', scanned);
+    if (lf != std::string::npos) {
+      if (discarding) {
+        buffer_.erase(0, lf + 1);
+        co_return LineResult{ReadStatus::kTooLong, {}};
+      }
+      size_t end = (lf > 0 && buffer_[lf - 1] == '\r') ? lf - 1 : lf;
+      if (end > max) {
+        buffer_.erase(0, lf + 1);
+        co_return LineResult{ReadStatus::kTooLong, {}};
+      }
+      LineResult out{ReadStatus::kOk, buffer_.substr(0, end)};
+      buffer_.erase(0, lf + 1);
+      co_return out;
+    }
+    if (buffer_.size() > max + 1) {  // +1: a CR may still be followed by LF
+      discarding = true;
+      buffer_.clear();
+    }
+    scanned = buffer_.size();
+    auto left = std::chrono::duration_cast<std::chrono::seconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) co_return LineResult{ReadStatus::kTimeout, {}};
+    ReadStatus st = ReadStatus::kOk;
+    co_await ReadSomeWithTimeout(left, st);
+    if (st != ReadStatus::kOk) co_return LineResult{st, {}};
+  }
+}
+
+awaitable<bool> Connection::Write(std::string_view data) {
+  boost::system::error_code ec;
+  auto token = asio::redirect_error(asio::use_awaitable, ec);
+  if (tls_) {
+    co_await asio::async_write(*tls_, asio::buffer(data), token);
+  } else {
+    co_await asio::async_write(socket_, asio::buffer(data), token);
+  }
+  co_return !ec;
+}
+
+awaitable<bool> Connection::StartTls(std::chrono::seconds timeout) {
+  if (!tls_ctx_ || tls_) co_return false;
+  buffer_.clear();
+  tls_ = std::make_unique<asio::ssl::stream<tcp::socket&>>(socket_, *tls_ctx_);
+  asio::steady_timer timer(socket_.get_executor());
+  timer.expires_after(timeout);
+  boost::system::error_code ec;
+  auto r = co_await (
+      tls_->async_handshake(asio::ssl::stream_base::server,
+                            asio::redirect_error(asio::use_awaitable, ec)) ||
+      timer.async_wait(asio::use_awaitable));
+  co_return r.index() == 0 && !ec;
+}
+
+}  // namespace hato::io

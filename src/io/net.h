@@ -1,0 +1,59 @@
+// A client connection: plaintext or TLS, with bounded line reads and timeouts.
+// Used by every protocol session; one coroutine uses a Connection at a time.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "io/asio.h"
+
+namespace hato::io {
+
+enum class ReadStatus { kOk, kEof, kTimeout, kTooLong, kError };
+
+struct LineResult {
+  ReadStatus status = ReadStatus::kOk;
+  std::string line;  // without the line ending (CRLF, or a bare LF)
+};
+
+class Connection {
+ public:
+  Connection(tcp::socket socket, std::shared_ptr<asio::ssl::context> tls);
+  ~Connection();
+
+  // Reads one line of at most `max` bytes (line ending excluded). A longer
+  // line is read to its end and discarded: kTooLong. The timeout covers the
+  // whole line.
+  awaitable<LineResult> ReadLine(size_t max, std::chrono::seconds timeout);
+  // Reads more bytes into buffer() (at least one, unless EOF/timeout/error).
+  awaitable<ReadStatus> ReadMore(std::chrono::seconds timeout);
+  // Unconsumed input; protocol readers consume from its front.
+  std::string& buffer() { return buffer_; }
+
+  awaitable<bool> Write(std::string_view data);
+
+  // Server side TLS handshake. Discards any buffered plaintext first: input
+  // pipelined behind STARTTLS/STLS must not be executed after the handshake
+  // (the STARTTLS command-injection attack, CVE-2011-0411).
+  awaitable<bool> StartTls(std::chrono::seconds timeout);
+  bool tls_available() const { return tls_ctx_ != nullptr; }
+  bool is_tls() const { return tls_ != nullptr; }
+
+  const std::string& peer_ip() const { return peer_ip_; }
+  bool peer_is_loopback() const { return loopback_; }
+  void Close();
+
+ private:
+  awaitable<std::size_t> ReadSomeWithTimeout(std::chrono::seconds timeout, ReadStatus& status);
+
+  tcp::socket socket_;
+  std::shared_ptr<asio::ssl::context> tls_ctx_;
+  std::unique_ptr<asio::ssl::stream<tcp::socket&>> tls_;
+  std::string buffer_;
+  std::string peer_ip_;
+  bool loopback_ = false;
+};
+
+}  // namespace hato::io

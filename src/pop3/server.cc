@@ -1,0 +1,683 @@
+#include "pop3/server.h"
+
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "auth/password.h"
+#include "base/strings.h"
+#include "io/await.h"
+#include "io/net.h"
+#include "pop3/command.h"
+
+namespace hato::pop3 {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+// Bad commands tolerated in one session; past it "-ERR too many errors" and close.
+constexpr int kMaxErrors = 20;
+// QUIT never waits longer than this for the expunge to commit; past it
+// "-ERR [SYS/TEMP] some deleted messages not removed".
+constexpr seconds kExpungeTimeout{60};
+// Replies to pipelined commands (say RETR 1..n) are written out once they reach
+// this size instead of piling up in memory.
+constexpr size_t kFlushThreshold = 256 * 1024;
+
+constexpr std::string_view kNeedTls = "-ERR [AUTH] plaintext authentication requires TLS (use STLS)";
+
+// RFC 1939 section 3: the session states. UPDATE is entered and left within QUIT.
+enum class State { kAuthorization, kTransaction };
+
+// Which commands each state allows (RFC 1939 sections 4 to 7; CAPA in both,
+// RFC 2449 section 5; STLS and AUTH only before login, RFC 2595 section 4 and
+// RFC 5034 section 4).
+bool Allowed(Verb verb, State state) {
+  switch (verb) {
+    case Verb::kCapa:
+    case Verb::kQuit:
+      return true;
+    case Verb::kUser:
+    case Verb::kPass:
+    case Verb::kApop:
+    case Verb::kAuth:
+    case Verb::kStls:
+      return state == State::kAuthorization;
+    case Verb::kStat:
+    case Verb::kList:
+    case Verb::kRetr:
+    case Verb::kDele:
+    case Verb::kNoop:
+    case Verb::kRset:
+    case Verb::kTop:
+    case Verb::kUidl:
+      return state == State::kTransaction;
+  }
+  return false;
+}
+
+// Holds the lock on one maildrop and releases it when destroyed, so that a
+// session ending in any way (QUIT, disconnect, timeout, error) unlocks.
+class MaildropLock {
+ public:
+  MaildropLock() = default;
+  MaildropLock(MaildropLocks* locks, int64_t account_id) : locks_(locks), id_(account_id) {}
+  MaildropLock(const MaildropLock&) = delete;
+  MaildropLock& operator=(const MaildropLock&) = delete;
+  MaildropLock& operator=(MaildropLock&& o) noexcept {
+    if (this != &o) {
+      Release();
+      locks_ = std::exchange(o.locks_, nullptr);
+      id_ = o.id_;
+    }
+    return *this;
+  }
+  ~MaildropLock() { Release(); }
+
+  void Release() {
+    if (locks_) locks_->Unlock(id_);
+    locks_ = nullptr;
+  }
+
+ private:
+  MaildropLocks* locks_ = nullptr;
+  int64_t id_ = 0;
+};
+
+// Appends `content` as the body of a multi-line response (RFC 1939 section 3):
+// lines end in CRLF, a line starting with "." gets one more "." (byte-stuffing),
+// and the response ends with a "." line. Content whose last line has no line
+// ending gets a CRLF before the terminating ".". Built in one pass into one
+// buffer so that a large message goes out in a single write.
+void AppendMultiline(std::string_view content, std::string& out) {
+  out.reserve(out.size() + content.size() + content.size() / 256 + 8);
+  size_t pos = 0;
+  while (pos < content.size()) {
+    size_t lf = content.find('\n', pos);
+    size_t end = lf == std::string_view::npos ? content.size() : lf;
+    size_t text_end = (end > pos && content[end - 1] == '\r') ? end - 1 : end;
+    if (content[pos] == '.') out.push_back('.');
+    out.append(content.substr(pos, text_end - pos));
+    out.append("\r\n");
+    pos = end + 1;
+  }
+  out.append(".\r\n");
+}
+
+// RFC 1939 section 7 (TOP): the header, the blank line separating it from the
+// body, then the first `lines` lines of the body.
+std::string_view TopOf(std::string_view content, uint64_t lines) {
+  size_t pos = 0;
+  while (true) {  // up to and including the first empty line
+    size_t lf = content.find('\n', pos);
+    if (lf == std::string_view::npos) return content;  // no body at all
+    bool empty = lf == pos || (lf == pos + 1 && content[pos] == '\r');
+    pos = lf + 1;
+    if (empty) break;
+  }
+  for (uint64_t i = 0; i < lines && pos < content.size(); ++i) {
+    size_t lf = content.find('\n', pos);
+    if (lf == std::string_view::npos) return content;
+    pos = lf + 1;
+  }
+  return content.substr(0, pos);
+}
+
+// A hash to verify against when the account does not exist, so that a failed
+// login costs the same time whether or not the address is known.
+const std::string& DummyHash() {
+  static const std::string hash = [] {
+    auto h = auth::HashPassword("hato: no such account");
+    return h ? *h : std::string();
+  }();
+  return hash;
+}
+
+awaitable<void> Sleep(milliseconds d) {
+  if (d.count() <= 0) co_return;
+  asio::steady_timer timer(co_await asio::this_coro::executor, d);
+  boost::system::error_code ec;
+  co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+}
+
+class Session {
+ public:
+  Session(server::Services& services, MaildropLocks& locks, tcp::socket socket)
+      : svc_(services),
+        locks_(locks),
+        conn_(std::move(socket), services.tls),
+        cfg_(services.config->Get()) {}
+
+  awaitable<void> Run();
+
+ private:
+  struct Message {
+    store::MessageMeta meta;
+    bool deleted = false;
+  };
+
+  // Replies are buffered and flushed before the session waits for input, so a
+  // pipelining client gets one write per group of commands (RFC 2449 section 6.6).
+  void Reply(std::string_view line) {
+    out_.append(line);
+    out_.append("\r\n");
+  }
+  awaitable<bool> Flush() {
+    if (out_.empty()) co_return true;
+    std::string data;
+    data.swap(out_);
+    co_return co_await conn_.Write(data);
+  }
+  bool CountError();  // false when the error limit closed the session
+  seconds idle_timeout() const { return seconds(cfg_->pop3.idle_timeout_seconds); }
+  // RFC 2595 section 3.1 / RFC 5034 section 6: passwords only over TLS, or on
+  // loopback when the configuration allows it.
+  bool PlaintextAllowed() const {
+    return conn_.is_tls() || (conn_.peer_is_loopback() && cfg_->auth.allow_plaintext_on_loopback);
+  }
+
+  // AUTHORIZATION state.
+  void HandleCapa();
+  bool HandleUser(const Command& c);
+  awaitable<bool> HandlePass(const Command& c, std::optional<std::string> user);
+  awaitable<bool> HandleAuth(const Command& c);
+  awaitable<bool> HandleStls();
+  awaitable<bool> Login(std::string user, std::string password);
+
+  // TRANSACTION state.
+  const Message* Find(uint64_t number) const;  // null when absent or marked deleted
+  void HandleStat();
+  void HandleList(const Command& c, bool uidl);
+  awaitable<bool> HandleRetr(const Command& c, bool top);
+  void HandleDele(const Command& c);
+  void HandleRset();
+  awaitable<bool> HandleQuit();  // the UPDATE state
+
+  server::Services& svc_;
+  MaildropLocks& locks_;
+  io::Connection conn_;
+  std::shared_ptr<const config::Config> cfg_;
+  std::string out_;
+  int errors_ = 0;
+  State state_ = State::kAuthorization;
+  std::optional<std::string> user_;  // name given by USER, for the PASS right after it
+
+  // After login.
+  MaildropLock lock_;
+  int64_t account_id_ = 0;
+  std::string address_;
+  uint32_t uidvalidity_ = 0;
+  std::vector<Message> messages_;  // message number n is messages_[n - 1]
+};
+
+awaitable<void> Session::Run() {
+  Reply("+OK " + cfg_->hostname + " POP3 Hato ready");
+  while (true) {
+    if (conn_.buffer().find('\n') == std::string::npos || out_.size() >= kFlushThreshold) {
+      if (!co_await Flush()) co_return;
+    }
+    cfg_ = svc_.config->Get();  // a reload applies from the next command
+    auto line = co_await conn_.ReadLine(kMaxCommandLine, idle_timeout());
+    // RFC 1939 section 3: when the autologout timer expires the server closes
+    // the connection without a response and without entering UPDATE.
+    if (line.status == io::ReadStatus::kTimeout) break;
+    // PASS must come right after USER (RFC 1939 section 7).
+    std::optional<std::string> user = std::exchange(user_, std::nullopt);
+    if (line.status == io::ReadStatus::kTooLong) {
+      Reply("-ERR line too long");
+      if (!CountError()) break;
+      continue;
+    }
+    if (line.status != io::ReadStatus::kOk) co_return;
+
+    auto cmd = ParseCommand(line.line);
+    if (!cmd) {
+      if (cmd.error().kind == ErrorKind::kNotFound) {
+        Reply("-ERR unknown command");
+      } else {
+        Reply("-ERR " + cmd.error().message);
+      }
+      if (!CountError()) break;
+      continue;
+    }
+    if (!Allowed(cmd->verb, state_)) {
+      Reply("-ERR command not valid in this state");
+      if (!CountError()) break;
+      continue;
+    }
+    bool ok = true;
+    switch (cmd->verb) {
+      case Verb::kCapa:
+        HandleCapa();
+        break;
+      case Verb::kUser:
+        ok = HandleUser(*cmd);
+        break;
+      case Verb::kPass:
+        ok = co_await HandlePass(*cmd, std::move(user));
+        break;
+      case Verb::kAuth:
+        ok = co_await HandleAuth(*cmd);
+        break;
+      case Verb::kApop:
+        Reply("-ERR APOP not supported");
+        break;
+      case Verb::kStls:
+        ok = co_await HandleStls();
+        break;
+      case Verb::kStat:
+        HandleStat();
+        break;
+      case Verb::kList:
+        HandleList(*cmd, false);
+        break;
+      case Verb::kUidl:
+        HandleList(*cmd, true);
+        break;
+      case Verb::kRetr:
+        ok = co_await HandleRetr(*cmd, false);
+        break;
+      case Verb::kTop:
+        ok = co_await HandleRetr(*cmd, true);
+        break;
+      case Verb::kDele:
+        HandleDele(*cmd);
+        break;
+      case Verb::kRset:
+        HandleRset();
+        break;
+      case Verb::kNoop:
+        Reply("+OK");
+        break;
+      case Verb::kQuit:
+        ok = co_await HandleQuit();
+        break;
+    }
+    if (!ok) break;
+  }
+  co_await Flush();
+  conn_.Close();
+}
+
+bool Session::CountError() {
+  if (++errors_ < kMaxErrors) return true;
+  Reply("-ERR too many errors");
+  return false;
+}
+
+// RFC 2449 section 5; the capabilities are those of the current state.
+void Session::HandleCapa() {
+  bool auth = state_ == State::kAuthorization;
+  Reply("+OK capability list follows");
+  Reply("TOP");
+  Reply("UIDL");
+  if (auth && PlaintextAllowed()) Reply("USER");
+  Reply("RESP-CODES");
+  Reply("AUTH-RESP-CODE");  // RFC 3206 section 3
+  Reply("PIPELINING");
+  if (auth && PlaintextAllowed()) Reply("SASL PLAIN");  // RFC 5034 section 3
+  if (auth && conn_.tls_available() && !conn_.is_tls()) Reply("STLS");  // RFC 2595 section 4
+  Reply("IMPLEMENTATION Hato");
+  Reply(".");
+}
+
+// RFC 1939 section 7: the reply does not say whether the mailbox exists.
+bool Session::HandleUser(const Command& c) {
+  if (!PlaintextAllowed()) {
+    Reply(kNeedTls);
+    return CountError();
+  }
+  user_ = c.arg;
+  Reply("+OK send PASS");
+  return true;
+}
+
+awaitable<bool> Session::HandlePass(const Command& c, std::optional<std::string> user) {
+  if (!user) {
+    Reply("-ERR send USER first");
+    co_return CountError();
+  }
+  if (!PlaintextAllowed()) {
+    Reply(kNeedTls);
+    co_return CountError();
+  }
+  co_return co_await Login(std::move(*user), c.arg);
+}
+
+// RFC 5034 section 4 with the PLAIN mechanism of RFC 4616.
+awaitable<bool> Session::HandleAuth(const Command& c) {
+  if (c.arg.empty()) {
+    // Without a mechanism: list them (the RFC 1734 form many clients still send).
+    Reply("+OK");
+    if (PlaintextAllowed()) Reply("PLAIN");
+    Reply(".");
+    co_return true;
+  }
+  if (c.arg != "PLAIN") {
+    Reply("-ERR unsupported authentication mechanism");
+    co_return CountError();
+  }
+  if (!PlaintextAllowed()) {
+    Reply(kNeedTls);
+    co_return CountError();
+  }
+  std::string response;
+  if (!c.arg2.empty()) {
+    // A zero-length initial response is sent as "=".
+    if (c.arg2 != "=") response = c.arg2;
+  } else {
+    // No initial response: an empty challenge is "+ " and the client answers
+    // with one base64 line, or "*" to cancel.
+    Reply("+ ");
+    if (!co_await Flush()) co_return false;
+    auto line = co_await conn_.ReadLine(kMaxAuthLine, idle_timeout());
+    if (line.status == io::ReadStatus::kTooLong) {
+      Reply("-ERR line too long");
+      co_return CountError();
+    }
+    if (line.status != io::ReadStatus::kOk) co_return false;
+    if (line.line == "*") {
+      Reply("-ERR authentication cancelled");
+      co_return true;
+    }
+    response = std::move(line.line);
+  }
+  // RFC 4616 section 2: message = [authzid] NUL authcid NUL passwd.
+  auto decoded = Base64Decode(response);
+  size_t nul1 = decoded ? decoded->find('\0') : std::string::npos;
+  size_t nul2 = nul1 == std::string::npos ? nul1 : decoded->find('\0', nul1 + 1);
+  if (nul2 == std::string::npos || decoded->find('\0', nul2 + 1) != std::string::npos ||
+      nul2 == nul1 + 1 || nul2 + 1 == decoded->size()) {
+    Reply("-ERR malformed authentication response");
+    co_return CountError();
+  }
+  std::string authzid = decoded->substr(0, nul1);
+  std::string authcid = decoded->substr(nul1 + 1, nul2 - nul1 - 1);
+  std::string password = decoded->substr(nul2 + 1);
+  // Acting as another user is not supported: the authorization identity, when
+  // given, must be the authentication identity.
+  if (!authzid.empty() && !EqualsIgnoreCase(authzid, authcid)) {
+    Reply("-ERR [AUTH] authorization identity not permitted");
+    co_return CountError();
+  }
+  co_return co_await Login(std::move(authcid), std::move(password));
+}
+
+awaitable<bool> Session::HandleStls() {
+  if (conn_.is_tls()) {
+    Reply("-ERR TLS already active");
+    co_return CountError();
+  }
+  if (!conn_.tls_available()) {
+    Reply("-ERR STLS not available");
+    co_return CountError();
+  }
+  Reply("+OK begin TLS negotiation");
+  if (!co_await Flush()) co_return false;
+  // StartTls discards anything pipelined after STLS (RFC 2595 section 4, and
+  // the command-injection attack): the client starts AUTHORIZATION over.
+  if (!co_await conn_.StartTls(idle_timeout())) co_return false;
+  user_.reset();
+  co_return true;
+}
+
+// Checks the credentials, locks the maildrop and takes its snapshot. RFC 1939
+// section 4: on success the session enters TRANSACTION; on failure it stays in
+// AUTHORIZATION. False only when the session must close.
+awaitable<bool> Session::Login(std::string user, std::string password) {
+  const std::string ip = conn_.peer_ip();
+  auth::LoginPenalty* penalty = svc_.penalty;
+  if (penalty) co_await Sleep(penalty->Pending(ip));
+
+  std::string address = AsciiLower(user);
+  enum class Outcome { kOk, kBad, kTemporary };
+  struct Check {
+    Outcome outcome = Outcome::kBad;
+    int64_t account_id = 0;
+    std::string error;
+  };
+  store::Store* store = svc_.store;
+  // The lambdas given to Offload/AwaitCallback are named variables, not
+  // temporaries in the co_await expression: GCC 12 miscompiles closures with
+  // captures created inside a co_await expression (wrong object addresses).
+  auto verify = [store, address, password = std::move(password)]() {
+    Check c;
+    auto account = store->FindAccount(address);
+    if (!account) {
+      if (account.error().kind != ErrorKind::kNotFound) {
+        c.outcome = Outcome::kTemporary;
+        c.error = account.error().message;
+      } else {
+        auth::VerifyPassword(DummyHash(), password);  // same cost as a wrong password
+      }
+      return c;
+    }
+    if (auth::VerifyPassword(account->password_hash, password)) {
+      c.outcome = Outcome::kOk;
+      c.account_id = account->id;
+    }
+    return c;
+  };
+  Check check = co_await io::Offload(*svc_.blocking, std::move(verify));
+  if (check.outcome == Outcome::kTemporary) {
+    spdlog::error("pop3: account lookup failed: {}", check.error);
+    Reply("-ERR [SYS/TEMP] authentication temporarily unavailable, try again later");
+    co_return true;
+  }
+  if (check.outcome == Outcome::kBad) {
+    // RFC 3206 section 4: [AUTH] for bad credentials; the same reply whether or
+    // not the account exists, after a delay growing with repeated failures.
+    milliseconds delay = penalty ? penalty->Failure(ip, address) : milliseconds(0);
+    spdlog::warn("pop3: failed login for {} from {}", address, ip);
+    co_await Sleep(delay);
+    Reply("-ERR [AUTH] invalid credentials");
+    co_return CountError();
+  }
+  if (penalty) penalty->Success(ip, address);
+
+  // RFC 1939 section 8 / RFC 2449 section 8.1.1: one session per maildrop;
+  // [IN-USE] is only reported once the credentials were verified.
+  if (!locks_.TryLock(check.account_id)) {
+    Reply("-ERR [IN-USE] maildrop already locked");
+    co_return true;
+  }
+  MaildropLock lock(&locks_, check.account_id);
+
+  int64_t account_id = check.account_id;
+  auto list = [store, account_id] {
+    return std::optional<Result<store::MailboxSnapshot>>(
+        store->ListMessages(account_id, store::kInbox));
+  };
+  auto snapshot = co_await io::Offload(*svc_.blocking, std::move(list));
+  if (!snapshot->ok()) {
+    spdlog::error("pop3: cannot list the maildrop of {}: {}", address,
+                  snapshot->error().message);
+    Reply("-ERR [SYS/TEMP] cannot open the maildrop, try again later");
+    co_return true;  // `lock` releases
+  }
+  lock_ = std::move(lock);
+  account_id_ = account_id;
+  address_ = address;
+  uidvalidity_ = (*snapshot)->uidvalidity;
+  messages_.clear();
+  messages_.reserve((*snapshot)->messages.size());
+  for (const auto& m : (*snapshot)->messages) messages_.push_back(Message{m, false});
+  state_ = State::kTransaction;
+  spdlog::info("pop3: {} logged in from {}{} ({} messages)", address_, ip,
+               conn_.is_tls() ? " with TLS" : "", messages_.size());
+  Reply("+OK maildrop locked and ready");
+  co_return true;
+}
+
+const Session::Message* Session::Find(uint64_t number) const {
+  if (number == 0 || number > messages_.size()) return nullptr;
+  const Message& m = messages_[number - 1];
+  return m.deleted ? nullptr : &m;
+}
+
+// RFC 1939 section 5 (STAT): messages marked deleted are not counted.
+void Session::HandleStat() {
+  uint64_t count = 0;
+  uint64_t size = 0;
+  for (const auto& m : messages_) {
+    if (m.deleted) continue;
+    ++count;
+    size += m.meta.size;
+  }
+  Reply("+OK " + std::to_string(count) + " " + std::to_string(size));
+}
+
+// RFC 1939 sections 5 (LIST) and 7 (UIDL). The unique-id is
+// "<uidvalidity>.<uid>": stable across sessions and restarts, and never reused
+// for another message in the same mailbox.
+void Session::HandleList(const Command& c, bool uidl) {
+  auto value = [&](const Message& m) {
+    return uidl ? std::to_string(uidvalidity_) + "." + std::to_string(m.meta.uid)
+                : std::to_string(m.meta.size);
+  };
+  if (c.msg) {
+    const Message* m = Find(*c.msg);
+    if (!m) {
+      Reply("-ERR no such message");
+      return;
+    }
+    Reply("+OK " + std::to_string(*c.msg) + " " + value(*m));
+    return;
+  }
+  if (uidl) {
+    Reply("+OK unique-id listing follows");
+  } else {
+    uint64_t count = 0;
+    uint64_t size = 0;
+    for (const auto& m : messages_) {
+      if (m.deleted) continue;
+      ++count;
+      size += m.meta.size;
+    }
+    Reply("+OK " + std::to_string(count) + " messages (" + std::to_string(size) + " octets)");
+  }
+  for (size_t i = 0; i < messages_.size(); ++i) {
+    if (!messages_[i].deleted) Reply(std::to_string(i + 1) + " " + value(messages_[i]));
+  }
+  Reply(".");
+}
+
+// RFC 1939 sections 5 (RETR) and 7 (TOP).
+awaitable<bool> Session::HandleRetr(const Command& c, bool top) {
+  const Message* m = Find(*c.msg);
+  if (!m) {
+    Reply("-ERR no such message");
+    co_return true;
+  }
+  store::Store* store = svc_.store;
+  int64_t account_id = account_id_;
+  int64_t message_id = m->meta.id;
+  auto read = [store, account_id, message_id] {
+    return std::optional<Result<std::string>>(store->ReadMessage(account_id, message_id));
+  };
+  auto content = co_await io::Offload(*svc_.blocking, std::move(read));
+  if (!content->ok()) {
+    const Error& e = content->error();
+    if (e.kind == ErrorKind::kCorrupt) {
+      spdlog::error("pop3: account {} ({}) message {} failed its integrity check: {}",
+                    account_id, address_, message_id, e.message);
+      Reply("-ERR [SYS/PERM] message failed its integrity check");
+    } else if (e.kind == ErrorKind::kNotFound) {
+      // Removed since the snapshot (by an IMAP session).
+      Reply("-ERR no such message (removed by another session)");
+    } else {
+      spdlog::error("pop3: account {} message {} read failed: {}", account_id, message_id,
+                    e.message);
+      Reply("-ERR [SYS/TEMP] cannot read the message, try again later");
+    }
+    co_return true;
+  }
+  std::string_view data = **content;
+  if (top) {
+    Reply("+OK top of message follows");
+    data = TopOf(data, c.lines);
+  } else {
+    Reply("+OK " + std::to_string(data.size()) + " octets");
+  }
+  AppendMultiline(data, out_);
+  co_return true;
+}
+
+// RFC 1939 section 5 (DELE): only marks; the UPDATE state removes.
+void Session::HandleDele(const Command& c) {
+  const Message* m = Find(*c.msg);
+  if (!m) {
+    Reply("-ERR no such message");
+    return;
+  }
+  messages_[*c.msg - 1].deleted = true;
+  Reply("+OK message " + std::to_string(*c.msg) + " deleted");
+}
+
+// RFC 1939 section 5 (RSET).
+void Session::HandleRset() {
+  uint64_t size = 0;
+  for (auto& m : messages_) {
+    m.deleted = false;
+    size += m.meta.size;
+  }
+  Reply("+OK maildrop has " + std::to_string(messages_.size()) + " messages (" +
+        std::to_string(size) + " octets)");
+}
+
+// RFC 1939 sections 4 and 6 (QUIT). From TRANSACTION this is the UPDATE state:
+// the marked messages are expunged and "+OK" is sent only once the store
+// committed that. A session that ends any other way deletes nothing.
+awaitable<bool> Session::HandleQuit() {
+  if (state_ == State::kAuthorization) {
+    Reply("+OK " + cfg_->hostname + " POP3 server signing off");
+    co_return false;
+  }
+  std::vector<int64_t> ids;
+  for (const auto& m : messages_) {
+    if (m.deleted) ids.push_back(m.meta.id);
+  }
+  size_t n = ids.size();
+  if (!ids.empty()) {
+    store::Store* store = svc_.store;
+    int64_t account_id = account_id_;
+    auto expunge = [store, account_id, ids = std::move(ids)](store::Done<void> done) mutable {
+      store->Expunge(account_id, std::move(ids), std::move(done));
+    };
+    auto r = co_await io::AwaitCallback<void>(std::move(expunge), kExpungeTimeout);
+    if (!r) {
+      spdlog::error("pop3: expunge of {} messages for {} failed: {}", n, address_,
+                    r.error().message);
+      Reply("-ERR [SYS/TEMP] some deleted messages not removed");
+      co_return false;
+    }
+  }
+  spdlog::info("pop3: {} logged out, {} messages deleted", address_, n);
+  Reply("+OK " + cfg_->hostname + " POP3 server signing off (" + std::to_string(n) +
+        " messages deleted)");
+  co_return false;
+}
+
+}  // namespace
+
+awaitable<void> Server::Serve(tcp::socket socket) {
+  auto cfg = services_.config->Get();
+  if (!sessions_.TryAcquire(cfg->pop3.max_connections)) {
+    std::string msg = "-ERR [SYS/TEMP] too many connections, try again later\r\n";
+    boost::system::error_code ec;
+    co_await asio::async_write(socket, asio::buffer(msg),
+                               asio::redirect_error(asio::use_awaitable, ec));
+    co_return;
+  }
+  auto slot = sessions_.Adopt();
+  Session session(services_, locks_, std::move(socket));
+  co_await session.Run();
+}
+
+}  // namespace hato::pop3

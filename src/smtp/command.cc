@@ -1,0 +1,154 @@
+#include "smtp/command.h"
+
+#include "base/strings.h"
+
+namespace hato::smtp {
+namespace {
+
+struct VerbEntry {
+  const char* name;
+  Verb verb;
+};
+
+constexpr VerbEntry kVerbs[] = {
+    {"HELO", Verb::kHelo}, {"EHLO", Verb::kEhlo},         {"MAIL", Verb::kMail},
+    {"RCPT", Verb::kRcpt}, {"DATA", Verb::kData},         {"BDAT", Verb::kBdat},
+    {"RSET", Verb::kRset}, {"NOOP", Verb::kNoop},         {"QUIT", Verb::kQuit},
+    {"VRFY", Verb::kVrfy}, {"EXPN", Verb::kExpn},         {"HELP", Verb::kHelp},
+    {"STARTTLS", Verb::kStartTls}, {"AUTH", Verb::kAuth},
+};
+
+// Splits "FROM:<a@b> SIZE=1 BODY=8BITMIME" after the verb into the path and params.
+// Tolerates a space after the colon, as many clients send it.
+Status ParsePathAndParams(std::string_view rest, std::string_view keyword, bool is_mail,
+                          Command& cmd) {
+  rest = TrimSpaces(rest);
+  if (!StartsWithIgnoreCase(rest, keyword)) {
+    return Err(ErrorKind::kInvalid, std::string("syntax: expected ") + std::string(keyword));
+  }
+  rest = TrimSpaces(rest.substr(keyword.size()));
+  // The path ends at the first '>' that is not inside a quoted local part.
+  size_t end = std::string_view::npos;
+  bool quoted = false;
+  for (size_t i = 0; i < rest.size(); ++i) {
+    char c = rest[i];
+    if (quoted && c == '\\') {
+      ++i;
+      continue;
+    }
+    if (c == '"') quoted = !quoted;
+    if (!quoted && c == '>') {
+      end = i;
+      break;
+    }
+  }
+  if (end == std::string_view::npos) return Err(ErrorKind::kInvalid, "syntax: bad path");
+  std::string_view path = rest.substr(0, end + 1);
+  std::string_view params = rest.substr(end + 1);
+  if (!params.empty() && params.front() != ' ') {
+    return Err(ErrorKind::kInvalid, "syntax: junk after path");
+  }
+  // Parameters first: SMTPUTF8 decides whether the path may carry UTF-8.
+  for (std::string_view p : SplitWords(params)) {
+    size_t eq = p.find('=');
+    std::string key = AsciiUpper(p.substr(0, eq));
+    std::string_view value = eq == std::string_view::npos ? std::string_view() : p.substr(eq + 1);
+    if (is_mail && key == "SIZE") {
+      auto n = ParseUint(value);
+      if (!n) return Err(ErrorKind::kInvalid, "syntax: bad SIZE value");
+      cmd.size = *n;
+    } else if (is_mail && key == "BODY") {
+      std::string v = AsciiUpper(value);
+      if (v == "7BIT") {
+        cmd.body = BodyType::k7Bit;
+      } else if (v == "8BITMIME") {
+        cmd.body = BodyType::k8BitMime;
+      } else if (v == "BINARYMIME") {
+        cmd.body = BodyType::kBinaryMime;
+      } else {
+        return Err(ErrorKind::kInvalid, "syntax: bad BODY value");
+      }
+    } else if (is_mail && key == "SMTPUTF8" && eq == std::string_view::npos) {
+      cmd.smtputf8 = true;
+    } else {
+      // RFC 5321 section 4.1.1.11: unrecognised parameters get 555.
+      return Err(ErrorKind::kInvalid, std::string(kUnsupportedParameter) + ": " + key);
+    }
+  }
+  bool utf8 = cmd.smtputf8 || !is_mail;  // RCPT: the session checks SMTPUTF8 of the transaction
+  auto parsed = ParsePath(path, /*allow_null=*/is_mail, utf8);
+  if (!parsed) return Err(ErrorKind::kInvalid, "syntax: " + parsed.error().message);
+  if (!is_mail && !parsed->has_value()) return Err(ErrorKind::kInvalid, "syntax: empty path");
+  cmd.path = std::move(*parsed);
+  return Ok();
+}
+
+}  // namespace
+
+const char* VerbName(Verb v) {
+  for (const auto& e : kVerbs) {
+    if (e.verb == v) return e.name;
+  }
+  return "?";
+}
+
+Result<Command> ParseCommand(std::string_view line) {
+  size_t sp = line.find(' ');
+  std::string_view word = line.substr(0, sp);
+  std::string_view rest = sp == std::string_view::npos ? std::string_view() : line.substr(sp + 1);
+  Command cmd;
+  bool found = false;
+  for (const auto& e : kVerbs) {
+    if (EqualsIgnoreCase(word, e.name)) {
+      cmd.verb = e.verb;
+      found = true;
+      break;
+    }
+  }
+  if (!found) return Err(ErrorKind::kNotFound, "command unrecognized");
+
+  switch (cmd.verb) {
+    case Verb::kHelo:
+    case Verb::kEhlo: {
+      auto words = SplitWords(rest);
+      if (words.size() != 1) return Err(ErrorKind::kInvalid, "syntax: EHLO/HELO hostname");
+      cmd.arg = std::string(words[0]);
+      break;
+    }
+    case Verb::kMail:
+      if (auto st = ParsePathAndParams(rest, "FROM:", true, cmd); !st) return st.error();
+      break;
+    case Verb::kRcpt:
+      if (auto st = ParsePathAndParams(rest, "TO:", false, cmd); !st) return st.error();
+      break;
+    case Verb::kBdat: {
+      // RFC 3030 section 2: "BDAT" SP chunk-size [ SP end-marker ]
+      auto words = SplitWords(rest);
+      if (words.empty() || words.size() > 2) return Err(ErrorKind::kInvalid, "syntax: BDAT size");
+      auto n = ParseUint(words[0]);
+      if (!n) return Err(ErrorKind::kInvalid, "syntax: BDAT size");
+      cmd.chunk_size = *n;
+      if (words.size() == 2) {
+        if (!EqualsIgnoreCase(words[1], "LAST")) return Err(ErrorKind::kInvalid, "syntax: LAST");
+        cmd.last_chunk = true;
+      }
+      break;
+    }
+    case Verb::kData:
+    case Verb::kRset:
+    case Verb::kQuit:
+    case Verb::kStartTls:
+      if (!TrimSpaces(rest).empty()) return Err(ErrorKind::kInvalid, "syntax: no parameters allowed");
+      break;
+    case Verb::kNoop:
+    case Verb::kVrfy:
+    case Verb::kExpn:
+    case Verb::kHelp:
+    case Verb::kAuth:
+      cmd.arg = std::string(TrimSpaces(rest));
+      break;
+  }
+  return cmd;
+}
+
+}  // namespace hato::smtp

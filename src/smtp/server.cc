@@ -1,0 +1,446 @@
+#include "smtp/server.h"
+
+#include <spdlog/spdlog.h>
+
+#include <ctime>
+#include <random>
+#include <set>
+
+#include "base/strings.h"
+#include "io/await.h"
+#include "io/net.h"
+#include "smtp/command.h"
+#include "smtp/data_reader.h"
+
+namespace hato::smtp {
+namespace {
+
+using std::chrono::seconds;
+
+std::string NewTransactionId() {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  char buf[17];
+  std::snprintf(buf, sizeof(buf), "%016llx", static_cast<unsigned long long>(rng()));
+  return buf;
+}
+
+// RFC 5322 section 3.3 date-time, in UTC.
+std::string Rfc5322Date(std::time_t t) {
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[64];
+  std::strftime(buf, sizeof(buf), "%a, %d %b %Y %H:%M:%S +0000", &tm);
+  return buf;
+}
+
+class Session {
+ public:
+  Session(server::Services& services, tcp::socket socket)
+      : svc_(services), conn_(std::move(socket), services.tls), cfg_(services.config->Get()) {}
+
+  awaitable<void> Run();
+
+ private:
+  struct Transaction {
+    bool active = false;
+    std::string from;  // "" = null reverse-path
+    bool smtputf8 = false;
+    BodyType body = BodyType::k7Bit;
+    std::vector<int64_t> accounts;  // unique local recipients
+    std::vector<std::string> rcpts;  // as given, for logging and Received
+    std::string bdat;                // content received so far by BDAT
+    LineEndingNormalizer bdat_norm;
+    bool bdat_failed = false;
+  };
+
+  // Replies are buffered and flushed before the session waits for input, so a
+  // PIPELINING client gets one write per group of commands (RFC 2920).
+  void Reply(std::string_view line) {
+    out_.append(line);
+    out_.append("\r\n");
+  }
+  awaitable<bool> Flush() {
+    if (out_.empty()) co_return true;
+    std::string data;
+    data.swap(out_);
+    co_return co_await conn_.Write(data);
+  }
+
+  awaitable<bool> HandleEhlo(const Command& c, bool extended);
+  awaitable<bool> HandleMail(const Command& c);
+  awaitable<bool> HandleRcpt(const Command& c);
+  awaitable<bool> HandleData();
+  awaitable<bool> HandleBdat(const Command& c);
+  awaitable<bool> HandleStartTls();
+  awaitable<bool> Deliver(std::string content);
+  bool CountError();  // false when the error limit closed the session
+
+  std::string ReceivedHeader(const std::string& id) const;
+
+  server::Services& svc_;
+  io::Connection conn_;
+  std::shared_ptr<const config::Config> cfg_;
+  std::string out_;
+  std::string helo_;
+  bool extended_ = false;
+  int errors_ = 0;
+  bool closing_ = false;
+  Transaction tx_;
+};
+
+awaitable<void> Session::Run() {
+  const auto& c = *cfg_;
+  Reply("220 " + c.hostname + " ESMTP Hato");
+  while (!closing_) {
+    if (conn_.buffer().find('\n') == std::string::npos) {
+      if (!co_await Flush()) co_return;
+    }
+    cfg_ = svc_.config->Get();  // a reload applies from the next command
+    auto line = co_await conn_.ReadLine(cfg_->smtp.max_line_length,
+                                        seconds(cfg_->smtp.idle_timeout_seconds));
+    if (line.status == io::ReadStatus::kTimeout) {
+      // RFC 5321 section 4.5.3.2: the server may close an idle connection.
+      Reply("421 4.4.2 " + cfg_->hostname + " Error: timeout exceeded");
+      break;
+    }
+    if (line.status == io::ReadStatus::kTooLong) {
+      Reply("500 5.5.2 Line too long");
+      if (!CountError()) break;
+      continue;
+    }
+    if (line.status != io::ReadStatus::kOk) co_return;
+
+    auto cmd = ParseCommand(line.line);
+    if (!cmd) {
+      const Error& e = cmd.error();
+      if (e.kind == ErrorKind::kNotFound) {
+        Reply("500 5.5.1 Error: command unrecognized");
+      } else if (e.message.rfind(kUnsupportedParameter, 0) == 0) {
+        Reply("555 5.5.4 " + e.message);
+      } else {
+        Reply("501 5.5.4 " + e.message);
+      }
+      if (!CountError()) break;
+      continue;
+    }
+    bool ok = true;
+    switch (cmd->verb) {
+      case Verb::kEhlo:
+        ok = co_await HandleEhlo(*cmd, true);
+        break;
+      case Verb::kHelo:
+        ok = co_await HandleEhlo(*cmd, false);
+        break;
+      case Verb::kMail:
+        ok = co_await HandleMail(*cmd);
+        break;
+      case Verb::kRcpt:
+        ok = co_await HandleRcpt(*cmd);
+        break;
+      case Verb::kData:
+        ok = co_await HandleData();
+        break;
+      case Verb::kBdat:
+        ok = co_await HandleBdat(*cmd);
+        break;
+      case Verb::kRset:
+        tx_ = Transaction{};
+        Reply("250 2.0.0 Ok");
+        break;
+      case Verb::kNoop:
+        Reply("250 2.0.0 Ok");
+        break;
+      case Verb::kQuit:
+        Reply("221 2.0.0 Bye");
+        closing_ = true;
+        break;
+      case Verb::kVrfy:
+        // Do not confirm or deny accounts (RFC 5321 section 3.5.3).
+        Reply("252 2.5.0 Cannot VRFY user, but will accept message and attempt delivery");
+        break;
+      case Verb::kExpn:
+        Reply("502 5.5.1 EXPN not available");
+        break;
+      case Verb::kHelp:
+        Reply("214 2.0.0 Hato SMTP server; commands per RFC 5321");
+        break;
+      case Verb::kStartTls:
+        ok = co_await HandleStartTls();
+        break;
+      case Verb::kAuth:
+        Reply("503 5.5.1 Error: authentication not enabled on this port");
+        ok = CountError();
+        break;
+    }
+    if (!ok) break;
+  }
+  co_await Flush();
+  conn_.Close();
+}
+
+bool Session::CountError() {
+  if (++errors_ < cfg_->smtp.max_errors) return true;
+  Reply("421 4.7.0 " + cfg_->hostname + " Error: too many errors");
+  return false;
+}
+
+awaitable<bool> Session::HandleEhlo(const Command& c, bool extended) {
+  helo_ = c.arg;
+  extended_ = extended;
+  tx_ = Transaction{};  // RFC 5321 section 4.1.4: EHLO resets the transaction
+  const auto& cfg = *cfg_;
+  if (!extended) {
+    Reply("250 " + cfg.hostname);
+    co_return true;
+  }
+  Reply("250-" + cfg.hostname);
+  Reply("250-PIPELINING");
+  Reply("250-SIZE " + std::to_string(cfg.smtp.max_message_size));
+  if (conn_.tls_available() && !conn_.is_tls()) Reply("250-STARTTLS");
+  Reply("250-ENHANCEDSTATUSCODES");
+  Reply("250-8BITMIME");
+  Reply("250-SMTPUTF8");
+  Reply("250 CHUNKING");
+  co_return true;
+}
+
+awaitable<bool> Session::HandleMail(const Command& c) {
+  if (helo_.empty()) {
+    Reply("503 5.5.1 Error: send HELO/EHLO first");
+    co_return CountError();
+  }
+  if (tx_.active) {
+    Reply("503 5.5.1 Error: nested MAIL command");
+    co_return CountError();
+  }
+  if (c.size && *c.size > cfg_->smtp.max_message_size) {
+    Reply("552 5.3.4 Message size exceeds fixed limit");
+    co_return true;
+  }
+  tx_ = Transaction{};
+  tx_.active = true;
+  tx_.from = c.path ? c.path->ToString() : "";
+  tx_.smtputf8 = c.smtputf8;
+  tx_.body = c.body;
+  Reply("250 2.1.0 Ok");
+  co_return true;
+}
+
+awaitable<bool> Session::HandleRcpt(const Command& c) {
+  if (!tx_.active) {
+    Reply("503 5.5.1 Error: need MAIL command");
+    co_return CountError();
+  }
+  const Mailbox& to = *c.path;
+  bool non_ascii = false;
+  for (unsigned char ch : to.ToString()) non_ascii = non_ascii || ch >= 0x80;
+  if (non_ascii && !tx_.smtputf8) {
+    Reply("553 5.6.7 Non-ASCII address requires SMTPUTF8");
+    co_return true;
+  }
+  if (tx_.accounts.size() >= cfg_->smtp.max_recipients) {
+    Reply("452 4.5.3 Error: too many recipients");
+    co_return true;
+  }
+  store::Store* store = svc_.store;
+  std::string domain = to.domain;
+  std::string key = AccountKey(to);
+  struct Lookup {
+    Result<bool> local = false;
+    std::optional<Result<store::Account>> account;
+  };
+  // Named, not a temporary in the co_await expression: see io/await.h.
+  auto lookup = [store, domain, key] {
+    Lookup l;
+    l.local = store->IsLocalDomain(domain);
+    if (l.local.ok() && *l.local) l.account = store->FindAccount(key);
+    return l;
+  };
+  Lookup r = co_await io::Offload(*svc_.blocking, std::move(lookup));
+  if (!r.local) {
+    spdlog::error("smtp: domain lookup failed: {}", r.local.error().message);
+    Reply("451 4.3.0 Temporary lookup failure, try again later");
+    co_return true;
+  }
+  if (!*r.local) {
+    // No open relay: only authenticated submission may send elsewhere.
+    Reply("554 5.7.1 <" + to.ToString() + ">: Relay access denied");
+    co_return true;
+  }
+  if (!r.account->ok()) {
+    if (r.account->error().kind == ErrorKind::kNotFound) {
+      Reply("550 5.1.1 <" + to.ToString() + ">: Recipient address rejected: user unknown");
+    } else {
+      spdlog::error("smtp: account lookup failed: {}", r.account->error().message);
+      Reply("451 4.3.0 Temporary lookup failure, try again later");
+    }
+    co_return true;
+  }
+  int64_t id = (*r.account)->id;
+  if (std::find(tx_.accounts.begin(), tx_.accounts.end(), id) == tx_.accounts.end()) {
+    tx_.accounts.push_back(id);
+  }
+  tx_.rcpts.push_back(to.ToString());
+  Reply("250 2.1.5 Ok");
+  co_return true;
+}
+
+std::string Session::ReceivedHeader(const std::string& id) const {
+  // RFC 5321 section 4.4; the "with" keywords are from RFC 3848.
+  std::string with = tx_.smtputf8 ? "UTF8SMTP" : (extended_ ? "ESMTP" : "SMTP");
+  if (conn_.is_tls()) with += "S";
+  std::string h = "Received: from " + helo_ + " ([" + conn_.peer_ip() + "])\r\n\tby " +
+                  cfg_->hostname + " (Hato) with " + with + " id " + id + "\r\n\t";
+  // Only name the recipient when there is one: the stored content is shared by
+  // every recipient of the transaction.
+  if (tx_.rcpts.size() == 1) h += "for <" + tx_.rcpts[0] + ">; ";
+  h += Rfc5322Date(std::time(nullptr)) + "\r\n";
+  return h;
+}
+
+awaitable<bool> Session::Deliver(std::string content) {
+  std::string id = NewTransactionId();
+  store::DeliveryRequest req;
+  req.return_path = tx_.from;
+  req.account_ids = tx_.accounts;
+  req.received_at = std::time(nullptr);
+  req.content = "Return-Path: <" + tx_.from + ">\r\n" + ReceivedHeader(id);
+  req.content += content;
+  size_t size = req.content.size();
+  store::Store* store = svc_.store;
+  auto deliver = [store, req = std::move(req)](store::Done<store::DeliveryReceipt> done) mutable {
+    store->Deliver(std::move(req), std::move(done));
+  };
+  auto receipt = co_await io::AwaitCallback<store::DeliveryReceipt>(
+      std::move(deliver), std::chrono::seconds(cfg_->smtp.commit_timeout_seconds));
+  if (!receipt) {
+    spdlog::warn("smtp: id={} delivery failed: {}", id, receipt.error().message);
+    Reply("451 4.3.0 Error: queue file write error, try again later");
+  } else {
+    spdlog::info("smtp: id={} from=<{}> rcpts={} size={} content={} stored", id, tx_.from,
+                 tx_.rcpts.size(), size, receipt->content_id.substr(0, 16));
+    Reply("250 2.0.0 Ok: queued as " + id);
+  }
+  tx_ = Transaction{};
+  co_return true;
+}
+
+awaitable<bool> Session::HandleData() {
+  if (!tx_.active) {
+    Reply("503 5.5.1 Error: need MAIL command");
+    co_return CountError();
+  }
+  if (tx_.accounts.empty()) {
+    Reply("554 5.5.1 Error: no valid recipients");
+    co_return CountError();
+  }
+  Reply("354 End data with <CR><LF>.<CR><LF>");
+  if (!co_await Flush()) co_return false;
+  DataReader reader(cfg_->smtp.max_message_size);
+  while (true) {
+    std::string& buf = conn_.buffer();
+    size_t used = reader.Feed(buf);
+    buf.erase(0, used);
+    if (reader.done()) break;
+    auto st = co_await conn_.ReadMore(seconds(cfg_->smtp.idle_timeout_seconds));
+    if (st == io::ReadStatus::kTimeout) {
+      Reply("421 4.4.2 " + cfg_->hostname + " Error: timeout exceeded");
+      co_return false;
+    }
+    if (st != io::ReadStatus::kOk) co_return false;  // the client went away: nothing stored
+  }
+  if (reader.too_large()) {
+    Reply("552 5.3.4 Message size exceeds fixed limit");
+    tx_ = Transaction{};
+    co_return true;
+  }
+  co_return co_await Deliver(std::move(reader.content()));
+}
+
+awaitable<bool> Session::HandleBdat(const Command& c) {
+  // RFC 3030 section 2: the chunk follows the command whatever the reply, so
+  // read (or discard) exactly chunk_size bytes first.
+  bool usable = tx_.active && !tx_.accounts.empty() && !tx_.bdat_failed;
+  uint64_t limit = cfg_->smtp.max_message_size;
+  uint64_t left = c.chunk_size;
+  while (left > 0) {
+    std::string& buf = conn_.buffer();
+    if (!buf.empty()) {
+      size_t take = static_cast<size_t>(std::min<uint64_t>(left, buf.size()));
+      if (usable) tx_.bdat_norm.Feed(std::string_view(buf).substr(0, take), tx_.bdat, limit);
+      buf.erase(0, take);
+      left -= take;
+      continue;
+    }
+    if (!co_await Flush()) co_return false;
+    auto st = co_await conn_.ReadMore(seconds(cfg_->smtp.idle_timeout_seconds));
+    if (st == io::ReadStatus::kTimeout) {
+      Reply("421 4.4.2 " + cfg_->hostname + " Error: timeout exceeded");
+      co_return false;
+    }
+    if (st != io::ReadStatus::kOk) co_return false;
+  }
+  if (!tx_.active) {
+    Reply("503 5.5.1 Error: need MAIL command");
+    co_return CountError();
+  }
+  if (tx_.accounts.empty()) {
+    Reply("554 5.5.1 Error: no valid recipients");
+    co_return CountError();
+  }
+  if (tx_.bdat_norm.overflowed()) tx_.bdat_failed = true;
+  if (!c.last_chunk) {
+    if (tx_.bdat_failed) {
+      Reply("552 5.3.4 Message size exceeds fixed limit");
+    } else {
+      Reply("250 2.0.0 " + std::to_string(c.chunk_size) + " octets received");
+    }
+    co_return true;
+  }
+  if (tx_.bdat_failed) {
+    Reply("552 5.3.4 Message size exceeds fixed limit");
+    tx_ = Transaction{};
+    co_return true;
+  }
+  tx_.bdat_norm.Finish(tx_.bdat, limit);
+  std::string content = std::move(tx_.bdat);
+  co_return co_await Deliver(std::move(content));
+}
+
+awaitable<bool> Session::HandleStartTls() {
+  if (conn_.is_tls()) {
+    Reply("503 5.5.1 Error: TLS already active");
+    co_return CountError();
+  }
+  if (!conn_.tls_available()) {
+    Reply("454 4.7.0 TLS not available");
+    co_return true;
+  }
+  Reply("220 2.0.0 Ready to start TLS");
+  if (!co_await Flush()) co_return false;
+  // StartTls discards anything pipelined after STARTTLS (RFC 3207 section 4.2
+  // and the command-injection attack): the client starts over with EHLO.
+  if (!co_await conn_.StartTls(seconds(cfg_->smtp.idle_timeout_seconds))) co_return false;
+  helo_.clear();
+  extended_ = false;
+  tx_ = Transaction{};
+  co_return true;
+}
+
+}  // namespace
+
+awaitable<void> Server::Serve(tcp::socket socket) {
+  auto cfg = services_.config->Get();
+  if (!sessions_.TryAcquire(cfg->smtp.max_connections)) {
+    std::string msg = "421 4.3.2 " + cfg->hostname + " Too many connections, try again later\r\n";
+    boost::system::error_code ec;
+    co_await asio::async_write(socket, asio::buffer(msg),
+                               asio::redirect_error(asio::use_awaitable, ec));
+    co_return;
+  }
+  auto slot = sessions_.Adopt();
+  Session session(services_, std::move(socket));
+  co_await session.Run();
+}
+
+}  // namespace hato::smtp

@@ -1,0 +1,25 @@
+// SMTP server sessions (RFC 5321) for inbound mail (MX): one coroutine per
+// connection running a small state machine with one handler per command.
+// Parsing lives in smtp/command.h and smtp/data_reader.h; storage goes
+// through store::Store. A 250 after DATA/BDAT LAST is sent only once the
+// store's group commit made the message durable.
+#pragma once
+
+#include "io/asio.h"
+#include "server/services.h"
+
+namespace hato::smtp {
+
+class Server {
+ public:
+  explicit Server(server::Services services) : services_(std::move(services)) {}
+  // Serves one accepted connection until it closes.
+  awaitable<void> Serve(tcp::socket socket);
+  size_t live_sessions() const { return sessions_.live(); }
+
+ private:
+  server::Services services_;
+  server::ConnectionCounter sessions_;
+};
+
+}  // namespace hato::smtp

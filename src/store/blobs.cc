@@ -1,0 +1,165 @@
+#include "store/blobs.h"
+
+#include <openssl/evp.h>
+#include <zstd.h>
+
+#include <cstring>
+
+#include "base/strings.h"
+
+namespace hato::store {
+namespace {
+
+// Record header, little-endian (docs/storage.md):
+//   magic "HBL1" | codec u8 | 3 reserved | size u64 | stored_length u64 | sha256[32]
+constexpr char kMagic[4] = {'H', 'B', 'L', '1'};
+constexpr size_t kHeaderSize = 4 + 1 + 3 + 8 + 8 + kSha256Size;
+
+void PutU64(std::string& out, uint64_t v) {
+  for (int i = 0; i < 8; ++i) out += static_cast<char>((v >> (8 * i)) & 0xff);
+}
+uint64_t GetU64(const char* p) {
+  uint64_t v = 0;
+  for (int i = 7; i >= 0; --i) v = (v << 8) | static_cast<uint8_t>(p[i]);
+  return v;
+}
+
+}  // namespace
+
+std::string Sha256(std::string_view data) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr);
+  return std::string(reinterpret_cast<char*>(md), len);
+}
+
+BlobStore::BlobStore(io::FileSystem* fs, std::string dir, Options options)
+    : fs_(fs), dir_(std::move(dir)), options_(options) {}
+
+std::string BlobStore::SegmentPath(uint32_t number) const {
+  char name[32];
+  std::snprintf(name, sizeof(name), "/seg-%08u.hb", number);
+  return dir_ + name;
+}
+
+Status BlobStore::Open() {
+  if (auto st = fs_->CreateDirs(dir_); !st) return st;
+  auto names = fs_->ListDir(dir_);
+  if (!names) return names.error();
+  uint32_t newest = 0;
+  for (const auto& n : *names) {
+    unsigned v = 0;
+    if (std::sscanf(n.c_str(), "seg-%08u.hb", &v) == 1 && v > newest) newest = v;
+  }
+  return StartSegment(newest == 0 ? 1 : newest);
+}
+
+Status BlobStore::StartSegment(uint32_t number) {
+  std::string path = SegmentPath(number);
+  bool existed = fs_->Exists(path);
+  auto f = fs_->OpenAppend(path);
+  if (!f) return f.error();
+  current_ = std::move(*f);
+  current_number_ = number;
+  dir_dirty_ = dir_dirty_ || !existed;
+  broken_ = false;
+  return Ok();
+}
+
+Result<BlobRef> BlobStore::Append(std::string_view content, const std::string& sha256) {
+  if (broken_ || current_ == nullptr || current_->Size() >= options_.segment_size) {
+    if (auto st = StartSegment(current_number_ + 1); !st) return st.error();
+  }
+  BlobRef ref;
+  ref.sha256 = sha256;
+  ref.segment = current_number_;
+  ref.offset = current_->Size();
+  ref.size = content.size();
+
+  std::string compressed;
+  std::string_view payload = content;
+  if (options_.compress && content.size() >= 512) {
+    compressed.resize(ZSTD_compressBound(content.size()));
+    size_t n = ZSTD_compress(compressed.data(), compressed.size(), content.data(), content.size(), 1);
+    if (!ZSTD_isError(n) && n < content.size() - content.size() / 8) {
+      compressed.resize(n);
+      payload = compressed;
+      ref.codec = Codec::kZstd;
+    }
+  }
+  ref.stored_length = payload.size();
+
+  std::string record;
+  record.reserve(kHeaderSize + payload.size());
+  record.append(kMagic, 4);
+  record += static_cast<char>(ref.codec);
+  record.append(3, '\0');
+  PutU64(record, ref.size);
+  PutU64(record, ref.stored_length);
+  record += sha256;
+  record.append(payload);
+  if (auto st = current_->Append(record); !st) {
+    broken_ = true;  // a partial record may be on disk; never append after it
+    return st.error();
+  }
+  return ref;
+}
+
+Status BlobStore::Sync() {
+  if (current_ == nullptr) return Ok();
+  if (auto st = current_->Sync(); !st) {
+    broken_ = true;
+    return st;
+  }
+  if (dir_dirty_) {
+    if (auto st = fs_->SyncDir(dir_); !st) {
+      broken_ = true;
+      return st;
+    }
+    dir_dirty_ = false;
+  }
+  return Ok();
+}
+
+Result<std::shared_ptr<io::ReadableFile>> BlobStore::ReaderFor(uint32_t segment) {
+  std::lock_guard lock(readers_mu_);
+  auto it = readers_.find(segment);
+  if (it != readers_.end()) return it->second;
+  auto f = fs_->OpenRead(SegmentPath(segment));
+  if (!f) return f.error();
+  std::shared_ptr<io::ReadableFile> shared = std::move(*f);
+  readers_[segment] = shared;
+  return shared;
+}
+
+Result<std::string> BlobStore::Read(const BlobRef& ref) {
+  auto file = ReaderFor(ref.segment);
+  if (!file) return file.error();
+  auto raw = (*file)->ReadAt(ref.offset, kHeaderSize + ref.stored_length);
+  if (!raw) return raw.error();
+  const std::string& rec = *raw;
+  std::string where = SegmentPath(ref.segment) + "@" + std::to_string(ref.offset);
+  if (std::memcmp(rec.data(), kMagic, 4) != 0 || static_cast<uint8_t>(rec[4]) != uint8_t(ref.codec) ||
+      GetU64(rec.data() + 8) != ref.size || GetU64(rec.data() + 16) != ref.stored_length ||
+      rec.compare(24, kSha256Size, ref.sha256) != 0) {
+    return Err(ErrorKind::kCorrupt, "blob record header mismatch at " + where);
+  }
+  std::string content;
+  std::string_view payload(rec.data() + kHeaderSize, ref.stored_length);
+  if (ref.codec == Codec::kZstd) {
+    content.resize(ref.size);
+    size_t n = ZSTD_decompress(content.data(), content.size(), payload.data(), payload.size());
+    if (ZSTD_isError(n) || n != ref.size) {
+      return Err(ErrorKind::kCorrupt, "blob does not decompress at " + where);
+    }
+  } else {
+    content.assign(payload);
+  }
+  if (Sha256(content) != ref.sha256) {
+    return Err(ErrorKind::kCorrupt,
+               "blob checksum mismatch at " + where + " (want " + HexEncode(ref.sha256) + ")");
+  }
+  return content;
+}
+
+}  // namespace hato::store

@@ -1,0 +1,91 @@
+#include "store/sqlite/schema.h"
+
+namespace hato::store::sqlite {
+
+const std::vector<std::string>& Migrations() {
+  static const std::vector<std::string> kMigrations = {
+      // 0 -> 1: domains, accounts, mailboxes, content-addressed blobs, messages.
+      R"sql(
+CREATE TABLE domains(
+  id INTEGER PRIMARY KEY,
+  name TEXT NOT NULL UNIQUE,
+  created_at INTEGER NOT NULL);
+CREATE TABLE accounts(
+  id INTEGER PRIMARY KEY,
+  address TEXT NOT NULL,
+  domain_id INTEGER NOT NULL REFERENCES domains(id),
+  password_hash TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  removed_at INTEGER);
+CREATE UNIQUE INDEX accounts_live ON accounts(address) WHERE removed_at IS NULL;
+CREATE TABLE mailboxes(
+  id INTEGER PRIMARY KEY,
+  account_id INTEGER NOT NULL REFERENCES accounts(id),
+  name TEXT NOT NULL,
+  uidvalidity INTEGER NOT NULL,
+  uidnext INTEGER NOT NULL,
+  UNIQUE(account_id, name));
+CREATE TABLE blobs(
+  id INTEGER PRIMARY KEY,
+  sha256 BLOB NOT NULL UNIQUE,
+  segment INTEGER NOT NULL,
+  offset INTEGER NOT NULL,
+  stored_length INTEGER NOT NULL,
+  size INTEGER NOT NULL,
+  codec INTEGER NOT NULL,
+  refs INTEGER NOT NULL);
+CREATE TABLE messages(
+  id INTEGER PRIMARY KEY,
+  mailbox_id INTEGER NOT NULL REFERENCES mailboxes(id),
+  uid INTEGER NOT NULL,
+  blob_id INTEGER NOT NULL REFERENCES blobs(id),
+  size INTEGER NOT NULL,
+  internal_date INTEGER NOT NULL,
+  flags INTEGER NOT NULL DEFAULT 0,
+  return_path TEXT NOT NULL,
+  expunged_at INTEGER,
+  UNIQUE(mailbox_id, uid));
+CREATE INDEX messages_expunged ON messages(expunged_at) WHERE expunged_at IS NOT NULL;
+)sql",
+      // 1 -> 2: modification sequences (RFC 7162) so IMAP CONDSTORE can build on them.
+      R"sql(
+ALTER TABLE mailboxes ADD COLUMN highest_modseq INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE messages ADD COLUMN modseq INTEGER NOT NULL DEFAULT 1;
+)sql",
+  };
+  return kMigrations;
+}
+
+Result<int> SchemaVersion(Db& db) {
+  auto st = db.Prepare("PRAGMA user_version");
+  if (!st) return st.error();
+  auto row = st->Step();
+  if (!row) return row.error();
+  return static_cast<int>(st->Int(0));
+}
+
+Status Migrate(Db& db, int target) {
+  const auto& steps = Migrations();
+  if (target < 0) target = static_cast<int>(steps.size());
+  auto current = SchemaVersion(db);
+  if (!current) return current.error();
+  if (*current > static_cast<int>(steps.size())) {
+    return Err(ErrorKind::kInvalid, "database schema version " + std::to_string(*current) +
+                                        " is newer than this hato (" +
+                                        std::to_string(steps.size()) + ")");
+  }
+  for (int v = *current; v < target; ++v) {
+    if (auto s = db.Exec("BEGIN IMMEDIATE"); !s) return s;
+    Status s = db.Exec(steps[static_cast<size_t>(v)]);
+    if (s) s = db.Exec("PRAGMA user_version = " + std::to_string(v + 1));
+    if (s) s = db.Exec("COMMIT");
+    if (!s) {
+      (void)db.Exec("ROLLBACK");
+      return Err(s.error().kind, "migration to schema " + std::to_string(v + 1) + " failed: " +
+                                     s.error().message);
+    }
+  }
+  return Ok();
+}
+
+}  // namespace hato::store::sqlite

@@ -1,0 +1,22 @@
+// Versioned schema of the embedded metadata database and its migrations.
+// PRAGMA user_version holds the version; Migrate() applies each missing step
+// in one transaction at start-up. Every version ever released stays in the
+// list, and tests/unit/schema_test.cc migrates from each of them.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "store/sqlite/db.h"
+
+namespace hato::store::sqlite {
+
+// The SQL of each migration; migration i takes the schema from version i to i+1.
+const std::vector<std::string>& Migrations();
+inline int LatestSchemaVersion() { return static_cast<int>(Migrations().size()); }
+
+Result<int> SchemaVersion(Db& db);
+// Migrates up to `target` (default: latest). Refuses a database newer than this binary.
+Status Migrate(Db& db, int target = -1);
+
+}  // namespace hato::store::sqlite

@@ -1,0 +1,570 @@
+// The embedded backend: SQLite (WAL) for metadata, BlobStore segments for bodies.
+//
+// One writer thread owns the read-write connection and the blob appender.
+// Writes are queued (bounded by StoreOptions::max_pending_writes) and applied
+// in batches: one transaction, one SAVEPOINT per write so that one failing
+// write does not fail its neighbours, one blob fdatasync, one WAL fsync at
+// COMMIT. Only then is each write's `done` called. Readers use their own
+// connections from a pool; WAL lets them run while the writer commits.
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <thread>
+
+#include "base/strings.h"
+#include "store/blobs.h"
+#include "store/sqlite/db.h"
+#include "store/sqlite/schema.h"
+#include "store/store.h"
+
+namespace hato::store {
+namespace {
+
+using sqlite::Db;
+using sqlite::Stmt;
+
+int64_t Now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string DomainOf(std::string_view address) {
+  size_t at = address.rfind('@');
+  return at == std::string_view::npos ? std::string() : AsciiLower(address.substr(at + 1));
+}
+
+// What a write sees while it runs inside the writer's batch transaction.
+struct Txn {
+  Db& db;
+  BlobStore& blobs;
+  bool appended = false;  // a blob was appended: Sync before COMMIT
+};
+
+struct WriteOp {
+  std::function<Status(Txn&)> apply;
+  std::function<void(Status)> done;
+};
+
+BlobRef RefFromRow(Stmt& s, int first) {
+  BlobRef ref;
+  ref.sha256 = s.Blob(first);
+  ref.segment = static_cast<uint32_t>(s.Int(first + 1));
+  ref.offset = static_cast<uint64_t>(s.Int(first + 2));
+  ref.stored_length = static_cast<uint64_t>(s.Int(first + 3));
+  ref.size = static_cast<uint64_t>(s.Int(first + 4));
+  ref.codec = static_cast<Codec>(s.Int(first + 5));
+  return ref;
+}
+
+class SqliteStore final : public Store {
+ public:
+  SqliteStore(std::string data_dir, StoreOptions options)
+      : data_dir_(std::move(data_dir)),
+        db_path_(data_dir_ + "/meta.db"),
+        options_(options),
+        blobs_(io::FileSystem::Default(), data_dir_ + "/blobs",
+               BlobStore::Options{kDefaultSegmentSize, options.compress}) {}
+
+  ~SqliteStore() override {
+    {
+      std::lock_guard lock(mu_);
+      stopping_ = true;
+    }
+    cv_.notify_all();
+    if (writer_.joinable()) writer_.join();
+  }
+
+  Status Open() {
+    if (auto st = io::FileSystem::Default()->CreateDirs(data_dir_); !st) return st;
+    if (auto st = writer_db_.Open(db_path_, false); !st) return st;
+    if (auto st = sqlite::Migrate(writer_db_); !st) return st;
+    if (auto st = blobs_.Open(); !st) return st;
+    writer_ = std::thread([this] { WriterLoop(); });
+    return Ok();
+  }
+
+  // ---- Admin ----
+
+  Status AddDomain(std::string_view domain) override {
+    std::string name = AsciiLower(domain);
+    if (name.empty() || name.find('@') != std::string::npos) {
+      return Err(ErrorKind::kInvalid, "invalid domain name: " + std::string(domain));
+    }
+    return WriteSync([name](Txn& t) -> Status {
+      auto s = t.db.Cached("INSERT INTO domains(name, created_at) VALUES(?, ?)");
+      if (!s) return s.error();
+      auto st = (*s)->Bind(1, name).Bind(2, Now()).Run();
+      if (!st && st.error().kind == ErrorKind::kExists) {
+        return Err(ErrorKind::kExists, "domain already exists: " + name);
+      }
+      return st;
+    });
+  }
+
+  Status RemoveDomain(std::string_view domain) override {
+    std::string name = AsciiLower(domain);
+    return WriteSync([name](Txn& t) -> Status {
+      auto q = t.db.Cached(
+          "SELECT d.id, (SELECT count(*) FROM accounts a WHERE a.domain_id = d.id AND "
+          "a.removed_at IS NULL) FROM domains d WHERE d.name = ?");
+      if (!q) return q.error();
+      auto row = (*q)->Bind(1, name).Step();
+      if (!row) return row.error();
+      if (!*row) return Err(ErrorKind::kNotFound, "no such domain: " + name);
+      int64_t id = (*q)->Int(0);
+      if ((*q)->Int(1) > 0) {
+        return Err(ErrorKind::kInvalid, "domain " + name + " still has " +
+                                            std::to_string((*q)->Int(1)) +
+                                            " accounts; remove them first");
+      }
+      (*q)->Reset();
+      // Removed accounts keep their mail for the retention period: they keep the domain row.
+      auto k = t.db.Cached("SELECT count(*) FROM accounts WHERE domain_id = ?");
+      if (!k) return k.error();
+      auto krow = (*k)->Bind(1, id).Step();
+      if (!krow) return krow.error();
+      if ((*k)->Int(0) > 0) {
+        return Err(ErrorKind::kInvalid, "domain " + name +
+                                            " has removed accounts in retention; purge first");
+      }
+      auto d = t.db.Cached("DELETE FROM domains WHERE id = ?");
+      if (!d) return d.error();
+      return (*d)->Bind(1, id).Run();
+    });
+  }
+
+  Result<std::vector<std::string>> ListDomains() override {
+    return WithReader([](Db& db) -> Result<std::vector<std::string>> {
+      auto s = db.Cached("SELECT name FROM domains ORDER BY name");
+      if (!s) return s.error();
+      std::vector<std::string> out;
+      while (true) {
+        auto row = (*s)->Step();
+        if (!row) return row.error();
+        if (!*row) break;
+        out.push_back((*s)->Text(0));
+      }
+      return out;
+    });
+  }
+
+  Result<bool> IsLocalDomain(std::string_view domain) override {
+    std::string name = AsciiLower(domain);
+    return WithReader([&name](Db& db) -> Result<bool> {
+      auto s = db.Cached("SELECT 1 FROM domains WHERE name = ?");
+      if (!s) return s.error();
+      auto row = (*s)->Bind(1, name).Step();
+      if (!row) return row.error();
+      return *row;
+    });
+  }
+
+  Status AddAccount(std::string_view address, std::string_view password_hash) override {
+    std::string addr = AsciiLower(address);
+    std::string domain = DomainOf(addr);
+    if (domain.empty() || addr.front() == '@') {
+      return Err(ErrorKind::kInvalid, "invalid address: " + std::string(address));
+    }
+    std::string hash(password_hash);
+    return WriteSync([addr, domain, hash](Txn& t) -> Status {
+      auto d = t.db.Cached("SELECT id FROM domains WHERE name = ?");
+      if (!d) return d.error();
+      auto row = (*d)->Bind(1, domain).Step();
+      if (!row) return row.error();
+      if (!*row) {
+        return Err(ErrorKind::kNotFound,
+                   "domain " + domain + " is not local; add it with: hato domain add " + domain);
+      }
+      int64_t domain_id = (*d)->Int(0);
+      auto ins = t.db.Cached(
+          "INSERT INTO accounts(address, domain_id, password_hash, created_at) VALUES(?,?,?,?)");
+      if (!ins) return ins.error();
+      auto st = (*ins)->Bind(1, addr).Bind(2, domain_id).Bind(3, hash).Bind(4, Now()).Run();
+      if (!st) {
+        if (st.error().kind == ErrorKind::kExists) {
+          return Err(ErrorKind::kExists, "account already exists: " + addr);
+        }
+        return st;
+      }
+      int64_t account_id = t.db.LastInsertId();
+      auto mb = t.db.Cached(
+          "INSERT INTO mailboxes(account_id, name, uidvalidity, uidnext) VALUES(?, ?, ?, 1)");
+      if (!mb) return mb.error();
+      return (*mb)->Bind(1, account_id).Bind(2, kInbox).Bind(3, Now() & 0x7fffffff).Run();
+    });
+  }
+
+  Status SetPassword(std::string_view address, std::string_view password_hash) override {
+    std::string addr = AsciiLower(address);
+    std::string hash(password_hash);
+    return WriteSync([addr, hash](Txn& t) -> Status {
+      auto s = t.db.Cached(
+          "UPDATE accounts SET password_hash = ? WHERE address = ? AND removed_at IS NULL");
+      if (!s) return s.error();
+      if (auto st = (*s)->Bind(1, hash).Bind(2, addr).Run(); !st) return st;
+      if (t.db.Changes() == 0) return Err(ErrorKind::kNotFound, "no such account: " + addr);
+      return Ok();
+    });
+  }
+
+  Status RemoveAccount(std::string_view address) override {
+    std::string addr = AsciiLower(address);
+    return WriteSync([addr](Txn& t) -> Status {
+      auto s = t.db.Cached(
+          "UPDATE accounts SET removed_at = ? WHERE address = ? AND removed_at IS NULL");
+      if (!s) return s.error();
+      if (auto st = (*s)->Bind(1, Now()).Bind(2, addr).Run(); !st) return st;
+      if (t.db.Changes() == 0) return Err(ErrorKind::kNotFound, "no such account: " + addr);
+      return Ok();
+    });
+  }
+
+  Result<std::vector<AccountSummary>> ListAccounts() override {
+    return WithReader([](Db& db) -> Result<std::vector<AccountSummary>> {
+      auto s = db.Cached(
+          "SELECT a.address, count(m.id), coalesce(sum(m.size), 0) FROM accounts a "
+          "JOIN mailboxes x ON x.account_id = a.id "
+          "LEFT JOIN messages m ON m.mailbox_id = x.id AND m.expunged_at IS NULL "
+          "WHERE a.removed_at IS NULL GROUP BY a.id ORDER BY a.address");
+      if (!s) return s.error();
+      std::vector<AccountSummary> out;
+      while (true) {
+        auto row = (*s)->Step();
+        if (!row) return row.error();
+        if (!*row) break;
+        out.push_back({(*s)->Text(0), static_cast<uint64_t>((*s)->Int(1)),
+                       static_cast<uint64_t>((*s)->Int(2))});
+      }
+      return out;
+    });
+  }
+
+  Result<Account> FindAccount(std::string_view address) override {
+    std::string addr = AsciiLower(address);
+    return WithReader([&addr](Db& db) -> Result<Account> {
+      auto s = db.Cached(
+          "SELECT id, address, password_hash FROM accounts WHERE address = ? AND removed_at IS "
+          "NULL");
+      if (!s) return s.error();
+      auto row = (*s)->Bind(1, addr).Step();
+      if (!row) return row.error();
+      if (!*row) return Err(ErrorKind::kNotFound, "no such account: " + addr);
+      return Account{(*s)->Int(0), (*s)->Text(1), (*s)->Text(2)};
+    });
+  }
+
+  // ---- Mail ----
+
+  void Deliver(DeliveryRequest request, Done<DeliveryReceipt> done) override {
+    auto req = std::make_shared<DeliveryRequest>(std::move(request));
+    auto receipt = std::make_shared<DeliveryReceipt>();
+    Submit(
+        WriteOp{[req, receipt](Txn& t) { return ApplyDelivery(t, *req, *receipt); },
+                [receipt, done = std::move(done)](Status st) {
+                  if (!st) {
+                    done(st.error());
+                  } else {
+                    done(std::move(*receipt));
+                  }
+                }});
+  }
+
+  Result<MailboxSnapshot> ListMessages(int64_t account_id, std::string_view mailbox) override {
+    std::string name(mailbox);
+    return WithReader([&](Db& db) -> Result<MailboxSnapshot> {
+      auto mb = db.Cached("SELECT id, uidvalidity FROM mailboxes WHERE account_id = ? AND name = ?");
+      if (!mb) return mb.error();
+      auto row = (*mb)->Bind(1, account_id).Bind(2, name).Step();
+      if (!row) return row.error();
+      if (!*row) return Err(ErrorKind::kNotFound, "no such mailbox: " + name);
+      MailboxSnapshot snap;
+      snap.mailbox_id = (*mb)->Int(0);
+      snap.uidvalidity = static_cast<uint32_t>((*mb)->Int(1));
+      auto s = db.Cached(
+          "SELECT id, uid, size, internal_date, flags FROM messages "
+          "WHERE mailbox_id = ? AND expunged_at IS NULL ORDER BY uid");
+      if (!s) return s.error();
+      (*s)->Bind(1, snap.mailbox_id);
+      while (true) {
+        auto r = (*s)->Step();
+        if (!r) return r.error();
+        if (!*r) break;
+        snap.messages.push_back({(*s)->Int(0), static_cast<uint32_t>((*s)->Int(1)),
+                                 static_cast<uint64_t>((*s)->Int(2)), (*s)->Int(3),
+                                 static_cast<uint32_t>((*s)->Int(4))});
+      }
+      return snap;
+    });
+  }
+
+  Result<std::string> ReadMessage(int64_t account_id, int64_t message_id) override {
+    auto ref = WithReader([&](Db& db) -> Result<BlobRef> {
+      auto s = db.Cached(
+          "SELECT b.sha256, b.segment, b.offset, b.stored_length, b.size, b.codec "
+          "FROM messages m JOIN mailboxes x ON x.id = m.mailbox_id JOIN blobs b ON b.id = "
+          "m.blob_id WHERE m.id = ? AND x.account_id = ? AND m.expunged_at IS NULL");
+      if (!s) return s.error();
+      auto row = (*s)->Bind(1, message_id).Bind(2, account_id).Step();
+      if (!row) return row.error();
+      if (!*row) return Err(ErrorKind::kNotFound, "no such message");
+      return RefFromRow(**s, 0);
+    });
+    if (!ref) return ref.error();
+    return blobs_.Read(*ref);
+  }
+
+  void Expunge(int64_t account_id, std::vector<int64_t> message_ids, Done<void> done) override {
+    auto ids = std::make_shared<std::vector<int64_t>>(std::move(message_ids));
+    Submit(WriteOp{[account_id, ids](Txn& t) -> Status {
+                     auto s = t.db.Cached(
+                         "UPDATE messages SET expunged_at = ? WHERE id = ? AND expunged_at IS "
+                         "NULL AND mailbox_id IN (SELECT id FROM mailboxes WHERE account_id = ?)");
+                     if (!s) return s.error();
+                     int64_t now = Now();
+                     for (int64_t id : *ids) {
+                       (*s)->Reset();
+                       auto st = (*s)->Bind(1, now).Bind(2, id).Bind(3, account_id).Run();
+                       if (!st) return st;
+                     }
+                     return Ok();
+                   },
+                   std::move(done)});
+  }
+
+  // ---- Maintenance ----
+
+  Result<uint64_t> PurgeExpired(int64_t cutoff) override {
+    auto purged = std::make_shared<uint64_t>(0);
+    auto st = WriteSync([cutoff, purged](Txn& t) -> Status {
+      // Messages of accounts removed before the cutoff go with their account.
+      const char* mark =
+          "UPDATE messages SET expunged_at = coalesce(expunged_at, 0) WHERE mailbox_id IN "
+          "(SELECT x.id FROM mailboxes x JOIN accounts a ON a.id = x.account_id "
+          "WHERE a.removed_at IS NOT NULL AND a.removed_at < ?)";
+      const char* unref =
+          "UPDATE blobs SET refs = refs - (SELECT count(*) FROM messages m WHERE m.blob_id = "
+          "blobs.id AND m.expunged_at < ?) WHERE id IN (SELECT blob_id FROM messages WHERE "
+          "expunged_at < ?)";
+      const char* del = "DELETE FROM messages WHERE expunged_at < ?";
+      const char* del_blobs = "DELETE FROM blobs WHERE refs <= 0";
+      const char* del_mb =
+          "DELETE FROM mailboxes WHERE account_id IN (SELECT id FROM accounts WHERE removed_at "
+          "IS NOT NULL AND removed_at < ?)";
+      const char* del_acc = "DELETE FROM accounts WHERE removed_at IS NOT NULL AND removed_at < ?";
+      for (const char* sql : {mark, unref, del, del_blobs, del_mb, del_acc}) {
+        auto s = t.db.Cached(sql);
+        if (!s) return s.error();
+        for (int i = 1; i <= (*s)->ParamCount(); ++i) (*s)->Bind(i, cutoff);
+        if (auto r = (*s)->Run(); !r) return r;
+        if (sql == del) *purged = static_cast<uint64_t>(t.db.Changes());
+      }
+      return Ok();
+    });
+    if (!st) return st.error();
+    return *purged;
+  }
+
+  Result<VerifyReport> Verify() override {
+    auto refs = WithReader([](Db& db) -> Result<std::vector<BlobRef>> {
+      auto s = db.Cached("SELECT sha256, segment, offset, stored_length, size, codec FROM blobs");
+      if (!s) return s.error();
+      std::vector<BlobRef> out;
+      while (true) {
+        auto row = (*s)->Step();
+        if (!row) return row.error();
+        if (!*row) break;
+        out.push_back(RefFromRow(**s, 0));
+      }
+      return out;
+    });
+    if (!refs) return refs.error();
+    VerifyReport report;
+    for (const auto& ref : *refs) {
+      ++report.blobs_checked;
+      auto r = blobs_.Read(ref);
+      if (!r) report.problems.push_back(r.error().message);
+    }
+    auto integrity = WithReader([](Db& db) -> Result<std::string> {
+      auto s = db.Prepare("PRAGMA quick_check");
+      if (!s) return s.error();
+      auto row = s->Step();
+      if (!row) return row.error();
+      return s->Text(0);
+    });
+    if (!integrity) {
+      report.problems.push_back(integrity.error().message);
+    } else if (*integrity != "ok") {
+      report.problems.push_back("metadata: " + *integrity);
+    }
+    return report;
+  }
+
+ private:
+  static Status ApplyDelivery(Txn& t, const DeliveryRequest& req, DeliveryReceipt& receipt) {
+    std::string sha = Sha256(req.content);
+    receipt.content_id = HexEncode(sha);
+    receipt.message_ids.clear();
+    auto n = static_cast<int64_t>(req.account_ids.size());
+    auto find = t.db.Cached("SELECT id FROM blobs WHERE sha256 = ?");
+    if (!find) return find.error();
+    auto row = (*find)->BindBlob(1, sha).Step();
+    if (!row) return row.error();
+    int64_t blob_id;
+    if (*row) {
+      // Content-addressed: identical content is stored once.
+      blob_id = (*find)->Int(0);
+      auto up = t.db.Cached("UPDATE blobs SET refs = refs + ? WHERE id = ?");
+      if (!up) return up.error();
+      if (auto st = (*up)->Bind(1, n).Bind(2, blob_id).Run(); !st) return st;
+    } else {
+      auto ref = t.blobs.Append(req.content, sha);
+      if (!ref) return ref.error();
+      t.appended = true;
+      auto ins = t.db.Cached(
+          "INSERT INTO blobs(sha256, segment, offset, stored_length, size, codec, refs) "
+          "VALUES(?,?,?,?,?,?,?)");
+      if (!ins) return ins.error();
+      (*ins)->BindBlob(1, sha).Bind(2, ref->segment).Bind(3, static_cast<int64_t>(ref->offset));
+      (*ins)->Bind(4, static_cast<int64_t>(ref->stored_length));
+      (*ins)->Bind(5, static_cast<int64_t>(ref->size)).Bind(6, static_cast<int64_t>(ref->codec));
+      if (auto st = (*ins)->Bind(7, n).Run(); !st) return st;
+      blob_id = t.db.LastInsertId();
+    }
+    auto mb = t.db.Cached(
+        "UPDATE mailboxes SET uidnext = uidnext + 1, highest_modseq = highest_modseq + 1 "
+        "WHERE account_id = ? AND name = ? RETURNING id, uidnext - 1, highest_modseq");
+    auto msg = t.db.Cached(
+        "INSERT INTO messages(mailbox_id, uid, blob_id, size, internal_date, return_path, "
+        "modseq) VALUES(?,?,?,?,?,?,?)");
+    if (!mb) return mb.error();
+    if (!msg) return msg.error();
+    for (int64_t account : req.account_ids) {
+      (*mb)->Reset();
+      auto r = (*mb)->Bind(1, account).Bind(2, kInbox).Step();
+      if (!r) return r.error();
+      if (!*r) return Err(ErrorKind::kNotFound, "recipient has no INBOX");
+      int64_t mailbox_id = (*mb)->Int(0), uid = (*mb)->Int(1), modseq = (*mb)->Int(2);
+      (*mb)->Reset();
+      (*msg)->Reset();
+      (*msg)->Bind(1, mailbox_id).Bind(2, uid).Bind(3, blob_id);
+      (*msg)->Bind(4, static_cast<int64_t>(req.content.size())).Bind(5, req.received_at);
+      if (auto st = (*msg)->Bind(6, req.return_path).Bind(7, modseq).Run(); !st) return st;
+      receipt.message_ids.push_back(t.db.LastInsertId());
+    }
+    return Ok();
+  }
+
+  Status WriteSync(std::function<Status(Txn&)> apply) {
+    return Wait<void>([&](Done<void> done) {
+      Submit(WriteOp{std::move(apply), [done = std::move(done)](Status st) { done(st); }});
+    });
+  }
+
+  void Submit(WriteOp op) {
+    {
+      std::lock_guard lock(mu_);
+      if (!stopping_ && queue_.size() < options_.max_pending_writes) {
+        queue_.push_back(std::move(op));
+        cv_.notify_one();
+        return;
+      }
+    }
+    op.done(Err(ErrorKind::kTemporary, stopping_ ? "store is shutting down"
+                                                 : "store write queue is full"));
+  }
+
+  void WriterLoop() {
+    std::vector<WriteOp> batch;
+    while (true) {
+      {
+        std::unique_lock lock(mu_);
+        cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+        if (queue_.empty()) return;  // stopping, and everything queued was written
+        while (!queue_.empty() && batch.size() < options_.max_batch) {
+          batch.push_back(std::move(queue_.front()));
+          queue_.pop_front();
+        }
+      }
+      RunBatch(batch);
+      batch.clear();
+    }
+  }
+
+  void RunBatch(std::vector<WriteOp>& batch) {
+    std::vector<Status> results(batch.size());
+    Txn txn{writer_db_, blobs_};
+    Status commit = writer_db_.Exec("BEGIN IMMEDIATE");
+    if (commit) {
+      for (size_t i = 0; i < batch.size(); ++i) {
+        if (auto sp = writer_db_.Exec("SAVEPOINT w"); !sp) {
+          results[i] = sp;
+          continue;
+        }
+        results[i] = batch[i].apply(txn);
+        if (!results[i]) {
+          writer_db_.ResetAll();
+          (void)writer_db_.Exec("ROLLBACK TO w");
+        }
+        (void)writer_db_.Exec("RELEASE w");
+      }
+      writer_db_.ResetAll();
+      // Bodies first, then the rows that point at them.
+      if (txn.appended) commit = blobs_.Sync();
+      if (commit) commit = writer_db_.Exec("COMMIT");
+      if (!commit) (void)writer_db_.Exec("ROLLBACK");
+    }
+    for (size_t i = 0; i < batch.size(); ++i) {
+      if (!commit && results[i]) results[i] = Err(ErrorKind::kTemporary, commit.error().message);
+      batch[i].done(std::move(results[i]));
+    }
+  }
+
+  template <typename F>
+  auto WithReader(F&& f) -> decltype(f(std::declval<Db&>())) {
+    std::unique_ptr<Db> db;
+    {
+      std::lock_guard lock(pool_mu_);
+      if (!readers_.empty()) {
+        db = std::move(readers_.back());
+        readers_.pop_back();
+      }
+    }
+    if (!db) {
+      db = std::make_unique<Db>();
+      if (auto st = db->Open(db_path_, false); !st) return st.error();
+    }
+    auto result = f(*db);
+    db->ResetAll();  // end the read transaction: an idle snapshot would pin the WAL
+    std::lock_guard lock(pool_mu_);
+    readers_.push_back(std::move(db));
+    return result;
+  }
+
+  std::string data_dir_;
+  std::string db_path_;
+  StoreOptions options_;
+  BlobStore blobs_;
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<WriteOp> queue_;  // guarded by mu_
+  bool stopping_ = false;      // guarded by mu_
+  std::thread writer_;
+  Db writer_db_;  // writer thread only (and Open before it starts)
+
+  std::mutex pool_mu_;
+  std::vector<std::unique_ptr<Db>> readers_;  // guarded by pool_mu_
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Store>> OpenEmbeddedStore(const std::string& data_dir,
+                                                 const StoreOptions& options) {
+  auto store = std::make_unique<SqliteStore>(data_dir, options);
+  if (auto st = store->Open(); !st) return st.error();
+  return std::unique_ptr<Store>(std::move(store));
+}
+
+}  // namespace hato::store

@@ -1,0 +1,44 @@
+#include <gtest/gtest.h>
+
+#include "config/config.h"
+
+namespace hato::config {
+namespace {
+
+TEST(Config, DefaultTextParsesToDefaults) {
+  auto c = Parse(DefaultText("mail.example.test"));
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  Config d;
+  EXPECT_EQ(c->hostname, "mail.example.test");
+  EXPECT_EQ(c->smtp.max_message_size, d.smtp.max_message_size);
+  EXPECT_EQ(c->smtp.max_recipients, d.smtp.max_recipients);
+  EXPECT_EQ(c->retention_days, 30);
+  EXPECT_EQ(c->listen.smtp, "0.0.0.0:25");
+  EXPECT_EQ(c->tls_cert, "tls/cert.pem");
+}
+
+TEST(Config, UnknownKeyIsNamed) {
+  auto c = Parse("[smtp]\nmax_mesage_size = 10\n");
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.error().message.find("smtp.max_mesage_size"), std::string::npos);
+}
+
+TEST(Config, WrongTypeAndRangeAreNamed) {
+  auto t = Parse("[smtp]\nmax_recipients = \"many\"\n");
+  ASSERT_FALSE(t.ok());
+  EXPECT_NE(t.error().message.find("smtp.max_recipients"), std::string::npos);
+  auto r = Parse("[smtp]\nmax_recipients = 5\n");  // RFC 5321 requires at least 100
+  ASSERT_FALSE(r.ok());
+  auto l = Parse("[listen]\nsmtp = \"nohostport\"\n");
+  ASSERT_FALSE(l.ok());
+  EXPECT_NE(l.error().message.find("listen.smtp"), std::string::npos);
+}
+
+TEST(Config, SyntaxErrorHasLine) {
+  auto c = Parse("[smtp]\nmax_errors = = 3\n");
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.error().message.find("line 2"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace hato::config
