@@ -20,7 +20,10 @@ PF_SMTP=23525 PF_LMTP=23024 PF_POP3=23110
 TICK=$(getconf CLK_TCK)
 MAIL_USER=hatobench
 
-[ -x "$LOAD" ] || { echo "bench: $LOAD not built (cmake --build $BUILD --target hato-smtp-load)" >&2; exit 1; }
+if [ ! -x "$LOAD" ]; then
+  echo "bench: $LOAD not built (cmake --build $BUILD --target hato-smtp-load)" >&2
+  exit 1
+fi
 
 # ---- cleanup: stop whatever we started, remove temp dirs ----
 HATO_PID="" HATO_DIR="" PF_DIR=""
@@ -57,8 +60,12 @@ alive() {  # alive PID: exists and is not a zombie
 }
 pidfile() { local p=""; read -r p <"$1" 2>/dev/null; echo "$p"; }  # trims the padding
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-wait_port() {  # wait_port PORT: up to 15 s for a listener
-  for _ in $(seq 150); do port_open "$1" && return 0; sleep 0.1; done
+wait_port() {  # wait_port PORT [PID]: up to 15 s for a listener (while PID lives)
+  for _ in $(seq 150); do
+    port_open "$1" && return 0
+    if [ -n "${2:-}" ] && ! alive "$2"; then break; fi
+    sleep 0.1
+  done
   echo "bench: nothing listening on 127.0.0.1:$1" >&2; return 1
 }
 ports_free() {
@@ -123,7 +130,7 @@ run_hato() {
   "$hato" serve --data "$HATO_DIR/data" --smtp "127.0.0.1:$HATO_SMTP" \
     --pop3 "127.0.0.1:$HATO_POP3" 2>"$HATO_DIR/hato.log" &
   HATO_PID=$!
-  if ! wait_port "$HATO_SMTP" || ! wait_port "$HATO_POP3"; then
+  if ! wait_port "$HATO_SMTP" "$HATO_PID" || ! wait_port "$HATO_POP3" "$HATO_PID"; then
     echo "bench: hato serve did not start:" >&2; tail -20 "$HATO_DIR/hato.log" >&2; return 1
   fi
   hato_json=$(load "$HATO_SMTP" "$HATO_POP3" "$HATO_PID") ||
@@ -255,11 +262,13 @@ fi
 row() {  # row NAME JSON
   if [ -z "$2" ]; then printf '%-16s %s\n' "$1" "failed or skipped"; return; fi
   local k v=()
-  for k in msgs_per_s msgs_per_s_e2e p50_ms p99_ms cpu_ms_per_msg errors; do v+=("$(jget $k "$2")"); done
+  for k in msgs_per_s msgs_per_s_e2e p50_ms p99_ms cpu_ms_per_msg errors; do
+    v+=("$(jget $k "$2")")
+  done
   awk -v name="$1" -v v="${v[*]}" 'BEGIN {
     split(v, f, " ")
     printf "%-16s", name
-    for (i = 1; i <= 5; i++) printf(f[i] == "null" ? " %10s" : " %10.1f", f[i])
+    for (i = 1; i <= 5; i++) if (f[i] == "null") printf " %10s", "n/a"; else printf " %10.1f", f[i]
     printf " %7d\n", f[6] }'
 }
 ratio() {  # ratio KEY: Hato / Postfix+Dovecot, or null

@@ -59,48 +59,59 @@ struct Options {
 int ParseInt(const std::string& flag, const std::string& v, int min, int max) {
   char* end = nullptr;
   long n = std::strtol(v.c_str(), &end, 10);
-  if (v.empty() || *end != '\0' || n < min || n > max) Usage(("bad value for " + flag).c_str());
+  if (v.empty() || *end != '\0' || n < min || n > max) {
+    Usage(("bad value for " + flag).c_str());
+  }
   return static_cast<int>(n);
 }
 
 Options ParseArgs(int argc, char** argv) {
   Options o;
+  struct IntFlag {
+    int* value;
+    int min, max;
+  };
+  const std::map<std::string, IntFlag> ints = {
+      {"--port", {&o.port, 1, 65535}},           {"--connections", {&o.connections, 1, 10000}},
+      {"--messages", {&o.messages, 1, 1 << 30}}, {"--size", {&o.size, 1, 100 << 20}},
+      {"--pop3-port", {&o.pop3_port, 1, 65535}}, {"--timeout", {&o.timeout_s, 1, 86400}}};
+  const std::map<std::string, std::string*> strings = {{"--host", &o.host},
+                                                       {"--rcpt", &o.rcpt},
+                                                       {"--from", &o.from},
+                                                       {"--pop3-user", &o.pop3_user},
+                                                       {"--pop3-pass", &o.pop3_pass}};
   for (int i = 1; i < argc; ++i) {
     std::string f = argv[i];
     if (f == "--json") {
       o.json = true;
       continue;
     }
-    if (i + 1 >= argc) Usage(("missing value for " + f).c_str());
+    if (i + 1 >= argc) {
+      Usage(("missing value for " + f).c_str());
+    }
     std::string v = argv[++i];
-    if (f == "--host")
-      o.host = v;
-    else if (f == "--port")
-      o.port = ParseInt(f, v, 1, 65535);
-    else if (f == "--connections")
-      o.connections = ParseInt(f, v, 1, 10000);
-    else if (f == "--messages")
-      o.messages = ParseInt(f, v, 1, 100000000);
-    else if (f == "--size")
-      o.size = ParseInt(f, v, 1, 100 << 20);
-    else if (f == "--rcpt")
-      o.rcpt = v;
-    else if (f == "--from")
-      o.from = v;
-    else if (f == "--pop3-port")
-      o.pop3_port = ParseInt(f, v, 1, 65535);
-    else if (f == "--pop3-user")
-      o.pop3_user = v;
-    else if (f == "--pop3-pass")
-      o.pop3_pass = v;
-    else if (f == "--timeout")
-      o.timeout_s = ParseInt(f, v, 1, 86400);
-    else
+    if (auto s = strings.find(f); s != strings.end()) {
+      *s->second = v;
+    } else if (auto n = ints.find(f); n != ints.end()) {
+      *n->second.value = ParseInt(f, v, n->second.min, n->second.max);
+    } else {
       Usage(("unknown option " + f).c_str());
+    }
   }
-  if (o.rcpt.empty()) Usage("--rcpt is required");
-  if (o.pop3_port != 0 && o.pop3_user.empty()) o.pop3_user = o.rcpt;
+  if (o.rcpt.empty()) {
+    Usage("--rcpt is required");
+  }
+  if (o.pop3_port != 0 && o.pop3_user.empty()) {
+    o.pop3_user = o.rcpt;
+  }
   return o;
+}
+
+std::string Describe(const std::exception& e) {  // without Boost's source location
+  if (auto* se = dynamic_cast<const boost::system::system_error*>(&e)) {
+    return se->code().message();
+  }
+  return e.what();
 }
 
 // Builds message bodies: headers plus word-wrapped English-like text, `size` bytes in total
@@ -127,7 +138,8 @@ class MessageBuilder {
     out += "Message-ID: <" + std::string(token) + "@hato-bench.test>\r\n";
     out += "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=us-ascii\r\n";
     out += "Content-Transfer-Encoding: 7bit\r\n\r\n";
-    std::minstd_rand rng(static_cast<uint32_t>(run_id_ ^ (index * 2654435761u)) | 1);
+    uint64_t seed = run_id_ ^ (static_cast<uint64_t>(index) * 0x9E3779B97F4A7C15ull);
+    std::minstd_rand rng(static_cast<uint32_t>(seed ^ (seed >> 32)) | 1);
     const size_t target = static_cast<size_t>(opts_.size);
     bool sentence_start = true;
     std::string line;
@@ -136,17 +148,27 @@ class MessageBuilder {
       line.clear();
       for (;;) {
         std::string word = kWords[rng() % std::size(kWords)];
-        if (sentence_start) word[0] = static_cast<char>(word[0] - 'a' + 'A');
+        if (sentence_start) {
+          word[0] = static_cast<char>(word[0] - 'a' + 'A');
+        }
         sentence_start = rng() % 9 == 0;
-        if (sentence_start) word += '.';
-        if (!line.empty()) word.insert(word.begin(), ' ');
+        if (sentence_start) {
+          word += '.';
+        }
+        if (!line.empty()) {
+          word.insert(word.begin(), ' ');
+        }
         if (line.size() + word.size() > limit) {
-          if (line.empty()) line = word.substr(0, limit);  // short final line
+          if (line.empty()) {
+            line = word.substr(0, limit);  // short final line
+          }
           break;
         }
         line += word;
       }
-      if (line[0] == '.') out += '.';  // dot-stuffing (cannot happen with kWords, kept for safety)
+      if (line[0] == '.') {
+        out += '.';  // dot-stuffing (cannot happen with kWords, kept for safety)
+      }
       out += line;
       out += "\r\n";
     }
@@ -182,7 +204,9 @@ class Event {
   }
   awaitable<void> Wait() {
     boost::system::error_code ec;
-    while (!set_) co_await timer_.async_wait(asio::redirect_error(use_awaitable, ec));
+    while (!set_) {
+      co_await timer_.async_wait(asio::redirect_error(use_awaitable, ec));
+    }
   }
 
  private:
@@ -214,14 +238,20 @@ class Conn {
   awaitable<int> SmtpReply() {
     for (;;) {
       std::string line = co_await ReadLine();
-      if (line.size() >= 4 && line[3] == '-') continue;
-      if (line.size() < 3) co_return 0;
+      if (line.size() >= 4 && line[3] == '-') {
+        continue;
+      }
+      if (line.size() < 3) {
+        co_return 0;
+      }
       co_return std::atoi(line.substr(0, 3).c_str());
     }
   }
   awaitable<std::string> Pop3Ok() {
     std::string line = co_await ReadLine();
-    if (line.rfind("+OK", 0) != 0) throw std::runtime_error("POP3: " + line);
+    if (line.rfind("+OK", 0) != 0) {
+      throw std::runtime_error("POP3: " + line);
+    }
     co_return line;
   }
 
@@ -259,20 +289,30 @@ class LoadRun {
     pop3_ep_ = tcp::endpoint(smtp_ep_.address(), static_cast<uint16_t>(opts_.pop3_port));
     deadline_.expires_after(std::chrono::seconds(opts_.timeout_s));
     deadline_.async_wait([this](boost::system::error_code ec) {
-      if (ec) return;
+      if (ec) {
+        return;
+      }
       timed_out_ = true;
       std::fprintf(stderr, "hato-smtp-load: timeout after %d s\n", opts_.timeout_s);
-      for (tcp::socket* s : registry_) s->close();
+      for (tcp::socket* s : registry_) {
+        s->close();
+      }
       ready_.Set();
       done_.Set();
     });
-    if (opts_.pop3_port != 0) baseline_ = co_await Pop3Stat();
+    if (opts_.pop3_port != 0) {
+      baseline_ = co_await Pop3Stat();
+    }
 
     live_ = waiting_ = opts_.connections;
-    for (int i = 0; i < opts_.connections; ++i) asio::co_spawn(io_, Connection(), asio::detached);
+    for (int i = 0; i < opts_.connections; ++i) {
+      asio::co_spawn(io_, Connection(), asio::detached);
+    }
     co_await done_.Wait();
     stats_.errors += opts_.messages - stats_.next;  // never sent: every connection failed
-    if (stats_.next < opts_.messages) stats_.error_codes[0] += opts_.messages - stats_.next;
+    if (stats_.next < opts_.messages) {
+      stats_.error_codes[0] += opts_.messages - stats_.next;
+    }
 
     if (opts_.pop3_port != 0 && !timed_out_) {
       asio::steady_timer tick(io_);
@@ -285,7 +325,9 @@ class LoadRun {
             break;
           }
         } catch (const std::exception& e) {  // retried until the deadline
-          if (!warned && !timed_out_) std::fprintf(stderr, "hato-smtp-load: POP3: %s\n", e.what());
+          if (!warned && !timed_out_) {
+            Warn("POP3: " + Describe(e));
+          }
           warned = true;
         }
         tick.expires_after(std::chrono::milliseconds(20));
@@ -295,11 +337,15 @@ class LoadRun {
     deadline_.cancel();
   }
 
+  void Abort() { deadline_.cancel(); }  // after Main() failed: let io_context.run() return
+
   int Report() {
     Stats& s = stats_;
     std::sort(s.latency_ms.begin(), s.latency_ms.end());
     auto pct = [&](double p) {
-      if (s.latency_ms.empty()) return 0.0;
+      if (s.latency_ms.empty()) {
+        return 0.0;
+      }
       size_t rank = static_cast<size_t>(p * static_cast<double>(s.latency_ms.size()) + 0.999999);
       return s.latency_ms[std::clamp<size_t>(rank, 1, s.latency_ms.size()) - 1];
     };
@@ -323,7 +369,9 @@ class LoadRun {
     }
     auto num = [](std::optional<double> v) {
       char b[32];
-      if (!v) return std::string("null");
+      if (!v) {
+        return std::string("null");
+      }
       std::snprintf(b, sizeof b, "%.3f", *v);
       return std::string(b);
     };
@@ -343,10 +391,11 @@ class LoadRun {
                   codes.empty() ? "" : "  codes:", codes.c_str());
       std::printf("elapsed to last 250 %.3f s\n", elapsed);
       std::printf("msgs/s to 250       %.1f\n", rate);
-      if (e2e_)
+      if (e2e_) {
         std::printf("msgs/s end-to-end   %.1f (%.3f s)\n", *e2e_rate, *e2e_s);
-      else
+      } else {
         std::printf("msgs/s end-to-end   n/a\n");
+      }
       std::printf("latency to 250 ms   p50 %.3f  p99 %.3f  max %.3f\n", p50, p99, max);
     }
     return (s.errors > 0 || timed_out_) ? 1 : 0;
@@ -361,62 +410,76 @@ class LoadRun {
     try {
       co_await sock.async_connect(smtp_ep_, use_awaitable);
       sock.set_option(tcp::no_delay(true));
-      if (int code = co_await c.SmtpReply(); code != 220) Throw("greeting", code);
+      if (int code = co_await c.SmtpReply(); code != 220) {
+        Throw("greeting", code);
+      }
       co_await c.Send("EHLO loadgen.hato-bench.test\r\n");
-      if (int code = co_await c.SmtpReply(); code != 250) Throw("EHLO", code);
+      if (int code = co_await c.SmtpReply(); code != 250) {
+        Throw("EHLO", code);
+      }
       // Start every connection at the same moment, after all are set up.
       waiting = false;
-      if (--waiting_ == 0) Start();
+      if (--waiting_ == 0) {
+        Start();
+      }
       co_await ready_.Wait();
 
-      const std::string mail_cmd = "MAIL FROM:<" + opts_.from + ">\r\n";
-      const std::string rcpt_cmd = "RCPT TO:<" + opts_.rcpt + ">\r\n";
       std::string msg;
       while (!timed_out_ && stats_.next < opts_.messages) {
         current = stats_.next++;
         builder_.Build(current, msg);
-        int code = 0;
-        co_await c.Send(mail_cmd);
-        if ((code = co_await c.SmtpReply()) == 250) {
-          co_await c.Send(rcpt_cmd);
-          if ((code = co_await c.SmtpReply()) == 250 || code == 251) {
-            co_await c.Send("DATA\r\n");
-            if ((code = co_await c.SmtpReply()) == 354) {
-              co_await c.Send(msg);
-              auto t0 = Clock::now();
-              code = co_await c.SmtpReply();
-              auto t1 = Clock::now();
-              stats_.replied++;
-              stats_.last_reply = t1;
-              if (code == 250) {
-                stats_.accepted++;
-                stats_.latency_ms.push_back(
-                    std::chrono::duration<double, std::milli>(t1 - t0).count());
-                current = -1;
-                continue;
-              }
-              current = -1;
-              Error(code);
-              continue;  // transaction is over after the reply to the data
-            }
-          }
-        }
+        int code = co_await Transaction(c, msg);
         current = -1;
-        Error(code);
-        co_await c.Send("RSET\r\n");
-        co_await c.SmtpReply();
+        if (code != 250) {  // RSET in case the transaction is still open
+          Error(code);
+          co_await c.Send("RSET\r\n");
+          co_await c.SmtpReply();
+        }
       }
       co_await c.Send("QUIT\r\n");
       co_await c.SmtpReply();
     } catch (const std::exception& e) {
-      if (current >= 0) Error(0);
-      if (!timed_out_ && current >= 0)
-        std::fprintf(stderr, "hato-smtp-load: %s\n", e.what());
-      else if (!timed_out_ && waiting)
-        std::fprintf(stderr, "hato-smtp-load: setup: %s\n", e.what());
+      if (current >= 0) {
+        Error(0);
+      }
+      if (!timed_out_ && (current >= 0 || waiting)) {
+        Warn(Describe(e));
+      }
     }
-    if (waiting && --waiting_ == 0) Start();
-    if (--live_ == 0) done_.Set();
+    if (waiting && --waiting_ == 0) {
+      Start();
+    }
+    if (--live_ == 0) {
+      done_.Set();
+    }
+  }
+
+  // One MAIL/RCPT/DATA transaction. Returns the first unexpected reply code, or the reply to
+  // the message data (whose latency it records).
+  awaitable<int> Transaction(Conn& c, const std::string& msg) {
+    co_await c.Send("MAIL FROM:<" + opts_.from + ">\r\n");
+    if (int code = co_await c.SmtpReply(); code != 250) {
+      co_return code;
+    }
+    co_await c.Send("RCPT TO:<" + opts_.rcpt + ">\r\n");
+    if (int code = co_await c.SmtpReply(); code != 250 && code != 251) {
+      co_return code;
+    }
+    co_await c.Send("DATA\r\n");
+    if (int code = co_await c.SmtpReply(); code != 354) {
+      co_return code;
+    }
+    co_await c.Send(msg);
+    auto t0 = Clock::now();
+    int code = co_await c.SmtpReply();
+    stats_.last_reply = Clock::now();
+    stats_.replied++;
+    if (code == 250) {
+      stats_.accepted++;
+      stats_.latency_ms.push_back(
+          std::chrono::duration<double, std::milli>(stats_.last_reply - t0).count());
+    }
+    co_return code;
   }
 
   awaitable<long> Pop3Stat() {
@@ -443,6 +506,14 @@ class LoadRun {
     stats_.errors++;
     stats_.error_codes[code]++;
   }
+  void Warn(const std::string& msg) {  // the first few problems only
+    if (++warnings_ <= 5) {
+      std::fprintf(stderr, "hato-smtp-load: %s\n", msg.c_str());
+    }
+    if (warnings_ == 5) {
+      std::fprintf(stderr, "hato-smtp-load: (further errors not shown)\n");
+    }
+  }
   [[noreturn]] static void Throw(const char* step, int code) {
     throw std::runtime_error(std::string(step) + " failed with reply " + std::to_string(code));
   }
@@ -455,7 +526,7 @@ class LoadRun {
   std::set<tcp::socket*> registry_;  // open sockets, closed on timeout
   tcp::endpoint smtp_ep_, pop3_ep_;
   Stats stats_;
-  int live_ = 0, waiting_ = 0;
+  int live_ = 0, waiting_ = 0, warnings_ = 0;
   long baseline_ = 0;
   bool timed_out_ = false;
   std::optional<Clock::time_point> e2e_;
@@ -468,16 +539,21 @@ int main(int argc, char** argv) {
   asio::io_context io(1);
   LoadRun run(io, opts);
   bool failed = false;
-  asio::co_spawn(io, run.Main(), [&](std::exception_ptr e) {
-    if (!e) return;
+  asio::co_spawn(io, run.Main(), [&](const std::exception_ptr& e) {
+    if (!e) {
+      return;
+    }
     failed = true;
+    run.Abort();
     try {
       std::rethrow_exception(e);
     } catch (const std::exception& ex) {
-      std::fprintf(stderr, "hato-smtp-load: fatal: %s\n", ex.what());
+      std::fprintf(stderr, "hato-smtp-load: fatal: %s\n", Describe(ex).c_str());
     }
   });
   io.run();
-  if (failed) return 2;
+  if (failed) {
+    return 2;
+  }
   return run.Report();
 }

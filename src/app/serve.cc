@@ -69,16 +69,18 @@ Result<std::unique_ptr<tcp::acceptor>> Bind(asio::io_context& io, const std::str
 awaitable<void> AcceptLoop(Listener& l) {
   while (true) {
     boost::system::error_code ec;
-    tcp::socket socket = co_await l.acceptor->async_accept(asio::redirect_error(asio::use_awaitable, ec));
+    auto token = asio::redirect_error(asio::use_awaitable, ec);
+    tcp::socket socket = co_await l.acceptor->async_accept(token);
     if (ec) {
       if (ec == asio::error::operation_aborted || !l.acceptor->is_open()) co_return;
       spdlog::warn("{}: accept failed: {}", l.name, ec.message());
       // EMFILE and friends: back off briefly instead of spinning.
       asio::steady_timer t(l.acceptor->get_executor(), std::chrono::milliseconds(100));
-      co_await t.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      co_await t.async_wait(token);
       continue;
     }
-    asio::co_spawn(l.acceptor->get_executor(), l.serve(std::move(socket)),
+    auto session = l.serve(std::move(socket));
+    asio::co_spawn(l.acceptor->get_executor(), std::move(session),
                    [name = l.name](std::exception_ptr e) {
                      if (!e) return;
                      try {

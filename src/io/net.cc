@@ -6,6 +6,12 @@ namespace hato::io {
 
 using namespace asio::experimental::awaitable_operators;  // NOLINT: operator|| for timeouts
 
+// g++ 12 coroutine bugs: temporaries inside a co_await expression may be
+// relocated without their move constructors, and an awaited value tested in
+// place can corrupt the frame. So in every coroutine here and in the protocol
+// sessions: build awaitables and their arguments as named variables, and
+// store an awaited result in a variable before testing it.
+
 namespace {
 constexpr size_t kReadChunk = 16384;
 }
@@ -41,13 +47,15 @@ awaitable<std::size_t> Connection::ReadSomeWithTimeout(std::chrono::seconds time
   boost::system::error_code ec;
   std::size_t n = 0;
   auto token = asio::redirect_error(asio::use_awaitable, ec);
+  auto buffer = asio::buffer(chunk);
+  auto expiry = timer.async_wait(asio::use_awaitable);
   std::variant<std::size_t, std::monostate> r;
   if (tls_) {
-    r = co_await (tls_->async_read_some(asio::buffer(chunk), token) ||
-                  timer.async_wait(asio::use_awaitable));
+    auto read = tls_->async_read_some(buffer, token);
+    r = co_await (std::move(read) || std::move(expiry));
   } else {
-    r = co_await (socket_.async_read_some(asio::buffer(chunk), token) ||
-                  timer.async_wait(asio::use_awaitable));
+    auto read = socket_.async_read_some(buffer, token);
+    r = co_await (std::move(read) || std::move(expiry));
   }
   if (r.index() == 1) {
     status = ReadStatus::kTimeout;
@@ -108,10 +116,11 @@ awaitable<LineResult> Connection::ReadLine(size_t max, std::chrono::seconds time
 awaitable<bool> Connection::Write(std::string_view data) {
   boost::system::error_code ec;
   auto token = asio::redirect_error(asio::use_awaitable, ec);
+  auto buffer = asio::buffer(data);
   if (tls_) {
-    co_await asio::async_write(*tls_, asio::buffer(data), token);
+    co_await asio::async_write(*tls_, buffer, token);
   } else {
-    co_await asio::async_write(socket_, asio::buffer(data), token);
+    co_await asio::async_write(socket_, buffer, token);
   }
   co_return !ec;
 }
@@ -123,10 +132,10 @@ awaitable<bool> Connection::StartTls(std::chrono::seconds timeout) {
   asio::steady_timer timer(socket_.get_executor());
   timer.expires_after(timeout);
   boost::system::error_code ec;
-  auto r = co_await (
-      tls_->async_handshake(asio::ssl::stream_base::server,
-                            asio::redirect_error(asio::use_awaitable, ec)) ||
-      timer.async_wait(asio::use_awaitable));
+  auto token = asio::redirect_error(asio::use_awaitable, ec);
+  auto handshake = tls_->async_handshake(asio::ssl::stream_base::server, token);
+  auto expiry = timer.async_wait(asio::use_awaitable);
+  std::variant<std::monostate, std::monostate> r = co_await (std::move(handshake) || std::move(expiry));
   co_return r.index() == 0 && !ec;
 }
 

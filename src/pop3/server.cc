@@ -30,7 +30,8 @@ constexpr seconds kExpungeTimeout{60};
 // this size instead of piling up in memory.
 constexpr size_t kFlushThreshold = 256 * 1024;
 
-constexpr std::string_view kNeedTls = "-ERR [AUTH] plaintext authentication requires TLS (use STLS)";
+constexpr std::string_view kNeedTls =
+    "-ERR [AUTH] plaintext authentication requires TLS (use STLS)";
 
 // RFC 1939 section 3: the session states. UPDATE is entered and left within QUIT.
 enum class State { kAuthorization, kTransaction };
@@ -141,7 +142,8 @@ const std::string& DummyHash() {
 
 awaitable<void> Sleep(milliseconds d) {
   if (d.count() <= 0) co_return;
-  asio::steady_timer timer(co_await asio::this_coro::executor, d);
+  auto ex = co_await asio::this_coro::executor;
+  asio::steady_timer timer(ex, d);
   boost::system::error_code ec;
   co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
 }
@@ -172,7 +174,8 @@ class Session {
     if (out_.empty()) co_return true;
     std::string data;
     data.swap(out_);
-    co_return co_await conn_.Write(data);
+    bool ok = co_await conn_.Write(data);
+    co_return ok;
   }
   bool CountError();  // false when the error limit closed the session
   seconds idle_timeout() const { return seconds(cfg_->pop3.idle_timeout_seconds); }
@@ -185,10 +188,11 @@ class Session {
   // AUTHORIZATION state.
   void HandleCapa();
   bool HandleUser(const Command& c);
-  awaitable<bool> HandlePass(const Command& c, std::optional<std::string> user);
+  awaitable<bool> HandlePass(const Command& c, const std::optional<std::string>& user);
   awaitable<bool> HandleAuth(const Command& c);
   awaitable<bool> HandleStls();
-  awaitable<bool> Login(std::string user, std::string password);
+  // The arguments must outlive the call (callers pass their own locals).
+  awaitable<bool> Login(const std::string& user, const std::string& password);
 
   // TRANSACTION state.
   const Message* Find(uint64_t number) const;  // null when absent or marked deleted
@@ -220,10 +224,12 @@ awaitable<void> Session::Run() {
   Reply("+OK " + cfg_->hostname + " POP3 Hato ready");
   while (true) {
     if (conn_.buffer().find('\n') == std::string::npos || out_.size() >= kFlushThreshold) {
-      if (!co_await Flush()) co_return;
+      bool sent = co_await Flush();
+      if (!sent) co_return;
     }
     cfg_ = svc_.config->Get();  // a reload applies from the next command
-    auto line = co_await conn_.ReadLine(kMaxCommandLine, idle_timeout());
+    seconds timeout = idle_timeout();
+    auto line = co_await conn_.ReadLine(kMaxCommandLine, timeout);
     // RFC 1939 section 3: when the autologout timer expires the server closes
     // the connection without a response and without entering UPDATE.
     if (line.status == io::ReadStatus::kTimeout) break;
@@ -260,7 +266,7 @@ awaitable<void> Session::Run() {
         ok = HandleUser(*cmd);
         break;
       case Verb::kPass:
-        ok = co_await HandlePass(*cmd, std::move(user));
+        ok = co_await HandlePass(*cmd, user);
         break;
       case Verb::kAuth:
         ok = co_await HandleAuth(*cmd);
@@ -321,7 +327,7 @@ void Session::HandleCapa() {
   Reply("RESP-CODES");
   Reply("AUTH-RESP-CODE");  // RFC 3206 section 3
   Reply("PIPELINING");
-  if (auth && PlaintextAllowed()) Reply("SASL PLAIN");  // RFC 5034 section 3
+  if (auth && PlaintextAllowed()) Reply("SASL PLAIN");                  // RFC 5034 section 3
   if (auth && conn_.tls_available() && !conn_.is_tls()) Reply("STLS");  // RFC 2595 section 4
   Reply("IMPLEMENTATION Hato");
   Reply(".");
@@ -338,7 +344,7 @@ bool Session::HandleUser(const Command& c) {
   return true;
 }
 
-awaitable<bool> Session::HandlePass(const Command& c, std::optional<std::string> user) {
+awaitable<bool> Session::HandlePass(const Command& c, const std::optional<std::string>& user) {
   if (!user) {
     Reply("-ERR send USER first");
     co_return CountError();
@@ -347,7 +353,8 @@ awaitable<bool> Session::HandlePass(const Command& c, std::optional<std::string>
     Reply(kNeedTls);
     co_return CountError();
   }
-  co_return co_await Login(std::move(*user), c.arg);
+  bool ok = co_await Login(*user, c.arg);
+  co_return ok;
 }
 
 // RFC 5034 section 4 with the PLAIN mechanism of RFC 4616.
@@ -375,8 +382,10 @@ awaitable<bool> Session::HandleAuth(const Command& c) {
     // No initial response: an empty challenge is "+ " and the client answers
     // with one base64 line, or "*" to cancel.
     Reply("+ ");
-    if (!co_await Flush()) co_return false;
-    auto line = co_await conn_.ReadLine(kMaxAuthLine, idle_timeout());
+    bool sent = co_await Flush();
+    if (!sent) co_return false;
+    seconds timeout = idle_timeout();
+    auto line = co_await conn_.ReadLine(kMaxAuthLine, timeout);
     if (line.status == io::ReadStatus::kTooLong) {
       Reply("-ERR line too long");
       co_return CountError();
@@ -406,7 +415,8 @@ awaitable<bool> Session::HandleAuth(const Command& c) {
     Reply("-ERR [AUTH] authorization identity not permitted");
     co_return CountError();
   }
-  co_return co_await Login(std::move(authcid), std::move(password));
+  bool ok = co_await Login(authcid, password);
+  co_return ok;
 }
 
 awaitable<bool> Session::HandleStls() {
@@ -419,10 +429,13 @@ awaitable<bool> Session::HandleStls() {
     co_return CountError();
   }
   Reply("+OK begin TLS negotiation");
-  if (!co_await Flush()) co_return false;
+  bool sent = co_await Flush();
+  if (!sent) co_return false;
   // StartTls discards anything pipelined after STLS (RFC 2595 section 4, and
   // the command-injection attack): the client starts AUTHORIZATION over.
-  if (!co_await conn_.StartTls(idle_timeout())) co_return false;
+  seconds timeout = idle_timeout();
+  bool secured = co_await conn_.StartTls(timeout);
+  if (!secured) co_return false;
   user_.reset();
   co_return true;
 }
@@ -430,10 +443,13 @@ awaitable<bool> Session::HandleStls() {
 // Checks the credentials, locks the maildrop and takes its snapshot. RFC 1939
 // section 4: on success the session enters TRANSACTION; on failure it stays in
 // AUTHORIZATION. False only when the session must close.
-awaitable<bool> Session::Login(std::string user, std::string password) {
+awaitable<bool> Session::Login(const std::string& user, const std::string& password) {
   const std::string ip = conn_.peer_ip();
   auth::LoginPenalty* penalty = svc_.penalty;
-  if (penalty) co_await Sleep(penalty->Pending(ip));
+  if (penalty) {
+    milliseconds pending = penalty->Pending(ip);
+    co_await Sleep(pending);
+  }
 
   std::string address = AsciiLower(user);
   enum class Outcome { kOk, kBad, kTemporary };
@@ -443,10 +459,11 @@ awaitable<bool> Session::Login(std::string user, std::string password) {
     std::string error;
   };
   store::Store* store = svc_.store;
-  // The lambdas given to Offload/AwaitCallback are named variables, not
-  // temporaries in the co_await expression: GCC 12 miscompiles closures with
-  // captures created inside a co_await expression (wrong object addresses).
-  auto verify = [store, address, password = std::move(password)]() {
+  // GCC 12 miscompiles some temporaries inside co_await expressions (closures
+  // get wrong addresses; `if (!co_await ...)` corrupted a frame): in this file
+  // lambdas and arguments are named locals and awaited results are stored
+  // before they are tested.
+  auto verify = [store, address, password]() {
     Check c;
     auto account = store->FindAccount(address);
     if (!account) {
@@ -496,8 +513,7 @@ awaitable<bool> Session::Login(std::string user, std::string password) {
   };
   auto snapshot = co_await io::Offload(*svc_.blocking, std::move(list));
   if (!snapshot->ok()) {
-    spdlog::error("pop3: cannot list the maildrop of {}: {}", address,
-                  snapshot->error().message);
+    spdlog::error("pop3: cannot list the maildrop of {}: {}", address, snapshot->error().message);
     Reply("-ERR [SYS/TEMP] cannot open the maildrop, try again later");
     co_return true;  // `lock` releases
   }
@@ -585,8 +601,8 @@ awaitable<bool> Session::HandleRetr(const Command& c, bool top) {
   if (!content->ok()) {
     const Error& e = content->error();
     if (e.kind == ErrorKind::kCorrupt) {
-      spdlog::error("pop3: account {} ({}) message {} failed its integrity check: {}",
-                    account_id, address_, message_id, e.message);
+      spdlog::error("pop3: account {} ({}) message {} failed its integrity check: {}", account_id,
+                    address_, message_id, e.message);
       Reply("-ERR [SYS/PERM] message failed its integrity check");
     } else if (e.kind == ErrorKind::kNotFound) {
       // Removed since the snapshot (by an IMAP session).

@@ -63,7 +63,8 @@ class Session {
     if (out_.empty()) co_return true;
     std::string data;
     data.swap(out_);
-    co_return co_await conn_.Write(data);
+    bool written = co_await conn_.Write(data);
+    co_return written;
   }
 
   awaitable<bool> HandleEhlo(const Command& c, bool extended);
@@ -93,11 +94,13 @@ awaitable<void> Session::Run() {
   Reply("220 " + c.hostname + " ESMTP Hato");
   while (!closing_) {
     if (conn_.buffer().find('\n') == std::string::npos) {
-      if (!co_await Flush()) co_return;
+      bool flushed = co_await Flush();
+      if (!flushed) co_return;
     }
     cfg_ = svc_.config->Get();  // a reload applies from the next command
-    auto line = co_await conn_.ReadLine(cfg_->smtp.max_line_length,
-                                        seconds(cfg_->smtp.idle_timeout_seconds));
+    size_t max_line = cfg_->smtp.max_line_length;
+    seconds idle(cfg_->smtp.idle_timeout_seconds);
+    io::LineResult line = co_await conn_.ReadLine(max_line, idle);
     if (line.status == io::ReadStatus::kTimeout) {
       // RFC 5321 section 4.5.3.2: the server may close an idle connection.
       Reply("421 4.4.2 " + cfg_->hostname + " Error: timeout exceeded");
@@ -311,8 +314,9 @@ awaitable<bool> Session::Deliver(std::string content) {
   auto deliver = [store, req = std::move(req)](store::Done<store::DeliveryReceipt> done) mutable {
     store->Deliver(std::move(req), std::move(done));
   };
-  auto receipt = co_await io::AwaitCallback<store::DeliveryReceipt>(
-      std::move(deliver), std::chrono::seconds(cfg_->smtp.commit_timeout_seconds));
+  std::chrono::milliseconds timeout = seconds(cfg_->smtp.commit_timeout_seconds);
+  Result<store::DeliveryReceipt> receipt =
+      co_await io::AwaitCallback<store::DeliveryReceipt>(std::move(deliver), timeout);
   if (!receipt) {
     spdlog::warn("smtp: id={} delivery failed: {}", id, receipt.error().message);
     Reply("451 4.3.0 Error: queue file write error, try again later");
@@ -335,14 +339,16 @@ awaitable<bool> Session::HandleData() {
     co_return CountError();
   }
   Reply("354 End data with <CR><LF>.<CR><LF>");
-  if (!co_await Flush()) co_return false;
+  bool flushed = co_await Flush();
+  if (!flushed) co_return false;
+  seconds idle(cfg_->smtp.idle_timeout_seconds);
   DataReader reader(cfg_->smtp.max_message_size);
   while (true) {
     std::string& buf = conn_.buffer();
     size_t used = reader.Feed(buf);
     buf.erase(0, used);
     if (reader.done()) break;
-    auto st = co_await conn_.ReadMore(seconds(cfg_->smtp.idle_timeout_seconds));
+    io::ReadStatus st = co_await conn_.ReadMore(idle);
     if (st == io::ReadStatus::kTimeout) {
       Reply("421 4.4.2 " + cfg_->hostname + " Error: timeout exceeded");
       co_return false;
@@ -354,7 +360,8 @@ awaitable<bool> Session::HandleData() {
     tx_ = Transaction{};
     co_return true;
   }
-  co_return co_await Deliver(std::move(reader.content()));
+  bool delivered = co_await Deliver(std::move(reader.content()));
+  co_return delivered;
 }
 
 awaitable<bool> Session::HandleBdat(const Command& c) {
@@ -363,6 +370,7 @@ awaitable<bool> Session::HandleBdat(const Command& c) {
   bool usable = tx_.active && !tx_.accounts.empty() && !tx_.bdat_failed;
   uint64_t limit = cfg_->smtp.max_message_size;
   uint64_t left = c.chunk_size;
+  seconds idle(cfg_->smtp.idle_timeout_seconds);
   while (left > 0) {
     std::string& buf = conn_.buffer();
     if (!buf.empty()) {
@@ -372,8 +380,9 @@ awaitable<bool> Session::HandleBdat(const Command& c) {
       left -= take;
       continue;
     }
-    if (!co_await Flush()) co_return false;
-    auto st = co_await conn_.ReadMore(seconds(cfg_->smtp.idle_timeout_seconds));
+    bool flushed = co_await Flush();
+    if (!flushed) co_return false;
+    io::ReadStatus st = co_await conn_.ReadMore(idle);
     if (st == io::ReadStatus::kTimeout) {
       Reply("421 4.4.2 " + cfg_->hostname + " Error: timeout exceeded");
       co_return false;
@@ -404,7 +413,8 @@ awaitable<bool> Session::HandleBdat(const Command& c) {
   }
   tx_.bdat_norm.Finish(tx_.bdat, limit);
   std::string content = std::move(tx_.bdat);
-  co_return co_await Deliver(std::move(content));
+  bool delivered = co_await Deliver(std::move(content));
+  co_return delivered;
 }
 
 awaitable<bool> Session::HandleStartTls() {
@@ -417,10 +427,13 @@ awaitable<bool> Session::HandleStartTls() {
     co_return true;
   }
   Reply("220 2.0.0 Ready to start TLS");
-  if (!co_await Flush()) co_return false;
+  bool flushed = co_await Flush();
+  if (!flushed) co_return false;
   // StartTls discards anything pipelined after STARTTLS (RFC 3207 section 4.2
   // and the command-injection attack): the client starts over with EHLO.
-  if (!co_await conn_.StartTls(seconds(cfg_->smtp.idle_timeout_seconds))) co_return false;
+  seconds timeout(cfg_->smtp.idle_timeout_seconds);
+  bool secured = co_await conn_.StartTls(timeout);
+  if (!secured) co_return false;
   helo_.clear();
   extended_ = false;
   tx_ = Transaction{};
@@ -434,8 +447,9 @@ awaitable<void> Server::Serve(tcp::socket socket) {
   if (!sessions_.TryAcquire(cfg->smtp.max_connections)) {
     std::string msg = "421 4.3.2 " + cfg->hostname + " Too many connections, try again later\r\n";
     boost::system::error_code ec;
-    co_await asio::async_write(socket, asio::buffer(msg),
-                               asio::redirect_error(asio::use_awaitable, ec));
+    auto buffer = asio::buffer(msg);
+    auto token = asio::redirect_error(asio::use_awaitable, ec);
+    co_await asio::async_write(socket, buffer, token);
     co_return;
   }
   auto slot = sessions_.Adopt();

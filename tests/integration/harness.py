@@ -1,0 +1,171 @@
+"""Test harness: runs a real `hato serve` on loopback with a temporary data dir.
+
+Used by the integration, crash and CLI tests. Servers listen on 127.0.0.1 only.
+"""
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+
+HATO = os.environ.get("HATO_BIN") or os.path.join(
+    os.path.dirname(__file__), "..", "..", "build", "hato")
+DOMAIN = "example.test"
+PASSWORD = "pw-for-tests"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def run_cli(*args, data=None, input=None, check=True):
+    cmd = [HATO, *args]
+    if data is not None:
+        cmd += ["--data", data]
+    r = subprocess.run(cmd, input=input, capture_output=True, text=True, timeout=60)
+    if check and r.returncode != 0:
+        raise AssertionError(f"{cmd} failed ({r.returncode}): {r.stderr}")
+    return r
+
+
+def wait_port(port, timeout=15.0):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise AssertionError(f"port {port} did not open")
+
+
+class Server:
+    """A hato data dir plus a running `hato serve` bound to free loopback ports."""
+
+    def __init__(self, users=("alice", "bob"), config_extra="", data=None):
+        self.owns_data = data is None
+        self.data = data or tempfile.mkdtemp(prefix="hato-it-")
+        self.proc = None
+        self.log_path = os.path.join(self.data, "serve.log")
+        if self.owns_data:
+            run_cli("init", "--domain", DOMAIN, data=self.data)
+            for u in users:
+                run_cli("user", "add", f"{u}@{DOMAIN}", "--password-stdin", data=self.data,
+                        input=PASSWORD + "\n")
+            if config_extra:
+                self.append_config(config_extra)
+        self.smtp_port = free_port()
+        self.pop3_port = free_port()
+
+    def append_config(self, text):
+        # Sections may be repeated only once in TOML: callers pass whole new sections
+        # for sections hato.toml does not already have, or use set_config.
+        with open(os.path.join(self.data, "hato.toml"), "a") as f:
+            f.write("\n" + text + "\n")
+
+    def set_config(self, section, key, value):
+        """Replaces `key = ...` in [section] of hato.toml."""
+        path = os.path.join(self.data, "hato.toml")
+        lines = open(path).read().split("\n")
+        out, cur, done = [], None, False
+        for line in lines:
+            s = line.strip()
+            if s.startswith("[") and s.endswith("]"):
+                if cur == section and not done:
+                    out.append(f"{key} = {value}")
+                    done = True
+                cur = s[1:-1]
+            elif cur == section and s.split("=")[0].strip() == key:
+                out.append(f"{key} = {value}")
+                done = True
+                continue
+            out.append(line)
+        if not done:
+            if cur != section:
+                out.append(f"[{section}]")
+            out.append(f"{key} = {value}")
+        open(path, "w").write("\n".join(out))
+
+    def start(self):
+        self.log = open(self.log_path, "a")
+        self.proc = subprocess.Popen(
+            [HATO, "serve", "--data", self.data, "--smtp", f"127.0.0.1:{self.smtp_port}",
+             "--pop3", f"127.0.0.1:{self.pop3_port}", "--shutdown-grace", "5"],
+            stdout=self.log, stderr=subprocess.STDOUT)
+        wait_port(self.smtp_port)
+        wait_port(self.pop3_port)
+        return self
+
+    def stop(self, sig=signal.SIGTERM, timeout=20):
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        try:
+            rc = self.proc.wait(timeout=timeout)
+        finally:
+            self.log.close()
+        self.proc = None
+        return rc
+
+    def kill(self):
+        return self.stop(signal.SIGKILL)
+
+    def logs(self):
+        with open(self.log_path, errors="replace") as f:
+            return f.read()
+
+    def cleanup(self):
+        if self.proc is not None:
+            self.kill()
+        if self.owns_data and not os.environ.get("HATO_KEEP"):
+            shutil.rmtree(self.data, ignore_errors=True)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.cleanup()
+
+
+class LineClient:
+    """A raw protocol client for exchanges the stdlib clients won't produce."""
+
+    def __init__(self, port, timeout=10):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        self.buf = b""
+
+    def send(self, data):
+        self.sock.sendall(data if isinstance(data, bytes) else data.encode())
+
+    def line(self):
+        while b"\n" not in self.buf:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise EOFError("connection closed; buffered: %r" % self.buf)
+            self.buf += chunk
+        line, self.buf = self.buf.split(b"\n", 1)
+        return line.rstrip(b"\r").decode("utf-8", "replace")
+
+    def reply(self):
+        """Reads one (possibly multi-line) SMTP reply; returns (code, [texts])."""
+        texts = []
+        while True:
+            l = self.line()
+            texts.append(l[4:])
+            if len(l) < 4 or l[3] != "-":
+                return int(l[:3]), texts
+
+    def closed(self, timeout=5):
+        self.sock.settimeout(timeout)
+        try:
+            return self.sock.recv(1) == b""
+        except OSError:
+            return True
+
+    def close(self):
+        self.sock.close()
