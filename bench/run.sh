@@ -54,11 +54,11 @@ stop_pid() {
 
 alive() {  # alive PID: exists and is not a zombie
   local s=""
-  read -r s <"/proc/$1/stat" 2>/dev/null || return 1
+  read -r s 2>/dev/null <"/proc/$1/stat" || return 1
   s=${s##*) }
   [ "${s:0:1}" != Z ]
 }
-pidfile() { local p=""; read -r p <"$1" 2>/dev/null; echo "$p"; }  # trims the padding
+pidfile() { local p=""; read -r p 2>/dev/null <"$1"; echo "$p"; }  # trims the padding
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 wait_port() {  # wait_port PORT [PID]: up to 15 s for a listener (while PID lives)
   for _ in $(seq 150); do
@@ -82,7 +82,7 @@ tree_ticks() {
   local f line pid rest total=0 queue=("$@") p
   local -a c
   for f in /proc/[0-9]*/stat; do
-    read -r line <"$f" 2>/dev/null || continue
+    read -r line 2>/dev/null <"$f" || continue
     pid=${line%% *}
     rest=${line##*) }  # fields after "pid (comm) "; comm may contain spaces
     read -r -a c <<<"$rest"

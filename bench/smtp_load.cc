@@ -6,6 +6,8 @@
 // With --pop3-port it then polls POP3 STAT every 20 ms until the mailbox holds all accepted
 // messages (minus what it held before the run) to measure end-to-end throughput.
 // Single-threaded: Boost.Asio with C++20 coroutines, so the client itself costs little CPU.
+// As in src/ (g++ 12 coroutine bugs), arguments of co_await calls are named variables and
+// awaited results are stored before they are tested.
 
 #include <algorithm>
 #include <boost/asio.hpp>
@@ -283,8 +285,9 @@ class LoadRun {
         deadline_(io) {}
 
   awaitable<void> Main() {
-    auto eps = co_await tcp::resolver(io_).async_resolve(opts_.host, std::to_string(opts_.port),
-                                                         use_awaitable);
+    tcp::resolver resolver(io_);
+    const std::string service = std::to_string(opts_.port);
+    auto eps = co_await resolver.async_resolve(opts_.host, service, use_awaitable);
     smtp_ep_ = *eps.begin();
     pop3_ep_ = tcp::endpoint(smtp_ep_.address(), static_cast<uint16_t>(opts_.pop3_port));
     deadline_.expires_after(std::chrono::seconds(opts_.timeout_s));
@@ -319,6 +322,7 @@ class LoadRun {
       bool warned = false;
       while (!timed_out_) {
         try {
+          ++polls_;
           long count = co_await Pop3Stat();
           if (count - baseline_ >= stats_.accepted) {
             e2e_ = Clock::now();
@@ -380,9 +384,9 @@ class LoadRun {
           "{\"messages\": %d, \"accepted\": %d, \"errors\": %d, \"error_codes\": {%s}, "
           "\"connections\": %d, \"size\": %d, \"elapsed_s\": %.3f, \"msgs_per_s\": %.1f, "
           "\"e2e_s\": %s, \"msgs_per_s_e2e\": %s, \"p50_ms\": %.3f, \"p99_ms\": %.3f, "
-          "\"max_ms\": %.3f, \"timed_out\": %s}\n",
+          "\"max_ms\": %.3f, \"pop3_polls\": %d, \"timed_out\": %s}\n",
           opts_.messages, s.accepted, s.errors, codes.c_str(), opts_.connections, opts_.size,
-          elapsed, rate, num(e2e_s).c_str(), num(e2e_rate).c_str(), p50, p99, max,
+          elapsed, rate, num(e2e_s).c_str(), num(e2e_rate).c_str(), p50, p99, max, polls_,
           timed_out_ ? "true" : "false");
     } else {
       std::printf("messages            %d (%d connections, %d bytes)\n", opts_.messages,
@@ -392,7 +396,8 @@ class LoadRun {
       std::printf("elapsed to last 250 %.3f s\n", elapsed);
       std::printf("msgs/s to 250       %.1f\n", rate);
       if (e2e_) {
-        std::printf("msgs/s end-to-end   %.1f (%.3f s)\n", *e2e_rate, *e2e_s);
+        std::printf("msgs/s end-to-end   %.1f (%.3f s, %d POP3 polls)\n", *e2e_rate, *e2e_s,
+                    polls_);
       } else {
         std::printf("msgs/s end-to-end   n/a\n");
       }
@@ -410,11 +415,13 @@ class LoadRun {
     try {
       co_await sock.async_connect(smtp_ep_, use_awaitable);
       sock.set_option(tcp::no_delay(true));
-      if (int code = co_await c.SmtpReply(); code != 220) {
+      int code = co_await c.SmtpReply();
+      if (code != 220) {
         Throw("greeting", code);
       }
-      co_await c.Send("EHLO loadgen.hato-bench.test\r\n");
-      if (int code = co_await c.SmtpReply(); code != 250) {
+      co_await c.Send(kEhlo);
+      code = co_await c.SmtpReply();
+      if (code != 250) {
         Throw("EHLO", code);
       }
       // Start every connection at the same moment, after all are set up.
@@ -428,15 +435,15 @@ class LoadRun {
       while (!timed_out_ && stats_.next < opts_.messages) {
         current = stats_.next++;
         builder_.Build(current, msg);
-        int code = co_await Transaction(c, msg);
+        code = co_await Transaction(c, msg);
         current = -1;
         if (code != 250) {  // RSET in case the transaction is still open
           Error(code);
-          co_await c.Send("RSET\r\n");
+          co_await c.Send(kRset);
           co_await c.SmtpReply();
         }
       }
-      co_await c.Send("QUIT\r\n");
+      co_await c.Send(kQuit);
       co_await c.SmtpReply();
     } catch (const std::exception& e) {
       if (current >= 0) {
@@ -457,21 +464,24 @@ class LoadRun {
   // One MAIL/RCPT/DATA transaction. Returns the first unexpected reply code, or the reply to
   // the message data (whose latency it records).
   awaitable<int> Transaction(Conn& c, const std::string& msg) {
-    co_await c.Send("MAIL FROM:<" + opts_.from + ">\r\n");
-    if (int code = co_await c.SmtpReply(); code != 250) {
+    co_await c.Send(mail_cmd_);
+    int code = co_await c.SmtpReply();
+    if (code != 250) {
       co_return code;
     }
-    co_await c.Send("RCPT TO:<" + opts_.rcpt + ">\r\n");
-    if (int code = co_await c.SmtpReply(); code != 250 && code != 251) {
+    co_await c.Send(rcpt_cmd_);
+    code = co_await c.SmtpReply();
+    if (code != 250 && code != 251) {
       co_return code;
     }
-    co_await c.Send("DATA\r\n");
-    if (int code = co_await c.SmtpReply(); code != 354) {
+    co_await c.Send(kData);
+    code = co_await c.SmtpReply();
+    if (code != 354) {
       co_return code;
     }
     co_await c.Send(msg);
     auto t0 = Clock::now();
-    int code = co_await c.SmtpReply();
+    code = co_await c.SmtpReply();
     stats_.last_reply = Clock::now();
     stats_.replied++;
     if (code == 250) {
@@ -487,13 +497,13 @@ class LoadRun {
     Conn c(sock, registry_);
     co_await sock.async_connect(pop3_ep_, use_awaitable);
     co_await c.Pop3Ok();
-    co_await c.Send("USER " + opts_.pop3_user + "\r\n");
+    co_await c.Send(user_cmd_);
     co_await c.Pop3Ok();
-    co_await c.Send("PASS " + opts_.pop3_pass + "\r\n");
+    co_await c.Send(pass_cmd_);
     co_await c.Pop3Ok();
-    co_await c.Send("STAT\r\n");
+    co_await c.Send(kStat);
     std::string stat = co_await c.Pop3Ok();  // "+OK count octets"
-    co_await c.Send("QUIT\r\n");
+    co_await c.Send(kQuit);
     co_await c.Pop3Ok();
     co_return std::strtol(stat.c_str() + 3, nullptr, 10);
   }
@@ -518,15 +528,25 @@ class LoadRun {
     throw std::runtime_error(std::string(step) + " failed with reply " + std::to_string(code));
   }
 
+  static constexpr std::string_view kEhlo = "EHLO loadgen.hato-bench.test\r\n";
+  static constexpr std::string_view kData = "DATA\r\n";
+  static constexpr std::string_view kRset = "RSET\r\n";
+  static constexpr std::string_view kStat = "STAT\r\n";
+  static constexpr std::string_view kQuit = "QUIT\r\n";
+
   asio::io_context& io_;
   const Options& opts_;
+  const std::string mail_cmd_ = "MAIL FROM:<" + opts_.from + ">\r\n";
+  const std::string rcpt_cmd_ = "RCPT TO:<" + opts_.rcpt + ">\r\n";
+  const std::string user_cmd_ = "USER " + opts_.pop3_user + "\r\n";
+  const std::string pass_cmd_ = "PASS " + opts_.pop3_pass + "\r\n";
   MessageBuilder builder_;
   Event ready_, done_;
   asio::steady_timer deadline_;
   std::set<tcp::socket*> registry_;  // open sockets, closed on timeout
   tcp::endpoint smtp_ep_, pop3_ep_;
   Stats stats_;
-  int live_ = 0, waiting_ = 0, warnings_ = 0;
+  int live_ = 0, waiting_ = 0, warnings_ = 0, polls_ = 0;
   long baseline_ = 0;
   bool timed_out_ = false;
   std::optional<Clock::time_point> e2e_;

@@ -166,8 +166,10 @@ bool RefUtf8(std::string_view s) {
   return true;
 }
 
+// ParseUint also caps the text at 20 digits (as RFC 1870 SIZE's 1*20DIGIT), so
+// "0000000000000000000001" (21 digits) is rejected although its value fits.
 std::optional<uint64_t> RefParseUint(std::string_view s) {
-  if (s.empty()) return std::nullopt;
+  if (s.empty() || s.size() > 20) return std::nullopt;
   unsigned __int128 v = 0;
   for (char c : s) {
     if (c < '0' || c > '9') return std::nullopt;

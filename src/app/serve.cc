@@ -141,13 +141,15 @@ int Serve(const ServeOptions& options) {
   }
   std::unique_ptr<store::Store> store = std::move(*opened);
 
-  asio::io_context io(1);
-  asio::thread_pool blocking(kBlockingThreads);
+  // Declared before the io_context: when it is destroyed, the frames of
+  // sessions still pending are destroyed with it, and they refer to these.
   server::ConfigSource config_source(std::make_shared<const config::Config>(cfg));
   auth::LoginPenalty penalty(cfg.auth.penalty_base_ms, cfg.auth.penalty_max_ms);
+  asio::thread_pool blocking(kBlockingThreads);
   server::Services services{store.get(), &blocking, &config_source, tls, &penalty};
   smtp::Server smtp_server(services);
   pop3::Server pop3_server(services);
+  asio::io_context io(1);
 
   std::vector<Listener> listeners;
   auto add = [&](const std::string& name, const std::string& hostport,
@@ -197,6 +199,21 @@ int Serve(const ServeOptions& options) {
   asio::signal_set stop_signals(io, SIGTERM, SIGINT);
   asio::signal_set hup(io, SIGHUP);
   asio::steady_timer grace(io);
+  std::chrono::steady_clock::time_point deadline;
+  // Polls until sessions are done or the grace period ends; transactions not
+  // yet acknowledged are then aborted by closing their connections (the
+  // client retries; nothing acknowledged is lost).
+  std::function<void()> poll_sessions = [&] {
+    if (smtp_server.live_sessions() + pop3_server.live_sessions() == 0 ||
+        std::chrono::steady_clock::now() >= deadline) {
+      io.stop();
+      return;
+    }
+    grace.expires_after(std::chrono::milliseconds(50));
+    grace.async_wait([&](boost::system::error_code e) {
+      if (!e) poll_sessions();
+    });
+  };
   stop_signals.async_wait([&](boost::system::error_code ec, int sig) {
     if (ec) return;
     spdlog::info("signal {}: no longer accepting; waiting up to {}s for sessions", sig,
@@ -207,21 +224,9 @@ int Serve(const ServeOptions& options) {
     }
     hup.cancel();
     purge_timer.cancel();
-    // Poll until sessions are done or the grace period ends; transactions not
-    // yet acknowledged are aborted by closing their connections (the client retries).
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(options.shutdown_grace_seconds);
-    std::function<void()> poll = [&, deadline] {
-      if (smtp_server.live_sessions() + pop3_server.live_sessions() == 0 ||
-          std::chrono::steady_clock::now() >= deadline) {
-        io.stop();
-        return;
-      }
-      grace.expires_after(std::chrono::milliseconds(50));
-      grace.async_wait([&](boost::system::error_code e) {
-        if (!e) poll();
-      });
-    };
-    poll();
+    deadline = std::chrono::steady_clock::now() +
+               std::chrono::seconds(options.shutdown_grace_seconds);
+    poll_sessions();
   });
   std::function<void()> wait_hup = [&] {
     hup.async_wait([&](boost::system::error_code ec, int) {

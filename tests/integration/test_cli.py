@@ -1,0 +1,160 @@
+"""The `hato` command line: admin commands, error messages, serve's signals."""
+import os
+import poplib
+import signal
+import smtplib
+import socket
+import subprocess
+import tempfile
+import shutil
+import time
+import unittest
+
+from harness import DOMAIN, HATO, PASSWORD, Server, free_port, run_cli
+
+
+def one_line_error(test, r, *needles):
+    test.assertNotEqual(r.returncode, 0)
+    lines = [l for l in r.stderr.strip().split("\n") if l]
+    test.assertEqual(len(lines), 1, r.stderr)
+    test.assertTrue(lines[0].startswith("hato: "), lines[0])
+    for n in needles:
+        test.assertIn(n, lines[0])
+    test.assertNotIn("terminate called", r.stderr)
+
+
+class CliTest(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="hato-cli-")
+        self.data = os.path.join(self.tmp, "var")
+
+    def tearDown(self):
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def test_init_creates_config_cert_and_domain(self):
+        r = run_cli("init", "--domain", "example.test", data=self.data)
+        self.assertIn("example.test", r.stdout)
+        for f in ("hato.toml", "tls/cert.pem", "tls/key.pem", "meta.db"):
+            self.assertTrue(os.path.exists(os.path.join(self.data, f)), f)
+        self.assertEqual(os.stat(os.path.join(self.data, "tls/key.pem")).st_mode & 0o077, 0)
+        self.assertEqual(run_cli("domain", "list", data=self.data).stdout.split(),
+                         ["example.test"])
+        one_line_error(self, run_cli("init", "--domain", "x.test", data=self.data, check=False),
+                       "already initialised")
+
+    def test_missing_data_dir_and_bad_arguments(self):
+        one_line_error(self, run_cli("user", "list", data=self.data, check=False),
+                       "no data directory", self.data)
+        r = run_cli("user", "frobnicate", check=False)
+        self.assertEqual(r.returncode, 2)
+        one_line_error(self, r)
+        one_line_error(self, run_cli("nosuchcommand", check=False))
+
+    def test_domains_and_users(self):
+        run_cli("init", "--domain", "example.test", data=self.data)
+        run_cli("domain", "add", "other.test", data=self.data)
+        self.assertEqual(run_cli("domain", "list", data=self.data).stdout.split(),
+                         ["example.test", "other.test"])
+        run_cli("user", "add", "Alice@Example.test", "--password", "pw1", data=self.data)
+        one_line_error(self, run_cli("user", "add", "alice@example.test", "--password", "x",
+                                     data=self.data, check=False), "already exists")
+        one_line_error(self, run_cli("user", "add", "bob@nowhere.test", "--password", "x",
+                                     data=self.data, check=False), "not local")
+        one_line_error(self, run_cli("user", "add", "not an address", "--password", "x",
+                                     data=self.data, check=False), "invalid address")
+        one_line_error(self, run_cli("user", "add", "c@example.test", data=self.data,
+                                     check=False), "--password")
+        run_cli("user", "add", "carol@example.test", "--password-stdin", data=self.data,
+                input="from stdin\n")
+        listing = run_cli("user", "list", data=self.data).stdout
+        self.assertIn("alice@example.test", listing)
+        self.assertIn("carol@example.test", listing)
+        one_line_error(self, run_cli("domain", "remove", "example.test", data=self.data,
+                                     check=False), "accounts")
+        run_cli("domain", "remove", "other.test", data=self.data)
+        run_cli("user", "remove", "carol@example.test", data=self.data)
+        self.assertNotIn("carol", run_cli("user", "list", data=self.data).stdout)
+        one_line_error(self, run_cli("user", "remove", "carol@example.test", data=self.data,
+                                     check=False), "no such account")
+
+    def test_passwd_and_remove_take_effect_on_login(self):
+        server = Server(users=("alice",))
+        try:
+            server.start()
+            run_cli("user", "passwd", f"alice@{DOMAIN}", "--password-stdin", data=server.data,
+                    input="new-secret\n")
+            p = poplib.POP3("127.0.0.1", server.pop3_port, timeout=15)
+            p.user(f"alice@{DOMAIN}")
+            p.pass_("new-secret")
+            p.quit()
+            run_cli("user", "remove", f"alice@{DOMAIN}", data=server.data)
+            p = poplib.POP3("127.0.0.1", server.pop3_port, timeout=15)
+            p.user(f"alice@{DOMAIN}")
+            with self.assertRaises(poplib.error_proto):
+                p.pass_("new-secret")
+            p.close()
+            with smtplib.SMTP("127.0.0.1", server.smtp_port, timeout=10) as s:
+                s.ehlo()
+                s.mail("a@remote.test")
+                self.assertEqual(s.rcpt(f"alice@{DOMAIN}")[0], 550)
+        finally:
+            server.cleanup()
+
+    def test_serve_errors_are_one_line(self):
+        run_cli("init", "--domain", "example.test", data=self.data)
+        # A taken port.
+        with socket.socket() as taken:
+            taken.bind(("127.0.0.1", 0))
+            taken.listen()
+            port = taken.getsockname()[1]
+            r = subprocess.run([HATO, "serve", "--data", self.data, "--smtp", f"127.0.0.1:{port}",
+                                "--pop3", f"127.0.0.1:{free_port()}"], capture_output=True,
+                               text=True, timeout=30)
+            self.assertNotEqual(r.returncode, 0)
+            self.assertIn(f"cannot listen on 127.0.0.1:{port} for smtp", r.stderr)
+        # A bad config key.
+        with open(os.path.join(self.data, "hato.toml"), "a") as f:
+            f.write("\n[bogus]\nkey = 1\n")
+        r = subprocess.run([HATO, "serve", "--data", self.data], capture_output=True, text=True,
+                           timeout=30)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("unknown key 'bogus.key'", r.stderr)
+        self.assertNotIn("terminate called", r.stderr)
+
+
+class SignalTest(unittest.TestCase):
+    def test_sighup_reload_and_sigterm_exit(self):
+        server = Server(users=("alice",))
+        try:
+            server.start()
+
+            def size():
+                with smtplib.SMTP("127.0.0.1", server.smtp_port, timeout=10) as s:
+                    s.ehlo()
+                    return s.esmtp_features["size"]
+
+            self.assertEqual(size(), str(25 << 20))
+            server.set_config("smtp", "max_message_size", 123456)
+            server.proc.send_signal(signal.SIGHUP)
+            deadline = time.time() + 10
+            while size() != "123456" and time.time() < deadline:
+                time.sleep(0.1)
+            self.assertEqual(size(), "123456")
+            # An invalid config is reported and the old one keeps serving.
+            server.set_config("smtp", "max_message_size", '"huge"')
+            server.proc.send_signal(signal.SIGHUP)
+            time.sleep(0.5)
+            self.assertEqual(size(), "123456")
+            self.assertIn("keeping the running configuration", server.logs())
+            # SIGTERM with an open idle session: it is closed within the grace period, exit 0.
+            idle = socket.create_connection(("127.0.0.1", server.smtp_port))
+            start = time.time()
+            self.assertEqual(server.stop(signal.SIGTERM), 0)
+            self.assertLess(time.time() - start, 15)
+            idle.close()
+        finally:
+            server.cleanup()
+
+
+if __name__ == "__main__":
+    unittest.main()
