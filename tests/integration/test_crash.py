@@ -26,11 +26,13 @@ def make_message(sender, seq):
     size = random.Random(hash(token)).choice([200, 3000, 20000, 120000])
     lines = []
     rnd = random.Random(token)
-    while sum(len(l) + 2 for l in lines) < size:
+    total = 0
+    while total < size:
         n = rnd.randint(0, 120)
         # Lines that start with dots exercise dot-stuffing on both protocols.
-        lines.append(("." if rnd.random() < 0.05 else "") +
-                     "".join(rnd.choice("abcdefghij .,;") for _ in range(n)))
+        line = ("." if rnd.random() < 0.05 else "") + "".join(rnd.choices("abcdefghij .,;", k=n))
+        lines.append(line)
+        total += len(line) + 2
     body = "\r\n".join(lines) + "\r\n"
     msg = (f"From: s{sender}@remote.test\r\nSubject: {token}\r\nMessage-ID: <{token}@t>\r\n\r\n"
            f"{body}").encode()
@@ -81,7 +83,7 @@ class CrashTest(unittest.TestCase):
                 s.start()
             rnd = random.Random(int(os.environ.get("HATO_CRASH_SEED", time.time())))
             for k in range(KILLS):
-                time.sleep(rnd.uniform(0.05, 0.6))
+                time.sleep(rnd.uniform(0.05, 0.8))
                 server.kill()
                 time.sleep(rnd.uniform(0.0, 0.1))
                 server.start()
