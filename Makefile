@@ -48,7 +48,7 @@ bench: deps
 
 # The long crash test: hundreds of SIGKILLs.
 torture: build
-	HATO_CRASH_KILLS=300 HATO_CRASH_SENDERS=8 python3 tests/integration/crash_test.py $(BUILD)/hato
+	cd tests/integration && HATO_CRASH_KILLS=300 HATO_CRASH_SENDERS=8 HATO_BIN=$(CURDIR)/$(BUILD)/hato python3 -m unittest -v test_crash
 
 format:
 	clang-format -i $$(git ls-files '*.cc' '*.h')

@@ -284,7 +284,8 @@ printf '%-16s %10s %10s %10s %10s %10s %7s\n' "" "msgs/s" "msgs/s" "p50" "p99" "
 row Hato "$hato_json"
 row Postfix+Dovecot "$pf_json"
 r_e2e=$(ratio msgs_per_s_e2e) r_cpu=$(ratio cpu_ms_per_msg)
-echo "Hato/Postfix+Dovecot: end-to-end msgs/s x$r_e2e, CPU per message x$r_cpu"
+echo "Hato/Postfix+Dovecot: end-to-end msgs/s x${r_e2e/null/n\/a}," \
+  "CPU per message x${r_cpu/null/n\/a}"
 cat >"$BUILD/bench-results.json" <<EOF
 {"messages": $MESSAGES, "connections": $CONNECTIONS, "size": $SIZE,
  "hato": ${hato_json:-null},

@@ -241,7 +241,8 @@ awaitable<bool> Session::HandleRcpt(const Command& c) {
     Reply("553 5.6.7 Non-ASCII address requires SMTPUTF8");
     co_return true;
   }
-  if (tx_.accounts.size() >= cfg_->smtp.max_recipients) {
+  // RFC 5321 section 4.5.3.1.8: at least 100 recipients must be buffered.
+  if (tx_.rcpts.size() >= cfg_->smtp.max_recipients) {
     Reply("452 4.5.3 Error: too many recipients");
     co_return true;
   }

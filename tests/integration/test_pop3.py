@@ -184,6 +184,24 @@ class Pop3Test(unittest.TestCase):
         self.assertNotEqual(r.returncode, 0)
         self.assertIn("checksum mismatch", r.stdout)
 
+    def test_plaintext_login_needs_tls_when_loopback_is_not_trusted(self):
+        self.server.stop()
+        self.server.set_config("auth", "allow_plaintext_on_loopback", "false")
+        self.server.start()
+        p = poplib.POP3("127.0.0.1", self.server.pop3_port, timeout=10)
+        self.assertNotIn("USER", p.capa())
+        with self.assertRaises(poplib.error_proto) as cm:
+            p.user(ALICE)
+            p.pass_(PASSWORD)
+        self.assertIn(b"TLS", cm.exception.args[0])
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        p.stls(context=ctx)
+        p.user(ALICE)
+        p.pass_(PASSWORD)
+        p.quit()
+
     def test_wrong_state_and_unknown_commands(self):
         c = LineClient(self.server.pop3_port)
         c.line()

@@ -121,10 +121,16 @@ class SmtpTest(unittest.TestCase):
         with self.smtp() as s:
             s.ehlo()
             s.mail("a@b.test")
-            # Distinct addresses of unknown users don't count; use the same valid ones.
-            for _ in range(2):
+            for _ in range(100):  # max_recipients defaults to 100
                 self.assertEqual(s.rcpt(ALICE)[0], 250)
-            s.rset()
+            code, text = s.rcpt(BOB)
+            self.assertEqual(code, 452)
+            self.assertIn(b"4.5.3", text)
+            code, _ = s.data(b"Subject: hundred\r\n\r\nonce\r\n")
+            self.assertEqual(code, 250)
+        # Duplicate recipients get one copy.
+        copies = [m for m in pop3_messages(self.server) if b"Subject: hundred" in m]
+        self.assertEqual(len(copies), 1)
 
     def test_many_recipients_stored_once(self):
         msg = b"Subject: to both\r\n\r\nshared body\r\n"
