@@ -10,17 +10,15 @@ RUN_POP3 ?= 127.0.0.1:1110
 DEMO_USER ?= demo@example.test
 DEMO_PASS ?= demo-password
 
-.PHONY: all deps build run test unit integration fuzz fuzz-smoke bench torture format tidy clean
+.PHONY: all deps build run test fuzz fuzz-build bench torture format tidy clean
 
 all: build
 
 deps:
 	@bash scripts/install-deps.sh
 
-$(BUILD)/CMakeCache.txt:
-	cmake -S . -B $(BUILD) $(CMAKE_FLAGS)
-
-build: deps $(BUILD)/CMakeCache.txt
+build: deps
+	cmake -S . -B $(BUILD) $(CMAKE_FLAGS) -DHATO_FUZZ_DIR=$(CURDIR)/$(BUILD)-fuzz >/dev/null
 	cmake --build $(BUILD) -j $(JOBS)
 
 run: build
@@ -28,11 +26,11 @@ run: build
 
 # Every test: unit tests, integration tests against a live server, the crash
 # test, and the parsers' fuzz targets run briefly under ASan/UBSan.
-test: build
+test: build fuzz-build
 	cd $(BUILD) && ctest --output-on-failure -j 2 --timeout 900
 
 fuzz-build: deps
-	CC=clang CXX=clang++ cmake -S . -B $(BUILD)-fuzz -DHATO_FUZZ=ON -DCMAKE_BUILD_TYPE=Debug
+	CC=clang CXX=clang++ cmake -S . -B $(BUILD)-fuzz -DHATO_FUZZ=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null
 	cmake --build $(BUILD)-fuzz -j $(JOBS)
 
 # Runs each fuzz target for FUZZ_SECONDS (default 60) over its corpus.
@@ -43,7 +41,7 @@ fuzz: fuzz-build
 bench: deps
 	@bash scripts/install-deps.sh --bench
 	cmake -S . -B $(BUILD) $(CMAKE_FLAGS) >/dev/null
-	cmake --build $(BUILD) -j $(JOBS)
+	cmake --build $(BUILD) -j $(JOBS) --target hato hato-smtp-load
 	bash bench/run.sh $(BUILD)
 
 # The long crash test: hundreds of SIGKILLs.

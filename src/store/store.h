@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "base/result.h"
+#include "io/fs.h"
 
 namespace hato::store {
 
@@ -113,6 +114,7 @@ class Store {
 };
 
 struct StoreOptions {
+  io::FileSystem* fs = nullptr;  // null: the real file system (tests inject faults here)
   bool compress = true;
   size_t max_pending_writes = 10000;  // queued writes past this fail fast (kTemporary)
   size_t max_batch = 512;             // writes group-committed in one transaction at most

@@ -64,7 +64,8 @@ class SqliteStore final : public Store {
       : data_dir_(std::move(data_dir)),
         db_path_(data_dir_ + "/meta.db"),
         options_(options),
-        blobs_(io::FileSystem::Default(), data_dir_ + "/blobs",
+        fs_(options.fs ? options.fs : io::FileSystem::Default()),
+        blobs_(fs_, data_dir_ + "/blobs",
                BlobStore::Options{kDefaultSegmentSize, options.compress}) {}
 
   ~SqliteStore() override {
@@ -77,7 +78,7 @@ class SqliteStore final : public Store {
   }
 
   Status Open() {
-    if (auto st = io::FileSystem::Default()->CreateDirs(data_dir_); !st) return st;
+    if (auto st = fs_->CreateDirs(data_dir_); !st) return st;
     if (auto st = writer_db_.Open(db_path_, false); !st) return st;
     if (auto st = sqlite::Migrate(writer_db_); !st) return st;
     if (auto st = blobs_.Open(); !st) return st;
@@ -545,6 +546,7 @@ class SqliteStore final : public Store {
   std::string data_dir_;
   std::string db_path_;
   StoreOptions options_;
+  io::FileSystem* fs_;
   BlobStore blobs_;
 
   std::mutex mu_;
