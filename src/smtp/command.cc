@@ -112,6 +112,12 @@ Result<Command> ParseCommand(std::string_view line) {
     case Verb::kEhlo: {
       auto words = SplitWords(rest);
       if (words.size() != 1) return Err(ErrorKind::kInvalid, "syntax: EHLO/HELO hostname");
+      // A domain or an address literal (RFC 5321 section 4.1.1.1). Be liberal
+      // in its form but accept only printable ASCII: it is copied into the
+      // Received header, where a control character could forge a header.
+      for (unsigned char ch : words[0]) {
+        if (ch <= 0x20 || ch >= 0x7f) return Err(ErrorKind::kInvalid, "syntax: bad hostname");
+      }
       cmd.arg = std::string(words[0]);
       break;
     }

@@ -72,6 +72,9 @@ TEST(Command, ErrorsClassified) {
   EXPECT_FALSE(ParseCommand("RCPT TO:<>").ok());
   EXPECT_FALSE(ParseCommand("DATA now").ok());
   EXPECT_FALSE(ParseCommand("EHLO").ok());
+  EXPECT_FALSE(ParseCommand("EHLO a\rX-Forged: 1").ok());
+  EXPECT_FALSE(ParseCommand(std::string("EHLO a\0b", 8)).ok());
+  EXPECT_TRUE(ParseCommand("EHLO [192.0.2.1]").ok());
   EXPECT_FALSE(ParseCommand("MAIL FROM:<a@b.test> SIZE=abc").ok());
 }
 
