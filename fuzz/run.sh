@@ -12,7 +12,7 @@
 # BUILD_DIR/fuzz-logs/<target>.log. Exits non-zero if any target fails.
 #
 # Environment: FUZZ_TARGETS="smtp_data config" runs a subset;
-# FUZZ_SMOKE_RUNS (default 20000) sets the smoke run's mutation count;
+# FUZZ_SMOKE_RUNS (default 10000) sets the smoke run's mutation count;
 # FUZZ_KEEP_CORPUS=DIR keeps each grown working corpus in DIR/<target>/.
 set -uo pipefail
 
@@ -38,7 +38,7 @@ fi
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 build="$(cd "$build" 2>/dev/null && pwd)" || { echo "no such build dir: $1" >&2; exit 2; }
 targets="${FUZZ_TARGETS:-smtp_command smtp_data pop3_command address config}"
-smoke_runs="${FUZZ_SMOKE_RUNS:-20000}"
+smoke_runs="${FUZZ_SMOKE_RUNS:-10000}"
 
 max_len_for() {
   case "$1" in
@@ -94,10 +94,13 @@ for t in $targets; do
     printf '%-14s %-7s %12s %10s %8s  %s\n' "$t" ok "${execs:--}" "${rate:--}" "${corp:--}" ""
   else
     crash="$(grep -oE 'Test unit written to .*' "$log" | tail -1 | sed 's/^Test unit written to //')"
-    reason="$(grep -m1 -oE 'ERROR: [A-Za-z]+: [^ ]+|fuzz invariant violated at [^ ]+|ERROR: libFuzzer: [a-z-]+' "$log")"
+    reason="$(grep -m1 -E 'fuzz invariant violated|runtime error:|ERROR: (AddressSanitizer|LeakSanitizer|libFuzzer)' \
+      "$log" | sed -E 's/^=+ ?//; s/^[0-9]*=+ //; s|'"$here"'/||')"
     printf '%-14s %-7s %12s %10s %8s  %s\n' "$t" FAIL "${execs:--}" "${rate:--}" "${corp:--}" \
       "exit $rc; ${reason:-see log}"
     echo "    log:   $log"
+    # A seed that fails in --smoke mode is reported as the file libFuzzer was running.
+    [[ -n "$crash" ]] || crash="$(grep -oE '^Running: .*' "$log" | tail -1 | sed 's/^Running: //')"
     [[ -n "$crash" ]] && echo "    input: $crash"
     failed+=("$t")
   fi

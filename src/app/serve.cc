@@ -224,6 +224,8 @@ int Serve(const ServeOptions& options) {
     }
     hup.cancel();
     purge_timer.cancel();
+    smtp_server.Shutdown();
+    pop3_server.Shutdown();
     deadline = std::chrono::steady_clock::now() +
                std::chrono::seconds(options.shutdown_grace_seconds);
     poll_sessions();

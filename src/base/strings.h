@@ -20,7 +20,8 @@ std::string_view TrimSpaces(std::string_view s);
 // Splits on runs of SP/HTAB.
 std::vector<std::string_view> SplitWords(std::string_view s);
 
-// Parses a non-negative decimal number that fits in uint64 (no sign, no spaces).
+// Parses a non-negative decimal number of 1 to 20 digits that fits in uint64
+// (no sign, no spaces; RFC 1870's SIZE has at most 20 digits).
 std::optional<uint64_t> ParseUint(std::string_view s);
 
 // Base64 (RFC 4648 section 4). Decode rejects bad characters and bad padding.

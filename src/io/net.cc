@@ -39,6 +39,11 @@ void Connection::Close() {
   socket_.close(ec);
 }
 
+void Connection::CancelReads() {
+  boost::system::error_code ec;
+  socket_.cancel(ec);
+}
+
 awaitable<std::size_t> Connection::ReadSomeWithTimeout(std::chrono::seconds timeout,
                                                        ReadStatus& status) {
   char chunk[kReadChunk];

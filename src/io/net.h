@@ -41,6 +41,9 @@ class Connection {
   bool tls_available() const { return tls_ctx_ != nullptr; }
   bool is_tls() const { return tls_ != nullptr; }
 
+  // Cancels a pending read (it completes with kError); used to stop idle sessions.
+  void CancelReads();
+
   const std::string& peer_ip() const { return peer_ip_; }
   bool peer_is_loopback() const { return loopback_; }
   void Close();

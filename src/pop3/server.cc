@@ -148,7 +148,7 @@ awaitable<void> Sleep(milliseconds d) {
   co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
 }
 
-class Session {
+class Session final : public server::SessionRegistry::Member {
  public:
   Session(server::Services& services, MaildropLocks& locks, tcp::socket socket)
       : svc_(services),
@@ -157,6 +157,11 @@ class Session {
         cfg_(services.config->Get()) {}
 
   awaitable<void> Run();
+
+  void RequestStop() override {
+    stopping_ = true;
+    if (idle_) conn_.CancelReads();
+  }
 
  private:
   struct Message {
@@ -209,6 +214,8 @@ class Session {
   std::shared_ptr<const config::Config> cfg_;
   std::string out_;
   int errors_ = 0;
+  bool stopping_ = false;  // graceful stop requested
+  bool idle_ = false;      // waiting for a command
   State state_ = State::kAuthorization;
   std::optional<std::string> user_;  // name given by USER, for the PASS right after it
 
@@ -229,7 +236,17 @@ awaitable<void> Session::Run() {
     }
     cfg_ = svc_.config->Get();  // a reload applies from the next command
     seconds timeout = idle_timeout();
+    if (stopping_) {
+      Reply("-ERR [SYS/TEMP] server shutting down, try again later");
+      break;
+    }
+    idle_ = true;
     auto line = co_await conn_.ReadLine(kMaxCommandLine, timeout);
+    idle_ = false;
+    if (stopping_ && line.status == io::ReadStatus::kError) {
+      Reply("-ERR [SYS/TEMP] server shutting down, try again later");
+      break;
+    }
     // RFC 1939 section 3: when the autologout timer expires the server closes
     // the connection without a response and without entering UPDATE.
     if (line.status == io::ReadStatus::kTimeout) break;
@@ -693,6 +710,7 @@ awaitable<void> Server::Serve(tcp::socket socket) {
   }
   auto slot = sessions_.Adopt();
   Session session(services_, locks_, std::move(socket));
+  server::SessionRegistry::Scope registered(registry_, &session);
   co_await session.Run();
 }
 

@@ -45,10 +45,14 @@ class Server {
   // Serves one accepted connection until it closes.
   awaitable<void> Serve(tcp::socket socket);
   size_t live_sessions() const { return sessions_.live(); }
+  // Graceful stop: sessions waiting for a command get -ERR [SYS/TEMP] and
+  // close (without UPDATE: nothing is deleted); busy ones after their command.
+  void Shutdown() { registry_.StopAll(); }
 
  private:
   server::Services services_;
   server::ConnectionCounter sessions_;
+  server::SessionRegistry registry_;
   MaildropLocks locks_;
 };
 

@@ -5,6 +5,8 @@
 
 #include <atomic>
 #include <memory>
+#include <mutex>
+#include <set>
 
 #include "auth/penalty.h"
 #include "config/config.h"
@@ -53,6 +55,50 @@ class ConnectionCounter {
 
  private:
   std::atomic<size_t> n_{0};
+};
+
+// The live sessions of one protocol, so that a graceful stop can ask each to
+// finish: an idle session is closed at once (with the protocol's "shutting
+// down" reply), a busy one after its current command or transaction.
+class SessionRegistry {
+ public:
+  class Member {
+   public:
+    virtual ~Member() = default;
+    virtual void RequestStop() = 0;  // called on the event-loop thread
+  };
+  void Add(Member* m) {
+    std::lock_guard lock(mu_);
+    members_.insert(m);
+  }
+  void Remove(Member* m) {
+    std::lock_guard lock(mu_);
+    members_.erase(m);
+  }
+  void StopAll() {
+    std::set<Member*> copy;
+    {
+      std::lock_guard lock(mu_);
+      copy = members_;
+    }
+    for (Member* m : copy) m->RequestStop();
+  }
+
+  // Registers a member for the lifetime of this object.
+  class Scope {
+   public:
+    Scope(SessionRegistry& r, Member* m) : r_(r), m_(m) { r_.Add(m_); }
+    Scope(const Scope&) = delete;
+    ~Scope() { r_.Remove(m_); }
+
+   private:
+    SessionRegistry& r_;
+    Member* m_;
+  };
+
+ private:
+  std::mutex mu_;
+  std::set<Member*> members_;  // guarded by mu_
 };
 
 struct Services {

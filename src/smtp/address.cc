@@ -66,7 +66,8 @@ Status CheckLocalPart(std::string_view l, bool allow_utf8) {
         ++i;
         if (i + 1 >= l.size()) return Err(ErrorKind::kInvalid, "bad quoted-pair");
         u = static_cast<unsigned char>(l[i]);
-        if (u < 32 || u == 127) return Err(ErrorKind::kInvalid, "bad quoted-pair");
+        // quoted-pairSMTP is %d92 %d32-126, also under SMTPUTF8 (RFC 6531 section 3.3).
+        if (u < 32 || u > 126) return Err(ErrorKind::kInvalid, "bad quoted-pair");
       } else if (u == '"' || u < 32 || u == 127 || (u >= 0x80 && !allow_utf8)) {
         return Err(ErrorKind::kInvalid, "bad character in quoted local part");
       }
@@ -116,8 +117,19 @@ Result<std::optional<Mailbox>> ParsePath(std::string_view s, bool allow_null, bo
   // Source routes ("@a,@b:user@c") are obsolete; RFC 5321 section 4.1.2 says accept
   // and ignore them.
   if (inner.front() == '@') {
+    // A-d-l = At-domain *( "," At-domain ), each one checked though ignored.
     size_t colon = inner.find(':');
     if (colon == std::string_view::npos) return Err(ErrorKind::kInvalid, "bad source route");
+    std::string_view route = inner.substr(0, colon);
+    while (true) {
+      size_t comma = route.find(',');
+      std::string_view hop = route.substr(0, comma);
+      if (hop.size() < 2 || hop.front() != '@' || !CheckDomain(hop.substr(1), allow_utf8)) {
+        return Err(ErrorKind::kInvalid, "bad source route");
+      }
+      if (comma == std::string_view::npos) break;
+      route = route.substr(comma + 1);
+    }
     inner = inner.substr(colon + 1);
   }
   auto m = ParseMailbox(inner, allow_utf8);

@@ -33,12 +33,17 @@ std::string Rfc5322Date(std::time_t t) {
   return buf;
 }
 
-class Session {
+class Session final : public server::SessionRegistry::Member {
  public:
   Session(server::Services& services, tcp::socket socket)
       : svc_(services), conn_(std::move(socket), services.tls), cfg_(services.config->Get()) {}
 
   awaitable<void> Run();
+
+  void RequestStop() override {
+    stopping_ = true;
+    if (idle_) conn_.CancelReads();  // a transaction in progress finishes first
+  }
 
  private:
   struct Transaction {
@@ -86,6 +91,8 @@ class Session {
   bool extended_ = false;
   int errors_ = 0;
   bool closing_ = false;
+  bool stopping_ = false;  // graceful stop requested
+  bool idle_ = false;      // waiting for a command between transactions
   Transaction tx_;
 };
 
@@ -100,7 +107,17 @@ awaitable<void> Session::Run() {
     cfg_ = svc_.config->Get();  // a reload applies from the next command
     size_t max_line = cfg_->smtp.max_line_length;
     seconds idle(cfg_->smtp.idle_timeout_seconds);
+    if (stopping_) {
+      Reply("421 4.3.2 " + cfg_->hostname + " Service shutting down, try again later");
+      break;
+    }
+    idle_ = !tx_.active;
     io::LineResult line = co_await conn_.ReadLine(max_line, idle);
+    idle_ = false;
+    if (stopping_ && line.status == io::ReadStatus::kError) {
+      Reply("421 4.3.2 " + cfg_->hostname + " Service shutting down, try again later");
+      break;
+    }
     if (line.status == io::ReadStatus::kTimeout) {
       // RFC 5321 section 4.5.3.2: the server may close an idle connection.
       Reply("421 4.4.2 " + cfg_->hostname + " Error: timeout exceeded");
@@ -455,6 +472,7 @@ awaitable<void> Server::Serve(tcp::socket socket) {
   }
   auto slot = sessions_.Adopt();
   Session session(services_, std::move(socket));
+  server::SessionRegistry::Scope registered(registry_, &session);
   co_await session.Run();
 }
 

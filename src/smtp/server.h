@@ -16,10 +16,13 @@ class Server {
   // Serves one accepted connection until it closes.
   awaitable<void> Serve(tcp::socket socket);
   size_t live_sessions() const { return sessions_.live(); }
+  // Graceful stop: idle sessions get 421 and close now, busy ones after their transaction.
+  void Shutdown() { registry_.StopAll(); }
 
  private:
   server::Services services_;
   server::ConnectionCounter sessions_;
+  server::SessionRegistry registry_;
 };
 
 }  // namespace hato::smtp

@@ -10,7 +10,7 @@ import shutil
 import time
 import unittest
 
-from harness import DOMAIN, HATO, PASSWORD, Server, free_port, run_cli
+from harness import DOMAIN, HATO, PASSWORD, LineClient, Server, free_port, run_cli
 
 
 def one_line_error(test, r, *needles):
@@ -146,12 +146,37 @@ class SignalTest(unittest.TestCase):
             time.sleep(0.5)
             self.assertEqual(size(), "123456")
             self.assertIn("keeping the running configuration", server.logs())
-            # SIGTERM with an open idle session: it is closed within the grace period, exit 0.
-            idle = socket.create_connection(("127.0.0.1", server.smtp_port))
+            # SIGTERM: idle sessions are told to come back later and closed at once,
+            # a transaction in progress is finished and acknowledged, then exit 0.
+            idle = LineClient(server.smtp_port)
+            self.assertEqual(idle.reply()[0], 220)
+            idle_pop = LineClient(server.pop3_port)
+            self.assertTrue(idle_pop.line().startswith("+OK"))
+            busy = LineClient(server.smtp_port)
+            busy.reply()
+            busy.send(f"EHLO x.test\r\nMAIL FROM:<a@b.test>\r\nRCPT TO:<alice@{DOMAIN}>\r\n"
+                      "DATA\r\n")
+            self.assertEqual([busy.reply()[0] for _ in range(4)], [250, 250, 250, 354])
+            busy.send("Subject: in flight\r\n\r\nstarted before SIGTERM\r\n")
             start = time.time()
+            server.proc.send_signal(signal.SIGTERM)
+            code, text = idle.reply()
+            self.assertEqual(code, 421)
+            self.assertIn("4.3.2", text[0])
+            self.assertIn("[SYS/TEMP]", idle_pop.line())
+            busy.send(".\r\n")
+            self.assertEqual(busy.reply()[0], 250)
+            self.assertEqual(busy.reply()[0], 421)  # then the session is closed
             self.assertEqual(server.stop(signal.SIGTERM), 0)
-            self.assertLess(time.time() - start, 15)
-            idle.close()
+            self.assertLess(time.time() - start, 4)
+            server.set_config("smtp", "max_message_size", 123456)  # valid again for the restart
+            server.start()
+            p = poplib.POP3("127.0.0.1", server.pop3_port, timeout=15)
+            p.user(f"alice@{DOMAIN}")
+            p.pass_(PASSWORD)
+            self.assertTrue(any(b"Subject: in flight" in p.retr(i + 1)[1]
+                                for i in range(p.stat()[0])))
+            p.quit()
         finally:
             server.cleanup()
 

@@ -32,7 +32,8 @@ TEST(Address, SourceRouteIgnoredQuotedLocalKept) {
 TEST(Address, RejectsMalformed) {
   for (const char* bad : {"user@example.test", "<user>", "<@example.test>", "<user@>",
                           "<us..er@example.test>", "<.user@example.test>", "<user@-bad.test>",
-                          "<user@exa mple.test>", "<user@example..test>"}) {
+                          "<user@exa mple.test>", "<user@example..test>",
+                          "<\"\\\xff\"@example.org>", "<@!!!:a@b.test>", "<@a.test,:x@b.test>"}) {
     EXPECT_FALSE(ParsePath(bad, true, false).ok()) << bad;
   }
   std::string long_local(65, 'a');
