@@ -276,7 +276,7 @@ ratio() {  # ratio KEY: Hato / Postfix+Dovecot, or null
   a=$(jget "$1" "$hato_json") b=$(jget "$1" "$pf_json")
   awk -v a="$a" -v b="$b" 'BEGIN {
     if (a == "" || b == "" || a == "null" || b == "null" || b + 0 == 0) print "null";
-    else printf "%.2f", a / b }'
+    else printf "%.3g", a / b }'
 }
 echo
 printf '%-16s %10s %10s %10s %10s %10s %7s\n' "" "msgs/s" "msgs/s" "p50" "p99" "CPU" "" \
