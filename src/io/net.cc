@@ -53,7 +53,10 @@ awaitable<std::size_t> Connection::ReadSomeWithTimeout(std::chrono::seconds time
   std::size_t n = 0;
   auto token = asio::redirect_error(asio::use_awaitable, ec);
   auto buffer = asio::buffer(chunk);
-  auto expiry = timer.async_wait(asio::use_awaitable);
+  // The timer's cancellation must not throw: an exception per read is costly.
+  boost::system::error_code timer_ec;
+  auto timer_token = asio::redirect_error(asio::use_awaitable, timer_ec);
+  auto expiry = timer.async_wait(timer_token);
   std::variant<std::size_t, std::monostate> r;
   if (tls_) {
     auto read = tls_->async_read_some(buffer, token);
@@ -139,7 +142,9 @@ awaitable<bool> Connection::StartTls(std::chrono::seconds timeout) {
   boost::system::error_code ec;
   auto token = asio::redirect_error(asio::use_awaitable, ec);
   auto handshake = tls_->async_handshake(asio::ssl::stream_base::server, token);
-  auto expiry = timer.async_wait(asio::use_awaitable);
+  boost::system::error_code timer_ec;
+  auto timer_token = asio::redirect_error(asio::use_awaitable, timer_ec);
+  auto expiry = timer.async_wait(timer_token);
   std::variant<std::monostate, std::monostate> r = co_await (std::move(handshake) || std::move(expiry));
   co_return r.index() == 0 && !ec;
 }

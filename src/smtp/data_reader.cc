@@ -63,14 +63,17 @@ size_t DataReader::Feed(std::string_view in) {
     char c = in[i];
     switch (state_) {
       case State::kMid:
+        if (c != '\r' && c != '\n') {
+          // Fast path: skip ordinary bytes up to the next line ending in one go.
+          while (i + 1 < in.size() && in[i + 1] != '\r' && in[i + 1] != '\n') ++i;
+          continue;  // stays in the pending run
+        }
         if (c == '\r') {
           flush(i);
           state_ = State::kCr;
-        } else if (c == '\n') {  // bare LF: content, normalised to CRLF
+        } else {  // bare LF: content, normalised to CRLF
           flush(i);
           Emit("\r\n");
-        } else {
-          continue;  // stays in the pending run
         }
         break;
       case State::kLineStart:

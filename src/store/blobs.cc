@@ -4,6 +4,7 @@
 #include <zstd.h>
 
 #include <cstring>
+#include <memory>
 
 #include "base/strings.h"
 
@@ -14,6 +15,7 @@ namespace {
 //   magic "HBL1" | codec u8 | 3 reserved | size u64 | stored_length u64 | sha256[32]
 constexpr char kMagic[4] = {'H', 'B', 'L', '1'};
 constexpr size_t kHeaderSize = 4 + 1 + 3 + 8 + 8 + kSha256Size;
+constexpr int kZstdLevel = 1;  // fast: bodies are compressed on the commit path
 
 void PutU64(std::string& out, uint64_t v) {
   for (int i = 0; i < 8; ++i) out += static_cast<char>((v >> (8 * i)) & 0xff);
@@ -22,6 +24,19 @@ uint64_t GetU64(const char* p) {
   uint64_t v = 0;
   for (int i = 7; i >= 0; --i) v = (v << 8) | static_cast<uint8_t>(p[i]);
   return v;
+}
+
+// zstd contexts are large to create; keep one per thread (the writer
+// compresses, readers decompress).
+ZSTD_CCtx* CompressContext() {
+  thread_local std::unique_ptr<ZSTD_CCtx, decltype(&ZSTD_freeCCtx)> ctx(ZSTD_createCCtx(),
+                                                                        &ZSTD_freeCCtx);
+  return ctx.get();
+}
+ZSTD_DCtx* DecompressContext() {
+  thread_local std::unique_ptr<ZSTD_DCtx, decltype(&ZSTD_freeDCtx)> ctx(ZSTD_createDCtx(),
+                                                                        &ZSTD_freeDCtx);
+  return ctx.get();
 }
 
 }  // namespace
@@ -80,7 +95,8 @@ Result<BlobRef> BlobStore::Append(std::string_view content, const std::string& s
   std::string_view payload = content;
   if (options_.compress && content.size() >= 512) {
     compressed.resize(ZSTD_compressBound(content.size()));
-    size_t n = ZSTD_compress(compressed.data(), compressed.size(), content.data(), content.size(), 1);
+    size_t n = ZSTD_compressCCtx(CompressContext(), compressed.data(), compressed.size(),
+                                 content.data(), content.size(), kZstdLevel);
     if (!ZSTD_isError(n) && n < content.size() - content.size() / 8) {
       compressed.resize(n);
       payload = compressed;
@@ -148,7 +164,8 @@ Result<std::string> BlobStore::Read(const BlobRef& ref) {
   std::string_view payload(rec.data() + kHeaderSize, ref.stored_length);
   if (ref.codec == Codec::kZstd) {
     content.resize(ref.size);
-    size_t n = ZSTD_decompress(content.data(), content.size(), payload.data(), payload.size());
+    size_t n = ZSTD_decompressDCtx(DecompressContext(), content.data(), content.size(),
+                                   payload.data(), payload.size());
     if (ZSTD_isError(n) || n != ref.size) {
       return Err(ErrorKind::kCorrupt, "blob does not decompress at " + where);
     }
