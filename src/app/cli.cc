@@ -1,8 +1,8 @@
 #include "app/cli.h"
 
-#include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
 
+#include <CLI/CLI.hpp>
 #include <iostream>
 
 #include "app/serve.h"
@@ -127,8 +127,9 @@ int RunCli(int argc, char** argv) {
   serve->add_option("--imap", serve_opts.overrides.imap, "IMAP host:port");
   serve->add_option("--pop3", serve_opts.overrides.pop3, "POP3 host:port");
   serve->add_option("--http", serve_opts.overrides.http, "HTTP host:port");
-  serve->add_option("--shutdown-grace", serve_opts.shutdown_grace_seconds,
-                    "seconds to let sessions finish on SIGTERM")
+  serve
+      ->add_option("--shutdown-grace", serve_opts.shutdown_grace_seconds,
+                   "seconds to let sessions finish on SIGTERM")
       ->capture_default_str();
 
   // verify

@@ -29,7 +29,8 @@ void ApplyOverrides(config::Config& c, const config::Listen& o) {
 
 Result<tcp::endpoint> ParseEndpoint(const std::string& hostport) {
   size_t colon = hostport.rfind(':');
-  if (colon == std::string::npos) return Err(ErrorKind::kInvalid, "expected host:port: " + hostport);
+  if (colon == std::string::npos)
+    return Err(ErrorKind::kInvalid, "expected host:port: " + hostport);
   std::string host = hostport.substr(0, colon);
   if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
     host = host.substr(1, host.size() - 2);
@@ -122,7 +123,9 @@ int Serve(const ServeOptions& options) {
 
   std::shared_ptr<asio::ssl::context> tls;
   if (!cfg.tls_cert.empty()) {
-    auto abs = [&](const std::string& p) { return p.front() == '/' ? p : options.data_dir + "/" + p; };
+    auto abs = [&](const std::string& p) {
+      return p.front() == '/' ? p : options.data_dir + "/" + p;
+    };
     auto ctx = LoadTlsContext(abs(cfg.tls_cert), abs(cfg.tls_key));
     if (!ctx) {
       spdlog::error("{}", ctx.error().message);
@@ -164,14 +167,14 @@ int Serve(const ServeOptions& options) {
     listeners.push_back(Listener{name, std::move(*acc), std::move(serve)});
     return true;
   };
-  bool ok = add("smtp", cfg.listen.smtp,
-                [&](tcp::socket s) { return smtp_server.Serve(std::move(s)); }) &&
-            add("pop3", cfg.listen.pop3,
-                [&](tcp::socket s) { return pop3_server.Serve(std::move(s)); });
+  bool ok =
+      add("smtp", cfg.listen.smtp,
+          [&](tcp::socket s) { return smtp_server.Serve(std::move(s)); }) &&
+      add("pop3", cfg.listen.pop3, [&](tcp::socket s) { return pop3_server.Serve(std::move(s)); });
   if (!ok) return 1;
-  for (const auto& [name, addr] : {std::pair{"submission", cfg.listen.submission},
-                                   std::pair{"imap", cfg.listen.imap},
-                                   std::pair{"http", cfg.listen.http}}) {
+  for (const auto& [name, addr] :
+       {std::pair{"submission", cfg.listen.submission}, std::pair{"imap", cfg.listen.imap},
+        std::pair{"http", cfg.listen.http}}) {
     if (!addr.empty()) spdlog::info("{}: not available in this build; {} ignored", name, addr);
   }
   for (auto& l : listeners) asio::co_spawn(io, AcceptLoop(l), asio::detached);
@@ -226,8 +229,8 @@ int Serve(const ServeOptions& options) {
     purge_timer.cancel();
     smtp_server.Shutdown();
     pop3_server.Shutdown();
-    deadline = std::chrono::steady_clock::now() +
-               std::chrono::seconds(options.shutdown_grace_seconds);
+    deadline =
+        std::chrono::steady_clock::now() + std::chrono::seconds(options.shutdown_grace_seconds);
     poll_sessions();
   });
   std::function<void()> wait_hup = [&] {

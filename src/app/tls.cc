@@ -67,7 +67,9 @@ Result<std::shared_ptr<asio::ssl::context>> LoadTlsContext(const std::string& ce
                        asio::ssl::context::no_tlsv1_1,
                    ec);
   ctx->use_certificate_chain_file(cert_path, ec);
-  if (ec) return Err(ErrorKind::kInvalid, "tls: cannot load certificate " + cert_path + ": " + ec.message());
+  if (ec)
+    return Err(ErrorKind::kInvalid,
+               "tls: cannot load certificate " + cert_path + ": " + ec.message());
   ctx->use_private_key_file(key_path, asio::ssl::context::pem, ec);
   if (ec) return Err(ErrorKind::kInvalid, "tls: cannot load key " + key_path + ": " + ec.message());
   return ctx;

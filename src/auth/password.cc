@@ -16,8 +16,8 @@ bool InitSodium() {
 Result<std::string> HashPassword(std::string_view password) {
   if (!InitSodium()) return Err(ErrorKind::kInternal, "libsodium failed to initialise");
   char out[crypto_pwhash_STRBYTES];
-  if (crypto_pwhash_str_alg(out, password.data(), password.size(), kArgonOpsLimit,
-                            kArgonMemLimit, crypto_pwhash_ALG_ARGON2ID13) != 0) {
+  if (crypto_pwhash_str_alg(out, password.data(), password.size(), kArgonOpsLimit, kArgonMemLimit,
+                            crypto_pwhash_ALG_ARGON2ID13) != 0) {
     return Err(ErrorKind::kTemporary, "out of memory hashing a password");
   }
   return std::string(out);

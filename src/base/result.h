@@ -14,15 +14,15 @@
 namespace hato {
 
 enum class ErrorKind {
-  kInvalid,     // bad input from the caller (syntax, bad argument)
-  kNotFound,    // the named thing does not exist
-  kExists,      // the named thing already exists
-  kAuth,        // authentication failed
-  kInUse,       // locked by someone else (POP3 maildrop)
-  kTooLarge,    // a named limit was exceeded
-  kTemporary,   // transient: storage, overload; the client should retry later
-  kCorrupt,     // stored data failed its checksum
-  kInternal,    // a bug or an unexpected condition
+  kInvalid,    // bad input from the caller (syntax, bad argument)
+  kNotFound,   // the named thing does not exist
+  kExists,     // the named thing already exists
+  kAuth,       // authentication failed
+  kInUse,      // locked by someone else (POP3 maildrop)
+  kTooLarge,   // a named limit was exceeded
+  kTemporary,  // transient: storage, overload; the client should retry later
+  kCorrupt,    // stored data failed its checksum
+  kInternal,   // a bug or an unexpected condition
 };
 
 const char* ErrorKindName(ErrorKind k);

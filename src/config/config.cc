@@ -56,23 +56,28 @@ const std::map<std::string, Setter>& Setters() {
   static const std::map<std::string, Setter> kSetters = {
       {"server.hostname",
        [](const toml::node& n, Config& c) { return WantString(n, "server.hostname", c.hostname); }},
-      {"listen.smtp", [](const toml::node& n, Config& c) {
+      {"listen.smtp",
+       [](const toml::node& n, Config& c) {
          auto s = WantString(n, "listen.smtp", c.listen.smtp);
          return s ? CheckHostPort("listen.smtp", c.listen.smtp) : s;
        }},
-      {"listen.submission", [](const toml::node& n, Config& c) {
+      {"listen.submission",
+       [](const toml::node& n, Config& c) {
          auto s = WantString(n, "listen.submission", c.listen.submission);
          return s ? CheckHostPort("listen.submission", c.listen.submission) : s;
        }},
-      {"listen.imap", [](const toml::node& n, Config& c) {
+      {"listen.imap",
+       [](const toml::node& n, Config& c) {
          auto s = WantString(n, "listen.imap", c.listen.imap);
          return s ? CheckHostPort("listen.imap", c.listen.imap) : s;
        }},
-      {"listen.pop3", [](const toml::node& n, Config& c) {
+      {"listen.pop3",
+       [](const toml::node& n, Config& c) {
          auto s = WantString(n, "listen.pop3", c.listen.pop3);
          return s ? CheckHostPort("listen.pop3", c.listen.pop3) : s;
        }},
-      {"listen.http", [](const toml::node& n, Config& c) {
+      {"listen.http",
+       [](const toml::node& n, Config& c) {
          auto s = WantString(n, "listen.http", c.listen.http);
          return s ? CheckHostPort("listen.http", c.listen.http) : s;
        }},
@@ -131,9 +136,10 @@ const std::map<std::string, Setter>& Setters() {
        }},
       {"tls.cert",
        [](const toml::node& n, Config& c) { return WantString(n, "tls.cert", c.tls_cert); }},
-      {"tls.key", [](const toml::node& n, Config& c) { return WantString(n, "tls.key", c.tls_key); }},
-      {"store.compress",
-       [](const toml::node& n, Config& c) { return WantBool(n, "store.compress", c.store_compress); }},
+      {"tls.key",
+       [](const toml::node& n, Config& c) { return WantString(n, "tls.key", c.tls_key); }},
+      {"store.compress", [](const toml::node& n,
+                            Config& c) { return WantBool(n, "store.compress", c.store_compress); }},
       {"store.max_pending_writes",
        [](const toml::node& n, Config& c) {
          return WantInt(n, "store.max_pending_writes", 1, 10000000, c.store_max_pending_writes);
@@ -163,7 +169,8 @@ Result<Config> Parse(std::string_view toml_text) {
     for (const auto& [key, value] : *table) {
       std::string full = sec + "." + std::string(key.str());
       auto it = Setters().find(full);
-      if (it == Setters().end()) return Err(ErrorKind::kInvalid, "config: unknown key '" + full + "'");
+      if (it == Setters().end())
+        return Err(ErrorKind::kInvalid, "config: unknown key '" + full + "'");
       if (auto st = it->second(value, c); !st) return st.error();
     }
   }

@@ -22,24 +22,24 @@ struct Listen {  // "host:port"; empty = disabled
 };
 
 struct SmtpLimits {
-  size_t max_line_length = 2048;              // command line; 500 5.5.2 past it
-  uint64_t max_message_size = 25ull << 20;    // SIZE and DATA/BDAT; 552 5.3.4 past it
-  size_t max_recipients = 100;                // per transaction; 452 4.5.3 past it
-  int max_errors = 20;                        // bad commands; 421 4.7.0 and close past it
-  int idle_timeout_seconds = 300;             // RFC 5321 4.5.3.2: 421 4.4.2 on expiry
-  int commit_timeout_seconds = 60;            // no 250 is sent later than this: 451 4.3.0
-  size_t max_connections = 1000;              // concurrent; 421 4.3.2 past it
+  size_t max_line_length = 2048;            // command line; 500 5.5.2 past it
+  uint64_t max_message_size = 25ull << 20;  // SIZE and DATA/BDAT; 552 5.3.4 past it
+  size_t max_recipients = 100;              // per transaction; 452 4.5.3 past it
+  int max_errors = 20;                      // bad commands; 421 4.7.0 and close past it
+  int idle_timeout_seconds = 300;           // RFC 5321 4.5.3.2: 421 4.4.2 on expiry
+  int commit_timeout_seconds = 60;          // no 250 is sent later than this: 451 4.3.0
+  size_t max_connections = 1000;            // concurrent; 421 4.3.2 past it
 };
 
 struct Pop3Limits {
-  int idle_timeout_seconds = 600;             // RFC 1939 section 3: at least 10 minutes
-  size_t max_connections = 1000;              // -ERR [SYS/TEMP] past it
+  int idle_timeout_seconds = 600;  // RFC 1939 section 3: at least 10 minutes
+  size_t max_connections = 1000;   // -ERR [SYS/TEMP] past it
 };
 
 struct AuthConfig {
-  bool allow_plaintext_on_loopback = true;    // else plaintext passwords need TLS
-  int penalty_base_ms = 250;                  // first failed-login delay, doubled per failure
-  int penalty_max_ms = 10000;                 // cap of that delay
+  bool allow_plaintext_on_loopback = true;  // else plaintext passwords need TLS
+  int penalty_base_ms = 250;                // first failed-login delay, doubled per failure
+  int penalty_max_ms = 10000;               // cap of that delay
 };
 
 struct Config {
@@ -48,11 +48,11 @@ struct Config {
   SmtpLimits smtp;
   Pop3Limits pop3;
   AuthConfig auth;
-  int retention_days = 30;                    // expunged/deleted mail kept this long
-  std::string tls_cert;                       // PEM paths, relative to the data dir
+  int retention_days = 30;  // expunged/deleted mail kept this long
+  std::string tls_cert;     // PEM paths, relative to the data dir
   std::string tls_key;
   bool store_compress = true;
-  size_t store_max_pending_writes = 10000;    // queued writes; past it 451 4.3.0 at once
+  size_t store_max_pending_writes = 10000;  // queued writes; past it 451 4.3.0 at once
 };
 
 // Parses hato.toml text. Unknown keys, wrong types and out-of-range values are

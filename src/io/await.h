@@ -32,9 +32,8 @@ awaitable<R> Offload(asio::thread_pool& pool, F f) {
         auto ex = asio::get_associated_executor(handler);
         asio::post(pool, [ex, fn = std::move(fn), h = std::move(handler)]() mutable {
           R r = fn();
-          asio::post(ex, [h = std::move(h), r = std::move(r)]() mutable {
-            std::move(h)(std::move(r));
-          });
+          asio::post(
+              ex, [h = std::move(h), r = std::move(r)]() mutable { std::move(h)(std::move(r)); });
         });
       },
       asio::use_awaitable, std::move(f));
@@ -60,7 +59,7 @@ struct CallbackState {
       handler.reset();
     }
     timer.cancel();
-    std::move(*h)(std::forward<R>(r));
+    std::move (*h)(std::forward<R>(r));
   }
 };
 }  // namespace detail
@@ -79,7 +78,8 @@ awaitable<Result<T>> AwaitCallback(Start start, std::chrono::milliseconds timeou
         state->handler.emplace(std::move(handler));
         state->timer.expires_after(timeout);
         state->timer.async_wait([state](boost::system::error_code ec) {
-          if (!ec) state->Finish(Result<T>(Err(ErrorKind::kTemporary, "timed out waiting for the store")));
+          if (!ec)
+            state->Finish(Result<T>(Err(ErrorKind::kTemporary, "timed out waiting for the store")));
         });
         start([ex, state](Result<T> r) mutable {
           asio::post(ex, [state, r = std::move(r)]() mutable { state->Finish(std::move(r)); });

@@ -112,8 +112,8 @@ awaitable<LineResult> Connection::ReadLine(size_t max, std::chrono::seconds time
       buffer_.clear();
     }
     scanned = buffer_.size();
-    auto left = std::chrono::duration_cast<std::chrono::seconds>(
-        deadline - std::chrono::steady_clock::now());
+    auto left = std::chrono::duration_cast<std::chrono::seconds>(deadline -
+                                                                 std::chrono::steady_clock::now());
     if (left.count() <= 0) co_return LineResult{ReadStatus::kTimeout, {}};
     ReadStatus st = ReadStatus::kOk;
     co_await ReadSomeWithTimeout(left, st);
@@ -145,7 +145,8 @@ awaitable<bool> Connection::StartTls(std::chrono::seconds timeout) {
   boost::system::error_code timer_ec;
   auto timer_token = asio::redirect_error(asio::use_awaitable, timer_ec);
   auto expiry = timer.async_wait(timer_token);
-  std::variant<std::monostate, std::monostate> r = co_await (std::move(handshake) || std::move(expiry));
+  std::variant<std::monostate, std::monostate> r =
+      co_await (std::move(handshake) || std::move(expiry));
   co_return r.index() == 0 && !ec;
 }
 

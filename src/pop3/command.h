@@ -17,15 +17,30 @@ inline constexpr size_t kMaxCommandLine = 255;
 // ...but an AUTH continuation carries base64 and may be longer (RFC 5034 section 4).
 inline constexpr size_t kMaxAuthLine = 8192;
 
-enum class Verb { kUser, kPass, kQuit, kStat, kList, kRetr, kDele, kNoop, kRset, kTop, kUidl,
-                  kCapa, kStls, kAuth, kApop };
+enum class Verb {
+  kUser,
+  kPass,
+  kQuit,
+  kStat,
+  kList,
+  kRetr,
+  kDele,
+  kNoop,
+  kRset,
+  kTop,
+  kUidl,
+  kCapa,
+  kStls,
+  kAuth,
+  kApop
+};
 
 struct Command {
   Verb verb = Verb::kNoop;
-  std::string arg;                 // USER name, PASS password, AUTH mechanism
-  std::string arg2;                // AUTH initial response
-  std::optional<uint64_t> msg;     // LIST/RETR/DELE/TOP/UIDL message number
-  uint64_t lines = 0;              // TOP line count
+  std::string arg;              // USER name, PASS password, AUTH mechanism
+  std::string arg2;             // AUTH initial response
+  std::optional<uint64_t> msg;  // LIST/RETR/DELE/TOP/UIDL message number
+  uint64_t lines = 0;           // TOP line count
 };
 
 // Errors: kNotFound for an unknown command, kInvalid for bad arguments.

@@ -9,9 +9,25 @@ bool IsAtext(unsigned char c, bool allow_utf8) {
   // RFC 5322 section 3.2.3 atext.
   if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
   switch (c) {
-    case '!': case '#': case '$': case '%': case '&': case '\'': case '*': case '+':
-    case '-': case '/': case '=': case '?': case '^': case '_': case '`': case '{':
-    case '|': case '}': case '~':
+    case '!':
+    case '#':
+    case '$':
+    case '%':
+    case '&':
+    case '\'':
+    case '*':
+    case '+':
+    case '-':
+    case '/':
+    case '=':
+    case '?':
+    case '^':
+    case '_':
+    case '`':
+    case '{':
+    case '|':
+    case '}':
+    case '~':
       return true;
     default:
       return allow_utf8 && c >= 0x80;
@@ -44,8 +60,8 @@ Status CheckDomain(std::string_view d, bool allow_utf8) {
     if (label.empty() || label.size() > 63) return Err(ErrorKind::kInvalid, "bad domain label");
     for (size_t i = 0; i < label.size(); ++i) {
       auto u = static_cast<unsigned char>(label[i]);
-      bool ok = IsLetDig(u) || (allow_utf8 && u >= 0x80) ||
-                (u == '-' && i != 0 && i + 1 != label.size());
+      bool ok =
+          IsLetDig(u) || (allow_utf8 && u >= 0x80) || (u == '-' && i != 0 && i + 1 != label.size());
       if (!ok) return Err(ErrorKind::kInvalid, "bad character in domain");
     }
     if (dot == std::string_view::npos) break;

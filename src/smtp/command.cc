@@ -11,10 +11,10 @@ struct VerbEntry {
 };
 
 constexpr VerbEntry kVerbs[] = {
-    {"HELO", Verb::kHelo}, {"EHLO", Verb::kEhlo},         {"MAIL", Verb::kMail},
-    {"RCPT", Verb::kRcpt}, {"DATA", Verb::kData},         {"BDAT", Verb::kBdat},
-    {"RSET", Verb::kRset}, {"NOOP", Verb::kNoop},         {"QUIT", Verb::kQuit},
-    {"VRFY", Verb::kVrfy}, {"EXPN", Verb::kExpn},         {"HELP", Verb::kHelp},
+    {"HELO", Verb::kHelo},         {"EHLO", Verb::kEhlo}, {"MAIL", Verb::kMail},
+    {"RCPT", Verb::kRcpt},         {"DATA", Verb::kData}, {"BDAT", Verb::kBdat},
+    {"RSET", Verb::kRset},         {"NOOP", Verb::kNoop}, {"QUIT", Verb::kQuit},
+    {"VRFY", Verb::kVrfy},         {"EXPN", Verb::kExpn}, {"HELP", Verb::kHelp},
     {"STARTTLS", Verb::kStartTls}, {"AUTH", Verb::kAuth},
 };
 
@@ -144,7 +144,8 @@ Result<Command> ParseCommand(std::string_view line) {
     case Verb::kRset:
     case Verb::kQuit:
     case Verb::kStartTls:
-      if (!TrimSpaces(rest).empty()) return Err(ErrorKind::kInvalid, "syntax: no parameters allowed");
+      if (!TrimSpaces(rest).empty())
+        return Err(ErrorKind::kInvalid, "syntax: no parameters allowed");
       break;
     case Verb::kNoop:
     case Verb::kVrfy:

@@ -15,21 +15,33 @@
 namespace hato::smtp {
 
 enum class Verb {
-  kHelo, kEhlo, kMail, kRcpt, kData, kBdat, kRset, kNoop, kQuit, kVrfy, kExpn, kHelp,
-  kStartTls, kAuth,
+  kHelo,
+  kEhlo,
+  kMail,
+  kRcpt,
+  kData,
+  kBdat,
+  kRset,
+  kNoop,
+  kQuit,
+  kVrfy,
+  kExpn,
+  kHelp,
+  kStartTls,
+  kAuth,
 };
 
 enum class BodyType { k7Bit, k8BitMime, kBinaryMime };
 
 struct Command {
   Verb verb = Verb::kNoop;
-  std::string arg;                       // HELO/EHLO domain, VRFY/HELP/AUTH text
-  std::optional<Mailbox> path;           // MAIL (nullopt = null reverse-path) / RCPT
-  std::optional<uint64_t> size;          // MAIL SIZE=
-  BodyType body = BodyType::k7Bit;       // MAIL BODY=
-  bool smtputf8 = false;                 // MAIL SMTPUTF8
-  uint64_t chunk_size = 0;               // BDAT size
-  bool last_chunk = false;               // BDAT LAST
+  std::string arg;                  // HELO/EHLO domain, VRFY/HELP/AUTH text
+  std::optional<Mailbox> path;      // MAIL (nullopt = null reverse-path) / RCPT
+  std::optional<uint64_t> size;     // MAIL SIZE=
+  BodyType body = BodyType::k7Bit;  // MAIL BODY=
+  bool smtputf8 = false;            // MAIL SMTPUTF8
+  uint64_t chunk_size = 0;          // BDAT size
+  bool last_chunk = false;          // BDAT LAST
 };
 
 // Prefix of the error message for an unknown MAIL/RCPT parameter (555, RFC 5321

@@ -51,7 +51,7 @@ class Session final : public server::SessionRegistry::Member {
     std::string from;  // "" = null reverse-path
     bool smtputf8 = false;
     BodyType body = BodyType::k7Bit;
-    std::vector<int64_t> accounts;  // unique local recipients
+    std::vector<int64_t> accounts;   // unique local recipients
     std::vector<std::string> rcpts;  // as given, for logging and Received
     std::string bdat;                // content received so far by BDAT
     LineEndingNormalizer bdat_norm;

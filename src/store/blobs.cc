@@ -155,8 +155,9 @@ Result<std::string> BlobStore::Read(const BlobRef& ref) {
   if (!raw) return raw.error();
   const std::string& rec = *raw;
   std::string where = SegmentPath(ref.segment) + "@" + std::to_string(ref.offset);
-  if (std::memcmp(rec.data(), kMagic, 4) != 0 || static_cast<uint8_t>(rec[4]) != uint8_t(ref.codec) ||
-      GetU64(rec.data() + 8) != ref.size || GetU64(rec.data() + 16) != ref.stored_length ||
+  if (std::memcmp(rec.data(), kMagic, 4) != 0 ||
+      static_cast<uint8_t>(rec[4]) != uint8_t(ref.codec) || GetU64(rec.data() + 8) != ref.size ||
+      GetU64(rec.data() + 16) != ref.stored_length ||
       rec.compare(24, kSha256Size, ref.sha256) != 0) {
     return Err(ErrorKind::kCorrupt, "blob record header mismatch at " + where);
   }

@@ -1,6 +1,7 @@
+#include "auth/password.h"
+
 #include <gtest/gtest.h>
 
-#include "auth/password.h"
 #include "auth/penalty.h"
 
 namespace hato::auth {

@@ -1,7 +1,8 @@
 // Migrations are tested from every earlier schema version to the latest.
+#include "store/sqlite/schema.h"
+
 #include <gtest/gtest.h>
 
-#include "store/sqlite/schema.h"
 #include "store/store.h"
 #include "test_util.h"
 

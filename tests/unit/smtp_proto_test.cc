@@ -30,10 +30,10 @@ TEST(Address, SourceRouteIgnoredQuotedLocalKept) {
 }
 
 TEST(Address, RejectsMalformed) {
-  for (const char* bad : {"user@example.test", "<user>", "<@example.test>", "<user@>",
-                          "<us..er@example.test>", "<.user@example.test>", "<user@-bad.test>",
-                          "<user@exa mple.test>", "<user@example..test>",
-                          "<\"\\\xff\"@example.org>", "<@!!!:a@b.test>", "<@a.test,:x@b.test>"}) {
+  for (const char* bad :
+       {"user@example.test", "<user>", "<@example.test>", "<user@>", "<us..er@example.test>",
+        "<.user@example.test>", "<user@-bad.test>", "<user@exa mple.test>", "<user@example..test>",
+        "<\"\\\xff\"@example.org>", "<@!!!:a@b.test>", "<@a.test,:x@b.test>"}) {
     EXPECT_FALSE(ParsePath(bad, true, false).ok()) << bad;
   }
   std::string long_local(65, 'a');
@@ -117,10 +117,9 @@ TEST(DataReader, SmugglingVariantsAreContent) {
   bool done;
   size_t used;
   // <LF>.<LF>, <CR>.<CR>, <LF>.<CR><LF> and <CR><LF>.<LF> never end the data.
-  for (const std::string& trick : {std::string("a\n.\nMAIL FROM:<x@y>\r\n"),
-                                   std::string("a\r.\rMAIL FROM:<x@y>\r\n"),
-                                   std::string("a\n.\r\nMAIL FROM:<x@y>\r\n"),
-                                   std::string("a\r\n.\nMAIL FROM:<x@y>\r\n")}) {
+  for (const std::string& trick :
+       {std::string("a\n.\nMAIL FROM:<x@y>\r\n"), std::string("a\r.\rMAIL FROM:<x@y>\r\n"),
+        std::string("a\n.\r\nMAIL FROM:<x@y>\r\n"), std::string("a\r\n.\nMAIL FROM:<x@y>\r\n")}) {
     std::string out = ReadData(trick, &done, &used);
     EXPECT_FALSE(done) << trick;
     EXPECT_EQ(used, trick.size());

@@ -1,12 +1,13 @@
+#include "store/store.h"
+
 #include <gtest/gtest.h>
 
 #include <filesystem>
 #include <fstream>
 #include <thread>
 
-#include "store/blobs.h"
-#include "store/store.h"
 #include "fault_fs.h"
+#include "store/blobs.h"
 #include "test_util.h"
 
 namespace hato::store {
@@ -35,9 +36,8 @@ class StoreTest : public ::testing::Test {
 
   Result<DeliveryReceipt> Deliver(std::vector<int64_t> to, std::string content) {
     DeliveryRequest req{"sender@remote.test", std::move(to), std::move(content), 1700000000};
-    return Wait<DeliveryReceipt>([&](Done<DeliveryReceipt> done) {
-      store_->Deliver(std::move(req), std::move(done));
-    });
+    return Wait<DeliveryReceipt>(
+        [&](Done<DeliveryReceipt> done) { store_->Deliver(std::move(req), std::move(done)); });
   }
 
   testing::TempDir dir_;
@@ -170,7 +170,7 @@ TEST_F(StoreTest, FailedFsyncFailsTheDeliveryAndHidesIt) {
   faults_.fail_sync = true;
   auto failed = Deliver({a}, "Subject: during\r\n\r\nlost in the fault\r\n");
   ASSERT_FALSE(failed.ok());
-  EXPECT_EQ(failed.error().kind, ErrorKind::kTemporary);  // SMTP answers 451 4.3.0
+  EXPECT_EQ(failed.error().kind, ErrorKind::kTemporary);            // SMTP answers 451 4.3.0
   EXPECT_EQ(store_->ListMessages(a, kInbox)->messages.size(), 1u);  // nothing half-written
   // The failed fsync is not retried into a success: after the fault clears the
   // next delivery goes to a fresh segment, and everything verifies.
@@ -207,7 +207,8 @@ TEST_F(StoreTest, ConcurrentDeliveriesShareFsyncs) {
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&, t] {
       for (int i = 0; i < kEach; ++i) {
-        EXPECT_TRUE(Deliver({a}, "Subject: g" + std::to_string(t * 100 + i) + "\r\n\r\nx\r\n").ok());
+        EXPECT_TRUE(
+            Deliver({a}, "Subject: g" + std::to_string(t * 100 + i) + "\r\n\r\nx\r\n").ok());
       }
     });
   }

@@ -35,9 +35,9 @@ TEST(ParseUint, BoundsAndJunk) {
 TEST(Utf8, ValidAndInvalid) {
   EXPECT_TRUE(IsValidUtf8("plain"));
   EXPECT_TRUE(IsValidUtf8("\xe6\x97\xa5\xe6\x9c\xac"));  // 日本
-  EXPECT_FALSE(IsValidUtf8("\xc0\xaf"));                  // overlong '/'
-  EXPECT_FALSE(IsValidUtf8("\xed\xa0\x80"));              // surrogate
-  EXPECT_FALSE(IsValidUtf8("\xe6\x97"));                  // truncated
+  EXPECT_FALSE(IsValidUtf8("\xc0\xaf"));                 // overlong '/'
+  EXPECT_FALSE(IsValidUtf8("\xed\xa0\x80"));             // surrogate
+  EXPECT_FALSE(IsValidUtf8("\xe6\x97"));                 // truncated
 }
 
 }  // namespace

@@ -81,8 +81,8 @@ Status Migrate(Db& db, int target) {
     if (s) s = db.Exec("COMMIT");
     if (!s) {
       (void)db.Exec("ROLLBACK");
-      return Err(s.error().kind, "migration to schema " + std::to_string(v + 1) + " failed: " +
-                                     s.error().message);
+      return Err(s.error().kind,
+                 "migration to schema " + std::to_string(v + 1) + " failed: " + s.error().message);
     }
   }
   return Ok();

@@ -127,8 +127,8 @@ class SqliteStore final : public Store {
       auto krow = (*k)->Bind(1, id).Step();
       if (!krow) return krow.error();
       if ((*k)->Int(0) > 0) {
-        return Err(ErrorKind::kInvalid, "domain " + name +
-                                            " has removed accounts in retention; purge first");
+        return Err(ErrorKind::kInvalid,
+                   "domain " + name + " has removed accounts in retention; purge first");
       }
       auto d = t.db.Cached("DELETE FROM domains WHERE id = ?");
       if (!d) return d.error();
@@ -261,21 +261,21 @@ class SqliteStore final : public Store {
   void Deliver(DeliveryRequest request, Done<DeliveryReceipt> done) override {
     auto req = std::make_shared<DeliveryRequest>(std::move(request));
     auto receipt = std::make_shared<DeliveryReceipt>();
-    Submit(
-        WriteOp{[req, receipt](Txn& t) { return ApplyDelivery(t, *req, *receipt); },
-                [receipt, done = std::move(done)](Status st) {
-                  if (!st) {
-                    done(st.error());
-                  } else {
-                    done(std::move(*receipt));
-                  }
-                }});
+    Submit(WriteOp{[req, receipt](Txn& t) { return ApplyDelivery(t, *req, *receipt); },
+                   [receipt, done = std::move(done)](Status st) {
+                     if (!st) {
+                       done(st.error());
+                     } else {
+                       done(std::move(*receipt));
+                     }
+                   }});
   }
 
   Result<MailboxSnapshot> ListMessages(int64_t account_id, std::string_view mailbox) override {
     std::string name(mailbox);
     return WithReader([&](Db& db) -> Result<MailboxSnapshot> {
-      auto mb = db.Cached("SELECT id, uidvalidity FROM mailboxes WHERE account_id = ? AND name = ?");
+      auto mb =
+          db.Cached("SELECT id, uidvalidity FROM mailboxes WHERE account_id = ? AND name = ?");
       if (!mb) return mb.error();
       auto row = (*mb)->Bind(1, account_id).Bind(2, name).Step();
       if (!row) return row.error();
@@ -472,8 +472,8 @@ class SqliteStore final : public Store {
         return;
       }
     }
-    op.done(Err(ErrorKind::kTemporary, stopping_ ? "store is shutting down"
-                                                 : "store write queue is full"));
+    op.done(Err(ErrorKind::kTemporary,
+                stopping_ ? "store is shutting down" : "store write queue is full"));
   }
 
   void WriterLoop() {
