@@ -38,6 +38,8 @@ enum Flag : uint32_t {
   kDraft = 16,
 };
 
+enum class FlagOp { kReplace, kAdd, kRemove };
+
 struct Account {
   int64_t id = 0;
   std::string address;  // canonical: lower-case local part and domain
@@ -103,6 +105,10 @@ class Store {
   virtual Result<MailboxSnapshot> ListMessages(int64_t account_id, std::string_view mailbox) = 0;
   // Returns the verified content; kCorrupt when it fails its checksum.
   virtual Result<std::string> ReadMessage(int64_t account_id, int64_t message_id) = 0;
+  // Changes the flags of messages (each change gets a new modification
+  // sequence, RFC 7162). Messages not in the account are ignored.
+  virtual void SetFlags(int64_t account_id, std::vector<int64_t> message_ids, FlagOp op,
+                        uint32_t flags, Done<void> done) = 0;
   // Moves messages to the retention area (recoverable until purged).
   virtual void Expunge(int64_t account_id, std::vector<int64_t> message_ids, Done<void> done) = 0;
 

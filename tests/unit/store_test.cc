@@ -130,6 +130,26 @@ TEST_F(StoreTest, ExpungeKeepsForRetentionThenPurges) {
   EXPECT_EQ(store_->Verify()->blobs_checked, 1u);
 }
 
+TEST_F(StoreTest, SetFlagsAddRemoveReplace) {
+  int64_t a = MakeAccount("a@example.test");
+  int64_t b = MakeAccount("b@example.test");
+  ASSERT_TRUE(Deliver({a}, "Subject: f\r\n\r\nflags\r\n").ok());
+  int64_t id = store_->ListMessages(a, kInbox)->messages[0].id;
+  auto set = [&](int64_t account, FlagOp op, uint32_t flags) {
+    return Wait<void>(
+        [&](Done<void> done) { store_->SetFlags(account, {id}, op, flags, std::move(done)); });
+  };
+  ASSERT_TRUE(set(a, FlagOp::kAdd, kSeen | kFlagged).ok());
+  EXPECT_EQ(store_->ListMessages(a, kInbox)->messages[0].flags, kSeen | kFlagged);
+  ASSERT_TRUE(set(a, FlagOp::kRemove, kFlagged).ok());
+  EXPECT_EQ(store_->ListMessages(a, kInbox)->messages[0].flags, uint32_t{kSeen});
+  ASSERT_TRUE(set(a, FlagOp::kReplace, kAnswered).ok());
+  EXPECT_EQ(store_->ListMessages(a, kInbox)->messages[0].flags, uint32_t{kAnswered});
+  // Another account cannot touch it.
+  ASSERT_TRUE(set(b, FlagOp::kAdd, kDeleted).ok());
+  EXPECT_EQ(store_->ListMessages(a, kInbox)->messages[0].flags, uint32_t{kAnswered});
+}
+
 TEST_F(StoreTest, CorruptBodyIsDetectedNotServed) {
   int64_t a = MakeAccount("a@example.test");
   std::string msg = "Subject: c\r\n\r\nprecious bytes\r\n";

@@ -316,6 +316,36 @@ class SqliteStore final : public Store {
     return blobs_.Read(*ref);
   }
 
+  void SetFlags(int64_t account_id, std::vector<int64_t> message_ids, FlagOp op, uint32_t flags,
+                Done<void> done) override {
+    auto ids = std::make_shared<std::vector<int64_t>>(std::move(message_ids));
+    Submit(WriteOp{[account_id, ids, op, flags](Txn& t) -> Status {
+                     auto bump = t.db.Cached(
+                         "UPDATE mailboxes SET highest_modseq = highest_modseq + 1 WHERE id = "
+                         "(SELECT m.mailbox_id FROM messages m JOIN mailboxes x ON x.id = "
+                         "m.mailbox_id WHERE m.id = ? AND x.account_id = ? AND m.expunged_at IS "
+                         "NULL) RETURNING id, highest_modseq");
+                     auto set = t.db.Cached(
+                         "UPDATE messages SET flags = CASE ?1 WHEN 0 THEN ?2 WHEN 1 THEN flags | "
+                         "?2 ELSE flags & ~?2 END, modseq = ?3 WHERE id = ?4");
+                     if (!bump) return bump.error();
+                     if (!set) return set.error();
+                     for (int64_t id : *ids) {
+                       (*bump)->Reset();
+                       auto row = (*bump)->Bind(1, id).Bind(2, account_id).Step();
+                       if (!row) return row.error();
+                       if (!*row) continue;  // not this account's, or expunged
+                       int64_t modseq = (*bump)->Int(1);
+                       (*bump)->Reset();
+                       (*set)->Reset();
+                       (*set)->Bind(1, static_cast<int64_t>(op)).Bind(2, int64_t{flags});
+                       if (auto st = (*set)->Bind(3, modseq).Bind(4, id).Run(); !st) return st;
+                     }
+                     return Ok();
+                   },
+                   std::move(done)});
+  }
+
   void Expunge(int64_t account_id, std::vector<int64_t> message_ids, Done<void> done) override {
     auto ids = std::make_shared<std::vector<int64_t>>(std::move(message_ids));
     Submit(WriteOp{[account_id, ids](Txn& t) -> Status {
