@@ -82,7 +82,7 @@ awaitable<void> AcceptLoop(Listener& l) {
     }
     auto session = l.serve(std::move(socket));
     asio::co_spawn(l.acceptor->get_executor(), std::move(session),
-                   [name = l.name](std::exception_ptr e) {
+                   [name = l.name](const std::exception_ptr& e) {
                      if (!e) return;
                      try {
                        std::rethrow_exception(e);

@@ -96,10 +96,10 @@ std::string Base64Encode(std::string_view in) {
 }
 
 std::optional<std::string> Base64Decode(std::string_view in) {
-  static const std::array<int8_t, 256> table = [] {
-    std::array<int8_t, 256> t{};
+  static const std::array<int16_t, 256> table = [] {
+    std::array<int16_t, 256> t{};
     t.fill(-1);
-    for (int i = 0; i < 64; ++i) t[static_cast<uint8_t>(kB64[i])] = static_cast<int8_t>(i);
+    for (int i = 0; i < 64; ++i) t[static_cast<uint8_t>(kB64[i])] = static_cast<int16_t>(i);
     return t;
   }();
   if (in.size() % 4 != 0) return std::nullopt;
@@ -117,7 +117,7 @@ std::optional<std::string> Base64Decode(std::string_view in) {
         ++pad;
       } else {
         if (pad > 0) return std::nullopt;
-        v[j] = table[static_cast<uint8_t>(c)];
+        v[j] = table[static_cast<unsigned char>(c)];
         if (v[j] < 0) return std::nullopt;
       }
     }

@@ -28,7 +28,7 @@ constexpr int kMaxErrors = 20;
 constexpr seconds kExpungeTimeout{60};
 // Replies to pipelined commands (say RETR 1..n) are written out once they reach
 // this size instead of piling up in memory.
-constexpr size_t kFlushThreshold = 256 * 1024;
+constexpr size_t kFlushThreshold = size_t{256} * 1024;
 
 constexpr std::string_view kNeedTls =
     "-ERR [AUTH] plaintext authentication requires TLS (use STLS)";

@@ -262,7 +262,7 @@ class SqliteStore final : public Store {
     auto req = std::make_shared<DeliveryRequest>(std::move(request));
     auto receipt = std::make_shared<DeliveryReceipt>();
     Submit(WriteOp{[req, receipt](Txn& t) { return ApplyDelivery(t, *req, *receipt); },
-                   [receipt, done = std::move(done)](Status st) {
+                   [receipt, done = std::move(done)](const Status& st) {
                      if (!st) {
                        done(st.error());
                      } else {
@@ -489,7 +489,7 @@ class SqliteStore final : public Store {
 
   Status WriteSync(std::function<Status(Txn&)> apply) {
     return Wait<void>([&](Done<void> done) {
-      Submit(WriteOp{std::move(apply), [done = std::move(done)](Status st) { done(st); }});
+      Submit(WriteOp{std::move(apply), [done = std::move(done)](Status st) { done(std::move(st)); }});
     });
   }
 
