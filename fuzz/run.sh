@@ -37,7 +37,8 @@ fi
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 build="$(cd "$build" 2>/dev/null && pwd)" || { echo "no such build dir: $1" >&2; exit 2; }
-targets="${FUZZ_TARGETS:-smtp_command smtp_data pop3_command address config}"
+all_targets=$(cd "$here" && for f in fuzz_*.cc; do t=${f#fuzz_}; echo "${t%.cc}"; done)
+targets="${FUZZ_TARGETS:-$all_targets}"
 smoke_runs="${FUZZ_SMOKE_RUNS:-10000}"
 
 max_len_for() {
