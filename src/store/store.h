@@ -40,6 +40,22 @@ enum Flag : uint32_t {
 
 enum class FlagOp { kReplace, kAdd, kRemove };
 
+struct FlagChange {
+  FlagOp op = FlagOp::kAdd;
+  uint32_t flags = 0;                 // system flags (Flag bits)
+  std::vector<std::string> keywords;  // IMAP keywords, as given
+  uint64_t unchanged_since = 0;       // RFC 7162 UNCHANGEDSINCE; 0 = unconditional
+};
+
+struct FlagResult {
+  std::vector<int64_t> refused;  // failed the UNCHANGEDSINCE test (RFC 7162 MODIFIED)
+};
+
+// The canonical form of a mailbox name: a first component equal to INBOX in
+// any case becomes "INBOX" (RFC 3501 section 5.1). kInvalid for empty
+// components, wildcards or control characters.
+Result<std::string> CanonicalMailboxName(std::string_view name);
+
 struct Account {
   int64_t id = 0;
   std::string address;  // canonical: lower-case local part and domain
@@ -56,6 +72,7 @@ struct DeliveryRequest {
   std::string return_path;           // envelope sender, "" for the null path
   std::vector<int64_t> account_ids;  // local recipients, delivered to INBOX
   std::string content;               // the full message as stored (CRLF line ends)
+  std::string mime;                  // mime::Serialize of the parsed content, or ""
   int64_t received_at = 0;           // unix seconds
 };
 
@@ -70,11 +87,60 @@ struct MessageMeta {
   uint64_t size = 0;
   int64_t internal_date = 0;
   uint32_t flags = 0;
+  uint64_t modseq = 0;
+  std::string keywords;  // space-separated IMAP keywords ($Forwarded, ...)
+};
+
+// The mailboxes every new account gets (RFC 6154 special-use attributes).
+struct DefaultMailbox {
+  const char* name;
+  const char* special_use;
+};
+inline constexpr DefaultMailbox kDefaultMailboxes[] = {
+    {"INBOX", ""},        {"Sent", "\\Sent"}, {"Drafts", "\\Drafts"},
+    {"Trash", "\\Trash"}, {"Junk", "\\Junk"}, {"Archive", "\\Archive"},
+};
+inline constexpr char kHierarchySeparator = '/';
+
+struct MailboxInfo {
+  int64_t id = 0;
+  std::string name;         // "/"-separated hierarchy; "INBOX" for the inbox
+  std::string special_use;  // "\\Sent", ... or empty
+  bool subscribed = true;
+  uint32_t uidvalidity = 0;
+  uint32_t uidnext = 1;
+  uint64_t highest_modseq = 0;
+  uint64_t messages = 0;
+  uint64_t unseen = 0;
+  uint64_t size = 0;
+};
+
+struct AppendRequest {
+  int64_t account_id = 0;
+  std::string mailbox;
+  std::string content;  // as stored (CRLF line ends)
+  std::string mime;     // mime::Serialize of the parsed content ("" if not parsed)
+  uint32_t flags = 0;
+  std::string keywords;
+  int64_t internal_date = 0;
+};
+
+struct AppendResult {
+  uint32_t uidvalidity = 0;
+  uint32_t uid = 0;
+};
+
+struct CopyResult {
+  uint32_t uidvalidity = 0;           // of the destination
+  std::vector<uint32_t> source_uids;  // in the order copied
+  std::vector<uint32_t> dest_uids;
 };
 
 struct MailboxSnapshot {
   int64_t mailbox_id = 0;
   uint32_t uidvalidity = 0;
+  uint32_t uidnext = 1;
+  uint64_t highest_modseq = 0;
   std::vector<MessageMeta> messages;  // live messages in UID order
 };
 
@@ -105,12 +171,36 @@ class Store {
   virtual Result<MailboxSnapshot> ListMessages(int64_t account_id, std::string_view mailbox) = 0;
   // Returns the verified content; kCorrupt when it fails its checksum.
   virtual Result<std::string> ReadMessage(int64_t account_id, int64_t message_id) = 0;
-  // Changes the flags of messages (each change gets a new modification
-  // sequence, RFC 7162). Messages not in the account are ignored.
-  virtual void SetFlags(int64_t account_id, std::vector<int64_t> message_ids, FlagOp op,
-                        uint32_t flags, Done<void> done) = 0;
+  // Changes the flags of messages; each message whose flags change gets a new
+  // modification sequence (RFC 7162). Messages not in the account are ignored.
+  virtual void SetFlags(int64_t account_id, std::vector<int64_t> message_ids, FlagChange change,
+                        Done<FlagResult> done) = 0;
   // Moves messages to the retention area (recoverable until purged).
   virtual void Expunge(int64_t account_id, std::vector<int64_t> message_ids, Done<void> done) = 0;
+
+  // Mailboxes (IMAP). Names use kHierarchySeparator; INBOX is case-insensitive.
+  virtual Result<std::vector<MailboxInfo>> ListMailboxes(int64_t account_id) = 0;
+  virtual void CreateMailbox(int64_t account_id, std::string name, std::string special_use,
+                             Done<void> done) = 0;
+  // Deleting moves the mailbox's messages to the retention area.
+  virtual void DeleteMailbox(int64_t account_id, std::string name, Done<void> done) = 0;
+  // Renames a mailbox and its children; renaming INBOX moves its messages
+  // into a new mailbox and leaves INBOX empty (RFC 3501 section 6.3.5).
+  virtual void RenameMailbox(int64_t account_id, std::string from, std::string to,
+                             Done<void> done) = 0;
+  virtual void SetSubscribed(int64_t account_id, std::string name, bool subscribed,
+                             Done<void> done) = 0;
+  virtual void Append(AppendRequest request, Done<AppendResult> done) = 0;
+  // Copies (or moves) messages, in the given order, to another mailbox of the account.
+  virtual void CopyMessages(int64_t account_id, std::vector<int64_t> message_ids,
+                            std::string to_mailbox, bool move, Done<CopyResult> done) = 0;
+  // The UIDs expunged from a mailbox with a modseq above `since` (QRESYNC VANISHED).
+  virtual Result<std::vector<uint32_t>> ListVanished(int64_t mailbox_id, uint64_t since) = 0;
+  // The stored MIME tree of a message ("" when none was stored).
+  virtual Result<std::string> ReadMimeTree(int64_t account_id, int64_t message_id) = 0;
+  // Called after each commit with the ids of the mailboxes it changed (any
+  // thread). Sessions use it to push IDLE updates; one listener.
+  virtual void SetChangeListener(std::function<void(const std::vector<int64_t>&)> listener) = 0;
 
   // Maintenance.
   // Destroys expunged messages and removed accounts older than `cutoff` (unix seconds).

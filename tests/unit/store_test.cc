@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <thread>
 
 #include "fault_fs.h"
@@ -35,7 +36,7 @@ class StoreTest : public ::testing::Test {
   }
 
   Result<DeliveryReceipt> Deliver(std::vector<int64_t> to, std::string content) {
-    DeliveryRequest req{"sender@remote.test", std::move(to), std::move(content), 1700000000};
+    DeliveryRequest req{"sender@remote.test", std::move(to), std::move(content), "", 1700000000};
     return Wait<DeliveryReceipt>(
         [&](Done<DeliveryReceipt> done) { store_->Deliver(std::move(req), std::move(done)); });
   }
@@ -135,19 +136,153 @@ TEST_F(StoreTest, SetFlagsAddRemoveReplace) {
   int64_t b = MakeAccount("b@example.test");
   ASSERT_TRUE(Deliver({a}, "Subject: f\r\n\r\nflags\r\n").ok());
   int64_t id = store_->ListMessages(a, kInbox)->messages[0].id;
-  auto set = [&](int64_t account, FlagOp op, uint32_t flags) {
-    return Wait<void>(
-        [&](Done<void> done) { store_->SetFlags(account, {id}, op, flags, std::move(done)); });
+  auto set = [&](int64_t account, FlagOp op, uint32_t flags, std::vector<std::string> keywords = {},
+                 uint64_t unchanged_since = 0) {
+    return Wait<FlagResult>([&](Done<FlagResult> done) {
+      store_->SetFlags(account, {id}, FlagChange{op, flags, keywords, unchanged_since},
+                       std::move(done));
+    });
   };
-  ASSERT_TRUE(set(a, FlagOp::kAdd, kSeen | kFlagged).ok());
-  EXPECT_EQ(store_->ListMessages(a, kInbox)->messages[0].flags, kSeen | kFlagged);
-  ASSERT_TRUE(set(a, FlagOp::kRemove, kFlagged).ok());
-  EXPECT_EQ(store_->ListMessages(a, kInbox)->messages[0].flags, uint32_t{kSeen});
-  ASSERT_TRUE(set(a, FlagOp::kReplace, kAnswered).ok());
-  EXPECT_EQ(store_->ListMessages(a, kInbox)->messages[0].flags, uint32_t{kAnswered});
+  auto meta = [&] { return store_->ListMessages(a, kInbox)->messages[0]; };
+  uint64_t m0 = meta().modseq;
+  ASSERT_TRUE(set(a, FlagOp::kAdd, kSeen | kFlagged, {"$Forwarded"}).ok());
+  EXPECT_EQ(meta().flags, kSeen | kFlagged);
+  EXPECT_EQ(meta().keywords, "$Forwarded");
+  uint64_t m1 = meta().modseq;
+  EXPECT_GT(m1, m0);
+  ASSERT_TRUE(set(a, FlagOp::kAdd, kSeen, {"$forwarded"}).ok());  // no change: same modseq
+  EXPECT_EQ(meta().modseq, m1);
+  EXPECT_EQ(meta().keywords, "$Forwarded");
+  ASSERT_TRUE(set(a, FlagOp::kRemove, kFlagged, {"$FORWARDED"}).ok());
+  EXPECT_EQ(meta().flags, uint32_t{kSeen});
+  EXPECT_EQ(meta().keywords, "");
+  ASSERT_TRUE(set(a, FlagOp::kReplace, kAnswered, {"Work", "Todo"}).ok());
+  EXPECT_EQ(meta().flags, uint32_t{kAnswered});
+  EXPECT_EQ(meta().keywords, "Work Todo");
+  // RFC 7162 UNCHANGEDSINCE: refused when the message changed after that modseq.
+  auto refused = set(a, FlagOp::kAdd, kDraft, {}, m1);
+  ASSERT_TRUE(refused.ok());
+  EXPECT_EQ(refused->refused, std::vector<int64_t>{id});
+  EXPECT_EQ(meta().flags & kDraft, 0u);
   // Another account cannot touch it.
   ASSERT_TRUE(set(b, FlagOp::kAdd, kDeleted).ok());
-  EXPECT_EQ(store_->ListMessages(a, kInbox)->messages[0].flags, uint32_t{kAnswered});
+  EXPECT_EQ(meta().flags, uint32_t{kAnswered});
+}
+
+TEST_F(StoreTest, NewAccountsGetSpecialUseMailboxes) {
+  int64_t a = MakeAccount("a@example.test");
+  auto list = store_->ListMailboxes(a);
+  ASSERT_TRUE(list.ok());
+  std::vector<std::string> names;
+  for (const auto& m : *list) names.push_back(m.name + "=" + m.special_use);
+  EXPECT_EQ(names, (std::vector<std::string>{"Archive=\\Archive", "Drafts=\\Drafts", "INBOX=",
+                                             "Junk=\\Junk", "Sent=\\Sent", "Trash=\\Trash"}));
+}
+
+TEST_F(StoreTest, MailboxLifecycle) {
+  int64_t a = MakeAccount("a@example.test");
+  auto op = [&](auto&& fn) { return Wait<void>([&](Done<void> done) { fn(std::move(done)); }); };
+  ASSERT_TRUE(
+      op([&](Done<void> d) { store_->CreateMailbox(a, "Work/2026", "", std::move(d)); }).ok());
+  auto exists = op([&](Done<void> d) { store_->CreateMailbox(a, "Work", "", std::move(d)); });
+  EXPECT_EQ(exists.error().kind, ErrorKind::kExists);  // the parent was created too
+  EXPECT_EQ(op([&](Done<void> d) { store_->CreateMailbox(a, "Bad//Name", "", std::move(d)); })
+                .error()
+                .kind,
+            ErrorKind::kInvalid);
+  ASSERT_TRUE(
+      op([&](Done<void> d) { store_->RenameMailbox(a, "Work", "Jobs", std::move(d)); }).ok());
+  EXPECT_TRUE(store_->ListMessages(a, "Jobs/2026").ok());
+  EXPECT_FALSE(store_->ListMessages(a, "Work/2026").ok());
+  EXPECT_EQ(op([&](Done<void> d) { store_->DeleteMailbox(a, "Jobs", std::move(d)); }).error().kind,
+            ErrorKind::kInvalid);  // has children
+  EXPECT_EQ(op([&](Done<void> d) { store_->DeleteMailbox(a, "inbox", std::move(d)); }).error().kind,
+            ErrorKind::kInvalid);
+  // Deleting keeps the messages in retention; the name can be created again
+  // with a new UIDVALIDITY.
+  AppendRequest req{a, "Jobs/2026", "Subject: x\r\n\r\ny\r\n", "", 0, "", 1700000000};
+  ASSERT_TRUE(
+      Wait<AppendResult>([&](Done<AppendResult> d) { store_->Append(req, std::move(d)); }).ok());
+  uint32_t old_validity = store_->ListMessages(a, "Jobs/2026")->uidvalidity;
+  ASSERT_TRUE(op([&](Done<void> d) { store_->DeleteMailbox(a, "Jobs/2026", std::move(d)); }).ok());
+  EXPECT_FALSE(store_->ListMessages(a, "Jobs/2026").ok());
+  EXPECT_EQ(store_->Verify()->blobs_checked, 1u);
+  ASSERT_TRUE(
+      op([&](Done<void> d) { store_->CreateMailbox(a, "Jobs/2026", "", std::move(d)); }).ok());
+  EXPECT_GT(store_->ListMessages(a, "Jobs/2026")->uidvalidity, old_validity);
+  EXPECT_TRUE(store_->ListMessages(a, "Jobs/2026")->messages.empty());
+}
+
+TEST_F(StoreTest, AppendCopyMoveAndVanished) {
+  int64_t a = MakeAccount("a@example.test");
+  auto append = [&](std::string subject) {
+    AppendRequest req{a,       "Drafts",  "Subject: " + subject + "\r\n\r\nbody\r\n", "", kDraft,
+                      "$Todo", 1600000000};
+    return Wait<AppendResult>([&](Done<AppendResult> d) { store_->Append(req, std::move(d)); });
+  };
+  auto r1 = append("one");
+  auto r2 = append("two");
+  ASSERT_TRUE(r1.ok() && r2.ok());
+  EXPECT_EQ(r1->uid, 1u);
+  EXPECT_EQ(r2->uid, 2u);
+  auto drafts = store_->ListMessages(a, "Drafts");
+  EXPECT_EQ(drafts->messages[0].internal_date, 1600000000);
+  EXPECT_EQ(drafts->messages[0].keywords, "$Todo");
+  uint64_t before_move = drafts->highest_modseq;
+  std::vector<int64_t> ids = {drafts->messages[1].id, drafts->messages[0].id};
+  auto copied = Wait<CopyResult>(
+      [&](Done<CopyResult> d) { store_->CopyMessages(a, ids, "Archive", false, std::move(d)); });
+  ASSERT_TRUE(copied.ok());
+  EXPECT_EQ(copied->source_uids, (std::vector<uint32_t>{2, 1}));
+  EXPECT_EQ(copied->dest_uids, (std::vector<uint32_t>{1, 2}));
+  auto moved = Wait<CopyResult>(
+      [&](Done<CopyResult> d) { store_->CopyMessages(a, ids, "Trash", true, std::move(d)); });
+  ASSERT_TRUE(moved.ok());
+  EXPECT_TRUE(store_->ListMessages(a, "Drafts")->messages.empty());
+  EXPECT_EQ(store_->ListMessages(a, "Trash")->messages.size(), 2u);
+  EXPECT_EQ(store_->ListMessages(a, "Archive")->messages[0].flags, uint32_t{kDraft});
+  auto vanished = store_->ListVanished(drafts->mailbox_id, before_move);
+  ASSERT_TRUE(vanished.ok());
+  EXPECT_EQ(*vanished, (std::vector<uint32_t>{1, 2}));
+  EXPECT_EQ(store_->Verify()->blobs_checked, 2u);  // copies share bodies
+  EXPECT_EQ(Wait<CopyResult>([&](Done<CopyResult> d) {
+              store_->CopyMessages(a, ids, "Nowhere", false, std::move(d));
+            })
+                .error()
+                .kind,
+            ErrorKind::kNotFound);
+}
+
+TEST_F(StoreTest, RenameInboxMovesItsMessages) {
+  int64_t a = MakeAccount("a@example.test");
+  ASSERT_TRUE(Deliver({a}, "Subject: 1\r\n\r\none\r\n").ok());
+  ASSERT_TRUE(Wait<void>([&](Done<void> d) {
+                store_->RenameMailbox(a, "INBOX", "Old", std::move(d));
+              }).ok());
+  EXPECT_TRUE(store_->ListMessages(a, kInbox)->messages.empty());
+  EXPECT_EQ(store_->ListMessages(a, "Old")->messages.size(), 1u);
+}
+
+TEST_F(StoreTest, ChangeListenerHearsCommittedChanges) {
+  int64_t a = MakeAccount("a@example.test");
+  std::mutex mu;
+  std::vector<int64_t> heard;
+  store_->SetChangeListener([&](const std::vector<int64_t>& ids) {
+    std::lock_guard lock(mu);
+    heard.insert(heard.end(), ids.begin(), ids.end());
+  });
+  ASSERT_TRUE(Deliver({a}, "Subject: n\r\n\r\nnotify\r\n").ok());
+  std::lock_guard lock(mu);
+  EXPECT_EQ(heard, std::vector<int64_t>{store_->ListMessages(a, kInbox)->mailbox_id});
+}
+
+TEST(MailboxName, Canonical) {
+  EXPECT_EQ(*CanonicalMailboxName("inbox"), "INBOX");
+  EXPECT_EQ(*CanonicalMailboxName("Inbox/Sub"), "INBOX/Sub");
+  EXPECT_EQ(*CanonicalMailboxName("Inboxes"), "Inboxes");
+  for (const char* bad : {"", "/a", "a/", "a//b", "a*", "a%b", "a\x01"}) {
+    EXPECT_FALSE(CanonicalMailboxName(bad).ok()) << bad;
+  }
 }
 
 TEST_F(StoreTest, CorruptBodyIsDetectedNotServed) {

@@ -52,6 +52,28 @@ CREATE INDEX messages_expunged ON messages(expunged_at) WHERE expunged_at IS NOT
 ALTER TABLE mailboxes ADD COLUMN highest_modseq INTEGER NOT NULL DEFAULT 1;
 ALTER TABLE messages ADD COLUMN modseq INTEGER NOT NULL DEFAULT 1;
 )sql",
+      // 2 -> 3: what IMAP needs: special-use folders (RFC 6154) created for every
+      // account, subscriptions, keywords, the parsed MIME tree of each body
+      // (so FETCH never re-parses), per-account quota (RFC 9208), and an index
+      // for changes since a modseq (RFC 7162).
+      R"sql(
+ALTER TABLE mailboxes ADD COLUMN special_use TEXT NOT NULL DEFAULT '';
+ALTER TABLE mailboxes ADD COLUMN subscribed INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE messages ADD COLUMN keywords TEXT NOT NULL DEFAULT '';
+ALTER TABLE blobs ADD COLUMN mime BLOB;
+ALTER TABLE accounts ADD COLUMN quota_bytes INTEGER;
+ALTER TABLE mailboxes ADD COLUMN deleted_at INTEGER;
+CREATE INDEX messages_modseq ON messages(mailbox_id, modseq);
+CREATE TEMP TABLE default_mailboxes(name TEXT, special_use TEXT);
+INSERT INTO default_mailboxes VALUES
+  ('Sent', '\Sent'), ('Drafts', '\Drafts'), ('Trash', '\Trash'), ('Junk', '\Junk'),
+  ('Archive', '\Archive');
+INSERT INTO mailboxes(account_id, name, uidvalidity, uidnext, special_use)
+  SELECT a.id, d.name, CAST(strftime('%s', 'now') AS INTEGER) & 2147483647, 1, d.special_use
+  FROM accounts a, default_mailboxes d
+  WHERE NOT EXISTS (SELECT 1 FROM mailboxes x WHERE x.account_id = a.id AND x.name = d.name);
+DROP TABLE default_mailboxes;
+)sql",
   };
   return kMigrations;
 }

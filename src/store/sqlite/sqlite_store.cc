@@ -15,6 +15,7 @@
 #include "base/strings.h"
 #include "store/blobs.h"
 #include "store/sqlite/db.h"
+#include "store/sqlite/mail_ops.h"
 #include "store/sqlite/schema.h"
 #include "store/store.h"
 
@@ -24,23 +25,14 @@ namespace {
 using sqlite::Db;
 using sqlite::Stmt;
 
-int64_t Now() {
-  return std::chrono::duration_cast<std::chrono::seconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
+int64_t Now() { return sqlite::NowSeconds(); }
 
 std::string DomainOf(std::string_view address) {
   size_t at = address.rfind('@');
   return at == std::string_view::npos ? std::string() : AsciiLower(address.substr(at + 1));
 }
 
-// What a write sees while it runs inside the writer's batch transaction.
-struct Txn {
-  Db& db;
-  BlobStore& blobs;
-  bool appended = false;  // a blob was appended: Sync before COMMIT
-};
+using sqlite::Txn;
 
 struct WriteOp {
   std::function<Status(Txn&)> apply;
@@ -189,11 +181,7 @@ class SqliteStore final : public Store {
         }
         return st;
       }
-      int64_t account_id = t.db.LastInsertId();
-      auto mb = t.db.Cached(
-          "INSERT INTO mailboxes(account_id, name, uidvalidity, uidnext) VALUES(?, ?, ?, 1)");
-      if (!mb) return mb.error();
-      return (*mb)->Bind(1, account_id).Bind(2, kInbox).Bind(3, Now() & 0x7fffffff).Run();
+      return sqlite::CreateDefaultMailboxes(t, t.db.LastInsertId());
     });
   }
 
@@ -261,7 +249,7 @@ class SqliteStore final : public Store {
   void Deliver(DeliveryRequest request, Done<DeliveryReceipt> done) override {
     auto req = std::make_shared<DeliveryRequest>(std::move(request));
     auto receipt = std::make_shared<DeliveryReceipt>();
-    Submit(WriteOp{[req, receipt](Txn& t) { return ApplyDelivery(t, *req, *receipt); },
+    Submit(WriteOp{[req, receipt](Txn& t) { return sqlite::ApplyDelivery(t, *req, *receipt); },
                    [receipt, done = std::move(done)](const Status& st) {
                      if (!st) {
                        done(st.error());
@@ -273,31 +261,7 @@ class SqliteStore final : public Store {
 
   Result<MailboxSnapshot> ListMessages(int64_t account_id, std::string_view mailbox) override {
     std::string name(mailbox);
-    return WithReader([&](Db& db) -> Result<MailboxSnapshot> {
-      auto mb =
-          db.Cached("SELECT id, uidvalidity FROM mailboxes WHERE account_id = ? AND name = ?");
-      if (!mb) return mb.error();
-      auto row = (*mb)->Bind(1, account_id).Bind(2, name).Step();
-      if (!row) return row.error();
-      if (!*row) return Err(ErrorKind::kNotFound, "no such mailbox: " + name);
-      MailboxSnapshot snap;
-      snap.mailbox_id = (*mb)->Int(0);
-      snap.uidvalidity = static_cast<uint32_t>((*mb)->Int(1));
-      auto s = db.Cached(
-          "SELECT id, uid, size, internal_date, flags FROM messages "
-          "WHERE mailbox_id = ? AND expunged_at IS NULL ORDER BY uid");
-      if (!s) return s.error();
-      (*s)->Bind(1, snap.mailbox_id);
-      while (true) {
-        auto r = (*s)->Step();
-        if (!r) return r.error();
-        if (!*r) break;
-        snap.messages.push_back({(*s)->Int(0), static_cast<uint32_t>((*s)->Int(1)),
-                                 static_cast<uint64_t>((*s)->Int(2)), (*s)->Int(3),
-                                 static_cast<uint32_t>((*s)->Int(4))});
-      }
-      return snap;
-    });
+    return WithReader([&](Db& db) { return sqlite::QueryMessages(db, account_id, name); });
   }
 
   Result<std::string> ReadMessage(int64_t account_id, int64_t message_id) override {
@@ -316,52 +280,89 @@ class SqliteStore final : public Store {
     return blobs_.Read(*ref);
   }
 
-  void SetFlags(int64_t account_id, std::vector<int64_t> message_ids, FlagOp op, uint32_t flags,
-                Done<void> done) override {
+  void SetFlags(int64_t account_id, std::vector<int64_t> message_ids, FlagChange change,
+                Done<FlagResult> done) override {
     auto ids = std::make_shared<std::vector<int64_t>>(std::move(message_ids));
-    Submit(WriteOp{[account_id, ids, op, flags](Txn& t) -> Status {
-                     auto bump = t.db.Cached(
-                         "UPDATE mailboxes SET highest_modseq = highest_modseq + 1 WHERE id = "
-                         "(SELECT m.mailbox_id FROM messages m JOIN mailboxes x ON x.id = "
-                         "m.mailbox_id WHERE m.id = ? AND x.account_id = ? AND m.expunged_at IS "
-                         "NULL) RETURNING id, highest_modseq");
-                     auto set = t.db.Cached(
-                         "UPDATE messages SET flags = CASE ?1 WHEN 0 THEN ?2 WHEN 1 THEN flags | "
-                         "?2 ELSE flags & ~?2 END, modseq = ?3 WHERE id = ?4");
-                     if (!bump) return bump.error();
-                     if (!set) return set.error();
-                     for (int64_t id : *ids) {
-                       (*bump)->Reset();
-                       auto row = (*bump)->Bind(1, id).Bind(2, account_id).Step();
-                       if (!row) return row.error();
-                       if (!*row) continue;  // not this account's, or expunged
-                       int64_t modseq = (*bump)->Int(1);
-                       (*bump)->Reset();
-                       (*set)->Reset();
-                       (*set)->Bind(1, static_cast<int64_t>(op)).Bind(2, int64_t{flags});
-                       if (auto st = (*set)->Bind(3, modseq).Bind(4, id).Run(); !st) return st;
-                     }
-                     return Ok();
+    auto result = std::make_shared<FlagResult>();
+    Submit(WriteOp{[account_id, ids, change = std::move(change), result](Txn& t) {
+                     return sqlite::ApplySetFlags(t, account_id, *ids, change, *result);
                    },
-                   std::move(done)});
+                   Complete(result, std::move(done))});
   }
 
   void Expunge(int64_t account_id, std::vector<int64_t> message_ids, Done<void> done) override {
     auto ids = std::make_shared<std::vector<int64_t>>(std::move(message_ids));
-    Submit(WriteOp{[account_id, ids](Txn& t) -> Status {
-                     auto s = t.db.Cached(
-                         "UPDATE messages SET expunged_at = ? WHERE id = ? AND expunged_at IS "
-                         "NULL AND mailbox_id IN (SELECT id FROM mailboxes WHERE account_id = ?)");
-                     if (!s) return s.error();
-                     int64_t now = Now();
-                     for (int64_t id : *ids) {
-                       (*s)->Reset();
-                       auto st = (*s)->Bind(1, now).Bind(2, id).Bind(3, account_id).Run();
-                       if (!st) return st;
-                     }
-                     return Ok();
-                   },
+    Submit(WriteOp{[account_id, ids](Txn& t) { return sqlite::ApplyExpunge(t, account_id, *ids); },
                    std::move(done)});
+  }
+
+  // ---- Mailboxes (IMAP) ----
+
+  Result<std::vector<MailboxInfo>> ListMailboxes(int64_t account_id) override {
+    return WithReader([&](Db& db) { return sqlite::QueryMailboxes(db, account_id); });
+  }
+
+  void CreateMailbox(int64_t account_id, std::string name, std::string special_use,
+                     Done<void> done) override {
+    Submit(WriteOp{
+        [=](Txn& t) { return sqlite::ApplyCreateMailbox(t, account_id, name, special_use); },
+        std::move(done)});
+  }
+
+  void DeleteMailbox(int64_t account_id, std::string name, Done<void> done) override {
+    Submit(WriteOp{[=](Txn& t) { return sqlite::ApplyDeleteMailbox(t, account_id, name); },
+                   std::move(done)});
+  }
+
+  void RenameMailbox(int64_t account_id, std::string from, std::string to,
+                     Done<void> done) override {
+    Submit(WriteOp{[=](Txn& t) { return sqlite::ApplyRenameMailbox(t, account_id, from, to); },
+                   std::move(done)});
+  }
+
+  void SetSubscribed(int64_t account_id, std::string name, bool subscribed,
+                     Done<void> done) override {
+    Submit(
+        WriteOp{[=](Txn& t) { return sqlite::ApplySetSubscribed(t, account_id, name, subscribed); },
+                std::move(done)});
+  }
+
+  void Append(AppendRequest request, Done<AppendResult> done) override {
+    auto req = std::make_shared<AppendRequest>(std::move(request));
+    auto result = std::make_shared<AppendResult>();
+    Submit(WriteOp{[req, result](Txn& t) { return sqlite::ApplyAppend(t, *req, *result); },
+                   Complete(result, std::move(done))});
+  }
+
+  void CopyMessages(int64_t account_id, std::vector<int64_t> message_ids, std::string to_mailbox,
+                    bool move, Done<CopyResult> done) override {
+    auto ids = std::make_shared<std::vector<int64_t>>(std::move(message_ids));
+    auto result = std::make_shared<CopyResult>();
+    Submit(WriteOp{
+        [=](Txn& t) { return sqlite::ApplyCopy(t, account_id, *ids, to_mailbox, move, *result); },
+        Complete(result, std::move(done))});
+  }
+
+  Result<std::vector<uint32_t>> ListVanished(int64_t mailbox_id, uint64_t since) override {
+    return WithReader([&](Db& db) { return sqlite::QueryVanished(db, mailbox_id, since); });
+  }
+
+  Result<std::string> ReadMimeTree(int64_t account_id, int64_t message_id) override {
+    return WithReader([&](Db& db) -> Result<std::string> {
+      auto s = db.Cached(
+          "SELECT b.mime FROM messages m JOIN mailboxes x ON x.id = m.mailbox_id JOIN blobs b "
+          "ON b.id = m.blob_id WHERE m.id = ? AND x.account_id = ?");
+      if (!s) return s.error();
+      auto row = (*s)->Bind(1, message_id).Bind(2, account_id).Step();
+      if (!row) return row.error();
+      if (!*row) return Err(ErrorKind::kNotFound, "no such message");
+      return (*s)->Blob(0);
+    });
+  }
+
+  void SetChangeListener(std::function<void(const std::vector<int64_t>&)> listener) override {
+    std::lock_guard lock(mu_);
+    listener_ = std::move(listener);
   }
 
   // ---- Maintenance ----
@@ -384,7 +385,10 @@ class SqliteStore final : public Store {
           "DELETE FROM mailboxes WHERE account_id IN (SELECT id FROM accounts WHERE removed_at "
           "IS NOT NULL AND removed_at < ?)";
       const char* del_acc = "DELETE FROM accounts WHERE removed_at IS NOT NULL AND removed_at < ?";
-      for (const char* sql : {mark, unref, del, del_blobs, del_mb, del_acc}) {
+      const char* del_deleted_mb =
+          "DELETE FROM mailboxes WHERE deleted_at IS NOT NULL AND deleted_at < ? AND NOT EXISTS "
+          "(SELECT 1 FROM messages m WHERE m.mailbox_id = mailboxes.id)";
+      for (const char* sql : {mark, unref, del, del_blobs, del_mb, del_acc, del_deleted_mb}) {
         auto s = t.db.Cached(sql);
         if (!s) return s.error();
         for (int i = 1; i <= (*s)->ParamCount(); ++i) (*s)->Bind(i, cutoff);
@@ -433,63 +437,22 @@ class SqliteStore final : public Store {
   }
 
  private:
-  static Status ApplyDelivery(Txn& t, const DeliveryRequest& req, DeliveryReceipt& receipt) {
-    std::string sha = Sha256(req.content);
-    receipt.content_id = HexEncode(sha);
-    receipt.message_ids.clear();
-    auto n = static_cast<int64_t>(req.account_ids.size());
-    auto find = t.db.Cached("SELECT id FROM blobs WHERE sha256 = ?");
-    if (!find) return find.error();
-    auto row = (*find)->BindBlob(1, sha).Step();
-    if (!row) return row.error();
-    int64_t blob_id;
-    if (*row) {
-      // Content-addressed: identical content is stored once.
-      blob_id = (*find)->Int(0);
-      auto up = t.db.Cached("UPDATE blobs SET refs = refs + ? WHERE id = ?");
-      if (!up) return up.error();
-      if (auto st = (*up)->Bind(1, n).Bind(2, blob_id).Run(); !st) return st;
-    } else {
-      auto ref = t.blobs.Append(req.content, sha);
-      if (!ref) return ref.error();
-      t.appended = true;
-      auto ins = t.db.Cached(
-          "INSERT INTO blobs(sha256, segment, offset, stored_length, size, codec, refs) "
-          "VALUES(?,?,?,?,?,?,?)");
-      if (!ins) return ins.error();
-      (*ins)->BindBlob(1, sha).Bind(2, ref->segment).Bind(3, static_cast<int64_t>(ref->offset));
-      (*ins)->Bind(4, static_cast<int64_t>(ref->stored_length));
-      (*ins)->Bind(5, static_cast<int64_t>(ref->size)).Bind(6, static_cast<int64_t>(ref->codec));
-      if (auto st = (*ins)->Bind(7, n).Run(); !st) return st;
-      blob_id = t.db.LastInsertId();
-    }
-    auto mb = t.db.Cached(
-        "UPDATE mailboxes SET uidnext = uidnext + 1, highest_modseq = highest_modseq + 1 "
-        "WHERE account_id = ? AND name = ? RETURNING id, uidnext - 1, highest_modseq");
-    auto msg = t.db.Cached(
-        "INSERT INTO messages(mailbox_id, uid, blob_id, size, internal_date, return_path, "
-        "modseq) VALUES(?,?,?,?,?,?,?)");
-    if (!mb) return mb.error();
-    if (!msg) return msg.error();
-    for (int64_t account : req.account_ids) {
-      (*mb)->Reset();
-      auto r = (*mb)->Bind(1, account).Bind(2, kInbox).Step();
-      if (!r) return r.error();
-      if (!*r) return Err(ErrorKind::kNotFound, "recipient has no INBOX");
-      int64_t mailbox_id = (*mb)->Int(0), uid = (*mb)->Int(1), modseq = (*mb)->Int(2);
-      (*mb)->Reset();
-      (*msg)->Reset();
-      (*msg)->Bind(1, mailbox_id).Bind(2, uid).Bind(3, blob_id);
-      (*msg)->Bind(4, static_cast<int64_t>(req.content.size())).Bind(5, req.received_at);
-      if (auto st = (*msg)->Bind(6, req.return_path).Bind(7, modseq).Run(); !st) return st;
-      receipt.message_ids.push_back(t.db.LastInsertId());
-    }
-    return Ok();
+  // A `done` for WriteOp that hands the op's result to a typed Done<T>.
+  template <typename T>
+  static std::function<void(Status)> Complete(std::shared_ptr<T> result, Done<T> done) {
+    return [result, done = std::move(done)](const Status& st) {
+      if (!st) {
+        done(st.error());
+      } else {
+        done(std::move(*result));
+      }
+    };
   }
 
   Status WriteSync(std::function<Status(Txn&)> apply) {
     return Wait<void>([&](Done<void> done) {
-      Submit(WriteOp{std::move(apply), [done = std::move(done)](Status st) { done(std::move(st)); }});
+      Submit(
+          WriteOp{std::move(apply), [done = std::move(done)](Status st) { done(std::move(st)); }});
     });
   }
 
@@ -550,6 +513,15 @@ class SqliteStore final : public Store {
       if (!commit && results[i]) results[i] = Err(ErrorKind::kTemporary, commit.error().message);
       batch[i].done(std::move(results[i]));
     }
+    // Commit, then notify (IDLE pushes follow the durable write).
+    if (commit && !txn.touched.empty()) {
+      std::function<void(const std::vector<int64_t>&)> listener;
+      {
+        std::lock_guard lock(mu_);
+        listener = listener_;
+      }
+      if (listener) listener(std::vector<int64_t>(txn.touched.begin(), txn.touched.end()));
+    }
   }
 
   template <typename F>
@@ -581,8 +553,9 @@ class SqliteStore final : public Store {
 
   std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<WriteOp> queue_;  // guarded by mu_
-  bool stopping_ = false;      // guarded by mu_
+  std::deque<WriteOp> queue_;                                  // guarded by mu_
+  std::function<void(const std::vector<int64_t>&)> listener_;  // guarded by mu_
+  bool stopping_ = false;                                      // guarded by mu_
   std::thread writer_;
   Db writer_db_;  // writer thread only (and Open before it starts)
 

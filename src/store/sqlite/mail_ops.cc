@@ -1,0 +1,590 @@
+#include "store/sqlite/mail_ops.h"
+
+#include <algorithm>
+#include <chrono>
+#include <sstream>
+
+#include "base/strings.h"
+
+namespace hato::store {
+
+Result<std::string> CanonicalMailboxName(std::string_view name) {
+  constexpr size_t kMaxMailboxName = 1000;  // bytes, in storage form
+  if (name.empty() || name.size() > kMaxMailboxName) {
+    return Err(ErrorKind::kInvalid, "invalid mailbox name");
+  }
+  if (name.front() == kHierarchySeparator || name.back() == kHierarchySeparator) {
+    return Err(ErrorKind::kInvalid, "mailbox name must not start or end with /");
+  }
+  for (size_t i = 0; i < name.size(); ++i) {
+    auto c = static_cast<unsigned char>(name[i]);
+    if (c < 0x20 || c == 0x7f || c == '*' || c == '%') {
+      return Err(ErrorKind::kInvalid, "invalid character in mailbox name");
+    }
+    if (c == kHierarchySeparator && i + 1 < name.size() && name[i + 1] == kHierarchySeparator) {
+      return Err(ErrorKind::kInvalid, "empty hierarchy level in mailbox name");
+    }
+  }
+  size_t first = name.find(kHierarchySeparator);
+  std::string_view head = name.substr(0, first);
+  if (EqualsIgnoreCase(head, kInbox)) {
+    return std::string(kInbox) +
+           std::string(first == std::string_view::npos ? "" : name.substr(first));
+  }
+  return std::string(name);
+}
+
+namespace sqlite {
+namespace {
+
+struct MailboxRow {
+  int64_t id = 0;
+  uint32_t uidvalidity = 0;
+};
+
+Result<MailboxRow> FindMailbox(Db& db, int64_t account_id, const std::string& name) {
+  auto canonical = CanonicalMailboxName(name);
+  if (!canonical) return canonical.error();
+  auto s = db.Cached(
+      "SELECT id, uidvalidity FROM mailboxes WHERE account_id = ? AND name = ? AND "
+      "deleted_at IS NULL");
+  if (!s) return s.error();
+  auto row = (*s)->Bind(1, account_id).Bind(2, *canonical).Step();
+  if (!row) return row.error();
+  if (!*row) return Err(ErrorKind::kNotFound, "no such mailbox: " + *canonical);
+  MailboxRow r{(*s)->Int(0), static_cast<uint32_t>((*s)->Int(1))};
+  (*s)->Reset();
+  return r;
+}
+
+// Takes the next UID and modseq of a mailbox.
+struct Slot {
+  uint32_t uid = 0;
+  uint64_t modseq = 0;
+};
+Result<Slot> NextSlot(Txn& t, int64_t mailbox_id) {
+  auto s = t.db.Cached(
+      "UPDATE mailboxes SET uidnext = uidnext + 1, highest_modseq = highest_modseq + 1 "
+      "WHERE id = ? RETURNING uidnext - 1, highest_modseq");
+  if (!s) return s.error();
+  auto row = (*s)->Bind(1, mailbox_id).Step();
+  if (!row) return row.error();
+  if (!*row) return Err(ErrorKind::kNotFound, "mailbox vanished");
+  Slot slot{static_cast<uint32_t>((*s)->Int(0)), static_cast<uint64_t>((*s)->Int(1))};
+  (*s)->Reset();
+  t.touched.insert(mailbox_id);
+  return slot;
+}
+
+Result<uint64_t> NextModseq(Txn& t, int64_t mailbox_id) {
+  auto s = t.db.Cached(
+      "UPDATE mailboxes SET highest_modseq = highest_modseq + 1 WHERE id = ? "
+      "RETURNING highest_modseq");
+  if (!s) return s.error();
+  auto row = (*s)->Bind(1, mailbox_id).Step();
+  if (!row) return row.error();
+  if (!*row) return Err(ErrorKind::kNotFound, "mailbox vanished");
+  auto modseq = static_cast<uint64_t>((*s)->Int(0));
+  (*s)->Reset();
+  t.touched.insert(mailbox_id);
+  return modseq;
+}
+
+// Stores content once (content-addressed) with `refs` more references.
+Result<int64_t> PutBlob(Txn& t, std::string_view content, std::string_view mime, int64_t refs) {
+  std::string sha = Sha256(content);
+  auto find = t.db.Cached("SELECT id FROM blobs WHERE sha256 = ?");
+  if (!find) return find.error();
+  auto row = (*find)->BindBlob(1, sha).Step();
+  if (!row) return row.error();
+  if (*row) {
+    int64_t blob_id = (*find)->Int(0);
+    (*find)->Reset();
+    auto up =
+        t.db.Cached("UPDATE blobs SET refs = refs + ?, mime = coalesce(mime, ?) WHERE id = ?");
+    if (!up) return up.error();
+    (*up)->Bind(1, refs);
+    if (mime.empty()) {
+      (*up)->BindNull(2);
+    } else {
+      (*up)->BindBlob(2, mime);
+    }
+    if (auto st = (*up)->Bind(3, blob_id).Run(); !st) return st.error();
+    return blob_id;
+  }
+  (*find)->Reset();
+  auto ref = t.blobs.Append(content, sha);
+  if (!ref) return ref.error();
+  t.appended = true;
+  auto ins = t.db.Cached(
+      "INSERT INTO blobs(sha256, segment, offset, stored_length, size, codec, refs, mime) "
+      "VALUES(?,?,?,?,?,?,?,?)");
+  if (!ins) return ins.error();
+  (*ins)->BindBlob(1, sha).Bind(2, ref->segment).Bind(3, static_cast<int64_t>(ref->offset));
+  (*ins)->Bind(4, static_cast<int64_t>(ref->stored_length));
+  (*ins)->Bind(5, static_cast<int64_t>(ref->size)).Bind(6, static_cast<int64_t>(ref->codec));
+  (*ins)->Bind(7, refs);
+  if (mime.empty()) {
+    (*ins)->BindNull(8);
+  } else {
+    (*ins)->BindBlob(8, mime);
+  }
+  if (auto st = (*ins)->Run(); !st) return st.error();
+  return t.db.LastInsertId();
+}
+
+struct NewMessage {
+  int64_t mailbox_id = 0;
+  int64_t blob_id = 0;
+  uint64_t size = 0;
+  int64_t internal_date = 0;
+  uint32_t flags = 0;
+  std::string keywords;
+  std::string return_path;
+};
+
+Result<std::pair<int64_t, uint32_t>> InsertMessage(Txn& t, const NewMessage& m) {
+  auto slot = NextSlot(t, m.mailbox_id);
+  if (!slot) return slot.error();
+  auto s = t.db.Cached(
+      "INSERT INTO messages(mailbox_id, uid, blob_id, size, internal_date, flags, keywords, "
+      "return_path, modseq) VALUES(?,?,?,?,?,?,?,?,?)");
+  if (!s) return s.error();
+  (*s)->Bind(1, m.mailbox_id).Bind(2, int64_t{slot->uid}).Bind(3, m.blob_id);
+  (*s)->Bind(4, static_cast<int64_t>(m.size)).Bind(5, m.internal_date);
+  (*s)->Bind(6, int64_t{m.flags}).Bind(7, m.keywords).Bind(8, m.return_path);
+  if (auto st = (*s)->Bind(9, static_cast<int64_t>(slot->modseq)).Run(); !st) return st.error();
+  return std::make_pair(t.db.LastInsertId(), slot->uid);
+}
+
+std::vector<std::string> SplitKeywords(const std::string& s) {
+  std::vector<std::string> out;
+  for (auto w : SplitWords(s)) out.emplace_back(w);
+  return out;
+}
+
+std::string JoinKeywords(const std::vector<std::string>& words) {
+  std::string out;
+  for (const auto& w : words) {
+    if (!out.empty()) out += ' ';
+    out += w;
+  }
+  return out;
+}
+
+bool HasKeyword(const std::vector<std::string>& words, const std::string& k) {
+  // Keywords are case-insensitive (RFC 3501 section 2.3.2).
+  return std::any_of(words.begin(), words.end(),
+                     [&](const std::string& w) { return EqualsIgnoreCase(w, k); });
+}
+
+uint32_t NewUidValidity(Txn& t, int64_t account_id) {
+  // Strictly greater than any UIDVALIDITY the account had, so a mailbox deleted
+  // and created again under the same name never reuses one (RFC 3501 2.3.1.1).
+  auto s = t.db.Cached("SELECT coalesce(max(uidvalidity), 0) FROM mailboxes WHERE account_id = ?");
+  int64_t prev = 0;
+  if (s && (*s)->Bind(1, account_id).Step().ok()) prev = (*s)->Int(0);
+  if (s) (*s)->Reset();
+  int64_t now = NowSeconds() & 0x7fffffff;
+  return static_cast<uint32_t>(std::max(now, prev + 1) & 0x7fffffff);
+}
+
+}  // namespace
+
+int64_t NowSeconds() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+Status CreateDefaultMailboxes(Txn& t, int64_t account_id) {
+  for (const auto& d : kDefaultMailboxes) {
+    if (auto st = ApplyCreateMailbox(t, account_id, d.name, d.special_use); !st) return st;
+  }
+  return Ok();
+}
+
+Status ApplyDelivery(Txn& t, const DeliveryRequest& req, DeliveryReceipt& receipt) {
+  receipt.content_id = HexEncode(Sha256(req.content));
+  receipt.message_ids.clear();
+  auto blob = PutBlob(t, req.content, req.mime, static_cast<int64_t>(req.account_ids.size()));
+  if (!blob) return blob.error();
+  for (int64_t account : req.account_ids) {
+    auto mb = FindMailbox(t.db, account, kInbox);
+    if (!mb) return mb.error();
+    NewMessage m{mb->id, *blob, req.content.size(), req.received_at, 0, "", req.return_path};
+    auto id = InsertMessage(t, m);
+    if (!id) return id.error();
+    receipt.message_ids.push_back(id->first);
+  }
+  return Ok();
+}
+
+Status ApplyAppend(Txn& t, const AppendRequest& req, AppendResult& result) {
+  auto mb = FindMailbox(t.db, req.account_id, req.mailbox);
+  if (!mb) return mb.error();
+  // Quota (RFC 9208): the account's live messages plus this one.
+  auto q = t.db.Cached(
+      "SELECT a.quota_bytes, (SELECT coalesce(sum(m.size), 0) FROM messages m JOIN mailboxes x "
+      "ON x.id = m.mailbox_id WHERE x.account_id = a.id AND m.expunged_at IS NULL) "
+      "FROM accounts a WHERE a.id = ?");
+  if (!q) return q.error();
+  auto row = (*q)->Bind(1, req.account_id).Step();
+  if (!row) return row.error();
+  if (*row && !(*q)->IsNull(0) &&
+      static_cast<uint64_t>((*q)->Int(1)) + req.content.size() >
+          static_cast<uint64_t>((*q)->Int(0))) {
+    return Err(ErrorKind::kTooLarge, "quota exceeded");
+  }
+  (*q)->Reset();
+  auto blob = PutBlob(t, req.content, req.mime, 1);
+  if (!blob) return blob.error();
+  NewMessage m{mb->id, *blob, req.content.size(), req.internal_date, req.flags, req.keywords, ""};
+  auto id = InsertMessage(t, m);
+  if (!id) return id.error();
+  result.uidvalidity = mb->uidvalidity;
+  result.uid = id->second;
+  return Ok();
+}
+
+Status ApplyCopy(Txn& t, int64_t account_id, const std::vector<int64_t>& ids,
+                 const std::string& to_mailbox, bool move, CopyResult& result) {
+  auto dest = FindMailbox(t.db, account_id, to_mailbox);
+  if (!dest) return dest.error();
+  result = CopyResult{};
+  result.uidvalidity = dest->uidvalidity;
+  auto src = t.db.Cached(
+      "SELECT m.uid, m.blob_id, m.size, m.internal_date, m.flags, m.keywords, m.return_path, "
+      "m.mailbox_id FROM messages m JOIN mailboxes x ON x.id = m.mailbox_id "
+      "WHERE m.id = ? AND x.account_id = ? AND m.expunged_at IS NULL");
+  auto ref = t.db.Cached("UPDATE blobs SET refs = refs + 1 WHERE id = ?");
+  if (!src) return src.error();
+  if (!ref) return ref.error();
+  std::vector<int64_t> moved;
+  for (int64_t id : ids) {
+    (*src)->Reset();
+    auto row = (*src)->Bind(1, id).Bind(2, account_id).Step();
+    if (!row) return row.error();
+    if (!*row) continue;  // expunged meanwhile: nothing to copy (RFC 3501 6.4.7)
+    auto uid = static_cast<uint32_t>((*src)->Int(0));
+    NewMessage m{dest->id,
+                 (*src)->Int(1),
+                 static_cast<uint64_t>((*src)->Int(2)),
+                 (*src)->Int(3),
+                 static_cast<uint32_t>((*src)->Int(4)),
+                 (*src)->Text(5),
+                 (*src)->Text(6)};
+    (*src)->Reset();
+    (*ref)->Reset();
+    if (auto st = (*ref)->Bind(1, m.blob_id).Run(); !st) return st;
+    auto added = InsertMessage(t, m);
+    if (!added) return added.error();
+    result.source_uids.push_back(uid);
+    result.dest_uids.push_back(added->second);
+    moved.push_back(id);
+  }
+  if (move) return ApplyExpunge(t, account_id, moved);
+  return Ok();
+}
+
+Status ApplyExpunge(Txn& t, int64_t account_id, const std::vector<int64_t>& ids) {
+  auto find = t.db.Cached(
+      "SELECT m.mailbox_id FROM messages m JOIN mailboxes x ON x.id = m.mailbox_id "
+      "WHERE m.id = ? AND x.account_id = ? AND m.expunged_at IS NULL");
+  auto s = t.db.Cached("UPDATE messages SET expunged_at = ?, modseq = ? WHERE id = ?");
+  if (!find) return find.error();
+  if (!s) return s.error();
+  int64_t now = NowSeconds();
+  for (int64_t id : ids) {
+    (*find)->Reset();
+    auto row = (*find)->Bind(1, id).Bind(2, account_id).Step();
+    if (!row) return row.error();
+    if (!*row) continue;
+    int64_t mailbox_id = (*find)->Int(0);
+    (*find)->Reset();
+    // The expunge gets a modseq so that QRESYNC can report it as VANISHED.
+    auto modseq = NextModseq(t, mailbox_id);
+    if (!modseq) return modseq.error();
+    (*s)->Reset();
+    auto st = (*s)->Bind(1, now).Bind(2, static_cast<int64_t>(*modseq)).Bind(3, id).Run();
+    if (!st) return st;
+  }
+  return Ok();
+}
+
+Status ApplySetFlags(Txn& t, int64_t account_id, const std::vector<int64_t>& ids,
+                     const FlagChange& change, FlagResult& result) {
+  auto get = t.db.Cached(
+      "SELECT m.mailbox_id, m.flags, m.keywords, m.modseq FROM messages m JOIN mailboxes x ON "
+      "x.id = m.mailbox_id WHERE m.id = ? AND x.account_id = ? AND m.expunged_at IS NULL");
+  auto set = t.db.Cached("UPDATE messages SET flags = ?, keywords = ?, modseq = ? WHERE id = ?");
+  if (!get) return get.error();
+  if (!set) return set.error();
+  result.refused.clear();
+  for (int64_t id : ids) {
+    (*get)->Reset();
+    auto row = (*get)->Bind(1, id).Bind(2, account_id).Step();
+    if (!row) return row.error();
+    if (!*row) continue;  // not this account's, or expunged
+    int64_t mailbox_id = (*get)->Int(0);
+    auto flags = static_cast<uint32_t>((*get)->Int(1));
+    std::vector<std::string> keywords = SplitKeywords((*get)->Text(2));
+    auto modseq = static_cast<uint64_t>((*get)->Int(3));
+    (*get)->Reset();
+    if (change.unchanged_since != 0 && modseq > change.unchanged_since) {
+      result.refused.push_back(id);
+      continue;
+    }
+    uint32_t new_flags = flags;
+    std::vector<std::string> new_keywords = keywords;
+    switch (change.op) {
+      case FlagOp::kReplace:
+        new_flags = change.flags;
+        new_keywords.clear();
+        for (const auto& k : change.keywords) {
+          if (!HasKeyword(new_keywords, k)) new_keywords.push_back(k);
+        }
+        break;
+      case FlagOp::kAdd:
+        new_flags |= change.flags;
+        for (const auto& k : change.keywords) {
+          if (!HasKeyword(new_keywords, k)) new_keywords.push_back(k);
+        }
+        break;
+      case FlagOp::kRemove:
+        new_flags &= ~change.flags;
+        new_keywords.erase(
+            std::remove_if(new_keywords.begin(), new_keywords.end(),
+                           [&](const std::string& w) { return HasKeyword(change.keywords, w); }),
+            new_keywords.end());
+        break;
+    }
+    if (new_flags == flags && new_keywords == keywords) continue;  // no change, no modseq
+    auto next = NextModseq(t, mailbox_id);
+    if (!next) return next.error();
+    (*set)->Reset();
+    (*set)->Bind(1, int64_t{new_flags}).Bind(2, JoinKeywords(new_keywords));
+    if (auto st = (*set)->Bind(3, static_cast<int64_t>(*next)).Bind(4, id).Run(); !st) return st;
+  }
+  return Ok();
+}
+
+Status ApplyCreateMailbox(Txn& t, int64_t account_id, const std::string& name,
+                          const std::string& special_use) {
+  auto canonical = CanonicalMailboxName(name);
+  if (!canonical) return canonical.error();
+  // Create missing parents too (RFC 3501 section 6.3.3).
+  std::vector<std::string> levels;
+  for (size_t pos = canonical->find(kHierarchySeparator); pos != std::string::npos;
+       pos = canonical->find(kHierarchySeparator, pos + 1)) {
+    levels.push_back(canonical->substr(0, pos));
+  }
+  levels.push_back(*canonical);
+  auto exists = t.db.Cached(
+      "SELECT 1 FROM mailboxes WHERE account_id = ? AND name = ? AND deleted_at IS NULL");
+  auto ins = t.db.Cached(
+      "INSERT INTO mailboxes(account_id, name, uidvalidity, uidnext, special_use) "
+      "VALUES(?, ?, ?, 1, ?)");
+  if (!exists) return exists.error();
+  if (!ins) return ins.error();
+  for (size_t i = 0; i < levels.size(); ++i) {
+    (*exists)->Reset();
+    auto row = (*exists)->Bind(1, account_id).Bind(2, levels[i]).Step();
+    if (!row) return row.error();
+    bool last = i + 1 == levels.size();
+    if (*row) {
+      if (last) return Err(ErrorKind::kExists, "mailbox already exists: " + levels[i]);
+      continue;
+    }
+    (*exists)->Reset();
+    (*ins)->Reset();
+    (*ins)->Bind(1, account_id).Bind(2, levels[i]).Bind(3, int64_t{NewUidValidity(t, account_id)});
+    if (auto st = (*ins)->Bind(4, last ? special_use : "").Run(); !st) return st;
+  }
+  return Ok();
+}
+
+Status ApplyDeleteMailbox(Txn& t, int64_t account_id, const std::string& name) {
+  auto mb = FindMailbox(t.db, account_id, name);
+  if (!mb) return mb.error();
+  auto canonical = *CanonicalMailboxName(name);
+  if (canonical == kInbox) return Err(ErrorKind::kInvalid, "INBOX cannot be deleted");
+  auto children = t.db.Cached(
+      "SELECT count(*) FROM mailboxes WHERE account_id = ? AND deleted_at IS NULL AND "
+      "substr(name, 1, ?) = ?");
+  if (!children) return children.error();
+  std::string prefix = canonical + kHierarchySeparator;
+  auto row = (*children)
+                 ->Bind(1, account_id)
+                 .Bind(2, static_cast<int64_t>(prefix.size()))
+                 .Bind(3, prefix)
+                 .Step();
+  if (!row) return row.error();
+  if ((*children)->Int(0) > 0) {
+    return Err(ErrorKind::kInvalid, "mailbox has child mailboxes; delete them first");
+  }
+  (*children)->Reset();
+  // The messages go to the retention area; the mailbox row stays, hidden
+  // under a name that cannot collide, until the purge removes both.
+  auto ids = t.db.Cached("SELECT id FROM messages WHERE mailbox_id = ? AND expunged_at IS NULL");
+  if (!ids) return ids.error();
+  (*ids)->Bind(1, mb->id);
+  std::vector<int64_t> live;
+  while (true) {
+    auto r = (*ids)->Step();
+    if (!r) return r.error();
+    if (!*r) break;
+    live.push_back((*ids)->Int(0));
+  }
+  (*ids)->Reset();
+  if (auto st = ApplyExpunge(t, account_id, live); !st) return st;
+  auto hide = t.db.Cached(
+      "UPDATE mailboxes SET deleted_at = ?, name = char(1) || id || '/' || name WHERE id = ?");
+  if (!hide) return hide.error();
+  return (*hide)->Bind(1, NowSeconds()).Bind(2, mb->id).Run();
+}
+
+Status ApplyRenameMailbox(Txn& t, int64_t account_id, const std::string& from,
+                          const std::string& to) {
+  auto src = FindMailbox(t.db, account_id, from);
+  if (!src) return src.error();
+  auto from_c = *CanonicalMailboxName(from);
+  auto to_c = CanonicalMailboxName(to);
+  if (!to_c) return to_c.error();
+  if (FindMailbox(t.db, account_id, *to_c)) {
+    return Err(ErrorKind::kExists, "mailbox already exists: " + *to_c);
+  }
+  if (to_c->rfind(from_c + kHierarchySeparator, 0) == 0) {
+    return Err(ErrorKind::kInvalid, "cannot rename a mailbox into itself");
+  }
+  if (from_c == kInbox) {
+    // RFC 3501 section 6.3.5: INBOX's messages move to the new name, INBOX stays.
+    if (auto st = ApplyCreateMailbox(t, account_id, *to_c, ""); !st) return st;
+    auto ids = t.db.Cached(
+        "SELECT id FROM messages WHERE mailbox_id = ? AND expunged_at IS NULL ORDER BY uid");
+    if (!ids) return ids.error();
+    (*ids)->Bind(1, src->id);
+    std::vector<int64_t> live;
+    while (true) {
+      auto r = (*ids)->Step();
+      if (!r) return r.error();
+      if (!*r) break;
+      live.push_back((*ids)->Int(0));
+    }
+    (*ids)->Reset();
+    CopyResult ignored;
+    return ApplyCopy(t, account_id, live, *to_c, /*move=*/true, ignored);
+  }
+  // Create missing parents of the new name, then rename the mailbox and its children.
+  size_t slash = to_c->rfind(kHierarchySeparator);
+  if (slash != std::string::npos) {
+    std::string parent = to_c->substr(0, slash);
+    if (!FindMailbox(t.db, account_id, parent)) {
+      if (auto st = ApplyCreateMailbox(t, account_id, parent, ""); !st) return st;
+    }
+  }
+  auto ren = t.db.Cached(
+      "UPDATE mailboxes SET name = ? || substr(name, ?) WHERE account_id = ? AND deleted_at IS "
+      "NULL AND (name = ? OR substr(name, 1, ?) = ?)");
+  if (!ren) return ren.error();
+  std::string prefix = from_c + kHierarchySeparator;
+  (*ren)->Bind(1, *to_c).Bind(2, static_cast<int64_t>(from_c.size() + 1)).Bind(3, account_id);
+  (*ren)->Bind(4, from_c).Bind(5, static_cast<int64_t>(prefix.size())).Bind(6, prefix);
+  if (auto st = (*ren)->Run(); !st) return st;
+  t.touched.insert(src->id);
+  return Ok();
+}
+
+Status ApplySetSubscribed(Txn& t, int64_t account_id, const std::string& name, bool subscribed) {
+  auto mb = FindMailbox(t.db, account_id, name);
+  if (!mb) return mb.error();
+  auto s = t.db.Cached("UPDATE mailboxes SET subscribed = ? WHERE id = ?");
+  if (!s) return s.error();
+  return (*s)->Bind(1, int64_t{subscribed}).Bind(2, mb->id).Run();
+}
+
+Result<std::vector<MailboxInfo>> QueryMailboxes(Db& db, int64_t account_id) {
+  auto s = db.Cached(
+      "SELECT x.id, x.name, x.special_use, x.subscribed, x.uidvalidity, x.uidnext, "
+      "x.highest_modseq, count(m.id), coalesce(sum(m.flags & 1 = 0), 0), "
+      "coalesce(sum(m.size), 0) FROM mailboxes x LEFT JOIN messages m ON m.mailbox_id = x.id "
+      "AND m.expunged_at IS NULL WHERE x.account_id = ? AND x.deleted_at IS NULL "
+      "GROUP BY x.id ORDER BY x.name");
+  if (!s) return s.error();
+  (*s)->Bind(1, account_id);
+  std::vector<MailboxInfo> out;
+  while (true) {
+    auto row = (*s)->Step();
+    if (!row) return row.error();
+    if (!*row) break;
+    MailboxInfo m;
+    m.id = (*s)->Int(0);
+    m.name = (*s)->Text(1);
+    m.special_use = (*s)->Text(2);
+    m.subscribed = (*s)->Int(3) != 0;
+    m.uidvalidity = static_cast<uint32_t>((*s)->Int(4));
+    m.uidnext = static_cast<uint32_t>((*s)->Int(5));
+    m.highest_modseq = static_cast<uint64_t>((*s)->Int(6));
+    m.messages = static_cast<uint64_t>((*s)->Int(7));
+    m.unseen = static_cast<uint64_t>((*s)->Int(8));
+    m.size = static_cast<uint64_t>((*s)->Int(9));
+    out.push_back(std::move(m));
+  }
+  return out;
+}
+
+Result<MailboxSnapshot> QueryMessages(Db& db, int64_t account_id, const std::string& mailbox) {
+  auto canonical = CanonicalMailboxName(mailbox);
+  if (!canonical) return canonical.error();
+  auto mb = db.Cached(
+      "SELECT id, uidvalidity, uidnext, highest_modseq FROM mailboxes WHERE account_id = ? AND "
+      "name = ? AND deleted_at IS NULL");
+  if (!mb) return mb.error();
+  auto row = (*mb)->Bind(1, account_id).Bind(2, *canonical).Step();
+  if (!row) return row.error();
+  if (!*row) return Err(ErrorKind::kNotFound, "no such mailbox: " + *canonical);
+  MailboxSnapshot snap;
+  snap.mailbox_id = (*mb)->Int(0);
+  snap.uidvalidity = static_cast<uint32_t>((*mb)->Int(1));
+  snap.uidnext = static_cast<uint32_t>((*mb)->Int(2));
+  snap.highest_modseq = static_cast<uint64_t>((*mb)->Int(3));
+  auto s = db.Cached(
+      "SELECT id, uid, size, internal_date, flags, modseq, keywords FROM messages "
+      "WHERE mailbox_id = ? AND expunged_at IS NULL ORDER BY uid");
+  if (!s) return s.error();
+  (*s)->Bind(1, snap.mailbox_id);
+  while (true) {
+    auto r = (*s)->Step();
+    if (!r) return r.error();
+    if (!*r) break;
+    MessageMeta m;
+    m.id = (*s)->Int(0);
+    m.uid = static_cast<uint32_t>((*s)->Int(1));
+    m.size = static_cast<uint64_t>((*s)->Int(2));
+    m.internal_date = (*s)->Int(3);
+    m.flags = static_cast<uint32_t>((*s)->Int(4));
+    m.modseq = static_cast<uint64_t>((*s)->Int(5));
+    m.keywords = (*s)->Text(6);
+    snap.messages.push_back(std::move(m));
+  }
+  return snap;
+}
+
+Result<std::vector<uint32_t>> QueryVanished(Db& db, int64_t mailbox_id, uint64_t since) {
+  auto s = db.Cached(
+      "SELECT uid FROM messages WHERE mailbox_id = ? AND expunged_at IS NOT NULL AND modseq > ? "
+      "ORDER BY uid");
+  if (!s) return s.error();
+  (*s)->Bind(1, mailbox_id).Bind(2, static_cast<int64_t>(since));
+  std::vector<uint32_t> out;
+  while (true) {
+    auto r = (*s)->Step();
+    if (!r) return r.error();
+    if (!*r) break;
+    out.push_back(static_cast<uint32_t>((*s)->Int(0)));
+  }
+  return out;
+}
+
+}  // namespace sqlite
+}  // namespace hato::store

@@ -1,0 +1,49 @@
+// The mail operations of the embedded backend, as functions over a writer
+// transaction (Txn) or a reader connection. SqliteStore queues the writes to
+// its single writer and runs the reads on pooled connections; these functions
+// hold the SQL. Each write records the mailboxes it changed in Txn::touched so
+// that, after COMMIT, sessions can be told (IMAP IDLE, RFC 2177).
+#pragma once
+
+#include <set>
+#include <string>
+#include <vector>
+
+#include "store/blobs.h"
+#include "store/sqlite/db.h"
+#include "store/store.h"
+
+namespace hato::store::sqlite {
+
+int64_t NowSeconds();
+
+// What a write sees while it runs inside the writer's batch transaction.
+struct Txn {
+  Db& db;
+  BlobStore& blobs;
+  bool appended = false;      // a blob was appended: Sync before COMMIT
+  std::set<int64_t> touched;  // mailboxes changed by the batch
+};
+
+// Writes (run by the writer thread inside a batch).
+Status CreateDefaultMailboxes(Txn& t, int64_t account_id);
+Status ApplyDelivery(Txn& t, const DeliveryRequest& req, DeliveryReceipt& receipt);
+Status ApplyAppend(Txn& t, const AppendRequest& req, AppendResult& result);
+Status ApplyCopy(Txn& t, int64_t account_id, const std::vector<int64_t>& ids,
+                 const std::string& to_mailbox, bool move, CopyResult& result);
+Status ApplyExpunge(Txn& t, int64_t account_id, const std::vector<int64_t>& ids);
+Status ApplySetFlags(Txn& t, int64_t account_id, const std::vector<int64_t>& ids,
+                     const FlagChange& change, FlagResult& result);
+Status ApplyCreateMailbox(Txn& t, int64_t account_id, const std::string& name,
+                          const std::string& special_use);
+Status ApplyDeleteMailbox(Txn& t, int64_t account_id, const std::string& name);
+Status ApplyRenameMailbox(Txn& t, int64_t account_id, const std::string& from,
+                          const std::string& to);
+Status ApplySetSubscribed(Txn& t, int64_t account_id, const std::string& name, bool subscribed);
+
+// Reads.
+Result<std::vector<MailboxInfo>> QueryMailboxes(Db& db, int64_t account_id);
+Result<MailboxSnapshot> QueryMessages(Db& db, int64_t account_id, const std::string& mailbox);
+Result<std::vector<uint32_t>> QueryVanished(Db& db, int64_t mailbox_id, uint64_t since);
+
+}  // namespace hato::store::sqlite
