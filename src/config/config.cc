@@ -118,6 +118,18 @@ const std::map<std::string, Setter>& Setters() {
        [](const toml::node& n, Config& c) {
          return WantInt(n, "pop3.max_connections", 1, 1000000, c.pop3.max_connections);
        }},
+      {"imap.idle_timeout_seconds",
+       [](const toml::node& n, Config& c) {
+         return WantInt(n, "imap.idle_timeout_seconds", 60, 86400, c.imap.idle_timeout_seconds);
+       }},
+      {"imap.max_connections",
+       [](const toml::node& n, Config& c) {
+         return WantInt(n, "imap.max_connections", 1, 1000000, c.imap.max_connections);
+       }},
+      {"imap.max_message_size",
+       [](const toml::node& n, Config& c) {
+         return WantInt(n, "imap.max_message_size", 1024, kMaxInt, c.imap.max_message_size);
+       }},
       {"auth.allow_plaintext_on_loopback",
        [](const toml::node& n, Config& c) {
          return WantBool(n, "auth.allow_plaintext_on_loopback", c.auth.allow_plaintext_on_loopback);
@@ -204,6 +216,10 @@ std::string DefaultText(std::string_view hostname) {
     << "[pop3]\n"
     << "idle_timeout_seconds = " << d.pop3.idle_timeout_seconds << "\n"
     << "max_connections = " << d.pop3.max_connections << "        # -ERR [SYS/TEMP] past it\n\n"
+    << "[imap]\n"
+    << "idle_timeout_seconds = " << d.imap.idle_timeout_seconds << "   # RFC 3501: at least 30 min\n"
+    << "max_connections = " << d.imap.max_connections << "        # * BYE [UNAVAILABLE] past it\n"
+    << "max_message_size = " << d.imap.max_message_size << "  # APPEND; NO [TOOBIG] past it\n\n"
     << "[auth]\n"
     << "allow_plaintext_on_loopback = true   # else plaintext passwords need TLS\n"
     << "penalty_base_ms = " << d.auth.penalty_base_ms

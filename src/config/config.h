@@ -36,6 +36,12 @@ struct Pop3Limits {
   size_t max_connections = 1000;   // -ERR [SYS/TEMP] past it
 };
 
+struct ImapLimits {
+  int idle_timeout_seconds = 1800;  // RFC 3501 section 5.4: at least 30 minutes
+  size_t max_connections = 5000;    // "* BYE [UNAVAILABLE]" past it
+  uint64_t max_message_size = 50ull << 20;  // APPEND literal (APPENDLIMIT); NO [TOOBIG]
+};
+
 struct AuthConfig {
   bool allow_plaintext_on_loopback = true;  // else plaintext passwords need TLS
   int penalty_base_ms = 250;                // first failed-login delay, doubled per failure
@@ -47,6 +53,7 @@ struct Config {
   Listen listen;
   SmtpLimits smtp;
   Pop3Limits pop3;
+  ImapLimits imap;
   AuthConfig auth;
   int retention_days = 30;  // expunged/deleted mail kept this long
   std::string tls_cert;     // PEM paths, relative to the data dir

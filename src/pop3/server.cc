@@ -14,6 +14,7 @@
 #include "io/await.h"
 #include "io/net.h"
 #include "pop3/command.h"
+#include "server/login.h"
 
 namespace hato::pop3 {
 namespace {
@@ -132,21 +133,6 @@ std::string_view TopOf(std::string_view content, uint64_t lines) {
 
 // A hash to verify against when the account does not exist, so that a failed
 // login costs the same time whether or not the address is known.
-const std::string& DummyHash() {
-  static const std::string hash = [] {
-    auto h = auth::HashPassword("hato: no such account");
-    return h ? *h : std::string();
-  }();
-  return hash;
-}
-
-awaitable<void> Sleep(milliseconds d) {
-  if (d.count() <= 0) co_return;
-  auto ex = co_await asio::this_coro::executor;
-  asio::steady_timer timer(ex, d);
-  boost::system::error_code ec;
-  co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-}
 
 class Session final : public server::SessionRegistry::Member {
  public:
@@ -461,59 +447,20 @@ awaitable<bool> Session::HandleStls() {
 // section 4: on success the session enters TRANSACTION; on failure it stays in
 // AUTHORIZATION. False only when the session must close.
 awaitable<bool> Session::Login(const std::string& user, const std::string& password) {
-  const std::string ip = conn_.peer_ip();
-  auth::LoginPenalty* penalty = svc_.penalty;
-  if (penalty) {
-    milliseconds pending = penalty->Pending(ip);
-    co_await Sleep(pending);
-  }
-
-  std::string address = AsciiLower(user);
-  enum class Outcome { kOk, kBad, kTemporary };
-  struct Check {
-    Outcome outcome = Outcome::kBad;
-    int64_t account_id = 0;
-    std::string error;
-  };
-  store::Store* store = svc_.store;
-  // GCC 12 miscompiles some temporaries inside co_await expressions (closures
-  // get wrong addresses; `if (!co_await ...)` corrupted a frame): in this file
-  // lambdas and arguments are named locals and awaited results are stored
-  // before they are tested.
-  auto verify = [store, address, password]() {
-    Check c;
-    auto account = store->FindAccount(address);
-    if (!account) {
-      if (account.error().kind != ErrorKind::kNotFound) {
-        c.outcome = Outcome::kTemporary;
-        c.error = account.error().message;
-      } else {
-        auth::VerifyPassword(DummyHash(), password);  // same cost as a wrong password
-      }
-      return c;
-    }
-    if (auth::VerifyPassword(account->password_hash, password)) {
-      c.outcome = Outcome::kOk;
-      c.account_id = account->id;
-    }
-    return c;
-  };
-  Check check = co_await io::Offload(*svc_.blocking, std::move(verify));
-  if (check.outcome == Outcome::kTemporary) {
-    spdlog::error("pop3: account lookup failed: {}", check.error);
+  std::string ip = conn_.peer_ip();
+  server::LoginResult check = co_await server::CheckLogin(svc_, ip, user, password, "pop3");
+  if (check.outcome == server::LoginOutcome::kTemporary) {
     Reply("-ERR [SYS/TEMP] authentication temporarily unavailable, try again later");
     co_return true;
   }
-  if (check.outcome == Outcome::kBad) {
+  if (check.outcome == server::LoginOutcome::kBad) {
     // RFC 3206 section 4: [AUTH] for bad credentials; the same reply whether or
-    // not the account exists, after a delay growing with repeated failures.
-    milliseconds delay = penalty ? penalty->Failure(ip, address) : milliseconds(0);
-    spdlog::warn("pop3: failed login for {} from {}", address, ip);
-    co_await Sleep(delay);
+    // not the account exists, after the penalty delay CheckLogin waited.
     Reply("-ERR [AUTH] invalid credentials");
     co_return CountError();
   }
-  if (penalty) penalty->Success(ip, address);
+  std::string address = check.address;
+  store::Store* store = svc_.store;
 
   // RFC 1939 section 8 / RFC 2449 section 8.1.1: one session per maildrop;
   // [IN-USE] is only reported once the credentials were verified.

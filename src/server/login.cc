@@ -1,0 +1,74 @@
+#include "server/login.h"
+
+#include <spdlog/spdlog.h>
+
+#include "auth/password.h"
+#include "base/strings.h"
+#include "io/await.h"
+
+namespace hato::server {
+namespace {
+
+const std::string& DummyHash() {
+  static const std::string hash = [] {
+    auto h = auth::HashPassword("hato: no such account");
+    return h ? *h : std::string();
+  }();
+  return hash;
+}
+
+}  // namespace
+
+awaitable<void> Sleep(std::chrono::milliseconds d) {
+  if (d.count() <= 0) co_return;
+  auto ex = co_await asio::this_coro::executor;
+  asio::steady_timer timer(ex, d);
+  boost::system::error_code ec;
+  auto token = asio::redirect_error(asio::use_awaitable, ec);
+  co_await timer.async_wait(token);
+}
+
+awaitable<LoginResult> CheckLogin(Services& svc, std::string ip, std::string user,
+                                  std::string password, std::string protocol) {
+  // g++ 12: named callables and stored results around co_await (see io/await.h).
+  auth::LoginPenalty* penalty = svc.penalty;
+  if (penalty) {
+    std::chrono::milliseconds pending = penalty->Pending(ip);
+    co_await Sleep(pending);
+  }
+  std::string address = AsciiLower(user);
+  store::Store* store = svc.store;
+  auto verify = [store, address, password]() {
+    LoginResult r;
+    r.address = address;
+    auto account = store->FindAccount(address);
+    if (!account) {
+      if (account.error().kind != ErrorKind::kNotFound) {
+        r.outcome = LoginOutcome::kTemporary;
+        r.error = account.error().message;
+      } else {
+        auth::VerifyPassword(DummyHash(), password);  // same cost as a wrong password
+      }
+      return r;
+    }
+    if (auth::VerifyPassword(account->password_hash, password)) {
+      r.outcome = LoginOutcome::kOk;
+      r.account_id = account->id;
+    }
+    return r;
+  };
+  LoginResult result = co_await io::Offload(*svc.blocking, std::move(verify));
+  if (result.outcome == LoginOutcome::kTemporary) {
+    spdlog::error("{}: account lookup failed: {}", protocol, result.error);
+  } else if (result.outcome == LoginOutcome::kBad) {
+    std::chrono::milliseconds delay =
+        penalty ? penalty->Failure(ip, address) : std::chrono::milliseconds(0);
+    spdlog::warn("{}: failed login for {} from {}", protocol, address, ip);
+    co_await Sleep(delay);
+  } else if (penalty) {
+    penalty->Success(ip, address);
+  }
+  co_return result;
+}
+
+}  // namespace hato::server
