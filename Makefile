@@ -7,6 +7,7 @@ CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=Release
 # Demo ports for `make run` (unprivileged, loopback only).
 RUN_SMTP ?= 127.0.0.1:2525
 RUN_POP3 ?= 127.0.0.1:1110
+RUN_IMAP ?= 127.0.0.1:1143
 DEMO_USER ?= demo@example.test
 DEMO_PASS ?= demo-password
 
@@ -22,7 +23,7 @@ build: deps
 	cmake --build $(BUILD) -j $(JOBS)
 
 run: build
-	@bash scripts/run-demo.sh $(BUILD)/hato $(DATA) $(RUN_SMTP) $(RUN_POP3) $(DEMO_USER) $(DEMO_PASS)
+	@bash scripts/run-demo.sh $(BUILD)/hato $(DATA) $(RUN_SMTP) $(RUN_POP3) $(RUN_IMAP) $(DEMO_USER) $(DEMO_PASS)
 
 # Every test: unit tests, integration tests against a live server, the crash
 # test, and the parsers' fuzz targets run briefly under ASan/UBSan.

@@ -43,7 +43,8 @@ smoke_runs="${FUZZ_SMOKE_RUNS:-10000}"
 
 max_len_for() {
   case "$1" in
-    smtp_data | config) echo 65536 ;;
+    smtp_data | config | mime) echo 65536 ;;
+    imap_command) echo 65536 ;;
     address) echo 1024 ;;
     *) echo 4096 ;;
   esac

@@ -2,7 +2,7 @@
 # `make run`: creates ./var with domain example.test and a demo account on
 # first use, prints how to connect, and runs Hato in the foreground.
 set -euo pipefail
-HATO=$1 DATA=$2 SMTP=$3 POP3=$4 USER=$5 PASS=$6
+HATO=$1 DATA=$2 SMTP=$3 POP3=$4 IMAP=$5 USER=$6 PASS=$7
 if [ ! -f "$DATA/hato.toml" ]; then
   "$HATO" init --data "$DATA" --domain "${USER#*@}"
   printf '%s\n' "$PASS" | "$HATO" user add "$USER" --password-stdin --data "$DATA"
@@ -12,9 +12,10 @@ cat <<MSG
   Hato is starting with its data in $DATA.
     SMTP (inbound)  $SMTP     e.g.  swaks --server $SMTP --to $USER
     POP3            $POP3     e.g.  python3 -c 'import poplib; p=poplib.POP3("${POP3%:*}", ${POP3##*:}); p.user("$USER"); p.pass_("$PASS"); print(p.stat())'
+    IMAP            $IMAP     e.g.  mutt -f imap://${USER/@/%40}@$IMAP/INBOX
     account         $USER
     password        $PASS
   Stop with Ctrl-C.
 
 MSG
-exec "$HATO" serve --data "$DATA" --smtp "$SMTP" --pop3 "$POP3"
+exec "$HATO" serve --data "$DATA" --smtp "$SMTP" --pop3 "$POP3" --imap "$IMAP"

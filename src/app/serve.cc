@@ -7,6 +7,7 @@
 
 #include "app/tls.h"
 #include "auth/penalty.h"
+#include "imap/server/server.h"
 #include "io/asio.h"
 #include "io/fs.h"
 #include "pop3/server.h"
@@ -152,7 +153,9 @@ int Serve(const ServeOptions& options) {
   server::Services services{store.get(), &blocking, &config_source, tls, &penalty};
   smtp::Server smtp_server(services);
   pop3::Server pop3_server(services);
+  imap::Server imap_server(services);
   asio::io_context io(1);
+  imap_server.Attach(io.get_executor());
 
   std::vector<Listener> listeners;
   auto add = [&](const std::string& name, const std::string& hostport,
@@ -170,11 +173,12 @@ int Serve(const ServeOptions& options) {
   bool ok =
       add("smtp", cfg.listen.smtp,
           [&](tcp::socket s) { return smtp_server.Serve(std::move(s)); }) &&
-      add("pop3", cfg.listen.pop3, [&](tcp::socket s) { return pop3_server.Serve(std::move(s)); });
+      add("pop3", cfg.listen.pop3,
+          [&](tcp::socket s) { return pop3_server.Serve(std::move(s)); }) &&
+      add("imap", cfg.listen.imap, [&](tcp::socket s) { return imap_server.Serve(std::move(s)); });
   if (!ok) return 1;
   for (const auto& [name, addr] :
-       {std::pair{"submission", cfg.listen.submission}, std::pair{"imap", cfg.listen.imap},
-        std::pair{"http", cfg.listen.http}}) {
+       {std::pair{"submission", cfg.listen.submission}, std::pair{"http", cfg.listen.http}}) {
     if (!addr.empty()) spdlog::info("{}: not available in this build; {} ignored", name, addr);
   }
   for (auto& l : listeners) asio::co_spawn(io, AcceptLoop(l), asio::detached);
@@ -207,7 +211,8 @@ int Serve(const ServeOptions& options) {
   // yet acknowledged are then aborted by closing their connections (the
   // client retries; nothing acknowledged is lost).
   std::function<void()> poll_sessions = [&] {
-    if (smtp_server.live_sessions() + pop3_server.live_sessions() == 0 ||
+    if (smtp_server.live_sessions() + pop3_server.live_sessions() + imap_server.live_sessions() ==
+            0 ||
         std::chrono::steady_clock::now() >= deadline) {
       io.stop();
       return;
@@ -229,6 +234,7 @@ int Serve(const ServeOptions& options) {
     purge_timer.cancel();
     smtp_server.Shutdown();
     pop3_server.Shutdown();
+    imap_server.Shutdown();
     deadline =
         std::chrono::steady_clock::now() + std::chrono::seconds(options.shutdown_grace_seconds);
     poll_sessions();
@@ -253,6 +259,7 @@ int Serve(const ServeOptions& options) {
   spdlog::info("hato: serving {} (pid {})", options.data_dir, static_cast<int>(getpid()));
   io.run();
   blocking.join();
+  imap_server.Detach();
   store.reset();  // the writer drains its queue before the store closes
   spdlog::info("hato: stopped");
   return 0;

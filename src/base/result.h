@@ -25,7 +25,6 @@ enum class ErrorKind {
   kInternal,   // a bug or an unexpected condition
 };
 
-const char* ErrorKindName(ErrorKind k);
 
 struct Error {
   ErrorKind kind = ErrorKind::kInternal;

@@ -44,6 +44,7 @@ class Connection {
   // Cancels a pending read (it completes with kError); used to stop idle sessions.
   void CancelReads();
 
+  asio::any_io_executor executor() { return socket_.get_executor(); }
   const std::string& peer_ip() const { return peer_ip_; }
   bool peer_is_loopback() const { return loopback_; }
   void Close();

@@ -9,6 +9,7 @@
 #include "base/strings.h"
 #include "io/await.h"
 #include "io/net.h"
+#include "mime/message.h"
 #include "smtp/command.h"
 #include "smtp/data_reader.h"
 
@@ -328,6 +329,13 @@ awaitable<bool> Session::Deliver(std::string content) {
   req.content = "Return-Path: <" + tx_.from + ">\r\n" + ReceivedHeader(id);
   req.content += content;
   size_t size = req.content.size();
+  // Parse the MIME structure once, off the event loop; IMAP FETCH reads the
+  // stored tree and never parses the message again.
+  auto parse = [content = std::string_view(req.content)] {
+    auto tree = mime::Parse(content);
+    return tree ? mime::Serialize(*tree) : std::string();
+  };
+  req.mime = co_await io::Offload(*svc_.blocking, std::move(parse));
   store::Store* store = svc_.store;
   auto deliver = [store, req = std::move(req)](store::Done<store::DeliveryReceipt> done) mutable {
     store->Deliver(std::move(req), std::move(done));

@@ -60,6 +60,7 @@ class Server:
                 self.append_config(config_extra)
         self.smtp_port = free_port()
         self.pop3_port = free_port()
+        self.imap_port = free_port()
 
     def append_config(self, text):
         # Sections may be repeated only once in TOML: callers pass whole new sections
@@ -94,10 +95,12 @@ class Server:
         self.log = open(self.log_path, "a")
         self.proc = subprocess.Popen(
             [HATO, "serve", "--data", self.data, "--smtp", f"127.0.0.1:{self.smtp_port}",
-             "--pop3", f"127.0.0.1:{self.pop3_port}", "--shutdown-grace", "5"],
+             "--pop3", f"127.0.0.1:{self.pop3_port}", "--imap", f"127.0.0.1:{self.imap_port}",
+             "--shutdown-grace", "5"],
             stdout=self.log, stderr=subprocess.STDOUT)
         wait_port(self.smtp_port)
         wait_port(self.pop3_port)
+        wait_port(self.imap_port)
         return self
 
     def stop(self, sig=signal.SIGTERM, timeout=20):

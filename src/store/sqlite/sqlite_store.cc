@@ -509,11 +509,9 @@ class SqliteStore final : public Store {
       if (commit) commit = writer_db_.Exec("COMMIT");
       if (!commit) (void)writer_db_.Exec("ROLLBACK");
     }
-    for (size_t i = 0; i < batch.size(); ++i) {
-      if (!commit && results[i]) results[i] = Err(ErrorKind::kTemporary, commit.error().message);
-      batch[i].done(std::move(results[i]));
-    }
-    // Commit, then notify (IDLE pushes follow the durable write).
+    // Commit, then notify (IDLE pushes follow the durable write), then
+    // complete: a client that saw its own change acknowledged finds other
+    // sessions already told about it.
     if (commit && !txn.touched.empty()) {
       std::function<void(const std::vector<int64_t>&)> listener;
       {
@@ -521,6 +519,10 @@ class SqliteStore final : public Store {
         listener = listener_;
       }
       if (listener) listener(std::vector<int64_t>(txn.touched.begin(), txn.touched.end()));
+    }
+    for (size_t i = 0; i < batch.size(); ++i) {
+      if (!commit && results[i]) results[i] = Err(ErrorKind::kTemporary, commit.error().message);
+      batch[i].done(std::move(results[i]));
     }
   }
 

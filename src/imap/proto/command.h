@@ -1,0 +1,413 @@
+// IMAP command AST and parser: IMAP4rev1 (RFC 3501 section 6 and the grammar
+// of section 9, with RFC 9051 where compatible) plus the syntax of IDLE (RFC
+// 2177), UIDPLUS (RFC 4315 section 2.1: UID EXPUNGE), MOVE (RFC 6851),
+// LITERAL+ (RFC 7888), NAMESPACE (RFC 2342), ID (RFC 2971), ENABLE (RFC 5161),
+// UNSELECT (RFC 3691), LIST-EXTENDED (RFC 5258), LIST-STATUS (RFC 5819),
+// SPECIAL-USE (RFC 6154), CONDSTORE/QRESYNC (RFC 7162), ESEARCH (RFC 4731),
+// SASL-IR (RFC 4959), QUOTA (RFC 9208) and APPENDLIMIT (RFC 7889).
+//
+// Pure: ParseCommand takes one complete command as framed by CommandReader
+// (imap/proto/reader.h): the bytes from the tag to the final CRLF (excluded),
+// with every literal inline as "{n}\r\n" + n bytes. It never touches a socket
+// or the store; fuzzed by fuzz/fuzz_imap_command.cc. Whether a command is
+// allowed in the session's state is the session's business, not the parser's.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "base/result.h"
+#include "imap/proto/seqset.h"
+
+namespace hato::imap {
+
+// Every limit the parser and the reader enforce. A value of a limit is part
+// of the server configuration; the defaults are the ones below.
+struct Limits {
+  // One line of a command (the text between literals), line end included.
+  size_t max_line = 64 * 1024;
+  // One literal, and so one APPENDed message (APPENDLIMIT, RFC 7889).
+  uint64_t max_literal = 50 * 1024 * 1024;
+  // A whole command: its lines and literals together.
+  uint64_t max_command = 51 * 1024 * 1024;
+  // Literals in one command (each synchronizing one costs a prefix re-parse).
+  size_t max_literals = 64;
+  // Nesting of parentheses (search keys, NOT/OR chains, section lists).
+  size_t max_depth = 32;
+  // Ranges in one sequence set (Thunderbird sends long UID lists: "1,3,5,...").
+  size_t max_seq_ranges = 16384;
+  // Search keys in one SEARCH, counting nested ones.
+  size_t max_search_keys = 1000;
+  // Items in one parenthesized list other than sequence sets and search keys
+  // (FETCH attributes, flags, header field names, ID parameters, ...).
+  size_t max_list_items = 1000;
+  // Input the reader skips to resynchronize after an error (an over-long line,
+  // an over-limit LITERAL+ literal) before it gives up and asks for a close.
+  uint64_t max_discard = 1024 * 1024;
+};
+
+enum class Verb {
+  // Any state (RFC 3501 section 6.1).
+  kCapability,
+  kNoop,
+  kLogout,
+  // Not authenticated (section 6.2).
+  kStartTls,
+  kAuthenticate,
+  kLogin,
+  // Authenticated (section 6.3).
+  kSelect,
+  kExamine,
+  kCreate,
+  kDelete,
+  kRename,
+  kSubscribe,
+  kUnsubscribe,
+  kList,
+  kLsub,
+  kStatus,
+  kAppend,
+  kIdle,          // RFC 2177
+  kNamespace,     // RFC 2342
+  kId,            // RFC 2971 (any state)
+  kEnable,        // RFC 5161
+  kGetQuota,      // RFC 9208 section 4.2
+  kGetQuotaRoot,  // RFC 9208 section 4.3
+  kSetQuota,      // RFC 9208 section 4.4
+  // Selected (section 6.4).
+  kCheck,
+  kClose,
+  kUnselect,  // RFC 3691
+  kExpunge,   // and UID EXPUNGE (RFC 4315 section 2.1)
+  kSearch,
+  kFetch,
+  kStore,
+  kCopy,
+  kMove,  // RFC 6851
+};
+
+// The command name as sent on the wire ("UID" is a prefix, not a verb).
+const char* VerbName(Verb v);
+
+struct Date {
+  int year = 1970;  // 4 digits
+  int month = 1;    // 1..12
+  int day = 1;      // 1..31, checked against the month
+  bool operator==(const Date&) const = default;
+};
+
+struct DateTime {
+  Date date;
+  int hour = 0, minute = 0, second = 0;
+  int zone_minutes = 0;  // east of UTC: "+0130" -> 90
+  bool operator==(const DateTime&) const = default;
+};
+
+// ---- Per-command arguments ----
+
+// AUTHENTICATE mechanism [initial-response] (RFC 3501 section 6.2.2, RFC 4959).
+struct AuthenticateArgs {
+  std::string mechanism;                        // upper-cased
+  std::optional<std::string> initial_response;  // raw base64, or "=" for an empty one
+};
+
+struct LoginArgs {
+  std::string user;
+  std::string password;
+};
+
+// QRESYNC parameters of SELECT/EXAMINE (RFC 7162 section 3.2.5).
+struct QresyncParams {
+  uint32_t uidvalidity = 0;
+  uint64_t modseq = 0;
+  std::optional<SeqSet> known_uids;
+  std::optional<SeqSet> known_seqs;      // seq-match-data: sequence numbers...
+  std::optional<SeqSet> known_seq_uids;  // ...and their UIDs
+};
+
+// SELECT / EXAMINE mailbox [(CONDSTORE | QRESYNC (...))] (RFC 4466 section 2.4, RFC 7162).
+struct SelectArgs {
+  std::string mailbox;
+  bool condstore = false;
+  std::optional<QresyncParams> qresync;
+};
+
+// DELETE, SUBSCRIBE, UNSUBSCRIBE, GETQUOTAROOT: one mailbox name.
+struct MailboxArgs {
+  std::string mailbox;
+};
+
+// CREATE mailbox [(USE (\Sent ...))] (RFC 6154 section 3).
+struct CreateArgs {
+  std::string mailbox;
+  std::vector<std::string> special_use;  // as sent, e.g. "\Sent"
+};
+
+struct RenameArgs {
+  std::string from;
+  std::string to;
+};
+
+enum class StatusItem {
+  kMessages,
+  kRecent,
+  kUidNext,
+  kUidValidity,
+  kUnseen,
+  kHighestModSeq,  // RFC 7162 section 3.1.10
+  kSize,           // RFC 8438
+  kAppendLimit,    // RFC 7889 section 5
+  kDeleted,        // RFC 9051 section 6.3.11
+};
+const char* StatusItemName(StatusItem item);
+
+// LIST (basic and RFC 5258 extended, RFC 5819 STATUS return) and LSUB.
+struct ListArgs {
+  // Selection options (RFC 5258 section 3.1, RFC 6154 section 4).
+  bool select_subscribed = false;
+  bool select_remote = false;
+  bool select_recursive_match = false;
+  bool select_special_use = false;
+  std::string reference;
+  std::vector<std::string> patterns;  // one for basic LIST/LSUB; may be empty-string patterns
+  // Return options (RFC 5258 section 3.2, RFC 6154, RFC 5819).
+  bool return_subscribed = false;
+  bool return_children = false;
+  bool return_special_use = false;
+  std::optional<std::vector<StatusItem>> return_status;
+  // Any extended syntax was used: selection options, several patterns or RETURN.
+  bool extended = false;
+};
+
+struct StatusArgs {
+  std::string mailbox;
+  std::vector<StatusItem> items;
+};
+
+// APPEND mailbox [flags] [date-time] literal (RFC 3501 section 6.3.11). One message.
+struct AppendArgs {
+  std::string mailbox;
+  std::vector<std::string> flags;
+  std::optional<DateTime> date_time;
+  std::string message;
+};
+
+// ---- SEARCH (RFC 3501 section 6.4.4, RFC 7162 section 3.1.5, RFC 4731) ----
+
+enum class SearchOp {
+  kAll,
+  kAnd,  // a parenthesized list, and the implicit AND of the top-level keys
+  kOr,   // two children
+  kNot,  // one child
+  kSequenceSet,
+  kUid,
+  // Flags.
+  kAnswered,
+  kDeleted,
+  kDraft,
+  kFlagged,
+  kNew,
+  kOld,
+  kRecent,
+  kSeen,
+  kUnanswered,
+  kUndeleted,
+  kUndraft,
+  kUnflagged,
+  kUnseen,
+  kKeyword,    // text = keyword
+  kUnkeyword,  // text = keyword
+  // Strings (text = the string).
+  kBcc,
+  kBody,
+  kCc,
+  kFrom,
+  kSubject,
+  kText,
+  kTo,
+  kHeader,  // field = header name, text = value
+  // Dates (date).
+  kBefore,
+  kOn,
+  kSince,
+  kSentBefore,
+  kSentOn,
+  kSentSince,
+  // Sizes (number).
+  kLarger,
+  kSmaller,
+  // MODSEQ [entry-name entry-type] value (number; RFC 7162 section 3.1.5).
+  kModSeq,
+};
+
+struct SearchKey {
+  SearchOp op = SearchOp::kAll;
+  std::string text;        // string/keyword argument
+  std::string field;       // HEADER field name; MODSEQ entry name ("/flags/\\Seen")
+  std::string entry_type;  // MODSEQ entry type: "priv", "shared" or "all" (lower-cased)
+  uint64_t number = 0;     // LARGER/SMALLER size, MODSEQ value
+  Date date;
+  SeqSet set;                       // sequence set / UID set
+  std::vector<SearchKey> children;  // AND: 1+, OR: 2, NOT: 1
+};
+
+struct SearchArgs {
+  std::optional<std::string> charset;  // as sent
+  SearchKey key;                       // kAnd of the top-level keys
+  // ESEARCH (RFC 4731 section 3.1): RETURN (...) present; an empty list means ALL.
+  bool esearch = false;
+  bool return_min = false;
+  bool return_max = false;
+  bool return_all = false;
+  bool return_count = false;
+  bool return_save = false;  // RFC 5182 SAVE: parsed, the server may reject it
+};
+
+// ---- FETCH (RFC 3501 section 6.4.5, RFC 3516 BINARY, RFC 7162 MODSEQ) ----
+
+enum class FetchAtt {
+  kEnvelope,
+  kFlags,
+  kInternalDate,
+  kRfc822,        // = BODY[]
+  kRfc822Header,  // = BODY.PEEK[HEADER]
+  kRfc822Size,
+  kRfc822Text,  // = BODY[TEXT]
+  kBody,        // BODY without a section: non-extensible BODYSTRUCTURE
+  kBodyStructure,
+  kUid,
+  kModSeq,
+  kBodySection,  // BODY[section]<partial> / BODY.PEEK[...]
+  kBinary,       // BINARY[part]<partial> / BINARY.PEEK[...] (RFC 3516)
+  kBinarySize,   // BINARY.SIZE[part]
+};
+
+// section-spec (RFC 3501 section 9).
+struct Section {
+  enum class Text { kNone, kHeader, kHeaderFields, kHeaderFieldsNot, kText, kMime };
+  std::vector<uint32_t> part;  // "1.2.3" -> {1, 2, 3}; empty for the whole message
+  Text text = Text::kNone;
+  std::vector<std::string> fields;  // HEADER.FIELDS[.NOT] names as sent
+  // What the response echoes between the brackets: keywords upper-cased, the
+  // field names as sent (quoted when they are not atoms), single spaces.
+  std::string canonical;
+};
+
+struct Partial {
+  uint64_t offset = 0;
+  uint64_t count = 0;  // nz-number
+};
+
+struct FetchItem {
+  FetchAtt att = FetchAtt::kFlags;
+  bool peek = false;  // BODY.PEEK / BINARY.PEEK: do not set \Seen
+  Section section;    // kBodySection, kBinary, kBinarySize
+  std::optional<Partial> partial;
+};
+
+struct FetchArgs {
+  SeqSet set;
+  std::vector<FetchItem> items;           // macros ALL/FAST/FULL are expanded
+  std::optional<uint64_t> changed_since;  // CHANGEDSINCE (RFC 7162 section 3.1.4.1)
+  bool vanished = false;                  // VANISHED (RFC 7162 section 3.2.6), UID FETCH only
+};
+
+// STORE (RFC 3501 section 6.4.6, RFC 7162 section 3.1.3).
+enum class StoreMode { kReplace, kAdd, kRemove };
+struct StoreArgs {
+  SeqSet set;
+  StoreMode mode = StoreMode::kReplace;
+  bool silent = false;
+  std::vector<std::string> flags;
+  std::optional<uint64_t> unchanged_since;
+};
+
+// COPY / MOVE set mailbox.
+struct CopyArgs {
+  SeqSet set;
+  std::string mailbox;
+};
+
+// UID EXPUNGE set (RFC 4315 section 2.1). Plain EXPUNGE has no arguments.
+struct ExpungeArgs {
+  SeqSet set;
+};
+
+// ID (params) or ID NIL (RFC 2971 section 3.1).
+struct IdArgs {
+  std::optional<std::vector<std::pair<std::string, std::optional<std::string>>>> params;
+};
+
+struct EnableArgs {
+  std::vector<std::string> capabilities;  // upper-cased
+};
+
+// GETQUOTA quota-root (RFC 9208 section 4.2).
+struct QuotaRootArgs {
+  std::string root;
+};
+
+// SETQUOTA quota-root (resource limit ...) (RFC 9208 section 4.4).
+struct SetQuotaArgs {
+  std::string root;
+  std::vector<std::pair<std::string, uint64_t>> limits;  // resource names upper-cased
+};
+
+using Args =
+    std::variant<std::monostate, AuthenticateArgs, LoginArgs, SelectArgs, MailboxArgs, CreateArgs,
+                 RenameArgs, ListArgs, StatusArgs, AppendArgs, SearchArgs, FetchArgs, StoreArgs,
+                 CopyArgs, ExpungeArgs, IdArgs, EnableArgs, QuotaRootArgs, SetQuotaArgs>;
+
+struct Command {
+  std::string tag;
+  bool uid = false;  // "UID" prefix: FETCH, SEARCH, STORE, COPY, MOVE, EXPUNGE
+  Verb verb = Verb::kNoop;
+  Args args;  // the alternative that belongs to `verb` (monostate for no arguments)
+  // A quoted string held 8-bit bytes: legal only after ENABLE UTF8=ACCEPT
+  // (RFC 6855 section 3, RFC 9051 section 4.3); the session rejects it otherwise.
+  bool has_8bit = false;
+
+  // The arguments as their type (std::bad_variant_access if `verb` has others).
+  template <typename T>
+  const T& As() const& {
+    return std::get<T>(args);
+  }
+  template <typename T>
+  T& As() & {
+    return std::get<T>(args);
+  }
+  // On a temporary Command: by value, so `for (x : Parse(...).As<T>().items)` cannot dangle.
+  template <typename T>
+  T As() && {
+    return std::get<T>(std::move(args));
+  }
+};
+
+// Parses one framed command (see the file comment). Errors are kInvalid with a
+// message fit for a tagged BAD, or kTooLarge when a named limit was exceeded
+// (also answered BAD). Mailbox arguments equal to "INBOX" in any case are
+// returned as "INBOX"; other names are returned as sent (modified UTF-7).
+Result<Command> ParseCommand(std::string_view text, const Limits& limits = {});
+
+// Checks a command prefix that ends just after a literal announcement
+// "{n}\r\n" (the literal not yet sent): Ok if it can still become a valid
+// command, the error ParseCommand would give otherwise. CommandReader uses it
+// to answer BAD instead of "+" to a doomed synchronizing literal.
+Status CheckCommandPrefix(std::string_view prefix, const Limits& limits = {});
+
+// The tag at the start of `text`, if it is a valid tag (RFC 3501 section 9:
+// 1*<any ASTRING-CHAR except "+">) followed by SP or the end.
+std::optional<std::string> ParseTag(std::string_view text);
+
+// Canonical wire form of a command (without CRLF): keywords upper-cased,
+// strings as atoms when possible, else quoted, else literals ("{n}\r\n...").
+// ParseCommand(FormatCommand(c)) yields `c` again (modulo has_8bit). Used by
+// tests, test clients and the fuzzer.
+std::string FormatCommand(const Command& c);
+
+}  // namespace hato::imap

@@ -1,0 +1,507 @@
+// Commands on the messages of the selected mailbox, APPEND and IDLE.
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+
+#include "base/strings.h"
+#include "imap/proto/response.h"
+#include "imap/server/render.h"
+#include "imap/server/session.h"
+#include "io/await.h"
+#include "mime/message.h"
+
+namespace hato::imap {
+
+using namespace asio::experimental::awaitable_operators;  // NOLINT: operator|| for IDLE
+
+namespace {
+using std::chrono::seconds;
+
+// FETCH output is rendered and written in slices of at most this many bytes,
+// so that FETCH 1:* BODY[] on a large mailbox does not build it all in memory.
+constexpr size_t kFetchSliceBytes = 4u << 20;
+
+// Loads what rendering needs for one message: the MIME tree stored at
+// delivery (parsed now if there is none) and, if asked, the verified content.
+struct Loaded {
+  std::string raw;
+  std::optional<mime::Part> tree;
+  std::optional<Error> error;
+};
+
+Loaded Load(store::Store* store, int64_t account, const store::MessageMeta& m, bool content,
+            bool tree) {
+  Loaded l;
+  if (content) {
+    auto raw = store->ReadMessage(account, m.id);
+    if (!raw) {
+      l.error = raw.error();
+      return l;
+    }
+    l.raw = std::move(*raw);
+  }
+  if (tree) {
+    auto stored = store->ReadMimeTree(account, m.id);
+    if (stored && !stored->empty()) {
+      auto t = mime::Deserialize(*stored);
+      if (t) l.tree = std::move(*t);
+    }
+    if (!l.tree) {
+      if (!content) {
+        auto raw = store->ReadMessage(account, m.id);
+        if (!raw) {
+          l.error = raw.error();
+          return l;
+        }
+        l.raw = std::move(*raw);
+      }
+      auto t = mime::Parse(l.raw);
+      if (t) l.tree = std::move(*t);
+    }
+  }
+  return l;
+}
+
+bool SetsSeen(const std::vector<FetchItem>& items) {
+  for (const auto& i : items) {
+    if ((i.att == FetchAtt::kBodySection || i.att == FetchAtt::kBinary) && !i.peek) return true;
+    if (i.att == FetchAtt::kRfc822 || i.att == FetchAtt::kRfc822Text) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+Result<std::vector<size_t>> Session::Resolve(const SeqSet& set, bool uid) const {
+  const auto& msgs = selected_->messages;
+  std::vector<size_t> out;
+  if (uid) {
+    IdSet ids = set.Resolve(msgs.empty() ? 0 : msgs.back().uid);
+    for (size_t i = 0; i < msgs.size(); ++i) {
+      if (ids.Contains(msgs[i].uid)) out.push_back(i);
+    }
+    return out;
+  }
+  // "1:*" on an empty mailbox selects nothing rather than failing (as other servers do).
+  if (msgs.empty() && set.HasStar()) return out;
+  IdSet seqs = set.Resolve(static_cast<uint32_t>(msgs.size()));
+  if (!seqs.empty() && seqs.max() > msgs.size()) {
+    return Err(ErrorKind::kInvalid, "invalid message sequence number");
+  }
+  for (const auto& r : seqs.ranges()) {
+    for (uint64_t s = r.first; s <= r.last; ++s) out.push_back(static_cast<size_t>(s - 1));
+  }
+  return out;
+}
+
+awaitable<bool> Session::HandleFetch(const Command& c) {
+  const auto& a = c.As<FetchArgs>();
+  auto targets = Resolve(a.set, c.uid);
+  if (!targets) {
+    Tagged(c, "BAD", targets.error().message);
+    co_return true;
+  }
+  if (a.changed_since) condstore_ = true;  // RFC 7162 section 3.1: enables CONDSTORE
+  std::vector<size_t> idx;
+  for (size_t i : *targets) {
+    if (!a.changed_since || selected_->messages[i].modseq > *a.changed_since) idx.push_back(i);
+  }
+  // Fetching a body marks it \Seen (RFC 3501 section 6.4.5) in a read-write mailbox.
+  std::vector<FetchItem> items = a.items;
+  if (SetsSeen(items) && !selected_->read_only) {
+    std::vector<int64_t> unseen;
+    for (size_t i : idx) {
+      if (!(selected_->messages[i].flags & store::kSeen))
+        unseen.push_back(selected_->messages[i].id);
+    }
+    if (!unseen.empty()) {
+      store::Store* store = svc_.store;
+      int64_t account = account_id_;
+      auto op = [store, account, unseen](store::Done<store::FlagResult> done) {
+        store->SetFlags(account, unseen,
+                        store::FlagChange{store::FlagOp::kAdd, store::kSeen, {}, 0},
+                        std::move(done));
+      };
+      auto set = co_await Write<store::FlagResult>(std::move(op));
+      if (set) {
+        bool has_flags = std::any_of(items.begin(), items.end(),
+                                     [](const FetchItem& f) { return f.att == FetchAtt::kFlags; });
+        if (!has_flags) items.push_back(FetchItem{FetchAtt::kFlags});
+        for (size_t i : idx) selected_->messages[i].flags |= store::kSeen;
+      }
+    }
+  }
+  bool content = NeedsContent(items);
+  bool tree = NeedsTree(items);
+  bool with_modseq = condstore_ && (a.changed_since.has_value() ||
+                                    std::any_of(items.begin(), items.end(), [](const FetchItem& f) {
+                                      return f.att == FetchAtt::kModSeq;
+                                    }));
+  store::Store* store = svc_.store;
+  int64_t account = account_id_;
+  bool uid = c.uid;
+  std::string failures;
+  size_t pos = 0;
+  while (pos < idx.size()) {
+    // One slice: messages rendered on the blocking pool, then written.
+    std::vector<std::pair<uint32_t, store::MessageMeta>> slice;
+    size_t budget = 0;
+    while (pos < idx.size() && (slice.empty() || budget < kFetchSliceBytes)) {
+      size_t i = idx[pos++];
+      slice.emplace_back(static_cast<uint32_t>(i + 1), selected_->messages[i]);
+      budget += content ? selected_->messages[i].size : 512;
+    }
+    auto render = [store, account, slice, items, content, tree, uid, with_modseq] {
+      std::pair<std::string, std::string> out;  // responses, failed sequence numbers
+      for (const auto& [seq, meta] : slice) {
+        Loaded l = Load(store, account, meta, content, tree);
+        if (l.error) {
+          spdlog::error("imap: message {} of account {}: {}", meta.id, account, l.error->message);
+          out.second += (out.second.empty() ? "" : ",") + std::to_string(seq);
+          continue;
+        }
+        MessageData m{&meta, seq, l.raw, l.tree ? &*l.tree : nullptr};
+        RenderFetch(out.first, m, items, uid, with_modseq);
+      }
+      return out;
+    };
+    auto rendered = co_await io::Offload(*svc_.blocking, std::move(render));
+    out_ += rendered.first;
+    if (!rendered.second.empty()) failures += (failures.empty() ? "" : ",") + rendered.second;
+    bool flushed = co_await Flush();
+    if (!flushed) co_return false;
+  }
+  co_await SendUpdates(/*expunge_ok=*/c.uid);
+  if (!failures.empty()) {
+    Tagged(c, "NO", "[UNAVAILABLE] messages " + failures + " could not be read, try again later");
+  } else {
+    Tagged(c, "OK", std::string(c.uid ? "UID " : "") + "FETCH completed");
+  }
+  co_return true;
+}
+
+awaitable<bool> Session::HandleStore(const Command& c) {
+  const auto& a = c.As<StoreArgs>();
+  if (selected_->read_only) {
+    Tagged(c, "NO", "[READ-ONLY] mailbox is read-only");
+    co_return true;
+  }
+  auto targets = Resolve(a.set, c.uid);
+  if (!targets) {
+    Tagged(c, "BAD", targets.error().message);
+    co_return true;
+  }
+  auto change = ParseFlags(a.flags);
+  if (!change) {
+    Tagged(c, "BAD", change.error().message);
+    co_return true;
+  }
+  change->op = a.mode == StoreMode::kAdd      ? store::FlagOp::kAdd
+               : a.mode == StoreMode::kRemove ? store::FlagOp::kRemove
+                                              : store::FlagOp::kReplace;
+  if (a.unchanged_since) {
+    condstore_ = true;
+    change->unchanged_since = *a.unchanged_since == 0 ? 1 : *a.unchanged_since;
+  }
+  std::vector<int64_t> ids;
+  std::vector<uint32_t> uids;
+  for (size_t i : *targets) {
+    ids.push_back(selected_->messages[i].id);
+    uids.push_back(selected_->messages[i].uid);
+  }
+  store::Store* store = svc_.store;
+  int64_t account = account_id_;
+  store::FlagChange fc = *change;
+  auto op = [store, account, ids, fc](store::Done<store::FlagResult> done) {
+    store->SetFlags(account, ids, fc, std::move(done));
+  };
+  auto result = co_await Write<store::FlagResult>(std::move(op));
+  if (!result) {
+    spdlog::error("imap: STORE for {}: {}", address_, result.error().message);
+    Tagged(c, "NO", "[UNAVAILABLE] flags not changed, try again later");
+    co_return true;
+  }
+  // The new flags come back through the update diff; the messages this STORE
+  // touched get their FETCH here unless .SILENT (RFC 3501 section 6.4.6).
+  changed_ = true;
+  co_await SendUpdates(/*expunge_ok=*/c.uid, uids);
+  std::vector<uint32_t> refused;
+  for (int64_t id : result->refused) {
+    for (const auto& m : selected_->messages) {
+      if (m.id == id) refused.push_back(c.uid ? m.uid : 0);
+    }
+  }
+  if (!a.silent) {
+    for (size_t i = 0; i < selected_->messages.size(); ++i) {
+      const auto& m = selected_->messages[i];
+      if (std::find(uids.begin(), uids.end(), m.uid) == uids.end()) continue;
+      std::string line = "* " + std::to_string(i + 1) + " FETCH (FLAGS " + FlagList(m);
+      if (c.uid) line += " UID " + std::to_string(m.uid);
+      if (condstore_) line += " MODSEQ (" + std::to_string(m.modseq) + ")";
+      Reply(line + ")");
+    }
+  }
+  if (!result->refused.empty()) {
+    // RFC 7162 section 3.1.3: MODIFIED lists what failed UNCHANGEDSINCE.
+    std::vector<uint32_t> numbers;
+    for (size_t i = 0; i < selected_->messages.size(); ++i) {
+      for (int64_t id : result->refused) {
+        if (selected_->messages[i].id == id) {
+          numbers.push_back(c.uid ? selected_->messages[i].uid : static_cast<uint32_t>(i + 1));
+        }
+      }
+    }
+    Tagged(c, "OK",
+           "[MODIFIED " + IdSet::FromIds(numbers).ToString() + "] conditional STORE failed");
+  } else {
+    Tagged(c, "OK", std::string(c.uid ? "UID " : "") + "STORE completed");
+  }
+  co_return true;
+}
+
+awaitable<bool> Session::HandleSearch(const Command& c) {
+  const auto& a = c.As<SearchArgs>();
+  if (a.charset && !EqualsIgnoreCase(*a.charset, "UTF-8") &&
+      !EqualsIgnoreCase(*a.charset, "US-ASCII")) {
+    Tagged(c, "NO", "[BADCHARSET (UTF-8 US-ASCII)] charset not supported");
+    co_return true;
+  }
+  store::Store* store = svc_.store;
+  int64_t account = account_id_;
+  std::vector<store::MessageMeta> messages = selected_->messages;
+  SearchKey key = a.key;
+  auto search = [store, account, messages, key] {
+    std::pair<std::vector<uint32_t>, uint64_t> out{{}, 0};  // matching indexes+1, max modseq
+    bool content = SearchNeedsContent(key);
+    uint32_t max_seq = static_cast<uint32_t>(messages.size());
+    uint32_t max_uid = messages.empty() ? 0 : messages.back().uid;
+    for (size_t i = 0; i < messages.size(); ++i) {
+      Loaded l = Load(store, account, messages[i], content, content);
+      MessageData m{&messages[i], static_cast<uint32_t>(i + 1), l.raw, l.tree ? &*l.tree : nullptr};
+      if (!Matches(key, m, max_seq, max_uid)) continue;
+      out.first.push_back(static_cast<uint32_t>(i + 1));
+      out.second = std::max(out.second, messages[i].modseq);
+    }
+    return out;
+  };
+  auto found = co_await io::Offload(*svc_.blocking, std::move(search));
+  std::vector<uint32_t> numbers;
+  for (uint32_t seq : found.first) numbers.push_back(c.uid ? messages[seq - 1].uid : seq);
+  bool modseq_key = false;
+  std::vector<const SearchKey*> stack{&a.key};
+  while (!stack.empty()) {
+    const SearchKey* k = stack.back();
+    stack.pop_back();
+    modseq_key = modseq_key || k->op == SearchOp::kModSeq;
+    for (const auto& ch : k->children) stack.push_back(&ch);
+  }
+  if (modseq_key) condstore_ = true;
+  if (a.esearch) {
+    out_ += FormatEsearch(c.tag, c.uid, a, numbers);  // CRLF included
+  } else {
+    std::string line = "* SEARCH";
+    for (uint32_t n : numbers) line += " " + std::to_string(n);
+    // RFC 7162 section 3.1.5: with MODSEQ in the criteria, the highest modseq.
+    if (modseq_key && !numbers.empty()) line += " (MODSEQ " + std::to_string(found.second) + ")";
+    Reply(line);
+  }
+  co_await SendUpdates(/*expunge_ok=*/c.uid);
+  Tagged(c, "OK", std::string(c.uid ? "UID " : "") + "SEARCH completed");
+  co_return true;
+}
+
+awaitable<bool> Session::HandleCopy(const Command& c) {
+  const auto& a = c.As<CopyArgs>();
+  bool move = c.verb == Verb::kMove;
+  if (move && selected_->read_only) {
+    Tagged(c, "NO", "[READ-ONLY] mailbox is read-only");
+    co_return true;
+  }
+  auto targets = Resolve(a.set, c.uid);
+  if (!targets) {
+    Tagged(c, "BAD", targets.error().message);
+    co_return true;
+  }
+  auto dest = FromWire(a.mailbox);
+  if (!dest) {
+    Tagged(c, "NO", "[TRYCREATE] invalid mailbox name");
+    co_return true;
+  }
+  std::vector<int64_t> ids;
+  for (size_t i : *targets) ids.push_back(selected_->messages[i].id);
+  store::Store* store = svc_.store;
+  int64_t account = account_id_;
+  std::string to = *dest;
+  auto op = [store, account, ids, to, move](store::Done<store::CopyResult> done) {
+    store->CopyMessages(account, ids, to, move, std::move(done));
+  };
+  auto result = co_await Write<store::CopyResult>(std::move(op));
+  if (!result) {
+    if (result.error().kind == ErrorKind::kNotFound) {
+      Tagged(c, "NO", "[TRYCREATE] no such mailbox");
+    } else {
+      spdlog::error("imap: {} for {}: {}", VerbName(c.verb), address_, result.error().message);
+      Tagged(c, "NO", "[UNAVAILABLE] try again later");
+    }
+    co_return true;
+  }
+  std::string copyuid;
+  if (!result->dest_uids.empty()) {
+    // RFC 4315 section 3: source and destination UIDs in matching order.
+    std::string src, dst;
+    for (size_t i = 0; i < result->source_uids.size(); ++i) {
+      src += (i ? "," : "") + std::to_string(result->source_uids[i]);
+      dst += (i ? "," : "") + std::to_string(result->dest_uids[i]);
+    }
+    copyuid = "[COPYUID " + std::to_string(result->uidvalidity) + " " + src + " " + dst + "] ";
+  }
+  if (move) {
+    // RFC 6851 section 4.3: COPYUID in an untagged OK, then the expunges.
+    if (!copyuid.empty()) Reply("* OK " + copyuid + "moved");
+    changed_ = true;
+    co_await SendUpdates(true);
+    Tagged(c, "OK", std::string(c.uid ? "UID " : "") + "MOVE completed");
+  } else {
+    co_await SendUpdates(true);
+    Tagged(c, "OK", copyuid + std::string(c.uid ? "UID " : "") + "COPY completed");
+  }
+  co_return true;
+}
+
+awaitable<bool> Session::HandleExpunge(const Command& c, bool silent) {
+  if (selected_->read_only) {
+    if (!silent) Tagged(c, "NO", "[READ-ONLY] mailbox is read-only");
+    co_return true;
+  }
+  std::optional<IdSet> only;
+  if (c.verb == Verb::kExpunge && c.uid) {  // UID EXPUNGE (RFC 4315 section 2.1)
+    const auto& msgs = selected_->messages;
+    only = c.As<ExpungeArgs>().set.Resolve(msgs.empty() ? 0 : msgs.back().uid);
+  }
+  std::vector<int64_t> ids;
+  for (const auto& m : selected_->messages) {
+    if ((m.flags & store::kDeleted) && (!only || only->Contains(m.uid))) ids.push_back(m.id);
+  }
+  if (!ids.empty()) {
+    store::Store* store = svc_.store;
+    int64_t account = account_id_;
+    auto op = [store, account, ids](store::Done<void> done) {
+      store->Expunge(account, ids, std::move(done));
+    };
+    auto result = co_await Write<void>(std::move(op));
+    if (!result) {
+      spdlog::error("imap: EXPUNGE for {}: {}", address_, result.error().message);
+      if (!silent) Tagged(c, "NO", "[UNAVAILABLE] nothing expunged, try again later");
+      co_return true;
+    }
+    changed_ = true;
+  }
+  if (silent) {
+    changed_ = false;  // CLOSE: no untagged EXPUNGE responses
+    co_return true;
+  }
+  co_await SendUpdates(true);
+  Tagged(c, "OK", std::string(c.uid ? "UID " : "") + "EXPUNGE completed");
+  co_return true;
+}
+
+awaitable<bool> Session::HandleAppend(const Command& c) {
+  const auto& a = c.As<AppendArgs>();
+  auto name = FromWire(a.mailbox);
+  if (!name) {
+    Tagged(c, "NO", "[TRYCREATE] invalid mailbox name");
+    co_return true;
+  }
+  auto change = ParseFlags(a.flags);
+  if (!change) {
+    Tagged(c, "BAD", change.error().message);
+    co_return true;
+  }
+  store::AppendRequest req;
+  req.account_id = account_id_;
+  req.mailbox = *name;
+  req.content = a.message;
+  req.flags = change->flags;
+  for (const auto& k : change->keywords) req.keywords += (req.keywords.empty() ? "" : " ") + k;
+  req.internal_date = a.date_time ? ToUnixTime(*a.date_time) : std::time(nullptr);
+  // Parse once here, off the event loop; FETCH reads the stored tree.
+  auto parse = [content = req.content] {
+    auto tree = mime::Parse(content);
+    return tree ? mime::Serialize(*tree) : std::string();
+  };
+  req.mime = co_await io::Offload(*svc_.blocking, std::move(parse));
+  store::Store* store = svc_.store;
+  auto op = [store, req = std::move(req)](store::Done<store::AppendResult> done) mutable {
+    store->Append(std::move(req), std::move(done));
+  };
+  auto result = co_await Write<store::AppendResult>(std::move(op));
+  if (!result) {
+    switch (result.error().kind) {
+      case ErrorKind::kNotFound:
+        Tagged(c, "NO", "[TRYCREATE] no such mailbox");
+        break;
+      case ErrorKind::kTooLarge:
+        Tagged(c, "NO", "[OVERQUOTA] quota exceeded");
+        break;
+      default:
+        spdlog::error("imap: APPEND for {}: {}", address_, result.error().message);
+        Tagged(c, "NO", "[UNAVAILABLE] message not stored, try again later");
+    }
+    co_return true;
+  }
+  if (state_ == State::kSelected) co_await SendUpdates(true);
+  Tagged(c, "OK",
+         "[APPENDUID " + std::to_string(result->uidvalidity) + " " + std::to_string(result->uid) +
+             "] APPEND completed");
+  co_return true;
+}
+
+awaitable<bool> Session::HandleIdle(const Command& c) {
+  // RFC 2177: updates are pushed as they happen until the client sends DONE.
+  Reply("+ idling");
+  if (state_ == State::kSelected) co_await SendUpdates(true);
+  while (true) {
+    LineResult line = reader_.NextLine();
+    if (auto* l = std::get_if<Line>(&line)) {
+      if (EqualsIgnoreCase(TrimSpaces(l->text), "DONE")) {
+        Tagged(c, "OK", "IDLE terminated");
+        co_return true;
+      }
+      Tagged(c, "BAD", "expected DONE");
+      co_return true;
+    }
+    if (std::holds_alternative<LineTooLong>(line)) {
+      Tagged(c, "BAD", "expected DONE");
+      co_return true;
+    }
+    if (stopping_) {
+      Reply("* BYE [UNAVAILABLE] server shutting down, try again later");
+      co_return false;
+    }
+    if (changed_ && state_ == State::kSelected) co_await SendUpdates(true);
+    bool flushed = co_await Flush();
+    if (!flushed) co_return false;
+    // Wait for input or a change, whichever comes first.
+    wake_.expires_at(asio::steady_timer::time_point::max());
+    seconds timeout(cfg_->imap.idle_timeout_seconds);
+    boost::system::error_code wake_ec;
+    auto wake_token = asio::redirect_error(asio::use_awaitable, wake_ec);
+    auto input = ReadMore(timeout);
+    auto woken = wake_.async_wait(wake_token);
+    idle_ = true;
+    std::variant<io::ReadStatus, std::monostate> r =
+        co_await (std::move(input) || std::move(woken));
+    idle_ = false;
+    if (r.index() == 0) {
+      io::ReadStatus st = std::get<0>(r);
+      if (st == io::ReadStatus::kTimeout) {
+        Reply("* BYE Autologout; idle for too long");
+        co_return false;
+      }
+      if (st != io::ReadStatus::kOk && !stopping_) co_return false;
+    }
+  }
+}
+
+}  // namespace hato::imap

@@ -1,0 +1,796 @@
+#include "imap/server/session.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <map>
+
+#include "base/strings.h"
+#include "imap/proto/response.h"
+#include "imap/proto/strings.h"
+#include "imap/proto/utf7.h"
+#include "imap/server/render.h"
+#include "io/await.h"
+#include "server/login.h"
+
+namespace hato::imap {
+
+// g++ 12 (see io/await.h, io/net.cc): in these coroutines, callables and
+// arguments of co_await expressions are named locals and awaited results are
+// stored before they are tested.
+
+namespace {
+using std::chrono::seconds;
+
+constexpr int kMaxBadCommands = 50;  // "* BYE" past it
+
+Limits ReaderLimits(const config::Config& c) {
+  Limits l;
+  l.max_literal = c.imap.max_message_size;
+  l.max_command = c.imap.max_message_size + (1u << 20);
+  return l;
+}
+
+// LIST pattern matching (RFC 3501 section 6.3.8): '*' matches anything, '%'
+// anything but the hierarchy separator.
+bool Wildcard(std::string_view pattern, std::string_view name) {
+  if (pattern.empty()) return name.empty();
+  char p = pattern.front();
+  if (p == '*' || p == '%') {
+    for (size_t i = 0; i <= name.size(); ++i) {
+      if (Wildcard(pattern.substr(1), name.substr(i))) return true;
+      if (i < name.size() && p == '%' && name[i] == store::kHierarchySeparator) return false;
+    }
+    return false;
+  }
+  return !name.empty() && name.front() == p && Wildcard(pattern.substr(1), name.substr(1));
+}
+
+std::string StatusItems(const store::MailboxInfo& m, const std::vector<StatusItem>& items,
+                        uint64_t append_limit) {
+  std::string out;
+  for (StatusItem i : items) {
+    if (!out.empty()) out += ' ';
+    out += StatusItemName(i);
+    out += ' ';
+    switch (i) {
+      case StatusItem::kMessages:
+        out += std::to_string(m.messages);
+        break;
+      case StatusItem::kRecent:
+        out += '0';
+        break;
+      case StatusItem::kUidNext:
+        out += std::to_string(m.uidnext);
+        break;
+      case StatusItem::kUidValidity:
+        out += std::to_string(m.uidvalidity);
+        break;
+      case StatusItem::kUnseen:
+        out += std::to_string(m.unseen);
+        break;
+      case StatusItem::kHighestModSeq:
+        out += std::to_string(m.highest_modseq);
+        break;
+      case StatusItem::kSize:
+        out += std::to_string(m.size);
+        break;
+      case StatusItem::kAppendLimit:
+        out += std::to_string(append_limit);
+        break;
+      case StatusItem::kDeleted:
+        out += '0';  // not tracked per mailbox yet: reported as none
+        break;
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+Session::Session(server::Services& services, Hub& hub, tcp::socket socket)
+    : svc_(services),
+      hub_(hub),
+      conn_(std::move(socket), services.tls),
+      cfg_(services.config->Get()),
+      reader_(ReaderLimits(*cfg_)),
+      wake_(conn_.executor()) {}
+
+Session::~Session() {
+  if (selected_) hub_.Unwatch(selected_->id, this);
+}
+
+void Session::RequestStop() {
+  stopping_ = true;
+  if (idle_) {
+    conn_.CancelReads();
+    wake_.cancel();
+  }
+}
+
+void Session::MailboxChanged() {
+  changed_ = true;
+  wake_.cancel();
+}
+
+awaitable<bool> Session::Flush() {
+  if (out_.empty()) co_return true;
+  std::string data;
+  data.swap(out_);
+  bool ok = co_await conn_.Write(data);
+  co_return ok;
+}
+
+awaitable<io::ReadStatus> Session::ReadMore(seconds timeout) {
+  io::ReadStatus st = co_await conn_.ReadMore(timeout);
+  if (st == io::ReadStatus::kOk) {
+    reader_.Feed(conn_.buffer());
+    conn_.buffer().clear();
+  }
+  co_return st;
+}
+
+bool Session::PlaintextAllowed() const {
+  return conn_.is_tls() || (conn_.peer_is_loopback() && cfg_->auth.allow_plaintext_on_loopback);
+}
+
+std::string Session::Capabilities() const {
+  std::string caps =
+      "IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS MOVE "
+      "CHILDREN SPECIAL-USE LIST-EXTENDED LIST-STATUS ESEARCH CONDSTORE QRESYNC "
+      "BINARY APPENDLIMIT=" +
+      std::to_string(cfg_->imap.max_message_size);
+  if (state_ == State::kNotAuthenticated) {
+    if (conn_.tls_available() && !conn_.is_tls()) caps += " STARTTLS";
+    if (PlaintextAllowed()) {
+      caps += " AUTH=PLAIN";
+    } else {
+      caps += " LOGINDISABLED";  // RFC 3501 section 6.2.3
+    }
+  }
+  return caps;
+}
+
+Result<std::string> Session::FromWire(const std::string& name) const {
+  auto utf8 = DecodeMailboxUtf7(name);
+  if (!utf8) return utf8.error();
+  return store::CanonicalMailboxName(*utf8);
+}
+
+std::string Session::ToWire(const std::string& name) const {
+  auto mutf7 = EncodeMailboxUtf7(name);
+  return mutf7 ? *mutf7 : name;
+}
+
+// RFC 3501 section 3 and 6: which state allows which command.
+bool Session::Allowed(Verb v, State s) {
+  switch (v) {
+    case Verb::kCapability:
+    case Verb::kNoop:
+    case Verb::kLogout:
+    case Verb::kId:
+      return true;
+    case Verb::kStartTls:
+    case Verb::kAuthenticate:
+    case Verb::kLogin:
+      return s == State::kNotAuthenticated;
+    case Verb::kSelect:
+    case Verb::kExamine:
+    case Verb::kCreate:
+    case Verb::kDelete:
+    case Verb::kRename:
+    case Verb::kSubscribe:
+    case Verb::kUnsubscribe:
+    case Verb::kList:
+    case Verb::kLsub:
+    case Verb::kStatus:
+    case Verb::kAppend:
+    case Verb::kIdle:
+    case Verb::kNamespace:
+    case Verb::kEnable:
+    case Verb::kGetQuota:
+    case Verb::kGetQuotaRoot:
+    case Verb::kSetQuota:
+      return s == State::kAuthenticated || s == State::kSelected;
+    case Verb::kCheck:
+    case Verb::kClose:
+    case Verb::kUnselect:
+    case Verb::kExpunge:
+    case Verb::kSearch:
+    case Verb::kFetch:
+    case Verb::kStore:
+    case Verb::kCopy:
+    case Verb::kMove:
+      return s == State::kSelected;
+  }
+  return false;
+}
+
+awaitable<void> Session::Run() {
+  Reply("* OK [CAPABILITY " + Capabilities() + "] " + cfg_->hostname + " Hato IMAP ready");
+  while (state_ != State::kLogout) {
+    if (stopping_) {
+      Reply("* BYE [UNAVAILABLE] server shutting down, try again later");
+      break;
+    }
+    ReadResult next = reader_.Next();
+    if (std::holds_alternative<NeedMore>(next)) {
+      bool flushed = co_await Flush();
+      if (!flushed) co_return;
+      cfg_ = svc_.config->Get();
+      seconds timeout(cfg_->imap.idle_timeout_seconds);
+      idle_ = !reader_.in_command();
+      io::ReadStatus st = co_await ReadMore(timeout);
+      idle_ = false;
+      if (st == io::ReadStatus::kTimeout) {
+        Reply("* BYE Autologout; idle for too long");  // RFC 3501 section 5.4
+        break;
+      }
+      if (st != io::ReadStatus::kOk) {
+        if (stopping_) continue;  // reports BYE
+        co_return;
+      }
+      continue;
+    }
+    if (std::holds_alternative<NeedContinuation>(next)) {
+      Reply("+ Ready for literal data");
+      continue;
+    }
+    if (auto* e = std::get_if<ReadError>(&next)) {
+      out_ += FormatReadError(*e);  // a whole response line, CRLF included
+      if (e->close || ++bad_commands_ > kMaxBadCommands) {
+        if (!e->close) Reply("* BYE Too many invalid commands");
+        break;
+      }
+      continue;
+    }
+    Command& c = std::get<Command>(next);
+    bool ok = co_await Handle(c);
+    if (!ok) break;
+  }
+  co_await Flush();
+  conn_.Close();
+}
+
+awaitable<bool> Session::Handle(Command& c) {
+  if (!Allowed(c.verb, state_)) {
+    Tagged(c, "BAD", std::string(VerbName(c.verb)) + " not allowed now");
+    co_return ++bad_commands_ <= kMaxBadCommands;
+  }
+  bool ok = true;
+  bool expunge_ok = true;
+  switch (c.verb) {
+    case Verb::kCapability:
+      Reply("* CAPABILITY " + Capabilities());
+      Tagged(c, "OK", "CAPABILITY completed");
+      break;
+    case Verb::kNoop:
+    case Verb::kCheck:
+      co_await SendUpdates(true);
+      Tagged(c, "OK", std::string(VerbName(c.verb)) + " completed");
+      co_return true;
+    case Verb::kLogout:
+      Reply("* BYE " + cfg_->hostname + " logging out");
+      Tagged(c, "OK", "LOGOUT completed");
+      state_ = State::kLogout;
+      co_return true;
+    case Verb::kId:
+      HandleId(c);
+      break;
+    case Verb::kStartTls:
+      ok = co_await HandleStartTls(c);
+      co_return ok;
+    case Verb::kLogin:
+      ok = co_await HandleLogin(c);
+      co_return ok;
+    case Verb::kAuthenticate:
+      ok = co_await HandleAuthenticate(c);
+      co_return ok;
+    case Verb::kSelect:
+    case Verb::kExamine:
+      ok = co_await HandleSelect(c);
+      co_return ok;
+    case Verb::kCreate:
+    case Verb::kDelete:
+    case Verb::kRename:
+    case Verb::kSubscribe:
+    case Verb::kUnsubscribe:
+      ok = co_await HandleMailboxWrite(c);
+      break;
+    case Verb::kList:
+    case Verb::kLsub:
+      ok = co_await HandleList(c);
+      break;
+    case Verb::kStatus:
+      ok = co_await HandleStatus(c);
+      break;
+    case Verb::kAppend:
+      ok = co_await HandleAppend(c);
+      break;
+    case Verb::kIdle:
+      ok = co_await HandleIdle(c);
+      co_return ok;
+    case Verb::kNamespace:
+      // RFC 2342: one personal namespace, no others.
+      Reply("* NAMESPACE ((\"\" \"/\")) NIL NIL");
+      Tagged(c, "OK", "NAMESPACE completed");
+      break;
+    case Verb::kEnable:
+      HandleEnable(c);
+      break;
+    case Verb::kGetQuota:
+    case Verb::kGetQuotaRoot:
+    case Verb::kSetQuota:
+      Tagged(c, "NO", "quotas are not available");
+      break;
+    case Verb::kClose:
+    case Verb::kUnselect: {
+      if (c.verb == Verb::kClose && !selected_->read_only) {
+        // RFC 3501 section 6.4.2: CLOSE expunges silently.
+        ok = co_await HandleExpunge(c, /*silent=*/true);
+        if (!ok) co_return false;
+      }
+      Deselect();
+      if (qresync_) Reply("* OK [CLOSED] mailbox closed");  // RFC 7162 section 3.2.11
+      Tagged(c, "OK", std::string(VerbName(c.verb)) + " completed");
+      co_return true;
+    }
+    case Verb::kExpunge:
+      ok = co_await HandleExpunge(c, false);
+      co_return ok;
+    case Verb::kSearch:
+      ok = co_await HandleSearch(c);
+      co_return ok;
+    case Verb::kFetch:
+      ok = co_await HandleFetch(c);
+      co_return ok;
+    case Verb::kStore:
+      ok = co_await HandleStore(c);
+      co_return ok;
+    case Verb::kCopy:
+    case Verb::kMove:
+      ok = co_await HandleCopy(c);
+      co_return ok;
+  }
+  if (state_ == State::kSelected) co_await SendUpdates(expunge_ok);
+  co_return ok;
+}
+
+void Session::HandleId(const Command& c) {
+  Reply("* ID (\"name\" \"Hato\" \"vendor\" \"Hato\")");  // RFC 2971 section 3.2
+  Tagged(c, "OK", "ID completed");
+}
+
+void Session::HandleEnable(const Command& c) {
+  std::string enabled;
+  for (const auto& cap : c.As<EnableArgs>().capabilities) {
+    if (cap == "CONDSTORE" || cap == "QRESYNC") {
+      condstore_ = true;
+      if (cap == "QRESYNC") qresync_ = true;  // RFC 7162 section 3.2.3: implies CONDSTORE
+      enabled += " " + cap;
+    }
+  }
+  Reply("* ENABLED" + enabled);
+  Tagged(c, "OK", "ENABLE completed");
+}
+
+awaitable<bool> Session::HandleStartTls(const Command& c) {
+  if (!conn_.tls_available() || conn_.is_tls()) {
+    Tagged(c, "BAD", "TLS not available");
+    co_return true;
+  }
+  Tagged(c, "OK", "Begin TLS negotiation now");
+  bool flushed = co_await Flush();
+  if (!flushed) co_return false;
+  seconds timeout(cfg_->imap.idle_timeout_seconds);
+  // Discard anything pipelined after STARTTLS (RFC 3501 section 6.2.1).
+  reader_ = CommandReader(ReaderLimits(*cfg_));
+  bool secured = co_await conn_.StartTls(timeout);
+  co_return secured;
+}
+
+awaitable<bool> Session::HandleLogin(const Command& c) {
+  if (!PlaintextAllowed()) {
+    Tagged(c, "NO", "[PRIVACYREQUIRED] LOGIN needs TLS (use STARTTLS)");
+    co_return true;
+  }
+  const auto& a = c.As<LoginArgs>();
+  std::string user = a.user, password = a.password;
+  bool ok = co_await Authenticated(c, user, password);
+  co_return ok;
+}
+
+awaitable<bool> Session::HandleAuthenticate(const Command& c) {
+  const auto& a = c.As<AuthenticateArgs>();
+  if (a.mechanism != "PLAIN") {
+    Tagged(c, "NO", "unsupported authentication mechanism");
+    co_return true;
+  }
+  if (!PlaintextAllowed()) {
+    Tagged(c, "NO", "[PRIVACYREQUIRED] authentication needs TLS (use STARTTLS)");
+    co_return true;
+  }
+  std::string response;
+  if (a.initial_response) {
+    response = *a.initial_response == "=" ? "" : *a.initial_response;  // RFC 4959
+  } else {
+    Reply("+ ");
+    while (true) {
+      LineResult line = reader_.NextLine();
+      if (auto* l = std::get_if<Line>(&line)) {
+        response = l->text;
+        break;
+      }
+      if (std::holds_alternative<LineTooLong>(line)) {
+        Tagged(c, "BAD", "authentication response too long");
+        co_return true;
+      }
+      bool flushed = co_await Flush();
+      if (!flushed) co_return false;
+      seconds timeout(cfg_->imap.idle_timeout_seconds);
+      io::ReadStatus st = co_await ReadMore(timeout);
+      if (st != io::ReadStatus::kOk) co_return false;
+    }
+    if (response == "*") {
+      Tagged(c, "BAD", "authentication cancelled");  // RFC 3501 section 6.2.2
+      co_return true;
+    }
+  }
+  // RFC 4616: [authzid] NUL authcid NUL passwd
+  auto decoded = Base64Decode(response);
+  size_t first = decoded ? decoded->find('\0') : std::string::npos;
+  size_t second = first == std::string::npos ? first : decoded->find('\0', first + 1);
+  if (second == std::string::npos) {
+    Tagged(c, "BAD", "malformed PLAIN response");
+    co_return true;
+  }
+  std::string authzid = decoded->substr(0, first);
+  std::string user = decoded->substr(first + 1, second - first - 1);
+  std::string password = decoded->substr(second + 1);
+  if (!authzid.empty() && !EqualsIgnoreCase(authzid, user)) {
+    Tagged(c, "NO", "[AUTHORIZATIONFAILED] cannot act as another user");
+    co_return true;
+  }
+  bool ok = co_await Authenticated(c, user, password);
+  co_return ok;
+}
+
+awaitable<bool> Session::Authenticated(const Command& c, const std::string& user,
+                                       const std::string& password) {
+  std::string ip = conn_.peer_ip();
+  server::LoginResult r = co_await server::CheckLogin(svc_, ip, user, password, "imap");
+  if (r.outcome == server::LoginOutcome::kTemporary) {
+    Tagged(c, "NO", "[UNAVAILABLE] authentication temporarily unavailable, try again later");
+    co_return true;
+  }
+  if (r.outcome == server::LoginOutcome::kBad) {
+    Tagged(c, "NO", "[AUTHENTICATIONFAILED] invalid credentials");  // RFC 5530
+    co_return ++bad_commands_ <= kMaxBadCommands;
+  }
+  account_id_ = r.account_id;
+  address_ = r.address;
+  state_ = State::kAuthenticated;
+  spdlog::info("imap: {} logged in from {}{}", address_, ip, conn_.is_tls() ? " with TLS" : "");
+  Tagged(c, "OK", "[CAPABILITY " + Capabilities() + "] logged in");
+  co_return true;
+}
+
+void Session::Deselect() {
+  if (selected_) hub_.Unwatch(selected_->id, this);
+  selected_.reset();
+  changed_ = false;
+  state_ = State::kAuthenticated;
+}
+
+awaitable<bool> Session::HandleSelect(const Command& c) {
+  const auto& a = c.As<SelectArgs>();
+  bool had = selected_.has_value();
+  Deselect();
+  if (had && qresync_) Reply("* OK [CLOSED] previous mailbox closed");
+  if (a.condstore || a.qresync) condstore_ = true;
+  if (a.qresync && !qresync_) {
+    Tagged(c, "BAD", "QRESYNC not enabled");  // RFC 7162 section 3.2.5
+    co_return true;
+  }
+  auto name = FromWire(a.mailbox);
+  if (!name) {
+    Tagged(c, "NO", "[NONEXISTENT] " + name.error().message);
+    co_return true;
+  }
+  store::Store* store = svc_.store;
+  int64_t account = account_id_;
+  std::string mailbox = *name;
+  auto list = [store, account, mailbox] {
+    return std::optional<Result<store::MailboxSnapshot>>(store->ListMessages(account, mailbox));
+  };
+  auto snap = co_await io::Offload(*svc_.blocking, std::move(list));
+  if (!snap->ok()) {
+    if ((*snap).error().kind == ErrorKind::kNotFound) {
+      Tagged(c, "NO", "[NONEXISTENT] no such mailbox");
+    } else {
+      spdlog::error("imap: SELECT {} for {}: {}", mailbox, address_, (*snap).error().message);
+      Tagged(c, "NO", "[UNAVAILABLE] mailbox temporarily unavailable, try again later");
+    }
+    co_return true;
+  }
+  store::MailboxSnapshot& s = **snap;
+  Selected sel;
+  sel.id = s.mailbox_id;
+  sel.name = mailbox;
+  sel.read_only = c.verb == Verb::kExamine;
+  sel.uidvalidity = s.uidvalidity;
+  sel.uidnext = s.uidnext;
+  sel.highest_modseq = s.highest_modseq;
+  sel.messages = std::move(s.messages);
+  // RFC 3501 section 6.3.1 responses.
+  Reply("* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)");
+  Reply(sel.read_only ? "* OK [PERMANENTFLAGS ()] read-only"
+                      : "* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*)] "
+                        "flags permitted");
+  Reply("* " + std::to_string(sel.messages.size()) + " EXISTS");
+  Reply("* 0 RECENT");
+  for (size_t i = 0; i < sel.messages.size(); ++i) {
+    if (!(sel.messages[i].flags & store::kSeen)) {
+      Reply("* OK [UNSEEN " + std::to_string(i + 1) + "] first unseen");
+      break;
+    }
+  }
+  Reply("* OK [UIDVALIDITY " + std::to_string(sel.uidvalidity) + "] UIDs valid");
+  Reply("* OK [UIDNEXT " + std::to_string(sel.uidnext) + "] predicted next UID");
+  Reply("* OK [HIGHESTMODSEQ " + std::to_string(sel.highest_modseq) + "] highest");
+  if (a.qresync && a.qresync->uidvalidity == sel.uidvalidity) {
+    // RFC 7162 section 3.2.5.2: what vanished and what changed since the client's modseq.
+    uint64_t since = a.qresync->modseq;
+    int64_t mailbox_id = sel.id;
+    auto vanished_fn = [store, mailbox_id, since] {
+      return std::optional<Result<std::vector<uint32_t>>>(store->ListVanished(mailbox_id, since));
+    };
+    auto vanished = co_await io::Offload(*svc_.blocking, std::move(vanished_fn));
+    if (vanished->ok() && !(*vanished)->empty()) {
+      IdSet set = IdSet::FromIds(**vanished);
+      Reply("* VANISHED (EARLIER) " + set.ToString());
+    }
+    for (size_t i = 0; i < sel.messages.size(); ++i) {
+      const auto& m = sel.messages[i];
+      if (m.modseq > since) {
+        Reply("* " + std::to_string(i + 1) + " FETCH (UID " + std::to_string(m.uid) + " FLAGS " +
+              FlagList(m) + " MODSEQ (" + std::to_string(m.modseq) + "))");
+      }
+    }
+  }
+  hub_.Watch(sel.id, this);
+  selected_ = std::move(sel);
+  state_ = State::kSelected;
+  Tagged(c, "OK",
+         std::string(selected_->read_only ? "[READ-ONLY]" : "[READ-WRITE]") + " " +
+             VerbName(c.verb) + " completed");
+  co_return true;
+}
+
+awaitable<bool> Session::HandleMailboxWrite(const Command& c) {
+  store::Store* store = svc_.store;
+  int64_t account = account_id_;
+  Result<void> result;
+  std::string what = VerbName(c.verb);
+  if (c.verb == Verb::kRename) {
+    const auto& a = c.As<RenameArgs>();
+    auto from = FromWire(a.from);
+    auto to = FromWire(a.to);
+    if (!from || !to) {
+      Tagged(c, "NO", "invalid mailbox name");
+      co_return true;
+    }
+    std::string f = *from, t = *to;
+    auto op = [store, account, f, t](store::Done<void> done) {
+      store->RenameMailbox(account, f, t, std::move(done));
+    };
+    result = co_await Write<void>(std::move(op));
+  } else {
+    std::string wire;
+    std::string special_use;
+    if (c.verb == Verb::kCreate) {
+      const auto& a = c.As<CreateArgs>();
+      wire = a.mailbox;
+      if (!a.special_use.empty()) special_use = a.special_use.front();
+      // A trailing separator only says the name will hold children (RFC 3501 6.3.3).
+      if (!wire.empty() && wire.back() == store::kHierarchySeparator) wire.pop_back();
+    } else {
+      wire = c.As<MailboxArgs>().mailbox;
+    }
+    auto name = FromWire(wire);
+    if (!name) {
+      Tagged(c, "NO", "invalid mailbox name: " + name.error().message);
+      co_return true;
+    }
+    std::string n = *name;
+    Verb verb = c.verb;
+    auto op = [store, account, n, special_use, verb](store::Done<void> done) {
+      switch (verb) {
+        case Verb::kCreate:
+          store->CreateMailbox(account, n, special_use, std::move(done));
+          break;
+        case Verb::kDelete:
+          store->DeleteMailbox(account, n, std::move(done));
+          break;
+        default:
+          store->SetSubscribed(account, n, verb == Verb::kSubscribe, std::move(done));
+          break;
+      }
+    };
+    if (c.verb == Verb::kDelete && selected_ && selected_->name == n) Deselect();
+    result = co_await Write<void>(std::move(op));
+  }
+  if (result) {
+    Tagged(c, "OK", what + " completed");
+  } else {
+    switch (result.error().kind) {
+      case ErrorKind::kExists:
+        Tagged(c, "NO", "[ALREADYEXISTS] " + result.error().message);
+        break;
+      case ErrorKind::kNotFound:
+        Tagged(c, "NO", "[NONEXISTENT] " + result.error().message);
+        break;
+      case ErrorKind::kInvalid:
+        Tagged(c, "NO", "[CANNOT] " + result.error().message);
+        break;
+      default:
+        spdlog::error("imap: {} for {}: {}", what, address_, result.error().message);
+        Tagged(c, "NO", "[UNAVAILABLE] try again later");
+    }
+  }
+  co_return true;
+}
+
+awaitable<bool> Session::HandleList(const Command& c) {
+  const auto& a = c.As<ListArgs>();
+  bool lsub = c.verb == Verb::kLsub;
+  store::Store* store = svc_.store;
+  int64_t account = account_id_;
+  auto list = [store, account] {
+    return std::optional<Result<std::vector<store::MailboxInfo>>>(store->ListMailboxes(account));
+  };
+  auto mailboxes = co_await io::Offload(*svc_.blocking, std::move(list));
+  if (!mailboxes->ok()) {
+    Tagged(c, "NO", "[UNAVAILABLE] try again later");
+    co_return true;
+  }
+  const auto& all = **mailboxes;
+  // RFC 3501 section 6.3.8: an empty pattern asks for the delimiter.
+  if (a.patterns.size() == 1 && a.patterns[0].empty() && !lsub) {
+    Reply("* LIST (\\Noselect) \"/\" \"\"");
+    Tagged(c, "OK", "LIST completed");
+    co_return true;
+  }
+  std::map<std::string, bool> has_children;
+  for (const auto& m : all) {
+    size_t slash = m.name.rfind(store::kHierarchySeparator);
+    if (slash != std::string::npos) has_children[m.name.substr(0, slash)] = true;
+  }
+  bool only_subscribed = lsub || a.select_subscribed;
+  for (const auto& m : all) {
+    std::string wire = ToWire(m.name);
+    bool match = false;
+    for (const auto& p : a.patterns) {
+      std::string pattern = a.reference + p;
+      if (EqualsIgnoreCase(pattern, "INBOX")) pattern = "INBOX";
+      match = match || Wildcard(pattern, wire);
+    }
+    if (!match) continue;
+    if (only_subscribed && !m.subscribed) continue;
+    if (a.select_special_use && m.special_use.empty()) continue;
+    std::string attrs = has_children.count(m.name) ? "\\HasChildren" : "\\HasNoChildren";
+    if ((a.return_subscribed || a.select_subscribed) && m.subscribed) attrs += " \\Subscribed";
+    if (!m.special_use.empty() && (!a.extended || a.return_special_use || a.select_special_use)) {
+      attrs += " " + m.special_use;
+    }
+    std::string line = std::string("* ") + (lsub ? "LSUB" : "LIST") + " (" + attrs + ") \"/\" ";
+    AppendString(line, wire);
+    Reply(line);
+    if (a.return_status) {  // RFC 5819
+      std::string status = "* STATUS ";
+      AppendString(status, wire);
+      status += " (" + StatusItems(m, *a.return_status, cfg_->imap.max_message_size) + ")";
+      Reply(status);
+    }
+  }
+  Tagged(c, "OK", std::string(lsub ? "LSUB" : "LIST") + " completed");
+  co_return true;
+}
+
+awaitable<bool> Session::HandleStatus(const Command& c) {
+  const auto& a = c.As<StatusArgs>();
+  auto name = FromWire(a.mailbox);
+  if (!name) {
+    Tagged(c, "NO", "[NONEXISTENT] invalid mailbox name");
+    co_return true;
+  }
+  store::Store* store = svc_.store;
+  int64_t account = account_id_;
+  auto list = [store, account] {
+    return std::optional<Result<std::vector<store::MailboxInfo>>>(store->ListMailboxes(account));
+  };
+  auto mailboxes = co_await io::Offload(*svc_.blocking, std::move(list));
+  if (!mailboxes->ok()) {
+    Tagged(c, "NO", "[UNAVAILABLE] try again later");
+    co_return true;
+  }
+  for (const auto& m : **mailboxes) {
+    if (m.name != *name) continue;
+    std::string line = "* STATUS ";
+    AppendString(line, ToWire(m.name));
+    line += " (" + StatusItems(m, a.items, cfg_->imap.max_message_size) + ")";
+    Reply(line);
+    Tagged(c, "OK", "STATUS completed");
+    co_return true;
+  }
+  Tagged(c, "NO", "[NONEXISTENT] no such mailbox");
+  co_return true;
+}
+
+awaitable<void> Session::SendUpdates(bool expunge_ok, const std::vector<uint32_t>& quiet_uids) {
+  if (!selected_ || !changed_) co_return;
+  changed_ = false;
+  store::Store* store = svc_.store;
+  int64_t account = account_id_;
+  std::string mailbox = selected_->name;
+  auto list = [store, account, mailbox] {
+    return std::optional<Result<store::MailboxSnapshot>>(store->ListMessages(account, mailbox));
+  };
+  auto snap = co_await io::Offload(*svc_.blocking, std::move(list));
+  if (!selected_ || selected_->name != mailbox) co_return;
+  if (!snap->ok()) {
+    changed_ = true;  // try again at the next command
+    co_return;
+  }
+  store::MailboxSnapshot& now = **snap;
+  Selected& sel = *selected_;
+  std::map<uint32_t, const store::MessageMeta*> current;
+  for (const auto& m : now.messages) current[m.uid] = &m;
+  // Expunged messages, highest sequence number first so each number is still
+  // valid when it is sent (RFC 3501 section 7.4.1).
+  std::vector<uint32_t> vanished;
+  bool pending_expunge = false;
+  for (size_t i = sel.messages.size(); i-- > 0;) {
+    if (current.count(sel.messages[i].uid)) continue;
+    if (!expunge_ok) {
+      pending_expunge = true;
+      continue;
+    }
+    if (qresync_) {
+      vanished.push_back(sel.messages[i].uid);
+    } else {
+      Reply("* " + std::to_string(i + 1) + " EXPUNGE");
+    }
+    sel.messages.erase(sel.messages.begin() + static_cast<long>(i));
+  }
+  if (!vanished.empty()) Reply("* VANISHED " + IdSet::FromIds(vanished).ToString());
+  if (pending_expunge) changed_ = true;
+  // Flag changes.
+  for (size_t i = 0; i < sel.messages.size(); ++i) {
+    auto it = current.find(sel.messages[i].uid);
+    if (it == current.end() || it->second->modseq == sel.messages[i].modseq) continue;
+    sel.messages[i] = *it->second;
+    if (std::find(quiet_uids.begin(), quiet_uids.end(), sel.messages[i].uid) != quiet_uids.end()) {
+      continue;
+    }
+    std::string line = "* " + std::to_string(i + 1) + " FETCH (FLAGS " + FlagList(sel.messages[i]);
+    if (condstore_) {
+      line += " UID " + std::to_string(sel.messages[i].uid) + " MODSEQ (" +
+              std::to_string(sel.messages[i].modseq) + ")";
+    }
+    Reply(line + ")");
+  }
+  // New messages.
+  uint32_t max_uid = sel.messages.empty() ? 0 : sel.messages.back().uid;
+  size_t before = sel.messages.size();
+  for (const auto& m : now.messages) {
+    if (m.uid > max_uid) sel.messages.push_back(m);
+  }
+  if (sel.messages.size() != before) {
+    Reply("* " + std::to_string(sel.messages.size()) + " EXISTS");
+  }
+  sel.uidnext = now.uidnext;
+  sel.highest_modseq = now.highest_modseq;
+}
+
+}  // namespace hato::imap

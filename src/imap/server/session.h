@@ -1,0 +1,128 @@
+// One IMAP connection: the state machine of RFC 3501 section 3 (not
+// authenticated, authenticated, selected, logout), one handler per command,
+// and the untagged updates that keep the client's view of the selected
+// mailbox in step with the store (RFC 3501 section 7.4.1, RFC 7162 VANISHED).
+// session.cc has the loop, login and mailbox commands; messages.cc the
+// commands on messages of the selected mailbox (FETCH, STORE, SEARCH, COPY,
+// MOVE, EXPUNGE, APPEND) and IDLE.
+//
+// Threading: runs on the event loop; store reads and message rendering run on
+// the blocking pool (io::Offload), store writes through io::AwaitCallback.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "imap/proto/command.h"
+#include "imap/proto/reader.h"
+#include "imap/server/server.h"
+#include "io/await.h"
+#include "io/net.h"
+
+namespace hato::imap {
+
+class Session final : public server::SessionRegistry::Member, public Hub::Listener {
+ public:
+  Session(server::Services& services, Hub& hub, tcp::socket socket);
+  ~Session() override;
+
+  awaitable<void> Run();
+
+  void RequestStop() override;
+  void MailboxChanged() override;
+
+ private:
+  enum class State { kNotAuthenticated, kAuthenticated, kSelected, kLogout };
+
+  struct Selected {
+    int64_t id = 0;
+    std::string name;  // UTF-8, canonical
+    bool read_only = false;
+    uint32_t uidvalidity = 0;
+    uint32_t uidnext = 1;
+    uint64_t highest_modseq = 0;
+    std::vector<store::MessageMeta> messages;  // sequence number n is messages[n - 1]
+  };
+
+  // Output: buffered, flushed before waiting for input.
+  void Reply(std::string_view line) {
+    out_.append(line);
+    out_.append("\r\n");
+  }
+  void Tagged(const Command& c, std::string_view status, std::string_view text) {
+    Reply(c.tag + " " + std::string(status) + " " + std::string(text));
+  }
+  awaitable<bool> Flush();
+  std::string Capabilities() const;
+  bool PlaintextAllowed() const;
+
+  // Dispatch.
+  awaitable<bool> Handle(Command& c);
+  static bool Allowed(Verb v, State s);
+
+  // session.cc
+  awaitable<bool> HandleStartTls(const Command& c);
+  awaitable<bool> HandleLogin(const Command& c);
+  awaitable<bool> HandleAuthenticate(const Command& c);
+  awaitable<bool> Authenticated(const Command& c, const std::string& user,
+                                const std::string& password);
+  awaitable<bool> HandleSelect(const Command& c);
+  awaitable<bool> HandleMailboxWrite(const Command& c);  // CREATE DELETE RENAME (UN)SUBSCRIBE
+  awaitable<bool> HandleList(const Command& c);
+  awaitable<bool> HandleStatus(const Command& c);
+  void HandleEnable(const Command& c);
+  void HandleId(const Command& c);
+  void Deselect();
+  // Brings the selected mailbox up to date and queues the untagged responses.
+  // `expunge_ok` is false while answering FETCH, STORE and SEARCH by sequence
+  // number (RFC 3501 section 7.4.1): expunges then wait for a later command.
+  awaitable<void> SendUpdates(bool expunge_ok, const std::vector<uint32_t>& quiet_uids = {});
+
+  // messages.cc
+  awaitable<bool> HandleFetch(const Command& c);
+  awaitable<bool> HandleStore(const Command& c);
+  awaitable<bool> HandleSearch(const Command& c);
+  awaitable<bool> HandleCopy(const Command& c);
+  awaitable<bool> HandleExpunge(const Command& c, bool silent);
+  awaitable<bool> HandleAppend(const Command& c);
+  awaitable<bool> HandleIdle(const Command& c);
+  // Resolves a sequence or UID set against the selected mailbox into indexes
+  // of selected_->messages. kInvalid for sequence numbers past the end.
+  Result<std::vector<size_t>> Resolve(const SeqSet& set, bool uid) const;
+
+  // Store writes, bounded in time (a plain function returning the awaitable:
+  // see io/await.h).
+  template <typename T, typename Start>
+  awaitable<Result<T>> Write(Start start) {
+    return io::AwaitCallback<T>(std::move(start), std::chrono::milliseconds(kWriteTimeoutMs));
+  }
+  static constexpr int kWriteTimeoutMs = 60000;
+
+  // Mailbox names: IMAP's modified UTF-7 on the wire, UTF-8 in the store.
+  Result<std::string> FromWire(const std::string& name) const;
+  std::string ToWire(const std::string& name) const;
+
+  awaitable<io::ReadStatus> ReadMore(std::chrono::seconds timeout);
+
+  server::Services& svc_;
+  Hub& hub_;
+  io::Connection conn_;
+  std::shared_ptr<const config::Config> cfg_;
+  CommandReader reader_;
+  std::string out_;
+  State state_ = State::kNotAuthenticated;
+  int bad_commands_ = 0;
+  bool stopping_ = false;
+  bool idle_ = false;        // waiting for a command (or in IDLE)
+  bool changed_ = false;     // the store changed the selected mailbox
+  asio::steady_timer wake_;  // cancelled by MailboxChanged() to wake IDLE
+
+  int64_t account_id_ = 0;
+  std::string address_;
+  bool condstore_ = false;  // RFC 7162: enabled by ENABLE or a CONDSTORE-aware command
+  bool qresync_ = false;
+  std::optional<Selected> selected_;
+};
+
+}  // namespace hato::imap
