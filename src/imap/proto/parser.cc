@@ -132,13 +132,12 @@ std::string CanonicalFlag(std::string_view f) {
 
 class Parser {
  public:
-  Parser(std::string_view in, const Limits& limits, bool partial)
-      : in_(in), lim_(limits), partial_(partial) {}
+  Parser(std::string_view in, const Limits& limits) : in_(in), lim_(limits) {}
 
   // Parses the whole input into `cmd`; on failure error() says why.
   bool Run(Command& cmd);
   Error error() const { return err_.value_or(Err(ErrorKind::kInvalid, "syntax error")); }
-  // In partial mode: the failure came from running out of input, not from bad input.
+  // The failure came from running out of input, not from bad input (for a prefix).
   bool incomplete() const { return hit_end_; }
 
  private:
@@ -307,7 +306,6 @@ class Parser {
   std::string_view in_;
   size_t pos_ = 0;
   const Limits& lim_;
-  bool partial_;
   bool hit_end_ = false;
   bool has_8bit_ = false;
   size_t literals_ = 0;
@@ -1332,14 +1330,14 @@ std::optional<std::string> ParseTag(std::string_view text) {
 
 Result<Command> ParseCommand(std::string_view text, const Limits& limits) {
   Command cmd;
-  Parser p(text, limits, false);
+  Parser p(text, limits);
   if (!p.Run(cmd)) return p.error();
   return cmd;
 }
 
 Status CheckCommandPrefix(std::string_view prefix, const Limits& limits) {
   Command cmd;
-  Parser p(prefix, limits, true);
+  Parser p(prefix, limits);
   if (p.Run(cmd) || p.incomplete()) return Ok();
   return p.error();
 }

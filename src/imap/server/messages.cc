@@ -127,7 +127,11 @@ awaitable<bool> Session::HandleFetch(const Command& c) {
       if (set) {
         bool has_flags = std::any_of(items.begin(), items.end(),
                                      [](const FetchItem& f) { return f.att == FetchAtt::kFlags; });
-        if (!has_flags) items.push_back(FetchItem{FetchAtt::kFlags});
+        if (!has_flags) {
+          FetchItem flags;
+          flags.att = FetchAtt::kFlags;
+          items.push_back(flags);
+        }
         for (size_t i : idx) selected_->messages[i].flags |= store::kSeen;
       }
     }

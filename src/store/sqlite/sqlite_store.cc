@@ -488,7 +488,7 @@ class SqliteStore final : public Store {
 
   void RunBatch(std::vector<WriteOp>& batch) {
     std::vector<Status> results(batch.size());
-    Txn txn{writer_db_, blobs_};
+    Txn txn{writer_db_, blobs_, false, {}};
     Status commit = writer_db_.Exec("BEGIN IMMEDIATE");
     if (commit) {
       for (size_t i = 0; i < batch.size(); ++i) {
