@@ -12,7 +12,7 @@ BUILD_PKGS=(
   python3 openssl
 )
 TEST_PKGS=(swaks sqlite3 isync)
-BENCH_PKGS=(postfix dovecot-core dovecot-pop3d dovecot-lmtpd)
+BENCH_PKGS=(postfix dovecot-core dovecot-pop3d dovecot-lmtpd dovecot-imapd)
 
 want=("${BUILD_PKGS[@]}" "${TEST_PKGS[@]}")
 if [ "${1:-}" = "--bench" ]; then want+=("${BENCH_PKGS[@]}"); fi
