@@ -29,6 +29,7 @@ Connection::Connection(tcp::socket socket, std::shared_ptr<asio::ssl::context> t
     loopback_ = addr.is_loopback();
   }
   socket_.set_option(tcp::no_delay(true), ec);
+  socket_.non_blocking(true, ec);  // ReadSomeWithTimeout reads only when readable
 }
 
 Connection::~Connection() = default;
@@ -46,45 +47,70 @@ void Connection::CancelReads() {
 
 awaitable<std::size_t> Connection::ReadSomeWithTimeout(std::chrono::seconds timeout,
                                                        ReadStatus& status) {
-  char chunk[kReadChunk];
+  // An idle connection must cost little memory (thousands sit in IMAP IDLE),
+  // so no read buffer is held while waiting: plaintext waits for readability
+  // and then reads into a per-thread scratch buffer. TLS keeps a buffer of its
+  // own (OpenSSL holds per-connection buffers anyway).
   asio::steady_timer timer(socket_.get_executor());
   timer.expires_after(timeout);
   boost::system::error_code ec;
-  std::size_t n = 0;
   auto token = asio::redirect_error(asio::use_awaitable, ec);
-  auto buffer = asio::buffer(chunk);
   // The timer's cancellation must not throw: an exception per read is costly.
   boost::system::error_code timer_ec;
   auto timer_token = asio::redirect_error(asio::use_awaitable, timer_ec);
   auto expiry = timer.async_wait(timer_token);
   std::variant<std::size_t, std::monostate> r;
   if (tls_) {
+    if (!tls_chunk_) tls_chunk_ = std::make_unique<char[]>(kReadChunk);
+    auto buffer = asio::buffer(tls_chunk_.get(), kReadChunk);
     auto read = tls_->async_read_some(buffer, token);
     r = co_await (std::move(read) || std::move(expiry));
   } else {
-    auto read = socket_.async_read_some(buffer, token);
-    r = co_await (std::move(read) || std::move(expiry));
+    auto ready = socket_.async_wait(tcp::socket::wait_read, token);
+    std::variant<std::monostate, std::monostate> w =
+        co_await (std::move(ready) || std::move(expiry));
+    if (w.index() == 1) {
+      r = std::monostate{};
+    } else if (ec) {
+      r = std::size_t{0};
+    } else {
+      thread_local char scratch[kReadChunk];
+      std::size_t got = socket_.read_some(asio::buffer(scratch), ec);
+      if (ec == asio::error::would_block || ec == asio::error::try_again) {
+        ec.clear();  // spurious wake-up: report no data, the caller reads again
+        got = 0;
+      }
+      if (!ec && got > 0) buffer_.append(scratch, got);
+      r = got;
+    }
   }
   if (r.index() == 1) {
     status = ReadStatus::kTimeout;
     co_return 0;
   }
-  n = std::get<0>(r);
+  std::size_t n = std::get<0>(r);
   if (ec) {
     status = (ec == asio::error::eof || ec == asio::ssl::error::stream_truncated)
                  ? ReadStatus::kEof
                  : ReadStatus::kError;
     co_return 0;
   }
-  buffer_.append(chunk, n);
+  if (tls_) buffer_.append(tls_chunk_.get(), n);
   status = ReadStatus::kOk;
   co_return n;
 }
 
 awaitable<ReadStatus> Connection::ReadMore(std::chrono::seconds timeout) {
-  ReadStatus status = ReadStatus::kOk;
-  co_await ReadSomeWithTimeout(timeout, status);
-  co_return status;
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (true) {
+    ReadStatus status = ReadStatus::kOk;
+    std::size_t n = co_await ReadSomeWithTimeout(timeout, status);
+    if (status != ReadStatus::kOk || n > 0) co_return status;
+    // A spurious readiness: wait again for what is left of the timeout.
+    timeout = std::chrono::duration_cast<std::chrono::seconds>(deadline -
+                                                               std::chrono::steady_clock::now());
+    if (timeout.count() <= 0) co_return ReadStatus::kTimeout;
+  }
 }
 
 awaitable<LineResult> Connection::ReadLine(size_t max, std::chrono::seconds timeout) {

@@ -55,6 +55,7 @@ class Connection {
   tcp::socket socket_;
   std::shared_ptr<asio::ssl::context> tls_ctx_;
   std::unique_ptr<asio::ssl::stream<tcp::socket&>> tls_;
+  std::unique_ptr<char[]> tls_chunk_;  // read buffer, TLS only
   std::string buffer_;
   std::string peer_ip_;
   bool loopback_ = false;
