@@ -150,7 +150,8 @@ int Serve(const ServeOptions& options) {
   server::ConfigSource config_source(std::make_shared<const config::Config>(cfg));
   auth::LoginPenalty penalty(cfg.auth.penalty_base_ms, cfg.auth.penalty_max_ms);
   asio::thread_pool blocking(kBlockingThreads);
-  server::Services services{store.get(), &blocking, &config_source, tls, &penalty};
+  server::DiskMonitor disk;
+  server::Services services{store.get(), &blocking, &config_source, tls, &penalty, &disk};
   smtp::Server smtp_server(services);
   pop3::Server pop3_server(services);
   imap::Server imap_server(services);
@@ -203,6 +204,29 @@ int Serve(const ServeOptions& options) {
   };
   schedule_purge();
 
+  // Disk reserve: checked every second off the event loop.
+  asio::steady_timer disk_timer(io);
+  std::function<void()> check_disk = [&] {
+    uint64_t reserve = config_source.Get()->ReserveBytes();
+    asio::post(blocking, [&disk, &options, reserve] {
+      auto free = io::FileSystem::Default()->FreeSpace(options.data_dir);
+      if (!free) return;
+      if (disk.Update(*free, reserve)) {
+        if (disk.low()) {
+          spdlog::warn("disk: {} bytes free, below the reserve of {}: refusing new mail", *free,
+                       reserve);
+        } else {
+          spdlog::info("disk: {} bytes free again: accepting mail", *free);
+        }
+      }
+    });
+    disk_timer.expires_after(std::chrono::seconds(1));
+    disk_timer.async_wait([&](boost::system::error_code ec) {
+      if (!ec) check_disk();
+    });
+  };
+  check_disk();
+
   asio::signal_set stop_signals(io, SIGTERM, SIGINT);
   asio::signal_set hup(io, SIGHUP);
   asio::steady_timer grace(io);
@@ -232,6 +256,7 @@ int Serve(const ServeOptions& options) {
     }
     hup.cancel();
     purge_timer.cancel();
+    disk_timer.cancel();
     smtp_server.Shutdown();
     pop3_server.Shutdown();
     imap_server.Shutdown();

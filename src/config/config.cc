@@ -152,6 +152,10 @@ const std::map<std::string, Setter>& Setters() {
        [](const toml::node& n, Config& c) { return WantString(n, "tls.key", c.tls_key); }},
       {"store.compress", [](const toml::node& n,
                             Config& c) { return WantBool(n, "store.compress", c.store_compress); }},
+      {"store.reserve_bytes",
+       [](const toml::node& n, Config& c) {
+         return WantInt(n, "store.reserve_bytes", 0, kMaxInt, c.store_reserve_bytes);
+       }},
       {"store.max_pending_writes",
        [](const toml::node& n, Config& c) {
          return WantInt(n, "store.max_pending_writes", 1, 10000000, c.store_max_pending_writes);
@@ -230,6 +234,7 @@ std::string DefaultText(std::string_view hostname) {
     << "[tls]   # paths relative to the data directory\ncert = \"tls/cert.pem\"\n"
     << "key = \"tls/key.pem\"\n\n"
     << "[store]\ncompress = true            # zstd for bodies when it saves space\n"
+    << "reserve_bytes = 0   # free space kept; below it 452 4.3.1 (0 = 2 x max_message_size)\n"
     << "max_pending_writes = " << d.store_max_pending_writes
     << "   # queued writes past this get 451 4.3.0 at once\n";
   return o.str();

@@ -60,6 +60,12 @@ struct Config {
   std::string tls_key;
   bool store_compress = true;
   size_t store_max_pending_writes = 10000;  // queued writes; past it 451 4.3.0 at once
+  // Free space kept in reserve on the data volume; below it new mail is
+  // refused with 452 4.3.1 (reads go on). 0 = twice smtp.max_message_size.
+  uint64_t store_reserve_bytes = 0;
+  uint64_t ReserveBytes() const {
+    return store_reserve_bytes ? store_reserve_bytes : 2 * smtp.max_message_size;
+  }
 };
 
 // Parses hato.toml text. Unknown keys, wrong types and out-of-range values are

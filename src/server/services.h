@@ -101,12 +101,29 @@ class SessionRegistry {
   std::set<Member*> members_;  // guarded by mu_
 };
 
+// Whether the data volume has less free space than the configured reserve.
+// Updated about once a second by `serve`; read by sessions before accepting
+// new mail. Thread-safe.
+class DiskMonitor {
+ public:
+  bool low() const { return low_.load(std::memory_order_relaxed); }
+  // Returns true when the state changed.
+  bool Update(uint64_t free_bytes, uint64_t reserve_bytes) {
+    bool now_low = free_bytes < reserve_bytes;
+    return low_.exchange(now_low) != now_low;
+  }
+
+ private:
+  std::atomic<bool> low_{false};
+};
+
 struct Services {
   store::Store* store = nullptr;
   asio::thread_pool* blocking = nullptr;  // store reads, password checks
   ConfigSource* config = nullptr;
   std::shared_ptr<asio::ssl::context> tls;  // null when no certificate is configured
   auth::LoginPenalty* penalty = nullptr;
+  DiskMonitor* disk = nullptr;  // null: never low
 };
 
 }  // namespace hato::server

@@ -238,6 +238,11 @@ awaitable<bool> Session::HandleMail(const Command& c) {
     Reply("552 5.3.4 Message size exceeds fixed limit");
     co_return true;
   }
+  if (svc_.disk && svc_.disk->low()) {
+    // RFC 3463 4.3.1: the sender keeps the message and retries later.
+    Reply("452 4.3.1 Insufficient system storage, try again later");
+    co_return true;
+  }
   tx_ = Transaction{};
   tx_.active = true;
   tx_.from = c.path ? c.path->ToString() : "";

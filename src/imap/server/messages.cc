@@ -422,6 +422,10 @@ awaitable<bool> Session::HandleAppend(const Command& c) {
     Tagged(c, "BAD", change.error().message);
     co_return true;
   }
+  if (svc_.disk && svc_.disk->low()) {
+    Tagged(c, "NO", "[UNAVAILABLE] insufficient storage on the server, try again later");
+    co_return true;
+  }
   store::AppendRequest req;
   req.account_id = account_id_;
   req.mailbox = *name;

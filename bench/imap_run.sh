@@ -1,0 +1,431 @@
+#!/usr/bin/env bash
+# IMAP benchmark: Hato vs Dovecot, both on 127.0.0.1, driven by hato-imap-load, then the IDLE
+# memory test driven by hato-idle-rss.
+# Usage: bash bench/imap_run.sh BUILD_DIR   (run by `make bench`; Dovecot needs root)
+# Env: IMAP_BENCH_USERS (10), IMAP_BENCH_CLIENTS (50), IMAP_BENCH_PREFILL (2000 messages per
+# user), IMAP_BENCH_SECONDS (30), IDLE_CONNECTIONS (10000, to Hato), IDLE_CONNECTIONS_DOVECOT
+# (1000; 0 skips), IMAP_BENCH_TIMEOUT (3600 s per load-generator run), IMAP_BENCH_KEEP (set:
+# keep the temp dirs with data and logs).
+# Each server gets a fresh temp dir; both are prefilled identically through IMAP APPEND (not
+# timed), then run the same timed mix. Server CPU is utime+stime+cutime+cstime from /proc of
+# the server's process tree around the timed run. The memory test restarts each server on its
+# prefilled data and reads VmRSS (and Pss) of its process tree before and with all IDLE
+# connections open. Prints tables and writes BUILD_DIR/imap-bench-results.json. See
+# bench/README.md.
+set -euo pipefail
+
+BUILD=$(cd "${1:?usage: bash bench/imap_run.sh BUILD_DIR}" && pwd)
+USERS=${IMAP_BENCH_USERS:-10}
+CLIENTS=${IMAP_BENCH_CLIENTS:-50}
+PREFILL=${IMAP_BENCH_PREFILL:-2000}
+SECONDS_=${IMAP_BENCH_SECONDS:-30}
+IDLE_N=${IDLE_CONNECTIONS:-10000}
+IDLE_DV=${IDLE_CONNECTIONS_DOVECOT:-1000}
+TIMEOUT=${IMAP_BENCH_TIMEOUT:-3600}
+LOAD=$BUILD/bench/hato-imap-load
+IDLE=$BUILD/bench/hato-idle-rss
+FMT='bench%d@bench.test'
+PASS=benchpw
+HATO_IMAP=22143
+DV_IMAP=23143
+TICK=$(getconf CLK_TCK)
+MAIL_USER=hatobench
+
+for t in "$LOAD" "$IDLE"; do
+  if [ ! -x "$t" ]; then
+    echo "imap-bench: $t not built (cmake --build $BUILD --target hato-imap-load hato-idle-rss)" >&2
+    exit 1
+  fi
+done
+
+# Thousands of connections: raise the open-file limit for us and every server we start.
+ulimit -n 30000 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+NOFILE=$(ulimit -n)
+if [ "$NOFILE" -lt $((IDLE_N + 200)) ]; then
+  echo "imap-bench: open-file limit is $NOFILE; IDLE_CONNECTIONS lowered to $((NOFILE - 200))" >&2
+  IDLE_N=$((NOFILE - 200))
+fi
+
+# ---- cleanup: stop whatever we started, remove temp dirs ----
+HATO_PID="" HATO_DIR="" DV_DIR="" IDLE_PID=""
+stop_hato() {
+  if [ -n "$HATO_PID" ]; then kill -TERM "$HATO_PID" 2>/dev/null; wait "$HATO_PID" 2>/dev/null; fi
+  HATO_PID=""
+}
+stop_dovecot() {
+  local dpid
+  [ -n "$DV_DIR" ] || return 0
+  dpid=$(pidfile "$DV_DIR/base/master.pid")
+  stop_pid "$dpid" kill -TERM "$dpid"
+}
+cleanup() {
+  set +e
+  if [ -n "$IDLE_PID" ]; then kill -TERM "$IDLE_PID" 2>/dev/null; wait "$IDLE_PID" 2>/dev/null; fi
+  IDLE_PID=""
+  stop_hato
+  stop_dovecot
+  if [ -n "${IMAP_BENCH_KEEP:-}" ]; then
+    [ -n "$HATO_DIR$DV_DIR" ] && echo "imap-bench: kept $HATO_DIR $DV_DIR" >&2
+  else
+    [ -n "$HATO_DIR" ] && rm -rf "$HATO_DIR"
+    [ -n "$DV_DIR" ] && rm -rf "$DV_DIR"
+  fi
+  HATO_DIR="" DV_DIR=""
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# stop_pid PID CMD...: runs CMD to stop the daemon PID, waits up to 20 s, then SIGKILLs it.
+stop_pid() {
+  local pid=$1; shift
+  [ -n "$pid" ] && alive "$pid" || return 0
+  "$@" >/dev/null 2>&1 || true
+  for _ in $(seq 200); do alive "$pid" || return 0; sleep 0.1; done
+  kill -KILL "$pid" 2>/dev/null || true
+}
+alive() {  # alive PID: exists and is not a zombie
+  local s=""
+  read -r s 2>/dev/null <"/proc/$1/stat" || return 1
+  s=${s##*) }
+  [ "${s:0:1}" != Z ]
+}
+pidfile() { local p=""; read -r p 2>/dev/null <"$1"; echo "$p"; }  # trims the padding
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+wait_port() {  # wait_port PORT [PID]: up to 15 s for a listener (while PID lives)
+  for _ in $(seq 150); do
+    port_open "$1" && return 0
+    if [ -n "${2:-}" ] && ! alive "$2"; then break; fi
+    sleep 0.1
+  done
+  echo "imap-bench: nothing listening on 127.0.0.1:$1" >&2; return 1
+}
+ports_free() {
+  local p
+  for p in "$@"; do
+    if port_open "$p"; then echo "imap-bench: port 127.0.0.1:$p already in use" >&2; return 1; fi
+  done
+}
+
+# tree PID...: the PIDs and all their descendants, one per line.
+tree() {
+  local -A kids=()
+  local f line pid rest queue=("$@") p
+  local -a c
+  for f in /proc/[0-9]*/stat; do
+    read -r line 2>/dev/null <"$f" || continue
+    pid=${line%% *}
+    rest=${line##*) }
+    read -r -a c <<<"$rest"
+    kids[${c[1]}]+=" $pid"
+  done
+  while [ ${#queue[@]} -gt 0 ]; do
+    p=${queue[0]}
+    queue=("${queue[@]:1}")
+    echo "$p"
+    # shellcheck disable=SC2206  # word-splitting the child list is intended
+    queue+=(${kids[$p]:-})
+  done
+}
+# tree_ticks PID...: utime+stime+cutime+cstime (clock ticks) over the process trees.
+tree_ticks() {
+  local p line rest total=0
+  local -a c
+  for p in $(tree "$@"); do
+    read -r line 2>/dev/null <"/proc/$p/stat" || continue
+    rest=${line##*) }
+    read -r -a c <<<"$rest"
+    total=$((total + c[11] + c[12] + c[13] + c[14]))
+  done
+  echo "$total"
+}
+# tree_mem PID...: "RSS_KB PSS_KB PROCS" summed over the process trees.
+tree_mem() {
+  local p rss pss n=0 trss=0 tpss=0
+  for p in $(tree "$@"); do
+    rss=$(awk '/^VmRSS:/ { print $2 }' "/proc/$p/status" 2>/dev/null) || continue
+    pss=$(awk '/^Pss:/ { print $2 }' "/proc/$p/smaps_rollup" 2>/dev/null) || pss=0
+    [ -n "$rss" ] || continue  # kernel threads, exited processes
+    trss=$((trss + rss)) tpss=$((tpss + ${pss:-0})) n=$((n + 1))
+  done
+  echo "$trss $tpss $n"
+}
+jget() { sed -n "s/.*\"$1\": \([^,}]*\).*/\1/p" <<<"$2"; }  # flat JSON field
+
+# load PORT NAME ROOTPID...: prefill (not timed), then the timed run with server CPU sampled
+# around it; prints the timed run's JSON extended with prefill figures and cpu_ms_per_op.
+load() {
+  local port=$1 name=$2 pre out before after ops; shift 2
+  echo "imap-bench: $name: prefilling $USERS users x $PREFILL messages..." >&2
+  pre=$("$LOAD" --host 127.0.0.1 --port "$port" --users "$USERS" --user-format "$FMT" \
+    --password "$PASS" --clients "$CLIENTS" --prefill "$PREFILL" --prefill-only \
+    --timeout "$TIMEOUT" --json) || { echo "imap-bench: $name: prefill failed" >&2; return 1; }
+  echo "imap-bench: $name: timed run, $CLIENTS clients for $SECONDS_ s..." >&2
+  before=$(tree_ticks "$@")
+  out=$("$LOAD" --host 127.0.0.1 --port "$port" --users "$USERS" --user-format "$FMT" \
+    --password "$PASS" --clients "$CLIENTS" --seconds "$SECONDS_" --timeout "$TIMEOUT" \
+    --json) || true
+  sleep 1
+  after=$(tree_ticks "$@")
+  case "$out" in "{"*) ;; *) echo "imap-bench: $name: load generator failed" >&2; return 1 ;; esac
+  ops=$(jget ops "$out")
+  echo "${out%\}}, \"prefill_appended\": $(jget prefill_appended "$pre"),"\
+    "\"prefill_s\": $(jget prefill_s "$pre"),"\
+    "\"prefill_appends_per_s\": $(jget prefill_appends_per_s "$pre"),"\
+    "\"cpu_ms_per_op\": $(awk -v t=$((after - before)) -v hz="$TICK" -v n="$ops" \
+      'BEGIN { printf "%.3f", (n > 0 ? t * 1000 / hz / n : 0) }')}"
+}
+
+# idle_test PORT COUNT NAME ROOTPID...: opens COUNT IDLE connections; prints JSON with the
+# server tree's memory before and with them open.
+idle_test() {
+  local port=$1 count=$2 name=$3 before after out rc=0 ready; shift 3
+  sleep 1
+  before=$(tree_mem "$@")
+  ready=$(mktemp /tmp/imap-bench-ready.XXXXXX); rm -f "$ready"
+  echo "imap-bench: $name: opening $count IDLE connections..." >&2
+  out=$(mktemp /tmp/imap-bench-idle.XXXXXX)
+  "$IDLE" --host 127.0.0.1 --port "$port" --users "$USERS" --user-format "$FMT" \
+    --password "$PASS" --connections "$count" --concurrency 50 --ready-file "$ready" \
+    --json >"$out" &
+  IDLE_PID=$!
+  while [ ! -f "$ready" ] && alive "$IDLE_PID"; do sleep 0.5; done
+  sleep 2  # let the server settle (freed login buffers, lazy work)
+  after=$(tree_mem "$@")
+  kill -USR1 "$IDLE_PID" 2>/dev/null || true
+  wait "$IDLE_PID" || rc=$?
+  IDLE_PID=""
+  rm -f "$ready"
+  local res; res=$(cat "$out"); rm -f "$out"
+  case "$res" in "{"*) ;; *) echo "imap-bench: $name: idle test failed" >&2; return 1 ;; esac
+  [ "$rc" -eq 0 ] || echo "imap-bench: $name: some IDLE connections failed (see JSON)" >&2
+  read -r b_rss b_pss b_n <<<"$before"
+  read -r a_rss a_pss a_n <<<"$after"
+  local idling; idling=$(jget idling "$res")
+  echo "${res%\}}, \"rss_before_kb\": $b_rss, \"rss_after_kb\": $a_rss," \
+    "\"pss_before_kb\": $b_pss, \"pss_after_kb\": $a_pss," \
+    "\"processes_before\": $b_n, \"processes_after\": $a_n," \
+    "\"rss_per_conn_kb\": $(awk -v a="$a_rss" -v b="$b_rss" -v n="$idling" \
+      'BEGIN { printf "%.2f", (n > 0 ? (a - b) / n : 0) }')," \
+    "\"pss_per_conn_kb\": $(awk -v a="$a_pss" -v b="$b_pss" -v n="$idling" \
+      'BEGIN { printf "%.2f", (n > 0 ? (a - b) / n : 0) }')}"
+}
+
+# ---- Hato ----
+start_hato() {
+  "$BUILD/hato" serve --data "$HATO_DIR/data" --imap "127.0.0.1:$HATO_IMAP" \
+    2>>"$HATO_DIR/hato.log" &
+  HATO_PID=$!
+  if ! wait_port "$HATO_IMAP" "$HATO_PID"; then
+    echo "imap-bench: hato serve did not start:" >&2; tail -20 "$HATO_DIR/hato.log" >&2; return 1
+  fi
+}
+run_hato() {
+  local hato=$BUILD/hato i
+  [ -x "$hato" ] || { echo "imap-bench: $hato not built" >&2; return 1; }
+  ports_free "$HATO_IMAP" || return 1
+  HATO_DIR=$(mktemp -d /tmp/hato-imap-bench.XXXXXX)
+  if ! "$hato" init --data "$HATO_DIR/data" --domain bench.test >"$HATO_DIR/init.log" 2>&1; then
+    echo "imap-bench: hato init failed:" >&2; tail -20 "$HATO_DIR/init.log" >&2; return 1
+  fi
+  for i in $(seq "$USERS"); do
+    "$hato" user add "${FMT/\%d/$i}" --password "$PASS" --data "$HATO_DIR/data" \
+      >>"$HATO_DIR/init.log" 2>&1 ||
+      { echo "imap-bench: hato user add failed:" >&2; tail -5 "$HATO_DIR/init.log" >&2; return 1; }
+  done
+  # The memory test needs more than the default 5000 IMAP connections.
+  sed -i "s/^max_connections = 5000 /max_connections = $((IDLE_N + CLIENTS + 100)) /" \
+    "$HATO_DIR/data/hato.toml"
+  start_hato || return 1
+  hato_json=$(load "$HATO_IMAP" Hato "$HATO_PID") ||
+    { tail -20 "$HATO_DIR/hato.log" >&2; return 1; }
+  alive "$HATO_PID" || { echo "imap-bench: hato died:" >&2; tail -20 "$HATO_DIR/hato.log" >&2; return 1; }
+  if [ "$IDLE_N" -gt 0 ]; then
+    stop_hato  # a fresh process on the prefilled data
+    start_hato || return 1
+    hato_idle=$(idle_test "$HATO_IMAP" "$IDLE_N" Hato "$HATO_PID") || return 1
+    alive "$HATO_PID" ||
+      { echo "imap-bench: hato died:" >&2; tail -20 "$HATO_DIR/hato.log" >&2; return 1; }
+  fi
+}
+
+# ---- Dovecot ----
+start_dovecot() {
+  dovecot -c "$DV_DIR/dovecot.conf" ||
+    { echo "imap-bench: dovecot failed to start" >&2; tail -20 "$DV_DIR/dovecot.log" >&2; return 1; }
+  wait_port "$DV_IMAP" || return 1
+  DV_PID=$(pidfile "$DV_DIR/base/master.pid")
+}
+run_dovecot() {
+  local d uid gid i limit
+  ports_free "$DV_IMAP" || return 1
+  id "$MAIL_USER" >/dev/null 2>&1 ||
+    useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin "$MAIL_USER"
+  uid=$(id -u "$MAIL_USER") gid=$(id -g "$MAIL_USER")
+  DV_DIR=$(mktemp -d /tmp/dovecot-imap-bench.XXXXXX)
+  d=$DV_DIR
+  chmod 755 "$d"  # the dovecot users must traverse it
+  mkdir -p "$d/base" "$d/state" "$d/mail"
+  chown "$MAIL_USER:$MAIL_USER" "$d/mail"
+  for i in $(seq "$USERS"); do
+    echo "${FMT/\%d/$i}:{PLAIN}$PASS:$uid:$gid::$d/mail/bench$i::"
+  done >"$d/users"
+  chmod 644 "$d/users"
+  limit=$((CLIENTS + IDLE_DV + 100))
+  [ "$limit" -ge 100 ] || limit=100
+  # Stock settings except: our own dirs and port, plaintext LOGIN over loopback without TLS,
+  # process/connection limits raised above the client counts, Archive and Trash created.
+  cat >"$d/dovecot.conf" <<EOF
+protocols = imap
+listen = 127.0.0.1
+base_dir = $d/base
+state_dir = $d/state
+log_path = $d/dovecot.log
+ssl = no
+disable_plaintext_auth = no
+auth_mechanisms = plain
+first_valid_uid = $uid
+mail_location = maildir:~/Maildir
+default_process_limit = $limit
+default_client_limit = $((limit * 4))
+passdb {
+  driver = passwd-file
+  args = scheme=PLAIN $d/users
+}
+userdb {
+  driver = passwd-file
+  args = $d/users
+}
+namespace inbox {
+  inbox = yes
+  separator = /
+  mailbox Archive {
+    auto = subscribe
+    special_use = \\Archive
+  }
+  mailbox Trash {
+    auto = subscribe
+    special_use = \\Trash
+  }
+  mailbox Sent {
+    auto = subscribe
+    special_use = \\Sent
+  }
+  mailbox Drafts {
+    auto = subscribe
+    special_use = \\Drafts
+  }
+  mailbox Junk {
+    auto = subscribe
+    special_use = \\Junk
+  }
+}
+protocol imap {
+  mail_max_userip_connections = $((CLIENTS + IDLE_DV + 100))
+}
+service imap-login {
+  inet_listener imap {
+    address = 127.0.0.1
+    port = $DV_IMAP
+  }
+  inet_listener imaps {
+    port = 0
+  }
+}
+EOF
+  start_dovecot || return 1
+  dv_json=$(load "$DV_IMAP" Dovecot "$DV_PID") || { tail -20 "$d/dovecot.log" >&2; return 1; }
+  if [ "$IDLE_DV" -gt 0 ]; then
+    stop_dovecot  # a fresh instance on the prefilled Maildirs
+    start_dovecot || return 1
+    dv_idle=$(idle_test "$DV_IMAP" "$IDLE_DV" Dovecot "$DV_PID") ||
+      { tail -20 "$d/dovecot.log" >&2; return 1; }
+  fi
+}
+
+echo "imap-bench: $USERS users, $PREFILL messages each, $CLIENTS clients, $SECONDS_ s;" \
+  "IDLE test: $IDLE_N connections to Hato, $IDLE_DV to Dovecot (open-file limit $NOFILE)" >&2
+status=0
+hato_json="" dv_json="" hato_idle="" dv_idle="" DV_PID=""
+echo "imap-bench: running Hato..." >&2
+run_hato || status=1
+cleanup
+if command -v dovecot >/dev/null && [ -x /usr/lib/dovecot/imap ]; then
+  if [ "$(id -u)" -eq 0 ]; then
+    echo "imap-bench: running Dovecot..." >&2
+    run_dovecot || status=1
+    cleanup
+  else
+    echo "imap-bench: Dovecot needs root; skipped" >&2
+  fi
+else
+  echo "imap-bench: dovecot-imapd not installed; only Hato ran (scripts/install-deps.sh --bench)" >&2
+fi
+[ -n "$hato_json" ] || status=1
+
+# ---- report ----
+RESULT=$BUILD/imap-bench-results.json
+cat >"$RESULT" <<EOF
+{"users": $USERS, "clients": $CLIENTS, "prefill": $PREFILL, "seconds": $SECONDS_,
+ "hato": ${hato_json:-null},
+ "dovecot": ${dv_json:-null},
+ "idle": {"hato": ${hato_idle:-null}, "dovecot": ${dv_idle:-null}}}
+EOF
+python3 - "$RESULT" <<'EOF' || status=1
+import json, sys
+path = sys.argv[1]
+r = json.load(open(path))
+h, d = r["hato"], r["dovecot"]
+def ratio(a, b):
+    return round(a / b, 3) if a is not None and b else None
+r["ratio_ops_per_s"] = ratio(h and h["ops_per_s"], d and d["ops_per_s"])
+json.dump(r, open(path, "w"), indent=1)
+
+def cell(x, key, fmt="{:.1f}"):
+    return "failed" if x is None else fmt.format(x[key])
+print()
+print(f"IMAP load: {r['users']} users x {r['prefill']} messages, {r['clients']} clients, "
+      f"{r['seconds']} s")
+print(f"{'':26} {'Hato':>18} {'Dovecot':>18}")
+for label, key, fmt in [("ops/s", "ops_per_s", "{:.1f}"),
+                        ("errors (NO/BAD/IO)", "errors", "{}"),
+                        ("server CPU ms/op", "cpu_ms_per_op", "{:.3f}"),
+                        ("client CPU s", "client_cpu_s", "{:.1f}"),
+                        ("prefill APPEND/s", "prefill_appends_per_s", "{:.1f}"),
+                        ("INBOX avg at end", "inbox_end_avg", "{:.0f}")]:
+    print(f"{label:26} {cell(h, key, fmt):>18} {cell(d, key, fmt):>18}")
+print(f"{'p50 / p99 ms':26} {'':>18} {'':>18}")
+names = list((h or d or {"commands": {}})["commands"].keys())
+for n in names:
+    def lat(x):
+        if x is None:
+            return "failed"
+        c = x["commands"][n]
+        s = f"{c['p50_ms']:.2f} / {c['p99_ms']:.2f}"
+        return s + (f" ({c['no'] + c['bad']} err)" if c["no"] + c["bad"] else "")
+    print(f"  {n + ' (' + str((h or d)['commands'][n]['weight']) + '%)':24} {lat(h):>18} {lat(d):>18}")
+rt = r["ratio_ops_per_s"]
+print(f"Hato/Dovecot ops/s: x{rt if rt is not None else 'n/a'} (goal >= 2)")
+for x, name in ((h, "Hato"), (d, "Dovecot")):
+    if x and x.get("error_samples"):
+        print(f"{name} errors: " + "; ".join(x["error_samples"][:5]))
+
+print()
+print("IDLE memory (server process tree, VmRSS / Pss from /proc, before and with connections open)")
+print(f"{'':10} {'conns':>7} {'idling':>7} {'RSS before':>11} {'RSS after':>11} {'RSS/conn':>10} {'Pss/conn':>10} {'procs':>6}")
+for name in ("hato", "dovecot"):
+    x = r["idle"][name]
+    if x is None:
+        print(f"{name.capitalize():10} failed or skipped")
+        continue
+    print(f"{name.capitalize():10} {x['connections']:7} {x['idling']:7} {x['rss_before_kb']:>8} kB "
+          f"{x['rss_after_kb']:>8} kB {x['rss_per_conn_kb']:>7.1f} kB {x['pss_per_conn_kb']:>7.1f} kB "
+          f"{x['processes_after']:>6}")
+    if x["idling"] != x["connections"] or x["done_failed"]:
+        print(f"  {name}: {x['connections'] - x['idling']} failed to set up, "
+              f"{x['done_failed']} dead after the hold; first error: {x['first_error']}")
+hi = r["idle"]["hato"]
+if hi:
+    print(f"Hato RSS per IDLE connection: {hi['rss_per_conn_kb']:.1f} kB (goal <= 16 kB)")
+EOF
+echo "imap-bench: results in $RESULT" >&2
+exit $status
