@@ -60,10 +60,12 @@ struct Options {
 
 Options ParseArgs(int argc, char** argv) {
   Options o;
-  const std::map<std::string, int*> ints = {
-      {"--port", &o.port},          {"--users", &o.users},
-      {"--connections", &o.connections}, {"--concurrency", &o.concurrency},
-      {"--hold", &o.hold_s},        {"--setup-timeout", &o.setup_timeout_s}};
+  const std::map<std::string, int*> ints = {{"--port", &o.port},
+                                            {"--users", &o.users},
+                                            {"--connections", &o.connections},
+                                            {"--concurrency", &o.concurrency},
+                                            {"--hold", &o.hold_s},
+                                            {"--setup-timeout", &o.setup_timeout_s}};
   const std::map<std::string, std::string*> strings = {{"--host", &o.host},
                                                        {"--user-format", &o.user_format},
                                                        {"--password", &o.password},
@@ -167,8 +169,13 @@ class Lines {
 class IdleRun {
  public:
   IdleRun(asio::io_context& io, const Options& o)
-      : io_(io), opts_(o), slot_(io.get_executor()), all_set_up_(io.get_executor()),
-        release_(io.get_executor()), all_closed_(io.get_executor()), signals_(io),
+      : io_(io),
+        opts_(o),
+        slot_(io.get_executor()),
+        all_set_up_(io.get_executor()),
+        release_(io.get_executor()),
+        all_closed_(io.get_executor()),
+        signals_(io),
         hold_(io) {}
 
   awaitable<void> Main() {
@@ -240,18 +247,18 @@ class IdleRun {
       return login_ms_[std::clamp<size_t>(rank, 1, login_ms_.size()) - 1];
     };
     if (opts_.json) {
-      std::printf("{\"connections\": %d, \"idling\": %d, \"setup_failed\": %d, \"setup_s\": %.3f, "
-                  "\"setup_p50_ms\": %.3f, \"setup_p99_ms\": %.3f, \"done_ok\": %d, "
-                  "\"done_failed\": %d, \"setup_timed_out\": %s, \"first_error\": \"%s\"}\n",
-                  opts_.connections, idling_, setup_failed_, setup_s_, pct(0.5), pct(0.99),
-                  done_ok_, done_failed_, setup_timed_out_ ? "true" : "false",
-                  first_error_.c_str());
+      std::printf(
+          "{\"connections\": %d, \"idling\": %d, \"setup_failed\": %d, \"setup_s\": %.3f, "
+          "\"setup_p50_ms\": %.3f, \"setup_p99_ms\": %.3f, \"done_ok\": %d, "
+          "\"done_failed\": %d, \"setup_timed_out\": %s, \"first_error\": \"%s\"}\n",
+          opts_.connections, idling_, setup_failed_, setup_s_, pct(0.5), pct(0.99), done_ok_,
+          done_failed_, setup_timed_out_ ? "true" : "false", first_error_.c_str());
     } else {
-      std::printf("connections %d: %d idling, %d failed to set up (%.1f s; p50 %.1f ms, p99 %.1f "
-                  "ms); after the hold %d answered DONE+LOGOUT, %d did not%s%s\n",
-                  opts_.connections, idling_, setup_failed_, setup_s_, pct(0.5), pct(0.99),
-                  done_ok_, done_failed_, first_error_.empty() ? "" : "; first error: ",
-                  first_error_.c_str());
+      std::printf(
+          "connections %d: %d idling, %d failed to set up (%.1f s; p50 %.1f ms, p99 %.1f "
+          "ms); after the hold %d answered DONE+LOGOUT, %d did not%s%s\n",
+          opts_.connections, idling_, setup_failed_, setup_s_, pct(0.5), pct(0.99), done_ok_,
+          done_failed_, first_error_.empty() ? "" : "; first error: ", first_error_.c_str());
     }
     return (idling_ == opts_.connections && done_failed_ == 0) ? 0 : 1;
   }
@@ -341,7 +348,8 @@ class IdleRun {
   void Error(const std::string& msg) {
     if (first_error_.empty()) {
       for (char ch : msg) {
-        first_error_ += (ch == '"' || ch == '\\' || static_cast<unsigned char>(ch) < 0x20) ? ' ' : ch;
+        first_error_ +=
+            (ch == '"' || ch == '\\' || static_cast<unsigned char>(ch) < 0x20) ? ' ' : ch;
       }
     }
     if (++errors_ <= 5) {

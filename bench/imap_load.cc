@@ -89,12 +89,14 @@ Options ParseArgs(int argc, char** argv) {
     int* value;
     int min, max;
   };
-  const std::map<std::string, IntFlag> ints = {
-      {"--port", {&o.port, 1, 65535}},          {"--users", {&o.users, 1, 100000}},
-      {"--clients", {&o.clients, 1, 20000}},    {"--seconds", {&o.seconds, 1, 86400}},
-      {"--ops", {&o.ops, 1, 1 << 30}},          {"--prefill", {&o.prefill, 0, 1000000}},
-      {"--prefill-conns", {&o.prefill_conns, 1, 1000}},
-      {"--timeout", {&o.timeout_s, 1, 86400}}};
+  const std::map<std::string, IntFlag> ints = {{"--port", {&o.port, 1, 65535}},
+                                               {"--users", {&o.users, 1, 100000}},
+                                               {"--clients", {&o.clients, 1, 20000}},
+                                               {"--seconds", {&o.seconds, 1, 86400}},
+                                               {"--ops", {&o.ops, 1, 1 << 30}},
+                                               {"--prefill", {&o.prefill, 0, 1000000}},
+                                               {"--prefill-conns", {&o.prefill_conns, 1, 1000}},
+                                               {"--timeout", {&o.timeout_s, 1, 86400}}};
   const std::map<std::string, std::string*> strings = {
       {"--host", &o.host}, {"--user-format", &o.user_format}, {"--password", &o.password}};
   for (int i = 1; i < argc; ++i) {
@@ -180,58 +182,86 @@ class Rng {
 };
 
 constexpr const char* kFirst[] = {
-    "Alice",  "Bob",    "Carol",   "David",  "Erin",   "Frank",  "Grace",  "Heidi",  "Ivan",
-    "Judy",   "Mallory", "Niaj",   "Olivia", "Peggy",  "Rupert", "Sybil",  "Trent",  "Victor",
-    "Walter", "Yuki",   "Zoe",     "Amir",   "Bianca", "Chen",   "Dmitri", "Elena",  "Fatima",
-    "Gustav", "Hana",   "Ines",    "Jonas",  "Kwame",  "Lars",   "Maria",  "Nora",   "Oscar",
-    "Priya",  "Quentin", "Rosa",   "Sven"};
-constexpr const char* kLast[] = {
-    "Smith",   "Johnson", "Williams", "Brown",  "Garcia",  "Miller", "Davis",   "Martinez",
-    "Lopez",   "Wilson",  "Anderson", "Thomas", "Moreau",  "Jackson", "Nakamura", "Kowalski",
-    "Schmidt", "Rossi",   "Okafor",   "Haddad"};
+    "Alice",  "Bob",    "Carol",   "David",  "Erin",   "Frank",   "Grace",  "Heidi",
+    "Ivan",   "Judy",   "Mallory", "Niaj",   "Olivia", "Peggy",   "Rupert", "Sybil",
+    "Trent",  "Victor", "Walter",  "Yuki",   "Zoe",    "Amir",    "Bianca", "Chen",
+    "Dmitri", "Elena",  "Fatima",  "Gustav", "Hana",   "Ines",    "Jonas",  "Kwame",
+    "Lars",   "Maria",  "Nora",    "Oscar",  "Priya",  "Quentin", "Rosa",   "Sven"};
+constexpr const char* kLast[] = {"Smith",    "Johnson", "Williams", "Brown",   "Garcia",
+                                 "Miller",   "Davis",   "Martinez", "Lopez",   "Wilson",
+                                 "Anderson", "Thomas",  "Moreau",   "Jackson", "Nakamura",
+                                 "Kowalski", "Schmidt", "Rossi",    "Okafor",  "Haddad"};
 constexpr const char* kDomains[] = {
-    "example.com",     "example.org",     "mail.example.net", "corp.example.com",
-    "lists.example.org", "shop.example",  "bank.example",     "university.example.edu",
-    "partner.example.co.uk", "news.example.com", "travel.example", "support.example.io"};
-constexpr const char* kTopics[] = {
-    "Quarterly budget review",     "Server migration plan",      "Team offsite agenda",
-    "Invoice for March",           "Your order has shipped",     "Release notes draft",
-    "Meeting notes from Monday",   "Security incident report",   "Holiday schedule",
-    "Project kickoff",             "Contract renewal",           "Customer feedback summary",
-    "Weekly status update",        "Travel itinerary",           "Password reset request",
-    "Board presentation slides",   "Hiring plan for next year",  "Database backup failed",
-    "Lunch on Friday?",            "Conference registration",    "Design review comments",
-    "Payment confirmation",        "Newsletter: product updates", "Support ticket escalation",
-    "Performance review timeline", "Office move logistics",      "Marketing campaign results",
-    "Vendor evaluation",           "Training session recording", "Expense report approval",
-    "Roadmap discussion",          "Outage postmortem",          "Shipping delay notice",
-    "Tax documents",               "Photos from the trip",       "Reminder: dentist appointment",
-    "Flight check-in open",        "Draft agreement attached",   "Invitation: product launch",
-    "Quick question about the API"};
+    "example.com",           "example.org",      "mail.example.net", "corp.example.com",
+    "lists.example.org",     "shop.example",     "bank.example",     "university.example.edu",
+    "partner.example.co.uk", "news.example.com", "travel.example",   "support.example.io"};
+constexpr const char* kTopics[] = {"Quarterly budget review",
+                                   "Server migration plan",
+                                   "Team offsite agenda",
+                                   "Invoice for March",
+                                   "Your order has shipped",
+                                   "Release notes draft",
+                                   "Meeting notes from Monday",
+                                   "Security incident report",
+                                   "Holiday schedule",
+                                   "Project kickoff",
+                                   "Contract renewal",
+                                   "Customer feedback summary",
+                                   "Weekly status update",
+                                   "Travel itinerary",
+                                   "Password reset request",
+                                   "Board presentation slides",
+                                   "Hiring plan for next year",
+                                   "Database backup failed",
+                                   "Lunch on Friday?",
+                                   "Conference registration",
+                                   "Design review comments",
+                                   "Payment confirmation",
+                                   "Newsletter: product updates",
+                                   "Support ticket escalation",
+                                   "Performance review timeline",
+                                   "Office move logistics",
+                                   "Marketing campaign results",
+                                   "Vendor evaluation",
+                                   "Training session recording",
+                                   "Expense report approval",
+                                   "Roadmap discussion",
+                                   "Outage postmortem",
+                                   "Shipping delay notice",
+                                   "Tax documents",
+                                   "Photos from the trip",
+                                   "Reminder: dentist appointment",
+                                   "Flight check-in open",
+                                   "Draft agreement attached",
+                                   "Invitation: product launch",
+                                   "Quick question about the API"};
 constexpr const char* kWords[] = {
-    "the",      "quarterly", "report",   "meeting",  "please",   "review",   "attached",
-    "schedule", "project",   "team",     "update",   "customer", "server",   "release",
-    "budget",   "thanks",    "regards",  "we",       "will",     "should",   "could",
-    "discuss",  "tomorrow",  "morning",  "after",    "lunch",    "numbers",  "look",
-    "good",     "issue",     "fixed",    "deploy",   "staging",  "mail",     "delivery",
-    "queue",    "latency",   "message",  "inbox",    "question", "answer",   "and",
-    "or",       "with",      "for",      "from",     "about",    "this",     "that",
-    "our",      "your",      "their",    "is",       "are",      "was",      "be",
-    "a",        "an",        "to",       "of",       "in",       "on",       "at",
-    "it",       "not",       "all",      "new",      "first",    "last",     "week",
-    "month",    "year",      "plan",     "draft",    "final",    "version",  "notes",
-    "agenda",   "call",      "office",   "travel",   "invoice",  "payment",  "order",
-    "shipping", "support",   "ticket",   "feature",  "request",  "document", "summary",
-    "contract", "approval",  "migration", "database", "backup",  "incident", "vendor"};
+    "the",      "quarterly", "report",    "meeting",  "please",   "review",   "attached",
+    "schedule", "project",   "team",      "update",   "customer", "server",   "release",
+    "budget",   "thanks",    "regards",   "we",       "will",     "should",   "could",
+    "discuss",  "tomorrow",  "morning",   "after",    "lunch",    "numbers",  "look",
+    "good",     "issue",     "fixed",     "deploy",   "staging",  "mail",     "delivery",
+    "queue",    "latency",   "message",   "inbox",    "question", "answer",   "and",
+    "or",       "with",      "for",       "from",     "about",    "this",     "that",
+    "our",      "your",      "their",     "is",       "are",      "was",      "be",
+    "a",        "an",        "to",        "of",       "in",       "on",       "at",
+    "it",       "not",       "all",       "new",      "first",    "last",     "week",
+    "month",    "year",      "plan",      "draft",    "final",    "version",  "notes",
+    "agenda",   "call",      "office",    "travel",   "invoice",  "payment",  "order",
+    "shipping", "support",   "ticket",    "feature",  "request",  "document", "summary",
+    "contract", "approval",  "migration", "database", "backup",   "incident", "vendor"};
 constexpr const char* kMailers[] = {"Mozilla Thunderbird 115.6", "Apple Mail (2.3731)",
-                                    "Microsoft Outlook 16.0", "Roundcube Webmail/1.6.5",
-                                    "K-9 Mail for Android", "Evolution 3.46.4"};
+                                    "Microsoft Outlook 16.0",    "Roundcube Webmail/1.6.5",
+                                    "K-9 Mail for Android",      "Evolution 3.46.4"};
 constexpr const char* kAttachments[][2] = {
-    {"report.pdf", "application/pdf"},     {"photo.jpg", "image/jpeg"},
+    {"report.pdf", "application/pdf"},
+    {"photo.jpg", "image/jpeg"},
     {"slides.pptx", "application/vnd.openxmlformats-officedocument.presentationml.presentation"},
     {"data.xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"},
-    {"invoice.pdf", "application/pdf"},    {"diagram.png", "image/png"},
-    {"archive.zip", "application/zip"},    {"notes.txt", "text/plain"}};
+    {"invoice.pdf", "application/pdf"},
+    {"diagram.png", "image/png"},
+    {"archive.zip", "application/zip"},
+    {"notes.txt", "text/plain"}};
 // Words a SEARCH can look for: topic words (SUBJECT) and last names (FROM).
 constexpr const char* kSubjectTerms[] = {"budget", "plan",    "report", "invoice", "update",
                                          "review", "meeting", "order",  "ticket",  "backup"};
@@ -275,8 +305,9 @@ class MessageGenerator {
     m.reserve(size + 1024);
     m += "Return-Path: <" + from_addr + ">\r\n";
     m += "Received: from mx" + std::to_string(r.Below(9) + 1) + "." + dom + " (mx." + dom +
-         " [192.0.2." + std::to_string(r.Below(250) + 1) + "])\r\n\tby mail.bench.test with ESMTPS id " +
-         Hex(r.Next()) + "\r\n\tfor <" + me + ">; " + Date(t + 5) + "\r\n";
+         " [192.0.2." + std::to_string(r.Below(250) + 1) +
+         "])\r\n\tby mail.bench.test with ESMTPS id " + Hex(r.Next()) + "\r\n\tfor <" + me + ">; " +
+         Date(t + 5) + "\r\n";
     m += "Received: from [10.0." + std::to_string(r.Below(250)) + "." +
          std::to_string(r.Below(250)) + "] by mx." + dom + " with ESMTPSA; " + Date(t + 2) + "\r\n";
     m += "From: " + fn + " " + ln + " <" + from_addr + ">\r\n";
@@ -388,8 +419,7 @@ class MessageGenerator {
     return b;
   }
   static std::string Base64(std::string_view in) {
-    static constexpr char k[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    static constexpr char k[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     std::string out;
     size_t i = 0;
     for (; i + 2 < in.size(); i += 3) {
@@ -484,23 +514,34 @@ class MessageGenerator {
 // ---------------------------------------------------------------------------------------
 // The command mix. Weights are percent of operations.
 
-enum Op { kFetchFlags, kFetchEnv, kFetchBody, kStore, kSearch, kAppend, kCopy, kMove, kExpunge,
-          kIdle, kNumOps };
+enum Op {
+  kFetchFlags,
+  kFetchEnv,
+  kFetchBody,
+  kStore,
+  kSearch,
+  kAppend,
+  kCopy,
+  kMove,
+  kExpunge,
+  kIdle,
+  kNumOps
+};
 struct OpInfo {
   const char* name;  // report / JSON key
   int weight;
 };
 constexpr std::array<OpInfo, kNumOps> kMix = {{
-    {"FETCH_FLAGS", 20},  // UID FETCH u1:u50 (FLAGS): a window of 50 messages
+    {"FETCH_FLAGS", 20},     // UID FETCH u1:u50 (FLAGS): a window of 50 messages
     {"FETCH_ENVELOPE", 15},  // UID FETCH u (ENVELOPE BODYSTRUCTURE)
-    {"FETCH_BODY", 15},   // UID FETCH u (BODY.PEEK[])
-    {"STORE", 15},        // UID STORE u +FLAGS/-FLAGS (\Seen) or (\Flagged)
-    {"SEARCH", 10},       // UID SEARCH SUBJECT w | FROM name | UNSEEN
-    {"APPEND", 8},        // APPEND INBOX {n+} a new message
-    {"COPY", 7},          // UID COPY u Archive
-    {"MOVE", 3},          // UID MOVE u[,u...] Trash
-    {"EXPUNGE", 2},       // UID STORE u[,u...] +FLAGS.SILENT (\Deleted), UID EXPUNGE u[,u...]
-    {"IDLE", 5},          // IDLE, wait for "+", DONE, wait for OK
+    {"FETCH_BODY", 15},      // UID FETCH u (BODY.PEEK[])
+    {"STORE", 15},           // UID STORE u +FLAGS/-FLAGS (\Seen) or (\Flagged)
+    {"SEARCH", 10},          // UID SEARCH SUBJECT w | FROM name | UNSEEN
+    {"APPEND", 8},           // APPEND INBOX {n+} a new message
+    {"COPY", 7},             // UID COPY u Archive
+    {"MOVE", 3},             // UID MOVE u[,u...] Trash
+    {"EXPUNGE", 2},          // UID STORE u[,u...] +FLAGS.SILENT (\Deleted), UID EXPUNGE u[,u...]
+    {"IDLE", 5},             // IDLE, wait for "+", DONE, wait for OK
 }};
 
 struct OpStats {
@@ -768,9 +809,10 @@ class ImapConn {
       } else if (c == ')' || c == ']') {
         --depth;
       } else if (depth == 1 && (c == 'U' || c == 'u') && (s[i - 1] == '(' || s[i - 1] == ' ') &&
-                 s.size() > i + 4 && (s.compare(i, 4, "UID ") == 0 || s.compare(i, 4, "uid ") == 0)) {
-        return static_cast<uint32_t>(std::strtoul(std::string(s.substr(i + 4, 12)).c_str(),
-                                                  nullptr, 10));
+                 s.size() > i + 4 &&
+                 (s.compare(i, 4, "UID ") == 0 || s.compare(i, 4, "uid ") == 0)) {
+        return static_cast<uint32_t>(
+            std::strtoul(std::string(s.substr(i + 4, 12)).c_str(), nullptr, 10));
       }
     }
     return 0;
@@ -792,8 +834,12 @@ bool IsOk(const std::string& status) { return status.rfind("OK", 0) == 0; }
 class LoadRun {
  public:
   LoadRun(asio::io_context& io, const Options& o)
-      : io_(io), opts_(o), ready_(io.get_executor()), done_(io.get_executor()),
-        prefill_done_(io.get_executor()), deadline_(io) {
+      : io_(io),
+        opts_(o),
+        ready_(io.get_executor()),
+        done_(io.get_executor()),
+        prefill_done_(io.get_executor()),
+        deadline_(io) {
     for (const OpInfo& op : kMix) {
       total_weight_ += op.weight;
     }
@@ -866,27 +912,27 @@ class LoadRun {
                  static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
     std::sort(login_ms_.begin(), login_ms_.end());
     if (opts_.json) {
-      std::printf("{\"users\": %d, \"clients\": %d, \"prefill\": %d, \"prefill_appended\": %ld, "
-                  "\"prefill_bytes\": %ld, \"prefill_s\": %.3f, \"prefill_appends_per_s\": %.1f, "
-                  "\"elapsed_s\": %.3f, \"ops\": %ld, \"ops_per_s\": %.1f, \"errors\": %ld, "
-                  "\"io_errors\": %d, \"protocol_anomalies\": %d, \"clients_failed\": %d, "
-                  "\"login_select_p50_ms\": %.3f, \"login_select_p99_ms\": %.3f, "
-                  "\"inbox_start_avg\": %.1f, \"inbox_end_avg\": %.1f, \"fetched_bytes\": %ld, "
-                  "\"client_cpu_s\": %.3f, \"timed_out\": %s, \"commands\": {",
-                  opts_.users, opts_.clients, opts_.prefill, prefill_appended_, prefill_bytes_,
-                  prefill_s_, prefill_s_ > 0 ? prefill_appended_ / prefill_s_ : 0.0, elapsed,
-                  total, rate, errors, io_errors_, anomalies_, clients_failed_,
-                  Pct(login_ms_, 0.5), Pct(login_ms_, 0.99), Avg(inbox_start_), Avg(inbox_end_),
-                  fetched_bytes_, cpu, timed_out_ ? "true" : "false");
+      std::printf(
+          "{\"users\": %d, \"clients\": %d, \"prefill\": %d, \"prefill_appended\": %ld, "
+          "\"prefill_bytes\": %ld, \"prefill_s\": %.3f, \"prefill_appends_per_s\": %.1f, "
+          "\"elapsed_s\": %.3f, \"ops\": %ld, \"ops_per_s\": %.1f, \"errors\": %ld, "
+          "\"io_errors\": %d, \"protocol_anomalies\": %d, \"clients_failed\": %d, "
+          "\"login_select_p50_ms\": %.3f, \"login_select_p99_ms\": %.3f, "
+          "\"inbox_start_avg\": %.1f, \"inbox_end_avg\": %.1f, \"fetched_bytes\": %ld, "
+          "\"client_cpu_s\": %.3f, \"timed_out\": %s, \"commands\": {",
+          opts_.users, opts_.clients, opts_.prefill, prefill_appended_, prefill_bytes_, prefill_s_,
+          prefill_s_ > 0 ? prefill_appended_ / prefill_s_ : 0.0, elapsed, total, rate, errors,
+          io_errors_, anomalies_, clients_failed_, Pct(login_ms_, 0.5), Pct(login_ms_, 0.99),
+          Avg(inbox_start_), Avg(inbox_end_), fetched_bytes_, cpu, timed_out_ ? "true" : "false");
       for (int i = 0; i < kNumOps; ++i) {
         OpStats& s = stats_[i];
         std::sort(s.latency_ms.begin(), s.latency_ms.end());
-        std::printf("%s\"%s\": {\"weight\": %d, \"count\": %zu, \"per_s\": %.1f, \"p50_ms\": %.3f, "
-                    "\"p99_ms\": %.3f, \"max_ms\": %.3f, \"no\": %d, \"bad\": %d}",
-                    i ? ", " : "", kMix[i].name, kMix[i].weight, s.latency_ms.size(),
-                    elapsed > 0 ? s.latency_ms.size() / elapsed : 0.0, Pct(s.latency_ms, 0.5),
-                    Pct(s.latency_ms, 0.99), s.latency_ms.empty() ? 0.0 : s.latency_ms.back(),
-                    s.no, s.bad);
+        std::printf(
+            "%s\"%s\": {\"weight\": %d, \"count\": %zu, \"per_s\": %.1f, \"p50_ms\": %.3f, "
+            "\"p99_ms\": %.3f, \"max_ms\": %.3f, \"no\": %d, \"bad\": %d}",
+            i ? ", " : "", kMix[i].name, kMix[i].weight, s.latency_ms.size(),
+            elapsed > 0 ? s.latency_ms.size() / elapsed : 0.0, Pct(s.latency_ms, 0.5),
+            Pct(s.latency_ms, 0.99), s.latency_ms.empty() ? 0.0 : s.latency_ms.back(), s.no, s.bad);
       }
       std::printf("}, \"error_samples\": [");
       for (size_t i = 0; i < error_samples_.size(); ++i) {
@@ -898,23 +944,22 @@ class LoadRun {
                   prefill_appended_, prefill_bytes_, prefill_s_);
       std::printf("clients          %d over %d users; login+select p50 %.1f ms p99 %.1f ms\n",
                   opts_.clients, opts_.users, Pct(login_ms_, 0.5), Pct(login_ms_, 0.99));
-      std::printf("timed phase      %ld operations in %.3f s = %.1f ops/s\n", total, elapsed,
-                  rate);
+      std::printf("timed phase      %ld operations in %.3f s = %.1f ops/s\n", total, elapsed, rate);
       std::printf("errors           %ld (I/O %d, failed clients %d, anomalies %d)\n", errors,
                   io_errors_, clients_failed_, anomalies_);
       std::printf("INBOX size       %.1f at start, %.1f at end (average per client)\n",
                   Avg(inbox_start_), Avg(inbox_end_));
       std::printf("client CPU       %.2f s\n", cpu);
-      std::printf("%-16s %6s %8s %8s %9s %9s %9s %5s %5s\n", "command", "weight", "count",
-                  "ops/s", "p50 ms", "p99 ms", "max ms", "NO", "BAD");
+      std::printf("%-16s %6s %8s %8s %9s %9s %9s %5s %5s\n", "command", "weight", "count", "ops/s",
+                  "p50 ms", "p99 ms", "max ms", "NO", "BAD");
       for (int i = 0; i < kNumOps; ++i) {
         OpStats& s = stats_[i];
         std::sort(s.latency_ms.begin(), s.latency_ms.end());
         std::printf("%-16s %5d%% %8zu %8.1f %9.3f %9.3f %9.3f %5d %5d\n", kMix[i].name,
                     kMix[i].weight, s.latency_ms.size(),
                     elapsed > 0 ? s.latency_ms.size() / elapsed : 0.0, Pct(s.latency_ms, 0.5),
-                    Pct(s.latency_ms, 0.99), s.latency_ms.empty() ? 0.0 : s.latency_ms.back(),
-                    s.no, s.bad);
+                    Pct(s.latency_ms, 0.99), s.latency_ms.empty() ? 0.0 : s.latency_ms.back(), s.no,
+                    s.bad);
       }
       for (const std::string& e : error_samples_) {
         std::printf("error: %s\n", e.c_str());
@@ -971,8 +1016,8 @@ class LoadRun {
       Rng fr(static_cast<uint64_t>(user) * 1000003u + static_cast<uint64_t>(i));
       int f = static_cast<int>(fr.Below(100));
       const char* flags = f < 70 ? "(\\Seen) " : f < 75 ? "(\\Seen \\Flagged) " : "";
-      std::string cmd = std::string("APPEND INBOX ") + flags + "{" + std::to_string(msg.size()) +
-                        "+}\r\n" + msg;
+      std::string cmd =
+          std::string("APPEND INBOX ") + flags + "{" + std::to_string(msg.size()) + "+}\r\n" + msg;
       std::string st = co_await c.Command(cmd);
       if (!IsOk(st)) {
         throw std::runtime_error("APPEND: " + st);
@@ -1107,8 +1152,8 @@ class LoadRun {
   }
 
   // Runs one operation; returns the tagged status of the (last) command.
-  awaitable<std::string> RunOp(ImapConn& c, Op op, Rng& rng, int user, int next_append,
-                               int slot, int slots, int& appended, int& removed) {
+  awaitable<std::string> RunOp(ImapConn& c, Op op, Rng& rng, int user, int next_append, int slot,
+                               int slots, int& appended, int& removed) {
     size_t known = c.KnownCount();
     if (known == 0 && op != kSearch && op != kIdle) {
       op = c.uids.empty() ? kAppend : kFetchFlags;  // nothing to act on yet

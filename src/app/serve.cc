@@ -9,6 +9,7 @@
 #include "auth/penalty.h"
 #include "imap/server/server.h"
 #include "io/asio.h"
+#include "io/fault_fs.h"
 #include "io/fs.h"
 #include "pop3/server.h"
 #include "server/services.h"
@@ -138,6 +139,13 @@ int Serve(const ServeOptions& options) {
   store::StoreOptions so;
   so.compress = cfg.store_compress;
   so.max_pending_writes = cfg.store_max_pending_writes;
+  // Fault injection for tests and drills only (io/fault_fs.h).
+  std::unique_ptr<io::FaultFileSystem> faults;
+  if (const char* control = std::getenv("HATO_FAULTS_FILE"); control && *control) {
+    faults = std::make_unique<io::FaultFileSystem>(io::FileSystem::Default(), control);
+    so.fs = faults.get();
+    spdlog::warn("FAULT INJECTION enabled by HATO_FAULTS_FILE={}", control);
+  }
   auto opened = store::OpenEmbeddedStore(options.data_dir, so);
   if (!opened) {
     spdlog::error("cannot open the store in {}: {}", options.data_dir, opened.error().message);

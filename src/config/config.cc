@@ -156,6 +156,10 @@ const std::map<std::string, Setter>& Setters() {
        [](const toml::node& n, Config& c) {
          return WantInt(n, "store.reserve_bytes", 0, kMaxInt, c.store_reserve_bytes);
        }},
+      {"store.slow_commit_ms",
+       [](const toml::node& n, Config& c) {
+         return WantInt(n, "store.slow_commit_ms", 10, 3600000, c.store_slow_commit_ms);
+       }},
       {"store.max_pending_writes",
        [](const toml::node& n, Config& c) {
          return WantInt(n, "store.max_pending_writes", 1, 10000000, c.store_max_pending_writes);
@@ -235,6 +239,8 @@ std::string DefaultText(std::string_view hostname) {
     << "key = \"tls/key.pem\"\n\n"
     << "[store]\ncompress = true            # zstd for bodies when it saves space\n"
     << "reserve_bytes = 0   # free space kept; below it 452 4.3.1 (0 = 2 x max_message_size)\n"
+    << "slow_commit_ms = " << d.store_slow_commit_ms
+    << "   # slower commits: new mail gets 451 4.3.0 at once\n"
     << "max_pending_writes = " << d.store_max_pending_writes
     << "   # queued writes past this get 451 4.3.0 at once\n";
   return o.str();

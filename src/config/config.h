@@ -63,6 +63,9 @@ struct Config {
   // Free space kept in reserve on the data volume; below it new mail is
   // refused with 452 4.3.1 (reads go on). 0 = twice smtp.max_message_size.
   uint64_t store_reserve_bytes = 0;
+  // A commit slower than this means storage is struggling: new SMTP
+  // transactions get 451 4.3.0 at once until commits are fast again.
+  int store_slow_commit_ms = 1000;
   uint64_t ReserveBytes() const {
     return store_reserve_bytes ? store_reserve_bytes : 2 * smtp.max_message_size;
   }

@@ -238,6 +238,12 @@ awaitable<bool> Session::HandleMail(const Command& c) {
     Reply("552 5.3.4 Message size exceeds fixed limit");
     co_return true;
   }
+  store::StoreHealth health = svc_.store->Health();
+  if (std::max(health.commit_in_flight_ms, health.last_commit_ms) > cfg_->store_slow_commit_ms) {
+    // Storage is slow: a quick "try later" instead of a wait that piles up.
+    Reply("451 4.3.0 Storage is busy, try again later");
+    co_return true;
+  }
   if (svc_.disk && svc_.disk->low()) {
     // RFC 3463 4.3.1: the sender keeps the message and retries later.
     Reply("452 4.3.1 Insufficient system storage, try again later");

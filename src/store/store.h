@@ -144,6 +144,15 @@ struct MailboxSnapshot {
   std::vector<MessageMeta> messages;  // live messages in UID order
 };
 
+// How the write path is doing, for admission control: sessions refuse new
+// work quickly ("try later") while commits are slow instead of letting waits
+// pile up.
+struct StoreHealth {
+  size_t pending_writes = 0;
+  int64_t commit_in_flight_ms = 0;  // age of the batch being committed; 0 when idle
+  int64_t last_commit_ms = 0;       // duration of the last batch, if it ended in the last 2 s
+};
+
 struct VerifyReport {
   uint64_t blobs_checked = 0;
   std::vector<std::string> problems;  // empty when the store verified clean
@@ -201,6 +210,8 @@ class Store {
   // Called after each commit with the ids of the mailboxes it changed (any
   // thread). Sessions use it to push IDLE updates; one listener.
   virtual void SetChangeListener(std::function<void(const std::vector<int64_t>&)> listener) = 0;
+
+  virtual StoreHealth Health() = 0;
 
   // Maintenance.
   // Destroys expunged messages and removed accounts older than `cutoff` (unix seconds).

@@ -91,13 +91,14 @@ class Server:
             out.append(f"{key} = {value}")
         open(path, "w").write("\n".join(out))
 
-    def start(self):
+    def start(self, env=None):
         self.log = open(self.log_path, "a")
         self.proc = subprocess.Popen(
             [HATO, "serve", "--data", self.data, "--smtp", f"127.0.0.1:{self.smtp_port}",
              "--pop3", f"127.0.0.1:{self.pop3_port}", "--imap", f"127.0.0.1:{self.imap_port}",
              "--shutdown-grace", "5"],
-            stdout=self.log, stderr=subprocess.STDOUT)
+            stdout=self.log, stderr=subprocess.STDOUT,
+            env=None if env is None else {**os.environ, **env})
         wait_port(self.smtp_port)
         wait_port(self.pop3_port)
         wait_port(self.imap_port)

@@ -7,7 +7,7 @@
 #include <mutex>
 #include <thread>
 
-#include "fault_fs.h"
+#include "io/fault_fs.h"
 #include "store/blobs.h"
 #include "test_util.h"
 
@@ -42,7 +42,7 @@ class StoreTest : public ::testing::Test {
   }
 
   testing::TempDir dir_;
-  testing::FaultFileSystem faults_;
+  io::FaultFileSystem faults_{io::FileSystem::Default()};
   std::unique_ptr<Store> store_;
 };
 
@@ -322,14 +322,14 @@ TEST_F(StoreTest, TornTailIsIgnoredAfterCrash) {
 TEST_F(StoreTest, FailedFsyncFailsTheDeliveryAndHidesIt) {
   int64_t a = MakeAccount("a@example.test");
   ASSERT_TRUE(Deliver({a}, "Subject: before\r\n\r\nkept\r\n").ok());
-  faults_.fail_sync = true;
+  faults_.sync_error = true;
   auto failed = Deliver({a}, "Subject: during\r\n\r\nlost in the fault\r\n");
   ASSERT_FALSE(failed.ok());
   EXPECT_EQ(failed.error().kind, ErrorKind::kTemporary);            // SMTP answers 451 4.3.0
   EXPECT_EQ(store_->ListMessages(a, kInbox)->messages.size(), 1u);  // nothing half-written
   // The failed fsync is not retried into a success: after the fault clears the
   // next delivery goes to a fresh segment, and everything verifies.
-  faults_.fail_sync = false;
+  faults_.sync_error = false;
   ASSERT_TRUE(Deliver({a}, "Subject: after\r\n\r\nrecovered\r\n").ok());
   EXPECT_TRUE(std::filesystem::exists(dir_.path() + "/blobs/seg-00000002.hb"));
   Reopen();
@@ -343,11 +343,11 @@ TEST_F(StoreTest, FullDiskFailsOnlyTheWritesThatNeedIt) {
   int64_t a = MakeAccount("a@example.test");
   std::string dup = "Subject: dup\r\n\r\nalready stored\r\n";
   ASSERT_TRUE(Deliver({a}, dup).ok());
-  faults_.fail_append = true;
+  faults_.append_error = true;
   EXPECT_FALSE(Deliver({a}, "Subject: new\r\n\r\nneeds space\r\n").ok());
   // Content already stored needs no new bytes: it is still accepted.
   EXPECT_TRUE(Deliver({a}, dup).ok());
-  faults_.fail_append = false;
+  faults_.append_error = false;
   EXPECT_TRUE(Deliver({a}, "Subject: later\r\n\r\nfits again\r\n").ok());
   Reopen();
   EXPECT_EQ(store_->ListMessages(a, kInbox)->messages.size(), 3u);

@@ -6,6 +6,7 @@
 // write does not fail its neighbours, one blob fdatasync, one WAL fsync at
 // COMMIT. Only then is each write's `done` called. Readers use their own
 // connections from a pool; WAL lets them run while the writer commits.
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
@@ -360,6 +361,20 @@ class SqliteStore final : public Store {
     });
   }
 
+  StoreHealth Health() override {
+    StoreHealth h;
+    {
+      std::lock_guard lock(mu_);
+      h.pending_writes = queue_.size();
+    }
+    int64_t now = NowMs();
+    int64_t started = batch_started_ms_.load();
+    if (started != 0) h.commit_in_flight_ms = now - started;
+    if (now - last_commit_end_ms_.load() < kRecentCommitMs)
+      h.last_commit_ms = last_commit_ms_.load();
+    return h;
+  }
+
   void SetChangeListener(std::function<void(const std::vector<int64_t>&)> listener) override {
     std::lock_guard lock(mu_);
     listener_ = std::move(listener);
@@ -486,7 +501,23 @@ class SqliteStore final : public Store {
     }
   }
 
+  static int64_t NowMs() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+  }
+
   void RunBatch(std::vector<WriteOp>& batch) {
+    int64_t started = NowMs();
+    batch_started_ms_ = started;
+    RunBatchTimed(batch);
+    int64_t ended = NowMs();
+    last_commit_ms_ = ended - started;
+    last_commit_end_ms_ = ended;
+    batch_started_ms_ = 0;
+  }
+
+  void RunBatchTimed(std::vector<WriteOp>& batch) {
     std::vector<Status> results(batch.size());
     Txn txn{writer_db_, blobs_, false, {}};
     Status commit = writer_db_.Exec("BEGIN IMMEDIATE");
@@ -559,6 +590,11 @@ class SqliteStore final : public Store {
   std::function<void(const std::vector<int64_t>&)> listener_;  // guarded by mu_
   bool stopping_ = false;                                      // guarded by mu_
   std::thread writer_;
+  // Write-path timing for Health() (steady clock, ms).
+  static constexpr int64_t kRecentCommitMs = 2000;
+  std::atomic<int64_t> batch_started_ms_{0};
+  std::atomic<int64_t> last_commit_ms_{0};
+  std::atomic<int64_t> last_commit_end_ms_{0};
   Db writer_db_;  // writer thread only (and Open before it starts)
 
   std::mutex pool_mu_;
