@@ -273,6 +273,11 @@ void RenderFetch(std::string& out, const MessageData& m, const std::vector<Fetch
     first = false;
   };
   bool uid_done = false, modseq_done = false;
+  if (uid_fetch) {  // UID first, as clients parsing around literals expect (RFC 3501 6.4.8)
+    sep();
+    out += "UID " + std::to_string(meta.uid);
+    uid_done = true;
+  }
   for (const auto& item : items) {
     switch (item.att) {
       case FetchAtt::kUid:
@@ -361,10 +366,6 @@ void RenderFetch(std::string& out, const MessageData& m, const std::vector<Fetch
         break;
       }
     }
-  }
-  if (uid_fetch && !uid_done) {
-    sep();
-    out += "UID " + std::to_string(meta.uid);
   }
   if (with_modseq && !modseq_done) {
     sep();
