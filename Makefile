@@ -48,7 +48,7 @@ bench: deps
 
 # The long crash test: hundreds of SIGKILLs.
 torture: build
-	cd tests/integration && HATO_CRASH_KILLS=300 HATO_CRASH_SENDERS=8 HATO_BIN=$(CURDIR)/$(BUILD)/hato python3 -m unittest -v test_crash
+	cd tests/integration && HATO_CRASH_KILLS=300 HATO_CRASH_SENDERS=8 HATO_BIN=$(CURDIR)/$(BUILD)/hato python3 -m unittest -v test_crash test_crash_imap
 
 format:
 	clang-format -i $$(git ls-files '*.cc' '*.h')
