@@ -56,6 +56,25 @@ const std::map<std::string, Setter>& Setters() {
   static const std::map<std::string, Setter> kSetters = {
       {"server.hostname",
        [](const toml::node& n, Config& c) { return WantString(n, "server.hostname", c.hostname); }},
+      {"server.per_ip_limits_on_loopback",
+       [](const toml::node& n, Config& c) {
+         return WantBool(n, "server.per_ip_limits_on_loopback", c.per_ip_limits_on_loopback);
+       }},
+      {"smtp.max_connections_per_ip",
+       [](const toml::node& n, Config& c) {
+         return WantInt(n, "smtp.max_connections_per_ip", 0, 1000000,
+                        c.smtp.max_connections_per_ip);
+       }},
+      {"pop3.max_connections_per_ip",
+       [](const toml::node& n, Config& c) {
+         return WantInt(n, "pop3.max_connections_per_ip", 0, 1000000,
+                        c.pop3.max_connections_per_ip);
+       }},
+      {"imap.max_connections_per_ip",
+       [](const toml::node& n, Config& c) {
+         return WantInt(n, "imap.max_connections_per_ip", 0, 1000000,
+                        c.imap.max_connections_per_ip);
+       }},
       {"listen.smtp",
        [](const toml::node& n, Config& c) {
          auto s = WantString(n, "listen.smtp", c.listen.smtp);
@@ -205,7 +224,8 @@ std::string DefaultText(std::string_view hostname) {
   std::ostringstream o;
   o << "# Hato configuration. Every key is optional; shown values are the defaults.\n"
     << "# Reload with SIGHUP (listener addresses take effect at restart).\n\n"
-    << "[server]\nhostname = \"" << hostname << "\"   # used in greetings and Received\n\n"
+    << "[server]\nhostname = \"" << hostname << "\"   # used in greetings and Received\n"
+    << "per_ip_limits_on_loopback = false   # per-address limits for 127.0.0.1/::1 too\n\n"
     << "[listen]   # host:port; an empty string disables the listener\n"
     << "smtp = \"0.0.0.0:25\"          # inbound MX (RFC 5321)\n"
     << "submission = \"0.0.0.0:587\"   # authenticated submission (RFC 6409)\n"
@@ -220,13 +240,18 @@ std::string DefaultText(std::string_view hostname) {
     << "idle_timeout_seconds = " << d.smtp.idle_timeout_seconds << "    # 421 4.4.2 on expiry\n"
     << "commit_timeout_seconds = " << d.smtp.commit_timeout_seconds
     << "   # a slower store commit is answered 451 4.3.0\n"
-    << "max_connections = " << d.smtp.max_connections << "        # 421 4.3.2 past it\n\n"
+    << "max_connections = " << d.smtp.max_connections << "        # 421 4.3.2 past it\n"
+    << "max_connections_per_ip = " << d.smtp.max_connections_per_ip
+    << "   # from one address; 421 4.7.0 past it\n\n"
     << "[pop3]\n"
     << "idle_timeout_seconds = " << d.pop3.idle_timeout_seconds << "\n"
-    << "max_connections = " << d.pop3.max_connections << "        # -ERR [SYS/TEMP] past it\n\n"
+    << "max_connections = " << d.pop3.max_connections << "        # -ERR [SYS/TEMP] past it\n"
+    << "max_connections_per_ip = " << d.pop3.max_connections_per_ip << "\n\n"
     << "[imap]\n"
-    << "idle_timeout_seconds = " << d.imap.idle_timeout_seconds << "   # RFC 3501: at least 30 min\n"
+    << "idle_timeout_seconds = " << d.imap.idle_timeout_seconds
+    << "   # RFC 3501: at least 30 min\n"
     << "max_connections = " << d.imap.max_connections << "        # * BYE [UNAVAILABLE] past it\n"
+    << "max_connections_per_ip = " << d.imap.max_connections_per_ip << "\n"
     << "max_message_size = " << d.imap.max_message_size << "  # APPEND; NO [TOOBIG] past it\n\n"
     << "[auth]\n"
     << "allow_plaintext_on_loopback = true   # else plaintext passwords need TLS\n"

@@ -29,16 +29,19 @@ struct SmtpLimits {
   int idle_timeout_seconds = 300;           // RFC 5321 4.5.3.2: 421 4.4.2 on expiry
   int commit_timeout_seconds = 60;          // no 250 is sent later than this: 451 4.3.0
   size_t max_connections = 1000;            // concurrent; 421 4.3.2 past it
+  size_t max_connections_per_ip = 20;       // from one address; 421 4.7.0 past it
 };
 
 struct Pop3Limits {
-  int idle_timeout_seconds = 600;  // RFC 1939 section 3: at least 10 minutes
-  size_t max_connections = 1000;   // -ERR [SYS/TEMP] past it
+  int idle_timeout_seconds = 600;      // RFC 1939 section 3: at least 10 minutes
+  size_t max_connections = 1000;       // -ERR [SYS/TEMP] past it
+  size_t max_connections_per_ip = 20;  // -ERR [SYS/TEMP] past it
 };
 
 struct ImapLimits {
-  int idle_timeout_seconds = 1800;  // RFC 3501 section 5.4: at least 30 minutes
-  size_t max_connections = 5000;    // "* BYE [UNAVAILABLE]" past it
+  int idle_timeout_seconds = 1800;          // RFC 3501 section 5.4: at least 30 minutes
+  size_t max_connections = 5000;            // "* BYE [UNAVAILABLE]" past it
+  size_t max_connections_per_ip = 50;       // "* BYE [UNAVAILABLE]" past it
   uint64_t max_message_size = 50ull << 20;  // APPEND literal (APPENDLIMIT); NO [TOOBIG]
 };
 
@@ -50,6 +53,9 @@ struct AuthConfig {
 
 struct Config {
   std::string hostname = "localhost";
+  // Per-address connection limits also for loopback clients (off: a local
+  // proxy or test load shares one address).
+  bool per_ip_limits_on_loopback = false;
   Listen listen;
   SmtpLimits smtp;
   Pop3Limits pop3;

@@ -648,14 +648,13 @@ awaitable<bool> Session::HandleQuit() {
 
 awaitable<void> Server::Serve(tcp::socket socket) {
   auto cfg = services_.config->Get();
-  if (!sessions_.TryAcquire(cfg->pop3.max_connections)) {
-    std::string msg = "-ERR [SYS/TEMP] too many connections, try again later\r\n";
-    boost::system::error_code ec;
-    co_await asio::async_write(socket, asio::buffer(msg),
-                               asio::redirect_error(asio::use_awaitable, ec));
-    co_return;
-  }
-  auto slot = sessions_.Adopt();
+  std::string refusal_total = "-ERR [SYS/TEMP] too many connections, try again later";
+  std::string refusal_ip =
+      "-ERR [SYS/TEMP] too many connections from your address, try again later";
+  std::optional<server::Admission::Ticket> ticket = co_await server::Admit(
+      admission_, socket, cfg->pop3.max_connections, cfg->pop3.max_connections_per_ip,
+      cfg->per_ip_limits_on_loopback, refusal_total, refusal_ip);
+  if (!ticket) co_return;
   Session session(services_, locks_, std::move(socket));
   server::SessionRegistry::Scope registered(registry_, &session);
   co_await session.Run();

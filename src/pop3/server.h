@@ -44,14 +44,14 @@ class Server {
   explicit Server(server::Services services) : services_(std::move(services)) {}
   // Serves one accepted connection until it closes.
   awaitable<void> Serve(tcp::socket socket);
-  size_t live_sessions() const { return sessions_.live(); }
+  size_t live_sessions() const { return admission_.live(); }
   // Graceful stop: sessions waiting for a command get -ERR [SYS/TEMP] and
   // close (without UPDATE: nothing is deleted); busy ones after their command.
   void Shutdown() { registry_.StopAll(); }
 
  private:
   server::Services services_;
-  server::ConnectionCounter sessions_;
+  server::Admission admission_;
   server::SessionRegistry registry_;
   MaildropLocks locks_;
 };

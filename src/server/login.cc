@@ -71,4 +71,26 @@ awaitable<LoginResult> CheckLogin(Services& svc, std::string ip, std::string use
   co_return result;
 }
 
+awaitable<std::optional<Admission::Ticket>> Admit(Admission& admission, tcp::socket& socket,
+                                                  size_t total, size_t per_ip,
+                                                  bool per_ip_on_loopback,
+                                                  std::string refusal_total,
+                                                  std::string refusal_ip) {
+  boost::system::error_code ec;
+  auto ep = socket.remote_endpoint(ec);
+  std::string ip = ec ? std::string("?") : ep.address().to_string();
+  bool loopback = !ec && ep.address().is_loopback();
+  std::optional<Admission::Ticket> ticket;
+  size_t ip_limit = loopback && !per_ip_on_loopback ? 0 : per_ip;
+  Admission::Verdict v = admission.TryAdmit(ip, total, ip_limit, ticket);
+  if (v == Admission::Verdict::kAdmitted) co_return ticket;
+  std::string msg = (v == Admission::Verdict::kTooMany ? refusal_total : refusal_ip) + "\r\n";
+  spdlog::warn("connection from {} refused: {}", ip,
+               v == Admission::Verdict::kTooMany ? "too many sessions" : "too many from address");
+  auto buffer = asio::buffer(msg);
+  auto token = asio::redirect_error(asio::use_awaitable, ec);
+  co_await asio::async_write(socket, buffer, token);
+  co_return std::nullopt;
+}
+
 }  // namespace hato::server

@@ -29,4 +29,13 @@ awaitable<LoginResult> CheckLogin(Services& svc, std::string ip, std::string use
 // Waits `d` on the current executor (no-op for zero).
 awaitable<void> Sleep(std::chrono::milliseconds d);
 
+// Admits a new connection of a protocol or writes `refusal` (a complete reply
+// line without CRLF) and returns nullopt. Loopback clients are exempt from the
+// per-address limit unless `per_ip_on_loopback`.
+awaitable<std::optional<Admission::Ticket>> Admit(Admission& admission, tcp::socket& socket,
+                                                  size_t total, size_t per_ip,
+                                                  bool per_ip_on_loopback,
+                                                  std::string refusal_total,
+                                                  std::string refusal_ip);
+
 }  // namespace hato::server

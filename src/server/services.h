@@ -6,7 +6,11 @@
 #include <atomic>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
+#include <string>
+#include <unordered_map>
+#include <utility>
 
 #include "auth/penalty.h"
 #include "config/config.h"
@@ -27,34 +31,56 @@ class ConfigSource {
   std::atomic<std::shared_ptr<const config::Config>> current_;
 };
 
-// Counts live sessions of one protocol; a Slot releases on destruction.
-class ConnectionCounter {
+// Admission of new sessions of one protocol: at most `total` live sessions,
+// and at most `per_ip` from one client address, so that one client (or a
+// surge from one network) cannot take every slot. A Ticket releases its
+// place when destroyed. Thread-safe.
+class Admission {
  public:
-  class Slot {
+  enum class Verdict { kAdmitted, kTooMany, kTooManyFromIp };
+
+  class Ticket {
    public:
-    explicit Slot(std::atomic<size_t>* n) : n_(n) {}
-    Slot(Slot&& o) noexcept : n_(o.n_) { o.n_ = nullptr; }
-    Slot(const Slot&) = delete;
-    ~Slot() {
-      if (n_) n_->fetch_sub(1);
+    Ticket(Admission* a, std::string ip) : a_(a), ip_(std::move(ip)) {}
+    Ticket(Ticket&& o) noexcept : a_(std::exchange(o.a_, nullptr)), ip_(std::move(o.ip_)) {}
+    Ticket(const Ticket&) = delete;
+    ~Ticket() {
+      if (a_) a_->Release(ip_);
     }
 
    private:
-    std::atomic<size_t>* n_;
+    Admission* a_;
+    std::string ip_;
   };
-  // Takes a slot; false when `limit` sessions are already live.
-  bool TryAcquire(size_t limit) {
-    if (n_.fetch_add(1) >= limit) {
-      n_.fetch_sub(1);
-      return false;
-    }
-    return true;
+
+  // `per_ip` 0 = no per-address limit.
+  Verdict TryAdmit(const std::string& ip, size_t total, size_t per_ip,
+                   std::optional<Ticket>& ticket) {
+    std::lock_guard lock(mu_);
+    if (live_ >= total) return Verdict::kTooMany;
+    size_t& from_ip = per_ip_[ip];
+    if (per_ip != 0 && from_ip >= per_ip) return Verdict::kTooManyFromIp;
+    ++from_ip;
+    ++live_;
+    ticket.emplace(this, ip);
+    return Verdict::kAdmitted;
   }
-  Slot Adopt() { return Slot(&n_); }
-  size_t live() const { return n_.load(); }
+  size_t live() const {
+    std::lock_guard lock(mu_);
+    return live_;
+  }
 
  private:
-  std::atomic<size_t> n_{0};
+  void Release(const std::string& ip) {
+    std::lock_guard lock(mu_);
+    --live_;
+    auto it = per_ip_.find(ip);
+    if (it != per_ip_.end() && --it->second == 0) per_ip_.erase(it);
+  }
+
+  mutable std::mutex mu_;
+  size_t live_ = 0;                                 // guarded by mu_
+  std::unordered_map<std::string, size_t> per_ip_;  // guarded by mu_
 };
 
 // The live sessions of one protocol, so that a graceful stop can ask each to

@@ -10,6 +10,7 @@
 #include "io/await.h"
 #include "io/net.h"
 #include "mime/message.h"
+#include "server/login.h"
 #include "smtp/command.h"
 #include "smtp/data_reader.h"
 
@@ -481,15 +482,14 @@ awaitable<bool> Session::HandleStartTls() {
 
 awaitable<void> Server::Serve(tcp::socket socket) {
   auto cfg = services_.config->Get();
-  if (!sessions_.TryAcquire(cfg->smtp.max_connections)) {
-    std::string msg = "421 4.3.2 " + cfg->hostname + " Too many connections, try again later\r\n";
-    boost::system::error_code ec;
-    auto buffer = asio::buffer(msg);
-    auto token = asio::redirect_error(asio::use_awaitable, ec);
-    co_await asio::async_write(socket, buffer, token);
-    co_return;
-  }
-  auto slot = sessions_.Adopt();
+  std::string refusal_total =
+      "421 4.3.2 " + cfg->hostname + " Too many connections, try again later";
+  std::string refusal_ip =
+      "421 4.7.0 " + cfg->hostname + " Too many connections from your address, try again later";
+  std::optional<server::Admission::Ticket> ticket = co_await server::Admit(
+      admission_, socket, cfg->smtp.max_connections, cfg->smtp.max_connections_per_ip,
+      cfg->per_ip_limits_on_loopback, refusal_total, refusal_ip);
+  if (!ticket) co_return;
   Session session(services_, std::move(socket));
   server::SessionRegistry::Scope registered(registry_, &session);
   co_await session.Run();

@@ -15,13 +15,13 @@ class Server {
   explicit Server(server::Services services) : services_(std::move(services)) {}
   // Serves one accepted connection until it closes.
   awaitable<void> Serve(tcp::socket socket);
-  size_t live_sessions() const { return sessions_.live(); }
+  size_t live_sessions() const { return admission_.live(); }
   // Graceful stop: idle sessions get 421 and close now, busy ones after their transaction.
   void Shutdown() { registry_.StopAll(); }
 
  private:
   server::Services services_;
-  server::ConnectionCounter sessions_;
+  server::Admission admission_;
   server::SessionRegistry registry_;
 };
 

@@ -1,6 +1,7 @@
 #include "imap/server/server.h"
 
 #include "imap/server/session.h"
+#include "server/login.h"
 
 namespace hato::imap {
 
@@ -17,15 +18,13 @@ void Server::Detach() { services_.store->SetChangeListener(nullptr); }
 
 awaitable<void> Server::Serve(tcp::socket socket) {
   auto cfg = services_.config->Get();
-  if (!sessions_.TryAcquire(cfg->imap.max_connections)) {
-    std::string msg = "* BYE [UNAVAILABLE] too many connections, try again later\r\n";
-    boost::system::error_code ec;
-    auto buffer = asio::buffer(msg);
-    auto token = asio::redirect_error(asio::use_awaitable, ec);
-    co_await asio::async_write(socket, buffer, token);
-    co_return;
-  }
-  auto slot = sessions_.Adopt();
+  std::string refusal_total = "* BYE [UNAVAILABLE] too many connections, try again later";
+  std::string refusal_ip =
+      "* BYE [UNAVAILABLE] too many connections from your address, try again later";
+  std::optional<server::Admission::Ticket> ticket = co_await server::Admit(
+      admission_, socket, cfg->imap.max_connections, cfg->imap.max_connections_per_ip,
+      cfg->per_ip_limits_on_loopback, refusal_total, refusal_ip);
+  if (!ticket) co_return;
   Session session(services_, hub_, std::move(socket));
   server::SessionRegistry::Scope registered(registry_, &session);
   co_await session.Run();

@@ -54,14 +54,14 @@ class Server {
   void Attach(asio::any_io_executor executor);
   void Detach();
   awaitable<void> Serve(tcp::socket socket);
-  size_t live_sessions() const { return sessions_.live(); }
+  size_t live_sessions() const { return admission_.live(); }
   // Graceful stop: idle sessions get "* BYE [UNAVAILABLE]" and close.
   void Shutdown() { registry_.StopAll(); }
 
  private:
   server::Services services_;
   asio::any_io_executor executor_;
-  server::ConnectionCounter sessions_;
+  server::Admission admission_;
   server::SessionRegistry registry_;
   Hub hub_;
 };
