@@ -159,6 +159,14 @@ awaitable<bool> Connection::Write(std::string_view data) {
   co_return !ec;
 }
 
+awaitable<bool> Connection::Flush() {
+  if (out_.empty()) co_return true;
+  std::string data;
+  data.swap(out_);
+  bool ok = co_await Write(data);
+  co_return ok;
+}
+
 awaitable<bool> Connection::StartTls(std::chrono::seconds timeout) {
   if (!tls_ctx_ || tls_) co_return false;
   buffer_.clear();

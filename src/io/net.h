@@ -34,6 +34,16 @@ class Connection {
 
   awaitable<bool> Write(std::string_view data);
 
+  // Replies are queued and written by Flush(): a session flushes only before it
+  // waits for input, so a batch of pipelined commands gets one write
+  // (RFC 2920 for SMTP, RFC 2449 section 6.6 for POP3, RFC 3501 for IMAP).
+  void QueueLine(std::string_view line) {
+    out_.append(line);
+    out_.append("\r\n");
+  }
+  std::string& output() { return out_; }
+  awaitable<bool> Flush();
+
   // Server side TLS handshake. Discards any buffered plaintext first: input
   // pipelined behind STARTTLS/STLS must not be executed after the handshake
   // (the STARTTLS command-injection attack, CVE-2011-0411).
@@ -57,6 +67,7 @@ class Connection {
   std::unique_ptr<asio::ssl::stream<tcp::socket&>> tls_;
   std::unique_ptr<char[]> tls_chunk_;  // read buffer, TLS only
   std::string buffer_;
+  std::string out_;  // queued output
   std::string peer_ip_;
   bool loopback_ = false;
 };

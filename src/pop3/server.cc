@@ -157,17 +157,8 @@ class Session final : public server::SessionRegistry::Member {
 
   // Replies are buffered and flushed before the session waits for input, so a
   // pipelining client gets one write per group of commands (RFC 2449 section 6.6).
-  void Reply(std::string_view line) {
-    out_.append(line);
-    out_.append("\r\n");
-  }
-  awaitable<bool> Flush() {
-    if (out_.empty()) co_return true;
-    std::string data;
-    data.swap(out_);
-    bool ok = co_await conn_.Write(data);
-    co_return ok;
-  }
+  void Reply(std::string_view line) { conn_.QueueLine(line); }
+  awaitable<bool> Flush() { return conn_.Flush(); }
   bool CountError();  // false when the error limit closed the session
   seconds idle_timeout() const { return seconds(cfg_->pop3.idle_timeout_seconds); }
   // RFC 2595 section 3.1 / RFC 5034 section 6: passwords only over TLS, or on
@@ -198,7 +189,6 @@ class Session final : public server::SessionRegistry::Member {
   MaildropLocks& locks_;
   io::Connection conn_;
   std::shared_ptr<const config::Config> cfg_;
-  std::string out_;
   int errors_ = 0;
   bool stopping_ = false;  // graceful stop requested
   bool idle_ = false;      // waiting for a command
@@ -216,7 +206,8 @@ class Session final : public server::SessionRegistry::Member {
 awaitable<void> Session::Run() {
   Reply("+OK " + cfg_->hostname + " POP3 Hato ready");
   while (true) {
-    if (conn_.buffer().find('\n') == std::string::npos || out_.size() >= kFlushThreshold) {
+    if (conn_.buffer().find('\n') == std::string::npos ||
+        conn_.output().size() >= kFlushThreshold) {
       bool sent = co_await Flush();
       if (!sent) co_return;
     }
@@ -585,7 +576,7 @@ awaitable<bool> Session::HandleRetr(const Command& c, bool top) {
   } else {
     Reply("+OK " + std::to_string(data.size()) + " octets");
   }
-  AppendMultiline(data, out_);
+  AppendMultiline(data, conn_.output());
   co_return true;
 }
 

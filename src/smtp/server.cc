@@ -62,17 +62,8 @@ class Session final : public server::SessionRegistry::Member {
 
   // Replies are buffered and flushed before the session waits for input, so a
   // PIPELINING client gets one write per group of commands (RFC 2920).
-  void Reply(std::string_view line) {
-    out_.append(line);
-    out_.append("\r\n");
-  }
-  awaitable<bool> Flush() {
-    if (out_.empty()) co_return true;
-    std::string data;
-    data.swap(out_);
-    bool written = co_await conn_.Write(data);
-    co_return written;
-  }
+  void Reply(std::string_view line) { conn_.QueueLine(line); }
+  awaitable<bool> Flush() { return conn_.Flush(); }
 
   awaitable<bool> HandleEhlo(const Command& c, bool extended);
   awaitable<bool> HandleMail(const Command& c);
@@ -88,7 +79,6 @@ class Session final : public server::SessionRegistry::Member {
   server::Services& svc_;
   io::Connection conn_;
   std::shared_ptr<const config::Config> cfg_;
-  std::string out_;
   std::string helo_;
   bool extended_ = false;
   int errors_ = 0;

@@ -171,7 +171,7 @@ awaitable<bool> Session::HandleFetch(const Command& c) {
       return out;
     };
     auto rendered = co_await io::Offload(*svc_.blocking, std::move(render));
-    out_ += rendered.first;
+    conn_.output() += rendered.first;
     if (!rendered.second.empty()) failures += (failures.empty() ? "" : ",") + rendered.second;
     bool flushed = co_await Flush();
     if (!flushed) co_return false;
@@ -302,7 +302,7 @@ awaitable<bool> Session::HandleSearch(const Command& c) {
   }
   if (modseq_key) condstore_ = true;
   if (a.esearch) {
-    out_ += FormatEsearch(c.tag, c.uid, a, numbers);  // CRLF included
+    conn_.output() += FormatEsearch(c.tag, c.uid, a, numbers);  // CRLF included
   } else {
     std::string line = "* SEARCH";
     for (uint32_t n : numbers) line += " " + std::to_string(n);

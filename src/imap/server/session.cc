@@ -113,14 +113,6 @@ void Session::MailboxChanged() {
   wake_.cancel();
 }
 
-awaitable<bool> Session::Flush() {
-  if (out_.empty()) co_return true;
-  std::string data;
-  data.swap(out_);
-  bool ok = co_await conn_.Write(data);
-  co_return ok;
-}
-
 awaitable<io::ReadStatus> Session::ReadMore(seconds timeout) {
   io::ReadStatus st = co_await conn_.ReadMore(timeout);
   if (st == io::ReadStatus::kOk) {
@@ -237,7 +229,7 @@ awaitable<void> Session::Run() {
       continue;
     }
     if (auto* e = std::get_if<ReadError>(&next)) {
-      out_ += FormatReadError(*e);  // a whole response line, CRLF included
+      conn_.output() += FormatReadError(*e);  // a whole response line, CRLF included
       if (e->close || ++bad_commands_ > kMaxBadCommands) {
         if (!e->close) Reply("* BYE Too many invalid commands");
         break;

@@ -46,14 +46,11 @@ class Session final : public server::SessionRegistry::Member, public Hub::Listen
   };
 
   // Output: buffered, flushed before waiting for input.
-  void Reply(std::string_view line) {
-    out_.append(line);
-    out_.append("\r\n");
-  }
+  void Reply(std::string_view line) { conn_.QueueLine(line); }
   void Tagged(const Command& c, std::string_view status, std::string_view text) {
     Reply(c.tag + " " + std::string(status) + " " + std::string(text));
   }
-  awaitable<bool> Flush();
+  awaitable<bool> Flush() { return conn_.Flush(); }
   std::string Capabilities() const;
   bool PlaintextAllowed() const;
 
@@ -110,7 +107,6 @@ class Session final : public server::SessionRegistry::Member, public Hub::Listen
   io::Connection conn_;
   std::shared_ptr<const config::Config> cfg_;
   CommandReader reader_;
-  std::string out_;
   State state_ = State::kNotAuthenticated;
   int bad_commands_ = 0;
   bool stopping_ = false;
