@@ -277,11 +277,13 @@ awaitable<bool> Session::HandleSearch(const Command& c) {
   SearchKey key = a.key;
   auto search = [store, account, messages, key] {
     std::pair<std::vector<uint32_t>, uint64_t> out{{}, 0};  // matching indexes+1, max modseq
-    bool content = SearchNeedsContent(key);
+    SearchNeeds needs = SearchNeedsOf(key);
+    bool content = needs == SearchNeeds::kContent;
+    bool tree = needs != SearchNeeds::kMeta;
     uint32_t max_seq = static_cast<uint32_t>(messages.size());
     uint32_t max_uid = messages.empty() ? 0 : messages.back().uid;
     for (size_t i = 0; i < messages.size(); ++i) {
-      Loaded l = Load(store, account, messages[i], content, content);
+      Loaded l = Load(store, account, messages[i], content, tree);
       MessageData m{&messages[i], static_cast<uint32_t>(i + 1), l.raw, l.tree ? &*l.tree : nullptr};
       if (!Matches(key, m, max_seq, max_uid)) continue;
       out.first.push_back(static_cast<uint32_t>(i + 1));

@@ -138,6 +138,23 @@ std::vector<std::string> HeaderValues(const MessageData& m, std::string_view nam
   return out;
 }
 
+// FROM/TO/CC/BCC against the envelope: display names decoded, and the
+// address as mailbox@host (RFC 3501 section 6.4.4: substring of the field).
+bool AddressesContain(const std::vector<mime::Address>& list, std::string_view needle) {
+  for (const auto& a : list) {
+    std::string text;
+    if (a.name) text += mime::DecodeHeader(*a.name) + " ";
+    if (a.mailbox) text += *a.mailbox;
+    if (a.host) text += "@" + *a.host;
+    if (ContainsFolded(text, needle)) return true;
+  }
+  return false;
+}
+
+const mime::Envelope* EnvelopeOf(const MessageData& m) {
+  return m.tree && m.tree->envelope ? &*m.tree->envelope : nullptr;
+}
+
 bool HeaderContains(const MessageData& m, std::string_view name, std::string_view needle) {
   for (const auto& v : HeaderValues(m, name)) {
     if (ContainsFolded(mime::DecodeHeader(v), needle)) return true;
@@ -166,9 +183,8 @@ bool BodyContains(const MessageData& m, std::string_view needle) {
 
 // The date of a Date: header value (RFC 5322 section 3.3), ignoring time and zone.
 std::optional<Date> SentDate(const MessageData& m) {
-  auto values = HeaderValues(m, "Date");
-  if (values.empty()) return std::nullopt;
-  auto words = SplitWords(values[0]);
+  if (!m.tree || !m.tree->envelope || !m.tree->envelope->date) return std::nullopt;
+  auto words = SplitWords(*m.tree->envelope->date);
   size_t i = 0;
   if (!words.empty() && words[0].find(',') != std::string_view::npos) ++i;  // "Sun,"
   if (i + 2 >= words.size()) return std::nullopt;
@@ -374,24 +390,28 @@ void RenderFetch(std::string& out, const MessageData& m, const std::vector<Fetch
   out += ")\r\n";
 }
 
-bool SearchNeedsContent(const SearchKey& key) {
+SearchNeeds SearchNeedsOf(const SearchKey& key) {
+  SearchNeeds needs = SearchNeeds::kMeta;
   switch (key.op) {
     case SearchOp::kBcc:
-    case SearchOp::kBody:
     case SearchOp::kCc:
     case SearchOp::kFrom:
     case SearchOp::kSubject:
-    case SearchOp::kText:
     case SearchOp::kTo:
-    case SearchOp::kHeader:
     case SearchOp::kSentBefore:
     case SearchOp::kSentOn:
     case SearchOp::kSentSince:
-      return true;
+      needs = SearchNeeds::kTree;
+      break;
+    case SearchOp::kBody:
+    case SearchOp::kText:
+    case SearchOp::kHeader:
+      return SearchNeeds::kContent;
     default:
       break;
   }
-  return std::any_of(key.children.begin(), key.children.end(), SearchNeedsContent);
+  for (const auto& c : key.children) needs = std::max(needs, SearchNeedsOf(c));
+  return needs;
 }
 
 bool Matches(const SearchKey& key, const MessageData& m, uint32_t max_seq, uint32_t max_uid) {
@@ -444,15 +464,16 @@ bool Matches(const SearchKey& key, const MessageData& m, uint32_t max_seq, uint3
       return key.op == SearchOp::kKeyword ? found : !found;
     }
     case SearchOp::kBcc:
-      return HeaderContains(m, "Bcc", key.text);
+      return EnvelopeOf(m) && AddressesContain(EnvelopeOf(m)->bcc, key.text);
     case SearchOp::kCc:
-      return HeaderContains(m, "Cc", key.text);
+      return EnvelopeOf(m) && AddressesContain(EnvelopeOf(m)->cc, key.text);
     case SearchOp::kFrom:
-      return HeaderContains(m, "From", key.text);
+      return EnvelopeOf(m) && AddressesContain(EnvelopeOf(m)->from, key.text);
     case SearchOp::kTo:
-      return HeaderContains(m, "To", key.text);
+      return EnvelopeOf(m) && AddressesContain(EnvelopeOf(m)->to, key.text);
     case SearchOp::kSubject:
-      return HeaderContains(m, "Subject", key.text);
+      return EnvelopeOf(m) && EnvelopeOf(m)->subject &&
+             ContainsFolded(mime::DecodeHeader(*EnvelopeOf(m)->subject), key.text);
     case SearchOp::kHeader:
       if (key.text.empty()) return !HeaderValues(m, key.field).empty();
       return HeaderContains(m, key.field, key.text);

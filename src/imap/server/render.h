@@ -40,8 +40,11 @@ struct MessageData {
 void RenderFetch(std::string& out, const MessageData& m, const std::vector<FetchItem>& items,
                  bool uid_fetch, bool with_modseq);
 
-// Whether a search key tree needs the message content.
-bool SearchNeedsContent(const SearchKey& key);
+// What a search key tree needs besides the metadata: the MIME tree (its
+// envelope answers FROM, TO, CC, BCC, SUBJECT and the SENT* dates) or the
+// whole content (BODY, TEXT, HEADER).
+enum class SearchNeeds { kMeta, kTree, kContent };
+SearchNeeds SearchNeedsOf(const SearchKey& key);
 // Evaluates a key. `max_seq`/`max_uid` resolve "*".
 bool Matches(const SearchKey& key, const MessageData& m, uint32_t max_seq, uint32_t max_uid);
 
