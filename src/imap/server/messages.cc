@@ -162,7 +162,8 @@ awaitable<bool> Session::HandleFetch(const Command& c) {
         Loaded l = Load(store, account, meta, content, tree);
         if (l.error) {
           spdlog::error("imap: message {} of account {}: {}", meta.id, account, l.error->message);
-          out.second += (out.second.empty() ? "" : ",") + std::to_string(seq);
+          if (!out.second.empty()) out.second += ',';
+          out.second += std::to_string(seq);
           continue;
         }
         MessageData m{&meta, seq, l.raw, l.tree ? &*l.tree : nullptr};
@@ -170,9 +171,19 @@ awaitable<bool> Session::HandleFetch(const Command& c) {
       }
       return out;
     };
-    auto rendered = co_await io::Offload(*svc_.blocking, std::move(render));
+    // Metadata alone (FLAGS, UID, sizes, dates) is rendered right here: no
+    // store access, so no reason to queue behind slow work on the pool.
+    std::pair<std::string, std::string> rendered;
+    if (content || tree) {
+      rendered = co_await io::Offload(*svc_.blocking, std::move(render));
+    } else {
+      rendered = render();
+    }
     conn_.output() += rendered.first;
-    if (!rendered.second.empty()) failures += (failures.empty() ? "" : ",") + rendered.second;
+    if (!rendered.second.empty()) {
+      if (!failures.empty()) failures += ',';
+      failures += rendered.second;
+    }
     bool flushed = co_await Flush();
     if (!flushed) co_return false;
   }
@@ -291,7 +302,12 @@ awaitable<bool> Session::HandleSearch(const Command& c) {
     }
     return out;
   };
-  auto found = co_await io::Offload(*svc_.blocking, std::move(search));
+  std::pair<std::vector<uint32_t>, uint64_t> found;
+  if (SearchNeedsOf(key) == SearchNeeds::kMeta) {
+    found = search();  // flags, sizes, dates, UIDs: no store access
+  } else {
+    found = co_await io::Offload(*svc_.blocking, std::move(search));
+  }
   std::vector<uint32_t> numbers;
   for (uint32_t seq : found.first) numbers.push_back(c.uid ? messages[seq - 1].uid : seq);
   bool modseq_key = false;
@@ -433,7 +449,10 @@ awaitable<bool> Session::HandleAppend(const Command& c) {
   req.mailbox = *name;
   req.content = a.message;
   req.flags = change->flags;
-  for (const auto& k : change->keywords) req.keywords += (req.keywords.empty() ? "" : " ") + k;
+  for (const auto& k : change->keywords) {
+    if (!req.keywords.empty()) req.keywords += ' ';
+    req.keywords += k;
+  }
   req.internal_date = a.date_time ? ToUnixTime(*a.date_time) : std::time(nullptr);
   // Parse once here, off the event loop; FETCH reads the stored tree.
   auto parse = [content = req.content] {
