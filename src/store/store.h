@@ -115,6 +115,13 @@ struct MailboxInfo {
   uint64_t size = 0;
 };
 
+struct MailboxChanges {
+  uint32_t uidnext = 1;
+  uint64_t highest_modseq = 0;
+  std::vector<MessageMeta> changed;  // live, modseq > since, in UID order
+  std::vector<uint32_t> expunged;    // UIDs expunged with modseq > since
+};
+
 struct AppendRequest {
   int64_t account_id = 0;
   std::string mailbox;
@@ -203,6 +210,10 @@ class Store {
   // Copies (or moves) messages, in the given order, to another mailbox of the account.
   virtual void CopyMessages(int64_t account_id, std::vector<int64_t> message_ids,
                             std::string to_mailbox, bool move, Done<CopyResult> done) = 0;
+  // What changed in a mailbox since a modseq (index on (mailbox, modseq)):
+  // new and changed live messages, and the UIDs expunged. Sessions use it to
+  // stay in step without reloading the mailbox.
+  virtual Result<MailboxChanges> ListChanges(int64_t mailbox_id, uint64_t since) = 0;
   // The UIDs expunged from a mailbox with a modseq above `since` (QRESYNC VANISHED).
   virtual Result<std::vector<uint32_t>> ListVanished(int64_t mailbox_id, uint64_t since) = 0;
   // The stored MIME tree of a message ("" when none was stored).

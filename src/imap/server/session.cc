@@ -720,69 +720,83 @@ awaitable<bool> Session::HandleStatus(const Command& c) {
 }
 
 awaitable<void> Session::SendUpdates(bool expunge_ok, const std::vector<uint32_t>& quiet_uids) {
-  if (!selected_ || !changed_) co_return;
-  changed_ = false;
-  store::Store* store = svc_.store;
-  int64_t account = account_id_;
-  std::string mailbox = selected_->name;
-  auto list = [store, account, mailbox] {
-    return std::optional<Result<store::MailboxSnapshot>>(store->ListMessages(account, mailbox));
-  };
-  auto snap = co_await io::Offload(*svc_.blocking, std::move(list));
-  if (!selected_ || selected_->name != mailbox) co_return;
-  if (!snap->ok()) {
-    changed_ = true;  // try again at the next command
-    co_return;
+  if (!selected_) co_return;
+  bool announce_expunges = expunge_ok && !selected_->pending_expunged.empty();
+  if (!changed_ && !announce_expunges) co_return;
+  std::optional<Result<store::MailboxChanges>> changes;
+  if (changed_) {
+    changed_ = false;
+    // Only what changed since our modseq (index on (mailbox, modseq)), not
+    // the whole mailbox: cheap however large the mailbox is.
+    store::Store* store = svc_.store;
+    int64_t mailbox_id = selected_->id;
+    uint64_t since = selected_->highest_modseq;
+    auto list = [store, mailbox_id, since] {
+      return std::optional<Result<store::MailboxChanges>>(store->ListChanges(mailbox_id, since));
+    };
+    changes = co_await io::Offload(*svc_.blocking, std::move(list));
+    if (!selected_ || selected_->id != mailbox_id) co_return;
+    if (!changes->ok()) {
+      changed_ = true;  // try again at the next command
+      changes.reset();
+    }
   }
-  store::MailboxSnapshot& now = **snap;
   Selected& sel = *selected_;
-  std::map<uint32_t, const store::MessageMeta*> current;
-  for (const auto& m : now.messages) current[m.uid] = &m;
-  // Expunged messages, highest sequence number first so each number is still
-  // valid when it is sent (RFC 3501 section 7.4.1).
-  std::vector<uint32_t> vanished;
-  bool pending_expunge = false;
-  for (size_t i = sel.messages.size(); i-- > 0;) {
-    if (current.count(sel.messages[i].uid)) continue;
-    if (!expunge_ok) {
-      pending_expunge = true;
-      continue;
+  auto find = [&sel](uint32_t uid) -> std::optional<size_t> {
+    auto it = std::lower_bound(sel.messages.begin(), sel.messages.end(), uid,
+                               [](const store::MessageMeta& m, uint32_t u) { return m.uid < u; });
+    if (it == sel.messages.end() || it->uid != uid) return std::nullopt;
+    return static_cast<size_t>(it - sel.messages.begin());
+  };
+  if (changes) {
+    const store::MailboxChanges& ch = **changes;
+    sel.highest_modseq = std::max(sel.highest_modseq, ch.highest_modseq);
+    sel.uidnext = ch.uidnext;
+    for (uint32_t uid : ch.expunged) {
+      if (find(uid)) sel.pending_expunged.insert(uid);
     }
-    if (qresync_) {
-      vanished.push_back(sel.messages[i].uid);
-    } else {
-      Reply("* " + std::to_string(i + 1) + " EXPUNGE");
+    // Flag changes of messages the client knows, then new messages.
+    size_t before = sel.messages.size();
+    uint32_t max_uid = sel.messages.empty() ? 0 : sel.messages.back().uid;
+    for (const auto& m : ch.changed) {
+      if (m.uid > max_uid) {
+        sel.messages.push_back(m);
+        continue;
+      }
+      auto i = find(m.uid);
+      if (!i || sel.messages[*i].modseq == m.modseq) continue;
+      sel.messages[*i] = m;
+      if (sel.pending_expunged.count(m.uid) ||
+          std::find(quiet_uids.begin(), quiet_uids.end(), m.uid) != quiet_uids.end()) {
+        continue;
+      }
+      std::string line = "* " + std::to_string(*i + 1) + " FETCH (FLAGS " + FlagList(m);
+      if (condstore_) {
+        line += " UID " + std::to_string(m.uid) + " MODSEQ (" + std::to_string(m.modseq) + ")";
+      }
+      Reply(line + ")");
     }
-    sel.messages.erase(sel.messages.begin() + static_cast<long>(i));
-  }
-  if (!vanished.empty()) Reply("* VANISHED " + IdSet::FromIds(vanished).ToString());
-  if (pending_expunge) changed_ = true;
-  // Flag changes.
-  for (size_t i = 0; i < sel.messages.size(); ++i) {
-    auto it = current.find(sel.messages[i].uid);
-    if (it == current.end() || it->second->modseq == sel.messages[i].modseq) continue;
-    sel.messages[i] = *it->second;
-    if (std::find(quiet_uids.begin(), quiet_uids.end(), sel.messages[i].uid) != quiet_uids.end()) {
-      continue;
+    if (sel.messages.size() != before) {
+      Reply("* " + std::to_string(sel.messages.size()) + " EXISTS");
     }
-    std::string line = "* " + std::to_string(i + 1) + " FETCH (FLAGS " + FlagList(sel.messages[i]);
-    if (condstore_) {
-      line += " UID " + std::to_string(sel.messages[i].uid) + " MODSEQ (" +
-              std::to_string(sel.messages[i].modseq) + ")";
+  }
+  // Expunges, only where RFC 3501 section 7.4.1 allows them, highest
+  // sequence number first so each number is still valid when it is sent.
+  if (expunge_ok && !sel.pending_expunged.empty()) {
+    std::vector<uint32_t> vanished;
+    for (auto it = sel.pending_expunged.rbegin(); it != sel.pending_expunged.rend(); ++it) {
+      auto i = find(*it);
+      if (!i) continue;
+      if (qresync_) {
+        vanished.push_back(*it);
+      } else {
+        Reply("* " + std::to_string(*i + 1) + " EXPUNGE");
+      }
+      sel.messages.erase(sel.messages.begin() + static_cast<long>(*i));
     }
-    Reply(line + ")");
+    sel.pending_expunged.clear();
+    if (!vanished.empty()) Reply("* VANISHED " + IdSet::FromIds(vanished).ToString());
   }
-  // New messages.
-  uint32_t max_uid = sel.messages.empty() ? 0 : sel.messages.back().uid;
-  size_t before = sel.messages.size();
-  for (const auto& m : now.messages) {
-    if (m.uid > max_uid) sel.messages.push_back(m);
-  }
-  if (sel.messages.size() != before) {
-    Reply("* " + std::to_string(sel.messages.size()) + " EXISTS");
-  }
-  sel.uidnext = now.uidnext;
-  sel.highest_modseq = now.highest_modseq;
 }
 
 }  // namespace hato::imap

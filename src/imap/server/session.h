@@ -11,6 +11,7 @@
 #pragma once
 
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -43,6 +44,9 @@ class Session final : public server::SessionRegistry::Member, public Hub::Listen
     uint32_t uidnext = 1;
     uint64_t highest_modseq = 0;
     std::vector<store::MessageMeta> messages;  // sequence number n is messages[n - 1]
+    // Expunged in the store, not yet announced (RFC 3501 7.4.1 forbids it
+    // during FETCH, STORE and SEARCH); still present in `messages`.
+    std::set<uint32_t> pending_expunged;
   };
 
   // Output: buffered, flushed before waiting for input.

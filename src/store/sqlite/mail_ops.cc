@@ -586,5 +586,40 @@ Result<std::vector<uint32_t>> QueryVanished(Db& db, int64_t mailbox_id, uint64_t
   return out;
 }
 
+Result<MailboxChanges> QueryChanges(Db& db, int64_t mailbox_id, uint64_t since) {
+  MailboxChanges out;
+  auto mb = db.Cached("SELECT uidnext, highest_modseq FROM mailboxes WHERE id = ?");
+  if (!mb) return mb.error();
+  auto row = (*mb)->Bind(1, mailbox_id).Step();
+  if (!row) return row.error();
+  if (!*row) return Err(ErrorKind::kNotFound, "no such mailbox");
+  out.uidnext = static_cast<uint32_t>((*mb)->Int(0));
+  out.highest_modseq = static_cast<uint64_t>((*mb)->Int(1));
+  auto s = db.Cached(
+      "SELECT id, uid, size, internal_date, flags, modseq, keywords, expunged_at IS NOT NULL "
+      "FROM messages WHERE mailbox_id = ? AND modseq > ? ORDER BY uid");
+  if (!s) return s.error();
+  (*s)->Bind(1, mailbox_id).Bind(2, static_cast<int64_t>(since));
+  while (true) {
+    auto r = (*s)->Step();
+    if (!r) return r.error();
+    if (!*r) break;
+    if ((*s)->Int(7) != 0) {
+      out.expunged.push_back(static_cast<uint32_t>((*s)->Int(1)));
+      continue;
+    }
+    MessageMeta m;
+    m.id = (*s)->Int(0);
+    m.uid = static_cast<uint32_t>((*s)->Int(1));
+    m.size = static_cast<uint64_t>((*s)->Int(2));
+    m.internal_date = (*s)->Int(3);
+    m.flags = static_cast<uint32_t>((*s)->Int(4));
+    m.modseq = static_cast<uint64_t>((*s)->Int(5));
+    m.keywords = (*s)->Text(6);
+    out.changed.push_back(std::move(m));
+  }
+  return out;
+}
+
 }  // namespace sqlite
 }  // namespace hato::store

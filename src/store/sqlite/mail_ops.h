@@ -45,5 +45,6 @@ Status ApplySetSubscribed(Txn& t, int64_t account_id, const std::string& name, b
 Result<std::vector<MailboxInfo>> QueryMailboxes(Db& db, int64_t account_id);
 Result<MailboxSnapshot> QueryMessages(Db& db, int64_t account_id, const std::string& mailbox);
 Result<std::vector<uint32_t>> QueryVanished(Db& db, int64_t mailbox_id, uint64_t since);
+Result<MailboxChanges> QueryChanges(Db& db, int64_t mailbox_id, uint64_t since);
 
 }  // namespace hato::store::sqlite

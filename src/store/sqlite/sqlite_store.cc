@@ -344,6 +344,10 @@ class SqliteStore final : public Store {
         Complete(result, std::move(done))});
   }
 
+  Result<MailboxChanges> ListChanges(int64_t mailbox_id, uint64_t since) override {
+    return WithReader([&](Db& db) { return sqlite::QueryChanges(db, mailbox_id, since); });
+  }
+
   Result<std::vector<uint32_t>> ListVanished(int64_t mailbox_id, uint64_t since) override {
     return WithReader([&](Db& db) { return sqlite::QueryVanished(db, mailbox_id, since); });
   }
