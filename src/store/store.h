@@ -185,7 +185,9 @@ class Store {
   // Mail.
   virtual void Deliver(DeliveryRequest request, Done<DeliveryReceipt> done) = 0;
   virtual Result<MailboxSnapshot> ListMessages(int64_t account_id, std::string_view mailbox) = 0;
-  // Returns the verified content; kCorrupt when it fails its checksum.
+  // Returns the verified content; kCorrupt when it fails its checksum. An
+  // expunged message can still be read until it is purged, so a session that
+  // still references it (RFC 3501 section 7.4.1) gets its data.
   virtual Result<std::string> ReadMessage(int64_t account_id, int64_t message_id) = 0;
   // Changes the flags of messages; each message whose flags change gets a new
   // modification sequence (RFC 7162). Messages not in the account are ignored.

@@ -270,7 +270,7 @@ class SqliteStore final : public Store {
       auto s = db.Cached(
           "SELECT b.sha256, b.segment, b.offset, b.stored_length, b.size, b.codec "
           "FROM messages m JOIN mailboxes x ON x.id = m.mailbox_id JOIN blobs b ON b.id = "
-          "m.blob_id WHERE m.id = ? AND x.account_id = ? AND m.expunged_at IS NULL");
+          "m.blob_id WHERE m.id = ? AND x.account_id = ?");
       if (!s) return s.error();
       auto row = (*s)->Bind(1, message_id).Bind(2, account_id).Step();
       if (!row) return row.error();
