@@ -25,7 +25,6 @@ enum class ErrorKind {
   kInternal,   // a bug or an unexpected condition
 };
 
-
 struct Error {
   ErrorKind kind = ErrorKind::kInternal;
   std::string message;

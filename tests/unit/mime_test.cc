@@ -148,7 +148,9 @@ TEST(MimeParse, Rfc2231ContinuationsAndCharsets) {
   ASSERT_EQ(p.disposition_params.size(), 3u);
   EXPECT_EQ(p.disposition_params[0], (Param{"filename", "\xe6\x97\xa5\xe6\x9c\xac.txt"}));
   EXPECT_EQ(p.disposition_params[1], (Param{"x", "caf\xc3\xa9"}));
-  EXPECT_EQ(p.disposition_params[2], (Param{"y", "\xff" "A"}));  // unknown charset: raw bytes
+  EXPECT_EQ(p.disposition_params[2], (Param{"y",
+                                            "\xff"
+                                            "A"}));  // unknown charset: raw bytes
 }
 
 TEST(MimeParse, Rfc2231SectionsOutOfOrder) {
@@ -302,7 +304,8 @@ TEST(MimeMessage, EncapsulatedMessageHasEnvelopeAndChildren) {
 
 TEST(MimeMessage, Base64EncodedMessageIsOpaque) {
   Part p = MustParse(
-      "Content-Type: message/rfc822\r\nContent-Transfer-Encoding: base64\r\n\r\nU3ViamVjdDogeA==\r\n");
+      "Content-Type: message/rfc822\r\nContent-Transfer-Encoding: "
+      "base64\r\n\r\nU3ViamVjdDogeA==\r\n");
   EXPECT_TRUE(p.children.empty());
   EXPECT_EQ(imap::BodyStructure(p, false),
             "(\"APPLICATION\" \"OCTET-STREAM\" NIL NIL NIL \"BASE64\" 18)");
