@@ -156,9 +156,9 @@ TEST_F(StoreTest, SetFlagsAddRemoveReplace) {
   ASSERT_TRUE(set(a, FlagOp::kRemove, kFlagged, {"$FORWARDED"}).ok());
   EXPECT_EQ(meta().flags, uint32_t{kSeen});
   EXPECT_EQ(meta().keywords, "");
-  ASSERT_TRUE(set(a, FlagOp::kReplace, kAnswered, {"Work", "Todo"}).ok());
+  ASSERT_TRUE(set(a, FlagOp::kReplace, kAnswered, {"Work", "Later"}).ok());
   EXPECT_EQ(meta().flags, uint32_t{kAnswered});
-  EXPECT_EQ(meta().keywords, "Work Todo");
+  EXPECT_EQ(meta().keywords, "Work Later");
   // RFC 7162 UNCHANGEDSINCE: refused when the message changed after that modseq.
   auto refused = set(a, FlagOp::kAdd, kDraft, {}, m1);
   ASSERT_TRUE(refused.ok());
@@ -217,7 +217,7 @@ TEST_F(StoreTest, AppendCopyMoveAndVanished) {
   int64_t a = MakeAccount("a@example.test");
   auto append = [&](std::string subject) {
     AppendRequest req{a,       "Drafts",  "Subject: " + subject + "\r\n\r\nbody\r\n", "", kDraft,
-                      "$Todo", 1600000000};
+                      "$Later", 1600000000};
     return Wait<AppendResult>([&](Done<AppendResult> d) { store_->Append(req, std::move(d)); });
   };
   auto r1 = append("one");
@@ -227,7 +227,7 @@ TEST_F(StoreTest, AppendCopyMoveAndVanished) {
   EXPECT_EQ(r2->uid, 2u);
   auto drafts = store_->ListMessages(a, "Drafts");
   EXPECT_EQ(drafts->messages[0].internal_date, 1600000000);
-  EXPECT_EQ(drafts->messages[0].keywords, "$Todo");
+  EXPECT_EQ(drafts->messages[0].keywords, "$Later");
   uint64_t before_move = drafts->highest_modseq;
   std::vector<int64_t> ids = {drafts->messages[1].id, drafts->messages[0].id};
   auto copied = Wait<CopyResult>(
