@@ -216,7 +216,7 @@ TEST_F(StoreTest, MailboxLifecycle) {
 TEST_F(StoreTest, AppendCopyMoveAndVanished) {
   int64_t a = MakeAccount("a@example.test");
   auto append = [&](std::string subject) {
-    AppendRequest req{a,       "Drafts",  "Subject: " + subject + "\r\n\r\nbody\r\n", "", kDraft,
+    AppendRequest req{a,        "Drafts",  "Subject: " + subject + "\r\n\r\nbody\r\n", "", kDraft,
                       "$Later", 1600000000};
     return Wait<AppendResult>([&](Done<AppendResult> d) { store_->Append(req, std::move(d)); });
   };

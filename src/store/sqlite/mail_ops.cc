@@ -178,6 +178,19 @@ bool HasKeyword(const std::vector<std::string>& words, const std::string& k) {
                      [&](const std::string& w) { return EqualsIgnoreCase(w, k); });
 }
 
+// A message row selected as: id, uid, size, internal_date, flags, modseq, keywords.
+MessageMeta MetaFromRow(const Stmt& s) {
+  MessageMeta m;
+  m.id = s.Int(0);
+  m.uid = static_cast<uint32_t>(s.Int(1));
+  m.size = static_cast<uint64_t>(s.Int(2));
+  m.internal_date = s.Int(3);
+  m.flags = static_cast<uint32_t>(s.Int(4));
+  m.modseq = static_cast<uint64_t>(s.Int(5));
+  m.keywords = s.Text(6);
+  return m;
+}
+
 uint32_t NewUidValidity(Txn& t, int64_t account_id) {
   // Strictly greater than any UIDVALIDITY the account had, so a mailbox deleted
   // and created again under the same name never reuses one (RFC 3501 2.3.1.1).
@@ -557,15 +570,7 @@ Result<MailboxSnapshot> QueryMessages(Db& db, int64_t account_id, const std::str
     auto r = (*s)->Step();
     if (!r) return r.error();
     if (!*r) break;
-    MessageMeta m;
-    m.id = (*s)->Int(0);
-    m.uid = static_cast<uint32_t>((*s)->Int(1));
-    m.size = static_cast<uint64_t>((*s)->Int(2));
-    m.internal_date = (*s)->Int(3);
-    m.flags = static_cast<uint32_t>((*s)->Int(4));
-    m.modseq = static_cast<uint64_t>((*s)->Int(5));
-    m.keywords = (*s)->Text(6);
-    snap.messages.push_back(std::move(m));
+    snap.messages.push_back(MetaFromRow(**s));
   }
   return snap;
 }
@@ -608,15 +613,7 @@ Result<MailboxChanges> QueryChanges(Db& db, int64_t mailbox_id, uint64_t since) 
       out.expunged.push_back(static_cast<uint32_t>((*s)->Int(1)));
       continue;
     }
-    MessageMeta m;
-    m.id = (*s)->Int(0);
-    m.uid = static_cast<uint32_t>((*s)->Int(1));
-    m.size = static_cast<uint64_t>((*s)->Int(2));
-    m.internal_date = (*s)->Int(3);
-    m.flags = static_cast<uint32_t>((*s)->Int(4));
-    m.modseq = static_cast<uint64_t>((*s)->Int(5));
-    m.keywords = (*s)->Text(6);
-    out.changed.push_back(std::move(m));
+    out.changed.push_back(MetaFromRow(**s));
   }
   return out;
 }
