@@ -26,12 +26,12 @@ constexpr size_t kFetchSliceBytes = 4u << 20;
 // delivery (parsed now if there is none) and, if asked, the verified content.
 struct Loaded {
   std::string raw;
-  std::optional<mime::Part> tree;
+  std::shared_ptr<const mime::Part> tree;
   std::optional<Error> error;
 };
 
-Loaded Load(store::Store* store, int64_t account, const store::MessageMeta& m, bool content,
-            bool tree) {
+Loaded Load(store::Store* store, TreeCache* cache, int64_t account, const store::MessageMeta& m,
+            bool content, bool tree) {
   Loaded l;
   if (content) {
     auto raw = store->ReadMessage(account, m.id);
@@ -42,10 +42,14 @@ Loaded Load(store::Store* store, int64_t account, const store::MessageMeta& m, b
     l.raw = std::move(*raw);
   }
   if (tree) {
+    l.tree = cache->Find(m.id);
+    if (l.tree) return l;
+    size_t serialized_size = 0;
     auto stored = store->ReadMimeTree(account, m.id);
     if (stored && !stored->empty()) {
       auto t = mime::Deserialize(*stored);
-      if (t) l.tree = std::move(*t);
+      if (t) l.tree = std::make_shared<const mime::Part>(std::move(*t));
+      serialized_size = stored->size();
     }
     if (!l.tree) {
       if (!content) {
@@ -57,8 +61,10 @@ Loaded Load(store::Store* store, int64_t account, const store::MessageMeta& m, b
         l.raw = std::move(*raw);
       }
       auto t = mime::Parse(l.raw);
-      if (t) l.tree = std::move(*t);
+      if (t) l.tree = std::make_shared<const mime::Part>(std::move(*t));
+      serialized_size = l.raw.size() / 4;  // a rough estimate; this path is rare
     }
+    if (l.tree) cache->Insert(m.id, l.tree, serialized_size);
   }
   return l;
 }
@@ -143,6 +149,7 @@ awaitable<bool> Session::HandleFetch(const Command& c) {
                                       return f.att == FetchAtt::kModSeq;
                                     }));
   store::Store* store = svc_.store;
+  TreeCache* cache = &trees_;
   int64_t account = account_id_;
   bool uid = c.uid;
   std::string failures;
@@ -156,17 +163,17 @@ awaitable<bool> Session::HandleFetch(const Command& c) {
       slice.emplace_back(static_cast<uint32_t>(i + 1), selected_->messages[i]);
       budget += content ? selected_->messages[i].size : 512;
     }
-    auto render = [store, account, slice, items, content, tree, uid, with_modseq] {
+    auto render = [store, cache, account, slice, items, content, tree, uid, with_modseq] {
       std::pair<std::string, std::string> out;  // responses, failed sequence numbers
       for (const auto& [seq, meta] : slice) {
-        Loaded l = Load(store, account, meta, content, tree);
+        Loaded l = Load(store, cache, account, meta, content, tree);
         if (l.error) {
           spdlog::error("imap: message {} of account {}: {}", meta.id, account, l.error->message);
           if (!out.second.empty()) out.second += ',';
           out.second += std::to_string(seq);
           continue;
         }
-        MessageData m{&meta, seq, l.raw, l.tree ? &*l.tree : nullptr};
+        MessageData m{&meta, seq, l.raw, l.tree.get()};
         RenderFetch(out.first, m, items, uid, with_modseq);
       }
       return out;
@@ -283,10 +290,11 @@ awaitable<bool> Session::HandleSearch(const Command& c) {
     co_return true;
   }
   store::Store* store = svc_.store;
+  TreeCache* cache = &trees_;
   int64_t account = account_id_;
   std::vector<store::MessageMeta> messages = selected_->messages;
   SearchKey key = a.key;
-  auto search = [store, account, messages, key] {
+  auto search = [store, cache, account, messages, key] {
     std::pair<std::vector<uint32_t>, uint64_t> out{{}, 0};  // matching indexes+1, max modseq
     SearchNeeds needs = SearchNeedsOf(key);
     bool content = needs == SearchNeeds::kContent;
@@ -294,8 +302,8 @@ awaitable<bool> Session::HandleSearch(const Command& c) {
     uint32_t max_seq = static_cast<uint32_t>(messages.size());
     uint32_t max_uid = messages.empty() ? 0 : messages.back().uid;
     for (size_t i = 0; i < messages.size(); ++i) {
-      Loaded l = Load(store, account, messages[i], content, tree);
-      MessageData m{&messages[i], static_cast<uint32_t>(i + 1), l.raw, l.tree ? &*l.tree : nullptr};
+      Loaded l = Load(store, cache, account, messages[i], content, tree);
+      MessageData m{&messages[i], static_cast<uint32_t>(i + 1), l.raw, l.tree.get()};
       if (!Matches(key, m, max_seq, max_uid)) continue;
       out.first.push_back(static_cast<uint32_t>(i + 1));
       out.second = std::max(out.second, messages[i].modseq);

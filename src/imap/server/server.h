@@ -13,6 +13,7 @@
 #include <map>
 #include <set>
 
+#include "imap/server/tree_cache.h"
 #include "io/asio.h"
 #include "server/services.h"
 
@@ -64,6 +65,7 @@ class Server {
   server::Admission admission_;
   server::SessionRegistry registry_;
   Hub hub_;
+  TreeCache trees_;
 };
 
 }  // namespace hato::imap

@@ -88,9 +88,10 @@ std::string StatusItems(const store::MailboxInfo& m, const std::vector<StatusIte
 
 }  // namespace
 
-Session::Session(server::Services& services, Hub& hub, tcp::socket socket)
+Session::Session(server::Services& services, Hub& hub, TreeCache& trees, tcp::socket socket)
     : svc_(services),
       hub_(hub),
+      trees_(trees),
       conn_(std::move(socket), services.tls),
       cfg_(services.config->Get()),
       reader_(ReaderLimits(*cfg_)),

@@ -18,6 +18,7 @@
 #include "imap/proto/command.h"
 #include "imap/proto/reader.h"
 #include "imap/server/server.h"
+#include "imap/server/tree_cache.h"
 #include "io/await.h"
 #include "io/net.h"
 
@@ -25,7 +26,7 @@ namespace hato::imap {
 
 class Session final : public server::SessionRegistry::Member, public Hub::Listener {
  public:
-  Session(server::Services& services, Hub& hub, tcp::socket socket);
+  Session(server::Services& services, Hub& hub, TreeCache& trees, tcp::socket socket);
   ~Session() override;
 
   awaitable<void> Run();
@@ -108,6 +109,7 @@ class Session final : public server::SessionRegistry::Member, public Hub::Listen
 
   server::Services& svc_;
   Hub& hub_;
+  TreeCache& trees_;
   io::Connection conn_;
   std::shared_ptr<const config::Config> cfg_;
   CommandReader reader_;

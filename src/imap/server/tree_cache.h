@@ -1,0 +1,55 @@
+// A bounded cache of parsed MIME trees, shared by all IMAP sessions.
+//
+// FETCH ENVELOPE/BODYSTRUCTURE and SEARCH on header fields need each
+// message's part tree. The tree is parsed once at delivery and stored
+// (store::ReadMimeTree); this cache keeps the deserialized form of recently
+// used trees so that a client that walks its mailbox, or a SEARCH over
+// thousands of messages, does not read and decode every tree again
+// (Dovecot keeps a similar per-mailbox cache file). Trees never change once
+// stored, so an entry never goes stale; it only ages out.
+//
+// Bounded by an estimate of the memory the trees use (kTreeCacheBytes by
+// default, [imap] tree_cache_mb in the config). Thread-safe: sessions'
+// rendering runs on the blocking pool.
+#pragma once
+
+#include <cstdint>
+#include <list>
+#include <memory>
+#include <mutex>
+#include <unordered_map>
+
+#include "mime/message.h"
+
+namespace hato::imap {
+
+inline constexpr size_t kTreeCacheBytes = 64u << 20;
+
+class TreeCache {
+ public:
+  explicit TreeCache(size_t max_bytes = kTreeCacheBytes) : max_bytes_(max_bytes) {}
+
+  // The tree of a message (store message id), or null when not cached.
+  std::shared_ptr<const mime::Part> Find(int64_t message_id);
+  // Caches a tree whose serialized form had `serialized_size` bytes.
+  void Insert(int64_t message_id, std::shared_ptr<const mime::Part> tree, size_t serialized_size);
+
+  size_t bytes() const;
+  size_t entries() const;
+
+ private:
+  struct Entry {
+    int64_t id;
+    std::shared_ptr<const mime::Part> tree;
+    size_t charge;
+  };
+  void EvictLocked();
+
+  const size_t max_bytes_;
+  mutable std::mutex mu_;
+  std::list<Entry> lru_;  // most recently used first
+  std::unordered_map<int64_t, std::list<Entry>::iterator> index_;
+  size_t bytes_ = 0;
+};
+
+}  // namespace hato::imap
