@@ -51,6 +51,13 @@ class Connection {
   bool tls_available() const { return tls_ctx_ != nullptr; }
   bool is_tls() const { return tls_ != nullptr; }
 
+  // Releases the memory of empty input and output buffers (a large FETCH
+  // leaves megabytes of capacity behind); called before a long wait (IDLE).
+  void Trim() {
+    if (buffer_.empty()) std::string().swap(buffer_);
+    if (out_.empty()) std::string().swap(out_);
+  }
+
   // Cancels a pending read (it completes with kError); used to stop idle sessions.
   void CancelReads();
 

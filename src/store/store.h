@@ -17,6 +17,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "base/result.h"
@@ -216,6 +217,11 @@ class Store {
   // new and changed live messages, and the UIDs expunged. Sessions use it to
   // stay in step without reloading the mailbox.
   virtual Result<MailboxChanges> ListChanges(int64_t mailbox_id, uint64_t since) = 0;
+  // The messages of a mailbox whose UIDs fall in the given [first, last]
+  // ranges, in UID order, including expunged ones not yet purged (a session
+  // may still reference them: RFC 3501 section 7.4.1).
+  virtual Result<std::vector<MessageMeta>> ListMessagesByUid(
+      int64_t mailbox_id, const std::vector<std::pair<uint32_t, uint32_t>>& ranges) = 0;
   // The UIDs expunged from a mailbox with a modseq above `since` (QRESYNC VANISHED).
   virtual Result<std::vector<uint32_t>> ListVanished(int64_t mailbox_id, uint64_t since) = 0;
   // The stored MIME tree of a message ("" when none was stored).

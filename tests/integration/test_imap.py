@@ -149,6 +149,62 @@ class ImapTest(unittest.TestCase):
         self.assertTrue(c.line().startswith("c OK"))
         c.close()
 
+    def test_idle_session_stays_in_step_while_its_view_sleeps(self):
+        # The IDLE session keeps only UIDs (view.h); updates pushed during IDLE
+        # and the metadata reloaded after it must match the mailbox exactly.
+        for i in range(6):
+            deliver(self.server, f"Subject: m{i}\r\n\r\nbody {i}\r\n".encode())
+        c = LineClient(self.server.imap_port)
+        c.line()
+        c.send(f"a LOGIN {ALICE} {PASSWORD}\r\n")
+        while not c.line().startswith("a OK"):
+            pass
+        c.send("b SELECT INBOX\r\n")
+        while not c.line().startswith("b OK"):
+            pass
+        c.send("c IDLE\r\n")
+        self.assertTrue(c.line().startswith("+"))
+        other = self.login()
+        other.select("INBOX")
+        other.store("2", "+FLAGS", "\\Flagged")
+        self.assertEqual(c.line(), "* 2 FETCH (FLAGS (\\Flagged))")
+        other.store("3,5", "+FLAGS", "\\Deleted")
+        other.expunge()
+        # The \\Deleted flags may or may not be pushed before the expunges
+        # (depending on timing); the expunges come highest first, each number
+        # valid when sent.
+        pushed = []
+        while not pushed or pushed[-1] != "* 3 EXPUNGE":
+            pushed.append(c.line())
+        expunges = [l for l in pushed if l.endswith("EXPUNGE")]
+        self.assertEqual(expunges, ["* 5 EXPUNGE", "* 3 EXPUNGE"])
+        for l in pushed:
+            if not l.endswith("EXPUNGE"):
+                self.assertIn(l, ["* 3 FETCH (FLAGS (\\Deleted))", "* 5 FETCH (FLAGS (\\Deleted))"])
+        deliver(self.server, b"Subject: late\r\n\r\nnew\r\n")
+        self.assertEqual(c.line(), "* 5 EXISTS")
+        c.send("DONE\r\n")
+        self.assertTrue(c.line().startswith("c OK"))
+        # A change between IDLE and the next command is still reported.
+        other.store("1", "+FLAGS", "\\Answered")
+        c.send("d FETCH 1:* (UID FLAGS)\r\n")
+        lines = []
+        while True:
+            line = c.line()
+            if line.startswith("d "):
+                self.assertTrue(line.startswith("d OK"), line)
+                break
+            lines.append(line)
+        fetched = [l for l in lines if "UID" in l]
+        self.assertEqual(len(fetched), 5, lines)
+        self.assertRegex(fetched[0], r"^\* 1 FETCH \(UID 1 FLAGS \(\\Answered\)\)$")
+        self.assertRegex(fetched[1], r"^\* 2 FETCH \(UID 2 FLAGS \(\\Flagged\)\)$")
+        self.assertEqual([re.search(r"UID (\d+)", l).group(1) for l in fetched],
+                         ["1", "2", "4", "6", "7"])
+        c.send("e LOGOUT\r\n")
+        c.close()
+        other.logout()
+
     def test_two_sessions_see_each_others_changes(self):
         deliver(self.server, b"Subject: shared\r\n\r\nx\r\n")
         a, b = self.login(), self.login()

@@ -93,6 +93,12 @@ class CommandReader {
   // or an error, or before any command).
   LineResult NextLine();
 
+  // Releases the input buffer's memory when nothing is buffered (a session
+  // about to wait a long time, as in IDLE).
+  void Trim() {
+    if (buf_.empty() && head_ == 0 && mode_ == Mode::kCommand) std::string().swap(buf_);
+  }
+
   // Bytes fed and not yet consumed.
   size_t buffered() const { return buf_.size() - head_; }
   // A command has begun and is not complete.

@@ -80,10 +80,10 @@ bool SetsSeen(const std::vector<FetchItem>& items) {
 }  // namespace
 
 Result<std::vector<size_t>> Session::Resolve(const SeqSet& set, bool uid) const {
-  const auto& msgs = selected_->messages;
+  const auto& msgs = selected_->view.metas();
   std::vector<size_t> out;
   if (uid) {
-    IdSet ids = set.Resolve(msgs.empty() ? 0 : msgs.back().uid);
+    IdSet ids = set.Resolve(selected_->view.MaxUid());
     for (size_t i = 0; i < msgs.size(); ++i) {
       if (ids.Contains(msgs[i].uid)) out.push_back(i);
     }
@@ -111,15 +111,14 @@ awaitable<bool> Session::HandleFetch(const Command& c) {
   if (a.changed_since) condstore_ = true;  // RFC 7162 section 3.1: enables CONDSTORE
   std::vector<size_t> idx;
   for (size_t i : *targets) {
-    if (!a.changed_since || selected_->messages[i].modseq > *a.changed_since) idx.push_back(i);
+    if (!a.changed_since || selected_->view[i].modseq > *a.changed_since) idx.push_back(i);
   }
   // Fetching a body marks it \Seen (RFC 3501 section 6.4.5) in a read-write mailbox.
   std::vector<FetchItem> items = a.items;
   if (SetsSeen(items) && !selected_->read_only) {
     std::vector<int64_t> unseen;
     for (size_t i : idx) {
-      if (!(selected_->messages[i].flags & store::kSeen))
-        unseen.push_back(selected_->messages[i].id);
+      if (!(selected_->view[i].flags & store::kSeen)) unseen.push_back(selected_->view[i].id);
     }
     if (!unseen.empty()) {
       store::Store* store = svc_.store;
@@ -138,7 +137,7 @@ awaitable<bool> Session::HandleFetch(const Command& c) {
           flags.att = FetchAtt::kFlags;
           items.push_back(flags);
         }
-        for (size_t i : idx) selected_->messages[i].flags |= store::kSeen;
+        for (size_t i : idx) selected_->view[i].flags |= store::kSeen;
       }
     }
   }
@@ -160,8 +159,8 @@ awaitable<bool> Session::HandleFetch(const Command& c) {
     size_t budget = 0;
     while (pos < idx.size() && (slice.empty() || budget < kFetchSliceBytes)) {
       size_t i = idx[pos++];
-      slice.emplace_back(static_cast<uint32_t>(i + 1), selected_->messages[i]);
-      budget += content ? selected_->messages[i].size : 512;
+      slice.emplace_back(static_cast<uint32_t>(i + 1), selected_->view[i]);
+      budget += content ? selected_->view[i].size : 512;
     }
     auto render = [store, cache, account, slice, items, content, tree, uid, with_modseq] {
       std::pair<std::string, std::string> out;  // responses, failed sequence numbers
@@ -229,8 +228,8 @@ awaitable<bool> Session::HandleStore(const Command& c) {
   std::vector<int64_t> ids;
   std::vector<uint32_t> uids;
   for (size_t i : *targets) {
-    ids.push_back(selected_->messages[i].id);
-    uids.push_back(selected_->messages[i].uid);
+    ids.push_back(selected_->view[i].id);
+    uids.push_back(selected_->view[i].uid);
   }
   store::Store* store = svc_.store;
   int64_t account = account_id_;
@@ -250,13 +249,13 @@ awaitable<bool> Session::HandleStore(const Command& c) {
   co_await SendUpdates(/*expunge_ok=*/c.uid, uids);
   std::vector<uint32_t> refused;
   for (int64_t id : result->refused) {
-    for (const auto& m : selected_->messages) {
+    for (const auto& m : selected_->view.metas()) {
       if (m.id == id) refused.push_back(c.uid ? m.uid : 0);
     }
   }
   if (!a.silent) {
-    for (size_t i = 0; i < selected_->messages.size(); ++i) {
-      const auto& m = selected_->messages[i];
+    for (size_t i = 0; i < selected_->view.size(); ++i) {
+      const auto& m = selected_->view[i];
       if (std::find(uids.begin(), uids.end(), m.uid) == uids.end()) continue;
       std::string line = "* " + std::to_string(i + 1) + " FETCH (FLAGS " + FlagList(m);
       if (c.uid) line += " UID " + std::to_string(m.uid);
@@ -267,10 +266,10 @@ awaitable<bool> Session::HandleStore(const Command& c) {
   if (!result->refused.empty()) {
     // RFC 7162 section 3.1.3: MODIFIED lists what failed UNCHANGEDSINCE.
     std::vector<uint32_t> numbers;
-    for (size_t i = 0; i < selected_->messages.size(); ++i) {
+    for (size_t i = 0; i < selected_->view.size(); ++i) {
       for (int64_t id : result->refused) {
-        if (selected_->messages[i].id == id) {
-          numbers.push_back(c.uid ? selected_->messages[i].uid : static_cast<uint32_t>(i + 1));
+        if (selected_->view[i].id == id) {
+          numbers.push_back(c.uid ? selected_->view[i].uid : static_cast<uint32_t>(i + 1));
         }
       }
     }
@@ -292,7 +291,7 @@ awaitable<bool> Session::HandleSearch(const Command& c) {
   store::Store* store = svc_.store;
   TreeCache* cache = &trees_;
   int64_t account = account_id_;
-  std::vector<store::MessageMeta> messages = selected_->messages;
+  std::vector<store::MessageMeta> messages = selected_->view.metas();
   SearchKey key = a.key;
   auto search = [store, cache, account, messages, key] {
     std::pair<std::vector<uint32_t>, uint64_t> out{{}, 0};  // matching indexes+1, max modseq
@@ -359,7 +358,7 @@ awaitable<bool> Session::HandleCopy(const Command& c) {
     co_return true;
   }
   std::vector<int64_t> ids;
-  for (size_t i : *targets) ids.push_back(selected_->messages[i].id);
+  for (size_t i : *targets) ids.push_back(selected_->view[i].id);
   store::Store* store = svc_.store;
   int64_t account = account_id_;
   std::string to = *dest;
@@ -406,11 +405,10 @@ awaitable<bool> Session::HandleExpunge(const Command& c, bool silent) {
   }
   std::optional<IdSet> only;
   if (c.verb == Verb::kExpunge && c.uid) {  // UID EXPUNGE (RFC 4315 section 2.1)
-    const auto& msgs = selected_->messages;
-    only = c.As<ExpungeArgs>().set.Resolve(msgs.empty() ? 0 : msgs.back().uid);
+    only = c.As<ExpungeArgs>().set.Resolve(selected_->view.MaxUid());
   }
   std::vector<int64_t> ids;
-  for (const auto& m : selected_->messages) {
+  for (const auto& m : selected_->view.metas()) {
     if ((m.flags & store::kDeleted) && (!only || only->Contains(m.uid))) ids.push_back(m.id);
   }
   if (!ids.empty()) {
@@ -519,6 +517,10 @@ awaitable<bool> Session::HandleIdle(const Command& c) {
     if (changed_ && state_ == State::kSelected) co_await SendUpdates(true);
     bool flushed = co_await Flush();
     if (!flushed) co_return false;
+    // A long wait: keep only what the view needs (see view.h) and no buffers.
+    if (selected_) selected_->view.Sleep();
+    reader_.Trim();
+    conn_.Trim();
     // Wait for input or a change, whichever comes first.
     wake_.expires_at(asio::steady_timer::time_point::max());
     seconds timeout(cfg_->imap.idle_timeout_seconds);

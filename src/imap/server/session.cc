@@ -250,6 +250,13 @@ awaitable<bool> Session::Handle(Command& c) {
     Tagged(c, "BAD", std::string(VerbName(c.verb)) + " not allowed now");
     co_return ++bad_commands_ <= kMaxBadCommands;
   }
+  if (selected_ && !selected_->view.awake() && c.verb != Verb::kLogout && c.verb != Verb::kIdle) {
+    bool woken = co_await WakeView();
+    if (!woken) {
+      Tagged(c, "NO", "[UNAVAILABLE] mailbox temporarily unavailable, try again later");
+      co_return true;
+    }
+  }
   bool ok = true;
   bool expunge_ok = true;
   switch (c.verb) {
@@ -514,16 +521,16 @@ awaitable<bool> Session::HandleSelect(const Command& c) {
   sel.uidvalidity = s.uidvalidity;
   sel.uidnext = s.uidnext;
   sel.highest_modseq = s.highest_modseq;
-  sel.messages = std::move(s.messages);
+  sel.view.Assign(std::move(s.messages));
   // RFC 3501 section 6.3.1 responses.
   Reply("* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)");
   Reply(sel.read_only ? "* OK [PERMANENTFLAGS ()] read-only"
                       : "* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*)] "
                         "flags permitted");
-  Reply("* " + std::to_string(sel.messages.size()) + " EXISTS");
+  Reply("* " + std::to_string(sel.view.size()) + " EXISTS");
   Reply("* 0 RECENT");
-  for (size_t i = 0; i < sel.messages.size(); ++i) {
-    if (!(sel.messages[i].flags & store::kSeen)) {
+  for (size_t i = 0; i < sel.view.size(); ++i) {
+    if (!(sel.view[i].flags & store::kSeen)) {
       Reply("* OK [UNSEEN " + std::to_string(i + 1) + "] first unseen");
       break;
     }
@@ -543,8 +550,8 @@ awaitable<bool> Session::HandleSelect(const Command& c) {
       IdSet set = IdSet::FromIds(**vanished);
       Reply("* VANISHED (EARLIER) " + set.ToString());
     }
-    for (size_t i = 0; i < sel.messages.size(); ++i) {
-      const auto& m = sel.messages[i];
+    for (size_t i = 0; i < sel.view.size(); ++i) {
+      const auto& m = sel.view[i];
       if (m.modseq > since) {
         Reply("* " + std::to_string(i + 1) + " FETCH (UID " + std::to_string(m.uid) + " FLAGS " +
               FlagList(m) + " MODSEQ (" + std::to_string(m.modseq) + "))");
@@ -720,6 +727,34 @@ awaitable<bool> Session::HandleStatus(const Command& c) {
   co_return true;
 }
 
+awaitable<bool> Session::WakeView() {
+  Selected& sel = *selected_;
+  store::Store* store = svc_.store;
+  int64_t mailbox_id = sel.id;
+  auto ranges = sel.view.UidRanges();
+  auto load = [store, mailbox_id, ranges] {
+    return std::optional<Result<std::vector<store::MessageMeta>>>(
+        store->ListMessagesByUid(mailbox_id, ranges));
+  };
+  auto found = co_await io::Offload(*svc_.blocking, std::move(load));
+  if (!selected_ || selected_->id != mailbox_id || selected_->view.awake()) co_return true;
+  if (!found->ok()) {
+    spdlog::error("imap: reloading {} for {}: {}", sel.name, address_, (*found).error().message);
+    co_return false;
+  }
+  std::vector<store::MessageMeta>& metas = **found;
+  // What changed after our modseq has not been announced yet: make sure the
+  // next update sends it (SendUpdates compares modseqs).
+  for (auto& m : metas) {
+    if (m.modseq > sel.highest_modseq) {
+      m.modseq = 0;
+      changed_ = true;
+    }
+  }
+  sel.view.Wake(metas);
+  co_return true;
+}
+
 awaitable<void> Session::SendUpdates(bool expunge_ok, const std::vector<uint32_t>& quiet_uids) {
   if (!selected_) co_return;
   bool announce_expunges = expunge_ok && !selected_->pending_expunged.empty();
@@ -743,12 +778,7 @@ awaitable<void> Session::SendUpdates(bool expunge_ok, const std::vector<uint32_t
     }
   }
   Selected& sel = *selected_;
-  auto find = [&sel](uint32_t uid) -> std::optional<size_t> {
-    auto it = std::lower_bound(sel.messages.begin(), sel.messages.end(), uid,
-                               [](const store::MessageMeta& m, uint32_t u) { return m.uid < u; });
-    if (it == sel.messages.end() || it->uid != uid) return std::nullopt;
-    return static_cast<size_t>(it - sel.messages.begin());
-  };
+  auto find = [&sel](uint32_t uid) { return sel.view.Find(uid); };
   if (changes) {
     const store::MailboxChanges& ch = **changes;
     sel.highest_modseq = std::max(sel.highest_modseq, ch.highest_modseq);
@@ -757,16 +787,21 @@ awaitable<void> Session::SendUpdates(bool expunge_ok, const std::vector<uint32_t
       if (find(uid)) sel.pending_expunged.insert(uid);
     }
     // Flag changes of messages the client knows, then new messages.
-    size_t before = sel.messages.size();
-    uint32_t max_uid = sel.messages.empty() ? 0 : sel.messages.back().uid;
+    size_t before = sel.view.size();
+    uint32_t max_uid = sel.view.MaxUid();
     for (const auto& m : ch.changed) {
       if (m.uid > max_uid) {
-        sel.messages.push_back(m);
+        sel.view.Append(m);
         continue;
       }
       auto i = find(m.uid);
-      if (!i || sel.messages[*i].modseq == m.modseq) continue;
-      sel.messages[*i] = m;
+      if (!i) continue;
+      // Asleep (IDLE), the view has no modseqs to compare: every change
+      // since our modseq is news to the client.
+      if (sel.view.awake()) {
+        if (sel.view[*i].modseq == m.modseq) continue;
+        sel.view[*i] = m;
+      }
       if (sel.pending_expunged.count(m.uid) ||
           std::find(quiet_uids.begin(), quiet_uids.end(), m.uid) != quiet_uids.end()) {
         continue;
@@ -777,8 +812,8 @@ awaitable<void> Session::SendUpdates(bool expunge_ok, const std::vector<uint32_t
       }
       Reply(line + ")");
     }
-    if (sel.messages.size() != before) {
-      Reply("* " + std::to_string(sel.messages.size()) + " EXISTS");
+    if (sel.view.size() != before) {
+      Reply("* " + std::to_string(sel.view.size()) + " EXISTS");
     }
   }
   // Expunges, only where RFC 3501 section 7.4.1 allows them, highest
@@ -793,7 +828,7 @@ awaitable<void> Session::SendUpdates(bool expunge_ok, const std::vector<uint32_t
       } else {
         Reply("* " + std::to_string(*i + 1) + " EXPUNGE");
       }
-      sel.messages.erase(sel.messages.begin() + static_cast<long>(*i));
+      sel.view.Erase(*i);
     }
     sel.pending_expunged.clear();
     if (!vanished.empty()) Reply("* VANISHED " + IdSet::FromIds(vanished).ToString());

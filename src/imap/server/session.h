@@ -19,6 +19,7 @@
 #include "imap/proto/reader.h"
 #include "imap/server/server.h"
 #include "imap/server/tree_cache.h"
+#include "imap/server/view.h"
 #include "io/await.h"
 #include "io/net.h"
 
@@ -44,9 +45,9 @@ class Session final : public server::SessionRegistry::Member, public Hub::Listen
     uint32_t uidvalidity = 0;
     uint32_t uidnext = 1;
     uint64_t highest_modseq = 0;
-    std::vector<store::MessageMeta> messages;  // sequence number n is messages[n - 1]
+    MessageView view;  // sequence number n is view[n - 1]
     // Expunged in the store, not yet announced (RFC 3501 7.4.1 forbids it
-    // during FETCH, STORE and SEARCH); still present in `messages`.
+    // during FETCH, STORE and SEARCH); still present in `view`.
     std::set<uint32_t> pending_expunged;
   };
 
@@ -80,6 +81,9 @@ class Session final : public server::SessionRegistry::Member, public Hub::Listen
   // `expunge_ok` is false while answering FETCH, STORE and SEARCH by sequence
   // number (RFC 3501 section 7.4.1): expunges then wait for a later command.
   awaitable<void> SendUpdates(bool expunge_ok, const std::vector<uint32_t>& quiet_uids = {});
+  // Reloads the metadata of a view put to sleep during IDLE; false when the
+  // store cannot be read.
+  awaitable<bool> WakeView();
 
   // messages.cc
   awaitable<bool> HandleFetch(const Command& c);

@@ -618,5 +618,23 @@ Result<MailboxChanges> QueryChanges(Db& db, int64_t mailbox_id, uint64_t since) 
   return out;
 }
 
+Status QueryMessagesByUid(Db& db, int64_t mailbox_id, uint32_t first, uint32_t last,
+                          std::vector<MessageMeta>& out) {
+  auto s = db.Cached(
+      "SELECT id, uid, size, internal_date, flags, modseq, keywords FROM messages "
+      "WHERE mailbox_id = ? AND uid BETWEEN ? AND ? ORDER BY uid");
+  if (!s) return s.error();
+  (*s)->Bind(1, mailbox_id)
+      .Bind(2, static_cast<int64_t>(first))
+      .Bind(3, static_cast<int64_t>(last));
+  while (true) {
+    auto r = (*s)->Step();
+    if (!r) return r.error();
+    if (!*r) break;
+    out.push_back(MetaFromRow(**s));
+  }
+  return Ok();
+}
+
 }  // namespace sqlite
 }  // namespace hato::store

@@ -46,5 +46,8 @@ Result<std::vector<MailboxInfo>> QueryMailboxes(Db& db, int64_t account_id);
 Result<MailboxSnapshot> QueryMessages(Db& db, int64_t account_id, const std::string& mailbox);
 Result<std::vector<uint32_t>> QueryVanished(Db& db, int64_t mailbox_id, uint64_t since);
 Result<MailboxChanges> QueryChanges(Db& db, int64_t mailbox_id, uint64_t since);
+// Messages (live, or expunged but not yet purged) with UIDs in [first, last].
+Status QueryMessagesByUid(Db& db, int64_t mailbox_id, uint32_t first, uint32_t last,
+                          std::vector<MessageMeta>& out);
 
 }  // namespace hato::store::sqlite

@@ -348,6 +348,19 @@ class SqliteStore final : public Store {
     return WithReader([&](Db& db) { return sqlite::QueryChanges(db, mailbox_id, since); });
   }
 
+  Result<std::vector<MessageMeta>> ListMessagesByUid(
+      int64_t mailbox_id, const std::vector<std::pair<uint32_t, uint32_t>>& ranges) override {
+    return WithReader([&](Db& db) -> Result<std::vector<MessageMeta>> {
+      std::vector<MessageMeta> out;
+      for (const auto& [first, last] : ranges) {
+        if (auto st = sqlite::QueryMessagesByUid(db, mailbox_id, first, last, out); !st) {
+          return st.error();
+        }
+      }
+      return out;
+    });
+  }
+
   Result<std::vector<uint32_t>> ListVanished(int64_t mailbox_id, uint64_t since) override {
     return WithReader([&](Db& db) { return sqlite::QueryVanished(db, mailbox_id, since); });
   }

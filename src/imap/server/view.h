@@ -1,0 +1,68 @@
+// The client's view of the selected mailbox: message sequence numbers
+// (RFC 3501 section 2.3.1.2) in step with what the client was told, each with
+// its UID and, while the session is active, its metadata (flags, size,
+// dates, modseq).
+//
+// A session in IDLE puts its view to sleep: the metadata is dropped and only
+// the UIDs are kept, as runs of consecutive UIDs, which for a mailbox without
+// many holes is a few bytes however many messages it has. That is what lets
+// tens of thousands of IDLE connections fit in memory (issue 3: at most
+// 16 kB per connection). While asleep the view still follows the mailbox
+// (new UIDs appended, expunged ones removed), and Wake() reloads the
+// metadata when the client sends its next command.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <utility>
+#include <vector>
+
+#include "store/store.h"
+
+namespace hato::imap {
+
+class MessageView {
+ public:
+  size_t size() const { return awake_ ? metas_.size() : asleep_size_; }
+  bool empty() const { return size() == 0; }
+  bool awake() const { return awake_; }
+
+  uint32_t Uid(size_t index) const;
+  uint32_t MaxUid() const;  // 0 when empty
+  // The index (sequence number - 1) of a UID in the view.
+  std::optional<size_t> Find(uint32_t uid) const;
+
+  // Metadata by index; only while awake.
+  const store::MessageMeta& operator[](size_t index) const { return metas_[index]; }
+  store::MessageMeta& operator[](size_t index) { return metas_[index]; }
+  const std::vector<store::MessageMeta>& metas() const { return metas_; }
+
+  void Assign(std::vector<store::MessageMeta> metas);
+  // Appends a message with a UID above MaxUid() (asleep: only its UID is kept).
+  void Append(const store::MessageMeta& m);
+  void Erase(size_t index);
+
+  // Drops the metadata, keeping the UIDs as runs.
+  void Sleep();
+  // The UIDs as [first, last] ranges, for reloading the metadata.
+  std::vector<std::pair<uint32_t, uint32_t>> UidRanges() const;
+  // Back to awake with the metadata of the view's UIDs, as found in the store
+  // (in UID order). A UID the store no longer has (purged) gets a placeholder
+  // with id 0, whose reads fail, so sequence numbers stay right.
+  void Wake(const std::vector<store::MessageMeta>& found);
+
+  // Approximate heap bytes held, for tests and metrics.
+  size_t MemoryBytes() const;
+
+ private:
+  struct Run {
+    uint32_t first;
+    uint32_t count;
+  };
+  bool awake_ = true;
+  std::vector<store::MessageMeta> metas_;  // awake: sequence number n is metas_[n - 1]
+  std::vector<Run> runs_;                  // asleep: ascending, non-adjacent
+  size_t asleep_size_ = 0;
+};
+
+}  // namespace hato::imap
