@@ -23,7 +23,7 @@ TEST(TreeCache, FindReturnsWhatWasInserted) {
   EXPECT_EQ(cache.entries(), 1u);
 }
 
-TEST(TreeCache, StaysWithinItsBoundAndEvictsLeastRecentlyUsed) {
+TEST(TreeCache, StaysWithinItsBoundAndEvictsUnusedEntriesFirst) {
   const size_t bound = 64 * 1024;
   TreeCache cache(bound);
   for (int64_t id = 1; id <= 1000; ++id) {

@@ -18,6 +18,9 @@ using namespace asio::experimental::awaitable_operators;  // NOLINT: operator|| 
 namespace {
 using std::chrono::seconds;
 
+// A session in IDLE puts its view to sleep (view.h) after this long.
+constexpr seconds kViewSleepAfter{1};
+
 // FETCH output is rendered and written in slices of at most this many bytes,
 // so that FETCH 1:* BODY[] on a large mailbox does not build it all in memory.
 constexpr size_t kFetchSliceBytes = 4u << 20;
@@ -84,8 +87,12 @@ Result<std::vector<size_t>> Session::Resolve(const SeqSet& set, bool uid) const 
   std::vector<size_t> out;
   if (uid) {
     IdSet ids = set.Resolve(selected_->view.MaxUid());
-    for (size_t i = 0; i < msgs.size(); ++i) {
-      if (ids.Contains(msgs[i].uid)) out.push_back(i);
+    auto by_uid = [](const store::MessageMeta& m, uint64_t u) { return m.uid < u; };
+    for (const auto& r : ids.ranges()) {
+      auto it = std::lower_bound(msgs.begin(), msgs.end(), r.first, by_uid);
+      for (; it != msgs.end() && it->uid <= r.last; ++it) {
+        out.push_back(static_cast<size_t>(it - msgs.begin()));
+      }
     }
     return out;
   }
@@ -291,9 +298,12 @@ awaitable<bool> Session::HandleSearch(const Command& c) {
   store::Store* store = svc_.store;
   TreeCache* cache = &trees_;
   int64_t account = account_id_;
-  std::vector<store::MessageMeta> messages = selected_->view.metas();
+  // The session waits for the search, and only its own coroutine changes the
+  // view, so the pool can read the metadata in place.
+  const std::vector<store::MessageMeta>* metas = &selected_->view.metas();
   SearchKey key = a.key;
-  auto search = [store, cache, account, messages, key] {
+  auto search = [store, cache, account, metas, key] {
+    const std::vector<store::MessageMeta>& messages = *metas;
     std::pair<std::vector<uint32_t>, uint64_t> out{{}, 0};  // matching indexes+1, max modseq
     SearchNeeds needs = SearchNeedsOf(key);
     bool content = needs == SearchNeeds::kContent;
@@ -316,7 +326,7 @@ awaitable<bool> Session::HandleSearch(const Command& c) {
     found = co_await io::Offload(*svc_.blocking, std::move(search));
   }
   std::vector<uint32_t> numbers;
-  for (uint32_t seq : found.first) numbers.push_back(c.uid ? messages[seq - 1].uid : seq);
+  for (uint32_t seq : found.first) numbers.push_back(c.uid ? (*metas)[seq - 1].uid : seq);
   bool modseq_key = false;
   std::vector<const SearchKey*> stack{&a.key};
   while (!stack.empty()) {
@@ -517,13 +527,20 @@ awaitable<bool> Session::HandleIdle(const Command& c) {
     if (changed_ && state_ == State::kSelected) co_await SendUpdates(true);
     bool flushed = co_await Flush();
     if (!flushed) co_return false;
-    // A long wait: keep only what the view needs (see view.h) and no buffers.
-    if (selected_) selected_->view.Sleep();
-    reader_.Trim();
-    conn_.Trim();
+    // Once the client has idled kViewSleepAfter, keep only what the view
+    // needs (see view.h) and no buffers: a long wait costs little memory.
+    // (Clients that IDLE briefly between commands keep their metadata.)
+    seconds timeout(cfg_->imap.idle_timeout_seconds);
+    bool nap = selected_ && selected_->view.awake() && timeout > kViewSleepAfter;
+    if (nap) {
+      timeout = kViewSleepAfter;
+    } else {
+      if (selected_) selected_->view.Sleep();
+      reader_.Trim();
+      conn_.Trim();
+    }
     // Wait for input or a change, whichever comes first.
     wake_.expires_at(asio::steady_timer::time_point::max());
-    seconds timeout(cfg_->imap.idle_timeout_seconds);
     boost::system::error_code wake_ec;
     auto wake_token = asio::redirect_error(asio::use_awaitable, wake_ec);
     auto input = ReadMore(timeout);
@@ -534,6 +551,10 @@ awaitable<bool> Session::HandleIdle(const Command& c) {
     idle_ = false;
     if (r.index() == 0) {
       io::ReadStatus st = std::get<0>(r);
+      if (st == io::ReadStatus::kTimeout && nap) {
+        if (selected_) selected_->view.Sleep();
+        continue;
+      }
       if (st == io::ReadStatus::kTimeout) {
         Reply("* BYE Autologout; idle for too long");
         co_return false;

@@ -12,10 +12,10 @@ constexpr size_t kEntryOverhead = 128;
 }  // namespace
 
 std::shared_ptr<const mime::Part> TreeCache::Find(int64_t message_id) {
-  std::lock_guard lock(mu_);
-  auto it = index_.find(message_id);
-  if (it == index_.end()) return nullptr;
-  lru_.splice(lru_.begin(), lru_, it->second);
+  std::shared_lock lock(mu_);
+  auto it = entries_.find(message_id);
+  if (it == entries_.end()) return nullptr;
+  it->second->referenced.store(true, std::memory_order_relaxed);
   return it->second->tree;
 }
 
@@ -23,30 +23,44 @@ void TreeCache::Insert(int64_t message_id, std::shared_ptr<const mime::Part> tre
                        size_t serialized_size) {
   size_t charge = serialized_size * kChargeFactor + kEntryOverhead;
   if (charge > max_bytes_) return;
-  std::lock_guard lock(mu_);
-  if (index_.count(message_id)) return;
-  lru_.push_front(Entry{message_id, std::move(tree), charge});
-  index_[message_id] = lru_.begin();
+  std::unique_lock lock(mu_);
+  auto [it, inserted] = entries_.try_emplace(message_id);
+  if (!inserted) return;
+  it->second = std::make_unique<Entry>();
+  it->second->tree = std::move(tree);
+  it->second->charge = charge;
+  ring_.push_back(message_id);
   bytes_ += charge;
   EvictLocked();
 }
 
 void TreeCache::EvictLocked() {
-  while (bytes_ > max_bytes_ && !lru_.empty()) {
-    bytes_ -= lru_.back().charge;
-    index_.erase(lru_.back().id);
-    lru_.pop_back();
+  // Sweep: a referenced entry loses its bit and survives this pass; an
+  // unreferenced one goes. Each entry's bit is cleared at most once per
+  // pass, so this ends within two passes.
+  while (bytes_ > max_bytes_ && !ring_.empty()) {
+    if (hand_ >= ring_.size()) hand_ = 0;
+    int64_t id = ring_[hand_];
+    auto it = entries_.find(id);
+    if (it->second->referenced.exchange(false, std::memory_order_relaxed)) {
+      ++hand_;
+      continue;
+    }
+    bytes_ -= it->second->charge;
+    entries_.erase(it);
+    ring_[hand_] = ring_.back();
+    ring_.pop_back();
   }
 }
 
 size_t TreeCache::bytes() const {
-  std::lock_guard lock(mu_);
+  std::shared_lock lock(mu_);
   return bytes_;
 }
 
 size_t TreeCache::entries() const {
-  std::lock_guard lock(mu_);
-  return index_.size();
+  std::shared_lock lock(mu_);
+  return entries_.size();
 }
 
 }  // namespace hato::imap

@@ -8,16 +8,19 @@
 // (Dovecot keeps a similar per-mailbox cache file). Trees never change once
 // stored, so an entry never goes stale; it only ages out.
 //
-// Bounded by an estimate of the memory the trees use (kTreeCacheBytes by
-// default, [imap] tree_cache_mb in the config). Thread-safe: sessions'
-// rendering runs on the blocking pool.
+// Bounded by an estimate of the memory the trees use (kTreeCacheBytes).
+// Eviction is CLOCK (second chance), so a hit only sets a bit under a shared
+// lock: a SEARCH over thousands of messages from several pool threads does
+// not serialize on an LRU list. Thread-safe.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
-#include <list>
 #include <memory>
 #include <mutex>
+#include <shared_mutex>
 #include <unordered_map>
+#include <vector>
 
 #include "mime/message.h"
 
@@ -39,16 +42,17 @@ class TreeCache {
 
  private:
   struct Entry {
-    int64_t id;
     std::shared_ptr<const mime::Part> tree;
-    size_t charge;
+    size_t charge = 0;
+    mutable std::atomic<bool> referenced{false};
   };
   void EvictLocked();
 
   const size_t max_bytes_;
-  mutable std::mutex mu_;
-  std::list<Entry> lru_;  // most recently used first
-  std::unordered_map<int64_t, std::list<Entry>::iterator> index_;
+  mutable std::shared_mutex mu_;
+  std::unordered_map<int64_t, std::unique_ptr<Entry>> entries_;
+  std::vector<int64_t> ring_;  // ids in insertion order; the clock hand sweeps it
+  size_t hand_ = 0;
   size_t bytes_ = 0;
 };
 
