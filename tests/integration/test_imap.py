@@ -130,7 +130,8 @@ class ImapTest(unittest.TestCase):
         self.assertRegex(data[0].decode(), r"MESSAGES 0 UIDNEXT 1 UIDVALIDITY \d+ UNSEEN 0")
         m.logout()
 
-    def test_idle_pushes_new_mail_within_a_second(self):
+    def idling_client(self):
+        """A raw client logged in as alice, INBOX selected, in IDLE (tag c)."""
         c = LineClient(self.server.imap_port)
         c.line()
         c.send(f"a LOGIN {ALICE} {PASSWORD}\r\n")
@@ -141,6 +142,10 @@ class ImapTest(unittest.TestCase):
             pass
         c.send("c IDLE\r\n")
         self.assertTrue(c.line().startswith("+"))
+        return c
+
+    def test_idle_pushes_new_mail_within_a_second(self):
+        c = self.idling_client()
         start = time.time()
         deliver(self.server, b"Subject: pushed\r\n\r\nnew\r\n")
         self.assertEqual(c.line(), "* 1 EXISTS")
@@ -154,16 +159,7 @@ class ImapTest(unittest.TestCase):
         # and the metadata reloaded after it must match the mailbox exactly.
         for i in range(6):
             deliver(self.server, f"Subject: m{i}\r\n\r\nbody {i}\r\n".encode())
-        c = LineClient(self.server.imap_port)
-        c.line()
-        c.send(f"a LOGIN {ALICE} {PASSWORD}\r\n")
-        while not c.line().startswith("a OK"):
-            pass
-        c.send("b SELECT INBOX\r\n")
-        while not c.line().startswith("b OK"):
-            pass
-        c.send("c IDLE\r\n")
-        self.assertTrue(c.line().startswith("+"))
+        c = self.idling_client()
         time.sleep(1.5)  # past kViewSleepAfter: the view keeps only UIDs now
         other = self.login()
         other.select("INBOX")
