@@ -1,5 +1,8 @@
 #include "msgauth/dns_table.h"
 
+#include <algorithm>
+#include <cctype>
+
 #include "base/strings.h"
 
 namespace hato::msgauth {
@@ -24,11 +27,36 @@ std::optional<std::string> TxtData(std::string_view s) {
     if (s[i] != '"') return std::nullopt;
     ++i;
     while (i < s.size() && s[i] != '"') {
+      if (s[i] == '\\' && i + 3 < s.size() && std::isdigit(static_cast<unsigned char>(s[i + 1])) &&
+          std::isdigit(static_cast<unsigned char>(s[i + 2])) &&
+          std::isdigit(static_cast<unsigned char>(s[i + 3]))) {
+        int v = (s[i + 1] - '0') * 100 + (s[i + 2] - '0') * 10 + (s[i + 3] - '0');
+        if (v > 255) return std::nullopt;
+        out += static_cast<char>(v);
+        i += 4;
+        continue;
+      }
       if (s[i] == '\\' && i + 1 < s.size()) ++i;
       out += s[i++];
     }
     if (i == s.size()) return std::nullopt;
     ++i;
+  }
+  return out;
+}
+
+// A NAME or HOST with \DDD escapes (for spaces and other bytes), as in zone files.
+std::string Unescape(std::string_view s) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '\\' && i + 3 < s.size() && std::isdigit(static_cast<unsigned char>(s[i + 1])) &&
+        std::isdigit(static_cast<unsigned char>(s[i + 2])) &&
+        std::isdigit(static_cast<unsigned char>(s[i + 3]))) {
+      out += static_cast<char>((s[i + 1] - '0') * 100 + (s[i + 2] - '0') * 10 + (s[i + 3] - '0'));
+      i += 3;
+    } else {
+      out += s[i];
+    }
   }
   return out;
 }
@@ -54,7 +82,13 @@ void DnsTable::AddPtr(std::string_view ip, std::string_view host) {
   At(parsed->ReverseLabels() + (parsed->v6 ? ".ip6.arpa" : ".in-addr.arpa"))
       .ptr.push_back(Key(host));
 }
-void DnsTable::AddTempFail(std::string_view name) { At(name).tempfail = true; }
+void DnsTable::AddTempFail(std::string_view name, std::string_view type) {
+  if (type.empty()) {
+    At(name).tempfail = true;
+  } else {
+    At(name).tempfail_types.push_back(AsciiUpper(type));
+  }
+}
 
 Result<DnsTable> DnsTable::Parse(std::string_view text) {
   DnsTable t;
@@ -74,12 +108,13 @@ Result<DnsTable> DnsTable::Parse(std::string_view text) {
     auto words = SplitWords(trimmed);
     if (words.size() < 2) return bad("expected NAME TYPE [DATA]");
     std::string type = AsciiUpper(words[1]);
-    std::string_view name = words[0];
+    std::string name_text = Unescape(words[0]);
+    std::string_view name = name_text;
     // The data: the rest of the line after the type.
     size_t data_at = static_cast<size_t>(words[1].data() - trimmed.data()) + words[1].size();
     std::string_view data = TrimSpaces(trimmed.substr(data_at));
     if (type == "TEMPFAIL") {
-      t.AddTempFail(name);
+      t.AddTempFail(name, data);
     } else if (type == "TXT") {
       auto d = TxtData(data);
       if (!d) return bad("bad quoted TXT data");
@@ -92,10 +127,14 @@ Result<DnsTable> DnsTable::Parse(std::string_view text) {
       if (words.size() != 4) return bad("expected NAME MX PREF HOST");
       auto pref = ParseUint(words[2]);
       if (!pref || *pref > 65535) return bad("bad MX preference");
-      t.AddMx(name, static_cast<uint16_t>(*pref), words[3]);
+      t.AddMx(name, static_cast<uint16_t>(*pref), Unescape(words[3]));
     } else if (type == "PTR") {
-      if (words.size() != 3 || !IpAddress::Parse(name)) return bad("expected IP PTR HOST");
-      t.AddPtr(name, words[2]);
+      if (words.size() != 3) return bad("expected IP PTR HOST or NAME PTR HOST");
+      if (IpAddress::Parse(name)) {
+        t.AddPtr(name, Unescape(words[2]));
+      } else {
+        t.At(name).ptr.push_back(Key(Unescape(words[2])));
+      }
     } else {
       return bad("unknown type");
     }
@@ -107,7 +146,10 @@ Result<const DnsTable::Entry*> DnsTable::Lookup(std::string_view type, std::stri
   queries_.push_back(std::string(type) + " " + Key(name));
   auto it = entries_.find(Key(name));
   if (it == entries_.end()) return Err(ErrorKind::kNotFound, "NXDOMAIN " + Key(name));
-  if (it->second.tempfail) return Err(ErrorKind::kTemporary, "SERVFAIL " + Key(name));
+  const auto& tf = it->second.tempfail_types;
+  if (it->second.tempfail || std::find(tf.begin(), tf.end(), type) != tf.end()) {
+    return Err(ErrorKind::kTemporary, "SERVFAIL " + Key(name));
+  }
   return &it->second;
 }
 

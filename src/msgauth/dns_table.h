@@ -4,15 +4,17 @@
 //
 // Text format, one record per line ('#' starts a comment line):
 //   NAME TXT text...          the rest of the line, or "quoted" "strings"
-//                             (concatenated, \" and \\ escaped)
+//                             (concatenated; \" \\ and \DDD decimal escapes)
 //   NAME A 192.0.2.1
 //   NAME AAAA 2001:db8::1
 //   NAME MX 10 mx.example.org
-//   IP PTR host.example.org   the PTR of an address (its reverse name implied)
-//   NAME TEMPFAIL             every query for NAME fails temporarily
+//   IP PTR host.example.org   the PTR of an address (its reverse name implied),
+//                             or NAME PTR host for a name under .arpa
+//   NAME TEMPFAIL [TYPE]      every query (of TYPE) for NAME fails temporarily
 // A name with no line at all is NXDOMAIN; a name with lines of other types
 // only answers NOERROR with no records (NODATA). Names are case-insensitive,
-// a trailing dot is ignored.
+// a trailing dot is ignored; NAME and HOST may hold \DDD escapes (a space is
+// \032). MX HOST "." is the null MX.
 #pragma once
 
 #include <map>
@@ -33,7 +35,7 @@ class DnsTable : public DnsLookup {
   void AddA(std::string_view name, std::string_view ip);  // A or AAAA by form
   void AddMx(std::string_view name, uint16_t pref, std::string_view host);
   void AddPtr(std::string_view ip, std::string_view host);
-  void AddTempFail(std::string_view name);
+  void AddTempFail(std::string_view name, std::string_view type = "");
 
   Result<std::vector<std::string>> Txt(std::string_view name) override;
   Result<std::vector<IpAddress>> A(std::string_view name) override;
@@ -47,6 +49,7 @@ class DnsTable : public DnsLookup {
  private:
   struct Entry {
     bool tempfail = false;
+    std::vector<std::string> tempfail_types;
     std::vector<std::string> txt;
     std::vector<IpAddress> a, aaaa;
     std::vector<MxRecord> mx;

@@ -239,8 +239,9 @@ SpfOutcome Evaluator::Run(std::string_view domain_in, std::string_view sender, b
       }
       case MechKind::kPtr: {
         // Section 5.5 (its use is discouraged, but it is evaluated).
+        const std::string want = AsciiLower(target);  // names are case-insensitive
         for (const auto& name : ValidatedNames()) {
-          if (name == target || name.ends_with("." + target)) {
+          if (name == want || name.ends_with("." + want)) {
             match = true;
             break;
           }

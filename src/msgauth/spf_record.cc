@@ -46,8 +46,9 @@ bool Walk(std::string_view s, bool exp, Lit on_literal, Mac on_macro) {
   while (i < s.size()) {
     char c = s[i];
     if (c != '%') {
-      // macro-literal = %x21-24 / %x26-7E (section 7.1)
-      if (c < 0x21 || c > 0x7e) return false;
+      // macro-literal = %x21-24 / %x26-7E (section 7.1); explain-string
+      // also allows SP between macro-strings (section 6.2).
+      if ((c < 0x21 || c > 0x7e) && !(exp && c == ' ')) return false;
       on_literal(std::string_view(&s[i], 1));
       ++i;
       continue;
@@ -150,17 +151,22 @@ std::optional<int> ParseCidr(std::string_view s, int max) {
 }
 
 // Splits "domain-spec/cidr4//cidr6" (section 5.6, dual-cidr-length).
+// A CIDR length is "/" 1*DIGIT at the very end; any other '/' belongs to the
+// domain-spec (which then fails its own syntax check, or is a macro delimiter).
+bool AllDigits(std::string_view s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return IsDigit(c); });
+}
+
 bool ParseDualCidr(std::string_view arg, std::string* spec, int* c4, int* c6) {
-  size_t dbl = arg.find("//");
-  if (dbl != std::string_view::npos) {
+  size_t dbl = arg.rfind("//");
+  if (dbl != std::string_view::npos && AllDigits(arg.substr(dbl + 2))) {
     auto v6 = ParseCidr(arg.substr(dbl + 2), 128);
     if (!v6) return false;
     *c6 = *v6;
     arg = arg.substr(0, dbl);
   }
   size_t slash = arg.rfind('/');
-  // A '/' inside a macro ("%{d/}") is a delimiter, not a CIDR length.
-  if (slash != std::string_view::npos && arg.find('}', slash) == std::string_view::npos) {
+  if (slash != std::string_view::npos && AllDigits(arg.substr(slash + 1))) {
     auto v4 = ParseCidr(arg.substr(slash + 1), 32);
     if (!v4) return false;
     *c4 = *v4;
