@@ -189,6 +189,31 @@ class DkimOracleTest(unittest.TestCase):
         self.assertFalse(dkim.verify(exp, dnsfunc=self.dnsfunc))  # dkimpy: expired now too
 
 
+    def test_rfc8463_example_verifies(self):
+        """RFC 8463 Appendix A (ed25519 "brisbane" and rsa "test" signatures),
+        as shipped in python3-dkim's test data with its key records."""
+        data = os.path.join(os.path.dirname(dkim.__file__), "tests", "data")
+        with open(os.path.join(data, "rfc6376.signed.msg"), "rb") as f:
+            msg = f.read()
+        with open(os.path.join(data, "test.txt")) as f:
+            rsa_record = f.read().strip()
+        table = os.path.join(self.tmp, "rfc8463.txt")
+        with open(table, "w") as f:
+            f.write("brisbane._domainkey.football.example.com TXT "
+                    "v=DKIM1; k=ed25519; p=11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=\n")
+            f.write(f"test._domainkey.football.example.com TXT {rsa_record}\n")
+        r = subprocess.run([HATO, "dkim", "verify", "--dns-file", table], input=msg,
+                           capture_output=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual([l.split()[0] for l in r.stdout.decode().splitlines()],
+                         ["pass", "pass"], r.stdout)
+        r = subprocess.run([HATO, "dkim", "verify", "--dns-file", table],
+                           input=msg.replace(b"lost the game", b"won the game"),
+                           capture_output=True, timeout=60)
+        self.assertEqual([l.split()[0] for l in r.stdout.decode().splitlines()],
+                         ["fail", "fail"], r.stdout)
+
+
 # ---------------------------------------------------------------- SPF
 
 def escape_name(name):
