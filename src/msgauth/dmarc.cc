@@ -113,6 +113,8 @@ Result<DmarcRecord> ParseDmarcRecord(std::string_view text) {
 std::string OrganizationalDomain(std::string_view domain_in) {
   std::string d = AsciiLower(domain_in);
   while (!d.empty() && d.back() == '.') d.pop_back();
+  // Not a domain name (an empty label): it is its own organization.
+  if (d.empty() || d.front() == '.' || d.find("..") != std::string::npos) return d;
   // The longest public suffix, then one more label (section 3.2 steps 2-4).
   size_t pos = 0;
   while (true) {
