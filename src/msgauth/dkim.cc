@@ -1,11 +1,13 @@
 #include "msgauth/dkim.h"
 
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
 #include <algorithm>
 #include <limits>
+#include <optional>
 
 #include "base/strings.h"
 #include "mime/header.h"
@@ -116,15 +118,28 @@ bool VerifyData(EVP_PKEY* pkey, KeyType type, std::string_view data, std::string
   MdCtxPtr ctx(EVP_MD_CTX_new());
   std::string input = type == KeyType::kRsa ? std::string(data) : Sha256(data);
   const EVP_MD* md = type == KeyType::kRsa ? EVP_sha256() : nullptr;
-  if (!ctx || EVP_DigestVerifyInit(ctx.get(), nullptr, md, nullptr, pkey) != 1) return false;
-  return EVP_DigestVerify(ctx.get(), reinterpret_cast<const unsigned char*>(sig.data()), sig.size(),
-                          reinterpret_cast<const unsigned char*>(input.data()), input.size()) == 1;
+  bool ok =
+      ctx && EVP_DigestVerifyInit(ctx.get(), nullptr, md, nullptr, pkey) == 1 &&
+      EVP_DigestVerify(ctx.get(), reinterpret_cast<const unsigned char*>(sig.data()), sig.size(),
+                       reinterpret_cast<const unsigned char*>(input.data()), input.size()) == 1;
+  // A failed verification leaves errors on this thread's OpenSSL queue, where
+  // a later SSL_get_error on the same thread would find them.
+  if (!ok) ERR_clear_error();
+  return ok;
 }
 
 // The public key of a key record: DER SubjectPublicKeyInfo (what RFC 6376
 // section 3.6.1 specifies) or a bare RSAPublicKey (seen in the wild), or the
 // raw Ed25519 key.
+Result<PkeyPtr> PublicKeyOf(const DkimKey& key);
+
 Result<PkeyPtr> PublicKey(const DkimKey& key) {
+  auto k = PublicKeyOf(key);
+  if (!k) ERR_clear_error();
+  return k;
+}
+
+Result<PkeyPtr> PublicKeyOf(const DkimKey& key) {
   const auto* p = reinterpret_cast<const unsigned char*>(key.public_key.data());
   if (key.type == KeyType::kEd25519) {
     PkeyPtr k(EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, nullptr, p, key.public_key.size()));
@@ -164,8 +179,13 @@ void AppendFolded(std::string* out, size_t* col, std::string_view text, bool any
 
 Result<SigningKey> SigningKey::FromPem(std::string_view pem) {
   BioPtr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
-  EVP_PKEY* raw = bio ? PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr) : nullptr;
-  if (raw == nullptr) return Err(ErrorKind::kInvalid, "dkim: not a PEM private key");
+  // No passphrase: an encrypted key fails instead of prompting on a terminal.
+  pem_password_cb* no_password = [](char*, int, int, void*) { return 0; };
+  EVP_PKEY* raw = bio ? PEM_read_bio_PrivateKey(bio.get(), nullptr, no_password, nullptr) : nullptr;
+  if (raw == nullptr) {
+    ERR_clear_error();
+    return Err(ErrorKind::kInvalid, "dkim: not an unencrypted PEM private key");
+  }
   SigningKey k;
   k.impl_ = std::make_shared<Impl>();
   k.impl_->pkey = raw;
@@ -322,8 +342,19 @@ std::string_view DkimStatusName(DkimStatus s) {
 
 namespace {
 
+// The canonical bodies, computed once per algorithm for all signatures.
+struct BodyCache {
+  std::string_view body;
+  std::optional<std::string> simple, relaxed;
+  const std::string& Get(Canon c) {
+    auto& slot = c == Canon::kSimple ? simple : relaxed;
+    if (!slot) slot = CanonBody(c, body);
+    return *slot;
+  }
+};
+
 DkimResult VerifyOne(std::string_view message, const Split& m, const Field& field, DnsLookup& dns,
-                     const VerifyOptions& opts) {
+                     const VerifyOptions& opts, BodyCache& bodies) {
   DkimResult r;
   auto done = [&r](DkimStatus s, std::string reason) {
     r.status = s;
@@ -376,13 +407,13 @@ DkimResult VerifyOne(std::string_view message, const Split& m, const Field& fiel
   if (!pkey) return done(DkimStatus::kPermError, pkey.error().message);
 
   // Section 6.1.3: body hash, limited to l= octets.
-  std::string body = CanonBody(sig.body_canon, m.body);
+  std::string_view body = bodies.Get(sig.body_canon);
   if (sig.body_length) {
     if (*sig.body_length > body.size()) return done(DkimStatus::kPermError, "l= exceeds the body");
     if (*sig.body_length < body.size() && opts.length_policy == LengthPolicy::kRejectAppended) {
       return done(DkimStatus::kPolicy, "unsigned content after l=");
     }
-    body.resize(*sig.body_length);
+    body = body.substr(0, *sig.body_length);
   }
   if (Sha256(body) != sig.body_hash) return done(DkimStatus::kFail, "body hash did not verify");
 
@@ -405,11 +436,12 @@ DkimResult VerifyOne(std::string_view message, const Split& m, const Field& fiel
 std::vector<DkimResult> Verify(std::string_view message, DnsLookup& dns,
                                const VerifyOptions& opts) {
   Split m = SplitMessage(message);
+  BodyCache bodies{m.body, std::nullopt, std::nullopt};
   std::vector<DkimResult> out;
   for (const Field& f : m.fields) {
     if (!EqualsIgnoreCase(f.name, "DKIM-Signature")) continue;
     if (out.size() >= opts.max_signatures) break;
-    out.push_back(VerifyOne(message, m, f, dns, opts));
+    out.push_back(VerifyOne(message, m, f, dns, opts, bodies));
   }
   return out;
 }

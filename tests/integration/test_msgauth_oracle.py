@@ -125,6 +125,17 @@ class DkimOracleTest(unittest.TestCase):
                     check=False)
         self.assertNotEqual(r.returncode, 0)
         self.assertIn("already exists", r.stderr)
+        for args, needle in ((["../evil.test"], "invalid domain"),
+                             (["x.test", "--selector", "a/b"], "invalid selector"),
+                             (["x.test", "--algorithm", "dsa"], "unknown algorithm")):
+            r = run_cli("dkim", "generate", *args, data=self.data, check=False)
+            self.assertEqual(r.returncode, 1, args)
+            self.assertIn(needle, r.stderr)
+        r = run_cli("dkim", "generate", "x.test", data=os.path.join(self.tmp, "none"),
+                    check=False)
+        self.assertIn("no data directory", r.stderr)
+        self.assertEqual(sorted(os.listdir(os.path.join(self.data, "dkim"))),
+                         ["example.test.e2026.key", "example.test.r2026.key"])
 
     def test_hato_signatures_verify_in_dkimpy(self):
         for alg in ("rsa", "ed25519"):
