@@ -1,6 +1,6 @@
 """Differential tests of Hato's message authentication (src/msgauth) against
 independent implementations: Debian's python3-dkim (dkimpy) and python3-spf
-(pyspf).
+(pyspf), and python3-authheaders for DMARC.
 
 Hato is driven through its hidden test commands (src/app/msgauth_cli.h), which
 take their DNS answers from a table file instead of a resolver; the Python
@@ -10,6 +10,9 @@ spf.DNSLookup).
   * DKIM: keys made by `hato dkim generate` (RSA and Ed25519); messages signed
     by Hato verify in dkimpy and messages signed by dkimpy verify in Hato, for
     every canonicalization pair; altered messages fail in both.
+  * DMARC: a table of messages (From, envelope, DKIM signatures, SPF and DMARC
+    records) checked by `hato msgauth check` and by authheaders.dmarc_per_from
+    fed with pyspf's and dkimpy's results: same result and same requested policy.
   * SPF: a table of cases evaluated by both must agree with each other and with
     the expected result; then the whole RFC 7208 test suite shipped with
     python3-spf (/usr/share/doc/python3-spf/rfc7208-tests.yml.gz, the
@@ -25,15 +28,18 @@ import socket
 import subprocess
 import sys
 import tempfile
+import types
 import unittest
 
 try:
+    import authheaders
     import dkim
     import spf
     import yaml
 except ImportError:  # a Python outside Debian's (pyenv): use Debian's packages
     sys.path.append("/usr/lib/python3/dist-packages")
-    import dkim  # noqa: E402  (python3-dkim, scripts/install-deps.sh)
+    import authheaders  # noqa: E402  (python3-authheaders, scripts/install-deps.sh)
+    import dkim  # noqa: E402  (python3-dkim)
     import spf  # noqa: E402   (python3-spf)
     import yaml  # noqa: E402  (python3-yaml)
 
@@ -459,6 +465,130 @@ class SpfOracleTest(unittest.TestCase):
                                     f"({t.get('explanation')})")
         self.assertGreater(ran, 100)
         self.assertEqual(problems, [], "\n".join(problems))
+
+
+# ---------------------------------------------------------------- DMARC
+
+class DmarcOracleTest(unittest.TestCase):
+    ZONE = {
+        "_dmarc.example.com": [("TXT", "v=DMARC1; p=reject; rua=mailto:d@example.com")],
+        "example.com": [("TXT", "v=spf1 ip4:192.0.2.0/24 -all")],
+        "bounce.example.com": [("TXT", "v=spf1 ip4:192.0.2.0/24 -all")],
+        "other.net": [("TXT", "v=spf1 ip4:198.51.100.0/24 -all")],
+        "_dmarc.example.co.uk": [("TXT", "v=DMARC1; p=quarantine; sp=reject")],
+        "_dmarc.strict.org": [("TXT", "v=DMARC1; p=reject; adkim=s; aspf=s")],
+        "strict.org": [("TXT", "v=spf1 ip4:192.0.2.0/24 -all")],
+        "mail.strict.org": [("TXT", "v=spf1 ip4:192.0.2.0/24 -all")],
+        "_dmarc.none.org": [("TXT", "v=DMARC1; p=none")],
+        "_dmarc.two.org": [("TXT", "v=DMARC1; p=none"), ("TXT", "v=DMARC1; p=reject")],
+    }
+    # From domain, MAIL FROM, client IP, DKIM signing domain (or None). Real
+    # TLDs only: authheaders' public-suffix list takes an unknown TLD such as
+    # ".example" for an ordinary label, so a.example and b.example would align.
+    CASES = [
+        ("example.com", "a@example.com", "192.0.2.1", None),             # SPF aligned
+        ("example.com", "a@bounce.example.com", "192.0.2.1", None),      # relaxed SPF
+        ("example.com", "a@other.net", "198.51.100.1", "mail.example.com"),  # relaxed DKIM
+        ("example.com", "a@other.net", "198.51.100.1", None),        # fail, reject
+        ("example.com", "a@other.net", "198.51.100.1", "other.net"),  # unaligned
+        ("example.com", "a@example.com", "203.0.113.1", None),           # SPF fail
+        ("news.example.co.uk", "a@other.net", "198.51.100.1", None),  # org record, sp=
+        ("example.co.uk", "a@other.net", "198.51.100.1", "other.co.uk"),  # PSL: not aligned
+        ("example.co.uk", "a@other.net", "198.51.100.1", "mail.example.co.uk"),
+        ("strict.org", "a@mail.strict.org", "192.0.2.1", "mail.strict.org"),
+        ("strict.org", "a@strict.org", "192.0.2.1", None),
+        ("strict.org", "a@other.net", "198.51.100.1", "strict.org"),
+        ("none.org", "a@other.net", "198.51.100.1", None),
+        ("nodmarc.org", "a@other.net", "198.51.100.1", None),
+        ("two.org", "a@other.net", "198.51.100.1", None),       # two records: none
+    ]
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="hato-dmarc-")
+        cls.data = os.path.join(cls.tmp, "var")
+        run_cli("init", "--domain", "example.test", data=cls.data)
+        out = run_cli("dkim", "generate", "example.test", "--selector", "k1",
+                      "--algorithm", "ed25519", data=cls.data).stdout
+        cls.record = zone_strings(out)[1]
+        cls.key = os.path.join(cls.data, "dkim", "example.test.k1.key")
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def setUp(self):
+        self.saved = spf.DNSLookup
+
+    def tearDown(self):
+        spf.DNSLookup = self.saved
+
+    def message(self, from_domain, dkim_domain):
+        msg = (f"From: Someone <someone@{from_domain}>\r\nTo: x@example.test\r\n"
+               f"Subject: dmarc\r\nMessage-ID: <1@{from_domain}>\r\n\r\nBody\r\n").encode()
+        if dkim_domain is None:
+            return msg
+        r = subprocess.run([HATO, "dkim", "sign", "--key", self.key, "--domain", dkim_domain,
+                            "--selector", "k1"], input=msg, capture_output=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return r.stdout
+
+    def test_table_agrees_with_authheaders(self):
+        zone = {k: list(v) for k, v in self.ZONE.items()}
+        for _, _, _, d in self.CASES:
+            if d:
+                zone[f"k1._domainkey.{d}"] = [("TXT", self.record)]
+        table = os.path.join(self.tmp, "dns.txt")
+        with open(table, "w") as f:
+            f.write(hato_table(zone))
+
+        def dnsfunc(name, timeout=5):
+            name = (name.decode() if isinstance(name, bytes) else name).rstrip(".")
+            recs = [v for t, v in zone.get(name, []) if t == "TXT"]
+            return recs[0] if len(recs) == 1 else ("" if not recs else recs[0])
+
+        def dkim_dns(name, timeout=5):
+            return dnsfunc(name).encode()
+
+        for from_domain, mail_from, ip, dkim_domain in self.CASES:
+            with self.subTest(from_domain=from_domain, mail_from=mail_from, dkim=dkim_domain):
+                msg = self.message(from_domain, dkim_domain)
+                r = subprocess.run([HATO, "msgauth", "check", "--ip", ip, "--helo",
+                                    "client.other.net", "--sender", mail_from,
+                                    "--dns-file", table, "--receiver", "mx.hato.test"],
+                                   input=msg, capture_output=True, timeout=60)
+                self.assertEqual(r.returncode, 0, r.stderr)
+                header = r.stdout.decode()
+                m = re.search(r"dmarc=(\w+)(?: \(p=(\w+) dis=(\w+)\))?", header)
+                self.assertIsNotNone(m, header)
+                got, got_policy = m.group(1), m.group(2) or ""
+
+                # The oracle: pyspf and dkimpy results into authheaders.
+                spf.DNSLookup = pyspf_lookup(zone)
+                spf_res = spf.query(i=ip, s=mail_from, h="client.other.net").check()[0]
+                dkim_res = "none"
+                if dkim_domain:
+                    dkim_res = "pass" if dkim.verify(msg, dnsfunc=dkim_dns) else "fail"
+                want, _comment, _dom, want_policy = authheaders.dmarc_per_from(
+                    from_domain,
+                    types.SimpleNamespace(result=spf_res, smtp_mailfrom=mail_from),
+                    types.SimpleNamespace(result=dkim_res, header_d=dkim_domain or ""),
+                    dnsfunc=dnsfunc)
+                if from_domain == "two.org":
+                    # RFC 7489 6.6.3: several records mean no DMARC; authheaders'
+                    # dnsfunc hook returns one record only, so it cannot see this.
+                    self.assertEqual(got, "none")
+                    continue
+                self.assertEqual(got, want, header)
+                if from_domain == "example.co.uk":
+                    # authheaders applies sp= even when the record was found at
+                    # the From domain itself; RFC 7489 6.3 keeps sp= for
+                    # subdomains, so Hato requests p= (quarantine) here.
+                    self.assertEqual((want_policy, got_policy), ("reject", "quarantine"))
+                    continue
+                self.assertEqual(got_policy, want_policy if want != "none" else "", header)
+                self.assertIn(f"header.from={from_domain}", header)
+                self.assertIn(f"spf={spf_res}", header)
 
 
 if __name__ == "__main__":
