@@ -5,6 +5,7 @@
 #include <CLI/CLI.hpp>
 #include <iostream>
 
+#include "app/msgauth_cli.h"
 #include "app/serve.h"
 #include "app/tls.h"
 #include "auth/password.h"
@@ -136,6 +137,9 @@ int RunCli(int argc, char** argv) {
   auto* verify = app.add_subcommand("verify", "check every stored message against its checksum");
   add_data(verify);
 
+  // dkim generate (and hidden test drivers): src/app/msgauth_cli.h
+  MsgAuthCli msgauth_cli(app, data);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -148,6 +152,7 @@ int RunCli(int argc, char** argv) {
   }
 
   if (init->parsed()) return CmdInit(data, domain, hostname);
+  if (int rc = msgauth_cli.Run(); rc >= 0) return rc;
   if (serve->parsed()) {
     InitLogging(false);
     serve_opts.data_dir = data;
