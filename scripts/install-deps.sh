@@ -11,7 +11,7 @@ BUILD_PKGS=(
   clang clang-format clang-tidy libclang-rt-14-dev
   python3 openssl
 )
-TEST_PKGS=(swaks sqlite3 isync)
+TEST_PKGS=(swaks sqlite3 isync fetchmail mutt)
 BENCH_PKGS=(postfix dovecot-core dovecot-pop3d dovecot-lmtpd dovecot-imapd)
 
 want=("${BUILD_PKGS[@]}" "${TEST_PKGS[@]}")

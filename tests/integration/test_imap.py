@@ -145,6 +145,7 @@ class ImapTest(unittest.TestCase):
         deliver(self.server, b"Subject: pushed\r\n\r\nnew\r\n")
         self.assertEqual(c.line(), "* 1 EXISTS")
         self.assertLess(time.time() - start, 1.5)
+        self.assertEqual(c.line(), "* 1 RECENT")  # this session saw it first (RFC 3501 2.3.2)
         c.send("DONE\r\n")
         self.assertTrue(c.line().startswith("c OK"))
         c.close()

@@ -53,7 +53,9 @@ class Server {
   // (the event loop). Detach before the store is destroyed.
   void Attach(asio::any_io_executor executor);
   void Detach();
-  awaitable<void> Serve(tcp::socket socket);
+  // With `implicit_tls` (port 993, RFC 8314 section 3.3) the TLS handshake
+  // comes before the greeting.
+  awaitable<void> Serve(tcp::socket socket, bool implicit_tls);
   size_t live_sessions() const { return admission_.live(); }
   // Graceful stop: idle sessions get "* BYE [UNAVAILABLE]" and close.
   void Shutdown() { registry_.StopAll(); }

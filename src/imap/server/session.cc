@@ -46,6 +46,9 @@ bool Wildcard(std::string_view pattern, std::string_view name) {
   return !name.empty() && name.front() == p && Wildcard(pattern.substr(1), name.substr(1));
 }
 
+// RFC 9208 section 5.1: STORAGE is counted in units of 1024 octets (rounded up).
+uint64_t KiB(uint64_t bytes) { return (bytes + 1023) / 1024; }
+
 std::string StatusItems(const store::MailboxInfo& m, const std::vector<StatusItem>& items,
                         uint64_t append_limit) {
   std::string out;
@@ -58,7 +61,7 @@ std::string StatusItems(const store::MailboxInfo& m, const std::vector<StatusIte
         out += std::to_string(m.messages);
         break;
       case StatusItem::kRecent:
-        out += '0';
+        out += std::to_string(m.recent);
         break;
       case StatusItem::kUidNext:
         out += std::to_string(m.uidnext);
@@ -79,7 +82,10 @@ std::string StatusItems(const store::MailboxInfo& m, const std::vector<StatusIte
         out += std::to_string(append_limit);
         break;
       case StatusItem::kDeleted:
-        out += '0';  // not tracked per mailbox yet: reported as none
+        out += std::to_string(m.deleted);
+        break;
+      case StatusItem::kDeletedStorage:
+        out += std::to_string(KiB(m.deleted_size));
         break;
     }
   }
@@ -88,12 +94,13 @@ std::string StatusItems(const store::MailboxInfo& m, const std::vector<StatusIte
 
 }  // namespace
 
-Session::Session(server::Services& services, Hub& hub, tcp::socket socket)
+Session::Session(server::Services& services, Hub& hub, tcp::socket socket, bool implicit_tls)
     : svc_(services),
       hub_(hub),
       conn_(std::move(socket), services.tls),
       cfg_(services.config->Get()),
       reader_(ReaderLimits(*cfg_)),
+      implicit_tls_(implicit_tls),
       wake_(conn_.executor()) {}
 
 Session::~Session() {
@@ -130,7 +137,7 @@ std::string Session::Capabilities() const {
   std::string caps =
       "IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS MOVE "
       "CHILDREN SPECIAL-USE LIST-EXTENDED LIST-STATUS ESEARCH CONDSTORE QRESYNC "
-      "BINARY APPENDLIMIT=" +
+      "BINARY QUOTA QUOTA=RES-STORAGE APPENDLIMIT=" +
       std::to_string(cfg_->imap.max_message_size);
   if (state_ == State::kNotAuthenticated) {
     if (conn_.tls_available() && !conn_.is_tls()) caps += " STARTTLS";
@@ -199,6 +206,15 @@ bool Session::Allowed(Verb v, State s) {
 }
 
 awaitable<void> Session::Run() {
+  if (implicit_tls_) {
+    // RFC 8314 section 3.3: TLS from the first byte; a failed handshake closes.
+    seconds timeout(cfg_->imap.idle_timeout_seconds);
+    bool secured = co_await conn_.StartTls(timeout);
+    if (!secured) {
+      conn_.Close();
+      co_return;
+    }
+  }
   Reply("* OK [CAPABILITY " + Capabilities() + "] " + cfg_->hostname + " Hato IMAP ready");
   while (state_ != State::kLogout) {
     if (stopping_) {
@@ -313,7 +329,7 @@ awaitable<bool> Session::Handle(Command& c) {
     case Verb::kGetQuota:
     case Verb::kGetQuotaRoot:
     case Verb::kSetQuota:
-      Tagged(c, "NO", "quotas are not available");
+      ok = co_await HandleQuota(c);
       break;
     case Verb::kClose:
     case Verb::kUnselect: {
@@ -514,13 +530,32 @@ awaitable<bool> Session::HandleSelect(const Command& c) {
   sel.uidnext = s.uidnext;
   sel.highest_modseq = s.highest_modseq;
   sel.messages = std::move(s.messages);
+  // \Recent (RFC 3501 section 2.3.2): the messages no session has seen yet
+  // are recent in this one; SELECT claims them, EXAMINE only looks.
+  uint32_t recent_uid = s.recent_uid;
+  if (!sel.read_only && !sel.messages.empty() && sel.messages.back().uid > recent_uid) {
+    int64_t mailbox_id = sel.id;
+    uint32_t up_to = sel.messages.back().uid;
+    auto claim = [store, mailbox_id, up_to](store::Done<uint32_t> done) {
+      store->ClaimRecent(mailbox_id, up_to, std::move(done));
+    };
+    auto previous = co_await Write<uint32_t>(std::move(claim));
+    recent_uid = previous ? *previous : up_to;  // on failure, claim nothing
+  }
+  size_t recent = 0;
+  for (auto& m : sel.messages) {
+    if (m.uid > recent_uid) {
+      m.flags |= kRecentFlag;
+      ++recent;
+    }
+  }
   // RFC 3501 section 6.3.1 responses.
   Reply("* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)");
   Reply(sel.read_only ? "* OK [PERMANENTFLAGS ()] read-only"
                       : "* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*)] "
                         "flags permitted");
   Reply("* " + std::to_string(sel.messages.size()) + " EXISTS");
-  Reply("* 0 RECENT");
+  Reply("* " + std::to_string(recent) + " RECENT");
   for (size_t i = 0; i < sel.messages.size(); ++i) {
     if (!(sel.messages[i].flags & store::kSeen)) {
       Reply("* OK [UNSEEN " + std::to_string(i + 1) + "] first unseen");
@@ -765,7 +800,9 @@ awaitable<void> Session::SendUpdates(bool expunge_ok, const std::vector<uint32_t
       }
       auto i = find(m.uid);
       if (!i || sel.messages[*i].modseq == m.modseq) continue;
+      uint32_t recent = sel.messages[*i].flags & kRecentFlag;
       sel.messages[*i] = m;
+      sel.messages[*i].flags |= recent;
       if (sel.pending_expunged.count(m.uid) ||
           std::find(quiet_uids.begin(), quiet_uids.end(), m.uid) != quiet_uids.end()) {
         continue;
@@ -778,6 +815,7 @@ awaitable<void> Session::SendUpdates(bool expunge_ok, const std::vector<uint32_t
     }
     if (sel.messages.size() != before) {
       Reply("* " + std::to_string(sel.messages.size()) + " EXISTS");
+      if (!sel.read_only) co_await ClaimRecent(before);
     }
   }
   // Expunges, only where RFC 3501 section 7.4.1 allows them, highest
@@ -797,6 +835,93 @@ awaitable<void> Session::SendUpdates(bool expunge_ok, const std::vector<uint32_t
     sel.pending_expunged.clear();
     if (!vanished.empty()) Reply("* VANISHED " + IdSet::FromIds(vanished).ToString());
   }
+}
+
+awaitable<void> Session::ClaimRecent(size_t first_new) {
+  // New messages arrived while selected: this session is the first to see
+  // those no other session has claimed (RFC 3501 section 2.3.2).
+  if (!selected_ || first_new >= selected_->messages.size()) co_return;
+  store::Store* store = svc_.store;
+  int64_t mailbox_id = selected_->id;
+  uint32_t up_to = selected_->messages.back().uid;
+  auto claim = [store, mailbox_id, up_to](store::Done<uint32_t> done) {
+    store->ClaimRecent(mailbox_id, up_to, std::move(done));
+  };
+  auto previous = co_await Write<uint32_t>(std::move(claim));
+  if (!previous || !selected_ || selected_->id != mailbox_id) co_return;
+  size_t recent = 0;
+  for (auto& m : selected_->messages) {
+    if (m.uid > *previous && m.uid <= up_to) m.flags |= kRecentFlag;
+    if (m.flags & kRecentFlag) ++recent;
+  }
+  Reply("* " + std::to_string(recent) + " RECENT");  // RFC 3501 section 7.3.2
+}
+
+awaitable<bool> Session::HandleQuota(const Command& c) {
+  // RFC 9208: one quota root, "", per account, with the STORAGE resource.
+  // Limits are set by the administrator (`hato user quota`), not over IMAP.
+  if (c.verb == Verb::kSetQuota) {
+    Tagged(c, "NO", "[NOPERM] quotas are set by the administrator");
+    co_return true;
+  }
+  std::string mailbox;
+  if (c.verb == Verb::kGetQuotaRoot) {
+    auto name = FromWire(c.As<MailboxArgs>().mailbox);
+    if (!name) {
+      Tagged(c, "NO", "[NONEXISTENT] invalid mailbox name");
+      co_return true;
+    }
+    mailbox = *name;
+  }
+  store::Store* store = svc_.store;
+  int64_t account = account_id_;
+  struct Lookup {
+    Result<store::QuotaUsage> quota = store::QuotaUsage{};
+    bool mailbox_found = true;
+  };
+  auto lookup = [store, account, mailbox] {
+    Lookup l;
+    l.quota = store->GetQuota(account);
+    if (!mailbox.empty()) {
+      auto list = store->ListMailboxes(account);
+      l.mailbox_found =
+          list.ok() && std::any_of(list->begin(), list->end(),
+                                   [&](const store::MailboxInfo& m) { return m.name == mailbox; });
+    }
+    return l;
+  };
+  Lookup l = co_await io::Offload(*svc_.blocking, std::move(lookup));
+  if (!l.quota) {
+    Tagged(c, "NO", "[UNAVAILABLE] try again later");
+    co_return true;
+  }
+  const store::QuotaUsage& q = *l.quota;
+  std::string quota_line;
+  if (q.limit_bytes) {
+    quota_line = "* QUOTA \"\" (STORAGE " + std::to_string(KiB(q.used_bytes)) + " " +
+                 std::to_string(*q.limit_bytes / 1024) + ")";
+  }
+  if (c.verb == Verb::kGetQuotaRoot) {
+    if (!l.mailbox_found) {
+      Tagged(c, "NO", "[NONEXISTENT] no such mailbox");
+      co_return true;
+    }
+    // RFC 9208 section 4.3: an unlimited account's mailboxes have no quota root.
+    std::string line = "* QUOTAROOT ";
+    AppendString(line, ToWire(mailbox));
+    if (q.limit_bytes) line += " \"\"";
+    Reply(line);
+    if (q.limit_bytes) Reply(quota_line);
+    Tagged(c, "OK", "GETQUOTAROOT completed");
+    co_return true;
+  }
+  if (!c.As<QuotaRootArgs>().root.empty() || !q.limit_bytes) {
+    Tagged(c, "NO", "[NONEXISTENT] no such quota root");  // RFC 9208 section 4.2
+    co_return true;
+  }
+  Reply(quota_line);
+  Tagged(c, "OK", "GETQUOTA completed");
+  co_return true;
 }
 
 }  // namespace hato::imap

@@ -25,7 +25,7 @@ namespace hato::imap {
 
 class Session final : public server::SessionRegistry::Member, public Hub::Listener {
  public:
-  Session(server::Services& services, Hub& hub, tcp::socket socket);
+  Session(server::Services& services, Hub& hub, tcp::socket socket, bool implicit_tls);
   ~Session() override;
 
   awaitable<void> Run();
@@ -73,6 +73,9 @@ class Session final : public server::SessionRegistry::Member, public Hub::Listen
   awaitable<bool> HandleList(const Command& c);
   awaitable<bool> HandleStatus(const Command& c);
   void HandleEnable(const Command& c);
+  awaitable<bool> HandleQuota(const Command& c);  // GETQUOTA GETQUOTAROOT SETQUOTA
+  // Claims \Recent for the messages from index `first_new` on (RFC 3501 2.3.2).
+  awaitable<void> ClaimRecent(size_t first_new);
   void HandleId(const Command& c);
   void Deselect();
   // Brings the selected mailbox up to date and queues the untagged responses.
@@ -114,9 +117,10 @@ class Session final : public server::SessionRegistry::Member, public Hub::Listen
   State state_ = State::kNotAuthenticated;
   int bad_commands_ = 0;
   bool stopping_ = false;
-  bool idle_ = false;        // waiting for a command (or in IDLE)
-  bool changed_ = false;     // the store changed the selected mailbox
-  asio::steady_timer wake_;  // cancelled by MailboxChanged() to wake IDLE
+  bool implicit_tls_ = false;  // handshake before the greeting (RFC 8314)
+  bool idle_ = false;          // waiting for a command (or in IDLE)
+  bool changed_ = false;       // the store changed the selected mailbox
+  asio::steady_timer wake_;    // cancelled by MailboxChanged() to wake IDLE
 
   int64_t account_id_ = 0;
   std::string address_;
