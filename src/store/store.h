@@ -74,7 +74,7 @@ struct AccountSummary {
 // (not expunged) messages of all its mailboxes count.
 struct QuotaUsage {
   std::optional<uint64_t> limit_bytes;  // none: unlimited
-  uint64_t used_bytes = 0;
+  uint64_t used_bytes = 0;              // computed only when there is a limit (else 0)
 };
 
 // The decoded text of a message for the full-text index (IMAP SEARCH

@@ -683,8 +683,10 @@ Status ApplyClaimRecent(Txn& t, int64_t mailbox_id, uint32_t up_to_uid, uint32_t
 
 Result<QuotaUsage> QueryQuota(Db& db, int64_t account_id) {
   auto q = db.Cached(
-      "SELECT a.quota_bytes, (SELECT coalesce(sum(m.size), 0) FROM messages m JOIN mailboxes x "
-      "ON x.id = m.mailbox_id WHERE x.account_id = a.id AND m.expunged_at IS NULL) "
+      // The usage is summed only for accounts with a limit (CASE is lazy).
+      "SELECT a.quota_bytes, CASE WHEN a.quota_bytes IS NULL THEN 0 ELSE "
+      "(SELECT coalesce(sum(m.size), 0) FROM messages m JOIN mailboxes x ON x.id = m.mailbox_id "
+      "WHERE x.account_id = a.id AND m.expunged_at IS NULL) END "
       "FROM accounts a WHERE a.id = ?");
   if (!q) return q.error();
   auto row = (*q)->Bind(1, account_id).Step();
