@@ -363,5 +363,48 @@ class BodyLinesTest(unittest.TestCase):
             server.cleanup()
 
 
+class ListExtendedTest(unittest.TestCase):
+    def test_recursivematch_childinfo_and_return_options(self):
+        server = Server(users=("alice",)).start()
+        try:
+            m = login(server)
+            self.assertEqual(m.create("Proj/A")[0], "OK")  # creates the parent Proj too
+            self.assertEqual(m.unsubscribe("Proj")[0], "OK")
+            m.append("Proj/A", "(\\Deleted)", None, b"Subject: x\r\n\r\ny\r\n")
+
+            def lines(cmd):
+                typ, data = m._simple_command("LIST", *cmd)
+                self.assertEqual(typ, "OK")
+                return [d.decode() for d in m._untagged_response(typ, data, "LIST")[1] if d]
+
+            # RFC 5258 3.5: the unsubscribed parent of a subscribed child.
+            got = lines(["(SUBSCRIBED RECURSIVEMATCH)", '""', '"%"'])
+            proj = [l for l in got if '"Proj"' in l]
+            self.assertEqual(len(proj), 1, got)
+            self.assertIn('("CHILDINFO" ("SUBSCRIBED"))', proj[0])
+            self.assertNotIn("\\Subscribed", proj[0])
+            self.assertFalse(any("Proj/A" in l for l in got))
+            # Without RECURSIVEMATCH it is not listed.
+            got = lines(["(SUBSCRIBED)", '""', '"%"'])
+            self.assertFalse(any('"Proj"' in l for l in got), got)
+            self.assertTrue(any('"INBOX"' in l and "\\Subscribed" in l for l in got), got)
+            # RECURSIVEMATCH alone is a syntax error.
+            with self.assertRaisesRegex(imaplib.IMAP4.error, "BAD"):
+                m._simple_command("LIST", "(RECURSIVEMATCH)", '""', '"%"')
+            # RETURN (CHILDREN SPECIAL-USE SUBSCRIBED STATUS (...)).
+            typ, data = m._simple_command(
+                "LIST", '""', '"*"', "RETURN", "(CHILDREN SPECIAL-USE SUBSCRIBED STATUS "
+                "(MESSAGES DELETED RECENT))")
+            self.assertEqual(typ, "OK")
+            lst = [d.decode() for d in m._untagged_response(typ, data, "LIST")[1] if d]
+            status = [d.decode() for d in m._untagged_response(typ, data, "STATUS")[1] if d]
+            self.assertTrue(any('"Proj"' in l and "\\HasChildren" in l for l in lst), lst)
+            self.assertTrue(any('"Sent"' in l and "\\Sent" in l for l in lst), lst)
+            self.assertIn('"Proj/A" (MESSAGES 1 DELETED 1 RECENT 1)', status)
+            m.logout()
+        finally:
+            server.cleanup()
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -694,6 +694,20 @@ awaitable<bool> Session::HandleList(const Command& c) {
     if (slash != std::string::npos) has_children[m.name.substr(0, slash)] = true;
   }
   bool only_subscribed = lsub || a.select_subscribed;
+  // RFC 5258 section 3.5 (RECURSIVEMATCH): mailboxes with a subscribed
+  // descendant are listed with CHILDINFO ("SUBSCRIBED") even when they are not
+  // subscribed themselves.
+  std::map<std::string, bool> subscribed_below;
+  if (a.select_recursive_match && a.select_subscribed) {
+    for (const auto& m : all) {
+      if (!m.subscribed) continue;
+      for (size_t slash = m.name.rfind(store::kHierarchySeparator); slash != std::string::npos;
+           slash = slash == 0 ? std::string::npos
+                              : m.name.rfind(store::kHierarchySeparator, slash - 1)) {
+        subscribed_below[m.name.substr(0, slash)] = true;
+      }
+    }
+  }
   for (const auto& m : all) {
     std::string wire = ToWire(m.name);
     bool match = false;
@@ -703,7 +717,8 @@ awaitable<bool> Session::HandleList(const Command& c) {
       match = match || Wildcard(pattern, wire);
     }
     if (!match) continue;
-    if (only_subscribed && !m.subscribed) continue;
+    bool childinfo = subscribed_below.count(m.name) > 0;
+    if (only_subscribed && !m.subscribed && !childinfo) continue;
     if (a.select_special_use && m.special_use.empty()) continue;
     std::string attrs = has_children.count(m.name) ? "\\HasChildren" : "\\HasNoChildren";
     if ((a.return_subscribed || a.select_subscribed) && m.subscribed) attrs += " \\Subscribed";
@@ -712,6 +727,7 @@ awaitable<bool> Session::HandleList(const Command& c) {
     }
     std::string line = std::string("* ") + (lsub ? "LSUB" : "LIST") + " (" + attrs + ") \"/\" ";
     AppendString(line, wire);
+    if (childinfo) line += " (\"CHILDINFO\" (\"SUBSCRIBED\"))";
     Reply(line);
     if (a.return_status) {  // RFC 5819
       std::string status = "* STATUS ";
