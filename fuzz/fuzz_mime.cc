@@ -12,6 +12,7 @@
 //     HEADER/TEXT/MIME sections resolve or fail cleanly.
 //   * BODY, BODYSTRUCTURE and ENVELOPE render; decoded subjects and texts
 //     are valid UTF-8.
+//   * ExtractSearchText (the full-text index text) is valid UTF-8 and capped.
 //   * Deserialize of the raw input itself never crashes, and what it accepts
 //     re-serializes and renders.
 #include <algorithm>
@@ -35,9 +36,7 @@ struct Walk {
 };
 
 uint64_t CountLines(std::string_view body) {
-  uint64_t n = static_cast<uint64_t>(std::count(body.begin(), body.end(), '\n'));
-  if (!body.empty() && body.back() != '\n') ++n;
-  return n;
+  return static_cast<uint64_t>(std::count(body.begin(), body.end(), '\n'));
 }
 
 void CheckPart(Walk& w, const Part& p, int depth, bool message, const std::string& number) {
@@ -156,5 +155,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   (void)hato::mime::DecodeTransfer(raw.substr(0, 4096), "base64");
   (void)hato::mime::DecodeTransfer(raw.substr(0, 4096), "quoted-printable");
   FUZZ_CHECK(hato::IsValidUtf8(hato::mime::DecodeHeader(raw.substr(0, 1024))));
+  // The full-text index text (SEARCH BODY/TEXT): valid UTF-8, within its caps.
+  hato::mime::SearchText text = hato::mime::ExtractSearchText(raw, *parsed);
+  FUZZ_CHECK(hato::IsValidUtf8(text.header) && hato::IsValidUtf8(text.body));
+  FUZZ_CHECK(text.header.size() <= hato::mime::kMaxSearchTextBytes + 1);
+  FUZZ_CHECK(text.body.size() <= hato::mime::kMaxSearchTextBytes + 1);
   return 0;
 }

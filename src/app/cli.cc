@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
+#include <cstdint>
 #include <iostream>
 
 #include "app/msgauth_cli.h"
@@ -10,6 +11,7 @@
 #include "app/tls.h"
 #include "auth/password.h"
 #include "base/log.h"
+#include "base/strings.h"
 #include "io/fs.h"
 #include "smtp/address.h"
 #include "store/store.h"
@@ -50,6 +52,43 @@ Result<std::string> CanonicalAddress(const std::string& addr) {
   auto m = smtp::ParseMailbox(addr, true);
   if (!m) return Err(ErrorKind::kInvalid, "invalid address '" + addr + "': " + m.error().message);
   return smtp::AccountKey(*m);
+}
+
+// "none" (no limit), or a size in bytes with an optional K, M, G or T suffix
+// (powers of 1024), e.g. "500M".
+Result<std::optional<uint64_t>> ParseQuota(const std::string& text) {
+  if (text == "none") return std::optional<uint64_t>();
+  std::string digits = text;
+  uint64_t unit = 1;
+  if (!digits.empty()) {
+    switch (digits.back()) {
+      case 'K':
+      case 'k':
+        unit = 1ull << 10;
+        break;
+      case 'M':
+      case 'm':
+        unit = 1ull << 20;
+        break;
+      case 'G':
+      case 'g':
+        unit = 1ull << 30;
+        break;
+      case 'T':
+      case 't':
+        unit = 1ull << 40;
+        break;
+      default:
+        break;
+    }
+    if (unit != 1) digits.pop_back();
+  }
+  auto n = ParseUint(digits);
+  if (!n || *n > UINT64_MAX / unit || *n * unit > static_cast<uint64_t>(INT64_MAX)) {
+    return Err(ErrorKind::kInvalid,
+               "invalid quota '" + text + "' (expected none, or bytes such as 1048576 or 500M)");
+  }
+  return std::optional<uint64_t>(*n * unit);
 }
 
 int CmdInit(const std::string& data, const std::string& domain, std::string hostname) {
@@ -111,13 +150,17 @@ int RunCli(int argc, char** argv) {
   auto* u_list = user->add_subcommand("list", "list accounts with message counts");
   auto* u_pw = user->add_subcommand("passwd", "set an account's password");
   auto* u_rm = user->add_subcommand("remove", "remove an account (mail kept for retention.days)");
+  auto* u_quota = user->add_subcommand("quota", "set an account's storage quota (RFC 9208)");
+  std::string quota_text;
+  u_quota->add_option("ADDRESS", addr)->required();
+  u_quota->add_option("SIZE", quota_text, "bytes, with K/M/G/T suffix, or none")->required();
   for (auto* c : {u_add, u_pw, u_rm}) c->add_option("ADDRESS", addr)->required();
   for (auto* c : {u_add, u_pw}) {
     auto* p = c->add_option("--password", password, "the password (visible in ps; prefer stdin)");
     c->add_flag("--password-stdin", password_stdin, "read the password from standard input")
         ->excludes(p);
   }
-  for (auto* c : {u_add, u_list, u_pw, u_rm}) add_data(c);
+  for (auto* c : {u_add, u_list, u_pw, u_rm, u_quota}) add_data(c);
 
   // serve
   ServeOptions serve_opts;
@@ -126,6 +169,7 @@ int RunCli(int argc, char** argv) {
   serve->add_option("--smtp", serve_opts.overrides.smtp, "SMTP (MX) listener host:port");
   serve->add_option("--submission", serve_opts.overrides.submission, "submission host:port");
   serve->add_option("--imap", serve_opts.overrides.imap, "IMAP host:port");
+  serve->add_option("--imaps", serve_opts.overrides.imaps, "IMAP over implicit TLS host:port");
   serve->add_option("--pop3", serve_opts.overrides.pop3, "POP3 host:port");
   serve->add_option("--http", serve_opts.overrides.http, "HTTP host:port");
   serve
@@ -191,13 +235,26 @@ int RunCli(int argc, char** argv) {
     auto list = s.ListAccounts();
     if (!list) return Fail(list.error().message);
     for (const auto& a : *list) {
-      std::cout << a.address << "\t" << a.messages << " messages\t" << a.bytes << " bytes\n";
+      std::cout << a.address << "\t" << a.messages << " messages\t" << a.bytes << " bytes";
+      if (a.quota_bytes) std::cout << "\tquota " << *a.quota_bytes << " bytes";
+      std::cout << "\n";
     }
   } else if (u_rm->parsed()) {
     auto canonical = CanonicalAddress(addr);
     if (!canonical) return Fail(canonical.error().message);
     if (auto st = s.RemoveAccount(*canonical); !st) return Fail(st.error().message);
     std::cout << "removed " << *canonical << "; its mail is kept for the retention period\n";
+  } else if (u_quota->parsed()) {
+    auto canonical = CanonicalAddress(addr);
+    if (!canonical) return Fail(canonical.error().message);
+    auto limit = ParseQuota(quota_text);
+    if (!limit) return Fail(limit.error().message);
+    if (auto st = s.SetQuota(*canonical, *limit); !st) return Fail(st.error().message);
+    if (*limit) {
+      std::cout << "quota of " << *canonical << " set to " << **limit << " bytes\n";
+    } else {
+      std::cout << "quota of " << *canonical << " removed\n";
+    }
   } else if (verify->parsed()) {
     auto report = s.Verify();
     if (!report) return Fail(report.error().message);

@@ -25,6 +25,7 @@ void ApplyOverrides(config::Config& c, const config::Listen& o) {
   if (!o.smtp.empty()) c.listen.smtp = o.smtp;
   if (!o.submission.empty()) c.listen.submission = o.submission;
   if (!o.imap.empty()) c.listen.imap = o.imap;
+  if (!o.imaps.empty()) c.listen.imaps = o.imaps;
   if (!o.pop3.empty()) c.listen.pop3 = o.pop3;
   if (!o.http.empty()) c.listen.http = o.http;
 }
@@ -136,6 +137,11 @@ int Serve(const ServeOptions& options) {
     tls = *ctx;
   }
 
+  if (!cfg.listen.imaps.empty() && !tls) {
+    spdlog::error("listen.imaps needs a TLS certificate: set [tls] cert and key");
+    return 1;
+  }
+
   store::StoreOptions so;
   so.compress = cfg.store_compress;
   so.max_pending_writes = cfg.store_max_pending_writes;
@@ -179,12 +185,15 @@ int Serve(const ServeOptions& options) {
     listeners.push_back(Listener{name, std::move(*acc), std::move(serve)});
     return true;
   };
-  bool ok =
-      add("smtp", cfg.listen.smtp,
-          [&](tcp::socket s) { return smtp_server.Serve(std::move(s)); }) &&
-      add("pop3", cfg.listen.pop3,
-          [&](tcp::socket s) { return pop3_server.Serve(std::move(s)); }) &&
-      add("imap", cfg.listen.imap, [&](tcp::socket s) { return imap_server.Serve(std::move(s)); });
+  bool ok = add("smtp", cfg.listen.smtp,
+                [&](tcp::socket s) { return smtp_server.Serve(std::move(s)); }) &&
+            add("pop3", cfg.listen.pop3,
+                [&](tcp::socket s) { return pop3_server.Serve(std::move(s)); }) &&
+            add("imap", cfg.listen.imap,
+                [&](tcp::socket s) { return imap_server.Serve(std::move(s), false); }) &&
+            add("imaps", cfg.listen.imaps, [&](tcp::socket s) {
+              return imap_server.Serve(std::move(s), /*implicit_tls=*/true);
+            });
   if (!ok) return 1;
   for (const auto& [name, addr] :
        {std::pair{"submission", cfg.listen.submission}, std::pair{"http", cfg.listen.http}}) {

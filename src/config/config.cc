@@ -90,6 +90,11 @@ const std::map<std::string, Setter>& Setters() {
          auto s = WantString(n, "listen.imap", c.listen.imap);
          return s ? CheckHostPort("listen.imap", c.listen.imap) : s;
        }},
+      {"listen.imaps",
+       [](const toml::node& n, Config& c) {
+         auto s = WantString(n, "listen.imaps", c.listen.imaps);
+         return s ? CheckHostPort("listen.imaps", c.listen.imaps) : s;
+       }},
       {"listen.pop3",
        [](const toml::node& n, Config& c) {
          auto s = WantString(n, "listen.pop3", c.listen.pop3);
@@ -230,6 +235,7 @@ std::string DefaultText(std::string_view hostname) {
     << "smtp = \"0.0.0.0:25\"          # inbound MX (RFC 5321)\n"
     << "submission = \"0.0.0.0:587\"   # authenticated submission (RFC 6409)\n"
     << "imap = \"0.0.0.0:143\"\n"
+    << "imaps = \"0.0.0.0:993\"         # IMAP over implicit TLS (RFC 8314)\n"
     << "pop3 = \"0.0.0.0:110\"\n"
     << "http = \"127.0.0.1:8080\"\n\n"
     << "[smtp]\n"

@@ -17,6 +17,7 @@ struct Listen {  // "host:port"; empty = disabled
   std::string smtp;
   std::string submission;
   std::string imap;
+  std::string imaps;  // IMAP over implicit TLS (RFC 8314 section 3.3); needs [tls]
   std::string pop3;
   std::string http;
 };

@@ -41,10 +41,12 @@ std::string Part::Charset() const {
 
 namespace {
 
+// RFC 3501 body-fld-lines, "the size of the body in text lines": the lines
+// ended by a line break. An unterminated last line (a body without a final
+// CRLF, and every part of a multipart, whose last CRLF belongs to the next
+// delimiter, RFC 2046 section 5.1.1) is not counted, as Dovecot counts.
 uint64_t CountLines(std::string_view body) {
-  uint64_t n = static_cast<uint64_t>(std::count(body.begin(), body.end(), '\n'));
-  if (!body.empty() && body.back() != '\n') ++n;  // an unterminated last line counts
-  return n;
+  return static_cast<uint64_t>(std::count(body.begin(), body.end(), '\n'));
 }
 
 Envelope EnvelopeFromFields(const std::vector<Field>& fields) {

@@ -170,6 +170,17 @@ std::string DecodeHeader(std::string_view value);
 // part's charset.
 std::string DecodedText(std::string_view raw, const Part& part);
 
+// The text SEARCH BODY/TEXT looks at, for the full-text index: the decoded
+// top-level header, and the decoded text parts (with the headers of
+// encapsulated messages). Each is cut at kMaxSearchTextBytes (on a character
+// boundary). UTF-8.
+inline constexpr size_t kMaxSearchTextBytes = 4u << 20;
+struct SearchText {
+  std::string header;
+  std::string body;
+};
+SearchText ExtractSearchText(std::string_view raw, const Part& root);
+
 // ---- Sections (RFC 3501 section 6.4.5) ---------------------------------------
 enum class SectionKind { kAll, kHeader, kHeaderFields, kHeaderFieldsNot, kText, kMime };
 

@@ -58,6 +58,7 @@ class Session final : public server::SessionRegistry::Member {
     std::string bdat;                // content received so far by BDAT
     LineEndingNormalizer bdat_norm;
     bool bdat_failed = false;
+    uint64_t declared_size = 0;  // MAIL FROM SIZE= (RFC 1870), 0 when not given
   };
 
   // Replies are buffered and flushed before the session waits for input, so a
@@ -245,6 +246,7 @@ awaitable<bool> Session::HandleMail(const Command& c) {
   tx_.from = c.path ? c.path->ToString() : "";
   tx_.smtputf8 = c.smtputf8;
   tx_.body = c.body;
+  tx_.declared_size = c.size.value_or(0);
   Reply("250 2.1.0 Ok");
   co_return true;
 }
@@ -272,12 +274,14 @@ awaitable<bool> Session::HandleRcpt(const Command& c) {
   struct Lookup {
     Result<bool> local = false;
     std::optional<Result<store::Account>> account;
+    std::optional<Result<store::QuotaUsage>> quota;
   };
   // Named, not a temporary in the co_await expression: see io/await.h.
   auto lookup = [store, domain, key] {
     Lookup l;
     l.local = store->IsLocalDomain(domain);
     if (l.local.ok() && *l.local) l.account = store->FindAccount(key);
+    if (l.account && l.account->ok()) l.quota = store->GetQuota((*l.account)->id);
     return l;
   };
   Lookup r = co_await io::Offload(*svc_.blocking, std::move(lookup));
@@ -298,6 +302,21 @@ awaitable<bool> Session::HandleRcpt(const Command& c) {
       spdlog::error("smtp: account lookup failed: {}", r.account->error().message);
       Reply("451 4.3.0 Temporary lookup failure, try again later");
     }
+    co_return true;
+  }
+  if (!r.quota->ok()) {
+    spdlog::error("smtp: quota lookup failed: {}", r.quota->error().message);
+    Reply("451 4.3.0 Temporary lookup failure, try again later");
+    co_return true;
+  }
+  // Quota (RFC 9208 section 5.1): a full mailbox is a temporary condition
+  // (RFC 3463 4.2.2); the sender retries and the owner may make room. A
+  // message that fits when its recipient is accepted is delivered even if it
+  // takes the account past its limit.
+  const store::QuotaUsage& quota = **r.quota;
+  if (quota.limit_bytes && (quota.used_bytes >= *quota.limit_bytes ||
+                            quota.used_bytes + tx_.declared_size > *quota.limit_bytes)) {
+    Reply("452 4.2.2 <" + to.ToString() + ">: Mailbox full, try again later");
     co_return true;
   }
   int64_t id = (*r.account)->id;
@@ -333,11 +352,23 @@ awaitable<bool> Session::Deliver(std::string content) {
   size_t size = req.content.size();
   // Parse the MIME structure once, off the event loop; IMAP FETCH reads the
   // stored tree and never parses the message again.
-  auto parse = [content = std::string_view(req.content)] {
-    auto tree = mime::Parse(content);
-    return tree ? mime::Serialize(*tree) : std::string();
+  // The decoded text goes to the full-text index (IMAP SEARCH BODY/TEXT).
+  struct Parsed {
+    std::string mime;
+    std::optional<store::IndexText> text;
   };
-  req.mime = co_await io::Offload(*svc_.blocking, std::move(parse));
+  auto parse = [content = std::string_view(req.content)] {
+    Parsed p;
+    auto tree = mime::Parse(content);
+    if (!tree) return p;
+    p.mime = mime::Serialize(*tree);
+    mime::SearchText t = mime::ExtractSearchText(content, *tree);
+    p.text = store::IndexText{std::move(t.header), std::move(t.body)};
+    return p;
+  };
+  Parsed parsed = co_await io::Offload(*svc_.blocking, std::move(parse));
+  req.mime = std::move(parsed.mime);
+  req.text = std::move(parsed.text);
   store::Store* store = svc_.store;
   auto deliver = [store, req = std::move(req)](store::Done<store::DeliveryReceipt> done) mutable {
     store->Deliver(std::move(req), std::move(done));

@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -67,6 +68,28 @@ struct AccountSummary {
   std::string address;
   uint64_t messages = 0;
   uint64_t bytes = 0;
+  std::optional<uint64_t> quota_bytes;  // none: unlimited
+};
+
+// An account's storage quota (RFC 9208 resource STORAGE): the live
+// (not expunged) messages of all its mailboxes count.
+struct QuotaUsage {
+  std::optional<uint64_t> limit_bytes;  // none: unlimited
+  uint64_t used_bytes = 0;              // computed only when there is a limit (else 0)
+};
+
+// The decoded text of a message for the full-text index (IMAP SEARCH
+// BODY/TEXT): header fields with RFC 2047 words decoded, and the text parts
+// transfer-decoded and converted to UTF-8.
+struct IndexText {
+  std::string header;
+  std::string body;
+};
+
+// What SEARCH BODY/TEXT found through the index in one mailbox.
+struct TextMatches {
+  std::vector<uint32_t> uids;       // indexed messages that match
+  std::vector<uint32_t> unindexed;  // messages with no index row (stored before the index)
 };
 
 struct DeliveryRequest {
@@ -75,6 +98,7 @@ struct DeliveryRequest {
   std::string content;               // the full message as stored (CRLF line ends)
   std::string mime;                  // mime::Serialize of the parsed content, or ""
   int64_t received_at = 0;           // unix seconds
+  std::optional<IndexText> text;     // for the full-text index (none: not indexed)
 };
 
 struct DeliveryReceipt {
@@ -114,6 +138,9 @@ struct MailboxInfo {
   uint64_t messages = 0;
   uint64_t unseen = 0;
   uint64_t size = 0;
+  uint64_t deleted = 0;       // messages flagged \Deleted (RFC 9051 STATUS DELETED)
+  uint64_t deleted_size = 0;  // their octets (RFC 9208 STATUS DELETED-STORAGE)
+  uint64_t recent = 0;        // messages no session has seen yet (RFC 3501 \Recent)
 };
 
 struct MailboxChanges {
@@ -131,6 +158,7 @@ struct AppendRequest {
   uint32_t flags = 0;
   std::string keywords;
   int64_t internal_date = 0;
+  std::optional<IndexText> text;  // for the full-text index (none: not indexed)
 };
 
 struct AppendResult {
@@ -149,6 +177,7 @@ struct MailboxSnapshot {
   uint32_t uidvalidity = 0;
   uint32_t uidnext = 1;
   uint64_t highest_modseq = 0;
+  uint32_t recent_uid = 0;            // highest UID some session has seen (\Recent)
   std::vector<MessageMeta> messages;  // live messages in UID order
 };
 
@@ -182,6 +211,10 @@ class Store {
   virtual Status RemoveAccount(std::string_view address) = 0;
   virtual Result<std::vector<AccountSummary>> ListAccounts() = 0;
   virtual Result<Account> FindAccount(std::string_view address) = 0;
+  // Storage quota (RFC 9208): none removes the limit. Appends and copies
+  // past it fail with kTooLarge; SMTP refuses delivery temporarily.
+  virtual Status SetQuota(std::string_view address, std::optional<uint64_t> limit_bytes) = 0;
+  virtual Result<QuotaUsage> GetQuota(int64_t account_id) = 0;
 
   // Mail.
   virtual void Deliver(DeliveryRequest request, Done<DeliveryReceipt> done) = 0;
@@ -210,7 +243,8 @@ class Store {
   virtual void SetSubscribed(int64_t account_id, std::string name, bool subscribed,
                              Done<void> done) = 0;
   virtual void Append(AppendRequest request, Done<AppendResult> done) = 0;
-  // Copies (or moves) messages, in the given order, to another mailbox of the account.
+  // Copies (or moves) messages, in the given order, to another mailbox of the
+  // account. A copy that would exceed the account's quota fails with kTooLarge.
   virtual void CopyMessages(int64_t account_id, std::vector<int64_t> message_ids,
                             std::string to_mailbox, bool move, Done<CopyResult> done) = 0;
   // What changed in a mailbox since a modseq (index on (mailbox, modseq)):
@@ -224,6 +258,16 @@ class Store {
       int64_t mailbox_id, const std::vector<std::pair<uint32_t, uint32_t>>& ranges) = 0;
   // The UIDs expunged from a mailbox with a modseq above `since` (QRESYNC VANISHED).
   virtual Result<std::vector<uint32_t>> ListVanished(int64_t mailbox_id, uint64_t since) = 0;
+  // \Recent (RFC 3501 section 2.3.2): marks every message of the mailbox up
+  // to `up_to_uid` as seen by a session and returns the previous mark; the
+  // caller's session is the one that sees messages above it as recent.
+  virtual void ClaimRecent(int64_t mailbox_id, uint32_t up_to_uid, Done<uint32_t> done) = 0;
+  // Full-text search (SEARCH BODY/TEXT) in a mailbox's live messages:
+  // case-insensitive substring of the decoded body (and, with `with_header`,
+  // of the decoded header). Uses the index (FTS5 trigram) for needles of 3
+  // characters or more, a scan of the indexed text below that.
+  virtual Result<TextMatches> SearchText(int64_t mailbox_id, std::string_view needle,
+                                         bool with_header) = 0;
   // The stored MIME tree of a message ("" when none was stored).
   virtual Result<std::string> ReadMimeTree(int64_t account_id, int64_t message_id) = 0;
   // Called after each commit with the ids of the mailboxes it changed (any

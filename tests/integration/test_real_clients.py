@@ -1,4 +1,5 @@
-"""Real IMAP clients against a live Hato: mbsync (isync) syncing both ways."""
+"""Real IMAP clients against a live Hato: mbsync (isync) syncing both ways,
+fetchmail pulling over implicit TLS into an MDA, mutt reading in batch mode."""
 import imaplib
 import os
 import shutil
@@ -106,6 +107,159 @@ SyncState *
         before = self.local()
         self.sync()
         self.assertEqual(self.local(), before)
+
+
+class FetchmailTest(unittest.TestCase):
+    """fetchmail pulls INBOX over IMAP with implicit TLS (port 993 style) and
+    hands each message to an MDA command that writes one file per message."""
+
+    def setUp(self):
+        self.assertIsNotNone(shutil.which("fetchmail"),
+                             "fetchmail is installed by scripts/install-deps.sh")
+        self.server = Server(users=("alice",)).start()
+        self.dir = tempfile.mkdtemp(prefix="hato-fetchmail-")
+        self.out = os.path.join(self.dir, "out")
+        os.makedirs(self.out)
+        mda = os.path.join(self.dir, "mda.sh")
+        with open(mda, "w") as f:
+            f.write(f'#!/bin/sh\ncat > "{self.out}/msg.$$"\n')
+        os.chmod(mda, 0o755)
+        self.rc = os.path.join(self.dir, "fetchmailrc")
+        with open(self.rc, "w") as f:
+            f.write(f"""set no syslog
+poll 127.0.0.1 service {self.server.imaps_port} protocol IMAP auth password timeout 30
+  user "{ALICE}" there with password "{PASSWORD}"
+  ssl sslcertck sslcertfile "{self.server.data}/tls/cert.pem" sslcommonname "mail.{DOMAIN}"
+  mda "{mda}"
+""")
+        os.chmod(self.rc, 0o600)  # fetchmail refuses a readable rc file
+
+    def tearDown(self):
+        self.server.cleanup()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def fetch(self):
+        env = {**os.environ, "HOME": self.dir, "FETCHMAILHOME": self.dir}
+        return subprocess.run(["fetchmail", "-f", self.rc, "--nodetach", "-v"], env=env,
+                              capture_output=True, text=True, timeout=120)
+
+    def test_fetch_into_mda(self):
+        bodies = {}
+        with smtplib.SMTP("127.0.0.1", self.server.smtp_port, timeout=10) as s:
+            for i in range(3):
+                body = f"line one of message {i}\r\nline two\r\n"
+                bodies[f"fetch-{i}"] = body
+                s.sendmail("x@remote.test", [ALICE],
+                           f"Subject: fetch-{i}\r\n\r\n{body}".encode())
+        r = self.fetch()
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)  # 0: mail was retrieved
+        files = []
+        for name in os.listdir(self.out):
+            with open(os.path.join(self.out, name), "rb") as f:
+                files.append(f.read())
+        self.assertEqual(len(files), 3, r.stdout + r.stderr)
+        got = {}
+        for content in files:
+            subject = content.split(b"Subject: ")[1].split(b"\n")[0].strip().decode()
+            got[subject] = content.split(b"\n\n", 1)[1].replace(b"\r\n", b"\n")
+        self.assertEqual(sorted(got), sorted(bodies))
+        for subject, body in bodies.items():
+            self.assertEqual(got[subject], body.replace("\r\n", "\n").encode())
+        # fetchmail deletes what it fetched (no "keep"): INBOX is empty now,
+        # and a second run finds nothing (exit 1).
+        m = imaplib.IMAP4("127.0.0.1", self.server.imap_port, timeout=15)
+        m.login(ALICE, PASSWORD)
+        typ, data = m.select("INBOX")
+        self.assertEqual(data, [b"0"])
+        m.logout()
+        r = self.fetch()
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertEqual(len(os.listdir(self.out)), 3)
+
+
+class MuttTest(unittest.TestCase):
+    """mutt, scripted with `push`, opens INBOX over IMAP, saves every message
+    to a local mbox (which marks them deleted) and quits, expunging them."""
+
+    def setUp(self):
+        self.assertIsNotNone(shutil.which("mutt"), "mutt is installed by scripts/install-deps.sh")
+        self.server = Server(users=("alice",)).start()
+        self.dir = tempfile.mkdtemp(prefix="hato-mutt-")
+        self.mbox = os.path.join(self.dir, "saved.mbox")
+        self.rc = os.path.join(self.dir, "muttrc")
+        with open(self.rc, "w") as f:
+            f.write(f"""set imap_user="{ALICE}"
+set imap_pass="{PASSWORD}"
+set imap_authenticators="login"
+set ssl_starttls=no
+set ssl_force_tls=no
+set folder="imap://127.0.0.1:{self.server.imap_port}/"
+set spoolfile="+INBOX"
+set header_cache=""
+set mbox_type=mbox
+set confirmcreate=no
+set confirmappend=no
+set delete=yes
+set move=no
+set quit=yes
+set wait_key=no
+set mail_check=60
+""")
+
+    def tearDown(self):
+        self.server.cleanup()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def run_mutt(self, keys, timeout=60):
+        """Runs mutt on a pseudo-terminal (it needs one) until it exits."""
+        import pty
+        import select
+        import time
+        env = {**os.environ, "HOME": self.dir, "TERM": "vt100", "LINES": "40", "COLUMNS": "120"}
+        pid, fd = pty.fork()
+        if pid == 0:  # child
+            os.execvpe("mutt", ["mutt", "-n", "-F", self.rc, "-e", f"push '{keys}'"], env)
+        screen = b""
+        deadline = time.time() + timeout
+        status = None
+        while time.time() < deadline:
+            r, _, _ = select.select([fd], [], [], 0.5)
+            if r:
+                try:
+                    chunk = os.read(fd, 65536)
+                except OSError:
+                    chunk = b""
+                screen += chunk
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                break
+        else:
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+            self.fail("mutt did not finish; screen: %r" % screen[-2000:])
+        os.close(fd)
+        return status, screen
+
+    def test_read_save_and_delete(self):
+        with smtplib.SMTP("127.0.0.1", self.server.smtp_port, timeout=10) as s:
+            for i in range(3):
+                s.sendmail("x@remote.test", [ALICE],
+                           f"Subject: mutt-{i}\r\n\r\nbody of mutt message {i}\r\n".encode())
+        status, screen = self.run_mutt(
+            "<tag-pattern>~A<enter><tag-prefix><save-message>" + self.mbox + "<enter><quit>")
+        self.assertEqual(os.WEXITSTATUS(status), 0, screen[-2000:])
+        self.assertIn(b"mutt-2", screen)  # the index listed the messages
+        with open(self.mbox, "rb") as f:
+            saved = f.read()
+        self.assertEqual(saved.count(b"\nFrom "), 2, saved)  # 3 mbox entries
+        for i in range(3):
+            self.assertIn(f"Subject: mutt-{i}".encode(), saved)
+            self.assertIn(f"body of mutt message {i}".encode(), saved)
+        m = imaplib.IMAP4("127.0.0.1", self.server.imap_port, timeout=15)
+        m.login(ALICE, PASSWORD)
+        typ, data = m.select("INBOX")
+        self.assertEqual(data, [b"0"])  # saved messages were deleted and expunged
+        m.logout()
 
 
 if __name__ == "__main__":

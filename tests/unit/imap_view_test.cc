@@ -88,3 +88,32 @@ TEST(MessageView, WakeRestoresMetadataAndMarksPurgedMessages) {
 
 }  // namespace
 }  // namespace hato::imap
+
+namespace hato::imap {
+namespace {
+
+constexpr uint32_t kSessionFlag = 1u << 30;
+
+TEST(MessageView, SessionFlagsSurviveSleepAndWake) {
+  MessageView v;
+  v.Assign({Meta(1), Meta(2), Meta(3)});
+  v.SetSessionFlag(1, 3, kSessionFlag);  // UIDs 2 and 3
+  EXPECT_EQ(v.CountFlag(kSessionFlag), 2u);
+  v.Sleep();
+  v.Append(Meta(4));
+  v.SetSessionFlag(3, 4, kSessionFlag);  // UID 4, while asleep
+  EXPECT_EQ(v.CountFlag(kSessionFlag), 3u);
+  v.Erase(*v.Find(2));
+  EXPECT_EQ(v.CountFlag(kSessionFlag), 2u);
+  store::MessageMeta stale = Meta(1);
+  stale.flags |= kSessionFlag;  // the store's copy never carries session flags
+  v.Wake({stale, Meta(3), Meta(4)});
+  ASSERT_EQ(v.size(), 3u);
+  EXPECT_FALSE(v[0].flags & kSessionFlag);
+  EXPECT_TRUE(v[1].flags & kSessionFlag);
+  EXPECT_TRUE(v[2].flags & kSessionFlag);
+  EXPECT_EQ(v.CountFlag(kSessionFlag), 2u);
+}
+
+}  // namespace
+}  // namespace hato::imap

@@ -177,7 +177,7 @@ TEST(MimeMultipart, OffsetsPreambleEpilogueAndDelimiterCrlf) {
   EXPECT_EQ(raw.substr(a.header_begin, a.header_end - a.header_begin),
             "Content-Type: text/plain\r\n\r\n");
   EXPECT_EQ(Body(raw, a), "first");
-  EXPECT_EQ(a.lines, 1u);
+  EXPECT_EQ(a.lines, 0u);  // "first" has no line break of its own (counted as Dovecot does)
   const Part& b = p.children[1];
   EXPECT_EQ(b.header_end - b.header_begin, 2u);  // no header, just the blank line
   EXPECT_EQ(Body(raw, b), "second\r\n");
@@ -440,16 +440,16 @@ TEST(MimeBodyStructure, SinglePart) {
 TEST(MimeBodyStructure, MultipartWithMessage) {
   Part p = MustParse(kForward);
   EXPECT_EQ(imap::BodyStructure(p, false),
-            "((\"TEXT\" \"PLAIN\" (\"CHARSET\" \"utf-8\") NIL NIL \"7BIT\" 10 1)"
+            "((\"TEXT\" \"PLAIN\" (\"CHARSET\" \"utf-8\") NIL NIL \"7BIT\" 10 0)"
             "(\"MESSAGE\" \"RFC822\" NIL NIL \"fwd\" \"7BIT\" 172 "
             "(NIL \"inner\" ((\"Bob\" NIL \"bob\" \"example.net\")) "
             "((\"Bob\" NIL \"bob\" \"example.net\")) ((\"Bob\" NIL \"bob\" \"example.net\")) "
             "NIL NIL NIL NIL NIL) "
-            "((\"TEXT\" \"PLAIN\" (\"CHARSET\" \"us-ascii\") NIL NIL \"7BIT\" 5 1)"
-            "(\"TEXT\" \"HTML\" NIL NIL NIL \"7BIT\" 11 1) \"ALTERNATIVE\") 12) \"MIXED\")");
+            "((\"TEXT\" \"PLAIN\" (\"CHARSET\" \"us-ascii\") NIL NIL \"7BIT\" 5 0)"
+            "(\"TEXT\" \"HTML\" NIL NIL NIL \"7BIT\" 11 0) \"ALTERNATIVE\") 12) \"MIXED\")");
   std::string ext = imap::BodyStructure(p, true);
   EXPECT_TRUE(ext.ends_with(
-      "11 1 NIL NIL NIL NIL) \"ALTERNATIVE\" (\"BOUNDARY\" \"alt\") NIL NIL NIL) 12 NIL NIL NIL "
+      "11 0 NIL NIL NIL NIL) \"ALTERNATIVE\" (\"BOUNDARY\" \"alt\") NIL NIL NIL) 12 NIL NIL NIL "
       "NIL) \"MIXED\" (\"BOUNDARY\" \"=_b\") NIL NIL NIL)"))
       << ext;
 }

@@ -36,7 +36,8 @@ class StoreTest : public ::testing::Test {
   }
 
   Result<DeliveryReceipt> Deliver(std::vector<int64_t> to, std::string content) {
-    DeliveryRequest req{"sender@remote.test", std::move(to), std::move(content), "", 1700000000};
+    DeliveryRequest req{
+        "sender@remote.test", std::move(to), std::move(content), "", 1700000000, {}};
     return Wait<DeliveryReceipt>(
         [&](Done<DeliveryReceipt> done) { store_->Deliver(std::move(req), std::move(done)); });
   }
@@ -200,7 +201,7 @@ TEST_F(StoreTest, MailboxLifecycle) {
             ErrorKind::kInvalid);
   // Deleting keeps the messages in retention; the name can be created again
   // with a new UIDVALIDITY.
-  AppendRequest req{a, "Jobs/2026", "Subject: x\r\n\r\ny\r\n", "", 0, "", 1700000000};
+  AppendRequest req{a, "Jobs/2026", "Subject: x\r\n\r\ny\r\n", "", 0, "", 1700000000, {}};
   ASSERT_TRUE(
       Wait<AppendResult>([&](Done<AppendResult> d) { store_->Append(req, std::move(d)); }).ok());
   uint32_t old_validity = store_->ListMessages(a, "Jobs/2026")->uidvalidity;
@@ -216,8 +217,9 @@ TEST_F(StoreTest, MailboxLifecycle) {
 TEST_F(StoreTest, AppendCopyMoveAndVanished) {
   int64_t a = MakeAccount("a@example.test");
   auto append = [&](std::string subject) {
-    AppendRequest req{a,        "Drafts",  "Subject: " + subject + "\r\n\r\nbody\r\n", "", kDraft,
-                      "$Later", 1600000000};
+    AppendRequest req{a,          "Drafts", "Subject: " + subject + "\r\n\r\nbody\r\n",
+                      "",         kDraft,   "$Later",
+                      1600000000, {}};
     return Wait<AppendResult>([&](Done<AppendResult> d) { store_->Append(req, std::move(d)); });
   };
   auto r1 = append("one");

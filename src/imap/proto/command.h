@@ -159,10 +159,11 @@ enum class StatusItem {
   kUidNext,
   kUidValidity,
   kUnseen,
-  kHighestModSeq,  // RFC 7162 section 3.1.10
-  kSize,           // RFC 8438
-  kAppendLimit,    // RFC 7889 section 5
-  kDeleted,        // RFC 9051 section 6.3.11
+  kHighestModSeq,   // RFC 7162 section 3.1.10
+  kSize,            // RFC 8438
+  kAppendLimit,     // RFC 7889 section 5
+  kDeleted,         // RFC 9051 section 6.3.11
+  kDeletedStorage,  // RFC 9208 section 4.2: KiB of the \Deleted messages
 };
 const char* StatusItemName(StatusItem item);
 

@@ -72,7 +72,7 @@ constexpr StatusEntry kStatusItems[] = {
     {"UIDNEXT", StatusItem::kUidNext},   {"UIDVALIDITY", StatusItem::kUidValidity},
     {"UNSEEN", StatusItem::kUnseen},     {"HIGHESTMODSEQ", StatusItem::kHighestModSeq},
     {"SIZE", StatusItem::kSize},         {"APPENDLIMIT", StatusItem::kAppendLimit},
-    {"DELETED", StatusItem::kDeleted},
+    {"DELETED", StatusItem::kDeleted},   {"DELETED-STORAGE", StatusItem::kDeletedStorage},
 };
 
 // Search keys without arguments (RFC 3501 section 6.4.4).

@@ -8,6 +8,7 @@
 #include "imap/proto/response.h"
 #include "imap/server/render.h"
 #include "imap/server/session.h"
+#include "imap/server/text_search.h"
 #include "io/await.h"
 #include "mime/message.h"
 
@@ -302,9 +303,11 @@ awaitable<bool> Session::HandleSearch(const Command& c) {
   // view, so the pool can read the metadata in place.
   const std::vector<store::MessageMeta>* metas = &selected_->view.metas();
   SearchKey key = a.key;
-  auto search = [store, cache, account, metas, key] {
+  int64_t mailbox_id = selected_->id;
+  auto search = [store, cache, account, mailbox_id, metas, key]() mutable {
     const std::vector<store::MessageMeta>& messages = *metas;
     std::pair<std::vector<uint32_t>, uint64_t> out{{}, 0};  // matching indexes+1, max modseq
+    UseTextIndex(*store, mailbox_id, key);                  // BODY/TEXT through the full-text index
     SearchNeeds needs = SearchNeedsOf(key);
     bool content = needs == SearchNeeds::kContent;
     bool tree = needs != SearchNeeds::kMeta;
@@ -379,6 +382,8 @@ awaitable<bool> Session::HandleCopy(const Command& c) {
   if (!result) {
     if (result.error().kind == ErrorKind::kNotFound) {
       Tagged(c, "NO", "[TRYCREATE] no such mailbox");
+    } else if (result.error().kind == ErrorKind::kTooLarge) {
+      Tagged(c, "NO", "[OVERQUOTA] quota exceeded");  // RFC 9208 section 5.1
     } else {
       spdlog::error("imap: {} for {}: {}", VerbName(c.verb), address_, result.error().message);
       Tagged(c, "NO", "[UNAVAILABLE] try again later");
@@ -471,11 +476,19 @@ awaitable<bool> Session::HandleAppend(const Command& c) {
   }
   req.internal_date = a.date_time ? ToUnixTime(*a.date_time) : std::time(nullptr);
   // Parse once here, off the event loop; FETCH reads the stored tree.
+  // The decoded text goes to the full-text index (SEARCH BODY/TEXT).
   auto parse = [content = req.content] {
+    std::pair<std::string, std::optional<store::IndexText>> p;
     auto tree = mime::Parse(content);
-    return tree ? mime::Serialize(*tree) : std::string();
+    if (!tree) return p;
+    p.first = mime::Serialize(*tree);
+    mime::SearchText t = mime::ExtractSearchText(content, *tree);
+    p.second = store::IndexText{std::move(t.header), std::move(t.body)};
+    return p;
   };
-  req.mime = co_await io::Offload(*svc_.blocking, std::move(parse));
+  auto parsed = co_await io::Offload(*svc_.blocking, std::move(parse));
+  req.mime = std::move(parsed.first);
+  req.text = std::move(parsed.second);
   store::Store* store = svc_.store;
   auto op = [store, req = std::move(req)](store::Done<store::AppendResult> done) mutable {
     store->Append(std::move(req), std::move(done));

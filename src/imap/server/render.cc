@@ -221,6 +221,10 @@ std::string FlagList(const store::MessageMeta& m) {
       out += f.name;
     }
   }
+  if (m.flags & kRecentFlag) {
+    if (out.size() > 1) out += ' ';
+    out += "\\Recent";
+  }
   for (auto k : SplitWords(m.keywords)) {
     if (out.size() > 1) out += ' ';
     out.append(k);
@@ -452,11 +456,12 @@ bool Matches(const SearchKey& key, const MessageData& m, uint32_t max_seq, uint3
       return !has(store::kFlagged);
     case SearchOp::kUnseen:
       return !has(store::kSeen);
-    case SearchOp::kNew:  // \Recent is not kept: NEW = RECENT UNSEEN matches nothing
+    case SearchOp::kNew:  // RFC 3501 section 6.4.4: RECENT UNSEEN
+      return has(kRecentFlag) && !has(store::kSeen);
     case SearchOp::kRecent:
-      return false;
+      return has(kRecentFlag);
     case SearchOp::kOld:
-      return true;
+      return !has(kRecentFlag);
     case SearchOp::kKeyword:
     case SearchOp::kUnkeyword: {
       bool found = false;

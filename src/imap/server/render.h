@@ -16,6 +16,11 @@
 
 namespace hato::imap {
 
+// \Recent (RFC 3501 section 2.3.2) is a property of the session, not of
+// the message: the session sets this bit in its copy of MessageMeta::flags
+// for the messages it was the first to see. Never stored.
+inline constexpr uint32_t kRecentFlag = 1u << 30;
+
 // The flag list of a message, e.g. "(\Seen $Forwarded)".
 std::string FlagList(const store::MessageMeta& m);
 // System flag bits and keywords from a STORE/APPEND flag list. kInvalid for

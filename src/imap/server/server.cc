@@ -16,7 +16,7 @@ void Server::Attach(asio::any_io_executor executor) {
 
 void Server::Detach() { services_.store->SetChangeListener(nullptr); }
 
-awaitable<void> Server::Serve(tcp::socket socket) {
+awaitable<void> Server::Serve(tcp::socket socket, bool implicit_tls) {
   auto cfg = services_.config->Get();
   std::string refusal_total = "* BYE [UNAVAILABLE] too many connections, try again later";
   std::string refusal_ip =
@@ -25,7 +25,7 @@ awaitable<void> Server::Serve(tcp::socket socket) {
       admission_, socket, cfg->imap.max_connections, cfg->imap.max_connections_per_ip,
       cfg->per_ip_limits_on_loopback, refusal_total, refusal_ip);
   if (!ticket) co_return;
-  Session session(services_, hub_, trees_, std::move(socket));
+  Session session(services_, hub_, trees_, std::move(socket), implicit_tls);
   server::SessionRegistry::Scope registered(registry_, &session);
   co_await session.Run();
 }

@@ -10,6 +10,7 @@
 // EXPUNGE / FETCH FLAGS at the next allowed moment (at once while IDLE).
 #pragma once
 
+#include <algorithm>
 #include <map>
 #include <set>
 
@@ -32,7 +33,20 @@ class Hub {
     auto it = watchers_.find(mailbox_id);
     if (it == watchers_.end()) return;
     it->second.erase(l);
-    if (it->second.empty()) watchers_.erase(it);
+    if (it->second.empty()) {
+      watchers_.erase(it);
+      recent_.erase(mailbox_id);  // the store has it (persisted by the sessions)
+    }
+  }
+  // \Recent (RFC 3501 section 2.3.2): the first session to see a message
+  // claims it. Claims live here, on the event loop, for the mailboxes that
+  // are selected somewhere; `stored` is the store's persisted claim. Returns
+  // the UID up to which messages were claimed before this call.
+  uint32_t ClaimRecent(int64_t mailbox_id, uint32_t stored, uint32_t up_to) {
+    uint32_t& claimed = recent_[mailbox_id];
+    uint32_t previous = std::max(claimed, stored);
+    claimed = std::max(previous, up_to);
+    return previous;
   }
   void Notify(const std::vector<int64_t>& mailbox_ids) {
     for (int64_t id : mailbox_ids) {
@@ -45,6 +59,7 @@ class Hub {
 
  private:
   std::map<int64_t, std::set<Listener*>> watchers_;
+  std::map<int64_t, uint32_t> recent_;  // mailbox -> UID claimed up to
 };
 
 class Server {
@@ -54,7 +69,9 @@ class Server {
   // (the event loop). Detach before the store is destroyed.
   void Attach(asio::any_io_executor executor);
   void Detach();
-  awaitable<void> Serve(tcp::socket socket);
+  // With `implicit_tls` (port 993, RFC 8314 section 3.3) the TLS handshake
+  // comes before the greeting.
+  awaitable<void> Serve(tcp::socket socket, bool implicit_tls);
   size_t live_sessions() const { return admission_.live(); }
   // Graceful stop: idle sessions get "* BYE [UNAVAILABLE]" and close.
   void Shutdown() { registry_.StopAll(); }

@@ -46,6 +46,9 @@ bool Wildcard(std::string_view pattern, std::string_view name) {
   return !name.empty() && name.front() == p && Wildcard(pattern.substr(1), name.substr(1));
 }
 
+// RFC 9208 section 5.1: STORAGE is counted in units of 1024 octets (rounded up).
+uint64_t KiB(uint64_t bytes) { return (bytes + 1023) / 1024; }
+
 std::string StatusItems(const store::MailboxInfo& m, const std::vector<StatusItem>& items,
                         uint64_t append_limit) {
   std::string out;
@@ -58,7 +61,7 @@ std::string StatusItems(const store::MailboxInfo& m, const std::vector<StatusIte
         out += std::to_string(m.messages);
         break;
       case StatusItem::kRecent:
-        out += '0';
+        out += std::to_string(m.recent);
         break;
       case StatusItem::kUidNext:
         out += std::to_string(m.uidnext);
@@ -79,7 +82,10 @@ std::string StatusItems(const store::MailboxInfo& m, const std::vector<StatusIte
         out += std::to_string(append_limit);
         break;
       case StatusItem::kDeleted:
-        out += '0';  // not tracked per mailbox yet: reported as none
+        out += std::to_string(m.deleted);
+        break;
+      case StatusItem::kDeletedStorage:
+        out += std::to_string(KiB(m.deleted_size));
         break;
     }
   }
@@ -88,13 +94,15 @@ std::string StatusItems(const store::MailboxInfo& m, const std::vector<StatusIte
 
 }  // namespace
 
-Session::Session(server::Services& services, Hub& hub, TreeCache& trees, tcp::socket socket)
+Session::Session(server::Services& services, Hub& hub, TreeCache& trees, tcp::socket socket,
+                 bool implicit_tls)
     : svc_(services),
       hub_(hub),
       trees_(trees),
       conn_(std::move(socket), services.tls),
       cfg_(services.config->Get()),
       reader_(ReaderLimits(*cfg_)),
+      implicit_tls_(implicit_tls),
       wake_(conn_.executor()) {}
 
 Session::~Session() {
@@ -131,7 +139,7 @@ std::string Session::Capabilities() const {
   std::string caps =
       "IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS MOVE "
       "CHILDREN SPECIAL-USE LIST-EXTENDED LIST-STATUS ESEARCH CONDSTORE QRESYNC "
-      "BINARY APPENDLIMIT=" +
+      "BINARY QUOTA QUOTA=RES-STORAGE APPENDLIMIT=" +
       std::to_string(cfg_->imap.max_message_size);
   if (state_ == State::kNotAuthenticated) {
     if (conn_.tls_available() && !conn_.is_tls()) caps += " STARTTLS";
@@ -200,6 +208,15 @@ bool Session::Allowed(Verb v, State s) {
 }
 
 awaitable<void> Session::Run() {
+  if (implicit_tls_) {
+    // RFC 8314 section 3.3: TLS from the first byte; a failed handshake closes.
+    seconds timeout(cfg_->imap.idle_timeout_seconds);
+    bool secured = co_await conn_.StartTls(timeout);
+    if (!secured) {
+      conn_.Close();
+      co_return;
+    }
+  }
   Reply("* OK [CAPABILITY " + Capabilities() + "] " + cfg_->hostname + " Hato IMAP ready");
   while (state_ != State::kLogout) {
     if (stopping_) {
@@ -321,7 +338,7 @@ awaitable<bool> Session::Handle(Command& c) {
     case Verb::kGetQuota:
     case Verb::kGetQuotaRoot:
     case Verb::kSetQuota:
-      Tagged(c, "NO", "quotas are not available");
+      ok = co_await HandleQuota(c);
       break;
     case Verb::kClose:
     case Verb::kUnselect: {
@@ -522,13 +539,21 @@ awaitable<bool> Session::HandleSelect(const Command& c) {
   sel.uidnext = s.uidnext;
   sel.highest_modseq = s.highest_modseq;
   sel.view.Assign(std::move(s.messages));
+  // \Recent (RFC 3501 section 2.3.2): the messages no session has seen yet
+  // are recent in this one; SELECT claims them, EXAMINE only looks.
+  uint32_t recent_uid = s.recent_uid;
+  if (!sel.read_only && !sel.view.empty()) {
+    recent_uid = ClaimRecent(sel.id, s.recent_uid, sel.view.MaxUid());
+  }
+  sel.view.SetSessionFlag(recent_uid, sel.view.MaxUid(), kRecentFlag);
+  size_t recent = sel.view.CountFlag(kRecentFlag);
   // RFC 3501 section 6.3.1 responses.
   Reply("* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)");
   Reply(sel.read_only ? "* OK [PERMANENTFLAGS ()] read-only"
                       : "* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*)] "
                         "flags permitted");
   Reply("* " + std::to_string(sel.view.size()) + " EXISTS");
-  Reply("* 0 RECENT");
+  Reply("* " + std::to_string(recent) + " RECENT");
   for (size_t i = 0; i < sel.view.size(); ++i) {
     if (!(sel.view[i].flags & store::kSeen)) {
       Reply("* OK [UNSEEN " + std::to_string(i + 1) + "] first unseen");
@@ -667,6 +692,20 @@ awaitable<bool> Session::HandleList(const Command& c) {
     if (slash != std::string::npos) has_children[m.name.substr(0, slash)] = true;
   }
   bool only_subscribed = lsub || a.select_subscribed;
+  // RFC 5258 section 3.5 (RECURSIVEMATCH): mailboxes with a subscribed
+  // descendant are listed with CHILDINFO ("SUBSCRIBED") even when they are not
+  // subscribed themselves.
+  std::map<std::string, bool> subscribed_below;
+  if (a.select_recursive_match && a.select_subscribed) {
+    for (const auto& m : all) {
+      if (!m.subscribed) continue;
+      for (size_t slash = m.name.rfind(store::kHierarchySeparator); slash != std::string::npos;
+           slash = slash == 0 ? std::string::npos
+                              : m.name.rfind(store::kHierarchySeparator, slash - 1)) {
+        subscribed_below[m.name.substr(0, slash)] = true;
+      }
+    }
+  }
   for (const auto& m : all) {
     std::string wire = ToWire(m.name);
     bool match = false;
@@ -676,7 +715,8 @@ awaitable<bool> Session::HandleList(const Command& c) {
       match = match || Wildcard(pattern, wire);
     }
     if (!match) continue;
-    if (only_subscribed && !m.subscribed) continue;
+    bool childinfo = subscribed_below.count(m.name) > 0;
+    if (only_subscribed && !m.subscribed && !childinfo) continue;
     if (a.select_special_use && m.special_use.empty()) continue;
     std::string attrs = has_children.count(m.name) ? "\\HasChildren" : "\\HasNoChildren";
     if ((a.return_subscribed || a.select_subscribed) && m.subscribed) attrs += " \\Subscribed";
@@ -685,6 +725,7 @@ awaitable<bool> Session::HandleList(const Command& c) {
     }
     std::string line = std::string("* ") + (lsub ? "LSUB" : "LIST") + " (" + attrs + ") \"/\" ";
     AppendString(line, wire);
+    if (childinfo) line += " (\"CHILDINFO\" (\"SUBSCRIBED\"))";
     Reply(line);
     if (a.return_status) {  // RFC 5819
       std::string status = "* STATUS ";
@@ -798,15 +839,15 @@ awaitable<void> Session::SendUpdates(bool expunge_ok, const std::vector<uint32_t
       if (!i) continue;
       // Asleep (IDLE), the view has no modseqs to compare: every change
       // since our modseq is news to the client.
-      if (sel.view.awake()) {
-        if (sel.view[*i].modseq == m.modseq) continue;
-        sel.view[*i] = m;
-      }
+      if (sel.view.awake() && sel.view[*i].modseq == m.modseq) continue;
+      store::MessageMeta updated = m;
+      updated.flags |= sel.view.SessionFlags(*i);  // \Recent stays
+      if (sel.view.awake()) sel.view[*i] = updated;
       if (sel.pending_expunged.count(m.uid) ||
           std::find(quiet_uids.begin(), quiet_uids.end(), m.uid) != quiet_uids.end()) {
         continue;
       }
-      std::string line = "* " + std::to_string(*i + 1) + " FETCH (FLAGS " + FlagList(m);
+      std::string line = "* " + std::to_string(*i + 1) + " FETCH (FLAGS " + FlagList(updated);
       if (condstore_) {
         line += " UID " + std::to_string(m.uid) + " MODSEQ (" + std::to_string(m.modseq) + ")";
       }
@@ -814,6 +855,13 @@ awaitable<void> Session::SendUpdates(bool expunge_ok, const std::vector<uint32_t
     }
     if (sel.view.size() != before) {
       Reply("* " + std::to_string(sel.view.size()) + " EXISTS");
+      if (!sel.read_only) {
+        // New messages: this session is the first to see those no other
+        // session has claimed (RFC 3501 section 2.3.2, 7.3.2).
+        uint32_t previous = ClaimRecent(sel.id, 0, sel.view.MaxUid());
+        sel.view.SetSessionFlag(previous, sel.view.MaxUid(), kRecentFlag);
+        Reply("* " + std::to_string(sel.view.CountFlag(kRecentFlag)) + " RECENT");
+      }
     }
   }
   // Expunges, only where RFC 3501 section 7.4.1 allows them, highest
@@ -833,6 +881,83 @@ awaitable<void> Session::SendUpdates(bool expunge_ok, const std::vector<uint32_t
     sel.pending_expunged.clear();
     if (!vanished.empty()) Reply("* VANISHED " + IdSet::FromIds(vanished).ToString());
   }
+}
+
+uint32_t Session::ClaimRecent(int64_t mailbox_id, uint32_t stored, uint32_t up_to) {
+  uint32_t previous = hub_.ClaimRecent(mailbox_id, stored, up_to);
+  if (up_to > previous) {
+    // Persisted without waiting: a claim lost in a crash only shows a
+    // message as recent once more, which RFC 3501 allows.
+    svc_.store->ClaimRecent(mailbox_id, up_to, [](Result<uint32_t>) {});
+  }
+  return previous;
+}
+
+awaitable<bool> Session::HandleQuota(const Command& c) {
+  // RFC 9208: one quota root, "", per account, with the STORAGE resource.
+  // Limits are set by the administrator (`hato user quota`), not over IMAP.
+  if (c.verb == Verb::kSetQuota) {
+    Tagged(c, "NO", "[NOPERM] quotas are set by the administrator");
+    co_return true;
+  }
+  std::string mailbox;
+  if (c.verb == Verb::kGetQuotaRoot) {
+    auto name = FromWire(c.As<MailboxArgs>().mailbox);
+    if (!name) {
+      Tagged(c, "NO", "[NONEXISTENT] invalid mailbox name");
+      co_return true;
+    }
+    mailbox = *name;
+  }
+  store::Store* store = svc_.store;
+  int64_t account = account_id_;
+  struct Lookup {
+    Result<store::QuotaUsage> quota = store::QuotaUsage{};
+    bool mailbox_found = true;
+  };
+  auto lookup = [store, account, mailbox] {
+    Lookup l;
+    l.quota = store->GetQuota(account);
+    if (!mailbox.empty()) {
+      auto list = store->ListMailboxes(account);
+      l.mailbox_found =
+          list.ok() && std::any_of(list->begin(), list->end(),
+                                   [&](const store::MailboxInfo& m) { return m.name == mailbox; });
+    }
+    return l;
+  };
+  Lookup l = co_await io::Offload(*svc_.blocking, std::move(lookup));
+  if (!l.quota) {
+    Tagged(c, "NO", "[UNAVAILABLE] try again later");
+    co_return true;
+  }
+  const store::QuotaUsage& q = *l.quota;
+  std::string quota_line;
+  if (q.limit_bytes) {
+    quota_line = "* QUOTA \"\" (STORAGE " + std::to_string(KiB(q.used_bytes)) + " " +
+                 std::to_string(*q.limit_bytes / 1024) + ")";
+  }
+  if (c.verb == Verb::kGetQuotaRoot) {
+    if (!l.mailbox_found) {
+      Tagged(c, "NO", "[NONEXISTENT] no such mailbox");
+      co_return true;
+    }
+    // RFC 9208 section 4.3: an unlimited account's mailboxes have no quota root.
+    std::string line = "* QUOTAROOT ";
+    AppendString(line, ToWire(mailbox));
+    if (q.limit_bytes) line += " \"\"";
+    Reply(line);
+    if (q.limit_bytes) Reply(quota_line);
+    Tagged(c, "OK", "GETQUOTAROOT completed");
+    co_return true;
+  }
+  if (!c.As<QuotaRootArgs>().root.empty() || !q.limit_bytes) {
+    Tagged(c, "NO", "[NONEXISTENT] no such quota root");  // RFC 9208 section 4.2
+    co_return true;
+  }
+  Reply(quota_line);
+  Tagged(c, "OK", "GETQUOTA completed");
+  co_return true;
 }
 
 }  // namespace hato::imap

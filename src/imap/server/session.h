@@ -27,7 +27,8 @@ namespace hato::imap {
 
 class Session final : public server::SessionRegistry::Member, public Hub::Listener {
  public:
-  Session(server::Services& services, Hub& hub, TreeCache& trees, tcp::socket socket);
+  Session(server::Services& services, Hub& hub, TreeCache& trees, tcp::socket socket,
+          bool implicit_tls);
   ~Session() override;
 
   awaitable<void> Run();
@@ -75,6 +76,12 @@ class Session final : public server::SessionRegistry::Member, public Hub::Listen
   awaitable<bool> HandleList(const Command& c);
   awaitable<bool> HandleStatus(const Command& c);
   void HandleEnable(const Command& c);
+  awaitable<bool> HandleQuota(const Command& c);  // GETQUOTA GETQUOTAROOT SETQUOTA
+  // Claims \Recent for the messages from index `first_new` on (RFC 3501 2.3.2).
+  // Claims \Recent for the messages of a mailbox up to a UID (through the
+  // hub; `stored` is the store's claim as of SELECT, 0 if unknown) and
+  // returns the UID up to which messages were claimed before.
+  uint32_t ClaimRecent(int64_t mailbox_id, uint32_t stored, uint32_t up_to);
   void HandleId(const Command& c);
   void Deselect();
   // Brings the selected mailbox up to date and queues the untagged responses.
@@ -120,9 +127,10 @@ class Session final : public server::SessionRegistry::Member, public Hub::Listen
   State state_ = State::kNotAuthenticated;
   int bad_commands_ = 0;
   bool stopping_ = false;
-  bool idle_ = false;        // waiting for a command (or in IDLE)
-  bool changed_ = false;     // the store changed the selected mailbox
-  asio::steady_timer wake_;  // cancelled by MailboxChanged() to wake IDLE
+  bool implicit_tls_ = false;  // handshake before the greeting (RFC 8314)
+  bool idle_ = false;          // waiting for a command (or in IDLE)
+  bool changed_ = false;       // the store changed the selected mailbox
+  asio::steady_timer wake_;    // cancelled by MailboxChanged() to wake IDLE
 
   int64_t account_id_ = 0;
   std::string address_;

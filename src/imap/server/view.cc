@@ -40,6 +40,8 @@ void MessageView::Assign(std::vector<store::MessageMeta> metas) {
   runs_.clear();
   runs_.shrink_to_fit();
   asleep_size_ = 0;
+  session_flags_.clear();
+  session_flags_.shrink_to_fit();
 }
 
 void MessageView::Append(const store::MessageMeta& m) {
@@ -60,6 +62,10 @@ void MessageView::Erase(size_t index) {
     metas_.erase(metas_.begin() + static_cast<long>(index));
     return;
   }
+  uint32_t uid = Uid(index);
+  auto sf = std::lower_bound(session_flags_.begin(), session_flags_.end(),
+                             std::make_pair(uid, uint32_t{0}));
+  if (sf != session_flags_.end() && sf->first == uid) session_flags_.erase(sf);
   for (size_t i = 0; i < runs_.size(); ++i) {
     Run& r = runs_[i];
     if (index >= r.count) {
@@ -84,8 +90,60 @@ void MessageView::Erase(size_t index) {
   }
 }
 
+void MessageView::SetSessionFlag(uint32_t after_uid, uint32_t up_to_uid, uint32_t flag) {
+  session_mask_ |= flag;
+  if (awake_) {
+    for (auto& m : metas_) {
+      if (m.uid > after_uid && m.uid <= up_to_uid) m.flags |= flag;
+    }
+    return;
+  }
+  std::vector<std::pair<uint32_t, uint32_t>> merged;
+  size_t k = 0;
+  for (const Run& r : runs_) {
+    uint32_t from = std::max(r.first, after_uid + 1);
+    uint32_t to = std::min(r.first + r.count - 1, up_to_uid);
+    for (uint64_t uid = from; uid <= to; ++uid) {
+      while (k < session_flags_.size() && session_flags_[k].first < uid) {
+        merged.push_back(session_flags_[k++]);
+      }
+      uint32_t flags = flag;
+      if (k < session_flags_.size() && session_flags_[k].first == uid) {
+        flags |= session_flags_[k++].second;
+      }
+      merged.emplace_back(static_cast<uint32_t>(uid), flags);
+    }
+  }
+  while (k < session_flags_.size()) merged.push_back(session_flags_[k++]);
+  session_flags_ = std::move(merged);
+}
+
+size_t MessageView::CountFlag(uint32_t flag) const {
+  size_t n = 0;
+  if (awake_) {
+    for (const auto& m : metas_) n += (m.flags & flag) != 0;
+  } else {
+    for (const auto& [uid, flags] : session_flags_) n += (flags & flag) != 0;
+  }
+  return n;
+}
+
+uint32_t MessageView::SessionFlags(size_t index) const {
+  if (awake_) return metas_[index].flags & session_mask_;
+  uint32_t uid = Uid(index);
+  auto it = std::lower_bound(session_flags_.begin(), session_flags_.end(),
+                             std::make_pair(uid, uint32_t{0}));
+  return it != session_flags_.end() && it->first == uid ? it->second : 0;
+}
+
 void MessageView::Sleep() {
   if (!awake_) return;
+  session_flags_.clear();
+  if (session_mask_ != 0) {
+    for (const auto& m : metas_) {
+      if (m.flags & session_mask_) session_flags_.emplace_back(m.uid, m.flags & session_mask_);
+    }
+  }
   runs_.clear();
   for (const auto& m : metas_) {
     if (!runs_.empty() && runs_.back().first + runs_.back().count == m.uid) {
@@ -128,6 +186,7 @@ void MessageView::Wake(const std::vector<store::MessageMeta>& found) {
       while (f < found.size() && found[f].uid < uid) ++f;
       if (f < found.size() && found[f].uid == uid) {
         metas.push_back(found[f]);
+        metas.back().flags &= ~session_mask_;  // not the store's to say
       } else {
         store::MessageMeta placeholder;
         placeholder.uid = uid;
@@ -135,7 +194,16 @@ void MessageView::Wake(const std::vector<store::MessageMeta>& found) {
       }
     }
   }
+  size_t k = 0;
+  for (auto& m : metas) {
+    while (k < session_flags_.size() && session_flags_[k].first < m.uid) ++k;
+    if (k < session_flags_.size() && session_flags_[k].first == m.uid) {
+      m.flags |= session_flags_[k].second;
+    }
+  }
+  uint32_t mask = session_mask_;
   Assign(std::move(metas));
+  session_mask_ = mask;
 }
 
 size_t MessageView::MemoryBytes() const {

@@ -42,7 +42,15 @@ class MessageView {
   void Append(const store::MessageMeta& m);
   void Erase(size_t index);
 
-  // Drops the metadata, keeping the UIDs as runs.
+  // Session-only flags (IMAP \Recent: bits of MessageMeta::flags the store
+  // does not keep) survive Sleep/Wake. Sets `flag` on the messages with UIDs
+  // in (after_uid, up_to_uid].
+  void SetSessionFlag(uint32_t after_uid, uint32_t up_to_uid, uint32_t flag);
+  size_t CountFlag(uint32_t flag) const;
+  // The session flags of the message at `index`.
+  uint32_t SessionFlags(size_t index) const;
+
+  // Drops the metadata, keeping the UIDs as runs and the session flags.
   void Sleep();
   // The UIDs as [first, last] ranges, for reloading the metadata.
   std::vector<std::pair<uint32_t, uint32_t>> UidRanges() const;
@@ -63,6 +71,8 @@ class MessageView {
   std::vector<store::MessageMeta> metas_;  // awake: sequence number n is metas_[n - 1]
   std::vector<Run> runs_;                  // asleep: ascending, non-adjacent
   size_t asleep_size_ = 0;
+  std::vector<std::pair<uint32_t, uint32_t>> session_flags_;  // asleep: (UID, flags), by UID
+  uint32_t session_mask_ = 0;                                 // every session flag ever set
 };
 
 }  // namespace hato::imap

@@ -90,8 +90,35 @@ Result<uint64_t> NextModseq(Txn& t, int64_t mailbox_id) {
   return modseq;
 }
 
-// Stores content once (content-addressed) with `refs` more references.
-Result<int64_t> PutBlob(Txn& t, std::string_view content, std::string_view mime, int64_t refs) {
+Result<int64_t> PutBlobBytes(Txn& t, std::string_view content, std::string_view mime, int64_t refs);
+
+// The full-text index row of a blob (SEARCH BODY/TEXT), unless it has one.
+Status IndexBlob(Txn& t, int64_t blob_id, const IndexText& text) {
+  auto has = t.db.Cached("SELECT 1 FROM blob_text WHERE rowid = ?");
+  if (!has) return has.error();
+  auto row = (*has)->Bind(1, blob_id).Step();
+  if (!row) return row.error();
+  (*has)->Reset();
+  if (*row) return Ok();  // a deduplicated body is indexed once
+  auto ins = t.db.Cached("INSERT INTO blob_text(rowid, header, body) VALUES(?, ?, ?)");
+  if (!ins) return ins.error();
+  return (*ins)->Bind(1, blob_id).Bind(2, text.header).Bind(3, text.body).Run();
+}
+
+// Stores content once (content-addressed) with `refs` more references, and
+// indexes its text when given.
+Result<int64_t> PutBlob(Txn& t, std::string_view content, std::string_view mime, int64_t refs,
+                        const std::optional<IndexText>& text) {
+  auto blob = PutBlobBytes(t, content, mime, refs);
+  if (!blob) return blob;
+  if (text) {
+    if (auto st = IndexBlob(t, *blob, *text); !st) return st.error();
+  }
+  return blob;
+}
+
+Result<int64_t> PutBlobBytes(Txn& t, std::string_view content, std::string_view mime,
+                             int64_t refs) {
   std::string sha = Sha256(content);
   auto find = t.db.Cached("SELECT id FROM blobs WHERE sha256 = ?");
   if (!find) return find.error();
@@ -131,6 +158,16 @@ Result<int64_t> PutBlob(Txn& t, std::string_view content, std::string_view mime,
   }
   if (auto st = (*ins)->Run(); !st) return st.error();
   return t.db.LastInsertId();
+}
+
+// kTooLarge when `more` octets would take the account past its quota.
+Status CheckQuota(Db& db, int64_t account_id, uint64_t more) {
+  auto q = QueryQuota(db, account_id);
+  if (!q) return q.error();
+  if (q->limit_bytes && q->used_bytes + more > *q->limit_bytes) {
+    return Err(ErrorKind::kTooLarge, "quota exceeded");
+  }
+  return Ok();
 }
 
 struct NewMessage {
@@ -220,7 +257,8 @@ Status CreateDefaultMailboxes(Txn& t, int64_t account_id) {
 Status ApplyDelivery(Txn& t, const DeliveryRequest& req, DeliveryReceipt& receipt) {
   receipt.content_id = HexEncode(Sha256(req.content));
   receipt.message_ids.clear();
-  auto blob = PutBlob(t, req.content, req.mime, static_cast<int64_t>(req.account_ids.size()));
+  auto blob =
+      PutBlob(t, req.content, req.mime, static_cast<int64_t>(req.account_ids.size()), req.text);
   if (!blob) return blob.error();
   for (int64_t account : req.account_ids) {
     auto mb = FindMailbox(t.db, account, kInbox);
@@ -236,21 +274,9 @@ Status ApplyDelivery(Txn& t, const DeliveryRequest& req, DeliveryReceipt& receip
 Status ApplyAppend(Txn& t, const AppendRequest& req, AppendResult& result) {
   auto mb = FindMailbox(t.db, req.account_id, req.mailbox);
   if (!mb) return mb.error();
-  // Quota (RFC 9208): the account's live messages plus this one.
-  auto q = t.db.Cached(
-      "SELECT a.quota_bytes, (SELECT coalesce(sum(m.size), 0) FROM messages m JOIN mailboxes x "
-      "ON x.id = m.mailbox_id WHERE x.account_id = a.id AND m.expunged_at IS NULL) "
-      "FROM accounts a WHERE a.id = ?");
-  if (!q) return q.error();
-  auto row = (*q)->Bind(1, req.account_id).Step();
-  if (!row) return row.error();
-  if (*row && !(*q)->IsNull(0) &&
-      static_cast<uint64_t>((*q)->Int(1)) + req.content.size() >
-          static_cast<uint64_t>((*q)->Int(0))) {
-    return Err(ErrorKind::kTooLarge, "quota exceeded");
-  }
-  (*q)->Reset();
-  auto blob = PutBlob(t, req.content, req.mime, 1);
+  // Quota (RFC 9208 section 5.1): the account's live messages plus this one.
+  if (auto st = CheckQuota(t.db, req.account_id, req.content.size()); !st) return st;
+  auto blob = PutBlob(t, req.content, req.mime, 1, req.text);
   if (!blob) return blob.error();
   NewMessage m{mb->id, *blob, req.content.size(), req.internal_date, req.flags, req.keywords, ""};
   auto id = InsertMessage(t, m);
@@ -273,6 +299,22 @@ Status ApplyCopy(Txn& t, int64_t account_id, const std::vector<int64_t>& ids,
   auto ref = t.db.Cached("UPDATE blobs SET refs = refs + 1 WHERE id = ?");
   if (!src) return src.error();
   if (!ref) return ref.error();
+  if (!move) {
+    // A copy adds to the account's usage (RFC 9208 section 5.1); a move does not.
+    auto size = t.db.Cached(
+        "SELECT coalesce(sum(m.size), 0) FROM messages m JOIN mailboxes x ON x.id = m.mailbox_id "
+        "WHERE m.id = ? AND x.account_id = ? AND m.expunged_at IS NULL");
+    if (!size) return size.error();
+    uint64_t total = 0;
+    for (int64_t id : ids) {
+      (*size)->Reset();
+      auto row = (*size)->Bind(1, id).Bind(2, account_id).Step();
+      if (!row) return row.error();
+      total += static_cast<uint64_t>((*size)->Int(0));
+    }
+    (*size)->Reset();
+    if (auto st = CheckQuota(t.db, account_id, total); !st) return st;
+  }
   std::vector<int64_t> moved;
   for (int64_t id : ids) {
     (*src)->Reset();
@@ -520,7 +562,10 @@ Result<std::vector<MailboxInfo>> QueryMailboxes(Db& db, int64_t account_id) {
   auto s = db.Cached(
       "SELECT x.id, x.name, x.special_use, x.subscribed, x.uidvalidity, x.uidnext, "
       "x.highest_modseq, count(m.id), coalesce(sum(m.flags & 1 = 0), 0), "
-      "coalesce(sum(m.size), 0) FROM mailboxes x LEFT JOIN messages m ON m.mailbox_id = x.id "
+      "coalesce(sum(m.size), 0), coalesce(sum(m.flags & 8 != 0), 0), "
+      "coalesce(sum(CASE WHEN m.flags & 8 != 0 THEN m.size ELSE 0 END), 0), "
+      "coalesce(sum(m.uid > x.recent_uid), 0) "
+      "FROM mailboxes x LEFT JOIN messages m ON m.mailbox_id = x.id "
       "AND m.expunged_at IS NULL WHERE x.account_id = ? AND x.deleted_at IS NULL "
       "GROUP BY x.id ORDER BY x.name");
   if (!s) return s.error();
@@ -541,6 +586,9 @@ Result<std::vector<MailboxInfo>> QueryMailboxes(Db& db, int64_t account_id) {
     m.messages = static_cast<uint64_t>((*s)->Int(7));
     m.unseen = static_cast<uint64_t>((*s)->Int(8));
     m.size = static_cast<uint64_t>((*s)->Int(9));
+    m.deleted = static_cast<uint64_t>((*s)->Int(10));
+    m.deleted_size = static_cast<uint64_t>((*s)->Int(11));
+    m.recent = static_cast<uint64_t>((*s)->Int(12));
     out.push_back(std::move(m));
   }
   return out;
@@ -550,8 +598,8 @@ Result<MailboxSnapshot> QueryMessages(Db& db, int64_t account_id, const std::str
   auto canonical = CanonicalMailboxName(mailbox);
   if (!canonical) return canonical.error();
   auto mb = db.Cached(
-      "SELECT id, uidvalidity, uidnext, highest_modseq FROM mailboxes WHERE account_id = ? AND "
-      "name = ? AND deleted_at IS NULL");
+      "SELECT id, uidvalidity, uidnext, highest_modseq, recent_uid FROM mailboxes WHERE "
+      "account_id = ? AND name = ? AND deleted_at IS NULL");
   if (!mb) return mb.error();
   auto row = (*mb)->Bind(1, account_id).Bind(2, *canonical).Step();
   if (!row) return row.error();
@@ -561,6 +609,7 @@ Result<MailboxSnapshot> QueryMessages(Db& db, int64_t account_id, const std::str
   snap.uidvalidity = static_cast<uint32_t>((*mb)->Int(1));
   snap.uidnext = static_cast<uint32_t>((*mb)->Int(2));
   snap.highest_modseq = static_cast<uint64_t>((*mb)->Int(3));
+  snap.recent_uid = static_cast<uint32_t>((*mb)->Int(4));
   auto s = db.Cached(
       "SELECT id, uid, size, internal_date, flags, modseq, keywords FROM messages "
       "WHERE mailbox_id = ? AND expunged_at IS NULL ORDER BY uid");
@@ -634,6 +683,100 @@ Status QueryMessagesByUid(Db& db, int64_t mailbox_id, uint32_t first, uint32_t l
     out.push_back(MetaFromRow(**s));
   }
   return Ok();
+}
+
+Status ApplyClaimRecent(Txn& t, int64_t mailbox_id, uint32_t up_to_uid, uint32_t& previous) {
+  auto get = t.db.Cached("SELECT recent_uid FROM mailboxes WHERE id = ?");
+  if (!get) return get.error();
+  auto row = (*get)->Bind(1, mailbox_id).Step();
+  if (!row) return row.error();
+  if (!*row) return Err(ErrorKind::kNotFound, "no such mailbox");
+  previous = static_cast<uint32_t>((*get)->Int(0));
+  (*get)->Reset();
+  if (up_to_uid <= previous) return Ok();
+  auto set = t.db.Cached("UPDATE mailboxes SET recent_uid = ? WHERE id = ?");
+  if (!set) return set.error();
+  return (*set)->Bind(1, int64_t{up_to_uid}).Bind(2, mailbox_id).Run();
+}
+
+Result<QuotaUsage> QueryQuota(Db& db, int64_t account_id) {
+  auto q = db.Cached(
+      // The usage is summed only for accounts with a limit (CASE is lazy).
+      "SELECT a.quota_bytes, CASE WHEN a.quota_bytes IS NULL THEN 0 ELSE "
+      "(SELECT coalesce(sum(m.size), 0) FROM messages m JOIN mailboxes x ON x.id = m.mailbox_id "
+      "WHERE x.account_id = a.id AND m.expunged_at IS NULL) END "
+      "FROM accounts a WHERE a.id = ?");
+  if (!q) return q.error();
+  auto row = (*q)->Bind(1, account_id).Step();
+  if (!row) return row.error();
+  if (!*row) return Err(ErrorKind::kNotFound, "no such account");
+  QuotaUsage u;
+  if (!(*q)->IsNull(0)) u.limit_bytes = static_cast<uint64_t>((*q)->Int(0));
+  u.used_bytes = static_cast<uint64_t>((*q)->Int(1));
+  (*q)->Reset();
+  return u;
+}
+
+namespace {
+
+// Unicode characters in UTF-8 text (continuation bytes not counted).
+size_t CountChars(std::string_view s) {
+  size_t n = 0;
+  for (unsigned char c : s) n += (c & 0xC0) != 0x80;
+  return n;
+}
+
+// An FTS5 string: double quotes doubled (https://sqlite.org/fts5.html section 3.1).
+std::string FtsString(std::string_view s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"') out += '"';
+    out += c;
+  }
+  return out + '"';
+}
+
+Status CollectUids(Stmt& s, std::vector<uint32_t>& out) {
+  while (true) {
+    auto r = s.Step();
+    if (!r) return r.error();
+    if (!*r) break;
+    out.push_back(static_cast<uint32_t>(s.Int(0)));
+  }
+  s.Reset();
+  return Ok();
+}
+
+}  // namespace
+
+Result<TextMatches> QueryTextMatches(Db& db, int64_t mailbox_id, std::string_view needle,
+                                     bool with_header) {
+  TextMatches out;
+  // The trigram tokenizer matches substrings of 3 characters or more through
+  // the index; shorter needles scan the indexed (already decoded) text.
+  bool indexed = CountChars(needle) >= kMinIndexedChars;
+  const char* query_sql =
+      indexed ? "SELECT uid FROM messages WHERE mailbox_id = ?1 AND expunged_at IS NULL AND "
+                "blob_id IN (SELECT rowid FROM blob_text WHERE blob_text MATCH ?2) ORDER BY uid"
+      : with_header
+          ? "SELECT uid FROM messages WHERE mailbox_id = ?1 AND expunged_at IS NULL AND blob_id "
+            "IN (SELECT rowid FROM blob_text WHERE instr(lower(body), lower(?2)) > 0 OR "
+            "instr(lower(header), lower(?2)) > 0) ORDER BY uid"
+          : "SELECT uid FROM messages WHERE mailbox_id = ?1 AND expunged_at IS NULL AND blob_id "
+            "IN (SELECT rowid FROM blob_text WHERE instr(lower(body), lower(?2)) > 0) ORDER BY uid";
+  auto s = db.Cached(query_sql);
+  if (!s) return s.error();
+  std::string arg =
+      indexed ? (with_header ? "" : "{body} : ") + FtsString(needle) : std::string(needle);
+  (*s)->Bind(1, mailbox_id).Bind(2, arg);
+  if (auto st = CollectUids(**s, out.uids); !st) return st.error();
+  auto u = db.Cached(
+      "SELECT uid FROM messages m WHERE mailbox_id = ? AND expunged_at IS NULL AND NOT EXISTS "
+      "(SELECT 1 FROM blob_text WHERE rowid = m.blob_id) ORDER BY uid");
+  if (!u) return u.error();
+  (*u)->Bind(1, mailbox_id);
+  if (auto st = CollectUids(**u, out.unindexed); !st) return st.error();
+  return out;
 }
 
 }  // namespace sqlite

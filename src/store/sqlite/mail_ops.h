@@ -17,6 +17,10 @@ namespace hato::store::sqlite {
 
 int64_t NowSeconds();
 
+// SEARCH BODY/TEXT needles of at least this many characters use the FTS5
+// trigram index; shorter ones scan the indexed text.
+inline constexpr size_t kMinIndexedChars = 3;
+
 // What a write sees while it runs inside the writer's batch transaction.
 struct Txn {
   Db& db;
@@ -40,6 +44,7 @@ Status ApplyDeleteMailbox(Txn& t, int64_t account_id, const std::string& name);
 Status ApplyRenameMailbox(Txn& t, int64_t account_id, const std::string& from,
                           const std::string& to);
 Status ApplySetSubscribed(Txn& t, int64_t account_id, const std::string& name, bool subscribed);
+Status ApplyClaimRecent(Txn& t, int64_t mailbox_id, uint32_t up_to_uid, uint32_t& previous);
 
 // Reads.
 Result<std::vector<MailboxInfo>> QueryMailboxes(Db& db, int64_t account_id);
@@ -49,5 +54,8 @@ Result<MailboxChanges> QueryChanges(Db& db, int64_t mailbox_id, uint64_t since);
 // Messages (live, or expunged but not yet purged) with UIDs in [first, last].
 Status QueryMessagesByUid(Db& db, int64_t mailbox_id, uint32_t first, uint32_t last,
                           std::vector<MessageMeta>& out);
+Result<QuotaUsage> QueryQuota(Db& db, int64_t account_id);
+Result<TextMatches> QueryTextMatches(Db& db, int64_t mailbox_id, std::string_view needle,
+                                     bool with_header);
 
 }  // namespace hato::store::sqlite

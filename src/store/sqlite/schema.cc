@@ -74,6 +74,20 @@ INSERT INTO mailboxes(account_id, name, uidvalidity, uidnext, special_use)
   WHERE NOT EXISTS (SELECT 1 FROM mailboxes x WHERE x.account_id = a.id AND x.name = d.name);
 DROP TABLE default_mailboxes;
 )sql",
+      // 3 -> 4: IMAP SEARCH BODY/TEXT full-text index (FTS5, trigram tokenizer:
+      // case-insensitive substrings, CJK included). One row per blob, rowid =
+      // blobs.id, holding the decoded header and text parts; filled when a
+      // blob is stored, deleted when the blob is purged. Blobs stored before
+      // this migration have no row and are searched by a scan.
+      R"sql(
+CREATE VIRTUAL TABLE blob_text USING fts5(header, body, tokenize = 'trigram');
+)sql",
+      // 4 -> 5: IMAP \Recent (RFC 3501 section 2.3.2): the highest UID of each
+      // mailbox that a session has already seen. Existing mail is not recent.
+      R"sql(
+ALTER TABLE mailboxes ADD COLUMN recent_uid INTEGER NOT NULL DEFAULT 0;
+UPDATE mailboxes SET recent_uid = uidnext - 1;
+)sql",
   };
   return kMigrations;
 }

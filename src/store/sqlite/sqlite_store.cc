@@ -214,7 +214,7 @@ class SqliteStore final : public Store {
   Result<std::vector<AccountSummary>> ListAccounts() override {
     return WithReader([](Db& db) -> Result<std::vector<AccountSummary>> {
       auto s = db.Cached(
-          "SELECT a.address, count(m.id), coalesce(sum(m.size), 0) FROM accounts a "
+          "SELECT a.address, count(m.id), coalesce(sum(m.size), 0), a.quota_bytes FROM accounts a "
           "JOIN mailboxes x ON x.account_id = a.id "
           "LEFT JOIN messages m ON m.mailbox_id = x.id AND m.expunged_at IS NULL "
           "WHERE a.removed_at IS NULL GROUP BY a.id ORDER BY a.address");
@@ -224,8 +224,10 @@ class SqliteStore final : public Store {
         auto row = (*s)->Step();
         if (!row) return row.error();
         if (!*row) break;
-        out.push_back({(*s)->Text(0), static_cast<uint64_t>((*s)->Int(1)),
-                       static_cast<uint64_t>((*s)->Int(2))});
+        AccountSummary a{(*s)->Text(0), static_cast<uint64_t>((*s)->Int(1)),
+                         static_cast<uint64_t>((*s)->Int(2)), std::nullopt};
+        if (!(*s)->IsNull(3)) a.quota_bytes = static_cast<uint64_t>((*s)->Int(3));
+        out.push_back(std::move(a));
       }
       return out;
     });
@@ -243,6 +245,27 @@ class SqliteStore final : public Store {
       if (!*row) return Err(ErrorKind::kNotFound, "no such account: " + addr);
       return Account{(*s)->Int(0), (*s)->Text(1), (*s)->Text(2)};
     });
+  }
+
+  Status SetQuota(std::string_view address, std::optional<uint64_t> limit_bytes) override {
+    std::string addr = AsciiLower(address);
+    return WriteSync([addr, limit_bytes](Txn& t) -> Status {
+      auto s = t.db.Cached(
+          "UPDATE accounts SET quota_bytes = ? WHERE address = ? AND removed_at IS NULL");
+      if (!s) return s.error();
+      if (limit_bytes) {
+        (*s)->Bind(1, static_cast<int64_t>(*limit_bytes));
+      } else {
+        (*s)->BindNull(1);
+      }
+      if (auto st = (*s)->Bind(2, addr).Run(); !st) return st;
+      if (t.db.Changes() == 0) return Err(ErrorKind::kNotFound, "no such account: " + addr);
+      return Ok();
+    });
+  }
+
+  Result<QuotaUsage> GetQuota(int64_t account_id) override {
+    return WithReader([&](Db& db) { return sqlite::QueryQuota(db, account_id); });
   }
 
   // ---- Mail ----
@@ -365,6 +388,19 @@ class SqliteStore final : public Store {
     return WithReader([&](Db& db) { return sqlite::QueryVanished(db, mailbox_id, since); });
   }
 
+  void ClaimRecent(int64_t mailbox_id, uint32_t up_to_uid, Done<uint32_t> done) override {
+    auto previous = std::make_shared<uint32_t>(0);
+    Submit(WriteOp{
+        [=](Txn& t) { return sqlite::ApplyClaimRecent(t, mailbox_id, up_to_uid, *previous); },
+        Complete(previous, std::move(done))});
+  }
+
+  Result<TextMatches> SearchText(int64_t mailbox_id, std::string_view needle,
+                                 bool with_header) override {
+    return WithReader(
+        [&](Db& db) { return sqlite::QueryTextMatches(db, mailbox_id, needle, with_header); });
+  }
+
   Result<std::string> ReadMimeTree(int64_t account_id, int64_t message_id) override {
     return WithReader([&](Db& db) -> Result<std::string> {
       auto s = db.Cached(
@@ -412,6 +448,9 @@ class SqliteStore final : public Store {
           "blobs.id AND m.expunged_at < ?) WHERE id IN (SELECT blob_id FROM messages WHERE "
           "expunged_at < ?)";
       const char* del = "DELETE FROM messages WHERE expunged_at < ?";
+      // The text index rows of the blobs about to go (SEARCH BODY/TEXT).
+      const char* del_text =
+          "DELETE FROM blob_text WHERE rowid IN (SELECT id FROM blobs WHERE refs <= 0)";
       const char* del_blobs = "DELETE FROM blobs WHERE refs <= 0";
       const char* del_mb =
           "DELETE FROM mailboxes WHERE account_id IN (SELECT id FROM accounts WHERE removed_at "
@@ -420,7 +459,8 @@ class SqliteStore final : public Store {
       const char* del_deleted_mb =
           "DELETE FROM mailboxes WHERE deleted_at IS NOT NULL AND deleted_at < ? AND NOT EXISTS "
           "(SELECT 1 FROM messages m WHERE m.mailbox_id = mailboxes.id)";
-      for (const char* sql : {mark, unref, del, del_blobs, del_mb, del_acc, del_deleted_mb}) {
+      for (const char* sql :
+           {mark, unref, del, del_text, del_blobs, del_mb, del_acc, del_deleted_mb}) {
         auto s = t.db.Cached(sql);
         if (!s) return s.error();
         for (int i = 1; i <= (*s)->ParamCount(); ++i) (*s)->Bind(i, cutoff);
