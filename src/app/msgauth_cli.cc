@@ -82,7 +82,10 @@ int Generate(const std::string& data, const MsgAuthCli* /*unused*/, const std::s
     return s.find("..") == std::string::npos;
   };
   if (!valid_label(domain)) return Fail("invalid domain '" + domain + "'");
-  if (!valid_label(selector)) return Fail("invalid selector '" + selector + "'");
+  // One label, so that DOMAIN.SELECTOR.key splits at the last dot (msgauth/keyring.h).
+  if (!valid_label(selector) || selector.find('.') != std::string::npos) {
+    return Fail("invalid selector '" + selector + "' (one DNS label)");
+  }
   msgauth::KeyType type;
   if (algorithm == "rsa") {
     type = msgauth::KeyType::kRsa;

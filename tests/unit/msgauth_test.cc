@@ -8,8 +8,10 @@
 #include "msgauth/dkim_record.h"
 #include "msgauth/dmarc.h"
 #include "msgauth/dns_table.h"
+#include "msgauth/keyring.h"
 #include "msgauth/spf.h"
 #include "msgauth/spf_record.h"
+#include "test_util.h"
 
 namespace hato::msgauth {
 namespace {
@@ -331,6 +333,38 @@ TEST(Dkim, KeysRoundTripThroughPem) {
   so.domain = "example.org";
   so.selector = "s";
   EXPECT_FALSE(Sign(TestKeys().ed, so, "Subject: no from\r\n\r\n").ok());
+}
+
+TEST(DkimKeyRing, LoadsKeysAndSignsByFromDomain) {
+  testing::TempDir dir;
+  auto* fs = io::FileSystem::Default();
+  std::string d = dir.path() + "/dkim";
+  auto empty = KeyRing::Load(*fs, d);  // no directory yet: no keys
+  ASSERT_TRUE(empty.ok());
+  EXPECT_EQ(empty->size(), 0u);
+  ASSERT_TRUE(fs->CreateDirs(d).ok());
+  ASSERT_TRUE(
+      fs->WriteFileAtomic(d + "/example.org.2026a.key", TestKeys().rsa.PrivatePem().value()).ok());
+  ASSERT_TRUE(
+      fs->WriteFileAtomic(d + "/example.org.2026b.key", TestKeys().ed.PrivatePem().value()).ok());
+  ASSERT_TRUE(fs->WriteFileAtomic(d + "/README", "not a key").ok());
+  auto ring = KeyRing::Load(*fs, d);
+  ASSERT_TRUE(ring.ok()) << ring.error().message;
+  ASSERT_NE(ring->For("Example.ORG"), nullptr);
+  EXPECT_EQ(ring->For("example.org")->selector, "2026b");  // the greatest selector
+  EXPECT_EQ(ring->For("other.example"), nullptr);
+
+  auto sig = ring->SignatureFor(kMessage, 1'700'000'000);
+  ASSERT_TRUE(sig.ok());
+  DnsTable dns;
+  dns.AddTxt("2026b._domainkey.example.org", TestKeys().ed.DnsRecord().value());
+  EXPECT_EQ(Statuses(*sig + kMessage, dns), S{DkimStatus::kPass});
+  EXPECT_EQ(ring->SignatureFor("From: a@other.example\r\n\r\nx\r\n", 0).value(), "");
+
+  ASSERT_TRUE(fs->WriteFileAtomic(d + "/bad.example.s.key", "garbage").ok());
+  auto bad = KeyRing::Load(*fs, d);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.error().message.find("bad.example.s.key"), std::string::npos);
 }
 
 // ---------------------------------------------------------------- SPF

@@ -1,0 +1,45 @@
+// The DKIM signing keys of the local domains: the files
+// <data>/dkim/DOMAIN.SELECTOR.key written by `hato dkim generate` (PEM,
+// mode 0600; SELECTOR is one DNS label). Loaded once at start-up or reload;
+// immutable afterwards, so it may be shared by threads.
+//
+// Outbound signing (RFC 6376 section 5): a message is signed with the key of
+// its From domain when there is one (DMARC alignment, RFC 7489 section 3.1);
+// a domain with several selectors uses the greatest name, so dated selectors
+// ("2026a", "2026b") rotate by adding a key and publishing its record first.
+#pragma once
+
+#include <map>
+#include <string>
+#include <string_view>
+
+#include "io/fs.h"
+#include "msgauth/dkim.h"
+
+namespace hato::msgauth {
+
+struct DomainKey {
+  std::string domain;
+  std::string selector;
+  SigningKey key;
+};
+
+class KeyRing {
+ public:
+  // Reads every *.key of `dir`. A missing directory is an empty key ring; an
+  // unreadable or invalid key file is an error naming the file.
+  static Result<KeyRing> Load(io::FileSystem& fs, const std::string& dir);
+
+  // The key for `domain` (case-insensitive), or nullptr.
+  const DomainKey* For(std::string_view domain) const;
+  size_t size() const { return keys_.size(); }
+
+  // The DKIM-Signature field for `message` by its From domain's key, or an
+  // empty string when that domain has no key (the message goes unsigned).
+  Result<std::string> SignatureFor(std::string_view message, int64_t now) const;
+
+ private:
+  std::map<std::string, DomainKey> keys_;  // by lower-case domain
+};
+
+}  // namespace hato::msgauth
