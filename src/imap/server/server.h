@@ -55,6 +55,7 @@ class Server {
   void Detach();
   awaitable<void> Serve(tcp::socket socket);
   size_t live_sessions() const { return admission_.live(); }
+  const server::Admission& admission() const { return admission_; }
   // Graceful stop: idle sessions get "* BYE [UNAVAILABLE]" and close.
   void Shutdown() { registry_.StopAll(); }
 
