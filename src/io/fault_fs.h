@@ -44,26 +44,10 @@
 #include <string_view>
 #include <vector>
 
+#include "io/fault_rules.h"
 #include "io/fs.h"
 
 namespace hato::io {
-
-enum class FaultOp { kWrite, kSync, kTruncate, kRename, kMkdir };
-enum class FaultFile { kAny, kDb, kBlobs };
-
-struct FaultRule {
-  FaultOp op = FaultOp::kWrite;
-  FaultFile file = FaultFile::kAny;
-  int error = 0;  // errno (EIO, ENOSPC); 0 = the operation succeeds
-  int delay_ms = 0;
-  bool torn = false;
-  uint64_t nth = 1;
-  uint64_t count = 0;  // 0 = unlimited
-};
-
-// Parses the control-file text. Pure (fuzzed by fuzz/fuzz_faults.cc). Lines
-// that do not parse are reported in the error; nothing is applied then.
-Result<std::vector<FaultRule>> ParseFaultRules(std::string_view text);
 
 // What one operation must suffer.
 struct FaultOutcome {
