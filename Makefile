@@ -46,9 +46,10 @@ bench: deps
 	bash bench/run.sh $(BUILD)
 	cmake --build $(BUILD) -j $(JOBS) --target hato-imap-load hato-idle-rss && bash bench/imap_run.sh $(BUILD)
 
-# The long crash test: hundreds of SIGKILLs.
+# The long crash tests (hundreds of SIGKILLs) and the long drills (docs/operations.md).
 torture: build
-	cd tests/integration && HATO_CRASH_KILLS=300 HATO_CRASH_SENDERS=8 HATO_BIN=$(CURDIR)/$(BUILD)/hato python3 -m unittest -v test_crash test_crash_imap
+	cd tests/integration && HATO_CRASH_KILLS=300 HATO_CRASH_SENDERS=8 HATO_BIN=$(CURDIR)/$(BUILD)/hato python3 -m unittest -v test_crash test_crash_imap test_crash_pop3
+	cd tests/integration && HATO_DRILL_LONG=1 HATO_BIN=$(CURDIR)/$(BUILD)/hato python3 -m unittest -v test_drills
 
 format:
 	clang-format -i $$(git ls-files '*.cc' '*.h')

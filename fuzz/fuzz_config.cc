@@ -78,6 +78,7 @@ std::string ToToml(const Config& c) {
   t += "[tls]\ncert = " + Quote(c.tls_cert) + "\nkey = " + Quote(c.tls_key) + "\n";
   t += "[store]\ncompress = " + Bool(c.store_compress) +
        "\nmax_pending_writes = " + to_string(c.store_max_pending_writes) + "\n";
+  t += "[metrics]\nlisten = " + Quote(c.metrics_listen) + "\n";
   return t;
 }
 
@@ -88,6 +89,7 @@ void CheckSame(const Config& a, const Config& b) {
   FUZZ_CHECK_EQ_STR(a.listen.imap, b.listen.imap);
   FUZZ_CHECK_EQ_STR(a.listen.pop3, b.listen.pop3);
   FUZZ_CHECK_EQ_STR(a.listen.http, b.listen.http);
+  FUZZ_CHECK_EQ_STR(a.metrics_listen, b.metrics_listen);
   FUZZ_CHECK(a.smtp.max_line_length == b.smtp.max_line_length);
   FUZZ_CHECK(a.smtp.max_message_size == b.smtp.max_message_size);
   FUZZ_CHECK(a.smtp.max_recipients == b.smtp.max_recipients);
@@ -130,8 +132,8 @@ void CheckRanges(const Config& c) {
   FUZZ_CHECK(c.auth.penalty_base_ms <= c.auth.penalty_max_ms);
   FUZZ_CHECK(c.retention_days >= 0 && c.retention_days <= 36500);
   FUZZ_CHECK(c.store_max_pending_writes >= 1 && c.store_max_pending_writes <= 10000000);
-  for (const std::string* l :
-       {&c.listen.smtp, &c.listen.submission, &c.listen.imap, &c.listen.pop3, &c.listen.http}) {
+  for (const std::string* l : {&c.listen.smtp, &c.listen.submission, &c.listen.imap, &c.listen.pop3,
+                               &c.listen.http, &c.metrics_listen}) {
     FUZZ_CHECK(HostPortOrEmpty(*l));
   }
 }

@@ -11,6 +11,8 @@
 #include "io/asio.h"
 #include "io/fault_fs.h"
 #include "io/fs.h"
+#include "metrics/exporter.h"
+#include "metrics/server_metrics.h"
 #include "pop3/server.h"
 #include "server/services.h"
 #include "smtp/server.h"
@@ -145,6 +147,8 @@ int Serve(const ServeOptions& options) {
   store::StoreOptions so;
   so.compress = cfg.store_compress;
   so.max_pending_writes = cfg.store_max_pending_writes;
+  metrics::Histogram commit_latency;
+  so.on_commit = [&commit_latency](int64_t ms) { commit_latency.Observe(ms); };
   // Fault injection for tests and drills only (io/fault_fs.h).
   std::unique_ptr<io::FaultFileSystem> faults;
   if (const char* control = std::getenv("HATO_FAULTS_FILE"); control && *control) {
@@ -165,7 +169,9 @@ int Serve(const ServeOptions& options) {
   auth::LoginPenalty penalty(cfg.auth.penalty_base_ms, cfg.auth.penalty_max_ms);
   asio::thread_pool blocking(kBlockingThreads);
   server::DiskMonitor disk;
-  server::Services services{store.get(), &blocking, &config_source, tls, &penalty, &disk};
+  server::Counters counters;
+  server::Services services{store.get(), &blocking, &config_source, tls,
+                            &penalty,    &disk,     &counters};
   smtp::Server smtp_server(services);
   pop3::Server pop3_server(services);
   imap::Server imap_server(services);
@@ -200,6 +206,27 @@ int Serve(const ServeOptions& options) {
     if (!addr.empty()) spdlog::info("{}: not available in this build; {} ignored", name, addr);
   }
   for (auto& l : listeners) asio::co_spawn(io, AcceptLoop(l), asio::detached);
+
+  // The metrics endpoint (metrics/exporter.h), off unless [metrics] listen is set.
+  std::unique_ptr<tcp::acceptor> metrics_acceptor;
+  if (!cfg.metrics_listen.empty()) {
+    auto acc = Bind(io, "metrics", cfg.metrics_listen);
+    if (!acc) {
+      spdlog::error("{}", acc.error().message);
+      return 1;
+    }
+    metrics_acceptor = std::move(*acc);
+    metrics::ServerSources sources{{{"smtp", &smtp_server.admission()},
+                                    {"pop3", &pop3_server.admission()},
+                                    {"imap", &imap_server.admission()}},
+                                   &counters,
+                                   store.get(),
+                                   &commit_latency,
+                                   &disk};
+    auto render = [sources] { return metrics::RenderServerMetrics(sources); };
+    asio::co_spawn(io, metrics::ServeMetrics(*metrics_acceptor, std::move(render)), asio::detached);
+    spdlog::info("metrics: listening on {}", cfg.metrics_listen);
+  }
 
   // Retention: destroy what was expunged or removed longer ago than retention.days.
   asio::steady_timer purge_timer(io);
@@ -270,6 +297,10 @@ int Serve(const ServeOptions& options) {
     for (auto& l : listeners) {
       boost::system::error_code ignored;
       l.acceptor->close(ignored);
+    }
+    if (metrics_acceptor) {
+      boost::system::error_code ignored;
+      metrics_acceptor->close(ignored);
     }
     hup.cancel();
     purge_timer.cancel();

@@ -105,6 +105,11 @@ const std::map<std::string, Setter>& Setters() {
          auto s = WantString(n, "listen.http", c.listen.http);
          return s ? CheckHostPort("listen.http", c.listen.http) : s;
        }},
+      {"metrics.listen",
+       [](const toml::node& n, Config& c) {
+         auto s = WantString(n, "metrics.listen", c.metrics_listen);
+         return s ? CheckHostPort("metrics.listen", c.metrics_listen) : s;
+       }},
       {"smtp.max_line_length",
        [](const toml::node& n, Config& c) {
          return WantInt(n, "smtp.max_line_length", 512, 65536, c.smtp.max_line_length);
@@ -129,6 +134,15 @@ const std::map<std::string, Setter>& Setters() {
       {"smtp.commit_timeout_seconds",
        [](const toml::node& n, Config& c) {
          return WantInt(n, "smtp.commit_timeout_seconds", 1, 3600, c.smtp.commit_timeout_seconds);
+       }},
+      {"smtp.data_timeout_seconds",
+       [](const toml::node& n, Config& c) {
+         return WantInt(n, "smtp.data_timeout_seconds", 1, 86400, c.smtp.data_timeout_seconds);
+       }},
+      {"imap.command_timeout_seconds",
+       [](const toml::node& n, Config& c) {
+         return WantInt(n, "imap.command_timeout_seconds", 1, 86400,
+                        c.imap.command_timeout_seconds);
        }},
       {"smtp.max_connections",
        [](const toml::node& n, Config& c) {
@@ -246,6 +260,8 @@ std::string DefaultText(std::string_view hostname) {
     << "idle_timeout_seconds = " << d.smtp.idle_timeout_seconds << "    # 421 4.4.2 on expiry\n"
     << "commit_timeout_seconds = " << d.smtp.commit_timeout_seconds
     << "   # a slower store commit is answered 451 4.3.0\n"
+    << "data_timeout_seconds = " << d.smtp.data_timeout_seconds
+    << "   # all of DATA / a BDAT chunk; 421 4.4.2 past it\n"
     << "max_connections = " << d.smtp.max_connections << "        # 421 4.3.2 past it\n"
     << "max_connections_per_ip = " << d.smtp.max_connections_per_ip
     << "   # from one address; 421 4.7.0 past it\n\n"
@@ -258,7 +274,9 @@ std::string DefaultText(std::string_view hostname) {
     << "   # RFC 3501: at least 30 min\n"
     << "max_connections = " << d.imap.max_connections << "        # * BYE [UNAVAILABLE] past it\n"
     << "max_connections_per_ip = " << d.imap.max_connections_per_ip << "\n"
-    << "max_message_size = " << d.imap.max_message_size << "  # APPEND; NO [TOOBIG] past it\n\n"
+    << "max_message_size = " << d.imap.max_message_size << "  # APPEND; NO [TOOBIG] past it\n"
+    << "command_timeout_seconds = " << d.imap.command_timeout_seconds
+    << "   # a command with its literals; * BYE past it\n\n"
     << "[auth]\n"
     << "allow_plaintext_on_loopback = true   # else plaintext passwords need TLS\n"
     << "penalty_base_ms = " << d.auth.penalty_base_ms
@@ -273,7 +291,11 @@ std::string DefaultText(std::string_view hostname) {
     << "slow_commit_ms = " << d.store_slow_commit_ms
     << "   # slower commits: new mail gets 451 4.3.0 at once\n"
     << "max_pending_writes = " << d.store_max_pending_writes
-    << "   # queued writes past this get 451 4.3.0 at once\n";
+    << "   # queued writes past this get 451 4.3.0 at once\n\n"
+    << "[metrics]\n"
+    << "# Prometheus text format at http://LISTEN/metrics; no authentication, so\n"
+    << "# loopback or a private network only. Empty: off.\n"
+    << "listen = \"\"   # e.g. \"127.0.0.1:9100\"\n";
   return o.str();
 }
 

@@ -29,8 +29,11 @@ struct SmtpLimits {
   int max_errors = 20;                      // bad commands; 421 4.7.0 and close past it
   int idle_timeout_seconds = 300;           // RFC 5321 4.5.3.2: 421 4.4.2 on expiry
   int commit_timeout_seconds = 60;          // no 250 is sent later than this: 451 4.3.0
-  size_t max_connections = 1000;            // concurrent; 421 4.3.2 past it
-  size_t max_connections_per_ip = 20;       // from one address; 421 4.7.0 past it
+  // The whole of DATA, or of one BDAT chunk, must arrive within this, however
+  // steadily a slow client trickles it: 421 4.4.2 and close past it.
+  int data_timeout_seconds = 600;
+  size_t max_connections = 1000;       // concurrent; 421 4.3.2 past it
+  size_t max_connections_per_ip = 20;  // from one address; 421 4.7.0 past it
 };
 
 struct Pop3Limits {
@@ -44,6 +47,9 @@ struct ImapLimits {
   size_t max_connections = 5000;            // "* BYE [UNAVAILABLE]" past it
   size_t max_connections_per_ip = 50;       // "* BYE [UNAVAILABLE]" past it
   uint64_t max_message_size = 50ull << 20;  // APPEND literal (APPENDLIMIT); NO [TOOBIG]
+  // A command, with its literals, must arrive within this once begun (a slow
+  // client cannot hold a session byte by byte): "* BYE" and close past it.
+  int command_timeout_seconds = 1800;
 };
 
 struct AuthConfig {
@@ -73,6 +79,9 @@ struct Config {
   // A commit slower than this means storage is struggling: new SMTP
   // transactions get 451 4.3.0 at once until commits are fast again.
   int store_slow_commit_ms = 1000;
+  // The Prometheus metrics endpoint, "host:port" (docs/operations.md); empty =
+  // off. It has no authentication: bind it to loopback or a private network.
+  std::string metrics_listen;
   uint64_t ReserveBytes() const {
     return store_reserve_bytes ? store_reserve_bytes : 2 * smtp.max_message_size;
   }

@@ -151,12 +151,20 @@ awaitable<bool> Connection::Write(std::string_view data) {
   boost::system::error_code ec;
   auto token = asio::redirect_error(asio::use_awaitable, ec);
   auto buffer = asio::buffer(data);
+  asio::steady_timer timer(socket_.get_executor());
+  timer.expires_after(write_timeout_);
+  boost::system::error_code timer_ec;
+  auto timer_token = asio::redirect_error(asio::use_awaitable, timer_ec);
+  auto expiry = timer.async_wait(timer_token);
+  std::variant<std::size_t, std::monostate> r;
   if (tls_) {
-    co_await asio::async_write(*tls_, buffer, token);
+    auto write = asio::async_write(*tls_, buffer, token);
+    r = co_await (std::move(write) || std::move(expiry));
   } else {
-    co_await asio::async_write(socket_, buffer, token);
+    auto write = asio::async_write(socket_, buffer, token);
+    r = co_await (std::move(write) || std::move(expiry));
   }
-  co_return !ec;
+  co_return r.index() == 0 && !ec;
 }
 
 awaitable<bool> Connection::Flush() {

@@ -11,6 +11,9 @@
 
 namespace hato::io {
 
+// How long one Write may wait for a client that does not read.
+inline constexpr std::chrono::seconds kDefaultWriteTimeout{300};
+
 enum class ReadStatus { kOk, kEof, kTimeout, kTooLong, kError };
 
 struct LineResult {
@@ -32,7 +35,12 @@ class Connection {
   // Unconsumed input; protocol readers consume from its front.
   std::string& buffer() { return buffer_; }
 
+  // Writes all of `data` within the write timeout, else fails (the session
+  // then ends): a client that stops reading cannot hold a session, or the
+  // output it has not taken, for ever.
   awaitable<bool> Write(std::string_view data);
+  // Defaults to kDefaultWriteTimeout; sessions set their protocol's idle timeout.
+  void set_write_timeout(std::chrono::seconds t) { write_timeout_ = t; }
 
   // Replies are queued and written by Flush(): a session flushes only before it
   // waits for input, so a batch of pipelined commands gets one write
@@ -75,6 +83,7 @@ class Connection {
   std::unique_ptr<char[]> tls_chunk_;  // read buffer, TLS only
   std::string buffer_;
   std::string out_;  // queued output
+  std::chrono::seconds write_timeout_ = kDefaultWriteTimeout;
   std::string peer_ip_;
   bool loopback_ = false;
 };

@@ -140,7 +140,10 @@ class Session final : public server::SessionRegistry::Member {
       : svc_(services),
         locks_(locks),
         conn_(std::move(socket), services.tls),
-        cfg_(services.config->Get()) {}
+        cfg_(services.config->Get()) {
+    // A client that stops reading (a RETR it never takes) is cut off like an idle one.
+    conn_.set_write_timeout(std::chrono::seconds(cfg_->pop3.idle_timeout_seconds));
+  }
 
   awaitable<void> Run();
 

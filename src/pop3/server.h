@@ -45,6 +45,7 @@ class Server {
   // Serves one accepted connection until it closes.
   awaitable<void> Serve(tcp::socket socket);
   size_t live_sessions() const { return admission_.live(); }
+  const server::Admission& admission() const { return admission_; }
   // Graceful stop: sessions waiting for a command get -ERR [SYS/TEMP] and
   // close (without UPDATE: nothing is deleted); busy ones after their command.
   void Shutdown() { registry_.StopAll(); }

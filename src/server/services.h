@@ -38,6 +38,11 @@ class ConfigSource {
 class Admission {
  public:
   enum class Verdict { kAdmitted, kTooMany, kTooManyFromIp };
+  struct Stats {  // since start, for the metrics endpoint
+    uint64_t admitted = 0;
+    uint64_t refused_total = 0;   // kTooMany
+    uint64_t refused_per_ip = 0;  // kTooManyFromIp
+  };
 
   class Ticket {
    public:
@@ -57,17 +62,28 @@ class Admission {
   Verdict TryAdmit(const std::string& ip, size_t total, size_t per_ip,
                    std::optional<Ticket>& ticket) {
     std::lock_guard lock(mu_);
-    if (live_ >= total) return Verdict::kTooMany;
+    if (live_ >= total) {
+      ++stats_.refused_total;
+      return Verdict::kTooMany;
+    }
     size_t& from_ip = per_ip_[ip];
-    if (per_ip != 0 && from_ip >= per_ip) return Verdict::kTooManyFromIp;
+    if (per_ip != 0 && from_ip >= per_ip) {
+      ++stats_.refused_per_ip;
+      return Verdict::kTooManyFromIp;
+    }
     ++from_ip;
     ++live_;
+    ++stats_.admitted;
     ticket.emplace(this, ip);
     return Verdict::kAdmitted;
   }
   size_t live() const {
     std::lock_guard lock(mu_);
     return live_;
+  }
+  Stats stats() const {
+    std::lock_guard lock(mu_);
+    return stats_;
   }
 
  private:
@@ -80,6 +96,7 @@ class Admission {
 
   mutable std::mutex mu_;
   size_t live_ = 0;                                 // guarded by mu_
+  Stats stats_;                                     // guarded by mu_
   std::unordered_map<std::string, size_t> per_ip_;  // guarded by mu_
 };
 
@@ -143,13 +160,26 @@ class DiskMonitor {
   std::atomic<bool> low_{false};
 };
 
+// What happened to mail, for the metrics endpoint (metrics/exporter.h).
+// Thread-safe.
+struct Counters {
+  std::atomic<uint64_t> smtp_accepted{0};     // 250 after DATA / BDAT LAST (durable)
+  std::atomic<uint64_t> smtp_refused_4xx{0};  // transactions refused temporarily (MAIL or data)
+  std::atomic<uint64_t> smtp_refused_5xx{0};  // ... and permanently
+  void CountSmtp(int code) {
+    auto& c = code < 300 ? smtp_accepted : code < 500 ? smtp_refused_4xx : smtp_refused_5xx;
+    c.fetch_add(1, std::memory_order_relaxed);
+  }
+};
+
 struct Services {
   store::Store* store = nullptr;
   asio::thread_pool* blocking = nullptr;  // store reads, password checks
   ConfigSource* config = nullptr;
   std::shared_ptr<asio::ssl::context> tls;  // null when no certificate is configured
   auth::LoginPenalty* penalty = nullptr;
-  DiskMonitor* disk = nullptr;  // null: never low
+  DiskMonitor* disk = nullptr;   // null: never low
+  Counters* counters = nullptr;  // null: not counted
 };
 
 }  // namespace hato::server

@@ -38,7 +38,10 @@ std::string Rfc5322Date(std::time_t t) {
 class Session final : public server::SessionRegistry::Member {
  public:
   Session(server::Services& services, tcp::socket socket)
-      : svc_(services), conn_(std::move(socket), services.tls), cfg_(services.config->Get()) {}
+      : svc_(services), conn_(std::move(socket), services.tls), cfg_(services.config->Get()) {
+    // A client that stops reading our replies is cut off like an idle one.
+    conn_.set_write_timeout(std::chrono::seconds(cfg_->smtp.idle_timeout_seconds));
+  }
 
   awaitable<void> Run();
 
@@ -64,6 +67,20 @@ class Session final : public server::SessionRegistry::Member {
   // Replies are buffered and flushed before the session waits for input, so a
   // PIPELINING client gets one write per group of commands (RFC 2920).
   void Reply(std::string_view line) { conn_.QueueLine(line); }
+  // smtp.data_timeout_seconds: all of DATA (or of one BDAT chunk) must arrive
+  // by then, so a client trickling bytes cannot hold the session for ever.
+  std::chrono::steady_clock::time_point DataDeadline() const {
+    return std::chrono::steady_clock::now() + seconds(cfg_->smtp.data_timeout_seconds);
+  }
+  // The next read's timeout: the idle timeout, cut short by the deadline (0: passed).
+  static seconds ReadTimeout(seconds idle, std::chrono::steady_clock::time_point deadline) {
+    auto left = std::chrono::ceil<seconds>(deadline - std::chrono::steady_clock::now());
+    return std::max(seconds(0), std::min(idle, left));
+  }
+  // Counts a transaction's outcome (the reply to MAIL or to the end of data).
+  void CountMessage(int code) {
+    if (svc_.counters) svc_.counters->CountSmtp(code);
+  }
   awaitable<bool> Flush() { return conn_.Flush(); }
 
   awaitable<bool> HandleEhlo(const Command& c, bool extended);
@@ -228,17 +245,20 @@ awaitable<bool> Session::HandleMail(const Command& c) {
   }
   if (c.size && *c.size > cfg_->smtp.max_message_size) {
     Reply("552 5.3.4 Message size exceeds fixed limit");
+    CountMessage(552);
     co_return true;
   }
   store::StoreHealth health = svc_.store->Health();
   if (std::max(health.commit_in_flight_ms, health.last_commit_ms) > cfg_->store_slow_commit_ms) {
     // Storage is slow: a quick "try later" instead of a wait that piles up.
     Reply("451 4.3.0 Storage is busy, try again later");
+    CountMessage(451);
     co_return true;
   }
   if (svc_.disk && svc_.disk->low()) {
     // RFC 3463 4.3.1: the sender keeps the message and retries later.
     Reply("452 4.3.1 Insufficient system storage, try again later");
+    CountMessage(452);
     co_return true;
   }
   tx_ = Transaction{};
@@ -379,10 +399,12 @@ awaitable<bool> Session::Deliver(std::string content) {
   if (!receipt) {
     spdlog::warn("smtp: id={} delivery failed: {}", id, receipt.error().message);
     Reply("451 4.3.0 Error: queue file write error, try again later");
+    CountMessage(451);
   } else {
     spdlog::info("smtp: id={} from=<{}> rcpts={} size={} content={} stored", id, tx_.from,
                  tx_.rcpts.size(), size, receipt->content_id.substr(0, 16));
     Reply("250 2.0.0 Ok: queued as " + id);
+    CountMessage(250);
   }
   tx_ = Transaction{};
   co_return true;
@@ -401,13 +423,16 @@ awaitable<bool> Session::HandleData() {
   bool flushed = co_await Flush();
   if (!flushed) co_return false;
   seconds idle(cfg_->smtp.idle_timeout_seconds);
+  auto deadline = DataDeadline();
   DataReader reader(cfg_->smtp.max_message_size);
   while (true) {
     std::string& buf = conn_.buffer();
     size_t used = reader.Feed(buf);
     buf.erase(0, used);
     if (reader.done()) break;
-    io::ReadStatus st = co_await conn_.ReadMore(idle);
+    seconds wait = ReadTimeout(idle, deadline);
+    io::ReadStatus st = io::ReadStatus::kTimeout;
+    if (wait.count() > 0) st = co_await conn_.ReadMore(wait);
     if (st == io::ReadStatus::kTimeout) {
       Reply("421 4.4.2 " + cfg_->hostname + " Error: timeout exceeded");
       co_return false;
@@ -430,6 +455,7 @@ awaitable<bool> Session::HandleBdat(const Command& c) {
   uint64_t limit = cfg_->smtp.max_message_size;
   uint64_t left = c.chunk_size;
   seconds idle(cfg_->smtp.idle_timeout_seconds);
+  auto deadline = DataDeadline();
   while (left > 0) {
     std::string& buf = conn_.buffer();
     if (!buf.empty()) {
@@ -441,7 +467,9 @@ awaitable<bool> Session::HandleBdat(const Command& c) {
     }
     bool flushed = co_await Flush();
     if (!flushed) co_return false;
-    io::ReadStatus st = co_await conn_.ReadMore(idle);
+    seconds wait = ReadTimeout(idle, deadline);
+    io::ReadStatus st = io::ReadStatus::kTimeout;
+    if (wait.count() > 0) st = co_await conn_.ReadMore(wait);
     if (st == io::ReadStatus::kTimeout) {
       Reply("421 4.4.2 " + cfg_->hostname + " Error: timeout exceeded");
       co_return false;

@@ -16,6 +16,7 @@ class Server {
   // Serves one accepted connection until it closes.
   awaitable<void> Serve(tcp::socket socket);
   size_t live_sessions() const { return admission_.live(); }
+  const server::Admission& admission() const { return admission_; }
   // Graceful stop: idle sessions get 421 and close now, busy ones after their transaction.
   void Shutdown() { registry_.StopAll(); }
 

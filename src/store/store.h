@@ -288,6 +288,8 @@ struct StoreOptions {
   bool compress = true;
   size_t max_pending_writes = 10000;  // queued writes past this fail fast (kTemporary)
   size_t max_batch = 512;             // writes group-committed in one transaction at most
+  // Called on the writer thread after each group commit with its duration (metrics).
+  std::function<void(int64_t ms)> on_commit;
 };
 
 // Opens (creating and migrating as needed) the embedded store under data_dir.

@@ -78,8 +78,12 @@ class DiskFullTest(unittest.TestCase):
         self.assertEqual(self.count(), self.accepted)
         self.assertIn("below the reserve", self.server.logs())
         os.remove(filler)
+        start = time.time()
         self.assertEqual(self.wait_for("after", 250)[0], 250)
+        recovery = time.time() - start
         self.assertEqual(self.count(), self.accepted)
+        print(f"\nDRILL disk-full: acked={self.accepted} lost=0 first_refusal={code} "
+              f"recovery_s={recovery:.2f}", flush=True)
 
 
 if __name__ == "__main__":

@@ -73,6 +73,7 @@ class Server {
   // comes before the greeting.
   awaitable<void> Serve(tcp::socket socket, bool implicit_tls);
   size_t live_sessions() const { return admission_.live(); }
+  const server::Admission& admission() const { return admission_; }
   // Graceful stop: idle sessions get "* BYE [UNAVAILABLE]" and close.
   void Shutdown() { registry_.StopAll(); }
 

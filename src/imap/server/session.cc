@@ -103,7 +103,10 @@ Session::Session(server::Services& services, Hub& hub, TreeCache& trees, tcp::so
       cfg_(services.config->Get()),
       reader_(ReaderLimits(*cfg_)),
       implicit_tls_(implicit_tls),
-      wake_(conn_.executor()) {}
+      wake_(conn_.executor()) {
+  // A client that stops reading (a FETCH it never takes) is cut off like an idle one.
+  conn_.set_write_timeout(std::chrono::seconds(cfg_->imap.idle_timeout_seconds));
+}
 
 Session::~Session() {
   if (selected_) hub_.Unwatch(selected_->id, this);
@@ -230,10 +233,25 @@ awaitable<void> Session::Run() {
       cfg_ = svc_.config->Get();
       seconds timeout(cfg_->imap.idle_timeout_seconds);
       idle_ = !reader_.in_command();
-      io::ReadStatus st = co_await ReadMore(timeout);
+      if (idle_) {
+        command_deadline_.reset();
+      } else {
+        // A command begun must be complete in time, however slowly it trickles in.
+        auto now = std::chrono::steady_clock::now();
+        if (!command_deadline_) {
+          command_deadline_ = now + seconds(cfg_->imap.command_timeout_seconds);
+        }
+        timeout = std::min(timeout, std::chrono::ceil<seconds>(*command_deadline_ - now));
+      }
+      io::ReadStatus st = io::ReadStatus::kTimeout;
+      if (timeout.count() > 0) st = co_await ReadMore(timeout);
       idle_ = false;
       if (st == io::ReadStatus::kTimeout) {
-        Reply("* BYE Autologout; idle for too long");  // RFC 3501 section 5.4
+        if (command_deadline_) {
+          Reply("* BYE Command not received in time");
+        } else {
+          Reply("* BYE Autologout; idle for too long");  // RFC 3501 section 5.4
+        }
         break;
       }
       if (st != io::ReadStatus::kOk) {
@@ -254,6 +272,7 @@ awaitable<void> Session::Run() {
       }
       continue;
     }
+    command_deadline_.reset();
     Command& c = std::get<Command>(next);
     bool ok = co_await Handle(c);
     if (!ok) break;

@@ -126,6 +126,8 @@ class Session final : public server::SessionRegistry::Member, public Hub::Listen
   CommandReader reader_;
   State state_ = State::kNotAuthenticated;
   int bad_commands_ = 0;
+  // When the command being received must be complete (imap.command_timeout_seconds).
+  std::optional<std::chrono::steady_clock::time_point> command_deadline_;
   bool stopping_ = false;
   bool implicit_tls_ = false;  // handshake before the greeting (RFC 8314)
   bool idle_ = false;          // waiting for a command (or in IDLE)

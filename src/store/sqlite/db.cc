@@ -30,10 +30,10 @@ Error SqliteError(sqlite3* db, int rc, std::string_view what) {
   return Err(kind, "sqlite: " + msg + " (" + w + ")");
 }
 
-Status Db::Open(const std::string& path, bool read_only) {
+Status Db::Open(const std::string& path, bool read_only, const char* vfs) {
   int flags = read_only ? SQLITE_OPEN_READONLY : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
   flags |= SQLITE_OPEN_NOMUTEX;  // one thread at a time per connection
-  int rc = sqlite3_open_v2(path.c_str(), &db_, flags, nullptr);
+  int rc = sqlite3_open_v2(path.c_str(), &db_, flags, vfs);
   if (rc != SQLITE_OK) return SqliteError(db_, rc, "open " + path);
   sqlite3_busy_timeout(db_, 5000);
   if (!read_only) {

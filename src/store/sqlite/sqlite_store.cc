@@ -14,8 +14,10 @@
 #include <thread>
 
 #include "base/strings.h"
+#include "io/fault_fs.h"
 #include "store/blobs.h"
 #include "store/sqlite/db.h"
+#include "store/sqlite/fault_vfs.h"
 #include "store/sqlite/mail_ops.h"
 #include "store/sqlite/schema.h"
 #include "store/store.h"
@@ -59,7 +61,11 @@ class SqliteStore final : public Store {
         options_(options),
         fs_(options.fs ? options.fs : io::FileSystem::Default()),
         blobs_(fs_, data_dir_ + "/blobs",
-               BlobStore::Options{kDefaultSegmentSize, options.compress}) {}
+               BlobStore::Options{kDefaultSegmentSize, options.compress}) {
+    // A file system that injects faults (tests, drills) injects them into
+    // the metadata database too.
+    if (auto* faults = dynamic_cast<io::FaultInjector*>(fs_)) vfs_ = sqlite::UseFaultVfs(faults);
+  }
 
   ~SqliteStore() override {
     {
@@ -72,7 +78,7 @@ class SqliteStore final : public Store {
 
   Status Open() {
     if (auto st = fs_->CreateDirs(data_dir_); !st) return st;
-    if (auto st = writer_db_.Open(db_path_, false); !st) return st;
+    if (auto st = writer_db_.Open(db_path_, false, vfs_); !st) return st;
     if (auto st = sqlite::Migrate(writer_db_); !st) return st;
     if (auto st = blobs_.Open(); !st) return st;
     writer_ = std::thread([this] { WriterLoop(); });
@@ -572,6 +578,7 @@ class SqliteStore final : public Store {
     last_commit_ms_ = ended - started;
     last_commit_end_ms_ = ended;
     batch_started_ms_ = 0;
+    if (options_.on_commit) options_.on_commit(ended - started);
   }
 
   void RunBatchTimed(std::vector<WriteOp>& batch) {
@@ -626,7 +633,7 @@ class SqliteStore final : public Store {
     }
     if (!db) {
       db = std::make_unique<Db>();
-      if (auto st = db->Open(db_path_, false); !st) return st.error();
+      if (auto st = db->Open(db_path_, false, vfs_); !st) return st.error();
     }
     auto result = f(*db);
     db->ResetAll();  // end the read transaction: an idle snapshot would pin the WAL
@@ -639,6 +646,7 @@ class SqliteStore final : public Store {
   std::string db_path_;
   StoreOptions options_;
   io::FileSystem* fs_;
+  const char* vfs_ = nullptr;  // SQLite's default unless faults are injected
   BlobStore blobs_;
 
   std::mutex mu_;

@@ -1,0 +1,28 @@
+// What `hato serve` exposes at /metrics (docs/operations.md lists every
+// metric): sessions and refusals per protocol, SMTP transaction outcomes by
+// reply class, the store's write backlog and commit latency, disk reserve,
+// and the process's resident memory. Thread-safety: Render reads atomics and
+// locked snapshots only; call it from any thread.
+#pragma once
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "metrics/registry.h"
+#include "server/services.h"
+#include "store/store.h"
+
+namespace hato::metrics {
+
+struct ServerSources {
+  std::vector<std::pair<std::string, const server::Admission*>> protocols;  // name, admission
+  const server::Counters* counters = nullptr;
+  store::Store* store = nullptr;
+  const Histogram* commit_latency = nullptr;
+  const server::DiskMonitor* disk = nullptr;
+};
+
+std::string RenderServerMetrics(const ServerSources& s);
+
+}  // namespace hato::metrics
