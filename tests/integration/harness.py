@@ -61,6 +61,8 @@ class Server:
         self.smtp_port = free_port()
         self.pop3_port = free_port()
         self.imap_port = free_port()
+        self.submission_port = free_port()
+        self.submissions_port = free_port()
 
     def append_config(self, text):
         # Sections may be repeated only once in TOML: callers pass whole new sections
@@ -96,12 +98,15 @@ class Server:
         self.proc = subprocess.Popen(
             [HATO, "serve", "--data", self.data, "--smtp", f"127.0.0.1:{self.smtp_port}",
              "--pop3", f"127.0.0.1:{self.pop3_port}", "--imap", f"127.0.0.1:{self.imap_port}",
+             "--submission", f"127.0.0.1:{self.submission_port}",
+             "--submissions", f"127.0.0.1:{self.submissions_port}",
              "--shutdown-grace", "5"],
             stdout=self.log, stderr=subprocess.STDOUT,
             env=None if env is None else {**os.environ, **env})
         wait_port(self.smtp_port)
         wait_port(self.pop3_port)
         wait_port(self.imap_port)
+        wait_port(self.submission_port)
         return self
 
     def stop(self, sig=signal.SIGTERM, timeout=20):

@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "base/strings.h"
+#include "store/sqlite/queue_ops.h"
 
 namespace hato::store {
 
@@ -90,49 +91,6 @@ Result<uint64_t> NextModseq(Txn& t, int64_t mailbox_id) {
   return modseq;
 }
 
-// Stores content once (content-addressed) with `refs` more references.
-Result<int64_t> PutBlob(Txn& t, std::string_view content, std::string_view mime, int64_t refs) {
-  std::string sha = Sha256(content);
-  auto find = t.db.Cached("SELECT id FROM blobs WHERE sha256 = ?");
-  if (!find) return find.error();
-  auto row = (*find)->BindBlob(1, sha).Step();
-  if (!row) return row.error();
-  if (*row) {
-    int64_t blob_id = (*find)->Int(0);
-    (*find)->Reset();
-    auto up =
-        t.db.Cached("UPDATE blobs SET refs = refs + ?, mime = coalesce(mime, ?) WHERE id = ?");
-    if (!up) return up.error();
-    (*up)->Bind(1, refs);
-    if (mime.empty()) {
-      (*up)->BindNull(2);
-    } else {
-      (*up)->BindBlob(2, mime);
-    }
-    if (auto st = (*up)->Bind(3, blob_id).Run(); !st) return st.error();
-    return blob_id;
-  }
-  (*find)->Reset();
-  auto ref = t.blobs.Append(content, sha);
-  if (!ref) return ref.error();
-  t.appended = true;
-  auto ins = t.db.Cached(
-      "INSERT INTO blobs(sha256, segment, offset, stored_length, size, codec, refs, mime) "
-      "VALUES(?,?,?,?,?,?,?,?)");
-  if (!ins) return ins.error();
-  (*ins)->BindBlob(1, sha).Bind(2, ref->segment).Bind(3, static_cast<int64_t>(ref->offset));
-  (*ins)->Bind(4, static_cast<int64_t>(ref->stored_length));
-  (*ins)->Bind(5, static_cast<int64_t>(ref->size)).Bind(6, static_cast<int64_t>(ref->codec));
-  (*ins)->Bind(7, refs);
-  if (mime.empty()) {
-    (*ins)->BindNull(8);
-  } else {
-    (*ins)->BindBlob(8, mime);
-  }
-  if (auto st = (*ins)->Run(); !st) return st.error();
-  return t.db.LastInsertId();
-}
-
 struct NewMessage {
   int64_t mailbox_id = 0;
   int64_t blob_id = 0;
@@ -210,6 +168,48 @@ int64_t NowSeconds() {
       .count();
 }
 
+Result<int64_t> PutBlob(Txn& t, std::string_view content, std::string_view mime, int64_t refs) {
+  std::string sha = Sha256(content);
+  auto find = t.db.Cached("SELECT id FROM blobs WHERE sha256 = ?");
+  if (!find) return find.error();
+  auto row = (*find)->BindBlob(1, sha).Step();
+  if (!row) return row.error();
+  if (*row) {
+    int64_t blob_id = (*find)->Int(0);
+    (*find)->Reset();
+    auto up =
+        t.db.Cached("UPDATE blobs SET refs = refs + ?, mime = coalesce(mime, ?) WHERE id = ?");
+    if (!up) return up.error();
+    (*up)->Bind(1, refs);
+    if (mime.empty()) {
+      (*up)->BindNull(2);
+    } else {
+      (*up)->BindBlob(2, mime);
+    }
+    if (auto st = (*up)->Bind(3, blob_id).Run(); !st) return st.error();
+    return blob_id;
+  }
+  (*find)->Reset();
+  auto ref = t.blobs.Append(content, sha);
+  if (!ref) return ref.error();
+  t.appended = true;
+  auto ins = t.db.Cached(
+      "INSERT INTO blobs(sha256, segment, offset, stored_length, size, codec, refs, mime) "
+      "VALUES(?,?,?,?,?,?,?,?)");
+  if (!ins) return ins.error();
+  (*ins)->BindBlob(1, sha).Bind(2, ref->segment).Bind(3, static_cast<int64_t>(ref->offset));
+  (*ins)->Bind(4, static_cast<int64_t>(ref->stored_length));
+  (*ins)->Bind(5, static_cast<int64_t>(ref->size)).Bind(6, static_cast<int64_t>(ref->codec));
+  (*ins)->Bind(7, refs);
+  if (mime.empty()) {
+    (*ins)->BindNull(8);
+  } else {
+    (*ins)->BindBlob(8, mime);
+  }
+  if (auto st = (*ins)->Run(); !st) return st.error();
+  return t.db.LastInsertId();
+}
+
 Status CreateDefaultMailboxes(Txn& t, int64_t account_id) {
   for (const auto& d : kDefaultMailboxes) {
     if (auto st = ApplyCreateMailbox(t, account_id, d.name, d.special_use); !st) return st;
@@ -220,6 +220,10 @@ Status CreateDefaultMailboxes(Txn& t, int64_t account_id) {
 Status ApplyDelivery(Txn& t, const DeliveryRequest& req, DeliveryReceipt& receipt) {
   receipt.content_id = HexEncode(Sha256(req.content));
   receipt.message_ids.clear();
+  // Remote recipients, the submission log and DSN bookkeeping share the
+  // transaction of the local delivery (queue_ops.h).
+  if (auto st = ApplyOutboundParts(t, req, receipt); !st) return st;
+  if (req.account_ids.empty()) return Ok();
   auto blob = PutBlob(t, req.content, req.mime, static_cast<int64_t>(req.account_ids.size()));
   if (!blob) return blob.error();
   for (int64_t account : req.account_ids) {
