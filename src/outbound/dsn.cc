@@ -24,22 +24,31 @@ std::string Rfc5322Date(int64_t t) {
   return buf;
 }
 
+namespace {
+// An RFC 3463 status code ("x.y.z") at `pos`, or "".
+std::string EnhancedAt(const std::string& s, size_t pos) {
+  size_t end = s.find(' ', pos);
+  std::string code = s.substr(pos, end == std::string::npos ? end : end - pos);
+  int dots = 0;
+  bool ok = code.size() >= 5 && (code[0] == '2' || code[0] == '4' || code[0] == '5');
+  for (size_t i = 1; ok && i < code.size(); ++i) {
+    if (code[i] == '.') {
+      ++dots;
+      ok = code[i - 1] != '.';
+    } else {
+      ok = code[i] >= '0' && code[i] <= '9';
+    }
+  }
+  return ok && dots == 2 && code.back() != '.' ? code : "";
+}
+}  // namespace
+
 std::string StatusOf(const std::string& diagnostic, bool permanent) {
-  // "NNN x.y.z text": use x.y.z when it is there.
+  // "x.y.z text" (a local reason) or "NNN x.y.z text" (a reply): use x.y.z.
+  if (std::string code = EnhancedAt(diagnostic, 0); !code.empty()) return code;
   size_t sp = diagnostic.find(' ');
   if (sp == 3 && diagnostic.size() > 4) {
-    size_t end = diagnostic.find(' ', 4);
-    std::string code = diagnostic.substr(4, end == std::string::npos ? end : end - 4);
-    int dots = 0;
-    bool ok = code.size() >= 5 && (code[0] == '2' || code[0] == '4' || code[0] == '5');
-    for (size_t i = 1; ok && i < code.size(); ++i) {
-      if (code[i] == '.') {
-        ++dots;
-      } else {
-        ok = code[i] >= '0' && code[i] <= '9';
-      }
-    }
-    if (ok && dots == 2) return code;
+    if (std::string code = EnhancedAt(diagnostic, 4); !code.empty()) return code;
     if (diagnostic[0] == '5') return "5.0.0";
     if (diagnostic[0] == '4') return permanent ? "4.4.7" : "4.0.0";
   }
