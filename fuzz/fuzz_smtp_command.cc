@@ -46,9 +46,27 @@ std::string Serialize(const Command& c) {
       if (c.body == BodyType::k8BitMime) s += " BODY=8BITMIME";
       if (c.body == BodyType::kBinaryMime) s += " BODY=BINARYMIME";
       if (c.smtputf8) s += " SMTPUTF8";
+      if (!c.ret.empty()) s += " RET=" + c.ret;
+      if (!c.envid.empty()) s += " ENVID=" + hato::smtp::EncodeXtext(c.envid);
+      if (c.auth_param) s += " AUTH=<>";
       break;
     case Verb::kRcpt:
       s += " TO:<" + (c.path ? c.path->ToString() : std::string()) + ">";
+      if (c.notify) {
+        std::string list;
+        for (auto [bit, name] : {std::pair{hato::smtp::kNotifyNever, "NEVER"},
+                                 {hato::smtp::kNotifySuccess, "SUCCESS"},
+                                 {hato::smtp::kNotifyFailure, "FAILURE"},
+                                 {hato::smtp::kNotifyDelay, "DELAY"}}) {
+          if (c.notify & bit) list += std::string(list.empty() ? "" : ",") + name;
+        }
+        s += " NOTIFY=" + list;
+      }
+      if (!c.orcpt.empty()) {
+        size_t semi = c.orcpt.find(';');
+        s += " ORCPT=" + c.orcpt.substr(0, semi + 1) +
+             hato::smtp::EncodeXtext(c.orcpt.substr(semi + 1));
+      }
       break;
     case Verb::kBdat:
       s += " " + std::to_string(c.chunk_size);
@@ -80,6 +98,13 @@ void CheckSameCommand(const Command& a, const Command& b) {
   FUZZ_CHECK(a.smtputf8 == b.smtputf8);
   FUZZ_CHECK(a.chunk_size == b.chunk_size);
   FUZZ_CHECK(a.last_chunk == b.last_chunk);
+  // DSN parameters (RFC 3461) and MAIL AUTH= (RFC 4954).
+  FUZZ_CHECK(a.dsn == b.dsn);
+  FUZZ_CHECK(a.ret == b.ret);
+  FUZZ_CHECK(a.envid == b.envid);
+  FUZZ_CHECK(a.notify == b.notify);
+  FUZZ_CHECK(a.orcpt == b.orcpt);
+  FUZZ_CHECK(a.auth_param == b.auth_param);
 }
 
 void CheckSameResult(const hato::Result<Command>& a, const hato::Result<Command>& b) {

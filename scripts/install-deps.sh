@@ -7,11 +7,12 @@ BUILD_PKGS=(
   build-essential cmake pkg-config git
   libboost1.81-dev libssl-dev libsqlite3-dev libsodium-dev libcrypt-dev
   libtomlplusplus-dev libcli11-dev libspdlog-dev libfmt-dev libzstd-dev
+  libunbound-dev libidn2-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   clang clang-format clang-tidy libclang-rt-14-dev
   python3 openssl
 )
-TEST_PKGS=(swaks sqlite3 isync fetchmail mutt python3-dkim python3-spf python3-authheaders python3-yaml python3-nacl)
+TEST_PKGS=(swaks sqlite3 isync fetchmail mutt python3-dnslib python3-dkim python3-spf python3-authheaders python3-yaml python3-nacl)
 BENCH_PKGS=(postfix dovecot-core dovecot-pop3d dovecot-lmtpd dovecot-imapd)
 
 want=("${BUILD_PKGS[@]}" "${TEST_PKGS[@]}")

@@ -3,6 +3,7 @@
 # first use, prints how to connect, and runs Hato in the foreground.
 set -euo pipefail
 HATO=$1 DATA=$2 SMTP=$3 POP3=$4 IMAP=$5 USER=$6 PASS=$7
+SUBMISSION=${RUN_SUBMISSION:-127.0.0.1:1587} SUBMISSIONS=${RUN_SUBMISSIONS:-127.0.0.1:1465}
 if [ ! -f "$DATA/hato.toml" ]; then
   "$HATO" init --data "$DATA" --domain "${USER#*@}"
   printf '%s\n' "$PASS" | "$HATO" user add "$USER" --password-stdin --data "$DATA"
@@ -12,10 +13,12 @@ cat <<MSG
   Hato is starting with its data in $DATA.
     SMTP (inbound)  $SMTP     e.g.  swaks --server $SMTP --to $USER
     POP3            $POP3     e.g.  python3 -c 'import poplib; p=poplib.POP3("${POP3%:*}", ${POP3##*:}); p.user("$USER"); p.pass_("$PASS"); print(p.stat())'
+    submission      $SUBMISSION (STARTTLS), $SUBMISSIONS (TLS)  e.g.  swaks --server $SUBMISSION --tls --auth-user $USER --to someone@example.net
     IMAP            $IMAP     e.g.  mutt -f imap://${USER/@/%40}@$IMAP/INBOX
     account         $USER
     password        $PASS
   Stop with Ctrl-C.
 
 MSG
-exec "$HATO" serve --data "$DATA" --smtp "$SMTP" --pop3 "$POP3" --imap "$IMAP"
+exec "$HATO" serve --data "$DATA" --smtp "$SMTP" --pop3 "$POP3" --imap "$IMAP" \
+  --submission "$SUBMISSION" --submissions "$SUBMISSIONS"

@@ -4,6 +4,7 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdint>
+#include <ctime>
 #include <iostream>
 
 #include "app/msgauth_cli.h"
@@ -113,6 +114,92 @@ int CmdInit(const std::string& data, const std::string& domain, std::string host
   return 0;
 }
 
+const char* StateName(store::RecipientState s) {
+  switch (s) {
+    case store::RecipientState::kQueued:
+      return "queued";
+    case store::RecipientState::kHeld:
+      return "held";
+    case store::RecipientState::kDelivered:
+      return "delivered";
+    case store::RecipientState::kFailed:
+      return "failed";
+  }
+  return "?";
+}
+
+std::string FormatTime(int64_t t) {
+  std::time_t tt = static_cast<std::time_t>(t);
+  std::tm tm{};
+  gmtime_r(&tt, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof(buf), "%Y-%m-%d %H:%M:%SZ", &tm);
+  return buf;
+}
+
+std::string FormatAge(int64_t seconds) {
+  if (seconds < 120) return std::to_string(seconds) + "s";
+  if (seconds < 7200) return std::to_string(seconds / 60) + "m";
+  if (seconds < 172800) return std::to_string(seconds / 3600) + "h";
+  return std::to_string(seconds / 86400) + "d";
+}
+
+// `hato queue list`: one line per message, then its open recipients.
+int CmdQueueList(store::Store& s) {
+  auto list = s.ListQueue();
+  if (!list) return Fail(list.error().message);
+  if (list->empty()) {
+    std::cout << "queue is empty\n";
+    return 0;
+  }
+  int64_t now = std::time(nullptr);
+  std::cout << "ID\tAGE\tSIZE\tSENDER\tRECIPIENTS\n";
+  size_t recipients = 0;
+  for (const auto& m : *list) {
+    std::cout << m.id << "\t" << FormatAge(now - m.created_at) << "\t" << m.size << "\t<"
+              << m.sender << ">\t" << m.recipients.size() << "\n";
+    for (const auto& r : m.recipients) {
+      ++recipients;
+      std::cout << "\t" << StateName(r.state) << "\t<" << r.address << ">";
+      if (r.state == store::RecipientState::kQueued) {
+        std::cout << "\tnext " << FormatTime(r.next_attempt_at) << "\tattempts " << r.attempts;
+      }
+      if (!r.last_error.empty()) std::cout << "\t" << r.last_error;
+      std::cout << "\n";
+    }
+  }
+  std::cout << list->size() << " messages, " << recipients << " recipients\n";
+  return 0;
+}
+
+int CmdQueueShow(store::Store& s, int64_t id) {
+  auto m = s.GetQueued(id);
+  if (!m) return Fail(m.error().message);
+  std::cout << "id: " << m->id << "\nqueued: " << FormatTime(m->created_at) << "\nsender: <"
+            << m->sender << ">\nsize: " << m->size << "\n";
+  if (!m->envid.empty()) std::cout << "envid: " << m->envid << "\n";
+  std::cout << "return: " << (m->ret_hdrs ? "headers" : "full") << "\n";
+  for (const auto& r : m->recipients) {
+    std::cout << "recipient: <" << r.address << "> " << StateName(r.state) << ", " << r.attempts
+              << " attempts";
+    if (r.state == store::RecipientState::kQueued) {
+      std::cout << ", next " << FormatTime(r.next_attempt_at);
+    }
+    if (r.dsn != store::DsnPending::kNone) std::cout << ", report owed to the sender";
+    std::cout << "\n";
+    if (!r.last_error.empty()) std::cout << "  last: " << r.last_error << "\n";
+  }
+  auto content = s.ReadQueuedContent(id);
+  if (!content) return Fail(content.error().message);
+  size_t end = content->find("\r\n\r\n");
+  std::string header = content->substr(0, end == std::string::npos ? end : end + 2);
+  std::cout << "\n";
+  for (char c : header) {
+    if (c != '\r') std::cout << c;
+  }
+  return 0;
+}
+
 }  // namespace
 
 int RunCli(int argc, char** argv) {
@@ -167,7 +254,10 @@ int RunCli(int argc, char** argv) {
   auto* serve = app.add_subcommand("serve", "run the mail server in the foreground");
   add_data(serve);
   serve->add_option("--smtp", serve_opts.overrides.smtp, "SMTP (MX) listener host:port");
-  serve->add_option("--submission", serve_opts.overrides.submission, "submission host:port");
+  serve->add_option("--submission", serve_opts.overrides.submission,
+                    "submission (STARTTLS) host:port");
+  serve->add_option("--submissions", serve_opts.overrides.submissions,
+                    "submission with implicit TLS host:port");
   serve->add_option("--imap", serve_opts.overrides.imap, "IMAP host:port");
   serve->add_option("--imaps", serve_opts.overrides.imaps, "IMAP over implicit TLS host:port");
   serve->add_option("--pop3", serve_opts.overrides.pop3, "POP3 host:port");
@@ -176,6 +266,21 @@ int RunCli(int argc, char** argv) {
       ->add_option("--shutdown-grace", serve_opts.shutdown_grace_seconds,
                    "seconds to let sessions finish on SIGTERM")
       ->capture_default_str();
+
+  // queue list|show|retry|hold|release|delete
+  auto* queue = app.add_subcommand("queue", "inspect and manage the outbound queue");
+  queue->require_subcommand(1);
+  int64_t queue_id = 0;
+  auto* q_list = queue->add_subcommand("list", "list queued messages and their recipients");
+  auto* q_show = queue->add_subcommand("show", "show one queued message");
+  auto* q_retry = queue->add_subcommand("retry", "attempt delivery now");
+  auto* q_hold = queue->add_subcommand("hold", "stop delivery attempts until released");
+  auto* q_release = queue->add_subcommand("release", "resume delivery of a held message");
+  auto* q_delete = queue->add_subcommand("delete", "remove a message from the queue (no report)");
+  for (auto* c : {q_show, q_retry, q_hold, q_release, q_delete}) {
+    c->add_option("ID", queue_id, "queue id (see hato queue list)")->required();
+  }
+  for (auto* c : {q_list, q_show, q_retry, q_hold, q_release, q_delete}) add_data(c);
 
   // verify
   auto* verify = app.add_subcommand("verify", "check every stored message against its checksum");
@@ -255,6 +360,21 @@ int RunCli(int argc, char** argv) {
     } else {
       std::cout << "quota of " << *canonical << " removed\n";
     }
+  } else if (q_list->parsed()) {
+    return CmdQueueList(s);
+  } else if (q_show->parsed()) {
+    return CmdQueueShow(s, queue_id);
+  } else if (q_retry->parsed() || q_hold->parsed() || q_release->parsed() || q_delete->parsed()) {
+    store::QueueAction action = q_retry->parsed()     ? store::QueueAction::kRetry
+                                : q_hold->parsed()    ? store::QueueAction::kHold
+                                : q_release->parsed() ? store::QueueAction::kRelease
+                                                      : store::QueueAction::kDelete;
+    if (auto st = s.ApplyQueueAction(queue_id, action); !st) return Fail(st.error().message);
+    const char* done = q_retry->parsed()     ? "will be retried now"
+                       : q_hold->parsed()    ? "held"
+                       : q_release->parsed() ? "released"
+                                             : "deleted";
+    std::cout << "message " << queue_id << " " << done << "\n";
   } else if (verify->parsed()) {
     auto report = s.Verify();
     if (!report) return Fail(report.error().message);

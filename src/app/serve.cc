@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <atomic>
 #include <csignal>
 #include <thread>
 
@@ -13,6 +14,7 @@
 #include "io/fs.h"
 #include "metrics/exporter.h"
 #include "metrics/server_metrics.h"
+#include "outbound/queue.h"
 #include "pop3/server.h"
 #include "server/services.h"
 #include "smtp/server.h"
@@ -26,6 +28,7 @@ constexpr size_t kBlockingThreads = 4;
 void ApplyOverrides(config::Config& c, const config::Listen& o) {
   if (!o.smtp.empty()) c.listen.smtp = o.smtp;
   if (!o.submission.empty()) c.listen.submission = o.submission;
+  if (!o.submissions.empty()) c.listen.submissions = o.submissions;
   if (!o.imap.empty()) c.listen.imap = o.imap;
   if (!o.imaps.empty()) c.listen.imaps = o.imaps;
   if (!o.pop3.empty()) c.listen.pop3 = o.pop3;
@@ -170,13 +173,31 @@ int Serve(const ServeOptions& options) {
   asio::thread_pool blocking(kBlockingThreads);
   server::DiskMonitor disk;
   server::Counters counters;
-  server::Services services{store.get(), &blocking, &config_source, tls,
-                            &penalty,    &disk,     &counters};
+  // Message authentication (DKIM signing, Authentication-Results) plugs in
+  // here; empty hooks do nothing.
+  server::MessageHooks hooks;
+  server::Services services{store.get(), &blocking, &config_source, tls, &penalty,
+                            &disk,       &counters, &hooks,         {}};
+  // The outbound queue runner is created with the event loop, below; sessions
+  // reach it through this callback.
+  std::atomic<outbound::Queue*> queue_ptr{nullptr};
+  services.outbound_queued = [&queue_ptr] {
+    if (outbound::Queue* q = queue_ptr.load()) q->Kick();
+  };
   smtp::Server smtp_server(services);
+  smtp::Server submission_server(services, smtp::Mode::kSubmission);
+  smtp::Server submissions_server(services, smtp::Mode::kSubmissionImplicitTls);
   pop3::Server pop3_server(services);
   imap::Server imap_server(services);
   asio::io_context io(1);
   imap_server.Attach(io.get_executor());
+  // Destroyed before the io_context (its resolver and timers are bound to it).
+  auto queue = std::make_unique<outbound::Queue>(services, io.get_executor());
+  if (auto st = queue->Start(); !st) {
+    spdlog::error("outbound: {}", st.error().message);
+    return 1;
+  }
+  queue_ptr = queue.get();
 
   std::vector<Listener> listeners;
   auto add = [&](const std::string& name, const std::string& hostport,
@@ -201,9 +222,19 @@ int Serve(const ServeOptions& options) {
               return imap_server.Serve(std::move(s), /*implicit_tls=*/true);
             });
   if (!ok) return 1;
-  for (const auto& [name, addr] :
-       {std::pair{"submission", cfg.listen.submission}, std::pair{"http", cfg.listen.http}}) {
-    if (!addr.empty()) spdlog::info("{}: not available in this build; {} ignored", name, addr);
+  // Submission needs TLS (RFC 8314); without a certificate only a loopback
+  // listener makes sense, and 465 cannot work at all.
+  if (!cfg.listen.submissions.empty() && !tls) {
+    spdlog::error("listen.submissions needs a TLS certificate ([tls] cert and key)");
+    return 1;
+  }
+  ok = add("submission", cfg.listen.submission,
+           [&](tcp::socket s) { return submission_server.Serve(std::move(s)); }) &&
+       add("submissions", cfg.listen.submissions,
+           [&](tcp::socket s) { return submissions_server.Serve(std::move(s)); });
+  if (!ok) return 1;
+  if (!cfg.listen.http.empty()) {
+    spdlog::info("http: not available in this build; {} ignored", cfg.listen.http);
   }
   for (auto& l : listeners) asio::co_spawn(io, AcceptLoop(l), asio::detached);
 
@@ -279,7 +310,9 @@ int Serve(const ServeOptions& options) {
   // yet acknowledged are then aborted by closing their connections (the
   // client retries; nothing acknowledged is lost).
   std::function<void()> poll_sessions = [&] {
-    if (smtp_server.live_sessions() + pop3_server.live_sessions() + imap_server.live_sessions() ==
+    if (smtp_server.live_sessions() + submission_server.live_sessions() +
+                submissions_server.live_sessions() + pop3_server.live_sessions() +
+                imap_server.live_sessions() + queue->active() ==
             0 ||
         std::chrono::steady_clock::now() >= deadline) {
       io.stop();
@@ -306,6 +339,9 @@ int Serve(const ServeOptions& options) {
     purge_timer.cancel();
     disk_timer.cancel();
     smtp_server.Shutdown();
+    submission_server.Shutdown();
+    submissions_server.Shutdown();
+    queue->Stop();
     pop3_server.Shutdown();
     imap_server.Shutdown();
     deadline =
@@ -331,6 +367,7 @@ int Serve(const ServeOptions& options) {
 
   spdlog::info("hato: serving {} (pid {})", options.data_dir, static_cast<int>(getpid()));
   io.run();
+  queue_ptr = nullptr;
   blocking.join();
   imap_server.Detach();
   store.reset();  // the writer drains its queue before the store closes

@@ -85,6 +85,75 @@ const std::map<std::string, Setter>& Setters() {
          auto s = WantString(n, "listen.submission", c.listen.submission);
          return s ? CheckHostPort("listen.submission", c.listen.submission) : s;
        }},
+      {"listen.submissions",
+       [](const toml::node& n, Config& c) {
+         auto s = WantString(n, "listen.submissions", c.listen.submissions);
+         return s ? CheckHostPort("listen.submissions", c.listen.submissions) : s;
+       }},
+      {"submission.max_messages_per_hour",
+       [](const toml::node& n, Config& c) {
+         return WantInt(n, "submission.max_messages_per_hour", 0, 10000000,
+                        c.submission.max_messages_per_hour);
+       }},
+      {"submission.max_messages_per_day",
+       [](const toml::node& n, Config& c) {
+         return WantInt(n, "submission.max_messages_per_day", 0, 100000000,
+                        c.submission.max_messages_per_day);
+       }},
+      {"outbound.relay_host",
+       [](const toml::node& n, Config& c) {
+         auto s = WantString(n, "outbound.relay_host", c.outbound.relay_host);
+         return s ? CheckHostPort("outbound.relay_host", c.outbound.relay_host) : s;
+       }},
+      {"outbound.resolver",
+       [](const toml::node& n, Config& c) {
+         return WantString(n, "outbound.resolver", c.outbound.resolver);
+       }},
+      {"outbound.smtp_port",
+       [](const toml::node& n, Config& c) {
+         return WantInt(n, "outbound.smtp_port", 1, 65535, c.outbound.smtp_port);
+       }},
+      {"outbound.max_connections",
+       [](const toml::node& n, Config& c) {
+         return WantInt(n, "outbound.max_connections", 1, 100000, c.outbound.max_connections);
+       }},
+      {"outbound.max_connections_per_destination",
+       [](const toml::node& n, Config& c) {
+         return WantInt(n, "outbound.max_connections_per_destination", 1, 10000,
+                        c.outbound.max_connections_per_destination);
+       }},
+      {"outbound.retry_base_seconds",
+       [](const toml::node& n, Config& c) {
+         return WantInt(n, "outbound.retry_base_seconds", 1, 86400, c.outbound.retry_base_seconds);
+       }},
+      {"outbound.retry_max_seconds",
+       [](const toml::node& n, Config& c) {
+         return WantInt(n, "outbound.retry_max_seconds", 1, 604800, c.outbound.retry_max_seconds);
+       }},
+      {"outbound.max_lifetime_seconds",
+       [](const toml::node& n, Config& c) {
+         return WantInt(n, "outbound.max_lifetime_seconds", 1, 60 * 86400,
+                        c.outbound.max_lifetime_seconds);
+       }},
+      {"outbound.delay_warning_seconds",
+       [](const toml::node& n, Config& c) {
+         return WantInt(n, "outbound.delay_warning_seconds", 0, 60 * 86400,
+                        c.outbound.delay_warning_seconds);
+       }},
+      {"outbound.connect_timeout_seconds",
+       [](const toml::node& n, Config& c) {
+         return WantInt(n, "outbound.connect_timeout_seconds", 1, 600,
+                        c.outbound.connect_timeout_seconds);
+       }},
+      {"outbound.command_timeout_seconds",
+       [](const toml::node& n, Config& c) {
+         return WantInt(n, "outbound.command_timeout_seconds", 1, 3600,
+                        c.outbound.command_timeout_seconds);
+       }},
+      {"outbound.starttls",
+       [](const toml::node& n, Config& c) {
+         return WantBool(n, "outbound.starttls", c.outbound.starttls);
+       }},
       {"listen.imap",
        [](const toml::node& n, Config& c) {
          auto s = WantString(n, "listen.imap", c.listen.imap);
@@ -232,6 +301,10 @@ Result<Config> Parse(std::string_view toml_text) {
       if (auto st = it->second(value, c); !st) return st.error();
     }
   }
+  if (c.outbound.retry_max_seconds < c.outbound.retry_base_seconds) {
+    return Err(ErrorKind::kInvalid,
+               "config: outbound.retry_max_seconds is below outbound.retry_base_seconds");
+  }
   if (c.auth.penalty_max_ms < c.auth.penalty_base_ms) {
     return Err(ErrorKind::kInvalid, "config: auth.penalty_max_ms is below auth.penalty_base_ms");
   }
@@ -247,7 +320,8 @@ std::string DefaultText(std::string_view hostname) {
     << "per_ip_limits_on_loopback = false   # per-address limits for 127.0.0.1/::1 too\n\n"
     << "[listen]   # host:port; an empty string disables the listener\n"
     << "smtp = \"0.0.0.0:25\"          # inbound MX (RFC 5321)\n"
-    << "submission = \"0.0.0.0:587\"   # authenticated submission (RFC 6409)\n"
+    << "submission = \"0.0.0.0:587\"   # authenticated submission with STARTTLS (RFC 6409)\n"
+    << "submissions = \"0.0.0.0:465\"  # authenticated submission, implicit TLS (RFC 8314)\n"
     << "imap = \"0.0.0.0:143\"\n"
     << "imaps = \"0.0.0.0:993\"         # IMAP over implicit TLS (RFC 8314)\n"
     << "pop3 = \"0.0.0.0:110\"\n"
@@ -282,6 +356,26 @@ std::string DefaultText(std::string_view hostname) {
     << "penalty_base_ms = " << d.auth.penalty_base_ms
     << "   # delay after a failed login, doubled per failure\n"
     << "penalty_max_ms = " << d.auth.penalty_max_ms << "\n\n"
+    << "# Sending limits per authenticated account; 0 = unlimited; 451 4.7.1 past them.\n"
+    << "[submission]\n"
+    << "max_messages_per_hour = " << d.submission.max_messages_per_hour << "\n"
+    << "max_messages_per_day = " << d.submission.max_messages_per_day << "\n\n"
+    << "# Delivery of submitted mail to other domains.\n"
+    << "[outbound]\n"
+    << "relay_host = \"\"   # host:port of a smarthost for all remote mail; \"\" = MX lookup\n"
+    << "resolver = \"\"     # DNS resolver ip or ip@port; \"\" = /etc/resolv.conf\n"
+    << "max_connections = " << d.outbound.max_connections << "\n"
+    << "max_connections_per_destination = " << d.outbound.max_connections_per_destination << "\n"
+    << "retry_base_seconds = " << d.outbound.retry_base_seconds
+    << "   # doubled per attempt, with jitter\n"
+    << "retry_max_seconds = " << d.outbound.retry_max_seconds << "\n"
+    << "max_lifetime_seconds = " << d.outbound.max_lifetime_seconds
+    << "   # then the sender gets a failure report\n"
+    << "delay_warning_seconds = " << d.outbound.delay_warning_seconds
+    << "   # the sender gets a delay report; 0 = never\n"
+    << "connect_timeout_seconds = " << d.outbound.connect_timeout_seconds << "\n"
+    << "command_timeout_seconds = " << d.outbound.command_timeout_seconds << "\n"
+    << "starttls = true   # opportunistic TLS to remote servers\n\n"
     << "[retention]\ndays = " << d.retention_days
     << "   # expunged and deleted mail stays recoverable this long\n\n"
     << "[tls]   # paths relative to the data directory\ncert = \"tls/cert.pem\"\n"

@@ -15,7 +15,8 @@ namespace hato::config {
 
 struct Listen {  // "host:port"; empty = disabled
   std::string smtp;
-  std::string submission;
+  std::string submission;   // RFC 6409 with STARTTLS (587)
+  std::string submissions;  // RFC 8314 implicit TLS (465)
   std::string imap;
   std::string imaps;  // IMAP over implicit TLS (RFC 8314 section 3.3); needs [tls]
   std::string pop3;
@@ -58,6 +59,28 @@ struct AuthConfig {
   int penalty_max_ms = 10000;               // cap of that delay
 };
 
+// Authenticated submission (RFC 6409) sending limits; 0 = unlimited.
+struct SubmissionLimits {
+  size_t max_messages_per_hour = 500;  // per account; 451 4.7.1 at MAIL past it
+  size_t max_messages_per_day = 2000;  // per account; 451 4.7.1 at MAIL past it
+};
+
+// Remote delivery of the outbound queue (docs/architecture.md section 6).
+struct OutboundConfig {
+  std::string relay_host;        // "host:port" smarthost for all remote mail; "" = MX lookup
+  std::string resolver;          // DNS resolver "ip" or "ip@port"; "" = /etc/resolv.conf
+  int smtp_port = 25;            // port of remote MX hosts (only tests change it)
+  size_t max_connections = 100;  // delivery connections in all
+  size_t max_connections_per_destination = 10;  // per recipient domain (or relay)
+  int retry_base_seconds = 300;       // first retry delay, doubled per attempt, with jitter
+  int retry_max_seconds = 14400;      // cap of the retry delay
+  int max_lifetime_seconds = 432000;  // 5 days, then a failure DSN (4.4.7)
+  int delay_warning_seconds = 14400;  // delay DSN after this; 0 = none
+  int connect_timeout_seconds = 30;
+  int command_timeout_seconds = 300;  // RFC 5321 section 4.5.3.2
+  bool starttls = true;               // opportunistic STARTTLS (RFC 7435)
+};
+
 struct Config {
   std::string hostname = "localhost";
   // Per-address connection limits also for loopback clients (off: a local
@@ -68,6 +91,8 @@ struct Config {
   Pop3Limits pop3;
   ImapLimits imap;
   AuthConfig auth;
+  SubmissionLimits submission;
+  OutboundConfig outbound;
   int retention_days = 30;  // expunged/deleted mail kept this long
   std::string tls_cert;     // PEM paths, relative to the data dir
   std::string tls_key;

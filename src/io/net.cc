@@ -176,14 +176,26 @@ awaitable<bool> Connection::Flush() {
 }
 
 awaitable<bool> Connection::StartTls(std::chrono::seconds timeout) {
+  bool ok = co_await Handshake(false, std::string(), timeout);
+  co_return ok;
+}
+
+awaitable<bool> Connection::StartTlsClient(std::string sni, std::chrono::seconds timeout) {
+  bool ok = co_await Handshake(true, std::move(sni), timeout);
+  co_return ok;
+}
+
+awaitable<bool> Connection::Handshake(bool client, std::string sni, std::chrono::seconds timeout) {
   if (!tls_ctx_ || tls_) co_return false;
   buffer_.clear();
   tls_ = std::make_unique<asio::ssl::stream<tcp::socket&>>(socket_, *tls_ctx_);
+  if (client && !sni.empty()) SSL_set_tlsext_host_name(tls_->native_handle(), sni.c_str());
   asio::steady_timer timer(socket_.get_executor());
   timer.expires_after(timeout);
   boost::system::error_code ec;
   auto token = asio::redirect_error(asio::use_awaitable, ec);
-  auto handshake = tls_->async_handshake(asio::ssl::stream_base::server, token);
+  auto type = client ? asio::ssl::stream_base::client : asio::ssl::stream_base::server;
+  auto handshake = tls_->async_handshake(type, token);
   boost::system::error_code timer_ec;
   auto timer_token = asio::redirect_error(asio::use_awaitable, timer_ec);
   auto expiry = timer.async_wait(timer_token);

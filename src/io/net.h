@@ -56,6 +56,10 @@ class Connection {
   // pipelined behind STARTTLS/STLS must not be executed after the handshake
   // (the STARTTLS command-injection attack, CVE-2011-0411).
   awaitable<bool> StartTls(std::chrono::seconds timeout);
+  // Client side TLS handshake for outbound delivery, with `sni` as the server
+  // name. Certificate checks are the context's: opportunistic TLS (RFC 7435)
+  // uses a context that does not verify (DANE/MTA-STS would hook in here).
+  awaitable<bool> StartTlsClient(std::string sni, std::chrono::seconds timeout);
   bool tls_available() const { return tls_ctx_ != nullptr; }
   bool is_tls() const { return tls_ != nullptr; }
 
@@ -75,6 +79,7 @@ class Connection {
   void Close();
 
  private:
+  awaitable<bool> Handshake(bool client, std::string sni, std::chrono::seconds timeout);
   awaitable<std::size_t> ReadSomeWithTimeout(std::chrono::seconds timeout, ReadStatus& status);
 
   tcp::socket socket_;

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -172,14 +173,35 @@ struct Counters {
   }
 };
 
+// Where message authentication plugs in (src/msgauth builds DKIM, SPF and
+// DMARC as a library on another branch). Both run on the blocking pool.
+struct InboundInfo {
+  std::string peer_ip;
+  std::string helo;
+  std::string mail_from;  // "" = null reverse-path
+};
+struct MessageHooks {
+  // Submission: header fields (a DKIM-Signature, RFC 6376) to prepend to a
+  // message from `from_domain` before it is queued and stored. Null = none.
+  std::function<Result<std::string>(const std::string& from_domain, std::string_view message)>
+      sign_outbound;
+  // MX: an Authentication-Results header field (RFC 8601, with its CRLF) for
+  // a received message, prepended before it is stored. Null = none.
+  std::function<std::string(const InboundInfo& info, std::string_view message)>
+      authenticate_inbound;
+};
+
 struct Services {
   store::Store* store = nullptr;
   asio::thread_pool* blocking = nullptr;  // store reads, password checks
   ConfigSource* config = nullptr;
   std::shared_ptr<asio::ssl::context> tls;  // null when no certificate is configured
   auth::LoginPenalty* penalty = nullptr;
-  DiskMonitor* disk = nullptr;   // null: never low
-  Counters* counters = nullptr;  // null: not counted
+  DiskMonitor* disk = nullptr;          // null: never low
+  Counters* counters = nullptr;         // null: not counted
+  const MessageHooks* hooks = nullptr;  // null: no signing or verification
+  // Called after a message was queued for remote delivery (any thread).
+  std::function<void()> outbound_queued;
 };
 
 }  // namespace hato::server

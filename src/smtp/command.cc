@@ -70,6 +70,55 @@ Status ParsePathAndParams(std::string_view rest, std::string_view keyword, bool 
       }
     } else if (is_mail && key == "SMTPUTF8" && eq == std::string_view::npos) {
       cmd.smtputf8 = true;
+    } else if (is_mail && key == "AUTH" && eq != std::string_view::npos) {
+      cmd.auth_param = true;
+    } else if (is_mail && key == "RET" && cmd.ret.empty()) {
+      // RFC 3461 section 4.3
+      std::string v = AsciiUpper(value);
+      if (v != "FULL" && v != "HDRS") return Err(ErrorKind::kInvalid, "syntax: bad RET value");
+      cmd.ret = v;
+      cmd.dsn = true;
+    } else if (is_mail && key == "ENVID" && eq != std::string_view::npos) {
+      // RFC 3461 section 4.4
+      auto v = DecodeXtext(value);
+      if (!v || v->empty() || v->size() > kMaxEnvidLength) {
+        return Err(ErrorKind::kInvalid, "syntax: bad ENVID value");
+      }
+      cmd.envid = *v;
+      cmd.dsn = true;
+    } else if (!is_mail && key == "NOTIFY" && cmd.notify == 0) {
+      // RFC 3461 section 4.1: NEVER, or a list of SUCCESS, FAILURE, DELAY.
+      unsigned bits = 0;
+      std::string v = AsciiUpper(value);
+      size_t pos = 0;
+      while (pos <= v.size()) {
+        size_t comma = v.find(',', pos);
+        std::string item = v.substr(pos, comma == std::string::npos ? comma : comma - pos);
+        unsigned bit = item == "NEVER"     ? unsigned{kNotifyNever}
+                       : item == "SUCCESS" ? kNotifySuccess
+                       : item == "FAILURE" ? kNotifyFailure
+                       : item == "DELAY"   ? kNotifyDelay
+                                           : 0u;
+        if (bit == 0 || (bits & bit)) return Err(ErrorKind::kInvalid, "syntax: bad NOTIFY value");
+        bits |= bit;
+        if (comma == std::string::npos) break;
+        pos = comma + 1;
+      }
+      if ((bits & kNotifyNever) && bits != kNotifyNever) {
+        return Err(ErrorKind::kInvalid, "syntax: NOTIFY=NEVER must be alone");
+      }
+      cmd.notify = bits;
+      cmd.dsn = true;
+    } else if (!is_mail && key == "ORCPT" && eq != std::string_view::npos) {
+      // RFC 3461 section 4.2: addr-type ";" xtext
+      size_t semi = value.find(';');
+      auto addr =
+          semi == std::string_view::npos ? std::nullopt : DecodeXtext(value.substr(semi + 1));
+      if (semi == 0 || !addr || addr->empty() || addr->size() > kMaxOrcptLength) {
+        return Err(ErrorKind::kInvalid, "syntax: bad ORCPT value");
+      }
+      cmd.orcpt = std::string(value.substr(0, semi)) + ";" + *addr;
+      cmd.dsn = true;
     } else {
       // RFC 5321 section 4.1.1.11: unrecognised parameters get 555.
       return Err(ErrorKind::kInvalid, std::string(kUnsupportedParameter) + ": " + key);
@@ -84,6 +133,46 @@ Status ParsePathAndParams(std::string_view rest, std::string_view keyword, bool 
 }
 
 }  // namespace
+
+std::optional<std::string> DecodeXtext(std::string_view s) {
+  auto hex = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;  // RFC 3461: upper-case hex only
+  };
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    auto c = static_cast<unsigned char>(s[i]);
+    if (c == '+') {
+      if (i + 2 >= s.size()) return std::nullopt;
+      int hi = hex(s[i + 1]);
+      int lo = hex(s[i + 2]);
+      if (hi < 0 || lo < 0) return std::nullopt;
+      out.push_back(static_cast<char>(hi * 16 + lo));
+      i += 2;
+    } else if (c < 33 || c > 126 || c == '=') {
+      return std::nullopt;
+    } else {
+      out.push_back(static_cast<char>(c));
+    }
+  }
+  return out;
+}
+
+std::string EncodeXtext(std::string_view s) {
+  static const char* kHex = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : s) {
+    if (c < 33 || c > 126 || c == '+' || c == '=') {
+      out.push_back('+');
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 15]);
+    } else {
+      out.push_back(static_cast<char>(c));
+    }
+  }
+  return out;
+}
 
 const char* VerbName(Verb v) {
   for (const auto& e : kVerbs) {

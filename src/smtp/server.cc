@@ -9,6 +9,7 @@
 #include "base/strings.h"
 #include "io/await.h"
 #include "io/net.h"
+#include "mime/header.h"
 #include "mime/message.h"
 #include "server/login.h"
 #include "smtp/command.h"
@@ -18,6 +19,10 @@ namespace hato::smtp {
 namespace {
 
 using std::chrono::seconds;
+
+// RFC 4954 section 4: a SASL response line may be long; 12288 octets is the
+// limit of many servers.
+constexpr size_t kMaxAuthLine = 12288;
 
 std::string NewTransactionId() {
   thread_local std::mt19937_64 rng{std::random_device{}()};
@@ -37,8 +42,12 @@ std::string Rfc5322Date(std::time_t t) {
 
 class Session final : public server::SessionRegistry::Member {
  public:
-  Session(server::Services& services, tcp::socket socket)
-      : svc_(services), conn_(std::move(socket), services.tls), cfg_(services.config->Get()) {
+  Session(server::Services& services, tcp::socket socket, Mode mode)
+      : svc_(services),
+        conn_(std::move(socket), services.tls),
+        cfg_(services.config->Get()),
+        submission_(mode != Mode::kMx),
+        implicit_tls_(mode == Mode::kSubmissionImplicitTls) {
     // A client that stops reading our replies is cut off like an idle one.
     conn_.set_write_timeout(std::chrono::seconds(cfg_->smtp.idle_timeout_seconds));
   }
@@ -56,9 +65,12 @@ class Session final : public server::SessionRegistry::Member {
     std::string from;  // "" = null reverse-path
     bool smtputf8 = false;
     BodyType body = BodyType::k7Bit;
-    std::vector<int64_t> accounts;   // unique local recipients
-    std::vector<std::string> rcpts;  // as given, for logging and Received
-    std::string bdat;                // content received so far by BDAT
+    std::vector<int64_t> accounts;                 // unique local recipients
+    std::vector<std::string> rcpts;                // as given, for logging and Received
+    std::vector<store::OutboundRecipient> remote;  // submission: queued for delivery
+    std::string envid;                             // RFC 3461 ENVID
+    bool ret_hdrs = false;                         // RFC 3461 RET=HDRS
+    std::string bdat;                              // content received so far by BDAT
     LineEndingNormalizer bdat_norm;
     bool bdat_failed = false;
     uint64_t declared_size = 0;  // MAIL FROM SIZE= (RFC 1870), 0 when not given
@@ -89,7 +101,16 @@ class Session final : public server::SessionRegistry::Member {
   awaitable<bool> HandleData();
   awaitable<bool> HandleBdat(const Command& c);
   awaitable<bool> HandleStartTls();
+  awaitable<bool> HandleAuth(const Command& c);
+  awaitable<bool> CheckSendingLimits();
   awaitable<bool> Deliver(std::string content);
+  // Reads one SASL response line after a 334 challenge; nullopt when the
+  // session must close, "*" when the client cancelled.
+  awaitable<std::optional<std::string>> ReadSaslLine(const std::string& challenge);
+  bool PlaintextAllowed() const {
+    return conn_.is_tls() || (conn_.peer_is_loopback() && cfg_->auth.allow_plaintext_on_loopback);
+  }
+  bool has_recipients() const { return !tx_.accounts.empty() || !tx_.remote.empty(); }
   bool CountError();  // false when the error limit closed the session
 
   std::string ReceivedHeader(const std::string& id) const;
@@ -103,11 +124,24 @@ class Session final : public server::SessionRegistry::Member {
   bool closing_ = false;
   bool stopping_ = false;  // graceful stop requested
   bool idle_ = false;      // waiting for a command between transactions
+  const bool submission_;  // RFC 6409 submission rather than MX
+  const bool implicit_tls_;
+  int64_t account_id_ = 0;  // the authenticated account (submission), 0 before AUTH
+  std::string account_address_;
   Transaction tx_;
 };
 
 awaitable<void> Session::Run() {
   const auto& c = *cfg_;
+  if (implicit_tls_) {
+    // RFC 8314 section 3.3: TLS starts at once; no plaintext byte is exchanged.
+    seconds timeout(c.smtp.idle_timeout_seconds);
+    bool secured = co_await conn_.StartTls(timeout);
+    if (!secured) {
+      conn_.Close();
+      co_return;
+    }
+  }
   Reply("220 " + c.hostname + " ESMTP Hato");
   while (!closing_) {
     if (conn_.buffer().find('\n') == std::string::npos) {
@@ -198,8 +232,12 @@ awaitable<void> Session::Run() {
         ok = co_await HandleStartTls();
         break;
       case Verb::kAuth:
-        Reply("503 5.5.1 Error: authentication not enabled on this port");
-        ok = CountError();
+        if (submission_) {
+          ok = co_await HandleAuth(*cmd);
+        } else {
+          Reply("503 5.5.1 Error: authentication not enabled on this port");
+          ok = CountError();
+        }
         break;
     }
     if (!ok) break;
@@ -227,6 +265,9 @@ awaitable<bool> Session::HandleEhlo(const Command& c, bool extended) {
   Reply("250-PIPELINING");
   Reply("250-SIZE " + std::to_string(cfg.smtp.max_message_size));
   if (conn_.tls_available() && !conn_.is_tls()) Reply("250-STARTTLS");
+  // RFC 4954 section 4: no plaintext mechanism is offered before TLS.
+  if (submission_ && PlaintextAllowed()) Reply("250-AUTH PLAIN LOGIN");
+  if (submission_) Reply("250-DSN");  // RFC 3461
   Reply("250-ENHANCEDSTATUSCODES");
   Reply("250-8BITMIME");
   Reply("250-SMTPUTF8");
@@ -243,10 +284,29 @@ awaitable<bool> Session::HandleMail(const Command& c) {
     Reply("503 5.5.1 Error: nested MAIL command");
     co_return CountError();
   }
+  if (c.dsn && !submission_) {
+    Reply("555 5.5.4 DSN parameters not supported here");
+    co_return CountError();
+  }
   if (c.size && *c.size > cfg_->smtp.max_message_size) {
     Reply("552 5.3.4 Message size exceeds fixed limit");
     CountMessage(552);
     co_return true;
+  }
+  if (submission_) {
+    if (account_id_ == 0) {
+      Reply("530 5.7.0 Authentication required");  // RFC 4954 section 6
+      co_return CountError();
+    }
+    // RFC 6409 section 8.1: the submitter may send only as an address it owns.
+    std::string from = c.path ? AccountKey(*c.path) : "";
+    if (from != account_address_) {
+      Reply("550 5.7.1 <" + (c.path ? c.path->ToString() : std::string()) +
+            ">: Sender address not owned by user " + account_address_);
+      co_return true;
+    }
+    bool within = co_await CheckSendingLimits();
+    if (!within) co_return true;
   }
   store::StoreHealth health = svc_.store->Health();
   if (std::max(health.commit_in_flight_ms, health.last_commit_ms) > cfg_->store_slow_commit_ms) {
@@ -267,6 +327,8 @@ awaitable<bool> Session::HandleMail(const Command& c) {
   tx_.smtputf8 = c.smtputf8;
   tx_.body = c.body;
   tx_.declared_size = c.size.value_or(0);
+  tx_.envid = c.envid;
+  tx_.ret_hdrs = c.ret == "HDRS";
   Reply("250 2.1.0 Ok");
   co_return true;
 }
@@ -274,6 +336,10 @@ awaitable<bool> Session::HandleMail(const Command& c) {
 awaitable<bool> Session::HandleRcpt(const Command& c) {
   if (!tx_.active) {
     Reply("503 5.5.1 Error: need MAIL command");
+    co_return CountError();
+  }
+  if (c.dsn && !submission_) {
+    Reply("555 5.5.4 DSN parameters not supported here");
     co_return CountError();
   }
   const Mailbox& to = *c.path;
@@ -284,7 +350,7 @@ awaitable<bool> Session::HandleRcpt(const Command& c) {
     co_return true;
   }
   // RFC 5321 section 4.5.3.1.8: at least 100 recipients must be buffered.
-  if (tx_.rcpts.size() >= cfg_->smtp.max_recipients) {
+  if (tx_.rcpts.size() + tx_.remote.size() >= cfg_->smtp.max_recipients) {
     Reply("452 4.5.3 Error: too many recipients");
     co_return true;
   }
@@ -311,6 +377,12 @@ awaitable<bool> Session::HandleRcpt(const Command& c) {
     co_return true;
   }
   if (!*r.local) {
+    if (submission_) {
+      // Authenticated submission relays to other domains through the queue.
+      tx_.remote.push_back(store::OutboundRecipient{to.ToString(), c.notify, c.orcpt});
+      Reply("250 2.1.5 Ok");
+      co_return true;
+    }
     // No open relay: only authenticated submission may send elsewhere.
     Reply("554 5.7.1 <" + to.ToString() + ">: Relay access denied");
     co_return true;
@@ -352,11 +424,14 @@ std::string Session::ReceivedHeader(const std::string& id) const {
   // RFC 5321 section 4.4; the "with" keywords are from RFC 3848.
   std::string with = tx_.smtputf8 ? "UTF8SMTP" : (extended_ ? "ESMTP" : "SMTP");
   if (conn_.is_tls()) with += "S";
+  if (account_id_ != 0) with += "A";
   std::string h = "Received: from " + helo_ + " ([" + conn_.peer_ip() + "])\r\n\tby " +
                   cfg_->hostname + " (Hato) with " + with + " id " + id + "\r\n\t";
   // Only name the recipient when there is one: the stored content is shared by
   // every recipient of the transaction.
-  if (tx_.rcpts.size() == 1) h += "for <" + tx_.rcpts[0] + ">; ";
+  if (tx_.rcpts.size() + tx_.remote.size() == 1) {
+    h += "for <" + (tx_.rcpts.empty() ? tx_.remote[0].address : tx_.rcpts[0]) + ">; ";
+  }
   h += Rfc5322Date(std::time(nullptr)) + "\r\n";
   return h;
 }
@@ -367,7 +442,64 @@ awaitable<bool> Session::Deliver(std::string content) {
   req.return_path = tx_.from;
   req.account_ids = tx_.accounts;
   req.received_at = std::time(nullptr);
-  req.content = "Return-Path: <" + tx_.from + ">\r\n" + ReceivedHeader(id);
+  std::string trace = ReceivedHeader(id);
+  if (submission_) {
+    // RFC 6409 section 8.2/8.3: the submission server may add a missing
+    // Message-ID and Date.
+    auto scan = mime::internal::ScanHeader(content);
+    std::string added;
+    if (!mime::internal::FindField(scan.fields, "Message-ID")) {
+      added += "Message-ID: <" + NewTransactionId() + NewTransactionId() + "@" + cfg_->hostname +
+               ">\r\n";
+    }
+    if (!mime::internal::FindField(scan.fields, "Date")) {
+      added += "Date: " + Rfc5322Date(req.received_at) + "\r\n";
+    }
+    content = trace + added + content;
+    trace.clear();
+    // DKIM signing hook (RFC 6376): msgauth signs here, before the message is
+    // stored or queued, so every copy carries the same signature.
+    const server::MessageHooks* hooks = svc_.hooks;
+    if (hooks && hooks->sign_outbound) {
+      std::string domain = tx_.from.substr(tx_.from.rfind('@') + 1);
+      auto sign = [hooks, domain, msg = std::string_view(content)] {
+        return hooks->sign_outbound(domain, msg);
+      };
+      Result<std::string> signature = co_await io::Offload(*svc_.blocking, std::move(sign));
+      if (!signature) {
+        spdlog::error("smtp: id={} signing failed: {}", id, signature.error().message);
+        Reply("451 4.7.0 Error: message signing failed, try again later");
+        tx_ = Transaction{};
+        co_return true;
+      }
+      content = *signature + content;
+    }
+    req.submitted_by = account_id_;
+    if (!tx_.remote.empty()) {
+      store::OutboundRequest out;
+      out.content = content;
+      out.sender = tx_.from;
+      out.envid = tx_.envid;
+      out.ret_hdrs = tx_.ret_hdrs;
+      out.smtputf8 = tx_.smtputf8;
+      out.eight_bit = tx_.body != BodyType::k7Bit;
+      out.recipients = tx_.remote;
+      req.outbound = std::move(out);
+    }
+  } else {
+    // Authentication-Results hook (RFC 8601): msgauth checks SPF, DKIM and
+    // DMARC of inbound mail here and returns the header field to prepend.
+    const server::MessageHooks* hooks = svc_.hooks;
+    if (hooks && hooks->authenticate_inbound) {
+      server::InboundInfo info{conn_.peer_ip(), helo_, tx_.from};
+      auto check = [hooks, info, msg = std::string_view(content)] {
+        return hooks->authenticate_inbound(info, msg);
+      };
+      std::string results = co_await io::Offload(*svc_.blocking, std::move(check));
+      trace += results;
+    }
+  }
+  req.content = "Return-Path: <" + tx_.from + ">\r\n" + trace;
   req.content += content;
   size_t size = req.content.size();
   // Parse the MIME structure once, off the event loop; IMAP FETCH reads the
@@ -401,8 +533,10 @@ awaitable<bool> Session::Deliver(std::string content) {
     Reply("451 4.3.0 Error: queue file write error, try again later");
     CountMessage(451);
   } else {
-    spdlog::info("smtp: id={} from=<{}> rcpts={} size={} content={} stored", id, tx_.from,
-                 tx_.rcpts.size(), size, receipt->content_id.substr(0, 16));
+    spdlog::info("smtp: id={} from=<{}> rcpts={} remote={} queue={} size={} content={} stored", id,
+                 tx_.from, tx_.rcpts.size(), tx_.remote.size(), receipt->queue_id, size,
+                 receipt->content_id.substr(0, 16));
+    if (receipt->queue_id != 0 && svc_.outbound_queued) svc_.outbound_queued();
     Reply("250 2.0.0 Ok: queued as " + id);
     CountMessage(250);
   }
@@ -415,7 +549,7 @@ awaitable<bool> Session::HandleData() {
     Reply("503 5.5.1 Error: need MAIL command");
     co_return CountError();
   }
-  if (tx_.accounts.empty()) {
+  if (!has_recipients()) {
     Reply("554 5.5.1 Error: no valid recipients");
     co_return CountError();
   }
@@ -451,7 +585,7 @@ awaitable<bool> Session::HandleData() {
 awaitable<bool> Session::HandleBdat(const Command& c) {
   // RFC 3030 section 2: the chunk follows the command whatever the reply, so
   // read (or discard) exactly chunk_size bytes first.
-  bool usable = tx_.active && !tx_.accounts.empty() && !tx_.bdat_failed;
+  bool usable = tx_.active && has_recipients() && !tx_.bdat_failed;
   uint64_t limit = cfg_->smtp.max_message_size;
   uint64_t left = c.chunk_size;
   seconds idle(cfg_->smtp.idle_timeout_seconds);
@@ -480,7 +614,7 @@ awaitable<bool> Session::HandleBdat(const Command& c) {
     Reply("503 5.5.1 Error: need MAIL command");
     co_return CountError();
   }
-  if (tx_.accounts.empty()) {
+  if (!has_recipients()) {
     Reply("554 5.5.1 Error: no valid recipients");
     co_return CountError();
   }
@@ -527,6 +661,167 @@ awaitable<bool> Session::HandleStartTls() {
   co_return true;
 }
 
+awaitable<std::optional<std::string>> Session::ReadSaslLine(const std::string& challenge) {
+  Reply("334 " + challenge);
+  bool flushed = co_await Flush();
+  if (!flushed) co_return std::nullopt;
+  seconds idle(cfg_->smtp.idle_timeout_seconds);
+  io::LineResult line = co_await conn_.ReadLine(kMaxAuthLine, idle);
+  if (line.status == io::ReadStatus::kTooLong) co_return std::string("*");
+  if (line.status != io::ReadStatus::kOk) co_return std::nullopt;
+  co_return std::move(line.line);
+}
+
+// RFC 4954 AUTH with the PLAIN (RFC 4616) and LOGIN mechanisms. Passwords
+// are checked by server::CheckLogin, shared with POP3 and IMAP (penalties,
+// constant cost for unknown accounts).
+awaitable<bool> Session::HandleAuth(const Command& c) {
+  if (account_id_ != 0) {
+    Reply("503 5.5.1 Error: already authenticated");
+    co_return CountError();
+  }
+  if (tx_.active) {
+    Reply("503 5.5.1 Error: AUTH not permitted during a mail transaction");
+    co_return CountError();
+  }
+  if (helo_.empty()) {
+    Reply("503 5.5.1 Error: send EHLO first");
+    co_return CountError();
+  }
+  if (!PlaintextAllowed()) {
+    Reply("538 5.7.11 Encryption required for requested authentication mechanism");
+    co_return CountError();
+  }
+  auto words = SplitWords(c.arg);
+  if (words.empty() || words.size() > 2) {
+    Reply("501 5.5.4 Syntax: AUTH mechanism [initial-response]");
+    co_return CountError();
+  }
+  std::string mech = AsciiUpper(words[0]);
+  std::string initial = words.size() == 2 ? std::string(words[1]) : std::string();
+  std::string user, password;
+  bool malformed = false;
+  if (mech == "PLAIN") {
+    std::string response = initial;
+    if (words.size() == 1) {
+      std::string empty;
+      std::optional<std::string> line = co_await ReadSaslLine(empty);
+      if (!line) co_return false;
+      response = std::move(*line);
+    } else if (response == "=") {
+      response.clear();  // a zero-length initial response
+    }
+    if (response == "*") {
+      Reply("501 5.0.0 Authentication cancelled");
+      co_return CountError();
+    }
+    // RFC 4616 section 2: [authzid] NUL authcid NUL passwd.
+    auto decoded = Base64Decode(response);
+    size_t nul1 = decoded ? decoded->find('\0') : std::string::npos;
+    size_t nul2 = nul1 == std::string::npos ? nul1 : decoded->find('\0', nul1 + 1);
+    if (nul2 == std::string::npos || decoded->find('\0', nul2 + 1) != std::string::npos) {
+      malformed = true;
+    } else {
+      std::string authzid = decoded->substr(0, nul1);
+      user = decoded->substr(nul1 + 1, nul2 - nul1 - 1);
+      password = decoded->substr(nul2 + 1);
+      // Acting as another user is not supported.
+      if (!authzid.empty() && !EqualsIgnoreCase(authzid, user)) {
+        Reply("535 5.7.8 Authorization identity not permitted");
+        co_return CountError();
+      }
+    }
+  } else if (mech == "LOGIN") {
+    // draft-murchison-sasl-login: "Username:" and "Password:" challenges.
+    std::string user64 = initial;
+    if (user64.empty()) {
+      std::string ask_user = Base64Encode("Username:");
+      std::optional<std::string> line = co_await ReadSaslLine(ask_user);
+      if (!line) co_return false;
+      user64 = std::move(*line);
+    }
+    std::string pass64;
+    if (user64 != "*") {
+      std::string ask_pass = Base64Encode("Password:");
+      std::optional<std::string> line = co_await ReadSaslLine(ask_pass);
+      if (!line) co_return false;
+      pass64 = std::move(*line);
+    }
+    if (user64 == "*" || pass64 == "*") {
+      Reply("501 5.0.0 Authentication cancelled");
+      co_return CountError();
+    }
+    auto u = Base64Decode(user64);
+    auto p = Base64Decode(pass64);
+    if (!u || !p) {
+      malformed = true;
+    } else {
+      user = std::move(*u);
+      password = std::move(*p);
+    }
+  } else {
+    Reply("504 5.5.4 Unrecognized authentication mechanism");
+    co_return CountError();
+  }
+  if (malformed || user.empty()) {
+    Reply("501 5.5.2 Malformed authentication response");
+    co_return CountError();
+  }
+  std::string ip = conn_.peer_ip();
+  std::string protocol = "submission";
+  server::LoginResult login = co_await server::CheckLogin(svc_, std::move(ip), std::move(user),
+                                                          std::move(password), std::move(protocol));
+  if (login.outcome == server::LoginOutcome::kTemporary) {
+    Reply("454 4.7.0 Temporary authentication failure");
+    co_return true;
+  }
+  if (login.outcome != server::LoginOutcome::kOk) {
+    Reply("535 5.7.8 Authentication credentials invalid");
+    co_return CountError();
+  }
+  account_id_ = login.account_id;
+  account_address_ = login.address;
+  spdlog::info("submission: {} authenticated from {}", account_address_, conn_.peer_ip());
+  Reply("235 2.7.0 Authentication successful");
+  co_return true;
+}
+
+// Per-account sending limits (submission.max_messages_per_hour/day), counted
+// from the store's submission log so they hold across restarts.
+awaitable<bool> Session::CheckSendingLimits() {
+  const auto& lim = cfg_->submission;
+  if (lim.max_messages_per_hour == 0 && lim.max_messages_per_day == 0) co_return true;
+  store::Store* store = svc_.store;
+  int64_t account = account_id_;
+  int64_t now = std::time(nullptr);
+  struct Counts {
+    Result<uint64_t> hour = uint64_t{0};
+    Result<uint64_t> day = uint64_t{0};
+  };
+  auto count = [store, account, now] {
+    Counts c;
+    c.hour = store->CountSubmissions(account, now - 3600);
+    if (c.hour.ok()) c.day = store->CountSubmissions(account, now - 86400);
+    return c;
+  };
+  Counts n = co_await io::Offload(*svc_.blocking, std::move(count));
+  if (!n.hour || !n.day) {
+    Reply("451 4.3.0 Temporary lookup failure, try again later");
+    co_return false;
+  }
+  if (lim.max_messages_per_hour != 0 && *n.hour >= lim.max_messages_per_hour) {
+    Reply("451 4.7.1 Sending limit exceeded: " + std::to_string(lim.max_messages_per_hour) +
+          " messages per hour");
+    co_return false;
+  }
+  if (lim.max_messages_per_day != 0 && *n.day >= lim.max_messages_per_day) {
+    Reply("451 4.7.1 Sending limit exceeded: " + std::to_string(lim.max_messages_per_day) +
+          " messages per day");
+    co_return false;
+  }
+  co_return true;
+}
+
 }  // namespace
 
 awaitable<void> Server::Serve(tcp::socket socket) {
@@ -539,7 +834,7 @@ awaitable<void> Server::Serve(tcp::socket socket) {
       admission_, socket, cfg->smtp.max_connections, cfg->smtp.max_connections_per_ip,
       cfg->per_ip_limits_on_loopback, refusal_total, refusal_ip);
   if (!ticket) co_return;
-  Session session(services_, std::move(socket));
+  Session session(services_, std::move(socket), mode_);
   server::SessionRegistry::Scope registered(registry_, &session);
   co_await session.Run();
 }

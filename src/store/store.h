@@ -92,6 +92,33 @@ struct TextMatches {
   std::vector<uint32_t> unindexed;  // messages with no index row (stored before the index)
 };
 
+// ---- Outbound queue (submission and remote delivery; docs/architecture.md) ----
+
+// State of one recipient of a queued message.
+enum class RecipientState : int { kQueued = 0, kHeld = 1, kDelivered = 2, kFailed = 3 };
+
+// A delivery status notification owed to the sender for a recipient
+// (RFC 3464); cleared in the same transaction that stores the DSN.
+enum class DsnPending : int { kNone = 0, kFailure = 1, kDelay = 2, kRelayed = 3 };
+
+struct OutboundRecipient {
+  std::string address;  // as given in RCPT TO
+  unsigned notify = 0;  // smtp::Notify bits; 0 = not given (failure reports only)
+  std::string orcpt;    // RFC 3461 ORCPT "addr-type;address", or ""
+};
+
+// A message for remote recipients, queued in the same transaction as any
+// local delivery of the same submission.
+struct OutboundRequest {
+  std::string content;    // as it will be sent (CRLF line ends), without Return-Path
+  std::string sender;     // envelope sender, "" for the null path (DSNs)
+  std::string envid;      // RFC 3461 ENVID
+  bool ret_hdrs = false;  // RFC 3461 RET=HDRS: a DSN carries the headers only
+  bool smtputf8 = false;
+  bool eight_bit = false;  // BODY=8BITMIME
+  std::vector<OutboundRecipient> recipients;
+};
+
 struct DeliveryRequest {
   std::string return_path;           // envelope sender, "" for the null path
   std::vector<int64_t> account_ids;  // local recipients, delivered to INBOX
@@ -99,12 +126,59 @@ struct DeliveryRequest {
   std::string mime;                  // mime::Serialize of the parsed content, or ""
   int64_t received_at = 0;           // unix seconds
   std::optional<IndexText> text;     // for the full-text index (none: not indexed)
+  // Remote recipients: queued atomically with the local delivery.
+  std::optional<OutboundRequest> outbound;
+  // The submitting account, counted for its sending limits (0 = none).
+  int64_t submitted_by = 0;
+  // Outbound recipients whose pending DSN this message is: cleared in the
+  // same transaction, so a DSN is stored exactly once.
+  std::vector<int64_t> dsn_for;
 };
 
 struct DeliveryReceipt {
   std::string content_id;  // hex SHA-256 of the stored content
   std::vector<int64_t> message_ids;
+  int64_t queue_id = 0;  // the outbound queue entry, 0 when nothing was queued
 };
+
+struct QueuedRecipient {
+  int64_t id = 0;
+  int64_t message_id = 0;
+  std::string address;
+  std::string domain;  // lower-cased
+  unsigned notify = 0;
+  std::string orcpt;
+  RecipientState state = RecipientState::kQueued;
+  int attempts = 0;
+  int64_t next_attempt_at = 0;
+  std::string last_error;  // the last remote reply or local reason
+  DsnPending dsn = DsnPending::kNone;
+  bool delay_warned = false;
+};
+
+struct QueuedMessage {
+  int64_t id = 0;
+  std::string sender;
+  std::string envid;
+  bool ret_hdrs = false;
+  bool smtputf8 = false;
+  bool eight_bit = false;
+  int64_t created_at = 0;
+  uint64_t size = 0;
+  std::vector<QueuedRecipient> recipients;
+};
+
+// What happened to one recipient in a delivery attempt.
+struct RecipientOutcome {
+  int64_t recipient_id = 0;
+  RecipientState state = RecipientState::kQueued;  // kQueued = deferred
+  std::string diagnostic;                          // remote reply or local reason
+  int64_t next_attempt_at = 0;                     // when deferred
+  DsnPending dsn = DsnPending::kNone;              // a report now owed to the sender
+  bool counts_attempt = true;  // false: not tried (its destination is known down)
+};
+
+enum class QueueAction { kRetry, kHold, kRelease, kDelete };
 
 struct MessageMeta {
   int64_t id = 0;
@@ -275,6 +349,25 @@ class Store {
   virtual void SetChangeListener(std::function<void(const std::vector<int64_t>&)> listener) = 0;
 
   virtual StoreHealth Health() = 0;
+
+  // Outbound queue. Reads are synchronous (call them off the event loop).
+  // Queued recipients due at or before `now` (state kQueued), grouped by
+  // message, earliest first, at most `limit` recipients.
+  virtual Result<std::vector<QueuedMessage>> ListDueOutbound(int64_t now, size_t limit) = 0;
+  // Recipients that owe the sender a DSN, grouped by message.
+  virtual Result<std::vector<QueuedMessage>> ListPendingDsn(size_t limit) = 0;
+  // Every queued message with all its recipients (admin), oldest first.
+  virtual Result<std::vector<QueuedMessage>> ListQueue() = 0;
+  virtual Result<QueuedMessage> GetQueued(int64_t message_id) = 0;
+  // The verified content of a queued message.
+  virtual Result<std::string> ReadQueuedContent(int64_t message_id) = 0;
+  // Records attempt outcomes; a message whose recipients are all final and
+  // owe no DSN leaves the queue (its body reference is dropped).
+  virtual void RecordOutcomes(std::vector<RecipientOutcome> outcomes, Done<void> done) = 0;
+  // Admin actions (synchronous): retry now, hold, release, delete (no DSN).
+  virtual Status ApplyQueueAction(int64_t message_id, QueueAction action) = 0;
+  // Messages submitted by an account since `since` (unix seconds).
+  virtual Result<uint64_t> CountSubmissions(int64_t account_id, int64_t since) = 0;
 
   // Maintenance.
   // Destroys expunged messages and removed accounts older than `cutoff` (unix seconds).

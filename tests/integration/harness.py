@@ -62,6 +62,8 @@ class Server:
         self.pop3_port = free_port()
         self.imap_port = free_port()
         self.imaps_port = free_port()
+        self.submission_port = free_port()
+        self.submissions_port = free_port()
 
     def append_config(self, text):
         # Sections may be repeated only once in TOML: callers pass whole new sections
@@ -98,6 +100,8 @@ class Server:
             [HATO, "serve", "--data", self.data, "--smtp", f"127.0.0.1:{self.smtp_port}",
              "--pop3", f"127.0.0.1:{self.pop3_port}", "--imap", f"127.0.0.1:{self.imap_port}",
              "--imaps", f"127.0.0.1:{self.imaps_port}",
+             "--submission", f"127.0.0.1:{self.submission_port}",
+             "--submissions", f"127.0.0.1:{self.submissions_port}",
              "--shutdown-grace", "5"],
             stdout=self.log, stderr=subprocess.STDOUT,
             env=None if env is None else {**os.environ, **env})
@@ -105,6 +109,7 @@ class Server:
         wait_port(self.pop3_port)
         wait_port(self.imap_port)
         wait_port(self.imaps_port)
+        wait_port(self.submission_port)
         return self
 
     def stop(self, sig=signal.SIGTERM, timeout=20):

@@ -36,8 +36,11 @@ class StoreTest : public ::testing::Test {
   }
 
   Result<DeliveryReceipt> Deliver(std::vector<int64_t> to, std::string content) {
-    DeliveryRequest req{
-        "sender@remote.test", std::move(to), std::move(content), "", 1700000000, {}};
+    DeliveryRequest req;
+    req.return_path = "sender@remote.test";
+    req.account_ids = std::move(to);
+    req.content = std::move(content);
+    req.received_at = 1700000000;
     return Wait<DeliveryReceipt>(
         [&](Done<DeliveryReceipt> done) { store_->Deliver(std::move(req), std::move(done)); });
   }

@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "base/strings.h"
+#include "store/sqlite/queue_ops.h"
 
 namespace hato::store {
 
@@ -247,6 +248,10 @@ int64_t NowSeconds() {
       .count();
 }
 
+Result<int64_t> PutBlob(Txn& t, std::string_view content, std::string_view mime, int64_t refs) {
+  return PutBlobBytes(t, content, mime, refs);
+}
+
 Status CreateDefaultMailboxes(Txn& t, int64_t account_id) {
   for (const auto& d : kDefaultMailboxes) {
     if (auto st = ApplyCreateMailbox(t, account_id, d.name, d.special_use); !st) return st;
@@ -257,6 +262,10 @@ Status CreateDefaultMailboxes(Txn& t, int64_t account_id) {
 Status ApplyDelivery(Txn& t, const DeliveryRequest& req, DeliveryReceipt& receipt) {
   receipt.content_id = HexEncode(Sha256(req.content));
   receipt.message_ids.clear();
+  // Remote recipients, the submission log and DSN bookkeeping share the
+  // transaction of the local delivery (queue_ops.h).
+  if (auto st = ApplyOutboundParts(t, req, receipt); !st) return st;
+  if (req.account_ids.empty()) return Ok();
   auto blob =
       PutBlob(t, req.content, req.mime, static_cast<int64_t>(req.account_ids.size()), req.text);
   if (!blob) return blob.error();

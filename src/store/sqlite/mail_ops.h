@@ -29,6 +29,10 @@ struct Txn {
   std::set<int64_t> touched;  // mailboxes changed by the batch
 };
 
+// Stores content once (content-addressed) with `refs` more references;
+// returns the blob id.
+Result<int64_t> PutBlob(Txn& t, std::string_view content, std::string_view mime, int64_t refs);
+
 // Writes (run by the writer thread inside a batch).
 Status CreateDefaultMailboxes(Txn& t, int64_t account_id);
 Status ApplyDelivery(Txn& t, const DeliveryRequest& req, DeliveryReceipt& receipt);

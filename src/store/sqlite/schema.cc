@@ -88,6 +88,42 @@ CREATE VIRTUAL TABLE blob_text USING fts5(header, body, tokenize = 'trigram');
 ALTER TABLE mailboxes ADD COLUMN recent_uid INTEGER NOT NULL DEFAULT 0;
 UPDATE mailboxes SET recent_uid = uidnext - 1;
 )sql",
+      // Submission and the outbound queue (issue 5): queued messages (the body
+      // is a blob reference), one row per recipient with its retry state and
+      // any DSN owed to the sender, and a log of submissions for the
+      // per-account sending limits.
+      R"sql(
+CREATE TABLE outbound_messages(
+  id INTEGER PRIMARY KEY,
+  blob_id INTEGER NOT NULL REFERENCES blobs(id),
+  sender TEXT NOT NULL,
+  envid TEXT NOT NULL DEFAULT '',
+  ret_hdrs INTEGER NOT NULL DEFAULT 0,
+  smtputf8 INTEGER NOT NULL DEFAULT 0,
+  eight_bit INTEGER NOT NULL DEFAULT 0,
+  size INTEGER NOT NULL,
+  created_at INTEGER NOT NULL);
+CREATE TABLE outbound_recipients(
+  id INTEGER PRIMARY KEY,
+  message_id INTEGER NOT NULL REFERENCES outbound_messages(id),
+  address TEXT NOT NULL,
+  domain TEXT NOT NULL,
+  notify INTEGER NOT NULL DEFAULT 0,
+  orcpt TEXT NOT NULL DEFAULT '',
+  state INTEGER NOT NULL DEFAULT 0,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  next_attempt_at INTEGER NOT NULL,
+  last_error TEXT NOT NULL DEFAULT '',
+  dsn_pending INTEGER NOT NULL DEFAULT 0,
+  delay_warned INTEGER NOT NULL DEFAULT 0);
+CREATE INDEX outbound_recipients_due ON outbound_recipients(next_attempt_at) WHERE state = 0;
+CREATE INDEX outbound_recipients_message ON outbound_recipients(message_id);
+CREATE INDEX outbound_recipients_dsn ON outbound_recipients(message_id) WHERE dsn_pending != 0;
+CREATE TABLE submission_log(
+  account_id INTEGER NOT NULL,
+  at INTEGER NOT NULL);
+CREATE INDEX submission_log_account ON submission_log(account_id, at);
+)sql",
   };
   return kMigrations;
 }

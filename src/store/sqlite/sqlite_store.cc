@@ -19,6 +19,7 @@
 #include "store/sqlite/db.h"
 #include "store/sqlite/fault_vfs.h"
 #include "store/sqlite/mail_ops.h"
+#include "store/sqlite/queue_ops.h"
 #include "store/sqlite/schema.h"
 #include "store/store.h"
 
@@ -437,6 +438,38 @@ class SqliteStore final : public Store {
   void SetChangeListener(std::function<void(const std::vector<int64_t>&)> listener) override {
     std::lock_guard lock(mu_);
     listener_ = std::move(listener);
+  }
+
+  // ---- Outbound queue ----
+
+  Result<std::vector<QueuedMessage>> ListDueOutbound(int64_t now, size_t limit) override {
+    return WithReader([&](Db& db) { return sqlite::QueryDueOutbound(db, now, limit); });
+  }
+  Result<std::vector<QueuedMessage>> ListPendingDsn(size_t limit) override {
+    return WithReader([&](Db& db) { return sqlite::QueryPendingDsn(db, limit); });
+  }
+  Result<std::vector<QueuedMessage>> ListQueue() override {
+    return WithReader([&](Db& db) { return sqlite::QueryQueue(db); });
+  }
+  Result<QueuedMessage> GetQueued(int64_t message_id) override {
+    return WithReader([&](Db& db) { return sqlite::QueryQueued(db, message_id); });
+  }
+  Result<std::string> ReadQueuedContent(int64_t message_id) override {
+    auto ref = WithReader([&](Db& db) { return sqlite::QueryQueuedBlob(db, message_id); });
+    if (!ref) return ref.error();
+    return blobs_.Read(*ref);
+  }
+  void RecordOutcomes(std::vector<RecipientOutcome> outcomes, Done<void> done) override {
+    auto list = std::make_shared<std::vector<RecipientOutcome>>(std::move(outcomes));
+    Submit(WriteOp{[list](Txn& t) { return sqlite::ApplyOutcomes(t, *list); }, std::move(done)});
+  }
+  Status ApplyQueueAction(int64_t message_id, QueueAction action) override {
+    return WriteSync(
+        [message_id, action](Txn& t) { return sqlite::ApplyQueueAction(t, message_id, action); });
+  }
+  Result<uint64_t> CountSubmissions(int64_t account_id, int64_t since) override {
+    return WithReader(
+        [&](Db& db) { return sqlite::QueryCountSubmissions(db, account_id, since); });
   }
 
   // ---- Maintenance ----

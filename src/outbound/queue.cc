@@ -1,0 +1,501 @@
+#include "outbound/queue.h"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <random>
+
+#include "base/strings.h"
+#include "io/await.h"
+#include "outbound/dsn.h"
+#include "smtp/address.h"
+#include "smtp/client.h"
+#include "smtp/command.h"
+
+namespace hato::outbound {
+
+using namespace asio::experimental::awaitable_operators;  // NOLINT: operator|| for timeouts
+using store::DsnPending;
+using store::RecipientOutcome;
+using store::RecipientState;
+
+namespace {
+
+// Named limits of the runner.
+constexpr size_t kScanLimit = 2000;    // due recipients read per scan
+constexpr size_t kDsnScanLimit = 200;  // owed DSNs read per scan
+constexpr size_t kMaxMxHosts = 5;      // MX hosts tried per attempt
+constexpr size_t kMaxAddresses = 10;   // addresses tried per attempt
+constexpr auto kPollInterval = std::chrono::seconds(1);
+constexpr auto kStoreTimeout = std::chrono::seconds(60);
+
+int64_t Now() { return std::time(nullptr); }
+
+uint64_t Random() {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  return rng();
+}
+
+std::string RandomHex() {
+  char buf[17];
+  std::snprintf(buf, sizeof(buf), "%016llx", static_cast<unsigned long long>(Random()));
+  return buf;
+}
+
+// Exponential backoff with jitter: base * 2^attempts, capped, then a uniform
+// draw in [delay/2, delay] so that retries of many messages spread out.
+int64_t Backoff(const config::OutboundConfig& c, int attempts) {
+  int64_t delay = c.retry_base_seconds;
+  for (int i = 0; i < attempts && delay < c.retry_max_seconds; ++i) delay *= 2;
+  delay = std::min<int64_t>(delay, c.retry_max_seconds);
+  int64_t half = delay / 2;
+  return half + static_cast<int64_t>(Random() % static_cast<uint64_t>(delay - half + 1));
+}
+
+bool WantsNotify(unsigned notify, unsigned bit, bool default_on) {
+  if (notify & smtp::kNotifyNever) return false;
+  if (notify == 0) return default_on;
+  return (notify & bit) != 0;
+}
+
+struct Target {
+  std::string host;  // name (SNI, logs)
+  std::string ip;
+};
+
+// Connects with a timeout; nullopt when it failed.
+awaitable<std::optional<tcp::socket>> Connect(std::string ip, int port,
+                                              std::chrono::seconds timeout) {
+  auto ex = co_await asio::this_coro::executor;
+  boost::system::error_code ec;
+  auto addr = asio::ip::make_address(ip, ec);
+  if (ec) co_return std::nullopt;
+  tcp::endpoint ep(addr, static_cast<unsigned short>(port));
+  tcp::socket socket(ex);
+  asio::steady_timer timer(ex);
+  timer.expires_after(timeout);
+  auto token = asio::redirect_error(asio::use_awaitable, ec);
+  boost::system::error_code timer_ec;
+  auto timer_token = asio::redirect_error(asio::use_awaitable, timer_ec);
+  auto connect = socket.async_connect(ep, token);
+  auto expiry = timer.async_wait(timer_token);
+  std::variant<std::monostate, std::monostate> r =
+      co_await (std::move(connect) || std::move(expiry));
+  if (r.index() != 0 || ec) co_return std::nullopt;
+  co_return std::optional<tcp::socket>(std::move(socket));
+}
+
+}  // namespace
+
+// One delivery attempt: the recipients of one message at one destination.
+struct Queue::Job {
+  store::QueuedMessage msg;  // with only this job's recipients
+  std::string domain;        // recipient domain
+  std::string destination;   // domain, or the relay host
+};
+
+Queue::Queue(server::Services services, asio::any_io_executor executor)
+    : svc_(std::move(services)), ex_(std::move(executor)), wake_(ex_) {}
+
+Queue::~Queue() = default;
+
+Status Queue::Start() {
+  auto cfg = svc_.config->Get();
+  dns::ResolverOptions ro;
+  ro.forward_to = cfg->outbound.resolver;
+  auto resolver = dns::NewUnboundResolver(ex_, ro);
+  if (!resolver) return resolver.error();
+  resolver_ = std::move(*resolver);
+  // Opportunistic TLS (RFC 7435): encrypt when offered, without verifying the
+  // certificate; DANE (RFC 7672) or MTA-STS (RFC 8461) would verify here.
+  client_tls_ = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client);
+  client_tls_->set_verify_mode(asio::ssl::verify_none);
+  asio::co_spawn(ex_, Run(), asio::detached);
+  return Ok();
+}
+
+void Queue::Kick() {
+  asio::post(ex_, [this] {
+    kicked_ = true;
+    wake_.cancel();
+  });
+}
+
+void Queue::Stop() {
+  asio::post(ex_, [this] {
+    stopping_ = true;
+    wake_.cancel();
+  });
+}
+
+awaitable<void> Queue::Run() {
+  while (!stopping_) {
+    kicked_ = false;
+    co_await Scan();
+    if (stopping_) break;
+    co_await SendDsns();
+    if (kicked_) continue;
+    wake_.expires_after(kPollInterval);
+    boost::system::error_code ec;
+    auto token = asio::redirect_error(asio::use_awaitable, ec);
+    co_await wake_.async_wait(token);
+  }
+}
+
+awaitable<void> Queue::Record(std::vector<RecipientOutcome> outcomes) {
+  store::Store* store = svc_.store;
+  auto all = std::make_shared<std::vector<RecipientOutcome>>(std::move(unrecorded_));
+  unrecorded_.clear();
+  all->insert(all->end(), outcomes.begin(), outcomes.end());
+  if (all->empty()) co_return;
+  auto record = [store, all](store::Done<void> done) {
+    store->RecordOutcomes(*all, std::move(done));
+  };
+  std::chrono::milliseconds timeout = kStoreTimeout;
+  Result<void> st = co_await io::AwaitCallback<void>(std::move(record), timeout);
+  if (!st) {
+    spdlog::error("outbound: cannot record {} delivery outcomes: {} (will retry)", all->size(),
+                  st.error().message);
+    unrecorded_ = std::move(*all);
+    co_return;
+  }
+  for (const auto& o : *all) busy_.erase(o.recipient_id);
+}
+
+awaitable<void> Queue::Scan() {
+  if (!unrecorded_.empty()) {
+    std::vector<RecipientOutcome> none;
+    co_await Record(std::move(none));
+  }
+  auto cfg = svc_.config->Get();
+  store::Store* store = svc_.store;
+  int64_t now = Now();
+  auto list = [store, now] { return store->ListDueOutbound(now, kScanLimit); };
+  Result<std::vector<store::QueuedMessage>> due =
+      co_await io::Offload(*svc_.blocking, std::move(list));
+  if (!due) {
+    spdlog::error("outbound: cannot read the queue: {}", due.error().message);
+    co_return;
+  }
+  std::vector<RecipientOutcome> skipped;  // recipients of dead destinations
+  for (auto& msg : *due) {
+    // One job per destination of the message.
+    std::map<std::string, std::vector<store::QueuedRecipient>> by_domain;
+    for (auto& r : msg.recipients) {
+      if (!busy_.count(r.id)) by_domain[r.domain].push_back(std::move(r));
+    }
+    for (auto& [domain, rcpts] : by_domain) {
+      std::string dest = cfg->outbound.relay_host.empty() ? domain : cfg->outbound.relay_host;
+      auto dead = dead_until_.find(dest);
+      if (dead != dead_until_.end() && dead->second > now) {
+        for (const auto& r : rcpts) {
+          RecipientOutcome o;
+          o.recipient_id = r.id;
+          o.state = RecipientState::kQueued;
+          o.counts_attempt = false;
+          o.diagnostic = r.last_error.empty() ? "destination not reachable" : r.last_error;
+          o.next_attempt_at = dead->second + static_cast<int64_t>(Random() % 5);
+          if (now - msg.created_at >= cfg->outbound.max_lifetime_seconds) {
+            o.state = RecipientState::kFailed;
+            o.diagnostic = "4.4.7 message expired; last error: " + o.diagnostic;
+            if (!msg.sender.empty() && WantsNotify(r.notify, smtp::kNotifyFailure, true)) {
+              o.dsn = DsnPending::kFailure;
+            }
+          }
+          busy_.insert(r.id);
+          skipped.push_back(std::move(o));
+        }
+        continue;
+      }
+      if (active_total_ >= cfg->outbound.max_connections) break;
+      if (active_[dest] >= cfg->outbound.max_connections_per_destination) continue;
+      auto job = std::make_shared<Job>();
+      job->msg = msg;
+      job->msg.recipients = std::move(rcpts);
+      job->domain = domain;
+      job->destination = dest;
+      for (const auto& r : job->msg.recipients) busy_.insert(r.id);
+      ++active_[dest];
+      ++active_total_;
+      asio::co_spawn(ex_, Deliver(job), asio::detached);
+    }
+  }
+  if (!skipped.empty()) co_await Record(std::move(skipped));
+}
+
+void Queue::Finish(const Job& job) {
+  if (--active_[job.destination] == 0) active_.erase(job.destination);
+  --active_total_;
+  kicked_ = true;  // a slot is free: look again
+  wake_.cancel();
+}
+
+awaitable<void> Queue::Deliver(std::shared_ptr<Job> job) {
+  auto cfg = svc_.config->Get();
+  const auto& oc = cfg->outbound;
+  const store::QueuedMessage& msg = job->msg;
+  store::Store* store = svc_.store;
+  int64_t id = msg.id;
+  auto read = [store, id] { return store->ReadQueuedContent(id); };
+  Result<std::string> content = co_await io::Offload(*svc_.blocking, std::move(read));
+
+  // Where to: the relay host, or the domain's MX hosts (RFC 5321 section 5.1).
+  std::vector<Target> targets;
+  std::string failure;    // why no server took the message (temporary)
+  std::string permanent;  // a permanent reason for every recipient
+  int port = oc.smtp_port;
+  std::string ascii_domain;
+  if (!content) {
+    failure = "local: cannot read the queued message: " + content.error().message;
+  } else if (!oc.relay_host.empty()) {
+    size_t colon = oc.relay_host.rfind(':');
+    std::string host = oc.relay_host.substr(0, colon);
+    if (host.size() > 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
+    port = std::atoi(oc.relay_host.c_str() + colon + 1);
+    boost::system::error_code ec;
+    asio::ip::make_address(host, ec);
+    if (!ec) {
+      targets.push_back(Target{host, host});
+    } else {
+      Result<std::vector<std::string>> addrs = co_await resolver_->LookupAddresses(host);
+      if (!addrs) {
+        failure = "relay host " + host + ": " + addrs.error().message;
+      } else {
+        for (auto& a : *addrs) targets.push_back(Target{host, a});
+      }
+    }
+  } else {
+    auto ascii = dns::ToAsciiDomain(job->domain);
+    if (!ascii) {
+      permanent = "5.1.2 " + ascii.error().message;
+    } else {
+      ascii_domain = *ascii;
+      Result<std::vector<dns::MxRecord>> mx = co_await resolver_->LookupMx(ascii_domain);
+      if (!mx && mx.error().kind == ErrorKind::kNotFound) {
+        permanent = "5.1.2 Host or domain name not found: " + ascii_domain;
+      } else if (!mx) {
+        failure = "4.4.3 DNS lookup of " + ascii_domain + " failed: " + mx.error().message;
+      } else if (dns::IsNullMx(*mx)) {
+        permanent = "556 5.1.10 " + ascii_domain + " accepts no mail (null MX, RFC 7505)";
+      } else {
+        std::vector<dns::MxRecord> hosts = dns::SortMx(std::move(*mx), Random());
+        bool implicit = hosts.empty();
+        if (implicit) hosts.push_back(dns::MxRecord{0, ascii_domain});  // implicit MX
+        if (hosts.size() > kMaxMxHosts) hosts.resize(kMaxMxHosts);
+        bool all_missing = true;
+        for (const auto& h : hosts) {
+          if (targets.size() >= kMaxAddresses) break;
+          std::string name = h.host;
+          Result<std::vector<std::string>> addrs = co_await resolver_->LookupAddresses(name);
+          if (!addrs) {
+            if (addrs.error().kind != ErrorKind::kNotFound) all_missing = false;
+            failure = "4.4.3 DNS lookup of " + h.host + " failed: " + addrs.error().message;
+            continue;
+          }
+          all_missing = all_missing && addrs->empty();
+          for (auto& a : *addrs) {
+            if (targets.size() < kMaxAddresses) targets.push_back(Target{h.host, a});
+          }
+        }
+        if (targets.empty() && implicit && all_missing) {
+          permanent = "5.1.2 Host or domain name not found: " + ascii_domain;
+        } else if (targets.empty() && failure.empty()) {
+          failure = "4.4.4 no address for the mail servers of " + ascii_domain;
+        }
+      }
+    }
+  }
+
+  // Envelope: an IDNA domain goes out as its A-label (RFC 5890); a UTF-8
+  // local part needs a server with SMTPUTF8 (the client checks).
+  smtp::ClientEnvelope env;
+  env.sender = msg.sender;
+  env.envid = msg.envid;
+  env.ret_hdrs = msg.ret_hdrs;
+  env.smtputf8 = msg.smtputf8;
+  env.eight_bit = msg.eight_bit;
+  for (const auto& r : msg.recipients) {
+    std::string addr = r.address;
+    if (!ascii_domain.empty()) addr = addr.substr(0, addr.rfind('@') + 1) + ascii_domain;
+    env.recipients.push_back(smtp::ClientRecipient{addr, r.notify, r.orcpt});
+  }
+  smtp::ClientOptions copts;
+  copts.helo = cfg->hostname;
+  copts.tls = oc.starttls ? client_tls_ : nullptr;
+  copts.command_timeout = std::chrono::seconds(oc.command_timeout_seconds);
+  copts.data_timeout = std::chrono::seconds(2 * oc.command_timeout_seconds);
+
+  smtp::ClientResult result;
+  std::string remote;
+  if (permanent.empty()) {
+    for (const auto& t : targets) {
+      std::string ip = t.ip;
+      std::chrono::seconds ct(oc.connect_timeout_seconds);
+      std::optional<tcp::socket> socket = co_await Connect(ip, port, ct);
+      if (!socket) {
+        failure = "4.4.1 cannot connect to " + t.host + "[" + t.ip + "]:" + std::to_string(port);
+        continue;
+      }
+      copts.server = t.host;
+      result = co_await smtp::SendMail(std::move(*socket), copts, env, *content);
+      remote = t.host + "[" + t.ip + "]";
+      if (result.transaction) break;
+      failure = remote + " said: " +
+                (result.failure.code ? result.failure.Text()
+                                     : (result.failure.lines.empty() ? std::string("no answer")
+                                                                     : result.failure.lines[0]));
+    }
+  }
+
+  int64_t now = Now();
+  if (permanent.empty() && !result.transaction) {
+    // Nobody answered: the destination is dead until its retry time.
+    int attempts = msg.recipients.empty() ? 0 : msg.recipients[0].attempts;
+    dead_until_[job->destination] = now + Backoff(oc, attempts);
+  } else {
+    dead_until_.erase(job->destination);
+  }
+  std::vector<RecipientOutcome> outcomes;
+  for (size_t i = 0; i < msg.recipients.size(); ++i) {
+    const auto& r = msg.recipients[i];
+    RecipientOutcome o;
+    o.recipient_id = r.id;
+    bool can_dsn = !msg.sender.empty();  // never report on a report (null sender)
+    if (!permanent.empty()) {
+      o.state = RecipientState::kFailed;
+      o.diagnostic = permanent;
+    } else if (result.transaction && i < result.rcpt.size()) {
+      const smtp::Reply& reply = result.rcpt[i];
+      o.diagnostic = reply.Text();
+      if (reply.positive()) {
+        o.state = RecipientState::kDelivered;
+        if (can_dsn && !result.remote_dsn && WantsNotify(r.notify, smtp::kNotifySuccess, false)) {
+          o.dsn = DsnPending::kRelayed;
+        }
+        spdlog::info("outbound: id={} to=<{}> relay={} tls={} delivered: {}", msg.id, r.address,
+                     remote, result.tls, o.diagnostic);
+      } else if (reply.permanent()) {
+        o.state = RecipientState::kFailed;
+      } else {
+        o.state = RecipientState::kQueued;
+      }
+    } else {
+      o.state = RecipientState::kQueued;
+      o.diagnostic = failure.empty() ? "no server answered" : failure;
+    }
+    if (o.state == RecipientState::kQueued) {
+      o.next_attempt_at = now + Backoff(oc, r.attempts);
+      if (now - msg.created_at >= oc.max_lifetime_seconds) {
+        o.state = RecipientState::kFailed;
+        o.diagnostic = "4.4.7 message expired; last error: " + o.diagnostic;
+      } else if (oc.delay_warning_seconds > 0 && !r.delay_warned && can_dsn &&
+                 now - msg.created_at >= oc.delay_warning_seconds &&
+                 WantsNotify(r.notify, smtp::kNotifyDelay, true)) {
+        o.dsn = DsnPending::kDelay;
+      }
+      spdlog::info("outbound: id={} to=<{}> deferred: {}", msg.id, r.address, o.diagnostic);
+    }
+    if (o.state == RecipientState::kFailed) {
+      if (can_dsn && WantsNotify(r.notify, smtp::kNotifyFailure, true))
+        o.dsn = DsnPending::kFailure;
+      spdlog::info("outbound: id={} to=<{}> failed: {}", msg.id, r.address, o.diagnostic);
+    }
+    if (!remote.empty() && result.transaction) o.diagnostic += " (" + remote + ")";
+    outcomes.push_back(std::move(o));
+  }
+  co_await Record(std::move(outcomes));
+  Finish(*job);
+}
+
+awaitable<void> Queue::SendDsns() {
+  store::Store* store = svc_.store;
+  auto list = [store] { return store->ListPendingDsn(kDsnScanLimit); };
+  Result<std::vector<store::QueuedMessage>> pending =
+      co_await io::Offload(*svc_.blocking, std::move(list));
+  if (!pending) {
+    spdlog::error("outbound: cannot read owed reports: {}", pending.error().message);
+    co_return;
+  }
+  auto cfg = svc_.config->Get();
+  for (auto& msg : *pending) {
+    if (stopping_) co_return;
+    int64_t id = msg.id;
+    std::string sender = msg.sender;
+    struct Prepared {
+      Result<std::string> original = std::string();
+      Result<bool> local = false;
+      std::optional<Result<store::Account>> account;
+    };
+    auto prepare = [store, id, sender] {
+      Prepared p;
+      p.original = store->ReadQueuedContent(id);
+      auto mailbox = smtp::ParseMailbox(sender, true);
+      if (mailbox) {
+        p.local = store->IsLocalDomain(mailbox->domain);
+        if (p.local.ok() && *p.local) p.account = store->FindAccount(smtp::AccountKey(*mailbox));
+      }
+      return p;
+    };
+    Prepared p = co_await io::Offload(*svc_.blocking, std::move(prepare));
+    if (!p.original || !p.local) {
+      spdlog::error("outbound: id={} cannot prepare its report: {}", id,
+                    !p.original ? p.original.error().message : p.local.error().message);
+      continue;
+    }
+    DsnInput in;
+    in.reporting_mta = cfg->hostname;
+    in.from = "MAILER-DAEMON@" + cfg->hostname;
+    in.to = msg.sender;
+    in.envid = msg.envid;
+    in.arrival = msg.created_at;
+    in.now = Now();
+    in.headers_only = msg.ret_hdrs;
+    in.original = std::move(*p.original);
+    in.boundary = "hato-dsn-" + RandomHex();
+    in.message_id = "<" + RandomHex() + RandomHex() + "@" + cfg->hostname + ">";
+    store::DeliveryRequest req;
+    for (const auto& r : msg.recipients) {
+      DsnRecipient d;
+      d.address = r.address;
+      d.orcpt = r.orcpt;
+      d.action = r.dsn == DsnPending::kFailure ? "failed"
+                 : r.dsn == DsnPending::kDelay ? "delayed"
+                                               : "relayed";
+      d.diagnostic = r.last_error;
+      d.last_attempt = r.attempts > 0 ? in.now : 0;
+      d.retry_until = msg.created_at + cfg->outbound.max_lifetime_seconds;
+      in.recipients.push_back(std::move(d));
+      req.dsn_for.push_back(r.id);
+    }
+    std::string report = BuildDsn(in);
+    req.return_path = "";
+    req.received_at = in.now;
+    if (*p.local) {
+      // A local sender whose account is gone gets no report (nothing to deliver to).
+      if (p.account && p.account->ok()) {
+        req.account_ids.push_back((*p.account)->id);
+        req.content = "Return-Path: <>\r\n" + report;
+      }
+    } else {
+      store::OutboundRequest out;
+      out.content = report;
+      out.sender = "";
+      out.recipients.push_back(store::OutboundRecipient{msg.sender, smtp::kNotifyNever, ""});
+      req.outbound = std::move(out);
+    }
+    auto deliver = [store, req = std::move(req)](store::Done<store::DeliveryReceipt> done) mutable {
+      store->Deliver(std::move(req), std::move(done));
+    };
+    std::chrono::milliseconds timeout = kStoreTimeout;
+    Result<store::DeliveryReceipt> receipt =
+        co_await io::AwaitCallback<store::DeliveryReceipt>(std::move(deliver), timeout);
+    if (!receipt) {
+      spdlog::error("outbound: id={} report not stored: {}", id, receipt.error().message);
+    } else {
+      spdlog::info("outbound: id={} report ({} recipients) sent to <{}>", id, msg.recipients.size(),
+                   msg.sender);
+    }
+  }
+}
+
+}  // namespace hato::outbound

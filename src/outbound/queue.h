@@ -1,0 +1,63 @@
+// The outbound queue runner: takes due recipients from the store's queue,
+// delivers them to their destination's MX (or the relay host) with the SMTP
+// client, and records each outcome: delivered, failed (a DSN is owed) or
+// deferred with exponential backoff and jitter until the maximum lifetime.
+// It also turns owed DSNs into messages to the sender (src/outbound/dsn.h).
+//
+// Scheduling: at most outbound.max_connections deliveries at once, and at
+// most outbound.max_connections_per_destination per destination, so one
+// slow destination cannot take every slot. A destination that could not be
+// reached is "dead" until its retry time: its other recipients are deferred
+// without a connection attempt instead of waiting for timeouts in a slot.
+// Thread-safety: runs on one event loop; Kick() may be called from any thread.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+
+#include "dns/resolver.h"
+#include "io/asio.h"
+#include "server/services.h"
+
+namespace hato::outbound {
+
+class Queue {
+ public:
+  Queue(server::Services services, asio::any_io_executor executor);
+  ~Queue();
+  // Opens the resolver and starts the runner.
+  Status Start();
+  // Look for work now (new mail queued). Thread-safe.
+  void Kick();
+  // No new deliveries; those in progress finish.
+  void Stop();
+  size_t active() const { return active_total_; }
+
+ private:
+  struct Job;
+  awaitable<void> Run();
+  awaitable<void> Scan();
+  awaitable<void> Deliver(std::shared_ptr<Job> job);
+  awaitable<void> SendDsns();
+  awaitable<void> Record(std::vector<store::RecipientOutcome> outcomes);
+  void Finish(const Job& job);
+
+  server::Services svc_;
+  asio::any_io_executor ex_;
+  std::unique_ptr<dns::Resolver> resolver_;
+  std::shared_ptr<asio::ssl::context> client_tls_;
+  asio::steady_timer wake_;
+  bool stopping_ = false;
+  bool kicked_ = false;
+  std::set<int64_t> busy_;                // recipient ids being delivered
+  std::map<std::string, size_t> active_;  // deliveries per destination
+  size_t active_total_ = 0;
+  std::map<std::string, int64_t> dead_until_;  // unreachable destinations
+  // Outcomes whose recording failed: retried, and their recipients stay busy
+  // meanwhile, so a confirmed 250 is never followed by a resend.
+  std::vector<store::RecipientOutcome> unrecorded_;
+};
+
+}  // namespace hato::outbound

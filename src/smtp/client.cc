@@ -1,0 +1,207 @@
+#include "smtp/client.h"
+
+#include "io/net.h"
+#include "smtp/command.h"
+
+namespace hato::smtp {
+namespace {
+
+// Reads one reply; a reply with code 0 means the connection failed or the
+// server spoke garbage.
+awaitable<Reply> ReadReply(io::Connection& conn, std::chrono::seconds timeout) {
+  ReplyReader reader;
+  while (true) {
+    io::LineResult line = co_await conn.ReadLine(kMaxReplyLine, timeout);
+    if (line.status != io::ReadStatus::kOk) {
+      Reply r;
+      r.lines.push_back(line.status == io::ReadStatus::kTimeout ? "timeout waiting for the server"
+                                                                : "connection lost");
+      co_return r;
+    }
+    Result<bool> done = reader.Feed(line.line);
+    if (!done) {
+      Reply r;
+      r.lines.push_back("bad reply from the server: " + done.error().message);
+      co_return r;
+    }
+    if (*done) co_return reader.Take();
+  }
+}
+
+// g++ 12: callers pass a named string (no temporaries inside co_await).
+awaitable<Reply> Exchange(io::Connection& conn, const std::string& text,
+                          std::chrono::seconds timeout) {
+  std::string line = text + "\r\n";
+  bool sent = co_await conn.Write(line);
+  if (!sent) {
+    Reply r;
+    r.lines.push_back("connection lost");
+    co_return r;
+  }
+  Reply reply = co_await ReadReply(conn, timeout);
+  co_return reply;
+}
+
+std::string MailCommand(const ClientEnvelope& env, const Extensions& ext, size_t size) {
+  std::string cmd = "MAIL FROM:<" + env.sender + ">";
+  if (ext.size) cmd += " SIZE=" + std::to_string(size);
+  if (env.eight_bit && ext.eight_bit_mime) cmd += " BODY=8BITMIME";
+  if (env.smtputf8 && ext.smtputf8) cmd += " SMTPUTF8";
+  if (ext.dsn) {
+    cmd += env.ret_hdrs ? " RET=HDRS" : " RET=FULL";
+    if (!env.envid.empty()) cmd += " ENVID=" + EncodeXtext(env.envid);
+  }
+  return cmd;
+}
+
+std::string RcptCommand(const ClientRecipient& r, const Extensions& ext) {
+  std::string cmd = "RCPT TO:<" + r.address + ">";
+  if (ext.dsn) {
+    if (r.notify) {
+      std::string list;
+      for (auto [bit, name] : {std::pair{kNotifyNever, "NEVER"},
+                               {kNotifySuccess, "SUCCESS"},
+                               {kNotifyFailure, "FAILURE"},
+                               {kNotifyDelay, "DELAY"}}) {
+        if (r.notify & bit) list += std::string(list.empty() ? "" : ",") + name;
+      }
+      cmd += " NOTIFY=" + list;
+    }
+    if (!r.orcpt.empty()) {
+      size_t semi = r.orcpt.find(';');
+      cmd += " ORCPT=" + r.orcpt.substr(0, semi + 1) + EncodeXtext(r.orcpt.substr(semi + 1));
+    }
+  }
+  return cmd;
+}
+
+}  // namespace
+
+awaitable<ClientResult> SendMail(tcp::socket socket, const ClientOptions& options,
+                                 const ClientEnvelope& env, const std::string& content) {
+  ClientResult result;
+  io::Connection conn(std::move(socket), options.tls);
+  auto t = options.command_timeout;
+  Reply greeting = co_await ReadReply(conn, t);
+  if (greeting.code != 220) {
+    result.failure = std::move(greeting);
+    conn.Close();
+    co_return result;
+  }
+  const std::string ehlo_cmd = "EHLO " + options.helo;
+  const std::string helo_cmd = "HELO " + options.helo;
+  const std::string quit = "QUIT";
+  Reply ehlo = co_await Exchange(conn, ehlo_cmd, t);
+  if (ehlo.code != 250) {
+    // RFC 5321 section 3.2: fall back to HELO for a server without ESMTP.
+    ehlo = co_await Exchange(conn, helo_cmd, t);
+    if (ehlo.code != 250) {
+      result.failure = std::move(ehlo);
+      conn.Close();
+      co_return result;
+    }
+    ehlo.lines.resize(1);
+  }
+  Extensions ext = ParseEhlo(ehlo);
+  if (ext.starttls && options.tls) {
+    const std::string starttls = "STARTTLS";
+    Reply ready = co_await Exchange(conn, starttls, t);
+    if (ready.code == 220) {
+      std::string sni = options.server;
+      bool secured = co_await conn.StartTlsClient(std::move(sni), t);
+      if (!secured) {
+        result.failure.lines.push_back("TLS handshake failed");
+        conn.Close();
+        co_return result;
+      }
+      result.tls = true;
+      ehlo = co_await Exchange(conn, ehlo_cmd, t);
+      if (ehlo.code != 250) {
+        result.failure = std::move(ehlo);
+        conn.Close();
+        co_return result;
+      }
+      ext = ParseEhlo(ehlo);
+    }
+  }
+  bool needs_utf8 = false;  // an address that only SMTPUTF8 can carry
+  for (unsigned char ch : env.sender) needs_utf8 = needs_utf8 || ch >= 0x80;
+  for (const auto& r : env.recipients) {
+    for (unsigned char ch : r.address) needs_utf8 = needs_utf8 || ch >= 0x80;
+  }
+  if (needs_utf8 && !ext.smtputf8) {
+    // RFC 6531 section 3.2: a message that needs SMTPUTF8 cannot be downgraded here.
+    Reply r;
+    r.code = 553;
+    r.lines.push_back("5.6.7 the server does not support SMTPUTF8");
+    result.transaction = true;
+    result.failure = r;
+    result.rcpt.assign(env.recipients.size(), r);
+    co_await Exchange(conn, quit, t);
+    conn.Close();
+    co_return result;
+  }
+  const std::string mail_cmd = MailCommand(env, ext, content.size());
+  Reply mail = co_await Exchange(conn, mail_cmd, t);
+  if (mail.code != 250) {
+    // A 5xx to MAIL fails every recipient; a 4xx defers them.
+    result.transaction = mail.code >= 400;
+    result.rcpt.assign(env.recipients.size(), mail);
+    result.failure = std::move(mail);
+    if (result.transaction) co_await Exchange(conn, quit, t);
+    conn.Close();
+    co_return result;
+  }
+  result.remote_dsn = ext.dsn;
+  std::vector<size_t> accepted;
+  for (size_t i = 0; i < env.recipients.size(); ++i) {
+    const std::string rcpt_cmd = RcptCommand(env.recipients[i], ext);
+    Reply r = co_await Exchange(conn, rcpt_cmd, t);
+    if (r.code == 0) {
+      result.failure = std::move(r);
+      conn.Close();
+      co_return result;
+    }
+    if (r.code == 250 || r.code == 251) accepted.push_back(i);
+    result.rcpt.push_back(std::move(r));
+  }
+  if (accepted.empty()) {
+    result.transaction = true;
+    result.failure = result.rcpt.front();
+    co_await Exchange(conn, quit, t);
+    conn.Close();
+    co_return result;
+  }
+  const std::string data_cmd = "DATA";
+  Reply data = co_await Exchange(conn, data_cmd, t);
+  if (data.code != 354) {
+    result.transaction = data.code >= 400;
+    for (size_t i : accepted) result.rcpt[i] = data;
+    result.failure = std::move(data);
+    conn.Close();
+    co_return result;
+  }
+  std::string stuffed = DotStuff(content);
+  bool sent = co_await conn.Write(stuffed);
+  Reply final_reply;
+  if (sent) {
+    final_reply = co_await ReadReply(conn, options.data_timeout);
+  } else {
+    final_reply.lines.push_back("connection lost");
+  }
+  if (final_reply.code == 0) {
+    // RFC 5321 section 6.1: no reply to the final dot: the message may or may
+    // not have been taken. Treat it as not delivered (at-least-once).
+    result.failure = std::move(final_reply);
+    conn.Close();
+    co_return result;
+  }
+  result.transaction = true;
+  for (size_t i : accepted) result.rcpt[i] = final_reply;
+  if (!final_reply.positive()) result.failure = final_reply;
+  co_await Exchange(conn, quit, t);
+  conn.Close();
+  co_return result;
+}
+
+}  // namespace hato::smtp

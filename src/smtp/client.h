@@ -1,0 +1,55 @@
+// SMTP client for outbound delivery (RFC 5321 section 3 and 4; RFC 3207
+// STARTTLS, opportunistic per RFC 7435; RFC 3461 DSN parameters passed on
+// when the server offers DSN). Sends one message to one server over an
+// established TCP connection and reports, per recipient, the server's reply.
+// The queue (src/outbound) decides what the replies mean for retries.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "io/asio.h"
+#include "smtp/reply.h"
+
+namespace hato::smtp {
+
+struct ClientRecipient {
+  std::string address;
+  unsigned notify = 0;  // Notify bits; passed on only to a server that offers DSN
+  std::string orcpt;
+};
+
+struct ClientEnvelope {
+  std::string sender;  // "" = null reverse-path
+  std::vector<ClientRecipient> recipients;
+  std::string envid;
+  bool ret_hdrs = false;
+  bool smtputf8 = false;
+  bool eight_bit = false;
+};
+
+struct ClientOptions {
+  std::string helo;                           // our host name for EHLO
+  std::string server;                         // the server's host name (TLS SNI, logs)
+  std::shared_ptr<asio::ssl::context> tls;    // null: never STARTTLS
+  std::chrono::seconds command_timeout{300};  // RFC 5321 section 4.5.3.2 (5 minutes)
+  std::chrono::seconds data_timeout{600};     // the final "." reply: 10 minutes
+};
+
+struct ClientResult {
+  // The server answered the transaction (false: connection, greeting, EHLO
+  // or MAIL failed, or the connection broke: try another server or later).
+  bool transaction = false;
+  Reply failure;            // why, when !transaction or every recipient failed
+  std::vector<Reply> rcpt;  // per recipient: the RCPT reply, or the DATA reply if RCPT passed
+  bool tls = false;         // the message went over TLS
+  bool remote_dsn = false;  // the server took our DSN parameters
+};
+
+// Runs the whole SMTP exchange on a connected socket and closes it.
+awaitable<ClientResult> SendMail(tcp::socket socket, const ClientOptions& options,
+                                 const ClientEnvelope& envelope, const std::string& content);
+
+}  // namespace hato::smtp

@@ -1,0 +1,145 @@
+"""Test doubles for outbound delivery, all on 127.0.0.1.
+
+FakeMX: a small SMTP server that records what it receives and answers with
+scripted replies (per recipient, or for the whole DATA), so tests can watch
+delivery, temporary failures (retries) and permanent failures (DSNs).
+FakeDNS: a DNS server (python3-dnslib) serving test zones: MX, A and AAAA.
+"""
+import socketserver
+import sys
+import threading
+
+try:
+    import dnslib  # noqa: F401  (Debian's python3-dnslib)
+except ImportError:
+    # A python3 other than Debian's (pyenv, venv): dnslib is pure Python.
+    sys.path.append("/usr/lib/python3/dist-packages")
+
+from harness import free_port
+
+
+class FakeMX:
+    def __init__(self, ehlo_extra=("8BITMIME", "PIPELINING")):
+        self.port = free_port()
+        self.messages = []  # dicts: mail_from, rcpts, data, mail_line, rcpt_lines
+        self.rcpt_replies = {}  # address -> reply line for RCPT
+        self.data_reply = "250 2.0.0 Ok: queued"
+        self.ehlo_extra = list(ehlo_extra)
+        self.connections = 0
+        self.lock = threading.Lock()
+        outer = self
+
+        class Handler(socketserver.StreamRequestHandler):
+            def handle(self):
+                with outer.lock:
+                    outer.connections += 1
+                w = lambda line: self.wfile.write((line + "\r\n").encode())
+                w("220 fake.mx ESMTP")
+                mail, rcpts, mail_line, rcpt_lines = None, [], "", []
+                while True:
+                    raw = self.rfile.readline(65536)
+                    if not raw:
+                        return
+                    line = raw.decode("utf-8", "replace").rstrip("\r\n")
+                    verb = line[:4].upper()
+                    if verb in ("EHLO", "HELO"):
+                        ext = ["fake.mx"] + outer.ehlo_extra
+                        for i, e in enumerate(ext):
+                            w(("250 " if i == len(ext) - 1 else "250-") + e)
+                    elif verb == "MAIL":
+                        mail_line = line
+                        mail = line.split(":", 1)[1].split(">")[0].strip().lstrip("<")
+                        rcpts, rcpt_lines = [], []
+                        w("250 2.1.0 Ok")
+                    elif verb == "RCPT":
+                        addr = line.split(":", 1)[1].split(">")[0].strip().lstrip("<")
+                        reply = outer.rcpt_replies.get(addr.lower(), "250 2.1.5 Ok")
+                        if reply.startswith("250"):
+                            rcpts.append(addr)
+                            rcpt_lines.append(line)
+                        w(reply)
+                    elif verb == "DATA":
+                        w("354 go ahead")
+                        data = []
+                        while True:
+                            l = self.rfile.readline(1 << 20)
+                            if not l or l == b".\r\n":
+                                break
+                            data.append(l[1:] if l.startswith(b"..") else l)
+                        reply = outer.data_reply
+                        if reply.startswith("250"):
+                            with outer.lock:
+                                outer.messages.append({
+                                    "mail_from": mail, "rcpts": rcpts, "data": b"".join(data),
+                                    "mail_line": mail_line, "rcpt_lines": rcpt_lines})
+                        w(reply)
+                    elif verb == "QUIT":
+                        w("221 bye")
+                        return
+                    elif verb == "RSET" or verb == "NOOP":
+                        w("250 Ok")
+                    else:
+                        w("502 5.5.2 unknown")
+
+        class Srv(socketserver.ThreadingTCPServer):
+            allow_reuse_address = True
+            daemon_threads = True
+
+        self.server = Srv(("127.0.0.1", self.port), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def received_for(self, addr):
+        with self.lock:
+            return [m for m in self.messages if addr in m["rcpts"]]
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class FakeDNS:
+    """Serves `zone`: {name: [(type, value), ...]}; type is MX ("10 host."), A, AAAA."""
+
+    def __init__(self, zone):
+        from dnslib import RR, QTYPE, RCODE, A, AAAA, MX
+        from dnslib.server import DNSServer, BaseResolver
+
+        self.port = free_port()
+        self.zone = zone
+        self.queries = []
+        outer = self
+
+        class Resolver(BaseResolver):
+            def resolve(self, request, handler):
+                reply = request.reply()
+                q = request.q
+                name = str(q.qname).rstrip(".").lower()
+                qtype = QTYPE[q.qtype]
+                outer.queries.append((name, qtype))
+                records = outer.zone.get(name)
+                if records is None:
+                    reply.header.rcode = RCODE.NXDOMAIN
+                    return reply
+                for rtype, value in records:
+                    if rtype != qtype:
+                        continue
+                    if rtype == "MX":
+                        pref, host = value.split()
+                        rdata = MX(host, int(pref))
+                    elif rtype == "A":
+                        rdata = A(value)
+                    else:
+                        rdata = AAAA(value)
+                    reply.add_answer(RR(q.qname, getattr(QTYPE, rtype), rdata=rdata, ttl=1))
+                return reply
+
+        self.server = DNSServer(Resolver(), port=self.port, address="127.0.0.1")
+        self.server.start_thread()
+
+    @property
+    def address(self):
+        return f"127.0.0.1@{self.port}"
+
+    def stop(self):
+        self.server.stop()

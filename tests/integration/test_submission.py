@@ -1,0 +1,398 @@
+"""Submission (RFC 6409, RFC 8314) and outbound delivery, end to end on loopback.
+
+A real `hato serve` takes mail from smtplib on its submission ports and
+delivers it to a fake MX found through a fake DNS server (fakemx.py), or to a
+relay host; failures come back to the sender as DSNs (RFC 3464) in her INBOX.
+"""
+import email
+import poplib
+import smtplib
+import ssl
+import time
+import unittest
+
+from fakemx import FakeDNS, FakeMX
+from harness import DOMAIN, PASSWORD, Server, free_port, run_cli
+
+ALICE = f"alice@{DOMAIN}"
+BOB = f"bob@{DOMAIN}"
+MSG = "From: Alice <%s>\r\nTo: carol@remote.example\r\nSubject: %s\r\n\r\nHello %s.\r\n"
+
+
+def wait_for(cond, timeout=20.0, what="condition"):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        v = cond()
+        if v:
+            return v
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def inbox(server, user):
+    """Every message in the user's INBOX, as email.message.Message."""
+    p = poplib.POP3("127.0.0.1", server.pop3_port, timeout=10)
+    try:
+        p.user(user)
+        p.pass_(PASSWORD)
+        n = len(p.list()[1])
+        return [email.message_from_bytes(b"\r\n".join(p.retr(i + 1)[1])) for i in range(n)]
+    finally:
+        p.quit()
+
+
+def dsn_fields(msg):
+    """The per-recipient fields of a DSN's message/delivery-status part, lower-cased keys."""
+    for part in msg.walk():
+        if part.get_content_type() == "message/delivery-status":
+            out = {}
+            for block in part.get_payload():
+                for k, v in block.items():
+                    out[k.lower()] = v
+            return out
+    raise AssertionError("no message/delivery-status part")
+
+
+def dsn_recipients(msg):
+    """One dict (lower-cased keys) per recipient block of a DSN."""
+    for part in msg.walk():
+        if part.get_content_type() == "message/delivery-status":
+            blocks = part.get_payload()[1:]
+            return [{k.lower(): v for k, v in b.items()} for b in blocks]
+    raise AssertionError("no message/delivery-status part")
+
+
+def submit(server, rcpts, subject="test", sender=ALICE, port=None, **kw):
+    with smtplib.SMTP("127.0.0.1", port or server.submission_port, timeout=10) as s:
+        s.ehlo()
+        s.login(sender, PASSWORD)
+        return s.sendmail(sender, rcpts, MSG % (sender, subject, subject), **kw)
+
+
+class Base(unittest.TestCase):
+    """A server whose remote destinations are remote.example (MX on the fake MX)."""
+
+    zone_extra = {}
+
+    def setUp(self):
+        self.mx = FakeMX()
+        zone = {"remote.example": [("MX", "10 mx.remote.example.")],
+                "mx.remote.example": [("A", "127.0.0.1")]}
+        zone.update(self.zone_extra)
+        self.dns = FakeDNS(zone)
+        self.server = Server(users=("alice", "bob"))
+        self.server.set_config("outbound", "resolver", f'"{self.dns.address}"')
+        self.server.set_config("outbound", "smtp_port", str(self.mx.port))
+        self.server.set_config("outbound", "retry_base_seconds", "1")
+        self.server.set_config("outbound", "retry_max_seconds", "2")
+        self.configure()
+        self.server.start()
+
+    def configure(self):
+        pass
+
+    def tearDown(self):
+        self.server.cleanup()
+        self.mx.stop()
+        self.dns.stop()
+
+    def queue_list(self):
+        return run_cli("queue", "list", data=self.server.data).stdout
+
+
+class SubmissionTest(Base):
+    def test_auth_required_before_mail(self):
+        with smtplib.SMTP("127.0.0.1", self.server.submission_port, timeout=10) as s:
+            s.ehlo()
+            self.assertIn("PLAIN", s.esmtp_features["auth"])  # loopback: allowed without TLS
+            self.assertIn("dsn", s.esmtp_features)
+            code, text = s.mail(ALICE)
+            self.assertEqual(code, 530)
+            with self.assertRaises(smtplib.SMTPAuthenticationError) as ctx:
+                s.login(ALICE, "wrong password")
+            self.assertEqual(ctx.exception.smtp_code, 535)
+            s.login(ALICE, PASSWORD)
+            self.assertEqual(s.mail(ALICE)[0], 250)
+
+    def test_auth_login_mechanism(self):
+        with smtplib.SMTP("127.0.0.1", self.server.submission_port, timeout=10) as s:
+            s.ehlo()
+            s.user, s.password = ALICE, PASSWORD
+            code, _ = s.auth("LOGIN", s.auth_login, initial_response_ok=False)
+            self.assertEqual(code, 235)
+
+    def test_mx_port_has_no_auth_and_no_relay(self):
+        with smtplib.SMTP("127.0.0.1", self.server.smtp_port, timeout=10) as s:
+            s.ehlo()
+            self.assertNotIn("auth", s.esmtp_features)
+            self.assertEqual(s.docmd("AUTH PLAIN AGFsaWNlAHB3")[0], 503)
+            s.mail("x@remote.example")
+            self.assertEqual(s.rcpt("carol@remote.example")[0], 554)
+            s.rset()
+            self.assertEqual(s.mail("x@remote.example", ["RET=HDRS"])[0], 555)
+
+    def test_sender_must_be_owned(self):
+        with smtplib.SMTP("127.0.0.1", self.server.submission_port, timeout=10) as s:
+            s.ehlo()
+            s.login(ALICE, PASSWORD)
+            code, text = s.mail(BOB)
+            self.assertEqual(code, 550)
+            self.assertIn(b"5.7.1", text)
+            self.assertEqual(s.mail("<>".strip("<>"))[0], 550)
+            self.assertEqual(s.mail(ALICE.upper())[0], 250)  # case-insensitive ownership
+
+    def test_implicit_tls_and_local_delivery_adds_message_id_and_date(self):
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        with smtplib.SMTP_SSL("127.0.0.1", self.server.submissions_port, timeout=10,
+                              context=ctx) as s:
+            s.login(ALICE, PASSWORD)
+            s.sendmail(ALICE, [BOB], "Subject: local\r\n\r\nfor bob\r\n")
+        msgs = inbox(self.server, BOB)
+        self.assertEqual(len(msgs), 1)
+        m = msgs[0]
+        self.assertEqual(m["Subject"], "local")
+        self.assertTrue(m["Message-ID"].endswith("@mail.example.test>"), m["Message-ID"])
+        self.assertTrue(m["Date"])
+        self.assertIn("ESMTPSA", m["Received"])  # RFC 3848: TLS and authenticated
+        self.assertIn("queue is empty", self.queue_list())  # nothing remote was queued
+
+    def test_plaintext_auth_needs_tls_when_not_allowed_on_loopback(self):
+        self.server.set_config("auth", "allow_plaintext_on_loopback", "false")
+        self.server.stop()
+        self.server.start()
+        with smtplib.SMTP("127.0.0.1", self.server.submission_port, timeout=10) as s:
+            s.ehlo()
+            self.assertNotIn("auth", s.esmtp_features)
+            self.assertEqual(s.docmd("AUTH PLAIN AGFsaWNlAHB3")[0], 538)
+            ctx = ssl.create_default_context()
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+            s.starttls(context=ctx)
+            s.ehlo()
+            self.assertIn("PLAIN", s.esmtp_features["auth"])
+            s.login(ALICE, PASSWORD)
+            self.assertEqual(s.mail(ALICE)[0], 250)
+
+    def test_sending_limit_per_hour(self):
+        self.server.set_config("submission", "max_messages_per_hour", "2")
+        self.server.stop()
+        self.server.start()
+        submit(self.server, [BOB], "one")
+        submit(self.server, [BOB], "two")
+        with smtplib.SMTP("127.0.0.1", self.server.submission_port, timeout=10) as s:
+            s.ehlo()
+            s.login(ALICE, PASSWORD)
+            code, text = s.mail(ALICE)
+            self.assertEqual(code, 451)
+            self.assertIn(b"4.7.1", text)
+        # Bob has his own allowance.
+        submit(self.server, [ALICE], "from bob", sender=BOB)
+        self.assertEqual(len(inbox(self.server, BOB)), 2)
+
+
+class DeliveryTest(Base):
+    zone_extra = {
+        "xn--bcher-kva.example": [("MX", "10 mx.remote.example.")],
+        "nomx.example": [("A", "127.0.0.1")],  # no MX: implicit MX (RFC 5321 5.1)
+        "nullmx.example": [("MX", "0 .")],      # RFC 7505
+    }
+
+    def test_remote_and_local_recipients_in_one_submission(self):
+        submit(self.server, ["carol@remote.example", BOB], "mixed")
+        got = wait_for(lambda: self.mx.received_for("carol@remote.example"), what="delivery")
+        self.assertEqual(got[0]["mail_from"], ALICE)
+        self.assertIn(b"Subject: mixed", got[0]["data"])
+        self.assertIn(b"Message-ID: <", got[0]["data"])
+        self.assertNotIn(b"Return-Path", got[0]["data"])
+        self.assertEqual(len(inbox(self.server, BOB)), 1)
+        wait_for(lambda: "queue is empty" in self.queue_list(), what="empty queue")
+        self.assertIn(("remote.example", "MX"), self.dns.queries)
+
+    def test_implicit_mx_and_idna_domain(self):
+        submit(self.server, ["dave@nomx.example"], "implicit")
+        wait_for(lambda: self.mx.received_for("dave@nomx.example"), what="implicit MX delivery")
+        with smtplib.SMTP("127.0.0.1", self.server.submission_port, timeout=10) as s:
+            s.ehlo()
+            s.login(ALICE, PASSWORD)
+            s.mail(ALICE, ["SMTPUTF8"])
+            self.assertEqual(s.rcpt("erin@bücher.example")[0], 250)
+            self.assertEqual(s.data(b"Subject: idna\r\n\r\nx\r\n")[0], 250)
+        # The envelope carries the A-label (RFC 5890); DNS was asked for it.
+        wait_for(lambda: self.mx.received_for("erin@xn--bcher-kva.example"), what="IDNA delivery")
+        self.assertIn(("xn--bcher-kva.example", "MX"), self.dns.queries)
+
+    def test_permanent_failure_returns_a_dsn(self):
+        self.mx.rcpt_replies["nobody@remote.example"] = "550 5.1.1 <nobody@remote.example>: no such user"
+        submit(self.server, ["nobody@remote.example", "carol@remote.example"], "bounce me")
+        wait_for(lambda: self.mx.received_for("carol@remote.example"), what="delivery")
+        msgs = wait_for(lambda: inbox(self.server, ALICE), what="DSN")
+        self.assertEqual(len(msgs), 1)
+        dsn = msgs[0]
+        self.assertEqual(dsn.get_content_type(), "multipart/report")
+        self.assertEqual(dsn.get_param("report-type"), "delivery-status")
+        f = dsn_fields(dsn)
+        self.assertEqual(f["action"], "failed")
+        self.assertEqual(f["status"], "5.1.1")
+        self.assertIn("nobody@remote.example", f["final-recipient"])
+        self.assertIn("550 5.1.1", f["diagnostic-code"])
+        original = [p for p in dsn.walk() if p.get_content_type() == "message/rfc822"]
+        self.assertEqual(len(original), 1)
+        self.assertIn("bounce me", original[0].as_string())
+        wait_for(lambda: "queue is empty" in self.queue_list(), what="empty queue")
+        # Only the failed recipient was reported.
+        self.assertNotIn("carol@remote.example", str(f))
+
+    def test_null_mx_and_unknown_domain_fail_at_once(self):
+        submit(self.server, ["x@nullmx.example", "y@nxdomain.example"], "nowhere")
+        # Reported as soon as each lookup failed (in one report or two).
+        def reported():
+            return [r for m in inbox(self.server, ALICE) for r in dsn_recipients(m)]
+        rcpts = wait_for(lambda: len(reported()) == 2 and reported(), what="DSNs")
+        statuses = sorted(r["status"] for r in rcpts)
+        self.assertEqual(statuses, ["5.1.10", "5.1.2"])
+        self.assertEqual(self.mx.connections, 0)
+
+    def test_dead_mx_is_retried_then_delivered(self):
+        # "Kill the MX": nothing listens on its port; later it comes back.
+        port = self.mx.port
+        self.mx.stop()
+        submit(self.server, ["carol@remote.example"], "retry")
+        wait_for(lambda: "attempts 2" in self.queue_list() or "attempts 3" in self.queue_list(),
+                 what="retries")
+        self.assertIn("cannot connect", self.queue_list())
+        self.mx = FakeMX()
+        self.assertNotEqual(self.mx.port, port)
+        self.server.set_config("outbound", "smtp_port", str(self.mx.port))
+        self.server.proc.send_signal(1)  # SIGHUP: reload (the port is read per attempt)
+        wait_for(lambda: self.mx.received_for("carol@remote.example"), timeout=30,
+                 what="delivery after the MX came back")
+        wait_for(lambda: "queue is empty" in self.queue_list(), what="empty queue")
+
+    def test_temporary_rejection_is_retried(self):
+        self.mx.data_reply = "451 4.3.0 try later"
+        submit(self.server, ["carol@remote.example"], "later")
+        wait_for(lambda: self.mx.connections >= 2, what="a second attempt")
+        self.assertIn("451 4.3.0", self.queue_list())
+        self.mx.data_reply = "250 2.0.0 Ok"
+        wait_for(lambda: self.mx.received_for("carol@remote.example"), timeout=30,
+                 what="delivery")
+        self.assertEqual(len(self.mx.messages), 1)  # never sent twice after the 250
+
+    def test_dsn_parameters_are_passed_on(self):
+        self.mx.ehlo_extra.append("DSN")
+        with smtplib.SMTP("127.0.0.1", self.server.submission_port, timeout=10) as s:
+            s.ehlo()
+            s.login(ALICE, PASSWORD)
+            s.sendmail(ALICE, ["carol@remote.example"], MSG % (ALICE, "dsn", "dsn"),
+                       mail_options=["RET=HDRS", "ENVID=abc+2Bdef"],
+                       rcpt_options=["NOTIFY=SUCCESS,FAILURE", "ORCPT=rfc822;carol@remote.example"])
+        got = wait_for(lambda: self.mx.received_for("carol@remote.example"), what="delivery")[0]
+        self.assertIn("RET=HDRS", got["mail_line"])
+        self.assertIn("ENVID=abc+2Bdef", got["mail_line"])
+        self.assertIn("NOTIFY=SUCCESS,FAILURE", got["rcpt_lines"][0])
+        self.assertIn("ORCPT=rfc822;carol@remote.example", got["rcpt_lines"][0])
+        # The remote MX offered DSN, so it reports success itself: no "relayed" from us.
+        time.sleep(1.5)
+        self.assertEqual(inbox(self.server, ALICE), [])
+
+    def test_success_notify_to_server_without_dsn_gives_relayed_report(self):
+        with smtplib.SMTP("127.0.0.1", self.server.submission_port, timeout=10) as s:
+            s.ehlo()
+            s.login(ALICE, PASSWORD)
+            s.sendmail(ALICE, ["carol@remote.example"], MSG % (ALICE, "relayed", "x"),
+                       mail_options=["ENVID=env-1"], rcpt_options=["NOTIFY=SUCCESS"])
+        self.assertNotIn("NOTIFY", wait_for(
+            lambda: self.mx.received_for("carol@remote.example"), what="delivery")[0]["rcpt_lines"][0])
+        msgs = wait_for(lambda: inbox(self.server, ALICE), what="relayed DSN")
+        f = dsn_fields(msgs[0])
+        self.assertEqual(f["action"], "relayed")
+        self.assertEqual(f["original-envelope-id"], "env-1")
+
+    def test_notify_never_suppresses_the_failure_report(self):
+        self.mx.rcpt_replies["nobody@remote.example"] = "550 5.1.1 no such user"
+        with smtplib.SMTP("127.0.0.1", self.server.submission_port, timeout=10) as s:
+            s.ehlo()
+            s.login(ALICE, PASSWORD)
+            s.sendmail(ALICE, ["nobody@remote.example"], MSG % (ALICE, "never", "x"),
+                       rcpt_options=["NOTIFY=NEVER"])
+        wait_for(lambda: "queue is empty" in self.queue_list(), what="empty queue")
+        self.assertEqual(inbox(self.server, ALICE), [])
+
+
+class ExpiryTest(Base):
+    def configure(self):
+        self.server.set_config("outbound", "delay_warning_seconds", "1")
+        self.server.set_config("outbound", "max_lifetime_seconds", "5")
+
+    def test_delay_warning_then_expiry_report(self):
+        self.mx.stop()
+        submit(self.server, ["carol@remote.example"], "doomed", )
+        msgs = wait_for(lambda: len(inbox(self.server, ALICE)) >= 2 and inbox(self.server, ALICE),
+                        timeout=30, what="delay and failure DSNs")
+        actions = [dsn_fields(m)["action"] for m in msgs]
+        self.assertEqual(actions, ["delayed", "failed"])
+        self.assertEqual(dsn_fields(msgs[1])["status"], "4.4.7")
+        self.assertIn("Will-Retry-Until", msgs[0].as_string())
+        wait_for(lambda: "queue is empty" in self.queue_list(), what="empty queue")
+
+
+class RelayHostTest(Base):
+    def configure(self):
+        # Smarthost: every remote recipient goes there, whatever DNS says.
+        self.server.set_config("outbound", "relay_host", f'"127.0.0.1:{self.mx.port}"')
+        self.server.set_config("outbound", "resolver", '"127.0.0.1@1"')  # unusable on purpose
+
+    def test_relay_host_gets_all_remote_mail(self):
+        submit(self.server, ["someone@elsewhere.example", "carol@remote.example"], "relay")
+        got = wait_for(lambda: self.mx.messages, what="relay delivery")
+        self.assertEqual(sorted(got[0]["rcpts"] + (got[1]["rcpts"] if len(got) > 1 else [])),
+                         ["carol@remote.example", "someone@elsewhere.example"])
+
+
+class QueueTest(Base):
+    def configure(self):
+        self.server.set_config("outbound", "retry_base_seconds", "3600")
+        self.server.set_config("outbound", "retry_max_seconds", "3600")
+
+    def test_survives_restart_and_admin_commands(self):
+        self.mx.stop()
+        submit(self.server, ["carol@remote.example"], "durable")
+        wait_for(lambda: "attempts 1" in self.queue_list(), what="first attempt")
+        # SIGKILL: the queue is in the store, committed before the 250.
+        self.server.kill()
+        listing = self.queue_list()
+        self.assertIn("<alice@example.test>", listing)
+        qid = listing.splitlines()[1].split("\t")[0]
+        show = run_cli("queue", "show", qid, data=self.server.data).stdout
+        self.assertIn("recipient: <carol@remote.example> queued, 1 attempts", show)
+        self.assertIn("Subject: durable", show)
+        self.assertIn("held", run_cli("queue", "hold", qid, data=self.server.data).stdout)
+        self.assertIn("\theld\t<carol@remote.example>", self.queue_list())
+        self.mx = FakeMX()
+        self.server.set_config("outbound", "smtp_port", str(self.mx.port))
+        self.server.start()
+        time.sleep(2)
+        self.assertEqual(self.mx.messages, [])  # held: not attempted
+        run_cli("queue", "release", qid, data=self.server.data)
+        wait_for(lambda: self.mx.received_for("carol@remote.example"), what="delivery after release")
+        wait_for(lambda: "queue is empty" in self.queue_list(), what="empty queue")
+        r = run_cli("queue", "show", qid, data=self.server.data, check=False)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("no queued message", r.stderr)
+
+    def test_retry_and_delete(self):
+        self.mx.data_reply = "451 4.3.0 busy"
+        submit(self.server, ["carol@remote.example"], "one")
+        wait_for(lambda: "attempts 1" in self.queue_list(), what="first attempt")
+        qid = self.queue_list().splitlines()[1].split("\t")[0]
+        run_cli("queue", "retry", qid, data=self.server.data)  # the next attempt is an hour away
+        wait_for(lambda: "attempts 2" in self.queue_list(), what="retried attempt")
+        self.assertIn("deleted", run_cli("queue", "delete", qid, data=self.server.data).stdout)
+        self.assertIn("queue is empty", self.queue_list())
+        self.assertEqual(inbox(self.server, ALICE), [])  # deleting sends no report
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,262 @@
+// Submission and outbound delivery: the pure pieces (DSN parameters, xtext,
+// the client's reply reader and EHLO parsing, dot-stuffing, DNS rdata, the
+// DSN builder) and the store's queue operations.
+#include <gtest/gtest.h>
+
+#include "dns/rdata.h"
+#include "outbound/dsn.h"
+#include "smtp/command.h"
+#include "smtp/reply.h"
+#include "store/store.h"
+#include "test_util.h"
+
+namespace hato {
+namespace {
+
+TEST(DsnParams, MailAndRcptParameters) {
+  auto mail = smtp::ParseCommand("MAIL FROM:<a@b.example> RET=hdrs ENVID=Q+2BR AUTH=<>");
+  ASSERT_TRUE(mail.ok()) << mail.error().message;
+  EXPECT_TRUE(mail->dsn);
+  EXPECT_EQ(mail->ret, "HDRS");
+  EXPECT_EQ(mail->envid, "Q+R");
+  EXPECT_TRUE(mail->auth_param);
+  auto rcpt = smtp::ParseCommand("RCPT TO:<c@d.example> NOTIFY=success,DELAY ORCPT=rfc822;c+40d");
+  ASSERT_TRUE(rcpt.ok()) << rcpt.error().message;
+  EXPECT_EQ(rcpt->notify, unsigned{smtp::kNotifySuccess | smtp::kNotifyDelay});
+  EXPECT_EQ(rcpt->orcpt, "rfc822;c@d");
+  // RFC 3461 section 4.1: NEVER alone; values known; no repeats.
+  EXPECT_FALSE(smtp::ParseCommand("RCPT TO:<c@d> NOTIFY=NEVER,FAILURE").ok());
+  EXPECT_FALSE(smtp::ParseCommand("RCPT TO:<c@d> NOTIFY=SOMETIMES").ok());
+  EXPECT_FALSE(smtp::ParseCommand("RCPT TO:<c@d> NOTIFY=DELAY,DELAY").ok());
+  EXPECT_FALSE(smtp::ParseCommand("MAIL FROM:<a@b> RET=ALL").ok());
+  EXPECT_FALSE(smtp::ParseCommand("MAIL FROM:<a@b> ENVID=bad+zz").ok());
+  EXPECT_FALSE(smtp::ParseCommand("RCPT TO:<c@d> ORCPT=noaddrtype").ok());
+  // DSN parameters belong to their command.
+  EXPECT_FALSE(smtp::ParseCommand("RCPT TO:<c@d> RET=FULL").ok());
+  EXPECT_FALSE(smtp::ParseCommand("MAIL FROM:<a@b> NOTIFY=NEVER").ok());
+}
+
+TEST(Xtext, RoundTrip) {
+  EXPECT_EQ(smtp::EncodeXtext("a+b=c d"), "a+2Bb+3Dc+20d");
+  EXPECT_EQ(*smtp::DecodeXtext("a+2Bb+3Dc+20d"), "a+b=c d");
+  EXPECT_FALSE(smtp::DecodeXtext("a+2").has_value());
+  EXPECT_FALSE(smtp::DecodeXtext("a+2b").has_value());  // upper-case hex only
+  EXPECT_FALSE(smtp::DecodeXtext("a=b").has_value());
+}
+
+TEST(Reply, MultiLineAndEnhancedCodes) {
+  smtp::ReplyReader r;
+  EXPECT_FALSE(*r.Feed("250-mx.example greets you"));
+  EXPECT_FALSE(*r.Feed("250-SIZE 1000"));
+  EXPECT_FALSE(*r.Feed("250-STARTTLS"));
+  EXPECT_FALSE(*r.Feed("250-dsn"));
+  EXPECT_TRUE(*r.Feed("250 8BITMIME"));
+  smtp::Reply reply = r.Take();
+  EXPECT_EQ(reply.code, 250);
+  smtp::Extensions e = smtp::ParseEhlo(reply);
+  EXPECT_TRUE(e.starttls && e.dsn && e.eight_bit_mime);
+  EXPECT_FALSE(e.smtputf8);
+  EXPECT_EQ(e.size, 1000u);
+
+  EXPECT_TRUE(*r.Feed("550 5.1.1 <x@y>: no such user"));
+  reply = r.Take();
+  EXPECT_TRUE(reply.permanent());
+  EXPECT_EQ(reply.Enhanced(), "5.1.1");
+  EXPECT_EQ(reply.Text(), "550 5.1.1 <x@y>: no such user");
+  EXPECT_TRUE(*r.Feed("421"));
+  EXPECT_EQ(r.Take().Enhanced(), "");
+
+  EXPECT_FALSE(r.Feed("25x oops").ok());
+  smtp::ReplyReader r2;
+  EXPECT_FALSE(*r2.Feed("451-a"));
+  EXPECT_FALSE(r2.Feed("452 b").ok());  // the code changed mid-reply
+  EXPECT_FALSE(smtp::ReplyReader().Feed("199 too low").ok());
+}
+
+TEST(DotStuff, StuffsLineStartsAndTerminates) {
+  EXPECT_EQ(smtp::DotStuff(".a\r\nb\r\n..c\r\n"), "..a\r\nb\r\n...c\r\n.\r\n");
+  EXPECT_EQ(smtp::DotStuff("no newline"), "no newline\r\n.\r\n");
+  EXPECT_EQ(smtp::DotStuff(""), ".\r\n");
+}
+
+TEST(DnsRdata, MxAndAddresses) {
+  std::string mx(
+      "\x00\x0a\x02mx\x06Remote\x07"
+      "example\x00",
+      21);
+  auto rec = dns::ParseMx(mx);
+  ASSERT_TRUE(rec.has_value());
+  EXPECT_EQ(rec->preference, 10);
+  EXPECT_EQ(rec->host, "mx.remote.example");
+  EXPECT_FALSE(dns::ParseMx(std::string("\x00\x05\xc0\x0c", 4)).has_value());  // pointer
+  EXPECT_FALSE(dns::ParseMx(mx + "x").has_value());                            // trailing byte
+  auto null_mx = dns::ParseMx(std::string("\x00\x00\x00", 3));
+  ASSERT_TRUE(null_mx.has_value());
+  EXPECT_TRUE(dns::IsNullMx({*null_mx}));
+  EXPECT_FALSE(dns::IsNullMx({*rec}));
+  EXPECT_EQ(*dns::ParseAddress(std::string("\x7f\x00\x00\x01", 4)), "127.0.0.1");
+  EXPECT_EQ(*dns::ParseAddress(std::string(15, '\0') + "\x01"), "::1");
+  EXPECT_FALSE(dns::ParseAddress("abc").has_value());
+  auto sorted = dns::SortMx({{20, "b"}, {10, "a"}, {20, "c"}, {5, "z"}}, 42);
+  ASSERT_EQ(sorted.size(), 4u);
+  EXPECT_EQ(sorted[0].host, "z");
+  EXPECT_EQ(sorted[1].host, "a");
+  EXPECT_EQ(sorted[3].preference, 20);
+}
+
+TEST(Dsn, FailureReportStructure) {
+  outbound::DsnInput in;
+  in.reporting_mta = "mail.example.test";
+  in.from = "MAILER-DAEMON@mail.example.test";
+  in.to = "alice@example.test";
+  in.envid = "env-7";
+  in.arrival = 1700000000;
+  in.now = 1700000100;
+  in.original = "Subject: hi\r\n\r\nbody\r\n";
+  in.boundary = "B";
+  in.message_id = "<x@y>";
+  in.recipients.push_back({"carol@remote.example", "rfc822;carol@remote.example", "failed",
+                           "550 5.1.1 no such user", "mx.remote.example", 1700000100, 0});
+  std::string dsn = outbound::BuildDsn(in);
+  EXPECT_NE(dsn.find("Content-Type: multipart/report; report-type=delivery-status"),
+            std::string::npos);
+  EXPECT_NE(dsn.find("Original-Envelope-Id: env-7\r\n"), std::string::npos);
+  EXPECT_NE(dsn.find("Final-Recipient: rfc822; carol@remote.example\r\n"), std::string::npos);
+  EXPECT_NE(dsn.find("Original-Recipient: rfc822;carol@remote.example\r\n"), std::string::npos);
+  EXPECT_NE(dsn.find("Action: failed\r\nStatus: 5.1.1\r\n"), std::string::npos);
+  EXPECT_NE(dsn.find("Diagnostic-Code: smtp; 550 5.1.1 no such user\r\n"), std::string::npos);
+  EXPECT_NE(dsn.find("Content-Type: message/rfc822\r\n\r\nSubject: hi\r\n\r\nbody\r\n"),
+            std::string::npos);
+  EXPECT_NE(dsn.find("\r\n--B--\r\n"), std::string::npos);
+  in.headers_only = true;
+  dsn = outbound::BuildDsn(in);
+  EXPECT_NE(dsn.find("text/rfc822-headers\r\n\r\nSubject: hi\r\n\r\n"), std::string::npos);
+  EXPECT_EQ(dsn.find("body\r\n"), std::string::npos);
+
+  EXPECT_EQ(outbound::StatusOf("4.4.7 message expired", true), "4.4.7");
+  EXPECT_EQ(outbound::StatusOf("451 try later", false), "4.0.0");
+  EXPECT_EQ(outbound::StatusOf("cannot connect", true), "5.0.0");
+}
+
+class QueueStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto s = store::OpenEmbeddedStore(dir_.path(), store::StoreOptions{});
+    ASSERT_TRUE(s.ok()) << s.error().message;
+    store_ = std::move(*s);
+    ASSERT_TRUE(store_->AddDomain("example.test").ok());
+    ASSERT_TRUE(store_->AddAccount("alice@example.test", "h").ok());
+    alice_ = store_->FindAccount("alice@example.test")->id;
+  }
+
+  Result<store::DeliveryReceipt> Deliver(store::DeliveryRequest req) {
+    return store::Wait<store::DeliveryReceipt>([&](store::Done<store::DeliveryReceipt> done) {
+      store_->Deliver(std::move(req), std::move(done));
+    });
+  }
+
+  int64_t Queue(std::vector<std::string> rcpts, std::vector<int64_t> local = {}) {
+    store::DeliveryRequest req;
+    req.return_path = "alice@example.test";
+    req.account_ids = local;
+    req.content = "Return-Path: <alice@example.test>\r\nSubject: x\r\n\r\nbody\r\n";
+    req.received_at = 1700000000;
+    req.submitted_by = alice_;
+    store::OutboundRequest out;
+    out.content = "Subject: x\r\n\r\nbody\r\n";
+    out.sender = "alice@example.test";
+    for (auto& r : rcpts) out.recipients.push_back({r, 0, ""});
+    req.outbound = std::move(out);
+    auto receipt = Deliver(std::move(req));
+    EXPECT_TRUE(receipt.ok());
+    return receipt->queue_id;
+  }
+
+  Status Record(std::vector<store::RecipientOutcome> o) {
+    return store::Wait<void>(
+        [&](store::Done<void> done) { store_->RecordOutcomes(std::move(o), std::move(done)); });
+  }
+
+  testing::TempDir dir_;
+  std::unique_ptr<store::Store> store_;
+  int64_t alice_ = 0;
+};
+
+TEST_F(QueueStoreTest, LocalCopyAndQueueEntryCommitTogether) {
+  int64_t qid = Queue({"carol@Remote.Example", "dave@other.example"}, {alice_});
+  ASSERT_NE(qid, 0);
+  EXPECT_EQ(store_->ListMessages(alice_, "INBOX")->messages.size(), 1u);
+  auto q = store_->GetQueued(qid);
+  ASSERT_TRUE(q.ok());
+  ASSERT_EQ(q->recipients.size(), 2u);
+  EXPECT_EQ(q->recipients[0].domain, "remote.example");
+  EXPECT_EQ(*store_->ReadQueuedContent(qid), "Subject: x\r\n\r\nbody\r\n");
+  EXPECT_EQ(*store_->CountSubmissions(alice_, 0), 1u);
+  EXPECT_EQ(*store_->CountSubmissions(alice_, std::time(nullptr) + 10), 0u);
+  auto due = store_->ListDueOutbound(std::time(nullptr), 100);
+  ASSERT_TRUE(due.ok());
+  ASSERT_EQ(due->size(), 1u);
+  EXPECT_EQ((*due)[0].recipients.size(), 2u);
+}
+
+TEST_F(QueueStoreTest, OutcomesDsnAndRemoval) {
+  int64_t qid = Queue({"carol@remote.example", "dave@other.example"});
+  auto q = *store_->GetQueued(qid);
+  int64_t now = std::time(nullptr);
+  store::RecipientOutcome delivered{q.recipients[0].id,
+                                    store::RecipientState::kDelivered,
+                                    "250 ok",
+                                    0,
+                                    store::DsnPending::kNone,
+                                    true};
+  store::RecipientOutcome deferred{q.recipients[1].id, store::RecipientState::kQueued, "451 later",
+                                   now + 600,          store::DsnPending::kNone,       true};
+  ASSERT_TRUE(Record({delivered, deferred}).ok());
+  q = *store_->GetQueued(qid);
+  EXPECT_EQ(q.recipients[0].state, store::RecipientState::kDelivered);
+  EXPECT_EQ(q.recipients[1].attempts, 1);
+  EXPECT_EQ(q.recipients[1].last_error, "451 later");
+  EXPECT_TRUE(store_->ListDueOutbound(now, 100)->empty());  // not due for 10 minutes
+  // A delivered recipient is never attempted again, even when told to.
+  ASSERT_TRUE(Record({{q.recipients[0].id, store::RecipientState::kQueued, "x", 0,
+                       store::DsnPending::kNone, true}})
+                  .ok());
+  EXPECT_EQ(store_->GetQueued(qid)->recipients[0].state, store::RecipientState::kDelivered);
+
+  store::RecipientOutcome failed{q.recipients[1].id,
+                                 store::RecipientState::kFailed,
+                                 "550 no",
+                                 0,
+                                 store::DsnPending::kFailure,
+                                 true};
+  ASSERT_TRUE(Record({failed}).ok());
+  // Final, but a report is owed: the message stays until the DSN is stored.
+  auto owed = store_->ListPendingDsn(10);
+  ASSERT_EQ(owed->size(), 1u);
+  ASSERT_EQ((*owed)[0].recipients.size(), 1u);
+  store::DeliveryRequest dsn;
+  dsn.account_ids = {alice_};
+  dsn.content = "Return-Path: <>\r\nSubject: report\r\n\r\n";
+  dsn.dsn_for = {q.recipients[1].id};
+  ASSERT_TRUE(Deliver(std::move(dsn)).ok());
+  EXPECT_TRUE(store_->ListPendingDsn(10)->empty());
+  EXPECT_FALSE(store_->GetQueued(qid).ok());  // left the queue
+  EXPECT_TRUE(store_->ListQueue()->empty());
+}
+
+TEST_F(QueueStoreTest, AdminActions) {
+  int64_t qid = Queue({"carol@remote.example"});
+  ASSERT_TRUE(store_->ApplyQueueAction(qid, store::QueueAction::kHold).ok());
+  EXPECT_EQ(store_->GetQueued(qid)->recipients[0].state, store::RecipientState::kHeld);
+  EXPECT_TRUE(store_->ListDueOutbound(std::time(nullptr) + 10, 10)->empty());
+  ASSERT_TRUE(store_->ApplyQueueAction(qid, store::QueueAction::kRelease).ok());
+  EXPECT_EQ(store_->ListDueOutbound(std::time(nullptr) + 1, 10)->size(), 1u);
+  ASSERT_TRUE(store_->ApplyQueueAction(qid, store::QueueAction::kDelete).ok());
+  EXPECT_TRUE(store_->ListQueue()->empty());
+  auto st = store_->ApplyQueueAction(qid, store::QueueAction::kRetry);
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error().kind, ErrorKind::kNotFound);
+}
+
+}  // namespace
+}  // namespace hato
