@@ -388,6 +388,15 @@ class ListExtendedTest(unittest.TestCase):
             got = lines(["(SUBSCRIBED)", '""', '"%"'])
             self.assertFalse(any('"Proj"' in l for l in got), got)
             self.assertTrue(any('"INBOX"' in l and "\\Subscribed" in l for l in got), got)
+            # RFC 3501 6.3.9: LSUB "%" returns the parent, \\Noselect; "*" the child only.
+            typ, data = m.lsub('""', "%")
+            proj = [d.decode() for d in data if d and b'"Proj"' in d]
+            self.assertEqual(len(proj), 1, data)
+            self.assertIn("\\Noselect", proj[0])
+            typ, data = m.lsub('""', "*")
+            names = b" ".join(d for d in data if d)
+            self.assertIn(b'"Proj/A"', names)
+            self.assertNotIn(b'"Proj" ', names + b" ")
             # RECURSIVEMATCH alone is a syntax error.
             with self.assertRaisesRegex(imaplib.IMAP4.error, "BAD"):
                 m._simple_command("LIST", "(RECURSIVEMATCH)", '""', '"%"')
