@@ -14,6 +14,7 @@
 #include "base/log.h"
 #include "base/strings.h"
 #include "io/fs.h"
+#include "mime/message.h"
 #include "smtp/address.h"
 #include "store/store.h"
 
@@ -281,6 +282,10 @@ int RunCli(int argc, char** argv) {
     c->add_option("ID", queue_id, "queue id (see hato queue list)")->required();
   }
   for (auto* c : {q_list, q_show, q_retry, q_hold, q_release, q_delete}) add_data(c);
+  // reindex
+  auto* reindex =
+      app.add_subcommand("reindex", "fill the SEARCH text index for mail stored before it existed");
+  add_data(reindex);
 
   // verify
   auto* verify = app.add_subcommand("verify", "check every stored message against its checksum");
@@ -375,6 +380,22 @@ int RunCli(int argc, char** argv) {
                        : q_release->parsed() ? "released"
                                              : "deleted";
     std::cout << "message " << queue_id << " " << done << "\n";
+  } else if (reindex->parsed()) {
+    // The decoded text as delivery computes it (mime::ExtractSearchText),
+    // from the stored MIME tree when there is one.
+    auto extract = [](std::string_view content, std::string_view mime_tree) {
+      std::optional<mime::Part> tree;
+      if (!mime_tree.empty()) {
+        auto t = mime::Deserialize(mime_tree);
+        if (t) tree = std::move(*t);
+      }
+      if (!tree) tree = *mime::Parse(content);
+      mime::SearchText t = mime::ExtractSearchText(content, *tree);
+      return store::IndexText{std::move(t.header), std::move(t.body)};
+    };
+    auto n = s.IndexMissingText(extract);
+    if (!n) return Fail(n.error().message);
+    std::cout << *n << " bodies indexed\n";
   } else if (verify->parsed()) {
     auto report = s.Verify();
     if (!report) return Fail(report.error().message);

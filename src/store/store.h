@@ -372,6 +372,11 @@ class Store {
   // Maintenance.
   // Destroys expunged messages and removed accounts older than `cutoff` (unix seconds).
   virtual Result<uint64_t> PurgeExpired(int64_t cutoff) = 0;
+  // Fills the full-text index for bodies that have no row yet (stored before
+  // it existed): reads each, asks `extract` for its text (given the content
+  // and the stored MIME tree) and stores the row. Returns how many it indexed.
+  using TextExtractor = std::function<IndexText(std::string_view content, std::string_view mime)>;
+  virtual Result<uint64_t> IndexMissingText(const TextExtractor& extract) = 0;
   // Reads every referenced body and checks it against its checksum.
   virtual Result<VerifyReport> Verify() = 0;
 };

@@ -241,6 +241,37 @@ class TextSearchTest(unittest.TestCase):
         self.assertEqual(self.usearch(m, "BODY", "追加した"), [1])
         m.logout()
 
+    def test_reindex_fills_the_index_for_older_mail(self):
+        deliver(self.server, ja_message("shift_jis", "base64", "古いメールの本文です\n"))
+        deliver(self.server, b"Subject: plain\r\n\r\nolder ascii mail\r\n")
+        self.server.stop()
+        # Simulate mail stored before the index existed (schema < 4).
+        import sqlite3
+        db = sqlite3.connect(f"{self.server.data}/meta.db")
+        db.execute("DELETE FROM blob_text")
+        db.commit()
+        db.close()
+        self.server.start()
+        m = login(self.server)
+        m.select("INBOX")
+        self.assertEqual(self.usearch(m, "BODY", "古いメール"), [1])  # scanned
+        self.assertEqual(self.search(m, "TEXT", "\"older ascii\""), [2])
+        m.logout()
+        self.server.stop()
+        r = run_cli("reindex", data=self.server.data)
+        self.assertIn("2 bodies indexed", r.stdout)
+        self.assertIn("0 bodies indexed", run_cli("reindex", data=self.server.data).stdout)
+        db = sqlite3.connect(f"{self.server.data}/meta.db")
+        self.assertEqual(db.execute("SELECT count(*) FROM blob_text").fetchone()[0], 2)
+        self.assertEqual(db.execute("SELECT count(*) FROM blob_text WHERE blob_text MATCH ?",
+                                    ['{body} : "古いメール"']).fetchone()[0], 1)
+        db.close()
+        self.server.start()
+        m = login(self.server)
+        m.select("INBOX")
+        self.assertEqual(self.usearch(m, "BODY", "古いメール"), [1])  # through the index
+        m.logout()
+
     def test_badcharset(self):
         m = login(self.server)
         m.select("INBOX")
@@ -388,6 +419,15 @@ class ListExtendedTest(unittest.TestCase):
             got = lines(["(SUBSCRIBED)", '""', '"%"'])
             self.assertFalse(any('"Proj"' in l for l in got), got)
             self.assertTrue(any('"INBOX"' in l and "\\Subscribed" in l for l in got), got)
+            # RFC 3501 6.3.9: LSUB "%" returns the parent, \\Noselect; "*" the child only.
+            typ, data = m.lsub('""', "%")
+            proj = [d.decode() for d in data if d and b'"Proj"' in d]
+            self.assertEqual(len(proj), 1, data)
+            self.assertIn("\\Noselect", proj[0])
+            typ, data = m.lsub('""', "*")
+            names = b" ".join(d for d in data if d)
+            self.assertIn(b'"Proj/A"', names)
+            self.assertNotIn(b'"Proj" ', names + b" ")
             # RECURSIVEMATCH alone is a syntax error.
             with self.assertRaisesRegex(imaplib.IMAP4.error, "BAD"):
                 m._simple_command("LIST", "(RECURSIVEMATCH)", '""', '"%"')

@@ -9,6 +9,7 @@
 
 #include "io/fault_fs.h"
 #include "store/blobs.h"
+#include "store/sqlite/db.h"
 #include "test_util.h"
 
 namespace hato::store {
@@ -133,6 +134,83 @@ TEST_F(StoreTest, ExpungeKeepsForRetentionThenPurges) {
   // ...purged once past it, and its body goes with it.
   EXPECT_EQ(*store_->PurgeExpired(INT64_MAX), 1u);
   EXPECT_EQ(store_->Verify()->blobs_checked, 1u);
+}
+
+TEST_F(StoreTest, TextIndexRowsAreOnePerBlobAndPurgedWithIt) {
+  int64_t a = MakeAccount("a@example.test");
+  std::string content = "Subject: x\r\n\r\nhaystack\r\n";
+  auto deliver = [&](std::optional<IndexText> text) {
+    DeliveryRequest req;
+    req.return_path = "s@remote.test";
+    req.account_ids = {a};
+    req.content = content;
+    req.received_at = 1700000000;
+    req.text = std::move(text);
+    return Wait<DeliveryReceipt>(
+        [&](Done<DeliveryReceipt> done) { store_->Deliver(std::move(req), std::move(done)); });
+  };
+  ASSERT_TRUE(deliver(IndexText{"Subject: x\n", "the needle in the haystack\n"}).ok());
+  ASSERT_TRUE(deliver(IndexText{"Subject: x\n", "the needle in the haystack\n"}).ok());  // dedup
+  content = "Subject: old\r\n\r\nstored before the index\r\n";
+  ASSERT_TRUE(deliver(std::nullopt).ok());
+  auto snap = store_->ListMessages(a, kInbox);
+  ASSERT_EQ(snap->messages.size(), 3u);
+  auto rows = [&] {
+    sqlite::Db db;
+    EXPECT_TRUE(db.Open(dir_.path() + "/meta.db", true).ok());
+    auto st = db.Prepare("SELECT count(*) FROM blob_text");
+    EXPECT_TRUE(st.ok() && st->Step().ok());
+    return st->Int(0);
+  };
+  EXPECT_EQ(rows(), 1);  // two messages, one blob, one row
+  auto found = store_->SearchText(snap->mailbox_id, "NEEDLE", false);
+  ASSERT_TRUE(found.ok());
+  EXPECT_EQ(found->uids, (std::vector<uint32_t>{1, 2}));
+  EXPECT_EQ(found->unindexed, (std::vector<uint32_t>{3}));
+  EXPECT_TRUE(store_->SearchText(snap->mailbox_id, "Subject", false)->uids.empty());
+  EXPECT_EQ(store_->SearchText(snap->mailbox_id, "Subject", true)->uids.size(), 2u);
+  EXPECT_EQ(store_->SearchText(snap->mailbox_id, "ne", false)->uids.size(), 2u);  // short: scan
+  std::vector<int64_t> ids{snap->messages[0].id, snap->messages[1].id};
+  ASSERT_TRUE(Wait<void>([&](Done<void> d) { store_->Expunge(a, ids, std::move(d)); }).ok());
+  EXPECT_TRUE(store_->SearchText(snap->mailbox_id, "needle", false)->uids.empty());
+  EXPECT_EQ(rows(), 1);  // kept for retention
+  EXPECT_EQ(*store_->PurgeExpired(INT64_MAX), 2u);
+  EXPECT_EQ(rows(), 0);
+}
+
+TEST_F(StoreTest, QuotaAndRecent) {
+  int64_t a = MakeAccount("a@example.test");
+  EXPECT_FALSE(store_->GetQuota(a)->limit_bytes);
+  ASSERT_TRUE(store_->SetQuota("A@example.test", 100).ok());
+  EXPECT_EQ(store_->SetQuota("nobody@example.test", 1).error().kind, ErrorKind::kNotFound);
+  ASSERT_TRUE(Deliver({a}, std::string(60, 'x')).ok());
+  EXPECT_EQ(*store_->GetQuota(a)->limit_bytes, 100u);
+  EXPECT_EQ(store_->GetQuota(a)->used_bytes, 60u);
+  AppendRequest req{a, "INBOX", std::string(50, 'y'), "", 0, "", 1700000000, {}};
+  auto appended =
+      Wait<AppendResult>([&](Done<AppendResult> d) { store_->Append(req, std::move(d)); });
+  EXPECT_EQ(appended.error().kind, ErrorKind::kTooLarge);
+  auto snap = store_->ListMessages(a, kInbox);
+  auto copied = Wait<CopyResult>([&](Done<CopyResult> d) {
+    store_->CopyMessages(a, {snap->messages[0].id}, "Archive", false, std::move(d));
+  });
+  EXPECT_EQ(copied.error().kind, ErrorKind::kTooLarge);
+  auto moved = Wait<CopyResult>([&](Done<CopyResult> d) {
+    store_->CopyMessages(a, {snap->messages[0].id}, "Archive", true, std::move(d));
+  });
+  EXPECT_TRUE(moved.ok());
+  // \Recent: the first claim gets everything above the mark.
+  auto archive = store_->ListMessages(a, "Archive");
+  EXPECT_EQ(archive->recent_uid, 0u);
+  auto claim = [&](uint32_t up_to) {
+    return Wait<uint32_t>(
+        [&](Done<uint32_t> d) { store_->ClaimRecent(archive->mailbox_id, up_to, std::move(d)); });
+  };
+  EXPECT_EQ(*claim(1), 0u);
+  EXPECT_EQ(*claim(1), 1u);  // a second session: nothing new
+  EXPECT_EQ(store_->ListMessages(a, "Archive")->recent_uid, 1u);
+  ASSERT_TRUE(store_->SetQuota("a@example.test", std::nullopt).ok());
+  EXPECT_FALSE(store_->GetQuota(a)->limit_bytes);
 }
 
 TEST_F(StoreTest, SetFlagsAddRemoveReplace) {

@@ -714,8 +714,9 @@ awaitable<bool> Session::HandleList(const Command& c) {
   // RFC 5258 section 3.5 (RECURSIVEMATCH): mailboxes with a subscribed
   // descendant are listed with CHILDINFO ("SUBSCRIBED") even when they are not
   // subscribed themselves.
+  // LSUB needs them too (RFC 3501 section 6.3.9).
   std::map<std::string, bool> subscribed_below;
-  if (a.select_recursive_match && a.select_subscribed) {
+  if (lsub || (a.select_recursive_match && a.select_subscribed)) {
     for (const auto& m : all) {
       if (!m.subscribed) continue;
       for (size_t slash = m.name.rfind(store::kHierarchySeparator); slash != std::string::npos;
@@ -725,19 +726,36 @@ awaitable<bool> Session::HandleList(const Command& c) {
       }
     }
   }
-  for (const auto& m : all) {
-    std::string wire = ToWire(m.name);
-    bool match = false;
+  auto matches = [&a](const std::string& wire) {
     for (const auto& p : a.patterns) {
       std::string pattern = a.reference + p;
       if (EqualsIgnoreCase(pattern, "INBOX")) pattern = "INBOX";
-      match = match || Wildcard(pattern, wire);
+      if (Wildcard(pattern, wire)) return true;
     }
-    if (!match) continue;
-    bool childinfo = subscribed_below.count(m.name) > 0;
-    if (only_subscribed && !m.subscribed && !childinfo) continue;
+    return false;
+  };
+  for (const auto& m : all) {
+    std::string wire = ToWire(m.name);
+    if (!matches(wire)) continue;
+    bool below = subscribed_below.count(m.name) > 0;
+    bool childinfo = below && !lsub;
+    // RFC 3501 section 6.3.9: LSUB "%" returns the unsubscribed parent of a
+    // subscribed mailbox the pattern does not reach, flagged \Noselect.
+    bool lsub_parent = false;
+    if (lsub && below && !m.subscribed) {
+      lsub_parent = true;
+      std::string prefix = m.name + store::kHierarchySeparator;
+      for (const auto& d : all) {
+        if (d.subscribed && d.name.rfind(prefix, 0) == 0 && matches(ToWire(d.name))) {
+          lsub_parent = false;  // the subscribed mailbox itself is listed
+          break;
+        }
+      }
+    }
+    if (only_subscribed && !m.subscribed && !childinfo && !lsub_parent) continue;
     if (a.select_special_use && m.special_use.empty()) continue;
     std::string attrs = has_children.count(m.name) ? "\\HasChildren" : "\\HasNoChildren";
+    if (lsub_parent) attrs = "\\Noselect " + attrs;
     if ((a.return_subscribed || a.select_subscribed) && m.subscribed) attrs += " \\Subscribed";
     if (!m.special_use.empty() && (!a.extended || a.return_special_use || a.select_special_use)) {
       attrs += " " + m.special_use;

@@ -94,7 +94,7 @@ Result<uint64_t> NextModseq(Txn& t, int64_t mailbox_id) {
 Result<int64_t> PutBlobBytes(Txn& t, std::string_view content, std::string_view mime, int64_t refs);
 
 // The full-text index row of a blob (SEARCH BODY/TEXT), unless it has one.
-Status IndexBlob(Txn& t, int64_t blob_id, const IndexText& text) {
+Status IndexBlobRow(Txn& t, int64_t blob_id, const IndexText& text) {
   auto has = t.db.Cached("SELECT 1 FROM blob_text WHERE rowid = ?");
   if (!has) return has.error();
   auto row = (*has)->Bind(1, blob_id).Step();
@@ -113,7 +113,7 @@ Result<int64_t> PutBlob(Txn& t, std::string_view content, std::string_view mime,
   auto blob = PutBlobBytes(t, content, mime, refs);
   if (!blob) return blob;
   if (text) {
-    if (auto st = IndexBlob(t, *blob, *text); !st) return st.error();
+    if (auto st = IndexBlobRow(t, *blob, *text); !st) return st.error();
   }
   return blob;
 }
@@ -692,6 +692,10 @@ Status QueryMessagesByUid(Db& db, int64_t mailbox_id, uint32_t first, uint32_t l
     out.push_back(MetaFromRow(**s));
   }
   return Ok();
+}
+
+Status IndexBlob(Txn& t, int64_t blob_id, const IndexText& text) {
+  return IndexBlobRow(t, blob_id, text);
 }
 
 Status ApplyClaimRecent(Txn& t, int64_t mailbox_id, uint32_t up_to_uid, uint32_t& previous) {

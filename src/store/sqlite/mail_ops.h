@@ -48,6 +48,8 @@ Status ApplyDeleteMailbox(Txn& t, int64_t account_id, const std::string& name);
 Status ApplyRenameMailbox(Txn& t, int64_t account_id, const std::string& from,
                           const std::string& to);
 Status ApplySetSubscribed(Txn& t, int64_t account_id, const std::string& name, bool subscribed);
+// Adds the full-text index row of a blob unless it has one (one row per blob).
+Status IndexBlob(Txn& t, int64_t blob_id, const IndexText& text);
 Status ApplyClaimRecent(Txn& t, int64_t mailbox_id, uint32_t up_to_uid, uint32_t& previous);
 
 // Reads.

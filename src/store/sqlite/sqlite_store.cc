@@ -512,6 +512,52 @@ class SqliteStore final : public Store {
     return *purged;
   }
 
+  Result<uint64_t> IndexMissingText(const TextExtractor& extract) override {
+    struct Missing {
+      int64_t id;
+      BlobRef ref;
+      std::string mime;
+    };
+    constexpr int64_t kBatch = 100;  // bodies read per round; one write per round
+    uint64_t indexed = 0;
+    int64_t after = 0;
+    while (true) {
+      auto batch = WithReader([after](Db& db) -> Result<std::vector<Missing>> {
+        auto s = db.Cached(
+            "SELECT id, sha256, segment, offset, stored_length, size, codec, mime FROM blobs b "
+            "WHERE id > ? AND refs > 0 AND NOT EXISTS (SELECT 1 FROM blob_text WHERE rowid = "
+            "b.id) ORDER BY id LIMIT ?");
+        if (!s) return s.error();
+        (*s)->Bind(1, after).Bind(2, kBatch);
+        std::vector<Missing> out;
+        while (true) {
+          auto row = (*s)->Step();
+          if (!row) return row.error();
+          if (!*row) break;
+          out.push_back({(*s)->Int(0), RefFromRow(**s, 1), (*s)->Blob(7)});
+        }
+        return out;
+      });
+      if (!batch) return batch.error();
+      if (batch->empty()) return indexed;
+      auto rows = std::make_shared<std::vector<std::pair<int64_t, IndexText>>>();
+      for (const auto& m : *batch) {
+        after = m.id;
+        auto content = blobs_.Read(m.ref);
+        if (!content) return content.error();  // kCorrupt: `hato verify` names it
+        rows->emplace_back(m.id, extract(*content, m.mime));
+      }
+      auto st = WriteSync([rows](Txn& t) -> Status {
+        for (const auto& [id, text] : *rows) {
+          if (auto s = sqlite::IndexBlob(t, id, text); !s) return s;
+        }
+        return Ok();
+      });
+      if (!st) return st.error();
+      indexed += rows->size();
+    }
+  }
+
   Result<VerifyReport> Verify() override {
     auto refs = WithReader([](Db& db) -> Result<std::vector<BlobRef>> {
       auto s = db.Cached("SELECT sha256, segment, offset, stored_length, size, codec FROM blobs");
