@@ -159,7 +159,10 @@ awaitable<void> Queue::Record(std::vector<RecipientOutcome> outcomes) {
     unrecorded_ = std::move(*all);
     co_return;
   }
-  for (const auto& o : *all) busy_.erase(o.recipient_id);
+  for (const auto& o : *all) {
+    busy_.erase(o.recipient_id);
+    released_[o.recipient_id] = scan_epoch_;
+  }
 }
 
 awaitable<void> Queue::Scan() {
@@ -167,6 +170,9 @@ awaitable<void> Queue::Scan() {
     std::vector<RecipientOutcome> none;
     co_await Record(std::move(none));
   }
+  // Outcomes released before this scan started are visible in its snapshot.
+  uint64_t epoch = ++scan_epoch_;
+  std::erase_if(released_, [epoch](const auto& r) { return r.second < epoch - 1; });
   auto cfg = svc_.config->Get();
   store::Store* store = svc_.store;
   int64_t now = Now();
@@ -182,7 +188,9 @@ awaitable<void> Queue::Scan() {
     // One job per destination of the message.
     std::map<std::string, std::vector<store::QueuedRecipient>> by_domain;
     for (auto& r : msg.recipients) {
-      if (!busy_.count(r.id)) by_domain[r.domain].push_back(std::move(r));
+      auto released = released_.find(r.id);
+      bool stale = released != released_.end() && released->second >= epoch;
+      if (!busy_.count(r.id) && !stale) by_domain[r.domain].push_back(std::move(r));
     }
     for (auto& [domain, rcpts] : by_domain) {
       std::string dest = cfg->outbound.relay_host.empty() ? domain : cfg->outbound.relay_host;

@@ -51,7 +51,12 @@ class Queue {
   asio::steady_timer wake_;
   bool stopping_ = false;
   bool kicked_ = false;
-  std::set<int64_t> busy_;                // recipient ids being delivered
+  std::set<int64_t> busy_;  // recipient ids being delivered
+  // Recipients whose outcome was committed, with the scan epoch at that
+  // moment: a scan that started no later may hold a stale snapshot in which
+  // they are still due, so it must not start them again.
+  std::map<int64_t, uint64_t> released_;
+  uint64_t scan_epoch_ = 0;
   std::map<std::string, size_t> active_;  // deliveries per destination
   size_t active_total_ = 0;
   std::map<std::string, int64_t> dead_until_;  // unreachable destinations
