@@ -356,8 +356,9 @@ awaitable<void> Queue::Deliver(std::shared_ptr<Job> job) {
   }
 
   int64_t now = Now();
-  if (permanent.empty() && !result.transaction) {
-    // Nobody answered: the destination is dead until its retry time.
+  if (content && permanent.empty() && !result.transaction) {
+    // Nobody answered: the destination is dead until its retry time. (A
+    // local failure, such as a message deleted meanwhile, says nothing about it.)
     int attempts = msg.recipients.empty() ? 0 : msg.recipients[0].attempts;
     dead_until_[job->destination] = now + Backoff(oc, attempts);
   } else {
