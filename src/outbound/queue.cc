@@ -170,6 +170,7 @@ awaitable<void> Queue::Scan() {
     std::vector<RecipientOutcome> none;
     co_await Record(std::move(none));
   }
+  std::erase_if(recent_starts_, [](const auto& d) { return d.second.empty(); });
   // Outcomes released before this scan started are visible in its snapshot.
   uint64_t epoch = ++scan_epoch_;
   std::erase_if(released_, [epoch](const auto& r) { return r.second < epoch - 1; });
@@ -217,6 +218,12 @@ awaitable<void> Queue::Scan() {
       }
       if (active_total_ >= cfg->outbound.max_connections) break;
       if (active_[dest] >= cfg->outbound.max_connections_per_destination) continue;
+      // Rate limit: at most N deliveries started per destination in 60 s.
+      size_t per_minute = cfg->outbound.max_messages_per_minute_per_destination;
+      std::deque<int64_t>& starts = recent_starts_[dest];
+      while (!starts.empty() && starts.front() <= now - 60) starts.pop_front();
+      if (per_minute != 0 && starts.size() >= per_minute) continue;
+      starts.push_back(now);
       auto job = std::make_shared<Job>();
       job->msg = msg;
       job->msg.recipients = std::move(rcpts);

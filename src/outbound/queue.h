@@ -12,6 +12,7 @@
 // Thread-safety: runs on one event loop; Kick() may be called from any thread.
 #pragma once
 
+#include <deque>
 #include <map>
 #include <memory>
 #include <set>
@@ -60,6 +61,9 @@ class Queue {
   std::map<std::string, size_t> active_;  // deliveries per destination
   size_t active_total_ = 0;
   std::map<std::string, int64_t> dead_until_;  // unreachable destinations
+  // Start times (unix seconds) of the deliveries of the last minute, per
+  // destination, for outbound.max_messages_per_minute_per_destination.
+  std::map<std::string, std::deque<int64_t>> recent_starts_;
   // Outcomes whose recording failed: retried, and their recipients stay busy
   // meanwhile, so a confirmed 250 is never followed by a resend.
   std::vector<store::RecipientOutcome> unrecorded_;

@@ -345,6 +345,26 @@ class ManyDestinationsTest(Base):
         self.assertEqual(subjects, sorted(f"m{i}".encode() for i in range(n)))
 
 
+class RateLimitTest(Base):
+    def configure(self):
+        self.server.set_config("outbound", "max_messages_per_minute_per_destination", "3")
+
+    def test_per_destination_rate(self):
+        with smtplib.SMTP("127.0.0.1", self.server.submission_port, timeout=10) as s:
+            s.ehlo()
+            s.login(ALICE, PASSWORD)
+            for i in range(5):
+                s.sendmail(ALICE, ["carol@remote.example"], MSG % (ALICE, f"r{i}", i))
+            s.sendmail(ALICE, ["dave@nomx.example"], MSG % (ALICE, "other", "x"))
+        # Three to remote.example this minute; another destination is not held up.
+        wait_for(lambda: len(self.mx.messages) >= 4, what="deliveries within the rate")
+        time.sleep(3)
+        self.assertEqual(len(self.mx.received_for("carol@remote.example")), 3)
+        self.assertEqual(len(self.mx.received_for("dave@nomx.example")), 1)
+        self.assertEqual(self.queue_list().count("<carol@remote.example>"), 2)
+    zone_extra = {"nomx.example": [("A", "127.0.0.1")]}
+
+
 class ExpiryTest(Base):
     def configure(self):
         self.server.set_config("outbound", "delay_warning_seconds", "1")
