@@ -44,6 +44,7 @@ bench: deps
 	cmake -S . -B $(BUILD) $(CMAKE_FLAGS) >/dev/null
 	cmake --build $(BUILD) -j $(JOBS) --target hato hato-smtp-load
 	bash bench/run.sh $(BUILD)
+	bash bench/outbound_run.sh $(BUILD)
 	cmake --build $(BUILD) -j $(JOBS) --target hato-imap-load hato-idle-rss && bash bench/imap_run.sh $(BUILD)
 
 # The long crash tests (hundreds of SIGKILLs) and the long drills (docs/operations.md).

@@ -47,12 +47,31 @@ struct Options {
   std::string pop3_pass;
   bool json = false;
   int timeout_s = 600;
+  std::string auth_user;  // AUTH PLAIN after EHLO (submission) when set
+  std::string auth_pass;
+  int rcpt_domains = 0;  // > 0: message i goes to LOCAL@d<i % N>.DOMAIN of --rcpt
 };
+
+std::string Base64(std::string_view in) {
+  static const char* k = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  for (size_t i = 0; i < in.size(); i += 3) {
+    uint32_t v = static_cast<unsigned char>(in[i]) << 16;
+    if (i + 1 < in.size()) v |= static_cast<unsigned char>(in[i + 1]) << 8;
+    if (i + 2 < in.size()) v |= static_cast<unsigned char>(in[i + 2]);
+    out += k[(v >> 18) & 63];
+    out += k[(v >> 12) & 63];
+    out += i + 1 < in.size() ? k[(v >> 6) & 63] : '=';
+    out += i + 2 < in.size() ? k[v & 63] : '=';
+  }
+  return out;
+}
 
 [[noreturn]] void Usage(const char* msg) {
   std::fprintf(stderr,
                "error: %s\nusage: hato-smtp-load --host H --port P --connections C --messages N "
-               "--size S --rcpt ADDR [--from ADDR] [--pop3-port Q --pop3-user U --pop3-pass W] "
+               "--size S --rcpt ADDR [--rcpt-domains N] [--from ADDR] [--auth-user U --auth-pass W] "
+               "[--pop3-port Q --pop3-user U --pop3-pass W] "
                "[--timeout SECONDS] [--json]\n",
                msg);
   std::exit(2);
@@ -76,12 +95,15 @@ Options ParseArgs(int argc, char** argv) {
   const std::map<std::string, IntFlag> ints = {
       {"--port", {&o.port, 1, 65535}},           {"--connections", {&o.connections, 1, 10000}},
       {"--messages", {&o.messages, 1, 1 << 30}}, {"--size", {&o.size, 1, 100 << 20}},
-      {"--pop3-port", {&o.pop3_port, 1, 65535}}, {"--timeout", {&o.timeout_s, 1, 86400}}};
+      {"--pop3-port", {&o.pop3_port, 1, 65535}}, {"--timeout", {&o.timeout_s, 1, 86400}},
+      {"--rcpt-domains", {&o.rcpt_domains, 1, 1000000}}};
   const std::map<std::string, std::string*> strings = {{"--host", &o.host},
                                                        {"--rcpt", &o.rcpt},
                                                        {"--from", &o.from},
                                                        {"--pop3-user", &o.pop3_user},
-                                                       {"--pop3-pass", &o.pop3_pass}};
+                                                       {"--pop3-pass", &o.pop3_pass},
+                                                       {"--auth-user", &o.auth_user},
+                                                       {"--auth-pass", &o.auth_pass}};
   for (int i = 1; i < argc; ++i) {
     std::string f = argv[i];
     if (f == "--json") {
@@ -424,6 +446,13 @@ class LoadRun {
       if (code != 250) {
         Throw("EHLO", code);
       }
+      if (!opts_.auth_user.empty()) {
+        co_await c.Send(auth_cmd_);
+        code = co_await c.SmtpReply();
+        if (code != 235) {
+          Throw("AUTH", code);
+        }
+      }
       // Start every connection at the same moment, after all are set up.
       waiting = false;
       if (--waiting_ == 0) {
@@ -435,7 +464,7 @@ class LoadRun {
       while (!timed_out_ && stats_.next < opts_.messages) {
         current = stats_.next++;
         builder_.Build(current, msg);
-        code = co_await Transaction(c, msg);
+        code = co_await Transaction(c, msg, current);
         current = -1;
         if (code != 250) {  // RSET in case the transaction is still open
           Error(code);
@@ -463,13 +492,20 @@ class LoadRun {
 
   // One MAIL/RCPT/DATA transaction. Returns the first unexpected reply code, or the reply to
   // the message data (whose latency it records).
-  awaitable<int> Transaction(Conn& c, const std::string& msg) {
+  awaitable<int> Transaction(Conn& c, const std::string& msg, int index) {
     co_await c.Send(mail_cmd_);
     int code = co_await c.SmtpReply();
     if (code != 250) {
       co_return code;
     }
-    co_await c.Send(rcpt_cmd_);
+    std::string rcpt = rcpt_cmd_;
+    if (opts_.rcpt_domains > 0) {
+      size_t at = opts_.rcpt.find('@');
+      rcpt = "RCPT TO:<" + opts_.rcpt.substr(0, at + 1) + "d" +
+             std::to_string(index % opts_.rcpt_domains) + "." + opts_.rcpt.substr(at + 1) +
+             ">\r\n";
+    }
+    co_await c.Send(rcpt);
     code = co_await c.SmtpReply();
     if (code != 250 && code != 251) {
       co_return code;
@@ -538,6 +574,9 @@ class LoadRun {
   const Options& opts_;
   const std::string mail_cmd_ = "MAIL FROM:<" + opts_.from + ">\r\n";
   const std::string rcpt_cmd_ = "RCPT TO:<" + opts_.rcpt + ">\r\n";
+  const std::string auth_cmd_ =
+      "AUTH PLAIN " + Base64(std::string(1, '\0') + opts_.auth_user + '\0' + opts_.auth_pass) +
+      "\r\n";
   const std::string user_cmd_ = "USER " + opts_.pop3_user + "\r\n";
   const std::string pass_cmd_ = "PASS " + opts_.pop3_pass + "\r\n";
   MessageBuilder builder_;

@@ -61,7 +61,7 @@ std::string ToToml(const Config& c) {
   t += "[server]\nhostname = " + Quote(c.hostname) + "\n";
   t += "[listen]\nsmtp = " + Quote(c.listen.smtp) + "\nsubmission = " + Quote(c.listen.submission) +
        "\nimap = " + Quote(c.listen.imap) + "\npop3 = " + Quote(c.listen.pop3) +
-       "\nhttp = " + Quote(c.listen.http) + "\n";
+       "\nhttp = " + Quote(c.listen.http) + "\nsubmissions = " + Quote(c.listen.submissions) + "\n";
   t += "[smtp]\nmax_line_length = " + to_string(c.smtp.max_line_length) +
        "\nmax_message_size = " + to_string(c.smtp.max_message_size) +
        "\nmax_recipients = " + to_string(c.smtp.max_recipients) +
@@ -74,6 +74,22 @@ std::string ToToml(const Config& c) {
   t += "[auth]\nallow_plaintext_on_loopback = " + Bool(c.auth.allow_plaintext_on_loopback) +
        "\npenalty_base_ms = " + to_string(c.auth.penalty_base_ms) +
        "\npenalty_max_ms = " + to_string(c.auth.penalty_max_ms) + "\n";
+  t += "[submission]\nmax_messages_per_hour = " + to_string(c.submission.max_messages_per_hour) +
+       "\nmax_messages_per_day = " + to_string(c.submission.max_messages_per_day) + "\n";
+  const auto& o = c.outbound;
+  t += "[outbound]\nrelay_host = " + Quote(o.relay_host) + "\nresolver = " + Quote(o.resolver) +
+       "\nsmtp_port = " + to_string(o.smtp_port) +
+       "\nmax_connections = " + to_string(o.max_connections) +
+       "\nmax_connections_per_destination = " + to_string(o.max_connections_per_destination) +
+       "\nmax_messages_per_minute_per_destination = " +
+       to_string(o.max_messages_per_minute_per_destination) +
+       "\nretry_base_seconds = " + to_string(o.retry_base_seconds) +
+       "\nretry_max_seconds = " + to_string(o.retry_max_seconds) +
+       "\nmax_lifetime_seconds = " + to_string(o.max_lifetime_seconds) +
+       "\ndelay_warning_seconds = " + to_string(o.delay_warning_seconds) +
+       "\nconnect_timeout_seconds = " + to_string(o.connect_timeout_seconds) +
+       "\ncommand_timeout_seconds = " + to_string(o.command_timeout_seconds) +
+       "\nstarttls = " + Bool(o.starttls) + "\n";
   t += "[retention]\ndays = " + to_string(c.retention_days) + "\n";
   t += "[tls]\ncert = " + Quote(c.tls_cert) + "\nkey = " + Quote(c.tls_key) + "\n";
   t += "[store]\ncompress = " + Bool(c.store_compress) +
@@ -107,6 +123,24 @@ void CheckSame(const Config& a, const Config& b) {
   FUZZ_CHECK_EQ_STR(a.tls_key, b.tls_key);
   FUZZ_CHECK(a.store_compress == b.store_compress);
   FUZZ_CHECK(a.store_max_pending_writes == b.store_max_pending_writes);
+  FUZZ_CHECK_EQ_STR(a.listen.submissions, b.listen.submissions);
+  FUZZ_CHECK(a.submission.max_messages_per_hour == b.submission.max_messages_per_hour);
+  FUZZ_CHECK(a.submission.max_messages_per_day == b.submission.max_messages_per_day);
+  FUZZ_CHECK_EQ_STR(a.outbound.relay_host, b.outbound.relay_host);
+  FUZZ_CHECK_EQ_STR(a.outbound.resolver, b.outbound.resolver);
+  FUZZ_CHECK(a.outbound.smtp_port == b.outbound.smtp_port);
+  FUZZ_CHECK(a.outbound.max_connections == b.outbound.max_connections);
+  FUZZ_CHECK(a.outbound.max_connections_per_destination ==
+             b.outbound.max_connections_per_destination);
+  FUZZ_CHECK(a.outbound.max_messages_per_minute_per_destination ==
+             b.outbound.max_messages_per_minute_per_destination);
+  FUZZ_CHECK(a.outbound.retry_base_seconds == b.outbound.retry_base_seconds);
+  FUZZ_CHECK(a.outbound.retry_max_seconds == b.outbound.retry_max_seconds);
+  FUZZ_CHECK(a.outbound.max_lifetime_seconds == b.outbound.max_lifetime_seconds);
+  FUZZ_CHECK(a.outbound.delay_warning_seconds == b.outbound.delay_warning_seconds);
+  FUZZ_CHECK(a.outbound.connect_timeout_seconds == b.outbound.connect_timeout_seconds);
+  FUZZ_CHECK(a.outbound.command_timeout_seconds == b.outbound.command_timeout_seconds);
+  FUZZ_CHECK(a.outbound.starttls == b.outbound.starttls);
 }
 
 bool HostPortOrEmpty(const std::string& v) {
@@ -119,6 +153,10 @@ bool HostPortOrEmpty(const std::string& v) {
 // The documented ranges (config.cc setters; config.h comments).
 void CheckRanges(const Config& c) {
   FUZZ_CHECK(c.smtp.max_line_length >= 512 && c.smtp.max_line_length <= 65536);
+  FUZZ_CHECK(c.outbound.retry_base_seconds >= 1 &&
+             c.outbound.retry_base_seconds <= c.outbound.retry_max_seconds);
+  FUZZ_CHECK(c.outbound.smtp_port >= 1 && c.outbound.smtp_port <= 65535);
+  FUZZ_CHECK(HostPortOrEmpty(c.listen.submissions) && HostPortOrEmpty(c.outbound.relay_host));
   FUZZ_CHECK(c.smtp.max_message_size >= 1024 && c.smtp.max_message_size <= (1ull << 40));
   FUZZ_CHECK(c.smtp.max_recipients >= 100 && c.smtp.max_recipients <= 100000);
   FUZZ_CHECK(c.smtp.max_errors >= 1 && c.smtp.max_errors <= 1000);

@@ -122,6 +122,11 @@ const std::map<std::string, Setter>& Setters() {
          return WantInt(n, "outbound.max_connections_per_destination", 1, 10000,
                         c.outbound.max_connections_per_destination);
        }},
+      {"outbound.max_messages_per_minute_per_destination",
+       [](const toml::node& n, Config& c) {
+         return WantInt(n, "outbound.max_messages_per_minute_per_destination", 0, 1000000,
+                        c.outbound.max_messages_per_minute_per_destination);
+       }},
       {"outbound.retry_base_seconds",
        [](const toml::node& n, Config& c) {
          return WantInt(n, "outbound.retry_base_seconds", 1, 86400, c.outbound.retry_base_seconds);
@@ -366,6 +371,7 @@ std::string DefaultText(std::string_view hostname) {
     << "resolver = \"\"     # DNS resolver ip or ip@port; \"\" = /etc/resolv.conf\n"
     << "max_connections = " << d.outbound.max_connections << "\n"
     << "max_connections_per_destination = " << d.outbound.max_connections_per_destination << "\n"
+    << "max_messages_per_minute_per_destination = 0   # 0 = unlimited\n"
     << "retry_base_seconds = " << d.outbound.retry_base_seconds
     << "   # doubled per attempt, with jitter\n"
     << "retry_max_seconds = " << d.outbound.retry_max_seconds << "\n"

@@ -72,6 +72,9 @@ struct OutboundConfig {
   int smtp_port = 25;            // port of remote MX hosts (only tests change it)
   size_t max_connections = 100;  // delivery connections in all
   size_t max_connections_per_destination = 10;  // per recipient domain (or relay)
+  // Deliveries started per destination per minute (receivers that throttle
+  // bulk senders); the rest wait in the queue. 0 = unlimited.
+  size_t max_messages_per_minute_per_destination = 0;
   int retry_base_seconds = 300;       // first retry delay, doubled per attempt, with jitter
   int retry_max_seconds = 14400;      // cap of the retry delay
   int max_lifetime_seconds = 432000;  // 5 days, then a failure DSN (4.4.7)

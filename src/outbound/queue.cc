@@ -159,7 +159,10 @@ awaitable<void> Queue::Record(std::vector<RecipientOutcome> outcomes) {
     unrecorded_ = std::move(*all);
     co_return;
   }
-  for (const auto& o : *all) busy_.erase(o.recipient_id);
+  for (const auto& o : *all) {
+    busy_.erase(o.recipient_id);
+    released_[o.recipient_id] = scan_epoch_;
+  }
 }
 
 awaitable<void> Queue::Scan() {
@@ -167,6 +170,10 @@ awaitable<void> Queue::Scan() {
     std::vector<RecipientOutcome> none;
     co_await Record(std::move(none));
   }
+  std::erase_if(recent_starts_, [](const auto& d) { return d.second.empty(); });
+  // Outcomes released before this scan started are visible in its snapshot.
+  uint64_t epoch = ++scan_epoch_;
+  std::erase_if(released_, [epoch](const auto& r) { return r.second < epoch - 1; });
   auto cfg = svc_.config->Get();
   store::Store* store = svc_.store;
   int64_t now = Now();
@@ -182,7 +189,9 @@ awaitable<void> Queue::Scan() {
     // One job per destination of the message.
     std::map<std::string, std::vector<store::QueuedRecipient>> by_domain;
     for (auto& r : msg.recipients) {
-      if (!busy_.count(r.id)) by_domain[r.domain].push_back(std::move(r));
+      auto released = released_.find(r.id);
+      bool stale = released != released_.end() && released->second >= epoch;
+      if (!busy_.count(r.id) && !stale) by_domain[r.domain].push_back(std::move(r));
     }
     for (auto& [domain, rcpts] : by_domain) {
       std::string dest = cfg->outbound.relay_host.empty() ? domain : cfg->outbound.relay_host;
@@ -209,6 +218,12 @@ awaitable<void> Queue::Scan() {
       }
       if (active_total_ >= cfg->outbound.max_connections) break;
       if (active_[dest] >= cfg->outbound.max_connections_per_destination) continue;
+      // Rate limit: at most N deliveries started per destination in 60 s.
+      size_t per_minute = cfg->outbound.max_messages_per_minute_per_destination;
+      std::deque<int64_t>& starts = recent_starts_[dest];
+      while (!starts.empty() && starts.front() <= now - 60) starts.pop_front();
+      if (per_minute != 0 && starts.size() >= per_minute) continue;
+      starts.push_back(now);
       auto job = std::make_shared<Job>();
       job->msg = msg;
       job->msg.recipients = std::move(rcpts);
@@ -348,8 +363,9 @@ awaitable<void> Queue::Deliver(std::shared_ptr<Job> job) {
   }
 
   int64_t now = Now();
-  if (permanent.empty() && !result.transaction) {
-    // Nobody answered: the destination is dead until its retry time.
+  if (content && permanent.empty() && !result.transaction) {
+    // Nobody answered: the destination is dead until its retry time. (A
+    // local failure, such as a message deleted meanwhile, says nothing about it.)
     int attempts = msg.recipients.empty() ? 0 : msg.recipients[0].attempts;
     dead_until_[job->destination] = now + Backoff(oc, attempts);
   } else {

@@ -12,6 +12,7 @@
 // Thread-safety: runs on one event loop; Kick() may be called from any thread.
 #pragma once
 
+#include <deque>
 #include <map>
 #include <memory>
 #include <set>
@@ -51,10 +52,18 @@ class Queue {
   asio::steady_timer wake_;
   bool stopping_ = false;
   bool kicked_ = false;
-  std::set<int64_t> busy_;                // recipient ids being delivered
+  std::set<int64_t> busy_;  // recipient ids being delivered
+  // Recipients whose outcome was committed, with the scan epoch at that
+  // moment: a scan that started no later may hold a stale snapshot in which
+  // they are still due, so it must not start them again.
+  std::map<int64_t, uint64_t> released_;
+  uint64_t scan_epoch_ = 0;
   std::map<std::string, size_t> active_;  // deliveries per destination
   size_t active_total_ = 0;
   std::map<std::string, int64_t> dead_until_;  // unreachable destinations
+  // Start times (unix seconds) of the deliveries of the last minute, per
+  // destination, for outbound.max_messages_per_minute_per_destination.
+  std::map<std::string, std::deque<int64_t>> recent_starts_;
   // Outcomes whose recording failed: retried, and their recipients stay busy
   // meanwhile, so a confirmed 250 is never followed by a resend.
   std::vector<store::RecipientOutcome> unrecorded_;

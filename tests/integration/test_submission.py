@@ -321,6 +321,50 @@ class DeliveryTest(Base):
         self.assertEqual(inbox(self.server, ALICE), [])
 
 
+class ManyDestinationsTest(Base):
+    """Many messages to many domains: each delivered exactly once, none spuriously deferred
+    (a deferral would wait an hour here, so the test would time out)."""
+    zone_extra = {f"d{i}.example": [("MX", "10 mx.remote.example.")] for i in range(20)}
+
+    def configure(self):
+        self.server.set_config("outbound", "retry_base_seconds", "3600")
+        self.server.set_config("outbound", "retry_max_seconds", "3600")
+        self.server.set_config("outbound", "max_connections_per_destination", "2")
+
+    def test_all_delivered_once(self):
+        n = 200
+        with smtplib.SMTP("127.0.0.1", self.server.submission_port, timeout=10) as s:
+            s.ehlo()
+            s.login(ALICE, PASSWORD)
+            for i in range(n):
+                s.sendmail(ALICE, [f"u{i}@d{i % 20}.example"], MSG % (ALICE, f"m{i}", i))
+        wait_for(lambda: len(self.mx.messages) >= n, timeout=60, what="all deliveries")
+        wait_for(lambda: "queue is empty" in self.queue_list(), what="empty queue")
+        subjects = sorted(m["data"].split(b"Subject: ")[1].split(b"\r\n")[0]
+                          for m in self.mx.messages)
+        self.assertEqual(subjects, sorted(f"m{i}".encode() for i in range(n)))
+
+
+class RateLimitTest(Base):
+    def configure(self):
+        self.server.set_config("outbound", "max_messages_per_minute_per_destination", "3")
+
+    def test_per_destination_rate(self):
+        with smtplib.SMTP("127.0.0.1", self.server.submission_port, timeout=10) as s:
+            s.ehlo()
+            s.login(ALICE, PASSWORD)
+            for i in range(5):
+                s.sendmail(ALICE, ["carol@remote.example"], MSG % (ALICE, f"r{i}", i))
+            s.sendmail(ALICE, ["dave@nomx.example"], MSG % (ALICE, "other", "x"))
+        # Three to remote.example this minute; another destination is not held up.
+        wait_for(lambda: len(self.mx.messages) >= 4, what="deliveries within the rate")
+        time.sleep(3)
+        self.assertEqual(len(self.mx.received_for("carol@remote.example")), 3)
+        self.assertEqual(len(self.mx.received_for("dave@nomx.example")), 1)
+        self.assertEqual(self.queue_list().count("<carol@remote.example>"), 2)
+    zone_extra = {"nomx.example": [("A", "127.0.0.1")]}
+
+
 class ExpiryTest(Base):
     def configure(self):
         self.server.set_config("outbound", "delay_warning_seconds", "1")

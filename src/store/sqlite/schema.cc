@@ -91,10 +91,11 @@ UPDATE mailboxes SET recent_uid = uidnext - 1;
       // Submission and the outbound queue (issue 5): queued messages (the body
       // is a blob reference), one row per recipient with its retry state and
       // any DSN owed to the sender, and a log of submissions for the
-      // per-account sending limits.
+      // per-account sending limits. Ids are never reused (AUTOINCREMENT): an
+      // admin's `queue delete ID` or a late outcome can never hit a newer row.
       R"sql(
 CREATE TABLE outbound_messages(
-  id INTEGER PRIMARY KEY,
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
   blob_id INTEGER NOT NULL REFERENCES blobs(id),
   sender TEXT NOT NULL,
   envid TEXT NOT NULL DEFAULT '',
@@ -104,7 +105,7 @@ CREATE TABLE outbound_messages(
   size INTEGER NOT NULL,
   created_at INTEGER NOT NULL);
 CREATE TABLE outbound_recipients(
-  id INTEGER PRIMARY KEY,
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
   message_id INTEGER NOT NULL REFERENCES outbound_messages(id),
   address TEXT NOT NULL,
   domain TEXT NOT NULL,
