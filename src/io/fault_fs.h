@@ -45,6 +45,15 @@ class FaultFileSystem final : public FileSystem {
   }
   Result<std::string> ReadFile(const std::string& path) override { return base_->ReadFile(path); }
   Result<uint64_t> FreeSpace(const std::string& path) override { return base_->FreeSpace(path); }
+  Result<uint64_t> FileSize(const std::string& path) override { return base_->FileSize(path); }
+  Status WriteFile(const std::string& path, std::string_view data) override {
+    return base_->WriteFile(path, data);
+  }
+  Status Rename(const std::string& from, const std::string& to) override {
+    return base_->Rename(from, to);
+  }
+  Status Remove(const std::string& path) override { return base_->Remove(path); }
+  Status SyncFileSystem(const std::string& path) override { return base_->SyncFileSystem(path); }
 
   // Applies the control file if it changed (called before each injected effect).
   void Refresh();

@@ -86,7 +86,9 @@ class Db {
 
   // Opens with WAL journaling and synchronous=FULL: a COMMIT returns only
   // after the WAL is fsync'd (docs/storage.md).
-  Status Open(const std::string& path, bool read_only);
+  // `create`: make the file when missing (the writer); readers never do, so a
+  // deleted database is an error, not a new empty store.
+  Status Open(const std::string& path, bool read_only, bool create = true);
   Status Exec(std::string_view sql);
   Result<Stmt> Prepare(std::string_view sql);
   // A prepared statement kept for the life of the connection, reset and ready

@@ -40,6 +40,10 @@ Status ApplyDeleteMailbox(Txn& t, int64_t account_id, const std::string& name);
 Status ApplyRenameMailbox(Txn& t, int64_t account_id, const std::string& from,
                           const std::string& to);
 Status ApplySetSubscribed(Txn& t, int64_t account_id, const std::string& name, bool subscribed);
+Status ApplyRestoreMessage(Txn& t, const RestoreRequest& req, RestoreResult& result);
+Status ApplyRepairBlob(Txn& t, std::string_view content);
+Status ApplyUndelete(Txn& t, int64_t account_id, const std::string& mailbox, int64_t since,
+                     uint64_t& restored);
 
 // Reads.
 Result<std::vector<MailboxInfo>> QueryMailboxes(Db& db, int64_t account_id);

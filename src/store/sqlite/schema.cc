@@ -74,6 +74,11 @@ INSERT INTO mailboxes(account_id, name, uidvalidity, uidnext, special_use)
   WHERE NOT EXISTS (SELECT 1 FROM mailboxes x WHERE x.account_id = a.id AND x.name = d.name);
 DROP TABLE default_mailboxes;
 )sql",
+      // 3 -> 4 (backup/restore, issue 6): find the messages of a body, for
+      // restore --merge deduplication, fsck reference checks and the purge.
+      R"sql(
+CREATE INDEX IF NOT EXISTS messages_blob ON messages(blob_id);
+)sql",
   };
   return kMigrations;
 }
