@@ -80,7 +80,7 @@ int CmdInit(const std::string& data, const std::string& domain, std::string host
 
 // "2026-11-01" (UTC midnight) or unix seconds.
 Result<int64_t> ParseDate(const std::string& s) {
-  if (auto n = ParseUint(s); n && s.size() != 8) return static_cast<int64_t>(*n);
+  if (auto n = ParseUint(s)) return static_cast<int64_t>(*n);
   std::tm tm{};
   const char* end = strptime(s.c_str(), "%Y-%m-%d", &tm);
   if (end == nullptr || *end != '\0') {

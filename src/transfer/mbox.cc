@@ -21,6 +21,13 @@ bool IsQuotedFrom(std::string_view line) {
 
 }  // namespace
 
+bool IsFromLine(std::string_view line) {
+  if (line.substr(0, 5) != "From ") return false;
+  std::string_view rest = line.substr(5);
+  size_t sp = rest.find(' ');
+  return sp != std::string_view::npos && ParseAsctime(rest.substr(sp + 1)).has_value();
+}
+
 std::string MboxFromLine(std::string_view return_path, int64_t internal_date) {
   std::time_t t = internal_date;
   std::tm tm{};
@@ -117,9 +124,10 @@ void MboxSplitter::Feed(std::string_view chunk) {
 
 void MboxSplitter::Line(std::string_view line) {
   if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-  if (line.substr(0, 5) == "From ") {
-    // A new message (an unquoted From line in a message body would have been
-    // quoted by a well-behaved writer).
+  if (line.substr(0, 5) == "From " && (!in_message_ || pending_blank_) && IsFromLine(line)) {
+    // A new message: a From line with a date after an empty line. (A writer
+    // quotes body lines that start with "From "; the date check keeps an
+    // unquoted one from another writer in its message.)
     if (in_message_) EndMessage();
     in_message_ = true;
     pending_blank_ = false;

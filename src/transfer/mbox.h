@@ -65,6 +65,9 @@ class MboxSplitter {
   uint64_t junk_ = 0;
 };
 
+// "From SENDER DATE" with a valid asctime DATE.
+bool IsFromLine(std::string_view line);
+
 // Parses "Sat Nov 22 03:16:50 2026" (asctime, UTC). nullopt when malformed.
 std::optional<int64_t> ParseAsctime(std::string_view s);
 

@@ -88,6 +88,14 @@ class Importer {
     progress_.Update(out_.messages, out_.bytes);
   }
 
+  // An empty folder is kept too.
+  void EnsureFolder(const std::string& folder, const std::string& where) {
+    auto st = store::Wait<void>([&](store::Done<void> done) {
+      store_.CreateMailbox(account_, folder, "", std::move(done));
+    });
+    if (!st && st.error().kind != ErrorKind::kExists) Problem(where + ": " + st.error().message);
+  }
+
   void Problem(std::string p) {
     std::lock_guard lock(mu_);
     out_.problems.push_back(std::move(p));
@@ -140,12 +148,14 @@ Status ImportMboxFile(io::FileSystem* fs, const std::string& path, const std::st
   }
   split.Finish();
   drain();
-  if (n == 0) imp.Problem("file " + path + ": no message (not an mbox?)");
+  if (n == 0 && *size > 0) imp.Problem("file " + path + ": no message (not an mbox?)");
+  if (n == 0) imp.EnsureFolder(folder, "file " + path);
   return Ok();
 }
 
 Status ImportMaildirFolder(io::FileSystem* fs, const std::string& dir, const std::string& folder,
                            Importer& imp) {
+  imp.EnsureFolder(folder, "folder directory " + dir);
   for (const char* sub : {"cur", "new"}) {
     std::string d = dir + "/" + sub;
     if (!fs->Exists(d)) continue;
