@@ -24,7 +24,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   FUZZ_CHECK(!m->id.empty() && m->id.find('/') == std::string::npos);
   for (const auto& f : m->files) {
     FUZZ_CHECK(!f.path.empty() && f.path[0] != '/');
-    FUZZ_CHECK(f.path.find("..") == std::string::npos || f.path.find("../") == std::string::npos);
+    std::string wrapped = "/" + f.path + "/";
+    FUZZ_CHECK(wrapped.find("/../") == std::string::npos);
+    FUZZ_CHECK(wrapped.find("/./") == std::string::npos);
+    FUZZ_CHECK(wrapped.find("//") == std::string::npos);
     FUZZ_CHECK(f.sha256_hex.size() == 64);
   }
   std::string text = hato::backup::FormatManifest(*m);
