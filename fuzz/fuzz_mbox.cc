@@ -81,8 +81,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
 
   uint32_t flags = static_cast<uint32_t>(h >> 16) & 31;
-  FUZZ_CHECK(hato::transfer::MaildirFlags("x" + hato::transfer::MaildirFlagSuffix(flags)) ==
-             flags);
+  FUZZ_CHECK(hato::transfer::MaildirFlags("x" + hato::transfer::MaildirFlagSuffix(flags)) == flags);
   (void)hato::transfer::MaildirFlags(in);
   return 0;
 }

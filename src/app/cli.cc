@@ -16,6 +16,7 @@
 #include "io/fs.h"
 #include "smtp/address.h"
 #include "store/store.h"
+#include "transfer/migrate.h"
 #include "transfer/transfer.h"
 
 namespace hato::app {
@@ -231,6 +232,20 @@ int RunCli(int argc, char** argv) {
   imp->add_option("--folder", folder, "folder for a single mbox file or the Maildir root");
   for (auto* c : {exp, imp}) add_data(c);
 
+  // migrate
+  std::string from_url, password_file;
+  bool insecure = false;
+  auto* migrate =
+      app.add_subcommand("migrate", "copy an account from another IMAP server (resumable)");
+  migrate->add_option("ADDRESS", addr)->required();
+  migrate->add_option("--from", from_url, "imaps://user@host[:port] (imap:// for loopback)")
+      ->required();
+  auto* pf = migrate->add_option("--password-file", password_file, "file holding the password");
+  migrate->add_flag("--password-stdin", password_stdin, "read the password from standard input")
+      ->excludes(pf);
+  migrate->add_flag("--insecure", insecure, "do not verify the source's TLS certificate");
+  add_data(migrate);
+
   // verify
   auto* verify = app.add_subcommand("verify", "check every stored message against its checksum");
   add_data(verify);
@@ -405,6 +420,35 @@ int RunCli(int argc, char** argv) {
       std::cout << " (" << r->added << " added, " << r->skipped << " already present)";
     std::cout << ", " << r->problems.size() << " failed, " << r->bytes << " bytes in " << secs
               << " s (" << static_cast<uint64_t>(r->messages / secs) << " messages/s)\n";
+    return r->problems.empty() ? 0 : kExitError;
+  } else if (migrate->parsed()) {
+    auto canonical = CanonicalAddress(addr);
+    if (!canonical) return Fail(canonical.error().message);
+    auto acct = s.FindAccount(*canonical);
+    if (!acct) return Fail(acct.error().message);
+    auto src = transfer::ParseMigrateUrl(from_url);
+    if (!src) return Fail(src.error().message);
+    src->verify_tls = !insecure;
+    if (!password_file.empty()) {
+      auto text = io::FileSystem::Default()->ReadFile(password_file);
+      if (!text) return Fail(text.error().message);
+      std::string pw = *text;
+      while (!pw.empty() && (pw.back() == '\n' || pw.back() == '\r')) pw.pop_back();
+      src->password = pw;
+    } else {
+      auto pw = ReadPassword("", password_stdin);
+      if (!pw) return Fail("give --password-stdin or --password-file");
+      src->password = *pw;
+    }
+    auto r = transfer::Migrate(s, acct->id, *canonical, *src, data + "/migrate");
+    if (!r) return Fail("migrate " + *canonical + " from " + from_url + ": " + r.error().message);
+    for (const auto& p : r->problems) std::cerr << "hato: migrate: " << p << "\n";
+    double secs = std::max(r->seconds, 1e-3);
+    std::cout << "migrate " << *canonical << ": " << r->folders << " folders, " << r->fetched
+              << " messages fetched (" << r->added << " added, " << r->skipped
+              << " already present), " << r->problems.size() << " failed, " << r->bytes
+              << " bytes in " << secs << " s (" << static_cast<uint64_t>(r->fetched / secs)
+              << " messages/s)\n";
     return r->problems.empty() ? 0 : kExitError;
   } else if (verify->parsed()) {
     auto report = s.Verify();

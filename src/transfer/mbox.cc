@@ -1,5 +1,6 @@
 #include "transfer/mbox.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <ctime>
 
@@ -111,7 +112,7 @@ void MboxSplitter::Feed(std::string_view chunk) {
       return;
     }
     if (partial_.empty()) {
-      Line(chunk.substr(0, nl));
+      Line(chunk.substr(0, std::min(nl, max_)));  // cut as a buffered line would be
     } else {
       if (partial_.size() < max_)
         partial_.append(chunk.substr(0, std::min(nl, max_ - partial_.size())));
@@ -146,8 +147,12 @@ void MboxSplitter::Line(std::string_view line) {
     return;
   }
   if (pending_blank_) {
-    cur_.content += "\r\n";
     pending_blank_ = false;
+    if (cur_.content.size() + 2 > max_) {
+      cur_.too_large = true;
+    } else {
+      cur_.content += "\r\n";
+    }
   }
   if (line.empty()) {
     pending_blank_ = true;  // the separator, unless more lines follow

@@ -29,9 +29,9 @@ def deliver(port, body, to=ALICE):
         s.sendmail("sender@remote.test", [to], body)
 
 
-def imap(port, user=ALICE):
+def imap(port, user=ALICE, password=PASSWORD):
     m = imaplib.IMAP4("127.0.0.1", port, timeout=30)
-    m.login(user, PASSWORD)
+    m.login(user, password)
     return m
 
 
@@ -53,12 +53,14 @@ def fill(server, n_smtp=10, n_append=6):
     m.logout()
 
 
-def dump(port, user=ALICE):
+def dump(port, user=ALICE, password=PASSWORD):
     """{folder: sorted [(bytes, frozenset(flags), internaldate)]} of every live message."""
-    m = imap(port, user)
+    m = imap(port, user, password)
     out = {}
     typ, boxes = m.list()
     for line in boxes:
+        if b"\\Noselect" in line or b"\\NonExistent" in line:
+            continue
         name = re.search(rb'"([^"]*)"$|(\S+)$', line)
         folder = (name.group(1) or name.group(2)).decode()
         typ, data = m.select('"%s"' % folder, readonly=True)
@@ -70,7 +72,7 @@ def dump(port, user=ALICE):
                 if not isinstance(item, tuple):
                     continue
                 head = item[0].decode()
-                flags = frozenset(re.search(r"FLAGS \(([^)]*)\)", head).group(1).split())
+                flags = frozenset(re.search(r"FLAGS \(([^)]*)\)", head).group(1).split()) - {"\\Recent"}
                 date = re.search(r'INTERNALDATE "([^"]*)"', head).group(1)
                 msgs.append((item[1], flags, date))
         out[folder] = sorted(msgs, key=lambda t: (t[0], sorted(t[1]), t[2]))

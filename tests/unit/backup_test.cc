@@ -1,8 +1,9 @@
 // Backup building blocks (issue 6): the manifest format, the mbox reader and
 // writer, and the store operations restore --merge and undelete rely on.
+#include "backup/backup.h"
+
 #include <gtest/gtest.h>
 
-#include "backup/backup.h"
 #include "backup/manifest.h"
 #include "store/store.h"
 #include "test_util.h"
