@@ -11,7 +11,8 @@ BUILD_PKGS=(
   clang clang-format clang-tidy libclang-rt-14-dev
   python3 openssl
 )
-TEST_PKGS=(swaks sqlite3 isync)
+# dovecot-core, dovecot-imapd: the source server of the hato migrate test (test_migrate.py).
+TEST_PKGS=(swaks sqlite3 isync dovecot-core dovecot-imapd)
 BENCH_PKGS=(postfix dovecot-core dovecot-pop3d dovecot-lmtpd dovecot-imapd)
 
 want=("${BUILD_PKGS[@]}" "${TEST_PKGS[@]}")
