@@ -108,14 +108,16 @@ void MboxSplitter::Feed(std::string_view chunk) {
   while (!chunk.empty()) {
     size_t nl = chunk.find('\n');
     if (nl == std::string_view::npos) {
-      if (partial_.size() < max_) partial_.append(chunk.substr(0, max_ - partial_.size()));
+      if (partial_.size() < line_cap_) {
+        partial_.append(chunk.substr(0, line_cap_ - partial_.size()));
+      }
       return;
     }
     if (partial_.empty()) {
-      Line(chunk.substr(0, std::min(nl, max_)));  // cut as a buffered line would be
+      Line(chunk.substr(0, std::min(nl, line_cap_)));  // cut as a buffered line would be
     } else {
-      if (partial_.size() < max_)
-        partial_.append(chunk.substr(0, std::min(nl, max_ - partial_.size())));
+      if (partial_.size() < line_cap_)
+        partial_.append(chunk.substr(0, std::min(nl, line_cap_ - partial_.size())));
       Line(partial_);
       partial_.clear();
     }

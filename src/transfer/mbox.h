@@ -25,6 +25,7 @@
 namespace hato::transfer {
 
 inline constexpr size_t kMaxImportMessage = 64u << 20;  // bytes; larger ones are skipped
+inline constexpr size_t kMaxFromLine = 4096;            // bytes of a "From " line at most
 
 // The "From " line (with its LF) that starts a message in an mbox.
 std::string MboxFromLine(std::string_view return_path, int64_t internal_date);
@@ -43,7 +44,8 @@ struct MboxMessage {
 // message plus one partial line.
 class MboxSplitter {
  public:
-  explicit MboxSplitter(size_t max_message = kMaxImportMessage) : max_(max_message) {}
+  explicit MboxSplitter(size_t max_message = kMaxImportMessage)
+      : max_(max_message), line_cap_(max_message + kMaxFromLine) {}
   void Feed(std::string_view chunk);
   // Call at the end of the input.
   void Finish();
@@ -57,6 +59,7 @@ class MboxSplitter {
   void EndMessage();
 
   size_t max_;
+  size_t line_cap_;  // longer lines are cut here (a From line always fits)
   std::string partial_;
   bool in_message_ = false;
   bool pending_blank_ = false;  // an empty line that may be the separator

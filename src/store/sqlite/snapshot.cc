@@ -186,8 +186,10 @@ Status RebuildStoreFromSnapshot(const std::string& snapshot_path, const std::str
                                 const RebuildOptions& options, const BodySource& source) {
   io::FileSystem* fs = options.fs ? options.fs : io::FileSystem::Default();
   const std::string db_path = data_dir + "/meta.db";
-  if (fs->Exists(db_path) || fs->Exists(data_dir + "/blobs")) {
-    return Err(ErrorKind::kExists, data_dir + " already holds a store (meta.db or blobs/); " +
+  // A leftover -wal would be replayed into the new database: refuse it too.
+  if (fs->Exists(db_path) || fs->Exists(db_path + "-wal") || fs->Exists(db_path + "-shm") ||
+      fs->Exists(data_dir + "/blobs")) {
+    return Err(ErrorKind::kExists, data_dir + " already holds a store (meta.db* or blobs/); " +
                                        "restore into an empty data dir, or use --merge");
   }
   if (auto st = fs->CreateDirs(data_dir); !st) return st;
