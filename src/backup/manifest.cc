@@ -77,7 +77,8 @@ Result<Manifest> ParseManifest(std::string_view text) {
       m.id = std::string(words[1]);
     } else if ((key == "created" || key == "schema") && words.size() == 2) {
       auto v = ParseUint(words[1]);
-      if (!v || *v > (1ull << 40)) return bad("bad " + std::string(key));
+      uint64_t max = key == "schema" ? (1u << 20) : (1ull << 40);
+      if (!v || *v > max) return bad("bad " + std::string(key));
       if (key == "created") {
         m.created = static_cast<int64_t>(*v);
       } else {
