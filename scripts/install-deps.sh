@@ -12,7 +12,8 @@ BUILD_PKGS=(
   clang clang-format clang-tidy libclang-rt-14-dev
   python3 openssl
 )
-TEST_PKGS=(swaks sqlite3 isync fetchmail mutt python3-dnslib python3-dkim python3-spf python3-authheaders python3-yaml python3-nacl)
+# dovecot-core, dovecot-imapd: the source server of the hato migrate test (test_migrate.py).
+TEST_PKGS=(swaks sqlite3 isync fetchmail mutt dovecot-core dovecot-imapd python3-dnslib python3-dkim python3-spf python3-authheaders python3-yaml python3-nacl)
 BENCH_PKGS=(postfix dovecot-core dovecot-pop3d dovecot-lmtpd dovecot-imapd)
 
 want=("${BUILD_PKGS[@]}" "${TEST_PKGS[@]}")

@@ -4,6 +4,7 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdint>
+#include <algorithm>
 #include <ctime>
 #include <iostream>
 
@@ -11,12 +12,15 @@
 #include "app/serve.h"
 #include "app/tls.h"
 #include "auth/password.h"
+#include "backup/backup.h"
 #include "base/log.h"
 #include "base/strings.h"
 #include "io/fs.h"
 #include "mime/message.h"
 #include "smtp/address.h"
 #include "store/store.h"
+#include "transfer/migrate.h"
+#include "transfer/transfer.h"
 
 namespace hato::app {
 namespace {
@@ -129,6 +133,17 @@ const char* StateName(store::RecipientState s) {
   return "?";
 }
 
+// "2026-11-01" (UTC midnight) or unix seconds.
+Result<int64_t> ParseDate(const std::string& s) {
+  if (auto n = ParseUint(s)) return static_cast<int64_t>(*n);
+  std::tm tm{};
+  const char* end = strptime(s.c_str(), "%Y-%m-%d", &tm);
+  if (end == nullptr || *end != '\0') {
+    return Err(ErrorKind::kInvalid, "bad date '" + s + "' (want YYYY-MM-DD or unix seconds)");
+  }
+  return static_cast<int64_t>(timegm(&tm));
+}
+
 std::string FormatTime(int64_t t) {
   std::time_t tt = static_cast<std::time_t>(t);
   std::tm tm{};
@@ -199,6 +214,18 @@ int CmdQueueShow(store::Store& s, int64_t id) {
     if (c != '\r') std::cout << c;
   }
   return 0;
+}
+
+int PrintRestore(const Result<backup::RestoreResult>& r, bool merge) {
+  if (!r) return Fail(r.error().message);
+  for (const auto& p : r->problems) std::cerr << "hato: restore: " << p << "\n";
+  double secs = std::max(r->seconds, 1e-3);
+  std::cout << "restored set " << r->id << (merge ? " (merge): " : ": ") << r->messages
+            << " messages, " << r->added << (merge ? " added, " : " bodies written, ") << r->skipped
+            << " already present, " << r->problems.size() << " failed; "
+            << static_cast<uint64_t>(r->added / secs) << " /s, " << r->bytes / 1e6 / secs
+            << " MB/s\n";
+  return r->problems.empty() ? 0 : kExitError;
 }
 
 }  // namespace
@@ -286,6 +313,81 @@ int RunCli(int argc, char** argv) {
   auto* reindex =
       app.add_subcommand("reindex", "fill the SEARCH text index for mail stored before it existed");
   add_data(reindex);
+  auto* u_restore =
+      user->add_subcommand("restore", "bring back a removed account still in retention");
+  u_restore->add_option("ADDRESS", addr)->required();
+  add_data(u_restore);
+  bool purge = false, yes = false;
+  std::string purge_backup;
+  u_rm->add_flag("--purge", purge, "destroy the account and its mail now (after a backup)");
+  u_rm->add_flag("--yes", yes, "confirm --purge");
+  u_rm->add_option("--backup", purge_backup,
+                   "backup destination for --purge (default DATA/purge-backups)");
+
+  // backup create|list|verify, restore
+  std::string dest, backup_id;
+  std::vector<std::string> restore_accounts;
+  bool merge = false, accounts_only = false;
+  auto* bk = app.add_subcommand("backup", "online, incremental, verified backups");
+  bk->require_subcommand(1);
+  auto* bk_create = bk->add_subcommand("create", "back up the store to DEST while it runs");
+  auto* bk_list = bk->add_subcommand("list", "list the backup sets in DEST");
+  auto* bk_verify = bk->add_subcommand("verify", "re-read a backup and check every checksum");
+  for (auto* c : {bk_create, bk_list, bk_verify}) c->add_option("DEST", dest)->required();
+  bk_verify->add_option("--backup", backup_id, "the set to check (default: all)");
+  add_data(bk_create);
+  auto* restore = app.add_subcommand("restore", "restore from a backup (see docs/operations.md)");
+  restore->add_option("DEST", dest)->required();
+  restore->add_option("--backup", backup_id, "the set (default: the newest complete one)");
+  restore->add_option("--account", restore_accounts, "restore only this account (repeatable)");
+  restore->add_flag("--merge", merge, "merge into the live store (the server may run)");
+  restore->add_flag("--accounts-only", accounts_only,
+                    "domains, accounts and folders only, no messages (recovery step)");
+  add_data(restore);
+
+  // fsck
+  bool repair = false;
+  auto* fsck = app.add_subcommand("fsck", "check every body and reference; repair from a backup");
+  fsck->add_flag("--repair", repair, "rewrite damaged bodies from --backup DEST");
+  fsck->add_option("--backup", dest, "backup destination to repair from");
+  add_data(fsck);
+
+  // undelete
+  std::string folder, since;
+  auto* undelete =
+      app.add_subcommand("undelete", "bring back expunged or POP3-deleted mail in retention");
+  undelete->add_option("ADDRESS", addr)->required();
+  undelete->add_option("--folder", folder, "only this folder");
+  undelete->add_option("--since", since, "only mail deleted since (YYYY-MM-DD or unix time)");
+  add_data(undelete);
+
+  // export, import
+  std::string format = "mbox", out_path;
+  auto* exp = app.add_subcommand("export", "write an account's folders as mbox or Maildir");
+  exp->add_option("ADDRESS", addr)->required();
+  exp->add_option("OUT", out_path, "output directory (created; must be empty)")->required();
+  exp->add_option("--format", format, "mbox or maildir")
+      ->check(CLI::IsMember({"mbox", "maildir"}))
+      ->capture_default_str();
+  auto* imp = app.add_subcommand("import", "import mbox files or a Maildir into an account");
+  imp->add_option("ADDRESS", addr)->required();
+  imp->add_option("PATH", out_path, "an mbox file, a directory of them, or a Maildir")->required();
+  imp->add_option("--folder", folder, "folder for a single mbox file or the Maildir root");
+  for (auto* c : {exp, imp}) add_data(c);
+
+  // migrate
+  std::string from_url, password_file;
+  bool insecure = false;
+  auto* migrate =
+      app.add_subcommand("migrate", "copy an account from another IMAP server (resumable)");
+  migrate->add_option("ADDRESS", addr)->required();
+  migrate->add_option("--from", from_url, "imaps://user@host[:port] (imap:// for loopback)")
+      ->required();
+  auto* pf = migrate->add_option("--password-file", password_file, "file holding the password");
+  migrate->add_flag("--password-stdin", password_stdin, "read the password from standard input")
+      ->excludes(pf);
+  migrate->add_flag("--insecure", insecure, "do not verify the source's TLS certificate");
+  add_data(migrate);
 
   // verify
   auto* verify = app.add_subcommand("verify", "check every stored message against its checksum");
@@ -307,6 +409,38 @@ int RunCli(int argc, char** argv) {
 
   if (init->parsed()) return CmdInit(data, domain, hostname);
   if (int rc = msgauth_cli.Run(); rc >= 0) return rc;
+  if (bk_list->parsed()) {
+    auto sets = backup::ListBackups(dest);
+    if (!sets) return Fail(sets.error().message);
+    for (const auto& s : *sets) {
+      if (!s.complete) {
+        std::cout << s.id << "\tINCOMPLETE\t" << s.problem << "\n";
+        continue;
+      }
+      auto c = s.manifest.counts;
+      std::cout << s.id << "\t" << FormatTime(s.manifest.created) << "\t" << c["accounts"]
+                << " accounts\t" << c["messages"] << " messages\t" << c["bodies"] << " bodies\t"
+                << c["body_bytes"] << " bytes\t" << c["copied_bodies"] << " new\n";
+    }
+    return 0;
+  }
+  if (bk_verify->parsed()) {
+    auto r = backup::VerifyBackup(dest, backup_id);
+    if (!r) return Fail(r.error().message);
+    for (const auto& p : r->problems) std::cout << "PROBLEM " << p << "\n";
+    std::cout << r->sets << " sets, " << r->bodies << " bodies (" << r->bytes << " bytes) checked, "
+              << r->problems.size() << " problems\n";
+    return r->problems.empty() ? 0 : kExitError;
+  }
+  if (restore->parsed() && !merge) {
+    backup::RestoreOptions ro{backup_id, {}, accounts_only};
+    for (const auto& a : restore_accounts) {
+      auto c = CanonicalAddress(a);
+      if (!c) return Fail(c.error().message);
+      ro.accounts.push_back(*c);
+    }
+    return PrintRestore(backup::RestoreInto(dest, data, ro), false);
+  }
   if (serve->parsed()) {
     InitLogging(false);
     serve_opts.data_dir = data;
@@ -352,6 +486,19 @@ int RunCli(int argc, char** argv) {
   } else if (u_rm->parsed()) {
     auto canonical = CanonicalAddress(addr);
     if (!canonical) return Fail(canonical.error().message);
+    if (purge) {
+      if (!yes) return Fail("--purge destroys " + *canonical + " and its mail now; add --yes");
+      auto acct = s.FindAccountAny(*canonical);
+      if (!acct) return Fail(acct.error().message);
+      if (purge_backup.empty()) purge_backup = data + "/purge-backups";
+      auto m = backup::CreateBackup(s, data, purge_backup);
+      if (!m) return Fail("backup before purge failed, nothing purged: " + m.error().message);
+      if (auto st = s.PurgeAccount(*canonical); !st) return Fail(st.error().message);
+      std::cout << "purged " << *canonical << "; backup " << m->id << " in " << purge_backup
+                << " (hato restore " << purge_backup << " --backup " << m->id
+                << " --merge --account " << *canonical << ")\n";
+      return 0;
+    }
     if (auto st = s.RemoveAccount(*canonical); !st) return Fail(st.error().message);
     std::cout << "removed " << *canonical << "; its mail is kept for the retention period\n";
   } else if (u_quota->parsed()) {
@@ -396,6 +543,104 @@ int RunCli(int argc, char** argv) {
     auto n = s.IndexMissingText(extract);
     if (!n) return Fail(n.error().message);
     std::cout << *n << " bodies indexed\n";
+  } else if (u_restore->parsed()) {
+    auto canonical = CanonicalAddress(addr);
+    if (!canonical) return Fail(canonical.error().message);
+    if (auto st = s.RestoreAccount(*canonical); !st) return Fail(st.error().message);
+    std::cout << "restored " << *canonical << "\n";
+  } else if (bk_create->parsed()) {
+    auto m = backup::CreateBackup(s, data, dest);
+    if (!m) return Fail("backup to " + dest + " failed: " + m.error().message);
+    auto c = m->counts;
+    double secs = std::max(c["seconds_x1000"] / 1000.0, 1e-3);
+    std::cout << "backup " << m->id << ": " << c["accounts"] << " accounts, " << c["messages"]
+              << " messages, " << c["bodies"] << " bodies (" << c["copied_bodies"] << " new, "
+              << c["copied_bytes"] << " bytes copied) in " << secs << " s ("
+              << static_cast<uint64_t>(c["messages"] / secs) << " messages/s, "
+              << c["body_bytes"] / 1e6 / secs << " MB/s)\n";
+  } else if (restore->parsed()) {
+    backup::RestoreOptions ro{backup_id, {}, accounts_only};
+    for (const auto& a : restore_accounts) {
+      auto c = CanonicalAddress(a);
+      if (!c) return Fail(c.error().message);
+      ro.accounts.push_back(*c);
+    }
+    return PrintRestore(backup::RestoreMerge(dest, s, ro), true);
+  } else if (fsck->parsed()) {
+    if (repair && dest.empty()) return Fail("--repair needs --backup DEST");
+    auto r = backup::Fsck(s, repair ? dest : "");
+    if (!r) return Fail(r.error().message);
+    for (const auto& p : r->problems) std::cout << "PROBLEM " << p << "\n";
+    for (const auto& p : r->unrepaired) std::cout << "UNREPAIRED " << p << "\n";
+    std::cout << r->bodies << " bodies checked, " << r->problems.size() << " problems";
+    if (repair) std::cout << ", " << r->repaired << " repaired";
+    std::cout << "\n";
+    if (repair) return r->unrepaired.empty() ? 0 : kExitError;
+    return r->problems.empty() ? 0 : kExitError;
+  } else if (undelete->parsed()) {
+    auto canonical = CanonicalAddress(addr);
+    if (!canonical) return Fail(canonical.error().message);
+    int64_t since_t = 0;
+    if (!since.empty()) {
+      auto t = ParseDate(since);
+      if (!t) return Fail(t.error().message);
+      since_t = *t;
+    }
+    auto acct = s.FindAccount(*canonical);
+    if (!acct) return Fail(acct.error().message);
+    auto n = s.Undelete(acct->id, folder, since_t);
+    if (!n) return Fail(*canonical + ": " + n.error().message);
+    std::cout << "undeleted " << *n << " messages for " << *canonical << "\n";
+  } else if (exp->parsed() || imp->parsed()) {
+    auto canonical = CanonicalAddress(addr);
+    if (!canonical) return Fail(canonical.error().message);
+    auto acct = s.FindAccount(*canonical);
+    if (!acct) return Fail(acct.error().message);
+    auto r = exp->parsed() ? transfer::Export(s, acct->id,
+                                              format == "maildir" ? transfer::Format::kMaildir
+                                                                  : transfer::Format::kMbox,
+                                              out_path)
+                           : transfer::Import(s, acct->id, out_path, folder);
+    const char* what = exp->parsed() ? "export" : "import";
+    if (!r)
+      return Fail(std::string(what) + " " + *canonical + " " + out_path + ": " + r.error().message);
+    for (const auto& p : r->problems) std::cerr << "hato: " << what << ": " << p << "\n";
+    double secs = std::max(r->seconds, 1e-3);
+    std::cout << what << " " << *canonical << ": " << r->messages << " messages";
+    if (imp->parsed())
+      std::cout << " (" << r->added << " added, " << r->skipped << " already present)";
+    std::cout << ", " << r->problems.size() << " failed, " << r->bytes << " bytes in " << secs
+              << " s (" << static_cast<uint64_t>(r->messages / secs) << " messages/s)\n";
+    return r->problems.empty() ? 0 : kExitError;
+  } else if (migrate->parsed()) {
+    auto canonical = CanonicalAddress(addr);
+    if (!canonical) return Fail(canonical.error().message);
+    auto acct = s.FindAccount(*canonical);
+    if (!acct) return Fail(acct.error().message);
+    auto src = transfer::ParseMigrateUrl(from_url);
+    if (!src) return Fail(src.error().message);
+    src->verify_tls = !insecure;
+    if (!password_file.empty()) {
+      auto text = io::FileSystem::Default()->ReadFile(password_file);
+      if (!text) return Fail(text.error().message);
+      std::string pw = *text;
+      while (!pw.empty() && (pw.back() == '\n' || pw.back() == '\r')) pw.pop_back();
+      src->password = pw;
+    } else {
+      auto pw = ReadPassword("", password_stdin);
+      if (!pw) return Fail("give --password-stdin or --password-file");
+      src->password = *pw;
+    }
+    auto r = transfer::Migrate(s, acct->id, *canonical, *src, data + "/migrate");
+    if (!r) return Fail("migrate " + *canonical + " from " + from_url + ": " + r.error().message);
+    for (const auto& p : r->problems) std::cerr << "hato: migrate: " << p << "\n";
+    double secs = std::max(r->seconds, 1e-3);
+    std::cout << "migrate " << *canonical << ": " << r->folders << " folders, " << r->fetched
+              << " messages fetched (" << r->added << " added, " << r->skipped
+              << " already present), " << r->problems.size() << " failed, " << r->bytes
+              << " bytes in " << secs << " s (" << static_cast<uint64_t>(r->fetched / secs)
+              << " messages/s)\n";
+    return r->problems.empty() ? 0 : kExitError;
   } else if (verify->parsed()) {
     auto report = s.Verify();
     if (!report) return Fail(report.error().message);

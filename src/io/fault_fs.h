@@ -110,6 +110,15 @@ class FaultFileSystem final : public FileSystem, public FaultInjector {
   Status WriteFileAtomic(const std::string& path, std::string_view data) override;
   Result<std::string> ReadFile(const std::string& path) override { return base_->ReadFile(path); }
   Result<uint64_t> FreeSpace(const std::string& path) override { return base_->FreeSpace(path); }
+  Result<uint64_t> FileSize(const std::string& path) override { return base_->FileSize(path); }
+  Status WriteFile(const std::string& path, std::string_view data) override {
+    return base_->WriteFile(path, data);
+  }
+  Status Rename(const std::string& from, const std::string& to) override {
+    return base_->Rename(from, to);
+  }
+  Status Remove(const std::string& path) override { return base_->Remove(path); }
+  Status SyncFileSystem(const std::string& path) override { return base_->SyncFileSystem(path); }
 
   // The fault to apply to one blob-segment sync: waits the delay, then maybe fails.
   Status BeforeSync(const std::string& what);

@@ -26,6 +26,7 @@ class PosixWritableFile final : public WritableFile {
   ~PosixWritableFile() override { ::close(fd_); }
 
   Status Append(std::string_view data) override {
+    bool partial = false;
     while (!data.empty()) {
       ssize_t n = ::write(fd_, data.data(), data.size());
       if (n < 0) {
@@ -33,7 +34,16 @@ class PosixWritableFile final : public WritableFile {
         return ErrnoError("write", path_, errno);
       }
       data.remove_prefix(static_cast<size_t>(n));
-      size_ += static_cast<uint64_t>(n);
+      partial = partial || !data.empty();
+    }
+    // O_APPEND: the position after the write is the end of what we wrote,
+    // even when another process appended to the file meanwhile.
+    off_t end = ::lseek(fd_, 0, SEEK_CUR);
+    if (end < 0) return ErrnoError("lseek", path_, errno);
+    size_ = static_cast<uint64_t>(end);
+    if (partial) {
+      // A record split over several writes may interleave with another writer's.
+      return Err(ErrorKind::kTemporary, "short write to " + path_);
     }
     return Ok();
   }
@@ -159,6 +169,39 @@ class PosixFileSystem final : public FileSystem {
     struct statvfs s {};
     if (::statvfs(path.c_str(), &s) != 0) return ErrnoError("statvfs", path, errno);
     return static_cast<uint64_t>(s.f_bavail) * s.f_frsize;
+  }
+
+  Result<uint64_t> FileSize(const std::string& path) override {
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0) return ErrnoError("stat", path, errno);
+    return static_cast<uint64_t>(st.st_size);
+  }
+
+  Status WriteFile(const std::string& path, std::string_view data) override {
+    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) return ErrnoError("open", path, errno);
+    PosixWritableFile f(path, fd, 0);  // closes fd
+    return f.Append(data);
+  }
+
+  Status Rename(const std::string& from, const std::string& to) override {
+    if (::rename(from.c_str(), to.c_str()) != 0) return ErrnoError("rename", from, errno);
+    return Ok();
+  }
+
+  Status Remove(const std::string& path) override {
+    if (::unlink(path.c_str()) != 0 && errno != ENOENT) return ErrnoError("unlink", path, errno);
+    return Ok();
+  }
+
+  Status SyncFileSystem(const std::string& path) override {
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return ErrnoError("open", path, errno);
+    int rc = ::syncfs(fd);
+    int e = errno;
+    ::close(fd);
+    if (rc != 0) return ErrnoError("syncfs", path, e);
+    return Ok();
   }
 };
 

@@ -20,12 +20,16 @@ namespace hato::io {
 class WritableFile {
  public:
   virtual ~WritableFile() = default;
-  // Appends at the end of the file. Not durable until Sync() returns Ok.
+  // Appends at the end of the file in one write (O_APPEND), so that another
+  // process appending to the same file (a CLI restore next to the server)
+  // never interleaves with it: the data lands at Size() - data.size(). Not
+  // durable until Sync() returns Ok.
   virtual Status Append(std::string_view data) = 0;
   // fdatasync(2). A failed Sync is final for this file: the caller must not
   // retry it into a success (after a failed fsync the kernel may have dropped
   // the dirty pages), it must abandon the file and fail the transaction.
   virtual Status Sync() = 0;
+  // The end of the file after the last Append (or at open).
   virtual uint64_t Size() const = 0;
 };
 
@@ -52,6 +56,17 @@ class FileSystem {
   virtual Result<std::string> ReadFile(const std::string& path) = 0;
   // Bytes available to an unprivileged user on the file system holding path.
   virtual Result<uint64_t> FreeSpace(const std::string& path) = 0;
+  // Size of a regular file (kNotFound when missing).
+  virtual Result<uint64_t> FileSize(const std::string& path) = 0;
+  // Writes a whole file (truncating) without fsync: for bulk copies made
+  // durable at once with SyncFileSystem (backup bodies).
+  virtual Status WriteFile(const std::string& path, std::string_view data) = 0;
+  // rename(2): atomic replacement of `to`.
+  virtual Status Rename(const std::string& from, const std::string& to) = 0;
+  // Removes a file (Ok when it is already gone).
+  virtual Status Remove(const std::string& path) = 0;
+  // syncfs(2) of the file system holding path: everything written there is durable.
+  virtual Status SyncFileSystem(const std::string& path) = 0;
 
   // The real, POSIX file system.
   static FileSystem* Default();

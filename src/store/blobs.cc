@@ -73,7 +73,11 @@ Status BlobStore::StartSegment(uint32_t number) {
   std::string path = SegmentPath(number);
   bool existed = fs_->Exists(path);
   auto f = fs_->OpenAppend(path);
-  if (!f) return f.error();
+  if (!f) {
+    // A missing directory (the storage was removed under us) is temporary for
+    // a client: nothing was acknowledged, the operator restores service.
+    return Err(ErrorKind::kTemporary, f.error().message);
+  }
   current_ = std::move(*f);
   current_number_ = number;
   dir_dirty_ = dir_dirty_ || !existed;
@@ -88,7 +92,6 @@ Result<BlobRef> BlobStore::Append(std::string_view content, const std::string& s
   BlobRef ref;
   ref.sha256 = sha256;
   ref.segment = current_number_;
-  ref.offset = current_->Size();
   ref.size = content.size();
 
   std::string compressed;
@@ -118,6 +121,9 @@ Result<BlobRef> BlobStore::Append(std::string_view content, const std::string& s
     broken_ = true;  // a partial record may be on disk; never append after it
     return st.error();
   }
+  // Where the record landed: another process (hato restore --merge, import)
+  // may append to the same segment; each record is one O_APPEND write.
+  ref.offset = current_->Size() - record.size();
   return ref;
 }
 
@@ -134,14 +140,29 @@ Status BlobStore::Sync() {
     }
     dir_dirty_ = false;
   }
+  // Bytes written to a segment that was deleted under us are not stored: never
+  // let them be acknowledged (docs/operations.md, "Storage destroyed").
+  if (!fs_->Exists(SegmentPath(current_number_))) {
+    broken_ = true;
+    return Err(ErrorKind::kTemporary,
+               "message storage is missing: " + SegmentPath(current_number_) + " was removed");
+  }
   return Ok();
 }
 
 Result<std::shared_ptr<io::ReadableFile>> BlobStore::ReaderFor(uint32_t segment) {
+  // A segment removed under us (storage destroyed) is not served from a stale
+  // descriptor: reads fail temporarily until the operator restores service.
+  std::string path = SegmentPath(segment);
+  bool exists = fs_->Exists(path);
   std::lock_guard lock(readers_mu_);
+  if (!exists) {
+    readers_.erase(segment);
+    return Err(ErrorKind::kTemporary, "message storage is missing: " + path);
+  }
   auto it = readers_.find(segment);
   if (it != readers_.end()) return it->second;
-  auto f = fs_->OpenRead(SegmentPath(segment));
+  auto f = fs_->OpenRead(path);
   if (!f) return f.error();
   std::shared_ptr<io::ReadableFile> shared = std::move(*f);
   readers_[segment] = shared;

@@ -15,7 +15,14 @@
 // garbage that no reader can reach.
 //
 // Thread-safety: Append/Sync/Rotate are called by the single writer thread.
-// Read may be called from any thread concurrently.
+// Read may be called from any thread concurrently. Another process (a CLI
+// restore --merge, import or fsck --repair next to the server) may append to
+// the same segment: each record is one O_APPEND write and its offset is where
+// it landed, so the two never overwrite each other.
+//
+// A segment or directory removed under a running store (storage destroyed)
+// fails Sync and Read with kTemporary instead of acknowledging or serving
+// bytes from an unlinked file.
 #pragma once
 
 #include <cstdint>

@@ -23,6 +23,7 @@
 
 #include "base/result.h"
 #include "io/fs.h"
+#include "store/blobs.h"
 
 namespace hato::store {
 
@@ -267,7 +268,94 @@ struct StoreHealth {
 struct VerifyReport {
   uint64_t blobs_checked = 0;
   std::vector<std::string> problems;  // empty when the store verified clean
+  std::vector<BlobRef> damaged;       // bodies that are missing or fail their checksum
 };
+
+// ---- Backup, restore and undelete (issue 6) ----
+
+// One message to put back into a live mailbox (hato restore --merge, import,
+// migrate). It is skipped when the mailbox already holds a live message with
+// the same body (SHA-256, which covers the Message-ID header) and internal date.
+struct RestoreRequest {
+  int64_t account_id = 0;
+  std::string mailbox;      // created (with special_use) when missing
+  std::string special_use;  // for a mailbox that has to be created
+  std::string content;      // as stored (CRLF line ends)
+  std::string mime;         // mime::Serialize of the parsed content, or ""
+  uint32_t flags = 0;
+  std::string keywords;
+  std::string return_path;
+  int64_t internal_date = 0;
+};
+
+struct RestoreResult {
+  bool added = false;  // false: an identical message was already there
+  uint32_t uid = 0;    // the new UID, or the existing message's
+};
+
+struct SnapshotAccount {
+  int64_t id = 0;
+  std::string address;
+  std::string password_hash;
+  int64_t removed_at = 0;  // 0: live
+};
+
+struct SnapshotMailbox {
+  std::string name;
+  std::string special_use;
+  bool subscribed = true;
+};
+
+struct SnapshotMessage {
+  std::string mailbox;
+  std::string special_use;  // of the mailbox
+  uint32_t uid = 0;
+  BlobRef body;  // where the body was in the store the snapshot was taken of
+  int64_t internal_date = 0;
+  uint32_t flags = 0;
+  std::string keywords;
+  std::string return_path;
+  int64_t expunged_at = 0;  // 0: live
+};
+
+// A consistent, read-only copy of the metadata (Store::SnapshotMetadata), as
+// kept in a backup set. Single-threaded.
+class MetadataSnapshot {
+ public:
+  virtual ~MetadataSnapshot() = default;
+  virtual int schema_version() const = 0;
+  virtual Result<std::vector<std::string>> Domains() = 0;
+  virtual Result<std::vector<SnapshotAccount>> Accounts() = 0;  // live and removed
+  virtual Result<std::vector<SnapshotMailbox>> Mailboxes(int64_t account_id) = 0;
+  // The account's messages, mailbox by mailbox in UID order; the expunged
+  // ones (retention area) only when asked.
+  virtual Status ForEachMessage(int64_t account_id, bool include_expunged,
+                                const std::function<Status(const SnapshotMessage&)>& fn) = 0;
+  // Every stored body, in storage order.
+  virtual Status ForEachBody(const std::function<Status(const BlobRef&)>& fn) = 0;
+  // SQLite's integrity check plus every reference (message -> body).
+  virtual Result<std::vector<std::string>> CheckIntegrity() = 0;
+};
+
+Result<std::unique_ptr<MetadataSnapshot>> OpenMetadataSnapshot(const std::string& path);
+
+// Gets a body by its SHA-256 (raw 32 bytes); the result must be verified content.
+using BodySource = std::function<Result<std::string>(const BlobRef& ref)>;
+
+struct RebuildOptions {
+  std::vector<std::string> accounts;  // addresses to keep; empty: all
+  bool without_messages = false;      // domains, accounts and mailboxes only
+  io::FileSystem* fs = nullptr;
+  bool compress = true;
+  std::function<void(uint64_t bodies, uint64_t bytes)> progress;
+};
+
+// Builds the store of an empty data dir from a snapshot: copies the metadata
+// (migrating it to this version), keeps the chosen accounts, and writes every
+// body they reference, got from `source`, into new segments. The server must
+// not be running on data_dir.
+Status RebuildStoreFromSnapshot(const std::string& snapshot_path, const std::string& data_dir,
+                                const RebuildOptions& options, const BodySource& source);
 
 class Store {
  public:
@@ -377,8 +465,32 @@ class Store {
   // and the stored MIME tree) and stores the row. Returns how many it indexed.
   using TextExtractor = std::function<IndexText(std::string_view content, std::string_view mime)>;
   virtual Result<uint64_t> IndexMissingText(const TextExtractor& extract) = 0;
-  // Reads every referenced body and checks it against its checksum.
+  // Reads every referenced body and checks it against its checksum, and
+  // checks every reference (message -> body, reference counts).
   virtual Result<VerifyReport> Verify() = 0;
+
+  // Backup and restore (issue 6).
+  // Writes a consistent copy of the metadata to `path` (one read transaction,
+  // writers keep going). Every body it references is durable and stays readable.
+  virtual Status SnapshotMetadata(const std::string& path) = 0;
+  // Reads and verifies a body named by a snapshot.
+  virtual Result<std::string> ReadBlob(const BlobRef& ref) = 0;
+  // Puts a message back into a live mailbox (see RestoreRequest).
+  virtual void RestoreMessage(RestoreRequest request, Done<RestoreResult> done) = 0;
+  // Writes a good copy of a damaged body (same SHA-256) and points every
+  // reference at it.
+  virtual Status RepairBlob(std::string_view content) = 0;
+  // Brings expunged messages still in retention back into their mailboxes
+  // (with new UIDs), those expunged at or after `since`; mailbox "" = all.
+  // Messages of deleted mailboxes come back to a mailbox of the same name.
+  virtual Result<uint64_t> Undelete(int64_t account_id, std::string_view mailbox,
+                                    int64_t since) = 0;
+  // Un-removes an account still in retention (hato user restore).
+  virtual Status RestoreAccount(std::string_view address) = 0;
+  // Destroys a live or removed account and all its mail now.
+  virtual Status PurgeAccount(std::string_view address) = 0;
+  // The live (or, when none, the most recently removed) account, with its hash.
+  virtual Result<SnapshotAccount> FindAccountAny(std::string_view address) = 0;
 };
 
 struct StoreOptions {

@@ -30,8 +30,9 @@ Error SqliteError(sqlite3* db, int rc, std::string_view what) {
   return Err(kind, "sqlite: " + msg + " (" + w + ")");
 }
 
-Status Db::Open(const std::string& path, bool read_only, const char* vfs) {
-  int flags = read_only ? SQLITE_OPEN_READONLY : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+Status Db::Open(const std::string& path, bool read_only, const char* vfs, bool create) {
+  int flags = read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE;
+  if (!read_only && create) flags |= SQLITE_OPEN_CREATE;
   flags |= SQLITE_OPEN_NOMUTEX;  // one thread at a time per connection
   int rc = sqlite3_open_v2(path.c_str(), &db_, flags, vfs);
   if (rc != SQLITE_OK) return SqliteError(db_, rc, "open " + path);

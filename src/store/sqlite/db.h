@@ -87,7 +87,10 @@ class Db {
   // Opens with WAL journaling and synchronous=FULL: a COMMIT returns only
   // after the WAL is fsync'd (docs/storage.md). `vfs` null: SQLite's default
   // (tests pass the fault-injecting one, fault_vfs.h).
-  Status Open(const std::string& path, bool read_only, const char* vfs = nullptr);
+  // `create`: make the file when missing (the writer); readers never do, so a
+  // deleted database is an error, not a new empty store.
+  Status Open(const std::string& path, bool read_only, const char* vfs = nullptr,
+              bool create = true);
   Status Exec(std::string_view sql);
   Result<Stmt> Prepare(std::string_view sql);
   // A prepared statement kept for the life of the connection, reset and ready

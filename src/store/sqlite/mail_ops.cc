@@ -567,6 +567,131 @@ Status ApplySetSubscribed(Txn& t, int64_t account_id, const std::string& name, b
   return (*s)->Bind(1, int64_t{subscribed}).Bind(2, mb->id).Run();
 }
 
+Status ApplyRestoreMessage(Txn& t, const RestoreRequest& req, RestoreResult& result) {
+  auto mb = FindMailbox(t.db, req.account_id, req.mailbox);
+  if (!mb && mb.error().kind == ErrorKind::kNotFound) {
+    auto st = ApplyCreateMailbox(t, req.account_id, req.mailbox, req.special_use);
+    if (!st) return st;
+    mb = FindMailbox(t.db, req.account_id, req.mailbox);
+  }
+  if (!mb) return mb.error();
+  // The same body (its SHA-256 covers every header, Message-ID included) with
+  // the same internal date already in this mailbox: nothing to do.
+  std::string sha = Sha256(req.content);
+  auto dup = t.db.Cached(
+      "SELECT m.uid FROM blobs b JOIN messages m ON m.blob_id = b.id WHERE b.sha256 = ? AND "
+      "m.mailbox_id = ? AND m.internal_date = ? AND m.expunged_at IS NULL LIMIT 1");
+  if (!dup) return dup.error();
+  auto row = (*dup)->BindBlob(1, sha).Bind(2, mb->id).Bind(3, req.internal_date).Step();
+  if (!row) return row.error();
+  if (*row) {
+    result.added = false;
+    result.uid = static_cast<uint32_t>((*dup)->Int(0));
+    (*dup)->Reset();
+    return Ok();
+  }
+  (*dup)->Reset();
+  auto blob = PutBlob(t, req.content, req.mime, 1);
+  if (!blob) return blob.error();
+  NewMessage m{mb->id,    *blob,        req.content.size(), req.internal_date,
+               req.flags, req.keywords, req.return_path};
+  auto id = InsertMessage(t, m);
+  if (!id) return id.error();
+  result.added = true;
+  result.uid = id->second;
+  return Ok();
+}
+
+Status ApplyRepairBlob(Txn& t, std::string_view content) {
+  std::string sha = Sha256(content);
+  auto find = t.db.Cached("SELECT id FROM blobs WHERE sha256 = ?");
+  if (!find) return find.error();
+  auto row = (*find)->BindBlob(1, sha).Step();
+  if (!row) return row.error();
+  if (!*row) return Err(ErrorKind::kNotFound, "no stored body " + HexEncode(sha));
+  int64_t id = (*find)->Int(0);
+  (*find)->Reset();
+  auto ref = t.blobs.Append(content, sha);
+  if (!ref) return ref.error();
+  t.appended = true;
+  auto up = t.db.Cached(
+      "UPDATE blobs SET segment = ?, offset = ?, stored_length = ?, codec = ? WHERE id = ?");
+  if (!up) return up.error();
+  (*up)->Bind(1, ref->segment).Bind(2, static_cast<int64_t>(ref->offset));
+  (*up)
+      ->Bind(3, static_cast<int64_t>(ref->stored_length))
+      .Bind(4, static_cast<int64_t>(ref->codec));
+  return (*up)->Bind(5, id).Run();
+}
+
+Status ApplyUndelete(Txn& t, int64_t account_id, const std::string& mailbox, int64_t since,
+                     uint64_t& restored) {
+  std::string wanted;
+  if (!mailbox.empty()) {
+    auto c = CanonicalMailboxName(mailbox);
+    if (!c) return c.error();
+    wanted = *c;
+  }
+  // expunged_at = 0 marks a row already undeleted (superseded, purged next run).
+  auto s = t.db.Cached(
+      "SELECT m.id, x.name, x.deleted_at IS NOT NULL, x.special_use, m.blob_id, m.size, "
+      "m.internal_date, m.flags, m.keywords, m.return_path FROM messages m JOIN mailboxes x ON "
+      "x.id = m.mailbox_id WHERE x.account_id = ? AND m.expunged_at > 0 AND m.expunged_at >= ? "
+      "ORDER BY m.expunged_at, m.id");
+  if (!s) return s.error();
+  (*s)->Bind(1, account_id).Bind(2, since);
+  struct Row {
+    int64_t id;
+    std::string name, special_use;
+    NewMessage m;
+  };
+  std::vector<Row> rows;
+  while (true) {
+    auto r = (*s)->Step();
+    if (!r) return r.error();
+    if (!*r) break;
+    std::string name = (*s)->Text(1);
+    if ((*s)->Int(2) != 0) {
+      // A deleted mailbox is hidden as "\x01<id>/<name>" (ApplyDeleteMailbox).
+      size_t slash = name.find(kHierarchySeparator);
+      name = slash == std::string::npos ? name : name.substr(slash + 1);
+    }
+    if (!wanted.empty() && name != wanted) continue;
+    NewMessage m{0,
+                 (*s)->Int(4),
+                 static_cast<uint64_t>((*s)->Int(5)),
+                 (*s)->Int(6),
+                 static_cast<uint32_t>((*s)->Int(7)) & ~uint32_t{kDeleted},
+                 (*s)->Text(8),
+                 (*s)->Text(9)};
+    rows.push_back(Row{(*s)->Int(0), name, (*s)->Text(3), std::move(m)});
+  }
+  (*s)->Reset();
+  auto ref = t.db.Cached("UPDATE blobs SET refs = refs + 1 WHERE id = ?");
+  auto old = t.db.Cached("UPDATE messages SET expunged_at = 0 WHERE id = ?");
+  if (!ref) return ref.error();
+  if (!old) return old.error();
+  restored = 0;
+  for (auto& row : rows) {
+    auto mb = FindMailbox(t.db, account_id, row.name);
+    if (!mb && mb.error().kind == ErrorKind::kNotFound) {
+      if (auto st = ApplyCreateMailbox(t, account_id, row.name, row.special_use); !st) return st;
+      mb = FindMailbox(t.db, account_id, row.name);
+    }
+    if (!mb) return mb.error();
+    row.m.mailbox_id = mb->id;
+    (*ref)->Reset();
+    if (auto st = (*ref)->Bind(1, row.m.blob_id).Run(); !st) return st;
+    // A new UID: an expunged UID never comes back (RFC 3501 section 2.3.1.1).
+    auto added = InsertMessage(t, row.m);
+    if (!added) return added.error();
+    (*old)->Reset();
+    if (auto st = (*old)->Bind(1, row.id).Run(); !st) return st;
+    ++restored;
+  }
+  return Ok();
+}
+
 Result<std::vector<MailboxInfo>> QueryMailboxes(Db& db, int64_t account_id) {
   auto s = db.Cached(
       "SELECT x.id, x.name, x.special_use, x.subscribed, x.uidvalidity, x.uidnext, "

@@ -51,6 +51,10 @@ Status ApplySetSubscribed(Txn& t, int64_t account_id, const std::string& name, b
 // Adds the full-text index row of a blob unless it has one (one row per blob).
 Status IndexBlob(Txn& t, int64_t blob_id, const IndexText& text);
 Status ApplyClaimRecent(Txn& t, int64_t mailbox_id, uint32_t up_to_uid, uint32_t& previous);
+Status ApplyRestoreMessage(Txn& t, const RestoreRequest& req, RestoreResult& result);
+Status ApplyRepairBlob(Txn& t, std::string_view content);
+Status ApplyUndelete(Txn& t, int64_t account_id, const std::string& mailbox, int64_t since,
+                     uint64_t& restored);
 
 // Reads.
 Result<std::vector<MailboxInfo>> QueryMailboxes(Db& db, int64_t account_id);

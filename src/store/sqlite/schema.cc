@@ -125,6 +125,11 @@ CREATE TABLE submission_log(
   at INTEGER NOT NULL);
 CREATE INDEX submission_log_account ON submission_log(account_id, at);
 )sql",
+      // 6 -> 7 (backup/restore, issue 6): find the messages of a body, for
+      // restore --merge deduplication, fsck reference checks and the purge.
+      R"sql(
+CREATE INDEX IF NOT EXISTS messages_blob ON messages(blob_id);
+)sql",
   };
   return kMigrations;
 }

@@ -576,24 +576,157 @@ class SqliteStore final : public Store {
     for (const auto& ref : *refs) {
       ++report.blobs_checked;
       auto r = blobs_.Read(ref);
-      if (!r) report.problems.push_back(r.error().message);
+      if (!r) {
+        report.problems.push_back(r.error().message + " " + UsersOf(ref.sha256));
+        report.damaged.push_back(ref);
+      }
     }
-    auto integrity = WithReader([](Db& db) -> Result<std::string> {
+    auto checks = WithReader([](Db& db) -> Result<std::vector<std::string>> {
+      std::vector<std::string> out;
       auto s = db.Prepare("PRAGMA quick_check");
       if (!s) return s.error();
       auto row = s->Step();
       if (!row) return row.error();
-      return s->Text(0);
+      if (s->Text(0) != "ok") out.push_back("metadata: " + s->Text(0));
+      // Every reference: a message points at a body that exists, and each
+      // body's reference count is the number of messages that point at it.
+      auto dangling = db.Prepare(
+          "SELECT a.address, x.name, m.uid FROM messages m JOIN mailboxes x ON x.id = "
+          "m.mailbox_id JOIN accounts a ON a.id = x.account_id LEFT JOIN blobs b ON b.id = "
+          "m.blob_id WHERE b.id IS NULL");
+      if (!dangling) return dangling.error();
+      while (true) {
+        auto r = dangling->Step();
+        if (!r) return r.error();
+        if (!*r) break;
+        out.push_back("message " + dangling->Text(0) + "/" + dangling->Text(1) + " uid " +
+                      std::to_string(dangling->Int(2)) + " points at a missing body");
+      }
+      auto counts = db.Prepare(
+          "SELECT hex(b.sha256), b.refs, (SELECT count(*) FROM messages m WHERE m.blob_id = b.id) "
+          "AS n FROM blobs b WHERE b.refs != n");
+      if (!counts) return counts.error();
+      while (true) {
+        auto r = counts->Step();
+        if (!r) return r.error();
+        if (!*r) break;
+        out.push_back("body " + AsciiLower(counts->Text(0)) +
+                      " has refs=" + std::to_string(counts->Int(1)) + " but " +
+                      std::to_string(counts->Int(2)) + " messages");
+      }
+      return out;
     });
-    if (!integrity) {
-      report.problems.push_back(integrity.error().message);
-    } else if (*integrity != "ok") {
-      report.problems.push_back("metadata: " + *integrity);
+    if (!checks) {
+      report.problems.push_back(checks.error().message);
+    } else {
+      for (auto& p : *checks) report.problems.push_back(std::move(p));
     }
     return report;
   }
 
+  Status SnapshotMetadata(const std::string& path) override {
+    return WithReader([&path](Db& db) -> Status {
+      // One read transaction: a consistent copy while the writer goes on (WAL).
+      auto s = db.Prepare("VACUUM INTO ?");
+      if (!s) return s.error();
+      return s->Bind(1, path).Run();
+    });
+  }
+
+  Result<std::string> ReadBlob(const BlobRef& ref) override { return blobs_.Read(ref); }
+
+  void RestoreMessage(RestoreRequest request, Done<RestoreResult> done) override {
+    auto req = std::make_shared<RestoreRequest>(std::move(request));
+    auto result = std::make_shared<RestoreResult>();
+    Submit(WriteOp{[req, result](Txn& t) { return sqlite::ApplyRestoreMessage(t, *req, *result); },
+                   Complete(result, std::move(done))});
+  }
+
+  Status RepairBlob(std::string_view content) override {
+    std::string copy(content);
+    return WriteSync([copy](Txn& t) { return sqlite::ApplyRepairBlob(t, copy); });
+  }
+
+  Result<uint64_t> Undelete(int64_t account_id, std::string_view mailbox, int64_t since) override {
+    auto n = std::make_shared<uint64_t>(0);
+    std::string name(mailbox);
+    auto st =
+        WriteSync([=](Txn& t) { return sqlite::ApplyUndelete(t, account_id, name, since, *n); });
+    if (!st) return st.error();
+    return *n;
+  }
+
+  Status RestoreAccount(std::string_view address) override {
+    std::string addr = AsciiLower(address);
+    return WriteSync([addr](Txn& t) -> Status {
+      auto live = t.db.Cached("SELECT 1 FROM accounts WHERE address = ? AND removed_at IS NULL");
+      if (!live) return live.error();
+      auto row = (*live)->Bind(1, addr).Step();
+      if (!row) return row.error();
+      if (*row) return Err(ErrorKind::kExists, "account " + addr + " is not removed");
+      (*live)->Reset();
+      auto s = t.db.Cached(
+          "UPDATE accounts SET removed_at = NULL WHERE id = (SELECT id FROM accounts WHERE "
+          "address = ? AND removed_at > 0 ORDER BY removed_at DESC LIMIT 1)");
+      if (!s) return s.error();
+      if (auto st = (*s)->Bind(1, addr).Run(); !st) return st;
+      if (t.db.Changes() == 0) {
+        return Err(ErrorKind::kNotFound, "no removed account " + addr + " in retention");
+      }
+      return Ok();
+    });
+  }
+
+  Status PurgeAccount(std::string_view address) override {
+    std::string addr = AsciiLower(address);
+    auto st = WriteSync([addr](Txn& t) -> Status {
+      // Mark as removed at the epoch (1): the purge below takes it at once.
+      auto s = t.db.Cached("UPDATE accounts SET removed_at = 1 WHERE address = ?");
+      if (!s) return s.error();
+      if (auto r = (*s)->Bind(1, addr).Run(); !r) return r;
+      if (t.db.Changes() == 0) return Err(ErrorKind::kNotFound, "no such account: " + addr);
+      return Ok();
+    });
+    if (!st) return st;
+    auto n = PurgeExpired(2);
+    if (!n) return n.error();
+    return Ok();
+  }
+
+  Result<SnapshotAccount> FindAccountAny(std::string_view address) override {
+    std::string addr = AsciiLower(address);
+    return WithReader([&addr](Db& db) -> Result<SnapshotAccount> {
+      auto s = db.Cached(
+          "SELECT id, address, password_hash, coalesce(removed_at, 0) FROM accounts WHERE "
+          "address = ? ORDER BY removed_at IS NULL DESC, removed_at DESC LIMIT 1");
+      if (!s) return s.error();
+      auto row = (*s)->Bind(1, addr).Step();
+      if (!row) return row.error();
+      if (!*row) return Err(ErrorKind::kNotFound, "no such account: " + addr);
+      return SnapshotAccount{(*s)->Int(0), (*s)->Text(1), (*s)->Text(2), (*s)->Int(3)};
+    });
+  }
+
  private:
+  // "(used by alice@example.org/INBOX uid 7)": who a damaged body belongs to.
+  std::string UsersOf(const std::string& sha256) {
+    auto who = WithReader([&sha256](Db& db) -> Result<std::string> {
+      auto s = db.Cached(
+          "SELECT a.address, x.name, m.uid, count(*) OVER () FROM blobs b JOIN messages m ON "
+          "m.blob_id = b.id JOIN mailboxes x ON x.id = m.mailbox_id JOIN accounts a ON a.id = "
+          "x.account_id WHERE b.sha256 = ? LIMIT 1");
+      if (!s) return s.error();
+      auto row = (*s)->BindBlob(1, sha256).Step();
+      if (!row) return row.error();
+      if (!*row) return std::string("(no message uses it)");
+      std::string out = "(used by " + (*s)->Text(0) + "/" + (*s)->Text(1) + " uid " +
+                        std::to_string((*s)->Int(2));
+      if ((*s)->Int(3) > 1) out += " and " + std::to_string((*s)->Int(3) - 1) + " more";
+      return out + ")";
+    });
+    return who ? *who : "(" + who.error().message + ")";
+  }
+
   // A `done` for WriteOp that hands the op's result to a typed Done<T>.
   template <typename T>
   static std::function<void(Status)> Complete(std::shared_ptr<T> result, Done<T> done) {
@@ -680,6 +813,7 @@ class SqliteStore final : public Store {
       writer_db_.ResetAll();
       // Bodies first, then the rows that point at them.
       if (txn.appended) commit = blobs_.Sync();
+      if (commit) commit = CheckStoragePresent();
       if (commit) commit = writer_db_.Exec("COMMIT");
       if (!commit) (void)writer_db_.Exec("ROLLBACK");
     }
@@ -700,6 +834,18 @@ class SqliteStore final : public Store {
     }
   }
 
+  // SQLite keeps writing to a database file deleted under it (and so would we,
+  // to segments): refuse to commit, so nothing is acknowledged that is not
+  // stored (docs/operations.md, "Storage destroyed").
+  Status CheckStoragePresent() {
+    for (const std::string& path : {db_path_, blobs_.dir()}) {
+      if (!fs_->Exists(path)) {
+        return Err(ErrorKind::kTemporary, "message storage is missing: " + path + " was removed");
+      }
+    }
+    return Ok();
+  }
+
   template <typename F>
   auto WithReader(F&& f) -> decltype(f(std::declval<Db&>())) {
     std::unique_ptr<Db> db;
@@ -712,7 +858,7 @@ class SqliteStore final : public Store {
     }
     if (!db) {
       db = std::make_unique<Db>();
-      if (auto st = db->Open(db_path_, false, vfs_); !st) return st.error();
+      if (auto st = db->Open(db_path_, false, vfs_, /*create=*/false); !st) return st.error();
     }
     auto result = f(*db);
     db->ResetAll();  // end the read transaction: an idle snapshot would pin the WAL

@@ -1,0 +1,565 @@
+#include "backup/backup.h"
+
+#include <openssl/evp.h>
+
+#include <algorithm>
+#include <condition_variable>
+#include <ctime>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "base/progress.h"
+#include "base/strings.h"
+#include "mime/message.h"
+
+namespace hato::backup {
+namespace {
+
+constexpr const char* kMarker = "HATO-BACKUP";
+constexpr const char* kMarkerText = "hato-backup 1\n";
+constexpr size_t kHashChunk = 1 << 20;
+// The data dir's own files a set carries, so a wiped host can be rebuilt.
+constexpr const char* kConfigFiles[] = {"hato.toml", "tls/cert.pem", "tls/key.pem"};
+
+io::FileSystem* Fs(io::FileSystem* fs) { return fs ? fs : io::FileSystem::Default(); }
+
+std::string BodyDir(const std::string& dest, const std::string& hex) {
+  return dest + "/bodies/" + hex.substr(0, 2);
+}
+std::string BodyPath(const std::string& dest, const std::string& sha256) {
+  std::string hex = HexEncode(sha256);
+  return BodyDir(dest, hex) + "/" + hex;
+}
+std::string SetDir(const std::string& dest, const std::string& id) { return dest + "/sets/" + id; }
+
+Result<std::string> Sha256File(io::FileSystem* fs, const std::string& path, uint64_t size) {
+  auto f = fs->OpenRead(path);
+  if (!f) return f.error();
+  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), &EVP_MD_CTX_free);
+  EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr);
+  for (uint64_t off = 0; off < size;) {
+    size_t n = static_cast<size_t>(std::min<uint64_t>(kHashChunk, size - off));
+    auto chunk = (*f)->ReadAt(off, n);
+    if (!chunk) return chunk.error();
+    EVP_DigestUpdate(ctx.get(), chunk->data(), chunk->size());
+    off += n;
+  }
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_DigestFinal_ex(ctx.get(), md, &len);
+  return HexEncode(std::string_view(reinterpret_cast<char*>(md), len));
+}
+
+std::string NewSetId(io::FileSystem* fs, const std::string& dest) {
+  std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&now, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof(buf), "%Y%m%dT%H%M%SZ", &tm);
+  std::string id = buf;
+  for (int n = 2; fs->Exists(SetDir(dest, id)); ++n)
+    id = std::string(buf) + "-" + std::to_string(n);
+  return id;
+}
+
+Status InitDest(io::FileSystem* fs, const std::string& dest) {
+  std::string marker = dest + "/" + kMarker;
+  if (fs->Exists(marker)) {
+    auto text = fs->ReadFile(marker);
+    if (!text) return text.error();
+    if (*text != kMarkerText) {
+      return Err(ErrorKind::kInvalid, marker + ": not a hato backup of a format this hato reads");
+    }
+  } else {
+    if (fs->Exists(dest)) {
+      auto names = fs->ListDir(dest);
+      if (!names) return names.error();
+      if (!names->empty()) {
+        return Err(ErrorKind::kInvalid,
+                   dest + " is not empty and not a hato backup destination; use an empty dir");
+      }
+    }
+    if (auto st = fs->CreateDirs(dest); !st) return st;
+    if (auto st = fs->WriteFileAtomic(marker, kMarkerText); !st) return st;
+  }
+  for (int i = 0; i < 256; ++i) {
+    char hex[3];
+    std::snprintf(hex, sizeof(hex), "%02x", i);
+    if (auto st = fs->CreateDirs(dest + "/bodies/" + hex); !st) return st;
+  }
+  return fs->CreateDirs(dest + "/sets");
+}
+
+Status AddFile(io::FileSystem* fs, const std::string& set_dir, const std::string& rel,
+               Manifest& m) {
+  auto size = fs->FileSize(set_dir + "/" + rel);
+  if (!size) return size.error();
+  auto sha = Sha256File(fs, set_dir + "/" + rel, *size);
+  if (!sha) return sha.error();
+  m.files.push_back({rel, *size, *sha});
+  return Ok();
+}
+
+// Reads a body from DEST and checks it is the one named.
+Result<std::string> ReadBackupBody(io::FileSystem* fs, const std::string& dest,
+                                   const store::BlobRef& ref) {
+  std::string path = BodyPath(dest, ref.sha256);
+  auto data = fs->ReadFile(path);
+  if (!data) {
+    return Err(
+        data.error().kind == ErrorKind::kNotFound ? ErrorKind::kNotFound : ErrorKind::kTemporary,
+        "body missing from backup: " + path + " (" + data.error().message + ")");
+  }
+  if (data->size() != ref.size || store::Sha256(*data) != ref.sha256) {
+    return Err(ErrorKind::kCorrupt, "body damaged in backup: " + path + " (checksum mismatch)");
+  }
+  return data;
+}
+
+Result<SetInfo> ReadSet(io::FileSystem* fs, const std::string& dest, const std::string& id) {
+  SetInfo info;
+  info.id = id;
+  std::string path = SetDir(dest, id) + "/MANIFEST";
+  if (!fs->Exists(path)) {
+    info.problem = "incomplete (no MANIFEST: interrupted backup)";
+    return info;
+  }
+  auto text = fs->ReadFile(path);
+  if (!text) return text.error();
+  auto m = ParseManifest(*text);
+  if (!m) {
+    info.problem = path + ": " + m.error().message;
+    return info;
+  }
+  if (m->id != id) {
+    info.problem = path + ": names set " + m->id;
+    return info;
+  }
+  info.manifest = std::move(*m);
+  info.complete = true;
+  return info;
+}
+
+Result<SetInfo> ChooseSet(io::FileSystem* fs, const std::string& dest, const std::string& id) {
+  if (!fs->Exists(dest + "/" + kMarker)) {
+    return Err(ErrorKind::kNotFound, dest + " is not a hato backup (no " + kMarker + ")");
+  }
+  if (!id.empty()) {
+    auto s = ReadSet(fs, dest, id);
+    if (!s) return s.error();
+    if (!fs->Exists(SetDir(dest, id))) return Err(ErrorKind::kNotFound, "no backup set " + id);
+    if (!s->complete) return Err(ErrorKind::kInvalid, "backup set " + id + ": " + s->problem);
+    return s;
+  }
+  auto all = ListBackups(dest, fs);
+  if (!all) return all.error();
+  for (auto it = all->rbegin(); it != all->rend(); ++it) {
+    if (it->complete) return *it;
+  }
+  return Err(ErrorKind::kNotFound, "no complete backup set in " + dest);
+}
+
+// Checks the set's own files (metadata, config) against the manifest.
+void CheckSetFiles(io::FileSystem* fs, const std::string& dest, const SetInfo& set,
+                   std::vector<std::string>& problems) {
+  for (const auto& f : set.manifest.files) {
+    std::string path = SetDir(dest, set.id) + "/" + f.path;
+    auto size = fs->FileSize(path);
+    if (!size) {
+      problems.push_back("set " + set.id + ": " + path + " missing");
+      continue;
+    }
+    if (*size != f.size) {
+      problems.push_back("set " + set.id + ": " + path + " has " + std::to_string(*size) +
+                         " bytes, manifest says " + std::to_string(f.size));
+      continue;
+    }
+    auto sha = Sha256File(fs, path, *size);
+    if (!sha) {
+      problems.push_back("set " + set.id + ": " + path + ": " + sha.error().message);
+    } else if (*sha != f.sha256_hex) {
+      problems.push_back("set " + set.id + ": " + path + " checksum mismatch");
+    }
+  }
+}
+
+}  // namespace
+
+Result<Manifest> CreateBackup(store::Store& store, const std::string& data_dir,
+                              const std::string& dest, io::FileSystem* fs_in) {
+  io::FileSystem* fs = Fs(fs_in);
+  if (auto st = InitDest(fs, dest); !st) return st.error();
+  Manifest m;
+  m.id = NewSetId(fs, dest);
+  m.created = std::time(nullptr);
+  std::string set_dir = SetDir(dest, m.id);
+  if (auto st = fs->CreateDirs(set_dir + "/config/tls"); !st) return st.error();
+
+  // 1. The metadata, consistent as of one read transaction.
+  if (auto st = store.SnapshotMetadata(set_dir + "/meta.db"); !st) return st.error();
+  auto snap = store::OpenMetadataSnapshot(set_dir + "/meta.db");
+  if (!snap) return snap.error();
+  m.schema = (*snap)->schema_version();
+
+  // 2. Bodies DEST does not have yet. Those in the snapshot stay readable in
+  // the live store: segments are append-only and never rewritten.
+  uint64_t bodies = 0, bytes = 0, copied = 0, copied_bytes = 0;
+  Progress progress("backup " + m.id, 0);
+  auto st = (*snap)->ForEachBody([&](const store::BlobRef& ref) -> Status {
+    ++bodies;
+    bytes += ref.size;
+    std::string path = BodyPath(dest, ref.sha256);
+    if (!fs->Exists(path)) {
+      auto content = store.ReadBlob(ref);
+      if (!content) {
+        return Err(content.error().kind, "body " + HexEncode(ref.sha256) +
+                                             " could not be read from the store: " +
+                                             content.error().message + " (run hato fsck)");
+      }
+      std::string tmp = path + ".tmp";
+      if (auto w = fs->WriteFile(tmp, *content); !w) return w;
+      if (auto r = fs->Rename(tmp, path); !r) return r;
+      ++copied;
+      copied_bytes += content->size();
+    }
+    progress.Update(bodies, bytes);
+    return Ok();
+  });
+  progress.Finish();
+  if (!st) return st.error();
+
+  // 3. Counts, for `backup list`.
+  auto accounts = (*snap)->Accounts();
+  if (!accounts) return accounts.error();
+  uint64_t messages = 0, live_accounts = 0;
+  for (const auto& a : *accounts) {
+    if (a.removed_at == 0) ++live_accounts;
+    auto c = (*snap)->ForEachMessage(a.id, false, [&messages](const store::SnapshotMessage&) {
+      ++messages;
+      return Ok();
+    });
+    if (!c) return c.error();
+  }
+  snap->reset();
+
+  // 4. The configuration, so a wiped host can be rebuilt from the backup alone.
+  if (auto a = AddFile(fs, set_dir, "meta.db", m); !a) return a.error();
+  for (const char* name : kConfigFiles) {
+    std::string from = data_dir + "/" + name;
+    if (!fs->Exists(from)) continue;
+    auto data = fs->ReadFile(from);
+    if (!data) return data.error();
+    std::string rel = std::string("config/") + name;
+    if (auto w = fs->WriteFile(set_dir + "/" + rel, *data); !w) return w.error();
+    if (auto a = AddFile(fs, set_dir, rel, m); !a) return a.error();
+  }
+  m.counts = {{"accounts", live_accounts},
+              {"messages", messages},
+              {"bodies", bodies},
+              {"body_bytes", bytes},
+              {"copied_bodies", copied},
+              {"copied_bytes", copied_bytes},
+              {"seconds_x1000", static_cast<uint64_t>(progress.Seconds() * 1000)}};
+
+  // 5. Durable, then complete: the MANIFEST is the commit point.
+  if (auto s = fs->SyncFileSystem(dest); !s) return s.error();
+  if (auto w = fs->WriteFileAtomic(set_dir + "/MANIFEST", FormatManifest(m)); !w) return w.error();
+  return m;
+}
+
+Result<std::vector<SetInfo>> ListBackups(const std::string& dest, io::FileSystem* fs_in) {
+  io::FileSystem* fs = Fs(fs_in);
+  if (!fs->Exists(dest + "/" + kMarker)) {
+    return Err(ErrorKind::kNotFound, dest + " is not a hato backup (no " + kMarker + ")");
+  }
+  auto names = fs->ListDir(dest + "/sets");
+  if (!names) return names.error();
+  std::sort(names->begin(), names->end());
+  std::vector<SetInfo> out;
+  for (const auto& id : *names) {
+    auto s = ReadSet(fs, dest, id);
+    if (!s) return s.error();
+    out.push_back(std::move(*s));
+  }
+  return out;
+}
+
+Result<VerifyResult> VerifyBackup(const std::string& dest, const std::string& id,
+                                  io::FileSystem* fs_in) {
+  io::FileSystem* fs = Fs(fs_in);
+  std::vector<SetInfo> sets;
+  if (!id.empty()) {
+    auto s = ChooseSet(fs, dest, id);
+    if (!s) return s.error();
+    sets.push_back(std::move(*s));
+  } else {
+    auto all = ListBackups(dest, fs);
+    if (!all) return all.error();
+    sets = std::move(*all);
+  }
+  VerifyResult out;
+  // A body shared by several sets is read once.
+  std::unordered_map<std::string, std::string> checked;  // sha256 -> problem ("" = good)
+  Progress progress("verify", 0);
+  for (const auto& set : sets) {
+    if (!set.complete) {
+      out.problems.push_back("set " + set.id + ": " + set.problem);
+      continue;
+    }
+    ++out.sets;
+    size_t before = out.problems.size();
+    CheckSetFiles(fs, dest, set, out.problems);
+    if (out.problems.size() != before) continue;  // the metadata itself is not trustworthy
+    auto snap = store::OpenMetadataSnapshot(SetDir(dest, set.id) + "/meta.db");
+    if (!snap) {
+      out.problems.push_back("set " + set.id + ": " + snap.error().message);
+      continue;
+    }
+    auto integrity = (*snap)->CheckIntegrity();
+    if (!integrity) {
+      out.problems.push_back("set " + set.id + ": " + integrity.error().message);
+      continue;
+    }
+    for (const auto& p : *integrity) out.problems.push_back("set " + set.id + ": " + p);
+    std::unordered_set<std::string> bad;
+    auto st = (*snap)->ForEachBody([&](const store::BlobRef& ref) -> Status {
+      auto it = checked.find(ref.sha256);
+      if (it == checked.end()) {
+        auto body = ReadBackupBody(fs, dest, ref);
+        ++out.bodies;
+        out.bytes += ref.size;
+        progress.Update(out.bodies, out.bytes);
+        it = checked.emplace(ref.sha256, body ? "" : body.error().message).first;
+      }
+      if (!it->second.empty()) bad.insert(ref.sha256);
+      return Ok();
+    });
+    if (!st) {
+      out.problems.push_back("set " + set.id + ": " + st.error().message);
+      continue;
+    }
+    if (bad.empty()) continue;
+    // Name every message that the damage reaches.
+    std::unordered_set<std::string> named;
+    auto accounts = (*snap)->Accounts();
+    if (!accounts) return accounts.error();
+    for (const auto& a : *accounts) {
+      auto m = (*snap)->ForEachMessage(a.id, true, [&](const store::SnapshotMessage& msg) {
+        if (bad.count(msg.body.sha256)) {
+          named.insert(msg.body.sha256);
+          out.problems.push_back("set " + set.id + ": account " + a.address + " folder " +
+                                 msg.mailbox + " uid " + std::to_string(msg.uid) + ": " +
+                                 checked[msg.body.sha256]);
+        }
+        return Ok();
+      });
+      if (!m) return m.error();
+    }
+    for (const auto& sha : bad) {
+      if (!named.count(sha)) out.problems.push_back("set " + set.id + ": " + checked[sha]);
+    }
+  }
+  progress.Finish();
+  if (sets.empty()) out.problems.push_back(dest + ": no backup sets");
+  return out;
+}
+
+Result<RestoreResult> RestoreInto(const std::string& dest, const std::string& data_dir,
+                                  const RestoreOptions& options, io::FileSystem* fs_in) {
+  io::FileSystem* fs = Fs(fs_in);
+  auto set = ChooseSet(fs, dest, options.id);
+  if (!set) return set.error();
+  std::vector<std::string> problems;
+  CheckSetFiles(fs, dest, *set, problems);
+  if (!problems.empty()) return Err(ErrorKind::kCorrupt, problems.front());
+  RestoreResult out;
+  out.id = set->id;
+  std::string set_dir = SetDir(dest, set->id);
+  if (auto st = fs->CreateDirs(data_dir); !st) return st.error();
+  if (!fs->Exists(data_dir + "/hato.toml")) {
+    for (const char* name : kConfigFiles) {
+      std::string from = set_dir + "/config/" + name;
+      if (!fs->Exists(from)) continue;
+      auto data = fs->ReadFile(from);
+      if (!data) return data.error();
+      if (auto st = fs->CreateDirs(data_dir + "/tls"); !st) return st.error();
+      if (auto st = fs->WriteFileAtomic(data_dir + "/" + name, *data); !st) return st.error();
+    }
+  }
+  Progress progress("restore " + set->id, set->manifest.counts["bodies"]);
+  store::RebuildOptions ro;
+  ro.accounts = options.accounts;
+  ro.without_messages = options.accounts_only;
+  ro.fs = fs;
+  ro.progress = [&](uint64_t n, uint64_t b) {
+    out.added = n;
+    out.bytes = b;
+    progress.Update(n, b);
+  };
+  auto source = [fs, &dest](const store::BlobRef& ref) { return ReadBackupBody(fs, dest, ref); };
+  auto st = store::RebuildStoreFromSnapshot(set_dir + "/meta.db", data_dir, ro, source);
+  progress.Finish();
+  if (!st) return st.error();
+  out.seconds = progress.Seconds();
+  auto snap = store::OpenMetadataSnapshot(data_dir + "/meta.db");
+  if (!snap) return snap.error();
+  auto accounts = (*snap)->Accounts();
+  if (!accounts) return accounts.error();
+  for (const auto& a : *accounts) {
+    auto c = (*snap)->ForEachMessage(a.id, false, [&out](const store::SnapshotMessage&) {
+      ++out.messages;
+      return Ok();
+    });
+    if (!c) return c.error();
+  }
+  return out;
+}
+
+Result<RestoreResult> RestoreMerge(const std::string& dest, store::Store& store,
+                                   const RestoreOptions& options, io::FileSystem* fs_in) {
+  io::FileSystem* fs = Fs(fs_in);
+  auto set = ChooseSet(fs, dest, options.id);
+  if (!set) return set.error();
+  std::vector<std::string> problems;
+  CheckSetFiles(fs, dest, *set, problems);
+  if (!problems.empty()) return Err(ErrorKind::kCorrupt, problems.front());
+  auto snap = store::OpenMetadataSnapshot(SetDir(dest, set->id) + "/meta.db");
+  if (!snap) return snap.error();
+  auto accounts = (*snap)->Accounts();
+  if (!accounts) return accounts.error();
+
+  // Which accounts: the live ones, or the named ones (live in the backup, else
+  // the most recently removed).
+  std::map<std::string, store::SnapshotAccount> chosen;
+  for (const auto& a : *accounts) {
+    bool named = std::find(options.accounts.begin(), options.accounts.end(), a.address) !=
+                 options.accounts.end();
+    if (!options.accounts.empty() && !named) continue;
+    if (options.accounts.empty() && a.removed_at != 0) continue;
+    auto it = chosen.find(a.address);
+    if (it == chosen.end() || it->second.removed_at != 0) chosen[a.address] = a;
+  }
+  for (const auto& addr : options.accounts) {
+    if (!chosen.count(addr)) return Err(ErrorKind::kNotFound, "no account " + addr + " in backup");
+  }
+
+  RestoreResult out;
+  out.id = set->id;
+  Progress progress("restore --merge " + set->id, set->manifest.counts["messages"]);
+  std::mutex mu;
+  std::condition_variable cv;
+  size_t in_flight = 0;
+  for (const auto& [addr, acct] : chosen) {
+    // The account, created with its password when the live store lacks it.
+    auto live = store.FindAccount(addr);
+    if (!live && live.error().kind == ErrorKind::kNotFound) {
+      std::string domain = addr.substr(addr.rfind('@') + 1);
+      auto local = store.IsLocalDomain(domain);
+      if (!local) return local.error();
+      if (!*local) {
+        if (auto st = store.AddDomain(domain); !st) return st.error();
+      }
+      if (auto st = store.AddAccount(addr, acct.password_hash); !st) return st.error();
+      live = store.FindAccount(addr);
+    }
+    if (!live) return Err(live.error().kind, "account " + addr + ": " + live.error().message);
+    int64_t account_id = live->id;
+    auto mailboxes = (*snap)->Mailboxes(acct.id);
+    if (!mailboxes) return mailboxes.error();
+    for (const auto& mb : *mailboxes) {
+      auto st = store::Wait<void>([&](store::Done<void> done) {
+        store.CreateMailbox(account_id, mb.name, mb.special_use, std::move(done));
+      });
+      if (!st && st.error().kind != ErrorKind::kExists) {
+        return Err(st.error().kind,
+                   "account " + addr + " folder " + mb.name + ": " + st.error().message);
+      }
+    }
+    if (options.accounts_only) continue;
+    auto st = (*snap)->ForEachMessage(acct.id, false, [&](const store::SnapshotMessage& m) {
+      ++out.messages;
+      auto body = ReadBackupBody(fs, dest, m.body);
+      if (!body) {
+        std::lock_guard lock(mu);
+        out.problems.push_back("account " + addr + " folder " + m.mailbox + " uid " +
+                               std::to_string(m.uid) + ": " + body.error().message);
+        return Ok();
+      }
+      store::RestoreRequest req;
+      req.account_id = account_id;
+      req.mailbox = m.mailbox;
+      req.special_use = m.special_use;
+      auto tree = mime::Parse(*body);
+      req.mime = tree ? mime::Serialize(*tree) : std::string();
+      req.content = std::move(*body);
+      req.flags = m.flags;
+      req.keywords = m.keywords;
+      req.return_path = m.return_path;
+      req.internal_date = m.internal_date;
+      uint64_t size = req.content.size();
+      {
+        std::unique_lock lock(mu);
+        cv.wait(lock, [&] { return in_flight < kRestoreWindow; });
+        ++in_flight;
+      }
+      std::string where =
+          "account " + addr + " folder " + m.mailbox + " uid " + std::to_string(m.uid);
+      store.RestoreMessage(std::move(req), [&, size, where](Result<store::RestoreResult> r) {
+        std::lock_guard lock(mu);
+        if (!r) {
+          out.problems.push_back(where + ": " + r.error().message);
+        } else if (r->added) {
+          ++out.added;
+          out.bytes += size;
+        } else {
+          ++out.skipped;
+        }
+        --in_flight;
+        cv.notify_all();
+      });
+      progress.Update(out.messages, out.bytes);
+      return Ok();
+    });
+    {
+      std::unique_lock lock(mu);
+      cv.wait(lock, [&] { return in_flight == 0; });
+    }
+    if (!st) return Err(st.error().kind, "account " + addr + ": " + st.error().message);
+  }
+  progress.Finish();
+  out.seconds = progress.Seconds();
+  for (auto& p : problems) out.problems.push_back(std::move(p));
+  return out;
+}
+
+Result<FsckResult> Fsck(store::Store& store, const std::string& repair_from,
+                        io::FileSystem* fs_in) {
+  io::FileSystem* fs = Fs(fs_in);
+  auto report = store.Verify();
+  if (!report) return report.error();
+  FsckResult out;
+  out.bodies = report->blobs_checked;
+  out.problems = report->problems;
+  if (repair_from.empty()) return out;
+  if (!fs->Exists(repair_from + "/" + kMarker)) {
+    return Err(ErrorKind::kNotFound, repair_from + " is not a hato backup (no " + kMarker + ")");
+  }
+  for (const auto& ref : report->damaged) {
+    auto body = ReadBackupBody(fs, repair_from, ref);
+    if (!body) {
+      out.unrepaired.push_back(HexEncode(ref.sha256) + ": " + body.error().message);
+      continue;
+    }
+    if (auto st = store.RepairBlob(*body); !st) {
+      out.unrepaired.push_back(HexEncode(ref.sha256) + ": " + st.error().message);
+      continue;
+    }
+    ++out.repaired;
+  }
+  return out;
+}
+
+}  // namespace hato::backup

@@ -1,0 +1,286 @@
+// Metadata snapshots for backup and restore (issue 6): reading a snapshot
+// made by Store::SnapshotMetadata (VACUUM INTO), and building a new store in
+// an empty data dir from one. The SQL of backup and restore lives here.
+#include <map>
+
+#include "base/strings.h"
+#include "store/blobs.h"
+#include "store/sqlite/db.h"
+#include "store/sqlite/schema.h"
+#include "store/store.h"
+
+namespace hato::store {
+namespace {
+
+using sqlite::Db;
+
+BlobRef RefFromColumns(const sqlite::Stmt& s, int first) {
+  BlobRef ref;
+  ref.sha256 = s.Blob(first);
+  ref.segment = static_cast<uint32_t>(s.Int(first + 1));
+  ref.offset = static_cast<uint64_t>(s.Int(first + 2));
+  ref.stored_length = static_cast<uint64_t>(s.Int(first + 3));
+  ref.size = static_cast<uint64_t>(s.Int(first + 4));
+  ref.codec = static_cast<Codec>(s.Int(first + 5));
+  return ref;
+}
+
+class SqliteSnapshot final : public MetadataSnapshot {
+ public:
+  Status Open(const std::string& path) {
+    if (auto st = db_.Open(path, /*read_only=*/true); !st) return st;
+    auto v = sqlite::SchemaVersion(db_);
+    if (!v) return v.error();
+    version_ = *v;
+    if (version_ < 3 || version_ > static_cast<int>(sqlite::Migrations().size())) {
+      return Err(ErrorKind::kInvalid,
+                 path + ": unsupported schema version " + std::to_string(version_));
+    }
+    return Ok();
+  }
+
+  int schema_version() const override { return version_; }
+
+  Result<std::vector<std::string>> Domains() override {
+    auto s = db_.Prepare("SELECT name FROM domains ORDER BY name");
+    if (!s) return s.error();
+    std::vector<std::string> out;
+    while (true) {
+      auto r = s->Step();
+      if (!r) return r.error();
+      if (!*r) break;
+      out.push_back(s->Text(0));
+    }
+    return out;
+  }
+
+  Result<std::vector<SnapshotAccount>> Accounts() override {
+    auto s = db_.Prepare(
+        "SELECT id, address, password_hash, coalesce(removed_at, 0) FROM accounts ORDER BY "
+        "address, id");
+    if (!s) return s.error();
+    std::vector<SnapshotAccount> out;
+    while (true) {
+      auto r = s->Step();
+      if (!r) return r.error();
+      if (!*r) break;
+      out.push_back({s->Int(0), s->Text(1), s->Text(2), s->Int(3)});
+    }
+    return out;
+  }
+
+  Result<std::vector<SnapshotMailbox>> Mailboxes(int64_t account_id) override {
+    auto s = db_.Prepare(
+        "SELECT name, special_use, subscribed FROM mailboxes WHERE account_id = ? AND "
+        "deleted_at IS NULL ORDER BY name");
+    if (!s) return s.error();
+    s->Bind(1, account_id);
+    std::vector<SnapshotMailbox> out;
+    while (true) {
+      auto r = s->Step();
+      if (!r) return r.error();
+      if (!*r) break;
+      out.push_back({s->Text(0), s->Text(1), s->Int(2) != 0});
+    }
+    return out;
+  }
+
+  Status ForEachMessage(int64_t account_id, bool include_expunged,
+                        const std::function<Status(const SnapshotMessage&)>& fn) override {
+    auto s = db_.Prepare(
+        "SELECT x.name, x.special_use, m.uid, b.sha256, b.segment, b.offset, b.stored_length, "
+        "b.size, b.codec, m.internal_date, m.flags, m.keywords, m.return_path, "
+        "coalesce(m.expunged_at, 0), x.deleted_at IS NOT NULL FROM messages m JOIN mailboxes x "
+        "ON x.id = m.mailbox_id JOIN blobs b ON b.id = m.blob_id WHERE x.account_id = ? AND "
+        "(? OR (m.expunged_at IS NULL AND x.deleted_at IS NULL)) ORDER BY x.name, m.uid");
+    if (!s) return s.error();
+    s->Bind(1, account_id).Bind(2, int64_t{include_expunged});
+    while (true) {
+      auto r = s->Step();
+      if (!r) return r.error();
+      if (!*r) break;
+      SnapshotMessage m;
+      m.mailbox = s->Text(0);
+      if (s->Int(14) != 0) {
+        // A deleted mailbox is hidden as "\x01<id>/<name>".
+        size_t slash = m.mailbox.find(kHierarchySeparator);
+        if (slash != std::string::npos) m.mailbox = m.mailbox.substr(slash + 1);
+        if (m.expunged_at == 0) m.expunged_at = 1;
+      }
+      m.special_use = s->Text(1);
+      m.uid = static_cast<uint32_t>(s->Int(2));
+      m.body = RefFromColumns(*s, 3);
+      m.internal_date = s->Int(9);
+      m.flags = static_cast<uint32_t>(s->Int(10));
+      m.keywords = s->Text(11);
+      m.return_path = s->Text(12);
+      m.expunged_at = std::max(m.expunged_at, s->Int(13));
+      if (auto st = fn(m); !st) return st;
+    }
+    return Ok();
+  }
+
+  Status ForEachBody(const std::function<Status(const BlobRef&)>& fn) override {
+    auto s = db_.Prepare(
+        "SELECT sha256, segment, offset, stored_length, size, codec FROM blobs ORDER BY "
+        "segment, offset");
+    if (!s) return s.error();
+    while (true) {
+      auto r = s->Step();
+      if (!r) return r.error();
+      if (!*r) break;
+      if (auto st = fn(RefFromColumns(*s, 0)); !st) return st;
+    }
+    return Ok();
+  }
+
+  Result<std::vector<std::string>> CheckIntegrity() override {
+    std::vector<std::string> out;
+    auto s = db_.Prepare("PRAGMA integrity_check");
+    if (!s) return s.error();
+    while (true) {
+      auto r = s->Step();
+      if (!r) return r.error();
+      if (!*r) break;
+      if (s->Text(0) != "ok") out.push_back("metadata: " + s->Text(0));
+    }
+    auto d = db_.Prepare(
+        "SELECT a.address, x.name, m.uid FROM messages m JOIN mailboxes x ON x.id = m.mailbox_id "
+        "JOIN accounts a ON a.id = x.account_id LEFT JOIN blobs b ON b.id = m.blob_id WHERE "
+        "b.id IS NULL");
+    if (!d) return d.error();
+    while (true) {
+      auto r = d->Step();
+      if (!r) return r.error();
+      if (!*r) break;
+      out.push_back("message " + d->Text(0) + "/" + d->Text(1) + " uid " +
+                    std::to_string(d->Int(2)) + " points at a missing body");
+    }
+    auto m = db_.Prepare(
+        "SELECT m.id FROM messages m LEFT JOIN mailboxes x ON x.id = m.mailbox_id WHERE x.id IS "
+        "NULL LIMIT 10");
+    if (!m) return m.error();
+    while (true) {
+      auto r = m->Step();
+      if (!r) return r.error();
+      if (!*r) break;
+      out.push_back("message id " + std::to_string(m->Int(0)) + " has no mailbox");
+    }
+    return out;
+  }
+
+ private:
+  Db db_;
+  int version_ = 0;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<MetadataSnapshot>> OpenMetadataSnapshot(const std::string& path) {
+  auto snap = std::make_unique<SqliteSnapshot>();
+  if (auto st = snap->Open(path); !st) return st.error();
+  return std::unique_ptr<MetadataSnapshot>(std::move(snap));
+}
+
+Status RebuildStoreFromSnapshot(const std::string& snapshot_path, const std::string& data_dir,
+                                const RebuildOptions& options, const BodySource& source) {
+  io::FileSystem* fs = options.fs ? options.fs : io::FileSystem::Default();
+  const std::string db_path = data_dir + "/meta.db";
+  // A leftover -wal would be replayed into the new database: refuse it too.
+  if (fs->Exists(db_path) || fs->Exists(db_path + "-wal") || fs->Exists(db_path + "-shm") ||
+      fs->Exists(data_dir + "/blobs")) {
+    return Err(ErrorKind::kExists, data_dir + " already holds a store (meta.db* or blobs/); " +
+                                       "restore into an empty data dir, or use --merge");
+  }
+  if (auto st = fs->CreateDirs(data_dir); !st) return st;
+  {
+    Db src;
+    if (auto st = src.Open(snapshot_path, /*read_only=*/true); !st) return st;
+    auto s = src.Prepare("VACUUM INTO ?");
+    if (!s) return s.error();
+    if (auto st = s->Bind(1, db_path).Run(); !st) return st;
+  }
+  Db db;
+  if (auto st = db.Open(db_path, false); !st) return st;
+  if (auto st = sqlite::Migrate(db); !st) return st;
+  if (auto st = db.Exec("BEGIN IMMEDIATE"); !st) return st;
+  auto fail = [&db](Status st) {
+    (void)db.Exec("ROLLBACK");
+    return st;
+  };
+  if (!options.accounts.empty()) {
+    if (auto st = db.Exec("CREATE TEMP TABLE keep(address TEXT PRIMARY KEY)"); !st) return fail(st);
+    auto ins = db.Prepare("INSERT OR IGNORE INTO keep VALUES(?)");
+    if (!ins) return fail(ins.error());
+    for (const auto& a : options.accounts) {
+      ins->Reset();
+      if (auto st = ins->Bind(1, AsciiLower(a)).Run(); !st) return fail(st);
+    }
+    auto missing =
+        db.Prepare("SELECT address FROM keep WHERE address NOT IN (SELECT address FROM accounts)");
+    if (!missing) return fail(missing.error());
+    auto r = missing->Step();
+    if (!r) return fail(r.error());
+    if (*r) return fail(Err(ErrorKind::kNotFound, "no account " + missing->Text(0) + " in backup"));
+    const char* drop =
+        "DELETE FROM messages WHERE mailbox_id IN (SELECT x.id FROM mailboxes x JOIN accounts a "
+        "ON a.id = x.account_id WHERE a.address NOT IN (SELECT address FROM keep));"
+        "DELETE FROM mailboxes WHERE account_id IN (SELECT id FROM accounts WHERE address NOT IN "
+        "(SELECT address FROM keep));"
+        "DELETE FROM accounts WHERE address NOT IN (SELECT address FROM keep);";
+    if (auto st = db.Exec(drop); !st) return fail(st);
+  }
+  if (options.without_messages) {
+    if (auto st = db.Exec("DELETE FROM messages"); !st) return fail(st);
+  }
+  const char* recount =
+      "UPDATE blobs SET refs = (SELECT count(*) FROM messages m WHERE m.blob_id = blobs.id);"
+      "DELETE FROM blobs WHERE refs = 0;";
+  if (auto st = db.Exec(recount); !st) return fail(st);
+
+  BlobStore blobs(fs, data_dir + "/blobs",
+                  BlobStore::Options{kDefaultSegmentSize, options.compress});
+  if (auto st = blobs.Open(); !st) return fail(st);
+  auto sel = db.Prepare(
+      "SELECT id, sha256, segment, offset, stored_length, size, codec FROM blobs ORDER BY "
+      "segment, offset");
+  auto up = db.Prepare(
+      "UPDATE blobs SET segment = ?, offset = ?, stored_length = ?, codec = ? WHERE id = ?");
+  if (!sel) return fail(sel.error());
+  if (!up) return fail(up.error());
+  // Collect the rows first: updating the table while stepping over it is not stable.
+  std::vector<std::pair<int64_t, BlobRef>> rows;
+  while (true) {
+    auto r = sel->Step();
+    if (!r) return fail(r.error());
+    if (!*r) break;
+    BlobRef ref;
+    ref.sha256 = sel->Blob(1);
+    ref.segment = static_cast<uint32_t>(sel->Int(2));
+    ref.offset = static_cast<uint64_t>(sel->Int(3));
+    ref.stored_length = static_cast<uint64_t>(sel->Int(4));
+    ref.size = static_cast<uint64_t>(sel->Int(5));
+    ref.codec = static_cast<Codec>(sel->Int(6));
+    rows.emplace_back(sel->Int(0), std::move(ref));
+  }
+  uint64_t bodies = 0, bytes = 0;
+  for (const auto& [id, old] : rows) {
+    auto content = source(old);
+    if (!content) return fail(content.error());
+    auto ref = blobs.Append(*content, old.sha256);
+    if (!ref) return fail(ref.error());
+    up->Reset();
+    up->Bind(1, ref->segment).Bind(2, static_cast<int64_t>(ref->offset));
+    up->Bind(3, static_cast<int64_t>(ref->stored_length)).Bind(4, static_cast<int64_t>(ref->codec));
+    if (auto st = up->Bind(5, id).Run(); !st) return fail(st);
+    ++bodies;
+    bytes += content->size();
+    if (options.progress) options.progress(bodies, bytes);
+  }
+  // Bodies durable first, then the metadata that points at them.
+  if (auto st = blobs.Sync(); !st) return fail(st);
+  if (auto st = db.Exec("COMMIT"); !st) return fail(st);
+  return Ok();
+}
+
+}  // namespace hato::store

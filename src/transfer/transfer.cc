@@ -1,0 +1,358 @@
+#include "transfer/transfer.h"
+
+#include <algorithm>
+#include <condition_variable>
+#include <mutex>
+
+#include "base/progress.h"
+#include "base/strings.h"
+#include "imap/proto/utf7.h"
+#include "mime/message.h"
+#include "transfer/mbox.h"
+
+namespace hato::transfer {
+namespace {
+
+io::FileSystem* Fs(io::FileSystem* fs) { return fs ? fs : io::FileSystem::Default(); }
+
+Status EnsureEmptyDir(io::FileSystem* fs, const std::string& out) {
+  if (fs->Exists(out)) {
+    auto names = fs->ListDir(out);
+    if (!names) return names.error();
+    if (!names->empty()) return Err(ErrorKind::kExists, out + " exists and is not empty");
+  }
+  return fs->CreateDirs(out);
+}
+
+// "A/B" -> ".A.B" in modified UTF-7; INBOX -> "" (the Maildir itself).
+Result<std::string> MaildirFolderDir(const std::string& name) {
+  if (name == store::kInbox) return std::string();
+  std::string out;
+  size_t start = 0;
+  while (start <= name.size()) {
+    size_t end = name.find(store::kHierarchySeparator, start);
+    if (end == std::string::npos) end = name.size();
+    std::string part = name.substr(start, end - start);
+    if (part.find('.') != std::string::npos) {
+      return Err(ErrorKind::kInvalid, "folder " + name +
+                                          ": a '.' in a name cannot be kept in Maildir++; use "
+                                          "--format mbox");
+    }
+    auto enc = imap::EncodeMailboxUtf7(part);
+    if (!enc) return Err(ErrorKind::kInvalid, "folder " + name + ": " + enc.error().message);
+    out += "." + *enc;
+    start = end + 1;
+  }
+  return out;
+}
+
+// Windowed writes through Store::RestoreMessage.
+class Importer {
+ public:
+  Importer(store::Store& store, int64_t account_id, TransferResult& out, Progress& progress)
+      : store_(store), account_(account_id), out_(out), progress_(progress) {}
+  ~Importer() { Drain(); }
+
+  void Add(const std::string& folder, std::string content, uint32_t flags, int64_t date,
+           std::string return_path, const std::string& where) {
+    store::RestoreRequest req;
+    req.account_id = account_;
+    req.mailbox = folder;
+    auto tree = mime::Parse(content);
+    req.mime = tree ? mime::Serialize(*tree) : std::string();
+    req.content = std::move(content);
+    req.flags = flags;
+    req.internal_date = date;
+    req.return_path = std::move(return_path);
+    uint64_t size = req.content.size();
+    {
+      std::unique_lock lock(mu_);
+      cv_.wait(lock, [&] { return in_flight_ < kImportWindow; });
+      ++in_flight_;
+      ++out_.messages;
+    }
+    store_.RestoreMessage(std::move(req), [this, size, where](Result<store::RestoreResult> r) {
+      std::lock_guard lock(mu_);
+      if (!r) {
+        out_.problems.push_back(where + ": " + r.error().message);
+      } else if (r->added) {
+        ++out_.added;
+        out_.bytes += size;
+      } else {
+        ++out_.skipped;
+      }
+      --in_flight_;
+      cv_.notify_all();
+    });
+    std::lock_guard lock(mu_);
+    progress_.Update(out_.messages, out_.bytes);
+  }
+
+  // An empty folder is kept too.
+  void EnsureFolder(const std::string& folder, const std::string& where) {
+    auto st = store::Wait<void>([&](store::Done<void> done) {
+      store_.CreateMailbox(account_, folder, "", std::move(done));
+    });
+    if (!st && st.error().kind != ErrorKind::kExists) Problem(where + ": " + st.error().message);
+  }
+
+  void Problem(std::string p) {
+    std::lock_guard lock(mu_);
+    out_.problems.push_back(std::move(p));
+  }
+
+  void Drain() {
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [&] { return in_flight_ == 0; });
+  }
+
+ private:
+  store::Store& store_;
+  int64_t account_;
+  TransferResult& out_;
+  Progress& progress_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  size_t in_flight_ = 0;
+};
+
+int64_t Now() { return static_cast<int64_t>(std::time(nullptr)); }
+
+Status ImportMboxFile(io::FileSystem* fs, const std::string& path, const std::string& folder,
+                      Importer& imp) {
+  auto size = fs->FileSize(path);
+  if (!size) return size.error();
+  auto file = fs->OpenRead(path);
+  if (!file) return file.error();
+  MboxSplitter split;
+  uint64_t n = 0;
+  auto drain = [&] {
+    while (auto m = split.Next()) {
+      ++n;
+      std::string where = "folder " + folder + " file " + path + " message " + std::to_string(n);
+      if (m->too_large) {
+        imp.Problem(where + ": larger than " + std::to_string(kMaxImportMessage) + " bytes");
+        continue;
+      }
+      imp.Add(folder, std::move(m->content), 0, m->internal_date ? m->internal_date : Now(),
+              std::move(m->return_path), where);
+    }
+  };
+  for (uint64_t off = 0; off < *size;) {
+    size_t len = static_cast<size_t>(std::min<uint64_t>(kReadChunk, *size - off));
+    auto chunk = (*file)->ReadAt(off, len);
+    if (!chunk) return chunk.error();
+    split.Feed(*chunk);
+    drain();
+    off += len;
+  }
+  split.Finish();
+  drain();
+  if (n == 0 && *size > 0) imp.Problem("file " + path + ": no message (not an mbox?)");
+  if (n == 0) imp.EnsureFolder(folder, "file " + path);
+  return Ok();
+}
+
+Status ImportMaildirFolder(io::FileSystem* fs, const std::string& dir, const std::string& folder,
+                           Importer& imp) {
+  imp.EnsureFolder(folder, "folder directory " + dir);
+  for (const char* sub : {"cur", "new"}) {
+    std::string d = dir + "/" + sub;
+    if (!fs->Exists(d)) continue;
+    auto names = fs->ListDir(d);
+    if (!names) return names.error();
+    std::sort(names->begin(), names->end());
+    for (const auto& name : *names) {
+      std::string path = d + "/" + name;
+      std::string where = "folder " + folder + " file " + path;
+      auto size = fs->FileSize(path);
+      if (!size) {
+        imp.Problem(where + ": " + size.error().message);
+        continue;
+      }
+      if (*size > kMaxImportMessage) {
+        imp.Problem(where + ": larger than " + std::to_string(kMaxImportMessage) + " bytes");
+        continue;
+      }
+      auto data = fs->ReadFile(path);
+      if (!data) {
+        imp.Problem(where + ": " + data.error().message);
+        continue;
+      }
+      // The unique name starts with the delivery time (Maildir convention).
+      int64_t date = 0;
+      for (char c : name) {
+        if (c < '0' || c > '9') break;
+        date = date * 10 + (c - '0');
+        if (date > (int64_t{1} << 40)) break;
+      }
+      uint32_t flags = std::string_view(sub) == "cur" ? MaildirFlags(name) : 0;
+      imp.Add(folder, ToCrlf(*data), flags, date > 0 ? date : Now(), "", where);
+    }
+  }
+  return Ok();
+}
+
+// Walks a directory of mbox files; folder = relative path without ".mbox".
+Status ImportMboxTree(io::FileSystem* fs, const std::string& dir, const std::string& prefix,
+                      Importer& imp, int depth) {
+  constexpr int kMaxDepth = 32;
+  if (depth > kMaxDepth) return Err(ErrorKind::kInvalid, dir + ": folders nested too deep");
+  auto names = fs->ListDir(dir);
+  if (!names) return names.error();
+  std::sort(names->begin(), names->end());
+  for (const auto& name : *names) {
+    if (name.empty() || name[0] == '.') continue;
+    std::string path = dir + "/" + name;
+    std::string base = name;
+    if (base.size() > 5 && base.substr(base.size() - 5) == ".mbox") {
+      base = base.substr(0, base.size() - 5);
+    }
+    std::string folder = prefix.empty() ? base : prefix + store::kHierarchySeparator + base;
+    auto sub = fs->ListDir(path);
+    if (sub) {
+      if (auto st = ImportMboxTree(fs, path, folder, imp, depth + 1); !st) return st;
+      continue;
+    }
+    auto canonical = store::CanonicalMailboxName(folder);
+    if (!canonical) {
+      imp.Problem("file " + path + ": folder name " + folder + ": " + canonical.error().message);
+      continue;
+    }
+    if (auto st = ImportMboxFile(fs, path, *canonical, imp); !st) {
+      imp.Problem("file " + path + ": " + st.error().message);
+    }
+  }
+  return Ok();
+}
+
+}  // namespace
+
+Result<TransferResult> Export(store::Store& store, int64_t account_id, Format format,
+                              const std::string& out_dir, io::FileSystem* fs_in) {
+  io::FileSystem* fs = Fs(fs_in);
+  if (auto st = EnsureEmptyDir(fs, out_dir); !st) return st.error();
+  auto mailboxes = store.ListMailboxes(account_id);
+  if (!mailboxes) return mailboxes.error();
+  TransferResult out;
+  uint64_t total = 0;
+  for (const auto& mb : *mailboxes) total += mb.messages;
+  Progress progress("export", total);
+  uint64_t seq = 0;
+  for (const auto& mb : *mailboxes) {
+    ++out.folders;
+    auto snap = store.ListMessages(account_id, mb.name);
+    if (!snap) return Err(snap.error().kind, "folder " + mb.name + ": " + snap.error().message);
+    std::string dir;
+    std::unique_ptr<io::WritableFile> mbox;
+    std::string mbox_path;
+    if (format == Format::kMaildir) {
+      auto sub = MaildirFolderDir(mb.name);
+      if (!sub) return sub.error();
+      dir = out_dir + "/" + *sub;
+      for (const char* d : {"/cur", "/new", "/tmp"}) {
+        if (auto st = fs->CreateDirs(dir + d); !st) return st.error();
+      }
+    } else {
+      mbox_path = out_dir + "/" + mb.name + ".mbox";
+      size_t slash = mbox_path.rfind('/');
+      if (auto st = fs->CreateDirs(mbox_path.substr(0, slash)); !st) return st.error();
+      auto f = fs->OpenAppend(mbox_path);
+      if (!f) return f.error();
+      mbox = std::move(*f);
+    }
+    for (const auto& m : snap->messages) {
+      auto content = store.ReadMessage(account_id, m.id);
+      if (!content) {
+        out.problems.push_back("folder " + mb.name + " uid " + std::to_string(m.uid) + ": " +
+                               content.error().message);
+        continue;
+      }
+      if (format == Format::kMaildir) {
+        // Kept byte for byte (CRLF), as Dovecot accepts; the name carries the
+        // internal date and the flags.
+        std::string name = std::to_string(m.internal_date) + ".hato" + std::to_string(++seq) + "_" +
+                           std::to_string(m.uid) + MaildirFlagSuffix(m.flags);
+        std::string tmp = dir + "/tmp/" + name;
+        if (auto st = fs->WriteFile(tmp, *content); !st) return st.error();
+        if (auto st = fs->Rename(tmp, dir + "/cur/" + name); !st) return st.error();
+      } else {
+        std::string rec;
+        AppendMboxMessage(rec, "", m.internal_date, *content);
+        if (auto st = mbox->Append(rec); !st) return st.error();
+      }
+      ++out.messages;
+      out.bytes += content->size();
+      progress.Update(out.messages, out.bytes);
+    }
+    if (mbox) {
+      if (auto st = mbox->Sync(); !st) return st.error();
+    }
+  }
+  if (auto st = fs->SyncFileSystem(out_dir); !st) return st.error();
+  progress.Finish();
+  out.seconds = progress.Seconds();
+  return out;
+}
+
+Result<TransferResult> Import(store::Store& store, int64_t account_id, const std::string& path,
+                              const std::string& folder, io::FileSystem* fs_in) {
+  io::FileSystem* fs = Fs(fs_in);
+  if (!fs->Exists(path)) return Err(ErrorKind::kNotFound, "no such file or directory: " + path);
+  TransferResult out;
+  Progress progress("import", 0);
+  Status st = Ok();
+  {
+    Importer imp(store, account_id, out, progress);
+    auto top = fs->ListDir(path);
+    if (top && fs->Exists(path + "/cur")) {
+      // Maildir++: the directory is INBOX (or --folder), ".A.B" are A/B.
+      ++out.folders;
+      st = ImportMaildirFolder(fs, path, folder.empty() ? store::kInbox : folder, imp);
+      std::sort(top->begin(), top->end());
+      for (const auto& name : *top) {
+        if (!st) break;
+        if (name.size() < 2 || name[0] != '.' || name == ".." ||
+            !fs->Exists(path + "/" + name + "/cur")) {
+          continue;
+        }
+        std::string f;
+        bool ok = true;
+        size_t start = 1;
+        while (start <= name.size()) {
+          size_t end = name.find('.', start);
+          if (end == std::string::npos) end = name.size();
+          auto dec = imap::DecodeMailboxUtf7(name.substr(start, end - start));
+          if (!dec) {
+            // Not modified UTF-7: taken as UTF-8 (a Maildir written with UTF-8 names).
+            dec = name.substr(start, end - start);
+          }
+          if (!f.empty()) f += store::kHierarchySeparator;
+          f += *dec;
+          start = end + 1;
+        }
+        auto canonical = store::CanonicalMailboxName(f);
+        if (!canonical) {
+          imp.Problem("folder directory " + path + "/" + name + ": " + canonical.error().message);
+          ok = false;
+        }
+        if (!ok) continue;
+        ++out.folders;
+        st = ImportMaildirFolder(fs, path + "/" + name, *canonical, imp);
+      }
+    } else if (top) {
+      st = ImportMboxTree(fs, path, "", imp, 0);
+    } else {
+      ++out.folders;
+      std::string f = folder.empty() ? store::kInbox : folder;
+      st = ImportMboxFile(fs, path, f, imp);
+    }
+    imp.Drain();
+  }
+  progress.Finish();
+  out.seconds = progress.Seconds();
+  if (!st) return st.error();
+  return out;
+}
+
+}  // namespace hato::transfer
