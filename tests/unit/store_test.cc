@@ -162,6 +162,10 @@ TEST_F(StoreTest, TextIndexRowsAreOnePerBlobAndPurgedWithIt) {
     EXPECT_TRUE(st.ok() && st->Step().ok());
     return st->Int(0);
   };
+  // Rows are written by the writer after the commits, when it is idle.
+  for (int i = 0; i < 500 && rows() < 1; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
   EXPECT_EQ(rows(), 1);  // two messages, one blob, one row
   auto found = store_->SearchText(snap->mailbox_id, "NEEDLE", false);
   ASSERT_TRUE(found.ok());

@@ -113,7 +113,11 @@ Result<int64_t> PutBlob(Txn& t, std::string_view content, std::string_view mime,
   auto blob = PutBlobBytes(t, content, mime, refs);
   if (!blob) return blob;
   if (text) {
-    if (auto st = IndexBlobRow(t, *blob, *text); !st) return st.error();
+    if (t.deferred_index) {
+      t.deferred_index->push_back(PendingIndex{*blob, Sha256(content), *text});
+    } else if (auto st = IndexBlobRow(t, *blob, *text); !st) {
+      return st.error();
+    }
   }
   return blob;
 }
@@ -817,6 +821,16 @@ Status QueryMessagesByUid(Db& db, int64_t mailbox_id, uint32_t first, uint32_t l
     out.push_back(MetaFromRow(**s));
   }
   return Ok();
+}
+
+Status WritePendingIndex(Txn& t, const PendingIndex& p) {
+  auto s = t.db.Cached("SELECT 1 FROM blobs WHERE id = ? AND sha256 = ?");
+  if (!s) return s.error();
+  auto row = (*s)->Bind(1, p.blob_id).BindBlob(2, p.sha256).Step();
+  if (!row) return row.error();
+  (*s)->Reset();
+  if (!*row) return Ok();  // rolled back or purged since: nothing to index
+  return IndexBlobRow(t, p.blob_id, p.text);
 }
 
 Status IndexBlob(Txn& t, int64_t blob_id, const IndexText& text) {

@@ -22,12 +22,25 @@ int64_t NowSeconds();
 inline constexpr size_t kMinIndexedChars = 3;
 
 // What a write sees while it runs inside the writer's batch transaction.
+// A full-text index row to write after the commit (see Txn::deferred_index).
+struct PendingIndex {
+  int64_t blob_id = 0;
+  std::string sha256;  // the blob's, checked before writing (ids of rolled-back blobs are reused)
+  IndexText text;
+};
+
 struct Txn {
   Db& db;
   BlobStore& blobs;
   bool appended = false;      // a blob was appended: Sync before COMMIT
   std::set<int64_t> touched;  // mailboxes changed by the batch
+  // Non-null: index rows are collected here and written after the commit, off
+  // the acknowledgement path (the writer's batches); null: written inline.
+  std::vector<PendingIndex>* deferred_index = nullptr;
 };
+
+// Writes deferred index rows whose blob still exists with the same content.
+Status WritePendingIndex(Txn& t, const PendingIndex& p);
 
 // Stores content once (content-addressed) with `refs` more references;
 // returns the blob id.

@@ -6,6 +6,8 @@
 // write does not fail its neighbours, one blob fdatasync, one WAL fsync at
 // COMMIT. Only then is each write's `done` called. Readers use their own
 // connections from a pool; WAL lets them run while the writer commits.
+#include <spdlog/spdlog.h>
+
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -468,8 +470,7 @@ class SqliteStore final : public Store {
         [message_id, action](Txn& t) { return sqlite::ApplyQueueAction(t, message_id, action); });
   }
   Result<uint64_t> CountSubmissions(int64_t account_id, int64_t since) override {
-    return WithReader(
-        [&](Db& db) { return sqlite::QueryCountSubmissions(db, account_id, since); });
+    return WithReader([&](Db& db) { return sqlite::QueryCountSubmissions(db, account_id, since); });
   }
 
   // ---- Maintenance ----
@@ -764,16 +765,55 @@ class SqliteStore final : public Store {
     while (true) {
       {
         std::unique_lock lock(mu_);
-        cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
-        if (queue_.empty()) return;  // stopping, and everything queued was written
+        cv_.wait(lock, [this] { return stopping_ || !queue_.empty() || !index_pending_.empty(); });
+        if (queue_.empty() && stopping_) return;  // everything queued was written
         while (!queue_.empty() && batch.size() < options_.max_batch) {
           batch.push_back(std::move(queue_.front()));
           queue_.pop_front();
         }
       }
+      if (batch.empty()) {
+        IndexSlice();  // nothing to acknowledge: catch up on the text index
+        continue;
+      }
       RunBatch(batch);
       batch.clear();
     }
+  }
+
+  // The full-text index (SEARCH BODY/TEXT) is derived data, and building it
+  // costs more CPU than the rest of a delivery, so it stays off the
+  // acknowledgement path: batches collect the rows (Txn::deferred_index) and
+  // the writer writes them here, a few at a time, when no write is waiting.
+  // A body whose row is not written yet (or was dropped: past
+  // kMaxIndexPendingBytes, or lost in a crash) is still found, by scanning it
+  // (Store::SearchText's `unindexed`); `hato reindex` fills such rows.
+  void IndexSlice() {
+    static constexpr size_t kSliceRows = 2;
+    std::vector<sqlite::PendingIndex> slice;
+    while (!index_pending_.empty() && slice.size() < kSliceRows) {
+      index_pending_bytes_ -= PendingBytes(index_pending_.front());
+      slice.push_back(std::move(index_pending_.front()));
+      index_pending_.pop_front();
+    }
+    // No fsync for derived data (WAL, synchronous=NORMAL): the next batch's
+    // commit makes it durable, or a crash leaves the bodies to be scanned.
+    (void)writer_db_.Exec("PRAGMA synchronous=NORMAL");
+    Txn txn{writer_db_, blobs_, false, {}};
+    Status st = writer_db_.Exec("BEGIN IMMEDIATE");
+    for (size_t i = 0; st && i < slice.size(); ++i) st = sqlite::WritePendingIndex(txn, slice[i]);
+    writer_db_.ResetAll();
+    if (st) st = writer_db_.Exec("COMMIT");
+    if (!st) {
+      (void)writer_db_.Exec("ROLLBACK");
+      spdlog::warn("store: text index rows not written (the bodies will be scanned): {}",
+                   st.error().message);
+    }
+    (void)writer_db_.Exec("PRAGMA synchronous=FULL");
+  }
+
+  static size_t PendingBytes(const sqlite::PendingIndex& p) {
+    return p.text.header.size() + p.text.body.size() + 64;
   }
 
   static int64_t NowMs() {
@@ -795,7 +835,8 @@ class SqliteStore final : public Store {
 
   void RunBatchTimed(std::vector<WriteOp>& batch) {
     std::vector<Status> results(batch.size());
-    Txn txn{writer_db_, blobs_, false, {}};
+    std::vector<sqlite::PendingIndex> index_rows;
+    Txn txn{writer_db_, blobs_, false, {}, &index_rows};
     Status commit = writer_db_.Exec("BEGIN IMMEDIATE");
     if (commit) {
       for (size_t i = 0; i < batch.size(); ++i) {
@@ -831,6 +872,14 @@ class SqliteStore final : public Store {
     for (size_t i = 0; i < batch.size(); ++i) {
       if (!commit && results[i]) results[i] = Err(ErrorKind::kTemporary, commit.error().message);
       batch[i].done(std::move(results[i]));
+    }
+    if (commit) {
+      for (auto& row : index_rows) {
+        size_t bytes = PendingBytes(row);
+        if (index_pending_bytes_ + bytes > kMaxIndexPendingBytes) break;  // scanned instead
+        index_pending_bytes_ += bytes;
+        index_pending_.push_back(std::move(row));
+      }
     }
   }
 
@@ -883,6 +932,10 @@ class SqliteStore final : public Store {
   // Write-path timing for Health() (steady clock, ms).
   static constexpr int64_t kRecentCommitMs = 2000;
   std::atomic<int64_t> batch_started_ms_{0};
+  // Text index rows waiting for IndexSlice (writer thread only).
+  static constexpr size_t kMaxIndexPendingBytes = 64u << 20;
+  std::deque<sqlite::PendingIndex> index_pending_;
+  size_t index_pending_bytes_ = 0;
   std::atomic<int64_t> last_commit_ms_{0};
   std::atomic<int64_t> last_commit_end_ms_{0};
   Db writer_db_;  // writer thread only (and Open before it starts)
