@@ -263,6 +263,40 @@ class ImapTest(unittest.TestCase):
         self.assertIn(b"\\Answered", data[0])
         m.logout()
 
+    def test_qresync_uid_fetch_vanished(self):
+        # RFC 7162 section 3.2.6: UID FETCH ... (CHANGEDSINCE m VANISHED).
+        for i in range(4):
+            deliver(self.server, f"Subject: q{i}\r\n\r\n{i}\r\n".encode())
+        c = LineClient(self.server.imap_port)
+        c.line()
+
+        def run(tag, command):
+            c.send(f"{tag} {command}\r\n")
+            lines = []
+            while True:
+                line = c.line()
+                if line.startswith(tag + " "):
+                    return lines, line
+                lines.append(line)
+
+        run("a", f"LOGIN {ALICE} {PASSWORD}")
+        _, done = run("b", "UID FETCH 1:* (FLAGS) (CHANGEDSINCE 1 VANISHED)")
+        self.assertTrue(done.startswith("b BAD"), done)  # QRESYNC not enabled
+        run("c", "ENABLE QRESYNC")
+        lines, _ = run("d", "SELECT INBOX")
+        modseq = int(re.search(r"HIGHESTMODSEQ (\d+)", "\n".join(lines)).group(1))
+        other = self.login()
+        other.select("INBOX")
+        other.store("2,4", "+FLAGS", "\\Deleted")
+        other.expunge()
+        other.store("1", "+FLAGS", "\\Seen")
+        other.logout()
+        lines, done = run("e", f"UID FETCH 1:3 (FLAGS) (CHANGEDSINCE {modseq} VANISHED)")
+        self.assertTrue(done.startswith("e OK"), done)
+        self.assertIn("* VANISHED (EARLIER) 2", lines)  # 4 is outside the set
+        self.assertTrue(any("UID 1" in l and "\\Seen" in l for l in lines), lines)
+        c.close()
+
     def test_bad_commands_and_limits(self):
         c = LineClient(self.server.imap_port)
         c.line()

@@ -117,6 +117,31 @@ awaitable<bool> Session::HandleFetch(const Command& c) {
     co_return true;
   }
   if (a.changed_since) condstore_ = true;  // RFC 7162 section 3.1: enables CONDSTORE
+  if (a.vanished) {
+    // RFC 7162 section 3.2.6: the UIDs in the set expunged since CHANGEDSINCE,
+    // before the FETCH responses; only once QRESYNC is enabled.
+    if (!qresync_) {
+      Tagged(c, "BAD", "VANISHED needs ENABLE QRESYNC");
+      co_return true;
+    }
+    store::Store* store = svc_.store;
+    int64_t mailbox_id = selected_->id;
+    uint64_t since = *a.changed_since;
+    auto list = [store, mailbox_id, since] {
+      return std::optional<Result<std::vector<uint32_t>>>(store->ListVanished(mailbox_id, since));
+    };
+    auto vanished = co_await io::Offload(*svc_.blocking, std::move(list));
+    if (!vanished->ok()) {
+      Tagged(c, "NO", "[UNAVAILABLE] try again later");
+      co_return true;
+    }
+    IdSet wanted = a.set.Resolve(std::max(selected_->view.MaxUid(), selected_->uidnext - 1));
+    std::vector<uint32_t> uids;
+    for (uint32_t uid : **vanished) {
+      if (wanted.Contains(uid)) uids.push_back(uid);
+    }
+    if (!uids.empty()) Reply("* VANISHED (EARLIER) " + IdSet::FromIds(uids).ToString());
+  }
   std::vector<size_t> idx;
   for (size_t i : *targets) {
     if (!a.changed_since || selected_->view[i].modseq > *a.changed_since) idx.push_back(i);
