@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <csignal>
+#include <ctime>
 #include <thread>
 
 #include "app/tls.h"
@@ -14,6 +15,7 @@
 #include "io/fs.h"
 #include "metrics/exporter.h"
 #include "metrics/server_metrics.h"
+#include "msgauth/keyring.h"
 #include "outbound/queue.h"
 #include "pop3/server.h"
 #include "server/services.h"
@@ -173,9 +175,21 @@ int Serve(const ServeOptions& options) {
   asio::thread_pool blocking(kBlockingThreads);
   server::DiskMonitor disk;
   server::Counters counters;
-  // Message authentication (DKIM signing, Authentication-Results) plugs in
-  // here; empty hooks do nothing.
+  // Message authentication. Outbound: mail submitted with a From domain that
+  // has a key in DATA/dkim (`hato dkim generate`) is DKIM-signed (RFC 6376)
+  // before it is stored or queued. Keys are read at start.
   server::MessageHooks hooks;
+  auto keyring = msgauth::KeyRing::Load(*io::FileSystem::Default(), options.data_dir + "/dkim");
+  if (!keyring) {
+    spdlog::error("cannot load the DKIM keys: {}", keyring.error().message);
+    return 1;
+  }
+  if (keyring->size() > 0) {
+    spdlog::info("DKIM: signing outbound mail for {} domain(s)", keyring->size());
+    hooks.sign_outbound = [&keyring](const std::string&, std::string_view message) {
+      return keyring->SignatureFor(message, std::time(nullptr));
+    };
+  }
   server::Services services{store.get(), &blocking, &config_source, tls, &penalty,
                             &disk,       &counters, &hooks,         {}};
   // The outbound queue runner is created with the event loop, below; sessions

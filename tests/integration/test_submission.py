@@ -6,6 +6,7 @@ relay host; failures come back to the sender as DSNs (RFC 3464) in her INBOX.
 """
 import email
 import poplib
+import re
 import smtplib
 import ssl
 import time
@@ -343,6 +344,33 @@ class ManyDestinationsTest(Base):
         subjects = sorted(m["data"].split(b"Subject: ")[1].split(b"\r\n")[0]
                           for m in self.mx.messages)
         self.assertEqual(subjects, sorted(f"m{i}".encode() for i in range(n)))
+
+
+class DkimSigningTest(Base):
+    """Submitted mail from a domain with a key (`hato dkim generate`) leaves
+    DKIM-signed (RFC 6376); the signature verifies with python3-dkim."""
+
+    def configure(self):
+        out = run_cli("dkim", "generate", DOMAIN, "--selector", "s2026",
+                      data=self.server.data).stdout
+        line = [l for l in out.splitlines() if " IN TXT " in l][0]
+        self.record_name = line.split()[0].rstrip(".")
+        self.record = "".join(re.findall(r'"([^"]*)"', line))
+
+    def dnsfunc(self, name, timeout=5):
+        name = name.decode() if isinstance(name, bytes) else name
+        return self.record.encode() if name.rstrip(".") == self.record_name else b""
+
+    def test_outbound_mail_is_signed_and_verifies(self):
+        import dkim  # python3-dkim, the independent verifier
+        submit(self.server, ["carol@remote.example"], "signed")
+        got = wait_for(lambda: self.mx.received_for("carol@remote.example"), what="delivery")
+        data = got[0]["data"]
+        self.assertIn(b"DKIM-Signature:", data)
+        self.assertIn(b"s=s2026", data)
+        self.assertTrue(dkim.verify(data, dnsfunc=self.dnsfunc))
+        self.assertFalse(dkim.verify(data.replace(b"Hello signed", b"Hello forged"),
+                                     dnsfunc=self.dnsfunc))
 
 
 class RateLimitTest(Base):
