@@ -68,12 +68,13 @@ std::string Base64(std::string_view in) {
 }
 
 [[noreturn]] void Usage(const char* msg) {
-  std::fprintf(stderr,
-               "error: %s\nusage: hato-smtp-load --host H --port P --connections C --messages N "
-               "--size S --rcpt ADDR [--rcpt-domains N] [--from ADDR] [--auth-user U --auth-pass W] "
-               "[--pop3-port Q --pop3-user U --pop3-pass W] "
-               "[--timeout SECONDS] [--json]\n",
-               msg);
+  std::fprintf(
+      stderr,
+      "error: %s\nusage: hato-smtp-load --host H --port P --connections C --messages N "
+      "--size S --rcpt ADDR [--rcpt-domains N] [--from ADDR] [--auth-user U --auth-pass W] "
+      "[--pop3-port Q --pop3-user U --pop3-pass W] "
+      "[--timeout SECONDS] [--json]\n",
+      msg);
   std::exit(2);
 }
 
@@ -92,18 +93,17 @@ Options ParseArgs(int argc, char** argv) {
     int* value;
     int min, max;
   };
-  const std::map<std::string, IntFlag> ints = {
-      {"--port", {&o.port, 1, 65535}},           {"--connections", {&o.connections, 1, 10000}},
-      {"--messages", {&o.messages, 1, 1 << 30}}, {"--size", {&o.size, 1, 100 << 20}},
-      {"--pop3-port", {&o.pop3_port, 1, 65535}}, {"--timeout", {&o.timeout_s, 1, 86400}},
-      {"--rcpt-domains", {&o.rcpt_domains, 1, 1000000}}};
-  const std::map<std::string, std::string*> strings = {{"--host", &o.host},
-                                                       {"--rcpt", &o.rcpt},
-                                                       {"--from", &o.from},
-                                                       {"--pop3-user", &o.pop3_user},
-                                                       {"--pop3-pass", &o.pop3_pass},
-                                                       {"--auth-user", &o.auth_user},
-                                                       {"--auth-pass", &o.auth_pass}};
+  const std::map<std::string, IntFlag> ints = {{"--port", {&o.port, 1, 65535}},
+                                               {"--connections", {&o.connections, 1, 10000}},
+                                               {"--messages", {&o.messages, 1, 1 << 30}},
+                                               {"--size", {&o.size, 1, 100 << 20}},
+                                               {"--pop3-port", {&o.pop3_port, 1, 65535}},
+                                               {"--timeout", {&o.timeout_s, 1, 86400}},
+                                               {"--rcpt-domains", {&o.rcpt_domains, 1, 1000000}}};
+  const std::map<std::string, std::string*> strings = {
+      {"--host", &o.host},           {"--rcpt", &o.rcpt},           {"--from", &o.from},
+      {"--pop3-user", &o.pop3_user}, {"--pop3-pass", &o.pop3_pass}, {"--auth-user", &o.auth_user},
+      {"--auth-pass", &o.auth_pass}};
   for (int i = 1; i < argc; ++i) {
     std::string f = argv[i];
     if (f == "--json") {
@@ -502,8 +502,7 @@ class LoadRun {
     if (opts_.rcpt_domains > 0) {
       size_t at = opts_.rcpt.find('@');
       rcpt = "RCPT TO:<" + opts_.rcpt.substr(0, at + 1) + "d" +
-             std::to_string(index % opts_.rcpt_domains) + "." + opts_.rcpt.substr(at + 1) +
-             ">\r\n";
+             std::to_string(index % opts_.rcpt_domains) + "." + opts_.rcpt.substr(at + 1) + ">\r\n";
     }
     co_await c.Send(rcpt);
     code = co_await c.SmtpReply();

@@ -3,8 +3,8 @@
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
-#include <cstdint>
 #include <algorithm>
+#include <cstdint>
 #include <ctime>
 #include <iostream>
 
