@@ -48,3 +48,19 @@ TEST(TreeCache, RefusesAnEntryLargerThanTheWholeCache) {
 
 }  // namespace
 }  // namespace hato::imap
+
+namespace hato::imap {
+namespace {
+
+TEST(TreeCache, InsertReplacesAnEntryForTheSameId) {
+  TreeCache cache(1 << 20);
+  cache.Insert(7, Tree("plain"), 100);
+  size_t one = cache.bytes();
+  cache.Insert(7, Tree("html"), 100);
+  EXPECT_EQ(cache.Find(7)->subtype, "html");
+  EXPECT_EQ(cache.entries(), 1u);
+  EXPECT_EQ(cache.bytes(), one);
+}
+
+}  // namespace
+}  // namespace hato::imap

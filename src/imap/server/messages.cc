@@ -47,7 +47,11 @@ Loaded Load(store::Store* store, TreeCache* cache, int64_t account, const store:
   }
   if (tree) {
     l.tree = cache->Find(m.id);
-    if (l.tree) return l;
+    // A tree is the parse of the whole message, so it ends at the message's
+    // size; anything else is a stale entry (a store message id reused after a
+    // purge) and is replaced.
+    if (l.tree && l.tree->body_end == m.size) return l;
+    l.tree = nullptr;
     size_t serialized_size = 0;
     auto stored = store->ReadMimeTree(account, m.id);
     if (stored && !stored->empty()) {

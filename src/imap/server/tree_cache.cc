@@ -25,11 +25,14 @@ void TreeCache::Insert(int64_t message_id, std::shared_ptr<const mime::Part> tre
   if (charge > max_bytes_) return;
   std::unique_lock lock(mu_);
   auto [it, inserted] = entries_.try_emplace(message_id);
-  if (!inserted) return;
-  it->second = std::make_unique<Entry>();
+  if (!inserted) {  // replaces a stale entry (see Load in messages.cc)
+    bytes_ -= it->second->charge;
+  } else {
+    it->second = std::make_unique<Entry>();
+    ring_.push_back(message_id);
+  }
   it->second->tree = std::move(tree);
   it->second->charge = charge;
-  ring_.push_back(message_id);
   bytes_ += charge;
   EvictLocked();
 }

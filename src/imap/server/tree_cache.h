@@ -34,7 +34,8 @@ class TreeCache {
 
   // The tree of a message (store message id), or null when not cached.
   std::shared_ptr<const mime::Part> Find(int64_t message_id);
-  // Caches a tree whose serialized form had `serialized_size` bytes.
+  // Caches a tree whose serialized form had `serialized_size` bytes,
+  // replacing any tree cached for the same id.
   void Insert(int64_t message_id, std::shared_ptr<const mime::Part> tree, size_t serialized_size);
 
   size_t bytes() const;

@@ -809,7 +809,8 @@ class SqliteStore final : public Store {
       spdlog::warn("store: text index rows not written (the bodies will be scanned): {}",
                    st.error().message);
     }
-    (void)writer_db_.Exec("PRAGMA synchronous=FULL");
+    sync_full_ = writer_db_.Exec("PRAGMA synchronous=FULL").ok();
+    if (!sync_full_) spdlog::error("store: cannot restore synchronous=FULL; writes wait for it");
   }
 
   static size_t PendingBytes(const sqlite::PendingIndex& p) {
@@ -837,7 +838,10 @@ class SqliteStore final : public Store {
     std::vector<Status> results(batch.size());
     std::vector<sqlite::PendingIndex> index_rows;
     Txn txn{writer_db_, blobs_, false, {}, &index_rows};
-    Status commit = writer_db_.Exec("BEGIN IMMEDIATE");
+    // Never acknowledge a write committed without fsync (see IndexSlice).
+    if (!sync_full_) sync_full_ = writer_db_.Exec("PRAGMA synchronous=FULL").ok();
+    Status commit = sync_full_ ? writer_db_.Exec("BEGIN IMMEDIATE")
+                               : Status(Err(ErrorKind::kTemporary, "synchronous=FULL not set"));
     if (commit) {
       for (size_t i = 0; i < batch.size(); ++i) {
         if (auto sp = writer_db_.Exec("SAVEPOINT w"); !sp) {
@@ -936,6 +940,7 @@ class SqliteStore final : public Store {
   static constexpr size_t kMaxIndexPendingBytes = 64u << 20;
   std::deque<sqlite::PendingIndex> index_pending_;
   size_t index_pending_bytes_ = 0;
+  bool sync_full_ = true;  // the writer connection commits with fsync
   std::atomic<int64_t> last_commit_ms_{0};
   std::atomic<int64_t> last_commit_end_ms_{0};
   Db writer_db_;  // writer thread only (and Open before it starts)
