@@ -395,14 +395,16 @@ class RateLimitTest(Base):
 
 class ExpiryTest(Base):
     def configure(self):
+        # The lifetime leaves the queue (scanned every second) ample time to
+        # send the delay warning first, even on a loaded CI machine.
         self.server.set_config("outbound", "delay_warning_seconds", "1")
-        self.server.set_config("outbound", "max_lifetime_seconds", "5")
+        self.server.set_config("outbound", "max_lifetime_seconds", "10")
 
     def test_delay_warning_then_expiry_report(self):
         self.mx.stop()
         submit(self.server, ["carol@remote.example"], "doomed", )
         msgs = wait_for(lambda: len(inbox(self.server, ALICE)) >= 2 and inbox(self.server, ALICE),
-                        timeout=30, what="delay and failure DSNs")
+                        timeout=60, what="delay and failure DSNs")
         actions = [dsn_fields(m)["action"] for m in msgs]
         self.assertEqual(actions, ["delayed", "failed"])
         self.assertEqual(dsn_fields(msgs[1])["status"], "4.4.7")
