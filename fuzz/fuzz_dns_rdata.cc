@@ -5,6 +5,8 @@
 //     text; the text is lower-cased and re-encoding it (when no label holds a
 //     dot) gives back the input, case-folded;
 //   * ParseMx = 2 preference bytes + ParseName;
+//   * ParseTxt accepts exactly the non-empty runs of length-prefixed
+//     strings that end at the end, and drops one length byte per string;
 //   * ParseAddress accepts exactly 4 and 16 bytes, and inet_pton of its text
 //     gives back the bytes;
 //   * SortMx keeps the records (as a multiset) and orders them by preference;
@@ -66,6 +68,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   FUZZ_CHECK(mx.has_value() == (size >= 3 && hato::dns::ParseName(in.substr(2)).has_value()));
   if (mx) {
     FUZZ_CHECK(mx->preference == ((data[0] << 8) | data[1]));
+  }
+
+  auto txt = hato::dns::ParseTxt(in);
+  {
+    size_t i = 0, strings = 0;
+    while (i < size) {
+      i += 1 + data[i];
+      ++strings;
+    }
+    FUZZ_CHECK(txt.has_value() == (size > 0 && i == size));
+    if (txt) FUZZ_CHECK(txt->size() == size - strings);
   }
 
   auto addr = hato::dns::ParseAddress(in);

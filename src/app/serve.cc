@@ -7,6 +7,7 @@
 #include <ctime>
 #include <thread>
 
+#include "app/inbound_check.h"
 #include "app/tls.h"
 #include "auth/penalty.h"
 #include "imap/server/server.h"
@@ -190,6 +191,17 @@ int Serve(const ServeOptions& options) {
       return keyring->SignatureFor(message, std::time(nullptr));
     };
   }
+  // Inbound: mail received on port 25 gets SPF, DKIM and DMARC checks and
+  // an Authentication-Results field ([msgauth], app/inbound_check.h).
+  dns::LookupOptions lookup_options;
+  lookup_options.forward_to = cfg.outbound.resolver;
+  lookup_options.query_timeout = std::chrono::seconds(cfg.msgauth.dns_timeout_seconds);
+  auto lookup = dns::OpenSharedLookup(lookup_options);
+  if (!lookup) {
+    spdlog::error("message authentication: {}", lookup.error().message);
+    return 1;
+  }
+  hooks.authenticate_inbound = NewInboundCheck(config_source, *lookup);
   server::Services services{store.get(), &blocking, &config_source, tls, &penalty,
                             &disk,       &counters, &hooks,         {}};
   // The outbound queue runner is created with the event loop, below; sessions

@@ -159,6 +159,34 @@ const std::map<std::string, Setter>& Setters() {
        [](const toml::node& n, Config& c) {
          return WantBool(n, "outbound.starttls", c.outbound.starttls);
        }},
+      {"msgauth.inbound_checks",
+       [](const toml::node& n, Config& c) {
+         return WantBool(n, "msgauth.inbound_checks", c.msgauth.inbound_checks);
+       }},
+      {"msgauth.check_loopback",
+       [](const toml::node& n, Config& c) {
+         return WantBool(n, "msgauth.check_loopback", c.msgauth.check_loopback);
+       }},
+      {"msgauth.dmarc_reject",
+       [](const toml::node& n, Config& c) -> Status {
+         auto s = WantString(n, "msgauth.dmarc_reject", c.msgauth.dmarc_reject);
+         if (!s) return s;
+         const std::string& v = c.msgauth.dmarc_reject;
+         if (v != "reject" && v != "junk" && v != "none") {
+           return Err(ErrorKind::kInvalid,
+                      "config: msgauth.dmarc_reject must be \"reject\", \"junk\" or \"none\"");
+         }
+         return Ok();
+       }},
+      {"msgauth.dns_timeout_seconds",
+       [](const toml::node& n, Config& c) {
+         return WantInt(n, "msgauth.dns_timeout_seconds", 1, 60, c.msgauth.dns_timeout_seconds);
+       }},
+      {"msgauth.check_timeout_seconds",
+       [](const toml::node& n, Config& c) {
+         return WantInt(n, "msgauth.check_timeout_seconds", 1, 300,
+                        c.msgauth.check_timeout_seconds);
+       }},
       {"listen.imap",
        [](const toml::node& n, Config& c) {
          auto s = WantString(n, "listen.imap", c.listen.imap);
@@ -368,7 +396,8 @@ std::string DefaultText(std::string_view hostname) {
     << "# Delivery of submitted mail to other domains.\n"
     << "[outbound]\n"
     << "relay_host = \"\"   # host:port of a smarthost for all remote mail; \"\" = MX lookup\n"
-    << "resolver = \"\"     # DNS resolver ip or ip@port; \"\" = /etc/resolv.conf\n"
+    << "resolver = \"\"     # DNS resolver ip or ip@port; \"\" = /etc/resolv.conf (also for "
+       "[msgauth])\n"
     << "max_connections = " << d.outbound.max_connections << "\n"
     << "max_connections_per_destination = " << d.outbound.max_connections_per_destination << "\n"
     << "max_messages_per_minute_per_destination = 0   # 0 = unlimited\n"
@@ -382,6 +411,14 @@ std::string DefaultText(std::string_view hostname) {
     << "connect_timeout_seconds = " << d.outbound.connect_timeout_seconds << "\n"
     << "command_timeout_seconds = " << d.outbound.command_timeout_seconds << "\n"
     << "starttls = true   # opportunistic TLS to remote servers\n\n"
+    << "# Inbound SPF, DKIM and DMARC checks on port 25 (Authentication-Results).\n"
+    << "[msgauth]\n"
+    << "inbound_checks = true\n"
+    << "check_loopback = false   # also check mail from 127.0.0.1 / ::1\n"
+    << "dmarc_reject = \"reject\"   # p=reject failures: reject | junk | none\n"
+    << "dns_timeout_seconds = " << d.msgauth.dns_timeout_seconds << "   # per query\n"
+    << "check_timeout_seconds = " << d.msgauth.check_timeout_seconds
+    << "   # all lookups of one message, then temperror\n\n"
     << "[retention]\ndays = " << d.retention_days
     << "   # expunged and deleted mail stays recoverable this long\n\n"
     << "[tls]   # paths relative to the data directory\ncert = \"tls/cert.pem\"\n"

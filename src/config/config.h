@@ -84,6 +84,21 @@ struct OutboundConfig {
   bool starttls = true;               // opportunistic STARTTLS (RFC 7435)
 };
 
+// Inbound message authentication on the MX (docs/architecture.md, "Message
+// authentication"): SPF, DKIM and DMARC, recorded in Authentication-Results.
+struct MsgauthConfig {
+  bool inbound_checks = true;
+  // Check mail from loopback peers too (off: a local relay or script is
+  // trusted and gets no checks; tests turn it on).
+  bool check_loopback = false;
+  // What a DMARC p=reject failure gets (RFC 7489 section 6.7): "reject" =
+  // 550 5.7.1 at the end of DATA, "junk" = delivered to \Junk, "none" =
+  // recorded only. p=quarantine goes to \Junk unless this is "none".
+  std::string dmarc_reject = "reject";
+  int dns_timeout_seconds = 5;     // per DNS query (libunbound, outbound.resolver)
+  int check_timeout_seconds = 20;  // all DNS of one message; then temperror
+};
+
 struct Config {
   std::string hostname = "localhost";
   // Per-address connection limits also for loopback clients (off: a local
@@ -96,6 +111,7 @@ struct Config {
   AuthConfig auth;
   SubmissionLimits submission;
   OutboundConfig outbound;
+  MsgauthConfig msgauth;
   int retention_days = 30;  // expunged/deleted mail kept this long
   std::string tls_cert;     // PEM paths, relative to the data dir
   std::string tls_key;

@@ -43,6 +43,19 @@ std::optional<MxRecord> ParseMx(std::string_view rdata) {
   return mx;
 }
 
+std::optional<std::string> ParseTxt(std::string_view rdata) {
+  if (rdata.empty()) return std::nullopt;
+  std::string out;
+  size_t i = 0;
+  while (i < rdata.size()) {
+    size_t len = static_cast<unsigned char>(rdata[i]);
+    if (i + 1 + len > rdata.size()) return std::nullopt;
+    out.append(rdata.substr(i + 1, len));
+    i += 1 + len;
+  }
+  return out;
+}
+
 std::optional<std::string> ParseAddress(std::string_view rdata) {
   char buf[INET6_ADDRSTRLEN];
   if (rdata.size() == 4) {

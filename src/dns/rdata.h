@@ -1,5 +1,5 @@
 // DNS record data parsing for the answers libunbound hands back (RFC 1035
-// section 3.3.9 MX, 3.4.1 A; RFC 3596 AAAA) and RFC 7505 null MX. Pure: bytes
+// section 3.3.9 MX, 3.3.14 TXT, 3.4.1 A; RFC 3596 AAAA) and RFC 7505 null MX. Pure: bytes
 // in, values out; fuzzed by fuzz/fuzz_dns_rdata.cc. libunbound gives each
 // rdata uncompressed, so names are plain label sequences here.
 #pragma once
@@ -21,6 +21,10 @@ struct MxRecord {
 // nullopt when malformed (bad lengths, pointers, or trailing bytes).
 std::optional<std::string> ParseName(std::string_view wire);
 std::optional<MxRecord> ParseMx(std::string_view rdata);
+// TXT rdata (RFC 1035 section 3.3.14): one or more <character-string>s,
+// concatenated (RFC 7208 section 3.3, RFC 6376 section 3.6.2.2). nullopt when
+// a length runs past the end or the rdata is empty.
+std::optional<std::string> ParseTxt(std::string_view rdata);
 // A (4 bytes) or AAAA (16 bytes) rdata as an address string.
 std::optional<std::string> ParseAddress(std::string_view rdata);
 

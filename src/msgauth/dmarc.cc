@@ -209,4 +209,19 @@ DmarcOutcome CheckDmarc(DnsLookup& dns, const DmarcInput& in) {
   return finish(DmarcStatus::kFail, "no aligned SPF or DKIM pass");
 }
 
+Disposition DecideDisposition(const DmarcOutcome& outcome, RejectHandling on_reject) {
+  if (outcome.status != DmarcStatus::kFail || on_reject == RejectHandling::kNone) {
+    return Disposition::kDeliver;
+  }
+  switch (outcome.applied) {
+    case DmarcPolicy::kReject:
+      return on_reject == RejectHandling::kReject ? Disposition::kReject : Disposition::kJunk;
+    case DmarcPolicy::kQuarantine:
+      return Disposition::kJunk;
+    case DmarcPolicy::kNone:
+      break;
+  }
+  return Disposition::kDeliver;
+}
+
 }  // namespace hato::msgauth

@@ -73,4 +73,14 @@ struct DmarcOutcome {
 
 DmarcOutcome CheckDmarc(DnsLookup& dns, const DmarcInput& in);
 
+// What the receiver does with the message. Section 6.7 leaves the final say
+// to local policy: the operator picks what a p=reject failure gets
+// (RejectHandling); p=quarantine means "suspicious", i.e. the Junk folder
+// (section 6.3), unless the operator only records results (kNone).
+enum class Disposition { kDeliver, kJunk, kReject };
+enum class RejectHandling { kReject, kJunk, kNone };
+// The policy actually applied (after pct=) decides; temperror and permerror
+// never reject (section 6.6.3 asks the receiver to deliver or defer).
+Disposition DecideDisposition(const DmarcOutcome& outcome, RejectHandling on_reject);
+
 }  // namespace hato::msgauth

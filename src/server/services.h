@@ -173,21 +173,31 @@ struct Counters {
   }
 };
 
-// Where message authentication plugs in (src/msgauth builds DKIM, SPF and
-// DMARC as a library on another branch). Both run on the blocking pool.
+// Where message authentication plugs in (src/msgauth; wired in app/serve.cc).
+// Both hooks run on the blocking pool.
 struct InboundInfo {
   std::string peer_ip;
   std::string helo;
   std::string mail_from;  // "" = null reverse-path
+};
+// What the MX does with a received message after the checks.
+struct InboundVerdict {
+  enum class Action { kDeliver, kJunk, kReject };
+  Action action = Action::kDeliver;
+  // The Authentication-Results field (RFC 8601, with its CRLF) to prepend; "" = none.
+  std::string header;
+  // The message without forged Authentication-Results fields that claim our
+  // authserv-id (RFC 8601 section 5); nullopt when there were none.
+  std::optional<std::string> cleaned;
+  std::string reason;  // for the log and the reply of a rejection
 };
 struct MessageHooks {
   // Submission: header fields (a DKIM-Signature, RFC 6376) to prepend to a
   // message from `from_domain` before it is queued and stored. Null = none.
   std::function<Result<std::string>(const std::string& from_domain, std::string_view message)>
       sign_outbound;
-  // MX: an Authentication-Results header field (RFC 8601, with its CRLF) for
-  // a received message, prepended before it is stored. Null = none.
-  std::function<std::string(const InboundInfo& info, std::string_view message)>
+  // MX: SPF, DKIM and DMARC of a received message. Null = none.
+  std::function<InboundVerdict(const InboundInfo& info, std::string_view message)>
       authenticate_inbound;
 };
 

@@ -487,16 +487,30 @@ awaitable<bool> Session::Deliver(std::string content) {
       req.outbound = std::move(out);
     }
   } else {
-    // Authentication-Results hook (RFC 8601): msgauth checks SPF, DKIM and
-    // DMARC of inbound mail here and returns the header field to prepend.
+    // Message authentication (RFC 8601): msgauth checks SPF, DKIM and DMARC
+    // and returns the Authentication-Results field to prepend, and what the
+    // DMARC policy asks for (RFC 7489 section 6.7).
     const server::MessageHooks* hooks = svc_.hooks;
     if (hooks && hooks->authenticate_inbound) {
       server::InboundInfo info{conn_.peer_ip(), helo_, tx_.from};
       auto check = [hooks, info, msg = std::string_view(content)] {
         return hooks->authenticate_inbound(info, msg);
       };
-      std::string results = co_await io::Offload(*svc_.blocking, std::move(check));
-      trace += results;
+      server::InboundVerdict verdict = co_await io::Offload(*svc_.blocking, std::move(check));
+      if (verdict.action == server::InboundVerdict::Action::kReject) {
+        spdlog::info("smtp: id={} from=<{}> rejected: {}", id, tx_.from, verdict.reason);
+        Reply("550 5.7.1 Message rejected: " + verdict.reason);
+        CountMessage(550);
+        tx_ = Transaction{};
+        co_return true;
+      }
+      if (verdict.action == server::InboundVerdict::Action::kJunk) {
+        spdlog::info("smtp: id={} from=<{}> to Junk: {}", id, tx_.from, verdict.reason);
+        req.junk = true;
+      }
+      if (verdict.cleaned) content = std::move(*verdict.cleaned);
+      // Above our own Received field: the newest trace first (RFC 8601 section 5).
+      trace = verdict.header + trace;
     }
   }
   req.content = "Return-Path: <" + tx_.from + ">\r\n" + trace;

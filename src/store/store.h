@@ -134,6 +134,10 @@ struct DeliveryRequest {
   // Outbound recipients whose pending DSN this message is: cleared in the
   // same transaction, so a DSN is stored exactly once.
   std::vector<int64_t> dsn_for;
+  // Deliver to each account's \Junk mailbox (RFC 6154) instead of INBOX:
+  // mail that failed a DMARC quarantine or reject policy (RFC 7489 section
+  // 6.3). INBOX when the account has no \Junk mailbox.
+  bool junk = false;
 };
 
 struct DeliveryReceipt {

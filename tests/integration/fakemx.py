@@ -99,10 +99,11 @@ class FakeMX:
 
 
 class FakeDNS:
-    """Serves `zone`: {name: [(type, value), ...]}; type is MX ("10 host."), A, AAAA."""
+    """Serves `zone`: {name: [(type, value), ...]}; type is MX ("10 host."), A, AAAA,
+    TXT (one record; split into 255-byte strings) or PTR ("host.")."""
 
     def __init__(self, zone):
-        from dnslib import RR, QTYPE, RCODE, A, AAAA, MX
+        from dnslib import RR, QTYPE, RCODE, A, AAAA, MX, PTR, TXT
         from dnslib.server import DNSServer, BaseResolver
 
         self.port = free_port()
@@ -129,6 +130,11 @@ class FakeDNS:
                         rdata = MX(host, int(pref))
                     elif rtype == "A":
                         rdata = A(value)
+                    elif rtype == "TXT":
+                        raw = value.encode()
+                        rdata = TXT([raw[i:i + 255] for i in range(0, len(raw), 255)] or [b""])
+                    elif rtype == "PTR":
+                        rdata = PTR(value)
                     else:
                         rdata = AAAA(value)
                     reply.add_answer(RR(q.qname, getattr(QTYPE, rtype), rdata=rdata, ttl=1))

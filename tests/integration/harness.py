@@ -77,7 +77,7 @@ class Server:
         lines = open(path).read().split("\n")
         out, cur, done = [], None, False
         for line in lines:
-            s = line.strip()
+            s = line.split("#")[0].strip()
             if s.startswith("[") and s.endswith("]"):
                 if cur == section and not done:
                     out.append(f"{key} = {value}")

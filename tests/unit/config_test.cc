@@ -34,6 +34,22 @@ TEST(Config, WrongTypeAndRangeAreNamed) {
   EXPECT_NE(l.error().message.find("listen.smtp"), std::string::npos);
 }
 
+TEST(Config, Msgauth) {
+  auto d = Parse(DefaultText("mx.example.test"));
+  ASSERT_TRUE(d.ok()) << d.error().message;
+  EXPECT_TRUE(d->msgauth.inbound_checks);
+  EXPECT_FALSE(d->msgauth.check_loopback);
+  EXPECT_EQ(d->msgauth.dmarc_reject, "reject");
+  auto c = Parse("[msgauth]\ndmarc_reject = \"junk\"\ncheck_timeout_seconds = 7\n");
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ(c->msgauth.dmarc_reject, "junk");
+  EXPECT_EQ(c->msgauth.check_timeout_seconds, 7);
+  auto bad = Parse("[msgauth]\ndmarc_reject = \"bounce\"\n");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.error().message.find("msgauth.dmarc_reject"), std::string::npos);
+  EXPECT_FALSE(Parse("[msgauth]\ndns_timeout_seconds = 0\n").ok());
+}
+
 TEST(Config, SyntaxErrorHasLine) {
   auto c = Parse("[smtp]\nmax_errors = = 3\n");
   ASSERT_FALSE(c.ok());

@@ -633,6 +633,24 @@ TEST(Dmarc, AlignmentPolicyAndSampling) {
   EXPECT_EQ(check("two.example", SpfResult::kNone, "", {}).status, DmarcStatus::kNone);
 }
 
+TEST(Dmarc, Disposition) {
+  DmarcOutcome o;
+  o.status = DmarcStatus::kFail;
+  o.applied = DmarcPolicy::kReject;
+  EXPECT_EQ(DecideDisposition(o, RejectHandling::kReject), Disposition::kReject);
+  EXPECT_EQ(DecideDisposition(o, RejectHandling::kJunk), Disposition::kJunk);
+  EXPECT_EQ(DecideDisposition(o, RejectHandling::kNone), Disposition::kDeliver);
+  o.applied = DmarcPolicy::kQuarantine;  // p=quarantine, or p=reject outside pct=
+  EXPECT_EQ(DecideDisposition(o, RejectHandling::kReject), Disposition::kJunk);
+  EXPECT_EQ(DecideDisposition(o, RejectHandling::kNone), Disposition::kDeliver);
+  o.applied = DmarcPolicy::kNone;
+  EXPECT_EQ(DecideDisposition(o, RejectHandling::kReject), Disposition::kDeliver);
+  // Only a failure is acted on: temperror never rejects.
+  o.status = DmarcStatus::kTempError;
+  o.applied = DmarcPolicy::kReject;
+  EXPECT_EQ(DecideDisposition(o, RejectHandling::kReject), Disposition::kDeliver);
+}
+
 // ---------------------------------------------------------------- Authentication-Results
 
 TEST(AuthResults, Format) {

@@ -104,6 +104,17 @@ TEST(DnsRdata, MxAndAddresses) {
   EXPECT_EQ(sorted[3].preference, 20);
 }
 
+TEST(DnsRdata, Txt) {
+  // RFC 1035 section 3.3.14: character-strings, concatenated (RFC 7208 section 3.3).
+  EXPECT_EQ(*dns::ParseTxt(std::string("\x07v=spf1 \x04-all", 13)), "v=spf1 -all");
+  EXPECT_EQ(*dns::ParseTxt(std::string("\x00", 1)), "");
+  EXPECT_FALSE(dns::ParseTxt("").has_value());
+  EXPECT_FALSE(dns::ParseTxt(std::string("\x05"
+                                         "abc",
+                                         4))
+                   .has_value());  // runs past the end
+}
+
 TEST(Dsn, FailureReportStructure) {
   outbound::DsnInput in;
   in.reporting_mta = "mail.example.test";

@@ -58,6 +58,20 @@ Result<MailboxRow> FindMailbox(Db& db, int64_t account_id, const std::string& na
   return r;
 }
 
+// The account's mailbox with a special-use attribute (RFC 6154), e.g. "\\Junk".
+Result<MailboxRow> FindSpecialUse(Db& db, int64_t account_id, std::string_view special_use) {
+  auto s = db.Cached(
+      "SELECT id, uidvalidity FROM mailboxes WHERE account_id = ? AND special_use = ? AND "
+      "deleted_at IS NULL ORDER BY id LIMIT 1");
+  if (!s) return s.error();
+  auto row = (*s)->Bind(1, account_id).Bind(2, special_use).Step();
+  if (!row) return row.error();
+  if (!*row) return Err(ErrorKind::kNotFound, "no mailbox for " + std::string(special_use));
+  MailboxRow r{(*s)->Int(0), static_cast<uint32_t>((*s)->Int(1))};
+  (*s)->Reset();
+  return r;
+}
+
 // Takes the next UID and modseq of a mailbox.
 struct Slot {
   uint32_t uid = 0;
@@ -274,7 +288,9 @@ Status ApplyDelivery(Txn& t, const DeliveryRequest& req, DeliveryReceipt& receip
       PutBlob(t, req.content, req.mime, static_cast<int64_t>(req.account_ids.size()), req.text);
   if (!blob) return blob.error();
   for (int64_t account : req.account_ids) {
-    auto mb = FindMailbox(t.db, account, kInbox);
+    Result<MailboxRow> mb = Err(ErrorKind::kNotFound, "");
+    if (req.junk) mb = FindSpecialUse(t.db, account, "\\Junk");
+    if (!mb) mb = FindMailbox(t.db, account, kInbox);
     if (!mb) return mb.error();
     NewMessage m{mb->id, *blob, req.content.size(), req.received_at, 0, "", req.return_path};
     auto id = InsertMessage(t, m);

@@ -1,0 +1,75 @@
+#include "app/inbound_check.h"
+
+#include <random>
+
+#include "msgauth/auth_results.h"
+
+namespace hato::app {
+namespace {
+
+using server::InboundVerdict;
+
+bool IsLoopback(const msgauth::IpAddress& ip) {
+  if (!ip.v6) return ip.bytes[0] == 127;
+  static const auto kLoopback6 = msgauth::IpAddress::Parse("::1");
+  return ip == *kLoopback6;
+}
+
+msgauth::RejectHandling Handling(const std::string& name) {
+  if (name == "junk") return msgauth::RejectHandling::kJunk;
+  if (name == "none") return msgauth::RejectHandling::kNone;
+  return msgauth::RejectHandling::kReject;
+}
+
+int Sample() {
+  thread_local std::mt19937 rng{std::random_device{}()};
+  return std::uniform_int_distribution<int>(0, 99)(rng);
+}
+
+}  // namespace
+
+InboundCheckFn NewInboundCheck(const server::ConfigSource& config,
+                               std::shared_ptr<dns::SharedLookup> dns) {
+  return [&config, dns](const server::InboundInfo& info, std::string_view message) {
+    std::shared_ptr<const config::Config> cfg = config.Get();
+    InboundVerdict v;
+    // Forged results claiming to be ours go, whether or not we check.
+    std::string cleaned = msgauth::RemoveOwnResults(message, cfg->hostname);
+    if (cleaned.size() != message.size()) {
+      v.cleaned = std::move(cleaned);
+      message = *v.cleaned;
+    }
+    std::optional<msgauth::IpAddress> ip = msgauth::IpAddress::Parse(info.peer_ip);
+    if (!cfg->msgauth.inbound_checks || !ip) return v;
+    ip = ip->Unmapped();
+    if (IsLoopback(*ip) && !cfg->msgauth.check_loopback) return v;
+
+    dns::BudgetLookup lookup(dns, std::chrono::seconds(cfg->msgauth.check_timeout_seconds));
+    msgauth::InboundCheck in;
+    in.ip = *ip;
+    in.helo = info.helo;
+    in.mail_from = info.mail_from;
+    in.authserv_id = cfg->hostname;
+    in.now = std::time(nullptr);
+    in.dmarc_sample = Sample();
+    msgauth::InboundResult r = msgauth::CheckInbound(lookup, in, message);
+    v.header = std::move(r.header);
+    switch (msgauth::DecideDisposition(r.dmarc, Handling(cfg->msgauth.dmarc_reject))) {
+      case msgauth::Disposition::kReject:
+        v.action = InboundVerdict::Action::kReject;
+        break;
+      case msgauth::Disposition::kJunk:
+        v.action = InboundVerdict::Action::kJunk;
+        break;
+      case msgauth::Disposition::kDeliver:
+        break;
+    }
+    if (v.action != InboundVerdict::Action::kDeliver) {
+      v.reason = "DMARC policy of " + r.dmarc.from_domain +
+                 " (p=" + std::string(msgauth::DmarcPolicyName(r.dmarc.requested)) + ")";
+    }
+    return v;
+  };
+}
+
+}  // namespace hato::app

@@ -1,0 +1,24 @@
+// The MX's message authentication (server::MessageHooks::authenticate_inbound):
+// SPF, DKIM and DMARC through msgauth::CheckInbound over libunbound, the
+// DMARC disposition of [msgauth] dmarc_reject, and the removal of forged
+// Authentication-Results fields that claim our host name (RFC 8601 section 5).
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string_view>
+
+#include "dns/blocking_lookup.h"
+#include "server/services.h"
+
+namespace hato::app {
+
+using InboundCheckFn =
+    std::function<server::InboundVerdict(const server::InboundInfo&, std::string_view)>;
+
+// Reads [msgauth] from `config` at each message, so SIGHUP changes apply
+// (except the resolver, fixed when `dns` was opened).
+InboundCheckFn NewInboundCheck(const server::ConfigSource& config,
+                               std::shared_ptr<dns::SharedLookup> dns);
+
+}  // namespace hato::app

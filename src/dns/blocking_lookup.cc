@@ -1,0 +1,207 @@
+#include "dns/blocking_lookup.h"
+
+#include <poll.h>
+#include <spdlog/spdlog.h>
+#include <unbound.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
+#include "dns/rdata.h"
+
+namespace hato::dns {
+namespace {
+
+constexpr int kTypeA = 1;
+constexpr int kTypeMx = 15;
+constexpr int kTypePtr = 12;
+constexpr int kTypeTxt = 16;
+constexpr int kTypeAaaa = 28;
+constexpr int kClassIn = 1;
+constexpr int kRcodeNxDomain = 3;
+// How often the pump thread looks at its stop flag while no answer arrives.
+constexpr int kPumpPollMs = 200;
+
+struct RawAnswer {
+  bool nxdomain = false;
+  std::vector<std::string> rdata;
+};
+
+// One query in flight: the waiting thread and libunbound's callback share it.
+struct Waiter {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool done = false;
+  Result<RawAnswer> answer = Err(ErrorKind::kTemporary, "dns: no answer");
+};
+
+}  // namespace
+
+class SharedLookup {
+ public:
+  explicit SharedLookup(LookupOptions options) : options_(std::move(options)) {}
+  SharedLookup(const SharedLookup&) = delete;
+  SharedLookup& operator=(const SharedLookup&) = delete;
+
+  ~SharedLookup() {
+    stop_ = true;
+    if (pump_.joinable()) pump_.join();
+    if (ctx_) ub_ctx_delete(ctx_);
+  }
+
+  Status Open() {
+    ctx_ = ub_ctx_create();
+    if (!ctx_) return Err(ErrorKind::kInternal, "dns: cannot create the libunbound context");
+    int rc = 0;
+    if (!options_.forward_to.empty()) {
+      // A resolver on this host (a local cache, or the tests' DNS server).
+      rc = ub_ctx_set_option(ctx_, "do-not-query-localhost:", "no");
+      if (rc == 0) rc = ub_ctx_set_fwd(ctx_, options_.forward_to.c_str());
+    } else {
+      rc = ub_ctx_resolvconf(ctx_, nullptr);
+    }
+    if (rc != 0) {
+      return Err(ErrorKind::kInvalid,
+                 "dns: resolver '" + options_.forward_to + "': " + ub_strerror(rc));
+    }
+    // Resolution runs on libunbound's thread; answers come back through
+    // ub_fd, which the pump thread watches and hands to the waiters.
+    if ((rc = ub_ctx_async(ctx_, 1)) != 0) {
+      return Err(ErrorKind::kInternal, std::string("dns: ") + ub_strerror(rc));
+    }
+    pump_ = std::thread([this] { Pump(); });
+    return Ok();
+  }
+
+  // Waits for the answer until `deadline` (and at most the query timeout).
+  Result<RawAnswer> Resolve(const std::string& name, int type,
+                            std::chrono::steady_clock::time_point deadline) {
+    auto now = std::chrono::steady_clock::now();
+    deadline = std::min(deadline, now + options_.query_timeout);
+    if (now >= deadline) {
+      return Err(ErrorKind::kTemporary, "dns: time budget spent before looking up " + name);
+    }
+    auto waiter = std::make_shared<Waiter>();
+    // Owned by OnAnswer once the query is started, unless it is cancelled.
+    auto* ticket = new std::shared_ptr<Waiter>(waiter);
+    int id = 0;
+    int rc = ub_resolve_async(ctx_, name.c_str(), type, kClassIn, ticket, &OnAnswer, &id);
+    if (rc != 0) {
+      delete ticket;
+      return Err(ErrorKind::kTemporary, std::string("dns: ") + ub_strerror(rc));
+    }
+    std::unique_lock lock(waiter->mu);
+    if (!waiter->cv.wait_until(lock, deadline, [&] { return waiter->done; })) {
+      lock.unlock();
+      // Cancelled: the callback will not run, the ticket is ours to free.
+      // Otherwise the answer is being delivered and OnAnswer frees it.
+      if (ub_cancel(ctx_, id) == 0) delete ticket;
+      return Err(ErrorKind::kTemporary, "dns: timed out looking up " + name);
+    }
+    return std::move(waiter->answer);
+  }
+
+ private:
+  static void OnAnswer(void* arg, int err, ub_result* result) {
+    std::unique_ptr<std::shared_ptr<Waiter>> ticket(static_cast<std::shared_ptr<Waiter>*>(arg));
+    Result<RawAnswer> answer = Err(ErrorKind::kTemporary, "");
+    if (err != 0 || !result) {
+      answer = Err(ErrorKind::kTemporary, std::string("dns: ") + ub_strerror(err));
+    } else if (result->rcode == kRcodeNxDomain || result->nxdomain) {
+      answer = RawAnswer{true, {}};
+    } else if (result->rcode != 0) {
+      answer = Err(ErrorKind::kTemporary,
+                   "dns: server failure (rcode " + std::to_string(result->rcode) + ")");
+    } else {
+      RawAnswer raw;
+      for (int i = 0; result->havedata && result->data[i]; ++i) {
+        raw.rdata.emplace_back(result->data[i], static_cast<size_t>(result->len[i]));
+      }
+      answer = std::move(raw);
+    }
+    if (result) ub_resolve_free(result);
+    Waiter& w = **ticket;
+    std::lock_guard lock(w.mu);
+    w.answer = std::move(answer);
+    w.done = true;
+    w.cv.notify_all();
+  }
+
+  void Pump() {
+    pollfd p{ub_fd(ctx_), POLLIN, 0};
+    while (!stop_) {
+      int n = ::poll(&p, 1, kPumpPollMs);
+      if (n > 0) ub_process(ctx_);
+    }
+  }
+
+  LookupOptions options_;
+  ub_ctx* ctx_ = nullptr;
+  std::atomic<bool> stop_{false};
+  std::thread pump_;
+};
+
+Result<std::shared_ptr<SharedLookup>> OpenSharedLookup(const LookupOptions& options) {
+  auto shared = std::make_shared<SharedLookup>(options);
+  if (auto st = shared->Open(); !st) return st.error();
+  return shared;
+}
+
+namespace {
+
+// Resolves and maps the answers of one type; NXDOMAIN is kNotFound.
+template <typename T, typename Parse>
+Result<std::vector<T>> Lookup(SharedLookup& shared, std::string_view name, int type,
+                              std::chrono::steady_clock::time_point deadline, Parse parse) {
+  std::string qname(name);
+  Result<RawAnswer> raw = shared.Resolve(qname, type, deadline);
+  if (!raw) return raw.error();
+  if (raw->nxdomain) return Err(ErrorKind::kNotFound, "no such domain: " + qname);
+  std::vector<T> out;
+  for (const auto& rd : raw->rdata) {
+    std::optional<T> v = parse(rd);
+    if (v) out.push_back(std::move(*v));
+  }
+  return out;
+}
+
+std::optional<msgauth::IpAddress> ParseIp(std::string_view rdata) {
+  std::optional<std::string> text = ParseAddress(rdata);
+  if (!text) return std::nullopt;
+  return msgauth::IpAddress::Parse(*text);
+}
+
+}  // namespace
+
+BudgetLookup::BudgetLookup(std::shared_ptr<SharedLookup> shared, std::chrono::milliseconds budget)
+    : shared_(std::move(shared)), deadline_(std::chrono::steady_clock::now() + budget) {}
+
+Result<std::vector<std::string>> BudgetLookup::Txt(std::string_view name) {
+  return Lookup<std::string>(*shared_, name, kTypeTxt, deadline_, ParseTxt);
+}
+
+Result<std::vector<msgauth::IpAddress>> BudgetLookup::A(std::string_view name) {
+  return Lookup<msgauth::IpAddress>(*shared_, name, kTypeA, deadline_, ParseIp);
+}
+
+Result<std::vector<msgauth::IpAddress>> BudgetLookup::Aaaa(std::string_view name) {
+  return Lookup<msgauth::IpAddress>(*shared_, name, kTypeAaaa, deadline_, ParseIp);
+}
+
+Result<std::vector<msgauth::MxRecord>> BudgetLookup::Mx(std::string_view name) {
+  auto parse = [](std::string_view rd) -> std::optional<msgauth::MxRecord> {
+    std::optional<MxRecord> mx = ParseMx(rd);
+    if (!mx) return std::nullopt;
+    return msgauth::MxRecord{mx->preference, mx->host};
+  };
+  return Lookup<msgauth::MxRecord>(*shared_, name, kTypeMx, deadline_, parse);
+}
+
+Result<std::vector<std::string>> BudgetLookup::Ptr(const msgauth::IpAddress& ip) {
+  std::string name = ip.ReverseLabels() + (ip.v6 ? ".ip6.arpa" : ".in-addr.arpa");
+  return Lookup<std::string>(*shared_, name, kTypePtr, deadline_, ParseName);
+}
+
+}  // namespace hato::dns
