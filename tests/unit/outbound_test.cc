@@ -208,6 +208,10 @@ TEST_F(QueueStoreTest, LocalCopyAndQueueEntryCommitTogether) {
   ASSERT_TRUE(due.ok());
   ASSERT_EQ(due->size(), 1u);
   EXPECT_EQ((*due)[0].recipients.size(), 2u);
+  // The queue entry's reference to the body counts: `hato verify` is clean.
+  auto report = store_->Verify();
+  ASSERT_TRUE(report.ok());
+  EXPECT_TRUE(report->problems.empty()) << report->problems[0];
 }
 
 TEST_F(QueueStoreTest, OutcomesDsnAndRemoval) {

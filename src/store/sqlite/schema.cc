@@ -1,5 +1,7 @@
 #include "store/sqlite/schema.h"
 
+#include "base/strings.h"
+
 namespace hato::store::sqlite {
 
 const std::vector<std::string>& Migrations() {
@@ -164,6 +166,65 @@ Status Migrate(Db& db, int target) {
     }
   }
   return Ok();
+}
+
+namespace {
+
+// Runs `sql` and adds format(row) for each row to `out`.
+template <typename Format>
+Status CollectRows(Db& db, const std::string& sql, std::vector<std::string>& out, Format format) {
+  auto s = db.Prepare(sql);
+  if (!s) return s.error();
+  while (true) {
+    auto r = s->Step();
+    if (!r) return r.error();
+    if (!*r) return Ok();
+    out.push_back(format(*s));
+  }
+}
+
+}  // namespace
+
+Result<std::vector<std::string>> CheckReferences(Db& db, PageCheck pages) {
+  std::vector<std::string> out;
+  std::string pragma = pages == PageCheck::kFull ? "PRAGMA integrity_check" : "PRAGMA quick_check";
+  auto st = CollectRows(db, pragma, out, [](Stmt& s) { return "metadata: " + s.Text(0); });
+  if (!st) return st.error();
+  if (out.size() == 1 && out[0] == "metadata: ok") out.clear();
+  st = CollectRows(
+      db,
+      "SELECT a.address, x.name, m.uid FROM messages m JOIN mailboxes x ON x.id = m.mailbox_id "
+      "JOIN accounts a ON a.id = x.account_id LEFT JOIN blobs b ON b.id = m.blob_id "
+      "WHERE b.id IS NULL",
+      out, [](Stmt& s) {
+        return "message " + s.Text(0) + "/" + s.Text(1) + " uid " + std::to_string(s.Int(2)) +
+               " points at a missing body";
+      });
+  if (!st) return st.error();
+  st = CollectRows(
+      db,
+      "SELECT m.id FROM messages m LEFT JOIN mailboxes x ON x.id = m.mailbox_id "
+      "WHERE x.id IS NULL LIMIT 10",
+      out, [](Stmt& s) { return "message id " + std::to_string(s.Int(0)) + " has no mailbox"; });
+  if (!st) return st.error();
+  // Queued outbound messages hold a reference too (schema version 6 on).
+  auto has_queue =
+      db.Prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'outbound_messages'");
+  if (!has_queue) return has_queue.error();
+  auto queue_row = has_queue->Step();
+  if (!queue_row) return queue_row.error();
+  std::string queued =
+      *queue_row ? " + (SELECT count(*) FROM outbound_messages o WHERE o.blob_id = b.id)" : "";
+  st = CollectRows(
+      db,
+      "SELECT hex(b.sha256), b.refs, (SELECT count(*) FROM messages m WHERE m.blob_id = b.id)" +
+          queued + " AS n FROM blobs b WHERE b.refs != n",
+      out, [](Stmt& s) {
+        return "body " + AsciiLower(s.Text(0)) + " has refs=" + std::to_string(s.Int(1)) + " but " +
+               std::to_string(s.Int(2)) + " users";
+      });
+  if (!st) return st.error();
+  return out;
 }
 
 }  // namespace hato::store::sqlite

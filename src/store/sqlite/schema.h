@@ -19,4 +19,12 @@ Result<int> SchemaVersion(Db& db);
 // Migrates up to `target` (default: latest). Refuses a database newer than this binary.
 Status Migrate(Db& db, int target = -1);
 
+// The references between metadata rows, checked by `hato verify` (the live
+// store) and `hato backup verify` (a snapshot): PRAGMA integrity_check (or
+// the faster quick_check), messages whose body or mailbox is missing, and
+// bodies whose reference count is not the number of messages and queued
+// outbound messages that use them. One line per problem; empty when sound.
+enum class PageCheck { kQuick, kFull };
+Result<std::vector<std::string>> CheckReferences(Db& db, PageCheck pages);
+
 }  // namespace hato::store::sqlite

@@ -135,38 +135,7 @@ class SqliteSnapshot final : public MetadataSnapshot {
   }
 
   Result<std::vector<std::string>> CheckIntegrity() override {
-    std::vector<std::string> out;
-    auto s = db_.Prepare("PRAGMA integrity_check");
-    if (!s) return s.error();
-    while (true) {
-      auto r = s->Step();
-      if (!r) return r.error();
-      if (!*r) break;
-      if (s->Text(0) != "ok") out.push_back("metadata: " + s->Text(0));
-    }
-    auto d = db_.Prepare(
-        "SELECT a.address, x.name, m.uid FROM messages m JOIN mailboxes x ON x.id = m.mailbox_id "
-        "JOIN accounts a ON a.id = x.account_id LEFT JOIN blobs b ON b.id = m.blob_id WHERE "
-        "b.id IS NULL");
-    if (!d) return d.error();
-    while (true) {
-      auto r = d->Step();
-      if (!r) return r.error();
-      if (!*r) break;
-      out.push_back("message " + d->Text(0) + "/" + d->Text(1) + " uid " +
-                    std::to_string(d->Int(2)) + " points at a missing body");
-    }
-    auto m = db_.Prepare(
-        "SELECT m.id FROM messages m LEFT JOIN mailboxes x ON x.id = m.mailbox_id WHERE x.id IS "
-        "NULL LIMIT 10");
-    if (!m) return m.error();
-    while (true) {
-      auto r = m->Step();
-      if (!r) return r.error();
-      if (!*r) break;
-      out.push_back("message id " + std::to_string(m->Int(0)) + " has no mailbox");
-    }
-    return out;
+    return sqlite::CheckReferences(db_, sqlite::PageCheck::kFull);
   }
 
  private:

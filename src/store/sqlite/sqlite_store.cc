@@ -583,39 +583,7 @@ class SqliteStore final : public Store {
       }
     }
     auto checks = WithReader([](Db& db) -> Result<std::vector<std::string>> {
-      std::vector<std::string> out;
-      auto s = db.Prepare("PRAGMA quick_check");
-      if (!s) return s.error();
-      auto row = s->Step();
-      if (!row) return row.error();
-      if (s->Text(0) != "ok") out.push_back("metadata: " + s->Text(0));
-      // Every reference: a message points at a body that exists, and each
-      // body's reference count is the number of messages that point at it.
-      auto dangling = db.Prepare(
-          "SELECT a.address, x.name, m.uid FROM messages m JOIN mailboxes x ON x.id = "
-          "m.mailbox_id JOIN accounts a ON a.id = x.account_id LEFT JOIN blobs b ON b.id = "
-          "m.blob_id WHERE b.id IS NULL");
-      if (!dangling) return dangling.error();
-      while (true) {
-        auto r = dangling->Step();
-        if (!r) return r.error();
-        if (!*r) break;
-        out.push_back("message " + dangling->Text(0) + "/" + dangling->Text(1) + " uid " +
-                      std::to_string(dangling->Int(2)) + " points at a missing body");
-      }
-      auto counts = db.Prepare(
-          "SELECT hex(b.sha256), b.refs, (SELECT count(*) FROM messages m WHERE m.blob_id = b.id) "
-          "AS n FROM blobs b WHERE b.refs != n");
-      if (!counts) return counts.error();
-      while (true) {
-        auto r = counts->Step();
-        if (!r) return r.error();
-        if (!*r) break;
-        out.push_back("body " + AsciiLower(counts->Text(0)) +
-                      " has refs=" + std::to_string(counts->Int(1)) + " but " +
-                      std::to_string(counts->Int(2)) + " messages");
-      }
-      return out;
+      return sqlite::CheckReferences(db, sqlite::PageCheck::kQuick);
     });
     if (!checks) {
       report.problems.push_back(checks.error().message);
