@@ -1,17 +1,21 @@
 #!/usr/bin/env bash
 # SMTP benchmark: Hato vs Postfix+Dovecot, both on 127.0.0.1, driven by hato-smtp-load.
 # Usage: bash bench/run.sh BUILD_DIR   (what `make bench` runs; needs root for Postfix+Dovecot)
-# Env: BENCH_MESSAGES (5000), BENCH_CONNECTIONS (50), BENCH_SIZE (4096), BENCH_TIMEOUT (600 s).
+# Env: BENCH_MESSAGES (5000), BENCH_CONNECTIONS (50), BENCH_SIZE (4096), BENCH_TIMEOUT (600 s),
+# BENCH_MSGAUTH (0; 1 = Hato checks SPF/DKIM/DMARC of every message against a local test DNS).
 # Each server gets a fresh temp dir; server CPU is utime+stime+cutime+cstime from /proc of the
 # server's whole process tree, sampled before and after the load. Prints a table and writes
 # BUILD_DIR/bench-results.json. See bench/README.md.
 set -euo pipefail
 
 BUILD=$(cd "${1:?usage: bash bench/run.sh BUILD_DIR}" && pwd)
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
 MESSAGES=${BENCH_MESSAGES:-5000}
 CONNECTIONS=${BENCH_CONNECTIONS:-50}
 SIZE=${BENCH_SIZE:-4096}
 TIMEOUT=${BENCH_TIMEOUT:-600}
+MSGAUTH=${BENCH_MSGAUTH:-0}
+FROM=loadgen@hato-bench.example
 LOAD=$BUILD/bench/hato-smtp-load
 RCPT=bench@bench.test
 PASS=benchpw
@@ -26,9 +30,10 @@ if [ ! -x "$LOAD" ]; then
 fi
 
 # ---- cleanup: stop whatever we started, remove temp dirs ----
-HATO_PID="" HATO_DIR="" PF_DIR=""
+HATO_PID="" HATO_DIR="" PF_DIR="" DNS_PID=""
 cleanup() {
   set +e
+  if [ -n "$DNS_PID" ]; then kill -TERM "$DNS_PID" 2>/dev/null; wait "$DNS_PID" 2>/dev/null; fi
   if [ -n "$HATO_PID" ]; then kill -TERM "$HATO_PID" 2>/dev/null; wait "$HATO_PID" 2>/dev/null; fi
   if [ -n "$PF_DIR" ]; then
     local dpid
@@ -38,7 +43,7 @@ cleanup() {
   fi
   [ -n "$HATO_DIR" ] && rm -rf "$HATO_DIR"
   [ -n "$PF_DIR" ] && rm -rf "$PF_DIR"
-  HATO_PID="" HATO_DIR="" PF_DIR=""
+  HATO_PID="" HATO_DIR="" PF_DIR="" DNS_PID=""
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -105,7 +110,7 @@ load() {
   local port=$1 pop3=$2 out before after accepted; shift 2
   before=$(tree_ticks "$@")
   out=$("$LOAD" --host 127.0.0.1 --port "$port" --connections "$CONNECTIONS" \
-    --messages "$MESSAGES" --size "$SIZE" --rcpt "$RCPT" --pop3-port "$pop3" \
+    --messages "$MESSAGES" --size "$SIZE" --rcpt "$RCPT" --from "$FROM" --pop3-port "$pop3" \
     --pop3-user "$RCPT" --pop3-pass "$PASS" --timeout "$TIMEOUT" --json) || true
   sleep 1  # let the servers finish trailing work (queue cleanup, LMTP/POP3 logout)
   after=$(tree_ticks "$@")
@@ -126,6 +131,21 @@ run_hato() {
     ! "$hato" user add "$RCPT" --password "$PASS" --data "$HATO_DIR/data" \
       >>"$HATO_DIR/init.log" 2>&1; then
     echo "bench: hato init/user add failed:" >&2; tail -20 "$HATO_DIR/init.log" >&2; return 1
+  fi
+  if [ "$MSGAUTH" = 1 ]; then
+    # The sender's SPF (pass from 127.0.0.1) and DMARC records on a local test DNS
+    # (tests/integration/fakemx.py); Hato checks mail from loopback too.
+    local dns_port=22053
+    python3 -c "
+import sys, time; sys.path.insert(0, '$ROOT/tests/integration'); import fakemx, logging
+fakemx.free_port = lambda: $dns_port
+d = fakemx.FakeDNS({'hato-bench.example': [('TXT', 'v=spf1 ip4:127.0.0.1 -all')],
+                    '_dmarc.hato-bench.example': [('TXT', 'v=DMARC1; p=reject')]}, ttl=3600)
+time.sleep(86400)" >/dev/null 2>&1 &
+    DNS_PID=$!
+    sed -i -e "s|^resolver = \"\"|resolver = \"127.0.0.1@$dns_port\"|" \
+      -e "s|^check_loopback = false|check_loopback = true|" "$HATO_DIR/data/hato.toml"
+    sleep 1
   fi
   "$hato" serve --data "$HATO_DIR/data" --smtp "127.0.0.1:$HATO_SMTP" \
     --pop3 "127.0.0.1:$HATO_POP3" 2>"$HATO_DIR/hato.log" &
@@ -238,7 +258,8 @@ EOF
     "$(pidfile "$dv/base/master.pid")") || return 1
 }
 
-echo "bench: $MESSAGES messages of $SIZE bytes over $CONNECTIONS connections" >&2
+echo "bench: $MESSAGES messages of $SIZE bytes over $CONNECTIONS connections" \
+  "(Hato inbound checks: $([ "$MSGAUTH" = 1 ] && echo on || echo off))" >&2
 status=0
 echo "bench: running Hato..." >&2
 hato_json="" pf_json=""

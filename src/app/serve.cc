@@ -27,6 +27,10 @@ namespace {
 
 constexpr int kPurgeIntervalSeconds = 3600;
 constexpr size_t kBlockingThreads = 4;
+// Threads for inbound SPF/DKIM/DMARC checks, which mostly wait on DNS: as many
+// messages are checked at once (the rest wait their turn; each wait is
+// bounded by [msgauth] check_timeout_seconds).
+constexpr size_t kCheckThreads = 16;
 
 void ApplyOverrides(config::Config& c, const config::Listen& o) {
   if (!o.smtp.empty()) c.listen.smtp = o.smtp;
@@ -174,6 +178,7 @@ int Serve(const ServeOptions& options) {
   server::ConfigSource config_source(std::make_shared<const config::Config>(cfg));
   auth::LoginPenalty penalty(cfg.auth.penalty_base_ms, cfg.auth.penalty_max_ms);
   asio::thread_pool blocking(kBlockingThreads);
+  asio::thread_pool checks(kCheckThreads);
   server::DiskMonitor disk;
   server::Counters counters;
   // Message authentication. Outbound: mail submitted with a From domain that
@@ -202,8 +207,8 @@ int Serve(const ServeOptions& options) {
     return 1;
   }
   hooks.authenticate_inbound = NewInboundCheck(config_source, *lookup);
-  server::Services services{store.get(), &blocking, &config_source, tls, &penalty,
-                            &disk,       &counters, &hooks,         {}};
+  server::Services services{store.get(), &blocking, &config_source, tls,     &penalty,
+                            &disk,       &counters, &hooks,         &checks, {}};
   // The outbound queue runner is created with the event loop, below; sessions
   // reach it through this callback.
   std::atomic<outbound::Queue*> queue_ptr{nullptr};
@@ -395,6 +400,7 @@ int Serve(const ServeOptions& options) {
   io.run();
   queue_ptr = nullptr;
   blocking.join();
+  checks.join();
   imap_server.Detach();
   store.reset();  // the writer drains its queue before the store closes
   spdlog::info("hato: stopped");

@@ -210,6 +210,9 @@ struct Services {
   DiskMonitor* disk = nullptr;          // null: never low
   Counters* counters = nullptr;         // null: not counted
   const MessageHooks* hooks = nullptr;  // null: no signing or verification
+  // Inbound message-authentication checks: they wait on DNS, so they get
+  // their own threads and never hold the blocking pool's (null: blocking).
+  asio::thread_pool* checks = nullptr;
   // Called after a message was queued for remote delivery (any thread).
   std::function<void()> outbound_queued;
 };

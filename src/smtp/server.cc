@@ -496,7 +496,8 @@ awaitable<bool> Session::Deliver(std::string content) {
       auto check = [hooks, info, msg = std::string_view(content)] {
         return hooks->authenticate_inbound(info, msg);
       };
-      server::InboundVerdict verdict = co_await io::Offload(*svc_.blocking, std::move(check));
+      asio::thread_pool& pool = svc_.checks ? *svc_.checks : *svc_.blocking;
+      server::InboundVerdict verdict = co_await io::Offload(pool, std::move(check));
       if (verdict.action == server::InboundVerdict::Action::kReject) {
         spdlog::info("smtp: id={} from=<{}> rejected: {}", id, tx_.from, verdict.reason);
         Reply("550 5.7.1 Message rejected: " + verdict.reason);

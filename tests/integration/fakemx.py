@@ -102,7 +102,7 @@ class FakeDNS:
     """Serves `zone`: {name: [(type, value), ...]}; type is MX ("10 host."), A, AAAA,
     TXT (one record; split into 255-byte strings) or PTR ("host.")."""
 
-    def __init__(self, zone):
+    def __init__(self, zone, ttl=1):
         from dnslib import RR, QTYPE, RCODE, A, AAAA, MX, PTR, TXT
         from dnslib.server import DNSServer, BaseResolver
 
@@ -137,7 +137,7 @@ class FakeDNS:
                         rdata = PTR(value)
                     else:
                         rdata = AAAA(value)
-                    reply.add_answer(RR(q.qname, getattr(QTYPE, rtype), rdata=rdata, ttl=1))
+                    reply.add_answer(RR(q.qname, getattr(QTYPE, rtype), rdata=rdata, ttl=ttl))
                 return reply
 
         self.server = DNSServer(Resolver(), port=self.port, address="127.0.0.1")

@@ -237,6 +237,33 @@ class DeadResolverTest(Base):
         self.assertIn("dmarc=temperror", ar)
 
 
+    def test_waiting_checks_do_not_hold_logins(self):
+        """Checks that wait on DNS run on their own threads: with more messages
+        waiting than the blocking pool has threads (4), a POP3 login (whose
+        password check runs on that pool) still answers at once."""
+        import poplib
+        import threading
+        replies = []
+
+        def send(i):
+            replies.append(self.send("user@good.example", message("user@good.example", f"w{i}")))
+        senders = [threading.Thread(target=send, args=(i,)) for i in range(8)]
+        for t in senders:
+            t.start()
+        time.sleep(0.5)  # the messages are now waiting on the dead resolver
+        start = time.monotonic()
+        p = poplib.POP3("127.0.0.1", self.server.pop3_port, timeout=10)
+        p.user(ALICE)
+        p.pass_(PASSWORD)
+        p.stat()
+        p.quit()
+        login = time.monotonic() - start
+        for t in senders:
+            t.join()
+        self.assertLess(login, 1.5)
+        self.assertEqual([code for code, _ in replies], [250] * 8)
+
+
 class LoopbackSkippedTest(Base):
     check_loopback = False
 
