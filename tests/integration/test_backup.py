@@ -135,6 +135,7 @@ class BackupTest(unittest.TestCase):
         self.others.append(restored)
         restored.start()
         with smtplib.SMTP("127.0.0.1", restored.smtp_port, timeout=10) as s:
+            s.ehlo()
             s.mail("x@remote.test")
             self.assertEqual(s.rcpt("sales@example.test")[0], 250)
             self.assertEqual(s.rcpt("help@example.test")[0], 550)
