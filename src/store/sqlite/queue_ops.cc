@@ -242,7 +242,7 @@ Result<std::vector<QueuedMessage>> QueryQueue(Db& db) {
 }
 
 Result<QueueStats> QueryQueueStats(Db& db) {
-  // Counts over the partial index (state = 0) and the primary keys; the
+  // Counts over the partial indexes (state 0 and 1) and the primary key; the
   // oldest message is the lowest id (ids and created_at both only grow).
   auto s = db.Cached(
       "SELECT (SELECT count(*) FROM outbound_messages), "

@@ -138,7 +138,7 @@ CREATE INDEX IF NOT EXISTS messages_blob ON messages(blob_id);
       // 6409 section 8.1). Its domain is a local domain; no live account has
       // its address (the store checks that in the writer's transaction). The
       // aliases of a removed account stay, dormant, until it is purged or
-      // restored.
+      // restored. And the held recipients, counted for the queue metrics.
       R"sql(
 CREATE TABLE aliases(
   id INTEGER PRIMARY KEY,
@@ -147,6 +147,7 @@ CREATE TABLE aliases(
   account_id INTEGER NOT NULL REFERENCES accounts(id),
   created_at INTEGER NOT NULL);
 CREATE INDEX aliases_account ON aliases(account_id);
+CREATE INDEX outbound_recipients_held ON outbound_recipients(message_id) WHERE state = 1;
 )sql",
   };
   return kMigrations;
