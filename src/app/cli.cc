@@ -277,6 +277,22 @@ int RunCli(int argc, char** argv) {
   }
   for (auto* c : {u_add, u_list, u_pw, u_rm, u_quota}) add_data(c);
 
+  // alias add|remove|list (issue 5)
+  auto* alias = app.add_subcommand(
+      "alias",
+      "manage address aliases: mail to an alias goes to its account, which may send as it");
+  alias->require_subcommand(1);
+  std::string alias_addr;
+  auto* a_add = alias->add_subcommand("add", "give an account another address");
+  a_add->add_option("ALIAS", alias_addr, "the alias address (its domain must be local)")
+      ->required();
+  a_add->add_option("ACCOUNT", addr, "the account it delivers to")->required();
+  auto* a_rm = alias->add_subcommand("remove", "remove an alias");
+  a_rm->add_option("ALIAS", alias_addr)->required();
+  auto* a_list = alias->add_subcommand("list", "list aliases and their accounts");
+  a_list->add_option("ACCOUNT", addr, "only this account's aliases");
+  for (auto* c : {a_add, a_rm, a_list}) add_data(c);
+
   // serve
   ServeOptions serve_opts;
   auto* serve = app.add_subcommand("serve", "run the mail server in the foreground");
@@ -511,6 +527,32 @@ int RunCli(int argc, char** argv) {
       std::cout << "quota of " << *canonical << " set to " << **limit << " bytes\n";
     } else {
       std::cout << "quota of " << *canonical << " removed\n";
+    }
+  } else if (a_add->parsed() || a_rm->parsed()) {
+    auto canonical = CanonicalAddress(alias_addr);
+    if (!canonical) return Fail(canonical.error().message);
+    if (a_rm->parsed()) {
+      if (auto st = s.RemoveAlias(*canonical); !st) return Fail(st.error().message);
+      std::cout << "removed alias " << *canonical << "\n";
+      return 0;
+    }
+    auto account = CanonicalAddress(addr);
+    if (!account) return Fail(account.error().message);
+    if (auto st = s.AddAlias(*canonical, *account); !st) return Fail(st.error().message);
+    std::cout << "added alias " << *canonical << " -> " << *account << "\n";
+  } else if (a_list->parsed()) {
+    std::string account;
+    if (!addr.empty()) {
+      auto c = CanonicalAddress(addr);
+      if (!c) return Fail(c.error().message);
+      account = *c;
+    }
+    auto list = s.ListAliases(account);
+    if (!list) return Fail(list.error().message);
+    for (const auto& a : *list) {
+      std::cout << a.alias << "\t" << a.account;
+      if (a.account_removed) std::cout << "\t(account removed: inactive)";
+      std::cout << "\n";
     }
   } else if (q_list->parsed()) {
     return CmdQueueList(s);

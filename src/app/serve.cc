@@ -286,7 +286,8 @@ int Serve(const ServeOptions& options) {
                                    &commit_latency,
                                    &disk};
     auto render = [sources] { return metrics::RenderServerMetrics(sources); };
-    asio::co_spawn(io, metrics::ServeMetrics(*metrics_acceptor, std::move(render)), asio::detached);
+    asio::co_spawn(io, metrics::ServeMetrics(*metrics_acceptor, std::move(render), &blocking),
+                   asio::detached);
     spdlog::info("metrics: listening on {}", cfg.metrics_listen);
   }
 

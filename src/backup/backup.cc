@@ -478,6 +478,28 @@ Result<RestoreResult> RestoreMerge(const std::string& dest, store::Store& store,
                    "account " + addr + " folder " + mb.name + ": " + st.error().message);
       }
     }
+    // Its aliases, unless the live store has them already (or gave them to
+    // another account, which is reported).
+    auto aliases = (*snap)->Aliases(acct.id);
+    if (!aliases) return aliases.error();
+    for (const auto& alias : *aliases) {
+      std::string alias_domain = alias.substr(alias.rfind('@') + 1);
+      auto local = store.IsLocalDomain(alias_domain);
+      if (!local) return local.error();
+      if (!*local) {
+        if (auto st = store.AddDomain(alias_domain); !st) return st.error();
+      }
+      auto added = store.AddAlias(alias, addr);
+      if (added || added.error().kind != ErrorKind::kExists) {
+        if (!added)
+          problems.push_back("account " + addr + " alias " + alias + ": " + added.error().message);
+        continue;
+      }
+      auto owner = store.ResolveRecipient(alias);
+      if (!owner || owner->id != account_id) {
+        problems.push_back("account " + addr + " alias " + alias + ": " + added.error().message);
+      }
+    }
     if (options.accounts_only) continue;
     auto st = (*snap)->ForEachMessage(acct.id, false, [&](const store::SnapshotMessage& m) {
       ++out.messages;

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <memory>
 
+#include "io/await.h"
 #include "io/net.h"
 #include "metrics/http.h"
 
@@ -14,7 +15,7 @@ namespace {
 constexpr char kTextFormat[] = "text/plain; version=0.0.4; charset=utf-8";
 
 awaitable<void> ServeOne(tcp::socket socket, std::function<std::string()> render,
-                         std::shared_ptr<std::atomic<size_t>> live) {
+                         asio::thread_pool* blocking, std::shared_ptr<std::atomic<size_t>> live) {
   struct Release {
     std::atomic<size_t>& n;
     ~Release() { --n; }
@@ -46,7 +47,15 @@ awaitable<void> ServeOne(tcp::socket socket, std::function<std::string()> render
       } else if (req.method != "GET" && req.method != "HEAD") {
         response = HttpResponse(405, "Method Not Allowed", "text/plain", "GET only\n");
       } else {
-        response = HttpResponse(200, "OK", kTextFormat, render());
+        std::string body;
+        if (blocking) {
+          // Named, not a temporary in the co_await expression: see io/await.h.
+          std::function<std::string()> job = render;
+          body = co_await io::Offload(*blocking, std::move(job));
+        } else {
+          body = render();
+        }
+        response = HttpResponse(200, "OK", kTextFormat, body);
         if (req.method == "HEAD") response.resize(response.find("\r\n\r\n") + 4);
       }
   }
@@ -57,7 +66,8 @@ awaitable<void> ServeOne(tcp::socket socket, std::function<std::string()> render
 
 }  // namespace
 
-awaitable<void> ServeMetrics(tcp::acceptor& acceptor, std::function<std::string()> render) {
+awaitable<void> ServeMetrics(tcp::acceptor& acceptor, std::function<std::string()> render,
+                             asio::thread_pool* blocking) {
   auto live = std::make_shared<std::atomic<size_t>>(0);
   while (true) {
     boost::system::error_code ec;
@@ -74,7 +84,7 @@ awaitable<void> ServeMetrics(tcp::acceptor& acceptor, std::function<std::string(
       continue;
     }
     ++*live;
-    auto one = ServeOne(std::move(socket), render, live);
+    auto one = ServeOne(std::move(socket), render, blocking, live);
     asio::co_spawn(acceptor.get_executor(), std::move(one), asio::detached);
   }
 }

@@ -17,7 +17,9 @@ namespace hato::metrics {
 inline constexpr int kMetricsRequestSeconds = 5;
 inline constexpr size_t kMaxMetricsConnections = 16;
 
-// Accepts until the acceptor is closed. `render` runs on the acceptor's executor.
-awaitable<void> ServeMetrics(tcp::acceptor& acceptor, std::function<std::string()> render);
+// Accepts until the acceptor is closed. `render` runs on `blocking` (it may
+// read the store), or on the acceptor's executor when that is null.
+awaitable<void> ServeMetrics(tcp::acceptor& acceptor, std::function<std::string()> render,
+                             asio::thread_pool* blocking = nullptr);
 
 }  // namespace hato::metrics

@@ -1,5 +1,8 @@
 #include "metrics/server_metrics.h"
 
+#include <algorithm>
+#include <ctime>
+
 namespace hato::metrics {
 
 std::string RenderServerMetrics(const ServerSources& s) {
@@ -40,6 +43,39 @@ std::string RenderServerMetrics(const ServerSources& s) {
              "Age of the group commit in progress; 0 when idle.");
     w.Sample("hato_store_commit_in_flight_seconds", "",
              static_cast<double>(h.commit_in_flight_ms) / 1000);
+  }
+  if (s.counters) {
+    w.Family("hato_outbound_recipients_total", "counter",
+             "Outbound recipients by recorded outcome since start: delivered, deferred (an "
+             "attempt failed temporarily; retried later) or bounced (failed for good).");
+    w.Sample("hato_outbound_recipients_total", "result=\"delivered\"",
+             static_cast<double>(s.counters->outbound_delivered.load()));
+    w.Sample("hato_outbound_recipients_total", "result=\"deferred\"",
+             static_cast<double>(s.counters->outbound_deferred.load()));
+    w.Sample("hato_outbound_recipients_total", "result=\"bounced\"",
+             static_cast<double>(s.counters->outbound_bounced.load()));
+  }
+  if (s.store) {
+    // One aggregate query (Store::GetQueueStats); a failed read leaves the
+    // queue families out of this scrape rather than reporting zeros.
+    auto q = s.store->GetQueueStats();
+    if (q) {
+      w.Family("hato_outbound_queue_messages", "gauge",
+               "Messages in the outbound queue (recipients left to try, or a report owed).");
+      w.Sample("hato_outbound_queue_messages", "", static_cast<double>(q->messages));
+      w.Family("hato_outbound_queue_recipients", "gauge",
+               "Outbound recipients not yet delivered or failed, by state (queued: waiting for "
+               "an attempt; held: by hato queue hold).");
+      w.Sample("hato_outbound_queue_recipients", "state=\"queued\"",
+               static_cast<double>(q->queued));
+      w.Sample("hato_outbound_queue_recipients", "state=\"held\"", static_cast<double>(q->held));
+      w.Family("hato_outbound_queue_oldest_age_seconds", "gauge",
+               "Age of the oldest message in the outbound queue; 0 when it is empty.");
+      int64_t age = q->oldest_created_at == 0
+                        ? 0
+                        : std::max<int64_t>(0, std::time(nullptr) - q->oldest_created_at);
+      w.Sample("hato_outbound_queue_oldest_age_seconds", "", static_cast<double>(age));
+    }
   }
   if (s.commit_latency) {
     w.WriteHistogram("hato_store_commit_seconds",

@@ -1,8 +1,10 @@
 // What `hato serve` exposes at /metrics (docs/operations.md lists every
 // metric): sessions and refusals per protocol, SMTP transaction outcomes by
-// reply class, the store's write backlog and commit latency, disk reserve,
-// and the process's resident memory. Thread-safety: Render reads atomics and
-// locked snapshots only; call it from any thread.
+// reply class, the store's write backlog and commit latency, the outbound
+// queue (size, oldest age, outcomes), disk reserve, and the process's
+// resident memory. Thread-safety: Render reads atomics, locked snapshots and
+// one store read (the queue size); call it from any thread but the event
+// loop (it may block on the store: ServeMetrics offloads it).
 #pragma once
 
 #include <string>

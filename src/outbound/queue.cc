@@ -162,6 +162,7 @@ awaitable<void> Queue::Record(std::vector<RecipientOutcome> outcomes) {
   for (const auto& o : *all) {
     busy_.erase(o.recipient_id);
     released_[o.recipient_id] = scan_epoch_;
+    if (svc_.counters) svc_.counters->CountOutbound(o.state, o.counts_attempt);
   }
 }
 
@@ -448,7 +449,8 @@ awaitable<void> Queue::SendDsns() {
       auto mailbox = smtp::ParseMailbox(sender, true);
       if (mailbox) {
         p.local = store->IsLocalDomain(mailbox->domain);
-        if (p.local.ok() && *p.local) p.account = store->FindAccount(smtp::AccountKey(*mailbox));
+        if (p.local.ok() && *p.local)
+          p.account = store->ResolveRecipient(smtp::AccountKey(*mailbox));
       }
       return p;
     };

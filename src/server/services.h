@@ -171,6 +171,28 @@ struct Counters {
     auto& c = code < 300 ? smtp_accepted : code < 500 ? smtp_refused_4xx : smtp_refused_5xx;
     c.fetch_add(1, std::memory_order_relaxed);
   }
+  // Outbound recipients by recorded outcome (src/outbound): delivered,
+  // deferred after an attempt (retried later), failed for good (bounced).
+  std::atomic<uint64_t> outbound_delivered{0};
+  std::atomic<uint64_t> outbound_deferred{0};
+  std::atomic<uint64_t> outbound_bounced{0};
+  void CountOutbound(store::RecipientState state, bool attempted) {
+    std::atomic<uint64_t>* c = nullptr;
+    switch (state) {
+      case store::RecipientState::kDelivered:
+        c = &outbound_delivered;
+        break;
+      case store::RecipientState::kFailed:
+        c = &outbound_bounced;
+        break;
+      case store::RecipientState::kQueued:
+        if (attempted) c = &outbound_deferred;
+        break;
+      case store::RecipientState::kHeld:
+        break;
+    }
+    if (c) c->fetch_add(1, std::memory_order_relaxed);
+  }
 };
 
 // Where message authentication plugs in (src/msgauth; wired in app/serve.cc).

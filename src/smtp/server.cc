@@ -298,9 +298,23 @@ awaitable<bool> Session::HandleMail(const Command& c) {
       Reply("530 5.7.0 Authentication required");  // RFC 4954 section 6
       co_return CountError();
     }
-    // RFC 6409 section 8.1: the submitter may send only as an address it owns.
+    // RFC 6409 section 8.1: the submitter may send only as an address it owns
+    // (its account's address or one of its aliases).
     std::string from = c.path ? AccountKey(*c.path) : "";
-    if (from != account_address_) {
+    bool owned = from == account_address_;
+    if (!owned && !from.empty()) {
+      store::Store* store = svc_.store;
+      // Named, not a temporary in the co_await expression: see io/await.h.
+      auto resolve = [store, from] { return store->ResolveRecipient(from); };
+      Result<store::Account> owner = co_await io::Offload(*svc_.blocking, std::move(resolve));
+      if (!owner && owner.error().kind != ErrorKind::kNotFound) {
+        spdlog::error("smtp: alias lookup failed: {}", owner.error().message);
+        Reply("451 4.3.0 Temporary lookup failure, try again later");
+        co_return true;
+      }
+      owned = owner && owner->id == account_id_;
+    }
+    if (!owned) {
       Reply("550 5.7.1 <" + (c.path ? c.path->ToString() : std::string()) +
             ">: Sender address not owned by user " + account_address_);
       co_return true;
@@ -366,7 +380,7 @@ awaitable<bool> Session::HandleRcpt(const Command& c) {
   auto lookup = [store, domain, key] {
     Lookup l;
     l.local = store->IsLocalDomain(domain);
-    if (l.local.ok() && *l.local) l.account = store->FindAccount(key);
+    if (l.local.ok() && *l.local) l.account = store->ResolveRecipient(key);  // aliases too
     if (l.account && l.account->ok()) l.quota = store->GetQuota((*l.account)->id);
     return l;
   };

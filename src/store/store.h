@@ -72,6 +72,14 @@ struct AccountSummary {
   std::optional<uint64_t> quota_bytes;  // none: unlimited
 };
 
+// An address alias (issue 5): mail to `alias` goes to the account's INBOX,
+// and the account may submit with it as MAIL FROM (RFC 6409 section 8.1).
+struct AliasInfo {
+  std::string alias;             // canonical, like Account::address
+  std::string account;           // the target account's address
+  bool account_removed = false;  // the target is removed (in retention): the alias is dormant
+};
+
 // An account's storage quota (RFC 9208 resource STORAGE): the live
 // (not expunged) messages of all its mailboxes count.
 struct QuotaUsage {
@@ -184,6 +192,14 @@ struct RecipientOutcome {
 };
 
 enum class QueueAction { kRetry, kHold, kRelease, kDelete };
+
+// The size of the outbound queue (metrics), from one cheap aggregate query.
+struct QueueStats {
+  uint64_t messages = 0;          // messages in the queue (recipients to try or a report owed)
+  uint64_t queued = 0;            // recipients waiting for a delivery attempt
+  uint64_t held = 0;              // recipients held by an admin (hato queue hold)
+  int64_t oldest_created_at = 0;  // when the oldest message was queued; 0 when empty
+};
 
 struct MessageMeta {
   int64_t id = 0;
@@ -331,6 +347,8 @@ class MetadataSnapshot {
   virtual Result<std::vector<std::string>> Domains() = 0;
   virtual Result<std::vector<SnapshotAccount>> Accounts() = 0;  // live and removed
   virtual Result<std::vector<SnapshotMailbox>> Mailboxes(int64_t account_id) = 0;
+  // The account's aliases (none in a snapshot older than schema 8).
+  virtual Result<std::vector<std::string>> Aliases(int64_t account_id) = 0;
   // The account's messages, mailbox by mailbox in UID order; the expunged
   // ones (retention area) only when asked.
   virtual Status ForEachMessage(int64_t account_id, bool include_expunged,
@@ -376,7 +394,21 @@ class Store {
   // for the retention period and then purged.
   virtual Status RemoveAccount(std::string_view address) = 0;
   virtual Result<std::vector<AccountSummary>> ListAccounts() = 0;
+  // The live account with this address (logins); aliases are not accounts.
   virtual Result<Account> FindAccount(std::string_view address) = 0;
+  // Where mail for an address goes (RCPT, MAIL FROM ownership, DSN return):
+  // the live account with that address, or the live account one of whose
+  // aliases it is. kNotFound otherwise (a removed account's aliases included).
+  virtual Result<Account> ResolveRecipient(std::string_view address) = 0;
+  // Aliases (issue 5). An alias's domain must be local, and it may equal no
+  // live account's address nor another alias (kExists); adding an account
+  // with an alias's address fails the same way. Removing an account leaves
+  // its aliases dormant: they resolve again if it is restored, and go when it
+  // is purged or when they are removed.
+  virtual Status AddAlias(std::string_view alias, std::string_view account) = 0;
+  virtual Status RemoveAlias(std::string_view alias) = 0;
+  // Every alias ordered by address, or those of one account ("" = all).
+  virtual Result<std::vector<AliasInfo>> ListAliases(std::string_view account) = 0;
   // Storage quota (RFC 9208): none removes the limit. Appends and copies
   // past it fail with kTooLarge; SMTP refuses delivery temporarily.
   virtual Status SetQuota(std::string_view address, std::optional<uint64_t> limit_bytes) = 0;
@@ -458,6 +490,8 @@ class Store {
   virtual void RecordOutcomes(std::vector<RecipientOutcome> outcomes, Done<void> done) = 0;
   // Admin actions (synchronous): retry now, hold, release, delete (no DSN).
   virtual Status ApplyQueueAction(int64_t message_id, QueueAction action) = 0;
+  // How many messages and recipients are queued, and since when (metrics).
+  virtual Result<QueueStats> GetQueueStats() = 0;
   // Messages submitted by an account since `since` (unix seconds).
   virtual Result<uint64_t> CountSubmissions(int64_t account_id, int64_t since) = 0;
 

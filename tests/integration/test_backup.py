@@ -119,6 +119,38 @@ class BackupTest(unittest.TestCase):
             self.assertIn(i, nums)
         self.assertEqual(len(dump(restored.imap_port, BOB)["INBOX"]), 1)
 
+    def test_aliases_are_backed_up_and_restored(self):
+        cli("alias", "add", "sales@example.test", ALICE, data=self.server.data)
+        cli("alias", "add", "help@example.test", BOB, data=self.server.data)
+        set_id = self.backup()
+        want = ["help@example.test\t" + BOB, "sales@example.test\t" + ALICE]
+        # Into an empty data dir: all of them, or only the chosen accounts'.
+        for accounts, expected in (([], want), (["--account", ALICE], want[1:])):
+            fresh = tempfile.mkdtemp(prefix="hato-restored-")
+            os.rmdir(fresh)
+            self.addCleanup(shutil.rmtree, fresh, True)
+            cli("restore", self.dest, "--backup", set_id, *accounts, data=fresh)
+            self.assertEqual(cli("alias", "list", data=fresh).stdout.splitlines(), expected)
+        restored = Server(data=fresh)
+        self.others.append(restored)
+        restored.start()
+        with smtplib.SMTP("127.0.0.1", restored.smtp_port, timeout=10) as s:
+            s.ehlo()
+            s.mail("x@remote.test")
+            self.assertEqual(s.rcpt("sales@example.test")[0], 250)
+            self.assertEqual(s.rcpt("help@example.test")[0], 550)
+        # --merge into the live store: a purged account comes back with its aliases.
+        cli("user", "remove", ALICE, "--purge", "--yes", data=self.server.data)
+        self.assertEqual(cli("alias", "list", data=self.server.data).stdout.splitlines(),
+                         want[:1])
+        r = cli("restore", self.dest, "--backup", set_id, "--merge", "--account", ALICE,
+                data=self.server.data)
+        self.assertEqual(r.stderr, "")
+        self.assertEqual(cli("alias", "list", data=self.server.data).stdout.splitlines(), want)
+        # Again: already there, nothing to report.
+        r = cli("restore", self.dest, "--backup", set_id, "--merge", data=self.server.data)
+        self.assertEqual(r.stderr, "")
+
     def test_incremental_and_verify_reports_damage(self):
         fill(self.server, n_smtp=4, n_append=2)
         first = self.backup()

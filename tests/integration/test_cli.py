@@ -77,6 +77,58 @@ class CliTest(unittest.TestCase):
         one_line_error(self, run_cli("user", "remove", "carol@example.test", data=self.data,
                                      check=False), "no such account")
 
+    def test_aliases(self):
+        run_cli("init", "--domain", "example.test", data=self.data)
+        run_cli("domain", "add", "other.test", data=self.data)
+        for u in ("alice", "bob"):
+            run_cli("user", "add", f"{u}@example.test", "--password", "pw", data=self.data)
+        r = run_cli("alias", "add", "Sales@Example.test", "alice@example.test", data=self.data)
+        self.assertIn("added alias sales@example.test -> alice@example.test", r.stdout)
+        run_cli("alias", "add", "al@other.test", "ALICE@example.test", data=self.data)
+        run_cli("alias", "add", "help@example.test", "bob@example.test", data=self.data)
+        self.assertEqual(run_cli("alias", "list", data=self.data).stdout.splitlines(),
+                         ["al@other.test\talice@example.test",
+                          "help@example.test\tbob@example.test",
+                          "sales@example.test\talice@example.test"])
+        self.assertEqual(run_cli("alias", "list", "bob@example.test",
+                                 data=self.data).stdout.splitlines(),
+                         ["help@example.test\tbob@example.test"])
+        # One-line errors and a non-zero exit for every refusal.
+        one_line_error(self, run_cli("alias", "add", "sales@example.test", "bob@example.test",
+                                     data=self.data, check=False), "sales@example.test",
+                       "alias of alice@example.test")
+        one_line_error(self, run_cli("alias", "add", "bob@example.test", "alice@example.test",
+                                     data=self.data, check=False), "account")
+        one_line_error(self, run_cli("user", "add", "help@example.test", "--password", "pw",
+                                     data=self.data, check=False), "alias of bob@example.test")
+        one_line_error(self, run_cli("alias", "add", "x@remote.test", "alice@example.test",
+                                     data=self.data, check=False), "not local")
+        one_line_error(self, run_cli("alias", "add", "x@example.test", "carol@example.test",
+                                     data=self.data, check=False), "no such account")
+        one_line_error(self, run_cli("alias", "add", "not an address", "alice@example.test",
+                                     data=self.data, check=False), "invalid address")
+        one_line_error(self, run_cli("alias", "list", "carol@example.test", data=self.data,
+                                     check=False), "no such account")
+        one_line_error(self, run_cli("domain", "remove", "other.test", data=self.data,
+                                     check=False), "aliases")
+        r = run_cli("alias", "add", "x@example.test", check=False, data=self.data)
+        self.assertEqual(r.returncode, 2)
+        one_line_error(self, r)
+        self.assertIn("ALIAS", run_cli("alias", "add", "--help").stdout)
+        # Removing.
+        self.assertIn("removed alias al@other.test",
+                      run_cli("alias", "remove", "AL@other.test", data=self.data).stdout)
+        one_line_error(self, run_cli("alias", "remove", "al@other.test", data=self.data,
+                                     check=False), "no such alias")
+        run_cli("domain", "remove", "other.test", data=self.data)
+        # A removed account's aliases are kept, inactive, and come back with it.
+        run_cli("user", "remove", "bob@example.test", data=self.data)
+        self.assertIn("help@example.test\tbob@example.test\t(account removed: inactive)",
+                      run_cli("alias", "list", data=self.data).stdout)
+        run_cli("user", "restore", "bob@example.test", data=self.data)
+        self.assertIn("help@example.test\tbob@example.test\n",
+                      run_cli("alias", "list", data=self.data).stdout)
+
     def test_passwd_and_remove_take_effect_on_login(self):
         server = Server(users=("alice",))
         try:

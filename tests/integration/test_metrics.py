@@ -5,10 +5,12 @@ commit latency, resident memory; and an HTTP front that refuses what is not
 import poplib
 import smtplib
 import socket
+import time
 import unittest
 
 import metrics_client
-from harness import DOMAIN, PASSWORD, LineClient, Server, free_port
+from fakemx import FakeDNS, FakeMX
+from harness import DOMAIN, PASSWORD, LineClient, Server, free_port, run_cli
 
 ALICE = f"alice@{DOMAIN}"
 
@@ -71,6 +73,78 @@ class MetricsTest(unittest.TestCase):
         self.assertTrue(head.startswith(b"HTTP/1.1 200") and head.endswith(b"\r\n\r\n"))
         # The server still answers a normal scrape afterwards.
         self.assertIn("hato_resident_memory_bytes", metrics_client.scrape(self.port))
+
+
+class QueueMetricsTest(unittest.TestCase):
+    """The outbound queue's gauges and outcome counters, from a real submission."""
+
+    def setUp(self):
+        self.mx = FakeMX()
+        self.dns = FakeDNS({"remote.example": [("MX", "10 mx.remote.example.")],
+                            "mx.remote.example": [("A", "127.0.0.1")]})
+        self.server = Server(users=("alice",))
+        self.port = free_port()
+        metrics_client.enable(self.server, self.port)
+        self.server.set_config("outbound", "resolver", f'"{self.dns.address}"')
+        self.server.set_config("outbound", "retry_base_seconds", "3600")
+        self.server.set_config("outbound", "retry_max_seconds", "3600")
+
+    def tearDown(self):
+        self.server.cleanup()
+        self.mx.stop()
+        self.dns.stop()
+
+    def submit(self, rcpts, subject):
+        with smtplib.SMTP("127.0.0.1", self.server.submission_port, timeout=10) as s:
+            s.login(ALICE, PASSWORD)
+            s.sendmail(ALICE, rcpts, f"Subject: {subject}\r\n\r\nx\r\n")
+
+    def wait_metric(self, name, pred, what):
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            m = metrics_client.scrape(self.port)
+            if pred(m.get(name)):
+                return m
+            time.sleep(0.1)
+        raise AssertionError(f"timed out waiting for {what}: {name} = {m.get(name)}")
+
+    def test_unreachable_remote_stays_queued(self):
+        # Nothing listens on the MX's port: every attempt is deferred.
+        self.server.set_config("outbound", "smtp_port", str(free_port()))
+        self.server.start()
+        m = metrics_client.scrape(self.port)
+        self.assertEqual(m["hato_outbound_queue_messages"], 0)
+        self.assertEqual(m['hato_outbound_queue_recipients{state="queued"}'], 0)
+        self.assertEqual(m["hato_outbound_queue_oldest_age_seconds"], 0)
+        self.submit(["carol@remote.example", "dave@remote.example"], "stuck")
+        m = self.wait_metric('hato_outbound_recipients_total{result="deferred"}',
+                             lambda v: v == 2, "the first attempt")
+        self.assertEqual(m["hato_outbound_queue_messages"], 1)
+        self.assertEqual(m['hato_outbound_queue_recipients{state="queued"}'], 2)
+        self.assertEqual(m['hato_outbound_queue_recipients{state="held"}'], 0)
+        self.assertGreaterEqual(m["hato_outbound_queue_oldest_age_seconds"], 0)
+        self.assertLess(m["hato_outbound_queue_oldest_age_seconds"], 60)
+        self.assertEqual(m['hato_outbound_recipients_total{result="delivered"}'], 0)
+        time.sleep(2)
+        m = metrics_client.scrape(self.port)
+        self.assertGreaterEqual(m["hato_outbound_queue_oldest_age_seconds"], 2)
+        qid = run_cli("queue", "list", data=self.server.data).stdout.splitlines()[1].split("\t")[0]
+        run_cli("queue", "hold", qid, data=self.server.data)
+        m = metrics_client.scrape(self.port)
+        self.assertEqual(m['hato_outbound_queue_recipients{state="held"}'], 2)
+        self.assertEqual(m['hato_outbound_queue_recipients{state="queued"}'], 0)
+
+    def test_delivered_and_bounced_are_counted_and_leave_the_queue(self):
+        self.server.set_config("outbound", "smtp_port", str(self.mx.port))
+        self.mx.rcpt_replies["nobody@remote.example"] = "550 5.1.1 no such user"
+        self.server.start()
+        self.submit(["carol@remote.example", "nobody@remote.example"], "mixed")
+        m = self.wait_metric("hato_outbound_queue_messages", lambda v: v == 0,
+                             "the queue to empty (after the report)")
+        self.assertEqual(m['hato_outbound_recipients_total{result="delivered"}'], 1)
+        self.assertEqual(m['hato_outbound_recipients_total{result="bounced"}'], 1)
+        self.assertEqual(m['hato_outbound_recipients_total{result="deferred"}'], 0)
+        self.assertEqual(m["hato_outbound_queue_oldest_age_seconds"], 0)
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ delivers it to a fake MX found through a fake DNS server (fakemx.py), or to a
 relay host; failures come back to the sender as DSNs (RFC 3464) in her INBOX.
 """
 import email
+import imaplib
 import poplib
 import re
 import smtplib
@@ -63,10 +64,10 @@ def dsn_recipients(msg):
     raise AssertionError("no message/delivery-status part")
 
 
-def submit(server, rcpts, subject="test", sender=ALICE, port=None, **kw):
+def submit(server, rcpts, subject="test", sender=ALICE, port=None, login=None, **kw):
     with smtplib.SMTP("127.0.0.1", port or server.submission_port, timeout=10) as s:
         s.ehlo()
-        s.login(sender, PASSWORD)
+        s.login(login or sender, PASSWORD)
         return s.sendmail(sender, rcpts, MSG % (sender, subject, subject), **kw)
 
 
@@ -191,6 +192,91 @@ class SubmissionTest(Base):
         # Bob has his own allowance.
         submit(self.server, [ALICE], "from bob", sender=BOB)
         self.assertEqual(len(inbox(self.server, BOB)), 2)
+
+
+class AliasTest(Base):
+    """Aliases (hato alias): mail to an alias reaches its account, which may send as it."""
+
+    def configure(self):
+        run_cli("domain", "add", "other.test", data=self.server.data)
+        run_cli("alias", "add", "sales@example.test", ALICE, data=self.server.data)
+        run_cli("alias", "add", "help@example.test", BOB, data=self.server.data)
+
+    def test_mail_to_alias_arrives_in_target_inbox(self):
+        # Added while the server runs: no restart needed.
+        run_cli("alias", "add", "Alice.Smith@Other.test", ALICE, data=self.server.data)
+        with smtplib.SMTP("127.0.0.1", self.server.smtp_port, timeout=10) as s:
+            s.ehlo()
+            s.mail("zoe@remote.example")
+            self.assertEqual(s.rcpt("SALES@example.test")[0], 250)
+            self.assertEqual(s.rcpt("alice.smith@other.test")[0], 250)
+            code, text = s.rcpt("nobody@example.test")
+            self.assertEqual(code, 550)
+            self.assertIn(b"5.1.1", text)
+            s.data("From: zoe@remote.example\r\nSubject: to an alias\r\n\r\nhi\r\n")
+        msgs = inbox(self.server, ALICE)
+        # Two aliases of one account in one transaction: one copy.
+        self.assertEqual([m["Subject"] for m in msgs], ["to an alias"])
+        self.assertEqual(inbox(self.server, BOB), [])
+        # IMAP sees it too.
+        im = imaplib.IMAP4("127.0.0.1", self.server.imap_port, timeout=10)
+        try:
+            im.login(ALICE, PASSWORD)
+            im.select("INBOX")
+            typ, data = im.search(None, "SUBJECT", '"to an alias"')
+            self.assertEqual(typ, "OK")
+            self.assertEqual(len(data[0].split()), 1)
+        finally:
+            im.logout()
+        # Aliases do not log in.
+        p = poplib.POP3("127.0.0.1", self.server.pop3_port, timeout=10)
+        p.user("sales@example.test")
+        with self.assertRaises(poplib.error_proto):
+            p.pass_(PASSWORD)
+        p.close()
+        # Once removed, the alias is unknown again.
+        run_cli("alias", "remove", "sales@example.test", data=self.server.data)
+        with smtplib.SMTP("127.0.0.1", self.server.smtp_port, timeout=10) as s:
+            s.ehlo()
+            s.mail("zoe@remote.example")
+            self.assertEqual(s.rcpt("sales@example.test")[0], 550)
+
+    def test_submission_as_own_alias_only(self):
+        with smtplib.SMTP("127.0.0.1", self.server.submission_port, timeout=10) as s:
+            s.ehlo()
+            s.login(ALICE, PASSWORD)
+            self.assertEqual(s.mail("Sales@Example.test")[0], 250)
+            s.rset()
+            for other in ("help@example.test", BOB, "nobody@example.test", "x@remote.example"):
+                code, text = s.mail(other)
+                self.assertEqual(code, 550, other)
+                self.assertIn(b"5.7.1", text)
+        submit(self.server, ["carol@remote.example", BOB], "as alias", sender="sales@example.test",
+               login=ALICE)
+        got = wait_for(lambda: self.mx.received_for("carol@remote.example"), what="delivery")
+        self.assertEqual(got[0]["mail_from"], "sales@example.test")
+        self.assertEqual([m["Subject"] for m in inbox(self.server, BOB)], ["as alias"])
+        self.assertIn("<sales@example.test>", inbox(self.server, BOB)[0]["Return-Path"])
+
+    def test_report_to_an_alias_sender_reaches_its_account(self):
+        self.mx.rcpt_replies["nobody@remote.example"] = "550 5.1.1 no such user"
+        submit(self.server, ["nobody@remote.example"], "bounce", sender="sales@example.test",
+               login=ALICE)
+        msgs = wait_for(lambda: inbox(self.server, ALICE), what="DSN")
+        self.assertEqual(msgs[0].get_content_type(), "multipart/report")
+        self.assertEqual(dsn_fields(msgs[0])["action"], "failed")
+
+    def test_removed_account_disables_its_aliases(self):
+        run_cli("user", "remove", BOB, data=self.server.data)
+        with smtplib.SMTP("127.0.0.1", self.server.smtp_port, timeout=10) as s:
+            s.ehlo()
+            s.mail("zoe@remote.example")
+            self.assertEqual(s.rcpt("help@example.test")[0], 550)
+        run_cli("user", "restore", BOB, data=self.server.data)
+        with smtplib.SMTP("127.0.0.1", self.server.smtp_port, timeout=10) as s:
+            s.ehlo()
+            s.mail("zoe@remote.example")
+            self.assertEqual(s.rcpt("help@example.test")[0], 250)
 
 
 class DeliveryTest(Base):

@@ -259,6 +259,34 @@ TEST_F(QueueStoreTest, OutcomesDsnAndRemoval) {
   EXPECT_TRUE(store_->ListQueue()->empty());
 }
 
+TEST_F(QueueStoreTest, QueueStatsCountPendingRecipientsAndOldest) {
+  auto empty = store_->GetQueueStats();
+  ASSERT_TRUE(empty.ok());
+  EXPECT_EQ(empty->messages, 0u);
+  EXPECT_EQ(empty->queued, 0u);
+  EXPECT_EQ(empty->oldest_created_at, 0);
+  int64_t first = Queue({"carol@remote.example", "dave@other.example"});
+  int64_t second = Queue({"erin@remote.example"});
+  ASSERT_TRUE(store_->ApplyQueueAction(second, store::QueueAction::kHold).ok());
+  auto q = *store_->GetQueued(first);
+  ASSERT_TRUE(Record({{q.recipients[0].id, store::RecipientState::kDelivered, "250 ok", 0,
+                       store::DsnPending::kNone, true}})
+                  .ok());
+  auto stats = store_->GetQueueStats();
+  ASSERT_TRUE(stats.ok());
+  EXPECT_EQ(stats->messages, 2u);
+  EXPECT_EQ(stats->queued, 1u);                     // dave; carol was delivered
+  EXPECT_EQ(stats->held, 1u);                       // erin
+  EXPECT_EQ(stats->oldest_created_at, 1700000000);  // the fixture's received_at
+  EXPECT_EQ(stats->oldest_created_at, store_->GetQueued(first)->created_at);
+  ASSERT_TRUE(store_->ApplyQueueAction(first, store::QueueAction::kDelete).ok());
+  ASSERT_TRUE(store_->ApplyQueueAction(second, store::QueueAction::kDelete).ok());
+  stats = store_->GetQueueStats();
+  EXPECT_EQ(stats->messages, 0u);
+  EXPECT_EQ(stats->held, 0u);
+  EXPECT_EQ(stats->oldest_created_at, 0);
+}
+
 TEST_F(QueueStoreTest, AdminActions) {
   int64_t qid = Queue({"carol@remote.example"});
   ASSERT_TRUE(store_->ApplyQueueAction(qid, store::QueueAction::kHold).ok());

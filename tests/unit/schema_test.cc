@@ -29,6 +29,8 @@ TEST(Schema, MigratesFromEveryEarlierVersion) {
     }
     ASSERT_TRUE((*store)->AddDomain("new.test").ok());
     ASSERT_TRUE((*store)->AddAccount("u@new.test", "h").ok());
+    ASSERT_TRUE((*store)->AddAlias("alias@new.test", "u@new.test").ok());
+    EXPECT_EQ((*store)->ResolveRecipient("alias@new.test")->address, "u@new.test");
     store->reset();
     Db db;
     ASSERT_TRUE(db.Open(dir.path() + "/meta.db", false).ok());

@@ -241,6 +241,25 @@ Result<std::vector<QueuedMessage>> QueryQueue(Db& db) {
   return Grouped(**s);
 }
 
+Result<QueueStats> QueryQueueStats(Db& db) {
+  // Counts over the partial indexes (state 0 and 1) and the primary key; the
+  // oldest message is the lowest id (ids and created_at both only grow).
+  auto s = db.Cached(
+      "SELECT (SELECT count(*) FROM outbound_messages), "
+      "(SELECT count(*) FROM outbound_recipients WHERE state = 0), "
+      "(SELECT count(*) FROM outbound_recipients WHERE state = 1), "
+      "(SELECT created_at FROM outbound_messages ORDER BY id LIMIT 1)");
+  if (!s) return s.error();
+  auto row = (*s)->Step();
+  if (!row) return row.error();
+  QueueStats q;
+  q.messages = static_cast<uint64_t>((*s)->Int(0));
+  q.queued = static_cast<uint64_t>((*s)->Int(1));
+  q.held = static_cast<uint64_t>((*s)->Int(2));
+  q.oldest_created_at = (*s)->IsNull(3) ? 0 : (*s)->Int(3);
+  return q;
+}
+
 Result<QueuedMessage> QueryQueued(Db& db, int64_t message_id) {
   auto s = db.Cached("SELECT " HATO_RCPT_COLS ", " HATO_MSG_COLS
                      " FROM outbound_recipients r JOIN outbound_messages m ON m.id = "

@@ -22,6 +22,7 @@ Status ApplyQueueAction(Txn& t, int64_t message_id, QueueAction action);
 Result<std::vector<QueuedMessage>> QueryDueOutbound(Db& db, int64_t now, size_t limit);
 Result<std::vector<QueuedMessage>> QueryPendingDsn(Db& db, size_t limit);
 Result<std::vector<QueuedMessage>> QueryQueue(Db& db);
+Result<QueueStats> QueryQueueStats(Db& db);
 Result<QueuedMessage> QueryQueued(Db& db, int64_t message_id);
 Result<BlobRef> QueryQueuedBlob(Db& db, int64_t message_id);
 Result<uint64_t> QueryCountSubmissions(Db& db, int64_t account_id, int64_t since);

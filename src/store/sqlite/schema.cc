@@ -132,6 +132,23 @@ CREATE INDEX submission_log_account ON submission_log(account_id, at);
       R"sql(
 CREATE INDEX IF NOT EXISTS messages_blob ON messages(blob_id);
 )sql",
+      // 7 -> 8 (sending mail, issue 5): address aliases. An alias (canonical,
+      // lower-cased like accounts.address) receives into its account's INBOX
+      // and may be used as the MAIL FROM of that account's submissions (RFC
+      // 6409 section 8.1). Its domain is a local domain; no live account has
+      // its address (the store checks that in the writer's transaction). The
+      // aliases of a removed account stay, dormant, until it is purged or
+      // restored. And the held recipients, counted for the queue metrics.
+      R"sql(
+CREATE TABLE aliases(
+  id INTEGER PRIMARY KEY,
+  address TEXT NOT NULL UNIQUE,
+  domain_id INTEGER NOT NULL REFERENCES domains(id),
+  account_id INTEGER NOT NULL REFERENCES accounts(id),
+  created_at INTEGER NOT NULL);
+CREATE INDEX aliases_account ON aliases(account_id);
+CREATE INDEX outbound_recipients_held ON outbound_recipients(message_id) WHERE state = 1;
+)sql",
   };
   return kMigrations;
 }

@@ -85,6 +85,22 @@ class SqliteSnapshot final : public MetadataSnapshot {
     return out;
   }
 
+  Result<std::vector<std::string>> Aliases(int64_t account_id) override {
+    static constexpr int kAliasesSchema = 8;
+    std::vector<std::string> out;
+    if (version_ < kAliasesSchema) return out;
+    auto s = db_.Prepare("SELECT address FROM aliases WHERE account_id = ? ORDER BY address");
+    if (!s) return s.error();
+    s->Bind(1, account_id);
+    while (true) {
+      auto r = s->Step();
+      if (!r) return r.error();
+      if (!*r) break;
+      out.push_back(s->Text(0));
+    }
+    return out;
+  }
+
   Status ForEachMessage(int64_t account_id, bool include_expunged,
                         const std::function<Status(const SnapshotMessage&)>& fn) override {
     auto s = db_.Prepare(
@@ -195,6 +211,8 @@ Status RebuildStoreFromSnapshot(const std::string& snapshot_path, const std::str
         "DELETE FROM messages WHERE mailbox_id IN (SELECT x.id FROM mailboxes x JOIN accounts a "
         "ON a.id = x.account_id WHERE a.address NOT IN (SELECT address FROM keep));"
         "DELETE FROM mailboxes WHERE account_id IN (SELECT id FROM accounts WHERE address NOT IN "
+        "(SELECT address FROM keep));"
+        "DELETE FROM aliases WHERE account_id IN (SELECT id FROM accounts WHERE address NOT IN "
         "(SELECT address FROM keep));"
         "DELETE FROM accounts WHERE address NOT IN (SELECT address FROM keep);";
     if (auto st = db.Exec(drop); !st) return fail(st);

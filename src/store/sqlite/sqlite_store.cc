@@ -123,6 +123,16 @@ class SqliteStore final : public Store {
                                             " accounts; remove them first");
       }
       (*q)->Reset();
+      auto al = t.db.Cached("SELECT count(*) FROM aliases WHERE domain_id = ?");
+      if (!al) return al.error();
+      auto arow = (*al)->Bind(1, id).Step();
+      if (!arow) return arow.error();
+      if ((*al)->Int(0) > 0) {
+        return Err(ErrorKind::kInvalid, "domain " + name + " still has " +
+                                            std::to_string((*al)->Int(0)) +
+                                            " aliases; remove them first (hato alias list)");
+      }
+      (*al)->Reset();
       // Removed accounts keep their mail for the retention period: they keep the domain row.
       auto k = t.db.Cached("SELECT count(*) FROM accounts WHERE domain_id = ?");
       if (!k) return k.error();
@@ -181,6 +191,8 @@ class SqliteStore final : public Store {
                    "domain " + domain + " is not local; add it with: hato domain add " + domain);
       }
       int64_t domain_id = (*d)->Int(0);
+      (*d)->Reset();
+      if (auto st = RefuseAliasAddress(t, addr); !st) return st;
       auto ins = t.db.Cached(
           "INSERT INTO accounts(address, domain_id, password_hash, created_at) VALUES(?,?,?,?)");
       if (!ins) return ins.error();
@@ -253,6 +265,105 @@ class SqliteStore final : public Store {
       if (!row) return row.error();
       if (!*row) return Err(ErrorKind::kNotFound, "no such account: " + addr);
       return Account{(*s)->Int(0), (*s)->Text(1), (*s)->Text(2)};
+    });
+  }
+
+  Result<Account> ResolveRecipient(std::string_view address) override {
+    std::string addr = AsciiLower(address);
+    return WithReader([&addr](Db& db) -> Result<Account> {
+      // The account's own address first; an alias never equals a live one.
+      auto s = db.Cached(
+          "SELECT id, address, password_hash FROM accounts WHERE address = ?1 AND removed_at IS "
+          "NULL UNION ALL SELECT a.id, a.address, a.password_hash FROM aliases l JOIN accounts a "
+          "ON a.id = l.account_id WHERE l.address = ?1 AND a.removed_at IS NULL LIMIT 1");
+      if (!s) return s.error();
+      auto row = (*s)->Bind(1, addr).Step();
+      if (!row) return row.error();
+      if (!*row) return Err(ErrorKind::kNotFound, "no such account or alias: " + addr);
+      return Account{(*s)->Int(0), (*s)->Text(1), (*s)->Text(2)};
+    });
+  }
+
+  Status AddAlias(std::string_view alias, std::string_view account) override {
+    std::string addr = AsciiLower(alias);
+    std::string target = AsciiLower(account);
+    std::string domain = DomainOf(addr);
+    if (domain.empty() || addr.front() == '@') {
+      return Err(ErrorKind::kInvalid, "invalid alias: " + std::string(alias));
+    }
+    return WriteSync([addr, target, domain](Txn& t) -> Status {
+      auto d = t.db.Cached("SELECT id FROM domains WHERE name = ?");
+      if (!d) return d.error();
+      auto row = (*d)->Bind(1, domain).Step();
+      if (!row) return row.error();
+      if (!*row) {
+        return Err(
+            ErrorKind::kNotFound,
+            "alias domain " + domain + " is not local; add it with: hato domain add " + domain);
+      }
+      int64_t domain_id = (*d)->Int(0);
+      (*d)->Reset();
+      auto live = t.db.Cached(
+          "SELECT address = ?2 FROM accounts WHERE address IN (?1, ?2) AND removed_at IS NULL");
+      if (!live) return live.error();
+      (*live)->Bind(1, addr).Bind(2, target);
+      bool target_live = false, alias_is_account = false;
+      while (true) {
+        auto r = (*live)->Step();
+        if (!r) return r.error();
+        if (!*r) break;
+        ((*live)->Int(0) != 0 ? target_live : alias_is_account) = true;
+      }
+      (*live)->Reset();
+      if (alias_is_account) return Err(ErrorKind::kExists, addr + " is an account's address");
+      if (!target_live) return Err(ErrorKind::kNotFound, "no such account: " + target);
+      auto ins = t.db.Cached(
+          "INSERT INTO aliases(address, domain_id, account_id, created_at) SELECT ?, ?, id, ? "
+          "FROM accounts WHERE address = ? AND removed_at IS NULL");
+      if (!ins) return ins.error();
+      auto st = (*ins)->Bind(1, addr).Bind(2, domain_id).Bind(3, Now()).Bind(4, target).Run();
+      if (!st && st.error().kind == ErrorKind::kExists) {
+        auto taken = RefuseAliasAddress(t, addr);  // names the account it is an alias of
+        return taken ? Status(Err(ErrorKind::kExists, "alias already exists: " + addr)) : taken;
+      }
+      return st;
+    });
+  }
+
+  Status RemoveAlias(std::string_view alias) override {
+    std::string addr = AsciiLower(alias);
+    return WriteSync([addr](Txn& t) -> Status {
+      auto s = t.db.Cached("DELETE FROM aliases WHERE address = ?");
+      if (!s) return s.error();
+      if (auto st = (*s)->Bind(1, addr).Run(); !st) return st;
+      if (t.db.Changes() == 0) return Err(ErrorKind::kNotFound, "no such alias: " + addr);
+      return Ok();
+    });
+  }
+
+  Result<std::vector<AliasInfo>> ListAliases(std::string_view account) override {
+    std::string target = AsciiLower(account);
+    return WithReader([&target](Db& db) -> Result<std::vector<AliasInfo>> {
+      if (!target.empty()) {
+        auto k = db.Cached("SELECT 1 FROM accounts WHERE address = ?");
+        if (!k) return k.error();
+        auto row = (*k)->Bind(1, target).Step();
+        if (!row) return row.error();
+        if (!*row) return Err(ErrorKind::kNotFound, "no such account: " + target);
+      }
+      auto s = db.Cached(
+          "SELECT l.address, a.address, a.removed_at IS NOT NULL FROM aliases l JOIN accounts a "
+          "ON a.id = l.account_id WHERE ?1 = '' OR a.address = ?1 ORDER BY l.address");
+      if (!s) return s.error();
+      (*s)->Bind(1, target);
+      std::vector<AliasInfo> out;
+      while (true) {
+        auto row = (*s)->Step();
+        if (!row) return row.error();
+        if (!*row) break;
+        out.push_back(AliasInfo{(*s)->Text(0), (*s)->Text(1), (*s)->Int(2) != 0});
+      }
+      return out;
     });
   }
 
@@ -469,6 +580,9 @@ class SqliteStore final : public Store {
     return WriteSync(
         [message_id, action](Txn& t) { return sqlite::ApplyQueueAction(t, message_id, action); });
   }
+  Result<QueueStats> GetQueueStats() override {
+    return WithReader([](Db& db) { return sqlite::QueryQueueStats(db); });
+  }
   Result<uint64_t> CountSubmissions(int64_t account_id, int64_t since) override {
     return WithReader([&](Db& db) { return sqlite::QueryCountSubmissions(db, account_id, since); });
   }
@@ -495,12 +609,15 @@ class SqliteStore final : public Store {
       const char* del_mb =
           "DELETE FROM mailboxes WHERE account_id IN (SELECT id FROM accounts WHERE removed_at "
           "IS NOT NULL AND removed_at < ?)";
+      const char* del_alias =
+          "DELETE FROM aliases WHERE account_id IN (SELECT id FROM accounts WHERE removed_at IS "
+          "NOT NULL AND removed_at < ?)";
       const char* del_acc = "DELETE FROM accounts WHERE removed_at IS NOT NULL AND removed_at < ?";
       const char* del_deleted_mb =
           "DELETE FROM mailboxes WHERE deleted_at IS NOT NULL AND deleted_at < ? AND NOT EXISTS "
           "(SELECT 1 FROM messages m WHERE m.mailbox_id = mailboxes.id)";
       for (const char* sql :
-           {mark, unref, del, del_text, del_blobs, del_mb, del_acc, del_deleted_mb}) {
+           {mark, unref, del, del_text, del_blobs, del_mb, del_alias, del_acc, del_deleted_mb}) {
         auto s = t.db.Cached(sql);
         if (!s) return s.error();
         for (int i = 1; i <= (*s)->ParamCount(); ++i) (*s)->Bind(i, cutoff);
@@ -634,6 +751,7 @@ class SqliteStore final : public Store {
       if (!row) return row.error();
       if (*row) return Err(ErrorKind::kExists, "account " + addr + " is not removed");
       (*live)->Reset();
+      if (auto st = RefuseAliasAddress(t, addr); !st) return st;
       auto s = t.db.Cached(
           "UPDATE accounts SET removed_at = NULL WHERE id = (SELECT id FROM accounts WHERE "
           "address = ? AND removed_at > 0 ORDER BY removed_at DESC LIMIT 1)");
@@ -677,6 +795,21 @@ class SqliteStore final : public Store {
   }
 
  private:
+  // kExists when `address` is an alias (of a live or a removed account).
+  static Status RefuseAliasAddress(Txn& t, const std::string& address) {
+    auto s = t.db.Cached(
+        "SELECT a.address FROM aliases l JOIN accounts a ON a.id = l.account_id WHERE l.address = "
+        "?");
+    if (!s) return s.error();
+    auto row = (*s)->Bind(1, address).Step();
+    if (!row) return row.error();
+    if (!*row) return Ok();
+    std::string owner = (*s)->Text(0);
+    (*s)->Reset();
+    return Err(ErrorKind::kExists, address + " is an alias of " + owner +
+                                       "; remove it first with: hato alias remove " + address);
+  }
+
   // "(used by alice@example.org/INBOX uid 7)": who a damaged body belongs to.
   std::string UsersOf(const std::string& sha256) {
     auto who = WithReader([&sha256](Db& db) -> Result<std::string> {
