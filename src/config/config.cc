@@ -6,6 +6,8 @@
 #include <map>
 #include <sstream>
 
+#include "base/strings.h"
+
 namespace hato::config {
 namespace {
 
@@ -158,6 +160,29 @@ const std::map<std::string, Setter>& Setters() {
       {"outbound.starttls",
        [](const toml::node& n, Config& c) {
          return WantBool(n, "outbound.starttls", c.outbound.starttls);
+       }},
+      {"outbound.tls_policy",
+       [](const toml::node& n, Config& c) -> Status {
+         const toml::table* t = n.as_table();
+         if (t == nullptr) {
+           return Err(ErrorKind::kInvalid,
+                      "config: outbound.tls_policy must be a table of domain = level");
+         }
+         for (const auto& [domain, level] : *t) {
+           std::string key = "outbound.tls_policy." + std::string(domain.str());
+           std::string v;
+           if (auto st = WantString(level, key, v); !st) return st;
+           if (v != "none" && v != "may" && v != "encrypt" && v != "verify") {
+             return Err(ErrorKind::kInvalid,
+                        "config: " + key + " must be \"none\", \"may\", \"encrypt\" or \"verify\"");
+           }
+           c.outbound.tls_policy[AsciiLower(domain.str())] = v;
+         }
+         return Ok();
+       }},
+      {"outbound.tls_ca_file",
+       [](const toml::node& n, Config& c) {
+         return WantString(n, "outbound.tls_ca_file", c.outbound.tls_ca_file);
        }},
       {"msgauth.inbound_checks",
        [](const toml::node& n, Config& c) {
@@ -410,7 +435,12 @@ std::string DefaultText(std::string_view hostname) {
     << "   # the sender gets a delay report; 0 = never\n"
     << "connect_timeout_seconds = " << d.outbound.connect_timeout_seconds << "\n"
     << "command_timeout_seconds = " << d.outbound.command_timeout_seconds << "\n"
-    << "starttls = true   # opportunistic TLS to remote servers\n\n"
+    << "starttls = true   # opportunistic TLS to remote servers\n"
+    << "# Mandatory TLS per recipient domain: none | may | encrypt | verify (the\n"
+    << "# certificate must be trusted and name the MX host), e.g.\n"
+    << "# tls_policy = { \"bank.example\" = \"verify\", \"partner.example\" = \"encrypt\" }\n"
+    << "tls_policy = {}\n"
+    << "tls_ca_file = \"\"   # extra CAs (PEM) for verify; the system's are always trusted\n\n"
     << "# Inbound SPF, DKIM and DMARC checks on port 25 (Authentication-Results).\n"
     << "[msgauth]\n"
     << "inbound_checks = true\n"

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <string_view>
 
@@ -82,6 +83,11 @@ struct OutboundConfig {
   int connect_timeout_seconds = 30;
   int command_timeout_seconds = 300;  // RFC 5321 section 4.5.3.2
   bool starttls = true;               // opportunistic STARTTLS (RFC 7435)
+  // Per recipient domain (lower-case): "none" | "may" | "encrypt" | "verify"
+  // (outbound/tls_policy.h). Other domains: "may" ("none" without starttls).
+  std::map<std::string, std::string> tls_policy;
+  // PEM file of CAs trusted for "verify", besides the system's; "" = system only.
+  std::string tls_ca_file;
 };
 
 // Inbound message authentication on the MX (docs/architecture.md, "Message

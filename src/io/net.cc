@@ -180,16 +180,22 @@ awaitable<bool> Connection::StartTls(std::chrono::seconds timeout) {
   co_return ok;
 }
 
-awaitable<bool> Connection::StartTlsClient(std::string sni, std::chrono::seconds timeout) {
-  bool ok = co_await Handshake(true, std::move(sni), timeout);
+awaitable<bool> Connection::StartTlsClient(std::string sni, std::chrono::seconds timeout,
+                                           bool verify) {
+  bool ok = co_await Handshake(true, std::move(sni), timeout, verify);
   co_return ok;
 }
 
-awaitable<bool> Connection::Handshake(bool client, std::string sni, std::chrono::seconds timeout) {
+awaitable<bool> Connection::Handshake(bool client, std::string sni, std::chrono::seconds timeout,
+                                      bool verify) {
   if (!tls_ctx_ || tls_) co_return false;
   buffer_.clear();
   tls_ = std::make_unique<asio::ssl::stream<tcp::socket&>>(socket_, *tls_ctx_);
   if (client && !sni.empty()) SSL_set_tlsext_host_name(tls_->native_handle(), sni.c_str());
+  if (client && verify) {
+    if (sni.empty() || SSL_set1_host(tls_->native_handle(), sni.c_str()) != 1) co_return false;
+    tls_->set_verify_mode(asio::ssl::verify_peer);
+  }
   asio::steady_timer timer(socket_.get_executor());
   timer.expires_after(timeout);
   boost::system::error_code ec;

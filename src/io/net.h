@@ -57,9 +57,11 @@ class Connection {
   // (the STARTTLS command-injection attack, CVE-2011-0411).
   awaitable<bool> StartTls(std::chrono::seconds timeout);
   // Client side TLS handshake for outbound delivery, with `sni` as the server
-  // name. Certificate checks are the context's: opportunistic TLS (RFC 7435)
-  // uses a context that does not verify (DANE/MTA-STS would hook in here).
-  awaitable<bool> StartTlsClient(std::string sni, std::chrono::seconds timeout);
+  // name. Without `verify` anything goes (opportunistic TLS, RFC 7435); with
+  // it the certificate chain must verify against the context's trusted CAs
+  // and name `sni` (RFC 6125 through OpenSSL's SSL_set1_host).
+  awaitable<bool> StartTlsClient(std::string sni, std::chrono::seconds timeout,
+                                 bool verify = false);
   bool tls_available() const { return tls_ctx_ != nullptr; }
   bool is_tls() const { return tls_ != nullptr; }
 
@@ -79,7 +81,8 @@ class Connection {
   void Close();
 
  private:
-  awaitable<bool> Handshake(bool client, std::string sni, std::chrono::seconds timeout);
+  awaitable<bool> Handshake(bool client, std::string sni, std::chrono::seconds timeout,
+                            bool verify = false);
   awaitable<std::size_t> ReadSomeWithTimeout(std::chrono::seconds timeout, ReadStatus& status);
 
   tcp::socket socket_;

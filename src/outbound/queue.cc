@@ -107,9 +107,21 @@ Status Queue::Start() {
   if (!resolver) return resolver.error();
   resolver_ = std::move(*resolver);
   // Opportunistic TLS (RFC 7435): encrypt when offered, without verifying the
-  // certificate; DANE (RFC 7672) or MTA-STS (RFC 8461) would verify here.
+  // certificate. Destinations whose TLS policy (tls_policy.h; DANE or MTA-STS
+  // would decide there too) says "verify" use the second context.
   client_tls_ = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client);
   client_tls_->set_verify_mode(asio::ssl::verify_none);
+  client_verify_tls_ = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client);
+  boost::system::error_code ec;
+  client_verify_tls_->set_default_verify_paths(ec);
+  if (!cfg->outbound.tls_ca_file.empty()) {
+    client_verify_tls_->load_verify_file(cfg->outbound.tls_ca_file, ec);
+    if (ec) {
+      return Err(ErrorKind::kInvalid,
+                 "outbound.tls_ca_file '" + cfg->outbound.tls_ca_file + "': " + ec.message());
+    }
+  }
+  tls_policy_ = std::make_unique<ConfigTlsPolicy>(*svc_.config);
   asio::co_spawn(ex_, Run(), asio::detached);
   return Ok();
 }
@@ -337,7 +349,12 @@ awaitable<void> Queue::Deliver(std::shared_ptr<Job> job) {
   }
   smtp::ClientOptions copts;
   copts.helo = cfg->hostname;
-  copts.tls = oc.starttls ? client_tls_ : nullptr;
+  TlsLevel tls = tls_policy_->For(job->domain);
+  copts.tls = tls == TlsLevel::kNone     ? nullptr
+              : tls == TlsLevel::kVerify ? client_verify_tls_
+                                         : client_tls_;
+  copts.require_tls = tls == TlsLevel::kEncrypt || tls == TlsLevel::kVerify;
+  copts.verify_tls = tls == TlsLevel::kVerify;
   copts.command_timeout = std::chrono::seconds(oc.command_timeout_seconds);
   copts.data_timeout = std::chrono::seconds(2 * oc.command_timeout_seconds);
 

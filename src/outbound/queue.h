@@ -20,6 +20,7 @@
 
 #include "dns/resolver.h"
 #include "io/asio.h"
+#include "outbound/tls_policy.h"
 #include "server/services.h"
 
 namespace hato::outbound {
@@ -48,7 +49,9 @@ class Queue {
   server::Services svc_;
   asio::any_io_executor ex_;
   std::unique_ptr<dns::Resolver> resolver_;
-  std::shared_ptr<asio::ssl::context> client_tls_;
+  std::shared_ptr<asio::ssl::context> client_tls_;         // opportunistic: no checks
+  std::shared_ptr<asio::ssl::context> client_verify_tls_;  // trusted CAs, for "verify"
+  std::unique_ptr<TlsPolicy> tls_policy_;
   asio::steady_timer wake_;
   bool stopping_ = false;
   bool kicked_ = false;

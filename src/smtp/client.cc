@@ -108,9 +108,11 @@ awaitable<ClientResult> SendMail(tcp::socket socket, const ClientOptions& option
     Reply ready = co_await Exchange(conn, starttls, t);
     if (ready.code == 220) {
       std::string sni = options.server;
-      bool secured = co_await conn.StartTlsClient(std::move(sni), t);
+      bool secured = co_await conn.StartTlsClient(std::move(sni), t, options.verify_tls);
       if (!secured) {
-        result.failure.lines.push_back("TLS handshake failed");
+        result.failure.lines.push_back(
+            options.verify_tls ? "4.7.5 TLS handshake or certificate verification failed"
+                               : "TLS handshake failed");
         conn.Close();
         co_return result;
       }
@@ -123,6 +125,16 @@ awaitable<ClientResult> SendMail(tcp::socket socket, const ClientOptions& option
       }
       ext = ParseEhlo(ehlo);
     }
+  }
+  if (options.require_tls && !result.tls) {
+    // RFC 3207 section 4.1 / RFC 8461 section 5: a destination whose policy
+    // requires TLS gets no mail in the clear; the queue tries again later.
+    result.failure.lines.push_back(
+        "4.7.5 TLS is required for this destination but " +
+        std::string(ext.starttls ? "STARTTLS was refused" : "the server does not offer STARTTLS"));
+    co_await Exchange(conn, quit, t);
+    conn.Close();
+    co_return result;
   }
   bool needs_utf8 = false;  // an address that only SMTPUTF8 can carry
   for (unsigned char ch : env.sender) needs_utf8 = needs_utf8 || ch >= 0x80;

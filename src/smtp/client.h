@@ -31,9 +31,14 @@ struct ClientEnvelope {
 };
 
 struct ClientOptions {
-  std::string helo;                           // our host name for EHLO
-  std::string server;                         // the server's host name (TLS SNI, logs)
-  std::shared_ptr<asio::ssl::context> tls;    // null: never STARTTLS
+  std::string helo;                         // our host name for EHLO
+  std::string server;                       // the server's host name (TLS SNI, logs)
+  std::shared_ptr<asio::ssl::context> tls;  // null: never STARTTLS
+  // Mandatory TLS (a TLS policy, outbound/tls_policy.h): without STARTTLS the
+  // exchange stops before MAIL with a 4.7.5 failure (the queue retries).
+  bool require_tls = false;
+  // Also verify the certificate: trusted by `tls`'s CAs and naming `server`.
+  bool verify_tls = false;
   std::chrono::seconds command_timeout{300};  // RFC 5321 section 4.5.3.2 (5 minutes)
   std::chrono::seconds data_timeout{600};     // the final "." reply: 10 minutes
 };

@@ -50,6 +50,21 @@ TEST(Config, Msgauth) {
   EXPECT_FALSE(Parse("[msgauth]\ndns_timeout_seconds = 0\n").ok());
 }
 
+TEST(Config, OutboundTlsPolicy) {
+  auto d = Parse(DefaultText("mx.example.test"));
+  ASSERT_TRUE(d.ok()) << d.error().message;
+  EXPECT_TRUE(d->outbound.tls_policy.empty());
+  auto c = Parse(
+      "[outbound]\ntls_policy = { \"Bank.Example\" = \"verify\", \"p.example\" = \"encrypt\" }\n");
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ(c->outbound.tls_policy.at("bank.example"), "verify");  // domains lower-cased
+  EXPECT_EQ(c->outbound.tls_policy.at("p.example"), "encrypt");
+  auto bad = Parse("[outbound]\ntls_policy = { \"x.example\" = \"always\" }\n");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.error().message.find("outbound.tls_policy.x.example"), std::string::npos);
+  EXPECT_FALSE(Parse("[outbound]\ntls_policy = \"verify\"\n").ok());
+}
+
 TEST(Config, SyntaxErrorHasLine) {
   auto c = Parse("[smtp]\nmax_errors = = 3\n");
   ASSERT_FALSE(c.ok());

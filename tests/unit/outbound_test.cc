@@ -5,6 +5,7 @@
 
 #include "dns/rdata.h"
 #include "outbound/dsn.h"
+#include "outbound/tls_policy.h"
 #include "smtp/command.h"
 #include "smtp/reply.h"
 #include "store/store.h"
@@ -113,6 +114,25 @@ TEST(DnsRdata, Txt) {
                                          "abc",
                                          4))
                    .has_value());  // runs past the end
+}
+
+TEST(TlsPolicy, LevelsAndConfigLookup) {
+  for (auto l : {outbound::TlsLevel::kNone, outbound::TlsLevel::kMay, outbound::TlsLevel::kEncrypt,
+                 outbound::TlsLevel::kVerify}) {
+    EXPECT_EQ(outbound::ParseTlsLevel(outbound::TlsLevelName(l)), l);
+  }
+  EXPECT_FALSE(outbound::ParseTlsLevel("always").has_value());
+  auto cfg = std::make_shared<config::Config>();
+  cfg->outbound.tls_policy["bank.example"] = "verify";
+  server::ConfigSource source(cfg);
+  outbound::ConfigTlsPolicy policy(source);
+  EXPECT_EQ(policy.For("Bank.Example"), outbound::TlsLevel::kVerify);
+  EXPECT_EQ(policy.For("other.example"), outbound::TlsLevel::kMay);
+  auto no_tls = std::make_shared<config::Config>(*cfg);
+  no_tls->outbound.starttls = false;
+  source.Set(no_tls);
+  EXPECT_EQ(policy.For("other.example"), outbound::TlsLevel::kNone);
+  EXPECT_EQ(policy.For("bank.example"), outbound::TlsLevel::kVerify);
 }
 
 TEST(Dsn, FailureReportStructure) {
