@@ -29,8 +29,8 @@ int Sample() {
 }  // namespace
 
 InboundCheckFn NewInboundCheck(const server::ConfigSource& config,
-                               std::shared_ptr<dns::SharedLookup> dns) {
-  return [&config, dns](const server::InboundInfo& info, std::string_view message) {
+                               std::shared_ptr<dns::SharedLookup> dns, server::Counters* counters) {
+  return [&config, dns, counters](const server::InboundInfo& info, std::string_view message) {
     std::shared_ptr<const config::Config> cfg = config.Get();
     InboundVerdict v;
     // Forged results claiming to be ours go, whether or not we check.
@@ -63,6 +63,17 @@ InboundCheckFn NewInboundCheck(const server::ConfigSource& config,
         break;
       case msgauth::Disposition::kDeliver:
         break;
+    }
+    if (counters) {
+      auto i = static_cast<size_t>(r.dmarc.status);
+      if (i < counters->dmarc_results.size()) {
+        counters->dmarc_results[i].fetch_add(1, std::memory_order_relaxed);
+      }
+      if (v.action == InboundVerdict::Action::kReject) {
+        counters->dmarc_rejected.fetch_add(1, std::memory_order_relaxed);
+      } else if (v.action == InboundVerdict::Action::kJunk) {
+        counters->dmarc_junked.fetch_add(1, std::memory_order_relaxed);
+      }
     }
     if (v.action != InboundVerdict::Action::kDeliver) {
       v.reason = "DMARC policy of " + r.dmarc.from_domain +

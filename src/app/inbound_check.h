@@ -18,7 +18,8 @@ using InboundCheckFn =
 
 // Reads [msgauth] from `config` at each message, so SIGHUP changes apply
 // (except the resolver, fixed when `dns` was opened).
+// Counts results in `counters` (null: not counted).
 InboundCheckFn NewInboundCheck(const server::ConfigSource& config,
-                               std::shared_ptr<dns::SharedLookup> dns);
+                               std::shared_ptr<dns::SharedLookup> dns, server::Counters* counters);
 
 }  // namespace hato::app

@@ -206,7 +206,7 @@ int Serve(const ServeOptions& options) {
     spdlog::error("message authentication: {}", lookup.error().message);
     return 1;
   }
-  hooks.authenticate_inbound = NewInboundCheck(config_source, *lookup);
+  hooks.authenticate_inbound = NewInboundCheck(config_source, *lookup, &counters);
   server::Services services{store.get(), &blocking, &config_source, tls,     &penalty,
                             &disk,       &counters, &hooks,         &checks, {}};
   // The outbound queue runner is created with the event loop, below; sessions

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <ctime>
 
+#include "msgauth/dmarc.h"
+
 namespace hato::metrics {
 
 std::string RenderServerMetrics(const ServerSources& s) {
@@ -45,6 +47,20 @@ std::string RenderServerMetrics(const ServerSources& s) {
              static_cast<double>(h.commit_in_flight_ms) / 1000);
   }
   if (s.counters) {
+    w.Family("hato_msgauth_dmarc_total", "counter",
+             "Messages checked on port 25 by DMARC result (RFC 7489; RFC 8601 names).");
+    for (size_t i = 0; i < server::Counters::kDmarcResults; ++i) {
+      auto status = static_cast<msgauth::DmarcStatus>(i);
+      w.Sample("hato_msgauth_dmarc_total",
+               "result=\"" + std::string(msgauth::DmarcStatusName(status)) + "\"",
+               static_cast<double>(s.counters->dmarc_results[i].load()));
+    }
+    w.Family("hato_msgauth_dmarc_actions_total", "counter",
+             "Messages failing a DMARC policy: rejected with 550 5.7.1, or delivered to Junk.");
+    w.Sample("hato_msgauth_dmarc_actions_total", "action=\"rejected\"",
+             static_cast<double>(s.counters->dmarc_rejected.load()));
+    w.Sample("hato_msgauth_dmarc_actions_total", "action=\"junk\"",
+             static_cast<double>(s.counters->dmarc_junked.load()));
     w.Family("hato_outbound_recipients_total", "counter",
              "Outbound recipients by recorded outcome since start: delivered, deferred (an "
              "attempt failed temporarily; retried later) or bounced (failed for good).");

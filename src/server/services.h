@@ -3,6 +3,7 @@
 // Thread-safety: every member is safe to use from any session.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <functional>
 #include <memory>
@@ -171,6 +172,13 @@ struct Counters {
     auto& c = code < 300 ? smtp_accepted : code < 500 ? smtp_refused_4xx : smtp_refused_5xx;
     c.fetch_add(1, std::memory_order_relaxed);
   }
+  // Inbound checks on port 25 (app/inbound_check.cc): messages by DMARC
+  // result, indexed by msgauth::DmarcStatus (none, pass, fail, temperror,
+  // permerror), and what the DMARC policy did with them.
+  static constexpr size_t kDmarcResults = 5;
+  std::array<std::atomic<uint64_t>, kDmarcResults> dmarc_results{};
+  std::atomic<uint64_t> dmarc_rejected{0};
+  std::atomic<uint64_t> dmarc_junked{0};
   // Outbound recipients by recorded outcome (src/outbound): delivered,
   // deferred after an attempt (retried later), failed for good (bounced).
   std::atomic<uint64_t> outbound_delivered{0};

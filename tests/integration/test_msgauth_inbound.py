@@ -23,6 +23,7 @@ import time
 import unittest
 
 from fakemx import FakeDNS
+import metrics_client
 from harness import DOMAIN, PASSWORD, Server, free_port
 
 ALICE = f"alice@{DOMAIN}"
@@ -84,6 +85,8 @@ class Base(unittest.TestCase):
         self.server.set_config("msgauth", "check_loopback",
                                "true" if self.check_loopback else "false")
         self.server.set_config("msgauth", "dmarc_reject", f'"{self.dmarc_reject}"')
+        self.metrics_port = free_port()
+        metrics_client.enable(self.server, self.metrics_port)
         self.configure()
         self.server.start()
 
@@ -171,6 +174,11 @@ class ResultsTest(Base):
         self.assertIn(b"bad.example", reply)
         self.assertEqual(self.mailbox("INBOX"), [])
         self.assertEqual(self.mailbox("Junk"), [])
+        m = metrics_client.scrape(self.metrics_port)
+        self.assertEqual(m['hato_msgauth_dmarc_total{result="fail"}'], 1)
+        self.assertEqual(m['hato_msgauth_dmarc_total{result="pass"}'], 0)
+        self.assertEqual(m['hato_msgauth_dmarc_actions_total{action="rejected"}'], 1)
+        self.assertEqual(m['hato_msgauth_dmarc_actions_total{action="junk"}'], 0)
 
     def test_dmarc_quarantine_goes_to_junk(self):
         code, _ = self.send("user@quar.example", message("user@quar.example", "quarantined"))
@@ -181,6 +189,9 @@ class ResultsTest(Base):
         self.assertIn("spf=fail", ar)
         self.assertIn("dmarc=fail", ar)
         self.assertIn("p=quarantine", ar)
+        m = metrics_client.scrape(self.metrics_port)
+        self.assertEqual(m['hato_msgauth_dmarc_actions_total{action="junk"}'], 1)
+        self.assertEqual(m['hato_msgauth_dmarc_actions_total{action="rejected"}'], 0)
 
     def test_forged_results_are_removed(self):
         forged = (f"Authentication-Results: {HOSTNAME}; spf=pass smtp.mailfrom=user@quar.example;"
