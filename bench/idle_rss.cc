@@ -27,11 +27,15 @@
 #include <string_view>
 #include <vector>
 
+#include "flags.h"
+
 namespace asio = boost::asio;
 using asio::awaitable;
 using asio::use_awaitable;
 using asio::ip::tcp;
 using Clock = std::chrono::steady_clock;
+
+namespace bench = hato::bench;
 
 namespace {
 
@@ -60,39 +64,19 @@ struct Options {
 
 Options ParseArgs(int argc, char** argv) {
   Options o;
-  const std::map<std::string, int*> ints = {{"--port", &o.port},
-                                            {"--users", &o.users},
-                                            {"--connections", &o.connections},
-                                            {"--concurrency", &o.concurrency},
-                                            {"--hold", &o.hold_s},
-                                            {"--setup-timeout", &o.setup_timeout_s}};
-  const std::map<std::string, std::string*> strings = {{"--host", &o.host},
-                                                       {"--user-format", &o.user_format},
-                                                       {"--password", &o.password},
-                                                       {"--ready-file", &o.ready_file}};
-  for (int i = 1; i < argc; ++i) {
-    std::string f = argv[i];
-    if (f == "--json") {
-      o.json = true;
-      continue;
-    }
-    if (i + 1 >= argc) {
-      Usage(("missing value for " + f).c_str());
-    }
-    std::string v = argv[++i];
-    if (auto s = strings.find(f); s != strings.end()) {
-      *s->second = v;
-    } else if (auto n = ints.find(f); n != ints.end()) {
-      char* end = nullptr;
-      long x = std::strtol(v.c_str(), &end, 10);
-      if (v.empty() || *end != '\0' || x < 1 || x > 1000000) {
-        Usage(("bad value for " + f).c_str());
-      }
-      *n->second = static_cast<int>(x);
-    } else {
-      Usage(("unknown option " + f).c_str());
-    }
-  }
+  bench::Flags flags;
+  flags.ints = {{"--port", {&o.port, 1, 65535}},
+                {"--users", {&o.users, 1, 1000000}},
+                {"--connections", {&o.connections, 1, 1000000}},
+                {"--concurrency", {&o.concurrency, 1, 1000000}},
+                {"--hold", {&o.hold_s, 1, 1000000}},
+                {"--setup-timeout", {&o.setup_timeout_s, 1, 1000000}}};
+  flags.strings = {{"--host", &o.host},
+                   {"--user-format", &o.user_format},
+                   {"--password", &o.password},
+                   {"--ready-file", &o.ready_file}};
+  flags.switches = {{"--json", &o.json}};
+  bench::ParseFlags(argc, argv, flags, Usage);
   if (o.password.empty()) {
     Usage("--password is required");
   }
@@ -102,12 +86,7 @@ Options ParseArgs(int argc, char** argv) {
   return o;
 }
 
-std::string Describe(const std::exception& e) {
-  if (auto* se = dynamic_cast<const boost::system::system_error*>(&e)) {
-    return se->code().message();
-  }
-  return e.what();
-}
+using bench::Describe;
 
 // A signal any number of coroutines can wait for; Notify() wakes the current waiters.
 class Event {

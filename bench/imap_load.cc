@@ -40,11 +40,15 @@
 #include <string_view>
 #include <vector>
 
+#include "flags.h"
+
 namespace asio = boost::asio;
 using asio::awaitable;
 using asio::use_awaitable;
 using asio::ip::tcp;
 using Clock = std::chrono::steady_clock;
+
+namespace bench = hato::bench;
 
 namespace {
 
@@ -74,49 +78,21 @@ struct Options {
   std::exit(2);
 }
 
-int ParseInt(const std::string& flag, const std::string& v, int min, int max) {
-  char* end = nullptr;
-  long n = std::strtol(v.c_str(), &end, 10);
-  if (v.empty() || *end != '\0' || n < min || n > max) {
-    Usage(("bad value for " + flag).c_str());
-  }
-  return static_cast<int>(n);
-}
-
 Options ParseArgs(int argc, char** argv) {
   Options o;
-  struct IntFlag {
-    int* value;
-    int min, max;
-  };
-  const std::map<std::string, IntFlag> ints = {{"--port", {&o.port, 1, 65535}},
-                                               {"--users", {&o.users, 1, 100000}},
-                                               {"--clients", {&o.clients, 1, 20000}},
-                                               {"--seconds", {&o.seconds, 1, 86400}},
-                                               {"--ops", {&o.ops, 1, 1 << 30}},
-                                               {"--prefill", {&o.prefill, 0, 1000000}},
-                                               {"--prefill-conns", {&o.prefill_conns, 1, 1000}},
-                                               {"--timeout", {&o.timeout_s, 1, 86400}}};
-  const std::map<std::string, std::string*> strings = {
+  bench::Flags flags;
+  flags.ints = {{"--port", {&o.port, 1, 65535}},
+                {"--users", {&o.users, 1, 100000}},
+                {"--clients", {&o.clients, 1, 20000}},
+                {"--seconds", {&o.seconds, 1, 86400}},
+                {"--ops", {&o.ops, 1, 1 << 30}},
+                {"--prefill", {&o.prefill, 0, 1000000}},
+                {"--prefill-conns", {&o.prefill_conns, 1, 1000}},
+                {"--timeout", {&o.timeout_s, 1, 86400}}};
+  flags.strings = {
       {"--host", &o.host}, {"--user-format", &o.user_format}, {"--password", &o.password}};
-  for (int i = 1; i < argc; ++i) {
-    std::string f = argv[i];
-    if (f == "--json" || f == "--prefill-only") {
-      (f == "--json" ? o.json : o.prefill_only) = true;
-      continue;
-    }
-    if (i + 1 >= argc) {
-      Usage(("missing value for " + f).c_str());
-    }
-    std::string v = argv[++i];
-    if (auto s = strings.find(f); s != strings.end()) {
-      *s->second = v;
-    } else if (auto n = ints.find(f); n != ints.end()) {
-      *n->second.value = ParseInt(f, v, n->second.min, n->second.max);
-    } else {
-      Usage(("unknown option " + f).c_str());
-    }
-  }
+  flags.switches = {{"--json", &o.json}, {"--prefill-only", &o.prefill_only}};
+  bench::ParseFlags(argc, argv, flags, Usage);
   if (o.password.empty()) {
     Usage("--password is required");
   }
@@ -136,12 +112,7 @@ std::string UserName(const Options& o, int n) {  // n is 1-based
   return o.user_format.substr(0, pct) + std::to_string(n) + o.user_format.substr(pct + 2);
 }
 
-std::string Describe(const std::exception& e) {  // without Boost's source location
-  if (auto* se = dynamic_cast<const boost::system::system_error*>(&e)) {
-    return se->code().message();
-  }
-  return e.what();
-}
+using bench::Describe;
 
 std::string Quote(std::string_view s) {  // IMAP quoted string (no CR/LF in our inputs)
   std::string q = "\"";

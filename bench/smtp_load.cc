@@ -26,11 +26,15 @@
 #include <string_view>
 #include <vector>
 
+#include "flags.h"
+
 namespace asio = boost::asio;
 using asio::awaitable;
 using asio::use_awaitable;
 using asio::ip::tcp;
 using Clock = std::chrono::steady_clock;
+
+namespace bench = hato::bench;
 
 namespace {
 
@@ -78,50 +82,22 @@ std::string Base64(std::string_view in) {
   std::exit(2);
 }
 
-int ParseInt(const std::string& flag, const std::string& v, int min, int max) {
-  char* end = nullptr;
-  long n = std::strtol(v.c_str(), &end, 10);
-  if (v.empty() || *end != '\0' || n < min || n > max) {
-    Usage(("bad value for " + flag).c_str());
-  }
-  return static_cast<int>(n);
-}
-
 Options ParseArgs(int argc, char** argv) {
   Options o;
-  struct IntFlag {
-    int* value;
-    int min, max;
-  };
-  const std::map<std::string, IntFlag> ints = {{"--port", {&o.port, 1, 65535}},
-                                               {"--connections", {&o.connections, 1, 10000}},
-                                               {"--messages", {&o.messages, 1, 1 << 30}},
-                                               {"--size", {&o.size, 1, 100 << 20}},
-                                               {"--pop3-port", {&o.pop3_port, 1, 65535}},
-                                               {"--timeout", {&o.timeout_s, 1, 86400}},
-                                               {"--rcpt-domains", {&o.rcpt_domains, 1, 1000000}}};
-  const std::map<std::string, std::string*> strings = {
-      {"--host", &o.host},           {"--rcpt", &o.rcpt},           {"--from", &o.from},
-      {"--pop3-user", &o.pop3_user}, {"--pop3-pass", &o.pop3_pass}, {"--auth-user", &o.auth_user},
-      {"--auth-pass", &o.auth_pass}};
-  for (int i = 1; i < argc; ++i) {
-    std::string f = argv[i];
-    if (f == "--json") {
-      o.json = true;
-      continue;
-    }
-    if (i + 1 >= argc) {
-      Usage(("missing value for " + f).c_str());
-    }
-    std::string v = argv[++i];
-    if (auto s = strings.find(f); s != strings.end()) {
-      *s->second = v;
-    } else if (auto n = ints.find(f); n != ints.end()) {
-      *n->second.value = ParseInt(f, v, n->second.min, n->second.max);
-    } else {
-      Usage(("unknown option " + f).c_str());
-    }
-  }
+  bench::Flags flags;
+  flags.ints = {{"--port", {&o.port, 1, 65535}},
+                {"--connections", {&o.connections, 1, 10000}},
+                {"--messages", {&o.messages, 1, 1 << 30}},
+                {"--size", {&o.size, 1, 100 << 20}},
+                {"--pop3-port", {&o.pop3_port, 1, 65535}},
+                {"--timeout", {&o.timeout_s, 1, 86400}},
+                {"--rcpt-domains", {&o.rcpt_domains, 1, 1000000}}};
+  flags.strings = {{"--host", &o.host},           {"--rcpt", &o.rcpt},
+                   {"--from", &o.from},           {"--pop3-user", &o.pop3_user},
+                   {"--pop3-pass", &o.pop3_pass}, {"--auth-user", &o.auth_user},
+                   {"--auth-pass", &o.auth_pass}};
+  flags.switches = {{"--json", &o.json}};
+  bench::ParseFlags(argc, argv, flags, Usage);
   if (o.rcpt.empty()) {
     Usage("--rcpt is required");
   }
@@ -131,12 +107,7 @@ Options ParseArgs(int argc, char** argv) {
   return o;
 }
 
-std::string Describe(const std::exception& e) {  // without Boost's source location
-  if (auto* se = dynamic_cast<const boost::system::system_error*>(&e)) {
-    return se->code().message();
-  }
-  return e.what();
-}
+using bench::Describe;
 
 // Builds message bodies: headers plus word-wrapped English-like text, `size` bytes in total
 // (CRLF line endings, dot-stuffed, followed by the "." terminator which is not counted).
