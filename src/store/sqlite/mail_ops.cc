@@ -43,33 +43,34 @@ struct MailboxRow {
   uint32_t uidvalidity = 0;
 };
 
-Result<MailboxRow> FindMailbox(Db& db, int64_t account_id, const std::string& name) {
-  auto canonical = CanonicalMailboxName(name);
-  if (!canonical) return canonical.error();
-  auto s = db.Cached(
-      "SELECT id, uidvalidity FROM mailboxes WHERE account_id = ? AND name = ? AND "
-      "deleted_at IS NULL");
+// The live mailbox of an account whose `column` is `value` (name or special_use).
+Result<MailboxRow> FindMailboxBy(Db& db, const char* sql, int64_t account_id,
+                                 std::string_view value, std::string_view what) {
+  auto s = db.Cached(sql);
   if (!s) return s.error();
-  auto row = (*s)->Bind(1, account_id).Bind(2, *canonical).Step();
+  auto row = (*s)->Bind(1, account_id).Bind(2, value).Step();
   if (!row) return row.error();
-  if (!*row) return Err(ErrorKind::kNotFound, "no such mailbox: " + *canonical);
+  if (!*row) return Err(ErrorKind::kNotFound, "no such mailbox: " + std::string(what));
   MailboxRow r{(*s)->Int(0), static_cast<uint32_t>((*s)->Int(1))};
   (*s)->Reset();
   return r;
 }
 
+Result<MailboxRow> FindMailbox(Db& db, int64_t account_id, const std::string& name) {
+  auto canonical = CanonicalMailboxName(name);
+  if (!canonical) return canonical.error();
+  return FindMailboxBy(db,
+                       "SELECT id, uidvalidity FROM mailboxes WHERE account_id = ? AND name = ? "
+                       "AND deleted_at IS NULL",
+                       account_id, *canonical, *canonical);
+}
+
 // The account's mailbox with a special-use attribute (RFC 6154), e.g. "\\Junk".
 Result<MailboxRow> FindSpecialUse(Db& db, int64_t account_id, std::string_view special_use) {
-  auto s = db.Cached(
-      "SELECT id, uidvalidity FROM mailboxes WHERE account_id = ? AND special_use = ? AND "
-      "deleted_at IS NULL ORDER BY id LIMIT 1");
-  if (!s) return s.error();
-  auto row = (*s)->Bind(1, account_id).Bind(2, special_use).Step();
-  if (!row) return row.error();
-  if (!*row) return Err(ErrorKind::kNotFound, "no mailbox for " + std::string(special_use));
-  MailboxRow r{(*s)->Int(0), static_cast<uint32_t>((*s)->Int(1))};
-  (*s)->Reset();
-  return r;
+  return FindMailboxBy(db,
+                       "SELECT id, uidvalidity FROM mailboxes WHERE account_id = ? AND "
+                       "special_use = ? AND deleted_at IS NULL ORDER BY id LIMIT 1",
+                       account_id, special_use, special_use);
 }
 
 // Takes the next UID and modseq of a mailbox.
