@@ -10,7 +10,7 @@ BUILD_PKGS=(
   libunbound-dev libidn2-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   clang clang-format clang-tidy libclang-rt-14-dev
-  python3 openssl
+  python3 openssl publicsuffix
 )
 # dovecot-core, dovecot-imapd: the source server of the hato migrate test (test_migrate.py).
 TEST_PKGS=(swaks sqlite3 isync fetchmail mutt dovecot-core dovecot-imapd python3-dnslib python3-dkim python3-spf python3-authheaders python3-yaml python3-nacl)

@@ -29,8 +29,9 @@ int Sample() {
 }  // namespace
 
 InboundCheckFn NewInboundCheck(const server::ConfigSource& config,
-                               std::shared_ptr<dns::SharedLookup> dns, server::Counters* counters) {
-  return [&config, dns, counters](const server::InboundInfo& info, std::string_view message) {
+                               std::shared_ptr<dns::SharedLookup> dns, server::Counters* counters,
+                               std::shared_ptr<const msgauth::PublicSuffixList> psl) {
+  return [&config, dns, counters, psl](const server::InboundInfo& info, std::string_view message) {
     std::shared_ptr<const config::Config> cfg = config.Get();
     InboundVerdict v;
     // Forged results claiming to be ours go, whether or not we check.
@@ -52,6 +53,7 @@ InboundCheckFn NewInboundCheck(const server::ConfigSource& config,
     in.authserv_id = cfg->hostname;
     in.now = std::time(nullptr);
     in.dmarc_sample = Sample();
+    in.psl = psl.get();
     msgauth::InboundResult r = msgauth::CheckInbound(lookup, in, message);
     v.header = std::move(r.header);
     switch (msgauth::DecideDisposition(r.dmarc, Handling(cfg->msgauth.dmarc_reject))) {

@@ -9,6 +9,7 @@
 #include <string_view>
 
 #include "dns/blocking_lookup.h"
+#include "msgauth/psl.h"
 #include "server/services.h"
 
 namespace hato::app {
@@ -18,8 +19,10 @@ using InboundCheckFn =
 
 // Reads [msgauth] from `config` at each message, so SIGHUP changes apply
 // (except the resolver, fixed when `dns` was opened).
-// Counts results in `counters` (null: not counted).
+// Counts results in `counters` (null: not counted). `psl` (null: the
+// built-in suffixes) finds organizational domains for DMARC.
 InboundCheckFn NewInboundCheck(const server::ConfigSource& config,
-                               std::shared_ptr<dns::SharedLookup> dns, server::Counters* counters);
+                               std::shared_ptr<dns::SharedLookup> dns, server::Counters* counters,
+                               std::shared_ptr<const msgauth::PublicSuffixList> psl);
 
 }  // namespace hato::app

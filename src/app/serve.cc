@@ -206,7 +206,21 @@ int Serve(const ServeOptions& options) {
     spdlog::error("message authentication: {}", lookup.error().message);
     return 1;
   }
-  hooks.authenticate_inbound = NewInboundCheck(config_source, *lookup, &counters);
+  std::shared_ptr<const msgauth::PublicSuffixList> psl;
+  if (!cfg.msgauth.public_suffix_list.empty()) {
+    auto text = io::FileSystem::Default()->ReadFile(cfg.msgauth.public_suffix_list);
+    auto parsed = text ? msgauth::PublicSuffixList::Parse(*text)
+                       : Result<msgauth::PublicSuffixList>(text.error());
+    if (parsed) {
+      psl = std::make_shared<const msgauth::PublicSuffixList>(std::move(*parsed));
+      spdlog::info("DMARC: {} public suffix rules from {}", psl->size(),
+                   cfg.msgauth.public_suffix_list);
+    } else {
+      spdlog::warn("DMARC: cannot use {} ({}); using the built-in suffix table",
+                   cfg.msgauth.public_suffix_list, parsed.error().message);
+    }
+  }
+  hooks.authenticate_inbound = NewInboundCheck(config_source, *lookup, &counters, psl);
   server::Services services{store.get(), &blocking, &config_source, tls,     &penalty,
                             &disk,       &counters, &hooks,         &checks, {}};
   // The outbound queue runner is created with the event loop, below; sessions

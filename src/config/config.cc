@@ -203,6 +203,10 @@ const std::map<std::string, Setter>& Setters() {
          }
          return Ok();
        }},
+      {"msgauth.public_suffix_list",
+       [](const toml::node& n, Config& c) {
+         return WantString(n, "msgauth.public_suffix_list", c.msgauth.public_suffix_list);
+       }},
       {"msgauth.dns_timeout_seconds",
        [](const toml::node& n, Config& c) {
          return WantInt(n, "msgauth.dns_timeout_seconds", 1, 60, c.msgauth.dns_timeout_seconds);
@@ -448,7 +452,9 @@ std::string DefaultText(std::string_view hostname) {
     << "dmarc_reject = \"reject\"   # p=reject failures: reject | junk | none\n"
     << "dns_timeout_seconds = " << d.msgauth.dns_timeout_seconds << "   # per query\n"
     << "check_timeout_seconds = " << d.msgauth.check_timeout_seconds
-    << "   # all lookups of one message, then temperror\n\n"
+    << "   # all lookups of one message, then temperror\n"
+    << "public_suffix_list = \"" << d.msgauth.public_suffix_list
+    << "\"   # for DMARC; read at start\n\n"
     << "[retention]\ndays = " << d.retention_days
     << "   # expunged and deleted mail stays recoverable this long\n\n"
     << "[tls]   # paths relative to the data directory\ncert = \"tls/cert.pem\"\n"

@@ -103,6 +103,9 @@ struct MsgauthConfig {
   std::string dmarc_reject = "reject";
   int dns_timeout_seconds = 5;     // per DNS query (libunbound, outbound.resolver)
   int check_timeout_seconds = 20;  // all DNS of one message; then temperror
+  // The Public Suffix List for DMARC's organizational domains (Debian's
+  // publicsuffix package); "" or a missing file: a small built-in table.
+  std::string public_suffix_list = "/usr/share/publicsuffix/public_suffix_list.dat";
 };
 
 struct Config {

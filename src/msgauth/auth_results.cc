@@ -129,6 +129,7 @@ InboundResult CheckInbound(DnsLookup& dns, const InboundCheck& in, std::string_v
   di.spf = r.spf.result;
   di.spf_domain = r.spf.domain;
   di.sample = in.dmarc_sample;
+  di.psl = in.psl;
   if (r.dkim.empty()) {
     methods.push_back(AuthMethod{"dkim", "none", "", {}});
   }

@@ -39,8 +39,9 @@ struct InboundCheck {
   std::string mail_from;    // empty for the null path
   std::string authserv_id;  // our host name
   int64_t now = 0;
-  int dmarc_sample = 0;  // uniform in [0, 100), for pct=
-  VerifyOptions dkim;    // now is taken from `now` when 0
+  int dmarc_sample = 0;                   // uniform in [0, 100), for pct=
+  VerifyOptions dkim;                     // now is taken from `now` when 0
+  const PublicSuffixList* psl = nullptr;  // for DMARC; null: built-in suffixes
 };
 
 struct InboundResult {

@@ -39,10 +39,10 @@ std::optional<DmarcPolicy> PolicyOf(std::string_view v) {
   return std::nullopt;
 }
 
-bool Aligned(std::string_view a, std::string_view b, bool strict) {
+bool Aligned(std::string_view a, std::string_view b, bool strict, const PublicSuffixList* psl) {
   if (a.empty() || b.empty()) return false;
   if (strict) return EqualsIgnoreCase(a, b);
-  return OrganizationalDomain(a) == OrganizationalDomain(b);
+  return OrganizationalDomain(a, psl) == OrganizationalDomain(b, psl);
 }
 
 }  // namespace
@@ -110,11 +110,12 @@ Result<DmarcRecord> ParseDmarcRecord(std::string_view text) {
   return rec;
 }
 
-std::string OrganizationalDomain(std::string_view domain_in) {
+std::string OrganizationalDomain(std::string_view domain_in, const PublicSuffixList* psl) {
   std::string d = AsciiLower(domain_in);
   while (!d.empty() && d.back() == '.') d.pop_back();
   // Not a domain name (an empty label): it is its own organization.
   if (d.empty() || d.front() == '.' || d.find("..") != std::string::npos) return d;
+  if (psl) return psl->OrganizationalDomain(d);
   // The longest public suffix, then one more label (section 3.2 steps 2-4).
   size_t pos = 0;
   while (true) {
@@ -158,7 +159,7 @@ DmarcOutcome CheckDmarc(DnsLookup& dns, const DmarcInput& in) {
     return out;
   };
   // Section 6.6.3: _dmarc.<From domain>, then _dmarc.<organizational domain>.
-  std::string org = OrganizationalDomain(out.from_domain);
+  std::string org = OrganizationalDomain(out.from_domain, in.psl);
   std::optional<DmarcRecord> rec;
   std::vector<std::string> where = {out.from_domain};
   if (org != out.from_domain) where.push_back(org);
@@ -189,10 +190,10 @@ DmarcOutcome CheckDmarc(DnsLookup& dns, const DmarcInput& in) {
   out.requested = subdomain && rec->subdomain_policy ? *rec->subdomain_policy : rec->policy;
 
   // Section 3.1: identifier alignment; only passing results count (4.2).
-  out.spf_aligned =
-      in.spf == SpfResult::kPass && Aligned(in.spf_domain, out.from_domain, rec->strict_spf);
+  out.spf_aligned = in.spf == SpfResult::kPass &&
+                    Aligned(in.spf_domain, out.from_domain, rec->strict_spf, in.psl);
   for (const auto& d : in.dkim_pass_domains) {
-    if (Aligned(d, out.from_domain, rec->strict_dkim)) out.dkim_aligned = true;
+    if (Aligned(d, out.from_domain, rec->strict_dkim, in.psl)) out.dkim_aligned = true;
   }
   if (out.spf_aligned || out.dkim_aligned) {
     return finish(DmarcStatus::kPass, out.dkim_aligned ? "aligned DKIM" : "aligned SPF");

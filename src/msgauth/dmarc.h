@@ -6,9 +6,10 @@
 // Organizational domain (section 3.2) uses a small embedded public-suffix
 // list: every single label (a TLD) is a public suffix, plus the common
 // registry second-level suffixes listed in dmarc.cc (co.uk, com.au, co.jp,
-// ...). Private suffixes (e.g. github.io) are not known, so two such sites
-// count as one organization under relaxed alignment. Replace
-// OrganizationalDomain's table with the full Public Suffix List to lift that.
+// ...), unless the caller passes the full Public Suffix List (psl.h), which
+// the server loads from Debian's publicsuffix package. Without it private
+// suffixes (e.g. github.io) are not known, so two such sites count as one
+// organization under relaxed alignment.
 #pragma once
 
 #include <optional>
@@ -18,6 +19,7 @@
 
 #include "base/result.h"
 #include "msgauth/dns.h"
+#include "msgauth/psl.h"
 #include "msgauth/spf.h"
 
 namespace hato::msgauth {
@@ -40,8 +42,9 @@ struct DmarcRecord {
 // Bad sp=, adkim=, aspf=, pct= values are ignored (their defaults apply).
 Result<DmarcRecord> ParseDmarcRecord(std::string_view text);
 
-// The organizational domain (section 3.2), lower-cased.
-std::string OrganizationalDomain(std::string_view domain);
+// The organizational domain (section 3.2), lower-cased: by the Public
+// Suffix List when given, else by the built-in table above.
+std::string OrganizationalDomain(std::string_view domain, const PublicSuffixList* psl = nullptr);
 
 // The RFC5322.From domain (section 6.6.1): kInvalid when the message has no
 // From, several From fields, or From addresses in different domains.
@@ -57,7 +60,8 @@ struct DmarcInput {
   std::string spf_domain;  // the domain SPF checked (MAIL FROM, or HELO for <>)
   // d= of each DKIM signature that passed.
   std::vector<std::string> dkim_pass_domains;
-  int sample = 0;  // a uniform random number in [0, 100) for pct=
+  int sample = 0;                         // a uniform random number in [0, 100) for pct=
+  const PublicSuffixList* psl = nullptr;  // null: the built-in suffix table
 };
 
 struct DmarcOutcome {

@@ -2,6 +2,9 @@
 // with a fake DNS table (msgauth/dns_table.h).
 #include <gtest/gtest.h>
 
+#include <fstream>
+#include <iterator>
+
 #include "base/strings.h"
 #include "msgauth/auth_results.h"
 #include "msgauth/dkim.h"
@@ -631,6 +634,48 @@ TEST(Dmarc, AlignmentPolicyAndSampling) {
   EXPECT_EQ(check("slow.example", SpfResult::kPass, "slow.example", {}).status,
             DmarcStatus::kTempError);
   EXPECT_EQ(check("two.example", SpfResult::kNone, "", {}).status, DmarcStatus::kNone);
+}
+
+TEST(PublicSuffixList, RulesWildcardsAndExceptions) {
+  auto psl = PublicSuffixList::Parse(
+      "// ===BEGIN ICANN DOMAINS===\n"
+      "com\nuk\nco.uk\njp\n*.kawasaki.jp\n!city.kawasaki.jp\nck\n*.ck\n!www.ck\n"
+      "// ===BEGIN PRIVATE DOMAINS===\ngithub.io\n");
+  ASSERT_TRUE(psl.ok()) << psl.error().message;
+  EXPECT_EQ(psl->OrganizationalDomain("mail.example.co.uk"), "example.co.uk");
+  EXPECT_EQ(psl->OrganizationalDomain("example.com"), "example.com");
+  EXPECT_EQ(psl->OrganizationalDomain("com"), "com");  // a suffix is its own organization
+  EXPECT_EQ(psl->OrganizationalDomain("a.b.foo.kawasaki.jp"), "b.foo.kawasaki.jp");
+  EXPECT_EQ(psl->OrganizationalDomain("a.city.kawasaki.jp"), "city.kawasaki.jp");
+  EXPECT_EQ(psl->OrganizationalDomain("www.ck"), "www.ck");
+  EXPECT_EQ(psl->OrganizationalDomain("x.other.ck"), "x.other.ck");
+  EXPECT_EQ(psl->OrganizationalDomain("alice.github.io"), "alice.github.io");
+  EXPECT_EQ(psl->OrganizationalDomain("mail.example.unknowntld"), "example.unknowntld");
+  EXPECT_FALSE(PublicSuffixList::Parse("// only comments\n").ok());
+}
+
+TEST(PublicSuffixList, DebianListSeparatesPrivateSuffixes) {
+  // Debian's publicsuffix package (scripts/install-deps.sh).
+  std::ifstream f(kDebianPublicSuffixList);
+  ASSERT_TRUE(f.good()) << kDebianPublicSuffixList;
+  std::string text((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  auto psl = PublicSuffixList::Parse(text);
+  ASSERT_TRUE(psl.ok());
+  EXPECT_GT(psl->size(), 5000u);
+  EXPECT_EQ(OrganizationalDomain("Mail.Example.CO.UK.", &*psl), "example.co.uk");
+  EXPECT_EQ(OrganizationalDomain("news.alice.github.io", &*psl), "alice.github.io");
+  // The built-in table does not know the private suffix: both sites align.
+  EXPECT_EQ(OrganizationalDomain("news.alice.github.io"), "github.io");
+
+  DnsTable dns;
+  dns.AddTxt("_dmarc.alice.github.io", "v=DMARC1; p=reject");
+  DmarcInput in;
+  in.from_domain = "alice.github.io";
+  in.spf = SpfResult::kPass;
+  in.spf_domain = "mallory.github.io";
+  EXPECT_EQ(CheckDmarc(dns, in).status, DmarcStatus::kPass);  // built-in: wrongly aligned
+  in.psl = &*psl;
+  EXPECT_EQ(CheckDmarc(dns, in).status, DmarcStatus::kFail);
 }
 
 TEST(Dmarc, Disposition) {
