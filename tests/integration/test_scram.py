@@ -29,11 +29,11 @@ def b64(b):
 class ScramClient:
     """The client side of RFC 5802 section 3 (SHA-256, no channel binding)."""
 
-    def __init__(self, user, password, authzid=""):
+    def __init__(self, user, password, authzid="", flag="n"):
         self.user, self.password = user, password
         self.nonce = b64(os.urandom(18))
         name = user.replace("=", "=3D").replace(",", "=2C")
-        self.gs2 = "n," + (f"a={authzid}" if authzid else "") + ","
+        self.gs2 = flag + "," + (f"a={authzid}" if authzid else "") + ","
         self.bare = f"n={name},r={self.nonce}"
         self.server_signature = None
 
@@ -83,6 +83,7 @@ class Protocol:
         else:
             c = LineClient(s.pop3_port)
             self.test.assertTrue(c.line().startswith("+OK"))
+        self.test.conns.append(c)
         return c
 
     def start(self, c, initial):
@@ -106,10 +107,11 @@ class Protocol:
         return {"smtp": line.startswith("235 "), "imap": line.startswith("a1 OK"),
                 "pop3": line.startswith("+OK")}[self.kind]
 
-    def login(self, user, password, initial_response=True, proof_override=None, authzid=""):
+    def login(self, user, password, initial_response=True, proof_override=None, authzid="",
+              flag="n"):
         """Runs one exchange; returns (final line, connection)."""
         c = self.connect()
-        client = ScramClient(user, password, authzid)
+        client = ScramClient(user, password, authzid, flag)
         if initial_response:
             line = self.start(c, client.first())
         else:
@@ -132,11 +134,14 @@ class Protocol:
 
 class ScramTest(unittest.TestCase):
     def setUp(self):
+        self.conns = []
         self.server = Server(users=("alice", "bob"))
         self.server.set_config("auth", "penalty_base_ms", PENALTY_MS)
         self.server.start()
 
     def tearDown(self):
+        for c in self.conns:
+            c.close()
         self.server.cleanup()
 
     def test_offered_next_to_plain(self):
@@ -179,6 +184,9 @@ class ScramTest(unittest.TestCase):
         self.assertTrue(line.startswith("235 "), line)
         line, _ = Protocol(self, "smtp").login(ALICE, PASSWORD, authzid=BOB)
         self.assertTrue(line.startswith("535 "), line)
+        # GS2 flag "y" (client could bind, thinks we cannot): c= is then "eSws".
+        line, _ = Protocol(self, "imap").login(ALICE, PASSWORD, flag="y")
+        self.assertTrue(line.startswith("a1 OK"), line)
         self.assertIn("authenticated with SCRAM-SHA-256", self.server.logs())
 
     def test_wrong_password_and_unknown_user_fail_with_the_penalty(self):
@@ -261,27 +269,36 @@ class ScramTest(unittest.TestCase):
 
     @unittest.skipUnless(shutil.which("gsasl"), "gsasl (GNU SASL) not installed")
     def test_gsasl_client(self):
-        for mode, port in (("--smtp", self.server.submission_port),
-                           ("--imap", self.server.imap_port)):
-            with self.subTest(mode=mode):
+        # gsasl 2.2 over TLS 1.3 fails on its own side (before sending anything)
+        # unless told not to look for channel-binding data: --no-cb.
+        tls = ["--starttls", "--x509-ca-file=", "--no-cb"]
+        for mode, port, extra in (
+                ("--smtp", self.server.submission_port, ["--no-starttls"]),
+                ("--imap", self.server.imap_port, ["--no-starttls", "--no-client-first"]),
+                ("--smtp", self.server.submission_port, tls),
+                ("--imap", self.server.imap_port, tls)):
+            with self.subTest(mode=mode, extra=extra):
                 r = subprocess.run(
                     ["gsasl", "--client", mode, "--connect", f"127.0.0.1:{port}",
                      "--mechanism", "SCRAM-SHA-256", "--authentication-id", ALICE,
-                     "--password", PASSWORD, "--no-starttls", "--no-client-first",
-                     "--verbose"],
+                     "--password", PASSWORD, "--verbose", *extra],
                     input="", capture_output=True, text=True, timeout=60)
                 out = r.stdout + r.stderr
                 self.assertEqual(r.returncode, 0, out)
-                ok = "235 2.7.0" if mode == "--smtp" else "OK ["
-                self.assertIn(ok, out)
+                self.assertIn("AUTH SCRAM-SHA-256" if mode == "--smtp"
+                              else "AUTHENTICATE SCRAM-SHA-256", out)
+                self.assertIn("235 2.7.0" if mode == "--smtp" else "] logged in", out)
                 r = subprocess.run(
                     ["gsasl", "--client", mode, "--connect", f"127.0.0.1:{port}",
                      "--mechanism", "SCRAM-SHA-256", "--authentication-id", ALICE,
-                     "--password", "wrong", "--no-starttls"],
+                     "--password", "wrong", *extra],
                     input="", capture_output=True, text=True, timeout=60)
                 self.assertNotEqual(r.returncode, 0, r.stdout + r.stderr)
-        self.assertIn(f"imap: {ALICE} logged in from 127.0.0.1 with SCRAM-SHA-256",
-                      self.server.logs())
+        logs = self.server.logs()
+        self.assertIn(f"imap: {ALICE} logged in from 127.0.0.1 with SCRAM-SHA-256", logs)
+        self.assertIn(f"imap: {ALICE} logged in from 127.0.0.1 with TLS with SCRAM-SHA-256", logs)
+        self.assertIn(f"submission: {ALICE} authenticated with SCRAM-SHA-256", logs)
+        self.assertIn(f"failed login for {ALICE} from 127.0.0.1 (SCRAM-SHA-256)", logs)
 
     @unittest.skipUnless(shutil.which("gsasl"), "gsasl (GNU SASL) not installed")
     def test_verifier_matches_gnu_sasl(self):

@@ -22,6 +22,7 @@
 #include "imap/server/view.h"
 #include "io/await.h"
 #include "io/net.h"
+#include "server/login.h"
 
 namespace hato::imap {
 

@@ -295,7 +295,7 @@ class SqliteStore final : public Store {
       auto row = (*s)->Bind(1, addr).Step();
       if (!row) return row.error();
       if (!*row) return Err(ErrorKind::kNotFound, "no such account or alias: " + addr);
-      return Account{(*s)->Int(0), (*s)->Text(1), (*s)->Text(2)};
+      return Account{(*s)->Int(0), (*s)->Text(1), (*s)->Text(2), {}};
     });
   }
 
@@ -805,7 +805,7 @@ class SqliteStore final : public Store {
       auto row = (*s)->Bind(1, addr).Step();
       if (!row) return row.error();
       if (!*row) return Err(ErrorKind::kNotFound, "no such account: " + addr);
-      return SnapshotAccount{(*s)->Int(0), (*s)->Text(1), (*s)->Text(2), (*s)->Int(3)};
+      return SnapshotAccount{(*s)->Int(0), (*s)->Text(1), (*s)->Text(2), (*s)->Int(3), {}};
     });
   }
 
