@@ -17,13 +17,11 @@ const std::string& DummyHash() {
   return hash;
 }
 
-}  // namespace
-
 // The outcome of a password check: the failure penalty (waited here) and the
 // log line; `why` is appended to the failure line.
-static awaitable<void> Record(auth::LoginPenalty* penalty, const std::string& ip,
-                              const LoginResult& result, const std::string& protocol,
-                              const std::string& why) {
+awaitable<void> Record(auth::LoginPenalty* penalty, const std::string& ip,
+                       const LoginResult& result, const std::string& protocol,
+                       const std::string& why) {
   if (result.outcome == LoginOutcome::kTemporary) {
     spdlog::error("{}: account lookup failed: {}", protocol, result.error);
   } else if (result.outcome == LoginOutcome::kBad) {
@@ -35,6 +33,8 @@ static awaitable<void> Record(auth::LoginPenalty* penalty, const std::string& ip
     penalty->Success(ip, result.address);
   }
 }
+
+}  // namespace
 
 awaitable<void> Sleep(std::chrono::milliseconds d) {
   if (d.count() <= 0) co_return;
