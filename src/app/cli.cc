@@ -12,6 +12,7 @@
 #include "app/serve.h"
 #include "app/tls.h"
 #include "auth/password.h"
+#include "auth/scram.h"
 #include "backup/backup.h"
 #include "base/log.h"
 #include "base/strings.h"
@@ -484,11 +485,15 @@ int RunCli(int argc, char** argv) {
     if (!pw) return Fail(pw.error().message);
     auto hash = auth::HashPassword(*pw);
     if (!hash) return Fail(hash.error().message);
+    auto scram = auth::NewScramVerifier(*pw);  // SCRAM-SHA-256 logins (RFC 7677)
+    if (!scram) return Fail(scram.error().message);
     if (u_add->parsed()) {
-      if (auto st = s.AddAccount(*canonical, *hash); !st) return Fail(st.error().message);
+      if (auto st = s.AddAccount(*canonical, *hash, *scram); !st) return Fail(st.error().message);
       std::cout << "added " << *canonical << "\n";
     } else {
-      if (auto st = s.SetPassword(*canonical, *hash); !st) return Fail(st.error().message);
+      if (auto st = s.SetPassword(*canonical, *hash, *scram); !st) {
+        return Fail(st.error().message);
+      }
       std::cout << "password changed for " << *canonical << "\n";
     }
   } else if (u_list->parsed()) {

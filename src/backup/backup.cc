@@ -462,7 +462,8 @@ Result<RestoreResult> RestoreMerge(const std::string& dest, store::Store& store,
       if (!*local) {
         if (auto st = store.AddDomain(domain); !st) return st.error();
       }
-      if (auto st = store.AddAccount(addr, acct.password_hash); !st) return st.error();
+      if (auto st = store.AddAccount(addr, acct.password_hash, acct.scram_sha256); !st)
+        return st.error();
       live = store.FindAccount(addr);
     }
     if (!live) return Err(live.error().kind, "account " + addr + ": " + live.error().message);

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "auth/password.h"
+#include "auth/scram.h"
 #include "base/strings.h"
 #include "io/await.h"
 #include "io/net.h"
@@ -175,9 +176,15 @@ class Session final : public server::SessionRegistry::Member {
   bool HandleUser(const Command& c);
   awaitable<bool> HandlePass(const Command& c, const std::optional<std::string>& user);
   awaitable<bool> HandleAuth(const Command& c);
+  awaitable<bool> HandleAuthScram(const Command& c);
+  // Sends the challenge "+ <challenge>" and reads the response line; nullopt
+  // when answered (line too long) or when the session must close (`closed`).
+  awaitable<std::optional<std::string>> ReadSaslLine(const std::string& challenge, bool& closed);
   awaitable<bool> HandleStls();
   // The arguments must outlive the call (callers pass their own locals).
   awaitable<bool> Login(const std::string& user, const std::string& password);
+  // After a checked login: the reply, and on success the maildrop lock and snapshot.
+  awaitable<bool> LoginChecked(const server::LoginResult& check);
 
   // TRANSACTION state.
   const Message* Find(uint64_t number) const;  // null when absent or marked deleted
@@ -324,7 +331,7 @@ void Session::HandleCapa() {
   Reply("RESP-CODES");
   Reply("AUTH-RESP-CODE");  // RFC 3206 section 3
   Reply("PIPELINING");
-  if (auth && PlaintextAllowed()) Reply("SASL PLAIN");                  // RFC 5034 section 3
+  if (auth && PlaintextAllowed()) Reply("SASL SCRAM-SHA-256 PLAIN");    // RFC 5034 section 3
   if (auth && conn_.tls_available() && !conn_.is_tls()) Reply("STLS");  // RFC 2595 section 4
   Reply("IMPLEMENTATION Hato");
   Reply(".");
@@ -359,17 +366,24 @@ awaitable<bool> Session::HandleAuth(const Command& c) {
   if (c.arg.empty()) {
     // Without a mechanism: list them (the RFC 1734 form many clients still send).
     Reply("+OK");
-    if (PlaintextAllowed()) Reply("PLAIN");
+    if (PlaintextAllowed()) {
+      Reply("SCRAM-SHA-256");
+      Reply("PLAIN");
+    }
     Reply(".");
     co_return true;
   }
-  if (c.arg != "PLAIN") {
+  if (c.arg != "PLAIN" && c.arg != auth::kScramSha256) {
     Reply("-ERR unsupported authentication mechanism");
     co_return CountError();
   }
   if (!PlaintextAllowed()) {
     Reply(kNeedTls);
     co_return CountError();
+  }
+  if (c.arg == auth::kScramSha256) {
+    bool ok = co_await HandleAuthScram(c);
+    co_return ok;
   }
   std::string response;
   if (!c.arg2.empty()) {
@@ -378,21 +392,15 @@ awaitable<bool> Session::HandleAuth(const Command& c) {
   } else {
     // No initial response: an empty challenge is "+ " and the client answers
     // with one base64 line, or "*" to cancel.
-    Reply("+ ");
-    bool sent = co_await Flush();
-    if (!sent) co_return false;
-    seconds timeout = idle_timeout();
-    auto line = co_await conn_.ReadLine(kMaxAuthLine, timeout);
-    if (line.status == io::ReadStatus::kTooLong) {
-      Reply("-ERR line too long");
-      co_return CountError();
-    }
-    if (line.status != io::ReadStatus::kOk) co_return false;
-    if (line.line == "*") {
+    bool closed = false;
+    std::string empty;
+    std::optional<std::string> line = co_await ReadSaslLine(empty, closed);
+    if (!line) co_return closed ? false : CountError();
+    if (*line == "*") {
       Reply("-ERR authentication cancelled");
       co_return true;
     }
-    response = std::move(line.line);
+    response = std::move(*line);
   }
   // RFC 4616 section 2: message = [authzid] NUL authcid NUL passwd.
   auto decoded = Base64Decode(response);
@@ -413,6 +421,102 @@ awaitable<bool> Session::HandleAuth(const Command& c) {
     co_return CountError();
   }
   bool ok = co_await Login(authcid, password);
+  co_return ok;
+}
+
+awaitable<std::optional<std::string>> Session::ReadSaslLine(const std::string& challenge,
+                                                            bool& closed) {
+  closed = false;
+  Reply("+ " + challenge);
+  bool sent = co_await Flush();
+  if (!sent) {
+    closed = true;
+    co_return std::nullopt;
+  }
+  seconds timeout = idle_timeout();
+  auto line = co_await conn_.ReadLine(kMaxAuthLine, timeout);
+  if (line.status == io::ReadStatus::kTooLong) {
+    Reply("-ERR line too long");
+    co_return std::nullopt;
+  }
+  if (line.status != io::ReadStatus::kOk) {
+    closed = true;
+    co_return std::nullopt;
+  }
+  co_return std::move(line.line);
+}
+
+// SCRAM-SHA-256 (RFC 5802, RFC 7677) over RFC 5034 section 4: the
+// client-first message is the initial response or the answer to an empty
+// challenge; the server-first and server-final ("v=") messages are "+ "
+// challenges, the last answered with an empty line before "+OK". Shared
+// account check: server::BeginScramLogin / FinishScramLogin.
+awaitable<bool> Session::HandleAuthScram(const Command& c) {
+  std::string response;
+  bool closed = false;
+  if (!c.arg2.empty()) {
+    if (c.arg2 != "=") response = c.arg2;
+  } else {
+    std::string empty;
+    std::optional<std::string> line = co_await ReadSaslLine(empty, closed);
+    if (!line) co_return closed ? false : CountError();
+    response = std::move(*line);
+  }
+  if (response == "*") {
+    Reply("-ERR authentication cancelled");
+    co_return true;
+  }
+  auth::ScramServer scram;
+  auto decoded = Base64Decode(response);
+  Result<auth::ScramClientFirst> first =
+      decoded ? scram.ReceiveClientFirst(*decoded)
+              : Result<auth::ScramClientFirst>(Err(ErrorKind::kInvalid, "bad base64"));
+  if (!first) {
+    Reply("-ERR malformed authentication response");
+    co_return CountError();
+  }
+  if (!first->authzid.empty() && !EqualsIgnoreCase(first->authzid, first->user)) {
+    Reply("-ERR [AUTH] authorization identity not permitted");
+    co_return CountError();
+  }
+  std::string ip = conn_.peer_ip();
+  std::string user = first->user;
+  std::string protocol = "pop3";
+  server::ScramAccount account = co_await server::BeginScramLogin(svc_, ip, user, protocol);
+  if (account.outcome == server::LoginOutcome::kTemporary) {
+    Reply("-ERR [SYS/TEMP] authentication temporarily unavailable, try again later");
+    co_return true;
+  }
+  std::string nonce = auth::RandomScramNonce();
+  std::string server_first = Base64Encode(scram.ServerFirst(account.verifier, nonce));
+  std::optional<std::string> line = co_await ReadSaslLine(server_first, closed);
+  if (!line) co_return closed ? false : CountError();
+  if (*line == "*") {
+    Reply("-ERR authentication cancelled");
+    co_return true;
+  }
+  auto final_msg = Base64Decode(*line);
+  Result<std::string> server_final =
+      final_msg ? scram.ReceiveClientFinal(*final_msg)
+                : Result<std::string>(Err(ErrorKind::kInvalid, "bad base64"));
+  if (!server_final && server_final.error().kind == ErrorKind::kInvalid) {
+    Reply("-ERR malformed authentication response");
+    co_return CountError();
+  }
+  bool proof_ok = server_final.ok();
+  server::LoginResult check =
+      co_await server::FinishScramLogin(svc_, ip, std::move(account), proof_ok, protocol);
+  if (check.outcome == server::LoginOutcome::kOk) {
+    std::string verifier = Base64Encode(*server_final);
+    std::optional<std::string> ack = co_await ReadSaslLine(verifier, closed);
+    if (!ack) co_return closed ? false : CountError();
+    if (!ack->empty()) {
+      Reply(*ack == "*" ? "-ERR authentication cancelled"
+                        : "-ERR malformed authentication response");
+      co_return CountError();
+    }
+  }
+  bool ok = co_await LoginChecked(check);
   co_return ok;
 }
 
@@ -443,6 +547,12 @@ awaitable<bool> Session::HandleStls() {
 awaitable<bool> Session::Login(const std::string& user, const std::string& password) {
   std::string ip = conn_.peer_ip();
   server::LoginResult check = co_await server::CheckLogin(svc_, ip, user, password, "pop3");
+  bool ok = co_await LoginChecked(check);
+  co_return ok;
+}
+
+awaitable<bool> Session::LoginChecked(const server::LoginResult& check) {
+  std::string ip = conn_.peer_ip();
   if (check.outcome == server::LoginOutcome::kTemporary) {
     Reply("-ERR [SYS/TEMP] authentication temporarily unavailable, try again later");
     co_return true;

@@ -17,6 +17,23 @@ const std::string& DummyHash() {
   return hash;
 }
 
+// The outcome of a password check: the failure penalty (waited here) and the
+// log line; `why` is appended to the failure line.
+awaitable<void> Record(auth::LoginPenalty* penalty, const std::string& ip,
+                       const LoginResult& result, const std::string& protocol,
+                       const std::string& why) {
+  if (result.outcome == LoginOutcome::kTemporary) {
+    spdlog::error("{}: account lookup failed: {}", protocol, result.error);
+  } else if (result.outcome == LoginOutcome::kBad) {
+    std::chrono::milliseconds delay =
+        penalty ? penalty->Failure(ip, result.address) : std::chrono::milliseconds(0);
+    spdlog::warn("{}: failed login for {} from {}{}", protocol, result.address, ip, why);
+    co_await Sleep(delay);
+  } else if (penalty) {
+    penalty->Success(ip, result.address);
+  }
+}
+
 }  // namespace
 
 awaitable<void> Sleep(std::chrono::milliseconds d) {
@@ -58,16 +75,61 @@ awaitable<LoginResult> CheckLogin(Services& svc, std::string ip, std::string use
     return r;
   };
   LoginResult result = co_await io::Offload(*svc.blocking, std::move(verify));
+  std::string why;
+  co_await Record(penalty, ip, result, protocol, why);
+  co_return result;
+}
+
+awaitable<ScramAccount> BeginScramLogin(Services& svc, std::string ip, std::string user,
+                                        std::string protocol) {
+  auth::LoginPenalty* penalty = svc.penalty;
+  if (penalty) {
+    std::chrono::milliseconds pending = penalty->Pending(ip);
+    co_await Sleep(pending);
+  }
+  std::string address = AsciiLower(user);
+  store::Store* store = svc.store;
+  auto lookup = [store, address]() {
+    ScramAccount r;
+    r.address = address;
+    auto account = store->FindAccount(address);
+    if (!account) {
+      if (account.error().kind != ErrorKind::kNotFound) {
+        r.outcome = LoginOutcome::kTemporary;
+        r.error = account.error().message;
+      }
+      return r;
+    }
+    r.account_id = account->id;
+    r.verifier = auth::ParseScramVerifier(account->scram_sha256);
+    r.missing_verifier = !r.verifier;
+    if (r.verifier) r.outcome = LoginOutcome::kOk;
+    return r;
+  };
+  ScramAccount result = co_await io::Offload(*svc.blocking, std::move(lookup));
   if (result.outcome == LoginOutcome::kTemporary) {
     spdlog::error("{}: account lookup failed: {}", protocol, result.error);
-  } else if (result.outcome == LoginOutcome::kBad) {
-    std::chrono::milliseconds delay =
-        penalty ? penalty->Failure(ip, address) : std::chrono::milliseconds(0);
-    spdlog::warn("{}: failed login for {} from {}", protocol, address, ip);
-    co_await Sleep(delay);
-  } else if (penalty) {
-    penalty->Success(ip, address);
   }
+  co_return result;
+}
+
+awaitable<LoginResult> FinishScramLogin(Services& svc, std::string ip, ScramAccount account,
+                                        bool proof_ok, std::string protocol) {
+  LoginResult result;
+  result.address = account.address;
+  if (proof_ok && account.outcome == LoginOutcome::kOk) {
+    result.outcome = LoginOutcome::kOk;
+    result.account_id = account.account_id;
+  }
+  std::string why;
+  if (account.missing_verifier) {
+    why =
+        " (SCRAM-SHA-256: the account has no SCRAM verifier; set its password again with "
+        "`hato user passwd` to enable SCRAM)";
+  } else {
+    why = " (SCRAM-SHA-256)";
+  }
+  co_await Record(svc.penalty, ip, result, protocol, why);
   co_return result;
 }
 

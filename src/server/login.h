@@ -2,12 +2,15 @@
 // LOGIN and AUTHENTICATE PLAIN): the account lookup and the slow hash check
 // run on the blocking pool; failures are answered only after the growing
 // per-IP / per-(IP, account) penalty (auth/penalty.h), and an unknown account
-// costs the same time as a wrong password.
+// costs the same time as a wrong password. SCRAM-SHA-256 logins (RFC 7677)
+// take the same penalties and log lines, split around the exchange.
 #pragma once
 
 #include <chrono>
+#include <optional>
 #include <string>
 
+#include "auth/scram.h"
 #include "io/asio.h"
 #include "server/services.h"
 
@@ -25,6 +28,25 @@ struct LoginResult {
 // The arguments are copied: the caller's strings need not outlive the call.
 awaitable<LoginResult> CheckLogin(Services& svc, std::string ip, std::string user,
                                   std::string password, std::string protocol);
+
+// SCRAM-SHA-256 (auth/scram.h): BeginScramLogin waits the pending penalty
+// and looks the account's verifier up on the blocking pool; the session runs
+// the exchange (ScramServer::ServerFirst with `verifier`, which may be
+// nullopt); FinishScramLogin records the outcome like CheckLogin (penalty,
+// log line; an account without a verifier is logged with the fix).
+struct ScramAccount {
+  LoginOutcome outcome = LoginOutcome::kBad;  // kTemporary: the lookup failed
+  int64_t account_id = 0;
+  std::string address;  // canonical (lower-cased)
+  std::optional<auth::ScramVerifier> verifier;
+  bool missing_verifier = false;  // a live account whose password predates SCRAM
+  std::string error;              // for kTemporary
+};
+awaitable<ScramAccount> BeginScramLogin(Services& svc, std::string ip, std::string user,
+                                        std::string protocol);
+// `proof_ok`: ScramServer::ReceiveClientFinal succeeded.
+awaitable<LoginResult> FinishScramLogin(Services& svc, std::string ip, ScramAccount account,
+                                        bool proof_ok, std::string protocol);
 
 // Waits `d` on the current executor (no-op for zero).
 awaitable<void> Sleep(std::chrono::milliseconds d);

@@ -6,6 +6,7 @@
 #include <random>
 #include <set>
 
+#include "auth/scram.h"
 #include "base/strings.h"
 #include "io/await.h"
 #include "io/net.h"
@@ -102,6 +103,7 @@ class Session final : public server::SessionRegistry::Member {
   awaitable<bool> HandleBdat(const Command& c);
   awaitable<bool> HandleStartTls();
   awaitable<bool> HandleAuth(const Command& c);
+  awaitable<bool> HandleAuthScram(std::optional<std::string> initial);
   awaitable<bool> CheckSendingLimits();
   awaitable<bool> Deliver(std::string content);
   // Reads one SASL response line after a 334 challenge; nullopt when the
@@ -266,7 +268,7 @@ awaitable<bool> Session::HandleEhlo(const Command& c, bool extended) {
   Reply("250-SIZE " + std::to_string(cfg.smtp.max_message_size));
   if (conn_.tls_available() && !conn_.is_tls()) Reply("250-STARTTLS");
   // RFC 4954 section 4: no plaintext mechanism is offered before TLS.
-  if (submission_ && PlaintextAllowed()) Reply("250-AUTH PLAIN LOGIN");
+  if (submission_ && PlaintextAllowed()) Reply("250-AUTH SCRAM-SHA-256 PLAIN LOGIN");
   if (submission_) Reply("250-DSN");  // RFC 3461
   Reply("250-ENHANCEDSTATUSCODES");
   Reply("250-8BITMIME");
@@ -728,6 +730,12 @@ awaitable<bool> Session::HandleAuth(const Command& c) {
   }
   std::string mech = AsciiUpper(words[0]);
   std::string initial = words.size() == 2 ? std::string(words[1]) : std::string();
+  if (mech == auth::kScramSha256) {
+    std::optional<std::string> first;
+    if (words.size() == 2) first = initial;
+    bool ok = co_await HandleAuthScram(std::move(first));
+    co_return ok;
+  }
   std::string user, password;
   bool malformed = false;
   if (mech == "PLAIN") {
@@ -811,6 +819,87 @@ awaitable<bool> Session::HandleAuth(const Command& c) {
   account_id_ = login.account_id;
   account_address_ = login.address;
   spdlog::info("submission: {} authenticated from {}", account_address_, conn_.peer_ip());
+  Reply("235 2.7.0 Authentication successful");
+  co_return true;
+}
+
+// SCRAM-SHA-256 (RFC 5802, RFC 7677) over RFC 4954: the client-first
+// message is the initial response or the answer to an empty challenge; the
+// server-first and then the server-final message ("v=", RFC 4954 section 4:
+// additional data with success is sent as a challenge) are 334 challenges,
+// the last answered with an empty line. The account check and its penalty
+// are server::BeginScramLogin / FinishScramLogin, shared with IMAP and POP3.
+awaitable<bool> Session::HandleAuthScram(std::optional<std::string> initial) {
+  std::string response;
+  if (!initial) {
+    std::string empty;
+    std::optional<std::string> line = co_await ReadSaslLine(empty);
+    if (!line) co_return false;
+    response = std::move(*line);
+  } else if (*initial != "=") {
+    response = std::move(*initial);
+  }
+  if (response == "*") {
+    Reply("501 5.0.0 Authentication cancelled");
+    co_return CountError();
+  }
+  auth::ScramServer scram;
+  auto decoded = Base64Decode(response);
+  if (!decoded) {
+    Reply("501 5.5.2 Malformed authentication response");
+    co_return CountError();
+  }
+  auto first = scram.ReceiveClientFirst(*decoded);
+  if (!first) {
+    Reply("501 5.5.2 Malformed authentication response: " + first.error().message);
+    co_return CountError();
+  }
+  if (!first->authzid.empty() && !EqualsIgnoreCase(first->authzid, first->user)) {
+    Reply("535 5.7.8 Authorization identity not permitted");
+    co_return CountError();
+  }
+  std::string ip = conn_.peer_ip();
+  std::string user = first->user;
+  std::string protocol = "submission";
+  server::ScramAccount account = co_await server::BeginScramLogin(svc_, ip, user, protocol);
+  if (account.outcome == server::LoginOutcome::kTemporary) {
+    Reply("454 4.7.0 Temporary authentication failure");
+    co_return true;
+  }
+  std::string nonce = auth::RandomScramNonce();
+  std::string server_first = Base64Encode(scram.ServerFirst(account.verifier, nonce));
+  std::optional<std::string> line = co_await ReadSaslLine(server_first);
+  if (!line) co_return false;
+  if (*line == "*") {
+    Reply("501 5.0.0 Authentication cancelled");
+    co_return CountError();
+  }
+  auto final_msg = Base64Decode(*line);
+  Result<std::string> server_final = final_msg ? scram.ReceiveClientFinal(*final_msg)
+                                               : Result<std::string>(Err(ErrorKind::kInvalid, ""));
+  if (!server_final && server_final.error().kind == ErrorKind::kInvalid) {
+    Reply("501 5.5.2 Malformed authentication response");
+    co_return CountError();
+  }
+  bool proof_ok = server_final.ok();
+  server::LoginResult login =
+      co_await server::FinishScramLogin(svc_, ip, std::move(account), proof_ok, protocol);
+  if (login.outcome != server::LoginOutcome::kOk) {
+    Reply("535 5.7.8 Authentication credentials invalid");
+    co_return CountError();
+  }
+  std::string verifier = Base64Encode(*server_final);
+  std::optional<std::string> ack = co_await ReadSaslLine(verifier);
+  if (!ack) co_return false;
+  if (!ack->empty()) {
+    Reply(*ack == "*" ? "501 5.0.0 Authentication cancelled"
+                      : "501 5.5.2 Malformed authentication response");
+    co_return CountError();
+  }
+  account_id_ = login.account_id;
+  account_address_ = login.address;
+  spdlog::info("submission: {} authenticated with SCRAM-SHA-256 from {}", account_address_,
+               conn_.peer_ip());
   Reply("235 2.7.0 Authentication successful");
   co_return true;
 }

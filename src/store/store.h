@@ -63,6 +63,9 @@ struct Account {
   int64_t id = 0;
   std::string address;  // canonical: lower-case local part and domain
   std::string password_hash;
+  // SCRAM-SHA-256 verifier (auth/scram.h, RFC 5803 form) of the same
+  // password; empty for accounts whose password was set before schema 9.
+  std::string scram_sha256;
 };
 
 struct AccountSummary {
@@ -317,7 +320,8 @@ struct SnapshotAccount {
   int64_t id = 0;
   std::string address;
   std::string password_hash;
-  int64_t removed_at = 0;  // 0: live
+  int64_t removed_at = 0;    // 0: live
+  std::string scram_sha256;  // "" before schema 9 or when the account has none
 };
 
 struct SnapshotMailbox {
@@ -388,8 +392,18 @@ class Store {
   virtual Status RemoveDomain(std::string_view domain) = 0;  // only when it has no live accounts
   virtual Result<std::vector<std::string>> ListDomains() = 0;
   virtual Result<bool> IsLocalDomain(std::string_view domain) = 0;
-  virtual Status AddAccount(std::string_view address, std::string_view password_hash) = 0;
-  virtual Status SetPassword(std::string_view address, std::string_view password_hash) = 0;
+  // `scram_sha256`: the SCRAM-SHA-256 verifier of the same password
+  // (auth::NewScramVerifier), or "": SCRAM logins then fail for the account.
+  virtual Status AddAccount(std::string_view address, std::string_view password_hash,
+                            std::string_view scram_sha256) = 0;
+  virtual Status SetPassword(std::string_view address, std::string_view password_hash,
+                             std::string_view scram_sha256) = 0;
+  Status AddAccount(std::string_view address, std::string_view password_hash) {
+    return AddAccount(address, password_hash, {});
+  }
+  Status SetPassword(std::string_view address, std::string_view password_hash) {
+    return SetPassword(address, password_hash, {});
+  }
   // Soft removal: the account stops receiving and logging in; its mail is kept
   // for the retention period and then purged.
   virtual Status RemoveAccount(std::string_view address) = 0;

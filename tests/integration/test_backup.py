@@ -4,6 +4,7 @@ import os
 import re
 import shutil
 import smtplib
+import sqlite3
 import tempfile
 import threading
 import time
@@ -119,6 +120,14 @@ class BackupTest(unittest.TestCase):
             self.assertIn(i, nums)
         self.assertEqual(len(dump(restored.imap_port, BOB)["INBOX"]), 1)
 
+    def scram_verifier(self, address):
+        db = sqlite3.connect(os.path.join(self.server.data, "meta.db"))
+        try:
+            return db.execute("SELECT scram_sha256 FROM accounts WHERE address = ? AND "
+                              "removed_at IS NULL", (address,)).fetchone()[0]
+        finally:
+            db.close()
+
     def test_aliases_are_backed_up_and_restored(self):
         cli("alias", "add", "sales@example.test", ALICE, data=self.server.data)
         cli("alias", "add", "help@example.test", BOB, data=self.server.data)
@@ -139,7 +148,10 @@ class BackupTest(unittest.TestCase):
             s.mail("x@remote.test")
             self.assertEqual(s.rcpt("sales@example.test")[0], 250)
             self.assertEqual(s.rcpt("help@example.test")[0], 550)
-        # --merge into the live store: a purged account comes back with its aliases.
+        # --merge into the live store: a purged account comes back with its aliases
+        # and its SCRAM-SHA-256 verifier (schema 9).
+        verifier = self.scram_verifier(ALICE)
+        self.assertTrue(verifier.startswith("SCRAM-SHA-256$4096:"), verifier)
         cli("user", "remove", ALICE, "--purge", "--yes", data=self.server.data)
         self.assertEqual(cli("alias", "list", data=self.server.data).stdout.splitlines(),
                          want[:1])
@@ -147,6 +159,7 @@ class BackupTest(unittest.TestCase):
                 data=self.server.data)
         self.assertEqual(r.stderr, "")
         self.assertEqual(cli("alias", "list", data=self.server.data).stdout.splitlines(), want)
+        self.assertEqual(self.scram_verifier(ALICE), verifier)
         # Again: already there, nothing to report.
         r = cli("restore", self.dest, "--backup", set_id, "--merge", data=self.server.data)
         self.assertEqual(r.stderr, "")

@@ -136,7 +136,7 @@ TEST(AliasSchema, MigratesFromSeven) {
   store->reset();
   sqlite::Db db;
   ASSERT_TRUE(db.Open(dir.path() + "/meta.db", false).ok());
-  EXPECT_EQ(*sqlite::SchemaVersion(db), 8);
+  EXPECT_EQ(*sqlite::SchemaVersion(db), sqlite::LatestSchemaVersion());
 }
 
 }  // namespace

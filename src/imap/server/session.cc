@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <map>
 
+#include "auth/scram.h"
 #include "base/strings.h"
 #include "imap/proto/response.h"
 #include "imap/proto/strings.h"
@@ -147,7 +148,7 @@ std::string Session::Capabilities() const {
   if (state_ == State::kNotAuthenticated) {
     if (conn_.tls_available() && !conn_.is_tls()) caps += " STARTTLS";
     if (PlaintextAllowed()) {
-      caps += " AUTH=PLAIN";
+      caps += " AUTH=SCRAM-SHA-256 AUTH=PLAIN";
     } else {
       caps += " LOGINDISABLED";  // RFC 3501 section 6.2.3
     }
@@ -436,9 +437,31 @@ awaitable<bool> Session::HandleLogin(const Command& c) {
   co_return ok;
 }
 
+awaitable<std::optional<std::string>> Session::ReadSaslResponse(const Command& c,
+                                                                const std::string& challenge,
+                                                                bool& closed) {
+  closed = false;
+  Reply("+ " + challenge);
+  while (true) {
+    LineResult line = reader_.NextLine();
+    if (auto* l = std::get_if<Line>(&line)) co_return std::move(l->text);
+    if (std::holds_alternative<LineTooLong>(line)) {
+      Tagged(c, "BAD", "authentication response too long");
+      co_return std::nullopt;
+    }
+    bool flushed = co_await Flush();
+    if (!flushed) break;
+    seconds timeout(cfg_->imap.idle_timeout_seconds);
+    io::ReadStatus st = co_await ReadMore(timeout);
+    if (st != io::ReadStatus::kOk) break;
+  }
+  closed = true;
+  co_return std::nullopt;
+}
+
 awaitable<bool> Session::HandleAuthenticate(const Command& c) {
   const auto& a = c.As<AuthenticateArgs>();
-  if (a.mechanism != "PLAIN") {
+  if (a.mechanism != "PLAIN" && a.mechanism != auth::kScramSha256) {
     Tagged(c, "NO", "unsupported authentication mechanism");
     co_return true;
   }
@@ -446,27 +469,19 @@ awaitable<bool> Session::HandleAuthenticate(const Command& c) {
     Tagged(c, "NO", "[PRIVACYREQUIRED] authentication needs TLS (use STARTTLS)");
     co_return true;
   }
+  if (a.mechanism == auth::kScramSha256) {
+    bool ok = co_await HandleAuthenticateScram(c);
+    co_return ok;
+  }
   std::string response;
   if (a.initial_response) {
     response = *a.initial_response == "=" ? "" : *a.initial_response;  // RFC 4959
   } else {
-    Reply("+ ");
-    while (true) {
-      LineResult line = reader_.NextLine();
-      if (auto* l = std::get_if<Line>(&line)) {
-        response = l->text;
-        break;
-      }
-      if (std::holds_alternative<LineTooLong>(line)) {
-        Tagged(c, "BAD", "authentication response too long");
-        co_return true;
-      }
-      bool flushed = co_await Flush();
-      if (!flushed) co_return false;
-      seconds timeout(cfg_->imap.idle_timeout_seconds);
-      io::ReadStatus st = co_await ReadMore(timeout);
-      if (st != io::ReadStatus::kOk) co_return false;
-    }
+    bool closed = false;
+    std::string empty;
+    std::optional<std::string> line = co_await ReadSaslResponse(c, empty, closed);
+    if (!line) co_return !closed;
+    response = std::move(*line);
     if (response == "*") {
       Tagged(c, "BAD", "authentication cancelled");  // RFC 3501 section 6.2.2
       co_return true;
@@ -491,24 +506,103 @@ awaitable<bool> Session::HandleAuthenticate(const Command& c) {
   co_return ok;
 }
 
+// SCRAM-SHA-256 (RFC 5802, RFC 7677) with RFC 9051 section 6.2.2 / RFC 4959:
+// the client-first message is the SASL-IR initial response or the answer to
+// an empty continuation; the server-first and the server-final ("v=")
+// messages are continuations, the last answered with an empty line before
+// the tagged OK. Shared account check: server::BeginScramLogin.
+awaitable<bool> Session::HandleAuthenticateScram(const Command& c) {
+  const auto& a = c.As<AuthenticateArgs>();
+  std::string response;
+  bool closed = false;
+  if (a.initial_response) {
+    response = *a.initial_response == "=" ? "" : *a.initial_response;
+  } else {
+    std::string empty;
+    std::optional<std::string> line = co_await ReadSaslResponse(c, empty, closed);
+    if (!line) co_return !closed;
+    response = std::move(*line);
+  }
+  if (response == "*") {
+    Tagged(c, "BAD", "authentication cancelled");
+    co_return true;
+  }
+  auth::ScramServer scram;
+  auto decoded = Base64Decode(response);
+  Result<auth::ScramClientFirst> first =
+      decoded ? scram.ReceiveClientFirst(*decoded)
+              : Result<auth::ScramClientFirst>(Err(ErrorKind::kInvalid, "bad base64"));
+  if (!first) {
+    Tagged(c, "BAD", "malformed SCRAM-SHA-256 response");
+    co_return ++bad_commands_ <= kMaxBadCommands;
+  }
+  if (!first->authzid.empty() && !EqualsIgnoreCase(first->authzid, first->user)) {
+    Tagged(c, "NO", "[AUTHORIZATIONFAILED] cannot act as another user");
+    co_return true;
+  }
+  std::string ip = conn_.peer_ip();
+  std::string user = first->user;
+  std::string protocol = "imap";
+  server::ScramAccount account = co_await server::BeginScramLogin(svc_, ip, user, protocol);
+  if (account.outcome == server::LoginOutcome::kTemporary) {
+    Tagged(c, "NO", "[UNAVAILABLE] authentication temporarily unavailable, try again later");
+    co_return true;
+  }
+  std::string nonce = auth::RandomScramNonce();
+  std::string server_first = Base64Encode(scram.ServerFirst(account.verifier, nonce));
+  std::optional<std::string> line = co_await ReadSaslResponse(c, server_first, closed);
+  if (!line) co_return !closed;
+  if (*line == "*") {
+    Tagged(c, "BAD", "authentication cancelled");
+    co_return true;
+  }
+  auto final_msg = Base64Decode(*line);
+  Result<std::string> server_final =
+      final_msg ? scram.ReceiveClientFinal(*final_msg)
+                : Result<std::string>(Err(ErrorKind::kInvalid, "bad base64"));
+  if (!server_final && server_final.error().kind == ErrorKind::kInvalid) {
+    Tagged(c, "BAD", "malformed SCRAM-SHA-256 response");
+    co_return ++bad_commands_ <= kMaxBadCommands;
+  }
+  bool proof_ok = server_final.ok();
+  server::LoginResult r =
+      co_await server::FinishScramLogin(svc_, ip, std::move(account), proof_ok, protocol);
+  if (r.outcome == server::LoginOutcome::kOk) {
+    std::string verifier = Base64Encode(*server_final);
+    std::optional<std::string> ack = co_await ReadSaslResponse(c, verifier, closed);
+    if (!ack) co_return !closed;
+    if (!ack->empty()) {
+      Tagged(c, "BAD", *ack == "*" ? "authentication cancelled" : "expected an empty response");
+      co_return true;
+    }
+  }
+  co_return LoginDone(c, r, "SCRAM-SHA-256");
+}
+
 awaitable<bool> Session::Authenticated(const Command& c, const std::string& user,
                                        const std::string& password) {
   std::string ip = conn_.peer_ip();
   server::LoginResult r = co_await server::CheckLogin(svc_, ip, user, password, "imap");
+  co_return LoginDone(c, r, "");
+}
+
+bool Session::LoginDone(const Command& c, const server::LoginResult& r,
+                        const std::string& mechanism) {
   if (r.outcome == server::LoginOutcome::kTemporary) {
     Tagged(c, "NO", "[UNAVAILABLE] authentication temporarily unavailable, try again later");
-    co_return true;
+    return true;
   }
   if (r.outcome == server::LoginOutcome::kBad) {
     Tagged(c, "NO", "[AUTHENTICATIONFAILED] invalid credentials");  // RFC 5530
-    co_return ++bad_commands_ <= kMaxBadCommands;
+    return ++bad_commands_ <= kMaxBadCommands;
   }
   account_id_ = r.account_id;
   address_ = r.address;
   state_ = State::kAuthenticated;
-  spdlog::info("imap: {} logged in from {}{}", address_, ip, conn_.is_tls() ? " with TLS" : "");
+  spdlog::info("imap: {} logged in from {}{}{}", address_, conn_.peer_ip(),
+               conn_.is_tls() ? " with TLS" : "", mechanism.empty() ? "" : " with " + mechanism);
   Tagged(c, "OK", "[CAPABILITY " + Capabilities() + "] logged in");
-  co_return true;
+  return true;
 }
 
 void Session::Deselect() {

@@ -22,6 +22,7 @@
 #include "imap/server/view.h"
 #include "io/await.h"
 #include "io/net.h"
+#include "server/login.h"
 
 namespace hato::imap {
 
@@ -69,8 +70,17 @@ class Session final : public server::SessionRegistry::Member, public Hub::Listen
   awaitable<bool> HandleStartTls(const Command& c);
   awaitable<bool> HandleLogin(const Command& c);
   awaitable<bool> HandleAuthenticate(const Command& c);
+  awaitable<bool> HandleAuthenticateScram(const Command& c);
+  // Sends the continuation "+ <challenge>" and reads the client's response
+  // line; nullopt when the command is answered (too long: BAD) or the
+  // session must close (`closed` is then set).
+  awaitable<std::optional<std::string>> ReadSaslResponse(const Command& c,
+                                                         const std::string& challenge,
+                                                         bool& closed);
   awaitable<bool> Authenticated(const Command& c, const std::string& user,
                                 const std::string& password);
+  // Answers a checked login: the tagged reply and, on success, the state change.
+  bool LoginDone(const Command& c, const server::LoginResult& r, const std::string& mechanism);
   awaitable<bool> HandleSelect(const Command& c);
   awaitable<bool> HandleMailboxWrite(const Command& c);  // CREATE DELETE RENAME (UN)SUBSCRIBE
   awaitable<bool> HandleList(const Command& c);

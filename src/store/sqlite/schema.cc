@@ -149,6 +149,14 @@ CREATE TABLE aliases(
 CREATE INDEX aliases_account ON aliases(account_id);
 CREATE INDEX outbound_recipients_held ON outbound_recipients(message_id) WHERE state = 1;
 )sql",
+      // 8 -> 9 (SCRAM-SHA-256, RFC 5802 / RFC 7677): the salted verifier of
+      // the account's password in RFC 5803 form
+      // "SCRAM-SHA-256$<iter>:<salt>$<StoredKey>:<ServerKey>", set with the
+      // password hash. NULL for accounts whose password was set before: they
+      // cannot use SCRAM until the password is set again.
+      R"sql(
+ALTER TABLE accounts ADD COLUMN scram_sha256 TEXT;
+)sql",
   };
   return kMigrations;
 }

@@ -55,16 +55,17 @@ class SqliteSnapshot final : public MetadataSnapshot {
   }
 
   Result<std::vector<SnapshotAccount>> Accounts() override {
-    auto s = db_.Prepare(
-        "SELECT id, address, password_hash, coalesce(removed_at, 0) FROM accounts ORDER BY "
-        "address, id");
+    static constexpr int kScramSchema = 9;
+    std::string scram = version_ >= kScramSchema ? "coalesce(scram_sha256, '')" : "''";
+    auto s = db_.Prepare("SELECT id, address, password_hash, coalesce(removed_at, 0), " + scram +
+                         " FROM accounts ORDER BY address, id");
     if (!s) return s.error();
     std::vector<SnapshotAccount> out;
     while (true) {
       auto r = s->Step();
       if (!r) return r.error();
       if (!*r) break;
-      out.push_back({s->Int(0), s->Text(1), s->Text(2), s->Int(3)});
+      out.push_back({s->Int(0), s->Text(1), s->Text(2), s->Int(3), s->Text(4)});
     }
     return out;
   }

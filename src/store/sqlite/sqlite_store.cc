@@ -58,6 +58,8 @@ BlobRef RefFromRow(Stmt& s, int first) {
 
 class SqliteStore final : public Store {
  public:
+  using Store::AddAccount;
+  using Store::SetPassword;
   SqliteStore(std::string data_dir, StoreOptions options)
       : data_dir_(std::move(data_dir)),
         db_path_(data_dir_ + "/meta.db"),
@@ -174,14 +176,16 @@ class SqliteStore final : public Store {
     });
   }
 
-  Status AddAccount(std::string_view address, std::string_view password_hash) override {
+  Status AddAccount(std::string_view address, std::string_view password_hash,
+                    std::string_view scram_sha256) override {
     std::string addr = AsciiLower(address);
     std::string domain = DomainOf(addr);
     if (domain.empty() || addr.front() == '@') {
       return Err(ErrorKind::kInvalid, "invalid address: " + std::string(address));
     }
     std::string hash(password_hash);
-    return WriteSync([addr, domain, hash](Txn& t) -> Status {
+    std::string scram(scram_sha256);
+    return WriteSync([addr, domain, hash, scram](Txn& t) -> Status {
       auto d = t.db.Cached("SELECT id FROM domains WHERE name = ?");
       if (!d) return d.error();
       auto row = (*d)->Bind(1, domain).Step();
@@ -194,9 +198,16 @@ class SqliteStore final : public Store {
       (*d)->Reset();
       if (auto st = RefuseAliasAddress(t, addr); !st) return st;
       auto ins = t.db.Cached(
-          "INSERT INTO accounts(address, domain_id, password_hash, created_at) VALUES(?,?,?,?)");
+          "INSERT INTO accounts(address, domain_id, password_hash, created_at, scram_sha256) "
+          "VALUES(?,?,?,?,nullif(?,''))");
       if (!ins) return ins.error();
-      auto st = (*ins)->Bind(1, addr).Bind(2, domain_id).Bind(3, hash).Bind(4, Now()).Run();
+      auto st = (*ins)
+                    ->Bind(1, addr)
+                    .Bind(2, domain_id)
+                    .Bind(3, hash)
+                    .Bind(4, Now())
+                    .Bind(5, scram)
+                    .Run();
       if (!st) {
         if (st.error().kind == ErrorKind::kExists) {
           return Err(ErrorKind::kExists, "account already exists: " + addr);
@@ -207,14 +218,18 @@ class SqliteStore final : public Store {
     });
   }
 
-  Status SetPassword(std::string_view address, std::string_view password_hash) override {
+  Status SetPassword(std::string_view address, std::string_view password_hash,
+                     std::string_view scram_sha256) override {
     std::string addr = AsciiLower(address);
     std::string hash(password_hash);
-    return WriteSync([addr, hash](Txn& t) -> Status {
+    std::string scram(scram_sha256);
+    return WriteSync([addr, hash, scram](Txn& t) -> Status {
+      // The verifier is replaced too: an old one would still accept the old password.
       auto s = t.db.Cached(
-          "UPDATE accounts SET password_hash = ? WHERE address = ? AND removed_at IS NULL");
+          "UPDATE accounts SET password_hash = ?, scram_sha256 = nullif(?,'') WHERE address = ? "
+          "AND removed_at IS NULL");
       if (!s) return s.error();
-      if (auto st = (*s)->Bind(1, hash).Bind(2, addr).Run(); !st) return st;
+      if (auto st = (*s)->Bind(1, hash).Bind(2, scram).Bind(3, addr).Run(); !st) return st;
       if (t.db.Changes() == 0) return Err(ErrorKind::kNotFound, "no such account: " + addr);
       return Ok();
     });
@@ -258,13 +273,13 @@ class SqliteStore final : public Store {
     std::string addr = AsciiLower(address);
     return WithReader([&addr](Db& db) -> Result<Account> {
       auto s = db.Cached(
-          "SELECT id, address, password_hash FROM accounts WHERE address = ? AND removed_at IS "
-          "NULL");
+          "SELECT id, address, password_hash, coalesce(scram_sha256, '') FROM accounts WHERE "
+          "address = ? AND removed_at IS NULL");
       if (!s) return s.error();
       auto row = (*s)->Bind(1, addr).Step();
       if (!row) return row.error();
       if (!*row) return Err(ErrorKind::kNotFound, "no such account: " + addr);
-      return Account{(*s)->Int(0), (*s)->Text(1), (*s)->Text(2)};
+      return Account{(*s)->Int(0), (*s)->Text(1), (*s)->Text(2), (*s)->Text(3)};
     });
   }
 
@@ -280,7 +295,7 @@ class SqliteStore final : public Store {
       auto row = (*s)->Bind(1, addr).Step();
       if (!row) return row.error();
       if (!*row) return Err(ErrorKind::kNotFound, "no such account or alias: " + addr);
-      return Account{(*s)->Int(0), (*s)->Text(1), (*s)->Text(2)};
+      return Account{(*s)->Int(0), (*s)->Text(1), (*s)->Text(2), {}};
     });
   }
 
@@ -790,7 +805,7 @@ class SqliteStore final : public Store {
       auto row = (*s)->Bind(1, addr).Step();
       if (!row) return row.error();
       if (!*row) return Err(ErrorKind::kNotFound, "no such account: " + addr);
-      return SnapshotAccount{(*s)->Int(0), (*s)->Text(1), (*s)->Text(2), (*s)->Int(3)};
+      return SnapshotAccount{(*s)->Int(0), (*s)->Text(1), (*s)->Text(2), (*s)->Int(3), {}};
     });
   }
 
