@@ -232,7 +232,7 @@ int PrintRestore(const Result<backup::RestoreResult>& r, bool merge) {
 }  // namespace
 
 int RunCli(int argc, char** argv) {
-  CLI::App app{"Hato: a mail server (SMTP, POP3) with a durable embedded store"};
+  CLI::App app{"Hato: a mail server (SMTP, submission, IMAP, POP3) with a durable embedded store"};
   app.require_subcommand(1);
   std::string data = "./var";
   auto add_data = [&data](CLI::App* cmd) {
