@@ -13,17 +13,11 @@
 
 #include "base/strings.h"
 #include "dns/rdata.h"
+#include "dns/unbound.h"
 
 namespace hato::dns {
 namespace {
 
-constexpr int kTypeA = 1;
-constexpr int kTypeMx = 15;
-constexpr int kTypePtr = 12;
-constexpr int kTypeTxt = 16;
-constexpr int kTypeAaaa = 28;
-constexpr int kClassIn = 1;
-constexpr int kRcodeNxDomain = 3;
 // How often the pump thread looks at its stop flag while no answer arrives.
 constexpr int kPumpPollMs = 200;
 // Answers are also kept here, in front of libunbound's own cache: a hit
@@ -32,11 +26,7 @@ constexpr int kPumpPollMs = 200;
 constexpr int kMaxAnswerCacheSeconds = 300;
 constexpr size_t kMaxCachedAnswers = 4096;
 
-struct RawAnswer {
-  bool nxdomain = false;
-  std::vector<std::string> rdata;
-  int ttl = 0;  // seconds
-};
+using RawAnswer = UnboundAnswer;
 
 // One query in flight: the waiting thread and libunbound's callback share it.
 struct Waiter {
@@ -61,25 +51,11 @@ class SharedLookup {
   }
 
   Status Open() {
-    ctx_ = ub_ctx_create();
-    if (!ctx_) return Err(ErrorKind::kInternal, "dns: cannot create the libunbound context");
-    int rc = 0;
-    if (!options_.forward_to.empty()) {
-      // A resolver on this host (a local cache, or the tests' DNS server).
-      rc = ub_ctx_set_option(ctx_, "do-not-query-localhost:", "no");
-      if (rc == 0) rc = ub_ctx_set_fwd(ctx_, options_.forward_to.c_str());
-    } else {
-      rc = ub_ctx_resolvconf(ctx_, nullptr);
-    }
-    if (rc != 0) {
-      return Err(ErrorKind::kInvalid,
-                 "dns: resolver '" + options_.forward_to + "': " + ub_strerror(rc));
-    }
     // Resolution runs on libunbound's thread; answers come back through
     // ub_fd, which the pump thread watches and hands to the waiters.
-    if ((rc = ub_ctx_async(ctx_, 1)) != 0) {
-      return Err(ErrorKind::kInternal, std::string("dns: ") + ub_strerror(rc));
-    }
+    auto ctx = NewUnboundContext(options_.forward_to);
+    if (!ctx) return ctx.error();
+    ctx_ = *ctx;
     pump_ = std::thread([this] { Pump(); });
     return Ok();
   }
@@ -144,23 +120,7 @@ class SharedLookup {
 
   static void OnAnswer(void* arg, int err, ub_result* result) {
     std::unique_ptr<std::shared_ptr<Waiter>> ticket(static_cast<std::shared_ptr<Waiter>*>(arg));
-    Result<RawAnswer> answer = Err(ErrorKind::kTemporary, "");
-    if (err != 0 || !result) {
-      answer = Err(ErrorKind::kTemporary, std::string("dns: ") + ub_strerror(err));
-    } else if (result->rcode == kRcodeNxDomain || result->nxdomain) {
-      answer = RawAnswer{true, {}, result->ttl};
-    } else if (result->rcode != 0) {
-      answer = Err(ErrorKind::kTemporary,
-                   "dns: server failure (rcode " + std::to_string(result->rcode) + ")");
-    } else {
-      RawAnswer raw;
-      raw.ttl = result->ttl;
-      for (int i = 0; result->havedata && result->data[i]; ++i) {
-        raw.rdata.emplace_back(result->data[i], static_cast<size_t>(result->len[i]));
-      }
-      answer = std::move(raw);
-    }
-    if (result) ub_resolve_free(result);
+    Result<RawAnswer> answer = TakeAnswer(err, result);
     Waiter& w = **ticket;
     std::lock_guard lock(w.mu);
     w.answer = std::move(answer);

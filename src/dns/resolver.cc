@@ -7,22 +7,13 @@
 #include <functional>
 
 #include "base/strings.h"
+#include "dns/unbound.h"
 #include "io/await.h"
 
 namespace hato::dns {
 namespace {
 
-constexpr int kTypeA = 1;
-constexpr int kTypeMx = 15;
-constexpr int kTypeAaaa = 28;
-constexpr int kClassIn = 1;
-constexpr int kRcodeNxDomain = 3;
-
-// What libunbound answered for one name and type.
-struct Raw {
-  bool nxdomain = false;
-  std::vector<std::string> rdata;
-};
+using Raw = UnboundAnswer;
 
 class UnboundResolver final : public Resolver {
  public:
@@ -38,25 +29,10 @@ class UnboundResolver final : public Resolver {
   }
 
   Status Open() {
-    ctx_ = ub_ctx_create();
-    if (!ctx_) return Err(ErrorKind::kInternal, "dns: cannot create the libunbound context");
-    int rc = 0;
-    if (!options_.forward_to.empty()) {
-      // A resolver on this host (a local cache, or the tests' DNS server)
-      // must be allowed: libunbound refuses to query localhost by default.
-      rc = ub_ctx_set_option(ctx_, "do-not-query-localhost:", "no");
-      if (rc == 0) rc = ub_ctx_set_fwd(ctx_, options_.forward_to.c_str());
-    } else {
-      rc = ub_ctx_resolvconf(ctx_, nullptr);
-    }
-    if (rc != 0) {
-      return Err(ErrorKind::kInvalid,
-                 "dns: resolver '" + options_.forward_to + "': " + ub_strerror(rc));
-    }
+    auto ctx = NewUnboundContext(options_.forward_to);
+    if (!ctx) return ctx.error();
+    ctx_ = *ctx;
     // Answers come back through ub_fd, which the event loop watches.
-    if ((rc = ub_ctx_async(ctx_, 1)) != 0) {
-      return Err(ErrorKind::kInternal, std::string("dns: ") + ub_strerror(rc));
-    }
     fd_.assign(ub_fd(ctx_));
     Pump();
     return Ok();
@@ -98,27 +74,7 @@ class UnboundResolver final : public Resolver {
 
   static void OnAnswer(void* arg, int err, ub_result* result) {
     std::unique_ptr<Pending> p(static_cast<Pending*>(arg));
-    if (err != 0 || !result) {
-      if (result) ub_resolve_free(result);
-      p->done(Err(ErrorKind::kTemporary, std::string("dns: ") + ub_strerror(err)));
-      return;
-    }
-    Raw raw;
-    if (result->rcode == kRcodeNxDomain || result->nxdomain) {
-      raw.nxdomain = true;
-    } else if (result->rcode != 0) {
-      int rcode = result->rcode;
-      ub_resolve_free(result);
-      p->done(
-          Err(ErrorKind::kTemporary, "dns: server failure (rcode " + std::to_string(rcode) + ")"));
-      return;
-    } else if (result->havedata) {
-      for (int i = 0; result->data[i]; ++i) {
-        raw.rdata.emplace_back(result->data[i], static_cast<size_t>(result->len[i]));
-      }
-    }
-    ub_resolve_free(result);
-    p->done(std::move(raw));
+    p->done(TakeAnswer(err, result));
   }
 
   awaitable<Result<Raw>> Query(const std::string& name, int type) {

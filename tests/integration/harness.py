@@ -43,6 +43,17 @@ def wait_port(port, timeout=15.0):
     raise AssertionError(f"port {port} did not open")
 
 
+def wait_for(cond, timeout=20.0, what="condition"):
+    """Polls cond() every 0.1 s until it returns something true, which is returned."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        v = cond()
+        if v:
+            return v
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
 class Server:
     """A hato data dir plus a running `hato serve` bound to free loopback ports."""
 

@@ -12,24 +12,13 @@ to end: a sending Hato delivers to remote.example through a test DNS server.
 import os
 import poplib
 import smtplib
-import time
 import unittest
 
 from fakemx import FakeDNS, FakeMX
-from harness import DOMAIN, PASSWORD, Server, run_cli
+from harness import DOMAIN, PASSWORD, Server, run_cli, wait_for
 
 ALICE = f"alice@{DOMAIN}"
 MSG = "From: <%s>\r\nTo: <%s>\r\nSubject: %s\r\n\r\nHello %s\r\n"
-
-
-def wait_for(cond, timeout=20.0, what="condition"):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        v = cond()
-        if v:
-            return v
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def submit(server, rcpt, subject):

@@ -14,21 +14,11 @@ import time
 import unittest
 
 from fakemx import FakeDNS, FakeMX
-from harness import DOMAIN, PASSWORD, Server, free_port, run_cli
+from harness import DOMAIN, PASSWORD, Server, free_port, run_cli, wait_for
 
 ALICE = f"alice@{DOMAIN}"
 BOB = f"bob@{DOMAIN}"
 MSG = "From: Alice <%s>\r\nTo: carol@remote.example\r\nSubject: %s\r\n\r\nHello %s.\r\n"
-
-
-def wait_for(cond, timeout=20.0, what="condition"):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        v = cond()
-        if v:
-            return v
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def inbox(server, user):
