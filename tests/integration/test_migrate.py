@@ -38,6 +38,13 @@ class Dovecot:
             os.makedirs(os.path.join(self.dir, sub))
         os.chown(os.path.join(self.dir, "mail"), uid, gid)
         self.port = free_port()
+        self.tls_port = free_port()
+        # A self-signed certificate for imaps (the migration over TLS).
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                        "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                        "-keyout", os.path.join(self.dir, "key.pem"),
+                        "-out", os.path.join(self.dir, "cert.pem")],
+                       check=True, capture_output=True)
         with open(os.path.join(self.dir, "users"), "w") as f:
             f.write(f"{DV_USER}:{{PLAIN}}{DV_PASS}:{uid}:{gid}::{self.dir}/mail/old::\n")
         os.chmod(os.path.join(self.dir, "users"), 0o644)
@@ -48,7 +55,9 @@ listen = 127.0.0.1
 base_dir = {d}/base
 state_dir = {d}/state
 log_path = {d}/dovecot.log
-ssl = no
+ssl = yes
+ssl_cert = <{d}/cert.pem
+ssl_key = <{d}/key.pem
 disable_plaintext_auth = no
 auth_mechanisms = plain
 first_valid_uid = {uid}
@@ -71,12 +80,14 @@ service imap-login {{
     port = {self.port}
   }}
   inet_listener imaps {{
-    port = 0
+    address = 127.0.0.1
+    port = {self.tls_port}
   }}
 }}
 """)
         subprocess.run(["dovecot", "-c", os.path.join(d, "dovecot.conf")], check=True)
         wait_port(self.port)
+        wait_port(self.tls_port)
 
     def stop(self):
         subprocess.run(["doveadm", "-c", os.path.join(self.dir, "dovecot.conf"), "stop"],
@@ -98,10 +109,11 @@ class MigrateTest(unittest.TestCase):
         self.server = Server(users=("alice",)).start()
         self.addCleanup(self.server.cleanup)
 
-    def migrate(self, check=True):
+    def migrate(self, check=True, tls=False, extra=()):
+        scheme, port = ("imaps", self.dv.tls_port) if tls else ("imap", self.dv.port)
         r = subprocess.run([HATO, "migrate", ALICE, "--from",
-                            f"imap://{DV_USER.replace('@', '%40')}@127.0.0.1:{self.dv.port}",
-                            "--password-stdin", "--data", self.server.data],
+                            f"{scheme}://{DV_USER.replace('@', '%40')}@127.0.0.1:{port}",
+                            "--password-stdin", "--data", self.server.data, *extra],
                            input=DV_PASS + "\n", capture_output=True, text=True, timeout=600)
         if check:
             self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
@@ -144,6 +156,24 @@ class MigrateTest(unittest.TestCase):
         shutil.rmtree(os.path.join(self.server.data, "migrate"))
         r = self.migrate()
         self.assertIn(f"({0} added, {N_MESSAGES + 7} already present)", r.stdout)
+
+    def test_migrate_over_imaps(self):
+        m = self.dv.imap()
+        for i in range(10):
+            typ, data = m.append("INBOX", "(\\Seen)",
+                                 imaplib.Time2Internaldate(1600000000 + i * 61), message(i))
+            self.assertEqual(typ, "OK", data)
+        m.logout()
+        # The certificate is self-signed: refused unless --insecure.
+        r = self.migrate(check=False, tls=True)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("127.0.0.1", r.stderr)
+        self.assertEqual(dump(self.server.imap_port).get("INBOX", []), [])
+        r = self.migrate(tls=True, extra=("--insecure",))
+        self.assertIn("10 messages fetched (10 added", r.stdout)
+        source = dump(self.dv.port, DV_USER, DV_PASS)["INBOX"]
+        self.assertEqual(len(source), 10)
+        self.assertEqual(dump(self.server.imap_port)["INBOX"], source)
 
     def test_bad_password_names_the_source(self):
         r = subprocess.run([HATO, "migrate", ALICE, "--from",
