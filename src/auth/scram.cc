@@ -2,13 +2,13 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 
 #include <cstdlib>
 #include <vector>
 
+#include "base/digest.h"
 #include "base/strings.h"
 
 namespace hato::auth {
@@ -16,20 +16,6 @@ namespace {
 
 constexpr size_t kKeyBytes = SHA256_DIGEST_LENGTH;
 constexpr std::string_view kVerifierPrefix = "SCRAM-SHA-256$";
-
-std::string Hmac(std::string_view key, std::string_view data) {
-  unsigned char out[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
-       reinterpret_cast<const unsigned char*>(data.data()), data.size(), out, &len);
-  return std::string(reinterpret_cast<const char*>(out), len);
-}
-
-std::string Sha256(std::string_view data) {
-  unsigned char out[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(), out);
-  return std::string(reinterpret_cast<const char*>(out), sizeof(out));
-}
 
 std::string RandomBytes(size_t n) {
   std::string out(n, '\0');
@@ -45,9 +31,9 @@ std::string RandomBytes(size_t n) {
 ScramVerifier FakeVerifier(std::string_view user) {
   static const std::string secret = RandomBytes(kKeyBytes);
   ScramVerifier v;
-  v.salt = Hmac(secret, "salt:" + std::string(user)).substr(0, kScramSaltBytes);
-  v.stored_key = Hmac(secret, "stored:" + std::string(user));
-  v.server_key = Hmac(secret, "server:" + std::string(user));
+  v.salt = HmacSha256(secret, "salt:" + std::string(user)).substr(0, kScramSaltBytes);
+  v.stored_key = HmacSha256(secret, "stored:" + std::string(user));
+  v.server_key = HmacSha256(secret, "server:" + std::string(user));
   return v;
 }
 
@@ -107,8 +93,8 @@ Result<ScramVerifier> ComputeScramVerifier(std::string_view password, std::strin
   ScramVerifier v;
   v.iterations = iterations;
   v.salt = std::string(salt);
-  v.stored_key = Sha256(Hmac(salted_password, "Client Key"));
-  v.server_key = Hmac(salted_password, "Server Key");
+  v.stored_key = Sha256(HmacSha256(salted_password, "Client Key"));
+  v.server_key = HmacSha256(salted_password, "Server Key");
   OPENSSL_cleanse(salted_password.data(), salted_password.size());
   return v;
 }
@@ -295,7 +281,7 @@ Result<std::string> ScramServer::ReceiveClientFinal(std::string_view msg) {
   // Section 3: ClientKey = ClientProof XOR ClientSignature; H(ClientKey) must
   // be StoredKey.
   std::string auth_message = first_.bare + "," + server_first_ + "," + final_msg->without_proof;
-  std::string client_key = Hmac(verifier_->stored_key, auth_message);
+  std::string client_key = HmacSha256(verifier_->stored_key, auth_message);
   for (size_t i = 0; i < client_key.size(); ++i) client_key[i] ^= final_msg->proof[i];
   std::string stored = Sha256(client_key);
   OPENSSL_cleanse(client_key.data(), client_key.size());
@@ -303,7 +289,7 @@ Result<std::string> ScramServer::ReceiveClientFinal(std::string_view msg) {
       CRYPTO_memcmp(stored.data(), verifier_->stored_key.data(), stored.size()) != 0) {
     return Err(ErrorKind::kAuth, "SCRAM: invalid proof");
   }
-  return "v=" + Base64Encode(Hmac(verifier_->server_key, auth_message));
+  return "v=" + Base64Encode(HmacSha256(verifier_->server_key, auth_message));
 }
 
 }  // namespace hato::auth

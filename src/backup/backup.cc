@@ -113,7 +113,7 @@ Result<std::string> ReadBackupBody(io::FileSystem* fs, const std::string& dest,
         data.error().kind == ErrorKind::kNotFound ? ErrorKind::kNotFound : ErrorKind::kTemporary,
         "body missing from backup: " + path + " (" + data.error().message + ")");
   }
-  if (data->size() != ref.size || store::Sha256(*data) != ref.sha256) {
+  if (data->size() != ref.size || Sha256(*data) != ref.sha256) {
     return Err(ErrorKind::kCorrupt, "body damaged in backup: " + path + " (checksum mismatch)");
   }
   return data;

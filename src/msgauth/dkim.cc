@@ -9,6 +9,7 @@
 #include <limits>
 #include <optional>
 
+#include "base/digest.h"
 #include "base/strings.h"
 #include "mime/header.h"
 
@@ -36,13 +37,6 @@ struct BioFree {
 using PkeyPtr = std::unique_ptr<EVP_PKEY, PkeyFree>;
 using MdCtxPtr = std::unique_ptr<EVP_MD_CTX, MdCtxFree>;
 using BioPtr = std::unique_ptr<BIO, BioFree>;
-
-std::string Sha256(std::string_view data) {
-  unsigned char out[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_Digest(data.data(), data.size(), out, &len, EVP_sha256(), nullptr);
-  return std::string(reinterpret_cast<char*>(out), len);
-}
 
 // Headers recommended for signing (RFC 6376 section 5.4.1) and the ones signed
 // once more than they occur (section 8.15: a later added instance breaks the

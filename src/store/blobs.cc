@@ -41,13 +41,6 @@ ZSTD_DCtx* DecompressContext() {
 
 }  // namespace
 
-std::string Sha256(std::string_view data) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr);
-  return std::string(reinterpret_cast<char*>(md), len);
-}
-
 BlobStore::BlobStore(io::FileSystem* fs, std::string dir, Options options)
     : fs_(fs), dir_(std::move(dir)), options_(options) {}
 

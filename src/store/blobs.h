@@ -32,6 +32,7 @@
 #include <string>
 #include <string_view>
 
+#include "base/digest.h"
 #include "base/result.h"
 #include "io/fs.h"
 
@@ -50,8 +51,6 @@ struct BlobRef {
   uint64_t size = 0;           // content bytes
   Codec codec = Codec::kRaw;
 };
-
-std::string Sha256(std::string_view data);
 
 class BlobStore {
  public:
