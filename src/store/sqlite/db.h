@@ -47,6 +47,16 @@ class Stmt {
     if (rc == SQLITE_DONE) return false;
     return SqliteError(db_, rc, sqlite3_sql(stmt_));
   }
+  // Calls row(*this) for each row, to the end.
+  template <typename F>
+  Status ForEachRow(F row) {
+    while (true) {
+      auto r = Step();
+      if (!r) return r.error();
+      if (!*r) return Ok();
+      row(*this);
+    }
+  }
   // Runs to completion (for statements without rows).
   Status Run() {
     auto r = Step();

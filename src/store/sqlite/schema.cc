@@ -200,12 +200,7 @@ template <typename Format>
 Status CollectRows(Db& db, const std::string& sql, std::vector<std::string>& out, Format format) {
   auto s = db.Prepare(sql);
   if (!s) return s.error();
-  while (true) {
-    auto r = s->Step();
-    if (!r) return r.error();
-    if (!*r) return Ok();
-    out.push_back(format(*s));
-  }
+  return s->ForEachRow([&](Stmt& row) { out.push_back(format(row)); });
 }
 
 }  // namespace

@@ -13,6 +13,7 @@ namespace hato::store {
 namespace {
 
 using sqlite::Db;
+using sqlite::Stmt;
 
 BlobRef RefFromColumns(const sqlite::Stmt& s, int first) {
   BlobRef ref;
@@ -45,12 +46,8 @@ class SqliteSnapshot final : public MetadataSnapshot {
     auto s = db_.Prepare("SELECT name FROM domains ORDER BY name");
     if (!s) return s.error();
     std::vector<std::string> out;
-    while (true) {
-      auto r = s->Step();
-      if (!r) return r.error();
-      if (!*r) break;
-      out.push_back(s->Text(0));
-    }
+    auto st = s->ForEachRow([&](Stmt& row) { out.push_back(row.Text(0)); });
+    if (!st) return st.error();
     return out;
   }
 
@@ -61,12 +58,10 @@ class SqliteSnapshot final : public MetadataSnapshot {
                          " FROM accounts ORDER BY address, id");
     if (!s) return s.error();
     std::vector<SnapshotAccount> out;
-    while (true) {
-      auto r = s->Step();
-      if (!r) return r.error();
-      if (!*r) break;
-      out.push_back({s->Int(0), s->Text(1), s->Text(2), s->Int(3), s->Text(4)});
-    }
+    auto st = s->ForEachRow([&](Stmt& row) {
+      out.push_back({row.Int(0), row.Text(1), row.Text(2), row.Int(3), row.Text(4)});
+    });
+    if (!st) return st.error();
     return out;
   }
 
@@ -77,12 +72,10 @@ class SqliteSnapshot final : public MetadataSnapshot {
     if (!s) return s.error();
     s->Bind(1, account_id);
     std::vector<SnapshotMailbox> out;
-    while (true) {
-      auto r = s->Step();
-      if (!r) return r.error();
-      if (!*r) break;
-      out.push_back({s->Text(0), s->Text(1), s->Int(2) != 0});
-    }
+    auto st = s->ForEachRow([&](Stmt& row) {
+      out.push_back({row.Text(0), row.Text(1), row.Int(2) != 0});
+    });
+    if (!st) return st.error();
     return out;
   }
 
@@ -93,12 +86,8 @@ class SqliteSnapshot final : public MetadataSnapshot {
     auto s = db_.Prepare("SELECT address FROM aliases WHERE account_id = ? ORDER BY address");
     if (!s) return s.error();
     s->Bind(1, account_id);
-    while (true) {
-      auto r = s->Step();
-      if (!r) return r.error();
-      if (!*r) break;
-      out.push_back(s->Text(0));
-    }
+    auto st = s->ForEachRow([&](Stmt& row) { out.push_back(row.Text(0)); });
+    if (!st) return st.error();
     return out;
   }
 
