@@ -105,23 +105,47 @@ class Server:
             out.append(f"{key} = {value}")
         open(path, "w").write("\n".join(out))
 
+    PORT_NAMES = ("smtp_port", "pop3_port", "imap_port", "imaps_port", "submission_port",
+                  "submissions_port")
+
     def start(self, env=None):
-        self.log = open(self.log_path, "a")
-        self.proc = subprocess.Popen(
-            [HATO, "serve", "--data", self.data, "--smtp", f"127.0.0.1:{self.smtp_port}",
-             "--pop3", f"127.0.0.1:{self.pop3_port}", "--imap", f"127.0.0.1:{self.imap_port}",
-             "--imaps", f"127.0.0.1:{self.imaps_port}",
-             "--submission", f"127.0.0.1:{self.submission_port}",
-             "--submissions", f"127.0.0.1:{self.submissions_port}",
-             "--shutdown-grace", "5"],
-            stdout=self.log, stderr=subprocess.STDOUT,
-            env=None if env is None else {**os.environ, **env})
-        wait_port(self.smtp_port)
-        wait_port(self.pop3_port)
-        wait_port(self.imap_port)
-        wait_port(self.imaps_port)
-        wait_port(self.submission_port)
-        return self
+        # free_port() only finds a port that was free a moment ago: another test
+        # running in parallel may take it first. A server that exits before its
+        # ports open is started again on fresh ports (at most three times).
+        for attempt in range(3):
+            self.log = open(self.log_path, "a")
+            self.proc = subprocess.Popen(
+                [HATO, "serve", "--data", self.data, "--smtp", f"127.0.0.1:{self.smtp_port}",
+                 "--pop3", f"127.0.0.1:{self.pop3_port}", "--imap", f"127.0.0.1:{self.imap_port}",
+                 "--imaps", f"127.0.0.1:{self.imaps_port}",
+                 "--submission", f"127.0.0.1:{self.submission_port}",
+                 "--submissions", f"127.0.0.1:{self.submissions_port}",
+                 "--shutdown-grace", "5"],
+                stdout=self.log, stderr=subprocess.STDOUT,
+                env=None if env is None else {**os.environ, **env})
+            if all(self._wait_open(getattr(self, n)) for n in self.PORT_NAMES):
+                return self
+            if self.proc.poll() is None or attempt == 2:
+                break
+            self.log.close()
+            for n in self.PORT_NAMES:
+                setattr(self, n, free_port())
+        raise AssertionError("hato serve did not open its ports; log tail:\n" +
+                             self.logs()[-2000:])
+
+    def _wait_open(self, port, timeout=15.0):
+        """True once `port` accepts connections; False if the server exits first."""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                    return True
+            except OSError:
+                if self.proc.poll() is not None:
+                    return False
+                time.sleep(0.05)
+        return False
+
 
     def stop(self, sig=signal.SIGTERM, timeout=20):
         if self.proc is None:
