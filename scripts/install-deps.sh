@@ -4,7 +4,7 @@
 set -euo pipefail
 
 BUILD_PKGS=(
-  build-essential cmake pkg-config git
+  build-essential cmake pkg-config git ccache
   libboost1.81-dev libssl-dev libsqlite3-dev libsodium-dev libcrypt-dev
   libtomlplusplus-dev libcli11-dev libspdlog-dev libfmt-dev libzstd-dev
   libunbound-dev libidn2-dev
