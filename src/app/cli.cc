@@ -6,9 +6,13 @@
 #include <algorithm>
 #include <cstdint>
 #include <ctime>
+#include <filesystem>
+#include <fstream>
 #include <iostream>
 
 #include "app/msgauth_cli.h"
+#include "app/open_store.h"
+#include "store/postgres/pg_store.h"
 #include "app/serve.h"
 #include "app/tls.h"
 #include "auth/password.h"
@@ -40,7 +44,7 @@ Result<std::unique_ptr<store::Store>> OpenStore(const std::string& data) {
   if (!cfg) return cfg.error();
   store::StoreOptions so;
   so.compress = cfg->store_compress;
-  return store::OpenEmbeddedStore(data, so);
+  return OpenConfiguredStore(*cfg, data, so);
 }
 
 Result<std::string> ReadPassword(const std::string& flag_value, bool from_stdin) {
@@ -98,7 +102,11 @@ Result<std::optional<uint64_t>> ParseQuota(const std::string& text) {
   return std::optional<uint64_t>(*n * unit);
 }
 
-int CmdInit(const std::string& data, const std::string& domain, std::string hostname) {
+// `postgres` non-empty: the node's store is that PostgreSQL database (issue
+// 15); the data dir keeps only the config and keys. A database that already
+// holds Hato's data (another node) is attached to, never wiped.
+int CmdInit(const std::string& data, const std::string& domain, std::string hostname,
+            const std::string& postgres) {
   auto* fs = io::FileSystem::Default();
   if (fs->Exists(data + "/hato.toml")) return Fail(data + " is already initialised");
   if (domain.empty() || domain.find('@') != std::string::npos || domain.find('.') == 0) {
@@ -109,14 +117,116 @@ int CmdInit(const std::string& data, const std::string& domain, std::string host
   if (auto st = GenerateSelfSigned(data + "/tls/cert.pem", data + "/tls/key.pem", hostname); !st) {
     return Fail(st.error().message);
   }
-  if (auto st = fs->WriteFileAtomic(data + "/hato.toml", config::DefaultText(hostname)); !st) {
+  if (auto st = fs->WriteFileAtomic(data + "/hato.toml", config::DefaultText(hostname, postgres));
+      !st) {
     return Fail(st.error().message);
   }
   auto store = OpenStore(data);
-  if (!store) return Fail(store.error().message);
-  if (auto st = (*store)->AddDomain(domain); !st) return Fail(st.error().message);
+  if (!store) {
+    // Nothing half-made: without its store the data dir can be initialised again.
+    (void)fs->Remove(data + "/hato.toml");
+    return Fail(store.error().message);
+  }
+  bool attached = false;
+  if (auto st = (*store)->AddDomain(domain); !st) {
+    // A second node on a shared database: the domain is already there.
+    if (postgres.empty() || st.error().kind != ErrorKind::kExists) {
+      return Fail(st.error().message);
+    }
+    attached = true;
+  }
   std::cout << "initialised " << data << " for domain " << domain << " (hostname " << hostname
-            << ")\n";
+            << ")";
+  if (!postgres.empty()) {
+    std::cout << (attached ? "; attached to the existing PostgreSQL store"
+                           : "; store in PostgreSQL");
+  }
+  std::cout << "\n";
+  return 0;
+}
+
+bool IsPostgresTarget(const std::string& to) {
+  return to.rfind("postgres://", 0) == 0 || to.rfind("postgresql://", 0) == 0 ||
+         to.find("dbname=") != std::string::npos || to.find("host=") != std::string::npos;
+}
+
+// hato store copy (issue 15): the whole store of `data` into an empty
+// PostgreSQL database, or into a new embedded data dir, from one consistent
+// snapshot; then both sides' snapshots are compared by checksum and every
+// copied body is re-read and verified. Mail written to the source after the
+// snapshot is not copied: stop the server first.
+int CmdStoreCopy(store::Store& src, const std::string& data, const std::string& to) {
+  namespace fs = std::filesystem;
+  auto cfg = LoadConfig(data);
+  if (!cfg) return Fail(cfg.error().message);
+  std::string tmpl = (fs::temp_directory_path() / "hato-copy-XXXXXX").string();
+  if (mkdtemp(tmpl.data()) == nullptr) return Fail("cannot make a temporary directory");
+  std::string tmp = tmpl;
+  struct Cleanup {
+    std::string dir;
+    ~Cleanup() {
+      std::error_code ec;
+      fs::remove_all(dir, ec);
+    }
+  } cleanup{tmp};
+  std::string src_snap = tmp + "/source.db", dst_snap = tmp + "/target.db";
+  if (auto st = src.SnapshotMetadata(src_snap); !st) return Fail(st.error().message);
+  uint64_t messages = 0, copied = 0;
+  auto want = store::SnapshotDigest(src_snap, messages);
+  if (!want) return Fail(want.error().message);
+  store::BodySource source = [&src](const store::BlobRef& ref) { return src.ReadBlob(ref); };
+  store::StoreOptions so;
+  so.compress = cfg->store_compress;
+  std::unique_ptr<store::Store> target;
+  if (IsPostgresTarget(to)) {
+    store::PostgresOptions pg;
+    pg.conninfo = to;
+    pg.statement_timeout_ms = cfg->store_statement_timeout_ms;
+    if (auto st = store::ImportSnapshotToPostgres(src_snap, pg, source); !st) {
+      return Fail("copy to PostgreSQL failed (nothing was committed): " + st.error().message);
+    }
+    auto t = store::OpenPostgresStore(pg, so);
+    if (!t) return Fail(t.error().message);
+    target = std::move(*t);
+  } else {
+    if (fs::exists(to + "/hato.toml")) return Fail(to + " is already a data dir");
+    if (auto st = store::RebuildStoreFromSnapshot(src_snap, to, {}, source); !st) {
+      return Fail("copy to " + to + " failed: " + st.error().message);
+    }
+    // The new data dir gets the same configuration with the embedded store, and the keys.
+    std::ifstream in(data + "/hato.toml");
+    std::string line, text;
+    while (std::getline(in, line)) {
+      if (line.rfind("backend =", 0) == 0) line = "backend = \"embedded\"";
+      text += line + "\n";
+    }
+    if (auto st = io::FileSystem::Default()->WriteFileAtomic(to + "/hato.toml", text); !st) {
+      return Fail(st.error().message);
+    }
+    std::error_code ec;
+    for (const char* sub : {"tls", "dkim"}) {
+      if (fs::exists(data + "/" + sub)) {
+        fs::copy(data + "/" + sub, to + "/" + sub, fs::copy_options::recursive, ec);
+        if (ec) return Fail("cannot copy " + std::string(sub) + ": " + ec.message());
+      }
+    }
+    auto t = store::OpenEmbeddedStore(to, so);
+    if (!t) return Fail(t.error().message);
+    target = std::move(*t);
+  }
+  if (auto st = target->SnapshotMetadata(dst_snap); !st) return Fail(st.error().message);
+  auto got = store::SnapshotDigest(dst_snap, copied);
+  if (!got) return Fail(got.error().message);
+  auto report = target->Verify();
+  if (!report) return Fail(report.error().message);
+  for (const auto& p : report->problems) std::cout << "PROBLEM " << p << "\n";
+  std::cout << "copied " << copied << " messages and " << report->blobs_checked
+            << " bodies to " << (IsPostgresTarget(to) ? "PostgreSQL" : to) << "\n"
+            << "source checksum " << *want << "\ntarget checksum " << *got << "\n";
+  if (*want != *got || messages != copied || !report->problems.empty()) {
+    return Fail("the copy does not match the source; do not switch to it");
+  }
+  std::cout << "verified: the copy matches the source\n";
   return 0;
 }
 
@@ -245,6 +355,10 @@ int RunCli(int argc, char** argv) {
   add_data(init);
   init->add_option("--domain", domain, "first local mail domain")->required();
   init->add_option("--hostname", hostname, "server host name (default mail.DOMAIN)");
+  std::string init_postgres;
+  init->add_option("--postgres", init_postgres,
+                   "store mail in this PostgreSQL database (libpq URL or connection string); "
+                   "a database other nodes use is attached to, never wiped");
 
   // domain add|list|remove
   auto* dom = app.add_subcommand("domain", "manage local domains");
@@ -409,6 +523,14 @@ int RunCli(int argc, char** argv) {
   // verify
   auto* verify = app.add_subcommand("verify", "check every stored message against its checksum");
   add_data(verify);
+  auto* store_cmd = app.add_subcommand("store", "the store as a whole");
+  auto* store_copy = store_cmd->add_subcommand(
+      "copy", "copy the whole store to PostgreSQL or a new data dir, verified by checksums");
+  add_data(store_copy);
+  std::string copy_to;
+  store_copy->add_option("--to", copy_to,
+                         "postgres://... (an empty database) or a new data directory")
+      ->required();
 
   // dkim generate (and hidden test drivers): src/app/msgauth_cli.h
   MsgAuthCli msgauth_cli(app, data);
@@ -424,7 +546,7 @@ int RunCli(int argc, char** argv) {
     return kExitUsage;
   }
 
-  if (init->parsed()) return CmdInit(data, domain, hostname);
+  if (init->parsed()) return CmdInit(data, domain, hostname, init_postgres);
   if (int rc = msgauth_cli.Run(); rc >= 0) return rc;
   if (bk_list->parsed()) {
     auto sets = backup::ListBackups(dest);
@@ -688,6 +810,8 @@ int RunCli(int argc, char** argv) {
               << " bytes in " << secs << " s (" << static_cast<uint64_t>(r->fetched / secs)
               << " messages/s)\n";
     return r->problems.empty() ? 0 : kExitError;
+  } else if (store_copy->parsed()) {
+    return CmdStoreCopy(s, data, copy_to);
   } else if (verify->parsed()) {
     auto report = s.Verify();
     if (!report) return Fail(report.error().message);

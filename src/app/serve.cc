@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "app/inbound_check.h"
+#include "app/open_store.h"
 #include "app/tls.h"
 #include "auth/penalty.h"
 #include "imap/server/server.h"
@@ -166,7 +167,7 @@ int Serve(const ServeOptions& options) {
     so.fs = faults.get();
     spdlog::warn("FAULT INJECTION enabled by HATO_FAULTS_FILE={}", control);
   }
-  auto opened = store::OpenEmbeddedStore(options.data_dir, so);
+  auto opened = OpenConfiguredStore(cfg, options.data_dir, so);
   if (!opened) {
     spdlog::error("cannot open the store in {}: {}", options.data_dir, opened.error().message);
     return 1;

@@ -10,6 +10,8 @@ import subprocess
 import tempfile
 import time
 
+import pg_cluster
+
 HATO = os.environ.get("HATO_BIN") or os.path.join(
     os.path.dirname(__file__), "..", "..", "build", "hato")
 DOMAIN = "example.test"
@@ -57,13 +59,22 @@ def wait_for(cond, timeout=20.0, what="condition"):
 class Server:
     """A hato data dir plus a running `hato serve` bound to free loopback ports."""
 
-    def __init__(self, users=("alice", "bob"), config_extra="", data=None):
+    def __init__(self, users=("alice", "bob"), config_extra="", data=None, postgres=None):
+        """postgres: a PostgreSQL URL for the store (hato init --postgres); with
+        HATO_STORE=postgres in the environment, a fresh database of a shared
+        throw-away cluster (pg_cluster.py) when none is given."""
         self.owns_data = data is None
         self.data = data or tempfile.mkdtemp(prefix="hato-it-")
         self.proc = None
         self.log_path = os.path.join(self.data, "serve.log")
         if self.owns_data:
-            run_cli("init", "--domain", DOMAIN, data=self.data)
+            if postgres is None and pg_cluster.store_is_postgres():
+                postgres = pg_cluster.shared_database()
+            self.postgres = postgres
+            init = ["init", "--domain", DOMAIN]
+            if postgres:
+                init += ["--postgres", postgres]
+            run_cli(*init, data=self.data)
             for u in users:
                 run_cli("user", "add", f"{u}@{DOMAIN}", "--password-stdin", data=self.data,
                         input=PASSWORD + "\n")
