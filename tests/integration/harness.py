@@ -64,6 +64,7 @@ class Server:
         HATO_STORE=postgres in the environment, a fresh database of a shared
         throw-away cluster (pg_cluster.py) when none is given."""
         self.owns_data = data is None
+        self.postgres = postgres
         self.data = data or tempfile.mkdtemp(prefix="hato-it-")
         self.proc = None
         self.log_path = os.path.join(self.data, "serve.log")
@@ -172,6 +173,22 @@ class Server:
 
     def kill(self):
         return self.stop(signal.SIGKILL)
+
+    def corrupt_last_body(self):
+        """Damages the most recently stored body where the store keeps it: a byte
+        near the end of the last blob segment, or of the last chunk row in PostgreSQL."""
+        if self.postgres:
+            subprocess.run(
+                ["psql", self.postgres, "-q", "-c",
+                 "UPDATE blob_chunks SET data = overlay(data placing '\\x23'::bytea from "
+                 "greatest(length(data) - 9, 1)) WHERE (blob_id, seq) = (SELECT blob_id, seq "
+                 "FROM blob_chunks ORDER BY blob_id DESC, seq DESC LIMIT 1)"], check=True)
+            return
+        blobs = os.path.join(self.data, "blobs")
+        seg = os.path.join(blobs, sorted(os.listdir(blobs))[-1])
+        with open(seg, "r+b") as f:
+            f.seek(-10, os.SEEK_END)
+            f.write(b"#")
 
     def logs(self):
         with open(self.log_path, errors="replace") as f:

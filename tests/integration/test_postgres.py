@@ -48,7 +48,8 @@ class PostgresContract(unittest.TestCase):
         # The data dir keeps only the config and keys: the mail is in PostgreSQL.
         self.assertFalse(os.path.exists(os.path.join(one.data, "meta.db")))
         self.assertFalse(os.path.exists(os.path.join(one.data, "blobs")))
-        self.assertIn('backend = "postgres"', open(os.path.join(one.data, "hato.toml")).read())
+        with open(os.path.join(one.data, "hato.toml")) as f:
+            self.assertIn('backend = "postgres"', f.read())
         one.start()
         send(one.smtp_port, f"alice@{DOMAIN}", "first")
         # A second data dir with the same URL attaches; it never wipes the data.
@@ -207,7 +208,8 @@ def _children(cluster):
         if not name.isdigit():
             continue
         try:
-            stat = open(f"/proc/{name}/stat").read()
+            with open(f"/proc/{name}/stat") as f:
+                stat = f.read()
         except OSError:
             continue
         fields = stat[stat.rfind(")") + 2:].split()

@@ -232,6 +232,48 @@ TEST_F(PgStoreTest, TwoNodesKeepUidsAndModseqsIncreasingAndHearEachOther) {
   EXPECT_EQ(snap->uidnext, kThreads * kEach + 2u);
 }
 
+TEST_F(PgStoreTest, OutboundRecipientsAreLeasedToOneNodeUntilTheLeaseExpires) {
+  auto one = Open();
+  auto two = Open();
+  ASSERT_TRUE(one && two);
+  int64_t a = MakeAccount(*one, "a@example.test");
+  DeliveryRequest req;
+  req.return_path = "a@example.test";
+  req.content = "Subject: out\r\n\r\nx\r\n";
+  req.received_at = 1700000000;
+  req.submitted_by = a;
+  OutboundRequest out;
+  out.content = req.content;
+  out.sender = "a@example.test";
+  out.recipients = {{"x@remote.test", 0, ""}, {"y@remote.test", 0, ""}};
+  req.outbound = out;
+  auto receipt = Wait<DeliveryReceipt>(
+      [&](Done<DeliveryReceipt> done) { one->Deliver(std::move(req), std::move(done)); });
+  ASSERT_TRUE(receipt.ok()) << receipt.error().message;
+  int64_t now = pg::NowSeconds() + 1;
+  auto first = one->ListDueOutbound(now, 10);
+  ASSERT_TRUE(first.ok()) << first.error().message;
+  ASSERT_EQ(first->size(), 1u);
+  EXPECT_EQ((*first)[0].recipients.size(), 2u);
+  // Node two sees nothing while node one holds the lease; node one still does.
+  EXPECT_TRUE(two->ListDueOutbound(now, 10)->empty());
+  EXPECT_EQ(one->ListDueOutbound(now, 10)->size(), 1u);
+  // Node one records one outcome (the lease ends with it) and dies; after the
+  // lease the other recipient is node two's.
+  RecipientOutcome done_one;
+  done_one.recipient_id = (*first)[0].recipients[0].id;
+  done_one.state = RecipientState::kDelivered;
+  ASSERT_TRUE(
+      Wait<void>([&](Done<void> d) { one->RecordOutcomes({done_one}, std::move(d)); }).ok());
+  one.reset();
+  EXPECT_TRUE(two->ListDueOutbound(now, 10)->empty());
+  auto later = two->ListDueOutbound(now + pg::kOutboundLeaseSeconds + 1, 10);
+  ASSERT_TRUE(later.ok());
+  ASSERT_EQ(later->size(), 1u);
+  ASSERT_EQ((*later)[0].recipients.size(), 1u);
+  EXPECT_EQ((*later)[0].recipients[0].address, "y@remote.test");
+}
+
 TEST_F(PgStoreTest, BodiesAreChunkedCompressedAndVerified) {
   auto store = Open();
   ASSERT_TRUE(store);

@@ -171,12 +171,9 @@ Result<Rows> Conn::Exec(std::string_view sql, const std::vector<Param>& params) 
   while (true) {
     while (PQisBusy(conn_)) {
       if (auto st = WaitReadable(deadline); !st) {
-        // A stalled server or network: ask it to cancel, then drop the connection.
-        if (PGcancel* cancel = PQgetCancel(conn_)) {
-          char buf[256];
-          (void)PQcancel(cancel, buf, sizeof buf);
-          PQfreeCancel(cancel);
-        }
+        // A stalled server or network: drop the connection. No PQcancel: it
+        // blocks on the same stalled server; the server's statement_timeout
+        // (and the closed socket) end the query on its side.
         return Fail(ErrorKind::kTemporary, "the database did not answer in " +
                                                std::to_string(options_.query_timeout_ms) + " ms");
       }

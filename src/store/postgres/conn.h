@@ -5,8 +5,9 @@
 // No call waits without a deadline: a query is sent without blocking
 // (PQsendQueryParams) and its socket polled until `query_timeout_ms`; a
 // stalled or unreachable server then fails the query with kTemporary, the
-// connection is dropped (the next use reconnects), and the server is asked
-// to cancel it. The server's own statement_timeout is set at connect time.
+// connection is dropped (the next use reconnects); the server's own
+// statement_timeout, set at connect time, ends the query on its side.
+// Connecting is bounded by connect_timeout (per host).
 // Thread-safety: a Conn is used by one thread at a time.
 #pragma once
 

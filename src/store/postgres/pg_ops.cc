@@ -991,7 +991,8 @@ Status ApplyOutcomes(Txn& t, const std::vector<RecipientOutcome>& outcomes) {
         "UPDATE outbound_recipients SET state = CASE WHEN $1::int = 0 THEN state ELSE $1::int "
         "END, attempts = attempts + $2::int, next_attempt_at = $3, last_error = $4, "
         "dsn_pending = CASE WHEN $5::int != 0 THEN $5::int ELSE dsn_pending END, "
-        "delay_warned = CASE WHEN $5::int = 2 THEN 1 ELSE delay_warned END "
+        "delay_warned = CASE WHEN $5::int = 2 THEN 1 ELSE delay_warned END, "
+        "leased_by = NULL, leased_until = 0 "
         "WHERE id = $6 AND state IN (0, 1) RETURNING message_id",
         {P(static_cast<int64_t>(o.state)), P(int64_t{o.counts_attempt}), P(o.next_attempt_at),
          P(o.diagnostic), P(static_cast<int64_t>(o.dsn)), P(o.recipient_id)});
@@ -1034,12 +1035,19 @@ Status ApplyQueueAction(Txn& t, int64_t message_id, QueueAction action) {
   return Ok();
 }
 
-Result<std::vector<QueuedMessage>> QueryDueOutbound(Conn& c, int64_t now, size_t limit) {
-  auto r = c.Exec("SELECT " HATO_RCPT_COLS ", " HATO_MSG_COLS
-                  " FROM outbound_recipients r JOIN outbound_messages m ON m.id = "
-                  "r.message_id WHERE r.state = 0 AND r.next_attempt_at <= $1 "
-                  "ORDER BY r.next_attempt_at, r.id LIMIT $2",
-                  {P(now), P(static_cast<int64_t>(limit))});
+Result<std::vector<QueuedMessage>> QueryDueOutbound(Conn& c, int64_t now, size_t limit,
+                                                    const std::string& node,
+                                                    int64_t lease_seconds) {
+  auto r = c.Exec(
+      "WITH due AS (SELECT id FROM outbound_recipients WHERE state = 0 AND "
+      "next_attempt_at <= $1 AND (leased_by IS NULL OR leased_by = $3 OR "
+      "leased_until <= $1) ORDER BY next_attempt_at, id LIMIT $2 FOR UPDATE SKIP "
+      "LOCKED), r AS (UPDATE outbound_recipients x SET leased_by = $3, leased_until "
+      "= $1::bigint + $4::bigint FROM due WHERE x.id = due.id RETURNING x.*) SELECT " HATO_RCPT_COLS
+      ", " HATO_MSG_COLS
+      " FROM r JOIN outbound_messages m ON m.id = r.message_id "
+      "ORDER BY r.next_attempt_at, r.id",
+      {P(now), P(static_cast<int64_t>(limit)), P(node), P(lease_seconds)});
   if (!r) return r.error();
   return Grouped(*r);
 }

@@ -16,6 +16,12 @@ namespace hato::store::pg {
 
 int64_t NowSeconds();
 
+// How long a node's claim on due outbound recipients lasts: longer than any
+// delivery attempt (connect and command timeouts), so that only a node that
+// died mid-delivery has its recipients taken over; at most one duplicate
+// attempt per recipient if an attempt outlasts it.
+inline constexpr int64_t kOutboundLeaseSeconds = 900;
+
 // Bodies are stored in chunks of at most this many (compressed) bytes.
 inline constexpr size_t kChunkBytes = 1 << 20;
 
@@ -71,7 +77,12 @@ Result<TextMatches> QueryTextMatches(Conn& c, int64_t mailbox_id, std::string_vi
 Status ApplyOutboundParts(Txn& t, const DeliveryRequest& req, DeliveryReceipt& receipt);
 Status ApplyOutcomes(Txn& t, const std::vector<RecipientOutcome>& outcomes);
 Status ApplyQueueAction(Txn& t, int64_t message_id, QueueAction action);
-Result<std::vector<QueuedMessage>> QueryDueOutbound(Conn& c, int64_t now, size_t limit);
+// Due recipients not leased by another node (or whose lease expired), claimed
+// for `node` until now + lease_seconds (FOR UPDATE SKIP LOCKED: two nodes
+// scanning at once never claim the same recipient).
+Result<std::vector<QueuedMessage>> QueryDueOutbound(Conn& c, int64_t now, size_t limit,
+                                                    const std::string& node,
+                                                    int64_t lease_seconds);
 Result<std::vector<QueuedMessage>> QueryPendingDsn(Conn& c, size_t limit);
 Result<std::vector<QueuedMessage>> QueryQueue(Conn& c);
 Result<QueueStats> QueryQueueStats(Conn& c);

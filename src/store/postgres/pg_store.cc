@@ -497,7 +497,9 @@ class PgStore final : public Store {
   // ---- Outbound queue ----
 
   Result<std::vector<QueuedMessage>> ListDueOutbound(int64_t now, size_t limit) override {
-    return WithReader([&](Conn& c) { return pg::QueryDueOutbound(c, now, limit); });
+    return WithReader([&](Conn& c) {
+      return pg::QueryDueOutbound(c, now, limit, node_, pg::kOutboundLeaseSeconds);
+    });
   }
   Result<std::vector<QueuedMessage>> ListPendingDsn(size_t limit) override {
     return WithReader([&](Conn& c) { return pg::QueryPendingDsn(c, limit); });

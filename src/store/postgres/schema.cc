@@ -108,6 +108,14 @@ CREATE TABLE aliases(
   created_at bigint NOT NULL);
 CREATE INDEX aliases_account ON aliases(account_id);
 )sql",
+      // 1 -> 2: outbound leases for several nodes on one database. A node that
+      // lists due recipients claims them (leased_by = its id) until
+      // leased_until (unix seconds); other nodes skip them until then, so a
+      // node killed mid-delivery has its work taken over after the lease.
+      R"sql(
+ALTER TABLE outbound_recipients ADD COLUMN leased_by text;
+ALTER TABLE outbound_recipients ADD COLUMN leased_until bigint NOT NULL DEFAULT 0;
+)sql",
   };
   return kMigrations;
 }
