@@ -77,6 +77,9 @@ struct TextIndex::Impl {
   std::vector<bool> held;        // by blob id: a document exists
   int64_t watermark = 0;
   std::vector<int64_t> forgotten;  // ids to delete at the next Flush
+  // Indexer thread only: added since the last Commit.
+  std::vector<int64_t> staged;
+  int64_t staged_watermark = 0;
 
   std::mutex readers_mu;
   std::vector<std::unique_ptr<Xapian::Database>> readers;
@@ -162,7 +165,6 @@ Result<std::unique_ptr<TextIndex>> TextIndex::Open(const std::string& dir, int64
 
 Status TextIndex::Add(const std::vector<IndexDoc>& docs, int64_t watermark) {
   try {
-    std::vector<int64_t> added;
     for (const auto& d : docs) {
       if (d.id <= 0 || d.id > std::numeric_limits<Xapian::docid>::max()) continue;  // scanned
       std::string header = SquashSpace(Fold(d.header));
@@ -172,18 +174,34 @@ Status TextIndex::Add(const std::vector<IndexDoc>& docs, int64_t watermark) {
       for (const auto& t : Trigrams(body, "B")) doc.add_boolean_term(t);
       doc.set_data(Pack(header, body));
       impl_->writer.replace_document(static_cast<Xapian::docid>(d.id), doc);
-      added.push_back(d.id);
+      impl_->staged.push_back(d.id);
     }
-    impl_->writer.set_metadata(kWatermarkKey, std::to_string(watermark));
-    impl_->writer.commit();
     std::unique_lock lock(impl_->mu);
-    for (int64_t id : added) impl_->SetHeld(id, true);
-    // A body forgotten while we indexed it must not come back.
-    for (int64_t id : impl_->forgotten) impl_->SetHeld(id, false);
-    impl_->watermark = std::max(impl_->watermark, watermark);
+    impl_->staged_watermark = std::max(impl_->staged_watermark, watermark);
     return Ok();
   } catch (const Xapian::Error& e) {
     return XapianError(e, "cannot add documents");
+  }
+}
+
+Status TextIndex::Commit() {
+  try {
+    int64_t mark;
+    {
+      std::shared_lock lock(impl_->mu);
+      mark = std::max(impl_->watermark, impl_->staged_watermark);
+    }
+    impl_->writer.set_metadata(kWatermarkKey, std::to_string(mark));
+    impl_->writer.commit();
+    std::unique_lock lock(impl_->mu);
+    for (int64_t id : impl_->staged) impl_->SetHeld(id, true);
+    // A body forgotten while we indexed it must not come back.
+    for (int64_t id : impl_->forgotten) impl_->SetHeld(id, false);
+    impl_->watermark = std::max(impl_->watermark, impl_->staged_watermark);
+    impl_->staged.clear();
+    return Ok();
+  } catch (const Xapian::Error& e) {
+    return XapianError(e, "cannot commit");
   }
 }
 
@@ -195,6 +213,7 @@ void TextIndex::Forget(const std::vector<int64_t>& ids, int64_t max_id) {
   }
   // Ids above the store's highest are handed out again: read them again.
   if (impl_->watermark > max_id) impl_->watermark = max_id;
+  if (impl_->staged_watermark > max_id) impl_->staged_watermark = max_id;
 }
 
 Status TextIndex::Flush() {
@@ -224,7 +243,7 @@ Status TextIndex::Flush() {
 
 int64_t TextIndex::Watermark() const {
   std::shared_lock lock(impl_->mu);
-  return impl_->watermark;
+  return std::max(impl_->watermark, impl_->staged_watermark);
 }
 
 bool TextIndex::Contains(int64_t id) const {

@@ -44,14 +44,18 @@ class TextIndex {
   static Result<std::unique_ptr<TextIndex>> Open(const std::string& dir, int64_t max_id);
   ~TextIndex();
 
-  // Adds (or replaces) documents and records `watermark`, in one commit.
+  // Stages documents (added or replaced) read up to blob id `watermark`;
+  // they count as indexed once Commit() has written them.
   Status Add(const std::vector<IndexDoc>& docs, int64_t watermark);
+  // Writes what Add staged and the watermark in one Xapian commit.
+  Status Commit();
   // Forgets bodies that the store destroyed (ids may be reused by SQLite
   // above the store's highest id): they stop counting as indexed at once.
   void Forget(const std::vector<int64_t>& ids, int64_t max_id);
   // Writes the forgotten ids' removal (indexer thread).
   Status Flush();
 
+  // The highest blob id read (staged or committed): the next round reads above it.
   int64_t Watermark() const;
   bool Contains(int64_t id) const;
   uint64_t DocCount() const;

@@ -41,6 +41,8 @@ TEST(TextIndex, NarrowsByTrigramsAndChecksExactly) {
                      {3, "Subject: x", "bar foo"}},
                     3)
                   .ok());
+  EXPECT_FALSE(x.Contains(2));  // staged, not committed
+  ASSERT_TRUE(x.Commit().ok());
   EXPECT_EQ(x.Watermark(), 3);
   EXPECT_TRUE(x.Contains(2));
   EXPECT_FALSE(x.Contains(4));

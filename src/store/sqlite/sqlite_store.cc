@@ -7,6 +7,9 @@
 // COMMIT. Only then is each write's `done` called. Readers use their own
 // connections from a pool; WAL lets them run while the writer commits.
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
@@ -15,10 +18,6 @@
 #include <mutex>
 #include <thread>
 #include <unordered_set>
-
-#include <sys/resource.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 
 #include "base/strings.h"
 #include "io/fault_fs.h"
@@ -102,8 +101,7 @@ class SqliteStore final : public Store {
     if (options_.index_text) {
       // A store without the index still answers every search, by scanning.
       if (auto st = OpenTextIndex(); !st) {
-        spdlog::warn("store: full-text index not available, SEARCH scans: {}",
-                     st.error().message);
+        spdlog::warn("store: full-text index not available, SEARCH scans: {}", st.error().message);
       } else {
         indexer_ = std::thread([this] { IndexerLoop(); });
       }
@@ -575,7 +573,6 @@ class SqliteStore final : public Store {
     return out;
   }
 
-
   Result<std::string> ReadMimeTree(int64_t account_id, int64_t message_id) override {
     return WithReader([&](Db& db) -> Result<std::string> {
       auto s = db.Cached(
@@ -707,7 +704,7 @@ class SqliteStore final : public Store {
     }
     uint64_t indexed = 0;
     while (true) {
-      auto n = IndexRound(extract);
+      auto n = IndexFor(extract, std::chrono::seconds(10));
       if (!n) return n.error();
       if (*n == 0) break;
       indexed += *n;
@@ -938,7 +935,7 @@ class SqliteStore final : public Store {
   // Indexes the next batch of bodies above the watermark; returns how many
   // it read (0: caught up).
   Result<uint64_t> IndexRound(const TextExtractor& extract) {
-    static constexpr int64_t kBatch = 64;
+    static constexpr int64_t kBatch = 256;
     int64_t mark = index_->Watermark();
     auto batch = WithReader([mark](Db& db) { return sqlite::QueryBlobsAbove(db, mark, kBatch); });
     if (!batch) return batch.error();
@@ -957,6 +954,23 @@ class SqliteStore final : public Store {
     return batch->size();
   }
 
+  // Indexes until caught up or `budget` has passed, then commits once: one
+  // Xapian commit per second at most however fast mail arrives.
+  Result<uint64_t> IndexFor(const TextExtractor& extract, std::chrono::milliseconds budget) {
+    auto until = std::chrono::steady_clock::now() + budget;
+    uint64_t total = 0;
+    while (true) {
+      auto n = IndexRound(extract);
+      if (!n) return n.error();
+      total += *n;
+      if (*n == 0 || std::chrono::steady_clock::now() >= until) break;
+      std::lock_guard lock(index_mu_);
+      if (index_stopping_) break;
+    }
+    if (auto st = index_->Commit(); !st) return st.error();
+    return total;
+  }
+
   void IndexerLoop() {
     // The lowest priority: under load the index waits, deliveries do not.
     setpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)), 19);
@@ -965,20 +979,25 @@ class SqliteStore final : public Store {
       if (auto st = index_->Flush(); !st) {
         n = st.error();
       } else {
-        n = IndexRound(options_.index_text);
+        n = IndexFor(options_.index_text, kIndexCommitEvery);
       }
       if (!n) spdlog::warn("text index: {}", n.error().message);
       std::unique_lock lock(index_mu_);
       if (index_stopping_) return;
+      // Caught up (or failing): sleep until a commit wakes us; in any case
+      // at most one round a second, so that the index's writes come in
+      // large batches.
       if (!n || *n == 0) {
-        // Caught up (or failing): sleep until a commit or a second passes.
-        index_cv_.wait_for(lock, std::chrono::seconds(n ? 1 : 10),
+        index_cv_.wait_for(lock, std::chrono::seconds(n ? 10 : 30),
                            [this] { return index_stopping_ || index_wake_; });
         index_wake_ = false;
         if (index_stopping_) return;
       }
+      index_cv_.wait_for(lock, kIndexCommitEvery, [this] { return index_stopping_; });
+      if (index_stopping_) return;
     }
   }
+  static constexpr std::chrono::milliseconds kIndexCommitEvery{1000};
 
   void WakeIndexer() {
     if (!indexer_.joinable()) return;
