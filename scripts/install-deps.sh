@@ -7,7 +7,7 @@ BUILD_PKGS=(
   build-essential cmake pkg-config git ccache
   libboost1.81-dev libssl-dev libsqlite3-dev libsodium-dev libcrypt-dev
   libtomlplusplus-dev libcli11-dev libspdlog-dev libfmt-dev libzstd-dev
-  libunbound-dev libidn2-dev
+  libunbound-dev libidn2-dev libxapian-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   clang clang-format clang-tidy libclang-rt-14-dev
   python3 openssl publicsuffix

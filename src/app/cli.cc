@@ -19,6 +19,7 @@
 #include "io/fs.h"
 #include "mime/message.h"
 #include "smtp/address.h"
+#include "search/extract.h"
 #include "store/store.h"
 #include "transfer/migrate.h"
 #include "transfer/transfer.h"
@@ -328,7 +329,7 @@ int RunCli(int argc, char** argv) {
   for (auto* c : {q_list, q_show, q_retry, q_hold, q_release, q_delete}) add_data(c);
   // reindex
   auto* reindex =
-      app.add_subcommand("reindex", "fill the SEARCH text index for mail stored before it existed");
+      app.add_subcommand("reindex", "bring the SEARCH text index (DATA/index) up to date now; hato serve does it in the background");
   add_data(reindex);
   auto* u_restore =
       user->add_subcommand("restore", "bring back a removed account still in retention");
@@ -575,19 +576,7 @@ int RunCli(int argc, char** argv) {
                                              : "deleted";
     std::cout << "message " << queue_id << " " << done << "\n";
   } else if (reindex->parsed()) {
-    // The decoded text as delivery computes it (mime::ExtractSearchText),
-    // from the stored MIME tree when there is one.
-    auto extract = [](std::string_view content, std::string_view mime_tree) {
-      std::optional<mime::Part> tree;
-      if (!mime_tree.empty()) {
-        auto t = mime::Deserialize(mime_tree);
-        if (t) tree = std::move(*t);
-      }
-      if (!tree) tree = *mime::Parse(content);
-      mime::SearchText t = mime::ExtractSearchText(content, *tree);
-      return store::IndexText{std::move(t.header), std::move(t.body)};
-    };
-    auto n = s.IndexMissingText(extract);
+    auto n = s.IndexMissingText(search::ExtractIndexText);
     if (!n) return Fail(n.error().message);
     std::cout << *n << " bodies indexed\n";
   } else if (u_restore->parsed()) {

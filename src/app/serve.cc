@@ -19,6 +19,7 @@
 #include "msgauth/keyring.h"
 #include "outbound/queue.h"
 #include "pop3/server.h"
+#include "search/extract.h"
 #include "server/services.h"
 #include "smtp/server.h"
 
@@ -159,6 +160,7 @@ int Serve(const ServeOptions& options) {
   so.max_pending_writes = cfg.store_max_pending_writes;
   metrics::Histogram commit_latency;
   so.on_commit = [&commit_latency](int64_t ms) { commit_latency.Observe(ms); };
+  so.index_text = search::ExtractIndexText;
   // Fault injection for tests and drills only (io/fault_fs.h).
   std::unique_ptr<io::FaultFileSystem> faults;
   if (const char* control = std::getenv("HATO_FAULTS_FILE"); control && *control) {
@@ -177,6 +179,8 @@ int Serve(const ServeOptions& options) {
   // sessions still pending are destroyed with it, and they refer to these.
   server::ConfigSource config_source(std::make_shared<const config::Config>(cfg));
   auth::LoginPenalty penalty(cfg.auth.penalty_base_ms, cfg.auth.penalty_max_ms);
+  auth::CredentialCache credentials(static_cast<size_t>(cfg.auth.credential_cache_entries),
+                                    std::chrono::seconds(cfg.auth.credential_cache_ttl_seconds));
   asio::thread_pool blocking(kBlockingThreads);
   asio::thread_pool checks(kCheckThreads);
   server::DiskMonitor disk;
@@ -225,6 +229,7 @@ int Serve(const ServeOptions& options) {
                             &disk,       &counters, &hooks,         &checks, {}};
   // The outbound queue runner is created with the event loop, below; sessions
   // reach it through this callback.
+  services.credentials = &credentials;
   std::atomic<outbound::Queue*> queue_ptr{nullptr};
   services.outbound_queued = [&queue_ptr] {
     if (outbound::Queue* q = queue_ptr.load()) q->Kick();
@@ -403,6 +408,8 @@ int Serve(const ServeOptions& options) {
       } else {
         ApplyOverrides(*next, options.overrides);
         penalty.SetLimits(next->auth.penalty_base_ms, next->auth.penalty_max_ms);
+        credentials.Configure(static_cast<size_t>(next->auth.credential_cache_entries),
+                              std::chrono::seconds(next->auth.credential_cache_ttl_seconds));
         config_source.Set(std::make_shared<const config::Config>(std::move(*next)));
         spdlog::info("reload: configuration reloaded (listener changes apply at restart)");
       }

@@ -311,6 +311,16 @@ const std::map<std::string, Setter>& Setters() {
        [](const toml::node& n, Config& c) {
          return WantInt(n, "auth.penalty_max_ms", 0, 600000, c.auth.penalty_max_ms);
        }},
+      {"auth.credential_cache_entries",
+       [](const toml::node& n, Config& c) {
+         return WantInt(n, "auth.credential_cache_entries", 0, 10000000,
+                        c.auth.credential_cache_entries);
+       }},
+      {"auth.credential_cache_ttl_seconds",
+       [](const toml::node& n, Config& c) {
+         return WantInt(n, "auth.credential_cache_ttl_seconds", 0, 86400,
+                        c.auth.credential_cache_ttl_seconds);
+       }},
       {"retention.days",
        [](const toml::node& n, Config& c) {
          return WantInt(n, "retention.days", 0, 36500, c.retention_days);
@@ -417,7 +427,11 @@ std::string DefaultText(std::string_view hostname) {
     << "allow_plaintext_on_loopback = true   # else plaintext passwords need TLS\n"
     << "penalty_base_ms = " << d.auth.penalty_base_ms
     << "   # delay after a failed login, doubled per failure\n"
-    << "penalty_max_ms = " << d.auth.penalty_max_ms << "\n\n"
+    << "penalty_max_ms = " << d.auth.penalty_max_ms << "\n"
+    << "# Successful password checks remembered as a keyed hash (0 = off; see\n"
+    << "# docs/operations.md for the trade-off); cleared on SIGHUP.\n"
+    << "credential_cache_entries = " << d.auth.credential_cache_entries << "\n"
+    << "credential_cache_ttl_seconds = " << d.auth.credential_cache_ttl_seconds << "\n\n"
     << "# Sending limits per authenticated account; 0 = unlimited; 451 4.7.1 past them.\n"
     << "[submission]\n"
     << "max_messages_per_hour = " << d.submission.max_messages_per_hour << "\n"

@@ -58,6 +58,10 @@ struct AuthConfig {
   bool allow_plaintext_on_loopback = true;  // else plaintext passwords need TLS
   int penalty_base_ms = 250;                // first failed-login delay, doubled per failure
   int penalty_max_ms = 10000;               // cap of that delay
+  // Recent successful password checks remembered (auth/credential_cache.h);
+  // 0 entries or 0 seconds: every login runs Argon2.
+  int credential_cache_entries = 10000;
+  int credential_cache_ttl_seconds = 300;
 };
 
 // Authenticated submission (RFC 6409) sending limits; 0 = unlimited.

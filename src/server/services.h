@@ -14,6 +14,7 @@
 #include <unordered_map>
 #include <utility>
 
+#include "auth/credential_cache.h"
 #include "auth/penalty.h"
 #include "config/config.h"
 #include "io/asio.h"
@@ -245,6 +246,8 @@ struct Services {
   asio::thread_pool* checks = nullptr;
   // Called after a message was queued for remote delivery (any thread).
   std::function<void()> outbound_queued;
+  // Recent successful password checks (null: none cached).
+  auth::CredentialCache* credentials = nullptr;
 };
 
 }  // namespace hato::server

@@ -137,7 +137,6 @@ struct DeliveryRequest {
   std::string content;               // the full message as stored (CRLF line ends)
   std::string mime;                  // mime::Serialize of the parsed content, or ""
   int64_t received_at = 0;           // unix seconds
-  std::optional<IndexText> text;     // for the full-text index (none: not indexed)
   // Remote recipients: queued atomically with the local delivery.
   std::optional<OutboundRequest> outbound;
   // The submitting account, counted for its sending limits (0 = none).
@@ -256,7 +255,6 @@ struct AppendRequest {
   uint32_t flags = 0;
   std::string keywords;
   int64_t internal_date = 0;
-  std::optional<IndexText> text;  // for the full-text index (none: not indexed)
 };
 
 struct AppendResult {
@@ -476,8 +474,9 @@ class Store {
   virtual void ClaimRecent(int64_t mailbox_id, uint32_t up_to_uid, Done<uint32_t> done) = 0;
   // Full-text search (SEARCH BODY/TEXT) in a mailbox's live messages:
   // case-insensitive substring of the decoded body (and, with `with_header`,
-  // of the decoded header). Uses the index (FTS5 trigram) for needles of 3
-  // characters or more, a scan of the indexed text below that.
+  // of the decoded header), through the full-text index (search/text_index.h).
+  // Messages the index has not read yet come back as `unindexed`: the caller
+  // scans them, so the answer is always complete.
   virtual Result<TextMatches> SearchText(int64_t mailbox_id, std::string_view needle,
                                          bool with_header) = 0;
   // The stored MIME tree of a message ("" when none was stored).
@@ -512,9 +511,10 @@ class Store {
   // Maintenance.
   // Destroys expunged messages and removed accounts older than `cutoff` (unix seconds).
   virtual Result<uint64_t> PurgeExpired(int64_t cutoff) = 0;
-  // Fills the full-text index for bodies that have no row yet (stored before
-  // it existed): reads each, asks `extract` for its text (given the content
-  // and the stored MIME tree) and stores the row. Returns how many it indexed.
+  // Brings the full-text index up to date now (`hato reindex`; a serving
+  // store does it in the background): reads each body not indexed yet, asks
+  // `extract` for its text (given the content and the stored MIME tree) and
+  // indexes it. Returns how many bodies it read.
   using TextExtractor = std::function<IndexText(std::string_view content, std::string_view mime)>;
   virtual Result<uint64_t> IndexMissingText(const TextExtractor& extract) = 0;
   // Reads every referenced body and checks it against its checksum, and
@@ -552,6 +552,9 @@ struct StoreOptions {
   size_t max_batch = 512;             // writes group-committed in one transaction at most
   // Called on the writer thread after each group commit with its duration (metrics).
   std::function<void(int64_t ms)> on_commit;
+  // Set: a background thread keeps the full-text index (DATA/index) up to
+  // date with this extractor (`hato serve`); unset: no index is opened.
+  Store::TextExtractor index_text;
 };
 
 // Opens (creating and migrating as needed) the embedded store under data_dir.
