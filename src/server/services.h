@@ -18,6 +18,7 @@
 #include "auth/penalty.h"
 #include "config/config.h"
 #include "io/asio.h"
+#include "server/change_feed.h"
 #include "store/store.h"
 
 namespace hato::server {
@@ -248,6 +249,9 @@ struct Services {
   std::function<void()> outbound_queued;
   // Recent successful password checks (null: none cached).
   auth::CredentialCache* credentials = nullptr;
+  // The store's change notifications for every subscriber (IMAP, JMAP); null:
+  // a protocol installs the store's one listener itself.
+  ChangeFeed* changes = nullptr;
 };
 
 }  // namespace hato::server
