@@ -13,7 +13,8 @@ BUILD_PKGS=(
   python3 openssl publicsuffix
 )
 # dovecot-core, dovecot-imapd: the source server of the hato migrate test (test_migrate.py).
-TEST_PKGS=(swaks sqlite3 isync fetchmail mutt dovecot-core dovecot-imapd python3-dnslib python3-dkim python3-spf python3-authheaders python3-yaml python3-nacl gsasl)
+# libnet-ssleay-perl, libio-socket-ssl-perl, libauthen-sasl-perl: swaks --tls and --auth (make run's example).
+TEST_PKGS=(swaks libnet-ssleay-perl libio-socket-ssl-perl libauthen-sasl-perl sqlite3 isync fetchmail mutt dovecot-core dovecot-imapd python3-dnslib python3-dkim python3-spf python3-authheaders python3-yaml python3-nacl gsasl)
 BENCH_PKGS=(postfix dovecot-core dovecot-pop3d dovecot-lmtpd dovecot-imapd)
 
 want=("${BUILD_PKGS[@]}" "${TEST_PKGS[@]}")
