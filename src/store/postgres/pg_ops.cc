@@ -337,8 +337,7 @@ Status ApplyDelivery(Txn& t, const DeliveryRequest& req, DeliveryReceipt& receip
   receipt.message_ids.clear();
   if (auto st = ApplyOutboundParts(t, req, receipt); !st) return st;
   if (req.account_ids.empty()) return Ok();
-  auto blob =
-      PutBlob(t, req.content, req.mime, static_cast<int64_t>(req.account_ids.size()), req.text);
+  auto blob = PutBlob(t, req.content, req.mime, static_cast<int64_t>(req.account_ids.size()));
   if (!blob) return blob.error();
   for (int64_t account : req.account_ids) {
     Result<MailboxRow> mb = Err(ErrorKind::kNotFound, "");
@@ -357,7 +356,7 @@ Status ApplyAppend(Txn& t, const AppendRequest& req, AppendResult& result) {
   auto mb = FindMailbox(t.c, req.account_id, req.mailbox);
   if (!mb) return mb.error();
   if (auto st = CheckQuota(t.c, req.account_id, req.content.size()); !st) return st;
-  auto blob = PutBlob(t, req.content, req.mime, 1, req.text);
+  auto blob = PutBlob(t, req.content, req.mime, 1);
   if (!blob) return blob.error();
   NewMessage m{mb->id, *blob, req.content.size(), req.internal_date, req.flags, req.keywords, ""};
   auto id = InsertMessage(t, m);

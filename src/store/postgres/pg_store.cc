@@ -73,8 +73,10 @@ class PgStore final : public Store {
       stopping_ = true;
     }
     cv_.notify_all();
+    cv_index_.notify_all();
     if (writer_.joinable()) writer_.join();
     if (listener_thread_.joinable()) listener_thread_.join();
+    if (indexer_.joinable()) indexer_.join();
   }
 
   Status Open() {
@@ -82,6 +84,7 @@ class PgStore final : public Store {
     if (auto st = pg::Migrate(writer_conn_); !st) return st;
     writer_ = std::thread([this] { WriterLoop(); });
     listener_thread_ = std::thread([this] { ListenLoop(); });
+    if (options_.index_text) indexer_ = std::thread([this] { IndexLoop(); });
     return Ok();
   }
 
@@ -928,6 +931,13 @@ class PgStore final : public Store {
       if (!commit && results[i]) results[i] = Err(ErrorKind::kTemporary, commit.error().message);
       batch[i].done(std::move(results[i]));
     }
+    if (commit && options_.index_text) {
+      {
+        std::lock_guard lock(mu_);
+        index_kick_ = true;
+      }
+      cv_index_.notify_one();
+    }
   }
 
   Status Notify(const std::set<int64_t>& mailboxes) {
@@ -947,6 +957,26 @@ class PgStore final : public Store {
     }
     if (payload.size() > head) return send();
     return Ok();
+  }
+
+  // The SEARCH text of new bodies (blob_text), off the delivery path: after
+  // commits (and every second, for other nodes' bodies) the bodies without a
+  // row are read and their text extracted (StoreOptions::index_text). Bodies
+  // without a row are scanned by the caller meanwhile (TextMatches::unindexed).
+  void IndexLoop() {
+    while (true) {
+      {
+        std::unique_lock lock(mu_);
+        cv_index_.wait_for(lock, std::chrono::seconds(1),
+                           [this] { return stopping_ || index_kick_; });
+        if (stopping_) return;
+        index_kick_ = false;
+      }
+      auto n = IndexMissingText(options_.index_text);
+      if (!n && n.error().kind != ErrorKind::kTemporary) {
+        spdlog::warn("store: text index not updated: {}", n.error().message);
+      }
+    }
   }
 
   // Forwards other nodes' changes to the listener (IMAP IDLE on this node).
@@ -1004,8 +1034,11 @@ class PgStore final : public Store {
   bool stopping_ = false;                                      // guarded by mu_
   std::thread writer_;
   std::thread listener_thread_;
-  Conn writer_conn_;  // writer thread only (and Open before it starts)
-  Conn listen_conn_;  // listener thread only
+  std::thread indexer_;
+  std::condition_variable cv_index_;
+  bool index_kick_ = false;  // guarded by mu_
+  Conn writer_conn_;         // writer thread only (and Open before it starts)
+  Conn listen_conn_;         // listener thread only
 
   static constexpr int64_t kRecentCommitMs = 2000;
   std::atomic<int64_t> batch_started_ms_{0};
