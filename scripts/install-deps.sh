@@ -7,7 +7,7 @@ BUILD_PKGS=(
   build-essential cmake pkg-config git ccache
   libboost1.81-dev libssl-dev libsqlite3-dev libsodium-dev libcrypt-dev
   libtomlplusplus-dev libcli11-dev libspdlog-dev libfmt-dev libzstd-dev
-  libunbound-dev libidn2-dev libxapian-dev
+  libunbound-dev libidn2-dev libxapian-dev libpq-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   clang clang-format clang-tidy libclang-rt-14-dev
   python3 openssl publicsuffix
@@ -15,7 +15,10 @@ BUILD_PKGS=(
 # nodejs (with npm): the independent JMAP client of test_jmap_client.py (jmap-jam, npm ci).
 # dovecot-core, dovecot-imapd: the source server of the hato migrate test (test_migrate.py).
 # libnet-ssleay-perl, libio-socket-ssl-perl, libauthen-sasl-perl: swaks --tls and --auth (make run's example).
-TEST_PKGS=(nodejs swaks libnet-ssleay-perl libio-socket-ssl-perl libauthen-sasl-perl sqlite3 isync fetchmail mutt dovecot-core dovecot-imapd python3-dnslib python3-dkim python3-spf python3-authheaders python3-yaml python3-nacl gsasl)
+TEST_PKGS=(nodejs swaks libnet-ssleay-perl libio-socket-ssl-perl libauthen-sasl-perl sqlite3 isync fetchmail mutt dovecot-core dovecot-imapd python3-dnslib python3-dkim python3-spf python3-authheaders python3-yaml python3-nacl gsasl postgresql-15)
+# postgresql-15: the PostgreSQL store tests start throw-away clusters (tests/integration/pg_cluster.py,
+# tests/unit/pg_cluster.h) as the system user hato-pgtest (created below): PostgreSQL
+# refuses to run as root.
 BENCH_PKGS=(postfix dovecot-core dovecot-pop3d dovecot-lmtpd dovecot-imapd)
 
 # npm comes with nodesource's nodejs; Debian's nodejs needs the npm package.
@@ -23,13 +26,21 @@ command -v npm >/dev/null 2>&1 || TEST_PKGS+=(npm)
 want=("${BUILD_PKGS[@]}" "${TEST_PKGS[@]}")
 if [ "${1:-}" = "--bench" ]; then want+=("${BENCH_PKGS[@]}"); fi
 
+ensure_pgtest_user() {
+  if ! id hato-pgtest >/dev/null 2>&1; then
+    local sudo=""
+    if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+    $sudo useradd --system --no-create-home --shell /usr/sbin/nologin hato-pgtest
+  fi
+}
+
 missing=()
 for p in "${want[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
     missing+=("$p")
   fi
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
+if [ ${#missing[@]} -eq 0 ]; then ensure_pgtest_user; exit 0; fi
 
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
@@ -39,3 +50,4 @@ export DEBIAN_FRONTEND=noninteractive
 echo "postfix postfix/main_mailer_type select No configuration" | $SUDO debconf-set-selections
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+ensure_pgtest_user

@@ -10,6 +10,7 @@
 #include "app/data_lock.h"
 #include "app/http_routes.h"
 #include "app/inbound_check.h"
+#include "app/open_store.h"
 #include "app/tls.h"
 #include "auth/penalty.h"
 #include "base/log.h"
@@ -191,7 +192,7 @@ int Serve(const ServeOptions& options) {
     so.fs = faults.get();
     spdlog::warn("FAULT INJECTION enabled by HATO_FAULTS_FILE={}", control);
   }
-  auto opened = store::OpenEmbeddedStore(options.data_dir, so);
+  auto opened = OpenConfiguredStore(cfg, options.data_dir, so);
   if (!opened) {
     spdlog::error("cannot open the store in {}: {}", options.data_dir, opened.error().message);
     return 1;

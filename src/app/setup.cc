@@ -4,6 +4,7 @@
 #include <iostream>
 #include <memory>
 
+#include "app/open_store.h"
 #include "app/serve.h"
 #include "app/tls.h"
 #include "base/strings.h"
@@ -85,16 +86,33 @@ int InitDataDir(const InitOptions& o) {
   std::string key_path = o.data + "/dkim/" + domain.name + "." + o.dkim_selector + ".key";
   if (auto st = fs->CreateDirs(o.data + "/dkim"); !st) return Fail(st.error().message);
   if (auto st = fs->WriteFileAtomic(key_path, *pem); !st) return Fail(st.error().message);
-  if (auto st = fs->WriteFileAtomic(o.data + "/hato.toml", config::DefaultText(host.name)); !st) {
+  if (auto st =
+          fs->WriteFileAtomic(o.data + "/hato.toml", config::DefaultText(host.name, o.postgres));
+      !st) {
     return Fail(st.error().message);
   }
   auto cfg = LoadConfig(o.data);
   if (!cfg) return Fail(cfg.error().message);
   store::StoreOptions so;
   so.compress = cfg->store_compress;
-  auto store = store::OpenEmbeddedStore(o.data, so);
-  if (!store) return Fail(store.error().message);
-  if (auto st = (*store)->AddDomain(domain.name); !st) return Fail(st.error().message);
+  auto store = OpenConfiguredStore(*cfg, o.data, so);
+  if (!store) {
+    // Nothing half-made: without its store the data dir can be initialised again.
+    (void)fs->Remove(o.data + "/hato.toml");
+    return Fail(store.error().message);
+  }
+  bool attached = false;
+  if (auto st = (*store)->AddDomain(domain.name); !st) {
+    // A second node on a shared PostgreSQL database: the domain is there already.
+    if (o.postgres.empty() || st.error().kind != ErrorKind::kExists) {
+      return Fail(st.error().message);
+    }
+    attached = true;
+  }
+  if (!o.postgres.empty()) {
+    std::cout << (attached ? "attached to the existing PostgreSQL store\n"
+                           : "the store is in PostgreSQL\n");
+  }
 
   dns::RecordInput in{domain.name, host.name, o.dkim_selector, *dkim_record, o.addresses, Today()};
   std::cout << "initialised " << o.data << " for domain " << domain.name << " (hostname "

@@ -16,6 +16,10 @@ struct InitOptions {
   std::string hostname;                // default mail.DOMAIN
   std::vector<std::string> addresses;  // --ip: the server's public addresses (A/AAAA)
   std::string dkim_selector = "hato";
+  // A PostgreSQL connection string (issue 15): the store is that database and
+  // the data dir keeps only config and keys; an existing Hato database is
+  // attached to (a second node), never wiped.
+  std::string postgres;
 };
 
 // Returns the exit status; prints the records and next steps on stdout.

@@ -2,6 +2,7 @@
 
 #include <toml++/toml.h>
 
+#include <cstdio>
 #include <functional>
 #include <map>
 #include <sstream>
@@ -457,6 +458,32 @@ const std::map<std::string, Setter>& Setters() {
        [](const toml::node& n, Config& c) {
          return WantInt(n, "store.max_pending_writes", 1, 10000000, c.store_max_pending_writes);
        }},
+      {"store.backend",
+       [](const toml::node& n, Config& c) -> Status {
+         if (auto st = WantString(n, "store.backend", c.store_backend); !st) return st;
+         if (c.store_backend != "embedded" && c.store_backend != "postgres") {
+           return Err(ErrorKind::kInvalid, "config: store.backend must be embedded or postgres");
+         }
+         return Ok();
+       }},
+      {"store.postgres",
+       [](const toml::node& n, Config& c) {
+         return WantString(n, "store.postgres", c.store_postgres);
+       }},
+      {"store.postgres_pool",
+       [](const toml::node& n, Config& c) {
+         return WantInt(n, "store.postgres_pool", 1, 1000, c.store_postgres_pool);
+       }},
+      {"store.statement_timeout_ms",
+       [](const toml::node& n, Config& c) {
+         return WantInt(n, "store.statement_timeout_ms", 100, 3600000,
+                        c.store_statement_timeout_ms);
+       }},
+      {"store.connect_timeout_seconds",
+       [](const toml::node& n, Config& c) {
+         return WantInt(n, "store.connect_timeout_seconds", 1, 600,
+                        c.store_connect_timeout_seconds);
+       }},
   };
   return kSetters;
 }
@@ -491,13 +518,40 @@ Result<Config> Parse(std::string_view toml_text) {
     return Err(ErrorKind::kInvalid,
                "config: outbound.retry_max_seconds is below outbound.retry_base_seconds");
   }
+  if (c.store_backend == "postgres" && c.store_postgres.empty()) {
+    return Err(ErrorKind::kInvalid,
+               "config: store.backend = \"postgres\" needs store.postgres (a connection string)");
+  }
   if (c.auth.penalty_max_ms < c.auth.penalty_base_ms) {
     return Err(ErrorKind::kInvalid, "config: auth.penalty_max_ms is below auth.penalty_base_ms");
   }
   return c;
 }
 
-std::string DefaultText(std::string_view hostname) {
+std::string DefaultText(std::string_view hostname) { return DefaultText(hostname, ""); }
+
+namespace {
+// A TOML basic string: quotes, backslashes and control characters escaped.
+std::string TomlString(std::string_view s) {
+  std::string out = "\"";
+  for (char ch : s) {
+    auto c = static_cast<unsigned char>(ch);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += ch;
+    } else if (c < 0x20 || c == 0x7f) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\u%04x", c);
+      out += buf;
+    } else {
+      out += ch;
+    }
+  }
+  return out + "\"";
+}
+}  // namespace
+
+std::string DefaultText(std::string_view hostname, std::string_view postgres) {
   Config d;
   std::ostringstream o;
   o << "# Hato configuration. Every key is optional; shown values are the defaults.\n"
@@ -621,7 +675,16 @@ std::string DefaultText(std::string_view hostname) {
     << "slow_commit_ms = " << d.store_slow_commit_ms
     << "   # slower commits: new mail gets 451 4.3.0 at once\n"
     << "max_pending_writes = " << d.store_max_pending_writes
-    << "   # queued writes past this get 451 4.3.0 at once\n\n"
+    << "   # queued writes past this get 451 4.3.0 at once\n"
+    << "# Where mail is stored: \"embedded\" (this data dir) or \"postgres\" (then\n"
+    << "# postgres is a libpq connection string; several hosts with\n"
+    << "# target_session_attrs=read-write find the primary after a failover).\n"
+    << "backend = " << (postgres.empty() ? "\"embedded\"" : "\"postgres\"") << "\n"
+    << "postgres = " << TomlString(postgres) << "\n"
+    << "postgres_pool = " << d.store_postgres_pool << "   # reader connections per node\n"
+    << "statement_timeout_ms = " << d.store_statement_timeout_ms
+    << "   # a slower query fails temporarily (451 4.3.0, NO, -ERR [SYS/TEMP])\n"
+    << "connect_timeout_seconds = " << d.store_connect_timeout_seconds << "   # per host\n\n"
     << "# The log goes to stderr (the journal under systemd: no logrotate needed);\n"
     << "# one line per event, UTC timestamps.\n"
     << "[log]\nformat = \"text\"   # text (key=value) | json (one object per line)\n"

@@ -178,6 +178,14 @@ struct Config {
   // A commit slower than this means storage is struggling: new SMTP
   // transactions get 451 4.3.0 at once until commits are fast again.
   int store_slow_commit_ms = 1000;
+  // Where mail is stored (issue 15): "embedded" (SQLite and segment files in
+  // the data dir) or "postgres" (store_postgres: a libpq connection string or
+  // URL, several hosts allowed, e.g. with target_session_attrs=read-write).
+  std::string store_backend = "embedded";
+  std::string store_postgres;
+  size_t store_postgres_pool = 8;              // reader connections per node
+  int store_statement_timeout_ms = 10000;      // per query; then a temporary error
+  int store_connect_timeout_seconds = 5;       // per host
   // The Prometheus metrics endpoint, "host:port" (docs/operations.md); empty =
   // off. It has no authentication: bind it to loopback or a private network.
   std::string metrics_listen;
@@ -192,5 +200,8 @@ Result<Config> Parse(std::string_view toml_text);
 
 // The documented default hato.toml written by `hato init`.
 std::string DefaultText(std::string_view hostname);
+// The same, with [store] backend = "postgres" and this connection string
+// (hato init --postgres); "" = the embedded store.
+std::string DefaultText(std::string_view hostname, std::string_view postgres);
 
 }  // namespace hato::config

@@ -10,6 +10,8 @@ import subprocess
 import tempfile
 import time
 
+import pg_cluster
+
 HATO = os.environ.get("HATO_BIN") or os.path.join(
     os.path.dirname(__file__), "..", "..", "build", "hato")
 DOMAIN = "example.test"
@@ -57,13 +59,23 @@ def wait_for(cond, timeout=20.0, what="condition"):
 class Server:
     """A hato data dir plus a running `hato serve` bound to free loopback ports."""
 
-    def __init__(self, users=("alice", "bob"), config_extra="", data=None):
+    def __init__(self, users=("alice", "bob"), config_extra="", data=None, postgres=None):
+        """postgres: a PostgreSQL URL for the store (hato init --postgres); with
+        HATO_STORE=postgres in the environment, a fresh database of a shared
+        throw-away cluster (pg_cluster.py) when none is given."""
         self.owns_data = data is None
+        self.postgres = postgres
         self.data = data or tempfile.mkdtemp(prefix="hato-it-")
         self.proc = None
         self.log_path = os.path.join(self.data, "serve.log")
         if self.owns_data:
-            run_cli("init", "--domain", DOMAIN, data=self.data)
+            if postgres is None and pg_cluster.store_is_postgres():
+                postgres = pg_cluster.shared_database()
+            self.postgres = postgres
+            init = ["init", "--domain", DOMAIN]
+            if postgres:
+                init += ["--postgres", postgres]
+            run_cli(*init, data=self.data)
             for u in users:
                 run_cli("user", "add", f"{u}@{DOMAIN}", "--password-stdin", data=self.data,
                         input=PASSWORD + "\n")
@@ -165,6 +177,22 @@ class Server:
 
     def kill(self):
         return self.stop(signal.SIGKILL)
+
+    def corrupt_last_body(self):
+        """Damages the most recently stored body where the store keeps it: a byte
+        near the end of the last blob segment, or of the last chunk row in PostgreSQL."""
+        if self.postgres:
+            subprocess.run(
+                ["psql", self.postgres, "-q", "-c",
+                 "UPDATE blob_chunks SET data = overlay(data placing '\\x23'::bytea from "
+                 "greatest(length(data) - 9, 1)) WHERE (blob_id, seq) = (SELECT blob_id, seq "
+                 "FROM blob_chunks ORDER BY blob_id DESC, seq DESC LIMIT 1)"], check=True)
+            return
+        blobs = os.path.join(self.data, "blobs")
+        seg = os.path.join(blobs, sorted(os.listdir(blobs))[-1])
+        with open(seg, "r+b") as f:
+            f.seek(-10, os.SEEK_END)
+            f.write(b"#")
 
     def logs(self):
         with open(self.log_path, errors="replace") as f:

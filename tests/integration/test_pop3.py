@@ -168,11 +168,7 @@ class Pop3Test(unittest.TestCase):
     def test_corrupt_message_is_reported_not_served(self):
         send(self.server, ALICE, "precious", "x" * 100 + "\r\n")
         self.server.stop()
-        blobs = os.path.join(self.server.data, "blobs")
-        seg = os.path.join(blobs, sorted(os.listdir(blobs))[0])
-        with open(seg, "r+b") as f:
-            f.seek(-10, os.SEEK_END)
-            f.write(b"#")
+        self.server.corrupt_last_body()
         self.server.start()
         p = login(self.server)
         with self.assertRaises(poplib.error_proto) as cm:

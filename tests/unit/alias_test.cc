@@ -5,15 +5,17 @@
 #include "store/sqlite/db.h"
 #include "store/sqlite/schema.h"
 #include "store/store.h"
+#include "store_backends.h"
 #include "test_util.h"
 
 namespace hato::store {
 namespace {
 
-class AliasTest : public ::testing::Test {
+class AliasTest : public ::testing::TestWithParam<testing::Backend> {
  protected:
   void SetUp() override {
-    auto s = OpenEmbeddedStore(dir_.path(), StoreOptions{});
+    if (!where_.Prepare()) GTEST_SKIP() << testing::kNoPostgres;
+    auto s = where_.Open(StoreOptions{});
     ASSERT_TRUE(s.ok()) << s.error().message;
     store_ = std::move(*s);
     ASSERT_TRUE(store_->AddDomain("example.test").ok());
@@ -24,12 +26,13 @@ class AliasTest : public ::testing::Test {
     bob_ = store_->FindAccount("bob@example.test")->id;
   }
 
-  testing::TempDir dir_;
+  testing::TestStoreLocation where_{GetParam()};
   std::unique_ptr<Store> store_;
   int64_t alice_ = 0, bob_ = 0;
 };
+HATO_STORE_BACKENDS(AliasTest);
 
-TEST_F(AliasTest, AddResolveListRemove) {
+TEST_P(AliasTest, AddResolveListRemove) {
   ASSERT_TRUE(store_->AddAlias("Sales@Example.TEST", "ALICE@example.test").ok());
   ASSERT_TRUE(store_->AddAlias("al@other.test", "alice@example.test").ok());
   ASSERT_TRUE(store_->AddAlias("help@example.test", "bob@example.test").ok());
@@ -62,7 +65,7 @@ TEST_F(AliasTest, AddResolveListRemove) {
   EXPECT_EQ(store_->ListAliases("alice@example.test")->size(), 1u);
 }
 
-TEST_F(AliasTest, RefusesConflictsAndForeignDomains) {
+TEST_P(AliasTest, RefusesConflictsAndForeignDomains) {
   ASSERT_TRUE(store_->AddAlias("sales@example.test", "alice@example.test").ok());
   // Unique, whichever account asks.
   EXPECT_EQ(store_->AddAlias("sales@example.test", "bob@example.test").error().kind,
@@ -92,7 +95,7 @@ TEST_F(AliasTest, RefusesConflictsAndForeignDomains) {
   EXPECT_TRUE(store_->RemoveDomain("other.test").ok());
 }
 
-TEST_F(AliasTest, RemovedAccountsAliasesAreDormantThenPurged) {
+TEST_P(AliasTest, RemovedAccountsAliasesAreDormantThenPurged) {
   ASSERT_TRUE(store_->AddAlias("sales@example.test", "alice@example.test").ok());
   ASSERT_TRUE(store_->RemoveAccount("alice@example.test").ok());
   // Dormant: no longer delivered to, still reserved, listed as inactive.

@@ -6,6 +6,7 @@
 
 #include "backup/manifest.h"
 #include "store/store.h"
+#include "store_backends.h"
 #include "test_util.h"
 #include "transfer/mbox.h"
 
@@ -76,10 +77,11 @@ TEST(Maildir, Flags) {
   EXPECT_EQ(transfer::MaildirFlagSuffix(store::kDraft | store::kDeleted), ":2,DT");
 }
 
-class RestoreStoreTest : public ::testing::Test {
+class RestoreStoreTest : public ::testing::TestWithParam<testing::Backend> {
  protected:
   void SetUp() override {
-    auto s = store::OpenEmbeddedStore(dir_.path(), {});
+    if (!where_.Prepare()) GTEST_SKIP() << testing::kNoPostgres;
+    auto s = where_.Open(store::StoreOptions{});
     ASSERT_TRUE(s.ok()) << s.error().message;
     store_ = std::move(*s);
     ASSERT_TRUE(store_->AddDomain("example.test").ok());
@@ -100,12 +102,13 @@ class RestoreStoreTest : public ::testing::Test {
     });
   }
 
-  testing::TempDir dir_;
+  testing::TestStoreLocation where_{GetParam()};
   std::unique_ptr<store::Store> store_;
   int64_t account_ = 0;
 };
+HATO_STORE_BACKENDS(RestoreStoreTest);
 
-TEST_F(RestoreStoreTest, RestoreMessageDeduplicatesAndCreatesFolders) {
+TEST_P(RestoreStoreTest, RestoreMessageDeduplicatesAndCreatesFolders) {
   auto a = Restore("INBOX", "Subject: 1\r\n\r\nx\r\n", 100, store::kSeen);
   ASSERT_TRUE(a.ok()) << a.error().message;
   EXPECT_TRUE(a->added);
@@ -127,7 +130,7 @@ TEST_F(RestoreStoreTest, RestoreMessageDeduplicatesAndCreatesFolders) {
   EXPECT_TRUE(report->problems.empty()) << report->problems[0];
 }
 
-TEST_F(RestoreStoreTest, UndeleteBringsBackWithNewUids) {
+TEST_P(RestoreStoreTest, UndeleteBringsBackWithNewUids) {
   ASSERT_TRUE(Restore("INBOX", "Subject: 1\r\n\r\nx\r\n", 100, store::kDeleted).ok());
   ASSERT_TRUE(Restore("INBOX", "Subject: 2\r\n\r\ny\r\n", 100).ok());
   auto inbox = store_->ListMessages(account_, "INBOX");

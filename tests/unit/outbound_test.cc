@@ -9,6 +9,7 @@
 #include "smtp/command.h"
 #include "smtp/reply.h"
 #include "store/store.h"
+#include "store_backends.h"
 #include "test_util.h"
 
 namespace hato {
@@ -169,10 +170,11 @@ TEST(Dsn, FailureReportStructure) {
   EXPECT_EQ(outbound::StatusOf("cannot connect", true), "5.0.0");
 }
 
-class QueueStoreTest : public ::testing::Test {
+class QueueStoreTest : public ::testing::TestWithParam<testing::Backend> {
  protected:
   void SetUp() override {
-    auto s = store::OpenEmbeddedStore(dir_.path(), store::StoreOptions{});
+    if (!where_.Prepare()) GTEST_SKIP() << testing::kNoPostgres;
+    auto s = where_.Open(store::StoreOptions{});
     ASSERT_TRUE(s.ok()) << s.error().message;
     store_ = std::move(*s);
     ASSERT_TRUE(store_->AddDomain("example.test").ok());
@@ -208,12 +210,13 @@ class QueueStoreTest : public ::testing::Test {
         [&](store::Done<void> done) { store_->RecordOutcomes(std::move(o), std::move(done)); });
   }
 
-  testing::TempDir dir_;
+  testing::TestStoreLocation where_{GetParam()};
   std::unique_ptr<store::Store> store_;
   int64_t alice_ = 0;
 };
+HATO_STORE_BACKENDS(QueueStoreTest);
 
-TEST_F(QueueStoreTest, LocalCopyAndQueueEntryCommitTogether) {
+TEST_P(QueueStoreTest, LocalCopyAndQueueEntryCommitTogether) {
   int64_t qid = Queue({"carol@Remote.Example", "dave@other.example"}, {alice_});
   ASSERT_NE(qid, 0);
   EXPECT_EQ(store_->ListMessages(alice_, "INBOX")->messages.size(), 1u);
@@ -234,7 +237,7 @@ TEST_F(QueueStoreTest, LocalCopyAndQueueEntryCommitTogether) {
   EXPECT_TRUE(report->problems.empty()) << report->problems[0];
 }
 
-TEST_F(QueueStoreTest, OutcomesDsnAndRemoval) {
+TEST_P(QueueStoreTest, OutcomesDsnAndRemoval) {
   int64_t qid = Queue({"carol@remote.example", "dave@other.example"});
   auto q = *store_->GetQueued(qid);
   int64_t now = std::time(nullptr);
@@ -279,7 +282,7 @@ TEST_F(QueueStoreTest, OutcomesDsnAndRemoval) {
   EXPECT_TRUE(store_->ListQueue()->empty());
 }
 
-TEST_F(QueueStoreTest, QueueStatsCountPendingRecipientsAndOldest) {
+TEST_P(QueueStoreTest, QueueStatsCountPendingRecipientsAndOldest) {
   auto empty = store_->GetQueueStats();
   ASSERT_TRUE(empty.ok());
   EXPECT_EQ(empty->messages, 0u);
@@ -307,7 +310,7 @@ TEST_F(QueueStoreTest, QueueStatsCountPendingRecipientsAndOldest) {
   EXPECT_EQ(stats->oldest_created_at, 0);
 }
 
-TEST_F(QueueStoreTest, AdminActions) {
+TEST_P(QueueStoreTest, AdminActions) {
   int64_t qid = Queue({"carol@remote.example"});
   ASSERT_TRUE(store_->ApplyQueueAction(qid, store::QueueAction::kHold).ok());
   EXPECT_EQ(store_->GetQueued(qid)->recipients[0].state, store::RecipientState::kHeld);

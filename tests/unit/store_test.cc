@@ -9,21 +9,26 @@
 
 #include "io/fault_fs.h"
 #include "store/blobs.h"
+#include "store/postgres/conn.h"
 #include "store/sqlite/db.h"
+#include "store_backends.h"
 #include "test_util.h"
 
 namespace hato::store {
 namespace {
 
-class StoreTest : public ::testing::Test {
+class StoreTest : public ::testing::TestWithParam<testing::Backend> {
  protected:
-  void SetUp() override { Reopen(); }
+  void SetUp() override {
+    if (!where_.Prepare()) GTEST_SKIP() << testing::kNoPostgres;
+    Reopen();
+  }
 
   void Reopen() {
     store_.reset();
     StoreOptions options;
     options.fs = &faults_;
-    auto s = OpenEmbeddedStore(dir_.path(), options);
+    auto s = where_.Open(options);
     ASSERT_TRUE(s.ok()) << s.error().message;
     store_ = std::move(*s);
   }
@@ -46,12 +51,18 @@ class StoreTest : public ::testing::Test {
         [&](Done<DeliveryReceipt> done) { store_->Deliver(std::move(req), std::move(done)); });
   }
 
-  testing::TempDir dir_;
+  testing::TestStoreLocation where_{GetParam()};
   io::FaultFileSystem faults_{io::FileSystem::Default()};
   std::unique_ptr<Store> store_;
 };
+HATO_STORE_BACKENDS(StoreTest);
 
-TEST_F(StoreTest, DomainsAndAccounts) {
+// Tests of the embedded store's files (segments, meta.db, fsync faults).
+class EmbeddedStoreTest : public StoreTest {};
+INSTANTIATE_TEST_SUITE_P(Backends, EmbeddedStoreTest,
+                         ::testing::Values(testing::Backend::kEmbedded), testing::BackendName);
+
+TEST_P(StoreTest, DomainsAndAccounts) {
   ASSERT_TRUE(store_->AddDomain("Example.TEST").ok());
   EXPECT_EQ(store_->AddDomain("example.test").error().kind, ErrorKind::kExists);
   EXPECT_TRUE(*store_->IsLocalDomain("EXAMPLE.test"));
@@ -69,7 +80,7 @@ TEST_F(StoreTest, DomainsAndAccounts) {
   EXPECT_TRUE(store_->AddAccount("alice@example.test", "h3").ok());
 }
 
-TEST_F(StoreTest, DeliverListReadSurvivesReopen) {
+TEST_P(StoreTest, DeliverListReadSurvivesReopen) {
   int64_t a = MakeAccount("a@example.test");
   std::string msg = "Subject: hi\r\n\r\n" + std::string(5000, 'x') + "\r\n";
   auto r = Deliver({a}, msg);
@@ -85,7 +96,7 @@ TEST_F(StoreTest, DeliverListReadSurvivesReopen) {
   EXPECT_EQ(*body, msg);
 }
 
-TEST_F(StoreTest, ManyRecipientsStoredOnce) {
+TEST_P(StoreTest, ManyRecipientsStoredOnce) {
   int64_t a = MakeAccount("a@example.test");
   int64_t b = MakeAccount("b@example.test");
   auto r = Deliver({a, b}, "Subject: both\r\n\r\nhello\r\n");
@@ -98,7 +109,7 @@ TEST_F(StoreTest, ManyRecipientsStoredOnce) {
   EXPECT_EQ(store_->ListMessages(b, kInbox)->messages.size(), 1u);
 }
 
-TEST_F(StoreTest, ConcurrentDeliveriesAllLandWithUniqueUids) {
+TEST_P(StoreTest, ConcurrentDeliveriesAllLandWithUniqueUids) {
   int64_t a = MakeAccount("a@example.test");
   constexpr int kThreads = 8, kEach = 25;
   std::vector<std::thread> threads;
@@ -118,7 +129,7 @@ TEST_F(StoreTest, ConcurrentDeliveriesAllLandWithUniqueUids) {
   for (size_t i = 0; i < snap->messages.size(); ++i) EXPECT_EQ(snap->messages[i].uid, i + 1);
 }
 
-TEST_F(StoreTest, ExpungeKeepsForRetentionThenPurges) {
+TEST_P(StoreTest, ExpungeKeepsForRetentionThenPurges) {
   int64_t a = MakeAccount("a@example.test");
   ASSERT_TRUE(Deliver({a}, "Subject: 1\r\n\r\none\r\n").ok());
   ASSERT_TRUE(Deliver({a}, "Subject: 2\r\n\r\ntwo\r\n").ok());
@@ -143,7 +154,7 @@ IndexText SplitText(std::string_view content, std::string_view) {
   return {std::string(content.substr(0, blank)), std::string(content.substr(blank + 4))};
 }
 
-TEST_F(StoreTest, TextIndexFindsSubstringsOncePerBodyAndForgetsPurgedBodies) {
+TEST_P(StoreTest, TextIndexFindsSubstringsOncePerBodyAndForgetsPurgedBodies) {
   int64_t a = MakeAccount("a@example.test");
   // Stored while no index runs (as `hato user add` and the other CLI commands open the store).
   ASSERT_TRUE(Deliver({a}, "Subject: old\r\n\r\nstored before the index\r\n").ok());
@@ -155,7 +166,7 @@ TEST_F(StoreTest, TextIndexFindsSubstringsOncePerBodyAndForgetsPurgedBodies) {
   StoreOptions options;
   options.fs = &faults_;
   options.index_text = SplitText;
-  auto opened = OpenEmbeddedStore(dir_.path(), options);
+  auto opened = where_.Open(options);
   ASSERT_TRUE(opened.ok()) << opened.error().message;
   store_ = std::move(*opened);
   std::string content = "Subject: x\r\n\r\nthe needle in the haystack\r\n";
@@ -200,7 +211,7 @@ TEST_F(StoreTest, TextIndexFindsSubstringsOncePerBodyAndForgetsPurgedBodies) {
             (std::vector<uint32_t>{4}));
 }
 
-TEST_F(StoreTest, QuotaAndRecent) {
+TEST_P(StoreTest, QuotaAndRecent) {
   int64_t a = MakeAccount("a@example.test");
   EXPECT_FALSE(store_->GetQuota(a)->limit_bytes);
   ASSERT_TRUE(store_->SetQuota("A@example.test", 100).ok());
@@ -235,7 +246,7 @@ TEST_F(StoreTest, QuotaAndRecent) {
   EXPECT_FALSE(store_->GetQuota(a)->limit_bytes);
 }
 
-TEST_F(StoreTest, SetFlagsAddRemoveReplace) {
+TEST_P(StoreTest, SetFlagsAddRemoveReplace) {
   int64_t a = MakeAccount("a@example.test");
   int64_t b = MakeAccount("b@example.test");
   ASSERT_TRUE(Deliver({a}, "Subject: f\r\n\r\nflags\r\n").ok());
@@ -273,7 +284,7 @@ TEST_F(StoreTest, SetFlagsAddRemoveReplace) {
   EXPECT_EQ(meta().flags, uint32_t{kAnswered});
 }
 
-TEST_F(StoreTest, NewAccountsGetSpecialUseMailboxes) {
+TEST_P(StoreTest, NewAccountsGetSpecialUseMailboxes) {
   int64_t a = MakeAccount("a@example.test");
   auto list = store_->ListMailboxes(a);
   ASSERT_TRUE(list.ok());
@@ -283,7 +294,7 @@ TEST_F(StoreTest, NewAccountsGetSpecialUseMailboxes) {
                                              "Junk=\\Junk", "Sent=\\Sent", "Trash=\\Trash"}));
 }
 
-TEST_F(StoreTest, MailboxLifecycle) {
+TEST_P(StoreTest, MailboxLifecycle) {
   int64_t a = MakeAccount("a@example.test");
   auto op = [&](auto&& fn) { return Wait<void>([&](Done<void> done) { fn(std::move(done)); }); };
   ASSERT_TRUE(
@@ -317,12 +328,11 @@ TEST_F(StoreTest, MailboxLifecycle) {
   EXPECT_TRUE(store_->ListMessages(a, "Jobs/2026")->messages.empty());
 }
 
-TEST_F(StoreTest, AppendCopyMoveAndVanished) {
+TEST_P(StoreTest, AppendCopyMoveAndVanished) {
   int64_t a = MakeAccount("a@example.test");
   auto append = [&](std::string subject) {
-    AppendRequest req{a,          "Drafts", "Subject: " + subject + "\r\n\r\nbody\r\n",
-                      "",         kDraft,   "$Later",
-                      1600000000};
+    AppendRequest req{a,        "Drafts",  "Subject: " + subject + "\r\n\r\nbody\r\n", "", kDraft,
+                      "$Later", 1600000000};
     return Wait<AppendResult>([&](Done<AppendResult> d) { store_->Append(req, std::move(d)); });
   };
   auto r1 = append("one");
@@ -358,7 +368,7 @@ TEST_F(StoreTest, AppendCopyMoveAndVanished) {
             ErrorKind::kNotFound);
 }
 
-TEST_F(StoreTest, RenameInboxMovesItsMessages) {
+TEST_P(StoreTest, RenameInboxMovesItsMessages) {
   int64_t a = MakeAccount("a@example.test");
   ASSERT_TRUE(Deliver({a}, "Subject: 1\r\n\r\none\r\n").ok());
   ASSERT_TRUE(Wait<void>([&](Done<void> d) {
@@ -368,7 +378,7 @@ TEST_F(StoreTest, RenameInboxMovesItsMessages) {
   EXPECT_EQ(store_->ListMessages(a, "Old")->messages.size(), 1u);
 }
 
-TEST_F(StoreTest, ChangeListenerHearsCommittedChanges) {
+TEST_P(StoreTest, ChangeListenerHearsCommittedChanges) {
   int64_t a = MakeAccount("a@example.test");
   std::mutex mu;
   std::vector<int64_t> heard;
@@ -390,14 +400,14 @@ TEST(MailboxName, Canonical) {
   }
 }
 
-TEST_F(StoreTest, CorruptBodyIsDetectedNotServed) {
+TEST_P(EmbeddedStoreTest, CorruptBodyIsDetectedNotServed) {
   int64_t a = MakeAccount("a@example.test");
   std::string msg = "Subject: c\r\n\r\nprecious bytes\r\n";
   ASSERT_TRUE(Deliver({a}, msg).ok());
   int64_t id = store_->ListMessages(a, kInbox)->messages[0].id;
   store_.reset();
   // Flip a byte of the stored payload (raw: short messages are not compressed).
-  std::string seg = dir_.path() + "/blobs/seg-00000001.hb";
+  std::string seg = where_.dir() + "/blobs/seg-00000001.hb";
   std::fstream f(seg, std::ios::in | std::ios::out | std::ios::binary);
   f.seekp(-5, std::ios::end);
   f.put('#');
@@ -409,12 +419,12 @@ TEST_F(StoreTest, CorruptBodyIsDetectedNotServed) {
   EXPECT_EQ(store_->Verify()->problems.size(), 1u);
 }
 
-TEST_F(StoreTest, TornTailIsIgnoredAfterCrash) {
+TEST_P(EmbeddedStoreTest, TornTailIsIgnoredAfterCrash) {
   int64_t a = MakeAccount("a@example.test");
   ASSERT_TRUE(Deliver({a}, "Subject: 1\r\n\r\none\r\n").ok());
   store_.reset();
   // A crash mid-append leaves a partial record after the last committed one.
-  std::ofstream(dir_.path() + "/blobs/seg-00000001.hb", std::ios::app | std::ios::binary)
+  std::ofstream(where_.dir() + "/blobs/seg-00000001.hb", std::ios::app | std::ios::binary)
       << "HBL1\x00garbage";
   Reopen();
   ASSERT_TRUE(Deliver({a}, "Subject: 2\r\n\r\ntwo\r\n").ok());
@@ -424,7 +434,7 @@ TEST_F(StoreTest, TornTailIsIgnoredAfterCrash) {
   EXPECT_TRUE(store_->Verify()->problems.empty());
 }
 
-TEST_F(StoreTest, FailedFsyncFailsTheDeliveryAndHidesIt) {
+TEST_P(EmbeddedStoreTest, FailedFsyncFailsTheDeliveryAndHidesIt) {
   int64_t a = MakeAccount("a@example.test");
   ASSERT_TRUE(Deliver({a}, "Subject: before\r\n\r\nkept\r\n").ok());
   faults_.sync_error = true;
@@ -436,7 +446,7 @@ TEST_F(StoreTest, FailedFsyncFailsTheDeliveryAndHidesIt) {
   // next delivery goes to a fresh segment, and everything verifies.
   faults_.sync_error = false;
   ASSERT_TRUE(Deliver({a}, "Subject: after\r\n\r\nrecovered\r\n").ok());
-  EXPECT_TRUE(std::filesystem::exists(dir_.path() + "/blobs/seg-00000002.hb"));
+  EXPECT_TRUE(std::filesystem::exists(where_.dir() + "/blobs/seg-00000002.hb"));
   Reopen();
   auto snap = store_->ListMessages(a, kInbox);
   ASSERT_EQ(snap->messages.size(), 2u);
@@ -444,7 +454,7 @@ TEST_F(StoreTest, FailedFsyncFailsTheDeliveryAndHidesIt) {
   EXPECT_TRUE(store_->Verify()->problems.empty());
 }
 
-TEST_F(StoreTest, FullDiskFailsOnlyTheWritesThatNeedIt) {
+TEST_P(EmbeddedStoreTest, FullDiskFailsOnlyTheWritesThatNeedIt) {
   int64_t a = MakeAccount("a@example.test");
   std::string dup = "Subject: dup\r\n\r\nalready stored\r\n";
   ASSERT_TRUE(Deliver({a}, dup).ok());
@@ -459,7 +469,7 @@ TEST_F(StoreTest, FullDiskFailsOnlyTheWritesThatNeedIt) {
   EXPECT_TRUE(store_->Verify()->problems.empty());
 }
 
-TEST_F(StoreTest, ConcurrentDeliveriesShareFsyncs) {
+TEST_P(EmbeddedStoreTest, ConcurrentDeliveriesShareFsyncs) {
   int64_t a = MakeAccount("a@example.test");
   int before = faults_.syncs.load();
   constexpr int kThreads = 16, kEach = 20;

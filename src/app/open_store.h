@@ -1,0 +1,17 @@
+// Opens the store a data dir's configuration names: the embedded one in the
+// data dir, or PostgreSQL ([store] backend = "postgres", issue 15).
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "config/config.h"
+#include "store/store.h"
+
+namespace hato::app {
+
+Result<std::unique_ptr<store::Store>> OpenConfiguredStore(const config::Config& cfg,
+                                                          const std::string& data_dir,
+                                                          const store::StoreOptions& options);
+
+}  // namespace hato::app

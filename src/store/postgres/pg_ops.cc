@@ -1,0 +1,1105 @@
+#include "store/postgres/pg_ops.h"
+
+#include <zstd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <map>
+#include <memory>
+
+#include "base/digest.h"
+#include "base/strings.h"
+
+namespace hato::store::pg {
+namespace {
+
+constexpr int kZstdLevel = 1;  // fast: bodies are compressed on the commit path
+// Kept this long in submission_log: the longest sending-limit window and a day of slack.
+constexpr int64_t kSubmissionLogSeconds = 2 * 86400;
+
+std::string DomainOfAddress(std::string_view address) {
+  size_t at = address.rfind('@');
+  return at == std::string_view::npos ? std::string() : AsciiLower(address.substr(at + 1));
+}
+
+// Text for a PostgreSQL text column: no NUL bytes, and valid UTF-8 (invalid
+// sequences become '?'), so that derived data never fails a delivery.
+std::string CleanText(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  size_t i = 0;
+  while (i < s.size()) {
+    auto c = static_cast<unsigned char>(s[i]);
+    size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+    bool ok = n > 0 && i + n <= s.size() && c != 0 && !(n == 2 && c < 0xC2);
+    for (size_t k = 1; ok && k < n; ++k) {
+      ok = (static_cast<unsigned char>(s[i + k]) & 0xC0) == 0x80;
+    }
+    if (ok) {
+      out.append(s.substr(i, n));
+      i += n;
+    } else {
+      out += '?';
+      ++i;
+    }
+  }
+  return out;
+}
+
+struct MailboxRow {
+  int64_t id = 0;
+  uint32_t uidvalidity = 0;
+};
+
+Result<MailboxRow> FindMailboxBy(Conn& c, const char* sql, int64_t account_id,
+                                 std::string_view value) {
+  auto r = c.Exec(sql, {P(account_id), P(value)});
+  if (!r) return r.error();
+  if (r->empty()) return Err(ErrorKind::kNotFound, "no such mailbox: " + std::string(value));
+  return MailboxRow{r->Int(0, 0), static_cast<uint32_t>(r->Int(0, 1))};
+}
+
+Result<MailboxRow> FindMailbox(Conn& c, int64_t account_id, const std::string& name) {
+  auto canonical = CanonicalMailboxName(name);
+  if (!canonical) return canonical.error();
+  return FindMailboxBy(c,
+                       "SELECT id, uidvalidity FROM mailboxes WHERE account_id = $1 AND name = $2 "
+                       "AND deleted_at IS NULL",
+                       account_id, *canonical);
+}
+
+Result<MailboxRow> FindSpecialUse(Conn& c, int64_t account_id, std::string_view special_use) {
+  return FindMailboxBy(c,
+                       "SELECT id, uidvalidity FROM mailboxes WHERE account_id = $1 AND "
+                       "special_use = $2 AND deleted_at IS NULL ORDER BY id LIMIT 1",
+                       account_id, special_use);
+}
+
+struct Slot {
+  uint32_t uid = 0;
+  uint64_t modseq = 0;
+};
+
+// Takes the next UID and modseq of a mailbox. The row lock it takes orders
+// concurrent writers (on this or other nodes): UIDs and modseqs only grow.
+Result<Slot> NextSlot(Txn& t, int64_t mailbox_id) {
+  auto r = t.c.Exec(
+      "UPDATE mailboxes SET uidnext = uidnext + 1, highest_modseq = highest_modseq + 1 "
+      "WHERE id = $1 RETURNING uidnext - 1, highest_modseq",
+      {P(mailbox_id)});
+  if (!r) return r.error();
+  if (r->empty()) return Err(ErrorKind::kNotFound, "mailbox vanished");
+  t.touched.insert(mailbox_id);
+  return Slot{static_cast<uint32_t>(r->Int(0, 0)), static_cast<uint64_t>(r->Int(0, 1))};
+}
+
+Result<uint64_t> NextModseq(Txn& t, int64_t mailbox_id) {
+  auto r = t.c.Exec(
+      "UPDATE mailboxes SET highest_modseq = highest_modseq + 1 WHERE id = $1 "
+      "RETURNING highest_modseq",
+      {P(mailbox_id)});
+  if (!r) return r.error();
+  if (r->empty()) return Err(ErrorKind::kNotFound, "mailbox vanished");
+  t.touched.insert(mailbox_id);
+  return static_cast<uint64_t>(r->Int(0, 0));
+}
+
+Status IndexBlobRow(Txn& t, int64_t blob_id, const IndexText& text) {
+  auto r = t.c.Exec(
+      "INSERT INTO blob_text(blob_id, header, body) VALUES($1, $2, $3) "
+      "ON CONFLICT (blob_id) DO NOTHING",
+      {P(blob_id), P(CleanText(text.header)), P(CleanText(text.body))});
+  if (!r) return r.error();
+  return Ok();
+}
+
+// The payload as stored: zstd when it saves at least 1/8 (as in store/blobs.cc).
+std::string Encode(std::string_view content, bool compress, Codec& codec) {
+  codec = Codec::kRaw;
+  if (compress && content.size() >= 512) {
+    std::string out(ZSTD_compressBound(content.size()), '\0');
+    size_t n = ZSTD_compress(out.data(), out.size(), content.data(), content.size(), kZstdLevel);
+    if (!ZSTD_isError(n) && n < content.size() - content.size() / 8) {
+      out.resize(n);
+      codec = Codec::kZstd;
+      return out;
+    }
+  }
+  return std::string(content);
+}
+
+Status WriteChunks(Txn& t, int64_t blob_id, std::string_view payload) {
+  int seq = 0;
+  for (size_t off = 0; off < payload.size() || seq == 0; off += kChunkBytes, ++seq) {
+    auto part = payload.substr(off, kChunkBytes);
+    auto r = t.c.Exec("INSERT INTO blob_chunks(blob_id, seq, data) VALUES($1, $2, $3)",
+                      {P(blob_id), P(int64_t{seq}), Bytes(part)});
+    if (!r) return r.error();
+    if (payload.empty()) break;
+  }
+  return Ok();
+}
+
+// Reads rows of (sha256, size, codec, stored_length, data) in chunk order.
+Result<std::string> Assemble(const Rows& r, const std::string& what) {
+  if (r.empty()) return Err(ErrorKind::kNotFound, "no stored body " + what);
+  std::string sha = r.Blob(0, 0);
+  auto size = static_cast<uint64_t>(r.Int(0, 1));
+  auto codec = static_cast<Codec>(r.Int(0, 2));
+  auto stored = static_cast<uint64_t>(r.Int(0, 3));
+  std::string payload;
+  payload.reserve(stored);
+  for (int i = 0; i < r.size(); ++i) payload += r.Blob(i, 4);
+  if (payload.size() != stored) {
+    return Err(ErrorKind::kCorrupt, "body " + HexEncode(sha) + " has " +
+                                        std::to_string(payload.size()) + " stored bytes, want " +
+                                        std::to_string(stored));
+  }
+  std::string content;
+  if (codec == Codec::kZstd) {
+    content.resize(size);
+    size_t n = ZSTD_decompress(content.data(), content.size(), payload.data(), payload.size());
+    if (ZSTD_isError(n) || n != size) {
+      return Err(ErrorKind::kCorrupt, "body " + HexEncode(sha) + " does not decompress");
+    }
+  } else {
+    content = std::move(payload);
+  }
+  if (Sha256(content) != sha) {
+    return Err(ErrorKind::kCorrupt, "body checksum mismatch (want " + HexEncode(sha) + ")");
+  }
+  return content;
+}
+
+Status CheckQuota(Conn& c, int64_t account_id, uint64_t more) {
+  auto q = QueryQuota(c, account_id);
+  if (!q) return q.error();
+  if (q->limit_bytes && q->used_bytes + more > *q->limit_bytes) {
+    return Err(ErrorKind::kTooLarge, "quota exceeded");
+  }
+  return Ok();
+}
+
+struct NewMessage {
+  int64_t mailbox_id = 0;
+  int64_t blob_id = 0;
+  uint64_t size = 0;
+  int64_t internal_date = 0;
+  uint32_t flags = 0;
+  std::string keywords;
+  std::string return_path;
+};
+
+Result<std::pair<int64_t, uint32_t>> InsertMessage(Txn& t, const NewMessage& m) {
+  auto slot = NextSlot(t, m.mailbox_id);
+  if (!slot) return slot.error();
+  auto r = t.c.Exec(
+      "INSERT INTO messages(mailbox_id, uid, blob_id, size, internal_date, flags, keywords, "
+      "return_path, modseq) VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9) RETURNING id",
+      {P(m.mailbox_id), P(int64_t{slot->uid}), P(m.blob_id), P(static_cast<int64_t>(m.size)),
+       P(m.internal_date), P(int64_t{m.flags}), P(m.keywords), P(m.return_path),
+       P(static_cast<int64_t>(slot->modseq))});
+  if (!r) return r.error();
+  return std::make_pair(r->Int(0, 0), slot->uid);
+}
+
+std::vector<std::string> SplitKeywords(const std::string& s) {
+  std::vector<std::string> out;
+  for (auto w : SplitWords(s)) out.emplace_back(w);
+  return out;
+}
+
+std::string JoinKeywords(const std::vector<std::string>& words) {
+  std::string out;
+  for (const auto& w : words) {
+    if (!out.empty()) out += ' ';
+    out += w;
+  }
+  return out;
+}
+
+bool HasKeyword(const std::vector<std::string>& words, const std::string& k) {
+  return std::any_of(words.begin(), words.end(),
+                     [&](const std::string& w) { return EqualsIgnoreCase(w, k); });
+}
+
+// Columns: id, uid, size, internal_date, flags, modseq, keywords.
+#define HATO_META_COLS "id, uid, size, internal_date, flags, modseq, keywords"
+MessageMeta MetaFromRow(const Rows& r, int i) {
+  MessageMeta m;
+  m.id = r.Int(i, 0);
+  m.uid = static_cast<uint32_t>(r.Int(i, 1));
+  m.size = static_cast<uint64_t>(r.Int(i, 2));
+  m.internal_date = r.Int(i, 3);
+  m.flags = static_cast<uint32_t>(r.Int(i, 4));
+  m.modseq = static_cast<uint64_t>(r.Int(i, 5));
+  m.keywords = r.Text(i, 6);
+  return m;
+}
+
+uint32_t NewUidValidity(Txn& t, int64_t account_id) {
+  // Strictly greater than any UIDVALIDITY the account had (RFC 3501 2.3.1.1).
+  int64_t prev = 0;
+  if (auto r = t.c.Exec("SELECT coalesce(max(uidvalidity), 0) FROM mailboxes WHERE account_id = $1",
+                        {P(account_id)})) {
+    prev = r->Int(0, 0);
+  }
+  int64_t now = NowSeconds() & 0x7fffffff;
+  return static_cast<uint32_t>(std::max(now, prev + 1) & 0x7fffffff);
+}
+
+Result<std::vector<int64_t>> Ids(Conn& c, const char* sql, const std::vector<Param>& params) {
+  auto r = c.Exec(sql, params);
+  if (!r) return r.error();
+  std::vector<int64_t> out;
+  for (int i = 0; i < r->size(); ++i) out.push_back(r->Int(i, 0));
+  return out;
+}
+
+}  // namespace
+
+std::string EncodeBody(std::string_view content, bool compress, Codec& codec) {
+  return Encode(content, compress, codec);
+}
+
+Status WriteBodyChunks(Txn& t, int64_t blob_id, std::string_view payload) {
+  return WriteChunks(t, blob_id, payload);
+}
+
+int64_t NowSeconds() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+Result<int64_t> PutBlob(Txn& t, std::string_view content, std::string_view mime, int64_t refs,
+                        const std::optional<IndexText>& text) {
+  std::string sha = Sha256(content);
+  Param mime_param = mime.empty() ? Null() : Bytes(mime);
+  auto up = t.c.Exec(
+      "UPDATE blobs SET refs = refs + $1, mime = coalesce(mime, $2) WHERE sha256 = $3 RETURNING id",
+      {P(refs), mime_param, Bytes(sha)});
+  if (!up) return up.error();
+  int64_t id = 0;
+  if (!up->empty()) {
+    id = up->Int(0, 0);
+  } else {
+    Codec codec;
+    std::string payload = Encode(content, t.compress, codec);
+    // Another node may store the same body at the same moment: the upsert
+    // counts our references on its row, and only the inserter writes chunks.
+    auto ins = t.c.Exec(
+        "INSERT INTO blobs(sha256, stored_length, size, codec, refs, mime) "
+        "VALUES($1,$2,$3,$4,$5,$6) ON CONFLICT (sha256) DO UPDATE SET refs = blobs.refs + "
+        "EXCLUDED.refs, mime = coalesce(blobs.mime, EXCLUDED.mime) RETURNING id, xmax = 0",
+        {Bytes(sha), P(static_cast<int64_t>(payload.size())),
+         P(static_cast<int64_t>(content.size())), P(static_cast<int64_t>(codec)), P(refs),
+         mime_param});
+    if (!ins) return ins.error();
+    id = ins->Int(0, 0);
+    if (ins->Int(0, 1) != 0) {
+      if (auto st = WriteChunks(t, id, payload); !st) return st.error();
+    }
+  }
+  if (text) {
+    if (auto st = IndexBlobRow(t, id, *text); !st) return st.error();
+  }
+  return id;
+}
+
+Result<std::string> ReadBlobById(Conn& c, int64_t blob_id) {
+  auto r = c.Exec(
+      "SELECT b.sha256, b.size, b.codec, b.stored_length, k.data FROM blobs b JOIN blob_chunks k "
+      "ON k.blob_id = b.id WHERE b.id = $1 ORDER BY k.seq",
+      {P(blob_id)});
+  if (!r) return r.error();
+  return Assemble(*r, "id " + std::to_string(blob_id));
+}
+
+Result<std::string> ReadBlobBySha(Conn& c, std::string_view sha256) {
+  auto r = c.Exec(
+      "SELECT b.sha256, b.size, b.codec, b.stored_length, k.data FROM blobs b JOIN blob_chunks k "
+      "ON k.blob_id = b.id WHERE b.sha256 = $1 ORDER BY k.seq",
+      {Bytes(sha256)});
+  if (!r) return r.error();
+  return Assemble(*r, HexEncode(sha256));
+}
+
+Status CreateDefaultMailboxes(Txn& t, int64_t account_id) {
+  for (const auto& d : kDefaultMailboxes) {
+    if (auto st = ApplyCreateMailbox(t, account_id, d.name, d.special_use); !st) return st;
+  }
+  return Ok();
+}
+
+Status ApplyDelivery(Txn& t, const DeliveryRequest& req, DeliveryReceipt& receipt) {
+  receipt.content_id = HexEncode(Sha256(req.content));
+  receipt.message_ids.clear();
+  if (auto st = ApplyOutboundParts(t, req, receipt); !st) return st;
+  if (req.account_ids.empty()) return Ok();
+  auto blob = PutBlob(t, req.content, req.mime, static_cast<int64_t>(req.account_ids.size()));
+  if (!blob) return blob.error();
+  for (int64_t account : req.account_ids) {
+    Result<MailboxRow> mb = Err(ErrorKind::kNotFound, "");
+    if (req.junk) mb = FindSpecialUse(t.c, account, "\\Junk");
+    if (!mb) mb = FindMailbox(t.c, account, kInbox);
+    if (!mb) return mb.error();
+    NewMessage m{mb->id, *blob, req.content.size(), req.received_at, 0, "", req.return_path};
+    auto id = InsertMessage(t, m);
+    if (!id) return id.error();
+    receipt.message_ids.push_back(id->first);
+  }
+  return Ok();
+}
+
+Status ApplyAppend(Txn& t, const AppendRequest& req, AppendResult& result) {
+  auto mb = FindMailbox(t.c, req.account_id, req.mailbox);
+  if (!mb) return mb.error();
+  if (auto st = CheckQuota(t.c, req.account_id, req.content.size()); !st) return st;
+  auto blob = PutBlob(t, req.content, req.mime, 1);
+  if (!blob) return blob.error();
+  NewMessage m{mb->id, *blob, req.content.size(), req.internal_date, req.flags, req.keywords, ""};
+  auto id = InsertMessage(t, m);
+  if (!id) return id.error();
+  result.uidvalidity = mb->uidvalidity;
+  result.uid = id->second;
+  return Ok();
+}
+
+Status ApplyCopy(Txn& t, int64_t account_id, const std::vector<int64_t>& ids,
+                 const std::string& to_mailbox, bool move, CopyResult& result) {
+  auto dest = FindMailbox(t.c, account_id, to_mailbox);
+  if (!dest) return dest.error();
+  result = CopyResult{};
+  result.uidvalidity = dest->uidvalidity;
+  if (!move) {
+    uint64_t total = 0;
+    for (int64_t id : ids) {
+      auto r = t.c.Exec(
+          "SELECT coalesce(sum(m.size), 0) FROM messages m JOIN mailboxes x ON x.id = "
+          "m.mailbox_id WHERE m.id = $1 AND x.account_id = $2 AND m.expunged_at IS NULL",
+          {P(id), P(account_id)});
+      if (!r) return r.error();
+      total += static_cast<uint64_t>(r->Int(0, 0));
+    }
+    if (auto st = CheckQuota(t.c, account_id, total); !st) return st;
+  }
+  std::vector<int64_t> moved;
+  for (int64_t id : ids) {
+    auto r = t.c.Exec(
+        "SELECT m.uid, m.blob_id, m.size, m.internal_date, m.flags, m.keywords, m.return_path "
+        "FROM messages m JOIN mailboxes x ON x.id = m.mailbox_id WHERE m.id = $1 AND "
+        "x.account_id = $2 AND m.expunged_at IS NULL",
+        {P(id), P(account_id)});
+    if (!r) return r.error();
+    if (r->empty()) continue;  // expunged meanwhile (RFC 3501 6.4.7)
+    auto uid = static_cast<uint32_t>(r->Int(0, 0));
+    NewMessage m{dest->id,
+                 r->Int(0, 1),
+                 static_cast<uint64_t>(r->Int(0, 2)),
+                 r->Int(0, 3),
+                 static_cast<uint32_t>(r->Int(0, 4)),
+                 r->Text(0, 5),
+                 r->Text(0, 6)};
+    if (auto u = t.c.Exec("UPDATE blobs SET refs = refs + 1 WHERE id = $1", {P(m.blob_id)}); !u) {
+      return u.error();
+    }
+    auto added = InsertMessage(t, m);
+    if (!added) return added.error();
+    result.source_uids.push_back(uid);
+    result.dest_uids.push_back(added->second);
+    moved.push_back(id);
+  }
+  if (move) return ApplyExpunge(t, account_id, moved);
+  return Ok();
+}
+
+Status ApplyExpunge(Txn& t, int64_t account_id, const std::vector<int64_t>& ids) {
+  int64_t now = NowSeconds();
+  for (int64_t id : ids) {
+    auto r = t.c.Exec(
+        "SELECT m.mailbox_id FROM messages m JOIN mailboxes x ON x.id = m.mailbox_id "
+        "WHERE m.id = $1 AND x.account_id = $2 AND m.expunged_at IS NULL",
+        {P(id), P(account_id)});
+    if (!r) return r.error();
+    if (r->empty()) continue;
+    auto modseq = NextModseq(t, r->Int(0, 0));
+    if (!modseq) return modseq.error();
+    auto u = t.c.Exec("UPDATE messages SET expunged_at = $1, modseq = $2 WHERE id = $3",
+                      {P(now), P(static_cast<int64_t>(*modseq)), P(id)});
+    if (!u) return u.error();
+  }
+  return Ok();
+}
+
+Status ApplySetFlags(Txn& t, int64_t account_id, const std::vector<int64_t>& ids,
+                     const FlagChange& change, FlagResult& result) {
+  result.refused.clear();
+  for (int64_t id : ids) {
+    auto r = t.c.Exec(
+        "SELECT m.mailbox_id, m.flags, m.keywords, m.modseq FROM messages m JOIN mailboxes x ON "
+        "x.id = m.mailbox_id WHERE m.id = $1 AND x.account_id = $2 AND m.expunged_at IS NULL",
+        {P(id), P(account_id)});
+    if (!r) return r.error();
+    if (r->empty()) continue;
+    int64_t mailbox_id = r->Int(0, 0);
+    auto flags = static_cast<uint32_t>(r->Int(0, 1));
+    std::vector<std::string> keywords = SplitKeywords(r->Text(0, 2));
+    auto modseq = static_cast<uint64_t>(r->Int(0, 3));
+    if (change.unchanged_since != 0 && modseq > change.unchanged_since) {
+      result.refused.push_back(id);
+      continue;
+    }
+    uint32_t new_flags = flags;
+    std::vector<std::string> new_keywords = keywords;
+    switch (change.op) {
+      case FlagOp::kReplace:
+        new_flags = change.flags;
+        new_keywords.clear();
+        for (const auto& k : change.keywords) {
+          if (!HasKeyword(new_keywords, k)) new_keywords.push_back(k);
+        }
+        break;
+      case FlagOp::kAdd:
+        new_flags |= change.flags;
+        for (const auto& k : change.keywords) {
+          if (!HasKeyword(new_keywords, k)) new_keywords.push_back(k);
+        }
+        break;
+      case FlagOp::kRemove:
+        new_flags &= ~change.flags;
+        new_keywords.erase(
+            std::remove_if(new_keywords.begin(), new_keywords.end(),
+                           [&](const std::string& w) { return HasKeyword(change.keywords, w); }),
+            new_keywords.end());
+        break;
+    }
+    if (new_flags == flags && new_keywords == keywords) continue;
+    auto next = NextModseq(t, mailbox_id);
+    if (!next) return next.error();
+    auto u = t.c.Exec("UPDATE messages SET flags = $1, keywords = $2, modseq = $3 WHERE id = $4",
+                      {P(int64_t{new_flags}), P(JoinKeywords(new_keywords)),
+                       P(static_cast<int64_t>(*next)), P(id)});
+    if (!u) return u.error();
+  }
+  return Ok();
+}
+
+Status ApplyCreateMailbox(Txn& t, int64_t account_id, const std::string& name,
+                          const std::string& special_use) {
+  auto canonical = CanonicalMailboxName(name);
+  if (!canonical) return canonical.error();
+  std::vector<std::string> levels;
+  for (size_t pos = canonical->find(kHierarchySeparator); pos != std::string::npos;
+       pos = canonical->find(kHierarchySeparator, pos + 1)) {
+    levels.push_back(canonical->substr(0, pos));
+  }
+  levels.push_back(*canonical);
+  for (size_t i = 0; i < levels.size(); ++i) {
+    auto r = t.c.Exec(
+        "SELECT 1 FROM mailboxes WHERE account_id = $1 AND name = $2 AND deleted_at IS NULL",
+        {P(account_id), P(levels[i])});
+    if (!r) return r.error();
+    bool last = i + 1 == levels.size();
+    if (!r->empty()) {
+      if (last) return Err(ErrorKind::kExists, "mailbox already exists: " + levels[i]);
+      continue;
+    }
+    auto ins = t.c.Exec(
+        "INSERT INTO mailboxes(account_id, name, uidvalidity, uidnext, special_use) "
+        "VALUES($1, $2, $3, 1, $4)",
+        {P(account_id), P(levels[i]), P(int64_t{NewUidValidity(t, account_id)}),
+         P(last ? special_use : std::string())});
+    if (!ins) return ins.error();
+  }
+  return Ok();
+}
+
+Status ApplyDeleteMailbox(Txn& t, int64_t account_id, const std::string& name) {
+  auto mb = FindMailbox(t.c, account_id, name);
+  if (!mb) return mb.error();
+  auto canonical = *CanonicalMailboxName(name);
+  if (canonical == kInbox) return Err(ErrorKind::kInvalid, "INBOX cannot be deleted");
+  std::string prefix = canonical + kHierarchySeparator;
+  auto children = t.c.Exec(
+      "SELECT count(*) FROM mailboxes WHERE account_id = $1 AND deleted_at IS NULL AND "
+      "left(name, $2) = $3",
+      {P(account_id), P(static_cast<int64_t>(prefix.size())), P(prefix)});
+  if (!children) return children.error();
+  if (children->Int(0, 0) > 0) {
+    return Err(ErrorKind::kInvalid, "mailbox has child mailboxes; delete them first");
+  }
+  auto live = Ids(t.c, "SELECT id FROM messages WHERE mailbox_id = $1 AND expunged_at IS NULL",
+                  {P(mb->id)});
+  if (!live) return live.error();
+  if (auto st = ApplyExpunge(t, account_id, *live); !st) return st;
+  auto hide = t.c.Exec(
+      "UPDATE mailboxes SET deleted_at = $1, name = chr(1) || id || '/' || name WHERE id = $2",
+      {P(NowSeconds()), P(mb->id)});
+  if (!hide) return hide.error();
+  return Ok();
+}
+
+Status ApplyRenameMailbox(Txn& t, int64_t account_id, const std::string& from,
+                          const std::string& to) {
+  auto src = FindMailbox(t.c, account_id, from);
+  if (!src) return src.error();
+  auto from_c = *CanonicalMailboxName(from);
+  auto to_c = CanonicalMailboxName(to);
+  if (!to_c) return to_c.error();
+  if (FindMailbox(t.c, account_id, *to_c)) {
+    return Err(ErrorKind::kExists, "mailbox already exists: " + *to_c);
+  }
+  if (to_c->rfind(from_c + kHierarchySeparator, 0) == 0) {
+    return Err(ErrorKind::kInvalid, "cannot rename a mailbox into itself");
+  }
+  if (from_c == kInbox) {
+    if (auto st = ApplyCreateMailbox(t, account_id, *to_c, ""); !st) return st;
+    auto live = Ids(t.c,
+                    "SELECT id FROM messages WHERE mailbox_id = $1 AND expunged_at IS NULL "
+                    "ORDER BY uid",
+                    {P(src->id)});
+    if (!live) return live.error();
+    CopyResult ignored;
+    return ApplyCopy(t, account_id, *live, *to_c, /*move=*/true, ignored);
+  }
+  size_t slash = to_c->rfind(kHierarchySeparator);
+  if (slash != std::string::npos) {
+    std::string parent = to_c->substr(0, slash);
+    if (!FindMailbox(t.c, account_id, parent)) {
+      if (auto st = ApplyCreateMailbox(t, account_id, parent, ""); !st) return st;
+    }
+  }
+  std::string prefix = from_c + kHierarchySeparator;
+  auto ren = t.c.Exec(
+      "UPDATE mailboxes SET name = $1 || substr(name, $2) WHERE account_id = $3 AND deleted_at IS "
+      "NULL AND (name = $4 OR left(name, $5) = $6)",
+      {P(*to_c), P(static_cast<int64_t>(from_c.size() + 1)), P(account_id), P(from_c),
+       P(static_cast<int64_t>(prefix.size())), P(prefix)});
+  if (!ren) return ren.error();
+  t.touched.insert(src->id);
+  return Ok();
+}
+
+Status ApplySetSubscribed(Txn& t, int64_t account_id, const std::string& name, bool subscribed) {
+  auto mb = FindMailbox(t.c, account_id, name);
+  if (!mb) return mb.error();
+  auto r = t.c.Exec("UPDATE mailboxes SET subscribed = $1 WHERE id = $2",
+                    {P(int64_t{subscribed}), P(mb->id)});
+  if (!r) return r.error();
+  return Ok();
+}
+
+Status IndexBlob(Txn& t, int64_t blob_id, const IndexText& text) {
+  return IndexBlobRow(t, blob_id, text);
+}
+
+Status ApplyClaimRecent(Txn& t, int64_t mailbox_id, uint32_t up_to_uid, uint32_t& previous) {
+  // FOR UPDATE: two nodes claiming at once see one another's mark (\Recent
+  // goes to exactly one session).
+  auto r = t.c.Exec("SELECT recent_uid FROM mailboxes WHERE id = $1 FOR UPDATE", {P(mailbox_id)});
+  if (!r) return r.error();
+  if (r->empty()) return Err(ErrorKind::kNotFound, "no such mailbox");
+  previous = static_cast<uint32_t>(r->Int(0, 0));
+  if (up_to_uid <= previous) return Ok();
+  auto u = t.c.Exec("UPDATE mailboxes SET recent_uid = $1 WHERE id = $2",
+                    {P(int64_t{up_to_uid}), P(mailbox_id)});
+  if (!u) return u.error();
+  return Ok();
+}
+
+Status ApplyRestoreMessage(Txn& t, const RestoreRequest& req, RestoreResult& result) {
+  auto mb = FindMailbox(t.c, req.account_id, req.mailbox);
+  if (!mb && mb.error().kind == ErrorKind::kNotFound) {
+    auto st = ApplyCreateMailbox(t, req.account_id, req.mailbox, req.special_use);
+    if (!st) return st;
+    mb = FindMailbox(t.c, req.account_id, req.mailbox);
+  }
+  if (!mb) return mb.error();
+  std::string sha = Sha256(req.content);
+  auto dup = t.c.Exec(
+      "SELECT m.uid FROM blobs b JOIN messages m ON m.blob_id = b.id WHERE b.sha256 = $1 AND "
+      "m.mailbox_id = $2 AND m.internal_date = $3 AND m.expunged_at IS NULL LIMIT 1",
+      {Bytes(sha), P(mb->id), P(req.internal_date)});
+  if (!dup) return dup.error();
+  if (!dup->empty()) {
+    result.added = false;
+    result.uid = static_cast<uint32_t>(dup->Int(0, 0));
+    return Ok();
+  }
+  auto blob = PutBlob(t, req.content, req.mime, 1);
+  if (!blob) return blob.error();
+  NewMessage m{mb->id,    *blob,        req.content.size(), req.internal_date,
+               req.flags, req.keywords, req.return_path};
+  auto id = InsertMessage(t, m);
+  if (!id) return id.error();
+  result.added = true;
+  result.uid = id->second;
+  return Ok();
+}
+
+Status ApplyRepairBlob(Txn& t, std::string_view content) {
+  std::string sha = Sha256(content);
+  auto find = t.c.Exec("SELECT id FROM blobs WHERE sha256 = $1", {Bytes(sha)});
+  if (!find) return find.error();
+  if (find->empty()) return Err(ErrorKind::kNotFound, "no stored body " + HexEncode(sha));
+  int64_t id = find->Int(0, 0);
+  Codec codec;
+  std::string payload = Encode(content, t.compress, codec);
+  auto del = t.c.Exec("DELETE FROM blob_chunks WHERE blob_id = $1", {P(id)});
+  if (!del) return del.error();
+  if (auto st = WriteChunks(t, id, payload); !st) return st;
+  auto up =
+      t.c.Exec("UPDATE blobs SET stored_length = $1, size = $2, codec = $3 WHERE id = $4",
+               {P(static_cast<int64_t>(payload.size())), P(static_cast<int64_t>(content.size())),
+                P(static_cast<int64_t>(codec)), P(id)});
+  if (!up) return up.error();
+  return Ok();
+}
+
+Status ApplyUndelete(Txn& t, int64_t account_id, const std::string& mailbox, int64_t since,
+                     uint64_t& restored) {
+  std::string wanted;
+  if (!mailbox.empty()) {
+    auto c = CanonicalMailboxName(mailbox);
+    if (!c) return c.error();
+    wanted = *c;
+  }
+  auto r = t.c.Exec(
+      "SELECT m.id, x.name, x.deleted_at IS NOT NULL, x.special_use, m.blob_id, m.size, "
+      "m.internal_date, m.flags, m.keywords, m.return_path FROM messages m JOIN mailboxes x ON "
+      "x.id = m.mailbox_id WHERE x.account_id = $1 AND m.expunged_at > 0 AND m.expunged_at >= $2 "
+      "ORDER BY m.expunged_at, m.id",
+      {P(account_id), P(since)});
+  if (!r) return r.error();
+  restored = 0;
+  for (int i = 0; i < r->size(); ++i) {
+    std::string name = r->Text(i, 1);
+    if (r->Int(i, 2) != 0) {
+      size_t slash = name.find(kHierarchySeparator);
+      name = slash == std::string::npos ? name : name.substr(slash + 1);
+    }
+    if (!wanted.empty() && name != wanted) continue;
+    NewMessage m{0,
+                 r->Int(i, 4),
+                 static_cast<uint64_t>(r->Int(i, 5)),
+                 r->Int(i, 6),
+                 static_cast<uint32_t>(r->Int(i, 7)) & ~uint32_t{kDeleted},
+                 r->Text(i, 8),
+                 r->Text(i, 9)};
+    auto mb = FindMailbox(t.c, account_id, name);
+    if (!mb && mb.error().kind == ErrorKind::kNotFound) {
+      if (auto st = ApplyCreateMailbox(t, account_id, name, r->Text(i, 3)); !st) return st;
+      mb = FindMailbox(t.c, account_id, name);
+    }
+    if (!mb) return mb.error();
+    m.mailbox_id = mb->id;
+    if (auto u = t.c.Exec("UPDATE blobs SET refs = refs + 1 WHERE id = $1", {P(m.blob_id)}); !u) {
+      return u.error();
+    }
+    auto added = InsertMessage(t, m);
+    if (!added) return added.error();
+    if (auto u = t.c.Exec("UPDATE messages SET expunged_at = 0 WHERE id = $1", {P(r->Int(i, 0))});
+        !u) {
+      return u.error();
+    }
+    ++restored;
+  }
+  return Ok();
+}
+
+Result<std::vector<MailboxInfo>> QueryMailboxes(Conn& c, int64_t account_id) {
+  auto r = c.Exec(
+      "SELECT x.id, x.name, x.special_use, x.subscribed, x.uidvalidity, x.uidnext, "
+      "x.highest_modseq, count(m.id), count(m.id) FILTER (WHERE m.flags & 1 = 0), "
+      "coalesce(sum(m.size), 0), count(m.id) FILTER (WHERE m.flags & 8 != 0), "
+      "coalesce(sum(m.size) FILTER (WHERE m.flags & 8 != 0), 0), "
+      "count(m.id) FILTER (WHERE m.uid > x.recent_uid) "
+      "FROM mailboxes x LEFT JOIN messages m ON m.mailbox_id = x.id "
+      "AND m.expunged_at IS NULL WHERE x.account_id = $1 AND x.deleted_at IS NULL "
+      "GROUP BY x.id ORDER BY x.name COLLATE \"C\"",
+      {P(account_id)});
+  if (!r) return r.error();
+  std::vector<MailboxInfo> out;
+  for (int i = 0; i < r->size(); ++i) {
+    MailboxInfo m;
+    m.id = r->Int(i, 0);
+    m.name = r->Text(i, 1);
+    m.special_use = r->Text(i, 2);
+    m.subscribed = r->Int(i, 3) != 0;
+    m.uidvalidity = static_cast<uint32_t>(r->Int(i, 4));
+    m.uidnext = static_cast<uint32_t>(r->Int(i, 5));
+    m.highest_modseq = static_cast<uint64_t>(r->Int(i, 6));
+    m.messages = static_cast<uint64_t>(r->Int(i, 7));
+    m.unseen = static_cast<uint64_t>(r->Int(i, 8));
+    m.size = static_cast<uint64_t>(r->Int(i, 9));
+    m.deleted = static_cast<uint64_t>(r->Int(i, 10));
+    m.deleted_size = static_cast<uint64_t>(r->Int(i, 11));
+    m.recent = static_cast<uint64_t>(r->Int(i, 12));
+    out.push_back(std::move(m));
+  }
+  return out;
+}
+
+Result<MailboxSnapshot> QueryMessages(Conn& c, int64_t account_id, const std::string& mailbox) {
+  auto canonical = CanonicalMailboxName(mailbox);
+  if (!canonical) return canonical.error();
+  // One statement: the mailbox row and its messages from one snapshot.
+  auto r = c.Exec(
+      "SELECT x.id, x.uidvalidity, x.uidnext, x.highest_modseq, x.recent_uid, m.id, m.uid, "
+      "m.size, m.internal_date, m.flags, m.modseq, m.keywords FROM mailboxes x LEFT JOIN "
+      "messages m ON m.mailbox_id = x.id AND m.expunged_at IS NULL WHERE x.account_id = $1 AND "
+      "x.name = $2 AND x.deleted_at IS NULL ORDER BY m.uid",
+      {P(account_id), P(*canonical)});
+  if (!r) return r.error();
+  if (r->empty()) return Err(ErrorKind::kNotFound, "no such mailbox: " + *canonical);
+  MailboxSnapshot snap;
+  snap.mailbox_id = r->Int(0, 0);
+  snap.uidvalidity = static_cast<uint32_t>(r->Int(0, 1));
+  snap.uidnext = static_cast<uint32_t>(r->Int(0, 2));
+  snap.highest_modseq = static_cast<uint64_t>(r->Int(0, 3));
+  snap.recent_uid = static_cast<uint32_t>(r->Int(0, 4));
+  for (int i = 0; i < r->size(); ++i) {
+    if (r->IsNull(i, 5)) continue;
+    MessageMeta m;
+    m.id = r->Int(i, 5);
+    m.uid = static_cast<uint32_t>(r->Int(i, 6));
+    m.size = static_cast<uint64_t>(r->Int(i, 7));
+    m.internal_date = r->Int(i, 8);
+    m.flags = static_cast<uint32_t>(r->Int(i, 9));
+    m.modseq = static_cast<uint64_t>(r->Int(i, 10));
+    m.keywords = r->Text(i, 11);
+    snap.messages.push_back(std::move(m));
+  }
+  return snap;
+}
+
+Result<std::vector<uint32_t>> QueryVanished(Conn& c, int64_t mailbox_id, uint64_t since) {
+  auto r = c.Exec(
+      "SELECT uid FROM messages WHERE mailbox_id = $1 AND expunged_at IS NOT NULL AND modseq > $2 "
+      "ORDER BY uid",
+      {P(mailbox_id), P(static_cast<int64_t>(since))});
+  if (!r) return r.error();
+  std::vector<uint32_t> out;
+  for (int i = 0; i < r->size(); ++i) out.push_back(static_cast<uint32_t>(r->Int(i, 0)));
+  return out;
+}
+
+Result<MailboxChanges> QueryChanges(Conn& c, int64_t mailbox_id, uint64_t since) {
+  MailboxChanges out;
+  auto mb = c.Exec("SELECT uidnext, highest_modseq FROM mailboxes WHERE id = $1", {P(mailbox_id)});
+  if (!mb) return mb.error();
+  if (mb->empty()) return Err(ErrorKind::kNotFound, "no such mailbox");
+  out.uidnext = static_cast<uint32_t>(mb->Int(0, 0));
+  out.highest_modseq = static_cast<uint64_t>(mb->Int(0, 1));
+  auto r = c.Exec("SELECT " HATO_META_COLS
+                  ", expunged_at IS NOT NULL FROM messages WHERE mailbox_id = $1 AND modseq > $2 "
+                  "ORDER BY uid",
+                  {P(mailbox_id), P(static_cast<int64_t>(since))});
+  if (!r) return r.error();
+  for (int i = 0; i < r->size(); ++i) {
+    // Rows committed after the mailbox row was read: the session sees them next time.
+    if (static_cast<uint64_t>(r->Int(i, 5)) > out.highest_modseq) continue;
+    if (r->Int(i, 7) != 0) {
+      out.expunged.push_back(static_cast<uint32_t>(r->Int(i, 1)));
+      continue;
+    }
+    out.changed.push_back(MetaFromRow(*r, i));
+  }
+  return out;
+}
+
+Status QueryMessagesByUid(Conn& c, int64_t mailbox_id, uint32_t first, uint32_t last,
+                          std::vector<MessageMeta>& out) {
+  auto r = c.Exec("SELECT " HATO_META_COLS
+                  " FROM messages WHERE mailbox_id = $1 AND uid BETWEEN $2 AND $3 ORDER BY uid",
+                  {P(mailbox_id), P(int64_t{first}), P(int64_t{last})});
+  if (!r) return r.error();
+  for (int i = 0; i < r->size(); ++i) out.push_back(MetaFromRow(*r, i));
+  return Ok();
+}
+
+Result<QuotaUsage> QueryQuota(Conn& c, int64_t account_id) {
+  auto r = c.Exec(
+      "SELECT a.quota_bytes, CASE WHEN a.quota_bytes IS NULL THEN 0 ELSE "
+      "(SELECT coalesce(sum(m.size), 0) FROM messages m JOIN mailboxes x ON x.id = m.mailbox_id "
+      "WHERE x.account_id = a.id AND m.expunged_at IS NULL) END "
+      "FROM accounts a WHERE a.id = $1",
+      {P(account_id)});
+  if (!r) return r.error();
+  if (r->empty()) return Err(ErrorKind::kNotFound, "no such account");
+  QuotaUsage u;
+  if (!r->IsNull(0, 0)) u.limit_bytes = static_cast<uint64_t>(r->Int(0, 0));
+  u.used_bytes = static_cast<uint64_t>(r->Int(0, 1));
+  return u;
+}
+
+Result<TextMatches> QueryTextMatches(Conn& c, int64_t mailbox_id, std::string_view needle,
+                                     bool with_header) {
+  TextMatches out;
+  // A case-insensitive substring scan of the decoded text (ASCII case
+  // folding, as SQLite's lower()); strpos takes no pattern characters.
+  const char* sql =
+      with_header ? "SELECT m.uid FROM messages m JOIN blob_text t ON t.blob_id = m.blob_id WHERE "
+                    "m.mailbox_id = $1 AND m.expunged_at IS NULL AND (strpos(lower(t.body), "
+                    "lower($2::text)) > "
+                    "0 OR strpos(lower(t.header), lower($2::text)) > 0) ORDER BY m.uid"
+                  : "SELECT m.uid FROM messages m JOIN blob_text t ON t.blob_id = m.blob_id WHERE "
+                    "m.mailbox_id = $1 AND m.expunged_at IS NULL AND strpos(lower(t.body), "
+                    "lower($2::text)) > 0 "
+                    "ORDER BY m.uid";
+  auto r = c.Exec(sql, {P(mailbox_id), P(CleanText(needle))});
+  if (!r) return r.error();
+  for (int i = 0; i < r->size(); ++i) out.uids.push_back(static_cast<uint32_t>(r->Int(i, 0)));
+  auto u = c.Exec(
+      "SELECT uid FROM messages m WHERE mailbox_id = $1 AND expunged_at IS NULL AND NOT EXISTS "
+      "(SELECT 1 FROM blob_text t WHERE t.blob_id = m.blob_id) ORDER BY uid",
+      {P(mailbox_id)});
+  if (!u) return u.error();
+  for (int i = 0; i < u->size(); ++i) out.unindexed.push_back(static_cast<uint32_t>(u->Int(i, 0)));
+  return out;
+}
+
+// ---- Outbound queue ----
+
+namespace {
+
+#define HATO_RCPT_COLS                                                                \
+  "r.id, r.message_id, r.address, r.domain, r.notify, r.orcpt, r.state, r.attempts, " \
+  "r.next_attempt_at, r.last_error, r.dsn_pending, r.delay_warned"
+#define HATO_MSG_COLS \
+  "m.id, m.sender, m.envid, m.ret_hdrs, m.smtputf8, m.eight_bit, m.created_at, m.size"
+constexpr int kMsgFirst = 12;
+
+std::vector<QueuedMessage> Grouped(const Rows& r) {
+  std::vector<QueuedMessage> out;
+  std::map<int64_t, size_t> index;
+  for (int i = 0; i < r.size(); ++i) {
+    int64_t mid = r.Int(i, kMsgFirst);
+    auto it = index.find(mid);
+    if (it == index.end()) {
+      it = index.emplace(mid, out.size()).first;
+      QueuedMessage m;
+      int f = kMsgFirst;
+      m.id = r.Int(i, f);
+      m.sender = r.Text(i, f + 1);
+      m.envid = r.Text(i, f + 2);
+      m.ret_hdrs = r.Int(i, f + 3) != 0;
+      m.smtputf8 = r.Int(i, f + 4) != 0;
+      m.eight_bit = r.Int(i, f + 5) != 0;
+      m.created_at = r.Int(i, f + 6);
+      m.size = static_cast<uint64_t>(r.Int(i, f + 7));
+      out.push_back(std::move(m));
+    }
+    QueuedRecipient q;
+    q.id = r.Int(i, 0);
+    q.message_id = r.Int(i, 1);
+    q.address = r.Text(i, 2);
+    q.domain = r.Text(i, 3);
+    q.notify = static_cast<unsigned>(r.Int(i, 4));
+    q.orcpt = r.Text(i, 5);
+    q.state = static_cast<RecipientState>(r.Int(i, 6));
+    q.attempts = static_cast<int>(r.Int(i, 7));
+    q.next_attempt_at = r.Int(i, 8);
+    q.last_error = r.Text(i, 9);
+    q.dsn = static_cast<DsnPending>(r.Int(i, 10));
+    q.delay_warned = r.Int(i, 11) != 0;
+    out[it->second].recipients.push_back(std::move(q));
+  }
+  return out;
+}
+
+Status RemoveMessage(Txn& t, int64_t message_id) {
+  for (const char* sql :
+       {"UPDATE blobs SET refs = refs - 1 WHERE id = (SELECT blob_id FROM outbound_messages "
+        "WHERE id = $1)",
+        "DELETE FROM outbound_recipients WHERE message_id = $1",
+        "DELETE FROM outbound_messages WHERE id = $1"}) {
+    if (auto r = t.c.Exec(sql, {P(message_id)}); !r) return r.error();
+  }
+  return Ok();
+}
+
+Status RemoveIfFinished(Txn& t, int64_t message_id) {
+  auto r = t.c.Exec(
+      "SELECT count(*) FROM outbound_recipients WHERE message_id = $1 AND (state IN (0, 1) OR "
+      "dsn_pending != 0)",
+      {P(message_id)});
+  if (!r) return r.error();
+  if (r->Int(0, 0) > 0) return Ok();
+  return RemoveMessage(t, message_id);
+}
+
+}  // namespace
+
+Status ApplyOutboundParts(Txn& t, const DeliveryRequest& req, DeliveryReceipt& receipt) {
+  int64_t now = NowSeconds();
+  if (req.outbound && !req.outbound->recipients.empty()) {
+    const OutboundRequest& o = *req.outbound;
+    auto blob = PutBlob(t, o.content, "", 1);
+    if (!blob) return blob.error();
+    auto m = t.c.Exec(
+        "INSERT INTO outbound_messages(blob_id, sender, envid, ret_hdrs, smtputf8, eight_bit, "
+        "size, created_at) VALUES($1,$2,$3,$4,$5,$6,$7,$8) RETURNING id",
+        {P(*blob), P(o.sender), P(o.envid), P(int64_t{o.ret_hdrs}), P(int64_t{o.smtputf8}),
+         P(int64_t{o.eight_bit}), P(static_cast<int64_t>(o.content.size())),
+         P(req.received_at ? req.received_at : now)});
+    if (!m) return m.error();
+    receipt.queue_id = m->Int(0, 0);
+    for (const auto& rcpt : o.recipients) {
+      auto r = t.c.Exec(
+          "INSERT INTO outbound_recipients(message_id, address, domain, notify, orcpt, "
+          "next_attempt_at) VALUES($1,$2,$3,$4,$5,$6)",
+          {P(receipt.queue_id), P(rcpt.address), P(DomainOfAddress(rcpt.address)),
+           P(int64_t{rcpt.notify}), P(rcpt.orcpt), P(now)});
+      if (!r) return r.error();
+    }
+  }
+  if (req.submitted_by != 0) {
+    if (auto r = t.c.Exec("INSERT INTO submission_log(account_id, at) VALUES($1, $2)",
+                          {P(req.submitted_by), P(now)});
+        !r) {
+      return r.error();
+    }
+    if (auto r = t.c.Exec("DELETE FROM submission_log WHERE account_id = $1 AND at < $2",
+                          {P(req.submitted_by), P(now - kSubmissionLogSeconds)});
+        !r) {
+      return r.error();
+    }
+  }
+  if (!req.dsn_for.empty()) {
+    std::set<int64_t> messages;
+    for (int64_t id : req.dsn_for) {
+      auto r = t.c.Exec(
+          "UPDATE outbound_recipients SET dsn_pending = 0 WHERE id = $1 RETURNING message_id",
+          {P(id)});
+      if (!r) return r.error();
+      if (!r->empty()) messages.insert(r->Int(0, 0));
+    }
+    for (int64_t mid : messages) {
+      if (auto st = RemoveIfFinished(t, mid); !st) return st;
+    }
+  }
+  return Ok();
+}
+
+Status ApplyOutcomes(Txn& t, const std::vector<RecipientOutcome>& outcomes) {
+  std::set<int64_t> messages;
+  for (const auto& o : outcomes) {
+    auto r = t.c.Exec(
+        "UPDATE outbound_recipients SET state = CASE WHEN $1::int = 0 THEN state ELSE $1::int "
+        "END, attempts = attempts + $2::int, next_attempt_at = $3, last_error = $4, "
+        "dsn_pending = CASE WHEN $5::int != 0 THEN $5::int ELSE dsn_pending END, "
+        "delay_warned = CASE WHEN $5::int = 2 THEN 1 ELSE delay_warned END, "
+        "leased_by = NULL, leased_until = 0 "
+        "WHERE id = $6 AND state IN (0, 1) RETURNING message_id",
+        {P(static_cast<int64_t>(o.state)), P(int64_t{o.counts_attempt}), P(o.next_attempt_at),
+         P(o.diagnostic), P(static_cast<int64_t>(o.dsn)), P(o.recipient_id)});
+    if (!r) return r.error();
+    if (!r->empty()) messages.insert(r->Int(0, 0));
+  }
+  for (int64_t mid : messages) {
+    if (auto st = RemoveIfFinished(t, mid); !st) return st;
+  }
+  return Ok();
+}
+
+Status ApplyQueueAction(Txn& t, int64_t message_id, QueueAction action) {
+  auto find = t.c.Exec("SELECT 1 FROM outbound_messages WHERE id = $1", {P(message_id)});
+  if (!find) return find.error();
+  if (find->empty()) {
+    return Err(ErrorKind::kNotFound, "no queued message " + std::to_string(message_id));
+  }
+  const char* sql = nullptr;
+  switch (action) {
+    case QueueAction::kRetry:
+      sql =
+          "UPDATE outbound_recipients SET next_attempt_at = $1 WHERE message_id = $2 AND state = 0";
+      break;
+    case QueueAction::kHold:
+      sql =
+          "UPDATE outbound_recipients SET state = 1 WHERE state = 0 AND $1::bigint > 0 AND "
+          "message_id = $2";
+      break;
+    case QueueAction::kRelease:
+      sql =
+          "UPDATE outbound_recipients SET state = 0, next_attempt_at = $1 WHERE message_id = $2 "
+          "AND state = 1";
+      break;
+    case QueueAction::kDelete:
+      return RemoveMessage(t, message_id);
+  }
+  auto r = t.c.Exec(sql, {P(NowSeconds()), P(message_id)});
+  if (!r) return r.error();
+  return Ok();
+}
+
+Result<std::vector<QueuedMessage>> QueryDueOutbound(Conn& c, int64_t now, size_t limit,
+                                                    const std::string& node,
+                                                    int64_t lease_seconds) {
+  auto r = c.Exec(
+      "WITH due AS (SELECT id FROM outbound_recipients WHERE state = 0 AND "
+      "next_attempt_at <= $1 AND (leased_by IS NULL OR leased_by = $3 OR "
+      "leased_until <= $1) ORDER BY next_attempt_at, id LIMIT $2 FOR UPDATE SKIP "
+      "LOCKED), r AS (UPDATE outbound_recipients x SET leased_by = $3, leased_until "
+      "= $1::bigint + $4::bigint FROM due WHERE x.id = due.id RETURNING x.*) SELECT " HATO_RCPT_COLS
+      ", " HATO_MSG_COLS
+      " FROM r JOIN outbound_messages m ON m.id = r.message_id "
+      "ORDER BY r.next_attempt_at, r.id",
+      {P(now), P(static_cast<int64_t>(limit)), P(node), P(lease_seconds)});
+  if (!r) return r.error();
+  return Grouped(*r);
+}
+
+Result<std::vector<QueuedMessage>> QueryPendingDsn(Conn& c, size_t limit) {
+  auto r = c.Exec("SELECT " HATO_RCPT_COLS ", " HATO_MSG_COLS
+                  " FROM outbound_recipients r JOIN outbound_messages m ON m.id = "
+                  "r.message_id WHERE r.dsn_pending != 0 ORDER BY r.message_id, r.id LIMIT $1",
+                  {P(static_cast<int64_t>(limit))});
+  if (!r) return r.error();
+  return Grouped(*r);
+}
+
+Result<std::vector<QueuedMessage>> QueryQueue(Conn& c) {
+  auto r = c.Exec("SELECT " HATO_RCPT_COLS ", " HATO_MSG_COLS
+                  " FROM outbound_recipients r JOIN outbound_messages m ON m.id = "
+                  "r.message_id ORDER BY m.id, r.id");
+  if (!r) return r.error();
+  return Grouped(*r);
+}
+
+Result<QueueStats> QueryQueueStats(Conn& c) {
+  auto r = c.Exec(
+      "SELECT (SELECT count(*) FROM outbound_messages), "
+      "(SELECT count(*) FROM outbound_recipients WHERE state = 0), "
+      "(SELECT count(*) FROM outbound_recipients WHERE state = 1), "
+      "(SELECT created_at FROM outbound_messages ORDER BY id LIMIT 1)");
+  if (!r) return r.error();
+  QueueStats q;
+  q.messages = static_cast<uint64_t>(r->Int(0, 0));
+  q.queued = static_cast<uint64_t>(r->Int(0, 1));
+  q.held = static_cast<uint64_t>(r->Int(0, 2));
+  q.oldest_created_at = r->IsNull(0, 3) ? 0 : r->Int(0, 3);
+  return q;
+}
+
+Result<QueuedMessage> QueryQueued(Conn& c, int64_t message_id) {
+  auto r = c.Exec("SELECT " HATO_RCPT_COLS ", " HATO_MSG_COLS
+                  " FROM outbound_recipients r JOIN outbound_messages m ON m.id = "
+                  "r.message_id WHERE m.id = $1 ORDER BY r.id",
+                  {P(message_id)});
+  if (!r) return r.error();
+  auto g = Grouped(*r);
+  if (g.empty())
+    return Err(ErrorKind::kNotFound, "no queued message " + std::to_string(message_id));
+  return std::move(g.front());
+}
+
+Result<uint64_t> QueryCountSubmissions(Conn& c, int64_t account_id, int64_t since) {
+  auto r = c.Exec("SELECT count(*) FROM submission_log WHERE account_id = $1 AND at >= $2",
+                  {P(account_id), P(since)});
+  if (!r) return r.error();
+  return static_cast<uint64_t>(r->Int(0, 0));
+}
+
+}  // namespace hato::store::pg

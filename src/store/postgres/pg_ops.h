@@ -1,0 +1,109 @@
+// The operations of the PostgreSQL backend as functions over a writer
+// transaction (Txn) or a pooled reader connection; PgStore queues the writes
+// to its writer thread and runs the reads on the pool. The same semantics as
+// store/sqlite/mail_ops.h and queue_ops.h, in PostgreSQL's SQL; bodies are
+// rows (blobs + blob_chunks) instead of segment records.
+#pragma once
+
+#include <set>
+#include <string>
+#include <vector>
+
+#include "store/postgres/conn.h"
+#include "store/store.h"
+
+namespace hato::store::pg {
+
+int64_t NowSeconds();
+
+// How long a node's claim on due outbound recipients lasts: longer than any
+// delivery attempt (connect and command timeouts), so that only a node that
+// died mid-delivery has its recipients taken over; at most one duplicate
+// attempt per recipient if an attempt outlasts it.
+inline constexpr int64_t kOutboundLeaseSeconds = 900;
+
+// Bodies are stored in chunks of at most this many (compressed) bytes.
+inline constexpr size_t kChunkBytes = 1 << 20;
+
+struct Txn {
+  Conn& c;
+  bool compress = true;
+  std::set<int64_t> touched;  // mailboxes changed by the batch (NOTIFY, IDLE)
+};
+
+// Stores content once (content-addressed) with `refs` more references and
+// its text for SEARCH when given; returns the blob id.
+Result<int64_t> PutBlob(Txn& t, std::string_view content, std::string_view mime, int64_t refs,
+                        const std::optional<IndexText>& text = std::nullopt);
+// A body's stored payload (zstd when that saves 1/8) and its chunk rows.
+std::string EncodeBody(std::string_view content, bool compress, Codec& codec);
+Status WriteBodyChunks(Txn& t, int64_t blob_id, std::string_view payload);
+// Reads and verifies a body by blob id or SHA-256 (kCorrupt on a mismatch).
+Result<std::string> ReadBlobById(Conn& c, int64_t blob_id);
+Result<std::string> ReadBlobBySha(Conn& c, std::string_view sha256);
+
+Status CreateDefaultMailboxes(Txn& t, int64_t account_id);
+Status ApplyDelivery(Txn& t, const DeliveryRequest& req, DeliveryReceipt& receipt);
+Status ApplyAppend(Txn& t, const AppendRequest& req, AppendResult& result);
+Status ApplyCopy(Txn& t, int64_t account_id, const std::vector<int64_t>& ids,
+                 const std::string& to_mailbox, bool move, CopyResult& result);
+Status ApplyExpunge(Txn& t, int64_t account_id, const std::vector<int64_t>& ids);
+Status ApplySetFlags(Txn& t, int64_t account_id, const std::vector<int64_t>& ids,
+                     const FlagChange& change, FlagResult& result);
+Status ApplyCreateMailbox(Txn& t, int64_t account_id, const std::string& name,
+                          const std::string& special_use);
+Status ApplyDeleteMailbox(Txn& t, int64_t account_id, const std::string& name);
+Status ApplyRenameMailbox(Txn& t, int64_t account_id, const std::string& from,
+                          const std::string& to);
+Status ApplySetSubscribed(Txn& t, int64_t account_id, const std::string& name, bool subscribed);
+Status IndexBlob(Txn& t, int64_t blob_id, const IndexText& text);
+Status ApplyClaimRecent(Txn& t, int64_t mailbox_id, uint32_t up_to_uid, uint32_t& previous);
+Status ApplyRestoreMessage(Txn& t, const RestoreRequest& req, RestoreResult& result);
+Status ApplyRepairBlob(Txn& t, std::string_view content);
+Status ApplyUndelete(Txn& t, int64_t account_id, const std::string& mailbox, int64_t since,
+                     uint64_t& restored);
+
+Result<std::vector<MailboxInfo>> QueryMailboxes(Conn& c, int64_t account_id);
+Result<MailboxSnapshot> QueryMessages(Conn& c, int64_t account_id, const std::string& mailbox);
+Result<std::vector<uint32_t>> QueryVanished(Conn& c, int64_t mailbox_id, uint64_t since);
+Result<MailboxChanges> QueryChanges(Conn& c, int64_t mailbox_id, uint64_t since);
+Status QueryMessagesByUid(Conn& c, int64_t mailbox_id, uint32_t first, uint32_t last,
+                          std::vector<MessageMeta>& out);
+Result<QuotaUsage> QueryQuota(Conn& c, int64_t account_id);
+Result<TextMatches> QueryTextMatches(Conn& c, int64_t mailbox_id, std::string_view needle,
+                                     bool with_header);
+
+// Outbound queue (store/sqlite/queue_ops.h).
+Status ApplyOutboundParts(Txn& t, const DeliveryRequest& req, DeliveryReceipt& receipt);
+Status ApplyOutcomes(Txn& t, const std::vector<RecipientOutcome>& outcomes);
+Status ApplyQueueAction(Txn& t, int64_t message_id, QueueAction action);
+// Due recipients not leased by another node (or whose lease expired), claimed
+// for `node` until now + lease_seconds (FOR UPDATE SKIP LOCKED: two nodes
+// scanning at once never claim the same recipient).
+Result<std::vector<QueuedMessage>> QueryDueOutbound(Conn& c, int64_t now, size_t limit,
+                                                    const std::string& node,
+                                                    int64_t lease_seconds);
+Result<std::vector<QueuedMessage>> QueryPendingDsn(Conn& c, size_t limit);
+Result<std::vector<QueuedMessage>> QueryQueue(Conn& c);
+Result<QueueStats> QueryQueueStats(Conn& c);
+Result<QueuedMessage> QueryQueued(Conn& c, int64_t message_id);
+Result<uint64_t> QueryCountSubmissions(Conn& c, int64_t account_id, int64_t since);
+
+// Backup (pg_snapshot.cc): writes the metadata, from one REPEATABLE READ
+// snapshot, as an embedded-store metadata database (store/sqlite schema) at
+// `path`, so backup sets, `hato backup verify` and restore read it like any
+// other. Its BlobRefs name bodies by SHA-256 (segment 0, offset = blob id).
+Status WriteSqliteSnapshot(Conn& c, const std::string& path);
+// `hato store copy`: every table of an embedded-format snapshot (latest
+// schema) into this empty database, ids kept (UIDs, UIDVALIDITY and modseqs
+// too, so IMAP clients see the same mailboxes), bodies read from `source`
+// (verified against their SHA-256), in one transaction.
+Status ImportSqliteSnapshot(Conn& c, const std::string& snapshot_path, const BodySource& source,
+                            bool compress, const std::function<void(uint64_t, uint64_t)>& progress);
+// A checksum of everything a snapshot holds that users and admins see
+// (accounts, mailboxes with UIDVALIDITY/UIDNEXT/modseqs, messages with their
+// body SHA-256 and flags, aliases, the queue), by names rather than row ids;
+// `messages` gets the number of message rows.
+Result<std::string> SnapshotDigest(const std::string& snapshot_path, uint64_t& messages);
+
+}  // namespace hato::store::pg

@@ -1,0 +1,273 @@
+// Backup of the PostgreSQL backend: the metadata, read in one REPEATABLE READ
+// transaction, written as an embedded-store metadata database (the backup
+// set format, store/sqlite/schema.cc at its latest version). Bodies stay in
+// PostgreSQL: the snapshot's blob rows carry their SHA-256, and
+// Store::ReadBlob finds them by it.
+#include <filesystem>
+
+#include "base/digest.h"
+#include "base/strings.h"
+#include "store/postgres/pg_ops.h"
+#include "store/sqlite/db.h"
+#include "store/sqlite/schema.h"
+
+namespace hato::store::pg {
+namespace {
+
+struct TableCopy {
+  const char* table;
+  const char* pg_select;  // columns in the order of sqlite_columns
+  const char* sqlite_columns;
+  std::vector<int> bytea;  // columns that are bytea (BLOB in SQLite)
+};
+
+const std::vector<TableCopy>& Tables() {
+  static const std::vector<TableCopy> kTables = {
+      {"domains", "SELECT id, name, created_at FROM domains", "id, name, created_at", {}},
+      {"accounts",
+       "SELECT id, address, domain_id, password_hash, created_at, removed_at, quota_bytes, "
+       "scram_sha256 FROM accounts",
+       "id, address, domain_id, password_hash, created_at, removed_at, quota_bytes, scram_sha256",
+       {}},
+      {"mailboxes",
+       "SELECT id, account_id, name, uidvalidity, uidnext, highest_modseq, special_use, "
+       "subscribed, deleted_at, recent_uid FROM mailboxes",
+       "id, account_id, name, uidvalidity, uidnext, highest_modseq, special_use, subscribed, "
+       "deleted_at, recent_uid",
+       {}},
+      {"blobs",
+       "SELECT id, sha256, 0, id, stored_length, size, codec, refs, mime FROM blobs",
+       "id, sha256, segment, offset, stored_length, size, codec, refs, mime",
+       {1, 8}},
+      {"messages",
+       "SELECT id, mailbox_id, uid, blob_id, size, internal_date, flags, return_path, "
+       "expunged_at, modseq, keywords FROM messages",
+       "id, mailbox_id, uid, blob_id, size, internal_date, flags, return_path, expunged_at, "
+       "modseq, keywords",
+       {}},
+      {"aliases",
+       "SELECT id, address, domain_id, account_id, created_at FROM aliases",
+       "id, address, domain_id, account_id, created_at",
+       {}},
+      {"outbound_messages",
+       "SELECT id, blob_id, sender, envid, ret_hdrs, smtputf8, eight_bit, size, created_at FROM "
+       "outbound_messages",
+       "id, blob_id, sender, envid, ret_hdrs, smtputf8, eight_bit, size, created_at",
+       {}},
+      {"outbound_recipients",
+       "SELECT id, message_id, address, domain, notify, orcpt, state, attempts, next_attempt_at, "
+       "last_error, dsn_pending, delay_warned FROM outbound_recipients",
+       "id, message_id, address, domain, notify, orcpt, state, attempts, next_attempt_at, "
+       "last_error, dsn_pending, delay_warned",
+       {}},
+      {"submission_log", "SELECT account_id, at FROM submission_log", "account_id, at", {}},
+  };
+  return kTables;
+}
+
+}  // namespace
+
+Status WriteSqliteSnapshot(Conn& c, const std::string& path) {
+  if (std::filesystem::exists(path)) {
+    return Err(ErrorKind::kExists, path + " already exists");
+  }
+  sqlite::Db db;
+  if (auto st = db.Open(path, false); !st) return st;
+  if (auto st = sqlite::Migrate(db); !st) return st;
+  // New accounts get default mailboxes from migration 3 only when accounts
+  // exist; the database is empty here, so the tables are empty too.
+  if (auto r = c.Exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"); !r) return r.error();
+  auto fail = [&](const Error& e) -> Status {
+    (void)c.Exec("ROLLBACK");
+    (void)db.Exec("ROLLBACK");
+    return e;
+  };
+  if (auto st = db.Exec("BEGIN IMMEDIATE"); !st) return fail(st.error());
+  for (const auto& t : Tables()) {
+    auto rows = c.Exec(t.pg_select);
+    if (!rows) return fail(rows.error());
+    int ncols = 1;
+    for (const char* p = t.sqlite_columns; *p; ++p) ncols += *p == ',';
+    std::string sql = std::string("INSERT INTO ") + t.table + "(" + t.sqlite_columns + ") VALUES(";
+    for (int i = 0; i < ncols; ++i) sql += i ? ",?" : "?";
+    sql += ")";
+    auto ins = db.Prepare(sql);
+    if (!ins) return fail(ins.error());
+    for (int i = 0; i < rows->size(); ++i) {
+      ins->Reset();
+      for (int col = 0; col < ncols; ++col) {
+        if (rows->IsNull(i, col)) {
+          ins->BindNull(col + 1);
+        } else if (std::find(t.bytea.begin(), t.bytea.end(), col) != t.bytea.end()) {
+          ins->BindBlob(col + 1, rows->Blob(i, col));
+        } else {
+          ins->Bind(col + 1, rows->Text(i, col));  // INTEGER affinity stores numbers as such
+        }
+      }
+      if (auto st = ins->Run(); !st) return fail(st.error());
+    }
+  }
+  if (auto st = db.Exec("COMMIT"); !st) return fail(st.error());
+  (void)c.Exec("COMMIT");
+  return Ok();
+}
+
+}  // namespace hato::store::pg
+
+namespace hato::store::pg {
+
+Status ImportSqliteSnapshot(Conn& c, const std::string& snapshot_path, const BodySource& source,
+                            bool compress,
+                            const std::function<void(uint64_t, uint64_t)>& progress) {
+  sqlite::Db db;
+  if (auto st = db.Open(snapshot_path, /*read_only=*/true); !st) return st;
+  auto version = sqlite::SchemaVersion(db);
+  if (!version) return version.error();
+  if (*version != sqlite::LatestSchemaVersion()) {
+    return Err(ErrorKind::kInvalid, snapshot_path + ": schema " + std::to_string(*version) +
+                                        ", not this hato's " +
+                                        std::to_string(sqlite::LatestSchemaVersion()));
+  }
+  if (auto r = c.Exec("BEGIN"); !r) return r.error();
+  auto fail = [&](const Error& e) -> Status {
+    (void)c.Exec("ROLLBACK");
+    return e;
+  };
+  auto used = c.Exec("SELECT (SELECT count(*) FROM accounts) + (SELECT count(*) FROM messages)");
+  if (!used) return fail(used.error());
+  if (used->Int(0, 0) > 0) {
+    return fail(Err(ErrorKind::kExists,
+                    "the target database already holds accounts; copy into an empty one"));
+  }
+  // A fresh `hato init --postgres` made the first domain: the copy brings its own.
+  if (auto r = c.Exec("DELETE FROM domains"); !r) return fail(r.error());
+  Txn txn{c, compress, {}};
+  uint64_t bodies = 0, bytes = 0;
+  for (const auto& t : Tables()) {
+    std::string cols = t.sqlite_columns;
+    int ncols = 1;
+    for (char ch : cols) ncols += ch == ',';
+    bool is_blobs = std::string(t.table) == "blobs";
+    auto sel = db.Prepare("SELECT " + cols + " FROM " + t.table + " ORDER BY rowid");
+    if (!sel) return fail(sel.error());
+    std::string ins;
+    if (is_blobs) {
+      ins =
+          "INSERT INTO blobs(id, sha256, stored_length, size, codec, refs, mime) "
+          "VALUES($1,$2,$3,$4,$5,$6,$7)";
+    } else {
+      ins = std::string("INSERT INTO ") + t.table + "(" + cols + ") VALUES(";
+      for (int i = 0; i < ncols; ++i) ins += (i ? ",$" : "$") + std::to_string(i + 1);
+      ins += ")";
+    }
+    Status row_status;
+    auto st = sel->ForEachRow([&](sqlite::Stmt& row) {
+      if (!row_status) return;
+      std::vector<Param> params;
+      if (is_blobs) {
+        BlobRef ref;
+        ref.sha256 = row.Blob(1);
+        ref.segment = static_cast<uint32_t>(row.Int(2));
+        ref.offset = static_cast<uint64_t>(row.Int(3));
+        ref.stored_length = static_cast<uint64_t>(row.Int(4));
+        ref.size = static_cast<uint64_t>(row.Int(5));
+        ref.codec = static_cast<Codec>(row.Int(6));
+        auto content = source(ref);  // verified against its SHA-256
+        if (!content) {
+          row_status = content.error();
+          return;
+        }
+        Codec codec;
+        std::string payload = EncodeBody(*content, compress, codec);
+        params = {P(row.Int(0)),
+                  Bytes(ref.sha256),
+                  P(static_cast<int64_t>(payload.size())),
+                  P(static_cast<int64_t>(content->size())),
+                  P(static_cast<int64_t>(codec)),
+                  P(row.Int(7)),
+                  row.IsNull(8) ? Null() : Bytes(row.Blob(8))};
+        if (auto r = c.Exec(ins, params); !r) {
+          row_status = r.error();
+          return;
+        }
+        row_status = WriteBodyChunks(txn, row.Int(0), payload);
+        ++bodies;
+        bytes += content->size();
+        if (progress) progress(bodies, bytes);
+        return;
+      }
+      for (int col = 0; col < ncols; ++col) {
+        if (row.IsNull(col)) {
+          params.push_back(Null());
+        } else {
+          params.push_back(P(row.Text(col)));
+        }
+      }
+      if (auto r = c.Exec(ins, params); !r) row_status = r.error();
+    });
+    if (!st) return fail(st.error());
+    if (!row_status) return fail(row_status.error());
+    // The next ids continue after the copied ones.
+    if (std::string(t.table) != "submission_log") {
+      auto r = c.Exec(std::string("SELECT setval(pg_get_serial_sequence('") + t.table +
+                      "', 'id'), coalesce((SELECT max(id) FROM " + t.table + "), 0) + 1, false)");
+      if (!r) return fail(r.error());
+    }
+  }
+  if (auto r = c.Exec("COMMIT"); !r) return r.error();
+  return Ok();
+}
+
+Result<std::string> SnapshotDigest(const std::string& snapshot_path, uint64_t& messages) {
+  sqlite::Db db;
+  if (auto st = db.Open(snapshot_path, /*read_only=*/true); !st) return st.error();
+  // Everything a user or an admin can see, by names rather than row ids.
+  struct Query {
+    const char* sql;
+    int cols;
+  };
+  const Query queries[] = {
+      {"SELECT name FROM domains ORDER BY name", 1},
+      {"SELECT address, password_hash, coalesce(removed_at, 0), coalesce(quota_bytes, -1), "
+       "coalesce(scram_sha256, '') FROM accounts ORDER BY address, removed_at",
+       5},
+      {"SELECT a.address, x.name, x.uidvalidity, x.uidnext, x.highest_modseq, x.special_use, "
+       "x.subscribed, x.recent_uid, coalesce(x.deleted_at, 0) FROM mailboxes x JOIN accounts a ON "
+       "a.id = x.account_id ORDER BY a.address, a.removed_at, x.name",
+       9},
+      {"SELECT a.address, x.name, m.uid, hex(b.sha256), m.size, m.internal_date, m.flags, "
+       "m.keywords, m.return_path, coalesce(m.expunged_at, -1), m.modseq FROM messages m JOIN "
+       "mailboxes x ON x.id = m.mailbox_id JOIN accounts a ON a.id = x.account_id JOIN blobs b "
+       "ON b.id = m.blob_id ORDER BY a.address, a.removed_at, x.name, m.uid",
+       11},
+      {"SELECT l.address, a.address FROM aliases l JOIN accounts a ON a.id = l.account_id ORDER "
+       "BY l.address",
+       2},
+      {"SELECT hex(b.sha256), o.sender, o.envid, o.size, o.created_at, r.address, r.state, "
+       "r.attempts, r.next_attempt_at, r.dsn_pending FROM outbound_recipients r JOIN "
+       "outbound_messages o ON o.id = r.message_id JOIN blobs b ON b.id = o.blob_id ORDER BY "
+       "o.id, r.id",
+       10},
+  };
+  std::string all;
+  messages = 0;
+  for (const auto& q : queries) {
+    auto s = db.Prepare(q.sql);
+    if (!s) return s.error();
+    int cols = q.cols;
+    bool counting = std::string(q.sql).find("FROM messages") != std::string::npos;
+    auto st = s->ForEachRow([&](sqlite::Stmt& row) {
+      for (int i = 0; i < cols; ++i) {
+        std::string v = row.Text(i);
+        all += std::to_string(v.size()) + ":" + v + ";";
+      }
+      all += "\n";
+      if (counting) ++messages;
+    });
+    if (!st) return st.error();
+    all += "--\n";
+  }
+  return HexEncode(Sha256(all));
+}
+
+}  // namespace hato::store::pg

@@ -1,0 +1,1088 @@
+#include "store/postgres/pg_store.h"
+
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <random>
+#include <thread>
+
+#include "base/digest.h"
+#include "base/strings.h"
+#include "store/postgres/conn.h"
+#include "store/postgres/pg_ops.h"
+#include "store/postgres/schema.h"
+
+namespace hato::store {
+namespace {
+
+using pg::Bytes;
+using pg::Conn;
+using pg::ConnOptions;
+using pg::Null;
+using pg::P;
+using pg::Txn;
+
+constexpr const char* kChannel = "hato_changes";
+// A NOTIFY payload must stay under 8000 bytes: mailbox ids are sent in parts.
+constexpr size_t kMaxPayload = 7000;
+// After a failed connection attempt, calls fail at once for this long
+// instead of each waiting for connect_timeout (prompt 4xx while the database is down).
+constexpr int64_t kReconnectBackoffMs = 500;
+
+int64_t Now() { return pg::NowSeconds(); }
+
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string DomainOf(std::string_view address) {
+  size_t at = address.rfind('@');
+  return at == std::string_view::npos ? std::string() : AsciiLower(address.substr(at + 1));
+}
+
+struct WriteOp {
+  std::function<Status(Txn&)> apply;
+  std::function<void(Status)> done;
+};
+
+Status AsStatus(const Result<pg::Rows>& r) { return r ? Ok() : Status(r.error()); }
+
+class PgStore final : public Store {
+ public:
+  using Store::AddAccount;
+  using Store::SetPassword;
+
+  PgStore(const PostgresOptions& pg, StoreOptions options)
+      : pg_(pg),
+        options_(std::move(options)),
+        writer_conn_(MakeConnOptions()),
+        listen_conn_(MakeConnOptions()) {
+    std::random_device rd;
+    node_ = std::to_string((uint64_t{rd()} << 32) | rd());
+  }
+
+  ~PgStore() override {
+    {
+      std::lock_guard lock(mu_);
+      stopping_ = true;
+    }
+    cv_.notify_all();
+    cv_index_.notify_all();
+    if (writer_.joinable()) writer_.join();
+    if (listener_thread_.joinable()) listener_thread_.join();
+    if (indexer_.joinable()) indexer_.join();
+  }
+
+  Status Open() {
+    if (auto st = writer_conn_.Connect(); !st) return st;
+    if (auto st = pg::Migrate(writer_conn_); !st) return st;
+    writer_ = std::thread([this] { WriterLoop(); });
+    listener_thread_ = std::thread([this] { ListenLoop(); });
+    if (options_.index_text) indexer_ = std::thread([this] { IndexLoop(); });
+    return Ok();
+  }
+
+  // ---- Admin ----
+
+  Status AddDomain(std::string_view domain) override {
+    std::string name = AsciiLower(domain);
+    if (name.empty() || name.find('@') != std::string::npos) {
+      return Err(ErrorKind::kInvalid, "invalid domain name: " + std::string(domain));
+    }
+    return WriteSync([name](Txn& t) -> Status {
+      auto r =
+          t.c.Exec("INSERT INTO domains(name, created_at) VALUES($1, $2)", {P(name), P(Now())});
+      if (!r && r.error().kind == ErrorKind::kExists) {
+        return Err(ErrorKind::kExists, "domain already exists: " + name);
+      }
+      return AsStatus(r);
+    });
+  }
+
+  Status RemoveDomain(std::string_view domain) override {
+    std::string name = AsciiLower(domain);
+    return WriteSync([name](Txn& t) -> Status {
+      auto q = t.c.Exec(
+          "SELECT d.id, (SELECT count(*) FROM accounts a WHERE a.domain_id = d.id AND "
+          "a.removed_at IS NULL), (SELECT count(*) FROM aliases l WHERE l.domain_id = d.id), "
+          "(SELECT count(*) FROM accounts a WHERE a.domain_id = d.id) FROM domains d WHERE "
+          "d.name = $1",
+          {P(name)});
+      if (!q) return q.error();
+      if (q->empty()) return Err(ErrorKind::kNotFound, "no such domain: " + name);
+      int64_t id = q->Int(0, 0);
+      if (q->Int(0, 1) > 0) {
+        return Err(ErrorKind::kInvalid, "domain " + name + " still has " +
+                                            std::to_string(q->Int(0, 1)) +
+                                            " accounts; remove them first");
+      }
+      if (q->Int(0, 2) > 0) {
+        return Err(ErrorKind::kInvalid, "domain " + name + " still has " +
+                                            std::to_string(q->Int(0, 2)) +
+                                            " aliases; remove them first (hato alias list)");
+      }
+      if (q->Int(0, 3) > 0) {
+        return Err(ErrorKind::kInvalid,
+                   "domain " + name + " has removed accounts in retention; purge first");
+      }
+      return AsStatus(t.c.Exec("DELETE FROM domains WHERE id = $1", {P(id)}));
+    });
+  }
+
+  Result<std::vector<std::string>> ListDomains() override {
+    return WithReader([](Conn& c) -> Result<std::vector<std::string>> {
+      auto r = c.Exec("SELECT name FROM domains ORDER BY name COLLATE \"C\"");
+      if (!r) return r.error();
+      std::vector<std::string> out;
+      for (int i = 0; i < r->size(); ++i) out.push_back(r->Text(i, 0));
+      return out;
+    });
+  }
+
+  Result<bool> IsLocalDomain(std::string_view domain) override {
+    std::string name = AsciiLower(domain);
+    return WithReader([&name](Conn& c) -> Result<bool> {
+      auto r = c.Exec("SELECT 1 FROM domains WHERE name = $1", {P(name)});
+      if (!r) return r.error();
+      return !r->empty();
+    });
+  }
+
+  Status AddAccount(std::string_view address, std::string_view password_hash,
+                    std::string_view scram_sha256) override {
+    std::string addr = AsciiLower(address);
+    std::string domain = DomainOf(addr);
+    if (domain.empty() || addr.front() == '@') {
+      return Err(ErrorKind::kInvalid, "invalid address: " + std::string(address));
+    }
+    std::string hash(password_hash);
+    std::string scram(scram_sha256);
+    return WriteSync([addr, domain, hash, scram](Txn& t) -> Status {
+      auto d = t.c.Exec("SELECT id FROM domains WHERE name = $1", {P(domain)});
+      if (!d) return d.error();
+      if (d->empty()) {
+        return Err(ErrorKind::kNotFound,
+                   "domain " + domain + " is not local; add it with: hato domain add " + domain);
+      }
+      int64_t domain_id = d->Int(0, 0);
+      if (auto st = RefuseAliasAddress(t, addr); !st) return st;
+      auto ins = t.c.Exec(
+          "INSERT INTO accounts(address, domain_id, password_hash, created_at, scram_sha256) "
+          "VALUES($1,$2,$3,$4,nullif($5,'')) RETURNING id",
+          {P(addr), P(domain_id), P(hash), P(Now()), P(scram)});
+      if (!ins) {
+        if (ins.error().kind == ErrorKind::kExists) {
+          return Err(ErrorKind::kExists, "account already exists: " + addr);
+        }
+        return ins.error();
+      }
+      return pg::CreateDefaultMailboxes(t, ins->Int(0, 0));
+    });
+  }
+
+  Status SetPassword(std::string_view address, std::string_view password_hash,
+                     std::string_view scram_sha256) override {
+    std::string addr = AsciiLower(address);
+    std::string hash(password_hash);
+    std::string scram(scram_sha256);
+    return WriteSync([addr, hash, scram](Txn& t) -> Status {
+      auto r = t.c.Exec(
+          "UPDATE accounts SET password_hash = $1, scram_sha256 = nullif($2,'') WHERE address = "
+          "$3 AND removed_at IS NULL",
+          {P(hash), P(scram), P(addr)});
+      if (!r) return r.error();
+      if (r->Affected() == 0) return Err(ErrorKind::kNotFound, "no such account: " + addr);
+      return Ok();
+    });
+  }
+
+  Status RemoveAccount(std::string_view address) override {
+    std::string addr = AsciiLower(address);
+    return WriteSync([addr](Txn& t) -> Status {
+      auto r =
+          t.c.Exec("UPDATE accounts SET removed_at = $1 WHERE address = $2 AND removed_at IS NULL",
+                   {P(Now()), P(addr)});
+      if (!r) return r.error();
+      if (r->Affected() == 0) return Err(ErrorKind::kNotFound, "no such account: " + addr);
+      return Ok();
+    });
+  }
+
+  Result<std::vector<AccountSummary>> ListAccounts() override {
+    return WithReader([](Conn& c) -> Result<std::vector<AccountSummary>> {
+      auto r = c.Exec(
+          "SELECT a.address, count(m.id), coalesce(sum(m.size), 0), a.quota_bytes FROM accounts a "
+          "JOIN mailboxes x ON x.account_id = a.id "
+          "LEFT JOIN messages m ON m.mailbox_id = x.id AND m.expunged_at IS NULL "
+          "WHERE a.removed_at IS NULL GROUP BY a.id ORDER BY a.address COLLATE \"C\"");
+      if (!r) return r.error();
+      std::vector<AccountSummary> out;
+      for (int i = 0; i < r->size(); ++i) {
+        AccountSummary a{r->Text(i, 0), static_cast<uint64_t>(r->Int(i, 1)),
+                         static_cast<uint64_t>(r->Int(i, 2)), std::nullopt};
+        if (!r->IsNull(i, 3)) a.quota_bytes = static_cast<uint64_t>(r->Int(i, 3));
+        out.push_back(std::move(a));
+      }
+      return out;
+    });
+  }
+
+  Result<Account> FindAccount(std::string_view address) override {
+    std::string addr = AsciiLower(address);
+    return WithReader([&addr](Conn& c) -> Result<Account> {
+      auto r = c.Exec(
+          "SELECT id, address, password_hash, coalesce(scram_sha256, '') FROM accounts WHERE "
+          "address = $1 AND removed_at IS NULL",
+          {P(addr)});
+      if (!r) return r.error();
+      if (r->empty()) return Err(ErrorKind::kNotFound, "no such account: " + addr);
+      return Account{r->Int(0, 0), r->Text(0, 1), r->Text(0, 2), r->Text(0, 3)};
+    });
+  }
+
+  Result<Account> ResolveRecipient(std::string_view address) override {
+    std::string addr = AsciiLower(address);
+    return WithReader([&addr](Conn& c) -> Result<Account> {
+      auto r = c.Exec(
+          "SELECT id, address, password_hash FROM accounts WHERE address = $1 AND removed_at IS "
+          "NULL UNION ALL SELECT a.id, a.address, a.password_hash FROM aliases l JOIN accounts a "
+          "ON a.id = l.account_id WHERE l.address = $1 AND a.removed_at IS NULL LIMIT 1",
+          {P(addr)});
+      if (!r) return r.error();
+      if (r->empty()) return Err(ErrorKind::kNotFound, "no such account or alias: " + addr);
+      return Account{r->Int(0, 0), r->Text(0, 1), r->Text(0, 2), {}};
+    });
+  }
+
+  Status AddAlias(std::string_view alias, std::string_view account) override {
+    std::string addr = AsciiLower(alias);
+    std::string target = AsciiLower(account);
+    std::string domain = DomainOf(addr);
+    if (domain.empty() || addr.front() == '@') {
+      return Err(ErrorKind::kInvalid, "invalid alias: " + std::string(alias));
+    }
+    return WriteSync([addr, target, domain](Txn& t) -> Status {
+      auto d = t.c.Exec("SELECT id FROM domains WHERE name = $1", {P(domain)});
+      if (!d) return d.error();
+      if (d->empty()) {
+        return Err(
+            ErrorKind::kNotFound,
+            "alias domain " + domain + " is not local; add it with: hato domain add " + domain);
+      }
+      int64_t domain_id = d->Int(0, 0);
+      auto live = t.c.Exec(
+          "SELECT address = $2 FROM accounts WHERE address IN ($1, $2) AND removed_at IS NULL",
+          {P(addr), P(target)});
+      if (!live) return live.error();
+      bool target_live = false, alias_is_account = false;
+      for (int i = 0; i < live->size(); ++i) {
+        (live->Int(i, 0) != 0 ? target_live : alias_is_account) = true;
+      }
+      if (alias_is_account) return Err(ErrorKind::kExists, addr + " is an account's address");
+      if (!target_live) return Err(ErrorKind::kNotFound, "no such account: " + target);
+      if (auto st = RefuseAliasAddress(t, addr); !st) {
+        return Err(ErrorKind::kExists, "alias already exists: " + addr);
+      }
+      return AsStatus(t.c.Exec(
+          "INSERT INTO aliases(address, domain_id, account_id, created_at) SELECT $1, $2, id, $3 "
+          "FROM accounts WHERE address = $4 AND removed_at IS NULL",
+          {P(addr), P(domain_id), P(Now()), P(target)}));
+    });
+  }
+
+  Status RemoveAlias(std::string_view alias) override {
+    std::string addr = AsciiLower(alias);
+    return WriteSync([addr](Txn& t) -> Status {
+      auto r = t.c.Exec("DELETE FROM aliases WHERE address = $1", {P(addr)});
+      if (!r) return r.error();
+      if (r->Affected() == 0) return Err(ErrorKind::kNotFound, "no such alias: " + addr);
+      return Ok();
+    });
+  }
+
+  Result<std::vector<AliasInfo>> ListAliases(std::string_view account) override {
+    std::string target = AsciiLower(account);
+    return WithReader([&target](Conn& c) -> Result<std::vector<AliasInfo>> {
+      if (!target.empty()) {
+        auto k = c.Exec("SELECT 1 FROM accounts WHERE address = $1", {P(target)});
+        if (!k) return k.error();
+        if (k->empty()) return Err(ErrorKind::kNotFound, "no such account: " + target);
+      }
+      auto r = c.Exec(
+          "SELECT l.address, a.address, a.removed_at IS NOT NULL FROM aliases l JOIN accounts a "
+          "ON a.id = l.account_id WHERE $1 = '' OR a.address = $1 ORDER BY l.address COLLATE "
+          "\"C\"",
+          {P(target)});
+      if (!r) return r.error();
+      std::vector<AliasInfo> out;
+      for (int i = 0; i < r->size(); ++i) {
+        out.push_back(AliasInfo{r->Text(i, 0), r->Text(i, 1), r->Int(i, 2) != 0});
+      }
+      return out;
+    });
+  }
+
+  Status SetQuota(std::string_view address, std::optional<uint64_t> limit_bytes) override {
+    std::string addr = AsciiLower(address);
+    return WriteSync([addr, limit_bytes](Txn& t) -> Status {
+      auto r =
+          t.c.Exec("UPDATE accounts SET quota_bytes = $1 WHERE address = $2 AND removed_at IS NULL",
+                   {limit_bytes ? P(static_cast<int64_t>(*limit_bytes)) : Null(), P(addr)});
+      if (!r) return r.error();
+      if (r->Affected() == 0) return Err(ErrorKind::kNotFound, "no such account: " + addr);
+      return Ok();
+    });
+  }
+
+  Result<QuotaUsage> GetQuota(int64_t account_id) override {
+    return WithReader([&](Conn& c) { return pg::QueryQuota(c, account_id); });
+  }
+
+  // ---- Mail ----
+
+  void Deliver(DeliveryRequest request, Done<DeliveryReceipt> done) override {
+    auto req = std::make_shared<DeliveryRequest>(std::move(request));
+    auto receipt = std::make_shared<DeliveryReceipt>();
+    Submit(WriteOp{[req, receipt](Txn& t) { return pg::ApplyDelivery(t, *req, *receipt); },
+                   Complete(receipt, std::move(done))});
+  }
+
+  Result<MailboxSnapshot> ListMessages(int64_t account_id, std::string_view mailbox) override {
+    std::string name(mailbox);
+    return WithReader([&](Conn& c) { return pg::QueryMessages(c, account_id, name); });
+  }
+
+  Result<std::string> ReadMessage(int64_t account_id, int64_t message_id) override {
+    return WithReader([&](Conn& c) -> Result<std::string> {
+      auto r = c.Exec(
+          "SELECT m.blob_id FROM messages m JOIN mailboxes x ON x.id = m.mailbox_id WHERE m.id = "
+          "$1 AND x.account_id = $2",
+          {P(message_id), P(account_id)});
+      if (!r) return r.error();
+      if (r->empty()) return Err(ErrorKind::kNotFound, "no such message");
+      return pg::ReadBlobById(c, r->Int(0, 0));
+    });
+  }
+
+  void SetFlags(int64_t account_id, std::vector<int64_t> message_ids, FlagChange change,
+                Done<FlagResult> done) override {
+    auto ids = std::make_shared<std::vector<int64_t>>(std::move(message_ids));
+    auto result = std::make_shared<FlagResult>();
+    Submit(WriteOp{[account_id, ids, change = std::move(change), result](Txn& t) {
+                     return pg::ApplySetFlags(t, account_id, *ids, change, *result);
+                   },
+                   Complete(result, std::move(done))});
+  }
+
+  void Expunge(int64_t account_id, std::vector<int64_t> message_ids, Done<void> done) override {
+    auto ids = std::make_shared<std::vector<int64_t>>(std::move(message_ids));
+    Submit(WriteOp{[account_id, ids](Txn& t) { return pg::ApplyExpunge(t, account_id, *ids); },
+                   std::move(done)});
+  }
+
+  // ---- Mailboxes ----
+
+  Result<std::vector<MailboxInfo>> ListMailboxes(int64_t account_id) override {
+    return WithReader([&](Conn& c) { return pg::QueryMailboxes(c, account_id); });
+  }
+
+  void CreateMailbox(int64_t account_id, std::string name, std::string special_use,
+                     Done<void> done) override {
+    Submit(WriteOp{[=](Txn& t) { return pg::ApplyCreateMailbox(t, account_id, name, special_use); },
+                   std::move(done)});
+  }
+
+  void DeleteMailbox(int64_t account_id, std::string name, Done<void> done) override {
+    Submit(WriteOp{[=](Txn& t) { return pg::ApplyDeleteMailbox(t, account_id, name); },
+                   std::move(done)});
+  }
+
+  void RenameMailbox(int64_t account_id, std::string from, std::string to,
+                     Done<void> done) override {
+    Submit(WriteOp{[=](Txn& t) { return pg::ApplyRenameMailbox(t, account_id, from, to); },
+                   std::move(done)});
+  }
+
+  void SetSubscribed(int64_t account_id, std::string name, bool subscribed,
+                     Done<void> done) override {
+    Submit(WriteOp{[=](Txn& t) { return pg::ApplySetSubscribed(t, account_id, name, subscribed); },
+                   std::move(done)});
+  }
+
+  void Append(AppendRequest request, Done<AppendResult> done) override {
+    auto req = std::make_shared<AppendRequest>(std::move(request));
+    auto result = std::make_shared<AppendResult>();
+    Submit(WriteOp{[req, result](Txn& t) { return pg::ApplyAppend(t, *req, *result); },
+                   Complete(result, std::move(done))});
+  }
+
+  void CopyMessages(int64_t account_id, std::vector<int64_t> message_ids, std::string to_mailbox,
+                    bool move, Done<CopyResult> done) override {
+    auto ids = std::make_shared<std::vector<int64_t>>(std::move(message_ids));
+    auto result = std::make_shared<CopyResult>();
+    Submit(WriteOp{
+        [=](Txn& t) { return pg::ApplyCopy(t, account_id, *ids, to_mailbox, move, *result); },
+        Complete(result, std::move(done))});
+  }
+
+  Result<MailboxChanges> ListChanges(int64_t mailbox_id, uint64_t since) override {
+    return WithReader([&](Conn& c) { return pg::QueryChanges(c, mailbox_id, since); });
+  }
+
+  Result<std::vector<MessageMeta>> ListMessagesByUid(
+      int64_t mailbox_id, const std::vector<std::pair<uint32_t, uint32_t>>& ranges) override {
+    return WithReader([&](Conn& c) -> Result<std::vector<MessageMeta>> {
+      std::vector<MessageMeta> out;
+      for (const auto& [first, last] : ranges) {
+        if (auto st = pg::QueryMessagesByUid(c, mailbox_id, first, last, out); !st) {
+          return st.error();
+        }
+      }
+      return out;
+    });
+  }
+
+  Result<std::vector<uint32_t>> ListVanished(int64_t mailbox_id, uint64_t since) override {
+    return WithReader([&](Conn& c) { return pg::QueryVanished(c, mailbox_id, since); });
+  }
+
+  void ClaimRecent(int64_t mailbox_id, uint32_t up_to_uid, Done<uint32_t> done) override {
+    auto previous = std::make_shared<uint32_t>(0);
+    Submit(
+        WriteOp{[=](Txn& t) { return pg::ApplyClaimRecent(t, mailbox_id, up_to_uid, *previous); },
+                Complete(previous, std::move(done))});
+  }
+
+  Result<TextMatches> SearchText(int64_t mailbox_id, std::string_view needle,
+                                 bool with_header) override {
+    return WithReader(
+        [&](Conn& c) { return pg::QueryTextMatches(c, mailbox_id, needle, with_header); });
+  }
+
+  Result<std::string> ReadMimeTree(int64_t account_id, int64_t message_id) override {
+    return WithReader([&](Conn& c) -> Result<std::string> {
+      auto r = c.Exec(
+          "SELECT b.mime FROM messages m JOIN mailboxes x ON x.id = m.mailbox_id JOIN blobs b "
+          "ON b.id = m.blob_id WHERE m.id = $1 AND x.account_id = $2",
+          {P(message_id), P(account_id)});
+      if (!r) return r.error();
+      if (r->empty()) return Err(ErrorKind::kNotFound, "no such message");
+      return r->Blob(0, 0);
+    });
+  }
+
+  void SetChangeListener(std::function<void(const std::vector<int64_t>&)> listener) override {
+    std::lock_guard lock(mu_);
+    listener_ = std::move(listener);
+  }
+
+  StoreHealth Health() override {
+    StoreHealth h;
+    {
+      std::lock_guard lock(mu_);
+      h.pending_writes = queue_.size();
+    }
+    int64_t now = NowMs();
+    int64_t started = batch_started_ms_.load();
+    if (started != 0) h.commit_in_flight_ms = now - started;
+    if (now - last_commit_end_ms_.load() < kRecentCommitMs) {
+      h.last_commit_ms = last_commit_ms_.load();
+    }
+    return h;
+  }
+
+  // ---- Outbound queue ----
+
+  Result<std::vector<QueuedMessage>> ListDueOutbound(int64_t now, size_t limit) override {
+    return WithReader([&](Conn& c) {
+      return pg::QueryDueOutbound(c, now, limit, node_, pg::kOutboundLeaseSeconds);
+    });
+  }
+  Result<std::vector<QueuedMessage>> ListPendingDsn(size_t limit) override {
+    return WithReader([&](Conn& c) { return pg::QueryPendingDsn(c, limit); });
+  }
+  Result<std::vector<QueuedMessage>> ListQueue() override {
+    return WithReader([&](Conn& c) { return pg::QueryQueue(c); });
+  }
+  Result<QueuedMessage> GetQueued(int64_t message_id) override {
+    return WithReader([&](Conn& c) { return pg::QueryQueued(c, message_id); });
+  }
+  Result<std::string> ReadQueuedContent(int64_t message_id) override {
+    return WithReader([&](Conn& c) -> Result<std::string> {
+      auto r = c.Exec("SELECT blob_id FROM outbound_messages WHERE id = $1", {P(message_id)});
+      if (!r) return r.error();
+      if (r->empty()) {
+        return Err(ErrorKind::kNotFound, "no queued message " + std::to_string(message_id));
+      }
+      return pg::ReadBlobById(c, r->Int(0, 0));
+    });
+  }
+  void RecordOutcomes(std::vector<RecipientOutcome> outcomes, Done<void> done) override {
+    auto list = std::make_shared<std::vector<RecipientOutcome>>(std::move(outcomes));
+    Submit(WriteOp{[list](Txn& t) { return pg::ApplyOutcomes(t, *list); }, std::move(done)});
+  }
+  Status ApplyQueueAction(int64_t message_id, QueueAction action) override {
+    return WriteSync(
+        [message_id, action](Txn& t) { return pg::ApplyQueueAction(t, message_id, action); });
+  }
+  Result<QueueStats> GetQueueStats() override {
+    return WithReader([](Conn& c) { return pg::QueryQueueStats(c); });
+  }
+  Result<uint64_t> CountSubmissions(int64_t account_id, int64_t since) override {
+    return WithReader([&](Conn& c) { return pg::QueryCountSubmissions(c, account_id, since); });
+  }
+
+  // ---- Maintenance ----
+
+  Result<uint64_t> PurgeExpired(int64_t cutoff) override {
+    auto purged = std::make_shared<uint64_t>(0);
+    auto st = WriteSync([cutoff, purged](Txn& t) -> Status {
+      const char* mark =
+          "UPDATE messages SET expunged_at = coalesce(expunged_at, 0) WHERE mailbox_id IN "
+          "(SELECT x.id FROM mailboxes x JOIN accounts a ON a.id = x.account_id "
+          "WHERE a.removed_at IS NOT NULL AND a.removed_at < $1)";
+      const char* unref =
+          "UPDATE blobs b SET refs = b.refs - g.n FROM (SELECT blob_id, count(*) AS n FROM "
+          "messages WHERE expunged_at < $1 GROUP BY blob_id) g WHERE b.id = g.blob_id";
+      const char* del = "DELETE FROM messages WHERE expunged_at < $1";
+      // Chunks and text rows go with their blob (ON DELETE CASCADE).
+      const char* del_blobs = "DELETE FROM blobs WHERE refs <= 0";
+      const char* del_mb =
+          "DELETE FROM mailboxes WHERE account_id IN (SELECT id FROM accounts WHERE removed_at "
+          "IS NOT NULL AND removed_at < $1)";
+      const char* del_alias =
+          "DELETE FROM aliases WHERE account_id IN (SELECT id FROM accounts WHERE removed_at IS "
+          "NOT NULL AND removed_at < $1)";
+      const char* del_acc = "DELETE FROM accounts WHERE removed_at IS NOT NULL AND removed_at < $1";
+      const char* del_deleted_mb =
+          "DELETE FROM mailboxes WHERE deleted_at IS NOT NULL AND deleted_at < $1 AND NOT EXISTS "
+          "(SELECT 1 FROM messages m WHERE m.mailbox_id = mailboxes.id)";
+      for (const char* sql :
+           {mark, unref, del, del_blobs, del_mb, del_alias, del_acc, del_deleted_mb}) {
+        auto r = sql == del_blobs ? t.c.Exec(sql) : t.c.Exec(sql, {P(cutoff)});
+        if (!r) return r.error();
+        if (sql == del) *purged = static_cast<uint64_t>(r->Affected());
+      }
+      return Ok();
+    });
+    if (!st) return st.error();
+    return *purged;
+  }
+
+  Result<uint64_t> IndexMissingText(const TextExtractor& extract) override {
+    constexpr int64_t kBatch = 100;
+    uint64_t indexed = 0;
+    int64_t after = 0;
+    while (true) {
+      auto ids =
+          WithReader([after](Conn& c) -> Result<std::vector<std::pair<int64_t, std::string>>> {
+            auto r = c.Exec(
+                "SELECT id, mime FROM blobs b WHERE id > $1 AND refs > 0 AND NOT EXISTS (SELECT 1 "
+                "FROM blob_text t WHERE t.blob_id = b.id) ORDER BY id LIMIT $2",
+                {P(after), P(kBatch)});
+            if (!r) return r.error();
+            std::vector<std::pair<int64_t, std::string>> out;
+            for (int i = 0; i < r->size(); ++i) out.emplace_back(r->Int(i, 0), r->Blob(i, 1));
+            return out;
+          });
+      if (!ids) return ids.error();
+      if (ids->empty()) return indexed;
+      auto rows = std::make_shared<std::vector<std::pair<int64_t, IndexText>>>();
+      for (const auto& [id, mime] : *ids) {
+        after = id;
+        auto content = WithReader([id = id](Conn& c) { return pg::ReadBlobById(c, id); });
+        if (!content) return content.error();
+        rows->emplace_back(id, extract(*content, mime));
+      }
+      auto st = WriteSync([rows](Txn& t) -> Status {
+        for (const auto& [id, text] : *rows) {
+          if (auto s = pg::IndexBlob(t, id, text); !s) return s;
+        }
+        return Ok();
+      });
+      if (!st) return st.error();
+      indexed += rows->size();
+    }
+  }
+
+  Result<VerifyReport> Verify() override {
+    auto ids = WithReader([](Conn& c) -> Result<std::vector<std::pair<int64_t, BlobRef>>> {
+      auto r = c.Exec("SELECT id, sha256, stored_length, size, codec FROM blobs ORDER BY id");
+      if (!r) return r.error();
+      std::vector<std::pair<int64_t, BlobRef>> out;
+      for (int i = 0; i < r->size(); ++i) out.emplace_back(r->Int(i, 0), RefFromRow(*r, i, 1));
+      return out;
+    });
+    if (!ids) return ids.error();
+    VerifyReport report;
+    for (const auto& [id, ref] : *ids) {
+      ++report.blobs_checked;
+      auto content = WithReader([id = id](Conn& c) { return pg::ReadBlobById(c, id); });
+      if (!content) {
+        report.problems.push_back(content.error().message);
+        report.damaged.push_back(ref);
+      }
+    }
+    auto checks = WithReader([](Conn& c) -> Result<std::vector<std::string>> {
+      std::vector<std::string> out;
+      auto missing = c.Exec(
+          "SELECT a.address, x.name, m.uid FROM messages m JOIN mailboxes x ON x.id = "
+          "m.mailbox_id JOIN accounts a ON a.id = x.account_id LEFT JOIN blobs b ON b.id = "
+          "m.blob_id WHERE b.id IS NULL");
+      if (!missing) return missing.error();
+      for (int i = 0; i < missing->size(); ++i) {
+        out.push_back("message " + missing->Text(i, 0) + "/" + missing->Text(i, 1) + " uid " +
+                      missing->Text(i, 2) + " points at a missing body");
+      }
+      auto refs = c.Exec(
+          "SELECT encode(b.sha256, 'hex'), b.refs, n FROM blobs b, LATERAL (SELECT (SELECT "
+          "count(*) FROM messages m WHERE m.blob_id = b.id) + (SELECT count(*) FROM "
+          "outbound_messages o WHERE o.blob_id = b.id) AS n) u WHERE b.refs != u.n");
+      if (!refs) return refs.error();
+      for (int i = 0; i < refs->size(); ++i) {
+        out.push_back("body " + refs->Text(i, 0) + " has refs=" + refs->Text(i, 1) + " but " +
+                      refs->Text(i, 2) + " users");
+      }
+      return out;
+    });
+    if (!checks) {
+      report.problems.push_back(checks.error().message);
+    } else {
+      for (auto& p : *checks) report.problems.push_back(std::move(p));
+    }
+    return report;
+  }
+
+  Status SnapshotMetadata(const std::string& path) override {
+    return WithReader([&path](Conn& c) { return pg::WriteSqliteSnapshot(c, path); });
+  }
+
+  Result<std::string> ReadBlob(const BlobRef& ref) override {
+    return WithReader([&](Conn& c) { return pg::ReadBlobBySha(c, ref.sha256); });
+  }
+
+  void RestoreMessage(RestoreRequest request, Done<RestoreResult> done) override {
+    auto req = std::make_shared<RestoreRequest>(std::move(request));
+    auto result = std::make_shared<RestoreResult>();
+    Submit(WriteOp{[req, result](Txn& t) { return pg::ApplyRestoreMessage(t, *req, *result); },
+                   Complete(result, std::move(done))});
+  }
+
+  Status RepairBlob(std::string_view content) override {
+    std::string copy(content);
+    return WriteSync([copy](Txn& t) { return pg::ApplyRepairBlob(t, copy); });
+  }
+
+  Result<uint64_t> Undelete(int64_t account_id, std::string_view mailbox, int64_t since) override {
+    auto n = std::make_shared<uint64_t>(0);
+    std::string name(mailbox);
+    auto st = WriteSync([=](Txn& t) { return pg::ApplyUndelete(t, account_id, name, since, *n); });
+    if (!st) return st.error();
+    return *n;
+  }
+
+  Status RestoreAccount(std::string_view address) override {
+    std::string addr = AsciiLower(address);
+    return WriteSync([addr](Txn& t) -> Status {
+      auto live =
+          t.c.Exec("SELECT 1 FROM accounts WHERE address = $1 AND removed_at IS NULL", {P(addr)});
+      if (!live) return live.error();
+      if (!live->empty()) return Err(ErrorKind::kExists, "account " + addr + " is not removed");
+      if (auto st = RefuseAliasAddress(t, addr); !st) return st;
+      auto r = t.c.Exec(
+          "UPDATE accounts SET removed_at = NULL WHERE id = (SELECT id FROM accounts WHERE "
+          "address = $1 AND removed_at > 0 ORDER BY removed_at DESC LIMIT 1)",
+          {P(addr)});
+      if (!r) return r.error();
+      if (r->Affected() == 0) {
+        return Err(ErrorKind::kNotFound, "no removed account " + addr + " in retention");
+      }
+      return Ok();
+    });
+  }
+
+  Status PurgeAccount(std::string_view address) override {
+    std::string addr = AsciiLower(address);
+    auto st = WriteSync([addr](Txn& t) -> Status {
+      auto r = t.c.Exec("UPDATE accounts SET removed_at = 1 WHERE address = $1", {P(addr)});
+      if (!r) return r.error();
+      if (r->Affected() == 0) return Err(ErrorKind::kNotFound, "no such account: " + addr);
+      return Ok();
+    });
+    if (!st) return st;
+    auto n = PurgeExpired(2);
+    if (!n) return n.error();
+    return Ok();
+  }
+
+  Result<SnapshotAccount> FindAccountAny(std::string_view address) override {
+    std::string addr = AsciiLower(address);
+    return WithReader([&addr](Conn& c) -> Result<SnapshotAccount> {
+      auto r = c.Exec(
+          "SELECT id, address, password_hash, coalesce(removed_at, 0) FROM accounts WHERE "
+          "address = $1 ORDER BY removed_at IS NULL DESC, removed_at DESC LIMIT 1",
+          {P(addr)});
+      if (!r) return r.error();
+      if (r->empty()) return Err(ErrorKind::kNotFound, "no such account: " + addr);
+      return SnapshotAccount{r->Int(0, 0), r->Text(0, 1), r->Text(0, 2), r->Int(0, 3), {}};
+    });
+  }
+
+  // Runs `f` on a pooled reader connection (for the snapshot writer).
+  template <typename F>
+  auto WithReader(F&& f) -> decltype(f(std::declval<Conn&>())) {
+    auto conn = Acquire();
+    if (!conn) return conn.error();
+    auto result = f(**conn);
+    Release(std::move(*conn));
+    return result;
+  }
+
+  static BlobRef RefFromRow(const pg::Rows& r, int row, int first) {
+    // A body in PostgreSQL is found by its SHA-256; segment/offset are unused.
+    BlobRef ref;
+    ref.sha256 = r.Blob(row, first);
+    ref.stored_length = static_cast<uint64_t>(r.Int(row, first + 1));
+    ref.size = static_cast<uint64_t>(r.Int(row, first + 2));
+    ref.codec = static_cast<Codec>(r.Int(row, first + 3));
+    return ref;
+  }
+
+ private:
+  ConnOptions MakeConnOptions() const {
+    ConnOptions o;
+    o.conninfo = pg_.conninfo;
+    o.connect_timeout_seconds = pg_.connect_timeout_seconds;
+    o.statement_timeout_ms = pg_.statement_timeout_ms;
+    o.query_timeout_ms = pg_.statement_timeout_ms + 2000;
+    return o;
+  }
+
+  // kExists when `address` is an alias (of a live or a removed account).
+  static Status RefuseAliasAddress(Txn& t, const std::string& address) {
+    auto r = t.c.Exec(
+        "SELECT a.address FROM aliases l JOIN accounts a ON a.id = l.account_id WHERE l.address "
+        "= $1",
+        {P(address)});
+    if (!r) return r.error();
+    if (r->empty()) return Ok();
+    return Err(ErrorKind::kExists, address + " is an alias of " + r->Text(0, 0) +
+                                       "; remove it first with: hato alias remove " + address);
+  }
+
+  template <typename T>
+  static std::function<void(Status)> Complete(std::shared_ptr<T> result, Done<T> done) {
+    return [result, done = std::move(done)](const Status& st) {
+      if (!st) {
+        done(st.error());
+      } else {
+        done(std::move(*result));
+      }
+    };
+  }
+
+  Status WriteSync(std::function<Status(Txn&)> apply) {
+    return Wait<void>([&](Done<void> done) {
+      Submit(
+          WriteOp{std::move(apply), [done = std::move(done)](Status st) { done(std::move(st)); }});
+    });
+  }
+
+  void Submit(WriteOp op) {
+    {
+      std::lock_guard lock(mu_);
+      if (!stopping_ && queue_.size() < options_.max_pending_writes) {
+        queue_.push_back(std::move(op));
+        cv_.notify_one();
+        return;
+      }
+    }
+    op.done(Err(ErrorKind::kTemporary,
+                stopping_ ? "store is shutting down" : "store write queue is full"));
+  }
+
+  // ---- Connections ----
+
+  // Connects `c` unless it is; fails at once while the database was just found down.
+  Status EnsureConnected(Conn& c) {
+    if (c.connected()) return Ok();
+    int64_t now = NowMs();
+    if (now < down_until_ms_.load()) {
+      return Err(ErrorKind::kTemporary, "postgres: database unreachable: " + DownReason());
+    }
+    auto st = c.Connect();
+    if (!st) {
+      down_until_ms_ = NowMs() + kReconnectBackoffMs;
+      std::lock_guard lock(down_mu_);
+      down_reason_ = st.error().message;
+      return st;
+    }
+    return Ok();
+  }
+
+  std::string DownReason() {
+    std::lock_guard lock(down_mu_);
+    return down_reason_;
+  }
+
+  Result<std::unique_ptr<Conn>> Acquire() {
+    std::unique_ptr<Conn> conn;
+    {
+      std::unique_lock lock(pool_mu_);
+      auto deadline =
+          std::chrono::steady_clock::now() + std::chrono::milliseconds(pg_.statement_timeout_ms);
+      while (idle_.empty() && open_readers_ >= pg_.pool_size) {
+        if (pool_cv_.wait_until(lock, deadline) == std::cv_status::timeout && idle_.empty() &&
+            open_readers_ >= pg_.pool_size) {
+          return Err(ErrorKind::kTemporary,
+                     "all " + std::to_string(pg_.pool_size) + " database connections are busy");
+        }
+      }
+      if (!idle_.empty()) {
+        conn = std::move(idle_.back());
+        idle_.pop_back();
+      } else {
+        ++open_readers_;
+      }
+    }
+    if (!conn) conn = std::make_unique<Conn>(MakeConnOptions());
+    if (auto st = EnsureConnected(*conn); !st) {
+      Release(std::move(conn));
+      return st.error();
+    }
+    return conn;
+  }
+
+  void Release(std::unique_ptr<Conn> conn) {
+    {
+      std::lock_guard lock(pool_mu_);
+      idle_.push_back(std::move(conn));
+    }
+    pool_cv_.notify_one();
+  }
+
+  // ---- Writer ----
+
+  void WriterLoop() {
+    std::vector<WriteOp> batch;
+    while (true) {
+      {
+        std::unique_lock lock(mu_);
+        cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+        if (queue_.empty() && stopping_) return;
+        while (!queue_.empty() && batch.size() < options_.max_batch) {
+          batch.push_back(std::move(queue_.front()));
+          queue_.pop_front();
+        }
+      }
+      RunBatch(batch);
+      batch.clear();
+    }
+  }
+
+  void RunBatch(std::vector<WriteOp>& batch) {
+    int64_t started = NowMs();
+    batch_started_ms_ = started;
+    RunBatchTimed(batch);
+    int64_t ended = NowMs();
+    last_commit_ms_ = ended - started;
+    last_commit_end_ms_ = ended;
+    batch_started_ms_ = 0;
+    if (options_.on_commit) options_.on_commit(ended - started);
+  }
+
+  void RunBatchTimed(std::vector<WriteOp>& batch) {
+    std::vector<Status> results(batch.size());
+    Txn txn{writer_conn_, options_.compress, {}};
+    Status commit = EnsureConnected(writer_conn_);
+    if (commit) commit = AsStatus(writer_conn_.Exec("BEGIN"));
+    if (commit) {
+      for (size_t i = 0; i < batch.size() && commit; ++i) {
+        if (auto sp = writer_conn_.Exec("SAVEPOINT w"); !sp) {
+          commit = sp.error();
+          break;
+        }
+        results[i] = batch[i].apply(txn);
+        if (!results[i]) {
+          if (auto rb = writer_conn_.Exec("ROLLBACK TO w"); !rb) commit = rb.error();
+        }
+        if (commit) commit = AsStatus(writer_conn_.Exec("RELEASE w"));
+      }
+      // Other nodes learn of the change when this commits (LISTEN/NOTIFY).
+      if (commit && !txn.touched.empty()) commit = Notify(txn.touched);
+      if (commit) commit = AsStatus(writer_conn_.Exec("COMMIT"));
+      if (!commit && writer_conn_.connected()) (void)writer_conn_.Exec("ROLLBACK");
+    }
+    if (commit && !txn.touched.empty()) {
+      std::function<void(const std::vector<int64_t>&)> listener;
+      {
+        std::lock_guard lock(mu_);
+        listener = listener_;
+      }
+      if (listener) listener(std::vector<int64_t>(txn.touched.begin(), txn.touched.end()));
+    }
+    for (size_t i = 0; i < batch.size(); ++i) {
+      if (!commit && results[i]) results[i] = Err(ErrorKind::kTemporary, commit.error().message);
+      batch[i].done(std::move(results[i]));
+    }
+    if (commit && options_.index_text) {
+      {
+        std::lock_guard lock(mu_);
+        index_kick_ = true;
+      }
+      cv_index_.notify_one();
+    }
+  }
+
+  Status Notify(const std::set<int64_t>& mailboxes) {
+    std::string payload = node_ + ":";
+    size_t head = payload.size();
+    auto send = [&]() -> Status {
+      auto r = writer_conn_.Exec("SELECT pg_notify($1, $2)", {P(kChannel), P(payload)});
+      payload.resize(head);
+      return AsStatus(r);
+    };
+    for (int64_t id : mailboxes) {
+      if (payload.size() > head) payload += ',';
+      payload += std::to_string(id);
+      if (payload.size() > kMaxPayload) {
+        if (auto st = send(); !st) return st;
+      }
+    }
+    if (payload.size() > head) return send();
+    return Ok();
+  }
+
+  // The SEARCH text of new bodies (blob_text), off the delivery path: after
+  // commits (and every second, for other nodes' bodies) the bodies without a
+  // row are read and their text extracted (StoreOptions::index_text). Bodies
+  // without a row are scanned by the caller meanwhile (TextMatches::unindexed).
+  void IndexLoop() {
+    while (true) {
+      {
+        std::unique_lock lock(mu_);
+        cv_index_.wait_for(lock, std::chrono::seconds(1),
+                           [this] { return stopping_ || index_kick_; });
+        if (stopping_) return;
+        index_kick_ = false;
+      }
+      auto n = IndexMissingText(options_.index_text);
+      if (!n && n.error().kind != ErrorKind::kTemporary) {
+        spdlog::warn("store: text index not updated: {}", n.error().message);
+      }
+    }
+  }
+
+  // Forwards other nodes' changes to the listener (IMAP IDLE on this node).
+  void ListenLoop() {
+    bool listening = false;
+    while (true) {
+      {
+        std::lock_guard lock(mu_);
+        if (stopping_) return;
+      }
+      if (!listening) {
+        listening = listen_conn_.Connect().ok() &&
+                    listen_conn_.Exec(std::string("LISTEN ") + kChannel).ok();
+        if (!listening) {
+          listen_conn_.Close();
+          std::this_thread::sleep_for(std::chrono::milliseconds(kReconnectBackoffMs));
+          continue;
+        }
+      }
+      auto notes = listen_conn_.WaitNotifications(200);
+      if (!notes) {
+        listening = false;
+        continue;
+      }
+      std::vector<int64_t> ids;
+      for (const auto& [channel, payload] : *notes) {
+        size_t colon = payload.find(':');
+        if (colon == std::string::npos || payload.compare(0, colon, node_) == 0) continue;
+        std::string_view rest = std::string_view(payload).substr(colon + 1);
+        while (!rest.empty()) {
+          size_t comma = rest.find(',');
+          std::string_view one = rest.substr(0, comma);
+          ids.push_back(std::strtoll(std::string(one).c_str(), nullptr, 10));
+          rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+        }
+      }
+      if (ids.empty()) continue;
+      std::function<void(const std::vector<int64_t>&)> listener;
+      {
+        std::lock_guard lock(mu_);
+        listener = listener_;
+      }
+      if (listener) listener(ids);
+    }
+  }
+
+  PostgresOptions pg_;
+  StoreOptions options_;
+  std::string node_;  // this process, in NOTIFY payloads
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<WriteOp> queue_;                                  // guarded by mu_
+  std::function<void(const std::vector<int64_t>&)> listener_;  // guarded by mu_
+  bool stopping_ = false;                                      // guarded by mu_
+  std::thread writer_;
+  std::thread listener_thread_;
+  std::thread indexer_;
+  std::condition_variable cv_index_;
+  bool index_kick_ = false;  // guarded by mu_
+  Conn writer_conn_;         // writer thread only (and Open before it starts)
+  Conn listen_conn_;         // listener thread only
+
+  static constexpr int64_t kRecentCommitMs = 2000;
+  std::atomic<int64_t> batch_started_ms_{0};
+  std::atomic<int64_t> last_commit_ms_{0};
+  std::atomic<int64_t> last_commit_end_ms_{0};
+
+  std::atomic<int64_t> down_until_ms_{0};
+  std::mutex down_mu_;
+  std::string down_reason_;  // guarded by down_mu_
+
+  std::mutex pool_mu_;
+  std::condition_variable pool_cv_;
+  std::vector<std::unique_ptr<Conn>> idle_;  // guarded by pool_mu_
+  size_t open_readers_ = 0;                  // guarded by pool_mu_
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Store>> OpenPostgresStore(const PostgresOptions& pg,
+                                                 const StoreOptions& options) {
+  if (pg.conninfo.empty()) {
+    return Err(ErrorKind::kInvalid, "no PostgreSQL connection string ([store] postgres)");
+  }
+  auto store = std::make_unique<PgStore>(pg, options);
+  if (auto st = store->Open(); !st) return st.error();
+  return std::unique_ptr<Store>(std::move(store));
+}
+
+Status ImportSnapshotToPostgres(const std::string& snapshot_path, const PostgresOptions& pg,
+                                const BodySource& source) {
+  ConnOptions o;
+  o.conninfo = pg.conninfo;
+  o.connect_timeout_seconds = pg.connect_timeout_seconds;
+  // A whole installation in one transaction: no statement deadline.
+  o.statement_timeout_ms = 0;
+  o.query_timeout_ms = 24 * 3600 * 1000;
+  Conn c(o);
+  if (auto st = c.Connect(); !st) return st;
+  if (auto st = pg::Migrate(c); !st) return st;
+  return pg::ImportSqliteSnapshot(c, snapshot_path, source, true, nullptr);
+}
+
+Result<std::string> SnapshotDigest(const std::string& snapshot_path, uint64_t& messages) {
+  return pg::SnapshotDigest(snapshot_path, messages);
+}
+
+}  // namespace hato::store

@@ -1,0 +1,174 @@
+#include "store/postgres/schema.h"
+
+namespace hato::store::pg {
+
+const std::vector<std::string>& Migrations() {
+  static const std::vector<std::string> kMigrations = {
+      // 0 -> 1: the schema of the embedded store at its version 9 (docs/storage.md),
+      // with the bodies in the database: one row per content-addressed body
+      // (blobs) and its payload, zstd-compressed when that saves 1/8, in
+      // chunks of at most 1 MiB (blob_chunks). blob_text is the decoded text
+      // for SEARCH BODY/TEXT (scanned: no trigram extension is assumed).
+      R"sql(
+CREATE TABLE domains(
+  id bigserial PRIMARY KEY,
+  name text NOT NULL UNIQUE,
+  created_at bigint NOT NULL);
+CREATE TABLE accounts(
+  id bigserial PRIMARY KEY,
+  address text NOT NULL,
+  domain_id bigint NOT NULL REFERENCES domains(id),
+  password_hash text NOT NULL,
+  created_at bigint NOT NULL,
+  removed_at bigint,
+  quota_bytes bigint,
+  scram_sha256 text);
+CREATE UNIQUE INDEX accounts_live ON accounts(address) WHERE removed_at IS NULL;
+CREATE TABLE mailboxes(
+  id bigserial PRIMARY KEY,
+  account_id bigint NOT NULL REFERENCES accounts(id),
+  name text NOT NULL,
+  uidvalidity bigint NOT NULL,
+  uidnext bigint NOT NULL,
+  highest_modseq bigint NOT NULL DEFAULT 1,
+  special_use text NOT NULL DEFAULT '',
+  subscribed integer NOT NULL DEFAULT 1,
+  deleted_at bigint,
+  recent_uid bigint NOT NULL DEFAULT 0,
+  UNIQUE(account_id, name));
+CREATE TABLE blobs(
+  id bigserial PRIMARY KEY,
+  sha256 bytea NOT NULL UNIQUE,
+  stored_length bigint NOT NULL,
+  size bigint NOT NULL,
+  codec integer NOT NULL,
+  refs bigint NOT NULL,
+  mime bytea);
+CREATE TABLE blob_chunks(
+  blob_id bigint NOT NULL REFERENCES blobs(id) ON DELETE CASCADE,
+  seq integer NOT NULL,
+  data bytea NOT NULL,
+  PRIMARY KEY(blob_id, seq));
+CREATE TABLE blob_text(
+  blob_id bigint PRIMARY KEY REFERENCES blobs(id) ON DELETE CASCADE,
+  header text NOT NULL,
+  body text NOT NULL);
+CREATE TABLE messages(
+  id bigserial PRIMARY KEY,
+  mailbox_id bigint NOT NULL REFERENCES mailboxes(id),
+  uid bigint NOT NULL,
+  blob_id bigint NOT NULL REFERENCES blobs(id),
+  size bigint NOT NULL,
+  internal_date bigint NOT NULL,
+  flags integer NOT NULL DEFAULT 0,
+  return_path text NOT NULL,
+  expunged_at bigint,
+  modseq bigint NOT NULL DEFAULT 1,
+  keywords text NOT NULL DEFAULT '',
+  UNIQUE(mailbox_id, uid));
+CREATE INDEX messages_expunged ON messages(expunged_at) WHERE expunged_at IS NOT NULL;
+CREATE INDEX messages_modseq ON messages(mailbox_id, modseq);
+CREATE INDEX messages_blob ON messages(blob_id);
+CREATE TABLE outbound_messages(
+  id bigserial PRIMARY KEY,
+  blob_id bigint NOT NULL REFERENCES blobs(id),
+  sender text NOT NULL,
+  envid text NOT NULL DEFAULT '',
+  ret_hdrs integer NOT NULL DEFAULT 0,
+  smtputf8 integer NOT NULL DEFAULT 0,
+  eight_bit integer NOT NULL DEFAULT 0,
+  size bigint NOT NULL,
+  created_at bigint NOT NULL);
+CREATE TABLE outbound_recipients(
+  id bigserial PRIMARY KEY,
+  message_id bigint NOT NULL REFERENCES outbound_messages(id),
+  address text NOT NULL,
+  domain text NOT NULL,
+  notify integer NOT NULL DEFAULT 0,
+  orcpt text NOT NULL DEFAULT '',
+  state integer NOT NULL DEFAULT 0,
+  attempts integer NOT NULL DEFAULT 0,
+  next_attempt_at bigint NOT NULL,
+  last_error text NOT NULL DEFAULT '',
+  dsn_pending integer NOT NULL DEFAULT 0,
+  delay_warned integer NOT NULL DEFAULT 0);
+CREATE INDEX outbound_recipients_due ON outbound_recipients(next_attempt_at) WHERE state = 0;
+CREATE INDEX outbound_recipients_message ON outbound_recipients(message_id);
+CREATE INDEX outbound_recipients_dsn ON outbound_recipients(message_id) WHERE dsn_pending != 0;
+CREATE INDEX outbound_recipients_held ON outbound_recipients(message_id) WHERE state = 1;
+CREATE TABLE submission_log(
+  account_id bigint NOT NULL,
+  at bigint NOT NULL);
+CREATE INDEX submission_log_account ON submission_log(account_id, at);
+CREATE TABLE aliases(
+  id bigserial PRIMARY KEY,
+  address text NOT NULL UNIQUE,
+  domain_id bigint NOT NULL REFERENCES domains(id),
+  account_id bigint NOT NULL REFERENCES accounts(id),
+  created_at bigint NOT NULL);
+CREATE INDEX aliases_account ON aliases(account_id);
+)sql",
+      // 1 -> 2: outbound leases for several nodes on one database. A node that
+      // lists due recipients claims them (leased_by = its id) until
+      // leased_until (unix seconds); other nodes skip them until then, so a
+      // node killed mid-delivery has its work taken over after the lease.
+      R"sql(
+ALTER TABLE outbound_recipients ADD COLUMN leased_by text;
+ALTER TABLE outbound_recipients ADD COLUMN leased_until bigint NOT NULL DEFAULT 0;
+)sql",
+  };
+  return kMigrations;
+}
+
+namespace {
+// pg_advisory_xact_lock key: "hato" in ASCII.
+constexpr int64_t kMigrationLock = 0x6861746f;
+}  // namespace
+
+Result<int> SchemaVersion(Conn& conn) {
+  auto r = conn.Exec(
+      "SELECT CASE WHEN to_regclass('hato_schema') IS NULL THEN 0 ELSE "
+      "(SELECT coalesce(max(version), 0) FROM hato_schema) END");
+  if (!r) return r.error();
+  return static_cast<int>(r->Int(0, 0));
+}
+
+Status Migrate(Conn& conn, int target) {
+  const auto& steps = Migrations();
+  if (target < 0) target = static_cast<int>(steps.size());
+  if (auto r = conn.Exec("BEGIN"); !r) return r.error();
+  auto fail = [&conn](const Error& e) -> Status {
+    (void)conn.Exec("ROLLBACK");
+    return e;
+  };
+  if (auto r = conn.Exec("SELECT pg_advisory_xact_lock(" + std::to_string(kMigrationLock) + ")");
+      !r) {
+    return fail(r.error());
+  }
+  auto r = conn.Exec("CREATE TABLE IF NOT EXISTS hato_schema(version integer NOT NULL)");
+  if (!r) return fail(r.error());
+  auto current = SchemaVersion(conn);
+  if (!current) return fail(current.error());
+  if (*current > static_cast<int>(steps.size())) {
+    return fail(Err(ErrorKind::kInvalid, "database schema version " + std::to_string(*current) +
+                                             " is newer than this hato (" +
+                                             std::to_string(steps.size()) + ")"));
+  }
+  for (int v = *current; v < target; ++v) {
+    if (auto s = conn.Exec(steps[static_cast<size_t>(v)]); !s) {
+      return fail(Err(s.error().kind, "migration to schema " + std::to_string(v + 1) +
+                                          " failed: " + s.error().message));
+    }
+  }
+  if (target > *current) {
+    if (auto s = conn.Exec("DELETE FROM hato_schema; INSERT INTO hato_schema VALUES(" +
+                           std::to_string(target) + ")");
+        !s) {
+      return fail(s.error());
+    }
+  }
+  if (auto c = conn.Exec("COMMIT"); !c) return c.error();
+  return Ok();
+}
+
+}  // namespace hato::store::pg

@@ -1,0 +1,282 @@
+"""The PostgreSQL store (issue 15) end to end: `hato init --postgres` (the
+contract), two nodes on one database, and failover to a synchronous standby
+with nothing acknowledged lost. Each test starts its own throw-away
+PostgreSQL 15 cluster(s) on loopback (pg_cluster.py)."""
+import imaplib
+import os
+import smtplib
+import socket
+import threading
+import time
+import unittest
+
+import pg_cluster
+from harness import DOMAIN, PASSWORD, Server, run_cli, wait_for
+
+
+def send(port, rcpt, subject, timeout=10):
+    msg = f"From: s@remote.test\r\nTo: {rcpt}\r\nSubject: {subject}\r\n\r\nbody {subject}\r\n"
+    with smtplib.SMTP("127.0.0.1", port, timeout=timeout) as s:
+        s.sendmail("s@remote.test", [rcpt], msg)
+
+
+def imap_subjects(port, user="alice"):
+    m = imaplib.IMAP4("127.0.0.1", port)
+    m.login(f"{user}@{DOMAIN}", PASSWORD)
+    m.select("INBOX")
+    typ, data = m.fetch("1:*", "(BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+    m.logout()
+    out = set()
+    for part in data:
+        if isinstance(part, tuple):
+            line = part[1].decode().strip()
+            if line.lower().startswith("subject:"):
+                out.add(line.split(":", 1)[1].strip())
+    return out
+
+
+@unittest.skipUnless(pg_cluster.installed(), pg_cluster.NOT_INSTALLED)
+class PostgresContract(unittest.TestCase):
+    def setUp(self):
+        self.cluster = pg_cluster.Cluster().init().start()
+        self.addCleanup(self.cluster.cleanup)
+        self.url = self.cluster.create_database("hato")
+
+    def test_init_twice_attaches_and_both_nodes_serve(self):
+        one = Server(postgres=self.url)
+        self.addCleanup(one.cleanup)
+        # The data dir keeps only the config and keys: the mail is in PostgreSQL.
+        self.assertFalse(os.path.exists(os.path.join(one.data, "meta.db")))
+        self.assertFalse(os.path.exists(os.path.join(one.data, "blobs")))
+        with open(os.path.join(one.data, "hato.toml")) as f:
+            self.assertIn('backend = "postgres"', f.read())
+        one.start()
+        send(one.smtp_port, f"alice@{DOMAIN}", "first")
+        # A second data dir with the same URL attaches; it never wipes the data.
+        two = Server(users=(), postgres=self.url)
+        self.addCleanup(two.cleanup)
+        self.assertEqual(int(self.cluster.psql("SELECT count(*) FROM messages", "hato")), 1)
+        r = run_cli("user", "list", data=two.data)
+        self.assertIn(f"alice@{DOMAIN}", r.stdout)
+        two.start()
+        self.assertEqual(imap_subjects(two.imap_port), {"first"})
+        # IMAP IDLE on node two hears a delivery made through node one within 1 s.
+        m = imaplib.IMAP4("127.0.0.1", two.imap_port)
+        m.login(f"alice@{DOMAIN}", PASSWORD)
+        m.select("INBOX")
+        tag = m._new_tag().decode()
+        m.send(f"{tag} IDLE\r\n".encode())
+        self.assertTrue(m.readline().startswith(b"+"))
+        sock = m.socket()
+        sock.settimeout(5)
+        t0 = time.monotonic()
+        send(one.smtp_port, f"alice@{DOMAIN}", "second")
+        acked = time.monotonic()
+        line = m.readline()
+        heard = time.monotonic()
+        self.assertIn(b"EXISTS", line)
+        print(f"IDLE on node two heard node one's delivery {1000 * (heard - acked):.0f} ms "
+              f"after its 250 ({1000 * (heard - t0):.0f} ms after the SMTP session began)")
+        self.assertLess(heard - acked, 1.0)
+        m.send(b"DONE\r\n")
+        m.readline()
+        m.logout()
+        self.assertEqual(imap_subjects(one.imap_port), {"first", "second"})
+
+    def test_database_down_gives_temporary_errors_then_recovers(self):
+        srv = Server(postgres=self.url)
+        self.addCleanup(srv.cleanup)
+        srv.start()
+        send(srv.smtp_port, f"alice@{DOMAIN}", "before")
+        self.cluster.stop("immediate")
+        with smtplib.SMTP("127.0.0.1", srv.smtp_port, timeout=30) as s:
+            t0 = time.monotonic()
+            s.ehlo()
+            code, _ = s.mail("s@remote.test")
+            if code == 250:
+                code, _ = s.rcpt(f"alice@{DOMAIN}")
+            if code == 250:
+                code, _ = s.data(b"Subject: during\r\n\r\nx\r\n")
+            took = time.monotonic() - t0
+        self.assertTrue(400 <= code < 500, code)
+        self.assertLess(took, 15)
+        self.cluster.start()
+        wait_for(lambda: _try_send(srv.smtp_port, "after"), timeout=30, what="recovery")
+        self.assertEqual(imap_subjects(srv.imap_port), {"before", "after"})
+
+
+@unittest.skipUnless(pg_cluster.installed(), pg_cluster.NOT_INSTALLED)
+class StoreCopy(unittest.TestCase):
+    """hato store copy: embedded -> PostgreSQL -> a new embedded data dir, each
+    step verified by checksums; IMAP clients see the same UIDVALIDITY, UIDs and flags."""
+
+    def test_copy_to_postgres_and_back(self):
+        cluster = pg_cluster.Cluster().init().start()
+        self.addCleanup(cluster.cleanup)
+        url = cluster.create_database("copy")
+        src = Server()
+        self.addCleanup(src.cleanup)
+        src.start()
+        for i in range(3):
+            send(src.smtp_port, f"alice@{DOMAIN}", f"m{i}")
+        m = imaplib.IMAP4("127.0.0.1", src.imap_port)
+        m.login(f"alice@{DOMAIN}", PASSWORD)
+        m.select("INBOX")
+        m.uid("STORE", "2", "+FLAGS", "(\\Flagged $Work)")
+        before = _flags(m)
+        validity = m.status("INBOX", "(UIDVALIDITY)")[1]
+        m.logout()
+        src.stop()
+        r = run_cli("store", "copy", "--to", url, data=src.data)
+        self.assertIn("verified: the copy matches the source", r.stdout)
+        self.assertIn("copied 3 messages", r.stdout)
+        # A node on the copy sees the same mailboxes.
+        node = Server(users=(), postgres=url)
+        self.addCleanup(node.cleanup)
+        node.start()
+        m = imaplib.IMAP4("127.0.0.1", node.imap_port)
+        m.login(f"alice@{DOMAIN}", PASSWORD)
+        m.select("INBOX")
+        self.assertEqual(_flags(m), before)
+        self.assertEqual(m.status("INBOX", "(UIDVALIDITY)")[1], validity)
+        m.logout()
+        send(node.smtp_port, f"alice@{DOMAIN}", "m3")  # ids continue after the copied ones
+        node.stop()
+        # A second copy into the same database is refused, nothing changed.
+        r = run_cli("store", "copy", "--to", url, data=src.data, check=False)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("already holds accounts", r.stderr)
+        # And back to a new embedded data dir.
+        back = os.path.join(src.data + "-back")
+        self.addCleanup(lambda: __import__("shutil").rmtree(back, ignore_errors=True))
+        r = run_cli("store", "copy", "--to", back, data=node.data)
+        self.assertIn("verified: the copy matches the source", r.stdout)
+        self.assertIn("copied 4 messages", r.stdout)
+        self.assertTrue(os.path.exists(os.path.join(back, "meta.db")))
+        emb = Server(data=back)
+        self.addCleanup(emb.cleanup)
+        emb.start()
+        self.assertEqual(imap_subjects(emb.imap_port), {"m0", "m1", "m2", "m3"})
+
+
+def _flags(m):
+    """UID FETCH FLAGS without \\Recent (a property of the session, not the message)."""
+    return [line.replace(b"\\Recent", b"").replace(b"  ", b" ").replace(b"( ", b"(")
+            .replace(b" )", b")") for line in m.uid("FETCH", "1:*", "(FLAGS)")[1]]
+
+
+def _try_send(port, subject):
+    try:
+        send(port, f"alice@{DOMAIN}", subject)
+        return True
+    except (smtplib.SMTPException, OSError):
+        return False
+
+
+@unittest.skipUnless(pg_cluster.installed(), pg_cluster.NOT_INSTALLED)
+class PostgresFailover(unittest.TestCase):
+    """A primary and a synchronous streaming standby, two Hato nodes with a
+    multi-host connection string, continuous SMTP load on both; the primary is
+    killed with SIGKILL and the standby promoted: every acknowledged message is
+    present afterwards, and both nodes reconnect by themselves."""
+
+    LOAD_SECONDS = float(os.environ.get("HATO_FAILOVER_SECONDS", "4"))
+
+    def test_kill_primary_promote_standby_nothing_acknowledged_lost(self):
+        primary = pg_cluster.Cluster(settings={
+            "synchronous_standby_names": "standby1", "synchronous_commit": "on"}).init().start()
+        self.addCleanup(primary.cleanup)
+        standby = pg_cluster.Cluster(settings={"cluster_name": "standby1"})
+        standby.init_standby_of(primary).start()
+        self.addCleanup(standby.cleanup)
+        wait_for(lambda: primary.psql(
+            "SELECT sync_state FROM pg_stat_replication") == "sync", what="sync standby")
+        primary.create_database("hato")
+        url = (f"postgresql://postgres@127.0.0.1:{primary.port},127.0.0.1:{standby.port}/hato"
+               "?target_session_attrs=read-write&connect_timeout=2")
+        one = Server(postgres=url)
+        self.addCleanup(one.cleanup)
+        two = Server(users=(), postgres=url)
+        self.addCleanup(two.cleanup)
+        one.start()
+        two.start()
+
+        acked, refused = [], []
+        lock = threading.Lock()
+        stop = threading.Event()
+
+        def load(node, name):
+            i = 0
+            while not stop.is_set():
+                subject = f"{name}-{i}"
+                i += 1
+                try:
+                    send(node.smtp_port, f"alice@{DOMAIN}", subject, timeout=30)
+                    with lock:
+                        acked.append((time.monotonic(), subject))
+                except (smtplib.SMTPException, OSError):
+                    with lock:
+                        refused.append(time.monotonic())
+                    time.sleep(0.05)
+
+        threads = [threading.Thread(target=load, args=(n, name))
+                   for n, name in ((one, "one"), (two, "two"))]
+        for t in threads:
+            t.start()
+        time.sleep(self.LOAD_SECONDS)
+        # The whole primary dies at once (as with its machine): postmaster and backends.
+        children = _children(primary)
+        killed = time.monotonic()
+        primary.kill9()
+        for pid in children:
+            try:
+                os.kill(pid, 9)
+            except ProcessLookupError:
+                pass
+        standby.promote()
+        promoted = time.monotonic()
+        # Service is back when both nodes acknowledge again.
+        def both_back():
+            with lock:
+                late = [s for t, s in acked if t > promoted]
+            return any(s.startswith("one") for s in late) and any(
+                s.startswith("two") for s in late)
+        wait_for(both_back, timeout=60, what="both nodes accepting mail after the failover")
+        time.sleep(1)
+        stop.set()
+        for t in threads:
+            t.join()
+        with lock:
+            first_back = min(t for t, s in acked if t > killed)
+        print(f"failover: {len(acked)} messages acknowledged, {len(refused)} refused "
+              f"temporarily; service refused for {first_back - killed:.2f} s "
+              f"(promotion took {promoted - killed:.2f} s)")
+        want = {s for _, s in acked}
+        got = imap_subjects(two.imap_port)
+        self.assertFalse(want - got, f"acknowledged but lost: {sorted(want - got)[:10]}")
+        self.assertEqual(imap_subjects(one.imap_port), got)
+
+
+def _children(cluster):
+    """Leftover processes of a killed cluster (their parent was the postmaster)."""
+    out = []
+    try:
+        pid = cluster.postmaster_pid()
+    except (OSError, ValueError):
+        return out
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(")") + 2:].split()
+        if len(fields) > 1 and int(fields[1]) == pid:
+            out.append(int(name))
+    return out
+
+
+if __name__ == "__main__":
+    unittest.main()
