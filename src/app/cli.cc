@@ -8,6 +8,7 @@
 #include <ctime>
 #include <iostream>
 
+#include "app/list_cli.h"
 #include "app/msgauth_cli.h"
 #include "app/serve.h"
 #include "app/tls.h"
@@ -226,6 +227,10 @@ int PrintRestore(const Result<backup::RestoreResult>& r, bool merge) {
             << " already present, " << r->problems.size() << " failed; "
             << static_cast<uint64_t>(r->added / secs) << " /s, " << r->bytes / 1e6 / secs
             << " MB/s\n";
+  if (r->lists > 0) {
+    std::cout << "merged " << r->lists << " mailing lists, " << r->list_members
+              << " members added\n";
+  }
   return r->problems.empty() ? 0 : kExitError;
 }
 
@@ -412,6 +417,8 @@ int RunCli(int argc, char** argv) {
 
   // dkim generate (and hidden test drivers): src/app/msgauth_cli.h
   MsgAuthCli msgauth_cli(app, data);
+  // list (issue 14): src/app/list_cli.h
+  ListCli list_cli(app, data);
 
   try {
     app.parse(argc, argv);
@@ -426,6 +433,7 @@ int RunCli(int argc, char** argv) {
 
   if (init->parsed()) return CmdInit(data, domain, hostname);
   if (int rc = msgauth_cli.Run(); rc >= 0) return rc;
+  if (int rc = list_cli.Run(); rc >= 0) return rc;
   if (bk_list->parsed()) {
     auto sets = backup::ListBackups(dest);
     if (!sets) return Fail(sets.error().message);
