@@ -113,7 +113,9 @@ class Session final : public server::SessionRegistry::Member {
   bool PlaintextAllowed() const {
     return conn_.is_tls() || (conn_.peer_is_loopback() && cfg_->auth.allow_plaintext_on_loopback);
   }
-  bool has_recipients() const { return !tx_.accounts.empty() || !tx_.remote.empty(); }
+  bool has_recipients() const {
+    return !tx_.accounts.empty() || !tx_.remote.empty() || !tx_.lists.empty();
+  }
   bool CountError();  // false when the error limit closed the session
 
   std::string ReceivedHeader(const std::string& id) const;
