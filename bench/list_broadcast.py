@@ -48,7 +48,7 @@ def main():
     zone = {f"d{i}.example": [("MX", "10 mx.sink.example.")] for i in range(DOMAINS)}
     zone["p2p.example"] = [("MX", "10 mx.sink.example.")]
     zone["mx.sink.example"] = [("A", "127.0.0.1")]
-    dns = FakeDNS(zone)
+    dns = FakeDNS(zone, ttl=3600)
     server = Server(users=("alice",))
     try:
         server.set_config("outbound", "resolver", f'"{dns.address}"')

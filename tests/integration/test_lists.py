@@ -78,7 +78,8 @@ class ListBase(unittest.TestCase):
         for d in DOMAINS:
             zone[d] = [("MX", "10 mx.sink.example.")]
         zone["mx.sink.example"] = [("A", "127.0.0.1")]
-        self.dns = FakeDNS(zone)
+        # Answers cached for the run (a fan-out asks for the same names at once).
+        self.dns = FakeDNS(zone, ttl=300)
         self.server = Server(users=self.users)
         self.server.set_config("outbound", "resolver", f'"{self.dns.address}"')
         self.server.set_config("outbound", "smtp_port", str(self.mx.port))
@@ -440,9 +441,10 @@ class CrashFanoutTest(ListBase):
 
     def test_kill_during_fanout(self):
         t0 = time.time()
-        code, text = send(self.server, "boss@remote.example", LIST,
-                          message("boss@remote.example", LIST, "crash"))
+        code, text = send(self.server, "m0@d0.example", LIST,
+                          message("m0@d0.example", LIST, "crash"))
         self.assertEqual(code, 250, text)
+        self.assertIn(f"Posted to {self.MEMBERS} members", text)
         accept = time.time() - t0
         self.assertLess(accept, 20, "DATA to 250")  # generous: the machine is shared
         wait_for(lambda: len(self.mx.messages) >= self.MEMBERS // 10, timeout=120,
