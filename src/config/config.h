@@ -164,6 +164,8 @@ struct ListsConfig {
   // "" = unsubscribe by mail only (LIST+leave@DOMAIN).
   std::string unsubscribe_url;
   std::string archive_url;  // List-Archive base (RFC 2369); "" = none
+};
+
 // The server's log on stderr (the journal under systemd).
 struct LogConfig {
   std::string format = "text";  // "text" (key=value) or "json" (one object per line)
