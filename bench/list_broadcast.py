@@ -33,7 +33,11 @@ sys.path.insert(0, os.path.join(HERE, "..", "tests", "integration"))
 if len(sys.argv) > 1:
     os.environ["HATO_BIN"] = os.path.abspath(sys.argv[1])
 
+import socketserver  # noqa: E402
+
 from fakemx import FakeDNS, FakeMX  # noqa: E402
+
+socketserver.TCPServer.request_queue_size = 512  # bursts of connections to the sink
 from harness import DOMAIN, PASSWORD, Server, run_cli  # noqa: E402
 
 MEMBERS = int(os.environ.get("BENCH_LIST_MEMBERS", "5000"))

@@ -19,8 +19,15 @@ import tempfile
 import time
 import unittest
 
+import socketserver
+
 from fakemx import FakeDNS, FakeMX
 from harness import DOMAIN, PASSWORD, Server, run_cli, wait_for
+
+# A fan-out opens tens of connections to the sink at once: with socketserver's
+# listen backlog of 5, Linux drops the handshake's last ACK and the client
+# waits for a greeting that never comes (until its command timeout).
+socketserver.TCPServer.request_queue_size = 512
 
 ALICE = f"alice@{DOMAIN}"
 BOB = f"bob@{DOMAIN}"
@@ -432,6 +439,7 @@ class CrashFanoutTest(ListBase):
     def configure(self):
         self.server.set_config("outbound", "max_connections", "40")
         self.server.set_config("outbound", "max_connections_per_destination", "4")
+        self.server.set_config("outbound", "command_timeout_seconds", "30")
         self.cli("list", "create", LIST)
         path = os.path.join(self.server.data, "many.csv")
         with open(path, "w") as f:
