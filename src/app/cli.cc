@@ -10,6 +10,7 @@
 #include <fstream>
 #include <iostream>
 
+#include "app/list_cli.h"
 #include "app/cli_docs.h"
 #include "app/msgauth_cli.h"
 #include "app/open_store.h"
@@ -334,6 +335,10 @@ int PrintRestore(const Result<backup::RestoreResult>& r, bool merge) {
             << " already present, " << r->problems.size() << " failed; "
             << static_cast<uint64_t>(r->added / secs) << " /s, " << r->bytes / 1e6 / secs
             << " MB/s\n";
+  if (r->lists > 0) {
+    std::cout << "merged " << r->lists << " mailing lists, " << r->list_members
+              << " members added\n";
+  }
   return r->problems.empty() ? 0 : kExitError;
 }
 
@@ -610,6 +615,8 @@ int RunCli(int argc, char** argv) {
 
   // dkim generate (and hidden test drivers): src/app/msgauth_cli.h
   MsgAuthCli msgauth_cli(app, data);
+  // list (issue 14): src/app/list_cli.h
+  ListCli list_cli(app, data);
 
   // Documentation generated from this command tree (src/app/cli_docs.h).
   auto* man = app.add_subcommand("man", "print the man page hato(1) (roff)");
@@ -649,6 +656,7 @@ int RunCli(int argc, char** argv) {
     return DnsCheck(dns_opts);
   }
   if (int rc = msgauth_cli.Run(); rc >= 0) return rc;
+  if (int rc = list_cli.Run(); rc >= 0) return rc;
   if (bk_list->parsed()) {
     auto sets = backup::ListBackups(dest);
     if (!sets) return Fail(sets.error().message);

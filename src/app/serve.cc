@@ -19,6 +19,8 @@
 #include "io/asio.h"
 #include "io/fault_fs.h"
 #include "io/fs.h"
+#include "lists/engine.h"
+#include "msgauth/dmarc.h"
 #include "metrics/exporter.h"
 #include "metrics/server_metrics.h"
 #include "msgauth/keyring.h"
@@ -260,6 +262,41 @@ int Serve(const ServeOptions& options) {
   // reach it through this callback.
   services.credentials = &credentials;
   std::atomic<outbound::Queue*> queue_ptr{nullptr};
+  // Mailing lists (src/lists): posts signed with the list domain's key, the
+  // poster's DMARC policy looked up for the From rewrite.
+  lists::EngineOptions list_options;
+  list_options.store = store.get();
+  list_options.config = [&config_source] { return config_source.Get(); };
+  list_options.sign = [&keyring](const std::string& domain, std::string_view message) {
+    return keyring->SignatureAs(domain, message, std::time(nullptr));
+  };
+  list_options.dmarc_policy = [shared = *lookup, psl, &config_source](const std::string& domain) {
+    auto cfg = config_source.Get();
+    dns::BudgetLookup budget(shared, std::chrono::seconds(cfg->msgauth.check_timeout_seconds));
+    msgauth::DmarcInput in;
+    in.from_domain = domain;
+    in.psl = psl.get();
+    msgauth::DmarcOutcome out = msgauth::CheckDmarc(budget, in);
+    if (out.record_domain.empty() || out.status == msgauth::DmarcStatus::kTempError ||
+        out.status == msgauth::DmarcStatus::kNone) {
+      return std::string();
+    }
+    return std::string(msgauth::DmarcPolicyName(out.requested));
+  };
+  list_options.queued = [&queue_ptr] {
+    if (outbound::Queue* q = queue_ptr.load()) q->Kick();
+  };
+  lists::Engine list_engine(std::move(list_options));
+  hooks.is_list = [&list_engine](const std::string& address) {
+    return list_engine.Handles(address);
+  };
+  hooks.deliver_to_list = [&list_engine, &config_source](const server::ListDelivery& d) {
+    lists::Inbound in{d.rcpt,    d.mail_from, d.authenticated,
+                      d.peer_ip, d.content,   config_source.Get()->hostname,
+                      d.smtputf8, d.eight_bit};
+    lists::Reply r = list_engine.Receive(in);
+    return server::ListReply{r.code, r.text};
+  };
   services.outbound_queued = [&queue_ptr] {
     if (outbound::Queue* q = queue_ptr.load()) q->Kick();
   };

@@ -678,6 +678,44 @@ Result<RestoreResult> RestoreMerge(const std::string& dest, store::Store& store,
     }
     if (!st) return Err(st.error().kind, "account " + addr + ": " + st.error().message);
   }
+  // Mailing lists (a whole merge only): created when missing, with their
+  // settings; members the live list lacks are added (existing ones keep
+  // their live state).
+  if (options.accounts.empty()) {
+    auto lists = (*snap)->Lists();
+    if (!lists) return lists.error();
+    for (const auto& l : *lists) {
+      const std::string& addr = l.info.address;
+      auto live = store.FindList(addr);
+      if (!live && live.error().kind == ErrorKind::kNotFound) {
+        std::string domain = addr.substr(addr.rfind('@') + 1);
+        auto local = store.IsLocalDomain(domain);
+        if (!local) return local.error();
+        if (!*local) {
+          if (auto st = store.AddDomain(domain); !st) return st.error();
+        }
+        if (auto st = store.CreateList(addr, l.info.mode); !st) {
+          problems.push_back("list " + addr + ": " + st.error().message);
+          continue;
+        }
+        store::ListSettings settings;
+        settings.name = l.info.name;
+        settings.confirm_text = l.info.confirm_text;
+        settings.welcome_text = l.info.welcome_text;
+        settings.dmarc_rewrite = l.info.dmarc_rewrite;
+        settings.max_message_size = l.info.max_message_size;
+        settings.max_posts_per_hour = l.info.max_posts_per_hour;
+        settings.bounce_threshold = l.info.bounce_threshold;
+        if (auto st = store.UpdateList(addr, settings); !st) return st.error();
+        live = store.FindList(addr);
+      }
+      if (!live) return Err(live.error().kind, "list " + addr + ": " + live.error().message);
+      auto change = store.AddListMembers(live->id, l.members, false);
+      if (!change) return Err(change.error().kind, "list " + addr + ": " + change.error().message);
+      ++out.lists;
+      out.list_members += change->added;
+    }
+  }
   progress.Finish();
   out.seconds = progress.Seconds();
   for (auto& p : problems) out.problems.push_back(std::move(p));

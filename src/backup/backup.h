@@ -83,6 +83,8 @@ struct RestoreResult {
   uint64_t skipped = 0;  // already there (merge)
   uint64_t bytes = 0;
   double seconds = 0;
+  uint64_t lists = 0;         // mailing lists merged (restore --merge)
+  uint64_t list_members = 0;  // members added to them
   std::vector<std::string> problems;
 };
 

@@ -214,6 +214,74 @@ const std::map<std::string, Setter>& Setters() {
        [](const toml::node& n, Config& c) {
          return WantString(n, "outbound.tls_ca_file", c.outbound.tls_ca_file);
        }},
+      {"lists.max_bulk_connections",
+       [](const toml::node& n, Config& c) {
+         return WantInt(n, "lists.max_bulk_connections", 1, 100000, c.lists.max_bulk_connections);
+       }},
+      {"lists.destination_rates",
+       [](const toml::node& n, Config& c) -> Status {
+         const toml::table* t = n.as_table();
+         if (t == nullptr) {
+           return Err(ErrorKind::kInvalid,
+                      "config: lists.destination_rates must be a table of domain = per-minute");
+         }
+         for (const auto& [domain, v] : *t) {
+           size_t rate = 0;
+           std::string key = "lists.destination_rates." + std::string(domain.str());
+           if (auto st = WantInt(v, key, 1, 1000000, rate); !st) return st;
+           c.lists.destination_rates[AsciiLower(domain.str())] = rate;
+         }
+         return Ok();
+       }},
+      {"lists.confirm_ttl_hours",
+       [](const toml::node& n, Config& c) {
+         return WantInt(n, "lists.confirm_ttl_hours", 1, 24 * 365, c.lists.confirm_ttl_hours);
+       }},
+      {"lists.max_join_requests_per_hour",
+       [](const toml::node& n, Config& c) {
+         return WantInt(n, "lists.max_join_requests_per_hour", 1, 1000,
+                        c.lists.max_join_requests_per_hour);
+       }},
+      {"lists.max_join_requests_per_source",
+       [](const toml::node& n, Config& c) {
+         return WantInt(n, "lists.max_join_requests_per_source", 1, 1000000,
+                        c.lists.max_join_requests_per_source);
+       }},
+      {"lists.max_message_size",
+       [](const toml::node& n, Config& c) {
+         return WantInt(n, "lists.max_message_size", 1024, int64_t{1} << 40,
+                        c.lists.max_message_size);
+       }},
+      {"lists.max_posts_per_hour",
+       [](const toml::node& n, Config& c) {
+         return WantInt(n, "lists.max_posts_per_hour", 0, 1000000, c.lists.max_posts_per_hour);
+       }},
+      {"lists.dmarc_rewrite",
+       [](const toml::node& n, Config& c) -> Status {
+         auto s = WantString(n, "lists.dmarc_rewrite", c.lists.dmarc_rewrite);
+         if (!s) return s;
+         const std::string& v = c.lists.dmarc_rewrite;
+         if (v != "auto" && v != "always" && v != "never") {
+           return Err(ErrorKind::kInvalid,
+                      "config: lists.dmarc_rewrite must be auto, always or never");
+         }
+         return Ok();
+       }},
+      {"lists.unsubscribe_url",
+       [](const toml::node& n, Config& c) -> Status {
+         auto s = WantString(n, "lists.unsubscribe_url", c.lists.unsubscribe_url);
+         if (!s) return s;
+         if (!c.lists.unsubscribe_url.empty() &&
+             c.lists.unsubscribe_url.rfind("https://", 0) != 0) {
+           return Err(ErrorKind::kInvalid,
+                      "config: lists.unsubscribe_url must be an https:// URL (RFC 8058)");
+         }
+         return Ok();
+       }},
+      {"lists.archive_url",
+       [](const toml::node& n, Config& c) {
+         return WantString(n, "lists.archive_url", c.lists.archive_url);
+       }},
       {"msgauth.inbound_checks",
        [](const toml::node& n, Config& c) {
          return WantBool(n, "msgauth.inbound_checks", c.msgauth.inbound_checks);
@@ -666,6 +734,26 @@ std::string DefaultText(std::string_view hostname, std::string_view postgres) {
     << "   # all lookups of one message, then temperror\n"
     << "public_suffix_list = \"" << d.msgauth.public_suffix_list
     << "\"   # for DMARC; read at start\n\n"
+    << "# Mailing lists (hato list; per-list settings override these).\n"
+    << "[lists]\n"
+    << "max_bulk_connections = " << d.lists.max_bulk_connections
+    << "   # list deliveries at once; the rest of outbound.max_connections is kept free\n"
+    << "# Per-minute delivery rate of list posts per recipient domain, e.g.\n"
+    << "# destination_rates = { \"docomo.ne.jp\" = 600 }\n"
+    << "destination_rates = {}\n"
+    << "confirm_ttl_hours = " << d.lists.confirm_ttl_hours
+    << "   # join/leave confirmations and moderation replies\n"
+    << "max_join_requests_per_hour = " << d.lists.max_join_requests_per_hour
+    << "   # per address and list\n"
+    << "max_join_requests_per_source = " << d.lists.max_join_requests_per_source
+    << "   # per client IP and list, per hour\n"
+    << "max_message_size = " << d.lists.max_message_size << "   # 552 5.3.4 past it\n"
+    << "max_posts_per_hour = " << d.lists.max_posts_per_hour
+    << "   # per list; more are held for moderation (0 = unlimited)\n"
+    << "dmarc_rewrite = \"auto\"   # From rewrite for p=quarantine/reject posters: auto | always | "
+       "never\n"
+    << "unsubscribe_url = \"\"   # https:// base for RFC 8058 one-click; \"\" = by mail\n"
+    << "archive_url = \"\"   # List-Archive base; \"\" = none\n\n"
     << "[retention]\ndays = " << d.retention_days
     << "   # expunged and deleted mail stays recoverable this long\n\n"
     << "[tls]   # paths relative to the data directory\ncert = \"tls/cert.pem\"\n"

@@ -141,6 +141,31 @@ struct MsgauthConfig {
   std::string public_suffix_list = "/usr/share/publicsuffix/public_suffix_list.dat";
 };
 
+// Mailing lists (issue 14, src/lists; docs/operations.md "Mailing lists").
+// Per-list settings (hato list set) override the size, rate and DMARC ones.
+struct ListsConfig {
+  // Delivery connections list posts may hold in all; the rest of
+  // outbound.max_connections stays free for person-to-person mail.
+  size_t max_bulk_connections = 75;
+  // Deliveries of list posts started per destination per minute, by
+  // recipient domain (mobile carriers at their own rates); others: unlimited
+  // (outbound.max_messages_per_minute_per_destination still applies).
+  std::map<std::string, size_t> destination_rates;
+  int confirm_ttl_hours = 72;               // join/leave confirmations and moderation tokens
+  size_t max_join_requests_per_hour = 3;    // per address and list; more are ignored
+  size_t max_join_requests_per_source = 20;  // per client IP and list per hour
+  uint64_t max_message_size = 5 << 20;      // a larger post is refused (552 5.3.4)
+  size_t max_posts_per_hour = 60;           // per list; more are held for moderation
+  // DMARC mitigation (RFC 7489 section 6.6): "auto" rewrites From to the
+  // list when the poster's domain publishes p=quarantine or p=reject;
+  // "always"; "never".
+  std::string dmarc_rewrite = "auto";
+  // An https:// base for RFC 8058 one-click unsubscribe (List-Unsubscribe-Post);
+  // "" = unsubscribe by mail only (LIST+leave@DOMAIN).
+  std::string unsubscribe_url;
+  std::string archive_url;  // List-Archive base (RFC 2369); "" = none
+};
+
 // The server's log on stderr (the journal under systemd).
 struct LogConfig {
   std::string format = "text";  // "text" (key=value) or "json" (one object per line)
@@ -166,6 +191,7 @@ struct Config {
   SubmissionLimits submission;
   OutboundConfig outbound;
   MsgauthConfig msgauth;
+  ListsConfig lists;
   LogConfig log;
   int retention_days = 30;  // expunged/deleted mail kept this long
   std::string tls_cert;     // PEM paths, relative to the data dir

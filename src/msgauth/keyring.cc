@@ -38,7 +38,12 @@ const DomainKey* KeyRing::For(std::string_view domain) const {
 Result<std::string> KeyRing::SignatureFor(std::string_view message, int64_t now) const {
   auto from = FromDomain(message);
   if (!from) return std::string();
-  const DomainKey* dk = For(*from);
+  return SignatureAs(*from, message, now);
+}
+
+Result<std::string> KeyRing::SignatureAs(std::string_view domain, std::string_view message,
+                                         int64_t now) const {
+  const DomainKey* dk = For(domain);
   if (dk == nullptr) return std::string();
   SignOptions so;
   so.domain = dk->domain;

@@ -37,6 +37,10 @@ class KeyRing {
   // The DKIM-Signature field for `message` by its From domain's key, or an
   // empty string when that domain has no key (the message goes unsigned).
   Result<std::string> SignatureFor(std::string_view message, int64_t now) const;
+  // The same, signed as `domain` (a mailing list signs its posts with the
+  // list domain's key, whatever the From); "" when that domain has no key.
+  Result<std::string> SignatureAs(std::string_view domain, std::string_view message,
+                                  int64_t now) const;
 
  private:
   std::map<std::string, DomainKey> keys_;  // by lower-case domain

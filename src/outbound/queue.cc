@@ -7,6 +7,8 @@
 
 #include "base/strings.h"
 #include "io/await.h"
+#include "lists/proto.h"
+#include "mime/message.h"
 #include "outbound/dsn.h"
 #include "smtp/address.h"
 #include "smtp/client.h"
@@ -122,6 +124,14 @@ Status Queue::Start() {
     }
   }
   tls_policy_ = std::make_unique<ConfigTlsPolicy>(*svc_.config);
+  // List-post recipients in flight when the server stopped: failed, not resent.
+  auto unknown = svc_.store->ResolveInFlight();
+  if (!unknown) return unknown.error();
+  if (*unknown > 0) {
+    spdlog::warn("outbound: {} list deliveries were in flight at the last stop: reported failed "
+                 "(outcome unknown), not sent again",
+                 *unknown);
+  }
   asio::co_spawn(ex_, Run(), asio::detached);
   return Ok();
 }
@@ -184,6 +194,7 @@ awaitable<void> Queue::Scan() {
     co_await Record(std::move(none));
   }
   std::erase_if(recent_starts_, [](const auto& d) { return d.second.empty(); });
+  std::erase_if(recent_bulk_starts_, [](const auto& d) { return d.second.empty(); });
   // Outcomes released before this scan started are visible in its snapshot.
   uint64_t epoch = ++scan_epoch_;
   std::erase_if(released_, [epoch](const auto& r) { return r.second < epoch - 1; });
@@ -198,15 +209,26 @@ awaitable<void> Queue::Scan() {
     co_return;
   }
   std::vector<RecipientOutcome> skipped;  // recipients of dead destinations
+  std::vector<std::shared_ptr<Job>> starting;
   for (auto& msg : *due) {
-    // One job per destination of the message.
-    std::map<std::string, std::vector<store::QueuedRecipient>> by_domain;
+    // One job per destination of the message; a VERP message (a list post)
+    // one job per recipient, each with its own envelope sender.
+    std::vector<std::pair<std::string, std::vector<store::QueuedRecipient>>> groups;
+    std::map<std::string, size_t> index;
     for (auto& r : msg.recipients) {
       auto released = released_.find(r.id);
       bool stale = released != released_.end() && released->second >= epoch;
-      if (!busy_.count(r.id) && !stale) by_domain[r.domain].push_back(std::move(r));
+      if (busy_.count(r.id) || stale) continue;
+      auto it = index.find(r.domain);
+      if (msg.verp || it == index.end()) {
+        if (!msg.verp) index[r.domain] = groups.size();
+        groups.emplace_back(r.domain, std::vector<store::QueuedRecipient>{});
+        groups.back().second.push_back(std::move(r));
+      } else {
+        groups[it->second].second.push_back(std::move(r));
+      }
     }
-    for (auto& [domain, rcpts] : by_domain) {
+    for (auto& [domain, rcpts] : groups) {
       std::string dest = cfg->outbound.relay_host.empty() ? domain : cfg->outbound.relay_host;
       auto dead = dead_until_.find(dest);
       if (dead != dead_until_.end() && dead->second > now) {
@@ -220,7 +242,8 @@ awaitable<void> Queue::Scan() {
           if (now - msg.created_at >= cfg->outbound.max_lifetime_seconds) {
             o.state = RecipientState::kFailed;
             o.diagnostic = "4.4.7 message expired; last error: " + o.diagnostic;
-            if (!msg.sender.empty() && WantsNotify(r.notify, smtp::kNotifyFailure, true)) {
+            if (!msg.sender.empty() && !msg.verp &&
+                WantsNotify(r.notify, smtp::kNotifyFailure, true)) {
               o.dsn = DsnPending::kFailure;
             }
           }
@@ -230,12 +253,28 @@ awaitable<void> Queue::Scan() {
         continue;
       }
       if (active_total_ >= cfg->outbound.max_connections) break;
-      if (active_[dest] >= cfg->outbound.max_connections_per_destination) continue;
+      size_t per_dest = cfg->outbound.max_connections_per_destination;
+      if (msg.bulk) {
+        // A broadcast leaves room for person-to-person mail: connections in
+        // all (lists.max_bulk_connections) and one per destination.
+        if (active_bulk_ >= cfg->lists.max_bulk_connections) break;
+        if (per_dest > 1) --per_dest;
+      }
+      if (active_[dest] >= per_dest) continue;
       // Rate limit: at most N deliveries started per destination in 60 s.
       size_t per_minute = cfg->outbound.max_messages_per_minute_per_destination;
       std::deque<int64_t>& starts = recent_starts_[dest];
       while (!starts.empty() && starts.front() <= now - 60) starts.pop_front();
       if (per_minute != 0 && starts.size() >= per_minute) continue;
+      if (msg.bulk) {
+        // Per-destination rates of list posts (lists.destination_rates).
+        auto rate = cfg->lists.destination_rates.find(domain);
+        std::deque<int64_t>& bulk_starts = recent_bulk_starts_[dest];
+        while (!bulk_starts.empty() && bulk_starts.front() <= now - 60) bulk_starts.pop_front();
+        if (rate != cfg->lists.destination_rates.end() && bulk_starts.size() >= rate->second)
+          continue;
+        bulk_starts.push_back(now);
+      }
       starts.push_back(now);
       auto job = std::make_shared<Job>();
       job->msg = msg;
@@ -245,8 +284,38 @@ awaitable<void> Queue::Scan() {
       for (const auto& r : job->msg.recipients) busy_.insert(r.id);
       ++active_[dest];
       ++active_total_;
-      asio::co_spawn(ex_, Deliver(job), asio::detached);
+      if (msg.bulk) ++active_bulk_;
+      starting.push_back(std::move(job));
     }
+  }
+  // List-post recipients are marked "in flight" durably before any byte is
+  // sent: after a crash they are reported failed (outcome unknown) instead
+  // of being sent twice (Store::ResolveInFlight at start).
+  std::vector<int64_t> inflight;
+  for (const auto& job : starting) {
+    if (!job->msg.bulk) continue;
+    for (const auto& r : job->msg.recipients) inflight.push_back(r.id);
+  }
+  bool marked = true;
+  if (!inflight.empty()) {
+    auto mark = [store, ids = std::move(inflight)](store::Done<void> done) mutable {
+      store->MarkInFlight(std::move(ids), std::move(done));
+    };
+    std::chrono::milliseconds timeout = kStoreTimeout;
+    Result<void> st = co_await io::AwaitCallback<void>(std::move(mark), timeout);
+    if (!st) {
+      spdlog::error("outbound: cannot mark list deliveries in flight: {} (later)",
+                    st.error().message);
+      marked = false;
+    }
+  }
+  for (auto& job : starting) {
+    if (job->msg.bulk && !marked) {
+      for (const auto& r : job->msg.recipients) busy_.erase(r.id);
+      Finish(*job);
+      continue;
+    }
+    asio::co_spawn(ex_, Deliver(job), asio::detached);
   }
   if (!skipped.empty()) co_await Record(std::move(skipped));
 }
@@ -254,6 +323,7 @@ awaitable<void> Queue::Scan() {
 void Queue::Finish(const Job& job) {
   if (--active_[job.destination] == 0) active_.erase(job.destination);
   --active_total_;
+  if (job.msg.bulk) --active_bulk_;
   kicked_ = true;  // a slot is free: look again
   wake_.cancel();
 }
@@ -266,6 +336,15 @@ awaitable<void> Queue::Deliver(std::shared_ptr<Job> job) {
   int64_t id = msg.id;
   auto read = [store, id] { return store->ReadQueuedContent(id); };
   Result<std::string> content = co_await io::Offload(*svc_.blocking, std::move(read));
+  if (content && msg.verp) {
+    std::string domain = job->domain;
+    auto local = [store, domain] { return store->IsLocalDomain(domain); };
+    Result<bool> is_local = co_await io::Offload(*svc_.blocking, std::move(local));
+    if (is_local && *is_local) {
+      co_await DeliverLocally(job, std::move(*content));
+      co_return;
+    }
+  }
 
   // Where to: the relay host, or the domain's MX hosts (RFC 5321 section 5.1).
   std::vector<Target> targets;
@@ -338,6 +417,11 @@ awaitable<void> Queue::Deliver(std::shared_ptr<Job> job) {
   // local part needs a server with SMTPUTF8 (the client checks).
   smtp::ClientEnvelope env;
   env.sender = msg.sender;
+  // VERP (list posts): the envelope sender names the list and the member,
+  // so a bounce says who it was for (LIST-bounces+member=domain@DOMAIN).
+  if (msg.verp && msg.recipients.size() == 1) {
+    env.sender = lists::VerpAddress(msg.sender, msg.recipients[0].address);
+  }
   env.envid = msg.envid;
   env.ret_hdrs = msg.ret_hdrs;
   env.smtputf8 = msg.smtputf8;
@@ -394,7 +478,8 @@ awaitable<void> Queue::Deliver(std::shared_ptr<Job> job) {
     const auto& r = msg.recipients[i];
     RecipientOutcome o;
     o.recipient_id = r.id;
-    bool can_dsn = !msg.sender.empty();  // never report on a report (null sender)
+    // Never report on a report (null sender); a list post's bounces are its report.
+    bool can_dsn = !msg.sender.empty() && !msg.verp;
     if (!permanent.empty()) {
       o.state = RecipientState::kFailed;
       o.diagnostic = permanent;
@@ -438,6 +523,75 @@ awaitable<void> Queue::Deliver(std::shared_ptr<Job> job) {
     outcomes.push_back(std::move(o));
   }
   co_await Record(std::move(outcomes));
+  Finish(*job);
+}
+
+// A list post to a member with a local account: stored in the account's
+// INBOX with the member's VERP Return-Path, and the outcome recorded in the
+// same transaction (DeliveryRequest::outcomes), so it is stored once.
+awaitable<void> Queue::DeliverLocally(std::shared_ptr<Job> job, std::string content) {
+  const store::QueuedMessage& msg = job->msg;
+  store::Store* store = svc_.store;
+  for (const auto& r : msg.recipients) {
+    std::string address = AsciiLower(r.address);
+    std::string verp = lists::VerpAddress(msg.sender, address);
+    struct Prepared {
+      Result<store::Account> account = Err(ErrorKind::kNotFound, "");
+      std::string content;
+      std::string mime;
+    };
+    auto prepare = [store, address, verp, &content] {
+      Prepared p;
+      p.account = store->ResolveRecipient(address);
+      p.content = "Return-Path: <" + verp + ">\r\nDelivered-To: " + address + "\r\n" + content;
+      auto tree = mime::Parse(p.content);
+      if (tree) p.mime = mime::Serialize(*tree);
+      return p;
+    };
+    Prepared p = co_await io::Offload(*svc_.blocking, std::move(prepare));
+    RecipientOutcome o;
+    o.recipient_id = r.id;
+    if (!p.account) {
+      if (p.account.error().kind == ErrorKind::kNotFound) {
+        o.state = RecipientState::kFailed;
+        o.diagnostic = "550 5.1.1 <" + address + ">: no such local user";
+      } else {
+        o.state = RecipientState::kQueued;
+        o.diagnostic = "local: " + p.account.error().message;
+        o.next_attempt_at = Now() + Backoff(svc_.config->Get()->outbound, r.attempts);
+      }
+      std::vector<RecipientOutcome> one{o};
+      co_await Record(std::move(one));
+      continue;
+    }
+    store::DeliveryRequest req;
+    req.return_path = verp;
+    req.account_ids.push_back(p.account->id);
+    req.content = std::move(p.content);
+    req.mime = std::move(p.mime);
+    req.received_at = Now();
+    o.state = RecipientState::kDelivered;
+    o.diagnostic = "250 2.0.0 delivered locally";
+    req.outcomes.push_back(o);
+    auto deliver = [store, req = std::move(req)](store::Done<store::DeliveryReceipt> done) mutable {
+      store->Deliver(std::move(req), std::move(done));
+    };
+    std::chrono::milliseconds timeout = kStoreTimeout;
+    Result<store::DeliveryReceipt> receipt =
+        co_await io::AwaitCallback<store::DeliveryReceipt>(std::move(deliver), timeout);
+    if (receipt) {
+      busy_.erase(r.id);
+      released_[r.id] = scan_epoch_;
+      if (svc_.counters) svc_.counters->CountOutbound(o.state, true);
+      spdlog::info("outbound: id={} to=<{}> delivered locally", msg.id, address);
+    } else {
+      o.state = RecipientState::kQueued;
+      o.diagnostic = "local delivery failed: " + receipt.error().message;
+      o.next_attempt_at = Now() + Backoff(svc_.config->Get()->outbound, r.attempts);
+      std::vector<RecipientOutcome> one{o};
+      co_await Record(std::move(one));
+    }
+  }
   Finish(*job);
 }
 

@@ -42,6 +42,7 @@ class Queue {
   awaitable<void> Run();
   awaitable<void> Scan();
   awaitable<void> Deliver(std::shared_ptr<Job> job);
+  awaitable<void> DeliverLocally(std::shared_ptr<Job> job, std::string content);
   awaitable<void> SendDsns();
   awaitable<void> Record(std::vector<store::RecipientOutcome> outcomes);
   void Finish(const Job& job);
@@ -63,6 +64,8 @@ class Queue {
   uint64_t scan_epoch_ = 0;
   std::map<std::string, size_t> active_;  // deliveries per destination
   size_t active_total_ = 0;
+  size_t active_bulk_ = 0;  // deliveries of list posts (lists.max_bulk_connections)
+  std::map<std::string, std::deque<int64_t>> recent_bulk_starts_;  // lists.destination_rates
   std::map<std::string, int64_t> dead_until_;  // unreachable destinations
   // Start times (unix seconds) of the deliveries of the last minute, per
   // destination, for outbound.max_messages_per_minute_per_destination.

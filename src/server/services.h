@@ -233,6 +233,21 @@ struct InboundVerdict {
   std::optional<std::string> cleaned;
   std::string reason;  // for the log and the reply of a rejection
 };
+// Mailing lists (src/lists; wired in app/serve.cc): a message for one list
+// address, and what the session answers for it.
+struct ListDelivery {
+  std::string rcpt;           // canonical list address form
+  std::string mail_from;      // "" = null reverse-path
+  std::string authenticated;  // the submission account, "" on port 25
+  std::string peer_ip;
+  std::string content;  // trace fields on top, no Return-Path
+  bool smtputf8 = false;
+  bool eight_bit = false;
+};
+struct ListReply {
+  int code = 250;
+  std::string text;  // enhanced status code and text, without the reply code
+};
 struct MessageHooks {
   // Submission: header fields (a DKIM-Signature, RFC 6376) to prepend to a
   // message from `from_domain` before it is queued and stored. Null = none.
@@ -241,6 +256,10 @@ struct MessageHooks {
   // MX: SPF, DKIM and DMARC of a received message. Null = none.
   std::function<InboundVerdict(const InboundInfo& info, std::string_view message)>
       authenticate_inbound;
+  // Lists: whether a local address (no account) is a list's; the message for
+  // it (blocking until durable). Both run on the blocking pool. Null = none.
+  std::function<Result<bool>(const std::string& address)> is_list;
+  std::function<ListReply(const ListDelivery& delivery)> deliver_to_list;
 };
 
 struct Services {

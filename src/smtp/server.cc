@@ -70,6 +70,7 @@ class Session final : public server::SessionRegistry::Member {
     std::vector<int64_t> accounts;                 // unique local recipients
     std::vector<std::string> rcpts;                // as given, for logging and Received
     std::vector<store::OutboundRecipient> remote;  // submission: queued for delivery
+    std::vector<std::string> lists;                // list addresses (src/lists)
     std::string envid;                             // RFC 3461 ENVID
     bool ret_hdrs = false;                         // RFC 3461 RET=HDRS
     std::string bdat;                              // content received so far by BDAT
@@ -123,7 +124,9 @@ class Session final : public server::SessionRegistry::Member {
   bool PlaintextAllowed() const {
     return conn_.is_tls() || (conn_.peer_is_loopback() && cfg_->auth.allow_plaintext_on_loopback);
   }
-  bool has_recipients() const { return !tx_.accounts.empty() || !tx_.remote.empty(); }
+  bool has_recipients() const {
+    return !tx_.accounts.empty() || !tx_.remote.empty() || !tx_.lists.empty();
+  }
   bool CountError();  // false when the error limit closed the session
 
   std::string ReceivedHeader(const std::string& id) const;
@@ -442,6 +445,26 @@ awaitable<bool> Session::HandleRcpt(const Command& c) {
     Refuse("554 5.7.1 <" + to.ToString() + ">: Relay access denied", to.ToString());
     co_return true;
   }
+  if (!r.account->ok() && r.account->error().kind == ErrorKind::kNotFound && svc_.hooks &&
+      svc_.hooks->is_list) {
+    // A mailing list's address (LIST@, LIST+join@, LIST-bounces+...@: src/lists).
+    const server::MessageHooks* hooks = svc_.hooks;
+    auto check = [hooks, key] { return hooks->is_list(key); };
+    Result<bool> is_list = co_await io::Offload(*svc_.blocking, std::move(check));
+    if (!is_list) {
+      spdlog::error("smtp: list lookup failed: {}", is_list.error().message);
+      Reply("451 4.3.0 Temporary lookup failure, try again later");
+      co_return true;
+    }
+    if (*is_list) {
+      if (std::find(tx_.lists.begin(), tx_.lists.end(), key) == tx_.lists.end()) {
+        tx_.lists.push_back(key);
+      }
+      tx_.rcpts.push_back(to.ToString());
+      Reply("250 2.1.5 Ok");
+      co_return true;
+    }
+  }
   if (!r.account->ok()) {
     if (r.account->error().kind == ErrorKind::kNotFound) {
       Refuse("550 5.1.1 <" + to.ToString() + ">: Recipient address rejected: user unknown",
@@ -569,6 +592,46 @@ awaitable<bool> Session::Deliver(std::string content) {
       if (verdict.cleaned) content = std::move(*verdict.cleaned);
       // Above our own Received field: the newest trace first (RFC 8601 section 5).
       trace = verdict.header + trace;
+    }
+  }
+  if (!tx_.lists.empty()) {
+    // Mailing lists (src/lists): each list address gets the message, with
+    // its trace fields; the list's reply stands for the transaction when it
+    // had no other recipients.
+    bool others = !tx_.accounts.empty() || !tx_.remote.empty();
+    server::ListReply last;
+    for (const std::string& rcpt : tx_.lists) {
+      server::ListDelivery d{rcpt,
+                             tx_.from,
+                             submission_ ? account_address_ : std::string(),
+                             conn_.peer_ip(),
+                             trace + content,
+                             tx_.smtputf8,
+                             tx_.body != BodyType::k7Bit};
+      const server::MessageHooks* hooks = svc_.hooks;
+      auto deliver = [hooks, d = std::move(d)] { return hooks->deliver_to_list(d); };
+      server::ListReply reply = co_await io::Offload(*svc_.blocking, std::move(deliver));
+      spdlog::info("smtp: id={} from=<{}> list=<{}>: {} {}", id, tx_.from, rcpt, reply.code,
+                   reply.text);
+      if (reply.code >= 400 && reply.code < 500) {
+        Reply(std::to_string(reply.code) + " " + reply.text);
+        CountMessage(reply.code);
+        tx_ = Transaction{};
+        co_return true;
+      }
+      if (reply.code >= 500 && !others && tx_.lists.size() == 1) {
+        Reply(std::to_string(reply.code) + " " + reply.text);
+        CountMessage(reply.code);
+        tx_ = Transaction{};
+        co_return true;
+      }
+      last = std::move(reply);
+    }
+    if (!others) {
+      Reply("250 " + (last.code < 300 ? last.text : std::string("2.0.0 Ok")));
+      CountMessage(250);
+      tx_ = Transaction{};
+      co_return true;
     }
   }
   req.content = "Return-Path: <" + tx_.from + ">\r\n" + trace;

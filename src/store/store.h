@@ -140,6 +140,16 @@ struct OutboundRequest {
   std::vector<OutboundRecipient> recipients;
 };
 
+// What happened to one recipient in a delivery attempt.
+struct RecipientOutcome {
+  int64_t recipient_id = 0;
+  RecipientState state = RecipientState::kQueued;  // kQueued = deferred
+  std::string diagnostic;                          // remote reply or local reason
+  int64_t next_attempt_at = 0;                     // when deferred
+  DsnPending dsn = DsnPending::kNone;              // a report now owed to the sender
+  bool counts_attempt = true;  // false: not tried (its destination is known down)
+};
+
 struct DeliveryRequest {
   std::string return_path;           // envelope sender, "" for the null path
   std::vector<int64_t> account_ids;  // local recipients, delivered to INBOX
@@ -157,6 +167,9 @@ struct DeliveryRequest {
   // mail that failed a DMARC quarantine or reject policy (RFC 7489 section
   // 6.3). INBOX when the account has no \Junk mailbox.
   bool junk = false;
+  // Queue outcomes committed with this delivery (a list post's local member:
+  // the copy and its "delivered" are one transaction).
+  std::vector<RecipientOutcome> outcomes;
 };
 
 struct DeliveryReceipt {
@@ -189,18 +202,12 @@ struct QueuedMessage {
   bool eight_bit = false;
   int64_t created_at = 0;
   uint64_t size = 0;
+  bool verp = false;         // each recipient gets its own envelope sender (lists: VERP)
+  bool bulk = false;         // a list post: behind person-to-person mail
+  int64_t list_post_id = 0;  // the list post it delivers, 0 = none
   std::vector<QueuedRecipient> recipients;
 };
 
-// What happened to one recipient in a delivery attempt.
-struct RecipientOutcome {
-  int64_t recipient_id = 0;
-  RecipientState state = RecipientState::kQueued;  // kQueued = deferred
-  std::string diagnostic;                          // remote reply or local reason
-  int64_t next_attempt_at = 0;                     // when deferred
-  DsnPending dsn = DsnPending::kNone;              // a report now owed to the sender
-  bool counts_attempt = true;  // false: not tried (its destination is known down)
-};
 
 enum class QueueAction { kRetry, kHold, kRelease, kDelete };
 
@@ -301,6 +308,126 @@ struct VerifyReport {
   std::vector<BlobRef> damaged;       // bodies that are missing or fail their checksum
 };
 
+// ---- Mailing lists (issue 14; src/lists, docs/architecture.md "the life of a broadcast") ----
+
+enum class ListMode : int { kDiscussion = 0, kAnnounce = 1 };
+
+// Member roles, as bits: a member may receive posts, own the list, moderate it.
+enum ListRole : uint32_t { kListReceives = 1, kListOwner = 2, kListModerator = 4 };
+
+struct ListInfo {
+  int64_t id = 0;
+  std::string address;  // canonical, like Account::address
+  ListMode mode = ListMode::kDiscussion;
+  std::string name;          // display name ("" = the local part)
+  std::string confirm_text;  // per-list confirmation text ("" = the built-in one)
+  std::string welcome_text;  // per-list welcome text ("" = the built-in one)
+  uint64_t max_message_size = 0;    // 0 = the [lists] default
+  uint32_t max_posts_per_hour = 0;  // 0 = the [lists] default
+  uint32_t bounce_threshold = 0;    // 0 = the [lists] default
+  std::string dmarc_rewrite;        // "auto", "always", "never"; "" = the [lists] default
+  int64_t created_at = 0;
+  uint64_t members = 0;  // rows in list_members (any role)
+};
+
+struct ListMember {
+  std::string address;  // canonical
+  std::string name;
+  uint32_t roles = kListReceives;
+  bool delivery = true;   // the member's own setting: receive posts
+  bool disabled = false;  // by the bounce score (re-enabled by a later success)
+  uint32_t bounce_score = 0;
+  std::string last_bounce;
+  int64_t joined_at = 0;
+};
+
+// The fields of a list's settings to change (nullopt = unchanged).
+struct ListSettings {
+  std::optional<ListMode> mode;
+  std::optional<std::string> name, confirm_text, welcome_text, dmarc_rewrite;
+  std::optional<uint64_t> max_message_size;
+  std::optional<uint32_t> max_posts_per_hour, bounce_threshold;
+};
+
+// What adding members did: added, and those already there (left unchanged
+// unless `update` was asked).
+struct ListMemberChange {
+  uint64_t added = 0;
+  uint64_t updated = 0;
+  std::vector<std::string> existing;
+};
+
+enum class ListTokenKind : int { kJoin = 1, kLeave = 2, kModerate = 3 };
+
+// A single-use, expiring token (confirmation of a join or leave, moderation
+// of a held post). The token string is the key.
+struct ListToken {
+  std::string token;
+  int64_t list_id = 0;
+  ListTokenKind kind = ListTokenKind::kJoin;
+  std::string address;  // who joins or leaves; the moderator for kModerate
+  std::string source;   // the client address that asked (join floods per source)
+  int64_t held_id = 0;  // kModerate: the held post
+  int64_t created_at = 0;
+  int64_t expires_at = 0;
+};
+
+struct HeldPost {
+  int64_t id = 0;
+  int64_t list_id = 0;
+  std::string sender;
+  std::string reason;
+  int64_t created_at = 0;
+  uint64_t size = 0;
+};
+
+// A post to fan out: one stored body and one queue entry whose recipients are
+// the list's members that receive posts (delivery on, not disabled), in one
+// transaction whatever their number.
+struct ListPostRequest {
+  int64_t list_id = 0;
+  std::string content;  // as sent (CRLF), without Return-Path
+  std::string bounce_address;  // LIST-bounces@DOMAIN: the VERP base
+  std::string sender;          // the poster, for the report
+  std::string subject;
+  bool smtputf8 = false;
+  bool eight_bit = false;
+  int64_t held_id = 0;  // a held post being approved: removed in the same transaction
+};
+
+struct ListPostReceipt {
+  int64_t post_id = 0;
+  int64_t queue_id = 0;
+  uint64_t recipients = 0;
+};
+
+struct ListPostInfo {
+  int64_t id = 0;
+  int64_t queue_id = 0;
+  std::string sender;
+  std::string subject;
+  uint64_t recipients = 0;
+  int64_t created_at = 0;
+};
+
+// One line of a post's delivery report: recipients of one domain in one
+// state with one reason (the last reply or local reason).
+struct ListReportLine {
+  std::string domain;
+  RecipientState state = RecipientState::kQueued;
+  bool attempted = false;  // kQueued: tried at least once (deferred) or not yet
+  std::string reason;
+  uint64_t count = 0;
+  std::vector<std::string> addresses;  // failed and deferred ones, at most kReportAddresses
+};
+inline constexpr size_t kReportAddresses = 1000;
+
+struct ListReport {
+  ListPostInfo post;
+  std::vector<ListReportLine> lines;
+};
+
+
 // ---- Backup, restore and undelete (issue 6) ----
 
 // One message to put back into a live mailbox (hato restore --merge, import,
@@ -349,6 +476,12 @@ struct SnapshotMessage {
   int64_t expunged_at = 0;  // 0: live
 };
 
+// A mailing list in a snapshot, with its members (restore --merge).
+struct SnapshotList {
+  ListInfo info;
+  std::vector<ListMember> members;
+};
+
 // A consistent, read-only copy of the metadata (Store::SnapshotMetadata), as
 // kept in a backup set. Single-threaded.
 class MetadataSnapshot {
@@ -360,6 +493,8 @@ class MetadataSnapshot {
   virtual Result<std::vector<SnapshotMailbox>> Mailboxes(int64_t account_id) = 0;
   // The account's aliases (none in a snapshot older than schema 8).
   virtual Result<std::vector<std::string>> Aliases(int64_t account_id) = 0;
+  // The live mailing lists and their members (none before the lists schema).
+  virtual Result<std::vector<SnapshotList>> Lists() = 0;
   // The account's messages, mailbox by mailbox in UID order; the expunged
   // ones (retention area) only when asked.
   virtual Status ForEachMessage(int64_t account_id, bool include_expunged,
@@ -556,6 +691,59 @@ class Store {
   virtual Result<QueueStats> GetQueueStats() = 0;
   // Messages submitted by an account since `since` (unix seconds).
   virtual Result<uint64_t> CountSubmissions(int64_t account_id, int64_t since) = 0;
+
+
+  // Mailing lists (issue 14). Addresses are canonical. A list's address is
+  // in a local domain and is no account's or alias's address.
+  virtual Status CreateList(std::string_view address, ListMode mode) = 0;
+  // Removes the list: its members and tokens go, its queued deliveries are
+  // cancelled (failed, "list removed": they stay in the reports).
+  virtual Status RemoveList(std::string_view address) = 0;
+  virtual Result<std::vector<ListInfo>> ListLists() = 0;
+  virtual Result<ListInfo> FindList(std::string_view address) = 0;
+  virtual Status UpdateList(std::string_view address, const ListSettings& settings) = 0;
+  // Adds members, all in one transaction (nothing half-done). Existing ones
+  // are reported, and updated (name, roles) when `update`.
+  virtual Result<ListMemberChange> AddListMembers(int64_t list_id,
+                                                  std::vector<ListMember> members,
+                                                  bool update) = 0;
+  virtual Status RemoveListMember(int64_t list_id, std::string_view address) = 0;
+  virtual Result<std::vector<ListMember>> ListListMembers(int64_t list_id) = 0;
+  virtual Result<ListMember> FindListMember(int64_t list_id, std::string_view address) = 0;
+  // Sets one member's delivery and/or enables it again (clears the bounce score).
+  virtual Status SetListMemberDelivery(int64_t list_id, std::string_view address,
+                                       std::optional<bool> delivery, bool reenable) = 0;
+  // A bounce for a member (a DSN to its VERP address): the score grows by
+  // one; at `threshold` the member is disabled. Returns the member after.
+  virtual Result<ListMember> RecordListBounce(int64_t list_id, std::string_view address,
+                                              std::string_view reason, uint32_t threshold) = 0;
+  virtual Status CreateListToken(const ListToken& token) = 0;
+  // Uses a token once: kNotFound when unknown, used or expired at `now`.
+  virtual Result<ListToken> ConsumeListToken(std::string_view token, int64_t now) = 0;
+  // Tokens of one kind created for an address (or from a source) since `since` (join floods).
+  virtual Result<uint64_t> CountListTokens(int64_t list_id, std::string_view address,
+                                           std::string_view source, int64_t since) = 0;
+  virtual Result<int64_t> HoldListPost(int64_t list_id, std::string_view content,
+                                       std::string_view sender, std::string_view reason) = 0;
+  virtual Result<std::vector<HeldPost>> ListHeldPosts(int64_t list_id) = 0;
+  virtual Result<std::string> ReadHeldPost(int64_t held_id) = 0;
+  virtual Status DropHeldPost(int64_t held_id) = 0;
+  // The fan-out commit (see ListPostRequest).
+  virtual void PostToList(ListPostRequest request, Done<ListPostReceipt> done) = 0;
+  virtual Result<std::vector<ListPostInfo>> ListPosts(int64_t list_id) = 0;
+  virtual Result<uint64_t> CountListPostsSince(int64_t list_id, int64_t since) = 0;
+  // The delivery report of a post (0 = the latest).
+  virtual Result<ListReport> ListPostReport(int64_t list_id, int64_t post_id) = 0;
+  // Failed recipients of a post learned from a later DSN (RFC 3464) to the
+  // member's VERP address: a delivered recipient becomes failed with `reason`.
+  virtual Status RecordListPostFailure(int64_t post_id, std::string_view address,
+                                       std::string_view reason) = 0;
+  // Marks queued recipients as handed to a connection (list posts: see
+  // ResolveInFlight). Asynchronous, group-committed.
+  virtual void MarkInFlight(std::vector<int64_t> recipient_ids, Done<void> done) = 0;
+  // At start: list-post recipients that were in flight when the server
+  // stopped are failed ("outcome unknown"), never sent twice. Returns how many.
+  virtual Result<uint64_t> ResolveInFlight() = 0;
 
   // Maintenance.
   // Destroys expunged messages and removed accounts older than `cutoff` (unix seconds).

@@ -255,6 +255,9 @@ Status ApplyDelivery(Txn& t, const DeliveryRequest& req, DeliveryReceipt& receip
   // Remote recipients, the submission log and DSN bookkeeping share the
   // transaction of the local delivery (queue_ops.h).
   if (auto st = ApplyOutboundParts(t, req, receipt); !st) return st;
+  if (!req.outcomes.empty()) {
+    if (auto st = ApplyOutcomes(t, req.outcomes); !st) return st;
+  }
   if (req.account_ids.empty()) return Ok();
   auto blob = PutBlob(t, req.content, req.mime, static_cast<int64_t>(req.account_ids.size()));
   if (!blob) return blob.error();

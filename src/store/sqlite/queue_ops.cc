@@ -3,6 +3,7 @@
 #include <map>
 
 #include "base/strings.h"
+#include "store/sqlite/list_ops.h"
 
 namespace hato::store::sqlite {
 namespace {
@@ -13,8 +14,9 @@ constexpr int64_t kSubmissionLogSeconds = 2 * 86400;
 #define HATO_RCPT_COLS                                                                \
   "r.id, r.message_id, r.address, r.domain, r.notify, r.orcpt, r.state, r.attempts, " \
   "r.next_attempt_at, r.last_error, r.dsn_pending, r.delay_warned"
-#define HATO_MSG_COLS \
-  "m.id, m.sender, m.envid, m.ret_hdrs, m.smtputf8, m.eight_bit, m.created_at, m.size"
+#define HATO_MSG_COLS                                                                      \
+  "m.id, m.sender, m.envid, m.ret_hdrs, m.smtputf8, m.eight_bit, m.created_at, m.size, m.verp, " \
+  "m.list_post_id"
 constexpr int kMsgFirst = 12;
 
 QueuedRecipient RecipientFromRow(const Stmt& s) {
@@ -44,6 +46,9 @@ QueuedMessage MessageFromRow(const Stmt& s, int f) {
   m.eight_bit = s.Int(f + 5) != 0;
   m.created_at = s.Int(f + 6);
   m.size = static_cast<uint64_t>(s.Int(f + 7));
+  m.verp = s.Int(f + 8) != 0;
+  m.list_post_id = s.Int(f + 9);
+  m.bulk = m.list_post_id != 0;
   return m;
 }
 
@@ -94,6 +99,13 @@ Status RemoveIfFinished(Txn& t, int64_t message_id) {
   int64_t open = (*s)->Int(0);
   (*s)->Reset();
   if (open > 0) return Ok();
+  // A list post stays, finished: its rows are the post's delivery report and
+  // its body the archive copy (src/lists).
+  auto fin = t.db.Cached(
+      "UPDATE outbound_messages SET finished_at = ? WHERE id = ? AND list_post_id != 0");
+  if (!fin) return fin.error();
+  if (auto st = (*fin)->Bind(1, NowSeconds()).Bind(2, message_id).Run(); !st) return st;
+  if (t.db.Changes() > 0) return Ok();
   return RemoveMessage(t, message_id);
 }
 
@@ -166,7 +178,7 @@ Status ApplyOutcomes(Txn& t, const std::vector<RecipientOutcome>& outcomes) {
       "UPDATE outbound_recipients SET state = CASE WHEN ?1 = 0 THEN state ELSE ?1 END, "
       "attempts = attempts + ?2, next_attempt_at = ?3, last_error = ?4, "
       "dsn_pending = CASE WHEN ?5 != 0 THEN ?5 ELSE dsn_pending END, "
-      "delay_warned = delay_warned OR (?5 = 2) "
+      "delay_warned = delay_warned OR (?5 = 2), inflight = 0 "
       "WHERE id = ?6 AND state IN (0, 1) RETURNING message_id");
   if (!s) return s.error();
   std::set<int64_t> messages;
@@ -180,6 +192,7 @@ Status ApplyOutcomes(Txn& t, const std::vector<RecipientOutcome>& outcomes) {
     if (*row) messages.insert((*s)->Int(0));
   }
   (*s)->Reset();
+  if (auto st = ApplyListOutcomeScores(t, outcomes); !st) return st;
   for (int64_t mid : messages) {
     if (auto st = RemoveIfFinished(t, mid); !st) return st;
   }
@@ -218,7 +231,7 @@ Result<std::vector<QueuedMessage>> QueryDueOutbound(Db& db, int64_t now, size_t 
   auto s = db.Cached("SELECT " HATO_RCPT_COLS ", " HATO_MSG_COLS
                      " FROM outbound_recipients r JOIN outbound_messages m ON m.id = "
                      "r.message_id WHERE r.state = 0 AND r.next_attempt_at <= ? "
-                     "ORDER BY r.next_attempt_at, r.id LIMIT ?");
+                     "ORDER BY r.bulk, r.next_attempt_at, r.id LIMIT ?");
   if (!s) return s.error();
   (*s)->Bind(1, now).Bind(2, static_cast<int64_t>(limit));
   return Grouped(**s);
@@ -236,7 +249,7 @@ Result<std::vector<QueuedMessage>> QueryPendingDsn(Db& db, size_t limit) {
 Result<std::vector<QueuedMessage>> QueryQueue(Db& db) {
   auto s = db.Cached("SELECT " HATO_RCPT_COLS ", " HATO_MSG_COLS
                      " FROM outbound_recipients r JOIN outbound_messages m ON m.id = "
-                     "r.message_id ORDER BY m.id, r.id");
+                     "r.message_id WHERE m.finished_at IS NULL ORDER BY m.id, r.id");
   if (!s) return s.error();
   return Grouped(**s);
 }
@@ -245,10 +258,10 @@ Result<QueueStats> QueryQueueStats(Db& db) {
   // Counts over the partial indexes (state 0 and 1) and the primary key; the
   // oldest message is the lowest id (ids and created_at both only grow).
   auto s = db.Cached(
-      "SELECT (SELECT count(*) FROM outbound_messages), "
+      "SELECT (SELECT count(*) FROM outbound_messages WHERE finished_at IS NULL), "
       "(SELECT count(*) FROM outbound_recipients WHERE state = 0), "
       "(SELECT count(*) FROM outbound_recipients WHERE state = 1), "
-      "(SELECT created_at FROM outbound_messages ORDER BY id LIMIT 1)");
+      "(SELECT created_at FROM outbound_messages WHERE finished_at IS NULL ORDER BY id LIMIT 1)");
   if (!s) return s.error();
   auto row = (*s)->Step();
   if (!row) return row.error();

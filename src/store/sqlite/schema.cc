@@ -178,6 +178,82 @@ CREATE TABLE access_tokens(
   expires_at INTEGER NOT NULL);
 CREATE INDEX access_tokens_account ON access_tokens(account_id);
 )sql",
+      // Mailing lists (issue 14, src/lists): lists, their members (roles are
+      // bits: 1 receives posts, 2 owner, 4 moderator; `disabled` is set by
+      // the bounce score past the list's threshold), single-use expiring
+      // tokens (join/leave confirmations, moderation), posts held for
+      // moderation (a blob reference each) and the posts themselves. A post
+      // is one outbound_messages row (its body one blob) whose recipients are
+      // the queue state of the fan-out; `verp` makes the runner send each
+      // recipient with its own envelope sender, `bulk` puts the post behind
+      // person-to-person mail, `list_post_id` keeps the rows once finished
+      // (finished_at) as the post's delivery report, and `inflight` marks
+      // recipients handed to a connection, so that after a crash they are
+      // reported as failed (outcome unknown) instead of sent twice.
+      R"sql(
+CREATE TABLE lists(
+  id INTEGER PRIMARY KEY,
+  address TEXT NOT NULL UNIQUE,
+  domain_id INTEGER NOT NULL REFERENCES domains(id),
+  mode INTEGER NOT NULL DEFAULT 0,
+  name TEXT NOT NULL DEFAULT '',
+  confirm_text TEXT NOT NULL DEFAULT '',
+  welcome_text TEXT NOT NULL DEFAULT '',
+  max_message_size INTEGER NOT NULL DEFAULT 0,
+  max_posts_per_hour INTEGER NOT NULL DEFAULT 0,
+  bounce_threshold INTEGER NOT NULL DEFAULT 0,
+  dmarc_rewrite TEXT NOT NULL DEFAULT '',
+  created_at INTEGER NOT NULL,
+  removed_at INTEGER);
+CREATE TABLE list_members(
+  id INTEGER PRIMARY KEY,
+  list_id INTEGER NOT NULL REFERENCES lists(id),
+  address TEXT NOT NULL,
+  domain TEXT NOT NULL,
+  name TEXT NOT NULL DEFAULT '',
+  roles INTEGER NOT NULL DEFAULT 1,
+  delivery INTEGER NOT NULL DEFAULT 1,
+  disabled INTEGER NOT NULL DEFAULT 0,
+  bounce_score INTEGER NOT NULL DEFAULT 0,
+  last_bounce TEXT NOT NULL DEFAULT '',
+  joined_at INTEGER NOT NULL,
+  UNIQUE(list_id, address));
+CREATE TABLE list_tokens(
+  token TEXT PRIMARY KEY,
+  list_id INTEGER NOT NULL REFERENCES lists(id),
+  kind INTEGER NOT NULL,
+  address TEXT NOT NULL,
+  source TEXT NOT NULL DEFAULT '',
+  held_id INTEGER NOT NULL DEFAULT 0,
+  created_at INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL,
+  used_at INTEGER);
+CREATE INDEX list_tokens_address ON list_tokens(list_id, address, created_at);
+CREATE TABLE list_held(
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  list_id INTEGER NOT NULL REFERENCES lists(id),
+  blob_id INTEGER NOT NULL REFERENCES blobs(id),
+  sender TEXT NOT NULL,
+  reason TEXT NOT NULL,
+  created_at INTEGER NOT NULL);
+CREATE TABLE list_posts(
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  list_id INTEGER NOT NULL REFERENCES lists(id),
+  queue_id INTEGER NOT NULL,
+  sender TEXT NOT NULL,
+  subject TEXT NOT NULL DEFAULT '',
+  recipients INTEGER NOT NULL,
+  created_at INTEGER NOT NULL);
+CREATE INDEX list_posts_list ON list_posts(list_id, id);
+ALTER TABLE outbound_messages ADD COLUMN verp INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE outbound_messages ADD COLUMN list_post_id INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE outbound_messages ADD COLUMN finished_at INTEGER;
+ALTER TABLE outbound_recipients ADD COLUMN bulk INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE outbound_recipients ADD COLUMN inflight INTEGER NOT NULL DEFAULT 0;
+DROP INDEX outbound_recipients_due;
+CREATE INDEX outbound_recipients_due ON outbound_recipients(bulk, next_attempt_at) WHERE state = 0;
+CREATE INDEX outbound_recipients_inflight ON outbound_recipients(message_id) WHERE inflight != 0;
+)sql",
   };
   return kMigrations;
 }
@@ -256,6 +332,13 @@ Result<std::vector<std::string>> CheckReferences(Db& db, PageCheck pages) {
   if (!queue_row) return queue_row.error();
   std::string queued =
       *queue_row ? " + (SELECT count(*) FROM outbound_messages o WHERE o.blob_id = b.id)" : "";
+  // Posts held for moderation too (mailing lists).
+  auto has_held =
+      db.Prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'list_held'");
+  if (!has_held) return has_held.error();
+  auto held_row = has_held->Step();
+  if (!held_row) return held_row.error();
+  if (*held_row) queued += " + (SELECT count(*) FROM list_held h WHERE h.blob_id = b.id)";
   st = CollectRows(
       db,
       "SELECT hex(b.sha256), b.refs, (SELECT count(*) FROM messages m WHERE m.blob_id = b.id)" +

@@ -91,6 +91,59 @@ class SqliteSnapshot final : public MetadataSnapshot {
     return out;
   }
 
+  Result<std::vector<SnapshotList>> Lists() override {
+    std::vector<SnapshotList> out;
+    auto has = db_.Prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'lists'");
+    if (!has) return has.error();
+    auto row = has->Step();
+    if (!row) return row.error();
+    if (!*row) return out;
+    auto s = db_.Prepare(
+        "SELECT id, address, mode, name, confirm_text, welcome_text, max_message_size, "
+        "max_posts_per_hour, bounce_threshold, dmarc_rewrite, created_at FROM lists WHERE "
+        "removed_at IS NULL ORDER BY address");
+    if (!s) return s.error();
+    auto st = s->ForEachRow([&](Stmt& r) {
+      SnapshotList l;
+      l.info.id = r.Int(0);
+      l.info.address = r.Text(1);
+      l.info.mode = static_cast<ListMode>(r.Int(2));
+      l.info.name = r.Text(3);
+      l.info.confirm_text = r.Text(4);
+      l.info.welcome_text = r.Text(5);
+      l.info.max_message_size = static_cast<uint64_t>(r.Int(6));
+      l.info.max_posts_per_hour = static_cast<uint32_t>(r.Int(7));
+      l.info.bounce_threshold = static_cast<uint32_t>(r.Int(8));
+      l.info.dmarc_rewrite = r.Text(9);
+      l.info.created_at = r.Int(10);
+      out.push_back(std::move(l));
+    });
+    if (!st) return st.error();
+    auto m = db_.Prepare(
+        "SELECT address, name, roles, delivery, disabled, bounce_score, last_bounce, joined_at "
+        "FROM list_members WHERE list_id = ? ORDER BY address");
+    if (!m) return m.error();
+    for (auto& l : out) {
+      m->Reset();
+      m->Bind(1, l.info.id);
+      st = m->ForEachRow([&](Stmt& r) {
+        ListMember x;
+        x.address = r.Text(0);
+        x.name = r.Text(1);
+        x.roles = static_cast<uint32_t>(r.Int(2));
+        x.delivery = r.Int(3) != 0;
+        x.disabled = r.Int(4) != 0;
+        x.bounce_score = static_cast<uint32_t>(r.Int(5));
+        x.last_bounce = r.Text(6);
+        x.joined_at = r.Int(7);
+        l.members.push_back(std::move(x));
+      });
+      if (!st) return st.error();
+      l.info.members = l.members.size();
+    }
+    return out;
+  }
+
   Status ForEachMessage(int64_t account_id, bool include_expunged,
                         const std::function<Status(const SnapshotMessage&)>& fn) override {
     // expunged_at = 0: a row an undelete superseded (its message is live
@@ -213,8 +266,12 @@ Status RebuildStoreFromSnapshot(const std::string& snapshot_path, const std::str
   if (options.without_messages) {
     if (auto st = db.Exec("DELETE FROM messages"); !st) return fail(st);
   }
+  // Queued messages, list posts (their report and archive copy) and posts
+  // held for moderation keep their bodies too.
   const char* recount =
-      "UPDATE blobs SET refs = (SELECT count(*) FROM messages m WHERE m.blob_id = blobs.id);"
+      "UPDATE blobs SET refs = (SELECT count(*) FROM messages m WHERE m.blob_id = blobs.id) + "
+      "(SELECT count(*) FROM outbound_messages o WHERE o.blob_id = blobs.id) + "
+      "(SELECT count(*) FROM list_held h WHERE h.blob_id = blobs.id);"
       "DELETE FROM blobs WHERE refs = 0;";
   if (auto st = db.Exec(recount); !st) return fail(st);
 

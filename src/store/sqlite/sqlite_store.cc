@@ -25,6 +25,7 @@
 #include "store/blobs.h"
 #include "store/sqlite/db.h"
 #include "store/sqlite/fault_vfs.h"
+#include "store/sqlite/list_ops.h"
 #include "store/sqlite/mail_ops.h"
 #include "store/sqlite/queue_ops.h"
 #include "store/sqlite/schema.h"
@@ -1055,6 +1056,140 @@ class SqliteStore final : public Store {
       return out + ")";
     });
     return who ? *who : "(" + who.error().message + ")";
+  }
+
+
+  // ---- Mailing lists (issue 14; list_ops.h) ----
+
+  Status CreateList(std::string_view address, ListMode mode) override {
+    std::string addr = AsciiLower(address);
+    if (DomainOf(addr).empty() || addr.front() == '@' || addr.find('+') != std::string::npos) {
+      return Err(ErrorKind::kInvalid, "invalid list address (no '+' allowed): " + addr);
+    }
+    return WriteSync([addr, mode](Txn& t) { return sqlite::ApplyCreateList(t, addr, mode); });
+  }
+  Status RemoveList(std::string_view address) override {
+    std::string addr = AsciiLower(address);
+    return WriteSync([addr](Txn& t) { return sqlite::ApplyRemoveList(t, addr); });
+  }
+  Result<std::vector<ListInfo>> ListLists() override {
+    return WithReader([](Db& db) { return sqlite::QueryLists(db); });
+  }
+  Result<ListInfo> FindList(std::string_view address) override {
+    std::string addr = AsciiLower(address);
+    return WithReader([&addr](Db& db) { return sqlite::QueryList(db, addr); });
+  }
+  Status UpdateList(std::string_view address, const ListSettings& settings) override {
+    std::string addr = AsciiLower(address);
+    return WriteSync(
+        [addr, settings](Txn& t) { return sqlite::ApplyUpdateList(t, addr, settings); });
+  }
+  Result<ListMemberChange> AddListMembers(int64_t list_id, std::vector<ListMember> members,
+                                          bool update) override {
+    for (auto& m : members) m.address = AsciiLower(m.address);
+    auto change = std::make_shared<ListMemberChange>();
+    auto st = WriteSync([=](Txn& t) {
+      return sqlite::ApplyAddListMembers(t, list_id, members, update, *change);
+    });
+    if (!st) return st.error();
+    return *change;
+  }
+  Status RemoveListMember(int64_t list_id, std::string_view address) override {
+    std::string addr = AsciiLower(address);
+    return WriteSync([=](Txn& t) { return sqlite::ApplyRemoveListMember(t, list_id, addr); });
+  }
+  Result<std::vector<ListMember>> ListListMembers(int64_t list_id) override {
+    return WithReader([=](Db& db) { return sqlite::QueryListMembers(db, list_id); });
+  }
+  Result<ListMember> FindListMember(int64_t list_id, std::string_view address) override {
+    std::string addr = AsciiLower(address);
+    return WithReader([&](Db& db) { return sqlite::QueryListMember(db, list_id, addr); });
+  }
+  Status SetListMemberDelivery(int64_t list_id, std::string_view address,
+                               std::optional<bool> delivery, bool reenable) override {
+    std::string addr = AsciiLower(address);
+    return WriteSync([=](Txn& t) {
+      return sqlite::ApplySetMemberDelivery(t, list_id, addr, delivery, reenable);
+    });
+  }
+  Result<ListMember> RecordListBounce(int64_t list_id, std::string_view address,
+                                      std::string_view reason, uint32_t threshold) override {
+    std::string addr = AsciiLower(address);
+    std::string why(reason);
+    auto after = std::make_shared<ListMember>();
+    auto st = WriteSync([=](Txn& t) {
+      return sqlite::ApplyListBounce(t, list_id, addr, why, threshold, *after);
+    });
+    if (!st) return st.error();
+    return *after;
+  }
+  Status CreateListToken(const ListToken& token) override {
+    return WriteSync([token](Txn& t) { return sqlite::ApplyCreateListToken(t, token); });
+  }
+  Result<ListToken> ConsumeListToken(std::string_view token, int64_t now) override {
+    std::string key(token);
+    auto out = std::make_shared<ListToken>();
+    auto st =
+        WriteSync([=](Txn& t) { return sqlite::ApplyConsumeListToken(t, key, now, *out); });
+    if (!st) return st.error();
+    return *out;
+  }
+  Result<uint64_t> CountListTokens(int64_t list_id, std::string_view address,
+                                   std::string_view source, int64_t since) override {
+    std::string a = AsciiLower(address), src(source);
+    return WithReader(
+        [&](Db& db) { return sqlite::QueryCountListTokens(db, list_id, a, src, since); });
+  }
+  Result<int64_t> HoldListPost(int64_t list_id, std::string_view content, std::string_view sender,
+                               std::string_view reason) override {
+    auto id = std::make_shared<int64_t>(0);
+    std::string c(content), snd(sender), why(reason);
+    auto st = WriteSync(
+        [=](Txn& t) { return sqlite::ApplyHoldListPost(t, list_id, c, snd, why, *id); });
+    if (!st) return st.error();
+    return *id;
+  }
+  Result<std::vector<HeldPost>> ListHeldPosts(int64_t list_id) override {
+    return WithReader([=](Db& db) { return sqlite::QueryHeldPosts(db, list_id); });
+  }
+  Result<std::string> ReadHeldPost(int64_t held_id) override {
+    auto ref = WithReader([=](Db& db) { return sqlite::QueryHeldBlob(db, held_id); });
+    if (!ref) return ref.error();
+    return blobs_.Read(*ref);
+  }
+  Status DropHeldPost(int64_t held_id) override {
+    return WriteSync([=](Txn& t) { return sqlite::ApplyDropHeldPost(t, held_id); });
+  }
+  void PostToList(ListPostRequest request, Done<ListPostReceipt> done) override {
+    auto req = std::make_shared<ListPostRequest>(std::move(request));
+    auto receipt = std::make_shared<ListPostReceipt>();
+    Submit(WriteOp{[req, receipt](Txn& t) { return sqlite::ApplyPostToList(t, *req, *receipt); },
+                   Complete(receipt, std::move(done))});
+  }
+  Result<std::vector<ListPostInfo>> ListPosts(int64_t list_id) override {
+    return WithReader([=](Db& db) { return sqlite::QueryListPosts(db, list_id); });
+  }
+  Result<uint64_t> CountListPostsSince(int64_t list_id, int64_t since) override {
+    return WithReader([=](Db& db) { return sqlite::QueryCountListPosts(db, list_id, since); });
+  }
+  Result<ListReport> ListPostReport(int64_t list_id, int64_t post_id) override {
+    return WithReader([=](Db& db) { return sqlite::QueryListReport(db, list_id, post_id); });
+  }
+  Status RecordListPostFailure(int64_t post_id, std::string_view address,
+                               std::string_view reason) override {
+    std::string a(address), why(reason);
+    return WriteSync([=](Txn& t) { return sqlite::ApplyListPostFailure(t, post_id, a, why); });
+  }
+  void MarkInFlight(std::vector<int64_t> recipient_ids, Done<void> done) override {
+    auto ids = std::make_shared<std::vector<int64_t>>(std::move(recipient_ids));
+    Submit(WriteOp{[ids](Txn& t) { return sqlite::ApplyMarkInFlight(t, *ids); },
+                   [done = std::move(done)](Status st) { done(std::move(st)); }});
+  }
+  Result<uint64_t> ResolveInFlight() override {
+    auto n = std::make_shared<uint64_t>(0);
+    auto st = WriteSync([n](Txn& t) { return sqlite::ApplyResolveInFlight(t, *n); });
+    if (!st) return st.error();
+    return *n;
   }
 
   // A `done` for WriteOp that hands the op's result to a typed Done<T>.

@@ -1,0 +1,126 @@
+// The pure parts of mailing lists (src/lists/proto.h).
+#include <gtest/gtest.h>
+
+#include "lists/proto.h"
+
+namespace hato::lists {
+namespace {
+
+TEST(ListAddress, Forms) {
+  auto a = ParseListLocal("team");
+  EXPECT_EQ(a.kind, AddressKind::kPost);
+  EXPECT_EQ(a.list_local, "team");
+  a = ParseListLocal("team+join");
+  EXPECT_EQ(a.kind, AddressKind::kJoin);
+  EXPECT_EQ(a.list_local, "team");
+  EXPECT_EQ(ParseListLocal("team+unsubscribe").kind, AddressKind::kLeave);
+  a = ParseListLocal("my-team+confirm-00ff");
+  EXPECT_EQ(a.kind, AddressKind::kConfirm);
+  EXPECT_EQ(a.list_local, "my-team");
+  EXPECT_EQ(a.arg, "00ff");
+  a = ParseListLocal("team-bounces+bob=remote.example");
+  EXPECT_EQ(a.kind, AddressKind::kBounces);
+  EXPECT_EQ(a.list_local, "team");
+  EXPECT_EQ(a.arg, "bob@remote.example");
+  // An unknown extension is a post to a list named with it (it will not exist).
+  EXPECT_EQ(ParseListLocal("team+other").list_local, "team+other");
+}
+
+TEST(ListAddress, VerpRoundTrip) {
+  std::string v = VerpAddress("team-bounces@example.test", "o'neil+x=y@remote.example");
+  EXPECT_EQ(v, "team-bounces+o%27neil%2Bx%3Dy=remote.example@example.test");
+  auto a = ParseListLocal(v.substr(0, v.rfind('@')));
+  EXPECT_EQ(a.kind, AddressKind::kBounces);
+  EXPECT_EQ(a.arg, "o'neil+x=y@remote.example");
+  EXPECT_EQ(VerpMember("nodomain"), "");
+  EXPECT_EQ(VerpMember("bad%zz=x.example"), "");
+}
+
+TEST(ListCsv, ErrorsPerLineValidOnesKept) {
+  auto r = ParseMembersCsv(
+      "Address,Name,Roles\r\n"
+      "a@x.example,\"Smith, A\",owner|member\r\n"
+      "not-an-address\r\n"
+      "\r\n"
+      "# comment\r\n"
+      "A@X.example,dup\r\n"
+      "b@x.example,\"multi\nline\"\r\n"
+      "c@x.example,,chief\r\n"
+      "d@x.example,\"open\r\n");
+  ASSERT_EQ(r.members.size(), 2u);
+  EXPECT_EQ(r.members[0].address, "a@x.example");
+  EXPECT_EQ(r.members[0].name, "Smith, A");
+  EXPECT_EQ(r.members[0].roles, "owner|member");
+  EXPECT_EQ(r.members[1].name, "multi\nline");
+  ASSERT_EQ(r.errors.size(), 4u);
+  EXPECT_EQ(r.errors[0].line, 3u);
+  EXPECT_EQ(r.errors[1].line, 6u);
+  EXPECT_NE(r.errors[1].message.find("duplicate"), std::string::npos);
+  EXPECT_EQ(r.errors[2].line, 9u);
+  EXPECT_EQ(r.errors[3].line, 10u);
+  EXPECT_EQ(CsvField("a,b"), "\"a,b\"");
+  EXPECT_EQ(CsvField("say \"hi\""), "\"say \"\"hi\"\"\"");
+}
+
+TEST(ListDsn, FailedRecipientAndEnvid) {
+  std::string dsn =
+      "From: MAILER-DAEMON@mx\r\nMIME-Version: 1.0\r\n"
+      "Content-Type: multipart/report; report-type=delivery-status; boundary=\"b\"\r\n\r\n"
+      "--b\r\nContent-Type: text/plain\r\n\r\nsorry\r\n"
+      "--b\r\nContent-Type: message/delivery-status\r\n\r\n"
+      "Reporting-MTA: dns; mx\r\nOriginal-Envelope-Id: post-12\r\n\r\n"
+      "Final-Recipient: rfc822; <Bob@Remote.example>\r\nAction: failed\r\nStatus: 5.1.1\r\n"
+      "Diagnostic-Code: smtp; 550 5.1.1\r\n  user unknown\r\n\r\n"
+      "Final-Recipient: rfc822; carol@remote.example\r\nAction: delayed\r\nStatus: 4.4.1\r\n"
+      "\r\n--b--\r\n";
+  DsnReport r = ParseDsn(dsn);
+  EXPECT_TRUE(r.is_dsn);
+  EXPECT_EQ(r.envid, "post-12");
+  ASSERT_EQ(r.recipients.size(), 2u);
+  EXPECT_EQ(r.recipients[0].final_recipient, "bob@remote.example");
+  EXPECT_EQ(r.recipients[0].action, "failed");
+  EXPECT_EQ(r.recipients[0].status, "5.1.1");
+  EXPECT_EQ(r.recipients[0].diagnostic, "smtp; 550 5.1.1  user unknown");
+  EXPECT_EQ(r.recipients[1].action, "delayed");
+  EXPECT_FALSE(ParseDsn("Subject: hi\r\n\r\nnot a report\r\n").is_dsn);
+}
+
+TEST(ListPost, HeadersLoopAndDmarcRewrite) {
+  PostHeaders h;
+  h.list_address = "team@example.test";
+  std::string in =
+      "Return-Path: <x@y>\r\nFrom: \"Ann\" <ann@strict.example>\r\nList-Id: <evil.example>\r\n"
+      "Subject: hi\r\n\r\nbody\r\n";
+  std::string out = BuildPost(in, h);
+  EXPECT_EQ(out.find("Return-Path"), std::string::npos);
+  EXPECT_EQ(out.find("evil.example"), std::string::npos);
+  EXPECT_NE(out.find("List-Id: team <team.example.test>\r\n"), std::string::npos);
+  EXPECT_NE(out.find("List-Post: <mailto:team@example.test>\r\n"), std::string::npos);
+  EXPECT_EQ(out.find("List-Unsubscribe-Post"), std::string::npos);  // no https URL given
+  EXPECT_NE(out.find("From: \"Ann\" <ann@strict.example>\r\n"), std::string::npos);
+  EXPECT_TRUE(out.size() >= 8 && out.substr(out.size() - 8) == "\r\nbody\r\n");
+  EXPECT_TRUE(IsOwnPost(out, "team@example.test"));
+  EXPECT_FALSE(IsOwnPost(in, "team@example.test"));
+  h.rewrite_from = true;
+  h.announce = true;
+  h.unsubscribe_url = "https://lists.example.test/u/team";
+  out = BuildPost(in, h);
+  EXPECT_NE(out.find("From: \"Ann via team\" <team@example.test>\r\n"), std::string::npos);
+  EXPECT_NE(out.find("Reply-To: \"Ann\" <ann@strict.example>\r\n"), std::string::npos);
+  EXPECT_NE(out.find("X-Original-From: \"Ann\" <ann@strict.example>\r\n"), std::string::npos);
+  EXPECT_NE(out.find("List-Post: NO\r\n"), std::string::npos);
+  EXPECT_NE(out.find("List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n"), std::string::npos);
+}
+
+TEST(ListModeration, Decision) {
+  EXPECT_EQ(ModerationDecision("Subject: Re: x\r\n\r\nApprove.\r\n> quoted\r\n"), true);
+  EXPECT_EQ(ModerationDecision("Subject: Re: x\r\n\r\n> approve\r\n\r\nreject\r\n"), false);
+  EXPECT_EQ(ModerationDecision("Subject: Re: x\r\n\r\n承認します\r\n"), true);
+  EXPECT_EQ(ModerationDecision("Subject: Re: approve\r\n\r\n"), true);
+  EXPECT_EQ(ModerationDecision("Subject: Re: x\r\n\r\nmaybe\r\n"), std::nullopt);
+  EXPECT_TRUE(IsAutomatic("Auto-Submitted: auto-replied\r\n\r\n"));
+  EXPECT_FALSE(IsAutomatic("Auto-Submitted: no\r\n\r\n"));
+}
+
+}  // namespace
+}  // namespace hato::lists
