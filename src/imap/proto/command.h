@@ -405,6 +405,13 @@ Status CheckCommandPrefix(std::string_view prefix, const Limits& limits = {});
 // 1*<any ASTRING-CHAR except "+">) followed by SP or the end.
 std::optional<std::string> ParseTag(std::string_view text);
 
+// Whether a command uses message sequence numbers, in its arguments or its
+// results (RFC 3501 sections 5.5 and 7.4.1): FETCH, STORE, SEARCH, COPY and
+// MOVE without UID, and a UID SEARCH with a sequence-set key. While such a
+// command has been received and is not answered, the session holds back
+// EXPUNGE and VANISHED so that its numbers keep their meaning (issue 20).
+bool UsesSequenceNumbers(const Command& c);
+
 // Canonical wire form of a command (without CRLF): keywords upper-cased,
 // strings as atoms when possible, else quoted, else literals ("{n}\r\n...").
 // ParseCommand(FormatCommand(c)) yields `c` again (modulo has_8bit). Used by

@@ -836,7 +836,9 @@ bool Parser::Append(Command& c) {
     a.date_time = *dt;
     TRY(Sp());
   }
-  if (At('~')) return Fail("literal8 (BINARY) is not supported");
+  // RFC 3516 section 4.4: the message may be a literal8 ("~{n}"), which may
+  // hold any octet; it is stored as sent.
+  Take('~');
   if (!At('{')) return Fail("expected message literal");
   TRY(Literal(a.message, /*allow_nul=*/true));
   if (At(' ')) return Fail("MULTIAPPEND is not supported");
@@ -1326,6 +1328,29 @@ std::optional<std::string> ParseTag(std::string_view text) {
   }
   if (i == 0 || (i < text.size() && text[i] != ' ')) return std::nullopt;
   return std::string(text.substr(0, i));
+}
+
+bool UsesSequenceNumbers(const Command& c) {
+  switch (c.verb) {
+    case Verb::kFetch:
+    case Verb::kStore:
+    case Verb::kCopy:
+    case Verb::kMove:
+      return !c.uid;
+    case Verb::kSearch: {
+      if (!c.uid) return true;
+      std::vector<const SearchKey*> stack{&c.As<SearchArgs>().key};
+      while (!stack.empty()) {
+        const SearchKey* k = stack.back();
+        stack.pop_back();
+        if (k->op == SearchOp::kSequenceSet) return true;
+        for (const auto& child : k->children) stack.push_back(&child);
+      }
+      return false;
+    }
+    default:
+      return false;
+  }
 }
 
 Result<Command> ParseCommand(std::string_view text, const Limits& limits) {

@@ -92,7 +92,18 @@ std::string SectionContent(const MessageData& m, const Section& s) {
 }
 
 // BINARY[part] (RFC 3516): the part's body with its transfer encoding undone.
+// BINARY[] is the whole message: as stored, except that the body of a
+// single-part message with a transfer encoding is decoded (as Dovecot does).
 std::optional<std::string> BinaryContent(const MessageData& m, const Section& s) {
+  if (s.part.empty()) {
+    const mime::Part& top = *m.tree;
+    bool identity = top.encoding == "7bit" || top.encoding == "8bit" || top.encoding == "binary";
+    if (top.IsMultipart() || top.IsMessage() || identity) return std::string(m.raw);
+    if (top.header_end > top.body_end || top.body_end > m.raw.size()) return std::nullopt;
+    return std::string(m.raw.substr(0, top.header_end)) +
+           mime::DecodeTransfer(m.raw.substr(top.header_end, top.body_end - top.header_end),
+                                top.encoding);
+  }
   const mime::Part* p = FindPart(*m.tree, s.part);
   if (p == nullptr || p->IsMultipart()) return std::nullopt;
   if (p->header_end > p->body_end || p->body_end > m.raw.size()) return std::nullopt;
