@@ -186,6 +186,31 @@ class Checks:
 
 
 class HatoDefectsTest(Checks, unittest.TestCase):
+    # PREVIEW (RFC 8970).
+    def test_preview(self):
+        r = self.fresh_box("Pv")
+        self.assertIn("PREVIEW", " ".join(r.cmd("k CAPABILITY", "k")).split())
+        html = (b"Subject: h\r\nMIME-Version: 1.0\r\nContent-Type: multipart/alternative; "
+                b"boundary=B\r\n\r\n--B\r\nContent-Type: text/html\r\n\r\n"
+                b"<p>Hello <b>there</b></p>\r\n--B--\r\n")
+        long_text = b"Subject: l\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n" + (
+            "\u3042" * 300).encode() + b"\r\n"
+        self.append("Pv", COMMENT_FROM)
+        self.append("Pv", html)
+        self.append("Pv", long_text)
+        self.append("Pv", b"Subject: empty\r\n\r\n")
+        r.cmd("s SELECT Pv", "s")
+        data = self.raw_fetch(r, "f FETCH 1:4 (PREVIEW)", "f")
+        self.assertIn(b'* 1 FETCH (PREVIEW "body")', data)
+        self.assertIn(b'* 2 FETCH (PREVIEW "Hello there")', data)
+        text = self.literal_of(data, "* 3 FETCH (PREVIEW").decode()
+        self.assertEqual(text, "\u3042" * 256)
+        self.assertIn(b'* 4 FETCH (PREVIEW "")', data)
+        lines = r.cmd("g FETCH 1 (UID PREVIEW (LAZY))", "g")
+        self.assertIn('* 1 FETCH (UID 1 PREVIEW "body")', lines)
+        # PREVIEW does not set \Seen.
+        self.assertNotIn("\\Seen", " ".join(r.cmd("h FETCH 1 FLAGS", "h")))
+
     def setUp(self):
         self.server = Server(users=("alice",)).start()
         self.addCleanup(self.server.cleanup)

@@ -286,6 +286,7 @@ enum class FetchAtt {
   kBodySection,  // BODY[section]<partial> / BODY.PEEK[...]
   kBinary,       // BINARY[part]<partial> / BINARY.PEEK[...] (RFC 3516)
   kBinarySize,   // BINARY.SIZE[part]
+  kPreview,      // PREVIEW [(LAZY)] (RFC 8970); `peek` holds LAZY
 };
 
 // section-spec (RFC 3501 section 9).

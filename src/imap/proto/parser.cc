@@ -1093,6 +1093,23 @@ bool Parser::FetchAttP(std::vector<FetchItem>& items, bool top) {
     }
   }
   FetchItem item;
+  if (k == "PREVIEW") {
+    // RFC 8970 section 3.2: "PREVIEW" [SP "(" preview-mod *(SP preview-mod) ")"],
+    // preview-mod = "LAZY".
+    item.att = FetchAtt::kPreview;
+    if (in_.substr(pos_).starts_with(" (")) {
+      pos_ += 2;
+      do {
+        std::string mod;
+        TRY(Keyword(mod, "preview modifier"));
+        if (AsciiUpper(mod) != "LAZY") return Fail("unknown preview modifier");
+        item.peek = true;
+      } while (Take(' '));
+      TRY(Char(')'));
+    }
+    items.push_back(std::move(item));
+    return true;
+  }
   if (k == "BODY" || k == "BODY.PEEK") {
     item.peek = k == "BODY.PEEK";
     if (!At('[')) {

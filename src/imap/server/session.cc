@@ -144,7 +144,7 @@ std::string Session::Capabilities() const {
   std::string caps =
       "IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS MOVE "
       "CHILDREN SPECIAL-USE LIST-EXTENDED LIST-STATUS ESEARCH CONDSTORE QRESYNC "
-      "BINARY QUOTA QUOTA=RES-STORAGE STATUS=SIZE APPENDLIMIT=" +
+      "BINARY QUOTA QUOTA=RES-STORAGE STATUS=SIZE PREVIEW APPENDLIMIT=" +
       std::to_string(cfg_->imap.max_message_size);
   if (state_ == State::kNotAuthenticated) {
     if (conn_.tls_available() && !conn_.is_tls()) caps += " STARTTLS";
