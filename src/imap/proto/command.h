@@ -4,7 +4,9 @@
 // LITERAL+ (RFC 7888), NAMESPACE (RFC 2342), ID (RFC 2971), ENABLE (RFC 5161),
 // UNSELECT (RFC 3691), LIST-EXTENDED (RFC 5258), LIST-STATUS (RFC 5819),
 // SPECIAL-USE (RFC 6154), CONDSTORE/QRESYNC (RFC 7162), ESEARCH (RFC 4731),
-// SASL-IR (RFC 4959), QUOTA (RFC 9208) and APPENDLIMIT (RFC 7889).
+// SASL-IR (RFC 4959), QUOTA (RFC 9208), APPENDLIMIT (RFC 7889), BINARY
+// (RFC 3516: BINARY fetch items, APPEND with a literal8), STATUS=SIZE (RFC
+// 8438) and PREVIEW (RFC 8970).
 //
 // Pure: ParseCommand takes one complete command as framed by CommandReader
 // (imap/proto/reader.h): the bytes from the tag to the final CRLF (excluded),
