@@ -553,7 +553,8 @@ class Session:
                 s, _ = self.random_set(known_only=uid)
                 if s is None:
                     continue
-                dest = rng.choice([b for b in self.mailboxes if b != self.selected])
+                # Sometimes into the selected mailbox itself (EXPUNGE before EXISTS).
+                dest = rng.choice(self.mailboxes)
                 self.queue(batch, f"{verb} {s} {dest}", verb, uid=uid)
                 may_seq = False
             elif r < 0.86:
