@@ -9,6 +9,8 @@
 //     discarded byte counts; plain lines after IDLE/AUTHENTICATE) are the same
 //     whether the input is fed whole, split at two data-derived points, in
 //     data-derived chunks or byte by byte (for a close, only the fact and kind);
+//   * after each command, CommandReader::PendingUsesSequenceNumbers() is true
+//     whenever a later command of the input uses sequence numbers;
 //   * a parsed command, formatted canonically, re-parses and formats to the
 //     same text; its verb/uid/tag survive;
 //   * every sequence set resolves to sorted, disjoint ranges whose Contains()
@@ -118,6 +120,7 @@ class Driver {
       events_.push_back(Describe(ev));
       if (const auto* c = std::get_if<Command>(&ev)) {
         commands_.push_back(*c);
+        pending_seq_.push_back(reader_.PendingUsesSequenceNumbers());
         want_line_ = c->verb == Verb::kIdle || c->verb == Verb::kAuthenticate;
       }
       if (const auto* e = std::get_if<ReadError>(&ev)) dead_ = e->close;
@@ -127,11 +130,14 @@ class Driver {
 
   const std::vector<std::string>& events() const { return events_; }
   const std::vector<Command>& commands() const { return commands_; }
+  // PendingUsesSequenceNumbers() right after each command was returned.
+  const std::vector<bool>& pending_seq() const { return pending_seq_; }
 
  private:
   CommandReader reader_;
   std::vector<std::string> events_;
   std::vector<Command> commands_;
+  std::vector<bool> pending_seq_;
   bool want_line_ = false;
   bool dead_ = false;
 };
@@ -168,6 +174,21 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   Driver whole(limits);
   whole.Feed(in);
   for (const Command& c : whole.commands()) CheckCommand(c, limits, h);
+  // The reader's look-ahead (issue 20) never misses a later command that uses
+  // sequence numbers, when everything was framed as commands.
+  bool plain = true;
+  for (const auto& e : whole.events()) plain = plain && (e[0] == 'C' || e[0] == '+');
+  for (const Command& c : whole.commands()) {
+    plain = plain && c.verb != Verb::kIdle && c.verb != Verb::kAuthenticate;
+  }
+  if (plain) {
+    const auto& cmds = whole.commands();
+    for (size_t i = 0; i < cmds.size(); ++i) {
+      bool later = false;
+      for (size_t j = i + 1; j < cmds.size(); ++j) later = later || UsesSequenceNumbers(cmds[j]);
+      if (later) FUZZ_CHECK(whole.pending_seq()[i]);
+    }
+  }
 
   size_t a = size ? (h >> 3) % (size + 1) : 0;
   size_t b = size ? (h >> 17) % (size + 1) : 0;

@@ -219,6 +219,7 @@ struct Token {
   std::string text;  // atom / unescaped quoted content / literal / the special
   std::string raw;   // as written (quoted strings keep quotes and escapes)
   bool space_before = false;
+  std::string comment;  // the text of a comment right after the token, if any
   bool Is(char c) const { return kind == kSpecial && text[0] == c; }
 };
 
@@ -235,23 +236,30 @@ std::vector<Token> Tokenize(std::string_view s) {
     if (c == ' ' || c == '\t' || c == '\r' || c == '\n') {
       space = true;
       ++i;
-    } else if (c == '(') {  // comment (section 3.2.2), dropped
+    } else if (c == '(') {  // comment (section 3.2.2): kept on the token before it
       int depth = 0;
+      std::string text;
       while (i < s.size()) {
         if (s[i] == '\\') {
+          if (i + 1 < s.size()) text += s[i + 1];
           i += 2;
           continue;
         }
-        if (s[i] == '(') ++depth;
+        if (s[i] == '(' && depth++ == 0) {
+          ++i;
+          continue;
+        }
         if (s[i] == ')' && --depth == 0) {
           ++i;
           break;
         }
+        text += s[i];
         ++i;
       }
+      if (!out.empty()) out.back().comment = TrimSpaces(text);
       space = true;
     } else if (c == '"') {  // quoted-string (section 3.2.4)
-      Token t{Token::kQuoted, "", "\"", space};
+      Token t{Token::kQuoted, "", "\"", space, {}};
       ++i;
       while (i < s.size() && s[i] != '"') {
         if (s[i] == '\\' && i + 1 < s.size()) {
@@ -268,11 +276,11 @@ std::vector<Token> Tokenize(std::string_view s) {
       size_t close = s.find(']', i);
       size_t stop = close == std::string_view::npos ? s.size() : close + 1;
       std::string lit(s.substr(i, stop - i));
-      out.push_back(Token{Token::kLiteral, lit, lit, space});
+      out.push_back(Token{Token::kLiteral, lit, lit, space, {}});
       i = stop;
       space = false;
     } else if (IsAddrSpecial(c)) {
-      out.push_back(Token{Token::kSpecial, std::string(1, c), std::string(1, c), space});
+      out.push_back(Token{Token::kSpecial, std::string(1, c), std::string(1, c), space, {}});
       ++i;
       space = false;
     } else {
@@ -282,7 +290,7 @@ std::vector<Token> Tokenize(std::string_view s) {
         ++i;
       }
       std::string a(s.substr(start, i - start));
-      out.push_back(Token{Token::kAtom, a, a, space});
+      out.push_back(Token{Token::kAtom, a, a, space, {}});
       space = false;
     }
   }
@@ -379,6 +387,11 @@ std::vector<Address> ParseAddressList(std::string_view value) {
       size_t domain = ++i;
       while (i < n && !EndsMailbox(t[i])) ++i;
       a.host = Joined(t, domain, i);
+      // "user@domain (Real Name)": the obsolete RFC 822 form still sent by
+      // old systems; the comment is the display name (as Dovecot reads it).
+      for (size_t k = start; k < i; ++k) {
+        if (!t[k].comment.empty()) a.name = t[k].comment;
+      }
     } else {             // a bare word: a local part without a domain
       if (i == start) {  // unreachable (every special is handled above); never loop
         ++i;

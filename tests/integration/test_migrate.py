@@ -25,7 +25,7 @@ def have_dovecot():
 
 
 class Dovecot:
-    def __init__(self):
+    def __init__(self, extra_conf=""):
         try:
             pwd.getpwnam(MAIL_USER)
         except KeyError:
@@ -84,7 +84,7 @@ service imap-login {{
     port = {self.tls_port}
   }}
 }}
-""")
+{extra_conf}""")
         subprocess.run(["dovecot", "-c", os.path.join(d, "dovecot.conf")], check=True)
         wait_port(self.port)
         wait_port(self.tls_port)

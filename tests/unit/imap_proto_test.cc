@@ -414,7 +414,9 @@ TEST(ImapParse, Append) {
   ParseError("a APPEND INBOX \"31-Feb-2024 00:00:00 +0000\" {1}\r\nx");
   ParseError("a APPEND INBOX \"1-Jan-2024 24:00:00 +0000\" {1}\r\nx");
   ParseError("a APPEND INBOX {1}\r\nx {1}\r\ny");  // MULTIAPPEND
-  ParseError("a APPEND INBOX ~{1}\r\nx");          // literal8
+  // literal8 (RFC 3516 section 4.4): any octet, NUL included.
+  using namespace std::literals;
+  EXPECT_EQ(Parse("a APPEND INBOX ~{3}\r\nx\0y"sv).As<AppendArgs>().message, "x\0y"sv);
   ParseError("a APPEND INBOX (\\Seen");
 }
 
@@ -1053,6 +1055,48 @@ TEST(ImapFormat, Canonical) {
             "a UID FETCH 1:* (FLAGS INTERNALDATE RFC822.SIZE)");
   EXPECT_EQ(FormatCommand(Parse("a LOGIN {3}\r\na\r\n x")), "a LOGIN {3}\r\na\r\n x");
   EXPECT_EQ(FormatCommand(Parse("a LOGIN \"caf\xc3\xa9\" x")), "a LOGIN {5}\r\ncaf\xc3\xa9 x");
+}
+
+// Issue 20: which commands use sequence numbers, and the reader's look-ahead
+// over commands received but not yet returned.
+TEST(ImapSequenceNumbers, UsesSequenceNumbers) {
+  EXPECT_TRUE(UsesSequenceNumbers(Parse("a FETCH 1 UID")));
+  EXPECT_TRUE(UsesSequenceNumbers(Parse("a STORE 1 +FLAGS (\\Seen)")));
+  EXPECT_TRUE(UsesSequenceNumbers(Parse("a SEARCH ALL")));
+  EXPECT_TRUE(UsesSequenceNumbers(Parse("a COPY 1 X")));
+  EXPECT_TRUE(UsesSequenceNumbers(Parse("a MOVE 1 X")));
+  EXPECT_TRUE(UsesSequenceNumbers(Parse("a UID SEARCH OR 1:3 FLAGGED")));
+  EXPECT_FALSE(UsesSequenceNumbers(Parse("a UID SEARCH UID 1:3")));
+  EXPECT_FALSE(UsesSequenceNumbers(Parse("a UID FETCH 1 UID")));
+  EXPECT_FALSE(UsesSequenceNumbers(Parse("a UID MOVE 1 X")));
+  EXPECT_FALSE(UsesSequenceNumbers(Parse("a NOOP")));
+  EXPECT_FALSE(UsesSequenceNumbers(Parse("a EXPUNGE")));
+}
+
+TEST(ImapSequenceNumbers, ReaderLooksAhead) {
+  auto pending_after_first = [](std::string_view input) {
+    CommandReader r;
+    r.Feed(input);
+    ReadResult first = r.Next();
+    EXPECT_TRUE(std::holds_alternative<Command>(first)) << input;
+    return r.PendingUsesSequenceNumbers();
+  };
+  EXPECT_TRUE(pending_after_first("p1 NOOP\r\np2 FETCH 5 (UID)\r\n"));
+  EXPECT_TRUE(pending_after_first("p1 NOOP\r\np2 fetch 5 (UID)\r\n"));
+  EXPECT_FALSE(pending_after_first("p1 NOOP\r\n"));
+  EXPECT_FALSE(pending_after_first("p1 NOOP\r\np2 UID FETCH 5 (UID)\r\np3 NOOP\r\n"));
+  EXPECT_TRUE(pending_after_first("p1 NOOP\r\np2 UID FETCH 5 UID\r\np3 STORE 1 FLAGS ()\r\n"));
+  // Literals are skipped, not read as commands.
+  EXPECT_FALSE(pending_after_first("p1 NOOP\r\np2 APPEND X {14+}\r\nz FETCH 1 UID\r\n\r\n"));
+  EXPECT_TRUE(pending_after_first("p1 NOOP\r\np2 APPEND X {2+}\r\nzz\r\np3 COPY 1 X\r\n"));
+  // A UID SEARCH is parsed for sequence-set keys.
+  EXPECT_TRUE(pending_after_first("p1 NOOP\r\np2 UID SEARCH 1:4\r\n"));
+  EXPECT_FALSE(pending_after_first("p1 NOOP\r\np2 UID SEARCH UID 1:4\r\n"));
+  // Partial input: a verb not complete yet counts (holding is always safe).
+  EXPECT_TRUE(pending_after_first("p1 NOOP\r\np2 FET"));
+  EXPECT_FALSE(pending_after_first("p1 NOOP\r\np2 LIST \"\" *"));
+  // Not a command: IDLE's DONE.
+  EXPECT_FALSE(pending_after_first("p1 IDLE\r\nDONE\r\n"));
 }
 
 }  // namespace

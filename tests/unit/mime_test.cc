@@ -383,7 +383,8 @@ TEST(MimeEnvelope, AddressForms) {
   ASSERT_EQ(a.size(), 8u);
   EXPECT_EQ(a[0], (Address{"Doe, John", std::nullopt, "john", "example.com"}));
   EXPECT_EQ(a[1], (Address{"Mary Smith", "@relay.example,@r2.example", "mary", "x.test"}));
-  EXPECT_EQ(a[2], (Address{std::nullopt, std::nullopt, "bare", "example.org"}));
+  // The obsolete "addr (Real Name)" form: the comment is the display name.
+  EXPECT_EQ(a[2], (Address{"Comment", std::nullopt, "bare", "example.org"}));
   EXPECT_EQ(a[3], (Address{"John Q. Public", std::nullopt, "jqp", "[192.0.2.1]"}));
   EXPECT_EQ(a[4], (Address{"=?utf-8?q?J=C3=B6rg?=", std::nullopt, "j", "example.de"}));
   EXPECT_EQ(a[5], (Address{std::nullopt, std::nullopt, "\"quoted local\"", "example.net"}));

@@ -4,7 +4,9 @@
 // LITERAL+ (RFC 7888), NAMESPACE (RFC 2342), ID (RFC 2971), ENABLE (RFC 5161),
 // UNSELECT (RFC 3691), LIST-EXTENDED (RFC 5258), LIST-STATUS (RFC 5819),
 // SPECIAL-USE (RFC 6154), CONDSTORE/QRESYNC (RFC 7162), ESEARCH (RFC 4731),
-// SASL-IR (RFC 4959), QUOTA (RFC 9208) and APPENDLIMIT (RFC 7889).
+// SASL-IR (RFC 4959), QUOTA (RFC 9208), APPENDLIMIT (RFC 7889), BINARY
+// (RFC 3516: BINARY fetch items, APPEND with a literal8), STATUS=SIZE (RFC
+// 8438) and PREVIEW (RFC 8970).
 //
 // Pure: ParseCommand takes one complete command as framed by CommandReader
 // (imap/proto/reader.h): the bytes from the tag to the final CRLF (excluded),
@@ -286,6 +288,7 @@ enum class FetchAtt {
   kBodySection,  // BODY[section]<partial> / BODY.PEEK[...]
   kBinary,       // BINARY[part]<partial> / BINARY.PEEK[...] (RFC 3516)
   kBinarySize,   // BINARY.SIZE[part]
+  kPreview,      // PREVIEW [(LAZY)] (RFC 8970); `peek` holds LAZY
 };
 
 // section-spec (RFC 3501 section 9).
@@ -404,6 +407,13 @@ Status CheckCommandPrefix(std::string_view prefix, const Limits& limits = {});
 // The tag at the start of `text`, if it is a valid tag (RFC 3501 section 9:
 // 1*<any ASTRING-CHAR except "+">) followed by SP or the end.
 std::optional<std::string> ParseTag(std::string_view text);
+
+// Whether a command uses message sequence numbers, in its arguments or its
+// results (RFC 3501 sections 5.5 and 7.4.1): FETCH, STORE, SEARCH, COPY and
+// MOVE without UID, and a UID SEARCH with a sequence-set key. While such a
+// command has been received and is not answered, the session holds back
+// EXPUNGE and VANISHED so that its numbers keep their meaning (issue 20).
+bool UsesSequenceNumbers(const Command& c);
 
 // Canonical wire form of a command (without CRLF): keywords upper-cased,
 // strings as atoms when possible, else quoted, else literals ("{n}\r\n...").

@@ -243,6 +243,8 @@ const char* FetchAttName(const FetchItem& it) {
       return it.peek ? "BINARY.PEEK" : "BINARY";
     case FetchAtt::kBinarySize:
       return "BINARY.SIZE";
+    case FetchAtt::kPreview:
+      return "PREVIEW";
   }
   return "?";
 }
@@ -446,6 +448,7 @@ void AppendArguments(std::string& out, const Command& c) {
         const FetchItem& it = a.items[i];
         if (i > 0) out += ' ';
         out += FetchAttName(it);
+        if (it.att == FetchAtt::kPreview && it.peek) out += " (LAZY)";
         if (it.att == FetchAtt::kBodySection || it.att == FetchAtt::kBinary ||
             it.att == FetchAtt::kBinarySize) {
           out += '[' + it.section.canonical + ']';

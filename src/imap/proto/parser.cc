@@ -836,7 +836,9 @@ bool Parser::Append(Command& c) {
     a.date_time = *dt;
     TRY(Sp());
   }
-  if (At('~')) return Fail("literal8 (BINARY) is not supported");
+  // RFC 3516 section 4.4: the message may be a literal8 ("~{n}"), which may
+  // hold any octet; it is stored as sent.
+  Take('~');
   if (!At('{')) return Fail("expected message literal");
   TRY(Literal(a.message, /*allow_nul=*/true));
   if (At(' ')) return Fail("MULTIAPPEND is not supported");
@@ -1091,6 +1093,23 @@ bool Parser::FetchAttP(std::vector<FetchItem>& items, bool top) {
     }
   }
   FetchItem item;
+  if (k == "PREVIEW") {
+    // RFC 8970 section 3.2: "PREVIEW" [SP "(" preview-mod *(SP preview-mod) ")"],
+    // preview-mod = "LAZY".
+    item.att = FetchAtt::kPreview;
+    if (in_.substr(pos_).starts_with(" (")) {
+      pos_ += 2;
+      do {
+        std::string mod;
+        TRY(Keyword(mod, "preview modifier"));
+        if (AsciiUpper(mod) != "LAZY") return Fail("unknown preview modifier");
+        item.peek = true;
+      } while (Take(' '));
+      TRY(Char(')'));
+    }
+    items.push_back(std::move(item));
+    return true;
+  }
   if (k == "BODY" || k == "BODY.PEEK") {
     item.peek = k == "BODY.PEEK";
     if (!At('[')) {
@@ -1326,6 +1345,29 @@ std::optional<std::string> ParseTag(std::string_view text) {
   }
   if (i == 0 || (i < text.size() && text[i] != ' ')) return std::nullopt;
   return std::string(text.substr(0, i));
+}
+
+bool UsesSequenceNumbers(const Command& c) {
+  switch (c.verb) {
+    case Verb::kFetch:
+    case Verb::kStore:
+    case Verb::kCopy:
+    case Verb::kMove:
+      return !c.uid;
+    case Verb::kSearch: {
+      if (!c.uid) return true;
+      std::vector<const SearchKey*> stack{&c.As<SearchArgs>().key};
+      while (!stack.empty()) {
+        const SearchKey* k = stack.back();
+        stack.pop_back();
+        if (k->op == SearchOp::kSequenceSet) return true;
+        for (const auto& child : k->children) stack.push_back(&child);
+      }
+      return false;
+    }
+    default:
+      return false;
+  }
 }
 
 Result<Command> ParseCommand(std::string_view text, const Limits& limits) {

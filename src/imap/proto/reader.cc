@@ -1,6 +1,7 @@
 #include "imap/proto/reader.h"
 
 #include <algorithm>
+#include <tuple>
 
 namespace hato::imap {
 namespace {
@@ -52,7 +53,67 @@ std::string_view StripCr(std::string_view line) {
   return line;
 }
 
+// What the first line of a buffered command says about its use of sequence
+// numbers (UsesSequenceNumbers): tag SP ["UID" SP] verb ...
+enum class SeqUse { kNo, kYes, kParse };
+SeqUse SeqUseOfFirstLine(std::string_view line, bool complete) {
+  auto word = [line, complete](size_t& pos) {
+    size_t end = line.find(' ', pos);
+    std::string w;
+    for (size_t i = pos; i < (end == std::string_view::npos ? line.size() : end); ++i) {
+      char c = line[i];
+      w += (c >= 'a' && c <= 'z') ? static_cast<char>(c - 'a' + 'A') : c;
+    }
+    bool whole = end != std::string_view::npos || complete;
+    pos = end == std::string_view::npos ? line.size() : end + 1;
+    return std::make_pair(w, whole);
+  };
+  size_t pos = 0;
+  auto [tag, tag_whole] = word(pos);
+  if (!tag_whole) return SeqUse::kYes;  // too early to tell
+  auto [verb, verb_whole] = word(pos);
+  bool uid = verb == "UID" && verb_whole;
+  if (uid) std::tie(verb, verb_whole) = word(pos);
+  if (!verb_whole) return SeqUse::kYes;
+  bool seq_verb =
+      verb == "FETCH" || verb == "STORE" || verb == "SEARCH" || verb == "COPY" || verb == "MOVE";
+  if (!uid) return seq_verb ? SeqUse::kYes : SeqUse::kNo;
+  return verb == "SEARCH" ? SeqUse::kParse : SeqUse::kNo;
+}
+
 }  // namespace
+
+bool CommandReader::PendingUsesSequenceNumbers() const {
+  if (mode_ == Mode::kDead) return false;
+  if (mode_ == Mode::kDiscard) return true;  // rare: wait until resynchronized
+  size_t pos = head_;
+  for (size_t n = 0; n < kMaxLookahead; ++n) {
+    if (pos >= buf_.size()) return false;
+    size_t start = pos;
+    size_t lf = buf_.find('\n', pos);
+    std::string_view first = StripCr(
+        std::string_view(buf_).substr(pos, (lf == std::string::npos ? buf_.size() : lf) - pos));
+    SeqUse use = SeqUseOfFirstLine(first, lf != std::string::npos);
+    if (use == SeqUse::kYes) return true;
+    // Find the end of this command: lines joined by literals.
+    while (true) {
+      if (lf == std::string::npos) return use == SeqUse::kParse;  // not all here yet
+      auto lit = TrailingLiteral(StripCr(std::string_view(buf_).substr(pos, lf - pos)));
+      if (!lit) break;
+      if (lit->size > buf_.size() - (lf + 1)) return use == SeqUse::kParse;
+      pos = lf + 1 + lit->size;
+      lf = buf_.find('\n', pos);
+    }
+    if (use == SeqUse::kParse) {
+      std::string_view text = std::string_view(buf_).substr(start, lf - start);
+      if (lf > pos) text = StripCr(text);
+      auto cmd = ParseCommand(text, limits_);
+      if (cmd && UsesSequenceNumbers(*cmd)) return true;
+    }
+    pos = lf + 1;
+  }
+  return true;
+}
 
 CommandReader::CommandReader(Limits limits) : limits_(limits) {}
 

@@ -99,6 +99,14 @@ class CommandReader {
     if (buf_.empty() && head_ == 0 && mode_ == Mode::kCommand) std::string().swap(buf_);
   }
 
+  // Whether a command received after the last one Next() returned (complete
+  // or not) uses message sequence numbers (UsesSequenceNumbers, RFC 3501
+  // section 5.5). Looks at most kMaxLookahead commands ahead, and answers
+  // true past them or when a partial command cannot be classified yet: the
+  // session then holds EXPUNGE a little longer, which is always safe.
+  bool PendingUsesSequenceNumbers() const;
+  static constexpr size_t kMaxLookahead = 64;
+
   // Bytes fed and not yet consumed.
   size_t buffered() const { return buf_.size() - head_; }
   // A command has begun and is not complete.

@@ -120,7 +120,12 @@ awaitable<bool> Session::HandleFetch(const Command& c) {
     Tagged(c, "BAD", targets.error().message);
     co_return true;
   }
-  if (a.changed_since) condstore_ = true;  // RFC 7162 section 3.1: enables CONDSTORE
+  // RFC 7162 section 3.1: CHANGEDSINCE and the MODSEQ item enable CONDSTORE.
+  if (a.changed_since || std::any_of(a.items.begin(), a.items.end(), [](const FetchItem& f) {
+        return f.att == FetchAtt::kModSeq;
+      })) {
+    EnableCondstore();
+  }
   if (a.vanished) {
     // RFC 7162 section 3.2.6: the UIDs in the set expunged since CHANGEDSINCE,
     // before the FETCH responses; only once QRESYNC is enabled.
@@ -259,7 +264,7 @@ awaitable<bool> Session::HandleStore(const Command& c) {
                : a.mode == StoreMode::kRemove ? store::FlagOp::kRemove
                                               : store::FlagOp::kReplace;
   if (a.unchanged_since) {
-    condstore_ = true;
+    EnableCondstore();
     change->unchanged_since = *a.unchanged_since == 0 ? 1 : *a.unchanged_since;
   }
   std::vector<int64_t> ids;
@@ -294,6 +299,8 @@ awaitable<bool> Session::HandleStore(const Command& c) {
     for (size_t i = 0; i < selected_->view.size(); ++i) {
       const auto& m = selected_->view[i];
       if (std::find(uids.begin(), uids.end(), m.uid) == uids.end()) continue;
+      // Expunged by another session, not announced yet: its flags did not change.
+      if (selected_->pending_expunged.count(m.uid)) continue;
       std::string line = "* " + std::to_string(i + 1) + " FETCH (FLAGS " + FlagList(m);
       if (c.uid) line += " UID " + std::to_string(m.uid);
       if (condstore_) line += " MODSEQ (" + std::to_string(m.modseq) + ")";
@@ -367,9 +374,12 @@ awaitable<bool> Session::HandleSearch(const Command& c) {
     modseq_key = modseq_key || k->op == SearchOp::kModSeq;
     for (const auto& ch : k->children) stack.push_back(&ch);
   }
-  if (modseq_key) condstore_ = true;
+  if (modseq_key) EnableCondstore();
   if (a.esearch) {
-    conn_.output() += FormatEsearch(c.tag, c.uid, a, numbers);  // CRLF included
+    // RFC 7162 section 3.1.5: with MODSEQ in the criteria, ESEARCH carries it too.
+    std::optional<uint64_t> modseq;
+    if (modseq_key) modseq = found.second;
+    conn_.output() += FormatEsearch(c.tag, c.uid, a, numbers, modseq);  // CRLF included
   } else {
     std::string line = "* SEARCH";
     for (uint32_t n : numbers) line += " " + std::to_string(n);

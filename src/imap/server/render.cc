@@ -91,8 +91,70 @@ std::string SectionContent(const MessageData& m, const Section& s) {
   return std::string(*bytes);
 }
 
+// PREVIEW (RFC 8970 section 3.1): at most 256 characters of the first text
+// part (text/plain preferred, else text/html without its markup), decoded,
+// white space collapsed; "" when the message has no text.
+constexpr size_t kPreviewChars = 256;
+
+const mime::Part* FirstText(const mime::Part& p, std::string_view subtype) {
+  if (p.disposition && *p.disposition == "attachment") return nullptr;
+  if (p.type == "text" && p.subtype == subtype) return &p;
+  if (!p.IsMultipart()) return nullptr;
+  for (const auto& c : p.children) {
+    if (const mime::Part* found = FirstText(c, subtype)) return found;
+  }
+  return nullptr;
+}
+
+std::string PreviewText(const MessageData& m) {
+  const mime::Part* part = FirstText(*m.tree, "plain");
+  bool html = part == nullptr;
+  if (html) part = FirstText(*m.tree, "html");
+  if (part == nullptr || part->header_end > part->body_end || part->body_end > m.raw.size()) {
+    return "";
+  }
+  std::string text = mime::DecodedText(m.raw, *part);
+  std::string out;
+  size_t chars = 0;
+  bool space = false, in_tag = false;
+  for (size_t i = 0; i < text.size() && chars <= kPreviewChars; ++i) {
+    unsigned char c = static_cast<unsigned char>(text[i]);
+    if (html && c == '<') in_tag = true;
+    if (in_tag) {
+      if (c == '>') in_tag = false;
+      space = true;
+      continue;
+    }
+    if (c == ' ' || c == '\t' || c == '\r' || c == '\n' || c < 0x20) {
+      space = true;
+      continue;
+    }
+    if ((c & 0xC0) != 0x80) {  // the first byte of a character
+      if (space && !out.empty()) {
+        if (++chars > kPreviewChars) break;
+        out += ' ';
+      }
+      if (++chars > kPreviewChars) break;
+    }
+    space = false;
+    out += static_cast<char>(c);
+  }
+  return out;
+}
+
 // BINARY[part] (RFC 3516): the part's body with its transfer encoding undone.
+// BINARY[] is the whole message: as stored, except that the body of a
+// single-part message with a transfer encoding is decoded (as Dovecot does).
 std::optional<std::string> BinaryContent(const MessageData& m, const Section& s) {
+  if (s.part.empty()) {
+    const mime::Part& top = *m.tree;
+    bool identity = top.encoding == "7bit" || top.encoding == "8bit" || top.encoding == "binary";
+    if (top.IsMultipart() || top.IsMessage() || identity) return std::string(m.raw);
+    if (top.header_end > top.body_end || top.body_end > m.raw.size()) return std::nullopt;
+    return std::string(m.raw.substr(0, top.header_end)) +
+           mime::DecodeTransfer(m.raw.substr(top.header_end, top.body_end - top.header_end),
+                                top.encoding);
+  }
   const mime::Part* p = FindPart(*m.tree, s.part);
   if (p == nullptr || p->IsMultipart()) return std::nullopt;
   if (p->header_end > p->body_end || p->body_end > m.raw.size()) return std::nullopt;
@@ -263,6 +325,7 @@ bool NeedsContent(const std::vector<FetchItem>& items) {
       case FetchAtt::kBodySection:
       case FetchAtt::kBinary:
       case FetchAtt::kBinarySize:
+      case FetchAtt::kPreview:
         return true;
       default:
         break;
@@ -378,6 +441,15 @@ void RenderFetch(std::string& out, const MessageData& m, const std::vector<Fetch
         }
         break;
       }
+      case FetchAtt::kPreview:
+        sep();
+        out += "PREVIEW ";
+        if (m.tree) {
+          AppendString(out, PreviewText(m));
+        } else {
+          out += "NIL";
+        }
+        break;
       case FetchAtt::kBinarySize: {
         sep();
         auto content = m.tree ? BinaryContent(m, item.section) : std::nullopt;

@@ -33,10 +33,14 @@ class Hub {
     auto it = watchers_.find(mailbox_id);
     if (it == watchers_.end()) return;
     it->second.erase(l);
-    if (it->second.empty()) {
-      watchers_.erase(it);
-      recent_.erase(mailbox_id);  // the store has it (persisted by the sessions)
-    }
+    // The \Recent claim stays: its write to the store may still be under
+    // way, and STATUS must see it at once (issue 16). One number per mailbox.
+    if (it->second.empty()) watchers_.erase(it);
+  }
+  // The UID up to which \Recent has been claimed in this process (0: none).
+  uint32_t Claimed(int64_t mailbox_id) const {
+    auto it = recent_.find(mailbox_id);
+    return it == recent_.end() ? 0 : it->second;
   }
   // \Recent (RFC 3501 section 2.3.2): the first session to see a message
   // claims it. Claims live here, on the event loop, for the mailboxes that

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <map>
+#include <set>
 
 #include "auth/scram.h"
 #include "base/strings.h"
@@ -143,7 +144,7 @@ std::string Session::Capabilities() const {
   std::string caps =
       "IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS MOVE "
       "CHILDREN SPECIAL-USE LIST-EXTENDED LIST-STATUS ESEARCH CONDSTORE QRESYNC "
-      "BINARY QUOTA QUOTA=RES-STORAGE APPENDLIMIT=" +
+      "BINARY QUOTA QUOTA=RES-STORAGE STATUS=SIZE PREVIEW APPENDLIMIT=" +
       std::to_string(cfg_->imap.max_message_size);
   if (state_ == State::kNotAuthenticated) {
     if (conn_.tls_available() && !conn_.is_tls()) caps += " STARTTLS";
@@ -398,11 +399,21 @@ void Session::HandleId(const Command& c) {
   Tagged(c, "OK", "ID completed");
 }
 
+void Session::EnableCondstore() {
+  if (condstore_) return;
+  condstore_ = true;
+  // RFC 7162 section 3.1: the first CONDSTORE-enabling command in the
+  // selected state gets the mailbox's HIGHESTMODSEQ before its tagged reply.
+  if (selected_) {
+    Reply("* OK [HIGHESTMODSEQ " + std::to_string(selected_->highest_modseq) + "] highest");
+  }
+}
+
 void Session::HandleEnable(const Command& c) {
   std::string enabled;
   for (const auto& cap : c.As<EnableArgs>().capabilities) {
     if (cap == "CONDSTORE" || cap == "QRESYNC") {
-      condstore_ = true;
+      EnableCondstore();
       if (cap == "QRESYNC") qresync_ = true;  // RFC 7162 section 3.2.3: implies CONDSTORE
       enabled += " " + cap;
     }
@@ -660,11 +671,11 @@ awaitable<bool> Session::HandleSelect(const Command& c) {
   }
   sel.view.SetSessionFlag(recent_uid, sel.view.MaxUid(), kRecentFlag);
   size_t recent = sel.view.CountFlag(kRecentFlag);
-  // RFC 3501 section 6.3.1 responses.
-  Reply("* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)");
-  Reply(sel.read_only ? "* OK [PERMANENTFLAGS ()] read-only"
-                      : "* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*)] "
-                        "flags permitted");
+  // RFC 3501 section 6.3.1 responses; FLAGS lists the keywords in use (7.2.6).
+  for (size_t i = 0; i < sel.view.size(); ++i) {
+    for (auto k : SplitWords(sel.view[i].keywords)) sel.keywords.emplace(k);
+  }
+  SendFlags(sel);
   Reply("* " + std::to_string(sel.view.size()) + " EXISTS");
   Reply("* " + std::to_string(recent) + " RECENT");
   for (size_t i = 0; i < sel.view.size(); ++i) {
@@ -782,12 +793,7 @@ awaitable<bool> Session::HandleMailboxWrite(const Command& c) {
 awaitable<bool> Session::HandleList(const Command& c) {
   const auto& a = c.As<ListArgs>();
   bool lsub = c.verb == Verb::kLsub;
-  store::Store* store = svc_.store;
-  int64_t account = account_id_;
-  auto list = [store, account] {
-    return std::optional<Result<std::vector<store::MailboxInfo>>>(store->ListMailboxes(account));
-  };
-  auto mailboxes = co_await io::Offload(*svc_.blocking, std::move(list));
+  auto mailboxes = co_await ListMailboxesWithClaims();
   if (!mailboxes->ok()) {
     Tagged(c, "NO", "[UNAVAILABLE] try again later");
     co_return true;
@@ -876,12 +882,7 @@ awaitable<bool> Session::HandleStatus(const Command& c) {
     Tagged(c, "NO", "[NONEXISTENT] invalid mailbox name");
     co_return true;
   }
-  store::Store* store = svc_.store;
-  int64_t account = account_id_;
-  auto list = [store, account] {
-    return std::optional<Result<std::vector<store::MailboxInfo>>>(store->ListMailboxes(account));
-  };
-  auto mailboxes = co_await io::Offload(*svc_.blocking, std::move(list));
+  auto mailboxes = co_await ListMailboxesWithClaims();
   if (!mailboxes->ok()) {
     Tagged(c, "NO", "[UNAVAILABLE] try again later");
     co_return true;
@@ -897,6 +898,55 @@ awaitable<bool> Session::HandleStatus(const Command& c) {
   }
   Tagged(c, "NO", "[NONEXISTENT] no such mailbox");
   co_return true;
+}
+
+awaitable<std::optional<Result<std::vector<store::MailboxInfo>>>>
+Session::ListMailboxesWithClaims() {
+  store::Store* store = svc_.store;
+  int64_t account = account_id_;
+  // \Recent claims made by sessions of this process that the store may not
+  // have written yet (Hub::ClaimRecent): STATUS RECENT must reflect them at
+  // once (issue 16), so messages at or below a claim do not count.
+  std::map<int64_t, uint32_t> claims;
+  auto list = [store, account] {
+    return std::optional<Result<std::vector<store::MailboxInfo>>>(store->ListMailboxes(account));
+  };
+  auto mailboxes = co_await io::Offload(*svc_.blocking, std::move(list));
+  if (!mailboxes->ok()) co_return mailboxes;
+  for (const auto& m : **mailboxes) {
+    uint32_t claimed = hub_.Claimed(m.id);
+    if (claimed > 0 && m.recent > 0) claims[m.id] = claimed;
+  }
+  if (claims.empty()) co_return mailboxes;
+  auto count = [store, claims] {
+    std::map<int64_t, uint64_t> recent;
+    for (const auto& [id, claimed] : claims) {
+      // The messages above the claim, less those expunged (ListMessagesByUid
+      // returns them too; an expunge sets the message's modseq, so
+      // ListVanished from the lowest modseq seen finds every one of them).
+      auto above = store->ListMessagesByUid(id, {{claimed + 1, UINT32_MAX}});
+      if (!above.ok()) continue;
+      if (above->empty()) {
+        recent[id] = 0;
+        continue;
+      }
+      uint64_t lowest = UINT64_MAX;
+      for (const auto& m : *above) lowest = std::min(lowest, m.modseq);
+      auto vanished = store->ListVanished(id, lowest - 1);
+      if (!vanished.ok()) continue;
+      std::set<uint32_t> gone(vanished->begin(), vanished->end());
+      recent[id] = static_cast<uint64_t>(
+          std::count_if(above->begin(), above->end(),
+                        [&gone](const store::MessageMeta& m) { return !gone.count(m.uid); }));
+    }
+    return recent;
+  };
+  auto recent = co_await io::Offload(*svc_.blocking, std::move(count));
+  for (auto& m : **mailboxes) {
+    auto it = recent.find(m.id);
+    if (it != recent.end()) m.recent = std::min<uint64_t>(m.recent, it->second);
+  }
+  co_return mailboxes;
 }
 
 awaitable<bool> Session::WakeView() {
@@ -951,6 +1001,8 @@ awaitable<void> Session::SendUpdates(bool expunge_ok, const std::vector<uint32_t
   }
   Selected& sel = *selected_;
   auto find = [&sel](uint32_t uid) { return sel.view.Find(uid); };
+  std::vector<const store::MessageMeta*> added;  // new messages, announced last
+  std::vector<uint32_t> flag_changed;            // UIDs whose flags the client must hear
   if (changes) {
     const store::MailboxChanges& ch = **changes;
     sel.highest_modseq = std::max(sel.highest_modseq, ch.highest_modseq);
@@ -958,12 +1010,12 @@ awaitable<void> Session::SendUpdates(bool expunge_ok, const std::vector<uint32_t
     for (uint32_t uid : ch.expunged) {
       if (find(uid)) sel.pending_expunged.insert(uid);
     }
-    // Flag changes of messages the client knows, then new messages.
-    size_t before = sel.view.size();
     uint32_t max_uid = sel.view.MaxUid();
+    bool new_keyword = false;
     for (const auto& m : ch.changed) {
+      for (auto k : SplitWords(m.keywords)) new_keyword |= sel.keywords.emplace(k).second;
       if (m.uid > max_uid) {
-        sel.view.Append(m);
+        added.push_back(&m);
         continue;
       }
       auto i = find(m.uid);
@@ -978,26 +1030,22 @@ awaitable<void> Session::SendUpdates(bool expunge_ok, const std::vector<uint32_t
           std::find(quiet_uids.begin(), quiet_uids.end(), m.uid) != quiet_uids.end()) {
         continue;
       }
-      std::string line = "* " + std::to_string(*i + 1) + " FETCH (FLAGS " + FlagList(updated);
-      if (condstore_) {
-        line += " UID " + std::to_string(m.uid) + " MODSEQ (" + std::to_string(m.modseq) + ")";
-      }
-      Reply(line + ")");
+      flag_changed.push_back(m.uid);
     }
-    if (sel.view.size() != before) {
-      Reply("* " + std::to_string(sel.view.size()) + " EXISTS");
-      if (!sel.read_only) {
-        // New messages: this session is the first to see those no other
-        // session has claimed (RFC 3501 section 2.3.2, 7.3.2).
-        uint32_t previous = ClaimRecent(sel.id, 0, sel.view.MaxUid());
-        sel.view.SetSessionFlag(previous, sel.view.MaxUid(), kRecentFlag);
-        Reply("* " + std::to_string(sel.view.CountFlag(kRecentFlag)) + " RECENT");
-      }
-    }
+    // RFC 3501 section 7.2.6: a keyword new to the mailbox is announced in
+    // FLAGS (and PERMANENTFLAGS) before any FETCH that shows it.
+    if (new_keyword) SendFlags(sel);
   }
-  // Expunges, only where RFC 3501 section 7.4.1 allows them, highest
-  // sequence number first so each number is still valid when it is sent.
-  if (expunge_ok && !sel.pending_expunged.empty()) {
+  // Expunges first (so that a MOVE within the mailbox shows the EXPUNGE of
+  // the source before the EXISTS of the copy: issue 16), only where RFC 3501
+  // section 7.4.1 allows them, highest sequence number first so each number
+  // is still valid when it is sent. They also wait while a command received
+  // after this one uses sequence numbers (issue 20): a client that pipelines
+  // "NOOP" and "FETCH 5" computed the 5 before it could see any EXPUNGE, so
+  // the renumbering waits until no such command is pending (as Dovecot
+  // does). Every path that announces expunges (command ends, MOVE, EXPUNGE,
+  // IDLE) comes here.
+  if (expunge_ok && !sel.pending_expunged.empty() && !reader_.PendingUsesSequenceNumbers()) {
     std::vector<uint32_t> vanished;
     for (auto it = sel.pending_expunged.rbegin(); it != sel.pending_expunged.rend(); ++it) {
       auto i = find(*it);
@@ -1012,6 +1060,45 @@ awaitable<void> Session::SendUpdates(bool expunge_ok, const std::vector<uint32_t
     sel.pending_expunged.clear();
     if (!vanished.empty()) Reply("* VANISHED " + IdSet::FromIds(vanished).ToString());
   }
+  // Flag changes of messages the client knows, then new messages.
+  for (uint32_t uid : flag_changed) {
+    auto i = find(uid);
+    if (!i) continue;
+    store::MessageMeta m;
+    if (sel.view.awake()) {
+      m = sel.view[*i];
+    } else {
+      for (const auto& c : (*changes)->changed) {
+        if (c.uid == uid) m = c;
+      }
+      m.flags |= sel.view.SessionFlags(*i);
+    }
+    std::string line = "* " + std::to_string(*i + 1) + " FETCH (FLAGS " + FlagList(m);
+    if (condstore_) {
+      line += " UID " + std::to_string(m.uid) + " MODSEQ (" + std::to_string(m.modseq) + ")";
+    }
+    Reply(line + ")");
+  }
+  if (!added.empty()) {
+    for (const store::MessageMeta* m : added) sel.view.Append(*m);
+    Reply("* " + std::to_string(sel.view.size()) + " EXISTS");
+    if (!sel.read_only) {
+      // New messages: this session is the first to see those no other
+      // session has claimed (RFC 3501 section 2.3.2, 7.3.2).
+      uint32_t previous = ClaimRecent(sel.id, 0, sel.view.MaxUid());
+      sel.view.SetSessionFlag(previous, sel.view.MaxUid(), kRecentFlag);
+      Reply("* " + std::to_string(sel.view.CountFlag(kRecentFlag)) + " RECENT");
+    }
+  }
+}
+
+void Session::SendFlags(const Selected& sel) {
+  std::string keywords;
+  for (const auto& k : sel.keywords) keywords += " " + k;
+  Reply("* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft" + keywords + ")");
+  Reply(sel.read_only ? "* OK [PERMANENTFLAGS ()] read-only"
+                      : "* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft" +
+                            keywords + " \\*)] flags permitted");
 }
 
 uint32_t Session::ClaimRecent(int64_t mailbox_id, uint32_t stored, uint32_t up_to) {

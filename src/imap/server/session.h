@@ -51,7 +51,11 @@ class Session final : public server::SessionRegistry::Member, public Hub::Listen
     // Expunged in the store, not yet announced (RFC 3501 7.4.1 forbids it
     // during FETCH, STORE and SEARCH); still present in `view`.
     std::set<uint32_t> pending_expunged;
+    // Keywords in use in the mailbox as the client was told (FLAGS, RFC 3501 7.2.6).
+    std::set<std::string, std::less<>> keywords;
   };
+  // "* FLAGS" and "* OK [PERMANENTFLAGS]" with the mailbox's keywords.
+  void SendFlags(const Selected& sel);
 
   // Output: buffered, flushed before waiting for input.
   void Reply(std::string_view line) { conn_.QueueLine(line); }
@@ -85,7 +89,12 @@ class Session final : public server::SessionRegistry::Member, public Hub::Listen
   awaitable<bool> HandleMailboxWrite(const Command& c);  // CREATE DELETE RENAME (UN)SUBSCRIBE
   awaitable<bool> HandleList(const Command& c);
   awaitable<bool> HandleStatus(const Command& c);
+  // Store::ListMailboxes with RECENT counts that reflect this process's
+  // \Recent claims at once.
+  awaitable<std::optional<Result<std::vector<store::MailboxInfo>>>> ListMailboxesWithClaims();
   void HandleEnable(const Command& c);
+  // Switches CONDSTORE on (ENABLE, or a command that uses it: RFC 7162 3.1).
+  void EnableCondstore();
   awaitable<bool> HandleQuota(const Command& c);  // GETQUOTA GETQUOTAROOT SETQUOTA
   // Claims \Recent for the messages from index `first_new` on (RFC 3501 2.3.2).
   // Claims \Recent for the messages of a mailbox up to a UID (through the
