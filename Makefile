@@ -51,6 +51,7 @@ bench: deps
 torture: build
 	cd tests/integration && HATO_CRASH_KILLS=300 HATO_CRASH_SENDERS=8 HATO_BIN=$(CURDIR)/$(BUILD)/hato python3 -m unittest -v test_crash test_crash_imap test_crash_pop3
 	cd tests/integration && HATO_DRILL_LONG=1 HATO_BIN=$(CURDIR)/$(BUILD)/hato python3 -m unittest -v test_drills
+	cd tests/integration && HATO_HOSTILE=full HATO_BIN=$(CURDIR)/$(BUILD)/hato python3 -m unittest -v test_hostile
 
 format:
 	clang-format -i $$(git ls-files '*.cc' '*.h')

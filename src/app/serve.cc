@@ -181,6 +181,13 @@ int Serve(const ServeOptions& options) {
   asio::thread_pool checks(kCheckThreads);
   server::DiskMonitor disk;
   server::Counters counters;
+  server::MemoryBudget memory(cfg.memory_budget_bytes, cfg.memory_budget_per_ip_bytes);
+  // Isolation (server/isolation.h): password checks and client-driven scans
+  // each on their own threads, so neither can starve the blocking pool that
+  // serves RCPT, SELECT and RETR. Sizes apply at start.
+  server::PasswordChecks passwords(cfg.auth.password_threads, cfg.auth.max_pending_checks);
+  asio::thread_pool scans(cfg.imap.search_threads);
+  server::AccountSlots scan_slots;
   // Message authentication. Outbound: mail submitted with a From domain that
   // has a key in DATA/dkim (`hato dkim generate`) is DKIM-signed (RFC 6376)
   // before it is stored or queued. Keys are read at start.
@@ -226,6 +233,10 @@ int Serve(const ServeOptions& options) {
   // The outbound queue runner is created with the event loop, below; sessions
   // reach it through this callback.
   std::atomic<outbound::Queue*> queue_ptr{nullptr};
+  services.memory = &memory;
+  services.passwords = &passwords;
+  services.scans = &scans;
+  services.scan_slots = &scan_slots;
   services.outbound_queued = [&queue_ptr] {
     if (outbound::Queue* q = queue_ptr.load()) q->Kick();
   };
@@ -236,6 +247,9 @@ int Serve(const ServeOptions& options) {
   imap::Server imap_server(services);
   asio::io_context io(1);
   imap_server.Attach(io.get_executor());
+  // Event-loop lag and the blocked-loop watchdog (destroyed before `io`).
+  server::LoopMonitor loop_monitor;
+  loop_monitor.Start(io.get_executor());
   // Destroyed before the io_context (its resolver and timers are bound to it).
   auto queue = std::make_unique<outbound::Queue>(services, io.get_executor());
   if (auto st = queue->Start(); !st) {
@@ -299,6 +313,10 @@ int Serve(const ServeOptions& options) {
                                    store.get(),
                                    &commit_latency,
                                    &disk};
+    sources.loop = &loop_monitor;
+    sources.memory = &memory;
+    sources.passwords = &passwords;
+    sources.scan_slots = &scan_slots;
     auto render = [sources] { return metrics::RenderServerMetrics(sources); };
     asio::co_spawn(io, metrics::ServeMetrics(*metrics_acceptor, std::move(render), &blocking),
                    asio::detached);
@@ -403,6 +421,8 @@ int Serve(const ServeOptions& options) {
       } else {
         ApplyOverrides(*next, options.overrides);
         penalty.SetLimits(next->auth.penalty_base_ms, next->auth.penalty_max_ms);
+        memory.SetLimits(next->memory_budget_bytes, next->memory_budget_per_ip_bytes);
+        passwords.SetMaxPending(next->auth.max_pending_checks);
         config_source.Set(std::make_shared<const config::Config>(std::move(*next)));
         spdlog::info("reload: configuration reloaded (listener changes apply at restart)");
       }
@@ -413,8 +433,11 @@ int Serve(const ServeOptions& options) {
 
   spdlog::info("hato: serving {} (pid {})", options.data_dir, static_cast<int>(getpid()));
   io.run();
+  loop_monitor.Stop();
   queue_ptr = nullptr;
   blocking.join();
+  scans.join();
+  passwords.Join();
   checks.join();
   imap_server.Detach();
   store.reset();  // the writer drains its queue before the store closes

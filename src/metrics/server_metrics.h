@@ -23,6 +23,11 @@ struct ServerSources {
   store::Store* store = nullptr;
   const Histogram* commit_latency = nullptr;
   const server::DiskMonitor* disk = nullptr;
+  // Isolation and bounds (server/isolation.h, server/budget.h); null = left out.
+  const server::LoopMonitor* loop = nullptr;
+  const server::MemoryBudget* memory = nullptr;
+  const server::PasswordChecks* passwords = nullptr;
+  const server::AccountSlots* scan_slots = nullptr;
 };
 
 std::string RenderServerMetrics(const ServerSources& s);
