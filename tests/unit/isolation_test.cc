@@ -16,6 +16,13 @@
 namespace hato {
 namespace {
 
+// "prefix" + n without operator+(const char*, std::string&&), which g++ 12
+// flags with a false -Wrestrict.
+std::string Cat(std::string prefix, uint64_t n) {
+  prefix += std::to_string(n);
+  return prefix;
+}
+
 TEST(MemoryBudget, PerAddressAndGlobalCaps) {
   server::MemoryBudget b(100, 60);
   auto a1 = b.Open("10.0.0.1");
@@ -54,7 +61,7 @@ TEST(PasswordChecks, QueueIsBoundedAndShared) {
   EXPECT_FALSE(p.TryEnter("n1"));
   std::vector<server::PasswordChecks::Ticket> others;
   for (int i = 0; i < 6; ++i) {
-    others.push_back(p.TryEnter("m" + std::to_string(i)));
+    others.push_back(p.TryEnter(Cat("m", i)));
     EXPECT_TRUE(others.back());
   }
   EXPECT_FALSE(p.TryEnter("fresh"));  // 8 in all
@@ -101,7 +108,7 @@ TEST(Penalty, NetworkTierAfterItsGrace) {
   auth::LoginPenalty p(100, 100000);
   // One failure each from many addresses of one /24.
   for (int i = 1; i <= auth::kNetworkGrace; ++i) {
-    EXPECT_EQ(p.Failure("198.51.100." + std::to_string(i), "u" + std::to_string(i)).count(), 100);
+    EXPECT_EQ(p.Failure(Cat("198.51.100.", i), Cat("u", i)).count(), 100);
   }
   EXPECT_EQ(p.Failure("198.51.100.200", "x").count(), 100);  // grace + 1: 100 ms
   EXPECT_EQ(p.Failure("198.51.100.201", "y").count(), 200);  // the network tier grows
@@ -113,7 +120,7 @@ TEST(Penalty, NetworkTierAfterItsGrace) {
 TEST(Penalty, AccountTierSlowsADistributedGuess) {
   auth::LoginPenalty p(100, 100000);
   for (int i = 0; i < auth::kAccountGrace + 3; ++i) {
-    p.Failure("203.0." + std::to_string(i) + ".1", "victim");  // every address new
+    p.Failure(Cat("203.0.", i) + ".1", "victim");  // every address new
   }
   EXPECT_GT(p.Pending("192.0.2.1", "victim").count(), 0);
   EXPECT_EQ(p.Pending("192.0.2.1", "someone-else").count(), 0);
@@ -124,9 +131,10 @@ TEST(Penalty, PruneKeepsTheWorstOffenders) {
   for (int i = 0; i < 6; ++i) p.Failure("192.0.2.1", "target");
   // A flood of single failures from fresh addresses fills the table.
   for (size_t i = 0; p.entries() < auth::kMaxPenaltyEntries; ++i) {
-    std::string ip = "10." + std::to_string(i / 65536 % 256) + "." +
-                     std::to_string(i / 256 % 256) + "." + std::to_string(i % 256);
-    p.Failure(ip, "u" + std::to_string(i));
+    std::string ip = Cat("10.", i / 65536 % 256);
+    ip += Cat(".", i / 256 % 256);
+    ip += Cat(".", i % 256);
+    p.Failure(ip, Cat("u", i));
   }
   p.Failure("10.255.255.255", "last");  // prunes
   EXPECT_LE(p.entries(), auth::kPruneTo + 4);

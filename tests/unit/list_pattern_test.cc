@@ -64,9 +64,9 @@ TEST(ListPattern, PathologicalPatternsAreFast) {
   // against long names that almost match: each used to backtrack
   // exponentially. A thousand matches must take well under a second.
   std::string alternating;
-  while (alternating.size() + 2 <= kMaxListPatternBytes) alternating += "%a";
+  while (alternating.size() + 3 <= kMaxListPatternBytes) alternating += "%a";
   std::string starred;
-  while (starred.size() + 2 <= kMaxListPatternBytes) starred += "*a";
+  while (starred.size() + 3 <= kMaxListPatternBytes) starred += "*a";
   const std::string patterns[] = {std::string(60, '*') + "y", std::string(600, '%') + "y",
                                   alternating + "y", starred + "y"};
   const std::string name(1000, 'a');
