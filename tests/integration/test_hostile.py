@@ -25,7 +25,8 @@ import threading
 import time
 import unittest
 
-from harness import DOMAIN, PASSWORD, Server
+import metrics_client
+from harness import DOMAIN, PASSWORD, Server, free_port
 
 ALICE = f"alice@{DOMAIN}"
 BOB = f"bob@{DOMAIN}"
@@ -200,6 +201,9 @@ class HostileTest(unittest.TestCase):
         cls.server.set_config("server", "memory_budget_per_ip_bytes", str(8 * MIB))
         cls.server.set_config("server", "memory_budget_bytes", str(64 * MIB))
         cls.server.set_config("server", "tls_handshake_timeout_seconds", "2")
+        cls.server.set_config("imap", "max_sessions_per_account", "12")
+        cls.metrics_port = free_port()
+        metrics_client.enable(cls.server, cls.metrics_port)
         cls.server.set_config("auth", "max_pending_checks", "4")
         cls.server.set_config("auth", "password_threads", "1")
         cls.server.start()
@@ -433,6 +437,58 @@ class HostileTest(unittest.TestCase):
         failed = [o for o in outcomes if "AUTHENTICATIONFAILED" in o]
         self.assertGreater(len(busy), 0, "the bounded queue never refused")
         self.assertEqual(len(busy) + len(failed), n, outcomes[:5])
+
+    # ---- item 8: keywords and sessions per account ----------------------
+
+    def test_keyword_limits(self):
+        r = imap_login(self.server.imap_port, CAROL)
+        msg = b"Subject: k\r\n\r\nk\r\n"
+        r.send(b"a APPEND INBOX {%d+}\r\n" % len(msg) + msg + b"\r\n")
+        self.assertTrue(r.until_tagged("a")[-1].startswith("a OK"))
+        r.send("s SELECT INBOX\r\n")
+        r.until_tagged("s")
+        long_kw = "k" * 257  # imap.max_keyword_length = 256
+        r.send(f"t STORE 1 +FLAGS ({long_kw})\r\n")
+        self.assertTrue(r.until_tagged("t")[-1].startswith("t NO [LIMIT]"))
+        r.send(f"u STORE 1 +FLAGS ({'k' * 256})\r\n")
+        self.assertTrue(r.until_tagged("u")[-1].startswith("u OK"))
+        # imap.max_keywords_per_message = 64: 63 more fit, the 65th does not.
+        more = " ".join(f"w{i}" for i in range(63))
+        r.send(f"v STORE 1 +FLAGS ({more})\r\n")
+        self.assertTrue(r.until_tagged("v")[-1].startswith("v OK"))
+        r.send("w STORE 1 +FLAGS (overflow)\r\n")
+        self.assertTrue(r.until_tagged("w")[-1].startswith("w NO [LIMIT]"))
+        big = "Subject: k\r\n\r\nk\r\n"
+        r.send(f"x APPEND INBOX ({long_kw}) {{{len(big)}+}}\r\n{big}\r\n")
+        self.assertTrue(r.until_tagged("x")[-1].startswith("x NO [LIMIT]"))
+        r.close()
+
+    def test_sessions_per_account_are_capped(self):
+        held = [imap_login(self.server.imap_port, CAROL, n=70) for _ in range(11)]
+        held.append(imap_login(self.server.imap_port, CAROL, n=71))  # the 12th: still fine
+        r = Raw(attacker(self.server.imap_port, 72))
+        r.line()
+        r.send(f"l LOGIN {CAROL} {PASSWORD}\r\n")
+        line = r.until_tagged("l")[-1]
+        self.assertTrue(line.startswith("l NO [UNAVAILABLE]"), line)
+        held.pop().close()
+        r.close()
+        time.sleep(0.5)
+        again = imap_login(self.server.imap_port, CAROL, n=73)  # a place was freed
+        for c in held + [again]:
+            c.close()
+
+    # ---- design lesson (d): the event-loop lag metric ---------------------
+
+    def test_loop_lag_metric(self):
+        time.sleep(0.3)
+        m = metrics_client.scrape(self.metrics_port)
+        count = m.get("hato_event_loop_lag_seconds_count")
+        self.assertIsNotNone(count, sorted(k for k in m if "loop" in k))
+        self.assertGreater(count, 0)
+        self.assertIn("hato_event_loop_blocked_total", m)
+        self.assertIn("hato_memory_budget_used_bytes", m)
+        self.assertIn("hato_password_checks_refused_total", m)
 
     # ---- item 15: TLS handshakes -------------------------------------------
 
