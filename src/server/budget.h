@@ -96,9 +96,9 @@ class MemoryBudget {
   }
 
   mutable std::mutex mu_;
-  uint64_t total_;                                    // guarded by mu_
-  uint64_t per_ip_;                                   // guarded by mu_
-  uint64_t used_ = 0;                                 // guarded by mu_
+  uint64_t total_;                                   // guarded by mu_
+  uint64_t per_ip_;                                  // guarded by mu_
+  uint64_t used_ = 0;                                // guarded by mu_
   std::unordered_map<std::string, uint64_t> by_ip_;  // guarded by mu_
   std::atomic<uint64_t> refused_{0};
 };

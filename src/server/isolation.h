@@ -44,7 +44,8 @@ class PasswordChecks {
    public:
     Ticket() = default;
     Ticket(PasswordChecks* p, std::string network) : p_(p), network_(std::move(network)) {}
-    Ticket(Ticket&& o) noexcept : p_(std::exchange(o.p_, nullptr)), network_(std::move(o.network_)) {}
+    Ticket(Ticket&& o) noexcept
+        : p_(std::exchange(o.p_, nullptr)), network_(std::move(o.network_)) {}
     Ticket& operator=(Ticket&& o) noexcept {
       if (this != &o) {
         Ticket old(std::move(*this));
@@ -105,9 +106,9 @@ class PasswordChecks {
 
   asio::thread_pool pool_;
   mutable std::mutex mu_;
-  size_t max_pending_;                                   // guarded by mu_
-  size_t pending_ = 0;                                   // guarded by mu_
-  uint64_t refused_ = 0;                                 // guarded by mu_
+  size_t max_pending_;                                  // guarded by mu_
+  size_t pending_ = 0;                                  // guarded by mu_
+  uint64_t refused_ = 0;                                // guarded by mu_
   std::unordered_map<std::string, size_t> by_network_;  // guarded by mu_
 };
 
@@ -191,7 +192,7 @@ class LoopMonitor {
   std::chrono::steady_clock::time_point expected_;
   metrics::Histogram lag_;
   std::atomic<int64_t> max_lag_ms_{0};
-  std::atomic<uint64_t> blocked_{0};  // probes later than kLoopBlockedWarning
+  std::atomic<uint64_t> blocked_{0};      // probes later than kLoopBlockedWarning
   std::atomic<int64_t> last_beat_ns_{0};  // steady clock of the last probe
   std::mutex watchdog_mu_;
   std::condition_variable watchdog_cv_;

@@ -3,6 +3,8 @@
 // penalties aggregated per network and account with a pruning that never
 // resets everyone (auth/penalty.h), and the IMAP reader's pre-auth and
 // non-APPEND literal limits (imap/proto/reader.h).
+#include "server/isolation.h"
+
 #include <gtest/gtest.h>
 
 #include <string>
@@ -11,7 +13,6 @@
 #include "auth/penalty.h"
 #include "imap/proto/reader.h"
 #include "server/budget.h"
-#include "server/isolation.h"
 
 namespace hato {
 namespace {

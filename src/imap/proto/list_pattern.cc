@@ -24,8 +24,8 @@ std::string ListPattern::Collapse(std::string_view pattern) {
 
 Result<ListPattern> ListPattern::Compile(std::string_view pattern, char separator) {
   if (pattern.size() > kMaxListPatternBytes) {
-    return Err(ErrorKind::kInvalid, "pattern longer than " +
-                                        std::to_string(kMaxListPatternBytes) + " bytes");
+    return Err(ErrorKind::kInvalid,
+               "pattern longer than " + std::to_string(kMaxListPatternBytes) + " bytes");
   }
   ListPattern p;
   p.pattern_ = Collapse(pattern);
