@@ -127,8 +127,7 @@ std::string RenderServerMetrics(const ServerSources& s) {
     w.Sample("hato_password_checks_pending", "", static_cast<double>(s.passwords->pending()));
     w.Family("hato_password_checks_refused_total", "counter",
              "Logins failed temporarily because the password-check queue was full.");
-    w.Sample("hato_password_checks_refused_total", "",
-             static_cast<double>(s.passwords->refused()));
+    w.Sample("hato_password_checks_refused_total", "", static_cast<double>(s.passwords->refused()));
   }
   if (s.scan_slots) {
     w.Family("hato_searches_refused_total", "counter",

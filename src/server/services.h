@@ -15,10 +15,10 @@
 #include <utility>
 
 #include "auth/penalty.h"
-#include "server/budget.h"
-#include "server/isolation.h"
 #include "config/config.h"
 #include "io/asio.h"
+#include "server/budget.h"
+#include "server/isolation.h"
 #include "store/store.h"
 
 namespace hato::server {

@@ -162,7 +162,7 @@ awaitable<void> Session::Run() {
       bool flushed = co_await Flush();
       if (!flushed) co_return;
     }
-    cfg_ = svc_.config->Get();  // a reload applies from the next command
+    cfg_ = svc_.config->Get();     // a reload applies from the next command
     charge_.Set(tx_.bdat.size());  // BDAT chunks held between commands (RSET drops them)
     size_t max_line = cfg_->smtp.max_line_length;
     seconds idle(cfg_->smtp.idle_timeout_seconds);

@@ -2,8 +2,8 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <set>
 #include <boost/asio/experimental/awaitable_operators.hpp>
+#include <set>
 
 #include "base/strings.h"
 #include "imap/proto/response.h"
@@ -86,7 +86,6 @@ bool SetsSeen(const std::vector<FetchItem>& items) {
   return false;
 }
 
-
 // Keyword limits (issue 11 item 8; RFC 5530 [LIMIT]): each keyword at most
 // imap.max_keyword_length bytes, at most max_keywords_per_message on one
 // message, at most max_keywords_per_mailbox distinct ones in the mailbox
@@ -101,8 +100,7 @@ std::optional<std::string> KeywordLimitError(const config::ImapLimits& lim,
   std::set<std::string> added;
   for (const auto& k : change.keywords) {
     if (k.size() > lim.max_keyword_length) {
-      return "[LIMIT] keywords are limited to " + std::to_string(lim.max_keyword_length) +
-             " bytes";
+      return "[LIMIT] keywords are limited to " + std::to_string(lim.max_keyword_length) + " bytes";
     }
     added.insert(k);
   }
@@ -391,8 +389,8 @@ awaitable<bool> Session::HandleSearch(const Command& c) {
   }
   if (longest > cfg_->imap.max_search_string) {
     Tagged(c, "NO",
-           "[LIMIT] search strings are limited to " +
-               std::to_string(cfg_->imap.max_search_string) + " bytes");
+           "[LIMIT] search strings are limited to " + std::to_string(cfg_->imap.max_search_string) +
+               " bytes");
     co_return true;
   }
   store::Store* store = svc_.store;

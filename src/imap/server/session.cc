@@ -263,8 +263,7 @@ awaitable<void> Session::Run() {
       if (over_budget_) {
         // server/budget.h: the input this client (or everyone) holds in
         // memory is at its cap; a prompt temporary refusal frees it.
-        spdlog::warn("imap: memory budget exhausted; closing the session from {}",
-                     conn_.peer_ip());
+        spdlog::warn("imap: memory budget exhausted; closing the session from {}", conn_.peer_ip());
         Reply("* BYE [UNAVAILABLE] server busy (memory budget), try again later");
         break;
       }
@@ -620,8 +619,7 @@ bool Session::LoginDone(const Command& c, const server::LoginResult& r,
     Tagged(c, "NO", "[AUTHENTICATIONFAILED] invalid credentials");  // RFC 5530
     return ++bad_commands_ <= kMaxBadCommands;
   }
-  account_slot_ =
-      hub_.account_sessions.TryTake(r.account_id, cfg_->imap.max_sessions_per_account);
+  account_slot_ = hub_.account_sessions.TryTake(r.account_id, cfg_->imap.max_sessions_per_account);
   if (!account_slot_) {
     spdlog::warn("imap: {} refused from {}: {} sessions already", r.address, conn_.peer_ip(),
                  cfg_->imap.max_sessions_per_account);
