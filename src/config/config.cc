@@ -62,6 +62,35 @@ const std::map<std::string, Setter>& Setters() {
        [](const toml::node& n, Config& c) {
          return WantBool(n, "server.per_ip_limits_on_loopback", c.per_ip_limits_on_loopback);
        }},
+      {"server.postmaster",
+       [](const toml::node& n, Config& c) -> Status {
+         if (auto st = WantString(n, "server.postmaster", c.postmaster); !st) return st;
+         size_t at = c.postmaster.find('@');
+         if (!c.postmaster.empty() &&
+             (at == 0 || at == std::string::npos || at + 1 == c.postmaster.size())) {
+           return Err(ErrorKind::kInvalid,
+                      "config: server.postmaster must be an address (user@domain) or \"\"");
+         }
+         return Ok();
+       }},
+      {"log.format",
+       [](const toml::node& n, Config& c) -> Status {
+         if (auto st = WantString(n, "log.format", c.log.format); !st) return st;
+         if (c.log.format != "text" && c.log.format != "json") {
+           return Err(ErrorKind::kInvalid, "config: log.format must be \"text\" or \"json\"");
+         }
+         return Ok();
+       }},
+      {"log.level",
+       [](const toml::node& n, Config& c) -> Status {
+         if (auto st = WantString(n, "log.level", c.log.level); !st) return st;
+         const std::string& v = c.log.level;
+         if (v != "debug" && v != "info" && v != "warn" && v != "error") {
+           return Err(ErrorKind::kInvalid,
+                      "config: log.level must be \"debug\", \"info\", \"warn\" or \"error\"");
+         }
+         return Ok();
+       }},
       {"smtp.max_connections_per_ip",
        [](const toml::node& n, Config& c) {
          return WantInt(n, "smtp.max_connections_per_ip", 0, 1000000,
@@ -231,10 +260,95 @@ const std::map<std::string, Setter>& Setters() {
          auto s = WantString(n, "listen.pop3", c.listen.pop3);
          return s ? CheckHostPort("listen.pop3", c.listen.pop3) : s;
        }},
+      {"listen.pop3s",
+       [](const toml::node& n, Config& c) {
+         auto s = WantString(n, "listen.pop3s", c.listen.pop3s);
+         return s ? CheckHostPort("listen.pop3s", c.listen.pop3s) : s;
+       }},
       {"listen.http",
        [](const toml::node& n, Config& c) {
          auto s = WantString(n, "listen.http", c.listen.http);
          return s ? CheckHostPort("listen.http", c.listen.http) : s;
+       }},
+      {"listen.https",
+       [](const toml::node& n, Config& c) {
+         auto s = WantString(n, "listen.https", c.listen.https);
+         return s ? CheckHostPort("listen.https", c.listen.https) : s;
+       }},
+      {"http.max_header_bytes",
+       [](const toml::node& n, Config& c) {
+         return WantInt(n, "http.max_header_bytes", 1024, 1 << 20, c.http.max_header_bytes);
+       }},
+      {"http.max_body_bytes",
+       [](const toml::node& n, Config& c) {
+         return WantInt(n, "http.max_body_bytes", 1024, kMaxInt, c.http.max_body_bytes);
+       }},
+      {"http.max_connections",
+       [](const toml::node& n, Config& c) {
+         return WantInt(n, "http.max_connections", 1, 1000000, c.http.max_connections);
+       }},
+      {"http.max_connections_per_ip",
+       [](const toml::node& n, Config& c) {
+         return WantInt(n, "http.max_connections_per_ip", 1, 1000000,
+                        c.http.max_connections_per_ip);
+       }},
+      {"http.max_requests",
+       [](const toml::node& n, Config& c) {
+         return WantInt(n, "http.max_requests", 1, 1000000, c.http.max_requests);
+       }},
+      {"http.max_requests_per_ip",
+       [](const toml::node& n, Config& c) {
+         return WantInt(n, "http.max_requests_per_ip", 1, 1000000, c.http.max_requests_per_ip);
+       }},
+      {"http.request_timeout_seconds",
+       [](const toml::node& n, Config& c) {
+         return WantInt(n, "http.request_timeout_seconds", 1, 3600,
+                        c.http.request_timeout_seconds);
+       }},
+      {"http.idle_timeout_seconds",
+       [](const toml::node& n, Config& c) {
+         return WantInt(n, "http.idle_timeout_seconds", 1, 86400, c.http.idle_timeout_seconds);
+       }},
+      {"jmap.max_size_request",
+       [](const toml::node& n, Config& c) {
+         return WantInt(n, "jmap.max_size_request", 1024, kMaxInt, c.jmap.max_size_request);
+       }},
+      {"jmap.max_calls_in_request",
+       [](const toml::node& n, Config& c) {
+         return WantInt(n, "jmap.max_calls_in_request", 1, 10000, c.jmap.max_calls_in_request);
+       }},
+      {"jmap.max_concurrent_requests",
+       [](const toml::node& n, Config& c) {
+         return WantInt(n, "jmap.max_concurrent_requests", 1, 10000,
+                        c.jmap.max_concurrent_requests);
+       }},
+      {"jmap.max_objects_in_get",
+       [](const toml::node& n, Config& c) {
+         return WantInt(n, "jmap.max_objects_in_get", 1, 1000000, c.jmap.max_objects_in_get);
+       }},
+      {"jmap.max_objects_in_set",
+       [](const toml::node& n, Config& c) {
+         return WantInt(n, "jmap.max_objects_in_set", 1, 1000000, c.jmap.max_objects_in_set);
+       }},
+      {"jmap.max_size_upload",
+       [](const toml::node& n, Config& c) {
+         return WantInt(n, "jmap.max_size_upload", 1024, kMaxInt, c.jmap.max_size_upload);
+       }},
+      {"jmap.max_concurrent_upload",
+       [](const toml::node& n, Config& c) {
+         return WantInt(n, "jmap.max_concurrent_upload", 1, 1000, c.jmap.max_concurrent_upload);
+       }},
+      {"jmap.push_ping_max_seconds",
+       [](const toml::node& n, Config& c) {
+         return WantInt(n, "jmap.push_ping_max_seconds", 1, 3600, c.jmap.push_ping_max_seconds);
+       }},
+      {"http.static_dir",
+       [](const toml::node& n, Config& c) {
+         return WantString(n, "http.static_dir", c.http.static_dir);
+       }},
+      {"http.retry_after_seconds",
+       [](const toml::node& n, Config& c) {
+         return WantInt(n, "http.retry_after_seconds", 1, 3600, c.http.retry_after_seconds);
        }},
       {"metrics.listen",
        [](const toml::node& n, Config& c) {
@@ -310,6 +424,16 @@ const std::map<std::string, Setter>& Setters() {
       {"auth.penalty_max_ms",
        [](const toml::node& n, Config& c) {
          return WantInt(n, "auth.penalty_max_ms", 0, 600000, c.auth.penalty_max_ms);
+       }},
+      {"auth.credential_cache_entries",
+       [](const toml::node& n, Config& c) {
+         return WantInt(n, "auth.credential_cache_entries", 0, 10000000,
+                        c.auth.credential_cache_entries);
+       }},
+      {"auth.credential_cache_ttl_seconds",
+       [](const toml::node& n, Config& c) {
+         return WantInt(n, "auth.credential_cache_ttl_seconds", 0, 86400,
+                        c.auth.credential_cache_ttl_seconds);
        }},
       {"retention.days",
        [](const toml::node& n, Config& c) {
@@ -452,6 +576,9 @@ std::string DefaultText(std::string_view hostname) {
     << "memory_budget_per_ip_bytes = " << d.memory_budget_per_ip_bytes
     << "   # ... per client address\n"
     << "tls_handshake_timeout_seconds = " << d.tls_handshake_timeout_seconds << "\n\n"
+    << "# Who gets mail for postmaster@ and abuse@ every local domain (unless an\n"
+    << "# account or alias has that address): \"\" = the first account created.\n"
+    << "postmaster = \"\"\n\n"
     << "[listen]   # host:port; an empty string disables the listener\n"
     << "smtp = \"0.0.0.0:25\"          # inbound MX (RFC 5321)\n"
     << "submission = \"0.0.0.0:587\"   # authenticated submission with STARTTLS (RFC 6409)\n"
@@ -459,7 +586,23 @@ std::string DefaultText(std::string_view hostname) {
     << "imap = \"0.0.0.0:143\"\n"
     << "imaps = \"0.0.0.0:993\"         # IMAP over implicit TLS (RFC 8314)\n"
     << "pop3 = \"0.0.0.0:110\"\n"
-    << "http = \"127.0.0.1:8080\"\n\n"
+    << "pop3s = \"0.0.0.0:995\"         # POP3 over implicit TLS (RFC 8314)\n"
+    << "http = \"127.0.0.1:8080\"   # web, JMAP (RFC 8620); plaintext: keep it on loopback\n"
+    << "https = \"\"                 # e.g. \"0.0.0.0:443\"; needs [tls]\n\n"
+    << "[http]\n"
+    << "max_header_bytes = " << d.http.max_header_bytes << "   # 431 past it\n"
+    << "max_body_bytes = " << d.http.max_body_bytes << "   # uploads too; 413 past it\n"
+    << "max_connections = " << d.http.max_connections << "   # 503 + Retry-After past it\n"
+    << "max_connections_per_ip = " << d.http.max_connections_per_ip << "\n"
+    << "max_requests = " << d.http.max_requests
+    << "   # being handled at once; 503 + Retry-After past it\n"
+    << "max_requests_per_ip = " << d.http.max_requests_per_ip << "\n"
+    << "request_timeout_seconds = " << d.http.request_timeout_seconds << "   # 408 past it\n"
+    << "idle_timeout_seconds = " << d.http.idle_timeout_seconds
+    << "   # keep-alive; 408 and close past it\n"
+    << "retry_after_seconds = " << d.http.retry_after_seconds << "\n"
+    << "static_dir = \"\"   # files served under /static/ (relative to the data dir); \"\" = "
+       "none\n\n"
     << "[smtp]\n"
     << "max_line_length = " << d.smtp.max_line_length << "        # 500 5.5.2 past it\n"
     << "max_message_size = " << d.smtp.max_message_size << "  # bytes; 552 5.3.4 past it\n"
@@ -497,6 +640,17 @@ std::string DefaultText(std::string_view hostname) {
     << "max_keywords_per_message = " << d.imap.max_keywords_per_message << "\n"
     << "max_keywords_per_mailbox = " << d.imap.max_keywords_per_mailbox << "\n"
     << "max_sessions_per_account = " << d.imap.max_sessions_per_account << "\n\n"
+    << "   # a command with its literals; * BYE past it\n\n"
+    << "# JMAP (RFC 8620) limits, advertised in /.well-known/jmap and enforced.\n"
+    << "[jmap]\n"
+    << "max_size_request = " << d.jmap.max_size_request << "\n"
+    << "max_calls_in_request = " << d.jmap.max_calls_in_request << "\n"
+    << "max_concurrent_requests = " << d.jmap.max_concurrent_requests << "   # per account\n"
+    << "max_objects_in_get = " << d.jmap.max_objects_in_get << "\n"
+    << "max_objects_in_set = " << d.jmap.max_objects_in_set << "\n"
+    << "max_size_upload = " << d.jmap.max_size_upload << "\n"
+    << "max_concurrent_upload = " << d.jmap.max_concurrent_upload << "   # per account\n"
+    << "push_ping_max_seconds = " << d.jmap.push_ping_max_seconds << "\n\n"
     << "[auth]\n"
     << "allow_plaintext_on_loopback = true   # else plaintext passwords need TLS\n"
     << "penalty_base_ms = " << d.auth.penalty_base_ms
@@ -505,6 +659,10 @@ std::string DefaultText(std::string_view hostname) {
     << "password_threads = " << d.auth.password_threads << "   # threads for password checks\n"
     << "max_pending_checks = " << d.auth.max_pending_checks
     << "   # waiting checks; past it logins fail temporarily\n\n"
+    << "# Successful password checks remembered as a keyed hash (0 = off; see\n"
+    << "# docs/operations.md for the trade-off); cleared on SIGHUP.\n"
+    << "credential_cache_entries = " << d.auth.credential_cache_entries << "\n"
+    << "credential_cache_ttl_seconds = " << d.auth.credential_cache_ttl_seconds << "\n\n"
     << "# Sending limits per authenticated account; 0 = unlimited; 451 4.7.1 past them.\n"
     << "[submission]\n"
     << "max_messages_per_hour = " << d.submission.max_messages_per_hour << "\n"
@@ -552,6 +710,10 @@ std::string DefaultText(std::string_view hostname) {
     << "   # slower commits: new mail gets 451 4.3.0 at once\n"
     << "max_pending_writes = " << d.store_max_pending_writes
     << "   # queued writes past this get 451 4.3.0 at once\n\n"
+    << "# The log goes to stderr (the journal under systemd: no logrotate needed);\n"
+    << "# one line per event, UTC timestamps.\n"
+    << "[log]\nformat = \"text\"   # text (key=value) | json (one object per line)\n"
+    << "level = \"info\"    # debug | info | warn | error\n\n"
     << "[metrics]\n"
     << "# Prometheus text format at http://LISTEN/metrics; no authentication, so\n"
     << "# loopback or a private network only. Empty: off.\n"

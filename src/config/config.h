@@ -21,7 +21,9 @@ struct Listen {  // "host:port"; empty = disabled
   std::string imap;
   std::string imaps;  // IMAP over implicit TLS (RFC 8314 section 3.3); needs [tls]
   std::string pop3;
+  std::string pop3s;  // POP3 over implicit TLS (RFC 8314 section 3.3, 995); needs [tls]
   std::string http;
+  std::string https;  // HTTP over TLS (RFC 9110 section 4.2.2); needs [tls]
 };
 
 struct SmtpLimits {
@@ -75,6 +77,33 @@ struct ImapLimits {
   size_t max_sessions_per_account = 100;
 };
 
+// The HTTP server (src/http/server.h): each limit's reply is named there.
+struct HttpLimits {
+  size_t max_header_bytes = 16384;        // request line + fields; 431 past it
+  uint64_t max_body_bytes = 50ull << 20;  // request body (uploads); 413 past it
+  size_t max_connections = 2000;          // open connections; 503 + Retry-After
+  size_t max_connections_per_ip = 100;    // from one address; 503 + Retry-After
+  size_t max_requests = 256;              // requests being handled; 503 + Retry-After
+  size_t max_requests_per_ip = 32;        // from one address; 503 + Retry-After
+  int request_timeout_seconds = 60;       // a started request must arrive whole; 408
+  int idle_timeout_seconds = 120;         // keep-alive wait for the next request; 408
+  int retry_after_seconds = 5;            // the Retry-After of a 503
+  std::string static_dir;                 // files served under /static/; "" = none
+};
+
+// JMAP (RFC 8620 section 2, the core capability's limits), advertised in the
+// session resource and enforced with the RFC's errors.
+struct JmapLimits {
+  size_t max_size_request = 10'000'000;    // request-level error "limit" past it
+  size_t max_calls_in_request = 64;        // request-level error "limit"
+  size_t max_concurrent_requests = 8;      // per account; "limit" (429 + Retry-After)
+  size_t max_objects_in_get = 1000;        // method error requestTooLarge
+  size_t max_objects_in_set = 1000;        // method error requestTooLarge
+  uint64_t max_size_upload = 50ull << 20;  // 413 past it (also bounded by http.max_body_bytes)
+  size_t max_concurrent_upload = 4;        // per account; 429 + Retry-After
+  int push_ping_max_seconds = 300;         // EventSource ping interval cap (section 7.3)
+};
+
 struct AuthConfig {
   bool allow_plaintext_on_loopback = true;  // else plaintext passwords need TLS
   int penalty_base_ms = 250;                // first failed-login delay, doubled per failure
@@ -84,6 +113,10 @@ struct AuthConfig {
   // (IMAP NO [UNAVAILABLE], POP3 -ERR [SYS/TEMP], SMTP 454 4.7.0).
   size_t password_threads = 2;
   size_t max_pending_checks = 64;
+  // Recent successful password checks remembered (auth/credential_cache.h);
+  // 0 entries or 0 seconds: every login runs Argon2.
+  int credential_cache_entries = 10000;
+  int credential_cache_ttl_seconds = 300;
 };
 
 // Authenticated submission (RFC 6409) sending limits; 0 = unlimited.
@@ -134,19 +167,32 @@ struct MsgauthConfig {
   std::string public_suffix_list = "/usr/share/publicsuffix/public_suffix_list.dat";
 };
 
+// The server's log on stderr (the journal under systemd).
+struct LogConfig {
+  std::string format = "text";  // "text" (key=value) or "json" (one object per line)
+  std::string level = "info";   // debug | info | warn | error
+};
+
 struct Config {
   std::string hostname = "localhost";
   // Per-address connection limits also for loopback clients (off: a local
   // proxy or test load shares one address).
   bool per_ip_limits_on_loopback = false;
+  // Where postmaster@, abuse@ (every local domain) and RCPT TO:<postmaster>
+  // go when no account or alias has that address: an account address, or ""
+  // for the first account created (RFC 5321 4.5.1, RFC 2142).
+  std::string postmaster;
   Listen listen;
   SmtpLimits smtp;
   Pop3Limits pop3;
   ImapLimits imap;
+  HttpLimits http;
+  JmapLimits jmap;
   AuthConfig auth;
   SubmissionLimits submission;
   OutboundConfig outbound;
   MsgauthConfig msgauth;
+  LogConfig log;
   int retention_days = 30;  // expunged/deleted mail kept this long
   std::string tls_cert;     // PEM paths, relative to the data dir
   std::string tls_key;

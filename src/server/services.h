@@ -14,11 +14,13 @@
 #include <unordered_map>
 #include <utility>
 
+#include "auth/credential_cache.h"
 #include "auth/penalty.h"
 #include "config/config.h"
 #include "io/asio.h"
 #include "server/budget.h"
 #include "server/isolation.h"
+#include "server/change_feed.h"
 #include "store/store.h"
 
 namespace hato::server {
@@ -186,6 +188,16 @@ struct Counters {
   std::atomic<uint64_t> outbound_delivered{0};
   std::atomic<uint64_t> outbound_deferred{0};
   std::atomic<uint64_t> outbound_bounced{0};
+  // Failed logins (wrong password or unknown account) per protocol, in the
+  // order of kLoginProtocols; anything else counts as the last ("other").
+  static constexpr std::array<const char*, 4> kLoginProtocols = {"submission", "imap", "pop3",
+                                                                 "other"};
+  std::array<std::atomic<uint64_t>, kLoginProtocols.size()> login_failures{};
+  void CountLoginFailure(std::string_view protocol) {
+    size_t i = 0;
+    while (i + 1 < kLoginProtocols.size() && protocol != kLoginProtocols[i]) ++i;
+    login_failures[i].fetch_add(1, std::memory_order_relaxed);
+  }
   void CountOutbound(store::RecipientState state, bool attempted) {
     std::atomic<uint64_t>* c = nullptr;
     switch (state) {
@@ -257,6 +269,11 @@ struct Services {
   // own threads, and a per-account concurrency limit. Null = on `blocking`.
   asio::thread_pool* scans = nullptr;
   AccountSlots* scan_slots = nullptr;
+  // Recent successful password checks (null: none cached).
+  auth::CredentialCache* credentials = nullptr;
+  // The store's change notifications for every subscriber (IMAP, JMAP); null:
+  // a protocol installs the store's one listener itself.
+  ChangeFeed* changes = nullptr;
 };
 
 }  // namespace hato::server

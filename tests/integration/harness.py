@@ -73,8 +73,10 @@ class Server:
         self.pop3_port = free_port()
         self.imap_port = free_port()
         self.imaps_port = free_port()
+        self.pop3s_port = free_port()
         self.submission_port = free_port()
         self.submissions_port = free_port()
+        self.http_port = free_port()
 
     def append_config(self, text):
         # Sections may be repeated only once in TOML: callers pass whole new sections
@@ -106,7 +108,7 @@ class Server:
         open(path, "w").write("\n".join(out))
 
     PORT_NAMES = ("smtp_port", "pop3_port", "imap_port", "imaps_port", "submission_port",
-                  "submissions_port")
+                  "submissions_port", "http_port", "pop3s_port")
 
     def start(self, env=None):
         # free_port() only finds a port that was free a moment ago: another test
@@ -118,8 +120,10 @@ class Server:
                 [HATO, "serve", "--data", self.data, "--smtp", f"127.0.0.1:{self.smtp_port}",
                  "--pop3", f"127.0.0.1:{self.pop3_port}", "--imap", f"127.0.0.1:{self.imap_port}",
                  "--imaps", f"127.0.0.1:{self.imaps_port}",
+                 "--pop3s", f"127.0.0.1:{self.pop3s_port}",
                  "--submission", f"127.0.0.1:{self.submission_port}",
                  "--submissions", f"127.0.0.1:{self.submissions_port}",
+                 "--http", f"127.0.0.1:{self.http_port}",
                  "--shutdown-grace", "5"],
                 stdout=self.log, stderr=subprocess.STDOUT,
                 env=None if env is None else {**os.environ, **env})
