@@ -57,6 +57,7 @@ torture: build
 	cd tests/integration && HATO_CRASH_KILLS=300 HATO_CRASH_SENDERS=8 HATO_BIN=$(CURDIR)/$(BUILD)/hato python3 -m unittest -v test_crash test_crash_imap test_crash_pop3
 	cd tests/integration && HATO_DRILL_LONG=1 HATO_BIN=$(CURDIR)/$(BUILD)/hato python3 -m unittest -v test_drills
 	cd tests/integration && HATO_MODEL_LONG=1 HATO_BIN=$(CURDIR)/$(BUILD)/hato python3 -m unittest -v test_imap_model
+	cd tests/integration && HATO_HOSTILE=full HATO_BIN=$(CURDIR)/$(BUILD)/hato python3 -m unittest -v test_hostile
 
 # `make install [DESTDIR=STAGE] [PREFIX=/usr/local]`: bin/hato, the systemd
 # unit hato.service, /etc/hato, /var/lib/hato, man page, bash completion;

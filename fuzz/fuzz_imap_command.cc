@@ -68,6 +68,7 @@ void CheckCommand(const Command& c, const Limits& limits, uint64_t h) {
   Limits relaxed = limits;  // formatting may turn quoted 8-bit strings into literals
   relaxed.max_literals = SIZE_MAX;
   relaxed.max_literal = UINT64_MAX;
+  relaxed.max_other_literal = UINT64_MAX;
   auto again = ParseCommand(canon, relaxed);
   if (!again.ok()) {
     hato::fuzz::Fail(__FILE__, __LINE__, "canonical form does not re-parse", canon,
@@ -168,6 +169,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     limits.max_search_keys = 1 + (h >> 44) % 32;
     limits.max_list_items = 1 + (h >> 48) % 32;
     limits.max_discard = (h >> 52) % 2048;
+    if (h & 2) limits.max_other_literal = (h >> 56) % 300;
   }
 
   // 1. Whole vs split feeding.

@@ -211,6 +211,13 @@ int Serve(const ServeOptions& options) {
   asio::thread_pool checks(kCheckThreads);
   server::DiskMonitor disk;
   server::Counters counters;
+  server::MemoryBudget memory(cfg.memory_budget_bytes, cfg.memory_budget_per_ip_bytes);
+  // Isolation (server/isolation.h): password checks and client-driven scans
+  // each on their own threads, so neither can starve the blocking pool that
+  // serves RCPT, SELECT and RETR. Sizes apply at start.
+  server::PasswordChecks passwords(cfg.auth.password_threads, cfg.auth.max_pending_checks);
+  asio::thread_pool scans(cfg.imap.search_threads);
+  server::AccountSlots scan_slots;
   // Message authentication. Outbound: mail submitted with a From domain that
   // has a key in DATA/dkim (`hato dkim generate`) is DKIM-signed (RFC 6376)
   // before it is stored or queued. Keys are read at start.
@@ -297,6 +304,10 @@ int Serve(const ServeOptions& options) {
     lists::Reply r = list_engine.Receive(in);
     return server::ListReply{r.code, r.text};
   };
+  services.memory = &memory;
+  services.passwords = &passwords;
+  services.scans = &scans;
+  services.scan_slots = &scan_slots;
   services.outbound_queued = [&queue_ptr] {
     if (outbound::Queue* q = queue_ptr.load()) q->Kick();
   };
@@ -316,6 +327,9 @@ int Serve(const ServeOptions& options) {
   http::Server metrics_server(services, "metrics", metrics_router);
   asio::io_context io(1);
   imap_server.Attach(io.get_executor());
+  // Event-loop lag and the blocked-loop watchdog (destroyed before `io`).
+  server::LoopMonitor loop_monitor;
+  loop_monitor.Start(io.get_executor());
   // Destroyed before the io_context (its resolver and timers are bound to it).
   auto queue = std::make_unique<outbound::Queue>(services, io.get_executor());
   if (auto st = queue->Start(); !st) {
@@ -384,6 +398,10 @@ int Serve(const ServeOptions& options) {
                                    &disk,
                                    {}};
     for (const auto& l : listeners) sources.listeners.emplace_back(l.name, l.accepted.get());
+    sources.loop = &loop_monitor;
+    sources.memory = &memory;
+    sources.passwords = &passwords;
+    sources.scan_slots = &scan_slots;
     auto render = [sources] { return metrics::RenderServerMetrics(sources); };
     metrics::AddMetricsRoute(metrics_router, std::move(render), &blocking);
     if (!add("metrics", cfg.metrics_listen,
@@ -501,6 +519,8 @@ int Serve(const ServeOptions& options) {
       } else {
         ApplyOverrides(*next, options.overrides);
         penalty.SetLimits(next->auth.penalty_base_ms, next->auth.penalty_max_ms);
+        memory.SetLimits(next->memory_budget_bytes, next->memory_budget_per_ip_bytes);
+        passwords.SetMaxPending(next->auth.max_pending_checks);
         credentials.Configure(static_cast<size_t>(next->auth.credential_cache_entries),
                               std::chrono::seconds(next->auth.credential_cache_ttl_seconds));
         (void)SetLogFormat(next->log.format);
@@ -516,8 +536,11 @@ int Serve(const ServeOptions& options) {
 
   spdlog::info("hato: serving {} (pid {})", options.data_dir, static_cast<int>(getpid()));
   io.run();
+  loop_monitor.Stop();
   queue_ptr = nullptr;
   blocking.join();
+  scans.join();
+  passwords.Join();
   checks.join();
   imap_server.Detach();
   store->SetChangeListener(nullptr);

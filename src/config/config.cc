@@ -552,6 +552,73 @@ const std::map<std::string, Setter>& Setters() {
          return WantInt(n, "store.connect_timeout_seconds", 1, 600,
                         c.store_connect_timeout_seconds);
        }},
+      // Isolation and bounds (issue 11; docs/operations.md "Security model").
+      {"imap.max_preauth_literal",
+       [](const toml::node& n, Config& c) {
+         return WantInt(n, "imap.max_preauth_literal", 64, 1 << 20, c.imap.max_preauth_literal);
+       }},
+      {"imap.max_command_literal",
+       [](const toml::node& n, Config& c) {
+         return WantInt(n, "imap.max_command_literal", 1024, 64 << 20, c.imap.max_command_literal);
+       }},
+      {"imap.max_search_string",
+       [](const toml::node& n, Config& c) {
+         return WantInt(n, "imap.max_search_string", 16, 1 << 20, c.imap.max_search_string);
+       }},
+      {"imap.search_threads",
+       [](const toml::node& n, Config& c) {
+         return WantInt(n, "imap.search_threads", 1, 256, c.imap.search_threads);
+       }},
+      {"imap.max_searches_per_account",
+       [](const toml::node& n, Config& c) {
+         return WantInt(n, "imap.max_searches_per_account", 1, 1000,
+                        c.imap.max_searches_per_account);
+       }},
+      {"imap.search_timeout_seconds",
+       [](const toml::node& n, Config& c) {
+         return WantInt(n, "imap.search_timeout_seconds", 1, 3600, c.imap.search_timeout_seconds);
+       }},
+      {"imap.max_keyword_length",
+       [](const toml::node& n, Config& c) {
+         return WantInt(n, "imap.max_keyword_length", 1, 1000, c.imap.max_keyword_length);
+       }},
+      {"imap.max_keywords_per_message",
+       [](const toml::node& n, Config& c) {
+         return WantInt(n, "imap.max_keywords_per_message", 1, 10000,
+                        c.imap.max_keywords_per_message);
+       }},
+      {"imap.max_keywords_per_mailbox",
+       [](const toml::node& n, Config& c) {
+         return WantInt(n, "imap.max_keywords_per_mailbox", 1, 1000000,
+                        c.imap.max_keywords_per_mailbox);
+       }},
+      {"imap.max_sessions_per_account",
+       [](const toml::node& n, Config& c) {
+         return WantInt(n, "imap.max_sessions_per_account", 1, 1000000,
+                        c.imap.max_sessions_per_account);
+       }},
+      {"auth.password_threads",
+       [](const toml::node& n, Config& c) {
+         return WantInt(n, "auth.password_threads", 1, 256, c.auth.password_threads);
+       }},
+      {"auth.max_pending_checks",
+       [](const toml::node& n, Config& c) {
+         return WantInt(n, "auth.max_pending_checks", 1, 1000000, c.auth.max_pending_checks);
+       }},
+      {"server.memory_budget_bytes",
+       [](const toml::node& n, Config& c) {
+         return WantInt(n, "server.memory_budget_bytes", 0, kMaxInt, c.memory_budget_bytes);
+       }},
+      {"server.memory_budget_per_ip_bytes",
+       [](const toml::node& n, Config& c) {
+         return WantInt(n, "server.memory_budget_per_ip_bytes", 0, kMaxInt,
+                        c.memory_budget_per_ip_bytes);
+       }},
+      {"server.tls_handshake_timeout_seconds",
+       [](const toml::node& n, Config& c) {
+         return WantInt(n, "server.tls_handshake_timeout_seconds", 1, 3600,
+                        c.tls_handshake_timeout_seconds);
+       }},
   };
   return kSetters;
 }
@@ -626,6 +693,11 @@ std::string DefaultText(std::string_view hostname, std::string_view postgres) {
     << "# Reload with SIGHUP (listener addresses take effect at restart).\n\n"
     << "[server]\nhostname = \"" << hostname << "\"   # used in greetings and Received\n"
     << "per_ip_limits_on_loopback = false   # per-address limits for 127.0.0.1/::1 too\n"
+    << "memory_budget_bytes = " << d.memory_budget_bytes
+    << "   # client input held in memory, in all; 0 = no cap\n"
+    << "memory_budget_per_ip_bytes = " << d.memory_budget_per_ip_bytes
+    << "   # ... per client address\n"
+    << "tls_handshake_timeout_seconds = " << d.tls_handshake_timeout_seconds << "\n\n"
     << "# Who gets mail for postmaster@ and abuse@ every local domain (unless an\n"
     << "# account or alias has that address): \"\" = the first account created.\n"
     << "postmaster = \"\"\n\n"
@@ -677,6 +749,19 @@ std::string DefaultText(std::string_view hostname, std::string_view postgres) {
     << "max_connections_per_ip = " << d.imap.max_connections_per_ip << "\n"
     << "max_message_size = " << d.imap.max_message_size << "  # APPEND; NO [TOOBIG] past it\n"
     << "command_timeout_seconds = " << d.imap.command_timeout_seconds
+    << "   # a command with its literals; * BYE past it\n"
+    << "max_preauth_literal = " << d.imap.max_preauth_literal
+    << "   # literals before login; NO [TOOBIG] past it\n"
+    << "max_command_literal = " << d.imap.max_command_literal
+    << "   # literals of commands other than APPEND\n"
+    << "max_search_string = " << d.imap.max_search_string << "   # NO [LIMIT] past it\n"
+    << "search_threads = " << d.imap.search_threads << "   # threads for message-scanning SEARCH\n"
+    << "max_searches_per_account = " << d.imap.max_searches_per_account << "\n"
+    << "search_timeout_seconds = " << d.imap.search_timeout_seconds << "\n"
+    << "max_keyword_length = " << d.imap.max_keyword_length << "\n"
+    << "max_keywords_per_message = " << d.imap.max_keywords_per_message << "\n"
+    << "max_keywords_per_mailbox = " << d.imap.max_keywords_per_mailbox << "\n"
+    << "max_sessions_per_account = " << d.imap.max_sessions_per_account << "\n\n"
     << "   # a command with its literals; * BYE past it\n\n"
     << "# JMAP (RFC 8620) limits, advertised in /.well-known/jmap and enforced.\n"
     << "[jmap]\n"
@@ -693,6 +778,9 @@ std::string DefaultText(std::string_view hostname, std::string_view postgres) {
     << "penalty_base_ms = " << d.auth.penalty_base_ms
     << "   # delay after a failed login, doubled per failure\n"
     << "penalty_max_ms = " << d.auth.penalty_max_ms << "\n"
+    << "password_threads = " << d.auth.password_threads << "   # threads for password checks\n"
+    << "max_pending_checks = " << d.auth.max_pending_checks
+    << "   # waiting checks; past it logins fail temporarily\n\n"
     << "# Successful password checks remembered as a keyed hash (0 = off; see\n"
     << "# docs/operations.md for the trade-off); cleared on SIGHUP.\n"
     << "credential_cache_entries = " << d.auth.credential_cache_entries << "\n"

@@ -54,6 +54,27 @@ struct ImapLimits {
   // A command, with its literals, must arrive within this once begun (a slow
   // client cannot hold a session byte by byte): "* BYE" and close past it.
   int command_timeout_seconds = 1800;
+  // Literals before authentication (LOGIN, AUTHENTICATE): NO [TOOBIG] past it
+  // (issue 11 item 2: large literals only for APPEND once authenticated).
+  uint64_t max_preauth_literal = 8 * 1024;
+  // Literals of authenticated commands other than APPEND: NO [TOOBIG] past it.
+  uint64_t max_command_literal = 64 * 1024;
+  // One SEARCH string (BODY, TEXT, HEADER, SUBJECT...): NO [LIMIT] past it.
+  size_t max_search_string = 1024;
+  // Searches that scan messages run on their own threads (never the pool
+  // that serves logins, RCPT and RETR), at most this many per account at
+  // once (NO [LIMIT] past it), each stopped after search_timeout_seconds
+  // (NO [LIMIT]) or when its client goes away.
+  size_t search_threads = 2;
+  size_t max_searches_per_account = 1;
+  int search_timeout_seconds = 60;
+  // IMAP keywords (RFC 3501 flag-keyword): length in bytes, per message, and
+  // distinct ones per mailbox; NO [LIMIT] past them.
+  size_t max_keyword_length = 256;
+  size_t max_keywords_per_message = 64;
+  size_t max_keywords_per_mailbox = 1000;
+  // Concurrent IMAP sessions of one account: NO [LIMIT] at login past it.
+  size_t max_sessions_per_account = 100;
 };
 
 // The HTTP server (src/http/server.h): each limit's reply is named there.
@@ -87,6 +108,11 @@ struct AuthConfig {
   bool allow_plaintext_on_loopback = true;  // else plaintext passwords need TLS
   int penalty_base_ms = 250;                // first failed-login delay, doubled per failure
   int penalty_max_ms = 10000;               // cap of that delay
+  // Password checks (Argon2) run on their own threads, with at most
+  // max_pending_checks waiting; past it the login fails temporarily at once
+  // (IMAP NO [UNAVAILABLE], POP3 -ERR [SYS/TEMP], SMTP 454 4.7.0).
+  size_t password_threads = 2;
+  size_t max_pending_checks = 64;
   // Recent successful password checks remembered (auth/credential_cache.h);
   // 0 entries or 0 seconds: every login runs Argon2.
   int credential_cache_entries = 10000;
@@ -215,6 +241,13 @@ struct Config {
   // The Prometheus metrics endpoint, "host:port" (docs/operations.md); empty =
   // off. It has no authentication: bind it to loopback or a private network.
   std::string metrics_listen;
+  // Client input held in memory (IMAP commands and literals, SMTP message
+  // data) in all and per client address (server/budget.h); past either the
+  // session is refused temporarily. 0 = no cap.
+  uint64_t memory_budget_bytes = 512ull << 20;
+  uint64_t memory_budget_per_ip_bytes = 128ull << 20;
+  // A TLS handshake (implicit TLS and STARTTLS) must finish within this.
+  int tls_handshake_timeout_seconds = 10;
   uint64_t ReserveBytes() const {
     return store_reserve_bytes ? store_reserve_bytes : 2 * smtp.max_message_size;
   }

@@ -1,5 +1,7 @@
 #include "io/net.h"
 
+#include <poll.h>
+
 #include <boost/asio/experimental/awaitable_operators.hpp>
 
 namespace hato::io {
@@ -173,6 +175,15 @@ awaitable<bool> Connection::Flush() {
   data.swap(out_);
   bool ok = co_await Write(data);
   co_return ok;
+}
+
+bool Connection::PeerGone() const {
+  pollfd p{};
+  p.fd = const_cast<tcp::socket&>(socket_).native_handle();
+  p.events = POLLRDHUP;
+  if (p.fd < 0) return true;
+  if (::poll(&p, 1, 0) < 0) return false;
+  return (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) != 0;
 }
 
 awaitable<bool> Connection::StartTls(std::chrono::seconds timeout) {

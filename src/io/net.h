@@ -72,6 +72,12 @@ class Connection {
     if (out_.empty()) std::string().swap(out_);
   }
 
+  // Whether the client has shut down its side or the connection failed,
+  // without reading (Linux POLLRDHUP). For work that runs on another thread
+  // while the session waits for it (a long SEARCH): it stops when the client
+  // goes away. Safe from any thread.
+  bool PeerGone() const;
+
   // Cancels a pending read (it completes with kError); used to stop idle sessions.
   void CancelReads();
 

@@ -116,6 +116,38 @@ std::string RenderServerMetrics(const ServerSources& s) {
     w.Family("hato_disk_low", "gauge", "1 while free space is below the reserve (452 4.3.1).");
     w.Sample("hato_disk_low", "", s.disk->low() ? 1 : 0);
   }
+  if (s.loop) {
+    w.WriteHistogram("hato_event_loop_lag_seconds",
+                     "How late a 50 ms timer fires on the event loop: time the loop spent on "
+                     "something else (every session waits meanwhile).",
+                     s.loop->lag());
+    w.Family("hato_event_loop_lag_max_seconds", "gauge", "The largest event-loop lag seen.");
+    w.Sample("hato_event_loop_lag_max_seconds", "",
+             static_cast<double>(s.loop->max_lag_ms()) / 1000);
+    w.Family("hato_event_loop_blocked_total", "counter",
+             "Times the event loop was blocked longer than 100 ms (each is logged).");
+    w.Sample("hato_event_loop_blocked_total", "", static_cast<double>(s.loop->blocked()));
+  }
+  if (s.memory) {
+    w.Family("hato_memory_budget_used_bytes", "gauge",
+             "Client input held in memory now (IMAP commands and literals, SMTP data).");
+    w.Sample("hato_memory_budget_used_bytes", "", static_cast<double>(s.memory->used()));
+    w.Family("hato_memory_budget_refusals_total", "counter",
+             "Sessions refused temporarily because the memory budget was exhausted.");
+    w.Sample("hato_memory_budget_refusals_total", "", static_cast<double>(s.memory->refused()));
+  }
+  if (s.passwords) {
+    w.Family("hato_password_checks_pending", "gauge", "Password checks queued or running.");
+    w.Sample("hato_password_checks_pending", "", static_cast<double>(s.passwords->pending()));
+    w.Family("hato_password_checks_refused_total", "counter",
+             "Logins failed temporarily because the password-check queue was full.");
+    w.Sample("hato_password_checks_refused_total", "", static_cast<double>(s.passwords->refused()));
+  }
+  if (s.scan_slots) {
+    w.Family("hato_searches_refused_total", "counter",
+             "Searches refused because the account already ran its maximum at once.");
+    w.Sample("hato_searches_refused_total", "", static_cast<double>(s.scan_slots->refused()));
+  }
   w.Family("hato_resident_memory_bytes", "gauge", "Resident set size of the server process.");
   w.Sample("hato_resident_memory_bytes", "", static_cast<double>(ResidentBytes()));
   return w.text();

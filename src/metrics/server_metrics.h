@@ -26,6 +26,11 @@ struct ServerSources {
   // Connections accepted per listener (smtp, submission, submissions, imap,
   // imaps, pop3, pop3s), before admission control.
   std::vector<std::pair<std::string, const std::atomic<uint64_t>*>> listeners;
+  // Isolation and bounds (server/isolation.h, server/budget.h); null = left out.
+  const server::LoopMonitor* loop = nullptr;
+  const server::MemoryBudget* memory = nullptr;
+  const server::PasswordChecks* passwords = nullptr;
+  const server::AccountSlots* scan_slots = nullptr;
 };
 
 std::string RenderServerMetrics(const ServerSources& s);

@@ -545,7 +545,7 @@ awaitable<bool> Session::HandleStls() {
   if (!sent) co_return false;
   // StartTls discards anything pipelined after STLS (RFC 2595 section 4, and
   // the command-injection attack): the client starts AUTHORIZATION over.
-  seconds timeout = idle_timeout();
+  seconds timeout(cfg_->tls_handshake_timeout_seconds);  // issue 11 item 15
   bool secured = co_await conn_.StartTls(timeout);
   if (!secured) co_return false;
   user_.reset();

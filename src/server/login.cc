@@ -50,11 +50,27 @@ awaitable<LoginResult> CheckLogin(Services& svc, std::string ip, std::string use
                                   std::string password, std::string protocol) {
   // g++ 12: named callables and stored results around co_await (see io/await.h).
   auth::LoginPenalty* penalty = svc.penalty;
+  std::string address = AsciiLower(user);
   if (penalty) {
-    std::chrono::milliseconds pending = penalty->Pending(ip);
+    std::chrono::milliseconds pending = penalty->Pending(ip, address);
     co_await Sleep(pending);
   }
-  std::string address = AsciiLower(user);
+  // The hash runs on its own pool with a bounded queue (server/isolation.h):
+  // past it the login fails temporarily at once rather than queueing behind
+  // a flood, and the blocking pool (RCPT, SELECT, RETR) never runs a hash.
+  PasswordChecks::Ticket ticket;
+  if (svc.passwords) {
+    ticket = svc.passwords->TryEnter(auth::NetworkKey(ip));
+    if (!ticket) {
+      spdlog::warn("{}: password check refused for {} from {}: {} checks waiting", protocol,
+                   address, ip, svc.passwords->pending());
+      LoginResult busy;
+      busy.outcome = LoginOutcome::kTemporary;
+      busy.address = address;
+      busy.error = "busy";
+      co_return busy;
+    }
+  }
   store::Store* store = svc.store;
   auth::CredentialCache* cache = svc.credentials;
   auto verify = [store, cache, address, password]() {
@@ -76,7 +92,8 @@ awaitable<LoginResult> CheckLogin(Services& svc, std::string ip, std::string use
     }
     return r;
   };
-  LoginResult result = co_await io::Offload(*svc.blocking, std::move(verify));
+  asio::thread_pool& pool = svc.passwords ? svc.passwords->pool() : *svc.blocking;
+  LoginResult result = co_await io::Offload(pool, std::move(verify));
   std::string why;
   co_await Record(penalty, svc.counters, ip, result, protocol, why);
   co_return result;
@@ -85,11 +102,11 @@ awaitable<LoginResult> CheckLogin(Services& svc, std::string ip, std::string use
 awaitable<ScramAccount> BeginScramLogin(Services& svc, std::string ip, std::string user,
                                         std::string protocol) {
   auth::LoginPenalty* penalty = svc.penalty;
+  std::string address = AsciiLower(user);
   if (penalty) {
-    std::chrono::milliseconds pending = penalty->Pending(ip);
+    std::chrono::milliseconds pending = penalty->Pending(ip, address);
     co_await Sleep(pending);
   }
-  std::string address = AsciiLower(user);
   store::Store* store = svc.store;
   auto lookup = [store, address]() {
     ScramAccount r;

@@ -18,6 +18,8 @@
 #include "auth/penalty.h"
 #include "config/config.h"
 #include "io/asio.h"
+#include "server/budget.h"
+#include "server/isolation.h"
 #include "server/change_feed.h"
 #include "store/store.h"
 
@@ -276,6 +278,16 @@ struct Services {
   asio::thread_pool* checks = nullptr;
   // Called after a message was queued for remote delivery (any thread).
   std::function<void()> outbound_queued;
+  // Isolation and bounds (issue 11). Client input held in memory
+  // (server/budget.h); null = no cap.
+  MemoryBudget* memory = nullptr;
+  // Password checks on their own threads with a bounded queue; null = on
+  // `blocking`, unbounded.
+  PasswordChecks* passwords = nullptr;
+  // Scans whose cost the client decides (SEARCH over message content): their
+  // own threads, and a per-account concurrency limit. Null = on `blocking`.
+  asio::thread_pool* scans = nullptr;
+  AccountSlots* scan_slots = nullptr;
   // Recent successful password checks (null: none cached).
   auth::CredentialCache* credentials = nullptr;
   // The store's change notifications for every subscriber (IMAP, JMAP); null:

@@ -49,7 +49,9 @@ class Session final : public server::SessionRegistry::Member {
         conn_(std::move(socket), services.tls),
         cfg_(services.config->Get()),
         submission_(mode != Mode::kMx),
-        implicit_tls_(mode == Mode::kSubmissionImplicitTls) {
+        implicit_tls_(mode == Mode::kSubmissionImplicitTls),
+        charge_(services.memory ? services.memory->Open(conn_.peer_ip())
+                                : server::MemoryBudget::Charge()) {
     // A client that stops reading our replies is cut off like an idle one.
     conn_.set_write_timeout(std::chrono::seconds(cfg_->smtp.idle_timeout_seconds));
   }
@@ -145,13 +147,23 @@ class Session final : public server::SessionRegistry::Member {
   int64_t account_id_ = 0;  // the authenticated account (submission), 0 before AUTH
   std::string account_address_;
   Transaction tx_;
+  // Message data held in memory before it is committed (server/budget.h).
+  server::MemoryBudget::Charge charge_;
+  // Charges `bytes` of message data; past the budget queues the refusal
+  // (421 4.3.2, RFC 5321 section 3.8: the session then closes) and returns false.
+  bool ChargeData(uint64_t bytes) {
+    if (charge_.Set(bytes)) return true;
+    spdlog::warn("smtp: memory budget exhausted; closing the session from {}", conn_.peer_ip());
+    Reply("421 4.3.2 " + cfg_->hostname + " Server busy (memory budget), try again later");
+    return false;
+  }
 };
 
 awaitable<void> Session::Run() {
   const auto& c = *cfg_;
   if (implicit_tls_) {
     // RFC 8314 section 3.3: TLS starts at once; no plaintext byte is exchanged.
-    seconds timeout(c.smtp.idle_timeout_seconds);
+    seconds timeout(c.tls_handshake_timeout_seconds);  // a handshake that never starts
     bool secured = co_await conn_.StartTls(timeout);
     if (!secured) {
       conn_.Close();
@@ -164,7 +176,8 @@ awaitable<void> Session::Run() {
       bool flushed = co_await Flush();
       if (!flushed) co_return;
     }
-    cfg_ = svc_.config->Get();  // a reload applies from the next command
+    cfg_ = svc_.config->Get();     // a reload applies from the next command
+    charge_.Set(tx_.bdat.size());  // BDAT chunks held between commands (RSET drops them)
     size_t max_line = cfg_->smtp.max_line_length;
     seconds idle(cfg_->smtp.idle_timeout_seconds);
     if (stopping_) {
@@ -694,6 +707,7 @@ awaitable<bool> Session::HandleData() {
     std::string& buf = conn_.buffer();
     size_t used = reader.Feed(buf);
     buf.erase(0, used);
+    if (!ChargeData(reader.content().size())) co_return false;
     if (reader.done()) break;
     seconds wait = ReadTimeout(idle, deadline);
     io::ReadStatus st = io::ReadStatus::kTimeout;
@@ -710,6 +724,7 @@ awaitable<bool> Session::HandleData() {
     co_return true;
   }
   bool delivered = co_await Deliver(std::move(reader.content()));
+  charge_.Set(0);
   co_return delivered;
 }
 
@@ -728,6 +743,7 @@ awaitable<bool> Session::HandleBdat(const Command& c) {
       if (usable) tx_.bdat_norm.Feed(std::string_view(buf).substr(0, take), tx_.bdat, limit);
       buf.erase(0, take);
       left -= take;
+      if (!ChargeData(tx_.bdat.size())) co_return false;
       continue;
     }
     bool flushed = co_await Flush();
@@ -766,6 +782,7 @@ awaitable<bool> Session::HandleBdat(const Command& c) {
   tx_.bdat_norm.Finish(tx_.bdat, limit);
   std::string content = std::move(tx_.bdat);
   bool delivered = co_await Deliver(std::move(content));
+  charge_.Set(0);
   co_return delivered;
 }
 
@@ -783,7 +800,7 @@ awaitable<bool> Session::HandleStartTls() {
   if (!flushed) co_return false;
   // StartTls discards anything pipelined after STARTTLS (RFC 3207 section 4.2
   // and the command-injection attack): the client starts over with EHLO.
-  seconds timeout(cfg_->smtp.idle_timeout_seconds);
+  seconds timeout(cfg_->tls_handshake_timeout_seconds);
   bool secured = co_await conn_.StartTls(timeout);
   if (!secured) co_return false;
   helo_.clear();

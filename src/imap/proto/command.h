@@ -35,6 +35,9 @@ struct Limits {
   size_t max_line = 64 * 1024;
   // One literal, and so one APPENDed message (APPENDLIMIT, RFC 7889).
   uint64_t max_literal = 50 * 1024 * 1024;
+  // A literal of any command other than APPEND (a LOGIN password, a mailbox
+  // name, a SEARCH string): big literals are for messages only (issue 11).
+  uint64_t max_other_literal = 50 * 1024 * 1024;
   // A whole command: its lines and literals together.
   uint64_t max_command = 51 * 1024 * 1024;
   // Literals in one command (each synchronizing one costs a prefix re-parse).

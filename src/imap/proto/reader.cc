@@ -48,6 +48,21 @@ std::optional<LiteralHeader> TrailingLiteral(std::string_view line) {
   return LiteralHeader{n, sync};
 }
 
+// Whether a command (its first line at least) is an APPEND: "tag SP APPEND SP".
+bool IsAppend(std::string_view so_far) {
+  auto tag = ParseTag(so_far);
+  if (!tag || so_far.size() < tag->size() + 1) return false;
+  std::string_view rest = so_far.substr(tag->size() + 1);
+  constexpr std::string_view kAppend = "APPEND ";
+  if (rest.size() < kAppend.size()) return false;
+  for (size_t i = 0; i < kAppend.size(); ++i) {
+    char c = rest[i];
+    if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
+    if (c != kAppend[i]) return false;
+  }
+  return true;
+}
+
 std::string_view StripCr(std::string_view line) {
   if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
   return line;
@@ -277,7 +292,9 @@ ReadResult CommandReader::Next() {
     ReadError e;
     e.tag = ParseTag(so_far);
     bool too_many = ++literals_ > limits_.max_literals;
-    bool too_big = lit->size > limits_.max_literal || command_size > limits_.max_command ||
+    uint64_t max_literal = limits_.max_literal;
+    if (!IsAppend(so_far)) max_literal = std::min(max_literal, limits_.max_other_literal);
+    bool too_big = lit->size > max_literal || command_size > limits_.max_command ||
                    lit->size > limits_.max_command - command_size;
     if (too_many || too_big) {
       e.kind = too_big ? ReadErrorKind::kTooBig : ReadErrorKind::kBad;

@@ -112,6 +112,9 @@ class CommandReader {
   // A command has begun and is not complete.
   bool in_command() const { return lines_started_; }
   const Limits& limits() const { return limits_; }
+  // New limits from the next literal announcement or line on (the session
+  // raises them once the client has logged in).
+  void set_limits(const Limits& l) { limits_ = l; }
 
  private:
   // Where the reader is within the input.

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <boost/asio/experimental/awaitable_operators.hpp>
+#include <set>
 
 #include "base/strings.h"
 #include "imap/proto/response.h"
@@ -85,6 +86,53 @@ bool SetsSeen(const std::vector<FetchItem>& items) {
   return false;
 }
 
+// Keyword limits (issue 11 item 8; RFC 5530 [LIMIT]): each keyword at most
+// imap.max_keyword_length bytes, at most max_keywords_per_message on one
+// message, at most max_keywords_per_mailbox distinct ones in the mailbox
+// (counted over `mailbox`, the selected mailbox's messages, when known).
+// `targets` are the messages a STORE changes. Returns the reply text, or
+// nullopt when within the limits.
+std::optional<std::string> KeywordLimitError(const config::ImapLimits& lim,
+                                             const store::FlagChange& change,
+                                             const std::vector<store::MessageMeta>* mailbox,
+                                             const std::vector<size_t>& targets) {
+  if (change.op == store::FlagOp::kRemove || change.keywords.empty()) return std::nullopt;
+  std::set<std::string> added;
+  for (const auto& k : change.keywords) {
+    if (k.size() > lim.max_keyword_length) {
+      return "[LIMIT] keywords are limited to " + std::to_string(lim.max_keyword_length) + " bytes";
+    }
+    added.insert(k);
+  }
+  std::string per_message =
+      "[LIMIT] at most " + std::to_string(lim.max_keywords_per_message) + " keywords per message";
+  if (added.size() > lim.max_keywords_per_message) return per_message;
+  if (mailbox == nullptr) return std::nullopt;
+  auto words = [](const std::string& keywords, auto&& each) {
+    for (size_t pos = 0; pos < keywords.size();) {
+      size_t sp = keywords.find(' ', pos);
+      if (sp == std::string::npos) sp = keywords.size();
+      if (sp > pos) each(keywords.substr(pos, sp - pos));
+      pos = sp + 1;
+    }
+  };
+  if (change.op == store::FlagOp::kAdd) {
+    for (size_t i : targets) {
+      std::set<std::string> now = added;
+      words((*mailbox)[i].keywords, [&now](std::string w) { now.insert(std::move(w)); });
+      if (now.size() > lim.max_keywords_per_message) return per_message;
+    }
+  }
+  std::set<std::string> distinct = added;
+  for (const auto& m : *mailbox) {
+    words(m.keywords, [&distinct](std::string w) { distinct.insert(std::move(w)); });
+    if (distinct.size() > lim.max_keywords_per_mailbox) {
+      return "[LIMIT] at most " + std::to_string(lim.max_keywords_per_mailbox) +
+             " distinct keywords per mailbox";
+    }
+  }
+  return std::nullopt;
+}
 }  // namespace
 
 Result<std::vector<size_t>> Session::Resolve(const SeqSet& set, bool uid) const {
@@ -263,6 +311,10 @@ awaitable<bool> Session::HandleStore(const Command& c) {
   change->op = a.mode == StoreMode::kAdd      ? store::FlagOp::kAdd
                : a.mode == StoreMode::kRemove ? store::FlagOp::kRemove
                                               : store::FlagOp::kReplace;
+  if (auto limit = KeywordLimitError(cfg_->imap, *change, &selected_->view.metas(), *targets)) {
+    Tagged(c, "NO", *limit);
+    co_return true;
+  }
   if (a.unchanged_since) {
     EnableCondstore();
     change->unchanged_since = *a.unchanged_since == 0 ? 1 : *a.unchanged_since;
@@ -332,6 +384,22 @@ awaitable<bool> Session::HandleSearch(const Command& c) {
     Tagged(c, "NO", "[BADCHARSET (UTF-8 US-ASCII)] charset not supported");
     co_return true;
   }
+  // Issue 11 item 5: a search string is bounded (imap.max_search_string);
+  // every key is checked, however deeply nested.
+  size_t longest = 0;
+  std::vector<const SearchKey*> keys{&a.key};
+  while (!keys.empty()) {
+    const SearchKey* k = keys.back();
+    keys.pop_back();
+    longest = std::max({longest, k->text.size(), k->field.size()});
+    for (const auto& ch : k->children) keys.push_back(&ch);
+  }
+  if (longest > cfg_->imap.max_search_string) {
+    Tagged(c, "NO",
+           "[LIMIT] search strings are limited to " + std::to_string(cfg_->imap.max_search_string) +
+               " bytes");
+    co_return true;
+  }
   store::Store* store = svc_.store;
   TreeCache* cache = &trees_;
   int64_t account = account_id_;
@@ -340,30 +408,71 @@ awaitable<bool> Session::HandleSearch(const Command& c) {
   const std::vector<store::MessageMeta>* metas = &selected_->view.metas();
   SearchKey key = a.key;
   int64_t mailbox_id = selected_->id;
-  auto search = [store, cache, account, mailbox_id, metas, key]() mutable {
+  // A scan stops at its deadline (imap.search_timeout_seconds) or when the
+  // client goes away (checked every kScanProbe messages).
+  enum class Stop { kNone, kDeadline, kGone };
+  struct Found {
+    std::vector<uint32_t> seqs;  // matching indexes + 1
+    uint64_t modseq = 0;         // their highest modseq
+    Stop stop = Stop::kNone;
+  };
+  auto deadline = std::chrono::steady_clock::now() + seconds(cfg_->imap.search_timeout_seconds);
+  const io::Connection* conn = &conn_;
+  auto search = [store, cache, account, mailbox_id, metas, key, deadline, conn]() mutable {
+    constexpr size_t kScanProbe = 32;
     const std::vector<store::MessageMeta>& messages = *metas;
-    std::pair<std::vector<uint32_t>, uint64_t> out{{}, 0};  // matching indexes+1, max modseq
-    UseTextIndex(*store, mailbox_id, key);                  // BODY/TEXT through the full-text index
+    Found out;
+    UseTextIndex(*store, mailbox_id, key);  // BODY/TEXT through the full-text index
     SearchNeeds needs = SearchNeedsOf(key);
     bool content = needs == SearchNeeds::kContent;
     bool tree = needs != SearchNeeds::kMeta;
     uint32_t max_seq = static_cast<uint32_t>(messages.size());
     uint32_t max_uid = messages.empty() ? 0 : messages.back().uid;
     for (size_t i = 0; i < messages.size(); ++i) {
+      if (tree && std::chrono::steady_clock::now() > deadline) {
+        out.stop = Stop::kDeadline;
+        break;
+      }
+      if (tree && i % kScanProbe == kScanProbe - 1 && conn->PeerGone()) {
+        out.stop = Stop::kGone;
+        break;
+      }
       Loaded l = Load(store, cache, account, messages[i], content, tree);
       MessageData m{&messages[i], static_cast<uint32_t>(i + 1), l.raw, l.tree.get()};
       if (!Matches(key, m, max_seq, max_uid)) continue;
-      out.first.push_back(static_cast<uint32_t>(i + 1));
-      out.second = std::max(out.second, messages[i].modseq);
+      out.seqs.push_back(static_cast<uint32_t>(i + 1));
+      out.modseq = std::max(out.modseq, messages[i].modseq);
     }
     return out;
   };
-  std::pair<std::vector<uint32_t>, uint64_t> found;
+  Found result;
   if (SearchNeedsOf(key) == SearchNeeds::kMeta) {
-    found = search();  // flags, sizes, dates, UIDs: no store access
+    result = search();  // flags, sizes, dates, UIDs: no store access
   } else {
-    found = co_await io::Offload(*svc_.blocking, std::move(search));
+    // A scan: on its own pool (server/isolation.h), at most
+    // imap.max_searches_per_account at once per account.
+    server::AccountSlots::Slot slot;
+    if (svc_.scan_slots) {
+      slot = svc_.scan_slots->TryTake(account, cfg_->imap.max_searches_per_account);
+      if (!slot) {
+        Tagged(c, "NO", "[LIMIT] too many searches running for this account, try again later");
+        co_return true;
+      }
+    }
+    asio::thread_pool& pool = svc_.scans ? *svc_.scans : *svc_.blocking;
+    result = co_await io::Offload(pool, std::move(search));
   }
+  if (result.stop == Stop::kGone) {
+    spdlog::info("imap: search for {} cancelled: the client went away", address_);
+    co_return false;
+  }
+  if (result.stop == Stop::kDeadline) {
+    spdlog::warn("imap: search for {} stopped after {} s", address_,
+                 cfg_->imap.search_timeout_seconds);
+    Tagged(c, "NO", "[LIMIT] search took too long; narrow it down");
+    co_return true;
+  }
+  std::pair<std::vector<uint32_t>, uint64_t> found{std::move(result.seqs), result.modseq};
   std::vector<uint32_t> numbers;
   for (uint32_t seq : found.first) numbers.push_back(c.uid ? (*metas)[seq - 1].uid : seq);
   bool modseq_key = false;
@@ -498,6 +607,12 @@ awaitable<bool> Session::HandleAppend(const Command& c) {
   auto change = ParseFlags(a.flags);
   if (!change) {
     Tagged(c, "BAD", change.error().message);
+    co_return true;
+  }
+  bool into_selected = selected_ && selected_->name == *name;
+  if (auto limit = KeywordLimitError(cfg_->imap, *change,
+                                     into_selected ? &selected_->view.metas() : nullptr, {})) {
+    Tagged(c, "NO", *limit);
     co_return true;
   }
   if (svc_.disk && svc_.disk->low()) {

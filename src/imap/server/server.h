@@ -52,6 +52,10 @@ class Hub {
     claimed = std::max(previous, up_to);
     return previous;
   }
+  // Live authenticated sessions per account (imap.max_sessions_per_account;
+  // issue 11 item 8). Thread-safe, unlike the rest of the Hub.
+  server::AccountSlots account_sessions;
+
   void Notify(const std::vector<int64_t>& mailbox_ids) {
     for (int64_t id : mailbox_ids) {
       auto it = watchers_.find(id);

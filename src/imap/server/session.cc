@@ -8,6 +8,7 @@
 
 #include "auth/scram.h"
 #include "base/strings.h"
+#include "imap/proto/list_pattern.h"
 #include "imap/proto/response.h"
 #include "imap/proto/strings.h"
 #include "imap/proto/utf7.h"
@@ -26,26 +27,21 @@ using std::chrono::seconds;
 
 constexpr int kMaxBadCommands = 50;  // "* BYE" past it
 
-Limits ReaderLimits(const config::Config& c) {
+// Reader limits by state (issue 11, item 2): before login only small literals
+// (a LOGIN password, an AUTHENTICATE initial response) and small commands;
+// once authenticated, message-sized literals for APPEND only.
+Limits ReaderLimits(const config::Config& c, bool authenticated) {
   Limits l;
+  if (!authenticated) {
+    l.max_literal = c.imap.max_preauth_literal;
+    l.max_other_literal = c.imap.max_preauth_literal;
+    l.max_command = l.max_line + 4 * c.imap.max_preauth_literal;
+    return l;
+  }
   l.max_literal = c.imap.max_message_size;
+  l.max_other_literal = std::min(c.imap.max_command_literal, c.imap.max_message_size);
   l.max_command = c.imap.max_message_size + (1u << 20);
   return l;
-}
-
-// LIST pattern matching (RFC 3501 section 6.3.8): '*' matches anything, '%'
-// anything but the hierarchy separator.
-bool Wildcard(std::string_view pattern, std::string_view name) {
-  if (pattern.empty()) return name.empty();
-  char p = pattern.front();
-  if (p == '*' || p == '%') {
-    for (size_t i = 0; i <= name.size(); ++i) {
-      if (Wildcard(pattern.substr(1), name.substr(i))) return true;
-      if (i < name.size() && p == '%' && name[i] == store::kHierarchySeparator) return false;
-    }
-    return false;
-  }
-  return !name.empty() && name.front() == p && Wildcard(pattern.substr(1), name.substr(1));
 }
 
 // RFC 9208 section 5.1: STORAGE is counted in units of 1024 octets (rounded up).
@@ -103,7 +99,9 @@ Session::Session(server::Services& services, Hub& hub, TreeCache& trees, tcp::so
       trees_(trees),
       conn_(std::move(socket), services.tls),
       cfg_(services.config->Get()),
-      reader_(ReaderLimits(*cfg_)),
+      reader_(ReaderLimits(*cfg_, false)),
+      charge_(services.memory ? services.memory->Open(conn_.peer_ip())
+                              : server::MemoryBudget::Charge()),
       implicit_tls_(implicit_tls),
       wake_(conn_.executor()) {
   // A client that stops reading (a FETCH it never takes) is cut off like an idle one.
@@ -127,11 +125,18 @@ void Session::MailboxChanged() {
   wake_.cancel();
 }
 
+bool Session::ChargeBuffered(uint64_t reserve) {
+  if (charge_.Set(std::max({reader_.buffered(), literal_reserve_, reserve}))) return true;
+  over_budget_ = true;
+  return false;
+}
+
 awaitable<io::ReadStatus> Session::ReadMore(seconds timeout) {
   io::ReadStatus st = co_await conn_.ReadMore(timeout);
   if (st == io::ReadStatus::kOk) {
     reader_.Feed(conn_.buffer());
     conn_.buffer().clear();
+    if (!ChargeBuffered()) co_return io::ReadStatus::kError;
   }
   co_return st;
 }
@@ -215,7 +220,7 @@ bool Session::Allowed(Verb v, State s) {
 awaitable<void> Session::Run() {
   if (implicit_tls_) {
     // RFC 8314 section 3.3: TLS from the first byte; a failed handshake closes.
-    seconds timeout(cfg_->imap.idle_timeout_seconds);
+    seconds timeout(cfg_->tls_handshake_timeout_seconds);  // a handshake that never starts
     bool secured = co_await conn_.StartTls(timeout);
     if (!secured) {
       conn_.Close();
@@ -256,16 +261,34 @@ awaitable<void> Session::Run() {
         }
         break;
       }
+      if (over_budget_) {
+        // server/budget.h: the input this client (or everyone) holds in
+        // memory is at its cap; a prompt temporary refusal frees it.
+        spdlog::warn("imap: memory budget exhausted; closing the session from {}", conn_.peer_ip());
+        Reply("* BYE [UNAVAILABLE] server busy (memory budget), try again later");
+        break;
+      }
       if (st != io::ReadStatus::kOk) {
         if (stopping_) continue;  // reports BYE
         co_return;
       }
       continue;
     }
-    if (std::holds_alternative<NeedContinuation>(next)) {
+    if (auto* more = std::get_if<NeedContinuation>(&next)) {
+      // Reserve the announced literal before inviting it.
+      literal_reserve_ = 0;
+      if (!ChargeBuffered(reader_.buffered() + more->size)) {
+        spdlog::warn("imap: memory budget exhausted; refusing a {}-byte literal from {}",
+                     more->size, conn_.peer_ip());
+        Reply("* BYE [UNAVAILABLE] server busy (memory budget), try again later");
+        break;
+      }
+      literal_reserve_ = reader_.buffered() + more->size;  // held until the command is read
       Reply("+ Ready for literal data");
       continue;
     }
+    literal_reserve_ = 0;
+    charge_.Set(reader_.buffered());  // the command left the buffer
     if (auto* e = std::get_if<ReadError>(&next)) {
       conn_.output() += FormatReadError(*e);  // a whole response line, CRLF included
       if (e->close || ++bad_commands_ > kMaxBadCommands) {
@@ -430,9 +453,9 @@ awaitable<bool> Session::HandleStartTls(const Command& c) {
   Tagged(c, "OK", "Begin TLS negotiation now");
   bool flushed = co_await Flush();
   if (!flushed) co_return false;
-  seconds timeout(cfg_->imap.idle_timeout_seconds);
+  seconds timeout(cfg_->tls_handshake_timeout_seconds);
   // Discard anything pipelined after STARTTLS (RFC 3501 section 6.2.1).
-  reader_ = CommandReader(ReaderLimits(*cfg_));
+  reader_ = CommandReader(ReaderLimits(*cfg_, false));
   bool secured = co_await conn_.StartTls(timeout);
   co_return secured;
 }
@@ -607,9 +630,17 @@ bool Session::LoginDone(const Command& c, const server::LoginResult& r,
     Tagged(c, "NO", "[AUTHENTICATIONFAILED] invalid credentials");  // RFC 5530
     return ++bad_commands_ <= kMaxBadCommands;
   }
+  account_slot_ = hub_.account_sessions.TryTake(r.account_id, cfg_->imap.max_sessions_per_account);
+  if (!account_slot_) {
+    spdlog::warn("imap: {} refused from {}: {} sessions already", r.address, conn_.peer_ip(),
+                 cfg_->imap.max_sessions_per_account);
+    Tagged(c, "NO", "[UNAVAILABLE] too many sessions for this account, try again later");
+    return true;
+  }
   account_id_ = r.account_id;
   address_ = r.address;
   state_ = State::kAuthenticated;
+  reader_.set_limits(ReaderLimits(*cfg_, true));
   spdlog::info("imap: {} logged in from {}{}{}", address_, conn_.peer_ip(),
                conn_.is_tls() ? " with TLS" : "", mechanism.empty() ? "" : " with " + mechanism);
   Tagged(c, "OK", "[CAPABILITY " + Capabilities() + "] logged in");
@@ -793,18 +824,65 @@ awaitable<bool> Session::HandleMailboxWrite(const Command& c) {
 awaitable<bool> Session::HandleList(const Command& c) {
   const auto& a = c.As<ListArgs>();
   bool lsub = c.verb == Verb::kLsub;
-  auto mailboxes = co_await ListMailboxesWithClaims();
-  if (!mailboxes->ok()) {
-    Tagged(c, "NO", "[UNAVAILABLE] try again later");
-    co_return true;
-  }
-  const auto& all = **mailboxes;
   // RFC 3501 section 6.3.8: an empty pattern asks for the delimiter.
   if (a.patterns.size() == 1 && a.patterns[0].empty() && !lsub) {
     Reply("* LIST (\\Noselect) \"/\" \"\"");
     Tagged(c, "OK", "LIST completed");
     co_return true;
   }
+  // Patterns are compiled into linear-time matchers (imap/proto/list_pattern.h),
+  // bounded in length and number: RFC 5530 [LIMIT] past either.
+  std::vector<ListPattern> patterns;
+  if (a.patterns.size() > kMaxListPatterns) {
+    Tagged(c, "NO", "[LIMIT] at most " + std::to_string(kMaxListPatterns) + " patterns");
+    co_return true;
+  }
+  for (const auto& p : a.patterns) {
+    std::string pattern = a.reference + p;
+    if (EqualsIgnoreCase(pattern, "INBOX")) pattern = "INBOX";
+    auto compiled = ListPattern::Compile(pattern, store::kHierarchySeparator);
+    if (!compiled) {
+      Tagged(c, "NO", "[LIMIT] " + compiled.error().message);
+      co_return true;
+    }
+    patterns.push_back(std::move(*compiled));
+  }
+  // The mailboxes, their wire names and whether a pattern matches them: on
+  // the blocking pool, as the cost depends on the client (the event loop only
+  // dispatches).
+  struct Listed {
+    std::vector<store::MailboxInfo> all;
+    std::vector<std::string> wire;
+    std::vector<char> matched;
+  };
+  auto mailboxes = co_await ListMailboxesWithClaims();
+  if (!mailboxes->ok()) {
+    Tagged(c, "NO", "[UNAVAILABLE] try again later");
+    co_return true;
+  }
+  auto list = [boxes = std::move(**mailboxes),
+               patterns = std::move(patterns)]() mutable -> std::optional<Result<Listed>> {
+    Listed l;
+    l.all = std::move(boxes);
+    for (const auto& m : l.all) {
+      auto mutf7 = EncodeMailboxUtf7(m.name);
+      l.wire.push_back(mutf7 ? *mutf7 : m.name);
+      bool hit = false;
+      for (const auto& p : patterns) {
+        if ((hit = p.Matches(l.wire.back()))) break;
+      }
+      l.matched.push_back(hit);
+    }
+    return Result<Listed>(std::move(l));
+  };
+  auto listed = co_await io::Offload(*svc_.blocking, std::move(list));
+  if (!listed->ok()) {
+    Tagged(c, "NO", "[UNAVAILABLE] try again later");
+    co_return true;
+  }
+  const auto& all = (*listed)->all;
+  const auto& wires = (*listed)->wire;
+  const auto& matched = (*listed)->matched;
   std::map<std::string, bool> has_children;
   for (const auto& m : all) {
     size_t slash = m.name.rfind(store::kHierarchySeparator);
@@ -826,17 +904,10 @@ awaitable<bool> Session::HandleList(const Command& c) {
       }
     }
   }
-  auto matches = [&a](const std::string& wire) {
-    for (const auto& p : a.patterns) {
-      std::string pattern = a.reference + p;
-      if (EqualsIgnoreCase(pattern, "INBOX")) pattern = "INBOX";
-      if (Wildcard(pattern, wire)) return true;
-    }
-    return false;
-  };
-  for (const auto& m : all) {
-    std::string wire = ToWire(m.name);
-    if (!matches(wire)) continue;
+  for (size_t i = 0; i < all.size(); ++i) {
+    const auto& m = all[i];
+    const std::string& wire = wires[i];
+    if (!matched[i]) continue;
     bool below = subscribed_below.count(m.name) > 0;
     bool childinfo = below && !lsub;
     // RFC 3501 section 6.3.9: LSUB "%" returns the unsubscribed parent of a
@@ -845,8 +916,9 @@ awaitable<bool> Session::HandleList(const Command& c) {
     if (lsub && below && !m.subscribed) {
       lsub_parent = true;
       std::string prefix = m.name + store::kHierarchySeparator;
-      for (const auto& d : all) {
-        if (d.subscribed && d.name.rfind(prefix, 0) == 0 && matches(ToWire(d.name))) {
+      for (size_t j = 0; j < all.size(); ++j) {
+        const auto& d = all[j];
+        if (d.subscribed && d.name.rfind(prefix, 0) == 0 && matched[j]) {
           lsub_parent = false;  // the subscribed mailbox itself is listed
           break;
         }

@@ -136,6 +136,9 @@ class Session final : public server::SessionRegistry::Member, public Hub::Listen
   std::string ToWire(const std::string& name) const;
 
   awaitable<io::ReadStatus> ReadMore(std::chrono::seconds timeout);
+  // Charges what the reader buffers (at least `reserve`) to the memory
+  // budget; false (and over_budget_ set) past it.
+  bool ChargeBuffered(uint64_t reserve = 0);
 
   server::Services& svc_;
   Hub& hub_;
@@ -143,6 +146,9 @@ class Session final : public server::SessionRegistry::Member, public Hub::Listen
   io::Connection conn_;
   std::shared_ptr<const config::Config> cfg_;
   CommandReader reader_;
+  server::MemoryBudget::Charge charge_;  // reader_'s input (server/budget.h)
+  bool over_budget_ = false;
+  uint64_t literal_reserve_ = 0;  // a synchronizing literal invited with "+", until read
   State state_ = State::kNotAuthenticated;
   int bad_commands_ = 0;
   // When the command being received must be complete (imap.command_timeout_seconds).
@@ -155,6 +161,7 @@ class Session final : public server::SessionRegistry::Member, public Hub::Listen
 
   int64_t account_id_ = 0;
   std::string address_;
+  server::AccountSlots::Slot account_slot_;  // in Hub::account_sessions
   bool condstore_ = false;  // RFC 7162: enabled by ENABLE or a CONDSTORE-aware command
   bool qresync_ = false;
   std::optional<Selected> selected_;
