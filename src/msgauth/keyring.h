@@ -37,6 +37,11 @@ class KeyRing {
   // The DKIM-Signature field for `message` by its From domain's key, or an
   // empty string when that domain has no key (the message goes unsigned).
   Result<std::string> SignatureFor(std::string_view message, int64_t now) const;
+  // The DKIM-Signature by `domain`'s key, and only when the message's From
+  // domain is `domain` (submission passes the From domain it checked the
+  // account owns, issue 11): "" otherwise, so no other domain's key is used.
+  Result<std::string> SignatureAs(std::string_view domain, std::string_view message,
+                                  int64_t now) const;
 
  private:
   std::map<std::string, DomainKey> keys_;  // by lower-case domain

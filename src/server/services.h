@@ -17,6 +17,7 @@
 #include "auth/penalty.h"
 #include "config/config.h"
 #include "io/asio.h"
+#include "server/account_sessions.h"
 #include "store/store.h"
 
 namespace hato::server {
@@ -224,6 +225,8 @@ struct InboundVerdict {
 struct MessageHooks {
   // Submission: header fields (a DKIM-Signature, RFC 6376) to prepend to a
   // message from `from_domain` before it is queued and stored. Null = none.
+  // `from_domain` is the message's From: domain, already checked to belong
+  // to the submitting account: only that domain's key may be used.
   std::function<Result<std::string>(const std::string& from_domain, std::string_view message)>
       sign_outbound;
   // MX: SPF, DKIM and DMARC of a received message. Null = none.
@@ -245,6 +248,9 @@ struct Services {
   asio::thread_pool* checks = nullptr;
   // Called after a message was queued for remote delivery (any thread).
   std::function<void()> outbound_queued;
+  // Authenticated sessions by account, ended when the account changes
+  // (server/account_sessions.h). Null: not tracked.
+  AccountSessions* account_sessions = nullptr;
 };
 
 }  // namespace hato::server

@@ -13,6 +13,7 @@
 #include "mime/header.h"
 #include "mime/message.h"
 #include "server/login.h"
+#include "server/message_hygiene.h"
 #include "smtp/command.h"
 #include "smtp/data_reader.h"
 
@@ -20,6 +21,9 @@ namespace hato::smtp {
 namespace {
 
 using std::chrono::seconds;
+
+// The longest wait before a 5xx RCPT reply (smtp.bad_rcpt_delay_ms grows to it).
+constexpr std::chrono::milliseconds kMaxBadRcptDelay{30000};
 
 // RFC 4954 section 4: a SASL response line may be long; 12288 octets is the
 // limit of many servers.
@@ -41,7 +45,8 @@ std::string Rfc5322Date(std::time_t t) {
   return buf;
 }
 
-class Session final : public server::SessionRegistry::Member {
+class Session final : public server::SessionRegistry::Member,
+                      public server::AccountSessions::Member {
  public:
   Session(server::Services& services, tcp::socket socket, Mode mode)
       : svc_(services),
@@ -59,6 +64,18 @@ class Session final : public server::SessionRegistry::Member {
     stopping_ = true;
     if (idle_) conn_.CancelReads();  // a transaction in progress finishes first
   }
+  // The account's password changed or it was removed: close now, even in the
+  // middle of DATA (nothing of that transaction is stored).
+  void EndSession() override {
+    ended_ = true;
+    stopping_ = true;
+    conn_.CancelReads();
+  }
+  std::string StopReply() const {
+    return ended_ ? "421 4.7.0 " + cfg_->hostname +
+                        " Session ended: the password was changed or the account removed"
+                  : "421 4.3.2 " + cfg_->hostname + " Service shutting down, try again later";
+  }
 
  private:
   struct Transaction {
@@ -74,6 +91,7 @@ class Session final : public server::SessionRegistry::Member {
     std::string bdat;                              // content received so far by BDAT
     LineEndingNormalizer bdat_norm;
     bool bdat_failed = false;
+    bool bdat_started = false;   // a BDAT chunk was taken: DATA is refused (RFC 3030 section 2)
     uint64_t declared_size = 0;  // MAIL FROM SIZE= (RFC 1870), 0 when not given
   };
 
@@ -113,7 +131,8 @@ class Session final : public server::SessionRegistry::Member {
     return conn_.is_tls() || (conn_.peer_is_loopback() && cfg_->auth.allow_plaintext_on_loopback);
   }
   bool has_recipients() const { return !tx_.accounts.empty() || !tx_.remote.empty(); }
-  bool CountError();  // false when the error limit closed the session
+  bool CountError();                                // false when the error limit closed the session
+  awaitable<bool> BadRecipient(std::string reply);  // a 5xx RCPT; false: closed
 
   std::string ReceivedHeader(const std::string& id) const;
 
@@ -123,14 +142,17 @@ class Session final : public server::SessionRegistry::Member {
   std::string helo_;
   bool extended_ = false;
   int errors_ = 0;
+  int bad_rcpts_ = 0;  // 5xx RCPT replies in this session
   bool closing_ = false;
   bool stopping_ = false;  // graceful stop requested
+  bool ended_ = false;     // EndSession
   bool idle_ = false;      // waiting for a command between transactions
   const bool submission_;  // RFC 6409 submission rather than MX
   const bool implicit_tls_;
   int64_t account_id_ = 0;  // the authenticated account (submission), 0 before AUTH
   std::string account_address_;
   Transaction tx_;
+  server::AccountSessions::Registration account_session_;  // after AUTH
 };
 
 awaitable<void> Session::Run() {
@@ -154,14 +176,14 @@ awaitable<void> Session::Run() {
     size_t max_line = cfg_->smtp.max_line_length;
     seconds idle(cfg_->smtp.idle_timeout_seconds);
     if (stopping_) {
-      Reply("421 4.3.2 " + cfg_->hostname + " Service shutting down, try again later");
+      Reply(StopReply());
       break;
     }
     idle_ = !tx_.active;
     io::LineResult line = co_await conn_.ReadLine(max_line, idle);
     idle_ = false;
     if (stopping_ && line.status == io::ReadStatus::kError) {
-      Reply("421 4.3.2 " + cfg_->hostname + " Service shutting down, try again later");
+      Reply(StopReply());
       break;
     }
     if (line.status == io::ReadStatus::kTimeout) {
@@ -246,6 +268,19 @@ awaitable<void> Session::Run() {
   }
   co_await Flush();
   conn_.Close();
+}
+
+// Recipient harvesting (issue 11): every 5xx RCPT counts toward
+// smtp.max_errors and is answered after a delay that grows with each one
+// (smtp.bad_rcpt_delay_ms times their number, at most kMaxBadRcptDelay).
+awaitable<bool> Session::BadRecipient(std::string reply) {
+  ++bad_rcpts_;
+  auto delay = std::min<std::chrono::milliseconds>(
+      std::chrono::milliseconds(int64_t{cfg_->smtp.bad_rcpt_delay_ms} * bad_rcpts_),
+      kMaxBadRcptDelay);
+  co_await server::Sleep(delay);
+  Reply(reply);
+  co_return CountError();
 }
 
 bool Session::CountError() {
@@ -400,12 +435,14 @@ awaitable<bool> Session::HandleRcpt(const Command& c) {
       co_return true;
     }
     // No open relay: only authenticated submission may send elsewhere.
-    Reply("554 5.7.1 <" + to.ToString() + ">: Relay access denied");
-    co_return true;
+    bool go_on = co_await BadRecipient("554 5.7.1 <" + to.ToString() + ">: Relay access denied");
+    co_return go_on;
   }
   if (!r.account->ok()) {
     if (r.account->error().kind == ErrorKind::kNotFound) {
-      Reply("550 5.1.1 <" + to.ToString() + ">: Recipient address rejected: user unknown");
+      bool go_on = co_await BadRecipient("550 5.1.1 <" + to.ToString() +
+                                         ">: Recipient address rejected: user unknown");
+      co_return go_on;
     } else {
       spdlog::error("smtp: account lookup failed: {}", r.account->error().message);
       Reply("451 4.3.0 Temporary lookup failure, try again later");
@@ -454,12 +491,62 @@ std::string Session::ReceivedHeader(const std::string& id) const {
 
 awaitable<bool> Session::Deliver(std::string content) {
   std::string id = NewTransactionId();
+  // An empty message (BDAT 0 LAST and nothing before, or DATA with only the
+  // final dot) has not even a header: refused rather than stored.
+  if (content.empty()) {
+    Reply("554 5.6.0 Message is empty");
+    CountMessage(554);
+    tx_ = Transaction{};
+    co_return true;
+  }
+  // RFC 5321 section 4.5.2 and RFC 6152: NUL is not allowed in a message sent
+  // with DATA or BDAT without BINARYMIME (not offered): refused, not stored
+  // or relayed.
+  if (content.find('\0') != std::string::npos) {
+    Reply("554 5.6.0 Message contains NUL characters");
+    CountMessage(554);
+    tx_ = Transaction{};
+    co_return true;
+  }
   store::DeliveryRequest req;
   req.return_path = tx_.from;
   req.account_ids = tx_.accounts;
   req.received_at = std::time(nullptr);
   std::string trace = ReceivedHeader(id);
   if (submission_) {
+    // RFC 6409 section 8.1: the author fields (every From: address, Sender:)
+    // must name the account or one of its aliases, or anyone could send (and
+    // have DKIM-signed) mail as any hosted address.
+    server::Authors authors = server::AuthorAddresses(content);
+    if (authors.unusable) {
+      Reply("550 5.7.1 Message refused: " + *authors.unusable);
+      tx_ = Transaction{};
+      co_return true;
+    }
+    store::Store* owner_store = svc_.store;
+    auto check = [owner_store, account = account_id_, address = account_address_, &authors] {
+      return server::FirstUnownedAuthor(*owner_store, account, address, authors);
+    };
+    Result<std::optional<std::string>> unowned =
+        co_await io::Offload(*svc_.blocking, std::move(check));
+    if (!unowned) {
+      spdlog::error("smtp: id={} author lookup failed: {}", id, unowned.error().message);
+      Reply("451 4.3.0 Temporary lookup failure, try again later");
+      tx_ = Transaction{};
+      co_return true;
+    }
+    if (*unowned) {
+      spdlog::info("submission: id={} {} refused: author <{}> not owned", id,
+                   LogSafe(account_address_), LogSafe(**unowned));
+      Reply("550 5.7.1 <" + LogSafe(**unowned) + ">: From/Sender address not owned by user " +
+            account_address_);
+      CountMessage(550);
+      tx_ = Transaction{};
+      co_return true;
+    }
+    // RFC 8601 section 5: a forged Authentication-Results naming our host
+    // would be trusted by our own users' readers.
+    content = server::RemoveForgedAuthResults(content, cfg_->hostname);
     // RFC 6409 section 8.2/8.3: the submission server may add a missing
     // Message-ID and Date.
     auto scan = mime::internal::ScanHeader(content);
@@ -476,8 +563,10 @@ awaitable<bool> Session::Deliver(std::string content) {
     // DKIM signing hook (RFC 6376): msgauth signs here, before the message is
     // stored or queued, so every copy carries the same signature.
     const server::MessageHooks* hooks = svc_.hooks;
-    if (hooks && hooks->sign_outbound) {
-      std::string domain = tx_.from.substr(tx_.from.rfind('@') + 1);
+    if (hooks && hooks->sign_outbound && !authors.from_domain.empty()) {
+      // Only the From domain just proved to be the account's (its address or
+      // an alias) is ever signed for.
+      std::string domain = authors.from_domain;
       auto sign = [hooks, domain, msg = std::string_view(content)] {
         return hooks->sign_outbound(domain, msg);
       };
@@ -515,14 +604,14 @@ awaitable<bool> Session::Deliver(std::string content) {
       asio::thread_pool& pool = svc_.checks ? *svc_.checks : *svc_.blocking;
       server::InboundVerdict verdict = co_await io::Offload(pool, std::move(check));
       if (verdict.action == server::InboundVerdict::Action::kReject) {
-        spdlog::info("smtp: id={} from=<{}> rejected: {}", id, tx_.from, verdict.reason);
+        spdlog::info("smtp: id={} from=<{}> rejected: {}", id, LogSafe(tx_.from), verdict.reason);
         Reply("550 5.7.1 Message rejected: " + verdict.reason);
         CountMessage(550);
         tx_ = Transaction{};
         co_return true;
       }
       if (verdict.action == server::InboundVerdict::Action::kJunk) {
-        spdlog::info("smtp: id={} from=<{}> to Junk: {}", id, tx_.from, verdict.reason);
+        spdlog::info("smtp: id={} from=<{}> to Junk: {}", id, LogSafe(tx_.from), verdict.reason);
         req.junk = true;
       }
       if (verdict.cleaned) content = std::move(*verdict.cleaned);
@@ -565,7 +654,7 @@ awaitable<bool> Session::Deliver(std::string content) {
     CountMessage(451);
   } else {
     spdlog::info("smtp: id={} from=<{}> rcpts={} remote={} queue={} size={} content={} stored", id,
-                 tx_.from, tx_.rcpts.size(), tx_.remote.size(), receipt->queue_id, size,
+                 LogSafe(tx_.from), tx_.rcpts.size(), tx_.remote.size(), receipt->queue_id, size,
                  receipt->content_id.substr(0, 16));
     if (receipt->queue_id != 0 && svc_.outbound_queued) svc_.outbound_queued();
     Reply("250 2.0.0 Ok: queued as " + id);
@@ -578,6 +667,11 @@ awaitable<bool> Session::Deliver(std::string content) {
 awaitable<bool> Session::HandleData() {
   if (!tx_.active) {
     Reply("503 5.5.1 Error: need MAIL command");
+    co_return CountError();
+  }
+  if (tx_.bdat_started) {
+    // RFC 3030 section 2: DATA and BDAT may not be mixed in one transaction.
+    Reply("503 5.5.1 Error: DATA not allowed after BDAT");
     co_return CountError();
   }
   if (!has_recipients()) {
@@ -625,7 +719,10 @@ awaitable<bool> Session::HandleBdat(const Command& c) {
     std::string& buf = conn_.buffer();
     if (!buf.empty()) {
       size_t take = static_cast<size_t>(std::min<uint64_t>(left, buf.size()));
-      if (usable) tx_.bdat_norm.Feed(std::string_view(buf).substr(0, take), tx_.bdat, limit);
+      if (usable) {
+        tx_.bdat_norm.Feed(std::string_view(buf).substr(0, take), tx_.bdat, limit);
+        tx_.bdat_started = true;
+      }
       buf.erase(0, take);
       left -= take;
       continue;
@@ -649,6 +746,7 @@ awaitable<bool> Session::HandleBdat(const Command& c) {
     Reply("554 5.5.1 Error: no valid recipients");
     co_return CountError();
   }
+  tx_.bdat_started = true;
   if (tx_.bdat_norm.overflowed()) tx_.bdat_failed = true;
   if (!c.last_chunk) {
     if (tx_.bdat_failed) {
@@ -818,6 +916,8 @@ awaitable<bool> Session::HandleAuth(const Command& c) {
   }
   account_id_ = login.account_id;
   account_address_ = login.address;
+  account_session_ = server::AccountSessions::Registration(svc_.account_sessions, account_id_,
+                                                           login.session_epoch, this);
   spdlog::info("submission: {} authenticated from {}", account_address_, conn_.peer_ip());
   Reply("235 2.7.0 Authentication successful");
   co_return true;
@@ -869,8 +969,12 @@ awaitable<bool> Session::HandleAuthScram(std::optional<std::string> initial) {
   std::string nonce = auth::RandomScramNonce();
   std::string server_first = Base64Encode(scram.ServerFirst(account.verifier, nonce));
   std::optional<std::string> line = co_await ReadSaslLine(server_first);
-  if (!line) co_return false;
+  if (!line) {
+    server::AbandonScramLogin(svc_, ip, account, protocol);
+    co_return false;
+  }
   if (*line == "*") {
+    server::AbandonScramLogin(svc_, ip, account, protocol);
     Reply("501 5.0.0 Authentication cancelled");
     co_return CountError();
   }
@@ -878,6 +982,7 @@ awaitable<bool> Session::HandleAuthScram(std::optional<std::string> initial) {
   Result<std::string> server_final = final_msg ? scram.ReceiveClientFinal(*final_msg)
                                                : Result<std::string>(Err(ErrorKind::kInvalid, ""));
   if (!server_final && server_final.error().kind == ErrorKind::kInvalid) {
+    server::AbandonScramLogin(svc_, ip, account, protocol);
     Reply("501 5.5.2 Malformed authentication response");
     co_return CountError();
   }
@@ -898,6 +1003,8 @@ awaitable<bool> Session::HandleAuthScram(std::optional<std::string> initial) {
   }
   account_id_ = login.account_id;
   account_address_ = login.address;
+  account_session_ = server::AccountSessions::Registration(svc_.account_sessions, account_id_,
+                                                           login.session_epoch, this);
   spdlog::info("submission: {} authenticated with SCRAM-SHA-256 from {}", account_address_,
                conn_.peer_ip());
   Reply("235 2.7.0 Authentication successful");
