@@ -26,7 +26,9 @@ TEST(MailboxName, RefusesTraversalAndControls) {
                           "a\tb", "a\x7f", "a\xc2\x85", "a*", "a%", "\xff"}) {
     auto st = CheckNewMailboxName(bad);
     EXPECT_FALSE(st.ok()) << bad;
-    if (!st) EXPECT_EQ(st.error().kind, ErrorKind::kInvalid);
+    if (!st) {
+      EXPECT_EQ(st.error().kind, ErrorKind::kInvalid);
+    }
   }
   EXPECT_FALSE(CheckNewMailboxName(std::string(store::kMaxMailboxLevelBytes + 1, 'a')).ok());
   EXPECT_TRUE(CheckNewMailboxName(std::string(store::kMaxMailboxLevelBytes, 'a')).ok());
