@@ -259,8 +259,13 @@ Status ImportMboxTree(io::FileSystem* fs, const std::string& dir, const std::str
       continue;
     }
     auto canonical = store::CanonicalMailboxName(folder);
+    if (canonical) {
+      // The same rule as IMAP CREATE (issue 11): reported once per folder.
+      if (auto st = store::CheckNewMailboxName(*canonical); !st) canonical = st.error();
+    }
     if (!canonical) {
-      imp.Problem("file " + path + ": folder name " + folder + ": " + canonical.error().message);
+      imp.Problem("file " + path + ": folder name " + LogSafe(folder) + ": " +
+                  canonical.error().message);
       continue;
     }
     if (auto st = ImportMboxFile(fs, path, *canonical, imp, /*in_tree=*/true); !st) {
@@ -399,6 +404,9 @@ Result<TransferResult> Import(store::Store& store, int64_t account_id, const std
           start = end + 1;
         }
         auto canonical = store::CanonicalMailboxName(f);
+        if (canonical) {
+          if (auto st = store::CheckNewMailboxName(*canonical); !st) canonical = st.error();
+        }
         if (!canonical) {
           imp.Problem("folder directory " + path + "/" + name + ": " + canonical.error().message);
           ok = false;
