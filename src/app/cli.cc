@@ -421,17 +421,19 @@ int RunCli(int argc, char** argv) {
   auto* u_list = user->add_subcommand("list", "list accounts with message counts");
   auto* u_pw = user->add_subcommand("passwd", "set an account's password");
   auto* u_rm = user->add_subcommand("remove", "remove an account (mail kept for retention.days)");
+  auto* u_signout = user->add_subcommand(
+      "signout", "end the account's open sessions (IMAP, POP3, submission) everywhere");
   auto* u_quota = user->add_subcommand("quota", "set an account's storage quota (RFC 9208)");
   std::string quota_text;
   u_quota->add_option("ADDRESS", addr)->required();
   u_quota->add_option("SIZE", quota_text, "bytes, with K/M/G/T suffix, or none")->required();
-  for (auto* c : {u_add, u_pw, u_rm}) c->add_option("ADDRESS", addr)->required();
+  for (auto* c : {u_add, u_pw, u_rm, u_signout}) c->add_option("ADDRESS", addr)->required();
   for (auto* c : {u_add, u_pw}) {
     auto* p = c->add_option("--password", password, "the password (visible in ps; prefer stdin)");
     c->add_flag("--password-stdin", password_stdin, "read the password from standard input")
         ->excludes(p);
   }
-  for (auto* c : {u_add, u_list, u_pw, u_rm, u_quota}) add_data(c);
+  for (auto* c : {u_add, u_list, u_pw, u_rm, u_quota, u_signout}) add_data(c);
 
   // alias add|remove|list (issue 5)
   auto* alias = app.add_subcommand(
@@ -821,6 +823,13 @@ int RunCli(int argc, char** argv) {
     }
     if (auto st = s.RemoveAccount(*canonical); !st) return Fail(st.error().message);
     std::cout << "removed " << *canonical << "; its mail is kept for the retention period\n";
+  } else if (u_signout->parsed()) {
+    // Recorded in the store; a running server ends the sessions within about
+    // a second (server/account_sessions.h).
+    auto canonical = CanonicalAddress(addr);
+    if (!canonical) return Fail(canonical.error().message);
+    if (auto st = s.EndSessions(*canonical); !st) return Fail(st.error().message);
+    std::cout << "sessions of " << *canonical << " end within a few seconds\n";
   } else if (u_quota->parsed()) {
     auto canonical = CanonicalAddress(addr);
     if (!canonical) return Fail(canonical.error().message);

@@ -1,10 +1,12 @@
 #include "app/serve.h"
 
+#include <openssl/rand.h>
 #include <spdlog/spdlog.h>
 
 #include <atomic>
 #include <csignal>
 #include <ctime>
+#include <limits>
 #include <thread>
 
 #include "app/data_lock.h"
@@ -14,6 +16,7 @@
 #include "app/tls.h"
 #include "auth/penalty.h"
 #include "base/log.h"
+#include "auth/scram.h"
 #include "http/server.h"
 #include "imap/server/server.h"
 #include "io/asio.h"
@@ -200,6 +203,23 @@ int Serve(const ServeOptions& options) {
     return 1;
   }
   std::unique_ptr<store::Store> store = std::move(*opened);
+  // Made-up SCRAM salts for unknown accounts come from a secret kept in the
+  // data dir (0600), so they stay the same across restarts (issue 11).
+  {
+    const std::string path = options.data_dir + "/scram-fake-salt.key";
+    io::FileSystem* fs = io::FileSystem::Default();
+    auto secret = fs->ReadRegularFile(path);
+    if (!secret || secret->size() != 32) {
+      std::string fresh(32, '\0');
+      if (RAND_bytes(reinterpret_cast<unsigned char*>(fresh.data()), 32) != 1) return 1;
+      if (auto st = fs->WriteFileAtomic(path, fresh); !st) {
+        spdlog::error("cannot write {}: {}", path, st.error().message);
+        return 1;
+      }
+      secret = fresh;
+    }
+    auth::SetFakeSaltSecret(*secret);
+  }
 
   // Declared before the io_context: when it is destroyed, the frames of
   // sessions still pending are destroyed with it, and they refer to these.
@@ -229,8 +249,8 @@ int Serve(const ServeOptions& options) {
   }
   if (keyring->size() > 0) {
     spdlog::info("DKIM: signing outbound mail for {} domain(s)", keyring->size());
-    hooks.sign_outbound = [&keyring](const std::string&, std::string_view message) {
-      return keyring->SignatureFor(message, std::time(nullptr));
+    hooks.sign_outbound = [&keyring](const std::string& from_domain, std::string_view message) {
+      return keyring->SignatureIfFrom(from_domain, message, std::time(nullptr));
     };
   }
   // Inbound: mail received on port 25 gets SPF, DKIM and DMARC checks and
@@ -265,6 +285,10 @@ int Serve(const ServeOptions& options) {
   services.changes = &change_feed;
   store->SetChangeListener(
       [&change_feed](const std::vector<int64_t>& ids) { change_feed.Publish(ids); });
+  // Sessions by account, ended when `hato user passwd/remove` (another
+  // process) records a session end in the store (server/account_sessions.h).
+  server::AccountSessions account_sessions;
+  services.account_sessions = &account_sessions;
   // The outbound queue runner is created with the event loop, below; sessions
   // reach it through this callback.
   services.credentials = &credentials;
@@ -454,6 +478,38 @@ int Serve(const ServeOptions& options) {
   };
   check_disk();
 
+  // Session ends (issue 11): the store is polled off the event loop every
+  // kSessionEpochPollInterval; the sessions of a changed account end on the loop.
+  asio::steady_timer session_end_timer(io);
+  int64_t session_end_seen = 0;
+  {
+    // Ends recorded before this start concern no session of this process.
+    auto past = store->SessionEndsSince(0, std::numeric_limits<int32_t>::max());
+    if (past && !past->empty()) session_end_seen = past->back().epoch;
+  }
+  std::function<void()> poll_session_ends = [&] {
+    asio::post(blocking, [&] {
+      constexpr size_t kBatch = 1000;
+      auto ends = store->SessionEndsSince(session_end_seen, kBatch);
+      asio::post(io, [&, ends = std::move(ends)] {
+        if (!ends) {
+          spdlog::warn("sessions: cannot read session ends: {}", ends.error().message);
+        } else {
+          for (const store::SessionEnd& e : *ends) {
+            size_t n = account_sessions.Changed(e.account_id, e.epoch);
+            if (n > 0) spdlog::info("sessions: ended {} session(s) of account {}", n, e.account_id);
+            session_end_seen = std::max(session_end_seen, e.epoch);
+          }
+        }
+        session_end_timer.expires_after(server::kSessionEpochPollInterval);
+        session_end_timer.async_wait([&](boost::system::error_code ec) {
+          if (!ec) poll_session_ends();
+        });
+      });
+    });
+  };
+  poll_session_ends();
+
   asio::signal_set stop_signals(io, SIGTERM, SIGINT);
   asio::signal_set hup(io, SIGHUP);
   asio::steady_timer grace(io);
@@ -487,6 +543,7 @@ int Serve(const ServeOptions& options) {
     hup.cancel();
     purge_timer.cancel();
     disk_timer.cancel();
+    session_end_timer.cancel();
     smtp_server.Shutdown();
     submission_server.Shutdown();
     submissions_server.Shutdown();

@@ -26,14 +26,23 @@ std::string RandomBytes(size_t n) {
   return out;
 }
 
-// A made-up verifier for an unknown account (RFC 5802 section 9): the salt is
-// stable for a name within the process, so two attempts see the same one.
-ScramVerifier FakeVerifier(std::string_view user) {
-  static const std::string secret = RandomBytes(kKeyBytes);
+// The secret behind made-up salts: SetFakeSaltSecret's, else one per process.
+std::string& FakeSecret() {
+  static std::string secret = RandomBytes(kKeyBytes);
+  return secret;
+}
+
+// A made-up verifier for an unknown account (RFC 5802 section 9): the salt
+// depends only on the canonical (lower-cased, as accounts are looked up) name
+// and the secret, so "Bob" and "bob" see the same one, and with a persistent
+// secret it survives restarts like a real account's (no enumeration).
+ScramVerifier FakeVerifier(std::string_view user_in) {
+  const std::string& secret = FakeSecret();
+  std::string user = AsciiLower(user_in);
   ScramVerifier v;
-  v.salt = HmacSha256(secret, "salt:" + std::string(user)).substr(0, kScramSaltBytes);
-  v.stored_key = HmacSha256(secret, "stored:" + std::string(user));
-  v.server_key = HmacSha256(secret, "server:" + std::string(user));
+  v.salt = HmacSha256(secret, "salt:" + user).substr(0, kScramSaltBytes);
+  v.stored_key = HmacSha256(secret, "stored:" + user);
+  v.server_key = HmacSha256(secret, "server:" + user);
   return v;
 }
 
@@ -250,6 +259,10 @@ Result<ScramClientFirst> ScramServer::ReceiveClientFirst(std::string_view msg) {
   first_ = *first;
   step_ = Step::kGotClientFirst;
   return first;
+}
+
+void SetFakeSaltSecret(std::string_view secret) {
+  if (!secret.empty()) FakeSecret() = std::string(secret);
 }
 
 std::string ScramServer::ServerFirst(const std::optional<ScramVerifier>& verifier,

@@ -88,6 +88,12 @@ std::string EscapeSaslName(std::string_view s);
 //   -> ReceiveClientFinal, which verifies the proof and returns server-final.
 // Errors: kInvalid for a malformed or out-of-order message, kAuth for a bad
 // proof (or an exchange run without a verifier).
+// The secret from which made-up salts for unknown accounts are derived
+// (`hato serve` keeps one in DATA/scram-fake-salt.key, so they are stable
+// across restarts). Call once at start-up, before any exchange; without it a
+// random per-process secret is used.
+void SetFakeSaltSecret(std::string_view secret);
+
 class ScramServer {
  public:
   Result<ScramClientFirst> ReceiveClientFirst(std::string_view msg);

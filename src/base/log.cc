@@ -1,8 +1,13 @@
 #include "base/log.h"
 
 #include <spdlog/pattern_formatter.h>
+#include <spdlog/sinks/base_sink.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
+
+#include <memory>
+#include <mutex>
+#include <string>
 
 namespace hato {
 namespace {
@@ -21,6 +26,55 @@ class JsonMessage final : public spdlog::custom_flag_formatter {
   std::unique_ptr<custom_flag_formatter> clone() const override {
     return std::make_unique<JsonMessage>();
   }
+};
+
+// One event, one line (issue 11 item 10): whatever a log call was given, a
+// control character in the message (a CR/LF in a client's login name, EHLO,
+// address or mailbox name that reached an error text) is written escaped
+// ("\x0d"), so no client can start a forged line that fail2ban-style tools
+// would act on. Call sites also pass client values through LogSafe, which
+// additionally bounds their length.
+class OneLineSink final : public spdlog::sinks::base_sink<std::mutex> {
+ public:
+  explicit OneLineSink(std::shared_ptr<spdlog::sinks::sink> out) : out_(std::move(out)) {}
+
+ protected:
+  void sink_it_(const spdlog::details::log_msg& msg) override {
+    std::string_view payload(msg.payload.data(), msg.payload.size());
+    bool clean = true;
+    for (char c : payload) {
+      auto u = static_cast<unsigned char>(c);
+      if (u < 0x20 || u == 0x7f) clean = false;
+    }
+    if (clean) {
+      out_->log(msg);
+      return;
+    }
+    std::string escaped;
+    static constexpr char kHex[] = "0123456789abcdef";
+    for (char c : payload) {
+      auto u = static_cast<unsigned char>(c);
+      if (u < 0x20 || u == 0x7f) {
+        escaped += "\\x";
+        escaped += kHex[u >> 4];
+        escaped += kHex[u & 15];
+      } else {
+        escaped += c;
+      }
+    }
+    spdlog::details::log_msg copy(msg);
+    copy.payload = spdlog::string_view_t(escaped.data(), escaped.size());
+    out_->log(copy);
+  }
+  void flush_() override { out_->flush(); }
+  // The pattern and formatter belong to the sink that writes.
+  void set_pattern_(const std::string& pattern) override { out_->set_pattern(pattern); }
+  void set_formatter_(std::unique_ptr<spdlog::formatter> f) override {
+    out_->set_formatter(std::move(f));
+  }
+
+ private:
+  std::shared_ptr<spdlog::sinks::sink> out_;
 };
 
 std::shared_ptr<spdlog::logger> Logger() {
@@ -64,7 +118,9 @@ std::string JsonEscape(std::string_view s) {
 }
 
 void InitLogging(bool verbose) {
-  auto logger = spdlog::stderr_logger_mt("hato");
+  auto sink = std::make_shared<OneLineSink>(std::make_shared<spdlog::sinks::stderr_sink_mt>());
+  auto logger = std::make_shared<spdlog::logger>("hato", sink);
+  spdlog::register_logger(logger);
   logger->set_pattern(kTextPattern, spdlog::pattern_time_type::utc);
   logger->set_level(verbose ? spdlog::level::debug : spdlog::level::info);
   logger->flush_on(spdlog::level::info);

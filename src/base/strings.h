@@ -34,4 +34,12 @@ std::string HexEncode(std::string_view bytes);
 // True when the bytes are well-formed UTF-8 (RFC 3629).
 bool IsValidUtf8(std::string_view s);
 
+// A client-supplied value made safe for one log line (issue 11 item 10): control
+// characters (C0, DEL) and backslash become "\xNN" / "\\", so a login name with
+// CR/LF cannot forge a second line for fail2ban-style tools; values longer than
+// kMaxLogValueBytes are cut and end with "...". Every logged value that a
+// client chose (names, EHLO, addresses, mailbox names) goes through it.
+inline constexpr size_t kMaxLogValueBytes = 256;
+std::string LogSafe(std::string_view s);
+
 }  // namespace hato

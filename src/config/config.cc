@@ -441,6 +441,10 @@ const std::map<std::string, Setter>& Setters() {
        [](const toml::node& n, Config& c) {
          return WantInt(n, "smtp.max_errors", 1, 1000, c.smtp.max_errors);
        }},
+      {"smtp.bad_rcpt_delay_ms",
+       [](const toml::node& n, Config& c) {
+         return WantInt(n, "smtp.bad_rcpt_delay_ms", 0, 10000, c.smtp.bad_rcpt_delay_ms);
+       }},
       {"smtp.idle_timeout_seconds",
        [](const toml::node& n, Config& c) {
          return WantInt(n, "smtp.idle_timeout_seconds", 1, 86400, c.smtp.idle_timeout_seconds);
@@ -730,6 +734,8 @@ std::string DefaultText(std::string_view hostname, std::string_view postgres) {
     << "max_message_size = " << d.smtp.max_message_size << "  # bytes; 552 5.3.4 past it\n"
     << "max_recipients = " << d.smtp.max_recipients << "          # 452 4.5.3 past it\n"
     << "max_errors = " << d.smtp.max_errors << "               # 421 4.7.0 and close past it\n"
+    << "bad_rcpt_delay_ms = " << d.smtp.bad_rcpt_delay_ms
+    << "        # 5xx RCPT: counted as an error, answered after N x this\n"
     << "idle_timeout_seconds = " << d.smtp.idle_timeout_seconds << "    # 421 4.4.2 on expiry\n"
     << "commit_timeout_seconds = " << d.smtp.commit_timeout_seconds
     << "   # a slower store commit is answered 451 4.3.0\n"

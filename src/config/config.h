@@ -38,6 +38,10 @@ struct SmtpLimits {
   int data_timeout_seconds = 600;
   size_t max_connections = 1000;       // concurrent; 421 4.3.2 past it
   size_t max_connections_per_ip = 20;  // from one address; 421 4.7.0 past it
+  // Each 5xx RCPT (unknown recipient, relay refused) counts toward max_errors
+  // and is answered after this delay times the session's 5xx RCPTs so far
+  // (capped at 30 s): recipient harvesting slows down, then is cut off.
+  int bad_rcpt_delay_ms = 250;
 };
 
 struct Pop3Limits {

@@ -89,7 +89,8 @@ class PosixReadableFile final : public ReadableFile {
 class PosixFileSystem final : public FileSystem {
  public:
   Result<std::unique_ptr<WritableFile>> OpenAppend(const std::string& path) override {
-    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    // O_NOFOLLOW: never append through a link planted where a file is expected.
+    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd < 0) return ErrnoError("open", path, errno);
     struct stat st {};
     if (::fstat(fd, &st) != 0) {
@@ -147,7 +148,7 @@ class PosixFileSystem final : public FileSystem {
 
   Status WriteFileAtomic(const std::string& path, std::string_view data) override {
     std::string tmp = path + ".tmp";
-    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd < 0) return ErrnoError("open", tmp, errno);
     PosixWritableFile f(tmp, fd, 0);  // closes fd
     if (auto st = f.Append(data); !st) return st;
@@ -178,7 +179,7 @@ class PosixFileSystem final : public FileSystem {
   }
 
   Status WriteFile(const std::string& path, std::string_view data) override {
-    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd < 0) return ErrnoError("open", path, errno);
     PosixWritableFile f(path, fd, 0);  // closes fd
     return f.Append(data);
@@ -205,7 +206,74 @@ class PosixFileSystem final : public FileSystem {
   }
 };
 
+// Opens `path` for reading only if it is a regular file and not a link.
+Result<int> OpenRegularFd(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+  if (fd < 0) {
+    if (errno == ELOOP) return Err(ErrorKind::kInvalid, path + " is a symbolic link");
+    return ErrnoError("open", path, errno);
+  }
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) {
+    int e = errno;
+    ::close(fd);
+    return ErrnoError("fstat", path, e);
+  }
+  if (!S_ISREG(st.st_mode)) {
+    ::close(fd);
+    return Err(ErrorKind::kInvalid, path + " is not a regular file");
+  }
+  return fd;
+}
+
 }  // namespace
+
+Result<FileSystem::FileType> FileSystem::Lstat(const std::string& path) {
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) != 0) {
+    if (errno == ENOENT || errno == ENOTDIR) return FileType::kMissing;
+    return ErrnoError("lstat", path, errno);
+  }
+  if (S_ISLNK(st.st_mode)) return FileType::kSymlink;
+  if (S_ISREG(st.st_mode)) return FileType::kRegular;
+  if (S_ISDIR(st.st_mode)) return FileType::kDirectory;
+  return FileType::kOther;
+}
+
+Result<std::unique_ptr<ReadableFile>> FileSystem::OpenRegularFile(const std::string& path) {
+  auto fd = OpenRegularFd(path);
+  if (!fd) return fd.error();
+  return std::unique_ptr<ReadableFile>(new PosixReadableFile(path, *fd));
+}
+
+Result<std::string> FileSystem::ReadRegularFile(const std::string& path) {
+  auto fd = OpenRegularFd(path);
+  if (!fd) return fd.error();
+  PosixReadableFile f(path, *fd);  // closes fd
+  struct stat st {};
+  if (::fstat(*fd, &st) != 0) return ErrnoError("fstat", path, errno);
+  return f.ReadAt(0, static_cast<size_t>(st.st_size));
+}
+
+Status CheckNoSymlinkBelow(FileSystem& fs, const std::string& base, const std::string& path) {
+  if (path.compare(0, base.size(), base) != 0 ||
+      (path.size() > base.size() && path[base.size()] != '/')) {
+    return Err(ErrorKind::kInvalid, path + " is not below " + base);
+  }
+  for (size_t pos = base.size() + 1; pos <= path.size();) {
+    size_t slash = path.find('/', pos);
+    if (slash == std::string::npos) slash = path.size();
+    std::string prefix = path.substr(0, slash);
+    auto type = fs.Lstat(prefix);
+    if (!type) return type.error();
+    if (*type == FileSystem::FileType::kSymlink) {
+      return Err(ErrorKind::kInvalid, prefix + " is a symbolic link; refusing to write through it");
+    }
+    if (*type == FileSystem::FileType::kMissing) break;
+    pos = slash + 1;
+  }
+  return Ok();
+}
 
 FileSystem* FileSystem::Default() {
   static PosixFileSystem fs;

@@ -68,8 +68,25 @@ class FileSystem {
   // syncfs(2) of the file system holding path: everything written there is durable.
   virtual Status SyncFileSystem(const std::string& path) = 0;
 
+  // What is at `path` itself, a symbolic link not followed (lstat(2)).
+  // Virtual with a POSIX default, so wrappers need not implement it.
+  enum class FileType { kMissing, kRegular, kDirectory, kSymlink, kOther };
+  virtual Result<FileType> Lstat(const std::string& path);
+  // ReadFile of a regular file reached without following a symbolic link at
+  // `path` (O_NOFOLLOW, then fstat): kInvalid for a link, a FIFO, a device...
+  // For reading trees a user may have planted links in (hato import).
+  virtual Result<std::string> ReadRegularFile(const std::string& path);
+  // OpenRead with the same rule as ReadRegularFile.
+  virtual Result<std::unique_ptr<ReadableFile>> OpenRegularFile(const std::string& path);
+
   // The real, POSIX file system.
   static FileSystem* Default();
 };
+
+// Ok when no component of `path` below `base` (path = base + "/" + ...) is a
+// symbolic link; missing components are fine (nothing to follow). Writers
+// into a tree someone else can change (export, backup DEST, restore) call it
+// before writing, and open the last component with O_NOFOLLOW.
+Status CheckNoSymlinkBelow(FileSystem& fs, const std::string& base, const std::string& path);
 
 }  // namespace hato::io

@@ -52,4 +52,11 @@ Result<std::string> KeyRing::SignatureAs(std::string_view domain, std::string_vi
   return Sign(dk->key, so, message);
 }
 
+Result<std::string> KeyRing::SignatureIfFrom(std::string_view domain, std::string_view message,
+                                             int64_t now) const {
+  auto from = FromDomain(message);
+  if (!from || !EqualsIgnoreCase(*from, domain)) return std::string();
+  return SignatureFor(message, now);
+}
+
 }  // namespace hato::msgauth

@@ -41,6 +41,11 @@ class KeyRing {
   // list domain's key, whatever the From); "" when that domain has no key.
   Result<std::string> SignatureAs(std::string_view domain, std::string_view message,
                                   int64_t now) const;
+  // The DKIM-Signature by `domain`'s key, and only when the message's From
+  // domain is `domain` (submission passes the From domain it checked the
+  // account owns, issue 11): "" otherwise, so no other domain's key is used.
+  Result<std::string> SignatureIfFrom(std::string_view domain, std::string_view message,
+                                      int64_t now) const;
 
  private:
   std::map<std::string, DomainKey> keys_;  // by lower-case domain

@@ -135,7 +135,8 @@ std::string_view TopOf(std::string_view content, uint64_t lines) {
 // A hash to verify against when the account does not exist, so that a failed
 // login costs the same time whether or not the address is known.
 
-class Session final : public server::SessionRegistry::Member {
+class Session final : public server::SessionRegistry::Member,
+                      public server::AccountSessions::Member {
  public:
   Session(server::Services& services, MaildropLocks& locks, tcp::socket socket, bool implicit_tls)
       : svc_(services),
@@ -152,6 +153,17 @@ class Session final : public server::SessionRegistry::Member {
   void RequestStop() override {
     stopping_ = true;
     if (idle_) conn_.CancelReads();
+  }
+  // The account's password changed or it was removed: close without UPDATE
+  // (messages marked for deletion stay).
+  void EndSession() override {
+    ended_ = true;
+    stopping_ = true;
+    conn_.CancelReads();
+  }
+  std::string StopReply() const {
+    return ended_ ? "-ERR [AUTH] session ended: the password was changed or the account removed"
+                  : "-ERR [SYS/TEMP] server shutting down, try again later";
   }
 
  private:
@@ -203,6 +215,7 @@ class Session final : public server::SessionRegistry::Member {
   bool implicit_tls_ = false;  // POP3S
   int errors_ = 0;
   bool stopping_ = false;  // graceful stop requested
+  bool ended_ = false;     // EndSession
   bool idle_ = false;      // waiting for a command
   State state_ = State::kAuthorization;
   std::optional<std::string> user_;  // name given by USER, for the PASS right after it
@@ -212,7 +225,8 @@ class Session final : public server::SessionRegistry::Member {
   int64_t account_id_ = 0;
   std::string address_;
   uint32_t uidvalidity_ = 0;
-  std::vector<Message> messages_;  // message number n is messages_[n - 1]
+  std::vector<Message> messages_;                          // message number n is messages_[n - 1]
+  server::AccountSessions::Registration account_session_;  // after login
 };
 
 awaitable<void> Session::Run() {
@@ -235,14 +249,14 @@ awaitable<void> Session::Run() {
     cfg_ = svc_.config->Get();  // a reload applies from the next command
     seconds timeout = idle_timeout();
     if (stopping_) {
-      Reply("-ERR [SYS/TEMP] server shutting down, try again later");
+      Reply(StopReply());
       break;
     }
     idle_ = true;
     auto line = co_await conn_.ReadLine(kMaxCommandLine, timeout);
     idle_ = false;
     if (stopping_ && line.status == io::ReadStatus::kError) {
-      Reply("-ERR [SYS/TEMP] server shutting down, try again later");
+      Reply(StopReply());
       break;
     }
     // RFC 1939 section 3: when the autologout timer expires the server closes
@@ -501,8 +515,9 @@ awaitable<bool> Session::HandleAuthScram(const Command& c) {
   std::string nonce = auth::RandomScramNonce();
   std::string server_first = Base64Encode(scram.ServerFirst(account.verifier, nonce));
   std::optional<std::string> line = co_await ReadSaslLine(server_first, closed);
-  if (!line) co_return closed ? false : CountError();
-  if (*line == "*") {
+  if (!line || *line == "*") {
+    server::AbandonScramLogin(svc_, ip, account, protocol);  // counts as a failure
+    if (!line) co_return closed ? false : CountError();
     Reply("-ERR authentication cancelled");
     co_return true;
   }
@@ -511,6 +526,7 @@ awaitable<bool> Session::HandleAuthScram(const Command& c) {
       final_msg ? scram.ReceiveClientFinal(*final_msg)
                 : Result<std::string>(Err(ErrorKind::kInvalid, "bad base64"));
   if (!server_final && server_final.error().kind == ErrorKind::kInvalid) {
+    server::AbandonScramLogin(svc_, ip, account, protocol);
     Reply("-ERR malformed authentication response");
     co_return CountError();
   }
@@ -604,6 +620,8 @@ awaitable<bool> Session::LoginChecked(const server::LoginResult& check) {
   messages_.reserve((*snapshot)->messages.size());
   for (const auto& m : (*snapshot)->messages) messages_.push_back(Message{m, false});
   state_ = State::kTransaction;
+  account_session_ = server::AccountSessions::Registration(svc_.account_sessions, account_id_,
+                                                           check.session_epoch, this);
   spdlog::info("pop3: {} logged in from {}{} ({} messages)", address_, ip,
                conn_.is_tls() ? " with TLS" : "", messages_.size());
   Reply("+OK maildrop locked and ready");

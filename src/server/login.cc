@@ -28,7 +28,7 @@ awaitable<void> Record(auth::LoginPenalty* penalty, Counters* counters, const st
     if (counters) counters->CountLoginFailure(protocol);
     std::chrono::milliseconds delay =
         penalty ? penalty->Failure(ip, result.address) : std::chrono::milliseconds(0);
-    spdlog::warn("{}: failed login for {} from {}{}", protocol, result.address, ip, why);
+    spdlog::warn("{}: failed login for {} from {}{}", protocol, LogSafe(result.address), ip, why);
     co_await Sleep(delay);
   } else if (penalty) {
     penalty->Success(ip, result.address);
@@ -89,6 +89,7 @@ awaitable<LoginResult> CheckLogin(Services& svc, std::string ip, std::string use
     if (auth::VerifyPasswordCached(cache, account->password_hash, password)) {
       r.outcome = LoginOutcome::kOk;
       r.account_id = account->id;
+      r.session_epoch = account->session_epoch;
     }
     return r;
   };
@@ -120,6 +121,7 @@ awaitable<ScramAccount> BeginScramLogin(Services& svc, std::string ip, std::stri
       return r;
     }
     r.account_id = account->id;
+    r.session_epoch = account->session_epoch;
     r.verifier = auth::ParseScramVerifier(account->scram_sha256);
     r.missing_verifier = !r.verifier;
     if (r.verifier) r.outcome = LoginOutcome::kOk;
@@ -139,6 +141,7 @@ awaitable<LoginResult> FinishScramLogin(Services& svc, std::string ip, ScramAcco
   if (proof_ok && account.outcome == LoginOutcome::kOk) {
     result.outcome = LoginOutcome::kOk;
     result.account_id = account.account_id;
+    result.session_epoch = account.session_epoch;
   }
   std::string why;
   if (account.missing_verifier) {
@@ -150,6 +153,14 @@ awaitable<LoginResult> FinishScramLogin(Services& svc, std::string ip, ScramAcco
   }
   co_await Record(svc.penalty, svc.counters, ip, result, protocol, why);
   co_return result;
+}
+
+void AbandonScramLogin(Services& svc, const std::string& ip, const ScramAccount& account,
+                       const std::string& protocol) {
+  if (account.outcome == LoginOutcome::kTemporary) return;
+  if (svc.penalty) (void)svc.penalty->Failure(ip, account.address);
+  spdlog::warn("{}: failed login for {} from {} (SCRAM-SHA-256 exchange abandoned)", protocol,
+               LogSafe(account.address), ip);
 }
 
 awaitable<std::optional<Admission::Ticket>> Admit(Admission& admission, tcp::socket& socket,

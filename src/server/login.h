@@ -23,6 +23,9 @@ struct LoginResult {
   int64_t account_id = 0;
   std::string address;  // canonical (lower-cased)
   std::string error;    // for kTemporary: what failed, for the log
+  // kOk: the account's session epoch read with the password (register the
+  // session with AccountSessions under it).
+  int64_t session_epoch = 0;
 };
 
 // The arguments are copied: the caller's strings need not outlive the call.
@@ -41,12 +44,19 @@ struct ScramAccount {
   std::optional<auth::ScramVerifier> verifier;
   bool missing_verifier = false;  // a live account whose password predates SCRAM
   std::string error;              // for kTemporary
+  int64_t session_epoch = 0;      // read with the verifier
 };
 awaitable<ScramAccount> BeginScramLogin(Services& svc, std::string ip, std::string user,
                                         std::string protocol);
 // `proof_ok`: ScramServer::ReceiveClientFinal succeeded.
 awaitable<LoginResult> FinishScramLogin(Services& svc, std::string ip, ScramAccount account,
                                         bool proof_ok, std::string protocol);
+
+// An exchange begun with BeginScramLogin that ends before FinishScramLogin
+// (cancelled, malformed, the client went away) counts as a failed login for
+// the penalties and the log (issue 11), without waiting the penalty.
+void AbandonScramLogin(Services& svc, const std::string& ip, const ScramAccount& account,
+                       const std::string& protocol);
 
 // Waits `d` on the current executor (no-op for zero).
 awaitable<void> Sleep(std::chrono::milliseconds d);

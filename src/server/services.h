@@ -20,6 +20,7 @@
 #include "io/asio.h"
 #include "server/budget.h"
 #include "server/isolation.h"
+#include "server/account_sessions.h"
 #include "server/change_feed.h"
 #include "store/store.h"
 
@@ -253,6 +254,8 @@ struct ListReply {
 struct MessageHooks {
   // Submission: header fields (a DKIM-Signature, RFC 6376) to prepend to a
   // message from `from_domain` before it is queued and stored. Null = none.
+  // `from_domain` is the message's From: domain, already checked to belong
+  // to the submitting account: only that domain's key may be used.
   std::function<Result<std::string>(const std::string& from_domain, std::string_view message)>
       sign_outbound;
   // MX: SPF, DKIM and DMARC of a received message. Null = none.
@@ -293,6 +296,9 @@ struct Services {
   // The store's change notifications for every subscriber (IMAP, JMAP); null:
   // a protocol installs the store's one listener itself.
   ChangeFeed* changes = nullptr;
+  // Authenticated sessions by account, ended when the account changes
+  // (server/account_sessions.h). Null: not tracked.
+  AccountSessions* account_sessions = nullptr;
 };
 
 }  // namespace hato::server

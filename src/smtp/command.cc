@@ -18,6 +18,15 @@ constexpr VerbEntry kVerbs[] = {
     {"STARTTLS", Verb::kStartTls}, {"AUTH", Verb::kAuth},
 };
 
+// RFC 3461 section 4: ENVID and ORCPT values, once xtext-decoded, are printable
+// US-ASCII (they are copied into DSNs, where a CR/LF would forge fields).
+bool PrintableAscii(std::string_view s) {
+  for (unsigned char c : s) {
+    if (c < 0x20 || c > 0x7e) return false;
+  }
+  return true;
+}
+
 // Splits "FROM:<a@b> SIZE=1 BODY=8BITMIME" after the verb into the path and params.
 // Tolerates a space after the colon, as many clients send it.
 Status ParsePathAndParams(std::string_view rest, std::string_view keyword, bool is_mail,
@@ -81,7 +90,7 @@ Status ParsePathAndParams(std::string_view rest, std::string_view keyword, bool 
     } else if (is_mail && key == "ENVID" && eq != std::string_view::npos) {
       // RFC 3461 section 4.4
       auto v = DecodeXtext(value);
-      if (!v || v->empty() || v->size() > kMaxEnvidLength) {
+      if (!v || v->empty() || v->size() > kMaxEnvidLength || !PrintableAscii(*v)) {
         return Err(ErrorKind::kInvalid, "syntax: bad ENVID value");
       }
       cmd.envid = *v;
@@ -114,7 +123,8 @@ Status ParsePathAndParams(std::string_view rest, std::string_view keyword, bool 
       size_t semi = value.find(';');
       auto addr =
           semi == std::string_view::npos ? std::nullopt : DecodeXtext(value.substr(semi + 1));
-      if (semi == 0 || !addr || addr->empty() || addr->size() > kMaxOrcptLength) {
+      if (semi == 0 || !addr || addr->empty() || addr->size() > kMaxOrcptLength ||
+          !PrintableAscii(*addr) || !PrintableAscii(value.substr(0, semi))) {
         return Err(ErrorKind::kInvalid, "syntax: bad ORCPT value");
       }
       cmd.orcpt = std::string(value.substr(0, semi)) + ";" + *addr;
@@ -212,6 +222,10 @@ Result<Command> ParseCommand(std::string_view line) {
       // Received header, where a control character could forge a header.
       for (unsigned char ch : words[0]) {
         if (ch <= 0x20 || ch >= 0x7f) return Err(ErrorKind::kInvalid, "syntax: bad hostname");
+      }
+      if (words[0].size() > kMaxHeloLength) {
+        return Err(ErrorKind::kInvalid,
+                   "syntax: hostname longer than " + std::to_string(kMaxHeloLength) + " octets");
       }
       cmd.arg = std::string(words[0]);
       break;

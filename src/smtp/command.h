@@ -45,6 +45,9 @@ enum Notify : unsigned {
 // Limits of RFC 3461 sections 4.2 and 4.4 (after xtext decoding).
 inline constexpr size_t kMaxEnvidLength = 100;
 inline constexpr size_t kMaxOrcptLength = 500;
+// HELO/EHLO argument: a domain (at most 255 octets, RFC 5321 section
+// 4.5.3.1.2) or an address literal; it is copied into Received.
+inline constexpr size_t kMaxHeloLength = 255;
 
 struct Command {
   Verb verb = Verb::kNoop;

@@ -14,6 +14,7 @@
 #include "mime/header.h"
 #include "mime/message.h"
 #include "server/login.h"
+#include "server/message_hygiene.h"
 #include "smtp/command.h"
 #include "smtp/data_reader.h"
 
@@ -21,6 +22,9 @@ namespace hato::smtp {
 namespace {
 
 using std::chrono::seconds;
+
+// The longest wait before a 5xx RCPT reply (smtp.bad_rcpt_delay_ms grows to it).
+constexpr std::chrono::milliseconds kMaxBadRcptDelay{30000};
 
 // RFC 4954 section 4: a SASL response line may be long; 12288 octets is the
 // limit of many servers.
@@ -42,7 +46,8 @@ std::string Rfc5322Date(std::time_t t) {
   return buf;
 }
 
-class Session final : public server::SessionRegistry::Member {
+class Session final : public server::SessionRegistry::Member,
+                      public server::AccountSessions::Member {
  public:
   Session(server::Services& services, tcp::socket socket, Mode mode)
       : svc_(services),
@@ -62,6 +67,18 @@ class Session final : public server::SessionRegistry::Member {
     stopping_ = true;
     if (idle_) conn_.CancelReads();  // a transaction in progress finishes first
   }
+  // The account's password changed or it was removed: close now, even in the
+  // middle of DATA (nothing of that transaction is stored).
+  void EndSession() override {
+    ended_ = true;
+    stopping_ = true;
+    conn_.CancelReads();
+  }
+  std::string StopReply() const {
+    return ended_ ? "421 4.7.0 " + cfg_->hostname +
+                        " Session ended: the password was changed or the account removed"
+                  : "421 4.3.2 " + cfg_->hostname + " Service shutting down, try again later";
+  }
 
  private:
   struct Transaction {
@@ -78,6 +95,7 @@ class Session final : public server::SessionRegistry::Member {
     std::string bdat;                              // content received so far by BDAT
     LineEndingNormalizer bdat_norm;
     bool bdat_failed = false;
+    bool bdat_started = false;   // a BDAT chunk was taken: DATA is refused (RFC 3030 section 2)
     uint64_t declared_size = 0;  // MAIL FROM SIZE= (RFC 1870), 0 when not given
   };
 
@@ -89,8 +107,8 @@ class Session final : public server::SessionRegistry::Member {
   void Refuse(std::string_view line, std::string_view rcpt = {}) {
     Reply(line);
     spdlog::info("{}: ip={} from=<{}>{}{}{} refused: {}", mode_name(), conn_.peer_ip(),
-                 tx_.active ? tx_.from : pending_from_, rcpt.empty() ? "" : " to=<", rcpt,
-                 rcpt.empty() ? "" : ">", line);
+                 LogSafe(tx_.active ? tx_.from : pending_from_), rcpt.empty() ? "" : " to=<",
+                 LogSafe(rcpt), rcpt.empty() ? "" : ">", line);
   }
   const char* mode_name() const { return submission_ ? "submission" : "smtp"; }
   // smtp.data_timeout_seconds: all of DATA (or of one BDAT chunk) must arrive
@@ -130,6 +148,8 @@ class Session final : public server::SessionRegistry::Member {
     return !tx_.accounts.empty() || !tx_.remote.empty() || !tx_.lists.empty();
   }
   bool CountError();  // false when the error limit closed the session
+  // A 5xx RCPT: a growing delay, the reply, and a counted error; false: closed.
+  awaitable<bool> BadRecipient(std::string reply, std::string rcpt);
 
   std::string ReceivedHeader(const std::string& id) const;
 
@@ -139,8 +159,10 @@ class Session final : public server::SessionRegistry::Member {
   std::string helo_;
   bool extended_ = false;
   int errors_ = 0;
+  int bad_rcpts_ = 0;  // 5xx RCPT replies in this session
   bool closing_ = false;
   bool stopping_ = false;  // graceful stop requested
+  bool ended_ = false;     // EndSession
   bool idle_ = false;      // waiting for a command between transactions
   const bool submission_;  // RFC 6409 submission rather than MX
   const bool implicit_tls_;
@@ -157,6 +179,7 @@ class Session final : public server::SessionRegistry::Member {
     Reply("421 4.3.2 " + cfg_->hostname + " Server busy (memory budget), try again later");
     return false;
   }
+  server::AccountSessions::Registration account_session_;  // after AUTH
 };
 
 awaitable<void> Session::Run() {
@@ -181,14 +204,14 @@ awaitable<void> Session::Run() {
     size_t max_line = cfg_->smtp.max_line_length;
     seconds idle(cfg_->smtp.idle_timeout_seconds);
     if (stopping_) {
-      Reply("421 4.3.2 " + cfg_->hostname + " Service shutting down, try again later");
+      Reply(StopReply());
       break;
     }
     idle_ = !tx_.active;
     io::LineResult line = co_await conn_.ReadLine(max_line, idle);
     idle_ = false;
     if (stopping_ && line.status == io::ReadStatus::kError) {
-      Reply("421 4.3.2 " + cfg_->hostname + " Service shutting down, try again later");
+      Reply(StopReply());
       break;
     }
     if (line.status == io::ReadStatus::kTimeout) {
@@ -273,6 +296,19 @@ awaitable<void> Session::Run() {
   }
   co_await Flush();
   conn_.Close();
+}
+
+// Recipient harvesting (issue 11): every 5xx RCPT counts toward
+// smtp.max_errors and is answered after a delay that grows with each one
+// (smtp.bad_rcpt_delay_ms times their number, at most kMaxBadRcptDelay).
+awaitable<bool> Session::BadRecipient(std::string reply, std::string rcpt) {
+  ++bad_rcpts_;
+  auto delay = std::min<std::chrono::milliseconds>(
+      std::chrono::milliseconds(int64_t{cfg_->smtp.bad_rcpt_delay_ms} * bad_rcpts_),
+      kMaxBadRcptDelay);
+  co_await server::Sleep(delay);
+  Refuse(reply, rcpt);
+  co_return CountError();
 }
 
 bool Session::CountError() {
@@ -455,8 +491,9 @@ awaitable<bool> Session::HandleRcpt(const Command& c) {
       co_return true;
     }
     // No open relay: only authenticated submission may send elsewhere.
-    Refuse("554 5.7.1 <" + to.ToString() + ">: Relay access denied", to.ToString());
-    co_return true;
+    bool go_on = co_await BadRecipient("554 5.7.1 <" + to.ToString() + ">: Relay access denied",
+                                       to.ToString());
+    co_return go_on;
   }
   if (!r.account->ok() && r.account->error().kind == ErrorKind::kNotFound && svc_.hooks &&
       svc_.hooks->is_list) {
@@ -480,8 +517,10 @@ awaitable<bool> Session::HandleRcpt(const Command& c) {
   }
   if (!r.account->ok()) {
     if (r.account->error().kind == ErrorKind::kNotFound) {
-      Refuse("550 5.1.1 <" + to.ToString() + ">: Recipient address rejected: user unknown",
-             to.ToString());
+      bool go_on = co_await BadRecipient(
+          "550 5.1.1 <" + to.ToString() + ">: Recipient address rejected: user unknown",
+          to.ToString());
+      co_return go_on;
     } else {
       spdlog::error("smtp: account lookup failed: {}", r.account->error().message);
       Refuse("451 4.3.0 Temporary lookup failure, try again later", to.ToString());
@@ -530,12 +569,62 @@ std::string Session::ReceivedHeader(const std::string& id) const {
 
 awaitable<bool> Session::Deliver(std::string content) {
   std::string id = NewTransactionId();
+  // An empty message (BDAT 0 LAST and nothing before, or DATA with only the
+  // final dot) has not even a header: refused rather than stored.
+  if (content.empty()) {
+    Reply("554 5.6.0 Message is empty");
+    CountMessage(554);
+    tx_ = Transaction{};
+    co_return true;
+  }
+  // RFC 5321 section 4.5.2 and RFC 6152: NUL is not allowed in a message sent
+  // with DATA or BDAT without BINARYMIME (not offered): refused, not stored
+  // or relayed.
+  if (content.find('\0') != std::string::npos) {
+    Reply("554 5.6.0 Message contains NUL characters");
+    CountMessage(554);
+    tx_ = Transaction{};
+    co_return true;
+  }
   store::DeliveryRequest req;
   req.return_path = tx_.from;
   req.account_ids = tx_.accounts;
   req.received_at = std::time(nullptr);
   std::string trace = ReceivedHeader(id);
   if (submission_) {
+    // RFC 6409 section 8.1: the author fields (every From: address, Sender:)
+    // must name the account or one of its aliases, or anyone could send (and
+    // have DKIM-signed) mail as any hosted address.
+    server::Authors authors = server::AuthorAddresses(content);
+    if (authors.unusable) {
+      Reply("550 5.7.1 Message refused: " + *authors.unusable);
+      tx_ = Transaction{};
+      co_return true;
+    }
+    store::Store* owner_store = svc_.store;
+    auto check = [owner_store, account = account_id_, address = account_address_, &authors] {
+      return server::FirstUnownedAuthor(*owner_store, account, address, authors);
+    };
+    Result<std::optional<std::string>> unowned =
+        co_await io::Offload(*svc_.blocking, std::move(check));
+    if (!unowned) {
+      spdlog::error("smtp: id={} author lookup failed: {}", id, unowned.error().message);
+      Reply("451 4.3.0 Temporary lookup failure, try again later");
+      tx_ = Transaction{};
+      co_return true;
+    }
+    if (*unowned) {
+      spdlog::info("submission: id={} {} refused: author <{}> not owned", id,
+                   LogSafe(account_address_), LogSafe(**unowned));
+      Reply("550 5.7.1 <" + LogSafe(**unowned) + ">: From/Sender address not owned by user " +
+            account_address_);
+      CountMessage(550);
+      tx_ = Transaction{};
+      co_return true;
+    }
+    // RFC 8601 section 5: a forged Authentication-Results naming our host
+    // would be trusted by our own users' readers.
+    content = server::RemoveForgedAuthResults(content, cfg_->hostname);
     // RFC 6409 section 8.2/8.3: the submission server may add a missing
     // Message-ID and Date.
     auto scan = mime::internal::ScanHeader(content);
@@ -552,8 +641,10 @@ awaitable<bool> Session::Deliver(std::string content) {
     // DKIM signing hook (RFC 6376): msgauth signs here, before the message is
     // stored or queued, so every copy carries the same signature.
     const server::MessageHooks* hooks = svc_.hooks;
-    if (hooks && hooks->sign_outbound) {
-      std::string domain = tx_.from.substr(tx_.from.rfind('@') + 1);
+    if (hooks && hooks->sign_outbound && !authors.from_domain.empty()) {
+      // Only the From domain just proved to be the account's (its address or
+      // an alias) is ever signed for.
+      std::string domain = authors.from_domain;
       auto sign = [hooks, domain, msg = std::string_view(content)] {
         return hooks->sign_outbound(domain, msg);
       };
@@ -592,14 +683,14 @@ awaitable<bool> Session::Deliver(std::string content) {
       server::InboundVerdict verdict = co_await io::Offload(pool, std::move(check));
       if (verdict.action == server::InboundVerdict::Action::kReject) {
         spdlog::info("smtp: id={} ip={} from=<{}> refused: rejected: {}", id, conn_.peer_ip(),
-                     tx_.from, verdict.reason);
+                     LogSafe(tx_.from), verdict.reason);
         Reply("550 5.7.1 Message rejected: " + verdict.reason);
         CountMessage(550);
         tx_ = Transaction{};
         co_return true;
       }
       if (verdict.action == server::InboundVerdict::Action::kJunk) {
-        spdlog::info("smtp: id={} from=<{}> to Junk: {}", id, tx_.from, verdict.reason);
+        spdlog::info("smtp: id={} from=<{}> to Junk: {}", id, LogSafe(tx_.from), verdict.reason);
         req.junk = true;
       }
       if (verdict.cleaned) content = std::move(*verdict.cleaned);
@@ -672,11 +763,11 @@ awaitable<bool> Session::Deliver(std::string content) {
   } else {
     // One line per accepted transaction: client, sender, every recipient.
     std::string to;
-    for (const auto& r : tx_.rcpts) to += (to.empty() ? "<" : ",<") + r + ">";
-    for (const auto& r : tx_.remote) to += (to.empty() ? "<" : ",<") + r.address + ">";
+    for (const auto& r : tx_.rcpts) to += (to.empty() ? "<" : ",<") + LogSafe(r) + ">";
+    for (const auto& r : tx_.remote) to += (to.empty() ? "<" : ",<") + LogSafe(r.address) + ">";
     spdlog::info(
         "{}: id={} ip={} from=<{}> to={} rcpts={} remote={} queue={} size={} content={} stored",
-        mode_name(), id, conn_.peer_ip(), tx_.from, to, tx_.rcpts.size(), tx_.remote.size(),
+        mode_name(), id, conn_.peer_ip(), LogSafe(tx_.from), to, tx_.rcpts.size(), tx_.remote.size(),
         receipt->queue_id, size, receipt->content_id.substr(0, 16));
     if (receipt->queue_id != 0 && svc_.outbound_queued) svc_.outbound_queued();
     // The SMTP id; `hato queue` accepts it as well as its own queue id.
@@ -691,6 +782,11 @@ awaitable<bool> Session::Deliver(std::string content) {
 awaitable<bool> Session::HandleData() {
   if (!tx_.active) {
     Reply("503 5.5.1 Error: need MAIL command");
+    co_return CountError();
+  }
+  if (tx_.bdat_started) {
+    // RFC 3030 section 2: DATA and BDAT may not be mixed in one transaction.
+    Reply("503 5.5.1 Error: DATA not allowed after BDAT");
     co_return CountError();
   }
   if (!has_recipients()) {
@@ -740,7 +836,10 @@ awaitable<bool> Session::HandleBdat(const Command& c) {
     std::string& buf = conn_.buffer();
     if (!buf.empty()) {
       size_t take = static_cast<size_t>(std::min<uint64_t>(left, buf.size()));
-      if (usable) tx_.bdat_norm.Feed(std::string_view(buf).substr(0, take), tx_.bdat, limit);
+      if (usable) {
+        tx_.bdat_norm.Feed(std::string_view(buf).substr(0, take), tx_.bdat, limit);
+        tx_.bdat_started = true;
+      }
       buf.erase(0, take);
       left -= take;
       if (!ChargeData(tx_.bdat.size())) co_return false;
@@ -765,6 +864,7 @@ awaitable<bool> Session::HandleBdat(const Command& c) {
     Reply("554 5.5.1 Error: no valid recipients");
     co_return CountError();
   }
+  tx_.bdat_started = true;
   if (tx_.bdat_norm.overflowed()) tx_.bdat_failed = true;
   if (!c.last_chunk) {
     if (tx_.bdat_failed) {
@@ -935,6 +1035,8 @@ awaitable<bool> Session::HandleAuth(const Command& c) {
   }
   account_id_ = login.account_id;
   account_address_ = login.address;
+  account_session_ = server::AccountSessions::Registration(svc_.account_sessions, account_id_,
+                                                           login.session_epoch, this);
   spdlog::info("submission: {} authenticated from {}", account_address_, conn_.peer_ip());
   Reply("235 2.7.0 Authentication successful");
   co_return true;
@@ -986,8 +1088,12 @@ awaitable<bool> Session::HandleAuthScram(std::optional<std::string> initial) {
   std::string nonce = auth::RandomScramNonce();
   std::string server_first = Base64Encode(scram.ServerFirst(account.verifier, nonce));
   std::optional<std::string> line = co_await ReadSaslLine(server_first);
-  if (!line) co_return false;
+  if (!line) {
+    server::AbandonScramLogin(svc_, ip, account, protocol);
+    co_return false;
+  }
   if (*line == "*") {
+    server::AbandonScramLogin(svc_, ip, account, protocol);
     Reply("501 5.0.0 Authentication cancelled");
     co_return CountError();
   }
@@ -995,6 +1101,7 @@ awaitable<bool> Session::HandleAuthScram(std::optional<std::string> initial) {
   Result<std::string> server_final = final_msg ? scram.ReceiveClientFinal(*final_msg)
                                                : Result<std::string>(Err(ErrorKind::kInvalid, ""));
   if (!server_final && server_final.error().kind == ErrorKind::kInvalid) {
+    server::AbandonScramLogin(svc_, ip, account, protocol);
     Reply("501 5.5.2 Malformed authentication response");
     co_return CountError();
   }
@@ -1015,6 +1122,8 @@ awaitable<bool> Session::HandleAuthScram(std::optional<std::string> initial) {
   }
   account_id_ = login.account_id;
   account_address_ = login.address;
+  account_session_ = server::AccountSessions::Registration(svc_.account_sessions, account_id_,
+                                                           login.session_epoch, this);
   spdlog::info("submission: {} authenticated with SCRAM-SHA-256 from {}", account_address_,
                conn_.peer_ip());
   Reply("235 2.7.0 Authentication successful");

@@ -66,6 +66,16 @@ struct Account {
   // SCRAM-SHA-256 verifier (auth/scram.h, RFC 5803 form) of the same
   // password; empty for accounts whose password was set before schema 9.
   std::string scram_sha256;
+  // The account's session epoch (server/account_sessions.h), read with the
+  // password: a session that logged in under a lower epoch is ended.
+  int64_t session_epoch = 0;
+};
+
+// An account whose sessions must end (password changed, removed, signed out
+// everywhere): its new epoch.
+struct SessionEnd {
+  int64_t account_id = 0;
+  int64_t epoch = 0;
 };
 
 // A removed account in retention (hato user list --removed).
@@ -814,6 +824,13 @@ class Store {
   virtual Status RestoreAccount(std::string_view address) = 0;
   // Destroys a live or removed account and all its mail now.
   virtual Status PurgeAccount(std::string_view address) = 0;
+  // Session epochs (issue 11, server/account_sessions.h). SetPassword,
+  // RemoveAccount, PurgeAccount and EndSessions ("sign out everywhere") give
+  // the account a new epoch, greater than every earlier one of any account,
+  // in the same transaction as the change. SessionEndsSince returns those
+  // above `since`, in epoch order, at most `limit` of them.
+  virtual Status EndSessions(std::string_view address) = 0;
+  virtual Result<std::vector<SessionEnd>> SessionEndsSince(int64_t since, size_t limit) = 0;
   // The live (or, when none, the most recently removed) account, with its hash.
   virtual Result<SnapshotAccount> FindAccountAny(std::string_view address) = 0;
   // Removed accounts still in retention (hato user list --removed), by

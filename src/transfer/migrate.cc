@@ -16,6 +16,7 @@
 #include "imap/proto/response.h"
 #include "imap/proto/utf7.h"
 #include "mime/message.h"
+#include "store/mailbox_name.h"
 #include "transfer/imap_response.h"
 
 namespace hato::transfer {
@@ -280,8 +281,12 @@ Result<MigrateResult> Migrate(store::Store& store, int64_t account_id, const std
       start = end + 1;
     }
     auto canonical = store::CanonicalMailboxName(local);
+    if (canonical) {
+      // The same rule as IMAP CREATE (issue 11): reported once per folder.
+      if (auto st = store::CheckNewMailboxName(*canonical); !st) canonical = st.error();
+    }
     if (!canonical) {
-      out.problems.push_back("folder " + f.name + ": " + canonical.error().message);
+      out.problems.push_back("folder " + LogSafe(f.name) + ": " + canonical.error().message);
       continue;
     }
     auto quoted = Quote(f.name);

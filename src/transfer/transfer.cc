@@ -8,6 +8,7 @@
 #include "base/strings.h"
 #include "imap/proto/utf7.h"
 #include "mime/message.h"
+#include "store/mailbox_name.h"
 #include "transfer/mbox.h"
 
 namespace hato::transfer {
@@ -44,6 +45,22 @@ Result<std::string> MaildirFolderDir(const std::string& name) {
     start = end + 1;
   }
   return out;
+}
+
+// Why a folder cannot become export path components (each level a safe file
+// name, the last with ".mbox"), or nullopt.
+std::optional<std::string> ExportUnsafe(const std::string& name) {
+  size_t start = 0;
+  while (true) {
+    size_t end = name.find(store::kHierarchySeparator, start);
+    std::string level = name.substr(start, end == std::string::npos ? end : end - start);
+    if (end == std::string::npos) level += ".mbox";
+    if (!store::SafePathComponent(level)) {
+      return std::string("a level is empty, '.', '..', too long or holds a control character");
+    }
+    if (end == std::string::npos) return std::nullopt;
+    start = end + 1;
+  }
 }
 
 // Windowed writes through Store::RestoreMessage.
@@ -118,12 +135,14 @@ class Importer {
 
 int64_t Now() { return static_cast<int64_t>(std::time(nullptr)); }
 
+// `in_tree`: a file found while walking a tree (not the path the admin
+// named): opened only if it is a regular file, never through a link.
 Status ImportMboxFile(io::FileSystem* fs, const std::string& path, const std::string& folder,
-                      Importer& imp) {
+                      Importer& imp, bool in_tree) {
+  auto file = in_tree ? fs->OpenRegularFile(path) : fs->OpenRead(path);
+  if (!file) return file.error();
   auto size = fs->FileSize(path);
   if (!size) return size.error();
-  auto file = fs->OpenRead(path);
-  if (!file) return file.error();
   MboxSplitter split;
   uint64_t n = 0;
   auto drain = [&] {
@@ -158,13 +177,30 @@ Status ImportMaildirFolder(io::FileSystem* fs, const std::string& dir, const std
   imp.EnsureFolder(folder, "folder directory " + dir);
   for (const char* sub : {"cur", "new"}) {
     std::string d = dir + "/" + sub;
-    if (!fs->Exists(d)) continue;
+    auto dtype = fs->Lstat(d);
+    if (!dtype) return dtype.error();
+    if (*dtype == io::FileSystem::FileType::kMissing) continue;
+    if (*dtype != io::FileSystem::FileType::kDirectory) {
+      imp.Problem("folder directory " + d + ": not a directory (a link?), skipped");
+      continue;
+    }
     auto names = fs->ListDir(d);
     if (!names) return names.error();
     std::sort(names->begin(), names->end());
     for (const auto& name : *names) {
       std::string path = d + "/" + name;
       std::string where = "folder " + folder + " file " + path;
+      // Only regular files, never followed through a link (issue 11): a link
+      // to a host file must not end up in a mailbox.
+      auto type = fs->Lstat(path);
+      if (!type) {
+        imp.Problem(where + ": " + type.error().message);
+        continue;
+      }
+      if (*type != io::FileSystem::FileType::kRegular) {
+        imp.Problem(where + ": not a regular file (a link, FIFO or directory), skipped");
+        continue;
+      }
       auto size = fs->FileSize(path);
       if (!size) {
         imp.Problem(where + ": " + size.error().message);
@@ -174,7 +210,7 @@ Status ImportMaildirFolder(io::FileSystem* fs, const std::string& dir, const std
         imp.Problem(where + ": larger than " + std::to_string(kMaxImportMessage) + " bytes");
         continue;
       }
-      auto data = fs->ReadFile(path);
+      auto data = fs->ReadRegularFile(path);  // O_NOFOLLOW
       if (!data) {
         imp.Problem(where + ": " + data.error().message);
         continue;
@@ -209,17 +245,30 @@ Status ImportMboxTree(io::FileSystem* fs, const std::string& dir, const std::str
       base = base.substr(0, base.size() - 5);
     }
     std::string folder = prefix.empty() ? base : prefix + store::kHierarchySeparator + base;
-    auto sub = fs->ListDir(path);
-    if (sub) {
+    auto type = fs->Lstat(path);
+    if (!type) {
+      imp.Problem("file " + path + ": " + type.error().message);
+      continue;
+    }
+    if (*type == io::FileSystem::FileType::kDirectory) {
       if (auto st = ImportMboxTree(fs, path, folder, imp, depth + 1); !st) return st;
       continue;
     }
-    auto canonical = store::CanonicalMailboxName(folder);
-    if (!canonical) {
-      imp.Problem("file " + path + ": folder name " + folder + ": " + canonical.error().message);
+    if (*type != io::FileSystem::FileType::kRegular) {
+      imp.Problem("file " + path + ": not a regular file (a link, FIFO or device), skipped");
       continue;
     }
-    if (auto st = ImportMboxFile(fs, path, *canonical, imp); !st) {
+    auto canonical = store::CanonicalMailboxName(folder);
+    if (canonical) {
+      // The same rule as IMAP CREATE (issue 11): reported once per folder.
+      if (auto st = store::CheckNewMailboxName(*canonical); !st) canonical = st.error();
+    }
+    if (!canonical) {
+      imp.Problem("file " + path + ": folder name " + LogSafe(folder) + ": " +
+                  canonical.error().message);
+      continue;
+    }
+    if (auto st = ImportMboxFile(fs, path, *canonical, imp, /*in_tree=*/true); !st) {
       imp.Problem("file " + path + ": " + st.error().message);
     }
   }
@@ -246,18 +295,34 @@ Result<TransferResult> Export(store::Store& store, int64_t account_id, Format fo
     std::string dir;
     std::unique_ptr<io::WritableFile> mbox;
     std::string mbox_path;
+    // The path is built from checked components only, and nothing on the way
+    // may be a symbolic link: a folder named "../../x" (stored by an older
+    // Hato or a restored store) is reported, never written outside out_dir.
+    auto unsafe = ExportUnsafe(mb.name);
+    if (unsafe) {
+      out.problems.push_back("folder " + LogSafe(mb.name) + ": " + *unsafe +
+                             "; not exported (rename it over IMAP, then export again)");
+      continue;
+    }
     if (format == Format::kMaildir) {
       auto sub = MaildirFolderDir(mb.name);
       if (!sub) return sub.error();
       dir = out_dir + "/" + *sub;
+      if (!sub->empty() && !store::SafePathComponent(*sub)) {
+        out.problems.push_back("folder " + LogSafe(mb.name) + ": name too long for Maildir++");
+        continue;
+      }
       for (const char* d : {"/cur", "/new", "/tmp"}) {
+        if (auto st = io::CheckNoSymlinkBelow(*fs, out_dir, dir + d); !st) return st.error();
         if (auto st = fs->CreateDirs(dir + d); !st) return st.error();
       }
     } else {
       mbox_path = out_dir + "/" + mb.name + ".mbox";
       size_t slash = mbox_path.rfind('/');
+      if (auto st = io::CheckNoSymlinkBelow(*fs, out_dir, mbox_path); !st) return st.error();
       if (auto st = fs->CreateDirs(mbox_path.substr(0, slash)); !st) return st.error();
-      auto f = fs->OpenAppend(mbox_path);
+      if (auto st = io::CheckNoSymlinkBelow(*fs, out_dir, mbox_path); !st) return st.error();
+      auto f = fs->OpenAppend(mbox_path);  // O_NOFOLLOW
       if (!f) return f.error();
       mbox = std::move(*f);
     }
@@ -316,6 +381,13 @@ Result<TransferResult> Import(store::Store& store, int64_t account_id, const std
             !fs->Exists(path + "/" + name + "/cur")) {
           continue;
         }
+        auto type = fs->Lstat(path + "/" + name);
+        if (!type || *type != io::FileSystem::FileType::kDirectory) {
+          imp.Problem("folder directory " + path + "/" + name +
+                      ": not a directory (a link?), "
+                      "skipped");
+          continue;
+        }
         std::string f;
         bool ok = true;
         size_t start = 1;
@@ -332,6 +404,9 @@ Result<TransferResult> Import(store::Store& store, int64_t account_id, const std
           start = end + 1;
         }
         auto canonical = store::CanonicalMailboxName(f);
+        if (canonical) {
+          if (auto st = store::CheckNewMailboxName(*canonical); !st) canonical = st.error();
+        }
         if (!canonical) {
           imp.Problem("folder directory " + path + "/" + name + ": " + canonical.error().message);
           ok = false;
@@ -345,7 +420,7 @@ Result<TransferResult> Import(store::Store& store, int64_t account_id, const std
     } else {
       ++out.folders;
       std::string f = folder.empty() ? store::kInbox : folder;
-      st = ImportMboxFile(fs, path, f, imp);
+      st = ImportMboxFile(fs, path, f, imp, /*in_tree=*/false);
     }
     imp.Drain();
   }

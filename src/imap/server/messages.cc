@@ -681,7 +681,7 @@ awaitable<bool> Session::HandleIdle(const Command& c) {
       co_return true;
     }
     if (stopping_) {
-      Reply("* BYE [UNAVAILABLE] server shutting down, try again later");
+      Reply(StopReason());
       co_return false;
     }
     if (changed_ && state_ == State::kSelected) co_await SendUpdates(true);

@@ -120,6 +120,20 @@ void Session::RequestStop() {
   }
 }
 
+void Session::EndSession() {
+  ended_ = true;
+  stopping_ = true;
+  // Even in the middle of a command (an APPEND literal): nothing more is
+  // done with the old credentials.
+  conn_.CancelReads();
+  wake_.cancel();
+}
+
+std::string Session::StopReason() const {
+  return ended_ ? "* BYE Session ended: the account's password was changed or it was removed"
+                : "* BYE [UNAVAILABLE] server shutting down, try again later";
+}
+
 void Session::MailboxChanged() {
   changed_ = true;
   wake_.cancel();
@@ -230,7 +244,7 @@ awaitable<void> Session::Run() {
   Reply("* OK [CAPABILITY " + Capabilities() + "] " + cfg_->hostname + " Hato IMAP ready");
   while (state_ != State::kLogout) {
     if (stopping_) {
-      Reply("* BYE [UNAVAILABLE] server shutting down, try again later");
+      Reply(StopReason());
       break;
     }
     ReadResult next = reader_.Next();
@@ -585,8 +599,9 @@ awaitable<bool> Session::HandleAuthenticateScram(const Command& c) {
   std::string nonce = auth::RandomScramNonce();
   std::string server_first = Base64Encode(scram.ServerFirst(account.verifier, nonce));
   std::optional<std::string> line = co_await ReadSaslResponse(c, server_first, closed);
-  if (!line) co_return !closed;
-  if (*line == "*") {
+  if (!line || *line == "*") {
+    server::AbandonScramLogin(svc_, ip, account, protocol);  // counts as a failure
+    if (!line) co_return !closed;
     Tagged(c, "BAD", "authentication cancelled");
     co_return true;
   }
@@ -595,6 +610,7 @@ awaitable<bool> Session::HandleAuthenticateScram(const Command& c) {
       final_msg ? scram.ReceiveClientFinal(*final_msg)
                 : Result<std::string>(Err(ErrorKind::kInvalid, "bad base64"));
   if (!server_final && server_final.error().kind == ErrorKind::kInvalid) {
+    server::AbandonScramLogin(svc_, ip, account, protocol);
     Tagged(c, "BAD", "malformed SCRAM-SHA-256 response");
     co_return ++bad_commands_ <= kMaxBadCommands;
   }
@@ -641,6 +657,8 @@ bool Session::LoginDone(const Command& c, const server::LoginResult& r,
   address_ = r.address;
   state_ = State::kAuthenticated;
   reader_.set_limits(ReaderLimits(*cfg_, true));
+  account_session_ = server::AccountSessions::Registration(svc_.account_sessions, account_id_,
+                                                           r.session_epoch, this);
   spdlog::info("imap: {} logged in from {}{}{}", address_, conn_.peer_ip(),
                conn_.is_tls() ? " with TLS" : "", mechanism.empty() ? "" : " with " + mechanism);
   Tagged(c, "OK", "[CAPABILITY " + Capabilities() + "] logged in");

@@ -26,7 +26,9 @@
 
 namespace hato::imap {
 
-class Session final : public server::SessionRegistry::Member, public Hub::Listener {
+class Session final : public server::SessionRegistry::Member,
+                      public server::AccountSessions::Member,
+                      public Hub::Listener {
  public:
   Session(server::Services& services, Hub& hub, TreeCache& trees, tcp::socket socket,
           bool implicit_tls);
@@ -35,6 +37,7 @@ class Session final : public server::SessionRegistry::Member, public Hub::Listen
   awaitable<void> Run();
 
   void RequestStop() override;
+  void EndSession() override;  // the account changed: "* BYE" and close
   void MailboxChanged() override;
 
  private:
@@ -57,6 +60,8 @@ class Session final : public server::SessionRegistry::Member, public Hub::Listen
   // "* FLAGS" and "* OK [PERMANENTFLAGS]" with the mailbox's keywords.
   void SendFlags(const Selected& sel);
 
+  // The BYE for a stopping session: shutdown, or EndSession.
+  std::string StopReason() const;
   // Output: buffered, flushed before waiting for input.
   void Reply(std::string_view line) { conn_.QueueLine(line); }
   void Tagged(const Command& c, std::string_view status, std::string_view text) {
@@ -154,6 +159,7 @@ class Session final : public server::SessionRegistry::Member, public Hub::Listen
   // When the command being received must be complete (imap.command_timeout_seconds).
   std::optional<std::chrono::steady_clock::time_point> command_deadline_;
   bool stopping_ = false;
+  bool ended_ = false;         // EndSession: the account's password changed or it was removed
   bool implicit_tls_ = false;  // handshake before the greeting (RFC 8314)
   bool idle_ = false;          // waiting for a command (or in IDLE)
   bool changed_ = false;       // the store changed the selected mailbox
@@ -165,6 +171,7 @@ class Session final : public server::SessionRegistry::Member, public Hub::Listen
   bool condstore_ = false;  // RFC 7162: enabled by ENABLE or a CONDSTORE-aware command
   bool qresync_ = false;
   std::optional<Selected> selected_;
+  server::AccountSessions::Registration account_session_;  // after login
 };
 
 }  // namespace hato::imap

@@ -1,5 +1,7 @@
 #include "store/sqlite/db.h"
 
+#include <sys/stat.h>
+
 namespace hato::store::sqlite {
 
 Error SqliteError(sqlite3* db, int rc, std::string_view what) {
@@ -38,6 +40,13 @@ Status Db::Open(const std::string& path, bool read_only, const char* vfs, bool c
   if (rc != SQLITE_OK) return SqliteError(db_, rc, "open " + path);
   sqlite3_busy_timeout(db_, 5000);
   if (!read_only) {
+    // Password hashes live here: owner only (issue 11). SQLite creates the
+    // -wal and -shm files with the database file's mode, so this covers them
+    // once they are recreated; existing ones are fixed too.
+    for (const char* suffix : {"", "-wal", "-shm"}) {
+      std::string p = path + suffix;
+      (void)::chmod(p.c_str(), 0600);
+    }
     if (auto s = Exec("PRAGMA journal_mode=WAL"); !s) return s;
   }
   // FULL: the WAL is fsync'd at every COMMIT, so a committed transaction

@@ -5,9 +5,12 @@
 #include <sstream>
 
 #include "base/strings.h"
+#include "store/mailbox_name.h"
 #include "store/sqlite/queue_ops.h"
 
 namespace hato::store {
+
+static_assert(kHierarchySeparator == '/', "store/mailbox_name.cc assumes '/'");
 
 Result<std::string> CanonicalMailboxName(std::string_view name) {
   constexpr size_t kMaxMailboxName = 1000;  // bytes, in storage form
@@ -431,6 +434,8 @@ Status ApplyCreateMailbox(Txn& t, int64_t account_id, const std::string& name,
                           const std::string& special_use) {
   auto canonical = CanonicalMailboxName(name);
   if (!canonical) return canonical.error();
+  // Every new name passes the one check (issue 11: no "..", no control characters).
+  if (auto st = CheckNewMailboxName(*canonical); !st) return st;
   // Create missing parents too (RFC 3501 section 6.3.3).
   std::vector<std::string> levels;
   for (size_t pos = canonical->find(kHierarchySeparator); pos != std::string::npos;
@@ -509,6 +514,7 @@ Status ApplyRenameMailbox(Txn& t, int64_t account_id, const std::string& from,
   auto from_c = *CanonicalMailboxName(from);
   auto to_c = CanonicalMailboxName(to);
   if (!to_c) return to_c.error();
+  if (auto st = CheckNewMailboxName(*to_c); !st) return st;
   if (FindMailbox(t.db, account_id, *to_c)) {
     return Err(ErrorKind::kExists, "mailbox already exists: " + *to_c);
   }

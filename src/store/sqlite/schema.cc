@@ -254,6 +254,18 @@ DROP INDEX outbound_recipients_due;
 CREATE INDEX outbound_recipients_due ON outbound_recipients(bulk, next_attempt_at) WHERE state = 0;
 CREATE INDEX outbound_recipients_inflight ON outbound_recipients(message_id) WHERE inflight != 0;
 )sql",
+      // (issue 11, sec-b) Session ends: one row per password change, account
+      // removal or purge, or "sign out everywhere". The epoch orders them;
+      // `hato serve` reads the rows above the last it saw and ends the
+      // account's sessions that logged in under an older epoch
+      // (server/account_sessions.h). A row outlives a purged account.
+      R"sql(
+CREATE TABLE IF NOT EXISTS session_ends(
+  epoch INTEGER PRIMARY KEY AUTOINCREMENT,
+  account_id INTEGER NOT NULL,
+  at INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS session_ends_account ON session_ends(account_id, epoch);
+)sql",
   };
   return kMigrations;
 }

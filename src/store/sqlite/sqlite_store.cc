@@ -51,6 +51,18 @@ struct WriteOp {
   std::function<void(Status)> done;
 };
 
+// Gives the account `addr` (live only, or any) a new session epoch
+// (server/account_sessions.h): one session_ends row. t.db.Changes() tells
+// whether there was such an account.
+Status EndSessionsIn(Txn& t, const std::string& addr, bool live_only) {
+  auto s = t.db.Cached(live_only ? "INSERT INTO session_ends(account_id, at) SELECT id, ? FROM "
+                                   "accounts WHERE address = ? AND removed_at IS NULL"
+                                 : "INSERT INTO session_ends(account_id, at) SELECT id, ? FROM "
+                                   "accounts WHERE address = ?");
+  if (!s) return s.error();
+  return (*s)->Bind(1, Now()).Bind(2, addr).Run();
+}
+
 BlobRef RefFromRow(Stmt& s, int first) {
   BlobRef ref;
   ref.sha256 = s.Blob(first);
@@ -251,19 +263,54 @@ class SqliteStore final : public Store {
       if (!s) return s.error();
       if (auto st = (*s)->Bind(1, hash).Bind(2, scram).Bind(3, addr).Run(); !st) return st;
       if (t.db.Changes() == 0) return Err(ErrorKind::kNotFound, "no such account: " + addr);
-      return Ok();
+      // Sessions logged in with the old password end (issue 11).
+      return EndSessionsIn(t, addr, /*live_only=*/true);
     });
   }
 
   Status RemoveAccount(std::string_view address) override {
     std::string addr = AsciiLower(address);
     return WriteSync([addr](Txn& t) -> Status {
+      if (auto st = EndSessionsIn(t, addr, /*live_only=*/true); !st) return st;
       auto s = t.db.Cached(
           "UPDATE accounts SET removed_at = ? WHERE address = ? AND removed_at IS NULL");
       if (!s) return s.error();
       if (auto st = (*s)->Bind(1, Now()).Bind(2, addr).Run(); !st) return st;
       if (t.db.Changes() == 0) return Err(ErrorKind::kNotFound, "no such account: " + addr);
       return Ok();
+    });
+  }
+
+  Status EndSessions(std::string_view address) override {
+    std::string addr = AsciiLower(address);
+    return WriteSync([addr](Txn& t) -> Status {
+      if (auto st = EndSessionsIn(t, addr, /*live_only=*/true); !st) return st;
+      if (t.db.Changes() == 0) return Err(ErrorKind::kNotFound, "no such account: " + addr);
+      // Signing out everywhere also revokes the HTTP tokens (API clients and
+      // web sessions) of the account.
+      auto revoke = t.db.Cached(
+          "DELETE FROM access_tokens WHERE account_id IN (SELECT id FROM accounts WHERE address "
+          "= ? AND removed_at IS NULL)");
+      if (!revoke) return revoke.error();
+      return (*revoke)->Bind(1, addr).Run();
+    });
+  }
+
+  Result<std::vector<SessionEnd>> SessionEndsSince(int64_t since, size_t limit) override {
+    return WithReader([since, limit](Db& db) -> Result<std::vector<SessionEnd>> {
+      auto s = db.Cached(
+          "SELECT epoch, account_id FROM session_ends WHERE epoch > ? ORDER BY epoch LIMIT ?");
+      if (!s) return s.error();
+      (*s)->Bind(1, since).Bind(2, static_cast<int64_t>(limit));
+      std::vector<SessionEnd> out;
+      while (true) {
+        auto row = (*s)->Step();
+        if (!row) return row.error();
+        if (!*row) break;
+        out.push_back(SessionEnd{(*s)->Int(1), (*s)->Int(0)});
+      }
+      (*s)->Reset();
+      return out;
     });
   }
 
@@ -293,13 +340,14 @@ class SqliteStore final : public Store {
     std::string addr = AsciiLower(address);
     return WithReader([&addr](Db& db) -> Result<Account> {
       auto s = db.Cached(
-          "SELECT id, address, password_hash, coalesce(scram_sha256, '') FROM accounts WHERE "
-          "address = ? AND removed_at IS NULL");
+          "SELECT id, address, password_hash, coalesce(scram_sha256, ''), coalesce((SELECT "
+          "max(e.epoch) FROM session_ends e WHERE e.account_id = accounts.id), 0) FROM accounts "
+          "WHERE address = ? AND removed_at IS NULL");
       if (!s) return s.error();
       auto row = (*s)->Bind(1, addr).Step();
       if (!row) return row.error();
       if (!*row) return Err(ErrorKind::kNotFound, "no such account: " + addr);
-      return Account{(*s)->Int(0), (*s)->Text(1), (*s)->Text(2), (*s)->Text(3)};
+      return Account{(*s)->Int(0), (*s)->Text(1), (*s)->Text(2), (*s)->Text(3), (*s)->Int(4)};
     });
   }
 
@@ -958,6 +1006,7 @@ class SqliteStore final : public Store {
   Status PurgeAccount(std::string_view address) override {
     std::string addr = AsciiLower(address);
     auto st = WriteSync([addr](Txn& t) -> Status {
+      if (auto st = EndSessionsIn(t, addr, /*live_only=*/false); !st) return st;
       // Mark as removed at the epoch (1): the purge below takes it at once.
       auto s = t.db.Cached("UPDATE accounts SET removed_at = 1 WHERE address = ?");
       if (!s) return s.error();
