@@ -1980,8 +1980,6 @@ Result<std::string> AppendEmail(Context& ctx, int64_t mailbox, const std::string
   req.internal_date = received_at;
   if (auto tree = mime::Parse(content)) {
     req.mime = mime::Serialize(*tree);
-    mime::SearchText t = mime::ExtractSearchText(content, *tree);
-    req.text = store::IndexText{std::move(t.header), std::move(t.body)};
   }
   store::Store* store = ctx.svc.store;
   auto r = store::Wait<store::AppendResult>([&](store::Done<store::AppendResult> done) {
@@ -2473,8 +2471,6 @@ Output EmailSubmissionSet(Context& ctx, json::object& args) {
       req.content = "Return-Path: <" + mail_from + ">\r\n" + content;
       if (auto tree = mime::Parse(req.content)) {
         req.mime = mime::Serialize(*tree);
-        mime::SearchText t = mime::ExtractSearchText(req.content, *tree);
-        req.text = store::IndexText{std::move(t.header), std::move(t.body)};
       }
       store::Store* store = ctx.svc.store;
       auto receipt =
