@@ -33,6 +33,7 @@ run: build
 # Every test: unit tests, integration tests against a live server, the crash
 # test, and the parsers' fuzz targets run briefly under ASan/UBSan.
 test: build fuzz-build
+	cd tests/jmap && npm ci --no-audit --no-fund >/dev/null
 	cd $(BUILD) && ctest --output-on-failure -j 2 --timeout 900
 
 fuzz-build: deps

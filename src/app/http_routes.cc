@@ -3,6 +3,7 @@
 #include <boost/json.hpp>
 
 #include "http/static_files.h"
+#include "jmap/api.h"
 
 namespace hato::app {
 namespace {
@@ -19,6 +20,9 @@ awaitable<http::Response> WhoAmI(http::Request& req) {
 
 void RegisterHttpRoutes(http::Router& router, const HttpContext& ctx) {
   router.Add("GET", "/api/whoami", WhoAmI, http::Access::kAccount);
+  // JMAP (RFC 8620, RFC 8621): /.well-known/jmap, /jmap/api/, upload,
+  // download, eventsource.
+  jmap::AddRoutes(router, *ctx.services, ctx.data_dir);
   // [http] static_dir: plain files under /static/ (no listing, ETag, .br/.gz).
   auto cfg = ctx.services->config->Get();
   if (!cfg->http.static_dir.empty()) {

@@ -1,0 +1,2584 @@
+#include "jmap/mail.h"
+
+#include <sodium.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <ctime>
+#include <filesystem>
+#include <initializer_list>
+#include <set>
+#include <utility>
+
+#include "base/digest.h"
+#include "base/strings.h"
+#include "io/fs.h"
+#include "jmap/state.h"
+#include "mime/header.h"
+#include "mime/message.h"
+
+namespace hato::jmap {
+
+// ---- Ids, states, the session ----
+
+std::vector<std::string_view> SplitOn(std::string_view s, char sep) {
+  std::vector<std::string_view> out;
+  while (true) {
+    size_t p = s.find(sep);
+    std::string_view item = TrimSpaces(s.substr(0, p));
+    if (!item.empty()) out.push_back(item);
+    if (p == std::string_view::npos) break;
+    s.remove_prefix(p + 1);
+  }
+  return out;
+}
+
+// g++ 12 at -O3 warns (-Wrestrict, a false positive) on "literal" +
+// std::string&&; ids are built by appending instead.
+std::string Prefixed(char prefix, std::string_view rest) {
+  std::string out(1, prefix);
+  out.append(rest);
+  return out;
+}
+
+std::string EmailIdOf(std::string_view sha) { return Prefixed('e', HexEncode(sha.substr(0, 12))); }
+
+namespace {
+
+std::string ThreadIdOf(const std::string& email_id) {
+  return Prefixed('t', std::string_view(email_id).substr(1));
+}
+std::string MailboxIdOf(int64_t id) { return Prefixed('m', std::to_string(id)); }
+std::string BlobIdOf(std::string_view sha) { return Prefixed('b', HexEncode(sha)); }
+
+std::optional<int64_t> ParseMailboxId(std::string_view s) {
+  if (s.size() < 2 || s.front() != 'm') return std::nullopt;
+  auto n = ParseUint(s.substr(1));
+  if (!n || *n > INT64_MAX) return std::nullopt;
+  return static_cast<int64_t>(*n);
+}
+
+// The JMAP role of a special-use attribute (RFC 8621 section 2, RFC 6154).
+std::string RoleOf(const store::MailboxInfo& m) {
+  if (m.name == store::kInbox) return "inbox";
+  if (m.special_use.size() > 1) return AsciiLower(m.special_use.substr(1));
+  return "";
+}
+
+std::vector<MailboxMark> Marks(const std::vector<store::MailboxInfo>& mailboxes, bool meta) {
+  std::vector<MailboxMark> marks;
+  for (const auto& m : mailboxes) {
+    MailboxMark k{m.id, m.highest_modseq, m.uidnext, 0};
+    if (meta) k.meta = Hash32(m.name + "\n" + m.special_use + (m.subscribed ? "\n1" : "\n0"));
+    marks.push_back(k);
+  }
+  std::sort(marks.begin(), marks.end(),
+            [](const MailboxMark& a, const MailboxMark& b) { return a.id < b.id; });
+  return marks;
+}
+
+}  // namespace
+
+std::string EmailState(const std::vector<store::MailboxInfo>& mailboxes) {
+  return EncodeState('e', Marks(mailboxes, false));
+}
+
+std::string MailboxState(const std::vector<store::MailboxInfo>& mailboxes) {
+  return EncodeState('m', Marks(mailboxes, true));
+}
+
+std::string SessionState(std::string_view address) {
+  return Prefixed('s', std::to_string(Hash32(std::string(address) + "\n1")));
+}
+
+const std::vector<std::string>& SupportedCapabilities() {
+  static const std::vector<std::string> caps = {kCapCore, kCapMail, kCapSubmission};
+  return caps;
+}
+
+json::object SessionObject(const config::Config& cfg, int64_t account_id,
+                           const std::string& address, const std::string& base) {
+  const config::JmapLimits& l = cfg.jmap;
+  json::object core;
+  core["maxSizeUpload"] = std::min<uint64_t>(l.max_size_upload, cfg.http.max_body_bytes);
+  core["maxConcurrentUpload"] = l.max_concurrent_upload;
+  core["maxSizeRequest"] = std::min<uint64_t>(l.max_size_request, cfg.http.max_body_bytes);
+  core["maxConcurrentRequests"] = l.max_concurrent_requests;
+  core["maxCallsInRequest"] = l.max_calls_in_request;
+  core["maxObjectsInGet"] = l.max_objects_in_get;
+  core["maxObjectsInSet"] = l.max_objects_in_set;
+  core["collationAlgorithms"] = json::array{"i;ascii-casemap", "i;unicode-casemap"};
+  json::object caps;
+  caps[kCapCore] = core;
+  caps[kCapMail] = json::object{};
+  caps[kCapSubmission] = json::object{};
+  json::object mail;
+  mail["maxMailboxesPerEmail"] = nullptr;
+  mail["maxMailboxDepth"] = nullptr;
+  mail["maxSizeMailboxName"] = 255;
+  mail["maxSizeAttachmentsPerEmail"] = cfg.imap.max_message_size;
+  mail["emailQuerySortOptions"] =
+      json::array{"receivedAt", "size", "from", "to", "subject", "sentAt", "hasKeyword"};
+  mail["mayCreateTopLevelMailbox"] = true;
+  json::object submission;
+  submission["maxDelayedSend"] = 0;
+  submission["submissionExtensions"] = json::object{};
+  json::object acct_caps;
+  acct_caps[kCapMail] = mail;
+  acct_caps[kCapSubmission] = submission;
+  json::object acct;
+  acct["name"] = address;
+  acct["isPersonal"] = true;
+  acct["isReadOnly"] = false;
+  acct["accountCapabilities"] = acct_caps;
+  std::string id = AccountId(account_id);
+  json::object o;
+  o["capabilities"] = caps;
+  o["accounts"] = json::object{{id, acct}};
+  o["primaryAccounts"] = json::object{{kCapMail, id}, {kCapSubmission, id}};
+  o["username"] = address;
+  o["apiUrl"] = base + "/jmap/api/";
+  o["downloadUrl"] = base + "/jmap/download/{accountId}/{blobId}/{name}?accept={type}";
+  o["uploadUrl"] = base + "/jmap/upload/{accountId}/";
+  o["eventSourceUrl"] =
+      base + "/jmap/eventsource/?types={types}&closeafter={closeafter}&ping={ping}";
+  o["state"] = SessionState(address);
+  return o;
+}
+
+// ---- Blobs ----
+
+Result<std::string> SaveUpload(store::Store& store, int64_t account_id, const std::string& dir,
+                               const std::string& body) {
+  namespace fs = std::filesystem;
+  io::FileSystem* f = io::FileSystem::Default();
+  if (auto st = f->CreateDirs(dir); !st) return st.error();
+  // Uploads count against the account's quota (RFC 9208 STORAGE) while kept.
+  uint64_t pending = 0;
+  std::error_code ec;
+  auto now = fs::file_time_type::clock::now();
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    std::error_code e2;
+    auto age = now - fs::last_write_time(e.path(), e2);
+    if (!e2 && age > std::chrono::seconds(kUploadLifetimeSeconds)) {
+      fs::remove(e.path(), e2);
+      continue;
+    }
+    pending += fs::file_size(e.path(), e2);
+  }
+  auto quota = store.GetQuota(account_id);
+  if (!quota) return quota.error();
+  if (quota->limit_bytes && quota->used_bytes + pending + body.size() > *quota->limit_bytes)
+    return Err(ErrorKind::kTooLarge, "the upload would exceed the account's quota");
+  std::string sha = Sha256(body);
+  std::string path = dir + "/" + HexEncode(sha);
+  if (!f->Exists(path)) {
+    if (auto st = f->WriteFileAtomic(path, body); !st) return st.error();
+  }
+  return BlobIdOf(sha);
+}
+
+namespace {
+
+// The store row holding an Email's body, by its full hash.
+const store::EmailRow* RowBySha(const AccountData& d, std::string_view hex_sha) {
+  for (const auto& r : d.rows)
+    if (HexEncode(r.sha256) == hex_sha) return &r;
+  return nullptr;
+}
+
+const store::EmailRow* RowByEmail(const AccountData& d, const std::string& email_id) {
+  auto it = d.emails.find(email_id);
+  if (it == d.emails.end()) return nullptr;
+  return &d.rows[it->second.front()];
+}
+
+// A part by its part id ("1", "1.2", ...): the same numbering as IMAP
+// sections (RFC 3501 section 6.4.5).
+const mime::Part* PartById(const mime::Part& root, std::string_view id) {
+  const mime::Part* p = &root;
+  for (auto num : SplitOn(id, '.')) {
+    auto n = ParseUint(num);
+    if (!n || *n == 0) return nullptr;
+    if (p->IsMessage() && !p->children.empty()) p = &p->children[0];
+    if (p->IsMultipart()) {
+      if (*n > p->children.size()) return nullptr;
+      p = &p->children[*n - 1];
+    } else if (*n != 1) {
+      return nullptr;
+    }
+  }
+  return p;
+}
+
+}  // namespace
+
+Result<std::string> ReadBlob(Context& ctx, const std::string& blob_id) {
+  if (blob_id.size() < 65 || blob_id[0] != 'b') return Err(ErrorKind::kNotFound, "no such blob");
+  std::string hex = blob_id.substr(1, 64);
+  for (char c : hex)
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
+      return Err(ErrorKind::kNotFound, "no such blob");
+  std::string part;
+  if (blob_id.size() > 65) {
+    if (blob_id[65] != '_') return Err(ErrorKind::kNotFound, "no such blob");
+    part = blob_id.substr(66);
+    std::replace(part.begin(), part.end(), '-', '.');
+  }
+  const AccountData* d = ctx.Load();
+  if (!d) return Err(ErrorKind::kTemporary, ctx.error);
+  std::string content;
+  if (const store::EmailRow* row = RowBySha(*d, hex)) {
+    auto c = ctx.svc.store->ReadMessage(ctx.account_id, row->message_id);
+    if (!c) return c.error();
+    content = std::move(*c);
+  } else {
+    std::string path = ctx.data_dir + "/jmap-uploads/" + std::to_string(ctx.account_id) + "/" + hex;
+    if (!io::FileSystem::Default()->Exists(path)) return Err(ErrorKind::kNotFound, "no such blob");
+    auto c = io::FileSystem::Default()->ReadFile(path);
+    if (!c) return c.error();
+    content = std::move(*c);
+  }
+  if (part.empty()) return content;
+  auto tree = mime::Parse(content);
+  if (!tree) return Err(ErrorKind::kNotFound, "no such part");
+  const mime::Part* p = PartById(*tree, part);
+  if (!p || p->body_end > content.size()) return Err(ErrorKind::kNotFound, "no such part");
+  std::string_view body = std::string_view(content).substr(p->header_end, p->size);
+  return mime::DecodeTransfer(body, p->encoding);
+}
+
+// ---- Method helpers ----
+
+namespace {
+
+using Output = MethodOutput;
+
+Output ServerFail(Context& ctx) {
+  spdlog::error("jmap: store read failed for {}: {}", ctx.address, ctx.error);
+  return Output::Error("serverFail", "the store is temporarily failing; try again");
+}
+
+// Ids from a "ids" argument (null = all); #creation ids resolved.
+std::optional<std::vector<std::string>> IdList(Context& ctx, const json::object& args,
+                                               const char* key, bool& bad) {
+  bad = false;
+  const json::value* v = args.if_contains(key);
+  if (!v || v->is_null()) return std::nullopt;
+  if (!v->is_array()) {
+    bad = true;
+    return std::nullopt;
+  }
+  std::vector<std::string> out;
+  for (const auto& x : v->get_array()) {
+    if (!x.is_string()) {
+      bad = true;
+      return std::nullopt;
+    }
+    std::string id(x.get_string());
+    if (!id.empty() && id[0] == '#') {
+      auto it = ctx.created_ids.find(id.substr(1));
+      if (it != ctx.created_ids.end()) id = it->second;
+    }
+    out.push_back(std::move(id));
+  }
+  return out;
+}
+
+std::optional<std::set<std::string>> Properties(const json::object& args, const char* key,
+                                                bool& bad) {
+  bad = false;
+  const json::value* v = args.if_contains(key);
+  if (!v || v->is_null()) return std::nullopt;
+  if (!v->is_array()) {
+    bad = true;
+    return std::nullopt;
+  }
+  std::set<std::string> out;
+  for (const auto& x : v->get_array()) {
+    if (!x.is_string()) {
+      bad = true;
+      return std::nullopt;
+    }
+    out.insert(std::string(x.get_string()));
+  }
+  return out;
+}
+
+// Unknown arguments are invalidArguments (RFC 8620 section 3.6.2).
+bool OnlyKnown(const json::object& args, std::initializer_list<std::string_view> known,
+               std::string& which) {
+  for (const auto& kv : args) {
+    bool ok = false;
+    for (auto k : known) ok = ok || kv.key() == k;
+    if (!ok) {
+      which = std::string(kv.key());
+      return false;
+    }
+  }
+  return true;
+}
+
+#define HATO_KNOWN(...)                                                         \
+  do {                                                                          \
+    std::string unknown_;                                                       \
+    if (!OnlyKnown(args, {__VA_ARGS__}, unknown_))                              \
+      return Output::Error("invalidArguments", "unknown argument " + unknown_); \
+  } while (0)
+
+// ---- Mailbox (RFC 8621 section 2) ----
+
+json::object MailboxObject(const store::MailboxInfo& m, const std::vector<store::MailboxInfo>& all,
+                           const std::set<std::string>* props) {
+  auto want = [props](const char* p) { return !props || props->count(p); };
+  json::object o;
+  o["id"] = MailboxIdOf(m.id);
+  size_t slash = m.name.rfind(store::kHierarchySeparator);
+  if (want("name")) o["name"] = slash == std::string::npos ? m.name : m.name.substr(slash + 1);
+  if (want("parentId")) {
+    json::value parent = nullptr;
+    if (slash != std::string::npos) {
+      std::string pn = m.name.substr(0, slash);
+      for (const auto& x : all)
+        if (x.name == pn) parent = json::string(MailboxIdOf(x.id));
+    }
+    o["parentId"] = parent;
+  }
+  if (want("role")) {
+    std::string role = RoleOf(m);
+    o["role"] = role.empty() ? json::value(nullptr) : json::value(json::string(role));
+  }
+  if (want("sortOrder")) o["sortOrder"] = m.name == store::kInbox ? 0 : 10;
+  if (want("totalEmails")) o["totalEmails"] = m.messages;
+  if (want("unreadEmails")) o["unreadEmails"] = m.unseen;
+  if (want("totalThreads")) o["totalThreads"] = m.messages;
+  if (want("unreadThreads")) o["unreadThreads"] = m.unseen;
+  if (want("myRights")) {
+    json::object r;
+    for (const char* k :
+         {"mayReadItems", "mayAddItems", "mayRemoveItems", "maySetSeen", "maySetKeywords",
+          "mayCreateChild", "mayRename", "mayDelete", "maySubmit"})
+      r[k] = true;
+    if (m.name == store::kInbox) {
+      r["mayRename"] = false;
+      r["mayDelete"] = false;
+    }
+    o["myRights"] = r;
+  }
+  if (want("isSubscribed")) o["isSubscribed"] = m.subscribed;
+  return o;
+}
+
+Output MailboxGet(Context& ctx, json::object& args) {
+  HATO_KNOWN("accountId", "ids", "properties");
+  bool bad = false;
+  auto ids = IdList(ctx, args, "ids", bad);
+  if (bad) return Output::Error("invalidArguments", "ids must be null or an array of Ids");
+  auto props = Properties(args, "properties", bad);
+  if (bad) return Output::Error("invalidArguments", "properties must be null or an array");
+  if (ids && ids->size() > ctx.cfg.jmap.max_objects_in_get)
+    return Output::Error("requestTooLarge", "more ids than maxObjectsInGet");
+  const AccountData* d = ctx.Load();
+  if (!d) return ServerFail(ctx);
+  json::array list, not_found;
+  if (!ids) {
+    for (const auto& m : d->mailboxes)
+      list.push_back(MailboxObject(m, d->mailboxes, props ? &*props : nullptr));
+  } else {
+    for (const auto& id : *ids) {
+      auto n = ParseMailboxId(id);
+      const store::MailboxInfo* found = nullptr;
+      for (const auto& m : d->mailboxes)
+        if (n && m.id == *n) found = &m;
+      if (found) {
+        list.push_back(MailboxObject(*found, d->mailboxes, props ? &*props : nullptr));
+      } else {
+        not_found.push_back(json::string(id));
+      }
+    }
+  }
+  json::object r;
+  r["accountId"] = AccountId(ctx.account_id);
+  r["state"] = MailboxState(d->mailboxes);
+  r["list"] = std::move(list);
+  r["notFound"] = std::move(not_found);
+  return Output::One("Mailbox/get", std::move(r));
+}
+
+Output MailboxChanges(Context& ctx, json::object& args) {
+  HATO_KNOWN("accountId", "sinceState", "maxChanges");
+  const json::value* since = args.if_contains("sinceState");
+  if (!since || !since->is_string()) return Output::Error("invalidArguments", "sinceState");
+  auto old = DecodeState('m', since->get_string());
+  if (!old) return Output::Error("cannotCalculateChanges", "unknown state");
+  const AccountData* d = ctx.Load();
+  if (!d) return ServerFail(ctx);
+  auto cur = Marks(d->mailboxes, true);
+  json::array created, updated, destroyed;
+  bool only_counts = true;
+  for (const auto& c : cur) {
+    auto it =
+        std::find_if(old->begin(), old->end(), [&](const MailboxMark& o) { return o.id == c.id; });
+    if (it == old->end()) {
+      created.push_back(json::string(MailboxIdOf(c.id)));
+    } else if (!(*it == c)) {
+      if (it->meta != c.meta) only_counts = false;
+      updated.push_back(json::string(MailboxIdOf(c.id)));
+    }
+  }
+  for (const auto& o : *old) {
+    if (std::none_of(cur.begin(), cur.end(), [&](const MailboxMark& c) { return c.id == o.id; }))
+      destroyed.push_back(json::string(MailboxIdOf(o.id)));
+  }
+  json::object r;
+  r["accountId"] = AccountId(ctx.account_id);
+  r["oldState"] = since->get_string();
+  r["newState"] = MailboxState(d->mailboxes);
+  r["hasMoreChanges"] = false;
+  r["created"] = std::move(created);
+  r["updated"] = updated;
+  r["destroyed"] = std::move(destroyed);
+  // Only counts changed: the client may fetch just those (section 2.2).
+  if (only_counts && !updated.empty()) {
+    r["updatedProperties"] =
+        json::array{"totalEmails", "unreadEmails", "totalThreads", "unreadThreads"};
+  } else {
+    r["updatedProperties"] = nullptr;
+  }
+  return Output::One("Mailbox/changes", std::move(r));
+}
+
+Output MailboxQuery(Context& ctx, json::object& args) {
+  HATO_KNOWN("accountId", "filter", "sort", "position", "anchor", "anchorOffset", "limit",
+             "calculateTotal", "sortAsTree", "filterAsTree");
+  const AccountData* d = ctx.Load();
+  if (!d) return ServerFail(ctx);
+  std::vector<const store::MailboxInfo*> v;
+  const json::object* filter = nullptr;
+  if (const json::value* f = args.if_contains("filter"); f && !f->is_null()) {
+    filter = f->if_object();
+    if (!filter) return Output::Error("invalidArguments", "filter must be an object");
+  }
+  for (const auto& m : d->mailboxes) {
+    if (filter) {
+      if (const json::value* role = filter->if_contains("role")) {
+        std::string r = RoleOf(m);
+        if (role->is_null() ? !r.empty() : (!role->is_string() || role->get_string() != r))
+          continue;
+      }
+      if (const json::value* hr = filter->if_contains("hasAnyRole")) {
+        if (hr->is_bool() && hr->get_bool() == RoleOf(m).empty()) continue;
+      }
+      if (const json::value* sub = filter->if_contains("isSubscribed")) {
+        if (sub->is_bool() && sub->get_bool() != m.subscribed) continue;
+      }
+      if (const json::value* name = filter->if_contains("name")) {
+        if (name->is_string() && AsciiLower(m.name).find(AsciiLower(
+                                     std::string(name->get_string()))) == std::string::npos)
+          continue;
+      }
+    }
+    v.push_back(&m);
+  }
+  std::sort(v.begin(), v.end(), [](auto* a, auto* b) {
+    bool ai = a->name == store::kInbox, bi = b->name == store::kInbox;
+    if (ai != bi) return ai;
+    return a->name < b->name;
+  });
+  json::array ids;
+  for (auto* m : v) ids.push_back(json::string(MailboxIdOf(m->id)));
+  json::object r;
+  r["accountId"] = AccountId(ctx.account_id);
+  r["queryState"] = MailboxState(d->mailboxes);
+  r["canCalculateChanges"] = false;
+  r["position"] = 0;
+  r["total"] = ids.size();
+  r["ids"] = std::move(ids);
+  return Output::One("Mailbox/query", std::move(r));
+}
+
+const store::MailboxInfo* MailboxById(const AccountData& d, int64_t id);
+
+// Mailbox/set (section 2.5): create, rename/move, subscribe, destroy. Roles
+// are the special-use folders every account has; they are not set here.
+Status WaitVoid(const std::function<void(store::Done<void>)>& op);
+json::object SetError(std::string type, std::string description = {});
+
+Output MailboxSet(Context& ctx, json::object& args) {
+  HATO_KNOWN("accountId", "ifInState", "create", "update", "destroy", "onDestroyRemoveEmails");
+  const AccountData* d = ctx.Load();
+  if (!d) return ServerFail(ctx);
+  std::string old_state = MailboxState(d->mailboxes);
+  if (const json::value* s = args.if_contains("ifInState"); s && !s->is_null()) {
+    if (!s->is_string()) return Output::Error("invalidArguments", "ifInState");
+    if (s->get_string() != old_state) return Output::Error("stateMismatch");
+  }
+  bool remove_emails = false;
+  if (const json::value* r = args.if_contains("onDestroyRemoveEmails"); r && r->is_bool())
+    remove_emails = r->get_bool();
+  store::Store* store = ctx.svc.store;
+  auto full_name = [&](const json::object& o, const std::string& current_leaf,
+                       const std::string& current_parent) -> std::optional<std::string> {
+    std::string leaf = current_leaf, parent = current_parent;
+    if (const json::value* n = o.if_contains("name")) {
+      if (!n->is_string() || n->get_string().empty() ||
+          std::string_view(n->get_string()).find(store::kHierarchySeparator) !=
+              std::string_view::npos)
+        return std::nullopt;
+      leaf = std::string(n->get_string());
+    }
+    if (const json::value* p = o.if_contains("parentId")) {
+      if (p->is_null()) {
+        parent.clear();
+      } else if (p->is_string()) {
+        std::string pid(p->get_string());
+        if (!pid.empty() && pid[0] == '#' && ctx.created_ids.count(pid.substr(1)))
+          pid = ctx.created_ids[pid.substr(1)];
+        auto n = ParseMailboxId(pid);
+        const AccountData* cur = ctx.Load();
+        const store::MailboxInfo* m = nullptr;
+        if (n && cur)
+          for (const auto& x : cur->mailboxes)
+            if (x.id == *n) m = &x;
+        if (!m) return std::nullopt;
+        parent = m->name;
+      } else {
+        return std::nullopt;
+      }
+    }
+    if (leaf.empty()) return std::nullopt;
+    auto canonical = store::CanonicalMailboxName(
+        parent.empty() ? leaf : parent + store::kHierarchySeparator + leaf);
+    if (!canonical) return std::nullopt;
+    return *canonical;
+  };
+  json::object created, not_created, updated, not_updated, not_destroyed;
+  json::array destroyed;
+  if (const json::value* c = args.if_contains("create"); c && c->is_object()) {
+    for (const auto& kv : c->get_object()) {
+      std::string cid(kv.key());
+      const json::object* o = kv.value().if_object();
+      auto name = o ? full_name(*o, "", "") : std::nullopt;
+      if (!name) {
+        not_created[cid] = SetError("invalidProperties", "name/parentId");
+        continue;
+      }
+      std::string n = *name;
+      auto st = WaitVoid([&](store::Done<void> done) {
+        store->CreateMailbox(ctx.account_id, n, "", std::move(done));
+      });
+      ctx.data.reset();
+      if (!st) {
+        not_created[cid] =
+            SetError(st.error().kind == ErrorKind::kExists ? "invalidProperties" : "serverFail",
+                     st.error().message);
+        continue;
+      }
+      if (const json::value* sub = o->if_contains("isSubscribed");
+          sub && sub->is_bool() && !sub->get_bool()) {
+        (void)WaitVoid([&](store::Done<void> done) {
+          store->SetSubscribed(ctx.account_id, n, false, std::move(done));
+        });
+      }
+      const AccountData* cur = ctx.Load();
+      if (!cur) return ServerFail(ctx);
+      for (const auto& m : cur->mailboxes) {
+        if (m.name != n) continue;
+        created[cid] = json::object{{"id", MailboxIdOf(m.id)}};
+        ctx.created_ids[cid] = MailboxIdOf(m.id);
+      }
+    }
+  }
+  if (const json::value* u = args.if_contains("update"); u && u->is_object()) {
+    for (const auto& kv : u->get_object()) {
+      std::string id(kv.key());
+      if (!id.empty() && id[0] == '#' && ctx.created_ids.count(id.substr(1)))
+        id = ctx.created_ids[id.substr(1)];
+      const AccountData* cur = ctx.Load();
+      if (!cur) return ServerFail(ctx);
+      auto n = ParseMailboxId(id);
+      const store::MailboxInfo* m = n ? MailboxById(*cur, *n) : nullptr;
+      const json::object* o = kv.value().if_object();
+      if (!m || !o) {
+        not_updated[id] = SetError(m ? "invalidPatch" : "notFound", "");
+        continue;
+      }
+      std::string old_name = m->name;
+      size_t slash = old_name.rfind(store::kHierarchySeparator);
+      std::string leaf = slash == std::string::npos ? old_name : old_name.substr(slash + 1);
+      std::string parent = slash == std::string::npos ? "" : old_name.substr(0, slash);
+      bool bad = false;
+      for (const auto& p : *o)
+        if (p.key() != "name" && p.key() != "parentId" && p.key() != "isSubscribed" &&
+            p.key() != "sortOrder")
+          bad = true;
+      auto name = full_name(*o, leaf, parent);
+      if (bad || !name || (old_name == store::kInbox && *name != old_name)) {
+        not_updated[id] = SetError("invalidProperties", "");
+        continue;
+      }
+      if (*name != old_name) {
+        std::string to = *name;
+        auto st = WaitVoid([&](store::Done<void> done) {
+          store->RenameMailbox(ctx.account_id, old_name, to, std::move(done));
+        });
+        ctx.data.reset();
+        if (!st) {
+          not_updated[id] = SetError("invalidProperties", st.error().message);
+          continue;
+        }
+      }
+      if (const json::value* sub = o->if_contains("isSubscribed"); sub && sub->is_bool()) {
+        std::string nm = *name;
+        bool on = sub->get_bool();
+        auto st = WaitVoid([&](store::Done<void> done) {
+          store->SetSubscribed(ctx.account_id, nm, on, std::move(done));
+        });
+        ctx.data.reset();
+        if (!st) {
+          not_updated[id] = SetError("serverFail", st.error().message);
+          continue;
+        }
+      }
+      updated[id] = nullptr;
+    }
+  }
+  if (const json::value* x = args.if_contains("destroy"); x && x->is_array()) {
+    for (const auto& v : x->get_array()) {
+      if (!v.is_string()) return Output::Error("invalidArguments", "destroy");
+      std::string id(v.get_string());
+      const AccountData* cur = ctx.Load();
+      if (!cur) return ServerFail(ctx);
+      auto n = ParseMailboxId(id);
+      const store::MailboxInfo* m = n ? MailboxById(*cur, *n) : nullptr;
+      if (!m) {
+        not_destroyed[id] = SetError("notFound", "");
+        continue;
+      }
+      if (m->name == store::kInbox || !m->special_use.empty()) {
+        not_destroyed[id] = SetError("forbidden", "the special-use mailboxes stay");
+        continue;
+      }
+      bool has_child = false;
+      for (const auto& o : cur->mailboxes)
+        if (o.name.rfind(m->name + store::kHierarchySeparator, 0) == 0) has_child = true;
+      if (has_child) {
+        not_destroyed[id] = SetError("mailboxHasChild", "");
+        continue;
+      }
+      if (m->messages > 0 && !remove_emails) {
+        not_destroyed[id] = SetError("mailboxHasEmail", "");
+        continue;
+      }
+      std::string nm = m->name;
+      // Its messages go to the retention area (recoverable with hato undelete).
+      auto st = WaitVoid([&](store::Done<void> done) {
+        store->DeleteMailbox(ctx.account_id, nm, std::move(done));
+      });
+      ctx.data.reset();
+      if (!st) {
+        not_destroyed[id] = SetError("serverFail", st.error().message);
+        continue;
+      }
+      destroyed.push_back(json::string(id));
+    }
+  }
+  const AccountData* after = ctx.Load();
+  if (!after) return ServerFail(ctx);
+  json::object r;
+  r["accountId"] = AccountId(ctx.account_id);
+  r["oldState"] = old_state;
+  r["newState"] = MailboxState(after->mailboxes);
+  r["created"] = created.empty() ? json::value(nullptr) : json::value(created);
+  r["updated"] = updated.empty() ? json::value(nullptr) : json::value(updated);
+  r["destroyed"] = destroyed.empty() ? json::value(nullptr) : json::value(destroyed);
+  r["notCreated"] = not_created.empty() ? json::value(nullptr) : json::value(not_created);
+  r["notUpdated"] = not_updated.empty() ? json::value(nullptr) : json::value(not_updated);
+  r["notDestroyed"] = not_destroyed.empty() ? json::value(nullptr) : json::value(not_destroyed);
+  return Output::One("Mailbox/set", std::move(r));
+}
+
+// ---- Email (RFC 8621 section 4) ----
+
+struct Keywords {
+  uint32_t flags = 0;
+  std::vector<std::string> keywords;
+};
+
+// JMAP keywords <-> IMAP flags (RFC 8621 section 4.1.1).
+json::object KeywordsOf(const store::EmailRow& r) {
+  json::object k;
+  if (r.flags & store::kSeen) k["$seen"] = true;
+  if (r.flags & store::kAnswered) k["$answered"] = true;
+  if (r.flags & store::kFlagged) k["$flagged"] = true;
+  if (r.flags & store::kDraft) k["$draft"] = true;
+  for (auto w : SplitWords(r.keywords)) k[AsciiLower(w)] = true;
+  return k;
+}
+
+bool ValidKeyword(std::string_view k) {
+  // RFC 8621 section 4.1.1: 1-255 of %x21-%x7e except ( ) { ] % * " \.
+  if (k.empty() || k.size() > 255) return false;
+  for (char c : k)
+    if (c < 0x21 || c > 0x7e || std::string_view("(){]%*\"\\").find(c) != std::string_view::npos)
+      return false;
+  return true;
+}
+
+std::optional<Keywords> KeywordsFrom(const json::object& o) {
+  Keywords out;
+  for (const auto& kv : o) {
+    if (!kv.value().is_bool() || !kv.value().get_bool()) return std::nullopt;
+    std::string k = AsciiLower(kv.key());
+    if (!ValidKeyword(k)) return std::nullopt;
+    if (k == "$seen") {
+      out.flags |= store::kSeen;
+    } else if (k == "$answered") {
+      out.flags |= store::kAnswered;
+    } else if (k == "$flagged") {
+      out.flags |= store::kFlagged;
+    } else if (k == "$draft") {
+      out.flags |= store::kDraft;
+    } else {
+      out.keywords.push_back(k);
+    }
+  }
+  return out;
+}
+
+json::value AddressList(std::string_view value) {
+  json::array out;
+  for (const mime::Address& a : mime::ParseAddressList(value)) {
+    if (!a.host) continue;  // group markers
+    json::object o;
+    std::string name = a.name ? mime::DecodeHeader(*a.name) : "";
+    o["name"] = name.empty() ? json::value(nullptr) : json::value(json::string(name));
+    o["email"] = a.mailbox.value_or("") + (a.host->empty() ? "" : "@" + *a.host);
+    out.push_back(std::move(o));
+  }
+  return out;
+}
+
+json::value MessageIds(std::string_view value) {
+  json::array out;
+  std::string_view s = value;
+  while (true) {
+    size_t lt = s.find('<');
+    if (lt == std::string_view::npos) break;
+    size_t gt = s.find('>', lt);
+    if (gt == std::string_view::npos) break;
+    out.push_back(json::string(s.substr(lt + 1, gt - lt - 1)));
+    s.remove_prefix(gt + 1);
+  }
+  if (out.empty()) return nullptr;
+  return out;
+}
+
+// RFC 5322 date-time -> RFC 3339 UTC "2024-01-02T03:04:05Z" (nullopt if unparsable).
+std::optional<std::string> ParseDate(std::string_view v) {
+  static const char* kMonths[] = {"jan", "feb", "mar", "apr", "may", "jun",
+                                  "jul", "aug", "sep", "oct", "nov", "dec"};
+  std::string s = mime::internal::StripComments(v);
+  size_t comma = s.find(',');
+  if (comma != std::string::npos) s = s.substr(comma + 1);
+  auto words = SplitWords(s);
+  if (words.size() < 4) return std::nullopt;
+  auto day = ParseUint(words[0]);
+  int mon = -1;
+  for (int i = 0; i < 12; ++i)
+    if (words[1].size() >= 3 && AsciiLower(words[1].substr(0, 3)) == kMonths[i]) mon = i;
+  auto year = ParseUint(words[2]);
+  if (!day || mon < 0 || !year) return std::nullopt;
+  int y = static_cast<int>(*year);
+  if (y < 50)
+    y += 2000;
+  else if (y < 1000)
+    y += 1900;
+  int hh = 0, mm = 0, ss = 0;
+  if (std::sscanf(std::string(words[3]).c_str(), "%d:%d:%d", &hh, &mm, &ss) < 2)
+    return std::nullopt;
+  int off = 0;
+  if (words.size() >= 5) {
+    std::string_view z = words[4];
+    if ((z[0] == '+' || z[0] == '-') && z.size() == 5) {
+      auto n = ParseUint(z.substr(1));
+      if (n) off = static_cast<int>((*n / 100) * 60 + *n % 100) * (z[0] == '-' ? -1 : 1);
+    }
+  }
+  std::tm tm{};
+  tm.tm_year = y - 1900;
+  tm.tm_mon = mon;
+  tm.tm_mday = static_cast<int>(*day);
+  tm.tm_hour = hh;
+  tm.tm_min = mm;
+  tm.tm_sec = ss;
+  time_t t = timegm(&tm) - off * 60;
+  char buf[32];
+  std::tm out{};
+  gmtime_r(&t, &out);
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &out);
+  return std::string(buf);
+}
+
+std::string UtcDate(int64_t t) {
+  char buf[32];
+  std::tm out{};
+  time_t tt = static_cast<time_t>(t);
+  gmtime_r(&tt, &out);
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &out);
+  return buf;
+}
+
+std::optional<int64_t> ParseUtcDate(std::string_view s) {
+  std::tm tm{};
+  int y, mo, d, h, mi, se;
+  if (std::sscanf(std::string(s).c_str(), "%d-%d-%dT%d:%d:%d", &y, &mo, &d, &h, &mi, &se) != 6)
+    return std::nullopt;
+  tm.tm_year = y - 1900;
+  tm.tm_mon = mo - 1;
+  tm.tm_mday = d;
+  tm.tm_hour = h;
+  tm.tm_min = mi;
+  tm.tm_sec = se;
+  return static_cast<int64_t>(timegm(&tm));
+}
+
+// One parsed message: content, part tree and header fields.
+struct Parsed {
+  std::string content;
+  mime::Part tree;
+  std::vector<mime::internal::Field> fields;
+  std::string_view header;
+};
+
+std::optional<Parsed> ParseMessage(Context& ctx, int64_t message_id) {
+  auto c = ctx.svc.store->ReadMessage(ctx.account_id, message_id);
+  if (!c) return std::nullopt;
+  Parsed p;
+  p.content = std::move(*c);
+  auto t = mime::Parse(p.content);
+  if (!t) return std::nullopt;
+  p.tree = std::move(*t);
+  p.header = std::string_view(p.content).substr(0, p.tree.header_end);
+  p.fields = mime::internal::ScanHeader(p.header).fields;
+  return p;
+}
+
+const mime::internal::Field* Field(const Parsed& p, std::string_view name) {
+  return mime::internal::FindField(p.fields, name);
+}
+
+std::string Unfolded(const Parsed& p, std::string_view name) {
+  const auto* f = Field(p, name);
+  return f ? mime::internal::Unfold(f->value) : std::string();
+}
+
+// A header:{name}:as{Form}[:all] property (RFC 8621 section 4.1.2-3).
+std::optional<json::value> HeaderProperty(const Parsed& p, std::string_view prop) {
+  auto parts = SplitOn(prop, ':');
+  if (parts.size() < 2 || parts.size() > 4 || parts[0] != "header") return std::nullopt;
+  std::string_view name = parts[1];
+  std::string_view form = "asRaw";
+  bool all = false;
+  for (size_t i = 2; i < parts.size(); ++i) {
+    if (parts[i] == "all") {
+      all = true;
+    } else if (i == 2) {
+      form = parts[i];
+    } else {
+      return std::nullopt;
+    }
+  }
+  auto convert = [&](std::string_view raw) -> std::optional<json::value> {
+    std::string unfolded = mime::internal::Unfold(raw);
+    if (form == "asRaw") return json::value(json::string(raw));
+    if (form == "asText") return json::value(json::string(mime::DecodeHeader(unfolded)));
+    if (form == "asAddresses") return AddressList(unfolded);
+    if (form == "asMessageIds") return MessageIds(unfolded);
+    if (form == "asDate") {
+      auto d = ParseDate(unfolded);
+      return d ? json::value(json::string(*d)) : json::value(nullptr);
+    }
+    if (form == "asURLs") {
+      json::array out;
+      for (auto u : SplitOn(unfolded, ',')) {
+        if (u.size() > 2 && u.front() == '<' && u.back() == '>')
+          out.push_back(json::string(u.substr(1, u.size() - 2)));
+      }
+      return json::value(std::move(out));
+    }
+    if (form == "asGroupedAddresses") {
+      json::object g;
+      g["name"] = nullptr;
+      g["addresses"] = AddressList(unfolded);
+      return json::value(json::array{std::move(g)});
+    }
+    return std::nullopt;
+  };
+  if (!convert("").has_value()) return std::nullopt;  // unknown form
+  if (all) {
+    json::array out;
+    for (const auto& f : p.fields)
+      if (EqualsIgnoreCase(f.name, name)) out.push_back(*convert(f.value));
+    return json::value(std::move(out));
+  }
+  const mime::internal::Field* last = nullptr;
+  for (const auto& f : p.fields)
+    if (EqualsIgnoreCase(f.name, name)) last = &f;
+  if (!last) return json::value(nullptr);
+  return convert(last->value);
+}
+
+std::string PartIdOf(const std::vector<uint32_t>& path) {
+  if (path.empty()) return "1";
+  std::string s;
+  for (uint32_t n : path) {
+    if (!s.empty()) s += '.';
+    s += std::to_string(n);
+  }
+  return s;
+}
+
+std::string BlobIdOfPart(const std::string& email_sha_hex, const std::string& part_id) {
+  std::string p = part_id;
+  std::replace(p.begin(), p.end(), '.', '-');
+  return "b" + email_sha_hex + "_" + p;
+}
+
+struct Leaf {
+  const mime::Part* part;
+  std::string part_id;
+};
+
+bool IsInline(const mime::Part& p) { return !p.disposition || *p.disposition != "attachment"; }
+
+// RFC 8621 section 4.1.4: textBody, htmlBody and attachments.
+void Flatten(const mime::Part& part, std::vector<uint32_t> path, const std::string& multipart_type,
+             bool in_alternative, std::vector<Leaf>& html, std::vector<Leaf>& text,
+             std::vector<Leaf>& attachments, int depth) {
+  if (depth > mime::kMaxDepth) return;
+  if (part.IsMultipart()) {
+    for (size_t i = 0; i < part.children.size(); ++i) {
+      auto p = path;
+      p.push_back(static_cast<uint32_t>(i + 1));
+      Flatten(part.children[i], p, part.subtype, in_alternative || part.subtype == "alternative",
+              html, text, attachments, depth + 1);
+    }
+    return;
+  }
+  Leaf leaf{&part, PartIdOf(path)};
+  bool is_text = part.type == "text" && (part.subtype == "plain" || part.subtype == "html");
+  bool first = path.empty() || path.back() == 1;
+  bool inline_media =
+      (part.type == "image" || part.type == "audio" || part.type == "video") && IsInline(part);
+  if (IsInline(part) && is_text && (multipart_type != "related" || first)) {
+    if (part.subtype == "plain") {
+      text.push_back(leaf);
+      if (!in_alternative) html.push_back(leaf);
+    } else {
+      html.push_back(leaf);
+      if (!in_alternative) text.push_back(leaf);
+    }
+  } else if (inline_media && multipart_type != "related") {
+    text.push_back(leaf);
+    html.push_back(leaf);
+    attachments.push_back(leaf);
+  } else {
+    attachments.push_back(leaf);
+  }
+}
+
+std::string DecodedPartText(const Parsed& p, const mime::Part& part) {
+  return mime::DecodedText(p.content, part);  // offsets index the whole message
+}
+
+std::string Preview(const Parsed& p, const std::vector<Leaf>& text) {
+  std::string out;
+  for (const Leaf& l : text) {
+    if (l.part->type != "text") continue;
+    std::string t = DecodedPartText(p, *l.part);
+    if (l.part->subtype == "html") {
+      std::string plain;
+      bool tag = false;
+      for (char c : t) {
+        if (c == '<')
+          tag = true;
+        else if (c == '>')
+          tag = false;
+        else if (!tag)
+          plain.push_back(c);
+      }
+      t = plain;
+    }
+    for (char c : t) {
+      char ch = (c == '\r' || c == '\n' || c == '\t') ? ' ' : c;
+      if (ch == ' ' && !out.empty() && out.back() == ' ') continue;
+      out.push_back(ch);
+    }
+    if (out.size() > 256) break;
+  }
+  // At most 256 characters (section 4.1.4), cut on a UTF-8 boundary.
+  if (out.size() > 256) {
+    size_t n = 256;
+    while (n > 0 && (static_cast<unsigned char>(out[n]) & 0xC0) == 0x80) --n;
+    out.resize(n);
+  }
+  return std::string(TrimSpaces(out));
+}
+
+json::object BodyPart(const Parsed& p, const mime::Part& part, const std::string& part_id,
+                      const std::string& sha_hex, const std::set<std::string>& props,
+                      bool with_children, int depth);
+
+json::object BodyPart(const Parsed& p, const mime::Part& part, const std::string& part_id,
+                      const std::string& sha_hex, const std::set<std::string>& props,
+                      bool with_children, int depth) {
+  json::object o;
+  bool multipart = part.IsMultipart();
+  if (props.count("partId"))
+    o["partId"] = multipart ? json::value(nullptr) : json::value(json::string(part_id));
+  if (props.count("blobId"))
+    o["blobId"] = multipart ? json::value(nullptr)
+                            : json::value(json::string(BlobIdOfPart(sha_hex, part_id)));
+  if (props.count("size")) o["size"] = part.size;
+  if (props.count("type")) o["type"] = part.type + "/" + part.subtype;
+  if (props.count("charset")) {
+    const std::string* cs = part.FindParam("charset");
+    if (cs) {
+      o["charset"] = *cs;
+    } else if (part.type == "text") {
+      o["charset"] = "us-ascii";
+    } else {
+      o["charset"] = nullptr;
+    }
+  }
+  if (props.count("name")) {
+    const std::string* n = nullptr;
+    for (const auto& dp : part.disposition_params)
+      if (dp.name == "filename") n = &dp.value;
+    if (!n) n = part.FindParam("name");
+    o["name"] = n ? json::value(json::string(mime::DecodeHeader(*n))) : json::value(nullptr);
+  }
+  if (props.count("disposition"))
+    o["disposition"] =
+        part.disposition ? json::value(json::string(*part.disposition)) : json::value(nullptr);
+  if (props.count("cid")) {
+    if (part.id) {
+      std::string cid = *part.id;
+      if (cid.size() > 2 && cid.front() == '<' && cid.back() == '>')
+        cid = cid.substr(1, cid.size() - 2);
+      o["cid"] = cid;
+    } else {
+      o["cid"] = nullptr;
+    }
+  }
+  if (props.count("language")) {
+    if (part.language.empty()) {
+      o["language"] = nullptr;
+    } else {
+      json::array l;
+      for (const auto& x : part.language) l.push_back(json::string(x));
+      o["language"] = l;
+    }
+  }
+  if (props.count("location"))
+    o["location"] =
+        part.location ? json::value(json::string(*part.location)) : json::value(nullptr);
+  if (props.count("headers")) {
+    json::array hs;
+    if (part.header_end <= p.content.size()) {
+      auto scan = mime::internal::ScanHeader(std::string_view(p.content).substr(
+          part.header_begin, part.header_end - part.header_begin));
+      for (const auto& f : scan.fields)
+        hs.push_back(json::object{{"name", std::string(f.name)}, {"value", std::string(f.value)}});
+    }
+    o["headers"] = hs;
+  }
+  if (with_children && multipart && props.count("subParts") && depth < mime::kMaxDepth) {
+    json::array subs;
+    for (size_t i = 0; i < part.children.size(); ++i) {
+      std::string cid =
+          part_id == "0" ? std::to_string(i + 1) : part_id + "." + std::to_string(i + 1);
+      subs.push_back(BodyPart(p, part.children[i], cid, sha_hex, props, true, depth + 1));
+    }
+    o["subParts"] = subs;
+  }
+  return o;
+}
+
+// Email address properties and their header fields (RFC 8621 section 4.1.2.3).
+constexpr std::pair<const char*, const char*> kAddressHeaders[] = {
+    {"sender", "Sender"}, {"from", "From"}, {"to", "To"},
+    {"cc", "Cc"},         {"bcc", "Bcc"},   {"replyTo", "Reply-To"}};
+
+const std::set<std::string> kDefaultEmailProps = {
+    "id",        "blobId",    "threadId",   "mailboxIds", "keywords",      "size",    "receivedAt",
+    "messageId", "inReplyTo", "references", "sender",     "from",          "to",      "cc",
+    "bcc",       "replyTo",   "subject",    "sentAt",     "hasAttachment", "preview", "bodyValues",
+    "textBody",  "htmlBody",  "attachments"};
+const std::set<std::string> kDefaultBodyProps = {"partId",   "blobId",  "size",        "name",
+                                                 "type",     "charset", "disposition", "cid",
+                                                 "language", "location"};
+const std::set<std::string> kMetadataProps = {"id",       "blobId", "threadId",  "mailboxIds",
+                                              "keywords", "size",   "receivedAt"};
+
+Output EmailGet(Context& ctx, json::object& args) {
+  HATO_KNOWN("accountId", "ids", "properties", "bodyProperties", "fetchTextBodyValues",
+             "fetchHTMLBodyValues", "fetchAllBodyValues", "maxBodyValueBytes");
+  bool bad = false;
+  auto ids = IdList(ctx, args, "ids", bad);
+  if (bad) return Output::Error("invalidArguments", "ids must be null or an array of Ids");
+  auto props = Properties(args, "properties", bad);
+  if (bad) return Output::Error("invalidArguments", "properties");
+  auto body_props = Properties(args, "bodyProperties", bad);
+  if (bad) return Output::Error("invalidArguments", "bodyProperties");
+  auto flag = [&](const char* k) {
+    const json::value* v = args.if_contains(k);
+    return v && v->is_bool() && v->get_bool();
+  };
+  bool fetch_text = flag("fetchTextBodyValues"), fetch_html = flag("fetchHTMLBodyValues"),
+       fetch_all = flag("fetchAllBodyValues");
+  uint64_t max_value = 0;
+  if (const json::value* v = args.if_contains("maxBodyValueBytes")) {
+    if (!v->is_number() || v->to_number<double>() < 0)
+      return Output::Error("invalidArguments", "maxBodyValueBytes");
+    max_value = v->to_number<uint64_t>();
+  }
+  const std::set<std::string>& want = props ? *props : kDefaultEmailProps;
+  const std::set<std::string>& bprops = body_props ? *body_props : kDefaultBodyProps;
+  for (const auto& p : want) {
+    if (!kDefaultEmailProps.count(p) && p != "headers" && p != "bodyStructure" &&
+        p.rfind("header:", 0) != 0)
+      return Output::Error("invalidArguments", "unknown property " + p);
+  }
+  const AccountData* d = ctx.Load();
+  if (!d) return ServerFail(ctx);
+  std::vector<std::string> list_ids;
+  if (ids) {
+    list_ids = *ids;
+  } else {
+    for (const auto& [id, rows] : d->emails) {
+      list_ids.push_back(id);
+      if (list_ids.size() >= ctx.cfg.jmap.max_objects_in_get) break;
+    }
+  }
+  if (list_ids.size() > ctx.cfg.jmap.max_objects_in_get)
+    return Output::Error("requestTooLarge", "more ids than maxObjectsInGet");
+  bool need_content = false;
+  for (const auto& p : want)
+    if (!kMetadataProps.count(p)) need_content = true;
+  json::array list, not_found;
+  for (const auto& id : list_ids) {
+    auto it = d->emails.find(id);
+    if (it == d->emails.end()) {
+      not_found.push_back(json::string(id));
+      continue;
+    }
+    const store::EmailRow& row = d->rows[it->second.front()];
+    std::string sha_hex = HexEncode(row.sha256);
+    json::object o;
+    o["id"] = id;
+    if (want.count("blobId")) o["blobId"] = BlobIdOf(row.sha256);
+    if (want.count("threadId")) o["threadId"] = ThreadIdOf(id);
+    if (want.count("mailboxIds")) {
+      json::object mb;
+      for (size_t i : it->second) mb[MailboxIdOf(d->rows[i].mailbox_id)] = true;
+      o["mailboxIds"] = mb;
+    }
+    if (want.count("keywords")) o["keywords"] = KeywordsOf(row);
+    if (want.count("size")) o["size"] = row.size;
+    if (want.count("receivedAt")) o["receivedAt"] = UtcDate(row.internal_date);
+    if (need_content) {
+      auto parsed = ParseMessage(ctx, row.message_id);
+      if (!parsed) {
+        not_found.push_back(json::string(id));
+        continue;
+      }
+      const Parsed& p = *parsed;
+      if (want.count("messageId")) o["messageId"] = MessageIds(Unfolded(p, "Message-ID"));
+      if (want.count("inReplyTo")) o["inReplyTo"] = MessageIds(Unfolded(p, "In-Reply-To"));
+      if (want.count("references")) o["references"] = MessageIds(Unfolded(p, "References"));
+      for (auto [prop, hdr] : kAddressHeaders) {
+        if (!want.count(prop)) continue;
+        o[prop] = Field(p, hdr) ? AddressList(Unfolded(p, hdr)) : json::value(nullptr);
+      }
+      if (want.count("subject"))
+        o["subject"] = Field(p, "Subject")
+                           ? json::value(json::string(mime::DecodeHeader(Unfolded(p, "Subject"))))
+                           : json::value(nullptr);
+      if (want.count("sentAt")) {
+        auto dt = ParseDate(Unfolded(p, "Date"));
+        o["sentAt"] = dt ? json::value(json::string(*dt)) : json::value(nullptr);
+      }
+      if (want.count("headers")) {
+        json::array hs;
+        for (const auto& f : p.fields)
+          hs.push_back(
+              json::object{{"name", std::string(f.name)}, {"value", std::string(f.value)}});
+        o["headers"] = hs;
+      }
+      for (const auto& prop : want) {
+        if (prop.rfind("header:", 0) != 0) continue;
+        auto v = HeaderProperty(p, prop);
+        if (!v) return Output::Error("invalidArguments", "bad header property " + prop);
+        o[prop] = std::move(*v);
+      }
+      std::vector<Leaf> html, text, attachments;
+      Flatten(p.tree, {}, "", false, html, text, attachments, 0);
+      auto leaves = [&](const std::vector<Leaf>& v) {
+        json::array a;
+        for (const Leaf& l : v)
+          a.push_back(BodyPart(p, *l.part, l.part_id, sha_hex, bprops, false, 0));
+        return a;
+      };
+      if (want.count("textBody")) o["textBody"] = leaves(text);
+      if (want.count("htmlBody")) o["htmlBody"] = leaves(html);
+      if (want.count("attachments")) o["attachments"] = leaves(attachments);
+      if (want.count("hasAttachment")) o["hasAttachment"] = !attachments.empty();
+      if (want.count("preview")) o["preview"] = Preview(p, text);
+      if (want.count("bodyStructure")) {
+        std::set<std::string> sp = bprops;
+        sp.insert("subParts");
+        o["bodyStructure"] =
+            BodyPart(p, p.tree, p.tree.IsMultipart() ? "0" : "1", sha_hex, sp, true, 0);
+      }
+      if (want.count("bodyValues")) {
+        json::object values;
+        auto add = [&](const std::vector<Leaf>& v) {
+          for (const Leaf& l : v) {
+            if (l.part->type != "text" || values.contains(l.part_id)) continue;
+            std::string t = DecodedPartText(p, *l.part);
+            bool truncated = false;
+            if (max_value > 0 && t.size() > max_value) {
+              size_t n = max_value;
+              while (n > 0 && (static_cast<unsigned char>(t[n]) & 0xC0) == 0x80) --n;
+              t.resize(n);
+              truncated = true;
+            }
+            values[l.part_id] = json::object{
+                {"value", t}, {"isEncodingProblem", false}, {"isTruncated", truncated}};
+          }
+        };
+        if (fetch_text || fetch_all) add(text);
+        if (fetch_html || fetch_all) add(html);
+        if (fetch_all) add(attachments);
+        o["bodyValues"] = values;
+      }
+    }
+    list.push_back(std::move(o));
+  }
+  json::object r;
+  r["accountId"] = AccountId(ctx.account_id);
+  r["state"] = EmailState(d->mailboxes);
+  r["list"] = std::move(list);
+  r["notFound"] = std::move(not_found);
+  return Output::One("Email/get", std::move(r));
+}
+
+// ---- Email/query (section 4.4) ----
+
+struct QueryItem {
+  std::string id;
+  const store::EmailRow* row;
+  std::vector<const store::EmailRow*> all;
+  std::optional<Parsed> parsed;  // read when a filter or sort needs it
+};
+
+const Parsed* Content(Context& ctx, QueryItem& q) {
+  if (!q.parsed) q.parsed = ParseMessage(ctx, q.row->message_id);
+  return q.parsed ? &*q.parsed : nullptr;
+}
+
+bool ContainsCi(std::string_view hay, std::string_view needle) {
+  return AsciiLower(hay).find(AsciiLower(needle)) != std::string::npos;
+}
+
+bool HasKeyword(const store::EmailRow& r, std::string_view k) {
+  std::string lk = AsciiLower(k);
+  if (lk == "$seen") return r.flags & store::kSeen;
+  if (lk == "$answered") return r.flags & store::kAnswered;
+  if (lk == "$flagged") return r.flags & store::kFlagged;
+  if (lk == "$draft") return r.flags & store::kDraft;
+  for (auto w : SplitWords(r.keywords))
+    if (AsciiLower(w) == lk) return true;
+  return false;
+}
+
+std::optional<std::string> Matches(Context& ctx, QueryItem& q, const json::object& f, int depth,
+                                   bool& result);
+
+std::optional<std::string> Matches(Context& ctx, QueryItem& q, const json::object& f, int depth,
+                                   bool& result) {
+  if (depth > 16) return std::string("the filter is nested too deeply");
+  if (const json::value* op = f.if_contains("operator")) {
+    const json::value* conds = f.if_contains("conditions");
+    if (!op->is_string() || !conds || !conds->is_array()) return std::string("bad FilterOperator");
+    std::string o(op->get_string());
+    if (o != "AND" && o != "OR" && o != "NOT") return std::string("bad operator " + o);
+    bool any = false, all = true;
+    for (const auto& c : conds->get_array()) {
+      if (!c.is_object()) return std::string("bad condition");
+      bool r = false;
+      if (auto e = Matches(ctx, q, c.get_object(), depth + 1, r)) return e;
+      any = any || r;
+      all = all && r;
+    }
+    result = o == "AND" ? all : o == "OR" ? any : !any;
+    return std::nullopt;
+  }
+  result = true;
+  for (const auto& kv : f) {
+    std::string_view k = kv.key();
+    const json::value& v = kv.value();
+    auto str = [&]() -> std::optional<std::string> {
+      if (!v.is_string()) return std::nullopt;
+      return std::string(v.get_string());
+    };
+    if (k == "inMailbox") {
+      auto s = str();
+      if (!s) return std::string("inMailbox");
+      std::string id = *s;
+      if (!id.empty() && id[0] == '#' && ctx.created_ids.count(id.substr(1)))
+        id = ctx.created_ids[id.substr(1)];
+      auto n = ParseMailboxId(id);
+      bool in = false;
+      for (auto* r : q.all) in = in || (n && r->mailbox_id == *n);
+      if (!in) result = false;
+    } else if (k == "inMailboxOtherThan") {
+      if (!v.is_array()) return std::string("inMailboxOtherThan");
+      std::set<int64_t> ex;
+      for (const auto& x : v.get_array()) {
+        if (!x.is_string()) return std::string("inMailboxOtherThan");
+        if (auto n = ParseMailboxId(x.get_string())) ex.insert(*n);
+      }
+      bool other = false;
+      for (auto* r : q.all) other = other || !ex.count(r->mailbox_id);
+      if (!other) result = false;
+    } else if (k == "before" || k == "after") {
+      auto s = str();
+      auto t = s ? ParseUtcDate(*s) : std::nullopt;
+      if (!t) return std::string(k);
+      if (k == "before" ? !(q.row->internal_date < *t) : !(q.row->internal_date >= *t))
+        result = false;
+    } else if (k == "minSize" || k == "maxSize") {
+      if (!v.is_number()) return std::string(k);
+      uint64_t n = v.to_number<uint64_t>();
+      if (k == "minSize" ? q.row->size < n : q.row->size >= n) result = false;
+    } else if (k == "hasKeyword" || k == "allInThreadHaveKeyword" ||
+               k == "someInThreadHaveKeyword") {
+      auto s = str();
+      if (!s) return std::string(k);
+      if (!HasKeyword(*q.row, *s)) result = false;
+    } else if (k == "notKeyword" || k == "noneInThreadHaveKeyword") {
+      auto s = str();
+      if (!s) return std::string(k);
+      if (HasKeyword(*q.row, *s)) result = false;
+    } else if (k == "hasAttachment") {
+      if (!v.is_bool()) return std::string(k);
+      const Parsed* p = Content(ctx, q);
+      if (!p) {
+        result = false;
+        continue;
+      }
+      std::vector<Leaf> html, text, att;
+      Flatten(p->tree, {}, "", false, html, text, att, 0);
+      if (att.empty() == v.get_bool()) result = false;
+    } else if (k == "from" || k == "to" || k == "cc" || k == "bcc" || k == "subject" ||
+               k == "text" || k == "body") {
+      auto s = str();
+      if (!s) return std::string(k);
+      const Parsed* p = Content(ctx, q);
+      if (!p) {
+        result = false;
+        continue;
+      }
+      auto in_header = [&](const char* name) {
+        return ContainsCi(mime::DecodeHeader(Unfolded(*p, name)), *s);
+      };
+      auto in_body = [&]() {
+        std::vector<Leaf> html, text, att;
+        Flatten(p->tree, {}, "", false, html, text, att, 0);
+        for (const Leaf& l : text)
+          if (l.part->type == "text" && ContainsCi(DecodedPartText(*p, *l.part), *s)) return true;
+        return false;
+      };
+      bool hit = false;
+      if (k == "from")
+        hit = in_header("From");
+      else if (k == "to")
+        hit = in_header("To");
+      else if (k == "cc")
+        hit = in_header("Cc");
+      else if (k == "bcc")
+        hit = in_header("Bcc");
+      else if (k == "subject")
+        hit = in_header("Subject");
+      else if (k == "body")
+        hit = in_body();
+      else
+        hit = in_header("From") || in_header("To") || in_header("Cc") || in_header("Bcc") ||
+              in_header("Subject") || in_body();
+      if (!hit) result = false;
+    } else if (k == "header") {
+      if (!v.is_array() || v.get_array().empty() || v.get_array().size() > 2)
+        return std::string("header");
+      const auto& a = v.get_array();
+      if (!a[0].is_string() || (a.size() == 2 && !a[1].is_string())) return std::string("header");
+      const Parsed* p = Content(ctx, q);
+      if (!p) {
+        result = false;
+        continue;
+      }
+      const auto* fld = Field(*p, a[0].get_string());
+      if (!fld ||
+          (a.size() == 2 &&
+           !ContainsCi(mime::DecodeHeader(mime::internal::Unfold(fld->value)), a[1].get_string())))
+        result = false;
+    } else {
+      return std::string("unsupportedFilter:") + std::string(k);
+    }
+  }
+  return std::nullopt;
+}
+
+std::string SortKeyText(Context& ctx, QueryItem& q, const std::string& prop) {
+  const Parsed* p = Content(ctx, q);
+  if (!p) return "";
+  if (prop == "subject") {
+    std::string s = AsciiLower(mime::DecodeHeader(Unfolded(*p, "Subject")));
+    // Base subject, roughly (RFC 5256 section 2.1): leading "re:" / "fwd:".
+    while (true) {
+      std::string_view t = TrimSpaces(s);
+      if (t.rfind("re:", 0) == 0)
+        s = std::string(t.substr(3));
+      else if (t.rfind("fwd:", 0) == 0 || t.rfind("fw:", 0) == 0)
+        s = std::string(t.substr(t.find(':') + 1));
+      else {
+        s = std::string(t);
+        break;
+      }
+    }
+    return s;
+  }
+  const char* hdr = prop == "from" ? "From" : "To";
+  auto list = mime::ParseAddressList(Unfolded(*p, hdr));
+  for (const auto& a : list) {
+    if (!a.host) continue;
+    std::string name = a.name ? mime::DecodeHeader(*a.name) : "";
+    return AsciiLower(name.empty() ? a.mailbox.value_or("") + "@" + *a.host : name);
+  }
+  return "";
+}
+
+Output EmailQuery(Context& ctx, json::object& args) {
+  HATO_KNOWN("accountId", "filter", "sort", "position", "anchor", "anchorOffset", "limit",
+             "calculateTotal", "collapseThreads");
+  const AccountData* d = ctx.Load();
+  if (!d) return ServerFail(ctx);
+  std::vector<QueryItem> items;
+  for (const auto& [id, idx] : d->emails) {
+    QueryItem q{id, &d->rows[idx.front()], {}, std::nullopt};
+    for (size_t i : idx) q.all.push_back(&d->rows[i]);
+    items.push_back(std::move(q));
+  }
+  const json::object* filter = nullptr;
+  if (const json::value* f = args.if_contains("filter"); f && !f->is_null()) {
+    filter = f->if_object();
+    if (!filter) return Output::Error("invalidArguments", "filter must be an object");
+  }
+  std::vector<QueryItem*> hits;
+  for (auto& q : items) {
+    bool ok = true;
+    if (filter) {
+      if (auto e = Matches(ctx, q, *filter, 0, ok)) {
+        if (e->rfind("unsupportedFilter:", 0) == 0)
+          return Output::Error("unsupportedFilter", e->substr(18));
+        return Output::Error("invalidArguments", "filter: " + *e);
+      }
+    }
+    if (ok) hits.push_back(&q);
+  }
+  // Sort (section 4.4.2); the default is receivedAt descending? No: the
+  // RFC leaves it to the server; newest first is what a webmail wants.
+  struct Comparator {
+    std::string property;
+    bool ascending = true;
+    std::string keyword;
+  };
+  std::vector<Comparator> sort;
+  if (const json::value* s = args.if_contains("sort"); s && !s->is_null()) {
+    if (!s->is_array()) return Output::Error("invalidArguments", "sort must be an array");
+    for (const auto& c : s->get_array()) {
+      const json::object* o = c.if_object();
+      if (!o || !o->contains("property") || !o->at("property").is_string())
+        return Output::Error("invalidArguments", "bad Comparator");
+      Comparator cmp;
+      cmp.property = std::string(o->at("property").get_string());
+      if (const json::value* a = o->if_contains("isAscending")) {
+        if (!a->is_bool()) return Output::Error("invalidArguments", "isAscending");
+        cmp.ascending = a->get_bool();
+      }
+      if (const json::value* kw = o->if_contains("keyword"); kw && kw->is_string())
+        cmp.keyword = std::string(kw->get_string());
+      static const std::set<std::string> known = {"receivedAt",
+                                                  "size",
+                                                  "from",
+                                                  "to",
+                                                  "subject",
+                                                  "sentAt",
+                                                  "hasKeyword",
+                                                  "allInThreadHaveKeyword",
+                                                  "someInThreadHaveKeyword"};
+      if (!known.count(cmp.property)) return Output::Error("unsupportedSort", cmp.property);
+      sort.push_back(cmp);
+    }
+  }
+  if (sort.empty()) sort.push_back(Comparator{"receivedAt", false, ""});
+  // Keys are computed once per item.
+  std::map<QueryItem*, std::vector<std::string>> text_keys;
+  for (auto* q : hits) {
+    for (const auto& c : sort) {
+      std::string key;
+      if (c.property == "from" || c.property == "to" || c.property == "subject") {
+        key = SortKeyText(ctx, *q, c.property);
+      } else if (c.property == "sentAt") {
+        const Parsed* p = Content(ctx, *q);
+        auto dt = p ? ParseDate(Unfolded(*p, "Date")) : std::nullopt;
+        key = dt.value_or(UtcDate(q->row->internal_date));
+      }
+      text_keys[q].push_back(key);
+    }
+  }
+  std::stable_sort(hits.begin(), hits.end(), [&](QueryItem* a, QueryItem* b) {
+    for (size_t i = 0; i < sort.size(); ++i) {
+      const Comparator& c = sort[i];
+      int cmp = 0;
+      if (c.property == "receivedAt") {
+        cmp = a->row->internal_date < b->row->internal_date
+                  ? -1
+                  : a->row->internal_date > b->row->internal_date;
+      } else if (c.property == "size") {
+        cmp = a->row->size < b->row->size ? -1 : a->row->size > b->row->size;
+      } else if (c.property.find("Keyword") != std::string::npos) {
+        bool ka = HasKeyword(*a->row, c.keyword), kb = HasKeyword(*b->row, c.keyword);
+        cmp = ka == kb ? 0 : (ka ? 1 : -1);
+      } else {
+        const std::string& x = text_keys[a][i];
+        const std::string& y = text_keys[b][i];
+        cmp = x < y ? -1 : x > y;
+      }
+      if (cmp != 0) return c.ascending ? cmp < 0 : cmp > 0;
+    }
+    // Ties: the newer stored message first when the first sort is
+    // descending (arrival order), then the id: a stable total order.
+    if (a->row->message_id != b->row->message_id)
+      return sort.front().ascending ? a->row->message_id < b->row->message_id
+                                    : a->row->message_id > b->row->message_id;
+    return a->id < b->id;
+  });
+  int64_t total = static_cast<int64_t>(hits.size());
+  int64_t position = 0;
+  if (const json::value* p = args.if_contains("position")) {
+    if (!p->is_number()) return Output::Error("invalidArguments", "position");
+    position = p->to_number<int64_t>();
+  }
+  if (const json::value* a = args.if_contains("anchor"); a && !a->is_null()) {
+    if (!a->is_string()) return Output::Error("invalidArguments", "anchor");
+    int64_t found = -1;
+    for (int64_t i = 0; i < total; ++i)
+      if (hits[static_cast<size_t>(i)]->id == a->get_string()) found = i;
+    if (found < 0) return Output::Error("anchorNotFound");
+    int64_t off = 0;
+    if (const json::value* o = args.if_contains("anchorOffset"); o && o->is_number())
+      off = o->to_number<int64_t>();
+    position = std::max<int64_t>(0, found + off);
+  } else if (position < 0) {
+    position = std::max<int64_t>(0, total + position);
+  }
+  int64_t limit = total;
+  if (const json::value* l = args.if_contains("limit"); l && !l->is_null()) {
+    if (!l->is_number() || l->to_number<double>() < 0)
+      return Output::Error("invalidArguments", "limit");
+    limit = l->to_number<int64_t>();
+  }
+  limit = std::min<int64_t>(limit, static_cast<int64_t>(ctx.cfg.jmap.max_objects_in_get));
+  json::array ids;
+  for (int64_t i = position; i < total && i < position + limit; ++i)
+    ids.push_back(json::string(hits[static_cast<size_t>(i)]->id));
+  json::object r;
+  r["accountId"] = AccountId(ctx.account_id);
+  r["queryState"] = EmailState(d->mailboxes);
+  r["canCalculateChanges"] = false;
+  r["position"] = position > total ? total : position;
+  r["ids"] = std::move(ids);
+  const json::value* ct = args.if_contains("calculateTotal");
+  if (ct && ct->is_bool() && ct->get_bool()) r["total"] = total;
+  if (limit < total) r["limit"] = limit;
+  return Output::One("Email/query", std::move(r));
+}
+
+// ---- Email/changes (section 4.3), Thread/changes ----
+
+Output EmailChangesImpl(Context& ctx, json::object& args, const char* name, bool threads) {
+  HATO_KNOWN("accountId", "sinceState", "maxChanges");
+  const json::value* since = args.if_contains("sinceState");
+  if (!since || !since->is_string()) return Output::Error("invalidArguments", "sinceState");
+  auto old = DecodeState('e', since->get_string());
+  if (!old) return Output::Error("cannotCalculateChanges", "unknown state");
+  const AccountData* d = ctx.Load();
+  if (!d) return ServerFail(ctx);
+  std::set<std::string> touched;
+  std::map<int64_t, MailboxMark> old_by_id;
+  for (const auto& m : *old) old_by_id[m.id] = m;
+  for (const auto& m : d->mailboxes) {
+    auto it = old_by_id.find(m.id);
+    if (it != old_by_id.end() && it->second.modseq == m.highest_modseq) continue;
+    uint64_t since_modseq = it == old_by_id.end() ? 0 : it->second.modseq;
+    auto rows = since_modseq == 0
+                    ? ctx.svc.store->ListEmailRows(ctx.account_id, m.id, 0)
+                    : ctx.svc.store->ListEmailRows(ctx.account_id, m.id, since_modseq);
+    if (!rows) {
+      ctx.error = rows.error().message;
+      return ServerFail(ctx);
+    }
+    for (const auto& r : *rows) touched.insert(EmailIdOf(r.sha256));
+  }
+  for (const auto& [id, mark] : old_by_id) {
+    bool gone = std::none_of(d->mailboxes.begin(), d->mailboxes.end(),
+                             [&](const store::MailboxInfo& m) { return m.id == id; });
+    if (!gone) continue;
+    auto rows = ctx.svc.store->ListEmailRows(ctx.account_id, id, 1);
+    if (rows)
+      for (const auto& r : *rows) touched.insert(EmailIdOf(r.sha256));
+  }
+  json::array created, updated, destroyed;
+  for (const auto& id : touched) {
+    auto it = d->emails.find(id);
+    if (it == d->emails.end()) {
+      destroyed.push_back(json::string(threads ? ThreadIdOf(id) : id));
+      continue;
+    }
+    bool existed = false;
+    for (size_t i : it->second) {
+      const auto& r = d->rows[i];
+      auto o = old_by_id.find(r.mailbox_id);
+      if (o != old_by_id.end() && r.uid < o->second.uidnext) existed = true;
+    }
+    (existed ? updated : created).push_back(json::string(threads ? ThreadIdOf(id) : id));
+  }
+  json::object r;
+  r["accountId"] = AccountId(ctx.account_id);
+  r["oldState"] = since->get_string();
+  r["newState"] = EmailState(d->mailboxes);
+  r["hasMoreChanges"] = false;
+  r["created"] = std::move(created);
+  r["updated"] = std::move(updated);
+  r["destroyed"] = std::move(destroyed);
+  return Output::One(name, std::move(r));
+}
+
+Output EmailChanges(Context& ctx, json::object& args) {
+  return EmailChangesImpl(ctx, args, "Email/changes", false);
+}
+Output ThreadChanges(Context& ctx, json::object& args) {
+  return EmailChangesImpl(ctx, args, "Thread/changes", true);
+}
+
+// ---- Thread/get (section 3): each Email is its own Thread ----
+
+Output ThreadGet(Context& ctx, json::object& args) {
+  HATO_KNOWN("accountId", "ids", "properties");
+  bool bad = false;
+  auto ids = IdList(ctx, args, "ids", bad);
+  if (bad || !ids) return Output::Error("invalidArguments", "ids must be an array of Ids");
+  if (ids->size() > ctx.cfg.jmap.max_objects_in_get) return Output::Error("requestTooLarge");
+  const AccountData* d = ctx.Load();
+  if (!d) return ServerFail(ctx);
+  json::array list, not_found;
+  for (const auto& id : *ids) {
+    std::string email =
+        id.size() > 1 && id[0] == 't' ? Prefixed('e', std::string_view(id).substr(1)) : "";
+    if (email.empty() || !d->emails.count(email)) {
+      not_found.push_back(json::string(id));
+      continue;
+    }
+    list.push_back(json::object{{"id", id}, {"emailIds", json::array{json::string(email)}}});
+  }
+  json::object r;
+  r["accountId"] = AccountId(ctx.account_id);
+  r["state"] = EmailState(d->mailboxes);
+  r["list"] = std::move(list);
+  r["notFound"] = std::move(not_found);
+  return Output::One("Thread/get", std::move(r));
+}
+
+// ---- Email/set (section 4.6) ----
+
+Status WaitVoid(const std::function<void(store::Done<void>)>& op) { return store::Wait<void>(op); }
+
+json::object SetError(std::string type, std::string description) {
+  json::object e;
+  e["type"] = std::move(type);
+  if (!description.empty()) e["description"] = std::move(description);
+  return e;
+}
+
+const store::MailboxInfo* MailboxById(const AccountData& d, int64_t id) {
+  for (const auto& m : d.mailboxes)
+    if (m.id == id) return &m;
+  return nullptr;
+}
+
+// Applies an Email update (keywords, mailboxIds); returns a SetError or nullopt.
+std::optional<json::object> UpdateEmail(Context& ctx, const std::string& id,
+                                        const json::object& patch) {
+  const AccountData* d = ctx.Load();
+  if (!d) return SetError("serverFail");
+  auto it = d->emails.find(id);
+  if (it == d->emails.end()) return SetError("notFound");
+  std::vector<store::EmailRow> rows;
+  for (size_t i : it->second) rows.push_back(d->rows[i]);
+  // Keywords: whole or "keywords/name" patches (RFC 8620 section 5.3 PatchObject).
+  json::object kw = KeywordsOf(rows.front());
+  bool kw_changed = false;
+  std::set<int64_t> want_mailboxes;
+  for (const auto& r : rows) want_mailboxes.insert(r.mailbox_id);
+  bool mb_changed = false;
+  for (const auto& kv : patch) {
+    std::string_view k = kv.key();
+    const json::value& v = kv.value();
+    if (k == "keywords") {
+      if (!v.is_object()) return SetError("invalidProperties", "keywords");
+      kw = v.get_object();
+      kw_changed = true;
+    } else if (k.rfind("keywords/", 0) == 0) {
+      std::string name = AsciiLower(k.substr(9));
+      if (!ValidKeyword(name)) return SetError("invalidProperties", std::string(k));
+      if (v.is_null() || (v.is_bool() && !v.get_bool())) {
+        kw.erase(name);
+      } else if (v.is_bool()) {
+        kw[name] = true;
+      } else {
+        return SetError("invalidProperties", std::string(k));
+      }
+      kw_changed = true;
+    } else if (k == "mailboxIds") {
+      if (!v.is_object()) return SetError("invalidProperties", "mailboxIds");
+      want_mailboxes.clear();
+      for (const auto& m : v.get_object()) {
+        std::string mid(m.key());
+        if (!mid.empty() && mid[0] == '#' && ctx.created_ids.count(mid.substr(1)))
+          mid = ctx.created_ids[mid.substr(1)];
+        auto n = ParseMailboxId(mid);
+        if (!n || !MailboxById(*d, *n) || !m.value().is_bool() || !m.value().get_bool())
+          return SetError("invalidProperties", "mailboxIds");
+        want_mailboxes.insert(*n);
+      }
+      mb_changed = true;
+    } else if (k.rfind("mailboxIds/", 0) == 0) {
+      std::string mid(k.substr(11));
+      if (!mid.empty() && mid[0] == '#' && ctx.created_ids.count(mid.substr(1)))
+        mid = ctx.created_ids[mid.substr(1)];
+      auto n = ParseMailboxId(mid);
+      if (!n || !MailboxById(*d, *n)) return SetError("invalidProperties", std::string(k));
+      if (v.is_null() || (v.is_bool() && !v.get_bool())) {
+        want_mailboxes.erase(*n);
+      } else if (v.is_bool()) {
+        want_mailboxes.insert(*n);
+      } else {
+        return SetError("invalidProperties", std::string(k));
+      }
+      mb_changed = true;
+    } else {
+      // Other properties are immutable (section 4.6).
+      return SetError("invalidProperties", "cannot change " + std::string(k));
+    }
+  }
+  if (mb_changed && want_mailboxes.empty())
+    return SetError("invalidProperties", "an Email must be in at least one mailbox");
+  store::Store* store = ctx.svc.store;
+  if (kw_changed) {
+    auto parsed = KeywordsFrom(kw);
+    if (!parsed) return SetError("invalidProperties", "keywords");
+    std::vector<int64_t> ids;
+    for (const auto& r : rows) ids.push_back(r.message_id);
+    // \Deleted is an IMAP flag JMAP does not see: keep it as it is.
+    uint32_t deleted = rows.front().flags & store::kDeleted;
+    store::FlagChange change{store::FlagOp::kReplace, parsed->flags | deleted, parsed->keywords, 0};
+    auto r = store::Wait<store::FlagResult>([&](store::Done<store::FlagResult> done) {
+      store->SetFlags(ctx.account_id, ids, change, std::move(done));
+    });
+    ctx.data.reset();
+    if (!r) return SetError("serverFail", r.error().message);
+  }
+  if (mb_changed) {
+    // Copy into the new mailboxes first, then expunge from the old ones: a
+    // crash in between leaves the Email in both, never in none.
+    std::set<int64_t> have;
+    for (const auto& r : rows) have.insert(r.mailbox_id);
+    for (int64_t mb : want_mailboxes) {
+      if (have.count(mb)) continue;
+      const store::MailboxInfo* m = MailboxById(*d, mb);
+      std::string name = m->name;
+      auto r = store::Wait<store::CopyResult>([&](store::Done<store::CopyResult> done) {
+        store->CopyMessages(ctx.account_id, {rows.front().message_id}, name, false,
+                            std::move(done));
+      });
+      if (!r) {
+        ctx.data.reset();
+        if (r.error().kind == ErrorKind::kTooLarge) return SetError("overQuota");
+        return SetError("serverFail", r.error().message);
+      }
+    }
+    std::vector<int64_t> drop;
+    for (const auto& r : rows)
+      if (!want_mailboxes.count(r.mailbox_id)) drop.push_back(r.message_id);
+    if (!drop.empty()) {
+      auto st = WaitVoid(
+          [&](store::Done<void> done) { store->Expunge(ctx.account_id, drop, std::move(done)); });
+      if (!st) {
+        ctx.data.reset();
+        return SetError("serverFail", st.error().message);
+      }
+    }
+    ctx.data.reset();
+  }
+  return std::nullopt;
+}
+
+std::string HeaderValue(std::string_view s) {
+  // RFC 2047 encoded-word for non-ASCII (B encoding, UTF-8).
+  bool ascii = true;
+  for (unsigned char c : s) ascii = ascii && c < 0x80 && c != '\r' && c != '\n';
+  if (ascii) return std::string(s);
+  return "=?UTF-8?B?" + Base64Encode(s) + "?=";
+}
+
+std::string FormatAddresses(const json::value& v) {
+  std::string out;
+  if (!v.is_array()) return out;
+  for (const auto& a : v.get_array()) {
+    const json::object* o = a.if_object();
+    if (!o || !o->contains("email") || !o->at("email").is_string()) continue;
+    std::string email(o->at("email").get_string());
+    if (email.find_first_of("\r\n<>,") != std::string::npos) continue;
+    std::string name;
+    if (const json::value* n = o->if_contains("name"); n && n->is_string())
+      name = std::string(n->get_string());
+    if (!out.empty()) out += ", ";
+    if (name.empty()) {
+      out += email;
+    } else {
+      std::string q = HeaderValue(name);
+      if (q == name) {
+        std::string esc;
+        for (char c : name) {
+          if (c == '"' || c == '\\') esc.push_back('\\');
+          if (c != '\r' && c != '\n') esc.push_back(c);
+        }
+        q = "\"" + esc + "\"";
+      }
+      out += q + " <" + email + ">";
+    }
+  }
+  return out;
+}
+
+// Builds a message from an Email create object (section 4.6): the header
+// properties and a text and/or HTML body from bodyValues.
+std::optional<std::string> BuildMessage(const json::object& e, const std::string& from_default,
+                                        std::string& why) {
+  std::string head;
+  auto add = [&](const char* name, const std::string& value) {
+    if (!value.empty()) head += std::string(name) + ": " + value + "\r\n";
+  };
+  for (auto [prop, name] : kAddressHeaders) {
+    if (const json::value* v = e.if_contains(prop)) add(name, FormatAddresses(*v));
+  }
+  if (!e.contains("from")) add("From", from_default);
+  if (const json::value* s = e.if_contains("subject"); s && s->is_string())
+    add("Subject", HeaderValue(std::string(s->get_string())));
+  char date[64];
+  std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&now, &tm);
+  std::strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S +0000", &tm);
+  add("Date", date);
+  auto ids = [](const json::value* v) {
+    std::string out;
+    if (!v || !v->is_array()) return out;
+    for (const auto& x : v->get_array())
+      if (x.is_string() && x.get_string().find_first_of("<>\r\n ") == json::string::npos)
+        out += (out.empty() ? "<" : " <") + std::string(x.get_string()) + ">";
+    return out;
+  };
+  add("Message-ID", ids(e.if_contains("messageId")));
+  add("In-Reply-To", ids(e.if_contains("inReplyTo")));
+  add("References", ids(e.if_contains("references")));
+  head += "MIME-Version: 1.0\r\n";
+  // Bodies: textBody / htmlBody parts whose partId names a bodyValues entry.
+  const json::object* values = e.contains("bodyValues") ? e.at("bodyValues").if_object() : nullptr;
+  auto body_of = [&](const char* prop) -> std::optional<std::string> {
+    const json::value* v = e.if_contains(prop);
+    if (!v || !v->is_array() || v->get_array().empty()) return std::nullopt;
+    const json::object* part = v->get_array()[0].if_object();
+    if (!part || !part->contains("partId") || !part->at("partId").is_string() || !values)
+      return std::nullopt;
+    const json::value* bv = values->if_contains(part->at("partId").get_string());
+    if (!bv || !bv->is_object() || !bv->get_object().contains("value") ||
+        !bv->get_object().at("value").is_string())
+      return std::nullopt;
+    return std::string(bv->get_object().at("value").get_string());
+  };
+  auto normalize = [](const std::string& t) {
+    std::string out;
+    for (size_t i = 0; i < t.size(); ++i) {
+      if (t[i] == '\n' && (i == 0 || t[i - 1] != '\r'))
+        out += "\r\n";
+      else
+        out.push_back(t[i]);
+    }
+    return out;
+  };
+  auto qp_part = [&](const std::string& type, const std::string& text) {
+    return "Content-Type: " + type +
+           "; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n" + [&] {
+             std::string b = Base64Encode(normalize(text)), out;
+             for (size_t i = 0; i < b.size(); i += 76) out += b.substr(i, 76) + "\r\n";
+             return out;
+           }();
+  };
+  auto text = body_of("textBody");
+  auto html = body_of("htmlBody");
+  if (e.contains("bodyStructure")) {
+    why = "bodyStructure is not supported for create yet; use textBody/htmlBody";
+    return std::nullopt;
+  }
+  if (text && html) {
+    std::string boundary = "=_hato_" + HexEncode(Sha256(*text + *html)).substr(0, 24);
+    head += "Content-Type: multipart/alternative; boundary=\"" + boundary + "\"\r\n\r\n";
+    return head + "--" + boundary + "\r\n" + qp_part("text/plain", *text) + "--" + boundary +
+           "\r\n" + qp_part("text/html", *html) + "--" + boundary + "--\r\n";
+  }
+  if (html) return head + qp_part("text/html", *html);
+  return head + qp_part("text/plain", text.value_or(""));
+}
+
+Result<std::string> AppendEmail(Context& ctx, int64_t mailbox, const std::string& content,
+                                const Keywords& kw, int64_t received_at) {
+  const AccountData* d = ctx.Load();
+  if (!d) return Err(ErrorKind::kTemporary, ctx.error);
+  const store::MailboxInfo* m = MailboxById(*d, mailbox);
+  if (!m) return Err(ErrorKind::kNotFound, "no such mailbox");
+  store::AppendRequest req;
+  req.account_id = ctx.account_id;
+  req.mailbox = m->name;
+  req.content = content;
+  req.flags = kw.flags;
+  for (const auto& k : kw.keywords) req.keywords += (req.keywords.empty() ? "" : " ") + k;
+  req.internal_date = received_at;
+  if (auto tree = mime::Parse(content)) {
+    req.mime = mime::Serialize(*tree);
+  }
+  store::Store* store = ctx.svc.store;
+  auto r = store::Wait<store::AppendResult>([&](store::Done<store::AppendResult> done) {
+    store->Append(std::move(req), std::move(done));
+  });
+  ctx.data.reset();
+  if (!r) return r.error();
+  return EmailIdOf(Sha256(content));
+}
+
+Output EmailSet(Context& ctx, json::object& args) {
+  HATO_KNOWN("accountId", "ifInState", "create", "update", "destroy");
+  const AccountData* d = ctx.Load();
+  if (!d) return ServerFail(ctx);
+  std::string old_state = EmailState(d->mailboxes);
+  if (const json::value* s = args.if_contains("ifInState"); s && !s->is_null()) {
+    if (!s->is_string()) return Output::Error("invalidArguments", "ifInState");
+    if (s->get_string() != old_state) return Output::Error("stateMismatch");
+  }
+  size_t n = 0;
+  for (const char* k : {"create", "update"})
+    if (const json::value* v = args.if_contains(k); v && v->is_object())
+      n += v->get_object().size();
+  if (const json::value* v = args.if_contains("destroy"); v && v->is_array())
+    n += v->get_array().size();
+  if (n > ctx.cfg.jmap.max_objects_in_set) return Output::Error("requestTooLarge");
+  if (ctx.svc.disk && ctx.svc.disk->low())
+    return Output::Error("serverUnavailable",
+                         "insufficient storage on the server, try again later");
+  json::object created, not_created, updated, not_updated, not_destroyed;
+  json::array destroyed;
+  if (const json::value* c = args.if_contains("create"); c && !c->is_null()) {
+    if (!c->is_object()) return Output::Error("invalidArguments", "create");
+    for (const auto& kv : c->get_object()) {
+      std::string cid(kv.key());
+      const json::object* e = kv.value().if_object();
+      if (!e) {
+        not_created[cid] = SetError("invalidProperties");
+        continue;
+      }
+      std::set<int64_t> mbs;
+      bool bad = false;
+      if (const json::value* m = e->if_contains("mailboxIds"); m && m->is_object()) {
+        for (const auto& x : m->get_object()) {
+          std::string mid(x.key());
+          if (!mid.empty() && mid[0] == '#' && ctx.created_ids.count(mid.substr(1)))
+            mid = ctx.created_ids[mid.substr(1)];
+          auto id = ParseMailboxId(mid);
+          if (!id || !MailboxById(*ctx.Load(), *id))
+            bad = true;
+          else
+            mbs.insert(*id);
+        }
+      }
+      if (bad || mbs.empty()) {
+        not_created[cid] = SetError("invalidProperties", "mailboxIds");
+        continue;
+      }
+      Keywords kw;
+      if (const json::value* k = e->if_contains("keywords")) {
+        auto p = k->is_object() ? KeywordsFrom(k->get_object()) : std::nullopt;
+        if (!p) {
+          not_created[cid] = SetError("invalidProperties", "keywords");
+          continue;
+        }
+        kw = *p;
+      }
+      std::string why;
+      auto content = BuildMessage(*e, ctx.address, why);
+      if (!content) {
+        not_created[cid] = SetError("invalidProperties", why);
+        continue;
+      }
+      int64_t received = std::time(nullptr);
+      Result<std::string> id = Err(ErrorKind::kInternal, "");
+      for (int64_t mb : mbs) {
+        id = AppendEmail(ctx, mb, *content, kw, received);
+        if (!id) break;
+      }
+      if (!id) {
+        not_created[cid] =
+            SetError(id.error().kind == ErrorKind::kTooLarge ? "overQuota" : "serverFail",
+                     id.error().message);
+        continue;
+      }
+      std::string sha = Sha256(*content);
+      created[cid] = json::object{{"id", *id},
+                                  {"blobId", BlobIdOf(sha)},
+                                  {"threadId", ThreadIdOf(*id)},
+                                  {"size", content->size()}};
+      ctx.created_ids[cid] = *id;
+    }
+  }
+  if (const json::value* u = args.if_contains("update"); u && !u->is_null()) {
+    if (!u->is_object()) return Output::Error("invalidArguments", "update");
+    for (const auto& kv : u->get_object()) {
+      std::string id(kv.key());
+      if (!id.empty() && id[0] == '#' && ctx.created_ids.count(id.substr(1)))
+        id = ctx.created_ids[id.substr(1)];
+      if (!kv.value().is_object()) {
+        not_updated[id] = SetError("invalidPatch");
+        continue;
+      }
+      auto err = UpdateEmail(ctx, id, kv.value().get_object());
+      if (err) {
+        not_updated[id] = std::move(*err);
+      } else {
+        updated[id] = nullptr;
+      }
+    }
+  }
+  if (const json::value* x = args.if_contains("destroy"); x && !x->is_null()) {
+    if (!x->is_array()) return Output::Error("invalidArguments", "destroy");
+    for (const auto& v : x->get_array()) {
+      if (!v.is_string()) return Output::Error("invalidArguments", "destroy");
+      std::string id(v.get_string());
+      if (!id.empty() && id[0] == '#' && ctx.created_ids.count(id.substr(1)))
+        id = ctx.created_ids[id.substr(1)];
+      const AccountData* cur = ctx.Load();
+      if (!cur) return ServerFail(ctx);
+      auto it = cur->emails.find(id);
+      if (it == cur->emails.end()) {
+        not_destroyed[id] = SetError("notFound");
+        continue;
+      }
+      std::vector<int64_t> ids;
+      for (size_t i : it->second) ids.push_back(cur->rows[i].message_id);
+      store::Store* store = ctx.svc.store;
+      auto st = WaitVoid(
+          [&](store::Done<void> done) { store->Expunge(ctx.account_id, ids, std::move(done)); });
+      ctx.data.reset();
+      if (!st) {
+        not_destroyed[id] = SetError("serverFail", st.error().message);
+      } else {
+        destroyed.push_back(json::string(id));
+      }
+    }
+  }
+  const AccountData* after = ctx.Load();
+  if (!after) return ServerFail(ctx);
+  json::object r;
+  r["accountId"] = AccountId(ctx.account_id);
+  r["oldState"] = old_state;
+  r["newState"] = EmailState(after->mailboxes);
+  r["created"] = created.empty() ? json::value(nullptr) : json::value(created);
+  r["updated"] = updated.empty() ? json::value(nullptr) : json::value(updated);
+  r["destroyed"] = destroyed.empty() ? json::value(nullptr) : json::value(destroyed);
+  r["notCreated"] = not_created.empty() ? json::value(nullptr) : json::value(not_created);
+  r["notUpdated"] = not_updated.empty() ? json::value(nullptr) : json::value(not_updated);
+  r["notDestroyed"] = not_destroyed.empty() ? json::value(nullptr) : json::value(not_destroyed);
+  return Output::One("Email/set", std::move(r));
+}
+
+// ---- Email/import (section 4.8) ----
+
+Output EmailImport(Context& ctx, json::object& args) {
+  HATO_KNOWN("accountId", "ifInState", "emails");
+  const json::value* emails = args.if_contains("emails");
+  if (!emails || !emails->is_object()) return Output::Error("invalidArguments", "emails");
+  if (emails->get_object().size() > ctx.cfg.jmap.max_objects_in_set)
+    return Output::Error("requestTooLarge");
+  const AccountData* d = ctx.Load();
+  if (!d) return ServerFail(ctx);
+  std::string old_state = EmailState(d->mailboxes);
+  if (const json::value* s = args.if_contains("ifInState");
+      s && s->is_string() && s->get_string() != old_state)
+    return Output::Error("stateMismatch");
+  json::object created, not_created;
+  for (const auto& kv : emails->get_object()) {
+    std::string cid(kv.key());
+    const json::object* e = kv.value().if_object();
+    if (!e || !e->contains("blobId") || !e->at("blobId").is_string() ||
+        !e->contains("mailboxIds") || !e->at("mailboxIds").is_object()) {
+      not_created[cid] = SetError("invalidProperties");
+      continue;
+    }
+    auto blob = ReadBlob(ctx, std::string(e->at("blobId").get_string()));
+    if (!blob) {
+      not_created[cid] =
+          SetError(blob.error().kind == ErrorKind::kNotFound ? "blobNotFound" : "serverFail");
+      continue;
+    }
+    Keywords kw;
+    if (const json::value* k = e->if_contains("keywords")) {
+      auto p = k->is_object() ? KeywordsFrom(k->get_object()) : std::nullopt;
+      if (!p) {
+        not_created[cid] = SetError("invalidProperties", "keywords");
+        continue;
+      }
+      kw = *p;
+    }
+    int64_t received = std::time(nullptr);
+    if (const json::value* r = e->if_contains("receivedAt"); r && r->is_string()) {
+      if (auto t = ParseUtcDate(r->get_string())) received = *t;
+    }
+    std::string content = std::move(*blob);
+    // Stored with CRLF line ends (the store's form).
+    if (content.find("\r\n") == std::string::npos && content.find('\n') != std::string::npos) {
+      std::string c;
+      for (char ch : content) {
+        if (ch == '\n')
+          c += "\r\n";
+        else
+          c.push_back(ch);
+      }
+      content = std::move(c);
+    }
+    Result<std::string> id = Err(ErrorKind::kInvalid, "mailboxIds");
+    for (const auto& m : e->at("mailboxIds").get_object()) {
+      std::string mid(m.key());
+      if (!mid.empty() && mid[0] == '#' && ctx.created_ids.count(mid.substr(1)))
+        mid = ctx.created_ids[mid.substr(1)];
+      auto n = ParseMailboxId(mid);
+      if (!n) {
+        id = Err(ErrorKind::kInvalid, "mailboxIds");
+        break;
+      }
+      id = AppendEmail(ctx, *n, content, kw, received);
+      if (!id) break;
+    }
+    if (!id) {
+      not_created[cid] = SetError(
+          id.error().kind == ErrorKind::kTooLarge ? "overQuota"
+          : id.error().kind == ErrorKind::kInvalid || id.error().kind == ErrorKind::kNotFound
+              ? "invalidProperties"
+              : "serverFail",
+          id.error().message);
+      continue;
+    }
+    std::string sha = Sha256(content);
+    created[cid] = json::object{{"id", *id},
+                                {"blobId", BlobIdOf(sha)},
+                                {"threadId", ThreadIdOf(*id)},
+                                {"size", content.size()}};
+    ctx.created_ids[cid] = *id;
+  }
+  const AccountData* after = ctx.Load();
+  if (!after) return ServerFail(ctx);
+  json::object r;
+  r["accountId"] = AccountId(ctx.account_id);
+  r["oldState"] = old_state;
+  r["newState"] = EmailState(after->mailboxes);
+  r["created"] = created.empty() ? json::value(nullptr) : json::value(created);
+  r["notCreated"] = not_created.empty() ? json::value(nullptr) : json::value(not_created);
+  return Output::One("Email/import", std::move(r));
+}
+
+std::string IdentityIdOf(const std::string& address);
+
+// ---- Identity (RFC 8621 section 6): the account's address and aliases ----
+
+Output IdentityGet(Context& ctx, json::object& args) {
+  HATO_KNOWN("accountId", "ids", "properties");
+  std::vector<std::string> addresses{ctx.address};
+  auto aliases = ctx.svc.store->ListAliases(ctx.address);
+  if (aliases)
+    for (const auto& a : *aliases) addresses.push_back(a.alias);
+  bool bad = false;
+  auto ids = IdList(ctx, args, "ids", bad);
+  if (bad) return Output::Error("invalidArguments", "ids");
+  json::array list, not_found;
+  std::set<std::string> seen;
+  for (const auto& a : addresses) {
+    std::string id = IdentityIdOf(a);
+    seen.insert(id);
+    if (ids && std::find(ids->begin(), ids->end(), id) == ids->end()) continue;
+    list.push_back(json::object{{"id", id},
+                                {"name", ""},
+                                {"email", a},
+                                {"replyTo", nullptr},
+                                {"bcc", nullptr},
+                                {"textSignature", ""},
+                                {"htmlSignature", ""},
+                                {"mayDelete", false}});
+  }
+  if (ids)
+    for (const auto& id : *ids)
+      if (!seen.count(id)) not_found.push_back(json::string(id));
+  json::object r;
+  r["accountId"] = AccountId(ctx.account_id);
+  r["state"] = Prefixed('i', std::to_string(Hash32(json::serialize(list))));
+  r["list"] = std::move(list);
+  r["notFound"] = std::move(not_found);
+  return Output::One("Identity/get", std::move(r));
+}
+
+// ---- EmailSubmission (RFC 8621 section 7): the same path as SMTP submission ----
+
+// The addresses the account may send as: its own and its aliases (RFC 6409
+// section 8.1 ownership, as on port 587).
+std::vector<std::string> OwnedAddresses(Context& ctx) {
+  std::vector<std::string> out{ctx.address};
+  auto aliases = ctx.svc.store->ListAliases(ctx.address);
+  if (aliases)
+    for (const auto& a : *aliases) out.push_back(a.alias);
+  return out;
+}
+
+std::string IdentityIdOf(const std::string& address) {
+  return Prefixed('i', HexEncode(Sha256(address)).substr(0, 16));
+}
+
+std::string NewMessageId(const std::string& host) {
+  unsigned char r[12];
+  randombytes_buf(r, sizeof r);
+  return "<" + HexEncode(std::string_view(reinterpret_cast<char*>(r), sizeof r)) + "." +
+         std::to_string(std::time(nullptr)) + "@" + host + ">";
+}
+
+// The message as sent: Bcc removed (section 7.5), Message-ID and Date added
+// when missing (RFC 6409 section 8.2, 8.3).
+std::string Outgoing(const std::string& content, const std::string& host) {
+  auto scan = mime::internal::ScanHeader(content);
+  std::string out;
+  size_t pos = 0;
+  for (const auto& f : scan.fields) {
+    out.append(content, pos, f.begin - pos);
+    if (!EqualsIgnoreCase(f.name, "Bcc")) out.append(content, f.begin, f.end - f.begin);
+    pos = f.end;
+  }
+  out.append(content, pos, std::string::npos);
+  std::string added;
+  if (!mime::internal::FindField(scan.fields, "Message-ID"))
+    added += "Message-ID: " + NewMessageId(host) + "\r\n";
+  if (!mime::internal::FindField(scan.fields, "Date")) {
+    char date[64];
+    std::time_t now = std::time(nullptr);
+    std::tm tm{};
+    gmtime_r(&now, &tm);
+    std::strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S +0000", &tm);
+    added += std::string("Date: ") + date + "\r\n";
+  }
+  return added + out;
+}
+
+Output EmailSubmissionSet(Context& ctx, json::object& args) {
+  HATO_KNOWN("accountId", "ifInState", "create", "update", "destroy", "onSuccessUpdateEmail",
+             "onSuccessDestroyEmail");
+  const json::value* create = args.if_contains("create");
+  if (create && !create->is_null() && !create->is_object())
+    return Output::Error("invalidArguments", "create");
+  if (create && create->is_object() &&
+      create->get_object().size() > ctx.cfg.jmap.max_objects_in_set)
+    return Output::Error("requestTooLarge");
+  std::vector<std::string> owned = OwnedAddresses(ctx);
+  json::object created, not_created, not_updated, not_destroyed;
+  std::map<std::string, std::string> email_of;  // creation id -> emailId, for onSuccess*
+  if (create && create->is_object()) {
+    for (const auto& kv : create->get_object()) {
+      std::string cid(kv.key());
+      const json::object* sub = kv.value().if_object();
+      if (!sub || !sub->contains("emailId") || !sub->at("emailId").is_string() ||
+          !sub->contains("identityId") || !sub->at("identityId").is_string()) {
+        not_created[cid] = SetError("invalidProperties", "emailId and identityId are required");
+        continue;
+      }
+      std::string email_id(sub->at("emailId").get_string());
+      if (!email_id.empty() && email_id[0] == '#' && ctx.created_ids.count(email_id.substr(1)))
+        email_id = ctx.created_ids[email_id.substr(1)];
+      std::string identity(sub->at("identityId").get_string());
+      std::string from_address;
+      for (const auto& a : owned)
+        if (IdentityIdOf(a) == identity) from_address = a;
+      if (from_address.empty()) {
+        not_created[cid] = SetError("invalidProperties", "no such identity");
+        continue;
+      }
+      const AccountData* d = ctx.Load();
+      if (!d) return ServerFail(ctx);
+      const store::EmailRow* row = RowByEmail(*d, email_id);
+      if (!row) {
+        not_created[cid] = SetError("invalidEmail", "no such Email");
+        continue;
+      }
+      auto parsed = ParseMessage(ctx, row->message_id);
+      if (!parsed) {
+        not_created[cid] = SetError("invalidEmail", "the Email cannot be read");
+        continue;
+      }
+      // The envelope: given, or from the identity and the To/Cc/Bcc fields (section 7).
+      std::string mail_from = from_address;
+      std::vector<std::string> rcpts;
+      if (const json::value* env = sub->if_contains("envelope"); env && !env->is_null()) {
+        const json::object* e = env->if_object();
+        if (!e || !e->contains("mailFrom") || !e->at("mailFrom").is_object() ||
+            !e->contains("rcptTo") || !e->at("rcptTo").is_array()) {
+          not_created[cid] = SetError("invalidProperties", "envelope");
+          continue;
+        }
+        const json::object& mf = e->at("mailFrom").get_object();
+        if (!mf.contains("email") || !mf.at("email").is_string()) {
+          not_created[cid] = SetError("invalidProperties", "envelope/mailFrom");
+          continue;
+        }
+        mail_from = AsciiLower(std::string(mf.at("email").get_string()));
+        for (const auto& r : e->at("rcptTo").get_array())
+          if (r.is_object() && r.get_object().contains("email") &&
+              r.get_object().at("email").is_string())
+            rcpts.emplace_back(r.get_object().at("email").get_string());
+      } else {
+        for (const char* h : {"To", "Cc", "Bcc"}) {
+          for (const mime::Address& a : mime::ParseAddressList(Unfolded(*parsed, h)))
+            if (a.host && a.mailbox && !a.host->empty())
+              rcpts.push_back(*a.mailbox + "@" + *a.host);
+        }
+      }
+      if (std::find(owned.begin(), owned.end(), mail_from) == owned.end()) {
+        not_created[cid] = SetError("forbiddenMailFrom", "the account does not own " + mail_from);
+        continue;
+      }
+      if (rcpts.empty()) {
+        not_created[cid] = SetError("noRecipients");
+        continue;
+      }
+      if (rcpts.size() > ctx.cfg.smtp.max_recipients) {
+        not_created[cid] = SetError("tooManyRecipients");
+        continue;
+      }
+      // The per-account sending limits of submission (config [submission]).
+      const config::SubmissionLimits& lim = ctx.cfg.submission;
+      int64_t now = std::time(nullptr);
+      auto hour = ctx.svc.store->CountSubmissions(ctx.account_id, now - 3600);
+      auto day = ctx.svc.store->CountSubmissions(ctx.account_id, now - 86400);
+      if (!hour || !day) return Output::Error("serverFail", "cannot count submissions; try again");
+      if ((lim.max_messages_per_hour && *hour >= lim.max_messages_per_hour) ||
+          (lim.max_messages_per_day && *day >= lim.max_messages_per_day)) {
+        not_created[cid] = SetError("forbiddenToSend", "sending limit exceeded; try again later");
+        continue;
+      }
+      store::DeliveryRequest req;
+      req.return_path = mail_from;
+      req.received_at = now;
+      req.submitted_by = ctx.account_id;
+      std::vector<store::OutboundRecipient> remote;
+      json::object bad_rcpts;
+      bool temp_fail = false;
+      for (const auto& r : rcpts) {
+        size_t at = r.rfind('@');
+        if (at == std::string::npos || at == 0 || r.find_first_of(" \r\n<>") != std::string::npos) {
+          bad_rcpts[r] = true;
+          continue;
+        }
+        std::string domain = AsciiLower(r.substr(at + 1));
+        auto local = ctx.svc.store->IsLocalDomain(domain);
+        if (!local) {
+          temp_fail = true;
+          break;
+        }
+        if (*local) {
+          auto acct = ctx.svc.store->ResolveRecipient(AsciiLower(r));
+          if (!acct) {
+            bad_rcpts[r] = true;
+            continue;
+          }
+          if (std::find(req.account_ids.begin(), req.account_ids.end(), acct->id) ==
+              req.account_ids.end())
+            req.account_ids.push_back(acct->id);
+        } else {
+          remote.push_back(store::OutboundRecipient{r, 0, ""});
+        }
+      }
+      if (temp_fail)
+        return Output::Error("serverFail", "the store is temporarily failing; try again");
+      if (!bad_rcpts.empty()) {
+        json::object e = SetError("invalidRecipients");
+        json::array list;
+        for (const auto& b : bad_rcpts) list.push_back(json::string(b.key()));
+        e["invalidRecipients"] = list;
+        not_created[cid] = e;
+        continue;
+      }
+      std::string content = Outgoing(parsed->content, ctx.cfg.hostname);
+      const server::MessageHooks* hooks = ctx.svc.hooks;
+      if (hooks && hooks->sign_outbound) {
+        auto sig = hooks->sign_outbound(mail_from.substr(mail_from.rfind('@') + 1), content);
+        if (!sig) return Output::Error("serverFail", "message signing failed; try again");
+        content = *sig + content;
+      }
+      if (!remote.empty()) {
+        store::OutboundRequest out;
+        out.content = content;
+        out.sender = mail_from;
+        bool ascii = true;
+        for (unsigned char c : content) ascii = ascii && c < 0x80;
+        out.eight_bit = !ascii;
+        out.recipients = remote;
+        req.outbound = std::move(out);
+      }
+      req.content = "Return-Path: <" + mail_from + ">\r\n" + content;
+      if (auto tree = mime::Parse(req.content)) {
+        req.mime = mime::Serialize(*tree);
+      }
+      store::Store* store = ctx.svc.store;
+      auto receipt =
+          store::Wait<store::DeliveryReceipt>([&](store::Done<store::DeliveryReceipt> done) {
+            store->Deliver(std::move(req), std::move(done));
+          });
+      ctx.data.reset();
+      if (!receipt) {
+        spdlog::warn("jmap: submission for {} failed: {}", ctx.address, receipt.error().message);
+        not_created[cid] = SetError("serverFail", "not sent; try again later");
+        continue;
+      }
+      if (receipt->queue_id != 0 && ctx.svc.outbound_queued) ctx.svc.outbound_queued();
+      spdlog::info("jmap: submission from {} <{}> rcpts={} remote={} queue={}", ctx.address,
+                   mail_from, rcpts.size(), remote.size(), receipt->queue_id);
+      std::string sid = Prefixed('s', receipt->content_id.substr(0, 16)) + std::to_string(now);
+      created[cid] = json::object{{"id", sid},
+                                  {"undoStatus", "final"},
+                                  {"sendAt", UtcDate(now)},
+                                  {"threadId", ThreadIdOf(email_id)}};
+      ctx.created_ids[cid] = sid;
+      email_of[cid] = email_id;
+    }
+  }
+  if (const json::value* u = args.if_contains("update"); u && u->is_object())
+    for (const auto& kv : u->get_object()) not_updated[kv.key()] = SetError("notFound");
+  if (const json::value* x = args.if_contains("destroy"); x && x->is_array())
+    for (const auto& v : x->get_array())
+      if (v.is_string()) not_destroyed[v.get_string()] = SetError("notFound");
+  json::object r;
+  r["accountId"] = AccountId(ctx.account_id);
+  r["oldState"] = "q0";
+  r["newState"] = "q0";
+  r["created"] = created.empty() ? json::value(nullptr) : json::value(created);
+  r["updated"] = nullptr;
+  r["destroyed"] = nullptr;
+  r["notCreated"] = not_created.empty() ? json::value(nullptr) : json::value(not_created);
+  r["notUpdated"] = not_updated.empty() ? json::value(nullptr) : json::value(not_updated);
+  r["notDestroyed"] = not_destroyed.empty() ? json::value(nullptr) : json::value(not_destroyed);
+  Output out = Output::One("EmailSubmission/set", std::move(r));
+  // onSuccessUpdateEmail / onSuccessDestroyEmail (section 7.5): an implicit
+  // Email/set after the submissions.
+  json::object update;
+  json::array destroy;
+  if (const json::value* ou = args.if_contains("onSuccessUpdateEmail"); ou && ou->is_object()) {
+    for (const auto& kv : ou->get_object()) {
+      std::string key(kv.key());
+      std::string cid = !key.empty() && key[0] == '#' ? key.substr(1) : "";
+      if (email_of.count(cid)) update[email_of[cid]] = kv.value();
+    }
+  }
+  if (const json::value* od = args.if_contains("onSuccessDestroyEmail"); od && od->is_array()) {
+    for (const auto& v : od->get_array()) {
+      if (!v.is_string()) continue;
+      std::string key(v.get_string());
+      std::string cid = !key.empty() && key[0] == '#' ? key.substr(1) : "";
+      if (email_of.count(cid)) destroy.push_back(json::string(email_of[cid]));
+    }
+  }
+  if (!update.empty() || !destroy.empty()) {
+    json::object set_args;
+    set_args["accountId"] = AccountId(ctx.account_id);
+    if (!update.empty()) set_args["update"] = update;
+    if (!destroy.empty()) set_args["destroy"] = destroy;
+    Output s2 = EmailSet(ctx, set_args);
+    for (auto& resp : s2.responses) out.responses.push_back(std::move(resp));
+  }
+  return out;
+}
+
+Output EmailSubmissionGet(Context& ctx, json::object& args) {
+  HATO_KNOWN("accountId", "ids", "properties");
+  // Submissions are final at once (undoStatus "final") and not kept as
+  // objects: the outbound queue (hato queue) holds what is still in flight.
+  bool bad = false;
+  auto ids = IdList(ctx, args, "ids", bad);
+  if (bad) return Output::Error("invalidArguments", "ids");
+  json::array not_found;
+  if (ids)
+    for (const auto& id : *ids) not_found.push_back(json::string(id));
+  json::object r;
+  r["accountId"] = AccountId(ctx.account_id);
+  r["state"] = "q0";
+  r["list"] = json::array{};
+  r["notFound"] = std::move(not_found);
+  return Output::One("EmailSubmission/get", std::move(r));
+}
+
+}  // namespace
+
+const std::vector<MethodEntry>& MailMethods() {
+  static const std::vector<MethodEntry> methods = {
+      {"Mailbox/get", kCapMail, MailboxGet},
+      {"Mailbox/changes", kCapMail, MailboxChanges},
+      {"Mailbox/query", kCapMail, MailboxQuery},
+      {"Mailbox/set", kCapMail, MailboxSet},
+      {"Email/get", kCapMail, EmailGet},
+      {"Email/query", kCapMail, EmailQuery},
+      {"Email/changes", kCapMail, EmailChanges},
+      {"Email/set", kCapMail, EmailSet},
+      {"Email/import", kCapMail, EmailImport},
+      {"Thread/get", kCapMail, ThreadGet},
+      {"Thread/changes", kCapMail, ThreadChanges},
+      {"Identity/get", kCapSubmission, IdentityGet},
+      {"EmailSubmission/get", kCapSubmission, EmailSubmissionGet},
+      {"EmailSubmission/set", kCapSubmission, EmailSubmissionSet},
+  };
+  return methods;
+}
+
+}  // namespace hato::jmap

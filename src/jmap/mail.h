@@ -1,0 +1,41 @@
+// JMAP Mail (RFC 8621) over the store: the session object, state strings,
+// ids, blobs and the method handlers (Mailbox/*, Email/*, Thread/*,
+// Identity/*, SearchSnippet/get). Blocking: everything here runs on the
+// blocking pool (jmap/api.h RunRequest).
+//
+// Ids: an Email is its body: "e" + 24 hex digits of the body's SHA-256 (the
+// same body in two mailboxes is one Email with two mailboxIds); a Mailbox is
+// "m" + its store id; a Thread is "t" + its Email's digits (each Email is
+// its own Thread: threading by References is not done yet); a blob is "b"
+// + the 64 hex digits of its SHA-256 (message bodies, uploads), or that and
+// "_" + a part id for one decoded part.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "jmap/api.h"
+
+namespace hato::jmap {
+
+std::string EmailIdOf(std::string_view sha256_raw);
+std::string SessionState(std::string_view address);
+json::object SessionObject(const config::Config& cfg, int64_t account_id,
+                           const std::string& address, const std::string& base_url);
+const std::vector<std::string>& SupportedCapabilities();
+std::string EmailState(const std::vector<store::MailboxInfo>& mailboxes);
+std::string MailboxState(const std::vector<store::MailboxInfo>& mailboxes);
+
+// Stores an upload (RFC 8620 section 6.1) in `dir` under its hash; returns
+// its blobId. kTooLarge past the account's quota. Uploads older than
+// kUploadLifetimeSeconds are removed.
+inline constexpr int64_t kUploadLifetimeSeconds = 24 * 3600;
+Result<std::string> SaveUpload(store::Store& store, int64_t account_id, const std::string& dir,
+                               const std::string& body);
+// A blob's bytes: an Email's body, a decoded part, or an upload. kNotFound otherwise.
+Result<std::string> ReadBlob(Context& ctx, const std::string& blob_id);
+
+std::vector<std::string_view> SplitOn(std::string_view s, char sep);
+
+}  // namespace hato::jmap

@@ -1,0 +1,114 @@
+"""Crash test for JMAP writes: concurrent Email/set (create drafts, set
+keywords) while the server is SIGKILLed at random moments. After restart
+every acknowledged change is there: each Email in `created` of a 200
+response exists with its subject, each acknowledged keyword update is set."""
+import base64
+import http.client
+import json
+import os
+import random
+import threading
+import time
+import unittest
+
+from harness import DOMAIN, PASSWORD, Server, run_cli
+
+KILLS = int(os.environ.get("HATO_CRASH_KILLS", "5"))
+CLIENTS = 3
+CORE, MAIL = "urn:ietf:params:jmap:core", "urn:ietf:params:jmap:mail"
+
+
+def call(server, user, calls, timeout=10):
+    c = http.client.HTTPConnection("127.0.0.1", server.http_port, timeout=timeout)
+    try:
+        auth = base64.b64encode(f"{user}:{PASSWORD}".encode()).decode()
+        c.request("POST", "/jmap/api/", json.dumps({"using": [CORE, MAIL], "methodCalls": calls}),
+                  {"Authorization": "Basic " + auth, "Content-Type": "application/json"})
+        r = c.getresponse()
+        body = r.read()
+        if r.status != 200:
+            return None
+        return json.loads(body)["methodResponses"]
+    finally:
+        c.close()
+
+
+class Client(threading.Thread):
+    def __init__(self, idx, server, state, stop):
+        super().__init__(daemon=True)
+        self.idx, self.server, self.state, self.stop = idx, server, state, stop
+        self.user = f"u{idx}@{DOMAIN}"
+        self.seq = 0
+
+    def run(self):
+        rnd = random.Random(self.idx)
+        drafts = None
+        while not self.stop.is_set():
+            try:
+                if drafts is None:
+                    r = call(self.server, self.user, [["Mailbox/query", {
+                        "filter": {"role": "drafts"}}, "0"]])
+                    drafts = r[0][1]["ids"][0]
+                if rnd.random() < 0.7 or not self.state["created"]:
+                    self.seq += 1
+                    subject = f"c{self.idx}-{self.seq}"
+                    r = call(self.server, self.user, [["Email/set", {"create": {"k": {
+                        "mailboxIds": {drafts: True}, "subject": subject,
+                        "bodyValues": {"b": {"value": subject * rnd.randint(1, 500)}},
+                        "textBody": [{"partId": "b"}]}}}, "0"]])
+                    if r and r[0][0] == "Email/set" and r[0][1].get("created"):
+                        self.state["created"][r[0][1]["created"]["k"]["id"]] = subject
+                else:
+                    eid = rnd.choice(list(self.state["created"]))
+                    r = call(self.server, self.user, [["Email/set", {"update": {
+                        eid: {"keywords/$flagged": True}}}, "0"]])
+                    if r and r[0][0] == "Email/set" and eid in (r[0][1].get("updated") or {}):
+                        self.state["flagged"].add(eid)
+            except (OSError, http.client.HTTPException, KeyError, IndexError, TypeError,
+                    ValueError):
+                drafts = None
+                time.sleep(0.05)
+
+
+class JmapCrashTest(unittest.TestCase):
+    def test_acknowledged_jmap_writes_survive_sigkill(self):
+        server = Server(users=tuple(f"u{i}" for i in range(CLIENTS)))
+        states = [{"created": {}, "flagged": set()} for _ in range(CLIENTS)]
+        try:
+            server.start()
+            rnd = random.Random(42)
+            for _ in range(KILLS):
+                stop = threading.Event()
+                clients = [Client(i, server, states[i], stop) for i in range(CLIENTS)]
+                for c in clients:
+                    c.start()
+                time.sleep(rnd.uniform(0.5, 2.0))
+                server.kill()
+                stop.set()
+                for c in clients:
+                    c.join(timeout=30)
+                server.start()
+            total = 0
+            for i, st in enumerate(states):
+                ids = list(st["created"])
+                total += len(ids)
+                if not ids:
+                    continue
+                r = call(server, f"u{i}@{DOMAIN}", [["Email/get", {
+                    "ids": ids, "properties": ["subject", "keywords"]}, "0"]], timeout=60)
+                got = {e["id"]: e for e in r[0][1]["list"]}
+                self.assertEqual(r[0][1]["notFound"], [], "acknowledged creates lost")
+                for eid, subject in st["created"].items():
+                    self.assertEqual(got[eid]["subject"], subject)
+                for eid in st["flagged"]:
+                    self.assertTrue(got[eid]["keywords"].get("$flagged"), eid)
+            self.assertGreater(total, 0, "no write was acknowledged at all")
+            server.stop()
+            out = run_cli("verify", data=server.data, check=False)
+            self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
+        finally:
+            server.cleanup()
+
+
+if __name__ == "__main__":
+    unittest.main()
