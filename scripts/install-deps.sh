@@ -13,7 +13,9 @@ BUILD_PKGS=(
   python3 openssl publicsuffix
 )
 # dovecot-core, dovecot-imapd: the source server of the hato migrate test (test_migrate.py).
-TEST_PKGS=(swaks sqlite3 isync fetchmail mutt dovecot-core dovecot-imapd python3-dnslib python3-dkim python3-spf python3-authheaders python3-yaml python3-nacl gsasl)
+# chromium, fonts-noto-cjk: the webmail's browser tests (tests/browser/, Playwright drives
+# Debian's chromium by its path; never a downloaded browser) and Japanese text in screenshots.
+TEST_PKGS=(swaks sqlite3 isync fetchmail mutt dovecot-core dovecot-imapd python3-dnslib python3-dkim python3-spf python3-authheaders python3-yaml python3-nacl gsasl chromium fonts-noto-cjk)
 BENCH_PKGS=(postfix dovecot-core dovecot-pop3d dovecot-lmtpd dovecot-imapd)
 
 want=("${BUILD_PKGS[@]}" "${TEST_PKGS[@]}")
