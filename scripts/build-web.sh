@@ -21,4 +21,13 @@ newest=$(find src index.html vite.config.ts tsconfig.json package-lock.json -new
 if [ -f "$OUT/index.html" ] && [ -z "$newest" ]; then exit 0; fi
 npx tsc --noEmit -p .
 HATO_WEB_OUT="$OUT" npx vite build --logLevel warn
-echo "web: built into $OUT"
+# Precompressed copies (hato serves them to clients that accept gzip).
+find "$OUT" -type f \( -name '*.js' -o -name '*.css' -o -name '*.html' \) -exec gzip -9kf {} \;
+# The budget: the JS and CSS a browser downloads stay under 200 KB compressed.
+BUDGET=$((200 * 1024))
+size=$(find "$OUT/assets" -type f \( -name '*.js.gz' -o -name '*.css.gz' \) -printf '%s\n' | awk '{s+=$1} END {print s+0}')
+if [ "$size" -gt "$BUDGET" ]; then
+  echo "build-web: the webmail ships $size bytes of compressed JS+CSS, over the budget of $BUDGET" >&2
+  exit 1
+fi
+echo "web: built into $OUT ($size bytes of JS+CSS gzip-compressed; budget $BUDGET)"

@@ -373,6 +373,9 @@ function Mail(props: { web: WebSession; onSignedOut: (expired: boolean) => void 
           </div>
         )}
       </section>
+      <button class="primary fab only-phone" onClick={() => setCompose({ init: newCompose(), key: Date.now() })}>
+        {t.compose}
+      </button>
       {toast && (
         <div class="toast" role="status">
           {toast.text}{" "}

@@ -6,7 +6,7 @@ import { useEffect, useLayoutEffect, useRef, useState } from "preact/hooks";
 import type { Client, Email } from "./jmap";
 import { formatDate, t } from "./i18n";
 
-export const ROW_HEIGHT = 64;
+export const ROW_HEIGHT = 72;
 const PAGE = 50;
 const OVERSCAN = 8;
 
@@ -174,12 +174,20 @@ function Row(props: { e: Email; index: number; selected: boolean; snippet: strin
       <div class="row-top">
         <span class="row-from">{who}</span>
         {flagged && <span class="flag" aria-label="flagged">★</span>}
-        {e.hasAttachment && <span class="clip" aria-label="attachment">📎</span>}
+        {e.hasAttachment && <Clip />}
         <span class="row-date">{formatDate(e.receivedAt)}</span>
       </div>
       <div class="row-subject">{e.subject || t.noSubject}</div>
       <div class="row-preview">{snippet !== undefined ? <Snippet html={snippet} /> : e.preview}</div>
     </div>
+  );
+}
+
+function Clip() {
+  return (
+    <svg class="clip" viewBox="0 0 16 16" width="14" height="14" role="img" aria-label="attachment">
+      <path d="M10.5 3.5v7a2.5 2.5 0 0 1-5 0v-8a1.5 1.5 0 0 1 3 0v7.5a.5.5 0 0 1-1 0V4" fill="none" stroke="currentColor" stroke-width="1.3" stroke-linecap="round" />
+    </svg>
   );
 }
 
