@@ -8,6 +8,7 @@ CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=Release
 RUN_SMTP ?= 127.0.0.1:2525
 RUN_POP3 ?= 127.0.0.1:1110
 RUN_IMAP ?= 127.0.0.1:1143
+RUN_HTTP ?= 127.0.0.1:8080
 DEMO_USER ?= demo@example.test
 DEMO_PASS ?= demo-password
 
@@ -24,7 +25,7 @@ build: deps
 	bash scripts/build-web.sh $(CURDIR)/$(BUILD)/web
 
 run: build
-	@bash scripts/run-demo.sh $(BUILD)/hato $(DATA) $(RUN_SMTP) $(RUN_POP3) $(RUN_IMAP) $(DEMO_USER) $(DEMO_PASS)
+	@RUN_HTTP=$(RUN_HTTP) bash scripts/run-demo.sh $(BUILD)/hato $(DATA) $(RUN_SMTP) $(RUN_POP3) $(RUN_IMAP) $(DEMO_USER) $(DEMO_PASS)
 
 # Every test: unit tests, integration tests against a live server, the crash
 # test, and the parsers' fuzz targets run briefly under ASan/UBSan.

@@ -4,6 +4,7 @@
 set -euo pipefail
 HATO=$1 DATA=$2 SMTP=$3 POP3=$4 IMAP=$5 USER=$6 PASS=$7
 SUBMISSION=${RUN_SUBMISSION:-127.0.0.1:1587} SUBMISSIONS=${RUN_SUBMISSIONS:-127.0.0.1:1465}
+HTTP=${RUN_HTTP:-127.0.0.1:8080}
 if [ ! -f "$DATA/hato.toml" ]; then
   "$HATO" init --data "$DATA" --domain "${USER#*@}"
   printf '%s\n' "$PASS" | "$HATO" user add "$USER" --password-stdin --data "$DATA"
@@ -15,10 +16,12 @@ cat <<MSG
     POP3            $POP3     e.g.  python3 -c 'import poplib; p=poplib.POP3("${POP3%:*}", ${POP3##*:}); p.user("$USER"); p.pass_("$PASS"); print(p.stat())'
     submission      $SUBMISSION (STARTTLS), $SUBMISSIONS (TLS)  e.g.  swaks --server $SUBMISSION --tls --auth-user $USER --to someone@example.net
     IMAP            $IMAP     e.g.  mutt -f imap://${USER/@/%40}@$IMAP/INBOX
+    webmail         http://$HTTP/   (sign in with the account below)
+    status page     http://$HTTP/status
     account         $USER
     password        $PASS
   Stop with Ctrl-C.
 
 MSG
 exec "$HATO" serve --data "$DATA" --smtp "$SMTP" --pop3 "$POP3" --imap "$IMAP" \
-  --submission "$SUBMISSION" --submissions "$SUBMISSIONS"
+  --submission "$SUBMISSION" --submissions "$SUBMISSIONS" --http "$HTTP"

@@ -156,6 +156,7 @@ function Mail(props: { web: WebSession; onSignedOut: (expired: boolean) => void 
       if (full && !full.keywords["$seen"]) {
         await c.setEmails({ [full.id]: { "keywords/$seen": true } });
         setSelected({ ...full, keywords: { ...full.keywords, $seen: true } });
+        changed();
       }
     } catch (err) {
       setError((err as Error).message);
@@ -170,15 +171,24 @@ function Mail(props: { web: WebSession; onSignedOut: (expired: boolean) => void 
     return new DOMParser().parseFromString(h, "text/html").body.textContent ?? "";
   }
 
+  // After our own change: reload the list and the counts now (push would
+  // too, a moment later).
+  function changed() {
+    setRefresh((n) => n + 1);
+    if (c) void reloadMailboxes(c).catch(() => undefined);
+  }
+
   async function moveWithUndo(e: Email, target: string, text: string) {
     if (!c) return;
     const before = { ...e.mailboxIds };
     await c.setEmails({ [e.id]: { mailboxIds: { [target]: true } } });
     setSelected(null);
+    changed();
     setToast({
       text,
       undo: async () => {
         await c.setEmails({ [e.id]: { mailboxIds: before } });
+        changed();
       },
     });
   }
@@ -202,6 +212,7 @@ function Mail(props: { web: WebSession; onSignedOut: (expired: boolean) => void 
           } else {
             await c.destroyEmails([e.id]);
             setSelected(null);
+            changed();
             setToast({ text: t.deletedForever });
           }
           break;
@@ -209,11 +220,13 @@ function Mail(props: { web: WebSession; onSignedOut: (expired: boolean) => void 
           const on = !e.keywords["$flagged"];
           await c.setEmails({ [e.id]: { "keywords/$flagged": on ? true : null } });
           setSelected({ ...e, keywords: { ...e.keywords, $flagged: on } });
+          changed();
           break;
         }
         case "unread":
           await c.setEmails({ [e.id]: { "keywords/$seen": null } });
           setSelected(null);
+          changed();
           break;
       }
     } catch (err) {
@@ -362,6 +375,7 @@ function Mail(props: { web: WebSession; onSignedOut: (expired: boolean) => void 
             onDone={(msg) => {
               setCompose(null);
               if (msg) setToast({ text: msg });
+              changed();
             }}
           />
         ) : selected && c ? (
