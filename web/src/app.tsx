@@ -9,6 +9,7 @@ import { Reader } from "./reader";
 import type { ReaderAction } from "./reader";
 import { Compose, newCompose, replyTo } from "./compose";
 import type { ComposeInit } from "./compose";
+import { Settings } from "./settings";
 
 type Phase = { kind: "checking" } | { kind: "login"; note: string | null } | { kind: "mail"; web: WebSession };
 
@@ -97,6 +98,7 @@ function Mail(props: { web: WebSession; onSignedOut: (expired: boolean) => void 
   const [toast, setToast] = useState<Toast | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [drawer, setDrawer] = useState(false);
+  const [settings, setSettings] = useState(false);
   const listIds = useRef<(string | undefined)[]>([]);
   const searchBox = useRef<HTMLInputElement>(null);
 
@@ -149,6 +151,7 @@ function Mail(props: { web: WebSession; onSignedOut: (expired: boolean) => void 
   async function open(e: Email) {
     if (!c) return;
     setCompose(null);
+    setSettings(false);
     setDrawer(false);
     try {
       const full = await c.getFull(e.id);
@@ -301,7 +304,7 @@ function Mail(props: { web: WebSession; onSignedOut: (expired: boolean) => void 
     setView({ kind: "search", text, back: view?.kind === "mailbox" ? view.id : view?.back ?? "" });
   }
 
-  const pane = compose ? "compose" : selected ? "reader" : "list";
+  const pane = compose ? "compose" : selected || settings ? "reader" : "list";
   return (
     <div class={`mail pane-${pane}${drawer ? " drawer-open" : ""}`}>
       <header class="top">
@@ -313,6 +316,16 @@ function Mail(props: { web: WebSession; onSignedOut: (expired: boolean) => void 
           <input ref={searchBox} type="search" name="q" placeholder={t.search} aria-label={t.search} />
         </form>
         <span class="me">{web.username}</span>
+        <button
+          data-action="settings"
+          onClick={() => {
+            setSettings(true);
+            setSelected(null);
+            setCompose(null);
+          }}
+        >
+          {t.settings}
+        </button>
         <button onClick={() => void signOut()} data-action="signout">
           {t.signOut}
         </button>
@@ -335,6 +348,7 @@ function Mail(props: { web: WebSession; onSignedOut: (expired: boolean) => void 
                   setCompose(null);
                   setDrawer(false);
                   if (searchBox.current) searchBox.current.value = "";
+                  setSettings(false);
                   setView({ kind: "mailbox", id: m.id });
                 }}
               >
@@ -365,7 +379,9 @@ function Mail(props: { web: WebSession; onSignedOut: (expired: boolean) => void 
             {t.error} {error} <button onClick={() => setError(null)}>×</button>
           </div>
         )}
-        {compose && c ? (
+        {settings && c && !compose && !selected ? (
+          <Settings client={c} address={web.username} />
+        ) : compose && c ? (
           <Compose
             key={compose.key}
             client={c}

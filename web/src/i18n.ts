@@ -53,6 +53,7 @@ const en = {
   wrote: "wrote:",
   shortcuts: "Keys: j/k next/previous, r reply, a reply all, f forward, c write, # delete, s flag, u unread, / search",
   menu: "Menu",
+  settings: "Settings",
 };
 
 type Text = typeof en;
@@ -110,6 +111,7 @@ const ja: Text = {
   wrote: "さんが書きました:",
   shortcuts: "キー: j/k 次/前, r 返信, a 全員に返信, f 転送, c 作成, # 削除, s フラグ, u 未読, / 検索",
   menu: "メニュー",
+  settings: "設定",
 };
 
 const ROLE_NAMES: Record<string, [string, string]> = {
