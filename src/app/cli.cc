@@ -10,6 +10,7 @@
 
 #include "app/msgauth_cli.h"
 #include "app/serve.h"
+#include "app/status_cli.h"
 #include "app/tls.h"
 #include "auth/password.h"
 #include "auth/scram.h"
@@ -412,6 +413,8 @@ int RunCli(int argc, char** argv) {
 
   // dkim generate (and hidden test drivers): src/app/msgauth_cli.h
   MsgAuthCli msgauth_cli(app, data);
+  // status note|publish: src/app/status_cli.h
+  StatusCli status_cli(app, data);
 
   try {
     app.parse(argc, argv);
@@ -426,6 +429,7 @@ int RunCli(int argc, char** argv) {
 
   if (init->parsed()) return CmdInit(data, domain, hostname);
   if (int rc = msgauth_cli.Run(); rc >= 0) return rc;
+  if (int rc = status_cli.Run(); rc >= 0) return rc;
   if (bk_list->parsed()) {
     auto sets = backup::ListBackups(dest);
     if (!sets) return Fail(sets.error().message);

@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "app/inbound_check.h"
+#include "app/status_cli.h"
 #include "app/tls.h"
 #include "auth/penalty.h"
 #include "imap/server/server.h"
@@ -21,6 +22,7 @@
 #include "pop3/server.h"
 #include "server/services.h"
 #include "smtp/server.h"
+#include "web/watchdog.h"
 
 namespace hato::app {
 namespace {
@@ -158,7 +160,11 @@ int Serve(const ServeOptions& options) {
   so.compress = cfg.store_compress;
   so.max_pending_writes = cfg.store_max_pending_writes;
   metrics::Histogram commit_latency;
-  so.on_commit = [&commit_latency](int64_t ms) { commit_latency.Observe(ms); };
+  web::CommitTracker commits;  // for the health watchdog (web/watchdog.h)
+  so.on_commit = [&commit_latency, &commits](int64_t ms) {
+    commit_latency.Observe(ms);
+    commits.Record(ms);
+  };
   // Fault injection for tests and drills only (io/fault_fs.h).
   std::unique_ptr<io::FaultFileSystem> faults;
   if (const char* control = std::getenv("HATO_FAULTS_FILE"); control && *control) {
@@ -234,6 +240,31 @@ int Serve(const ServeOptions& options) {
   smtp::Server submissions_server(services, smtp::Mode::kSubmissionImplicitTls);
   pop3::Server pop3_server(services);
   imap::Server imap_server(services);
+  // The health snapshot behind /status, /healthz and /readyz: kept current
+  // by its own threads, never waiting on the store (web/watchdog.h).
+  web::WatchdogOptions wd;
+  wd.store = store.get();
+  wd.disk = &disk;
+  wd.config = &config_source;
+  wd.commits = &commits;
+  wd.notes_path = options.data_dir + "/" + kStatusNotesFile;
+  auto protocol = [&](const char* name, const std::string& listen, bool writes,
+                      const server::Admission* a, std::function<size_t()> max) {
+    if (!listen.empty()) wd.protocols.push_back({name, writes, a, std::move(max)});
+  };
+  protocol("smtp", cfg.listen.smtp, true, &smtp_server.admission(),
+           [&] { return config_source.Get()->smtp.max_connections; });
+  protocol("submission", cfg.listen.submission, true, nullptr, nullptr);
+  protocol("submissions", cfg.listen.submissions, true, nullptr, nullptr);
+  protocol("imap", cfg.listen.imap, false, &imap_server.admission(),
+           [&] { return config_source.Get()->imap.max_connections; });
+  protocol("imaps", cfg.listen.imaps, false, nullptr, nullptr);
+  protocol("pop3", cfg.listen.pop3, false, &pop3_server.admission(),
+           [&] { return config_source.Get()->pop3.max_connections; });
+  protocol("http", cfg.listen.http, false, nullptr, nullptr);
+  web::Watchdog watchdog(std::move(wd));
+  watchdog.Start();
+
   asio::io_context io(1);
   imap_server.Attach(io.get_executor());
   // Destroyed before the io_context (its resolver and timers are bound to it).
@@ -414,6 +445,7 @@ int Serve(const ServeOptions& options) {
   spdlog::info("hato: serving {} (pid {})", options.data_dir, static_cast<int>(getpid()));
   io.run();
   queue_ptr = nullptr;
+  watchdog.Stop();
   blocking.join();
   checks.join();
   imap_server.Detach();

@@ -563,6 +563,18 @@ class SqliteStore final : public Store {
     return h;
   }
 
+  void ProbeWrite(Done<void> done) override {
+    int64_t at = Now();
+    Submit(WriteOp{[at](Txn& t) -> Status {
+                     auto s = t.db.Cached(
+                         "INSERT INTO health_probe(id, probed_at) VALUES(1, ?) "
+                         "ON CONFLICT(id) DO UPDATE SET probed_at = excluded.probed_at");
+                     if (!s) return s.error();
+                     return (*s)->Bind(1, at).Run();
+                   },
+                   [done = std::move(done)](Status st) { done(std::move(st)); }});
+  }
+
   void SetChangeListener(std::function<void(const std::vector<int64_t>&)> listener) override {
     std::lock_guard lock(mu_);
     listener_ = std::move(listener);
