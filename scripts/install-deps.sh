@@ -12,12 +12,15 @@ BUILD_PKGS=(
   clang clang-format clang-tidy libclang-rt-14-dev
   python3 openssl publicsuffix
 )
+# nodejs (with npm): the independent JMAP client of test_jmap_client.py (jmap-jam, npm ci).
 # dovecot-core, dovecot-imapd: the source server of the hato migrate test (test_migrate.py).
 # chromium, fonts-noto-cjk: the webmail's browser tests (tests/browser/, Playwright drives
 # Debian's chromium by its path; never a downloaded browser) and Japanese text in screenshots.
-TEST_PKGS=(swaks sqlite3 isync fetchmail mutt dovecot-core dovecot-imapd python3-dnslib python3-dkim python3-spf python3-authheaders python3-yaml python3-nacl gsasl chromium fonts-noto-cjk)
+TEST_PKGS=(nodejs swaks sqlite3 isync fetchmail mutt dovecot-core dovecot-imapd python3-dnslib python3-dkim python3-spf python3-authheaders python3-yaml python3-nacl gsasl chromium fonts-noto-cjk)
 BENCH_PKGS=(postfix dovecot-core dovecot-pop3d dovecot-lmtpd dovecot-imapd)
 
+# npm comes with nodesource's nodejs; Debian's nodejs needs the npm package.
+command -v npm >/dev/null 2>&1 || TEST_PKGS+=(npm)
 want=("${BUILD_PKGS[@]}" "${TEST_PKGS[@]}")
 if [ "${1:-}" = "--bench" ]; then want+=("${BENCH_PKGS[@]}"); fi
 

@@ -17,6 +17,7 @@
 #include "backup/backup.h"
 #include "base/log.h"
 #include "base/strings.h"
+#include "http/auth.h"
 #include "io/fs.h"
 #include "mime/message.h"
 #include "smtp/address.h"
@@ -295,6 +296,23 @@ int RunCli(int argc, char** argv) {
   a_list->add_option("ACCOUNT", addr, "only this account's aliases");
   for (auto* c : {a_add, a_rm, a_list}) add_data(c);
 
+  // token add|list|revoke (issue 12): bearer tokens for HTTP API clients.
+  auto* token = app.add_subcommand("token", "manage HTTP API tokens (bearer, RFC 6750)");
+  token->require_subcommand(1);
+  std::string token_label;
+  int64_t token_days = 0, token_id = 0;
+  auto* t_add = token->add_subcommand("add", "create a token for an account (printed once)");
+  t_add->add_option("ADDRESS", addr)->required();
+  t_add->add_option("--label", token_label, "what the token is for");
+  t_add->add_option("--expires-days", token_days, "days until it expires; 0 = never")
+      ->check(CLI::Range(0, 36500));
+  auto* t_list = token->add_subcommand("list", "list an account's tokens (not their secrets)");
+  t_list->add_option("ADDRESS", addr)->required();
+  auto* t_revoke = token->add_subcommand("revoke", "revoke a token by its id");
+  t_revoke->add_option("ADDRESS", addr)->required();
+  t_revoke->add_option("ID", token_id)->required();
+  for (auto* c : {t_add, t_list, t_revoke}) add_data(c);
+
   // serve
   ServeOptions serve_opts;
   auto* serve = app.add_subcommand("serve", "run the mail server in the foreground");
@@ -308,6 +326,7 @@ int RunCli(int argc, char** argv) {
   serve->add_option("--imaps", serve_opts.overrides.imaps, "IMAP over implicit TLS host:port");
   serve->add_option("--pop3", serve_opts.overrides.pop3, "POP3 host:port");
   serve->add_option("--http", serve_opts.overrides.http, "HTTP host:port");
+  serve->add_option("--https", serve_opts.overrides.https, "HTTPS host:port (needs [tls])");
   serve
       ->add_option("--shutdown-grace", serve_opts.shutdown_grace_seconds,
                    "seconds to let sessions finish on SIGTERM")
@@ -562,6 +581,29 @@ int RunCli(int argc, char** argv) {
       std::cout << a.alias << "\t" << a.account;
       if (a.account_removed) std::cout << "\t(account removed: inactive)";
       std::cout << "\n";
+    }
+  } else if (t_add->parsed() || t_list->parsed() || t_revoke->parsed()) {
+    auto canonical = CanonicalAddress(addr);
+    if (!canonical) return Fail(canonical.error().message);
+    auto account = s.FindAccount(*canonical);
+    if (!account) return Fail(account.error().message);
+    if (t_add->parsed()) {
+      auto t = http::CreateToken(s, account->id, "api", token_label, token_days * 86400);
+      if (!t) return Fail(t.error().message);
+      std::cout << t->token << "\n";
+      std::cerr << "token " << t->id << " for " << *canonical
+                << " (shown once; use it as Authorization: Bearer TOKEN)\n";
+    } else if (t_list->parsed()) {
+      auto list = s.ListTokens(account->id, std::time(nullptr));
+      if (!list) return Fail(list.error().message);
+      for (const auto& t : *list) {
+        std::cout << t.id << "\t" << t.kind << "\t" << (t.label.empty() ? "-" : t.label)
+                  << "\tcreated " << t.created_at << "\texpires "
+                  << (t.expires_at ? std::to_string(t.expires_at) : "never") << "\n";
+      }
+    } else {
+      if (auto st = s.RevokeToken(account->id, token_id); !st) return Fail(st.error().message);
+      std::cout << "revoked token " << token_id << "\n";
     }
   } else if (q_list->parsed()) {
     return CmdQueueList(s);

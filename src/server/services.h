@@ -17,6 +17,7 @@
 #include "auth/penalty.h"
 #include "config/config.h"
 #include "io/asio.h"
+#include "server/change_feed.h"
 #include "store/store.h"
 
 namespace hato::server {
@@ -245,6 +246,9 @@ struct Services {
   asio::thread_pool* checks = nullptr;
   // Called after a message was queued for remote delivery (any thread).
   std::function<void()> outbound_queued;
+  // The store's change notifications for every subscriber (IMAP, JMAP); null:
+  // a protocol installs the store's one listener itself.
+  ChangeFeed* changes = nullptr;
 };
 
 }  // namespace hato::server

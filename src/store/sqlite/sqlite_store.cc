@@ -399,6 +399,137 @@ class SqliteStore final : public Store {
     });
   }
 
+  // ---- JMAP (src/jmap) ----
+
+  Result<std::vector<EmailRow>> ListEmailRows(int64_t account_id, int64_t mailbox_id,
+                                              uint64_t since_modseq) override {
+    return WithReader([=](Db& db) -> Result<std::vector<EmailRow>> {
+      auto s = db.Cached(
+          "SELECT m.id, m.mailbox_id, m.uid, m.size, m.internal_date, m.flags, m.keywords, "
+          "m.modseq, b.sha256, m.expunged_at IS NOT NULL FROM messages m "
+          "JOIN mailboxes x ON x.id = m.mailbox_id JOIN blobs b ON b.id = m.blob_id "
+          "WHERE x.account_id = ?1 AND (?2 = 0 OR m.mailbox_id = ?2) AND "
+          "((?3 = 0 AND m.expunged_at IS NULL AND x.deleted_at IS NULL) OR "
+          "(?3 > 0 AND m.modseq > ?3)) ORDER BY m.id");
+      if (!s) return s.error();
+      (*s)->Bind(1, account_id).Bind(2, mailbox_id).Bind(3, static_cast<int64_t>(since_modseq));
+      std::vector<EmailRow> out;
+      auto st = (*s)->ForEachRow([&out](Stmt& r) {
+        EmailRow e;
+        e.message_id = r.Int(0);
+        e.mailbox_id = r.Int(1);
+        e.uid = static_cast<uint32_t>(r.Int(2));
+        e.size = static_cast<uint64_t>(r.Int(3));
+        e.internal_date = r.Int(4);
+        e.flags = static_cast<uint32_t>(r.Int(5));
+        e.keywords = r.Text(6);
+        e.modseq = static_cast<uint64_t>(r.Int(7));
+        e.sha256 = r.Blob(8);
+        e.expunged = r.Int(9) != 0;
+        out.push_back(std::move(e));
+      });
+      if (!st) return st.error();
+      return out;
+    });
+  }
+
+  // ---- Access tokens (http/auth.h) ----
+
+  Result<int64_t> AddToken(int64_t account_id, std::string_view hash, std::string_view kind,
+                           std::string_view label, int64_t expires_at,
+                           size_t max_per_account) override {
+    auto id = std::make_shared<int64_t>(0);
+    std::string h(hash), k(kind), l(label);
+    auto st = WriteSync([=](Txn& t) -> Status {
+      int64_t now = Now();
+      auto del = t.db.Cached(
+          "DELETE FROM access_tokens WHERE account_id = ? AND expires_at != 0 AND expires_at <= ?");
+      if (!del) return del.error();
+      if (auto d = (*del)->Bind(1, account_id).Bind(2, now).Run(); !d) return d;
+      auto acct = t.db.Cached("SELECT address FROM accounts WHERE id = ? AND removed_at IS NULL");
+      if (!acct) return acct.error();
+      auto row = (*acct)->Bind(1, account_id).Step();
+      if (!row) return row.error();
+      if (!*row) {
+        (*acct)->Reset();
+        return Err(ErrorKind::kNotFound, "no such account");
+      }
+      std::string address = (*acct)->Text(0);
+      (*acct)->Reset();
+      auto count = t.db.Cached("SELECT count(*) FROM access_tokens WHERE account_id = ?");
+      if (!count) return count.error();
+      auto crow = (*count)->Bind(1, account_id).Step();
+      if (!crow) return crow.error();
+      int64_t n = (*count)->Int(0);
+      (*count)->Reset();
+      if (static_cast<size_t>(n) >= max_per_account)
+        return Err(ErrorKind::kTooLarge, "too many tokens for this account");
+      auto ins = t.db.Cached(
+          "INSERT INTO access_tokens(hash, account_id, address, kind, label, created_at, "
+          "expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)");
+      if (!ins) return ins.error();
+      auto r = (*ins)
+                   ->Bind(1, h)
+                   .Bind(2, account_id)
+                   .Bind(3, address)
+                   .Bind(4, k)
+                   .Bind(5, l)
+                   .Bind(6, now)
+                   .Bind(7, expires_at)
+                   .Run();
+      if (!r) return r;
+      *id = t.db.LastInsertId();
+      return Ok();
+    });
+    if (!st) return st.error();
+    return *id;
+  }
+
+  Result<AccessToken> FindToken(std::string_view hash, int64_t now) override {
+    std::string h(hash);
+    return WithReader([&h, now](Db& db) -> Result<AccessToken> {
+      auto s = db.Cached(
+          "SELECT t.id, t.account_id, t.address, t.kind, t.label, t.created_at, t.expires_at "
+          "FROM access_tokens t JOIN accounts a ON a.id = t.account_id AND a.address = t.address "
+          "WHERE t.hash = ? AND a.removed_at IS NULL AND (t.expires_at = 0 OR t.expires_at > ?)");
+      if (!s) return s.error();
+      auto row = (*s)->Bind(1, h).Bind(2, now).Step();
+      if (!row) return row.error();
+      if (!*row) return Err(ErrorKind::kNotFound, "no such token");
+      AccessToken t{(*s)->Int(0),  (*s)->Int(1), (*s)->Text(2), (*s)->Text(3),
+                    (*s)->Text(4), (*s)->Int(5), (*s)->Int(6)};
+      (*s)->Reset();
+      return t;
+    });
+  }
+
+  Result<std::vector<AccessToken>> ListTokens(int64_t account_id, int64_t now) override {
+    return WithReader([account_id, now](Db& db) -> Result<std::vector<AccessToken>> {
+      auto s = db.Cached(
+          "SELECT id, account_id, address, kind, label, created_at, expires_at FROM access_tokens "
+          "WHERE account_id = ? AND (expires_at = 0 OR expires_at > ?) ORDER BY id DESC");
+      if (!s) return s.error();
+      (*s)->Bind(1, account_id).Bind(2, now);
+      std::vector<AccessToken> out;
+      auto st = (*s)->ForEachRow([&out](Stmt& r) {
+        out.push_back(
+            AccessToken{r.Int(0), r.Int(1), r.Text(2), r.Text(3), r.Text(4), r.Int(5), r.Int(6)});
+      });
+      if (!st) return st.error();
+      return out;
+    });
+  }
+
+  Status RevokeToken(int64_t account_id, int64_t token_id) override {
+    return WriteSync([account_id, token_id](Txn& t) -> Status {
+      auto s = t.db.Cached("DELETE FROM access_tokens WHERE id = ? AND account_id = ?");
+      if (!s) return s.error();
+      if (auto st = (*s)->Bind(1, token_id).Bind(2, account_id).Run(); !st) return st;
+      if (t.db.Changes() == 0) return Err(ErrorKind::kNotFound, "no such token");
+      return Ok();
+    });
+  }
+
   Result<QuotaUsage> GetQuota(int64_t account_id) override {
     return WithReader([&](Db& db) { return sqlite::QueryQuota(db, account_id); });
   }
