@@ -1,6 +1,7 @@
 #include "app/http_routes.h"
 
 #include <boost/json.hpp>
+#include <cstdlib>
 
 #include "http/static_files.h"
 #include "web/routes.h"
@@ -16,9 +17,11 @@ awaitable<http::Response> WhoAmI(http::Request& req) {
   co_return http::Response::Json(200, boost::json::serialize(o));
 }
 
-// [web] root, relative to the data directory; "" = web/ beside the binary.
+// The built webmail: $HATO_WEB_ROOT (relative to the data directory), else
+// the folder web/ beside the binary (build/web after `make`).
 std::string WebRoot(const HttpContext& ctx) {
-  std::string root = ctx.services->config->Get()->web.root;
+  const char* env = std::getenv("HATO_WEB_ROOT");
+  std::string root = env ? env : "";
   if (root.empty()) return web::DefaultWebRoot();
   return root.front() == '/' ? root : ctx.data_dir + "/" + root;
 }

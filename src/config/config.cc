@@ -409,12 +409,6 @@ const std::map<std::string, Setter>& Setters() {
        [](const toml::node& n, Config& c) {
          return WantInt(n, "store.slow_commit_ms", 10, 3600000, c.store_slow_commit_ms);
        }},
-      {"web.root", [](const toml::node& n,
-                      Config& c) { return WantString(n, "web.root", c.web.root); }},
-      {"web.session_hours",
-       [](const toml::node& n, Config& c) {
-         return WantInt(n, "web.session_hours", 1, 24 * 90, c.web.session_hours);
-       }},
       {"store.max_pending_writes",
        [](const toml::node& n, Config& c) {
          return WantInt(n, "store.max_pending_writes", 1, 10000000, c.store_max_pending_writes);
@@ -566,10 +560,6 @@ std::string DefaultText(std::string_view hostname) {
     << "   # all lookups of one message, then temperror\n"
     << "public_suffix_list = \"" << d.msgauth.public_suffix_list
     << "\"   # for DMARC; read at start\n\n"
-    << "# The web site: webmail at \"/\", /status, autoconfig ([listen] http).\n"
-    << "[web]\n"
-    << "root = \"\"   # the built webmail; \"\" = the folder web/ beside the hato binary\n"
-    << "session_hours = " << d.web.session_hours << "   # a web login lasts this long\n\n"
     << "[retention]\ndays = " << d.retention_days
     << "   # expunged and deleted mail stays recoverable this long\n\n"
     << "[tls]   # paths relative to the data directory\ncert = \"tls/cert.pem\"\n"

@@ -136,14 +136,6 @@ struct MsgauthConfig {
   std::string public_suffix_list = "/usr/share/publicsuffix/public_suffix_list.dat";
 };
 
-// The web site (src/web/): the webmail's files and its sessions.
-struct WebConfig {
-  // The built webmail (scripts/build-web.sh), served at "/"; "" = the folder
-  // "web" beside the hato binary (build/web after `make`).
-  std::string root;
-  int session_hours = 12;  // a web login lasts this long; then the login page again
-};
-
 struct Config {
   std::string hostname = "localhost";
   // Per-address connection limits also for loopback clients (off: a local
@@ -159,7 +151,6 @@ struct Config {
   SubmissionLimits submission;
   OutboundConfig outbound;
   MsgauthConfig msgauth;
-  WebConfig web;
   int retention_days = 30;  // expunged/deleted mail kept this long
   std::string tls_cert;     // PEM paths, relative to the data dir
   std::string tls_key;

@@ -516,13 +516,6 @@ class Store {
   virtual void SetChangeListener(std::function<void(const std::vector<int64_t>&)> listener) = 0;
 
   virtual StoreHealth Health() = 0;
-  // A tiny durable write for the health watchdog (src/web/health.h): one row
-  // updated and group-committed (fsync) like any other write, so a stalled
-  // commit shows even when nothing else writes. Backends without one answer
-  // kInvalid at once (the watchdog then relies on Health() alone).
-  virtual void ProbeWrite(Done<void> done) {
-    done(Err(ErrorKind::kInvalid, "this store has no write probe"));
-  }
 
   // Outbound queue. Reads are synchronous (call them off the event loop).
   // Queued recipients due at or before `now` (state kQueued), grouped by

@@ -97,7 +97,7 @@ http::Handler Login(server::Services* svc) {
       co_return t;
     }
     if (r.outcome != server::LoginOutcome::kOk) co_return JsonError(401, "unauthorized");
-    int64_t ttl = int64_t{cfg->web.session_hours} * 3600;
+    int64_t ttl = kSessionSeconds;
     store::Store* store = svc->store;
     int64_t account = r.account_id;
     auto create = [store, account, ttl] {

@@ -21,6 +21,9 @@
 
 namespace hato::web {
 
+// A web login lasts this long; then the login page again.
+inline constexpr int64_t kSessionSeconds = 12 * 3600;
+
 struct WebContext {
   server::Services* services = nullptr;
   const Watchdog* watchdog = nullptr;  // null: /status says "down"

@@ -4,6 +4,7 @@
 #include <ctime>
 
 #include "io/fs.h"
+#include "store/probe.h"
 
 namespace hato::web {
 namespace {
@@ -124,18 +125,22 @@ void Watchdog::Tick() {
       start_probe = true;
     }
   }
+  auto* probe = dynamic_cast<store::WriteProbe*>(options_.store);
+  if (start_probe && !probe) {
+    std::lock_guard g(shared_->mu);
+    shared_->probe_started = 0;
+    shared_->probe_ended = INT64_MAX / 2;  // a backend without a probe: never again
+    start_probe = false;
+  }
   if (start_probe) {
     // The callback may run after Stop (the writer drains at shutdown): it
     // only touches the shared state it owns a reference to.
-    options_.store->ProbeWrite([shared = shared_](Status st) {
+    probe->ProbeWrite([shared = shared_](Status st) {
       std::lock_guard g(shared->mu);
       shared->probe_started = 0;
       shared->probe_ended = SteadyMs();
       if (st) {
         shared->last_error.clear();
-      } else if (st.error().kind == ErrorKind::kInvalid) {
-        shared->last_error.clear();  // a backend without a probe
-        shared->probe_ended = INT64_MAX / 2;
       } else {
         shared->last_error = st.error().message;
       }

@@ -4,7 +4,7 @@
 //  - the tick thread (every kTickMs) reads only non-blocking state (the
 //    store's writer timing, the commit tracker, the disk monitor, session
 //    counts) and, when no write has committed for kProbeIdleMs, starts a
-//    write probe (Store::ProbeWrite, one row group-committed with fsync): a
+//    write probe (store::WriteProbe, one row group-committed with fsync): a
 //    probe that does not come back within store.slow_commit_ms shows as
 //    "degraded" even on an idle server;
 //  - the slow thread reads what may block (the outbound queue size from the

@@ -18,6 +18,7 @@
 #include "base/strings.h"
 #include "io/fault_fs.h"
 #include "store/blobs.h"
+#include "store/probe.h"
 #include "store/sqlite/db.h"
 #include "store/sqlite/fault_vfs.h"
 #include "store/sqlite/mail_ops.h"
@@ -56,7 +57,7 @@ BlobRef RefFromRow(Stmt& s, int first) {
   return ref;
 }
 
-class SqliteStore final : public Store {
+class SqliteStore final : public Store, public WriteProbe {
  public:
   using Store::AddAccount;
   using Store::SetPassword;
@@ -694,6 +695,7 @@ class SqliteStore final : public Store {
     return h;
   }
 
+  // WriteProbe (store/probe.h): one row of health_probe, group-committed.
   void ProbeWrite(Done<void> done) override {
     int64_t at = Now();
     Submit(WriteOp{[at](Txn& t) -> Status {
