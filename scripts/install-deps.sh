@@ -7,7 +7,7 @@ BUILD_PKGS=(
   build-essential cmake pkg-config git ccache
   libboost1.81-dev libssl-dev libsqlite3-dev libsodium-dev libcrypt-dev
   libtomlplusplus-dev libcli11-dev libspdlog-dev libfmt-dev libzstd-dev
-  libunbound-dev libidn2-dev
+  libunbound-dev libidn2-dev libxapian-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   clang clang-format clang-tidy libclang-rt-14-dev
   python3 openssl publicsuffix
@@ -16,7 +16,8 @@ BUILD_PKGS=(
 # dovecot-core, dovecot-imapd: the source server of the hato migrate test (test_migrate.py).
 # chromium, fonts-noto-cjk: the webmail's browser tests (tests/browser/, Playwright drives
 # Debian's chromium by its path; never a downloaded browser) and Japanese text in screenshots.
-TEST_PKGS=(nodejs swaks sqlite3 isync fetchmail mutt dovecot-core dovecot-imapd python3-dnslib python3-dkim python3-spf python3-authheaders python3-yaml python3-nacl gsasl chromium fonts-noto-cjk)
+# libnet-ssleay-perl, libio-socket-ssl-perl, libauthen-sasl-perl: swaks --tls and --auth (make run's example).
+TEST_PKGS=(nodejs swaks libnet-ssleay-perl libio-socket-ssl-perl libauthen-sasl-perl sqlite3 isync fetchmail mutt dovecot-core dovecot-imapd python3-dnslib python3-dkim python3-spf python3-authheaders python3-yaml python3-nacl gsasl chromium fonts-noto-cjk)
 BENCH_PKGS=(postfix dovecot-core dovecot-pop3d dovecot-lmtpd dovecot-imapd)
 
 # npm comes with nodesource's nodejs; Debian's nodejs needs the npm package.

@@ -62,6 +62,35 @@ const std::map<std::string, Setter>& Setters() {
        [](const toml::node& n, Config& c) {
          return WantBool(n, "server.per_ip_limits_on_loopback", c.per_ip_limits_on_loopback);
        }},
+      {"server.postmaster",
+       [](const toml::node& n, Config& c) -> Status {
+         if (auto st = WantString(n, "server.postmaster", c.postmaster); !st) return st;
+         size_t at = c.postmaster.find('@');
+         if (!c.postmaster.empty() &&
+             (at == 0 || at == std::string::npos || at + 1 == c.postmaster.size())) {
+           return Err(ErrorKind::kInvalid,
+                      "config: server.postmaster must be an address (user@domain) or \"\"");
+         }
+         return Ok();
+       }},
+      {"log.format",
+       [](const toml::node& n, Config& c) -> Status {
+         if (auto st = WantString(n, "log.format", c.log.format); !st) return st;
+         if (c.log.format != "text" && c.log.format != "json") {
+           return Err(ErrorKind::kInvalid, "config: log.format must be \"text\" or \"json\"");
+         }
+         return Ok();
+       }},
+      {"log.level",
+       [](const toml::node& n, Config& c) -> Status {
+         if (auto st = WantString(n, "log.level", c.log.level); !st) return st;
+         const std::string& v = c.log.level;
+         if (v != "debug" && v != "info" && v != "warn" && v != "error") {
+           return Err(ErrorKind::kInvalid,
+                      "config: log.level must be \"debug\", \"info\", \"warn\" or \"error\"");
+         }
+         return Ok();
+       }},
       {"smtp.max_connections_per_ip",
        [](const toml::node& n, Config& c) {
          return WantInt(n, "smtp.max_connections_per_ip", 0, 1000000,
@@ -231,6 +260,11 @@ const std::map<std::string, Setter>& Setters() {
          auto s = WantString(n, "listen.pop3", c.listen.pop3);
          return s ? CheckHostPort("listen.pop3", c.listen.pop3) : s;
        }},
+      {"listen.pop3s",
+       [](const toml::node& n, Config& c) {
+         auto s = WantString(n, "listen.pop3s", c.listen.pop3s);
+         return s ? CheckHostPort("listen.pop3s", c.listen.pop3s) : s;
+       }},
       {"listen.http",
        [](const toml::node& n, Config& c) {
          auto s = WantString(n, "listen.http", c.listen.http);
@@ -391,6 +425,16 @@ const std::map<std::string, Setter>& Setters() {
        [](const toml::node& n, Config& c) {
          return WantInt(n, "auth.penalty_max_ms", 0, 600000, c.auth.penalty_max_ms);
        }},
+      {"auth.credential_cache_entries",
+       [](const toml::node& n, Config& c) {
+         return WantInt(n, "auth.credential_cache_entries", 0, 10000000,
+                        c.auth.credential_cache_entries);
+       }},
+      {"auth.credential_cache_ttl_seconds",
+       [](const toml::node& n, Config& c) {
+         return WantInt(n, "auth.credential_cache_ttl_seconds", 0, 86400,
+                        c.auth.credential_cache_ttl_seconds);
+       }},
       {"retention.days",
        [](const toml::node& n, Config& c) {
          return WantInt(n, "retention.days", 0, 36500, c.retention_days);
@@ -459,7 +503,10 @@ std::string DefaultText(std::string_view hostname) {
   o << "# Hato configuration. Every key is optional; shown values are the defaults.\n"
     << "# Reload with SIGHUP (listener addresses take effect at restart).\n\n"
     << "[server]\nhostname = \"" << hostname << "\"   # used in greetings and Received\n"
-    << "per_ip_limits_on_loopback = false   # per-address limits for 127.0.0.1/::1 too\n\n"
+    << "per_ip_limits_on_loopback = false   # per-address limits for 127.0.0.1/::1 too\n"
+    << "# Who gets mail for postmaster@ and abuse@ every local domain (unless an\n"
+    << "# account or alias has that address): \"\" = the first account created.\n"
+    << "postmaster = \"\"\n\n"
     << "[listen]   # host:port; an empty string disables the listener\n"
     << "smtp = \"0.0.0.0:25\"          # inbound MX (RFC 5321)\n"
     << "submission = \"0.0.0.0:587\"   # authenticated submission with STARTTLS (RFC 6409)\n"
@@ -467,6 +514,7 @@ std::string DefaultText(std::string_view hostname) {
     << "imap = \"0.0.0.0:143\"\n"
     << "imaps = \"0.0.0.0:993\"         # IMAP over implicit TLS (RFC 8314)\n"
     << "pop3 = \"0.0.0.0:110\"\n"
+    << "pop3s = \"0.0.0.0:995\"         # POP3 over implicit TLS (RFC 8314)\n"
     << "http = \"127.0.0.1:8080\"   # web, JMAP (RFC 8620); plaintext: keep it on loopback\n"
     << "https = \"\"                 # e.g. \"0.0.0.0:443\"; needs [tls]\n\n"
     << "[http]\n"
@@ -522,7 +570,11 @@ std::string DefaultText(std::string_view hostname) {
     << "allow_plaintext_on_loopback = true   # else plaintext passwords need TLS\n"
     << "penalty_base_ms = " << d.auth.penalty_base_ms
     << "   # delay after a failed login, doubled per failure\n"
-    << "penalty_max_ms = " << d.auth.penalty_max_ms << "\n\n"
+    << "penalty_max_ms = " << d.auth.penalty_max_ms << "\n"
+    << "# Successful password checks remembered as a keyed hash (0 = off; see\n"
+    << "# docs/operations.md for the trade-off); cleared on SIGHUP.\n"
+    << "credential_cache_entries = " << d.auth.credential_cache_entries << "\n"
+    << "credential_cache_ttl_seconds = " << d.auth.credential_cache_ttl_seconds << "\n\n"
     << "# Sending limits per authenticated account; 0 = unlimited; 451 4.7.1 past them.\n"
     << "[submission]\n"
     << "max_messages_per_hour = " << d.submission.max_messages_per_hour << "\n"
@@ -570,6 +622,10 @@ std::string DefaultText(std::string_view hostname) {
     << "   # slower commits: new mail gets 451 4.3.0 at once\n"
     << "max_pending_writes = " << d.store_max_pending_writes
     << "   # queued writes past this get 451 4.3.0 at once\n\n"
+    << "# The log goes to stderr (the journal under systemd: no logrotate needed);\n"
+    << "# one line per event, UTC timestamps.\n"
+    << "[log]\nformat = \"text\"   # text (key=value) | json (one object per line)\n"
+    << "level = \"info\"    # debug | info | warn | error\n\n"
     << "[metrics]\n"
     << "# Prometheus text format at http://LISTEN/metrics; no authentication, so\n"
     << "# loopback or a private network only. Empty: off.\n"

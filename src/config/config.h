@@ -21,6 +21,7 @@ struct Listen {  // "host:port"; empty = disabled
   std::string imap;
   std::string imaps;  // IMAP over implicit TLS (RFC 8314 section 3.3); needs [tls]
   std::string pop3;
+  std::string pop3s;  // POP3 over implicit TLS (RFC 8314 section 3.3, 995); needs [tls]
   std::string http;
   std::string https;  // HTTP over TLS (RFC 9110 section 4.2.2); needs [tls]
 };
@@ -86,6 +87,10 @@ struct AuthConfig {
   bool allow_plaintext_on_loopback = true;  // else plaintext passwords need TLS
   int penalty_base_ms = 250;                // first failed-login delay, doubled per failure
   int penalty_max_ms = 10000;               // cap of that delay
+  // Recent successful password checks remembered (auth/credential_cache.h);
+  // 0 entries or 0 seconds: every login runs Argon2.
+  int credential_cache_entries = 10000;
+  int credential_cache_ttl_seconds = 300;
 };
 
 // Authenticated submission (RFC 6409) sending limits; 0 = unlimited.
@@ -136,11 +141,21 @@ struct MsgauthConfig {
   std::string public_suffix_list = "/usr/share/publicsuffix/public_suffix_list.dat";
 };
 
+// The server's log on stderr (the journal under systemd).
+struct LogConfig {
+  std::string format = "text";  // "text" (key=value) or "json" (one object per line)
+  std::string level = "info";   // debug | info | warn | error
+};
+
 struct Config {
   std::string hostname = "localhost";
   // Per-address connection limits also for loopback clients (off: a local
   // proxy or test load shares one address).
   bool per_ip_limits_on_loopback = false;
+  // Where postmaster@, abuse@ (every local domain) and RCPT TO:<postmaster>
+  // go when no account or alias has that address: an account address, or ""
+  // for the first account created (RFC 5321 4.5.1, RFC 2142).
+  std::string postmaster;
   Listen listen;
   SmtpLimits smtp;
   Pop3Limits pop3;
@@ -151,6 +166,7 @@ struct Config {
   SubmissionLimits submission;
   OutboundConfig outbound;
   MsgauthConfig msgauth;
+  LogConfig log;
   int retention_days = 30;  // expunged/deleted mail kept this long
   std::string tls_cert;     // PEM paths, relative to the data dir
   std::string tls_key;

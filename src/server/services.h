@@ -14,6 +14,7 @@
 #include <unordered_map>
 #include <utility>
 
+#include "auth/credential_cache.h"
 #include "auth/penalty.h"
 #include "config/config.h"
 #include "io/asio.h"
@@ -185,6 +186,16 @@ struct Counters {
   std::atomic<uint64_t> outbound_delivered{0};
   std::atomic<uint64_t> outbound_deferred{0};
   std::atomic<uint64_t> outbound_bounced{0};
+  // Failed logins (wrong password or unknown account) per protocol, in the
+  // order of kLoginProtocols; anything else counts as the last ("other").
+  static constexpr std::array<const char*, 4> kLoginProtocols = {"submission", "imap", "pop3",
+                                                                 "other"};
+  std::array<std::atomic<uint64_t>, kLoginProtocols.size()> login_failures{};
+  void CountLoginFailure(std::string_view protocol) {
+    size_t i = 0;
+    while (i + 1 < kLoginProtocols.size() && protocol != kLoginProtocols[i]) ++i;
+    login_failures[i].fetch_add(1, std::memory_order_relaxed);
+  }
   void CountOutbound(store::RecipientState state, bool attempted) {
     std::atomic<uint64_t>* c = nullptr;
     switch (state) {
@@ -246,6 +257,8 @@ struct Services {
   asio::thread_pool* checks = nullptr;
   // Called after a message was queued for remote delivery (any thread).
   std::function<void()> outbound_queued;
+  // Recent successful password checks (null: none cached).
+  auth::CredentialCache* credentials = nullptr;
   // The store's change notifications for every subscriber (IMAP, JMAP); null:
   // a protocol installs the store's one listener itself.
   ChangeFeed* changes = nullptr;

@@ -68,6 +68,15 @@ struct Account {
   std::string scram_sha256;
 };
 
+// A removed account in retention (hato user list --removed).
+struct RemovedAccount {
+  int64_t id = 0;
+  std::string address;
+  int64_t removed_at = 0;  // unix seconds
+  uint64_t messages = 0;   // kept for the retention period
+  uint64_t bytes = 0;
+};
+
 struct AccountSummary {
   std::string address;
   uint64_t messages = 0;
@@ -137,7 +146,6 @@ struct DeliveryRequest {
   std::string content;               // the full message as stored (CRLF line ends)
   std::string mime;                  // mime::Serialize of the parsed content, or ""
   int64_t received_at = 0;           // unix seconds
-  std::optional<IndexText> text;     // for the full-text index (none: not indexed)
   // Remote recipients: queued atomically with the local delivery.
   std::optional<OutboundRequest> outbound;
   // The submitting account, counted for its sending limits (0 = none).
@@ -256,7 +264,6 @@ struct AppendRequest {
   uint32_t flags = 0;
   std::string keywords;
   int64_t internal_date = 0;
-  std::optional<IndexText> text;  // for the full-text index (none: not indexed)
 };
 
 struct AppendResult {
@@ -443,6 +450,17 @@ class Store {
   // the live account with that address, or the live account one of whose
   // aliases it is. kNotFound otherwise (a removed account's aliases included).
   virtual Result<Account> ResolveRecipient(std::string_view address) = 0;
+  // The oldest live account (the administrator, created first after `hato
+  // init`): postmaster@ and abuse@ every local domain reach it unless
+  // `server.postmaster` names another address (RFC 5321 4.5.1, RFC 2142).
+  // kNotFound when there is no account. The default is for backends without
+  // a cheaper query.
+  virtual Result<Account> FirstAccount() {
+    auto list = ListAccounts();
+    if (!list) return list.error();
+    if (list->empty()) return Err(ErrorKind::kNotFound, "no account");
+    return FindAccount(list->front().address);
+  }
   // Aliases (issue 5). An alias's domain must be local, and it may equal no
   // live account's address nor another alias (kExists); adding an account
   // with an alias's address fails the same way. Removing an account leaves
@@ -505,8 +523,9 @@ class Store {
   virtual void ClaimRecent(int64_t mailbox_id, uint32_t up_to_uid, Done<uint32_t> done) = 0;
   // Full-text search (SEARCH BODY/TEXT) in a mailbox's live messages:
   // case-insensitive substring of the decoded body (and, with `with_header`,
-  // of the decoded header). Uses the index (FTS5 trigram) for needles of 3
-  // characters or more, a scan of the indexed text below that.
+  // of the decoded header), through the full-text index (search/text_index.h).
+  // Messages the index has not read yet come back as `unindexed`: the caller
+  // scans them, so the answer is always complete.
   virtual Result<TextMatches> SearchText(int64_t mailbox_id, std::string_view needle,
                                          bool with_header) = 0;
   // The stored MIME tree of a message ("" when none was stored).
@@ -541,9 +560,10 @@ class Store {
   // Maintenance.
   // Destroys expunged messages and removed accounts older than `cutoff` (unix seconds).
   virtual Result<uint64_t> PurgeExpired(int64_t cutoff) = 0;
-  // Fills the full-text index for bodies that have no row yet (stored before
-  // it existed): reads each, asks `extract` for its text (given the content
-  // and the stored MIME tree) and stores the row. Returns how many it indexed.
+  // Brings the full-text index up to date now (`hato reindex`; a serving
+  // store does it in the background): reads each body not indexed yet, asks
+  // `extract` for its text (given the content and the stored MIME tree) and
+  // indexes it. Returns how many bodies it read.
   using TextExtractor = std::function<IndexText(std::string_view content, std::string_view mime)>;
   virtual Result<uint64_t> IndexMissingText(const TextExtractor& extract) = 0;
   // Reads every referenced body and checks it against its checksum, and
@@ -608,6 +628,17 @@ class Store {
   virtual Status PurgeAccount(std::string_view address) = 0;
   // The live (or, when none, the most recently removed) account, with its hash.
   virtual Result<SnapshotAccount> FindAccountAny(std::string_view address) = 0;
+  // Removed accounts still in retention (hato user list --removed), by
+  // address then removal time. An address may have a live account and
+  // removed ones at once. Defaults: for backends that do not have them yet.
+  virtual Result<std::vector<RemovedAccount>> ListRemovedAccounts() {
+    return Err(ErrorKind::kInternal, "this store cannot list removed accounts");
+  }
+  // Destroys exactly this account (live or removed) and its mail now; other
+  // accounts with the same address are untouched.
+  virtual Status PurgeAccountById(int64_t /*id*/) {
+    return Err(ErrorKind::kInternal, "this store cannot purge one account by id");
+  }
 };
 
 struct StoreOptions {
@@ -617,6 +648,9 @@ struct StoreOptions {
   size_t max_batch = 512;             // writes group-committed in one transaction at most
   // Called on the writer thread after each group commit with its duration (metrics).
   std::function<void(int64_t ms)> on_commit;
+  // Set: a background thread keeps the full-text index (DATA/index) up to
+  // date with this extractor (`hato serve`); unset: no index is opened.
+  Store::TextExtractor index_text;
 };
 
 // Opens (creating and migrating as needed) the embedded store under data_dir.
