@@ -41,13 +41,15 @@ class WebServer:
 
     def __init__(self):
         self.server = Server(users=("alice", "bob"))
-        self.http_port = free_port()
-        self.server.set_config("listen", "http", f"127.0.0.1:{self.http_port}")
         self.server.set_config("store", "slow_commit_ms", 500)
         self.faults = os.path.join(self.server.data, "faults")
         self.set_faults("")
         self.server.start(env={"HATO_FAULTS_FILE": self.faults})
         wait_for(lambda: self.try_get("/healthz") == 200, what="http listener")
+
+    @property
+    def http_port(self):
+        return self.server.http_port
 
     def try_get(self, path):
         try:
