@@ -26,6 +26,7 @@ deps:
 build: deps
 	cmake -S . -B $(BUILD) $(CMAKE_FLAGS) -DHATO_FUZZ_DIR=$(CURDIR)/$(BUILD)-fuzz >/dev/null
 	cmake --build $(BUILD) -j $(JOBS)
+	bash scripts/build-web.sh $(CURDIR)/$(BUILD)/web
 
 run: build
 	@bash scripts/run-demo.sh $(BUILD)/hato $(DATA) $(RUN_SMTP) $(RUN_POP3) $(RUN_IMAP) $(DEMO_USER) $(DEMO_PASS)

@@ -14,8 +14,10 @@ BUILD_PKGS=(
 )
 # nodejs (with npm): the independent JMAP client of test_jmap_client.py (jmap-jam, npm ci).
 # dovecot-core, dovecot-imapd: the source server of the hato migrate test (test_migrate.py).
+# chromium, fonts-noto-cjk: the webmail's browser tests (tests/browser/, Playwright drives
+# Debian's chromium by its path; never a downloaded browser) and Japanese text in screenshots.
 # libnet-ssleay-perl, libio-socket-ssl-perl, libauthen-sasl-perl: swaks --tls and --auth (make run's example).
-TEST_PKGS=(nodejs swaks libnet-ssleay-perl libio-socket-ssl-perl libauthen-sasl-perl sqlite3 isync fetchmail mutt dovecot-core dovecot-imapd python3-dnslib python3-dkim python3-spf python3-authheaders python3-yaml python3-nacl gsasl postgresql-15)
+TEST_PKGS=(nodejs swaks libnet-ssleay-perl libio-socket-ssl-perl libauthen-sasl-perl sqlite3 isync fetchmail mutt dovecot-core dovecot-imapd python3-dnslib python3-dkim python3-spf python3-authheaders python3-yaml python3-nacl gsasl postgresql-15 chromium fonts-noto-cjk)
 # postgresql-15: the PostgreSQL store tests start throw-away clusters (tests/integration/pg_cluster.py,
 # tests/unit/pg_cluster.h) as the system user hato-pgtest (created below): PostgreSQL
 # refuses to run as root.

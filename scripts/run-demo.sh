@@ -18,6 +18,8 @@ cat <<MSG
                     e.g.  swaks --server $SUBMISSION --tls --auth-user $USER --auth-password $PASS --from $USER --to $USER
     POP3            $POP3 (POP3S $POP3S)  e.g.  python3 -c 'import poplib; p=poplib.POP3("${POP3%:*}", ${POP3##*:}); p.user("$USER"); p.pass_("$PASS"); print(p.stat())'
     IMAP            $IMAP (IMAPS $IMAPS)  e.g.  mutt -f imap://${USER/@/%40}@$IMAP/INBOX
+    webmail         http://$HTTP/   (sign in with the account below)
+    status page     http://$HTTP/status
     account         $USER
     password        $PASS
   Stop with Ctrl-C.

@@ -16,6 +16,7 @@
 #include "app/open_store.h"
 #include "app/serve.h"
 #include "app/setup.h"
+#include "app/status_cli.h"
 #include "app/tls.h"
 #include "auth/password.h"
 #include "auth/scram.h"
@@ -619,6 +620,8 @@ int RunCli(int argc, char** argv) {
   MsgAuthCli msgauth_cli(app, data);
   // list (issue 14): src/app/list_cli.h
   ListCli list_cli(app, data);
+  // status note|publish: src/app/status_cli.h
+  StatusCli status_cli(app, data);
 
   // Documentation generated from this command tree (src/app/cli_docs.h).
   auto* man = app.add_subcommand("man", "print the man page hato(1) (roff)");
@@ -659,6 +662,7 @@ int RunCli(int argc, char** argv) {
   }
   if (int rc = msgauth_cli.Run(); rc >= 0) return rc;
   if (int rc = list_cli.Run(); rc >= 0) return rc;
+  if (int rc = status_cli.Run(); rc >= 0) return rc;
   if (bk_list->parsed()) {
     auto sets = backup::ListBackups(dest);
     if (!sets) return Fail(sets.error().message);

@@ -1,9 +1,11 @@
 #include "app/http_routes.h"
 
 #include <boost/json.hpp>
+#include <cstdlib>
 
 #include "http/static_files.h"
 #include "jmap/api.h"
+#include "web/routes.h"
 
 namespace hato::app {
 namespace {
@@ -16,6 +18,15 @@ awaitable<http::Response> WhoAmI(http::Request& req) {
   co_return http::Response::Json(200, boost::json::serialize(o));
 }
 
+// The built webmail: $HATO_WEB_ROOT (relative to the data directory), else
+// the folder web/ beside the binary (build/web after `make`).
+std::string WebRoot(const HttpContext& ctx) {
+  const char* env = std::getenv("HATO_WEB_ROOT");
+  std::string root = env ? env : "";
+  if (root.empty()) return web::DefaultWebRoot();
+  return root.front() == '/' ? root : ctx.data_dir + "/" + root;
+}
+
 }  // namespace
 
 void RegisterHttpRoutes(http::Router& router, const HttpContext& ctx) {
@@ -23,6 +34,9 @@ void RegisterHttpRoutes(http::Router& router, const HttpContext& ctx) {
   // JMAP (RFC 8620, RFC 8621): /.well-known/jmap, /jmap/api/, upload,
   // download, eventsource.
   jmap::AddRoutes(router, *ctx.services, ctx.data_dir);
+  // The web site: webmail at "/", login, status, autoconfig (web/routes.h).
+  std::string web_root = WebRoot(ctx);
+  web::RegisterWebRoutes(router, web::WebContext{ctx.services, ctx.watchdog, web_root});
   // [http] static_dir: plain files under /static/ (no listing, ETag, .br/.gz).
   auto cfg = ctx.services->config->Get();
   if (!cfg->http.static_dir.empty()) {

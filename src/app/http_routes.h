@@ -8,12 +8,14 @@
 
 #include "http/server.h"
 #include "server/services.h"
+#include "web/watchdog.h"
 
 namespace hato::app {
 
 struct HttpContext {
   server::Services* services = nullptr;
   std::string data_dir;
+  const web::Watchdog* watchdog = nullptr;  // the health snapshot (web/watchdog.h)
 };
 
 void RegisterHttpRoutes(http::Router& router, const HttpContext& ctx);

@@ -13,6 +13,7 @@
 #include "app/http_routes.h"
 #include "app/inbound_check.h"
 #include "app/open_store.h"
+#include "app/status_cli.h"
 #include "app/tls.h"
 #include "auth/penalty.h"
 #include "base/log.h"
@@ -32,6 +33,7 @@
 #include "search/extract.h"
 #include "server/services.h"
 #include "smtp/server.h"
+#include "web/watchdog.h"
 
 namespace hato::app {
 namespace {
@@ -188,7 +190,11 @@ int Serve(const ServeOptions& options) {
   so.compress = cfg.store_compress;
   so.max_pending_writes = cfg.store_max_pending_writes;
   metrics::Histogram commit_latency;
-  so.on_commit = [&commit_latency](int64_t ms) { commit_latency.Observe(ms); };
+  web::CommitTracker commits;  // for the health watchdog (web/watchdog.h)
+  so.on_commit = [&commit_latency, &commits](int64_t ms) {
+    commit_latency.Observe(ms);
+    commits.Record(ms);
+  };
   so.index_text = search::ExtractIndexText;
   // Fault injection for tests and drills only (io/fault_fs.h).
   std::unique_ptr<io::FaultFileSystem> faults;
@@ -340,10 +346,37 @@ int Serve(const ServeOptions& options) {
   smtp::Server submissions_server(services, smtp::Mode::kSubmissionImplicitTls);
   pop3::Server pop3_server(services);
   imap::Server imap_server(services);
+  // The health snapshot behind /status, /healthz and /readyz: kept current
+  // by its own threads, never waiting on the store (web/watchdog.h).
+  web::WatchdogOptions wd;
+  wd.store = store.get();
+  wd.disk = &disk;
+  wd.config = &config_source;
+  wd.commits = &commits;
+  wd.notes_path = options.data_dir + "/" + kStatusNotesFile;
+  auto protocol = [&](const char* name, const std::string& listen, bool writes,
+                      const server::Admission* a, std::function<size_t()> max) {
+    if (!listen.empty()) wd.protocols.push_back({name, writes, a, std::move(max)});
+  };
+  protocol("smtp", cfg.listen.smtp, true, &smtp_server.admission(),
+           [&] { return config_source.Get()->smtp.max_connections; });
+  protocol("submission", cfg.listen.submission, true, nullptr, nullptr);
+  protocol("submissions", cfg.listen.submissions, true, nullptr, nullptr);
+  protocol("imap", cfg.listen.imap, false, &imap_server.admission(),
+           [&] { return config_source.Get()->imap.max_connections; });
+  protocol("imaps", cfg.listen.imaps, false, nullptr, nullptr);
+  protocol("pop3", cfg.listen.pop3, false, &pop3_server.admission(),
+           [&] { return config_source.Get()->pop3.max_connections; });
+  protocol("http", cfg.listen.http, false, nullptr, nullptr);
+  protocol("pop3s", cfg.listen.pop3s, false, nullptr, nullptr);
+  protocol("https", cfg.listen.https, false, nullptr, nullptr);
+  web::Watchdog watchdog(std::move(wd));
+  watchdog.Start();
+
   // HTTP (src/http): one router for [listen] http and https; features add
   // their routes in app/http_routes.cc.
   http::Router http_router;
-  RegisterHttpRoutes(http_router, HttpContext{&services, options.data_dir});
+  RegisterHttpRoutes(http_router, HttpContext{&services, options.data_dir, &watchdog});
   http::Server http_server(services, "http", http_router);
   http::Server https_server(services, "https", http_router);
   // The metrics endpoint is the same HTTP server on its own listener and router.
@@ -595,6 +628,7 @@ int Serve(const ServeOptions& options) {
   io.run();
   loop_monitor.Stop();
   queue_ptr = nullptr;
+  watchdog.Stop();
   blocking.join();
   scans.join();
   passwords.Join();

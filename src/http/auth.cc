@@ -12,6 +12,7 @@
 #include "base/strings.h"
 #include "io/await.h"
 #include "server/login.h"
+#include "web/security.h"
 
 namespace hato::http {
 namespace {
@@ -150,6 +151,13 @@ awaitable<AuthOutcome> Authenticate(server::Services& svc, Request& req) {
     std::optional<std::string> cookie = req.Cookie(kSessionCookie);
     if (!cookie || cookie->empty()) co_return AuthOutcome::kNone;
     if (!SafeMethod(req.method) && !SameSite(req)) co_return AuthOutcome::kNone;
+    // CSRF, besides SameSite=Strict and the Origin check: a state change with
+    // the cookie must also carry the session's token (web/security.h), which
+    // only our own pages learn (from POST /web/login or GET /web/session).
+    if (!SafeMethod(req.method)) {
+      std::string_view csrf = req.Get("x-hato-csrf").value_or("");
+      if (!web::SecretEquals(csrf, web::CsrfTokenFor(*cookie))) co_return AuthOutcome::kNone;
+    }
     AuthOutcome o = co_await ByToken(svc, req, std::move(*cookie), "cookie");
     co_return o;
   }

@@ -23,6 +23,7 @@
 #include "io/fault_fs.h"
 #include "search/text_index.h"
 #include "store/blobs.h"
+#include "store/probe.h"
 #include "store/sqlite/db.h"
 #include "store/sqlite/fault_vfs.h"
 #include "store/sqlite/list_ops.h"
@@ -74,7 +75,7 @@ BlobRef RefFromRow(Stmt& s, int first) {
   return ref;
 }
 
-class SqliteStore final : public Store {
+class SqliteStore final : public Store, public WriteProbe {
  public:
   using Store::AddAccount;
   using Store::SetPassword;
@@ -791,6 +792,19 @@ class SqliteStore final : public Store {
     if (now - last_commit_end_ms_.load() < kRecentCommitMs)
       h.last_commit_ms = last_commit_ms_.load();
     return h;
+  }
+
+  // WriteProbe (store/probe.h): one row of health_probe, group-committed.
+  void ProbeWrite(Done<void> done) override {
+    int64_t at = Now();
+    Submit(WriteOp{[at](Txn& t) -> Status {
+                     auto s = t.db.Cached(
+                         "INSERT INTO health_probe(id, probed_at) VALUES(1, ?) "
+                         "ON CONFLICT(id) DO UPDATE SET probed_at = excluded.probed_at");
+                     if (!s) return s.error();
+                     return (*s)->Bind(1, at).Run();
+                   },
+                   [done = std::move(done)](Status st) { done(std::move(st)); }});
   }
 
   void SetChangeListener(std::function<void(const std::vector<int64_t>&)> listener) override {

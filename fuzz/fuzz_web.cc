@@ -1,0 +1,52 @@
+// libFuzzer target for the web side's small parsers (src/web/): the status
+// notes file (health.h), the autoconfig address (autoconfig.h), the Cookie
+// header and redirect targets (security.h), and the JSON/HTML escapers.
+//
+// Invariants:
+//   * never crashes;
+//   * notes: at most kMaxNotes, each at most kMaxNoteBytes, and
+//     FormatNotes/ParseNotes round-trip what was parsed;
+//   * an accepted address has exactly one '@', no byte that needs escaping in
+//     XML, and parses again to itself;
+//   * SafeRedirectPath always starts with one '/' and never "//" or "/\";
+//   * HtmlEscape leaves no '<', '>' or '"'; JsonString output is valid UTF-8.
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "base/strings.h"
+#include "fuzz_util.h"
+#include "web/autoconfig.h"
+#include "web/escape.h"
+#include "web/health.h"
+#include "web/security.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  std::string_view in(reinterpret_cast<const char*>(data), size);
+  using namespace hato::web;
+
+  auto notes = ParseNotes(in);
+  FUZZ_CHECK(notes.size() <= kMaxNotes);
+  for (const auto& n : notes) FUZZ_CHECK(n.text.size() <= kMaxNoteBytes && !n.text.empty());
+  auto again = ParseNotes(FormatNotes(notes));
+  FUZZ_CHECK(again.size() == notes.size());
+
+  if (auto a = ParseEmailAddress(in)) {
+    FUZZ_CHECK(a->find('@') == a->rfind('@') && a->find('@') != std::string::npos);
+    FUZZ_CHECK(a->find_first_of("<>\"\r\n ") == std::string::npos);
+    auto b = ParseEmailAddress(*a);
+    FUZZ_CHECK(b && *b == *a);
+  }
+
+  (void)CookieValue(in, "hato_session");
+  std::string r = SafeRedirectPath(in);
+  FUZZ_CHECK(!r.empty() && r[0] == '/');
+  FUZZ_CHECK(r.size() < 2 || (r[1] != '/' && r[1] != '\\'));
+
+  std::string h = HtmlEscape(in);
+  FUZZ_CHECK(h.find_first_of("<>\"") == std::string::npos);
+  FUZZ_CHECK(hato::IsValidUtf8(JsonString(in)));
+  (void)PickLang(in);
+  return 0;
+}
