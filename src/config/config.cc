@@ -337,6 +337,14 @@ const std::map<std::string, Setter>& Setters() {
        [](const toml::node& n, Config& c) {
          return WantBool(n, "auth.allow_plaintext_on_loopback", c.auth.allow_plaintext_on_loopback);
        }},
+      {"auth.min_password_length",
+       [](const toml::node& n, Config& c) {
+         return WantInt(n, "auth.min_password_length", 1, 1024, c.auth.min_password_length);
+       }},
+      {"auth.refuse_common_passwords",
+       [](const toml::node& n, Config& c) {
+         return WantBool(n, "auth.refuse_common_passwords", c.auth.refuse_common_passwords);
+       }},
       {"auth.penalty_base_ms",
        [](const toml::node& n, Config& c) {
          return WantInt(n, "auth.penalty_base_ms", 0, 60000, c.auth.penalty_base_ms);
@@ -455,7 +463,10 @@ std::string DefaultText(std::string_view hostname) {
     << "allow_plaintext_on_loopback = true   # else plaintext passwords need TLS\n"
     << "penalty_base_ms = " << d.auth.penalty_base_ms
     << "   # delay after a failed login, doubled per failure\n"
-    << "penalty_max_ms = " << d.auth.penalty_max_ms << "\n\n"
+    << "penalty_max_ms = " << d.auth.penalty_max_ms << "\n"
+    << "min_password_length = " << d.auth.min_password_length
+    << "   # hato user add/passwd refuse shorter passwords\n"
+    << "refuse_common_passwords = true   # ... and the commonest ones\n\n"
     << "# Sending limits per authenticated account; 0 = unlimited; 451 4.7.1 past them.\n"
     << "[submission]\n"
     << "max_messages_per_hour = " << d.submission.max_messages_per_hour << "\n"

@@ -59,6 +59,10 @@ struct AuthConfig {
   bool allow_plaintext_on_loopback = true;  // else plaintext passwords need TLS
   int penalty_base_ms = 250;                // first failed-login delay, doubled per failure
   int penalty_max_ms = 10000;               // cap of that delay
+  // hato user add|passwd (auth/password_policy.h): shorter passwords, and the
+  // commonest ones, are refused.
+  size_t min_password_length = 8;
+  bool refuse_common_passwords = true;
 };
 
 // Authenticated submission (RFC 6409) sending limits; 0 = unlimited.
