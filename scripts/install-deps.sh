@@ -7,16 +7,19 @@ BUILD_PKGS=(
   build-essential cmake pkg-config git ccache
   libboost1.81-dev libssl-dev libsqlite3-dev libsodium-dev libcrypt-dev
   libtomlplusplus-dev libcli11-dev libspdlog-dev libfmt-dev libzstd-dev
-  libunbound-dev libidn2-dev
+  libunbound-dev libidn2-dev libxapian-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   clang clang-format clang-tidy libclang-rt-14-dev
   python3 openssl publicsuffix
 )
+# nodejs (with npm): the independent JMAP client of test_jmap_client.py (jmap-jam, npm ci).
 # dovecot-core, dovecot-imapd: the source server of the hato migrate test (test_migrate.py).
 # libnet-ssleay-perl, libio-socket-ssl-perl, libauthen-sasl-perl: swaks --tls and --auth (make run's example).
-TEST_PKGS=(swaks libnet-ssleay-perl libio-socket-ssl-perl libauthen-sasl-perl sqlite3 isync fetchmail mutt dovecot-core dovecot-imapd python3-dnslib python3-dkim python3-spf python3-authheaders python3-yaml python3-nacl gsasl)
+TEST_PKGS=(nodejs swaks libnet-ssleay-perl libio-socket-ssl-perl libauthen-sasl-perl sqlite3 isync fetchmail mutt dovecot-core dovecot-imapd python3-dnslib python3-dkim python3-spf python3-authheaders python3-yaml python3-nacl gsasl)
 BENCH_PKGS=(postfix dovecot-core dovecot-pop3d dovecot-lmtpd dovecot-imapd)
 
+# npm comes with nodesource's nodejs; Debian's nodejs needs the npm package.
+command -v npm >/dev/null 2>&1 || TEST_PKGS+=(npm)
 want=("${BUILD_PKGS[@]}" "${TEST_PKGS[@]}")
 if [ "${1:-}" = "--bench" ]; then want+=("${BENCH_PKGS[@]}"); fi
 

@@ -6,6 +6,7 @@ set -euo pipefail
 HATO=$1 DATA=$2 SMTP=$3 POP3=$4 IMAP=$5 USER=$6 PASS=$7
 SUBMISSION=${RUN_SUBMISSION:-127.0.0.1:1587} SUBMISSIONS=${RUN_SUBMISSIONS:-127.0.0.1:1465}
 IMAPS=${RUN_IMAPS:-127.0.0.1:1993} POP3S=${RUN_POP3S:-127.0.0.1:1995} HTTP=${RUN_HTTP:-127.0.0.1:8080}
+HTTPS=${RUN_HTTPS:-127.0.0.1:1443}
 if [ ! -f "$DATA/hato.toml" ]; then
   "$HATO" init --data "$DATA" --domain "${USER#*@}" --hostname localhost >/dev/null
   printf '%s\n' "$PASS" | "$HATO" user add "$USER" --password-stdin --data "$DATA"
@@ -18,6 +19,7 @@ cat <<MSG
                     e.g.  swaks --server $SUBMISSION --tls --auth-user $USER --auth-password $PASS --from $USER --to $USER
     POP3            $POP3 (POP3S $POP3S)  e.g.  python3 -c 'import poplib; p=poplib.POP3("${POP3%:*}", ${POP3##*:}); p.user("$USER"); p.pass_("$PASS"); print(p.stat())'
     IMAP            $IMAP (IMAPS $IMAPS)  e.g.  mutt -f imap://${USER/@/%40}@$IMAP/INBOX
+    web, JMAP       http://$HTTP/ (https://$HTTPS/)
     account         $USER
     password        $PASS
   Stop with Ctrl-C.
@@ -25,4 +27,4 @@ cat <<MSG
 MSG
 exec "$HATO" serve --data "$DATA" --smtp "$SMTP" --pop3 "$POP3" --imap "$IMAP" \
   --submission "$SUBMISSION" --submissions "$SUBMISSIONS" --imaps "$IMAPS" --pop3s "$POP3S" \
-  --http "$HTTP"
+  --http "$HTTP" --https "$HTTPS"

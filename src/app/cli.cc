@@ -19,9 +19,11 @@
 #include "backup/backup.h"
 #include "base/log.h"
 #include "base/strings.h"
+#include "http/auth.h"
 #include "io/fs.h"
 #include "mime/message.h"
 #include "smtp/address.h"
+#include "search/extract.h"
 #include "store/store.h"
 #include "transfer/migrate.h"
 #include "transfer/transfer.h"
@@ -351,6 +353,23 @@ int RunCli(int argc, char** argv) {
   a_list->add_option("ACCOUNT", addr, "only this account's aliases");
   for (auto* c : {a_add, a_rm, a_list}) add_data(c);
 
+  // token add|list|revoke (issue 12): bearer tokens for HTTP API clients.
+  auto* token = app.add_subcommand("token", "manage HTTP API tokens (bearer, RFC 6750)");
+  token->require_subcommand(1);
+  std::string token_label;
+  int64_t token_days = 0, token_id = 0;
+  auto* t_add = token->add_subcommand("add", "create a token for an account (printed once)");
+  t_add->add_option("ADDRESS", addr)->required();
+  t_add->add_option("--label", token_label, "what the token is for");
+  t_add->add_option("--expires-days", token_days, "days until it expires; 0 = never")
+      ->check(CLI::Range(0, 36500));
+  auto* t_list = token->add_subcommand("list", "list an account's tokens (not their secrets)");
+  t_list->add_option("ADDRESS", addr)->required();
+  auto* t_revoke = token->add_subcommand("revoke", "revoke a token by its id");
+  t_revoke->add_option("ADDRESS", addr)->required();
+  t_revoke->add_option("ID", token_id)->required();
+  for (auto* c : {t_add, t_list, t_revoke}) add_data(c);
+
   // serve
   ServeOptions serve_opts;
   auto* serve = app.add_subcommand("serve", "run the mail server in the foreground");
@@ -365,6 +384,7 @@ int RunCli(int argc, char** argv) {
   serve->add_option("--pop3", serve_opts.overrides.pop3, "POP3 host:port");
   serve->add_option("--pop3s", serve_opts.overrides.pop3s, "POP3 over implicit TLS host:port");
   serve->add_option("--http", serve_opts.overrides.http, "HTTP host:port");
+  serve->add_option("--https", serve_opts.overrides.https, "HTTPS host:port (needs [tls])");
   serve
       ->add_option("--shutdown-grace", serve_opts.shutdown_grace_seconds,
                    "seconds to let sessions finish on SIGTERM")
@@ -389,7 +409,7 @@ int RunCli(int argc, char** argv) {
   for (auto* c : {q_list, q_show, q_retry, q_hold, q_release, q_delete}) add_data(c);
   // reindex
   auto* reindex =
-      app.add_subcommand("reindex", "fill the SEARCH text index for mail stored before it existed");
+      app.add_subcommand("reindex", "bring the SEARCH text index (DATA/index) up to date now; hato serve does it in the background");
   add_data(reindex);
   auto* u_restore =
       user->add_subcommand("restore", "bring back a removed account still in retention");
@@ -736,6 +756,29 @@ int RunCli(int argc, char** argv) {
       if (a.account_removed) std::cout << "\t(account removed: inactive)";
       std::cout << "\n";
     }
+  } else if (t_add->parsed() || t_list->parsed() || t_revoke->parsed()) {
+    auto canonical = CanonicalAddress(addr);
+    if (!canonical) return Fail(canonical.error().message);
+    auto account = s.FindAccount(*canonical);
+    if (!account) return Fail(account.error().message);
+    if (t_add->parsed()) {
+      auto t = http::CreateToken(s, account->id, "api", token_label, token_days * 86400);
+      if (!t) return Fail(t.error().message);
+      std::cout << t->token << "\n";
+      std::cerr << "token " << t->id << " for " << *canonical
+                << " (shown once; use it as Authorization: Bearer TOKEN)\n";
+    } else if (t_list->parsed()) {
+      auto list = s.ListTokens(account->id, std::time(nullptr));
+      if (!list) return Fail(list.error().message);
+      for (const auto& t : *list) {
+        std::cout << t.id << "\t" << t.kind << "\t" << (t.label.empty() ? "-" : t.label)
+                  << "\tcreated " << t.created_at << "\texpires "
+                  << (t.expires_at ? std::to_string(t.expires_at) : "never") << "\n";
+      }
+    } else {
+      if (auto st = s.RevokeToken(account->id, token_id); !st) return Fail(st.error().message);
+      std::cout << "revoked token " << token_id << "\n";
+    }
   } else if (q_list->parsed()) {
     return CmdQueueList(s);
 
@@ -753,19 +796,7 @@ int RunCli(int argc, char** argv) {
                                              : "deleted";
     std::cout << "message " << queue_id << " " << done << "\n";
   } else if (reindex->parsed()) {
-    // The decoded text as delivery computes it (mime::ExtractSearchText),
-    // from the stored MIME tree when there is one.
-    auto extract = [](std::string_view content, std::string_view mime_tree) {
-      std::optional<mime::Part> tree;
-      if (!mime_tree.empty()) {
-        auto t = mime::Deserialize(mime_tree);
-        if (t) tree = std::move(*t);
-      }
-      if (!tree) tree = *mime::Parse(content);
-      mime::SearchText t = mime::ExtractSearchText(content, *tree);
-      return store::IndexText{std::move(t.header), std::move(t.body)};
-    };
-    auto n = s.IndexMissingText(extract);
+    auto n = s.IndexMissingText(search::ExtractIndexText);
     if (!n) return Fail(n.error().message);
     std::cout << *n << " bodies indexed\n";
   } else if (u_restore->parsed()) {

@@ -8,10 +8,12 @@
 #include <thread>
 
 #include "app/data_lock.h"
+#include "app/http_routes.h"
 #include "app/inbound_check.h"
 #include "app/tls.h"
 #include "auth/penalty.h"
 #include "base/log.h"
+#include "http/server.h"
 #include "imap/server/server.h"
 #include "io/asio.h"
 #include "io/fault_fs.h"
@@ -21,6 +23,7 @@
 #include "msgauth/keyring.h"
 #include "outbound/queue.h"
 #include "pop3/server.h"
+#include "search/extract.h"
 #include "server/services.h"
 #include "smtp/server.h"
 
@@ -43,6 +46,7 @@ void ApplyOverrides(config::Config& c, const config::Listen& o) {
   if (!o.pop3.empty()) c.listen.pop3 = o.pop3;
   if (!o.pop3s.empty()) c.listen.pop3s = o.pop3s;
   if (!o.http.empty()) c.listen.http = o.http;
+  if (!o.https.empty()) c.listen.https = o.https;
 }
 
 Result<tcp::endpoint> ParseEndpoint(const std::string& hostport) {
@@ -179,6 +183,7 @@ int Serve(const ServeOptions& options) {
   so.max_pending_writes = cfg.store_max_pending_writes;
   metrics::Histogram commit_latency;
   so.on_commit = [&commit_latency](int64_t ms) { commit_latency.Observe(ms); };
+  so.index_text = search::ExtractIndexText;
   // Fault injection for tests and drills only (io/fault_fs.h).
   std::unique_ptr<io::FaultFileSystem> faults;
   if (const char* control = std::getenv("HATO_FAULTS_FILE"); control && *control) {
@@ -197,6 +202,8 @@ int Serve(const ServeOptions& options) {
   // sessions still pending are destroyed with it, and they refer to these.
   server::ConfigSource config_source(std::make_shared<const config::Config>(cfg));
   auth::LoginPenalty penalty(cfg.auth.penalty_base_ms, cfg.auth.penalty_max_ms);
+  auth::CredentialCache credentials(static_cast<size_t>(cfg.auth.credential_cache_entries),
+                                    std::chrono::seconds(cfg.auth.credential_cache_ttl_seconds));
   asio::thread_pool blocking(kBlockingThreads);
   asio::thread_pool checks(kCheckThreads);
   server::DiskMonitor disk;
@@ -243,8 +250,14 @@ int Serve(const ServeOptions& options) {
   hooks.authenticate_inbound = NewInboundCheck(config_source, *lookup, &counters, psl);
   server::Services services{store.get(), &blocking, &config_source, tls,     &penalty,
                             &disk,       &counters, &hooks,         &checks, {}};
+  // Every commit's changed mailboxes go to IMAP IDLE and JMAP push alike.
+  server::ChangeFeed change_feed;
+  services.changes = &change_feed;
+  store->SetChangeListener(
+      [&change_feed](const std::vector<int64_t>& ids) { change_feed.Publish(ids); });
   // The outbound queue runner is created with the event loop, below; sessions
   // reach it through this callback.
+  services.credentials = &credentials;
   std::atomic<outbound::Queue*> queue_ptr{nullptr};
   services.outbound_queued = [&queue_ptr] {
     if (outbound::Queue* q = queue_ptr.load()) q->Kick();
@@ -254,6 +267,15 @@ int Serve(const ServeOptions& options) {
   smtp::Server submissions_server(services, smtp::Mode::kSubmissionImplicitTls);
   pop3::Server pop3_server(services);
   imap::Server imap_server(services);
+  // HTTP (src/http): one router for [listen] http and https; features add
+  // their routes in app/http_routes.cc.
+  http::Router http_router;
+  RegisterHttpRoutes(http_router, HttpContext{&services, options.data_dir});
+  http::Server http_server(services, "http", http_router);
+  http::Server https_server(services, "https", http_router);
+  // The metrics endpoint is the same HTTP server on its own listener and router.
+  http::Router metrics_router;
+  http::Server metrics_server(services, "metrics", metrics_router);
   asio::io_context io(1);
   imap_server.Attach(io.get_executor());
   // Destroyed before the io_context (its resolver and timers are bound to it).
@@ -300,25 +322,24 @@ int Serve(const ServeOptions& options) {
        add("submissions", cfg.listen.submissions,
            [&](tcp::socket s) { return submissions_server.Serve(std::move(s)); });
   if (!ok) return 1;
-  if (!cfg.listen.http.empty()) {
-    spdlog::info("http: not available in this build; {} ignored", cfg.listen.http);
+  if (!cfg.listen.https.empty() && !tls) {
+    spdlog::error("listen.https needs a TLS certificate ([tls] cert and key)");
+    return 1;
   }
-  for (auto& l : listeners) asio::co_spawn(io, AcceptLoop(l), asio::detached);
+  ok = add("http", cfg.listen.http,
+           [&](tcp::socket s) { return http_server.Serve(std::move(s), false); }) &&
+       add("https", cfg.listen.https,
+           [&](tcp::socket s) { return https_server.Serve(std::move(s), /*implicit_tls=*/true); });
+  if (!ok) return 1;
 
   // The metrics endpoint (metrics/exporter.h), off unless [metrics] listen is set.
-  std::unique_ptr<tcp::acceptor> metrics_acceptor;
   if (!cfg.metrics_listen.empty()) {
-    auto acc = Bind(io, "metrics", cfg.metrics_listen);
-    if (!acc) {
-      spdlog::error("{}", acc.error().message);
-      return 1;
-    }
-    metrics_acceptor = std::move(*acc);
     metrics::ServerSources sources{{{"smtp", &smtp_server.admission()},
                                     {"submission", &submission_server.admission()},
                                     {"submissions", &submissions_server.admission()},
                                     {"pop3", &pop3_server.admission()},
-                                    {"imap", &imap_server.admission()}},
+                                    {"imap", &imap_server.admission()},
+                                    {"http", &http_server.admission()}},
                                    &counters,
                                    store.get(),
                                    &commit_latency,
@@ -326,10 +347,13 @@ int Serve(const ServeOptions& options) {
                                    {}};
     for (const auto& l : listeners) sources.listeners.emplace_back(l.name, l.accepted.get());
     auto render = [sources] { return metrics::RenderServerMetrics(sources); };
-    asio::co_spawn(io, metrics::ServeMetrics(*metrics_acceptor, std::move(render), &blocking),
-                   asio::detached);
-    spdlog::info("metrics: listening on {}", cfg.metrics_listen);
+    metrics::AddMetricsRoute(metrics_router, std::move(render), &blocking);
+    if (!add("metrics", cfg.metrics_listen,
+             [&](tcp::socket s) { return metrics_server.Serve(std::move(s), false); })) {
+      return 1;
+    }
   }
+  for (auto& l : listeners) asio::co_spawn(io, AcceptLoop(l), asio::detached);
 
   // Retention: destroy what was expunged or removed longer ago than retention.days.
   asio::steady_timer purge_timer(io);
@@ -384,7 +408,8 @@ int Serve(const ServeOptions& options) {
   std::function<void()> poll_sessions = [&] {
     if (smtp_server.live_sessions() + submission_server.live_sessions() +
                 submissions_server.live_sessions() + pop3_server.live_sessions() +
-                imap_server.live_sessions() + queue->active() ==
+                imap_server.live_sessions() + http_server.live_connections() +
+                https_server.live_connections() + queue->active() ==
             0 ||
         std::chrono::steady_clock::now() >= deadline) {
       io.stop();
@@ -403,10 +428,6 @@ int Serve(const ServeOptions& options) {
       boost::system::error_code ignored;
       l.acceptor->close(ignored);
     }
-    if (metrics_acceptor) {
-      boost::system::error_code ignored;
-      metrics_acceptor->close(ignored);
-    }
     hup.cancel();
     purge_timer.cancel();
     disk_timer.cancel();
@@ -416,6 +437,9 @@ int Serve(const ServeOptions& options) {
     queue->Stop();
     pop3_server.Shutdown();
     imap_server.Shutdown();
+    http_server.Shutdown();
+    https_server.Shutdown();
+    metrics_server.Shutdown();
     deadline =
         std::chrono::steady_clock::now() + std::chrono::seconds(options.shutdown_grace_seconds);
     poll_sessions();
@@ -439,6 +463,8 @@ int Serve(const ServeOptions& options) {
       } else {
         ApplyOverrides(*next, options.overrides);
         penalty.SetLimits(next->auth.penalty_base_ms, next->auth.penalty_max_ms);
+        credentials.Configure(static_cast<size_t>(next->auth.credential_cache_entries),
+                              std::chrono::seconds(next->auth.credential_cache_ttl_seconds));
         (void)SetLogFormat(next->log.format);
         (void)SetLogLevel(next->log.level);
         config_source.Set(std::make_shared<const config::Config>(std::move(*next)));
@@ -456,6 +482,7 @@ int Serve(const ServeOptions& options) {
   blocking.join();
   checks.join();
   imap_server.Detach();
+  store->SetChangeListener(nullptr);
   store.reset();  // the writer drains its queue before the store closes
   spdlog::info("hato: stopped");
   return 0;

@@ -270,6 +270,86 @@ const std::map<std::string, Setter>& Setters() {
          auto s = WantString(n, "listen.http", c.listen.http);
          return s ? CheckHostPort("listen.http", c.listen.http) : s;
        }},
+      {"listen.https",
+       [](const toml::node& n, Config& c) {
+         auto s = WantString(n, "listen.https", c.listen.https);
+         return s ? CheckHostPort("listen.https", c.listen.https) : s;
+       }},
+      {"http.max_header_bytes",
+       [](const toml::node& n, Config& c) {
+         return WantInt(n, "http.max_header_bytes", 1024, 1 << 20, c.http.max_header_bytes);
+       }},
+      {"http.max_body_bytes",
+       [](const toml::node& n, Config& c) {
+         return WantInt(n, "http.max_body_bytes", 1024, kMaxInt, c.http.max_body_bytes);
+       }},
+      {"http.max_connections",
+       [](const toml::node& n, Config& c) {
+         return WantInt(n, "http.max_connections", 1, 1000000, c.http.max_connections);
+       }},
+      {"http.max_connections_per_ip",
+       [](const toml::node& n, Config& c) {
+         return WantInt(n, "http.max_connections_per_ip", 1, 1000000,
+                        c.http.max_connections_per_ip);
+       }},
+      {"http.max_requests",
+       [](const toml::node& n, Config& c) {
+         return WantInt(n, "http.max_requests", 1, 1000000, c.http.max_requests);
+       }},
+      {"http.max_requests_per_ip",
+       [](const toml::node& n, Config& c) {
+         return WantInt(n, "http.max_requests_per_ip", 1, 1000000, c.http.max_requests_per_ip);
+       }},
+      {"http.request_timeout_seconds",
+       [](const toml::node& n, Config& c) {
+         return WantInt(n, "http.request_timeout_seconds", 1, 3600,
+                        c.http.request_timeout_seconds);
+       }},
+      {"http.idle_timeout_seconds",
+       [](const toml::node& n, Config& c) {
+         return WantInt(n, "http.idle_timeout_seconds", 1, 86400, c.http.idle_timeout_seconds);
+       }},
+      {"jmap.max_size_request",
+       [](const toml::node& n, Config& c) {
+         return WantInt(n, "jmap.max_size_request", 1024, kMaxInt, c.jmap.max_size_request);
+       }},
+      {"jmap.max_calls_in_request",
+       [](const toml::node& n, Config& c) {
+         return WantInt(n, "jmap.max_calls_in_request", 1, 10000, c.jmap.max_calls_in_request);
+       }},
+      {"jmap.max_concurrent_requests",
+       [](const toml::node& n, Config& c) {
+         return WantInt(n, "jmap.max_concurrent_requests", 1, 10000,
+                        c.jmap.max_concurrent_requests);
+       }},
+      {"jmap.max_objects_in_get",
+       [](const toml::node& n, Config& c) {
+         return WantInt(n, "jmap.max_objects_in_get", 1, 1000000, c.jmap.max_objects_in_get);
+       }},
+      {"jmap.max_objects_in_set",
+       [](const toml::node& n, Config& c) {
+         return WantInt(n, "jmap.max_objects_in_set", 1, 1000000, c.jmap.max_objects_in_set);
+       }},
+      {"jmap.max_size_upload",
+       [](const toml::node& n, Config& c) {
+         return WantInt(n, "jmap.max_size_upload", 1024, kMaxInt, c.jmap.max_size_upload);
+       }},
+      {"jmap.max_concurrent_upload",
+       [](const toml::node& n, Config& c) {
+         return WantInt(n, "jmap.max_concurrent_upload", 1, 1000, c.jmap.max_concurrent_upload);
+       }},
+      {"jmap.push_ping_max_seconds",
+       [](const toml::node& n, Config& c) {
+         return WantInt(n, "jmap.push_ping_max_seconds", 1, 3600, c.jmap.push_ping_max_seconds);
+       }},
+      {"http.static_dir",
+       [](const toml::node& n, Config& c) {
+         return WantString(n, "http.static_dir", c.http.static_dir);
+       }},
+      {"http.retry_after_seconds",
+       [](const toml::node& n, Config& c) {
+         return WantInt(n, "http.retry_after_seconds", 1, 3600, c.http.retry_after_seconds);
+       }},
       {"metrics.listen",
        [](const toml::node& n, Config& c) {
          auto s = WantString(n, "metrics.listen", c.metrics_listen);
@@ -353,6 +433,16 @@ const std::map<std::string, Setter>& Setters() {
        [](const toml::node& n, Config& c) {
          return WantInt(n, "auth.penalty_max_ms", 0, 600000, c.auth.penalty_max_ms);
        }},
+      {"auth.credential_cache_entries",
+       [](const toml::node& n, Config& c) {
+         return WantInt(n, "auth.credential_cache_entries", 0, 10000000,
+                        c.auth.credential_cache_entries);
+       }},
+      {"auth.credential_cache_ttl_seconds",
+       [](const toml::node& n, Config& c) {
+         return WantInt(n, "auth.credential_cache_ttl_seconds", 0, 86400,
+                        c.auth.credential_cache_ttl_seconds);
+       }},
       {"retention.days",
        [](const toml::node& n, Config& c) {
          return WantInt(n, "retention.days", 0, 36500, c.retention_days);
@@ -433,7 +523,22 @@ std::string DefaultText(std::string_view hostname) {
     << "imaps = \"0.0.0.0:993\"         # IMAP over implicit TLS (RFC 8314)\n"
     << "pop3 = \"0.0.0.0:110\"\n"
     << "pop3s = \"0.0.0.0:995\"         # POP3 over implicit TLS (RFC 8314)\n"
-    << "http = \"127.0.0.1:8080\"\n\n"
+    << "http = \"127.0.0.1:8080\"   # web, JMAP (RFC 8620); plaintext: keep it on loopback\n"
+    << "https = \"\"                 # e.g. \"0.0.0.0:443\"; needs [tls]\n\n"
+    << "[http]\n"
+    << "max_header_bytes = " << d.http.max_header_bytes << "   # 431 past it\n"
+    << "max_body_bytes = " << d.http.max_body_bytes << "   # uploads too; 413 past it\n"
+    << "max_connections = " << d.http.max_connections << "   # 503 + Retry-After past it\n"
+    << "max_connections_per_ip = " << d.http.max_connections_per_ip << "\n"
+    << "max_requests = " << d.http.max_requests
+    << "   # being handled at once; 503 + Retry-After past it\n"
+    << "max_requests_per_ip = " << d.http.max_requests_per_ip << "\n"
+    << "request_timeout_seconds = " << d.http.request_timeout_seconds << "   # 408 past it\n"
+    << "idle_timeout_seconds = " << d.http.idle_timeout_seconds
+    << "   # keep-alive; 408 and close past it\n"
+    << "retry_after_seconds = " << d.http.retry_after_seconds << "\n"
+    << "static_dir = \"\"   # files served under /static/ (relative to the data dir); \"\" = "
+       "none\n\n"
     << "[smtp]\n"
     << "max_line_length = " << d.smtp.max_line_length << "        # 500 5.5.2 past it\n"
     << "max_message_size = " << d.smtp.max_message_size << "  # bytes; 552 5.3.4 past it\n"
@@ -459,6 +564,16 @@ std::string DefaultText(std::string_view hostname) {
     << "max_message_size = " << d.imap.max_message_size << "  # APPEND; NO [TOOBIG] past it\n"
     << "command_timeout_seconds = " << d.imap.command_timeout_seconds
     << "   # a command with its literals; * BYE past it\n\n"
+    << "# JMAP (RFC 8620) limits, advertised in /.well-known/jmap and enforced.\n"
+    << "[jmap]\n"
+    << "max_size_request = " << d.jmap.max_size_request << "\n"
+    << "max_calls_in_request = " << d.jmap.max_calls_in_request << "\n"
+    << "max_concurrent_requests = " << d.jmap.max_concurrent_requests << "   # per account\n"
+    << "max_objects_in_get = " << d.jmap.max_objects_in_get << "\n"
+    << "max_objects_in_set = " << d.jmap.max_objects_in_set << "\n"
+    << "max_size_upload = " << d.jmap.max_size_upload << "\n"
+    << "max_concurrent_upload = " << d.jmap.max_concurrent_upload << "   # per account\n"
+    << "push_ping_max_seconds = " << d.jmap.push_ping_max_seconds << "\n\n"
     << "[auth]\n"
     << "allow_plaintext_on_loopback = true   # else plaintext passwords need TLS\n"
     << "penalty_base_ms = " << d.auth.penalty_base_ms
@@ -466,7 +581,11 @@ std::string DefaultText(std::string_view hostname) {
     << "penalty_max_ms = " << d.auth.penalty_max_ms << "\n"
     << "min_password_length = " << d.auth.min_password_length
     << "   # hato user add/passwd refuse shorter passwords\n"
-    << "refuse_common_passwords = true   # ... and the commonest ones\n\n"
+    << "refuse_common_passwords = true   # ... and the commonest ones\n"
+    << "# Successful password checks remembered as a keyed hash (0 = off; see\n"
+    << "# docs/operations.md for the trade-off); cleared on SIGHUP.\n"
+    << "credential_cache_entries = " << d.auth.credential_cache_entries << "\n"
+    << "credential_cache_ttl_seconds = " << d.auth.credential_cache_ttl_seconds << "\n\n"
     << "# Sending limits per authenticated account; 0 = unlimited; 451 4.7.1 past them.\n"
     << "[submission]\n"
     << "max_messages_per_hour = " << d.submission.max_messages_per_hour << "\n"

@@ -23,6 +23,7 @@ struct Listen {  // "host:port"; empty = disabled
   std::string pop3;
   std::string pop3s;  // POP3 over implicit TLS (RFC 8314 section 3.3, 995); needs [tls]
   std::string http;
+  std::string https;  // HTTP over TLS (RFC 9110 section 4.2.2); needs [tls]
 };
 
 struct SmtpLimits {
@@ -55,6 +56,33 @@ struct ImapLimits {
   int command_timeout_seconds = 1800;
 };
 
+// The HTTP server (src/http/server.h): each limit's reply is named there.
+struct HttpLimits {
+  size_t max_header_bytes = 16384;        // request line + fields; 431 past it
+  uint64_t max_body_bytes = 50ull << 20;  // request body (uploads); 413 past it
+  size_t max_connections = 2000;          // open connections; 503 + Retry-After
+  size_t max_connections_per_ip = 100;    // from one address; 503 + Retry-After
+  size_t max_requests = 256;              // requests being handled; 503 + Retry-After
+  size_t max_requests_per_ip = 32;        // from one address; 503 + Retry-After
+  int request_timeout_seconds = 60;       // a started request must arrive whole; 408
+  int idle_timeout_seconds = 120;         // keep-alive wait for the next request; 408
+  int retry_after_seconds = 5;            // the Retry-After of a 503
+  std::string static_dir;                 // files served under /static/; "" = none
+};
+
+// JMAP (RFC 8620 section 2, the core capability's limits), advertised in the
+// session resource and enforced with the RFC's errors.
+struct JmapLimits {
+  size_t max_size_request = 10'000'000;    // request-level error "limit" past it
+  size_t max_calls_in_request = 64;        // request-level error "limit"
+  size_t max_concurrent_requests = 8;      // per account; "limit" (429 + Retry-After)
+  size_t max_objects_in_get = 1000;        // method error requestTooLarge
+  size_t max_objects_in_set = 1000;        // method error requestTooLarge
+  uint64_t max_size_upload = 50ull << 20;  // 413 past it (also bounded by http.max_body_bytes)
+  size_t max_concurrent_upload = 4;        // per account; 429 + Retry-After
+  int push_ping_max_seconds = 300;         // EventSource ping interval cap (section 7.3)
+};
+
 struct AuthConfig {
   bool allow_plaintext_on_loopback = true;  // else plaintext passwords need TLS
   int penalty_base_ms = 250;                // first failed-login delay, doubled per failure
@@ -63,6 +91,10 @@ struct AuthConfig {
   // commonest ones, are refused.
   size_t min_password_length = 8;
   bool refuse_common_passwords = true;
+  // Recent successful password checks remembered (auth/credential_cache.h);
+  // 0 entries or 0 seconds: every login runs Argon2.
+  int credential_cache_entries = 10000;
+  int credential_cache_ttl_seconds = 300;
 };
 
 // Authenticated submission (RFC 6409) sending limits; 0 = unlimited.
@@ -132,6 +164,8 @@ struct Config {
   SmtpLimits smtp;
   Pop3Limits pop3;
   ImapLimits imap;
+  HttpLimits http;
+  JmapLimits jmap;
   AuthConfig auth;
   SubmissionLimits submission;
   OutboundConfig outbound;

@@ -1,25 +1,20 @@
-// The metrics endpoint: a tiny HTTP/1.1 listener (config `[metrics] listen`,
-// off by default) that answers `GET /metrics` with the Prometheus text
-// format produced by a render function. One request per connection; the
-// request must arrive within kMetricsRequestSeconds and fit in
-// kMaxHttpRequestBytes (431 past it); anything but GET/HEAD /metrics gets
-// 404/405/400. At most kMaxMetricsConnections at once (further ones are
-// closed at once).
+// The metrics endpoint (config `[metrics] listen`, off by default): `GET
+// /metrics` answered with the Prometheus text format produced by a render
+// function. It is served by the one HTTP server (src/http/server.h) on its
+// own listener, so the HTTP limits and replies apply (404 elsewhere, 405
+// for other methods, 431 for oversized heads, 408 on timeouts).
 #pragma once
 
 #include <functional>
 #include <string>
 
-#include "io/asio.h"
+#include "http/server.h"
 
 namespace hato::metrics {
 
-inline constexpr int kMetricsRequestSeconds = 5;
-inline constexpr size_t kMaxMetricsConnections = 16;
-
-// Accepts until the acceptor is closed. `render` runs on `blocking` (it may
-// read the store), or on the acceptor's executor when that is null.
-awaitable<void> ServeMetrics(tcp::acceptor& acceptor, std::function<std::string()> render,
-                             asio::thread_pool* blocking = nullptr);
+// Adds GET /metrics to `router`. `render` runs on `blocking` (it may read
+// the store), or on the event loop when that is null.
+void AddMetricsRoute(http::Router& router, std::function<std::string()> render,
+                     asio::thread_pool* blocking);
 
 }  // namespace hato::metrics

@@ -56,7 +56,8 @@ awaitable<LoginResult> CheckLogin(Services& svc, std::string ip, std::string use
   }
   std::string address = AsciiLower(user);
   store::Store* store = svc.store;
-  auto verify = [store, address, password]() {
+  auth::CredentialCache* cache = svc.credentials;
+  auto verify = [store, cache, address, password]() {
     LoginResult r;
     r.address = address;
     auto account = store->FindAccount(address);
@@ -69,7 +70,7 @@ awaitable<LoginResult> CheckLogin(Services& svc, std::string ip, std::string use
       }
       return r;
     }
-    if (auth::VerifyPassword(account->password_hash, password)) {
+    if (auth::VerifyPasswordCached(cache, account->password_hash, password)) {
       r.outcome = LoginOutcome::kOk;
       r.account_id = account->id;
     }

@@ -14,9 +14,11 @@
 #include <unordered_map>
 #include <utility>
 
+#include "auth/credential_cache.h"
 #include "auth/penalty.h"
 #include "config/config.h"
 #include "io/asio.h"
+#include "server/change_feed.h"
 #include "store/store.h"
 
 namespace hato::server {
@@ -255,6 +257,11 @@ struct Services {
   asio::thread_pool* checks = nullptr;
   // Called after a message was queued for remote delivery (any thread).
   std::function<void()> outbound_queued;
+  // Recent successful password checks (null: none cached).
+  auth::CredentialCache* credentials = nullptr;
+  // The store's change notifications for every subscriber (IMAP, JMAP); null:
+  // a protocol installs the store's one listener itself.
+  ChangeFeed* changes = nullptr;
 };
 
 }  // namespace hato::server

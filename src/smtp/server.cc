@@ -590,24 +590,13 @@ awaitable<bool> Session::Deliver(std::string content) {
   req.content += content;
   size_t size = req.content.size();
   // Parse the MIME structure once, off the event loop; IMAP FETCH reads the
-  // stored tree and never parses the message again.
-  // The decoded text goes to the full-text index (IMAP SEARCH BODY/TEXT).
-  struct Parsed {
-    std::string mime;
-    std::optional<store::IndexText> text;
-  };
+  // stored tree and never parses the message again. (The full-text index
+  // extracts the text later, off the delivery path: search/text_index.h.)
   auto parse = [content = std::string_view(req.content)] {
-    Parsed p;
     auto tree = mime::Parse(content);
-    if (!tree) return p;
-    p.mime = mime::Serialize(*tree);
-    mime::SearchText t = mime::ExtractSearchText(content, *tree);
-    p.text = store::IndexText{std::move(t.header), std::move(t.body)};
-    return p;
+    return tree ? mime::Serialize(*tree) : std::string();
   };
-  Parsed parsed = co_await io::Offload(*svc_.blocking, std::move(parse));
-  req.mime = std::move(parsed.mime);
-  req.text = std::move(parsed.text);
+  req.mime = co_await io::Offload(*svc_.blocking, std::move(parse));
   store::Store* store = svc_.store;
   auto deliver = [store, req = std::move(req)](store::Done<store::DeliveryReceipt> done) mutable {
     store->Deliver(std::move(req), std::move(done));

@@ -146,7 +146,6 @@ struct DeliveryRequest {
   std::string content;               // the full message as stored (CRLF line ends)
   std::string mime;                  // mime::Serialize of the parsed content, or ""
   int64_t received_at = 0;           // unix seconds
-  std::optional<IndexText> text;     // for the full-text index (none: not indexed)
   // Remote recipients: queued atomically with the local delivery.
   std::optional<OutboundRequest> outbound;
   // The submitting account, counted for its sending limits (0 = none).
@@ -265,7 +264,6 @@ struct AppendRequest {
   uint32_t flags = 0;
   std::string keywords;
   int64_t internal_date = 0;
-  std::optional<IndexText> text;  // for the full-text index (none: not indexed)
 };
 
 struct AppendResult {
@@ -392,6 +390,35 @@ struct RebuildOptions {
 Status RebuildStoreFromSnapshot(const std::string& snapshot_path, const std::string& data_dir,
                                 const RebuildOptions& options, const BodySource& source);
 
+// One stored message row with its body's hash, for JMAP (src/jmap): an
+// Email is identified by its body (the same content in several mailboxes
+// is one Email with several mailboxIds), which keeps its id stable across
+// moves, restarts and backup/restore.
+struct EmailRow {
+  int64_t message_id = 0;
+  int64_t mailbox_id = 0;
+  uint32_t uid = 0;
+  uint64_t size = 0;
+  int64_t internal_date = 0;
+  uint32_t flags = 0;
+  std::string keywords;  // space-separated
+  uint64_t modseq = 0;
+  std::string sha256;  // raw 32 bytes of the body
+  bool expunged = false;
+};
+
+// An access token of an account (http/auth.h): bearer tokens for API
+// clients and the web UI's session cookies. Only the token's hash is stored.
+struct AccessToken {
+  int64_t id = 0;
+  int64_t account_id = 0;
+  std::string address;  // of the account
+  std::string kind;     // "api" or "session"
+  std::string label;    // what the user called it ("" for sessions)
+  int64_t created_at = 0;
+  int64_t expires_at = 0;  // unix seconds; 0 = never
+};
+
 class Store {
  public:
   virtual ~Store() = default;
@@ -496,8 +523,9 @@ class Store {
   virtual void ClaimRecent(int64_t mailbox_id, uint32_t up_to_uid, Done<uint32_t> done) = 0;
   // Full-text search (SEARCH BODY/TEXT) in a mailbox's live messages:
   // case-insensitive substring of the decoded body (and, with `with_header`,
-  // of the decoded header). Uses the index (FTS5 trigram) for needles of 3
-  // characters or more, a scan of the indexed text below that.
+  // of the decoded header), through the full-text index (search/text_index.h).
+  // Messages the index has not read yet come back as `unindexed`: the caller
+  // scans them, so the answer is always complete.
   virtual Result<TextMatches> SearchText(int64_t mailbox_id, std::string_view needle,
                                          bool with_header) = 0;
   // The stored MIME tree of a message ("" when none was stored).
@@ -532,9 +560,10 @@ class Store {
   // Maintenance.
   // Destroys expunged messages and removed accounts older than `cutoff` (unix seconds).
   virtual Result<uint64_t> PurgeExpired(int64_t cutoff) = 0;
-  // Fills the full-text index for bodies that have no row yet (stored before
-  // it existed): reads each, asks `extract` for its text (given the content
-  // and the stored MIME tree) and stores the row. Returns how many it indexed.
+  // Brings the full-text index up to date now (`hato reindex`; a serving
+  // store does it in the background): reads each body not indexed yet, asks
+  // `extract` for its text (given the content and the stored MIME tree) and
+  // indexes it. Returns how many bodies it read.
   using TextExtractor = std::function<IndexText(std::string_view content, std::string_view mime)>;
   virtual Result<uint64_t> IndexMissingText(const TextExtractor& extract) = 0;
   // Reads every referenced body and checks it against its checksum, and
@@ -557,6 +586,42 @@ class Store {
   // Messages of deleted mailboxes come back to a mailbox of the same name.
   virtual Result<uint64_t> Undelete(int64_t account_id, std::string_view mailbox,
                                     int64_t since) = 0;
+  // JMAP (src/jmap): the account's live message rows (mailbox_id 0: of
+  // every mailbox); or, with since_modseq > 0, the rows of one mailbox
+  // changed after since_modseq, expunged ones included (Email/changes).
+  virtual Result<std::vector<EmailRow>> ListEmailRows(int64_t account_id, int64_t mailbox_id,
+                                                      uint64_t since_modseq) {
+    (void)account_id, (void)mailbox_id, (void)since_modseq;
+    return Err(ErrorKind::kInternal, "JMAP is not supported by this store");
+  }
+
+  // Access tokens (http/auth.h). The default bodies serve backends that do
+  // not have them yet: HTTP then knows no tokens.
+  // Stores a token's hash; expired tokens of the account are dropped in the
+  // same transaction. kTooLarge past `max_per_account` live tokens.
+  virtual Result<int64_t> AddToken(int64_t account_id, std::string_view hash, std::string_view kind,
+                                   std::string_view label, int64_t expires_at,
+                                   size_t max_per_account) {
+    (void)account_id, (void)hash, (void)kind, (void)label, (void)expires_at, (void)max_per_account;
+    return Err(ErrorKind::kInternal, "access tokens are not supported by this store");
+  }
+  // The live token with this hash of a live account; kNotFound when unknown,
+  // expired (at `now`), revoked or its account removed.
+  virtual Result<AccessToken> FindToken(std::string_view hash, int64_t now) {
+    (void)hash, (void)now;
+    return Err(ErrorKind::kNotFound, "no such token");
+  }
+  // The account's unexpired tokens, newest first.
+  virtual Result<std::vector<AccessToken>> ListTokens(int64_t account_id, int64_t now) {
+    (void)account_id, (void)now;
+    return std::vector<AccessToken>{};
+  }
+  // kNotFound when the account has no such token.
+  virtual Status RevokeToken(int64_t account_id, int64_t token_id) {
+    (void)account_id, (void)token_id;
+    return Err(ErrorKind::kNotFound, "no such token");
+  }
+
   // Un-removes an account still in retention (hato user restore).
   virtual Status RestoreAccount(std::string_view address) = 0;
   // Destroys a live or removed account and all its mail now.
@@ -583,6 +648,9 @@ struct StoreOptions {
   size_t max_batch = 512;             // writes group-committed in one transaction at most
   // Called on the writer thread after each group commit with its duration (metrics).
   std::function<void(int64_t ms)> on_commit;
+  // Set: a background thread keeps the full-text index (DATA/index) up to
+  // date with this extractor (`hato serve`); unset: no index is opened.
+  Store::TextExtractor index_text;
 };
 
 // Opens (creating and migrating as needed) the embedded store under data_dir.

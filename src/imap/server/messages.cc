@@ -504,20 +504,13 @@ awaitable<bool> Session::HandleAppend(const Command& c) {
     req.keywords += k;
   }
   req.internal_date = a.date_time ? ToUnixTime(*a.date_time) : std::time(nullptr);
-  // Parse once here, off the event loop; FETCH reads the stored tree.
-  // The decoded text goes to the full-text index (SEARCH BODY/TEXT).
+  // Parse once here, off the event loop; FETCH reads the stored tree. (The
+  // full-text index extracts the text later: search/text_index.h.)
   auto parse = [content = req.content] {
-    std::pair<std::string, std::optional<store::IndexText>> p;
     auto tree = mime::Parse(content);
-    if (!tree) return p;
-    p.first = mime::Serialize(*tree);
-    mime::SearchText t = mime::ExtractSearchText(content, *tree);
-    p.second = store::IndexText{std::move(t.header), std::move(t.body)};
-    return p;
+    return tree ? mime::Serialize(*tree) : std::string();
   };
-  auto parsed = co_await io::Offload(*svc_.blocking, std::move(parse));
-  req.mime = std::move(parsed.first);
-  req.text = std::move(parsed.second);
+  req.mime = co_await io::Offload(*svc_.blocking, std::move(parse));
   store::Store* store = svc_.store;
   auto op = [store, req = std::move(req)](store::Done<store::AppendResult> done) mutable {
     store->Append(std::move(req), std::move(done));

@@ -9,12 +9,23 @@ void Server::Attach(asio::any_io_executor executor) {
   executor_ = std::move(executor);
   // The store calls back on its writer thread after each commit; hop to the
   // event loop, where the hub and the sessions live.
-  services_.store->SetChangeListener([this](const std::vector<int64_t>& mailboxes) {
+  auto relay = [this](const std::vector<int64_t>& mailboxes) {
     asio::post(executor_, [this, mailboxes] { hub_.Notify(mailboxes); });
-  });
+  };
+  if (services_.changes) {
+    subscription_ = services_.changes->Subscribe(std::move(relay));
+  } else {
+    services_.store->SetChangeListener(std::move(relay));
+  }
 }
 
-void Server::Detach() { services_.store->SetChangeListener(nullptr); }
+void Server::Detach() {
+  if (services_.changes) {
+    services_.changes->Unsubscribe(subscription_);
+  } else {
+    services_.store->SetChangeListener(nullptr);
+  }
+}
 
 awaitable<void> Server::Serve(tcp::socket socket, bool implicit_tls) {
   auto cfg = services_.config->Get();

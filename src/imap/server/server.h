@@ -83,6 +83,7 @@ class Server {
   server::Admission admission_;
   server::SessionRegistry registry_;
   Hub hub_;
+  int subscription_ = 0;  // in services_.changes, when set
   TreeCache trees_;
 };
 

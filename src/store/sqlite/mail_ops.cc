@@ -108,35 +108,6 @@ Result<uint64_t> NextModseq(Txn& t, int64_t mailbox_id) {
 
 Result<int64_t> PutBlobBytes(Txn& t, std::string_view content, std::string_view mime, int64_t refs);
 
-// The full-text index row of a blob (SEARCH BODY/TEXT), unless it has one.
-Status IndexBlobRow(Txn& t, int64_t blob_id, const IndexText& text) {
-  auto has = t.db.Cached("SELECT 1 FROM blob_text WHERE rowid = ?");
-  if (!has) return has.error();
-  auto row = (*has)->Bind(1, blob_id).Step();
-  if (!row) return row.error();
-  (*has)->Reset();
-  if (*row) return Ok();  // a deduplicated body is indexed once
-  auto ins = t.db.Cached("INSERT INTO blob_text(rowid, header, body) VALUES(?, ?, ?)");
-  if (!ins) return ins.error();
-  return (*ins)->Bind(1, blob_id).Bind(2, text.header).Bind(3, text.body).Run();
-}
-
-// Stores content once (content-addressed) with `refs` more references, and
-// indexes its text when given.
-Result<int64_t> PutBlob(Txn& t, std::string_view content, std::string_view mime, int64_t refs,
-                        const std::optional<IndexText>& text) {
-  auto blob = PutBlobBytes(t, content, mime, refs);
-  if (!blob) return blob;
-  if (text) {
-    if (t.deferred_index) {
-      t.deferred_index->push_back(PendingIndex{*blob, Sha256(content), *text});
-    } else if (auto st = IndexBlobRow(t, *blob, *text); !st) {
-      return st.error();
-    }
-  }
-  return blob;
-}
-
 Result<int64_t> PutBlobBytes(Txn& t, std::string_view content, std::string_view mime,
                              int64_t refs) {
   std::string sha = Sha256(content);
@@ -285,8 +256,7 @@ Status ApplyDelivery(Txn& t, const DeliveryRequest& req, DeliveryReceipt& receip
   // transaction of the local delivery (queue_ops.h).
   if (auto st = ApplyOutboundParts(t, req, receipt); !st) return st;
   if (req.account_ids.empty()) return Ok();
-  auto blob =
-      PutBlob(t, req.content, req.mime, static_cast<int64_t>(req.account_ids.size()), req.text);
+  auto blob = PutBlob(t, req.content, req.mime, static_cast<int64_t>(req.account_ids.size()));
   if (!blob) return blob.error();
   for (int64_t account : req.account_ids) {
     Result<MailboxRow> mb = Err(ErrorKind::kNotFound, "");
@@ -306,7 +276,7 @@ Status ApplyAppend(Txn& t, const AppendRequest& req, AppendResult& result) {
   if (!mb) return mb.error();
   // Quota (RFC 9208 section 5.1): the account's live messages plus this one.
   if (auto st = CheckQuota(t.db, req.account_id, req.content.size()); !st) return st;
-  auto blob = PutBlob(t, req.content, req.mime, 1, req.text);
+  auto blob = PutBlob(t, req.content, req.mime, 1);
   if (!blob) return blob.error();
   NewMessage m{mb->id, *blob, req.content.size(), req.internal_date, req.flags, req.keywords, ""};
   auto id = InsertMessage(t, m);
@@ -857,20 +827,6 @@ Status QueryMessagesByUid(Db& db, int64_t mailbox_id, uint32_t first, uint32_t l
   return Ok();
 }
 
-Status WritePendingIndex(Txn& t, const PendingIndex& p) {
-  auto s = t.db.Cached("SELECT 1 FROM blobs WHERE id = ? AND sha256 = ?");
-  if (!s) return s.error();
-  auto row = (*s)->Bind(1, p.blob_id).BindBlob(2, p.sha256).Step();
-  if (!row) return row.error();
-  (*s)->Reset();
-  if (!*row) return Ok();  // rolled back or purged since: nothing to index
-  return IndexBlobRow(t, p.blob_id, p.text);
-}
-
-Status IndexBlob(Txn& t, int64_t blob_id, const IndexText& text) {
-  return IndexBlobRow(t, blob_id, text);
-}
-
 Status ApplyClaimRecent(Txn& t, int64_t mailbox_id, uint32_t up_to_uid, uint32_t& previous) {
   auto get = t.db.Cached("SELECT recent_uid FROM mailboxes WHERE id = ?");
   if (!get) return get.error();
@@ -903,65 +859,48 @@ Result<QuotaUsage> QueryQuota(Db& db, int64_t account_id) {
   return u;
 }
 
-namespace {
-
-// Unicode characters in UTF-8 text (continuation bytes not counted).
-size_t CountChars(std::string_view s) {
-  size_t n = 0;
-  for (unsigned char c : s) n += (c & 0xC0) != 0x80;
-  return n;
-}
-
-// An FTS5 string: double quotes doubled (https://sqlite.org/fts5.html section 3.1).
-std::string FtsString(std::string_view s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"') out += '"';
-    out += c;
-  }
-  return out + '"';
-}
-
-Status CollectUids(Stmt& s, std::vector<uint32_t>& out) {
-  while (true) {
-    auto r = s.Step();
-    if (!r) return r.error();
-    if (!*r) break;
-    out.push_back(static_cast<uint32_t>(s.Int(0)));
-  }
-  s.Reset();
-  return Ok();
-}
-
-}  // namespace
-
-Result<TextMatches> QueryTextMatches(Db& db, int64_t mailbox_id, std::string_view needle,
-                                     bool with_header) {
-  TextMatches out;
-  // The trigram tokenizer matches substrings of 3 characters or more through
-  // the index; shorter needles scan the indexed (already decoded) text.
-  bool indexed = CountChars(needle) >= kMinIndexedChars;
-  const char* query_sql =
-      indexed ? "SELECT uid FROM messages WHERE mailbox_id = ?1 AND expunged_at IS NULL AND "
-                "blob_id IN (SELECT rowid FROM blob_text WHERE blob_text MATCH ?2) ORDER BY uid"
-      : with_header
-          ? "SELECT uid FROM messages WHERE mailbox_id = ?1 AND expunged_at IS NULL AND blob_id "
-            "IN (SELECT rowid FROM blob_text WHERE instr(lower(body), lower(?2)) > 0 OR "
-            "instr(lower(header), lower(?2)) > 0) ORDER BY uid"
-          : "SELECT uid FROM messages WHERE mailbox_id = ?1 AND expunged_at IS NULL AND blob_id "
-            "IN (SELECT rowid FROM blob_text WHERE instr(lower(body), lower(?2)) > 0) ORDER BY uid";
-  auto s = db.Cached(query_sql);
+Result<std::vector<std::pair<uint32_t, int64_t>>> QueryLiveBlobs(Db& db, int64_t mailbox_id) {
+  auto s = db.Cached(
+      "SELECT uid, blob_id FROM messages WHERE mailbox_id = ? AND expunged_at IS NULL ORDER BY "
+      "uid");
   if (!s) return s.error();
-  std::string arg =
-      indexed ? (with_header ? "" : "{body} : ") + FtsString(needle) : std::string(needle);
-  (*s)->Bind(1, mailbox_id).Bind(2, arg);
-  if (auto st = CollectUids(**s, out.uids); !st) return st.error();
-  auto u = db.Cached(
-      "SELECT uid FROM messages m WHERE mailbox_id = ? AND expunged_at IS NULL AND NOT EXISTS "
-      "(SELECT 1 FROM blob_text WHERE rowid = m.blob_id) ORDER BY uid");
-  if (!u) return u.error();
-  (*u)->Bind(1, mailbox_id);
-  if (auto st = CollectUids(**u, out.unindexed); !st) return st.error();
+  (*s)->Bind(1, mailbox_id);
+  std::vector<std::pair<uint32_t, int64_t>> out;
+  auto st = (*s)->ForEachRow(
+      [&](Stmt& row) { out.emplace_back(static_cast<uint32_t>(row.Int(0)), row.Int(1)); });
+  if (!st) return st.error();
+  return out;
+}
+
+Result<int64_t> QueryMaxBlobId(Db& db) {
+  auto s = db.Cached("SELECT coalesce(max(id), 0) FROM blobs");
+  if (!s) return s.error();
+  int64_t max_id = 0;
+  auto st = (*s)->ForEachRow([&](Stmt& row) { max_id = row.Int(0); });
+  if (!st) return st.error();
+  return max_id;
+}
+
+Result<std::vector<BlobToIndex>> QueryBlobsAbove(Db& db, int64_t after, int64_t limit) {
+  auto s = db.Cached(
+      "SELECT id, sha256, segment, offset, stored_length, size, codec, mime FROM blobs WHERE id > "
+      "? AND refs > 0 ORDER BY id LIMIT ?");
+  if (!s) return s.error();
+  (*s)->Bind(1, after).Bind(2, limit);
+  std::vector<BlobToIndex> out;
+  auto st = (*s)->ForEachRow([&](Stmt& row) {
+    BlobToIndex b;
+    b.id = row.Int(0);
+    b.ref.sha256 = row.Blob(1);
+    b.ref.segment = static_cast<uint32_t>(row.Int(2));
+    b.ref.offset = static_cast<uint64_t>(row.Int(3));
+    b.ref.stored_length = static_cast<uint64_t>(row.Int(4));
+    b.ref.size = static_cast<uint64_t>(row.Int(5));
+    b.ref.codec = static_cast<Codec>(row.Int(6));
+    b.mime = row.Blob(7);
+    out.push_back(std::move(b));
+  });
+  if (!st) return st.error();
   return out;
 }
 

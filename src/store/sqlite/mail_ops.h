@@ -17,30 +17,13 @@ namespace hato::store::sqlite {
 
 int64_t NowSeconds();
 
-// SEARCH BODY/TEXT needles of at least this many characters use the FTS5
-// trigram index; shorter ones scan the indexed text.
-inline constexpr size_t kMinIndexedChars = 3;
-
 // What a write sees while it runs inside the writer's batch transaction.
-// A full-text index row to write after the commit (see Txn::deferred_index).
-struct PendingIndex {
-  int64_t blob_id = 0;
-  std::string sha256;  // the blob's, checked before writing (ids of rolled-back blobs are reused)
-  IndexText text;
-};
-
 struct Txn {
   Db& db;
   BlobStore& blobs;
   bool appended = false;      // a blob was appended: Sync before COMMIT
   std::set<int64_t> touched;  // mailboxes changed by the batch
-  // Non-null: index rows are collected here and written after the commit, off
-  // the acknowledgement path (the writer's batches); null: written inline.
-  std::vector<PendingIndex>* deferred_index = nullptr;
 };
-
-// Writes deferred index rows whose blob still exists with the same content.
-Status WritePendingIndex(Txn& t, const PendingIndex& p);
 
 // Stores content once (content-addressed) with `refs` more references;
 // returns the blob id.
@@ -61,8 +44,6 @@ Status ApplyDeleteMailbox(Txn& t, int64_t account_id, const std::string& name);
 Status ApplyRenameMailbox(Txn& t, int64_t account_id, const std::string& from,
                           const std::string& to);
 Status ApplySetSubscribed(Txn& t, int64_t account_id, const std::string& name, bool subscribed);
-// Adds the full-text index row of a blob unless it has one (one row per blob).
-Status IndexBlob(Txn& t, int64_t blob_id, const IndexText& text);
 Status ApplyClaimRecent(Txn& t, int64_t mailbox_id, uint32_t up_to_uid, uint32_t& previous);
 Status ApplyRestoreMessage(Txn& t, const RestoreRequest& req, RestoreResult& result);
 Status ApplyRepairBlob(Txn& t, std::string_view content);
@@ -78,7 +59,16 @@ Result<MailboxChanges> QueryChanges(Db& db, int64_t mailbox_id, uint64_t since);
 Status QueryMessagesByUid(Db& db, int64_t mailbox_id, uint32_t first, uint32_t last,
                           std::vector<MessageMeta>& out);
 Result<QuotaUsage> QueryQuota(Db& db, int64_t account_id);
-Result<TextMatches> QueryTextMatches(Db& db, int64_t mailbox_id, std::string_view needle,
-                                     bool with_header);
+// (uid, blob id) of the live messages of a mailbox, by UID (SEARCH BODY/TEXT).
+Result<std::vector<std::pair<uint32_t, int64_t>>> QueryLiveBlobs(Db& db, int64_t mailbox_id);
+// The highest blob id in use (0: none).
+Result<int64_t> QueryMaxBlobId(Db& db);
+// Bodies above `after` by id, for the full-text indexer.
+struct BlobToIndex {
+  int64_t id = 0;
+  BlobRef ref;
+  std::string mime;  // the stored MIME tree
+};
+Result<std::vector<BlobToIndex>> QueryBlobsAbove(Db& db, int64_t after, int64_t limit);
 
 }  // namespace hato::store::sqlite

@@ -157,6 +157,27 @@ CREATE INDEX outbound_recipients_held ON outbound_recipients(message_id) WHERE s
       R"sql(
 ALTER TABLE accounts ADD COLUMN scram_sha256 TEXT;
 )sql",
+      // The FTS5 trigram table goes: the full-text index is a Xapian database
+      // of its own (DATA/index, search/text_index.h), off the writer's path.
+      R"sql(
+DROP TABLE IF EXISTS blob_text;
+)sql",
+      // (HTTP, issue 12): access tokens for API clients (bearer, RFC 6750)
+      // and web sessions (cookie). Only the SHA-256 of a token is kept. The
+      // address is kept with the account id so that a token never passes to
+      // a later account that reuses a purged one's id.
+      R"sql(
+CREATE TABLE access_tokens(
+  id INTEGER PRIMARY KEY,
+  hash TEXT NOT NULL UNIQUE,
+  account_id INTEGER NOT NULL,
+  address TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  label TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL);
+CREATE INDEX access_tokens_account ON access_tokens(account_id);
+)sql",
   };
   return kMigrations;
 }

@@ -7,6 +7,9 @@
 // COMMIT. Only then is each write's `done` called. Readers use their own
 // connections from a pool; WAL lets them run while the writer commits.
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
@@ -14,9 +17,11 @@
 #include <deque>
 #include <mutex>
 #include <thread>
+#include <unordered_set>
 
 #include "base/strings.h"
 #include "io/fault_fs.h"
+#include "search/text_index.h"
 #include "store/blobs.h"
 #include "store/sqlite/db.h"
 #include "store/sqlite/fault_vfs.h"
@@ -74,6 +79,12 @@ class SqliteStore final : public Store {
 
   ~SqliteStore() override {
     {
+      std::lock_guard lock(index_mu_);
+      index_stopping_ = true;
+    }
+    index_cv_.notify_all();
+    if (indexer_.joinable()) indexer_.join();
+    {
       std::lock_guard lock(mu_);
       stopping_ = true;
     }
@@ -87,6 +98,14 @@ class SqliteStore final : public Store {
     if (auto st = sqlite::Migrate(writer_db_); !st) return st;
     if (auto st = blobs_.Open(); !st) return st;
     writer_ = std::thread([this] { WriterLoop(); });
+    if (options_.index_text) {
+      // A store without the index still answers every search, by scanning.
+      if (auto st = OpenTextIndex(); !st) {
+        spdlog::warn("store: full-text index not available, SEARCH scans: {}", st.error().message);
+      } else {
+        indexer_ = std::thread([this] { IndexerLoop(); });
+      }
+    }
     return Ok();
   }
 
@@ -412,6 +431,137 @@ class SqliteStore final : public Store {
     });
   }
 
+  // ---- JMAP (src/jmap) ----
+
+  Result<std::vector<EmailRow>> ListEmailRows(int64_t account_id, int64_t mailbox_id,
+                                              uint64_t since_modseq) override {
+    return WithReader([=](Db& db) -> Result<std::vector<EmailRow>> {
+      auto s = db.Cached(
+          "SELECT m.id, m.mailbox_id, m.uid, m.size, m.internal_date, m.flags, m.keywords, "
+          "m.modseq, b.sha256, m.expunged_at IS NOT NULL FROM messages m "
+          "JOIN mailboxes x ON x.id = m.mailbox_id JOIN blobs b ON b.id = m.blob_id "
+          "WHERE x.account_id = ?1 AND (?2 = 0 OR m.mailbox_id = ?2) AND "
+          "((?3 = 0 AND m.expunged_at IS NULL AND x.deleted_at IS NULL) OR "
+          "(?3 > 0 AND m.modseq > ?3)) ORDER BY m.id");
+      if (!s) return s.error();
+      (*s)->Bind(1, account_id).Bind(2, mailbox_id).Bind(3, static_cast<int64_t>(since_modseq));
+      std::vector<EmailRow> out;
+      auto st = (*s)->ForEachRow([&out](Stmt& r) {
+        EmailRow e;
+        e.message_id = r.Int(0);
+        e.mailbox_id = r.Int(1);
+        e.uid = static_cast<uint32_t>(r.Int(2));
+        e.size = static_cast<uint64_t>(r.Int(3));
+        e.internal_date = r.Int(4);
+        e.flags = static_cast<uint32_t>(r.Int(5));
+        e.keywords = r.Text(6);
+        e.modseq = static_cast<uint64_t>(r.Int(7));
+        e.sha256 = r.Blob(8);
+        e.expunged = r.Int(9) != 0;
+        out.push_back(std::move(e));
+      });
+      if (!st) return st.error();
+      return out;
+    });
+  }
+
+  // ---- Access tokens (http/auth.h) ----
+
+  Result<int64_t> AddToken(int64_t account_id, std::string_view hash, std::string_view kind,
+                           std::string_view label, int64_t expires_at,
+                           size_t max_per_account) override {
+    auto id = std::make_shared<int64_t>(0);
+    std::string h(hash), k(kind), l(label);
+    auto st = WriteSync([=](Txn& t) -> Status {
+      int64_t now = Now();
+      auto del = t.db.Cached(
+          "DELETE FROM access_tokens WHERE account_id = ? AND expires_at != 0 AND expires_at <= ?");
+      if (!del) return del.error();
+      if (auto d = (*del)->Bind(1, account_id).Bind(2, now).Run(); !d) return d;
+      auto acct = t.db.Cached("SELECT address FROM accounts WHERE id = ? AND removed_at IS NULL");
+      if (!acct) return acct.error();
+      auto row = (*acct)->Bind(1, account_id).Step();
+      if (!row) return row.error();
+      if (!*row) {
+        (*acct)->Reset();
+        return Err(ErrorKind::kNotFound, "no such account");
+      }
+      std::string address = (*acct)->Text(0);
+      (*acct)->Reset();
+      auto count = t.db.Cached("SELECT count(*) FROM access_tokens WHERE account_id = ?");
+      if (!count) return count.error();
+      auto crow = (*count)->Bind(1, account_id).Step();
+      if (!crow) return crow.error();
+      int64_t n = (*count)->Int(0);
+      (*count)->Reset();
+      if (static_cast<size_t>(n) >= max_per_account)
+        return Err(ErrorKind::kTooLarge, "too many tokens for this account");
+      auto ins = t.db.Cached(
+          "INSERT INTO access_tokens(hash, account_id, address, kind, label, created_at, "
+          "expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)");
+      if (!ins) return ins.error();
+      auto r = (*ins)
+                   ->Bind(1, h)
+                   .Bind(2, account_id)
+                   .Bind(3, address)
+                   .Bind(4, k)
+                   .Bind(5, l)
+                   .Bind(6, now)
+                   .Bind(7, expires_at)
+                   .Run();
+      if (!r) return r;
+      *id = t.db.LastInsertId();
+      return Ok();
+    });
+    if (!st) return st.error();
+    return *id;
+  }
+
+  Result<AccessToken> FindToken(std::string_view hash, int64_t now) override {
+    std::string h(hash);
+    return WithReader([&h, now](Db& db) -> Result<AccessToken> {
+      auto s = db.Cached(
+          "SELECT t.id, t.account_id, t.address, t.kind, t.label, t.created_at, t.expires_at "
+          "FROM access_tokens t JOIN accounts a ON a.id = t.account_id AND a.address = t.address "
+          "WHERE t.hash = ? AND a.removed_at IS NULL AND (t.expires_at = 0 OR t.expires_at > ?)");
+      if (!s) return s.error();
+      auto row = (*s)->Bind(1, h).Bind(2, now).Step();
+      if (!row) return row.error();
+      if (!*row) return Err(ErrorKind::kNotFound, "no such token");
+      AccessToken t{(*s)->Int(0),  (*s)->Int(1), (*s)->Text(2), (*s)->Text(3),
+                    (*s)->Text(4), (*s)->Int(5), (*s)->Int(6)};
+      (*s)->Reset();
+      return t;
+    });
+  }
+
+  Result<std::vector<AccessToken>> ListTokens(int64_t account_id, int64_t now) override {
+    return WithReader([account_id, now](Db& db) -> Result<std::vector<AccessToken>> {
+      auto s = db.Cached(
+          "SELECT id, account_id, address, kind, label, created_at, expires_at FROM access_tokens "
+          "WHERE account_id = ? AND (expires_at = 0 OR expires_at > ?) ORDER BY id DESC");
+      if (!s) return s.error();
+      (*s)->Bind(1, account_id).Bind(2, now);
+      std::vector<AccessToken> out;
+      auto st = (*s)->ForEachRow([&out](Stmt& r) {
+        out.push_back(
+            AccessToken{r.Int(0), r.Int(1), r.Text(2), r.Text(3), r.Text(4), r.Int(5), r.Int(6)});
+      });
+      if (!st) return st.error();
+      return out;
+    });
+  }
+
+  Status RevokeToken(int64_t account_id, int64_t token_id) override {
+    return WriteSync([account_id, token_id](Txn& t) -> Status {
+      auto s = t.db.Cached("DELETE FROM access_tokens WHERE id = ? AND account_id = ?");
+      if (!s) return s.error();
+      if (auto st = (*s)->Bind(1, token_id).Bind(2, account_id).Run(); !st) return st;
+      if (t.db.Changes() == 0) return Err(ErrorKind::kNotFound, "no such token");
+      return Ok();
+    });
+  }
+
   Result<QuotaUsage> GetQuota(int64_t account_id) override {
     return WithReader([&](Db& db) { return sqlite::QueryQuota(db, account_id); });
   }
@@ -545,8 +695,26 @@ class SqliteStore final : public Store {
 
   Result<TextMatches> SearchText(int64_t mailbox_id, std::string_view needle,
                                  bool with_header) override {
-    return WithReader(
-        [&](Db& db) { return sqlite::QueryTextMatches(db, mailbox_id, needle, with_header); });
+    auto rows = WithReader([&](Db& db) { return sqlite::QueryLiveBlobs(db, mailbox_id); });
+    if (!rows) return rows.error();
+    TextMatches out;
+    std::vector<int64_t> wanted;
+    wanted.reserve(rows->size());
+    for (const auto& [uid, blob] : *rows) {
+      if (index_ && index_->Contains(blob)) {
+        wanted.push_back(blob);
+      } else {
+        out.unindexed.push_back(uid);  // the caller scans it
+      }
+    }
+    if (wanted.empty()) return out;
+    auto found = index_->Search(needle, with_header, wanted);
+    if (!found) return found.error();
+    std::unordered_set<int64_t> hit(found->begin(), found->end());
+    for (const auto& [uid, blob] : *rows) {
+      if (hit.count(blob)) out.uids.push_back(uid);
+    }
+    return out;
   }
 
   Result<std::string> ReadMimeTree(int64_t account_id, int64_t message_id) override {
@@ -619,7 +787,9 @@ class SqliteStore final : public Store {
 
   Result<uint64_t> PurgeExpired(int64_t cutoff) override {
     auto purged = std::make_shared<uint64_t>(0);
-    auto st = WriteSync([cutoff, purged](Txn& t) -> Status {
+    auto gone = std::make_shared<std::vector<int64_t>>();  // destroyed bodies
+    auto max_id = std::make_shared<int64_t>(0);
+    auto st = WriteSync([cutoff, purged, gone, max_id](Txn& t) -> Status {
       // Messages of accounts removed before the cutoff go with their account.
       const char* mark =
           "UPDATE messages SET expunged_at = coalesce(expunged_at, 1) WHERE mailbox_id IN "
@@ -634,9 +804,8 @@ class SqliteStore final : public Store {
       // copies of messages that are live again.
       const char* del = "DELETE FROM messages WHERE expunged_at > 0 AND expunged_at < ?";
       const char* del_superseded = "DELETE FROM messages WHERE expunged_at = 0";
-      // The text index rows of the blobs about to go (SEARCH BODY/TEXT).
-      const char* del_text =
-          "DELETE FROM blob_text WHERE rowid IN (SELECT id FROM blobs WHERE refs <= 0)";
+      // The blobs about to go, for the text index (SEARCH BODY/TEXT).
+      const char* list_gone = "SELECT id FROM blobs WHERE refs <= 0";
       const char* del_blobs = "DELETE FROM blobs WHERE refs <= 0";
       const char* del_mb =
           "DELETE FROM mailboxes WHERE account_id IN (SELECT id FROM accounts WHERE removed_at "
@@ -648,64 +817,48 @@ class SqliteStore final : public Store {
       const char* del_deleted_mb =
           "DELETE FROM mailboxes WHERE deleted_at IS NOT NULL AND deleted_at < ? AND NOT EXISTS "
           "(SELECT 1 FROM messages m WHERE m.mailbox_id = mailboxes.id)";
-      for (const char* sql : {mark, unref, del, del_superseded, del_text, del_blobs, del_mb,
+      for (const char* sql : {mark, unref, del, del_superseded, list_gone, del_blobs, del_mb,
                               del_alias, del_acc, del_deleted_mb}) {
         auto s = t.db.Cached(sql);
         if (!s) return s.error();
+        if (sql == list_gone) {
+          if (auto r = (*s)->ForEachRow([&](Stmt& row) { gone->push_back(row.Int(0)); }); !r) {
+            return r;
+          }
+          continue;
+        }
         for (int i = 1; i <= (*s)->ParamCount(); ++i) (*s)->Bind(i, cutoff);
         if (auto r = (*s)->Run(); !r) return r;
         if (sql == del) *purged = static_cast<uint64_t>(t.db.Changes());
       }
+      auto m = sqlite::QueryMaxBlobId(t.db);
+      if (!m) return m.error();
+      *max_id = *m;
       return Ok();
     });
     if (!st) return st.error();
+    if (index_ && !gone->empty()) index_->Forget(*gone, *max_id);
     return *purged;
   }
 
+  // `hato reindex`: brings the text index up to date now (what the indexer
+  // thread of a running `hato serve` does in the background).
   Result<uint64_t> IndexMissingText(const TextExtractor& extract) override {
-    struct Missing {
-      int64_t id;
-      BlobRef ref;
-      std::string mime;
-    };
-    constexpr int64_t kBatch = 100;  // bodies read per round; one write per round
-    uint64_t indexed = 0;
-    int64_t after = 0;
-    while (true) {
-      auto batch = WithReader([after](Db& db) -> Result<std::vector<Missing>> {
-        auto s = db.Cached(
-            "SELECT id, sha256, segment, offset, stored_length, size, codec, mime FROM blobs b "
-            "WHERE id > ? AND refs > 0 AND NOT EXISTS (SELECT 1 FROM blob_text WHERE rowid = "
-            "b.id) ORDER BY id LIMIT ?");
-        if (!s) return s.error();
-        (*s)->Bind(1, after).Bind(2, kBatch);
-        std::vector<Missing> out;
-        while (true) {
-          auto row = (*s)->Step();
-          if (!row) return row.error();
-          if (!*row) break;
-          out.push_back({(*s)->Int(0), RefFromRow(**s, 1), (*s)->Blob(7)});
-        }
-        return out;
-      });
-      if (!batch) return batch.error();
-      if (batch->empty()) return indexed;
-      auto rows = std::make_shared<std::vector<std::pair<int64_t, IndexText>>>();
-      for (const auto& m : *batch) {
-        after = m.id;
-        auto content = blobs_.Read(m.ref);
-        if (!content) return content.error();  // kCorrupt: `hato verify` names it
-        rows->emplace_back(m.id, extract(*content, m.mime));
-      }
-      auto st = WriteSync([rows](Txn& t) -> Status {
-        for (const auto& [id, text] : *rows) {
-          if (auto s = sqlite::IndexBlob(t, id, text); !s) return s;
-        }
-        return Ok();
-      });
-      if (!st) return st.error();
-      indexed += rows->size();
+    if (indexer_.joinable()) {
+      return Err(ErrorKind::kInvalid, "the store's indexer is running; it indexes by itself");
     }
+    if (!index_) {
+      if (auto st = OpenTextIndex(); !st) return st.error();
+    }
+    uint64_t indexed = 0;
+    while (true) {
+      auto n = IndexFor(extract, std::chrono::seconds(10));
+      if (!n) return n.error();
+      if (*n == 0) break;
+      indexed += *n;
+    }
+    if (auto st = index_->Flush(); !st) return st.error();
+    return indexed;
   }
 
   Result<VerifyReport> Verify() override {
@@ -941,56 +1094,109 @@ class SqliteStore final : public Store {
     while (true) {
       {
         std::unique_lock lock(mu_);
-        cv_.wait(lock, [this] { return stopping_ || !queue_.empty() || !index_pending_.empty(); });
+        cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
         if (queue_.empty() && stopping_) return;  // everything queued was written
         while (!queue_.empty() && batch.size() < options_.max_batch) {
           batch.push_back(std::move(queue_.front()));
           queue_.pop_front();
         }
       }
-      if (batch.empty()) {
-        IndexSlice();  // nothing to acknowledge: catch up on the text index
-        continue;
-      }
       RunBatch(batch);
       batch.clear();
     }
   }
 
-  // The full-text index (SEARCH BODY/TEXT) is derived data, and building it
-  // costs more CPU than the rest of a delivery, so it stays off the
-  // acknowledgement path: batches collect the rows (Txn::deferred_index) and
-  // the writer writes them here, a few at a time, when no write is waiting.
-  // A body whose row is not written yet (or was dropped: past
-  // kMaxIndexPendingBytes, or lost in a crash) is still found, by scanning it
-  // (Store::SearchText's `unindexed`); `hato reindex` fills such rows.
-  void IndexSlice() {
-    static constexpr size_t kSliceRows = 2;
-    std::vector<sqlite::PendingIndex> slice;
-    while (!index_pending_.empty() && slice.size() < kSliceRows) {
-      index_pending_bytes_ -= PendingBytes(index_pending_.front());
-      slice.push_back(std::move(index_pending_.front()));
-      index_pending_.pop_front();
-    }
-    // No fsync for derived data (WAL, synchronous=NORMAL): the next batch's
-    // commit makes it durable, or a crash leaves the bodies to be scanned.
-    (void)writer_db_.Exec("PRAGMA synchronous=NORMAL");
-    Txn txn{writer_db_, blobs_, false, {}};
-    Status st = writer_db_.Exec("BEGIN IMMEDIATE");
-    for (size_t i = 0; st && i < slice.size(); ++i) st = sqlite::WritePendingIndex(txn, slice[i]);
-    writer_db_.ResetAll();
-    if (st) st = writer_db_.Exec("COMMIT");
-    if (!st) {
-      (void)writer_db_.Exec("ROLLBACK");
-      spdlog::warn("store: text index rows not written (the bodies will be scanned): {}",
-                   st.error().message);
-    }
-    sync_full_ = writer_db_.Exec("PRAGMA synchronous=FULL").ok();
-    if (!sync_full_) spdlog::error("store: cannot restore synchronous=FULL; writes wait for it");
+  // ---- The full-text index (SEARCH BODY/TEXT; search/text_index.h) ----
+  //
+  // Derived data, kept entirely off the acknowledgement path: the writer
+  // never touches it. The indexer thread, at the lowest CPU priority, reads
+  // bodies committed above the index's watermark in batches, extracts their
+  // text (StoreOptions::index_text) and adds them. A body not indexed yet is
+  // reported by SearchText as `unindexed`, and the caller scans it.
+
+  Status OpenTextIndex() {
+    auto max_id = WithReader([](Db& db) { return sqlite::QueryMaxBlobId(db); });
+    if (!max_id) return max_id.error();
+    auto index = search::TextIndex::Open(data_dir_ + "/index", *max_id);
+    if (!index) return index.error();
+    index_ = std::move(*index);
+    return Ok();
   }
 
-  static size_t PendingBytes(const sqlite::PendingIndex& p) {
-    return p.text.header.size() + p.text.body.size() + 64;
+  // Indexes the next batch of bodies above the watermark; returns how many
+  // it read (0: caught up).
+  Result<uint64_t> IndexRound(const TextExtractor& extract) {
+    static constexpr int64_t kBatch = 256;
+    int64_t mark = index_->Watermark();
+    auto batch = WithReader([mark](Db& db) { return sqlite::QueryBlobsAbove(db, mark, kBatch); });
+    if (!batch) return batch.error();
+    if (batch->empty()) return uint64_t{0};
+    std::vector<search::IndexDoc> docs;
+    for (const auto& b : *batch) {
+      auto content = blobs_.Read(b.ref);
+      if (!content) {  // kCorrupt: `hato verify` names it; nothing to index
+        spdlog::warn("text index: body {} not indexed: {}", b.id, content.error().message);
+        continue;
+      }
+      IndexText text = extract(*content, b.mime);
+      docs.push_back({b.id, std::move(text.header), std::move(text.body)});
+    }
+    if (auto st = index_->Add(docs, batch->back().id); !st) return st.error();
+    return batch->size();
+  }
+
+  // Indexes until caught up or `budget` has passed, then commits once: one
+  // Xapian commit per second at most however fast mail arrives.
+  Result<uint64_t> IndexFor(const TextExtractor& extract, std::chrono::milliseconds budget) {
+    auto until = std::chrono::steady_clock::now() + budget;
+    uint64_t total = 0;
+    while (true) {
+      auto n = IndexRound(extract);
+      if (!n) return n.error();
+      total += *n;
+      if (*n == 0 || std::chrono::steady_clock::now() >= until) break;
+      std::lock_guard lock(index_mu_);
+      if (index_stopping_) break;
+    }
+    if (auto st = index_->Commit(); !st) return st.error();
+    return total;
+  }
+
+  void IndexerLoop() {
+    // The lowest priority: under load the index waits, deliveries do not.
+    setpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)), 19);
+    while (true) {
+      Result<uint64_t> n = uint64_t{0};
+      if (auto st = index_->Flush(); !st) {
+        n = st.error();
+      } else {
+        n = IndexFor(options_.index_text, kIndexCommitEvery);
+      }
+      if (!n) spdlog::warn("text index: {}", n.error().message);
+      std::unique_lock lock(index_mu_);
+      if (index_stopping_) return;
+      // Caught up (or failing): sleep until a commit wakes us; in any case
+      // at most one round a second, so that the index's writes come in
+      // large batches.
+      if (!n || *n == 0) {
+        index_cv_.wait_for(lock, std::chrono::seconds(n ? 10 : 30),
+                           [this] { return index_stopping_ || index_wake_; });
+        index_wake_ = false;
+        if (index_stopping_) return;
+      }
+      index_cv_.wait_for(lock, kIndexCommitEvery, [this] { return index_stopping_; });
+      if (index_stopping_) return;
+    }
+  }
+  static constexpr std::chrono::milliseconds kIndexCommitEvery{1000};
+
+  void WakeIndexer() {
+    if (!indexer_.joinable()) return;
+    {
+      std::lock_guard lock(index_mu_);
+      index_wake_ = true;
+    }
+    index_cv_.notify_one();
   }
 
   static int64_t NowMs() {
@@ -1012,12 +1218,8 @@ class SqliteStore final : public Store {
 
   void RunBatchTimed(std::vector<WriteOp>& batch) {
     std::vector<Status> results(batch.size());
-    std::vector<sqlite::PendingIndex> index_rows;
-    Txn txn{writer_db_, blobs_, false, {}, &index_rows};
-    // Never acknowledge a write committed without fsync (see IndexSlice).
-    if (!sync_full_) sync_full_ = writer_db_.Exec("PRAGMA synchronous=FULL").ok();
-    Status commit = sync_full_ ? writer_db_.Exec("BEGIN IMMEDIATE")
-                               : Status(Err(ErrorKind::kTemporary, "synchronous=FULL not set"));
+    Txn txn{writer_db_, blobs_, false, {}};
+    Status commit = writer_db_.Exec("BEGIN IMMEDIATE");
     if (commit) {
       for (size_t i = 0; i < batch.size(); ++i) {
         if (auto sp = writer_db_.Exec("SAVEPOINT w"); !sp) {
@@ -1053,14 +1255,7 @@ class SqliteStore final : public Store {
       if (!commit && results[i]) results[i] = Err(ErrorKind::kTemporary, commit.error().message);
       batch[i].done(std::move(results[i]));
     }
-    if (commit) {
-      for (auto& row : index_rows) {
-        size_t bytes = PendingBytes(row);
-        if (index_pending_bytes_ + bytes > kMaxIndexPendingBytes) break;  // scanned instead
-        index_pending_bytes_ += bytes;
-        index_pending_.push_back(std::move(row));
-      }
-    }
+    if (commit && txn.appended) WakeIndexer();
   }
 
   // SQLite keeps writing to a database file deleted under it (and so would we,
@@ -1112,11 +1307,13 @@ class SqliteStore final : public Store {
   // Write-path timing for Health() (steady clock, ms).
   static constexpr int64_t kRecentCommitMs = 2000;
   std::atomic<int64_t> batch_started_ms_{0};
-  // Text index rows waiting for IndexSlice (writer thread only).
-  static constexpr size_t kMaxIndexPendingBytes = 64u << 20;
-  std::deque<sqlite::PendingIndex> index_pending_;
-  size_t index_pending_bytes_ = 0;
-  bool sync_full_ = true;  // the writer connection commits with fsync
+  // The full-text index and its thread (null / not running: searches scan).
+  std::unique_ptr<search::TextIndex> index_;
+  std::thread indexer_;
+  std::mutex index_mu_;
+  std::condition_variable index_cv_;
+  bool index_stopping_ = false;  // guarded by index_mu_
+  bool index_wake_ = false;      // guarded by index_mu_: a commit appended bodies
   std::atomic<int64_t> last_commit_ms_{0};
   std::atomic<int64_t> last_commit_end_ms_{0};
   Db writer_db_;  // writer thread only (and Open before it starts)

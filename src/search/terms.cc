@@ -1,0 +1,126 @@
+#include "search/terms.h"
+
+#include <unordered_set>
+
+namespace hato::search {
+namespace {
+
+// Decodes one code point at s[i]; on invalid UTF-8 returns the byte itself
+// with length 1 (and `valid` false) so callers never stall or throw.
+struct CodePoint {
+  char32_t cp;
+  size_t len;
+  bool valid;
+};
+
+CodePoint Decode(std::string_view s, size_t i) {
+  auto b = static_cast<unsigned char>(s[i]);
+  if (b < 0x80) return {b, 1, true};
+  size_t len = b >= 0xF0 && b < 0xF5 ? 4 : b >= 0xE0 ? 3 : b >= 0xC2 && b < 0xE0 ? 2 : 0;
+  if (len == 0 || i + len > s.size()) return {b, 1, false};
+  char32_t cp = len == 2 ? b & 0x1F : len == 3 ? b & 0x0F : b & 0x07;
+  for (size_t k = 1; k < len; ++k) {
+    auto c = static_cast<unsigned char>(s[i + k]);
+    if ((c & 0xC0) != 0x80) return {b, 1, false};
+    cp = (cp << 6) | (c & 0x3F);
+  }
+  // Overlong forms and surrogates are invalid.
+  if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
+      (cp >= 0xD800 && cp <= 0xDFFF)) {
+    return {b, 1, false};
+  }
+  return {cp, len, true};
+}
+
+void Encode(char32_t cp, std::string& out) {
+  if (cp < 0x80) {
+    out += static_cast<char>(cp);
+  } else if (cp < 0x800) {
+    out += static_cast<char>(0xC0 | (cp >> 6));
+    out += static_cast<char>(0x80 | (cp & 0x3F));
+  } else if (cp < 0x10000) {
+    out += static_cast<char>(0xE0 | (cp >> 12));
+    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+    out += static_cast<char>(0x80 | (cp & 0x3F));
+  } else {
+    out += static_cast<char>(0xF0 | (cp >> 18));
+    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
+    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+    out += static_cast<char>(0x80 | (cp & 0x3F));
+  }
+}
+
+char32_t FoldCodePoint(char32_t c) {
+  if (c >= 'A' && c <= 'Z') return c + 32;
+  if (c < 0xC0) return c;
+  if (c <= 0xDE && c != 0xD7) return c + 32;                  // Latin-1 capitals
+  if (c >= 0x391 && c <= 0x3A9 && c != 0x3A2) return c + 32;  // Greek capitals
+  if (c >= 0x410 && c <= 0x42F) return c + 32;                // Cyrillic capitals
+  if (c >= 0x400 && c <= 0x40F) return c + 80;                // Cyrillic Ѐ..Џ
+  if (c >= 0xFF21 && c <= 0xFF3A) return c + 32;              // full-width A..Z
+  return c;
+}
+
+bool IsSpace(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
+
+}  // namespace
+
+std::string Fold(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size();) {
+    CodePoint p = Decode(s, i);
+    if (p.valid) {
+      Encode(FoldCodePoint(p.cp), out);
+    } else {
+      out += s[i];
+    }
+    i += p.len;
+  }
+  return out;
+}
+
+std::string SquashSpace(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  bool space = false;
+  for (char c : s) {
+    if (IsSpace(c)) {
+      if (!space) out += ' ';
+      space = true;
+    } else {
+      out += c;
+      space = false;
+    }
+  }
+  return out;
+}
+
+size_t CountChars(std::string_view s) {
+  size_t n = 0;
+  for (size_t i = 0; i < s.size(); i += Decode(s, i).len) ++n;
+  return n;
+}
+
+std::vector<std::string> Trigrams(std::string_view folded, std::string_view prefix) {
+  std::string text = SquashSpace(folded);
+  std::vector<size_t> starts;  // byte offset of each code point
+  starts.reserve(text.size());
+  for (size_t i = 0; i < text.size(); i += Decode(text, i).len) starts.push_back(i);
+  starts.push_back(text.size());
+  std::vector<std::string> out;
+  std::unordered_set<std::string_view> seen;
+  for (size_t k = 0; k + kGramChars < starts.size() && out.size() < kMaxTermsPerField; ++k) {
+    std::string_view gram(text.data() + starts[k], starts[k + kGramChars] - starts[k]);
+    if (seen.insert(gram).second) out.push_back(std::string(prefix) + std::string(gram));
+  }
+  return out;
+}
+
+bool MatchesFolded(std::string_view folded_text, std::string_view folded_needle) {
+  std::string needle = SquashSpace(folded_needle);
+  if (needle.empty()) return true;
+  return SquashSpace(folded_text).find(needle) != std::string::npos;
+}
+
+}  // namespace hato::search

@@ -1,0 +1,314 @@
+#include "search/text_index.h"
+
+#include <spdlog/spdlog.h>
+#include <xapian.h>
+#include <zstd.h>
+
+#include <cstring>
+#include <filesystem>
+#include <limits>
+#include <unordered_set>
+
+#include "search/terms.h"
+
+namespace hato::search {
+namespace {
+
+constexpr char kWatermarkKey[] = "watermark";
+constexpr int kZstdLevel = 1;
+// A search retries this often when the indexer commits under it (Xapian's
+// DatabaseModifiedError), then gives up with kTemporary.
+constexpr int kSearchAttempts = 3;
+
+Error XapianError(const Xapian::Error& e, std::string_view what) {
+  return Error{ErrorKind::kTemporary, "text index: " + std::string(what) + ": " + e.get_msg()};
+}
+
+// Document data: the folded, space-squashed header and body, length-prefixed
+// and zstd-compressed.
+std::string Pack(const std::string& header, const std::string& body) {
+  std::string raw;
+  uint32_t n = static_cast<uint32_t>(header.size());
+  raw.append(reinterpret_cast<const char*>(&n), sizeof n);
+  raw += header;
+  raw += body;
+  std::string out(ZSTD_compressBound(raw.size()), '\0');
+  size_t len = ZSTD_compress(out.data(), out.size(), raw.data(), raw.size(), kZstdLevel);
+  if (ZSTD_isError(len)) return {};
+  out.resize(len);
+  return out;
+}
+
+bool Unpack(const std::string& data, std::string& header, std::string& body) {
+  unsigned long long size = ZSTD_getFrameContentSize(data.data(), data.size());
+  if (size == ZSTD_CONTENTSIZE_ERROR || size == ZSTD_CONTENTSIZE_UNKNOWN || size < 4 ||
+      size > (64u << 20)) {
+    return false;
+  }
+  std::string raw(size, '\0');
+  size_t len = ZSTD_decompress(raw.data(), raw.size(), data.data(), data.size());
+  if (ZSTD_isError(len) || len != size) return false;
+  uint32_t n;
+  std::memcpy(&n, raw.data(), sizeof n);
+  if (n > raw.size() - 4) return false;
+  header.assign(raw, 4, n);
+  body.assign(raw, 4 + n);
+  return true;
+}
+
+class WantedDecider : public Xapian::MatchDecider {
+ public:
+  explicit WantedDecider(const std::unordered_set<Xapian::docid>& wanted) : wanted_(wanted) {}
+  bool operator()(const Xapian::Document& doc) const override {
+    return wanted_.count(doc.get_docid()) != 0;
+  }
+
+ private:
+  const std::unordered_set<Xapian::docid>& wanted_;
+};
+
+}  // namespace
+
+struct TextIndex::Impl {
+  std::string dir;
+  Xapian::WritableDatabase writer;  // indexer thread only
+
+  mutable std::shared_mutex mu;  // guards `held`, `watermark`, `forgotten`
+  std::vector<bool> held;        // by blob id: a document exists
+  int64_t watermark = 0;
+  std::vector<int64_t> forgotten;  // ids to delete at the next Flush
+  // Indexer thread only: added since the last Commit.
+  std::vector<int64_t> staged;
+  int64_t staged_watermark = 0;
+
+  std::mutex readers_mu;
+  std::vector<std::unique_ptr<Xapian::Database>> readers;
+
+  std::unique_ptr<Xapian::Database> TakeReader() {
+    {
+      std::lock_guard lock(readers_mu);
+      if (!readers.empty()) {
+        auto r = std::move(readers.back());
+        readers.pop_back();
+        r->reopen();
+        return r;
+      }
+    }
+    return std::make_unique<Xapian::Database>(dir);
+  }
+  void GiveBack(std::unique_ptr<Xapian::Database> r) {
+    std::lock_guard lock(readers_mu);
+    readers.push_back(std::move(r));
+  }
+  void SetHeld(int64_t id, bool on) {  // mu held exclusively
+    if (id <= 0) return;
+    auto i = static_cast<size_t>(id);
+    if (i >= held.size()) {
+      if (!on) return;
+      held.resize(std::max(i + 1, held.size() * 2));
+    }
+    held[i] = on;
+  }
+};
+
+TextIndex::TextIndex(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+TextIndex::~TextIndex() = default;
+
+Result<std::unique_ptr<TextIndex>> TextIndex::Open(const std::string& dir, int64_t max_id) {
+  auto impl = std::make_unique<Impl>();
+  impl->dir = dir;
+  for (int attempt = 0;; ++attempt) {
+    try {
+      // No fsync: the index is derived data. After a crash it is at some
+      // earlier commit (its watermark with it), or unreadable and rebuilt.
+      impl->writer = Xapian::WritableDatabase(
+          dir, Xapian::DB_CREATE_OR_OPEN | Xapian::DB_NO_SYNC | Xapian::DB_BACKEND_GLASS);
+      break;
+    } catch (const Xapian::DatabaseLockError& e) {
+      return Err(ErrorKind::kTemporary,
+                 "text index " + dir + " is in use by another process (" + e.get_msg() + ")");
+    } catch (const Xapian::Error& e) {
+      if (attempt > 0) return XapianError(e, "cannot open " + dir);
+      spdlog::warn("text index {} unreadable ({}); rebuilding it", dir, e.get_msg());
+      std::error_code ec;
+      std::filesystem::remove_all(dir, ec);
+    }
+  }
+  try {
+    Xapian::WritableDatabase& w = impl->writer;
+    std::string mark = w.get_metadata(kWatermarkKey);
+    impl->watermark = mark.empty() ? 0 : std::stoll(mark);
+    // Bodies purged while we were not running: SQLite may hand their ids out
+    // again, so what the index holds above the store's highest id is stale.
+    std::vector<Xapian::docid> stale;
+    for (auto it = w.postlist_begin(""); it != w.postlist_end(""); ++it) {
+      Xapian::docid id = *it;
+      if (static_cast<int64_t>(id) > max_id) {
+        stale.push_back(id);
+      } else {
+        impl->SetHeld(id, true);
+      }
+    }
+    for (auto id : stale) w.delete_document(id);
+    if (impl->watermark > max_id) impl->watermark = max_id;
+    if (!stale.empty()) {
+      w.set_metadata(kWatermarkKey, std::to_string(impl->watermark));
+      w.commit();
+    }
+  } catch (const Xapian::Error& e) {
+    return XapianError(e, "cannot read " + dir);
+  } catch (const std::exception& e) {
+    return Err(ErrorKind::kCorrupt, "text index " + dir + ": bad watermark: " + e.what());
+  }
+  return std::unique_ptr<TextIndex>(new TextIndex(std::move(impl)));
+}
+
+Status TextIndex::Add(const std::vector<IndexDoc>& docs, int64_t watermark) {
+  try {
+    for (const auto& d : docs) {
+      if (d.id <= 0 || d.id > std::numeric_limits<Xapian::docid>::max()) continue;  // scanned
+      std::string header = SquashSpace(Fold(d.header));
+      std::string body = SquashSpace(Fold(d.body));
+      Xapian::Document doc;
+      for (const auto& t : Trigrams(header, "H")) doc.add_boolean_term(t);
+      for (const auto& t : Trigrams(body, "B")) doc.add_boolean_term(t);
+      doc.set_data(Pack(header, body));
+      impl_->writer.replace_document(static_cast<Xapian::docid>(d.id), doc);
+      impl_->staged.push_back(d.id);
+    }
+    std::unique_lock lock(impl_->mu);
+    impl_->staged_watermark = std::max(impl_->staged_watermark, watermark);
+    return Ok();
+  } catch (const Xapian::Error& e) {
+    return XapianError(e, "cannot add documents");
+  }
+}
+
+Status TextIndex::Commit() {
+  try {
+    int64_t mark;
+    {
+      std::shared_lock lock(impl_->mu);
+      mark = std::max(impl_->watermark, impl_->staged_watermark);
+    }
+    impl_->writer.set_metadata(kWatermarkKey, std::to_string(mark));
+    impl_->writer.commit();
+    std::unique_lock lock(impl_->mu);
+    for (int64_t id : impl_->staged) impl_->SetHeld(id, true);
+    // A body forgotten while we indexed it must not come back.
+    for (int64_t id : impl_->forgotten) impl_->SetHeld(id, false);
+    impl_->watermark = std::max(impl_->watermark, impl_->staged_watermark);
+    impl_->staged.clear();
+    return Ok();
+  } catch (const Xapian::Error& e) {
+    return XapianError(e, "cannot commit");
+  }
+}
+
+void TextIndex::Forget(const std::vector<int64_t>& ids, int64_t max_id) {
+  std::unique_lock lock(impl_->mu);
+  for (int64_t id : ids) {
+    impl_->SetHeld(id, false);
+    impl_->forgotten.push_back(id);
+  }
+  // Ids above the store's highest are handed out again: read them again.
+  if (impl_->watermark > max_id) impl_->watermark = max_id;
+  if (impl_->staged_watermark > max_id) impl_->staged_watermark = max_id;
+}
+
+Status TextIndex::Flush() {
+  std::vector<int64_t> ids;
+  int64_t mark;
+  {
+    std::unique_lock lock(impl_->mu);
+    ids.swap(impl_->forgotten);
+    mark = impl_->watermark;
+  }
+  if (ids.empty()) return Ok();
+  try {
+    for (int64_t id : ids) {
+      if (id > 0 && id <= std::numeric_limits<Xapian::docid>::max()) {
+        impl_->writer.delete_document(static_cast<Xapian::docid>(id));
+      }
+    }
+    impl_->writer.set_metadata(kWatermarkKey, std::to_string(mark));
+    impl_->writer.commit();
+    return Ok();
+  } catch (const Xapian::DocNotFoundError&) {
+    return Ok();
+  } catch (const Xapian::Error& e) {
+    return XapianError(e, "cannot remove documents");
+  }
+}
+
+int64_t TextIndex::Watermark() const {
+  std::shared_lock lock(impl_->mu);
+  return std::max(impl_->watermark, impl_->staged_watermark);
+}
+
+bool TextIndex::Contains(int64_t id) const {
+  std::shared_lock lock(impl_->mu);
+  return id > 0 && static_cast<size_t>(id) < impl_->held.size() && impl_->held[id];
+}
+
+uint64_t TextIndex::DocCount() const {
+  std::shared_lock lock(impl_->mu);
+  uint64_t n = 0;
+  for (bool b : impl_->held) n += b;
+  return n;
+}
+
+Result<std::vector<int64_t>> TextIndex::Search(std::string_view needle, bool with_header,
+                                               const std::vector<int64_t>& wanted) {
+  std::string folded = SquashSpace(Fold(needle));
+  std::unordered_set<Xapian::docid> want;
+  for (int64_t id : wanted) {
+    if (Contains(id)) want.insert(static_cast<Xapian::docid>(id));
+  }
+  std::vector<int64_t> out;
+  if (want.empty()) return out;
+  for (int attempt = 1;; ++attempt) {
+    out.clear();
+    try {
+      auto reader = impl_->TakeReader();
+      std::vector<Xapian::docid> candidates;
+      if (CountChars(folded) >= kMinChars) {
+        auto body_terms = Trigrams(folded, "B");
+        Xapian::Query q(Xapian::Query::OP_AND, body_terms.begin(), body_terms.end());
+        if (with_header) {
+          auto header_terms = Trigrams(folded, "H");
+          q = Xapian::Query(
+              Xapian::Query::OP_OR, q,
+              Xapian::Query(Xapian::Query::OP_AND, header_terms.begin(), header_terms.end()));
+        }
+        Xapian::Enquire enquire(*reader);
+        enquire.set_query(q);
+        enquire.set_weighting_scheme(Xapian::BoolWeight());
+        enquire.set_docid_order(Xapian::Enquire::ASCENDING);
+        WantedDecider decider(want);
+        Xapian::MSet mset = enquire.get_mset(0, reader->get_doccount(), 0, nullptr, &decider);
+        for (auto it = mset.begin(); it != mset.end(); ++it) candidates.push_back(*it);
+      } else {
+        candidates.assign(want.begin(), want.end());  // too short to narrow: check them all
+      }
+      std::string header, body;
+      for (Xapian::docid id : candidates) {
+        if (!Unpack(reader->get_document(id).get_data(), header, body)) continue;
+        if (body.find(folded) != std::string::npos ||
+            (with_header && header.find(folded) != std::string::npos)) {
+          out.push_back(id);
+        }
+      }
+      impl_->GiveBack(std::move(reader));
+      return out;
+    } catch (const Xapian::DatabaseModifiedError& e) {
+      if (attempt >= kSearchAttempts) return XapianError(e, "search");
+    } catch (const Xapian::DocNotFoundError&) {
+      if (attempt >= kSearchAttempts) return out;  // removed under us: not a match
+    } catch (const Xapian::Error& e) {
+      return XapianError(e, "search");
+    }
+  }
+}
+
+}  // namespace hato::search

@@ -1,0 +1,75 @@
+// The full-text index of message bodies (IMAP SEARCH BODY/TEXT): a Xapian
+// database in its own directory (DATA/index), derived data that is rebuilt
+// from the store at any time and never backed up.
+//
+// Documents are keyed by the store's blob id (one document per stored body,
+// shared by every message that has that body). Each holds the trigram terms
+// of its decoded header ("H") and body ("B") (search/terms.h) and, as its
+// data, the folded text itself (zstd-compressed), so that a search checks
+// each candidate exactly: the index narrows, the text decides.
+//
+// The index knows how far it got: the metadata key "watermark" is the
+// highest blob id it has read (committed with the documents), and it keeps
+// in memory which ids it holds, so a search can say which bodies it has not
+// seen (they are then scanned by the caller: SEARCH is always complete).
+//
+// Thread-safety: one indexer thread calls Add/Remove; any thread may call
+// Search/Contains/Watermark concurrently (readers reopen the database).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <shared_mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/result.h"
+
+namespace hato::search {
+
+struct IndexDoc {
+  int64_t id = 0;
+  std::string header;  // decoded text, as mime::ExtractSearchText gives it
+  std::string body;
+};
+
+class TextIndex {
+ public:
+  // Opens or creates the index in `dir`. The database is locked by this
+  // process: a second writer (another `hato serve`, `hato reindex` while
+  // serving) gets kTemporary. `max_id` is the store's highest blob id now:
+  // documents above it belong to bodies purged since and are dropped.
+  static Result<std::unique_ptr<TextIndex>> Open(const std::string& dir, int64_t max_id);
+  ~TextIndex();
+
+  // Stages documents (added or replaced) read up to blob id `watermark`;
+  // they count as indexed once Commit() has written them.
+  Status Add(const std::vector<IndexDoc>& docs, int64_t watermark);
+  // Writes what Add staged and the watermark in one Xapian commit.
+  Status Commit();
+  // Forgets bodies that the store destroyed (ids may be reused by SQLite
+  // above the store's highest id): they stop counting as indexed at once.
+  void Forget(const std::vector<int64_t>& ids, int64_t max_id);
+  // Writes the forgotten ids' removal (indexer thread).
+  Status Flush();
+
+  // The highest blob id read (staged or committed): the next round reads above it.
+  int64_t Watermark() const;
+  bool Contains(int64_t id) const;
+  uint64_t DocCount() const;
+
+  // The ids among `wanted` whose header (when `with_header`) or body holds
+  // `needle` as a case-insensitive substring. Ids not Contains()ed are
+  // ignored: the caller scans them.
+  Result<std::vector<int64_t>> Search(std::string_view needle, bool with_header,
+                                      const std::vector<int64_t>& wanted);
+
+ private:
+  struct Impl;
+  explicit TextIndex(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace hato::search
