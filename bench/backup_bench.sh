@@ -24,7 +24,7 @@ with open(path, "wb") as f:
 PY
 echo "mbox: $(du -h "$work/in.mbox" | cut -f1) for $n messages"
 "$hato" init --data "$work/d1" --domain bench.test >/dev/null
-echo pw | "$hato" user add u@bench.test --password-stdin --data "$work/d1" >/dev/null
+echo bench-password | "$hato" user add u@bench.test --password-stdin --data "$work/d1" >/dev/null
 t() { local s=$(date +%s.%N); "$@"; echo "  ($(echo "$(date +%s.%N) - $s" | bc) s wall)"; }
 echo "== import";          t "$hato" import u@bench.test "$work/in.mbox" --data "$work/d1"
 echo "== backup create";   t "$hato" backup create "$work/bk" --create --data "$work/d1"

@@ -25,7 +25,7 @@ TIMEOUT=${BENCH_TIMEOUT:-600}
 LOAD=$BUILD/bench/hato-smtp-load
 HATO=$BUILD/hato
 SINK=24025 HATO_SUB=24587 HATO_SMTP=24026 HATO_POP3=24110 HATO_IMAP=24143 PF_SMTP=24525
-SENDER=sender@bench.test PASS=benchpw RCPT=rcpt@bench-remote.example
+SENDER=sender@bench.test PASS=bench-password RCPT=rcpt@bench-remote.example
 
 for b in "$LOAD" "$HATO"; do
   [ -x "$b" ] || { echo "outbound-bench: $b not built" >&2; exit 1; }

@@ -18,7 +18,7 @@ MSGAUTH=${BENCH_MSGAUTH:-0}
 FROM=loadgen@hato-bench.example
 LOAD=$BUILD/bench/hato-smtp-load
 RCPT=bench@bench.test
-PASS=benchpw
+PASS=bench-password
 HATO_SMTP=22525 HATO_POP3=22110
 PF_SMTP=23525 PF_LMTP=23024 PF_POP3=23110
 TICK=$(getconf CLK_TCK)

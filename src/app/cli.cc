@@ -19,6 +19,7 @@
 #include "app/status_cli.h"
 #include "app/tls.h"
 #include "auth/password.h"
+#include "auth/password_policy.h"
 #include "auth/scram.h"
 #include "backup/backup.h"
 #include "base/log.h"
@@ -744,6 +745,12 @@ int RunCli(int argc, char** argv) {
     if (!canonical) return Fail(canonical.error().message);
     auto pw = ReadPassword(password, password_stdin);
     if (!pw) return Fail(pw.error().message);
+    auto cfg = LoadConfig(data);
+    if (!cfg) return Fail(cfg.error().message);
+    auth::PasswordPolicy policy{cfg->auth.min_password_length, cfg->auth.refuse_common_passwords};
+    if (auto st = auth::CheckPassword(*pw, *canonical, policy); !st) {
+      return Fail(*canonical + ": " + st.error().message);
+    }
     auto hash = auth::HashPassword(*pw);
     if (!hash) return Fail(hash.error().message);
     auto scram = auth::NewScramVerifier(*pw);  // SCRAM-SHA-256 logins (RFC 7677)

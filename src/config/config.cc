@@ -490,6 +490,14 @@ const std::map<std::string, Setter>& Setters() {
        [](const toml::node& n, Config& c) {
          return WantBool(n, "auth.allow_plaintext_on_loopback", c.auth.allow_plaintext_on_loopback);
        }},
+      {"auth.min_password_length",
+       [](const toml::node& n, Config& c) {
+         return WantInt(n, "auth.min_password_length", 1, 1024, c.auth.min_password_length);
+       }},
+      {"auth.refuse_common_passwords",
+       [](const toml::node& n, Config& c) {
+         return WantBool(n, "auth.refuse_common_passwords", c.auth.refuse_common_passwords);
+       }},
       {"auth.penalty_base_ms",
        [](const toml::node& n, Config& c) {
          return WantInt(n, "auth.penalty_base_ms", 0, 60000, c.auth.penalty_base_ms);
@@ -786,7 +794,10 @@ std::string DefaultText(std::string_view hostname, std::string_view postgres) {
     << "penalty_max_ms = " << d.auth.penalty_max_ms << "\n"
     << "password_threads = " << d.auth.password_threads << "   # threads for password checks\n"
     << "max_pending_checks = " << d.auth.max_pending_checks
-    << "   # waiting checks; past it logins fail temporarily\n\n"
+    << "   # waiting checks; past it logins fail temporarily\n"
+    << "min_password_length = " << d.auth.min_password_length
+    << "   # hato user add/passwd refuse shorter passwords\n"
+    << "refuse_common_passwords = true   # ... and the commonest ones\n"
     << "# Successful password checks remembered as a keyed hash (0 = off; see\n"
     << "# docs/operations.md for the trade-off); cleared on SIGHUP.\n"
     << "credential_cache_entries = " << d.auth.credential_cache_entries << "\n"

@@ -117,6 +117,10 @@ struct AuthConfig {
   // (IMAP NO [UNAVAILABLE], POP3 -ERR [SYS/TEMP], SMTP 454 4.7.0).
   size_t password_threads = 2;
   size_t max_pending_checks = 64;
+  // hato user add|passwd (auth/password_policy.h): shorter passwords, and the
+  // commonest ones, are refused.
+  size_t min_password_length = 8;
+  bool refuse_common_passwords = true;
   // Recent successful password checks remembered (auth/credential_cache.h);
   // 0 entries or 0 seconds: every login runs Argon2.
   int credential_cache_entries = 10000;

@@ -466,13 +466,28 @@ awaitable<bool> Session::HandleRcpt(const Command& c) {
   auto lookup = [store, domain, key, bare_postmaster, role, role_target] {
     Lookup l;
     l.local = bare_postmaster ? Result<bool>(true) : store->IsLocalDomain(domain);
+    auto not_found = [&l] {
+      return !l.account || (!l.account->ok() && l.account->error().kind == ErrorKind::kNotFound);
+    };
     if (l.local.ok() && *l.local && !bare_postmaster) {
       l.account = store->ResolveRecipient(key);  // aliases too
+      // Subaddressing (RFC 5233): user+tag@domain reaches user@domain when
+      // no account or alias has the whole address.
+      size_t at = key.rfind('@');
+      size_t plus = key.find('+');
+      if (not_found() && plus != std::string::npos && plus > 0 && plus < at) {
+        l.account = store->ResolveRecipient(key.substr(0, plus) + key.substr(at));
+      }
     }
-    if (l.local.ok() && *l.local && role &&
-        (!l.account || (!l.account->ok() && l.account->error().kind == ErrorKind::kNotFound))) {
+    if (l.local.ok() && *l.local && role && not_found()) {
       l.account =
           role_target.empty() ? store->FirstAccount() : store->ResolveRecipient(role_target);
+    }
+    // A catch-all alias "@domain" (hato alias add @DOMAIN ACCOUNT) takes
+    // what nothing else claims.
+    if (l.local.ok() && *l.local && !bare_postmaster && not_found()) {
+      auto catch_all = store->ResolveRecipient("@" + domain);
+      if (catch_all || catch_all.error().kind != ErrorKind::kNotFound) l.account = catch_all;
     }
     if (l.account && l.account->ok()) l.quota = store->GetQuota((*l.account)->id);
     return l;

@@ -55,12 +55,12 @@ class CliTest(unittest.TestCase):
         run_cli("domain", "add", "other.test", data=self.data)
         self.assertEqual(run_cli("domain", "list", data=self.data).stdout.split(),
                          ["example.test", "other.test"])
-        run_cli("user", "add", "Alice@Example.test", "--password", "pw1", data=self.data)
-        one_line_error(self, run_cli("user", "add", "alice@example.test", "--password", "x",
+        run_cli("user", "add", "Alice@Example.test", "--password", "pw1-long-enough", data=self.data)
+        one_line_error(self, run_cli("user", "add", "alice@example.test", "--password", "x-long-enough",
                                      data=self.data, check=False), "already exists")
-        one_line_error(self, run_cli("user", "add", "bob@nowhere.test", "--password", "x",
+        one_line_error(self, run_cli("user", "add", "bob@nowhere.test", "--password", "x-long-enough",
                                      data=self.data, check=False), "not local")
-        one_line_error(self, run_cli("user", "add", "not an address", "--password", "x",
+        one_line_error(self, run_cli("user", "add", "not an address", "--password", "x-long-enough",
                                      data=self.data, check=False), "invalid address")
         one_line_error(self, run_cli("user", "add", "c@example.test", data=self.data,
                                      check=False), "--password")
@@ -81,7 +81,7 @@ class CliTest(unittest.TestCase):
         run_cli("init", "--domain", "example.test", data=self.data)
         run_cli("domain", "add", "other.test", data=self.data)
         for u in ("alice", "bob"):
-            run_cli("user", "add", f"{u}@example.test", "--password", "pw", data=self.data)
+            run_cli("user", "add", f"{u}@example.test", "--password", "pw-long-enough", data=self.data)
         r = run_cli("alias", "add", "Sales@Example.test", "alice@example.test", data=self.data)
         self.assertIn("added alias sales@example.test -> alice@example.test", r.stdout)
         run_cli("alias", "add", "al@other.test", "ALICE@example.test", data=self.data)
@@ -99,7 +99,7 @@ class CliTest(unittest.TestCase):
                        "alias of alice@example.test")
         one_line_error(self, run_cli("alias", "add", "bob@example.test", "alice@example.test",
                                      data=self.data, check=False), "account")
-        one_line_error(self, run_cli("user", "add", "help@example.test", "--password", "pw",
+        one_line_error(self, run_cli("user", "add", "help@example.test", "--password", "pw-long-enough",
                                      data=self.data, check=False), "alias of bob@example.test")
         one_line_error(self, run_cli("alias", "add", "x@remote.test", "alice@example.test",
                                      data=self.data, check=False), "not local")

@@ -1,9 +1,9 @@
 """From `hato init` to a working domain, end to end (issue 18): two Hato
-instances are initialised for a.test and b.test, the DNS records each
+instances are initialised for a.example and b.example, the DNS records each
 `hato init` printed are loaded into a local test DNS server (fakemx.FakeDNS,
 as in test_msgauth_inbound), `hato dns check` agrees with it, and a message
-submitted on b.test reaches a.test through an MX lookup, signed with the DKIM
-key init generated, passing SPF, DKIM and DMARC at a.test."""
+submitted on b.example reaches a.example through an MX lookup, signed with the DKIM
+key init generated, passing SPF, DKIM and DMARC at a.example."""
 import imaplib
 import os
 import re
@@ -37,8 +37,8 @@ class DomainEndToEnd(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.tmp = tempfile.mkdtemp(prefix="hato-e2e-")
-        cls.a_data, cls.a_out = init(cls.tmp, "a.test")
-        cls.b_data, cls.b_out = init(cls.tmp, "b.test")
+        cls.a_data, cls.a_out = init(cls.tmp, "a.example")
+        cls.b_data, cls.b_out = init(cls.tmp, "b.example")
         cls.zone = {}
         cls.dns = FakeDNS(cls.zone)
         cls.a = Server(data=cls.a_data)
@@ -46,7 +46,7 @@ class DomainEndToEnd(unittest.TestCase):
         for s in (cls.a, cls.b):
             s.set_config("outbound", "resolver", f'"{cls.dns.address}"')
             s.set_config("msgauth", "check_loopback", "true")
-        # b.test's MX lookup for a.test finds mx.a.test = 127.0.0.1, on A's port.
+        # b.example's MX lookup for a.example finds mx.a.example = 127.0.0.1, on A's port.
         cls.b.set_config("outbound", "smtp_port", str(cls.a.smtp_port))
         cls.b.set_config("outbound", "retry_base_seconds", "1")
         cls.a.start()
@@ -65,12 +65,12 @@ class DomainEndToEnd(unittest.TestCase):
 
     def test_1_records_then_mail_passes_every_check(self):
         # Before the records are published: required records are missing.
-        r = self.dns_check(self.a_data, "a.test")
+        r = self.dns_check(self.a_data, "a.example")
         self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
-        self.assertRegex(r.stdout, r"MISSING\tMX\ta\.test")
+        self.assertRegex(r.stdout, r"MISSING\tMX\ta\.example")
         load_zone(self.zone, self.a_out)
         load_zone(self.zone, self.b_out)
-        for data, domain in ((self.a_data, "a.test"), (self.b_data, "b.test")):
+        for data, domain in ((self.a_data, "a.example"), (self.b_data, "b.example")):
             r = self.dns_check(data, domain)
             self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
             for rtype, name in (("MX", domain), ("A", f"mx.{domain}"), ("TXT", domain),
@@ -81,15 +81,15 @@ class DomainEndToEnd(unittest.TestCase):
             s.ehlo()
             s.starttls()
             s.ehlo()
-            s.login("admin@b.test", PASSWORD)
-            s.sendmail("admin@b.test", ["admin@a.test"],
-                       b"From: Admin B <admin@b.test>\r\nTo: <admin@a.test>\r\n"
-                       b"Subject: across\r\nMessage-ID: <e2e@b.test>\r\n\r\nHello a.test\r\n")
+            s.login("admin@b.example", PASSWORD)
+            s.sendmail("admin@b.example", ["admin@a.example"],
+                       b"From: Admin B <admin@b.example>\r\nTo: <admin@a.example>\r\n"
+                       b"Subject: across\r\nMessage-ID: <e2e@b.example>\r\n\r\nHello a.example\r\n")
 
         def fetch():
             m = imaplib.IMAP4("127.0.0.1", self.a.imap_port)
             try:
-                m.login("admin@a.test", PASSWORD)
+                m.login("admin@a.example", PASSWORD)
                 m.select("INBOX")
                 _, ids = m.search(None, "ALL")
                 if not ids[0]:
@@ -99,8 +99,8 @@ class DomainEndToEnd(unittest.TestCase):
             finally:
                 m.logout()
 
-        msg = wait_for(fetch, timeout=60, what="delivery from b.test to a.test")
-        self.assertIn(b"Hello a.test", msg)
+        msg = wait_for(fetch, timeout=60, what="delivery from b.example to a.example")
+        self.assertIn(b"Hello a.example", msg)
         self.assertIn(b"DKIM-Signature:", msg)
         self.assertIn(b"s=hato", msg)
         header = msg.split(b"\r\n\r\n")[0].decode()
@@ -109,8 +109,8 @@ class DomainEndToEnd(unittest.TestCase):
         self.assertIn("dkim=pass", results)
         self.assertIn("dmarc=pass", results)
         # The MX lookup went through the test DNS.
-        self.assertIn(("a.test", "MX"), self.dns.queries)
-        # b.test's queue is empty again.
+        self.assertIn(("a.example", "MX"), self.dns.queries)
+        # b.example's queue is empty again.
         self.assertIn("queue is empty", run_cli("queue", "list", data=self.b_data).stdout)
 
 

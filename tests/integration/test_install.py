@@ -182,7 +182,7 @@ class MakeRunTest(unittest.TestCase):
     def test_makefile_demo_ports_are_loopback_and_unprivileged(self):
         text = open(os.path.join(REPO, "Makefile")).read()
         ports = dict(re.findall(r"^(?:export )?(RUN_[A-Z0-9]+) \?= (\S+)$", text, re.M))
-        self.assertGreaterEqual(len(ports), 8, ports)
+        self.assertGreaterEqual(len(ports), 9, ports)
         for name, hostport in ports.items():
             host, port = hostport.rsplit(":", 1)
             self.assertEqual(host, "127.0.0.1", name)
@@ -199,7 +199,8 @@ class MakeRunTest(unittest.TestCase):
     def test_demo_listens_on_loopback_and_its_examples_work(self):
         tmp = tempfile.mkdtemp(prefix="hato-run-")
         data = os.path.join(tmp, "var")
-        names = ["SMTP", "POP3", "IMAP", "SUBMISSION", "SUBMISSIONS", "IMAPS", "POP3S", "HTTP"]
+        names = ["SMTP", "POP3", "IMAP", "SUBMISSION", "SUBMISSIONS", "IMAPS", "POP3S", "HTTP",
+                 "HTTPS"]
         ports = {n: free_port() for n in names}
         env = dict(os.environ)
         for n in names[3:]:

@@ -558,6 +558,80 @@ class LogTest(unittest.TestCase):
             self.assertIn("bad message id", r.stderr)
 
 
+class PasswordPolicyTest(unittest.TestCase):
+    def test_short_and_common_passwords_are_refused(self):
+        tmp = tempfile.mkdtemp(prefix="hato-ops-pw-")
+        try:
+            data = os.path.join(tmp, "var")
+            run_cli("init", "--domain", DOMAIN, data=data)
+            for pw, why in (("short", "too short"), ("Password123", "commonest"),
+                            ("12345678", "commonest"), ("kimberley", "address")):
+                r = run_cli("user", "add", f"kimberley@{DOMAIN}", "--password", pw, data=data,
+                            check=False)
+                self.assertEqual(r.returncode, 1, pw)
+                self.assertIn(why, r.stderr, pw)
+            run_cli("user", "add", f"kimberley@{DOMAIN}", "--password", "correct horse",
+                    data=data)
+            r = run_cli("user", "passwd", f"kimberley@{DOMAIN}", "--password", "qwerty123",
+                        data=data, check=False)
+            self.assertIn("commonest", r.stderr)
+            # Configurable.
+            with open(os.path.join(data, "hato.toml")) as f:
+                text = f.read()
+            text = text.replace("min_password_length = 8", "min_password_length = 4").replace(
+                "refuse_common_passwords = true", "refuse_common_passwords = false")
+            with open(os.path.join(data, "hato.toml"), "w") as f:
+                f.write(text)
+            run_cli("user", "passwd", f"kimberley@{DOMAIN}", "--password", "12345678", data=data)
+            run_cli("user", "add", f"kim@{DOMAIN}", "--password", "abcd", data=data)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+class AddressingTest(unittest.TestCase):
+    """Plus-addressing (RFC 5233) and catch-all aliases per domain."""
+
+    def test_plus_addressing_and_catch_all(self):
+        server = Server(users=("alice", "bob"))
+        try:
+            run_cli("domain", "add", "other.test", data=server.data)
+            # An explicit alias with a '+' wins over subaddressing.
+            run_cli("alias", "add", f"alice+special@{DOMAIN}", f"bob@{DOMAIN}", data=server.data)
+            r = run_cli("alias", "add", "@other.test", f"bob@{DOMAIN}", data=server.data)
+            self.assertIn("@other.test", r.stdout)
+            self.assertIn("@other.test\tbob@", run_cli("alias", "list", data=server.data).stdout)
+            server.start()
+            with smtplib.SMTP("127.0.0.1", server.smtp_port, timeout=10) as s:
+                s.ehlo()
+                s.mail("someone@remote.example")
+                self.assertEqual(s.rcpt(f"alice+news@{DOMAIN}")[0], 250)
+                s.data(b"Subject: plus\r\n\r\nx\r\n")
+                s.mail("someone@remote.example")
+                self.assertEqual(s.rcpt(f"alice+special@{DOMAIN}")[0], 250)
+                s.data(b"Subject: special\r\n\r\nx\r\n")
+                s.mail("someone@remote.example")
+                self.assertEqual(s.rcpt("anything@other.test")[0], 250)
+                s.data(b"Subject: catchall\r\n\r\nx\r\n")
+                s.mail("someone@remote.example")
+                # No catch-all in example.test; "+" alone is no subaddress.
+                self.assertEqual(s.rcpt(f"nobody@{DOMAIN}")[0], 550)
+                self.assertEqual(s.rcpt(f"+x@{DOMAIN}")[0], 550)
+                self.assertEqual(s.rcpt(f"nobody+x@{DOMAIN}")[0], 550)
+                s.rset()
+            alice = pop3_count(server.pop3_port, f"alice@{DOMAIN}")
+            bob = pop3_count(server.pop3_port, f"bob@{DOMAIN}")
+            self.assertEqual(len(alice), 1)
+            self.assertIn(b"Subject: plus", alice[0])
+            self.assertEqual(sorted(m.split(b"Subject: ")[1].split(b"\r\n")[0] for m in bob),
+                             [b"catchall", b"special"])
+            # Catch-all of a domain that is not local is refused.
+            r = run_cli("alias", "add", "@nowhere.test", f"bob@{DOMAIN}", data=server.data,
+                        check=False)
+            self.assertEqual(r.returncode, 1)
+        finally:
+            server.cleanup()
+
+
 class OpsMetricsTest(unittest.TestCase):
     def test_submission_logins_listeners_and_commit_latency(self):
         import imaplib

@@ -24,7 +24,9 @@ TEST(ValidateHostName, RefusesBadNames) {
         std::string("a@b"), long_label + ".org", long_name, std::string("bücher.example")}) {
     auto st = ValidateHostName(bad, "domain");
     EXPECT_FALSE(st.ok()) << bad;
-    if (!st.ok()) EXPECT_NE(st.error().message.find("invalid domain"), std::string::npos);
+    if (!st.ok()) {
+      EXPECT_NE(st.error().message.find("invalid domain"), std::string::npos);
+    }
   }
 }
 
