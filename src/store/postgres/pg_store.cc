@@ -734,6 +734,23 @@ class PgStore final : public Store {
     });
   }
 
+  Result<std::vector<RemovedAccount>> ListRemovedAccounts() override {
+    return WithReader([](Conn& c) -> Result<std::vector<RemovedAccount>> {
+      auto r = c.Exec(
+          "SELECT a.id, a.address, a.removed_at, count(m.id), coalesce(sum(m.size), 0) FROM "
+          "accounts a LEFT JOIN mailboxes x ON x.account_id = a.id LEFT JOIN messages m ON "
+          "m.mailbox_id = x.id WHERE a.removed_at IS NOT NULL GROUP BY a.id ORDER BY a.address "
+          "COLLATE \"C\", a.removed_at");
+      if (!r) return r.error();
+      std::vector<RemovedAccount> out;
+      for (int i = 0; i < r->size(); ++i) {
+        out.push_back({r->Int(i, 0), r->Text(i, 1), r->Int(i, 2),
+                       static_cast<uint64_t>(r->Int(i, 3)), static_cast<uint64_t>(r->Int(i, 4))});
+      }
+      return out;
+    });
+  }
+
   // Runs `f` on a pooled reader connection (for the snapshot writer).
   template <typename F>
   auto WithReader(F&& f) -> decltype(f(std::declval<Conn&>())) {
