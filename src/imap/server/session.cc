@@ -333,7 +333,32 @@ awaitable<bool> Session::Handle(Command& c) {
     }
   }
   bool ok = true;
-  bool expunge_ok = true;
+  // Commands whose handlers send their tagged reply themselves and carry no
+  // sequence numbers get the mailbox's updates first: nothing may follow a
+  // tagged reply (RFC 3501 section 7.4.1: no EXPUNGE when no command is in
+  // progress; found by tests/integration/test_imap_model.py). APPEND, NOOP
+  // and the commands on messages send theirs before their tagged reply.
+  switch (c.verb) {
+    case Verb::kCapability:
+    case Verb::kId:
+    case Verb::kCreate:
+    case Verb::kDelete:
+    case Verb::kRename:
+    case Verb::kSubscribe:
+    case Verb::kUnsubscribe:
+    case Verb::kList:
+    case Verb::kLsub:
+    case Verb::kStatus:
+    case Verb::kNamespace:
+    case Verb::kEnable:
+    case Verb::kGetQuota:
+    case Verb::kGetQuotaRoot:
+    case Verb::kSetQuota:
+      if (state_ == State::kSelected) co_await SendUpdates(true);
+      break;
+    default:
+      break;
+  }
   switch (c.verb) {
     case Verb::kCapability:
       Reply("* CAPABILITY " + Capabilities());
@@ -427,7 +452,6 @@ awaitable<bool> Session::Handle(Command& c) {
       ok = co_await HandleCopy(c);
       co_return ok;
   }
-  if (state_ == State::kSelected) co_await SendUpdates(expunge_ok);
   co_return ok;
 }
 
