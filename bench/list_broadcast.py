@@ -91,8 +91,8 @@ def main():
 
         t0 = time.time()
         with smtplib.SMTP("127.0.0.1", server.smtp_port, timeout=600) as s:
-            s.sendmail("boss@d0.example", [LIST],
-                       f"From: boss@d0.example\r\nTo: {LIST}\r\nSubject: broadcast\r\n\r\n"
+            s.sendmail("m0@d0.example", [LIST],
+                       f"From: m0@d0.example\r\nTo: {LIST}\r\nSubject: broadcast\r\n\r\n"
                        + "news\r\n" * 50)
         accept_s = time.time() - t0
         poster = threading.Thread(target=p2p, daemon=True)

@@ -17,7 +17,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string_view in(reinterpret_cast<const char*>(data), size);
   auto report = hato::lists::ParseDsn(in);
   FUZZ_CHECK(report.recipients.size() <= hato::lists::kMaxDsnRecipients);
-  for (const auto& r : report.recipients) FUZZ_CHECK(hato::AsciiLower(r.final_recipient) == r.final_recipient);
+  for (const auto& r : report.recipients)
+    FUZZ_CHECK(hato::AsciiLower(r.final_recipient) == r.final_recipient);
   // The first line as a local part, and as a member address.
   std::string_view line = in.substr(0, std::min(in.find('\n'), in.size()));
   auto a = hato::lists::ParseListLocal(hato::AsciiLower(line));

@@ -138,7 +138,8 @@ ListCli::ListCli(CLI::App& app, std::string& data) : o_(std::make_unique<Opts>()
   o.set->add_option("--welcome-text-file", o.welcome_file, "UTF-8 text of the welcome mail");
   o.set->add_option("--max-message-size", o.max_size, "bytes (0 = [lists] default)");
   o.set->add_option("--max-posts-per-hour", o.max_posts, "0 = [lists] default");
-  o.set->add_option("--bounce-threshold", o.bounce_threshold, "bounces before a member is disabled");
+  o.set->add_option("--bounce-threshold", o.bounce_threshold,
+                    "bounces before a member is disabled");
   o.set->add_option("--dmarc-rewrite", o.dmarc, "auto, always or never");
 
   auto* members = list->add_subcommand("members", "a list's members");
@@ -184,9 +185,9 @@ ListCli::~ListCli() = default;
 
 int ListCli::Run() {
   Opts& o = *o_;
-  std::vector<CLI::App*> all = {o.create,   o.remove,   o.show,     o.ls,    o.set,
-                                o.m_add,    o.m_remove, o.m_list,   o.m_import,
-                                o.m_export, o.m_set,    o.posts,    o.report, o.moderate};
+  std::vector<CLI::App*> all = {o.create, o.remove,   o.show,   o.ls,       o.set,
+                                o.m_add,  o.m_remove, o.m_list, o.m_import, o.m_export,
+                                o.m_set,  o.posts,    o.report, o.moderate};
   bool any = false;
   for (auto* c : all) any = any || c->parsed();
   if (!any) return -1;
@@ -214,7 +215,7 @@ int ListCli::Run() {
     if (o.mode != "discussion" && o.mode != "announce")
       return Fail("--mode must be discussion or announce");
     auto st = s.CreateList(*list_addr, o.mode == "announce" ? store::ListMode::kAnnounce
-                                                             : store::ListMode::kDiscussion);
+                                                            : store::ListMode::kDiscussion);
     if (!st) return Fail(st.error().message);
     std::cout << "created list " << *list_addr << " (" << o.mode << ")\n";
     return 0;
@@ -254,7 +255,8 @@ int ListCli::Run() {
       *field = *text;
     }
     if (o.set->count("--max-message-size")) st.max_message_size = o.max_size;
-    if (o.set->count("--max-posts-per-hour")) st.max_posts_per_hour = static_cast<uint32_t>(o.max_posts);
+    if (o.set->count("--max-posts-per-hour"))
+      st.max_posts_per_hour = static_cast<uint32_t>(o.max_posts);
     if (o.set->count("--bounce-threshold"))
       st.bounce_threshold = static_cast<uint32_t>(o.bounce_threshold);
     if (o.set->count("--dmarc-rewrite")) {
@@ -384,8 +386,9 @@ int ListCli::Run() {
                 << ",\"subject\":" << Json(rep->post.subject)
                 << ",\"created_at\":" << rep->post.created_at
                 << ",\"recipients\":" << rep->post.recipients
-                << ",\"delivered\":" << totals["delivered"] << ",\"deferred\":" << totals["deferred"]
-                << ",\"failed\":" << totals["failed"] << ",\"domains\":[";
+                << ",\"delivered\":" << totals["delivered"]
+                << ",\"deferred\":" << totals["deferred"] << ",\"failed\":" << totals["failed"]
+                << ",\"domains\":[";
       for (size_t i = 0; i < rep->lines.size(); ++i) {
         const auto& l = rep->lines[i];
         std::cout << (i ? "," : "") << "{\"domain\":" << Json(l.domain)

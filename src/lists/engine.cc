@@ -202,15 +202,17 @@ Reply Engine::Post(const ListInfo& list, const Inbound& in) {
   // alone only counts for discussion lists.
   std::string poster = !in.authenticated.empty() ? in.authenticated : from;
   if (poster.empty()) poster = AsciiLower(in.mail_from);
-  bool verified = !in.authenticated.empty() ||
-                  (!from.empty() && DmarcPass(in.content, in.authserv_id, SplitAddress(from).second));
+  bool verified =
+      !in.authenticated.empty() ||
+      (!from.empty() && DmarcPass(in.content, in.authserv_id, SplitAddress(from).second));
   auto member = o_.store->FindListMember(list.id, poster);
   if (!member && member.error().kind != ErrorKind::kNotFound) return Temporary(member.error());
   uint32_t roles = member ? member->roles : 0;
   std::string hold;
   if (list.mode == store::ListMode::kAnnounce) {
     if (!verified) {
-      hold = "announce list: the sender is not authenticated (submission login or DMARC-aligned From)";
+      hold =
+          "announce list: the sender is not authenticated (submission login or DMARC-aligned From)";
     } else if (!(roles & (store::kListOwner | store::kListModerator))) {
       hold = "announce list: " + poster + " is not an owner or authorized sender";
     }
@@ -218,11 +220,13 @@ Reply Engine::Post(const ListInfo& list, const Inbound& in) {
     hold = "discussion list: " + poster + " is not a member";
   }
   if (hold.empty()) {
-    size_t per_hour = list.max_posts_per_hour ? list.max_posts_per_hour : cfg->lists.max_posts_per_hour;
+    size_t per_hour =
+        list.max_posts_per_hour ? list.max_posts_per_hour : cfg->lists.max_posts_per_hour;
     if (per_hour > 0) {
       auto n = o_.store->CountListPostsSince(list.id, o_.now() - 3600);
       if (!n) return Temporary(n.error());
-      if (*n >= per_hour) hold = "the list's rate limit (" + std::to_string(per_hour) + " posts/hour)";
+      if (*n >= per_hour)
+        hold = "the list's rate limit (" + std::to_string(per_hour) + " posts/hour)";
     }
   }
   if (IsAutomatic(in.content) && hold.empty() && list.mode == store::ListMode::kDiscussion &&
@@ -249,13 +253,20 @@ Reply Engine::Post(const ListInfo& list, const Inbound& in) {
       t.expires_at = t.created_at + int64_t{cfg->lists.confirm_ttl_hours} * 3600;
       if (auto st = o_.store->CreateListToken(t); !st) return Temporary(st.error());
       std::string body =
-          "A post to " + list.address + " is held for moderation.\r\n"
-          "From: " + poster + "\r\nSubject: " + subject + "\r\nReason: " + hold + "\r\n\r\n"
-          "Reply to this message with \"approve\" or \"reject\" as the first line,\r\n"
-          "or run: hato list moderate " + list.address + " --approve " + std::to_string(*held) +
+          "A post to " + list.address +
+          " is held for moderation.\r\n"
+          "From: " +
+          poster + "\r\nSubject: " + subject + "\r\nReason: " + hold +
           "\r\n\r\n"
-          "メーリングリスト " + list.address + " への投稿が承認待ちです。\r\n"
-          "このメールに返信し、最初の行に approve（承認）または reject（却下）と書いてください。\r\n";
+          "Reply to this message with \"approve\" or \"reject\" as the first line,\r\n"
+          "or run: hato list moderate " +
+          list.address + " --approve " + std::to_string(*held) +
+          "\r\n\r\n"
+          "メーリングリスト " +
+          list.address +
+          " への投稿が承認待ちです。\r\n"
+          "このメールに返信し、最初の行に approve（承認）または "
+          "reject（却下）と書いてください。\r\n";
       auto st = Send(list, m.address, local + "+moderate-" + t.token + "@" + domain,
                      "Held for moderation / 承認待ち: " + subject, body);
       if (!st) return Temporary(st.error());
@@ -264,8 +275,8 @@ Reply Engine::Post(const ListInfo& list, const Inbound& in) {
   }
   auto receipt = Fanout(list, in.content, poster, 0, in.smtputf8, in.eight_bit);
   if (!receipt) return Temporary(receipt.error());
-  return Reply{250, "2.0.0 Posted to " + std::to_string(receipt->recipients) +
-                        " members as post " + std::to_string(receipt->post_id)};
+  return Reply{250, "2.0.0 Posted to " + std::to_string(receipt->recipients) + " members as post " +
+                        std::to_string(receipt->post_id)};
 }
 
 Result<store::ListPostReceipt> Engine::Fanout(const ListInfo& list, std::string_view content,
@@ -352,9 +363,9 @@ Reply Engine::Join(const ListInfo& list, const Inbound& in) {
   t.expires_at = now + int64_t{cfg->lists.confirm_ttl_hours} * 3600;
   if (auto st = o_.store->CreateListToken(t); !st) return Temporary(st.error());
   auto [local, domain] = SplitAddress(list.address);
-  auto st = Send(list, address, local + "+confirm-" + t.token + "@" + domain,
-                 "Confirm: join " + list.address + " / 登録の確認",
-                 ConfirmText(list, address, true));
+  auto st =
+      Send(list, address, local + "+confirm-" + t.token + "@" + domain,
+           "Confirm: join " + list.address + " / 登録の確認", ConfirmText(list, address, true));
   if (!st) return Temporary(st.error());
   spdlog::info("lists: {} join requested for <{}> from {}", list.address, address, in.peer_ip);
   return Reply{250, "2.0.0 A confirmation was sent to " + address};
@@ -365,8 +376,9 @@ Reply Engine::Confirm(const ListInfo& list, const Inbound& in, const std::string
   auto t = o_.store->ConsumeListToken(token, o_.now());
   if (!t) {
     if (t.error().kind == ErrorKind::kNotFound) {
-      return Reply{550, "5.7.1 This confirmation is unknown, already used or expired; "
-                        "send a new request"};
+      return Reply{550,
+                   "5.7.1 This confirmation is unknown, already used or expired; "
+                   "send a new request"};
     }
     return Temporary(t.error());
   }
@@ -422,13 +434,12 @@ Reply Engine::Leave(const ListInfo& list, const Inbound& in) {
   }
   spdlog::info("lists: {} <{}> left", list.address, address);
   auto [local, domain] = SplitAddress(list.address);
-  auto st = Send(list, address, local + "+owner@" + domain,
-                 "You left " + list.address + " / 退会しました",
-                 address + " no longer receives " + list.address +
-                     ".\r\nTo join again, send an empty message to " + local + "+join@" + domain +
-                     ".\r\n\r\n" + address + " は " + list.address +
-                     " から退会しました。\r\n再登録は " + local + "+join@" + domain +
-                     " へ空のメールを送ってください。\r\n");
+  auto st = Send(
+      list, address, local + "+owner@" + domain, "You left " + list.address + " / 退会しました",
+      address + " no longer receives " + list.address +
+          ".\r\nTo join again, send an empty message to " + local + "+join@" + domain +
+          ".\r\n\r\n" + address + " は " + list.address + " から退会しました。\r\n再登録は " +
+          local + "+join@" + domain + " へ空のメールを送ってください。\r\n");
   if (!st) spdlog::warn("lists: leave notice to <{}> not sent: {}", address, st.error().message);
   return Reply{250, "2.0.0 " + address + " left " + list.address};
 }
@@ -499,8 +510,8 @@ Reply Engine::Bounce(const ListInfo& list, const Inbound& in, const std::string&
     }
   }
   if (member.empty() || !failed) {
-    spdlog::info("lists: {} bounce ignored (member <{}>, dsn={}, failed={})", list.address,
-                 member, dsn.is_dsn, failed);
+    spdlog::info("lists: {} bounce ignored (member <{}>, dsn={}, failed={})", list.address, member,
+                 dsn.is_dsn, failed);
     return Reply{250, "2.0.0 Ok"};
   }
   auto after = o_.store->RecordListBounce(list.id, member, reason, list.bounce_threshold);
@@ -521,13 +532,13 @@ Reply Engine::Help(const ListInfo& list, const Inbound& in) {
   if (in.mail_from.empty() || IsAutomatic(in.content)) return Reply{250, "2.0.0 Ok"};
   auto [local, domain] = SplitAddress(list.address);
   std::string to = AsciiLower(in.mail_from);
-  std::string body = "The mailing list " + list.address + ":\r\n  join:  send an empty message to " +
-                     local + "+join@" + domain + "\r\n  leave: send an empty message to " + local +
-                     "+leave@" + domain + "\r\n  post:  " +
-                     (list.mode == store::ListMode::kAnnounce ? "owners only" : "write to " + list.address) +
-                     "\r\n\r\nメーリングリスト " + list.address + "\r\n  登録: " + local + "+join@" +
-                     domain + " へ空のメール\r\n  退会: " + local + "+leave@" + domain +
-                     " へ空のメール\r\n";
+  std::string body =
+      "The mailing list " + list.address + ":\r\n  join:  send an empty message to " + local +
+      "+join@" + domain + "\r\n  leave: send an empty message to " + local + "+leave@" + domain +
+      "\r\n  post:  " +
+      (list.mode == store::ListMode::kAnnounce ? "owners only" : "write to " + list.address) +
+      "\r\n\r\nメーリングリスト " + list.address + "\r\n  登録: " + local + "+join@" + domain +
+      " へ空のメール\r\n  退会: " + local + "+leave@" + domain + " へ空のメール\r\n";
   auto st = Send(list, to, local + "+owner@" + domain, "Help: " + list.address + " / ヘルプ", body);
   if (!st) return Temporary(st.error());
   return Reply{250, "2.0.0 Help sent"};

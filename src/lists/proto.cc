@@ -211,7 +211,8 @@ DsnReport ParseDsn(std::string_view message) {
     return r;
   }
   r.is_dsn = true;
-  auto blocks = StatusBlocks(message.substr(status->header_end, status->body_end - status->header_end));
+  auto blocks =
+      StatusBlocks(message.substr(status->header_end, status->body_end - status->header_end));
   for (size_t i = 0; i < blocks.size(); ++i) {
     DsnRecipient rc;
     for (const auto& [name, value] : blocks[i]) {
@@ -296,8 +297,8 @@ CsvResult ParseMembersCsv(std::string_view text) {
       ++pos;
     }
     if (pos - begin > kMaxCsvLineBytes) {
-      r.errors.push_back(CsvError{start_line, "line longer than " +
-                                                  std::to_string(kMaxCsvLineBytes) + " bytes"});
+      r.errors.push_back(
+          CsvError{start_line, "line longer than " + std::to_string(kMaxCsvLineBytes) + " bytes"});
       continue;
     }
     if (quoted) {
@@ -308,7 +309,7 @@ CsvResult ParseMembersCsv(std::string_view text) {
     bool was_first = first;
     first = false;
     if (fields.size() == 1 && address.empty()) continue;  // empty line
-    if (!address.empty() && address[0] == '#') continue;   // comment
+    if (!address.empty() && address[0] == '#') continue;  // comment
     if (was_first && address == "address") continue;      // header row
     if (!ok) {
       r.errors.push_back(CsvError{start_line, "text after a closing quote"});
@@ -338,8 +339,8 @@ CsvResult ParseMembersCsv(std::string_view text) {
       }
     }
     if (!roles_ok) {
-      r.errors.push_back(CsvError{start_line, "unknown role in '" + m.roles +
-                                                  "' (member, owner, moderator)"});
+      r.errors.push_back(
+          CsvError{start_line, "unknown role in '" + m.roles + "' (member, owner, moderator)"});
       continue;
     }
     if (!seen.insert(address).second) {
@@ -366,8 +367,8 @@ std::string BuildPost(std::string_view message, const PostHeaders& h) {
   if (!h.unsubscribe_url.empty()) top += "List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n";
   top += "List-Subscribe: <mailto:" + local + "+join@" + domain + "?subject=subscribe>\r\n";
   top += "List-Help: <mailto:" + local + "+help@" + domain + "?subject=help>\r\n";
-  top += "List-Post: " + (h.announce ? std::string("NO") : "<mailto:" + h.list_address + ">") +
-         "\r\n";
+  top +=
+      "List-Post: " + (h.announce ? std::string("NO") : "<mailto:" + h.list_address + ">") + "\r\n";
   top += "List-Owner: <mailto:" + local + "+owner@" + domain + ">\r\n";
   if (!h.archive_url.empty()) top += "List-Archive: <" + h.archive_url + ">\r\n";
   top += "Precedence: list\r\n";
@@ -391,7 +392,8 @@ std::string BuildPost(std::string_view message, const PostHeaders& h) {
     std::string display;
     auto addrs = mime::ParseAddressList(from_value);
     if (!addrs.empty() && addrs[0].name) display = *addrs[0].name;
-    if (display.size() >= 2 && display.front() == '"') display = display.substr(1, display.size() - 2);
+    if (display.size() >= 2 && display.front() == '"')
+      display = display.substr(1, display.size() - 2);
     if (display.empty()) display = FirstAddress(from_value);
     std::string quoted;
     for (char c : display + " via " + name) {

@@ -28,11 +28,11 @@
 namespace hato::lists {
 
 // ---- Named limits ----
-inline constexpr size_t kMaxCsvLineBytes = 4096;    // a longer line is an error line
-inline constexpr size_t kMaxCsvRows = 1000000;      // rows read from one file
-inline constexpr size_t kMaxDsnRecipients = 1000;   // recipient blocks read from one DSN
-inline constexpr size_t kMaxListNameBytes = 64;     // the local part of a list address
-inline constexpr size_t kTokenHexChars = 32;        // 128-bit confirmation tokens
+inline constexpr size_t kMaxCsvLineBytes = 4096;   // a longer line is an error line
+inline constexpr size_t kMaxCsvRows = 1000000;     // rows read from one file
+inline constexpr size_t kMaxDsnRecipients = 1000;  // recipient blocks read from one DSN
+inline constexpr size_t kMaxListNameBytes = 64;    // the local part of a list address
+inline constexpr size_t kTokenHexChars = 32;       // 128-bit confirmation tokens
 
 // ---- Addresses ----
 
@@ -109,9 +109,9 @@ std::string CsvField(std::string_view value);
 // ---- Posts ----
 
 struct PostHeaders {
-  std::string list_address;  // list@domain
-  std::string list_name;     // display name ("" = the local part)
-  bool announce = false;     // no List-Post (RFC 2369: NO)
+  std::string list_address;     // list@domain
+  std::string list_name;        // display name ("" = the local part)
+  bool announce = false;        // no List-Post (RFC 2369: NO)
   std::string unsubscribe_url;  // https base, "" = none (no List-Unsubscribe-Post)
   std::string archive_url;      // "" = none
   bool rewrite_from = false;    // DMARC mitigation

@@ -42,9 +42,9 @@ Result<int64_t> ListIdOf(Db& db, const std::string& address) {
   return id;
 }
 
-#define HATO_LIST_COLS                                                                   \
+#define HATO_LIST_COLS                                                                    \
   "l.id, l.address, l.mode, l.name, l.confirm_text, l.welcome_text, l.max_message_size, " \
-  "l.max_posts_per_hour, l.bounce_threshold, l.dmarc_rewrite, l.created_at, "            \
+  "l.max_posts_per_hour, l.bounce_threshold, l.dmarc_rewrite, l.created_at, "             \
   "(SELECT count(*) FROM list_members m WHERE m.list_id = l.id)"
 
 ListInfo ListFromRow(const Stmt& s) {
@@ -105,8 +105,9 @@ Status ApplyCreateList(Txn& t, const std::string& address, ListMode mode) {
   (*taken)->Reset();
   if (n > 0) return Err(ErrorKind::kExists, address + " is already an account, alias or list");
   // A removed list's row keeps its address for its reports; the new one replaces it.
-  if (auto st = Run(t.db, "UPDATE lists SET address = address || '#' || id WHERE address = ? "
-                          "AND removed_at IS NOT NULL",
+  if (auto st = Run(t.db,
+                    "UPDATE lists SET address = address || '#' || id WHERE address = ? "
+                    "AND removed_at IS NOT NULL",
                     address);
       !st) {
     return st;
@@ -142,9 +143,9 @@ Status ApplyRemoveList(Txn& t, const std::string& address) {
       !st) {
     return st;
   }
-  for (const char* sql : {"DELETE FROM list_held WHERE list_id = ?",
-                          "DELETE FROM list_tokens WHERE list_id = ?",
-                          "DELETE FROM list_members WHERE list_id = ?"}) {
+  for (const char* sql :
+       {"DELETE FROM list_held WHERE list_id = ?", "DELETE FROM list_tokens WHERE list_id = ?",
+        "DELETE FROM list_members WHERE list_id = ?"}) {
     if (auto st = Run(t.db, sql, *id); !st) return st;
   }
   return Run(t.db, "UPDATE lists SET removed_at = ? WHERE id = ?", now, *id);
@@ -154,8 +155,8 @@ Status ApplyUpdateList(Txn& t, const std::string& address, const ListSettings& s
   auto id = ListIdOf(t.db, address);
   if (!id) return id.error();
   if (s.mode) {
-    auto st = Run(t.db, "UPDATE lists SET mode = ? WHERE id = ?", static_cast<int64_t>(*s.mode),
-                  *id);
+    auto st =
+        Run(t.db, "UPDATE lists SET mode = ? WHERE id = ?", static_cast<int64_t>(*s.mode), *id);
     if (!st) return st;
   }
   auto text = [&](const char* sql, const std::optional<std::string>& v) -> Status {
@@ -209,8 +210,8 @@ Status ApplyAddListMembers(Txn& t, int64_t list_id, const std::vector<ListMember
 }
 
 Status ApplyRemoveListMember(Txn& t, int64_t list_id, const std::string& address) {
-  auto st = Run(t.db, "DELETE FROM list_members WHERE list_id = ? AND address = ?", list_id,
-                address);
+  auto st =
+      Run(t.db, "DELETE FROM list_members WHERE list_id = ? AND address = ?", list_id, address);
   if (!st) return st;
   if (t.db.Changes() == 0) return Err(ErrorKind::kNotFound, address + " is not a member");
   return Ok();
@@ -308,7 +309,8 @@ Status ApplyDropHeldPost(Txn& t, int64_t held_id) {
   if (!st) return st;
   st = Run(t.db, "DELETE FROM list_held WHERE id = ?", held_id);
   if (!st) return st;
-  if (t.db.Changes() == 0) return Err(ErrorKind::kNotFound, "no held post " + std::to_string(held_id));
+  if (t.db.Changes() == 0)
+    return Err(ErrorKind::kNotFound, "no held post " + std::to_string(held_id));
   return Run(t.db, "DELETE FROM list_tokens WHERE held_id = ?", held_id);
 }
 
@@ -325,8 +327,7 @@ Status ApplyPostToList(Txn& t, const ListPostRequest& req, ListPostReceipt& rece
                 "INSERT INTO outbound_messages(blob_id, sender, envid, smtputf8, eight_bit, size, "
                 "created_at, verp) VALUES(?,?,'',?,?,?,?,1)",
                 *blob, req.bounce_address, static_cast<int64_t>(req.smtputf8),
-                static_cast<int64_t>(req.eight_bit), static_cast<int64_t>(req.content.size()),
-                now);
+                static_cast<int64_t>(req.eight_bit), static_cast<int64_t>(req.content.size()), now);
   if (!st) return st;
   receipt.queue_id = t.db.LastInsertId();
   st = Run(t.db,
@@ -450,8 +451,8 @@ Result<ListInfo> QueryList(Db& db, const std::string& address) {
 }
 
 Result<std::vector<ListMember>> QueryListMembers(Db& db, int64_t list_id) {
-  auto s = db.Cached("SELECT " HATO_MEMBER_COLS
-                     " FROM list_members WHERE list_id = ? ORDER BY address");
+  auto s =
+      db.Cached("SELECT " HATO_MEMBER_COLS " FROM list_members WHERE list_id = ? ORDER BY address");
   if (!s) return s.error();
   (*s)->Bind(1, list_id);
   std::vector<ListMember> out;
@@ -462,8 +463,8 @@ Result<std::vector<ListMember>> QueryListMembers(Db& db, int64_t list_id) {
 }
 
 Result<ListMember> QueryListMember(Db& db, int64_t list_id, const std::string& address) {
-  auto s = db.Cached("SELECT " HATO_MEMBER_COLS
-                     " FROM list_members WHERE list_id = ? AND address = ?");
+  auto s =
+      db.Cached("SELECT " HATO_MEMBER_COLS " FROM list_members WHERE list_id = ? AND address = ?");
   if (!s) return s.error();
   auto row = (*s)->Bind(1, list_id).Bind(2, address).Step();
   if (!row) return row.error();
@@ -560,8 +561,9 @@ Result<ListReport> QueryListReport(Db& db, int64_t list_id, int64_t post_id) {
                post_id ? "no post " + std::to_string(post_id) + " in this list" : "no posts yet");
   }
   ListReport rep;
-  rep.post = ListPostInfo{(*p)->Int(0), (*p)->Int(1), (*p)->Text(2), (*p)->Text(3),
-                          static_cast<uint64_t>((*p)->Int(4)), (*p)->Int(5)};
+  rep.post = ListPostInfo{
+      (*p)->Int(0), (*p)->Int(1), (*p)->Text(2), (*p)->Text(3), static_cast<uint64_t>((*p)->Int(4)),
+      (*p)->Int(5)};
   (*p)->Reset();
   auto s = db.Cached(
       "SELECT domain, state, attempts > 0, last_error, address FROM outbound_recipients WHERE "
@@ -574,9 +576,8 @@ Result<ListReport> QueryListReport(Db& db, int64_t list_id, int64_t post_id) {
     if (state == RecipientState::kHeld) state = RecipientState::kQueued;
     bool attempted = r.Int(2) != 0;
     std::string reason = state == RecipientState::kDelivered ? "" : r.Text(3);
-    if (rep.lines.empty() || rep.lines.back().domain != domain ||
-        rep.lines.back().state != state || rep.lines.back().reason != reason ||
-        rep.lines.back().attempted != attempted) {
+    if (rep.lines.empty() || rep.lines.back().domain != domain || rep.lines.back().state != state ||
+        rep.lines.back().reason != reason || rep.lines.back().attempted != attempted) {
       rep.lines.push_back(ListReportLine{domain, state, attempted, reason, 0, {}});
     }
     ListReportLine& line = rep.lines.back();
