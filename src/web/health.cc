@@ -233,7 +233,7 @@ std::string ProtocolLabel(const std::string& name) {
   if (name == "smtp") return "SMTP (receiving mail)";
   if (name == "submission" || name == "submissions") return "SMTP submission (" + name + ")";
   if (name == "imap" || name == "imaps") return "IMAP (" + name + ")";
-  if (name == "pop3") return "POP3";
+  if (name == "pop3" || name == "pop3s") return "POP3 (" + name + ")";
   if (name == "http" || name == "https") return "Web and JMAP (" + name + ")";
   return name;
 }
@@ -282,8 +282,8 @@ std::string RenderStatusHtml(const HealthSnapshot& s, Lang lang) {
                  const std::string& reason) {
     std::string ln(LevelName(l));
     out += "<tr data-protocol=\"" + HtmlEscape(name) + "\" data-state=\"" + ln + "\"><td>" +
-           HtmlEscape(label) + "</td><td><span class=\"pill " + ln + "\">" + Display(w, l) + " (" +
-           ln + ")</span>";
+           HtmlEscape(label) + "</td><td><span class=\"pill " + ln + "\">" + Display(w, l) +
+           (lang == Lang::kJa ? " (" + ln + ")" : std::string()) + "</span>";
     if (!reason.empty()) out += "<div class=\"reason\">" + HtmlEscape(reason) + "</div>";
     out += "</td></tr>\n";
   };
