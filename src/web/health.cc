@@ -61,9 +61,13 @@ std::vector<Note> ParseNotes(std::string_view text) {
     size_t tab = line.find('\t');
     if (tab == std::string_view::npos) continue;  // not a note (a comment, a blank line)
     auto at = ParseUint(line.substr(0, tab));
-    std::string_view body = TrimSpaces(line.substr(tab + 1));
+    // Control characters (a stray CR, a NUL) become spaces.
+    std::string text(line.substr(tab + 1));
+    for (char& c : text)
+      if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = ' ';
+    std::string_view body = TrimSpaces(text);
     if (!at || *at > (uint64_t{1} << 40) || body.empty()) continue;
-    if (body.size() > kMaxNoteBytes) body = body.substr(0, kMaxNoteBytes);
+    if (body.size() > kMaxNoteBytes) body = TrimSpaces(body.substr(0, kMaxNoteBytes));
     out.push_back(Note{static_cast<int64_t>(*at), std::string(body)});
   }
   return out;
