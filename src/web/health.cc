@@ -61,9 +61,13 @@ std::vector<Note> ParseNotes(std::string_view text) {
     size_t tab = line.find('\t');
     if (tab == std::string_view::npos) continue;  // not a note (a comment, a blank line)
     auto at = ParseUint(line.substr(0, tab));
-    std::string_view body = TrimSpaces(line.substr(tab + 1));
+    // Control characters (a stray CR, a NUL) become spaces.
+    std::string text(line.substr(tab + 1));
+    for (char& c : text)
+      if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = ' ';
+    std::string_view body = TrimSpaces(text);
     if (!at || *at > (uint64_t{1} << 40) || body.empty()) continue;
-    if (body.size() > kMaxNoteBytes) body = body.substr(0, kMaxNoteBytes);
+    if (body.size() > kMaxNoteBytes) body = TrimSpaces(body.substr(0, kMaxNoteBytes));
     out.push_back(Note{static_cast<int64_t>(*at), std::string(body)});
   }
   return out;
@@ -233,7 +237,7 @@ std::string ProtocolLabel(const std::string& name) {
   if (name == "smtp") return "SMTP (receiving mail)";
   if (name == "submission" || name == "submissions") return "SMTP submission (" + name + ")";
   if (name == "imap" || name == "imaps") return "IMAP (" + name + ")";
-  if (name == "pop3") return "POP3";
+  if (name == "pop3" || name == "pop3s") return "POP3 (" + name + ")";
   if (name == "http" || name == "https") return "Web and JMAP (" + name + ")";
   return name;
 }
@@ -282,8 +286,8 @@ std::string RenderStatusHtml(const HealthSnapshot& s, Lang lang) {
                  const std::string& reason) {
     std::string ln(LevelName(l));
     out += "<tr data-protocol=\"" + HtmlEscape(name) + "\" data-state=\"" + ln + "\"><td>" +
-           HtmlEscape(label) + "</td><td><span class=\"pill " + ln + "\">" + Display(w, l) + " (" +
-           ln + ")</span>";
+           HtmlEscape(label) + "</td><td><span class=\"pill " + ln + "\">" + Display(w, l) +
+           (lang == Lang::kJa ? " (" + ln + ")" : std::string()) + "</span>";
     if (!reason.empty()) out += "<div class=\"reason\">" + HtmlEscape(reason) + "</div>";
     out += "</td></tr>\n";
   };

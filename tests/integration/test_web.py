@@ -222,7 +222,10 @@ class ContractTest(unittest.TestCase):
         wait_for(lambda: b"Restoring from backup" in get(self.web.http_port, "/status")[2],
                  what="note on the page")
         out = os.path.join(self.web.server.data, "published")
-        run_cli("status", "publish", out, data=self.web.server.data)
+        # (the server was started with --http, so hato.toml does not name its port)
+        r = run_cli("status", "publish", out, "--from", f"127.0.0.1:{self.web.http_port}",
+                    data=self.web.server.data)
+        self.assertIn("(live)", r.stdout)
         with open(os.path.join(out, "index.html"), encoding="utf-8") as f:
             self.assertIn("Restoring from backup", f.read())
         with open(os.path.join(out, "index.ja.html"), encoding="utf-8") as f:
