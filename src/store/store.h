@@ -218,7 +218,6 @@ struct QueuedMessage {
   std::vector<QueuedRecipient> recipients;
 };
 
-
 enum class QueueAction { kRetry, kHold, kRelease, kDelete };
 
 // The size of the outbound queue (metrics), from one cheap aggregate query.
@@ -329,9 +328,9 @@ struct ListInfo {
   int64_t id = 0;
   std::string address;  // canonical, like Account::address
   ListMode mode = ListMode::kDiscussion;
-  std::string name;          // display name ("" = the local part)
-  std::string confirm_text;  // per-list confirmation text ("" = the built-in one)
-  std::string welcome_text;  // per-list welcome text ("" = the built-in one)
+  std::string name;                 // display name ("" = the local part)
+  std::string confirm_text;         // per-list confirmation text ("" = the built-in one)
+  std::string welcome_text;         // per-list welcome text ("" = the built-in one)
   uint64_t max_message_size = 0;    // 0 = the [lists] default
   uint32_t max_posts_per_hour = 0;  // 0 = the [lists] default
   uint32_t bounce_threshold = 0;    // 0 = the [lists] default
@@ -396,7 +395,7 @@ struct HeldPost {
 // transaction whatever their number.
 struct ListPostRequest {
   int64_t list_id = 0;
-  std::string content;  // as sent (CRLF), without Return-Path
+  std::string content;         // as sent (CRLF), without Return-Path
   std::string bounce_address;  // LIST-bounces@DOMAIN: the VERP base
   std::string sender;          // the poster, for the report
   std::string subject;
@@ -436,7 +435,6 @@ struct ListReport {
   ListPostInfo post;
   std::vector<ListReportLine> lines;
 };
-
 
 // ---- Backup, restore and undelete (issue 6) ----
 
@@ -702,58 +700,103 @@ class Store {
   // Messages submitted by an account since `since` (unix seconds).
   virtual Result<uint64_t> CountSubmissions(int64_t account_id, int64_t since) = 0;
 
-
   // Mailing lists (issue 14). Addresses are canonical. A list's address is
   // in a local domain and is no account's or alias's address.
-  virtual Status CreateList(std::string_view address, ListMode mode) = 0;
+  virtual Status CreateList(std::string_view /*address*/, ListMode /*mode*/) {
+    return Err(ErrorKind::kInvalid, "mailing lists are not supported by this store backend yet");
+  }
   // Removes the list: its members and tokens go, its queued deliveries are
   // cancelled (failed, "list removed": they stay in the reports).
-  virtual Status RemoveList(std::string_view address) = 0;
-  virtual Result<std::vector<ListInfo>> ListLists() = 0;
-  virtual Result<ListInfo> FindList(std::string_view address) = 0;
-  virtual Status UpdateList(std::string_view address, const ListSettings& settings) = 0;
+  virtual Status RemoveList(std::string_view /*address*/) {
+    return Err(ErrorKind::kInvalid, "mailing lists are not supported by this store backend yet");
+  }
+  virtual Result<std::vector<ListInfo>> ListLists() {
+    return Err(ErrorKind::kInvalid, "mailing lists are not supported by this store backend yet");
+  }
+  virtual Result<ListInfo> FindList(std::string_view /*address*/) {
+    return Err(ErrorKind::kInvalid, "mailing lists are not supported by this store backend yet");
+  }
+  virtual Status UpdateList(std::string_view /*address*/, const ListSettings& /*settings*/) {
+    return Err(ErrorKind::kInvalid, "mailing lists are not supported by this store backend yet");
+  }
   // Adds members, all in one transaction (nothing half-done). Existing ones
   // are reported, and updated (name, roles) when `update`.
-  virtual Result<ListMemberChange> AddListMembers(int64_t list_id,
-                                                  std::vector<ListMember> members,
-                                                  bool update) = 0;
-  virtual Status RemoveListMember(int64_t list_id, std::string_view address) = 0;
-  virtual Result<std::vector<ListMember>> ListListMembers(int64_t list_id) = 0;
-  virtual Result<ListMember> FindListMember(int64_t list_id, std::string_view address) = 0;
+  virtual Result<ListMemberChange> AddListMembers(int64_t /*list_id*/,
+                                                  std::vector<ListMember> /*members*/,
+                                                  bool /*update*/) {
+    return Err(ErrorKind::kInvalid, "mailing lists are not supported by this store backend yet");
+  }
+  virtual Status RemoveListMember(int64_t /*list_id*/, std::string_view /*address*/) {
+    return Err(ErrorKind::kInvalid, "mailing lists are not supported by this store backend yet");
+  }
+  virtual Result<std::vector<ListMember>> ListListMembers(int64_t /*list_id*/) {
+    return Err(ErrorKind::kInvalid, "mailing lists are not supported by this store backend yet");
+  }
+  virtual Result<ListMember> FindListMember(int64_t /*list_id*/, std::string_view /*address*/) {
+    return Err(ErrorKind::kInvalid, "mailing lists are not supported by this store backend yet");
+  }
   // Sets one member's delivery and/or enables it again (clears the bounce score).
-  virtual Status SetListMemberDelivery(int64_t list_id, std::string_view address,
-                                       std::optional<bool> delivery, bool reenable) = 0;
+  virtual Status SetListMemberDelivery(int64_t /*list_id*/, std::string_view /*address*/,
+                                       std::optional<bool> /*delivery*/, bool /*reenable*/) {
+    return Err(ErrorKind::kInvalid, "mailing lists are not supported by this store backend yet");
+  }
   // A bounce for a member (a DSN to its VERP address): the score grows by
   // one; at `threshold` the member is disabled. Returns the member after.
-  virtual Result<ListMember> RecordListBounce(int64_t list_id, std::string_view address,
-                                              std::string_view reason, uint32_t threshold) = 0;
-  virtual Status CreateListToken(const ListToken& token) = 0;
+  virtual Result<ListMember> RecordListBounce(int64_t /*list_id*/, std::string_view /*address*/,
+                                              std::string_view /*reason*/, uint32_t /*threshold*/) {
+    return Err(ErrorKind::kInvalid, "mailing lists are not supported by this store backend yet");
+  }
+  virtual Status CreateListToken(const ListToken& /*token*/) {
+    return Err(ErrorKind::kInvalid, "mailing lists are not supported by this store backend yet");
+  }
   // Uses a token once: kNotFound when unknown, used or expired at `now`.
-  virtual Result<ListToken> ConsumeListToken(std::string_view token, int64_t now) = 0;
+  virtual Result<ListToken> ConsumeListToken(std::string_view /*token*/, int64_t /*now*/) {
+    return Err(ErrorKind::kInvalid, "mailing lists are not supported by this store backend yet");
+  }
   // Tokens of one kind created for an address (or from a source) since `since` (join floods).
-  virtual Result<uint64_t> CountListTokens(int64_t list_id, std::string_view address,
-                                           std::string_view source, int64_t since) = 0;
-  virtual Result<int64_t> HoldListPost(int64_t list_id, std::string_view content,
-                                       std::string_view sender, std::string_view reason) = 0;
-  virtual Result<std::vector<HeldPost>> ListHeldPosts(int64_t list_id) = 0;
-  virtual Result<std::string> ReadHeldPost(int64_t held_id) = 0;
-  virtual Status DropHeldPost(int64_t held_id) = 0;
+  virtual Result<uint64_t> CountListTokens(int64_t /*list_id*/, std::string_view /*address*/,
+                                           std::string_view /*source*/, int64_t /*since*/) {
+    return Err(ErrorKind::kInvalid, "mailing lists are not supported by this store backend yet");
+  }
+  virtual Result<int64_t> HoldListPost(int64_t /*list_id*/, std::string_view /*content*/,
+                                       std::string_view /*sender*/, std::string_view /*reason*/) {
+    return Err(ErrorKind::kInvalid, "mailing lists are not supported by this store backend yet");
+  }
+  virtual Result<std::vector<HeldPost>> ListHeldPosts(int64_t /*list_id*/) {
+    return Err(ErrorKind::kInvalid, "mailing lists are not supported by this store backend yet");
+  }
+  virtual Result<std::string> ReadHeldPost(int64_t /*held_id*/) {
+    return Err(ErrorKind::kInvalid, "mailing lists are not supported by this store backend yet");
+  }
+  virtual Status DropHeldPost(int64_t /*held_id*/) {
+    return Err(ErrorKind::kInvalid, "mailing lists are not supported by this store backend yet");
+  }
   // The fan-out commit (see ListPostRequest).
-  virtual void PostToList(ListPostRequest request, Done<ListPostReceipt> done) = 0;
-  virtual Result<std::vector<ListPostInfo>> ListPosts(int64_t list_id) = 0;
-  virtual Result<uint64_t> CountListPostsSince(int64_t list_id, int64_t since) = 0;
+  virtual void PostToList(ListPostRequest /*request*/, Done<ListPostReceipt> done) {
+    done(Err(ErrorKind::kInvalid, "mailing lists are not supported by this store backend yet"));
+  }
+  virtual Result<std::vector<ListPostInfo>> ListPosts(int64_t /*list_id*/) {
+    return Err(ErrorKind::kInvalid, "mailing lists are not supported by this store backend yet");
+  }
+  virtual Result<uint64_t> CountListPostsSince(int64_t /*list_id*/, int64_t /*since*/) {
+    return Err(ErrorKind::kInvalid, "mailing lists are not supported by this store backend yet");
+  }
   // The delivery report of a post (0 = the latest).
-  virtual Result<ListReport> ListPostReport(int64_t list_id, int64_t post_id) = 0;
+  virtual Result<ListReport> ListPostReport(int64_t /*list_id*/, int64_t /*post_id*/) {
+    return Err(ErrorKind::kInvalid, "mailing lists are not supported by this store backend yet");
+  }
   // Failed recipients of a post learned from a later DSN (RFC 3464) to the
   // member's VERP address: a delivered recipient becomes failed with `reason`.
-  virtual Status RecordListPostFailure(int64_t post_id, std::string_view address,
-                                       std::string_view reason) = 0;
+  virtual Status RecordListPostFailure(int64_t /*post_id*/, std::string_view /*address*/,
+                                       std::string_view /*reason*/) {
+    return Err(ErrorKind::kInvalid, "mailing lists are not supported by this store backend yet");
+  }
   // Marks queued recipients as handed to a connection (list posts: see
   // ResolveInFlight). Asynchronous, group-committed.
-  virtual void MarkInFlight(std::vector<int64_t> recipient_ids, Done<void> done) = 0;
+  virtual void MarkInFlight(std::vector<int64_t> /*recipient_ids*/, Done<void> done) { done(Ok()); }
   // At start: list-post recipients that were in flight when the server
   // stopped are failed ("outcome unknown"), never sent twice. Returns how many.
-  virtual Result<uint64_t> ResolveInFlight() = 0;
+  virtual Result<uint64_t> ResolveInFlight() { return uint64_t{0}; }
 
   // Maintenance.
   // Destroys expunged messages and removed accounts older than `cutoff` (unix seconds).
