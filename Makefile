@@ -4,14 +4,19 @@ DATA ?= var
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=Release
 
-# Demo ports for `make run` (unprivileged, loopback only).
+# Demo ports for `make run` (unprivileged, loopback only): every listener.
 RUN_SMTP ?= 127.0.0.1:2525
 RUN_POP3 ?= 127.0.0.1:1110
 RUN_IMAP ?= 127.0.0.1:1143
+export RUN_SUBMISSION ?= 127.0.0.1:1587
+export RUN_SUBMISSIONS ?= 127.0.0.1:1465
+export RUN_IMAPS ?= 127.0.0.1:1993
+export RUN_POP3S ?= 127.0.0.1:1995
+export RUN_HTTP ?= 127.0.0.1:8080
 DEMO_USER ?= demo@example.test
 DEMO_PASS ?= demo-password
 
-.PHONY: all deps build run test fuzz fuzz-build bench torture format tidy clean
+.PHONY: all deps build run test fuzz fuzz-build bench torture format tidy clean install deb
 
 all: build
 
@@ -51,6 +56,19 @@ bench: deps
 torture: build
 	cd tests/integration && HATO_CRASH_KILLS=300 HATO_CRASH_SENDERS=8 HATO_BIN=$(CURDIR)/$(BUILD)/hato python3 -m unittest -v test_crash test_crash_imap test_crash_pop3
 	cd tests/integration && HATO_DRILL_LONG=1 HATO_BIN=$(CURDIR)/$(BUILD)/hato python3 -m unittest -v test_drills
+
+# `make install [DESTDIR=STAGE] [PREFIX=/usr/local]`: bin/hato, the systemd
+# unit hato.service, /etc/hato, /var/lib/hato, man page, bash completion;
+# the `hato` system user too, unless DESTDIR is set (packaging/install.sh).
+PREFIX ?= /usr/local
+install:
+	@test -x $(BUILD)/hato || $(MAKE) build
+	DESTDIR="$(DESTDIR)" PREFIX="$(PREFIX)" bash packaging/install.sh $(BUILD)/hato
+
+# `make deb`: a Debian package of the built binary (packaging/deb.sh), in $(BUILD)/.
+deb:
+	@test -x $(BUILD)/hato || $(MAKE) build
+	bash packaging/deb.sh $(BUILD)/hato $(BUILD)
 
 format:
 	clang-format -i $$(git ls-files '*.cc' '*.h')

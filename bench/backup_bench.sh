@@ -27,7 +27,7 @@ echo "mbox: $(du -h "$work/in.mbox" | cut -f1) for $n messages"
 echo pw | "$hato" user add u@bench.test --password-stdin --data "$work/d1" >/dev/null
 t() { local s=$(date +%s.%N); "$@"; echo "  ($(echo "$(date +%s.%N) - $s" | bc) s wall)"; }
 echo "== import";          t "$hato" import u@bench.test "$work/in.mbox" --data "$work/d1"
-echo "== backup create";   t "$hato" backup create "$work/bk" --data "$work/d1"
+echo "== backup create";   t "$hato" backup create "$work/bk" --create --data "$work/d1"
 echo "== backup create (incremental, nothing new)"; t "$hato" backup create "$work/bk" --data "$work/d1"
 echo "== backup verify";   t "$hato" backup verify "$work/bk"
 echo "== restore (empty data dir)"; t "$hato" restore "$work/bk" --data "$work/d2"

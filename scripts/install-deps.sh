@@ -14,7 +14,8 @@ BUILD_PKGS=(
 )
 # nodejs (with npm): the independent JMAP client of test_jmap_client.py (jmap-jam, npm ci).
 # dovecot-core, dovecot-imapd: the source server of the hato migrate test (test_migrate.py).
-TEST_PKGS=(nodejs swaks sqlite3 isync fetchmail mutt dovecot-core dovecot-imapd python3-dnslib python3-dkim python3-spf python3-authheaders python3-yaml python3-nacl gsasl)
+# libnet-ssleay-perl, libio-socket-ssl-perl, libauthen-sasl-perl: swaks --tls and --auth (make run's example).
+TEST_PKGS=(nodejs swaks libnet-ssleay-perl libio-socket-ssl-perl libauthen-sasl-perl sqlite3 isync fetchmail mutt dovecot-core dovecot-imapd python3-dnslib python3-dkim python3-spf python3-authheaders python3-yaml python3-nacl gsasl)
 BENCH_PKGS=(postfix dovecot-core dovecot-pop3d dovecot-lmtpd dovecot-imapd)
 
 # npm comes with nodesource's nodejs; Debian's nodejs needs the npm package.

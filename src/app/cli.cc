@@ -8,8 +8,10 @@
 #include <ctime>
 #include <iostream>
 
+#include "app/cli_docs.h"
 #include "app/msgauth_cli.h"
 #include "app/serve.h"
+#include "app/setup.h"
 #include "app/tls.h"
 #include "auth/password.h"
 #include "auth/scram.h"
@@ -30,6 +32,11 @@ namespace {
 
 constexpr int kExitError = 1;
 constexpr int kExitUsage = 2;
+#ifdef HATO_VERSION
+constexpr const char* kVersion = HATO_VERSION;
+#else
+constexpr const char* kVersion = "unknown";
+#endif
 
 int Fail(const std::string& msg) {
   std::cerr << "hato: " << msg << "\n";
@@ -60,6 +67,12 @@ Result<std::string> ReadPassword(const std::string& flag_value, bool from_stdin)
 Result<std::string> CanonicalAddress(const std::string& addr) {
   auto m = smtp::ParseMailbox(addr, true);
   if (!m) return Err(ErrorKind::kInvalid, "invalid address '" + addr + "': " + m.error().message);
+  // The domain in its one canonical form, the A-label (RFC 5890).
+  if (m->domain.empty() || m->domain.front() != '[') {
+    auto d = CanonicalHostName(m->domain, "domain");
+    if (!d.ok) return Err(ErrorKind::kInvalid, "invalid address '" + addr + "': " + d.error);
+    m->domain = d.name;
+  }
   return smtp::AccountKey(*m);
 }
 
@@ -98,28 +111,6 @@ Result<std::optional<uint64_t>> ParseQuota(const std::string& text) {
                "invalid quota '" + text + "' (expected none, or bytes such as 1048576 or 500M)");
   }
   return std::optional<uint64_t>(*n * unit);
-}
-
-int CmdInit(const std::string& data, const std::string& domain, std::string hostname) {
-  auto* fs = io::FileSystem::Default();
-  if (fs->Exists(data + "/hato.toml")) return Fail(data + " is already initialised");
-  if (domain.empty() || domain.find('@') != std::string::npos || domain.find('.') == 0) {
-    return Fail("invalid domain '" + domain + "'");
-  }
-  if (hostname.empty()) hostname = "mail." + domain;
-  if (auto st = fs->CreateDirs(data + "/tls"); !st) return Fail(st.error().message);
-  if (auto st = GenerateSelfSigned(data + "/tls/cert.pem", data + "/tls/key.pem", hostname); !st) {
-    return Fail(st.error().message);
-  }
-  if (auto st = fs->WriteFileAtomic(data + "/hato.toml", config::DefaultText(hostname)); !st) {
-    return Fail(st.error().message);
-  }
-  auto store = OpenStore(data);
-  if (!store) return Fail(store.error().message);
-  if (auto st = (*store)->AddDomain(domain); !st) return Fail(st.error().message);
-  std::cout << "initialised " << data << " for domain " << domain << " (hostname " << hostname
-            << ")\n";
-  return 0;
 }
 
 const char* StateName(store::RecipientState s) {
@@ -191,6 +182,32 @@ int CmdQueueList(store::Store& s) {
   return 0;
 }
 
+// A queue id ("17") or the 16-hex-digit SMTP transaction id of the `250 ...
+// queued as ID` reply and the log, found in the message's Received field.
+Result<int64_t> ResolveQueueId(store::Store& s, const std::string& ref) {
+  bool digits = !ref.empty() && ref.size() < 16 &&
+                std::all_of(ref.begin(), ref.end(), [](char c) { return c >= '0' && c <= '9'; });
+  if (digits) return static_cast<int64_t>(*ParseUint(ref));
+  bool hex = ref.size() == 16 && std::all_of(ref.begin(), ref.end(), [](char c) {
+               return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+             });
+  if (!hex) {
+    return Err(ErrorKind::kInvalid,
+               "bad message id '" + ref + "' (a queue id, or the 16-digit SMTP id)");
+  }
+  auto list = s.ListQueue();
+  if (!list) return list.error();
+  for (const auto& m : *list) {
+    auto content = s.ReadQueuedContent(m.id);
+    if (!content) continue;
+    size_t end = content->find("\r\n\r\n");
+    std::string_view header(*content);
+    header = header.substr(0, end);
+    if (header.find(" id " + ref + "\r\n") != std::string_view::npos) return m.id;
+  }
+  return Err(ErrorKind::kNotFound, "no queued message with SMTP id " + ref);
+}
+
 int CmdQueueShow(store::Store& s, int64_t id) {
   auto m = s.GetQueued(id);
   if (!m) return Fail(m.error().message);
@@ -231,22 +248,61 @@ int PrintRestore(const Result<backup::RestoreResult>& r, bool merge) {
   return r->problems.empty() ? 0 : kExitError;
 }
 
+// A command line CLI11 refused: one line naming the (sub)command it was
+// given to and pointing at that command's own --help ("hato user lst" ->
+// "hato: unknown command 'lst' for 'hato user' (see hato user --help)").
+int UsageError(const CLI::App& app, const CLI::ParseError& e) {
+  const CLI::App* node = &app;
+  std::string path = "hato";
+  for (auto subs = node->get_subcommands(); !subs.empty(); subs = node->get_subcommands()) {
+    node = subs.front();
+    path += " " + node->get_name();
+  }
+  std::vector<std::string> extra = node->remaining();
+  bool has_commands = !node->get_subcommands({}).empty();
+  if (has_commands && !extra.empty() && !extra.front().empty() && extra.front()[0] != '-') {
+    std::cerr << "hato: unknown command '" << extra.front() << "' for '" << path << "' (see "
+              << path << " --help)\n";
+  } else if (has_commands && extra.empty() && e.get_name() == "RequiredError") {
+    std::cerr << "hato: '" << path << "' needs a command (see " << path << " --help)\n";
+  } else {
+    std::cerr << "hato: " << (node == &app ? "" : path.substr(5) + ": ") << e.what() << " (see "
+              << path << " --help)\n";
+  }
+  return kExitUsage;
+}
+
 }  // namespace
 
 int RunCli(int argc, char** argv) {
   CLI::App app{"Hato: a mail server (SMTP, submission, IMAP, POP3) with a durable embedded store"};
   app.require_subcommand(1);
+  app.set_version_flag("--version", std::string("hato ") + kVersion, "print the version and exit");
   std::string data = "./var";
   auto add_data = [&data](CLI::App* cmd) {
     cmd->add_option("--data", data, "data directory")->capture_default_str();
   };
 
-  // init
-  std::string domain, hostname;
-  auto* init = app.add_subcommand("init", "create a data directory, config and TLS certificate");
+  // init, dns check (src/app/setup.h)
+  InitOptions init_opts;
+  auto* init = app.add_subcommand(
+      "init", "create a data directory, config, TLS certificate and DKIM key; print DNS records");
   add_data(init);
-  init->add_option("--domain", domain, "first local mail domain")->required();
-  init->add_option("--hostname", hostname, "server host name (default mail.DOMAIN)");
+  init->add_option("--domain", init_opts.domain, "first local mail domain")->required();
+  init->add_option("--hostname", init_opts.hostname, "server host name (default mail.DOMAIN)");
+  init->add_option("--ip", init_opts.addresses,
+                   "public IPv4/IPv6 of the server, for the A/AAAA records (repeatable)");
+  init->add_option("--dkim-selector", init_opts.dkim_selector, "selector of the DKIM key")
+      ->capture_default_str();
+  DnsCheckOptions dns_opts;
+  auto* dns_cmd = app.add_subcommand("dns", "the DNS records of a local domain");
+  dns_cmd->require_subcommand(1);
+  auto* dns_check = dns_cmd->add_subcommand(
+      "check", "compare the records hato init printed with what the resolver answers");
+  dns_check->add_option("DOMAIN", dns_opts.domain)->required();
+  dns_check->add_option("--resolver", dns_opts.resolver,
+                        "resolver ip or ip@port (default: outbound.resolver, else the system's)");
+  add_data(dns_check);
 
   // domain add|list|remove
   auto* dom = app.add_subcommand("domain", "manage local domains");
@@ -327,6 +383,7 @@ int RunCli(int argc, char** argv) {
   serve->add_option("--imap", serve_opts.overrides.imap, "IMAP host:port");
   serve->add_option("--imaps", serve_opts.overrides.imaps, "IMAP over implicit TLS host:port");
   serve->add_option("--pop3", serve_opts.overrides.pop3, "POP3 host:port");
+  serve->add_option("--pop3s", serve_opts.overrides.pop3s, "POP3 over implicit TLS host:port");
   serve->add_option("--http", serve_opts.overrides.http, "HTTP host:port");
   serve->add_option("--https", serve_opts.overrides.https, "HTTPS host:port (needs [tls])");
   serve
@@ -338,6 +395,7 @@ int RunCli(int argc, char** argv) {
   auto* queue = app.add_subcommand("queue", "inspect and manage the outbound queue");
   queue->require_subcommand(1);
   int64_t queue_id = 0;
+  std::string queue_ref;
   auto* q_list = queue->add_subcommand("list", "list queued messages and their recipients");
   auto* q_show = queue->add_subcommand("show", "show one queued message");
   auto* q_retry = queue->add_subcommand("retry", "attempt delivery now");
@@ -345,7 +403,9 @@ int RunCli(int argc, char** argv) {
   auto* q_release = queue->add_subcommand("release", "resume delivery of a held message");
   auto* q_delete = queue->add_subcommand("delete", "remove a message from the queue (no report)");
   for (auto* c : {q_show, q_retry, q_hold, q_release, q_delete}) {
-    c->add_option("ID", queue_id, "queue id (see hato queue list)")->required();
+    c->add_option("ID", queue_ref,
+                  "queue id (hato queue list), or the SMTP id of the 250 reply and the log")
+        ->required();
   }
   for (auto* c : {q_list, q_show, q_retry, q_hold, q_release, q_delete}) add_data(c);
   // reindex
@@ -356,8 +416,16 @@ int RunCli(int argc, char** argv) {
       user->add_subcommand("restore", "bring back a removed account still in retention");
   u_restore->add_option("ADDRESS", addr)->required();
   add_data(u_restore);
-  bool purge = false, yes = false;
+  bool purge = false, yes = false, list_removed = false, add_new = false;
+  int64_t purge_id = 0;
   std::string purge_backup;
+  u_list->add_flag("--removed", list_removed,
+                   "list removed accounts still in retention (ID, address, removal date)");
+  u_add->add_flag("--new", add_new,
+                  "add a new, empty account even though a removed one with this address is "
+                  "in retention");
+  u_rm->add_option("--id", purge_id,
+                   "with --purge: the removed account to purge (see hato user list --removed)");
   u_rm->add_flag("--purge", purge, "destroy the account and its mail now (after a backup)");
   u_rm->add_flag("--yes", yes, "confirm --purge");
   u_rm->add_option("--backup", purge_backup,
@@ -372,7 +440,16 @@ int RunCli(int argc, char** argv) {
   auto* bk_create = bk->add_subcommand("create", "back up the store to DEST while it runs");
   auto* bk_list = bk->add_subcommand("list", "list the backup sets in DEST");
   auto* bk_verify = bk->add_subcommand("verify", "re-read a backup and check every checksum");
-  for (auto* c : {bk_create, bk_list, bk_verify}) c->add_option("DEST", dest)->required();
+  auto* bk_prune =
+      bk->add_subcommand("prune", "remove the oldest sets, keeping the newest N, and their bodies");
+  for (auto* c : {bk_create, bk_list, bk_verify, bk_prune}) {
+    c->add_option("DEST", dest)->required();
+  }
+  bool bk_create_dest = false;
+  bk_create->add_flag("--create", bk_create_dest,
+                      "start a new backup destination (DEST missing or empty)");
+  size_t bk_keep = 0;
+  bk_prune->add_option("--keep", bk_keep, "complete sets to keep (at least 1)")->required();
   bk_verify->add_option("--backup", backup_id, "the set to check (default: all)");
   add_data(bk_create);
   auto* restore = app.add_subcommand("restore", "restore from a backup (see docs/operations.md)");
@@ -435,18 +512,43 @@ int RunCli(int argc, char** argv) {
   // dkim generate (and hidden test drivers): src/app/msgauth_cli.h
   MsgAuthCli msgauth_cli(app, data);
 
+  // Documentation generated from this command tree (src/app/cli_docs.h).
+  auto* man = app.add_subcommand("man", "print the man page hato(1) (roff)");
+  auto* completion = app.add_subcommand("completion", "print a shell completion script");
+  completion->require_subcommand(1);
+  auto* completion_bash =
+      completion->add_subcommand("bash",
+                                 "bash completion (source it, or install it in "
+                                 "/usr/share/bash-completion/completions/hato)");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
   } catch (const CLI::CallForAllHelp& e) {
     return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    std::cerr << "hato: " << e.what() << " (see hato --help)\n";
-    return kExitUsage;
+    return UsageError(app, e);
   }
 
-  if (init->parsed()) return CmdInit(data, domain, hostname);
+  if (man->parsed()) {
+    std::cout << ManPage(app, std::string("hato ") + kVersion);
+    return 0;
+  }
+  if (completion_bash->parsed()) {
+    std::cout << BashCompletion(app);
+    return 0;
+  }
+  if (init->parsed()) {
+    init_opts.data = data;
+    return InitDataDir(init_opts);
+  }
+  if (dns_check->parsed()) {
+    dns_opts.data = data;
+    return DnsCheck(dns_opts);
+  }
   if (int rc = msgauth_cli.Run(); rc >= 0) return rc;
   if (bk_list->parsed()) {
     auto sets = backup::ListBackups(dest);
@@ -460,6 +562,18 @@ int RunCli(int argc, char** argv) {
       std::cout << s.id << "\t" << FormatTime(s.manifest.created) << "\t" << c["accounts"]
                 << " accounts\t" << c["messages"] << " messages\t" << c["bodies"] << " bodies\t"
                 << c["body_bytes"] << " bytes\t" << c["copied_bodies"] << " new\n";
+    }
+    return 0;
+  }
+  if (bk_prune->parsed()) {
+    auto r = backup::PruneBackups(dest, bk_keep);
+    if (!r) return Fail(r.error().message);
+    for (const auto& id : r->removed_sets) std::cout << "removed set " << id << "\n";
+    std::cout << r->removed_sets.size() << " sets and " << r->removed_bodies << " bodies ("
+              << r->removed_bytes << " bytes) removed\n";
+    if (r->bodies_kept) {
+      std::cout << "bodies kept: an incomplete set (a backup running or interrupted) is in " << dest
+                << "\n";
     }
     return 0;
   }
@@ -489,7 +603,19 @@ int RunCli(int argc, char** argv) {
   auto store = OpenStore(data);
   if (!store) return Fail(store.error().message);
   store::Store& s = **store;
+  if (!queue_ref.empty()) {  // hato queue show|retry|hold|release|delete ID
+    auto id = ResolveQueueId(s, queue_ref);
+    if (!id) return Fail(id.error().message);
+    queue_id = *id;
+  }
 
+  if (dom_add->parsed() || dom_rm->parsed()) {
+    // One canonical form, the A-label (RFC 5890): "bücher.example" is stored
+    // as "xn--bcher-kva.example" and mail to either form is local.
+    auto canonical = CanonicalHostName(dom_name, "domain");
+    if (!canonical.ok) return Fail(canonical.error);
+    dom_name = canonical.name;
+  }
   if (dom_add->parsed()) {
     if (auto st = s.AddDomain(dom_name); !st) return Fail(st.error().message);
     std::cout << "added domain " << dom_name << "\n";
@@ -510,6 +636,17 @@ int RunCli(int argc, char** argv) {
     auto scram = auth::NewScramVerifier(*pw);  // SCRAM-SHA-256 logins (RFC 7677)
     if (!scram) return Fail(scram.error().message);
     if (u_add->parsed()) {
+      // A removed account in retention with this address: restoring it is
+      // probably what is wanted; a new one must be asked for (defect 7).
+      auto removed = s.ListRemovedAccounts();
+      if (!removed) return Fail(removed.error().message);
+      for (const auto& r : *removed) {
+        if (r.address != *canonical || add_new) continue;
+        return Fail(*canonical + " was removed on " + FormatTime(r.removed_at) +
+                    " and its mail is still in retention: hato user restore " + *canonical +
+                    " brings it back; hato user add " + *canonical +
+                    " --new creates a new, empty account instead");
+      }
       if (auto st = s.AddAccount(*canonical, *hash, *scram); !st) return Fail(st.error().message);
       std::cout << "added " << *canonical << "\n";
     } else {
@@ -517,6 +654,16 @@ int RunCli(int argc, char** argv) {
         return Fail(st.error().message);
       }
       std::cout << "password changed for " << *canonical << "\n";
+    }
+  } else if (u_list->parsed() && list_removed) {
+    auto list = s.ListRemovedAccounts();
+    if (!list) return Fail(list.error().message);
+    auto cfg = LoadConfig(data);
+    if (!cfg) return Fail(cfg.error().message);
+    for (const auto& a : *list) {
+      std::cout << a.id << "\t" << a.address << "\tremoved " << FormatTime(a.removed_at) << "\t"
+                << a.messages << " messages\t" << a.bytes << " bytes\tpurged after "
+                << FormatTime(a.removed_at + int64_t{cfg->retention_days} * 86400) << "\n";
     }
   } else if (u_list->parsed()) {
     auto list = s.ListAccounts();
@@ -531,12 +678,35 @@ int RunCli(int argc, char** argv) {
     if (!canonical) return Fail(canonical.error().message);
     if (purge) {
       if (!yes) return Fail("--purge destroys " + *canonical + " and its mail now; add --yes");
-      auto acct = s.FindAccountAny(*canonical);
-      if (!acct) return Fail(acct.error().message);
+      // Exactly one account: the live one, or with --id (or when it is the
+      // only one) a removed one; never every account that had the address.
+      int64_t target = 0;
+      auto removed = s.ListRemovedAccounts();
+      if (!removed) return Fail(removed.error().message);
+      std::vector<int64_t> removed_ids;
+      for (const auto& r : *removed) {
+        if (r.address == *canonical) removed_ids.push_back(r.id);
+      }
+      if (purge_id != 0) {
+        if (std::find(removed_ids.begin(), removed_ids.end(), purge_id) == removed_ids.end()) {
+          return Fail("no removed account " + *canonical + " with id " + std::to_string(purge_id) +
+                      " (see hato user list --removed)");
+        }
+        target = purge_id;
+      } else if (auto live = s.FindAccount(*canonical); live) {
+        target = live->id;
+      } else if (removed_ids.size() == 1) {
+        target = removed_ids.front();
+      } else if (removed_ids.empty()) {
+        return Fail("no such account: " + *canonical);
+      } else {
+        return Fail(std::to_string(removed_ids.size()) + " removed accounts " + *canonical +
+                    " are in retention: choose one with --id (see hato user list --removed)");
+      }
       if (purge_backup.empty()) purge_backup = data + "/purge-backups";
       auto m = backup::CreateBackup(s, data, purge_backup);
       if (!m) return Fail("backup before purge failed, nothing purged: " + m.error().message);
-      if (auto st = s.PurgeAccount(*canonical); !st) return Fail(st.error().message);
+      if (auto st = s.PurgeAccountById(target); !st) return Fail(st.error().message);
       std::cout << "purged " << *canonical << "; backup " << m->id << " in " << purge_backup
                 << " (hato restore " << purge_backup << " --backup " << m->id
                 << " --merge --account " << *canonical << ")\n";
@@ -613,6 +783,7 @@ int RunCli(int argc, char** argv) {
     }
   } else if (q_list->parsed()) {
     return CmdQueueList(s);
+
   } else if (q_show->parsed()) {
     return CmdQueueShow(s, queue_id);
   } else if (q_retry->parsed() || q_hold->parsed() || q_release->parsed() || q_delete->parsed()) {
@@ -636,6 +807,9 @@ int RunCli(int argc, char** argv) {
     if (auto st = s.RestoreAccount(*canonical); !st) return Fail(st.error().message);
     std::cout << "restored " << *canonical << "\n";
   } else if (bk_create->parsed()) {
+    if (auto st = backup::CheckDestination(dest, bk_create_dest); !st) {
+      return Fail(st.error().message);
+    }
     auto m = backup::CreateBackup(s, data, dest);
     if (!m) return Fail("backup to " + dest + " failed: " + m.error().message);
     auto c = m->counts;

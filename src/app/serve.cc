@@ -9,11 +9,13 @@
 #include <limits>
 #include <thread>
 
+#include "app/data_lock.h"
 #include "app/http_routes.h"
 #include "app/inbound_check.h"
 #include "app/tls.h"
 #include "auth/penalty.h"
 #include "auth/scram.h"
+#include "base/log.h"
 #include "http/server.h"
 #include "imap/server/server.h"
 #include "io/asio.h"
@@ -45,6 +47,7 @@ void ApplyOverrides(config::Config& c, const config::Listen& o) {
   if (!o.imap.empty()) c.listen.imap = o.imap;
   if (!o.imaps.empty()) c.listen.imaps = o.imaps;
   if (!o.pop3.empty()) c.listen.pop3 = o.pop3;
+  if (!o.pop3s.empty()) c.listen.pop3s = o.pop3s;
   if (!o.http.empty()) c.listen.http = o.http;
   if (!o.https.empty()) c.listen.https = o.https;
 }
@@ -70,6 +73,9 @@ struct Listener {
   std::string name;
   std::unique_ptr<tcp::acceptor> acceptor;
   std::function<awaitable<void>(tcp::socket)> serve;
+  // Connections accepted (hato_listener_connections_total); a unique_ptr so
+  // the address stays put while `listeners` grows.
+  std::unique_ptr<std::atomic<uint64_t>> accepted = std::make_unique<std::atomic<uint64_t>>(0);
 };
 
 Result<std::unique_ptr<tcp::acceptor>> Bind(asio::io_context& io, const std::string& name,
@@ -102,6 +108,7 @@ awaitable<void> AcceptLoop(Listener& l) {
       co_await t.async_wait(token);
       continue;
     }
+    l.accepted->fetch_add(1, std::memory_order_relaxed);
     auto session = l.serve(std::move(socket));
     asio::co_spawn(l.acceptor->get_executor(), std::move(session),
                    [name = l.name](const std::exception_ptr& e) {
@@ -142,12 +149,21 @@ int Serve(const ServeOptions& options) {
   }
   config::Config cfg = std::move(*loaded);
   ApplyOverrides(cfg, options.overrides);
+  // [log]: validated by config::Parse.
+  (void)SetLogFormat(cfg.log.format);
+  (void)SetLogLevel(cfg.log.level);
+  // One server per data directory (app/data_lock.h), held until exit.
+  auto lock = DataDirLock::Acquire(options.data_dir);
+  if (!lock) {
+    spdlog::error("{}", lock.error().message);
+    return 1;
+  }
 
   std::shared_ptr<asio::ssl::context> tls;
+  auto abs = [&](const std::string& p) {
+    return p.front() == '/' ? p : options.data_dir + "/" + p;
+  };
   if (!cfg.tls_cert.empty()) {
-    auto abs = [&](const std::string& p) {
-      return p.front() == '/' ? p : options.data_dir + "/" + p;
-    };
     auto ctx = LoadTlsContext(abs(cfg.tls_cert), abs(cfg.tls_key));
     if (!ctx) {
       spdlog::error("{}", ctx.error().message);
@@ -158,6 +174,10 @@ int Serve(const ServeOptions& options) {
 
   if (!cfg.listen.imaps.empty() && !tls) {
     spdlog::error("listen.imaps needs a TLS certificate: set [tls] cert and key");
+    return 1;
+  }
+  if (!cfg.listen.pop3s.empty() && !tls) {
+    spdlog::error("listen.pop3s needs a TLS certificate: set [tls] cert and key");
     return 1;
   }
 
@@ -303,15 +323,17 @@ int Serve(const ServeOptions& options) {
     listeners.push_back(Listener{name, std::move(*acc), std::move(serve)});
     return true;
   };
-  bool ok = add("smtp", cfg.listen.smtp,
-                [&](tcp::socket s) { return smtp_server.Serve(std::move(s)); }) &&
-            add("pop3", cfg.listen.pop3,
-                [&](tcp::socket s) { return pop3_server.Serve(std::move(s)); }) &&
-            add("imap", cfg.listen.imap,
-                [&](tcp::socket s) { return imap_server.Serve(std::move(s), false); }) &&
-            add("imaps", cfg.listen.imaps, [&](tcp::socket s) {
-              return imap_server.Serve(std::move(s), /*implicit_tls=*/true);
-            });
+  bool ok =
+      add("smtp", cfg.listen.smtp,
+          [&](tcp::socket s) { return smtp_server.Serve(std::move(s)); }) &&
+      add("pop3", cfg.listen.pop3,
+          [&](tcp::socket s) { return pop3_server.Serve(std::move(s)); }) &&
+      add("pop3s", cfg.listen.pop3s,
+          [&](tcp::socket s) { return pop3_server.Serve(std::move(s), /*implicit_tls=*/true); }) &&
+      add("imap", cfg.listen.imap,
+          [&](tcp::socket s) { return imap_server.Serve(std::move(s), false); }) &&
+      add("imaps", cfg.listen.imaps,
+          [&](tcp::socket s) { return imap_server.Serve(std::move(s), /*implicit_tls=*/true); });
   if (!ok) return 1;
   // Submission needs TLS (RFC 8314); without a certificate only a loopback
   // listener makes sense, and 465 cannot work at all.
@@ -337,13 +359,17 @@ int Serve(const ServeOptions& options) {
   // The metrics endpoint (metrics/exporter.h), off unless [metrics] listen is set.
   if (!cfg.metrics_listen.empty()) {
     metrics::ServerSources sources{{{"smtp", &smtp_server.admission()},
+                                    {"submission", &submission_server.admission()},
+                                    {"submissions", &submissions_server.admission()},
                                     {"pop3", &pop3_server.admission()},
                                     {"imap", &imap_server.admission()},
                                     {"http", &http_server.admission()}},
                                    &counters,
                                    store.get(),
                                    &commit_latency,
-                                   &disk};
+                                   &disk,
+                                   {}};
+    for (const auto& l : listeners) sources.listeners.emplace_back(l.name, l.accepted.get());
     auto render = [sources] { return metrics::RenderServerMetrics(sources); };
     metrics::AddMetricsRoute(metrics_router, std::move(render), &blocking);
     if (!add("metrics", cfg.metrics_listen,
@@ -479,15 +505,28 @@ int Serve(const ServeOptions& options) {
     hup.async_wait([&](boost::system::error_code ec, int) {
       if (ec) return;
       auto next = LoadConfig(options.data_dir);
+      Status tls_ok = Ok();
+      if (next && tls && !next->tls_cert.empty()) {
+        // The certificate is validated before anything is swapped (a renewed
+        // certificate needs no restart; a bad one must not be announced as
+        // reloaded).
+        tls_ok = ReloadTlsContext(*tls, abs(next->tls_cert), abs(next->tls_key));
+      }
       if (!next) {
         spdlog::error("reload: {}; keeping the running configuration", next.error().message);
+      } else if (!tls_ok) {
+        spdlog::error("reload: {}; keeping the running configuration and certificate",
+                      tls_ok.error().message);
       } else {
         ApplyOverrides(*next, options.overrides);
         penalty.SetLimits(next->auth.penalty_base_ms, next->auth.penalty_max_ms);
         credentials.Configure(static_cast<size_t>(next->auth.credential_cache_entries),
                               std::chrono::seconds(next->auth.credential_cache_ttl_seconds));
+        (void)SetLogFormat(next->log.format);
+        (void)SetLogLevel(next->log.level);
         config_source.Set(std::make_shared<const config::Config>(std::move(*next)));
-        spdlog::info("reload: configuration reloaded (listener changes apply at restart)");
+        spdlog::info("reload: configuration{} reloaded (listener changes apply at restart)",
+                     tls ? " and TLS certificate" : "");
       }
       wait_hup();
     });

@@ -88,4 +88,25 @@ Result<std::shared_ptr<asio::ssl::context>> LoadTlsContext(const std::string& ce
   return ctx;
 }
 
+Status ReloadTlsContext(asio::ssl::context& live, const std::string& cert_path,
+                        const std::string& key_path) {
+  auto fresh = LoadTlsContext(cert_path, key_path);
+  if (!fresh) return fresh.error();
+  SSL_CTX* ctx = (*fresh)->native_handle();
+  if (SSL_CTX_check_private_key(ctx) != 1) {
+    return Err(ErrorKind::kInvalid,
+               "tls: the key " + key_path + " does not match the certificate " + cert_path);
+  }
+  X509* cert = SSL_CTX_get0_certificate(ctx);
+  if (cert == nullptr || X509_cmp_current_time(X509_get0_notAfter(cert)) <= 0) {
+    return Err(ErrorKind::kInvalid, "tls: the certificate " + cert_path + " has expired");
+  }
+  boost::system::error_code ec;
+  live.use_certificate_chain_file(cert_path, ec);
+  if (!ec) live.use_private_key_file(key_path, asio::ssl::context::pem, ec);
+  if (ec)
+    return Err(ErrorKind::kInvalid, "tls: cannot install the new certificate: " + ec.message());
+  return Ok();
+}
+
 }  // namespace hato::app

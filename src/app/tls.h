@@ -18,4 +18,12 @@ Status GenerateSelfSigned(const std::string& cert_path, const std::string& key_p
 Result<std::shared_ptr<asio::ssl::context>> LoadTlsContext(const std::string& cert_path,
                                                            const std::string& key_path);
 
+// SIGHUP: validates the pair (readable, parsable, key matching the
+// certificate, certificate not expired) in a fresh context and only then
+// installs it in `live`, whose later handshakes use it (sessions already
+// secured keep theirs). On error `live` is unchanged. Call on the event loop,
+// the only thread that uses `live`.
+Status ReloadTlsContext(asio::ssl::context& live, const std::string& cert_path,
+                        const std::string& key_path);
+
 }  // namespace hato::app

@@ -1,10 +1,14 @@
 #include "backup/backup.h"
 
 #include <openssl/evp.h>
+#include <sys/stat.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <condition_variable>
+#include <cstring>
 #include <ctime>
+#include <filesystem>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -25,6 +29,35 @@ constexpr size_t kHashChunk = 1 << 20;
 constexpr const char* kConfigFiles[] = {"hato.toml", "tls/cert.pem", "tls/key.pem"};
 
 io::FileSystem* Fs(io::FileSystem* fs) { return fs ? fs : io::FileSystem::Default(); }
+
+// The data dir's files a set carries: kConfigFiles and the DKIM signing keys
+// (DATA/dkim/*.key, msgauth/keyring.h), without which a restored server
+// would stop signing.
+std::vector<std::string> ConfigFiles(io::FileSystem* fs, const std::string& data_dir) {
+  std::vector<std::string> out(std::begin(kConfigFiles), std::end(kConfigFiles));
+  if (auto keys = fs->ListDir(data_dir + "/dkim")) {
+    std::sort(keys->begin(), keys->end());
+    for (const auto& name : *keys) {
+      if (name.size() > 4 && name.compare(name.size() - 4, 4, ".key") == 0) {
+        out.push_back("dkim/" + name);
+      }
+    }
+  }
+  return out;
+}
+
+// Gives `to` the permission bits of `from` (keys stay 0600, a certificate
+// keeps its 0644): the file-system seam writes every file 0600.
+Status CopyMode(const std::string& from, const std::string& to) {
+  struct stat st {};
+  if (::stat(from.c_str(), &st) != 0) {
+    return Err(ErrorKind::kInternal, "cannot stat " + from + ": " + strerror(errno));
+  }
+  if (::chmod(to.c_str(), st.st_mode & 07777) != 0) {
+    return Err(ErrorKind::kInternal, "cannot chmod " + to + ": " + strerror(errno));
+  }
+  return Ok();
+}
 
 std::string BodyDir(const std::string& dest, const std::string& hex) {
   return dest + "/bodies/" + hex.substr(0, 2);
@@ -228,6 +261,7 @@ Result<Manifest> CreateBackup(store::Store& store, const std::string& data_dir,
   m.created = std::time(nullptr);
   std::string set_dir = SetDir(dest, m.id);
   if (auto st = fs->CreateDirs(set_dir + "/config/tls"); !st) return st.error();
+  if (auto st = fs->CreateDirs(set_dir + "/config/dkim"); !st) return st.error();
   if (auto st = io::CheckNoSymlinkBelow(*fs, dest, set_dir + "/config/tls"); !st) {
     return st.error();
   }
@@ -281,13 +315,14 @@ Result<Manifest> CreateBackup(store::Store& store, const std::string& data_dir,
 
   // 4. The configuration, so a wiped host can be rebuilt from the backup alone.
   if (auto a = AddFile(fs, set_dir, "meta.db", m); !a) return a.error();
-  for (const char* name : kConfigFiles) {
+  for (const std::string& name : ConfigFiles(fs, data_dir)) {
     std::string from = data_dir + "/" + name;
     if (!fs->Exists(from)) continue;
     auto data = fs->ReadFile(from);
     if (!data) return data.error();
-    std::string rel = std::string("config/") + name;
+    std::string rel = "config/" + name;
     if (auto w = fs->WriteFile(set_dir + "/" + rel, *data); !w) return w.error();
+    if (auto c = CopyMode(from, set_dir + "/" + rel); !c) return c.error();
     if (auto a = AddFile(fs, set_dir, rel, m); !a) return a.error();
   }
   m.counts = {{"accounts", live_accounts},
@@ -317,6 +352,85 @@ Result<std::vector<SetInfo>> ListBackups(const std::string& dest, io::FileSystem
     auto s = ReadSet(fs, dest, id);
     if (!s) return s.error();
     out.push_back(std::move(*s));
+  }
+  return out;
+}
+
+Status CheckDestination(const std::string& dest, bool create, io::FileSystem* fs_in) {
+  io::FileSystem* fs = Fs(fs_in);
+  if (create || fs->Exists(dest + "/" + kMarker)) return Ok();
+  if (!fs->Exists(dest)) {
+    return Err(ErrorKind::kNotFound, dest +
+                                         " does not exist (is the backup disk mounted?); pass "
+                                         "--create to start a new backup destination there");
+  }
+  return Err(ErrorKind::kNotFound,
+             dest +
+                 " is not a hato backup destination yet (an unmounted disk's empty mount "
+                 "point?); pass --create to start a new backup destination there");
+}
+
+namespace {
+
+// Removes a directory tree written by this module (files and directories only).
+Status RemoveTree(const std::string& path) {
+  std::error_code ec;
+  std::filesystem::remove_all(path, ec);
+  if (ec) return Err(ErrorKind::kTemporary, "cannot remove " + path + ": " + ec.message());
+  return Ok();
+}
+
+}  // namespace
+
+Result<PruneResult> PruneBackups(const std::string& dest, size_t keep, io::FileSystem* fs_in) {
+  io::FileSystem* fs = Fs(fs_in);
+  if (keep == 0) return Err(ErrorKind::kInvalid, "--keep must be at least 1");
+  auto sets = ListBackups(dest, fs);
+  if (!sets) return sets.error();
+  PruneResult out;
+  size_t complete = 0;
+  for (const auto& s : *sets) complete += s.complete ? 1 : 0;
+  // Sets are sorted oldest first; the oldest complete ones beyond `keep` go.
+  size_t to_remove = complete > keep ? complete - keep : 0;
+  std::vector<const SetInfo*> kept;
+  for (const auto& s : *sets) {
+    if (s.complete && to_remove > 0) {
+      // The MANIFEST first: an interrupted prune leaves an incomplete set,
+      // never a complete one with files missing.
+      if (auto st = fs->Remove(SetDir(dest, s.id) + "/MANIFEST"); !st) return st.error();
+      if (auto st = RemoveTree(SetDir(dest, s.id)); !st) return st.error();
+      out.removed_sets.push_back(s.id);
+      --to_remove;
+      continue;
+    }
+    if (!s.complete) out.bodies_kept = true;
+    kept.push_back(&s);
+  }
+  if (out.bodies_kept) return out;
+  // Mark: every body a remaining set references. Sweep: the others.
+  std::unordered_set<std::string> live;
+  for (const SetInfo* s : kept) {
+    auto snap = store::OpenMetadataSnapshot(SetDir(dest, s->id) + "/meta.db");
+    if (!snap) return snap.error();
+    auto st = (*snap)->ForEachBody([&live](const store::BlobRef& ref) -> Status {
+      live.insert(HexEncode(ref.sha256));
+      return Ok();
+    });
+    if (!st) return st.error();
+  }
+  for (int i = 0; i < 256; ++i) {
+    char hex[3];
+    std::snprintf(hex, sizeof(hex), "%02x", i);
+    std::string dir = dest + "/bodies/" + hex;
+    auto names = fs->ListDir(dir);
+    if (!names) continue;
+    for (const auto& name : *names) {
+      if (live.count(name)) continue;
+      auto size = fs->FileSize(dir + "/" + name);
+      if (auto st = fs->Remove(dir + "/" + name); !st) return st.error();
+      ++out.removed_bodies;
+      if (size) out.removed_bytes += *size;
+    }
   }
   return out;
 }
@@ -433,17 +547,25 @@ Result<RestoreResult> RestoreInto(const std::string& dest, const std::string& da
   std::string set_dir = SetDir(dest, set->id);
   if (auto st = fs->CreateDirs(data_dir); !st) return st.error();
   if (!fs->Exists(data_dir + "/hato.toml")) {
-    // Only the configuration files the MANIFEST lists (and CheckSetFiles just
-    // verified) are copied, read without following links (issue 11).
-    for (const char* name : kConfigFiles) {
-      std::string rel = std::string("config/") + name;
-      bool listed = false;
-      for (const auto& f : set->manifest.files) listed = listed || f.path == rel;
-      if (!listed) continue;
-      auto data = fs->ReadRegularFile(set_dir + "/" + rel);
+    // Every config file the set carries (hato.toml, tls/, dkim/), with its
+    // permissions.
+    for (const auto& f : set->manifest.files) {
+      if (f.path.rfind("config/", 0) != 0) continue;
+      std::string name = f.path.substr(7);
+      if (name.find("..") != std::string::npos || name.front() == '/') {
+        return Err(ErrorKind::kCorrupt, "backup set " + set->id + ": bad file name " + f.path);
+      }
+      std::string from = set_dir + "/" + f.path;
+      auto data = fs->ReadRegularFile(from);  // no link (issue 11)
       if (!data) return data.error();
-      if (auto st = fs->CreateDirs(data_dir + "/tls"); !st) return st.error();
+      size_t slash = name.rfind('/');
+      if (slash != std::string::npos) {
+        if (auto st = fs->CreateDirs(data_dir + "/" + name.substr(0, slash)); !st) {
+          return st.error();
+        }
+      }
       if (auto st = fs->WriteFileAtomic(data_dir + "/" + name, *data); !st) return st.error();
+      if (auto st = CopyMode(from, data_dir + "/" + name); !st) return st.error();
     }
   }
   Progress progress("restore " + set->id, set->manifest.counts["bodies"]);

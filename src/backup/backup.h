@@ -40,6 +40,25 @@ Result<Manifest> CreateBackup(store::Store& store, const std::string& data_dir,
 
 Result<std::vector<SetInfo>> ListBackups(const std::string& dest, io::FileSystem* fs = nullptr);
 
+// Before `hato backup create`: DEST must already be a backup destination
+// (has its marker), or `create` must be given. A missing or empty DEST
+// without `create` is refused, so that a backup to an unmounted disk does not
+// silently fill the root file system (issue 18, defect 9).
+Status CheckDestination(const std::string& dest, bool create, io::FileSystem* fs = nullptr);
+
+struct PruneResult {
+  std::vector<std::string> removed_sets;
+  uint64_t removed_bodies = 0;
+  uint64_t removed_bytes = 0;
+  bool bodies_kept = false;  // an incomplete set (a backup running or interrupted): no body removed
+};
+// Keeps the newest `keep` complete sets (keep >= 1) and removes older sets,
+// then every body no remaining set references. Incomplete sets are never
+// removed, and while one exists no body is removed either (it may belong to a
+// backup in progress).
+Result<PruneResult> PruneBackups(const std::string& dest, size_t keep,
+                                 io::FileSystem* fs = nullptr);
+
 struct VerifyResult {
   uint64_t sets = 0;
   uint64_t bodies = 0;

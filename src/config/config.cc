@@ -62,6 +62,35 @@ const std::map<std::string, Setter>& Setters() {
        [](const toml::node& n, Config& c) {
          return WantBool(n, "server.per_ip_limits_on_loopback", c.per_ip_limits_on_loopback);
        }},
+      {"server.postmaster",
+       [](const toml::node& n, Config& c) -> Status {
+         if (auto st = WantString(n, "server.postmaster", c.postmaster); !st) return st;
+         size_t at = c.postmaster.find('@');
+         if (!c.postmaster.empty() &&
+             (at == 0 || at == std::string::npos || at + 1 == c.postmaster.size())) {
+           return Err(ErrorKind::kInvalid,
+                      "config: server.postmaster must be an address (user@domain) or \"\"");
+         }
+         return Ok();
+       }},
+      {"log.format",
+       [](const toml::node& n, Config& c) -> Status {
+         if (auto st = WantString(n, "log.format", c.log.format); !st) return st;
+         if (c.log.format != "text" && c.log.format != "json") {
+           return Err(ErrorKind::kInvalid, "config: log.format must be \"text\" or \"json\"");
+         }
+         return Ok();
+       }},
+      {"log.level",
+       [](const toml::node& n, Config& c) -> Status {
+         if (auto st = WantString(n, "log.level", c.log.level); !st) return st;
+         const std::string& v = c.log.level;
+         if (v != "debug" && v != "info" && v != "warn" && v != "error") {
+           return Err(ErrorKind::kInvalid,
+                      "config: log.level must be \"debug\", \"info\", \"warn\" or \"error\"");
+         }
+         return Ok();
+       }},
       {"smtp.max_connections_per_ip",
        [](const toml::node& n, Config& c) {
          return WantInt(n, "smtp.max_connections_per_ip", 0, 1000000,
@@ -230,6 +259,11 @@ const std::map<std::string, Setter>& Setters() {
        [](const toml::node& n, Config& c) {
          auto s = WantString(n, "listen.pop3", c.listen.pop3);
          return s ? CheckHostPort("listen.pop3", c.listen.pop3) : s;
+       }},
+      {"listen.pop3s",
+       [](const toml::node& n, Config& c) {
+         auto s = WantString(n, "listen.pop3s", c.listen.pop3s);
+         return s ? CheckHostPort("listen.pop3s", c.listen.pop3s) : s;
        }},
       {"listen.http",
        [](const toml::node& n, Config& c) {
@@ -473,7 +507,10 @@ std::string DefaultText(std::string_view hostname) {
   o << "# Hato configuration. Every key is optional; shown values are the defaults.\n"
     << "# Reload with SIGHUP (listener addresses take effect at restart).\n\n"
     << "[server]\nhostname = \"" << hostname << "\"   # used in greetings and Received\n"
-    << "per_ip_limits_on_loopback = false   # per-address limits for 127.0.0.1/::1 too\n\n"
+    << "per_ip_limits_on_loopback = false   # per-address limits for 127.0.0.1/::1 too\n"
+    << "# Who gets mail for postmaster@ and abuse@ every local domain (unless an\n"
+    << "# account or alias has that address): \"\" = the first account created.\n"
+    << "postmaster = \"\"\n\n"
     << "[listen]   # host:port; an empty string disables the listener\n"
     << "smtp = \"0.0.0.0:25\"          # inbound MX (RFC 5321)\n"
     << "submission = \"0.0.0.0:587\"   # authenticated submission with STARTTLS (RFC 6409)\n"
@@ -481,6 +518,7 @@ std::string DefaultText(std::string_view hostname) {
     << "imap = \"0.0.0.0:143\"\n"
     << "imaps = \"0.0.0.0:993\"         # IMAP over implicit TLS (RFC 8314)\n"
     << "pop3 = \"0.0.0.0:110\"\n"
+    << "pop3s = \"0.0.0.0:995\"         # POP3 over implicit TLS (RFC 8314)\n"
     << "http = \"127.0.0.1:8080\"   # web, JMAP (RFC 8620); plaintext: keep it on loopback\n"
     << "https = \"\"                 # e.g. \"0.0.0.0:443\"; needs [tls]\n\n"
     << "[http]\n"
@@ -590,6 +628,10 @@ std::string DefaultText(std::string_view hostname) {
     << "   # slower commits: new mail gets 451 4.3.0 at once\n"
     << "max_pending_writes = " << d.store_max_pending_writes
     << "   # queued writes past this get 451 4.3.0 at once\n\n"
+    << "# The log goes to stderr (the journal under systemd: no logrotate needed);\n"
+    << "# one line per event, UTC timestamps.\n"
+    << "[log]\nformat = \"text\"   # text (key=value) | json (one object per line)\n"
+    << "level = \"info\"    # debug | info | warn | error\n\n"
     << "[metrics]\n"
     << "# Prometheus text format at http://LISTEN/metrics; no authentication, so\n"
     << "# loopback or a private network only. Empty: off.\n"

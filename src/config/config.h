@@ -21,6 +21,7 @@ struct Listen {  // "host:port"; empty = disabled
   std::string imap;
   std::string imaps;  // IMAP over implicit TLS (RFC 8314 section 3.3); needs [tls]
   std::string pop3;
+  std::string pop3s;  // POP3 over implicit TLS (RFC 8314 section 3.3, 995); needs [tls]
   std::string http;
   std::string https;  // HTTP over TLS (RFC 9110 section 4.2.2); needs [tls]
 };
@@ -144,11 +145,21 @@ struct MsgauthConfig {
   std::string public_suffix_list = "/usr/share/publicsuffix/public_suffix_list.dat";
 };
 
+// The server's log on stderr (the journal under systemd).
+struct LogConfig {
+  std::string format = "text";  // "text" (key=value) or "json" (one object per line)
+  std::string level = "info";   // debug | info | warn | error
+};
+
 struct Config {
   std::string hostname = "localhost";
   // Per-address connection limits also for loopback clients (off: a local
   // proxy or test load shares one address).
   bool per_ip_limits_on_loopback = false;
+  // Where postmaster@, abuse@ (every local domain) and RCPT TO:<postmaster>
+  // go when no account or alias has that address: an account address, or ""
+  // for the first account created (RFC 5321 4.5.1, RFC 2142).
+  std::string postmaster;
   Listen listen;
   SmtpLimits smtp;
   Pop3Limits pop3;
@@ -159,6 +170,7 @@ struct Config {
   SubmissionLimits submission;
   OutboundConfig outbound;
   MsgauthConfig msgauth;
+  LogConfig log;
   int retention_days = 30;  // expunged/deleted mail kept this long
   std::string tls_cert;     // PEM paths, relative to the data dir
   std::string tls_key;

@@ -25,7 +25,21 @@ std::string RenderServerMetrics(const ServerSources& s) {
     w.Sample("hato_connections_refused_total", proto(name) + ",reason=\"too_many_from_address\"",
              static_cast<double>(st.refused_per_ip));
   }
+  if (!s.listeners.empty()) {
+    w.Family("hato_listener_connections_total", "counter",
+             "Connections accepted per listener since start (before admission control).");
+    for (const auto& [name, n] : s.listeners) {
+      w.Sample("hato_listener_connections_total", "listener=\"" + name + "\"",
+               static_cast<double>(n->load()));
+    }
+  }
   if (s.counters) {
+    w.Family("hato_login_failures_total", "counter",
+             "Failed logins (wrong password or unknown account) per protocol.");
+    for (size_t i = 0; i < server::Counters::kLoginProtocols.size(); ++i) {
+      w.Sample("hato_login_failures_total", proto(server::Counters::kLoginProtocols[i]),
+               static_cast<double>(s.counters->login_failures[i].load()));
+    }
     w.Family("hato_smtp_transactions_total", "counter",
              "SMTP transactions by outcome: accepted (250 once durable) or refused by reply "
              "class (at MAIL or at the end of the data).");

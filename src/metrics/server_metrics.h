@@ -23,6 +23,9 @@ struct ServerSources {
   store::Store* store = nullptr;
   const Histogram* commit_latency = nullptr;
   const server::DiskMonitor* disk = nullptr;
+  // Connections accepted per listener (smtp, submission, submissions, imap,
+  // imaps, pop3, pop3s), before admission control.
+  std::vector<std::pair<std::string, const std::atomic<uint64_t>*>> listeners;
 };
 
 std::string RenderServerMetrics(const ServerSources& s);

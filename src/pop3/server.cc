@@ -138,11 +138,12 @@ std::string_view TopOf(std::string_view content, uint64_t lines) {
 class Session final : public server::SessionRegistry::Member,
                       public server::AccountSessions::Member {
  public:
-  Session(server::Services& services, MaildropLocks& locks, tcp::socket socket)
+  Session(server::Services& services, MaildropLocks& locks, tcp::socket socket, bool implicit_tls)
       : svc_(services),
         locks_(locks),
         conn_(std::move(socket), services.tls),
-        cfg_(services.config->Get()) {
+        cfg_(services.config->Get()),
+        implicit_tls_(implicit_tls) {
     // A client that stops reading (a RETR it never takes) is cut off like an idle one.
     conn_.set_write_timeout(std::chrono::seconds(cfg_->pop3.idle_timeout_seconds));
   }
@@ -211,6 +212,7 @@ class Session final : public server::SessionRegistry::Member,
   MaildropLocks& locks_;
   io::Connection conn_;
   std::shared_ptr<const config::Config> cfg_;
+  bool implicit_tls_ = false;  // POP3S
   int errors_ = 0;
   bool stopping_ = false;  // graceful stop requested
   bool ended_ = false;     // EndSession
@@ -228,6 +230,15 @@ class Session final : public server::SessionRegistry::Member,
 };
 
 awaitable<void> Session::Run() {
+  if (implicit_tls_) {
+    // POP3S (RFC 8314 section 3.3, port 995): TLS from the first byte; a
+    // failed handshake closes.
+    bool secured = co_await conn_.StartTls(idle_timeout());
+    if (!secured) {
+      conn_.Close();
+      co_return;
+    }
+  }
   Reply("+OK " + cfg_->hostname + " POP3 Hato ready");
   while (true) {
     if (conn_.buffer().find('\n') == std::string::npos ||
@@ -768,7 +779,7 @@ awaitable<bool> Session::HandleQuit() {
 
 }  // namespace
 
-awaitable<void> Server::Serve(tcp::socket socket) {
+awaitable<void> Server::Serve(tcp::socket socket, bool implicit_tls) {
   auto cfg = services_.config->Get();
   std::string refusal_total = "-ERR [SYS/TEMP] too many connections, try again later";
   std::string refusal_ip =
@@ -777,7 +788,7 @@ awaitable<void> Server::Serve(tcp::socket socket) {
       admission_, socket, cfg->pop3.max_connections, cfg->pop3.max_connections_per_ip,
       cfg->per_ip_limits_on_loopback, refusal_total, refusal_ip);
   if (!ticket) co_return;
-  Session session(services_, locks_, std::move(socket));
+  Session session(services_, locks_, std::move(socket), implicit_tls);
   server::SessionRegistry::Scope registered(registry_, &session);
   co_await session.Run();
 }

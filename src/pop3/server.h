@@ -43,7 +43,9 @@ class Server {
  public:
   explicit Server(server::Services services) : services_(std::move(services)) {}
   // Serves one accepted connection until it closes.
-  awaitable<void> Serve(tcp::socket socket);
+  // With `implicit_tls` (POP3S, port 995, RFC 8314 section 3.3) the TLS
+  // handshake comes before the greeting.
+  awaitable<void> Serve(tcp::socket socket, bool implicit_tls = false);
   size_t live_sessions() const { return admission_.live(); }
   const server::Admission& admission() const { return admission_; }
   // Graceful stop: sessions waiting for a command get -ERR [SYS/TEMP] and

@@ -19,12 +19,13 @@ const std::string& DummyHash() {
 
 // The outcome of a password check: the failure penalty (waited here) and the
 // log line; `why` is appended to the failure line.
-awaitable<void> Record(auth::LoginPenalty* penalty, const std::string& ip,
+awaitable<void> Record(auth::LoginPenalty* penalty, Counters* counters, const std::string& ip,
                        const LoginResult& result, const std::string& protocol,
                        const std::string& why) {
   if (result.outcome == LoginOutcome::kTemporary) {
     spdlog::error("{}: account lookup failed: {}", protocol, result.error);
   } else if (result.outcome == LoginOutcome::kBad) {
+    if (counters) counters->CountLoginFailure(protocol);
     std::chrono::milliseconds delay =
         penalty ? penalty->Failure(ip, result.address) : std::chrono::milliseconds(0);
     spdlog::warn("{}: failed login for {} from {}{}", protocol, LogSafe(result.address), ip, why);
@@ -78,7 +79,7 @@ awaitable<LoginResult> CheckLogin(Services& svc, std::string ip, std::string use
   };
   LoginResult result = co_await io::Offload(*svc.blocking, std::move(verify));
   std::string why;
-  co_await Record(penalty, ip, result, protocol, why);
+  co_await Record(penalty, svc.counters, ip, result, protocol, why);
   co_return result;
 }
 
@@ -133,7 +134,7 @@ awaitable<LoginResult> FinishScramLogin(Services& svc, std::string ip, ScramAcco
   } else {
     why = " (SCRAM-SHA-256)";
   }
-  co_await Record(svc.penalty, ip, result, protocol, why);
+  co_await Record(svc.penalty, svc.counters, ip, result, protocol, why);
   co_return result;
 }
 

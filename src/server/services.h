@@ -187,6 +187,16 @@ struct Counters {
   std::atomic<uint64_t> outbound_delivered{0};
   std::atomic<uint64_t> outbound_deferred{0};
   std::atomic<uint64_t> outbound_bounced{0};
+  // Failed logins (wrong password or unknown account) per protocol, in the
+  // order of kLoginProtocols; anything else counts as the last ("other").
+  static constexpr std::array<const char*, 4> kLoginProtocols = {"submission", "imap", "pop3",
+                                                                 "other"};
+  std::array<std::atomic<uint64_t>, kLoginProtocols.size()> login_failures{};
+  void CountLoginFailure(std::string_view protocol) {
+    size_t i = 0;
+    while (i + 1 < kLoginProtocols.size() && protocol != kLoginProtocols[i]) ++i;
+    login_failures[i].fetch_add(1, std::memory_order_relaxed);
+  }
   void CountOutbound(store::RecipientState state, bool attempted) {
     std::atomic<uint64_t>* c = nullptr;
     switch (state) {

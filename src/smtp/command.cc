@@ -134,6 +134,12 @@ Status ParsePathAndParams(std::string_view rest, std::string_view keyword, bool 
       return Err(ErrorKind::kInvalid, std::string(kUnsupportedParameter) + ": " + key);
     }
   }
+  // RFC 5321 4.1.1.3 and 4.5.1: "RCPT TO:<Postmaster>" (no domain, any case)
+  // must be accepted; it is a Mailbox with an empty domain.
+  if (!is_mail && EqualsIgnoreCase(path, "<postmaster>")) {
+    cmd.path = Mailbox{"postmaster", ""};
+    return Ok();
+  }
   bool utf8 = cmd.smtputf8 || !is_mail;  // RCPT: the session checks SMTPUTF8 of the transaction
   auto parsed = ParsePath(path, /*allow_null=*/is_mail, utf8);
   if (!parsed) return Err(ErrorKind::kInvalid, "syntax: " + parsed.error().message);

@@ -8,6 +8,7 @@
 
 #include "auth/scram.h"
 #include "base/strings.h"
+#include "dns/resolver.h"
 #include "io/await.h"
 #include "io/net.h"
 #include "mime/header.h"
@@ -98,6 +99,15 @@ class Session final : public server::SessionRegistry::Member,
   // Replies are buffered and flushed before the session waits for input, so a
   // PIPELINING client gets one write per group of commands (RFC 2920).
   void Reply(std::string_view line) { conn_.QueueLine(line); }
+  // A refused MAIL or RCPT (or message): the reply, and one log line with the
+  // client address, the sender, the recipient and the reason (operations.md, Logs).
+  void Refuse(std::string_view line, std::string_view rcpt = {}) {
+    Reply(line);
+    spdlog::info("{}: ip={} from=<{}>{}{}{} refused: {}", mode_name(), conn_.peer_ip(),
+                 LogSafe(tx_.active ? tx_.from : pending_from_), rcpt.empty() ? "" : " to=<",
+                 LogSafe(rcpt), rcpt.empty() ? "" : ">", line);
+  }
+  const char* mode_name() const { return submission_ ? "submission" : "smtp"; }
   // smtp.data_timeout_seconds: all of DATA (or of one BDAT chunk) must arrive
   // by then, so a client trickling bytes cannot hold the session for ever.
   std::chrono::steady_clock::time_point DataDeadline() const {
@@ -109,6 +119,7 @@ class Session final : public server::SessionRegistry::Member,
     return std::max(seconds(0), std::min(idle, left));
   }
   // Counts a transaction's outcome (the reply to MAIL or to the end of data).
+  std::string pending_from_;  // MAIL FROM being considered (for refusal logs)
   void CountMessage(int code) {
     if (svc_.counters) svc_.counters->CountSmtp(code);
   }
@@ -131,8 +142,8 @@ class Session final : public server::SessionRegistry::Member,
     return conn_.is_tls() || (conn_.peer_is_loopback() && cfg_->auth.allow_plaintext_on_loopback);
   }
   bool has_recipients() const { return !tx_.accounts.empty() || !tx_.remote.empty(); }
-  bool CountError();                                // false when the error limit closed the session
-  awaitable<bool> BadRecipient(std::string reply);  // a 5xx RCPT; false: closed
+  bool CountError();  // false when the error limit closed the session
+  awaitable<bool> BadRecipient(std::string reply, std::string rcpt);  // a 5xx RCPT; false: closed
 
   std::string ReceivedHeader(const std::string& id) const;
 
@@ -273,13 +284,13 @@ awaitable<void> Session::Run() {
 // Recipient harvesting (issue 11): every 5xx RCPT counts toward
 // smtp.max_errors and is answered after a delay that grows with each one
 // (smtp.bad_rcpt_delay_ms times their number, at most kMaxBadRcptDelay).
-awaitable<bool> Session::BadRecipient(std::string reply) {
+awaitable<bool> Session::BadRecipient(std::string reply, std::string rcpt) {
   ++bad_rcpts_;
   auto delay = std::min<std::chrono::milliseconds>(
       std::chrono::milliseconds(int64_t{cfg_->smtp.bad_rcpt_delay_ms} * bad_rcpts_),
       kMaxBadRcptDelay);
   co_await server::Sleep(delay);
-  Reply(reply);
+  Refuse(reply, rcpt);
   co_return CountError();
 }
 
@@ -313,26 +324,27 @@ awaitable<bool> Session::HandleEhlo(const Command& c, bool extended) {
 }
 
 awaitable<bool> Session::HandleMail(const Command& c) {
+  pending_from_ = c.path ? c.path->ToString() : "";
   if (helo_.empty()) {
-    Reply("503 5.5.1 Error: send HELO/EHLO first");
+    Refuse("503 5.5.1 Error: send HELO/EHLO first");
     co_return CountError();
   }
   if (tx_.active) {
-    Reply("503 5.5.1 Error: nested MAIL command");
+    Refuse("503 5.5.1 Error: nested MAIL command");
     co_return CountError();
   }
   if (c.dsn && !submission_) {
-    Reply("555 5.5.4 DSN parameters not supported here");
+    Refuse("555 5.5.4 DSN parameters not supported here");
     co_return CountError();
   }
   if (c.size && *c.size > cfg_->smtp.max_message_size) {
-    Reply("552 5.3.4 Message size exceeds fixed limit");
+    Refuse("552 5.3.4 Message size exceeds fixed limit");
     CountMessage(552);
     co_return true;
   }
   if (submission_) {
     if (account_id_ == 0) {
-      Reply("530 5.7.0 Authentication required");  // RFC 4954 section 6
+      Refuse("530 5.7.0 Authentication required");  // RFC 4954 section 6
       co_return CountError();
     }
     // RFC 6409 section 8.1: the submitter may send only as an address it owns
@@ -346,14 +358,14 @@ awaitable<bool> Session::HandleMail(const Command& c) {
       Result<store::Account> owner = co_await io::Offload(*svc_.blocking, std::move(resolve));
       if (!owner && owner.error().kind != ErrorKind::kNotFound) {
         spdlog::error("smtp: alias lookup failed: {}", owner.error().message);
-        Reply("451 4.3.0 Temporary lookup failure, try again later");
+        Refuse("451 4.3.0 Temporary lookup failure, try again later");
         co_return true;
       }
       owned = owner && owner->id == account_id_;
     }
     if (!owned) {
-      Reply("550 5.7.1 <" + (c.path ? c.path->ToString() : std::string()) +
-            ">: Sender address not owned by user " + account_address_);
+      Refuse("550 5.7.1 <" + (c.path ? c.path->ToString() : std::string()) +
+             ">: Sender address not owned by user " + account_address_);
       co_return true;
     }
     bool within = co_await CheckSendingLimits();
@@ -362,13 +374,13 @@ awaitable<bool> Session::HandleMail(const Command& c) {
   store::StoreHealth health = svc_.store->Health();
   if (std::max(health.commit_in_flight_ms, health.last_commit_ms) > cfg_->store_slow_commit_ms) {
     // Storage is slow: a quick "try later" instead of a wait that piles up.
-    Reply("451 4.3.0 Storage is busy, try again later");
+    Refuse("451 4.3.0 Storage is busy, try again later");
     CountMessage(451);
     co_return true;
   }
   if (svc_.disk && svc_.disk->low()) {
     // RFC 3463 4.3.1: the sender keeps the message and retries later.
-    Reply("452 4.3.1 Insufficient system storage, try again later");
+    Refuse("452 4.3.1 Insufficient system storage, try again later");
     CountMessage(452);
     co_return true;
   }
@@ -386,45 +398,72 @@ awaitable<bool> Session::HandleMail(const Command& c) {
 
 awaitable<bool> Session::HandleRcpt(const Command& c) {
   if (!tx_.active) {
-    Reply("503 5.5.1 Error: need MAIL command");
+    Refuse("503 5.5.1 Error: need MAIL command");
     co_return CountError();
   }
   if (c.dsn && !submission_) {
-    Reply("555 5.5.4 DSN parameters not supported here");
+    Refuse("555 5.5.4 DSN parameters not supported here");
     co_return CountError();
   }
   const Mailbox& to = *c.path;
   bool non_ascii = false;
   for (unsigned char ch : to.ToString()) non_ascii = non_ascii || ch >= 0x80;
   if (non_ascii && !tx_.smtputf8) {
-    Reply("553 5.6.7 Non-ASCII address requires SMTPUTF8");
+    Refuse("553 5.6.7 Non-ASCII address requires SMTPUTF8", to.ToString());
     co_return true;
   }
   // RFC 5321 section 4.5.3.1.8: at least 100 recipients must be buffered.
   if (tx_.rcpts.size() + tx_.remote.size() >= cfg_->smtp.max_recipients) {
-    Reply("452 4.5.3 Error: too many recipients");
+    Refuse("452 4.5.3 Error: too many recipients", to.ToString());
     co_return true;
   }
   store::Store* store = svc_.store;
   std::string domain = to.domain;
   std::string key = AccountKey(to);
+  // Local domains are stored as A-labels (RFC 5890): a U-label recipient
+  // (SMTPUTF8) is looked up in that form.
+  if (!domain.empty() && domain.front() != '[') {
+    auto ascii = dns::ToAsciiDomain(domain);
+    if (!ascii) {
+      Refuse("553 5.1.2 <" + to.ToString() + ">: " + ascii.error().message, to.ToString());
+      co_return true;
+    }
+    if (*ascii != domain) {
+      key = key.substr(0, key.rfind('@') + 1) + *ascii;
+      domain = *ascii;
+    }
+  }
+  // RFC 5321 4.5.1 and RFC 2142: "<postmaster>" (no domain), and postmaster@
+  // and abuse@ every local domain that no account or alias claims, reach
+  // server.postmaster (default: the first account).
+  bool bare_postmaster = domain.empty();
+  std::string local_part = AsciiLower(to.local);
+  bool role = bare_postmaster || local_part == "postmaster" || local_part == "abuse";
+  std::string role_target = cfg_->postmaster;
   struct Lookup {
     Result<bool> local = false;
     std::optional<Result<store::Account>> account;
     std::optional<Result<store::QuotaUsage>> quota;
   };
   // Named, not a temporary in the co_await expression: see io/await.h.
-  auto lookup = [store, domain, key] {
+  auto lookup = [store, domain, key, bare_postmaster, role, role_target] {
     Lookup l;
-    l.local = store->IsLocalDomain(domain);
-    if (l.local.ok() && *l.local) l.account = store->ResolveRecipient(key);  // aliases too
+    l.local = bare_postmaster ? Result<bool>(true) : store->IsLocalDomain(domain);
+    if (l.local.ok() && *l.local && !bare_postmaster) {
+      l.account = store->ResolveRecipient(key);  // aliases too
+    }
+    if (l.local.ok() && *l.local && role &&
+        (!l.account || (!l.account->ok() && l.account->error().kind == ErrorKind::kNotFound))) {
+      l.account =
+          role_target.empty() ? store->FirstAccount() : store->ResolveRecipient(role_target);
+    }
     if (l.account && l.account->ok()) l.quota = store->GetQuota((*l.account)->id);
     return l;
   };
   Lookup r = co_await io::Offload(*svc_.blocking, std::move(lookup));
   if (!r.local) {
     spdlog::error("smtp: domain lookup failed: {}", r.local.error().message);
-    Reply("451 4.3.0 Temporary lookup failure, try again later");
+    Refuse("451 4.3.0 Temporary lookup failure, try again later", to.ToString());
     co_return true;
   }
   if (!*r.local) {
@@ -435,23 +474,25 @@ awaitable<bool> Session::HandleRcpt(const Command& c) {
       co_return true;
     }
     // No open relay: only authenticated submission may send elsewhere.
-    bool go_on = co_await BadRecipient("554 5.7.1 <" + to.ToString() + ">: Relay access denied");
+    bool go_on = co_await BadRecipient("554 5.7.1 <" + to.ToString() + ">: Relay access denied",
+                                       to.ToString());
     co_return go_on;
   }
   if (!r.account->ok()) {
     if (r.account->error().kind == ErrorKind::kNotFound) {
-      bool go_on = co_await BadRecipient("550 5.1.1 <" + to.ToString() +
-                                         ">: Recipient address rejected: user unknown");
+      bool go_on = co_await BadRecipient(
+          "550 5.1.1 <" + to.ToString() + ">: Recipient address rejected: user unknown",
+          to.ToString());
       co_return go_on;
     } else {
       spdlog::error("smtp: account lookup failed: {}", r.account->error().message);
-      Reply("451 4.3.0 Temporary lookup failure, try again later");
+      Refuse("451 4.3.0 Temporary lookup failure, try again later", to.ToString());
     }
     co_return true;
   }
   if (!r.quota->ok()) {
     spdlog::error("smtp: quota lookup failed: {}", r.quota->error().message);
-    Reply("451 4.3.0 Temporary lookup failure, try again later");
+    Refuse("451 4.3.0 Temporary lookup failure, try again later", to.ToString());
     co_return true;
   }
   // Quota (RFC 9208 section 5.1): a full mailbox is a temporary condition
@@ -461,14 +502,14 @@ awaitable<bool> Session::HandleRcpt(const Command& c) {
   const store::QuotaUsage& quota = **r.quota;
   if (quota.limit_bytes && (quota.used_bytes >= *quota.limit_bytes ||
                             quota.used_bytes + tx_.declared_size > *quota.limit_bytes)) {
-    Reply("452 4.2.2 <" + to.ToString() + ">: Mailbox full, try again later");
+    Refuse("452 4.2.2 <" + to.ToString() + ">: Mailbox full, try again later", to.ToString());
     co_return true;
   }
   int64_t id = (*r.account)->id;
   if (std::find(tx_.accounts.begin(), tx_.accounts.end(), id) == tx_.accounts.end()) {
     tx_.accounts.push_back(id);
   }
-  tx_.rcpts.push_back(to.ToString());
+  tx_.rcpts.push_back(bare_postmaster ? to.local : to.ToString());
   Reply("250 2.1.5 Ok");
   co_return true;
 }
@@ -604,7 +645,8 @@ awaitable<bool> Session::Deliver(std::string content) {
       asio::thread_pool& pool = svc_.checks ? *svc_.checks : *svc_.blocking;
       server::InboundVerdict verdict = co_await io::Offload(pool, std::move(check));
       if (verdict.action == server::InboundVerdict::Action::kReject) {
-        spdlog::info("smtp: id={} from=<{}> rejected: {}", id, LogSafe(tx_.from), verdict.reason);
+        spdlog::info("smtp: id={} ip={} from=<{}> refused: rejected: {}", id, conn_.peer_ip(),
+                     LogSafe(tx_.from), verdict.reason);
         Reply("550 5.7.1 Message rejected: " + verdict.reason);
         CountMessage(550);
         tx_ = Transaction{};
@@ -642,11 +684,18 @@ awaitable<bool> Session::Deliver(std::string content) {
     Reply("451 4.3.0 Error: queue file write error, try again later");
     CountMessage(451);
   } else {
-    spdlog::info("smtp: id={} from=<{}> rcpts={} remote={} queue={} size={} content={} stored", id,
-                 LogSafe(tx_.from), tx_.rcpts.size(), tx_.remote.size(), receipt->queue_id, size,
-                 receipt->content_id.substr(0, 16));
+    // One line per accepted transaction: client, sender, every recipient.
+    std::string to;
+    for (const auto& r : tx_.rcpts) to += (to.empty() ? "<" : ",<") + LogSafe(r) + ">";
+    for (const auto& r : tx_.remote) to += (to.empty() ? "<" : ",<") + r.address + ">";
+    spdlog::info(
+        "{}: id={} ip={} from=<{}> to={} rcpts={} remote={} queue={} size={} content={} stored",
+        mode_name(), id, conn_.peer_ip(), LogSafe(tx_.from), to, tx_.rcpts.size(),
+        tx_.remote.size(), receipt->queue_id, size, receipt->content_id.substr(0, 16));
     if (receipt->queue_id != 0 && svc_.outbound_queued) svc_.outbound_queued();
-    Reply("250 2.0.0 Ok: queued as " + id);
+    // The SMTP id; `hato queue` accepts it as well as its own queue id.
+    Reply("250 2.0.0 Ok: queued as " + id +
+          (receipt->queue_id != 0 ? " (queue " + std::to_string(receipt->queue_id) + ")" : ""));
     CountMessage(250);
   }
   tx_ = Transaction{};

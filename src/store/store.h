@@ -78,6 +78,15 @@ struct SessionEnd {
   int64_t epoch = 0;
 };
 
+// A removed account in retention (hato user list --removed).
+struct RemovedAccount {
+  int64_t id = 0;
+  std::string address;
+  int64_t removed_at = 0;  // unix seconds
+  uint64_t messages = 0;   // kept for the retention period
+  uint64_t bytes = 0;
+};
+
 struct AccountSummary {
   std::string address;
   uint64_t messages = 0;
@@ -451,6 +460,17 @@ class Store {
   // the live account with that address, or the live account one of whose
   // aliases it is. kNotFound otherwise (a removed account's aliases included).
   virtual Result<Account> ResolveRecipient(std::string_view address) = 0;
+  // The oldest live account (the administrator, created first after `hato
+  // init`): postmaster@ and abuse@ every local domain reach it unless
+  // `server.postmaster` names another address (RFC 5321 4.5.1, RFC 2142).
+  // kNotFound when there is no account. The default is for backends without
+  // a cheaper query.
+  virtual Result<Account> FirstAccount() {
+    auto list = ListAccounts();
+    if (!list) return list.error();
+    if (list->empty()) return Err(ErrorKind::kNotFound, "no account");
+    return FindAccount(list->front().address);
+  }
   // Aliases (issue 5). An alias's domain must be local, and it may equal no
   // live account's address nor another alias (kExists); adding an account
   // with an alias's address fails the same way. Removing an account leaves
@@ -625,6 +645,17 @@ class Store {
   virtual Result<std::vector<SessionEnd>> SessionEndsSince(int64_t since, size_t limit) = 0;
   // The live (or, when none, the most recently removed) account, with its hash.
   virtual Result<SnapshotAccount> FindAccountAny(std::string_view address) = 0;
+  // Removed accounts still in retention (hato user list --removed), by
+  // address then removal time. An address may have a live account and
+  // removed ones at once. Defaults: for backends that do not have them yet.
+  virtual Result<std::vector<RemovedAccount>> ListRemovedAccounts() {
+    return Err(ErrorKind::kInternal, "this store cannot list removed accounts");
+  }
+  // Destroys exactly this account (live or removed) and its mail now; other
+  // accounts with the same address are untouched.
+  virtual Status PurgeAccountById(int64_t /*id*/) {
+    return Err(ErrorKind::kInternal, "this store cannot purge one account by id");
+  }
 };
 
 struct StoreOptions {

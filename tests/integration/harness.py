@@ -73,6 +73,7 @@ class Server:
         self.pop3_port = free_port()
         self.imap_port = free_port()
         self.imaps_port = free_port()
+        self.pop3s_port = free_port()
         self.submission_port = free_port()
         self.submissions_port = free_port()
         self.http_port = free_port()
@@ -107,7 +108,7 @@ class Server:
         open(path, "w").write("\n".join(out))
 
     PORT_NAMES = ("smtp_port", "pop3_port", "imap_port", "imaps_port", "submission_port",
-                  "submissions_port", "http_port")
+                  "submissions_port", "http_port", "pop3s_port")
 
     def start(self, env=None):
         # free_port() only finds a port that was free a moment ago: another test
@@ -119,6 +120,7 @@ class Server:
                 [HATO, "serve", "--data", self.data, "--smtp", f"127.0.0.1:{self.smtp_port}",
                  "--pop3", f"127.0.0.1:{self.pop3_port}", "--imap", f"127.0.0.1:{self.imap_port}",
                  "--imaps", f"127.0.0.1:{self.imaps_port}",
+                 "--pop3s", f"127.0.0.1:{self.pop3s_port}",
                  "--submission", f"127.0.0.1:{self.submission_port}",
                  "--submissions", f"127.0.0.1:{self.submissions_port}",
                  "--http", f"127.0.0.1:{self.http_port}",

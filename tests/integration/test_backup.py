@@ -78,7 +78,7 @@ class BackupTest(unittest.TestCase):
         shutil.rmtree(self.dest, ignore_errors=True)
 
     def backup(self):
-        r = cli("backup", "create", self.dest, data=self.server.data)
+        r = cli("backup", "create", self.dest, "--create", data=self.server.data)
         return re.search(r"backup (\S+):", r.stdout).group(1)
 
     def test_round_trip_while_receiving(self):
@@ -250,7 +250,7 @@ class BackupTest(unittest.TestCase):
 
     def test_provider_wiped_everything(self):
         fill(self.server, n_smtp=5, n_append=3)
-        cli("backup", "create", self.dest, data=self.server.data)
+        cli("backup", "create", self.dest, "--create", data=self.server.data)
         before = dump(self.server.imap_port)
         self.server.stop()
         shutil.rmtree(self.server.data)

@@ -163,7 +163,7 @@ class TransferTest(unittest.TestCase):
             bodies.append(body)
             deliver(self.server.smtp_port, body)
         dest = os.path.join(self.tmp, "bk")
-        cli("backup", "create", dest, data=self.server.data)
+        cli("backup", "create", dest, "--create", data=self.server.data)
         self.assertIn("0 problems", cli("fsck", data=self.server.data).stdout)
         # Flip one bit inside three stored bodies.
         seg_dir = os.path.join(self.server.data, "blobs")

@@ -666,8 +666,15 @@ Status ApplyUndelete(Txn& t, int64_t account_id, const std::string& mailbox, int
   (*s)->Reset();
   auto ref = t.db.Cached("UPDATE blobs SET refs = refs + 1 WHERE id = ?");
   auto old = t.db.Cached("UPDATE messages SET expunged_at = 0 WHERE id = ?");
+  // The same body with the same internal date already live in the folder
+  // (restore --merge put it back, or an earlier undelete): skip it, so
+  // undelete never makes a duplicate (issue 18, defect 10).
+  auto live = t.db.Cached(
+      "SELECT 1 FROM messages WHERE mailbox_id = ? AND blob_id = ? AND internal_date = ? AND "
+      "expunged_at IS NULL LIMIT 1");
   if (!ref) return ref.error();
   if (!old) return old.error();
+  if (!live) return live.error();
   restored = 0;
   for (auto& row : rows) {
     auto mb = FindMailbox(t.db, account_id, row.name);
@@ -677,6 +684,16 @@ Status ApplyUndelete(Txn& t, int64_t account_id, const std::string& mailbox, int
     }
     if (!mb) return mb.error();
     row.m.mailbox_id = mb->id;
+    (*live)->Reset();
+    auto present =
+        (*live)->Bind(1, mb->id).Bind(2, row.m.blob_id).Bind(3, row.m.internal_date).Step();
+    if (!present) return present.error();
+    (*live)->Reset();
+    if (*present) {
+      (*old)->Reset();
+      if (auto st = (*old)->Bind(1, row.id).Run(); !st) return st;
+      continue;
+    }
     (*ref)->Reset();
     if (auto st = (*ref)->Bind(1, row.m.blob_id).Run(); !st) return st;
     // A new UID: an expunged UID never comes back (RFC 3501 section 2.3.1.1).

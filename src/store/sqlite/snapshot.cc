@@ -93,12 +93,15 @@ class SqliteSnapshot final : public MetadataSnapshot {
 
   Status ForEachMessage(int64_t account_id, bool include_expunged,
                         const std::function<Status(const SnapshotMessage&)>& fn) override {
+    // expunged_at = 0: a row an undelete superseded (its message is live
+    // again under a new UID): not part of the mail.
     auto s = db_.Prepare(
         "SELECT x.name, x.special_use, m.uid, b.sha256, b.segment, b.offset, b.stored_length, "
         "b.size, b.codec, m.internal_date, m.flags, m.keywords, m.return_path, "
         "coalesce(m.expunged_at, 0), x.deleted_at IS NOT NULL FROM messages m JOIN mailboxes x "
         "ON x.id = m.mailbox_id JOIN blobs b ON b.id = m.blob_id WHERE x.account_id = ? AND "
-        "(? OR (m.expunged_at IS NULL AND x.deleted_at IS NULL)) ORDER BY x.name, m.uid");
+        "(? OR (m.expunged_at IS NULL AND x.deleted_at IS NULL)) AND "
+        "(m.expunged_at IS NULL OR m.expunged_at != 0) ORDER BY x.name, m.uid");
     if (!s) return s.error();
     s->Bind(1, account_id).Bind(2, int64_t{include_expunged});
     while (true) {

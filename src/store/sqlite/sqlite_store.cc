@@ -366,6 +366,19 @@ class SqliteStore final : public Store {
     });
   }
 
+  Result<Account> FirstAccount() override {
+    return WithReader([](Db& db) -> Result<Account> {
+      auto s = db.Cached(
+          "SELECT id, address, password_hash, coalesce(scram_sha256, '') FROM accounts WHERE "
+          "removed_at IS NULL ORDER BY id LIMIT 1");
+      if (!s) return s.error();
+      auto row = (*s)->Step();
+      if (!row) return row.error();
+      if (!*row) return Err(ErrorKind::kNotFound, "no account");
+      return Account{(*s)->Int(0), (*s)->Text(1), (*s)->Text(2), (*s)->Text(3)};
+    });
+  }
+
   Status AddAlias(std::string_view alias, std::string_view account) override {
     std::string addr = AsciiLower(alias);
     std::string target = AsciiLower(account);
@@ -827,14 +840,18 @@ class SqliteStore final : public Store {
     auto st = WriteSync([cutoff, purged, gone, max_id](Txn& t) -> Status {
       // Messages of accounts removed before the cutoff go with their account.
       const char* mark =
-          "UPDATE messages SET expunged_at = coalesce(expunged_at, 0) WHERE mailbox_id IN "
+          "UPDATE messages SET expunged_at = coalesce(expunged_at, 1) WHERE mailbox_id IN "
           "(SELECT x.id FROM mailboxes x JOIN accounts a ON a.id = x.account_id "
           "WHERE a.removed_at IS NOT NULL AND a.removed_at < ?)";
       const char* unref =
           "UPDATE blobs SET refs = refs - (SELECT count(*) FROM messages m WHERE m.blob_id = "
           "blobs.id AND m.expunged_at < ?) WHERE id IN (SELECT blob_id FROM messages WHERE "
           "expunged_at < ?)";
-      const char* del = "DELETE FROM messages WHERE expunged_at < ?";
+      // Counted: messages whose retention ended. Not counted: the rows an
+      // undelete superseded (expunged_at = 0, ApplyUndelete), which are
+      // copies of messages that are live again.
+      const char* del = "DELETE FROM messages WHERE expunged_at > 0 AND expunged_at < ?";
+      const char* del_superseded = "DELETE FROM messages WHERE expunged_at = 0";
       // The blobs about to go, for the text index (SEARCH BODY/TEXT).
       const char* list_gone = "SELECT id FROM blobs WHERE refs <= 0";
       const char* del_blobs = "DELETE FROM blobs WHERE refs <= 0";
@@ -848,8 +865,8 @@ class SqliteStore final : public Store {
       const char* del_deleted_mb =
           "DELETE FROM mailboxes WHERE deleted_at IS NOT NULL AND deleted_at < ? AND NOT EXISTS "
           "(SELECT 1 FROM messages m WHERE m.mailbox_id = mailboxes.id)";
-      for (const char* sql :
-           {mark, unref, del, list_gone, del_blobs, del_mb, del_alias, del_acc, del_deleted_mb}) {
+      for (const char* sql : {mark, unref, del, del_superseded, list_gone, del_blobs, del_mb,
+                              del_alias, del_acc, del_deleted_mb}) {
         auto s = t.db.Cached(sql);
         if (!s) return s.error();
         if (sql == list_gone) {
@@ -965,7 +982,12 @@ class SqliteStore final : public Store {
       if (!live) return live.error();
       auto row = (*live)->Bind(1, addr).Step();
       if (!row) return row.error();
-      if (*row) return Err(ErrorKind::kExists, "account " + addr + " is not removed");
+      if (*row) {
+        return Err(ErrorKind::kExists,
+                   "a live account " + addr +
+                       " exists (added after the removal): the removed one cannot be restored "
+                       "while it exists (see hato user list --removed)");
+      }
       (*live)->Reset();
       if (auto st = RefuseAliasAddress(t, addr); !st) return st;
       auto s = t.db.Cached(
@@ -989,6 +1011,44 @@ class SqliteStore final : public Store {
       if (!s) return s.error();
       if (auto r = (*s)->Bind(1, addr).Run(); !r) return r;
       if (t.db.Changes() == 0) return Err(ErrorKind::kNotFound, "no such account: " + addr);
+      return Ok();
+    });
+    if (!st) return st;
+    auto n = PurgeExpired(2);
+    if (!n) return n.error();
+    return Ok();
+  }
+
+  Result<std::vector<RemovedAccount>> ListRemovedAccounts() override {
+    return WithReader([](Db& db) -> Result<std::vector<RemovedAccount>> {
+      auto s = db.Cached(
+          "SELECT a.id, a.address, a.removed_at, count(m.id), coalesce(sum(m.size), 0) FROM "
+          "accounts a LEFT JOIN mailboxes x ON x.account_id = a.id LEFT JOIN messages m ON "
+          "m.mailbox_id = x.id AND m.expunged_at IS NULL WHERE a.removed_at IS NOT NULL GROUP BY "
+          "a.id ORDER BY a.address, a.removed_at, a.id");
+      if (!s) return s.error();
+      std::vector<RemovedAccount> out;
+      while (true) {
+        auto row = (*s)->Step();
+        if (!row) return row.error();
+        if (!*row) break;
+        out.push_back(RemovedAccount{(*s)->Int(0), (*s)->Text(1), (*s)->Int(2),
+                                     static_cast<uint64_t>((*s)->Int(3)),
+                                     static_cast<uint64_t>((*s)->Int(4))});
+      }
+      return out;
+    });
+  }
+
+  Status PurgeAccountById(int64_t id) override {
+    auto st = WriteSync([id](Txn& t) -> Status {
+      // Mark as removed at the epoch (1): the purge below takes it at once.
+      auto s = t.db.Cached("UPDATE accounts SET removed_at = 1 WHERE id = ?");
+      if (!s) return s.error();
+      if (auto r = (*s)->Bind(1, id).Run(); !r) return r;
+      if (t.db.Changes() == 0) {
+        return Err(ErrorKind::kNotFound, "no account with id " + std::to_string(id));
+      }
       return Ok();
     });
     if (!st) return st;

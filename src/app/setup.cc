@@ -1,0 +1,229 @@
+#include "app/setup.h"
+
+#include <ctime>
+#include <iostream>
+#include <memory>
+
+#include "app/serve.h"
+#include "app/tls.h"
+#include "base/strings.h"
+#include "config/config.h"
+#include "dns/blocking_lookup.h"
+#include "dns/records.h"
+#include "dns/resolver.h"
+#include "io/fs.h"
+#include "msgauth/dkim.h"
+#include "msgauth/ip.h"
+#include "msgauth/keyring.h"
+#include "store/store.h"
+
+namespace hato::app {
+namespace {
+
+constexpr int kExitError = 1;
+
+int Fail(const std::string& msg) {
+  std::cerr << "hato: " << msg << "\n";
+  return kExitError;
+}
+
+std::string Today() {
+  std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[16];
+  std::strftime(buf, sizeof(buf), "%Y%m%d", &tm);
+  return buf;
+}
+
+void PrintRecords(const std::vector<dns::Record>& records) {
+  for (dns::Need need : {dns::Need::kRequired, dns::Need::kRecommended}) {
+    std::cout << (need == dns::Need::kRequired ? "\n; Required:\n" : "\n; Recommended:\n");
+    for (const auto& r : records) {
+      if (r.need != need) continue;
+      std::cout << "; " << r.purpose << (r.placeholder ? " (fill in)" : "") << "\n"
+                << dns::ZoneLine(r) << "\n";
+    }
+  }
+}
+
+}  // namespace
+
+CanonicalName CanonicalHostName(const std::string& name, const std::string& what) {
+  // RFC 5890: a U-label name is stored and matched as its A-label.
+  auto ascii = dns::ToAsciiDomain(name);
+  if (!ascii) return {false, "", "invalid " + what + " '" + name + "': " + ascii.error().message};
+  if (auto st = dns::ValidateHostName(*ascii, what); !st) {
+    return {false, "", st.error().message};
+  }
+  return {true, *ascii, ""};
+}
+
+int InitDataDir(const InitOptions& o) {
+  auto* fs = io::FileSystem::Default();
+  if (fs->Exists(o.data + "/hato.toml")) return Fail(o.data + " is already initialised");
+  auto domain = CanonicalHostName(o.domain, "domain");
+  if (!domain.ok) return Fail(domain.error);
+  auto host =
+      CanonicalHostName(o.hostname.empty() ? "mail." + domain.name : o.hostname, "hostname");
+  if (!host.ok) return Fail(host.error);
+  for (const auto& a : o.addresses) {
+    if (!msgauth::IpAddress::Parse(a)) return Fail("invalid --ip '" + a + "' (an IPv4 or IPv6)");
+  }
+  if (auto st = fs->CreateDirs(o.data + "/tls"); !st) return Fail(st.error().message);
+  if (auto st = GenerateSelfSigned(o.data + "/tls/cert.pem", o.data + "/tls/key.pem", host.name);
+      !st) {
+    return Fail(st.error().message);
+  }
+  // The DKIM key of the first domain (RFC 6376), as `hato dkim generate` writes it.
+  auto key = msgauth::SigningKey::Generate(msgauth::KeyType::kRsa, 2048);
+  if (!key) return Fail(key.error().message);
+  auto pem = key->PrivatePem();
+  if (!pem) return Fail(pem.error().message);
+  auto dkim_record = key->DnsRecord();
+  if (!dkim_record) return Fail(dkim_record.error().message);
+  std::string key_path = o.data + "/dkim/" + domain.name + "." + o.dkim_selector + ".key";
+  if (auto st = fs->CreateDirs(o.data + "/dkim"); !st) return Fail(st.error().message);
+  if (auto st = fs->WriteFileAtomic(key_path, *pem); !st) return Fail(st.error().message);
+  if (auto st = fs->WriteFileAtomic(o.data + "/hato.toml", config::DefaultText(host.name)); !st) {
+    return Fail(st.error().message);
+  }
+  auto cfg = LoadConfig(o.data);
+  if (!cfg) return Fail(cfg.error().message);
+  store::StoreOptions so;
+  so.compress = cfg->store_compress;
+  auto store = store::OpenEmbeddedStore(o.data, so);
+  if (!store) return Fail(store.error().message);
+  if (auto st = (*store)->AddDomain(domain.name); !st) return Fail(st.error().message);
+
+  dns::RecordInput in{domain.name, host.name, o.dkim_selector, *dkim_record, o.addresses, Today()};
+  std::cout << "initialised " << o.data << " for domain " << domain.name << " (hostname "
+            << host.name << ")\n"
+            << "wrote " << o.data << "/hato.toml, a self-signed certificate in " << o.data
+            << "/tls/ and the DKIM key " << key_path << "\n";
+  std::cout << "\nNext steps:\n"
+            << "  1. Publish the DNS records below at your DNS provider (zone-file form).\n"
+            << "  2. Replace " << o.data << "/tls/cert.pem and key.pem with a certificate for "
+            << host.name << " (e.g. from Let's Encrypt), or point [tls] at it.\n"
+            << "  3. Create the first account (it also receives postmaster@ and abuse@):\n"
+            << "       hato user add you@" << domain.name << " --password-stdin --data " << o.data
+            << "\n"
+            << "  4. Start the server: hato serve --data " << o.data
+            << " (ports 25, 465, 587, 143, 993, 110, 995)\n"
+            << "  5. Once DNS has propagated: hato dns check " << domain.name << " --data "
+            << o.data << "\n";
+  PrintRecords(dns::DomainRecords(in));
+  std::cout << "\n; The MTA-STS policy, served as https://mta-sts." << domain.name
+            << "/.well-known/mta-sts.txt (start with mode: testing, then enforce):\n";
+  for (char c : dns::MtaStsPolicy(host.name, "testing")) {
+    if (c != '\r') std::cout << c;
+  }
+  return 0;
+}
+
+int DnsCheck(const DnsCheckOptions& o) {
+  auto cfg = LoadConfig(o.data);
+  if (!cfg) return Fail(cfg.error().message);
+  auto domain = CanonicalHostName(o.domain, "domain");
+  if (!domain.ok) return Fail(domain.error);
+  std::string host = cfg->hostname;
+  // The DKIM record follows from the domain's key (the greatest selector signs).
+  auto keys = msgauth::KeyRing::Load(*io::FileSystem::Default(), o.data + "/dkim");
+  if (!keys) return Fail(keys.error().message);
+  dns::RecordInput in;
+  in.domain = domain.name;
+  in.hostname = host;
+  if (const msgauth::DomainKey* k = keys->For(domain.name)) {
+    auto rec = k->key.DnsRecord();
+    if (!rec) return Fail(rec.error().message);
+    in.dkim_selector = k->selector;
+    in.dkim_record = *rec;
+  }
+  dns::LookupOptions lo;
+  lo.forward_to = o.resolver.empty() ? cfg->outbound.resolver : o.resolver;
+  lo.query_timeout = std::chrono::seconds(o.timeout_seconds);
+  auto shared = dns::OpenSharedLookup(lo);
+  if (!shared) return Fail(shared.error().message);
+  dns::BudgetLookup dns(*shared, std::chrono::seconds(o.timeout_seconds * 20));
+
+  int required_bad = 0, recommended_bad = 0;
+  auto report = [&](const dns::Record& r, const std::string& status, const std::string& detail) {
+    bool ok = status == "OK";
+    if (!ok) ++(r.need == dns::Need::kRequired ? required_bad : recommended_bad);
+    std::cout << status << "\t" << r.type << "\t" << r.name;
+    if (!detail.empty()) std::cout << "\t" << detail;
+    if (!ok) {
+      std::cout << "\n\twant: " << dns::ZoneLine(r)
+                << (r.need == dns::Need::kRequired ? "" : "  (recommended)");
+    }
+    std::cout << "\n";
+  };
+  auto error_text = [](const Error& e) {
+    return e.kind == ErrorKind::kNotFound ? std::string("no such name (NXDOMAIN)")
+                                          : "lookup failed: " + e.message;
+  };
+  for (const auto& r : dns::DomainRecords(in)) {
+    if (r.type == "MX") {
+      auto mx = dns.Mx(r.name);
+      if (!mx) {
+        report(r, "MISSING", error_text(mx.error()));
+        continue;
+      }
+      bool found = false;
+      std::string got;
+      for (const auto& m : *mx) {
+        found = found || AsciiLower(m.exchange) == host;
+        got += (got.empty() ? "" : ", ") + m.exchange;
+      }
+      report(r, found ? "OK" : (mx->empty() ? "MISSING" : "DIFFERENT"),
+             got.empty() ? "" : "got " + got);
+    } else if (r.type == "A" || r.type == "AAAA") {
+      auto addrs = r.type == "A" ? dns.A(r.name) : dns.Aaaa(r.name);
+      if (!addrs || addrs->empty()) {
+        report(r, "MISSING", addrs ? "no " + r.type + " record" : error_text(addrs.error()));
+        continue;
+      }
+      std::string got;
+      bool match = r.placeholder;
+      for (const auto& a : *addrs) {
+        got += (got.empty() ? "" : ", ") + a.ToString();
+        match = match || a.ToString() == r.value;
+      }
+      report(r, match ? "OK" : "DIFFERENT", "got " + got);
+    } else if (r.type == "TXT") {
+      auto txt = dns.Txt(r.name);
+      if (!txt) {
+        report(r, "MISSING", error_text(txt.error()));
+        continue;
+      }
+      // The record of the same kind (its v= tag) must equal the suggested
+      // one, except SPF and DMARC, whose content is the operator's choice.
+      std::string prefix = r.value.substr(0, r.value.find(';'));
+      if (prefix.rfind("v=spf1", 0) == 0) prefix = "v=spf1";
+      std::vector<std::string> same;
+      for (const auto& t : *txt) {
+        if (t.rfind(prefix, 0) == 0) same.push_back(t);
+      }
+      bool flexible = prefix == "v=spf1" || prefix == "v=DMARC1";
+      if (same.empty()) {
+        report(r, "MISSING", "no " + prefix + " record");
+      } else if (same.size() > 1) {
+        report(r, "DIFFERENT",
+               std::to_string(same.size()) + " " + prefix + " records (one allowed)");
+      } else if (same[0] == r.value || flexible) {
+        report(r, "OK", same[0] == r.value ? "" : "got \"" + same[0] + "\"");
+      } else {
+        report(r, "DIFFERENT", "got \"" + same[0] + "\"");
+      }
+    } else {
+      // SRV and CNAME: not queried by this resolver interface.
+      std::cout << "SKIPPED\t" << r.type << "\t" << r.name
+                << "\tcheck by hand: " << dns::ZoneLine(r) << "\n";
+    }
+  }
+  std::cout << required_bad << " required and " << recommended_bad
+            << " recommended records missing or different\n";
+  return required_bad == 0 ? 0 : kExitError;
+}
+
+}  // namespace hato::app

@@ -1,0 +1,44 @@
+// Setting up a domain on the internet: `hato init` (data directory, config,
+// TLS certificate, first domain, its DKIM key, and the DNS records to
+// publish with the next steps) and `hato dns check DOMAIN` (the records
+// compared with what the resolver answers). The records themselves are
+// dns::DomainRecords (src/dns/records.h).
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace hato::app {
+
+struct InitOptions {
+  std::string data;
+  std::string domain;
+  std::string hostname;                // default mail.DOMAIN
+  std::vector<std::string> addresses;  // --ip: the server's public addresses (A/AAAA)
+  std::string dkim_selector = "hato";
+};
+
+// Returns the exit status; prints the records and next steps on stdout.
+int InitDataDir(const InitOptions& o);
+
+struct DnsCheckOptions {
+  std::string data;
+  std::string domain;
+  std::string resolver;  // "ip" or "ip@port"; "" = outbound.resolver of hato.toml
+  int timeout_seconds = 10;
+};
+
+// Prints one line per record (OK, MISSING, DIFFERENT, ERROR); exit 1 when a
+// required record is missing or wrong, 0 otherwise.
+int DnsCheck(const DnsCheckOptions& o);
+
+// The canonical (A-label, lower-case) form of a domain or host name given on
+// the command line (RFC 5890), validated; `what` names it in the error.
+struct CanonicalName {
+  bool ok = false;
+  std::string name;   // when ok
+  std::string error;  // when not
+};
+CanonicalName CanonicalHostName(const std::string& name, const std::string& what);
+
+}  // namespace hato::app
