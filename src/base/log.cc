@@ -1,18 +1,18 @@
 #include "base/log.h"
 
 #include <spdlog/pattern_formatter.h>
-#include <spdlog/sinks/base_sink.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
-
-#include <memory>
-#include <mutex>
-#include <string>
 
 namespace hato {
 namespace {
 
-constexpr const char* kTextPattern = "%Y-%m-%dT%H:%M:%S.%eZ %^%l%$ %v";
+// %~: the message on one line (issue 11 item 10): control characters (a CR/LF
+// in a client's login name, EHLO, address or mailbox name, also inside an
+// error text) are written as "\xNN", so no client can forge a log line that
+// fail2ban-style tools would act on. Call sites also bound client values
+// with LogSafe (base/strings.h).
+constexpr const char* kTextPattern = "%Y-%m-%dT%H:%M:%S.%eZ %^%l%$ %~";
 constexpr const char* kJsonPattern = R"({"time":"%Y-%m-%dT%H:%M:%S.%eZ","level":"%l","msg":"%*"})";
 
 // %* in the JSON pattern: the message, escaped for a JSON string.
@@ -28,54 +28,31 @@ class JsonMessage final : public spdlog::custom_flag_formatter {
   }
 };
 
-// One event, one line (issue 11 item 10): whatever a log call was given, a
-// control character in the message (a CR/LF in a client's login name, EHLO,
-// address or mailbox name that reached an error text) is written escaped
-// ("\x0d"), so no client can start a forged line that fail2ban-style tools
-// would act on. Call sites also pass client values through LogSafe, which
-// additionally bounds their length.
-class OneLineSink final : public spdlog::sinks::base_sink<std::mutex> {
+class OneLineMessage final : public spdlog::custom_flag_formatter {
  public:
-  explicit OneLineSink(std::shared_ptr<spdlog::sinks::sink> out) : out_(std::move(out)) {}
-
- protected:
-  void sink_it_(const spdlog::details::log_msg& msg) override {
-    std::string_view payload(msg.payload.data(), msg.payload.size());
-    bool clean = true;
-    for (char c : payload) {
-      auto u = static_cast<unsigned char>(c);
-      if (u < 0x20 || u == 0x7f) clean = false;
-    }
-    if (clean) {
-      out_->log(msg);
-      return;
-    }
-    std::string escaped;
+  void format(const spdlog::details::log_msg& msg, const std::tm&,
+              spdlog::memory_buf_t& dest) override {
     static constexpr char kHex[] = "0123456789abcdef";
-    for (char c : payload) {
+    for (char c : std::string_view(msg.payload.data(), msg.payload.size())) {
       auto u = static_cast<unsigned char>(c);
       if (u < 0x20 || u == 0x7f) {
-        escaped += "\\x";
-        escaped += kHex[u >> 4];
-        escaped += kHex[u & 15];
+        const char esc[4] = {'\\', 'x', kHex[u >> 4], kHex[u & 15]};
+        dest.append(esc, esc + 4);
       } else {
-        escaped += c;
+        dest.push_back(c);
       }
     }
-    spdlog::details::log_msg copy(msg);
-    copy.payload = spdlog::string_view_t(escaped.data(), escaped.size());
-    out_->log(copy);
   }
-  void flush_() override { out_->flush(); }
-  // The pattern and formatter belong to the sink that writes.
-  void set_pattern_(const std::string& pattern) override { out_->set_pattern(pattern); }
-  void set_formatter_(std::unique_ptr<spdlog::formatter> f) override {
-    out_->set_formatter(std::move(f));
+  std::unique_ptr<custom_flag_formatter> clone() const override {
+    return std::make_unique<OneLineMessage>();
   }
-
- private:
-  std::shared_ptr<spdlog::sinks::sink> out_;
 };
+
+std::unique_ptr<spdlog::formatter> TextFormatter() {
+  auto f = std::make_unique<spdlog::pattern_formatter>(spdlog::pattern_time_type::utc);
+  f->add_flag<OneLineMessage>('~').set_pattern(kTextPattern);
+  return f;
+}
 
 std::shared_ptr<spdlog::logger> Logger() {
   auto logger = spdlog::get("hato");
@@ -118,10 +95,8 @@ std::string JsonEscape(std::string_view s) {
 }
 
 void InitLogging(bool verbose) {
-  auto sink = std::make_shared<OneLineSink>(std::make_shared<spdlog::sinks::stderr_sink_mt>());
-  auto logger = std::make_shared<spdlog::logger>("hato", sink);
-  spdlog::register_logger(logger);
-  logger->set_pattern(kTextPattern, spdlog::pattern_time_type::utc);
+  auto logger = spdlog::stderr_logger_mt("hato");
+  logger->set_formatter(TextFormatter());
   logger->set_level(verbose ? spdlog::level::debug : spdlog::level::info);
   logger->flush_on(spdlog::level::info);
   spdlog::set_default_logger(logger);
@@ -130,7 +105,7 @@ void InitLogging(bool verbose) {
 Status SetLogFormat(const std::string& format) {
   auto logger = Logger();
   if (format == "text") {
-    logger->set_pattern(kTextPattern, spdlog::pattern_time_type::utc);
+    logger->set_formatter(TextFormatter());
   } else if (format == "json") {
     auto f = std::make_unique<spdlog::pattern_formatter>(spdlog::pattern_time_type::utc);
     f->add_flag<JsonMessage>('*').set_pattern(kJsonPattern);

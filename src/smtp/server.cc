@@ -782,8 +782,8 @@ awaitable<bool> Session::Deliver(std::string content) {
     for (const auto& r : tx_.remote) to += (to.empty() ? "<" : ",<") + LogSafe(r.address) + ">";
     spdlog::info(
         "{}: id={} ip={} from=<{}> to={} rcpts={} remote={} queue={} size={} content={} stored",
-        mode_name(), id, conn_.peer_ip(), LogSafe(tx_.from), to, tx_.rcpts.size(), tx_.remote.size(),
-        receipt->queue_id, size, receipt->content_id.substr(0, 16));
+        mode_name(), id, conn_.peer_ip(), LogSafe(tx_.from), to, tx_.rcpts.size(),
+        tx_.remote.size(), receipt->queue_id, size, receipt->content_id.substr(0, 16));
     if (receipt->queue_id != 0 && svc_.outbound_queued) svc_.outbound_queued();
     // The SMTP id; `hato queue` accepts it as well as its own queue id.
     Reply("250 2.0.0 Ok: queued as " + id +

@@ -362,7 +362,7 @@ class ImportAndBackupLinks(unittest.TestCase):
     def test_backup_never_writes_through_planted_links(self):
         self.server.start()
         dest = os.path.join(self.tmp, "dest")
-        run_cli("backup", "create", dest, data=self.server.data)
+        run_cli("backup", "create", dest, "--create", data=self.server.data)
         s = smtplib.SMTP("127.0.0.1", self.server.smtp_port, timeout=10)
         s.sendmail("x@remote.example", [ALICE], "Subject: new\r\n\r\nnew body %f\r\n" % time.time())
         s.quit()
@@ -381,7 +381,7 @@ class ImportAndBackupLinks(unittest.TestCase):
 
     def test_restore_copies_only_listed_files_and_verify_flags_others(self):
         dest = os.path.join(self.tmp, "dest")
-        run_cli("backup", "create", dest, data=self.server.data)
+        run_cli("backup", "create", dest, "--create", data=self.server.data)
         sets = os.listdir(os.path.join(dest, "sets"))
         set_dir = os.path.join(dest, "sets", sets[0])
         manifest = os.path.join(set_dir, "MANIFEST")
