@@ -198,19 +198,55 @@ class PgStore final : public Store {
           {P(hash), P(scram), P(addr)});
       if (!r) return r.error();
       if (r->Affected() == 0) return Err(ErrorKind::kNotFound, "no such account: " + addr);
-      return Ok();
+      return EndSessionsIn(t, addr);
     });
   }
 
   Status RemoveAccount(std::string_view address) override {
     std::string addr = AsciiLower(address);
     return WriteSync([addr](Txn& t) -> Status {
+      if (auto st = EndSessionsIn(t, addr); !st) return st;
       auto r =
           t.c.Exec("UPDATE accounts SET removed_at = $1 WHERE address = $2 AND removed_at IS NULL",
                    {P(Now()), P(addr)});
       if (!r) return r.error();
       if (r->Affected() == 0) return Err(ErrorKind::kNotFound, "no such account: " + addr);
       return Ok();
+    });
+  }
+
+  // Session ends (server/account_sessions.h), as the embedded store keeps them.
+  static Status EndSessionsIn(Txn& t, const std::string& addr) {
+    auto r = t.c.Exec(
+        "INSERT INTO session_ends(account_id, at) SELECT id, $1 FROM accounts WHERE address = $2 "
+        "AND removed_at IS NULL",
+        {P(Now()), P(addr)});
+    if (!r) return r.error();
+    return Ok();
+  }
+
+  Status EndSessions(std::string_view address) override {
+    std::string addr = AsciiLower(address);
+    return WriteSync([addr](Txn& t) -> Status {
+      auto live =
+          t.c.Exec("SELECT 1 FROM accounts WHERE address = $1 AND removed_at IS NULL", {P(addr)});
+      if (!live) return live.error();
+      if (live->empty()) return Err(ErrorKind::kNotFound, "no such account: " + addr);
+      return EndSessionsIn(t, addr);
+    });
+  }
+
+  Result<std::vector<SessionEnd>> SessionEndsSince(int64_t since, size_t limit) override {
+    return WithReader([since, limit](Conn& c) -> Result<std::vector<SessionEnd>> {
+      auto r = c.Exec(
+          "SELECT account_id, epoch FROM session_ends WHERE epoch > $1 ORDER BY epoch LIMIT $2",
+          {P(since), P(static_cast<int64_t>(limit))});
+      if (!r) return r.error();
+      std::vector<SessionEnd> out;
+      for (int i = 0; i < r->size(); ++i) {
+        out.push_back(SessionEnd{r->Int(i, 0), r->Int(i, 1)});
+      }
+      return out;
     });
   }
 
@@ -237,12 +273,13 @@ class PgStore final : public Store {
     std::string addr = AsciiLower(address);
     return WithReader([&addr](Conn& c) -> Result<Account> {
       auto r = c.Exec(
-          "SELECT id, address, password_hash, coalesce(scram_sha256, '') FROM accounts WHERE "
-          "address = $1 AND removed_at IS NULL",
+          "SELECT id, address, password_hash, coalesce(scram_sha256, ''), coalesce((SELECT "
+          "max(epoch) FROM session_ends s WHERE s.account_id = accounts.id), 0) FROM accounts "
+          "WHERE address = $1 AND removed_at IS NULL",
           {P(addr)});
       if (!r) return r.error();
       if (r->empty()) return Err(ErrorKind::kNotFound, "no such account: " + addr);
-      return Account{r->Int(0, 0), r->Text(0, 1), r->Text(0, 2), r->Text(0, 3)};
+      return Account{r->Int(0, 0), r->Text(0, 1), r->Text(0, 2), r->Text(0, 3), r->Int(0, 4)};
     });
   }
 

@@ -116,6 +116,16 @@ CREATE INDEX aliases_account ON aliases(account_id);
 ALTER TABLE outbound_recipients ADD COLUMN leased_by text;
 ALTER TABLE outbound_recipients ADD COLUMN leased_until bigint NOT NULL DEFAULT 0;
 )sql",
+      // 2 -> 3: session ends (server/account_sessions.h): one row per
+      // password change, removal or "sign out everywhere"; every node ends
+      // the account's sessions that logged in under an older epoch.
+      R"sql(
+CREATE TABLE session_ends(
+  epoch bigserial PRIMARY KEY,
+  account_id bigint NOT NULL,
+  at bigint NOT NULL);
+CREATE INDEX session_ends_account ON session_ends(account_id, epoch);
+)sql",
   };
   return kMigrations;
 }
