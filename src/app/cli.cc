@@ -22,8 +22,8 @@
 #include "http/auth.h"
 #include "io/fs.h"
 #include "mime/message.h"
-#include "smtp/address.h"
 #include "search/extract.h"
+#include "smtp/address.h"
 #include "store/store.h"
 #include "transfer/migrate.h"
 #include "transfer/transfer.h"
@@ -344,7 +344,9 @@ int RunCli(int argc, char** argv) {
   alias->require_subcommand(1);
   std::string alias_addr;
   auto* a_add = alias->add_subcommand("add", "give an account another address");
-  a_add->add_option("ALIAS", alias_addr, "the alias address (its domain must be local)")
+  a_add
+      ->add_option("ALIAS", alias_addr,
+                   "the alias address (its domain must be local), or @DOMAIN for a catch-all")
       ->required();
   a_add->add_option("ACCOUNT", addr, "the account it delivers to")->required();
   auto* a_rm = alias->add_subcommand("remove", "remove an alias");
@@ -408,8 +410,9 @@ int RunCli(int argc, char** argv) {
   }
   for (auto* c : {q_list, q_show, q_retry, q_hold, q_release, q_delete}) add_data(c);
   // reindex
-  auto* reindex =
-      app.add_subcommand("reindex", "bring the SEARCH text index (DATA/index) up to date now; hato serve does it in the background");
+  auto* reindex = app.add_subcommand("reindex",
+                                     "bring the SEARCH text index (DATA/index) up to date now; "
+                                     "hato serve does it in the background");
   add_data(reindex);
   auto* u_restore =
       user->add_subcommand("restore", "bring back a removed account still in retention");
@@ -731,7 +734,15 @@ int RunCli(int argc, char** argv) {
       std::cout << "quota of " << *canonical << " removed\n";
     }
   } else if (a_add->parsed() || a_rm->parsed()) {
-    auto canonical = CanonicalAddress(alias_addr);
+    // "@DOMAIN": the domain's catch-all (mail to any address nothing else claims).
+    Result<std::string> canonical = std::string();
+    if (alias_addr.rfind('@', 0) == 0) {
+      auto d = CanonicalHostName(alias_addr.substr(1), "domain");
+      if (!d.ok) return Fail(d.error);
+      canonical = "@" + d.name;
+    } else {
+      canonical = CanonicalAddress(alias_addr);
+    }
     if (!canonical) return Fail(canonical.error().message);
     if (a_rm->parsed()) {
       if (auto st = s.RemoveAlias(*canonical); !st) return Fail(st.error().message);
