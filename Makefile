@@ -67,12 +67,12 @@ torture: build
 # the `hato` system user too, unless DESTDIR is set (packaging/install.sh).
 PREFIX ?= /usr/local
 install:
-	@test -x $(BUILD)/hato || $(MAKE) build
+	@test -x $(BUILD)/hato || { echo "make install: $(BUILD)/hato is missing: run make build first" >&2; exit 1; }
 	DESTDIR="$(DESTDIR)" PREFIX="$(PREFIX)" bash packaging/install.sh $(BUILD)/hato
 
 # `make deb`: a Debian package of the built binary (packaging/deb.sh), in $(BUILD)/.
 deb:
-	@test -x $(BUILD)/hato || $(MAKE) build
+	@test -x $(BUILD)/hato || { echo "make deb: $(BUILD)/hato is missing: run make build first" >&2; exit 1; }
 	bash packaging/deb.sh $(BUILD)/hato $(BUILD)
 
 format:

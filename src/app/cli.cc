@@ -444,7 +444,9 @@ int RunCli(int argc, char** argv) {
   alias->require_subcommand(1);
   std::string alias_addr;
   auto* a_add = alias->add_subcommand("add", "give an account another address");
-  a_add->add_option("ALIAS", alias_addr, "the alias address (its domain must be local)")
+  a_add
+      ->add_option("ALIAS", alias_addr,
+                   "the alias address (its domain must be local), or @DOMAIN for a catch-all")
       ->required();
   a_add->add_option("ACCOUNT", addr, "the account it delivers to")->required();
   auto* a_rm = alias->add_subcommand("remove", "remove an alias");
@@ -853,7 +855,15 @@ int RunCli(int argc, char** argv) {
       std::cout << "quota of " << *canonical << " removed\n";
     }
   } else if (a_add->parsed() || a_rm->parsed()) {
-    auto canonical = CanonicalAddress(alias_addr);
+    // "@DOMAIN": the domain's catch-all (mail to any address nothing else claims).
+    Result<std::string> canonical = std::string();
+    if (alias_addr.rfind('@', 0) == 0) {
+      auto d = CanonicalHostName(alias_addr.substr(1), "domain");
+      if (!d.ok) return Fail(d.error);
+      canonical = "@" + d.name;
+    } else {
+      canonical = CanonicalAddress(alias_addr);
+    }
     if (!canonical) return Fail(canonical.error().message);
     if (a_rm->parsed()) {
       if (auto st = s.RemoveAlias(*canonical); !st) return Fail(st.error().message);

@@ -21,7 +21,6 @@ import unittest
 from harness import HATO, free_port, wait_for, wait_port
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-BUILD = os.path.dirname(os.path.abspath(HATO))
 
 
 def has_user(name):
@@ -42,7 +41,11 @@ class InstallTest(unittest.TestCase):
     def test_make_install_into_a_staging_root(self):
         stage = os.path.join(self.tmp, "stage")
         had_user = has_user("hato")
-        r = subprocess.run(["make", "-s", "install", f"DESTDIR={stage}", f"BUILD={BUILD}"],
+        # BUILD must hold the binary under the name `hato` (else make would build).
+        build = os.path.join(self.tmp, "build")
+        os.makedirs(build)
+        os.symlink(os.path.abspath(HATO), os.path.join(build, "hato"))
+        r = subprocess.run(["make", "-s", "install", f"DESTDIR={stage}", f"BUILD={build}"],
                            cwd=REPO, capture_output=True, text=True, timeout=300)
         self.assertEqual(r.returncode, 0, r.stderr)
         binary = os.path.join(stage, "usr/local/bin/hato")

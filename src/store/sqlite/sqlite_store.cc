@@ -385,7 +385,8 @@ class SqliteStore final : public Store, public WriteProbe {
     std::string addr = AsciiLower(alias);
     std::string target = AsciiLower(account);
     std::string domain = DomainOf(addr);
-    if (domain.empty() || addr.front() == '@') {
+    // "@domain" is the domain's catch-all alias.
+    if (domain.empty() || (addr.front() == '@' && addr != "@" + domain)) {
       return Err(ErrorKind::kInvalid, "invalid alias: " + std::string(alias));
     }
     return WriteSync([addr, target, domain](Txn& t) -> Status {
