@@ -148,7 +148,9 @@ TEST_P(RestoreStoreTest, UndeleteBringsBackWithNewUids) {
   EXPECT_EQ(after->messages[1].flags & store::kDeleted, 0u);
   auto report = store_->Verify();
   EXPECT_TRUE(report->problems.empty()) << report->problems[0];
-  EXPECT_EQ(*store_->PurgeExpired(1LL << 40), 0u + 1u);  // the superseded row
+  // The superseded row goes too; the embedded store counts only rows whose
+  // retention ended (issue 18), the PostgreSQL one still counts it.
+  EXPECT_EQ(*store_->PurgeExpired(1LL << 40), where_.postgres() ? 1u : 0u);
   EXPECT_TRUE(store_->Verify()->problems.empty());
 }
 
