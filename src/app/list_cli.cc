@@ -6,6 +6,7 @@
 #include <map>
 
 #include "app/serve.h"
+#include "base/log.h"
 #include "base/strings.h"
 #include "dns/blocking_lookup.h"
 #include "io/fs.h"
@@ -24,37 +25,7 @@ int Fail(const std::string& msg) {
   return 1;
 }
 
-std::string Json(std::string_view s) {
-  std::string out = "\"";
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (c < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof(buf), "\\u%04x", c);
-          out += buf;
-        } else {
-          out += static_cast<char>(c);
-        }
-    }
-  }
-  return out + "\"";
-}
+std::string Json(std::string_view s) { return "\"" + JsonEscape(s) + "\""; }
 
 Result<std::string> Canonical(const std::string& addr) {
   auto m = smtp::ParseMailbox(addr, true);

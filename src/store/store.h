@@ -710,11 +710,11 @@ class Store {
   virtual Status RemoveList(std::string_view /*address*/) {
     return Err(ErrorKind::kInvalid, "mailing lists are not supported by this store backend yet");
   }
-  virtual Result<std::vector<ListInfo>> ListLists() {
-    return Err(ErrorKind::kInvalid, "mailing lists are not supported by this store backend yet");
-  }
-  virtual Result<ListInfo> FindList(std::string_view /*address*/) {
-    return Err(ErrorKind::kInvalid, "mailing lists are not supported by this store backend yet");
+  // (A backend without lists has none: lookups find nothing, so mail to an
+  // unknown address is refused as usual.)
+  virtual Result<std::vector<ListInfo>> ListLists() { return std::vector<ListInfo>{}; }
+  virtual Result<ListInfo> FindList(std::string_view address) {
+    return Err(ErrorKind::kNotFound, "no such list: " + std::string(address));
   }
   virtual Status UpdateList(std::string_view /*address*/, const ListSettings& /*settings*/) {
     return Err(ErrorKind::kInvalid, "mailing lists are not supported by this store backend yet");

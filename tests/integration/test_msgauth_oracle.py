@@ -140,8 +140,10 @@ class DkimOracleTest(unittest.TestCase):
         r = run_cli("dkim", "generate", "x.test", data=os.path.join(self.tmp, "none"),
                     check=False)
         self.assertIn("no data directory", r.stderr)
+        # hato init made the first key (selector "hato"); the refused ones added nothing.
         self.assertEqual(sorted(os.listdir(os.path.join(self.data, "dkim"))),
-                         ["example.test.e2026.key", "example.test.r2026.key"])
+                         ["example.test.e2026.key", "example.test.hato.key",
+                          "example.test.r2026.key"])
 
     def test_hato_signatures_verify_in_dkimpy(self):
         for alg in ("rsa", "ed25519"):
