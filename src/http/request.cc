@@ -273,6 +273,8 @@ std::optional<std::string> PercentDecode(std::string_view s, bool plus_is_space)
       i += 2;
     } else if (c == '+' && plus_is_space) {
       out.push_back(' ');
+    } else if (c == '\0') {
+      return std::nullopt;  // a raw NUL is refused like an escaped one
     } else {
       out.push_back(c);
     }

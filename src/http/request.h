@@ -75,7 +75,7 @@ class ChunkedDecoder {
 };
 
 // Percent-decoding (RFC 3986 section 2.1). nullopt for a bad escape or a
-// decoded NUL. With `plus_is_space` (form and query encoding) '+' is ' '.
+// NUL, raw or decoded. With `plus_is_space` (form and query encoding) '+' is ' '.
 std::optional<std::string> PercentDecode(std::string_view s, bool plus_is_space = false);
 
 // "a=1&b=x%20y" -> {{"a","1"},{"b","x y"}}; bad escapes are kept as sent.
