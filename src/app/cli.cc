@@ -10,8 +10,8 @@
 #include <fstream>
 #include <iostream>
 
-#include "app/list_cli.h"
 #include "app/cli_docs.h"
+#include "app/list_cli.h"
 #include "app/msgauth_cli.h"
 #include "app/open_store.h"
 #include "app/serve.h"

@@ -24,9 +24,9 @@
 #include "io/fault_fs.h"
 #include "io/fs.h"
 #include "lists/engine.h"
-#include "msgauth/dmarc.h"
 #include "metrics/exporter.h"
 #include "metrics/server_metrics.h"
+#include "msgauth/dmarc.h"
 #include "msgauth/keyring.h"
 #include "outbound/queue.h"
 #include "pop3/server.h"
@@ -328,8 +328,8 @@ int Serve(const ServeOptions& options) {
     return list_engine.Handles(address);
   };
   hooks.deliver_to_list = [&list_engine, &config_source](const server::ListDelivery& d) {
-    lists::Inbound in{d.rcpt,    d.mail_from, d.authenticated,
-                      d.peer_ip, d.content,   config_source.Get()->hostname,
+    lists::Inbound in{d.rcpt,     d.mail_from, d.authenticated,
+                      d.peer_ip,  d.content,   config_source.Get()->hostname,
                       d.smtputf8, d.eight_bit};
     lists::Reply r = list_engine.Receive(in);
     return server::ListReply{r.code, r.text};

@@ -185,11 +185,11 @@ struct ListsConfig {
   // recipient domain (mobile carriers at their own rates); others: unlimited
   // (outbound.max_messages_per_minute_per_destination still applies).
   std::map<std::string, size_t> destination_rates;
-  int confirm_ttl_hours = 72;               // join/leave confirmations and moderation tokens
-  size_t max_join_requests_per_hour = 3;    // per address and list; more are ignored
+  int confirm_ttl_hours = 72;                // join/leave confirmations and moderation tokens
+  size_t max_join_requests_per_hour = 3;     // per address and list; more are ignored
   size_t max_join_requests_per_source = 20;  // per client IP and list per hour
-  uint64_t max_message_size = 5 << 20;      // a larger post is refused (552 5.3.4)
-  size_t max_posts_per_hour = 60;           // per list; more are held for moderation
+  uint64_t max_message_size = 5 << 20;       // a larger post is refused (552 5.3.4)
+  size_t max_posts_per_hour = 60;            // per list; more are held for moderation
   // DMARC mitigation (RFC 7489 section 6.6): "auto" rewrites From to the
   // list when the poster's domain publishes p=quarantine or p=reject;
   // "always"; "never".
@@ -243,9 +243,9 @@ struct Config {
   // URL, several hosts allowed, e.g. with target_session_attrs=read-write).
   std::string store_backend = "embedded";
   std::string store_postgres;
-  size_t store_postgres_pool = 8;              // reader connections per node
-  int store_statement_timeout_ms = 10000;      // per query; then a temporary error
-  int store_connect_timeout_seconds = 5;       // per host
+  size_t store_postgres_pool = 8;          // reader connections per node
+  int store_statement_timeout_ms = 10000;  // per query; then a temporary error
+  int store_connect_timeout_seconds = 5;   // per host
   // The Prometheus metrics endpoint, "host:port" (docs/operations.md); empty =
   // off. It has no authentication: bind it to loopback or a private network.
   std::string metrics_listen;

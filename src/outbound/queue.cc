@@ -128,9 +128,10 @@ Status Queue::Start() {
   auto unknown = svc_.store->ResolveInFlight();
   if (!unknown) return unknown.error();
   if (*unknown > 0) {
-    spdlog::warn("outbound: {} list deliveries were in flight at the last stop: reported failed "
-                 "(outcome unknown), not sent again",
-                 *unknown);
+    spdlog::warn(
+        "outbound: {} list deliveries were in flight at the last stop: reported failed "
+        "(outcome unknown), not sent again",
+        *unknown);
   }
   asio::co_spawn(ex_, Run(), asio::detached);
   return Ok();

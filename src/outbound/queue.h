@@ -66,7 +66,7 @@ class Queue {
   size_t active_total_ = 0;
   size_t active_bulk_ = 0;  // deliveries of list posts (lists.max_bulk_connections)
   std::map<std::string, std::deque<int64_t>> recent_bulk_starts_;  // lists.destination_rates
-  std::map<std::string, int64_t> dead_until_;  // unreachable destinations
+  std::map<std::string, int64_t> dead_until_;                      // unreachable destinations
   // Start times (unix seconds) of the deliveries of the last minute, per
   // destination, for outbound.max_messages_per_minute_per_destination.
   std::map<std::string, std::deque<int64_t>> recent_starts_;

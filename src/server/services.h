@@ -18,10 +18,10 @@
 #include "auth/penalty.h"
 #include "config/config.h"
 #include "io/asio.h"
-#include "server/budget.h"
-#include "server/isolation.h"
 #include "server/account_sessions.h"
+#include "server/budget.h"
 #include "server/change_feed.h"
+#include "server/isolation.h"
 #include "store/store.h"
 
 namespace hato::server {

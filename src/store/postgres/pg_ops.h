@@ -81,8 +81,7 @@ Status ApplyQueueAction(Txn& t, int64_t message_id, QueueAction action);
 // for `node` until now + lease_seconds (FOR UPDATE SKIP LOCKED: two nodes
 // scanning at once never claim the same recipient).
 Result<std::vector<QueuedMessage>> QueryDueOutbound(Conn& c, int64_t now, size_t limit,
-                                                    const std::string& node,
-                                                    int64_t lease_seconds);
+                                                    const std::string& node, int64_t lease_seconds);
 Result<std::vector<QueuedMessage>> QueryPendingDsn(Conn& c, size_t limit);
 Result<std::vector<QueuedMessage>> QueryQueue(Conn& c);
 Result<QueueStats> QueryQueueStats(Conn& c);

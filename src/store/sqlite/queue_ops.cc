@@ -14,7 +14,7 @@ constexpr int64_t kSubmissionLogSeconds = 2 * 86400;
 #define HATO_RCPT_COLS                                                                \
   "r.id, r.message_id, r.address, r.domain, r.notify, r.orcpt, r.state, r.attempts, " \
   "r.next_attempt_at, r.last_error, r.dsn_pending, r.delay_warned"
-#define HATO_MSG_COLS                                                                      \
+#define HATO_MSG_COLS                                                                            \
   "m.id, m.sender, m.envid, m.ret_hdrs, m.smtputf8, m.eight_bit, m.created_at, m.size, m.verp, " \
   "m.list_post_id"
 constexpr int kMsgFirst = 12;

@@ -1122,7 +1122,6 @@ class SqliteStore final : public Store, public WriteProbe {
     return who ? *who : "(" + who.error().message + ")";
   }
 
-
   // ---- Mailing lists (issue 14; list_ops.h) ----
 
   Status CreateList(std::string_view address, ListMode mode) override {
@@ -1152,9 +1151,8 @@ class SqliteStore final : public Store, public WriteProbe {
                                           bool update) override {
     for (auto& m : members) m.address = AsciiLower(m.address);
     auto change = std::make_shared<ListMemberChange>();
-    auto st = WriteSync([=](Txn& t) {
-      return sqlite::ApplyAddListMembers(t, list_id, members, update, *change);
-    });
+    auto st = WriteSync(
+        [=](Txn& t) { return sqlite::ApplyAddListMembers(t, list_id, members, update, *change); });
     if (!st) return st.error();
     return *change;
   }
@@ -1181,9 +1179,8 @@ class SqliteStore final : public Store, public WriteProbe {
     std::string addr = AsciiLower(address);
     std::string why(reason);
     auto after = std::make_shared<ListMember>();
-    auto st = WriteSync([=](Txn& t) {
-      return sqlite::ApplyListBounce(t, list_id, addr, why, threshold, *after);
-    });
+    auto st = WriteSync(
+        [=](Txn& t) { return sqlite::ApplyListBounce(t, list_id, addr, why, threshold, *after); });
     if (!st) return st.error();
     return *after;
   }
@@ -1193,8 +1190,7 @@ class SqliteStore final : public Store, public WriteProbe {
   Result<ListToken> ConsumeListToken(std::string_view token, int64_t now) override {
     std::string key(token);
     auto out = std::make_shared<ListToken>();
-    auto st =
-        WriteSync([=](Txn& t) { return sqlite::ApplyConsumeListToken(t, key, now, *out); });
+    auto st = WriteSync([=](Txn& t) { return sqlite::ApplyConsumeListToken(t, key, now, *out); });
     if (!st) return st.error();
     return *out;
   }
@@ -1208,8 +1204,8 @@ class SqliteStore final : public Store, public WriteProbe {
                                std::string_view reason) override {
     auto id = std::make_shared<int64_t>(0);
     std::string c(content), snd(sender), why(reason);
-    auto st = WriteSync(
-        [=](Txn& t) { return sqlite::ApplyHoldListPost(t, list_id, c, snd, why, *id); });
+    auto st =
+        WriteSync([=](Txn& t) { return sqlite::ApplyHoldListPost(t, list_id, c, snd, why, *id); });
     if (!st) return st.error();
     return *id;
   }
