@@ -1327,7 +1327,13 @@ class SqliteStore final : public Store, public WriteProbe {
     if (!batch) return batch.error();
     if (batch->empty()) return uint64_t{0};
     std::vector<search::IndexDoc> docs;
+    int64_t read_up_to = mark;
     for (const auto& b : *batch) {
+      // The store is closing: stop at once (the thread runs at the lowest
+      // priority, so a whole batch could take long on a busy machine); the
+      // rest is read again at the next start.
+      if (index_stopping_) break;
+      read_up_to = b.id;
       auto content = blobs_.Read(b.ref);
       if (!content) {  // kCorrupt: `hato verify` names it; nothing to index
         spdlog::warn("text index: body {} not indexed: {}", b.id, content.error().message);
@@ -1336,7 +1342,8 @@ class SqliteStore final : public Store, public WriteProbe {
       IndexText text = extract(*content, b.mime);
       docs.push_back({b.id, std::move(text.header), std::move(text.body)});
     }
-    if (auto st = index_->Add(docs, batch->back().id); !st) return st.error();
+    if (read_up_to == mark) return uint64_t{0};
+    if (auto st = index_->Add(docs, read_up_to); !st) return st.error();
     return batch->size();
   }
 
@@ -1379,7 +1386,7 @@ class SqliteStore final : public Store, public WriteProbe {
         index_wake_ = false;
         if (index_stopping_) return;
       }
-      index_cv_.wait_for(lock, kIndexCommitEvery, [this] { return index_stopping_; });
+      index_cv_.wait_for(lock, kIndexCommitEvery, [this] { return index_stopping_.load(); });
       if (index_stopping_) return;
     }
   }
@@ -1507,8 +1514,8 @@ class SqliteStore final : public Store, public WriteProbe {
   std::thread indexer_;
   std::mutex index_mu_;
   std::condition_variable index_cv_;
-  bool index_stopping_ = false;  // guarded by index_mu_
-  bool index_wake_ = false;      // guarded by index_mu_: a commit appended bodies
+  std::atomic<bool> index_stopping_{false};  // set under index_mu_; read anywhere
+  bool index_wake_ = false;                  // guarded by index_mu_: a commit appended bodies
   std::atomic<int64_t> last_commit_ms_{0};
   std::atomic<int64_t> last_commit_end_ms_{0};
   Db writer_db_;  // writer thread only (and Open before it starts)
