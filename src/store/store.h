@@ -160,6 +160,14 @@ struct RecipientOutcome {
   bool counts_attempt = true;  // false: not tried (its destination is known down)
 };
 
+// One local copy of a delivered message, as a filter decided it.
+struct Filing {
+  int64_t account_id = 0;
+  std::string mailbox;             // "" = INBOX; a name, or "\\Junk" for the special-use box
+  std::vector<std::string> flags;  // system flags and keywords set at delivery (RFC 5232)
+  bool create = false;             // create the mailbox when missing (RFC 5490 section 3.2)
+};
+
 struct DeliveryRequest {
   std::string return_path;           // envelope sender, "" for the null path
   std::vector<int64_t> account_ids;  // local recipients, delivered to INBOX
@@ -180,6 +188,11 @@ struct DeliveryRequest {
   // Queue outcomes committed with this delivery (a list post's local member:
   // the copy and its "delivered" are one transaction).
   std::vector<RecipientOutcome> outcomes;
+  // Where local copies go when a filter decided (Sieve, src/sieve; the spam
+  // and virus scanners, src/scan). When not empty it replaces account_ids:
+  // one Filing per copy, all in the same transaction (an account may have
+  // several, e.g. fileinto :copy). Empty: each account's INBOX (or \Junk).
+  std::vector<Filing> filings;
 };
 
 struct DeliveryReceipt {
