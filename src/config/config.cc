@@ -137,6 +137,19 @@ const std::map<std::string, Setter>& Setters() {
          auto s = WantString(n, "outbound.relay_host", c.outbound.relay_host);
          return s ? CheckHostPort("outbound.relay_host", c.outbound.relay_host) : s;
        }},
+      {"outbound.relay_auth_file",
+       [](const toml::node& n, Config& c) {
+         return WantString(n, "outbound.relay_auth_file", c.outbound.relay_auth_file);
+       }},
+      {"outbound.relay_tls",
+       [](const toml::node& n, Config& c) -> Status {
+         auto s = WantString(n, "outbound.relay_tls", c.outbound.relay_tls);
+         if (s && c.outbound.relay_tls != "starttls" && c.outbound.relay_tls != "implicit") {
+           return Err(ErrorKind::kInvalid,
+                      "config: outbound.relay_tls must be \"starttls\" or \"implicit\"");
+         }
+         return s;
+       }},
       {"outbound.resolver",
        [](const toml::node& n, Config& c) {
          return WantString(n, "outbound.resolver", c.outbound.resolver);
@@ -665,6 +678,10 @@ Result<Config> Parse(std::string_view toml_text) {
     return Err(ErrorKind::kInvalid,
                "config: outbound.retry_max_seconds is below outbound.retry_base_seconds");
   }
+  if (!c.outbound.relay_auth_file.empty() && c.outbound.relay_host.empty()) {
+    return Err(ErrorKind::kInvalid,
+               "config: outbound.relay_auth_file needs outbound.relay_host (the smarthost)");
+  }
   if (c.store_backend == "postgres" && c.store_postgres.empty()) {
     return Err(ErrorKind::kInvalid,
                "config: store.backend = \"postgres\" needs store.postgres (a connection string)");
@@ -809,6 +826,8 @@ std::string DefaultText(std::string_view hostname, std::string_view postgres) {
     << "# Delivery of submitted mail to other domains.\n"
     << "[outbound]\n"
     << "relay_host = \"\"   # host:port of a smarthost for all remote mail; \"\" = MX lookup\n"
+    << "relay_auth_file = \"\"   # \"username:password\" file (mode 600) for the smarthost's AUTH\n"
+    << "relay_tls = \"starttls\"   # or \"implicit\" (port 465); AUTH only over verified TLS\n"
     << "resolver = \"\"     # DNS resolver ip or ip@port; \"\" = /etc/resolv.conf (also for "
        "[msgauth])\n"
     << "max_connections = " << d.outbound.max_connections << "\n"

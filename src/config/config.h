@@ -135,7 +135,13 @@ struct SubmissionLimits {
 
 // Remote delivery of the outbound queue (docs/architecture.md section 6).
 struct OutboundConfig {
-  std::string relay_host;        // "host:port" smarthost for all remote mail; "" = MX lookup
+  std::string relay_host;  // "host:port" smarthost for all remote mail; "" = MX lookup
+  // The smarthost's SMTP AUTH credentials (outbound/relay_auth.h): a file
+  // "username:password", mode 0600; "" = no AUTH. With credentials the relay
+  // must offer TLS and its certificate must verify (tls_ca_file helps).
+  std::string relay_auth_file;
+  // "starttls" (port 587 style, the default) or "implicit" (port 465, RFC 8314).
+  std::string relay_tls = "starttls";
   std::string resolver;          // DNS resolver "ip" or "ip@port"; "" = /etc/resolv.conf
   int smtp_port = 25;            // port of remote MX hosts (only tests change it)
   size_t max_connections = 100;  // delivery connections in all

@@ -10,6 +10,7 @@
 #include "lists/proto.h"
 #include "mime/message.h"
 #include "outbound/dsn.h"
+#include "outbound/relay_auth.h"
 #include "smtp/address.h"
 #include "smtp/client.h"
 #include "smtp/command.h"
@@ -122,6 +123,15 @@ Status Queue::Start() {
       return Err(ErrorKind::kInvalid,
                  "outbound.tls_ca_file '" + cfg->outbound.tls_ca_file + "': " + ec.message());
     }
+  }
+  if (!cfg->outbound.relay_auth_file.empty()) {
+    // A missing or world-readable credentials file stops the start with its
+    // reason rather than deferring every remote message later.
+    auto creds = LoadRelayCredentials(cfg->outbound.relay_auth_file);
+    if (!creds)
+      return Err(creds.error().kind, "outbound.relay_auth_file: " + creds.error().message);
+    spdlog::info("outbound: relaying through {} as {} ({} TLS, verified)", cfg->outbound.relay_host,
+                 creds->username, cfg->outbound.relay_tls);
   }
   tls_policy_ = std::make_unique<ConfigTlsPolicy>(*svc_.config);
   // List-post recipients in flight when the server stopped: failed, not resent.
@@ -440,6 +450,28 @@ awaitable<void> Queue::Deliver(std::shared_ptr<Job> job) {
                                          : client_tls_;
   copts.require_tls = tls == TlsLevel::kEncrypt || tls == TlsLevel::kVerify;
   copts.verify_tls = tls == TlsLevel::kVerify;
+  if (!oc.relay_host.empty()) {
+    // An authenticated smarthost (RFC 4954, RFC 6409): the credentials only
+    // go to a relay whose certificate verifies, over STARTTLS or implicit
+    // TLS (RFC 8314); a bad credentials file defers the mail with its reason.
+    copts.implicit_tls = oc.relay_tls == "implicit";
+    if (copts.implicit_tls && !copts.tls) copts.tls = client_tls_;
+    if (!oc.relay_auth_file.empty() && failure.empty() && permanent.empty()) {
+      std::string path = oc.relay_auth_file;
+      auto load = [path] { return LoadRelayCredentials(path); };
+      Result<RelayCredentials> creds = co_await io::Offload(*svc_.blocking, std::move(load));
+      if (!creds) {
+        failure = "4.7.0 " + creds.error().message;
+        targets.clear();
+      } else {
+        copts.auth_user = std::move(creds->username);
+        copts.auth_password = std::move(creds->password);
+        copts.tls = client_verify_tls_;
+        copts.require_tls = true;
+        copts.verify_tls = true;
+      }
+    }
+  }
   copts.command_timeout = std::chrono::seconds(oc.command_timeout_seconds);
   copts.data_timeout = std::chrono::seconds(2 * oc.command_timeout_seconds);
 

@@ -1,5 +1,6 @@
 #include "smtp/client.h"
 
+#include "base/strings.h"
 #include "io/net.h"
 #include "smtp/command.h"
 
@@ -75,6 +76,37 @@ std::string RcptCommand(const ClientRecipient& r, const Extensions& ext) {
   return cmd;
 }
 
+// RFC 4954 section 4: AUTH PLAIN with an initial response, else AUTH LOGIN
+// (user name and password each answering a 334). The reply to the last step,
+// or a failure without a code when the server offers neither mechanism.
+awaitable<Reply> Authenticate(io::Connection& conn, const ClientOptions& o, const Extensions& ext,
+                              std::chrono::seconds t) {
+  if (ext.auth_plain) {
+    std::string plain;
+    plain += '\0';
+    plain += o.auth_user;
+    plain += '\0';
+    plain += o.auth_password;
+    const std::string cmd = "AUTH PLAIN " + Base64Encode(plain);
+    Reply r = co_await Exchange(conn, cmd, t);
+    co_return r;
+  }
+  if (ext.auth_login) {
+    const std::string cmd = "AUTH LOGIN";
+    Reply r = co_await Exchange(conn, cmd, t);
+    if (r.code != 334) co_return r;
+    const std::string user = Base64Encode(o.auth_user);
+    r = co_await Exchange(conn, user, t);
+    if (r.code != 334) co_return r;
+    const std::string pass = Base64Encode(o.auth_password);
+    r = co_await Exchange(conn, pass, t);
+    co_return r;
+  }
+  Reply r;
+  r.lines.push_back("4.7.0 the relay host offers no AUTH mechanism we speak (PLAIN, LOGIN)");
+  co_return r;
+}
+
 }  // namespace
 
 awaitable<ClientResult> SendMail(tcp::socket socket, const ClientOptions& options,
@@ -82,6 +114,17 @@ awaitable<ClientResult> SendMail(tcp::socket socket, const ClientOptions& option
   ClientResult result;
   io::Connection conn(std::move(socket), options.tls);
   auto t = options.command_timeout;
+  if (options.implicit_tls && options.tls) {
+    std::string sni = options.server;
+    if (!co_await conn.StartTlsClient(std::move(sni), t, options.verify_tls)) {
+      result.failure.lines.push_back(options.verify_tls
+                                         ? "4.7.5 TLS handshake or certificate verification failed"
+                                         : "TLS handshake failed");
+      conn.Close();
+      co_return result;
+    }
+    result.tls = true;
+  }
   Reply greeting = co_await ReadReply(conn, t);
   if (greeting.code != 220) {
     result.failure = std::move(greeting);
@@ -103,7 +146,7 @@ awaitable<ClientResult> SendMail(tcp::socket socket, const ClientOptions& option
     ehlo.lines.resize(1);
   }
   Extensions ext = ParseEhlo(ehlo);
-  if (ext.starttls && options.tls) {
+  if (ext.starttls && options.tls && !result.tls) {
     const std::string starttls = "STARTTLS";
     Reply ready = co_await Exchange(conn, starttls, t);
     if (ready.code == 220) {
@@ -135,6 +178,27 @@ awaitable<ClientResult> SendMail(tcp::socket socket, const ClientOptions& option
     co_await Exchange(conn, quit, t);
     conn.Close();
     co_return result;
+  }
+  if (!options.auth_user.empty()) {
+    // Credentials never travel in the clear (RFC 4954 section 4; RFC 4616
+    // section 5): a relay without TLS gets no mail until it has TLS.
+    Reply auth;
+    if (!result.tls) {
+      auth.lines.push_back("4.7.5 refusing to send the relay credentials without TLS");
+    } else {
+      auth = co_await Authenticate(conn, options, ext, t);
+    }
+    if (auth.code != 235) {
+      // A refusal defers the mail (transaction stays false): a wrong
+      // password is the operator's to fix, not the senders' to be told.
+      result.failure = std::move(auth);
+      if (result.failure.code) {
+        const std::string quit_now = "QUIT";
+        co_await Exchange(conn, quit_now, t);
+      }
+      conn.Close();
+      co_return result;
+    }
   }
   bool needs_utf8 = false;  // an address that only SMTPUTF8 can carry
   for (unsigned char ch : env.sender) needs_utf8 = needs_utf8 || ch >= 0x80;

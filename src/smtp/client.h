@@ -39,6 +39,14 @@ struct ClientOptions {
   bool require_tls = false;
   // Also verify the certificate: trusted by `tls`'s CAs and naming `server`.
   bool verify_tls = false;
+  // Implicit TLS from the first byte (RFC 8314, a smarthost on port 465)
+  // instead of STARTTLS; needs `tls`.
+  bool implicit_tls = false;
+  // SMTP AUTH (RFC 4954) with PLAIN (RFC 4616) or LOGIN after EHLO, for an
+  // authenticated smarthost; "" = no AUTH. Sent only over TLS: without it
+  // the exchange stops before AUTH with a 4.7.5 failure.
+  std::string auth_user;
+  std::string auth_password;
   std::chrono::seconds command_timeout{300};  // RFC 5321 section 4.5.3.2 (5 minutes)
   std::chrono::seconds data_timeout{600};     // the final "." reply: 10 minutes
 };

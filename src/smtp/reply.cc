@@ -73,6 +73,14 @@ Extensions ParseEhlo(const Reply& ehlo) {
     if (kw == "8BITMIME") e.eight_bit_mime = true;
     if (kw == "SMTPUTF8") e.smtputf8 = true;
     if (kw == "DSN") e.dsn = true;
+    if (kw == "AUTH" || kw.rfind("AUTH=", 0) == 0) {  // "AUTH=" is a pre-RFC form
+      if (kw.size() > 5) words[0] = words[0].substr(5);
+      for (size_t w = kw.size() > 5 ? 0 : 1; w < words.size(); ++w) {
+        std::string mech = AsciiUpper(words[w]);
+        e.auth_plain = e.auth_plain || mech == "PLAIN";
+        e.auth_login = e.auth_login || mech == "LOGIN";
+      }
+    }
     if (kw == "SIZE" && words.size() > 1) {
       auto n = ParseUint(words[1]);
       if (n) e.size = *n;

@@ -49,6 +49,9 @@ struct Extensions {
   bool smtputf8 = false;
   bool dsn = false;
   uint64_t size = 0;  // 0 = no SIZE limit announced
+  // RFC 4954 section 3: the SASL mechanisms after AUTH (upper-case).
+  bool auth_plain = false;
+  bool auth_login = false;
 };
 Extensions ParseEhlo(const Reply& ehlo);
 

@@ -2,9 +2,14 @@
 // the client's reply reader and EHLO parsing, dot-stuffing, DNS rdata, the
 // DSN builder) and the store's queue operations.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fstream>
 
 #include "dns/rdata.h"
 #include "outbound/dsn.h"
+#include "outbound/relay_auth.h"
 #include "outbound/tls_policy.h"
 #include "smtp/command.h"
 #include "smtp/reply.h"
@@ -14,6 +19,50 @@
 
 namespace hato {
 namespace {
+
+TEST(SmtpClient, EhloAuthMechanisms) {
+  smtp::ReplyReader r;
+  EXPECT_FALSE(*r.Feed("250-relay.example"));
+  EXPECT_FALSE(*r.Feed("250-AUTH login CRAM-MD5"));
+  EXPECT_TRUE(*r.Feed("250 STARTTLS"));
+  smtp::Extensions e = smtp::ParseEhlo(r.Take());
+  EXPECT_TRUE(e.auth_login);
+  EXPECT_FALSE(e.auth_plain);
+  EXPECT_FALSE(*r.Feed("250-relay.example"));
+  EXPECT_TRUE(*r.Feed("250 AUTH=PLAIN"));  // the pre-RFC 4954 form
+  e = smtp::ParseEhlo(r.Take());
+  EXPECT_TRUE(e.auth_plain);
+  EXPECT_FALSE(e.auth_login);
+}
+
+TEST(RelayAuth, ParsesOneLine) {
+  auto c = outbound::ParseRelayCredentials("user@example.net:pa:ss\r\nignored\n");
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ(c->username, "user@example.net");
+  EXPECT_EQ(c->password, "pa:ss");
+  EXPECT_FALSE(outbound::ParseRelayCredentials("no colon\n").ok());
+  EXPECT_FALSE(outbound::ParseRelayCredentials(":password").ok());
+  EXPECT_FALSE(outbound::ParseRelayCredentials("user:").ok());
+  EXPECT_FALSE(outbound::ParseRelayCredentials(std::string("us\0er:pw", 8)).ok());
+  EXPECT_FALSE(outbound::ParseRelayCredentials("").ok());
+}
+
+TEST(RelayAuth, RefusesFilesOthersCanRead) {
+  testing::TempDir dir;
+  std::string path = dir.path() + "/creds";
+  { std::ofstream(path) << "u:p\n"; }
+  ::chmod(path.c_str(), 0644);
+  auto c = outbound::LoadRelayCredentials(path);
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.error().message.find("chmod 600"), std::string::npos);
+  ::chmod(path.c_str(), 0600);
+  c = outbound::LoadRelayCredentials(path);
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ(c->password, "p");
+  std::string link = dir.path() + "/link";
+  ASSERT_EQ(::symlink(path.c_str(), link.c_str()), 0);
+  EXPECT_FALSE(outbound::LoadRelayCredentials(link).ok());  // O_NOFOLLOW
+}
 
 TEST(DsnParams, MailAndRcptParameters) {
   auto mail = smtp::ParseCommand("MAIL FROM:<a@b.example> RET=hdrs ENVID=Q+2BR AUTH=<>");
