@@ -223,6 +223,14 @@ const std::map<std::string, Setter>& Setters() {
          }
          return Ok();
        }},
+      {"outbound.mta_sts",
+       [](const toml::node& n, Config& c) {
+         return WantBool(n, "outbound.mta_sts", c.outbound.mta_sts);
+       }},
+      {"outbound.mta_sts_port",
+       [](const toml::node& n, Config& c) {
+         return WantInt(n, "outbound.mta_sts_port", 1, 65535, c.outbound.mta_sts_port);
+       }},
       {"outbound.tls_ca_file",
        [](const toml::node& n, Config& c) {
          return WantString(n, "outbound.tls_ca_file", c.outbound.tls_ca_file);
@@ -847,7 +855,8 @@ std::string DefaultText(std::string_view hostname, std::string_view postgres) {
     << "# certificate must be trusted and name the MX host), e.g.\n"
     << "# tls_policy = { \"bank.example\" = \"verify\", \"partner.example\" = \"encrypt\" }\n"
     << "tls_policy = {}\n"
-    << "tls_ca_file = \"\"   # extra CAs (PEM) for verify; the system's are always trusted\n\n"
+    << "tls_ca_file = \"\"   # extra CAs (PEM) for verify; the system's are always trusted\n"
+    << "mta_sts = true   # honour recipients' MTA-STS policies (RFC 8461)\n\n"
     << "# Inbound SPF, DKIM and DMARC checks on port 25 (Authentication-Results).\n"
     << "[msgauth]\n"
     << "inbound_checks = true\n"

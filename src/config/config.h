@@ -161,6 +161,10 @@ struct OutboundConfig {
   std::map<std::string, std::string> tls_policy;
   // PEM file of CAs trusted for "verify", besides the system's; "" = system only.
   std::string tls_ca_file;
+  // MTA-STS (RFC 8461, outbound/mta_sts.h): honour the policies recipient
+  // domains publish (TLS with a verified certificate, only their MX hosts).
+  bool mta_sts = true;
+  int mta_sts_port = 443;  // of the policy host (only tests change it)
 };
 
 // Inbound message authentication on the MX (docs/architecture.md, "Message

@@ -66,6 +66,18 @@ class UnboundResolver final : public Resolver {
     co_return out;
   }
 
+  awaitable<Result<std::vector<std::string>>> LookupTxt(std::string name) override {
+    Result<Raw> raw = co_await Query(name, kTypeTxt);
+    if (!raw) co_return raw.error();
+    if (raw->nxdomain) co_return Err(ErrorKind::kNotFound, "no such name: " + name);
+    std::vector<std::string> out;
+    for (const auto& rd : raw->rdata) {
+      auto txt = ParseTxt(rd);
+      if (txt) out.push_back(std::move(*txt));
+    }
+    co_return out;
+  }
+
  private:
   // One resolve_async in flight: owns the completion until libunbound calls back.
   struct Pending {

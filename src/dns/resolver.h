@@ -24,6 +24,9 @@ class Resolver {
   virtual awaitable<Result<std::vector<MxRecord>>> LookupMx(std::string domain) = 0;
   // The IPv4 and IPv6 addresses of a host (A then AAAA); empty when it has none.
   virtual awaitable<Result<std::vector<std::string>>> LookupAddresses(std::string host) = 0;
+  // The TXT records of a name, each joined from its character-strings;
+  // kNotFound for NXDOMAIN, empty for NODATA.
+  virtual awaitable<Result<std::vector<std::string>>> LookupTxt(std::string name) = 0;
 };
 
 struct ResolverOptions {

@@ -3,6 +3,7 @@
 #include <poll.h>
 
 #include <boost/asio/experimental/awaitable_operators.hpp>
+#include <variant>
 
 namespace hato::io {
 
@@ -219,6 +220,27 @@ awaitable<bool> Connection::Handshake(bool client, std::string sni, std::chrono:
   std::variant<std::monostate, std::monostate> r =
       co_await (std::move(handshake) || std::move(expiry));
   co_return r.index() == 0 && !ec;
+}
+
+awaitable<std::optional<tcp::socket>> Connect(std::string ip, int port,
+                                              std::chrono::seconds timeout) {
+  auto ex = co_await asio::this_coro::executor;
+  boost::system::error_code ec;
+  auto addr = asio::ip::make_address(ip, ec);
+  if (ec) co_return std::nullopt;
+  tcp::endpoint ep(addr, static_cast<unsigned short>(port));
+  tcp::socket socket(ex);
+  asio::steady_timer timer(ex);
+  timer.expires_after(timeout);
+  auto token = asio::redirect_error(asio::use_awaitable, ec);
+  boost::system::error_code timer_ec;
+  auto timer_token = asio::redirect_error(asio::use_awaitable, timer_ec);
+  auto connect = socket.async_connect(ep, token);
+  auto expiry = timer.async_wait(timer_token);
+  std::variant<std::monostate, std::monostate> r =
+      co_await (std::move(connect) || std::move(expiry));
+  if (r.index() != 0 || ec) co_return std::nullopt;
+  co_return std::optional<tcp::socket>(std::move(socket));
 }
 
 }  // namespace hato::io

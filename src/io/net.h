@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -101,5 +102,10 @@ class Connection {
   std::string peer_ip_;
   bool loopback_ = false;
 };
+
+// Connects to ip:port within `timeout`; nullopt when it failed (outbound
+// SMTP, MTA-STS policy fetches).
+awaitable<std::optional<tcp::socket>> Connect(std::string ip, int port,
+                                              std::chrono::seconds timeout);
 
 }  // namespace hato::io

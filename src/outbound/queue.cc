@@ -7,6 +7,7 @@
 
 #include "base/strings.h"
 #include "io/await.h"
+#include "io/net.h"
 #include "lists/proto.h"
 #include "mime/message.h"
 #include "outbound/dsn.h"
@@ -66,28 +67,6 @@ struct Target {
   std::string ip;
 };
 
-// Connects with a timeout; nullopt when it failed.
-awaitable<std::optional<tcp::socket>> Connect(std::string ip, int port,
-                                              std::chrono::seconds timeout) {
-  auto ex = co_await asio::this_coro::executor;
-  boost::system::error_code ec;
-  auto addr = asio::ip::make_address(ip, ec);
-  if (ec) co_return std::nullopt;
-  tcp::endpoint ep(addr, static_cast<unsigned short>(port));
-  tcp::socket socket(ex);
-  asio::steady_timer timer(ex);
-  timer.expires_after(timeout);
-  auto token = asio::redirect_error(asio::use_awaitable, ec);
-  boost::system::error_code timer_ec;
-  auto timer_token = asio::redirect_error(asio::use_awaitable, timer_ec);
-  auto connect = socket.async_connect(ep, token);
-  auto expiry = timer.async_wait(timer_token);
-  std::variant<std::monostate, std::monostate> r =
-      co_await (std::move(connect) || std::move(expiry));
-  if (r.index() != 0 || ec) co_return std::nullopt;
-  co_return std::optional<tcp::socket>(std::move(socket));
-}
-
 }  // namespace
 
 // One delivery attempt: the recipients of one message at one destination.
@@ -134,6 +113,8 @@ Status Queue::Start() {
                  creds->username, cfg->outbound.relay_tls);
   }
   tls_policy_ = std::make_unique<ConfigTlsPolicy>(*svc_.config);
+  sts_ = std::make_unique<StsPolicies>(resolver_.get(), client_verify_tls_,
+                                       cfg->outbound.mta_sts_port);
   // List-post recipients in flight when the server stopped: failed, not resent.
   auto unknown = svc_.store->ResolveInFlight();
   if (!unknown) return unknown.error();
@@ -424,6 +405,34 @@ awaitable<void> Queue::Deliver(std::shared_ptr<Job> job) {
     }
   }
 
+  // MTA-STS (RFC 8461 section 4): a domain with an "enforce" policy gets
+  // mail only at the MX hosts the policy names, over TLS with a verified
+  // certificate; "testing" only logs what enforcement would have refused.
+  bool sts_enforce = false;
+  if (oc.mta_sts && oc.relay_host.empty() && !ascii_domain.empty() && !targets.empty()) {
+    std::optional<StsPolicy> sts = co_await sts_->For(ascii_domain);
+    if (sts && sts->mode != StsPolicy::Mode::kNone) {
+      std::vector<Target> allowed;
+      for (const auto& t : targets) {
+        if (StsMxMatches(*sts, t.host)) allowed.push_back(t);
+      }
+      bool enforce = sts->mode == StsPolicy::Mode::kEnforce;
+      if (allowed.size() != targets.size()) {
+        spdlog::warn(
+            "outbound: id={} MTA-STS policy of {} ({}) does not name {} of its {} MX targets",
+            msg.id, ascii_domain, enforce ? "enforce" : "testing", targets.size() - allowed.size(),
+            targets.size());
+      }
+      if (enforce) {
+        sts_enforce = true;
+        targets = std::move(allowed);
+        if (targets.empty()) {
+          failure = "4.7.5 MTA-STS: no MX host of " + ascii_domain + " matches its policy";
+        }
+      }
+    }
+  }
+
   // Envelope: an IDNA domain goes out as its A-label (RFC 5890); a UTF-8
   // local part needs a server with SMTPUTF8 (the client checks).
   smtp::ClientEnvelope env;
@@ -444,7 +453,7 @@ awaitable<void> Queue::Deliver(std::shared_ptr<Job> job) {
   }
   smtp::ClientOptions copts;
   copts.helo = cfg->hostname;
-  TlsLevel tls = tls_policy_->For(job->domain);
+  TlsLevel tls = sts_enforce ? TlsLevel::kVerify : tls_policy_->For(job->domain);
   copts.tls = tls == TlsLevel::kNone     ? nullptr
               : tls == TlsLevel::kVerify ? client_verify_tls_
                                          : client_tls_;
@@ -481,7 +490,7 @@ awaitable<void> Queue::Deliver(std::shared_ptr<Job> job) {
     for (const auto& t : targets) {
       std::string ip = t.ip;
       std::chrono::seconds ct(oc.connect_timeout_seconds);
-      std::optional<tcp::socket> socket = co_await Connect(ip, port, ct);
+      std::optional<tcp::socket> socket = co_await io::Connect(ip, port, ct);
       if (!socket) {
         failure = "4.4.1 cannot connect to " + t.host + "[" + t.ip + "]:" + std::to_string(port);
         continue;

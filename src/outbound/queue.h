@@ -20,6 +20,7 @@
 
 #include "dns/resolver.h"
 #include "io/asio.h"
+#include "outbound/mta_sts.h"
 #include "outbound/tls_policy.h"
 #include "server/services.h"
 
@@ -53,6 +54,7 @@ class Queue {
   std::shared_ptr<asio::ssl::context> client_tls_;         // opportunistic: no checks
   std::shared_ptr<asio::ssl::context> client_verify_tls_;  // trusted CAs, for "verify"
   std::unique_ptr<TlsPolicy> tls_policy_;
+  std::unique_ptr<StsPolicies> sts_;  // MTA-STS policies (RFC 8461), cached
   asio::steady_timer wake_;
   bool stopping_ = false;
   bool kicked_ = false;

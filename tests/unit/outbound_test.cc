@@ -9,6 +9,7 @@
 
 #include "dns/rdata.h"
 #include "outbound/dsn.h"
+#include "outbound/mta_sts_policy.h"
 #include "outbound/relay_auth.h"
 #include "outbound/tls_policy.h"
 #include "smtp/command.h"
@@ -33,6 +34,52 @@ TEST(SmtpClient, EhloAuthMechanisms) {
   e = smtp::ParseEhlo(r.Take());
   EXPECT_TRUE(e.auth_plain);
   EXPECT_FALSE(e.auth_login);
+}
+
+TEST(MtaSts, Record) {
+  // RFC 8461 section 3.1 example, and its grammar's edges.
+  EXPECT_EQ(outbound::ParseStsRecord("v=STSv1; id=20160831085700Z;"), "20160831085700Z");
+  EXPECT_EQ(outbound::ParseStsRecord("v=STSv1;id=abc ; ext=1"), "abc");
+  EXPECT_FALSE(outbound::ParseStsRecord("v=STSv2; id=abc"));
+  EXPECT_FALSE(outbound::ParseStsRecord("id=abc; v=STSv1"));
+  EXPECT_FALSE(outbound::ParseStsRecord("v=STSv1;"));
+  EXPECT_FALSE(outbound::ParseStsRecord("v=STSv1; id=bad-char"));
+  EXPECT_FALSE(outbound::ParseStsRecord("v=STSv1; id=" + std::string(33, 'a')));
+}
+
+TEST(MtaSts, PolicyAndMatching) {
+  // RFC 8461 section 3.2 example.
+  auto p = outbound::ParseStsPolicy(
+      "version: STSv1\r\nmode: enforce\r\nmx: mail.example.com\r\nmx: *.example.net\r\n"
+      "mx: backupmx.example.com\r\nmax_age: 604800\r\n");
+  ASSERT_TRUE(p.ok()) << p.error().message;
+  EXPECT_EQ(p->mode, outbound::StsPolicy::Mode::kEnforce);
+  EXPECT_EQ(p->max_age, 604800);
+  ASSERT_EQ(p->mx.size(), 3u);
+  EXPECT_TRUE(outbound::StsMxMatches(*p, "mail.example.com."));
+  EXPECT_TRUE(outbound::StsMxMatches(*p, "MX1.example.net"));
+  EXPECT_FALSE(outbound::StsMxMatches(*p, "example.net"));      // the wildcard is one label
+  EXPECT_FALSE(outbound::StsMxMatches(*p, "a.b.example.net"));  // ... exactly one
+  EXPECT_FALSE(outbound::StsMxMatches(*p, "evil.example.com"));
+  EXPECT_FALSE(outbound::ParseStsPolicy("version: STSv1\nmode: enforce\nmax_age: 1\n").ok());
+  EXPECT_FALSE(outbound::ParseStsPolicy("mode: none\nmax_age: 1\n").ok());
+  EXPECT_TRUE(outbound::ParseStsPolicy("version: STSv1\nmode: none\nmax_age: 1\n").ok());
+  EXPECT_FALSE(outbound::ParseStsPolicy("version: STSv1\nmode: on\nmx: a\nmax_age: 1\n").ok());
+  EXPECT_FALSE(
+      outbound::ParseStsPolicy("version: STSv1\nmode: testing\nmx: a\nmax_age: 31557601\n").ok());
+}
+
+TEST(MtaSts, HttpResponse) {
+  auto b = outbound::ParseStsHttpResponse(
+      "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n\r\nhello+junk");
+  ASSERT_TRUE(b.ok()) << b.error().message;
+  EXPECT_EQ(*b, "hello");
+  EXPECT_FALSE(outbound::ParseStsHttpResponse(
+                   "HTTP/1.1 301 Moved\r\nLocation: https://x/\r\nContent-Type: text/plain\r\n\r\n")
+                   .ok());  // no redirects (section 3.3)
+  EXPECT_FALSE(
+      outbound::ParseStsHttpResponse("HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n\r\nx").ok());
+  EXPECT_FALSE(outbound::ParseStsHttpResponse("HTTP/1.1 200 OK\r\nContent-Type: text/plain").ok());
 }
 
 TEST(RelayAuth, ParsesOneLine) {
