@@ -13,33 +13,33 @@ namespace hato::scan {
 namespace {
 
 using http::ParseResponse;
-using http::Verdict;
+using HttpVerdict = http::Verdict;
 
 TEST(HttpResponse, ContentLengthChunkedAndToTheEnd) {
   auto r = ParseResponse("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello-extra", false, 4096,
                          1 << 20);
-  ASSERT_EQ(r.verdict, Verdict::kComplete);
+  ASSERT_EQ(r.verdict, HttpVerdict::kComplete);
   EXPECT_EQ(r.head.status, 200);
   EXPECT_EQ(r.body, "hello");
   EXPECT_EQ(ParseResponse("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhel", false, 4096, 1 << 20)
                 .verdict,
-            Verdict::kNeedMore);
+            HttpVerdict::kNeedMore);
   EXPECT_EQ(
       ParseResponse("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhel", true, 4096, 1 << 20).verdict,
-      Verdict::kBad);
+      HttpVerdict::kBad);
   auto c = ParseResponse(
       "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n",
       false, 4096, 1 << 20);
-  ASSERT_EQ(c.verdict, Verdict::kComplete);
+  ASSERT_EQ(c.verdict, HttpVerdict::kComplete);
   EXPECT_EQ(c.body, "abcde");
   auto e = ParseResponse("HTTP/1.0 200 OK\nServer: x\n\nall of it", false, 4096, 1 << 20);
-  EXPECT_EQ(e.verdict, Verdict::kNeedMore);
+  EXPECT_EQ(e.verdict, HttpVerdict::kNeedMore);
   e = ParseResponse("HTTP/1.0 200 OK\nServer: x\n\nall of it", true, 4096, 1 << 20);
-  ASSERT_EQ(e.verdict, Verdict::kComplete);
+  ASSERT_EQ(e.verdict, HttpVerdict::kComplete);
   EXPECT_EQ(e.body, "all of it");
   EXPECT_EQ(*e.head.Get("server"), "x");
   EXPECT_EQ(ParseResponse("HTTP/1.1 204 No Content\r\n\r\n", false, 4096, 1).verdict,
-            Verdict::kComplete);
+            HttpVerdict::kComplete);
 }
 
 TEST(HttpResponse, RefusesMalformedAndOversized) {
@@ -50,15 +50,15 @@ TEST(HttpResponse, RefusesMalformedAndOversized) {
                           "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: "
                           "3\r\n\r\n",
                           "HTTP/1.1 200 OK\r\nBad Name: x\r\n\r\n"}) {
-    EXPECT_EQ(ParseResponse(bad, true, 4096, 1 << 20).verdict, Verdict::kBad) << bad;
+    EXPECT_EQ(ParseResponse(bad, true, 4096, 1 << 20).verdict, HttpVerdict::kBad) << bad;
   }
   EXPECT_EQ(
       ParseResponse("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n", false, 4096, 10).verdict,
-      Verdict::kTooLarge);
+      HttpVerdict::kTooLarge);
   EXPECT_EQ(
       ParseResponse(std::string("HTTP/1.1 200 OK\r\nX: ") + std::string(5000, 'a'), false, 4096, 10)
           .verdict,
-      Verdict::kTooLarge);
+      HttpVerdict::kTooLarge);
 }
 
 TEST(Rspamd, CheckRequestCarriesTheEnvelopeWithoutInjection) {
