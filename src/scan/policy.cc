@@ -83,8 +83,9 @@ std::string RemoveScanHeaderFields(std::string_view message) {
     size_t next = nl == std::string_view::npos ? message.size() : nl + 1;
     std::string_view line = message.substr(pos, next - pos);
     std::string_view bare = line;
-    while (!bare.empty() && (bare.back() == '\n' || bare.back() == '\r')) bare.remove_suffix(1);
-    if (bare.empty()) break;  // end of the header
+    if (!bare.empty() && bare.back() == '\n') bare.remove_suffix(1);
+    if (!bare.empty() && bare.back() == '\r') bare.remove_suffix(1);
+    if (bare.empty()) break;  // the empty line that ends the header
     if (line[0] == ' ' || line[0] == '\t') {
       if (!dropping) out += line;  // continuation of the field before
     } else {

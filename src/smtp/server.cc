@@ -87,8 +87,9 @@ class Session final : public server::SessionRegistry::Member,
     std::string from;  // "" = null reverse-path
     bool smtputf8 = false;
     BodyType body = BodyType::k7Bit;
-    std::vector<int64_t> accounts;                 // unique local recipients
-    std::vector<std::string> rcpts;                // as given, for logging and Received
+    std::vector<int64_t> accounts;   // unique local recipients
+    std::vector<std::string> rcpts;  // as given, for logging and Received
+    scan::Verdict verdict;           // what the scanners said (port 25), for the filing decision
     std::vector<store::OutboundRecipient> remote;  // submission: queued for delivery
     std::vector<std::string> lists;                // list addresses (src/lists)
     std::string envid;                             // RFC 3461 ENVID
@@ -722,12 +723,11 @@ awaitable<bool> Session::Deliver(std::string content) {
     // scanned: its sender is authenticated and rate-limited, and the
     // receiving MX scans it (docs/operations.md, "Spam and virus checks").
     if (cfg_->scan.enabled()) {
-      scan::Verdict scanned;
-      bool go_on = co_await ScanInbound(id, content, trace, scanned);
+      bool go_on = co_await ScanInbound(id, content, trace, tx_.verdict);
       if (!go_on) co_return true;
       // The filing decision: a Junk verdict goes to \Junk. (kMark: the
       // X-Spam fields only, until the filing policy sets $Junk.)
-      if (scanned.spam_action == scan::SpamAction::kJunk) req.junk = true;
+      if (tx_.verdict.spam_action == scan::SpamAction::kJunk) req.junk = true;
     }
   }
   if (!tx_.lists.empty()) {
