@@ -40,7 +40,6 @@ Status WantBool(const toml::node& n, const std::string& key, bool& out) {
   return Ok();
 }
 
-
 Status CheckHostPort(const std::string& key, const std::string& v) {
   if (v.empty()) return Ok();
   size_t colon = v.rfind(':');
