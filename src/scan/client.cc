@@ -7,6 +7,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <functional>
@@ -168,6 +169,36 @@ Result<http::ResponseResult> HttpExchange(const Endpoint& ep, std::string reques
   return parsed;
 }
 
+// The backoff of one scanner (kScannerBackoff): until when it is not asked.
+class Backoff {
+ public:
+  bool Skip() const { return NowMs() < until_ms_.load(std::memory_order_relaxed); }
+  void Failed() {
+    until_ms_.store(NowMs() + std::chrono::milliseconds(kScannerBackoff).count(),
+                    std::memory_order_relaxed);
+  }
+  void Worked() { until_ms_.store(0, std::memory_order_relaxed); }
+
+ private:
+  static int64_t NowMs() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+  }
+  std::atomic<int64_t> until_ms_{0};
+};
+
+Backoff& RspamdBackoff() {
+  static Backoff b;
+  return b;
+}
+Backoff& ClamdBackoff() {
+  static Backoff b;
+  return b;
+}
+
+const char kNotAsked[] = "unscanned (not asked: failed in the last 10 s)";
+
 }  // namespace
 
 Result<Endpoint> ParseHttpUrl(std::string_view url) {
@@ -251,13 +282,17 @@ ScanOutcome ScanMessage(const config::ScanConfig& cfg, const Envelope& env,
   if (!cfg.clamd.empty()) {
     if (too_large) {
       out.notes.virus = "unscanned (too large)";
+    } else if (ClamdBackoff().Skip()) {
+      out.notes.virus = kNotAsked;
     } else {
       Result<ClamdReply> r = ClamdScan(cfg, content, std::chrono::steady_clock::now() + timeout);
       if (!r) {
+        ClamdBackoff().Failed();
         out.notes.virus = "unscanned (" + r.error().message + ")";
       } else if (r->kind == ClamdReply::Kind::kError) {
         out.notes.virus = "unscanned (clamd: " + r->text + ")";
       } else {
+        ClamdBackoff().Worked();
         out.verdict.virus_scanned = true;
         out.verdict.virus_found = r->kind == ClamdReply::Kind::kFound;
         out.verdict.virus_name = r->name;
@@ -268,12 +303,16 @@ ScanOutcome ScanMessage(const config::ScanConfig& cfg, const Envelope& env,
   if (!cfg.rspamd_url.empty() && !out.verdict.virus_found) {
     if (too_large) {
       out.notes.spam = "unscanned (too large)";
+    } else if (RspamdBackoff().Skip()) {
+      out.notes.spam = kNotAsked;
     } else {
       Result<RspamdReply> r =
           RspamdCheck(cfg, env, content, std::chrono::steady_clock::now() + timeout);
       if (!r) {
+        RspamdBackoff().Failed();
         out.notes.spam = "unscanned (" + r.error().message + ")";
       } else {
+        RspamdBackoff().Worked();
         ApplySpam(cfg, *r, out.verdict);
         out.rspamd_seconds = r->time_real;
         out.notes.spam = "ok";

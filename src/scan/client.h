@@ -47,6 +47,13 @@ Result<ClamdReply> ClamdScan(const config::ScanConfig& cfg, std::string_view con
 Status RspamdLearn(const config::ScanConfig& cfg, bool spam, std::string_view content,
                    Deadline deadline);
 
+// After a scanner failed (down, slow, an error), it is not asked again for
+// this long: messages meanwhile pass unscanned at once ("unscanned (not
+// asked: failed in the last 10 s)"), so a hung scanner costs one timeout
+// per period, not one per message, and cannot fill the checks pool. The
+// first message after the period tries it again. Process-wide, per scanner.
+inline constexpr std::chrono::seconds kScannerBackoff{10};
+
 // Every configured scanner on one inbound message: the verdict under the
 // [scan] policy and the trace fields to prepend (scan/policy.h).
 struct ScanOutcome {

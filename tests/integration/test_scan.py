@@ -349,9 +349,17 @@ class ScannerDownTest(unittest.TestCase):
         self.assertIn("spam=unscanned (", scan[0])
         self.assertIn("timed out", scan[0])
         self.assertIn("virus=unscanned (", scan[0])
+        # Within the backoff the scanners are not asked again: no second
+        # timeout, the message passes at once.
+        code, text = send(self.server, message("not asked", "hello again"))
+        self.assertEqual(code, 250, text)
+        [msg] = by_subject(self.server, "INBOX", "not asked")
+        self.assertEqual(msg["X-Hato-Scan"],
+                         "spam=unscanned (not asked: failed in the last 10 s); "
+                         "virus=unscanned (not asked: failed in the last 10 s)")
         m = metrics_client.scrape(self.metrics_port)
-        self.assertEqual(m['hato_scan_messages_total{result="spam_unscanned"}'], 1)
-        self.assertEqual(m['hato_scan_messages_total{result="virus_unscanned"}'], 1)
+        self.assertEqual(m['hato_scan_messages_total{result="spam_unscanned"}'], 2)
+        self.assertEqual(m['hato_scan_messages_total{result="virus_unscanned"}'], 2)
 
     def test_submission_is_not_scanned(self):
         s = smtplib.SMTP("127.0.0.1", self.server.submission_port, timeout=30)
