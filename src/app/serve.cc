@@ -30,6 +30,7 @@
 #include "msgauth/keyring.h"
 #include "outbound/queue.h"
 #include "pop3/server.h"
+#include "scan/trainer.h"
 #include "search/extract.h"
 #include "server/services.h"
 #include "smtp/server.h"
@@ -291,6 +292,28 @@ int Serve(const ServeOptions& options) {
   services.changes = &change_feed;
   store->SetChangeListener(
       [&change_feed](const std::vector<int64_t>& ids) { change_feed.Publish(ids); });
+  // Spam and virus checks on port 25, and Junk training ([scan], src/scan):
+  // each is off while its address is empty; say which are on.
+  if (cfg.scan.rspamd_url.empty()) {
+    spdlog::info("scan: spam checks off ([scan] rspamd_url is empty)");
+  } else {
+    spdlog::info("scan: spam checks on: rspamd at {} (spam: {}, reject: {}, timeout {} ms)",
+                 cfg.scan.rspamd_url, cfg.scan.on_spam, cfg.scan.on_reject, cfg.scan.timeout_ms);
+  }
+  if (cfg.scan.clamd.empty()) {
+    spdlog::info("scan: virus checks off ([scan] clamd is empty)");
+  } else {
+    spdlog::info("scan: virus checks on: clamd at {}", cfg.scan.clamd);
+  }
+  if (cfg.scan.rspamd_controller_url.empty()) {
+    spdlog::info("scan: Junk training off ([scan] rspamd_controller_url is empty)");
+  } else {
+    spdlog::info("scan: Junk training on: rspamd controller at {}", cfg.scan.rspamd_controller_url);
+  }
+  auto trainer = std::make_unique<scan::Trainer>(store.get(), &config_source, &counters);
+  store->SetCopyListener([t = trainer.get()](int64_t account, const store::CopyResult& copy) {
+    t->OnCopy(account, copy);
+  });
   // Sessions by account, ended when `hato user passwd/remove` (another
   // process) records a session end in the store (server/account_sessions.h).
   server::AccountSessions account_sessions;
@@ -635,6 +658,8 @@ int Serve(const ServeOptions& options) {
   checks.join();
   imap_server.Detach();
   store->SetChangeListener(nullptr);
+  store->SetCopyListener(nullptr);
+  trainer.reset();
   store.reset();  // the writer drains its queue before the store closes
   spdlog::info("hato: stopped");
   return 0;

@@ -54,6 +54,36 @@ Status CheckHostPort(const std::string& key, const std::string& v) {
   return Ok();
 }
 
+Status WantScore(const toml::node& n, const std::string& key, double& out) {
+  if (!n.is_number()) return Err(ErrorKind::kInvalid, "config: " + key + " must be a number");
+  double v = *n.value<double>();
+  if (!(v >= 0 && v <= 1000)) {
+    return Err(ErrorKind::kInvalid, "config: " + key + " must be between 0 and 1000");
+  }
+  out = v;
+  return Ok();
+}
+
+Status WantScanAction(const toml::node& n, const std::string& key, std::string& out) {
+  if (auto st = WantString(n, key, out); !st) return st;
+  if (out != "reject" && out != "junk" && out != "mark" && out != "none") {
+    return Err(ErrorKind::kInvalid,
+               "config: " + key + " must be \"reject\", \"junk\", \"mark\" or \"none\"");
+  }
+  return Ok();
+}
+
+Status WantHttpUrl(const toml::node& n, const std::string& key, std::string& out) {
+  if (auto st = WantString(n, key, out); !st) return st;
+  if (out.empty()) return Ok();
+  if (out.rfind("http://", 0) != 0) {
+    return Err(ErrorKind::kInvalid, "config: " + key + " must be http://HOST:PORT");
+  }
+  std::string hostport = out.substr(7);
+  while (!hostport.empty() && hostport.back() == '/') hostport.pop_back();
+  return CheckHostPort(key, hostport);
+}
+
 const std::map<std::string, Setter>& Setters() {
   constexpr int64_t kMaxInt = 1ll << 40;
   static const std::map<std::string, Setter> kSetters = {
@@ -334,6 +364,52 @@ const std::map<std::string, Setter>& Setters() {
        [](const toml::node& n, Config& c) {
          return WantInt(n, "msgauth.check_timeout_seconds", 1, 300,
                         c.msgauth.check_timeout_seconds);
+       }},
+      {"scan.rspamd_url",
+       [](const toml::node& n, Config& c) {
+         return WantHttpUrl(n, "scan.rspamd_url", c.scan.rspamd_url);
+       }},
+      {"scan.rspamd_controller_url",
+       [](const toml::node& n, Config& c) {
+         return WantHttpUrl(n, "scan.rspamd_controller_url", c.scan.rspamd_controller_url);
+       }},
+      {"scan.rspamd_password",
+       [](const toml::node& n, Config& c) {
+         return WantString(n, "scan.rspamd_password", c.scan.rspamd_password);
+       }},
+      {"scan.clamd",
+       [](const toml::node& n, Config& c) -> Status {
+         if (auto st = WantString(n, "scan.clamd", c.scan.clamd); !st) return st;
+         if (c.scan.clamd.empty() || c.scan.clamd.front() == '/') return Ok();
+         return CheckHostPort("scan.clamd", c.scan.clamd);
+       }},
+      {"scan.timeout_ms",
+       [](const toml::node& n, Config& c) {
+         return WantInt(n, "scan.timeout_ms", 10, 600000, c.scan.timeout_ms);
+       }},
+      {"scan.on_reject",
+       [](const toml::node& n, Config& c) {
+         return WantScanAction(n, "scan.on_reject", c.scan.on_reject);
+       }},
+      {"scan.on_spam",
+       [](const toml::node& n, Config& c) {
+         return WantScanAction(n, "scan.on_spam", c.scan.on_spam);
+       }},
+      {"scan.reject_score",
+       [](const toml::node& n, Config& c) {
+         return WantScore(n, "scan.reject_score", c.scan.reject_score);
+       }},
+      {"scan.spam_score",
+       [](const toml::node& n, Config& c) {
+         return WantScore(n, "scan.spam_score", c.scan.spam_score);
+       }},
+      {"scan.max_scan_bytes",
+       [](const toml::node& n, Config& c) {
+         return WantInt(n, "scan.max_scan_bytes", 1024, kMaxInt, c.scan.max_scan_bytes);
+       }},
+      {"scan.learn_queue",
+       [](const toml::node& n, Config& c) {
+         return WantInt(n, "scan.learn_queue", 1, 1000000, c.scan.learn_queue);
        }},
       {"listen.imap",
        [](const toml::node& n, Config& c) {
@@ -867,6 +943,21 @@ std::string DefaultText(std::string_view hostname, std::string_view postgres) {
     << "   # all lookups of one message, then temperror\n"
     << "public_suffix_list = \"" << d.msgauth.public_suffix_list
     << "\"   # for DMARC; read at start\n\n"
+    << "# Spam and virus checks on port 25 (rspamd, clamd); each is off while its\n"
+    << "# address is empty. Down or slow: mail is accepted unscanned (X-Hato-Scan).\n"
+    << "[scan]\n"
+    << "rspamd_url = \"\"              # e.g. \"http://127.0.0.1:11333\" (normal worker)\n"
+    << "rspamd_controller_url = \"\"   # e.g. \"http://127.0.0.1:11334\": Junk moves train it\n"
+    << "rspamd_password = \"\"         # the controller's password, if it has one\n"
+    << "clamd = \"\"                   # \"127.0.0.1:3310\" or \"/run/clamav/clamd.ctl\"\n"
+    << "timeout_ms = " << d.scan.timeout_ms << "   # per scanner and message\n"
+    << "on_reject = \"reject\"   # rspamd action reject: reject | junk | mark | none\n"
+    << "on_spam = \"junk\"       # rspamd add header / rewrite subject: the same choices\n"
+    << "reject_score = 0   # > 0: this score or more counts as reject\n"
+    << "spam_score = 0     # > 0: this score or more counts as spam\n"
+    << "max_scan_bytes = " << d.scan.max_scan_bytes << "   # larger mail passes unscanned\n"
+    << "learn_queue = " << d.scan.learn_queue
+    << "   # training requests waiting; more are dropped\n\n"
     << "# Mailing lists (hato list; per-list settings override these).\n"
     << "[lists]\n"
     << "max_bulk_connections = " << d.lists.max_bulk_connections

@@ -185,6 +185,34 @@ struct MsgauthConfig {
   std::string public_suffix_list = "/usr/share/publicsuffix/public_suffix_list.dat";
 };
 
+// Content scanners on the MX (issue 19, src/scan; docs/operations.md "Spam
+// and virus checks"): rspamd over its HTTP protocol, clamd over INSTREAM.
+// Each is off while its address is empty (the default).
+struct ScanConfig {
+  // rspamd's normal worker, "http://HOST:PORT" (e.g. http://127.0.0.1:11333).
+  std::string rspamd_url;
+  // rspamd's controller worker for Junk training (learnspam/learnham), e.g.
+  // http://127.0.0.1:11334; "" = no training.
+  std::string rspamd_controller_url;
+  std::string rspamd_password;  // the controller's password, "" = none sent
+  // clamd: "HOST:PORT" or the path of its Unix socket.
+  std::string clamd;
+  int timeout_ms = 5000;  // per scanner and message; then accepted unscanned
+  // What rspamd's "reject" action and its "add header"/"rewrite subject"
+  // actions do here: reject (550 5.7.1) | junk (\Junk) | mark (headers,
+  // $Junk) | none. A score at or above reject_score / spam_score (when > 0)
+  // counts as that action whatever rspamd said.
+  std::string on_reject = "reject";
+  std::string on_spam = "junk";
+  double reject_score = 0;
+  double spam_score = 0;
+  // A larger message is passed unscanned (rspamd's and clamd's own limits
+  // are of this order).
+  uint64_t max_scan_bytes = 20 << 20;
+  size_t learn_queue = 1000;  // Junk-training requests waiting; more are dropped
+  bool enabled() const { return !rspamd_url.empty() || !clamd.empty(); }
+};
+
 // Mailing lists (issue 14, src/lists; docs/operations.md "Mailing lists").
 // Per-list settings (hato list set) override the size, rate and DMARC ones.
 struct ListsConfig {
@@ -235,6 +263,7 @@ struct Config {
   SubmissionLimits submission;
   OutboundConfig outbound;
   MsgauthConfig msgauth;
+  ScanConfig scan;
   ListsConfig lists;
   LogConfig log;
   int retention_days = 30;  // expunged/deleted mail kept this long

@@ -75,6 +75,30 @@ std::string RenderServerMetrics(const ServerSources& s) {
              static_cast<double>(s.counters->dmarc_rejected.load()));
     w.Sample("hato_msgauth_dmarc_actions_total", "action=\"junk\"",
              static_cast<double>(s.counters->dmarc_junked.load()));
+    const server::Counters& c = *s.counters;
+    w.Family("hato_scan_messages_total", "counter",
+             "Messages on port 25 by scanner outcome: passed unscanned (scanner on but down, "
+             "slow or skipping), refused for a virus, or by the spam policy.");
+    w.Sample("hato_scan_messages_total", "result=\"spam_unscanned\"",
+             static_cast<double>(c.scan_spam_unscanned.load()));
+    w.Sample("hato_scan_messages_total", "result=\"virus_unscanned\"",
+             static_cast<double>(c.scan_virus_unscanned.load()));
+    w.Sample("hato_scan_messages_total", "result=\"spam_rejected\"",
+             static_cast<double>(c.scan_spam_rejected.load()));
+    w.Sample("hato_scan_messages_total", "result=\"spam_junked\"",
+             static_cast<double>(c.scan_spam_junked.load()));
+    w.Sample("hato_scan_messages_total", "result=\"spam_marked\"",
+             static_cast<double>(c.scan_spam_marked.load()));
+    w.Sample("hato_scan_messages_total", "result=\"virus_refused\"",
+             static_cast<double>(c.scan_virus_refused.load()));
+    w.Family("hato_scan_learn_total", "counter",
+             "Junk-training requests to rspamd's controller: sent, failed, or dropped because "
+             "the training queue was full.");
+    w.Sample("hato_scan_learn_total", "result=\"sent\"", static_cast<double>(c.learn_sent.load()));
+    w.Sample("hato_scan_learn_total", "result=\"failed\"",
+             static_cast<double>(c.learn_failed.load()));
+    w.Sample("hato_scan_learn_total", "result=\"dropped\"",
+             static_cast<double>(c.learn_dropped.load()));
     w.Family("hato_outbound_recipients_total", "counter",
              "Outbound recipients by recorded outcome since start: delivered, deferred (an "
              "attempt failed temporarily; retried later) or bounced (failed for good).");

@@ -184,6 +184,17 @@ struct Counters {
   std::array<std::atomic<uint64_t>, kDmarcResults> dmarc_results{};
   std::atomic<uint64_t> dmarc_rejected{0};
   std::atomic<uint64_t> dmarc_junked{0};
+  // Content scanners on port 25 (src/scan): messages by outcome, and the
+  // Junk training requests to rspamd's controller.
+  std::atomic<uint64_t> scan_spam_unscanned{0};   // rspamd on but down, slow or skipped
+  std::atomic<uint64_t> scan_virus_unscanned{0};  // clamd on but down or slow
+  std::atomic<uint64_t> scan_spam_rejected{0};
+  std::atomic<uint64_t> scan_spam_junked{0};
+  std::atomic<uint64_t> scan_spam_marked{0};
+  std::atomic<uint64_t> scan_virus_refused{0};
+  std::atomic<uint64_t> learn_sent{0};     // accepted by rspamd
+  std::atomic<uint64_t> learn_failed{0};   // rspamd down or refused
+  std::atomic<uint64_t> learn_dropped{0};  // the training queue was full
   // Outbound recipients by recorded outcome (src/outbound): delivered,
   // deferred after an attempt (retried later), failed for good (bounced).
   std::atomic<uint64_t> outbound_delivered{0};

@@ -13,6 +13,7 @@
 #include "io/net.h"
 #include "mime/header.h"
 #include "mime/message.h"
+#include "scan/client.h"
 #include "server/login.h"
 #include "server/message_hygiene.h"
 #include "smtp/command.h"
@@ -86,8 +87,9 @@ class Session final : public server::SessionRegistry::Member,
     std::string from;  // "" = null reverse-path
     bool smtputf8 = false;
     BodyType body = BodyType::k7Bit;
-    std::vector<int64_t> accounts;                 // unique local recipients
-    std::vector<std::string> rcpts;                // as given, for logging and Received
+    std::vector<int64_t> accounts;   // unique local recipients
+    std::vector<std::string> rcpts;  // as given, for logging and Received
+    scan::Verdict verdict;           // what the scanners said (port 25), for the filing decision
     std::vector<store::OutboundRecipient> remote;  // submission: queued for delivery
     std::vector<std::string> lists;                // list addresses (src/lists)
     std::string envid;                             // RFC 3461 ENVID
@@ -138,6 +140,11 @@ class Session final : public server::SessionRegistry::Member,
   awaitable<bool> HandleAuthScram(std::optional<std::string> initial);
   awaitable<bool> CheckSendingLimits();
   awaitable<bool> Deliver(std::string content);
+  // The spam and virus scanners (src/scan) on an MX message: false when the
+  // message was refused (the reply is sent); else `trace` gets the scan
+  // fields and `verdict` what they said.
+  awaitable<bool> ScanInbound(const std::string& id, std::string& content, std::string& trace,
+                              scan::Verdict& verdict);
   // Reads one SASL response line after a 334 challenge; nullopt when the
   // session must close, "*" when the client cancelled.
   awaitable<std::optional<std::string>> ReadSaslLine(const std::string& challenge);
@@ -712,6 +719,16 @@ awaitable<bool> Session::Deliver(std::string content) {
       // Above our own Received field: the newest trace first (RFC 8601 section 5).
       trace = verdict.header + trace;
     }
+    // Spam and virus scanners (issue 19), before the 250. Submission is not
+    // scanned: its sender is authenticated and rate-limited, and the
+    // receiving MX scans it (docs/operations.md, "Spam and virus checks").
+    if (cfg_->scan.enabled()) {
+      bool go_on = co_await ScanInbound(id, content, trace, tx_.verdict);
+      if (!go_on) co_return true;
+      // The filing decision: a Junk verdict goes to \Junk. (kMark: the
+      // X-Spam fields only, until the filing policy sets $Junk.)
+      if (tx_.verdict.spam_action == scan::SpamAction::kJunk) req.junk = true;
+    }
   }
   if (!tx_.lists.empty()) {
     // Mailing lists (src/lists): each list address gets the message, with
@@ -791,6 +808,66 @@ awaitable<bool> Session::Deliver(std::string content) {
     CountMessage(250);
   }
   tx_ = Transaction{};
+  co_return true;
+}
+
+awaitable<bool> Session::ScanInbound(const std::string& id, std::string& content,
+                                     std::string& trace, scan::Verdict& verdict) {
+  // Our own fields are ours to write: a sender's copies are removed whatever
+  // the scan gives (a forged "X-Spam-Flag: NO" must not reach a reader).
+  content = scan::RemoveScanHeaderFields(content);
+  scan::Envelope env{conn_.peer_ip(), helo_, tx_.from, tx_.rcpts, id, std::string()};
+  config::ScanConfig cfg = cfg_->scan;
+  auto check = [cfg, env = std::move(env), msg = trace + content] {
+    return scan::ScanMessage(cfg, env, msg);
+  };
+  asio::thread_pool& pool = svc_.checks ? *svc_.checks : *svc_.blocking;
+  scan::ScanOutcome out = co_await io::Offload(pool, std::move(check));
+  verdict = out.verdict;
+  server::Counters* counters = svc_.counters;
+  auto count = [counters](std::atomic<uint64_t> server::Counters::*c) {
+    if (counters) (counters->*c).fetch_add(1, std::memory_order_relaxed);
+  };
+  if (!cfg.clamd.empty() && !verdict.virus_scanned && !verdict.virus_found) {
+    spdlog::warn("smtp: id={} virus scan skipped: {}", id, out.notes.virus);
+    count(&server::Counters::scan_virus_unscanned);
+  }
+  if (verdict.virus_found) {
+    spdlog::info("smtp: id={} ip={} from=<{}> refused: virus {}", id, conn_.peer_ip(),
+                 LogSafe(tx_.from), verdict.virus_name);
+    Reply("554 5.7.1 Message refused: virus found (" + verdict.virus_name + ")");
+    CountMessage(554);
+    count(&server::Counters::scan_virus_refused);
+    tx_ = Transaction{};
+    co_return false;
+  }
+  if (!cfg.rspamd_url.empty() && !verdict.spam_scanned) {
+    spdlog::warn("smtp: id={} spam scan skipped: {}", id, out.notes.spam);
+    count(&server::Counters::scan_spam_unscanned);
+  }
+  if (verdict.spam_scanned) {
+    spdlog::info("smtp: id={} rspamd score={:.2f} required={:.2f} time={:.3f}s", id,
+                 verdict.spam_score, verdict.spam_required, out.rspamd_seconds);
+  }
+  switch (verdict.spam_action) {
+    case scan::SpamAction::kReject:
+      spdlog::info("smtp: id={} ip={} from=<{}> refused: spam (score {:.2f})", id, conn_.peer_ip(),
+                   LogSafe(tx_.from), verdict.spam_score);
+      Reply("550 5.7.1 Message rejected as spam");
+      CountMessage(550);
+      count(&server::Counters::scan_spam_rejected);
+      tx_ = Transaction{};
+      co_return false;
+    case scan::SpamAction::kJunk:
+      count(&server::Counters::scan_spam_junked);
+      break;
+    case scan::SpamAction::kMark:
+      count(&server::Counters::scan_spam_marked);
+      break;
+    case scan::SpamAction::kNone:
+      break;
+  }
+  trace = out.fields + trace;
   co_return true;
 }
 

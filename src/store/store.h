@@ -304,6 +304,12 @@ struct CopyResult {
   uint32_t uidvalidity = 0;           // of the destination
   std::vector<uint32_t> source_uids;  // in the order copied
   std::vector<uint32_t> dest_uids;
+  // For the copy listener (Junk training, src/scan/trainer.h): the
+  // destination mailbox, and per copy its new message id and the mailbox
+  // it was copied from (in the order of dest_uids).
+  int64_t dest_mailbox_id = 0;
+  std::vector<int64_t> dest_ids;
+  std::vector<int64_t> source_mailbox_ids;
 };
 
 struct MailboxSnapshot {
@@ -689,6 +695,11 @@ class Store {
   // Called after each commit with the ids of the mailboxes it changed (any
   // thread). Sessions use it to push IDLE updates; one listener.
   virtual void SetChangeListener(std::function<void(const std::vector<int64_t>&)> listener) = 0;
+  // Called after each committed CopyMessages (IMAP COPY/MOVE, JMAP
+  // Email/set mailboxIds) with its account and result, on the writer thread:
+  // it must only hand off. Set before serving; the default keeps none.
+  using CopyListener = std::function<void(int64_t account_id, const CopyResult& result)>;
+  virtual void SetCopyListener(CopyListener /*listener*/) {}
 
   virtual StoreHealth Health() = 0;
 

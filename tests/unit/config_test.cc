@@ -73,3 +73,33 @@ TEST(Config, SyntaxErrorHasLine) {
 
 }  // namespace
 }  // namespace hato::config
+
+namespace hato::config {
+namespace {
+
+// [scan] (issue 19): off when absent, validated when set.
+TEST(Config, ScanIsOffByDefaultAndValidated) {
+  auto d = Parse(DefaultText("mx.example.test"));
+  ASSERT_TRUE(d.ok()) << d.error().message;
+  EXPECT_FALSE(d->scan.enabled());
+  EXPECT_EQ(d->scan.on_reject, "reject");
+  EXPECT_EQ(d->scan.on_spam, "junk");
+  auto c = Parse(
+      "[scan]\nrspamd_url = \"http://127.0.0.1:11333/\"\nclamd = \"/run/clamav/clamd.ctl\"\n"
+      "on_spam = \"mark\"\nreject_score = 12.5\nspam_score = 6\ntimeout_ms = 300\n");
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_TRUE(c->scan.enabled());
+  EXPECT_EQ(c->scan.on_spam, "mark");
+  EXPECT_DOUBLE_EQ(c->scan.reject_score, 12.5);
+  EXPECT_DOUBLE_EQ(c->scan.spam_score, 6);
+  EXPECT_EQ(c->scan.timeout_ms, 300);
+  for (const char* bad :
+       {"[scan]\non_spam = \"drop\"\n", "[scan]\nrspamd_url = \"https://h:1\"\n",
+        "[scan]\nrspamd_url = \"http://nohost\"\n", "[scan]\nclamd = \"noport\"\n",
+        "[scan]\nreject_score = -1\n", "[scan]\ntimeout_ms = 0\n"}) {
+    EXPECT_FALSE(Parse(bad).ok()) << bad;
+  }
+}
+
+}  // namespace
+}  // namespace hato::config

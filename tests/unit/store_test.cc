@@ -368,6 +368,39 @@ TEST_P(StoreTest, AppendCopyMoveAndVanished) {
             ErrorKind::kNotFound);
 }
 
+// The copy listener (Junk training, scan/trainer.h) hears each committed
+// copy with its source mailboxes and the new message ids, on both backends.
+TEST_P(StoreTest, CopyListenerHearsCommittedCopies) {
+  int64_t a = MakeAccount("a@example.test");
+  ASSERT_TRUE(Deliver({a}, "Subject: 1\r\n\r\none\r\n").ok());
+  auto inbox = store_->ListMessages(a, kInbox);
+  ASSERT_TRUE(inbox.ok());
+  std::mutex mu;
+  std::vector<std::pair<int64_t, CopyResult>> heard;
+  store_->SetCopyListener([&](int64_t account, const CopyResult& r) {
+    std::lock_guard lock(mu);
+    heard.emplace_back(account, r);
+  });
+  auto moved = Wait<CopyResult>([&](Done<CopyResult> d) {
+    store_->CopyMessages(a, {inbox->messages[0].id}, "Junk", true, std::move(d));
+  });
+  ASSERT_TRUE(moved.ok());
+  (void)Wait<CopyResult>([&](Done<CopyResult> d) {
+    store_->CopyMessages(a, {inbox->messages[0].id}, "Nowhere", false, std::move(d));
+  });
+  store_->SetCopyListener(nullptr);
+  std::lock_guard lock(mu);
+  ASSERT_EQ(heard.size(), 1u);  // the failed copy is not heard
+  EXPECT_EQ(heard[0].first, a);
+  const CopyResult& r = heard[0].second;
+  auto junk = store_->ListMessages(a, "Junk");
+  ASSERT_TRUE(junk.ok());
+  ASSERT_EQ(junk->messages.size(), 1u);
+  EXPECT_EQ(r.dest_mailbox_id, junk->mailbox_id);
+  EXPECT_EQ(r.dest_ids, (std::vector<int64_t>{junk->messages[0].id}));
+  EXPECT_EQ(r.source_mailbox_ids, (std::vector<int64_t>{inbox->mailbox_id}));
+}
+
 TEST_P(StoreTest, RenameInboxMovesItsMessages) {
   int64_t a = MakeAccount("a@example.test");
   ASSERT_TRUE(Deliver({a}, "Subject: 1\r\n\r\none\r\n").ok());

@@ -372,6 +372,7 @@ Status ApplyCopy(Txn& t, int64_t account_id, const std::vector<int64_t>& ids,
   if (!dest) return dest.error();
   result = CopyResult{};
   result.uidvalidity = dest->uidvalidity;
+  result.dest_mailbox_id = dest->id;
   if (!move) {
     uint64_t total = 0;
     for (int64_t id : ids) {
@@ -387,8 +388,8 @@ Status ApplyCopy(Txn& t, int64_t account_id, const std::vector<int64_t>& ids,
   std::vector<int64_t> moved;
   for (int64_t id : ids) {
     auto r = t.c.Exec(
-        "SELECT m.uid, m.blob_id, m.size, m.internal_date, m.flags, m.keywords, m.return_path "
-        "FROM messages m JOIN mailboxes x ON x.id = m.mailbox_id WHERE m.id = $1 AND "
+        "SELECT m.uid, m.blob_id, m.size, m.internal_date, m.flags, m.keywords, m.return_path, "
+        "m.mailbox_id FROM messages m JOIN mailboxes x ON x.id = m.mailbox_id WHERE m.id = $1 AND "
         "x.account_id = $2 AND m.expunged_at IS NULL",
         {P(id), P(account_id)});
     if (!r) return r.error();
@@ -408,6 +409,8 @@ Status ApplyCopy(Txn& t, int64_t account_id, const std::vector<int64_t>& ids,
     if (!added) return added.error();
     result.source_uids.push_back(uid);
     result.dest_uids.push_back(added->second);
+    result.dest_ids.push_back(added->first);
+    result.source_mailbox_ids.push_back(r->Int(0, 7));
     moved.push_back(id);
   }
   if (move) return ApplyExpunge(t, account_id, moved);

@@ -298,6 +298,7 @@ Status ApplyCopy(Txn& t, int64_t account_id, const std::vector<int64_t>& ids,
   if (!dest) return dest.error();
   result = CopyResult{};
   result.uidvalidity = dest->uidvalidity;
+  result.dest_mailbox_id = dest->id;
   auto src = t.db.Cached(
       "SELECT m.uid, m.blob_id, m.size, m.internal_date, m.flags, m.keywords, m.return_path, "
       "m.mailbox_id FROM messages m JOIN mailboxes x ON x.id = m.mailbox_id "
@@ -328,6 +329,7 @@ Status ApplyCopy(Txn& t, int64_t account_id, const std::vector<int64_t>& ids,
     if (!row) return row.error();
     if (!*row) continue;  // expunged meanwhile: nothing to copy (RFC 3501 6.4.7)
     auto uid = static_cast<uint32_t>((*src)->Int(0));
+    int64_t from_mailbox = (*src)->Int(7);
     NewMessage m{dest->id,
                  (*src)->Int(1),
                  static_cast<uint64_t>((*src)->Int(2)),
@@ -342,6 +344,8 @@ Status ApplyCopy(Txn& t, int64_t account_id, const std::vector<int64_t>& ids,
     if (!added) return added.error();
     result.source_uids.push_back(uid);
     result.dest_uids.push_back(added->second);
+    result.dest_ids.push_back(added->first);
+    result.source_mailbox_ids.push_back(from_mailbox);
     moved.push_back(id);
   }
   if (move) return ApplyExpunge(t, account_id, moved);

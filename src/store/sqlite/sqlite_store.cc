@@ -711,9 +711,21 @@ class SqliteStore final : public Store, public WriteProbe {
                     bool move, Done<CopyResult> done) override {
     auto ids = std::make_shared<std::vector<int64_t>>(std::move(message_ids));
     auto result = std::make_shared<CopyResult>();
+    Done<CopyResult> notify = [this, account_id,
+                               done = std::move(done)](Result<CopyResult> r) mutable {
+      if (r) {
+        CopyListener listener;
+        {
+          std::lock_guard lock(mu_);
+          listener = copy_listener_;
+        }
+        if (listener) listener(account_id, *r);
+      }
+      done(std::move(r));
+    };
     Submit(WriteOp{
         [=](Txn& t) { return sqlite::ApplyCopy(t, account_id, *ids, to_mailbox, move, *result); },
-        Complete(result, std::move(done))});
+        Complete(result, std::move(notify))});
   }
 
   Result<MailboxChanges> ListChanges(int64_t mailbox_id, uint64_t since) override {
@@ -811,6 +823,11 @@ class SqliteStore final : public Store, public WriteProbe {
   void SetChangeListener(std::function<void(const std::vector<int64_t>&)> listener) override {
     std::lock_guard lock(mu_);
     listener_ = std::move(listener);
+  }
+
+  void SetCopyListener(CopyListener listener) override {
+    std::lock_guard lock(mu_);
+    copy_listener_ = std::move(listener);
   }
 
   // ---- Outbound queue ----
@@ -1504,6 +1521,7 @@ class SqliteStore final : public Store, public WriteProbe {
   std::condition_variable cv_;
   std::deque<WriteOp> queue_;                                  // guarded by mu_
   std::function<void(const std::vector<int64_t>&)> listener_;  // guarded by mu_
+  CopyListener copy_listener_;                                 // guarded by mu_
   bool stopping_ = false;                                      // guarded by mu_
   std::thread writer_;
   // Write-path timing for Health() (steady clock, ms).
