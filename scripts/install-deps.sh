@@ -17,7 +17,8 @@ BUILD_PKGS=(
 # chromium, fonts-noto-cjk: the webmail's browser tests (tests/browser/, Playwright drives
 # Debian's chromium by its path; never a downloaded browser) and Japanese text in screenshots.
 # libnet-ssleay-perl, libio-socket-ssl-perl, libauthen-sasl-perl: swaks --tls and --auth (make run's example).
-TEST_PKGS=(nodejs swaks libnet-ssleay-perl libio-socket-ssl-perl libauthen-sasl-perl sqlite3 isync fetchmail mutt dovecot-core dovecot-imapd python3-dnslib python3-dkim python3-spf python3-authheaders python3-yaml python3-nacl gsasl postgresql-15 chromium fonts-noto-cjk)
+# sieve-connect: a real ManageSieve client (RFC 5804) for tests/integration/test_managesieve.py.
+TEST_PKGS=(nodejs swaks libnet-ssleay-perl libio-socket-ssl-perl libauthen-sasl-perl sqlite3 isync fetchmail mutt dovecot-core dovecot-imapd python3-dnslib python3-dkim python3-spf python3-authheaders python3-yaml python3-nacl gsasl postgresql-15 chromium fonts-noto-cjk sieve-connect)
 # postgresql-15: the PostgreSQL store tests start throw-away clusters (tests/integration/pg_cluster.py,
 # tests/unit/pg_cluster.h) as the system user hato-pgtest (created below): PostgreSQL
 # refuses to run as root.
