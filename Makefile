@@ -14,6 +14,7 @@ export RUN_IMAPS ?= 127.0.0.1:1993
 export RUN_POP3S ?= 127.0.0.1:1995
 export RUN_HTTP ?= 127.0.0.1:8080
 export RUN_HTTPS ?= 127.0.0.1:1443
+export RUN_MANAGESIEVE ?= 127.0.0.1:14190
 DEMO_USER ?= demo@example.test
 DEMO_PASS ?= demo-password
 

@@ -6,7 +6,7 @@ set -euo pipefail
 HATO=$1 DATA=$2 SMTP=$3 POP3=$4 IMAP=$5 USER=$6 PASS=$7
 SUBMISSION=${RUN_SUBMISSION:-127.0.0.1:1587} SUBMISSIONS=${RUN_SUBMISSIONS:-127.0.0.1:1465}
 IMAPS=${RUN_IMAPS:-127.0.0.1:1993} POP3S=${RUN_POP3S:-127.0.0.1:1995} HTTP=${RUN_HTTP:-127.0.0.1:8080}
-HTTPS=${RUN_HTTPS:-127.0.0.1:1443}
+HTTPS=${RUN_HTTPS:-127.0.0.1:1443} MANAGESIEVE=${RUN_MANAGESIEVE:-127.0.0.1:14190}
 if [ ! -f "$DATA/hato.toml" ]; then
   "$HATO" init --data "$DATA" --domain "${USER#*@}" --hostname localhost >/dev/null
   printf '%s\n' "$PASS" | "$HATO" user add "$USER" --password-stdin --data "$DATA"
@@ -27,5 +27,5 @@ cat <<MSG
 
 MSG
 exec "$HATO" serve --data "$DATA" --smtp "$SMTP" --pop3 "$POP3" --imap "$IMAP" \
-  --submission "$SUBMISSION" --submissions "$SUBMISSIONS" --imaps "$IMAPS" --pop3s "$POP3S" \
+  --submission "$SUBMISSION" --submissions "$SUBMISSIONS" --imaps "$IMAPS" --pop3s "$POP3S" --managesieve "$MANAGESIEVE" \
   --http "$HTTP" --https "$HTTPS"

@@ -16,6 +16,7 @@
 #include "app/open_store.h"
 #include "app/serve.h"
 #include "app/setup.h"
+#include "app/sieve_cli.h"
 #include "app/status_cli.h"
 #include "app/tls.h"
 #include "auth/password.h"
@@ -483,6 +484,8 @@ int RunCli(int argc, char** argv) {
                     "submission with implicit TLS host:port");
   serve->add_option("--imap", serve_opts.overrides.imap, "IMAP host:port");
   serve->add_option("--imaps", serve_opts.overrides.imaps, "IMAP over implicit TLS host:port");
+  serve->add_option("--managesieve", serve_opts.overrides.managesieve,
+                    "ManageSieve (RFC 5804) host:port");
   serve->add_option("--pop3", serve_opts.overrides.pop3, "POP3 host:port");
   serve->add_option("--pop3s", serve_opts.overrides.pop3s, "POP3 over implicit TLS host:port");
   serve->add_option("--http", serve_opts.overrides.http, "HTTP host:port");
@@ -621,6 +624,8 @@ int RunCli(int argc, char** argv) {
 
   // dkim generate (and hidden test drivers): src/app/msgauth_cli.h
   MsgAuthCli msgauth_cli(app, data);
+  // sieve (issue 19): src/app/sieve_cli.h
+  SieveCli sieve_cli(app, data);
   // list (issue 14): src/app/list_cli.h
   ListCli list_cli(app, data);
   // status note|publish: src/app/status_cli.h
@@ -664,6 +669,7 @@ int RunCli(int argc, char** argv) {
     return DnsCheck(dns_opts);
   }
   if (int rc = msgauth_cli.Run(); rc >= 0) return rc;
+  if (int rc = sieve_cli.Run(); rc >= 0) return rc;
   if (int rc = list_cli.Run(); rc >= 0) return rc;
   if (int rc = status_cli.Run(); rc >= 0) return rc;
   if (bk_list->parsed()) {

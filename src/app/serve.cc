@@ -24,6 +24,7 @@
 #include "io/fault_fs.h"
 #include "io/fs.h"
 #include "lists/engine.h"
+#include "managesieve/server.h"
 #include "metrics/exporter.h"
 #include "metrics/server_metrics.h"
 #include "msgauth/dmarc.h"
@@ -52,6 +53,7 @@ void ApplyOverrides(config::Config& c, const config::Listen& o) {
   if (!o.submissions.empty()) c.listen.submissions = o.submissions;
   if (!o.imap.empty()) c.listen.imap = o.imap;
   if (!o.imaps.empty()) c.listen.imaps = o.imaps;
+  if (!o.managesieve.empty()) c.listen.managesieve = o.managesieve;
   if (!o.pop3.empty()) c.listen.pop3 = o.pop3;
   if (!o.pop3s.empty()) c.listen.pop3s = o.pop3s;
   if (!o.http.empty()) c.listen.http = o.http;
@@ -368,6 +370,7 @@ int Serve(const ServeOptions& options) {
   smtp::Server submission_server(services, smtp::Mode::kSubmission);
   smtp::Server submissions_server(services, smtp::Mode::kSubmissionImplicitTls);
   pop3::Server pop3_server(services);
+  managesieve::Server managesieve_server(services);
   imap::Server imap_server(services);
   // The health snapshot behind /status, /healthz and /readyz: kept current
   // by its own threads, never waiting on the store (web/watchdog.h).
@@ -458,10 +461,13 @@ int Serve(const ServeOptions& options) {
     spdlog::error("listen.https needs a TLS certificate ([tls] cert and key)");
     return 1;
   }
-  ok = add("http", cfg.listen.http,
-           [&](tcp::socket s) { return http_server.Serve(std::move(s), false); }) &&
-       add("https", cfg.listen.https,
-           [&](tcp::socket s) { return https_server.Serve(std::move(s), /*implicit_tls=*/true); });
+  ok =
+      add("http", cfg.listen.http,
+          [&](tcp::socket s) { return http_server.Serve(std::move(s), false); }) &&
+      add("https", cfg.listen.https,
+          [&](tcp::socket s) { return https_server.Serve(std::move(s), /*implicit_tls=*/true); }) &&
+      add("managesieve", cfg.listen.managesieve,
+          [&](tcp::socket s) { return managesieve_server.Serve(std::move(s)); });
   if (!ok) return 1;
 
   // The metrics endpoint (metrics/exporter.h), off unless [metrics] listen is set.
@@ -605,6 +611,7 @@ int Serve(const ServeOptions& options) {
     submissions_server.Shutdown();
     queue->Stop();
     pop3_server.Shutdown();
+    managesieve_server.Shutdown();
     imap_server.Shutdown();
     http_server.Shutdown();
     https_server.Shutdown();

@@ -416,6 +416,11 @@ const std::map<std::string, Setter>& Setters() {
          auto s = WantString(n, "listen.imap", c.listen.imap);
          return s ? CheckHostPort("listen.imap", c.listen.imap) : s;
        }},
+      {"listen.managesieve",
+       [](const toml::node& n, Config& c) {
+         auto s = WantString(n, "listen.managesieve", c.listen.managesieve);
+         return s ? CheckHostPort("listen.managesieve", c.listen.managesieve) : s;
+       }},
       {"listen.imaps",
        [](const toml::node& n, Config& c) {
          auto s = WantString(n, "listen.imaps", c.listen.imaps);
@@ -823,7 +828,8 @@ std::string DefaultText(std::string_view hostname, std::string_view postgres) {
     << "pop3 = \"0.0.0.0:110\"\n"
     << "pop3s = \"0.0.0.0:995\"         # POP3 over implicit TLS (RFC 8314)\n"
     << "http = \"127.0.0.1:8080\"   # web, JMAP (RFC 8620); plaintext: keep it on loopback\n"
-    << "https = \"\"                 # e.g. \"0.0.0.0:443\"; needs [tls]\n\n"
+    << "https = \"\"                 # e.g. \"0.0.0.0:443\"; needs [tls]\n"
+    << "managesieve = \"0.0.0.0:4190\"  # Sieve script upload (RFC 5804), STARTTLS with [tls]\n\n"
     << "[http]\n"
     << "max_header_bytes = " << d.http.max_header_bytes << "   # 431 past it\n"
     << "max_body_bytes = " << d.http.max_body_bytes << "   # uploads too; 413 past it\n"

@@ -23,7 +23,8 @@ struct Listen {  // "host:port"; empty = disabled
   std::string pop3;
   std::string pop3s;  // POP3 over implicit TLS (RFC 8314 section 3.3, 995); needs [tls]
   std::string http;
-  std::string https;  // HTTP over TLS (RFC 9110 section 4.2.2); needs [tls]
+  std::string https;        // HTTP over TLS (RFC 9110 section 4.2.2); needs [tls]
+  std::string managesieve;  // ManageSieve (RFC 5804, 4190), STARTTLS when [tls] is set
 };
 
 struct SmtpLimits {

@@ -14,6 +14,7 @@
 #include "io/fs.h"
 #include "jmap/mail.h"
 #include "jmap/state.h"
+#include "jmap/vacation.h"
 
 namespace hato::jmap {
 
@@ -78,11 +79,13 @@ json::object RunRequest(Context& ctx, ApiRequest& req) {
     if (call.name == "Core/echo") {
       fn = CoreEcho;
     } else {
-      for (const MethodEntry& m : MailMethods()) {
-        if (call.name == m.name) {
-          fn = m.fn;
-          cap = m.capability;
-          break;
+      for (const auto* table : {&MailMethods(), &VacationMethods()}) {
+        for (const MethodEntry& m : *table) {
+          if (call.name == m.name) {
+            fn = m.fn;
+            cap = m.capability;
+            break;
+          }
         }
       }
     }

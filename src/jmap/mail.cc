@@ -93,7 +93,7 @@ std::string SessionState(std::string_view address) {
 }
 
 const std::vector<std::string>& SupportedCapabilities() {
-  static const std::vector<std::string> caps = {kCapCore, kCapMail, kCapSubmission};
+  static const std::vector<std::string> caps = {kCapCore, kCapMail, kCapSubmission, kCapVacation};
   return caps;
 }
 
@@ -113,6 +113,7 @@ json::object SessionObject(const config::Config& cfg, int64_t account_id,
   caps[kCapCore] = core;
   caps[kCapMail] = json::object{};
   caps[kCapSubmission] = json::object{};
+  caps[kCapVacation] = json::object{};  // RFC 8621 section 8 (jmap/vacation.h)
   json::object mail;
   mail["maxMailboxesPerEmail"] = nullptr;
   mail["maxMailboxDepth"] = nullptr;
@@ -127,6 +128,7 @@ json::object SessionObject(const config::Config& cfg, int64_t account_id,
   json::object acct_caps;
   acct_caps[kCapMail] = mail;
   acct_caps[kCapSubmission] = submission;
+  acct_caps[kCapVacation] = json::object{};
   json::object acct;
   acct["name"] = address;
   acct["isPersonal"] = true;
@@ -136,7 +138,7 @@ json::object SessionObject(const config::Config& cfg, int64_t account_id,
   json::object o;
   o["capabilities"] = caps;
   o["accounts"] = json::object{{id, acct}};
-  o["primaryAccounts"] = json::object{{kCapMail, id}, {kCapSubmission, id}};
+  o["primaryAccounts"] = json::object{{kCapMail, id}, {kCapSubmission, id}, {kCapVacation, id}};
   o["username"] = address;
   o["apiUrl"] = base + "/jmap/api/";
   o["downloadUrl"] = base + "/jmap/download/{accountId}/{blobId}/{name}?accept={type}";

@@ -16,8 +16,10 @@
 #include "scan/client.h"
 #include "server/login.h"
 #include "server/message_hygiene.h"
+#include "sieve/deliver.h"
 #include "smtp/command.h"
 #include "smtp/data_reader.h"
+#include "store/wait.h"
 
 namespace hato::smtp {
 namespace {
@@ -87,9 +89,10 @@ class Session final : public server::SessionRegistry::Member,
     std::string from;  // "" = null reverse-path
     bool smtputf8 = false;
     BodyType body = BodyType::k7Bit;
-    std::vector<int64_t> accounts;   // unique local recipients
-    std::vector<std::string> rcpts;  // as given, for logging and Received
-    scan::Verdict verdict;           // what the scanners said (port 25), for the filing decision
+    std::vector<int64_t> accounts;                 // unique local recipients
+    std::vector<std::string> account_rcpts;        // the RCPT address of each of accounts
+    scan::Verdict verdict;                         // the scanners' (src/scan), before the 250
+    std::vector<std::string> rcpts;                // as given, for logging and Received
     std::vector<store::OutboundRecipient> remote;  // submission: queued for delivery
     std::vector<std::string> lists;                // list addresses (src/lists)
     std::string envid;                             // RFC 3461 ENVID
@@ -567,6 +570,7 @@ awaitable<bool> Session::HandleRcpt(const Command& c) {
   int64_t id = (*r.account)->id;
   if (std::find(tx_.accounts.begin(), tx_.accounts.end(), id) == tx_.accounts.end()) {
     tx_.accounts.push_back(id);
+    tx_.account_rcpts.push_back(AsciiLower(to.ToString()));
   }
   tx_.rcpts.push_back(bare_postmaster ? to.local : to.ToString());
   Reply("250 2.1.5 Ok");
@@ -725,8 +729,8 @@ awaitable<bool> Session::Deliver(std::string content) {
     if (cfg_->scan.enabled()) {
       bool go_on = co_await ScanInbound(id, content, trace, tx_.verdict);
       if (!go_on) co_return true;
-      // The filing decision: a Junk verdict goes to \Junk. (kMark: the
-      // X-Spam fields only, until the filing policy sets $Junk.)
+      // The filing decision below (sieve::Filter) files a Junk verdict
+      // into \Junk and gives a "mark" verdict the $Junk keyword.
       if (tx_.verdict.spam_action == scan::SpamAction::kJunk) req.junk = true;
     }
   }
@@ -782,6 +786,52 @@ awaitable<bool> Session::Deliver(std::string content) {
   };
   req.mime = co_await io::Offload(*svc_.blocking, std::move(parse));
   store::Store* store = svc_.store;
+  // Filtering (src/sieve/deliver.h): each local recipient's Sieve script, or
+  // the spam policy, decides the copies; they are committed below in the
+  // same transaction as ever. Runs on the blocking pool (store reads).
+  sieve::FilterInput filter_in;
+  std::optional<sieve::FilterResult> filtered;
+  std::optional<store::OutboundRequest> late_redirects;
+  std::string filtered_header;
+  if (!tx_.accounts.empty()) {
+    filter_in.content = req.content;
+    filter_in.return_path = tx_.from;
+    filter_in.accounts = tx_.accounts;
+    filter_in.rcpts = tx_.account_rcpts;
+    filter_in.verdict = tx_.verdict;
+    filter_in.junk = req.junk;
+    filter_in.now = req.received_at;
+    auto run = [store, &filter_in] { return sieve::Filter(*store, filter_in); };
+    filtered = co_await io::Offload(*svc_.blocking, std::move(run));
+    // The content moves into the store below; what Finish reads of it (the
+    // header, for the vacation reply's In-Reply-To) is kept.
+    filtered_header = req.content.substr(0, mime::internal::ScanHeader(req.content).end);
+    filter_in.content = filtered_header;
+    // RFC 5429 section 2.1: refused at SMTP time when every recipient rejects.
+    if (filtered->all_rejected && tx_.remote.empty() && tx_.lists.empty()) {
+      std::string reason = filtered->reject_reason;
+      for (char& c : reason) {
+        if (c == '\r' || c == '\n') c = ' ';
+      }
+      spdlog::info("{}: id={} from=<{}> refused by the recipient's Sieve script: {}", mode_name(),
+                   id, LogSafe(tx_.from), LogSafe(reason));
+      Reply("550 5.7.1 " + (reason.empty() ? std::string("Message rejected") : reason));
+      CountMessage(550);
+      tx_ = Transaction{};
+      co_return true;
+    }
+    if (filtered->filtered || filtered->rejected > 0 || !filtered->redirects.empty()) {
+      req.filings = filtered->filings;
+      if (filtered->none_kept) req.account_ids.clear();
+    }
+    if (auto redirect = sieve::RedirectRequest(*filtered, req.content, tx_.from)) {
+      if (!req.outbound) {
+        req.outbound = std::move(redirect);
+      } else {
+        late_redirects = std::move(redirect);
+      }
+    }
+  }
   auto deliver = [store, req = std::move(req)](store::Done<store::DeliveryReceipt> done) mutable {
     store->Deliver(std::move(req), std::move(done));
   };
@@ -801,7 +851,26 @@ awaitable<bool> Session::Deliver(std::string content) {
         "{}: id={} ip={} from=<{}> to={} rcpts={} remote={} queue={} size={} content={} stored",
         mode_name(), id, conn_.peer_ip(), LogSafe(tx_.from), to, tx_.rcpts.size(),
         tx_.remote.size(), receipt->queue_id, size, receipt->content_id.substr(0, 16));
-    if (receipt->queue_id != 0 && svc_.outbound_queued) svc_.outbound_queued();
+    bool queued = receipt->queue_id != 0;
+    if (filtered) {
+      // After the commit: vacation replies, duplicate tracking, fell-back filings.
+      auto finish = [store, &filter_in, &filtered, &receipt, &late_redirects,
+                     host = cfg_->hostname]() -> size_t {
+        size_t n = sieve::Finish(*store, filter_in, *filtered, *receipt, host);
+        if (late_redirects) {
+          store::DeliveryRequest more;
+          more.received_at = filter_in.now;
+          more.outbound = std::move(late_redirects);
+          auto r = store::Wait<store::DeliveryReceipt>([&](store::Done<store::DeliveryReceipt> cb) {
+            store->Deliver(std::move(more), std::move(cb));
+          });
+          if (r) ++n;
+        }
+        return n;
+      };
+      if (co_await io::Offload(*svc_.blocking, std::move(finish)) > 0) queued = true;
+    }
+    if (queued && svc_.outbound_queued) svc_.outbound_queued();
     // The SMTP id; `hato queue` accepts it as well as its own queue id.
     Reply("250 2.0.0 Ok: queued as " + id +
           (receipt->queue_id != 0 ? " (queue " + std::to_string(receipt->queue_id) + ")" : ""));

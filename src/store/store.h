@@ -168,6 +168,15 @@ struct Filing {
   bool create = false;             // create the mailbox when missing (RFC 5490 section 3.2)
 };
 
+// A filing's flags as stored: system flags (Flag bits, "\\Seen" ... matched
+// without regard to case) and the space-separated keywords; unknown
+// backslash flags (\\Recent, \\Foo) are dropped (RFC 5232 section 3).
+struct StoredFlags {
+  uint32_t flags = 0;
+  std::string keywords;
+};
+StoredFlags SplitFilingFlags(const std::vector<std::string>& names);
+
 struct DeliveryRequest {
   std::string return_path;           // envelope sender, "" for the null path
   std::vector<int64_t> account_ids;  // local recipients, delivered to INBOX
@@ -199,6 +208,10 @@ struct DeliveryReceipt {
   std::string content_id;  // hex SHA-256 of the stored content
   std::vector<int64_t> message_ids;
   int64_t queue_id = 0;  // the outbound queue entry, 0 when nothing was queued
+  // Indexes into DeliveryRequest::filings of copies filed into INBOX instead
+  // of their mailbox (missing without `create`, or a name that cannot be
+  // created): the caller reports them to the user (src/sieve).
+  std::vector<size_t> fell_back;
 };
 
 struct QueuedRecipient {
@@ -335,6 +348,26 @@ struct VerifyReport {
   std::vector<std::string> problems;  // empty when the store verified clean
   std::vector<BlobRef> damaged;       // bodies that are missing or fail their checksum
 };
+
+// ---- Sieve (src/sieve; RFC 5228 scripts, RFC 5804 ManageSieve) ----
+
+struct SieveScriptInfo {
+  std::string name;
+  bool active = false;  // at most one script of an account is active
+  uint64_t size = 0;
+  int64_t updated_at = 0;
+};
+
+// The last failed run of an account's active script, shown to its user
+// (hato sieve list, ManageSieve); empty error when the last run was clean.
+struct SieveStatus {
+  std::string error;
+  int64_t at = 0;
+};
+
+// What a once-per-period memory is for (RFC 5230 vacation replies per
+// sender, RFC 7352 duplicate tracking).
+enum class SieveMemo : int { kVacation = 1, kDuplicate = 2 };
 
 // ---- Mailing lists (issue 14; src/lists, docs/architecture.md "the life of a broadcast") ----
 
@@ -886,6 +919,29 @@ class Store {
     (void)account_id, (void)token_id;
     return Err(ErrorKind::kNotFound, "no such token");
   }
+
+  // Sieve scripts (src/sieve). Names are stored as given (the caller checks
+  // them, sieve::CheckScriptName). Put creates or replaces; Delete of the
+  // active script is kInUse (RFC 5804 section 2.10); SetActive("") leaves
+  // none active. ActiveSieveScript: {name, content}, kNotFound when none.
+  virtual Result<std::vector<SieveScriptInfo>> ListSieveScripts(int64_t account_id) = 0;
+  virtual Result<std::string> GetSieveScript(int64_t account_id, std::string_view name) = 0;
+  virtual Result<std::pair<std::string, std::string>> ActiveSieveScript(int64_t account_id) = 0;
+  virtual Status PutSieveScript(int64_t account_id, std::string_view name,
+                                std::string_view content) = 0;
+  virtual Status SetActiveSieveScript(int64_t account_id, std::string_view name) = 0;
+  virtual Status DeleteSieveScript(int64_t account_id, std::string_view name) = 0;
+  virtual Status RenameSieveScript(int64_t account_id, std::string_view from,
+                                   std::string_view to) = 0;
+  // The last run's error ("" = it ran clean); written only when it changes.
+  virtual Status SetSieveStatus(int64_t account_id, std::string_view error) = 0;
+  virtual Result<SieveStatus> GetSieveStatus(int64_t account_id) = 0;
+  // Once-per-period memories: Seen is true while a recorded key's period
+  // (until, unix seconds) has not ended at `now`; Record sets its end.
+  virtual Result<bool> SieveMemoSeen(int64_t account_id, SieveMemo kind, std::string_view key,
+                                     int64_t now) = 0;
+  virtual Status SieveMemoRecord(int64_t account_id, SieveMemo kind, std::string_view key,
+                                 int64_t until) = 0;
 
   // Un-removes an account still in retention (hato user restore).
   virtual Status RestoreAccount(std::string_view address) = 0;

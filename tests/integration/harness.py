@@ -89,6 +89,7 @@ class Server:
         self.submission_port = free_port()
         self.submissions_port = free_port()
         self.http_port = free_port()
+        self.managesieve_port = free_port()
 
     def append_config(self, text):
         # Sections may be repeated only once in TOML: callers pass whole new sections
@@ -120,7 +121,7 @@ class Server:
         open(path, "w").write("\n".join(out))
 
     PORT_NAMES = ("smtp_port", "pop3_port", "imap_port", "imaps_port", "submission_port",
-                  "submissions_port", "http_port", "pop3s_port")
+                  "submissions_port", "http_port", "pop3s_port", "managesieve_port")
 
     def start(self, env=None):
         # free_port() only finds a port that was free a moment ago: another test
@@ -136,6 +137,7 @@ class Server:
                  "--submission", f"127.0.0.1:{self.submission_port}",
                  "--submissions", f"127.0.0.1:{self.submissions_port}",
                  "--http", f"127.0.0.1:{self.http_port}",
+                 "--managesieve", f"127.0.0.1:{self.managesieve_port}",
                  "--shutdown-grace", "5"],
                 stdout=self.log, stderr=subprocess.STDOUT,
                 env=None if env is None else {**os.environ, **env})

@@ -203,7 +203,7 @@ class MakeRunTest(unittest.TestCase):
         tmp = tempfile.mkdtemp(prefix="hato-run-")
         data = os.path.join(tmp, "var")
         names = ["SMTP", "POP3", "IMAP", "SUBMISSION", "SUBMISSIONS", "IMAPS", "POP3S", "HTTP",
-                 "HTTPS"]
+                 "HTTPS", "MANAGESIEVE"]
         ports = {n: free_port() for n in names}
         env = dict(os.environ)
         for n in names[3:]:

@@ -294,6 +294,86 @@ TEST_P(StoreTest, NewAccountsGetSpecialUseMailboxes) {
                                              "Junk=\\Junk", "Sent=\\Sent", "Trash=\\Trash"}));
 }
 
+TEST_P(StoreTest, FilingsPlaceCopiesWithFlagsAndCreateMailboxes) {
+  int64_t a = MakeAccount("a@example.test");
+  int64_t b = MakeAccount("b@example.test");
+  DeliveryRequest req;
+  req.return_path = "sender@remote.test";
+  req.content = "Subject: filed\r\n\r\nhello\r\n";
+  req.received_at = 1700000000;
+  // a: fileinto :create "Lists/Hato" with flags, plus a :copy kept in INBOX.
+  req.filings.push_back({a, "Lists/Hato", {"\\Seen", "\\flagged", "$Label1", "\\Recent"}, true});
+  req.filings.push_back({a, "", {}, false});
+  // b: a missing mailbox without :create falls back to INBOX (reported);
+  // "\\Junk" is the special-use mailbox; a name that cannot be created too.
+  req.filings.push_back({b, "Nowhere", {"$Junk"}, false});
+  req.filings.push_back({b, "\\Junk", {}, false});
+  req.filings.push_back({b, "bad/../name", {}, true});
+  auto r = Wait<DeliveryReceipt>(
+      [&](Done<DeliveryReceipt> done) { store_->Deliver(std::move(req), std::move(done)); });
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->message_ids.size(), 5u);
+  EXPECT_EQ(r->fell_back, (std::vector<size_t>{2, 4}));
+  auto filed = store_->ListMessages(a, "Lists/Hato");
+  ASSERT_TRUE(filed.ok()) << filed.error().message;
+  ASSERT_EQ(filed->messages.size(), 1u);
+  EXPECT_EQ(filed->messages[0].flags, uint32_t{kSeen | kFlagged});
+  EXPECT_EQ(filed->messages[0].keywords, "$Label1");
+  EXPECT_TRUE(store_->ListMessages(a, "Lists").ok());  // the parent was created too
+  EXPECT_EQ(store_->ListMessages(a, kInbox)->messages.size(), 1u);
+  auto inbox_b = store_->ListMessages(b, kInbox);
+  ASSERT_EQ(inbox_b->messages.size(), 2u);
+  EXPECT_EQ(inbox_b->messages[0].keywords, "$Junk");
+  EXPECT_EQ(store_->ListMessages(b, "Junk")->messages.size(), 1u);
+  EXPECT_FALSE(store_->ListMessages(b, "Nowhere").ok());
+  // One body for the five copies, references counted right.
+  auto report = store_->Verify();
+  ASSERT_TRUE(report.ok());
+  EXPECT_EQ(report->blobs_checked, 1u);
+  EXPECT_TRUE(report->problems.empty());
+}
+
+TEST_P(StoreTest, SieveScriptsStatusAndMemos) {
+  int64_t a = MakeAccount("a@example.test");
+  int64_t b = MakeAccount("b@example.test");
+  EXPECT_EQ(store_->ActiveSieveScript(a).error().kind, ErrorKind::kNotFound);
+  ASSERT_TRUE(store_->PutSieveScript(a, "main", "keep;").ok());
+  ASSERT_TRUE(store_->PutSieveScript(a, "main", "discard;").ok());  // replaces
+  ASSERT_TRUE(store_->PutSieveScript(a, "other", "keep;").ok());
+  EXPECT_EQ(*store_->GetSieveScript(a, "main"), "discard;");
+  EXPECT_EQ(store_->GetSieveScript(b, "main").error().kind, ErrorKind::kNotFound);
+  EXPECT_EQ(store_->SetActiveSieveScript(a, "nope").error().kind, ErrorKind::kNotFound);
+  ASSERT_TRUE(store_->SetActiveSieveScript(a, "main").ok());
+  ASSERT_TRUE(store_->SetActiveSieveScript(a, "other").ok());  // at most one active
+  auto list = store_->ListSieveScripts(a);
+  ASSERT_TRUE(list.ok());
+  ASSERT_EQ(list->size(), 2u);
+  EXPECT_EQ((*list)[0].name, "main");
+  EXPECT_FALSE((*list)[0].active);
+  EXPECT_EQ((*list)[0].size, 8u);
+  EXPECT_TRUE((*list)[1].active);
+  EXPECT_EQ(store_->ActiveSieveScript(a)->first, "other");
+  EXPECT_EQ(store_->DeleteSieveScript(a, "other").error().kind, ErrorKind::kInUse);
+  EXPECT_EQ(store_->RenameSieveScript(a, "main", "other").error().kind, ErrorKind::kExists);
+  ASSERT_TRUE(store_->RenameSieveScript(a, "main", "third").ok());
+  ASSERT_TRUE(store_->DeleteSieveScript(a, "third").ok());
+  ASSERT_TRUE(store_->SetActiveSieveScript(a, "").ok());
+  EXPECT_EQ(store_->ActiveSieveScript(a).error().kind, ErrorKind::kNotFound);
+  EXPECT_TRUE(store_->ListSieveScripts(b)->empty());
+  // The last run's error.
+  EXPECT_EQ(store_->GetSieveStatus(a)->error, "");
+  ASSERT_TRUE(store_->SetSieveStatus(a, "line 1: boom").ok());
+  EXPECT_EQ(store_->GetSieveStatus(a)->error, "line 1: boom");
+  ASSERT_TRUE(store_->SetSieveStatus(a, "").ok());
+  EXPECT_EQ(store_->GetSieveStatus(a)->error, "");
+  // Memories: seen until their end, per account and kind.
+  ASSERT_TRUE(store_->SieveMemoRecord(a, SieveMemo::kVacation, "h\nx@y", 4000000000).ok());
+  EXPECT_TRUE(*store_->SieveMemoSeen(a, SieveMemo::kVacation, "h\nx@y", 3999999999));
+  EXPECT_FALSE(*store_->SieveMemoSeen(a, SieveMemo::kVacation, "h\nx@y", 4000000000));
+  EXPECT_FALSE(*store_->SieveMemoSeen(a, SieveMemo::kDuplicate, "h\nx@y", 1));
+  EXPECT_FALSE(*store_->SieveMemoSeen(b, SieveMemo::kVacation, "h\nx@y", 1));
+}
+
 TEST_P(StoreTest, MailboxLifecycle) {
   int64_t a = MakeAccount("a@example.test");
   auto op = [&](auto&& fn) { return Wait<void>([&](Done<void> done) { fn(std::move(done)); }); };

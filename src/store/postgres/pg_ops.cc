@@ -9,6 +9,7 @@
 
 #include "base/digest.h"
 #include "base/strings.h"
+#include "store/mailbox_name.h"
 
 namespace hato::store::pg {
 namespace {
@@ -332,10 +333,63 @@ Status CreateDefaultMailboxes(Txn& t, int64_t account_id) {
   return Ok();
 }
 
+// The mailbox of one filed copy: the named one (created first when the
+// filter asked, RFC 5490 section 3.2 / RFC 5228 section 4.1), a special-use
+// name such as "\\Junk", or INBOX with `fell_back` set when the mailbox is
+// missing or its name cannot be used. Storage errors are returned.
+static Result<MailboxRow> FilingMailbox(Txn& t, const Filing& f, bool& fell_back) {
+  fell_back = false;
+  Result<MailboxRow> mb = Err(ErrorKind::kNotFound, "");
+  if (f.mailbox.empty() || EqualsIgnoreCase(f.mailbox, kInbox)) {
+    return FindMailbox(t.c, f.account_id, kInbox);
+  }
+  if (f.mailbox[0] == '\\') {
+    mb = FindSpecialUse(t.c, f.account_id, f.mailbox);
+  } else {
+    mb = FindMailbox(t.c, f.account_id, f.mailbox);
+    if (!mb && mb.error().kind == ErrorKind::kNotFound && f.create) {
+      auto canonical = CanonicalMailboxName(f.mailbox);
+      // Checked before any write, so a refused name leaves the transaction clean.
+      if (canonical && CheckNewMailboxName(*canonical).ok()) {
+        if (auto st = ApplyCreateMailbox(t, f.account_id, *canonical, ""); !st) return st.error();
+        mb = FindMailbox(t.c, f.account_id, *canonical);
+      }
+    }
+  }
+  if (mb) return mb;
+  if (mb.error().kind != ErrorKind::kNotFound && mb.error().kind != ErrorKind::kInvalid) {
+    return mb.error();
+  }
+  fell_back = true;
+  return FindMailbox(t.c, f.account_id, kInbox);
+}
+
+// DeliveryRequest::filings: one copy per filing, one blob for them all.
+static Status ApplyFilings(Txn& t, const DeliveryRequest& req, DeliveryReceipt& receipt) {
+  auto blob = PutBlob(t, req.content, req.mime, static_cast<int64_t>(req.filings.size()));
+  if (!blob) return blob.error();
+  for (size_t i = 0; i < req.filings.size(); ++i) {
+    const Filing& f = req.filings[i];
+    bool fell_back = false;
+    auto mb = FilingMailbox(t, f, fell_back);
+    if (!mb) return mb.error();
+    if (fell_back) receipt.fell_back.push_back(i);
+    StoredFlags flags = SplitFilingFlags(f.flags);
+    NewMessage m{mb->id,      *blob,          req.content.size(), req.received_at,
+                 flags.flags, flags.keywords, req.return_path};
+    auto id = InsertMessage(t, m);
+    if (!id) return id.error();
+    receipt.message_ids.push_back(id->first);
+  }
+  return Ok();
+}
+
 Status ApplyDelivery(Txn& t, const DeliveryRequest& req, DeliveryReceipt& receipt) {
   receipt.content_id = HexEncode(Sha256(req.content));
   receipt.message_ids.clear();
+  receipt.fell_back.clear();
   if (auto st = ApplyOutboundParts(t, req, receipt); !st) return st;
+  if (!req.filings.empty()) return ApplyFilings(t, req, receipt);
   if (req.account_ids.empty()) return Ok();
   auto blob = PutBlob(t, req.content, req.mime, static_cast<int64_t>(req.account_ids.size()));
   if (!blob) return blob.error();

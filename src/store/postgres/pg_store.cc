@@ -225,6 +225,153 @@ class PgStore final : public Store {
     return Ok();
   }
 
+  // ---- Sieve scripts (src/sieve) ----
+
+  Result<std::vector<SieveScriptInfo>> ListSieveScripts(int64_t account_id) override {
+    return WithReader([account_id](Conn& c) -> Result<std::vector<SieveScriptInfo>> {
+      auto r = c.Exec(
+          "SELECT name, active::int, octet_length(content), updated_at FROM sieve_scripts "
+          "WHERE account_id = $1 ORDER BY name COLLATE \"C\"",
+          {P(account_id)});
+      if (!r) return r.error();
+      std::vector<SieveScriptInfo> out;
+      for (int i = 0; i < r->size(); ++i) {
+        out.push_back(
+            {r->Text(i, 0), r->Int(i, 1) != 0, static_cast<uint64_t>(r->Int(i, 2)), r->Int(i, 3)});
+      }
+      return out;
+    });
+  }
+
+  Result<std::string> GetSieveScript(int64_t account_id, std::string_view name) override {
+    std::string n(name);
+    return WithReader([account_id, &n](Conn& c) -> Result<std::string> {
+      auto r = c.Exec("SELECT content FROM sieve_scripts WHERE account_id = $1 AND name = $2",
+                      {P(account_id), P(n)});
+      if (!r) return r.error();
+      if (r->empty()) return Err(ErrorKind::kNotFound, "no such script: " + n);
+      return r->Text(0, 0);
+    });
+  }
+
+  Result<std::pair<std::string, std::string>> ActiveSieveScript(int64_t account_id) override {
+    return WithReader([account_id](Conn& c) -> Result<std::pair<std::string, std::string>> {
+      auto r = c.Exec("SELECT name, content FROM sieve_scripts WHERE account_id = $1 AND active",
+                      {P(account_id)});
+      if (!r) return r.error();
+      if (r->empty()) return Err(ErrorKind::kNotFound, "no active script");
+      return std::make_pair(r->Text(0, 0), r->Text(0, 1));
+    });
+  }
+
+  Status PutSieveScript(int64_t account_id, std::string_view name,
+                        std::string_view content) override {
+    std::string n(name), body(content);
+    return WriteSync([account_id, n, body](Txn& t) -> Status {
+      return AsStatus(
+          t.c.Exec("INSERT INTO sieve_scripts(account_id, name, content, active, updated_at) "
+                   "VALUES($1, $2, $3, false, $4) ON CONFLICT(account_id, name) DO UPDATE SET "
+                   "content = excluded.content, updated_at = excluded.updated_at",
+                   {P(account_id), P(n), P(body), P(Now())}));
+    });
+  }
+
+  Status SetActiveSieveScript(int64_t account_id, std::string_view name) override {
+    std::string n(name);
+    return WriteSync([account_id, n](Txn& t) -> Status {
+      if (!n.empty()) {
+        auto e = t.c.Exec("SELECT 1 FROM sieve_scripts WHERE account_id = $1 AND name = $2",
+                          {P(account_id), P(n)});
+        if (!e) return e.error();
+        if (e->empty()) return Err(ErrorKind::kNotFound, "no such script: " + n);
+      }
+      return AsStatus(
+          t.c.Exec("UPDATE sieve_scripts SET active = (name = $1) WHERE account_id = $2 AND "
+                   "(active OR name = $1)",
+                   {P(n), P(account_id)}));
+    });
+  }
+
+  Status DeleteSieveScript(int64_t account_id, std::string_view name) override {
+    std::string n(name);
+    return WriteSync([account_id, n](Txn& t) -> Status {
+      auto e = t.c.Exec("SELECT active::int FROM sieve_scripts WHERE account_id = $1 AND name = $2",
+                        {P(account_id), P(n)});
+      if (!e) return e.error();
+      if (e->empty()) return Err(ErrorKind::kNotFound, "no such script: " + n);
+      if (e->Int(0, 0) != 0) return Err(ErrorKind::kInUse, "script is active: " + n);
+      return AsStatus(t.c.Exec("DELETE FROM sieve_scripts WHERE account_id = $1 AND name = $2",
+                               {P(account_id), P(n)}));
+    });
+  }
+
+  Status RenameSieveScript(int64_t account_id, std::string_view from,
+                           std::string_view to) override {
+    std::string f(from), n(to);
+    return WriteSync([account_id, f, n](Txn& t) -> Status {
+      auto e = t.c.Exec("SELECT 1 FROM sieve_scripts WHERE account_id = $1 AND name = $2",
+                        {P(account_id), P(n)});
+      if (!e) return e.error();
+      if (!e->empty()) return Err(ErrorKind::kExists, "script already exists: " + n);
+      auto r = t.c.Exec(
+          "UPDATE sieve_scripts SET name = $1, updated_at = $2 WHERE account_id = $3 AND "
+          "name = $4",
+          {P(n), P(Now()), P(account_id), P(f)});
+      if (!r) return r.error();
+      if (r->Affected() == 0) return Err(ErrorKind::kNotFound, "no such script: " + f);
+      return Ok();
+    });
+  }
+
+  Status SetSieveStatus(int64_t account_id, std::string_view error) override {
+    auto cur = GetSieveStatus(account_id);
+    if (cur && cur->error == error) return Ok();
+    std::string e(error);
+    return WriteSync([account_id, e](Txn& t) -> Status {
+      return AsStatus(
+          t.c.Exec("INSERT INTO sieve_status(account_id, error, at) VALUES($1, $2, $3) "
+                   "ON CONFLICT(account_id) DO UPDATE SET error = excluded.error, at = excluded.at",
+                   {P(account_id), P(e), P(Now())}));
+    });
+  }
+
+  Result<SieveStatus> GetSieveStatus(int64_t account_id) override {
+    return WithReader([account_id](Conn& c) -> Result<SieveStatus> {
+      auto r = c.Exec("SELECT error, at FROM sieve_status WHERE account_id = $1", {P(account_id)});
+      if (!r) return r.error();
+      SieveStatus out;
+      if (!r->empty()) out = {r->Text(0, 0), r->Int(0, 1)};
+      return out;
+    });
+  }
+
+  Result<bool> SieveMemoSeen(int64_t account_id, SieveMemo kind, std::string_view key,
+                             int64_t now) override {
+    std::string k(key);
+    return WithReader([account_id, kind, &k, now](Conn& c) -> Result<bool> {
+      auto r = c.Exec(
+          "SELECT 1 FROM sieve_memos WHERE account_id = $1 AND kind = $2 AND key = $3 AND "
+          "until > $4",
+          {P(account_id), P(static_cast<int64_t>(kind)), P(k), P(now)});
+      if (!r) return r.error();
+      return !r->empty();
+    });
+  }
+
+  Status SieveMemoRecord(int64_t account_id, SieveMemo kind, std::string_view key,
+                         int64_t until) override {
+    std::string k(key);
+    return WriteSync([account_id, kind, k, until](Txn& t) -> Status {
+      auto purge = t.c.Exec("DELETE FROM sieve_memos WHERE account_id = $1 AND until <= $2",
+                            {P(account_id), P(Now())});
+      if (!purge) return purge.error();
+      return AsStatus(
+          t.c.Exec("INSERT INTO sieve_memos(account_id, kind, key, until) VALUES($1, $2, $3, $4) "
+                   "ON CONFLICT(account_id, kind, key) DO UPDATE SET until = excluded.until",
+                   {P(account_id), P(static_cast<int64_t>(kind)), P(k), P(until)}));
+    });
+  }
+
   Status EndSessions(std::string_view address) override {
     std::string addr = AsciiLower(address);
     return WriteSync([addr](Txn& t) -> Status {

@@ -126,6 +126,27 @@ CREATE TABLE session_ends(
   at bigint NOT NULL);
 CREATE INDEX session_ends_account ON session_ends(account_id, epoch);
 )sql",
+      // 3 -> 4 (issue 19, src/sieve): Sieve scripts, the last run's error,
+      // and the once-per-period memories (vacation replies, duplicate).
+      R"sql(
+CREATE TABLE sieve_scripts(
+  account_id bigint NOT NULL,
+  name text NOT NULL,
+  content text NOT NULL,
+  active boolean NOT NULL DEFAULT false,
+  updated_at bigint NOT NULL,
+  PRIMARY KEY(account_id, name));
+CREATE TABLE sieve_status(
+  account_id bigint PRIMARY KEY,
+  error text NOT NULL,
+  at bigint NOT NULL);
+CREATE TABLE sieve_memos(
+  account_id bigint NOT NULL,
+  kind integer NOT NULL,
+  key text NOT NULL,
+  until bigint NOT NULL,
+  PRIMARY KEY(account_id, kind, key));
+)sql",
   };
   return kMigrations;
 }

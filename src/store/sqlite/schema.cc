@@ -274,6 +274,28 @@ CREATE TABLE health_probe(
   id INTEGER PRIMARY KEY CHECK (id = 1),
   probed_at INTEGER NOT NULL);
 )sql",
+      // -> +1 (issue 19, src/sieve): each account's Sieve scripts (at most one
+      // active), the last run's error shown to the user, and the
+      // once-per-period memories of vacation replies and duplicate tracking.
+      R"sql(
+CREATE TABLE sieve_scripts(
+  account_id INTEGER NOT NULL,
+  name TEXT NOT NULL,
+  content TEXT NOT NULL,
+  active INTEGER NOT NULL DEFAULT 0,
+  updated_at INTEGER NOT NULL,
+  PRIMARY KEY(account_id, name));
+CREATE TABLE sieve_status(
+  account_id INTEGER PRIMARY KEY,
+  error TEXT NOT NULL,
+  at INTEGER NOT NULL);
+CREATE TABLE sieve_memos(
+  account_id INTEGER NOT NULL,
+  kind INTEGER NOT NULL,
+  key TEXT NOT NULL,
+  until INTEGER NOT NULL,
+  PRIMARY KEY(account_id, kind, key));
+)sql",
   };
   return kMigrations;
 }

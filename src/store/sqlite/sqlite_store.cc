@@ -282,6 +282,189 @@ class SqliteStore final : public Store, public WriteProbe {
     });
   }
 
+  // ---- Sieve scripts (src/sieve) ----
+
+  Result<std::vector<SieveScriptInfo>> ListSieveScripts(int64_t account_id) override {
+    return WithReader([account_id](Db& db) -> Result<std::vector<SieveScriptInfo>> {
+      auto s = db.Cached(
+          "SELECT name, active, length(CAST(content AS BLOB)), updated_at FROM sieve_scripts "
+          "WHERE account_id = ? ORDER BY name");
+      if (!s) return s.error();
+      (*s)->Bind(1, account_id);
+      std::vector<SieveScriptInfo> out;
+      auto st = (*s)->ForEachRow([&](Stmt& r) {
+        out.push_back({r.Text(0), r.Int(1) != 0, static_cast<uint64_t>(r.Int(2)), r.Int(3)});
+      });
+      (*s)->Reset();
+      if (!st) return st.error();
+      return out;
+    });
+  }
+
+  Result<std::string> GetSieveScript(int64_t account_id, std::string_view name) override {
+    std::string n(name);
+    return WithReader([account_id, &n](Db& db) -> Result<std::string> {
+      auto s = db.Cached("SELECT content FROM sieve_scripts WHERE account_id = ? AND name = ?");
+      if (!s) return s.error();
+      auto row = (*s)->Bind(1, account_id).Bind(2, n).Step();
+      if (!row) return row.error();
+      if (!*row) return Err(ErrorKind::kNotFound, "no such script: " + n);
+      std::string content = (*s)->Text(0);
+      (*s)->Reset();
+      return content;
+    });
+  }
+
+  Result<std::pair<std::string, std::string>> ActiveSieveScript(int64_t account_id) override {
+    return WithReader([account_id](Db& db) -> Result<std::pair<std::string, std::string>> {
+      auto s =
+          db.Cached("SELECT name, content FROM sieve_scripts WHERE account_id = ? AND active != 0");
+      if (!s) return s.error();
+      auto row = (*s)->Bind(1, account_id).Step();
+      if (!row) return row.error();
+      if (!*row) return Err(ErrorKind::kNotFound, "no active script");
+      auto out = std::make_pair((*s)->Text(0), (*s)->Text(1));
+      (*s)->Reset();
+      return out;
+    });
+  }
+
+  Status PutSieveScript(int64_t account_id, std::string_view name,
+                        std::string_view content) override {
+    std::string n(name), c(content);
+    return WriteSync([account_id, n, c](Txn& t) -> Status {
+      auto s = t.db.Cached(
+          "INSERT INTO sieve_scripts(account_id, name, content, active, updated_at) "
+          "VALUES(?, ?, ?, 0, ?) ON CONFLICT(account_id, name) DO UPDATE SET "
+          "content = excluded.content, updated_at = excluded.updated_at");
+      if (!s) return s.error();
+      return (*s)->Bind(1, account_id).Bind(2, n).Bind(3, c).Bind(4, Now()).Run();
+    });
+  }
+
+  Status SetActiveSieveScript(int64_t account_id, std::string_view name) override {
+    std::string n(name);
+    return WriteSync([account_id, n](Txn& t) -> Status {
+      if (!n.empty()) {
+        auto e = t.db.Cached("SELECT 1 FROM sieve_scripts WHERE account_id = ? AND name = ?");
+        if (!e) return e.error();
+        auto row = (*e)->Bind(1, account_id).Bind(2, n).Step();
+        if (!row) return row.error();
+        (*e)->Reset();
+        if (!*row) return Err(ErrorKind::kNotFound, "no such script: " + n);
+      }
+      auto s = t.db.Cached(
+          "UPDATE sieve_scripts SET active = (name = ?) WHERE account_id = ? AND "
+          "(active != 0 OR name = ?)");
+      if (!s) return s.error();
+      return (*s)->Bind(1, n).Bind(2, account_id).Bind(3, n).Run();
+    });
+  }
+
+  Status DeleteSieveScript(int64_t account_id, std::string_view name) override {
+    std::string n(name);
+    return WriteSync([account_id, n](Txn& t) -> Status {
+      auto e = t.db.Cached("SELECT active FROM sieve_scripts WHERE account_id = ? AND name = ?");
+      if (!e) return e.error();
+      auto row = (*e)->Bind(1, account_id).Bind(2, n).Step();
+      if (!row) return row.error();
+      if (!*row) return Err(ErrorKind::kNotFound, "no such script: " + n);
+      bool active = (*e)->Int(0) != 0;
+      (*e)->Reset();
+      if (active) return Err(ErrorKind::kInUse, "script is active: " + n);
+      auto d = t.db.Cached("DELETE FROM sieve_scripts WHERE account_id = ? AND name = ?");
+      if (!d) return d.error();
+      return (*d)->Bind(1, account_id).Bind(2, n).Run();
+    });
+  }
+
+  Status RenameSieveScript(int64_t account_id, std::string_view from,
+                           std::string_view to) override {
+    std::string f(from), n(to);
+    return WriteSync([account_id, f, n](Txn& t) -> Status {
+      auto e = t.db.Cached("SELECT 1 FROM sieve_scripts WHERE account_id = ? AND name = ?");
+      if (!e) return e.error();
+      auto row = (*e)->Bind(1, account_id).Bind(2, n).Step();
+      if (!row) return row.error();
+      (*e)->Reset();
+      if (*row) return Err(ErrorKind::kExists, "script already exists: " + n);
+      auto u = t.db.Cached(
+          "UPDATE sieve_scripts SET name = ?, updated_at = ? WHERE account_id = ? AND name = ?");
+      if (!u) return u.error();
+      if (auto st = (*u)->Bind(1, n).Bind(2, Now()).Bind(3, account_id).Bind(4, f).Run(); !st) {
+        return st;
+      }
+      if (t.db.Changes() == 0) return Err(ErrorKind::kNotFound, "no such script: " + f);
+      return Ok();
+    });
+  }
+
+  Status SetSieveStatus(int64_t account_id, std::string_view error) override {
+    auto cur = GetSieveStatus(account_id);
+    if (cur && cur->error == error) return Ok();
+    std::string e(error);
+    return WriteSync([account_id, e](Txn& t) -> Status {
+      auto s = t.db.Cached(
+          "INSERT INTO sieve_status(account_id, error, at) VALUES(?, ?, ?) "
+          "ON CONFLICT(account_id) DO UPDATE SET error = excluded.error, at = excluded.at");
+      if (!s) return s.error();
+      return (*s)->Bind(1, account_id).Bind(2, e).Bind(3, Now()).Run();
+    });
+  }
+
+  Result<SieveStatus> GetSieveStatus(int64_t account_id) override {
+    return WithReader([account_id](Db& db) -> Result<SieveStatus> {
+      auto s = db.Cached("SELECT error, at FROM sieve_status WHERE account_id = ?");
+      if (!s) return s.error();
+      auto row = (*s)->Bind(1, account_id).Step();
+      if (!row) return row.error();
+      SieveStatus out;
+      if (*row) out = {(*s)->Text(0), (*s)->Int(1)};
+      (*s)->Reset();
+      return out;
+    });
+  }
+
+  Result<bool> SieveMemoSeen(int64_t account_id, SieveMemo kind, std::string_view key,
+                             int64_t now) override {
+    std::string k(key);
+    return WithReader([account_id, kind, &k, now](Db& db) -> Result<bool> {
+      auto s = db.Cached(
+          "SELECT 1 FROM sieve_memos WHERE account_id = ? AND kind = ? AND key = ? AND until > ?");
+      if (!s) return s.error();
+      auto row = (*s)->Bind(1, account_id)
+                     .Bind(2, static_cast<int64_t>(kind))
+                     .Bind(3, k)
+                     .Bind(4, now)
+                     .Step();
+      if (!row) return row.error();
+      bool seen = *row;
+      (*s)->Reset();
+      return seen;
+    });
+  }
+
+  Status SieveMemoRecord(int64_t account_id, SieveMemo kind, std::string_view key,
+                         int64_t until) override {
+    std::string k(key);
+    return WriteSync([account_id, kind, k, until](Txn& t) -> Status {
+      auto s = t.db.Cached(
+          "INSERT INTO sieve_memos(account_id, kind, key, until) VALUES(?, ?, ?, ?) "
+          "ON CONFLICT(account_id, kind, key) DO UPDATE SET until = excluded.until");
+      if (!s) return s.error();
+      // Expired memories of the account go with each new one.
+      auto purge = t.db.Cached("DELETE FROM sieve_memos WHERE account_id = ? AND until <= ?");
+      if (!purge) return purge.error();
+      if (auto st = (*purge)->Bind(1, account_id).Bind(2, Now()).Run(); !st) return st;
+      return (*s)
+          ->Bind(1, account_id)
+          .Bind(2, static_cast<int64_t>(kind))
+          .Bind(3, k)
+          .Bind(4, until)
+          .Run();
+    });
+  }
+
   Status EndSessions(std::string_view address) override {
     std::string addr = AsciiLower(address);
     return WriteSync([addr](Txn& t) -> Status {

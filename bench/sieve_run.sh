@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# Sieve cost at delivery (issue 19): ingest throughput and p99 time-to-250 with
+# no script, then with a 20-rule script active on every account.
+# Usage: bash bench/sieve_run.sh BUILD_DIR
+# Env: BENCH_MESSAGES (3000), BENCH_CONNECTIONS (20), BENCH_SIZE (4096),
+# Goal: msgs/s with the script >= 90% of without. Prints one line per mode and the ratio.
+set -euo pipefail
+
+BUILD=$(cd "${1:?usage: bash bench/sieve_run.sh BUILD_DIR}" && pwd)
+MESSAGES=${BENCH_MESSAGES:-3000}
+CONNECTIONS=${BENCH_CONNECTIONS:-20}
+SIZE=${BENCH_SIZE:-4096}
+HATO=$BUILD/hato
+LOAD=$BUILD/bench/hato-smtp-load
+[ -x "$LOAD" ] || { echo "bench: build $LOAD (cmake --build $BUILD --target hato-smtp-load)" >&2; exit 1; }
+
+DIR="" PID=""
+cleanup() {
+  set +e
+  [ -n "$PID" ] && kill -TERM "$PID" 2>/dev/null && wait "$PID" 2>/dev/null
+  [ -n "$DIR" ] && rm -rf "$DIR"
+  PID="" DIR=""
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# Twenty rules of the kinds people write: most do not match this load's mail;
+# the last one flags it and keeps it in INBOX (so POP3 counts every message).
+script() {
+  echo 'require ["fileinto", "imap4flags", "variables", "relational", "comparator-i;ascii-numeric", "envelope", "subaddress", "body"];'
+  for i in $(seq 1 8); do
+    echo "if header :contains \"subject\" \"project-$i\" { fileinto \"Projects/P$i\"; stop; }"
+  done
+  for i in $(seq 1 4); do
+    echo "if address :domain :is \"from\" \"list$i.example\" { fileinto \"Lists/L$i\"; stop; }"
+  done
+  echo 'if header :matches "List-Id" "*<*.*>*" { fileinto "lists/${2}"; stop; }'
+  echo 'if envelope :detail "to" "spam" { fileinto "Junk"; stop; }'
+  echo 'if header :value "gt" :comparator "i;ascii-numeric" "X-Spam-Score" "10" { discard; stop; }'
+  echo 'if exists "X-Never-There" { fileinto "Never"; }'
+  echo 'if size :over 10M { fileinto "Big"; stop; }'
+  echo 'if anyof (header :is "Precedence" "bulk", header :contains "Auto-Submitted" "auto") { fileinto "Auto"; stop; }'
+  echo 'if address :localpart :is "to" "nobody" { discard; stop; }'
+  echo 'if address :domain :is "from" "hato-bench.example" { addflag "$bench"; }'
+}
+
+run() {  # run MODE -> "msgs/s p99"
+  local mode=$1 smtp pop3
+  DIR=$(mktemp -d /tmp/hato-sieve-bench.XXXXXX)
+  "$HATO" init --data "$DIR/data" --domain bench.test >/dev/null
+  script >"$DIR/rules.sieve"
+  echo bench-password | "$HATO" user add rcpt@bench.test --password-stdin --data "$DIR/data" >/dev/null
+  if [ "$mode" = sieve ]; then
+    "$HATO" sieve put rcpt@bench.test rules "$DIR/rules.sieve" --data "$DIR/data" >/dev/null
+    "$HATO" sieve activate rcpt@bench.test rules --data "$DIR/data"
+  fi
+  smtp=$(free_port) pop3=$(free_port)
+  "$HATO" serve --data "$DIR/data" --smtp "127.0.0.1:$smtp" --pop3 "127.0.0.1:$pop3" \
+    --imap "127.0.0.1:$(free_port)" --http "127.0.0.1:$(free_port)" --managesieve "127.0.0.1:$(free_port)" 2>"$DIR/hato.log" &
+  PID=$!
+  for _ in $(seq 150); do (exec 3<>"/dev/tcp/127.0.0.1/$smtp") 2>/dev/null && break; sleep 0.1; done
+  "$LOAD" --host 127.0.0.1 --port "$smtp" --connections "$CONNECTIONS" --messages "$MESSAGES" \
+    --size "$SIZE" --rcpt "rcpt@bench.test" --from loadgen@hato-bench.example --timeout 600 \
+    --json >"$DIR/out.json" || { tail -20 "$DIR/hato.log" >&2; return 1; }
+  python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["msgs_per_s"], d.get("p99_ms"))' "$DIR/out.json"
+  cleanup
+}
+
+none=$(run none)
+sieve=$(run sieve)
+echo "mode   msgs/s  p99_ms"
+echo "none   $none"
+echo "sieve  $sieve"
+python3 -c 'import sys; a=float(sys.argv[1]); b=float(sys.argv[2]); print("sieve/none throughput: %.1f%%" % (100*b/a))' "${none%% *}" "${sieve%% *}"

@@ -1,0 +1,374 @@
+// Filtering at delivery: scripts from the store, run by the pure
+// interpreter, turned into filings, redirects and vacation replies.
+#include "sieve/deliver.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <mutex>
+#include <optional>
+#include <unordered_map>
+
+#include "base/digest.h"
+#include "base/strings.h"
+#include "mime/header.h"
+#include "mime/message.h"
+#include "outbound/dsn.h"
+#include "store/wait.h"
+
+namespace hato::sieve {
+namespace {
+
+constexpr const char* kRedirectMarker = "X-Hato-Redirected-By";
+
+// Redirects per account in the current hour (in memory: a restart forgets).
+class RedirectRate {
+ public:
+  bool Take(int64_t account_id, int64_t now, size_t limit) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto& e = counts_[account_id];
+    if (e.first != now / 3600) e = {now / 3600, 0};
+    if (e.second >= limit) return false;
+    ++e.second;
+    return true;
+  }
+
+ private:
+  std::mutex mu_;
+  std::unordered_map<int64_t, std::pair<int64_t, size_t>> counts_;
+};
+
+RedirectRate& Rate() {
+  static RedirectRate rate;
+  return rate;
+}
+
+void RecordStatus(store::Store& store, int64_t account_id, const std::string& error) {
+  if (auto st = store.SetSieveStatus(account_id, error); !st) {
+    spdlog::warn("sieve: account {}: cannot record status: {}", account_id, st.error().message);
+  }
+}
+
+// The header fields of a message named `name` (unfolded values).
+std::vector<std::string> Fields(std::string_view content, std::string_view name) {
+  std::vector<std::string> out;
+  for (const auto& f : mime::internal::ScanHeader(content).fields) {
+    if (EqualsIgnoreCase(f.name, name)) out.push_back(mime::internal::Unfold(f.value));
+  }
+  return out;
+}
+
+}  // namespace
+
+Status CheckScriptName(std::string_view name) {
+  if (name.empty() || name.size() > 128) {
+    return Err(ErrorKind::kInvalid, "script name must be 1 to 128 bytes");
+  }
+  if (!IsValidUtf8(name)) return Err(ErrorKind::kInvalid, "script name is not UTF-8");
+  if (StartsWithIgnoreCase(name, "jmap.")) {
+    return Err(ErrorKind::kInvalid, "script names starting with \"jmap.\" are reserved");
+  }
+  for (unsigned char c : name) {
+    if (c < 0x20 || c == 0x7f || c == '/') {
+      return Err(ErrorKind::kInvalid, "script name has a control character or \"/\"");
+    }
+  }
+  return Ok();
+}
+
+FilterResult Filter(store::Store& store, const FilterInput& in, const DeliveryLimits& limits) {
+  FilterResult r;
+  size_t received = Fields(in.content, "Received").size();
+  std::vector<std::string> redirected_by;
+  for (const auto& v : Fields(in.content, kRedirectMarker)) {
+    redirected_by.push_back(AsciiLower(TrimSpaces(v)));
+  }
+  for (size_t i = 0; i < in.accounts.size(); ++i) {
+    int64_t account = in.accounts[i];
+    std::string user = i < in.rcpts.size() ? in.rcpts[i] : std::string();
+    bool have_vacation = false;
+    size_t rejected_before = r.rejected;
+    // The account's active script (or the default policy); `return` ends it.
+    auto run_active = [&]() {
+      auto keep_inbox = [&](const std::string& error) {
+        store::Filing f{account, in.junk ? "\\Junk" : "", {}, false};
+        r.filings.push_back(std::move(f));
+        if (!error.empty()) {
+          spdlog::warn("sieve: <{}>: {}; kept in INBOX", LogSafe(user), LogSafe(error));
+          RecordStatus(store, account, error);
+        }
+      };
+      auto active = store.ActiveSieveScript(account);
+      if (!active) {
+        if (active.error().kind != ErrorKind::kNotFound) {
+          spdlog::warn("sieve: account {}: cannot read its script: {}", account,
+                       active.error().message);
+          keep_inbox("");
+          return;
+        }
+        // No script: the operator's spam policy (hato.toml [scan]).
+        store::Filing f{account, "", {}, false};
+        if (in.junk || in.verdict.spam_action == scan::SpamAction::kJunk) {
+          f.mailbox = "\\Junk";
+          r.filtered = true;
+        } else if (in.verdict.spam_action == scan::SpamAction::kMark) {
+          f.flags.push_back("$Junk");
+          r.filtered = true;
+        }
+        r.filings.push_back(std::move(f));
+        return;
+      }
+      r.filtered = true;
+      const std::string& script_name = active->first;
+      auto script = Compile(active->second, limits.script);
+      if (!script) {
+        keep_inbox("script \"" + script_name + "\": " + script.error().message);
+        return;
+      }
+      Environment env;
+      env.message = in.content;
+      env.envelope.from = in.return_path;
+      env.envelope.to = user;
+      env.verdict = in.verdict;
+      env.now = in.now;
+      env.addresses.push_back(user);
+      std::optional<std::vector<std::string>> mailboxes;
+      env.mailbox_exists = [&](const std::string& name) {
+        if (!mailboxes) {
+          mailboxes.emplace();
+          if (auto list = store.ListMailboxes(account)) {
+            for (const auto& m : *list) mailboxes->push_back(m.name);
+          }
+        }
+        auto canonical = store::CanonicalMailboxName(name);
+        return canonical &&
+               std::find(mailboxes->begin(), mailboxes->end(), *canonical) != mailboxes->end();
+      };
+      env.load_script = [&](const std::string& name, bool global) -> Result<std::string> {
+        if (global) return Err(ErrorKind::kNotFound, "no global scripts on this server");
+        return store.GetSieveScript(account, name);
+      };
+      env.duplicate_seen = [&](const std::string& key, int64_t) {
+        auto seen = store.SieveMemoSeen(account, store::SieveMemo::kDuplicate, key, in.now);
+        return seen && *seen;
+      };
+      auto out = Run(*script, env, limits.script);
+      if (!out) {
+        keep_inbox("script \"" + script_name + "\": " + out.error().message);
+        return;
+      }
+      if (out->reject) {
+        ++r.rejected;
+        r.reject_reason = out->reject_reason;
+        r.rejections.emplace_back(user, out->reject_reason);
+        spdlog::info("sieve: <{}>: rejected by script: {}", LogSafe(user),
+                     LogSafe(out->reject_reason));
+        RecordStatus(store, account, "");
+        return;
+      }
+      std::string error;
+      for (const auto& f : out->files) {
+        std::string mailbox = f.mailbox;
+        // A DMARC quarantine still lands in Junk when the script only kept it.
+        if (mailbox.empty() && out->implicit_keep && in.junk) mailbox = "\\Junk";
+        r.filings.push_back({account, mailbox, f.flags, f.create});
+      }
+      for (const auto& to : out->redirects) {
+        std::string lower = AsciiLower(user);
+        bool loop =
+            received > limits.max_received_for_redirect ||
+            std::find(redirected_by.begin(), redirected_by.end(), lower) != redirected_by.end();
+        if (loop) {
+          error = "redirect to <" + to + "> refused: the message has been redirected before (loop)";
+        } else if (!Rate().Take(account, in.now, limits.max_redirects_per_hour)) {
+          error = "redirect to <" + to + "> refused: more than " +
+                  std::to_string(limits.max_redirects_per_hour) + " redirects this hour";
+        } else {
+          r.redirects.push_back(to);
+          if (std::find(r.redirected_by.begin(), r.redirected_by.end(), lower) ==
+              r.redirected_by.end()) {
+            r.redirected_by.push_back(lower);
+          }
+          continue;
+        }
+        // A refused redirect keeps the message (never lost).
+        bool kept = std::any_of(r.filings.begin(), r.filings.end(),
+                                [&](const store::Filing& f) { return f.account_id == account; });
+        if (!kept) r.filings.push_back({account, "", {}, false});
+      }
+      if (out->vacation) {
+        r.vacations.push_back({account, user, *out->vacation});
+        have_vacation = true;
+      }
+      for (const auto& d : out->duplicates) r.duplicates.emplace_back(account, d);
+      if (!error.empty()) spdlog::warn("sieve: <{}>: {}", LogSafe(user), LogSafe(error));
+      RecordStatus(store, account, error);
+    };
+    run_active();
+    // JMAP's VacationResponse (jmap/vacation.h): its generated script runs
+    // after the user's own, unless that rejected or already replied.
+    if (!have_vacation && r.rejected == rejected_before) {
+      auto text = store.GetSieveScript(account, kVacationScript);
+      if (text && text->find("vacation") != std::string::npos) {
+        auto script = Compile(*text, limits.script);
+        Environment env;
+        env.message = in.content;
+        env.envelope.from = in.return_path;
+        env.envelope.to = user;
+        env.now = in.now;
+        env.addresses.push_back(user);
+        auto out = script ? Run(*script, env, limits.script) : Result<Outcome>(script.error());
+        if (out && out->vacation) {
+          r.vacations.push_back({account, user, *out->vacation});
+        } else if (!out) {
+          spdlog::warn("sieve: <{}>: vacation response: {}", LogSafe(user), out.error().message);
+        }
+      }
+    }
+  }
+  r.all_rejected = !in.accounts.empty() && r.rejected == in.accounts.size();
+  r.none_kept = r.filings.empty();
+  return r;
+}
+
+std::optional<store::OutboundRequest> RedirectRequest(const FilterResult& result,
+                                                      std::string_view content,
+                                                      const std::string& sender) {
+  if (result.redirects.empty()) return std::nullopt;
+  store::OutboundRequest out;
+  // The stored copy starts with our Return-Path: not part of what is relayed.
+  if (content.starts_with("Return-Path:")) {
+    size_t eol = content.find("\r\n");
+    content.remove_prefix(eol == std::string_view::npos ? content.size() : eol + 2);
+  }
+  for (const auto& who : result.redirected_by) {
+    out.content += std::string(kRedirectMarker) + ": " + who + "\r\n";
+  }
+  out.content += content;
+  out.sender = sender;
+  out.eight_bit = true;
+  out.smtputf8 =
+      !IsValidUtf8(sender) ? false : std::any_of(sender.begin(), sender.end(), [](char c) {
+        return static_cast<unsigned char>(c) >= 0x80;
+      });
+  for (const auto& to : result.redirects) out.recipients.push_back({to, 0, ""});
+  return out;
+}
+
+std::string VacationMessage(const Reply& reply, std::string_view original,
+                            const std::string& hostname, int64_t now) {
+  const VacationAction& v = reply.vacation;
+  std::string from = v.from.empty() ? reply.user : v.from;
+  std::string id = HexEncode(Sha256(reply.user + v.to + std::to_string(now))).substr(0, 24);
+  std::string msg;
+  msg += "From: <" + from + ">\r\n";
+  msg += "To: <" + v.to + ">\r\n";
+  // RFC 2047 is not applied: a non-ASCII subject is sent as UTF-8 (RFC 6532).
+  std::string subject = v.subject;
+  for (char& c : subject) {
+    if (c == '\r' || c == '\n') c = ' ';
+  }
+  msg += "Subject: " + subject + "\r\n";
+  msg += "Date: " + outbound::Rfc5322Date(now) + "\r\n";
+  msg += "Message-ID: <vacation." + id + "@" + hostname + ">\r\n";
+  auto ids = Fields(original, "Message-ID");
+  if (!ids.empty()) {
+    std::string mid(TrimSpaces(ids[0]));
+    msg += "In-Reply-To: " + mid + "\r\n";
+    auto refs = Fields(original, "References");
+    msg += "References: " + (refs.empty() ? "" : std::string(TrimSpaces(refs[0])) + " ") + mid +
+           "\r\n";
+  }
+  // RFC 3834 section 5: marks the reply as automatic.
+  msg += "Auto-Submitted: auto-replied (vacation)\r\n";
+  msg += "MIME-Version: 1.0\r\n";
+  if (v.mime) {
+    msg += v.reason;  // a MIME entity: its own header fields, blank line, body
+  } else {
+    msg += "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n";
+    std::string body;
+    for (size_t i = 0; i < v.reason.size(); ++i) {
+      if (v.reason[i] == '\n' && (i == 0 || v.reason[i - 1] != '\r')) body += '\r';
+      body += v.reason[i];
+    }
+    if (!body.ends_with("\r\n")) body += "\r\n";
+    msg += body;
+  }
+  return msg;
+}
+
+size_t Finish(store::Store& store, const FilterInput& in, const FilterResult& result,
+              const store::DeliveryReceipt& receipt, const std::string& hostname) {
+  for (size_t idx : receipt.fell_back) {
+    if (idx >= result.filings.size()) continue;
+    const store::Filing& f = result.filings[idx];
+    std::string error = "fileinto \"" + f.mailbox +
+                        "\": no such mailbox (or a name that cannot be created); filed into INBOX";
+    spdlog::warn("sieve: account {}: {}", f.account_id, LogSafe(error));
+    RecordStatus(store, f.account_id, error);
+  }
+  for (const auto& [account, d] : result.duplicates) {
+    if (auto st =
+            store.SieveMemoRecord(account, store::SieveMemo::kDuplicate, d.key, in.now + d.seconds);
+        !st) {
+      spdlog::warn("sieve: account {}: duplicate tracking: {}", account, st.error().message);
+    }
+  }
+  size_t sent = 0;
+  auto queue = [&](std::string content, const std::string& to) {
+    store::DeliveryRequest req;
+    req.received_at = in.now;
+    store::OutboundRequest out;
+    out.content = std::move(content);
+    out.sender = "";  // RFC 3834 section 3.3 / RFC 5230 section 5.1: the null path
+    out.eight_bit = true;
+    out.recipients.push_back({to, 0, ""});
+    req.outbound = std::move(out);
+    auto done = store::Wait<store::DeliveryReceipt>([&](store::Done<store::DeliveryReceipt> cb) {
+      store.Deliver(std::move(req), std::move(cb));
+    });
+    if (!done)
+      spdlog::warn("sieve: reply to <{}> not queued: {}", LogSafe(to), done.error().message);
+    return done.ok();
+  };
+  // Rejected by some recipients but accepted for others: a bounce to the
+  // sender (never for the null path, never for automatic mail).
+  if (!result.rejections.empty() && !in.return_path.empty()) {
+    std::string msg = "From: Mail Delivery System <MAILER-DAEMON@" + hostname + ">\r\n";
+    msg += "To: <" + in.return_path + ">\r\n";
+    msg += "Subject: Message rejected by its recipient\r\n";
+    msg += "Date: " + outbound::Rfc5322Date(in.now) + "\r\n";
+    msg += "Auto-Submitted: auto-replied (rejected)\r\n";
+    msg += "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n";
+    for (const auto& [user, reason] : result.rejections) {
+      std::string text = reason;
+      for (char& c : text) {
+        if (c == '\r' || c == '\n') c = ' ';
+      }
+      msg += "<" + user + ">: " + text + "\r\n";
+    }
+    auto subject = Fields(in.content, "Subject");
+    if (!subject.empty()) msg += "\r\nThe message's subject: " + subject[0] + "\r\n";
+    if (queue(std::move(msg), in.return_path)) ++sent;
+  }
+  for (const auto& reply : result.vacations) {
+    // Once per sender and period (RFC 5230 section 4.2), per handle.
+    std::string key = reply.vacation.handle + "\n" + AsciiLower(reply.vacation.to);
+    auto seen = store.SieveMemoSeen(reply.account_id, store::SieveMemo::kVacation, key, in.now);
+    if (!seen || *seen) continue;
+    if (auto st = store.SieveMemoRecord(reply.account_id, store::SieveMemo::kVacation, key,
+                                        in.now + reply.vacation.seconds);
+        !st) {
+      continue;  // not remembered: better no reply than one per message
+    }
+    if (!queue(VacationMessage(reply, in.content, hostname, in.now), reply.vacation.to)) {
+      continue;
+    }
+    spdlog::info("sieve: <{}>: vacation reply to <{}> queued", LogSafe(reply.user),
+                 LogSafe(reply.vacation.to));
+    ++sent;
+  }
+  return sent;
+}
+
+}  // namespace hato::sieve

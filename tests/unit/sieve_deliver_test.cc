@@ -1,0 +1,110 @@
+// sieve::Filter over a real embedded store: the default spam policy, a
+// failing script, vacation and reject outcomes (src/sieve/deliver.h).
+#include "sieve/deliver.h"
+
+#include <gtest/gtest.h>
+
+#include "test_util.h"
+
+namespace hato::sieve {
+namespace {
+
+class SieveDeliverTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto s = store::OpenEmbeddedStore(dir_.path(), store::StoreOptions{});
+    ASSERT_TRUE(s.ok()) << s.error().message;
+    store_ = std::move(*s);
+    ASSERT_TRUE(store_->AddDomain("example.test").ok());
+    ASSERT_TRUE(store_->AddAccount("alice@example.test", "h").ok());
+    alice_ = store_->FindAccount("alice@example.test")->id;
+  }
+
+  FilterResult Run(scan::Verdict verdict = {}) {
+    in_.content = msg_;
+    in_.return_path = "carol@remote.test";
+    in_.accounts = {alice_};
+    in_.rcpts = {"alice@example.test"};
+    in_.verdict = verdict;
+    in_.now = 1796212800;
+    return Filter(*store_, in_);
+  }
+
+  testing::TempDir dir_;
+  std::unique_ptr<store::Store> store_;
+  int64_t alice_ = 0;
+  FilterInput in_;
+  std::string msg_ =
+      "From: carol@remote.test\r\nTo: alice@example.test\r\nSubject: hi\r\n"
+      "Message-ID: <1@remote.test>\r\n\r\nbody\r\n";
+};
+
+TEST_F(SieveDeliverTest, NoScriptAppliesTheSpamPolicy) {
+  auto clean = Run();
+  EXPECT_FALSE(clean.filtered);
+  ASSERT_EQ(clean.filings.size(), 1u);
+  EXPECT_EQ(clean.filings[0].mailbox, "");
+  scan::Verdict v;
+  v.spam_scanned = true;
+  v.spam_action = scan::SpamAction::kJunk;
+  auto junk = Run(v);
+  EXPECT_TRUE(junk.filtered);
+  EXPECT_EQ(junk.filings[0].mailbox, "\\Junk");
+  v.spam_action = scan::SpamAction::kMark;
+  auto mark = Run(v);
+  EXPECT_EQ(mark.filings[0].mailbox, "");
+  EXPECT_EQ(mark.filings[0].flags, (std::vector<std::string>{"$Junk"}));
+}
+
+TEST_F(SieveDeliverTest, FailingScriptKeepsInInboxAndRecordsTheError) {
+  ASSERT_TRUE(store_->PutSieveScript(alice_, "s", "require \"variables\"; set \"a\" \"x y\"; "
+                                                  "redirect \"${a}\";")
+                  .ok());
+  ASSERT_TRUE(store_->SetActiveSieveScript(alice_, "s").ok());
+  auto r = Run();
+  ASSERT_EQ(r.filings.size(), 1u);
+  EXPECT_EQ(r.filings[0].mailbox, "");
+  EXPECT_TRUE(r.redirects.empty());
+  EXPECT_NE(store_->GetSieveStatus(alice_)->error.find("invalid address"), std::string::npos);
+  // A clean run clears it.
+  ASSERT_TRUE(store_->PutSieveScript(alice_, "s", "keep;").ok());
+  Run();
+  EXPECT_EQ(store_->GetSieveStatus(alice_)->error, "");
+}
+
+TEST_F(SieveDeliverTest, SpamtestSeesTheVerdictAndRejectIsReported) {
+  ASSERT_TRUE(store_->PutSieveScript(alice_, "s",
+                                     "require [\"spamtest\", \"relational\", "
+                                     "\"comparator-i;ascii-numeric\", \"reject\"];\n"
+                                     "if spamtest :value \"ge\" :comparator "
+                                     "\"i;ascii-numeric\" \"10\" { reject \"spam\"; }\n")
+                  .ok());
+  ASSERT_TRUE(store_->SetActiveSieveScript(alice_, "s").ok());
+  EXPECT_FALSE(Run().all_rejected);
+  scan::Verdict v;
+  v.spam_scanned = true;
+  v.spam_score = 20;
+  v.spam_required = 5;
+  auto r = Run(v);
+  EXPECT_TRUE(r.all_rejected);
+  EXPECT_EQ(r.reject_reason, "spam");
+  EXPECT_TRUE(r.filings.empty());
+}
+
+TEST_F(SieveDeliverTest, VacationMessageFollowsRfc3834) {
+  Reply reply{alice_, "alice@example.test", {}};
+  reply.vacation.to = "carol@remote.test";
+  reply.vacation.subject = "Away";
+  reply.vacation.reason = "Back\nsoon";
+  std::string m = VacationMessage(reply, msg_, "mx.example.test", 1796212800);
+  EXPECT_NE(m.find("Auto-Submitted: auto-replied"), std::string::npos);
+  EXPECT_NE(m.find("In-Reply-To: <1@remote.test>\r\n"), std::string::npos);
+  EXPECT_NE(m.find("To: <carol@remote.test>\r\n"), std::string::npos);
+  EXPECT_NE(m.find("\r\n\r\nBack\r\nsoon\r\n"), std::string::npos);
+  EXPECT_FALSE(CheckScriptName("jmap.vacation").ok());
+  EXPECT_FALSE(CheckScriptName("a/b").ok());
+  EXPECT_TRUE(CheckScriptName("My filters").ok());
+}
+
+}  // namespace
+}  // namespace hato::sieve
