@@ -62,6 +62,9 @@ SieveCli::SieveCli(CLI::App& app, std::string& data) : o_(std::make_unique<Opts>
   o.del->add_option("name", o.name)->required();
   o.check = o.sieve->add_subcommand("check", "compile a script: FILE, or ADDR NAME");
   o.check->add_option("args", o.check_args)->required()->expected(1, 2);
+  for (CLI::App* c : {o.put, o.activate, o.deactivate, o.list, o.get, o.del, o.check}) {
+    c->add_option("--data", data, "data directory")->capture_default_str();
+  }
   o.sieve->require_subcommand(1);
 }
 

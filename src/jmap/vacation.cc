@@ -34,7 +34,9 @@ Result<json::object> Load(Context& ctx) {
 }
 
 std::string State(const json::object& o) {
-  return "v" + HexEncode(Sha256(json::serialize(o))).substr(0, 16);
+  std::string state = "v";
+  state.append(HexEncode(Sha256(json::serialize(o))), 0, 16);
+  return state;
 }
 
 // A Sieve quoted string (RFC 5228 section 2.4.2).

@@ -57,11 +57,6 @@ class Session final : public server::SessionRegistry::Member {
   awaitable<bool> Authenticate(const Command& c);
   awaitable<bool> Handle(const Command& c);
 
-  template <typename F>
-  auto Blocking(F&& f) -> awaitable<decltype(f())> {
-    co_return co_await io::Offload(*svc_.blocking, std::forward<F>(f));
-  }
-
   server::Services& svc_;
   io::Connection conn_;
   std::shared_ptr<const config::Config> cfg_;
@@ -142,8 +137,8 @@ awaitable<void> Session::Run() {
       break;
     }
     if (!*cmd) {
-      No("", (*cmd).error().message);
-      if ((*cmd).error().kind == ErrorKind::kTooLarge) No("QUOTA/MAXSIZE", "too large");
+      No((*cmd).error().kind == ErrorKind::kTooLarge ? "QUOTA/MAXSIZE" : "",
+         (*cmd).error().message);
       if (!CountError()) {
         Reply("BYE \"too many errors\"");
         break;
@@ -202,8 +197,9 @@ awaitable<bool> Session::Authenticate(const Command& c) {
     No("", "authorization identity not permitted");
     co_return CountError();
   }
-  server::LoginResult check =
-      co_await server::CheckLogin(svc_, conn_.peer_ip(), user, password, "managesieve");
+  std::string ip = conn_.peer_ip();
+  std::string protocol = "managesieve";
+  server::LoginResult check = co_await server::CheckLogin(svc_, ip, user, password, protocol);
   if (check.outcome == server::LoginOutcome::kTemporary) {
     No("TRYLATER", "authentication temporarily unavailable");
     co_return true;
@@ -237,7 +233,13 @@ awaitable<bool> Session::Handle(const Command& c) {
     co_return true;
   }
   if (n == "NOOP") {
-    Ok("done");
+    // RFC 5804 section 2.13: a tag argument is echoed in a TAG response code
+    // (sieve-connect resynchronises after STARTTLS with it).
+    if (!c.args.empty()) {
+      Reply("OK (TAG " + Quote(c.args[0]) + ") \"Done\"");
+    } else {
+      Ok("Done");
+    }
     co_return true;
   }
   if (n == "STARTTLS") {
@@ -292,8 +294,8 @@ awaitable<bool> Session::Handle(const Command& c) {
     }
     if (put) {
       std::string name = arg(0);
-      auto st = co_await Blocking(
-          [store, id, name, text] { return store->PutSieveScript(id, name, text); });
+      auto put_op = [store, id, name, text] { return store->PutSieveScript(id, name, text); };
+      auto st = co_await io::Offload(*svc_.blocking, std::move(put_op));
       if (!st) {
         No("TRYLATER", st.error().message);
         co_return true;
@@ -303,7 +305,8 @@ awaitable<bool> Session::Handle(const Command& c) {
     co_return true;
   }
   if (n == "LISTSCRIPTS") {
-    auto list = co_await Blocking([store, id] { return store->ListSieveScripts(id); });
+    auto list_op = [store, id] { return store->ListSieveScripts(id); };
+    auto list = co_await io::Offload(*svc_.blocking, std::move(list_op));
     if (!list) {
       No("TRYLATER", list.error().message);
       co_return true;
@@ -315,7 +318,8 @@ awaitable<bool> Session::Handle(const Command& c) {
   if (n == "GETSCRIPT") {
     if (!need(1)) co_return CountError();
     std::string name = arg(0);
-    auto text = co_await Blocking([store, id, name] { return store->GetSieveScript(id, name); });
+    auto get_op = [store, id, name] { return store->GetSieveScript(id, name); };
+    auto text = co_await io::Offload(*svc_.blocking, std::move(get_op));
     if (!text) {
       No(text.error().kind == ErrorKind::kNotFound ? "NONEXISTENT" : "TRYLATER",
          text.error().message);
@@ -329,9 +333,10 @@ awaitable<bool> Session::Handle(const Command& c) {
     if (!need(1)) co_return CountError();
     std::string name = arg(0);
     bool activate = n == "SETACTIVE";
-    auto st = co_await Blocking([store, id, name, activate] {
+    auto set_op = [store, id, name, activate] {
       return activate ? store->SetActiveSieveScript(id, name) : store->DeleteSieveScript(id, name);
-    });
+    };
+    auto st = co_await io::Offload(*svc_.blocking, std::move(set_op));
     if (!st) {
       std::string code = st.error().kind == ErrorKind::kNotFound ? "NONEXISTENT"
                          : st.error().kind == ErrorKind::kInUse  ? "ACTIVE"
@@ -349,8 +354,8 @@ awaitable<bool> Session::Handle(const Command& c) {
       No("", st.error().message);
       co_return true;
     }
-    auto st =
-        co_await Blocking([store, id, from, to] { return store->RenameSieveScript(id, from, to); });
+    auto rename_op = [store, id, from, to] { return store->RenameSieveScript(id, from, to); };
+    auto st = co_await io::Offload(*svc_.blocking, std::move(rename_op));
     if (!st) {
       std::string code = st.error().kind == ErrorKind::kNotFound ? "NONEXISTENT"
                          : st.error().kind == ErrorKind::kExists ? "ALREADYEXISTS"

@@ -43,6 +43,7 @@ class Client:
                     self.buf += self.sock.recv(65536)
                 lines.append(self.buf[:n].decode())
                 self.buf = self.buf[n:]
+                self.line()  # the CRLF that ends the literal's response line
                 continue
             lines.append(line)
             if line.split(" ")[0] in ("OK", "NO", "BYE"):

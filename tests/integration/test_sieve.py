@@ -259,7 +259,7 @@ class SieveCliTest(unittest.TestCase):
         run_cli("sieve", "delete", ALICE, "good", data=d)
         run_cli("sieve", "deactivate", ALICE, data=d)
         self.assertEqual(run_cli("sieve", "list", ALICE, data=d).stdout.splitlines(),
-                         ["other\t\t35 bytes"])
+                         ["other\t\t34 bytes"])
         r = run_cli("sieve", "get", ALICE, "nope", data=d, check=False)
         self.assertEqual(r.returncode, 1)
 

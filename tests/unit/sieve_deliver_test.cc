@@ -1,9 +1,8 @@
 // sieve::Filter over a real embedded store: the default spam policy, a
 // failing script, vacation and reject outcomes (src/sieve/deliver.h).
-#include "sieve/deliver.h"
-
 #include <gtest/gtest.h>
 
+#include "sieve/deliver.h"
 #include "test_util.h"
 
 namespace hato::sieve {
@@ -57,8 +56,10 @@ TEST_F(SieveDeliverTest, NoScriptAppliesTheSpamPolicy) {
 }
 
 TEST_F(SieveDeliverTest, FailingScriptKeepsInInboxAndRecordsTheError) {
-  ASSERT_TRUE(store_->PutSieveScript(alice_, "s", "require \"variables\"; set \"a\" \"x y\"; "
-                                                  "redirect \"${a}\";")
+  ASSERT_TRUE(store_
+                  ->PutSieveScript(alice_, "s",
+                                   "require \"variables\"; set \"a\" \"x y\"; "
+                                   "redirect \"${a}\";")
                   .ok());
   ASSERT_TRUE(store_->SetActiveSieveScript(alice_, "s").ok());
   auto r = Run();
@@ -73,11 +74,12 @@ TEST_F(SieveDeliverTest, FailingScriptKeepsInInboxAndRecordsTheError) {
 }
 
 TEST_F(SieveDeliverTest, SpamtestSeesTheVerdictAndRejectIsReported) {
-  ASSERT_TRUE(store_->PutSieveScript(alice_, "s",
-                                     "require [\"spamtest\", \"relational\", "
-                                     "\"comparator-i;ascii-numeric\", \"reject\"];\n"
-                                     "if spamtest :value \"ge\" :comparator "
-                                     "\"i;ascii-numeric\" \"10\" { reject \"spam\"; }\n")
+  ASSERT_TRUE(store_
+                  ->PutSieveScript(alice_, "s",
+                                   "require [\"spamtest\", \"relational\", "
+                                   "\"comparator-i;ascii-numeric\", \"reject\"];\n"
+                                   "if spamtest :value \"ge\" :comparator "
+                                   "\"i;ascii-numeric\" \"10\" { reject \"spam\"; }\n")
                   .ok());
   ASSERT_TRUE(store_->SetActiveSieveScript(alice_, "s").ok());
   EXPECT_FALSE(Run().all_rejected);
