@@ -126,6 +126,20 @@ CREATE TABLE session_ends(
   at bigint NOT NULL);
 CREATE INDEX session_ends_account ON session_ends(account_id, epoch);
 )sql",
+      // 3 -> 4: access tokens (http/auth.h: bearer tokens and the web UI's
+      // session cookies), only their SHA-256 stored, as in the embedded store.
+      R"sql(
+CREATE TABLE access_tokens(
+  id bigserial PRIMARY KEY,
+  hash text NOT NULL UNIQUE,
+  account_id bigint NOT NULL,
+  address text NOT NULL,
+  kind text NOT NULL,
+  label text NOT NULL DEFAULT '',
+  created_at bigint NOT NULL,
+  expires_at bigint NOT NULL DEFAULT 0);
+CREATE INDEX access_tokens_account ON access_tokens(account_id);
+)sql",
   };
   return kMigrations;
 }
