@@ -1301,6 +1301,35 @@ std::optional<std::string> ContentProperties(const Parsed& p, const std::string&
   return std::nullopt;
 }
 
+// Email/get's content properties (without body values) of recently asked
+// bodies, by body hash and property set: bodies never change, so an entry is
+// never stale. Bounded in entries; past the bound it starts again empty.
+inline constexpr size_t kMaxSummaryCacheEntries = 20000;
+
+struct SummaryCache {
+  std::mutex mu;
+  std::unordered_map<std::string, json::object> entries;
+};
+SummaryCache& Summaries() {
+  static SummaryCache cache;
+  return cache;
+}
+
+std::optional<json::object> CachedSummary(const std::string& key) {
+  SummaryCache& c = Summaries();
+  std::lock_guard lock(c.mu);
+  auto it = c.entries.find(key);
+  if (it == c.entries.end()) return std::nullopt;
+  return it->second;
+}
+
+void RememberSummary(const std::string& key, const json::object& content) {
+  SummaryCache& c = Summaries();
+  std::lock_guard lock(c.mu);
+  if (c.entries.size() >= kMaxSummaryCacheEntries) c.entries.clear();
+  c.entries[key] = content;
+}
+
 Output EmailGet(Context& ctx, json::object& args) {
   HATO_KNOWN("accountId", "ids", "properties", "bodyProperties", "fetchTextBodyValues",
              "fetchHTMLBodyValues", "fetchAllBodyValues", "maxBodyValueBytes");
@@ -1346,6 +1375,12 @@ Output EmailGet(Context& ctx, json::object& args) {
   bool need_content = false;
   for (const auto& p : want)
     if (!kMetadataProps.count(p)) need_content = true;
+  // Content properties without body values are cached (SummaryCache).
+  bool cacheable = !fetch_text && !fetch_html && !fetch_all && !want.count("bodyValues");
+  std::string summary_key;
+  for (const auto& p : want) summary_key += "\n" + p;
+  summary_key += "\n|";
+  for (const auto& p : bprops) summary_key += "\n" + p;
   json::array list, not_found;
   for (const auto& id : list_ids) {
     auto it = d->emails.find(id);
@@ -1368,14 +1403,25 @@ Output EmailGet(Context& ctx, json::object& args) {
     if (want.count("size")) o["size"] = row.size;
     if (want.count("receivedAt")) o["receivedAt"] = UtcDate(row.internal_date);
     if (need_content) {
-      auto parsed = ParseMessage(ctx, row.message_id);
-      if (!parsed) {
-        not_found.push_back(json::string(id));
-        continue;
+      // A list view asks the same summary of the same bodies again and
+      // again: without body values it is cached by the body's hash.
+      std::string key;
+      if (cacheable) key = row.sha256 + summary_key;
+      if (auto hit = cacheable ? CachedSummary(key) : std::nullopt) {
+        for (const auto& kv : *hit) o[kv.key()] = kv.value();
+      } else {
+        auto parsed = ParseMessage(ctx, row.message_id);
+        if (!parsed) {
+          not_found.push_back(json::string(id));
+          continue;
+        }
+        ContentRequest cr{&want, &bprops, fetch_text, fetch_html, fetch_all, max_value};
+        json::object content;
+        if (auto e = ContentProperties(*parsed, sha_hex, cr, content))
+          return Output::Error("invalidArguments", *e);
+        if (cacheable) RememberSummary(key, content);
+        for (const auto& kv : content) o[kv.key()] = kv.value();
       }
-      ContentRequest cr{&want, &bprops, fetch_text, fetch_html, fetch_all, max_value};
-      if (auto e = ContentProperties(*parsed, sha_hex, cr, o))
-        return Output::Error("invalidArguments", *e);
     }
     list.push_back(std::move(o));
   }
