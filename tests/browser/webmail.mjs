@@ -279,8 +279,10 @@ await step("status page screenshot", async () => {
 });
 
 // Not ours: HTTP statuses, and the browser reporting that our CSP blocked the
-// hostile message's inline handlers (the "hostile HTML" step checks that
-// nothing of it ran).
+// hostile message's inline handlers: Chromium reports them when DOMPurify
+// parses the message (the same two reports come from DOMPurify.sanitize alone
+// on a page with this CSP; its output has no handler). The "hostile HTML"
+// step checks that nothing of the message ran.
 const scriptErrors = seen.errors.filter(
   (e) => !/401|Failed to load resource/.test(e) && !/^Executing inline event handler violates .* The action has been blocked\./.test(e),
 );
