@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cctype>
 #include <cstdio>
 #include <ctime>
@@ -2720,6 +2721,14 @@ std::string IdentityIdOf(const std::string& address);
 // Those are kept in data/jmap-identities/{accountId}.json (replaced
 // atomically: io::FileSystem::WriteFileAtomic), beside the uploads.
 
+std::atomic<io::FileSystem*> g_data_files{nullptr};
+
+// The data directory's files (SetDataFiles).
+io::FileSystem* Files(const Context&) {
+  io::FileSystem* f = g_data_files.load();
+  return f ? f : io::FileSystem::Default();
+}
+
 inline constexpr size_t kMaxIdentityNameBytes = 256;
 inline constexpr size_t kMaxSignatureBytes = 64 * 1024;
 inline constexpr size_t kMaxIdentityAddresses = 50;  // in replyTo or bcc
@@ -2735,7 +2744,7 @@ std::mutex& IdentityFileLock() {
 
 // The saved choices by Identity id; an empty object when none were saved.
 Result<json::object> LoadIdentityChoices(const Context& ctx) {
-  io::FileSystem* f = io::FileSystem::Default();
+  io::FileSystem* f = Files(ctx);
   std::string path = IdentityFile(ctx);
   if (!f->Exists(path)) return json::object{};
   auto text = f->ReadFile(path);
@@ -2914,7 +2923,7 @@ Output IdentitySet(Context& ctx, json::object& args) {
     it = current.count(std::string(it->key())) ? std::next(it) : next.erase(it);
   std::string new_state = old_state;
   if (!updated.empty()) {
-    io::FileSystem* f = io::FileSystem::Default();
+    io::FileSystem* f = Files(ctx);
     std::string path = IdentityFile(ctx);
     Status st = f->CreateDirs(ctx.data_dir + "/jmap-identities");
     if (st) st = f->WriteFileAtomic(path, json::serialize(next));
@@ -3014,7 +3023,7 @@ std::mutex& SubmissionFileLock() {
 // {"seq": N, "list": [record...]}: records oldest first; seq counts every
 // submission ever recorded (the state), "destroyed" the ids destroyed since.
 Result<json::object> LoadSubmissions(const Context& ctx) {
-  io::FileSystem* f = io::FileSystem::Default();
+  io::FileSystem* f = Files(ctx);
   std::string path = SubmissionFile(ctx);
   if (!f->Exists(path))
     return json::object{{"seq", 0}, {"list", json::array{}}, {"destroyed", json::array{}}};
@@ -3042,7 +3051,7 @@ Status SaveSubmissions(const Context& ctx, json::object& all) {
     }
   }
   all["floor"] = floor;
-  io::FileSystem* f = io::FileSystem::Default();
+  io::FileSystem* f = Files(ctx);
   if (auto st = f->CreateDirs(ctx.data_dir + "/jmap-submissions"); !st) return st;
   return f->WriteFileAtomic(SubmissionFile(ctx), json::serialize(all));
 }
@@ -3752,6 +3761,8 @@ Output SearchSnippetGet(Context& ctx, json::object& args) {
 }
 
 }  // namespace
+
+void SetDataFiles(io::FileSystem* fs) { g_data_files.store(fs); }
 
 const std::vector<MethodEntry>& MailMethods() {
   static const std::vector<MethodEntry> methods = {

@@ -17,6 +17,7 @@
 #include <string_view>
 #include <vector>
 
+#include "io/fs.h"
 #include "jmap/api.h"
 
 namespace hato::jmap {
@@ -39,5 +40,10 @@ Result<std::string> SaveUpload(store::Store& store, int64_t account_id, const st
 Result<std::string> ReadBlob(Context& ctx, const std::string& blob_id);
 
 std::vector<std::string_view> SplitOn(std::string_view s, char sep);
+
+// The file system of JMAP's files in the data directory (identities,
+// submission records): the fault-injecting one under HATO_FAULTS_FILE
+// (io/fault_fs.h). Default: io::FileSystem::Default(). Set before serving.
+void SetDataFiles(io::FileSystem* fs);
 
 }  // namespace hato::jmap

@@ -654,5 +654,44 @@ class EventSourceSessionTest(unittest.TestCase):
         bob.close()
 
 
+class IdentityFaultTest(unittest.TestCase):
+    """Identity/set under injected storage faults (io/fault_fs.h): a failed
+    write is serverFail and changes nothing; when the fault clears it works."""
+
+    def setUp(self):
+        self.server = Server(users=("alice",))
+        self.faults = os.path.join(self.server.data, "faults")
+        self.set_faults("")
+        self.server.start(env={"HATO_FAULTS_FILE": self.faults})
+        self.http = Http(self.server.http_port)
+
+    def tearDown(self):
+        self.server.cleanup()
+
+    def set_faults(self, text):
+        with open(self.faults + ".tmp", "w") as f:
+            f.write(text)
+        os.replace(self.faults + ".tmp", self.faults)
+        time.sleep(0.2)  # re-read at most every 50 ms
+
+    def api(self, calls):
+        _, _, data = self.http.request("POST", "/jmap/api/", json.dumps(
+            {"using": [CORE, MAIL, SUBMISSION], "methodCalls": calls}),
+            {"Content-Type": "application/json"})
+        return json.loads(data)["methodResponses"]
+
+    def test_failed_identity_write_is_server_fail_and_changes_nothing(self):
+        ident = self.api([["Identity/get", {}, "0"]])[0][1]["list"][0]["id"]
+        self.set_faults("rename error=EIO\n")
+        r = self.api([["Identity/set", {"update": {ident: {"name": "Lost"}}}, "0"]])
+        self.assertEqual(r[0][0], "error", r)
+        self.assertEqual(r[0][1]["type"], "serverFail")
+        self.set_faults("")
+        self.assertEqual(self.api([["Identity/get", {}, "0"]])[0][1]["list"][0]["name"], "")
+        r = self.api([["Identity/set", {"update": {ident: {"name": "Kept"}}}, "0"]])
+        self.assertIn(ident, r[0][1]["updated"])
+        self.assertEqual(self.api([["Identity/get", {}, "0"]])[0][1]["list"][0]["name"], "Kept")
+
+
 if __name__ == "__main__":
     unittest.main()
