@@ -55,6 +55,7 @@ bench: deps
 	bash bench/run.sh $(BUILD)
 	bash bench/outbound_run.sh $(BUILD)
 	cmake --build $(BUILD) -j $(JOBS) --target hato-imap-load hato-idle-rss && bash bench/imap_run.sh $(BUILD)
+	python3 bench/jmap_run.py $(BUILD)
 
 # The long crash tests (hundreds of SIGKILLs) and the long drills (docs/operations.md).
 torture: build

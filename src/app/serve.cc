@@ -23,6 +23,7 @@
 #include "io/asio.h"
 #include "io/fault_fs.h"
 #include "io/fs.h"
+#include "jmap/mail.h"
 #include "lists/engine.h"
 #include "managesieve/server.h"
 #include "metrics/exporter.h"
@@ -292,6 +293,7 @@ int Serve(const ServeOptions& options) {
   // Every commit's changed mailboxes go to IMAP IDLE and JMAP push alike.
   server::ChangeFeed change_feed;
   services.changes = &change_feed;
+  if (faults) jmap::SetDataFiles(faults.get());
   store->SetChangeListener(
       [&change_feed](const std::vector<int64_t>& ids) { change_feed.Publish(ids); });
   // Spam and virus checks on port 25, and Junk training ([scan], src/scan):

@@ -263,6 +263,23 @@ bool Wants(const std::set<std::string>& types, const std::string& t) {
 
 }  // namespace
 
+namespace {
+
+// An EventSource stream's registration as a session of its account: ended
+// (on the event loop, which also runs the stream) when the account's
+// password changes or it is removed.
+struct EndOnAccountChange final : server::AccountSessions::Member {
+  explicit EndOnAccountChange(asio::steady_timer& t) : timer(t) {}
+  void EndSession() override {
+    ended = true;
+    timer.cancel();
+  }
+  asio::steady_timer& timer;
+  bool ended = false;
+};
+
+}  // namespace
+
 void AddRoutes(http::Router& router, server::Services& services, const std::string& data_dir) {
   server::Services* svc = &services;
   auto concurrency = std::make_shared<Concurrency>();
@@ -405,17 +422,27 @@ void AddRoutes(http::Router& router, server::Services& services, const std::stri
     uint64_t ping =
         std::min<uint64_t>(*ping_s, static_cast<uint64_t>(cfg->jmap.push_ping_max_seconds));
     int64_t account = req.account->account_id;
+    std::string address = req.account->address;
     store::Store* store = svc->store;
     asio::thread_pool* blocking = svc->blocking;
+    server::AccountSessions* sessions = svc->account_sessions;
     http::Response r;
     r.Set("Content-Type", "text/event-stream");
     r.Set("Cache-Control", "no-cache");
-    r.stream = [hub, types, close_after, ping, account, store,
-                blocking](http::StreamWriter& w) -> awaitable<void> {
+    r.stream = [hub, types, close_after, ping, account, address, store, blocking,
+                sessions](http::StreamWriter& w) -> awaitable<void> {
       auto ex = co_await asio::this_coro::executor;
+      // The stream is a session of the account (server/account_sessions.h):
+      // `hato user passwd`, `remove` or `signout` ends it, like IMAP and POP3.
+      auto find = [store, address]() { return store->FindAccount(address); };
+      Result<store::Account> acct = co_await io::Offload(*blocking, std::move(find));
+      if (!acct || acct->id != account) co_return;
       auto compute = [store, account]() { return ComputeStates(store, account); };
       PushStates last = co_await io::Offload(*blocking, compute);
       asio::steady_timer timer(ex);
+      EndOnAccountChange ender(timer);
+      server::AccountSessions::Registration registration(sessions, account, acct->session_epoch,
+                                                         &ender);
       PushHub::Waiter waiter;
       waiter.timer = &timer;
       waiter.mailboxes = last.mailboxes;
@@ -426,12 +453,13 @@ void AddRoutes(http::Router& router, server::Services& services, const std::stri
         PushHub::Waiter* w;
         ~Unregister() { h.Remove(w); }
       } unregister{*hub, &waiter};
-      bool ok = co_await w.Write(": hato\n\n");
-      while (ok && !w.stop_requested()) {
+      bool ok = !ender.ended && co_await w.Write(": hato\n\n");
+      while (ok && !w.stop_requested() && !ender.ended) {
         timer.expires_after(ping > 0 ? std::chrono::seconds(ping) : std::chrono::seconds(30));
         boost::system::error_code ec;
         auto token = asio::redirect_error(asio::use_awaitable, ec);
         co_await timer.async_wait(token);
+        if (ender.ended) break;
         if (waiter.fired) {
           waiter.fired = false;
           PushStates now = co_await io::Offload(*blocking, compute);

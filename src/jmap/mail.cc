@@ -4,11 +4,15 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <atomic>
+#include <cctype>
 #include <cstdio>
 #include <ctime>
 #include <filesystem>
 #include <initializer_list>
+#include <mutex>
 #include <set>
+#include <unordered_map>
 #include <utility>
 
 #include "base/digest.h"
@@ -17,6 +21,7 @@
 #include "jmap/state.h"
 #include "mime/header.h"
 #include "mime/message.h"
+#include "server/message_hygiene.h"
 
 namespace hato::jmap {
 
@@ -46,9 +51,6 @@ std::string EmailIdOf(std::string_view sha) { return Prefixed('e', HexEncode(sha
 
 namespace {
 
-std::string ThreadIdOf(const std::string& email_id) {
-  return Prefixed('t', std::string_view(email_id).substr(1));
-}
 std::string MailboxIdOf(int64_t id) { return Prefixed('m', std::to_string(id)); }
 std::string BlobIdOf(std::string_view sha) { return Prefixed('b', HexEncode(sha)); }
 
@@ -854,6 +856,17 @@ struct Parsed {
   std::string_view header;
 };
 
+std::optional<Parsed> ParseContent(std::string content) {
+  Parsed p;
+  p.content = std::move(content);
+  auto t = mime::Parse(p.content);
+  if (!t) return std::nullopt;
+  p.tree = std::move(*t);
+  p.header = std::string_view(p.content).substr(0, p.tree.header_end);
+  p.fields = mime::internal::ScanHeader(p.header).fields;
+  return p;
+}
+
 std::optional<Parsed> ParseMessage(Context& ctx, int64_t message_id) {
   auto c = ctx.svc.store->ReadMessage(ctx.account_id, message_id);
   if (!c) return std::nullopt;
@@ -865,6 +878,85 @@ std::optional<Parsed> ParseMessage(Context& ctx, int64_t message_id) {
   p.header = std::string_view(p.content).substr(0, p.tree.header_end);
   p.fields = mime::internal::ScanHeader(p.header).fields;
   return p;
+}
+
+// ---- Threads (RFC 8621 section 3) ----
+//
+// An Email's Thread is named by the root of its reply chain as the message
+// itself records it: the first message id of References (RFC 5322 section
+// 3.6.4: a reply's References begins with the first message of the
+// conversation), else of In-Reply-To, else the message's own Message-ID; a
+// message with none of these is a Thread of its own. Because it derives
+// from the message alone, a threadId never changes (section 3 requires
+// that), is the same after a restart or a restore, and needs no store
+// column. Messages are not joined by Subject alone (section 3 leaves the
+// algorithm to the server; joining by Subject merges unrelated mail).
+//
+// The id of each body is cached by its hash (bodies never change), so
+// Thread/get and collapseThreads read each message at most once per process.
+
+std::string FirstMessageId(std::string_view value) {
+  size_t lt = value.find('<');
+  if (lt == std::string_view::npos) return {};
+  size_t gt = value.find('>', lt);
+  if (gt == std::string_view::npos || gt == lt + 1) return {};
+  return std::string(value.substr(lt + 1, gt - lt - 1));
+}
+
+std::string ThreadIdOfContent(std::string_view content) {
+  auto fields = mime::internal::ScanHeader(content).fields;
+  std::string root;
+  for (const char* name : {"References", "In-Reply-To", "Message-ID"}) {
+    if (const auto* f = mime::internal::FindField(fields, name)) root = FirstMessageId(f->value);
+    if (!root.empty()) break;
+  }
+  if (root.empty()) return Prefixed('t', HexEncode(Sha256(content).substr(0, 12)));
+  // "<" + id + ">": a different input from a body hash, so no collision with the above.
+  return Prefixed('t', HexEncode(Sha256("<" + root + ">").substr(0, 12)));
+}
+
+// Bodies whose thread is cached; past this the cache starts again empty.
+inline constexpr size_t kMaxThreadCacheEntries = 200000;
+
+struct ThreadCache {
+  std::mutex mu;
+  std::unordered_map<std::string, std::string> by_sha;  // raw body hash -> threadId
+};
+ThreadCache& Threads() {
+  static ThreadCache cache;
+  return cache;
+}
+
+void RememberThread(std::string_view sha, const std::string& thread_id) {
+  ThreadCache& c = Threads();
+  std::lock_guard lock(c.mu);
+  if (c.by_sha.size() >= kMaxThreadCacheEntries) c.by_sha.clear();
+  c.by_sha[std::string(sha)] = thread_id;
+}
+
+std::optional<std::string> CachedThread(std::string_view sha) {
+  ThreadCache& c = Threads();
+  std::lock_guard lock(c.mu);
+  auto it = c.by_sha.find(std::string(sha));
+  if (it == c.by_sha.end()) return std::nullopt;
+  return it->second;
+}
+
+// The threadId of a stored Email (read once, then cached).
+std::string ThreadOf(Context& ctx, const store::EmailRow& row) {
+  if (auto t = CachedThread(row.sha256)) return *t;
+  auto c = ctx.svc.store->ReadMessage(ctx.account_id, row.message_id);
+  // Unreadable (e.g. expunged meanwhile): the body hash, not cached.
+  if (!c) return Prefixed('t', HexEncode(row.sha256.substr(0, 12)));
+  std::string t = ThreadIdOfContent(*c);
+  RememberThread(row.sha256, t);
+  return t;
+}
+
+std::string ThreadOfNew(const std::string& content) {
+  std::string t = ThreadIdOfContent(content);
+  RememberThread(Sha256(content), t);
+  return t;
 }
 
 const mime::internal::Field* Field(const Parsed& p, std::string_view name) {
@@ -1125,6 +1217,122 @@ const std::set<std::string> kDefaultBodyProps = {"partId",   "blobId",  "size", 
 const std::set<std::string> kMetadataProps = {"id",       "blobId", "threadId",  "mailboxIds",
                                               "keywords", "size",   "receivedAt"};
 
+// What a client asks of an Email's content (Email/get, Email/parse).
+struct ContentRequest {
+  const std::set<std::string>* want;
+  const std::set<std::string>* body_props;
+  bool fetch_text = false, fetch_html = false, fetch_all = false;
+  uint64_t max_value = 0;
+};
+
+// Fills the properties of `o` that come from the message itself (headers,
+// body parts, preview, bodyValues: section 4.1); an error text for a bad
+// header:... property.
+std::optional<std::string> ContentProperties(const Parsed& p, const std::string& sha_hex,
+                                             const ContentRequest& cr, json::object& o) {
+  const std::set<std::string>& want = *cr.want;
+  const std::set<std::string>& bprops = *cr.body_props;
+  const bool fetch_text = cr.fetch_text, fetch_html = cr.fetch_html, fetch_all = cr.fetch_all;
+  const uint64_t max_value = cr.max_value;
+  if (want.count("messageId")) o["messageId"] = MessageIds(Unfolded(p, "Message-ID"));
+  if (want.count("inReplyTo")) o["inReplyTo"] = MessageIds(Unfolded(p, "In-Reply-To"));
+  if (want.count("references")) o["references"] = MessageIds(Unfolded(p, "References"));
+  for (auto [prop, hdr] : kAddressHeaders) {
+    if (!want.count(prop)) continue;
+    o[prop] = Field(p, hdr) ? AddressList(Unfolded(p, hdr)) : json::value(nullptr);
+  }
+  if (want.count("subject"))
+    o["subject"] = Field(p, "Subject")
+                       ? json::value(json::string(mime::DecodeHeader(Unfolded(p, "Subject"))))
+                       : json::value(nullptr);
+  if (want.count("sentAt")) {
+    auto dt = ParseDate(Unfolded(p, "Date"));
+    o["sentAt"] = dt ? json::value(json::string(*dt)) : json::value(nullptr);
+  }
+  if (want.count("headers")) {
+    json::array hs;
+    for (const auto& f : p.fields)
+      hs.push_back(json::object{{"name", std::string(f.name)}, {"value", std::string(f.value)}});
+    o["headers"] = hs;
+  }
+  for (const auto& prop : want) {
+    if (prop.rfind("header:", 0) != 0) continue;
+    auto v = HeaderProperty(p, prop);
+    if (!v) return "bad header property " + prop;
+    o[prop] = std::move(*v);
+  }
+  std::vector<Leaf> html, text, attachments;
+  Flatten(p.tree, {}, "", false, html, text, attachments, 0);
+  auto leaves = [&](const std::vector<Leaf>& v) {
+    json::array a;
+    for (const Leaf& l : v) a.push_back(BodyPart(p, *l.part, l.part_id, sha_hex, bprops, false, 0));
+    return a;
+  };
+  if (want.count("textBody")) o["textBody"] = leaves(text);
+  if (want.count("htmlBody")) o["htmlBody"] = leaves(html);
+  if (want.count("attachments")) o["attachments"] = leaves(attachments);
+  if (want.count("hasAttachment")) o["hasAttachment"] = !attachments.empty();
+  if (want.count("preview")) o["preview"] = Preview(p, text);
+  if (want.count("bodyStructure")) {
+    std::set<std::string> sp = bprops;
+    sp.insert("subParts");
+    o["bodyStructure"] =
+        BodyPart(p, p.tree, p.tree.IsMultipart() ? "0" : "1", sha_hex, sp, true, 0);
+  }
+  if (want.count("bodyValues")) {
+    json::object values;
+    auto add = [&](const std::vector<Leaf>& v) {
+      for (const Leaf& l : v) {
+        if (l.part->type != "text" || values.contains(l.part_id)) continue;
+        std::string t = DecodedPartText(p, *l.part);
+        bool truncated = false;
+        if (max_value > 0 && t.size() > max_value) {
+          size_t n = max_value;
+          while (n > 0 && (static_cast<unsigned char>(t[n]) & 0xC0) == 0x80) --n;
+          t.resize(n);
+          truncated = true;
+        }
+        values[l.part_id] =
+            json::object{{"value", t}, {"isEncodingProblem", false}, {"isTruncated", truncated}};
+      }
+    };
+    if (fetch_text || fetch_all) add(text);
+    if (fetch_html || fetch_all) add(html);
+    if (fetch_all) add(attachments);
+    o["bodyValues"] = values;
+  }
+  return std::nullopt;
+}
+
+// Email/get's content properties (without body values) of recently asked
+// bodies, by body hash and property set: bodies never change, so an entry is
+// never stale. Bounded in entries; past the bound it starts again empty.
+inline constexpr size_t kMaxSummaryCacheEntries = 20000;
+
+struct SummaryCache {
+  std::mutex mu;
+  std::unordered_map<std::string, json::object> entries;
+};
+SummaryCache& Summaries() {
+  static SummaryCache cache;
+  return cache;
+}
+
+std::optional<json::object> CachedSummary(const std::string& key) {
+  SummaryCache& c = Summaries();
+  std::lock_guard lock(c.mu);
+  auto it = c.entries.find(key);
+  if (it == c.entries.end()) return std::nullopt;
+  return it->second;
+}
+
+void RememberSummary(const std::string& key, const json::object& content) {
+  SummaryCache& c = Summaries();
+  std::lock_guard lock(c.mu);
+  if (c.entries.size() >= kMaxSummaryCacheEntries) c.entries.clear();
+  c.entries[key] = content;
+}
+
 Output EmailGet(Context& ctx, json::object& args) {
   HATO_KNOWN("accountId", "ids", "properties", "bodyProperties", "fetchTextBodyValues",
              "fetchHTMLBodyValues", "fetchAllBodyValues", "maxBodyValueBytes");
@@ -1170,6 +1378,12 @@ Output EmailGet(Context& ctx, json::object& args) {
   bool need_content = false;
   for (const auto& p : want)
     if (!kMetadataProps.count(p)) need_content = true;
+  // Content properties without body values are cached (SummaryCache).
+  bool cacheable = !fetch_text && !fetch_html && !fetch_all && !want.count("bodyValues");
+  std::string summary_key;
+  for (const auto& p : want) summary_key += "\n" + p;
+  summary_key += "\n|";
+  for (const auto& p : bprops) summary_key += "\n" + p;
   json::array list, not_found;
   for (const auto& id : list_ids) {
     auto it = d->emails.find(id);
@@ -1182,7 +1396,7 @@ Output EmailGet(Context& ctx, json::object& args) {
     json::object o;
     o["id"] = id;
     if (want.count("blobId")) o["blobId"] = BlobIdOf(row.sha256);
-    if (want.count("threadId")) o["threadId"] = ThreadIdOf(id);
+    if (want.count("threadId")) o["threadId"] = ThreadOf(ctx, row);
     if (want.count("mailboxIds")) {
       json::object mb;
       for (size_t i : it->second) mb[MailboxIdOf(d->rows[i].mailbox_id)] = true;
@@ -1192,80 +1406,24 @@ Output EmailGet(Context& ctx, json::object& args) {
     if (want.count("size")) o["size"] = row.size;
     if (want.count("receivedAt")) o["receivedAt"] = UtcDate(row.internal_date);
     if (need_content) {
-      auto parsed = ParseMessage(ctx, row.message_id);
-      if (!parsed) {
-        not_found.push_back(json::string(id));
-        continue;
-      }
-      const Parsed& p = *parsed;
-      if (want.count("messageId")) o["messageId"] = MessageIds(Unfolded(p, "Message-ID"));
-      if (want.count("inReplyTo")) o["inReplyTo"] = MessageIds(Unfolded(p, "In-Reply-To"));
-      if (want.count("references")) o["references"] = MessageIds(Unfolded(p, "References"));
-      for (auto [prop, hdr] : kAddressHeaders) {
-        if (!want.count(prop)) continue;
-        o[prop] = Field(p, hdr) ? AddressList(Unfolded(p, hdr)) : json::value(nullptr);
-      }
-      if (want.count("subject"))
-        o["subject"] = Field(p, "Subject")
-                           ? json::value(json::string(mime::DecodeHeader(Unfolded(p, "Subject"))))
-                           : json::value(nullptr);
-      if (want.count("sentAt")) {
-        auto dt = ParseDate(Unfolded(p, "Date"));
-        o["sentAt"] = dt ? json::value(json::string(*dt)) : json::value(nullptr);
-      }
-      if (want.count("headers")) {
-        json::array hs;
-        for (const auto& f : p.fields)
-          hs.push_back(
-              json::object{{"name", std::string(f.name)}, {"value", std::string(f.value)}});
-        o["headers"] = hs;
-      }
-      for (const auto& prop : want) {
-        if (prop.rfind("header:", 0) != 0) continue;
-        auto v = HeaderProperty(p, prop);
-        if (!v) return Output::Error("invalidArguments", "bad header property " + prop);
-        o[prop] = std::move(*v);
-      }
-      std::vector<Leaf> html, text, attachments;
-      Flatten(p.tree, {}, "", false, html, text, attachments, 0);
-      auto leaves = [&](const std::vector<Leaf>& v) {
-        json::array a;
-        for (const Leaf& l : v)
-          a.push_back(BodyPart(p, *l.part, l.part_id, sha_hex, bprops, false, 0));
-        return a;
-      };
-      if (want.count("textBody")) o["textBody"] = leaves(text);
-      if (want.count("htmlBody")) o["htmlBody"] = leaves(html);
-      if (want.count("attachments")) o["attachments"] = leaves(attachments);
-      if (want.count("hasAttachment")) o["hasAttachment"] = !attachments.empty();
-      if (want.count("preview")) o["preview"] = Preview(p, text);
-      if (want.count("bodyStructure")) {
-        std::set<std::string> sp = bprops;
-        sp.insert("subParts");
-        o["bodyStructure"] =
-            BodyPart(p, p.tree, p.tree.IsMultipart() ? "0" : "1", sha_hex, sp, true, 0);
-      }
-      if (want.count("bodyValues")) {
-        json::object values;
-        auto add = [&](const std::vector<Leaf>& v) {
-          for (const Leaf& l : v) {
-            if (l.part->type != "text" || values.contains(l.part_id)) continue;
-            std::string t = DecodedPartText(p, *l.part);
-            bool truncated = false;
-            if (max_value > 0 && t.size() > max_value) {
-              size_t n = max_value;
-              while (n > 0 && (static_cast<unsigned char>(t[n]) & 0xC0) == 0x80) --n;
-              t.resize(n);
-              truncated = true;
-            }
-            values[l.part_id] = json::object{
-                {"value", t}, {"isEncodingProblem", false}, {"isTruncated", truncated}};
-          }
-        };
-        if (fetch_text || fetch_all) add(text);
-        if (fetch_html || fetch_all) add(html);
-        if (fetch_all) add(attachments);
-        o["bodyValues"] = values;
+      // A list view asks the same summary of the same bodies again and
+      // again: without body values it is cached by the body's hash.
+      std::string key;
+      if (cacheable) key = row.sha256 + summary_key;
+      if (auto hit = cacheable ? CachedSummary(key) : std::nullopt) {
+        for (const auto& kv : *hit) o[kv.key()] = kv.value();
+      } else {
+        auto parsed = ParseMessage(ctx, row.message_id);
+        if (!parsed) {
+          not_found.push_back(json::string(id));
+          continue;
+        }
+        ContentRequest cr{&want, &bprops, fetch_text, fetch_html, fetch_all, max_value};
+        json::object content;
+        if (auto e = ContentProperties(*parsed, sha_hex, cr, content))
+          return Output::Error("invalidArguments", *e);
+        if (cacheable) RememberSummary(key, content);
+        for (const auto& kv : content) o[kv.key()] = kv.value();
       }
     }
     list.push_back(std::move(o));
@@ -1276,6 +1434,84 @@ Output EmailGet(Context& ctx, json::object& args) {
   r["list"] = std::move(list);
   r["notFound"] = std::move(not_found);
   return Output::One("Email/get", std::move(r));
+}
+
+// ---- Email/parse (section 4.9) ----
+
+const std::set<std::string> kParseDefaultProps = {
+    "messageId", "inReplyTo",  "references", "sender",   "from",       "to",
+    "cc",        "bcc",        "replyTo",    "subject",  "sentAt",     "hasAttachment",
+    "preview",   "bodyValues", "textBody",   "htmlBody", "attachments"};
+
+Output EmailParse(Context& ctx, json::object& args) {
+  HATO_KNOWN("accountId", "blobIds", "properties", "bodyProperties", "fetchTextBodyValues",
+             "fetchHTMLBodyValues", "fetchAllBodyValues", "maxBodyValueBytes");
+  const json::value* blobs = args.if_contains("blobIds");
+  if (!blobs || !blobs->is_array()) return Output::Error("invalidArguments", "blobIds");
+  if (blobs->get_array().size() > ctx.cfg.jmap.max_objects_in_get)
+    return Output::Error("requestTooLarge");
+  bool bad = false;
+  auto props = Properties(args, "properties", bad);
+  if (bad) return Output::Error("invalidArguments", "properties");
+  auto body_props = Properties(args, "bodyProperties", bad);
+  if (bad) return Output::Error("invalidArguments", "bodyProperties");
+  auto flag = [&](const char* k) {
+    const json::value* v = args.if_contains(k);
+    return v && v->is_bool() && v->get_bool();
+  };
+  ContentRequest cr{props ? &*props : &kParseDefaultProps,
+                    body_props ? &*body_props : &kDefaultBodyProps,
+                    flag("fetchTextBodyValues"),
+                    flag("fetchHTMLBodyValues"),
+                    flag("fetchAllBodyValues"),
+                    0};
+  if (const json::value* v = args.if_contains("maxBodyValueBytes")) {
+    if (!v->is_number() || v->to_number<double>() < 0)
+      return Output::Error("invalidArguments", "maxBodyValueBytes");
+    cr.max_value = v->to_number<uint64_t>();
+  }
+  const std::set<std::string>& want = *cr.want;
+  for (const auto& p : want)
+    if (!kDefaultEmailProps.count(p) && p != "headers" && p != "bodyStructure" &&
+        p.rfind("header:", 0) != 0)
+      return Output::Error("invalidArguments", "unknown property " + p);
+  json::object parsed;
+  json::array not_parsable, not_found;
+  for (const auto& v : blobs->get_array()) {
+    if (!v.is_string()) return Output::Error("invalidArguments", "blobIds");
+    std::string blob_id(v.get_string());
+    auto content = ReadBlob(ctx, blob_id);
+    if (!content) {
+      if (content.error().kind != ErrorKind::kNotFound) return ServerFail(ctx);
+      not_found.push_back(json::string(blob_id));
+      continue;
+    }
+    uint64_t size = content->size();
+    std::string sha_hex = HexEncode(Sha256(*content));
+    auto p = ParseContent(std::move(*content));
+    if (!p || p->fields.empty()) {
+      not_parsable.push_back(json::string(blob_id));
+      continue;
+    }
+    // Not stored: no id, Mailboxes, keywords or Thread (section 4.9).
+    json::object o;
+    if (want.count("id")) o["id"] = nullptr;
+    if (want.count("blobId")) o["blobId"] = blob_id;
+    if (want.count("threadId")) o["threadId"] = nullptr;
+    if (want.count("mailboxIds")) o["mailboxIds"] = nullptr;
+    if (want.count("keywords")) o["keywords"] = json::object{};
+    if (want.count("size")) o["size"] = size;
+    if (want.count("receivedAt")) o["receivedAt"] = nullptr;
+    if (auto e = ContentProperties(*p, sha_hex, cr, o))
+      return Output::Error("invalidArguments", *e);
+    parsed[blob_id] = std::move(o);
+  }
+  json::object r;
+  r["accountId"] = AccountId(ctx.account_id);
+  r["parsed"] = parsed.empty() ? json::value(nullptr) : json::value(parsed);
+  r["notParsable"] = not_parsable.empty() ? json::value(nullptr) : json::value(not_parsable);
+  r["notFound"] = not_found.empty() ? json::value(nullptr) : json::value(not_found);
+  return Output::One("Email/parse", std::move(r));
 }
 
 // ---- Email/query (section 4.4) ----
@@ -1473,9 +1709,9 @@ std::string SortKeyText(Context& ctx, QueryItem& q, const std::string& prop) {
   return "";
 }
 
-Output EmailQuery(Context& ctx, json::object& args) {
-  HATO_KNOWN("accountId", "filter", "sort", "position", "anchor", "anchorOffset", "limit",
-             "calculateTotal", "collapseThreads");
+// Email/query; with `all_ids`, only the whole sorted result is computed
+// into it (Email/queryChanges) and the Output is empty unless an error.
+Output EmailQueryImpl(Context& ctx, json::object& args, std::vector<std::string>* all_ids) {
   const AccountData* d = ctx.Load();
   if (!d) return ServerFail(ctx);
   std::vector<QueryItem> items;
@@ -1579,6 +1815,22 @@ Output EmailQuery(Context& ctx, json::object& args) {
                                     : a->row->message_id > b->row->message_id;
     return a->id < b->id;
   });
+  // collapseThreads (section 4.4.3): only the first Email of each Thread
+  // in the sorted results.
+  if (const json::value* ct = args.if_contains("collapseThreads"); ct && !ct->is_null()) {
+    if (!ct->is_bool()) return Output::Error("invalidArguments", "collapseThreads");
+    if (ct->get_bool()) {
+      std::set<std::string> seen;
+      std::vector<QueryItem*> kept;
+      for (QueryItem* q : hits)
+        if (seen.insert(ThreadOf(ctx, *q->row)).second) kept.push_back(q);
+      hits = std::move(kept);
+    }
+  }
+  if (all_ids) {
+    for (QueryItem* q : hits) all_ids->push_back(q->id);
+    return Output{};
+  }
   int64_t total = static_cast<int64_t>(hits.size());
   int64_t position = 0;
   if (const json::value* p = args.if_contains("position")) {
@@ -1611,13 +1863,21 @@ Output EmailQuery(Context& ctx, json::object& args) {
   json::object r;
   r["accountId"] = AccountId(ctx.account_id);
   r["queryState"] = EmailState(d->mailboxes);
-  r["canCalculateChanges"] = false;
+  // Email/queryChanges answers for any query but a collapsed one.
+  const json::value* collapse = args.if_contains("collapseThreads");
+  r["canCalculateChanges"] = !(collapse && collapse->is_bool() && collapse->get_bool());
   r["position"] = position > total ? total : position;
   r["ids"] = std::move(ids);
   const json::value* ct = args.if_contains("calculateTotal");
   if (ct && ct->is_bool() && ct->get_bool()) r["total"] = total;
   if (limit < total) r["limit"] = limit;
   return Output::One("Email/query", std::move(r));
+}
+
+Output EmailQuery(Context& ctx, json::object& args) {
+  HATO_KNOWN("accountId", "filter", "sort", "position", "anchor", "anchorOffset", "limit",
+             "calculateTotal", "collapseThreads");
+  return EmailQueryImpl(ctx, args, nullptr);
 }
 
 // ---- Email/changes (section 4.3), Thread/changes ----
@@ -1630,7 +1890,7 @@ Output EmailChangesImpl(Context& ctx, json::object& args, const char* name, bool
   if (!old) return Output::Error("cannotCalculateChanges", "unknown state");
   const AccountData* d = ctx.Load();
   if (!d) return ServerFail(ctx);
-  std::set<std::string> touched;
+  std::map<std::string, std::string> touched;  // Email id -> raw body hash
   std::map<int64_t, MailboxMark> old_by_id;
   for (const auto& m : *old) old_by_id[m.id] = m;
   for (const auto& m : d->mailboxes) {
@@ -1644,7 +1904,7 @@ Output EmailChangesImpl(Context& ctx, json::object& args, const char* name, bool
       ctx.error = rows.error().message;
       return ServerFail(ctx);
     }
-    for (const auto& r : *rows) touched.insert(EmailIdOf(r.sha256));
+    for (const auto& r : *rows) touched.emplace(EmailIdOf(r.sha256), r.sha256);
   }
   for (const auto& [id, mark] : old_by_id) {
     bool gone = std::none_of(d->mailboxes.begin(), d->mailboxes.end(),
@@ -1652,13 +1912,14 @@ Output EmailChangesImpl(Context& ctx, json::object& args, const char* name, bool
     if (!gone) continue;
     auto rows = ctx.svc.store->ListEmailRows(ctx.account_id, id, 1);
     if (rows)
-      for (const auto& r : *rows) touched.insert(EmailIdOf(r.sha256));
+      for (const auto& r : *rows) touched.emplace(EmailIdOf(r.sha256), r.sha256);
   }
   json::array created, updated, destroyed;
-  for (const auto& id : touched) {
+  std::set<std::string> new_emails;
+  for (const auto& [id, sha] : touched) {
     auto it = d->emails.find(id);
     if (it == d->emails.end()) {
-      destroyed.push_back(json::string(threads ? ThreadIdOf(id) : id));
+      if (!threads) destroyed.push_back(json::string(id));
       continue;
     }
     bool existed = false;
@@ -1667,7 +1928,37 @@ Output EmailChangesImpl(Context& ctx, json::object& args, const char* name, bool
       auto o = old_by_id.find(r.mailbox_id);
       if (o != old_by_id.end() && r.uid < o->second.uidnext) existed = true;
     }
-    (existed ? updated : created).push_back(json::string(threads ? ThreadIdOf(id) : id));
+    if (!existed) new_emails.insert(id);
+    if (!threads) (existed ? updated : created).push_back(json::string(id));
+  }
+  if (threads && !touched.empty()) {
+    // A Thread is created when all its Emails are new, destroyed when it
+    // has none left, updated otherwise (section 3.2).
+    std::map<std::string, bool> live;  // threadId -> every Email of it is new
+    for (const auto& [id, idx] : d->emails) {
+      std::string t = ThreadOf(ctx, d->rows[idx.front()]);
+      auto [pos, first] = live.emplace(t, true);
+      pos->second = pos->second && new_emails.count(id) > 0;
+      (void)first;
+    }
+    std::set<std::string> seen;
+    for (const auto& [id, sha] : touched) {
+      auto it = d->emails.find(id);
+      std::string t;
+      if (it != d->emails.end()) {
+        t = ThreadOf(ctx, d->rows[it->second.front()]);
+      } else if (auto c = CachedThread(sha)) {
+        t = *c;
+      } else {
+        t = Prefixed('t', HexEncode(std::string_view(sha).substr(0, 12)));
+      }
+      if (!seen.insert(t).second) continue;
+      auto l = live.find(t);
+      if (l == live.end())
+        destroyed.push_back(json::string(t));
+      else
+        (l->second ? created : updated).push_back(json::string(t));
+    }
   }
   json::object r;
   r["accountId"] = AccountId(ctx.account_id);
@@ -1687,7 +1978,80 @@ Output ThreadChanges(Context& ctx, json::object& args) {
   return EmailChangesImpl(ctx, args, "Thread/changes", true);
 }
 
-// ---- Thread/get (section 3): each Email is its own Thread ----
+// ---- Email/queryChanges (section 4.5, RFC 8620 section 5.6) ----
+//
+// Every Email changed since the old state (as Email/changes finds them) is
+// reported as removed, and added back at its index when it is in the results
+// now: exact for filters and sorts on an Email's own properties (its content
+// never changes; keywords and Mailboxes change its modseq), which section 5.6
+// allows ("MAY return extra ids"). A collapsed query depends on other Emails
+// of the Thread: cannotCalculateChanges.
+Output EmailQueryChanges(Context& ctx, json::object& args) {
+  HATO_KNOWN("accountId", "filter", "sort", "sinceQueryState", "maxChanges", "upToId",
+             "calculateTotal", "collapseThreads");
+  const json::value* since = args.if_contains("sinceQueryState");
+  if (!since || !since->is_string()) return Output::Error("invalidArguments", "sinceQueryState");
+  if (const json::value* c = args.if_contains("collapseThreads");
+      c && c->is_bool() && c->get_bool())
+    return Output::Error("cannotCalculateChanges", "collapsed queries are not tracked");
+  int64_t max_changes = 0;
+  if (const json::value* m = args.if_contains("maxChanges"); m && !m->is_null()) {
+    if (!m->is_number() || m->to_number<double>() <= 0)
+      return Output::Error("invalidArguments", "maxChanges");
+    max_changes = m->to_number<int64_t>();
+  }
+  json::object cargs;
+  cargs["accountId"] = AccountId(ctx.account_id);
+  cargs["sinceState"] = since->get_string();
+  Output ch = EmailChangesImpl(ctx, cargs, "Email/changes", false);
+  if (!ch.error_type.empty()) return ch;
+  std::set<std::string> touched;
+  for (const char* k : {"created", "updated", "destroyed"})
+    for (const auto& v : ch.responses.front().second.at(k).get_array())
+      touched.insert(std::string(v.get_string()));
+  json::object qargs;
+  for (const char* k : {"accountId", "filter", "sort"})
+    if (const json::value* v = args.if_contains(k)) qargs[k] = *v;
+  std::vector<std::string> all;
+  Output q = EmailQueryImpl(ctx, qargs, &all);
+  if (!q.error_type.empty()) return q;
+  json::array removed, added;
+  for (const auto& id : touched) removed.push_back(json::string(id));
+  for (size_t i = 0; i < all.size(); ++i)
+    if (touched.count(all[i]))
+      added.push_back(json::object{{"id", all[i]}, {"index", static_cast<uint64_t>(i)}});
+  if (max_changes > 0 && static_cast<int64_t>(removed.size() + added.size()) > max_changes)
+    return Output::Error("tooManyChanges");
+  json::object r;
+  r["accountId"] = AccountId(ctx.account_id);
+  r["oldQueryState"] = since->get_string();
+  r["newQueryState"] = ch.responses.front().second.at("newState");
+  const json::value* ct = args.if_contains("calculateTotal");
+  if (ct && ct->is_bool() && ct->get_bool()) r["total"] = static_cast<uint64_t>(all.size());
+  r["removed"] = std::move(removed);
+  r["added"] = std::move(added);
+  return Output::One("Email/queryChanges", std::move(r));
+}
+
+// ---- Email/copy (section 4.7) ----
+//
+// Copies between two accounts. Every session here has exactly one account
+// (its own; there is no sharing), so a fromAccountId other than this
+// account is fromAccountNotFound and the same account is invalidArguments
+// (RFC 8620 section 5.4: the two MUST differ); a Mailbox move is Email/set.
+Output EmailCopy(Context& ctx, json::object& args) {
+  HATO_KNOWN("fromAccountId", "ifFromInState", "accountId", "ifInState", "create",
+             "onSuccessDestroyOriginal", "destroyFromIfInState");
+  const json::value* from = args.if_contains("fromAccountId");
+  if (!from || !from->is_string()) return Output::Error("invalidArguments", "fromAccountId");
+  const json::value* create = args.if_contains("create");
+  if (!create || !create->is_object()) return Output::Error("invalidArguments", "create");
+  if (from->get_string() == AccountId(ctx.account_id))
+    return Output::Error("invalidArguments", "fromAccountId must differ from accountId");
+  return Output::Error("fromAccountNotFound");
+}
+
+// ---- Thread/get (section 3) ----
 
 Output ThreadGet(Context& ctx, json::object& args) {
   HATO_KNOWN("accountId", "ids", "properties");
@@ -1697,15 +2061,30 @@ Output ThreadGet(Context& ctx, json::object& args) {
   if (ids->size() > ctx.cfg.jmap.max_objects_in_get) return Output::Error("requestTooLarge");
   const AccountData* d = ctx.Load();
   if (!d) return ServerFail(ctx);
+  std::set<std::string> wanted(ids->begin(), ids->end());
+  // The Emails of each wanted Thread, oldest receivedAt first (section 3.1).
+  std::map<std::string, std::vector<std::pair<const store::EmailRow*, std::string>>> members;
+  for (const auto& [id, idx] : d->emails) {
+    const store::EmailRow& row = d->rows[idx.front()];
+    std::string t = ThreadOf(ctx, row);
+    if (wanted.count(t)) members[t].emplace_back(&row, id);
+  }
   json::array list, not_found;
   for (const auto& id : *ids) {
-    std::string email =
-        id.size() > 1 && id[0] == 't' ? Prefixed('e', std::string_view(id).substr(1)) : "";
-    if (email.empty() || !d->emails.count(email)) {
+    auto it = members.find(id);
+    if (it == members.end()) {
       not_found.push_back(json::string(id));
       continue;
     }
-    list.push_back(json::object{{"id", id}, {"emailIds", json::array{json::string(email)}}});
+    auto& m = it->second;
+    std::sort(m.begin(), m.end(), [](const auto& a, const auto& b) {
+      if (a.first->internal_date != b.first->internal_date)
+        return a.first->internal_date < b.first->internal_date;
+      return a.first->message_id < b.first->message_id;
+    });
+    json::array emails;
+    for (const auto& e : m) emails.push_back(json::string(e.second));
+    list.push_back(json::object{{"id", id}, {"emailIds", std::move(emails)}});
   }
   json::object r;
   r["accountId"] = AccountId(ctx.account_id);
@@ -1799,6 +2178,12 @@ std::optional<json::object> UpdateEmail(Context& ctx, const std::string& id,
   }
   if (mb_changed && want_mailboxes.empty())
     return SetError("invalidProperties", "an Email must be in at least one mailbox");
+  // The target mailboxes' names now: a write below reloads ctx.data (and `d`
+  // would dangle).
+  std::map<int64_t, std::string> names;
+  for (int64_t mb : want_mailboxes)
+    if (const store::MailboxInfo* m = MailboxById(*d, mb)) names[mb] = m->name;
+  d = nullptr;
   store::Store* store = ctx.svc.store;
   if (kw_changed) {
     auto parsed = KeywordsFrom(kw);
@@ -1821,8 +2206,7 @@ std::optional<json::object> UpdateEmail(Context& ctx, const std::string& id,
     for (const auto& r : rows) have.insert(r.mailbox_id);
     for (int64_t mb : want_mailboxes) {
       if (have.count(mb)) continue;
-      const store::MailboxInfo* m = MailboxById(*d, mb);
-      std::string name = m->name;
+      std::string name = names[mb];
       auto r = store::Wait<store::CopyResult>([&](store::Done<store::CopyResult> done) {
         store->CopyMessages(ctx.account_id, {rows.front().message_id}, name, false,
                             std::move(done));
@@ -1887,10 +2271,51 @@ std::string FormatAddresses(const json::value& v) {
   return out;
 }
 
+// A MIME parameter value: a quoted string when ASCII, else the RFC 2231
+// extended form (name*=UTF-8''...).
+std::string MimeParam(const std::string& name, const std::string& value) {
+  bool ascii = true;
+  for (unsigned char c : value) ascii = ascii && c >= 0x20 && c < 0x7f;
+  if (ascii) {
+    std::string q;
+    for (char c : value) {
+      if (c == '"' || c == '\\') q.push_back('\\');
+      q.push_back(c);
+    }
+    return name + "=\"" + q + "\"";
+  }
+  static const char* kHex = "0123456789ABCDEF";
+  std::string out = name + "*=UTF-8''";
+  for (unsigned char c : value) {
+    if (std::isalnum(c) || c == '.' || c == '-' || c == '_') {
+      out.push_back(static_cast<char>(c));
+    } else {
+      out.push_back('%');
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 15]);
+    }
+  }
+  return out;
+}
+
+// A MIME type token from a client ("text/plain"), or the default when it is not one.
+std::string MimeType(const json::object& part) {
+  const json::value* t = part.if_contains("type");
+  if (!t || !t->is_string()) return "application/octet-stream";
+  std::string type = AsciiLower(std::string(t->get_string()));
+  size_t slash = type.find('/');
+  if (slash == std::string::npos || slash == 0 || slash + 1 == type.size() ||
+      type.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789!#$&^_.+-/") != std::string::npos)
+    return "application/octet-stream";
+  return type;
+}
+
 // Builds a message from an Email create object (section 4.6): the header
-// properties and a text and/or HTML body from bodyValues.
-std::optional<std::string> BuildMessage(const json::object& e, const std::string& from_default,
-                                        std::string& why) {
+// properties, a text and/or HTML body from bodyValues, and attachments by
+// blobId (uploads, RFC 8620 section 6.1, or parts of stored Emails) in a
+// multipart/mixed.
+std::optional<std::string> BuildMessage(Context& ctx, const json::object& e,
+                                        const std::string& from_default, std::string& why) {
   std::string head;
   auto add = [&](const char* name, const std::string& value) {
     if (!value.empty()) head += std::string(name) + ": " + value + "\r\n";
@@ -1957,14 +2382,69 @@ std::optional<std::string> BuildMessage(const json::object& e, const std::string
     why = "bodyStructure is not supported for create yet; use textBody/htmlBody";
     return std::nullopt;
   }
+  // The body entity: its header fields (Content-*) and content.
+  std::string body;
   if (text && html) {
     std::string boundary = "=_hato_" + HexEncode(Sha256(*text + *html)).substr(0, 24);
-    head += "Content-Type: multipart/alternative; boundary=\"" + boundary + "\"\r\n\r\n";
-    return head + "--" + boundary + "\r\n" + qp_part("text/plain", *text) + "--" + boundary +
-           "\r\n" + qp_part("text/html", *html) + "--" + boundary + "--\r\n";
+    body = "Content-Type: multipart/alternative; boundary=\"" + boundary + "\"\r\n\r\n" + "--" +
+           boundary + "\r\n" + qp_part("text/plain", *text) + "--" + boundary + "\r\n" +
+           qp_part("text/html", *html) + "--" + boundary + "--\r\n";
+  } else if (html) {
+    body = qp_part("text/html", *html);
+  } else {
+    body = qp_part("text/plain", text.value_or(""));
   }
-  if (html) return head + qp_part("text/html", *html);
-  return head + qp_part("text/plain", text.value_or(""));
+  const json::value* atts = e.if_contains("attachments");
+  if (!atts || atts->is_null() || (atts->is_array() && atts->get_array().empty()))
+    return head + body;
+  if (!atts->is_array()) {
+    why = "attachments";
+    return std::nullopt;
+  }
+  std::string parts = "--{B}\r\n" + body;
+  for (const auto& a : atts->get_array()) {
+    const json::object* part = a.if_object();
+    if (!part || !part->contains("blobId") || !part->at("blobId").is_string()) {
+      why = "attachments: each needs a blobId";
+      return std::nullopt;
+    }
+    auto blob = ReadBlob(ctx, std::string(part->at("blobId").get_string()));
+    if (!blob) {
+      why = "attachments: no blob " + std::string(part->at("blobId").get_string());
+      return std::nullopt;
+    }
+    std::string name;
+    if (const json::value* n = part->if_contains("name"); n && n->is_string())
+      for (char c : n->get_string())
+        if (static_cast<unsigned char>(c) >= 0x20) name.push_back(c);
+    bool inline_part = false;
+    if (const json::value* d = part->if_contains("disposition"); d && d->is_string())
+      inline_part = d->get_string() == "inline";
+    std::string ph = "Content-Type: " + MimeType(*part);
+    if (!name.empty()) ph += "; " + MimeParam("name", name);
+    ph += "\r\nContent-Disposition: ";
+    ph += inline_part ? "inline" : "attachment";
+    if (!name.empty()) ph += "; " + MimeParam("filename", name);
+    ph += "\r\n";
+    if (const json::value* c = part->if_contains("cid"); c && c->is_string()) {
+      std::string cid(c->get_string());
+      if (!cid.empty() && cid.find_first_of("<>\r\n ") == std::string::npos)
+        ph += "Content-ID: <" + cid + ">\r\n";
+    }
+    ph += "Content-Transfer-Encoding: base64\r\n\r\n";
+    std::string b = Base64Encode(*blob);
+    for (size_t i = 0; i < b.size(); i += 76) ph += b.substr(i, 76) + "\r\n";
+    parts += "--{B}\r\n" + ph;
+  }
+  std::string boundary = "=_hato_mixed_" + HexEncode(Sha256(parts)).substr(0, 24);
+  std::string out = head + "Content-Type: multipart/mixed; boundary=\"" + boundary + "\"\r\n\r\n";
+  size_t pos = 0;
+  for (size_t at; (at = parts.find("--{B}\r\n", pos)) != std::string::npos; pos = at + 7) {
+    out.append(parts, pos, at - pos);
+    out += "--" + boundary + "\r\n";
+  }
+  out.append(parts, pos, std::string::npos);
+  return out + "--" + boundary + "--\r\n";
 }
 
 Result<std::string> AppendEmail(Context& ctx, int64_t mailbox, const std::string& content,
@@ -2050,7 +2530,7 @@ Output EmailSet(Context& ctx, json::object& args) {
         kw = *p;
       }
       std::string why;
-      auto content = BuildMessage(*e, ctx.address, why);
+      auto content = BuildMessage(ctx, *e, ctx.address, why);
       if (!content) {
         not_created[cid] = SetError("invalidProperties", why);
         continue;
@@ -2070,7 +2550,7 @@ Output EmailSet(Context& ctx, json::object& args) {
       std::string sha = Sha256(*content);
       created[cid] = json::object{{"id", *id},
                                   {"blobId", BlobIdOf(sha)},
-                                  {"threadId", ThreadIdOf(*id)},
+                                  {"threadId", ThreadOfNew(*content)},
                                   {"size", content->size()}};
       ctx.created_ids[cid] = *id;
     }
@@ -2189,6 +2669,10 @@ Output EmailImport(Context& ctx, json::object& args) {
       }
       content = std::move(c);
     }
+    // A user's message: Authentication-Results naming our host are removed
+    // as on submission (RFC 8601 section 5, server/message_hygiene.h), or a
+    // forged one would vouch for a spoofed sender in our users' readers.
+    content = server::RemoveForgedAuthResults(content, ctx.cfg.hostname);
     Result<std::string> id = Err(ErrorKind::kInvalid, "mailboxIds");
     for (const auto& m : e->at("mailboxIds").get_object()) {
       std::string mid(m.key());
@@ -2214,7 +2698,7 @@ Output EmailImport(Context& ctx, json::object& args) {
     std::string sha = Sha256(content);
     created[cid] = json::object{{"id", *id},
                                 {"blobId", BlobIdOf(sha)},
-                                {"threadId", ThreadIdOf(*id)},
+                                {"threadId", ThreadOfNew(content)},
                                 {"size", content.size()}};
     ctx.created_ids[cid] = *id;
   }
@@ -2232,40 +2716,238 @@ Output EmailImport(Context& ctx, json::object& args) {
 std::string IdentityIdOf(const std::string& address);
 
 // ---- Identity (RFC 8621 section 6): the account's address and aliases ----
+//
+// An account has one Identity per address it may send as (its own and its
+// aliases: `hato alias add`), so Identity/set cannot create or destroy one;
+// it updates what the user may choose: name, replyTo, bcc and signatures.
+// Those are kept in data/jmap-identities/{accountId}.json (replaced
+// atomically: io::FileSystem::WriteFileAtomic), beside the uploads.
 
-Output IdentityGet(Context& ctx, json::object& args) {
-  HATO_KNOWN("accountId", "ids", "properties");
+std::atomic<io::FileSystem*> g_data_files{nullptr};
+
+// The data directory's files (SetDataFiles).
+io::FileSystem* Files(const Context&) {
+  io::FileSystem* f = g_data_files.load();
+  return f ? f : io::FileSystem::Default();
+}
+
+inline constexpr size_t kMaxIdentityNameBytes = 256;
+inline constexpr size_t kMaxSignatureBytes = 64 * 1024;
+inline constexpr size_t kMaxIdentityAddresses = 50;  // in replyTo or bcc
+
+std::string IdentityFile(const Context& ctx) {
+  return ctx.data_dir + "/jmap-identities/" + std::to_string(ctx.account_id) + ".json";
+}
+
+std::mutex& IdentityFileLock() {
+  static std::mutex mu;
+  return mu;
+}
+
+// The saved choices by Identity id; an empty object when none were saved.
+Result<json::object> LoadIdentityChoices(const Context& ctx) {
+  io::FileSystem* f = Files(ctx);
+  std::string path = IdentityFile(ctx);
+  if (!f->Exists(path)) return json::object{};
+  auto text = f->ReadFile(path);
+  if (!text) return text.error();
+  boost::system::error_code ec;
+  json::value v = json::parse(*text, ec);
+  if (ec || !v.is_object()) return Err(ErrorKind::kCorrupt, "unreadable " + path);
+  return v.get_object();
+}
+
+json::object IdentityObject(const std::string& address, const json::object& choices) {
+  json::object o{{"id", IdentityIdOf(address)}, {"name", ""},        {"email", address},
+                 {"replyTo", nullptr},          {"bcc", nullptr},    {"textSignature", ""},
+                 {"htmlSignature", ""},         {"mayDelete", false}};
+  if (const json::value* c = choices.if_contains(o["id"].get_string()); c && c->is_object())
+    for (const auto& kv : c->get_object()) o[kv.key()] = kv.value();
+  return o;
+}
+
+std::vector<std::string> IdentityAddresses(Context& ctx) {
   std::vector<std::string> addresses{ctx.address};
   auto aliases = ctx.svc.store->ListAliases(ctx.address);
   if (aliases)
     for (const auto& a : *aliases) addresses.push_back(a.alias);
+  return addresses;
+}
+
+std::string IdentityState(const json::array& list) {
+  return Prefixed('i', std::to_string(Hash32(json::serialize(list))));
+}
+
+Output IdentityGet(Context& ctx, json::object& args) {
+  HATO_KNOWN("accountId", "ids", "properties");
   bool bad = false;
   auto ids = IdList(ctx, args, "ids", bad);
   if (bad) return Output::Error("invalidArguments", "ids");
-  json::array list, not_found;
+  auto choices = LoadIdentityChoices(ctx);
+  if (!choices) {
+    ctx.error = choices.error().message;
+    return ServerFail(ctx);
+  }
+  json::array all, list, not_found;
   std::set<std::string> seen;
-  for (const auto& a : addresses) {
-    std::string id = IdentityIdOf(a);
+  for (const auto& a : IdentityAddresses(ctx)) {
+    json::object o = IdentityObject(a, *choices);
+    std::string id(o["id"].get_string());
     seen.insert(id);
+    all.push_back(o);
     if (ids && std::find(ids->begin(), ids->end(), id) == ids->end()) continue;
-    list.push_back(json::object{{"id", id},
-                                {"name", ""},
-                                {"email", a},
-                                {"replyTo", nullptr},
-                                {"bcc", nullptr},
-                                {"textSignature", ""},
-                                {"htmlSignature", ""},
-                                {"mayDelete", false}});
+    list.push_back(std::move(o));
   }
   if (ids)
     for (const auto& id : *ids)
       if (!seen.count(id)) not_found.push_back(json::string(id));
   json::object r;
   r["accountId"] = AccountId(ctx.account_id);
-  r["state"] = Prefixed('i', std::to_string(Hash32(json::serialize(list))));
+  r["state"] = IdentityState(all);
   r["list"] = std::move(list);
   r["notFound"] = std::move(not_found);
   return Output::One("Identity/get", std::move(r));
+}
+
+// A valid EmailAddress[]|null for replyTo/bcc (RFC 8621 section 6.1).
+bool ValidAddressList(const json::value& v) {
+  if (v.is_null()) return true;
+  if (!v.is_array() || v.get_array().size() > kMaxIdentityAddresses) return false;
+  for (const auto& a : v.get_array()) {
+    const json::object* o = a.if_object();
+    if (!o || !o->contains("email") || !o->at("email").is_string()) return false;
+    std::string_view e = o->at("email").get_string();
+    if (e.empty() || e.size() > 320 || e.find('@') == std::string_view::npos ||
+        e.find_first_of("\r\n<>, ") != std::string_view::npos)
+      return false;
+    for (const auto& kv : *o) {
+      if (kv.key() == "email") continue;
+      if (kv.key() != "name" || !(kv.value().is_null() || kv.value().is_string())) return false;
+      if (kv.value().is_string() && kv.value().get_string().size() > kMaxIdentityNameBytes)
+        return false;
+    }
+  }
+  return true;
+}
+
+// The error for one Identity patch, or nullopt (and `choice` updated).
+std::optional<json::object> PatchIdentity(const json::object& patch, const json::object& current,
+                                          json::object& choice) {
+  for (const auto& kv : patch) {
+    std::string_view k = kv.key();
+    const json::value& v = kv.value();
+    if (k == "id" || k == "email" || k == "mayDelete") {
+      // Immutable: allowed only when unchanged (RFC 8620 section 5.3).
+      if (!current.contains(k) || current.at(k) != v)
+        return SetError("invalidProperties", std::string(k) + " cannot be changed");
+      continue;
+    }
+    bool ok = false;
+    if (k == "name")
+      ok = v.is_string() && v.get_string().size() <= kMaxIdentityNameBytes;
+    else if (k == "textSignature" || k == "htmlSignature")
+      ok = v.is_string() && v.get_string().size() <= kMaxSignatureBytes;
+    else if (k == "replyTo" || k == "bcc")
+      ok = ValidAddressList(v);
+    else
+      return SetError("invalidProperties", "unknown property " + std::string(k));
+    if (!ok) return SetError("invalidProperties", std::string(k));
+    choice[k] = v;
+  }
+  return std::nullopt;
+}
+
+Output IdentitySet(Context& ctx, json::object& args) {
+  HATO_KNOWN("accountId", "ifInState", "create", "update", "destroy");
+  std::lock_guard lock(IdentityFileLock());
+  auto choices = LoadIdentityChoices(ctx);
+  if (!choices) {
+    ctx.error = choices.error().message;
+    return ServerFail(ctx);
+  }
+  std::vector<std::string> addresses = IdentityAddresses(ctx);
+  json::array before;
+  std::map<std::string, json::object> current;
+  for (const auto& a : addresses) {
+    json::object o = IdentityObject(a, *choices);
+    current[std::string(o["id"].get_string())] = o;
+    before.push_back(std::move(o));
+  }
+  std::string old_state = IdentityState(before);
+  if (const json::value* s = args.if_contains("ifInState");
+      s && !s->is_null() && (!s->is_string() || s->get_string() != old_state))
+    return Output::Error("stateMismatch");
+  json::object not_created, updated, not_updated, not_destroyed;
+  if (const json::value* c = args.if_contains("create"); c && !c->is_null()) {
+    if (!c->is_object()) return Output::Error("invalidArguments", "create");
+    for (const auto& kv : c->get_object())
+      not_created[kv.key()] = SetError(
+          "forbidden", "an Identity exists for each address of the account (hato alias add)");
+  }
+  if (const json::value* d = args.if_contains("destroy"); d && !d->is_null()) {
+    if (!d->is_array()) return Output::Error("invalidArguments", "destroy");
+    for (const auto& v : d->get_array())
+      if (v.is_string())
+        not_destroyed[v.get_string()] =
+            current.count(std::string(v.get_string()))
+                ? SetError("forbidden", "mayDelete is false: remove the alias instead")
+                : SetError("notFound");
+  }
+  json::object next = *choices;
+  if (const json::value* u = args.if_contains("update"); u && !u->is_null()) {
+    if (!u->is_object()) return Output::Error("invalidArguments", "update");
+    if (u->get_object().size() > ctx.cfg.jmap.max_objects_in_set)
+      return Output::Error("requestTooLarge");
+    for (const auto& kv : u->get_object()) {
+      std::string id(kv.key());
+      auto it = current.find(id);
+      if (it == current.end()) {
+        not_updated[id] = SetError("notFound");
+        continue;
+      }
+      if (!kv.value().is_object()) {
+        not_updated[id] = SetError("invalidPatch");
+        continue;
+      }
+      json::object choice;
+      if (const json::value* c = next.if_contains(id); c && c->is_object())
+        choice = c->get_object();
+      if (auto e = PatchIdentity(kv.value().get_object(), it->second, choice)) {
+        not_updated[id] = std::move(*e);
+        continue;
+      }
+      next[id] = std::move(choice);
+      updated[id] = nullptr;
+    }
+  }
+  // Choices of addresses the account no longer has are dropped.
+  for (auto it = next.begin(); it != next.end();)
+    it = current.count(std::string(it->key())) ? std::next(it) : next.erase(it);
+  std::string new_state = old_state;
+  if (!updated.empty()) {
+    io::FileSystem* f = Files(ctx);
+    std::string path = IdentityFile(ctx);
+    Status st = f->CreateDirs(ctx.data_dir + "/jmap-identities");
+    if (st) st = f->WriteFileAtomic(path, json::serialize(next));
+    if (!st) {
+      spdlog::error("jmap: cannot save identities of {}: {}", ctx.address, st.error().message);
+      return Output::Error("serverFail", "cannot save; try again");
+    }
+    json::array after;
+    for (const auto& a : addresses) after.push_back(IdentityObject(a, next));
+    new_state = IdentityState(after);
+  }
+  json::object r;
+  r["accountId"] = AccountId(ctx.account_id);
+  r["oldState"] = old_state;
+  r["newState"] = new_state;
+  r["created"] = nullptr;
+  r["updated"] = updated.empty() ? json::value(nullptr) : json::value(updated);
+  r["destroyed"] = nullptr;
+  r["notCreated"] = not_created.empty() ? json::value(nullptr) : json::value(not_created);
+  r["notUpdated"] = not_updated.empty() ? json::value(nullptr) : json::value(not_updated);
+  r["notDestroyed"] = not_destroyed.empty() ? json::value(nullptr) : json::value(not_destroyed);
+  return Output::One("Identity/set", std::move(r));
 }
 
 // ---- EmailSubmission (RFC 8621 section 7): the same path as SMTP submission ----
@@ -2317,6 +2999,308 @@ std::string Outgoing(const std::string& content, const std::string& host) {
   return added + out;
 }
 
+// ---- EmailSubmission records (RFC 8621 section 7.1) ----
+//
+// Each accepted submission is recorded for EmailSubmission/get, /query and
+// /changes in data/jmap-submissions/{accountId}.json (the newest
+// kMaxKeptSubmissions, replaced atomically after the store acknowledged the
+// delivery). Submissions are sent at once: undoStatus is "final". The
+// deliveryStatus of each recipient is read from the outbound queue when
+// asked: local recipients were delivered in the same transaction; a queued
+// one is "queued" until the queue records it delivered or failed (with the
+// last reply); once the queue has let go of the message the outcome is
+// "unknown" here (the sender has the DSN, RFC 3464).
+
+inline constexpr size_t kMaxKeptSubmissions = 1000;
+
+std::string SubmissionFile(const Context& ctx) {
+  return ctx.data_dir + "/jmap-submissions/" + std::to_string(ctx.account_id) + ".json";
+}
+
+std::mutex& SubmissionFileLock() {
+  static std::mutex mu;
+  return mu;
+}
+
+// {"seq": N, "list": [record...]}: records oldest first; seq counts every
+// submission ever recorded (the state), "destroyed" the ids destroyed since.
+Result<json::object> LoadSubmissions(const Context& ctx) {
+  io::FileSystem* f = Files(ctx);
+  std::string path = SubmissionFile(ctx);
+  if (!f->Exists(path))
+    return json::object{{"seq", 0}, {"list", json::array{}}, {"destroyed", json::array{}}};
+  auto text = f->ReadFile(path);
+  if (!text) return text.error();
+  boost::system::error_code ec;
+  json::value v = json::parse(*text, ec);
+  if (ec || !v.is_object() || !v.get_object().contains("list") ||
+      !v.get_object().at("list").is_array() || !v.get_object().contains("seq"))
+    return Err(ErrorKind::kCorrupt, "unreadable " + path);
+  json::object o = v.get_object();
+  if (!o.contains("destroyed") || !o.at("destroyed").is_array()) o["destroyed"] = json::array{};
+  return o;
+}
+
+Status SaveSubmissions(const Context& ctx, json::object& all) {
+  // Trimmed history raises "floor": /changes from a state below it cannot
+  // be calculated.
+  int64_t floor = all.contains("floor") ? all["floor"].to_number<int64_t>() : 0;
+  for (const char* k : {"list", "destroyed"}) {
+    json::array& a = all[k].as_array();
+    while (a.size() > kMaxKeptSubmissions) {
+      floor = std::max(floor, a.front().at("seq").to_number<int64_t>());
+      a.erase(a.begin());
+    }
+  }
+  all["floor"] = floor;
+  io::FileSystem* f = Files(ctx);
+  if (auto st = f->CreateDirs(ctx.data_dir + "/jmap-submissions"); !st) return st;
+  return f->WriteFileAtomic(SubmissionFile(ctx), json::serialize(all));
+}
+
+std::string SubmissionState(const json::object& all) {
+  return Prefixed('q', std::to_string(all.at("seq").to_number<int64_t>()));
+}
+
+// The record with its deliveryStatus from the queue (section 7.1).
+json::object SubmissionObject(Context& ctx, const json::object& rec) {
+  json::object o = rec;
+  int64_t queue_id = rec.contains("queueId") ? rec.at("queueId").to_number<int64_t>() : 0;
+  o.erase("queueId");
+  o.erase("seq");
+  o.erase("remote");
+  std::set<std::string> remote;
+  if (const json::value* r = rec.if_contains("remote"); r && r->is_array())
+    for (const auto& x : r->get_array())
+      if (x.is_string()) remote.insert(std::string(x.get_string()));
+  std::optional<store::QueuedMessage> queued;
+  if (queue_id != 0) {
+    auto q = ctx.svc.store->GetQueued(queue_id);
+    if (q) queued = std::move(*q);
+  }
+  json::object status;
+  for (const auto& r : rec.at("envelope").at("rcptTo").get_array()) {
+    std::string addr(r.at("email").get_string());
+    json::object st{{"smtpReply", "250 2.1.5 delivered locally"},
+                    {"delivered", "yes"},
+                    {"displayed", "unknown"}};
+    if (remote.count(addr)) {
+      st["delivered"] = "unknown";
+      st["smtpReply"] = "250 2.0.0 handed to the outbound queue";
+      if (queued) {
+        for (const auto& qr : queued->recipients) {
+          if (!EqualsIgnoreCase(qr.address, addr)) continue;
+          st["delivered"] = qr.state == store::RecipientState::kDelivered ? "yes"
+                            : qr.state == store::RecipientState::kFailed  ? "no"
+                                                                          : "queued";
+          if (!qr.last_error.empty()) st["smtpReply"] = qr.last_error;
+        }
+      }
+    }
+    status[addr] = std::move(st);
+  }
+  o["deliveryStatus"] = std::move(status);
+  o["undoStatus"] = "final";
+  o["dsnBlobIds"] = json::array{};
+  o["mdnBlobIds"] = json::array{};
+  return o;
+}
+
+Output EmailSubmissionGet(Context& ctx, json::object& args) {
+  HATO_KNOWN("accountId", "ids", "properties");
+  bool bad = false;
+  auto ids = IdList(ctx, args, "ids", bad);
+  if (bad) return Output::Error("invalidArguments", "ids");
+  if (ids && ids->size() > ctx.cfg.jmap.max_objects_in_get) return Output::Error("requestTooLarge");
+  auto props = Properties(args, "properties", bad);
+  if (bad) return Output::Error("invalidArguments", "properties");
+  auto all = LoadSubmissions(ctx);
+  if (!all) {
+    ctx.error = all.error().message;
+    return ServerFail(ctx);
+  }
+  std::map<std::string, const json::object*> by_id;
+  for (const auto& v : all->at("list").get_array())
+    by_id[std::string(v.at("id").get_string())] = &v.get_object();
+  std::vector<std::string> wanted;
+  if (ids) {
+    wanted = *ids;
+  } else {
+    for (const auto& v : all->at("list").get_array()) {
+      if (wanted.size() >= ctx.cfg.jmap.max_objects_in_get) break;
+      wanted.emplace_back(v.at("id").get_string());
+    }
+  }
+  json::array list, not_found;
+  for (const auto& id : wanted) {
+    auto it = by_id.find(id);
+    if (it == by_id.end()) {
+      not_found.push_back(json::string(id));
+      continue;
+    }
+    json::object o = SubmissionObject(ctx, *it->second);
+    if (props) {
+      json::object picked{{"id", o["id"]}};
+      for (const auto& p : *props)
+        if (o.contains(p)) picked[p] = o[p];
+      o = std::move(picked);
+    }
+    list.push_back(std::move(o));
+  }
+  json::object r;
+  r["accountId"] = AccountId(ctx.account_id);
+  r["state"] = SubmissionState(*all);
+  r["list"] = std::move(list);
+  r["notFound"] = std::move(not_found);
+  return Output::One("EmailSubmission/get", std::move(r));
+}
+
+// EmailSubmission/changes (RFC 8620 section 5.2): records are never updated
+// (undoStatus is final at once), only created and destroyed.
+Output EmailSubmissionChanges(Context& ctx, json::object& args) {
+  HATO_KNOWN("accountId", "sinceState", "maxChanges");
+  const json::value* since = args.if_contains("sinceState");
+  if (!since || !since->is_string() || since->get_string().size() < 2 ||
+      since->get_string()[0] != 'q')
+    return Output::Error("cannotCalculateChanges");
+  auto n = ParseUint(std::string_view(since->get_string()).substr(1));
+  auto all = LoadSubmissions(ctx);
+  if (!all) {
+    ctx.error = all.error().message;
+    return ServerFail(ctx);
+  }
+  int64_t seq = all->at("seq").to_number<int64_t>();
+  const json::array& list = all->at("list").get_array();
+  int64_t floor = all->contains("floor") ? all->at("floor").to_number<int64_t>() : 0;
+  if (!n || static_cast<int64_t>(*n) > seq || static_cast<int64_t>(*n) < floor)
+    return Output::Error("cannotCalculateChanges");
+  json::array created, destroyed;
+  for (const auto& v : list)
+    if (v.at("seq").to_number<int64_t>() > static_cast<int64_t>(*n)) created.push_back(v.at("id"));
+  for (const auto& v : all->at("destroyed").get_array())
+    if (v.is_object() && v.get_object().at("seq").to_number<int64_t>() > static_cast<int64_t>(*n))
+      destroyed.push_back(v.get_object().at("id"));
+  json::object r;
+  r["accountId"] = AccountId(ctx.account_id);
+  r["oldState"] = since->get_string();
+  r["newState"] = SubmissionState(*all);
+  r["hasMoreChanges"] = false;
+  r["created"] = std::move(created);
+  r["updated"] = json::array{};
+  r["destroyed"] = std::move(destroyed);
+  return Output::One("EmailSubmission/changes", std::move(r));
+}
+
+// EmailSubmission/query (section 7.3): filter identityIds, emailIds,
+// threadIds, undoStatus, before, after; sort emailId, threadId, sentAt.
+Output EmailSubmissionQuery(Context& ctx, json::object& args) {
+  HATO_KNOWN("accountId", "filter", "sort", "position", "anchor", "anchorOffset", "limit",
+             "calculateTotal");
+  auto all = LoadSubmissions(ctx);
+  if (!all) {
+    ctx.error = all.error().message;
+    return ServerFail(ctx);
+  }
+  std::vector<const json::object*> hits;
+  const json::object* f = nullptr;
+  if (const json::value* fv = args.if_contains("filter"); fv && !fv->is_null()) {
+    f = fv->if_object();
+    if (!f) return Output::Error("invalidArguments", "filter");
+    for (const auto& kv : *f)
+      if (kv.key() != "identityIds" && kv.key() != "emailIds" && kv.key() != "threadIds" &&
+          kv.key() != "undoStatus" && kv.key() != "before" && kv.key() != "after")
+        return Output::Error("unsupportedFilter", std::string(kv.key()));
+  }
+  for (const auto& v : all->at("list").get_array()) {
+    const json::object& rec = v.get_object();
+    bool ok = true;
+    if (f) {
+      for (const char* k : {"identityIds", "emailIds", "threadIds"}) {
+        const json::value* want = f->if_contains(k);
+        if (!want) continue;
+        if (!want->is_array()) return Output::Error("invalidArguments", k);
+        std::string prop(k);
+        prop.pop_back();  // "identityIds" -> "identityId"
+        bool in = false;
+        for (const auto& x : want->get_array()) in = in || x == rec.at(prop);
+        ok = ok && in;
+      }
+      if (const json::value* u = f->if_contains("undoStatus"))
+        ok = ok && u->is_string() && u->get_string() == "final";
+      for (const char* k : {"before", "after"}) {
+        const json::value* t = f->if_contains(k);
+        if (!t) continue;
+        auto when = t->is_string() ? ParseUtcDate(t->get_string()) : std::nullopt;
+        if (!when) return Output::Error("invalidArguments", k);
+        auto sent = ParseUtcDate(rec.at("sendAt").get_string()).value_or(0);
+        ok = ok && (std::string_view(k) == "before" ? sent < *when : sent >= *when);
+      }
+    }
+    if (ok) hits.push_back(&rec);
+  }
+  // Default order: oldest first (as recorded); a sort may change it.
+  if (const json::value* sv = args.if_contains("sort"); sv && !sv->is_null()) {
+    if (!sv->is_array()) return Output::Error("invalidArguments", "sort");
+    std::vector<std::pair<std::string, bool>> keys;
+    for (const auto& c : sv->get_array()) {
+      const json::object* o = c.if_object();
+      if (!o || !o->contains("property") || !o->at("property").is_string())
+        return Output::Error("invalidArguments", "sort");
+      std::string p(o->at("property").get_string());
+      if (p == "sentAt") p = "sendAt";
+      if (p != "emailId" && p != "threadId" && p != "sendAt")
+        return Output::Error("unsupportedSort", p);
+      bool asc = true;
+      if (const json::value* a = o->if_contains("isAscending"); a && a->is_bool())
+        asc = a->get_bool();
+      keys.emplace_back(p, asc);
+    }
+    std::stable_sort(hits.begin(), hits.end(), [&](const json::object* a, const json::object* b) {
+      for (const auto& [p, asc] : keys) {
+        std::string_view x = a->at(p).get_string(), y = b->at(p).get_string();
+        if (x != y) return asc ? x < y : x > y;
+      }
+      return false;
+    });
+  }
+  int64_t total = static_cast<int64_t>(hits.size());
+  int64_t position = 0;
+  if (const json::value* p = args.if_contains("position"); p && !p->is_null()) {
+    if (!p->is_number()) return Output::Error("invalidArguments", "position");
+    position = p->to_number<int64_t>();
+    if (position < 0) position = std::max<int64_t>(0, total + position);
+  }
+  if (const json::value* a = args.if_contains("anchor"); a && !a->is_null()) {
+    if (!a->is_string()) return Output::Error("invalidArguments", "anchor");
+    int64_t found = -1;
+    for (int64_t i = 0; i < total; ++i)
+      if (hits[static_cast<size_t>(i)]->at("id").get_string() == a->get_string()) found = i;
+    if (found < 0) return Output::Error("anchorNotFound");
+    int64_t off = 0;
+    if (const json::value* o = args.if_contains("anchorOffset"); o && o->is_number())
+      off = o->to_number<int64_t>();
+    position = std::max<int64_t>(0, found + off);
+  }
+  int64_t limit = static_cast<int64_t>(ctx.cfg.jmap.max_objects_in_get);
+  if (const json::value* l = args.if_contains("limit"); l && !l->is_null()) {
+    if (!l->is_number() || l->to_number<double>() < 0)
+      return Output::Error("invalidArguments", "limit");
+    limit = std::min(limit, l->to_number<int64_t>());
+  }
+  json::array ids;
+  for (int64_t i = position; i < total && i < position + limit; ++i)
+    ids.push_back(hits[static_cast<size_t>(i)]->at("id"));
+  json::object r;
+  r["accountId"] = AccountId(ctx.account_id);
+  r["queryState"] = SubmissionState(*all);
+  r["canCalculateChanges"] = false;
+  r["position"] = std::min(position, total);
+  r["ids"] = std::move(ids);
+  const json::value* ct = args.if_contains("calculateTotal");
+  if (ct && ct->is_bool() && ct->get_bool()) r["total"] = total;
+  return Output::One("EmailSubmission/query", std::move(r));
+}
+
 Output EmailSubmissionSet(Context& ctx, json::object& args) {
   HATO_KNOWN("accountId", "ifInState", "create", "update", "destroy", "onSuccessUpdateEmail",
              "onSuccessDestroyEmail");
@@ -2327,7 +3311,18 @@ Output EmailSubmissionSet(Context& ctx, json::object& args) {
       create->get_object().size() > ctx.cfg.jmap.max_objects_in_set)
     return Output::Error("requestTooLarge");
   std::vector<std::string> owned = OwnedAddresses(ctx);
+  auto all = LoadSubmissions(ctx);
+  if (!all) {
+    ctx.error = all.error().message;
+    return ServerFail(ctx);
+  }
+  std::string old_state = SubmissionState(*all);
+  if (const json::value* st = args.if_contains("ifInState");
+      st && !st->is_null() && (!st->is_string() || st->get_string() != old_state))
+    return Output::Error("stateMismatch");
+  json::array records;  // of the submissions made here
   json::object created, not_created, not_updated, not_destroyed;
+  json::array destroyed;
   std::map<std::string, std::string> email_of;  // creation id -> emailId, for onSuccess*
   if (create && create->is_object()) {
     for (const auto& kv : create->get_object()) {
@@ -2361,6 +3356,7 @@ Output EmailSubmissionSet(Context& ctx, json::object& args) {
         not_created[cid] = SetError("invalidEmail", "the Email cannot be read");
         continue;
       }
+      std::string thread_id = ThreadOf(ctx, *row);
       // The envelope: given, or from the identity and the To/Cc/Bcc fields (section 7).
       std::string mail_from = from_address;
       std::vector<std::string> rcpts;
@@ -2453,7 +3449,25 @@ Output EmailSubmissionSet(Context& ctx, json::object& args) {
         not_created[cid] = e;
         continue;
       }
-      std::string content = Outgoing(parsed->content, ctx.cfg.hostname);
+      // The same hygiene as SMTP submission (server/message_hygiene.h): the
+      // author fields must name the account or an alias (RFC 6409 section
+      // 8.1; RFC 8621 section 7.5 forbiddenFrom), and Authentication-Results
+      // naming our host are removed (RFC 8601 section 5).
+      server::Authors authors = server::AuthorAddresses(parsed->content);
+      if (authors.unusable) {
+        not_created[cid] = SetError("forbiddenFrom", *authors.unusable);
+        continue;
+      }
+      auto unowned =
+          server::FirstUnownedAuthor(*ctx.svc.store, ctx.account_id, ctx.address, authors);
+      if (!unowned) return Output::Error("serverFail", "cannot check the author; try again");
+      if (*unowned) {
+        not_created[cid] =
+            SetError("forbiddenFrom", "the account does not own the author address " + **unowned);
+        continue;
+      }
+      std::string content = Outgoing(
+          server::RemoveForgedAuthResults(parsed->content, ctx.cfg.hostname), ctx.cfg.hostname);
       const server::MessageHooks* hooks = ctx.svc.hooks;
       if (hooks && hooks->sign_outbound) {
         auto sig = hooks->sign_outbound(mail_from.substr(mail_from.rfind('@') + 1), content);
@@ -2489,26 +3503,86 @@ Output EmailSubmissionSet(Context& ctx, json::object& args) {
       spdlog::info("jmap: submission from {} <{}> rcpts={} remote={} queue={}", ctx.address,
                    mail_from, rcpts.size(), remote.size(), receipt->queue_id);
       std::string sid = Prefixed('s', receipt->content_id.substr(0, 16)) + std::to_string(now);
-      created[cid] = json::object{{"id", sid},
-                                  {"undoStatus", "final"},
-                                  {"sendAt", UtcDate(now)},
-                                  {"threadId", ThreadIdOf(email_id)}};
+      created[cid] = json::object{
+          {"id", sid}, {"undoStatus", "final"}, {"sendAt", UtcDate(now)}, {"threadId", thread_id}};
+      json::array rcpt_to, remote_list;
+      for (const auto& r : rcpts)
+        rcpt_to.push_back(json::object{{"email", r}, {"parameters", nullptr}});
+      for (const auto& r : remote) remote_list.push_back(json::string(r.address));
+      records.push_back(json::object{
+          {"id", sid},
+          {"identityId", identity},
+          {"emailId", email_id},
+          {"threadId", thread_id},
+          {"envelope",
+           json::object{{"mailFrom", json::object{{"email", mail_from}, {"parameters", nullptr}}},
+                        {"rcptTo", std::move(rcpt_to)}}},
+          {"sendAt", UtcDate(now)},
+          {"queueId", receipt->queue_id},
+          {"remote", std::move(remote_list)}});
       ctx.created_ids[cid] = sid;
       email_of[cid] = email_id;
     }
   }
+  json::array& list = (*all)["list"].as_array();
+  auto known = [&list](std::string_view id) {
+    for (const auto& v : list)
+      if (v.at("id").get_string() == id) return true;
+    return false;
+  };
+  auto resolve = [&ctx](std::string_view id) {
+    std::string s(id);
+    if (!s.empty() && s[0] == '#' && ctx.created_ids.count(s.substr(1)))
+      return ctx.created_ids[s.substr(1)];
+    return s;
+  };
+  // Sent at once, a submission cannot be changed or cancelled (section 7.5).
   if (const json::value* u = args.if_contains("update"); u && u->is_object())
-    for (const auto& kv : u->get_object()) not_updated[kv.key()] = SetError("notFound");
-  if (const json::value* x = args.if_contains("destroy"); x && x->is_array())
-    for (const auto& v : x->get_array())
-      if (v.is_string()) not_destroyed[v.get_string()] = SetError("notFound");
+    for (const auto& kv : u->get_object())
+      not_updated[resolve(kv.key())] =
+          !known(resolve(kv.key())) ? SetError("notFound")
+          : kv.value().is_object() && kv.value().get_object().contains("undoStatus")
+              ? SetError("cannotUnsend", "the message was sent at once")
+              : SetError("invalidProperties", "only undoStatus may be updated");
+  // The records change under the lock, read again (another request of the
+  // account may have recorded meanwhile).
+  std::unique_lock lock(SubmissionFileLock());
+  if (auto again = LoadSubmissions(ctx)) *all = std::move(*again);
+  json::array& list2 = (*all)["list"].as_array();
+  int64_t seq = all->at("seq").to_number<int64_t>();
+  // Destroying a submission forgets its record; the mail is not recalled.
+  if (const json::value* x = args.if_contains("destroy"); x && x->is_array()) {
+    for (const auto& x_id : x->get_array()) {
+      if (!x_id.is_string()) continue;
+      json::string v(resolve(x_id.get_string()));
+      if (!known(v)) {
+        not_destroyed[v] = SetError("notFound");
+        continue;
+      }
+      for (size_t i = 0; i < list2.size(); ++i)
+        if (list2[i].at("id").get_string() == v)
+          list2.erase(list2.begin() + static_cast<std::ptrdiff_t>(i--));
+      (*all)["destroyed"].as_array().push_back(json::object{{"id", v}, {"seq", ++seq}});
+      destroyed.push_back(v);
+    }
+  }
+  for (auto& rec : records) {
+    rec.as_object()["seq"] = ++seq;
+    list2.push_back(std::move(rec));
+  }
+  (*all)["seq"] = seq;
+  if (!records.empty() || !destroyed.empty()) {
+    if (Status st = SaveSubmissions(ctx, *all); !st)
+      spdlog::error("jmap: cannot record submissions of {}: {}", ctx.address, st.error().message);
+  }
+  lock.unlock();
   json::object r;
   r["accountId"] = AccountId(ctx.account_id);
-  r["oldState"] = "q0";
-  r["newState"] = "q0";
+  r["oldState"] = old_state;
+  r["newState"] = SubmissionState(*all);
   r["created"] = created.empty() ? json::value(nullptr) : json::value(created);
   r["updated"] = nullptr;
-  r["destroyed"] = nullptr;
+  r["destroyed"] = destroyed.empty() ? json::value(nullptr) : json::value(destroyed);
   r["notCreated"] = not_created.empty() ? json::value(nullptr) : json::value(not_created);
   r["notUpdated"] = not_updated.empty() ? json::value(nullptr) : json::value(not_updated);
   r["notDestroyed"] = not_destroyed.empty() ? json::value(nullptr) : json::value(not_destroyed);
@@ -2543,25 +3617,154 @@ Output EmailSubmissionSet(Context& ctx, json::object& args) {
   return out;
 }
 
-Output EmailSubmissionGet(Context& ctx, json::object& args) {
-  HATO_KNOWN("accountId", "ids", "properties");
-  // Submissions are final at once (undoStatus "final") and not kept as
-  // objects: the outbound queue (hato queue) holds what is still in flight.
-  bool bad = false;
-  auto ids = IdList(ctx, args, "ids", bad);
-  if (bad) return Output::Error("invalidArguments", "ids");
-  json::array not_found;
-  if (ids)
-    for (const auto& id : *ids) not_found.push_back(json::string(id));
+// ---- SearchSnippet/get (RFC 8621 section 5) ----
+
+// The words a filter searches for in text (text, subject, body), from every
+// condition of a FilterOperator tree, bounded in depth like Email/query.
+void SnippetTerms(const json::object& f, int depth, std::vector<std::string>& out) {
+  if (depth > 10 || out.size() > 16) return;
+  if (const json::value* c = f.if_contains("conditions"); c && c->is_array()) {
+    for (const auto& x : c->get_array())
+      if (x.is_object()) SnippetTerms(x.get_object(), depth + 1, out);
+    return;
+  }
+  for (const char* k : {"text", "subject", "body"})
+    if (const json::value* v = f.if_contains(k); v && v->is_string() && !v->get_string().empty())
+      out.emplace_back(AsciiLower(std::string(v->get_string())));
+}
+
+// `text` HTML-escaped with each (ASCII case-insensitive) occurrence of a
+// term in <mark></mark> (section 5.1); nullopt when no term occurs.
+std::optional<std::string> Highlight(std::string_view text, const std::vector<std::string>& terms) {
+  std::string lower = AsciiLower(std::string(text));
+  std::vector<std::pair<size_t, size_t>> hits;  // [begin, end)
+  for (const auto& t : terms)
+    for (size_t at = lower.find(t); at != std::string::npos; at = lower.find(t, at + t.size()))
+      hits.emplace_back(at, at + t.size());
+  if (hits.empty()) return std::nullopt;
+  std::sort(hits.begin(), hits.end());
+  std::string out;
+  size_t pos = 0, h = 0;
+  auto escape = [&out](char c) {
+    switch (c) {
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '&':
+        out += "&amp;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      default:
+        out.push_back(c);
+    }
+  };
+  while (pos < text.size()) {
+    while (h < hits.size() && hits[h].second <= pos) ++h;
+    if (h < hits.size() && hits[h].first <= pos) {
+      size_t end = hits[h].second;
+      while (h + 1 < hits.size() && hits[h + 1].first <= end) end = std::max(end, hits[++h].second);
+      out += "<mark>";
+      for (; pos < end; ++pos) escape(text[pos]);
+      out += "</mark>";
+      continue;
+    }
+    escape(text[pos++]);
+  }
+  return out;
+}
+
+// The message's text as one line (tags of HTML parts dropped), as for preview.
+std::string PlainText(const Parsed& p) {
+  std::vector<Leaf> html, text, att;
+  Flatten(p.tree, {}, "", false, html, text, att, 0);
+  std::string out;
+  for (const Leaf& l : text) {
+    if (l.part->type != "text") continue;
+    std::string t = DecodedPartText(p, *l.part);
+    bool tag = false;
+    for (char c : t) {
+      if (l.part->subtype == "html" && (c == '<' || c == '>')) {
+        tag = c == '<';
+        continue;
+      }
+      if (tag) continue;
+      char ch = (c == '\r' || c == '\n' || c == '\t') ? ' ' : c;
+      if (ch == ' ' && (out.empty() || out.back() == ' ')) continue;
+      out.push_back(ch);
+    }
+    out.push_back(' ');
+  }
+  return out;
+}
+
+// Snippet length: the preview window around the first hit (section 5.1 "at
+// most 255 octets" before highlighting).
+inline constexpr size_t kSnippetBytes = 255;
+inline constexpr size_t kSnippetLead = 60;
+
+Output SearchSnippetGet(Context& ctx, json::object& args) {
+  HATO_KNOWN("accountId", "filter", "emailIds");
+  const json::value* f = args.if_contains("filter");
+  if (f && !f->is_null() && !f->is_object()) return Output::Error("invalidArguments", "filter");
+  const json::value* ids = args.if_contains("emailIds");
+  if (!ids || !ids->is_array()) return Output::Error("invalidArguments", "emailIds");
+  if (ids->get_array().size() > ctx.cfg.jmap.max_objects_in_get)
+    return Output::Error("requestTooLarge");
+  std::vector<std::string> terms;
+  if (f && f->is_object()) SnippetTerms(f->get_object(), 0, terms);
+  const AccountData* d = ctx.Load();
+  if (!d) return ServerFail(ctx);
+  json::array list, not_found;
+  for (const auto& v : ids->get_array()) {
+    if (!v.is_string()) return Output::Error("invalidArguments", "emailIds");
+    std::string id(v.get_string());
+    if (!id.empty() && id[0] == '#' && ctx.created_ids.count(id.substr(1)))
+      id = ctx.created_ids[id.substr(1)];
+    const store::EmailRow* row = RowByEmail(*d, id);
+    std::optional<Parsed> p = row ? ParseMessage(ctx, row->message_id) : std::nullopt;
+    if (!p) {
+      not_found.push_back(json::string(id));
+      continue;
+    }
+    json::object sn;
+    sn["emailId"] = id;
+    sn["subject"] = nullptr;
+    sn["preview"] = nullptr;
+    if (!terms.empty()) {
+      if (auto s = Highlight(mime::DecodeHeader(Unfolded(*p, "Subject")), terms))
+        sn["subject"] = *s;
+      std::string body = PlainText(*p);
+      std::string lower = AsciiLower(body);
+      size_t first = std::string::npos;
+      for (const auto& t : terms) first = std::min(first, lower.find(t));
+      if (first != std::string::npos) {
+        size_t begin = first > kSnippetLead ? first - kSnippetLead : 0;
+        while (begin > 0 && (static_cast<unsigned char>(body[begin]) & 0xC0) == 0x80) --begin;
+        size_t end = std::min(body.size(), begin + kSnippetBytes);
+        while (end < body.size() && end > begin &&
+               (static_cast<unsigned char>(body[end]) & 0xC0) == 0x80)
+          --end;
+        std::string window(TrimSpaces(std::string_view(body).substr(begin, end - begin)));
+        if (auto s = Highlight(window, terms)) sn["preview"] = *s;
+      }
+    }
+    list.push_back(std::move(sn));
+  }
   json::object r;
   r["accountId"] = AccountId(ctx.account_id);
-  r["state"] = "q0";
-  r["list"] = json::array{};
-  r["notFound"] = std::move(not_found);
-  return Output::One("EmailSubmission/get", std::move(r));
+  r["list"] = std::move(list);
+  r["notFound"] = not_found.empty() ? json::value(nullptr) : json::value(not_found);
+  return Output::One("SearchSnippet/get", std::move(r));
 }
 
 }  // namespace
+
+void SetDataFiles(io::FileSystem* fs) { g_data_files.store(fs); }
 
 const std::vector<MethodEntry>& MailMethods() {
   static const std::vector<MethodEntry> methods = {
@@ -2574,10 +3777,17 @@ const std::vector<MethodEntry>& MailMethods() {
       {"Email/changes", kCapMail, EmailChanges},
       {"Email/set", kCapMail, EmailSet},
       {"Email/import", kCapMail, EmailImport},
+      {"Email/parse", kCapMail, EmailParse},
+      {"Email/queryChanges", kCapMail, EmailQueryChanges},
+      {"Email/copy", kCapMail, EmailCopy},
       {"Thread/get", kCapMail, ThreadGet},
+      {"SearchSnippet/get", kCapMail, SearchSnippetGet},
       {"Thread/changes", kCapMail, ThreadChanges},
       {"Identity/get", kCapSubmission, IdentityGet},
+      {"Identity/set", kCapSubmission, IdentitySet},
       {"EmailSubmission/get", kCapSubmission, EmailSubmissionGet},
+      {"EmailSubmission/changes", kCapSubmission, EmailSubmissionChanges},
+      {"EmailSubmission/query", kCapSubmission, EmailSubmissionQuery},
       {"EmailSubmission/set", kCapSubmission, EmailSubmissionSet},
   };
   return methods;

@@ -1,12 +1,14 @@
 // JMAP Mail (RFC 8621) over the store: the session object, state strings,
 // ids, blobs and the method handlers (Mailbox/*, Email/*, Thread/*,
-// Identity/*, SearchSnippet/get). Blocking: everything here runs on the
+// Identity/*, SearchSnippet/get, EmailSubmission/*). Blocking: everything here runs on the
 // blocking pool (jmap/api.h RunRequest).
 //
 // Ids: an Email is its body: "e" + 24 hex digits of the body's SHA-256 (the
 // same body in two mailboxes is one Email with two mailboxIds); a Mailbox is
-// "m" + its store id; a Thread is "t" + its Email's digits (each Email is
-// its own Thread: threading by References is not done yet); a blob is "b"
+// "m" + its store id; a Thread is "t" + 24 hex digits of the hash of the
+// first message id of References, else In-Reply-To, else Message-ID (the
+// root of the conversation as the message records it; mail.cc "Threads");
+// a blob is "b"
 // + the 64 hex digits of its SHA-256 (message bodies, uploads), or that and
 // "_" + a part id for one decoded part.
 #pragma once
@@ -15,6 +17,7 @@
 #include <string_view>
 #include <vector>
 
+#include "io/fs.h"
 #include "jmap/api.h"
 
 namespace hato::jmap {
@@ -37,5 +40,10 @@ Result<std::string> SaveUpload(store::Store& store, int64_t account_id, const st
 Result<std::string> ReadBlob(Context& ctx, const std::string& blob_id);
 
 std::vector<std::string_view> SplitOn(std::string_view s, char sep);
+
+// The file system of JMAP's files in the data directory (identities,
+// submission records): the fault-injecting one under HATO_FAULTS_FILE
+// (io/fault_fs.h). Default: io::FileSystem::Default(). Set before serving.
+void SetDataFiles(io::FileSystem* fs);
 
 }  // namespace hato::jmap

@@ -76,7 +76,7 @@ function watch(page) {
   });
   page.on("pageerror", (e) => errors.push(String(e)));
   page.on("console", (m) => {
-    if (m.type() === "error") errors.push(m.text());
+    if (m.type() === "error") errors.push(`${m.text()} @${m.location()?.url ?? ""}`);
   });
   return { foreign, dialogs, errors };
 }
@@ -146,12 +146,6 @@ await step("login sets the session cookie", async () => {
   if (r.status() === 404) {
     jmap = false;
     console.log("skip JMAP is not in this build: the mail steps are skipped");
-  } else if (process.env.HATO_WEB_MAIL_STEPS !== "1") {
-    // The mail steps were written against a mock JMAP server and do not yet
-    // pass against Hato's JMAP (issues 12 and 13 are open): run them with
-    // HATO_WEB_MAIL_STEPS=1 while finishing that work.
-    jmap = false;
-    console.log("skip the mail steps against the real JMAP are not verified yet (HATO_WEB_MAIL_STEPS=1 runs them)");
   }
 });
 if (!jmap) ONLY.push("status");
@@ -284,7 +278,15 @@ await step("status page screenshot", async () => {
   check("status page renders", (await page.locator("#overall").count()) === 1);
 });
 
-check("no script errors on the webmail page", seen.errors.filter((e) => !/401|Failed to load resource/.test(e)).length === 0, seen.errors.join(" | ").slice(0, 300));
+// Not ours: HTTP statuses, and the browser reporting that our CSP blocked the
+// hostile message's inline handlers: Chromium reports them when DOMPurify
+// parses the message (the same two reports come from DOMPurify.sanitize alone
+// on a page with this CSP; its output has no handler). The "hostile HTML"
+// step checks that nothing of the message ran.
+const scriptErrors = seen.errors.filter(
+  (e) => !/401|Failed to load resource/.test(e) && !/^Executing inline event handler violates .* The action has been blocked\./.test(e),
+);
+check("no script errors on the webmail page", scriptErrors.length === 0, scriptErrors.join(" | ").slice(0, 600));
 
 await browser.close();
 writeFileSync(join(SHOTS, "results.txt"), results.join("\n") + "\n");

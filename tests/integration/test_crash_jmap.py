@@ -1,7 +1,9 @@
 """Crash test for JMAP writes: concurrent Email/set (create drafts, set
-keywords) while the server is SIGKILLed at random moments. After restart
-every acknowledged change is there: each Email in `created` of a 200
-response exists with its subject, each acknowledged keyword update is set."""
+keywords) and Identity/set (the name) while the server is SIGKILLed at random
+moments. After restart every acknowledged change is there: each Email in
+`created` of a 200 response exists with its subject, each acknowledged
+keyword update is set, and each Identity's name is the last acknowledged one
+or one tried after it (a write may land without its answer)."""
 import base64
 import http.client
 import json
@@ -16,13 +18,15 @@ from harness import DOMAIN, PASSWORD, Server, run_cli
 KILLS = int(os.environ.get("HATO_CRASH_KILLS", "5"))
 CLIENTS = 3
 CORE, MAIL = "urn:ietf:params:jmap:core", "urn:ietf:params:jmap:mail"
+SUBMISSION = "urn:ietf:params:jmap:submission"
 
 
 def call(server, user, calls, timeout=10):
     c = http.client.HTTPConnection("127.0.0.1", server.http_port, timeout=timeout)
     try:
         auth = base64.b64encode(f"{user}:{PASSWORD}".encode()).decode()
-        c.request("POST", "/jmap/api/", json.dumps({"using": [CORE, MAIL], "methodCalls": calls}),
+        c.request("POST", "/jmap/api/", json.dumps({"using": [CORE, MAIL, SUBMISSION],
+                                                    "methodCalls": calls}),
                   {"Authorization": "Basic " + auth, "Content-Type": "application/json"})
         r = c.getresponse()
         body = r.read()
@@ -49,7 +53,17 @@ class Client(threading.Thread):
                     r = call(self.server, self.user, [["Mailbox/query", {
                         "filter": {"role": "drafts"}}, "0"]])
                     drafts = r[0][1]["ids"][0]
-                if rnd.random() < 0.7 or not self.state["created"]:
+                if rnd.random() < 0.15:
+                    self.seq += 1
+                    name = f"n{self.idx}-{self.seq}"
+                    r = call(self.server, self.user, [["Identity/get", {}, "i"]])
+                    ident = r[0][1]["list"][0]["id"]
+                    self.state["names"].append(name)
+                    r = call(self.server, self.user, [["Identity/set", {"update": {
+                        ident: {"name": name}}}, "0"]])
+                    if r and r[0][0] == "Identity/set" and ident in (r[0][1].get("updated") or {}):
+                        self.state["acked_name"] = len(self.state["names"]) - 1
+                elif rnd.random() < 0.7 or not self.state["created"]:
                     self.seq += 1
                     subject = f"c{self.idx}-{self.seq}"
                     r = call(self.server, self.user, [["Email/set", {"create": {"k": {
@@ -73,7 +87,8 @@ class Client(threading.Thread):
 class JmapCrashTest(unittest.TestCase):
     def test_acknowledged_jmap_writes_survive_sigkill(self):
         server = Server(users=tuple(f"u{i}" for i in range(CLIENTS)))
-        states = [{"created": {}, "flagged": set()} for _ in range(CLIENTS)]
+        states = [{"created": {}, "flagged": set(), "names": [], "acked_name": None}
+                  for _ in range(CLIENTS)]
         try:
             server.start()
             rnd = random.Random(42)
@@ -90,6 +105,11 @@ class JmapCrashTest(unittest.TestCase):
                 server.start()
             total = 0
             for i, st in enumerate(states):
+                if st["acked_name"] is not None:
+                    r = call(server, f"u{i}@{DOMAIN}", [["Identity/get", {}, "0"]], timeout=60)
+                    name = r[0][1]["list"][0]["name"]
+                    self.assertIn(name, st["names"][st["acked_name"]:],
+                                  "an acknowledged Identity/set was lost")
                 ids = list(st["created"])
                 total += len(ids)
                 if not ids:

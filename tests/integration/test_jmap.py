@@ -7,6 +7,7 @@ store's changes, including changes made over IMAP."""
 import base64
 import imaplib
 import json
+import os
 import smtplib
 import socket
 import threading
@@ -14,11 +15,12 @@ import time
 import unittest
 import urllib.parse
 
-from harness import DOMAIN, PASSWORD, Server
+from harness import DOMAIN, PASSWORD, Server, run_cli
 
 ALICE = f"alice@{DOMAIN}"
 CORE = "urn:ietf:params:jmap:core"
 MAIL = "urn:ietf:params:jmap:mail"
+SUBMISSION = "urn:ietf:params:jmap:submission"
 
 
 def auth(user=ALICE, password=PASSWORD):
@@ -336,6 +338,359 @@ class JmapTest(unittest.TestCase):
         while not im.readline().startswith(tag.encode()):
             pass
         im.logout()
+
+    def test_search_snippets_highlight_the_terms(self):
+        self.deliver("Budget <draft> for Q3", "Some words first. The budget is 10 & rising.")
+        flt = {"text": "budget"}
+        _, _, body = self.api([
+            ["Email/query", {"accountId": self.account, "filter": flt}, "q"],
+            ["SearchSnippet/get", {"accountId": self.account, "filter": flt,
+                                   "#emailIds": {"resultOf": "q", "name": "Email/query",
+                                                 "path": "/ids"}}, "s"],
+            ["SearchSnippet/get", {"accountId": self.account, "filter": flt,
+                                   "emailIds": ["e000000000000000000000000"]}, "n"]])
+        r = body["methodResponses"]
+        self.assertEqual(r[1][0], "SearchSnippet/get", r)
+        sn = r[1][1]["list"][0]
+        self.assertEqual(sn["subject"], "<mark>Budget</mark> &lt;draft&gt; for Q3")
+        self.assertEqual(sn["preview"], "Some words first. The <mark>budget</mark> is 10 &amp; rising.")
+        self.assertEqual(r[2][1]["notFound"], ["e000000000000000000000000"])
+
+    def test_threads_follow_references_and_in_reply_to(self):
+        tag = str(time.time_ns())
+        root = f"<root.{tag}@remote.test>"
+        mails = [
+            f"Message-ID: {root}\r\nSubject: plan {tag}\r\n",
+            f"Message-ID: <r1.{tag}@remote.test>\r\nIn-Reply-To: {root}\r\n"
+            f"References: {root}\r\nSubject: Re: plan {tag}\r\n",
+            f"Message-ID: <r2.{tag}@remote.test>\r\nIn-Reply-To: <r1.{tag}@remote.test>\r\n"
+            f"References: {root} <r1.{tag}@remote.test>\r\nSubject: Re: plan {tag}\r\n",
+            f"Message-ID: <other.{tag}@remote.test>\r\nSubject: Re: plan {tag}\r\n",
+        ]
+        with smtplib.SMTP("127.0.0.1", self.server.smtp_port, timeout=10) as s:
+            for i, head in enumerate(mails):
+                s.sendmail("sender@remote.test", [ALICE],
+                           f"From: sender@remote.test\r\nTo: {ALICE}\r\n{head}"
+                           f"Date: Mon, 1 Dec 2025 10:0{i}:00 +0000\r\n\r\nbody {i}\r\n")
+                time.sleep(1.1)  # distinct receivedAt, so the order is defined
+        flt = {"subject": f"plan {tag}"}
+        _, _, body = self.api([
+            ["Email/query", {"accountId": self.account, "filter": flt,
+                             "sort": [{"property": "receivedAt", "isAscending": True}]}, "q"],
+            ["Email/get", {"accountId": self.account, "#ids": {
+                "resultOf": "q", "name": "Email/query", "path": "/ids"},
+                "properties": ["threadId", "messageId"]}, "g"],
+            ["Email/query", {"accountId": self.account, "filter": flt,
+                             "collapseThreads": True, "calculateTotal": True}, "c"]])
+        r = body["methodResponses"]
+        ids = r[0][1]["ids"]
+        self.assertEqual(len(ids), 4)
+        tid = {e["id"]: e["threadId"] for e in r[1][1]["list"]}
+        self.assertEqual(tid[ids[0]], tid[ids[1]])
+        self.assertEqual(tid[ids[0]], tid[ids[2]])
+        self.assertNotEqual(tid[ids[0]], tid[ids[3]])
+        self.assertEqual(r[2][1]["total"], 2)
+        _, _, body = self.api([["Thread/get", {"accountId": self.account,
+                                               "ids": [tid[ids[0]], tid[ids[3]], "tnope"]}, "t"]])
+        t = body["methodResponses"][0][1]
+        self.assertEqual(t["list"][0]["emailIds"], ids[:3])
+        self.assertEqual(t["list"][1]["emailIds"], [ids[3]])
+        self.assertEqual(t["notFound"], ["tnope"])
+        # The same ids after a restart (derived from the messages alone).
+        self.server.stop()
+        self.server.start()
+        _, _, body = self.api([["Email/get", {"accountId": self.account, "ids": ids,
+                                              "properties": ["threadId"]}, "g"]])
+        self.assertEqual({e["id"]: e["threadId"] for e in body["methodResponses"][0][1]["list"]},
+                         tid)
+
+    def upload(self, raw, ctype="message/rfc822"):
+        up = self.session["uploadUrl"].replace("{accountId}", self.account)
+        status, _, data = self.http.request("POST", up, raw, {"Content-Type": ctype})
+        self.assertEqual(status, 201, data)
+        return json.loads(data)["blobId"]
+
+    def test_email_parse_of_an_uploaded_message(self):
+        blob = self.upload(f"From: Ann <ann@remote.test>\r\nTo: {ALICE}\r\nSubject: parsed "
+                           "=?UTF-8?B?44GC?=\r\nMessage-ID: <p1@remote.test>\r\n\r\nhello parse\r\n")
+        junk = self.upload("\x00\x01 not a message", "application/octet-stream")
+        _, _, body = self.api([["Email/parse", {
+            "accountId": self.account, "blobIds": [blob, junk, "b" + "0" * 64],
+            "fetchTextBodyValues": True}, "p"]])
+        r = body["methodResponses"][0][1]
+        e = r["parsed"][blob]
+        self.assertEqual(e["subject"], "parsed \u3042")
+        self.assertEqual(e["from"], [{"name": "Ann", "email": "ann@remote.test"}])
+        self.assertEqual(e["messageId"], ["p1@remote.test"])
+        part = e["textBody"][0]["partId"]
+        self.assertEqual(e["bodyValues"][part]["value"].strip(), "hello parse")
+        self.assertEqual(r["notParsable"], [junk])
+        self.assertEqual(r["notFound"], ["b" + "0" * 64])
+
+    def test_query_changes_report_added_and_removed(self):
+        tag = str(time.time_ns())
+        flt = {"subject": f"qc {tag}"}
+        self.deliver(f"qc {tag} one")
+        _, _, body = self.api([["Email/query", {"accountId": self.account, "filter": flt}, "q"]])
+        q = body["methodResponses"][0][1]
+        self.assertTrue(q["canCalculateChanges"])
+        old_state, (first,) = q["queryState"], q["ids"]
+        self.deliver(f"qc {tag} two")
+        _, _, body = self.api([
+            ["Email/set", {"accountId": self.account, "destroy": [first]}, "d"],
+            ["Email/query", {"accountId": self.account, "filter": flt}, "q"],
+            ["Email/queryChanges", {"accountId": self.account, "filter": flt,
+                                    "sinceQueryState": old_state, "calculateTotal": True}, "c"],
+            ["Email/queryChanges", {"accountId": self.account, "filter": flt,
+                                    "sinceQueryState": "garbage"}, "x"]])
+        r = body["methodResponses"]
+        (second,) = r[1][1]["ids"]
+        c = r[2][1]
+        self.assertEqual(c["oldQueryState"], old_state)
+        self.assertEqual(c["newQueryState"], r[1][1]["queryState"])
+        self.assertIn(first, c["removed"])
+        self.assertEqual(c["added"], [{"id": second, "index": 0}])
+        self.assertEqual(c["total"], 1)
+        self.assertEqual(r[3][1]["type"], "cannotCalculateChanges")
+
+    def test_email_copy_has_no_other_account_to_copy_from(self):
+        _, _, body = self.api([
+            ["Email/copy", {"fromAccountId": "a999", "accountId": self.account,
+                            "create": {"c": {"id": "e1", "mailboxIds": {}}}}, "0"],
+            ["Email/copy", {"fromAccountId": self.account, "accountId": self.account,
+                            "create": {}}, "1"]])
+        r = body["methodResponses"]
+        self.assertEqual(r[0][1]["type"], "fromAccountNotFound")
+        self.assertEqual(r[1][1]["type"], "invalidArguments")
+
+    def test_identity_set_updates_name_and_signature_and_keeps_them(self):
+        sub = (CORE, MAIL, SUBMISSION)
+        _, _, body = self.api([["Identity/get", {"accountId": self.account}, "0"]], using=sub)
+        g = body["methodResponses"][0][1]
+        ident = g["list"][0]
+        _, _, body = self.api([["Identity/set", {
+            "accountId": self.account, "ifInState": g["state"],
+            "update": {ident["id"]: {"name": "Alice Liddell", "textSignature": "-- \nA.",
+                                     "replyTo": [{"name": None, "email": "a@remote.test"}]},
+                       "i-nope": {"name": "x"}},
+            "create": {"n": {"email": "other@remote.test"}},
+            "destroy": [ident["id"]]}, "0"],
+            ["Identity/set", {"accountId": self.account,
+                              "update": {ident["id"]: {"email": "evil@remote.test"}}}, "1"],
+            ["Identity/set", {"accountId": self.account, "ifInState": g["state"],
+                              "update": {ident["id"]: {"name": "late"}}}, "2"]], using=sub)
+        r = body["methodResponses"]
+        s = r[0][1]
+        self.assertIn(ident["id"], s["updated"])
+        self.assertEqual(s["notUpdated"]["i-nope"]["type"], "notFound")
+        self.assertEqual(s["notCreated"]["n"]["type"], "forbidden")
+        self.assertEqual(s["notDestroyed"][ident["id"]]["type"], "forbidden")
+        self.assertNotEqual(s["newState"], s["oldState"])
+        self.assertEqual(r[1][1]["notUpdated"][ident["id"]]["type"], "invalidProperties")
+        self.assertEqual(r[2][1]["type"], "stateMismatch")
+        self.server.stop()
+        self.server.start()
+        _, _, body = self.api([["Identity/get", {"accountId": self.account,
+                                                 "ids": [ident["id"]]}, "0"]], using=sub)
+        got = body["methodResponses"][0][1]["list"][0]
+        self.assertEqual(got["name"], "Alice Liddell")
+        self.assertEqual(got["textSignature"], "-- \nA.")
+        self.assertEqual(got["replyTo"], [{"name": None, "email": "a@remote.test"}])
+        self.assertEqual(got["email"], ALICE)
+
+    def test_email_submission_get_query_changes(self):
+        sub = (CORE, MAIL, SUBMISSION)
+        inbox = self.inbox()
+        _, _, body = self.api([
+            ["Identity/get", {"accountId": self.account}, "i"],
+            ["EmailSubmission/get", {"accountId": self.account, "ids": []}, "g"],
+            ["Email/set", {"accountId": self.account, "create": {
+                "m": {"mailboxIds": {inbox: True}, "subject": "tracked submission",
+                      "from": [{"email": ALICE}], "to": [{"email": f"bob@{DOMAIN}"}],
+                      "bodyValues": {"t": {"value": "x"}}, "textBody": [{"partId": "t"}]}}},
+             "e"]], using=sub)
+        r = body["methodResponses"]
+        identity, state = r[0][1]["list"][0]["id"], r[1][1]["state"]
+        email = r[2][1]["created"]["m"]["id"]
+        _, _, body = self.api([
+            ["EmailSubmission/set", {"accountId": self.account, "ifInState": state, "create": {
+                "s": {"emailId": email, "identityId": identity}}}, "s"],
+            ["EmailSubmission/get", {"accountId": self.account, "ids": ["#s"]}, "g"],
+            ["EmailSubmission/changes", {"accountId": self.account, "sinceState": state}, "c"],
+            ["EmailSubmission/query", {"accountId": self.account,
+                                       "filter": {"emailIds": [email]}}, "q"],
+            ["EmailSubmission/set", {"accountId": self.account, "update": {
+                "#s": {"undoStatus": "canceled"}}}, "u"],
+            ["EmailSubmission/set", {"accountId": self.account, "ifInState": state,
+                                     "destroy": ["#s"]}, "x"]], using=sub)
+        r = body["methodResponses"]
+        sid = r[0][1]["created"]["s"]["id"]
+        self.assertNotEqual(r[0][1]["newState"], state)
+        got = r[1][1]["list"][0]
+        self.assertEqual(got["emailId"], email)
+        self.assertEqual(got["identityId"], identity)
+        self.assertEqual(got["undoStatus"], "final")
+        self.assertEqual(got["envelope"]["mailFrom"]["email"], ALICE)
+        self.assertEqual(got["deliveryStatus"][f"bob@{DOMAIN}"]["delivered"], "yes")
+        self.assertEqual(r[2][1]["created"], [sid])
+        self.assertEqual(r[3][1]["ids"], [sid])
+        self.assertEqual(r[4][1]["notUpdated"][sid]["type"], "cannotUnsend")
+        self.assertEqual(r[5][1]["type"], "stateMismatch")
+        _, _, body = self.api([
+            ["EmailSubmission/set", {"accountId": self.account, "destroy": [sid]}, "x"],
+            ["EmailSubmission/get", {"accountId": self.account, "ids": [sid]}, "g"],
+            ["EmailSubmission/changes", {"accountId": self.account,
+                                         "sinceState": r[0][1]["newState"]}, "c"]], using=sub)
+        r = body["methodResponses"]
+        self.assertEqual(r[0][1]["destroyed"], [sid])
+        self.assertEqual(r[1][1]["notFound"], [sid])
+        self.assertEqual(r[2][1].get("destroyed"), [sid], r)
+
+    # --- Submission hygiene: the same rules as SMTP submission (server/message_hygiene.h) ---
+
+    def hostname(self):
+        for line in open(os.path.join(self.server.data, "hato.toml")):
+            k, _, v = line.split("#")[0].partition("=")
+            if k.strip() == "hostname":
+                return v.strip().strip('"')
+        raise AssertionError("no hostname in hato.toml")
+
+    def test_submission_refuses_an_author_the_account_does_not_own(self):
+        inbox = self.inbox()
+        _, _, body = self.api([
+            ["Identity/get", {"accountId": self.account}, "i"],
+            ["Email/set", {"accountId": self.account, "create": {
+                "forged": {"mailboxIds": {inbox: True}, "subject": "forged author",
+                           "from": [{"email": "ceo@remote.test"}],
+                           "to": [{"email": f"bob@{DOMAIN}"}],
+                           "bodyValues": {"t": {"value": "x"}}, "textBody": [{"partId": "t"}]},
+                "mine": {"mailboxIds": {inbox: True}, "subject": "own author",
+                         "from": [{"email": ALICE}], "to": [{"email": f"bob@{DOMAIN}"}],
+                         "bodyValues": {"t": {"value": "x"}}, "textBody": [{"partId": "t"}]}}},
+             "e"],
+        ], using=(CORE, MAIL, SUBMISSION))
+        r = body["methodResponses"]
+        identity = r[0][1]["list"][0]["id"]
+        _, _, body = self.api([
+            ["EmailSubmission/set", {"accountId": self.account, "create": {
+                "s1": {"emailId": r[1][1]["created"]["forged"]["id"], "identityId": identity},
+                "s2": {"emailId": r[1][1]["created"]["mine"]["id"], "identityId": identity}}},
+             "s"]], using=(CORE, MAIL, SUBMISSION))
+        s = body["methodResponses"][0][1]
+        self.assertEqual(s["notCreated"]["s1"]["type"], "forbiddenFrom", s)
+        self.assertIn("ceo@remote.test", s["notCreated"]["s1"]["description"])
+        self.assertIn("s2", s["created"], s)
+
+    def test_import_removes_authentication_results_naming_our_host(self):
+        host = self.hostname()
+        raw = (f"Authentication-Results: {host}; dkim=pass header.d=bank.test\r\n"
+               "Authentication-Results: mx.other.test; spf=pass\r\n"
+               f"From: Bank <alerts@bank.test>\r\nTo: {ALICE}\r\nSubject: imported forged\r\n"
+               "\r\nPlease log in.\r\n")
+        up = self.session["uploadUrl"].replace("{accountId}", self.account)
+        status, _, data = self.http.request("POST", up, raw, {"Content-Type": "message/rfc822"})
+        self.assertEqual(status, 201, data)
+        blob = json.loads(data)["blobId"]
+        _, _, body = self.api([
+            ["Email/import", {"accountId": self.account, "emails": {
+                "i": {"blobId": blob, "mailboxIds": {self.inbox(): True}}}}, "0"],
+            ["Email/get", {"accountId": self.account, "ids": ["#i"],
+                           "properties": ["header:Authentication-Results:all"]}, "1"]])
+        r = body["methodResponses"]
+        self.assertIn("i", r[0][1]["created"], r)
+        fields = r[1][1]["list"][0]["header:Authentication-Results:all"]
+        self.assertEqual([f.strip() for f in fields], ["mx.other.test; spf=pass"])
+
+
+class EventSourceSessionTest(unittest.TestCase):
+    """EventSource streams are sessions of their account (server/account_sessions.h):
+    `hato user passwd` and `hato user remove` (another process) end them."""
+
+    def setUp(self):
+        self.server = Server(users=("alice", "bob"))
+        self.server.start()
+
+    def tearDown(self):
+        self.server.cleanup()
+
+    def open_stream(self, user):
+        s = socket.create_connection(("127.0.0.1", self.server.http_port), timeout=20)
+        s.sendall("GET /jmap/eventsource/?types=*&closeafter=no&ping=1 HTTP/1.1\r\nHost: x\r\n"
+                  f"Authorization: {auth(user)}\r\n\r\n".encode())
+        data = b""
+        while b": hato" not in data:
+            chunk = s.recv(65536)
+            self.assertTrue(chunk, data)
+            data += chunk
+        return s
+
+    def assert_closed(self, s, within):
+        deadline = time.time() + within
+        s.settimeout(0.5)
+        while time.time() < deadline:
+            try:
+                if s.recv(65536) == b"":
+                    return
+            except socket.timeout:
+                pass
+            except OSError:
+                return
+        self.fail("the EventSource stream is still open")
+
+    def assert_open(self, s):
+        s.settimeout(3)
+        self.assertIn(b"event: ping", s.recv(65536))
+
+    def test_passwd_and_remove_end_eventsource_streams(self):
+        alice = self.open_stream(ALICE)
+        bob = self.open_stream(f"bob@{DOMAIN}")
+        run_cli("user", "passwd", ALICE, "--password-stdin", data=self.server.data,
+                input="new-secret-2\n")
+        self.assert_closed(alice, 5)
+        self.assert_open(bob)
+        run_cli("user", "remove", f"bob@{DOMAIN}", data=self.server.data)
+        self.assert_closed(bob, 5)
+        alice.close()
+        bob.close()
+
+
+class IdentityFaultTest(unittest.TestCase):
+    """Identity/set under injected storage faults (io/fault_fs.h): a failed
+    write is serverFail and changes nothing; when the fault clears it works."""
+
+    def setUp(self):
+        self.server = Server(users=("alice",))
+        self.faults = os.path.join(self.server.data, "faults")
+        self.set_faults("")
+        self.server.start(env={"HATO_FAULTS_FILE": self.faults})
+        self.http = Http(self.server.http_port)
+
+    def tearDown(self):
+        self.server.cleanup()
+
+    def set_faults(self, text):
+        with open(self.faults + ".tmp", "w") as f:
+            f.write(text)
+        os.replace(self.faults + ".tmp", self.faults)
+        time.sleep(0.2)  # re-read at most every 50 ms
+
+    def api(self, calls):
+        _, _, data = self.http.request("POST", "/jmap/api/", json.dumps(
+            {"using": [CORE, MAIL, SUBMISSION], "methodCalls": calls}),
+            {"Content-Type": "application/json"})
+        return json.loads(data)["methodResponses"]
+
+    def test_failed_identity_write_is_server_fail_and_changes_nothing(self):
+        ident = self.api([["Identity/get", {}, "0"]])[0][1]["list"][0]["id"]
+        self.set_faults("rename error=EIO\n")
+        r = self.api([["Identity/set", {"update": {ident: {"name": "Lost"}}}, "0"]])
+        self.assertEqual(r[0][0], "error", r)
+        self.assertEqual(r[0][1]["type"], "serverFail")
+        self.set_faults("")
+        self.assertEqual(self.api([["Identity/get", {}, "0"]])[0][1]["list"][0]["name"], "")
+        r = self.api([["Identity/set", {"update": {ident: {"name": "Kept"}}}, "0"]])
+        self.assertIn(ident, r[0][1]["updated"])
+        self.assertEqual(self.api([["Identity/get", {}, "0"]])[0][1]["list"][0]["name"], "Kept")
 
 
 if __name__ == "__main__":

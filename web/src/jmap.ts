@@ -9,6 +9,7 @@ export const SUBMISSION = "urn:ietf:params:jmap:submission";
 export const VACATION = "urn:ietf:params:jmap:vacationresponse";
 
 export interface Session {
+  capabilities: Record<string, unknown>;
   apiUrl: string;
   downloadUrl: string;
   uploadUrl: string;
@@ -151,6 +152,13 @@ export class Client {
     this.accountId = this.session.primaryAccounts[MAIL] ?? Object.keys(this.session.accounts)[0]!;
   }
 
+  // The capabilities a request uses: only those the server advertises (an
+  // unknown one fails the whole request, RFC 8620 section 3.6.1).
+  private using(): string[] {
+    const caps = this.session.capabilities ?? {};
+    return [CORE, MAIL, SUBMISSION, VACATION].filter((c) => c === CORE || c in caps);
+  }
+
   // One API request (RFC 8620 section 3.3); method-level errors stay in the
   // responses, request-level ones (section 3.6.1) throw.
   async request(calls: Invocation[]): Promise<Invocation[]> {
@@ -158,7 +166,7 @@ export class Client {
       method: "POST",
       credentials: "same-origin",
       headers: { "Content-Type": "application/json", [CSRF_HEADER]: this.csrf },
-      body: JSON.stringify({ using: [CORE, MAIL, SUBMISSION, VACATION], methodCalls: calls }),
+      body: JSON.stringify({ using: this.using(), methodCalls: calls }),
     });
     if (res.status === 401) {
       this.onUnauthorized();

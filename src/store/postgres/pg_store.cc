@@ -379,7 +379,15 @@ class PgStore final : public Store {
           t.c.Exec("SELECT 1 FROM accounts WHERE address = $1 AND removed_at IS NULL", {P(addr)});
       if (!live) return live.error();
       if (live->empty()) return Err(ErrorKind::kNotFound, "no such account: " + addr);
-      return EndSessionsIn(t, addr);
+      if (auto st = EndSessionsIn(t, addr); !st) return st;
+      // Signing out everywhere also revokes the HTTP tokens (API clients and
+      // web sessions) of the account, as in the embedded store.
+      auto revoke = t.c.Exec(
+          "DELETE FROM access_tokens WHERE account_id IN (SELECT id FROM accounts WHERE address "
+          "= $1 AND removed_at IS NULL)",
+          {P(addr)});
+      if (!revoke) return revoke.error();
+      return Ok();
     });
   }
 
@@ -526,6 +534,116 @@ class PgStore final : public Store {
 
   Result<QuotaUsage> GetQuota(int64_t account_id) override {
     return WithReader([&](Conn& c) { return pg::QueryQuota(c, account_id); });
+  }
+
+  // ---- JMAP (src/jmap) ----
+
+  Result<std::vector<EmailRow>> ListEmailRows(int64_t account_id, int64_t mailbox_id,
+                                              uint64_t since_modseq) override {
+    return WithReader([=](Conn& c) -> Result<std::vector<EmailRow>> {
+      auto r = c.Exec(
+          "SELECT m.id, m.mailbox_id, m.uid, m.size, m.internal_date, m.flags, m.keywords, "
+          "m.modseq, b.sha256, (m.expunged_at IS NOT NULL)::int FROM messages m "
+          "JOIN mailboxes x ON x.id = m.mailbox_id JOIN blobs b ON b.id = m.blob_id "
+          "WHERE x.account_id = $1 AND ($2 = 0 OR m.mailbox_id = $2) AND "
+          "(($3 = 0 AND m.expunged_at IS NULL AND x.deleted_at IS NULL) OR "
+          "($3 > 0 AND m.modseq > $3)) ORDER BY m.id",
+          {P(account_id), P(mailbox_id), P(static_cast<int64_t>(since_modseq))});
+      if (!r) return r.error();
+      std::vector<EmailRow> out;
+      out.reserve(static_cast<size_t>(r->size()));
+      for (int i = 0; i < r->size(); ++i) {
+        EmailRow e;
+        e.message_id = r->Int(i, 0);
+        e.mailbox_id = r->Int(i, 1);
+        e.uid = static_cast<uint32_t>(r->Int(i, 2));
+        e.size = static_cast<uint64_t>(r->Int(i, 3));
+        e.internal_date = r->Int(i, 4);
+        e.flags = static_cast<uint32_t>(r->Int(i, 5));
+        e.keywords = r->Text(i, 6);
+        e.modseq = static_cast<uint64_t>(r->Int(i, 7));
+        e.sha256 = r->Blob(i, 8);
+        e.expunged = r->Int(i, 9) != 0;
+        out.push_back(std::move(e));
+      }
+      return out;
+    });
+  }
+
+  // ---- Access tokens (http/auth.h) ----
+
+  Result<int64_t> AddToken(int64_t account_id, std::string_view hash, std::string_view kind,
+                           std::string_view label, int64_t expires_at,
+                           size_t max_per_account) override {
+    auto id = std::make_shared<int64_t>(0);
+    std::string h(hash), k(kind), l(label);
+    auto st = WriteSync([=](Txn& t) -> Status {
+      int64_t now = Now();
+      auto del = t.c.Exec(
+          "DELETE FROM access_tokens WHERE account_id = $1 AND expires_at != 0 AND "
+          "expires_at <= $2",
+          {P(account_id), P(now)});
+      if (!del) return del.error();
+      auto acct = t.c.Exec("SELECT address FROM accounts WHERE id = $1 AND removed_at IS NULL",
+                           {P(account_id)});
+      if (!acct) return acct.error();
+      if (acct->empty()) return Err(ErrorKind::kNotFound, "no such account");
+      std::string address = acct->Text(0, 0);
+      auto count =
+          t.c.Exec("SELECT count(*) FROM access_tokens WHERE account_id = $1", {P(account_id)});
+      if (!count) return count.error();
+      if (static_cast<size_t>(count->Int(0, 0)) >= max_per_account)
+        return Err(ErrorKind::kTooLarge, "too many tokens for this account");
+      auto ins = t.c.Exec(
+          "INSERT INTO access_tokens(hash, account_id, address, kind, label, created_at, "
+          "expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+          {P(h), P(account_id), P(address), P(k), P(l), P(now), P(expires_at)});
+      if (!ins) return ins.error();
+      *id = ins->Int(0, 0);
+      return Ok();
+    });
+    if (!st) return st.error();
+    return *id;
+  }
+
+  Result<AccessToken> FindToken(std::string_view hash, int64_t now) override {
+    std::string h(hash);
+    return WithReader([&h, now](Conn& c) -> Result<AccessToken> {
+      auto r = c.Exec(
+          "SELECT t.id, t.account_id, t.address, t.kind, t.label, t.created_at, t.expires_at "
+          "FROM access_tokens t JOIN accounts a ON a.id = t.account_id AND a.address = t.address "
+          "WHERE t.hash = $1 AND a.removed_at IS NULL AND (t.expires_at = 0 OR t.expires_at > $2)",
+          {P(h), P(now)});
+      if (!r) return r.error();
+      if (r->empty()) return Err(ErrorKind::kNotFound, "no such token");
+      return AccessToken{r->Int(0, 0),  r->Int(0, 1), r->Text(0, 2), r->Text(0, 3),
+                         r->Text(0, 4), r->Int(0, 5), r->Int(0, 6)};
+    });
+  }
+
+  Result<std::vector<AccessToken>> ListTokens(int64_t account_id, int64_t now) override {
+    return WithReader([account_id, now](Conn& c) -> Result<std::vector<AccessToken>> {
+      auto r = c.Exec(
+          "SELECT id, account_id, address, kind, label, created_at, expires_at FROM access_tokens "
+          "WHERE account_id = $1 AND (expires_at = 0 OR expires_at > $2) ORDER BY id DESC",
+          {P(account_id), P(now)});
+      if (!r) return r.error();
+      std::vector<AccessToken> out;
+      for (int i = 0; i < r->size(); ++i)
+        out.push_back(AccessToken{r->Int(i, 0), r->Int(i, 1), r->Text(i, 2), r->Text(i, 3),
+                                  r->Text(i, 4), r->Int(i, 5), r->Int(i, 6)});
+      return out;
+    });
+  }
+
+  Status RevokeToken(int64_t account_id, int64_t token_id) override {
+    return WriteSync([account_id, token_id](Txn& t) -> Status {
+      auto r = t.c.Exec("DELETE FROM access_tokens WHERE id = $1 AND account_id = $2",
+                        {P(token_id), P(account_id)});
+      if (!r) return r.error();
+      if (r->Affected() == 0) return Err(ErrorKind::kNotFound, "no such token");
+      return Ok();
+    });
   }
 
   // ---- Mail ----

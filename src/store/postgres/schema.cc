@@ -147,6 +147,20 @@ CREATE TABLE sieve_memos(
   until bigint NOT NULL,
   PRIMARY KEY(account_id, kind, key));
 )sql",
+      // 4 -> 5: access tokens (http/auth.h: bearer tokens and the web UI's
+      // session cookies), only their SHA-256 stored, as in the embedded store.
+      R"sql(
+CREATE TABLE access_tokens(
+  id bigserial PRIMARY KEY,
+  hash text NOT NULL UNIQUE,
+  account_id bigint NOT NULL,
+  address text NOT NULL,
+  kind text NOT NULL,
+  label text NOT NULL DEFAULT '',
+  created_at bigint NOT NULL,
+  expires_at bigint NOT NULL DEFAULT 0);
+CREATE INDEX access_tokens_account ON access_tokens(account_id);
+)sql",
   };
   return kMigrations;
 }
