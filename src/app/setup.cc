@@ -139,24 +139,32 @@ int InitDataDir(const InitOptions& o) {
   return 0;
 }
 
+Result<dns::RecordInput> RecordInputFor(const std::string& data, const std::string& hostname,
+                                        const std::string& domain) {
+  // The DKIM record follows from the domain's key (the greatest selector signs).
+  auto keys = msgauth::KeyRing::Load(*io::FileSystem::Default(), data + "/dkim");
+  if (!keys) return keys.error();
+  dns::RecordInput in;
+  in.domain = domain;
+  in.hostname = hostname;
+  if (const msgauth::DomainKey* k = keys->For(domain)) {
+    auto rec = k->key.DnsRecord();
+    if (!rec) return rec.error();
+    in.dkim_selector = k->selector;
+    in.dkim_record = *rec;
+  }
+  return in;
+}
+
 int DnsCheck(const DnsCheckOptions& o) {
   auto cfg = LoadConfig(o.data);
   if (!cfg) return Fail(cfg.error().message);
   auto domain = CanonicalHostName(o.domain, "domain");
   if (!domain.ok) return Fail(domain.error);
   std::string host = cfg->hostname;
-  // The DKIM record follows from the domain's key (the greatest selector signs).
-  auto keys = msgauth::KeyRing::Load(*io::FileSystem::Default(), o.data + "/dkim");
-  if (!keys) return Fail(keys.error().message);
-  dns::RecordInput in;
-  in.domain = domain.name;
-  in.hostname = host;
-  if (const msgauth::DomainKey* k = keys->For(domain.name)) {
-    auto rec = k->key.DnsRecord();
-    if (!rec) return Fail(rec.error().message);
-    in.dkim_selector = k->selector;
-    in.dkim_record = *rec;
-  }
+  auto rin = RecordInputFor(o.data, host, domain.name);
+  if (!rin) return Fail(rin.error().message);
+  dns::RecordInput in = std::move(*rin);
   dns::LookupOptions lo;
   lo.forward_to = o.resolver.empty() ? cfg->outbound.resolver : o.resolver;
   lo.query_timeout = std::chrono::seconds(o.timeout_seconds);

@@ -369,6 +369,16 @@ const std::map<std::string, Setter>& Setters() {
        [](const toml::node& n, Config& c) {
          return WantInt(n, "http.max_requests_per_ip", 1, 1000000, c.http.max_requests_per_ip);
        }},
+      {"web.root",
+       [](const toml::node& n, Config& c) { return WantString(n, "web.root", c.web.root); }},
+      {"web.session_hours",
+       [](const toml::node& n, Config& c) {
+         return WantInt(n, "web.session_hours", 1, 24 * 90, c.web.session_hours);
+       }},
+      {"web.backup_dir",
+       [](const toml::node& n, Config& c) {
+         return WantString(n, "web.backup_dir", c.web.backup_dir);
+       }},
       {"http.request_timeout_seconds",
        [](const toml::node& n, Config& c) {
          return WantInt(n, "http.request_timeout_seconds", 1, 3600,
