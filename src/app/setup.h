@@ -41,6 +41,19 @@ struct DnsCheckOptions {
 Result<dns::RecordInput> RecordInputFor(const std::string& data, const std::string& hostname,
                                         const std::string& domain);
 
+// Each record of `in` compared with what `resolver` ("ip" or "ip@port"; ""
+// = the system's) answers now: status OK, MISSING, DIFFERENT or SKIPPED
+// (SRV, CNAME: not queried), with what was found. Blocking. Shared by `hato
+// dns check` and the admin console.
+struct RecordCheck {
+  dns::Record record;
+  std::string status;
+  std::string detail;
+};
+Result<std::vector<RecordCheck>> CheckDomainRecords(const dns::RecordInput& in,
+                                                    const std::string& resolver,
+                                                    int timeout_seconds);
+
 // Prints one line per record (OK, MISSING, DIFFERENT, ERROR); exit 1 when a
 // required record is missing or wrong, 0 otherwise.
 int DnsCheck(const DnsCheckOptions& o);

@@ -538,24 +538,43 @@ AdminFn StartBackup(server::Services* svc, std::string data_dir, std::shared_ptr
 
 // ---- DNS records (the ones `hato init` prints and `hato dns check` checks) ----
 
+// With ?check=1, each record also carries what DNS answers now (status OK,
+// MISSING, DIFFERENT or SKIPPED and what was found), from [outbound]
+// resolver, as `hato dns check` prints it.
 AdminFn DnsRecords(server::Services* svc, std::string data_dir) {
   return [svc, data_dir](http::Request& req, AuditEntry&) -> awaitable<http::Response> {
     std::string domain = AsciiLower(req.Param("domain").value_or(""));
     if (auto st = dns::ValidateHostName(domain, "domain"); !st)
       co_return ApiError(400, st.error().message);
-    std::string host = svc->config->Get()->hostname;
-    auto build = [data_dir, host, domain]() { return app::RecordInputFor(data_dir, host, domain); };
-    auto in = co_await io::Offload(*svc->blocking, std::move(build));
-    if (!in) co_return StoreError(in.error());
+    bool check = req.Param("check").value_or("") == "1";
+    auto cfg = svc->config->Get();
+    std::string host = cfg->hostname, resolver = cfg->outbound.resolver;
+    auto build = [data_dir, host, domain, check,
+                  resolver]() -> Result<std::vector<app::RecordCheck>> {
+      auto in = app::RecordInputFor(data_dir, host, domain);
+      if (!in) return in.error();
+      if (check) return app::CheckDomainRecords(*in, resolver, kDnsCheckTimeoutSeconds);
+      std::vector<app::RecordCheck> out;
+      for (auto& r : dns::DomainRecords(*in)) out.push_back(app::RecordCheck{std::move(r), "", ""});
+      return out;
+    };
+    auto records = co_await io::Offload(*svc->blocking, std::move(build));
+    if (!records) co_return StoreError(records.error());
     json::array a;
-    for (const auto& r : dns::DomainRecords(*in)) {
-      a.push_back(json::object{{"name", r.name},
-                               {"type", r.type},
-                               {"value", r.value},
-                               {"required", r.need == dns::Need::kRequired},
-                               {"purpose", r.purpose},
-                               {"placeholder", r.placeholder},
-                               {"zoneLine", dns::ZoneLine(r)}});
+    for (const auto& c : *records) {
+      const dns::Record& r = c.record;
+      json::object o{{"name", r.name},
+                     {"type", r.type},
+                     {"value", r.value},
+                     {"required", r.need == dns::Need::kRequired},
+                     {"purpose", r.purpose},
+                     {"placeholder", r.placeholder},
+                     {"zoneLine", dns::ZoneLine(r)}};
+      if (check) {
+        o["status"] = c.status;
+        o["detail"] = c.detail;
+      }
+      a.push_back(std::move(o));
     }
     co_return ApiJson(json::object{{"domain", domain}, {"records", std::move(a)}});
   };

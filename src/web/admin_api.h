@@ -18,7 +18,8 @@
 //                                            (retry | hold | release | delete)
 //   GET  /web/admin/backups                  sets and the running job with its progress
 //   POST /web/admin/backups/create           POST .../backups/verify {"id"} ("" = all)
-//   GET  /web/admin/dns?domain=D             the records to publish (as `hato dns check`)
+//   GET  /web/admin/dns?domain=D[&check=1]   the records to publish (as `hato init`), and
+//                                            with check=1 what DNS answers (`hato dns check`)
 //   GET  /web/admin/audit                    the newest audit entries
 #pragma once
 
@@ -27,7 +28,8 @@
 
 namespace hato::web {
 
-inline constexpr size_t kAuditShown = 200;  // entries GET /web/admin/audit returns
+inline constexpr size_t kAuditShown = 200;         // entries GET /web/admin/audit returns
+inline constexpr int kDnsCheckTimeoutSeconds = 5;  // per query of a DNS check
 
 void RegisterAdminRoutes(http::Router& router, const WebContext& ctx);
 

@@ -165,6 +165,9 @@ await step("admin: DNS records of a domain", async () => {
   await ap.locator('[data-testid="domains"] tbody button').first().click();
   await ap.locator('[data-testid="dns"]').waitFor({ timeout: 15000 });
   check("the MX record is shown", (await ap.locator('[data-testid="dns"]').textContent()).includes("MX"));
+  await ap.click('[data-action="dns-check"]');
+  await ap.locator('[data-testid="dns"] .bad', { hasText: "MISSING" }).first().waitFor({ timeout: 30000 });
+  check("the check shows what DNS answers (the test resolver has no MX)", true);
   await ap.screenshot({ path: join(SHOTS, "admin-dns-ja.png"), fullPage: true });
 });
 

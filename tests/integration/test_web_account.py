@@ -389,6 +389,14 @@ class AdminTest(unittest.TestCase):
         self.assertTrue({"MX", "TXT", "SRV"} <= types, types)
         self.assertTrue(any(r["value"].startswith("v=DKIM1") for r in doc["records"]))
         self.assertTrue(any("_dmarc" in r["name"] for r in doc["records"]))
+        self.assertNotIn("status", doc["records"][0])
+        # With check=1: what the resolver ([outbound] resolver, here the fake
+        # one that knows only remote.example) answers now, as `hato dns check`.
+        status, doc = self.admin.get_json(f"/web/admin/dns?domain={DOMAIN}&check=1")
+        self.assertEqual(status, 200, doc)
+        mx = [r for r in doc["records"] if r["type"] == "MX"][0]
+        self.assertIn(mx["status"], ("MISSING", "DIFFERENT"))
+        self.assertTrue({r["status"] for r in doc["records"]} <= {"OK", "MISSING", "DIFFERENT", "SKIPPED"})
 
     def test_queue_retry(self):
         with smtplib.SMTP("127.0.0.1", self.s.submission_port, timeout=10) as smtp:

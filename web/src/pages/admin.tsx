@@ -328,6 +328,8 @@ function Accounts({ onError }: OnError) {
 }
 
 interface DnsRecord {
+  status?: string;
+  detail?: string;
   name: string;
   type: string;
   value: string;
@@ -345,8 +347,8 @@ function Domains({ onError }: OnError) {
     const form = ev.currentTarget as HTMLFormElement;
     void act("/web/admin/domains/add", { domain: new FormData(form).get("domain") }).then(() => form.reset());
   }
-  function show(domain: string) {
-    getJson<{ domain: string; records: DnsRecord[] }>(`/web/admin/dns?domain=${encodeURIComponent(domain)}`)
+  function show(domain: string, check = false) {
+    getJson<{ domain: string; records: DnsRecord[] }>(`/web/admin/dns?domain=${encodeURIComponent(domain)}${check ? "&check=1" : ""}`)
       .then(setDns)
       .catch(onError);
   }
@@ -380,7 +382,10 @@ function Domains({ onError }: OnError) {
       {dns && (
         <>
           <h2 style={{ marginTop: "24px" }}>
-            {pt.dnsRecords}: {dns.domain}
+            {pt.dnsRecords}: {dns.domain}{" "}
+            <button type="button" data-action="dns-check" onClick={() => show(dns.domain, true)}>
+              {pt.dnsCheck}
+            </button>
           </h2>
           <table data-testid="dns">
             <tbody>
@@ -389,10 +394,12 @@ function Domains({ onError }: OnError) {
                   <td>
                     {r.type}
                     {r.required ? "" : " *"}
+                    {r.status && <div class={r.status === "OK" ? "ok" : r.status === "SKIPPED" ? "muted" : "bad"}>{r.status}</div>}
                   </td>
                   <td>
                     <div class="zone">{r.zoneLine}</div>
                     <div class="muted">{r.purpose}</div>
+                    {r.detail && <div class="muted">{r.detail}</div>}
                   </td>
                 </tr>
               ))}
