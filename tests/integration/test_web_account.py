@@ -370,6 +370,20 @@ class AdminTest(unittest.TestCase):
         self.assertNotIn("dave-other-pass", log)
         self.assertNotIn("dave-secret-pass", self.s.logs())
 
+    def test_admin_role_from_the_cli(self):
+        out = run_cli("admin", "list", data=self.s.data).stdout
+        self.assertIn(ROOT_ADMIN, out.split())
+        self.assertNotIn(BOB, out.split())
+        bob = Browser(self.site.port, BOB, PASSWORD)
+        self.assertEqual(bob.get("/web/admin/accounts")[0], 403)
+        run_cli("admin", "grant", BOB, data=self.s.data)
+        self.assertEqual(bob.get("/web/admin/accounts")[0], 200)
+        self.assertTrue(bob.get_json("/web/api/me")[1]["admin"])
+        run_cli("admin", "revoke", BOB, data=self.s.data)
+        self.assertEqual(bob.get("/web/admin/accounts")[0], 403)
+        r = run_cli("admin", "grant", f"nobody@{DOMAIN}", data=self.s.data, check=False)
+        self.assertNotEqual(r.returncode, 0)
+
     def test_aliases_domains_and_dns(self):
         status, _ = self.admin.post("/web/admin/aliases/add",
                                     {"alias": f"info@{DOMAIN}", "account": BOB})
