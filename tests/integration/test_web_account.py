@@ -572,7 +572,8 @@ class ConfigTest(unittest.TestCase):
             os.makedirs(root)
             with open(os.path.join(root, "index.html"), "w") as f:
                 f.write("<!doctype html><title>custom root</title>")
-            site.server.append_config('[web]\nroot = "site"\nsession_hours = 2\n')
+            site.server.set_config("web", "root", '"site"')
+            site.server.set_config("web", "session_hours", "2")
             site.start()
             status, _, body = request(site.port, "/")
             self.assertEqual(status, 200)
