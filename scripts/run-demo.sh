@@ -9,8 +9,10 @@ IMAPS=${RUN_IMAPS:-127.0.0.1:1993} POP3S=${RUN_POP3S:-127.0.0.1:1995} HTTP=${RUN
 HTTPS=${RUN_HTTPS:-127.0.0.1:1443} MANAGESIEVE=${RUN_MANAGESIEVE:-127.0.0.1:14190}
 if [ ! -f "$DATA/hato.toml" ]; then
   "$HATO" init --data "$DATA" --domain "${USER#*@}" --hostname localhost >/dev/null
-  printf '%s\n' "$PASS" | "$HATO" user add "$USER" --password-stdin --data "$DATA"
+  printf '%s\n' "$PASS" | "$HATO" user add "$USER" --admin --password-stdin --data "$DATA"
 fi
+# The demo account runs the admin console too (also in a ./var made before it existed).
+"$HATO" admin grant "$USER" --data "$DATA" >/dev/null
 cat <<MSG
 
   Hato is starting with its data in $DATA (every port on loopback).
@@ -20,6 +22,8 @@ cat <<MSG
     POP3            $POP3 (POP3S $POP3S)  e.g.  python3 -c 'import poplib; p=poplib.POP3("${POP3%:*}", ${POP3##*:}); p.user("$USER"); p.pass_("$PASS"); print(p.stat())'
     IMAP            $IMAP (IMAPS $IMAPS)  e.g.  mutt -f imap://${USER/@/%40}@$IMAP/INBOX
     webmail         http://$HTTP/   (sign in with the account below)
+    my account      http://$HTTP/account   (password, app passwords, download all mail)
+    admin console   http://$HTTP/admin     (the demo account is an admin)
     status page     http://$HTTP/status
     account         $USER
     password        $PASS

@@ -13,5 +13,14 @@ export default defineConfig({
     assetsInlineLimit: 0,
     sourcemap: false,
     target: "es2022",
+    // The member's pages and the admin console are pages of their own
+    // (served at /account and /admin), sharing Preact with the webmail.
+    rollupOptions: {
+      input: {
+        main: "index.html",
+        account: "account.html",
+        admin: "admin.html",
+      },
+    },
   },
 });

@@ -529,6 +529,16 @@ int RunCli(int argc, char** argv) {
   u_add->add_flag("--new", add_new,
                   "add a new, empty account even though a removed one with this address is "
                   "in retention");
+  bool add_admin = false;
+  u_add->add_flag("--admin", add_admin, "give the account the admin role (the web admin console)");
+  // admin grant|revoke|list: the admin role (web/admin_api.h)
+  auto* admin_cmd = app.add_subcommand("admin", "the admin role of the web admin console");
+  admin_cmd->require_subcommand(1);
+  auto* adm_grant = admin_cmd->add_subcommand("grant", "give an account the admin role");
+  auto* adm_revoke = admin_cmd->add_subcommand("revoke", "take the admin role away");
+  auto* adm_list = admin_cmd->add_subcommand("list", "list the accounts with the admin role");
+  for (auto* c : {adm_grant, adm_revoke}) c->add_option("ADDRESS", addr)->required();
+  for (auto* c : {adm_grant, adm_revoke, adm_list}) add_data(c);
   u_rm->add_option("--id", purge_id,
                    "with --purge: the removed account to purge (see hato user list --removed)");
   u_rm->add_flag("--purge", purge, "destroy the account and its mail now (after a backup)");
@@ -776,12 +786,27 @@ int RunCli(int argc, char** argv) {
                     " --new creates a new, empty account instead");
       }
       if (auto st = s.AddAccount(*canonical, *hash, *scram); !st) return Fail(st.error().message);
-      std::cout << "added " << *canonical << "\n";
+      if (add_admin) {
+        if (auto st = s.SetAdmin(*canonical, true); !st) return Fail(st.error().message);
+      }
+      std::cout << "added " << *canonical << (add_admin ? " (admin)" : "") << "\n";
     } else {
       if (auto st = s.SetPassword(*canonical, *hash, *scram); !st) {
         return Fail(st.error().message);
       }
       std::cout << "password changed for " << *canonical << "\n";
+    }
+  } else if (adm_grant->parsed() || adm_revoke->parsed()) {
+    auto canonical = CanonicalAddress(addr);
+    if (!canonical) return Fail(canonical.error().message);
+    bool grant = adm_grant->parsed();
+    if (auto st = s.SetAdmin(*canonical, grant); !st) return Fail(st.error().message);
+    std::cout << *canonical << (grant ? " is an admin\n" : " is no longer an admin\n");
+  } else if (adm_list->parsed()) {
+    auto list = s.ListAccounts();
+    if (!list) return Fail(list.error().message);
+    for (const auto& a : *list) {
+      if (a.admin) std::cout << a.address << "\n";
     }
   } else if (u_list->parsed() && list_removed) {
     auto list = s.ListRemovedAccounts();

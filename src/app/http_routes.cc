@@ -1,7 +1,6 @@
 #include "app/http_routes.h"
 
 #include <boost/json.hpp>
-#include <cstdlib>
 
 #include "http/static_files.h"
 #include "jmap/api.h"
@@ -18,11 +17,10 @@ awaitable<http::Response> WhoAmI(http::Request& req) {
   co_return http::Response::Json(200, boost::json::serialize(o));
 }
 
-// The built webmail: $HATO_WEB_ROOT (relative to the data directory), else
-// the folder web/ beside the binary (build/web after `make`).
+// The built webmail: [web] root (relative to the data directory), else the
+// folder web/ beside the binary (build/web after `make`).
 std::string WebRoot(const HttpContext& ctx) {
-  const char* env = std::getenv("HATO_WEB_ROOT");
-  std::string root = env ? env : "";
+  std::string root = ctx.services->config->Get()->web.root;
   if (root.empty()) return web::DefaultWebRoot();
   return root.front() == '/' ? root : ctx.data_dir + "/" + root;
 }
@@ -36,7 +34,8 @@ void RegisterHttpRoutes(http::Router& router, const HttpContext& ctx) {
   jmap::AddRoutes(router, *ctx.services, ctx.data_dir);
   // The web site: webmail at "/", login, status, autoconfig (web/routes.h).
   std::string web_root = WebRoot(ctx);
-  web::RegisterWebRoutes(router, web::WebContext{ctx.services, ctx.watchdog, web_root});
+  web::RegisterWebRoutes(router, web::WebContext{ctx.services, ctx.watchdog, web_root, ctx.data_dir,
+                                                 ctx.audit, ctx.figures});
   // [http] static_dir: plain files under /static/ (no listing, ETag, .br/.gz).
   auto cfg = ctx.services->config->Get();
   if (!cfg->http.static_dir.empty()) {

@@ -8,6 +8,8 @@
 
 #include "http/server.h"
 #include "server/services.h"
+#include "web/audit.h"
+#include "web/figures.h"
 #include "web/watchdog.h"
 
 namespace hato::app {
@@ -16,6 +18,8 @@ struct HttpContext {
   server::Services* services = nullptr;
   std::string data_dir;
   const web::Watchdog* watchdog = nullptr;  // the health snapshot (web/watchdog.h)
+  web::AuditLog* audit = nullptr;           // admin actions (web/audit.h)
+  web::Figures* figures = nullptr;          // key figures for the admin console (web/figures.h)
 };
 
 void RegisterHttpRoutes(http::Router& router, const HttpContext& ctx);

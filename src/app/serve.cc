@@ -36,6 +36,8 @@
 #include "search/extract.h"
 #include "server/services.h"
 #include "smtp/server.h"
+#include "web/audit.h"
+#include "web/figures.h"
 #include "web/watchdog.h"
 
 namespace hato::app {
@@ -404,7 +406,15 @@ int Serve(const ServeOptions& options) {
   // HTTP (src/http): one router for [listen] http and https; features add
   // their routes in app/http_routes.cc.
   http::Router http_router;
-  RegisterHttpRoutes(http_router, HttpContext{&services, options.data_dir, &watchdog});
+  // The admin console's audit log and key figures (web/audit.h, web/figures.h).
+  web::AuditLog audit(options.data_dir + "/audit.log");
+  web::Figures figures(&watchdog, services.counters,
+                       {{"smtp", &smtp_server.admission()},
+                        {"imap", &imap_server.admission()},
+                        {"pop3", &pop3_server.admission()}});
+  figures.Start();
+  RegisterHttpRoutes(http_router,
+                     HttpContext{&services, options.data_dir, &watchdog, &audit, &figures});
   http::Server http_server(services, "http", http_router);
   http::Server https_server(services, "https", http_router);
   // The metrics endpoint is the same HTTP server on its own listener and router.

@@ -139,42 +139,36 @@ int InitDataDir(const InitOptions& o) {
   return 0;
 }
 
-int DnsCheck(const DnsCheckOptions& o) {
-  auto cfg = LoadConfig(o.data);
-  if (!cfg) return Fail(cfg.error().message);
-  auto domain = CanonicalHostName(o.domain, "domain");
-  if (!domain.ok) return Fail(domain.error);
-  std::string host = cfg->hostname;
+Result<dns::RecordInput> RecordInputFor(const std::string& data, const std::string& hostname,
+                                        const std::string& domain) {
   // The DKIM record follows from the domain's key (the greatest selector signs).
-  auto keys = msgauth::KeyRing::Load(*io::FileSystem::Default(), o.data + "/dkim");
-  if (!keys) return Fail(keys.error().message);
+  auto keys = msgauth::KeyRing::Load(*io::FileSystem::Default(), data + "/dkim");
+  if (!keys) return keys.error();
   dns::RecordInput in;
-  in.domain = domain.name;
-  in.hostname = host;
-  if (const msgauth::DomainKey* k = keys->For(domain.name)) {
+  in.domain = domain;
+  in.hostname = hostname;
+  if (const msgauth::DomainKey* k = keys->For(domain)) {
     auto rec = k->key.DnsRecord();
-    if (!rec) return Fail(rec.error().message);
+    if (!rec) return rec.error();
     in.dkim_selector = k->selector;
     in.dkim_record = *rec;
   }
-  dns::LookupOptions lo;
-  lo.forward_to = o.resolver.empty() ? cfg->outbound.resolver : o.resolver;
-  lo.query_timeout = std::chrono::seconds(o.timeout_seconds);
-  auto shared = dns::OpenSharedLookup(lo);
-  if (!shared) return Fail(shared.error().message);
-  dns::BudgetLookup dns(*shared, std::chrono::seconds(o.timeout_seconds * 20));
+  return in;
+}
 
-  int required_bad = 0, recommended_bad = 0;
+Result<std::vector<RecordCheck>> CheckDomainRecords(const dns::RecordInput& in,
+                                                    const std::string& resolver,
+                                                    int timeout_seconds) {
+  std::string host = in.hostname;
+  dns::LookupOptions lo;
+  lo.forward_to = resolver;
+  lo.query_timeout = std::chrono::seconds(timeout_seconds);
+  auto shared = dns::OpenSharedLookup(lo);
+  if (!shared) return shared.error();
+  dns::BudgetLookup dns(*shared, std::chrono::seconds(timeout_seconds * 20));
+  std::vector<RecordCheck> out;
   auto report = [&](const dns::Record& r, const std::string& status, const std::string& detail) {
-    bool ok = status == "OK";
-    if (!ok) ++(r.need == dns::Need::kRequired ? required_bad : recommended_bad);
-    std::cout << status << "\t" << r.type << "\t" << r.name;
-    if (!detail.empty()) std::cout << "\t" << detail;
-    if (!ok) {
-      std::cout << "\n\twant: " << dns::ZoneLine(r)
-                << (r.need == dns::Need::kRequired ? "" : "  (recommended)");
-    }
-    std::cout << "\n";
+    out.push_back(RecordCheck{r, status, detail});
   };
   auto error_text = [](const Error& e) {
     return e.kind == ErrorKind::kNotFound ? std::string("no such name (NXDOMAIN)")
@@ -238,9 +232,39 @@ int DnsCheck(const DnsCheckOptions& o) {
       }
     } else {
       // SRV and CNAME: not queried by this resolver interface.
+      report(r, "SKIPPED", "check by hand");
+    }
+  }
+  return out;
+}
+
+int DnsCheck(const DnsCheckOptions& o) {
+  auto cfg = LoadConfig(o.data);
+  if (!cfg) return Fail(cfg.error().message);
+  auto domain = CanonicalHostName(o.domain, "domain");
+  if (!domain.ok) return Fail(domain.error);
+  auto in = RecordInputFor(o.data, cfg->hostname, domain.name);
+  if (!in) return Fail(in.error().message);
+  auto checks = CheckDomainRecords(*in, o.resolver.empty() ? cfg->outbound.resolver : o.resolver,
+                                   o.timeout_seconds);
+  if (!checks) return Fail(checks.error().message);
+  int required_bad = 0, recommended_bad = 0;
+  for (const auto& c : *checks) {
+    const dns::Record& r = c.record;
+    if (c.status == "SKIPPED") {
       std::cout << "SKIPPED\t" << r.type << "\t" << r.name
                 << "\tcheck by hand: " << dns::ZoneLine(r) << "\n";
+      continue;
     }
+    bool ok = c.status == "OK";
+    if (!ok) ++(r.need == dns::Need::kRequired ? required_bad : recommended_bad);
+    std::cout << c.status << "\t" << r.type << "\t" << r.name;
+    if (!c.detail.empty()) std::cout << "\t" << c.detail;
+    if (!ok) {
+      std::cout << "\n\twant: " << dns::ZoneLine(r)
+                << (r.need == dns::Need::kRequired ? "" : "  (recommended)");
+    }
+    std::cout << "\n";
   }
   std::cout << required_bad << " required and " << recommended_bad
             << " recommended records missing or different\n";

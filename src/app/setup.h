@@ -8,6 +8,9 @@
 #include <string>
 #include <vector>
 
+#include "base/result.h"
+#include "dns/records.h"
+
 namespace hato::app {
 
 struct InitOptions {
@@ -31,6 +34,25 @@ struct DnsCheckOptions {
   std::string resolver;  // "ip" or "ip@port"; "" = outbound.resolver of hato.toml
   int timeout_seconds = 10;
 };
+
+// What dns::DomainRecords needs for `domain` served by `hostname`: the DKIM
+// record from the domain's key in DATA/dkim (none when it has no key).
+// Shared by `hato dns check` and the admin console (web/admin_api.h).
+Result<dns::RecordInput> RecordInputFor(const std::string& data, const std::string& hostname,
+                                        const std::string& domain);
+
+// Each record of `in` compared with what `resolver` ("ip" or "ip@port"; ""
+// = the system's) answers now: status OK, MISSING, DIFFERENT or SKIPPED
+// (SRV, CNAME: not queried), with what was found. Blocking. Shared by `hato
+// dns check` and the admin console.
+struct RecordCheck {
+  dns::Record record;
+  std::string status;
+  std::string detail;
+};
+Result<std::vector<RecordCheck>> CheckDomainRecords(const dns::RecordInput& in,
+                                                    const std::string& resolver,
+                                                    int timeout_seconds);
 
 // Prints one line per record (OK, MISSING, DIFFERENT, ERROR); exit 1 when a
 // required record is missing or wrong, 0 otherwise.

@@ -24,7 +24,14 @@ double Progress::Seconds() const {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
 }
 
+namespace {
+thread_local Progress::Observer observer;
+}  // namespace
+
+void Progress::ObserveThisThread(Observer o) { observer = std::move(o); }
+
 void Progress::Update(uint64_t items, uint64_t bytes) {
+  if (observer) observer(label_, items, total_, bytes);
   if (!tty_) return;
   auto now = std::chrono::steady_clock::now();
   if (now - last_ < kInterval) return;

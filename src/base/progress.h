@@ -6,12 +6,19 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <string>
 
 namespace hato {
 
 class Progress {
  public:
+  // Also told every Update of a Progress made on this thread (the admin
+  // console's backup jobs, web/admin_api.cc): label, items, total, bytes.
+  // Null (the default): nothing but the terminal line.
+  using Observer = std::function<void(const std::string&, uint64_t, uint64_t, uint64_t)>;
+  static void ObserveThisThread(Observer observer);
+
   // `total` items (0: unknown).
   Progress(std::string label, uint64_t total);
   ~Progress();

@@ -471,6 +471,16 @@ const std::map<std::string, Setter>& Setters() {
        [](const toml::node& n, Config& c) {
          return WantInt(n, "http.max_requests_per_ip", 1, 1000000, c.http.max_requests_per_ip);
        }},
+      {"web.root",
+       [](const toml::node& n, Config& c) { return WantString(n, "web.root", c.web.root); }},
+      {"web.session_hours",
+       [](const toml::node& n, Config& c) {
+         return WantInt(n, "web.session_hours", 1, 24 * 90, c.web.session_hours);
+       }},
+      {"web.backup_dir",
+       [](const toml::node& n, Config& c) {
+         return WantString(n, "web.backup_dir", c.web.backup_dir);
+       }},
       {"http.request_timeout_seconds",
        [](const toml::node& n, Config& c) {
          return WantInt(n, "http.request_timeout_seconds", 1, 3600,
@@ -844,6 +854,10 @@ std::string DefaultText(std::string_view hostname, std::string_view postgres) {
     << "retry_after_seconds = " << d.http.retry_after_seconds << "\n"
     << "static_dir = \"\"   # files served under /static/ (relative to the data dir); \"\" = "
        "none\n\n"
+    << "[web]   # the web site: webmail, the member's page, the admin console\n"
+    << "root = \"\"   # the built site (relative to the data dir); \"\" = web/ beside the binary\n"
+    << "session_hours = " << d.web.session_hours << "   # a web login lasts this long\n"
+    << "backup_dir = \"\"   # the admin console's backups; \"\" = DATA/backups\n\n"
     << "[smtp]\n"
     << "max_line_length = " << d.smtp.max_line_length << "        # 500 5.5.2 past it\n"
     << "max_message_size = " << d.smtp.max_message_size << "  # bytes; 552 5.3.4 past it\n"

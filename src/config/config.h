@@ -239,6 +239,17 @@ struct ListsConfig {
   std::string archive_url;  // List-Archive base (RFC 2369); "" = none
 };
 
+// The web site (src/web, issue 13).
+struct WebConfig {
+  // The built webmail (scripts/build-web.sh), relative to the data dir;
+  // "" = the folder web/ beside the hato binary (build/web after `make`).
+  std::string root;
+  int session_hours = 12;  // a web login lasts this long, then the login page again
+  // Where the admin console's backups go (hato backup create DEST); "" =
+  // DATA/backups.
+  std::string backup_dir;
+};
+
 // The server's log on stderr (the journal under systemd).
 struct LogConfig {
   std::string format = "text";  // "text" (key=value) or "json" (one object per line)
@@ -267,6 +278,7 @@ struct Config {
   ScanConfig scan;
   ListsConfig lists;
   LogConfig log;
+  WebConfig web;
   int retention_days = 30;  // expunged/deleted mail kept this long
   std::string tls_cert;     // PEM paths, relative to the data dir
   std::string tls_key;

@@ -120,7 +120,9 @@ awaitable<AuthOutcome> ByToken(server::Services& svc, Request& req, std::string 
     }
     co_return AuthOutcome::kBad;
   }
-  bool wrong_kind = via == "cookie" ? found->kind != "session" : found->kind == "session";
+  // A cookie carries a web session; a bearer token is an API token (never a
+  // session, nor an app password, which is a password for Basic and IMAP).
+  bool wrong_kind = via == "cookie" ? found->kind != "session" : found->kind != "api";
   if (wrong_kind) co_return via == "cookie" ? AuthOutcome::kNone : AuthOutcome::kBad;
   req.account = Principal{found->account_id, found->address, via};
   co_return AuthOutcome::kOk;

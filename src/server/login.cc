@@ -2,6 +2,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include <ctime>
+
+#include "auth/app_password.h"
 #include "auth/password.h"
 #include "base/strings.h"
 #include "io/await.h"
@@ -73,7 +76,10 @@ awaitable<LoginResult> CheckLogin(Services& svc, std::string ip, std::string use
   }
   store::Store* store = svc.store;
   auth::CredentialCache* cache = svc.credentials;
-  auto verify = [store, cache, address, password]() {
+  // App passwords (auth/app_password.h) serve mail clients, not the web
+  // login (which also guards the password change and app passwords).
+  bool app_ok = protocol != "web";
+  auto verify = [store, cache, address, password, app_ok]() {
     LoginResult r;
     r.address = address;
     auto account = store->FindAccount(address);
@@ -90,6 +96,20 @@ awaitable<LoginResult> CheckLogin(Services& svc, std::string ip, std::string use
       r.outcome = LoginOutcome::kOk;
       r.account_id = account->id;
       r.session_epoch = account->session_epoch;
+    } else if (auto app = app_ok ? auth::NormalizeAppPassword(password) : std::nullopt) {
+      auto now = static_cast<int64_t>(std::time(nullptr));
+      auto token = store->FindToken(auth::AppPasswordHash(*app), now);
+      if (token && token->kind == "app" && token->account_id == account->id) {
+        r.outcome = LoginOutcome::kOk;
+        r.account_id = account->id;
+        r.session_epoch = account->session_epoch;
+        if (auto st = store->TouchToken(token->id, now); !st) {
+          spdlog::warn("login: cannot record the use of an app password: {}", st.error().message);
+        }
+      } else if (!token && token.error().kind != ErrorKind::kNotFound) {
+        r.outcome = LoginOutcome::kTemporary;
+        r.error = token.error().message;
+      }
     }
     return r;
   };

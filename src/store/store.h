@@ -92,6 +92,7 @@ struct AccountSummary {
   uint64_t messages = 0;
   uint64_t bytes = 0;
   std::optional<uint64_t> quota_bytes;  // none: unlimited
+  bool admin = false;                   // the admin role (the web admin console)
 };
 
 // An address alias (issue 5): mail to `alias` goes to the account's INBOX,
@@ -611,7 +612,8 @@ struct AccessToken {
   std::string kind;     // "api" or "session"
   std::string label;    // what the user called it ("" for sessions)
   int64_t created_at = 0;
-  int64_t expires_at = 0;  // unix seconds; 0 = never
+  int64_t expires_at = 0;    // unix seconds; 0 = never
+  int64_t last_used_at = 0;  // unix seconds of the last login with it (app passwords); 0 = never
 };
 
 class Store {
@@ -966,6 +968,23 @@ class Store {
   // accounts with the same address are untouched.
   virtual Status PurgeAccountById(int64_t /*id*/) {
     return Err(ErrorKind::kInternal, "this store cannot purge one account by id");
+  }
+
+  // The admin role (issue 13: the web admin console; `hato admin grant`).
+  // Defaults: for backends that do not have it yet (nobody is an admin).
+  virtual Status SetAdmin(std::string_view address, bool admin) {
+    (void)address, (void)admin;
+    return Err(ErrorKind::kInternal, "this store has no admin role");
+  }
+  // False for an unknown or removed account.
+  virtual Result<bool> IsAdmin(int64_t account_id) {
+    (void)account_id;
+    return false;
+  }
+  // Records that a token was used to log in at `now` (app passwords).
+  virtual Status TouchToken(int64_t token_id, int64_t now) {
+    (void)token_id, (void)now;
+    return Ok();
   }
 };
 

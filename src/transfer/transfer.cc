@@ -277,6 +277,8 @@ Status ImportMboxTree(io::FileSystem* fs, const std::string& dir, const std::str
 
 }  // namespace
 
+std::optional<std::string> MboxExportProblem(const std::string& name) { return ExportUnsafe(name); }
+
 Result<TransferResult> Export(store::Store& store, int64_t account_id, Format format,
                               const std::string& out_dir, io::FileSystem* fs_in) {
   io::FileSystem* fs = Fs(fs_in);

@@ -5,6 +5,7 @@
 // data twice adds nothing the second time. Formats: transfer/mbox.h.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -32,6 +33,12 @@ struct TransferResult {
 // Writes every folder of the account to `out` (which must not exist or be empty).
 Result<TransferResult> Export(store::Store& store, int64_t account_id, Format format,
                               const std::string& out, io::FileSystem* fs = nullptr);
+
+// Why `hato export` leaves folder `name` out of an mbox export (a level of
+// the name is not a safe file name), or nullopt: it is written to
+// "<name>.mbox". The web download (web/account_api.h) follows the same rule
+// so that its archive holds exactly the files of `hato export`.
+std::optional<std::string> MboxExportProblem(const std::string& name);
 
 // Imports `path`: a Maildir++ directory (has cur/), a directory of mbox files
 // (folder = relative path without ".mbox"), or one mbox file (into `folder`,

@@ -12,6 +12,8 @@
 #include "http/static_files.h"
 #include "io/await.h"
 #include "server/login.h"
+#include "web/account_api.h"
+#include "web/admin_api.h"
 #include "web/autoconfig.h"
 #include "web/escape.h"
 #include "web/health.h"
@@ -97,7 +99,7 @@ http::Handler Login(server::Services* svc) {
       co_return t;
     }
     if (r.outcome != server::LoginOutcome::kOk) co_return JsonError(401, "unauthorized");
-    int64_t ttl = kSessionSeconds;
+    int64_t ttl = int64_t{cfg->web.session_hours} * 3600;
     store::Store* store = svc->store;
     int64_t account = r.account_id;
     auto create = [store, account, ttl] {
@@ -249,6 +251,23 @@ void RegisterWebRoutes(http::Router& router, const WebContext& ctx) {
     http::Response r = co_await assets(req);
     co_return std::move(Harden(r, kWebmailCsp));
   });
+  // The member's pages and the admin console: pages of their own (built by
+  // Vite beside index.html), so that they never load the mail views.
+  for (const char* page : {"account", "admin"}) {
+    std::string file = std::string(page) + ".html";
+    router.Add("GET", std::string("/") + page,
+               [index, file](http::Request& req) -> awaitable<http::Response> {
+                 req.rest = file;
+                 http::Response r = co_await index(req);
+                 if (r.status == 404) {
+                   r = http::Response::Text(
+                       503, "The web site is not built: run make (scripts/build-web.sh)\n");
+                 }
+                 co_return std::move(Harden(r, kWebmailCsp));
+               });
+  }
+  RegisterAccountRoutes(router, ctx);
+  RegisterAdminRoutes(router, ctx);
   router.Add("POST", "/web/login", Login(svc));
   router.Add("GET", "/web/session", SessionInfo(svc));
   router.Add("POST", "/web/logout", Logout(svc), http::Access::kAccount);

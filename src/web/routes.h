@@ -21,13 +21,20 @@
 
 namespace hato::web {
 
-// A web login lasts this long; then the login page again.
+// A web login lasts this long by default ([web] session_hours); then the
+// login page again.
 inline constexpr int64_t kSessionSeconds = 12 * 3600;
+
+class AuditLog;
+class Figures;
 
 struct WebContext {
   server::Services* services = nullptr;
   const Watchdog* watchdog = nullptr;  // null: /status says "down"
   std::string root;                    // the built webmail's folder
+  std::string data_dir;                // the server's data directory
+  AuditLog* audit = nullptr;           // admin actions (web/audit.h); null: not recorded
+  Figures* figures = nullptr;          // key figures of the last hours (web/figures.h)
 };
 
 // The folder "web" beside the running binary (the default [web] root).

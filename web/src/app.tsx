@@ -315,7 +315,9 @@ function Mail(props: { web: WebSession; onSignedOut: (expired: boolean) => void 
         <form class="search" role="search" onSubmit={search}>
           <input ref={searchBox} type="search" name="q" placeholder={t.search} aria-label={t.search} />
         </form>
-        <span class="me">{web.username}</span>
+        <a class="me" href="/account" data-action="account">
+          {web.username}
+        </a>
         <button
           data-action="settings"
           onClick={() => {

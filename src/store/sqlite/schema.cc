@@ -296,6 +296,14 @@ CREATE TABLE sieve_memos(
   until INTEGER NOT NULL,
   PRIMARY KEY(account_id, kind, key));
 )sql",
+      // The web site (issue 13): the admin role (the admin console, `hato
+      // admin grant`), and the last use of an access token (app passwords
+      // for mail clients are tokens of kind "app"; the member's page shows
+      // when each was last used).
+      R"sql(
+ALTER TABLE accounts ADD COLUMN is_admin INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE access_tokens ADD COLUMN last_used_at INTEGER NOT NULL DEFAULT 0;
+)sql",
   };
   return kMigrations;
 }

@@ -501,7 +501,8 @@ class SqliteStore final : public Store, public WriteProbe {
   Result<std::vector<AccountSummary>> ListAccounts() override {
     return WithReader([](Db& db) -> Result<std::vector<AccountSummary>> {
       auto s = db.Cached(
-          "SELECT a.address, count(m.id), coalesce(sum(m.size), 0), a.quota_bytes FROM accounts a "
+          "SELECT a.address, count(m.id), coalesce(sum(m.size), 0), a.quota_bytes, a.is_admin "
+          "FROM accounts a "
           "JOIN mailboxes x ON x.account_id = a.id "
           "LEFT JOIN messages m ON m.mailbox_id = x.id AND m.expunged_at IS NULL "
           "WHERE a.removed_at IS NULL GROUP BY a.id ORDER BY a.address");
@@ -514,6 +515,7 @@ class SqliteStore final : public Store, public WriteProbe {
         AccountSummary a{(*s)->Text(0), static_cast<uint64_t>((*s)->Int(1)),
                          static_cast<uint64_t>((*s)->Int(2)), std::nullopt};
         if (!(*s)->IsNull(3)) a.quota_bytes = static_cast<uint64_t>((*s)->Int(3));
+        a.admin = (*s)->Int(4) != 0;
         out.push_back(std::move(a));
       }
       return out;
@@ -755,15 +757,16 @@ class SqliteStore final : public Store, public WriteProbe {
     std::string h(hash);
     return WithReader([&h, now](Db& db) -> Result<AccessToken> {
       auto s = db.Cached(
-          "SELECT t.id, t.account_id, t.address, t.kind, t.label, t.created_at, t.expires_at "
-          "FROM access_tokens t JOIN accounts a ON a.id = t.account_id AND a.address = t.address "
+          "SELECT t.id, t.account_id, t.address, t.kind, t.label, t.created_at, t.expires_at, "
+          "t.last_used_at FROM access_tokens t JOIN accounts a ON a.id = t.account_id AND "
+          "a.address = t.address "
           "WHERE t.hash = ? AND a.removed_at IS NULL AND (t.expires_at = 0 OR t.expires_at > ?)");
       if (!s) return s.error();
       auto row = (*s)->Bind(1, h).Bind(2, now).Step();
       if (!row) return row.error();
       if (!*row) return Err(ErrorKind::kNotFound, "no such token");
       AccessToken t{(*s)->Int(0),  (*s)->Int(1), (*s)->Text(2), (*s)->Text(3),
-                    (*s)->Text(4), (*s)->Int(5), (*s)->Int(6)};
+                    (*s)->Text(4), (*s)->Int(5), (*s)->Int(6),  (*s)->Int(7)};
       (*s)->Reset();
       return t;
     });
@@ -772,14 +775,15 @@ class SqliteStore final : public Store, public WriteProbe {
   Result<std::vector<AccessToken>> ListTokens(int64_t account_id, int64_t now) override {
     return WithReader([account_id, now](Db& db) -> Result<std::vector<AccessToken>> {
       auto s = db.Cached(
-          "SELECT id, account_id, address, kind, label, created_at, expires_at FROM access_tokens "
+          "SELECT id, account_id, address, kind, label, created_at, expires_at, last_used_at FROM "
+          "access_tokens "
           "WHERE account_id = ? AND (expires_at = 0 OR expires_at > ?) ORDER BY id DESC");
       if (!s) return s.error();
       (*s)->Bind(1, account_id).Bind(2, now);
       std::vector<AccessToken> out;
       auto st = (*s)->ForEachRow([&out](Stmt& r) {
-        out.push_back(
-            AccessToken{r.Int(0), r.Int(1), r.Text(2), r.Text(3), r.Text(4), r.Int(5), r.Int(6)});
+        out.push_back(AccessToken{r.Int(0), r.Int(1), r.Text(2), r.Text(3), r.Text(4), r.Int(5),
+                                  r.Int(6), r.Int(7)});
       });
       if (!st) return st.error();
       return out;
@@ -793,6 +797,40 @@ class SqliteStore final : public Store, public WriteProbe {
       if (auto st = (*s)->Bind(1, token_id).Bind(2, account_id).Run(); !st) return st;
       if (t.db.Changes() == 0) return Err(ErrorKind::kNotFound, "no such token");
       return Ok();
+    });
+  }
+
+  Status TouchToken(int64_t token_id, int64_t now) override {
+    return WriteSync([token_id, now](Txn& t) -> Status {
+      auto s = t.db.Cached("UPDATE access_tokens SET last_used_at = ? WHERE id = ?");
+      if (!s) return s.error();
+      return (*s)->Bind(1, now).Bind(2, token_id).Run();
+    });
+  }
+
+  // ---- The admin role (issue 13) ----
+
+  Status SetAdmin(std::string_view address, bool admin) override {
+    std::string addr = AsciiLower(address);
+    return WriteSync([addr, admin](Txn& t) -> Status {
+      auto s =
+          t.db.Cached("UPDATE accounts SET is_admin = ? WHERE address = ? AND removed_at IS NULL");
+      if (!s) return s.error();
+      if (auto st = (*s)->Bind(1, int64_t{admin ? 1 : 0}).Bind(2, addr).Run(); !st) return st;
+      if (t.db.Changes() == 0) return Err(ErrorKind::kNotFound, "no such account: " + addr);
+      return Ok();
+    });
+  }
+
+  Result<bool> IsAdmin(int64_t account_id) override {
+    return WithReader([account_id](Db& db) -> Result<bool> {
+      auto s = db.Cached("SELECT is_admin FROM accounts WHERE id = ? AND removed_at IS NULL");
+      if (!s) return s.error();
+      auto row = (*s)->Bind(1, account_id).Step();
+      if (!row) return row.error();
+      bool admin = *row && (*s)->Int(0) != 0;
+      (*s)->Reset();
+      return admin;
     });
   }
 
