@@ -126,6 +126,14 @@ CREATE TABLE session_ends(
   at bigint NOT NULL);
 CREATE INDEX session_ends_account ON session_ends(account_id, epoch);
 )sql",
+      // 3 -> 4 (issue 16, RFC 3501 section 6.3.6): subscribed names whose
+      // mailbox was deleted or renamed away (see the SQLite schema).
+      R"sql(
+CREATE TABLE orphan_subscriptions(
+  account_id bigint NOT NULL,
+  name text NOT NULL,
+  PRIMARY KEY(account_id, name));
+)sql",
   };
   return kMigrations;
 }
