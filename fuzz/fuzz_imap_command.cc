@@ -316,5 +316,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     auto again = ParseDate(FormatDate(*d));
     FUZZ_CHECK(again.ok() && *again == *d);
   }
+
+  // 5. SORT and THREAD over messages made of the input's lines.
+  CheckSortAndThreads(in, h);
   return 0;
 }

@@ -334,7 +334,8 @@ TEST_P(StoreTest, SubscriptionsAreNames) {
   int64_t a = MakeAccount("a@example.test");
   auto op = [&](auto&& fn) { return Wait<void>([&](Done<void> done) { fn(std::move(done)); }); };
   auto subscribed = [&](const std::string& name) {
-    for (const auto& m : *store_->ListMailboxes(a)) {
+    auto list = store_->ListMailboxes(a);
+    for (const auto& m : *list) {
       if (m.name == name) return m.subscribed;
     }
     return false;
