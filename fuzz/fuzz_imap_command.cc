@@ -18,7 +18,12 @@
 //   * DecodeMailboxUtf7(x) ok => EncodeMailboxUtf7(result) == x, and
 //     EncodeMailboxUtf7(x) ok => DecodeMailboxUtf7(result) == x;
 //   * ParseDateTime(x) ok => FormatDateTime re-parses equal and survives a trip
-//     through Unix time.
+//     through Unix time;
+//   * SORT/THREAD (imap/proto/sort.h) over messages derived from the input's
+//     lines (subject, Date, Message-ID and References from the line): the
+//     base subject is a fixed point, SortOrder is a permutation and both
+//     thread lists name every message exactly once.
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -30,6 +35,7 @@
 #include "imap/proto/reader.h"
 #include "imap/proto/response.h"
 #include "imap/proto/seqset.h"
+#include "imap/proto/sort.h"
 #include "imap/proto/utf7.h"
 
 namespace {
@@ -142,6 +148,60 @@ class Driver {
   bool want_line_ = false;
   bool dead_ = false;
 };
+
+// Every number of a thread list, in order.
+std::vector<uint32_t> ThreadNumbers(const std::string& t) {
+  std::vector<uint32_t> out;
+  for (size_t i = 0; i < t.size();) {
+    if (t[i] < '0' || t[i] > '9') {
+      FUZZ_CHECK(t[i] == '(' || t[i] == ')' || t[i] == ' ');
+      ++i;
+      continue;
+    }
+    uint32_t n = 0;
+    while (i < t.size() && t[i] >= '0' && t[i] <= '9')
+      n = n * 10 + static_cast<uint32_t>(t[i++] - '0');
+    out.push_back(n);
+  }
+  return out;
+}
+
+void CheckSortAndThreads(std::string_view in, uint64_t h) {
+  std::vector<SortInput> msgs;
+  size_t pos = 0;
+  while (pos <= in.size() && msgs.size() < 200) {
+    size_t end = in.find('\n', pos);
+    if (end == std::string_view::npos) end = in.size();
+    std::string_view line = in.substr(pos, end - pos);
+    SortInput m;
+    m.seq = m.number = static_cast<uint32_t>(msgs.size() + 1);
+    m.subject = BaseSubject(line, &m.reply);
+    FUZZ_CHECK_EQ_STR(BaseSubject(m.subject), m.subject);
+    m.date = ParseSentDate(line).value_or(static_cast<int64_t>(Hash(line) % 1000));
+    auto ids = ParseMessageIds(line);
+    if (!ids.empty()) m.message_id = ids.front();
+    m.references.assign(ids.size() > 1 ? ids.begin() + 1 : ids.end(), ids.end());
+    if (h & 4) m.message_id = "<" + std::to_string(Hash(line) % 7) + "@x>";
+    if (h & 8 && msgs.size() > 0)
+      m.references.push_back("<" + std::to_string(Hash(line, 1) % 7) + "@x>");
+    m.from = SortFold(line.substr(0, std::min<size_t>(line.size(), 8)));
+    msgs.push_back(std::move(m));
+    pos = end + 1;
+  }
+  std::vector<SortCriterion> criteria = {{SortField::kSubject, (h & 16) != 0},
+                                         {SortField::kFrom, false},
+                                         {SortField::kDate, (h & 32) != 0}};
+  auto order = SortOrder(msgs, criteria);
+  std::vector<size_t> sorted = order;
+  std::sort(sorted.begin(), sorted.end());
+  for (size_t i = 0; i < sorted.size(); ++i) FUZZ_CHECK(sorted[i] == i);
+  for (const std::string& t : {ThreadReferences(msgs), ThreadOrderedSubject(msgs)}) {
+    auto numbers = ThreadNumbers(t);
+    std::sort(numbers.begin(), numbers.end());
+    FUZZ_CHECK(numbers.size() == msgs.size());
+    for (size_t i = 0; i < numbers.size(); ++i) FUZZ_CHECK(numbers[i] == i + 1);
+  }
+}
 
 void CheckSame(const std::vector<std::string>& a, const std::vector<std::string>& b) {
   if (a == b) return;
@@ -256,5 +316,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     auto again = ParseDate(FormatDate(*d));
     FUZZ_CHECK(again.ok() && *again == *d);
   }
+
+  // 5. SORT and THREAD over messages made of the input's lines.
+  CheckSortAndThreads(in, h);
   return 0;
 }

@@ -660,6 +660,15 @@ Result<RestoreResult> RestoreMerge(const std::string& dest, store::Store& store,
         return Err(st.error().kind,
                    "account " + addr + " folder " + mb.name + ": " + st.error().message);
       }
+      // CreateMailbox subscribes nothing (RFC 3501 6.3.6): the snapshot says.
+      if (st && mb.subscribed) {
+        auto sub = store::Wait<void>([&](store::Done<void> done) {
+          store.SetSubscribed(account_id, mb.name, true, std::move(done));
+        });
+        if (!sub)
+          return Err(sub.error().kind,
+                     "account " + addr + " folder " + mb.name + ": " + sub.error().message);
+      }
     }
     // Its aliases, unless the live store has them already (or gave them to
     // another account, which is reported).

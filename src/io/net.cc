@@ -1,6 +1,7 @@
 #include "io/net.h"
 
 #include <poll.h>
+#include <zlib.h>
 
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <variant>
@@ -35,7 +36,58 @@ Connection::Connection(tcp::socket socket, std::shared_ptr<asio::ssl::context> t
   socket_.non_blocking(true, ec);  // ReadSomeWithTimeout reads only when readable
 }
 
+// Raw DEFLATE both ways (RFC 4978 section 3: no zlib header, windowBits
+// -15), flushed with Z_SYNC_FLUSH after each write so the peer can read it.
+struct Connection::Zlib {
+  z_stream in{};
+  z_stream out{};
+  bool in_ok = false, out_ok = false;
+  std::string pending;  // compressed input not inflated yet (past kMaxInflatePerRead)
+  Zlib() {
+    in_ok = inflateInit2(&in, -15) == Z_OK;
+    out_ok =
+        deflateInit2(&out, Z_DEFAULT_COMPRESSION, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) == Z_OK;
+  }
+  ~Zlib() {
+    if (in_ok) inflateEnd(&in);
+    if (out_ok) deflateEnd(&out);
+  }
+  Zlib(const Zlib&) = delete;
+  Zlib& operator=(const Zlib&) = delete;
+};
+
 Connection::~Connection() = default;
+
+bool Connection::StartCompression() {
+  if (zlib_) return false;
+  auto z = std::make_unique<Zlib>();
+  if (!z->in_ok || !z->out_ok) return false;
+  zlib_ = std::move(z);
+  return true;
+}
+
+bool Connection::InflateFrom(size_t from) {
+  Zlib& z = *zlib_;
+  z.pending.append(buffer_, from, std::string::npos);
+  buffer_.resize(from);
+  char chunk[16384];
+  size_t used = 0, produced = 0;
+  while (used < z.pending.size() && produced < kMaxInflatePerRead) {
+    z.in.next_in = reinterpret_cast<Bytef*>(z.pending.data() + used);
+    z.in.avail_in = static_cast<uInt>(z.pending.size() - used);
+    z.in.next_out = reinterpret_cast<Bytef*>(chunk);
+    z.in.avail_out = sizeof(chunk);
+    int rc = inflate(&z.in, Z_SYNC_FLUSH);
+    size_t got = sizeof(chunk) - z.in.avail_out;
+    used = z.pending.size() - z.in.avail_in;
+    buffer_.append(chunk, got);
+    produced += got;
+    if (rc == Z_BUF_ERROR && got == 0) break;           // needs more input
+    if (rc != Z_OK && rc != Z_BUF_ERROR) return false;  // corrupt, or an end of stream
+  }
+  z.pending.erase(0, used);
+  return true;
+}
 
 void Connection::Close() {
   boost::system::error_code ec;
@@ -62,6 +114,15 @@ awaitable<std::size_t> Connection::ReadSomeWithTimeout(std::chrono::seconds time
   boost::system::error_code timer_ec;
   auto timer_token = asio::redirect_error(asio::use_awaitable, timer_ec);
   auto expiry = timer.async_wait(timer_token);
+  if (zlib_ && !zlib_->pending.empty()) {  // input held back by kMaxInflatePerRead
+    size_t before = buffer_.size();
+    if (!InflateFrom(before)) {
+      status = ReadStatus::kError;
+      co_return 0;
+    }
+    status = ReadStatus::kOk;
+    co_return buffer_.size() - before;
+  }
   std::variant<std::size_t, std::monostate> r;
   if (tls_) {
     if (!tls_chunk_) tls_chunk_ = std::make_unique<char[]>(kReadChunk);
@@ -99,6 +160,10 @@ awaitable<std::size_t> Connection::ReadSomeWithTimeout(std::chrono::seconds time
     co_return 0;
   }
   if (tls_) buffer_.append(tls_chunk_.get(), n);
+  if (zlib_ && !InflateFrom(buffer_.size() - n)) {
+    status = ReadStatus::kError;
+    co_return 0;
+  }
   status = ReadStatus::kOk;
   co_return n;
 }
@@ -151,6 +216,20 @@ awaitable<LineResult> Connection::ReadLine(size_t max, std::chrono::seconds time
 }
 
 awaitable<bool> Connection::Write(std::string_view data) {
+  std::string deflated;
+  if (zlib_) {
+    z_stream& z = zlib_->out;
+    z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
+    z.avail_in = static_cast<uInt>(data.size());
+    char chunk[16384];
+    do {
+      z.next_out = reinterpret_cast<Bytef*>(chunk);
+      z.avail_out = sizeof(chunk);
+      if (deflate(&z, Z_SYNC_FLUSH) == Z_STREAM_ERROR) co_return false;
+      deflated.append(chunk, sizeof(chunk) - z.avail_out);
+    } while (z.avail_out == 0 || z.avail_in > 0);
+    data = deflated;
+  }
   boost::system::error_code ec;
   auto token = asio::redirect_error(asio::use_awaitable, ec);
   auto buffer = asio::buffer(data);

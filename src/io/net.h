@@ -63,6 +63,14 @@ class Connection {
   // and name `sni` (RFC 6125 through OpenSSL's SSL_set1_host).
   awaitable<bool> StartTlsClient(std::string sni, std::chrono::seconds timeout,
                                  bool verify = false);
+  // RFC 4978 (IMAP COMPRESS=DEFLATE): from now on input is inflated and
+  // output deflated (raw DEFLATE, RFC 1951, inside TLS when there is TLS).
+  // Inflated input is bounded per read (kMaxInflatePerRead), so a small
+  // compressed burst cannot balloon the buffer. False if zlib fails to start.
+  bool StartCompression();
+  bool compressed() const { return zlib_ != nullptr; }
+  static constexpr size_t kMaxInflatePerRead = 1u << 20;
+
   bool tls_available() const { return tls_ctx_ != nullptr; }
   bool is_tls() const { return tls_ != nullptr; }
 
@@ -92,7 +100,12 @@ class Connection {
                             bool verify = false);
   awaitable<std::size_t> ReadSomeWithTimeout(std::chrono::seconds timeout, ReadStatus& status);
 
+  struct Zlib;  // net.cc
+  // Inflates what was appended to buffer_ from `from` on; false on a stream error.
+  bool InflateFrom(size_t from);
+
   tcp::socket socket_;
+  std::unique_ptr<Zlib> zlib_;
   std::shared_ptr<asio::ssl::context> tls_ctx_;
   std::unique_ptr<asio::ssl::stream<tcp::socket&>> tls_;
   std::unique_ptr<char[]> tls_chunk_;  // read buffer, TLS only

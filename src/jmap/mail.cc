@@ -579,10 +579,12 @@ Output MailboxSet(Context& ctx, json::object& args) {
                      st.error().message);
         continue;
       }
+      // The store's CreateMailbox subscribes nothing (IMAP CREATE, RFC 3501
+      // 6.3.6); a JMAP-created mailbox is subscribed unless asked otherwise.
       if (const json::value* sub = o->if_contains("isSubscribed");
-          sub && sub->is_bool() && !sub->get_bool()) {
+          !sub || !sub->is_bool() || sub->get_bool()) {
         (void)WaitVoid([&](store::Done<void> done) {
-          store->SetSubscribed(ctx.account_id, n, false, std::move(done));
+          store->SetSubscribed(ctx.account_id, n, true, std::move(done));
         });
       }
       const AccountData* cur = ctx.Load();

@@ -696,9 +696,20 @@ class Store {
   // into a new mailbox and leaves INBOX empty (RFC 3501 section 6.3.5).
   virtual void RenameMailbox(int64_t account_id, std::string from, std::string to,
                              Done<void> done) = 0;
+  // Subscriptions are names (RFC 3501 section 6.3.6): CREATE does not
+  // subscribe (the default folders are subscribed when the account is made),
+  // DELETE keeps the name subscribed. Subscribing needs a live mailbox;
+  // unsubscribing a name that is not subscribed succeeds.
   virtual void SetSubscribed(int64_t account_id, std::string name, bool subscribed,
                              Done<void> done) = 0;
+  // Subscribed names without a live mailbox, sorted (LIST (SUBSCRIBED)
+  // \NonExistent, RFC 5258 section 3.1; LSUB).
+  virtual Result<std::vector<std::string>> ListOrphanSubscriptions(int64_t account_id) = 0;
   virtual void Append(AppendRequest request, Done<AppendResult> done) = 0;
+  // Appends several messages in one transaction: all of them or none (IMAP
+  // MULTIAPPEND, RFC 3502 section 3). Results in the order of the requests.
+  virtual void AppendMany(std::vector<AppendRequest> requests,
+                          Done<std::vector<AppendResult>> done) = 0;
   // Copies (or moves) messages, in the given order, to another mailbox of the
   // account. A copy that would exceed the account's quota fails with kTooLarge.
   virtual void CopyMessages(int64_t account_id, std::vector<int64_t> message_ids,

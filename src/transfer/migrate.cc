@@ -315,6 +315,11 @@ Result<MigrateResult> Migrate(store::Store& store, int64_t account_id, const std
       out.problems.push_back("folder " + *canonical + ": " + ensure.error().message);
       continue;
     }
+    if (ensure) {  // a folder the migration made is subscribed, as it was to the client
+      (void)store::Wait<void>([&](store::Done<void> done) {
+        store.SetSubscribed(account_id, *canonical, true, std::move(done));
+      });
+    }
     auto& [known_validity, last_uid] = state[*canonical];
     if (known_validity != uidvalidity) last_uid = 0;  // a new mailbox there: look at all of it
     known_validity = uidvalidity;

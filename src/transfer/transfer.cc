@@ -111,6 +111,13 @@ class Importer {
       store_.CreateMailbox(account_, folder, "", std::move(done));
     });
     if (!st && st.error().kind != ErrorKind::kExists) Problem(where + ": " + st.error().message);
+    // A folder made by the import is subscribed, as the mail client it came
+    // from showed it (the store's CreateMailbox subscribes nothing).
+    if (st) {
+      (void)store::Wait<void>([&](store::Done<void> done) {
+        store_.SetSubscribed(account_, folder, true, std::move(done));
+      });
+    }
   }
 
   void Problem(std::string p) {

@@ -184,8 +184,57 @@ class Checks:
         lines = unquote(r.cmd("t STATUS Sz (MESSAGES SIZE)", "t"))
         self.assertIn(f"* STATUS Sz (MESSAGES 2 SIZE {len(MULTIPART) + len(COMMENT_FROM)})", lines)
 
+    # Defect 3 (RFC 3501 6.3.6 and 6.3.9, RFC 5258): subscriptions are names.
+    def listed(self, r, command, tag):
+        """{name: set of attributes} of the LIST/LSUB lines of a command."""
+        out = {}
+        for l in r.cmd(command, tag):
+            m = re.match(r'^\* (?:LIST|LSUB) \(([^)]*)\) "/" "?([^"\s]*)"?', l)
+            if m:
+                out[m.group(2)] = set(m.group(1).split())
+        return out
+
+    def test_subscriptions_are_names(self):
+        r = self.raw()
+        r.cmd("c1 CREATE Plain", "c1")
+        # CREATE does not subscribe.
+        self.assertEqual(self.listed(r, 'l1 LSUB "" "Plain"', "l1"), {})
+        self.assertNotIn("\\Subscribed",
+                         self.listed(r, 'l2 LIST "" "Plain" RETURN (SUBSCRIBED)', "l2")["Plain"])
+        # RFC 3501 6.3.9: "%" returns the unsubscribed parent, \Noselect.
+        r.cmd("c2 CREATE Par", "c2")
+        r.cmd("c3 CREATE Par/Kid", "c3")
+        self.assertTrue(r.cmd("s1 SUBSCRIBE Par/Kid", "s1")[-1].startswith("s1 OK"))
+        self.assertEqual(self.listed(r, 'l3 LSUB "" "P%"', "l3"), {"Par": {"\\Noselect"}})
+        self.assertEqual(self.listed(r, 'l4 LSUB "" "Par*"', "l4"), {"Par/Kid": set()})
+        self.assertEqual(self.listed(r, 'l5 LSUB "" "Par/%"', "l5"), {"Par/Kid": set()})
+        # DELETE keeps the subscription: \NonExistent in LIST (SUBSCRIBED).
+        r.cmd("c4 CREATE Gone", "c4")
+        r.cmd("s2 SUBSCRIBE Gone", "s2")
+        self.assertTrue(r.cmd("d1 DELETE Gone", "d1")[-1].startswith("d1 OK"))
+        got = self.listed(r, 'l6 LIST (SUBSCRIBED) "" "G*"', "l6")
+        self.assertEqual(got, {"Gone": {"\\Subscribed", "\\NonExistent"}})
+        self.assertEqual(self.listed(r, 'l7 LSUB "" "G*"', "l7"), {"Gone": set()})
+        self.assertEqual(self.listed(r, 'l8 LIST "" "G*"', "l8"), {})
+        # Created again, the name is subscribed again; UNSUBSCRIBE of a
+        # name without a mailbox succeeds.
+        r.cmd("c5 CREATE Gone", "c5")
+        self.assertIn("\\Subscribed",
+                      self.listed(r, 'l9 LIST "" "Gone" RETURN (SUBSCRIBED)', "l9")["Gone"])
+        r.cmd("d2 DELETE Gone", "d2")
+        self.assertTrue(r.cmd("u1 UNSUBSCRIBE Gone", "u1")[-1].startswith("u1 OK"))
+        self.assertTrue(r.cmd("u2 UNSUBSCRIBE Never", "u2")[-1].startswith("u2 OK"))
+        self.assertEqual(self.listed(r, 'l10 LIST (SUBSCRIBED) "" "G*"', "l10"), {})
+
 
 class HatoDefectsTest(Checks, unittest.TestCase):
+    # Defect 3: the default folders are subscribed when the account is made.
+    def test_default_folders_subscribed(self):
+        r = self.raw()
+        got = self.listed(r, 'l LSUB "" "*"', "l")
+        for name in ("INBOX", "Sent", "Drafts", "Trash", "Junk", "Archive"):
+            self.assertIn(name, got)
+
     # PREVIEW (RFC 8970).
     def test_preview(self):
         r = self.fresh_box("Pv")

@@ -394,7 +394,7 @@ class ListExtendedTest(unittest.TestCase):
         try:
             m = login(server)
             self.assertEqual(m.create("Proj/A")[0], "OK")  # creates the parent Proj too
-            self.assertEqual(m.unsubscribe("Proj")[0], "OK")
+            self.assertEqual(m.subscribe("Proj/A")[0], "OK")  # CREATE subscribes nothing
             m.append("Proj/A", "(\\Deleted)", None, b"Subject: x\r\n\r\ny\r\n")
 
             def lines(cmd):

@@ -413,7 +413,16 @@ TEST(ImapParse, Append) {
   ParseError("a APPEND INBOX \"hello\"");  // not a literal
   ParseError("a APPEND INBOX \"31-Feb-2024 00:00:00 +0000\" {1}\r\nx");
   ParseError("a APPEND INBOX \"1-Jan-2024 24:00:00 +0000\" {1}\r\nx");
-  ParseError("a APPEND INBOX {1}\r\nx {1}\r\ny");  // MULTIAPPEND
+  // MULTIAPPEND (RFC 3502 section 6): more messages, each with its flags and date.
+  c = ParseRoundTrip(
+      "a APPEND INBOX {1}\r\nx (\\Seen) \"1-Jan-2024 00:00:00 +0000\" {1}\r\ny {0}\r\n");
+  ASSERT_EQ(c.As<AppendArgs>().more.size(), 2u);
+  EXPECT_EQ(c.As<AppendArgs>().message, "x");
+  EXPECT_EQ(c.As<AppendArgs>().more[0].message, "y");
+  EXPECT_EQ(c.As<AppendArgs>().more[0].flags, std::vector<std::string>{"\\Seen"});
+  EXPECT_TRUE(c.As<AppendArgs>().more[0].date_time.has_value());
+  ParseError("a APPEND INBOX {1}\r\nx ");
+  ParseError("a APPEND INBOX {1}\r\nx (\\Seen)");
   // literal8 (RFC 3516 section 4.4): any octet, NUL included.
   using namespace std::literals;
   EXPECT_EQ(Parse("a APPEND INBOX ~{3}\r\nx\0y"sv).As<AppendArgs>().message, "x\0y"sv);

@@ -408,6 +408,59 @@ TEST_P(StoreTest, MailboxLifecycle) {
   EXPECT_TRUE(store_->ListMessages(a, "Jobs/2026")->messages.empty());
 }
 
+// Subscriptions are names (RFC 3501 section 6.3.6, issue 16): CREATE adds
+// none, DELETE keeps the name, a new mailbox of that name takes it back.
+TEST_P(StoreTest, SubscriptionsAreNames) {
+  int64_t a = MakeAccount("a@example.test");
+  auto op = [&](auto&& fn) { return Wait<void>([&](Done<void> done) { fn(std::move(done)); }); };
+  auto subscribed = [&](const std::string& name) {
+    auto list = store_->ListMailboxes(a);
+    for (const auto& m : *list) {
+      if (m.name == name) return m.subscribed;
+    }
+    return false;
+  };
+  EXPECT_TRUE(subscribed("Sent"));  // default folders are subscribed
+  ASSERT_TRUE(op([&](Done<void> d) { store_->CreateMailbox(a, "Box", "", std::move(d)); }).ok());
+  EXPECT_FALSE(subscribed("Box"));
+  ASSERT_TRUE(op([&](Done<void> d) { store_->SetSubscribed(a, "Box", true, std::move(d)); }).ok());
+  EXPECT_TRUE(subscribed("Box"));
+  ASSERT_TRUE(op([&](Done<void> d) { store_->DeleteMailbox(a, "Box", std::move(d)); }).ok());
+  EXPECT_EQ(*store_->ListOrphanSubscriptions(a), std::vector<std::string>{"Box"});
+  ASSERT_TRUE(op([&](Done<void> d) { store_->CreateMailbox(a, "Box", "", std::move(d)); }).ok());
+  EXPECT_TRUE(subscribed("Box"));
+  EXPECT_TRUE(store_->ListOrphanSubscriptions(a)->empty());
+  ASSERT_TRUE(op([&](Done<void> d) { store_->DeleteMailbox(a, "Box", std::move(d)); }).ok());
+  ASSERT_TRUE(op([&](Done<void> d) { store_->SetSubscribed(a, "Box", false, std::move(d)); }).ok());
+  EXPECT_TRUE(store_->ListOrphanSubscriptions(a)->empty());
+  EXPECT_TRUE(
+      op([&](Done<void> d) { store_->SetSubscribed(a, "Never", false, std::move(d)); }).ok());
+  EXPECT_EQ(
+      op([&](Done<void> d) { store_->SetSubscribed(a, "Never", true, std::move(d)); }).error().kind,
+      ErrorKind::kNotFound);
+}
+
+// MULTIAPPEND (RFC 3502): all of the messages or none.
+TEST_P(StoreTest, AppendManyIsAllOrNothing) {
+  int64_t a = MakeAccount("a@example.test");
+  AppendRequest one{a, "Drafts", "Subject: 1\r\n\r\nx\r\n", "", 0, "", 1700000000};
+  AppendRequest bad = one;
+  bad.mailbox = "Nowhere";
+  auto many = [&](std::vector<AppendRequest> reqs) {
+    return Wait<std::vector<AppendResult>>(
+        [&](Done<std::vector<AppendResult>> d) { store_->AppendMany(reqs, std::move(d)); });
+  };
+  EXPECT_EQ(many({one, bad}).error().kind, ErrorKind::kNotFound);
+  EXPECT_TRUE(store_->ListMessages(a, "Drafts")->messages.empty());
+  AppendRequest two = one;
+  two.content = "Subject: 2\r\n\r\ny\r\n";
+  auto done = many({one, two});
+  ASSERT_TRUE(done.ok());
+  ASSERT_EQ(done->size(), 2u);
+  EXPECT_EQ((*done)[0].uid + 1, (*done)[1].uid);
+  EXPECT_EQ(store_->ListMessages(a, "Drafts")->messages.size(), 2u);
+}
+
 TEST_P(StoreTest, AppendCopyMoveAndVanished) {
   int64_t a = MakeAccount("a@example.test");
   auto append = [&](std::string subject) {

@@ -6,7 +6,8 @@
 // SPECIAL-USE (RFC 6154), CONDSTORE/QRESYNC (RFC 7162), ESEARCH (RFC 4731),
 // SASL-IR (RFC 4959), QUOTA (RFC 9208), APPENDLIMIT (RFC 7889), BINARY
 // (RFC 3516: BINARY fetch items, APPEND with a literal8), STATUS=SIZE (RFC
-// 8438) and PREVIEW (RFC 8970).
+// 8438), PREVIEW (RFC 8970), MULTIAPPEND (RFC 3502), COMPRESS (RFC 4978), SORT and THREAD (RFC
+// 5256, RFC 5957 DISPLAYFROM and DISPLAYTO) and ESORT (RFC 5267 section 3: SORT RETURN (...)).
 //
 // Pure: ParseCommand takes one complete command as framed by CommandReader
 // (imap/proto/reader.h): the bytes from the tag to the final CRLF (excluded),
@@ -84,6 +85,7 @@ enum class Verb {
   kGetQuota,      // RFC 9208 section 4.2
   kGetQuotaRoot,  // RFC 9208 section 4.3
   kSetQuota,      // RFC 9208 section 4.4
+  kCompress,      // RFC 4978
   // Selected (section 6.4).
   kCheck,
   kClose,
@@ -93,7 +95,9 @@ enum class Verb {
   kFetch,
   kStore,
   kCopy,
-  kMove,  // RFC 6851
+  kMove,    // RFC 6851
+  kSort,    // RFC 5256 section 3 (and UID SORT)
+  kThread,  // RFC 5256 section 3 (and UID THREAD)
 };
 
 // The command name as sent on the wire ("UID" is a prefix, not a verb).
@@ -195,12 +199,21 @@ struct StatusArgs {
   std::vector<StatusItem> items;
 };
 
-// APPEND mailbox [flags] [date-time] literal (RFC 3501 section 6.3.11). One message.
-struct AppendArgs {
-  std::string mailbox;
+// One message of an APPEND: [flags] [date-time] literal.
+struct AppendMessage {
   std::vector<std::string> flags;
   std::optional<DateTime> date_time;
   std::string message;
+};
+
+// APPEND mailbox [flags] [date-time] literal (RFC 3501 section 6.3.11), and
+// more messages after it (MULTIAPPEND, RFC 3502 section 6).
+struct AppendArgs {
+  std::string mailbox;
+  std::vector<std::string> flags;  // of the first message
+  std::optional<DateTime> date_time;
+  std::string message;
+  std::vector<AppendMessage> more;  // the second message on
 };
 
 // ---- SEARCH (RFC 3501 section 6.4.4, RFC 7162 section 3.1.5, RFC 4731) ----
@@ -262,6 +275,29 @@ struct SearchKey {
   std::vector<SearchKey> children;  // AND: 1+, OR: 2, NOT: 1
 };
 
+// SORT criteria (RFC 5256 section 3; DISPLAYFROM/DISPLAYTO: RFC 5957).
+enum class SortField {
+  kArrival,
+  kCc,
+  kDate,
+  kFrom,
+  kSize,
+  kSubject,
+  kTo,
+  kDisplayFrom,
+  kDisplayTo
+};
+const char* SortFieldName(SortField f);
+struct SortCriterion {
+  SortField field = SortField::kArrival;
+  bool reverse = false;
+  bool operator==(const SortCriterion&) const = default;
+};
+
+// THREAD algorithms (RFC 5256 section 3).
+enum class ThreadAlgorithm { kOrderedSubject, kReferences };
+
+// SEARCH, and the search part of SORT and THREAD (whose CHARSET is required).
 struct SearchArgs {
   std::optional<std::string> charset;  // as sent
   SearchKey key;                       // kAnd of the top-level keys
@@ -271,7 +307,9 @@ struct SearchArgs {
   bool return_max = false;
   bool return_all = false;
   bool return_count = false;
-  bool return_save = false;  // RFC 5182 SAVE: parsed, the server may reject it
+  bool return_save = false;         // RFC 5182 SAVE: parsed, the server may reject it
+  std::vector<SortCriterion> sort;  // SORT: at least one
+  ThreadAlgorithm thread = ThreadAlgorithm::kOrderedSubject;  // THREAD
 };
 
 // ---- FETCH (RFC 3501 section 6.4.5, RFC 3516 BINARY, RFC 7162 MODSEQ) ----
@@ -354,6 +392,11 @@ struct EnableArgs {
   std::vector<std::string> capabilities;  // upper-cased
 };
 
+// COMPRESS mechanism (RFC 4978 section 5).
+struct CompressArgs {
+  std::string mechanism;  // upper-cased
+};
+
 // GETQUOTA quota-root (RFC 9208 section 4.2).
 struct QuotaRootArgs {
   std::string root;
@@ -365,10 +408,10 @@ struct SetQuotaArgs {
   std::vector<std::pair<std::string, uint64_t>> limits;  // resource names upper-cased
 };
 
-using Args =
-    std::variant<std::monostate, AuthenticateArgs, LoginArgs, SelectArgs, MailboxArgs, CreateArgs,
-                 RenameArgs, ListArgs, StatusArgs, AppendArgs, SearchArgs, FetchArgs, StoreArgs,
-                 CopyArgs, ExpungeArgs, IdArgs, EnableArgs, QuotaRootArgs, SetQuotaArgs>;
+using Args = std::variant<std::monostate, AuthenticateArgs, LoginArgs, SelectArgs, MailboxArgs,
+                          CreateArgs, RenameArgs, ListArgs, StatusArgs, AppendArgs, SearchArgs,
+                          FetchArgs, StoreArgs, CopyArgs, ExpungeArgs, IdArgs, EnableArgs,
+                          QuotaRootArgs, SetQuotaArgs, CompressArgs>;
 
 struct Command {
   std::string tag;
@@ -412,8 +455,9 @@ Status CheckCommandPrefix(std::string_view prefix, const Limits& limits = {});
 std::optional<std::string> ParseTag(std::string_view text);
 
 // Whether a command uses message sequence numbers, in its arguments or its
-// results (RFC 3501 sections 5.5 and 7.4.1): FETCH, STORE, SEARCH, COPY and
-// MOVE without UID, and a UID SEARCH with a sequence-set key. While such a
+// results (RFC 3501 sections 5.5 and 7.4.1): FETCH, STORE, SEARCH, SORT,
+// THREAD, COPY and MOVE without UID, and a UID SEARCH/SORT/THREAD with a
+// sequence-set key. While such a
 // command has been received and is not answered, the session holds back
 // EXPUNGE and VANISHED so that its numbers keep their meaning (issue 20).
 bool UsesSequenceNumbers(const Command& c);

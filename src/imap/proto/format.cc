@@ -390,6 +390,15 @@ void AppendArguments(std::string& out, const Command& c) {
       if (a.date_time) out += " \"" + FormatDateTime(*a.date_time) + '"';
       out += " {" + std::to_string(a.message.size()) + "}\r\n";
       out += a.message;
+      for (const AppendMessage& m : a.more) {
+        if (!m.flags.empty()) {
+          out += ' ';
+          AppendFlags(out, m.flags);
+        }
+        if (m.date_time) out += " \"" + FormatDateTime(*m.date_time) + '"';
+        out += " {" + std::to_string(m.message.size()) + "}\r\n";
+        out += m.message;
+      }
       break;
     }
     case Verb::kId: {
@@ -415,11 +424,19 @@ void AppendArguments(std::string& out, const Command& c) {
     case Verb::kEnable:
       for (const std::string& cap : c.As<EnableArgs>().capabilities) out += ' ' + cap;
       break;
+    case Verb::kCompress:
+      out += ' ' + c.As<CompressArgs>().mechanism;
+      break;
     case Verb::kExpunge:
       if (c.uid) out += ' ' + c.As<ExpungeArgs>().set.ToString();
       break;
-    case Verb::kSearch: {
+    case Verb::kSearch:
+    case Verb::kSort:
+    case Verb::kThread: {
       const auto& a = c.As<SearchArgs>();
+      if (c.verb == Verb::kThread) {
+        out += a.thread == ThreadAlgorithm::kReferences ? " REFERENCES" : " ORDEREDSUBJECT";
+      }
       if (a.esearch) {
         std::vector<const char*> r;
         if (a.return_min) r.push_back("MIN");
@@ -431,8 +448,17 @@ void AppendArguments(std::string& out, const Command& c) {
         for (size_t i = 0; i < r.size(); ++i) out += std::string(i ? " " : "") + r[i];
         out += ')';
       }
+      if (c.verb == Verb::kSort) {
+        out += " (";
+        for (size_t i = 0; i < a.sort.size(); ++i) {
+          if (i > 0) out += ' ';
+          if (a.sort[i].reverse) out += "REVERSE ";
+          out += SortFieldName(a.sort[i].field);
+        }
+        out += ')';
+      }
       if (a.charset) {
-        out += " CHARSET ";
+        out += c.verb == Verb::kSearch ? " CHARSET " : " ";
         AppendAstring(out, *a.charset);
       }
       for (const SearchKey& k : a.key.children) {

@@ -52,6 +52,7 @@ constexpr VerbEntry kVerbs[] = {
     {"GETQUOTA", Verb::kGetQuota, false},
     {"GETQUOTAROOT", Verb::kGetQuotaRoot, false},
     {"SETQUOTA", Verb::kSetQuota, false},
+    {"COMPRESS", Verb::kCompress, false},
     {"CHECK", Verb::kCheck, false},
     {"CLOSE", Verb::kClose, false},
     {"UNSELECT", Verb::kUnselect, false},
@@ -61,6 +62,24 @@ constexpr VerbEntry kVerbs[] = {
     {"STORE", Verb::kStore, true},
     {"COPY", Verb::kCopy, true},
     {"MOVE", Verb::kMove, true},
+    {"SORT", Verb::kSort, true},
+    {"THREAD", Verb::kThread, true},
+};
+
+struct SortEntry {
+  const char* name;
+  SortField field;
+};
+constexpr SortEntry kSortFields[] = {
+    {"ARRIVAL", SortField::kArrival},
+    {"CC", SortField::kCc},
+    {"DATE", SortField::kDate},
+    {"FROM", SortField::kFrom},
+    {"SIZE", SortField::kSize},
+    {"SUBJECT", SortField::kSubject},
+    {"TO", SortField::kTo},
+    {"DISPLAYFROM", SortField::kDisplayFrom},
+    {"DISPLAYTO", SortField::kDisplayTo},
 };
 
 struct StatusEntry {
@@ -293,7 +312,13 @@ class Parser {
   bool Lsub(Command& c);
   bool Status(Command& c);
   bool Append(Command& c);
+  bool AppendMessageP(std::vector<std::string>& flags, std::optional<DateTime>& date_time,
+                      std::string& message);
   bool Search(Command& c);
+  bool SearchReturn(SearchArgs& a);
+  bool SearchKeys(SearchArgs& a);
+  bool Sort(Command& c);
+  bool Thread(Command& c);
   bool SearchKeyP(SearchKey& k, size_t depth);
   bool Fetch(Command& c);
   bool FetchAttP(std::vector<FetchItem>& items, bool top);
@@ -579,8 +604,20 @@ bool Parser::ParseArgs(Command& c) {
       c.args = std::move(a);
       return true;
     }
+    case Verb::kCompress: {
+      // compress = "COMPRESS" SP algorithm; algorithm = "DEFLATE" / atom (RFC 4978 section 5)
+      CompressArgs a;
+      TRY(Sp());
+      TRY(Keyword(a.mechanism, "compression algorithm"));
+      c.args = std::move(a);
+      return true;
+    }
     case Verb::kSearch:
       return Search(c);
+    case Verb::kSort:
+      return Sort(c);
+    case Verb::kThread:
+      return Thread(c);
     case Verb::kFetch:
       return Fetch(c);
     case Verb::kStore:
@@ -824,8 +861,21 @@ bool Parser::Append(Command& c) {
   TRY(Sp());
   TRY(Mailbox(a.mailbox));
   TRY(Sp());
+  TRY(AppendMessageP(a.flags, a.date_time, a.message));
+  // append = "APPEND" SP mailbox 1*append-message (RFC 3502 section 6).
+  while (Take(' ')) {
+    AppendMessage& m = a.more.emplace_back();
+    TRY(AppendMessageP(m.flags, m.date_time, m.message));
+  }
+  c.args = std::move(a);
+  return true;
+}
+
+// append-message = [flag-list SP] [date-time SP] literal (RFC 3501 section 9).
+bool Parser::AppendMessageP(std::vector<std::string>& flags, std::optional<DateTime>& date_time,
+                            std::string& message) {
   if (At('(')) {
-    TRY(FlagList(a.flags));
+    TRY(FlagList(flags));
     TRY(Sp());
   }
   if (At('"')) {
@@ -833,17 +883,14 @@ bool Parser::Append(Command& c) {
     TRY(Quoted(text));
     auto dt = ParseDateTime(text);
     if (!dt) return Fail(dt.error().message);
-    a.date_time = *dt;
+    date_time = *dt;
     TRY(Sp());
   }
   // RFC 3516 section 4.4: the message may be a literal8 ("~{n}"), which may
   // hold any octet; it is stored as sent.
   Take('~');
   if (!At('{')) return Fail("expected message literal");
-  TRY(Literal(a.message, /*allow_nul=*/true));
-  if (At(' ')) return Fail("MULTIAPPEND is not supported");
-  c.args = std::move(a);
-  return true;
+  return Literal(message, /*allow_nul=*/true);
 }
 
 // search = "SEARCH" [search-return-opts] [SP "CHARSET" SP astring] 1*(SP search-key)
@@ -854,43 +901,117 @@ bool Parser::Search(Command& c) {
   SearchArgs a;
   a.key.op = SearchOp::kAnd;
   TRY(Sp());
-  if (TakeWord("RETURN")) {
-    a.esearch = true;
-    TRY(Sp());
-    TRY(Char('('));
-    size_t n = 0;
-    if (!At(')')) {
-      do {
-        TRY(Item(n));
-        std::string k;
-        TRY(Keyword(k, "search return option"));
-        if (k == "MIN") {
-          a.return_min = true;
-        } else if (k == "MAX") {
-          a.return_max = true;
-        } else if (k == "ALL") {
-          a.return_all = true;
-        } else if (k == "COUNT") {
-          a.return_count = true;
-        } else if (k == "SAVE") {
-          a.return_save = true;
-        } else {
-          return Fail("unknown search return option " + k);
-        }
-      } while (Take(' '));
-    }
-    TRY(Char(')'));
-    TRY(Sp());
-  }
+  TRY(SearchReturn(a));
   if (TakeWord("CHARSET")) {
     TRY(Sp());
     a.charset.emplace();
     TRY(Astring(*a.charset, "charset"));
     TRY(Sp());
   }
+  TRY(SearchKeys(a));
+  c.args = std::move(a);
+  return true;
+}
+
+// [search-return-opts SP] (see Search; RFC 5267 section 4 uses it for SORT).
+bool Parser::SearchReturn(SearchArgs& a) {
+  if (!TakeWord("RETURN")) return true;
+  a.esearch = true;
+  TRY(Sp());
+  TRY(Char('('));
+  size_t n = 0;
+  if (!At(')')) {
+    do {
+      TRY(Item(n));
+      std::string k;
+      TRY(Keyword(k, "search return option"));
+      if (k == "MIN") {
+        a.return_min = true;
+      } else if (k == "MAX") {
+        a.return_max = true;
+      } else if (k == "ALL") {
+        a.return_all = true;
+      } else if (k == "COUNT") {
+        a.return_count = true;
+      } else if (k == "SAVE") {
+        a.return_save = true;
+      } else {
+        return Fail("unknown search return option " + k);
+      }
+    } while (Take(' '));
+  }
+  TRY(Char(')'));
+  return Sp();
+}
+
+// 1*(SP search-key), the first SP already taken.
+bool Parser::SearchKeys(SearchArgs& a) {
   do {
     TRY(SearchKeyP(a.key.children.emplace_back(), 1));
   } while (Take(' '));
+  return true;
+}
+
+// sort = ["UID" SP] "SORT" [SP search-return-opts] SP sort-criteria SP
+// search-criteria (RFC 5256 section 5, RFC 5267 section 4); sort-criteria =
+// "(" sort-criterion *(SP sort-criterion) ")"; sort-criterion = ["REVERSE"
+// SP] sort-key; search-criteria = charset 1*(SP search-key).
+bool Parser::Sort(Command& c) {
+  SearchArgs a;
+  a.key.op = SearchOp::kAnd;
+  TRY(Sp());
+  TRY(SearchReturn(a));
+  TRY(Char('('));
+  size_t n = 0;
+  do {
+    TRY(Item(n));
+    SortCriterion& cr = a.sort.emplace_back();
+    std::string k;
+    TRY(Keyword(k, "sort key"));
+    if (k == "REVERSE") {
+      cr.reverse = true;
+      TRY(Sp());
+      TRY(Keyword(k, "sort key"));
+    }
+    bool known = false;
+    for (const auto& e : kSortFields) {
+      if (k == e.name) {
+        cr.field = e.field;
+        known = true;
+      }
+    }
+    if (!known) return Fail("unknown sort key " + k);
+  } while (Take(' '));
+  TRY(Char(')'));
+  TRY(Sp());
+  a.charset.emplace();
+  TRY(Astring(*a.charset, "charset"));
+  TRY(Sp());
+  TRY(SearchKeys(a));
+  c.args = std::move(a);
+  return true;
+}
+
+// thread = ["UID" SP] "THREAD" SP thread-alg SP search-criteria (RFC 5256
+// section 5); thread-alg = "ORDEREDSUBJECT" / "REFERENCES" / atom.
+bool Parser::Thread(Command& c) {
+  SearchArgs a;
+  a.key.op = SearchOp::kAnd;
+  TRY(Sp());
+  std::string alg;
+  TRY(Keyword(alg, "thread algorithm"));
+  if (alg == "ORDEREDSUBJECT") {
+    a.thread = ThreadAlgorithm::kOrderedSubject;
+  } else if (alg == "REFERENCES") {
+    a.thread = ThreadAlgorithm::kReferences;
+  } else {
+    return Fail("unknown thread algorithm " + alg);
+  }
+  TRY(Sp());
+  a.charset.emplace();
+  TRY(Astring(*a.charset, "charset"));
+  TRY(Sp());
+  TRY(SearchKeys(a));
   c.args = std::move(a);
   return true;
 }
@@ -1330,6 +1451,13 @@ const char* VerbName(Verb v) {
   return "?";
 }
 
+const char* SortFieldName(SortField f) {
+  for (const auto& e : kSortFields) {
+    if (e.field == f) return e.name;
+  }
+  return "?";
+}
+
 const char* StatusItemName(StatusItem item) {
   for (const auto& e : kStatusItems) {
     if (e.item == item) return e.name;
@@ -1354,7 +1482,9 @@ bool UsesSequenceNumbers(const Command& c) {
     case Verb::kCopy:
     case Verb::kMove:
       return !c.uid;
-    case Verb::kSearch: {
+    case Verb::kSearch:
+    case Verb::kSort:
+    case Verb::kThread: {
       if (!c.uid) return true;
       std::vector<const SearchKey*> stack{&c.As<SearchArgs>().key};
       while (!stack.empty()) {

@@ -90,10 +90,10 @@ SeqUse SeqUseOfFirstLine(std::string_view line, bool complete) {
   bool uid = verb == "UID" && verb_whole;
   if (uid) std::tie(verb, verb_whole) = word(pos);
   if (!verb_whole) return SeqUse::kYes;
-  bool seq_verb =
-      verb == "FETCH" || verb == "STORE" || verb == "SEARCH" || verb == "COPY" || verb == "MOVE";
+  bool search = verb == "SEARCH" || verb == "SORT" || verb == "THREAD";
+  bool seq_verb = verb == "FETCH" || verb == "STORE" || search || verb == "COPY" || verb == "MOVE";
   if (!uid) return seq_verb ? SeqUse::kYes : SeqUse::kNo;
-  return verb == "SEARCH" ? SeqUse::kParse : SeqUse::kNo;
+  return search ? SeqUse::kParse : SeqUse::kNo;
 }
 
 }  // namespace

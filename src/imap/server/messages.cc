@@ -27,57 +27,6 @@ constexpr seconds kViewSleepAfter{1};
 // so that FETCH 1:* BODY[] on a large mailbox does not build it all in memory.
 constexpr size_t kFetchSliceBytes = 4u << 20;
 
-// Loads what rendering needs for one message: the MIME tree stored at
-// delivery (parsed now if there is none) and, if asked, the verified content.
-struct Loaded {
-  std::string raw;
-  std::shared_ptr<const mime::Part> tree;
-  std::optional<Error> error;
-};
-
-Loaded Load(store::Store* store, TreeCache* cache, int64_t account, const store::MessageMeta& m,
-            bool content, bool tree) {
-  Loaded l;
-  if (content) {
-    auto raw = store->ReadMessage(account, m.id);
-    if (!raw) {
-      l.error = raw.error();
-      return l;
-    }
-    l.raw = std::move(*raw);
-  }
-  if (tree) {
-    l.tree = cache->Find(m.id);
-    // A tree is the parse of the whole message, so it ends at the message's
-    // size; anything else is a stale entry (a store message id reused after a
-    // purge) and is replaced.
-    if (l.tree && l.tree->body_end == m.size) return l;
-    l.tree = nullptr;
-    size_t serialized_size = 0;
-    auto stored = store->ReadMimeTree(account, m.id);
-    if (stored && !stored->empty()) {
-      auto t = mime::Deserialize(*stored);
-      if (t) l.tree = std::make_shared<const mime::Part>(std::move(*t));
-      serialized_size = stored->size();
-    }
-    if (!l.tree) {
-      if (!content) {
-        auto raw = store->ReadMessage(account, m.id);
-        if (!raw) {
-          l.error = raw.error();
-          return l;
-        }
-        l.raw = std::move(*raw);
-      }
-      auto t = mime::Parse(l.raw);
-      if (t) l.tree = std::make_shared<const mime::Part>(std::move(*t));
-      serialized_size = l.raw.size() / 4;  // a rough estimate; this path is rare
-    }
-    if (l.tree) cache->Insert(m.id, l.tree, serialized_size);
-  }
-  return l;
-}
-
 bool SetsSeen(const std::vector<FetchItem>& items) {
   for (const auto& i : items) {
     if ((i.att == FetchAtt::kBodySection || i.att == FetchAtt::kBinary) && !i.peek) return true;
@@ -377,12 +326,13 @@ awaitable<bool> Session::HandleStore(const Command& c) {
   co_return true;
 }
 
-awaitable<bool> Session::HandleSearch(const Command& c) {
+awaitable<std::optional<Session::SearchFound>> Session::RunSearch(const Command& c, bool& ok) {
+  ok = true;
   const auto& a = c.As<SearchArgs>();
   if (a.charset && !EqualsIgnoreCase(*a.charset, "UTF-8") &&
       !EqualsIgnoreCase(*a.charset, "US-ASCII")) {
     Tagged(c, "NO", "[BADCHARSET (UTF-8 US-ASCII)] charset not supported");
-    co_return true;
+    co_return std::nullopt;
   }
   // Issue 11 item 5: a search string is bounded (imap.max_search_string);
   // every key is checked, however deeply nested.
@@ -398,7 +348,7 @@ awaitable<bool> Session::HandleSearch(const Command& c) {
     Tagged(c, "NO",
            "[LIMIT] search strings are limited to " + std::to_string(cfg_->imap.max_search_string) +
                " bytes");
-    co_return true;
+    co_return std::nullopt;
   }
   store::Store* store = svc_.store;
   TreeCache* cache = &trees_;
@@ -456,7 +406,7 @@ awaitable<bool> Session::HandleSearch(const Command& c) {
       slot = svc_.scan_slots->TryTake(account, cfg_->imap.max_searches_per_account);
       if (!slot) {
         Tagged(c, "NO", "[LIMIT] too many searches running for this account, try again later");
-        co_return true;
+        co_return std::nullopt;
       }
     }
     asio::thread_pool& pool = svc_.scans ? *svc_.scans : *svc_.blocking;
@@ -464,15 +414,25 @@ awaitable<bool> Session::HandleSearch(const Command& c) {
   }
   if (result.stop == Stop::kGone) {
     spdlog::info("imap: search for {} cancelled: the client went away", address_);
-    co_return false;
+    ok = false;
+    co_return std::nullopt;
   }
   if (result.stop == Stop::kDeadline) {
     spdlog::warn("imap: search for {} stopped after {} s", address_,
                  cfg_->imap.search_timeout_seconds);
     Tagged(c, "NO", "[LIMIT] search took too long; narrow it down");
-    co_return true;
+    co_return std::nullopt;
   }
-  std::pair<std::vector<uint32_t>, uint64_t> found{std::move(result.seqs), result.modseq};
+  co_return SearchFound{std::move(result.seqs), result.modseq};
+}
+
+awaitable<bool> Session::HandleSearch(const Command& c) {
+  const auto& a = c.As<SearchArgs>();
+  const std::vector<store::MessageMeta>* metas = &selected_->view.metas();
+  bool ok = true;
+  auto result = co_await RunSearch(c, ok);
+  if (!result) co_return ok;
+  std::pair<std::vector<uint32_t>, uint64_t> found{std::move(result->seqs), result->modseq};
   std::vector<uint32_t> numbers;
   for (uint32_t seq : found.first) numbers.push_back(c.uid ? (*metas)[seq - 1].uid : seq);
   bool modseq_key = false;
@@ -604,45 +564,79 @@ awaitable<bool> Session::HandleAppend(const Command& c) {
     Tagged(c, "NO", "[TRYCREATE] invalid mailbox name");
     co_return true;
   }
-  auto change = ParseFlags(a.flags);
-  if (!change) {
-    Tagged(c, "BAD", change.error().message);
-    co_return true;
-  }
+  // MULTIAPPEND (RFC 3502): every message is checked before any is stored,
+  // and all are stored in one transaction, or none.
+  std::vector<const AppendMessage*> messages;
+  AppendMessage first{a.flags, a.date_time, {}};
+  messages.push_back(&first);
+  for (const auto& m : a.more) messages.push_back(&m);
   bool into_selected = selected_ && selected_->name == *name;
-  if (auto limit = KeywordLimitError(cfg_->imap, *change,
-                                     into_selected ? &selected_->view.metas() : nullptr, {})) {
-    Tagged(c, "NO", *limit);
-    co_return true;
+  std::vector<store::AppendRequest> reqs;
+  for (size_t i = 0; i < messages.size(); ++i) {
+    const AppendMessage& m = *messages[i];
+    auto change = ParseFlags(m.flags);
+    if (!change) {
+      Tagged(c, "BAD", change.error().message);
+      co_return true;
+    }
+    if (auto limit = KeywordLimitError(cfg_->imap, *change,
+                                       into_selected ? &selected_->view.metas() : nullptr, {})) {
+      Tagged(c, "NO", *limit);
+      co_return true;
+    }
+    store::AppendRequest& req = reqs.emplace_back();
+    req.account_id = account_id_;
+    req.mailbox = *name;
+    req.content = i == 0 ? a.message : m.message;
+    req.flags = change->flags;
+    for (const auto& k : change->keywords) {
+      if (!req.keywords.empty()) req.keywords += ' ';
+      req.keywords += k;
+    }
+    req.internal_date = m.date_time ? ToUnixTime(*m.date_time) : std::time(nullptr);
   }
   if (svc_.disk && svc_.disk->low()) {
     Tagged(c, "NO", "[UNAVAILABLE] insufficient storage on the server, try again later");
     co_return true;
   }
-  store::AppendRequest req;
-  req.account_id = account_id_;
-  req.mailbox = *name;
-  req.content = a.message;
-  req.flags = change->flags;
-  for (const auto& k : change->keywords) {
-    if (!req.keywords.empty()) req.keywords += ' ';
-    req.keywords += k;
-  }
-  req.internal_date = a.date_time ? ToUnixTime(*a.date_time) : std::time(nullptr);
   // Parse once here, off the event loop; FETCH reads the stored tree. (The
   // full-text index extracts the text later: search/text_index.h.)
-  auto parse = [content = req.content] {
-    auto tree = mime::Parse(content);
-    return tree ? mime::Serialize(*tree) : std::string();
+  auto parse = [reqs = std::move(reqs)]() mutable {
+    for (auto& req : reqs) {
+      auto tree = mime::Parse(req.content);
+      req.mime = tree ? mime::Serialize(*tree) : std::string();
+    }
+    return std::move(reqs);
   };
-  req.mime = co_await io::Offload(*svc_.blocking, std::move(parse));
+  reqs = co_await io::Offload(*svc_.blocking, std::move(parse));
   store::Store* store = svc_.store;
-  auto op = [store, req = std::move(req)](store::Done<store::AppendResult> done) mutable {
-    store->Append(std::move(req), std::move(done));
-  };
-  auto result = co_await Write<store::AppendResult>(std::move(op));
-  if (!result) {
-    switch (result.error().kind) {
+  std::vector<store::AppendResult> results;
+  Status stored = Ok();
+  if (reqs.size() == 1) {
+    auto op = [store,
+               req = std::move(reqs.front())](store::Done<store::AppendResult> done) mutable {
+      store->Append(std::move(req), std::move(done));
+    };
+    auto result = co_await Write<store::AppendResult>(std::move(op));
+    if (result) {
+      results.push_back(*result);
+    } else {
+      stored = result.error();
+    }
+  } else {
+    auto op = [store,
+               reqs = std::move(reqs)](store::Done<std::vector<store::AppendResult>> done) mutable {
+      store->AppendMany(std::move(reqs), std::move(done));
+    };
+    auto result = co_await Write<std::vector<store::AppendResult>>(std::move(op));
+    if (result) {
+      results = std::move(*result);
+    } else {
+      stored = result.error();
+    }
+  }
+  if (!stored) {
+    switch (stored.error().kind) {
       case ErrorKind::kNotFound:
         Tagged(c, "NO", "[TRYCREATE] no such mailbox");
         break;
@@ -650,14 +644,18 @@ awaitable<bool> Session::HandleAppend(const Command& c) {
         Tagged(c, "NO", "[OVERQUOTA] quota exceeded");
         break;
       default:
-        spdlog::error("imap: APPEND for {}: {}", address_, result.error().message);
+        spdlog::error("imap: APPEND for {}: {}", address_, stored.error().message);
         Tagged(c, "NO", "[UNAVAILABLE] message not stored, try again later");
     }
     co_return true;
   }
   if (state_ == State::kSelected) co_await SendUpdates(true);
+  // RFC 4315 section 3: APPENDUID with the UIDs of all the messages.
+  std::vector<uint32_t> ids;
+  for (const auto& r : results) ids.push_back(r.uid);
+  IdSet uids = IdSet::FromIds(std::move(ids));
   Tagged(c, "OK",
-         "[APPENDUID " + std::to_string(result->uidvalidity) + " " + std::to_string(result->uid) +
+         "[APPENDUID " + std::to_string(results.front().uidvalidity) + " " + uids.ToString() +
              "] APPEND completed");
   co_return true;
 }

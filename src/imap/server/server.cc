@@ -36,7 +36,7 @@ awaitable<void> Server::Serve(tcp::socket socket, bool implicit_tls) {
       admission_, socket, cfg->imap.max_connections, cfg->imap.max_connections_per_ip,
       cfg->per_ip_limits_on_loopback, refusal_total, refusal_ip);
   if (!ticket) co_return;
-  Session session(services_, hub_, trees_, std::move(socket), implicit_tls);
+  Session session(services_, hub_, trees_, sort_keys_, std::move(socket), implicit_tls);
   server::SessionRegistry::Scope registered(registry_, &session);
   co_await session.Run();
 }

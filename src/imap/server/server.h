@@ -14,6 +14,7 @@
 #include <map>
 #include <set>
 
+#include "imap/server/sort_keys.h"
 #include "imap/server/tree_cache.h"
 #include "io/asio.h"
 #include "server/services.h"
@@ -93,6 +94,7 @@ class Server {
   Hub hub_;
   int subscription_ = 0;  // in services_.changes, when set
   TreeCache trees_;
+  SortKeyCache sort_keys_;
 };
 
 }  // namespace hato::imap

@@ -92,11 +92,12 @@ std::string StatusItems(const store::MailboxInfo& m, const std::vector<StatusIte
 
 }  // namespace
 
-Session::Session(server::Services& services, Hub& hub, TreeCache& trees, tcp::socket socket,
-                 bool implicit_tls)
+Session::Session(server::Services& services, Hub& hub, TreeCache& trees, SortKeyCache& sort_keys,
+                 tcp::socket socket, bool implicit_tls)
     : svc_(services),
       hub_(hub),
       trees_(trees),
+      sort_keys_(sort_keys),
       conn_(std::move(socket), services.tls),
       cfg_(services.config->Get()),
       reader_(ReaderLimits(*cfg_, false)),
@@ -163,7 +164,8 @@ std::string Session::Capabilities() const {
   std::string caps =
       "IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS MOVE "
       "CHILDREN SPECIAL-USE LIST-EXTENDED LIST-STATUS ESEARCH CONDSTORE QRESYNC "
-      "BINARY QUOTA QUOTA=RES-STORAGE STATUS=SIZE PREVIEW APPENDLIMIT=" +
+      "BINARY QUOTA QUOTA=RES-STORAGE STATUS=SIZE PREVIEW SORT SORT=DISPLAY ESORT "
+      "THREAD=ORDEREDSUBJECT THREAD=REFERENCES MULTIAPPEND COMPRESS=DEFLATE APPENDLIMIT=" +
       std::to_string(cfg_->imap.max_message_size);
   if (state_ == State::kNotAuthenticated) {
     if (conn_.tls_available() && !conn_.is_tls()) caps += " STARTTLS";
@@ -216,12 +218,15 @@ bool Session::Allowed(Verb v, State s) {
     case Verb::kGetQuota:
     case Verb::kGetQuotaRoot:
     case Verb::kSetQuota:
+    case Verb::kCompress:
       return s == State::kAuthenticated || s == State::kSelected;
     case Verb::kCheck:
     case Verb::kClose:
     case Verb::kUnselect:
     case Verb::kExpunge:
     case Verb::kSearch:
+    case Verb::kSort:
+    case Verb::kThread:
     case Verb::kFetch:
     case Verb::kStore:
     case Verb::kCopy:
@@ -423,6 +428,9 @@ awaitable<bool> Session::Handle(Command& c) {
     case Verb::kSetQuota:
       ok = co_await HandleQuota(c);
       break;
+    case Verb::kCompress:
+      ok = co_await HandleCompress(c);
+      co_return ok;
     case Verb::kClose:
     case Verb::kUnselect: {
       if (c.verb == Verb::kClose && !selected_->read_only) {
@@ -440,6 +448,12 @@ awaitable<bool> Session::Handle(Command& c) {
       co_return ok;
     case Verb::kSearch:
       ok = co_await HandleSearch(c);
+      co_return ok;
+    case Verb::kSort:
+      ok = co_await HandleSort(c);
+      co_return ok;
+    case Verb::kThread:
+      ok = co_await HandleThread(c);
       co_return ok;
     case Verb::kFetch:
       ok = co_await HandleFetch(c);
@@ -496,6 +510,30 @@ awaitable<bool> Session::HandleStartTls(const Command& c) {
   reader_ = CommandReader(ReaderLimits(*cfg_, false));
   bool secured = co_await conn_.StartTls(timeout);
   co_return secured;
+}
+
+// RFC 4978: compression starts for both directions right after the tagged
+// OK; anything the client pipelined after COMPRESS is discarded, as after
+// STARTTLS (the client must wait for the OK, section 3).
+awaitable<bool> Session::HandleCompress(const Command& c) {
+  if (c.As<CompressArgs>().mechanism != "DEFLATE") {
+    Tagged(c, "NO", "unknown compression algorithm");  // as Dovecot
+    co_return true;
+  }
+  if (conn_.compressed()) {
+    Tagged(c, "NO", "[COMPRESSIONACTIVE] DEFLATE active");
+    co_return true;
+  }
+  if (state_ == State::kSelected) co_await SendUpdates(true);
+  Tagged(c, "OK", "DEFLATE active");
+  bool flushed = co_await Flush();
+  if (!flushed) co_return false;
+  reader_ = CommandReader(ReaderLimits(*cfg_, true));
+  if (!conn_.StartCompression()) {
+    spdlog::error("imap: COMPRESS for {}: zlib did not start", address_);
+    co_return false;
+  }
+  co_return true;
 }
 
 awaitable<bool> Session::HandleLogin(const Command& c) {
@@ -891,29 +929,63 @@ awaitable<bool> Session::HandleList(const Command& c) {
   }
   // The mailboxes, their wire names and whether a pattern matches them: on
   // the blocking pool, as the cost depends on the client (the event loop only
-  // dispatches).
+  // dispatches). Subscriptions are names (RFC 3501 section 6.3.6): a
+  // subscribed name may have no mailbox (deleted since), and LSUB and
+  // RECURSIVEMATCH also speak of the parents of subscribed names, which may
+  // not exist either. Each such name is an entry without `info`.
+  bool only_subscribed = lsub || a.select_subscribed;
+  bool want_parents = lsub || (a.select_recursive_match && a.select_subscribed);
+  struct Entry {
+    std::string name;                          // UTF-8
+    std::string wire;                          // modified UTF-7
+    const store::MailboxInfo* info = nullptr;  // null: no such mailbox
+    bool subscribed = false;
+    bool matched = false;
+  };
   struct Listed {
     std::vector<store::MailboxInfo> all;
-    std::vector<std::string> wire;
-    std::vector<char> matched;
+    std::vector<Entry> entries;  // sorted by name
   };
   auto mailboxes = co_await ListMailboxesWithClaims();
   if (!mailboxes->ok()) {
     Tagged(c, "NO", "[UNAVAILABLE] try again later");
     co_return true;
   }
-  auto list = [boxes = std::move(**mailboxes),
-               patterns = std::move(patterns)]() mutable -> std::optional<Result<Listed>> {
+  store::Store* store = svc_.store;
+  int64_t account = account_id_;
+  auto list = [boxes = std::move(**mailboxes), patterns = std::move(patterns), only_subscribed,
+               want_parents, store, account]() mutable -> std::optional<Result<Listed>> {
     Listed l;
     l.all = std::move(boxes);
-    for (const auto& m : l.all) {
-      auto mutf7 = EncodeMailboxUtf7(m.name);
-      l.wire.push_back(mutf7 ? *mutf7 : m.name);
-      bool hit = false;
-      for (const auto& p : patterns) {
-        if ((hit = p.Matches(l.wire.back()))) break;
+    std::map<std::string, Entry> by_name;
+    for (const auto& m : l.all) by_name[m.name] = Entry{m.name, {}, &m, m.subscribed, false};
+    if (only_subscribed) {
+      auto orphans = store->ListOrphanSubscriptions(account);
+      if (!orphans) return Result<Listed>(orphans.error());
+      for (const auto& n : *orphans) {
+        auto& e = by_name[n];
+        e.name = n;
+        e.subscribed = true;
       }
-      l.matched.push_back(hit);
+    }
+    if (want_parents) {
+      std::vector<std::string> parents;
+      for (const auto& [n, e] : by_name) {
+        if (!e.subscribed) continue;
+        for (size_t slash = n.find(store::kHierarchySeparator); slash != std::string::npos;
+             slash = n.find(store::kHierarchySeparator, slash + 1)) {
+          parents.push_back(n.substr(0, slash));
+        }
+      }
+      for (auto& p : parents) by_name[p].name = p;
+    }
+    for (auto& [n, e] : by_name) {
+      auto mutf7 = EncodeMailboxUtf7(n);
+      e.wire = mutf7 ? *mutf7 : n;
+      for (const auto& p : patterns) {
+        if ((e.matched = p.Matches(e.wire))) break;
+      }
+      l.entries.push_back(std::move(e));
     }
     return Result<Listed>(std::move(l));
   };
@@ -922,66 +994,82 @@ awaitable<bool> Session::HandleList(const Command& c) {
     Tagged(c, "NO", "[UNAVAILABLE] try again later");
     co_return true;
   }
-  const auto& all = (*listed)->all;
-  const auto& wires = (*listed)->wire;
-  const auto& matched = (*listed)->matched;
+  const auto& entries = (*listed)->entries;
   std::map<std::string, bool> has_children;
-  for (const auto& m : all) {
+  for (const auto& m : (*listed)->all) {
     size_t slash = m.name.rfind(store::kHierarchySeparator);
     if (slash != std::string::npos) has_children[m.name.substr(0, slash)] = true;
   }
-  bool only_subscribed = lsub || a.select_subscribed;
-  // RFC 5258 section 3.5 (RECURSIVEMATCH): mailboxes with a subscribed
-  // descendant are listed with CHILDINFO ("SUBSCRIBED") even when they are not
-  // subscribed themselves.
-  // LSUB needs them too (RFC 3501 section 6.3.9).
+  // RFC 5258 section 3.5 (RECURSIVEMATCH): names with a subscribed
+  // descendant are listed with CHILDINFO ("SUBSCRIBED") even when they are
+  // not subscribed themselves. LSUB needs them too (RFC 3501 section 6.3.9).
   std::map<std::string, bool> subscribed_below;
-  if (lsub || (a.select_recursive_match && a.select_subscribed)) {
-    for (const auto& m : all) {
-      if (!m.subscribed) continue;
-      for (size_t slash = m.name.rfind(store::kHierarchySeparator); slash != std::string::npos;
+  if (want_parents) {
+    for (const auto& e : entries) {
+      if (!e.subscribed) continue;
+      for (size_t slash = e.name.rfind(store::kHierarchySeparator); slash != std::string::npos;
            slash = slash == 0 ? std::string::npos
-                              : m.name.rfind(store::kHierarchySeparator, slash - 1)) {
-        subscribed_below[m.name.substr(0, slash)] = true;
+                              : e.name.rfind(store::kHierarchySeparator, slash - 1)) {
+        subscribed_below[e.name.substr(0, slash)] = true;
       }
     }
   }
-  for (size_t i = 0; i < all.size(); ++i) {
-    const auto& m = all[i];
-    const std::string& wire = wires[i];
-    if (!matched[i]) continue;
-    bool below = subscribed_below.count(m.name) > 0;
+  for (size_t i = 0; i < entries.size(); ++i) {
+    const auto& e = entries[i];
+    if (!e.matched) continue;
+    bool below = subscribed_below.count(e.name) > 0;
     bool childinfo = below && !lsub;
-    // RFC 3501 section 6.3.9: LSUB "%" returns the unsubscribed parent of a
-    // subscribed mailbox the pattern does not reach, flagged \Noselect.
+    // RFC 3501 section 6.3.9: when "foo/bar" is subscribed and "foo" is not,
+    // LSUB "%" returns "foo" flagged \Noselect (the pattern does not reach
+    // "foo/bar"); LSUB "*" returns "foo/bar" only.
     bool lsub_parent = false;
-    if (lsub && below && !m.subscribed) {
+    if (lsub && below && !e.subscribed) {
       lsub_parent = true;
-      std::string prefix = m.name + store::kHierarchySeparator;
-      for (size_t j = 0; j < all.size(); ++j) {
-        const auto& d = all[j];
-        if (d.subscribed && d.name.rfind(prefix, 0) == 0 && matched[j]) {
-          lsub_parent = false;  // the subscribed mailbox itself is listed
+      std::string prefix = e.name + store::kHierarchySeparator;
+      for (size_t j = i + 1; j < entries.size(); ++j) {
+        int order = entries[j].name.compare(0, prefix.size(), prefix);
+        if (order > 0) break;  // sorted: past the descendants
+        if (order == 0 && entries[j].subscribed && entries[j].matched) {
+          lsub_parent = false;  // the subscribed name itself is listed
           break;
         }
       }
     }
-    if (only_subscribed && !m.subscribed && !childinfo && !lsub_parent) continue;
-    if (a.select_special_use && m.special_use.empty()) continue;
-    std::string attrs = has_children.count(m.name) ? "\\HasChildren" : "\\HasNoChildren";
-    if (lsub_parent) attrs = "\\Noselect " + attrs;
-    if ((a.return_subscribed || a.select_subscribed) && m.subscribed) attrs += " \\Subscribed";
-    if (!m.special_use.empty() && (!a.extended || a.return_special_use || a.select_special_use)) {
-      attrs += " " + m.special_use;
+    if (only_subscribed) {
+      if (!e.subscribed && !childinfo && !lsub_parent) continue;
+    } else if (!e.info) {
+      continue;
+    }
+    if (a.select_special_use && (!e.info || e.info->special_use.empty())) continue;
+    std::string attrs;
+    auto add = [&attrs](std::string_view a) {
+      if (!attrs.empty()) attrs += ' ';
+      attrs += a;
+    };
+    if (lsub) {
+      // As Dovecot answers: LSUB carries \Noselect for the parents only.
+      if (lsub_parent) add("\\Noselect");
+    } else {
+      if (!e.info) add("\\NonExistent");  // implies \Noselect (RFC 5258 section 3.4)
+      if (has_children.count(e.name)) {
+        add("\\HasChildren");
+      } else if (e.info) {
+        add("\\HasNoChildren");
+      }
+      if ((a.return_subscribed || a.select_subscribed) && e.subscribed) add("\\Subscribed");
+      if (e.info && !e.info->special_use.empty() &&
+          (!a.extended || a.return_special_use || a.select_special_use)) {
+        add(e.info->special_use);
+      }
     }
     std::string line = std::string("* ") + (lsub ? "LSUB" : "LIST") + " (" + attrs + ") \"/\" ";
-    AppendString(line, wire);
+    AppendString(line, e.wire);
     if (childinfo) line += " (\"CHILDINFO\" (\"SUBSCRIBED\"))";
     Reply(line);
-    if (a.return_status) {  // RFC 5819
+    if (a.return_status && e.info) {  // RFC 5819
       std::string status = "* STATUS ";
-      AppendString(status, wire);
-      status += " (" + StatusItems(m, *a.return_status, cfg_->imap.max_message_size) + ")";
+      AppendString(status, e.wire);
+      status += " (" + StatusItems(*e.info, *a.return_status, cfg_->imap.max_message_size) + ")";
       Reply(status);
     }
   }

@@ -17,7 +17,9 @@
 
 #include "imap/proto/command.h"
 #include "imap/proto/reader.h"
+#include "imap/proto/sort.h"
 #include "imap/server/server.h"
+#include "imap/server/sort_keys.h"
 #include "imap/server/tree_cache.h"
 #include "imap/server/view.h"
 #include "io/await.h"
@@ -30,8 +32,8 @@ class Session final : public server::SessionRegistry::Member,
                       public server::AccountSessions::Member,
                       public Hub::Listener {
  public:
-  Session(server::Services& services, Hub& hub, TreeCache& trees, tcp::socket socket,
-          bool implicit_tls);
+  Session(server::Services& services, Hub& hub, TreeCache& trees, SortKeyCache& sort_keys,
+          tcp::socket socket, bool implicit_tls);
   ~Session() override;
 
   awaitable<void> Run();
@@ -100,7 +102,8 @@ class Session final : public server::SessionRegistry::Member,
   void HandleEnable(const Command& c);
   // Switches CONDSTORE on (ENABLE, or a command that uses it: RFC 7162 3.1).
   void EnableCondstore();
-  awaitable<bool> HandleQuota(const Command& c);  // GETQUOTA GETQUOTAROOT SETQUOTA
+  awaitable<bool> HandleQuota(const Command& c);     // GETQUOTA GETQUOTAROOT SETQUOTA
+  awaitable<bool> HandleCompress(const Command& c);  // RFC 4978
   // Claims \Recent for the messages from index `first_new` on (RFC 3501 2.3.2).
   // Claims \Recent for the messages of a mailbox up to a UID (through the
   // hub; `stored` is the store's claim as of SELECT, 0 if unknown) and
@@ -120,6 +123,22 @@ class Session final : public server::SessionRegistry::Member,
   awaitable<bool> HandleFetch(const Command& c);
   awaitable<bool> HandleStore(const Command& c);
   awaitable<bool> HandleSearch(const Command& c);
+  // The search part of SEARCH, SORT and THREAD: the matching sequence numbers
+  // and their highest modseq; nullopt when the command is answered already
+  // (a NO) or, with `ok` false, when the session must close.
+  struct SearchFound {
+    std::vector<uint32_t> seqs;
+    uint64_t modseq = 0;
+  };
+  awaitable<std::optional<SearchFound>> RunSearch(const Command& c, bool& ok);
+  // sorting.cc: SORT (RFC 5256, RFC 5957, ESORT RFC 5267) and THREAD (RFC 5256).
+  awaitable<bool> HandleSort(const Command& c);
+  awaitable<bool> HandleThread(const Command& c);
+  // The sort keys of the messages at sequence numbers `seqs` (numbered by
+  // UID when `uid`), with References when `references`; nullopt when the
+  // store cannot be read.
+  awaitable<std::optional<std::vector<SortInput>>> LoadSortInputs(const std::vector<uint32_t>& seqs,
+                                                                  bool uid, bool references);
   awaitable<bool> HandleCopy(const Command& c);
   awaitable<bool> HandleExpunge(const Command& c, bool silent);
   awaitable<bool> HandleAppend(const Command& c);
@@ -148,6 +167,7 @@ class Session final : public server::SessionRegistry::Member,
   server::Services& svc_;
   Hub& hub_;
   TreeCache& trees_;
+  SortKeyCache& sort_keys_;
   io::Connection conn_;
   std::shared_ptr<const config::Config> cfg_;
   CommandReader reader_;

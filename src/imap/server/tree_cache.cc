@@ -1,5 +1,8 @@
 #include "imap/server/tree_cache.h"
 
+#include <optional>
+#include <string>
+
 namespace hato::imap {
 namespace {
 
@@ -64,6 +67,49 @@ size_t TreeCache::bytes() const {
 size_t TreeCache::entries() const {
   std::shared_lock lock(mu_);
   return entries_.size();
+}
+
+Loaded Load(store::Store* store, TreeCache* cache, int64_t account, const store::MessageMeta& m,
+            bool content, bool tree) {
+  Loaded l;
+  if (content) {
+    auto raw = store->ReadMessage(account, m.id);
+    if (!raw) {
+      l.error = raw.error();
+      return l;
+    }
+    l.raw = std::move(*raw);
+  }
+  if (tree) {
+    l.tree = cache->Find(m.id);
+    // A tree is the parse of the whole message, so it ends at the message's
+    // size; anything else is a stale entry (a store message id reused after a
+    // purge) and is replaced.
+    if (l.tree && l.tree->body_end == m.size) return l;
+    l.tree = nullptr;
+    size_t serialized_size = 0;
+    auto stored = store->ReadMimeTree(account, m.id);
+    if (stored && !stored->empty()) {
+      auto t = mime::Deserialize(*stored);
+      if (t) l.tree = std::make_shared<const mime::Part>(std::move(*t));
+      serialized_size = stored->size();
+    }
+    if (!l.tree) {
+      if (!content) {
+        auto raw = store->ReadMessage(account, m.id);
+        if (!raw) {
+          l.error = raw.error();
+          return l;
+        }
+        l.raw = std::move(*raw);
+      }
+      auto t = mime::Parse(l.raw);
+      if (t) l.tree = std::make_shared<const mime::Part>(std::move(*t));
+      serialized_size = l.raw.size() / 4;  // a rough estimate; this path is rare
+    }
+    if (l.tree) cache->Insert(m.id, l.tree, serialized_size);
+  }
+  return l;
 }
 
 }  // namespace hato::imap

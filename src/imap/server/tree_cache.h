@@ -18,11 +18,14 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <shared_mutex>
+#include <string>
 #include <unordered_map>
 #include <vector>
 
 #include "mime/message.h"
+#include "store/store.h"
 
 namespace hato::imap {
 
@@ -56,5 +59,17 @@ class TreeCache {
   size_t hand_ = 0;
   size_t bytes_ = 0;
 };
+
+// What rendering, SEARCH or SORT needs of one message: its MIME tree and,
+// if asked, its verified content. `error` is set when the store fails.
+struct Loaded {
+  std::string raw;
+  std::shared_ptr<const mime::Part> tree;
+  std::optional<Error> error;
+};
+// Loads the tree stored at delivery (through `cache`; parsed now if there
+// is none) and, with `content`, the message itself. Blocking: on a pool.
+Loaded Load(store::Store* store, TreeCache* cache, int64_t account, const store::MessageMeta& m,
+            bool content, bool tree);
 
 }  // namespace hato::imap

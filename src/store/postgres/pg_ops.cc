@@ -329,6 +329,9 @@ Result<std::string> ReadBlobBySha(Conn& c, std::string_view sha256) {
 Status CreateDefaultMailboxes(Txn& t, int64_t account_id) {
   for (const auto& d : kDefaultMailboxes) {
     if (auto st = ApplyCreateMailbox(t, account_id, d.name, d.special_use); !st) return st;
+    // The default folders are subscribed when the account is made; CREATE
+    // alone subscribes nothing (RFC 3501 section 6.3.6).
+    if (auto st = ApplySetSubscribed(t, account_id, d.name, true); !st) return st;
   }
   return Ok();
 }
@@ -542,6 +545,24 @@ Status ApplySetFlags(Txn& t, int64_t account_id, const std::vector<int64_t>& ids
   return Ok();
 }
 
+// Subscriptions are names (RFC 3501 section 6.3.6): a live mailbox carries
+// its own in mailboxes.subscribed; a subscribed name without a live mailbox
+// is a row of orphan_subscriptions. A mailbox created or renamed onto such a
+// name takes the subscription back.
+static Status AdoptOrphanSubscriptions(Txn& t, int64_t account_id) {
+  auto adopt = t.c.Exec(
+      "UPDATE mailboxes SET subscribed = 1 WHERE account_id = $1 AND deleted_at IS NULL AND name "
+      "IN (SELECT name FROM orphan_subscriptions WHERE account_id = $1)",
+      {P(account_id)});
+  if (!adopt) return adopt.error();
+  auto drop = t.c.Exec(
+      "DELETE FROM orphan_subscriptions WHERE account_id = $1 AND name IN (SELECT name FROM "
+      "mailboxes WHERE account_id = $1 AND deleted_at IS NULL)",
+      {P(account_id)});
+  if (!drop) return drop.error();
+  return Ok();
+}
+
 Status ApplyCreateMailbox(Txn& t, int64_t account_id, const std::string& name,
                           const std::string& special_use) {
   auto canonical = CanonicalMailboxName(name);
@@ -563,13 +584,13 @@ Status ApplyCreateMailbox(Txn& t, int64_t account_id, const std::string& name,
       continue;
     }
     auto ins = t.c.Exec(
-        "INSERT INTO mailboxes(account_id, name, uidvalidity, uidnext, special_use) "
-        "VALUES($1, $2, $3, 1, $4)",
+        "INSERT INTO mailboxes(account_id, name, uidvalidity, uidnext, special_use, subscribed) "
+        "VALUES($1, $2, $3, 1, $4, 0)",
         {P(account_id), P(levels[i]), P(int64_t{NewUidValidity(t, account_id)}),
          P(last ? special_use : std::string())});
     if (!ins) return ins.error();
   }
-  return Ok();
+  return AdoptOrphanSubscriptions(t, account_id);
 }
 
 Status ApplyDeleteMailbox(Txn& t, int64_t account_id, const std::string& name) {
@@ -590,6 +611,13 @@ Status ApplyDeleteMailbox(Txn& t, int64_t account_id, const std::string& name) {
                   {P(mb->id)});
   if (!live) return live.error();
   if (auto st = ApplyExpunge(t, account_id, *live); !st) return st;
+  // DELETE leaves the name subscribed (RFC 3501 section 6.3.6, RFC 5258
+  // \NonExistent).
+  auto keep = t.c.Exec(
+      "INSERT INTO orphan_subscriptions(account_id, name) SELECT account_id, name FROM mailboxes "
+      "WHERE id = $1 AND subscribed != 0 ON CONFLICT DO NOTHING",
+      {P(mb->id)});
+  if (!keep) return keep.error();
   auto hide = t.c.Exec(
       "UPDATE mailboxes SET deleted_at = $1, name = chr(1) || id || '/' || name WHERE id = $2",
       {P(NowSeconds()), P(mb->id)});
@@ -635,11 +663,20 @@ Status ApplyRenameMailbox(Txn& t, int64_t account_id, const std::string& from,
        P(static_cast<int64_t>(prefix.size())), P(prefix)});
   if (!ren) return ren.error();
   t.touched.insert(src->id);
-  return Ok();
+  return AdoptOrphanSubscriptions(t, account_id);
 }
 
 Status ApplySetSubscribed(Txn& t, int64_t account_id, const std::string& name, bool subscribed) {
   auto mb = FindMailbox(t.c, account_id, name);
+  if (!subscribed) {
+    // UNSUBSCRIBE also removes a name whose mailbox is gone (RFC 3501 6.3.7).
+    auto canonical = CanonicalMailboxName(name);
+    if (!canonical) return canonical.error();
+    auto drop = t.c.Exec("DELETE FROM orphan_subscriptions WHERE account_id = $1 AND name = $2",
+                         {P(account_id), P(*canonical)});
+    if (!drop) return drop.error();
+    if (!mb && mb.error().kind == ErrorKind::kNotFound) return Ok();
+  }
   if (!mb) return mb.error();
   auto r = t.c.Exec("UPDATE mailboxes SET subscribed = $1 WHERE id = $2",
                     {P(int64_t{subscribed}), P(mb->id)});
@@ -763,6 +800,16 @@ Status ApplyUndelete(Txn& t, int64_t account_id, const std::string& mailbox, int
     ++restored;
   }
   return Ok();
+}
+
+Result<std::vector<std::string>> QueryOrphanSubscriptions(Conn& c, int64_t account_id) {
+  auto r = c.Exec(
+      "SELECT name FROM orphan_subscriptions WHERE account_id = $1 ORDER BY name COLLATE \"C\"",
+      {P(account_id)});
+  if (!r) return r.error();
+  std::vector<std::string> out;
+  for (int i = 0; i < r->size(); ++i) out.push_back(r->Text(i, 0));
+  return out;
 }
 
 Result<std::vector<MailboxInfo>> QueryMailboxes(Conn& c, int64_t account_id) {

@@ -64,6 +64,8 @@ Status ApplyUndelete(Txn& t, int64_t account_id, const std::string& mailbox, int
                      uint64_t& restored);
 
 Result<std::vector<MailboxInfo>> QueryMailboxes(Conn& c, int64_t account_id);
+// Subscribed names without a live mailbox (Store::ListOrphanSubscriptions).
+Result<std::vector<std::string>> QueryOrphanSubscriptions(Conn& c, int64_t account_id);
 Result<MailboxSnapshot> QueryMessages(Conn& c, int64_t account_id, const std::string& mailbox);
 Result<std::vector<uint32_t>> QueryVanished(Conn& c, int64_t mailbox_id, uint64_t since);
 Result<MailboxChanges> QueryChanges(Conn& c, int64_t mailbox_id, uint64_t since);

@@ -724,6 +724,20 @@ class PgStore final : public Store {
                    Complete(result, std::move(done))});
   }
 
+  void AppendMany(std::vector<AppendRequest> requests,
+                  Done<std::vector<AppendResult>> done) override {
+    auto reqs = std::make_shared<std::vector<AppendRequest>>(std::move(requests));
+    auto results = std::make_shared<std::vector<AppendResult>>();
+    Submit(WriteOp{[reqs, results](Txn& t) -> Status {
+                     results->assign(reqs->size(), AppendResult{});
+                     for (size_t i = 0; i < reqs->size(); ++i) {
+                       if (auto st = pg::ApplyAppend(t, (*reqs)[i], (*results)[i]); !st) return st;
+                     }
+                     return Ok();
+                   },
+                   Complete(results, std::move(done))});
+  }
+
   void CopyMessages(int64_t account_id, std::vector<int64_t> message_ids, std::string to_mailbox,
                     bool move, Done<CopyResult> done) override {
     auto ids = std::make_shared<std::vector<int64_t>>(std::move(message_ids));
@@ -764,6 +778,10 @@ class PgStore final : public Store {
 
   Result<std::vector<uint32_t>> ListVanished(int64_t mailbox_id, uint64_t since) override {
     return WithReader([&](Conn& c) { return pg::QueryVanished(c, mailbox_id, since); });
+  }
+
+  Result<std::vector<std::string>> ListOrphanSubscriptions(int64_t account_id) override {
+    return WithReader([&](Conn& c) { return pg::QueryOrphanSubscriptions(c, account_id); });
   }
 
   void ClaimRecent(int64_t mailbox_id, uint32_t up_to_uid, Done<uint32_t> done) override {
@@ -878,12 +896,15 @@ class PgStore final : public Store {
       const char* del_alias =
           "DELETE FROM aliases WHERE account_id IN (SELECT id FROM accounts WHERE removed_at IS "
           "NOT NULL AND removed_at < $1)";
+      const char* del_subs =
+          "DELETE FROM orphan_subscriptions WHERE account_id IN (SELECT id FROM accounts WHERE "
+          "removed_at IS NOT NULL AND removed_at < $1)";
       const char* del_acc = "DELETE FROM accounts WHERE removed_at IS NOT NULL AND removed_at < $1";
       const char* del_deleted_mb =
           "DELETE FROM mailboxes WHERE deleted_at IS NOT NULL AND deleted_at < $1 AND NOT EXISTS "
           "(SELECT 1 FROM messages m WHERE m.mailbox_id = mailboxes.id)";
       for (const char* sql :
-           {mark, unref, del, del_blobs, del_mb, del_alias, del_acc, del_deleted_mb}) {
+           {mark, unref, del, del_blobs, del_mb, del_alias, del_subs, del_acc, del_deleted_mb}) {
         auto r = sql == del_blobs ? t.c.Exec(sql) : t.c.Exec(sql, {P(cutoff)});
         if (!r) return r.error();
         if (sql == del) *purged = static_cast<uint64_t>(r->Affected());

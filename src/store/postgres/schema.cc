@@ -161,6 +161,14 @@ CREATE TABLE access_tokens(
   expires_at bigint NOT NULL DEFAULT 0);
 CREATE INDEX access_tokens_account ON access_tokens(account_id);
 )sql",
+      // 5 -> 6 (issue 16, RFC 3501 section 6.3.6): subscribed names whose
+      // mailbox was deleted or renamed away (see the SQLite schema).
+      R"sql(
+CREATE TABLE orphan_subscriptions(
+  account_id bigint NOT NULL,
+  name text NOT NULL,
+  PRIMARY KEY(account_id, name));
+)sql",
   };
   return kMigrations;
 }

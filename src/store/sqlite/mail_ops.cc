@@ -233,6 +233,23 @@ uint32_t NewUidValidity(Txn& t, int64_t account_id) {
   return static_cast<uint32_t>(std::max(now, prev + 1) & 0x7fffffff);
 }
 
+// Subscriptions are names (RFC 3501 section 6.3.6): a live mailbox carries
+// its own in mailboxes.subscribed; a subscribed name without a live mailbox
+// (deleted, or renamed away) is a row of orphan_subscriptions. A mailbox
+// created or renamed onto such a name takes the subscription back.
+Status AdoptOrphanSubscriptions(Txn& t, int64_t account_id) {
+  auto adopt = t.db.Cached(
+      "UPDATE mailboxes SET subscribed = 1 WHERE account_id = ? AND deleted_at IS NULL AND name "
+      "IN (SELECT name FROM orphan_subscriptions WHERE account_id = ?)");
+  if (!adopt) return adopt.error();
+  if (auto st = (*adopt)->Bind(1, account_id).Bind(2, account_id).Run(); !st) return st;
+  auto drop = t.db.Cached(
+      "DELETE FROM orphan_subscriptions WHERE account_id = ? AND name IN (SELECT name FROM "
+      "mailboxes WHERE account_id = ? AND deleted_at IS NULL)");
+  if (!drop) return drop.error();
+  return (*drop)->Bind(1, account_id).Bind(2, account_id).Run();
+}
+
 }  // namespace
 
 int64_t NowSeconds() {
@@ -248,6 +265,9 @@ Result<int64_t> PutBlob(Txn& t, std::string_view content, std::string_view mime,
 Status CreateDefaultMailboxes(Txn& t, int64_t account_id) {
   for (const auto& d : kDefaultMailboxes) {
     if (auto st = ApplyCreateMailbox(t, account_id, d.name, d.special_use); !st) return st;
+    // The default folders are subscribed when the account is made; CREATE
+    // alone subscribes nothing (RFC 3501 section 6.3.6).
+    if (auto st = ApplySetSubscribed(t, account_id, d.name, true); !st) return st;
   }
   return Ok();
 }
@@ -503,8 +523,8 @@ Status ApplyCreateMailbox(Txn& t, int64_t account_id, const std::string& name,
   auto exists = t.db.Cached(
       "SELECT 1 FROM mailboxes WHERE account_id = ? AND name = ? AND deleted_at IS NULL");
   auto ins = t.db.Cached(
-      "INSERT INTO mailboxes(account_id, name, uidvalidity, uidnext, special_use) "
-      "VALUES(?, ?, ?, 1, ?)");
+      "INSERT INTO mailboxes(account_id, name, uidvalidity, uidnext, special_use, subscribed) "
+      "VALUES(?, ?, ?, 1, ?, 0)");
   if (!exists) return exists.error();
   if (!ins) return ins.error();
   for (size_t i = 0; i < levels.size(); ++i) {
@@ -521,7 +541,7 @@ Status ApplyCreateMailbox(Txn& t, int64_t account_id, const std::string& name,
     (*ins)->Bind(1, account_id).Bind(2, levels[i]).Bind(3, int64_t{NewUidValidity(t, account_id)});
     if (auto st = (*ins)->Bind(4, last ? special_use : "").Run(); !st) return st;
   }
-  return Ok();
+  return AdoptOrphanSubscriptions(t, account_id);
 }
 
 Status ApplyDeleteMailbox(Txn& t, int64_t account_id, const std::string& name) {
@@ -558,6 +578,13 @@ Status ApplyDeleteMailbox(Txn& t, int64_t account_id, const std::string& name) {
   }
   (*ids)->Reset();
   if (auto st = ApplyExpunge(t, account_id, live); !st) return st;
+  // DELETE leaves the name subscribed (RFC 3501 section 6.3.6, RFC 5258
+  // \NonExistent).
+  auto keep = t.db.Cached(
+      "INSERT OR IGNORE INTO orphan_subscriptions(account_id, name) SELECT account_id, name FROM "
+      "mailboxes WHERE id = ? AND subscribed != 0");
+  if (!keep) return keep.error();
+  if (auto st = (*keep)->Bind(1, mb->id).Run(); !st) return st;
   auto hide = t.db.Cached(
       "UPDATE mailboxes SET deleted_at = ?, name = char(1) || id || '/' || name WHERE id = ?");
   if (!hide) return hide.error();
@@ -613,11 +640,20 @@ Status ApplyRenameMailbox(Txn& t, int64_t account_id, const std::string& from,
   (*ren)->Bind(4, from_c).Bind(5, static_cast<int64_t>(prefix.size())).Bind(6, prefix);
   if (auto st = (*ren)->Run(); !st) return st;
   t.touched.insert(src->id);
-  return Ok();
+  return AdoptOrphanSubscriptions(t, account_id);
 }
 
 Status ApplySetSubscribed(Txn& t, int64_t account_id, const std::string& name, bool subscribed) {
   auto mb = FindMailbox(t.db, account_id, name);
+  if (!subscribed) {
+    // UNSUBSCRIBE also removes a name whose mailbox is gone (RFC 3501 6.3.7).
+    auto canonical = CanonicalMailboxName(name);
+    if (!canonical) return canonical.error();
+    auto drop = t.db.Cached("DELETE FROM orphan_subscriptions WHERE account_id = ? AND name = ?");
+    if (!drop) return drop.error();
+    if (auto st = (*drop)->Bind(1, account_id).Bind(2, *canonical).Run(); !st) return st;
+    if (!mb && mb.error().kind == ErrorKind::kNotFound) return Ok();
+  }
   if (!mb) return mb.error();
   auto s = t.db.Cached("UPDATE mailboxes SET subscribed = ? WHERE id = ?");
   if (!s) return s.error();
@@ -799,6 +835,16 @@ Result<std::vector<MailboxInfo>> QueryMailboxes(Db& db, int64_t account_id) {
     m.recent = static_cast<uint64_t>((*s)->Int(12));
     out.push_back(std::move(m));
   }
+  return out;
+}
+
+Result<std::vector<std::string>> QueryOrphanSubscriptions(Db& db, int64_t account_id) {
+  auto s = db.Cached("SELECT name FROM orphan_subscriptions WHERE account_id = ? ORDER BY name");
+  if (!s) return s.error();
+  (*s)->Bind(1, account_id);
+  std::vector<std::string> out;
+  if (auto r = (*s)->ForEachRow([&](Stmt& row) { out.push_back(row.Text(0)); }); !r)
+    return r.error();
   return out;
 }
 

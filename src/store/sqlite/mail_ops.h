@@ -52,6 +52,8 @@ Status ApplyUndelete(Txn& t, int64_t account_id, const std::string& mailbox, int
 
 // Reads.
 Result<std::vector<MailboxInfo>> QueryMailboxes(Db& db, int64_t account_id);
+// Subscribed names without a live mailbox (Store::ListOrphanSubscriptions).
+Result<std::vector<std::string>> QueryOrphanSubscriptions(Db& db, int64_t account_id);
 Result<MailboxSnapshot> QueryMessages(Db& db, int64_t account_id, const std::string& mailbox);
 Result<std::vector<uint32_t>> QueryVanished(Db& db, int64_t mailbox_id, uint64_t since);
 Result<MailboxChanges> QueryChanges(Db& db, int64_t mailbox_id, uint64_t since);

@@ -304,6 +304,17 @@ CREATE TABLE sieve_memos(
 ALTER TABLE accounts ADD COLUMN is_admin INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE access_tokens ADD COLUMN last_used_at INTEGER NOT NULL DEFAULT 0;
 )sql",
+      // -> +1 (issue 16, RFC 3501 section 6.3.6): subscriptions are names. A
+      // live mailbox keeps its own in mailboxes.subscribed; a subscribed name
+      // whose mailbox was deleted or renamed away stays here, listed by
+      // LIST (SUBSCRIBED) as \NonExistent and by LSUB, until UNSUBSCRIBE or
+      // until a mailbox of that name is created again.
+      R"sql(
+CREATE TABLE orphan_subscriptions(
+  account_id INTEGER NOT NULL,
+  name TEXT NOT NULL,
+  PRIMARY KEY(account_id, name)) WITHOUT ROWID;
+)sql",
   };
   return kMigrations;
 }

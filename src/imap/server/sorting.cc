@@ -1,0 +1,123 @@
+// SORT (RFC 5256 section 3, RFC 5957 SORT=DISPLAY, RFC 5267 ESORT) and
+// THREAD (RFC 5256 section 3: ORDEREDSUBJECT, REFERENCES). The search part
+// is SEARCH's (Session::RunSearch); the keys come from the shared
+// SortKeyCache, derived from the stored MIME trees on a miss; the ordering
+// and threading are the pure functions of imap/proto/sort.h.
+#include <spdlog/spdlog.h>
+
+#include "imap/proto/sort.h"
+#include "imap/proto/strings.h"
+#include "imap/server/session.h"
+#include "imap/server/sort_keys.h"
+#include "io/await.h"
+
+namespace hato::imap {
+
+awaitable<std::optional<std::vector<SortInput>>> Session::LoadSortInputs(
+    const std::vector<uint32_t>& seqs, bool uid, bool references) {
+  store::Store* store = svc_.store;
+  TreeCache* trees = &trees_;
+  SortKeyCache* keys = &sort_keys_;
+  int64_t account = account_id_;
+  // The session waits, and only its own coroutine changes the view.
+  const std::vector<store::MessageMeta>* metas = &selected_->view.metas();
+  auto load = [store, trees, keys, account, metas, seqs, uid,
+               references]() -> std::optional<std::vector<SortInput>> {
+    std::vector<SortInput> out;
+    out.reserve(seqs.size());
+    for (uint32_t seq : seqs) {
+      const store::MessageMeta& m = (*metas)[seq - 1];
+      auto k = keys->Find(m.id, m.size);
+      if (!k || (references && !k->has_references)) {
+        Loaded l = Load(store, trees, account, m, /*content=*/references, /*tree=*/true);
+        if (l.error) return std::nullopt;
+        std::string_view header = l.raw;
+        if (l.tree) header = header.substr(0, std::min(l.tree->header_end, header.size()));
+        auto derived =
+            std::make_shared<const SortKeys>(DeriveSortKeys(m, l.tree.get(), header, references));
+        keys->Insert(m.id, m.size, derived);
+        k = std::move(derived);
+      }
+      SortInput& in = out.emplace_back(k->keys);
+      in.seq = seq;
+      in.number = uid ? m.uid : seq;
+    }
+    return out;
+  };
+  auto found = co_await io::Offload(*svc_.blocking, std::move(load));
+  co_return found;
+}
+
+awaitable<bool> Session::HandleSort(const Command& c) {
+  const auto& a = c.As<SearchArgs>();
+  bool ok = true;
+  auto found = co_await RunSearch(c, ok);
+  if (!found) co_return ok;
+  auto inputs = co_await LoadSortInputs(found->seqs, c.uid, /*references=*/false);
+  if (!inputs) {
+    Tagged(c, "NO", "[UNAVAILABLE] try again later");
+    co_return true;
+  }
+  std::vector<size_t> order = SortOrder(*inputs, a.sort);
+  if (a.esearch) {
+    // RFC 5267 section 3.2: ESEARCH with the numbers in sort order; MIN and
+    // MAX are the first and last in that order.
+    std::string line = "* ESEARCH (TAG ";
+    AppendString(line, c.tag);
+    line += ')';
+    if (c.uid) line += " UID";
+    bool none = !a.return_min && !a.return_max && !a.return_count && !a.return_all;
+    if (!order.empty()) {
+      if (a.return_min) line += " MIN " + std::to_string((*inputs)[order.front()].number);
+      if (a.return_max) line += " MAX " + std::to_string((*inputs)[order.back()].number);
+    }
+    if (a.return_count) line += " COUNT " + std::to_string(order.size());
+    if ((a.return_all || none) && !order.empty()) {
+      // A sequence-set in sort order: ascending runs become ranges.
+      line += " ALL ";
+      for (size_t i = 0; i < order.size();) {
+        uint32_t first = (*inputs)[order[i]].number;
+        size_t j = i + 1;
+        while (j < order.size() && (*inputs)[order[j]].number == first + (j - i)) ++j;
+        if (i > 0) line += ',';
+        line += std::to_string(first);
+        if (j - i > 1) line += ':' + std::to_string((*inputs)[order[j - 1]].number);
+        i = j;
+      }
+    }
+    Reply(line);
+  } else {
+    std::string line = "* SORT";
+    for (size_t i : order) line += ' ' + std::to_string((*inputs)[i].number);
+    Reply(line);
+  }
+  co_await SendUpdates(/*expunge_ok=*/c.uid);
+  Tagged(c, "OK", std::string(c.uid ? "UID " : "") + "SORT completed");
+  co_return true;
+}
+
+awaitable<bool> Session::HandleThread(const Command& c) {
+  const auto& a = c.As<SearchArgs>();
+  bool ok = true;
+  auto found = co_await RunSearch(c, ok);
+  if (!found) co_return ok;
+  bool references = a.thread == ThreadAlgorithm::kReferences;
+  auto inputs = co_await LoadSortInputs(found->seqs, c.uid, references);
+  if (!inputs) {
+    Tagged(c, "NO", "[UNAVAILABLE] try again later");
+    co_return true;
+  }
+  // The threading itself is on the pool too: its cost grows with the mailbox.
+  auto thread = [inputs = std::move(*inputs), references]() -> std::optional<std::string> {
+    return references ? ThreadReferences(inputs) : ThreadOrderedSubject(inputs);
+  };
+  auto text = co_await io::Offload(*svc_.blocking, std::move(thread));
+  std::string line = "* THREAD";
+  if (text && !text->empty()) line += " " + *text;
+  Reply(line);
+  co_await SendUpdates(/*expunge_ok=*/c.uid);
+  Tagged(c, "OK", std::string(c.uid ? "UID " : "") + "THREAD completed");
+  co_return true;
+}
+
+}  // namespace hato::imap
