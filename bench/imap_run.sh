@@ -4,7 +4,8 @@
 # Usage: bash bench/imap_run.sh BUILD_DIR   (run by `make bench`; Dovecot needs root)
 # Env: IMAP_BENCH_USERS (10), IMAP_BENCH_CLIENTS (50), IMAP_BENCH_PREFILL (2000 messages per
 # user), IMAP_BENCH_SECONDS (30), IDLE_CONNECTIONS (10000, to Hato), IDLE_CONNECTIONS_DOVECOT
-# (1000; 0 skips), IMAP_BENCH_TIMEOUT (3600 s per load-generator run), IMAP_BENCH_KEEP (set:
+# (1000; 0 skips), IMAP_BENCH_HATO_ONLY (set: skip Dovecot), HATO_EVENT_LOOPS (Hato's
+# --event-loops; unset: its configured default), IMAP_BENCH_TIMEOUT (3600 s per load-generator run), IMAP_BENCH_KEEP (set:
 # keep the temp dirs with data and logs).
 # Each server gets a fresh temp dir; both are prefilled identically through IMAP APPEND (not
 # timed), then run the same timed mix. Server CPU is utime+stime+cutime+cstime from /proc of
@@ -213,7 +214,7 @@ idle_test() {
 # ---- Hato ----
 start_hato() {
   "$BUILD/hato" serve --data "$HATO_DIR/data" --imap "127.0.0.1:$HATO_IMAP" \
-    2>>"$HATO_DIR/hato.log" &
+    ${HATO_EVENT_LOOPS:+--event-loops "$HATO_EVENT_LOOPS"} 2>>"$HATO_DIR/hato.log" &
   HATO_PID=$!
   if ! wait_port "$HATO_IMAP" "$HATO_PID"; then
     echo "imap-bench: hato serve did not start:" >&2; tail -20 "$HATO_DIR/hato.log" >&2; return 1
@@ -349,7 +350,9 @@ hato_json="" dv_json="" hato_idle="" dv_idle="" DV_PID=""
 echo "imap-bench: running Hato..." >&2
 run_hato || status=1
 cleanup
-if command -v dovecot >/dev/null && [ -x /usr/lib/dovecot/imap ]; then
+if [ -n "${IMAP_BENCH_HATO_ONLY:-}" ]; then
+  echo "imap-bench: IMAP_BENCH_HATO_ONLY set; Dovecot skipped" >&2
+elif command -v dovecot >/dev/null && [ -x /usr/lib/dovecot/imap ]; then
   if [ "$(id -u)" -eq 0 ]; then
     echo "imap-bench: running Dovecot..." >&2
     run_dovecot || status=1

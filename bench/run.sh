@@ -2,7 +2,8 @@
 # SMTP benchmark: Hato vs Postfix+Dovecot, both on 127.0.0.1, driven by hato-smtp-load.
 # Usage: bash bench/run.sh BUILD_DIR   (what `make bench` runs; needs root for Postfix+Dovecot)
 # Env: BENCH_MESSAGES (5000), BENCH_CONNECTIONS (50), BENCH_SIZE (4096), BENCH_TIMEOUT (600 s),
-# BENCH_MSGAUTH (0; 1 = Hato checks SPF/DKIM/DMARC of every message against a local test DNS).
+# BENCH_MSGAUTH (0; 1 = Hato checks SPF/DKIM/DMARC of every message against a local test DNS),
+# HATO_EVENT_LOOPS (Hato's --event-loops; unset: its configured default).
 # Each server gets a fresh temp dir; server CPU is utime+stime+cutime+cstime from /proc of the
 # server's whole process tree, sampled before and after the load. Prints a table and writes
 # BUILD_DIR/bench-results.json. See bench/README.md.
@@ -148,7 +149,8 @@ time.sleep(86400)" >/dev/null 2>&1 &
     sleep 1
   fi
   "$hato" serve --data "$HATO_DIR/data" --smtp "127.0.0.1:$HATO_SMTP" \
-    --pop3 "127.0.0.1:$HATO_POP3" 2>"$HATO_DIR/hato.log" &
+    --pop3 "127.0.0.1:$HATO_POP3" ${HATO_EVENT_LOOPS:+--event-loops "$HATO_EVENT_LOOPS"} \
+    2>"$HATO_DIR/hato.log" &
   HATO_PID=$!
   if ! wait_port "$HATO_SMTP" "$HATO_PID" || ! wait_port "$HATO_POP3" "$HATO_PID"; then
     echo "bench: hato serve did not start:" >&2; tail -20 "$HATO_DIR/hato.log" >&2; return 1

@@ -491,6 +491,11 @@ int RunCli(int argc, char** argv) {
   serve->add_option("--http", serve_opts.overrides.http, "HTTP host:port");
   serve->add_option("--https", serve_opts.overrides.https, "HTTPS host:port (needs [tls])");
   serve
+      ->add_option("--event-loops", serve_opts.event_loops,
+                   "event-loop threads serving sessions (0 = one per core; default: [server] "
+                   "event_loops)")
+      ->check(CLI::Range(0, 256));
+  serve
       ->add_option("--shutdown-grace", serve_opts.shutdown_grace_seconds,
                    "seconds to let sessions finish on SIGTERM")
       ->capture_default_str();

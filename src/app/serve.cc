@@ -34,6 +34,7 @@
 #include "pop3/server.h"
 #include "scan/trainer.h"
 #include "search/extract.h"
+#include "server/event_loops.h"
 #include "server/services.h"
 #include "smtp/server.h"
 #include "web/audit.h"
@@ -79,7 +80,8 @@ Result<tcp::endpoint> ParseEndpoint(const std::string& hostport) {
   return tcp::endpoint(addr, static_cast<unsigned short>(port));
 }
 
-// A bound listening socket and the protocol that serves its connections.
+// A bound listening socket (on the control loop) and the protocol that
+// serves its connections (on the session loops).
 struct Listener {
   std::string name;
   std::unique_ptr<tcp::acceptor> acceptor;
@@ -106,11 +108,14 @@ Result<std::unique_ptr<tcp::acceptor>> Bind(asio::io_context& io, const std::str
   return acc;
 }
 
-awaitable<void> AcceptLoop(Listener& l) {
+// Runs on the control loop: each connection is accepted straight onto the
+// next session loop (round-robin), where its session runs until it closes.
+awaitable<void> AcceptLoop(Listener& l, server::EventLoops& loops) {
   while (true) {
     boost::system::error_code ec;
     auto token = asio::redirect_error(asio::use_awaitable, ec);
-    tcp::socket socket = co_await l.acceptor->async_accept(token);
+    size_t loop = loops.Next();
+    tcp::socket socket = co_await l.acceptor->async_accept(loops.executor(loop), token);
     if (ec) {
       if (ec == asio::error::operation_aborted || !l.acceptor->is_open()) co_return;
       spdlog::warn("{}: accept failed: {}", l.name, ec.message());
@@ -120,9 +125,11 @@ awaitable<void> AcceptLoop(Listener& l) {
       continue;
     }
     l.accepted->fetch_add(1, std::memory_order_relaxed);
+    loops.SessionStarted(loop);
     auto session = l.serve(std::move(socket));
-    asio::co_spawn(l.acceptor->get_executor(), std::move(session),
-                   [name = l.name](const std::exception_ptr& e) {
+    asio::co_spawn(loops.executor(loop), std::move(session),
+                   [name = l.name, &loops, loop](const std::exception_ptr& e) {
+                     loops.SessionEnded(loop);
                      if (!e) return;
                      try {
                        std::rethrow_exception(e);
@@ -420,13 +427,20 @@ int Serve(const ServeOptions& options) {
   // The metrics endpoint is the same HTTP server on its own listener and router.
   http::Router metrics_router;
   http::Server metrics_server(services, "metrics", metrics_router);
+  // The control loop (this thread): accepts connections, runs the signals,
+  // the periodic timers and the graceful stop; the sessions run on the
+  // session loops (server/event_loops.h), which are stopped and destroyed
+  // before the servers above (their pending session frames refer to them).
   asio::io_context io(1);
-  imap_server.Attach(io.get_executor());
-  // Event-loop lag and the blocked-loop watchdog (destroyed before `io`).
+  const int loop_count = options.event_loops >= 0 ? options.event_loops : cfg.event_loops;
+  server::EventLoops loops(static_cast<size_t>(loop_count));
+  imap_server.Attach(loops.executor(0));
+  // The control loop's lag and watchdog (each session loop has its own).
   server::LoopMonitor loop_monitor;
-  loop_monitor.Start(io.get_executor());
-  // Destroyed before the io_context (its resolver and timers are bound to it).
-  auto queue = std::make_unique<outbound::Queue>(services, io.get_executor());
+  loop_monitor.Start(io.get_executor(), "control loop");
+  // The outbound queue runner lives on session loop 0; destroyed before the
+  // loops (its resolver and timers are bound to that loop).
+  auto queue = std::make_unique<outbound::Queue>(services, loops.executor(0));
   if (auto st = queue->Start(); !st) {
     spdlog::error("outbound: {}", st.error().message);
     return 1;
@@ -497,6 +511,7 @@ int Serve(const ServeOptions& options) {
                                    {}};
     for (const auto& l : listeners) sources.listeners.emplace_back(l.name, l.accepted.get());
     sources.loop = &loop_monitor;
+    sources.loops = &loops;
     sources.memory = &memory;
     sources.passwords = &passwords;
     sources.scan_slots = &scan_slots;
@@ -507,7 +522,7 @@ int Serve(const ServeOptions& options) {
       return 1;
     }
   }
-  for (auto& l : listeners) asio::co_spawn(io, AcceptLoop(l), asio::detached);
+  for (auto& l : listeners) asio::co_spawn(io, AcceptLoop(l, loops), asio::detached);
 
   // Retention: destroy what was expunged or removed longer ago than retention.days.
   asio::steady_timer purge_timer(io);
@@ -666,8 +681,13 @@ int Serve(const ServeOptions& options) {
   };
   wait_hup();
 
-  spdlog::info("hato: serving {} (pid {})", options.data_dir, static_cast<int>(getpid()));
+  spdlog::info("hato: serving {} (pid {}) on {} event loop(s)", options.data_dir,
+               static_cast<int>(getpid()), loops.size());
+  loops.Start();
   io.run();
+  // Sessions still running past the grace period are abandoned here (their
+  // frames are destroyed with the loops, at the end of this scope).
+  loops.Stop();
   loop_monitor.Stop();
   queue_ptr = nullptr;
   watchdog.Stop();

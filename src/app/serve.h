@@ -12,6 +12,7 @@ struct ServeOptions {
   std::string data_dir;
   config::Listen overrides;  // non-empty fields replace the config's listeners
   int shutdown_grace_seconds = 10;
+  int event_loops = -1;  // --event-loops; -1 = [server] event_loops
 };
 
 // Runs until stopped; returns the process exit code.

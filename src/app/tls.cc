@@ -6,6 +6,9 @@
 #include <sys/stat.h>
 
 #include <cstdio>
+#include <mutex>
+
+#include "io/net.h"
 
 namespace hato::app {
 namespace {
@@ -102,6 +105,7 @@ Status ReloadTlsContext(asio::ssl::context& live, const std::string& cert_path,
     return Err(ErrorKind::kInvalid, "tls: the certificate " + cert_path + " has expired");
   }
   boost::system::error_code ec;
+  std::unique_lock lock(io::TlsContextLock());  // no SSL_new on another loop meanwhile
   live.use_certificate_chain_file(cert_path, ec);
   if (!ec) live.use_private_key_file(key_path, asio::ssl::context::pem, ec);
   if (ec)

@@ -21,8 +21,9 @@ Result<std::shared_ptr<asio::ssl::context>> LoadTlsContext(const std::string& ce
 // SIGHUP: validates the pair (readable, parsable, key matching the
 // certificate, certificate not expired) in a fresh context and only then
 // installs it in `live`, whose later handshakes use it (sessions already
-// secured keep theirs). On error `live` is unchanged. Call on the event loop,
-// the only thread that uses `live`.
+// secured keep theirs). On error `live` is unchanged. Any thread: the change
+// is made under io::TlsContextLock, which connections on every event loop take
+// while they create their TLS state from `live`.
 Status ReloadTlsContext(asio::ssl::context& live, const std::string& cert_path,
                         const std::string& key_path);
 

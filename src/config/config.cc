@@ -738,6 +738,10 @@ const std::map<std::string, Setter>& Setters() {
          return WantInt(n, "server.memory_budget_per_ip_bytes", 0, kMaxInt,
                         c.memory_budget_per_ip_bytes);
        }},
+      {"server.event_loops",
+       [](const toml::node& n, Config& c) {
+         return WantInt(n, "server.event_loops", 0, 256, c.event_loops);
+       }},
       {"server.tls_handshake_timeout_seconds",
        [](const toml::node& n, Config& c) {
          return WantInt(n, "server.tls_handshake_timeout_seconds", 1, 3600,
@@ -825,7 +829,9 @@ std::string DefaultText(std::string_view hostname, std::string_view postgres) {
     << "   # client input held in memory, in all; 0 = no cap\n"
     << "memory_budget_per_ip_bytes = " << d.memory_budget_per_ip_bytes
     << "   # ... per client address\n"
-    << "tls_handshake_timeout_seconds = " << d.tls_handshake_timeout_seconds << "\n\n"
+    << "tls_handshake_timeout_seconds = " << d.tls_handshake_timeout_seconds << "\n"
+    << "event_loops = " << d.event_loops
+    << "   # threads serving sessions; 0 = one per core (applies at restart)\n\n"
     << "# Who gets mail for postmaster@ and abuse@ every local domain (unless an\n"
     << "# account or alias has that address): \"\" = the first account created.\n"
     << "postmaster = \"\"\n\n"

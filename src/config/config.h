@@ -308,6 +308,9 @@ struct Config {
   uint64_t memory_budget_per_ip_bytes = 128ull << 20;
   // A TLS handshake (implicit TLS and STARTTLS) must finish within this.
   int tls_handshake_timeout_seconds = 10;
+  // Event loops the sessions are spread over (server/event_loops.h); 0 = one
+  // per core. Applies at start.
+  int event_loops = 1;
   uint64_t ReserveBytes() const {
     return store_reserve_bytes ? store_reserve_bytes : 2 * smtp.max_message_size;
   }

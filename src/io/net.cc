@@ -5,8 +5,14 @@
 
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <variant>
+#include <shared_mutex>
 
 namespace hato::io {
+
+std::shared_mutex& TlsContextLock() {
+  static std::shared_mutex mu;
+  return mu;
+}
 
 using namespace asio::experimental::awaitable_operators;  // NOLINT: operator|| for timeouts
 
@@ -281,7 +287,12 @@ awaitable<bool> Connection::Handshake(bool client, std::string sni, std::chrono:
                                       bool verify) {
   if (!tls_ctx_ || tls_) co_return false;
   buffer_.clear();
-  tls_ = std::make_unique<asio::ssl::stream<tcp::socket&>>(socket_, *tls_ctx_);
+  {
+    // SSL_new reads the context, which a SIGHUP may be changing on another
+    // thread (TlsContextLock).
+    std::shared_lock lock(TlsContextLock());
+    tls_ = std::make_unique<asio::ssl::stream<tcp::socket&>>(socket_, *tls_ctx_);
+  }
   if (client && !sni.empty()) SSL_set_tlsext_host_name(tls_->native_handle(), sni.c_str());
   if (client && verify) {
     if (sni.empty() || SSL_set1_host(tls_->native_handle(), sni.c_str()) != 1) co_return false;

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <memory>
 #include <optional>
+#include <shared_mutex>
 #include <string>
 #include <string_view>
 
@@ -14,6 +15,12 @@ namespace hato::io {
 
 // How long one Write may wait for a client that does not read.
 inline constexpr std::chrono::seconds kDefaultWriteTimeout{300};
+
+// Guards the server TLS contexts against a change while connections are
+// being set up on other event loops: taken shared around SSL_new (each
+// connection then uses its own copy of the certificate), exclusively by the
+// SIGHUP certificate reload (app/tls.h).
+std::shared_mutex& TlsContextLock();
 
 enum class ReadStatus { kOk, kEof, kTimeout, kTooLong, kError };
 

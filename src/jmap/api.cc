@@ -2,9 +2,11 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 #include <ctime>
 #include <filesystem>
+#include <map>
 #include <mutex>
 #include <set>
 
@@ -188,8 +190,11 @@ std::string UploadDir(const std::string& data_dir, int64_t account) {
 // ---- Push (RFC 8620 section 7.3) ----
 
 // EventSource streams waiting for changes. The store's change feed calls
-// OnChange on its writer thread; the wake-up runs on the event loop, where
-// the streams live.
+// OnChange on its writer thread; each stream's wake-up runs on the event
+// loop where that stream lives (server/event_loops.h), and only if the
+// stream is still registered then (a stream leaves from its own loop, so
+// one found there is alive). A Waiter's fields are touched only on its loop.
+// Thread-safe.
 class PushHub {
  public:
   struct Waiter {
@@ -198,38 +203,60 @@ class PushHub {
     int64_t max_mailbox = 0;
     bool fired = false;
   };
+  // `ex`: the executor of the stream's coroutine (its event loop).
   void Add(Waiter* w, const asio::any_io_executor& ex) {
+    std::lock_guard lock(mu_);
+    waiters_[w] = Home{ex, ++generation_};
+  }
+  void Remove(Waiter* w) {
+    std::lock_guard lock(mu_);
+    waiters_.erase(w);
+  }
+  void OnChange(const std::vector<int64_t>& ids) {
+    std::vector<std::pair<asio::any_io_executor, std::vector<std::pair<Waiter*, uint64_t>>>>
+        batches;  // one posted call per loop
     {
       std::lock_guard lock(mu_);
-      if (!executor_) executor_ = ex;
-    }
-    waiters_.insert(w);
-  }
-  void Remove(Waiter* w) { waiters_.erase(w); }
-  void OnChange(const std::vector<int64_t>& ids) {
-    std::lock_guard lock(mu_);
-    if (!executor_) return;
-    asio::post(*executor_, [this, ids] {
-      for (Waiter* w : waiters_) {
-        bool hit = false;
-        for (int64_t id : ids) {
-          // A mailbox newer than the stream knows may be a new one of its account.
-          if (w->mailboxes.count(id) || id > w->max_mailbox) {
-            hit = true;
-            break;
-          }
-        }
-        if (!hit) continue;
-        w->fired = true;
-        w->timer->cancel();
+      for (const auto& [w, home] : waiters_) {
+        auto b = std::find_if(batches.begin(), batches.end(),
+                              [&](const auto& x) { return x.first == home.loop; });
+        if (b == batches.end()) b = batches.insert(batches.end(), {home.loop, {}});
+        b->second.emplace_back(w, home.id);
       }
-    });
+    }
+    for (auto& [loop, waiters] : batches) {
+      asio::post(loop, [this, ids, waiters = std::move(waiters)] {
+        for (const auto& [w, id] : waiters) {
+          if (!Registered(w, id)) continue;
+          bool hit = false;
+          for (int64_t mailbox : ids) {
+            // A mailbox newer than the stream knows may be a new one of its account.
+            if (w->mailboxes.count(mailbox) || mailbox > w->max_mailbox) {
+              hit = true;
+              break;
+            }
+          }
+          if (!hit) continue;
+          w->fired = true;
+          w->timer->cancel();
+        }
+      });
+    }
   }
 
  private:
+  struct Home {
+    asio::any_io_executor loop;
+    uint64_t id = 0;  // tells a waiter from a later one at the same address
+  };
+  bool Registered(Waiter* w, uint64_t id) {
+    std::lock_guard lock(mu_);
+    auto it = waiters_.find(w);
+    return it != waiters_.end() && it->second.id == id;
+  }
   std::mutex mu_;
-  std::optional<asio::any_io_executor> executor_;  // guarded by mu_
-  std::set<Waiter*> waiters_;                      // event loop only
+  std::map<Waiter*, Home> waiters_;  // guarded by mu_
+  uint64_t generation_ = 0;          // guarded by mu_
 };
 
 namespace {

@@ -2194,11 +2194,21 @@ std::optional<json::object> UpdateEmail(Context& ctx, const std::string& id,
     for (const auto& r : rows) ids.push_back(r.message_id);
     // \Deleted is an IMAP flag JMAP does not see: keep it as it is.
     uint32_t deleted = rows.front().flags & store::kDeleted;
-    store::FlagChange change{store::FlagOp::kReplace, parsed->flags | deleted, parsed->keywords, 0};
+    store::FlagChange change{
+        store::FlagOp::kReplace, parsed->flags | deleted, parsed->keywords, 0, {}};
+    {
+      auto cfg = ctx.svc.config->Get();  // the same keyword limits as IMAP (issue 11 item 8)
+      change.keyword_limits = {cfg->imap.max_keyword_length, cfg->imap.max_keywords_per_message,
+                               cfg->imap.max_keywords_per_mailbox};
+    }
     auto r = store::Wait<store::FlagResult>([&](store::Done<store::FlagResult> done) {
       store->SetFlags(ctx.account_id, ids, change, std::move(done));
     });
     ctx.data.reset();
+    if (!r && r.error().kind == ErrorKind::kTooLarge) {
+      if (r.error().message == "quota exceeded") return SetError("overQuota");
+      return SetError("invalidProperties", "keywords: " + r.error().message);
+    }
     if (!r) return SetError("serverFail", r.error().message);
   }
   if (mb_changed) {

@@ -140,17 +140,51 @@ std::string RenderServerMetrics(const ServerSources& s) {
     w.Family("hato_disk_low", "gauge", "1 while free space is below the reserve (452 4.3.1).");
     w.Sample("hato_disk_low", "", s.disk->low() ? 1 : 0);
   }
-  if (s.loop) {
+  if (s.loop || s.loops) {
+    // Every loop's lag together (the session loops', and the control loop's
+    // when there are no session loops to report).
+    const Histogram& lag = s.loops ? s.loops->lag() : s.loop->lag();
+    int64_t max_ms = 0;
+    uint64_t blocked = 0;
+    if (s.loop) {
+      max_ms = s.loop->max_lag_ms();
+      blocked = s.loop->blocked();
+    }
+    if (s.loops) {
+      max_ms = std::max(max_ms, s.loops->max_lag_ms());
+      blocked += s.loops->blocked();
+    }
     w.WriteHistogram("hato_event_loop_lag_seconds",
-                     "How late a 50 ms timer fires on the event loop: time the loop spent on "
-                     "something else (every session waits meanwhile).",
-                     s.loop->lag());
-    w.Family("hato_event_loop_lag_max_seconds", "gauge", "The largest event-loop lag seen.");
-    w.Sample("hato_event_loop_lag_max_seconds", "",
-             static_cast<double>(s.loop->max_lag_ms()) / 1000);
+                     "How late a 50 ms timer fires on the session loops: time a loop spent on "
+                     "something else (every session of that loop waits meanwhile).",
+                     lag);
+    w.Family("hato_event_loop_lag_max_seconds", "gauge",
+             "The largest event-loop lag seen (any loop, the control loop included).");
+    w.Sample("hato_event_loop_lag_max_seconds", "", static_cast<double>(max_ms) / 1000);
     w.Family("hato_event_loop_blocked_total", "counter",
-             "Times the event loop was blocked longer than 100 ms (each is logged).");
-    w.Sample("hato_event_loop_blocked_total", "", static_cast<double>(s.loop->blocked()));
+             "Times an event loop was blocked longer than 100 ms (each is logged).");
+    w.Sample("hato_event_loop_blocked_total", "", static_cast<double>(blocked));
+  }
+  if (s.loops) {
+    w.Family("hato_event_loops", "gauge", "Session event loops ([server] event_loops).");
+    w.Sample("hato_event_loops", "", static_cast<double>(s.loops->size()));
+    w.Family("hato_event_loop_sessions_total", "counter",
+             "Connections handed to each session loop since start (every protocol).");
+    for (size_t i = 0; i < s.loops->size(); ++i) {
+      w.Sample("hato_event_loop_sessions_total", "loop=\"" + std::to_string(i) + "\"",
+               static_cast<double>(s.loops->started(i)));
+    }
+    w.Family("hato_event_loop_sessions", "gauge", "Connections open on each session loop.");
+    for (size_t i = 0; i < s.loops->size(); ++i) {
+      w.Sample("hato_event_loop_sessions", "loop=\"" + std::to_string(i) + "\"",
+               static_cast<double>(s.loops->live(i)));
+    }
+    w.Family("hato_event_loop_lag_max_by_loop_seconds", "gauge",
+             "The largest lag seen on each session loop.");
+    for (size_t i = 0; i < s.loops->size(); ++i) {
+      w.Sample("hato_event_loop_lag_max_by_loop_seconds", "loop=\"" + std::to_string(i) + "\"",
+               static_cast<double>(s.loops->monitor(i).max_lag_ms()) / 1000);
+    }
   }
   if (s.memory) {
     w.Family("hato_memory_budget_used_bytes", "gauge",

@@ -12,6 +12,7 @@
 // Thread-safety: runs on one event loop; Kick() may be called from any thread.
 #pragma once
 
+#include <atomic>
 #include <deque>
 #include <map>
 #include <memory>
@@ -65,8 +66,8 @@ class Queue {
   std::map<int64_t, uint64_t> released_;
   uint64_t scan_epoch_ = 0;
   std::map<std::string, size_t> active_;  // deliveries per destination
-  size_t active_total_ = 0;
-  size_t active_bulk_ = 0;  // deliveries of list posts (lists.max_bulk_connections)
+  std::atomic<size_t> active_total_{0};   // read by `serve` from the control thread
+  size_t active_bulk_ = 0;                // deliveries of list posts (lists.max_bulk_connections)
   std::map<std::string, std::deque<int64_t>> recent_bulk_starts_;  // lists.destination_rates
   std::map<std::string, int64_t> dead_until_;                      // unreachable destinations
   // Start times (unix seconds) of the deliveries of the last minute, per

@@ -13,8 +13,11 @@
 // the store every process already shares: no socket, no signal, nothing to
 // authenticate, and it works for the PostgreSQL backend the same way.
 //
-// Thread-safety: all methods may be called from any thread; Member::EndSession
-// is called on the thread calling Add or Changed (the event loop).
+// Thread-safety: all methods may be called from any thread. Member::EndSession
+// is called on the member's own event loop (server/event_loops.h): at once
+// by Add (which runs there), and by Changed through a call posted to that
+// loop, made only if the member is still registered then (members leave from
+// their own loop, so a member found there is alive).
 #pragma once
 
 #include <algorithm>
@@ -23,9 +26,12 @@
 #include <cstdint>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <unordered_map>
 #include <utility>
 #include <vector>
+
+#include "server/event_loops.h"
 
 namespace hato::server {
 
@@ -49,7 +55,7 @@ class AccountSessions {
       std::lock_guard lock(mu_);
       auto it = latest_.find(account_id);
       stale = it != latest_.end() && it->second > epoch;
-      if (!stale) live_[account_id].push_back({m, epoch});
+      if (!stale) live_[account_id].push_back({m, epoch, CurrentLoop(), ++generation_});
     }
     if (stale) m->EndSession();
   }
@@ -67,28 +73,25 @@ class AccountSessions {
     if (v.empty()) live_.erase(it);
   }
   // The account's epoch is now `epoch`: ends its sessions that logged in
-  // before. Returns how many were ended.
+  // before (each on its own loop, soon after). Returns how many.
   size_t Changed(int64_t account_id, int64_t epoch) {
-    std::vector<Member*> ended;
+    std::vector<Entry> ended;
     {
       std::lock_guard lock(mu_);
       int64_t& latest = latest_[account_id];
       latest = std::max(latest, epoch);
       auto it = live_.find(account_id);
       if (it != live_.end()) {
-        auto& v = it->second;
-        for (size_t i = 0; i < v.size();) {
-          if (v[i].epoch < epoch) {
-            ended.push_back(v[i].member);
-            v.erase(v.begin() + static_cast<std::ptrdiff_t>(i));
-          } else {
-            ++i;
-          }
+        for (const Entry& e : it->second) {
+          if (e.epoch < epoch) ended.push_back(e);
         }
-        if (v.empty()) live_.erase(it);
       }
     }
-    for (Member* m : ended) m->EndSession();
+    for (const Entry& e : ended) {
+      RunOnLoop(e.loop, [this, account_id, m = e.member, id = e.id] {
+        if (Take(account_id, m, id)) m->EndSession();
+      });
+    }
     return ended.size();
   }
   size_t live() const {
@@ -134,10 +137,28 @@ class AccountSessions {
   struct Entry {
     Member* member;
     int64_t epoch;
+    std::optional<asio::any_io_executor> loop;  // where the member lives
+    uint64_t id;  // tells a member from a later one at the same address
   };
+  // Unregisters `m` if it is still the registration `id`; false otherwise.
+  bool Take(int64_t account_id, Member* m, uint64_t id) {
+    std::lock_guard lock(mu_);
+    auto it = live_.find(account_id);
+    if (it == live_.end()) return false;
+    auto& v = it->second;
+    for (size_t i = 0; i < v.size(); ++i) {
+      if (v[i].member == m && v[i].id == id) {
+        v.erase(v.begin() + static_cast<std::ptrdiff_t>(i));
+        if (v.empty()) live_.erase(it);
+        return true;
+      }
+    }
+    return false;
+  }
   mutable std::mutex mu_;
   std::map<int64_t, std::vector<Entry>> live_;   // guarded by mu_
   std::unordered_map<int64_t, int64_t> latest_;  // accounts changed while serving; guarded by mu_
+  uint64_t generation_ = 0;                      // guarded by mu_
 };
 
 }  // namespace hato::server

@@ -12,7 +12,10 @@ int64_t NowNs() {
 }
 }  // namespace
 
-void LoopMonitor::Start(asio::any_io_executor executor) {
+void LoopMonitor::Start(asio::any_io_executor executor, std::string name,
+                        metrics::Histogram* also) {
+  name_ = std::move(name);
+  also_ = also;
   timer_.emplace(executor);
   last_beat_ns_ = NowNs();
   Arm();
@@ -24,7 +27,7 @@ void LoopMonitor::Start(asio::any_io_executor executor) {
       auto since = std::chrono::nanoseconds(NowNs() - beat);
       if (since > kLoopProbeInterval + kLoopBlockedWarning && beat != reported_beat) {
         reported_beat = beat;  // once per blocked stretch
-        spdlog::warn("watchdog: the event loop has been blocked for {} ms",
+        spdlog::warn("watchdog: the {} has been blocked for {} ms", name_,
                      std::chrono::duration_cast<std::chrono::milliseconds>(since).count() -
                          kLoopProbeInterval.count());
       }
@@ -52,13 +55,14 @@ void LoopMonitor::Arm() {
         std::chrono::steady_clock::now() - expected_);
     int64_t ms = std::max<int64_t>(0, late.count());
     lag_.Observe(ms);
+    if (also_) also_->Observe(ms);
     int64_t prev = max_lag_ms_.load(std::memory_order_relaxed);
     while (ms > prev && !max_lag_ms_.compare_exchange_weak(prev, ms)) {
     }
     if (late > kLoopBlockedWarning) {
       blocked_.fetch_add(1, std::memory_order_relaxed);
       // The watchdog line: something ran on the event loop for this long.
-      spdlog::warn("event loop was blocked for {} ms (every session waited)", ms);
+      spdlog::warn("{} was blocked for {} ms (every session on it waited)", name_, ms);
     }
     Arm();
   });

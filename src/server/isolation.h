@@ -15,7 +15,8 @@
 //     loop was blocked longer than kLoopBlockedWarning.
 //
 // Thread-safety: every class here is safe to use from any thread, except
-// LoopMonitor::Start (once, on the loop it watches).
+// LoopMonitor::Start and Stop (once each, with the loop it watches not yet
+// running or stopped; server::EventLoops does this for each of its loops).
 #pragma once
 
 #include <algorithm>
@@ -180,7 +181,10 @@ class LoopMonitor {
   ~LoopMonitor() { Stop(); }
   // Starts probing the loop of `executor` until Stop(), and a watchdog thread
   // that logs while the loop is blocked (not only once it is free again).
-  void Start(asio::any_io_executor executor);
+  // `name` names the loop in the log; each lag also goes into `also` (the
+  // histogram of every loop together) when given.
+  void Start(asio::any_io_executor executor, std::string name = "event loop",
+             metrics::Histogram* also = nullptr);
   void Stop();
   const metrics::Histogram& lag() const { return lag_; }
   int64_t max_lag_ms() const { return max_lag_ms_.load(std::memory_order_relaxed); }
@@ -189,6 +193,8 @@ class LoopMonitor {
  private:
   void Arm();
   std::optional<asio::steady_timer> timer_;
+  std::string name_ = "event loop";
+  metrics::Histogram* also_ = nullptr;
   std::chrono::steady_clock::time_point expected_;
   metrics::Histogram lag_;
   std::atomic<int64_t> max_lag_ms_{0};

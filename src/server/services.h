@@ -6,6 +6,7 @@
 #include <array>
 #include <atomic>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -21,6 +22,7 @@
 #include "server/account_sessions.h"
 #include "server/budget.h"
 #include "server/change_feed.h"
+#include "server/event_loops.h"
 #include "server/isolation.h"
 #include "store/store.h"
 
@@ -110,28 +112,37 @@ class Admission {
 // The live sessions of one protocol, so that a graceful stop can ask each to
 // finish: an idle session is closed at once (with the protocol's "shutting
 // down" reply), a busy one after its current command or transaction.
+// Thread-safe. A member is registered from its own event loop
+// (server/event_loops.h) and RequestStop is called there: StopAll, from any
+// thread, posts the call to each member's loop, where it is made only if the
+// member is still registered (members leave from their own loop too, so a
+// member found there is alive).
 class SessionRegistry {
  public:
   class Member {
    public:
     virtual ~Member() = default;
-    virtual void RequestStop() = 0;  // called on the event-loop thread
+    virtual void RequestStop() = 0;  // called on the member's event-loop thread
   };
   void Add(Member* m) {
     std::lock_guard lock(mu_);
-    members_.insert(m);
+    members_[m] = Home{CurrentLoop(), ++generation_};
   }
   void Remove(Member* m) {
     std::lock_guard lock(mu_);
     members_.erase(m);
   }
   void StopAll() {
-    std::set<Member*> copy;
+    std::map<Member*, Home> copy;
     {
       std::lock_guard lock(mu_);
       copy = members_;
     }
-    for (Member* m : copy) m->RequestStop();
+    for (auto& [m, home] : copy) {
+      RunOnLoop(home.loop, [this, m, id = home.id] {
+        if (Registered(m, id)) m->RequestStop();
+      });
+    }
   }
 
   // Registers a member for the lifetime of this object.
@@ -147,8 +158,18 @@ class SessionRegistry {
   };
 
  private:
+  struct Home {
+    std::optional<asio::any_io_executor> loop;
+    uint64_t id = 0;  // tells a member from a later one at the same address
+  };
+  bool Registered(Member* m, uint64_t id) {
+    std::lock_guard lock(mu_);
+    auto it = members_.find(m);
+    return it != members_.end() && it->second.id == id;
+  }
   std::mutex mu_;
-  std::set<Member*> members_;  // guarded by mu_
+  std::map<Member*, Home> members_;  // guarded by mu_
+  uint64_t generation_ = 0;          // guarded by mu_
 };
 
 // Whether the data volume has less free space than the configured reserve.

@@ -24,6 +24,7 @@
 #include "base/result.h"
 #include "io/fs.h"
 #include "store/blobs.h"
+#include "store/keyword_limits.h"
 
 namespace hato::store {
 
@@ -48,6 +49,9 @@ struct FlagChange {
   uint32_t flags = 0;                 // system flags (Flag bits)
   std::vector<std::string> keywords;  // IMAP keywords, as given
   uint64_t unchanged_since = 0;       // RFC 7162 UNCHANGEDSINCE; 0 = unconditional
+  // Enforced by SetFlags for every message it changes (store/keyword_limits.h):
+  // past one, nothing is changed and SetFlags fails with kTooLarge.
+  KeywordLimits keyword_limits;
 };
 
 struct FlagResult {

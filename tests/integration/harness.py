@@ -18,6 +18,13 @@ DOMAIN = "example.test"
 PASSWORD = "pw-for-tests"
 
 
+# HATO_EVENT_LOOPS=N runs every test server with N session event loops
+# (server/event_loops.h), e.g. to run a suite with 2 loops; unset: the
+# configured default.
+EVENT_LOOPS_ARGS = (["--event-loops", os.environ["HATO_EVENT_LOOPS"]]
+                    if os.environ.get("HATO_EVENT_LOOPS") else [])
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -67,6 +74,7 @@ class Server:
         self.postgres = postgres
         self.data = data or tempfile.mkdtemp(prefix="hato-it-")
         self.proc = None
+        self.event_loops = None  # an int: --event-loops for this server (else HATO_EVENT_LOOPS)
         self.log_path = os.path.join(self.data, "serve.log")
         if self.owns_data:
             if postgres is None and pg_cluster.store_is_postgres():
@@ -138,7 +146,9 @@ class Server:
                  "--submissions", f"127.0.0.1:{self.submissions_port}",
                  "--http", f"127.0.0.1:{self.http_port}",
                  "--managesieve", f"127.0.0.1:{self.managesieve_port}",
-                 "--shutdown-grace", "5"],
+                 "--shutdown-grace", "5"] + (
+                     ["--event-loops", str(self.event_loops)] if self.event_loops is not None
+                     else EVENT_LOOPS_ARGS),
                 stdout=self.log, stderr=subprocess.STDOUT,
                 env=None if env is None else {**os.environ, **env})
             if all(self._wait_open(getattr(self, n)) for n in self.PORT_NAMES):

@@ -19,6 +19,7 @@ CI size by default; HATO_HOSTILE=full runs the sizes of the issue (`make torture
 """
 import os
 import poplib
+import signal
 import socket
 import smtplib
 import threading
@@ -26,7 +27,7 @@ import time
 import unittest
 
 import metrics_client
-from harness import DOMAIN, PASSWORD, Server, free_port
+from harness import DOMAIN, PASSWORD, Server, free_port, wait_for
 
 ALICE = f"alice@{DOMAIN}"
 BOB = f"bob@{DOMAIN}"
@@ -508,6 +509,82 @@ class HostileTest(unittest.TestCase):
         self.assertTrue(r.closed(10))
         self.assertLess(time.monotonic() - start, 8)
         r.close()
+
+
+class SearchScanTest(unittest.TestCase):
+    """Item 5 remainder: a user-driven scan stops at imap.search_timeout_seconds,
+    and is cancelled when its client disconnects (so its per-account slot, and
+    its pool thread, are free again at once). The scan is made slow by a test
+    hook (HATO_TEST_SCAN_DELAY_MS: each message of a scan takes that much
+    longer), so the timings do not depend on the machine."""
+
+    DELAY_MS = 20
+    MESSAGES = 200  # a whole scan takes >= 4 s
+
+    @classmethod
+    def setUpClass(cls):
+        cls.server = Server(users=("alice",))
+        cls.server.set_config("imap", "max_searches_per_account", "1")
+        cls.server.set_config("imap", "search_timeout_seconds", "1")
+        cls.server.start(env={"HATO_TEST_SCAN_DELAY_MS": str(cls.DELAY_MS)})
+        r = Raw(socket.create_connection(("127.0.0.1", cls.server.imap_port), timeout=60))
+        r.line()
+        r.send(f"l LOGIN {ALICE} {PASSWORD}\r\n")
+        r.until_tagged("l")
+        for i in range(cls.MESSAGES):
+            msg = b"Subject: m%d\r\nFrom: x@example.org\r\n\r\nbody\r\n" % i
+            r.send(b"a%d APPEND INBOX {%d+}\r\n" % (i, len(msg)) + msg + b"\r\n")
+        for i in range(cls.MESSAGES):
+            r.until_tagged(f"a{i}")
+        r.close()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.cleanup()
+
+    def reload(self, timeout):
+        """Sets imap.search_timeout_seconds by SIGHUP (for sessions that start after)."""
+        before = self.server.logs().count("reload: configuration")
+        self.server.set_config("imap", "search_timeout_seconds", str(timeout))
+        self.server.proc.send_signal(signal.SIGHUP)
+        wait_for(lambda: self.server.logs().count("reload: configuration") > before,
+                 what="the reload")
+
+    def selected(self, n):
+        r = imap_login(self.server.imap_port, ALICE, n=n)
+        r.send("s SELECT INBOX\r\n")
+        r.until_tagged("s")
+        return r
+
+    def test_a_scan_stops_at_its_deadline(self):
+        r = self.selected(80)
+        start = time.monotonic()
+        r.send('x SEARCH HEADER X-None "zzz"\r\n')
+        line = r.until_tagged("x")[-1]
+        took = time.monotonic() - start
+        self.assertTrue(line.startswith("x NO [LIMIT]") and "too long" in line, line)
+        self.assertLess(took, 3.0)  # the whole scan would take >= 4 s
+        r.close()
+
+    def test_a_scan_is_cancelled_when_its_client_goes_away(self):
+        self.reload(60)  # the deadline must not be what ends the scan here
+        try:
+            gone = self.selected(81)
+            other = self.selected(82)  # the same account, ready before the first disconnects
+            gone.send('x SEARCH HEADER X-None "zzz"\r\n')
+            time.sleep(0.3)  # the scan is running and holds the account's one slot
+            gone.close()
+            # The scan notices within 32 messages (kScanProbe, 0.64 s here) and
+            # frees the slot; without the cancellation it would hold it for 4 s.
+            time.sleep(1.5)
+            other.send('y SEARCH HEADER X-None "zzz"\r\n')
+            line = other.until_tagged("y")[-1]
+            self.assertTrue(line.startswith("y OK"), line)
+            other.close()
+            wait_for(lambda: "cancelled: the client went away" in self.server.logs(),
+                     what="the cancellation in the log")
+        finally:
+            self.reload(1)
 
 
 if __name__ == "__main__":

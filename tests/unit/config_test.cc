@@ -17,6 +17,18 @@ TEST(Config, DefaultTextParsesToDefaults) {
   EXPECT_EQ(c->tls_cert, "tls/cert.pem");
 }
 
+TEST(Config, EventLoops) {
+  auto d = Parse(DefaultText("mx.example.test"));
+  ASSERT_TRUE(d.ok()) << d.error().message;
+  EXPECT_EQ(d->event_loops, Config().event_loops);
+  auto four = Parse("[server]\nevent_loops = 4\n");
+  ASSERT_TRUE(four.ok());
+  EXPECT_EQ(four->event_loops, 4);
+  auto bad = Parse("[server]\nevent_loops = -1\n");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.error().message.find("server.event_loops"), std::string::npos);
+}
+
 TEST(Config, UnknownKeyIsNamed) {
   auto c = Parse("[smtp]\nmax_mesage_size = 10\n");
   ASSERT_FALSE(c.ok());

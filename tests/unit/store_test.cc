@@ -254,7 +254,7 @@ TEST_P(StoreTest, SetFlagsAddRemoveReplace) {
   auto set = [&](int64_t account, FlagOp op, uint32_t flags, std::vector<std::string> keywords = {},
                  uint64_t unchanged_since = 0) {
     return Wait<FlagResult>([&](Done<FlagResult> done) {
-      store_->SetFlags(account, {id}, FlagChange{op, flags, keywords, unchanged_since},
+      store_->SetFlags(account, {id}, FlagChange{op, flags, keywords, unchanged_since, {}},
                        std::move(done));
     });
   };
@@ -282,6 +282,70 @@ TEST_P(StoreTest, SetFlagsAddRemoveReplace) {
   // Another account cannot touch it.
   ASSERT_TRUE(set(b, FlagOp::kAdd, kDeleted).ok());
   EXPECT_EQ(meta().flags, uint32_t{kAnswered});
+}
+
+// Issue 11 item 8: the store itself refuses keywords past the limits, for
+// every caller (JMAP had no check of its own), and changes nothing then.
+TEST_P(StoreTest, SetFlagsEnforcesKeywordLimits) {
+  int64_t a = MakeAccount("a@example.test");
+  ASSERT_TRUE(Deliver({a}, "Subject: 1\r\n\r\none\r\n").ok());
+  ASSERT_TRUE(Deliver({a}, "Subject: 2\r\n\r\ntwo\r\n").ok());
+  auto list = store_->ListMessages(a, kInbox);
+  ASSERT_TRUE(list.ok());
+  std::vector<int64_t> ids = {list->messages[0].id, list->messages[1].id};
+  KeywordLimits lim{8, 3, 4};
+  auto add = [&](std::vector<int64_t> on, std::vector<std::string> keywords) {
+    return Wait<FlagResult>([&](Done<FlagResult> done) {
+      FlagChange c{FlagOp::kAdd, 0, keywords, 0, lim};
+      c.keyword_limits = lim;
+      store_->SetFlags(a, on, c, std::move(done));
+    });
+  };
+  auto keywords = [&](size_t i) { return store_->ListMessages(a, kInbox)->messages[i].keywords; };
+  auto too_long = add(ids, {"abcdefghi"});
+  ASSERT_FALSE(too_long.ok());
+  EXPECT_EQ(too_long.error().kind, ErrorKind::kTooLarge);
+  ASSERT_TRUE(add(ids, {"k1", "k2"}).ok());
+  auto per_message = add({ids[0]}, {"k3", "k4"});
+  ASSERT_FALSE(per_message.ok());
+  EXPECT_EQ(per_message.error().kind, ErrorKind::kTooLarge);
+  EXPECT_EQ(keywords(0), "k1 k2");
+  ASSERT_TRUE(add({ids[0]}, {"K1", "k3"}).ok());  // k1 again (any case): not new
+  ASSERT_TRUE(add({ids[1]}, {"k4"}).ok());        // 4 distinct in the mailbox
+  auto per_mailbox = add({ids[1]}, {"k5"});
+  ASSERT_FALSE(per_mailbox.ok());
+  EXPECT_EQ(per_mailbox.error().kind, ErrorKind::kTooLarge);
+  EXPECT_EQ(keywords(1), "k1 k2 k4");
+  // Removing is always allowed.
+  EXPECT_TRUE(
+      Wait<FlagResult>([&](Done<FlagResult> done) {
+        store_->SetFlags(a, ids, FlagChange{FlagOp::kRemove, 0, {"k1"}, 0, {}}, std::move(done));
+      }).ok());
+}
+
+// Keyword bytes count in the quota (issue 11 item 8: 43 MB of keywords
+// behind a quota that said 98/100 KiB).
+TEST_P(StoreTest, KeywordBytesCountInTheQuota) {
+  int64_t a = MakeAccount("a@example.test");
+  ASSERT_TRUE(store_->SetQuota("a@example.test", 100).ok());
+  ASSERT_TRUE(Deliver({a}, std::string(60, 'x')).ok());
+  int64_t id = store_->ListMessages(a, kInbox)->messages[0].id;
+  auto add = [&](std::vector<std::string> keywords) {
+    return Wait<FlagResult>([&](Done<FlagResult> done) {
+      store_->SetFlags(a, {id}, FlagChange{FlagOp::kAdd, 0, keywords, 0, {}}, std::move(done));
+    });
+  };
+  ASSERT_TRUE(add({std::string(30, 'k')}).ok());
+  EXPECT_EQ(store_->GetQuota(a)->used_bytes, 90u);
+  auto over = add({std::string(20, 'q')});
+  ASSERT_FALSE(over.ok());
+  EXPECT_EQ(over.error().kind, ErrorKind::kTooLarge);
+  EXPECT_EQ(store_->GetQuota(a)->used_bytes, 90u);  // nothing changed
+  // System flags cost nothing and are still allowed.
+  EXPECT_TRUE(
+      Wait<FlagResult>([&](Done<FlagResult> done) {
+        store_->SetFlags(a, {id}, FlagChange{FlagOp::kAdd, kSeen, {}, 0, {}}, std::move(done));
+      }).ok());
 }
 
 TEST_P(StoreTest, NewAccountsGetSpecialUseMailboxes) {

@@ -3,7 +3,10 @@
 
 #include <algorithm>
 #include <boost/asio/experimental/awaitable_operators.hpp>
+#include <chrono>
+#include <cstdlib>
 #include <set>
+#include <thread>
 
 #include "base/strings.h"
 #include "imap/proto/response.h"
@@ -164,7 +167,7 @@ awaitable<bool> Session::HandleFetch(const Command& c) {
       int64_t account = account_id_;
       auto op = [store, account, unseen](store::Done<store::FlagResult> done) {
         store->SetFlags(account, unseen,
-                        store::FlagChange{store::FlagOp::kAdd, store::kSeen, {}, 0},
+                        store::FlagChange{store::FlagOp::kAdd, store::kSeen, {}, 0, {}},
                         std::move(done));
       };
       auto set = co_await Write<store::FlagResult>(std::move(op));
@@ -277,10 +280,20 @@ awaitable<bool> Session::HandleStore(const Command& c) {
   store::Store* store = svc_.store;
   int64_t account = account_id_;
   store::FlagChange fc = *change;
+  fc.keyword_limits = {cfg_->imap.max_keyword_length, cfg_->imap.max_keywords_per_message,
+                       cfg_->imap.max_keywords_per_mailbox};
   auto op = [store, account, ids, fc](store::Done<store::FlagResult> done) {
     store->SetFlags(account, ids, fc, std::move(done));
   };
   auto result = co_await Write<store::FlagResult>(std::move(op));
+  if (!result && result.error().kind == ErrorKind::kTooLarge) {
+    // The store's own check (store/keyword_limits.h), e.g. a keyword another
+    // session added to the mailbox since this one's view.
+    // Keyword bytes count in the quota too (RFC 9208 OVERQUOTA).
+    bool quota = result.error().message == "quota exceeded";
+    Tagged(c, "NO", (quota ? "[OVERQUOTA] " : "[LIMIT] ") + result.error().message);
+    co_return true;
+  }
   if (!result) {
     spdlog::error("imap: STORE for {}: {}", address_, result.error().message);
     Tagged(c, "NO", "[UNAVAILABLE] flags not changed, try again later");
@@ -306,6 +319,7 @@ awaitable<bool> Session::HandleStore(const Command& c) {
       if (c.uid) line += " UID " + std::to_string(m.uid);
       if (condstore_) line += " MODSEQ (" + std::to_string(m.modseq) + ")";
       Reply(line + ")");
+      if (!co_await FlushSlice()) co_return false;
     }
   }
   if (!result->refused.empty()) {
@@ -368,6 +382,14 @@ awaitable<std::optional<Session::SearchFound>> Session::RunSearch(const Command&
   };
   auto deadline = std::chrono::steady_clock::now() + seconds(cfg_->imap.search_timeout_seconds);
   const io::Connection* conn = &conn_;
+  // Test hook (tests/integration/test_hostile.py, SearchScanTest), only with
+  // HATO_TEST_SCAN_DELAY_MS=N in the server's environment: each message of a
+  // scan takes N ms more, so that a test can make a scan outlast its deadline
+  // or its client without a machine-dependent mailbox size.
+  static const int scan_delay_ms = [] {
+    const char* v = std::getenv("HATO_TEST_SCAN_DELAY_MS");
+    return v ? std::clamp(std::atoi(v), 0, 1000) : 0;
+  }();
   auto search = [store, cache, account, mailbox_id, metas, key, deadline, conn]() mutable {
     constexpr size_t kScanProbe = 32;
     const std::vector<store::MessageMeta>& messages = *metas;
@@ -386,6 +408,9 @@ awaitable<std::optional<Session::SearchFound>> Session::RunSearch(const Command&
       if (tree && i % kScanProbe == kScanProbe - 1 && conn->PeerGone()) {
         out.stop = Stop::kGone;
         break;
+      }
+      if (tree && scan_delay_ms > 0) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(scan_delay_ms));
       }
       Loaded l = Load(store, cache, account, messages[i], content, tree);
       MessageData m{&messages[i], static_cast<uint32_t>(i + 1), l.raw, l.tree.get()};

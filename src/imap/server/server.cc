@@ -6,12 +6,10 @@
 namespace hato::imap {
 
 void Server::Attach(asio::any_io_executor executor) {
-  executor_ = std::move(executor);
-  // The store calls back on its writer thread after each commit; hop to the
-  // event loop, where the hub and the sessions live.
-  auto relay = [this](const std::vector<int64_t>& mailboxes) {
-    asio::post(executor_, [this, mailboxes] { hub_.Notify(mailboxes); });
-  };
+  hub_.SetFallback(std::move(executor));
+  // The store calls back on its writer thread after each commit; the hub
+  // hands each session its call on the session's own event loop.
+  auto relay = [this](const std::vector<int64_t>& mailboxes) { hub_.Notify(mailboxes); };
   if (services_.changes) {
     subscription_ = services_.changes->Subscribe(std::move(relay));
   } else {

@@ -5,14 +5,17 @@
 // re-parses a message that was parsed when it arrived.
 //
 // Change notification: the store calls back after each commit with the
-// mailboxes it changed; the Hub relays that, on the event loop, to the
+// mailboxes it changed; the Hub relays that, on each session's loop, to the
 // sessions that have those mailboxes selected, which then send EXISTS /
 // EXPUNGE / FETCH FLAGS at the next allowed moment (at once while IDLE).
 #pragma once
 
 #include <algorithm>
 #include <map>
+#include <mutex>
+#include <optional>
 #include <set>
+#include <vector>
 
 #include "imap/server/sort_keys.h"
 #include "imap/server/tree_cache.h"
@@ -21,16 +24,31 @@
 
 namespace hato::imap {
 
-// Sessions interested in a mailbox. Event-loop thread only.
+// Sessions interested in a mailbox, and the process's \Recent claims.
+// Thread-safe: sessions on several event loops (server/event_loops.h) Watch
+// and Unwatch from their own loop; Notify may be called from any thread (the
+// store's writer) and calls each listener's MailboxChanged on the listener's
+// own loop, only if it still watches that mailbox then (a listener leaves from
+// its own loop, so one found there is alive).
 class Hub {
  public:
   class Listener {
    public:
     virtual ~Listener() = default;
-    virtual void MailboxChanged() = 0;
+    virtual void MailboxChanged() = 0;  // on the listener's event loop
   };
-  void Watch(int64_t mailbox_id, Listener* l) { watchers_[mailbox_id].insert(l); }
+  // `fallback`: where listeners that are not on an EventLoops thread (tests)
+  // are called; empty = at once, on the notifying thread.
+  void SetFallback(std::optional<asio::any_io_executor> fallback) {
+    std::lock_guard lock(mu_);
+    fallback_ = std::move(fallback);
+  }
+  void Watch(int64_t mailbox_id, Listener* l) {
+    std::lock_guard lock(mu_);
+    watchers_[mailbox_id][l] = Home{server::CurrentLoop(), ++generation_};
+  }
   void Unwatch(int64_t mailbox_id, Listener* l) {
+    std::lock_guard lock(mu_);
     auto it = watchers_.find(mailbox_id);
     if (it == watchers_.end()) return;
     it->second.erase(l);
@@ -40,42 +58,83 @@ class Hub {
   }
   // The UID up to which \Recent has been claimed in this process (0: none).
   uint32_t Claimed(int64_t mailbox_id) const {
+    std::lock_guard lock(mu_);
     auto it = recent_.find(mailbox_id);
     return it == recent_.end() ? 0 : it->second;
   }
   // \Recent (RFC 3501 section 2.3.2): the first session to see a message
-  // claims it. Claims live here, on the event loop, for the mailboxes that
-  // are selected somewhere; `stored` is the store's persisted claim. Returns
-  // the UID up to which messages were claimed before this call.
+  // claims it. Claims live here, for the mailboxes that are selected
+  // somewhere; `stored` is the store's persisted claim. Returns the UID up to
+  // which messages were claimed before this call. Atomic: of two sessions
+  // on two loops claiming at once, exactly one gets each message.
   uint32_t ClaimRecent(int64_t mailbox_id, uint32_t stored, uint32_t up_to) {
+    std::lock_guard lock(mu_);
     uint32_t& claimed = recent_[mailbox_id];
     uint32_t previous = std::max(claimed, stored);
     claimed = std::max(previous, up_to);
     return previous;
   }
   // Live authenticated sessions per account (imap.max_sessions_per_account;
-  // issue 11 item 8). Thread-safe, unlike the rest of the Hub.
+  // issue 11 item 8). Thread-safe.
   server::AccountSlots account_sessions;
 
   void Notify(const std::vector<int64_t>& mailbox_ids) {
-    for (int64_t id : mailbox_ids) {
-      auto it = watchers_.find(id);
-      if (it == watchers_.end()) continue;
-      auto copy = it->second;
-      for (Listener* l : copy) l->MailboxChanged();
+    struct Call {
+      int64_t mailbox;
+      Listener* l;
+      uint64_t id;
+    };
+    // One posted batch per loop.
+    std::vector<std::pair<std::optional<asio::any_io_executor>, std::vector<Call>>> batches;
+    {
+      std::lock_guard lock(mu_);
+      for (int64_t mailbox : mailbox_ids) {
+        auto it = watchers_.find(mailbox);
+        if (it == watchers_.end()) continue;
+        for (const auto& [l, home] : it->second) {
+          std::optional<asio::any_io_executor> loop = home.loop ? home.loop : fallback_;
+          auto b = std::find_if(batches.begin(), batches.end(),
+                                [&](const auto& x) { return x.first == loop; });
+          if (b == batches.end()) b = batches.insert(batches.end(), {loop, {}});
+          b->second.push_back({mailbox, l, home.id});
+        }
+      }
+    }
+    for (auto& [loop, calls] : batches) {
+      server::RunOnLoop(loop, [this, calls = std::move(calls)] {
+        for (const Call& c : calls) {
+          if (Watching(c.mailbox, c.l, c.id)) c.l->MailboxChanged();
+        }
+      });
     }
   }
 
  private:
-  std::map<int64_t, std::set<Listener*>> watchers_;
-  std::map<int64_t, uint32_t> recent_;  // mailbox -> UID claimed up to
+  struct Home {
+    std::optional<asio::any_io_executor> loop;
+    uint64_t id = 0;  // tells a listener from a later one at the same address
+  };
+  bool Watching(int64_t mailbox, Listener* l, uint64_t id) const {
+    std::lock_guard lock(mu_);
+    auto it = watchers_.find(mailbox);
+    if (it == watchers_.end()) return false;
+    auto w = it->second.find(l);
+    return w != it->second.end() && w->second.id == id;
+  }
+
+  mutable std::mutex mu_;
+  std::map<int64_t, std::map<Listener*, Home>> watchers_;  // guarded by mu_
+  std::map<int64_t, uint32_t> recent_;             // mailbox -> UID claimed up to; guarded by mu_
+  std::optional<asio::any_io_executor> fallback_;  // guarded by mu_
+  uint64_t generation_ = 0;                        // guarded by mu_
 };
 
 class Server {
  public:
   explicit Server(server::Services services) : services_(std::move(services)) {}
-  // Starts relaying the store's change notifications to sessions, on `executor`
-  // (the event loop). Detach before the store is destroyed.
+  // Starts relaying the store's change notifications to sessions, each on
+  // its own event loop (`executor`: for sessions not on an EventLoops thread).
+  // Detach before the store is destroyed.
   void Attach(asio::any_io_executor executor);
   void Detach();
   // With `implicit_tls` (port 993, RFC 8314 section 3.3) the TLS handshake
@@ -88,7 +147,6 @@ class Server {
 
  private:
   server::Services services_;
-  asio::any_io_executor executor_;
   server::Admission admission_;
   server::SessionRegistry registry_;
   Hub hub_;

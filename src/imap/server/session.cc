@@ -3,8 +3,11 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <chrono>
+#include <cstdlib>
 #include <map>
 #include <set>
+#include <thread>
 
 #include "auth/scram.h"
 #include "base/strings.h"
@@ -470,6 +473,19 @@ awaitable<bool> Session::Handle(Command& c) {
 }
 
 void Session::HandleId(const Command& c) {
+  // Test hook (tests/integration/test_event_loops.py), only with
+  // HATO_TEST_STALL_LOOP=1 in the server's environment: ID ("x-hato-stall-ms"
+  // "N") blocks this session's event loop for N ms (at most 10 s), as a bug
+  // or a runaway computation would, so that a test can show the other
+  // loops' sessions are not held up.
+  static const bool stall_hook = std::getenv("HATO_TEST_STALL_LOOP") != nullptr;
+  if (stall_hook && c.As<IdArgs>().params) {
+    for (const auto& [k, v] : *c.As<IdArgs>().params) {
+      if (k != "x-hato-stall-ms" || !v) continue;
+      long ms = std::min(std::strtol(v->c_str(), nullptr, 10), 10000L);
+      if (ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+    }
+  }
   Reply("* ID (\"name\" \"Hato\" \"vendor\" \"Hato\")");  // RFC 2971 section 3.2
   Tagged(c, "OK", "ID completed");
 }
@@ -1280,6 +1296,7 @@ awaitable<void> Session::SendUpdates(bool expunge_ok, const std::vector<uint32_t
       line += " UID " + std::to_string(m.uid) + " MODSEQ (" + std::to_string(m.modseq) + ")";
     }
     Reply(line + ")");
+    if (!co_await FlushSlice()) co_return;  // the client is gone
   }
   if (!added.empty()) {
     for (const store::MessageMeta* m : added) sel.view.Append(*m);

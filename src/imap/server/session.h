@@ -70,6 +70,17 @@ class Session final : public server::SessionRegistry::Member,
     Reply(c.tag + " " + std::string(status) + " " + std::string(text));
   }
   awaitable<bool> Flush() { return conn_.Flush(); }
+  // Untagged responses about many messages (a STORE on 5,000 messages, the
+  // updates an IDLE session hears) are written in slices: once the queued
+  // output reaches kReplySliceBytes it is flushed before more is rendered, so
+  // a session never buffers more than about one slice (issue 11 item 8: one
+  // STORE pushed 224 MB of FETCH into 10 idle sessions' buffers). False when
+  // the client is gone.
+  static constexpr size_t kReplySliceBytes = 256 * 1024;
+  awaitable<bool> FlushSlice() {
+    if (conn_.output().size() < kReplySliceBytes) co_return true;
+    co_return co_await conn_.Flush();
+  }
   std::string Capabilities() const;
   bool PlaintextAllowed() const;
 

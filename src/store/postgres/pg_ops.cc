@@ -6,6 +6,7 @@
 #include <chrono>
 #include <map>
 #include <memory>
+#include <set>
 
 #include "base/digest.h"
 #include "base/strings.h"
@@ -494,6 +495,11 @@ Status ApplyExpunge(Txn& t, int64_t account_id, const std::vector<int64_t>& ids)
 
 Status ApplySetFlags(Txn& t, int64_t account_id, const std::vector<int64_t>& ids,
                      const FlagChange& change, FlagResult& result) {
+  // The distinct keywords of each mailbox touched, loaded when a change adds
+  // a keyword (store/keyword_limits.h).
+  std::map<int64_t, std::set<std::string>> mailbox_keywords;
+  // Keyword bytes count in the quota (issue 11 item 8): what this change adds.
+  uint64_t keyword_growth = 0;
   result.refused.clear();
   for (int64_t id : ids) {
     auto r = t.c.Exec(
@@ -534,6 +540,30 @@ Status ApplySetFlags(Txn& t, int64_t account_id, const std::vector<int64_t>& ids
             new_keywords.end());
         break;
     }
+    std::set<std::string>* known = nullptr;
+    if (NeedsMailboxKeywords(keywords, new_keywords)) {
+      auto it = mailbox_keywords.find(mailbox_id);
+      if (it == mailbox_keywords.end()) {
+        auto all = t.c.Exec(
+            "SELECT keywords FROM messages WHERE mailbox_id = $1 AND expunged_at IS NULL AND "
+            "keywords <> ''",
+            {P(mailbox_id)});
+        if (!all) return all.error();
+        std::set<std::string> distinct;
+        for (int row = 0; row < static_cast<int>(all->size()); ++row) {
+          for (const auto& k : SplitKeywords(all->Text(row, 0))) distinct.insert(KeywordKey(k));
+        }
+        it = mailbox_keywords.emplace(mailbox_id, std::move(distinct)).first;
+      }
+      known = &it->second;
+    }
+    if (auto st = CheckKeywordLimits(change.keyword_limits, keywords, new_keywords, known); !st) {
+      return st;
+    }
+    {
+      size_t before = JoinKeywords(keywords).size(), after = JoinKeywords(new_keywords).size();
+      if (after > before) keyword_growth += after - before;
+    }
     if (new_flags == flags && new_keywords == keywords) continue;
     auto next = NextModseq(t, mailbox_id);
     if (!next) return next.error();
@@ -541,6 +571,10 @@ Status ApplySetFlags(Txn& t, int64_t account_id, const std::vector<int64_t>& ids
                       {P(int64_t{new_flags}), P(JoinKeywords(new_keywords)),
                        P(static_cast<int64_t>(*next)), P(id)});
     if (!u) return u.error();
+  }
+  if (keyword_growth > 0) {
+    // The usage read here already includes this change's rows.
+    if (auto st = CheckQuota(t.c, account_id, 0); !st) return st;
   }
   return Ok();
 }
@@ -926,7 +960,8 @@ Status QueryMessagesByUid(Conn& c, int64_t mailbox_id, uint32_t first, uint32_t 
 Result<QuotaUsage> QueryQuota(Conn& c, int64_t account_id) {
   auto r = c.Exec(
       "SELECT a.quota_bytes, CASE WHEN a.quota_bytes IS NULL THEN 0 ELSE "
-      "(SELECT coalesce(sum(m.size), 0) FROM messages m JOIN mailboxes x ON x.id = m.mailbox_id "
+      "(SELECT coalesce(sum(m.size + octet_length(m.keywords)), 0) FROM messages m "
+      "JOIN mailboxes x ON x.id = m.mailbox_id "
       "WHERE x.account_id = a.id AND m.expunged_at IS NULL) END "
       "FROM accounts a WHERE a.id = $1",
       {P(account_id)});

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <map>
+#include <set>
 #include <sstream>
 
 #include "base/strings.h"
@@ -452,6 +454,11 @@ Status ApplyExpunge(Txn& t, int64_t account_id, const std::vector<int64_t>& ids)
 
 Status ApplySetFlags(Txn& t, int64_t account_id, const std::vector<int64_t>& ids,
                      const FlagChange& change, FlagResult& result) {
+  // The distinct keywords of each mailbox touched, loaded when a change adds
+  // a keyword (store/keyword_limits.h).
+  std::map<int64_t, std::set<std::string>> mailbox_keywords;
+  // Keyword bytes count in the quota (issue 11 item 8): what this change adds.
+  uint64_t keyword_growth = 0;
   auto get = t.db.Cached(
       "SELECT m.mailbox_id, m.flags, m.keywords, m.modseq FROM messages m JOIN mailboxes x ON "
       "x.id = m.mailbox_id WHERE m.id = ? AND x.account_id = ? AND m.expunged_at IS NULL");
@@ -497,12 +504,45 @@ Status ApplySetFlags(Txn& t, int64_t account_id, const std::vector<int64_t>& ids
             new_keywords.end());
         break;
     }
+    std::set<std::string>* known = nullptr;
+    if (NeedsMailboxKeywords(keywords, new_keywords)) {
+      auto it = mailbox_keywords.find(mailbox_id);
+      if (it == mailbox_keywords.end()) {
+        auto all = t.db.Cached(
+            "SELECT keywords FROM messages WHERE mailbox_id = ? AND expunged_at IS NULL AND "
+            "keywords <> ''");
+        if (!all) return all.error();
+        (*all)->Reset();
+        (*all)->Bind(1, mailbox_id);
+        std::set<std::string> distinct;
+        while (true) {
+          auto r = (*all)->Step();
+          if (!r) return r.error();
+          if (!*r) break;
+          for (const auto& k : SplitKeywords((*all)->Text(0))) distinct.insert(KeywordKey(k));
+        }
+        (*all)->Reset();
+        it = mailbox_keywords.emplace(mailbox_id, std::move(distinct)).first;
+      }
+      known = &it->second;
+    }
+    if (auto st = CheckKeywordLimits(change.keyword_limits, keywords, new_keywords, known); !st) {
+      return st;
+    }
+    {
+      size_t before = JoinKeywords(keywords).size(), after = JoinKeywords(new_keywords).size();
+      if (after > before) keyword_growth += after - before;
+    }
     if (new_flags == flags && new_keywords == keywords) continue;  // no change, no modseq
     auto next = NextModseq(t, mailbox_id);
     if (!next) return next.error();
     (*set)->Reset();
     (*set)->Bind(1, int64_t{new_flags}).Bind(2, JoinKeywords(new_keywords));
     if (auto st = (*set)->Bind(3, static_cast<int64_t>(*next)).Bind(4, id).Run(); !st) return st;
+  }
+  if (keyword_growth > 0) {
+    // The usage read here already includes this change's rows.
+    if (auto st = CheckQuota(t.db, account_id, 0); !st) return st;
   }
   return Ok();
 }
@@ -957,7 +997,8 @@ Result<QuotaUsage> QueryQuota(Db& db, int64_t account_id) {
   auto q = db.Cached(
       // The usage is summed only for accounts with a limit (CASE is lazy).
       "SELECT a.quota_bytes, CASE WHEN a.quota_bytes IS NULL THEN 0 ELSE "
-      "(SELECT coalesce(sum(m.size), 0) FROM messages m JOIN mailboxes x ON x.id = m.mailbox_id "
+      "(SELECT coalesce(sum(m.size + length(CAST(m.keywords AS BLOB))), 0) FROM messages m "
+      "JOIN mailboxes x ON x.id = m.mailbox_id "
       "WHERE x.account_id = a.id AND m.expunged_at IS NULL) END "
       "FROM accounts a WHERE a.id = ?");
   if (!q) return q.error();

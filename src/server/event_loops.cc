@@ -1,0 +1,62 @@
+#include "server/event_loops.h"
+
+#include <algorithm>
+#include <string>
+
+namespace hato::server {
+
+namespace {
+thread_local std::optional<asio::any_io_executor> t_loop;
+}  // namespace
+
+std::optional<asio::any_io_executor> CurrentLoop() { return t_loop; }
+
+LoopThreadScope::LoopThreadScope(asio::any_io_executor ex) : previous_(t_loop) {
+  t_loop = std::move(ex);
+}
+
+LoopThreadScope::~LoopThreadScope() { t_loop = previous_; }
+
+EventLoops::EventLoops(size_t n) {
+  if (n == 0) n = std::max(1u, std::thread::hardware_concurrency());
+  for (size_t i = 0; i < n; ++i) loops_.push_back(std::make_unique<Loop>());
+}
+
+EventLoops::~EventLoops() { Stop(); }
+
+void EventLoops::Start() {
+  for (size_t i = 0; i < loops_.size(); ++i) {
+    Loop& l = *loops_[i];
+    l.work.emplace(l.io.get_executor());
+    l.monitor.Start(l.io.get_executor(), "event loop " + std::to_string(i), &lag_);
+    l.thread = std::thread([&l] {
+      LoopThreadScope scope(l.io.get_executor());
+      l.io.run();
+    });
+  }
+}
+
+void EventLoops::Stop() {
+  for (auto& l : loops_) {
+    l->work.reset();
+    l->io.stop();
+  }
+  for (auto& l : loops_) {
+    if (l->thread.joinable()) l->thread.join();
+    l->monitor.Stop();  // its timer is bound to the (now stopped) loop
+  }
+}
+
+int64_t EventLoops::max_lag_ms() const {
+  int64_t m = 0;
+  for (const auto& l : loops_) m = std::max(m, l->monitor.max_lag_ms());
+  return m;
+}
+
+uint64_t EventLoops::blocked() const {
+  uint64_t n = 0;
+  for (const auto& l : loops_) n += l->monitor.blocked();
+  return n;
+}
+
+}  // namespace hato::server
