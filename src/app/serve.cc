@@ -114,14 +114,26 @@ awaitable<void> AcceptLoop(Listener& l, server::EventLoops& loops) {
   while (true) {
     boost::system::error_code ec;
     auto token = asio::redirect_error(asio::use_awaitable, ec);
-    size_t loop = loops.Next();
-    tcp::socket socket = co_await l.acceptor->async_accept(loops.executor(loop), token);
+    tcp::socket accepted = co_await l.acceptor->async_accept(token);
     if (ec) {
       if (ec == asio::error::operation_aborted || !l.acceptor->is_open()) co_return;
       spdlog::warn("{}: accept failed: {}", l.name, ec.message());
       // EMFILE and friends: back off briefly instead of spinning.
       asio::steady_timer t(l.acceptor->get_executor(), std::chrono::milliseconds(100));
       co_await t.async_wait(token);
+      continue;
+    }
+    // The loop is chosen once the connection exists (not while waiting for
+    // it), so consecutive connections of all listeners alternate loops; the
+    // descriptor moves to a socket of that loop's context.
+    size_t loop = loops.Next();
+    tcp::socket socket(loops.executor(loop));
+    boost::system::error_code assign_ec;
+    auto protocol = accepted.local_endpoint(assign_ec).protocol();
+    if (!assign_ec) socket.assign(protocol, accepted.release(), assign_ec);
+    if (assign_ec) {
+      spdlog::warn("{}: cannot hand a connection to loop {}: {}", l.name, loop,
+                   assign_ec.message());
       continue;
     }
     l.accepted->fetch_add(1, std::memory_order_relaxed);
