@@ -4,8 +4,8 @@
 #include <zlib.h>
 
 #include <boost/asio/experimental/awaitable_operators.hpp>
-#include <variant>
 #include <shared_mutex>
+#include <variant>
 
 namespace hato::io {
 
