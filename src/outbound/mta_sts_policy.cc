@@ -1,6 +1,7 @@
 #include "outbound/mta_sts_policy.h"
 
 #include "base/strings.h"
+#include "http/response.h"
 
 namespace hato::outbound {
 namespace {
@@ -127,47 +128,26 @@ bool StsMxMatches(const StsPolicy& policy, std::string_view host_in) {
 }
 
 Result<std::string> ParseStsHttpResponse(std::string_view response) {
-  size_t end = response.find("\r\n\r\n");
-  size_t sep = 4;
-  if (end == std::string_view::npos) {
-    end = response.find("\n\n");
-    sep = 2;
+  // The framing is the one HTTP response parser's (src/http/response.h); the
+  // connection has ended (HTTP/1.0 request, "Connection: close").
+  constexpr size_t kMaxHeadBytes = 16384;
+  http::ResponseResult r =
+      http::ParseResponse(response, /*eof=*/true, kMaxHeadBytes, kMaxPolicyBytes);
+  if (r.verdict == http::Verdict::kTooLarge) {
+    return Err(ErrorKind::kTooLarge, "MTA-STS policy too large");
   }
-  if (end == std::string_view::npos) return Err(ErrorKind::kInvalid, "incomplete HTTP response");
-  std::vector<std::string_view> lines = Lines(response.substr(0, end));
-  if (lines.empty()) return Err(ErrorKind::kInvalid, "empty HTTP response");
-  auto words = SplitWords(lines[0]);
-  if (words.size() < 2 || words[0].rfind("HTTP/1.", 0) != 0) {
-    return Err(ErrorKind::kInvalid, "not an HTTP/1 response");
+  if (r.verdict != http::Verdict::kComplete) {
+    return Err(ErrorKind::kInvalid, "bad HTTP response: " + r.error);
   }
-  if (words[1] != "200") {
+  if (r.head.status != 200) {
     // Redirects included: section 3.3 says not to follow them.
-    return Err(ErrorKind::kNotFound, "policy fetch answered " + std::string(words[1]));
+    return Err(ErrorKind::kNotFound, "policy fetch answered " + std::to_string(r.head.status));
   }
-  bool text_plain = false;
-  std::optional<uint64_t> length;
-  for (size_t i = 1; i < lines.size(); ++i) {
-    size_t colon = lines[i].find(':');
-    if (colon == std::string_view::npos) continue;
-    std::string_view name = TrimSpaces(lines[i].substr(0, colon));
-    std::string_view value = TrimSpaces(lines[i].substr(colon + 1));
-    if (EqualsIgnoreCase(name, "Content-Type")) {
-      text_plain = StartsWithIgnoreCase(value, "text/plain");
-    } else if (EqualsIgnoreCase(name, "Content-Length")) {
-      length = ParseUint(value);
-      if (!length) return Err(ErrorKind::kInvalid, "bad Content-Length");
-    } else if (EqualsIgnoreCase(name, "Transfer-Encoding")) {
-      return Err(ErrorKind::kInvalid, "policy fetch: Transfer-Encoding is not supported");
-    }
+  auto type = r.head.Get("content-type");
+  if (!type || !StartsWithIgnoreCase(*type, "text/plain")) {
+    return Err(ErrorKind::kInvalid, "policy is not served as text/plain");
   }
-  if (!text_plain) return Err(ErrorKind::kInvalid, "policy is not served as text/plain");
-  std::string_view body = response.substr(end + sep);
-  if (length) {
-    if (*length > body.size()) return Err(ErrorKind::kInvalid, "policy body cut short");
-    body = body.substr(0, *length);
-  }
-  if (body.size() > kMaxPolicyBytes) return Err(ErrorKind::kTooLarge, "MTA-STS policy too large");
-  return std::string(body);
+  return std::move(r.body);
 }
 
 }  // namespace hato::outbound

@@ -1,6 +1,6 @@
 // MTA-STS (RFC 8461), the pure half: the TXT record (section 3.1), the
 // policy file (section 3.2), MX host matching (section 4.1) and the HTTP
-// response a policy comes in. Bytes in, values out; fuzzed by
+// response a policy comes in (framed by http/response.h). Bytes in, values out; fuzzed by
 // fuzz/fuzz_mta_sts.cc. The fetching and caching half is outbound/mta_sts.h.
 #pragma once
 
