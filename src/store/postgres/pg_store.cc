@@ -32,6 +32,9 @@ constexpr size_t kMaxPayload = 7000;
 // After a failed connection attempt, calls fail at once for this long
 // instead of each waiting for connect_timeout (prompt 4xx while the database is down).
 constexpr int64_t kReconnectBackoffMs = 500;
+// A read that failed this fast because its pooled connection was dead is
+// retried once on a new connection (WithReader).
+constexpr int64_t kRetryLostReadWithinMs = 1000;
 
 int64_t Now() { return pg::NowSeconds(); }
 
@@ -1091,14 +1094,26 @@ class PgStore final : public Store {
     });
   }
 
-  // Runs `f` on a pooled reader connection (for the snapshot writer).
+  // Runs `f` on a pooled reader connection (for the snapshot writer). Reads
+  // are idempotent: when a pooled connection turns out to be dead at once
+  // (the server restarted since it was opened), the other idle ones were
+  // opened to the same server, so they are dropped and `f` runs once more on
+  // a new connection. A stalled server (a timeout) is not retried: the
+  // client gets its "try later" within one query timeout.
   template <typename F>
   auto WithReader(F&& f) -> decltype(f(std::declval<Conn&>())) {
-    auto conn = Acquire();
-    if (!conn) return conn.error();
-    auto result = f(**conn);
-    Release(std::move(*conn));
-    return result;
+    for (int attempt = 0;; ++attempt) {
+      auto conn = Acquire();
+      if (!conn) return conn.error();
+      int64_t started = NowMs();
+      auto result = f(**conn);
+      bool lost = !(*conn)->connected();
+      Release(std::move(*conn));
+      if (result || !lost || attempt > 0 || NowMs() - started > kRetryLostReadWithinMs) {
+        return result;
+      }
+      DropIdleReaders();
+    }
   }
 
   static BlobRef RefFromRow(const pg::Rows& r, int row, int first) {
@@ -1214,6 +1229,13 @@ class PgStore final : public Store {
       return st.error();
     }
     return conn;
+  }
+
+  // Closes the idle reader connections (their server went away); the next
+  // Acquire opens new ones.
+  void DropIdleReaders() {
+    std::lock_guard lock(pool_mu_);
+    for (auto& c : idle_) c->Close();
   }
 
   void Release(std::unique_ptr<Conn> conn) {
