@@ -278,13 +278,7 @@ awaitable<void> StreamExport(server::Services* svc, int64_t account, std::string
         co_return;  // the archive ends cut: the client sees an incomplete download
       }
       i = c->next;
-      if (zip_it) {
-        if (!zip.Fits(c->text.size())) {
-          spdlog::error("web: export: the archive would pass 4 GiB; download folders one by one");
-          co_return;
-        }
-        zip.Data(c->text);
-      }
+      if (zip_it) zip.Data(c->text);
       if (!c->text.empty() && !co_await w.Write(c->text)) co_return;
     }
     if (zip_it) {
