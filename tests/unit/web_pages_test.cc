@@ -9,6 +9,8 @@
 #include <filesystem>
 
 #include "auth/app_password.h"
+#include "sieve/deliver.h"
+#include "sieve/interpret.h"
 #include "store/store.h"
 #include "web/audit.h"
 #include "web/zip_stream.h"
@@ -36,6 +38,27 @@ TEST(AppPassword, FormatAndNormalize) {
   EXPECT_FALSE(auth::NormalizeAppPassword("pw-for-tests"));
   EXPECT_FALSE(auth::NormalizeAppPassword(std::string(20, 'l')));  // l is left out
   EXPECT_NE(auth::AppPasswordHash(*n), auth::AppPasswordHash(std::string(20, 'a')));
+}
+
+TEST(Forwarding, ScriptRoundTripAndValidSieve) {
+  for (bool keep : {true, false}) {
+    sieve::Forwarding f{"carol@remote.example", keep};
+    std::string text = sieve::ForwardScript(f);
+    EXPECT_EQ(sieve::ParseForwardScript(text), f);
+    // The stored text is a real Sieve script that does the same.
+    auto script = sieve::Compile(text);
+    ASSERT_TRUE(script) << script.error().message;
+    sieve::Environment env;
+    env.message = "From: a@b\r\nSubject: x\r\n\r\nbody\r\n";
+    auto out = sieve::Run(*script, env);
+    ASSERT_TRUE(out) << out.error().message;
+    EXPECT_EQ(out->redirects, std::vector<std::string>{"carol@remote.example"});
+    EXPECT_EQ(out->files.empty(), !keep);
+  }
+  EXPECT_EQ(sieve::ParseForwardScript(""), std::nullopt);
+  EXPECT_EQ(sieve::ParseForwardScript("redirect \"x@y\";\n"), std::nullopt);
+  EXPECT_EQ(sieve::ParseForwardScript("# hato-forward maybe x@y\n"), std::nullopt);
+  EXPECT_EQ(sieve::ParseForwardScript("# hato-forward keep \n"), std::nullopt);
 }
 
 TEST(ZipStream, Crc32KnownValue) {
