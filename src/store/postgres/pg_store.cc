@@ -411,8 +411,8 @@ class PgStore final : public Store {
   Result<std::vector<AccountSummary>> ListAccounts() override {
     return WithReader([](Conn& c) -> Result<std::vector<AccountSummary>> {
       auto r = c.Exec(
-          "SELECT a.address, count(m.id), coalesce(sum(m.size), 0), a.quota_bytes FROM accounts a "
-          "JOIN mailboxes x ON x.account_id = a.id "
+          "SELECT a.address, count(m.id), coalesce(sum(m.size), 0), a.quota_bytes, a.is_admin "
+          "FROM accounts a JOIN mailboxes x ON x.account_id = a.id "
           "LEFT JOIN messages m ON m.mailbox_id = x.id AND m.expunged_at IS NULL "
           "WHERE a.removed_at IS NULL GROUP BY a.id ORDER BY a.address COLLATE \"C\"");
       if (!r) return r.error();
@@ -421,6 +421,7 @@ class PgStore final : public Store {
         AccountSummary a{r->Text(i, 0), static_cast<uint64_t>(r->Int(i, 1)),
                          static_cast<uint64_t>(r->Int(i, 2)), std::nullopt};
         if (!r->IsNull(i, 3)) a.quota_bytes = static_cast<uint64_t>(r->Int(i, 3));
+        a.admin = r->Int(i, 4) != 0;
         out.push_back(std::move(a));
       }
       return out;
@@ -613,28 +614,30 @@ class PgStore final : public Store {
     std::string h(hash);
     return WithReader([&h, now](Conn& c) -> Result<AccessToken> {
       auto r = c.Exec(
-          "SELECT t.id, t.account_id, t.address, t.kind, t.label, t.created_at, t.expires_at "
-          "FROM access_tokens t JOIN accounts a ON a.id = t.account_id AND a.address = t.address "
+          "SELECT t.id, t.account_id, t.address, t.kind, t.label, t.created_at, t.expires_at, "
+          "t.last_used_at FROM access_tokens t JOIN accounts a ON a.id = t.account_id AND "
+          "a.address = t.address "
           "WHERE t.hash = $1 AND a.removed_at IS NULL AND (t.expires_at = 0 OR t.expires_at > $2)",
           {P(h), P(now)});
       if (!r) return r.error();
       if (r->empty()) return Err(ErrorKind::kNotFound, "no such token");
       return AccessToken{r->Int(0, 0),  r->Int(0, 1), r->Text(0, 2), r->Text(0, 3),
-                         r->Text(0, 4), r->Int(0, 5), r->Int(0, 6)};
+                         r->Text(0, 4), r->Int(0, 5), r->Int(0, 6),  r->Int(0, 7)};
     });
   }
 
   Result<std::vector<AccessToken>> ListTokens(int64_t account_id, int64_t now) override {
     return WithReader([account_id, now](Conn& c) -> Result<std::vector<AccessToken>> {
       auto r = c.Exec(
-          "SELECT id, account_id, address, kind, label, created_at, expires_at FROM access_tokens "
-          "WHERE account_id = $1 AND (expires_at = 0 OR expires_at > $2) ORDER BY id DESC",
+          "SELECT id, account_id, address, kind, label, created_at, expires_at, last_used_at "
+          "FROM access_tokens WHERE account_id = $1 AND (expires_at = 0 OR expires_at > $2) ORDER "
+          "BY id DESC",
           {P(account_id), P(now)});
       if (!r) return r.error();
       std::vector<AccessToken> out;
       for (int i = 0; i < r->size(); ++i)
         out.push_back(AccessToken{r->Int(i, 0), r->Int(i, 1), r->Text(i, 2), r->Text(i, 3),
-                                  r->Text(i, 4), r->Int(i, 5), r->Int(i, 6)});
+                                  r->Text(i, 4), r->Int(i, 5), r->Int(i, 6), r->Int(i, 7)});
       return out;
     });
   }
@@ -646,6 +649,38 @@ class PgStore final : public Store {
       if (!r) return r.error();
       if (r->Affected() == 0) return Err(ErrorKind::kNotFound, "no such token");
       return Ok();
+    });
+  }
+
+  Status TouchToken(int64_t token_id, int64_t now) override {
+    return WriteSync([token_id, now](Txn& t) -> Status {
+      auto r = t.c.Exec("UPDATE access_tokens SET last_used_at = $1 WHERE id = $2",
+                        {P(now), P(token_id)});
+      if (!r) return r.error();
+      return Ok();
+    });
+  }
+
+  // ---- The admin role (issue 13) ----
+
+  Status SetAdmin(std::string_view address, bool admin) override {
+    std::string addr = AsciiLower(address);
+    return WriteSync([addr, admin](Txn& t) -> Status {
+      auto r =
+          t.c.Exec("UPDATE accounts SET is_admin = $1 WHERE address = $2 AND removed_at IS NULL",
+                   {P(int64_t{admin ? 1 : 0}), P(addr)});
+      if (!r) return r.error();
+      if (r->Affected() == 0) return Err(ErrorKind::kNotFound, "no such account: " + addr);
+      return Ok();
+    });
+  }
+
+  Result<bool> IsAdmin(int64_t account_id) override {
+    return WithReader([account_id](Conn& c) -> Result<bool> {
+      auto r = c.Exec("SELECT is_admin FROM accounts WHERE id = $1 AND removed_at IS NULL",
+                      {P(account_id)});
+      if (!r) return r.error();
+      return !r->empty() && r->Int(0, 0) != 0;
     });
   }
 

@@ -169,6 +169,13 @@ CREATE TABLE orphan_subscriptions(
   name text NOT NULL,
   PRIMARY KEY(account_id, name));
 )sql",
+      // The web site (issue 13; see the SQLite schema): the admin role
+      // (the admin console, `hato admin grant`) and the last login with an
+      // access token (app passwords show their last use).
+      R"sql(
+ALTER TABLE accounts ADD COLUMN is_admin integer NOT NULL DEFAULT 0;
+ALTER TABLE access_tokens ADD COLUMN last_used_at bigint NOT NULL DEFAULT 0;
+)sql",
   };
   return kMigrations;
 }
