@@ -16,7 +16,7 @@ root pebble publishes on its management port.
     a second certificate (another serial) replaces the first, again
     without a restart;
   * after a restart, with the CA gone, the stored certificate is served at
-    once;
+    once, and `hato backup` carries it and the account key (0600);
   * a CA whose certificate does not verify: nothing is ordered, the error is
     logged and the server keeps serving its [tls] certificate.
 Pebble's 5% of refused nonces (PEBBLE_WFE_NONCEREJECT default) exercise the
@@ -34,7 +34,7 @@ import unittest
 import urllib.request
 
 from fakemx import FakeDNS
-from harness import Server, free_port, wait_for
+from harness import Server, free_port, run_cli, wait_for
 
 NAME = "mail.example.test"
 PEBBLE = shutil.which("pebble")
@@ -172,6 +172,18 @@ class AcmeTest(unittest.TestCase):
         third = served_certificate(s.imaps_port, self.root)
         self.assertIsNotNone(third, self.debug())
         self.assertIn(("DNS", NAME), third["subjectAltName"])
+        # A backup carries the account key and the certificate (0600).
+        tmp = tempfile.mkdtemp(prefix="hato-it-acme-bk-")
+        try:
+            run_cli("backup", "create", os.path.join(tmp, "bk"), "--create", data=s.data)
+            restored = os.path.join(tmp, "restored")
+            run_cli("restore", os.path.join(tmp, "bk"), data=restored)
+            for f in ("acme/account.key", "acme/certificate.pem"):
+                a, b = os.path.join(s.data, f), os.path.join(restored, f)
+                self.assertEqual(open(a, "rb").read(), open(b, "rb").read(), f)
+                self.assertEqual(stat.S_IMODE(os.stat(b).st_mode), 0o600, f)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
 
     def test_unknown_challenge_is_404(self):
         s = self.server
