@@ -632,6 +632,44 @@ const std::map<std::string, Setter>& Setters() {
        [](const toml::node& n, Config& c) {
          return WantInt(n, "retention.days", 0, 36500, c.retention_days);
        }},
+      // [acme] (issue 18): certificates by ACME, src/acme/client.h.
+      {"acme.directory",
+       [](const toml::node& n, Config& c) -> Status {
+         if (auto st = WantString(n, "acme.directory", c.acme.directory); !st) return st;
+         if (!c.acme.directory.empty() && c.acme.directory.rfind("https://", 0) != 0) {
+           return Err(ErrorKind::kInvalid, "config: acme.directory must be an https:// URL");
+         }
+         return Ok();
+       }},
+      {"acme.contact",
+       [](const toml::node& n, Config& c) { return WantString(n, "acme.contact", c.acme.contact); }},
+      {"acme.ca_file",
+       [](const toml::node& n, Config& c) { return WantString(n, "acme.ca_file", c.acme.ca_file); }},
+      {"acme.domains",
+       [](const toml::node& n, Config& c) -> Status {
+         const toml::array* a = n.as_array();
+         if (a == nullptr) {
+           return Err(ErrorKind::kInvalid, "config: acme.domains must be an array of names");
+         }
+         c.acme.domains.clear();
+         for (const toml::node& e : *a) {
+           auto v = e.value<std::string>();
+           if (!v || v->empty() || v->find_first_of(" \t,:/\"\\") != std::string::npos) {
+             return Err(ErrorKind::kInvalid, "config: acme.domains must be an array of names");
+           }
+           c.acme.domains.push_back(AsciiLower(*v));
+         }
+         return Ok();
+       }},
+      {"acme.renew_days",
+       [](const toml::node& n, Config& c) {
+         return WantInt(n, "acme.renew_days", 1, 36500, c.acme.renew_days);
+       }},
+      {"acme.check_interval_seconds",
+       [](const toml::node& n, Config& c) {
+         return WantInt(n, "acme.check_interval_seconds", 1, 7 * 86400,
+                        c.acme.check_interval_seconds);
+       }},
       {"tls.cert",
        [](const toml::node& n, Config& c) { return WantString(n, "tls.cert", c.tls_cert); }},
       {"tls.key",
@@ -1008,6 +1046,15 @@ std::string DefaultText(std::string_view hostname, std::string_view postgres) {
     << "   # expunged and deleted mail stays recoverable this long\n\n"
     << "[tls]   # paths relative to the data directory\ncert = \"tls/cert.pem\"\n"
     << "key = \"tls/key.pem\"\n\n"
+    << "# Certificates by ACME (RFC 8555), e.g. directory =\n"
+    << "# \"https://acme-v02.api.letsencrypt.org/directory\": the CA checks each name on\n"
+    << "# port 80 ([listen] http must be reachable there); the certificate is kept in\n"
+    << "# acme/certificate.pem, renewed renew_days before it expires and used without\n"
+    << "# a restart. Until the first one arrives, [tls] is used.\n"
+    << "[acme]\ndirectory = \"\"   # \"\" = off\n"
+    << "contact = \"\"     # an e-mail address for the CA's notices\n"
+    << "domains = []     # names on the certificate; [] = server.hostname\n"
+    << "renew_days = 30\n\n"
     << "[store]\ncompress = true            # zstd for bodies when it saves space\n"
     << "reserve_bytes = 0   # free space kept; below it 452 4.3.1 (0 = 2 x max_message_size)\n"
     << "slow_commit_ms = " << d.store_slow_commit_ms

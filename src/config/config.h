@@ -9,6 +9,7 @@
 #include <map>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "base/result.h"
 
@@ -250,6 +251,18 @@ struct WebConfig {
   std::string backup_dir;
 };
 
+// TLS certificates by ACME (RFC 8555, src/acme/client.h): on while
+// directory is set. The HTTP-01 challenge is answered by the [listen] http
+// server, which the CA reaches on port 80 of every name in domains.
+struct AcmeConfig {
+  std::string directory;             // the CA's directory URL, e.g. Let's Encrypt's
+  std::string contact;               // an e-mail address the CA may write to, or ""
+  std::vector<std::string> domains;  // names on the certificate; [] = [server.hostname]
+  std::string ca_file;               // extra CAs (PEM) trusted for the directory's HTTPS
+  int renew_days = 30;  // order a new certificate when the current one has fewer days left
+  int check_interval_seconds = 12 * 3600;  // how often the expiry is checked
+};
+
 // The server's log on stderr (the journal under systemd).
 struct LogConfig {
   std::string format = "text";  // "text" (key=value) or "json" (one object per line)
@@ -279,6 +292,7 @@ struct Config {
   ListsConfig lists;
   LogConfig log;
   WebConfig web;
+  AcmeConfig acme;
   int retention_days = 30;  // expunged/deleted mail kept this long
   std::string tls_cert;     // PEM paths, relative to the data dir
   std::string tls_key;
