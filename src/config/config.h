@@ -312,6 +312,15 @@ struct Config {
   size_t store_postgres_pool = 8;          // reader connections per node
   int store_statement_timeout_ms = 10000;  // per query; then a temporary error
   int store_connect_timeout_seconds = 5;   // per host
+  // Sharding (issue 15, store/postgres/sharded.h): more PostgreSQL databases
+  // besides store_postgres (which keeps the directory and is the shard
+  // "main"), by name. New accounts are placed by store_placement
+  // ("least-accounts" or "hash"); `hato account move` leaves the source copy
+  // for store_move_retention_hours before deleting it.
+  std::map<std::string, std::string> store_shards;
+  std::string store_placement = "least-accounts";
+  std::vector<std::string> store_closed_shards;  // get no new accounts (draining)
+  int store_move_retention_hours = 168;
   // The Prometheus metrics endpoint, "host:port" (docs/operations.md); empty =
   // off. It has no authentication: bind it to loopback or a private network.
   std::string metrics_listen;
