@@ -341,6 +341,11 @@ std::string VacationMessage(const Reply& reply, std::string_view original,
   return msg;
 }
 
+bool HasAfterCommitWork(const FilterResult& result, const store::DeliveryReceipt& receipt) {
+  return !receipt.fell_back.empty() || !result.duplicates.empty() || !result.vacations.empty() ||
+         !result.rejections.empty();
+}
+
 size_t Finish(store::Store& store, const FilterInput& in, const FilterResult& result,
               const store::DeliveryReceipt& receipt, const std::string& hostname) {
   for (size_t idx : receipt.fell_back) {

@@ -780,15 +780,12 @@ awaitable<bool> Session::Deliver(std::string content) {
   // Parse the MIME structure once, off the event loop; IMAP FETCH reads the
   // stored tree and never parses the message again. (The full-text index
   // extracts the text later, off the delivery path: search/text_index.h.)
-  auto parse = [content = std::string_view(req.content)] {
-    auto tree = mime::Parse(content);
-    return tree ? mime::Serialize(*tree) : std::string();
-  };
-  req.mime = co_await io::Offload(*svc_.blocking, std::move(parse));
-  store::Store* store = svc_.store;
   // Filtering (src/sieve/deliver.h): each local recipient's Sieve script, or
   // the spam policy, decides the copies; they are committed below in the
-  // same transaction as ever. Runs on the blocking pool (store reads).
+  // same transaction as ever. Both run in one hop to the blocking pool (the
+  // filter reads the store): a hop costs two thread wake-ups, more than a
+  // small message's parse.
+  store::Store* store = svc_.store;
   sieve::FilterInput filter_in;
   std::optional<sieve::FilterResult> filtered;
   std::optional<store::OutboundRequest> late_redirects;
@@ -801,8 +798,15 @@ awaitable<bool> Session::Deliver(std::string content) {
     filter_in.verdict = tx_.verdict;
     filter_in.junk = req.junk;
     filter_in.now = req.received_at;
-    auto run = [store, &filter_in] { return sieve::Filter(*store, filter_in); };
-    filtered = co_await io::Offload(*svc_.blocking, std::move(run));
+  }
+  auto parse_and_filter = [store, &req, &filter_in, &filtered] {
+    auto tree = mime::Parse(req.content);
+    req.mime = tree ? mime::Serialize(*tree) : std::string();
+    if (!filter_in.accounts.empty()) filtered = sieve::Filter(*store, filter_in);
+    return true;
+  };
+  co_await io::Offload(*svc_.blocking, std::move(parse_and_filter));
+  if (filtered) {
     // The content moves into the store below; what Finish reads of it (the
     // header, for the vacation reply's In-Reply-To) is kept.
     filtered_header = req.content.substr(0, mime::internal::ScanHeader(req.content).end);
@@ -852,7 +856,7 @@ awaitable<bool> Session::Deliver(std::string content) {
         mode_name(), id, conn_.peer_ip(), LogSafe(tx_.from), to, tx_.rcpts.size(),
         tx_.remote.size(), receipt->queue_id, size, receipt->content_id.substr(0, 16));
     bool queued = receipt->queue_id != 0;
-    if (filtered) {
+    if (filtered && (sieve::HasAfterCommitWork(*filtered, *receipt) || late_redirects)) {
       // After the commit: vacation replies, duplicate tracking, fell-back filings.
       auto finish = [store, &filter_in, &filtered, &receipt, &late_redirects,
                      host = cfg_->hostname]() -> size_t {
