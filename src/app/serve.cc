@@ -508,6 +508,19 @@ int Serve(const ServeOptions& options) {
           [&](tcp::socket s) { return managesieve_server.Serve(std::move(s)); });
   if (!ok) return 1;
 
+  // Freed heap memory back to the system (server/memory_trim.h), checked
+  // every kHeapTrimInterval on the blocking pool.
+  auto heap_trimmer = std::make_shared<server::HeapTrimmer>();
+  asio::steady_timer heap_timer(io);
+  std::function<void()> trim_heap = [&] {
+    asio::post(blocking, [heap_trimmer] { heap_trimmer->Tick(); });
+    heap_timer.expires_after(server::kHeapTrimInterval);
+    heap_timer.async_wait([&](boost::system::error_code ec) {
+      if (!ec) trim_heap();
+    });
+  };
+  trim_heap();
+
   // The metrics endpoint (metrics/exporter.h), off unless [metrics] listen is set.
   if (!cfg.metrics_listen.empty()) {
     metrics::ServerSources sources{{{"smtp", &smtp_server.admission()},
@@ -527,6 +540,7 @@ int Serve(const ServeOptions& options) {
     sources.memory = &memory;
     sources.passwords = &passwords;
     sources.scan_slots = &scan_slots;
+    sources.heap = heap_trimmer.get();
     auto render = [sources] { return metrics::RenderServerMetrics(sources); };
     metrics::AddMetricsRoute(metrics_router, std::move(render), &blocking);
     if (!add("metrics", cfg.metrics_listen,
@@ -644,6 +658,7 @@ int Serve(const ServeOptions& options) {
     hup.cancel();
     purge_timer.cancel();
     disk_timer.cancel();
+    heap_timer.cancel();
     session_end_timer.cancel();
     smtp_server.Shutdown();
     submission_server.Shutdown();
