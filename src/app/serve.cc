@@ -31,6 +31,7 @@
 #include "msgauth/dmarc.h"
 #include "msgauth/keyring.h"
 #include "outbound/queue.h"
+#include "outbound/srs.h"
 #include "pop3/server.h"
 #include "scan/trainer.h"
 #include "search/extract.h"
@@ -346,6 +347,27 @@ int Serve(const ServeOptions& options) {
   // The outbound queue runner is created with the event loop, below; sessions
   // reach it through this callback.
   services.credentials = &credentials;
+  // SRS for forwarded mail (outbound/srs.h): [outbound] srs_domain, or the
+  // first local domain; the secret lives in the data dir (DATA/srs.key).
+  server::Services::Srs srs;
+  if (cfg.outbound.srs_domain != "off") {
+    srs.domain = cfg.outbound.srs_domain;
+    if (srs.domain.empty()) {
+      if (auto domains = store->ListDomains(); domains && !domains->empty()) {
+        srs.domain = domains->front();
+      }
+    }
+    auto secret = outbound::LoadOrCreateSrsSecret(*io::FileSystem::Default(), options.data_dir);
+    if (!secret) {
+      spdlog::error("cannot read or create the SRS secret: {}", secret.error().message);
+      return 1;
+    }
+    srs.secret = std::move(*secret);
+    if (!srs.domain.empty()) {
+      services.srs = &srs;
+      spdlog::info("srs: forwarded mail leaves with senders rewritten into {}", srs.domain);
+    }
+  }
   std::atomic<outbound::Queue*> queue_ptr{nullptr};
   // Mailing lists (src/lists): posts signed with the list domain's key, the
   // poster's DMARC policy looked up for the From rewrite.

@@ -13,6 +13,7 @@
 #include "io/net.h"
 #include "mime/header.h"
 #include "mime/message.h"
+#include "outbound/srs.h"
 #include "scan/client.h"
 #include "server/login.h"
 #include "server/message_hygiene.h"
@@ -460,6 +461,22 @@ awaitable<bool> Session::HandleRcpt(const Command& c) {
       domain = *ascii;
     }
   }
+  // A bounce (or reply) to an address our SRS gave a forwarded message
+  // (outbound/srs.h) goes on to the original sender, once its hash and age
+  // check out; anything else at an SRS address is refused.
+  if (svc_.srs && !submission_ && outbound::IsSrsLocalPart(to.local) &&
+      EqualsIgnoreCase(domain, svc_.srs->domain)) {
+    auto original = outbound::SrsReverse(to.local, svc_.srs->secret, std::time(nullptr));
+    if (!original) {
+      bool go_on = co_await BadRecipient(
+          "550 5.1.1 <" + to.ToString() + ">: " + original.error().message, to.ToString());
+      co_return go_on;
+    }
+    spdlog::info("smtp: SRS <{}> -> <{}>", LogSafe(to.ToString()), LogSafe(*original));
+    tx_.remote.push_back(store::OutboundRecipient{*original, c.notify, c.orcpt});
+    Reply("250 2.1.5 Ok");
+    co_return true;
+  }
   // RFC 5321 4.5.1 and RFC 2142: "<postmaster>" (no domain), and postmaster@
   // and abuse@ every local domain that no account or alias claims, reach
   // server.postmaster (default: the first account).
@@ -733,6 +750,17 @@ awaitable<bool> Session::Deliver(std::string content) {
       // into \Junk and gives a "mark" verdict the $Junk keyword.
       if (tx_.verdict.spam_action == scan::SpamAction::kJunk) req.junk = true;
     }
+    if (!tx_.remote.empty()) {
+      // Recipients that were SRS addresses (RCPT above): the message goes on
+      // to the original senders through the queue, with our trace fields.
+      store::OutboundRequest out;
+      out.content = trace + content;
+      out.sender = tx_.from;
+      out.smtputf8 = tx_.smtputf8;
+      out.eight_bit = tx_.body != BodyType::k7Bit;
+      out.recipients = tx_.remote;
+      req.outbound = std::move(out);
+    }
   }
   if (!tx_.lists.empty()) {
     // Mailing lists (src/lists): each list address gets the message, with
@@ -828,7 +856,13 @@ awaitable<bool> Session::Deliver(std::string content) {
       req.filings = filtered->filings;
       if (filtered->none_kept) req.account_ids.clear();
     }
-    if (auto redirect = sieve::RedirectRequest(*filtered, req.content, tx_.from)) {
+    // SRS (outbound/srs.h): the forwarded copy's envelope sender is ours.
+    std::string forwarder = tx_.from;
+    if (svc_.srs && !filtered->redirects.empty()) {
+      forwarder =
+          outbound::SrsForward(tx_.from, svc_.srs->domain, svc_.srs->secret, req.received_at);
+    }
+    if (auto redirect = sieve::RedirectRequest(*filtered, req.content, forwarder)) {
       if (!req.outbound) {
         req.outbound = std::move(redirect);
       } else {
