@@ -133,7 +133,10 @@ Result<std::string> LoadOrCreateSrsSecret(io::FileSystem& fs, const std::string&
   if (fs.Exists(path)) {
     auto text = fs.ReadRegularFile(path);
     if (!text) return text.error();
-    std::string key(TrimSpaces(*text));
+    std::string key = *text;
+    while (!key.empty() && (key.back() == '\n' || key.back() == '\r' || key.back() == ' ')) {
+      key.pop_back();
+    }
     if (key.size() < 32) return Err(ErrorKind::kCorrupt, path + ": too short for an SRS secret");
     return key;
   }
