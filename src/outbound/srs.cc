@@ -1,7 +1,6 @@
 #include "outbound/srs.h"
 
 #include <openssl/hmac.h>
-#include <openssl/rand.h>
 
 #include <array>
 
@@ -107,7 +106,7 @@ Result<std::string> SrsReverse(std::string_view local, std::string_view secret, 
     // first-host==HHHH=TT=domain=local (the second '=' is the SRS0 separator).
     std::string_view signed_part = rest;
     std::string_view host;
-    if (!Field(rest, host) || host.empty() || rest.empty() || !IsSeparator(rest[0])) {
+    if (!Field(rest, host) || host.empty() || rest.size() < 2 || !IsSeparator(rest[0])) {
       return Err(ErrorKind::kInvalid, "malformed SRS1 address");
     }
     if (!HashMatches(secret, signed_part, hash)) {
@@ -126,27 +125,6 @@ Result<std::string> SrsReverse(std::string_view local, std::string_view secret, 
   int age = AgeDays(tt, now);
   if (age < 0 || age > max_age_days) return Err(ErrorKind::kInvalid, "SRS address expired");
   return std::string(rest) + "@" + std::string(domain);
-}
-
-Result<std::string> LoadOrCreateSrsSecret(io::FileSystem& fs, const std::string& data_dir) {
-  const std::string path = data_dir + "/" + kSrsKeyFile;
-  if (fs.Exists(path)) {
-    auto text = fs.ReadRegularFile(path);
-    if (!text) return text.error();
-    std::string key = *text;
-    while (!key.empty() && (key.back() == '\n' || key.back() == '\r' || key.back() == ' ')) {
-      key.pop_back();
-    }
-    if (key.size() < 32) return Err(ErrorKind::kCorrupt, path + ": too short for an SRS secret");
-    return key;
-  }
-  std::string fresh(32, '\0');
-  if (RAND_bytes(reinterpret_cast<unsigned char*>(fresh.data()), 32) != 1) {
-    return Err(ErrorKind::kTemporary, "no random bytes for the SRS secret");
-  }
-  std::string key = HexEncode(fresh);
-  if (auto st = fs.WriteFileAtomic(path, key + "\n"); !st) return st.error();  // mode 0600
-  return key;
 }
 
 }  // namespace hato::outbound
