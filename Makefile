@@ -56,6 +56,9 @@ bench: deps
 	bash bench/outbound_run.sh $(BUILD)
 	cmake --build $(BUILD) -j $(JOBS) --target hato-imap-load hato-idle-rss && bash bench/imap_run.sh $(BUILD)
 	python3 bench/jmap_run.py $(BUILD)
+	@if [ -n "$(BENCH_BASELINE)" ]; then python3 bench/compare.py "$(BENCH_BASELINE)" $(BUILD); \
+	else echo "bench: keep a copy of $(BUILD)/*-results.json and compare later runs with" \
+	  "make bench BENCH_BASELINE=DIR (bench/compare.py)"; fi
 
 # The long crash tests (hundreds of SIGKILLs) and the long drills (docs/operations.md).
 torture: build

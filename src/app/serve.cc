@@ -32,6 +32,7 @@
 #include "msgauth/dmarc.h"
 #include "msgauth/keyring.h"
 #include "outbound/queue.h"
+#include "outbound/srs.h"
 #include "pop3/server.h"
 #include "scan/trainer.h"
 #include "search/extract.h"
@@ -362,6 +363,27 @@ int Serve(const ServeOptions& options) {
   // The outbound queue runner is created with the event loop, below; sessions
   // reach it through this callback.
   services.credentials = &credentials;
+  // SRS for forwarded mail (outbound/srs.h): [outbound] srs_domain, or the
+  // first local domain; the secret lives in the data dir (DATA/srs.key).
+  server::Services::Srs srs;
+  if (cfg.outbound.srs_domain != "off") {
+    srs.domain = cfg.outbound.srs_domain;
+    if (srs.domain.empty()) {
+      if (auto domains = store->ListDomains(); domains && !domains->empty()) {
+        srs.domain = domains->front();
+      }
+    }
+    auto secret = outbound::LoadOrCreateSrsSecret(*io::FileSystem::Default(), options.data_dir);
+    if (!secret) {
+      spdlog::error("cannot read or create the SRS secret: {}", secret.error().message);
+      return 1;
+    }
+    srs.secret = std::move(*secret);
+    if (!srs.domain.empty()) {
+      services.srs = &srs;
+      spdlog::info("srs: forwarded mail leaves with senders rewritten into {}", srs.domain);
+    }
+  }
   std::atomic<outbound::Queue*> queue_ptr{nullptr};
   // Mailing lists (src/lists): posts signed with the list domain's key, the
   // poster's DMARC policy looked up for the From rewrite.
@@ -527,6 +549,19 @@ int Serve(const ServeOptions& options) {
           [&](tcp::socket s) { return managesieve_server.Serve(std::move(s)); });
   if (!ok) return 1;
 
+  // Freed heap memory back to the system (server/memory_trim.h), checked
+  // every kHeapTrimInterval on the blocking pool.
+  auto heap_trimmer = std::make_shared<server::HeapTrimmer>();
+  asio::steady_timer heap_timer(io);
+  std::function<void()> trim_heap = [&] {
+    asio::post(blocking, [heap_trimmer] { heap_trimmer->Tick(); });
+    heap_timer.expires_after(server::kHeapTrimInterval);
+    heap_timer.async_wait([&](boost::system::error_code ec) {
+      if (!ec) trim_heap();
+    });
+  };
+  trim_heap();
+
   // The metrics endpoint (metrics/exporter.h), off unless [metrics] listen is set.
   if (!cfg.metrics_listen.empty()) {
     metrics::ServerSources sources{{{"smtp", &smtp_server.admission()},
@@ -546,6 +581,7 @@ int Serve(const ServeOptions& options) {
     sources.memory = &memory;
     sources.passwords = &passwords;
     sources.scan_slots = &scan_slots;
+    sources.heap = heap_trimmer.get();
     auto render = [sources] { return metrics::RenderServerMetrics(sources); };
     metrics::AddMetricsRoute(metrics_router, std::move(render), &blocking);
     if (!add("metrics", cfg.metrics_listen,
@@ -699,6 +735,7 @@ int Serve(const ServeOptions& options) {
     if (acme_manager) acme_manager->Stop();
     purge_timer.cancel();
     disk_timer.cancel();
+    heap_timer.cancel();
     session_end_timer.cancel();
     smtp_server.Shutdown();
     submission_server.Shutdown();

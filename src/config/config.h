@@ -167,6 +167,11 @@ struct OutboundConfig {
   // domains publish (TLS with a verified certificate, only their MX hosts).
   bool mta_sts = true;
   int mta_sts_port = 443;  // of the policy host (only tests change it)
+  // SRS (outbound/srs.h): forwarded mail (a Sieve redirect) leaves with its
+  // envelope sender rewritten into this domain, so SPF passes at the
+  // destination; bounces to those addresses are checked and sent on to the
+  // original sender. "" = the first local domain; "off" = keep the sender.
+  std::string srs_domain;
 };
 
 // Inbound message authentication on the MX (docs/architecture.md, "Message

@@ -206,6 +206,17 @@ std::string RenderServerMetrics(const ServerSources& s) {
              "Searches refused because the account already ran its maximum at once.");
     w.Sample("hato_searches_refused_total", "", static_cast<double>(s.scan_slots->refused()));
   }
+  if (s.heap) {
+    w.Family("hato_heap_free_bytes", "gauge",
+             "Free bytes held in the allocator's arenas at the last trim check.");
+    w.Sample("hato_heap_free_bytes", "", static_cast<double>(s.heap->free_bytes()));
+    w.Family("hato_heap_trims_total", "counter", "Times freed heap memory was given back.");
+    w.Sample("hato_heap_trims_total", "", static_cast<double>(s.heap->trims()));
+    w.Family("hato_heap_trim_released_bytes_total", "counter",
+             "Resident memory given back by those trims.");
+    w.Sample("hato_heap_trim_released_bytes_total", "",
+             static_cast<double>(s.heap->released_bytes()));
+  }
   w.Family("hato_resident_memory_bytes", "gauge", "Resident set size of the server process.");
   w.Sample("hato_resident_memory_bytes", "", static_cast<double>(ResidentBytes()));
   return w.text();

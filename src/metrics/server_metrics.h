@@ -13,6 +13,7 @@
 
 #include "metrics/registry.h"
 #include "server/event_loops.h"
+#include "server/memory_trim.h"
 #include "server/services.h"
 #include "store/store.h"
 
@@ -33,6 +34,7 @@ struct ServerSources {
   const server::MemoryBudget* memory = nullptr;
   const server::PasswordChecks* passwords = nullptr;
   const server::AccountSlots* scan_slots = nullptr;
+  const server::HeapTrimmer* heap = nullptr;  // server/memory_trim.h
 };
 
 std::string RenderServerMetrics(const ServerSources& s);

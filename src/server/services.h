@@ -325,6 +325,13 @@ struct Services {
   AccountSlots* scan_slots = nullptr;
   // Recent successful password checks (null: none cached).
   auth::CredentialCache* credentials = nullptr;
+  // SRS (outbound/srs.h) for forwarded mail and the bounces that come back:
+  // the domain senders are rewritten into and the data dir's secret. Null: off.
+  struct Srs {
+    std::string domain;
+    std::string secret;
+  };
+  const Srs* srs = nullptr;
   // The store's change notifications for every subscriber (IMAP, JMAP); null:
   // a protocol installs the store's one listener itself.
   ChangeFeed* changes = nullptr;

@@ -210,7 +210,7 @@ FilterResult Filter(store::Store& store, const FilterInput& in, const DeliveryLi
     // The account's active script (or the default policy); `return` ends it.
     auto run_active = [&]() {
       auto keep_inbox = [&](const std::string& error) {
-        store::Filing f{account, in.junk ? "\\Junk" : "", {}, false};
+        store::Filing f{account, in.junk ? "\\Junk" : "", {}, false, {}, {}};
         r.filings.push_back(std::move(f));
         if (!error.empty()) {
           spdlog::warn("sieve: <{}>: {}; kept in INBOX", LogSafe(user), LogSafe(error));
@@ -226,7 +226,7 @@ FilterResult Filter(store::Store& store, const FilterInput& in, const DeliveryLi
           return;
         }
         // No script: the operator's spam policy (hato.toml [scan]).
-        store::Filing f{account, "", {}, false};
+        store::Filing f{account, "", {}, false, {}, {}};
         if (in.junk || in.verdict.spam_action == scan::SpamAction::kJunk) {
           f.mailbox = "\\Junk";
           r.filtered = true;
@@ -286,11 +286,20 @@ FilterResult Filter(store::Store& store, const FilterInput& in, const DeliveryLi
         return;
       }
       std::string error;
+      // editheader (RFC 5293 section 5): keep and fileinto store the
+      // message with the edited header, as a copy of its own.
+      std::string edited, edited_mime;
+      if (out->header) {
+        edited = *out->header;
+        edited += in.content.substr(mime::internal::ScanHeader(in.content).end);
+        auto tree = mime::Parse(edited);
+        edited_mime = tree ? mime::Serialize(*tree) : std::string();
+      }
       for (const auto& f : out->files) {
         std::string mailbox = f.mailbox;
         // A DMARC quarantine still lands in Junk when the script only kept it.
         if (mailbox.empty() && out->implicit_keep && in.junk) mailbox = "\\Junk";
-        r.filings.push_back({account, mailbox, f.flags, f.create});
+        r.filings.push_back({account, mailbox, f.flags, f.create, edited, edited_mime});
       }
       for (const auto& to : out->redirects) {
         std::string refused = take_redirect(account, user, to);
@@ -299,7 +308,7 @@ FilterResult Filter(store::Store& store, const FilterInput& in, const DeliveryLi
         // A refused redirect keeps the message (never lost).
         bool kept = std::any_of(r.filings.begin(), r.filings.end(),
                                 [&](const store::Filing& f) { return f.account_id == account; });
-        if (!kept) r.filings.push_back({account, "", {}, false});
+        if (!kept) r.filings.push_back({account, "", {}, false, {}, {}});
       }
       if (out->vacation) {
         r.vacations.push_back({account, user, *out->vacation});
@@ -400,6 +409,11 @@ std::string VacationMessage(const Reply& reply, std::string_view original,
     msg += body;
   }
   return msg;
+}
+
+bool HasAfterCommitWork(const FilterResult& result, const store::DeliveryReceipt& receipt) {
+  return !receipt.fell_back.empty() || !result.duplicates.empty() || !result.vacations.empty() ||
+         !result.rejections.empty();
 }
 
 size_t Finish(store::Store& store, const FilterInput& in, const FilterResult& result,

@@ -104,6 +104,9 @@ std::optional<store::OutboundRequest> RedirectRequest(const FilterResult& result
 // period, RFC 5230 section 4.2; queued as outbound with the null sender)
 // and duplicate tracking; reports filings that fell back to INBOX. Returns
 // how many replies were queued.
+// Whether Finish has anything to do for this delivery (most have nothing:
+// the caller then skips a hop to the blocking pool).
+bool HasAfterCommitWork(const FilterResult& result, const store::DeliveryReceipt& receipt);
 size_t Finish(store::Store& store, const FilterInput& in, const FilterResult& result,
               const store::DeliveryReceipt& receipt, const std::string& hostname);
 

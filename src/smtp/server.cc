@@ -13,6 +13,7 @@
 #include "io/net.h"
 #include "mime/header.h"
 #include "mime/message.h"
+#include "outbound/srs.h"
 #include "scan/client.h"
 #include "server/login.h"
 #include "server/message_hygiene.h"
@@ -460,6 +461,22 @@ awaitable<bool> Session::HandleRcpt(const Command& c) {
       domain = *ascii;
     }
   }
+  // A bounce (or reply) to an address our SRS gave a forwarded message
+  // (outbound/srs.h) goes on to the original sender, once its hash and age
+  // check out; anything else at an SRS address is refused.
+  if (svc_.srs && !submission_ && outbound::IsSrsLocalPart(to.local) &&
+      EqualsIgnoreCase(domain, svc_.srs->domain)) {
+    auto original = outbound::SrsReverse(to.local, svc_.srs->secret, std::time(nullptr));
+    if (!original) {
+      bool go_on = co_await BadRecipient(
+          "550 5.1.1 <" + to.ToString() + ">: " + original.error().message, to.ToString());
+      co_return go_on;
+    }
+    spdlog::info("smtp: SRS <{}> -> <{}>", LogSafe(to.ToString()), LogSafe(*original));
+    tx_.remote.push_back(store::OutboundRecipient{*original, c.notify, c.orcpt});
+    Reply("250 2.1.5 Ok");
+    co_return true;
+  }
   // RFC 5321 4.5.1 and RFC 2142: "<postmaster>" (no domain), and postmaster@
   // and abuse@ every local domain that no account or alias claims, reach
   // server.postmaster (default: the first account).
@@ -733,6 +750,17 @@ awaitable<bool> Session::Deliver(std::string content) {
       // into \Junk and gives a "mark" verdict the $Junk keyword.
       if (tx_.verdict.spam_action == scan::SpamAction::kJunk) req.junk = true;
     }
+    if (!tx_.remote.empty()) {
+      // Recipients that were SRS addresses (RCPT above): the message goes on
+      // to the original senders through the queue, with our trace fields.
+      store::OutboundRequest out;
+      out.content = trace + content;
+      out.sender = tx_.from;
+      out.smtputf8 = tx_.smtputf8;
+      out.eight_bit = tx_.body != BodyType::k7Bit;
+      out.recipients = tx_.remote;
+      req.outbound = std::move(out);
+    }
   }
   if (!tx_.lists.empty()) {
     // Mailing lists (src/lists): each list address gets the message, with
@@ -780,15 +808,12 @@ awaitable<bool> Session::Deliver(std::string content) {
   // Parse the MIME structure once, off the event loop; IMAP FETCH reads the
   // stored tree and never parses the message again. (The full-text index
   // extracts the text later, off the delivery path: search/text_index.h.)
-  auto parse = [content = std::string_view(req.content)] {
-    auto tree = mime::Parse(content);
-    return tree ? mime::Serialize(*tree) : std::string();
-  };
-  req.mime = co_await io::Offload(*svc_.blocking, std::move(parse));
-  store::Store* store = svc_.store;
   // Filtering (src/sieve/deliver.h): each local recipient's Sieve script, or
   // the spam policy, decides the copies; they are committed below in the
-  // same transaction as ever. Runs on the blocking pool (store reads).
+  // same transaction as ever. Both run in one hop to the blocking pool (the
+  // filter reads the store): a hop costs two thread wake-ups, more than a
+  // small message's parse.
+  store::Store* store = svc_.store;
   sieve::FilterInput filter_in;
   std::optional<sieve::FilterResult> filtered;
   std::optional<store::OutboundRequest> late_redirects;
@@ -801,8 +826,15 @@ awaitable<bool> Session::Deliver(std::string content) {
     filter_in.verdict = tx_.verdict;
     filter_in.junk = req.junk;
     filter_in.now = req.received_at;
-    auto run = [store, &filter_in] { return sieve::Filter(*store, filter_in); };
-    filtered = co_await io::Offload(*svc_.blocking, std::move(run));
+  }
+  auto parse_and_filter = [store, &req, &filter_in, &filtered] {
+    auto tree = mime::Parse(req.content);
+    req.mime = tree ? mime::Serialize(*tree) : std::string();
+    if (!filter_in.accounts.empty()) filtered = sieve::Filter(*store, filter_in);
+    return true;
+  };
+  co_await io::Offload(*svc_.blocking, std::move(parse_and_filter));
+  if (filtered) {
     // The content moves into the store below; what Finish reads of it (the
     // header, for the vacation reply's In-Reply-To) is kept.
     filtered_header = req.content.substr(0, mime::internal::ScanHeader(req.content).end);
@@ -824,7 +856,13 @@ awaitable<bool> Session::Deliver(std::string content) {
       req.filings = filtered->filings;
       if (filtered->none_kept) req.account_ids.clear();
     }
-    if (auto redirect = sieve::RedirectRequest(*filtered, req.content, tx_.from)) {
+    // SRS (outbound/srs.h): the forwarded copy's envelope sender is ours.
+    std::string forwarder = tx_.from;
+    if (svc_.srs && !filtered->redirects.empty()) {
+      forwarder =
+          outbound::SrsForward(tx_.from, svc_.srs->domain, svc_.srs->secret, req.received_at);
+    }
+    if (auto redirect = sieve::RedirectRequest(*filtered, req.content, forwarder)) {
       if (!req.outbound) {
         req.outbound = std::move(redirect);
       } else {
@@ -852,7 +890,7 @@ awaitable<bool> Session::Deliver(std::string content) {
         mode_name(), id, conn_.peer_ip(), LogSafe(tx_.from), to, tx_.rcpts.size(),
         tx_.remote.size(), receipt->queue_id, size, receipt->content_id.substr(0, 16));
     bool queued = receipt->queue_id != 0;
-    if (filtered) {
+    if (filtered && (sieve::HasAfterCommitWork(*filtered, *receipt) || late_redirects)) {
       // After the commit: vacation replies, duplicate tracking, fell-back filings.
       auto finish = [store, &filter_in, &filtered, &receipt, &late_redirects,
                      host = cfg_->hostname]() -> size_t {

@@ -171,6 +171,12 @@ struct Filing {
   std::string mailbox;             // "" = INBOX; a name, or "\\Junk" for the special-use box
   std::vector<std::string> flags;  // system flags and keywords set at delivery (RFC 5232)
   bool create = false;             // create the mailbox when missing (RFC 5490 section 3.2)
+  // This copy's own message when it differs from the delivery's (Sieve
+  // editheader, RFC 5293 section 5: the edited header is what keep and
+  // fileinto store), with its mime::Serialize tree; "" = the delivery's
+  // content, shared with the other copies in one blob.
+  std::string content;
+  std::string mime;
 };
 
 // A filing's flags as stored: system flags (Flag bits, "\\Seen" ... matched

@@ -104,6 +104,34 @@ class SieveTest(unittest.TestCase):
         self.assertIn("main\tactive", listing)
         self.assertIn("last error: fileinto \"Nowhere\"", listing)
 
+    def test_editheader_changes_the_stored_copy_only(self):
+        # RFC 5293 section 5: keep and fileinto store the edited message; the
+        # other recipient (no script) gets the message as it came.
+        self.put_script(ALICE, 'require ["editheader", "fileinto", "mailbox"];\n'
+                               'addheader "X-Filed-By" "hato sieve";\n'
+                               'deleteheader "X-Remove-Me";\n'
+                               'fileinto :create "Edited";\n')
+        self.send(message("edit me", extra="X-Remove-Me: secret\r\n"), rcpts=(ALICE, BOB))
+        edited = self.mailbox(ALICE, "Edited")
+        self.assertEqual(len(edited), 1)
+        raw = edited[0][1]
+        head, _, body = raw.partition("\r\n\r\n")
+        self.assertIn("X-Filed-By: hato sieve", head)
+        self.assertNotIn("X-Remove-Me", head)
+        self.assertIn("Subject: edit me", head)
+        self.assertEqual(body, "Hello.\r\n")
+        # The size the server reports is the edited copy's.
+        m = imaplib.IMAP4("127.0.0.1", self.server.imap_port, timeout=10)
+        m.login(ALICE, PASSWORD)
+        m.select('"Edited"', readonly=True)
+        typ, data = m.fetch("1", "(RFC822.SIZE)")
+        m.logout()
+        self.assertIn(f"RFC822.SIZE {len(raw.encode())}".encode(), data[0])
+        original = self.mailbox(BOB, "INBOX")
+        self.assertEqual(len(original), 1)
+        self.assertIn("X-Remove-Me: secret", original[0][1])
+        self.assertNotIn("X-Filed-By", original[0][1])
+
     def test_failing_script_keeps_in_inbox_and_records_error(self):
         self.put_script(ALICE, 'require "variables";\nset "x" "not an address";\n'
                                'redirect "${x}";\n')
@@ -163,7 +191,9 @@ class SieveTest(unittest.TestCase):
         self.put_script(ALICE, 'redirect "carol@remote.example";\n')
         self.send(message("forward me", sender="zed@remote.example"), sender="zed@remote.example")
         got = wait_for(lambda: self.mx.received_for(CAROL), what="redirected message")
-        self.assertEqual(got[0]["mail_from"], "zed@remote.example")
+        # SRS: the forwarded copy's envelope sender is in our domain.
+        self.assertRegex(got[0]["mail_from"], r"^SRS0=[^=]{4}=[A-Z2-7]{2}=remote\.example=zed@"
+                         + DOMAIN.replace(".", r"\.") + "$")
         self.assertIn(b"Subject: forward me", got[0]["data"])
         self.assertIn(b"X-Hato-Redirected-By: alice@example.test", got[0]["data"])
         self.assertEqual(self.mailbox(ALICE, "INBOX"), [])
@@ -172,6 +202,34 @@ class SieveTest(unittest.TestCase):
                   sender="zed@remote.example")
         wait_for(lambda: len(self.mx.received_for(CAROL)) == 2, what="second redirect")
         self.assertEqual(len(self.mailbox(BOB, "INBOX")), 1)
+
+    def test_srs_bounce_goes_back_to_the_original_sender(self):
+        self.put_script(ALICE, 'redirect "carol@remote.example";\n')
+        self.send(message("forward me", sender="zed@remote.example"), sender="zed@remote.example")
+        got = wait_for(lambda: self.mx.received_for(CAROL), what="redirected message")
+        srs = got[0]["mail_from"]
+        # The destination bounces to the SRS address: Hato checks it and
+        # sends the bounce on to zed.
+        bounce = (f"From: MAILER-DAEMON@remote.example\r\nTo: <{srs}>\r\n"
+                  "Subject: Undelivered Mail\r\n\r\nbounced\r\n")
+        with smtplib.SMTP("127.0.0.1", self.server.smtp_port, timeout=10) as s:
+            s.ehlo()
+            self.assertEqual(s.mail("<>")[0], 250)
+            self.assertEqual(s.rcpt(srs)[0], 250)
+            # A forged or retargeted SRS address is refused.
+            local, _, domain = srs.rpartition("@")
+            code, msg = s.rcpt(local.rsplit("=", 1)[0] + "=mallory@" + domain)
+            self.assertEqual(code, 550, msg)
+            code, _ = s.rcpt(f"SRS0=abcd=AA=remote.example=zed@{DOMAIN}")
+            self.assertEqual(code, 550)
+            code, _ = s.data(bounce.encode())
+            self.assertEqual(code, 250)
+        back = wait_for(lambda: self.mx.received_for("zed@remote.example"), what="bounce")
+        self.assertEqual(back[0]["mail_from"], "")
+        self.assertIn(b"Subject: Undelivered Mail", back[0]["data"])
+        # The secret survives in the data dir (and in backups): mode 0600.
+        key = os.path.join(self.server.data, "srs.key")
+        self.assertEqual(os.stat(key).st_mode & 0o777, 0o600)
 
     def test_redirect_loop_is_refused_and_message_kept(self):
         self.put_script(ALICE, 'redirect "carol@remote.example";\n')

@@ -366,13 +366,14 @@ TEST_P(StoreTest, FilingsPlaceCopiesWithFlagsAndCreateMailboxes) {
   req.content = "Subject: filed\r\n\r\nhello\r\n";
   req.received_at = 1700000000;
   // a: fileinto :create "Lists/Hato" with flags, plus a :copy kept in INBOX.
-  req.filings.push_back({a, "Lists/Hato", {"\\Seen", "\\flagged", "$Label1", "\\Recent"}, true});
-  req.filings.push_back({a, "", {}, false});
+  req.filings.push_back(
+      {a, "Lists/Hato", {"\\Seen", "\\flagged", "$Label1", "\\Recent"}, true, {}, {}});
+  req.filings.push_back({a, "", {}, false, {}, {}});
   // b: a missing mailbox without :create falls back to INBOX (reported);
   // "\\Junk" is the special-use mailbox; a name that cannot be created too.
-  req.filings.push_back({b, "Nowhere", {"$Junk"}, false});
-  req.filings.push_back({b, "\\Junk", {}, false});
-  req.filings.push_back({b, "bad/../name", {}, true});
+  req.filings.push_back({b, "Nowhere", {"$Junk"}, false, {}, {}});
+  req.filings.push_back({b, "\\Junk", {}, false, {}, {}});
+  req.filings.push_back({b, "bad/../name", {}, true, {}, {}});
   auto r = Wait<DeliveryReceipt>(
       [&](Done<DeliveryReceipt> done) { store_->Deliver(std::move(req), std::move(done)); });
   ASSERT_TRUE(r.ok()) << r.error().message;
@@ -394,6 +395,35 @@ TEST_P(StoreTest, FilingsPlaceCopiesWithFlagsAndCreateMailboxes) {
   auto report = store_->Verify();
   ASSERT_TRUE(report.ok());
   EXPECT_EQ(report->blobs_checked, 1u);
+  EXPECT_TRUE(report->problems.empty());
+}
+
+// A filing with its own content (Sieve editheader) is stored as a body of
+// its own; the other copies share the delivery's.
+TEST_P(StoreTest, FilingWithItsOwnContentGetsItsOwnBody) {
+  int64_t a = MakeAccount("a@example.test");
+  int64_t b = MakeAccount("b@example.test");
+  DeliveryRequest req;
+  req.content = "Subject: filed\r\n\r\nhello\r\n";
+  req.received_at = 1700000000;
+  std::string edited = "X-Edited: yes\r\nSubject: filed\r\n\r\nhello\r\n";
+  req.filings.push_back({a, "", {}, false, edited, ""});
+  req.filings.push_back({b, "", {}, false, {}, {}});
+  auto r = Wait<DeliveryReceipt>(
+      [&](Done<DeliveryReceipt> done) { store_->Deliver(std::move(req), std::move(done)); });
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  auto inbox_a = store_->ListMessages(a, kInbox);
+  ASSERT_EQ(inbox_a->messages.size(), 1u);
+  EXPECT_EQ(inbox_a->messages[0].size, edited.size());
+  auto body_a = store_->ReadMessage(a, inbox_a->messages[0].id);
+  ASSERT_TRUE(body_a.ok()) << body_a.error().message;
+  EXPECT_EQ(*body_a, edited);
+  auto inbox_b = store_->ListMessages(b, kInbox);
+  ASSERT_EQ(inbox_b->messages.size(), 1u);
+  EXPECT_EQ(*store_->ReadMessage(b, inbox_b->messages[0].id), "Subject: filed\r\n\r\nhello\r\n");
+  auto report = store_->Verify();
+  ASSERT_TRUE(report.ok());
+  EXPECT_EQ(report->blobs_checked, 2u);
   EXPECT_TRUE(report->problems.empty());
 }
 

@@ -368,18 +368,27 @@ static Result<MailboxRow> FilingMailbox(Txn& t, const Filing& f, bool& fell_back
   return FindMailbox(t.c, f.account_id, kInbox);
 }
 
-// DeliveryRequest::filings: one copy per filing, one blob for them all.
+// DeliveryRequest::filings: one copy per filing, one blob for all those
+// that store the delivery's content; a filing with its own content
+// (Filing::content) gets a blob of its own.
 static Status ApplyFilings(Txn& t, const DeliveryRequest& req, DeliveryReceipt& receipt) {
-  auto blob = PutBlob(t, req.content, req.mime, static_cast<int64_t>(req.filings.size()));
-  if (!blob) return blob.error();
+  auto shared_refs = static_cast<int64_t>(std::count_if(
+      req.filings.begin(), req.filings.end(), [](const Filing& f) { return f.content.empty(); }));
+  Result<int64_t> shared = int64_t{0};
+  if (shared_refs > 0) shared = PutBlob(t, req.content, req.mime, shared_refs);
+  if (!shared) return shared.error();
   for (size_t i = 0; i < req.filings.size(); ++i) {
     const Filing& f = req.filings[i];
     bool fell_back = false;
     auto mb = FilingMailbox(t, f, fell_back);
     if (!mb) return mb.error();
     if (fell_back) receipt.fell_back.push_back(i);
+    Result<int64_t> blob = *shared;
+    if (!f.content.empty()) blob = PutBlob(t, f.content, f.mime, 1);
+    if (!blob) return blob.error();
+    const std::string& content = f.content.empty() ? req.content : f.content;
     StoredFlags flags = SplitFilingFlags(f.flags);
-    NewMessage m{mb->id,      *blob,          req.content.size(), req.received_at,
+    NewMessage m{mb->id,      *blob,          content.size(), req.received_at,
                  flags.flags, flags.keywords, req.return_path};
     auto id = InsertMessage(t, m);
     if (!id) return id.error();
