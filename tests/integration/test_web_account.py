@@ -536,7 +536,9 @@ class ForwardingTest(unittest.TestCase):
         got = wait_for(lambda: self.mx.received_for("carol@remote.example"), what="forwarded")
         self.assertIn(b"Subject: away", got[0]["data"])
         self.assertIn(b"X-Hato-Redirected-By: " + ALICE.encode(), got[0]["data"])
-        self.assertEqual(got[0]["mail_from"], "zed@remote.example")
+        # SRS (outbound/srs.h): the forwarded copy's sender is ours, naming zed.
+        self.assertTrue(got[0]["mail_from"].startswith("SRS0="), got[0]["mail_from"])
+        self.assertIn("=remote.example=zed@", got[0]["mail_from"])
         self.assertEqual(self.inbox_subjects(), [])
         # With a kept copy.
         status, _ = self.alice.post("/web/api/forwarding",
@@ -655,7 +657,7 @@ class BrowserPagesTest(unittest.TestCase):
                               "Subject: are you there\r\n\r\nbody\r\n")
             fwd = wait_for(lambda: [m for m in mx.received_for("carol@remote.example")
                                     if b"are you there" in m["data"]], what="the forwarded mail")
-            self.assertEqual(fwd[0]["mail_from"], "dave@remote.example")
+            self.assertIn("=remote.example=dave@", fwd[0]["mail_from"])  # SRS
             reply = wait_for(lambda: mx.received_for("dave@remote.example"), what="the reply")
             self.assertIn(b"Away until Monday", reply[0]["data"])
             self.assertEqual(read_export(s.data, ALICE), want)  # no copy kept
