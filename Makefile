@@ -18,7 +18,7 @@ export RUN_MANAGESIEVE ?= 127.0.0.1:14190
 DEMO_USER ?= demo@example.test
 DEMO_PASS ?= demo-password
 
-.PHONY: all deps build run test fuzz fuzz-build bench torture format tidy clean install deb
+.PHONY: all deps build run test fuzz fuzz-build tsan tsan-build bench torture format tidy clean install deb
 
 all: build
 
@@ -26,7 +26,7 @@ deps:
 	@bash scripts/install-deps.sh
 
 build: deps
-	cmake -S . -B $(BUILD) $(CMAKE_FLAGS) -DHATO_FUZZ_DIR=$(CURDIR)/$(BUILD)-fuzz >/dev/null
+	cmake -S . -B $(BUILD) $(CMAKE_FLAGS) -DHATO_FUZZ_DIR=$(CURDIR)/$(BUILD)-fuzz -DHATO_TSAN_DIR=$(CURDIR)/$(BUILD)-tsan >/dev/null
 	cmake --build $(BUILD) -j $(JOBS)
 	bash scripts/build-web.sh $(CURDIR)/$(BUILD)/web
 
@@ -35,13 +35,24 @@ run: build
 
 # Every test: unit tests, integration tests against a live server, the crash
 # test, and the parsers' fuzz targets run briefly under ASan/UBSan.
-test: build fuzz-build
+test: build fuzz-build tsan-build
 	cd tests/jmap && npm ci --no-audit --no-fund >/dev/null
 	cd $(BUILD) && ctest --output-on-failure -j 2 --timeout 900
 
 fuzz-build: deps
 	CC=clang CXX=clang++ cmake -S . -B $(BUILD)-fuzz -DHATO_FUZZ=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null
 	cmake --build $(BUILD)-fuzz -j $(JOBS)
+
+# The whole server built with ThreadSanitizer (issue 11: several event
+# loops), for `make tsan` and the tsan.suites test of `make test`.
+tsan-build: deps
+	CC=clang CXX=clang++ cmake -S . -B $(BUILD)-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHATO_TESTS=OFF -DHATO_BENCH=OFF -DCMAKE_CXX_FLAGS="-fsanitize=thread -O1" -DCMAKE_EXE_LINKER_FLAGS=-fsanitize=thread >/dev/null
+	cmake --build $(BUILD)-tsan -j $(JOBS) --target hato
+
+# The main integration suites against the TSan server with 2 event loops;
+# fails on any ThreadSanitizer report (scripts/tsan-suites.sh).
+tsan: tsan-build
+	bash scripts/tsan-suites.sh $(BUILD)-tsan
 
 # Runs each fuzz target for FUZZ_SECONDS (default 60) over its corpus.
 FUZZ_SECONDS ?= 60
@@ -66,6 +77,8 @@ torture: build
 	cd tests/integration && HATO_DRILL_LONG=1 HATO_BIN=$(CURDIR)/$(BUILD)/hato python3 -m unittest -v test_drills
 	cd tests/integration && HATO_MODEL_LONG=1 HATO_BIN=$(CURDIR)/$(BUILD)/hato python3 -m unittest -v test_imap_model
 	cd tests/integration && HATO_HOSTILE=full HATO_BIN=$(CURDIR)/$(BUILD)/hato python3 -m unittest -v test_hostile
+	cd tests/integration && HATO_BOUNDS=full HATO_BIN=$(CURDIR)/$(BUILD)/hato python3 -m unittest -v test_bounds
+	$(MAKE) tsan
 
 # `make install [DESTDIR=STAGE] [PREFIX=/usr/local]`: bin/hato, the systemd
 # unit hato.service, /etc/hato, /var/lib/hato, man page, bash completion;

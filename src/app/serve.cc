@@ -47,7 +47,6 @@ namespace hato::app {
 namespace {
 
 constexpr int kPurgeIntervalSeconds = 3600;
-constexpr size_t kBlockingThreads = 4;
 // Threads for inbound SPF/DKIM/DMARC checks, which mostly wait on DNS: as many
 // messages are checked at once (the rest wait their turn; each wait is
 // bounded by [msgauth] check_timeout_seconds).
@@ -275,7 +274,14 @@ int Serve(const ServeOptions& options) {
   auth::LoginPenalty penalty(cfg.auth.penalty_base_ms, cfg.auth.penalty_max_ms);
   auth::CredentialCache credentials(static_cast<size_t>(cfg.auth.credential_cache_entries),
                                     std::chrono::seconds(cfg.auth.credential_cache_ttl_seconds));
-  asio::thread_pool blocking(kBlockingThreads);
+  // Session loops (server/event_loops.h): the blocking pool grows with them.
+  const int loop_option = options.event_loops >= 0 ? options.event_loops : cfg.event_loops;
+  const size_t loop_count = loop_option > 0
+                                ? static_cast<size_t>(loop_option)
+                                : server::DefaultEventLoops(std::thread::hardware_concurrency());
+  io::CountingPool blocking(
+      server::BlockingThreadsFor(loop_count, static_cast<size_t>(cfg.blocking_threads)));
+  spdlog::info("{} session event loop(s), {} blocking thread(s)", loop_count, blocking.threads());
   asio::thread_pool checks(kCheckThreads);
   server::DiskMonitor disk;
   server::Counters counters;
@@ -485,8 +491,7 @@ int Serve(const ServeOptions& options) {
   // session loops (server/event_loops.h), which are stopped and destroyed
   // before the servers above (their pending session frames refer to them).
   asio::io_context io(1);
-  const int loop_count = options.event_loops >= 0 ? options.event_loops : cfg.event_loops;
-  server::EventLoops loops(static_cast<size_t>(loop_count));
+  server::EventLoops loops(loop_count);
   imap_server.Attach(loops.executor(0));
   // The control loop's lag and watchdog (each session loop has its own).
   server::LoopMonitor loop_monitor;
@@ -578,6 +583,7 @@ int Serve(const ServeOptions& options) {
     for (const auto& l : listeners) sources.listeners.emplace_back(l.name, l.accepted.get());
     sources.loop = &loop_monitor;
     sources.loops = &loops;
+    sources.blocking = &blocking;
     sources.memory = &memory;
     sources.passwords = &passwords;
     sources.scan_slots = &scan_slots;

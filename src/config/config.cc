@@ -833,6 +833,10 @@ const std::map<std::string, Setter>& Setters() {
        [](const toml::node& n, Config& c) {
          return WantInt(n, "server.event_loops", 0, 256, c.event_loops);
        }},
+      {"server.blocking_threads",
+       [](const toml::node& n, Config& c) {
+         return WantInt(n, "server.blocking_threads", 0, 64, c.blocking_threads);
+       }},
       {"server.tls_handshake_timeout_seconds",
        [](const toml::node& n, Config& c) {
          return WantInt(n, "server.tls_handshake_timeout_seconds", 1, 3600,
@@ -932,7 +936,9 @@ std::string DefaultText(std::string_view hostname, std::string_view postgres) {
     << "   # ... per client address\n"
     << "tls_handshake_timeout_seconds = " << d.tls_handshake_timeout_seconds << "\n"
     << "event_loops = " << d.event_loops
-    << "   # threads serving sessions; 0 = one per core (applies at restart)\n\n"
+    << "   # threads serving sessions; 0 = one per core (applies at restart)\n"
+    << "blocking_threads = " << d.blocking_threads
+    << "   # store reads and filters; 0 = 2 + 2 per event loop, at most 64\n\n"
     << "# Who gets mail for postmaster@ and abuse@ every local domain (unless an\n"
     << "# account or alias has that address): \"\" = the first account created.\n"
     << "postmaster = \"\"\n\n"

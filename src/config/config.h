@@ -339,6 +339,10 @@ struct Config {
   // Event loops the sessions are spread over (server/event_loops.h); 0 = one
   // per core. Applies at start.
   int event_loops = 1;
+  // Threads of the blocking pool (store reads, filters, message parsing for
+  // every session; server/event_loops.h BlockingThreadsFor): 0 = 2 plus 2 per
+  // event loop, at most 64. Applies at start.
+  int blocking_threads = 0;
   uint64_t ReserveBytes() const {
     return store_reserve_bytes ? store_reserve_bytes : 2 * smtp.max_message_size;
   }

@@ -7,7 +7,9 @@
 // callback on another thread (store::Done<T>).
 #pragma once
 
+#include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -25,18 +27,47 @@ namespace hato::io {
 // callable with std::move, never a lambda written inside the co_await.
 // They are plain functions returning an awaitable, not coroutines, so the
 // callable is moved into the operation at once.
-template <typename F, typename R = std::invoke_result_t<F&>>
-awaitable<R> Offload(asio::thread_pool& pool, F f) {
+namespace detail {
+template <typename F, typename R>
+awaitable<R> Offload(asio::thread_pool& pool, std::atomic<int64_t>* pending, F f) {
   return asio::async_initiate<const asio::use_awaitable_t<>&, void(R)>(
-      [&pool](auto handler, F fn) {
+      [&pool, pending](auto handler, F fn) {
         auto ex = asio::get_associated_executor(handler);
-        asio::post(pool, [ex, fn = std::move(fn), h = std::move(handler)]() mutable {
+        if (pending) pending->fetch_add(1, std::memory_order_relaxed);
+        asio::post(pool, [ex, pending, fn = std::move(fn), h = std::move(handler)]() mutable {
           R r = fn();
+          if (pending) pending->fetch_sub(1, std::memory_order_relaxed);
           asio::post(
               ex, [h = std::move(h), r = std::move(r)]() mutable { std::move(h)(std::move(r)); });
         });
       },
       asio::use_awaitable, std::move(f));
+}
+}  // namespace detail
+
+template <typename F, typename R = std::invoke_result_t<F&>>
+awaitable<R> Offload(asio::thread_pool& pool, F f) {
+  return detail::Offload<F, R>(pool, nullptr, std::move(f));
+}
+
+// A thread pool whose size is known and whose Offload calls are counted
+// while queued or running (the blocking pool: hato_blocking_pool_threads and
+// hato_blocking_pool_pending, issue 11 item 4).
+class CountingPool : public asio::thread_pool {
+ public:
+  explicit CountingPool(size_t threads) : asio::thread_pool(threads), threads_(threads) {}
+  size_t threads() const { return threads_; }
+  int64_t pending() const { return pending_.load(std::memory_order_relaxed); }
+  std::atomic<int64_t>* pending_counter() { return &pending_; }
+
+ private:
+  size_t threads_;
+  std::atomic<int64_t> pending_{0};
+};
+
+template <typename F, typename R = std::invoke_result_t<F&>>
+awaitable<R> Offload(CountingPool& pool, F f) {
+  return detail::Offload<F, R>(pool, pool.pending_counter(), std::move(f));
 }
 
 namespace detail {

@@ -2459,6 +2459,20 @@ std::optional<std::string> BuildMessage(Context& ctx, const json::object& e,
   return out + "--" + boundary + "--\r\n";
 }
 
+// The SetError of a failed AppendEmail (RFC 8621 section 4.6/4.8): the
+// quota is overQuota; the store's keyword limits (store/keyword_limits.h)
+// and bad arguments are invalidProperties.
+static json::object AppendError(const Error& e) {
+  if (e.kind == ErrorKind::kTooLarge) {
+    if (e.message == "quota exceeded") return SetError("overQuota", e.message);
+    return SetError("invalidProperties", "keywords: " + e.message);
+  }
+  if (e.kind == ErrorKind::kInvalid || e.kind == ErrorKind::kNotFound) {
+    return SetError("invalidProperties", e.message);
+  }
+  return SetError("serverFail", e.message);
+}
+
 Result<std::string> AppendEmail(Context& ctx, int64_t mailbox, const std::string& content,
                                 const Keywords& kw, int64_t received_at) {
   const AccountData* d = ctx.Load();
@@ -2472,6 +2486,11 @@ Result<std::string> AppendEmail(Context& ctx, int64_t mailbox, const std::string
   req.flags = kw.flags;
   for (const auto& k : kw.keywords) req.keywords += (req.keywords.empty() ? "" : " ") + k;
   req.internal_date = received_at;
+  {
+    auto cfg = ctx.svc.config->Get();
+    req.keyword_limits = {cfg->imap.max_keyword_length, cfg->imap.max_keywords_per_message,
+                          cfg->imap.max_keywords_per_mailbox};
+  }
   if (auto tree = mime::Parse(content)) {
     req.mime = mime::Serialize(*tree);
   }
@@ -2554,9 +2573,7 @@ Output EmailSet(Context& ctx, json::object& args) {
         if (!id) break;
       }
       if (!id) {
-        not_created[cid] =
-            SetError(id.error().kind == ErrorKind::kTooLarge ? "overQuota" : "serverFail",
-                     id.error().message);
+        not_created[cid] = AppendError(id.error());
         continue;
       }
       std::string sha = Sha256(*content);
@@ -2699,12 +2716,7 @@ Output EmailImport(Context& ctx, json::object& args) {
       if (!id) break;
     }
     if (!id) {
-      not_created[cid] = SetError(
-          id.error().kind == ErrorKind::kTooLarge ? "overQuota"
-          : id.error().kind == ErrorKind::kInvalid || id.error().kind == ErrorKind::kNotFound
-              ? "invalidProperties"
-              : "serverFail",
-          id.error().message);
+      not_created[cid] = AppendError(id.error());
       continue;
     }
     std::string sha = Sha256(content);

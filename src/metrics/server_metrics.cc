@@ -186,6 +186,16 @@ std::string RenderServerMetrics(const ServerSources& s) {
                static_cast<double>(s.loops->monitor(i).max_lag_ms()) / 1000);
     }
   }
+  if (s.blocking) {
+    w.Family("hato_blocking_pool_threads", "gauge",
+             "Threads of the blocking pool (store reads, filters): [server] blocking_threads, "
+             "or 2 plus 2 per event loop.");
+    w.Sample("hato_blocking_pool_threads", "", static_cast<double>(s.blocking->threads()));
+    w.Family("hato_blocking_pool_pending", "gauge",
+             "Session work queued or running on the blocking pool; above the thread count, "
+             "work waits its turn.");
+    w.Sample("hato_blocking_pool_pending", "", static_cast<double>(s.blocking->pending()));
+  }
   if (s.memory) {
     w.Family("hato_memory_budget_used_bytes", "gauge",
              "Client input held in memory now (IMAP commands and literals, SMTP data).");

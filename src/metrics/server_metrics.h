@@ -29,8 +29,9 @@ struct ServerSources {
   // imaps, pop3, pop3s), before admission control.
   std::vector<std::pair<std::string, const std::atomic<uint64_t>*>> listeners;
   // Isolation and bounds (server/isolation.h, server/budget.h); null = left out.
-  const server::LoopMonitor* loop = nullptr;  // the control loop
-  const server::EventLoops* loops = nullptr;  // the session loops
+  const server::LoopMonitor* loop = nullptr;   // the control loop
+  const server::EventLoops* loops = nullptr;   // the session loops
+  const io::CountingPool* blocking = nullptr;  // the blocking pool
   const server::MemoryBudget* memory = nullptr;
   const server::PasswordChecks* passwords = nullptr;
   const server::AccountSlots* scan_slots = nullptr;

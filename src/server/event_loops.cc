@@ -18,7 +18,7 @@ LoopThreadScope::LoopThreadScope(asio::any_io_executor ex) : previous_(t_loop) {
 LoopThreadScope::~LoopThreadScope() { t_loop = previous_; }
 
 EventLoops::EventLoops(size_t n) {
-  if (n == 0) n = std::max(1u, std::thread::hardware_concurrency());
+  if (n == 0) n = DefaultEventLoops(std::thread::hardware_concurrency());
   for (size_t i = 0; i < n; ++i) loops_.push_back(std::make_unique<Loop>());
 }
 

@@ -38,6 +38,7 @@
 // else from any thread.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -52,9 +53,36 @@
 
 namespace hato::server {
 
+// How many session loops `[server] event_loops = 0` (the default) means: one
+// per core, at least kMinDefaultEventLoops (so that one blocked loop never
+// stops every session, even on a 1-core machine), at most
+// kMaxDefaultEventLoops (past that, more loops only add threads; an operator
+// may still ask for more, up to the config's own bound). `cores` 0 = unknown.
+inline constexpr size_t kMinDefaultEventLoops = 2;
+inline constexpr size_t kMaxDefaultEventLoops = 16;
+inline size_t DefaultEventLoops(size_t cores) {
+  return std::clamp(cores, kMinDefaultEventLoops, kMaxDefaultEventLoops);
+}
+
+// The blocking pool's threads (store reads, filters, message parsing: every
+// io::Offload of the sessions) for `loops` session loops: `configured` when
+// not 0 ([server] blocking_threads), else kBlockingThreadsBase plus
+// kBlockingThreadsPerLoop per loop, so that more loops asking for store
+// reads find threads to run them; never more than kMaxBlockingThreads (each
+// may hold a store reader connection and a message in memory).
+inline constexpr size_t kBlockingThreadsBase = 2;
+inline constexpr size_t kBlockingThreadsPerLoop = 2;
+inline constexpr size_t kMaxBlockingThreads = 64;
+inline size_t BlockingThreadsFor(size_t loops, size_t configured) {
+  size_t n = configured != 0
+                 ? configured
+                 : kBlockingThreadsBase + kBlockingThreadsPerLoop * std::max<size_t>(loops, 1);
+  return std::clamp<size_t>(n, 1, kMaxBlockingThreads);
+}
+
 class EventLoops {
  public:
-  // `n` 0 = std::thread::hardware_concurrency() (at least 1).
+  // `n` 0 = DefaultEventLoops(std::thread::hardware_concurrency()).
   explicit EventLoops(size_t n);
   ~EventLoops();
   EventLoops(const EventLoops&) = delete;

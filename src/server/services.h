@@ -19,6 +19,7 @@
 #include "auth/penalty.h"
 #include "config/config.h"
 #include "io/asio.h"
+#include "io/await.h"
 #include "server/account_sessions.h"
 #include "server/budget.h"
 #include "server/change_feed.h"
@@ -138,8 +139,10 @@ class SessionRegistry {
       std::lock_guard lock(mu_);
       copy = members_;
     }
-    for (auto& [m, home] : copy) {
-      RunOnLoop(home.loop, [this, m, id = home.id] {
+    for (auto& entry : copy) {
+      // Not a structured binding: clang before 16 cannot capture one.
+      Member* m = entry.first;
+      RunOnLoop(entry.second.loop, [this, m, id = entry.second.id] {
         if (Registered(m, id)) m->RequestStop();
       });
     }
@@ -301,7 +304,7 @@ struct MessageHooks {
 
 struct Services {
   store::Store* store = nullptr;
-  asio::thread_pool* blocking = nullptr;  // store reads, password checks
+  io::CountingPool* blocking = nullptr;  // store reads, filters (sized by the loops)
   ConfigSource* config = nullptr;
   std::shared_ptr<asio::ssl::context> tls;  // null when no certificate is configured
   auth::LoginPenalty* penalty = nullptr;

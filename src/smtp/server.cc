@@ -779,8 +779,8 @@ awaitable<bool> Session::Deliver(std::string content) {
       const server::MessageHooks* hooks = svc_.hooks;
       auto deliver = [hooks, d = std::move(d)] { return hooks->deliver_to_list(d); };
       server::ListReply reply = co_await io::Offload(*svc_.blocking, std::move(deliver));
-      spdlog::info("smtp: id={} from=<{}> list=<{}>: {} {}", id, tx_.from, rcpt, reply.code,
-                   reply.text);
+      spdlog::info("smtp: id={} from=<{}> list=<{}>: {} {}", id, LogSafe(tx_.from), LogSafe(rcpt),
+                   reply.code, LogSafe(reply.text));
       if (reply.code >= 400 && reply.code < 500) {
         Reply(std::to_string(reply.code) + " " + reply.text);
         CountMessage(reply.code);
@@ -855,6 +855,10 @@ awaitable<bool> Session::Deliver(std::string content) {
     if (filtered->filtered || filtered->rejected > 0 || !filtered->redirects.empty()) {
       req.filings = filtered->filings;
       if (filtered->none_kept) req.account_ids.clear();
+      // Keywords a script sets (RFC 5232) within the IMAP keyword limits; the
+      // store drops what is past one (store/keyword_limits.h FitKeywords).
+      req.keyword_limits = {cfg_->imap.max_keyword_length, cfg_->imap.max_keywords_per_message,
+                            cfg_->imap.max_keywords_per_mailbox};
     }
     // SRS (outbound/srs.h): the forwarded copy's envelope sender is ours.
     std::string forwarder = tx_.from;

@@ -1,9 +1,10 @@
-// Keyword limits every store enforces when a flag change sets keywords
-// (issue 11 item 8): one STORE of many long keywords grew the metadata by
-// tens of MB while the quota did not see it, and JMAP Email/set had no limit
-// at all. The protocols check first and answer with their own codes (IMAP
-// NO [LIMIT]); this check in the store operation holds for every path
-// (IMAP, JMAP, tools), inside the transaction that writes the change. Pure.
+// Keyword limits every store enforces when a flag change sets keywords, an
+// APPEND (or MULTIAPPEND, JMAP Email/import) stores a message with keywords,
+// or a delivery files a copy with keywords (issue 11 item 8): one STORE of
+// many long keywords grew the metadata by tens of MB while the quota did not
+// see it, and JMAP Email/set had no limit at all. The protocols check first and answer with their
+// own codes (IMAP NO [LIMIT]); this check in the store operation holds for every path (IMAP, JMAP,
+// tools), inside the transaction that writes the change. Pure.
 #pragma once
 
 #include <algorithm>
@@ -74,6 +75,35 @@ inline Status CheckKeywordLimits(const KeywordLimits& lim, const std::vector<std
   }
   mailbox->insert(added.begin(), added.end());
   return Ok();
+}
+
+// The keywords a delivered copy keeps (a Sieve addflag/setflag, RFC 5232):
+// mail is never refused over a flag, so keywords past a limit are dropped
+// instead: longer than max_length, past per_message on the copy, or new to a
+// mailbox that already has per_mailbox distinct ones (`mailbox` as for
+// CheckKeywordLimits; the kept ones are inserted). Duplicates (in any case)
+// keep their first spelling.
+inline std::vector<std::string> FitKeywords(const KeywordLimits& lim,
+                                            const std::vector<std::string>& wanted,
+                                            std::set<std::string>* mailbox) {
+  std::vector<std::string> kept;
+  for (const auto& k : wanted) {
+    if (kept.size() >= lim.per_message) break;
+    if (k.empty() || k.size() > lim.max_length) continue;
+    if (std::any_of(kept.begin(), kept.end(),
+                    [&](const std::string& b) { return EqualsIgnoreCase(b, k); })) {
+      continue;
+    }
+    if (mailbox != nullptr) {
+      std::string key = KeywordKey(k);
+      if (mailbox->count(key) == 0) {
+        if (mailbox->size() >= lim.per_mailbox) continue;
+        mailbox->insert(std::move(key));
+      }
+    }
+    kept.push_back(k);
+  }
+  return kept;
 }
 
 }  // namespace hato::store

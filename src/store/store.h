@@ -213,6 +213,9 @@ struct DeliveryRequest {
   // one Filing per copy, all in the same transaction (an account may have
   // several, e.g. fileinto :copy). Empty: each account's INBOX (or \Junk).
   std::vector<Filing> filings;
+  // Applied to each filing's keywords (store/keyword_limits.h FitKeywords):
+  // the keywords past a limit are dropped, the copy is still delivered.
+  KeywordLimits keyword_limits;
 };
 
 struct DeliveryReceipt {
@@ -307,6 +310,9 @@ struct MailboxChanges {
   uint64_t highest_modseq = 0;
   std::vector<MessageMeta> changed;  // live, modseq > since, in UID order
   std::vector<uint32_t> expunged;    // UIDs expunged with modseq > since
+  // ListChangesPage: more changes follow; highest_modseq is then the last
+  // modseq of this page (ask again from there), not the mailbox's.
+  bool more = false;
 };
 
 struct AppendRequest {
@@ -317,6 +323,9 @@ struct AppendRequest {
   uint32_t flags = 0;
   std::string keywords;
   int64_t internal_date = 0;
+  // Enforced by Append and AppendMany (store/keyword_limits.h): past one,
+  // nothing is stored and the call fails with kTooLarge.
+  KeywordLimits keyword_limits;
 };
 
 struct AppendResult {
@@ -728,6 +737,17 @@ class Store {
   // new and changed live messages, and the UIDs expunged. Sessions use it to
   // stay in step without reloading the mailbox.
   virtual Result<MailboxChanges> ListChanges(int64_t mailbox_id, uint64_t since) = 0;
+  // One page of ListChanges (issue 11 item 2: a burst of a million changes
+  // is read in bounded slices, not at once): the changes with the lowest
+  // modseqs, until about `max_bytes` of metadata (keywords included) or
+  // `max_rows` rows, never splitting one modseq. `more` says whether to ask
+  // again from the page's highest_modseq. The default reads everything.
+  virtual Result<MailboxChanges> ListChangesPage(int64_t mailbox_id, uint64_t since,
+                                                 size_t max_rows, size_t max_bytes) {
+    (void)max_rows;
+    (void)max_bytes;
+    return ListChanges(mailbox_id, since);
+  }
   // The messages of a mailbox whose UIDs fall in the given [first, last]
   // ranges, in UID order, including expunged ones not yet purged (a session
   // may still reference them: RFC 3501 section 7.4.1).

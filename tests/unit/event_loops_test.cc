@@ -25,9 +25,23 @@ auto OnLoop(EventLoops& loops, size_t i, F fn) {
   return f.get();
 }
 
-TEST(EventLoops, ZeroMeansOnePerCore) {
+TEST(EventLoops, ZeroMeansOnePerCoreAtLeastTwo) {
   EventLoops loops(0);
-  EXPECT_EQ(loops.size(), std::max(1u, std::thread::hardware_concurrency()));
+  EXPECT_EQ(loops.size(), DefaultEventLoops(std::thread::hardware_concurrency()));
+  EXPECT_EQ(DefaultEventLoops(0), 2u);  // unknown
+  EXPECT_EQ(DefaultEventLoops(1), 2u);  // one blocked loop never stops everyone
+  EXPECT_EQ(DefaultEventLoops(8), 8u);
+  EXPECT_EQ(DefaultEventLoops(128), kMaxDefaultEventLoops);
+}
+
+// Issue 11 item 4: the blocking pool grows with the loops, within a bound.
+TEST(EventLoops, BlockingThreadsGrowWithTheLoops) {
+  EXPECT_EQ(BlockingThreadsFor(1, 0), 4u);  // what one loop always had
+  EXPECT_EQ(BlockingThreadsFor(2, 0), 6u);
+  EXPECT_EQ(BlockingThreadsFor(16, 0), 34u);
+  EXPECT_EQ(BlockingThreadsFor(256, 0), kMaxBlockingThreads);
+  EXPECT_EQ(BlockingThreadsFor(4, 3), 3u);  // [server] blocking_threads
+  EXPECT_EQ(BlockingThreadsFor(4, 1000), kMaxBlockingThreads);
 }
 
 TEST(EventLoops, RoundRobinAndOwnThreads) {

@@ -2,9 +2,11 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
+#include <set>
 #include <thread>
 
 #include "io/fault_fs.h"
@@ -219,7 +221,7 @@ TEST_P(StoreTest, QuotaAndRecent) {
   ASSERT_TRUE(Deliver({a}, std::string(60, 'x')).ok());
   EXPECT_EQ(*store_->GetQuota(a)->limit_bytes, 100u);
   EXPECT_EQ(store_->GetQuota(a)->used_bytes, 60u);
-  AppendRequest req{a, "INBOX", std::string(50, 'y'), "", 0, "", 1700000000};
+  AppendRequest req{a, "INBOX", std::string(50, 'y'), "", 0, "", 1700000000, {}};
   auto appended =
       Wait<AppendResult>([&](Done<AppendResult> d) { store_->Append(req, std::move(d)); });
   EXPECT_EQ(appended.error().kind, ErrorKind::kTooLarge);
@@ -346,6 +348,134 @@ TEST_P(StoreTest, KeywordBytesCountInTheQuota) {
       Wait<FlagResult>([&](Done<FlagResult> done) {
         store_->SetFlags(a, {id}, FlagChange{FlagOp::kAdd, kSeen, {}, 0, {}}, std::move(done));
       }).ok());
+}
+
+// Issue 11 item 3: APPEND (and MULTIAPPEND) are held to the keyword limits
+// by the store, counted against the mailbox as it is, whoever asks.
+TEST_P(StoreTest, AppendEnforcesKeywordLimits) {
+  int64_t a = MakeAccount("a@example.test");
+  KeywordLimits lim{8, 3, 4};
+  auto req = [&](std::string keywords) {
+    AppendRequest r{a,          "Drafts", "Subject: k\r\n\r\nx\r\n", "", 0, std::move(keywords),
+                    1700000000, lim};
+    return r;
+  };
+  auto append = [&](AppendRequest r) {
+    return Wait<AppendResult>([&](Done<AppendResult> d) { store_->Append(r, std::move(d)); });
+  };
+  auto many = [&](std::vector<AppendRequest> reqs) {
+    return Wait<std::vector<AppendResult>>(
+        [&](Done<std::vector<AppendResult>> d) { store_->AppendMany(reqs, std::move(d)); });
+  };
+  EXPECT_EQ(append(req("abcdefghi")).error().kind, ErrorKind::kTooLarge);    // too long
+  EXPECT_EQ(append(req("k1 k2 k3 k4")).error().kind, ErrorKind::kTooLarge);  // per message
+  ASSERT_TRUE(append(req("k1 k2 k3")).ok());
+  ASSERT_TRUE(append(req("K1 k2 k1")).ok());  // nothing new (any case, repeated)
+  // The first message's k4 makes four; the second's k5 a fifth: all or nothing.
+  auto over = many({req("k4"), req("k5")});
+  ASSERT_FALSE(over.ok());
+  EXPECT_EQ(over.error().kind, ErrorKind::kTooLarge);
+  EXPECT_EQ(store_->ListMessages(a, "Drafts")->messages.size(), 2u);
+  ASSERT_TRUE(many({req("k4"), req("k4 k1")}).ok());
+  EXPECT_EQ(store_->ListMessages(a, "Drafts")->messages.size(), 4u);
+  // Another mailbox counts its own keywords.
+  AppendRequest other = req("k5 k6");
+  other.mailbox = "Sent";
+  EXPECT_TRUE(append(other).ok());
+}
+
+// Delivery never fails over a flag: keywords past a limit are dropped.
+TEST_P(StoreTest, FilingsDropKeywordsPastTheLimits) {
+  int64_t a = MakeAccount("a@example.test");
+  DeliveryRequest req;
+  req.return_path = "sender@remote.test";
+  req.content = "Subject: filed\r\n\r\nhello\r\n";
+  req.received_at = 1700000000;
+  req.keyword_limits = KeywordLimits{8, 3, 4};
+  req.filings.push_back(
+      {a, "", {"\\Seen", "toolongword", "$a", "$b", "$A", "$c", "$d"}, false, {}, {}});
+  req.filings.push_back({a, "", {"$e", "$f", "$a"}, false, {}, {}});
+  auto r = Wait<DeliveryReceipt>(
+      [&](Done<DeliveryReceipt> done) { store_->Deliver(std::move(req), std::move(done)); });
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  auto inbox = store_->ListMessages(a, kInbox);
+  ASSERT_EQ(inbox->messages.size(), 2u);
+  EXPECT_EQ(inbox->messages[0].flags, uint32_t{kSeen});
+  EXPECT_EQ(inbox->messages[0].keywords, "$a $b $c");  // 3 per message
+  EXPECT_EQ(inbox->messages[1].keywords, "$e $a");     // $f would be a 5th in the mailbox
+}
+
+// Issue 11 item 2: the change list comes in pages, each bounded, never
+// splitting a modseq, together exactly the whole list.
+TEST_P(StoreTest, ListChangesPageSlicesABurst) {
+  int64_t a = MakeAccount("a@example.test");
+  for (int i = 0; i < 30; ++i) {
+    ASSERT_TRUE(Deliver({a}, "Subject: " + std::to_string(i) + "\r\n\r\nx\r\n").ok());
+  }
+  auto list = store_->ListMessages(a, kInbox);
+  ASSERT_TRUE(list.ok());
+  int64_t mailbox = list->mailbox_id;
+  std::vector<int64_t> ids;
+  for (const auto& m : list->messages) ids.push_back(m.id);
+  uint64_t before = store_->ListChanges(mailbox, 0)->highest_modseq;
+  ASSERT_TRUE(Wait<FlagResult>([&](Done<FlagResult> done) {
+                store_->SetFlags(a, ids,
+                                 FlagChange{FlagOp::kAdd, 0, {std::string(100, 'k')}, 0, {}},
+                                 std::move(done));
+              }).ok());
+  ASSERT_TRUE(Wait<void>([&](Done<void> d) {
+                store_->Expunge(a, {ids[3], ids[7]}, std::move(d));
+              }).ok());
+  auto whole = store_->ListChanges(mailbox, before);
+  ASSERT_TRUE(whole.ok());
+  ASSERT_EQ(whole->changed.size(), 28u);
+  ASSERT_EQ(whole->expunged.size(), 2u);
+  for (size_t max_rows : {size_t{7}, size_t{1000}}) {
+    std::vector<uint32_t> changed, expunged;
+    uint64_t since = before;
+    int pages = 0;
+    while (true) {
+      auto page = store_->ListChangesPage(mailbox, since, max_rows, 1 << 20);
+      ASSERT_TRUE(page.ok()) << page.error().message;
+      ++pages;
+      EXPECT_LE(page->changed.size() + page->expunged.size(), max_rows);
+      for (const auto& m : page->changed) {
+        EXPECT_GT(m.modseq, since);
+        EXPECT_LE(m.modseq, page->highest_modseq);
+        changed.push_back(m.uid);
+      }
+      expunged.insert(expunged.end(), page->expunged.begin(), page->expunged.end());
+      EXPECT_GT(page->highest_modseq, since);
+      since = page->highest_modseq;
+      if (!page->more) break;
+      ASSERT_LT(pages, 100);
+    }
+    EXPECT_EQ(since, whole->highest_modseq);
+    EXPECT_EQ(pages, max_rows == 7 ? 5 : 1);
+    std::sort(changed.begin(), changed.end());
+    std::sort(expunged.begin(), expunged.end());
+    std::vector<uint32_t> want;
+    for (const auto& m : whole->changed) want.push_back(m.uid);
+    EXPECT_EQ(changed, want);
+    EXPECT_EQ(expunged, whole->expunged);
+  }
+  // A byte bound: each row carries 100 bytes of keywords.
+  auto small = store_->ListChangesPage(mailbox, before, 1000, 1);
+  ASSERT_TRUE(small.ok());
+  EXPECT_TRUE(small->more);
+  EXPECT_EQ(small->changed.size() + small->expunged.size(), 1u);
+}
+
+TEST(KeywordLimitsTest, FitKeywordsDropsWhatIsPastALimit) {
+  KeywordLimits lim{4, 3, 4};
+  std::set<std::string> mailbox = {"old1", "old2"};
+  EXPECT_EQ(FitKeywords(lim, {"toolong", "a", "A", "b", "", "c", "d"}, &mailbox),
+            (std::vector<std::string>{"a", "b"}));  // a, b new: the mailbox is full at 4
+  EXPECT_EQ(mailbox.size(), 4u);
+  EXPECT_EQ(FitKeywords(lim, {"old1", "z", "B", "a"}, &mailbox),
+            (std::vector<std::string>{"old1", "B", "a"}));
+  EXPECT_EQ(FitKeywords(lim, {"p", "q", "r", "s"}, nullptr),
+            (std::vector<std::string>{"p", "q", "r"}));
 }
 
 TEST_P(StoreTest, NewAccountsGetSpecialUseMailboxes) {
@@ -489,7 +619,7 @@ TEST_P(StoreTest, MailboxLifecycle) {
             ErrorKind::kInvalid);
   // Deleting keeps the messages in retention; the name can be created again
   // with a new UIDVALIDITY.
-  AppendRequest req{a, "Jobs/2026", "Subject: x\r\n\r\ny\r\n", "", 0, "", 1700000000};
+  AppendRequest req{a, "Jobs/2026", "Subject: x\r\n\r\ny\r\n", "", 0, "", 1700000000, {}};
   ASSERT_TRUE(
       Wait<AppendResult>([&](Done<AppendResult> d) { store_->Append(req, std::move(d)); }).ok());
   uint32_t old_validity = store_->ListMessages(a, "Jobs/2026")->uidvalidity;
@@ -537,7 +667,7 @@ TEST_P(StoreTest, SubscriptionsAreNames) {
 // MULTIAPPEND (RFC 3502): all of the messages or none.
 TEST_P(StoreTest, AppendManyIsAllOrNothing) {
   int64_t a = MakeAccount("a@example.test");
-  AppendRequest one{a, "Drafts", "Subject: 1\r\n\r\nx\r\n", "", 0, "", 1700000000};
+  AppendRequest one{a, "Drafts", "Subject: 1\r\n\r\nx\r\n", "", 0, "", 1700000000, {}};
   AppendRequest bad = one;
   bad.mailbox = "Nowhere";
   auto many = [&](std::vector<AppendRequest> reqs) {
@@ -558,8 +688,9 @@ TEST_P(StoreTest, AppendManyIsAllOrNothing) {
 TEST_P(StoreTest, AppendCopyMoveAndVanished) {
   int64_t a = MakeAccount("a@example.test");
   auto append = [&](std::string subject) {
-    AppendRequest req{a,        "Drafts",  "Subject: " + subject + "\r\n\r\nbody\r\n", "", kDraft,
-                      "$Later", 1600000000};
+    AppendRequest req{a,          "Drafts", "Subject: " + subject + "\r\n\r\nbody\r\n",
+                      "",         kDraft,   "$Later",
+                      1600000000, {}};
     return Wait<AppendResult>([&](Done<AppendResult> d) { store_->Append(req, std::move(d)); });
   };
   auto r1 = append("one");

@@ -619,6 +619,9 @@ awaitable<bool> Session::HandleAppend(const Command& c) {
       req.keywords += k;
     }
     req.internal_date = m.date_time ? ToUnixTime(*m.date_time) : std::time(nullptr);
+    // The store checks them too, against the mailbox as it is (selected or not).
+    req.keyword_limits = {cfg_->imap.max_keyword_length, cfg_->imap.max_keywords_per_message,
+                          cfg_->imap.max_keywords_per_mailbox};
   }
   if (svc_.disk && svc_.disk->low()) {
     Tagged(c, "NO", "[UNAVAILABLE] insufficient storage on the server, try again later");
@@ -666,7 +669,13 @@ awaitable<bool> Session::HandleAppend(const Command& c) {
         Tagged(c, "NO", "[TRYCREATE] no such mailbox");
         break;
       case ErrorKind::kTooLarge:
-        Tagged(c, "NO", "[OVERQUOTA] quota exceeded");
+        // The quota, or the store's keyword limits (store/keyword_limits.h),
+        // e.g. the mailbox's distinct keywords when it is not the selected one.
+        if (stored.error().message == "quota exceeded") {
+          Tagged(c, "NO", "[OVERQUOTA] quota exceeded");
+        } else {
+          Tagged(c, "NO", "[LIMIT] " + stored.error().message);
+        }
         break;
       default:
         spdlog::error("imap: APPEND for {}: {}", address_, stored.error().message);

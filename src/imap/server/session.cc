@@ -1199,107 +1199,130 @@ awaitable<void> Session::SendUpdates(bool expunge_ok, const std::vector<uint32_t
   if (!selected_) co_return;
   bool announce_expunges = expunge_ok && !selected_->pending_expunged.empty();
   if (!changed_ && !announce_expunges) co_return;
-  std::optional<Result<store::MailboxChanges>> changes;
-  if (changed_) {
-    changed_ = false;
-    // Only what changed since our modseq (index on (mailbox, modseq)), not
-    // the whole mailbox: cheap however large the mailbox is.
-    store::Store* store = svc_.store;
-    int64_t mailbox_id = selected_->id;
-    uint64_t since = selected_->highest_modseq;
-    auto list = [store, mailbox_id, since] {
-      return std::optional<Result<store::MailboxChanges>>(store->ListChanges(mailbox_id, since));
-    };
-    changes = co_await io::Offload(*svc_.blocking, std::move(list));
-    if (!selected_ || selected_->id != mailbox_id) co_return;
-    if (!changes->ok()) {
-      changed_ = true;  // try again at the next command
-      changes.reset();
-    }
-  }
-  Selected& sel = *selected_;
-  auto find = [&sel](uint32_t uid) { return sel.view.Find(uid); };
-  std::vector<const store::MessageMeta*> added;  // new messages, announced last
-  std::vector<uint32_t> flag_changed;            // UIDs whose flags the client must hear
-  if (changes) {
-    const store::MailboxChanges& ch = **changes;
-    sel.highest_modseq = std::max(sel.highest_modseq, ch.highest_modseq);
-    sel.uidnext = ch.uidnext;
-    for (uint32_t uid : ch.expunged) {
-      if (find(uid)) sel.pending_expunged.insert(uid);
-    }
-    uint32_t max_uid = sel.view.MaxUid();
-    bool new_keyword = false;
-    for (const auto& m : ch.changed) {
-      for (auto k : SplitWords(m.keywords)) new_keyword |= sel.keywords.emplace(k).second;
-      if (m.uid > max_uid) {
-        added.push_back(&m);
-        continue;
+  const int64_t mailbox_id = selected_->id;
+  auto find = [this](uint32_t uid) { return selected_->view.Find(uid); };
+  // New messages (UIDs above what the view had), announced last, in UID
+  // order: a later page can hold a lower UID (a message whose flags changed
+  // after a newer one arrived). While the view is asleep only the UID is kept.
+  const uint32_t max_uid = selected_->view.MaxUid();
+  std::map<uint32_t, store::MessageMeta> added;
+  // Only what changed since our modseq (index on (mailbox, modseq)), not the
+  // whole mailbox, read in pages of about kChangePageBytes (issue 11 item 2:
+  // a STORE of 64 long keywords on 100,000 messages is a few GB of change
+  // list; each session now holds one page at a time, and writes it out in
+  // slices before it reads the next).
+  bool more = changed_;
+  changed_ = false;
+  do {
+    std::optional<Result<store::MailboxChanges>> changes;
+    if (more) {
+      store::Store* store = svc_.store;
+      uint64_t since = selected_->highest_modseq;
+      auto list = [store, mailbox_id, since] {
+        return std::optional<Result<store::MailboxChanges>>(
+            store->ListChangesPage(mailbox_id, since, kChangePageRows, kChangePageBytes));
+      };
+      changes = co_await io::Offload(*svc_.blocking, std::move(list));
+      if (!selected_ || selected_->id != mailbox_id) co_return;
+      more = false;
+      if (!changes->ok()) {
+        changed_ = true;  // try again at the next command
+        changes.reset();
       }
-      auto i = find(m.uid);
-      if (!i) continue;
-      // Asleep (IDLE), the view has no modseqs to compare: every change
-      // since our modseq is news to the client.
-      if (sel.view.awake() && sel.view[*i].modseq == m.modseq) continue;
-      store::MessageMeta updated = m;
-      updated.flags |= sel.view.SessionFlags(*i);  // \Recent stays
-      if (sel.view.awake()) sel.view[*i] = updated;
-      if (sel.pending_expunged.count(m.uid) ||
-          std::find(quiet_uids.begin(), quiet_uids.end(), m.uid) != quiet_uids.end()) {
-        continue;
-      }
-      flag_changed.push_back(m.uid);
     }
-    // RFC 3501 section 7.2.6: a keyword new to the mailbox is announced in
-    // FLAGS (and PERMANENTFLAGS) before any FETCH that shows it.
-    if (new_keyword) SendFlags(sel);
-  }
-  // Expunges first (so that a MOVE within the mailbox shows the EXPUNGE of
-  // the source before the EXISTS of the copy: issue 16), only where RFC 3501
-  // section 7.4.1 allows them, highest sequence number first so each number
-  // is still valid when it is sent. They also wait while a command received
-  // after this one uses sequence numbers (issue 20): a client that pipelines
-  // "NOOP" and "FETCH 5" computed the 5 before it could see any EXPUNGE, so
-  // the renumbering waits until no such command is pending (as Dovecot
-  // does). Every path that announces expunges (command ends, MOVE, EXPUNGE,
-  // IDLE) comes here.
-  if (expunge_ok && !sel.pending_expunged.empty() && !reader_.PendingUsesSequenceNumbers()) {
-    std::vector<uint32_t> vanished;
-    for (auto it = sel.pending_expunged.rbegin(); it != sel.pending_expunged.rend(); ++it) {
-      auto i = find(*it);
+    Selected& sel = *selected_;
+    // UIDs whose flags the client must hear, with their metadata.
+    std::vector<std::pair<uint32_t, const store::MessageMeta*>> flag_changed;
+    if (changes) {
+      const store::MailboxChanges& ch = **changes;
+      sel.highest_modseq = std::max(sel.highest_modseq, ch.highest_modseq);
+      sel.uidnext = ch.uidnext;
+      more = ch.more;
+      for (uint32_t uid : ch.expunged) {
+        if (find(uid)) sel.pending_expunged.insert(uid);
+        added.erase(uid);  // arrived and went between two pages
+      }
+      bool new_keyword = false;
+      for (const auto& m : ch.changed) {
+        for (auto k : SplitWords(m.keywords)) new_keyword |= sel.keywords.emplace(k).second;
+        if (m.uid > max_uid) {
+          store::MessageMeta& a = added[m.uid];
+          if (sel.view.awake()) {
+            a = m;
+          } else {
+            a.uid = m.uid;
+          }
+          continue;
+        }
+        auto i = find(m.uid);
+        if (!i) continue;
+        // Asleep (IDLE), the view has no modseqs to compare: every change
+        // since our modseq is news to the client.
+        if (sel.view.awake() && sel.view[*i].modseq == m.modseq) continue;
+        if (sel.view.awake()) {
+          store::MessageMeta updated = m;
+          updated.flags |= sel.view.SessionFlags(*i);  // \Recent stays
+          sel.view[*i] = std::move(updated);
+        }
+        if (sel.pending_expunged.count(m.uid) ||
+            std::find(quiet_uids.begin(), quiet_uids.end(), m.uid) != quiet_uids.end()) {
+          continue;
+        }
+        flag_changed.emplace_back(m.uid, &m);
+      }
+      // RFC 3501 section 7.2.6: a keyword new to the mailbox is announced in
+      // FLAGS (and PERMANENTFLAGS) before any FETCH that shows it.
+      if (new_keyword) SendFlags(sel);
+    }
+    // Expunges first (so that a MOVE within the mailbox shows the EXPUNGE of
+    // the source before the EXISTS of the copy: issue 16), only where RFC 3501
+    // section 7.4.1 allows them, highest sequence number first so each number
+    // is still valid when it is sent. They also wait while a command received
+    // after this one uses sequence numbers (issue 20): a client that pipelines
+    // "NOOP" and "FETCH 5" computed the 5 before it could see any EXPUNGE, so
+    // the renumbering waits until no such command is pending (as Dovecot
+    // does). Every path that announces expunges (command ends, MOVE, EXPUNGE,
+    // IDLE) comes here; with several pages, each page's expunges come before
+    // its flag changes (every number is valid when it is sent).
+    if (expunge_ok && !sel.pending_expunged.empty() && !reader_.PendingUsesSequenceNumbers()) {
+      std::vector<uint32_t> vanished;
+      for (auto it = sel.pending_expunged.rbegin(); it != sel.pending_expunged.rend(); ++it) {
+        auto i = find(*it);
+        if (!i) continue;
+        if (qresync_) {
+          vanished.push_back(*it);
+        } else {
+          Reply("* " + std::to_string(*i + 1) + " EXPUNGE");
+        }
+        sel.view.Erase(*i);
+      }
+      sel.pending_expunged.clear();
+      if (!vanished.empty()) Reply("* VANISHED " + IdSet::FromIds(vanished).ToString());
+    }
+    // Flag changes of messages the client knows.
+    for (const auto& [uid, changed] : flag_changed) {
+      auto i = find(uid);
       if (!i) continue;
-      if (qresync_) {
-        vanished.push_back(*it);
+      store::MessageMeta m;
+      if (sel.view.awake()) {
+        m = sel.view[*i];
       } else {
-        Reply("* " + std::to_string(*i + 1) + " EXPUNGE");
+        m = *changed;
+        m.flags |= sel.view.SessionFlags(*i);
       }
-      sel.view.Erase(*i);
-    }
-    sel.pending_expunged.clear();
-    if (!vanished.empty()) Reply("* VANISHED " + IdSet::FromIds(vanished).ToString());
-  }
-  // Flag changes of messages the client knows, then new messages.
-  for (uint32_t uid : flag_changed) {
-    auto i = find(uid);
-    if (!i) continue;
-    store::MessageMeta m;
-    if (sel.view.awake()) {
-      m = sel.view[*i];
-    } else {
-      for (const auto& c : (*changes)->changed) {
-        if (c.uid == uid) m = c;
+      std::string line = "* " + std::to_string(*i + 1) + " FETCH (FLAGS " + FlagList(m);
+      if (condstore_) {
+        line += " UID " + std::to_string(m.uid) + " MODSEQ (" + std::to_string(m.modseq) + ")";
       }
-      m.flags |= sel.view.SessionFlags(*i);
+      Reply(line + ")");
+      if (!co_await FlushSlice()) co_return;  // the client is gone
+      if (!selected_ || selected_->id != mailbox_id) co_return;
     }
-    std::string line = "* " + std::to_string(*i + 1) + " FETCH (FLAGS " + FlagList(m);
-    if (condstore_) {
-      line += " UID " + std::to_string(m.uid) + " MODSEQ (" + std::to_string(m.modseq) + ")";
-    }
-    Reply(line + ")");
-    if (!co_await FlushSlice()) co_return;  // the client is gone
-  }
+  } while (more);
+  // Then the new messages.
+  Selected& sel = *selected_;
   if (!added.empty()) {
-    for (const store::MessageMeta* m : added) sel.view.Append(*m);
+    for (const auto& [uid, m] : added) sel.view.Append(m);
     Reply("* " + std::to_string(sel.view.size()) + " EXISTS");
     if (!sel.read_only) {
       // New messages: this session is the first to see those no other

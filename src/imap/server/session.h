@@ -77,6 +77,10 @@ class Session final : public server::SessionRegistry::Member,
   // STORE pushed 224 MB of FETCH into 10 idle sessions' buffers). False when
   // the client is gone.
   static constexpr size_t kReplySliceBytes = 256 * 1024;
+  // The change list a session reads (SendUpdates) comes in pages of about
+  // this much metadata (or this many rows), one page in memory at a time.
+  static constexpr size_t kChangePageBytes = 256 * 1024;
+  static constexpr size_t kChangePageRows = 4096;
   awaitable<bool> FlushSlice() {
     if (conn_.output().size() < kReplySliceBytes) co_return true;
     co_return co_await conn_.Flush();

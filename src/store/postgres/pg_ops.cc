@@ -225,6 +225,21 @@ bool HasKeyword(const std::vector<std::string>& words, const std::string& k) {
                      [&](const std::string& w) { return EqualsIgnoreCase(w, k); });
 }
 
+// The distinct keywords (KeywordKey) of a mailbox's live messages, for the
+// per-mailbox keyword limit (store/keyword_limits.h).
+Result<std::set<std::string>> MailboxKeywords(Txn& t, int64_t mailbox_id) {
+  auto all = t.c.Exec(
+      "SELECT keywords FROM messages WHERE mailbox_id = $1 AND expunged_at IS NULL AND "
+      "keywords <> ''",
+      {P(mailbox_id)});
+  if (!all) return all.error();
+  std::set<std::string> distinct;
+  for (int row = 0; row < static_cast<int>(all->size()); ++row) {
+    for (const auto& k : SplitKeywords(all->Text(row, 0))) distinct.insert(KeywordKey(k));
+  }
+  return distinct;
+}
+
 // Columns: id, uid, size, internal_date, flags, modseq, keywords.
 #define HATO_META_COLS "id, uid, size, internal_date, flags, modseq, keywords"
 MessageMeta MetaFromRow(const Rows& r, int i) {
@@ -377,6 +392,8 @@ static Status ApplyFilings(Txn& t, const DeliveryRequest& req, DeliveryReceipt& 
   Result<int64_t> shared = int64_t{0};
   if (shared_refs > 0) shared = PutBlob(t, req.content, req.mime, shared_refs);
   if (!shared) return shared.error();
+  // The distinct keywords of each mailbox a copy with keywords goes to.
+  std::map<int64_t, std::set<std::string>> mailbox_keywords;
   for (size_t i = 0; i < req.filings.size(); ++i) {
     const Filing& f = req.filings[i];
     bool fell_back = false;
@@ -388,6 +405,17 @@ static Status ApplyFilings(Txn& t, const DeliveryRequest& req, DeliveryReceipt& 
     if (!blob) return blob.error();
     const std::string& content = f.content.empty() ? req.content : f.content;
     StoredFlags flags = SplitFilingFlags(f.flags);
+    if (!flags.keywords.empty()) {
+      // Keyword limits (issue 11 item 8): what is past one is dropped.
+      auto it = mailbox_keywords.find(mb->id);
+      if (it == mailbox_keywords.end()) {
+        auto distinct = MailboxKeywords(t, mb->id);
+        if (!distinct) return distinct.error();
+        it = mailbox_keywords.emplace(mb->id, std::move(*distinct)).first;
+      }
+      flags.keywords =
+          JoinKeywords(FitKeywords(req.keyword_limits, SplitKeywords(flags.keywords), &it->second));
+    }
     NewMessage m{mb->id,      *blob,          content.size(), req.received_at,
                  flags.flags, flags.keywords, req.return_path};
     auto id = InsertMessage(t, m);
@@ -419,10 +447,27 @@ Status ApplyDelivery(Txn& t, const DeliveryRequest& req, DeliveryReceipt& receip
   return Ok();
 }
 
+// Keyword limits on a stored message (issue 11 item 8): counted against the
+// mailbox as it is in this transaction, so the earlier messages of a
+// MULTIAPPEND count for the later ones.
+static Status CheckAppendKeywords(Txn& t, int64_t mailbox_id, const AppendRequest& req) {
+  if (req.keywords.empty()) return Ok();
+  std::vector<std::string> wanted;
+  for (auto& k : SplitKeywords(req.keywords)) {
+    if (!HasKeyword(wanted, k)) wanted.push_back(std::move(k));
+  }
+  auto distinct = MailboxKeywords(t, mailbox_id);
+  if (!distinct) return distinct.error();
+  return CheckKeywordLimits(req.keyword_limits, {}, wanted, &*distinct);
+}
+
 Status ApplyAppend(Txn& t, const AppendRequest& req, AppendResult& result) {
   auto mb = FindMailbox(t.c, req.account_id, req.mailbox);
   if (!mb) return mb.error();
-  if (auto st = CheckQuota(t.c, req.account_id, req.content.size()); !st) return st;
+  if (auto st = CheckQuota(t.c, req.account_id, req.content.size() + req.keywords.size()); !st) {
+    return st;
+  }
+  if (auto st = CheckAppendKeywords(t, mb->id, req); !st) return st;
   auto blob = PutBlob(t, req.content, req.mime, 1);
   if (!blob) return blob.error();
   NewMessage m{mb->id, *blob, req.content.size(), req.internal_date, req.flags, req.keywords, ""};
@@ -553,16 +598,9 @@ Status ApplySetFlags(Txn& t, int64_t account_id, const std::vector<int64_t>& ids
     if (NeedsMailboxKeywords(keywords, new_keywords)) {
       auto it = mailbox_keywords.find(mailbox_id);
       if (it == mailbox_keywords.end()) {
-        auto all = t.c.Exec(
-            "SELECT keywords FROM messages WHERE mailbox_id = $1 AND expunged_at IS NULL AND "
-            "keywords <> ''",
-            {P(mailbox_id)});
-        if (!all) return all.error();
-        std::set<std::string> distinct;
-        for (int row = 0; row < static_cast<int>(all->size()); ++row) {
-          for (const auto& k : SplitKeywords(all->Text(row, 0))) distinct.insert(KeywordKey(k));
-        }
-        it = mailbox_keywords.emplace(mailbox_id, std::move(distinct)).first;
+        auto distinct = MailboxKeywords(t, mailbox_id);
+        if (!distinct) return distinct.error();
+        it = mailbox_keywords.emplace(mailbox_id, std::move(*distinct)).first;
       }
       known = &it->second;
     }
@@ -947,6 +985,49 @@ Result<MailboxChanges> QueryChanges(Conn& c, int64_t mailbox_id, uint64_t since)
   for (int i = 0; i < r->size(); ++i) {
     // Rows committed after the mailbox row was read: the session sees them next time.
     if (static_cast<uint64_t>(r->Int(i, 5)) > out.highest_modseq) continue;
+    if (r->Int(i, 7) != 0) {
+      out.expunged.push_back(static_cast<uint32_t>(r->Int(i, 1)));
+      continue;
+    }
+    out.changed.push_back(MetaFromRow(*r, i));
+  }
+  return out;
+}
+
+Result<MailboxChanges> QueryChangesPage(Conn& c, int64_t mailbox_id, uint64_t since,
+                                        size_t max_rows, size_t max_bytes) {
+  MailboxChanges out;
+  auto mb = c.Exec("SELECT uidnext, highest_modseq FROM mailboxes WHERE id = $1", {P(mailbox_id)});
+  if (!mb) return mb.error();
+  if (mb->empty()) return Err(ErrorKind::kNotFound, "no such mailbox");
+  out.uidnext = static_cast<uint32_t>(mb->Int(0, 0));
+  out.highest_modseq = static_cast<uint64_t>(mb->Int(0, 1));
+  // Where the page ends: the first modseq at which the running size (or
+  // count) of the rows reaches the bound; the rows up to it are the page.
+  // Only that boundary crosses the wire, then only the page's rows.
+  auto bound = c.Exec(
+      "SELECT modseq FROM (SELECT modseq, sum(octet_length(keywords) + $4) OVER w AS bytes, "
+      "count(*) OVER w AS n FROM messages WHERE mailbox_id = $1 AND modseq > $2 AND modseq <= "
+      "$3 WINDOW w AS (ORDER BY modseq RANGE UNBOUNDED PRECEDING)) x WHERE bytes >= $5 OR n >= "
+      "$6 ORDER BY modseq LIMIT 1",
+      {P(mailbox_id), P(static_cast<int64_t>(since)), P(static_cast<int64_t>(out.highest_modseq)),
+       P(static_cast<int64_t>(sizeof(MessageMeta))), P(static_cast<int64_t>(max_bytes)),
+       P(static_cast<int64_t>(max_rows))});
+  if (!bound) return bound.error();
+  if (!bound->empty()) {
+    auto last = static_cast<uint64_t>(bound->Int(0, 0));
+    if (last < out.highest_modseq) {
+      out.more = true;
+      out.highest_modseq = last;
+    }
+  }
+  auto r = c.Exec(
+      "SELECT " HATO_META_COLS
+      ", expunged_at IS NOT NULL FROM messages WHERE mailbox_id = $1 AND modseq > $2 "
+      "AND modseq <= $3 ORDER BY uid",
+      {P(mailbox_id), P(static_cast<int64_t>(since)), P(static_cast<int64_t>(out.highest_modseq))});
+  if (!r) return r.error();
+  for (int i = 0; i < r->size(); ++i) {
     if (r->Int(i, 7) != 0) {
       out.expunged.push_back(static_cast<uint32_t>(r->Int(i, 1)));
       continue;

@@ -69,6 +69,9 @@ Result<std::vector<std::string>> QueryOrphanSubscriptions(Conn& c, int64_t accou
 Result<MailboxSnapshot> QueryMessages(Conn& c, int64_t account_id, const std::string& mailbox);
 Result<std::vector<uint32_t>> QueryVanished(Conn& c, int64_t mailbox_id, uint64_t since);
 Result<MailboxChanges> QueryChanges(Conn& c, int64_t mailbox_id, uint64_t since);
+// One page of QueryChanges (Store::ListChangesPage).
+Result<MailboxChanges> QueryChangesPage(Conn& c, int64_t mailbox_id, uint64_t since,
+                                        size_t max_rows, size_t max_bytes);
 Status QueryMessagesByUid(Conn& c, int64_t mailbox_id, uint32_t first, uint32_t last,
                           std::vector<MessageMeta>& out);
 Result<QuotaUsage> QueryQuota(Conn& c, int64_t account_id);

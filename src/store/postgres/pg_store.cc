@@ -835,6 +835,12 @@ class PgStore final : public Store {
     return WithReader([&](Conn& c) { return pg::QueryChanges(c, mailbox_id, since); });
   }
 
+  Result<MailboxChanges> ListChangesPage(int64_t mailbox_id, uint64_t since, size_t max_rows,
+                                         size_t max_bytes) override {
+    return WithReader(
+        [&](Conn& c) { return pg::QueryChangesPage(c, mailbox_id, since, max_rows, max_bytes); });
+  }
+
   Result<std::vector<MessageMeta>> ListMessagesByUid(
       int64_t mailbox_id, const std::vector<std::pair<uint32_t, uint32_t>>& ranges) override {
     return WithReader([&](Conn& c) -> Result<std::vector<MessageMeta>> {

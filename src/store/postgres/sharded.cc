@@ -476,6 +476,12 @@ class ShardedStore final : public Store {
   Result<MailboxChanges> ListChanges(int64_t mailbox_id, uint64_t since) override {
     return ReadMailbox(mailbox_id, [&](Store& s) { return s.ListChanges(mailbox_id, since); });
   }
+  Result<MailboxChanges> ListChangesPage(int64_t mailbox_id, uint64_t since, size_t max_rows,
+                                         size_t max_bytes) override {
+    return ReadMailbox(mailbox_id, [&](Store& s) {
+      return s.ListChangesPage(mailbox_id, since, max_rows, max_bytes);
+    });
+  }
   Result<std::vector<MessageMeta>> ListMessagesByUid(
       int64_t mailbox_id, const std::vector<std::pair<uint32_t, uint32_t>>& ranges) override {
     return ReadMailbox(mailbox_id,
@@ -995,6 +1001,7 @@ class ShardedStore final : public Store {
       part->mime = req->mime;
       part->received_at = req->received_at;
       part->junk = req->junk;
+      part->keyword_limits = req->keyword_limits;
       if (shard == 0) {
         part->outbound = req->outbound;
         part->submitted_by = req->submitted_by;

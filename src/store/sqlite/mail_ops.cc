@@ -211,6 +211,26 @@ bool HasKeyword(const std::vector<std::string>& words, const std::string& k) {
                      [&](const std::string& w) { return EqualsIgnoreCase(w, k); });
 }
 
+// The distinct keywords (KeywordKey) of a mailbox's live messages, for the
+// per-mailbox keyword limit (store/keyword_limits.h).
+Result<std::set<std::string>> MailboxKeywords(Txn& t, int64_t mailbox_id) {
+  auto all = t.db.Cached(
+      "SELECT keywords FROM messages WHERE mailbox_id = ? AND expunged_at IS NULL AND "
+      "keywords <> ''");
+  if (!all) return all.error();
+  (*all)->Reset();
+  (*all)->Bind(1, mailbox_id);
+  std::set<std::string> distinct;
+  while (true) {
+    auto r = (*all)->Step();
+    if (!r) return r.error();
+    if (!*r) break;
+    for (const auto& k : SplitKeywords((*all)->Text(0))) distinct.insert(KeywordKey(k));
+  }
+  (*all)->Reset();
+  return distinct;
+}
+
 // A message row selected as: id, uid, size, internal_date, flags, modseq, keywords.
 MessageMeta MetaFromRow(const Stmt& s) {
   MessageMeta m;
@@ -314,6 +334,8 @@ static Status ApplyFilings(Txn& t, const DeliveryRequest& req, DeliveryReceipt& 
   Result<int64_t> shared = int64_t{0};
   if (shared_refs > 0) shared = PutBlob(t, req.content, req.mime, shared_refs);
   if (!shared) return shared.error();
+  // The distinct keywords of each mailbox a copy with keywords goes to.
+  std::map<int64_t, std::set<std::string>> mailbox_keywords;
   for (size_t i = 0; i < req.filings.size(); ++i) {
     const Filing& f = req.filings[i];
     bool fell_back = false;
@@ -325,6 +347,17 @@ static Status ApplyFilings(Txn& t, const DeliveryRequest& req, DeliveryReceipt& 
     if (!blob) return blob.error();
     const std::string& content = f.content.empty() ? req.content : f.content;
     StoredFlags flags = SplitFilingFlags(f.flags);
+    if (!flags.keywords.empty()) {
+      // Keyword limits (issue 11 item 8): what is past one is dropped.
+      auto it = mailbox_keywords.find(mb->id);
+      if (it == mailbox_keywords.end()) {
+        auto distinct = MailboxKeywords(t, mb->id);
+        if (!distinct) return distinct.error();
+        it = mailbox_keywords.emplace(mb->id, std::move(*distinct)).first;
+      }
+      flags.keywords =
+          JoinKeywords(FitKeywords(req.keyword_limits, SplitKeywords(flags.keywords), &it->second));
+    }
     NewMessage m{mb->id,      *blob,          content.size(), req.received_at,
                  flags.flags, flags.keywords, req.return_path};
     auto id = InsertMessage(t, m);
@@ -361,11 +394,28 @@ Status ApplyDelivery(Txn& t, const DeliveryRequest& req, DeliveryReceipt& receip
   return Ok();
 }
 
+// Keyword limits on a stored message (issue 11 item 8): counted against the
+// mailbox as it is in this transaction, so the earlier messages of a
+// MULTIAPPEND count for the later ones.
+static Status CheckAppendKeywords(Txn& t, int64_t mailbox_id, const AppendRequest& req) {
+  if (req.keywords.empty()) return Ok();
+  std::vector<std::string> wanted;
+  for (auto& k : SplitKeywords(req.keywords)) {
+    if (!HasKeyword(wanted, k)) wanted.push_back(std::move(k));
+  }
+  auto distinct = MailboxKeywords(t, mailbox_id);
+  if (!distinct) return distinct.error();
+  return CheckKeywordLimits(req.keyword_limits, {}, wanted, &*distinct);
+}
+
 Status ApplyAppend(Txn& t, const AppendRequest& req, AppendResult& result) {
   auto mb = FindMailbox(t.db, req.account_id, req.mailbox);
   if (!mb) return mb.error();
   // Quota (RFC 9208 section 5.1): the account's live messages plus this one.
-  if (auto st = CheckQuota(t.db, req.account_id, req.content.size()); !st) return st;
+  if (auto st = CheckQuota(t.db, req.account_id, req.content.size() + req.keywords.size()); !st) {
+    return st;
+  }
+  if (auto st = CheckAppendKeywords(t, mb->id, req); !st) return st;
   auto blob = PutBlob(t, req.content, req.mime, 1);
   if (!blob) return blob.error();
   NewMessage m{mb->id, *blob, req.content.size(), req.internal_date, req.flags, req.keywords, ""};
@@ -517,21 +567,9 @@ Status ApplySetFlags(Txn& t, int64_t account_id, const std::vector<int64_t>& ids
     if (NeedsMailboxKeywords(keywords, new_keywords)) {
       auto it = mailbox_keywords.find(mailbox_id);
       if (it == mailbox_keywords.end()) {
-        auto all = t.db.Cached(
-            "SELECT keywords FROM messages WHERE mailbox_id = ? AND expunged_at IS NULL AND "
-            "keywords <> ''");
-        if (!all) return all.error();
-        (*all)->Reset();
-        (*all)->Bind(1, mailbox_id);
-        std::set<std::string> distinct;
-        while (true) {
-          auto r = (*all)->Step();
-          if (!r) return r.error();
-          if (!*r) break;
-          for (const auto& k : SplitKeywords((*all)->Text(0))) distinct.insert(KeywordKey(k));
-        }
-        (*all)->Reset();
-        it = mailbox_keywords.emplace(mailbox_id, std::move(distinct)).first;
+        auto distinct = MailboxKeywords(t, mailbox_id);
+        if (!distinct) return distinct.error();
+        it = mailbox_keywords.emplace(mailbox_id, std::move(*distinct)).first;
       }
       known = &it->second;
     }
@@ -967,6 +1005,57 @@ Result<MailboxChanges> QueryChanges(Db& db, int64_t mailbox_id, uint64_t since) 
     }
     out.changed.push_back(MetaFromRow(**s));
   }
+  return out;
+}
+
+Result<MailboxChanges> QueryChangesPage(Db& db, int64_t mailbox_id, uint64_t since, size_t max_rows,
+                                        size_t max_bytes) {
+  MailboxChanges out;
+  auto mb = db.Cached("SELECT uidnext, highest_modseq FROM mailboxes WHERE id = ?");
+  if (!mb) return mb.error();
+  auto row = (*mb)->Bind(1, mailbox_id).Step();
+  if (!row) return row.error();
+  if (!*row) return Err(ErrorKind::kNotFound, "no such mailbox");
+  out.uidnext = static_cast<uint32_t>((*mb)->Int(0));
+  out.highest_modseq = static_cast<uint64_t>((*mb)->Int(1));
+  (*mb)->Reset();
+  // In modseq order along the (mailbox_id, modseq) index, so that stepping
+  // stops early: only this page's rows are ever read.
+  auto s = db.Cached(
+      "SELECT id, uid, size, internal_date, flags, modseq, keywords, expunged_at IS NOT NULL "
+      "FROM messages WHERE mailbox_id = ? AND modseq > ? AND modseq <= ? ORDER BY modseq");
+  if (!s) return s.error();
+  (*s)->Reset();
+  (*s)->Bind(1, mailbox_id)
+      .Bind(2, static_cast<int64_t>(since))
+      .Bind(3, static_cast<int64_t>(out.highest_modseq));
+  size_t rows = 0, bytes = 0;
+  uint64_t last = since;
+  while (true) {
+    auto r = (*s)->Step();
+    if (!r) return r.error();
+    if (!*r) break;
+    auto modseq = static_cast<uint64_t>((*s)->Int(5));
+    // Full, and this row starts another modseq: the page ends before it.
+    if ((rows >= max_rows || bytes >= max_bytes) && modseq != last) {
+      out.more = true;
+      out.highest_modseq = last;
+      break;
+    }
+    last = modseq;
+    ++rows;
+    if ((*s)->Int(7) != 0) {
+      out.expunged.push_back(static_cast<uint32_t>((*s)->Int(1)));
+      bytes += sizeof(uint32_t);
+      continue;
+    }
+    out.changed.push_back(MetaFromRow(**s));
+    bytes += sizeof(MessageMeta) + out.changed.back().keywords.size();
+  }
+  (*s)->Reset();
+  std::sort(out.changed.begin(), out.changed.end(),
+            [](const MessageMeta& a, const MessageMeta& b) { return a.uid < b.uid; });
+  std::sort(out.expunged.begin(), out.expunged.end());
   return out;
 }
 

@@ -57,6 +57,9 @@ Result<std::vector<std::string>> QueryOrphanSubscriptions(Db& db, int64_t accoun
 Result<MailboxSnapshot> QueryMessages(Db& db, int64_t account_id, const std::string& mailbox);
 Result<std::vector<uint32_t>> QueryVanished(Db& db, int64_t mailbox_id, uint64_t since);
 Result<MailboxChanges> QueryChanges(Db& db, int64_t mailbox_id, uint64_t since);
+// One page of QueryChanges (Store::ListChangesPage).
+Result<MailboxChanges> QueryChangesPage(Db& db, int64_t mailbox_id, uint64_t since, size_t max_rows,
+                                        size_t max_bytes);
 // Messages (live, or expunged but not yet purged) with UIDs in [first, last].
 Status QueryMessagesByUid(Db& db, int64_t mailbox_id, uint32_t first, uint32_t last,
                           std::vector<MessageMeta>& out);

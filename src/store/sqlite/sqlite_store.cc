@@ -968,6 +968,13 @@ class SqliteStore final : public Store, public WriteProbe {
     return WithReader([&](Db& db) { return sqlite::QueryChanges(db, mailbox_id, since); });
   }
 
+  Result<MailboxChanges> ListChangesPage(int64_t mailbox_id, uint64_t since, size_t max_rows,
+                                         size_t max_bytes) override {
+    return WithReader([&](Db& db) {
+      return sqlite::QueryChangesPage(db, mailbox_id, since, max_rows, max_bytes);
+    });
+  }
+
   Result<std::vector<MessageMeta>> ListMessagesByUid(
       int64_t mailbox_id, const std::vector<std::pair<uint32_t, uint32_t>>& ranges) override {
     return WithReader([&](Db& db) -> Result<std::vector<MessageMeta>> {
