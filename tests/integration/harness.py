@@ -84,6 +84,10 @@ class Server:
             if postgres:
                 init += ["--postgres", postgres]
             run_cli(*init, data=self.data)
+            if postgres and pg_cluster.store_is_sharded():
+                self.set_config("store", "placement", '"hash"')
+                self.shard = pg_cluster.shared_database()
+                self.append_config(f'[store.shards]\nb = "{self.shard}"')
             for u in users:
                 run_cli("user", "add", f"{u}@{DOMAIN}", "--password-stdin", data=self.data,
                         input=PASSWORD + "\n")
@@ -194,11 +198,13 @@ class Server:
         """Damages the most recently stored body where the store keeps it: a byte
         near the end of the last blob segment, or of the last chunk row in PostgreSQL."""
         if self.postgres:
-            subprocess.run(
-                ["psql", self.postgres, "-q", "-c",
-                 "UPDATE blob_chunks SET data = overlay(data placing '\\x23'::bytea from "
-                 "greatest(length(data) - 9, 1)) WHERE (blob_id, seq) = (SELECT blob_id, seq "
-                 "FROM blob_chunks ORDER BY blob_id DESC, seq DESC LIMIT 1)"], check=True)
+            # Sharded: the last body of each database (one of them is the one).
+            for url in [self.postgres] + ([self.shard] if getattr(self, "shard", None) else []):
+                subprocess.run(
+                    ["psql", url, "-q", "-c",
+                     "UPDATE blob_chunks SET data = overlay(data placing '\\x23'::bytea from "
+                     "greatest(length(data) - 9, 1)) WHERE (blob_id, seq) = (SELECT blob_id, seq "
+                     "FROM blob_chunks ORDER BY blob_id DESC, seq DESC LIMIT 1)"], check=True)
             return
         blobs = os.path.join(self.data, "blobs")
         seg = os.path.join(blobs, sorted(os.listdir(blobs))[-1])

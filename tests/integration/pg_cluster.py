@@ -5,7 +5,8 @@ loopback port. PostgreSQL refuses to run as root, so as root the cluster runs
 as the system user hato-pgtest (scripts/install-deps.sh creates it).
 
 HATO_STORE=postgres makes harness.Server put every test server's store in a
-fresh database of one shared cluster (stopped when the test process exits).
+fresh database of one shared cluster (stopped when the test process exits);
+HATO_STORE=sharded in two databases, accounts spread over them by hash.
 """
 import atexit
 import os
@@ -143,4 +144,10 @@ def shared_database():
 
 
 def store_is_postgres():
-    return os.environ.get("HATO_STORE") == "postgres"
+    return os.environ.get("HATO_STORE") in ("postgres", "sharded")
+
+
+def store_is_sharded():
+    """HATO_STORE=sharded: as postgres, plus a second database as the shard "b"
+    with accounts placed by hash (store/postgres/sharded.h)."""
+    return os.environ.get("HATO_STORE") == "sharded"

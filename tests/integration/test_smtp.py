@@ -8,6 +8,8 @@ import shutil
 import time
 import unittest
 
+import pg_cluster
+
 from harness import DOMAIN, PASSWORD, LineClient, Server, run_cli
 
 ALICE = f"alice@{DOMAIN}"
@@ -137,7 +139,11 @@ class SmtpTest(unittest.TestCase):
         before = verify_count(self.server)
         with self.smtp() as s:
             s.sendmail("a@b.test", [ALICE, BOB], msg)
-        self.assertEqual(verify_count(self.server), before + 1)
+        if pg_cluster.store_is_sharded():
+            # One body per shard that holds a recipient (each cluster has its own).
+            self.assertIn(verify_count(self.server), (before + 1, before + 2))
+        else:
+            self.assertEqual(verify_count(self.server), before + 1)
         self.assertTrue(any(body_of(m) == msg for m in pop3_messages(self.server, ALICE)))
         self.assertTrue(any(body_of(m) == msg for m in pop3_messages(self.server, BOB)))
 

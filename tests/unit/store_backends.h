@@ -11,15 +11,26 @@
 
 #include "pg_cluster.h"
 #include "store/postgres/pg_store.h"
+#include "store/postgres/sharded.h"
 #include "store/store.h"
 #include "test_util.h"
 
 namespace hato::testing {
 
-enum class Backend { kEmbedded, kPostgres };
+// kSharded: the sharded PostgreSQL store (store/postgres/sharded.h) over two
+// databases, accounts placed by hash: every account operation is routed.
+enum class Backend { kEmbedded, kPostgres, kSharded };
 
 inline std::string BackendName(const ::testing::TestParamInfo<Backend>& info) {
-  return info.param == Backend::kEmbedded ? "Embedded" : "Postgres";
+  switch (info.param) {
+    case Backend::kEmbedded:
+      return "Embedded";
+    case Backend::kPostgres:
+      return "Postgres";
+    case Backend::kSharded:
+      return "Sharded";
+  }
+  return "?";
 }
 
 // Where a test's store lives: a data dir, or a database of the shared cluster.
@@ -33,6 +44,7 @@ class TestStoreLocation {
     PgCluster* cluster = SharedPgCluster();
     if (cluster == nullptr) return false;
     conninfo_ = cluster->CreateDatabase();
+    if (backend_ == Backend::kSharded) shard_conninfo_ = cluster->CreateDatabase();
     return !conninfo_.empty();
   }
 
@@ -41,10 +53,17 @@ class TestStoreLocation {
     store::PostgresOptions pg;
     pg.conninfo = conninfo_;
     pg.pool_size = 4;
+    if (backend_ == Backend::kSharded) {
+      store::ShardingOptions sharding;
+      sharding.shards.push_back({"b", shard_conninfo_});
+      sharding.placement = "hash";
+      return store::OpenShardedStore(pg, sharding, options);
+    }
     return store::OpenPostgresStore(pg, options);
   }
 
-  bool postgres() const { return backend_ == Backend::kPostgres; }
+  bool postgres() const { return backend_ != Backend::kEmbedded; }
+  bool sharded() const { return backend_ == Backend::kSharded; }
   const std::string& dir() const { return dir_.path(); }
   const std::string& conninfo() const { return conninfo_; }
 
@@ -52,6 +71,7 @@ class TestStoreLocation {
   Backend backend_;
   TempDir dir_;
   std::string conninfo_;
+  std::string shard_conninfo_;
 };
 
 #define HATO_STORE_BACKENDS(Fixture)                                                               \

@@ -197,7 +197,10 @@ class Mover {
         {P(id_)});
     if (!src_ids) return src_ids.error();
     std::string list = "{";
-    for (int i = 0; i < src_ids->size(); ++i) list += (i ? "," : "") + src_ids->Text(i, 0);
+    for (int i = 0; i < src_ids->size(); ++i) {
+      if (i > 0) list += ',';
+      list += src_ids->Text(i, 0);
+    }
     list += "}";
     auto gone = dst_.Exec(
         "DELETE FROM messages m USING mailboxes x WHERE x.id = m.mailbox_id AND x.account_id = "
@@ -214,7 +217,8 @@ class Mover {
     std::string mbs = "{";
     bool first = true;
     for (int64_t mb : live) {
-      mbs += (first ? "" : ",") + std::to_string(mb);
+      if (!first) mbs += ',';
+      mbs += std::to_string(mb);
       first = false;
     }
     mbs += "}";

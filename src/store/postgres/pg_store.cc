@@ -1229,7 +1229,10 @@ class PgStore final : public Store {
     std::sort(ids.begin(), ids.end());
     ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
     std::string list = "{";
-    for (size_t i = 0; i < ids.size(); ++i) list += (i ? "," : "") + std::to_string(ids[i]);
+    for (size_t i = 0; i < ids.size(); ++i) {
+      if (i > 0) list += ',';
+      list += std::to_string(ids[i]);
+    }
     list += "}";
     auto r = t.c.Exec(
         "SELECT id, moved_to FROM accounts WHERE id = ANY($1::bigint[]) AND removed_at IS NULL "
