@@ -176,6 +176,10 @@ CREATE TABLE orphan_subscriptions(
 ALTER TABLE accounts ADD COLUMN is_admin integer NOT NULL DEFAULT 0;
 ALTER TABLE access_tokens ADD COLUMN last_used_at bigint NOT NULL DEFAULT 0;
 )sql",
+      // The account's language (issue 13; see the SQLite schema).
+      R"sql(
+ALTER TABLE accounts ADD COLUMN language text NOT NULL DEFAULT '';
+)sql",
   };
   return kMigrations;
 }
