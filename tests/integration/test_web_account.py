@@ -712,7 +712,7 @@ class BrowserPagesTest(unittest.TestCase):
             self.assertIn(b"Away until Monday", reply[0]["data"])
             self.assertEqual(read_export(s.data, ALICE), want)  # no copy kept
             for name in ("account.png", "account-app-password.png", "account-password-changed.png",
-                         "account-vacation-forwarding.png",
+                         "account-vacation-forwarding.png", "account-ja.png",
                          "admin-overview-ja.png", "admin-accounts-ja.png", "admin-dns-ja.png",
                          "admin-queue-ja.png", "admin-backups-ja.png", "admin-audit-ja.png"):
                 self.assertGreater(os.path.getsize(os.path.join(shots, name)), 1000, name)

@@ -134,6 +134,12 @@ export const lang: "en" | "ja" =
   chosenLanguage() ??
   ((navigator.languages ?? [navigator.language]).some((l) => l.toLowerCase().startsWith("ja")) ? "ja" : "en");
 
+// True when the sign-in just set a language cookie other than the page's.
+export function languageChanged(): boolean {
+  const chosen = chosenLanguage();
+  return chosen !== null && chosen !== lang;
+}
+
 export const t: Text = lang === "ja" ? ja : en;
 
 export function roleName(role: string | null, name: string): string {
