@@ -40,10 +40,11 @@ def main():
         c.sock.close()
         env = dict(os.environ, HATO_URL=f"http://127.0.0.1:{server.http_port}", HATO_USER=user,
                    HATO_PASS=PASSWORD, BENCH_FOLDER="Big", BENCH_TOTAL=str(N))
+        print(json.dumps({"fill_s": round(fill_s, 1)}), file=sys.stderr, flush=True)
         r = subprocess.run(["node", os.path.join(HERE, "web", "real_list.mjs")], env=env,
-                           capture_output=True, text=True, timeout=1800)
+                           stdout=subprocess.PIPE, text=True, timeout=3600)
         if r.returncode != 0:
-            print(r.stdout, r.stderr, file=sys.stderr)
+            print(r.stdout, file=sys.stderr)
             sys.exit(1)
         out = json.loads(r.stdout.strip().splitlines()[-1])
         out["fill_s"] = round(fill_s, 1)

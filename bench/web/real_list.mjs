@@ -51,12 +51,14 @@ for (let run = 0; run < 3; run++) {
     await page.locator(`.list[data-total="${TOTAL}"] .row:not(.placeholder)`).first().waitFor({ timeout: 60000 });
   });
   // Scroll a screen at a time, then jump to the middle: rows must come by paging.
+  console.error(JSON.stringify({ run, openMs: open }));
   const scroll = await ms(async () => {
     for (let i = 1; i <= 5; i++) {
       await page.evaluate((y) => (document.querySelector(".list").scrollTop = y), i * 700);
     }
     await page.waitForFunction(() => document.querySelectorAll(".row.placeholder").length === 0 || document.querySelectorAll(".row:not(.placeholder)").length > 10, null, { timeout: 60000 });
   });
+  console.error(JSON.stringify({ run, scrollMs: scroll }));
   const middle = Math.floor(TOTAL / 2);
   const jump = await ms(async () => {
     await page.evaluate((y) => (document.querySelector(".list").scrollTop = y), middle * ROW);
@@ -67,8 +69,11 @@ for (let run = 0; run < 3; run++) {
         return [...list.querySelectorAll(".row:not(.placeholder)")].some((r) => Math.abs(parseInt(r.style.top) / 72 - top) < 3);
       },
       middle * ROW,
-      { timeout: 60000 },
-    );
+      { timeout: 600000 },
+    ).catch(async (e) => {
+      const note = await page.locator(".list-note").allTextContents();
+      throw new Error(`${e.message}; list note: ${note.join(" ")}`);
+    });
   });
   const rowsInDom = await page.locator(".row").count();
   const readOne = await ms(async () => {
@@ -77,6 +82,7 @@ for (let run = 0; run < 3; run++) {
     await page.locator("article.reader .body-text, article.reader iframe").first().waitFor({ timeout: 60000 });
   });
   runs.push({ openMs: open, scrollMs: scroll, jumpToMiddleMs: jump, openMessageMs: readOne, rowsInDom, jmapRequests: apiCalls - callsBefore });
+  console.error(JSON.stringify(runs[runs.length - 1]));
 }
 const median = (k) => runs.map((r) => r[k]).sort((a, b) => a - b)[1];
 console.log(JSON.stringify({ total: TOTAL, openMs: median("openMs"), scrollMs: median("scrollMs"), jumpToMiddleMs: median("jumpToMiddleMs"), openMessageMs: median("openMessageMs"), rowsInDom: median("rowsInDom"), jmapRequestsPerRun: median("jmapRequests"), jmapBytesAll: apiBytes, runs }));
