@@ -2,6 +2,8 @@
 
 #include <ctime>
 
+#include "base/strings.h"
+
 namespace hato::outbound {
 namespace {
 
@@ -61,9 +63,18 @@ std::string BuildDsn(const DsnInput& in) {
     any_failed = any_failed || r.action == "failed";
     any_delayed = any_delayed || r.action == "delayed";
   }
+  bool ja = in.language == "ja";
   std::string subject = any_failed    ? "Undelivered Mail Returned to Sender"
                         : any_delayed ? "Delayed Mail (still being retried)"
                                       : "Successful Mail Delivery Report";
+  if (ja) {
+    // An RFC 2047 encoded-word (B, UTF-8): 8-bit text is not allowed in a
+    // header field of a message that may leave over SMTP without SMTPUTF8.
+    std::string_view text = any_failed    ? "配送できなかったメールの返送"
+                            : any_delayed ? "配送の遅延 (再試行中)"
+                                          : "配送の報告";
+    subject = "=?UTF-8?B?" + Base64Encode(text) + "?=";
+  }
   std::string out;
   out += "From: Mail Delivery System <" + in.from + ">\r\n";
   out += "To: <" + in.to + ">\r\n";
@@ -78,21 +89,34 @@ std::string BuildDsn(const DsnInput& in) {
 
   // 1. Human-readable part.
   out += "--" + in.boundary + "\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n";
-  out += "This is the mail system at " + in.reporting_mta + ".\r\n\r\n";
-  if (any_failed) {
-    out += "Your message could not be delivered to one or more recipients.\r\n";
-    out += "It is attached below.\r\n\r\n";
-  } else if (any_delayed) {
-    out += "Your message could not be delivered yet. The mail system will keep\r\n";
-    out += "trying; you do not need to send it again.\r\n\r\n";
+  if (ja) {
+    out += in.reporting_mta + " のメールシステムからのお知らせです。\r\n\r\n";
+    if (any_failed) {
+      out += "あなたのメールを一部の宛先へ配送できませんでした。\r\n";
+      out += "元のメールを下に添付します。\r\n\r\n";
+    } else if (any_delayed) {
+      out += "あなたのメールはまだ配送できていません。メールシステムが再試行を\r\n";
+      out += "続けますので、送り直す必要はありません。\r\n\r\n";
+    } else {
+      out += "あなたのメールは配送通知を返さないサーバーへ引き渡されました。\r\n\r\n";
+    }
   } else {
-    out += "Your message was handed on to a server that sends no delivery reports.\r\n\r\n";
+    out += "This is the mail system at " + in.reporting_mta + ".\r\n\r\n";
+    if (any_failed) {
+      out += "Your message could not be delivered to one or more recipients.\r\n";
+      out += "It is attached below.\r\n\r\n";
+    } else if (any_delayed) {
+      out += "Your message could not be delivered yet. The mail system will keep\r\n";
+      out += "trying; you do not need to send it again.\r\n\r\n";
+    } else {
+      out += "Your message was handed on to a server that sends no delivery reports.\r\n\r\n";
+    }
   }
   for (const auto& r : in.recipients) {
     out += "<" + r.address + ">: " + r.action;
     if (!r.diagnostic.empty()) out += ": " + r.diagnostic;
     if (r.action == "delayed" && r.retry_until) {
-      out += " (will retry until " + Rfc5322Date(r.retry_until) + ")";
+      out += (ja ? " (再試行の期限: " : " (will retry until ") + Rfc5322Date(r.retry_until) + ")";
     }
     out += "\r\n";
   }

@@ -32,6 +32,9 @@ struct DsnInput {
   std::string boundary;       // a unique MIME boundary
   std::string message_id;     // "<...>" for the report
   std::vector<DsnRecipient> recipients;
+  // The language of the human-readable part and the subject: "ja" when the
+  // sender is a local account that chose Japanese (issue 13), else English.
+  std::string language;
 };
 
 // The RFC 3463 status of a diagnostic: its enhanced code when it has one,

@@ -655,6 +655,7 @@ awaitable<void> Queue::SendDsns() {
       Result<std::string> original = std::string();
       Result<bool> local = false;
       std::optional<Result<store::Account>> account;
+      std::string language;
     };
     auto prepare = [store, id, sender] {
       Prepared p;
@@ -662,8 +663,14 @@ awaitable<void> Queue::SendDsns() {
       auto mailbox = smtp::ParseMailbox(sender, true);
       if (mailbox) {
         p.local = store->IsLocalDomain(mailbox->domain);
-        if (p.local.ok() && *p.local)
+        if (p.local.ok() && *p.local) {
           p.account = store->ResolveRecipient(smtp::AccountKey(*mailbox));
+          // The report in the language the sender chose (issue 13).
+          if (p.account && p.account->ok()) {
+            auto language = store->GetAccountLanguage((*p.account)->id);
+            if (language) p.language = *language;
+          }
+        }
       }
       return p;
     };
@@ -684,6 +691,7 @@ awaitable<void> Queue::SendDsns() {
     in.original = std::move(*p.original);
     in.boundary = "hato-dsn-" + RandomHex();
     in.message_id = "<" + RandomHex() + RandomHex() + "@" + cfg->hostname + ">";
+    in.language = p.language;
     store::DeliveryRequest req;
     for (const auto& r : msg.recipients) {
       DsnRecipient d;

@@ -1027,6 +1027,17 @@ class Store {
     (void)token_id, (void)now;
     return Ok();
   }
+  // The account's language (issue 13): "" (none chosen: the browser's),
+  // "en" or "ja"; the caller checks the value. "" for an unknown account.
+  // Defaults: for backends that do not have it yet.
+  virtual Result<std::string> GetAccountLanguage(int64_t account_id) {
+    (void)account_id;
+    return std::string();
+  }
+  virtual Status SetAccountLanguage(int64_t account_id, std::string_view language) {
+    (void)account_id, (void)language;
+    return Err(ErrorKind::kInternal, "this store has no account language");
+  }
 };
 
 struct StoreOptions {

@@ -21,6 +21,7 @@
 #include "transfer/transfer.h"
 #include "web/api_common.h"
 #include "web/autoconfig.h"
+#include "web/security.h"
 #include "web/zip_stream.h"
 
 namespace hato::web {
@@ -46,6 +47,7 @@ struct MeData {
   std::vector<store::AliasInfo> aliases;
   std::vector<store::AccessToken> tokens;
   std::optional<sieve::Forwarding> forwarding;
+  std::string language;
 };
 
 // GET /web/api/me
@@ -71,6 +73,9 @@ http::Handler Me(server::Services* svc) {
       auto fwd = store->GetSieveScript(id, sieve::kForwardScript);
       if (!fwd && fwd.error().kind != ErrorKind::kNotFound) return fwd.error();
       if (fwd) d.forwarding = sieve::ParseForwardScript(*fwd);
+      auto language = store->GetAccountLanguage(id);
+      if (!language) return language.error();
+      d.language = std::move(*language);
       return d;
     };
     Result<MeData> d = co_await io::Offload(*svc->blocking, std::move(load));
@@ -114,6 +119,7 @@ http::Handler Me(server::Services* svc) {
     setup["outgoing"] = Servers(s.outgoing);
     o["setup"] = std::move(setup);
     o["sessionHours"] = cfg->web.session_hours;
+    o["language"] = d->language;
     co_return ApiJson(o);
   };
 }
@@ -270,6 +276,29 @@ http::Handler SetForwarding(server::Services* svc) {
   };
 }
 
+// POST /web/api/language {"language": "" | "en" | "ja"}: the account's
+// language for the pages and the mails the server writes to it; the answer
+// sets the language cookie the pages read.
+http::Handler SetLanguage(server::Services* svc) {
+  return [svc](http::Request& req) -> awaitable<http::Response> {
+    auto body = BodyObject(req);
+    if (!body) co_return ApiError(400, "expected a JSON object");
+    auto language = StringField(*body, "language", 8);
+    if (!language || !IsAccountLanguage(*language))
+      co_return ApiError(400, "the language is \"\", \"en\" or \"ja\"");
+    store::Store* store = svc->store;
+    int64_t id = req.account->account_id;
+    std::string lang = *language;
+    auto save = [store, id, lang]() { return store->SetAccountLanguage(id, lang); };
+    Status st = co_await io::Offload(*svc->blocking, std::move(save));
+    if (!st) co_return StoreError(st.error());
+    spdlog::info("web: {} chose the language \"{}\"", req.account->address, lang);
+    http::Response r = ApiJson(json::object{{"language", lang}});
+    r.headers.push_back({"Set-Cookie", LanguageCookie(lang, req.is_tls)});
+    co_return r;
+  };
+}
+
 // Messages of a folder as mbox text, and where the next batch starts.
 struct Chunk {
   std::string text;
@@ -386,6 +415,7 @@ void RegisterAccountRoutes(http::Router& router, const WebContext& ctx) {
   router.Add("POST", "/web/api/app-passwords", AddAppPassword(svc), http::Access::kAccount);
   router.Add("POST", "/web/api/app-passwords/revoke", RevokeAppPassword(svc),
              http::Access::kAccount);
+  router.Add("POST", "/web/api/language", SetLanguage(svc), http::Access::kAccount);
   router.Add("POST", "/web/api/forwarding", SetForwarding(svc), http::Access::kAccount);
   router.Add("GET", "/web/api/export.zip", Export(svc, true), http::Access::kAccount);
   router.Add("GET", "/web/api/export.mbox", Export(svc, false), http::Access::kAccount);

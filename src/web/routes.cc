@@ -102,8 +102,14 @@ http::Handler Login(server::Services* svc) {
     int64_t ttl = int64_t{cfg->web.session_hours} * 3600;
     store::Store* store = svc->store;
     int64_t account = r.account_id;
-    auto create = [store, account, ttl] {
-      return http::CreateToken(*store, account, "session", "", ttl);
+    auto language = std::make_shared<std::string>();
+    auto create = [store, account, ttl, language] {
+      auto t = http::CreateToken(*store, account, "session", "", ttl);
+      if (t) {
+        auto l = store->GetAccountLanguage(account);
+        if (l) *language = *l;
+      }
+      return t;
     };
     Result<http::NewToken> token = co_await io::Offload(*svc->blocking, std::move(create));
     if (!token) {
@@ -116,7 +122,12 @@ http::Handler Login(server::Services* svc) {
     http::Response ok =
         http::Response::Json(200, SessionJson(r.address, token->token, std::time(nullptr) + ttl));
     ok.Set("Cache-Control", "no-store");
-    ok.Set("Set-Cookie", SessionCookie(token->token, ttl, Secure(req)));
+    // The account's language for the pages ("" deletes an earlier
+    // account's), before the session cookie: a client that keeps only the
+    // last Set-Cookie still gets the session.
+    if (IsAccountLanguage(*language))
+      ok.headers.push_back({"Set-Cookie", LanguageCookie(*language, Secure(req))});
+    ok.headers.push_back({"Set-Cookie", SessionCookie(token->token, ttl, Secure(req))});
     co_return ok;
   };
 }

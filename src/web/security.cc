@@ -29,6 +29,17 @@ std::string SessionCookie(std::string_view token, int64_t max_age_seconds, bool 
   return c;
 }
 
+bool IsAccountLanguage(std::string_view language) {
+  return language.empty() || language == "en" || language == "ja";
+}
+
+std::string LanguageCookie(std::string_view language, bool secure) {
+  std::string c = std::string(kLanguageCookie) + "=" + std::string(language) +
+                  "; Path=/; SameSite=Strict; Max-Age=" + (language.empty() ? "0" : "31536000");
+  if (secure) c += "; Secure";
+  return c;
+}
+
 std::string CsrfTokenFor(std::string_view session_token) {
   std::string b64 = Base64Encode(HmacSha256(session_token, "hato-web-csrf-v1"));
   std::string out;

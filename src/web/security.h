@@ -33,6 +33,15 @@ std::optional<std::string> CookieValue(std::string_view cookie_header, std::stri
 // A Set-Cookie value for the session; max_age_seconds 0 deletes it.
 std::string SessionCookie(std::string_view token, int64_t max_age_seconds, bool secure);
 
+// The account's language (issue 13), told to the pages in a cookie they
+// read before they render (not HttpOnly: it holds no secret): "en" or "ja";
+// without it the pages follow the browser's languages.
+inline constexpr std::string_view kLanguageCookie = "hato_lang";
+// "" (none chosen), "en" or "ja".
+bool IsAccountLanguage(std::string_view language);
+// A Set-Cookie value for the language; "" deletes the cookie.
+std::string LanguageCookie(std::string_view language, bool secure);
+
 // The CSRF token that goes with a session token (base64url, no padding).
 std::string CsrfTokenFor(std::string_view session_token);
 

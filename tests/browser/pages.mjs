@@ -129,6 +129,21 @@ await step("member: vacation reply and forwarding", async () => {
   await mp.screenshot({ path: join(SHOTS, "account-vacation-forwarding.png"), fullPage: true });
 });
 
+await step("member: the account's language", async () => {
+  await mp.locator('[data-testid="language"] select').selectOption("ja");
+  await mp.locator('[data-testid="language"] button').click();
+  await mp.locator("h1", { hasText: "アカウント" }).waitFor({ timeout: 15000 });
+  check("the page turns Japanese after the choice", true);
+  await mp.screenshot({ path: join(SHOTS, "account-ja.png"), fullPage: true });
+  // Another browser whose own language is English: the account's choice wins.
+  const other = await newContext("en-US");
+  check("a second browser signs in", (await signIn(other.ctx, env("HATO_USER"), env("HATO_PASS"))) === 200);
+  await other.page.goto(URL_ + "/account");
+  await other.page.locator("h1", { hasText: "アカウント" }).waitFor({ timeout: 15000 });
+  check("and gets the account's language, not the browser's", true);
+  await other.ctx.close();
+});
+
 await step("member: the admin console is refused", async () => {
   await mp.goto(URL_ + "/admin");
   await mp.locator('[data-testid="denied"]').waitFor({ timeout: 15000 });

@@ -13,6 +13,7 @@ quota, password reset), aliases, domains and their DNS records, the queue
 (retry delivers a deferred message), backups (create and verify with the
 job's progress), key figures, and the audit log (every action, never a
 password)."""
+import email.header
 import http.client
 import imaplib
 import subprocess
@@ -43,7 +44,9 @@ def request(port, path, method="GET", body=None, headers=None, timeout=30):
     r = c.getresponse()
     data = r.read()
     c.close()
-    return r.status, {k.lower(): v for k, v in r.getheaders()}, data
+    headers = {k.lower(): v for k, v in r.getheaders()}
+    headers["set-cookies"] = [v for k, v in r.getheaders() if k.lower() == "set-cookie"]
+    return r.status, headers, data
 
 
 class Browser:
@@ -480,7 +483,9 @@ class AdminTest(unittest.TestCase):
 
 class ForwardingTest(unittest.TestCase):
     """The member's forwarding (POST /web/api/forwarding): a kept copy or
-    not, stopped, refused addresses, and the redirect loop rule."""
+    not, stopped, refused addresses, and the redirect loop rule; and the
+    account's language (POST /web/api/language): the pages' cookie and the
+    delivery reports the server writes to the account."""
 
     def setUp(self):
         self.mx = FakeMX()
@@ -558,6 +563,53 @@ class ForwardingTest(unittest.TestCase):
         wait_for(lambda: "here" in self.inbox_subjects(), what="the last message")
         self.assertEqual(len(self.mx.received_for("carol@remote.example")), 2)
         self.assertIn("forwards their mail to carol@remote.example", self.s.logs())
+
+
+    def test_language(self):
+        self.assertEqual(self.alice.get_json("/web/api/me")[1]["language"], "")
+        status, _ = self.alice.post("/web/api/language", {"language": "fr"})
+        self.assertEqual(status, 400)
+        headers = {"Cookie": self.alice.cookie, "Origin": self.alice.origin,
+                   "Content-Type": "application/json", "X-Hato-CSRF": self.alice.csrf}
+        status, h, _ = request(self.site.port, "/web/api/language", "POST",
+                               json.dumps({"language": "ja"}), headers)
+        self.assertEqual(status, 200)
+        self.assertIn("hato_lang=ja;", h["set-cookie"])
+        self.assertEqual(self.alice.get_json("/web/api/me")[1]["language"], "ja")
+        # A new sign-in tells the pages too.
+        status, h, _ = request(
+            self.site.port, "/web/login", "POST",
+            json.dumps({"username": ALICE, "password": PASSWORD}),
+            {"Content-Type": "application/json", "Origin": self.alice.origin})
+        self.assertEqual(status, 200)
+        self.assertEqual([c.split("=")[0] for c in h["set-cookies"]], ["hato_lang", "hato_session"])
+        self.assertTrue(h["set-cookies"][0].startswith("hato_lang=ja;"), h["set-cookies"])
+        # A report about alice's undeliverable mail comes in Japanese.
+        self.mx.rcpt_replies["nobody@remote.example"] = "550 5.1.1 no such user"
+        with smtplib.SMTP("127.0.0.1", self.s.submission_port, timeout=30) as smtp:
+            smtp.login(ALICE, PASSWORD)
+            smtp.sendmail(ALICE, ["nobody@remote.example"],
+                          f"From: {ALICE}\r\nSubject: lost\r\n\r\nx\r\n")
+        wait_for(lambda: self.inbox_subjects(), what="the delivery report")
+        c = imap_login(self.s.imap_port, ALICE, PASSWORD)
+        try:
+            c.select("INBOX", readonly=True)
+            _, d = c.fetch(b"1", "(BODY.PEEK[])")
+            report = d[0][1]
+        finally:
+            c.logout()
+        subject = next(l for l in report.split(b"\r\n") if l.startswith(b"Subject:"))
+        decoded = email.header.make_header(email.header.decode_header(
+            subject[len(b"Subject:"):].decode().strip()))
+        self.assertEqual(str(decoded), "配送できなかったメールの返送")
+        self.assertIn("配送できませんでした".encode(), report)
+        self.assertIn(b"Status: 5.1.1", report)
+        # Back to the browser's language: the cookie is deleted.
+        status, h, _ = request(self.site.port, "/web/api/language", "POST",
+                               json.dumps({"language": ""}), headers)
+        self.assertEqual(status, 200)
+        self.assertIn("hato_lang=;", h["set-cookie"])
+        self.assertIn("Max-Age=0", h["set-cookie"])
 
 
 def read_export(data, address):
@@ -662,7 +714,7 @@ class BrowserPagesTest(unittest.TestCase):
             self.assertIn(b"Away until Monday", reply[0]["data"])
             self.assertEqual(read_export(s.data, ALICE), want)  # no copy kept
             for name in ("account.png", "account-app-password.png", "account-password-changed.png",
-                         "account-vacation-forwarding.png",
+                         "account-vacation-forwarding.png", "account-ja.png",
                          "admin-overview-ja.png", "admin-accounts-ja.png", "admin-dns-ja.png",
                          "admin-queue-ja.png", "admin-backups-ja.png", "admin-audit-ja.png"):
                 self.assertGreater(os.path.getsize(os.path.join(shots, name)), 1000, name)

@@ -9,6 +9,8 @@
 #include <filesystem>
 
 #include "auth/app_password.h"
+#include "base/strings.h"
+#include "outbound/dsn.h"
 #include "sieve/deliver.h"
 #include "sieve/interpret.h"
 #include "store/store.h"
@@ -296,8 +298,41 @@ TEST(AdminRole, EmbeddedStore) {
   ASSERT_TRUE(st.TouchToken(*id, 1767225600));
   EXPECT_EQ(st.FindToken("h1", 100)->last_used_at, 1767225600);
   EXPECT_EQ((*st.ListTokens(b->id, 100))[0].last_used_at, 1767225600);
+  // The account's language.
+  EXPECT_EQ(*st.GetAccountLanguage(b->id), "");
+  ASSERT_TRUE(st.SetAccountLanguage(b->id, "ja"));
+  EXPECT_EQ(*st.GetAccountLanguage(b->id), "ja");
+  EXPECT_EQ(*st.GetAccountLanguage(a->id), "");  // removed
+  EXPECT_EQ(st.SetAccountLanguage(a->id, "en").error().kind, ErrorKind::kNotFound);
   s->reset();
   std::filesystem::remove_all(dir);
+}
+
+TEST(AccountLanguage, JapaneseDeliveryReport) {
+  outbound::DsnInput in;
+  in.reporting_mta = "mail.example.test";
+  in.from = "MAILER-DAEMON@mail.example.test";
+  in.to = "alice@example.test";
+  in.arrival = 1700000000;
+  in.now = 1700000100;
+  in.original = "Subject: hi\r\n\r\nbody\r\n";
+  in.boundary = "B";
+  in.message_id = "<x@y>";
+  in.recipients.push_back({"carol@remote.example", "", "failed", "550 5.1.1 no such user",
+                           "mx.remote.example", 1700000050, 0});
+  std::string en = outbound::BuildDsn(in);
+  EXPECT_NE(en.find("Subject: Undelivered Mail Returned to Sender\r\n"), std::string::npos);
+  in.language = "ja";
+  std::string ja = outbound::BuildDsn(in);
+  // The subject as an RFC 2047 encoded-word: 7-bit on the wire.
+  std::string want =
+      "Subject: =?UTF-8?B?" + Base64Encode("配送できなかったメールの返送") + "?=\r\n";
+  EXPECT_NE(ja.find(want), std::string::npos);
+  EXPECT_NE(ja.find("あなたのメールを一部の宛先へ配送できませんでした。"), std::string::npos);
+  EXPECT_EQ(ja.find("could not be delivered"), std::string::npos);
+  // The machine-readable part is the same in both.
+  auto status = [](const std::string& m) { return m.substr(m.find("message/delivery-status")); };
+  EXPECT_EQ(status(ja), status(en));
 }
 
 }  // namespace

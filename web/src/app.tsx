@@ -3,7 +3,7 @@
 import { useEffect, useRef, useState } from "preact/hooks";
 import { Client, JmapError, webLogin, webLogout, webSession } from "./jmap";
 import type { Email, Identity, Mailbox, WebSession } from "./jmap";
-import { roleName, t } from "./i18n";
+import { languageChanged, roleName, t } from "./i18n";
 import { MessageList } from "./list";
 import { Reader } from "./reader";
 import type { ReaderAction } from "./reader";
@@ -41,6 +41,11 @@ function Login(props: { note: string | null; onLogin: (s: WebSession) => void })
     setError(null);
     try {
       const s = await webLogin(String(data.get("username") ?? ""), String(data.get("password") ?? ""));
+      // The account chose another language than the page was drawn in.
+      if (languageChanged()) {
+        location.reload();
+        return;
+      }
       props.onLogin(s);
     } catch (e) {
       const err = e as JmapError;

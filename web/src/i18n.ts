@@ -123,11 +123,22 @@ const ROLE_NAMES: Record<string, [string, string]> = {
   archive: ["Archive", "アーカイブ"],
 };
 
-export const lang: "en" | "ja" = (navigator.languages ?? [navigator.language]).some((l) =>
-  l.toLowerCase().startsWith("ja"),
-)
-  ? "ja"
-  : "en";
+// The account's choice first (the hato_lang cookie the server sets at
+// sign-in and when it changes on /account), else the browser's languages.
+function chosenLanguage(): "en" | "ja" | null {
+  const m = /(?:^|;\s*)hato_lang=(en|ja)(?:;|$)/.exec(document.cookie);
+  return m ? (m[1] as "en" | "ja") : null;
+}
+
+export const lang: "en" | "ja" =
+  chosenLanguage() ??
+  ((navigator.languages ?? [navigator.language]).some((l) => l.toLowerCase().startsWith("ja")) ? "ja" : "en");
+
+// True when the sign-in just set a language cookie other than the page's.
+export function languageChanged(): boolean {
+  const chosen = chosenLanguage();
+  return chosen !== null && chosen !== lang;
+}
 
 export const t: Text = lang === "ja" ? ja : en;
 

@@ -682,6 +682,26 @@ class PgStore final : public Store {
     });
   }
 
+  Result<std::string> GetAccountLanguage(int64_t account_id) override {
+    return WithReader([account_id](Conn& c) -> Result<std::string> {
+      auto r = c.Exec("SELECT language FROM accounts WHERE id = $1 AND removed_at IS NULL",
+                      {P(account_id)});
+      if (!r) return r.error();
+      return r->empty() ? std::string() : r->Text(0, 0);
+    });
+  }
+
+  Status SetAccountLanguage(int64_t account_id, std::string_view language) override {
+    std::string lang(language);
+    return WriteSync([account_id, lang](Txn& t) -> Status {
+      auto r = t.c.Exec("UPDATE accounts SET language = $1 WHERE id = $2 AND removed_at IS NULL",
+                        {P(lang), P(account_id)});
+      if (!r) return r.error();
+      if (r->Affected() == 0) return Err(ErrorKind::kNotFound, "no such account");
+      return Ok();
+    });
+  }
+
   Result<bool> IsAdmin(int64_t account_id) override {
     return WithReader([account_id](Conn& c) -> Result<bool> {
       auto r = c.Exec("SELECT is_admin FROM accounts WHERE id = $1 AND removed_at IS NULL",

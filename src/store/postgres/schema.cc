@@ -196,6 +196,10 @@ CREATE TABLE shards(
   name text PRIMARY KEY,
   number integer NOT NULL UNIQUE);
 )sql",
+      // 8 -> 9: the account's language (issue 13; see the SQLite schema).
+      R"sql(
+ALTER TABLE accounts ADD COLUMN language text NOT NULL DEFAULT '';
+)sql",
   };
   return kMigrations;
 }

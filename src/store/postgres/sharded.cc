@@ -770,6 +770,13 @@ class ShardedStore final : public Store {
     return Main().SetAdmin(address, admin);
   }
   Result<bool> IsAdmin(int64_t account_id) override { return Main().IsAdmin(account_id); }
+  // The account's language (issue 13): in the directory, like the admin role.
+  Result<std::string> GetAccountLanguage(int64_t account_id) override {
+    return Main().GetAccountLanguage(account_id);
+  }
+  Status SetAccountLanguage(int64_t account_id, std::string_view language) override {
+    return Main().SetAccountLanguage(account_id, language);
+  }
 
  private:
   Store& Main() { return *shards_[0]->store; }

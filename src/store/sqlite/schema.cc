@@ -315,6 +315,11 @@ CREATE TABLE orphan_subscriptions(
   name TEXT NOT NULL,
   PRIMARY KEY(account_id, name)) WITHOUT ROWID;
 )sql",
+      // -> +1 (issue 13): the account's language for the web pages and the
+      // mails the server writes to it ("" = the browser's; "en", "ja").
+      R"sql(
+ALTER TABLE accounts ADD COLUMN language TEXT NOT NULL DEFAULT '';
+)sql",
   };
   return kMigrations;
 }

@@ -834,6 +834,29 @@ class SqliteStore final : public Store, public WriteProbe {
     });
   }
 
+  Result<std::string> GetAccountLanguage(int64_t account_id) override {
+    return WithReader([account_id](Db& db) -> Result<std::string> {
+      auto s = db.Cached("SELECT language FROM accounts WHERE id = ? AND removed_at IS NULL");
+      if (!s) return s.error();
+      auto row = (*s)->Bind(1, account_id).Step();
+      if (!row) return row.error();
+      std::string lang = *row ? (*s)->Text(0) : std::string();
+      (*s)->Reset();
+      return lang;
+    });
+  }
+
+  Status SetAccountLanguage(int64_t account_id, std::string_view language) override {
+    std::string lang(language);
+    return WriteSync([account_id, lang](Txn& t) -> Status {
+      auto s = t.db.Cached("UPDATE accounts SET language = ? WHERE id = ? AND removed_at IS NULL");
+      if (!s) return s.error();
+      if (auto st = (*s)->Bind(1, lang).Bind(2, account_id).Run(); !st) return st;
+      if (t.db.Changes() == 0) return Err(ErrorKind::kNotFound, "no such account");
+      return Ok();
+    });
+  }
+
   Result<QuotaUsage> GetQuota(int64_t account_id) override {
     return WithReader([&](Db& db) { return sqlite::QueryQuota(db, account_id); });
   }

@@ -22,6 +22,7 @@ export interface Me {
   setup: { incoming: ServerRow[]; outgoing: ServerRow[] };
   sessionHours: number;
   forwarding: { to: string; keepCopy: boolean } | null;
+  language: "" | "en" | "ja";
 }
 
 export function AccountPage() {
@@ -48,6 +49,7 @@ export function AccountPage() {
           <Aliases me={me} />
           <VacationForm />
           <Forwarding me={me} reload={reload} />
+          <Language me={me} />
           <AppPasswords me={me} reload={reload} />
           <Setup me={me} />
           <Download />
@@ -396,6 +398,37 @@ function Forwarding({ me, reload }: { me: Me; reload: () => Promise<void> }) {
           )}
         </div>
       </form>
+    </section>
+  );
+}
+
+// The account's language (POST /web/api/language): the answer sets the
+// cookie the pages read before they render, so the page reloads.
+function Language({ me }: { me: Me }) {
+  const [error, setError] = useState<string | null>(null);
+  async function save(ev: Event) {
+    ev.preventDefault();
+    const language = String(new FormData(ev.currentTarget as HTMLFormElement).get("language") ?? "");
+    try {
+      await postJson("/web/api/language", { language });
+      location.reload();
+    } catch (e) {
+      setError((e as Error).message);
+    }
+  }
+  return (
+    <section data-testid="language">
+      <h2>{pt.language}</h2>
+      <p class="muted">{pt.languageHelp}</p>
+      <form class="inline" onSubmit={save}>
+        <select name="language" defaultValue={me.language}>
+          <option value="">{pt.languageAuto}</option>
+          <option value="en">English</option>
+          <option value="ja">日本語</option>
+        </select>
+        <button type="submit">{pt.save}</button>
+      </form>
+      {error && <p class="error">{error}</p>}
     </section>
   );
 }
