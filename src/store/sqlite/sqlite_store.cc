@@ -774,10 +774,13 @@ class SqliteStore final : public Store, public WriteProbe {
   Result<std::vector<EmailRow>> FindEmailRows(
       int64_t account_id, const std::vector<std::string>& sha_prefixes) override {
     return WithReader([&](Db& db) -> Result<std::vector<EmailRow>> {
+      // CROSS JOIN fixes the order (SQLite has no statistics here): the
+      // body-hash range first (its unique index), then that body's messages
+      // (messages_blob), never the account's messages first.
       auto s = db.Cached(
           "SELECT m.id, m.mailbox_id, m.uid, m.size, m.internal_date, m.flags, m.keywords, "
-          "m.modseq, b.sha256 FROM blobs b JOIN messages m ON m.blob_id = b.id "
-          "JOIN mailboxes x ON x.id = m.mailbox_id WHERE b.sha256 >= ?1 AND b.sha256 <= ?2 "
+          "m.modseq, b.sha256 FROM blobs b CROSS JOIN messages m ON m.blob_id = b.id "
+          "CROSS JOIN mailboxes x ON x.id = m.mailbox_id WHERE b.sha256 >= ?1 AND b.sha256 <= ?2 "
           "AND x.account_id = ?3 AND m.expunged_at IS NULL AND x.deleted_at IS NULL");
       if (!s) return s.error();
       std::vector<EmailRow> out;
