@@ -675,7 +675,8 @@ class PgStore final : public Store {
   Status PutJmapDocument(int64_t account_id, std::string_view kind,
                          std::string_view body) override {
     std::string k(kind), b(body);
-    return WriteSync([account_id, k, b](Txn& t) -> Status {
+    return WriteSync([this, account_id, k, b](Txn& t) -> Status {
+      if (auto st = GuardAccount(t, account_id); !st) return st;  // moved to another shard
       auto r = t.c.Exec(
           "INSERT INTO jmap_documents(account_id, kind, body, updated_at) VALUES($1, $2, $3, $4) "
           "ON CONFLICT(account_id, kind) DO UPDATE SET body = excluded.body, "
