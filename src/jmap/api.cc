@@ -309,6 +309,7 @@ struct EndOnAccountChange final : server::AccountSessions::Member {
 
 void AddRoutes(http::Router& router, server::Services& services, const std::string& data_dir) {
   server::Services* svc = &services;
+  ImportJmapFiles(*services.store, data_dir);
   auto concurrency = std::make_shared<Concurrency>();
   auto uploads = std::make_shared<Concurrency>();
   auto hub = std::make_shared<PushHub>();

@@ -230,7 +230,20 @@ Result<std::string> ReadBlob(Context& ctx, const std::string& blob_id) {
     part = blob_id.substr(66);
     std::replace(part.begin(), part.end(), '-', '.');
   }
-  const AccountData* d = ctx.Load();
+  // A download names one body: only its rows are read (the body-hash
+  // index), unless the request has loaded the account anyway.
+  std::optional<AccountData> some;
+  if (!ctx.data) {
+    std::string raw;
+    for (size_t i = 0; i < hex.size(); i += 2)
+      raw.push_back(static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16)));
+    auto rows = ctx.svc.store->FindEmailRows(ctx.account_id, {raw});
+    if (rows) {
+      some.emplace();
+      some->rows = std::move(*rows);
+    }
+  }
+  const AccountData* d = some ? &*some : ctx.Load();
   if (!d) return Err(ErrorKind::kTemporary, ctx.error);
   std::string content;
   if (const store::EmailRow* row = RowBySha(*d, hex)) {
@@ -374,6 +387,18 @@ json::object MailboxObject(const store::MailboxInfo& m, const std::vector<store:
   return o;
 }
 
+// The account's mailboxes with their counts but without its message rows
+// (what Mailbox/get, /changes and /query need): nullopt when the request has
+// loaded the account already (use it) or the store failed (Load says why).
+std::optional<AccountData> MailboxesOnly(Context& ctx) {
+  if (ctx.data) return std::nullopt;
+  auto list = ctx.svc.store->ListMailboxes(ctx.account_id);
+  if (!list) return std::nullopt;
+  AccountData d;
+  d.mailboxes = std::move(*list);
+  return d;
+}
+
 Output MailboxGet(Context& ctx, json::object& args) {
   HATO_KNOWN("accountId", "ids", "properties");
   bool bad = false;
@@ -383,7 +408,8 @@ Output MailboxGet(Context& ctx, json::object& args) {
   if (bad) return Output::Error("invalidArguments", "properties must be null or an array");
   if (ids && ids->size() > ctx.cfg.jmap.max_objects_in_get)
     return Output::Error("requestTooLarge", "more ids than maxObjectsInGet");
-  const AccountData* d = ctx.Load();
+  std::optional<AccountData> some = MailboxesOnly(ctx);
+  const AccountData* d = some ? &*some : ctx.Load();
   if (!d) return ServerFail(ctx);
   json::array list, not_found;
   if (!ids) {
@@ -416,7 +442,8 @@ Output MailboxChanges(Context& ctx, json::object& args) {
   if (!since || !since->is_string()) return Output::Error("invalidArguments", "sinceState");
   auto old = DecodeState('m', since->get_string());
   if (!old) return Output::Error("cannotCalculateChanges", "unknown state");
-  const AccountData* d = ctx.Load();
+  std::optional<AccountData> some = MailboxesOnly(ctx);
+  const AccountData* d = some ? &*some : ctx.Load();
   if (!d) return ServerFail(ctx);
   auto cur = Marks(d->mailboxes, true);
   json::array created, updated, destroyed;
@@ -456,7 +483,8 @@ Output MailboxChanges(Context& ctx, json::object& args) {
 Output MailboxQuery(Context& ctx, json::object& args) {
   HATO_KNOWN("accountId", "filter", "sort", "position", "anchor", "anchorOffset", "limit",
              "calculateTotal", "sortAsTree", "filterAsTree");
-  const AccountData* d = ctx.Load();
+  std::optional<AccountData> some = MailboxesOnly(ctx);
+  const AccountData* d = some ? &*some : ctx.Load();
   if (!d) return ServerFail(ctx);
   std::vector<const store::MailboxInfo*> v;
   const json::object* filter = nullptr;
@@ -1335,6 +1363,43 @@ void RememberSummary(const std::string& key, const json::object& content) {
   c.entries[key] = content;
 }
 
+// The raw hash prefix an Email id names ("e" + 24 lower-case hex digits),
+// or nullopt for anything else.
+std::optional<std::string> EmailIdPrefix(std::string_view id) {
+  if (id.size() != 25 || id.front() != 'e') return std::nullopt;
+  auto nibble = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    return -1;
+  };
+  std::string out;
+  for (size_t i = 1; i + 1 < id.size(); i += 2) {
+    int hi = nibble(id[i]), lo = nibble(id[i + 1]);
+    if (hi < 0 || lo < 0) return std::nullopt;
+    out.push_back(static_cast<char>(hi << 4 | lo));
+  }
+  return out;
+}
+
+// The account's data as far as these Emails need it: the mailbox heads (for
+// the state) and the rows of the named Emails, read through the body-hash
+// index (Store::FindEmailRows). nullopt when the store lacks the
+// operation or fails: the caller then loads everything (Context::Load).
+std::optional<AccountData> LoadEmails(Context& ctx, const std::vector<std::string>& ids) {
+  std::vector<std::string> prefixes;
+  for (const auto& id : ids)
+    if (auto p = EmailIdPrefix(id)) prefixes.push_back(std::move(*p));
+  auto heads = ctx.svc.store->ListMailboxHeads(ctx.account_id);
+  if (!heads) return std::nullopt;
+  auto rows = ctx.svc.store->FindEmailRows(ctx.account_id, prefixes);
+  if (!rows) return std::nullopt;
+  AccountData d;
+  d.mailboxes = std::move(*heads);
+  d.rows = std::move(*rows);
+  for (size_t i = 0; i < d.rows.size(); ++i) d.emails[EmailIdOf(d.rows[i].sha256)].push_back(i);
+  return d;
+}
+
 Output EmailGet(Context& ctx, json::object& args) {
   HATO_KNOWN("accountId", "ids", "properties", "bodyProperties", "fetchTextBodyValues",
              "fetchHTMLBodyValues", "fetchAllBodyValues", "maxBodyValueBytes");
@@ -1364,7 +1429,11 @@ Output EmailGet(Context& ctx, json::object& args) {
         p.rfind("header:", 0) != 0)
       return Output::Error("invalidArguments", "unknown property " + p);
   }
-  const AccountData* d = ctx.Load();
+  // Asked by id (a list view's page): only those Emails' rows are read.
+  std::optional<AccountData> some;
+  if (ids && !ctx.data && ids->size() <= ctx.cfg.jmap.max_objects_in_get)
+    some = LoadEmails(ctx, *ids);
+  const AccountData* d = some ? &*some : ctx.Load();
   if (!d) return ServerFail(ctx);
   std::vector<std::string> list_ids;
   if (ids) {
@@ -1711,9 +1780,105 @@ std::string SortKeyText(Context& ctx, QueryItem& q, const std::string& prop) {
   return "";
 }
 
+// The webmail's list view, the common case of Email/query: `inMailbox`
+// alone, sorted by receivedAt (or no sort), not collapsed, paged by
+// position: answered from the store's index (Store::QueryMailboxEmails)
+// without listing the account. nullopt when the request is another shape
+// (or the store lacks the operation): the general path below answers it.
+// Within one mailbox an Email's receivedAt is that of its row there.
+std::optional<Output> FastEmailQuery(Context& ctx, const json::object& args,
+                                     std::vector<std::string>* all_ids) {
+  const json::value* f = args.if_contains("filter");
+  if (!f || !f->is_object() || f->get_object().size() != 1) return std::nullopt;
+  const json::value* in = f->get_object().if_contains("inMailbox");
+  if (!in || !in->is_string()) return std::nullopt;
+  std::string mailbox_id(in->get_string());
+  if (!mailbox_id.empty() && mailbox_id[0] == '#') {
+    auto it = ctx.created_ids.find(mailbox_id.substr(1));
+    if (it == ctx.created_ids.end()) return std::nullopt;
+    mailbox_id = it->second;
+  }
+  auto mailbox = ParseMailboxId(mailbox_id);
+  if (!mailbox) return std::nullopt;
+  bool ascending = false;
+  if (const json::value* s = args.if_contains("sort"); s && !s->is_null()) {
+    if (!s->is_array() || s->get_array().size() > 1) return std::nullopt;
+    for (const auto& c : s->get_array()) {
+      const json::object* o = c.if_object();
+      if (!o) return std::nullopt;
+      for (const auto& kv : *o)
+        if (kv.key() != "property" && kv.key() != "isAscending" && kv.key() != "collation")
+          return std::nullopt;
+      const json::value* prop = o->if_contains("property");
+      if (!prop || !prop->is_string() || prop->get_string() != "receivedAt") return std::nullopt;
+      ascending = true;
+      if (const json::value* a = o->if_contains("isAscending")) {
+        if (!a->is_bool()) return std::nullopt;
+        ascending = a->get_bool();
+      }
+    }
+  }
+  if (const json::value* ct = args.if_contains("collapseThreads");
+      ct && !(ct->is_null() || (ct->is_bool() && !ct->get_bool())))
+    return std::nullopt;
+  if (const json::value* a = args.if_contains("anchor"); a && !a->is_null()) return std::nullopt;
+  int64_t position = 0;
+  if (const json::value* p = args.if_contains("position")) {
+    if (!p->is_number()) return std::nullopt;
+    position = p->to_number<int64_t>();
+    if (position < 0) return std::nullopt;
+  }
+  const uint64_t max = ctx.cfg.jmap.max_objects_in_get;
+  uint64_t limit = max;
+  bool capped = true;  // the server's limit applies: said in the response (section 5.5)
+  if (const json::value* l = args.if_contains("limit"); l && !l->is_null()) {
+    if (!l->is_number() || l->to_number<double>() < 0) return std::nullopt;
+    limit = l->to_number<uint64_t>();
+    capped = limit > max;
+    limit = std::min(limit, max);
+  }
+  const json::value* ct = args.if_contains("calculateTotal");
+  bool want_total = ct && ct->is_bool() && ct->get_bool();
+  if (all_ids) {
+    position = 0;
+    limit = UINT64_MAX;
+    want_total = false;
+  }
+  auto heads = ctx.svc.store->ListMailboxHeads(ctx.account_id);
+  if (!heads) return std::nullopt;
+  auto page = ctx.svc.store->QueryMailboxEmails(ctx.account_id, *mailbox, ascending,
+                                                static_cast<uint64_t>(position), limit, want_total);
+  if (!page) return std::nullopt;
+  if (all_ids) {
+    for (const auto& row : page->rows) all_ids->push_back(EmailIdOf(row.sha256));
+    return Output{};
+  }
+  uint64_t total = page->total;
+  if (page->rows.empty() && position > 0 && !want_total) {
+    // Past the end: the position said is the total (section 5.5).
+    auto counted =
+        ctx.svc.store->QueryMailboxEmails(ctx.account_id, *mailbox, ascending, 0, 0, true);
+    if (!counted) return std::nullopt;
+    total = counted->total;
+  }
+  json::array ids;
+  for (const auto& row : page->rows) ids.push_back(json::string(EmailIdOf(row.sha256)));
+  json::object r;
+  r["accountId"] = AccountId(ctx.account_id);
+  r["queryState"] = EmailState(*heads);
+  r["canCalculateChanges"] = true;
+  uint64_t pos = static_cast<uint64_t>(position);
+  r["position"] = page->rows.empty() && pos > total ? total : pos;
+  r["ids"] = std::move(ids);
+  if (want_total) r["total"] = total;
+  if (capped) r["limit"] = limit;
+  return Output::One("Email/query", std::move(r));
+}
+
 // Email/query; with `all_ids`, only the whole sorted result is computed
 // into it (Email/queryChanges) and the Output is empty unless an error.
 Output EmailQueryImpl(Context& ctx, json::object& args, std::vector<std::string>* all_ids) {
+  if (auto fast = FastEmailQuery(ctx, args, all_ids)) return std::move(*fast);
   const AccountData* d = ctx.Load();
   if (!d) return ServerFail(ctx);
   std::vector<QueryItem> items;
@@ -2744,41 +2909,47 @@ std::string IdentityIdOf(const std::string& address);
 // An account has one Identity per address it may send as (its own and its
 // aliases: `hato alias add`), so Identity/set cannot create or destroy one;
 // it updates what the user may choose: name, replyTo, bcc and signatures.
-// Those are kept in data/jmap-identities/{accountId}.json (replaced
-// atomically: io::FileSystem::WriteFileAtomic), beside the uploads.
+// Those are kept in the store (Store::GetJmapDocument, kind "identities"),
+// so backups have them and every node of a PostgreSQL store sees them;
+// files of older versions (data/jmap-identities/{accountId}.json) are moved
+// into the store at start (ImportJmapFiles).
 
 std::atomic<io::FileSystem*> g_data_files{nullptr};
-
-// The data directory's files (SetDataFiles).
-io::FileSystem* Files(const Context&) {
-  io::FileSystem* f = g_data_files.load();
-  return f ? f : io::FileSystem::Default();
-}
 
 inline constexpr size_t kMaxIdentityNameBytes = 256;
 inline constexpr size_t kMaxSignatureBytes = 64 * 1024;
 inline constexpr size_t kMaxIdentityAddresses = 50;  // in replyTo or bcc
 
-std::string IdentityFile(const Context& ctx) {
-  return ctx.data_dir + "/jmap-identities/" + std::to_string(ctx.account_id) + ".json";
-}
+inline constexpr const char* kIdentitiesDocument = "identities";
+inline constexpr const char* kSubmissionsDocument = "submissions";
 
+// Serialises the read-modify-write of an account's documents in this
+// process (two nodes of one PostgreSQL store may still interleave: the last
+// write wins, as with two clients).
 std::mutex& IdentityFileLock() {
   static std::mutex mu;
   return mu;
 }
 
-// The saved choices by Identity id; an empty object when none were saved.
-Result<json::object> LoadIdentityChoices(const Context& ctx) {
-  io::FileSystem* f = Files(ctx);
-  std::string path = IdentityFile(ctx);
-  if (!f->Exists(path)) return json::object{};
-  auto text = f->ReadFile(path);
-  if (!text) return text.error();
+// A JMAP document of the account as a JSON object; nullopt when none was stored.
+Result<std::optional<json::object>> LoadDocument(const Context& ctx, const char* kind) {
+  auto text = ctx.svc.store->GetJmapDocument(ctx.account_id, kind);
+  if (!text) {
+    if (text.error().kind == ErrorKind::kNotFound) return std::optional<json::object>{};
+    return text.error();
+  }
   boost::system::error_code ec;
   json::value v = json::parse(*text, ec);
-  if (ec || !v.is_object()) return Err(ErrorKind::kCorrupt, "unreadable " + path);
-  return v.get_object();
+  if (ec || !v.is_object())
+    return Err(ErrorKind::kCorrupt, std::string("unreadable JMAP ") + kind + " record");
+  return std::optional<json::object>(v.get_object());
+}
+
+// The saved choices by Identity id; an empty object when none were saved.
+Result<json::object> LoadIdentityChoices(const Context& ctx) {
+  auto doc = LoadDocument(ctx, kIdentitiesDocument);
+  if (!doc) return doc.error();
+  return doc->value_or(json::object{});
 }
 
 json::object IdentityObject(const std::string& address, const json::object& choices) {
@@ -2949,10 +3120,8 @@ Output IdentitySet(Context& ctx, json::object& args) {
     it = current.count(std::string(it->key())) ? std::next(it) : next.erase(it);
   std::string new_state = old_state;
   if (!updated.empty()) {
-    io::FileSystem* f = Files(ctx);
-    std::string path = IdentityFile(ctx);
-    Status st = f->CreateDirs(ctx.data_dir + "/jmap-identities");
-    if (st) st = f->WriteFileAtomic(path, json::serialize(next));
+    Status st =
+        ctx.svc.store->PutJmapDocument(ctx.account_id, kIdentitiesDocument, json::serialize(next));
     if (!st) {
       spdlog::error("jmap: cannot save identities of {}: {}", ctx.address, st.error().message);
       return Output::Error("serverFail", "cannot save; try again");
@@ -3026,9 +3195,10 @@ std::string Outgoing(const std::string& content, const std::string& host) {
 // ---- EmailSubmission records (RFC 8621 section 7.1) ----
 //
 // Each accepted submission is recorded for EmailSubmission/get, /query and
-// /changes in data/jmap-submissions/{accountId}.json (the newest
-// kMaxKeptSubmissions, replaced atomically after the store acknowledged the
-// delivery). Submissions are sent at once: undoStatus is "final". The
+// /changes in the store (Store::PutJmapDocument, kind "submissions": the
+// newest kMaxKeptSubmissions, written after the store acknowledged the
+// delivery; before, data/jmap-submissions/{accountId}.json, moved into the
+// store at start). Submissions are sent at once: undoStatus is "final". The
 // deliveryStatus of each recipient is read from the outbound queue when
 // asked: local recipients were delivered in the same transaction; a queued
 // one is "queued" until the queue records it delivered or failed (with the
@@ -3036,10 +3206,6 @@ std::string Outgoing(const std::string& content, const std::string& host) {
 // "unknown" here (the sender has the DSN, RFC 3464).
 
 inline constexpr size_t kMaxKeptSubmissions = 1000;
-
-std::string SubmissionFile(const Context& ctx) {
-  return ctx.data_dir + "/jmap-submissions/" + std::to_string(ctx.account_id) + ".json";
-}
 
 std::mutex& SubmissionFileLock() {
   static std::mutex mu;
@@ -3049,18 +3215,12 @@ std::mutex& SubmissionFileLock() {
 // {"seq": N, "list": [record...]}: records oldest first; seq counts every
 // submission ever recorded (the state), "destroyed" the ids destroyed since.
 Result<json::object> LoadSubmissions(const Context& ctx) {
-  io::FileSystem* f = Files(ctx);
-  std::string path = SubmissionFile(ctx);
-  if (!f->Exists(path))
-    return json::object{{"seq", 0}, {"list", json::array{}}, {"destroyed", json::array{}}};
-  auto text = f->ReadFile(path);
-  if (!text) return text.error();
-  boost::system::error_code ec;
-  json::value v = json::parse(*text, ec);
-  if (ec || !v.is_object() || !v.get_object().contains("list") ||
-      !v.get_object().at("list").is_array() || !v.get_object().contains("seq"))
-    return Err(ErrorKind::kCorrupt, "unreadable " + path);
-  json::object o = v.get_object();
+  auto doc = LoadDocument(ctx, kSubmissionsDocument);
+  if (!doc) return doc.error();
+  if (!*doc) return json::object{{"seq", 0}, {"list", json::array{}}, {"destroyed", json::array{}}};
+  json::object o = std::move(**doc);
+  if (!o.contains("list") || !o.at("list").is_array() || !o.contains("seq"))
+    return Err(ErrorKind::kCorrupt, "unreadable JMAP submissions record");
   if (!o.contains("destroyed") || !o.at("destroyed").is_array()) o["destroyed"] = json::array{};
   return o;
 }
@@ -3077,22 +3237,22 @@ Status SaveSubmissions(const Context& ctx, json::object& all) {
     }
   }
   all["floor"] = floor;
-  io::FileSystem* f = Files(ctx);
-  if (auto st = f->CreateDirs(ctx.data_dir + "/jmap-submissions"); !st) return st;
-  return f->WriteFileAtomic(SubmissionFile(ctx), json::serialize(all));
+  return ctx.svc.store->PutJmapDocument(ctx.account_id, kSubmissionsDocument, json::serialize(all));
 }
 
 std::string SubmissionState(const json::object& all) {
   return Prefixed('q', std::to_string(all.at("seq").to_number<int64_t>()));
 }
 
-// The record with its deliveryStatus from the queue (section 7.1).
-json::object SubmissionObject(Context& ctx, const json::object& rec) {
-  json::object o = rec;
+// A record's deliveryStatus (section 7.1): stored once it is settled, else
+// read from the queue. `settled`: it can no longer change (every remote
+// recipient delivered or failed, or the queue has let go of the message).
+json::object DeliveryStatus(Context& ctx, const json::object& rec, bool& settled) {
+  if (const json::value* done = rec.if_contains("deliveryStatus"); done && done->is_object()) {
+    settled = true;
+    return done->get_object();
+  }
   int64_t queue_id = rec.contains("queueId") ? rec.at("queueId").to_number<int64_t>() : 0;
-  o.erase("queueId");
-  o.erase("seq");
-  o.erase("remote");
   std::set<std::string> remote;
   if (const json::value* r = rec.if_contains("remote"); r && r->is_array())
     for (const auto& x : r->get_array())
@@ -3102,6 +3262,7 @@ json::object SubmissionObject(Context& ctx, const json::object& rec) {
     auto q = ctx.svc.store->GetQueued(queue_id);
     if (q) queued = std::move(*q);
   }
+  settled = true;
   json::object status;
   for (const auto& r : rec.at("envelope").at("rcptTo").get_array()) {
     std::string addr(r.at("email").get_string());
@@ -3117,17 +3278,70 @@ json::object SubmissionObject(Context& ctx, const json::object& rec) {
           st["delivered"] = qr.state == store::RecipientState::kDelivered ? "yes"
                             : qr.state == store::RecipientState::kFailed  ? "no"
                                                                           : "queued";
+          if (qr.state != store::RecipientState::kDelivered &&
+              qr.state != store::RecipientState::kFailed)
+            settled = false;
           if (!qr.last_error.empty()) st["smtpReply"] = qr.last_error;
         }
       }
     }
     status[addr] = std::move(st);
   }
-  o["deliveryStatus"] = std::move(status);
+  return status;
+}
+
+// The record as EmailSubmission/get shows it.
+json::object SubmissionObject(Context& ctx, const json::object& rec) {
+  json::object o = rec;
+  bool settled = false;
+  o["deliveryStatus"] = DeliveryStatus(ctx, rec, settled);
+  for (const char* internal : {"queueId", "seq", "remote", "updatedSeq", "observed"})
+    o.erase(internal);
   o["undoStatus"] = "final";
   o["dsnBlobIds"] = json::array{};
   o["mdnBlobIds"] = json::array{};
   return o;
+}
+
+// The records with what the queue did since they were last read
+// (section 7: deliveryStatus changes as the queue delivers): a record whose
+// status changed gets a new "updatedSeq" from the state's counter, so
+// EmailSubmission/changes reports it in `updated`; a settled status is
+// stored in the record and never read from the queue again. Every read of
+// the records goes through here, so a state never hides a change made
+// before it was given.
+Result<json::object> ObservedSubmissions(Context& ctx) {
+  auto all = LoadSubmissions(ctx);
+  if (!all) return all;
+  auto pending = [](const json::value& v) {
+    const json::object& rec = v.get_object();
+    return rec.contains("queueId") && !rec.contains("deliveryStatus");
+  };
+  const json::array& list = all->at("list").get_array();
+  if (std::none_of(list.begin(), list.end(), pending)) return all;
+  std::lock_guard lock(SubmissionFileLock());
+  all = LoadSubmissions(ctx);  // again, under the lock
+  if (!all) return all;
+  int64_t seq = all->at("seq").to_number<int64_t>();
+  bool changed = false;
+  for (auto& v : (*all)["list"].as_array()) {
+    if (!pending(v)) continue;
+    json::object& rec = v.as_object();
+    bool settled = false;
+    json::object status = DeliveryStatus(ctx, rec, settled);
+    std::string seen = std::to_string(Hash32(json::serialize(status)));
+    const json::value* before = rec.if_contains("observed");
+    bool differs = !before || !before->is_string() || before->get_string() != seen;
+    if (settled) rec["deliveryStatus"] = status;
+    // A first look is no change (nobody was shown another status).
+    if (settled || (before && differs)) rec["updatedSeq"] = ++seq;
+    rec["observed"] = seen;
+    changed = changed || settled || differs;
+  }
+  if (!changed) return all;
+  (*all)["seq"] = seq;
+  if (Status st = SaveSubmissions(ctx, *all); !st) return st.error();
+  return all;
 }
 
 Output EmailSubmissionGet(Context& ctx, json::object& args) {
@@ -3138,7 +3352,7 @@ Output EmailSubmissionGet(Context& ctx, json::object& args) {
   if (ids && ids->size() > ctx.cfg.jmap.max_objects_in_get) return Output::Error("requestTooLarge");
   auto props = Properties(args, "properties", bad);
   if (bad) return Output::Error("invalidArguments", "properties");
-  auto all = LoadSubmissions(ctx);
+  auto all = ObservedSubmissions(ctx);
   if (!all) {
     ctx.error = all.error().message;
     return ServerFail(ctx);
@@ -3179,8 +3393,9 @@ Output EmailSubmissionGet(Context& ctx, json::object& args) {
   return Output::One("EmailSubmission/get", std::move(r));
 }
 
-// EmailSubmission/changes (RFC 8620 section 5.2): records are never updated
-// (undoStatus is final at once), only created and destroyed.
+// EmailSubmission/changes (RFC 8620 section 5.2): created and destroyed
+// records, and `updated` those whose deliveryStatus changed since the state
+// (ObservedSubmissions; undoStatus is final at once and never changes).
 Output EmailSubmissionChanges(Context& ctx, json::object& args) {
   HATO_KNOWN("accountId", "sinceState", "maxChanges");
   const json::value* since = args.if_contains("sinceState");
@@ -3188,7 +3403,7 @@ Output EmailSubmissionChanges(Context& ctx, json::object& args) {
       since->get_string()[0] != 'q')
     return Output::Error("cannotCalculateChanges");
   auto n = ParseUint(std::string_view(since->get_string()).substr(1));
-  auto all = LoadSubmissions(ctx);
+  auto all = ObservedSubmissions(ctx);
   if (!all) {
     ctx.error = all.error().message;
     return ServerFail(ctx);
@@ -3198,9 +3413,16 @@ Output EmailSubmissionChanges(Context& ctx, json::object& args) {
   int64_t floor = all->contains("floor") ? all->at("floor").to_number<int64_t>() : 0;
   if (!n || static_cast<int64_t>(*n) > seq || static_cast<int64_t>(*n) < floor)
     return Output::Error("cannotCalculateChanges");
-  json::array created, destroyed;
-  for (const auto& v : list)
-    if (v.at("seq").to_number<int64_t>() > static_cast<int64_t>(*n)) created.push_back(v.at("id"));
+  json::array created, updated, destroyed;
+  const auto since_seq = static_cast<int64_t>(*n);
+  for (const auto& v : list) {
+    if (v.at("seq").to_number<int64_t>() > since_seq) {
+      created.push_back(v.at("id"));
+    } else if (const json::value* u = v.get_object().if_contains("updatedSeq");
+               u && u->to_number<int64_t>() > since_seq) {
+      updated.push_back(v.at("id"));
+    }
+  }
   for (const auto& v : all->at("destroyed").get_array())
     if (v.is_object() && v.get_object().at("seq").to_number<int64_t>() > static_cast<int64_t>(*n))
       destroyed.push_back(v.get_object().at("id"));
@@ -3210,7 +3432,7 @@ Output EmailSubmissionChanges(Context& ctx, json::object& args) {
   r["newState"] = SubmissionState(*all);
   r["hasMoreChanges"] = false;
   r["created"] = std::move(created);
-  r["updated"] = json::array{};
+  r["updated"] = std::move(updated);
   r["destroyed"] = std::move(destroyed);
   return Output::One("EmailSubmission/changes", std::move(r));
 }
@@ -3220,7 +3442,7 @@ Output EmailSubmissionChanges(Context& ctx, json::object& args) {
 Output EmailSubmissionQuery(Context& ctx, json::object& args) {
   HATO_KNOWN("accountId", "filter", "sort", "position", "anchor", "anchorOffset", "limit",
              "calculateTotal");
-  auto all = LoadSubmissions(ctx);
+  auto all = ObservedSubmissions(ctx);
   if (!all) {
     ctx.error = all.error().message;
     return ServerFail(ctx);
@@ -3335,7 +3557,7 @@ Output EmailSubmissionSet(Context& ctx, json::object& args) {
       create->get_object().size() > ctx.cfg.jmap.max_objects_in_set)
     return Output::Error("requestTooLarge");
   std::vector<std::string> owned = OwnedAddresses(ctx);
-  auto all = LoadSubmissions(ctx);
+  auto all = ObservedSubmissions(ctx);
   if (!all) {
     ctx.error = all.error().message;
     return ServerFail(ctx);
@@ -3789,6 +4011,56 @@ Output SearchSnippetGet(Context& ctx, json::object& args) {
 }  // namespace
 
 void SetDataFiles(io::FileSystem* fs) { g_data_files.store(fs); }
+
+size_t ImportJmapFiles(store::Store& store, const std::string& data_dir) {
+  io::FileSystem* f = g_data_files.load();
+  if (!f) f = io::FileSystem::Default();
+  size_t moved = 0;
+  for (auto [dir, kind] : {std::pair{"jmap-identities", kIdentitiesDocument},
+                           std::pair{"jmap-submissions", kSubmissionsDocument}}) {
+    std::string path = data_dir + "/" + dir;
+    if (!f->Exists(path)) continue;
+    auto names = f->ListDir(path);
+    if (!names) {
+      spdlog::warn("jmap: cannot list {}: {}", path, names.error().message);
+      continue;
+    }
+    for (const std::string& name : *names) {
+      constexpr std::string_view kExt = ".json";
+      if (name.size() <= kExt.size() || !name.ends_with(kExt)) continue;
+      auto id = ParseUint(std::string_view(name).substr(0, name.size() - kExt.size()));
+      if (!id || *id == 0 || *id > INT64_MAX) continue;
+      std::string file = path + "/" + name;
+      auto text = f->ReadFile(file);
+      boost::system::error_code ec;
+      json::value v = text ? json::parse(*text, ec) : json::value();
+      if (!text || ec || !v.is_object()) {
+        spdlog::warn("jmap: {} is unreadable; left in place", file);
+        continue;
+      }
+      int64_t account = static_cast<int64_t>(*id);
+      // A record already in the store is newer than the file: keep it.
+      auto have = store.GetJmapDocument(account, kind);
+      if (!have && have.error().kind != ErrorKind::kNotFound) {
+        spdlog::warn("jmap: cannot read the {} of account {}: {}", kind, account,
+                     have.error().message);
+        continue;
+      }
+      if (!have) {
+        if (auto st = store.PutJmapDocument(account, kind, json::serialize(v)); !st) {
+          spdlog::warn("jmap: cannot move {} into the store: {}", file, st.error().message);
+          continue;
+        }
+      }
+      // Kept beside, renamed: never read again, there for an admin.
+      if (auto st = f->Rename(file, file + ".migrated"); !st)
+        spdlog::warn("jmap: cannot rename {}: {}", file, st.error().message);
+      ++moved;
+    }
+  }
+  if (moved > 0) spdlog::info("jmap: moved {} identity and submission files into the store", moved);
+  return moved;
+}
 
 const std::vector<MethodEntry>& MailMethods() {
   static const std::vector<MethodEntry> methods = {

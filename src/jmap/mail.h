@@ -41,9 +41,17 @@ Result<std::string> ReadBlob(Context& ctx, const std::string& blob_id);
 
 std::vector<std::string_view> SplitOn(std::string_view s, char sep);
 
-// The file system of JMAP's files in the data directory (identities,
-// submission records): the fault-injecting one under HATO_FAULTS_FILE
-// (io/fault_fs.h). Default: io::FileSystem::Default(). Set before serving.
+// The file system of JMAP's files in the data directory (the identity and
+// submission files of older versions): the fault-injecting one under
+// HATO_FAULTS_FILE (io/fault_fs.h). Default: io::FileSystem::Default().
+// Set before serving.
 void SetDataFiles(io::FileSystem* fs);
+
+// Moves the identity and submission files of older versions
+// (data/jmap-identities/{account}.json, data/jmap-submissions/...) into the
+// store (Store::PutJmapDocument) unless the store already has that record,
+// and renames each to *.json.migrated. Run once at start (AddRoutes).
+// Returns how many files it moved.
+size_t ImportJmapFiles(store::Store& store, const std::string& data_dir);
 
 }  // namespace hato::jmap

@@ -901,3 +901,119 @@ TEST(BlobStore, CompressesLargeRepetitiveContent) {
 
 }  // namespace
 }  // namespace hato::store
+
+// ---- JMAP's indexed reads and records (issue 12) ----
+
+namespace hato::store {
+namespace {
+
+// QueryMailboxEmails pages a mailbox by (internal date, id) with one row per
+// body, whatever the order the messages were stored in; FindEmailRows finds
+// an Email's rows by a prefix of its body hash, in live mailboxes of the
+// account only; ListMailboxHeads gives the state's fields without counts.
+TEST_P(StoreTest, JmapIndexedEmailReads) {
+  int64_t a = MakeAccount("a@example.test");
+  int64_t b = MakeAccount("b@example.test");
+  auto append = [&](int64_t account, const std::string& content, int64_t date) {
+    AppendRequest req{account, "INBOX", content, "", 0, "", date};
+    auto r = Wait<AppendResult>([&](Done<AppendResult> d) { store_->Append(req, std::move(d)); });
+    ASSERT_TRUE(r.ok()) << r.error().message;
+  };
+  // Dates out of order; "dup" twice (the same body: one Email).
+  const int64_t dates[] = {50, 10, 40, 20, 30, 60};
+  for (int i = 0; i < 6; ++i)
+    append(a, "Subject: m" + std::to_string(i) + "\r\n\r\nx\r\n", 1700000000 + dates[i]);
+  append(a, "Subject: dup\r\n\r\ny\r\n", 1700000035);
+  append(a, "Subject: dup\r\n\r\ny\r\n", 1700000035);
+  append(b, "Subject: m0\r\n\r\nx\r\n", 1700000000);  // b has a's first body too
+  auto mailboxes = store_->ListMailboxes(a);
+  ASSERT_TRUE(mailboxes.ok());
+  int64_t inbox = 0;
+  for (const auto& m : *mailboxes)
+    if (m.name == kInbox) inbox = m.id;
+  auto subject = [&](const EmailRow& r) {
+    auto c = store_->ReadMessage(a, r.message_id);
+    EXPECT_TRUE(c.ok());
+    return c.ok() ? c->substr(9, c->find('\r') - 9) : std::string();
+  };
+  auto page = store_->QueryMailboxEmails(a, inbox, false, 0, 100, true);
+  ASSERT_TRUE(page.ok()) << page.error().message;
+  EXPECT_EQ(page->total, 7u);
+  std::vector<std::string> got;
+  for (const auto& r : page->rows) got.push_back(subject(r));
+  EXPECT_EQ(got, (std::vector<std::string>{"m5", "m0", "m2", "dup", "m4", "m3", "m1"}));
+  // Position and limit; ascending; past the end.
+  page = store_->QueryMailboxEmails(a, inbox, false, 2, 2, false);
+  ASSERT_TRUE(page.ok());
+  ASSERT_EQ(page->rows.size(), 2u);
+  EXPECT_EQ(subject(page->rows[0]), "m2");
+  EXPECT_EQ(subject(page->rows[1]), "dup");
+  page = store_->QueryMailboxEmails(a, inbox, true, 0, 3, false);
+  ASSERT_TRUE(page.ok());
+  got.clear();
+  for (const auto& r : page->rows) got.push_back(subject(r));
+  EXPECT_EQ(got, (std::vector<std::string>{"m1", "m3", "m4"}));
+  page = store_->QueryMailboxEmails(a, inbox, true, 50, 3, true);
+  ASSERT_TRUE(page.ok());
+  EXPECT_TRUE(page->rows.empty());
+  EXPECT_EQ(page->total, 7u);
+  // Another account's mailbox is an empty page.
+  page = store_->QueryMailboxEmails(b, inbox, false, 0, 100, true);
+  ASSERT_TRUE(page.ok());
+  EXPECT_TRUE(page->rows.empty());
+  EXPECT_EQ(page->total, 0u);
+
+  // By hash prefix: both rows of "dup"; a's row of m0 only, not b's.
+  auto all = store_->ListEmailRows(a, 0, 0);
+  ASSERT_TRUE(all.ok());
+  std::string dup_sha, m0_sha;
+  for (const auto& r : *all) {
+    if (subject(r) == "dup") dup_sha = r.sha256;
+    if (subject(r) == "m0") m0_sha = r.sha256;
+  }
+  auto rows = store_->FindEmailRows(a, {dup_sha.substr(0, 12), m0_sha.substr(0, 12), "\x01"});
+  ASSERT_TRUE(rows.ok()) << rows.error().message;
+  ASSERT_EQ(rows->size(), 3u);
+  EXPECT_LT((*rows)[0].message_id, (*rows)[1].message_id);
+  for (const auto& r : *rows) EXPECT_EQ(r.mailbox_id, inbox);
+  // Expunged rows are not found or paged.
+  std::vector<int64_t> gone;
+  for (const auto& r : *rows) gone.push_back(r.message_id);
+  auto ex = Wait<void>([&](Done<void> d) { store_->Expunge(a, gone, std::move(d)); });
+  ASSERT_TRUE(ex.ok()) << ex.error().message;
+  rows = store_->FindEmailRows(a, {dup_sha, m0_sha});
+  ASSERT_TRUE(rows.ok());
+  EXPECT_TRUE(rows->empty());
+  page = store_->QueryMailboxEmails(a, inbox, false, 0, 100, true);
+  ASSERT_TRUE(page.ok());
+  EXPECT_EQ(page->total, 5u);
+  EXPECT_EQ(page->rows.size(), 5u);
+
+  auto heads = store_->ListMailboxHeads(a);
+  ASSERT_TRUE(heads.ok());
+  ASSERT_EQ(heads->size(), mailboxes->size());
+  for (size_t i = 0; i < heads->size(); ++i) {
+    EXPECT_EQ((*heads)[i].id, (*mailboxes)[i].id);
+    EXPECT_EQ((*heads)[i].name, (*mailboxes)[i].name);
+    EXPECT_EQ((*heads)[i].uidnext, (*mailboxes)[i].uidnext);
+  }
+}
+
+TEST_P(StoreTest, JmapDocumentsPutGetAndGoWithTheAccount) {
+  int64_t a = MakeAccount("a@example.test");
+  auto none = store_->GetJmapDocument(a, "identities");
+  ASSERT_FALSE(none.ok());
+  EXPECT_EQ(none.error().kind, ErrorKind::kNotFound);
+  ASSERT_TRUE(store_->PutJmapDocument(a, "identities", R"({"i1":{"name":"A"}})").ok());
+  ASSERT_TRUE(store_->PutJmapDocument(a, "identities", R"({"i1":{"name":"B"}})").ok());
+  ASSERT_TRUE(store_->PutJmapDocument(a, "submissions", R"({"seq":1})").ok());
+  Reopen();
+  auto got = store_->GetJmapDocument(a, "identities");
+  ASSERT_TRUE(got.ok()) << got.error().message;
+  EXPECT_EQ(*got, R"({"i1":{"name":"B"}})");
+  ASSERT_TRUE(store_->PurgeAccount("a@example.test").ok());
+  EXPECT_FALSE(store_->GetJmapDocument(a, "submissions").ok());
+}
+
+}  // namespace
+}  // namespace hato::store

@@ -235,8 +235,8 @@ class Mover {
   // Sieve scripts, status and memos, orphan subscriptions and the quota:
   // small, copied whole each time.
   Status CopySmallTables() {
-    for (const char* table :
-         {"sieve_scripts", "sieve_status", "sieve_memos", "orphan_subscriptions"}) {
+    for (const char* table : {"sieve_scripts", "sieve_status", "sieve_memos",
+                              "orphan_subscriptions", "jmap_documents"}) {
       if (auto st =
               Run(dst_, std::string("DELETE FROM ") + table + " WHERE account_id = $1", {P(id_)});
           !st) {
@@ -282,6 +282,19 @@ class Mover {
     for (int i = 0; i < subs->size(); ++i) {
       if (auto st = Run(dst_, "INSERT INTO orphan_subscriptions(account_id, name) VALUES($1, $2)",
                         {P(id_), P(subs->Text(i, 0))});
+          !st) {
+        return st;
+      }
+    }
+    // JMAP's Identity choices and EmailSubmission records (issue 12).
+    auto docs = src_.Exec("SELECT kind, body, updated_at FROM jmap_documents WHERE account_id = $1",
+                          {P(id_)});
+    if (!docs) return docs.error();
+    for (int i = 0; i < docs->size(); ++i) {
+      if (auto st = Run(dst_,
+                        "INSERT INTO jmap_documents(account_id, kind, body, updated_at) "
+                        "VALUES($1, $2, $3, $4)",
+                        {P(id_), P(docs->Text(i, 0)), P(docs->Text(i, 1)), P(docs->Int(i, 2))});
           !st) {
         return st;
       }

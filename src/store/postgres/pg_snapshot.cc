@@ -61,6 +61,11 @@ const std::vector<TableCopy>& Tables() {
        "last_error, dsn_pending, delay_warned",
        {}},
       {"submission_log", "SELECT account_id, at FROM submission_log", "account_id, at", {}},
+      // JMAP's Identity choices and EmailSubmission records (issue 12).
+      {"jmap_documents",
+       "SELECT account_id, kind, body, updated_at FROM jmap_documents",
+       "account_id, kind, body, updated_at",
+       {}},
   };
   return kTables;
 }
@@ -208,7 +213,7 @@ Status ImportSqliteSnapshot(Conn& c, const std::string& snapshot_path, const Bod
     if (!st) return fail(st.error());
     if (!row_status) return fail(row_status.error());
     // The next ids continue after the copied ones.
-    if (std::string(t.table) != "submission_log") {
+    if (std::string(t.table) != "submission_log" && std::string(t.table) != "jmap_documents") {
       auto r = c.Exec(std::string("SELECT setval(pg_get_serial_sequence('") + t.table +
                       "', 'id'), coalesce((SELECT max(id) FROM " + t.table + "), 0) + 1, false)");
       if (!r) return fail(r.error());

@@ -581,6 +581,135 @@ class PgStore final : public Store {
     });
   }
 
+  // The columns of an EmailRow, in the order JMAP's reads select them.
+  static EmailRow EmailRowOf(const pg::Rows& r, int i) {
+    EmailRow e;
+    e.message_id = r.Int(i, 0);
+    e.mailbox_id = r.Int(i, 1);
+    e.uid = static_cast<uint32_t>(r.Int(i, 2));
+    e.size = static_cast<uint64_t>(r.Int(i, 3));
+    e.internal_date = r.Int(i, 4);
+    e.flags = static_cast<uint32_t>(r.Int(i, 5));
+    e.keywords = r.Text(i, 6);
+    e.modseq = static_cast<uint64_t>(r.Int(i, 7));
+    e.sha256 = r.Blob(i, 8);
+    return e;
+  }
+
+  Result<EmailPage> QueryMailboxEmails(int64_t account_id, int64_t mailbox_id, bool ascending,
+                                       uint64_t position, uint64_t limit, bool count) override {
+    return WithReader([=](Conn& c) -> Result<EmailPage> {
+      EmailPage page;
+      // The mailbox must be a live one of the account; a body's later rows
+      // in this order are skipped (one Email per body). Index
+      // messages_jmap_date serves the order, messages_jmap_blob the probe.
+      std::string order = ascending ? "ASC" : "DESC";
+      std::string before = ascending ? "<" : ">";
+      auto clamp = [](uint64_t v) {
+        return static_cast<int64_t>(std::min<uint64_t>(v, INT64_MAX));
+      };
+      auto r = c.Exec(
+          "SELECT m.id, m.mailbox_id, m.uid, m.size, m.internal_date, m.flags, m.keywords, "
+          "m.modseq, b.sha256 FROM messages m JOIN blobs b ON b.id = m.blob_id "
+          "WHERE m.mailbox_id = $1 AND m.expunged_at IS NULL AND EXISTS (SELECT 1 FROM "
+          "mailboxes x WHERE x.id = $1 AND x.account_id = $2 AND x.deleted_at IS NULL) "
+          "AND NOT EXISTS (SELECT 1 FROM messages d WHERE d.mailbox_id = $1 AND "
+          "d.blob_id = m.blob_id AND d.expunged_at IS NULL AND (d.internal_date " +
+              before + " m.internal_date OR (d.internal_date = m.internal_date AND d.id " + before +
+              " m.id))) ORDER BY m.internal_date " + order + ", m.id " + order +
+              " LIMIT $3 OFFSET $4",
+          {P(mailbox_id), P(account_id), P(clamp(limit)), P(clamp(position))});
+      if (!r) return r.error();
+      for (int i = 0; i < r->size(); ++i) page.rows.push_back(EmailRowOf(*r, i));
+      if (count) {
+        auto n = c.Exec(
+            "SELECT count(DISTINCT m.blob_id) FROM messages m WHERE m.mailbox_id = $1 AND "
+            "m.expunged_at IS NULL AND EXISTS (SELECT 1 FROM mailboxes x WHERE x.id = $1 AND "
+            "x.account_id = $2 AND x.deleted_at IS NULL)",
+            {P(mailbox_id), P(account_id)});
+        if (!n) return n.error();
+        page.total = n->empty() ? 0 : static_cast<uint64_t>(n->Int(0, 0));
+      }
+      return page;
+    });
+  }
+
+  Result<std::vector<EmailRow>> FindEmailRows(
+      int64_t account_id, const std::vector<std::string>& sha_prefixes) override {
+    return WithReader([&](Conn& c) -> Result<std::vector<EmailRow>> {
+      std::vector<EmailRow> out;
+      for (const std::string& prefix : sha_prefixes) {
+        if (prefix.empty() || prefix.size() > 32) continue;
+        std::string high = prefix + std::string(32 - prefix.size(), '\xff');
+        auto r = c.Exec(
+            "SELECT m.id, m.mailbox_id, m.uid, m.size, m.internal_date, m.flags, m.keywords, "
+            "m.modseq, b.sha256 FROM blobs b JOIN messages m ON m.blob_id = b.id "
+            "JOIN mailboxes x ON x.id = m.mailbox_id WHERE b.sha256 >= $1 AND b.sha256 <= $2 "
+            "AND x.account_id = $3 AND m.expunged_at IS NULL AND x.deleted_at IS NULL",
+            {Bytes(prefix), Bytes(high), P(account_id)});
+        if (!r) return r.error();
+        for (int i = 0; i < r->size(); ++i) out.push_back(EmailRowOf(*r, i));
+      }
+      std::sort(out.begin(), out.end(),
+                [](const EmailRow& a, const EmailRow& b) { return a.message_id < b.message_id; });
+      out.erase(std::unique(out.begin(), out.end(),
+                            [](const EmailRow& a, const EmailRow& b) {
+                              return a.message_id == b.message_id;
+                            }),
+                out.end());
+      return out;
+    });
+  }
+
+  Result<std::string> GetJmapDocument(int64_t account_id, std::string_view kind) override {
+    std::string k(kind);
+    return WithReader([account_id, &k](Conn& c) -> Result<std::string> {
+      auto r = c.Exec("SELECT body FROM jmap_documents WHERE account_id = $1 AND kind = $2",
+                      {P(account_id), P(k)});
+      if (!r) return r.error();
+      if (r->empty()) return Err(ErrorKind::kNotFound, "no " + k + " record");
+      return r->Text(0, 0);
+    });
+  }
+
+  Status PutJmapDocument(int64_t account_id, std::string_view kind,
+                         std::string_view body) override {
+    std::string k(kind), b(body);
+    return WriteSync([this, account_id, k, b](Txn& t) -> Status {
+      if (auto st = GuardAccount(t, account_id); !st) return st;  // moved to another shard
+      auto r = t.c.Exec(
+          "INSERT INTO jmap_documents(account_id, kind, body, updated_at) VALUES($1, $2, $3, $4) "
+          "ON CONFLICT(account_id, kind) DO UPDATE SET body = excluded.body, "
+          "updated_at = excluded.updated_at",
+          {P(account_id), P(k), P(b), P(Now())});
+      return AsStatus(r);
+    });
+  }
+
+  Result<std::vector<MailboxInfo>> ListMailboxHeads(int64_t account_id) override {
+    return WithReader([=](Conn& c) -> Result<std::vector<MailboxInfo>> {
+      auto r = c.Exec(
+          "SELECT id, name, special_use, subscribed, uidvalidity, uidnext, highest_modseq "
+          "FROM mailboxes WHERE account_id = $1 AND deleted_at IS NULL "
+          "ORDER BY name COLLATE \"C\"",
+          {P(account_id)});
+      if (!r) return r.error();
+      std::vector<MailboxInfo> out;
+      for (int i = 0; i < r->size(); ++i) {
+        MailboxInfo m;
+        m.id = r->Int(i, 0);
+        m.name = r->Text(i, 1);
+        m.special_use = r->Text(i, 2);
+        m.subscribed = r->Int(i, 3) != 0;
+        m.uidvalidity = static_cast<uint32_t>(r->Int(i, 4));
+        m.uidnext = static_cast<uint32_t>(r->Int(i, 5));
+        m.highest_modseq = static_cast<uint64_t>(r->Int(i, 6));
+        out.push_back(std::move(m));
+      }
+      return out;
+    });
+  }
+
   // ---- Access tokens (http/auth.h) ----
 
   Result<int64_t> AddToken(int64_t account_id, std::string_view hash, std::string_view kind,
@@ -999,12 +1128,15 @@ class PgStore final : public Store {
       const char* del_subs =
           "DELETE FROM orphan_subscriptions WHERE account_id IN (SELECT id FROM accounts WHERE "
           "removed_at IS NOT NULL AND removed_at < $1)";
+      const char* del_jmap =
+          "DELETE FROM jmap_documents WHERE account_id IN (SELECT id FROM accounts WHERE "
+          "removed_at IS NOT NULL AND removed_at < $1)";
       const char* del_acc = "DELETE FROM accounts WHERE removed_at IS NOT NULL AND removed_at < $1";
       const char* del_deleted_mb =
           "DELETE FROM mailboxes WHERE deleted_at IS NOT NULL AND deleted_at < $1 AND NOT EXISTS "
           "(SELECT 1 FROM messages m WHERE m.mailbox_id = mailboxes.id)";
-      for (const char* sql :
-           {mark, unref, del, del_blobs, del_mb, del_alias, del_subs, del_acc, del_deleted_mb}) {
+      for (const char* sql : {mark, unref, del, del_blobs, del_mb, del_alias, del_subs, del_jmap,
+                              del_acc, del_deleted_mb}) {
         auto r = sql == del_blobs ? t.c.Exec(sql) : t.c.Exec(sql, {P(cutoff)});
         if (!r) return r.error();
         if (sql == del) *purged = static_cast<uint64_t>(r->Affected());

@@ -200,6 +200,23 @@ CREATE TABLE shards(
       R"sql(
 ALTER TABLE accounts ADD COLUMN language text NOT NULL DEFAULT '';
 )sql",
+      // -> +1 (issue 12, JMAP speed): Email/query by receivedAt and the
+      // distinct bodies of a mailbox from indexes (see the SQLite schema).
+      R"sql(
+CREATE INDEX messages_jmap_date ON messages(mailbox_id, internal_date, id)
+  WHERE expunged_at IS NULL;
+CREATE INDEX messages_jmap_blob ON messages(mailbox_id, blob_id) WHERE expunged_at IS NULL;
+)sql",
+      // -> +1 (issue 12): JMAP's per-account records that are not mail
+      // (see the SQLite schema).
+      R"sql(
+CREATE TABLE jmap_documents(
+  account_id bigint NOT NULL,
+  kind text NOT NULL,
+  body text NOT NULL,
+  updated_at bigint NOT NULL,
+  PRIMARY KEY(account_id, kind));
+)sql",
   };
   return kMigrations;
 }

@@ -86,7 +86,9 @@ Status DeleteAccountMail(Conn& c, int64_t account_id, bool drop_row) {
   const char* del_status = "DELETE FROM sieve_status WHERE account_id = $1";
   const char* del_memos = "DELETE FROM sieve_memos WHERE account_id = $1";
   const char* del_subs = "DELETE FROM orphan_subscriptions WHERE account_id = $1";
-  for (const char* sql : {unref, del_msgs, del_mb, del_scripts, del_status, del_memos, del_subs}) {
+  const char* del_jmap = "DELETE FROM jmap_documents WHERE account_id = $1";
+  for (const char* sql :
+       {unref, del_msgs, del_mb, del_scripts, del_status, del_memos, del_subs, del_jmap}) {
     auto r = c.Exec(sql, {P(account_id)});
     if (!r) return r.error();
   }
@@ -132,6 +134,8 @@ Result<std::string> AccountDigest(Conn& c, int64_t account_id) {
       "UNION ALL SELECT concat_ws('|', 'k', kind, key, until) FROM sieve_memos WHERE account_id "
       "= $1 "
       "UNION ALL SELECT concat_ws('|', 'o', name) FROM orphan_subscriptions WHERE account_id = $1 "
+      "UNION ALL SELECT concat_ws('|', 'j', kind, md5(body)) FROM jmap_documents WHERE "
+      "account_id = $1 "
       "UNION ALL SELECT concat_ws('|', 'q', coalesce(quota_bytes, -1)) FROM accounts WHERE id = "
       "$1) t",
       {P(account_id)});

@@ -693,6 +693,33 @@ class ShardedStore final : public Store {
                 [&](Store& s) { return s.ListEmailRows(account_id, mailbox_id, since_modseq); });
   }
 
+  // JMAP's indexed reads and documents (issue 12): on the account's shard.
+  Result<EmailPage> QueryMailboxEmails(int64_t account_id, int64_t mailbox_id, bool ascending,
+                                       uint64_t position, uint64_t limit, bool count) override {
+    return Read(account_id, [&](Store& s) {
+      return s.QueryMailboxEmails(account_id, mailbox_id, ascending, position, limit, count);
+    });
+  }
+  Result<std::vector<EmailRow>> FindEmailRows(
+      int64_t account_id, const std::vector<std::string>& sha_prefixes) override {
+    return Read(account_id, [&](Store& s) { return s.FindEmailRows(account_id, sha_prefixes); });
+  }
+  Result<std::vector<MailboxInfo>> ListMailboxHeads(int64_t account_id) override {
+    auto r = Read(account_id, [&](Store& s) { return s.ListMailboxHeads(account_id); });
+    if (r) {
+      for (const auto& m : *r) RememberMailbox(m.id, account_id);
+    }
+    return r;
+  }
+  Result<std::string> GetJmapDocument(int64_t account_id, std::string_view kind) override {
+    return Read(account_id, [&](Store& s) { return s.GetJmapDocument(account_id, kind); });
+  }
+  Status PutJmapDocument(int64_t account_id, std::string_view kind,
+                         std::string_view body) override {
+    return WriteSyncStatus(account_id,
+                           [&](Store& s) { return s.PutJmapDocument(account_id, kind, body); });
+  }
+
   Result<int64_t> AddToken(int64_t account_id, std::string_view hash, std::string_view kind,
                            std::string_view label, int64_t expires_at,
                            size_t max_per_account) override {

@@ -320,6 +320,27 @@ CREATE TABLE orphan_subscriptions(
       R"sql(
 ALTER TABLE accounts ADD COLUMN language TEXT NOT NULL DEFAULT '';
 )sql",
+      // -> +1 (issue 12, JMAP speed): Email/query pages a mailbox's live
+      // messages by receivedAt (internal date, then id: the rowid ends every
+      // index) without reading the rest, and counts its distinct bodies
+      // from a covering index (store.h QueryMailboxEmails).
+      R"sql(
+CREATE INDEX messages_jmap_date ON messages(mailbox_id, internal_date)
+  WHERE expunged_at IS NULL;
+CREATE INDEX messages_jmap_blob ON messages(mailbox_id, blob_id) WHERE expunged_at IS NULL;
+)sql",
+      // -> +1 (issue 12): JMAP's per-account records that are not mail
+      // (Identity choices, EmailSubmission records), one JSON document per
+      // account and kind, so backups and every node see them
+      // (store.h GetJmapDocument; before, files under data/jmap-*).
+      R"sql(
+CREATE TABLE jmap_documents(
+  account_id INTEGER NOT NULL,
+  kind TEXT NOT NULL,
+  body TEXT NOT NULL,
+  updated_at INTEGER NOT NULL,
+  PRIMARY KEY(account_id, kind));
+)sql",
   };
   return kMigrations;
 }

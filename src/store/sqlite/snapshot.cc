@@ -260,6 +260,8 @@ Status RebuildStoreFromSnapshot(const std::string& snapshot_path, const std::str
         "(SELECT address FROM keep));"
         "DELETE FROM aliases WHERE account_id IN (SELECT id FROM accounts WHERE address NOT IN "
         "(SELECT address FROM keep));"
+        "DELETE FROM jmap_documents WHERE account_id IN (SELECT id FROM accounts WHERE address "
+        "NOT IN (SELECT address FROM keep));"
         "DELETE FROM accounts WHERE address NOT IN (SELECT address FROM keep);";
     if (auto st = db.Exec(drop); !st) return fail(st);
   }

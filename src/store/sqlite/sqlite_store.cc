@@ -11,6 +11,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -701,6 +702,157 @@ class SqliteStore final : public Store, public WriteProbe {
     });
   }
 
+  // The columns of an EmailRow, in the order JMAP's reads select them.
+  static EmailRow EmailRowOf(Stmt& r) {
+    EmailRow e;
+    e.message_id = r.Int(0);
+    e.mailbox_id = r.Int(1);
+    e.uid = static_cast<uint32_t>(r.Int(2));
+    e.size = static_cast<uint64_t>(r.Int(3));
+    e.internal_date = r.Int(4);
+    e.flags = static_cast<uint32_t>(r.Int(5));
+    e.keywords = r.Text(6);
+    e.modseq = static_cast<uint64_t>(r.Int(7));
+    e.sha256 = r.Blob(8);
+    return e;
+  }
+
+  Result<EmailPage> QueryMailboxEmails(int64_t account_id, int64_t mailbox_id, bool ascending,
+                                       uint64_t position, uint64_t limit, bool count) override {
+    return WithReader([=](Db& db) -> Result<EmailPage> {
+      EmailPage page;
+      // The mailbox must be a live one of the account.
+      auto own = db.Cached(
+          "SELECT 1 FROM mailboxes WHERE id = ?1 AND account_id = ?2 AND deleted_at IS NULL");
+      if (!own) return own.error();
+      (*own)->Bind(1, mailbox_id).Bind(2, account_id);
+      auto found = (*own)->Step();
+      if (!found) return found.error();
+      if (!*found) return page;
+      // A body's later rows in this order are skipped (one Email per body):
+      // the NOT EXISTS probes messages_jmap_blob, only for the rows read.
+      static constexpr const char* kDesc =
+          "SELECT m.id, m.mailbox_id, m.uid, m.size, m.internal_date, m.flags, m.keywords, "
+          "m.modseq, b.sha256 FROM messages m INDEXED BY messages_jmap_date "
+          "JOIN blobs b ON b.id = m.blob_id WHERE m.mailbox_id = ?1 AND m.expunged_at IS NULL "
+          "AND NOT EXISTS (SELECT 1 FROM messages d INDEXED BY messages_jmap_blob "
+          "WHERE d.mailbox_id = ?1 AND d.blob_id = m.blob_id AND d.expunged_at IS NULL AND "
+          "(d.internal_date > m.internal_date OR "
+          "(d.internal_date = m.internal_date AND d.id > m.id))) "
+          "ORDER BY m.internal_date DESC, m.id DESC LIMIT ?2 OFFSET ?3";
+      static constexpr const char* kAsc =
+          "SELECT m.id, m.mailbox_id, m.uid, m.size, m.internal_date, m.flags, m.keywords, "
+          "m.modseq, b.sha256 FROM messages m INDEXED BY messages_jmap_date "
+          "JOIN blobs b ON b.id = m.blob_id WHERE m.mailbox_id = ?1 AND m.expunged_at IS NULL "
+          "AND NOT EXISTS (SELECT 1 FROM messages d INDEXED BY messages_jmap_blob "
+          "WHERE d.mailbox_id = ?1 AND d.blob_id = m.blob_id AND d.expunged_at IS NULL AND "
+          "(d.internal_date < m.internal_date OR "
+          "(d.internal_date = m.internal_date AND d.id < m.id))) "
+          "ORDER BY m.internal_date ASC, m.id ASC LIMIT ?2 OFFSET ?3";
+      auto s = db.Cached(ascending ? kAsc : kDesc);
+      if (!s) return s.error();
+      auto clamp = [](uint64_t v) {
+        return static_cast<int64_t>(std::min<uint64_t>(v, INT64_MAX));
+      };
+      (*s)->Bind(1, mailbox_id).Bind(2, clamp(limit)).Bind(3, clamp(position));
+      auto st = (*s)->ForEachRow([&page](Stmt& r) { page.rows.push_back(EmailRowOf(r)); });
+      if (!st) return st.error();
+      if (count) {
+        auto c = db.Cached(
+            "SELECT count(DISTINCT blob_id) FROM messages INDEXED BY messages_jmap_blob "
+            "WHERE mailbox_id = ?1 AND expunged_at IS NULL");
+        if (!c) return c.error();
+        (*c)->Bind(1, mailbox_id);
+        auto row = (*c)->Step();
+        if (!row) return row.error();
+        page.total = *row ? static_cast<uint64_t>((*c)->Int(0)) : 0;
+      }
+      return page;
+    });
+  }
+
+  Result<std::vector<EmailRow>> FindEmailRows(
+      int64_t account_id, const std::vector<std::string>& sha_prefixes) override {
+    return WithReader([&](Db& db) -> Result<std::vector<EmailRow>> {
+      // CROSS JOIN fixes the order (SQLite has no statistics here): the
+      // body-hash range first (its unique index), then that body's messages
+      // (messages_blob), never the account's messages first.
+      auto s = db.Cached(
+          "SELECT m.id, m.mailbox_id, m.uid, m.size, m.internal_date, m.flags, m.keywords, "
+          "m.modseq, b.sha256 FROM blobs b CROSS JOIN messages m ON m.blob_id = b.id "
+          "CROSS JOIN mailboxes x ON x.id = m.mailbox_id WHERE b.sha256 >= ?1 AND b.sha256 <= ?2 "
+          "AND x.account_id = ?3 AND m.expunged_at IS NULL AND x.deleted_at IS NULL");
+      if (!s) return s.error();
+      std::vector<EmailRow> out;
+      for (const std::string& prefix : sha_prefixes) {
+        if (prefix.empty() || prefix.size() > 32) continue;
+        std::string high = prefix + std::string(32 - prefix.size(), '\xff');
+        (*s)->Reset();
+        (*s)->BindBlob(1, prefix).BindBlob(2, high).Bind(3, account_id);
+        auto st = (*s)->ForEachRow([&out](Stmt& r) { out.push_back(EmailRowOf(r)); });
+        if (!st) return st.error();
+      }
+      std::sort(out.begin(), out.end(),
+                [](const EmailRow& a, const EmailRow& b) { return a.message_id < b.message_id; });
+      out.erase(std::unique(out.begin(), out.end(),
+                            [](const EmailRow& a, const EmailRow& b) {
+                              return a.message_id == b.message_id;
+                            }),
+                out.end());
+      return out;
+    });
+  }
+
+  Result<std::string> GetJmapDocument(int64_t account_id, std::string_view kind) override {
+    std::string k(kind);
+    return WithReader([account_id, &k](Db& db) -> Result<std::string> {
+      auto s = db.Cached("SELECT body FROM jmap_documents WHERE account_id = ?1 AND kind = ?2");
+      if (!s) return s.error();
+      (*s)->Bind(1, account_id).Bind(2, k);
+      auto row = (*s)->Step();
+      if (!row) return row.error();
+      if (!*row) return Err(ErrorKind::kNotFound, "no " + k + " record");
+      return (*s)->Text(0);
+    });
+  }
+
+  Status PutJmapDocument(int64_t account_id, std::string_view kind,
+                         std::string_view body) override {
+    std::string k(kind), b(body);
+    return WriteSync([account_id, k, b](Txn& t) -> Status {
+      auto s = t.db.Cached(
+          "INSERT INTO jmap_documents(account_id, kind, body, updated_at) VALUES(?1, ?2, ?3, ?4) "
+          "ON CONFLICT(account_id, kind) DO UPDATE SET body = excluded.body, "
+          "updated_at = excluded.updated_at");
+      if (!s) return s.error();
+      return (*s)->Bind(1, account_id).Bind(2, k).Bind(3, b).Bind(4, Now()).Run();
+    });
+  }
+
+  Result<std::vector<MailboxInfo>> ListMailboxHeads(int64_t account_id) override {
+    return WithReader([=](Db& db) -> Result<std::vector<MailboxInfo>> {
+      auto s = db.Cached(
+          "SELECT id, name, special_use, subscribed, uidvalidity, uidnext, highest_modseq "
+          "FROM mailboxes WHERE account_id = ?1 AND deleted_at IS NULL ORDER BY name");
+      if (!s) return s.error();
+      (*s)->Bind(1, account_id);
+      std::vector<MailboxInfo> out;
+      auto st = (*s)->ForEachRow([&out](Stmt& r) {
+        MailboxInfo m;
+        m.id = r.Int(0);
+        m.name = r.Text(1);
+        m.special_use = r.Text(2);
+        m.subscribed = r.Int(3) != 0;
+        m.uidvalidity = static_cast<uint32_t>(r.Int(4));
+        m.uidnext = static_cast<uint32_t>(r.Int(5));
+        m.highest_modseq = static_cast<uint64_t>(r.Int(6));
+        out.push_back(std::move(m));
+      });
+      if (!st) return st.error();
+      return out;
+    });
+  }
+
   // ---- Access tokens (http/auth.h) ----
 
   Result<int64_t> AddToken(int64_t account_id, std::string_view hash, std::string_view kind,
@@ -1167,12 +1319,15 @@ class SqliteStore final : public Store, public WriteProbe {
       const char* del_subs =
           "DELETE FROM orphan_subscriptions WHERE account_id IN (SELECT id FROM accounts WHERE "
           "removed_at IS NOT NULL AND removed_at < ?)";
+      const char* del_jmap =
+          "DELETE FROM jmap_documents WHERE account_id IN (SELECT id FROM accounts WHERE "
+          "removed_at IS NOT NULL AND removed_at < ?)";
       const char* del_acc = "DELETE FROM accounts WHERE removed_at IS NOT NULL AND removed_at < ?";
       const char* del_deleted_mb =
           "DELETE FROM mailboxes WHERE deleted_at IS NOT NULL AND deleted_at < ? AND NOT EXISTS "
           "(SELECT 1 FROM messages m WHERE m.mailbox_id = mailboxes.id)";
       for (const char* sql : {mark, unref, del, del_superseded, list_gone, del_blobs, del_mb,
-                              del_alias, del_subs, del_acc, del_deleted_mb}) {
+                              del_alias, del_subs, del_jmap, del_acc, del_deleted_mb}) {
         auto s = t.db.Cached(sql);
         if (!s) return s.error();
         if (sql == list_gone) {
