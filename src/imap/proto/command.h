@@ -462,6 +462,11 @@ std::optional<std::string> ParseTag(std::string_view text);
 // EXPUNGE and VANISHED so that its numbers keep their meaning (issue 20).
 bool UsesSequenceNumbers(const Command& c);
 
+// Whether a search key has a MODSEQ criterion anywhere (RFC 7162 section
+// 3.1.5): the SEARCH, SORT and ESEARCH/ESORT results then carry the highest
+// mod-sequence of the messages returned, and CONDSTORE is enabled.
+bool HasModSeqKey(const SearchKey& key);
+
 // Canonical wire form of a command (without CRLF): keywords upper-cased,
 // strings as atoms when possible, else quoted, else literals ("{n}\r\n...").
 // ParseCommand(FormatCommand(c)) yields `c` again (modulo has_8bit). Used by

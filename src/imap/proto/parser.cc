@@ -1500,6 +1500,17 @@ bool UsesSequenceNumbers(const Command& c) {
   }
 }
 
+bool HasModSeqKey(const SearchKey& key) {
+  std::vector<const SearchKey*> stack{&key};
+  while (!stack.empty()) {
+    const SearchKey* k = stack.back();
+    stack.pop_back();
+    if (k->op == SearchOp::kModSeq) return true;
+    for (const auto& child : k->children) stack.push_back(&child);
+  }
+  return false;
+}
+
 Result<Command> ParseCommand(std::string_view text, const Limits& limits) {
   Command cmd;
   Parser p(text, limits);

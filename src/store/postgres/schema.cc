@@ -169,6 +169,11 @@ CREATE TABLE orphan_subscriptions(
   name text NOT NULL,
   PRIMARY KEY(account_id, name));
 )sql",
+      // -> +1 (issue 16, RFC 5256): each body's SORT/THREAD keys record
+      // (see the SQLite schema).
+      R"sql(
+ALTER TABLE blobs ADD COLUMN sort_keys bytea;
+)sql",
   };
   return kMigrations;
 }
