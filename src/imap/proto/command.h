@@ -173,6 +173,7 @@ enum class StatusItem {
   kAppendLimit,     // RFC 7889 section 5
   kDeleted,         // RFC 9051 section 6.3.11
   kDeletedStorage,  // RFC 9208 section 4.2: KiB of the \Deleted messages
+  kMailboxId,       // RFC 8474 section 4.2
 };
 const char* StatusItemName(StatusItem item);
 
@@ -262,6 +263,9 @@ enum class SearchOp {
   kSmaller,
   // MODSEQ [entry-name entry-type] value (number; RFC 7162 section 3.1.5).
   kModSeq,
+  // EMAILID / THREADID objectid (RFC 8474 section 6), in `text`.
+  kEmailId,
+  kThreadId,
 };
 
 struct SearchKey {
@@ -330,6 +334,8 @@ enum class FetchAtt {
   kBinary,       // BINARY[part]<partial> / BINARY.PEEK[...] (RFC 3516)
   kBinarySize,   // BINARY.SIZE[part]
   kPreview,      // PREVIEW [(LAZY)] (RFC 8970); `peek` holds LAZY
+  kEmailId,      // EMAILID (RFC 8474 section 5.1)
+  kThreadId,     // THREADID (RFC 8474 section 5.2)
 };
 
 // section-spec (RFC 3501 section 9).
