@@ -88,11 +88,11 @@ struct StatusEntry {
   StatusItem item;
 };
 constexpr StatusEntry kStatusItems[] = {
-    {"MESSAGES", StatusItem::kMessages}, {"RECENT", StatusItem::kRecent},
-    {"UIDNEXT", StatusItem::kUidNext},   {"UIDVALIDITY", StatusItem::kUidValidity},
-    {"UNSEEN", StatusItem::kUnseen},     {"HIGHESTMODSEQ", StatusItem::kHighestModSeq},
-    {"SIZE", StatusItem::kSize},         {"APPENDLIMIT", StatusItem::kAppendLimit},
-    {"DELETED", StatusItem::kDeleted},   {"DELETED-STORAGE", StatusItem::kDeletedStorage},
+    {"MESSAGES", StatusItem::kMessages},   {"RECENT", StatusItem::kRecent},
+    {"UIDNEXT", StatusItem::kUidNext},     {"UIDVALIDITY", StatusItem::kUidValidity},
+    {"UNSEEN", StatusItem::kUnseen},       {"HIGHESTMODSEQ", StatusItem::kHighestModSeq},
+    {"SIZE", StatusItem::kSize},           {"APPENDLIMIT", StatusItem::kAppendLimit},
+    {"DELETED", StatusItem::kDeleted},     {"DELETED-STORAGE", StatusItem::kDeletedStorage},
     {"MAILBOXID", StatusItem::kMailboxId},
 };
 
