@@ -161,15 +161,17 @@ def restarts(server, n):
     runs = {"records": [], "trees": []}
     for _ in range(n):
         runs["records"].append(first_runs(server))
+        print("records", runs["records"][-1], flush=True)
         server.stop()
         con = sqlite3.connect(db)
-        con.execute("CREATE TABLE IF NOT EXISTS bench_keys AS SELECT id, sort_keys FROM blobs")
+        con.execute("CREATE TABLE IF NOT EXISTS bench_keys(id INTEGER PRIMARY KEY, k BLOB)")
+        con.execute("INSERT OR IGNORE INTO bench_keys SELECT id, sort_keys FROM blobs")
         con.execute("UPDATE blobs SET sort_keys = NULL")
         con.commit()
         runs["trees"].append(first_runs(server))
+        print("trees", runs["trees"][-1], flush=True)
         server.stop()
-        con.execute("UPDATE blobs SET sort_keys = (SELECT k.sort_keys FROM bench_keys k "
-                    "WHERE k.id = blobs.id)")
+        con.execute("UPDATE blobs SET sort_keys = (SELECT b.k FROM bench_keys b WHERE b.id = blobs.id)")
         con.commit()
         con.close()
         server.start()
