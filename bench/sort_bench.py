@@ -9,6 +9,11 @@ the stored MIME trees) and the median of the next five (warm).
 Usage: HATO_BIN=build/hato python3 bench/sort_bench.py
 Env: SORT_BENCH_MESSAGES (100000), SORT_BENCH_DOVECOT (1; 0 skips Dovecot,
 which needs root and dovecot-imapd). Prints a table and one JSON line.
+SORT_BENCH_RESTARTS=N (0) also restarts Hato N times after the fill and
+times the first SORT (DATE) and THREAD REFERENCES of a fresh process: with
+the keys records stored at delivery (blobs.sort_keys), then with them
+removed (the keys derived from every stored tree, as before the records),
+alternately, so both see the same machine load.
 Target (issue 16): SORT < 200 ms and THREAD REFERENCES < 500 ms at 100,000.
 """
 import json
@@ -133,12 +138,56 @@ def measure(port, user, password, msgs):
     return out
 
 
+def first_runs(server):
+    """The first SORT (DATE) and THREAD REFERENCES of a fresh process, in ms."""
+    server.stop()
+    server.start()
+    c = Conn(server.imap_port, f"alice@{DOMAIN}", PASSWORD)
+    c.cmd("s SELECT Big", "s")
+    out = {}
+    for tag, command in (("d", "SORT (DATE) UTF-8 ALL"), ("r", "THREAD REFERENCES UTF-8 ALL")):
+        start = time.perf_counter()
+        lines = c.cmd(f"{tag} {command}", tag)
+        out[command] = round((time.perf_counter() - start) * 1000, 1)
+        if b" OK" not in lines[-1]:
+            raise RuntimeError((command, lines[-1]))
+    return out
+
+
+def restarts(server, n):
+    """Cold runs with the stored records, then without (set to NULL), n times."""
+    import sqlite3
+    db = os.path.join(server.data, "meta.db")
+    runs = {"records": [], "trees": []}
+    for _ in range(n):
+        runs["records"].append(first_runs(server))
+        print("records", runs["records"][-1], flush=True)
+        server.stop()
+        con = sqlite3.connect(db)
+        con.execute("CREATE TABLE IF NOT EXISTS bench_keys(id INTEGER PRIMARY KEY, k BLOB)")
+        con.execute("INSERT OR IGNORE INTO bench_keys SELECT id, sort_keys FROM blobs")
+        con.execute("UPDATE blobs SET sort_keys = NULL")
+        con.commit()
+        runs["trees"].append(first_runs(server))
+        print("trees", runs["trees"][-1], flush=True)
+        server.stop()
+        con.execute("UPDATE blobs SET sort_keys = (SELECT b.k FROM bench_keys b WHERE b.id = blobs.id)")
+        con.commit()
+        con.close()
+        server.start()
+    return {k: {c: round(statistics.median(r[c] for r in v), 1) for c in v[0]}
+            for k, v in runs.items()}
+
+
 def main():
     msgs = messages(N)
     results = {"messages": N}
     server = Server(users=("alice",)).start()
     try:
         results["hato"] = measure(server.imap_port, f"alice@{DOMAIN}", PASSWORD, msgs)
+        n = int(os.environ.get("SORT_BENCH_RESTARTS", "0"))
+        if n > 0:
+            results["hato_first_run_after_restart"] = restarts(server, n)
     finally:
         server.cleanup()
     if os.environ.get("SORT_BENCH_DOVECOT", "1") != "0" and have_dovecot():
@@ -152,6 +201,8 @@ def main():
         h = results["hato"][command]
         d = results.get("dovecot", {}).get(command, {"cold_ms": "-", "warm_ms": "-"})
         print(f"{command:36} {h['cold_ms']:>10} {h['warm_ms']:>10} {d['cold_ms']:>13} {d['warm_ms']:>13}")
+    for k, v in results.get("hato_first_run_after_restart", {}).items():
+        print(f"first run after a restart, keys from {k}: {v}")
     print(json.dumps(results))
 
 

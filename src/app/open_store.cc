@@ -1,5 +1,6 @@
 #include "app/open_store.h"
 
+#include "imap/proto/sort_record.h"
 #include "store/postgres/pg_store.h"
 
 namespace hato::app {
@@ -24,7 +25,11 @@ store::ShardingOptions ShardingFromConfig(const config::Config& cfg) {
 
 Result<std::unique_ptr<store::Store>> OpenConfiguredStore(const config::Config& cfg,
                                                           const std::string& data_dir,
-                                                          const store::StoreOptions& options) {
+                                                          const store::StoreOptions& given) {
+  store::StoreOptions options = given;
+  // Every body stored by the server or the CLI (import, restore) keeps its
+  // SORT/THREAD keys record (issue 16).
+  if (!options.sort_keys) options.sort_keys = imap::SortRecordOf;
   if (cfg.store_backend == "postgres") {
     if (!cfg.store_shards.empty()) {
       return store::OpenShardedStore(PostgresFromConfig(cfg), ShardingFromConfig(cfg), options);

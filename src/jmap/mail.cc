@@ -17,6 +17,7 @@
 
 #include "base/digest.h"
 #include "base/strings.h"
+#include "imap/proto/object_ids.h"
 #include "io/fs.h"
 #include "jmap/state.h"
 #include "mime/header.h"
@@ -47,11 +48,11 @@ std::string Prefixed(char prefix, std::string_view rest) {
   return out;
 }
 
-std::string EmailIdOf(std::string_view sha) { return Prefixed('e', HexEncode(sha.substr(0, 12))); }
+std::string EmailIdOf(std::string_view sha) { return imap::EmailObjectId(sha); }
 
 namespace {
 
-std::string MailboxIdOf(int64_t id) { return Prefixed('m', std::to_string(id)); }
+std::string MailboxIdOf(int64_t id) { return imap::MailboxObjectId(id); }
 std::string BlobIdOf(std::string_view sha) { return Prefixed('b', HexEncode(sha)); }
 
 std::optional<int64_t> ParseMailboxId(std::string_view s) {
@@ -925,25 +926,8 @@ std::optional<Parsed> ParseMessage(Context& ctx, int64_t message_id) {
 // The id of each body is cached by its hash (bodies never change), so
 // Thread/get and collapseThreads read each message at most once per process.
 
-std::string FirstMessageId(std::string_view value) {
-  size_t lt = value.find('<');
-  if (lt == std::string_view::npos) return {};
-  size_t gt = value.find('>', lt);
-  if (gt == std::string_view::npos || gt == lt + 1) return {};
-  return std::string(value.substr(lt + 1, gt - lt - 1));
-}
-
-std::string ThreadIdOfContent(std::string_view content) {
-  auto fields = mime::internal::ScanHeader(content).fields;
-  std::string root;
-  for (const char* name : {"References", "In-Reply-To", "Message-ID"}) {
-    if (const auto* f = mime::internal::FindField(fields, name)) root = FirstMessageId(f->value);
-    if (!root.empty()) break;
-  }
-  if (root.empty()) return Prefixed('t', HexEncode(Sha256(content).substr(0, 12)));
-  // "<" + id + ">": a different input from a body hash, so no collision with the above.
-  return Prefixed('t', HexEncode(Sha256("<" + root + ">").substr(0, 12)));
-}
+// The id rules are IMAP OBJECTID's too (imap/proto/object_ids.h, RFC 8474).
+std::string ThreadIdOfContent(std::string_view content) { return imap::ThreadObjectId(content); }
 
 // Bodies whose thread is cached; past this the cache starts again empty.
 inline constexpr size_t kMaxThreadCacheEntries = 200000;

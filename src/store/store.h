@@ -216,6 +216,9 @@ struct DeliveryRequest {
   // Applied to each filing's keywords (store/keyword_limits.h FitKeywords):
   // the keywords past a limit are dropped, the copy is still delivered.
   KeywordLimits keyword_limits;
+  // The SORT/THREAD keys record of the content (imap/proto/sort_record.h);
+  // "" = derived by the store (StoreOptions::sort_keys) before queueing.
+  std::string sort_keys;
 };
 
 struct DeliveryReceipt {
@@ -326,6 +329,7 @@ struct AppendRequest {
   // Enforced by Append and AppendMany (store/keyword_limits.h): past one,
   // nothing is stored and the call fails with kTooLarge.
   KeywordLimits keyword_limits;
+  std::string sort_keys;  // as DeliveryRequest::sort_keys
 };
 
 struct AppendResult {
@@ -523,6 +527,7 @@ struct RestoreRequest {
   std::string keywords;
   std::string return_path;
   int64_t internal_date = 0;
+  std::string sort_keys;  // as DeliveryRequest::sort_keys
 };
 
 struct RestoreResult {
@@ -774,6 +779,15 @@ class Store {
                                          bool with_header) = 0;
   // The stored MIME tree of a message ("" when none was stored).
   virtual Result<std::string> ReadMimeTree(int64_t account_id, int64_t message_id) = 0;
+  // The SORT/THREAD key records (DeliveryRequest::sort_keys) of the live
+  // messages of a mailbox, as (message id, record), in one read; messages
+  // whose body has no record (stored before records were kept) are left
+  // out. IMAP SORT on a cold server reads these instead of every tree.
+  virtual Result<std::vector<std::pair<int64_t, std::string>>> ReadSortKeys(int64_t account_id,
+                                                                            int64_t mailbox_id) {
+    (void)account_id, (void)mailbox_id;
+    return std::vector<std::pair<int64_t, std::string>>{};
+  }
   // Called after each commit with the ids of the mailboxes it changed (any
   // thread). Sessions use it to push IDLE updates; one listener.
   virtual void SetChangeListener(std::function<void(const std::vector<int64_t>&)> listener) = 0;
@@ -1105,6 +1119,11 @@ struct StoreOptions {
   // Set: a background thread keeps the full-text index (DATA/index) up to
   // date with this extractor (`hato serve`); unset: no index is opened.
   Store::TextExtractor index_text;
+  // Set: Deliver, Append, AppendMany and Restore fill an empty `sort_keys`
+  // with this function of the content and its MIME tree (on the caller's
+  // thread, before queueing), and the record is kept with the body (issue 16:
+  // SORT reads no tree). `hato serve` sets imap::SortRecordOf.
+  std::function<std::string(std::string_view content, std::string_view mime)> sort_keys;
 };
 
 // Opens (creating and migrating as needed) the embedded store under data_dir.

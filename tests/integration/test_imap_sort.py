@@ -4,6 +4,9 @@ section 2.1) over a live `hato serve`. The same mailbox goes to a
 throw-away Dovecot (as in test_migrate.py) and both must give the answers
 below, which are Dovecot's (the REFERENCES threads were also checked by
 hand against the steps of RFC 5256 section 3)."""
+import os
+import re
+import sqlite3
 import unittest
 
 from harness import DOMAIN, PASSWORD, Server
@@ -81,6 +84,27 @@ class SortChecks:
             self.assertTrue(lines[-1].startswith(f"{tag} OK"), (command, lines))
             self.assertEqual([l.rstrip() for l in lines[:-1]], [want.format(tag=tag)], command)
 
+    def test_modseq_in_sort(self):
+        """RFC 7162 section 3.1.5 and section 7 (sort-data): a MODSEQ
+        criterion gives the highest mod-sequence of the messages returned,
+        "(MODSEQ n)" after SORT's numbers and "MODSEQ n" in ESORT's ESEARCH."""
+        r = self.fill()
+        modseqs = {}
+        for l in r.cmd("f FETCH 1:* (MODSEQ)", "f")[:-1]:
+            m = re.match(r"\* (\d+) FETCH \(MODSEQ \((\d+)\)\)", l)
+            if m:
+                modseqs[int(m.group(1))] = int(m.group(2))
+        self.assertEqual(len(modseqs), len(MSGS))
+        top = max(modseqs[n] for n in (1, 2, 3))
+        lines = r.cmd("m1 SORT (REVERSE ARRIVAL) UTF-8 MODSEQ 1 1:3", "m1")
+        self.assertTrue(lines[-1].startswith("m1 OK"), lines)
+        self.assertIn(f"* SORT 3 2 1 (MODSEQ {top})", lines)
+        lines = r.cmd("m2 SORT RETURN (MIN COUNT) (REVERSE ARRIVAL) UTF-8 MODSEQ 1 1:3", "m2")
+        self.assertIn(f'* ESEARCH (TAG "m2") MIN 3 COUNT 3 MODSEQ {top}', lines)
+        # Nothing returned: no MODSEQ.
+        lines = r.cmd("m3 SORT (DATE) UTF-8 MODSEQ 999999999", "m3")
+        self.assertIn("* SORT", lines)
+
     def test_errors(self):
         r = self.fill()
         self.assertIn(" BAD", r.cmd("b1 SORT (NOSUCH) UTF-8 ALL", "b1")[-1])
@@ -94,6 +118,29 @@ class HatoSortTest(SortChecks, unittest.TestCase):
         self.server = Server(users=("alice",)).start()
         self.addCleanup(self.server.cleanup)
         self.port, self.user, self.password = self.server.imap_port, f"alice@{DOMAIN}", PASSWORD
+
+    def test_keys_stored_at_delivery_answer_after_restart(self):
+        """Issue 16: each body's SORT keys record is stored with it (SORT on
+        a cold server reads the records, not every tree); after a restart
+        the answers are still Dovecot's."""
+        r = self.fill()
+        r.close()
+        db = sqlite3.connect(os.path.join(self.server.data, "meta.db"))
+        try:
+            n = db.execute("SELECT count(*) FROM blobs WHERE sort_keys IS NOT NULL").fetchone()[0]
+        finally:
+            db.close()
+        self.assertEqual(n, len(MSGS))
+        self.server.stop()
+        self.server.start()
+        r = Raw(self.server.imap_port, self.user, self.password)
+        self.addCleanup(r.close)
+        r.cmd("s SELECT S", "s")
+        for i, (command, want) in enumerate(EXPECTED):
+            tag = f"t{i}"
+            lines = r.cmd(f"{tag} {command}", tag)
+            self.assertTrue(lines[-1].startswith(f"{tag} OK"), (command, lines))
+            self.assertEqual([l.rstrip() for l in lines[:-1]], [want.format(tag=tag)], command)
 
     def test_sort_not_allowed_unselected(self):
         r = Raw(self.port, self.user, self.password)

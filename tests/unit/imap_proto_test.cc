@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "imap/proto/command.h"
+#include "imap/proto/object_ids.h"
 #include "imap/proto/reader.h"
 #include "imap/proto/response.h"
 #include "imap/proto/seqset.h"
@@ -1106,6 +1107,37 @@ TEST(ImapSequenceNumbers, ReaderLooksAhead) {
   EXPECT_FALSE(pending_after_first("p1 NOOP\r\np2 LIST \"\" *"));
   // Not a command: IDLE's DONE.
   EXPECT_FALSE(pending_after_first("p1 IDLE\r\nDONE\r\n"));
+}
+
+// RFC 8474 (OBJECTID): EMAILID/THREADID search keys and fetch items, the
+// MAILBOXID status item; the ids are JMAP's.
+TEST(ImapObjectId, GrammarAndIds) {
+  auto c = ParseCommand("a UID SEARCH EMAILID e0123_ab-C OR THREADID t1 ALL");
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ(FormatCommand(*c), "a UID SEARCH EMAILID e0123_ab-C OR THREADID t1 ALL");
+  const auto& key = c->As<SearchArgs>().key;
+  ASSERT_EQ(key.children.size(), 2u);
+  EXPECT_EQ(key.children[0].op, SearchOp::kEmailId);
+  EXPECT_EQ(key.children[0].text, "e0123_ab-C");
+  EXPECT_FALSE(ParseCommand("a SEARCH EMAILID e.1").ok());
+  EXPECT_FALSE(ParseCommand("a SEARCH THREADID").ok());
+  EXPECT_FALSE(ParseCommand("a SEARCH EMAILID " + std::string(256, 'x')).ok());
+  auto f = ParseCommand("b FETCH 1:* (EMAILID THREADID UID)");
+  ASSERT_TRUE(f.ok()) << f.error().message;
+  EXPECT_EQ(f->As<FetchArgs>().items[0].att, FetchAtt::kEmailId);
+  EXPECT_EQ(f->As<FetchArgs>().items[1].att, FetchAtt::kThreadId);
+  EXPECT_EQ(FormatCommand(*f), "b FETCH 1:* (EMAILID THREADID UID)");
+  auto st = ParseCommand("c STATUS INBOX (MAILBOXID MESSAGES)");
+  ASSERT_TRUE(st.ok()) << st.error().message;
+  EXPECT_EQ(FormatCommand(*st), "c STATUS INBOX (MAILBOXID MESSAGES)");
+  EXPECT_EQ(MailboxObjectId(42), "m42");
+  EXPECT_EQ(EmailObjectId(std::string(32, '\x01')), "e010101010101010101010101");
+  // The thread root: References' first id, else In-Reply-To, else Message-ID.
+  std::string reply = "References: <r@x> <p@x>\r\nIn-Reply-To: <p@x>\r\n\r\n";
+  std::string root = "Message-ID: <r@x>\r\n\r\n";
+  EXPECT_EQ(ThreadObjectId(reply), ThreadObjectId(root));
+  EXPECT_NE(ThreadObjectId("Subject: a\r\n\r\n1"), ThreadObjectId("Subject: a\r\n\r\n2"));
+  EXPECT_TRUE(IsObjectId(ThreadObjectId(reply)));
 }
 
 }  // namespace

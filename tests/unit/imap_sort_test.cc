@@ -5,6 +5,8 @@
 
 #include "imap/proto/command.h"
 #include "imap/proto/sort.h"
+#include "imap/proto/sort_record.h"
+#include "mime/message.h"
 
 namespace hato::imap {
 namespace {
@@ -106,6 +108,49 @@ TEST(ImapSort, Threads) {
                                  Msg(2, 2, "b", "<2@x>", {"<1@x>"})};
   EXPECT_EQ(ThreadReferences(loop), "(2 1)");
   EXPECT_EQ(ThreadReferences({}), "");
+}
+
+// Issue 16: the keys stored with a body at delivery decode to what SORT
+// derives from the tree; malformed records and other versions are refused.
+TEST(ImapSort, StoredRecord) {
+  std::string raw =
+      "From: =?utf-8?q?J=C3=BCrgen?= <jm@example.test>\r\nTo: b@example.test, c@x.test\r\n"
+      "Cc: Carl <carl@x.test>\r\nSubject: Re: [fwd: Plans]\r\n"
+      "Date: Tue, 2 Jan 2024 10:00:00 +0100\r\nMessage-ID: <3@x>\r\n"
+      "In-Reply-To: <2@x>\r\nReferences: <1@x> <2@x>\r\n\r\nbody\r\n";
+  auto tree = mime::Parse(raw);
+  ASSERT_TRUE(tree.ok());
+  std::string record = SortRecordOf(raw, mime::Serialize(*tree));
+  ASSERT_FALSE(record.empty());
+  auto k = DecodeSortRecord(record, 42);
+  ASSERT_TRUE(k);
+  bool has_date = false;
+  SortInput want = DeriveSortInput(&*tree, raw.substr(0, tree->header_end), true, &has_date);
+  EXPECT_TRUE(has_date);
+  EXPECT_EQ(k->date, 1704186000);
+  EXPECT_EQ(k->subject, "PLANS");
+  EXPECT_TRUE(k->reply);
+  EXPECT_EQ(k->from, "JM");
+  EXPECT_EQ(k->cc, "CARL");
+  EXPECT_EQ(k->display_from, want.display_from);
+  EXPECT_EQ(k->display_to, "B@EXAMPLE.TEST");
+  EXPECT_EQ(k->message_id, "<3@x>");
+  EXPECT_EQ(k->references, (std::vector<std::string>{"<1@x>", "<2@x>"}));
+  EXPECT_EQ(EncodeSortRecord(*k, true), record);
+  // No usable Date: INTERNALDATE (RFC 5256 section 2.2).
+  std::string undated = "Subject: x\r\nDate: someday\r\n\r\n";
+  auto t2 = mime::Parse(undated);
+  ASSERT_TRUE(t2.ok());
+  auto k2 = DecodeSortRecord(SortRecordOf(undated, mime::Serialize(*t2)), 42);
+  ASSERT_TRUE(k2);
+  EXPECT_EQ(k2->date, 42);
+  // Truncated, padded, another version, trailing bytes: refused.
+  for (size_t n = 0; n < record.size(); ++n) EXPECT_FALSE(DecodeSortRecord(record.substr(0, n), 0));
+  EXPECT_FALSE(DecodeSortRecord(record + "x", 0));
+  std::string other = record;
+  other[0] = 2;
+  EXPECT_FALSE(DecodeSortRecord(other, 0));
+  EXPECT_EQ(SortRecordOf(raw, ""), "");
 }
 
 }  // namespace

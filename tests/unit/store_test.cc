@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <map>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -30,6 +32,7 @@ class StoreTest : public ::testing::TestWithParam<testing::Backend> {
     store_.reset();
     StoreOptions options;
     options.fs = &faults_;
+    options.sort_keys = sort_keys_;
     auto s = where_.Open(options);
     ASSERT_TRUE(s.ok()) << s.error().message;
     store_ = std::move(*s);
@@ -55,6 +58,7 @@ class StoreTest : public ::testing::TestWithParam<testing::Backend> {
 
   testing::TestStoreLocation where_{GetParam()};
   io::FaultFileSystem faults_{io::FileSystem::Default()};
+  std::function<std::string(std::string_view, std::string_view)> sort_keys_;
   std::unique_ptr<Store> store_;
 };
 HATO_STORE_BACKENDS(StoreTest);
@@ -226,7 +230,7 @@ TEST_P(StoreTest, QuotaAndRecent) {
   ASSERT_TRUE(Deliver({a}, std::string(60, 'x')).ok());
   EXPECT_EQ(*store_->GetQuota(a)->limit_bytes, 100u);
   EXPECT_EQ(store_->GetQuota(a)->used_bytes, 60u);
-  AppendRequest req{a, "INBOX", std::string(50, 'y'), "", 0, "", 1700000000, {}};
+  AppendRequest req{a, "INBOX", std::string(50, 'y'), "", 0, "", 1700000000, {}, ""};
   auto appended =
       Wait<AppendResult>([&](Done<AppendResult> d) { store_->Append(req, std::move(d)); });
   EXPECT_EQ(appended.error().kind, ErrorKind::kTooLarge);
@@ -624,7 +628,7 @@ TEST_P(StoreTest, MailboxLifecycle) {
             ErrorKind::kInvalid);
   // Deleting keeps the messages in retention; the name can be created again
   // with a new UIDVALIDITY.
-  AppendRequest req{a, "Jobs/2026", "Subject: x\r\n\r\ny\r\n", "", 0, "", 1700000000, {}};
+  AppendRequest req{a, "Jobs/2026", "Subject: x\r\n\r\ny\r\n", "", 0, "", 1700000000, {}, ""};
   ASSERT_TRUE(
       Wait<AppendResult>([&](Done<AppendResult> d) { store_->Append(req, std::move(d)); }).ok());
   uint32_t old_validity = store_->ListMessages(a, "Jobs/2026")->uidvalidity;
@@ -672,7 +676,7 @@ TEST_P(StoreTest, SubscriptionsAreNames) {
 // MULTIAPPEND (RFC 3502): all of the messages or none.
 TEST_P(StoreTest, AppendManyIsAllOrNothing) {
   int64_t a = MakeAccount("a@example.test");
-  AppendRequest one{a, "Drafts", "Subject: 1\r\n\r\nx\r\n", "", 0, "", 1700000000, {}};
+  AppendRequest one{a, "Drafts", "Subject: 1\r\n\r\nx\r\n", "", 0, "", 1700000000, {}, ""};
   AppendRequest bad = one;
   bad.mailbox = "Nowhere";
   auto many = [&](std::vector<AppendRequest> reqs) {
@@ -695,7 +699,7 @@ TEST_P(StoreTest, AppendCopyMoveAndVanished) {
   auto append = [&](std::string subject) {
     AppendRequest req{a,          "Drafts", "Subject: " + subject + "\r\n\r\nbody\r\n",
                       "",         kDraft,   "$Later",
-                      1600000000, {}};
+                      1600000000, {},       ""};
     return Wait<AppendResult>([&](Done<AppendResult> d) { store_->Append(req, std::move(d)); });
   };
   auto r1 = append("one");
@@ -897,6 +901,45 @@ TEST(BlobStore, CompressesLargeRepetitiveContent) {
   EXPECT_EQ(ref->codec, Codec::kZstd);
   EXPECT_LT(ref->stored_length, content.size() / 10);
   EXPECT_EQ(*blobs.Read(*ref), content);
+}
+
+// Issue 16: the SORT keys record of a body is derived when it is stored
+// (StoreOptions::sort_keys, unless the request carries one) and read back
+// for a whole mailbox at once; messages without one are left out.
+TEST_P(StoreTest, SortKeysRecordsAreKeptWithTheBody) {
+  sort_keys_ = [](std::string_view content, std::string_view) -> std::string {
+    if (content.starts_with("Subject: none")) return "";
+    return "rec:" + std::string(content.substr(9, 3));
+  };
+  Reopen();
+  int64_t a = MakeAccount("a@example.test");
+  int64_t b = MakeAccount("b@example.test");
+  ASSERT_TRUE(Deliver({a, b}, "Subject: one\r\n\r\nx\r\n").ok());
+  ASSERT_TRUE(Deliver({a}, "Subject: none\r\n\r\nx\r\n").ok());
+  AppendRequest req{a, "INBOX", "Subject: two\r\n\r\ny\r\n", "", 0, "", 1700000000, "given"};
+  ASSERT_TRUE(
+      Wait<AppendResult>([&](Done<AppendResult> d) { store_->Append(req, std::move(d)); }).ok());
+  auto snap = store_->ListMessages(a, kInbox);
+  ASSERT_TRUE(snap.ok());
+  ASSERT_EQ(snap->messages.size(), 3u);
+  auto keys = store_->ReadSortKeys(a, snap->mailbox_id);
+  ASSERT_TRUE(keys.ok()) << keys.error().message;
+  std::map<int64_t, std::string> got(keys->begin(), keys->end());
+  EXPECT_EQ(got, (std::map<int64_t, std::string>{{snap->messages[0].id, "rec:one"},
+                                                 {snap->messages[2].id, "given"}}));
+  // Another account's mailbox id gives nothing; expunged messages are left out.
+  EXPECT_TRUE(store_->ReadSortKeys(b, snap->mailbox_id)->empty());
+  ASSERT_TRUE(Wait<void>([&](Done<void> d) {
+                store_->Expunge(a, {snap->messages[0].id}, std::move(d));
+              }).ok());
+  keys = store_->ReadSortKeys(a, snap->mailbox_id);
+  ASSERT_EQ(keys->size(), 1u);
+  EXPECT_EQ((*keys)[0].second, "given");
+  // The other recipient's copy shares the body and its record.
+  auto bsnap = store_->ListMessages(b, kInbox);
+  keys = store_->ReadSortKeys(b, bsnap->mailbox_id);
+  ASSERT_EQ(keys->size(), 1u);
+  EXPECT_EQ((*keys)[0].second, "rec:one");
 }
 
 }  // namespace

@@ -173,6 +173,7 @@ enum class StatusItem {
   kAppendLimit,     // RFC 7889 section 5
   kDeleted,         // RFC 9051 section 6.3.11
   kDeletedStorage,  // RFC 9208 section 4.2: KiB of the \Deleted messages
+  kMailboxId,       // RFC 8474 section 4.2
 };
 const char* StatusItemName(StatusItem item);
 
@@ -262,6 +263,9 @@ enum class SearchOp {
   kSmaller,
   // MODSEQ [entry-name entry-type] value (number; RFC 7162 section 3.1.5).
   kModSeq,
+  // EMAILID / THREADID objectid (RFC 8474 section 6), in `text`.
+  kEmailId,
+  kThreadId,
 };
 
 struct SearchKey {
@@ -330,6 +334,8 @@ enum class FetchAtt {
   kBinary,       // BINARY[part]<partial> / BINARY.PEEK[...] (RFC 3516)
   kBinarySize,   // BINARY.SIZE[part]
   kPreview,      // PREVIEW [(LAZY)] (RFC 8970); `peek` holds LAZY
+  kEmailId,      // EMAILID (RFC 8474 section 5.1)
+  kThreadId,     // THREADID (RFC 8474 section 5.2)
 };
 
 // section-spec (RFC 3501 section 9).
@@ -461,6 +467,11 @@ std::optional<std::string> ParseTag(std::string_view text);
 // command has been received and is not answered, the session holds back
 // EXPUNGE and VANISHED so that its numbers keep their meaning (issue 20).
 bool UsesSequenceNumbers(const Command& c);
+
+// Whether a search key has a MODSEQ criterion anywhere (RFC 7162 section
+// 3.1.5): the SEARCH, SORT and ESEARCH/ESORT results then carry the highest
+// mod-sequence of the messages returned, and CONDSTORE is enabled.
+bool HasModSeqKey(const SearchKey& key);
 
 // Canonical wire form of a command (without CRLF): keywords upper-cased,
 // strings as atoms when possible, else quoted, else literals ("{n}\r\n...").

@@ -117,6 +117,10 @@ const char* SearchOpName(SearchOp op) {
       return "SMALLER";
     case SearchOp::kModSeq:
       return "MODSEQ";
+    case SearchOp::kEmailId:
+      return "EMAILID";
+    case SearchOp::kThreadId:
+      return "THREADID";
     case SearchOp::kUid:
       return "UID";
     case SearchOp::kNot:
@@ -150,6 +154,8 @@ void AppendSearchKey(std::string& out, const SearchKey& k) {
   switch (k.op) {
     case SearchOp::kKeyword:
     case SearchOp::kUnkeyword:
+    case SearchOp::kEmailId:
+    case SearchOp::kThreadId:
       out += ' ';
       out += k.text;
       break;
@@ -245,6 +251,10 @@ const char* FetchAttName(const FetchItem& it) {
       return "BINARY.SIZE";
     case FetchAtt::kPreview:
       return "PREVIEW";
+    case FetchAtt::kEmailId:
+      return "EMAILID";
+    case FetchAtt::kThreadId:
+      return "THREADID";
   }
   return "?";
 }

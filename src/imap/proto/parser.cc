@@ -10,6 +10,7 @@
 
 #include "base/strings.h"
 #include "imap/proto/command.h"
+#include "imap/proto/object_ids.h"
 #include "imap/proto/response.h"
 #include "imap/proto/utf7.h"
 
@@ -87,11 +88,12 @@ struct StatusEntry {
   StatusItem item;
 };
 constexpr StatusEntry kStatusItems[] = {
-    {"MESSAGES", StatusItem::kMessages}, {"RECENT", StatusItem::kRecent},
-    {"UIDNEXT", StatusItem::kUidNext},   {"UIDVALIDITY", StatusItem::kUidValidity},
-    {"UNSEEN", StatusItem::kUnseen},     {"HIGHESTMODSEQ", StatusItem::kHighestModSeq},
-    {"SIZE", StatusItem::kSize},         {"APPENDLIMIT", StatusItem::kAppendLimit},
-    {"DELETED", StatusItem::kDeleted},   {"DELETED-STORAGE", StatusItem::kDeletedStorage},
+    {"MESSAGES", StatusItem::kMessages},   {"RECENT", StatusItem::kRecent},
+    {"UIDNEXT", StatusItem::kUidNext},     {"UIDVALIDITY", StatusItem::kUidValidity},
+    {"UNSEEN", StatusItem::kUnseen},       {"HIGHESTMODSEQ", StatusItem::kHighestModSeq},
+    {"SIZE", StatusItem::kSize},           {"APPENDLIMIT", StatusItem::kAppendLimit},
+    {"DELETED", StatusItem::kDeleted},     {"DELETED-STORAGE", StatusItem::kDeletedStorage},
+    {"MAILBOXID", StatusItem::kMailboxId},
 };
 
 // Search keys without arguments (RFC 3501 section 6.4.4).
@@ -1084,6 +1086,17 @@ bool Parser::SearchKeyP(SearchKey& k, size_t depth) {
     TRY(Sp());
     return Number64(k.number, UINT32_MAX, "size");
   }
+  if (w == "EMAILID" || w == "THREADID") {
+    // RFC 8474 section 6: "EMAILID" SP objectid / "THREADID" SP objectid;
+    // objectid = 1*255(ALPHA / DIGIT / "_" / "-").
+    k.op = w == "EMAILID" ? SearchOp::kEmailId : SearchOp::kThreadId;
+    TRY(Sp());
+    std::string_view a;
+    TRY(Atom(a, "objectid"));
+    if (!IsObjectId(a)) return Fail("bad objectid");
+    k.text = std::string(a);
+    return true;
+  }
   if (w == "UID") {
     k.op = SearchOp::kUid;
     TRY(Sp());
@@ -1206,6 +1219,8 @@ bool Parser::FetchAttP(std::vector<FetchItem>& items, bool top) {
       {"BODYSTRUCTURE", FetchAtt::kBodyStructure},
       {"UID", FetchAtt::kUid},
       {"MODSEQ", FetchAtt::kModSeq},
+      {"EMAILID", FetchAtt::kEmailId},
+      {"THREADID", FetchAtt::kThreadId},
   };
   for (const auto& e : kSimple) {
     if (k == e.name) {
@@ -1498,6 +1513,17 @@ bool UsesSequenceNumbers(const Command& c) {
     default:
       return false;
   }
+}
+
+bool HasModSeqKey(const SearchKey& key) {
+  std::vector<const SearchKey*> stack{&key};
+  while (!stack.empty()) {
+    const SearchKey* k = stack.back();
+    stack.pop_back();
+    if (k->op == SearchOp::kModSeq) return true;
+    for (const auto& child : k->children) stack.push_back(&child);
+  }
+  return false;
 }
 
 Result<Command> ParseCommand(std::string_view text, const Limits& limits) {

@@ -460,14 +460,7 @@ awaitable<bool> Session::HandleSearch(const Command& c) {
   std::pair<std::vector<uint32_t>, uint64_t> found{std::move(result->seqs), result->modseq};
   std::vector<uint32_t> numbers;
   for (uint32_t seq : found.first) numbers.push_back(c.uid ? (*metas)[seq - 1].uid : seq);
-  bool modseq_key = false;
-  std::vector<const SearchKey*> stack{&a.key};
-  while (!stack.empty()) {
-    const SearchKey* k = stack.back();
-    stack.pop_back();
-    modseq_key = modseq_key || k->op == SearchOp::kModSeq;
-    for (const auto& ch : k->children) stack.push_back(&ch);
-  }
+  bool modseq_key = HasModSeqKey(a.key);
   if (modseq_key) EnableCondstore();
   if (a.esearch) {
     // RFC 7162 section 3.1.5: with MODSEQ in the criteria, ESEARCH carries it too.

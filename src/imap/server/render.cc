@@ -3,8 +3,10 @@
 #include <algorithm>
 #include <cstring>
 
+#include "base/digest.h"
 #include "base/strings.h"
 #include "imap/proto/bodystructure.h"
+#include "imap/proto/object_ids.h"
 #include "imap/proto/response.h"
 #include "imap/proto/strings.h"
 
@@ -326,6 +328,8 @@ bool NeedsContent(const std::vector<FetchItem>& items) {
       case FetchAtt::kBinary:
       case FetchAtt::kBinarySize:
       case FetchAtt::kPreview:
+      case FetchAtt::kEmailId:   // the body's hash
+      case FetchAtt::kThreadId:  // its References, In-Reply-To, Message-ID
         return true;
       default:
         break;
@@ -380,6 +384,17 @@ void RenderFetch(std::string& out, const MessageData& m, const std::vector<Fetch
       case FetchAtt::kRfc822Size:
         sep();
         out += "RFC822.SIZE " + std::to_string(meta.size);
+        break;
+      case FetchAtt::kEmailId:
+        // RFC 8474 section 5.1: "EMAILID" SP "(" objectid ")".
+        sep();
+        out += "EMAILID (" + EmailObjectId(Sha256(m.raw)) + ")";
+        break;
+      case FetchAtt::kThreadId:
+        // RFC 8474 section 5.2: every message has a thread id here (one of
+        // its own when it has no References, In-Reply-To or Message-ID).
+        sep();
+        out += "THREADID (" + ThreadObjectId(m.raw) + ")";
         break;
       case FetchAtt::kModSeq:
         if (modseq_done) break;
@@ -482,6 +497,8 @@ SearchNeeds SearchNeedsOf(const SearchKey& key) {
     case SearchOp::kBody:
     case SearchOp::kText:
     case SearchOp::kHeader:
+    case SearchOp::kEmailId:
+    case SearchOp::kThreadId:
       return SearchNeeds::kContent;
     default:
       break;
@@ -583,6 +600,10 @@ bool Matches(const SearchKey& key, const MessageData& m, uint32_t max_seq, uint3
       return meta.size < key.number;
     case SearchOp::kModSeq:
       return meta.modseq >= key.number;
+    case SearchOp::kEmailId:
+      return EmailObjectId(Sha256(m.raw)) == key.text;
+    case SearchOp::kThreadId:
+      return ThreadObjectId(m.raw) == key.text;
   }
   return false;
 }

@@ -12,6 +12,7 @@
 #include "auth/scram.h"
 #include "base/strings.h"
 #include "imap/proto/list_pattern.h"
+#include "imap/proto/object_ids.h"
 #include "imap/proto/response.h"
 #include "imap/proto/strings.h"
 #include "imap/proto/utf7.h"
@@ -87,6 +88,10 @@ std::string StatusItems(const store::MailboxInfo& m, const std::vector<StatusIte
         break;
       case StatusItem::kDeletedStorage:
         out += std::to_string(KiB(m.deleted_size));
+        break;
+      case StatusItem::kMailboxId:
+        // RFC 8474 section 4.2: "MAILBOXID" SP "(" objectid ")".
+        out += "(" + MailboxObjectId(m.id) + ")";
         break;
     }
   }
@@ -168,7 +173,7 @@ std::string Session::Capabilities() const {
       "IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS MOVE "
       "CHILDREN SPECIAL-USE LIST-EXTENDED LIST-STATUS ESEARCH CONDSTORE QRESYNC "
       "BINARY QUOTA QUOTA=RES-STORAGE STATUS=SIZE PREVIEW SORT SORT=DISPLAY ESORT "
-      "THREAD=ORDEREDSUBJECT THREAD=REFERENCES MULTIAPPEND COMPRESS=DEFLATE APPENDLIMIT=" +
+      "THREAD=ORDEREDSUBJECT THREAD=REFERENCES MULTIAPPEND COMPRESS=DEFLATE OBJECTID APPENDLIMIT=" +
       std::to_string(cfg_->imap.max_message_size);
   if (state_ == State::kNotAuthenticated) {
     if (conn_.tls_available() && !conn_.is_tls()) caps += " STARTTLS";
@@ -814,6 +819,8 @@ awaitable<bool> Session::HandleSelect(const Command& c) {
   Reply("* OK [UIDVALIDITY " + std::to_string(sel.uidvalidity) + "] UIDs valid");
   Reply("* OK [UIDNEXT " + std::to_string(sel.uidnext) + "] predicted next UID");
   Reply("* OK [HIGHESTMODSEQ " + std::to_string(sel.highest_modseq) + "] highest");
+  // RFC 8474 section 4.1: the mailbox's object id.
+  Reply("* OK [MAILBOXID (" + MailboxObjectId(sel.id) + ")] mailbox id");
   if (a.qresync && a.qresync->uidvalidity == sel.uidvalidity) {
     // RFC 7162 section 3.2.5.2: what vanished and what changed since the client's modseq.
     uint64_t since = a.qresync->modseq;
@@ -848,6 +855,7 @@ awaitable<bool> Session::HandleMailboxWrite(const Command& c) {
   int64_t account = account_id_;
   Result<void> result;
   std::string what = VerbName(c.verb);
+  std::string created;  // CREATE: the canonical name
   if (c.verb == Verb::kRename) {
     const auto& a = c.As<RenameArgs>();
     auto from = FromWire(a.from);
@@ -879,6 +887,7 @@ awaitable<bool> Session::HandleMailboxWrite(const Command& c) {
       co_return true;
     }
     std::string n = *name;
+    if (c.verb == Verb::kCreate) created = n;
     Verb verb = c.verb;
     auto op = [store, account, n, special_use, verb](store::Done<void> done) {
       switch (verb) {
@@ -896,7 +905,20 @@ awaitable<bool> Session::HandleMailboxWrite(const Command& c) {
     if (c.verb == Verb::kDelete && selected_ && selected_->name == n) Deselect();
     result = co_await Write<void>(std::move(op));
   }
-  if (result) {
+  if (result && c.verb == Verb::kCreate) {
+    // RFC 8474 section 4.1: the new mailbox's object id in the tagged OK.
+    auto find = [store, account, created]() -> std::optional<int64_t> {
+      auto boxes = store->ListMailboxes(account);
+      if (!boxes) return std::nullopt;
+      for (const auto& b : *boxes) {
+        if (b.name == created) return b.id;
+      }
+      return std::nullopt;
+    };
+    auto id = co_await io::Offload(*svc_.blocking, std::move(find));
+    std::string code = id ? "[MAILBOXID (" + MailboxObjectId(*id) + ")] " : "";
+    Tagged(c, "OK", code + what + " completed");
+  } else if (result) {
     Tagged(c, "OK", what + " completed");
   } else {
     switch (result.error().kind) {

@@ -1,8 +1,10 @@
-// The SORT and THREAD keys of a message (RFC 5256, RFC 5957), derived once
-// from its stored MIME tree (the envelope: Date, Subject, From, To, Cc,
-// Message-ID, In-Reply-To) and, for THREAD=REFERENCES only, its References
-// header field; then kept in a bounded cache shared by all IMAP sessions, as
-// messages never change once stored. A SORT over a large mailbox then reads
+// The SORT and THREAD keys of a message (RFC 5256, RFC 5957): read from the
+// record stored with its body at delivery (imap/proto/sort_record.h), or for
+// a body stored before records were kept, derived from its stored MIME tree
+// (the envelope: Date, Subject, From, To, Cc, Message-ID, In-Reply-To) and,
+// for THREAD=REFERENCES only, its References header field; then kept in a
+// bounded cache shared by all IMAP sessions, as messages never change once
+// stored. A SORT over a large mailbox then reads
 // no message and parses nothing (issue 16: 100,000 messages in < 200 ms).
 //
 // Bounded by an estimate of the memory held (kSortKeyCacheBytes); past it the
@@ -26,6 +28,11 @@ namespace hato::imap {
 // About 500 bytes a message with its References: 128 MiB keeps the keys of
 // a 100,000-message mailbox and more (bench/sort_bench.py).
 inline constexpr size_t kSortKeyCacheBytes = 128u << 20;
+
+// Past this many uncached keys (or when none of the mailbox is cached), SORT
+// reads the records of the whole mailbox in one store read
+// (Store::ReadSortKeys) rather than message by message.
+inline constexpr size_t kBulkSortKeysMin = 32;
 
 // SortInput without what belongs to a session's view (seq, number).
 struct SortKeys {

@@ -1,11 +1,16 @@
 // SORT (RFC 5256 section 3, RFC 5957 SORT=DISPLAY, RFC 5267 ESORT) and
 // THREAD (RFC 5256 section 3: ORDEREDSUBJECT, REFERENCES). The search part
 // is SEARCH's (Session::RunSearch); the keys come from the shared
-// SortKeyCache, derived from the stored MIME trees on a miss; the ordering
+// SortKeyCache, filled on a miss from the records stored with each body at
+// delivery (imap/proto/sort_record.h), else derived from the stored MIME
+// trees (bodies stored before records were kept); the ordering
 // and threading are the pure functions of imap/proto/sort.h.
 #include <spdlog/spdlog.h>
 
+#include <unordered_map>
+
 #include "imap/proto/sort.h"
+#include "imap/proto/sort_record.h"
 #include "imap/proto/strings.h"
 #include "imap/server/session.h"
 #include "imap/server/sort_keys.h"
@@ -21,14 +26,43 @@ awaitable<std::optional<std::vector<SortInput>>> Session::LoadSortInputs(
   int64_t account = account_id_;
   // The session waits, and only its own coroutine changes the view.
   const std::vector<store::MessageMeta>* metas = &selected_->view.metas();
-  auto load = [store, trees, keys, account, metas, seqs, uid,
+  int64_t mailbox_id = selected_->id;
+  auto load = [store, trees, keys, account, mailbox_id, metas, seqs, uid,
                references]() -> std::optional<std::vector<SortInput>> {
+    auto usable = [references](const std::shared_ptr<const SortKeys>& k) {
+      return k && (!references || k->has_references);
+    };
+    // Keys not cached yet: from the records stored at delivery, all read at
+    // once (a cold server: one query instead of a tree per message).
+    std::unordered_map<int64_t, const store::MessageMeta*> missing;
+    for (uint32_t seq : seqs) {
+      const store::MessageMeta& m = (*metas)[seq - 1];
+      if (!usable(keys->Find(m.id, m.size))) missing.emplace(m.id, &m);
+    }
+    if (missing.size() >= kBulkSortKeysMin || missing.size() == metas->size()) {
+      auto records = store->ReadSortKeys(account, mailbox_id);
+      if (records) {
+        for (const auto& [id, record] : *records) {
+          auto it = missing.find(id);
+          if (it == missing.end()) continue;
+          auto decoded = DecodeSortRecord(record, it->second->internal_date);
+          if (!decoded) continue;  // another version: derived below
+          auto k = std::make_shared<SortKeys>();
+          k->keys = std::move(*decoded);
+          k->keys.arrival = it->second->internal_date;
+          k->keys.size = it->second->size;
+          k->has_references = true;
+          keys->Insert(id, it->second->size, std::move(k));
+        }
+      }
+    }
     std::vector<SortInput> out;
     out.reserve(seqs.size());
     for (uint32_t seq : seqs) {
       const store::MessageMeta& m = (*metas)[seq - 1];
       auto k = keys->Find(m.id, m.size);
-      if (!k || (references && !k->has_references)) {
+      if (!usable(k)) {
+        // No record (a body stored before records were kept): from its tree.
         Loaded l = Load(store, trees, account, m, /*content=*/references, /*tree=*/true);
         if (l.error) return std::nullopt;
         std::string_view header = l.raw;
@@ -59,6 +93,10 @@ awaitable<bool> Session::HandleSort(const Command& c) {
     co_return true;
   }
   std::vector<size_t> order = SortOrder(*inputs, a.sort);
+  // RFC 7162 section 3.1.5: a MODSEQ criterion enables CONDSTORE, and the
+  // result carries the highest mod-sequence of the messages returned.
+  bool modseq_key = HasModSeqKey(a.key);
+  if (modseq_key) EnableCondstore();
   if (a.esearch) {
     // RFC 5267 section 3.2: ESEARCH with the numbers in sort order; MIN and
     // MAX are the first and last in that order.
@@ -85,10 +123,13 @@ awaitable<bool> Session::HandleSort(const Command& c) {
         i = j;
       }
     }
+    if (modseq_key && !order.empty()) line += " MODSEQ " + std::to_string(found->modseq);
     Reply(line);
   } else {
     std::string line = "* SORT";
     for (size_t i : order) line += ' ' + std::to_string((*inputs)[i].number);
+    // RFC 7162 section 7 (sort-data): "(MODSEQ n)" after the numbers.
+    if (modseq_key && !order.empty()) line += " (MODSEQ " + std::to_string(found->modseq) + ")";
     Reply(line);
   }
   co_await SendUpdates(/*expunge_ok=*/c.uid);

@@ -290,12 +290,15 @@ int64_t NowSeconds() {
 }
 
 Result<int64_t> PutBlob(Txn& t, std::string_view content, std::string_view mime, int64_t refs,
-                        const std::optional<IndexText>& text) {
+                        const std::optional<IndexText>& text, std::string_view sort_keys) {
   std::string sha = Sha256(content);
   Param mime_param = mime.empty() ? Null() : Bytes(mime);
+  Param keys_param = sort_keys.empty() ? Null() : Bytes(sort_keys);
   auto up = t.c.Exec(
-      "UPDATE blobs SET refs = refs + $1, mime = coalesce(mime, $2) WHERE sha256 = $3 RETURNING id",
-      {P(refs), mime_param, Bytes(sha)});
+      "UPDATE blobs SET refs = refs + $1, mime = coalesce(mime, $2), sort_keys = "
+      "coalesce(sort_keys, "
+      "$4) WHERE sha256 = $3 RETURNING id",
+      {P(refs), mime_param, Bytes(sha), keys_param});
   if (!up) return up.error();
   int64_t id = 0;
   if (!up->empty()) {
@@ -306,12 +309,13 @@ Result<int64_t> PutBlob(Txn& t, std::string_view content, std::string_view mime,
     // Another node may store the same body at the same moment: the upsert
     // counts our references on its row, and only the inserter writes chunks.
     auto ins = t.c.Exec(
-        "INSERT INTO blobs(sha256, stored_length, size, codec, refs, mime) "
-        "VALUES($1,$2,$3,$4,$5,$6) ON CONFLICT (sha256) DO UPDATE SET refs = blobs.refs + "
-        "EXCLUDED.refs, mime = coalesce(blobs.mime, EXCLUDED.mime) RETURNING id, xmax = 0",
+        "INSERT INTO blobs(sha256, stored_length, size, codec, refs, mime, sort_keys) "
+        "VALUES($1,$2,$3,$4,$5,$6,$7) ON CONFLICT (sha256) DO UPDATE SET refs = blobs.refs + "
+        "EXCLUDED.refs, mime = coalesce(blobs.mime, EXCLUDED.mime), sort_keys = "
+        "coalesce(blobs.sort_keys, EXCLUDED.sort_keys) RETURNING id, xmax = 0",
         {Bytes(sha), P(static_cast<int64_t>(payload.size())),
          P(static_cast<int64_t>(content.size())), P(static_cast<int64_t>(codec)), P(refs),
-         mime_param});
+         mime_param, keys_param});
     if (!ins) return ins.error();
     id = ins->Int(0, 0);
     if (ins->Int(0, 1) != 0) {
@@ -390,7 +394,8 @@ static Status ApplyFilings(Txn& t, const DeliveryRequest& req, DeliveryReceipt& 
   auto shared_refs = static_cast<int64_t>(std::count_if(
       req.filings.begin(), req.filings.end(), [](const Filing& f) { return f.content.empty(); }));
   Result<int64_t> shared = int64_t{0};
-  if (shared_refs > 0) shared = PutBlob(t, req.content, req.mime, shared_refs);
+  if (shared_refs > 0)
+    shared = PutBlob(t, req.content, req.mime, shared_refs, std::nullopt, req.sort_keys);
   if (!shared) return shared.error();
   // The distinct keywords of each mailbox a copy with keywords goes to.
   std::map<int64_t, std::set<std::string>> mailbox_keywords;
@@ -432,7 +437,8 @@ Status ApplyDelivery(Txn& t, const DeliveryRequest& req, DeliveryReceipt& receip
   if (auto st = ApplyOutboundParts(t, req, receipt); !st) return st;
   if (!req.filings.empty()) return ApplyFilings(t, req, receipt);
   if (req.account_ids.empty()) return Ok();
-  auto blob = PutBlob(t, req.content, req.mime, static_cast<int64_t>(req.account_ids.size()));
+  auto blob = PutBlob(t, req.content, req.mime, static_cast<int64_t>(req.account_ids.size()),
+                      std::nullopt, req.sort_keys);
   if (!blob) return blob.error();
   for (int64_t account : req.account_ids) {
     Result<MailboxRow> mb = Err(ErrorKind::kNotFound, "");
@@ -468,7 +474,7 @@ Status ApplyAppend(Txn& t, const AppendRequest& req, AppendResult& result) {
     return st;
   }
   if (auto st = CheckAppendKeywords(t, mb->id, req); !st) return st;
-  auto blob = PutBlob(t, req.content, req.mime, 1);
+  auto blob = PutBlob(t, req.content, req.mime, 1, std::nullopt, req.sort_keys);
   if (!blob) return blob.error();
   NewMessage m{mb->id, *blob, req.content.size(), req.internal_date, req.flags, req.keywords, ""};
   auto id = InsertMessage(t, m);
@@ -802,7 +808,7 @@ Status ApplyRestoreMessage(Txn& t, const RestoreRequest& req, RestoreResult& res
     result.uid = static_cast<uint32_t>(dup->Int(0, 0));
     return Ok();
   }
-  auto blob = PutBlob(t, req.content, req.mime, 1);
+  auto blob = PutBlob(t, req.content, req.mime, 1, std::nullopt, req.sort_keys);
   if (!blob) return blob.error();
   NewMessage m{mb->id,    *blob,        req.content.size(), req.internal_date,
                req.flags, req.keywords, req.return_path};

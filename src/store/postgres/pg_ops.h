@@ -31,10 +31,12 @@ struct Txn {
   std::set<int64_t> touched;  // mailboxes changed by the batch (NOTIFY, IDLE)
 };
 
-// Stores content once (content-addressed) with `refs` more references and
+// Stores content once (content-addressed) with `refs` more references, its
+// MIME tree and SORT keys record when given (kept if already stored), and
 // its text for SEARCH when given; returns the blob id.
 Result<int64_t> PutBlob(Txn& t, std::string_view content, std::string_view mime, int64_t refs,
-                        const std::optional<IndexText>& text = std::nullopt);
+                        const std::optional<IndexText>& text = std::nullopt,
+                        std::string_view sort_keys = {});
 // A body's stored payload (zstd when that saves 1/8) and its chunk rows.
 std::string EncodeBody(std::string_view content, bool compress, Codec& codec);
 Status WriteBodyChunks(Txn& t, int64_t blob_id, std::string_view payload);

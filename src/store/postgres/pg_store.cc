@@ -842,7 +842,15 @@ class PgStore final : public Store {
 
   // ---- Mail ----
 
+  // StoreOptions::sort_keys: the record of a body, off the writer thread.
+  template <typename Request>
+  void AddSortKeys(Request& r) const {
+    if (options_.sort_keys && r.sort_keys.empty())
+      r.sort_keys = options_.sort_keys(r.content, r.mime);
+  }
+
   void Deliver(DeliveryRequest request, Done<DeliveryReceipt> done) override {
+    AddSortKeys(request);
     auto req = std::make_shared<DeliveryRequest>(std::move(request));
     auto receipt = std::make_shared<DeliveryReceipt>();
     Submit(WriteOp{[this, req, receipt](Txn& t) -> Status {
@@ -931,6 +939,7 @@ class PgStore final : public Store {
   }
 
   void Append(AppendRequest request, Done<AppendResult> done) override {
+    AddSortKeys(request);
     auto req = std::make_shared<AppendRequest>(std::move(request));
     auto result = std::make_shared<AppendResult>();
     Submit(WriteOp{[this, req, result](Txn& t) {
@@ -942,6 +951,7 @@ class PgStore final : public Store {
 
   void AppendMany(std::vector<AppendRequest> requests,
                   Done<std::vector<AppendResult>> done) override {
+    for (auto& r : requests) AddSortKeys(r);
     auto reqs = std::make_shared<std::vector<AppendRequest>>(std::move(requests));
     auto results = std::make_shared<std::vector<AppendResult>>();
     Submit(WriteOp{[this, reqs, results](Txn& t) -> Status {
@@ -1035,6 +1045,22 @@ class PgStore final : public Store {
       if (!r) return r.error();
       if (r->empty()) return Err(ErrorKind::kNotFound, "no such message");
       return r->Blob(0, 0);
+    });
+  }
+
+  Result<std::vector<std::pair<int64_t, std::string>>> ReadSortKeys(int64_t account_id,
+                                                                    int64_t mailbox_id) override {
+    return WithReader([&](Conn& c) -> Result<std::vector<std::pair<int64_t, std::string>>> {
+      auto r = c.Exec(
+          "SELECT m.id, b.sort_keys FROM messages m JOIN mailboxes x ON x.id = m.mailbox_id "
+          "JOIN blobs b ON b.id = m.blob_id WHERE m.mailbox_id = $1 AND x.account_id = $2 AND "
+          "m.expunged_at IS NULL AND b.sort_keys IS NOT NULL",
+          {P(mailbox_id), P(account_id)});
+      if (!r) return r.error();
+      std::vector<std::pair<int64_t, std::string>> out;
+      out.reserve(static_cast<size_t>(r->size()));
+      for (int i = 0; i < r->size(); ++i) out.emplace_back(r->Int(i, 0), r->Blob(i, 1));
+      return out;
     });
   }
 
@@ -1240,6 +1266,7 @@ class PgStore final : public Store {
   }
 
   void RestoreMessage(RestoreRequest request, Done<RestoreResult> done) override {
+    AddSortKeys(request);
     auto req = std::make_shared<RestoreRequest>(std::move(request));
     auto result = std::make_shared<RestoreResult>();
     Submit(WriteOp{[this, req, result](Txn& t) {

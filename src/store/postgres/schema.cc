@@ -217,6 +217,11 @@ CREATE TABLE jmap_documents(
   updated_at bigint NOT NULL,
   PRIMARY KEY(account_id, kind));
 )sql",
+      // -> +1 (issue 16, RFC 5256): each body's SORT/THREAD keys record
+      // (see the SQLite schema).
+      R"sql(
+ALTER TABLE blobs ADD COLUMN sort_keys bytea;
+)sql",
   };
   return kMigrations;
 }

@@ -509,6 +509,10 @@ class ShardedStore final : public Store {
   Result<std::string> ReadMimeTree(int64_t account_id, int64_t message_id) override {
     return Read(account_id, [&](Store& s) { return s.ReadMimeTree(account_id, message_id); });
   }
+  Result<std::vector<std::pair<int64_t, std::string>>> ReadSortKeys(int64_t account_id,
+                                                                    int64_t mailbox_id) override {
+    return Read(account_id, [&](Store& s) { return s.ReadSortKeys(account_id, mailbox_id); });
+  }
   void SetChangeListener(std::function<void(const std::vector<int64_t>&)> listener) override {
     for (auto& s : shards_) s->store->SetChangeListener(listener);
   }

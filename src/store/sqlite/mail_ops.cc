@@ -111,10 +111,8 @@ Result<uint64_t> NextModseq(Txn& t, int64_t mailbox_id) {
   return modseq;
 }
 
-Result<int64_t> PutBlobBytes(Txn& t, std::string_view content, std::string_view mime, int64_t refs);
-
-Result<int64_t> PutBlobBytes(Txn& t, std::string_view content, std::string_view mime,
-                             int64_t refs) {
+Result<int64_t> PutBlobBytes(Txn& t, std::string_view content, std::string_view mime, int64_t refs,
+                             std::string_view sort_keys) {
   std::string sha = Sha256(content);
   auto find = t.db.Cached("SELECT id FROM blobs WHERE sha256 = ?");
   if (!find) return find.error();
@@ -123,8 +121,9 @@ Result<int64_t> PutBlobBytes(Txn& t, std::string_view content, std::string_view 
   if (*row) {
     int64_t blob_id = (*find)->Int(0);
     (*find)->Reset();
-    auto up =
-        t.db.Cached("UPDATE blobs SET refs = refs + ?, mime = coalesce(mime, ?) WHERE id = ?");
+    auto up = t.db.Cached(
+        "UPDATE blobs SET refs = refs + ?, mime = coalesce(mime, ?), "
+        "sort_keys = coalesce(sort_keys, ?) WHERE id = ?");
     if (!up) return up.error();
     (*up)->Bind(1, refs);
     if (mime.empty()) {
@@ -132,7 +131,12 @@ Result<int64_t> PutBlobBytes(Txn& t, std::string_view content, std::string_view 
     } else {
       (*up)->BindBlob(2, mime);
     }
-    if (auto st = (*up)->Bind(3, blob_id).Run(); !st) return st.error();
+    if (sort_keys.empty()) {
+      (*up)->BindNull(3);
+    } else {
+      (*up)->BindBlob(3, sort_keys);
+    }
+    if (auto st = (*up)->Bind(4, blob_id).Run(); !st) return st.error();
     return blob_id;
   }
   (*find)->Reset();
@@ -140,8 +144,8 @@ Result<int64_t> PutBlobBytes(Txn& t, std::string_view content, std::string_view 
   if (!ref) return ref.error();
   t.appended = true;
   auto ins = t.db.Cached(
-      "INSERT INTO blobs(sha256, segment, offset, stored_length, size, codec, refs, mime) "
-      "VALUES(?,?,?,?,?,?,?,?)");
+      "INSERT INTO blobs(sha256, segment, offset, stored_length, size, codec, refs, mime, "
+      "sort_keys) VALUES(?,?,?,?,?,?,?,?,?)");
   if (!ins) return ins.error();
   (*ins)->BindBlob(1, sha).Bind(2, ref->segment).Bind(3, static_cast<int64_t>(ref->offset));
   (*ins)->Bind(4, static_cast<int64_t>(ref->stored_length));
@@ -151,6 +155,11 @@ Result<int64_t> PutBlobBytes(Txn& t, std::string_view content, std::string_view 
     (*ins)->BindNull(8);
   } else {
     (*ins)->BindBlob(8, mime);
+  }
+  if (sort_keys.empty()) {
+    (*ins)->BindNull(9);
+  } else {
+    (*ins)->BindBlob(9, sort_keys);
   }
   if (auto st = (*ins)->Run(); !st) return st.error();
   return t.db.LastInsertId();
@@ -280,8 +289,9 @@ int64_t NowSeconds() {
       .count();
 }
 
-Result<int64_t> PutBlob(Txn& t, std::string_view content, std::string_view mime, int64_t refs) {
-  return PutBlobBytes(t, content, mime, refs);
+Result<int64_t> PutBlob(Txn& t, std::string_view content, std::string_view mime, int64_t refs,
+                        std::string_view sort_keys) {
+  return PutBlobBytes(t, content, mime, refs, sort_keys);
 }
 
 Status CreateDefaultMailboxes(Txn& t, int64_t account_id) {
@@ -332,7 +342,7 @@ static Status ApplyFilings(Txn& t, const DeliveryRequest& req, DeliveryReceipt& 
   auto shared_refs = static_cast<int64_t>(std::count_if(
       req.filings.begin(), req.filings.end(), [](const Filing& f) { return f.content.empty(); }));
   Result<int64_t> shared = int64_t{0};
-  if (shared_refs > 0) shared = PutBlob(t, req.content, req.mime, shared_refs);
+  if (shared_refs > 0) shared = PutBlob(t, req.content, req.mime, shared_refs, req.sort_keys);
   if (!shared) return shared.error();
   // The distinct keywords of each mailbox a copy with keywords goes to.
   std::map<int64_t, std::set<std::string>> mailbox_keywords;
@@ -379,7 +389,8 @@ Status ApplyDelivery(Txn& t, const DeliveryRequest& req, DeliveryReceipt& receip
   }
   if (!req.filings.empty()) return ApplyFilings(t, req, receipt);
   if (req.account_ids.empty()) return Ok();
-  auto blob = PutBlob(t, req.content, req.mime, static_cast<int64_t>(req.account_ids.size()));
+  auto blob = PutBlob(t, req.content, req.mime, static_cast<int64_t>(req.account_ids.size()),
+                      req.sort_keys);
   if (!blob) return blob.error();
   for (int64_t account : req.account_ids) {
     Result<MailboxRow> mb = Err(ErrorKind::kNotFound, "");
@@ -416,7 +427,7 @@ Status ApplyAppend(Txn& t, const AppendRequest& req, AppendResult& result) {
     return st;
   }
   if (auto st = CheckAppendKeywords(t, mb->id, req); !st) return st;
-  auto blob = PutBlob(t, req.content, req.mime, 1);
+  auto blob = PutBlob(t, req.content, req.mime, 1, req.sort_keys);
   if (!blob) return blob.error();
   NewMessage m{mb->id, *blob, req.content.size(), req.internal_date, req.flags, req.keywords, ""};
   auto id = InsertMessage(t, m);
@@ -771,7 +782,7 @@ Status ApplyRestoreMessage(Txn& t, const RestoreRequest& req, RestoreResult& res
     return Ok();
   }
   (*dup)->Reset();
-  auto blob = PutBlob(t, req.content, req.mime, 1);
+  auto blob = PutBlob(t, req.content, req.mime, 1, req.sort_keys);
   if (!blob) return blob.error();
   NewMessage m{mb->id,    *blob,        req.content.size(), req.internal_date,
                req.flags, req.keywords, req.return_path};

@@ -25,9 +25,11 @@ struct Txn {
   std::set<int64_t> touched;  // mailboxes changed by the batch
 };
 
-// Stores content once (content-addressed) with `refs` more references;
+// Stores content once (content-addressed) with `refs` more references, its
+// MIME tree and SORT keys record when given (kept if already stored);
 // returns the blob id.
-Result<int64_t> PutBlob(Txn& t, std::string_view content, std::string_view mime, int64_t refs);
+Result<int64_t> PutBlob(Txn& t, std::string_view content, std::string_view mime, int64_t refs,
+                        std::string_view sort_keys = {});
 
 // Writes (run by the writer thread inside a batch).
 Status CreateDefaultMailboxes(Txn& t, int64_t account_id);

@@ -341,6 +341,13 @@ CREATE TABLE jmap_documents(
   updated_at INTEGER NOT NULL,
   PRIMARY KEY(account_id, kind));
 )sql",
+      // -> +1 (issue 16, RFC 5256): each body's SORT/THREAD keys record
+      // (imap/proto/sort_record.h), written at delivery, so that SORT and
+      // THREAD on a cold server read one row per message. NULL for bodies
+      // stored before: their keys are derived from the MIME tree on use.
+      R"sql(
+ALTER TABLE blobs ADD COLUMN sort_keys BLOB;
+)sql",
   };
   return kMigrations;
 }

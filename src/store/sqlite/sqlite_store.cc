@@ -1015,7 +1015,15 @@ class SqliteStore final : public Store, public WriteProbe {
 
   // ---- Mail ----
 
+  // StoreOptions::sort_keys: the record of a body, off the writer thread.
+  template <typename Request>
+  void AddSortKeys(Request& r) const {
+    if (options_.sort_keys && r.sort_keys.empty())
+      r.sort_keys = options_.sort_keys(r.content, r.mime);
+  }
+
   void Deliver(DeliveryRequest request, Done<DeliveryReceipt> done) override {
+    AddSortKeys(request);
     auto req = std::make_shared<DeliveryRequest>(std::move(request));
     auto receipt = std::make_shared<DeliveryReceipt>();
     Submit(WriteOp{[req, receipt](Txn& t) { return sqlite::ApplyDelivery(t, *req, *receipt); },
@@ -1097,6 +1105,7 @@ class SqliteStore final : public Store, public WriteProbe {
   }
 
   void Append(AppendRequest request, Done<AppendResult> done) override {
+    AddSortKeys(request);
     auto req = std::make_shared<AppendRequest>(std::move(request));
     auto result = std::make_shared<AppendResult>();
     Submit(WriteOp{[req, result](Txn& t) { return sqlite::ApplyAppend(t, *req, *result); },
@@ -1105,6 +1114,7 @@ class SqliteStore final : public Store, public WriteProbe {
 
   void AppendMany(std::vector<AppendRequest> requests,
                   Done<std::vector<AppendResult>> done) override {
+    for (auto& r : requests) AddSortKeys(r);
     auto reqs = std::make_shared<std::vector<AppendRequest>>(std::move(requests));
     auto results = std::make_shared<std::vector<AppendResult>>();
     Submit(WriteOp{[reqs, results](Txn& t) -> Status {
@@ -1212,6 +1222,23 @@ class SqliteStore final : public Store, public WriteProbe {
       if (!row) return row.error();
       if (!*row) return Err(ErrorKind::kNotFound, "no such message");
       return (*s)->Blob(0);
+    });
+  }
+
+  Result<std::vector<std::pair<int64_t, std::string>>> ReadSortKeys(int64_t account_id,
+                                                                    int64_t mailbox_id) override {
+    return WithReader([&](Db& db) -> Result<std::vector<std::pair<int64_t, std::string>>> {
+      auto s = db.Cached(
+          "SELECT m.id, b.sort_keys FROM messages m JOIN mailboxes x ON x.id = m.mailbox_id "
+          "JOIN blobs b ON b.id = m.blob_id WHERE m.mailbox_id = ? AND x.account_id = ? AND "
+          "m.expunged_at IS NULL AND b.sort_keys IS NOT NULL");
+      if (!s) return s.error();
+      (*s)->Bind(1, mailbox_id).Bind(2, account_id);
+      std::vector<std::pair<int64_t, std::string>> out;
+      auto st = (*s)->ForEachRow([&out](Stmt& r) { out.emplace_back(r.Int(0), r.Blob(1)); });
+      (*s)->Reset();
+      if (!st) return st.error();
+      return out;
     });
   }
 
@@ -1416,6 +1443,7 @@ class SqliteStore final : public Store, public WriteProbe {
   Result<std::string> ReadBlob(const BlobRef& ref) override { return blobs_.Read(ref); }
 
   void RestoreMessage(RestoreRequest request, Done<RestoreResult> done) override {
+    AddSortKeys(request);
     auto req = std::make_shared<RestoreRequest>(std::move(request));
     auto result = std::make_shared<RestoreResult>();
     Submit(WriteOp{[req, result](Txn& t) { return sqlite::ApplyRestoreMessage(t, *req, *result); },
