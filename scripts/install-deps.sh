@@ -21,7 +21,8 @@ BUILD_PKGS=(
 # checks' tests start their own instances in temporary folders (tests/integration/scanners.py;
 # no signatures are downloaded: the test writes its own EICAR signature).
 # sieve-connect: a real ManageSieve client (RFC 5804) for tests/integration/test_managesieve.py.
-TEST_PKGS=(nodejs swaks libnet-ssleay-perl libio-socket-ssl-perl libauthen-sasl-perl sqlite3 isync fetchmail mutt dovecot-core dovecot-imapd python3-dnslib python3-dkim python3-spf python3-authheaders python3-yaml python3-nacl gsasl postgresql-15 chromium fonts-noto-cjk rspamd redis-server clamav-daemon sieve-connect)
+# pebble: the ACME test server (RFC 8555) that tests/integration/test_acme.py starts on loopback.
+TEST_PKGS=(nodejs swaks libnet-ssleay-perl libio-socket-ssl-perl libauthen-sasl-perl sqlite3 isync fetchmail mutt dovecot-core dovecot-imapd python3-dnslib python3-dkim python3-spf python3-authheaders python3-yaml python3-nacl gsasl postgresql-15 chromium fonts-noto-cjk rspamd redis-server clamav-daemon sieve-connect pebble)
 # postgresql-15: the PostgreSQL store tests start throw-away clusters (tests/integration/pg_cluster.py,
 # tests/unit/pg_cluster.h) as the system user hato-pgtest (created below): PostgreSQL
 # refuses to run as root.

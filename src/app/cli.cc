@@ -16,6 +16,7 @@
 #include "app/open_store.h"
 #include "app/serve.h"
 #include "app/setup.h"
+#include "app/shard_cli.h"
 #include "app/sieve_cli.h"
 #include "app/status_cli.h"
 #include "app/tls.h"
@@ -645,6 +646,8 @@ int RunCli(int argc, char** argv) {
   ListCli list_cli(app, data);
   // status note|publish: src/app/status_cli.h
   StatusCli status_cli(app, data);
+  // account shards|where|move|cleanup (issue 15): src/app/shard_cli.h
+  ShardCli shard_cli(app, data);
 
   // Documentation generated from this command tree (src/app/cli_docs.h).
   auto* man = app.add_subcommand("man", "print the man page hato(1) (roff)");
@@ -687,6 +690,7 @@ int RunCli(int argc, char** argv) {
   if (int rc = sieve_cli.Run(); rc >= 0) return rc;
   if (int rc = list_cli.Run(); rc >= 0) return rc;
   if (int rc = status_cli.Run(); rc >= 0) return rc;
+  if (int rc = shard_cli.Run(); rc >= 0) return rc;
   if (bk_list->parsed()) {
     auto sets = backup::ListBackups(dest);
     if (!sets) return Fail(sets.error().message);

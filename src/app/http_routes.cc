@@ -43,6 +43,21 @@ void RegisterHttpRoutes(http::Router& router, const HttpContext& ctx) {
   if (auto key = lists::LoadUnsubscribeKey(*io::FileSystem::Default(), ctx.data_dir)) {
     lists::AddUnsubscribeRoutes(router, ctx.services, *key);
   }
+  // ACME HTTP-01 (RFC 8555 section 8.3): GET
+  // /.well-known/acme-challenge/TOKEN answers the key authorization of a
+  // challenge the ACME client is taking part in; anything else is 404.
+  if (ctx.acme_challenges != nullptr) {
+    acme::HttpChallenges* challenges = ctx.acme_challenges;
+    router.AddPrefix("GET", "/.well-known/acme-challenge/",
+                     [challenges](http::Request& req) -> awaitable<http::Response> {
+                       std::optional<std::string> answer;
+                       if (acme::IsValidToken(req.rest)) answer = challenges->Get(req.rest);
+                       if (!answer) co_return http::Response::Text(404, "no such challenge\n");
+                       http::Response r = http::Response::Text(200, std::move(*answer));
+                       r.Set("Content-Type", "application/octet-stream");
+                       co_return r;
+                     });
+  }
   // [http] static_dir: plain files under /static/ (no listing, ETag, .br/.gz).
   auto cfg = ctx.services->config->Get();
   if (!cfg->http.static_dir.empty()) {

@@ -6,6 +6,7 @@
 
 #include <string>
 
+#include "acme/client.h"
 #include "http/server.h"
 #include "server/services.h"
 #include "web/audit.h"
@@ -20,6 +21,8 @@ struct HttpContext {
   const web::Watchdog* watchdog = nullptr;  // the health snapshot (web/watchdog.h)
   web::AuditLog* audit = nullptr;           // admin actions (web/audit.h)
   web::Figures* figures = nullptr;          // key figures for the admin console (web/figures.h)
+  // HTTP-01 answers of the ACME client (acme/client.h); null when [acme] is off.
+  acme::HttpChallenges* acme_challenges = nullptr;
 };
 
 void RegisterHttpRoutes(http::Router& router, const HttpContext& ctx);

@@ -9,6 +9,7 @@
 #include <limits>
 #include <thread>
 
+#include "acme/client.h"
 #include "app/data_lock.h"
 #include "app/http_routes.h"
 #include "app/inbound_check.h"
@@ -193,7 +194,22 @@ int Serve(const ServeOptions& options) {
   auto abs = [&](const std::string& p) {
     return p.front() == '/' ? p : options.data_dir + "/" + p;
   };
-  if (!cfg.tls_cert.empty()) {
+  // With [acme] on, the certificate it got (key and chain in one file) is
+  // used once there is one; until then [tls]'s.
+  const std::string acme_cert = acme::Manager::CertificatePath(options.data_dir);
+  auto use_acme_cert = [&](const config::Config& c) {
+    return !c.acme.directory.empty() && io::FileSystem::Default()->Exists(acme_cert);
+  };
+  if (use_acme_cert(cfg)) {
+    auto ctx = LoadTlsContext(acme_cert, acme_cert);
+    if (ctx) {
+      tls = *ctx;
+    } else {
+      spdlog::warn("acme: cannot use {} ({}); using [tls] until a new one is issued", acme_cert,
+                   ctx.error().message);
+    }
+  }
+  if (!tls && !cfg.tls_cert.empty()) {
     auto ctx = LoadTlsContext(abs(cfg.tls_cert), abs(cfg.tls_key));
     if (!ctx) {
       spdlog::error("{}", ctx.error().message);
@@ -450,8 +466,11 @@ int Serve(const ServeOptions& options) {
                         {"imap", &imap_server.admission()},
                         {"pop3", &pop3_server.admission()}});
   figures.Start();
-  RegisterHttpRoutes(http_router,
-                     HttpContext{&services, options.data_dir, &watchdog, &audit, &figures});
+  // ACME's HTTP-01 answers ([acme], acme/client.h), served by the router below.
+  acme::HttpChallenges acme_challenges;
+  HttpContext http_context{&services, options.data_dir, &watchdog, &audit, &figures};
+  if (!cfg.acme.directory.empty()) http_context.acme_challenges = &acme_challenges;
+  RegisterHttpRoutes(http_router, http_context);
   http::Server http_server(services, "http", http_router);
   http::Server https_server(services, "https", http_router);
   // The metrics endpoint is the same HTTP server on its own listener and router.
@@ -553,6 +572,41 @@ int Serve(const ServeOptions& options) {
     }
   }
   for (auto& l : listeners) asio::co_spawn(io, AcceptLoop(l, loops), asio::detached);
+  // Certificates by ACME ([acme], acme/client.h): orders start once the
+  // listeners are open.
+  std::shared_ptr<acme::Manager> acme_manager;
+  if (!cfg.acme.directory.empty()) {
+    acme::Settings as;
+    as.directory = cfg.acme.directory;
+    as.contact = cfg.acme.contact;
+    as.domains =
+        cfg.acme.domains.empty() ? std::vector<std::string>{cfg.hostname} : cfg.acme.domains;
+    as.ca_file = cfg.acme.ca_file.empty() ? "" : abs(cfg.acme.ca_file);
+    as.resolver = cfg.outbound.resolver;
+    as.renew_days = cfg.acme.renew_days;
+    as.check_interval_seconds = cfg.acme.check_interval_seconds;
+    acme_manager = std::make_shared<acme::Manager>(
+        io.get_executor(), options.data_dir, std::move(as), &acme_challenges,
+        [&tls](const std::string& path) {
+          if (!tls) {
+            return Status(Err(ErrorKind::kInvalid,
+                              "no TLS listener context to install it in (set [tls] for the "
+                              "first start)"));
+          }
+          Status st = ReloadTlsContext(*tls, path, path);
+          if (st) spdlog::info("acme: the new certificate is in use");
+          return st;
+        });
+  }
+  if (acme_manager) {
+    if (cfg.listen.http.empty()) {
+      spdlog::warn("acme: [listen] http is off, so the http-01 challenges cannot be answered");
+    }
+    if (Status st = acme_manager->Start(); !st) {
+      spdlog::error("acme: {}", st.error().message);
+      return 1;
+    }
+  }
 
   // Retention: destroy what was expunged or removed longer ago than retention.days.
   asio::steady_timer purge_timer(io);
@@ -660,6 +714,7 @@ int Serve(const ServeOptions& options) {
       l.acceptor->close(ignored);
     }
     hup.cancel();
+    if (acme_manager) acme_manager->Stop();
     purge_timer.cancel();
     disk_timer.cancel();
     session_end_timer.cancel();
@@ -682,7 +737,10 @@ int Serve(const ServeOptions& options) {
       if (ec) return;
       auto next = LoadConfig(options.data_dir);
       Status tls_ok = Ok();
-      if (next && tls && !next->tls_cert.empty()) {
+      if (next && tls && use_acme_cert(*next)) {
+        // The ACME certificate stays in use ([tls] is its fallback).
+        tls_ok = ReloadTlsContext(*tls, acme_cert, acme_cert);
+      } else if (next && tls && !next->tls_cert.empty()) {
         // The certificate is validated before anything is swapped (a renewed
         // certificate needs no restart; a bad one must not be announced as
         // reloaded).

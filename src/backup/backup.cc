@@ -26,7 +26,9 @@ constexpr const char* kMarker = "HATO-BACKUP";
 constexpr const char* kMarkerText = "hato-backup 1\n";
 constexpr size_t kHashChunk = 1 << 20;
 // The data dir's own files a set carries, so a wiped host can be rebuilt.
-constexpr const char* kConfigFiles[] = {"hato.toml", "tls/cert.pem", "tls/key.pem"};
+// acme/: the ACME account key and the certificate it got (acme/client.h).
+constexpr const char* kConfigFiles[] = {"hato.toml", "tls/cert.pem", "tls/key.pem",
+                                        "acme/account.key", "acme/certificate.pem"};
 
 io::FileSystem* Fs(io::FileSystem* fs) { return fs ? fs : io::FileSystem::Default(); }
 
@@ -262,7 +264,11 @@ Result<Manifest> CreateBackup(store::Store& store, const std::string& data_dir,
   std::string set_dir = SetDir(dest, m.id);
   if (auto st = fs->CreateDirs(set_dir + "/config/tls"); !st) return st.error();
   if (auto st = fs->CreateDirs(set_dir + "/config/dkim"); !st) return st.error();
+  if (auto st = fs->CreateDirs(set_dir + "/config/acme"); !st) return st.error();
   if (auto st = io::CheckNoSymlinkBelow(*fs, dest, set_dir + "/config/tls"); !st) {
+    return st.error();
+  }
+  if (auto st = io::CheckNoSymlinkBelow(*fs, dest, set_dir + "/config/acme"); !st) {
     return st.error();
   }
   if (auto st = io::CheckNoSymlinkBelow(*fs, dest, set_dir + "/config/dkim"); !st) {
@@ -550,7 +556,7 @@ Result<RestoreResult> RestoreInto(const std::string& dest, const std::string& da
   std::string set_dir = SetDir(dest, set->id);
   if (auto st = fs->CreateDirs(data_dir); !st) return st.error();
   if (!fs->Exists(data_dir + "/hato.toml")) {
-    // Every config file the set carries (hato.toml, tls/, dkim/), with its
+    // Every config file the set carries (hato.toml, tls/, dkim/, acme/), with its
     // permissions.
     for (const auto& f : set->manifest.files) {
       if (f.path.rfind("config/", 0) != 0) continue;

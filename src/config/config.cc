@@ -636,6 +636,44 @@ const std::map<std::string, Setter>& Setters() {
        [](const toml::node& n, Config& c) {
          return WantInt(n, "retention.days", 0, 36500, c.retention_days);
        }},
+      // [acme] (issue 18): certificates by ACME, src/acme/client.h.
+      {"acme.directory",
+       [](const toml::node& n, Config& c) -> Status {
+         if (auto st = WantString(n, "acme.directory", c.acme.directory); !st) return st;
+         if (!c.acme.directory.empty() && c.acme.directory.rfind("https://", 0) != 0) {
+           return Err(ErrorKind::kInvalid, "config: acme.directory must be an https:// URL");
+         }
+         return Ok();
+       }},
+      {"acme.contact",
+       [](const toml::node& n, Config& c) { return WantString(n, "acme.contact", c.acme.contact); }},
+      {"acme.ca_file",
+       [](const toml::node& n, Config& c) { return WantString(n, "acme.ca_file", c.acme.ca_file); }},
+      {"acme.domains",
+       [](const toml::node& n, Config& c) -> Status {
+         const toml::array* a = n.as_array();
+         if (a == nullptr) {
+           return Err(ErrorKind::kInvalid, "config: acme.domains must be an array of names");
+         }
+         c.acme.domains.clear();
+         for (const toml::node& e : *a) {
+           auto v = e.value<std::string>();
+           if (!v || v->empty() || v->find_first_of(" \t,:/\"\\") != std::string::npos) {
+             return Err(ErrorKind::kInvalid, "config: acme.domains must be an array of names");
+           }
+           c.acme.domains.push_back(AsciiLower(*v));
+         }
+         return Ok();
+       }},
+      {"acme.renew_days",
+       [](const toml::node& n, Config& c) {
+         return WantInt(n, "acme.renew_days", 1, 36500, c.acme.renew_days);
+       }},
+      {"acme.check_interval_seconds",
+       [](const toml::node& n, Config& c) {
+         return WantInt(n, "acme.check_interval_seconds", 1, 7 * 86400,
+                        c.acme.check_interval_seconds);
+       }},
       {"tls.cert",
        [](const toml::node& n, Config& c) { return WantString(n, "tls.cert", c.tls_cert); }},
       {"tls.key",
@@ -674,6 +712,55 @@ const std::map<std::string, Setter>& Setters() {
        [](const toml::node& n, Config& c) {
          return WantInt(n, "store.statement_timeout_ms", 100, 3600000,
                         c.store_statement_timeout_ms);
+       }},
+      {"store.shards",
+       [](const toml::node& n, Config& c) -> Status {
+         const toml::table* t = n.as_table();
+         if (t == nullptr) {
+           return Err(ErrorKind::kInvalid,
+                      "config: store.shards must be a table of name = connection string");
+         }
+         for (const auto& [name, url] : *t) {
+           std::string key = "store.shards." + std::string(name.str());
+           std::string v;
+           if (auto st = WantString(url, key, v); !st) return st;
+           std::string shard(name.str());
+           if (shard == "main" || shard.empty()) {
+             return Err(ErrorKind::kInvalid, "config: " + key +
+                                                 ": \"main\" is store.postgres itself; pick "
+                                                 "another name");
+           }
+           c.store_shards[shard] = v;
+         }
+         return Ok();
+       }},
+      {"store.placement",
+       [](const toml::node& n, Config& c) -> Status {
+         if (auto st = WantString(n, "store.placement", c.store_placement); !st) return st;
+         if (c.store_placement != "least-accounts" && c.store_placement != "hash") {
+           return Err(ErrorKind::kInvalid,
+                      "config: store.placement must be \"least-accounts\" or \"hash\"");
+         }
+         return Ok();
+       }},
+      {"store.closed_shards",
+       [](const toml::node& n, Config& c) -> Status {
+         const toml::array* a = n.as_array();
+         if (a == nullptr) {
+           return Err(ErrorKind::kInvalid, "config: store.closed_shards must be a list of names");
+         }
+         c.store_closed_shards.clear();
+         for (const auto& v : *a) {
+           std::string name;
+           if (auto st = WantString(v, "store.closed_shards", name); !st) return st;
+           c.store_closed_shards.push_back(name);
+         }
+         return Ok();
+       }},
+      {"store.move_retention_hours",
+       [](const toml::node& n, Config& c) {
+         return WantInt(n, "store.move_retention_hours", 0, 24 * 365,
+                        c.store_move_retention_hours);
        }},
       {"store.connect_timeout_seconds",
        [](const toml::node& n, Config& c) {
@@ -792,6 +879,16 @@ Result<Config> Parse(std::string_view toml_text) {
   if (c.store_backend == "postgres" && c.store_postgres.empty()) {
     return Err(ErrorKind::kInvalid,
                "config: store.backend = \"postgres\" needs store.postgres (a connection string)");
+  }
+  if (!c.store_shards.empty() && c.store_backend != "postgres") {
+    return Err(ErrorKind::kInvalid,
+               "config: store.shards needs store.backend = \"postgres\" (the directory)");
+  }
+  for (const auto& name : c.store_closed_shards) {
+    if (name != "main" && c.store_shards.count(name) == 0) {
+      return Err(ErrorKind::kInvalid,
+                 "config: store.closed_shards names an unknown shard: " + name);
+    }
   }
   if (c.auth.penalty_max_ms < c.auth.penalty_base_ms) {
     return Err(ErrorKind::kInvalid, "config: auth.penalty_max_ms is below auth.penalty_base_ms");
@@ -1013,6 +1110,15 @@ std::string DefaultText(std::string_view hostname, std::string_view postgres) {
     << "   # expunged and deleted mail stays recoverable this long\n\n"
     << "[tls]   # paths relative to the data directory\ncert = \"tls/cert.pem\"\n"
     << "key = \"tls/key.pem\"\n\n"
+    << "# Certificates by ACME (RFC 8555), e.g. directory =\n"
+    << "# \"https://acme-v02.api.letsencrypt.org/directory\": the CA checks each name on\n"
+    << "# port 80 ([listen] http must be reachable there); the certificate is kept in\n"
+    << "# acme/certificate.pem, renewed renew_days before it expires and used without\n"
+    << "# a restart. Until the first one arrives, [tls] is used.\n"
+    << "[acme]\ndirectory = \"\"   # \"\" = off\n"
+    << "contact = \"\"     # an e-mail address for the CA's notices\n"
+    << "domains = []     # names on the certificate; [] = server.hostname\n"
+    << "renew_days = 30\n\n"
     << "[store]\ncompress = true            # zstd for bodies when it saves space\n"
     << "reserve_bytes = 0   # free space kept; below it 452 4.3.1 (0 = 2 x max_message_size)\n"
     << "slow_commit_ms = " << d.store_slow_commit_ms
@@ -1027,7 +1133,14 @@ std::string DefaultText(std::string_view hostname, std::string_view postgres) {
     << "postgres_pool = " << d.store_postgres_pool << "   # reader connections per node\n"
     << "statement_timeout_ms = " << d.store_statement_timeout_ms
     << "   # a slower query fails temporarily (451 4.3.0, NO, -ERR [SYS/TEMP])\n"
-    << "connect_timeout_seconds = " << d.store_connect_timeout_seconds << "   # per host\n\n"
+    << "connect_timeout_seconds = " << d.store_connect_timeout_seconds << "   # per host\n"
+    << "# Sharding (postgres only): more databases by name in [store.shards]\n"
+    << "# (name = \"postgresql://...\"); this one keeps the directory and is \"main\".\n"
+    << "placement = \"" << d.store_placement
+    << "\"   # where new accounts go: least-accounts | hash\n"
+    << "closed_shards = []   # shards that get no new accounts (draining)\n"
+    << "move_retention_hours = " << d.store_move_retention_hours
+    << "   # hato account move keeps the source copy this long\n\n"
     << "# The log goes to stderr (the journal under systemd: no logrotate needed);\n"
     << "# one line per event, UTC timestamps.\n"
     << "[log]\nformat = \"text\"   # text (key=value) | json (one object per line)\n"

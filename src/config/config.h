@@ -9,6 +9,7 @@
 #include <map>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "base/result.h"
 
@@ -252,6 +253,18 @@ struct WebConfig {
   std::string backup_dir;
 };
 
+// TLS certificates by ACME (RFC 8555, src/acme/client.h): on while
+// directory is set. The HTTP-01 challenge is answered by the [listen] http
+// server, which the CA reaches on port 80 of every name in domains.
+struct AcmeConfig {
+  std::string directory;             // the CA's directory URL, e.g. Let's Encrypt's
+  std::string contact;               // an e-mail address the CA may write to, or ""
+  std::vector<std::string> domains;  // names on the certificate; [] = [server.hostname]
+  std::string ca_file;               // extra CAs (PEM) trusted for the directory's HTTPS
+  int renew_days = 30;  // order a new certificate when the current one has fewer days left
+  int check_interval_seconds = 12 * 3600;  // how often the expiry is checked
+};
+
 // The server's log on stderr (the journal under systemd).
 struct LogConfig {
   std::string format = "text";  // "text" (key=value) or "json" (one object per line)
@@ -281,6 +294,7 @@ struct Config {
   ListsConfig lists;
   LogConfig log;
   WebConfig web;
+  AcmeConfig acme;
   int retention_days = 30;  // expunged/deleted mail kept this long
   std::string tls_cert;     // PEM paths, relative to the data dir
   std::string tls_key;
@@ -300,6 +314,15 @@ struct Config {
   size_t store_postgres_pool = 8;          // reader connections per node
   int store_statement_timeout_ms = 10000;  // per query; then a temporary error
   int store_connect_timeout_seconds = 5;   // per host
+  // Sharding (issue 15, store/postgres/sharded.h): more PostgreSQL databases
+  // besides store_postgres (which keeps the directory and is the shard
+  // "main"), by name. New accounts are placed by store_placement
+  // ("least-accounts" or "hash"); `hato account move` leaves the source copy
+  // for store_move_retention_hours before deleting it.
+  std::map<std::string, std::string> store_shards;
+  std::string store_placement = "least-accounts";
+  std::vector<std::string> store_closed_shards;  // get no new accounts (draining)
+  int store_move_retention_hours = 168;
   // The Prometheus metrics endpoint, "host:port" (docs/operations.md); empty =
   // off. It has no authentication: bind it to loopback or a private network.
   std::string metrics_listen;

@@ -160,6 +160,13 @@ Output Set(Context& ctx, json::object& args) {
         std::string_view k = p.key();
         const json::value& val = p.value();
         bool ok = false;
+        // The id may come back unchanged (a client sending the object it
+        // got); it is not stored twice (RFC 8620 section 5.3: server-set).
+        if (k == "id") {
+          if (val.is_string() && val.as_string() == kSingleton) continue;
+          bad = "id";
+          break;
+        }
         if (k == "isEnabled") ok = val.is_bool();
         if (k == "fromDate" || k == "toDate") ok = IsUtcDate(val);
         if (k == "subject" || k == "textBody" || k == "htmlBody") {

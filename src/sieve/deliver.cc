@@ -120,6 +120,48 @@ Status CheckScriptName(std::string_view name) {
   return Ok();
 }
 
+namespace {
+constexpr std::string_view kForwardMarker = "# hato-forward ";
+
+// A Sieve quoted string (RFC 5228 section 2.4.2).
+std::string Quoted(std::string_view s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out + "\"";
+}
+}  // namespace
+
+std::string ForwardScript(const Forwarding& f) {
+  // The setting line holds only the address (no quotes or line ends: the
+  // caller checked it is an address) and the keep flag.
+  std::string out = std::string(kForwardMarker) + (f.keep ? "keep " : "nokeep ") + f.to + "\n";
+  out += "redirect " + Quoted(f.to) + ";\n";
+  if (f.keep) out += "keep;\n";
+  return out;
+}
+
+std::optional<Forwarding> ParseForwardScript(std::string_view text) {
+  if (!text.starts_with(kForwardMarker)) return std::nullopt;
+  std::string_view line = text.substr(kForwardMarker.size());
+  line = line.substr(0, line.find('\n'));
+  Forwarding f;
+  if (line.starts_with("keep ")) {
+    f.keep = true;
+    line.remove_prefix(5);
+  } else if (line.starts_with("nokeep ")) {
+    f.keep = false;
+    line.remove_prefix(7);
+  } else {
+    return std::nullopt;
+  }
+  if (line.empty()) return std::nullopt;
+  f.to = std::string(line);
+  return f;
+}
+
 FilterResult Filter(store::Store& store, const FilterInput& in, const DeliveryLimits& limits) {
   FilterResult r;
   size_t received = Fields(in.content, "Received").size();
@@ -127,11 +169,44 @@ FilterResult Filter(store::Store& store, const FilterInput& in, const DeliveryLi
   for (const auto& v : Fields(in.content, kRedirectMarker)) {
     redirected_by.push_back(AsciiLower(TrimSpaces(v)));
   }
+  // One redirect of `user`'s copy to `to`, unless it loops or passes the
+  // hourly rate: "" when taken, else why not.
+  auto take_redirect = [&](int64_t account, const std::string& user,
+                           const std::string& to) -> std::string {
+    std::string lower = AsciiLower(user);
+    bool loop = received > limits.max_received_for_redirect ||
+                std::find(redirected_by.begin(), redirected_by.end(), lower) != redirected_by.end();
+    if (loop)
+      return "redirect to <" + to + "> refused: the message has been redirected before (loop)";
+    if (!Rate().Take(account, in.now, limits.max_redirects_per_hour)) {
+      return "redirect to <" + to + "> refused: more than " +
+             std::to_string(limits.max_redirects_per_hour) + " redirects this hour";
+    }
+    r.redirects.push_back(to);
+    if (std::find(r.redirected_by.begin(), r.redirected_by.end(), lower) == r.redirected_by.end()) {
+      r.redirected_by.push_back(lower);
+    }
+    return "";
+  };
   for (size_t i = 0; i < in.accounts.size(); ++i) {
     int64_t account = in.accounts[i];
     std::string user = i < in.rcpts.size() ? in.rcpts[i] : std::string();
     bool have_vacation = false;
     size_t rejected_before = r.rejected;
+    // The member's forwarding (kForwardScript) comes first: without a kept
+    // copy the account's own script does not run (nothing is filed here).
+    bool forwarded_away = false;
+    if (auto fwd_text = store.GetSieveScript(account, kForwardScript)) {
+      if (auto fwd = ParseForwardScript(*fwd_text)) {
+        r.filtered = true;
+        std::string error = take_redirect(account, user, fwd->to);
+        if (!error.empty()) {
+          spdlog::warn("sieve: <{}>: forwarding: {}; kept", LogSafe(user), LogSafe(error));
+        } else {
+          forwarded_away = !fwd->keep;
+        }
+      }
+    }
     // The account's active script (or the default policy); `return` ends it.
     auto run_active = [&]() {
       auto keep_inbox = [&](const std::string& error) {
@@ -218,23 +293,9 @@ FilterResult Filter(store::Store& store, const FilterInput& in, const DeliveryLi
         r.filings.push_back({account, mailbox, f.flags, f.create});
       }
       for (const auto& to : out->redirects) {
-        std::string lower = AsciiLower(user);
-        bool loop =
-            received > limits.max_received_for_redirect ||
-            std::find(redirected_by.begin(), redirected_by.end(), lower) != redirected_by.end();
-        if (loop) {
-          error = "redirect to <" + to + "> refused: the message has been redirected before (loop)";
-        } else if (!Rate().Take(account, in.now, limits.max_redirects_per_hour)) {
-          error = "redirect to <" + to + "> refused: more than " +
-                  std::to_string(limits.max_redirects_per_hour) + " redirects this hour";
-        } else {
-          r.redirects.push_back(to);
-          if (std::find(r.redirected_by.begin(), r.redirected_by.end(), lower) ==
-              r.redirected_by.end()) {
-            r.redirected_by.push_back(lower);
-          }
-          continue;
-        }
+        std::string refused = take_redirect(account, user, to);
+        if (refused.empty()) continue;
+        error = refused;
         // A refused redirect keeps the message (never lost).
         bool kept = std::any_of(r.filings.begin(), r.filings.end(),
                                 [&](const store::Filing& f) { return f.account_id == account; });
@@ -248,7 +309,7 @@ FilterResult Filter(store::Store& store, const FilterInput& in, const DeliveryLi
       if (!error.empty()) spdlog::warn("sieve: <{}>: {}", LogSafe(user), LogSafe(error));
       RecordStatus(store, account, error);
     };
-    run_active();
+    if (!forwarded_away) run_active();
     // JMAP's VacationResponse (jmap/vacation.h): its generated script runs
     // after the user's own, unless that rejected or already replied.
     if (!have_vacation && r.rejected == rejected_before) {

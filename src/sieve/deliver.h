@@ -15,6 +15,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -29,6 +30,24 @@ namespace hato::sieve {
 // section 8; src/jmap/vacation.h) keeps its generated vacation script: run
 // after the user's active script; not a name users can give (CheckScriptName).
 inline constexpr const char* kVacationScript = "jmap.vacation";
+
+// The reserved script name under which the member's page keeps the
+// account's forwarding (issue 13, src/web/account_api.h): a generated
+// `redirect` script (with `keep` when a copy stays) whose first line keeps
+// the setting; run before the user's active script. Redirect's loop and rate
+// limits apply; a refused forward keeps the message.
+inline constexpr const char* kForwardScript = "jmap.forward";
+
+struct Forwarding {
+  std::string to;    // the address mail is forwarded to
+  bool keep = true;  // a copy stays in this account (filed by its own script)
+  bool operator==(const Forwarding&) const = default;
+};
+
+// The Sieve text for a forwarding (RFC 5228 section 4.2 redirect, 4.3 keep),
+// and back: nullopt for a text without the setting line (none or disabled).
+std::string ForwardScript(const Forwarding& f);
+std::optional<Forwarding> ParseForwardScript(std::string_view text);
 
 // Operator limits for redirect (RFC 5228 section 4.2 asks for loop and
 // rate protection).

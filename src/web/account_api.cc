@@ -15,6 +15,8 @@
 #include "http/auth.h"
 #include "io/await.h"
 #include "server/login.h"
+#include "sieve/deliver.h"
+#include "smtp/address.h"
 #include "transfer/mbox.h"
 #include "transfer/transfer.h"
 #include "web/api_common.h"
@@ -43,6 +45,7 @@ struct MeData {
   store::QuotaUsage quota;
   std::vector<store::AliasInfo> aliases;
   std::vector<store::AccessToken> tokens;
+  std::optional<sieve::Forwarding> forwarding;
 };
 
 // GET /web/api/me
@@ -65,6 +68,9 @@ http::Handler Me(server::Services* svc) {
       auto tokens = store->ListTokens(id, std::time(nullptr));
       if (!tokens) return tokens.error();
       d.tokens = std::move(*tokens);
+      auto fwd = store->GetSieveScript(id, sieve::kForwardScript);
+      if (!fwd && fwd.error().kind != ErrorKind::kNotFound) return fwd.error();
+      if (fwd) d.forwarding = sieve::ParseForwardScript(*fwd);
       return d;
     };
     Result<MeData> d = co_await io::Offload(*svc->blocking, std::move(load));
@@ -96,6 +102,11 @@ http::Handler Me(server::Services* svc) {
       apps.push_back(std::move(a));
     }
     o["appPasswords"] = std::move(apps);
+    if (d->forwarding) {
+      o["forwarding"] = json::object{{"to", d->forwarding->to}, {"keepCopy", d->forwarding->keep}};
+    } else {
+      o["forwarding"] = nullptr;
+    }
     std::string domain = address.substr(address.rfind('@') + 1);
     ClientSettings s = SettingsFor(*cfg, domain);
     json::object setup;
@@ -219,6 +230,46 @@ http::Handler RevokeAppPassword(server::Services* svc) {
   };
 }
 
+// POST /web/api/forwarding {"to", "keepCopy"}: forwards the account's new
+// mail to another address (sieve::kForwardScript); "to" empty stops it.
+http::Handler SetForwarding(server::Services* svc) {
+  return [svc](http::Request& req) -> awaitable<http::Response> {
+    auto body = BodyObject(req);
+    if (!body) co_return ApiError(400, "expected a JSON object");
+    auto to = StringField(*body, "to", smtp::kMaxPathLength);
+    if (!to) co_return ApiError(400, "the address to forward to is needed (\"\" stops forwarding)");
+    bool keep = BoolField(*body, "keepCopy");
+    std::string address = req.account->address;
+    std::optional<sieve::Forwarding> fwd;
+    if (!to->empty()) {
+      auto mailbox = smtp::ParseMailbox(*to, true);
+      if (!mailbox) co_return ApiError(400, "that is not a mail address");
+      std::string target = mailbox->ToString();
+      if (EqualsIgnoreCase(target, address))
+        co_return ApiError(400, "mail cannot be forwarded to its own address");
+      fwd = sieve::Forwarding{target, keep};
+    }
+    store::Store* store = svc->store;
+    int64_t id = req.account->account_id;
+    auto save = [store, id, fwd]() -> Status {
+      if (fwd) return store->PutSieveScript(id, sieve::kForwardScript, sieve::ForwardScript(*fwd));
+      auto st = store->DeleteSieveScript(id, sieve::kForwardScript);
+      if (!st && st.error().kind == ErrorKind::kNotFound) return Ok();
+      return st;
+    };
+    Status st = co_await io::Offload(*svc->blocking, std::move(save));
+    if (!st) co_return StoreError(st.error());
+    if (fwd) {
+      spdlog::info("web: {} forwards their mail to {}{}", address, LogSafe(fwd->to),
+                   fwd->keep ? " and keeps a copy" : "");
+      co_return ApiJson(
+          json::object{{"forwarding", json::object{{"to", fwd->to}, {"keepCopy", fwd->keep}}}});
+    }
+    spdlog::info("web: {} stopped forwarding their mail", address);
+    co_return ApiJson(json::object{{"forwarding", nullptr}});
+  };
+}
+
 // Messages of a folder as mbox text, and where the next batch starts.
 struct Chunk {
   std::string text;
@@ -278,13 +329,7 @@ awaitable<void> StreamExport(server::Services* svc, int64_t account, std::string
         co_return;  // the archive ends cut: the client sees an incomplete download
       }
       i = c->next;
-      if (zip_it) {
-        if (!zip.Fits(c->text.size())) {
-          spdlog::error("web: export: the archive would pass 4 GiB; download folders one by one");
-          co_return;
-        }
-        zip.Data(c->text);
-      }
+      if (zip_it) zip.Data(c->text);
       if (!c->text.empty() && !co_await w.Write(c->text)) co_return;
     }
     if (zip_it) {
@@ -341,6 +386,7 @@ void RegisterAccountRoutes(http::Router& router, const WebContext& ctx) {
   router.Add("POST", "/web/api/app-passwords", AddAppPassword(svc), http::Access::kAccount);
   router.Add("POST", "/web/api/app-passwords/revoke", RevokeAppPassword(svc),
              http::Access::kAccount);
+  router.Add("POST", "/web/api/forwarding", SetForwarding(svc), http::Access::kAccount);
   router.Add("GET", "/web/api/export.zip", Export(svc, true), http::Access::kAccount);
   router.Add("GET", "/web/api/export.mbox", Export(svc, false), http::Access::kAccount);
 }

@@ -3,9 +3,15 @@
 // but the archive is built with bounded memory), each followed by a data
 // descriptor (APPNOTE.TXT 6.3.x, section 4.3.9: general purpose bit 3), so
 // no size or CRC is needed before an entry's data; the central directory
-// at the end repeats them. File names are UTF-8 (bit 11). Without the
-// Zip64 extensions: an entry or the whole archive must stay under 4 GiB
-// (Fits says when the next bytes would not). Pure: bytes out, no I/O.
+// at the end repeats them. File names are UTF-8 (bit 11).
+//
+// Zip64 (APPNOTE section 4.5.3, 4.3.14-16) where the classic fields are too
+// small, and only there, so small archives stay readable everywhere: an
+// entry of 4 GiB or more gets 8-byte sizes in its data descriptor (section
+// 4.3.9.2) and a Zip64 extra field in its central entry, as does an entry
+// whose local header starts past 4 GiB; 65535 entries or more, or a central
+// directory past 4 GiB, add the Zip64 end of central directory record and
+// its locator. Pure: bytes out, no I/O.
 #pragma once
 
 #include <cstdint>
@@ -15,7 +21,9 @@
 
 namespace hato::web {
 
-inline constexpr uint64_t kZipMaxOffset = 0xFFFFFFFFull;
+// Past these a field takes its Zip64 form (0xFFFF.../the value elsewhere).
+inline constexpr uint64_t kZip32Max = 0xFFFFFFFFull;
+inline constexpr uint64_t kZip16Max = 0xFFFFull;
 
 // CRC-32 (ISO 3309, as zip uses it), continued from `crc` (0 to start).
 uint32_t Crc32(uint32_t crc, std::string_view data);
@@ -30,8 +38,6 @@ class ZipStream {
   std::string End();
   // The central directory and its end record; the archive is complete.
   std::string Finish();
-  // Whether `more` bytes can still be added without passing 4 GiB.
-  bool Fits(uint64_t more) const;
   uint64_t offset() const { return offset_; }
 
  private:

@@ -8,7 +8,8 @@
 // password the member changes to), HATO_ADMIN/HATO_ADMIN_PASS, HATO_NEWUSER/
 // HATO_NEWUSER_PASS (the account the admin creates), HATO_QUEUE_ID (a
 // deferred message the admin retries), HATO_SHOTS (screenshots),
-// HATO_EXPORT_OUT (where the downloaded zip goes), CHROMIUM.
+// HATO_EXPORT_OUT (where the downloaded zip goes), HATO_VACATION_SUBJECT and
+// HATO_FORWARD_TO (what the member sets), CHROMIUM.
 // Prints one line per check and "N passed, M failed"; exit 1 on failure.
 import { createRequire } from "node:module";
 import { mkdirSync, writeFileSync } from "node:fs";
@@ -99,6 +100,33 @@ await step("member: download all mail", async () => {
   const [download] = await Promise.all([mp.waitForEvent("download", { timeout: 30000 }), mp.click('[data-testid="download-link"]')]);
   await download.saveAs(env("HATO_EXPORT_OUT"));
   check("the download is a zip", download.suggestedFilename().endsWith(".zip"), download.suggestedFilename());
+});
+
+await step("member: vacation reply and forwarding", async () => {
+  const vac = mp.locator('[data-testid="vacation"] form');
+  await vac.waitFor({ timeout: 15000 });
+  await vac.locator('input[name="enabled"]').check();
+  await vac.locator('input[name="subject"]').fill(env("HATO_VACATION_SUBJECT"));
+  await vac.locator('textarea[name="body"]').fill("Back on Monday.");
+  await vac.locator('button[type="submit"]').click();
+  const vacStatus = vac.locator('[role="status"]');
+  await vacStatus.waitFor({ timeout: 15000 });
+  check("the vacation reply is saved (JMAP VacationResponse)", (await vacStatus.getAttribute("class")) === "ok", await vacStatus.textContent());
+  const fwd = mp.locator('[data-testid="forwarding"] form');
+  await fwd.locator('input[name="to"]').fill("not an address@");
+  await fwd.locator('button[type="submit"]').click();
+  // The browser's own email check or the server's 400: either way no change.
+  check("a bad address is not saved", (await mp.textContent('[data-testid="forwarding-state"]')) !== "" && !(await mp.textContent('[data-testid="forwarding-state"]')).includes("@"));
+  await fwd.locator('input[name="to"]').fill(env("HATO_FORWARD_TO"));
+  await fwd.locator('input[name="keep"]').uncheck();
+  await fwd.locator('button[type="submit"]').click();
+  await mp.locator('[data-testid="forwarding-state"]', { hasText: env("HATO_FORWARD_TO") }).waitFor({ timeout: 15000 });
+  check("forwarding is shown as on", true);
+  await mp.reload();
+  await mp.locator('[data-testid="vacation"] input[name="subject"]').waitFor({ timeout: 15000 });
+  check("the vacation subject is kept", (await mp.inputValue('[data-testid="vacation"] input[name="subject"]')) === env("HATO_VACATION_SUBJECT"));
+  check("the kept-copy box is kept unchecked", !(await mp.isChecked('[data-testid="forwarding"] input[name="keep"]')));
+  await mp.screenshot({ path: join(SHOTS, "account-vacation-forwarding.png"), fullPage: true });
 });
 
 await step("member: the admin console is refused", async () => {

@@ -224,8 +224,15 @@ class MemberTest(unittest.TestCase):
         status, _ = bob.post("/web/api/app-passwords/revoke", {"id": doc["id"]})
         self.assertEqual(status, 404)
         self.assertNotIn(app, self.s.logs())
-        with open(os.path.join(self.s.data, "meta.db"), "rb") as fh:
-            self.assertNotIn(app.replace("-", "").encode(), fh.read())
+        if self.s.postgres:
+            dump = subprocess.run(["psql", self.s.postgres, "-At", "-c",
+                                   "SELECT hash, label FROM access_tokens"],
+                                  check=True, capture_output=True).stdout
+            self.assertIn(b"Laptop", dump)
+        else:
+            with open(os.path.join(self.s.data, "meta.db"), "rb") as fh:
+                dump = fh.read()
+        self.assertFalse(app.replace("-", "").encode() in dump, "the app password is stored")
 
     def test_mbox_download_equals_hato_export(self):
         msgs = [
@@ -445,6 +452,16 @@ class AdminTest(unittest.TestCase):
                       [(e["action"], e["target"], e["ok"]) for e in doc["entries"]])
 
     def test_backups_and_figures(self):
+        if not self.s.postgres:  # `hato backup` copies the embedded store's files only
+            self.check_backups()
+        status, doc = self.admin.get_json("/web/admin/overview")
+        self.assertEqual(status, 200)
+        self.assertIn(doc["health"]["status"], ("up", "degraded"))
+        self.assertIn("imap", doc["health"]["protocols"])
+        self.assertGreaterEqual(len(doc["figures"]), 1)
+        self.assertIn("imap", doc["figures"][-1]["connections"])
+
+    def check_backups(self):
         status, doc = self.admin.post("/web/admin/backups/create", {})
         self.assertEqual(status, 202, doc)
 
@@ -459,12 +476,86 @@ class AdminTest(unittest.TestCase):
         self.assertEqual(status, 202)
         doc = wait_for(lambda: finished("verify"), timeout=60, what="the verification")
         self.assertIn("0 problems", doc["job"]["result"])
-        status, doc = self.admin.get_json("/web/admin/overview")
+
+
+class ForwardingTest(unittest.TestCase):
+    """The member's forwarding (POST /web/api/forwarding): a kept copy or
+    not, stopped, refused addresses, and the redirect loop rule."""
+
+    def setUp(self):
+        self.mx = FakeMX()
+        self.dns = FakeDNS({"remote.example": [("MX", "10 mx.remote.example.")],
+                            "mx.remote.example": [("A", "127.0.0.1")]})
+        self.site = WebSite()
+        s = self.site.server
+        s.set_config("outbound", "resolver", f'"{self.dns.address}"')
+        s.set_config("outbound", "smtp_port", str(self.mx.port))
+        self.site.start()
+        self.s = s
+        self.alice = Browser(self.site.port, ALICE, PASSWORD)
+
+    def tearDown(self):
+        self.s.cleanup()
+        self.mx.stop()
+        self.dns.stop()
+
+    def send(self, subject, extra=""):
+        with smtplib.SMTP("127.0.0.1", self.s.smtp_port, timeout=30) as smtp:
+            smtp.sendmail("zed@remote.example", [ALICE],
+                          f"From: zed@remote.example\r\nTo: {ALICE}\r\nSubject: {subject}\r\n"
+                          f"{extra}\r\nbody\r\n")
+
+    def inbox_subjects(self):
+        c = imap_login(self.s.imap_port, ALICE, PASSWORD)
+        try:
+            c.select("INBOX", readonly=True)
+            _, data = c.search(None, "ALL")
+            out = []
+            for num in data[0].split():
+                _, d = c.fetch(num, "(BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+                out.append(d[0][1].decode().strip().removeprefix("Subject: "))
+            return out
+        finally:
+            c.logout()
+
+    def test_forwarding(self):
+        self.assertIsNone(self.alice.get_json("/web/api/me")[1]["forwarding"])
+        for bad in ("not an address", ALICE.upper(), "a@b\r\nX: y"):
+            status, _ = self.alice.post("/web/api/forwarding", {"to": bad, "keepCopy": True})
+            self.assertEqual(status, 400, bad)
+        status, _ = self.alice.post("/web/api/forwarding", {"to": "carol@remote.example"},
+                                    csrf=False)
+        self.assertNotEqual(status, 200)
+        # Forwarded away: nothing stays here.
+        status, doc = self.alice.post("/web/api/forwarding",
+                                      {"to": "carol@remote.example", "keepCopy": False})
+        self.assertEqual(status, 200, doc)
+        self.assertEqual(self.alice.get_json("/web/api/me")[1]["forwarding"],
+                         {"to": "carol@remote.example", "keepCopy": False})
+        self.send("away")
+        got = wait_for(lambda: self.mx.received_for("carol@remote.example"), what="forwarded")
+        self.assertIn(b"Subject: away", got[0]["data"])
+        self.assertIn(b"X-Hato-Redirected-By: " + ALICE.encode(), got[0]["data"])
+        self.assertEqual(got[0]["mail_from"], "zed@remote.example")
+        self.assertEqual(self.inbox_subjects(), [])
+        # With a kept copy.
+        status, _ = self.alice.post("/web/api/forwarding",
+                                    {"to": "carol@remote.example", "keepCopy": True})
         self.assertEqual(status, 200)
-        self.assertIn(doc["health"]["status"], ("up", "degraded"))
-        self.assertIn("imap", doc["health"]["protocols"])
-        self.assertGreaterEqual(len(doc["figures"]), 1)
-        self.assertIn("imap", doc["figures"][-1]["connections"])
+        self.send("both")
+        wait_for(lambda: len(self.mx.received_for("carol@remote.example")) == 2, what="2nd")
+        self.assertEqual(self.inbox_subjects(), ["both"])
+        # A message this account forwarded before comes back: kept, not sent on.
+        self.send("looped", f"X-Hato-Redirected-By: {ALICE}\r\n")
+        wait_for(lambda: len(self.inbox_subjects()) == 2, what="the looped message kept")
+        # Stopped.
+        status, doc = self.alice.post("/web/api/forwarding", {"to": ""})
+        self.assertEqual((status, doc), (200, {"forwarding": None}))
+        self.assertIsNone(self.alice.get_json("/web/api/me")[1]["forwarding"])
+        self.send("here")
+        wait_for(lambda: "here" in self.inbox_subjects(), what="the last message")
+        self.assertEqual(len(self.mx.received_for("carol@remote.example")), 2)
+        self.assertIn("forwards their mail to carol@remote.example", self.s.logs())
 
 
 def read_export(data, address):
@@ -526,7 +617,9 @@ class BrowserPagesTest(unittest.TestCase):
                        HATO_PASS=PASSWORD, HATO_NEWPASS=new_pass, HATO_ADMIN=ROOT_ADMIN,
                        HATO_ADMIN_PASS=PASSWORD, HATO_NEWUSER=new_user,
                        HATO_NEWUSER_PASS="erin-first-password", HATO_QUEUE_ID=str(qid),
-                       HATO_SHOTS=shots, HATO_EXPORT_OUT=zip_path, CHROMIUM=CHROMIUM)
+                       HATO_SHOTS=shots, HATO_EXPORT_OUT=zip_path, CHROMIUM=CHROMIUM,
+                       HATO_VACATION_SUBJECT="Away until Monday",
+                       HATO_FORWARD_TO="carol@remote.example")
             r = subprocess.run(["node", os.path.join(ROOT, "tests", "browser", "pages.mjs")],
                                env=env, capture_output=True, text=True, timeout=300)
             print(r.stdout[-6000:], r.stderr[-3000:])
@@ -554,7 +647,20 @@ class BrowserPagesTest(unittest.TestCase):
             with zipfile.ZipFile(zip_path) as z:
                 self.assertEqual({n: z.read(n) for n in z.namelist()}, want)
             self.assertIn(b"hello", want["INBOX.mbox"])
+            # What the member set in the browser: new mail goes on to carol
+            # (no copy kept) and dave gets the vacation reply.
+            with smtplib.SMTP("127.0.0.1", s.smtp_port, timeout=30) as smtp:
+                smtp.sendmail("dave@remote.example", [ALICE],
+                              f"From: dave@remote.example\r\nTo: {ALICE}\r\n"
+                              "Subject: are you there\r\n\r\nbody\r\n")
+            fwd = wait_for(lambda: [m for m in mx.received_for("carol@remote.example")
+                                    if b"are you there" in m["data"]], what="the forwarded mail")
+            self.assertEqual(fwd[0]["mail_from"], "dave@remote.example")
+            reply = wait_for(lambda: mx.received_for("dave@remote.example"), what="the reply")
+            self.assertIn(b"Away until Monday", reply[0]["data"])
+            self.assertEqual(read_export(s.data, ALICE), want)  # no copy kept
             for name in ("account.png", "account-app-password.png", "account-password-changed.png",
+                         "account-vacation-forwarding.png",
                          "admin-overview-ja.png", "admin-accounts-ja.png", "admin-dns-ja.png",
                          "admin-queue-ja.png", "admin-backups-ja.png", "admin-audit-ja.png"):
                 self.assertGreater(os.path.getsize(os.path.join(shots, name)), 1000, name)

@@ -98,7 +98,7 @@ export function Settings(props: { client: Client; address: string }) {
     if (!vac) return;
     try {
       const r = await client.call([
-        ["VacationResponse/set", { accountId: client.accountId, update: { singleton: { ...vac } } }, "s"],
+        ["VacationResponse/set", { accountId: client.accountId, update: { singleton: { isEnabled: vac.isEnabled, subject: vac.subject, textBody: vac.textBody, fromDate: vac.fromDate, toDate: vac.toDate } } }, "s"],
       ]);
       const nu = r["s"]!["notUpdated"] as Record<string, { type: string }> | null;
       setStatus(nu?.["singleton"] ? `${t.error} ${nu["singleton"].type}` : text.saved);

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -271,7 +272,8 @@ class PgStore final : public Store {
   Status PutSieveScript(int64_t account_id, std::string_view name,
                         std::string_view content) override {
     std::string n(name), body(content);
-    return WriteSync([account_id, n, body](Txn& t) -> Status {
+    return WriteSync([this, account_id, n, body](Txn& t) -> Status {
+      if (auto st = GuardAccount(t, account_id); !st) return st;
       return AsStatus(
           t.c.Exec("INSERT INTO sieve_scripts(account_id, name, content, active, updated_at) "
                    "VALUES($1, $2, $3, false, $4) ON CONFLICT(account_id, name) DO UPDATE SET "
@@ -282,7 +284,8 @@ class PgStore final : public Store {
 
   Status SetActiveSieveScript(int64_t account_id, std::string_view name) override {
     std::string n(name);
-    return WriteSync([account_id, n](Txn& t) -> Status {
+    return WriteSync([this, account_id, n](Txn& t) -> Status {
+      if (auto st = GuardAccount(t, account_id); !st) return st;
       if (!n.empty()) {
         auto e = t.c.Exec("SELECT 1 FROM sieve_scripts WHERE account_id = $1 AND name = $2",
                           {P(account_id), P(n)});
@@ -298,7 +301,8 @@ class PgStore final : public Store {
 
   Status DeleteSieveScript(int64_t account_id, std::string_view name) override {
     std::string n(name);
-    return WriteSync([account_id, n](Txn& t) -> Status {
+    return WriteSync([this, account_id, n](Txn& t) -> Status {
+      if (auto st = GuardAccount(t, account_id); !st) return st;
       auto e = t.c.Exec("SELECT active::int FROM sieve_scripts WHERE account_id = $1 AND name = $2",
                         {P(account_id), P(n)});
       if (!e) return e.error();
@@ -312,7 +316,8 @@ class PgStore final : public Store {
   Status RenameSieveScript(int64_t account_id, std::string_view from,
                            std::string_view to) override {
     std::string f(from), n(to);
-    return WriteSync([account_id, f, n](Txn& t) -> Status {
+    return WriteSync([this, account_id, f, n](Txn& t) -> Status {
+      if (auto st = GuardAccount(t, account_id); !st) return st;
       auto e = t.c.Exec("SELECT 1 FROM sieve_scripts WHERE account_id = $1 AND name = $2",
                         {P(account_id), P(n)});
       if (!e) return e.error();
@@ -331,7 +336,8 @@ class PgStore final : public Store {
     auto cur = GetSieveStatus(account_id);
     if (cur && cur->error == error) return Ok();
     std::string e(error);
-    return WriteSync([account_id, e](Txn& t) -> Status {
+    return WriteSync([this, account_id, e](Txn& t) -> Status {
+      if (auto st = GuardAccount(t, account_id); !st) return st;
       return AsStatus(
           t.c.Exec("INSERT INTO sieve_status(account_id, error, at) VALUES($1, $2, $3) "
                    "ON CONFLICT(account_id) DO UPDATE SET error = excluded.error, at = excluded.at",
@@ -365,7 +371,8 @@ class PgStore final : public Store {
   Status SieveMemoRecord(int64_t account_id, SieveMemo kind, std::string_view key,
                          int64_t until) override {
     std::string k(key);
-    return WriteSync([account_id, kind, k, until](Txn& t) -> Status {
+    return WriteSync([this, account_id, kind, k, until](Txn& t) -> Status {
+      if (auto st = GuardAccount(t, account_id); !st) return st;
       auto purge = t.c.Exec("DELETE FROM sieve_memos WHERE account_id = $1 AND until <= $2",
                             {P(account_id), P(Now())});
       if (!purge) return purge.error();
@@ -412,8 +419,8 @@ class PgStore final : public Store {
   Result<std::vector<AccountSummary>> ListAccounts() override {
     return WithReader([](Conn& c) -> Result<std::vector<AccountSummary>> {
       auto r = c.Exec(
-          "SELECT a.address, count(m.id), coalesce(sum(m.size), 0), a.quota_bytes FROM accounts a "
-          "JOIN mailboxes x ON x.account_id = a.id "
+          "SELECT a.address, count(m.id), coalesce(sum(m.size), 0), a.quota_bytes, a.is_admin "
+          "FROM accounts a LEFT JOIN mailboxes x ON x.account_id = a.id "
           "LEFT JOIN messages m ON m.mailbox_id = x.id AND m.expunged_at IS NULL "
           "WHERE a.removed_at IS NULL GROUP BY a.id ORDER BY a.address COLLATE \"C\"");
       if (!r) return r.error();
@@ -422,6 +429,7 @@ class PgStore final : public Store {
         AccountSummary a{r->Text(i, 0), static_cast<uint64_t>(r->Int(i, 1)),
                          static_cast<uint64_t>(r->Int(i, 2)), std::nullopt};
         if (!r->IsNull(i, 3)) a.quota_bytes = static_cast<uint64_t>(r->Int(i, 3));
+        a.admin = r->Int(i, 4) != 0;
         out.push_back(std::move(a));
       }
       return out;
@@ -614,28 +622,30 @@ class PgStore final : public Store {
     std::string h(hash);
     return WithReader([&h, now](Conn& c) -> Result<AccessToken> {
       auto r = c.Exec(
-          "SELECT t.id, t.account_id, t.address, t.kind, t.label, t.created_at, t.expires_at "
-          "FROM access_tokens t JOIN accounts a ON a.id = t.account_id AND a.address = t.address "
+          "SELECT t.id, t.account_id, t.address, t.kind, t.label, t.created_at, t.expires_at, "
+          "t.last_used_at FROM access_tokens t JOIN accounts a ON a.id = t.account_id AND "
+          "a.address = t.address "
           "WHERE t.hash = $1 AND a.removed_at IS NULL AND (t.expires_at = 0 OR t.expires_at > $2)",
           {P(h), P(now)});
       if (!r) return r.error();
       if (r->empty()) return Err(ErrorKind::kNotFound, "no such token");
       return AccessToken{r->Int(0, 0),  r->Int(0, 1), r->Text(0, 2), r->Text(0, 3),
-                         r->Text(0, 4), r->Int(0, 5), r->Int(0, 6)};
+                         r->Text(0, 4), r->Int(0, 5), r->Int(0, 6),  r->Int(0, 7)};
     });
   }
 
   Result<std::vector<AccessToken>> ListTokens(int64_t account_id, int64_t now) override {
     return WithReader([account_id, now](Conn& c) -> Result<std::vector<AccessToken>> {
       auto r = c.Exec(
-          "SELECT id, account_id, address, kind, label, created_at, expires_at FROM access_tokens "
-          "WHERE account_id = $1 AND (expires_at = 0 OR expires_at > $2) ORDER BY id DESC",
+          "SELECT id, account_id, address, kind, label, created_at, expires_at, last_used_at "
+          "FROM access_tokens WHERE account_id = $1 AND (expires_at = 0 OR expires_at > $2) ORDER "
+          "BY id DESC",
           {P(account_id), P(now)});
       if (!r) return r.error();
       std::vector<AccessToken> out;
       for (int i = 0; i < r->size(); ++i)
         out.push_back(AccessToken{r->Int(i, 0), r->Int(i, 1), r->Text(i, 2), r->Text(i, 3),
-                                  r->Text(i, 4), r->Int(i, 5), r->Int(i, 6)});
+                                  r->Text(i, 4), r->Int(i, 5), r->Int(i, 6), r->Int(i, 7)});
       return out;
     });
   }
@@ -650,12 +660,47 @@ class PgStore final : public Store {
     });
   }
 
+  Status TouchToken(int64_t token_id, int64_t now) override {
+    return WriteSync([token_id, now](Txn& t) -> Status {
+      auto r = t.c.Exec("UPDATE access_tokens SET last_used_at = $1 WHERE id = $2",
+                        {P(now), P(token_id)});
+      if (!r) return r.error();
+      return Ok();
+    });
+  }
+
+  // ---- The admin role (issue 13) ----
+
+  Status SetAdmin(std::string_view address, bool admin) override {
+    std::string addr = AsciiLower(address);
+    return WriteSync([addr, admin](Txn& t) -> Status {
+      auto r =
+          t.c.Exec("UPDATE accounts SET is_admin = $1 WHERE address = $2 AND removed_at IS NULL",
+                   {P(int64_t{admin ? 1 : 0}), P(addr)});
+      if (!r) return r.error();
+      if (r->Affected() == 0) return Err(ErrorKind::kNotFound, "no such account: " + addr);
+      return Ok();
+    });
+  }
+
+  Result<bool> IsAdmin(int64_t account_id) override {
+    return WithReader([account_id](Conn& c) -> Result<bool> {
+      auto r = c.Exec("SELECT is_admin FROM accounts WHERE id = $1 AND removed_at IS NULL",
+                      {P(account_id)});
+      if (!r) return r.error();
+      return !r->empty() && r->Int(0, 0) != 0;
+    });
+  }
+
   // ---- Mail ----
 
   void Deliver(DeliveryRequest request, Done<DeliveryReceipt> done) override {
     auto req = std::make_shared<DeliveryRequest>(std::move(request));
     auto receipt = std::make_shared<DeliveryReceipt>();
-    Submit(WriteOp{[req, receipt](Txn& t) { return pg::ApplyDelivery(t, *req, *receipt); },
+    Submit(WriteOp{[this, req, receipt](Txn& t) -> Status {
+                     if (auto st = GuardAccounts(t, DeliveryAccounts(*req)); !st) return st;
+                     return pg::ApplyDelivery(t, *req, *receipt);
+                   },
                    Complete(receipt, std::move(done))});
   }
 
@@ -680,7 +725,8 @@ class PgStore final : public Store {
                 Done<FlagResult> done) override {
     auto ids = std::make_shared<std::vector<int64_t>>(std::move(message_ids));
     auto result = std::make_shared<FlagResult>();
-    Submit(WriteOp{[account_id, ids, change = std::move(change), result](Txn& t) {
+    Submit(WriteOp{[this, account_id, ids, change = std::move(change), result](Txn& t) {
+                     if (auto st = GuardAccount(t, account_id); !st) return st;
                      return pg::ApplySetFlags(t, account_id, *ids, change, *result);
                    },
                    Complete(result, std::move(done))});
@@ -688,7 +734,10 @@ class PgStore final : public Store {
 
   void Expunge(int64_t account_id, std::vector<int64_t> message_ids, Done<void> done) override {
     auto ids = std::make_shared<std::vector<int64_t>>(std::move(message_ids));
-    Submit(WriteOp{[account_id, ids](Txn& t) { return pg::ApplyExpunge(t, account_id, *ids); },
+    Submit(WriteOp{[this, account_id, ids](Txn& t) {
+                     if (auto st = GuardAccount(t, account_id); !st) return st;
+                     return pg::ApplyExpunge(t, account_id, *ids);
+                   },
                    std::move(done)});
   }
 
@@ -700,31 +749,46 @@ class PgStore final : public Store {
 
   void CreateMailbox(int64_t account_id, std::string name, std::string special_use,
                      Done<void> done) override {
-    Submit(WriteOp{[=](Txn& t) { return pg::ApplyCreateMailbox(t, account_id, name, special_use); },
+    Submit(WriteOp{[=, this](Txn& t) {
+                     if (auto st = GuardAccount(t, account_id); !st) return st;
+                     return pg::ApplyCreateMailbox(t, account_id, name, special_use);
+                   },
                    std::move(done)});
   }
 
   void DeleteMailbox(int64_t account_id, std::string name, Done<void> done) override {
-    Submit(WriteOp{[=](Txn& t) { return pg::ApplyDeleteMailbox(t, account_id, name); },
+    Submit(WriteOp{[=, this](Txn& t) {
+                     if (auto st = GuardAccount(t, account_id); !st) return st;
+                     return pg::ApplyDeleteMailbox(t, account_id, name);
+                   },
                    std::move(done)});
   }
 
   void RenameMailbox(int64_t account_id, std::string from, std::string to,
                      Done<void> done) override {
-    Submit(WriteOp{[=](Txn& t) { return pg::ApplyRenameMailbox(t, account_id, from, to); },
+    Submit(WriteOp{[=, this](Txn& t) {
+                     if (auto st = GuardAccount(t, account_id); !st) return st;
+                     return pg::ApplyRenameMailbox(t, account_id, from, to);
+                   },
                    std::move(done)});
   }
 
   void SetSubscribed(int64_t account_id, std::string name, bool subscribed,
                      Done<void> done) override {
-    Submit(WriteOp{[=](Txn& t) { return pg::ApplySetSubscribed(t, account_id, name, subscribed); },
+    Submit(WriteOp{[=, this](Txn& t) {
+                     if (auto st = GuardAccount(t, account_id); !st) return st;
+                     return pg::ApplySetSubscribed(t, account_id, name, subscribed);
+                   },
                    std::move(done)});
   }
 
   void Append(AppendRequest request, Done<AppendResult> done) override {
     auto req = std::make_shared<AppendRequest>(std::move(request));
     auto result = std::make_shared<AppendResult>();
-    Submit(WriteOp{[req, result](Txn& t) { return pg::ApplyAppend(t, *req, *result); },
+    Submit(WriteOp{[this, req, result](Txn& t) {
+                     if (auto st = GuardAccount(t, req->account_id); !st) return st;
+                     return pg::ApplyAppend(t, *req, *result);
+                   },
                    Complete(result, std::move(done))});
   }
 
@@ -732,7 +796,10 @@ class PgStore final : public Store {
                   Done<std::vector<AppendResult>> done) override {
     auto reqs = std::make_shared<std::vector<AppendRequest>>(std::move(requests));
     auto results = std::make_shared<std::vector<AppendResult>>();
-    Submit(WriteOp{[reqs, results](Txn& t) -> Status {
+    Submit(WriteOp{[this, reqs, results](Txn& t) -> Status {
+                     std::vector<int64_t> ids;
+                     for (const auto& r : *reqs) ids.push_back(r.account_id);
+                     if (auto st = GuardAccounts(t, ids); !st) return st;
                      results->assign(reqs->size(), AppendResult{});
                      for (size_t i = 0; i < reqs->size(); ++i) {
                        if (auto st = pg::ApplyAppend(t, (*reqs)[i], (*results)[i]); !st) return st;
@@ -758,9 +825,11 @@ class PgStore final : public Store {
       }
       done(std::move(r));
     };
-    Submit(WriteOp{
-        [=](Txn& t) { return pg::ApplyCopy(t, account_id, *ids, to_mailbox, move, *result); },
-        Complete(result, std::move(notify))});
+    Submit(WriteOp{[=, this](Txn& t) {
+                     if (auto st = GuardAccount(t, account_id); !st) return st;
+                     return pg::ApplyCopy(t, account_id, *ids, to_mailbox, move, *result);
+                   },
+                   Complete(result, std::move(notify))});
   }
 
   Result<MailboxChanges> ListChanges(int64_t mailbox_id, uint64_t since) override {
@@ -790,9 +859,11 @@ class PgStore final : public Store {
 
   void ClaimRecent(int64_t mailbox_id, uint32_t up_to_uid, Done<uint32_t> done) override {
     auto previous = std::make_shared<uint32_t>(0);
-    Submit(
-        WriteOp{[=](Txn& t) { return pg::ApplyClaimRecent(t, mailbox_id, up_to_uid, *previous); },
-                Complete(previous, std::move(done))});
+    Submit(WriteOp{[=, this](Txn& t) {
+                     if (auto st = GuardMailbox(t, mailbox_id); !st) return st;
+                     return pg::ApplyClaimRecent(t, mailbox_id, up_to_uid, *previous);
+                   },
+                   Complete(previous, std::move(done))});
   }
 
   Result<TextMatches> SearchText(int64_t mailbox_id, std::string_view needle,
@@ -1140,7 +1211,10 @@ class PgStore final : public Store {
   void RestoreMessage(RestoreRequest request, Done<RestoreResult> done) override {
     auto req = std::make_shared<RestoreRequest>(std::move(request));
     auto result = std::make_shared<RestoreResult>();
-    Submit(WriteOp{[req, result](Txn& t) { return pg::ApplyRestoreMessage(t, *req, *result); },
+    Submit(WriteOp{[this, req, result](Txn& t) {
+                     if (auto st = GuardAccount(t, req->account_id); !st) return st;
+                     return pg::ApplyRestoreMessage(t, *req, *result);
+                   },
                    Complete(result, std::move(done))});
   }
 
@@ -1152,7 +1226,10 @@ class PgStore final : public Store {
   Result<uint64_t> Undelete(int64_t account_id, std::string_view mailbox, int64_t since) override {
     auto n = std::make_shared<uint64_t>(0);
     std::string name(mailbox);
-    auto st = WriteSync([=](Txn& t) { return pg::ApplyUndelete(t, account_id, name, since, *n); });
+    auto st = WriteSync([=, this](Txn& t) {
+      if (auto g = GuardAccount(t, account_id); !g) return g;
+      return pg::ApplyUndelete(t, account_id, name, since, *n);
+    });
     if (!st) return st.error();
     return *n;
   }
@@ -1261,6 +1338,49 @@ class PgStore final : public Store {
     o.statement_timeout_ms = pg_.statement_timeout_ms;
     o.query_timeout_ms = pg_.statement_timeout_ms + 2000;
     return o;
+  }
+
+  // Sharding (store/postgres/sharded.h): a write for an account whose mail
+  // is not in this database (accounts.moved_to set, or being moved: the
+  // mover holds the row lock) fails with kTemporary, and the router sends it
+  // to the account's shard. The share lock keeps a move from switching the
+  // account while this write's transaction is open.
+  Status GuardAccounts(Txn& t, std::vector<int64_t> ids) const {
+    if (!pg_.guard_moves || ids.empty()) return Ok();
+    std::sort(ids.begin(), ids.end());
+    ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+    std::string list = "{";
+    for (size_t i = 0; i < ids.size(); ++i) list += (i ? "," : "") + std::to_string(ids[i]);
+    list += "}";
+    auto r = t.c.Exec(
+        "SELECT id, moved_to FROM accounts WHERE id = ANY($1::bigint[]) AND removed_at IS NULL "
+        "ORDER BY id FOR SHARE NOWAIT",
+        {P(list)});
+    if (!r) {
+      if (r.error().message.find("55P03") == std::string::npos) return r.error();
+      return Err(ErrorKind::kTemporary, "account is being moved between shards; try again");
+    }
+    for (int i = 0; i < r->size(); ++i) {
+      if (!r->IsNull(i, 1)) {
+        return Err(ErrorKind::kTemporary,
+                   "account " + r->Text(i, 0) + " moved to shard " + r->Text(i, 1) + "; try again");
+      }
+    }
+    return Ok();
+  }
+  Status GuardAccount(Txn& t, int64_t id) const { return GuardAccounts(t, {id}); }
+  Status GuardMailbox(Txn& t, int64_t mailbox_id) const {
+    if (!pg_.guard_moves) return Ok();
+    auto r = t.c.Exec("SELECT account_id FROM mailboxes WHERE id = $1", {P(mailbox_id)});
+    if (!r) return r.error();
+    if (r->empty()) return Ok();
+    return GuardAccount(t, r->Int(0, 0));
+  }
+  static std::vector<int64_t> DeliveryAccounts(const DeliveryRequest& req) {
+    if (req.filings.empty()) return req.account_ids;
+    std::vector<int64_t> ids;
+    for (const auto& f : req.filings) ids.push_back(f.account_id);
+    return ids;
   }
 
   // kExists when `address` is an alias (of a live or a removed account).

@@ -24,6 +24,9 @@ struct PostgresOptions {
   size_t pool_size = 8;  // reader connections at most (the writer and listener have their own)
   int statement_timeout_ms = 10000;
   int connect_timeout_seconds = 5;
+  // Set by the sharded store (store/postgres/sharded.h): account writes check
+  // that the account's mail lives in this database (accounts.moved_to).
+  bool guard_moves = false;
 };
 
 // Connects, creates or migrates the schema, and starts the writer and the

@@ -169,6 +169,33 @@ CREATE TABLE orphan_subscriptions(
   name text NOT NULL,
   PRIMARY KEY(account_id, name));
 )sql",
+      // The web site (issue 13; see the SQLite schema): the admin role
+      // (the admin console, `hato admin grant`) and the last login with an
+      // access token (app passwords show their last use).
+      R"sql(
+ALTER TABLE accounts ADD COLUMN is_admin integer NOT NULL DEFAULT 0;
+ALTER TABLE access_tokens ADD COLUMN last_used_at bigint NOT NULL DEFAULT 0;
+)sql",
+      // 7 -> 8 (issue 15, store/postgres/sharded.h): accounts spread over
+      // several PostgreSQL clusters. In the directory database (the main
+      // one) shard_directory says which shard holds an account's mail (no
+      // row: main) and shards numbers each shard (its id range). In every
+      // database accounts.moved_to is NULL where the account's mail lives;
+      // elsewhere it names the shard that holds it, and writes are refused.
+      R"sql(
+ALTER TABLE accounts ADD COLUMN moved_to text;
+CREATE TABLE shard_directory(
+  account_id bigint PRIMARY KEY,
+  shard text NOT NULL,
+  moving_to text,
+  previous text,
+  delete_after bigint NOT NULL DEFAULT 0,
+  moved_at bigint NOT NULL DEFAULT 0);
+CREATE INDEX shard_directory_previous ON shard_directory(delete_after) WHERE previous IS NOT NULL;
+CREATE TABLE shards(
+  name text PRIMARY KEY,
+  number integer NOT NULL UNIQUE);
+)sql",
       // Mailing lists (issue 14, src/lists; store/postgres/pg_lists.h): the
       // tables of the embedded store's lists migration, and the queue columns
       // of a fan-out (verp, bulk, list_post_id, finished_at, inflight).

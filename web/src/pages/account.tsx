@@ -2,7 +2,8 @@
 // app passwords for mail programs, set-up details, and the download of all
 // one's mail. Talks to /web/api/ (src/web/account_api.h).
 import { useEffect, useState } from "preact/hooks";
-import { ApiError, formatBytes, formatTime, getJson, postJson } from "./api";
+import { Client } from "../jmap";
+import { ApiError, csrfToken, formatBytes, formatTime, getJson, postJson } from "./api";
 import { Frame, pt, locale } from "./text";
 
 interface ServerRow {
@@ -20,6 +21,7 @@ export interface Me {
   appPasswords: { id: number; label: string; createdAt: number; lastUsedAt: number | null }[];
   setup: { incoming: ServerRow[]; outgoing: ServerRow[] };
   sessionHours: number;
+  forwarding: { to: string; keepCopy: boolean } | null;
 }
 
 export function AccountPage() {
@@ -44,6 +46,8 @@ export function AccountPage() {
           <PasswordForm />
           <Storage me={me} />
           <Aliases me={me} />
+          <VacationForm />
+          <Forwarding me={me} reload={reload} />
           <AppPasswords me={me} reload={reload} />
           <Setup me={me} />
           <Download />
@@ -270,6 +274,128 @@ function Download() {
       <a class="button" href="/web/api/export.zip" download data-testid="download-link">
         {pt.downloadButton}
       </a>
+    </section>
+  );
+}
+
+interface Vacation {
+  isEnabled: boolean;
+  subject: string | null;
+  textBody: string | null;
+  fromDate: string | null;
+  toDate: string | null;
+}
+
+// The vacation reply: JMAP VacationResponse (RFC 8621 section 8), the same
+// object the webmail's settings edit.
+function VacationForm() {
+  const [client, setClient] = useState<Client | null>(null);
+  const [vac, setVac] = useState<Vacation | null>(null);
+  const [status, setStatus] = useState<{ ok: boolean; text: string } | null>(null);
+  useEffect(() => {
+    const c = new Client(csrfToken(), () => (location.href = "/"));
+    c.connect()
+      .then(() => c.call([["VacationResponse/get", { accountId: c.accountId, ids: ["singleton"] }, "v"]]))
+      .then((r) => {
+        setClient(c);
+        const v = (r["v"]!["list"] as Vacation[])[0];
+        setVac(v ?? { isEnabled: false, subject: null, textBody: null, fromDate: null, toDate: null });
+      })
+      .catch((e: Error) => setStatus({ ok: false, text: e.message }));
+  }, []);
+  async function save(ev: Event) {
+    ev.preventDefault();
+    if (!client || !vac) return;
+    try {
+      const r = await client.call([["VacationResponse/set", { accountId: client.accountId, update: { singleton: { isEnabled: vac.isEnabled, subject: vac.subject, textBody: vac.textBody, fromDate: vac.fromDate, toDate: vac.toDate } } }, "s"]]);
+      const nu = r["s"]!["notUpdated"] as Record<string, { type: string }> | null;
+      setStatus(nu?.["singleton"] ? { ok: false, text: nu["singleton"].type } : { ok: true, text: pt.saved });
+    } catch (e) {
+      setStatus({ ok: false, text: (e as Error).message });
+    }
+  }
+  const date = (s: string | null) => (s ? s.slice(0, 10) : "");
+  const toUtc = (s: string) => (s ? `${s}T00:00:00Z` : null);
+  return (
+    <section data-testid="vacation">
+      <h2>{pt.vacation}</h2>
+      {vac && (
+        <form class="stack" onSubmit={save}>
+          <label class="check">
+            <input name="enabled" type="checkbox" checked={vac.isEnabled} onChange={(e) => setVac({ ...vac, isEnabled: (e.currentTarget as HTMLInputElement).checked })} /> {pt.vacationOn}
+          </label>
+          <label>
+            <span>{pt.vacationSubject}</span>
+            <input name="subject" type="text" value={vac.subject ?? ""} onInput={(e) => setVac({ ...vac, subject: (e.currentTarget as HTMLInputElement).value || null })} />
+          </label>
+          <label>
+            <span>{pt.vacationBody}</span>
+            <textarea name="body" rows={4} value={vac.textBody ?? ""} onInput={(e) => setVac({ ...vac, textBody: (e.currentTarget as HTMLTextAreaElement).value || null })} />
+          </label>
+          <label>
+            <span>{pt.vacationFrom}</span>
+            <input name="from" type="date" value={date(vac.fromDate)} onInput={(e) => setVac({ ...vac, fromDate: toUtc((e.currentTarget as HTMLInputElement).value) })} />
+          </label>
+          <label>
+            <span>{pt.vacationTo}</span>
+            <input name="to" type="date" value={date(vac.toDate)} onInput={(e) => setVac({ ...vac, toDate: toUtc((e.currentTarget as HTMLInputElement).value) })} />
+          </label>
+          <div>
+            <button type="submit" class="primary">
+              {pt.save}
+            </button>{" "}
+            {status && (
+              <span role="status" class={status.ok ? "ok" : "bad"}>
+                {status.text}
+              </span>
+            )}
+          </div>
+        </form>
+      )}
+      {!vac && status && <p class="error">{status.text}</p>}
+    </section>
+  );
+}
+
+// Forwarding to another address (POST /web/api/forwarding).
+function Forwarding({ me, reload }: { me: Me; reload: () => Promise<void> }) {
+  const [status, setStatus] = useState<{ ok: boolean; text: string } | null>(null);
+  async function save(ev: Event) {
+    ev.preventDefault();
+    const data = new FormData(ev.currentTarget as HTMLFormElement);
+    try {
+      await postJson("/web/api/forwarding", { to: String(data.get("to") ?? "").trim(), keepCopy: data.get("keep") === "on" });
+      setStatus({ ok: true, text: pt.saved });
+      await reload();
+    } catch (e) {
+      setStatus({ ok: false, text: (e as Error).message });
+    }
+  }
+  const f = me.forwarding;
+  return (
+    <section data-testid="forwarding">
+      <h2>{pt.forwarding}</h2>
+      <p class="muted">{pt.forwardingHelp}</p>
+      <p data-testid="forwarding-state">{f ? pt.forwardingNow.replace("{x}", f.to) : pt.forwardingOff}</p>
+      <form class="stack" onSubmit={save}>
+        <label>
+          <span>{pt.forwardTo}</span>
+          <input name="to" type="email" defaultValue={f?.to ?? ""} maxLength={256} />
+        </label>
+        <label class="check">
+          <input name="keep" type="checkbox" defaultChecked={f ? f.keepCopy : true} /> {pt.keepCopy}
+        </label>
+        <div>
+          <button type="submit" class="primary">
+            {pt.save}
+          </button>{" "}
+          {status && (
+            <span role="status" class={status.ok ? "ok" : "bad"}>
+              {status.text}
+            </span>
+          )}
+        </div>
+      </form>
     </section>
   );
 }

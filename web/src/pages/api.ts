@@ -34,6 +34,11 @@ async function answer<T>(res: Response): Promise<T> {
   return body as T;
 }
 
+// The CSRF token of the signed-in session (after currentSession()).
+export function csrfToken(): string {
+  return session?.csrfToken ?? "";
+}
+
 export async function getJson<T>(path: string): Promise<T> {
   return answer<T>(await fetch(path, { credentials: "same-origin" }));
 }

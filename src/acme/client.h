@@ -1,0 +1,168 @@
+// Certificates by ACME (RFC 8555) with the HTTP-01 challenge (section 8.3),
+// renewed before they expire and installed in the running TLS context.
+//
+// Manager runs on one event loop: every check_interval it looks at the
+// stored certificate (DATA/acme/certificate.pem) and, when it is missing,
+// does not cover the configured domains or expires within renew_days,
+// orders a new one:
+//   directory -> nonce -> newAccount (the key in DATA/acme/account.key,
+//   made on first use; the same key finds the same account again) ->
+//   newOrder -> for each authorization: publish the key authorization for
+//   GET /.well-known/acme-challenge/TOKEN (HttpChallenges, served by the one
+//   HTTP server, app/http_routes.cc), tell the CA, poll -> finalize with a
+//   CSR for a fresh P-256 key -> poll the order -> download the chain.
+// The new key and chain are written together in one file (0600, atomic
+// rename), so a crash never leaves a key beside a certificate it does not
+// match, and handed to `install` (the SIGHUP certificate swap, app/tls.h).
+// A failure is logged and tried again after kRetrySeconds (at most
+// check_interval); the certificate in use stays.
+//
+// Everything goes over HTTPS whose certificate must verify (the system's
+// CAs and [acme] ca_file); requests are signed with ES256 (acme/jose.h);
+// a badNonce answer is retried with the fresh nonce (section 6.5).
+// Thread-safety: HttpChallenges may be read from any thread; Manager is
+// used from its executor only (Start/Stop from anywhere before/after).
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "acme/jose.h"
+#include "acme/messages.h"
+#include "base/result.h"
+#include "dns/resolver.h"
+#include "io/asio.h"
+
+namespace hato::acme {
+
+// One HTTP exchange with the CA takes at most this long (connect, TLS, reply).
+inline constexpr std::chrono::seconds kRequestTimeout{30};
+// Polls of a pending authorization or a processing order, one a second
+// (or as Retry-After says, at most kMaxPollWait), before giving up.
+inline constexpr int kMaxPolls = 90;
+inline constexpr std::chrono::seconds kMaxPollWait{10};
+// badNonce answers retried per request (section 6.5).
+inline constexpr int kMaxNonceRetries = 5;
+// After a failed order, the next attempt (capped by check_interval).
+inline constexpr int kRetrySeconds = 3600;
+
+// Key authorizations being offered, by token (section 8.3).
+class HttpChallenges {
+ public:
+  void Put(const std::string& token, const std::string& key_authorization) {
+    std::lock_guard lock(mu_);
+    tokens_[token] = key_authorization;
+  }
+  void Remove(const std::string& token) {
+    std::lock_guard lock(mu_);
+    tokens_.erase(token);
+  }
+  std::optional<std::string> Get(const std::string& token) const {
+    std::lock_guard lock(mu_);
+    auto it = tokens_.find(token);
+    if (it == tokens_.end()) return std::nullopt;
+    return it->second;
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::map<std::string, std::string> tokens_;
+};
+
+struct Settings {
+  std::string directory;             // the CA's directory URL (https)
+  std::string contact;               // an e-mail address for the account, or ""
+  std::vector<std::string> domains;  // names on the certificate (A-labels)
+  std::string ca_file;               // extra trusted CAs for the directory (PEM), or ""
+  std::string resolver;              // "ip[@port]" to forward DNS to, or "" (system)
+  int renew_days = 30;
+  int check_interval_seconds = 12 * 3600;
+};
+
+// What an order returns: the certificate's private key and its chain (PEM).
+struct Issued {
+  std::string key_pem;
+  std::string chain_pem;
+};
+
+// One ACME conversation with a CA.
+class Client {
+ public:
+  Client(dns::Resolver* resolver, std::shared_ptr<asio::ssl::context> tls, EcKey account_key,
+         HttpChallenges* challenges)
+      : resolver_(resolver),
+        tls_(std::move(tls)),
+        account_(std::move(account_key)),
+        challenges_(challenges) {}
+
+  awaitable<Result<Issued>> Issue(const std::string& directory_url, const std::string& contact,
+                                  const std::vector<std::string>& domains);
+
+ private:
+  struct Reply {
+    int status = 0;
+    std::string location;
+    std::string content_type;
+    std::string body;
+    int retry_after = 0;
+  };
+  awaitable<Result<Reply>> Exchange(const std::string& method, const std::string& url,
+                                    const std::string& body);
+  // A signed POST (payload "" = POST-as-GET); an error reply is an error
+  // carrying the problem's detail.
+  awaitable<Result<Reply>> Post(const std::string& url, const std::string& payload);
+  awaitable<Result<void>> Authorize(const std::string& authz_url);
+  awaitable<void> Pause(int seconds);
+
+  dns::Resolver* resolver_;
+  std::shared_ptr<asio::ssl::context> tls_;
+  EcKey account_;
+  HttpChallenges* challenges_;
+  Directory directory_;
+  std::string kid_;
+  std::string nonce_;
+};
+
+class Manager : public std::enable_shared_from_this<Manager> {
+ public:
+  // `install(path)`: puts the key and chain in `path` into use (both are in
+  // the one file); an error keeps the old certificate (and is logged).
+  using Install = std::function<Status(const std::string& path)>;
+  // `challenges` (served by the HTTP server) must outlive the manager.
+  Manager(asio::any_io_executor executor, std::string data_dir, Settings settings,
+          HttpChallenges* challenges, Install install);
+
+  // Opens the resolver and the TLS client context, then checks at once and
+  // every check_interval. kInvalid for a bad ca_file or directory URL.
+  Status Start();
+  void Stop();
+
+  // DATA/acme/certificate.pem: the key and chain in use.
+  static std::string CertificatePath(const std::string& data_dir);
+  // Why the stored certificate must be replaced ("missing", "expires in N
+  // days", ...), or nullopt when it is good for longer than renew_days.
+  static std::optional<std::string> RenewalDue(const std::string& data_dir,
+                                               const Settings& settings, int64_t now);
+
+ private:
+  awaitable<void> Loop();
+  awaitable<Status> RenewOnce();
+
+  asio::any_io_executor executor_;
+  std::string data_dir_;
+  Settings settings_;
+  HttpChallenges* challenges_;
+  Install install_;
+  std::unique_ptr<dns::Resolver> resolver_;
+  std::shared_ptr<asio::ssl::context> tls_;
+  asio::steady_timer timer_;
+  bool stopped_ = false;
+};
+
+}  // namespace hato::acme

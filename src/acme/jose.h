@@ -1,0 +1,70 @@
+// The cryptography of an ACME client (RFC 8555) on OpenSSL: EC P-256 keys,
+// their JWK (RFC 7517, RFC 7518 section 6.2) and thumbprint (RFC 7638),
+// flattened JWS signatures with ES256 (RFC 7515, RFC 7518 section 3.4), the
+// certificate signing request of a finalize (RFC 2986, RFC 8555 section
+// 7.4) and the expiry of an issued certificate. Pure: no I/O.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/result.h"
+
+typedef struct evp_pkey_st EVP_PKEY;
+
+namespace hato::acme {
+
+// base64url without padding (RFC 4648 section 5; RFC 7515 section 2).
+std::string Base64Url(std::string_view bytes);
+
+// An EC P-256 private key (the ACME account key and each certificate key).
+class EcKey {
+ public:
+  static Result<EcKey> Generate();
+  // A PEM private key ("BEGIN PRIVATE KEY" or "BEGIN EC PRIVATE KEY") that
+  // must be on P-256.
+  static Result<EcKey> FromPem(std::string_view pem);
+  std::string ToPem() const;  // PKCS #8, unencrypted
+
+  // {"crv":"P-256","kty":"EC","x":...,"y":...}: the members in the order
+  // and form RFC 7638 section 3 hashes.
+  std::string Jwk() const;
+  // RFC 7638: base64url(SHA-256(Jwk())).
+  std::string Thumbprint() const;
+  // ES256 over `signing_input`: the 64 bytes R || S (RFC 7518 section 3.4),
+  // not the DER that OpenSSL produces.
+  Result<std::string> SignEs256(std::string_view signing_input) const;
+  EVP_PKEY* get() const { return key_.get(); }
+
+ private:
+  struct Free {
+    void operator()(EVP_PKEY* p) const;
+  };
+  std::shared_ptr<EVP_PKEY> key_;
+};
+
+// A flattened JWS JSON object (RFC 7515 section 7.2.2) for an ACME POST
+// (RFC 8555 section 6.2): the protected header carries alg ES256, `nonce`,
+// `url`, and either the account key's `jwk` (newAccount) or `kid` (the
+// account URL). `payload` is the JSON text; "" is a POST-as-GET (section
+// 6.3), whose payload is the empty string.
+Result<std::string> SignedRequest(const EcKey& key, std::string_view kid, std::string_view nonce,
+                                  std::string_view url, std::string_view payload);
+
+// The DER of a PKCS #10 request for `domains` (the first is the subject's
+// CN; all are subjectAltName dNSNames), signed by `key`.
+Result<std::string> MakeCsr(const EcKey& key, const std::vector<std::string>& domains);
+
+// The first certificate of a PEM chain: its notAfter (seconds since the
+// epoch), and whether it is valid for every one of `domains`.
+struct CertificateInfo {
+  int64_t not_after = 0;
+  bool covers_domains = false;
+};
+Result<CertificateInfo> InspectCertificate(std::string_view pem,
+                                           const std::vector<std::string>& domains);
+
+}  // namespace hato::acme
