@@ -4,6 +4,8 @@
 
 #include "http/static_files.h"
 #include "jmap/api.h"
+#include "lists/engine.h"
+#include "lists/http.h"
 #include "web/routes.h"
 
 namespace hato::app {
@@ -36,6 +38,11 @@ void RegisterHttpRoutes(http::Router& router, const HttpContext& ctx) {
   std::string web_root = WebRoot(ctx);
   web::RegisterWebRoutes(router, web::WebContext{ctx.services, ctx.watchdog, web_root, ctx.data_dir,
                                                  ctx.audit, ctx.figures});
+  // Mailing lists: RFC 8058 one-click unsubscribe (lists/http.h), keyed by
+  // DATA/list-unsubscribe.key (made by `serve` before the routes).
+  if (auto key = lists::LoadUnsubscribeKey(*io::FileSystem::Default(), ctx.data_dir)) {
+    lists::AddUnsubscribeRoutes(router, ctx.services, *key);
+  }
   // ACME HTTP-01 (RFC 8555 section 8.3): GET
   // /.well-known/acme-challenge/TOKEN answers the key authorization of a
   // challenge the ACME client is taking part in; anything else is 404.

@@ -5,6 +5,7 @@
 #include <iostream>
 #include <map>
 
+#include "app/open_store.h"
 #include "app/serve.h"
 #include "base/log.h"
 #include "base/strings.h"
@@ -166,7 +167,8 @@ int ListCli::Run() {
   if (!cfg) return Fail(cfg.error().message);
   store::StoreOptions so;
   so.compress = cfg->store_compress;
-  auto opened = store::OpenEmbeddedStore(data_, so);
+  // The store the configuration names (embedded or PostgreSQL).
+  auto opened = OpenConfiguredStore(*cfg, data_, so);
   if (!opened) return Fail(opened.error().message);
   store::Store& s = **opened;
 

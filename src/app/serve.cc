@@ -416,6 +416,24 @@ int Serve(const ServeOptions& options) {
     if (outbound::Queue* q = queue_ptr.load()) q->Kick();
   };
   lists::Engine list_engine(std::move(list_options));
+  // RFC 8058 one-click unsubscribe: each member's copy gets its own token
+  // (keyed by DATA/list-unsubscribe.key) and its own DKIM signature.
+  auto unsubscribe_key = lists::LoadUnsubscribeKey(*io::FileSystem::Default(), options.data_dir);
+  if (!unsubscribe_key) {
+    spdlog::error("lists: {}", unsubscribe_key.error().message);
+    return 1;
+  }
+  hooks.list_copy = [&keyring, &config_source, key = *unsubscribe_key](
+                        const std::string& bounce_address, const std::string& member,
+                        std::string_view content) {
+    lists::MemberCopyOptions o;
+    o.unsubscribe_url = config_source.Get()->lists.unsubscribe_url;
+    o.key = key;
+    o.sign = [&keyring](const std::string& domain, std::string_view message) {
+      return keyring->SignatureAs(domain, message, std::time(nullptr));
+    };
+    return lists::MemberCopy(o, bounce_address, member, content);
+  };
   hooks.is_list = [&list_engine](const std::string& address) {
     return list_engine.Handles(address);
   };

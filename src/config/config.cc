@@ -326,8 +326,12 @@ const std::map<std::string, Setter>& Setters() {
        [](const toml::node& n, Config& c) -> Status {
          auto s = WantString(n, "lists.unsubscribe_url", c.lists.unsubscribe_url);
          if (!s) return s;
-         if (!c.lists.unsubscribe_url.empty() &&
-             c.lists.unsubscribe_url.rfind("https://", 0) != 0) {
+         // RFC 8058 section 3.1 wants HTTPS; plain http only to a loopback
+         // host (a test server).
+         const std::string& u = c.lists.unsubscribe_url;
+         bool loopback = u.rfind("http://127.0.0.1", 0) == 0 ||
+                         u.rfind("http://localhost", 0) == 0 || u.rfind("http://[::1]", 0) == 0;
+         if (!u.empty() && u.rfind("https://", 0) != 0 && !loopback) {
            return Err(ErrorKind::kInvalid,
                       "config: lists.unsubscribe_url must be an https:// URL (RFC 8058)");
          }
@@ -1111,7 +1115,8 @@ std::string DefaultText(std::string_view hostname, std::string_view postgres) {
     << "   # per list; more are held for moderation (0 = unlimited)\n"
     << "dmarc_rewrite = \"auto\"   # From rewrite for p=quarantine/reject posters: auto | always | "
        "never\n"
-    << "unsubscribe_url = \"\"   # https:// base for RFC 8058 one-click; \"\" = by mail\n"
+    << "unsubscribe_url = \"\"   # RFC 8058 one-click: https://HOST/lists/unsubscribe (served "
+       "by [listen] https); \"\" = by mail\n"
     << "archive_url = \"\"   # List-Archive base; \"\" = none\n\n"
     << "[retention]\ndays = " << d.retention_days
     << "   # expunged and deleted mail stays recoverable this long\n\n"

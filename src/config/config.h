@@ -239,8 +239,10 @@ struct ListsConfig {
   // list when the poster's domain publishes p=quarantine or p=reject;
   // "always"; "never".
   std::string dmarc_rewrite = "auto";
-  // An https:// base for RFC 8058 one-click unsubscribe (List-Unsubscribe-Post);
-  // "" = unsubscribe by mail only (LIST+leave@DOMAIN).
+  // RFC 8058 one-click unsubscribe: the URL of this server's handler,
+  // https://HOST/lists/unsubscribe; each member's copy then carries its own
+  // List-Unsubscribe URL (a per-member token) and List-Unsubscribe-Post, and
+  // is DKIM-signed per copy. "" = unsubscribe by mail only (LIST+leave@DOMAIN).
   std::string unsubscribe_url;
   std::string archive_url;  // List-Archive base (RFC 2369); "" = none
 };

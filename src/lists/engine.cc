@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <cctype>
 #include <ctime>
 #include <random>
 
@@ -288,7 +289,7 @@ Result<store::ListPostReceipt> Engine::Fanout(const ListInfo& list, std::string_
   h.list_address = list.address;
   h.list_name = list.name;
   h.announce = list.mode == store::ListMode::kAnnounce;
-  h.unsubscribe_url = cfg->lists.unsubscribe_url;
+  h.per_member_unsubscribe = !cfg->lists.unsubscribe_url.empty();
   h.archive_url = cfg->lists.archive_url;
   std::string rewrite = list.dmarc_rewrite.empty() ? cfg->lists.dmarc_rewrite : list.dmarc_rewrite;
   auto scan = mime::internal::ScanHeader(content);
@@ -305,7 +306,9 @@ Result<store::ListPostReceipt> Engine::Fanout(const ListInfo& list, std::string_
     h.rewrite_from = p == "quarantine" || p == "reject";
   }
   std::string post = BuildPost(content, h);
-  if (o_.sign) {
+  // With one-click unsubscribe each copy is signed at delivery, with its own
+  // List-Unsubscribe (MemberCopy); otherwise the post is signed once here.
+  if (o_.sign && !h.per_member_unsubscribe) {
     auto sig = o_.sign(domain, post);
     if (!sig) return sig.error();
     post = *sig + post;
@@ -617,6 +620,53 @@ Status Engine::SendRaw(const ListInfo& list, const std::string& to, std::string 
   if (!receipt) return receipt.error();
   if (receipt->queue_id != 0 && o_.queued) o_.queued();
   return Ok();
+}
+
+Result<std::string> MemberCopy(const MemberCopyOptions& o, std::string_view bounce_address,
+                               std::string_view member, std::string_view content) {
+  auto scan = mime::internal::ScanHeader(content);
+  // Signed once at fan-out (one-click was off then): sent as stored.
+  if (mime::internal::FindField(scan.fields, "List-Unsubscribe")) return std::string(content);
+  auto [blocal, domain] = SplitAddress(bounce_address);
+  constexpr std::string_view kBounces = "-bounces";
+  if (blocal.size() <= kBounces.size() ||
+      blocal.compare(blocal.size() - kBounces.size(), kBounces.size(), kBounces) != 0) {
+    return std::string(content);  // not a list post
+  }
+  std::string list = blocal.substr(0, blocal.size() - kBounces.size()) + "@" + domain;
+  std::string url;
+  if (!o.unsubscribe_url.empty() && !o.key.empty()) {
+    url = UnsubscribeUrl(o.unsubscribe_url, UnsubscribeToken(o.key, list, member));
+  }
+  std::string copy = MemberUnsubscribeFields(list, url);
+  copy += content;
+  if (o.sign) {
+    auto sig = o.sign(domain, copy);
+    if (!sig) return sig.error();
+    copy.insert(0, *sig);
+  }
+  return copy;
+}
+
+Result<std::string> LoadUnsubscribeKey(io::FileSystem& fs, const std::string& data_dir) {
+  std::string path = data_dir + "/" + std::string(kUnsubscribeKeyFile);
+  if (fs.Exists(path)) {
+    auto text = fs.ReadFile(path);
+    if (!text) return text.error();
+    // The hex digits only (the file ends with a newline; TrimSpaces keeps it).
+    std::string key;
+    for (char c : *text) {
+      if (std::isxdigit(static_cast<unsigned char>(c))) key += c;
+    }
+    if (key.size() < 32) return Err(ErrorKind::kInvalid, path + ": the key is too short");
+    return key;
+  }
+  thread_local std::random_device rd;
+  std::string raw(32, '\0');
+  for (auto& c : raw) c = static_cast<char>(rd() & 0xff);
+  std::string key = HexEncode(raw);
+  if (auto st = fs.WriteFileAtomic(path, key + "\n"); !st) return st.error();
+  return key;
 }
 
 }  // namespace hato::lists

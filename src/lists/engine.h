@@ -25,6 +25,7 @@
 
 #include "base/result.h"
 #include "config/config.h"
+#include "io/fs.h"
 #include "store/store.h"
 
 namespace hato::lists {
@@ -98,5 +99,27 @@ class Engine {
 // replaced). Pure.
 std::string ConfirmText(const store::ListInfo& list, const std::string& address, bool join);
 std::string WelcomeText(const store::ListInfo& list, const std::string& address);
+
+// ---- One-click unsubscribe (RFC 8058) ----
+
+// The secret of the unsubscribe tokens: DATA/list-unsubscribe.key (64 hex
+// digits, made at the first start; carried by backups, docs/operations.md).
+inline constexpr std::string_view kUnsubscribeKeyFile = "list-unsubscribe.key";
+Result<std::string> LoadUnsubscribeKey(io::FileSystem& fs, const std::string& data_dir);
+
+struct MemberCopyOptions {
+  std::string unsubscribe_url;  // [lists] unsubscribe_url ("" = mailto only)
+  std::string key;              // LoadUnsubscribeKey
+  // DKIM-Signature field for `message` signed as `domain` ("" = no key).
+  std::function<Result<std::string>(const std::string& domain, std::string_view message)> sign;
+};
+
+// The copy of a stored list post one member receives (the queue asks for it
+// per VERP recipient, off the event loop): the member's own List-Unsubscribe
+// (URL with its token, then the mailto) and List-Unsubscribe-Post on top,
+// DKIM-signed as the list domain so the signature covers them. A post that
+// already has a List-Unsubscribe (signed once at fan-out) is returned as is.
+Result<std::string> MemberCopy(const MemberCopyOptions& o, std::string_view bounce_address,
+                               std::string_view member, std::string_view content);
 
 }  // namespace hato::lists

@@ -2,9 +2,12 @@
 
 #include <set>
 
+#include "base/digest.h"
 #include "base/strings.h"
 #include "mime/header.h"
 #include "mime/message.h"
+#include "web/escape.h"
+#include "web/security.h"
 
 namespace hato::lists {
 namespace {
@@ -360,11 +363,8 @@ std::string BuildPost(std::string_view message, const PostHeaders& h) {
   std::string top;
   // RFC 2919 section 3: List-Id: phrase <list-label.domain>.
   top += "List-Id: " + name + " <" + local + "." + domain + ">\r\n";
-  // RFC 2369 section 3; RFC 8058 section 3.1 needs an HTTPS URI for one-click.
-  std::string unsub = "<mailto:" + local + "+leave@" + domain + "?subject=unsubscribe>";
-  if (!h.unsubscribe_url.empty()) unsub = "<" + h.unsubscribe_url + ">, " + unsub;
-  top += "List-Unsubscribe: " + unsub + "\r\n";
-  if (!h.unsubscribe_url.empty()) top += "List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n";
+  // RFC 2369 section 3; per member (MemberUnsubscribeFields) for RFC 8058.
+  if (!h.per_member_unsubscribe) top += MemberUnsubscribeFields(h.list_address, "");
   top += "List-Subscribe: <mailto:" + local + "+join@" + domain + "?subject=subscribe>\r\n";
   top += "List-Help: <mailto:" + local + "+help@" + domain + "?subject=help>\r\n";
   top +=
@@ -474,6 +474,162 @@ std::string SubjectOf(std::string_view message) {
   auto scan = ScanHeader(header);
   const auto* f = FindField(scan.fields, "Subject");
   return f ? Unfold(f->value) : "";
+}
+
+// ---- One-click unsubscribe (RFC 8058) ----
+
+namespace {
+
+std::string Base64Url(std::string_view in) {
+  std::string b = Base64Encode(in);
+  while (!b.empty() && b.back() == '=') b.pop_back();
+  for (char& c : b) {
+    if (c == '+') c = '-';
+    if (c == '/') c = '_';
+  }
+  return b;
+}
+
+std::optional<std::string> Base64UrlDecode(std::string_view in) {
+  std::string b;
+  b.reserve(in.size() + 3);
+  for (char c : in) {
+    if (c == '+' || c == '/' || c == '=') return std::nullopt;
+    b += c == '-' ? '+' : c == '_' ? '/' : c;
+  }
+  while (b.size() % 4 != 0) b += '=';
+  return Base64Decode(b);
+}
+
+std::string UnsubscribeMac(std::string_view key, std::string_view list, std::string_view member) {
+  std::string data = "hato-unsubscribe\n";
+  data += list;
+  data += '\n';
+  data += member;
+  return HexEncode(HmacSha256(key, data)).substr(0, kUnsubscribeMacHexChars);
+}
+
+// application/x-www-form-urlencoded value decoding (+ and %XX).
+std::string FormDecode(std::string_view s) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '+') {
+      out += ' ';
+    } else if (s[i] == '%' && i + 2 < s.size() && HexValue(s[i + 1]) >= 0 &&
+               HexValue(s[i + 2]) >= 0) {
+      out += static_cast<char>(HexValue(s[i + 1]) * 16 + HexValue(s[i + 2]));
+      i += 2;
+    } else {
+      out += s[i];
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string UnsubscribeToken(std::string_view key, std::string_view list, std::string_view member) {
+  std::string l = AsciiLower(list), m = AsciiLower(member);
+  return Base64Url(l + "\n" + m) + "." + UnsubscribeMac(key, l, m);
+}
+
+std::optional<UnsubscribeTarget> CheckUnsubscribeToken(std::string_view key,
+                                                       std::string_view token) {
+  if (token.size() > kMaxUnsubscribeTokenBytes) return std::nullopt;
+  size_t dot = token.rfind('.');
+  if (dot == std::string_view::npos) return std::nullopt;
+  auto names = Base64UrlDecode(token.substr(0, dot));
+  if (!names) return std::nullopt;
+  size_t nl = names->find('\n');
+  if (nl == std::string::npos) return std::nullopt;
+  UnsubscribeTarget t{names->substr(0, nl), names->substr(nl + 1)};
+  if (!ValidAddress(t.list) || !ValidAddress(t.member)) return std::nullopt;
+  if (AsciiLower(t.list) != t.list || AsciiLower(t.member) != t.member) return std::nullopt;
+  if (!web::SecretEquals(token.substr(dot + 1), UnsubscribeMac(key, t.list, t.member)))
+    return std::nullopt;
+  return t;
+}
+
+std::string UnsubscribeUrl(std::string_view base, std::string_view token) {
+  std::string url(base);
+  url += base.find('?') == std::string_view::npos ? "?token=" : "&token=";
+  url += token;
+  return url;
+}
+
+std::string MemberUnsubscribeFields(std::string_view list_address, std::string_view url) {
+  auto [local, domain] = SplitAddress(list_address);
+  std::string mailto = "<mailto:" + local + "+leave@" + domain + "?subject=unsubscribe>";
+  if (url.empty()) return "List-Unsubscribe: " + mailto + "\r\n";
+  return "List-Unsubscribe: <" + std::string(url) + ">,\r\n " + mailto +
+         "\r\nList-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n";
+}
+
+bool IsOneClickPost(std::string_view content_type, std::string_view body) {
+  std::string type = AsciiLower(TrimSpaces(content_type.substr(0, content_type.find(';'))));
+  if (type == "multipart/form-data") {
+    // A part named List-Unsubscribe whose value is One-Click (RFC 7578).
+    std::string lower = AsciiLower(body);
+    size_t p = lower.find("name=\"list-unsubscribe\"");
+    if (p == std::string::npos) return false;
+    size_t blank = body.find("\r\n\r\n", p);
+    size_t skip = 4;
+    if (blank == std::string_view::npos) {
+      blank = body.find("\n\n", p);
+      skip = 2;
+    }
+    if (blank == std::string_view::npos) return false;
+    std::string_view value = body.substr(blank + skip);
+    value = value.substr(0, value.find_first_of("\r\n"));
+    return TrimSpaces(value) == "One-Click";
+  }
+  if (!type.empty() && type != "application/x-www-form-urlencoded") return false;
+  size_t pos = 0;
+  while (pos <= body.size()) {
+    size_t amp = body.find('&', pos);
+    if (amp == std::string_view::npos) amp = body.size();
+    std::string_view pair = TrimSpaces(body.substr(pos, amp - pos));
+    size_t eq = pair.find('=');
+    if (eq != std::string_view::npos && FormDecode(pair.substr(0, eq)) == "List-Unsubscribe" &&
+        FormDecode(pair.substr(eq + 1)) == "One-Click")
+      return true;
+    pos = amp + 1;
+  }
+  return false;
+}
+
+std::string RenderUnsubscribePage(UnsubscribePage page, bool japanese, std::string_view list,
+                                  std::string_view member, std::string_view action) {
+  std::string l = web::HtmlEscape(list), m = web::HtmlEscape(member);
+  std::string title, text, form;
+  switch (page) {
+    case UnsubscribePage::kConfirm:
+      title = japanese ? "配信停止の確認" : "Unsubscribe";
+      text = japanese ? m + " を " + l + " から退会させますか？"
+                      : "Stop sending " + l + " to " + m + "?";
+      form = "<form method=\"post\" action=\"" + web::HtmlEscape(action) +
+             "\"><input type=\"hidden\" name=\"List-Unsubscribe\" value=\"One-Click\">"
+             "<button type=\"submit\">" +
+             (japanese ? std::string("配信を停止する") : std::string("Unsubscribe")) +
+             "</button></form>";
+      break;
+    case UnsubscribePage::kDone:
+      title = japanese ? "配信を停止しました" : "Unsubscribed";
+      text =
+          japanese ? m + " は " + l + " から退会しました。" : m + " no longer receives " + l + ".";
+      break;
+    case UnsubscribePage::kInvalid:
+      title = japanese ? "無効なリンク" : "Invalid link";
+      text = japanese ? "この配信停止リンクは無効です。メールのリンクをそのまま開いてください。"
+                      : "This unsubscribe link is not valid. Open the link from the message as "
+                        "it is.";
+      break;
+  }
+  return std::string("<!DOCTYPE html>\n<html lang=\"") + (japanese ? "ja" : "en") +
+         "\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" "
+         "content=\"width=device-width\"><title>" +
+         title + "</title></head><body><h1>" + title + "</h1><p>" + text + "</p>" + form +
+         "</body></html>\n";
 }
 
 }  // namespace hato::lists

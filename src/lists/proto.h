@@ -109,12 +109,14 @@ std::string CsvField(std::string_view value);
 // ---- Posts ----
 
 struct PostHeaders {
-  std::string list_address;     // list@domain
-  std::string list_name;        // display name ("" = the local part)
-  bool announce = false;        // no List-Post (RFC 2369: NO)
-  std::string unsubscribe_url;  // https base, "" = none (no List-Unsubscribe-Post)
-  std::string archive_url;      // "" = none
-  bool rewrite_from = false;    // DMARC mitigation
+  std::string list_address;  // list@domain
+  std::string list_name;     // display name ("" = the local part)
+  bool announce = false;     // no List-Post (RFC 2369: NO)
+  // RFC 8058 one-click: each member's copy gets its own List-Unsubscribe
+  // (MemberUnsubscribeFields, added at delivery), so the post carries none.
+  bool per_member_unsubscribe = false;
+  std::string archive_url;    // "" = none
+  bool rewrite_from = false;  // DMARC mitigation
 };
 
 // The message as members receive it: our own List-* fields, Precedence and
@@ -139,5 +141,41 @@ std::optional<bool> ModerationDecision(std::string_view message);
 
 // The Subject of a message, unfolded ("" when none).
 std::string SubjectOf(std::string_view message);
+
+// ---- One-click unsubscribe (RFC 8058) ----
+
+inline constexpr size_t kUnsubscribeMacHexChars = 32;      // 128 bits of HMAC-SHA-256
+inline constexpr size_t kMaxUnsubscribeTokenBytes = 1024;  // a longer token is refused unread
+
+// The token of a member's unsubscribe URL: base64url (RFC 4648 section 5, no
+// padding) of "LIST\nMEMBER", a '.', and the first kUnsubscribeMacHexChars
+// hex digits of HMAC-SHA-256(key, "hato-unsubscribe\nLIST\nMEMBER"). It
+// needs no stored state per member and cannot be made without the key.
+std::string UnsubscribeToken(std::string_view key, std::string_view list, std::string_view member);
+struct UnsubscribeTarget {
+  std::string list;    // list@domain
+  std::string member;  // member@domain
+};
+// The list and member a token names; nullopt when it is malformed or its MAC
+// is not the key's (compared in constant time).
+std::optional<UnsubscribeTarget> CheckUnsubscribeToken(std::string_view key,
+                                                       std::string_view token);
+// base + "?token=" (or "&token=" when base has a query) + token.
+std::string UnsubscribeUrl(std::string_view base, std::string_view token);
+// The fields a member's copy starts with: List-Unsubscribe with the HTTPS URL
+// first and the mailto second (RFC 8058 section 3.1; RFC 2369 section 3.2),
+// and List-Unsubscribe-Post. With no URL: the mailto only, no -Post.
+std::string MemberUnsubscribeFields(std::string_view list_address, std::string_view url);
+// Whether a POST body is the one-click request of RFC 8058 section 3.2:
+// "List-Unsubscribe=One-Click" as application/x-www-form-urlencoded, or a
+// multipart/form-data part named List-Unsubscribe with the value One-Click.
+bool IsOneClickPost(std::string_view content_type, std::string_view body);
+
+enum class UnsubscribePage { kConfirm, kDone, kInvalid };
+// The pages of the unsubscribe link (English or Japanese), self-contained
+// HTML without script. kConfirm has a form that POSTs the one-click body to
+// `action` (the same URL): a GET never unsubscribes (link checkers follow links).
+std::string RenderUnsubscribePage(UnsubscribePage page, bool japanese, std::string_view list,
+                                  std::string_view member, std::string_view action);
 
 }  // namespace hato::lists

@@ -326,7 +326,15 @@ awaitable<void> Queue::Deliver(std::shared_ptr<Job> job) {
   const store::QueuedMessage& msg = job->msg;
   store::Store* store = svc_.store;
   int64_t id = msg.id;
-  auto read = [store, id] { return store->ReadQueuedContent(id); };
+  // A list post (VERP, one recipient a job): the member's own copy
+  // (List-Unsubscribe with its token, signed per copy: lists::MemberCopy).
+  const server::MessageHooks* hooks = svc_.hooks;
+  std::string member = msg.verp && msg.recipients.size() == 1 ? msg.recipients[0].address : "";
+  auto read = [store, id, hooks, member, sender = msg.sender]() -> Result<std::string> {
+    Result<std::string> c = store->ReadQueuedContent(id);
+    if (!c || member.empty() || !hooks || !hooks->list_copy) return c;
+    return hooks->list_copy(sender, AsciiLower(member), *c);
+  };
   Result<std::string> content = co_await io::Offload(*svc_.blocking, std::move(read));
   if (content && msg.verp) {
     std::string domain = job->domain;

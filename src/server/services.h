@@ -300,6 +300,12 @@ struct MessageHooks {
   // it (blocking until durable). Both run on the blocking pool. Null = none.
   std::function<Result<bool>(const std::string& address)> is_list;
   std::function<ListReply(const ListDelivery& delivery)> deliver_to_list;
+  // Lists: the copy of a stored list post one member receives (its own
+  // RFC 8058 List-Unsubscribe, DKIM-signed: lists::MemberCopy), asked by the
+  // queue per VERP recipient on the blocking pool. Null = sent as stored.
+  std::function<Result<std::string>(const std::string& bounce_address, const std::string& member,
+                                    std::string_view content)>
+      list_copy;
 };
 
 struct Services {

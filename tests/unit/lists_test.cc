@@ -97,19 +97,21 @@ TEST(ListPost, HeadersLoopAndDmarcRewrite) {
   EXPECT_NE(out.find("List-Id: team <team.example.test>\r\n"), std::string::npos);
   EXPECT_NE(out.find("List-Post: <mailto:team@example.test>\r\n"), std::string::npos);
   EXPECT_EQ(out.find("List-Unsubscribe-Post"), std::string::npos);  // no https URL given
+  EXPECT_NE(out.find("List-Unsubscribe: <mailto:team+leave@example.test?subject=unsubscribe>\r\n"),
+            std::string::npos);
   EXPECT_NE(out.find("From: \"Ann\" <ann@strict.example>\r\n"), std::string::npos);
   EXPECT_TRUE(out.size() >= 8 && out.substr(out.size() - 8) == "\r\nbody\r\n");
   EXPECT_TRUE(IsOwnPost(out, "team@example.test"));
   EXPECT_FALSE(IsOwnPost(in, "team@example.test"));
   h.rewrite_from = true;
   h.announce = true;
-  h.unsubscribe_url = "https://lists.example.test/u/team";
+  h.per_member_unsubscribe = true;  // added per copy (MemberUnsubscribeFields)
   out = BuildPost(in, h);
+  EXPECT_EQ(out.find("List-Unsubscribe"), std::string::npos);
   EXPECT_NE(out.find("From: \"Ann via team\" <team@example.test>\r\n"), std::string::npos);
   EXPECT_NE(out.find("Reply-To: \"Ann\" <ann@strict.example>\r\n"), std::string::npos);
   EXPECT_NE(out.find("X-Original-From: \"Ann\" <ann@strict.example>\r\n"), std::string::npos);
   EXPECT_NE(out.find("List-Post: NO\r\n"), std::string::npos);
-  EXPECT_NE(out.find("List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n"), std::string::npos);
 }
 
 TEST(ListModeration, Decision) {
@@ -120,6 +122,63 @@ TEST(ListModeration, Decision) {
   EXPECT_EQ(ModerationDecision("Subject: Re: x\r\n\r\nmaybe\r\n"), std::nullopt);
   EXPECT_TRUE(IsAutomatic("Auto-Submitted: auto-replied\r\n\r\n"));
   EXPECT_FALSE(IsAutomatic("Auto-Submitted: no\r\n\r\n"));
+}
+
+TEST(ListUnsubscribe, TokenIsPerMemberAndNeedsTheKey) {
+  const std::string key = "0123456789abcdef0123456789abcdef";
+  std::string t = UnsubscribeToken(key, "Team@Example.test", "dan@far.example");
+  auto target = CheckUnsubscribeToken(key, t);
+  ASSERT_TRUE(target.has_value());
+  EXPECT_EQ(target->list, "team@example.test");
+  EXPECT_EQ(target->member, "dan@far.example");
+  // URL-safe: no characters to escape in a query.
+  EXPECT_EQ(
+      t.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_."),
+      std::string::npos);
+  EXPECT_NE(t, UnsubscribeToken(key, "team@example.test", "carol@far.example"));
+  EXPECT_FALSE(CheckUnsubscribeToken("another key of enough length....", t));
+  // Another member's names with this MAC, a changed MAC, junk.
+  std::string other = UnsubscribeToken(key, "team@example.test", "carol@far.example");
+  EXPECT_FALSE(
+      CheckUnsubscribeToken(key, other.substr(0, other.rfind('.')) + t.substr(t.rfind('.'))));
+  std::string flipped = t;
+  flipped.back() = flipped.back() == '0' ? '1' : '0';
+  EXPECT_FALSE(CheckUnsubscribeToken(key, flipped));
+  EXPECT_FALSE(CheckUnsubscribeToken(key, ""));
+  EXPECT_FALSE(CheckUnsubscribeToken(key, "."));
+  EXPECT_FALSE(CheckUnsubscribeToken(key, "abc.def"));
+  EXPECT_FALSE(
+      CheckUnsubscribeToken(key, std::string(5000, 'a') + "." + t.substr(t.rfind('.') + 1)));
+}
+
+TEST(ListUnsubscribe, FieldsUrlAndOneClickBody) {
+  EXPECT_EQ(UnsubscribeUrl("https://h/lists/unsubscribe", "T"),
+            "https://h/lists/unsubscribe?token=T");
+  EXPECT_EQ(UnsubscribeUrl("https://h/u?x=1", "T"), "https://h/u?x=1&token=T");
+  EXPECT_EQ(MemberUnsubscribeFields("team@example.test", "https://h/u?token=T"),
+            "List-Unsubscribe: <https://h/u?token=T>,\r\n "
+            "<mailto:team+leave@example.test?subject=unsubscribe>\r\n"
+            "List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n");
+  EXPECT_EQ(MemberUnsubscribeFields("team@example.test", ""),
+            "List-Unsubscribe: <mailto:team+leave@example.test?subject=unsubscribe>\r\n");
+  // RFC 8058 section 3.2: the body, form-urlencoded or multipart/form-data.
+  EXPECT_TRUE(IsOneClickPost("application/x-www-form-urlencoded", "List-Unsubscribe=One-Click"));
+  EXPECT_TRUE(IsOneClickPost("", "a=b&List-Unsubscribe=One%2DClick"));
+  EXPECT_FALSE(IsOneClickPost("application/x-www-form-urlencoded", "List-Unsubscribe=Yes"));
+  EXPECT_FALSE(IsOneClickPost("text/plain", "List-Unsubscribe=One-Click"));
+  EXPECT_TRUE(IsOneClickPost("multipart/form-data; boundary=b",
+                             "--b\r\nContent-Disposition: form-data; name=\"List-Unsubscribe\""
+                             "\r\n\r\nOne-Click\r\n--b--\r\n"));
+  EXPECT_FALSE(IsOneClickPost("multipart/form-data; boundary=b", "--b\r\n\r\nOne-Click\r\n"));
+  // Pages: escaped names; only the confirm page has the form.
+  std::string page =
+      RenderUnsubscribePage(UnsubscribePage::kConfirm, false, "team@x", "<b>@x", "/u?token=\"T");
+  EXPECT_NE(page.find("&lt;b&gt;@x"), std::string::npos);
+  EXPECT_NE(page.find("action=\"/u?token=&quot;T\""), std::string::npos);
+  EXPECT_NE(page.find("value=\"One-Click\""), std::string::npos);
+  page = RenderUnsubscribePage(UnsubscribePage::kDone, true, "team@x", "a@x", "");
+  EXPECT_NE(page.find("lang=\"ja\""), std::string::npos);
+  EXPECT_EQ(page.find("<form"), std::string::npos);
 }
 
 }  // namespace

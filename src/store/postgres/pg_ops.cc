@@ -11,6 +11,7 @@
 #include "base/digest.h"
 #include "base/strings.h"
 #include "store/mailbox_name.h"
+#include "store/postgres/pg_lists.h"
 
 namespace hato::store::pg {
 namespace {
@@ -435,6 +436,10 @@ Status ApplyDelivery(Txn& t, const DeliveryRequest& req, DeliveryReceipt& receip
   receipt.message_ids.clear();
   receipt.fell_back.clear();
   if (auto st = ApplyOutboundParts(t, req, receipt); !st) return st;
+  // A list post's local member: the copy and its "delivered" in one transaction.
+  if (!req.outcomes.empty()) {
+    if (auto st = ApplyOutcomes(t, req.outcomes); !st) return st;
+  }
   if (!req.filings.empty()) return ApplyFilings(t, req, receipt);
   if (req.account_ids.empty()) return Ok();
   auto blob = PutBlob(t, req.content, req.mime, static_cast<int64_t>(req.account_ids.size()),
@@ -1102,8 +1107,9 @@ namespace {
 #define HATO_RCPT_COLS                                                                \
   "r.id, r.message_id, r.address, r.domain, r.notify, r.orcpt, r.state, r.attempts, " \
   "r.next_attempt_at, r.last_error, r.dsn_pending, r.delay_warned"
-#define HATO_MSG_COLS \
-  "m.id, m.sender, m.envid, m.ret_hdrs, m.smtputf8, m.eight_bit, m.created_at, m.size"
+#define HATO_MSG_COLS                                                                            \
+  "m.id, m.sender, m.envid, m.ret_hdrs, m.smtputf8, m.eight_bit, m.created_at, m.size, m.verp, " \
+  "m.list_post_id"
 constexpr int kMsgFirst = 12;
 
 std::vector<QueuedMessage> Grouped(const Rows& r) {
@@ -1124,6 +1130,9 @@ std::vector<QueuedMessage> Grouped(const Rows& r) {
       m.eight_bit = r.Int(i, f + 5) != 0;
       m.created_at = r.Int(i, f + 6);
       m.size = static_cast<uint64_t>(r.Int(i, f + 7));
+      m.verp = r.Int(i, f + 8) != 0;
+      m.list_post_id = r.Int(i, f + 9);
+      m.bulk = m.list_post_id != 0;
       out.push_back(std::move(m));
     }
     QueuedRecipient q;
@@ -1162,6 +1171,13 @@ Status RemoveIfFinished(Txn& t, int64_t message_id) {
       {P(message_id)});
   if (!r) return r.error();
   if (r->Int(0, 0) > 0) return Ok();
+  // A list post stays, finished: its rows are the post's delivery report
+  // (store/postgres/pg_lists.h).
+  auto fin =
+      t.c.Exec("UPDATE outbound_messages SET finished_at = $1 WHERE id = $2 AND list_post_id != 0",
+               {P(NowSeconds()), P(message_id)});
+  if (!fin) return fin.error();
+  if (fin->Affected() > 0) return Ok();
   return RemoveMessage(t, message_id);
 }
 
@@ -1226,13 +1242,15 @@ Status ApplyOutcomes(Txn& t, const std::vector<RecipientOutcome>& outcomes) {
         "END, attempts = attempts + $2::int, next_attempt_at = $3, last_error = $4, "
         "dsn_pending = CASE WHEN $5::int != 0 THEN $5::int ELSE dsn_pending END, "
         "delay_warned = CASE WHEN $5::int = 2 THEN 1 ELSE delay_warned END, "
-        "leased_by = NULL, leased_until = 0 "
+        "leased_by = NULL, leased_until = 0, inflight = 0 "
         "WHERE id = $6 AND state IN (0, 1) RETURNING message_id",
         {P(static_cast<int64_t>(o.state)), P(int64_t{o.counts_attempt}), P(o.next_attempt_at),
          P(o.diagnostic), P(static_cast<int64_t>(o.dsn)), P(o.recipient_id)});
     if (!r) return r.error();
     if (!r->empty()) messages.insert(r->Int(0, 0));
   }
+  // List posts: members' bounce scores follow their outcomes.
+  if (auto st = ApplyListOutcomeScores(t, outcomes); !st) return st;
   for (int64_t mid : messages) {
     if (auto st = RemoveIfFinished(t, mid); !st) return st;
   }
@@ -1275,12 +1293,12 @@ Result<std::vector<QueuedMessage>> QueryDueOutbound(Conn& c, int64_t now, size_t
   auto r = c.Exec(
       "WITH due AS (SELECT id FROM outbound_recipients WHERE state = 0 AND "
       "next_attempt_at <= $1 AND (leased_by IS NULL OR leased_by = $3 OR "
-      "leased_until <= $1) ORDER BY next_attempt_at, id LIMIT $2 FOR UPDATE SKIP "
+      "leased_until <= $1) ORDER BY bulk, next_attempt_at, id LIMIT $2 FOR UPDATE SKIP "
       "LOCKED), r AS (UPDATE outbound_recipients x SET leased_by = $3, leased_until "
       "= $1::bigint + $4::bigint FROM due WHERE x.id = due.id RETURNING x.*) SELECT " HATO_RCPT_COLS
       ", " HATO_MSG_COLS
       " FROM r JOIN outbound_messages m ON m.id = r.message_id "
-      "ORDER BY r.next_attempt_at, r.id",
+      "ORDER BY r.bulk, r.next_attempt_at, r.id",
       {P(now), P(static_cast<int64_t>(limit)), P(node), P(lease_seconds)});
   if (!r) return r.error();
   return Grouped(*r);
@@ -1298,17 +1316,17 @@ Result<std::vector<QueuedMessage>> QueryPendingDsn(Conn& c, size_t limit) {
 Result<std::vector<QueuedMessage>> QueryQueue(Conn& c) {
   auto r = c.Exec("SELECT " HATO_RCPT_COLS ", " HATO_MSG_COLS
                   " FROM outbound_recipients r JOIN outbound_messages m ON m.id = "
-                  "r.message_id ORDER BY m.id, r.id");
+                  "r.message_id WHERE m.finished_at IS NULL ORDER BY m.id, r.id");
   if (!r) return r.error();
   return Grouped(*r);
 }
 
 Result<QueueStats> QueryQueueStats(Conn& c) {
   auto r = c.Exec(
-      "SELECT (SELECT count(*) FROM outbound_messages), "
+      "SELECT (SELECT count(*) FROM outbound_messages WHERE finished_at IS NULL), "
       "(SELECT count(*) FROM outbound_recipients WHERE state = 0), "
       "(SELECT count(*) FROM outbound_recipients WHERE state = 1), "
-      "(SELECT created_at FROM outbound_messages ORDER BY id LIMIT 1)");
+      "(SELECT created_at FROM outbound_messages WHERE finished_at IS NULL ORDER BY id LIMIT 1)");
   if (!r) return r.error();
   QueueStats q;
   q.messages = static_cast<uint64_t>(r->Int(0, 0));

@@ -66,6 +66,21 @@ const std::vector<TableCopy>& Tables() {
        "SELECT account_id, kind, body, updated_at FROM jmap_documents",
        "account_id, kind, body, updated_at",
        {}},
+      // Mailing lists and their members (issue 14): backed up, restored and
+      // merged like accounts (MetadataSnapshot::Lists).
+      {"lists",
+       "SELECT id, address, domain_id, mode, name, confirm_text, welcome_text, "
+       "max_message_size, max_posts_per_hour, bounce_threshold, dmarc_rewrite, created_at, "
+       "removed_at FROM lists",
+       "id, address, domain_id, mode, name, confirm_text, welcome_text, max_message_size, "
+       "max_posts_per_hour, bounce_threshold, dmarc_rewrite, created_at, removed_at",
+       {}},
+      {"list_members",
+       "SELECT id, list_id, address, domain, name, roles, delivery, disabled, bounce_score, "
+       "last_bounce, joined_at FROM list_members",
+       "id, list_id, address, domain, name, roles, delivery, disabled, bounce_score, "
+       "last_bounce, joined_at",
+       {}},
   };
   return kTables;
 }

@@ -14,6 +14,7 @@
 #include "base/digest.h"
 #include "base/strings.h"
 #include "store/postgres/conn.h"
+#include "store/postgres/pg_lists.h"
 #include "store/postgres/pg_ops.h"
 #include "store/postgres/schema.h"
 
@@ -1089,6 +1090,131 @@ class PgStore final : public Store {
     return h;
   }
 
+  // ---- Mailing lists (issue 14; store/postgres/pg_lists.h) ----
+
+  Status CreateList(std::string_view address, ListMode mode) override {
+    std::string addr = AsciiLower(address);
+    if (DomainOf(addr).empty() || addr.front() == '@' || addr.find('+') != std::string::npos) {
+      return Err(ErrorKind::kInvalid, "invalid list address (no '+' allowed): " + addr);
+    }
+    return WriteSync([addr, mode](Txn& t) { return pg::ApplyCreateList(t, addr, mode); });
+  }
+  Status RemoveList(std::string_view address) override {
+    std::string addr = AsciiLower(address);
+    return WriteSync([addr](Txn& t) { return pg::ApplyRemoveList(t, addr); });
+  }
+  Result<std::vector<ListInfo>> ListLists() override {
+    return WithReader([](Conn& c) { return pg::QueryLists(c); });
+  }
+  Result<ListInfo> FindList(std::string_view address) override {
+    std::string addr = AsciiLower(address);
+    return WithReader([&addr](Conn& c) { return pg::QueryList(c, addr); });
+  }
+  Status UpdateList(std::string_view address, const ListSettings& settings) override {
+    std::string addr = AsciiLower(address);
+    return WriteSync([addr, settings](Txn& t) { return pg::ApplyUpdateList(t, addr, settings); });
+  }
+  Result<ListMemberChange> AddListMembers(int64_t list_id, std::vector<ListMember> members,
+                                          bool update) override {
+    for (auto& m : members) m.address = AsciiLower(m.address);
+    auto change = std::make_shared<ListMemberChange>();
+    auto st = WriteSync(
+        [=](Txn& t) { return pg::ApplyAddListMembers(t, list_id, members, update, *change); });
+    if (!st) return st.error();
+    return *change;
+  }
+  Status RemoveListMember(int64_t list_id, std::string_view address) override {
+    std::string addr = AsciiLower(address);
+    return WriteSync([=](Txn& t) { return pg::ApplyRemoveListMember(t, list_id, addr); });
+  }
+  Result<std::vector<ListMember>> ListListMembers(int64_t list_id) override {
+    return WithReader([=](Conn& c) { return pg::QueryListMembers(c, list_id); });
+  }
+  Result<ListMember> FindListMember(int64_t list_id, std::string_view address) override {
+    std::string addr = AsciiLower(address);
+    return WithReader([&](Conn& c) { return pg::QueryListMember(c, list_id, addr); });
+  }
+  Status SetListMemberDelivery(int64_t list_id, std::string_view address,
+                               std::optional<bool> delivery, bool reenable) override {
+    std::string addr = AsciiLower(address);
+    return WriteSync(
+        [=](Txn& t) { return pg::ApplySetMemberDelivery(t, list_id, addr, delivery, reenable); });
+  }
+  Result<ListMember> RecordListBounce(int64_t list_id, std::string_view address,
+                                      std::string_view reason, uint32_t threshold) override {
+    std::string addr = AsciiLower(address);
+    std::string why(reason);
+    auto after = std::make_shared<ListMember>();
+    auto st = WriteSync(
+        [=](Txn& t) { return pg::ApplyListBounce(t, list_id, addr, why, threshold, *after); });
+    if (!st) return st.error();
+    return *after;
+  }
+  Status CreateListToken(const ListToken& token) override {
+    return WriteSync([token](Txn& t) { return pg::ApplyCreateListToken(t, token); });
+  }
+  Result<ListToken> ConsumeListToken(std::string_view token, int64_t now) override {
+    std::string key(token);
+    auto out = std::make_shared<ListToken>();
+    auto st = WriteSync([=](Txn& t) { return pg::ApplyConsumeListToken(t, key, now, *out); });
+    if (!st) return st.error();
+    return *out;
+  }
+  Result<uint64_t> CountListTokens(int64_t list_id, std::string_view address,
+                                   std::string_view source, int64_t since) override {
+    std::string a = AsciiLower(address), src(source);
+    return WithReader([&](Conn& c) { return pg::QueryCountListTokens(c, list_id, a, src, since); });
+  }
+  Result<int64_t> HoldListPost(int64_t list_id, std::string_view content, std::string_view sender,
+                               std::string_view reason) override {
+    auto id = std::make_shared<int64_t>(0);
+    std::string c(content), snd(sender), why(reason);
+    auto st =
+        WriteSync([=](Txn& t) { return pg::ApplyHoldListPost(t, list_id, c, snd, why, *id); });
+    if (!st) return st.error();
+    return *id;
+  }
+  Result<std::vector<HeldPost>> ListHeldPosts(int64_t list_id) override {
+    return WithReader([=](Conn& c) { return pg::QueryHeldPosts(c, list_id); });
+  }
+  Result<std::string> ReadHeldPost(int64_t held_id) override {
+    return WithReader([=](Conn& c) { return pg::QueryHeldContent(c, held_id); });
+  }
+  Status DropHeldPost(int64_t held_id) override {
+    return WriteSync([=](Txn& t) { return pg::ApplyDropHeldPost(t, held_id); });
+  }
+  void PostToList(ListPostRequest request, Done<ListPostReceipt> done) override {
+    auto req = std::make_shared<ListPostRequest>(std::move(request));
+    auto receipt = std::make_shared<ListPostReceipt>();
+    Submit(WriteOp{[req, receipt](Txn& t) { return pg::ApplyPostToList(t, *req, *receipt); },
+                   Complete(receipt, std::move(done))});
+  }
+  Result<std::vector<ListPostInfo>> ListPosts(int64_t list_id) override {
+    return WithReader([=](Conn& c) { return pg::QueryListPosts(c, list_id); });
+  }
+  Result<uint64_t> CountListPostsSince(int64_t list_id, int64_t since) override {
+    return WithReader([=](Conn& c) { return pg::QueryCountListPosts(c, list_id, since); });
+  }
+  Result<ListReport> ListPostReport(int64_t list_id, int64_t post_id) override {
+    return WithReader([=](Conn& c) { return pg::QueryListReport(c, list_id, post_id); });
+  }
+  Status RecordListPostFailure(int64_t post_id, std::string_view address,
+                               std::string_view reason) override {
+    std::string a(address), why(reason);
+    return WriteSync([=](Txn& t) { return pg::ApplyListPostFailure(t, post_id, a, why); });
+  }
+  void MarkInFlight(std::vector<int64_t> recipient_ids, Done<void> done) override {
+    auto ids = std::make_shared<std::vector<int64_t>>(std::move(recipient_ids));
+    Submit(WriteOp{[ids](Txn& t) { return pg::ApplyMarkInFlight(t, *ids); },
+                   [done = std::move(done)](Status st) { done(std::move(st)); }});
+  }
+  Result<uint64_t> ResolveInFlight() override {
+    auto n = std::make_shared<uint64_t>(0);
+    auto st = WriteSync([n](Txn& t) { return pg::ApplyResolveInFlight(t, *n); });
+    if (!st) return st.error();
+    return *n;
+  }
+
   // ---- Outbound queue ----
 
   Result<std::vector<QueuedMessage>> ListDueOutbound(int64_t now, size_t limit) override {
@@ -1241,7 +1367,8 @@ class PgStore final : public Store {
       auto refs = c.Exec(
           "SELECT encode(b.sha256, 'hex'), b.refs, n FROM blobs b, LATERAL (SELECT (SELECT "
           "count(*) FROM messages m WHERE m.blob_id = b.id) + (SELECT count(*) FROM "
-          "outbound_messages o WHERE o.blob_id = b.id) AS n) u WHERE b.refs != u.n");
+          "outbound_messages o WHERE o.blob_id = b.id) + (SELECT count(*) FROM list_held h WHERE "
+          "h.blob_id = b.id) AS n) u WHERE b.refs != u.n");
       if (!refs) return refs.error();
       for (int i = 0; i < refs->size(); ++i) {
         out.push_back("body " + refs->Text(i, 0) + " has refs=" + refs->Text(i, 1) + " but " +

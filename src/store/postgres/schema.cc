@@ -222,6 +222,73 @@ CREATE TABLE jmap_documents(
       R"sql(
 ALTER TABLE blobs ADD COLUMN sort_keys bytea;
 )sql",
+      // Mailing lists (issue 14, src/lists; store/postgres/pg_lists.h): the
+      // tables of the embedded store's lists migration, and the queue columns
+      // of a fan-out (verp, bulk, list_post_id, finished_at, inflight).
+      R"sql(
+CREATE TABLE lists(
+  id bigserial PRIMARY KEY,
+  address text NOT NULL UNIQUE,
+  domain_id bigint NOT NULL REFERENCES domains(id),
+  mode integer NOT NULL DEFAULT 0,
+  name text NOT NULL DEFAULT '',
+  confirm_text text NOT NULL DEFAULT '',
+  welcome_text text NOT NULL DEFAULT '',
+  max_message_size bigint NOT NULL DEFAULT 0,
+  max_posts_per_hour bigint NOT NULL DEFAULT 0,
+  bounce_threshold bigint NOT NULL DEFAULT 0,
+  dmarc_rewrite text NOT NULL DEFAULT '',
+  created_at bigint NOT NULL,
+  removed_at bigint);
+CREATE TABLE list_members(
+  id bigserial PRIMARY KEY,
+  list_id bigint NOT NULL REFERENCES lists(id),
+  address text NOT NULL,
+  domain text NOT NULL,
+  name text NOT NULL DEFAULT '',
+  roles integer NOT NULL DEFAULT 1,
+  delivery integer NOT NULL DEFAULT 1,
+  disabled integer NOT NULL DEFAULT 0,
+  bounce_score integer NOT NULL DEFAULT 0,
+  last_bounce text NOT NULL DEFAULT '',
+  joined_at bigint NOT NULL,
+  UNIQUE(list_id, address));
+CREATE TABLE list_tokens(
+  token text PRIMARY KEY,
+  list_id bigint NOT NULL REFERENCES lists(id),
+  kind integer NOT NULL,
+  address text NOT NULL,
+  source text NOT NULL DEFAULT '',
+  held_id bigint NOT NULL DEFAULT 0,
+  created_at bigint NOT NULL,
+  expires_at bigint NOT NULL,
+  used_at bigint);
+CREATE INDEX list_tokens_address ON list_tokens(list_id, address, created_at);
+CREATE TABLE list_held(
+  id bigserial PRIMARY KEY,
+  list_id bigint NOT NULL REFERENCES lists(id),
+  blob_id bigint NOT NULL REFERENCES blobs(id),
+  sender text NOT NULL,
+  reason text NOT NULL,
+  created_at bigint NOT NULL);
+CREATE TABLE list_posts(
+  id bigserial PRIMARY KEY,
+  list_id bigint NOT NULL REFERENCES lists(id),
+  queue_id bigint NOT NULL,
+  sender text NOT NULL,
+  subject text NOT NULL DEFAULT '',
+  recipients bigint NOT NULL,
+  created_at bigint NOT NULL);
+CREATE INDEX list_posts_list ON list_posts(list_id, id);
+ALTER TABLE outbound_messages ADD COLUMN verp integer NOT NULL DEFAULT 0;
+ALTER TABLE outbound_messages ADD COLUMN list_post_id bigint NOT NULL DEFAULT 0;
+ALTER TABLE outbound_messages ADD COLUMN finished_at bigint;
+ALTER TABLE outbound_recipients ADD COLUMN bulk integer NOT NULL DEFAULT 0;
+ALTER TABLE outbound_recipients ADD COLUMN inflight integer NOT NULL DEFAULT 0;
+DROP INDEX outbound_recipients_due;
+CREATE INDEX outbound_recipients_due ON outbound_recipients(bulk, next_attempt_at) WHERE state = 0;
+CREATE INDEX outbound_recipients_inflight ON outbound_recipients(message_id) WHERE inflight != 0;
+)sql",
   };
   return kMigrations;
 }
