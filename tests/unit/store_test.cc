@@ -365,8 +365,8 @@ TEST_P(StoreTest, AppendEnforcesKeywordLimits) {
   int64_t a = MakeAccount("a@example.test");
   KeywordLimits lim{8, 3, 4};
   auto req = [&](std::string keywords) {
-    AppendRequest r{a,          "Drafts", "Subject: k\r\n\r\nx\r\n", "", 0, std::move(keywords),
-                    1700000000, lim};
+    AppendRequest r{
+        a, "Drafts", "Subject: k\r\n\r\nx\r\n", "", 0, std::move(keywords), 1700000000, lim, ""};
     return r;
   };
   auto append = [&](AppendRequest r) {
@@ -916,7 +916,7 @@ TEST_P(StoreTest, SortKeysRecordsAreKeptWithTheBody) {
   int64_t b = MakeAccount("b@example.test");
   ASSERT_TRUE(Deliver({a, b}, "Subject: one\r\n\r\nx\r\n").ok());
   ASSERT_TRUE(Deliver({a}, "Subject: none\r\n\r\nx\r\n").ok());
-  AppendRequest req{a, "INBOX", "Subject: two\r\n\r\ny\r\n", "", 0, "", 1700000000, "given"};
+  AppendRequest req{a, "INBOX", "Subject: two\r\n\r\ny\r\n", "", 0, "", 1700000000, {}, "given"};
   ASSERT_TRUE(
       Wait<AppendResult>([&](Done<AppendResult> d) { store_->Append(req, std::move(d)); }).ok());
   auto snap = store_->ListMessages(a, kInbox);
@@ -958,7 +958,7 @@ TEST_P(StoreTest, JmapIndexedEmailReads) {
   int64_t a = MakeAccount("a@example.test");
   int64_t b = MakeAccount("b@example.test");
   auto append = [&](int64_t account, const std::string& content, int64_t date) {
-    AppendRequest req{account, "INBOX", content, "", 0, "", date};
+    AppendRequest req{account, "INBOX", content, "", 0, "", date, {}, ""};
     auto r = Wait<AppendResult>([&](Done<AppendResult> d) { store_->Append(req, std::move(d)); });
     ASSERT_TRUE(r.ok()) << r.error().message;
   };
