@@ -301,7 +301,8 @@ Status ApplyPostToList(Txn& t, const ListPostRequest& req, ListPostReceipt& rece
   // The post's ENVID names it (a later DSN's Original-Envelope-Id).
   auto st =
       Run(t, "UPDATE outbound_messages SET list_post_id = $1, envid = $2 WHERE id = $3",
-          {P(receipt.post_id), P(std::string("post-").append(std::to_string(receipt.post_id))), P(receipt.queue_id)});
+          {P(receipt.post_id), P(std::string("post-").append(std::to_string(receipt.post_id))),
+           P(receipt.queue_id)});
   if (!st) return st;
   // One row per receiving member, domains interleaved (the n-th member of
   // every domain before the n+1-th of any).
