@@ -18,6 +18,7 @@ import base64
 import email
 import imaplib
 import smtplib
+import socket
 import subprocess
 import time
 import unittest
@@ -230,7 +231,12 @@ class DeadResolverTest(Base):
     """A resolver that never answers: the message waits at most the check
     budget, then is accepted with temperror (the sender is not at fault)."""
 
-    resolver = f"127.0.0.1@{free_port()}"
+    # A UDP socket held open and never read: no other test running in
+    # parallel can take its port and answer (a port that was merely free
+    # once could be reused by another test's FakeDNS, which answers NXDOMAIN).
+    _silent = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    _silent.bind(("127.0.0.1", 0))
+    resolver = f"127.0.0.1@{_silent.getsockname()[1]}"
 
     def configure(self):
         self.server.set_config("msgauth", "dns_timeout_seconds", "1")
