@@ -167,6 +167,62 @@ class SubmissionSpoofing(unittest.TestCase):
         self.assertIn("elsewhere.example", ars[0])
 
 
+class ListPathForgedResults(unittest.TestCase):
+    """Item 6 on the list path: a post to a list, by submission or on port 25,
+    reaches every member without the forged Authentication-Results naming our
+    host; a field of another host's is kept (RFC 8601 section 5)."""
+
+    def setUp(self):
+        from fakemx import FakeDNS
+        self.dns = FakeDNS({"remote.example": [("TXT", "v=spf1 ip4:127.0.0.1 -all")]}, ttl=300)
+        self.server = Server(users=("alice", "bob"))
+        self.server.set_config("outbound", "resolver", f'"{self.dns.address}"')
+        self.server.start()
+        self.host = hostname_of(self.server)
+        self.list = f"team@{DOMAIN}"
+        run_cli("list", "create", self.list, "--mode", "discussion", data=self.server.data)
+        run_cli("list", "members", "add", self.list, ALICE, BOB, "carol@remote.example",
+                data=self.server.data)
+
+    def tearDown(self):
+        self.server.cleanup()
+        self.dns.stop()
+
+    def forged(self, frm, subject):
+        return (f"Authentication-Results: {self.host}; dkim=pass header.d=bank.example\r\n"
+                "Authentication-Results: elsewhere.example; spf=pass\r\n"
+                f"From: {frm}\r\nTo: {self.list}\r\nSubject: {subject}\r\n\r\nhi\r\n").encode()
+
+    def copies(self, user, subject):
+        return [email.message_from_bytes(m) for m in pop3_messages(self.server, user)
+                if email.message_from_bytes(m)["Subject"] == subject]
+
+    def assert_no_forged_field(self, subject, users):
+        for user in users:
+            got = wait_for(lambda u=user: self.copies(u, subject), what=f"{subject} for {user}")
+            self.assertEqual(len(got), 1)
+            fields = got[0].get_all("Authentication-Results") or []
+            self.assertFalse([f for f in fields if "bank.example" in f], fields)
+            self.assertTrue([f for f in fields if "elsewhere.example" in f], fields)
+
+    def test_submitted_post(self):
+        code, text = submit_raw(self.server, ALICE, [self.list],
+                                self.forged(ALICE, "list-forged-sub"))
+        self.assertEqual(code, 250, text)
+        self.assert_no_forged_field("list-forged-sub", (ALICE, BOB))
+
+    def test_post_on_port_25(self):
+        with smtplib.SMTP("127.0.0.1", self.server.smtp_port, timeout=15) as s:
+            s.ehlo("mx.remote.example")
+            code, text = s.mail("carol@remote.example")
+            self.assertEqual(code, 250, text)
+            code, text = s.rcpt(self.list)
+            self.assertEqual(code, 250, text)
+            code, text = s.data(self.forged("carol@remote.example", "list-forged-25"))
+            self.assertEqual(code, 250, text)
+        self.assert_no_forged_field("list-forged-25", (ALICE, BOB))
+
+
 class MailboxNames(unittest.TestCase):
     """Item 4."""
 
@@ -308,6 +364,73 @@ class LogInjection(unittest.TestCase):
             self.assertEqual(len(lines), 1, logs)
             self.assertIn("evil\\x0d\\x0a2026", lines[0])
             self.assertFalse(any(l.startswith("2026-01-01T00:00:00.000") for l in logs.split("\n")))
+
+
+class LogInjectionEverywhere(unittest.TestCase):
+    """Item 10 beyond the login name: control characters in an EHLO, in the
+    addresses of MAIL and RCPT, in an IMAP mailbox name and in a Sieve
+    fileinto target never start a log line of their own. Every line the
+    server writes is one event: a timestamp, a level, the message."""
+
+    FORGED = "2026-01-01T00:00:00.000Z warning imap: failed login for root"
+    LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z (debug|info|warning|error|critical) ")
+
+    def assert_one_event_a_line(self, server, marker):
+        logs = server.logs()
+        lines = [l for l in logs.split("\n") if l]
+        self.assertFalse([l for l in lines if not self.LINE.match(l)], logs[-3000:])
+        self.assertFalse([l for l in lines if l.startswith("2026-01-01T00:00:00.000Z")], logs[-3000:])
+        self.assertTrue([l for l in lines if marker in l], f"{marker!r} was never logged")
+
+    def test_smtp_ehlo_and_addresses(self):
+        # Control characters never get past the SMTP grammar (RFC 5321 section
+        # 4.1.2: no CTLs in a domain or a local part, quoted or not), so they
+        # reach no log line; the refused commands are answered 501.
+        forged = self.FORGED.encode()
+        with Server(users=("alice",)) as server:
+            c = LineClient(server.smtp_port)
+            c.reply()
+            c.send(b"EHLO evil-helo\x1b[2J\r" + forged + b"\r\n")
+            self.assertEqual(c.reply()[0], 501)
+            c.send(b"EHLO client.remote.example\r\n")
+            self.assertEqual(c.reply()[0], 250)
+            c.send(b"MAIL FROM:<\"evil-from\x0b\r" + forged + b"\"@remote.example>\r\n")
+            self.assertEqual(c.reply()[0], 501)
+            c.send(b"MAIL FROM:<sender@remote.example>\r\n")
+            self.assertEqual(c.reply()[0], 250)
+            c.send(b"RCPT TO:<\"evil-rcpt\x0c\r" + forged + b"\"@" + DOMAIN.encode() + b">\r\n")
+            self.assertEqual(c.reply()[0], 501)
+            c.send(b"RCPT TO:<nobody-here@" + DOMAIN.encode() + b">\r\n")
+            self.assertEqual(c.reply()[0], 550)
+            c.send(b"QUIT\r\n")
+            c.close()
+            wait_for(lambda: "nobody-here" in server.logs(), what="the refused RCPT in the log")
+            self.assert_one_event_a_line(server, "to=<nobody-here@")
+
+    def test_imap_mailbox_name_and_sieve_fileinto(self):
+        with Server(users=("alice",)) as server:
+            script = ('require "fileinto";\r\nfileinto "evil-box\r\n' + self.FORGED + '";\r\n')
+            with tempfile.NamedTemporaryFile("w", suffix=".sieve", delete=False) as f:
+                f.write(script)
+            try:
+                run_cli("sieve", "put", ALICE, "main", f.name, data=server.data)
+                run_cli("sieve", "activate", ALICE, "main", data=server.data)
+            finally:
+                os.unlink(f.name)
+            m = imaplib.IMAP4("127.0.0.1", server.imap_port)
+            try:
+                m.login(ALICE, PASSWORD)
+                name = ("evil-imap\r\n" + self.FORGED).encode()
+                m.literal = name
+                typ, _ = m._simple_command("CREATE")
+                self.assertEqual(typ, "NO")
+            finally:
+                m.logout()
+            with smtplib.SMTP("127.0.0.1", server.smtp_port, timeout=15) as s:
+                s.sendmail("sender@remote.example", [ALICE],
+                           b"From: sender@remote.example\r\nSubject: x\r\n\r\nhi\r\n")
+            wait_for(lambda: "evil-box" in server.logs(), what="the Sieve fallback in the log")
+            self.assert_one_event_a_line(server, "evil-box\\x0d\\x0a2026")
 
 
 class ImportAndBackupLinks(unittest.TestCase):
