@@ -219,7 +219,7 @@ class PushHub {
       std::lock_guard lock(mu_);
       for (const auto& [w, home] : waiters_) {
         auto b = std::find_if(batches.begin(), batches.end(),
-                              [&](const auto& x) { return x.first == home.loop; });
+                              [&loop = home.loop](const auto& x) { return x.first == loop; });
         if (b == batches.end()) b = batches.insert(batches.end(), {home.loop, {}});
         b->second.emplace_back(w, home.id);
       }

@@ -2059,7 +2059,7 @@ Output EmailChangesImpl(Context& ctx, json::object& args, const char* name, bool
   }
   for (const auto& [id, mark] : old_by_id) {
     bool gone = std::none_of(d->mailboxes.begin(), d->mailboxes.end(),
-                             [&](const store::MailboxInfo& m) { return m.id == id; });
+                             [&id = id](const store::MailboxInfo& m) { return m.id == id; });
     if (!gone) continue;
     auto rows = ctx.svc.store->ListEmailRows(ctx.account_id, id, 1);
     if (rows)
