@@ -26,7 +26,7 @@ TEST_PKGS=(nodejs swaks libnet-ssleay-perl libio-socket-ssl-perl libauthen-sasl-
 # postgresql-15: the PostgreSQL store tests start throw-away clusters (tests/integration/pg_cluster.py,
 # tests/unit/pg_cluster.h) as the system user hato-pgtest (created below): PostgreSQL
 # refuses to run as root.
-BENCH_PKGS=(postfix dovecot-core dovecot-pop3d dovecot-lmtpd dovecot-imapd)
+BENCH_PKGS=(postfix dovecot-core dovecot-pop3d dovecot-lmtpd dovecot-imapd dovecot-fts-xapian python3-xapian)
 
 # npm comes with nodesource's nodejs; Debian's nodejs needs the npm package.
 command -v npm >/dev/null 2>&1 || TEST_PKGS+=(npm)

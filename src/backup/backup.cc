@@ -641,7 +641,10 @@ Result<RestoreResult> RestoreMerge(const std::string& dest, store::Store& store,
   std::mutex mu;
   std::condition_variable cv;
   size_t in_flight = 0;
-  for (const auto& [addr, acct] : chosen) {
+  for (const auto& chosen_entry : chosen) {
+    // Named, not a structured binding: the lambdas below capture addr.
+    const auto& addr = chosen_entry.first;
+    const auto& acct = chosen_entry.second;
     // The account, created with its password when the live store lacks it.
     auto live = store.FindAccount(addr);
     if (!live && live.error().kind == ErrorKind::kNotFound) {

@@ -9,6 +9,7 @@
 #include "imap/proto/object_ids.h"
 #include "imap/proto/response.h"
 #include "imap/proto/strings.h"
+#include "search/terms.h"
 
 namespace hato::imap {
 namespace {
@@ -164,12 +165,13 @@ std::optional<std::string> BinaryContent(const MessageData& m, const Section& s)
   return mime::DecodeTransfer(body, p->encoding);
 }
 
-std::string LowerUtf8(std::string_view s) { return AsciiLower(s); }
-
+// SEARCH's substring match (RFC 9051 section 6.4.4, "case-insensitive"): the
+// full-text index's rule (search/terms.h: its case folding, whitespace runs
+// compared as one space), so that a message scanned because it is not
+// indexed yet matches exactly as it will once it is.
 bool ContainsFolded(std::string_view haystack, std::string_view needle) {
   if (needle.empty()) return true;
-  std::string h = LowerUtf8(haystack), n = LowerUtf8(needle);
-  return h.find(n) != std::string::npos;
+  return search::MatchesFolded(search::Fold(haystack), search::Fold(needle));
 }
 
 // The unfolded values of a header field in the top-level header.
