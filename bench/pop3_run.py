@@ -289,15 +289,18 @@ service pop3-login {{
     conf = os.path.join(d, "dovecot.conf")
     subprocess.run(["dovecot", "-c", conf], check=True)
     try:
-        deadline = time.time() + 15
-        while time.time() < deadline:
+        pidfile, pid = os.path.join(d, "base", "master.pid"), None
+        deadline = time.time() + 30
+        while time.time() < deadline and pid is None:
             try:
                 socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
+                with open(pidfile) as f:
+                    pid = int(f.read().strip())
+            except (OSError, ValueError):
                 time.sleep(0.1)
-        with open(os.path.join(d, "base", "master.pid")) as f:
-            pid = int(f.read().strip())
+        if pid is None:
+            with open(os.path.join(d, "dovecot.log"), errors="replace") as f:
+                raise RuntimeError("Dovecot did not start:\n" + f.read()[-2000:])
         return measure("Dovecot", port, pid)
     finally:
         subprocess.run(["doveadm", "-c", conf, "stop"], check=False,

@@ -320,7 +320,10 @@ Result<MigrateResult> Migrate(store::Store& store, int64_t account_id, const std
         store.SetSubscribed(account_id, *canonical, true, std::move(done));
       });
     }
-    auto& [known_validity, last_uid] = state[*canonical];
+    // Named references, not a structured binding: the lambda below uses last_uid.
+    auto& entry = state[*canonical];
+    auto& known_validity = entry.first;
+    auto& last_uid = entry.second;
     if (known_validity != uidvalidity) last_uid = 0;  // a new mailbox there: look at all of it
     known_validity = uidvalidity;
     if (exists == 0) continue;
