@@ -244,7 +244,18 @@ int Serve(const ServeOptions& options) {
     so.fs = faults.get();
     spdlog::warn("FAULT INJECTION enabled by HATO_FAULTS_FILE={}", control);
   }
-  auto opened = OpenConfiguredStore(cfg, options.data_dir, so);
+  // On PostgreSQL the queue's leases name this node (DATA/node.id), so after
+  // a crash the restarted node resumes its own deliveries at once.
+  std::string node_id;
+  if (cfg.store_backend == "postgres") {
+    auto id = NodeIdOf(options.data_dir);
+    if (!id) {
+      spdlog::error("cannot keep the node id in {}: {}", options.data_dir, id.error().message);
+      return 1;
+    }
+    node_id = *id;
+  }
+  auto opened = OpenConfiguredStore(cfg, options.data_dir, so, node_id);
   if (!opened) {
     spdlog::error("cannot open the store in {}: {}", options.data_dir, opened.error().message);
     return 1;

@@ -70,6 +70,7 @@ class PgStore final : public Store {
         listen_conn_(MakeConnOptions()) {
     std::random_device rd;
     node_ = std::to_string((uint64_t{rd()} << 32) | rd());
+    lease_node_ = pg.node_id.empty() ? node_ : pg.node_id;
   }
 
   ~PgStore() override {
@@ -1210,7 +1211,8 @@ class PgStore final : public Store {
   }
   Result<uint64_t> ResolveInFlight() override {
     auto n = std::make_shared<uint64_t>(0);
-    auto st = WriteSync([n](Txn& t) { return pg::ApplyResolveInFlight(t, *n); });
+    auto st = WriteSync(
+        [this, n](Txn& t) { return pg::ApplyResolveInFlight(t, lease_node_, Now(), *n); });
     if (!st) return st.error();
     return *n;
   }
@@ -1219,7 +1221,7 @@ class PgStore final : public Store {
 
   Result<std::vector<QueuedMessage>> ListDueOutbound(int64_t now, size_t limit) override {
     return WithReader([&](Conn& c) {
-      return pg::QueryDueOutbound(c, now, limit, node_, pg::kOutboundLeaseSeconds);
+      return pg::QueryDueOutbound(c, now, limit, lease_node_, pg::kOutboundLeaseSeconds);
     });
   }
   Result<std::vector<QueuedMessage>> ListPendingDsn(size_t limit) override {
@@ -1839,7 +1841,10 @@ class PgStore final : public Store {
 
   PostgresOptions pg_;
   StoreOptions options_;
-  std::string node_;  // this process, in NOTIFY payloads
+  // This process, in NOTIFY payloads: random even when node_id is set, so a
+  // CLI run on the node's data dir is not taken for the node itself.
+  std::string node_;
+  std::string lease_node_;  // PostgresOptions::node_id, or node_ when none
 
   std::mutex mu_;
   std::condition_variable cv_;
