@@ -807,6 +807,18 @@ int Serve(const ServeOptions& options) {
                       tls_ok.error().message);
       } else {
         ApplyOverrides(*next, options.overrides);
+        // Shards added to [store.shards] are opened now, off the event loop
+        // (each is connected and migrated); closed flags apply at once.
+        if (next->store_backend == "postgres" && !next->store_shards.empty()) {
+          asio::post(blocking, [&store, sharding = ShardingFromConfig(*next)] {
+            auto added = store::ReloadShards(*store, sharding);
+            if (!added) {
+              spdlog::error("reload: shards: {}", added.error().message);
+            } else {
+              for (const auto& name : *added) spdlog::info("reload: shard {} added", name);
+            }
+          });
+        }
         penalty.SetLimits(next->auth.penalty_base_ms, next->auth.penalty_max_ms);
         memory.SetLimits(next->memory_budget_bytes, next->memory_budget_per_ip_bytes);
         passwords.SetMaxPending(next->auth.max_pending_checks);

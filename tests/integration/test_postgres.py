@@ -127,6 +127,21 @@ class PostgresContract(unittest.TestCase):
         # Once mail flows again, no login meets a dead pooled connection.
         self.assertEqual(_parallel_subjects(srv.imap_port, 4), [{"before", "after"}] * 4)
 
+    def test_backup_set_verifies(self):
+        """A backup of a PostgreSQL store passes `backup verify`: its meta.db is
+        a rollback-journal file (a WAL-mode one grew -wal/-shm files the
+        MANIFEST does not list) and its body reference counts are its own."""
+        srv = Server(postgres=self.url)
+        self.addCleanup(srv.cleanup)
+        srv.start()
+        send(srv.smtp_port, f"alice@{DOMAIN}", "kept")
+        dest = os.path.join(srv.data, "backups")
+        r = run_cli("backup", "create", dest, "--create", data=srv.data)
+        self.assertIn("1 messages", r.stdout)
+        r = run_cli("backup", "verify", dest, check=False)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn(" 0 problems", r.stdout)
+
 
 @unittest.skipUnless(pg_cluster.installed(), pg_cluster.NOT_INSTALLED)
 class QueueLeaseAfterCrash(unittest.TestCase):
