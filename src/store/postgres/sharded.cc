@@ -253,7 +253,20 @@ class ShardedStore final : public Store {
         return Err(ready.error().kind, "shard " + spec.name + ": " + ready.error().message);
       }
     }
+    Shard* added = sh.get();
     shards_.push_back(std::move(sh));
+    if (added->number > 0 && shards_.size() > 1) {
+      // A domain added while this shard was opened was not copied to it by
+      // AddDomain (it was not listed yet): copy the domains once more.
+      std::lock_guard admin_lock(added->admin_mu);
+      std::lock_guard main_lock(shards_[0]->admin_mu);
+      Status again = shards_[0]->admin->Connect();
+      if (again) again = added->admin->Connect();
+      if (again) again = pg::CopyDomains(*shards_[0]->admin, *added->admin);
+      if (!again) {
+        spdlog::warn("shard {}: domains not copied again: {}", added->name, again.error().message);
+      }
+    }
     return Ok();
   }
 
