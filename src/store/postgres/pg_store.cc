@@ -1717,18 +1717,19 @@ class PgStore final : public Store {
     std::vector<Status> results(batch.size());
     Txn txn{writer_conn_, options_.compress, {}};
     Status commit = EnsureConnected(writer_conn_);
-    if (commit) commit = AsStatus(writer_conn_.Exec("BEGIN"));
+    // The savepoint statements ride in one simple query (one round trip)
+    // with their neighbours: BEGIN with the first SAVEPOINT, each write's
+    // RELEASE (after a ROLLBACK TO when it failed) with the next SAVEPOINT.
+    // Any of them failing fails the batch, as when they went one by one.
+    if (commit) commit = AsStatus(writer_conn_.Exec("BEGIN; SAVEPOINT w"));
     if (commit) {
       for (size_t i = 0; i < batch.size() && commit; ++i) {
-        if (auto sp = writer_conn_.Exec("SAVEPOINT w"); !sp) {
-          commit = sp.error();
-          break;
-        }
         results[i] = batch[i].apply(txn);
-        if (!results[i]) {
-          if (auto rb = writer_conn_.Exec("ROLLBACK TO w"); !rb) commit = rb.error();
-        }
-        if (commit) commit = AsStatus(writer_conn_.Exec("RELEASE w"));
+        const bool last = i + 1 == batch.size();
+        const char* close = results[i] ? (last ? "RELEASE w" : "RELEASE w; SAVEPOINT w")
+                                       : (last ? "ROLLBACK TO w; RELEASE w"
+                                               : "ROLLBACK TO w; RELEASE w; SAVEPOINT w");
+        commit = AsStatus(writer_conn_.Exec(close));
       }
       // Other nodes learn of the change when this commits (LISTEN/NOTIFY).
       if (commit && !txn.touched.empty()) commit = Notify(txn.touched);
