@@ -244,7 +244,18 @@ int Serve(const ServeOptions& options) {
     so.fs = faults.get();
     spdlog::warn("FAULT INJECTION enabled by HATO_FAULTS_FILE={}", control);
   }
-  auto opened = OpenConfiguredStore(cfg, options.data_dir, so);
+  // On PostgreSQL the queue's leases name this node (DATA/node.id), so after
+  // a crash the restarted node resumes its own deliveries at once.
+  std::string node_id;
+  if (cfg.store_backend == "postgres") {
+    auto id = NodeIdOf(options.data_dir);
+    if (!id) {
+      spdlog::error("cannot keep the node id in {}: {}", options.data_dir, id.error().message);
+      return 1;
+    }
+    node_id = *id;
+  }
+  auto opened = OpenConfiguredStore(cfg, options.data_dir, so, node_id);
   if (!opened) {
     spdlog::error("cannot open the store in {}: {}", options.data_dir, opened.error().message);
     return 1;
@@ -796,6 +807,18 @@ int Serve(const ServeOptions& options) {
                       tls_ok.error().message);
       } else {
         ApplyOverrides(*next, options.overrides);
+        // Shards added to [store.shards] are opened now, off the event loop
+        // (each is connected and migrated); closed flags apply at once.
+        if (next->store_backend == "postgres" && !next->store_shards.empty()) {
+          asio::post(blocking, [&store, sharding = ShardingFromConfig(*next)] {
+            auto added = store::ReloadShards(*store, sharding);
+            if (!added) {
+              spdlog::error("reload: shards: {}", added.error().message);
+            } else {
+              for (const auto& name : *added) spdlog::info("reload: shard {} added", name);
+            }
+          });
+        }
         penalty.SetLimits(next->auth.penalty_base_ms, next->auth.penalty_max_ms);
         memory.SetLimits(next->memory_budget_bytes, next->memory_budget_per_ip_bytes);
         passwords.SetMaxPending(next->auth.max_pending_checks);

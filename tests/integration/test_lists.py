@@ -515,14 +515,9 @@ class CrashFanoutTest(ListBase):
                 f.write(f"m{i}@{DOMAINS[2 + i % 20]}\n")
         self.cli("list", "members", "import", LIST, path)
 
-    # Found in session 6 (issue 15/14): on PostgreSQL the queue's leases name
-    # a random per-process node id (store/postgres/pg_store.cc), so after a
-    # kill -9 the restarted server waits for its dead predecessor's leases to
-    # expire (kOutboundLeaseSeconds, 15 min) before it sends the rest of the
-    # fan-out. Nothing is lost, but the post stalls; the fix is a node id kept
-    # in the data dir. Until then this case runs on the embedded store only.
-    @unittest.skipIf(pg_cluster.store_is_postgres(),
-                     "PostgreSQL: a restarted node waits 15 min for its own old queue leases")
+    # On PostgreSQL the restarted server is the same node to the database
+    # (DATA/node.id names its queue leases), so it resumes the fan-out at once
+    # instead of waiting out its predecessor's 15-minute leases.
     def test_kill_during_fanout(self):
         t0 = time.time()
         code, text = send(self.server, "m0@d0.example", LIST,

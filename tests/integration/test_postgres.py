@@ -11,6 +11,7 @@ import time
 import unittest
 
 import pg_cluster
+from fakemx import FakeDNS, FakeMX
 from harness import DOMAIN, PASSWORD, Server, run_cli, wait_for
 
 
@@ -125,6 +126,78 @@ class PostgresContract(unittest.TestCase):
         wait_for(lambda: _try_send(srv.smtp_port, "after"), timeout=30, what="recovery")
         # Once mail flows again, no login meets a dead pooled connection.
         self.assertEqual(_parallel_subjects(srv.imap_port, 4), [{"before", "after"}] * 4)
+
+    def test_backup_set_verifies(self):
+        """A backup of a PostgreSQL store passes `backup verify`: its meta.db is
+        a rollback-journal file (a WAL-mode one grew -wal/-shm files the
+        MANIFEST does not list) and its body reference counts are its own."""
+        srv = Server(postgres=self.url)
+        self.addCleanup(srv.cleanup)
+        srv.start()
+        send(srv.smtp_port, f"alice@{DOMAIN}", "kept")
+        dest = os.path.join(srv.data, "backups")
+        r = run_cli("backup", "create", dest, "--create", data=srv.data)
+        self.assertIn("1 messages", r.stdout)
+        r = run_cli("backup", "verify", dest, check=False)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn(" 0 problems", r.stdout)
+
+
+@unittest.skipUnless(pg_cluster.installed(), pg_cluster.NOT_INSTALLED)
+class QueueLeaseAfterCrash(unittest.TestCase):
+    """A node killed while delivering is the same node when it comes back
+    (DATA/node.id names its queue leases): it resumes its own deliveries at
+    once instead of waiting out the 15-minute lease (kOutboundLeaseSeconds)."""
+
+    def setUp(self):
+        self.cluster = pg_cluster.Cluster().init().start()
+        self.addCleanup(self.cluster.cleanup)
+        self.url = self.cluster.create_database("hato")
+
+    def test_kill9_mid_delivery_then_restart_sends_at_once(self):
+        # A "remote MX" that accepts the connection and never greets: the
+        # delivery stays in flight, its recipient leased by this node.
+        silent = socket.socket()
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(16)
+        self.addCleanup(silent.close)
+        dns = FakeDNS({"remote.example": [("MX", "10 mx.remote.example.")],
+                       "mx.remote.example": [("A", "127.0.0.1")]})
+        self.addCleanup(dns.stop)
+        mx = FakeMX()
+        self.addCleanup(mx.stop)
+        srv = Server(postgres=self.url)
+        self.addCleanup(srv.cleanup)
+        srv.set_config("outbound", "resolver", f'"{dns.address}"')
+        srv.set_config("outbound", "smtp_port", str(silent.getsockname()[1]))
+        srv.start()
+        node_id = os.path.join(srv.data, "node.id")
+        self.assertTrue(os.path.exists(node_id))
+        self.assertEqual(os.stat(node_id).st_mode & 0o777, 0o600)
+        with open(node_id) as f:
+            first_id = f.read()
+        with smtplib.SMTP("127.0.0.1", srv.submission_port, timeout=10) as s:
+            s.login(f"alice@{DOMAIN}", PASSWORD)
+            s.sendmail(f"alice@{DOMAIN}", ["carol@remote.example"],
+                       f"From: alice@{DOMAIN}\r\nTo: carol@remote.example\r\n"
+                       "Subject: leased\r\n\r\nhello\r\n")
+        leased = "SELECT count(*) FROM outbound_recipients WHERE state = 0 AND leased_until > " \
+                 "extract(epoch FROM now())::bigint + 60"
+        wait_for(lambda: self.cluster.psql(leased, "hato") == "1", timeout=30,
+                 what="the recipient leased by the node")
+        srv.kill()
+        # The restarted node sends through a working MX.
+        srv.set_config("outbound", "smtp_port", str(mx.port))
+        t0 = time.monotonic()
+        srv.start()
+        with open(node_id) as f:
+            self.assertEqual(f.read(), first_id)
+        wait_for(lambda: mx.received_for("carol@remote.example"), timeout=60,
+                 what="the leased delivery resumed (not after the 15-minute lease)")
+        took = time.monotonic() - t0
+        print(f"restarted node delivered its own leased message {took:.1f} s after start")
+        time.sleep(1)
+        self.assertEqual(len(mx.received_for("carol@remote.example")), 1)
 
 
 @unittest.skipUnless(pg_cluster.installed(), pg_cluster.NOT_INSTALLED)

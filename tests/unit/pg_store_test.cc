@@ -42,8 +42,9 @@ class PgStoreTest : public ::testing::Test {
     ASSERT_FALSE(conninfo_.empty());
   }
 
-  std::unique_ptr<Store> Open(int statement_timeout_ms = 10000) {
+  std::unique_ptr<Store> Open(int statement_timeout_ms = 10000, std::string node_id = {}) {
     PostgresOptions pg;
+    pg.node_id = std::move(node_id);
     pg.conninfo = conninfo_;
     pg.pool_size = 4;
     pg.statement_timeout_ms = statement_timeout_ms;
@@ -272,6 +273,50 @@ TEST_F(PgStoreTest, OutboundRecipientsAreLeasedToOneNodeUntilTheLeaseExpires) {
   ASSERT_EQ(later->size(), 1u);
   ASSERT_EQ((*later)[0].recipients.size(), 1u);
   EXPECT_EQ((*later)[0].recipients[0].address, "y@remote.test");
+}
+
+// A node restarted with its id (DATA/node.id for `hato serve`) takes its own
+// leases back at once; at its start only its own in-flight recipients are
+// failed ("outcome unknown"), never another live node's.
+TEST_F(PgStoreTest, NodeIdKeepsLeasesAcrossARestartAndInFlightIsPerNode) {
+  auto one = Open(10000, "node-a");
+  auto two = Open(10000, "node-b");
+  ASSERT_TRUE(one && two);
+  int64_t a = MakeAccount(*one, "a@example.test");
+  DeliveryRequest req;
+  req.return_path = "a@example.test";
+  req.content = "Subject: out\r\n\r\nx\r\n";
+  req.received_at = 1700000000;
+  req.submitted_by = a;
+  OutboundRequest out;
+  out.content = req.content;
+  out.sender = "a@example.test";
+  out.recipients = {{"x@remote.test", 0, ""}, {"y@remote.test", 0, ""}};
+  req.outbound = out;
+  ASSERT_TRUE(Wait<DeliveryReceipt>([&](Done<DeliveryReceipt> done) {
+                one->Deliver(std::move(req), std::move(done));
+              }).ok());
+  int64_t now = pg::NowSeconds() + 1;
+  auto first = one->ListDueOutbound(now, 10);
+  ASSERT_TRUE(first.ok()) << first.error().message;
+  ASSERT_EQ(first->size(), 1u);
+  ASSERT_EQ((*first)[0].recipients.size(), 2u);
+  int64_t x = (*first)[0].recipients[0].id;
+  ASSERT_TRUE(Wait<void>([&](Done<void> d) { one->MarkInFlight({x}, std::move(d)); }).ok());
+  // Node two starting meanwhile leaves node one's delivery in flight alone.
+  EXPECT_EQ(*two->ResolveInFlight(), 0u);
+  // Node one dies and comes back as itself: its in-flight recipient is
+  // failed, the other one is due for it at once (not after the lease).
+  one.reset();
+  one = Open(10000, "node-a");
+  ASSERT_TRUE(one);
+  EXPECT_EQ(*one->ResolveInFlight(), 1u);
+  auto again = one->ListDueOutbound(now, 10);
+  ASSERT_TRUE(again.ok()) << again.error().message;
+  ASSERT_EQ(again->size(), 1u);
+  ASSERT_EQ((*again)[0].recipients.size(), 1u);
+  EXPECT_EQ((*again)[0].recipients[0].address, "y@remote.test");
+  EXPECT_TRUE(two->ListDueOutbound(now, 10)->empty());
 }
 
 TEST_F(PgStoreTest, BodiesAreChunkedCompressedAndVerified) {

@@ -344,14 +344,22 @@ Status ApplyMarkInFlight(Txn& t, const std::vector<int64_t>& ids) {
              {P(array)});
 }
 
-Status ApplyResolveInFlight(Txn& t, uint64_t& failed) {
+Status ApplyResolveInFlight(Txn& t, const std::string& node, int64_t now, uint64_t& failed) {
+  // Only this node's own (or unleased, or expired) recipients: another live
+  // node's deliveries in flight are its own business.
+  const char* mine =
+      "inflight != 0 AND (leased_by IS NULL OR leased_by = $1 OR leased_until <= $2)";
   auto r = t.c.Exec(
-      "UPDATE outbound_recipients SET state = 3, inflight = 0, attempts = attempts + 1, "
-      "last_error = 'outcome unknown: the server stopped while delivering (not sent again, to "
-      "avoid a duplicate)' WHERE inflight != 0 AND state IN (0, 1)");
+      std::string("UPDATE outbound_recipients SET state = 3, inflight = 0, attempts = attempts + "
+                  "1, last_error = 'outcome unknown: the server stopped while delivering (not "
+                  "sent again, to avoid a duplicate)' WHERE state IN (0, 1) AND ") +
+          mine,
+      {P(node), P(now)});
   if (!r) return r.error();
   failed = static_cast<uint64_t>(r->Affected());
-  auto st = Run(t, "UPDATE outbound_recipients SET inflight = 0 WHERE inflight != 0", {});
+  const std::string clear =
+      std::string("UPDATE outbound_recipients SET inflight = 0 WHERE ") + mine;
+  auto st = Run(t, clear.c_str(), {P(node), P(now)});
   if (!st) return st;
   // Posts whose every recipient is now final are finished.
   return Run(t,

@@ -35,7 +35,8 @@ Status ApplyPostToList(Txn& t, const ListPostRequest& req, ListPostReceipt& rece
 Status ApplyListPostFailure(Txn& t, int64_t post_id, const std::string& address,
                             const std::string& reason);
 Status ApplyMarkInFlight(Txn& t, const std::vector<int64_t>& ids);
-Status ApplyResolveInFlight(Txn& t, uint64_t& failed);
+// The in-flight recipients of `node` (and of no live lease) become failed.
+Status ApplyResolveInFlight(Txn& t, const std::string& node, int64_t now, uint64_t& failed);
 // Queue outcomes of list-post recipients move their members' bounce scores.
 Status ApplyListOutcomeScores(Txn& t, const std::vector<RecipientOutcome>& outcomes);
 

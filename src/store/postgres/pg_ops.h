@@ -99,7 +99,15 @@ Result<uint64_t> QueryCountSubmissions(Conn& c, int64_t account_id, int64_t sinc
 // snapshot, as an embedded-store metadata database (store/sqlite schema) at
 // `path`, so backup sets, `hato backup verify` and restore read it like any
 // other. Its BlobRefs name bodies by SHA-256 (segment 0, offset = blob id).
-Status WriteSqliteSnapshot(Conn& c, const std::string& path);
+// Sharded stores (sharded.h) snapshot each database with a scope: main with
+// kHomedMail (everything, but only the mail of the accounts that live in it),
+// the other shards with kShardMail (only their own accounts, their domains
+// and their mail), and MergeShardSnapshot adds each shard's mail to main's.
+enum class SnapshotScope { kAll, kHomedMail, kShardMail };
+Status WriteSqliteSnapshot(Conn& c, const std::string& path,
+                           SnapshotScope scope = SnapshotScope::kAll);
+// Adds the mail of a kShardMail snapshot `part` to the snapshot `into`.
+Status MergeShardSnapshot(const std::string& into, const std::string& part);
 // `hato store copy`: every table of an embedded-format snapshot (latest
 // schema) into this empty database, ids kept (UIDs, UIDVALIDITY and modseqs
 // too, so IMAP clients see the same mailboxes), bodies read from `source`

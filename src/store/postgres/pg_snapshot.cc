@@ -85,9 +85,37 @@ const std::vector<TableCopy>& Tables() {
   return kTables;
 }
 
+// The tables taken from a shard: its accounts' mail, and the domains and
+// account rows that mail refers to (the snapshot's foreign keys; the merge
+// takes only the mail: main has every account).
+// The snapshot's blobs.refs, counted from its own rows (what `hato backup
+// verify` checks): PostgreSQL's counts include rows a snapshot does not take
+// (held list posts; on a shard, the old copies of moved accounts).
+constexpr const char* kRecountRefs =
+    "UPDATE blobs SET refs = (SELECT count(*) FROM messages m WHERE m.blob_id = blobs.id) + "
+    "(SELECT count(*) FROM outbound_messages o WHERE o.blob_id = blobs.id)";
+
+bool IsShardPartTable(std::string_view table) {
+  return table == "domains" || table == "accounts" || table == "mailboxes" || table == "messages" ||
+         table == "blobs" || table == "jmap_documents";
+}
+
+// `select` restricted to the accounts whose mail lives in this database
+// (accounts.moved_to IS NULL; store/postgres/sharded.h).
+std::string HomedOnly(std::string_view table, const std::string& select) {
+  const std::string homed = "(SELECT id FROM accounts WHERE moved_to IS NULL)";
+  const std::string homed_mailboxes =
+      "(SELECT id FROM mailboxes WHERE account_id IN " + homed + ")";
+  if (table == "mailboxes" || table == "jmap_documents") {
+    return select + " WHERE account_id IN " + homed;
+  }
+  if (table == "messages") return select + " WHERE mailbox_id IN " + homed_mailboxes;
+  return select;
+}
+
 }  // namespace
 
-Status WriteSqliteSnapshot(Conn& c, const std::string& path) {
+Status WriteSqliteSnapshot(Conn& c, const std::string& path, SnapshotScope scope) {
   if (std::filesystem::exists(path)) {
     return Err(ErrorKind::kExists, path + " already exists");
   }
@@ -104,7 +132,23 @@ Status WriteSqliteSnapshot(Conn& c, const std::string& path) {
   };
   if (auto st = db.Exec("BEGIN IMMEDIATE"); !st) return fail(st.error());
   for (const auto& t : Tables()) {
-    auto rows = c.Exec(t.pg_select);
+    std::string select = t.pg_select;
+    if (scope != SnapshotScope::kAll) {
+      if (scope == SnapshotScope::kShardMail && !IsShardPartTable(t.table)) continue;
+      select = HomedOnly(t.table, select);
+      if (scope == SnapshotScope::kShardMail && std::string_view(t.table) == "accounts") {
+        select += " WHERE moved_to IS NULL";
+      }
+      // A shard's bodies: those its kept messages use (main keeps them all:
+      // the queue's bodies are there too).
+      if (scope == SnapshotScope::kShardMail && std::string_view(t.table) == "blobs") {
+        select +=
+            " WHERE id IN (SELECT blob_id FROM messages WHERE mailbox_id IN (SELECT id FROM "
+            "mailboxes WHERE account_id IN (SELECT id FROM accounts WHERE moved_to IS "
+            "NULL)))";
+      }
+    }
+    auto rows = c.Exec(select);
     if (!rows) return fail(rows.error());
     int ncols = 1;
     for (const char* p = t.sqlite_columns; *p; ++p) ncols += *p == ',';
@@ -127,9 +171,56 @@ Status WriteSqliteSnapshot(Conn& c, const std::string& path) {
       if (auto st = ins->Run(); !st) return fail(st.error());
     }
   }
+  if (auto st = db.Exec(kRecountRefs); !st) return fail(st.error());
   if (auto st = db.Exec("COMMIT"); !st) return fail(st.error());
   (void)c.Exec("COMMIT");
-  return Ok();
+  // A rollback-journal file, like the embedded store's VACUUM INTO copy: a
+  // WAL-mode one would get -wal and -shm files from its first (read-only)
+  // reader, files the backup set's MANIFEST does not list (verify failed).
+  return db.Exec("PRAGMA journal_mode=DELETE");
+}
+
+Status MergeShardSnapshot(const std::string& into, const std::string& part) {
+  sqlite::Db db;
+  if (auto st = db.Open(into, false); !st) return st;
+  {
+    auto attach = db.Prepare("ATTACH DATABASE ?1 AS part");
+    if (!attach) return attach.error();
+    attach->Bind(1, part);
+    if (auto st = attach->Run(); !st) return st;
+  }
+  if (auto st = db.Exec("BEGIN IMMEDIATE"); !st) return st;
+  auto fail = [&](const Error& e) -> Status {
+    (void)db.Exec("ROLLBACK");
+    return e;
+  };
+  std::string mailbox_cols, message_cols, document_cols;
+  for (const auto& t : Tables()) {
+    if (std::string_view(t.table) == "mailboxes") mailbox_cols = t.sqlite_columns;
+    if (std::string_view(t.table) == "messages") message_cols = t.sqlite_columns;
+    if (std::string_view(t.table) == "jmap_documents") document_cols = t.sqlite_columns;
+  }
+  // Mailbox and message ids are unique across shards (sharded.h); blob ids
+  // are not, so a shard's bodies are found again by SHA-256 (one row each).
+  const std::string steps[] = {
+      "INSERT INTO mailboxes(" + mailbox_cols + ") SELECT " + mailbox_cols + " FROM part.mailboxes",
+      "INSERT INTO main.blobs(sha256, segment, \"offset\", stored_length, size, codec, refs, "
+      "mime) SELECT sha256, segment, \"offset\", stored_length, size, codec, refs, mime FROM "
+      "part.blobs WHERE sha256 NOT IN (SELECT sha256 FROM main.blobs)",
+      "INSERT INTO main.messages(" + message_cols +
+          ") SELECT m.id, m.mailbox_id, m.uid, (SELECT x.id FROM main.blobs x WHERE x.sha256 = "
+          "b.sha256), m.size, m.internal_date, m.flags, m.return_path, m.expunged_at, m.modseq, "
+          "m.keywords FROM part.messages m JOIN part.blobs b ON b.id = m.blob_id",
+      "INSERT INTO main.jmap_documents(" + document_cols + ") SELECT " + document_cols +
+          " FROM part.jmap_documents",
+      kRecountRefs,
+  };
+  for (const auto& sql : steps) {
+    if (auto st = db.Exec(sql); !st) return fail(st.error());
+  }
+  if (auto st = db.Exec("COMMIT"); !st) return fail(st.error());
+  if (auto st = db.Exec("DETACH DATABASE part"); !st) return st;
+  return db.Exec("PRAGMA journal_mode=DELETE");  // as WriteSqliteSnapshot leaves it
 }
 
 }  // namespace hato::store::pg

@@ -70,6 +70,7 @@ class PgStore final : public Store {
         listen_conn_(MakeConnOptions()) {
     std::random_device rd;
     node_ = std::to_string((uint64_t{rd()} << 32) | rd());
+    lease_node_ = pg.node_id.empty() ? node_ : pg.node_id;
   }
 
   ~PgStore() override {
@@ -1210,7 +1211,8 @@ class PgStore final : public Store {
   }
   Result<uint64_t> ResolveInFlight() override {
     auto n = std::make_shared<uint64_t>(0);
-    auto st = WriteSync([n](Txn& t) { return pg::ApplyResolveInFlight(t, *n); });
+    auto st = WriteSync(
+        [this, n](Txn& t) { return pg::ApplyResolveInFlight(t, lease_node_, Now(), *n); });
     if (!st) return st.error();
     return *n;
   }
@@ -1219,7 +1221,7 @@ class PgStore final : public Store {
 
   Result<std::vector<QueuedMessage>> ListDueOutbound(int64_t now, size_t limit) override {
     return WithReader([&](Conn& c) {
-      return pg::QueryDueOutbound(c, now, limit, node_, pg::kOutboundLeaseSeconds);
+      return pg::QueryDueOutbound(c, now, limit, lease_node_, pg::kOutboundLeaseSeconds);
     });
   }
   Result<std::vector<QueuedMessage>> ListPendingDsn(size_t limit) override {
@@ -1715,18 +1717,19 @@ class PgStore final : public Store {
     std::vector<Status> results(batch.size());
     Txn txn{writer_conn_, options_.compress, {}};
     Status commit = EnsureConnected(writer_conn_);
-    if (commit) commit = AsStatus(writer_conn_.Exec("BEGIN"));
+    // The savepoint statements ride in one simple query (one round trip)
+    // with their neighbours: BEGIN with the first SAVEPOINT, each write's
+    // RELEASE (after a ROLLBACK TO when it failed) with the next SAVEPOINT.
+    // Any of them failing fails the batch, as when they went one by one.
+    if (commit) commit = AsStatus(writer_conn_.Exec("BEGIN; SAVEPOINT w"));
     if (commit) {
       for (size_t i = 0; i < batch.size() && commit; ++i) {
-        if (auto sp = writer_conn_.Exec("SAVEPOINT w"); !sp) {
-          commit = sp.error();
-          break;
-        }
         results[i] = batch[i].apply(txn);
-        if (!results[i]) {
-          if (auto rb = writer_conn_.Exec("ROLLBACK TO w"); !rb) commit = rb.error();
-        }
-        if (commit) commit = AsStatus(writer_conn_.Exec("RELEASE w"));
+        const bool last = i + 1 == batch.size();
+        const char* close = results[i] ? (last ? "RELEASE w" : "RELEASE w; SAVEPOINT w")
+                                       : (last ? "ROLLBACK TO w; RELEASE w"
+                                               : "ROLLBACK TO w; RELEASE w; SAVEPOINT w");
+        commit = AsStatus(writer_conn_.Exec(close));
       }
       // Other nodes learn of the change when this commits (LISTEN/NOTIFY).
       if (commit && !txn.touched.empty()) commit = Notify(txn.touched);
@@ -1839,7 +1842,10 @@ class PgStore final : public Store {
 
   PostgresOptions pg_;
   StoreOptions options_;
-  std::string node_;  // this process, in NOTIFY payloads
+  // This process, in NOTIFY payloads: random even when node_id is set, so a
+  // CLI run on the node's data dir is not taken for the node itself.
+  std::string node_;
+  std::string lease_node_;  // PostgresOptions::node_id, or node_ when none
 
   std::mutex mu_;
   std::condition_variable cv_;

@@ -27,6 +27,12 @@ struct PostgresOptions {
   // Set by the sharded store (store/postgres/sharded.h): account writes check
   // that the account's mail lives in this database (accounts.moved_to).
   bool guard_moves = false;
+  // Names this node's outbound queue leases (FOR UPDATE SKIP LOCKED + expiry).
+  // `hato serve` passes the id kept in its data dir (DATA/node.id), so a node
+  // restarted after a crash takes its own leases back at once instead of
+  // waiting out kOutboundLeaseSeconds; "" = a random id for this process
+  // (CLI tools, which never lease).
+  std::string node_id;
 };
 
 // Connects, creates or migrates the schema, and starts the writer and the

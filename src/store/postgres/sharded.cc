@@ -4,9 +4,11 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <filesystem>
 #include <map>
 #include <mutex>
 #include <thread>
@@ -14,6 +16,7 @@
 
 #include "base/strings.h"
 #include "store/postgres/conn.h"
+#include "store/postgres/pg_ops.h"
 #include "store/postgres/schema.h"
 #include "store/postgres/shard_ops.h"
 
@@ -31,6 +34,10 @@ constexpr const char* kDirectoryChannel = "hato_directory";
 constexpr int64_t kMoveRetryMs = 200;
 constexpr int64_t kMoveRetrySeconds = 30;
 constexpr int kMaxMoveRetries = static_cast<int>(kMoveRetrySeconds * 1000 / kMoveRetryMs);
+// Shards one store can have, main included (ShardList).
+constexpr size_t kMaxShards = 256;
+// A backup reads the shards again when accounts moved meanwhile, this often at most.
+constexpr int kSnapshotAttempts = 3;
 
 ConnOptions AdminOptions(const PostgresOptions& pg, const std::string& conninfo) {
   ConnOptions o;
@@ -101,11 +108,40 @@ class Retrier {
 
 struct Shard {
   std::string name;
+  std::string conninfo;
   int number = 0;
-  bool closed = false;
+  std::atomic<bool> closed{false};  // set again by a reload (ReloadShards)
   std::unique_ptr<Store> store;
   std::mutex admin_mu;
   std::unique_ptr<Conn> admin;  // guarded by admin_mu: directory and lookups
+};
+
+// The open shards: read by every thread without a lock, appended to (only)
+// by Open and ReloadShards under the store's reload mutex. A shard, once
+// listed, stays at its index until the store is destroyed, so readers that
+// saw size() n may use [0, n) while a later one is being added.
+class ShardList {
+ public:
+  size_t size() const { return count_.load(std::memory_order_acquire); }
+  bool full() const { return size() == kMaxShards; }
+  std::unique_ptr<Shard>& operator[](size_t i) { return slots_[i]; }
+  std::unique_ptr<Shard>* begin() { return slots_.data(); }
+  std::unique_ptr<Shard>* end() { return slots_.data() + size(); }
+  void push_back(std::unique_ptr<Shard> shard) {
+    size_t n = size();
+    slots_[n] = std::move(shard);
+    count_.store(n + 1, std::memory_order_release);
+  }
+  void clear() {
+    for (size_t n = size(); n > 0; --n) {
+      count_.store(n - 1, std::memory_order_release);
+      slots_[n - 1].reset();
+    }
+  }
+
+ private:
+  std::array<std::unique_ptr<Shard>, kMaxShards> slots_;
+  std::atomic<size_t> count_{0};
 };
 
 class ShardedStore final : public Store {
@@ -131,38 +167,106 @@ class ShardedStore final : public Store {
   }
 
   Status Open(const StoreOptions& options) {
+    std::lock_guard lock(reload_mu_);
+    options_ = options;
     std::vector<ShardSpec> specs{{kMainShard, pg_.conninfo}};
     for (const auto& s : sharding_.shards) specs.push_back(s);
     for (const auto& spec : specs) {
-      auto sh = std::make_unique<Shard>();
-      sh->name = spec.name;
-      sh->admin = std::make_unique<Conn>(AdminOptions(pg_, spec.conninfo));
-      for (const auto& c : sharding_.closed) sh->closed = sh->closed || c == spec.name;
-      PostgresOptions o = pg_;
-      o.conninfo = spec.conninfo;
-      o.guard_moves = true;
-      auto st = OpenPostgresStore(o, options);
-      if (!st) {
-        return Err(st.error().kind, "shard " + spec.name + ": " + st.error().message);
-      }
-      sh->store = std::move(*st);
-      shards_.push_back(std::move(sh));
-    }
-    for (size_t i = 1; i < shards_.size(); ++i) {
-      auto num = Admin(0, [&](Conn& c) { return pg::RegisterShard(c, shards_[i]->name); });
-      if (!num) return num.error();
-      shards_[i]->number = *num;
-      auto st = Admin(i, [&](Conn& c) -> Result<bool> {
-        if (auto s = pg::SetIdFloor(c, *num); !s) return s.error();
-        std::lock_guard lock(shards_[0]->admin_mu);
-        if (auto s = shards_[0]->admin->Connect(); !s) return s.error();
-        if (auto s = pg::CopyDomains(*shards_[0]->admin, c); !s) return s.error();
-        return true;
-      });
-      if (!st) return Err(st.error().kind, "shard " + shards_[i]->name + ": " + st.error().message);
+      if (auto st = AddShard(spec, sharding_.closed); !st) return st;
     }
     retrier_ = std::make_unique<Retrier>();
     listen_thread_ = std::thread([this] { ListenLoop(); });
+    return Ok();
+  }
+
+  // A reload (SIGHUP): shards new in `sharding` are opened, numbered and
+  // listed; every shard's closed flag is set again. A shard removed from the
+  // list or given another URL stays as it is until a restart (logged).
+  Status Reload(const ShardingOptions& sharding, std::vector<std::string>& added) {
+    if (shards_.size() == 0) return Err(ErrorKind::kInvalid, "the store is not open");
+    std::lock_guard lock(reload_mu_);
+    for (const auto& spec : sharding.shards) {
+      bool known = false;
+      for (auto& sh : shards_) {
+        if (sh->name != spec.name) continue;
+        known = true;
+        if (sh->conninfo != spec.conninfo) {
+          spdlog::warn("reload: shard {} has a new URL; it applies at restart", spec.name);
+        }
+      }
+      if (known) continue;
+      if (auto st = AddShard(spec, sharding.closed); !st) return st;
+      added.push_back(spec.name);
+    }
+    for (auto& sh : shards_) {
+      bool listed = sh->name == kMainShard;
+      for (const auto& spec : sharding.shards) listed = listed || spec.name == sh->name;
+      if (!listed) {
+        spdlog::warn("reload: shard {} is no longer listed; it stays open until a restart",
+                     sh->name);
+      }
+      bool closed = false;
+      for (const auto& c : sharding.closed) closed = closed || c == sh->name;
+      sh->closed = closed;
+    }
+    if (sharding.placement != sharding_.placement) {
+      spdlog::warn("reload: [store] placement changes apply at restart");
+    }
+    return Ok();
+  }
+
+  // Opens one shard (migrating its schema), numbers it in main, sets its id
+  // floor, copies the domains and lists it. reload_mu_ held.
+  Status AddShard(const ShardSpec& spec, const std::vector<std::string>& closed_shards) {
+    if (shards_.full()) {
+      return Err(ErrorKind::kTooLarge, "more than " + std::to_string(kMaxShards) + " shards");
+    }
+    auto sh = std::make_unique<Shard>();
+    sh->name = spec.name;
+    sh->conninfo = spec.conninfo;
+    sh->admin = std::make_unique<Conn>(AdminOptions(pg_, spec.conninfo));
+    bool closed = false;
+    for (const auto& c : closed_shards) closed = closed || c == spec.name;
+    sh->closed = closed;
+    PostgresOptions o = pg_;
+    o.conninfo = spec.conninfo;
+    o.guard_moves = true;
+    auto st = OpenPostgresStore(o, options_);
+    if (!st) return Err(st.error().kind, "shard " + spec.name + ": " + st.error().message);
+    sh->store = std::move(*st);
+    if (change_listener_) sh->store->SetChangeListener(change_listener_);
+    if (copy_listener_) sh->store->SetCopyListener(copy_listener_);
+    if (shards_.size() > 0) {
+      auto num = Admin(0, [&](Conn& c) { return pg::RegisterShard(c, spec.name); });
+      if (!num) return Err(num.error().kind, "shard " + spec.name + ": " + num.error().message);
+      sh->number = *num;
+      std::lock_guard admin_lock(sh->admin_mu);
+      Conn& c = *sh->admin;
+      Status ready = c.Connect();
+      if (ready) ready = pg::SetIdFloor(c, *num);
+      if (ready) {
+        std::lock_guard main_lock(shards_[0]->admin_mu);
+        ready = shards_[0]->admin->Connect();
+        if (ready) ready = pg::CopyDomains(*shards_[0]->admin, c);
+      }
+      if (!ready) {
+        return Err(ready.error().kind, "shard " + spec.name + ": " + ready.error().message);
+      }
+    }
+    Shard* added = sh.get();
+    shards_.push_back(std::move(sh));
+    if (added->number > 0 && shards_.size() > 1) {
+      // A domain added while this shard was opened was not copied to it by
+      // AddDomain (it was not listed yet): copy the domains once more.
+      std::lock_guard admin_lock(added->admin_mu);
+      std::lock_guard main_lock(shards_[0]->admin_mu);
+      Status again = shards_[0]->admin->Connect();
+      if (again) again = added->admin->Connect();
+      if (again) again = pg::CopyDomains(*shards_[0]->admin, *added->admin);
+      if (!again) {
+        spdlog::warn("shard {}: domains not copied again: {}", added->name, again.error().message);
+      }
+    }
     return Ok();
   }
 
@@ -514,9 +618,13 @@ class ShardedStore final : public Store {
     return Read(account_id, [&](Store& s) { return s.ReadSortKeys(account_id, mailbox_id); });
   }
   void SetChangeListener(std::function<void(const std::vector<int64_t>&)> listener) override {
+    std::lock_guard lock(reload_mu_);
+    change_listener_ = listener;
     for (auto& s : shards_) s->store->SetChangeListener(listener);
   }
   void SetCopyListener(CopyListener listener) override {
+    std::lock_guard lock(reload_mu_);
+    copy_listener_ = listener;
     for (auto& s : shards_) s->store->SetCopyListener(listener);
   }
   StoreHealth Health() override {
@@ -656,13 +764,32 @@ class ShardedStore final : public Store {
     }
     return all;
   }
+  // One backup set for all shards: main's snapshot (everything but the mail
+  // of accounts living elsewhere) plus each shard's accounts' mail, merged
+  // into one metadata database. Each database is read in its own REPEATABLE
+  // READ transaction, so every account is consistent in itself; an account
+  // moved between two of them could be missed or taken twice, so the
+  // directory is compared before and after and the snapshot taken again.
   Status SnapshotMetadata(const std::string& path) override {
-    if (shards_.size() > 1) {
-      return Err(ErrorKind::kInvalid,
-                 "backup of a sharded store is not supported yet: back up each PostgreSQL "
-                 "cluster (pg_basebackup, docs/operations.md)");
+    if (shards_.size() == 1) return Main().SnapshotMetadata(path);
+    for (int attempt = 0; attempt < kSnapshotAttempts; ++attempt) {
+      auto before = DirectoryState();
+      if (!before) return before.error();
+      std::error_code ignored;
+      std::filesystem::remove(path, ignored);
+      if (auto st = SnapshotOnce(path); !st) {
+        std::filesystem::remove(path, ignored);
+        return st;
+      }
+      auto after = DirectoryState();
+      if (!after) return after.error();
+      if (*after == *before) return Ok();
+      spdlog::info("backup: accounts moved while the shards were read; reading them again");
     }
-    return Main().SnapshotMetadata(path);
+    std::error_code ignored;
+    std::filesystem::remove(path, ignored);
+    return Err(ErrorKind::kTemporary,
+               "accounts kept moving between shards during the backup; try again");
   }
   Result<std::string> ReadBlob(const BlobRef& ref) override {
     Result<std::string> last = Err(ErrorKind::kNotFound, "no such body");
@@ -813,6 +940,42 @@ class ShardedStore final : public Store {
   Store& Main() { return *shards_[0]->store; }
 
   // Runs `f` on shard i's admin connection (connected first), one caller at a time.
+  // Where every account's mail is, as one string (SnapshotMetadata).
+  Result<std::string> DirectoryState() {
+    auto r = Admin(0, [](Conn& c) {
+      return c.Exec(
+          "SELECT coalesce(string_agg(account_id || ':' || shard || ':' || moved_at, ',' ORDER "
+          "BY account_id), '') FROM shard_directory");
+    });
+    if (!r) return r.error();
+    return r->Text(0, 0);
+  }
+
+  // Each database on a connection of its own (a long read must not hold the
+  // admin connection the directory lookups share).
+  Status SnapshotOnce(const std::string& path) {
+    for (size_t i = 0; i < shards_.size(); ++i) {
+      Conn c(AdminOptions(pg_, shards_[i]->conninfo));
+      if (auto st = c.Connect(); !st) {
+        return Err(st.error().kind, "shard " + shards_[i]->name + ": " + st.error().message);
+      }
+      if (i == 0) {
+        if (auto st = pg::WriteSqliteSnapshot(c, path, pg::SnapshotScope::kHomedMail); !st) {
+          return st;
+        }
+        continue;
+      }
+      const std::string part = path + ".shard-" + std::to_string(i);
+      std::error_code ignored;
+      std::filesystem::remove(part, ignored);
+      auto st = pg::WriteSqliteSnapshot(c, part, pg::SnapshotScope::kShardMail);
+      if (st) st = pg::MergeShardSnapshot(path, part);
+      std::filesystem::remove(part, ignored);
+      if (!st) return Err(st.error().kind, "shard " + shards_[i]->name + ": " + st.error().message);
+    }
+    return Ok();
+  }
+
   template <typename F>
   auto Admin(size_t i, F&& f) -> decltype(f(std::declval<Conn&>())) {
     std::lock_guard lock(shards_[i]->admin_mu);
@@ -830,8 +993,10 @@ class ShardedStore final : public Store {
     for (size_t i = 0; i < shards_.size(); ++i) {
       if (shards_[i]->name == name) return i;
     }
-    return Err(ErrorKind::kInternal,
-               "an account lives on shard " + name + ", which is not in [store.shards]");
+    // Another node may know a shard this one has not loaded yet: a client
+    // retries while the operator reloads this node (docs/operations.md).
+    return Err(ErrorKind::kTemporary, "an account lives on shard " + name +
+                                          ", which is not in this node's [store.shards] (reload)");
   }
 
   Result<size_t> PickShard(std::string_view address) {
@@ -1199,7 +1364,12 @@ class ShardedStore final : public Store {
 
   PostgresOptions pg_;
   ShardingOptions sharding_;
-  std::vector<std::unique_ptr<Shard>> shards_;  // [0] = main; fixed after Open
+  ShardList shards_;  // [0] = main; appended to by Reload
+  // Held while shards are added; what a shard added later needs:
+  std::mutex reload_mu_;
+  StoreOptions options_;                                              // guarded by reload_mu_
+  std::function<void(const std::vector<int64_t>&)> change_listener_;  // guarded by reload_mu_
+  CopyListener copy_listener_;                                        // guarded by reload_mu_
   std::unique_ptr<Retrier> retrier_;
   std::thread listen_thread_;
 
@@ -1211,6 +1381,17 @@ class ShardedStore final : public Store {
 };
 
 }  // namespace
+
+Result<std::vector<std::string>> ReloadShards(Store& store, const ShardingOptions& sharding) {
+  auto* sharded = dynamic_cast<ShardedStore*>(&store);
+  if (sharded == nullptr) {
+    return Err(ErrorKind::kInvalid,
+               "the store was opened without [store.shards]: adding shards needs a restart");
+  }
+  std::vector<std::string> added;
+  if (auto st = sharded->Reload(sharding, added); !st) return st.error();
+  return added;
+}
 
 Result<std::unique_ptr<Store>> OpenShardedStore(const PostgresOptions& main,
                                                 const ShardingOptions& sharding,

@@ -63,6 +63,14 @@ Result<std::unique_ptr<Store>> OpenShardedStore(const PostgresOptions& main,
                                                 const ShardingOptions& sharding,
                                                 const StoreOptions& options);
 
+// A configuration reload (SIGHUP): opens the shards `sharding` lists that
+// `store` (opened by OpenShardedStore) does not have yet, and sets every
+// shard's closed flag again; returns the names added. Shards removed from the
+// list, new URLs and placement changes apply at restart. kInvalid for a store
+// opened without shards. Blocks while the new databases are connected and
+// migrated: call it off the event loop.
+Result<std::vector<std::string>> ReloadShards(Store& store, const ShardingOptions& sharding);
+
 // Where an account's mail lives (hato account where).
 struct AccountHome {
   int64_t account_id = 0;
