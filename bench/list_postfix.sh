@@ -3,7 +3,9 @@
 # domains (default 1,000), delivered to Postfix's smtp-sink, through Hato and through Postfix.
 # Usage: bash bench/list_postfix.sh BUILD_DIR   (needs root for Postfix)
 # Env: BENCH_LIST_MEMBERS (100000), BENCH_LIST_DOMAINS (1000), BENCH_TIMEOUT (1800 s),
-#      BENCH_STORE ("" = embedded; "postgres" = a throw-away PostgreSQL cluster).
+#      BENCH_STORE ("" = embedded; "postgres" = a throw-away PostgreSQL cluster),
+#      BENCH_POSTFIX (1; 0 = Hato only), BENCH_BULK_CONNECTIONS (Hato's
+#      lists.max_bulk_connections; "" = the default, 75; outbound.max_connections is set 25 above).
 #
 # Hato: a discussion list all@bench.test with the N members (`hato list members import`),
 # `hato serve` with MX lookups of d0..d(D-1).bench-remote.example through the local test DNS
@@ -124,16 +126,20 @@ fi
 "$HATO" init --data "$WORK/hato" --domain bench.test "${init_args[@]}" >/dev/null
 cat >"$WORK/edit.py" <<'PY'
 import re, sys
-path, dns, sink = sys.argv[1:]
+path, dns, sink, bulk = sys.argv[1:]
 text = open(path).read()
 def setkey(text, key, value):
     return re.sub(rf"^{key} = .*$", f"{key} = {value}", text, count=1, flags=re.M)
 text = setkey(text, "resolver", f'"127.0.0.1@{dns}"')
 text = setkey(text, "submissions", '""')
+if bulk:
+    text = setkey(text, "max_bulk_connections", bulk)
+    text = re.sub(r"^(\[outbound\][^\[]*?)^max_connections = [^\n]*$",
+                  rf"\g<1>max_connections = {int(bulk) + 25}", text, count=1, flags=re.M | re.S)
 text = text.replace("[outbound]\n", f"[outbound]\nsmtp_port = {sink}\n", 1)
 open(path, "w").write(text)
 PY
-python3 "$WORK/edit.py" "$WORK/hato/hato.toml" "$DNS_PORT" "$SINK"
+python3 "$WORK/edit.py" "$WORK/hato/hato.toml" "$DNS_PORT" "$SINK" "${BENCH_BULK_CONNECTIONS:-}"
 "$HATO" list create "$LIST" --mode discussion --data "$WORK/hato" >/dev/null
 t=$(now)
 "$HATO" list members import "$LIST" "$WORK/members.txt" --data "$WORK/hato" >/dev/null
@@ -173,6 +179,7 @@ print(json.dumps({"server": "hato", "store": store, "members": n, "domains": d,
 PY
 
 # ---- Postfix ----
+[ "${BENCH_POSTFIX:-1}" = 0 ] && exit 0
 pf=$WORK/postfix
 mkdir -p "$pf" "$WORK/spool" "$WORK/pfdata"
 chown postfix "$WORK/pfdata"
