@@ -110,9 +110,11 @@ awk -v n="$MEMBERS" -v d="$DOMAINS" 'BEGIN { for (i = 0; i < n; i++)
 init_args=()
 if [ "$STORE" = postgres ]; then
   cat >"$WORK/pg.py" <<'PY'
-import sys, time
+import signal, sys, time
 sys.path.insert(0, sys.argv[1])
 import pg_cluster
+# SIGTERM (the script's cleanup) exits normally, so atexit stops and removes the cluster.
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
 url = pg_cluster.shared_database()
 open(sys.argv[2], "w").write(url)
 while True:
