@@ -94,41 +94,136 @@ bool DmarcPass(std::string_view message, const std::string& authserv_id,
 
 }  // namespace
 
-std::string ConfirmText(const ListInfo& list, const std::string& address, bool join) {
-  if (join && !list.confirm_text.empty()) return Fill(list.confirm_text, list, address);
-  if (join) {
-    return Fill(
-        "Someone (hopefully you) asked to add {address} to the mailing list {list}.\r\n"
-        "To confirm, reply to this message (the reply's text does not matter).\r\n"
-        "If you did not ask for this, ignore this message: nothing happens.\r\n"
-        "\r\n"
-        "メーリングリスト {list} への {address} の登録を受け付けました。\r\n"
-        "登録を確定するには、このメールにそのまま返信してください（本文は何でも構いません）。\r\n"
-        "お心当たりのない場合は、このメールを無視してください。登録は行われません。\r\n",
-        list, address);
+namespace {
+
+// One text in the chosen language; both: English, a blank line, Japanese.
+std::string InLanguage(MailLanguage lang, const std::string& en, const std::string& ja) {
+  switch (lang) {
+    case MailLanguage::kEnglish:
+      return en;
+    case MailLanguage::kJapanese:
+      return ja;
+    case MailLanguage::kBoth:
+      break;
   }
-  return Fill(
-      "Someone asked to remove {address} from the mailing list {list}.\r\n"
-      "To confirm, reply to this message.\r\n"
-      "\r\n"
-      "メーリングリスト {list} からの {address} の退会を受け付けました。\r\n"
-      "退会を確定するには、このメールに返信してください。\r\n",
-      list, address);
+  return en + "\r\n" + ja;
 }
 
-std::string WelcomeText(const ListInfo& list, const std::string& address) {
-  if (!list.welcome_text.empty()) return Fill(list.welcome_text, list, address);
+std::string SubjectIn(MailLanguage lang, const std::string& en, const std::string& ja) {
+  if (lang == MailLanguage::kEnglish) return en;
+  if (lang == MailLanguage::kJapanese) return ja;
+  return en + " / " + ja;
+}
+
+}  // namespace
+
+ListMail ConfirmMail(const ListInfo& list, const std::string& address, bool join,
+                     MailLanguage lang) {
+  ListMail m;
+  if (join) {
+    m.subject = SubjectIn(lang, "Confirm: join " + list.address, "登録の確認: " + list.address);
+    if (!list.confirm_text.empty()) {
+      m.body = Fill(list.confirm_text, list, address);
+      return m;
+    }
+    m.body = Fill(InLanguage(lang,
+                             "Someone (hopefully you) asked to add {address} to the mailing list "
+                             "{list}.\r\n"
+                             "To confirm, reply to this message (the reply's text does not "
+                             "matter).\r\n"
+                             "If you did not ask for this, ignore this message: nothing "
+                             "happens.\r\n",
+                             "メーリングリスト {list} への {address} の登録を受け付けました。\r\n"
+                             "登録を確定するには、このメールにそのまま返信してください"
+                             "（本文は何でも構いません）。\r\n"
+                             "お心当たりのない場合は、このメールを無視してください。"
+                             "登録は行われません。\r\n"),
+                  list, address);
+    return m;
+  }
+  m.subject = SubjectIn(lang, "Confirm: leave " + list.address, "退会の確認: " + list.address);
+  m.body = Fill(InLanguage(lang,
+                           "Someone asked to remove {address} from the mailing list {list}.\r\n"
+                           "To confirm, reply to this message.\r\n",
+                           "メーリングリスト {list} からの {address} の退会を受け付けました。\r\n"
+                           "退会を確定するには、このメールに返信してください。\r\n"),
+                list, address);
+  return m;
+}
+
+ListMail WelcomeMail(const ListInfo& list, const std::string& address, MailLanguage lang) {
+  ListMail m;
+  m.subject = SubjectIn(lang, "Welcome to " + list.address, "登録完了: " + list.address);
+  if (!list.welcome_text.empty()) {
+    m.body = Fill(list.welcome_text, list, address);
+    return m;
+  }
   auto [local, domain] = SplitAddress(list.address);
-  return Fill(
-      "Welcome: {address} is now a member of {list}.\r\n"
-      "To leave, send an empty message to " +
-          local + "+leave@" + domain +
-          ".\r\n"
-          "\r\n"
-          "{address} は {list} に登録されました。\r\n"
-          "退会するには " +
-          local + "+leave@" + domain + " へ空のメールを送ってください。\r\n",
-      list, address);
+  std::string leave = local + "+leave@" + domain;
+  m.body = Fill(InLanguage(lang,
+                           "Welcome: {address} is now a member of {list}.\r\n"
+                           "To leave, send an empty message to " +
+                               leave + ".\r\n",
+                           "{address} は {list} に登録されました。\r\n"
+                           "退会するには " +
+                               leave + " へ空のメールを送ってください。\r\n"),
+                list, address);
+  return m;
+}
+
+ListMail LeftMail(const ListInfo& list, const std::string& address, MailLanguage lang) {
+  auto [local, domain] = SplitAddress(list.address);
+  std::string join = local + "+join@" + domain;
+  ListMail m;
+  m.subject = SubjectIn(lang, "You left " + list.address, "退会しました: " + list.address);
+  m.body = Fill(InLanguage(lang,
+                           "{address} no longer receives {list}.\r\n"
+                           "To join again, send an empty message to " +
+                               join + ".\r\n",
+                           "{address} は {list} から退会しました。\r\n"
+                           "再登録は " +
+                               join + " へ空のメールを送ってください。\r\n"),
+                list, address);
+  return m;
+}
+
+ListMail HelpMail(const ListInfo& list, MailLanguage lang) {
+  auto [local, domain] = SplitAddress(list.address);
+  bool announce = list.mode == store::ListMode::kAnnounce;
+  ListMail m;
+  m.subject = SubjectIn(lang, "Help: " + list.address, "ヘルプ: " + list.address);
+  m.body = Fill(
+      InLanguage(lang,
+                 "The mailing list {list}:\r\n  join:  send an empty message to " + local +
+                     "+join@" + domain + "\r\n  leave: send an empty message to " + local +
+                     "+leave@" + domain + "\r\n  post:  " +
+                     (announce ? std::string("owners only") : "write to " + list.address) + "\r\n",
+                 "メーリングリスト {list}\r\n  登録: " + local + "+join@" + domain +
+                     " へ空のメール\r\n  退会: " + local + "+leave@" + domain +
+                     " へ空のメール\r\n  投稿: " +
+                     (announce ? std::string("管理者のみ") : list.address + " へ送信") + "\r\n"),
+      list, "");
+  return m;
+}
+
+ListMail ModerationMail(const ListInfo& list, const std::string& poster, const std::string& subject,
+                        const std::string& reason, int64_t held_id, MailLanguage lang) {
+  ListMail m;
+  m.subject = SubjectIn(lang, "Held for moderation: " + subject, "承認待ち: " + subject);
+  std::string id = std::to_string(held_id);
+  m.body = InLanguage(
+      lang,
+      "A post to " + list.address + " is held for moderation.\r\nFrom: " + poster +
+          "\r\nSubject: " + subject + "\r\nReason: " + reason +
+          "\r\n\r\nReply to this message with \"approve\" or \"reject\" as the first "
+          "line,\r\nor run: hato list moderate " +
+          list.address + " --approve " + id + "\r\n",
+      "メーリングリスト " + list.address + " への投稿が承認待ちです。\r\n差出人: " + poster +
+          "\r\n件名: " + subject + "\r\n理由: " + reason +
+          "\r\n\r\nこのメールに返信し、最初の行に approve（承認）または reject（却下）と"
+          "書いてください。\r\nまたは: hato list moderate " +
+          list.address + " --approve " + id + "\r\n");
+  return m;
 }
 
 Engine::Engine(EngineOptions options) : o_(std::move(options)) {
@@ -140,6 +235,20 @@ std::string Engine::NewToken() {
   std::string raw(kTokenHexChars / 2, '\0');
   for (auto& c : raw) c = static_cast<char>(rd() & 0xff);
   return HexEncode(raw);
+}
+
+MailLanguage Engine::LanguageFor(const std::string& address, std::string_view request) {
+  std::string account_language;
+  auto [local, domain] = SplitAddress(address);
+  auto is_local = o_.store->IsLocalDomain(domain);
+  if (is_local && *is_local) {
+    auto account = o_.store->ResolveRecipient(address);
+    if (account) {
+      auto language = o_.store->GetAccountLanguage(account->id);
+      if (language) account_language = *language;
+    }
+  }
+  return ChooseMailLanguage(account_language, request);
 }
 
 Result<bool> Engine::Handles(std::string_view address) {
@@ -253,23 +362,10 @@ Reply Engine::Post(const ListInfo& list, const Inbound& in) {
       t.created_at = o_.now();
       t.expires_at = t.created_at + int64_t{cfg->lists.confirm_ttl_hours} * 3600;
       if (auto st = o_.store->CreateListToken(t); !st) return Temporary(st.error());
-      std::string body =
-          "A post to " + list.address +
-          " is held for moderation.\r\n"
-          "From: " +
-          poster + "\r\nSubject: " + subject + "\r\nReason: " + hold +
-          "\r\n\r\n"
-          "Reply to this message with \"approve\" or \"reject\" as the first line,\r\n"
-          "or run: hato list moderate " +
-          list.address + " --approve " + std::to_string(*held) +
-          "\r\n\r\n"
-          "メーリングリスト " +
-          list.address +
-          " への投稿が承認待ちです。\r\n"
-          "このメールに返信し、最初の行に approve（承認）または "
-          "reject（却下）と書いてください。\r\n";
-      auto st = Send(list, m.address, local + "+moderate-" + t.token + "@" + domain,
-                     "Held for moderation / 承認待ち: " + subject, body);
+      ListMail mail =
+          ModerationMail(list, poster, subject, hold, *held, LanguageFor(m.address, ""));
+      auto st = Send(list, m.address, local + "+moderate-" + t.token + "@" + domain, mail.subject,
+                     mail.body);
       if (!st) return Temporary(st.error());
     }
     return Reply{250, "2.0.0 Held for moderation by the list owners"};
@@ -366,9 +462,9 @@ Reply Engine::Join(const ListInfo& list, const Inbound& in) {
   t.expires_at = now + int64_t{cfg->lists.confirm_ttl_hours} * 3600;
   if (auto st = o_.store->CreateListToken(t); !st) return Temporary(st.error());
   auto [local, domain] = SplitAddress(list.address);
+  ListMail mail = ConfirmMail(list, address, true, LanguageFor(address, in.content));
   auto st =
-      Send(list, address, local + "+confirm-" + t.token + "@" + domain,
-           "Confirm: join " + list.address + " / 登録の確認", ConfirmText(list, address, true));
+      Send(list, address, local + "+confirm-" + t.token + "@" + domain, mail.subject, mail.body);
   if (!st) return Temporary(st.error());
   spdlog::info("lists: {} join requested for <{}> from {}", list.address, address, in.peer_ip);
   return Reply{250, "2.0.0 A confirmation was sent to " + address};
@@ -402,8 +498,8 @@ Reply Engine::Confirm(const ListInfo& list, const Inbound& in, const std::string
   if (!change) return Temporary(change.error());
   spdlog::info("lists: {} <{}> joined (confirmed)", list.address, t->address);
   auto [local, domain] = SplitAddress(list.address);
-  auto st = Send(list, t->address, local + "+owner@" + domain,
-                 "Welcome to " + list.address + " / 登録完了", WelcomeText(list, t->address));
+  ListMail mail = WelcomeMail(list, t->address, LanguageFor(t->address, in.content));
+  auto st = Send(list, t->address, local + "+owner@" + domain, mail.subject, mail.body);
   if (!st) spdlog::warn("lists: welcome to <{}> not sent: {}", t->address, st.error().message);
   return Reply{250, "2.0.0 " + t->address + " joined " + list.address};
 }
@@ -437,12 +533,8 @@ Reply Engine::Leave(const ListInfo& list, const Inbound& in) {
   }
   spdlog::info("lists: {} <{}> left", list.address, address);
   auto [local, domain] = SplitAddress(list.address);
-  auto st = Send(
-      list, address, local + "+owner@" + domain, "You left " + list.address + " / 退会しました",
-      address + " no longer receives " + list.address +
-          ".\r\nTo join again, send an empty message to " + local + "+join@" + domain +
-          ".\r\n\r\n" + address + " は " + list.address + " から退会しました。\r\n再登録は " +
-          local + "+join@" + domain + " へ空のメールを送ってください。\r\n");
+  ListMail mail = LeftMail(list, address, LanguageFor(address, in.content));
+  auto st = Send(list, address, local + "+owner@" + domain, mail.subject, mail.body);
   if (!st) spdlog::warn("lists: leave notice to <{}> not sent: {}", address, st.error().message);
   return Reply{250, "2.0.0 " + address + " left " + list.address};
 }
@@ -535,14 +627,8 @@ Reply Engine::Help(const ListInfo& list, const Inbound& in) {
   if (in.mail_from.empty() || IsAutomatic(in.content)) return Reply{250, "2.0.0 Ok"};
   auto [local, domain] = SplitAddress(list.address);
   std::string to = AsciiLower(in.mail_from);
-  std::string body =
-      "The mailing list " + list.address + ":\r\n  join:  send an empty message to " + local +
-      "+join@" + domain + "\r\n  leave: send an empty message to " + local + "+leave@" + domain +
-      "\r\n  post:  " +
-      (list.mode == store::ListMode::kAnnounce ? "owners only" : "write to " + list.address) +
-      "\r\n\r\nメーリングリスト " + list.address + "\r\n  登録: " + local + "+join@" + domain +
-      " へ空のメール\r\n  退会: " + local + "+leave@" + domain + " へ空のメール\r\n";
-  auto st = Send(list, to, local + "+owner@" + domain, "Help: " + list.address + " / ヘルプ", body);
+  ListMail mail = HelpMail(list, LanguageFor(to, in.content));
+  auto st = Send(list, to, local + "+owner@" + domain, mail.subject, mail.body);
   if (!st) return Temporary(st.error());
   return Reply{250, "2.0.0 Help sent"};
 }

@@ -26,6 +26,7 @@
 #include "base/result.h"
 #include "config/config.h"
 #include "io/fs.h"
+#include "lists/proto.h"
 #include "store/store.h"
 
 namespace hato::lists {
@@ -90,15 +91,31 @@ class Engine {
               const std::string& subject, const std::string& body);
   Status SendRaw(const store::ListInfo& list, const std::string& to, std::string message);
   std::string NewToken();
+  // The language of a mail to `address` answering `request` ("" = none):
+  // the local account's choice, else the request's (ChooseMailLanguage).
+  // A store failure only loses the choice (both languages).
+  MailLanguage LanguageFor(const std::string& address, std::string_view request);
 
   EngineOptions o_;
 };
 
-// The texts of the list's mails, English then Japanese (per-list overrides
-// replace the confirmation and welcome texts; {list} and {address} are
-// replaced). Pure.
-std::string ConfirmText(const store::ListInfo& list, const std::string& address, bool join);
-std::string WelcomeText(const store::ListInfo& list, const std::string& address);
+// The subject and text of one of the list's own mails, in the recipient's
+// language (MailLanguage: English, Japanese, or both, English first).
+// Per-list texts (`hato list set --confirm-text-file/--welcome-text-file`)
+// replace the confirmation and welcome bodies whatever the language; {list}
+// and {address} are replaced. Pure.
+struct ListMail {
+  std::string subject;
+  std::string body;
+};
+ListMail ConfirmMail(const store::ListInfo& list, const std::string& address, bool join,
+                     MailLanguage lang);
+ListMail WelcomeMail(const store::ListInfo& list, const std::string& address, MailLanguage lang);
+ListMail LeftMail(const store::ListInfo& list, const std::string& address, MailLanguage lang);
+ListMail HelpMail(const store::ListInfo& list, MailLanguage lang);
+ListMail ModerationMail(const store::ListInfo& list, const std::string& poster,
+                        const std::string& subject, const std::string& reason, int64_t held_id,
+                        MailLanguage lang);
 
 // ---- One-click unsubscribe (RFC 8058) ----
 

@@ -1,5 +1,6 @@
 #include "lists/proto.h"
 
+#include <algorithm>
 #include <set>
 
 #include "base/digest.h"
@@ -474,6 +475,52 @@ std::string SubjectOf(std::string_view message) {
   auto scan = ScanHeader(header);
   const auto* f = FindField(scan.fields, "Subject");
   return f ? Unfold(f->value) : "";
+}
+
+// ---- The language of the list's own mails (issue 13) ----
+
+MailLanguage LanguageFromTags(std::string_view tags) {
+  size_t pos = 0;
+  while (pos < tags.size()) {
+    size_t comma = tags.find(',', pos);
+    std::string_view item =
+        tags.substr(pos, comma == std::string_view::npos ? tags.npos : comma - pos);
+    pos = comma == std::string_view::npos ? tags.size() : comma + 1;
+    size_t semi = item.find(';');
+    std::string_view range = TrimSpaces(item.substr(0, semi));
+    if (semi != std::string_view::npos) {
+      // "q=0" (also "q=0.0", "q=0.000") refuses the range (RFC 9110 section 12.4.2).
+      std::string params = AsciiLower(item.substr(semi + 1));
+      params.erase(std::remove(params.begin(), params.end(), ' '), params.end());
+      size_t q = params.find("q=");
+      if (q != std::string::npos) {
+        std::string_view v = std::string_view(params).substr(q + 2);
+        v = v.substr(0, v.find(';'));
+        if (!v.empty() && v.find_first_not_of("0.") == std::string_view::npos) continue;
+      }
+    }
+    auto family = [&](std::string_view lang) {
+      return EqualsIgnoreCase(range, lang) ||
+             (range.size() > lang.size() && StartsWithIgnoreCase(range, lang) &&
+              range[lang.size()] == '-');
+    };
+    if (family("ja")) return MailLanguage::kJapanese;
+    if (family("en")) return MailLanguage::kEnglish;
+  }
+  return MailLanguage::kBoth;
+}
+
+MailLanguage ChooseMailLanguage(std::string_view account_language, std::string_view request) {
+  if (MailLanguage l = LanguageFromTags(account_language); l != MailLanguage::kBoth) return l;
+  if (request.empty()) return MailLanguage::kBoth;
+  auto [header, body] = SplitMessage(request);
+  auto scan = ScanHeader(header);
+  for (const char* name : {"Accept-Language", "Content-Language"}) {
+    const auto* f = FindField(scan.fields, name);
+    if (!f) continue;
+    if (MailLanguage l = LanguageFromTags(Unfold(f->value)); l != MailLanguage::kBoth) return l;
+  }
+  return MailLanguage::kBoth;
 }
 
 // ---- One-click unsubscribe (RFC 8058) ----

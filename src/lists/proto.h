@@ -142,6 +142,27 @@ std::optional<bool> ModerationDecision(std::string_view message);
 // The Subject of a message, unfolded ("" when none).
 std::string SubjectOf(std::string_view message);
 
+// ---- The language of the list's own mails (issue 13) ----
+
+// Confirmations, welcomes, leave notices, help and moderation mails are
+// written in one language when the recipient's is known, else in both
+// (English, then Japanese).
+enum class MailLanguage { kBoth, kEnglish, kJapanese };
+
+// From a list of language tags: an Accept-Language value (RFC 3282 section 3,
+// the syntax of RFC 9110 section 12.5.4), a Content-Language value (RFC 3282
+// section 2) or an account's language ("en", "ja"). The first tag of the
+// "ja" or "en" family wins (ranges with q=0 are refusals and are skipped);
+// kBoth when neither is named.
+MailLanguage LanguageFromTags(std::string_view tags);
+
+// The language of the mail answering `request` (the join/leave/confirm/help
+// message, "" when there is none) for an address whose account chose
+// `account_language` ("" = none, or no local account): the account's
+// choice, else the request's Accept-Language, else its Content-Language,
+// else kBoth.
+MailLanguage ChooseMailLanguage(std::string_view account_language, std::string_view request);
+
 // ---- One-click unsubscribe (RFC 8058) ----
 
 inline constexpr size_t kUnsubscribeMacHexChars = 32;      // 128 bits of HMAC-SHA-256

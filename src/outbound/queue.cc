@@ -220,6 +220,9 @@ awaitable<void> Queue::Scan() {
         groups[it->second].second.push_back(std::move(r));
       }
     }
+    // Each job copies the message without the scan's other recipients (a
+    // list post's scan holds up to kScanLimit of them, all moved out above).
+    msg.recipients.clear();
     for (auto& [domain, rcpts] : groups) {
       std::string dest = cfg->outbound.relay_host.empty() ? domain : cfg->outbound.relay_host;
       auto dead = dead_until_.find(dest);

@@ -557,5 +557,84 @@ class CrashFanoutTest(ListBase):
         self.assertLess(len(failed), 200, "only in-flight recipients may be unknown")
 
 
+class LanguageTest(ListBase):
+    """Issue 13: the list's own mails (confirmation, welcome, leave notice)
+    in the recipient's language: the local account's choice (POST
+    /web/api/language), else the request's Accept-Language (RFC 3282
+    section 3), else English then Japanese."""
+
+    def configure(self):
+        self.cli("list", "create", LIST)
+
+    def local_mail(self, user, kind):
+        """The list's mails of one kind ("confirm", "owner") in a local INBOX."""
+        return [m for m in inbox(self.server, user)
+                if f"team+{kind}" in (m["From"] or "")]
+
+    def sink_confirmation(self, addr):
+        def find():
+            with self.mx.lock:
+                return [email.message_from_bytes(m["data"]) for m in self.mx.messages
+                        if addr in m["rcpts"]]
+        return wait_for(find, what=f"confirmation for {addr}")[0]
+
+    def assert_language(self, msg, lang, english, japanese):
+        text, subj = body_text(msg), subject(msg)
+        if lang in ("en", "both"):
+            self.assertIn(english, text)
+        else:
+            self.assertNotIn(english, text)
+        if lang in ("ja", "both"):
+            self.assertIn(japanese, text)
+        else:
+            self.assertNotIn(japanese, text)
+            self.assertTrue(subj.isascii(), subj)
+        if lang == "ja":
+            self.assertTrue(subj.startswith(("登録", "退会")), subj)
+
+    def test_account_language_then_accept_language_then_both(self):
+        from test_web_account import Browser
+        status, doc = Browser(self.server.http_port, ALICE, PASSWORD).post(
+            "/web/api/language", {"language": "ja"})
+        self.assertEqual(status, 200, doc)
+        join = f"team+join@{DOMAIN}"
+        # Alice chose Japanese: her choice wins over her mail's Accept-Language.
+        code, text = send(self.server, ALICE, join,
+                          message(ALICE, join, "join", body="", extra="Accept-Language: en\r\n"))
+        self.assertEqual(code, 250, text)
+        conf = wait_for(lambda: self.local_mail(ALICE, "confirm"), what="alice's confirmation")
+        self.assert_language(conf[0], "ja", "reply to this message", "返信")
+        # Bob chose nothing: his request's Accept-Language says English.
+        code, text = send(self.server, BOB, join,
+                          message(BOB, join, "join", body="",
+                                  extra="Accept-Language: en-GB, ja;q=0.5\r\n"))
+        self.assertEqual(code, 250, text)
+        conf_bob = wait_for(lambda: self.local_mail(BOB, "confirm"), what="bob's confirmation")
+        self.assert_language(conf_bob[0], "en", "reply to this message", "返信")
+        # Remote addresses: by the request, else both languages.
+        send(self.server, "carol@remote.example", join,
+             message("carol@remote.example", join, "join", extra="Accept-Language: ja\r\n"))
+        self.assert_language(self.sink_confirmation("carol@remote.example"), "ja",
+                             "reply to this message", "返信")
+        send(self.server, "dan@far.example", join, message("dan@far.example", join, "join"))
+        self.assert_language(self.sink_confirmation("dan@far.example"), "both",
+                             "reply to this message", "返信")
+        # Alice confirms: the welcome is Japanese; so is the notice when she leaves.
+        reply_to = email.utils.parseaddr(conf[0]["Reply-To"])[1]
+        code, text = send(self.server, ALICE, reply_to, message(ALICE, reply_to, "Re: confirm"))
+        self.assertEqual(code, 250, text)
+        self.assertIn(ALICE, self.members())
+        welcome = wait_for(lambda: self.local_mail(ALICE, "owner"), what="welcome")
+        self.assert_language(welcome[0], "ja", "Welcome", "登録されました")
+        leave = f"team+leave@{DOMAIN}"
+        code, text = send(self.server, ALICE, leave, message(ALICE, leave, "bye"))
+        self.assertEqual(code, 250, text)
+        notices = wait_for(lambda: (lambda ms: len(ms) == 2 and ms)(self.local_mail(ALICE, "owner")),
+                           what="leave notice")
+        left = [m for m in notices if "退会" in subject(m)]
+        self.assertEqual(len(left), 1, [subject(m) for m in notices])
+        self.assert_language(left[0], "ja", "no longer receives", "退会しました")
+
+
 if __name__ == "__main__":
     unittest.main()

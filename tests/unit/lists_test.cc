@@ -1,6 +1,7 @@
 // The pure parts of mailing lists (src/lists/proto.h).
 #include <gtest/gtest.h>
 
+#include "lists/engine.h"
 #include "lists/proto.h"
 
 namespace hato::lists {
@@ -179,6 +180,61 @@ TEST(ListUnsubscribe, FieldsUrlAndOneClickBody) {
   page = RenderUnsubscribePage(UnsubscribePage::kDone, true, "team@x", "a@x", "");
   EXPECT_NE(page.find("lang=\"ja\""), std::string::npos);
   EXPECT_EQ(page.find("<form"), std::string::npos);
+}
+
+TEST(ListLanguage, FromTags) {
+  EXPECT_EQ(LanguageFromTags(""), MailLanguage::kBoth);
+  EXPECT_EQ(LanguageFromTags("ja"), MailLanguage::kJapanese);
+  EXPECT_EQ(LanguageFromTags("en"), MailLanguage::kEnglish);
+  EXPECT_EQ(LanguageFromTags("ja-JP, en;q=0.5"), MailLanguage::kJapanese);
+  EXPECT_EQ(LanguageFromTags("fr, EN-gb;q=0.8, ja;q=0.7"), MailLanguage::kEnglish);
+  // q=0 refuses a range; "jav" (Javanese) and "eng-x" are other languages.
+  EXPECT_EQ(LanguageFromTags("ja;q=0, en"), MailLanguage::kEnglish);
+  EXPECT_EQ(LanguageFromTags("en; q=0.000 ,ja"), MailLanguage::kJapanese);
+  EXPECT_EQ(LanguageFromTags("jav, fr, *"), MailLanguage::kBoth);
+}
+
+TEST(ListLanguage, AccountFirstThenTheRequest) {
+  const std::string ja_request =
+      "From: a@b.example\r\nAccept-Language: ja, en;q=0.3\r\nSubject: join\r\n\r\n";
+  const std::string en_content =
+      "From: a@b.example\r\nContent-Language: en-US\r\nSubject: join\r\n\r\n";
+  EXPECT_EQ(ChooseMailLanguage("", ja_request), MailLanguage::kJapanese);
+  EXPECT_EQ(ChooseMailLanguage("en", ja_request), MailLanguage::kEnglish);
+  EXPECT_EQ(ChooseMailLanguage("ja", ""), MailLanguage::kJapanese);
+  EXPECT_EQ(ChooseMailLanguage("", en_content), MailLanguage::kEnglish);
+  EXPECT_EQ(ChooseMailLanguage("", "From: a@b.example\r\n\r\nhello\r\n"), MailLanguage::kBoth);
+  // In the body it is no header.
+  EXPECT_EQ(ChooseMailLanguage("", "From: a@b\r\n\r\nAccept-Language: ja\r\n"),
+            MailLanguage::kBoth);
+}
+
+TEST(ListLanguage, MailsInOneLanguageOrBoth) {
+  store::ListInfo list;
+  list.address = "team@example.test";
+  auto en = ConfirmMail(list, "a@b.example", true, MailLanguage::kEnglish);
+  auto ja = ConfirmMail(list, "a@b.example", true, MailLanguage::kJapanese);
+  auto both = ConfirmMail(list, "a@b.example", true, MailLanguage::kBoth);
+  EXPECT_NE(en.body.find("reply to this message"), std::string::npos);
+  EXPECT_EQ(en.body.find("返信"), std::string::npos);
+  EXPECT_EQ(en.subject, "Confirm: join team@example.test");
+  EXPECT_NE(ja.body.find("返信"), std::string::npos);
+  EXPECT_EQ(ja.body.find("reply"), std::string::npos);
+  EXPECT_EQ(ja.subject.find("Confirm"), std::string::npos);
+  EXPECT_LT(both.body.find("reply to this message"), both.body.find("返信"));
+  for (auto lang : {MailLanguage::kEnglish, MailLanguage::kJapanese}) {
+    for (const auto& m :
+         {WelcomeMail(list, "a@b.example", lang), LeftMail(list, "a@b.example", lang),
+          HelpMail(list, lang), ModerationMail(list, "p@q.example", "S", "why", 7, lang)}) {
+      bool has_japanese = m.body.find("\xE3") != std::string::npos;  // kana/kanji lead bytes
+      EXPECT_EQ(has_japanese, lang == MailLanguage::kJapanese) << m.body;
+      EXPECT_NE(m.body.find("team"), std::string::npos) << m.body;
+    }
+  }
+  // The list's own text wins whatever the language.
+  list.confirm_text = "ようこそ {address}";
+  EXPECT_EQ(ConfirmMail(list, "a@b.example", true, MailLanguage::kEnglish).body,
+            "ようこそ a@b.example");
 }
 
 }  // namespace

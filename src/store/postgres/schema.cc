@@ -289,6 +289,13 @@ DROP INDEX outbound_recipients_due;
 CREATE INDEX outbound_recipients_due ON outbound_recipients(bulk, next_attempt_at) WHERE state = 0;
 CREATE INDEX outbound_recipients_inflight ON outbound_recipients(message_id) WHERE inflight != 0;
 )sql",
+      // -> +1 (issue 14, fan-out speed): whether a queue entry still has open
+      // recipients is one index probe, not a count over its rows (a list
+      // post has one row per member: each outcome counted them all).
+      R"sql(
+CREATE INDEX outbound_recipients_open ON outbound_recipients(message_id)
+  WHERE state IN (0, 1) OR dsn_pending != 0;
+)sql",
   };
   return kMigrations;
 }

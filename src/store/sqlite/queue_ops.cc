@@ -91,8 +91,8 @@ Status RemoveMessage(Txn& t, int64_t message_id) {
 // A message leaves the queue once every recipient is final and no DSN is owed.
 Status RemoveIfFinished(Txn& t, int64_t message_id) {
   auto s = t.db.Cached(
-      "SELECT count(*) FROM outbound_recipients WHERE message_id = ? AND (state IN (0, 1) OR "
-      "dsn_pending != 0)");
+      "SELECT EXISTS(SELECT 1 FROM outbound_recipients WHERE message_id = ? AND (state IN "
+      "(0, 1) OR dsn_pending != 0))");
   if (!s) return s.error();
   auto row = (*s)->Bind(1, message_id).Step();
   if (!row) return row.error();

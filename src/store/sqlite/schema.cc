@@ -348,6 +348,13 @@ CREATE TABLE jmap_documents(
       R"sql(
 ALTER TABLE blobs ADD COLUMN sort_keys BLOB;
 )sql",
+      // -> +1 (issue 14, fan-out speed): whether a queue entry still has open
+      // recipients (RemoveIfFinished after each outcome) is one index probe,
+      // not a count over its rows (a list post has one row per member).
+      R"sql(
+CREATE INDEX outbound_recipients_open ON outbound_recipients(message_id)
+  WHERE state IN (0, 1) OR dsn_pending != 0;
+)sql",
   };
   return kMigrations;
 }

@@ -1,0 +1,287 @@
+#!/usr/bin/env bash
+# List broadcast beside Postfix (issue 14): one post to N members (default 100,000) on D
+# domains (default 1,000), delivered to Postfix's smtp-sink, through Hato and through Postfix.
+# Usage: bash bench/list_postfix.sh BUILD_DIR   (needs root for Postfix)
+# Env: BENCH_LIST_MEMBERS (100000), BENCH_LIST_DOMAINS (1000), BENCH_TIMEOUT (1800 s),
+#      BENCH_STORE ("" = embedded; "postgres" = a throw-away PostgreSQL cluster),
+#      BENCH_POSTFIX (1; 0 = Hato only), BENCH_BULK_CONNECTIONS (Hato's
+#      lists.max_bulk_connections; "" = the default, 75; outbound.max_connections is set 25 above).
+#
+# Hato: a discussion list all@bench.test with the N members (`hato list members import`),
+# `hato serve` with MX lookups of d0..d(D-1).bench-remote.example through the local test DNS
+# (tests/integration/fakemx.py; every MX is 127.0.0.1, where smtp-sink listens); the post
+# comes on port 25 from a member. Each member gets its own transaction (VERP envelope
+# sender), so the sink counts one message per recipient and exits after N (-M N).
+# Postfix: the same post to all@bench.test expanded by a virtual alias map (all@ -> 100
+# groups -> the N members) and relayed to the same sink (relayhost, concurrency 100:
+# Postfix cannot be pointed at a test DNS server without changing the system resolver).
+# Postfix runs twice: with smtp_destination_recipient_limit = 1 (one transaction per
+# recipient, as VERP list servers send), and with its default (up to 50 recipients per
+# transaction); done when its queue is empty.
+# Timed: accept_s = connect .. the 250 after DATA (for both, every recipient is then queued
+# durably), delivered_s = DATA sent .. every recipient at the sink. Prints JSON lines.
+set -euo pipefail
+
+BUILD=$(cd "${1:?usage: bash bench/list_postfix.sh BUILD_DIR}" && pwd)
+HERE=$(cd "$(dirname "$0")" && pwd)
+MEMBERS=${BENCH_LIST_MEMBERS:-100000}
+DOMAINS=${BENCH_LIST_DOMAINS:-1000}
+TIMEOUT=${BENCH_TIMEOUT:-1800}
+STORE=${BENCH_STORE:-}
+HATO=$BUILD/hato
+SINK=24035 HATO_SMTP=24036 HATO_SUB=24037 HATO_POP3=24111 HATO_IMAP=24144 PF_SMTP=24535
+LIST=all@bench.test POSTER=m0@d0.bench-remote.example
+
+[ -x "$HATO" ] || { echo "list-bench: $HATO not built" >&2; exit 1; }
+command -v smtp-sink >/dev/null || { echo "list-bench: smtp-sink (postfix) missing" >&2; exit 1; }
+
+WORK=$(mktemp -d /tmp/hato-listbench.XXXXXX)
+chmod 755 "$WORK"
+SINK_PID="" HATO_PID="" DNS_PID="" PF_UP="" PG_PID=""
+cleanup() {
+  set +e
+  [ -n "$HATO_PID" ] && kill -TERM "$HATO_PID" 2>/dev/null && wait "$HATO_PID" 2>/dev/null
+  [ -n "$SINK_PID" ] && kill -TERM "$SINK_PID" 2>/dev/null
+  [ -n "$DNS_PID" ] && kill -TERM "$DNS_PID" 2>/dev/null
+  [ -n "$PG_PID" ] && kill -TERM "$PG_PID" 2>/dev/null && wait "$PG_PID" 2>/dev/null
+  [ -n "$PF_UP" ] && postfix -c "$WORK/postfix" stop >/dev/null 2>&1
+  if [ -n "${BENCH_KEEP:-}" ]; then echo "list-bench: kept $WORK" >&2; else rm -rf "$WORK"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+wait_port() {
+  for _ in $(seq 300); do port_open "$1" && return 0; sleep 0.1; done
+  echo "list-bench: nothing listening on 127.0.0.1:$1" >&2
+  return 1
+}
+now() { date +%s.%N; }
+elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
+
+# post PORT: one message to the list; prints "t_start t_250".
+cat >"$WORK/post.py" <<'PY'
+import smtplib, sys, time
+port, sender, rcpt = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+t0 = time.time()
+with smtplib.SMTP("127.0.0.1", port, timeout=1800) as s:
+    s.sendmail(sender, [rcpt], f"From: {sender}\r\nTo: {rcpt}\r\nSubject: broadcast\r\n"
+               "Message-ID: <bench-broadcast@bench-remote.example>\r\n\r\n" + "news\r\n" * 50)
+print(f"{t0:.6f} {time.time():.6f}")
+PY
+
+# wait_for_sink: until smtp-sink (-M) exits, bounded by TIMEOUT.
+wait_for_sink() {
+  local waited=0
+  while kill -0 "$SINK_PID" 2>/dev/null; do
+    sleep 0.05
+    waited=$((waited + 1))
+    if [ "$waited" -gt $((TIMEOUT * 20)) ]; then
+      echo "list-bench: the sink did not get every recipient in ${TIMEOUT}s" >&2
+      return 1
+    fi
+  done
+  SINK_PID=""
+}
+
+# ---- test DNS: dK.bench-remote.example MX mx.bench-remote.example, A 127.0.0.1 ----
+cat >"$WORK/dns.py" <<'PY'
+import sys, time
+sys.path.insert(0, sys.argv[1])
+from fakemx import FakeDNS
+zone = {"mx.bench-remote.example": [("A", "127.0.0.1")]}
+for i in range(int(sys.argv[2])):
+    zone[f"d{i}.bench-remote.example"] = [("MX", "10 mx.bench-remote.example.")]
+dns = FakeDNS(zone, ttl=3600)
+open(sys.argv[3], "w").write(str(dns.port))
+while True:
+    time.sleep(3600)
+PY
+python3 "$WORK/dns.py" "$HERE/../tests/integration" "$DOMAINS" "$WORK/dns.port" >/dev/null 2>&1 &
+DNS_PID=$!
+for _ in $(seq 100); do [ -s "$WORK/dns.port" ] && break; sleep 0.1; done
+DNS_PORT=$(cat "$WORK/dns.port")
+
+# The members, one a line.
+awk -v n="$MEMBERS" -v d="$DOMAINS" 'BEGIN { for (i = 0; i < n; i++)
+  printf "m%d@d%d.bench-remote.example\n", i, i % d }' >"$WORK/members.txt"
+
+# ---- Hato ----
+init_args=()
+if [ "$STORE" = postgres ]; then
+  cat >"$WORK/pg.py" <<'PY'
+import signal, sys, time
+sys.path.insert(0, sys.argv[1])
+import pg_cluster
+# SIGTERM (the script's cleanup) exits normally, so atexit stops and removes the cluster.
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+url = pg_cluster.shared_database()
+open(sys.argv[2], "w").write(url)
+while True:
+    time.sleep(3600)
+PY
+  python3 "$WORK/pg.py" "$HERE/../tests/integration" "$WORK/pg.url" >/dev/null 2>&1 &
+  PG_PID=$!
+  for _ in $(seq 600); do [ -s "$WORK/pg.url" ] && break; sleep 0.1; done
+  init_args=(--postgres "$(cat "$WORK/pg.url")")
+fi
+"$HATO" init --data "$WORK/hato" --domain bench.test "${init_args[@]}" >/dev/null
+cat >"$WORK/edit.py" <<'PY'
+import re, sys
+path, dns, sink, bulk = sys.argv[1:]
+text = open(path).read()
+def setkey(text, key, value):
+    return re.sub(rf"^{key} = .*$", f"{key} = {value}", text, count=1, flags=re.M)
+text = setkey(text, "resolver", f'"127.0.0.1@{dns}"')
+text = setkey(text, "submissions", '""')
+if bulk:
+    text = setkey(text, "max_bulk_connections", bulk)
+    text = re.sub(r"^(\[outbound\][^\[]*?)^max_connections = [^\n]*$",
+                  rf"\g<1>max_connections = {int(bulk) + 25}", text, count=1, flags=re.M | re.S)
+text = text.replace("[outbound]\n", f"[outbound]\nsmtp_port = {sink}\n", 1)
+open(path, "w").write(text)
+PY
+python3 "$WORK/edit.py" "$WORK/hato/hato.toml" "$DNS_PORT" "$SINK" "${BENCH_BULK_CONNECTIONS:-}"
+"$HATO" list create "$LIST" --mode discussion --data "$WORK/hato" >/dev/null
+t=$(now)
+"$HATO" list members import "$LIST" "$WORK/members.txt" --data "$WORK/hato" >/dev/null
+import_s=$(elapsed "$t" "$(now)")
+"$HATO" serve --data "$WORK/hato" --smtp "127.0.0.1:$HATO_SMTP" --pop3 "127.0.0.1:$HATO_POP3" \
+  --imap "127.0.0.1:$HATO_IMAP" --submission "127.0.0.1:$HATO_SUB" 2>"$WORK/hato.log" &
+HATO_PID=$!
+wait_port "$HATO_SMTP"
+smtp-sink -u nobody -M "$MEMBERS" "127.0.0.1:$SINK" 1000 >/dev/null 2>&1 &
+SINK_PID=$!
+wait_port "$SINK"
+read -r t0 t250 < <(python3 "$WORK/post.py" "$HATO_SMTP" "$POSTER" "$LIST")
+wait_for_sink
+t1=$(now)
+# The report once every outcome is recorded (the sink has the last copy a moment before;
+# smtp-sink -M may exit before its last 250, so one copy can stay deferred, sent again later).
+for _ in $(seq 30); do
+  report=$("$HATO" list report "$LIST" --json --data "$WORK/hato")
+  python3 -c 'import json,sys; r=json.loads(sys.argv[1]); sys.exit(r["delivered"]+r["failed"] < int(sys.argv[2]))' \
+    "$report" "$MEMBERS" && break
+  sleep 0.1
+done
+kill -TERM "$HATO_PID"
+wait "$HATO_PID" 2>/dev/null || true
+HATO_PID=""
+python3 - "$MEMBERS" "$DOMAINS" "$t0" "$t250" "$t1" "$import_s" "${STORE:-embedded}" \
+  "$report" <<'PY'
+import json, sys
+n, d, t0, t250, t1, imp, store, rep = sys.argv[1:]
+n, d, t0, t250, t1 = int(n), int(d), float(t0), float(t250), float(t1)
+rep = json.loads(rep)
+print(json.dumps({"server": "hato", "store": store, "members": n, "domains": d,
+                  "import_s": float(imp), "accept_s": round(t250 - t0, 3),
+                  "delivered_s": round(t1 - t0, 3), "rate_per_s": round(n / (t1 - t0), 1),
+                  "report_delivered": rep["delivered"], "report_deferred": rep["deferred"],
+                  "report_failed": rep["failed"]}))
+PY
+
+# ---- Postfix ----
+[ "${BENCH_POSTFIX:-1}" = 0 ] && exit 0
+pf=$WORK/postfix
+mkdir -p "$pf" "$WORK/spool" "$WORK/pfdata"
+chown postfix "$WORK/pfdata"
+# all@ -> g0..g99@ -> the members (lines of at most ~N/100 addresses).
+awk -v n="$MEMBERS" 'BEGIN { g = 100; printf "all@bench.test"
+  for (k = 0; k < g; k++) printf "%s g%d@bench.test", (k ? "," : ""), k; printf "\n" }
+  { grp[(NR - 1) % 100] = grp[(NR - 1) % 100] (grp[(NR - 1) % 100] == "" ? "" : ",") $0 }
+  END { for (k = 0; k < 100; k++) if (grp[k] != "") printf "g%d@bench.test %s\n", k, grp[k] }' \
+  "$WORK/members.txt" >"$pf/virtual"
+cat >"$pf/master.cf" <<CF
+127.0.0.1:$PF_SMTP inet n - n - - smtpd
+pickup     unix  n - n 60 1 pickup
+cleanup    unix  n - n -  0 cleanup
+qmgr       unix  n - n 300 1 qmgr
+rewrite    unix  - - n -  - trivial-rewrite
+bounce     unix  - - n -  0 bounce
+defer      unix  - - n -  0 bounce
+trace      unix  - - n -  0 bounce
+verify     unix  - - n -  1 verify
+flush      unix  n - n 1000? 0 flush
+proxymap   unix  - - n -  - proxymap
+proxywrite unix  - - n -  1 proxymap
+smtp       unix  - - n -  - smtp
+relay      unix  - - n -  - smtp
+showq      unix  n - n -  - showq
+error      unix  - - n -  - error
+retry      unix  - - n -  - error
+discard    unix  - - n -  - discard
+anvil      unix  - - n -  1 anvil
+scache     unix  - - n -  1 scache
+postlog    unix-dgram n - n - 1 postlogd
+CF
+
+# postfix_run LIMIT: the post through Postfix with smtp_destination_recipient_limit LIMIT.
+postfix_run() {
+  local limit=$1
+  rm -rf "$WORK/spool" && mkdir -p "$WORK/spool"
+  cat >"$pf/main.cf" <<CF
+compatibility_level = 3.6
+queue_directory = $WORK/spool
+data_directory = $WORK/pfdata
+maillog_file = $WORK/postfix.log
+maillog_file_prefixes = $WORK
+myhostname = postfix.bench.test
+mydestination =
+inet_interfaces = loopback-only
+inet_protocols = ipv4
+mynetworks = 127.0.0.0/8
+smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination
+virtual_alias_domains = bench.test
+virtual_alias_maps = hash:$pf/virtual
+virtual_alias_expansion_limit = $((MEMBERS + 1000))
+virtual_alias_recursion_limit = 10
+relay_domains =
+relayhost = [127.0.0.1]:$SINK
+smtp_destination_concurrency_limit = 100
+smtp_destination_recipient_limit = $limit
+default_process_limit = 100
+local_recipient_maps =
+alias_maps =
+alias_database =
+biff = no
+CF
+  postmap -c "$pf" "hash:$pf/virtual"
+  if ! postfix -c "$pf" start >/dev/null 2>&1; then
+    echo "list-bench: postfix failed to start" >&2
+    tail -20 "$WORK/postfix.log" >&2
+    exit 1
+  fi
+  PF_UP=1
+  wait_port "$PF_SMTP"
+  smtp-sink -u nobody "127.0.0.1:$SINK" 1000 >/dev/null 2>&1 &
+  SINK_PID=$!
+  wait_port "$SINK"
+  local t0 t250 t1 waited=0
+  read -r t0 t250 < <(python3 "$WORK/post.py" "$PF_SMTP" "$POSTER" "$LIST")
+  # Done when no queue file is left (incoming, active, deferred).
+  while [ -n "$(find "$WORK/spool/incoming" "$WORK/spool/active" "$WORK/spool/deferred" \
+    -type f -print -quit 2>/dev/null)" ]; do
+    sleep 0.05
+    waited=$((waited + 1))
+    if [ "$waited" -gt $((TIMEOUT * 20)) ]; then
+      echo "list-bench: postfix did not empty its queue in ${TIMEOUT}s" >&2
+      exit 1
+    fi
+  done
+  t1=$(now)
+  postfix -c "$pf" stop >/dev/null 2>&1
+  PF_UP=""
+  kill -TERM "$SINK_PID" 2>/dev/null
+  SINK_PID=""
+  local sent deferred
+  sent=$(grep -c "status=sent" "$WORK/postfix.log" || true)
+  deferred=$(grep -Ec "status=(deferred|bounced)" "$WORK/postfix.log" || true)
+  : >"$WORK/postfix.log"
+  awk -v n="$MEMBERS" -v d="$DOMAINS" -v a="$t0" -v b="$t250" -v c="$t1" -v l="$limit" \
+    -v s="$sent" -v f="$deferred" 'BEGIN {
+    printf "{\"server\": \"postfix\", \"recipient_limit\": %d, \"members\": %d, \"domains\": %d, ", l, n, d
+    printf "\"accept_s\": %.3f, \"delivered_s\": %.3f, \"rate_per_s\": %.1f, ", b - a, c - a, n / (c - a)
+    printf "\"log_sent\": %d, \"log_deferred_or_bounced\": %d}\n", s, f }'
+}
+postfix_run 1
+postfix_run 50
