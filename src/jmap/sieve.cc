@@ -27,19 +27,6 @@ std::string IdOf(std::string_view name) {
   return "S" + b;
 }
 
-std::optional<std::string> NameOf(std::string_view id) {
-  if (id.size() < 2 || id[0] != 'S') return std::nullopt;
-  std::string b(id.substr(1));
-  for (char& c : b) {
-    if (c == '-') c = '+';
-    if (c == '_') c = '/';
-  }
-  while (b.size() % 4 != 0) b += '=';
-  auto name = Base64Decode(b);
-  if (!name || IdOf(*name) != id) return std::nullopt;
-  return name;
-}
-
 std::string BlobOf(std::string_view text) { return "b" + HexEncode(Sha256(text)); }
 
 struct Row {
