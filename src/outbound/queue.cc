@@ -339,7 +339,9 @@ awaitable<void> Queue::Deliver(std::shared_ptr<Job> job) {
     return hooks->list_copy(sender, AsciiLower(member), *c);
   };
   Result<std::string> content = co_await io::Offload(*svc_.blocking, std::move(read));
-  if (content && msg.verp) {
+  // Recipients in a local domain (a list post to a member with an account, a
+  // Sieve redirect to another local user) are delivered here, not over SMTP.
+  if (content) {
     std::string domain = job->domain;
     auto local = [store, domain] { return store->IsLocalDomain(domain); };
     Result<bool> is_local = co_await io::Offload(*svc_.blocking, std::move(local));
@@ -579,15 +581,18 @@ awaitable<void> Queue::Deliver(std::shared_ptr<Job> job) {
   Finish(*job);
 }
 
-// A list post to a member with a local account: stored in the account's
-// INBOX with the member's VERP Return-Path, and the outcome recorded in the
-// same transaction (DeliveryRequest::outcomes), so it is stored once.
+// Queued mail for recipients in a local domain (a list post to a member with
+// a local account, with the member's VERP Return-Path; a Sieve redirect to a
+// local user): filed by the recipient's Sieve script (sieve/deliver.h) and
+// stored with the outcome recorded in the same transaction
+// (DeliveryRequest::outcomes), so it is stored once.
 awaitable<void> Queue::DeliverLocally(std::shared_ptr<Job> job, std::string content) {
   const store::QueuedMessage& msg = job->msg;
   store::Store* store = svc_.store;
   for (const auto& r : msg.recipients) {
     std::string address = AsciiLower(r.address);
-    std::string verp = lists::VerpAddress(msg.sender, address);
+    // A list post's member gets her own VERP sender; other mail keeps its own.
+    std::string verp = msg.verp ? lists::VerpAddress(msg.sender, address) : msg.sender;
     struct Prepared {
       Result<store::Account> account = Err(ErrorKind::kNotFound, "");
       std::string content;

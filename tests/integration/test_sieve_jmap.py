@@ -3,7 +3,8 @@ JMAP for Sieve Scripts (RFC 9661) over HTTP (upload, validate, create and
 activate, get, query, update, deactivate, destroy, download; the script then
 filters mail, SMTP in and IMAP out), the [sieve] limits of hato.toml enforced
 by ManageSieve, JMAP and `hato sieve put`, and Sieve for the local copies the
-queue delivers (a list post to a local member filed by her script)."""
+queue delivers (a list post to a local member filed by her script, a
+redirect to another local user)."""
 import base64
 import http.client
 import imaplib
@@ -289,6 +290,43 @@ class ListPostSieveTest(unittest.TestCase):
         self.assertIn(b"\\Flagged", data[0][0])
         self.assertIn(b"List-Id:", data[0][1])
         self.assertIn(b"team-bounces+alice=", data[0][1])
+
+
+class LocalRedirectSieveTest(unittest.TestCase):
+    """A Sieve redirect to another local user is delivered by the queue here,
+    through that user's own script; a redirect loop between them stops."""
+
+    def setUp(self):
+        self.server = Server(users=("alice", "bob"))
+        self.put(ALICE, f'redirect "{BOB}";\n')
+        self.put(BOB, 'require ["fileinto", "mailbox"];\n'
+                      'if header :contains "subject" "loop" {\n'
+                      f'  redirect "{ALICE}";\n'
+                      '} else {\n  fileinto :create "FromAlice";\n}\n')
+        self.server.start()
+
+    def put(self, user, text):
+        with tempfile.NamedTemporaryFile("w", suffix=".sieve", delete=False) as f:
+            f.write(text)
+        try:
+            run_cli("sieve", "put", user, "main", f.name, data=self.server.data)
+        finally:
+            os.unlink(f.name)
+        run_cli("sieve", "activate", user, "main", data=self.server.data)
+
+    def tearDown(self):
+        self.server.cleanup()
+
+    def test_redirect_to_a_local_user_runs_her_script(self):
+        send(self.server, "for bob")
+        wait_for(lambda: count(self.server, BOB, "FromAlice") == 1, what="the redirected copy")
+        self.assertEqual(count(self.server, ALICE, "INBOX"), 0)
+        # alice -> bob -> alice: alice's second redirect is refused (her own
+        # loop marker), so her copy stays.
+        send(self.server, "a loop")
+        wait_for(lambda: count(self.server, ALICE, "INBOX") == 1, what="the copy kept by alice")
+        self.assertEqual(count(self.server, BOB, "INBOX"), 0)
+        self.assertEqual(count(self.server, BOB, "FromAlice"), 1)
 
 
 if __name__ == "__main__":
