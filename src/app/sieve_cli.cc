@@ -104,8 +104,9 @@ int SieveCli::Run() {
   if (o.put->parsed()) {
     auto text = ReadScript(o.file);
     if (!text) return Fail(text.error().message);
-    auto script = sieve::Compile(*text);
-    if (!script) return Fail("script not stored: " + script.error().message);
+    // The operator's [sieve] limits, as for ManageSieve and JMAP.
+    sieve::StoreCheck check = sieve::CheckStore(s, id, o.name, *text, cfg->sieve);
+    if (!check.ok()) return Fail("script not stored: " + check.message);
     if (auto st = s.PutSieveScript(id, o.name, *text); !st) return Fail(st.error().message);
     std::cout << "stored " << o.name << " for " << account->address << "\n";
     return 0;

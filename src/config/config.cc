@@ -269,6 +269,38 @@ const std::map<std::string, Setter>& Setters() {
        [](const toml::node& n, Config& c) {
          return WantString(n, "outbound.tls_ca_file", c.outbound.tls_ca_file);
        }},
+      {"sieve.max_script_bytes",
+       [](const toml::node& n, Config& c) {
+         return WantInt(n, "sieve.max_script_bytes", 64, 10485760, c.sieve.max_script_bytes);
+       }},
+      {"sieve.max_scripts",
+       [](const toml::node& n, Config& c) {
+         return WantInt(n, "sieve.max_scripts", 1, 100000, c.sieve.max_scripts);
+       }},
+      {"sieve.max_nesting",
+       [](const toml::node& n, Config& c) {
+         return WantInt(n, "sieve.max_nesting", 1, 256, c.sieve.max_nesting);
+       }},
+      {"sieve.max_nodes",
+       [](const toml::node& n, Config& c) {
+         return WantInt(n, "sieve.max_nodes", 16, 1000000, c.sieve.max_nodes);
+       }},
+      {"sieve.max_actions",
+       [](const toml::node& n, Config& c) {
+         return WantInt(n, "sieve.max_actions", 1, 10000, c.sieve.max_actions);
+       }},
+      {"sieve.max_redirects",
+       [](const toml::node& n, Config& c) {
+         return WantInt(n, "sieve.max_redirects", 0, 1000, c.sieve.max_redirects);
+       }},
+      {"sieve.max_includes",
+       [](const toml::node& n, Config& c) {
+         return WantInt(n, "sieve.max_includes", 0, 64, c.sieve.max_includes);
+       }},
+      {"sieve.max_redirects_per_hour",
+       [](const toml::node& n, Config& c) {
+         return WantInt(n, "sieve.max_redirects_per_hour", 0, 1000000, c.sieve.max_redirects_per_hour);
+       }},
       {"lists.max_bulk_connections",
        [](const toml::node& n, Config& c) {
          return WantInt(n, "lists.max_bulk_connections", 1, 100000, c.lists.max_bulk_connections);
@@ -1097,6 +1129,16 @@ std::string DefaultText(std::string_view hostname, std::string_view postgres) {
     << "max_scan_bytes = " << d.scan.max_scan_bytes << "   # larger mail passes unscanned\n"
     << "learn_queue = " << d.scan.learn_queue
     << "   # training requests waiting; more are dropped\n\n"
+    << "# Users' Sieve scripts (hato sieve, ManageSieve, JMAP): checked when stored and run.\n"
+    << "[sieve]\n"
+    << "max_script_bytes = " << d.sieve.max_script_bytes << "   # one script\n"
+    << "max_scripts = " << d.sieve.max_scripts << "   # per account\n"
+    << "max_nesting = " << d.sieve.max_nesting << "   # blocks and nested tests\n"
+    << "max_nodes = " << d.sieve.max_nodes << "   # commands, tests and arguments\n"
+    << "max_actions = " << d.sieve.max_actions << "   # actions in one run\n"
+    << "max_redirects = " << d.sieve.max_redirects << "   # redirects in one run\n"
+    << "max_includes = " << d.sieve.max_includes << "   # include depth\n"
+    << "max_redirects_per_hour = " << d.sieve.max_redirects_per_hour << "   # per account\n\n"
     << "# Mailing lists (hato list; per-list settings override these).\n"
     << "[lists]\n"
     << "max_bulk_connections = " << d.lists.max_bulk_connections

@@ -220,6 +220,21 @@ struct ScanConfig {
   bool enabled() const { return !rspamd_url.empty() || !clamd.empty(); }
 };
 
+// Users' Sieve scripts (issue 19, src/sieve; docs/operations.md "Sieve
+// limits"): what a stored script may be and do. Checked when a script is
+// stored (hato sieve put, ManageSieve PUTSCRIPT, JMAP SieveScript/set) and
+// when it runs at delivery (a broken limit: INBOX and the error reported).
+struct SieveConfig {
+  uint64_t max_script_bytes = 64 * 1024;  // one script's text
+  size_t max_scripts = 32;                // per account (the server's own jmap.* not counted)
+  size_t max_nesting = 16;                // blocks and nested tests
+  size_t max_nodes = 4096;                // commands, tests and arguments in a script
+  size_t max_actions = 64;                // actions taken in one run
+  size_t max_redirects = 4;               // redirect actions in one run (MAXREDIRECTS)
+  size_t max_includes = 8;                // include depth (RFC 6609)
+  size_t max_redirects_per_hour = 100;    // per account, over all its messages
+};
+
 // Mailing lists (issue 14, src/lists; docs/operations.md "Mailing lists").
 // Per-list settings (hato list set) override the size, rate and DMARC ones.
 struct ListsConfig {
@@ -296,6 +311,7 @@ struct Config {
   OutboundConfig outbound;
   MsgauthConfig msgauth;
   ScanConfig scan;
+  SieveConfig sieve;
   ListsConfig lists;
   LogConfig log;
   WebConfig web;

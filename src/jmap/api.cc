@@ -15,6 +15,7 @@
 #include "io/await.h"
 #include "io/fs.h"
 #include "jmap/mail.h"
+#include "jmap/sieve.h"
 #include "jmap/state.h"
 #include "jmap/vacation.h"
 
@@ -81,7 +82,7 @@ json::object RunRequest(Context& ctx, ApiRequest& req) {
     if (call.name == "Core/echo") {
       fn = CoreEcho;
     } else {
-      for (const auto* table : {&MailMethods(), &VacationMethods()}) {
+      for (const auto* table : {&MailMethods(), &VacationMethods(), &SieveMethods()}) {
         for (const MethodEntry& m : *table) {
           if (call.name == m.name) {
             fn = m.fn;

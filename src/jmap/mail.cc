@@ -19,6 +19,7 @@
 #include "base/strings.h"
 #include "imap/proto/object_ids.h"
 #include "io/fs.h"
+#include "jmap/sieve.h"
 #include "jmap/state.h"
 #include "mime/header.h"
 #include "mime/message.h"
@@ -96,7 +97,8 @@ std::string SessionState(std::string_view address) {
 }
 
 const std::vector<std::string>& SupportedCapabilities() {
-  static const std::vector<std::string> caps = {kCapCore, kCapMail, kCapSubmission, kCapVacation};
+  static const std::vector<std::string> caps = {kCapCore, kCapMail, kCapSubmission, kCapVacation,
+                                                kCapSieve};
   return caps;
 }
 
@@ -116,7 +118,8 @@ json::object SessionObject(const config::Config& cfg, int64_t account_id,
   caps[kCapCore] = core;
   caps[kCapMail] = json::object{};
   caps[kCapSubmission] = json::object{};
-  caps[kCapVacation] = json::object{};  // RFC 8621 section 8 (jmap/vacation.h)
+  caps[kCapVacation] = json::object{};         // RFC 8621 section 8 (jmap/vacation.h)
+  caps[kCapSieve] = SieveSessionCapability();  // RFC 9661 (jmap/sieve.h)
   json::object mail;
   mail["maxMailboxesPerEmail"] = nullptr;
   mail["maxMailboxDepth"] = nullptr;
@@ -132,6 +135,7 @@ json::object SessionObject(const config::Config& cfg, int64_t account_id,
   acct_caps[kCapMail] = mail;
   acct_caps[kCapSubmission] = submission;
   acct_caps[kCapVacation] = json::object{};
+  acct_caps[kCapSieve] = SieveAccountCapability(cfg);
   json::object acct;
   acct["name"] = address;
   acct["isPersonal"] = true;
@@ -141,7 +145,8 @@ json::object SessionObject(const config::Config& cfg, int64_t account_id,
   json::object o;
   o["capabilities"] = caps;
   o["accounts"] = json::object{{id, acct}};
-  o["primaryAccounts"] = json::object{{kCapMail, id}, {kCapSubmission, id}, {kCapVacation, id}};
+  o["primaryAccounts"] =
+      json::object{{kCapMail, id}, {kCapSubmission, id}, {kCapVacation, id}, {kCapSieve, id}};
   o["username"] = address;
   o["apiUrl"] = base + "/jmap/api/";
   o["downloadUrl"] = base + "/jmap/download/{accountId}/{blobId}/{name}?accept={type}";
@@ -253,7 +258,11 @@ Result<std::string> ReadBlob(Context& ctx, const std::string& blob_id) {
     content = std::move(*c);
   } else {
     std::string path = ctx.data_dir + "/jmap-uploads/" + std::to_string(ctx.account_id) + "/" + hex;
-    if (!io::FileSystem::Default()->Exists(path)) return Err(ErrorKind::kNotFound, "no such blob");
+    if (!io::FileSystem::Default()->Exists(path)) {
+      // A Sieve script's text (jmap/sieve.h) has no part ids.
+      if (!part.empty()) return Err(ErrorKind::kNotFound, "no such blob");
+      return ReadSieveBlob(ctx, hex);
+    }
     auto c = io::FileSystem::Default()->ReadFile(path);
     if (!c) return c.error();
     content = std::move(*c);

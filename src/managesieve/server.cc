@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 #include <optional>
 #include <string>
@@ -82,14 +83,17 @@ void Session::Capabilities() {
   } else {
     Reply("\"OWNER\" " + Quote(address_));
   }
-  Reply("\"MAXREDIRECTS\" \"" + std::to_string(sieve::Limits{}.max_redirects) + "\"");
+  Reply("\"MAXREDIRECTS\" \"" + std::to_string(cfg_->sieve.max_redirects) + "\"");
   Reply("\"VERSION\" \"1.0\"");
   Ok();
 }
 
 awaitable<std::optional<Result<Command>>> Session::ReadCommand() {
   Limits limits;
-  limits.max_literal = sieve::Limits{}.max_script_bytes;
+  // Never below the default: a script a little over a lowered limit is read
+  // whole and refused (QUOTA/MAXSIZE) rather than left to be parsed as commands.
+  limits.max_literal = std::max<uint64_t>(cfg_->sieve.max_script_bytes,
+                                          sieve::Limits{}.max_script_bytes);
   while (true) {
     size_t consumed = 0;
     auto r = Parse(conn_.buffer(), &consumed, limits);
@@ -268,9 +272,19 @@ awaitable<bool> Session::Handle(const Command& c) {
   if (n == "HAVESPACE") {
     if (!need(2)) co_return CountError();
     auto size = ParseUint(arg(1));
-    if (!size || *size > sieve::Limits{}.max_script_bytes) {
+    if (!size || *size > cfg_->sieve.max_script_bytes) {
       No("QUOTA/MAXSIZE",
-         "scripts are limited to " + std::to_string(sieve::Limits{}.max_script_bytes) + " bytes");
+         "scripts are limited to " + std::to_string(cfg_->sieve.max_script_bytes) + " bytes");
+      co_return true;
+    }
+    // RFC 5804 section 2.3: a new name past the number of scripts.
+    std::string name = arg(0);
+    auto count_op = [store, id, name, limits = cfg_->sieve] {
+      return sieve::CheckStore(*store, id, name, "", limits);
+    };
+    sieve::StoreCheck check = co_await io::Offload(*svc_.blocking, std::move(count_op));
+    if (check.kind == sieve::StoreCheck::Kind::kTooMany) {
+      No("QUOTA/MAXSCRIPTS", check.message);
     } else {
       Ok();
     }
@@ -286,22 +300,45 @@ awaitable<bool> Session::Handle(const Command& c) {
         co_return true;
       }
     }
-    auto script = sieve::Compile(text);
-    if (!script) {
-      No(script.error().kind == ErrorKind::kTooLarge ? "QUOTA/MAXSIZE" : "",
-         script.error().message);
+    if (!put) {
+      auto script = sieve::Compile(text, sieve::LimitsFrom(cfg_->sieve).script);
+      if (!script) {
+        No(script.error().kind == ErrorKind::kTooLarge ? "QUOTA/MAXSIZE" : "",
+           script.error().message);
+      } else {
+        Ok();
+      }
       co_return true;
     }
-    if (put) {
-      std::string name = arg(0);
-      auto put_op = [store, id, name, text] { return store->PutSieveScript(id, name, text); };
-      auto st = co_await io::Offload(*svc_.blocking, std::move(put_op));
-      if (!st) {
-        No("TRYLATER", st.error().message);
-        co_return true;
+    // Checked (limits, number of scripts) and stored in one hop.
+    std::string name = arg(0);
+    auto put_op = [store, id, name, text, limits = cfg_->sieve]() -> sieve::StoreCheck {
+      sieve::StoreCheck check = sieve::CheckStore(*store, id, name, text, limits);
+      if (!check.ok()) return check;
+      if (auto st = store->PutSieveScript(id, name, text); !st) {
+        return {sieve::StoreCheck::Kind::kTemporary, st.error().message};
       }
+      return check;
+    };
+    sieve::StoreCheck check = co_await io::Offload(*svc_.blocking, std::move(put_op));
+    using Kind = sieve::StoreCheck::Kind;
+    switch (check.kind) {
+      case Kind::kOk:
+        Ok();
+        break;
+      case Kind::kInvalid:
+        No("", check.message);
+        break;
+      case Kind::kTooLarge:
+        No("QUOTA/MAXSIZE", check.message);
+        break;
+      case Kind::kTooMany:
+        No("QUOTA/MAXSCRIPTS", check.message);
+        break;
+      case Kind::kTemporary:
+        No("TRYLATER", check.message);
+        break;
     }
-    Ok();
     co_return true;
   }
   if (n == "LISTSCRIPTS") {
@@ -311,13 +348,24 @@ awaitable<bool> Session::Handle(const Command& c) {
       No("TRYLATER", list.error().message);
       co_return true;
     }
-    for (const auto& s : *list) Reply(Quote(s.name) + (s.active ? " ACTIVE" : ""));
+    // The server's own scripts (the member's forwarding, JMAP's vacation
+    // response) are not the user's to see or edit here.
+    for (const auto& s : *list) {
+      if (!sieve::IsReservedScriptName(s.name)) Reply(Quote(s.name) + (s.active ? " ACTIVE" : ""));
+    }
     Ok();
     co_return true;
   }
+  // A reserved name (sieve::IsReservedScriptName) names no script here.
+  auto reserved = [&](const std::string& name) {
+    if (!sieve::IsReservedScriptName(name)) return false;
+    No("NONEXISTENT", "no such script: " + name);
+    return true;
+  };
   if (n == "GETSCRIPT") {
     if (!need(1)) co_return CountError();
     std::string name = arg(0);
+    if (reserved(name)) co_return true;
     auto get_op = [store, id, name] { return store->GetSieveScript(id, name); };
     auto text = co_await io::Offload(*svc_.blocking, std::move(get_op));
     if (!text) {
@@ -332,6 +380,7 @@ awaitable<bool> Session::Handle(const Command& c) {
   if (n == "SETACTIVE" || n == "DELETESCRIPT") {
     if (!need(1)) co_return CountError();
     std::string name = arg(0);
+    if (reserved(name)) co_return true;
     bool activate = n == "SETACTIVE";
     auto set_op = [store, id, name, activate] {
       return activate ? store->SetActiveSieveScript(id, name) : store->DeleteSieveScript(id, name);
@@ -350,6 +399,7 @@ awaitable<bool> Session::Handle(const Command& c) {
   if (n == "RENAMESCRIPT") {
     if (!need(2)) co_return CountError();
     std::string from = arg(0), to = arg(1);
+    if (reserved(from)) co_return true;
     if (auto st = sieve::CheckScriptName(to); !st) {
       No("", st.error().message);
       co_return true;

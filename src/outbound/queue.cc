@@ -9,9 +9,12 @@
 #include "io/await.h"
 #include "io/net.h"
 #include "lists/proto.h"
+#include "mime/header.h"
 #include "mime/message.h"
 #include "outbound/dsn.h"
 #include "outbound/relay_auth.h"
+#include "outbound/srs.h"
+#include "sieve/deliver.h"
 #include "smtp/address.h"
 #include "smtp/client.h"
 #include "smtp/command.h"
@@ -339,7 +342,9 @@ awaitable<void> Queue::Deliver(std::shared_ptr<Job> job) {
     return hooks->list_copy(sender, AsciiLower(member), *c);
   };
   Result<std::string> content = co_await io::Offload(*svc_.blocking, std::move(read));
-  if (content && msg.verp) {
+  // Recipients in a local domain (a list post to a member with an account, a
+  // Sieve redirect to another local user) are delivered here, not over SMTP.
+  if (content) {
     std::string domain = job->domain;
     auto local = [store, domain] { return store->IsLocalDomain(domain); };
     Result<bool> is_local = co_await io::Offload(*svc_.blocking, std::move(local));
@@ -579,26 +584,43 @@ awaitable<void> Queue::Deliver(std::shared_ptr<Job> job) {
   Finish(*job);
 }
 
-// A list post to a member with a local account: stored in the account's
-// INBOX with the member's VERP Return-Path, and the outcome recorded in the
-// same transaction (DeliveryRequest::outcomes), so it is stored once.
+// Queued mail for recipients in a local domain (a list post to a member with
+// a local account, with the member's VERP Return-Path; a Sieve redirect to a
+// local user): filed by the recipient's Sieve script (sieve/deliver.h) and
+// stored with the outcome recorded in the same transaction
+// (DeliveryRequest::outcomes), so it is stored once.
 awaitable<void> Queue::DeliverLocally(std::shared_ptr<Job> job, std::string content) {
   const store::QueuedMessage& msg = job->msg;
   store::Store* store = svc_.store;
   for (const auto& r : msg.recipients) {
     std::string address = AsciiLower(r.address);
-    std::string verp = lists::VerpAddress(msg.sender, address);
+    // A list post's member gets her own VERP sender; other mail keeps its own.
+    std::string verp = msg.verp ? lists::VerpAddress(msg.sender, address) : msg.sender;
     struct Prepared {
       Result<store::Account> account = Err(ErrorKind::kNotFound, "");
       std::string content;
       std::string mime;
+      sieve::FilterInput filter_in;
+      std::optional<sieve::FilterResult> filtered;
     };
-    auto prepare = [store, address, verp, &content] {
+    int64_t now = Now();
+    sieve::DeliveryLimits limits = sieve::LimitsFrom(svc_.config->Get()->sieve);
+    auto prepare = [store, address, verp, &content, now, &limits] {
       Prepared p;
       p.account = store->ResolveRecipient(address);
       p.content = "Return-Path: <" + verp + ">\r\nDelivered-To: " + address + "\r\n" + content;
       auto tree = mime::Parse(p.content);
       if (tree) p.mime = mime::Serialize(*tree);
+      // The member's own Sieve script decides where its copy goes, as for
+      // mail that arrives over SMTP (sieve/deliver.h).
+      if (p.account) {
+        p.filter_in.content = p.content;
+        p.filter_in.return_path = verp;
+        p.filter_in.accounts = {p.account->id};
+        p.filter_in.rcpts = {address};
+        p.filter_in.now = now;
+        p.filtered = sieve::Filter(*store, p.filter_in, limits);
+      }
       return p;
     };
     Prepared p = co_await io::Offload(*svc_.blocking, std::move(prepare));
@@ -620,9 +642,30 @@ awaitable<void> Queue::DeliverLocally(std::shared_ptr<Job> job, std::string cont
     store::DeliveryRequest req;
     req.return_path = verp;
     req.account_ids.push_back(p.account->id);
+    req.received_at = now;
+    auto cfg = svc_.config->Get();
+    const sieve::FilterResult* filtered = p.filtered ? &*p.filtered : nullptr;
+    if (filtered &&
+        (filtered->filtered || filtered->rejected > 0 || !filtered->redirects.empty())) {
+      req.filings = filtered->filings;
+      if (filtered->none_kept) req.account_ids.clear();
+      req.keyword_limits = {cfg->imap.max_keyword_length, cfg->imap.max_keywords_per_message,
+                            cfg->imap.max_keywords_per_mailbox};
+      // Redirected copies leave in the same transaction (SRS as on the MX).
+      std::string forwarder = verp;
+      if (svc_.srs && !filtered->redirects.empty()) {
+        forwarder = SrsForward(verp, svc_.srs->domain, svc_.srs->secret, now);
+      }
+      req.outbound = sieve::RedirectRequest(*filtered, p.content, forwarder);
+    }
+    // What Finish reads of the message (the header) outlives the move into the store.
+    std::string header;
+    if (filtered) {
+      header = p.content.substr(0, mime::internal::ScanHeader(p.content).end);
+      p.filter_in.content = header;
+    }
     req.content = std::move(p.content);
     req.mime = std::move(p.mime);
-    req.received_at = Now();
     o.state = RecipientState::kDelivered;
     o.diagnostic = "250 2.0.0 delivered locally";
     req.outcomes.push_back(o);
@@ -637,6 +680,14 @@ awaitable<void> Queue::DeliverLocally(std::shared_ptr<Job> job, std::string cont
       released_[r.id] = scan_epoch_;
       if (svc_.counters) svc_.counters->CountOutbound(o.state, true);
       spdlog::info("outbound: id={} to=<{}> delivered locally", msg.id, address);
+      if (filtered && sieve::HasAfterCommitWork(*filtered, *receipt)) {
+        // After the commit: vacation replies (never to lists: RFC 5230
+        // section 4.6), a rejection's bounce, duplicate tracking.
+        auto finish = [store, &p, &receipt, host = cfg->hostname] {
+          return sieve::Finish(*store, p.filter_in, *p.filtered, *receipt, host);
+        };
+        if (co_await io::Offload(*svc_.blocking, std::move(finish)) > 0) kicked_ = true;
+      }
     } else {
       o.state = RecipientState::kQueued;
       o.diagnostic = "local delivery failed: " + receipt.error().message;

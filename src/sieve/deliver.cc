@@ -12,6 +12,7 @@
 
 #include "base/digest.h"
 #include "base/strings.h"
+#include "config/config.h"
 #include "mime/header.h"
 #include "mime/message.h"
 #include "outbound/dsn.h"
@@ -75,13 +76,15 @@ void RecordStatus(store::Store& store, int64_t account_id, const std::string& er
   c.status[account_id] = error;
 }
 
-// The compiled form of an account's script text (cached while unchanged).
-Result<std::shared_ptr<const Script>> CompileCached(int64_t account_id, const std::string& text,
+// The compiled form of an account's script text (cached while unchanged),
+// by `key`: the account's id for its active script, minus it for its
+// vacation response.
+Result<std::shared_ptr<const Script>> CompileCached(int64_t key, const std::string& text,
                                                     const Limits& limits) {
   Caches& c = Cache();
   {
     std::lock_guard<std::mutex> lock(c.mu);
-    auto it = c.scripts.find(account_id);
+    auto it = c.scripts.find(key);
     if (it != c.scripts.end() && it->second.first == text) return it->second.second;
   }
   auto script = Compile(text, limits);
@@ -89,7 +92,7 @@ Result<std::shared_ptr<const Script>> CompileCached(int64_t account_id, const st
   auto shared = std::make_shared<const Script>(std::move(*script));
   std::lock_guard<std::mutex> lock(c.mu);
   if (c.scripts.size() > 10000) c.scripts.clear();
-  c.scripts[account_id] = {text, shared};
+  c.scripts[key] = {text, shared};
   return shared;
 }
 
@@ -104,12 +107,53 @@ std::vector<std::string> Fields(std::string_view content, std::string_view name)
 
 }  // namespace
 
+bool IsReservedScriptName(std::string_view name) {
+  return StartsWithIgnoreCase(name, kReservedPrefix);
+}
+
+DeliveryLimits LimitsFrom(const config::SieveConfig& c) {
+  DeliveryLimits d;
+  d.script.max_script_bytes = c.max_script_bytes;
+  d.script.max_nesting = c.max_nesting;
+  d.script.max_nodes = c.max_nodes;
+  d.script.max_actions = c.max_actions;
+  d.script.max_redirects = c.max_redirects;
+  d.script.max_includes = c.max_includes;
+  d.max_redirects_per_hour = c.max_redirects_per_hour;
+  return d;
+}
+
+StoreCheck CheckStore(store::Store& store, int64_t account_id, std::string_view name,
+                      std::string_view text, const config::SieveConfig& c) {
+  using Kind = StoreCheck::Kind;
+  if (text.size() > c.max_script_bytes) {
+    return {Kind::kTooLarge,
+            "scripts are limited to " + std::to_string(c.max_script_bytes) + " bytes"};
+  }
+  auto script = Compile(text, LimitsFrom(c).script);
+  if (!script) {
+    return {script.error().kind == ErrorKind::kTooLarge ? Kind::kTooLarge : Kind::kInvalid,
+            script.error().message};
+  }
+  auto list = store.ListSieveScripts(account_id);
+  if (!list) return {Kind::kTemporary, list.error().message};
+  size_t own = 0;
+  for (const auto& s : *list) {
+    if (s.name == name) return {};  // a replacement: the count stays
+    if (!IsReservedScriptName(s.name)) ++own;
+  }
+  if (own >= c.max_scripts) {
+    return {Kind::kTooMany, "at most " + std::to_string(c.max_scripts) + " scripts per account"};
+  }
+  return {};
+}
+
 Status CheckScriptName(std::string_view name) {
   if (name.empty() || name.size() > 128) {
     return Err(ErrorKind::kInvalid, "script name must be 1 to 128 bytes");
   }
   if (!IsValidUtf8(name)) return Err(ErrorKind::kInvalid, "script name is not UTF-8");
-  if (StartsWithIgnoreCase(name, "jmap.")) {
+  if (IsReservedScriptName(name)) {
     return Err(ErrorKind::kInvalid, "script names starting with \"jmap.\" are reserved");
   }
   for (unsigned char c : name) {
@@ -196,8 +240,21 @@ FilterResult Filter(store::Store& store, const FilterInput& in, const DeliveryLi
     // The member's forwarding (kForwardScript) comes first: without a kept
     // copy the account's own script does not run (nothing is filed here).
     bool forwarded_away = false;
-    if (auto fwd_text = store.GetSieveScript(account, kForwardScript)) {
-      if (auto fwd = ParseForwardScript(*fwd_text)) {
+    // One read for the account: its active script and the server's own
+    // (forwarding, vacation response).
+    auto scripts = store.DeliverySieveScripts(account, kReservedPrefix);
+    const store::SieveScriptText* active = nullptr;
+    const store::SieveScriptText* forward = nullptr;
+    const store::SieveScriptText* vacation = nullptr;
+    if (scripts) {
+      for (const auto& s : *scripts) {
+        if (s.active) active = &s;
+        if (s.name == kForwardScript) forward = &s;
+        if (s.name == kVacationScript) vacation = &s;
+      }
+    }
+    if (forward) {
+      if (auto fwd = ParseForwardScript(forward->content)) {
         r.filtered = true;
         std::string error = take_redirect(account, user, fwd->to);
         if (!error.empty()) {
@@ -217,14 +274,13 @@ FilterResult Filter(store::Store& store, const FilterInput& in, const DeliveryLi
           RecordStatus(store, account, error);
         }
       };
-      auto active = store.ActiveSieveScript(account);
+      if (!scripts) {
+        spdlog::warn("sieve: account {}: cannot read its script: {}", account,
+                     scripts.error().message);
+        keep_inbox("");
+        return;
+      }
       if (!active) {
-        if (active.error().kind != ErrorKind::kNotFound) {
-          spdlog::warn("sieve: account {}: cannot read its script: {}", account,
-                       active.error().message);
-          keep_inbox("");
-          return;
-        }
         // No script: the operator's spam policy (hato.toml [scan]).
         store::Filing f{account, "", {}, false, {}, {}};
         if (in.junk || in.verdict.spam_action == scan::SpamAction::kJunk) {
@@ -238,8 +294,8 @@ FilterResult Filter(store::Store& store, const FilterInput& in, const DeliveryLi
         return;
       }
       r.filtered = true;
-      const std::string& script_name = active->first;
-      auto script = CompileCached(account, active->second, limits.script);
+      const std::string& script_name = active->name;
+      auto script = CompileCached(account, active->content, limits.script);
       if (!script) {
         keep_inbox("script \"" + script_name + "\": " + script.error().message);
         return;
@@ -322,16 +378,16 @@ FilterResult Filter(store::Store& store, const FilterInput& in, const DeliveryLi
     // JMAP's VacationResponse (jmap/vacation.h): its generated script runs
     // after the user's own, unless that rejected or already replied.
     if (!have_vacation && r.rejected == rejected_before) {
-      auto text = store.GetSieveScript(account, kVacationScript);
-      if (text && text->find("vacation") != std::string::npos) {
-        auto script = Compile(*text, limits.script);
+      if (vacation && vacation->content.find("vacation") != std::string::npos) {
+        // Cached under the account's negative id (its own script has the positive one).
+        auto script = CompileCached(-account, vacation->content, limits.script);
         Environment env;
         env.message = in.content;
         env.envelope.from = in.return_path;
         env.envelope.to = user;
         env.now = in.now;
         env.addresses.push_back(user);
-        auto out = script ? Run(*script, env, limits.script) : Result<Outcome>(script.error());
+        auto out = script ? Run(**script, env, limits.script) : Result<Outcome>(script.error());
         if (out && out->vacation) {
           r.vacations.push_back({account, user, *out->vacation});
         } else if (!out) {

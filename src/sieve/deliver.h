@@ -24,7 +24,14 @@
 #include "sieve/interpret.h"
 #include "store/store.h"
 
+namespace hato::config {
+struct SieveConfig;
+}
+
 namespace hato::sieve {
+
+// The prefix of the server's own script names (IsReservedScriptName).
+inline constexpr const char* kReservedPrefix = "jmap.";
 
 // The reserved script name under which JMAP's VacationResponse (RFC 8621
 // section 8; src/jmap/vacation.h) keeps its generated vacation script: run
@@ -56,6 +63,22 @@ struct DeliveryLimits {
   size_t max_redirects_per_hour = 100;    // per account
   size_t max_received_for_redirect = 30;  // more Received fields: a loop, no redirect
 };
+
+// The operator's limits ([sieve] in hato.toml).
+DeliveryLimits LimitsFrom(const config::SieveConfig& c);
+
+// Whether a user may store `text` as script `name` (hato sieve put,
+// ManageSieve PUTSCRIPT, JMAP SieveScript/set): it compiles within the
+// limits, and a new name stays within max_scripts. Blocking (a store read
+// for a new name).
+struct StoreCheck {
+  enum class Kind { kOk, kInvalid, kTooLarge, kTooMany, kTemporary };
+  Kind kind = Kind::kOk;
+  std::string message;
+  bool ok() const { return kind == Kind::kOk; }
+};
+StoreCheck CheckStore(store::Store& store, int64_t account_id, std::string_view name,
+                      std::string_view text, const config::SieveConfig& c);
 
 struct FilterInput {
   std::string_view content;  // the message as it will be stored
@@ -117,5 +140,11 @@ std::string VacationMessage(const Reply& reply, std::string_view original,
 // A ManageSieve / CLI script name (RFC 5804 section 1.6): 1..128 bytes of
 // UTF-8 without controls or "/".
 Status CheckScriptName(std::string_view name);
+
+// Whether `name` is one of the server's own scripts (kForwardScript,
+// kVacationScript: any "jmap." name). They are kept by the member's page and
+// JMAP's VacationResponse only: ManageSieve and JMAP SieveScript neither list
+// them nor read, activate, rename or delete them (they do not exist there).
+bool IsReservedScriptName(std::string_view name);
 
 }  // namespace hato::sieve

@@ -827,10 +827,11 @@ awaitable<bool> Session::Deliver(std::string content) {
     filter_in.junk = req.junk;
     filter_in.now = req.received_at;
   }
-  auto parse_and_filter = [store, &req, &filter_in, &filtered] {
+  sieve::DeliveryLimits sieve_limits = sieve::LimitsFrom(cfg_->sieve);
+  auto parse_and_filter = [store, &req, &filter_in, &filtered, &sieve_limits] {
     auto tree = mime::Parse(req.content);
     req.mime = tree ? mime::Serialize(*tree) : std::string();
-    if (!filter_in.accounts.empty()) filtered = sieve::Filter(*store, filter_in);
+    if (!filter_in.accounts.empty()) filtered = sieve::Filter(*store, filter_in, sieve_limits);
     return true;
   };
   co_await io::Offload(*svc_.blocking, std::move(parse_and_filter));

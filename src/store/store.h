@@ -382,6 +382,13 @@ struct SieveScriptInfo {
   int64_t updated_at = 0;
 };
 
+// A script's text as delivery reads it (Store::DeliverySieveScripts).
+struct SieveScriptText {
+  std::string name;
+  std::string content;
+  bool active = false;
+};
+
 // The last failed run of an account's active script, shown to its user
 // (hato sieve list, ManageSieve); empty error when the last run was clean.
 struct SieveStatus {
@@ -1045,6 +1052,12 @@ class Store {
   virtual Status DeleteSieveScript(int64_t account_id, std::string_view name) = 0;
   virtual Status RenameSieveScript(int64_t account_id, std::string_view from,
                                    std::string_view to) = 0;
+  // What delivery runs for an account, in one read (sieve::Filter; three
+  // reads per recipient before): its active script, if any, and every script
+  // whose name starts with `prefix` (the server's own, sieve::kForwardScript
+  // and kVacationScript). Empty when there is none of them.
+  virtual Result<std::vector<SieveScriptText>> DeliverySieveScripts(int64_t account_id,
+                                                                    std::string_view prefix) = 0;
   // The last run's error ("" = it ran clean); written only when it changes.
   virtual Status SetSieveStatus(int64_t account_id, std::string_view error) = 0;
   virtual Result<SieveStatus> GetSieveStatus(int64_t account_id) = 0;

@@ -2,7 +2,9 @@
 client and Debian's sieve-connect upload, list, activate and fetch scripts;
 the uploaded script then filters mail (SMTP in, IMAP out)."""
 import base64
+import http.client
 import imaplib
+import json
 import os
 import shutil
 import smtplib
@@ -133,6 +135,37 @@ class ManageSieveTest(unittest.TestCase):
         self.assertTrue(r[-1].startswith("NO"), r)
         self.assertEqual(c.cmd("NOOP")[-1].split(" ")[0], "OK")  # the session goes on
         c.close()
+
+    def test_reserved_jmap_scripts_are_invisible_and_untouchable(self):
+        # JMAP's VacationResponse keeps its script as "jmap.vacation".
+        c = http.client.HTTPConnection("127.0.0.1", self.server.http_port, timeout=10)
+        body = json.dumps({"using": ["urn:ietf:params:jmap:core",
+                                     "urn:ietf:params:jmap:vacationresponse"],
+                           "methodCalls": [["VacationResponse/set", {"update": {"singleton": {
+                               "isEnabled": True, "textBody": "Away."}}}, "0"]]})
+        token = base64.b64encode(f"{ALICE}:{PASSWORD}".encode()).decode()
+        c.request("POST", "/jmap/api/", body, {"Content-Type": "application/json",
+                                               "Authorization": "Basic " + token})
+        r = c.getresponse()
+        self.assertEqual(r.status, 200)
+        self.assertEqual(json.loads(r.read())["methodResponses"][0][1]["updated"],
+                         {"singleton": None})
+        c = self.login()
+        self.assertEqual(c.cmd('PUTSCRIPT "mine" "keep;"')[-1], "OK")
+        self.assertEqual(c.cmd("LISTSCRIPTS"), ['"mine"', "OK"])
+        for cmd in ('GETSCRIPT "jmap.vacation"', 'SETACTIVE "jmap.vacation"',
+                    'DELETESCRIPT "jmap.vacation"', 'RENAMESCRIPT "jmap.vacation" "x"',
+                    'GETSCRIPT "JMAP.Vacation"'):
+            r = c.cmd(cmd)
+            self.assertTrue(r[-1].startswith("NO (NONEXISTENT)"), (cmd, r))
+        self.assertTrue(c.cmd('PUTSCRIPT "jmap.vacation" "keep;"')[-1].startswith("NO"))
+        self.assertTrue(c.cmd('RENAMESCRIPT "mine" "jmap.forward"')[-1].startswith("NO"))
+        self.assertEqual(c.cmd("LISTSCRIPTS"), ['"mine"', "OK"])
+        c.close()
+        # The vacation script is still there and still answers.
+        listing = run_cli("sieve", "list", ALICE, data=self.server.data).stdout
+        self.assertIn("jmap.vacation", listing)
+        self.assertNotIn("jmap.vacation\tactive", listing)
 
     @unittest.skipUnless(shutil.which("sieve-connect"), "sieve-connect not installed")
     def test_sieve_connect_upload_activate_list_download(self):

@@ -644,6 +644,20 @@ TEST_P(StoreTest, SieveScriptsStatusAndMemos) {
   ASSERT_TRUE(store_->SetActiveSieveScript(a, "").ok());
   EXPECT_EQ(store_->ActiveSieveScript(a).error().kind, ErrorKind::kNotFound);
   EXPECT_TRUE(store_->ListSieveScripts(b)->empty());
+  // Delivery's one read: the active script and the reserved ones by prefix.
+  ASSERT_TRUE(store_->PutSieveScript(a, "jmap.vacation", "# v").ok());
+  ASSERT_TRUE(store_->PutSieveScript(a, "jmapx", "keep;").ok());
+  EXPECT_EQ(store_->DeliverySieveScripts(a, "jmap.")->size(), 1u);
+  ASSERT_TRUE(store_->SetActiveSieveScript(a, "other").ok());
+  auto both = store_->DeliverySieveScripts(a, "jmap.");
+  ASSERT_TRUE(both.ok());
+  ASSERT_EQ(both->size(), 2u);
+  for (const auto& s : *both) {
+    EXPECT_EQ(s.active, s.name == "other");
+    EXPECT_EQ(s.content, s.active ? "keep;" : "# v");
+  }
+  EXPECT_TRUE(store_->DeliverySieveScripts(b, "jmap.")->empty());
+  ASSERT_TRUE(store_->SetActiveSieveScript(a, "").ok());
   // The last run's error.
   EXPECT_EQ(store_->GetSieveStatus(a)->error, "");
   ASSERT_TRUE(store_->SetSieveStatus(a, "line 1: boom").ok());

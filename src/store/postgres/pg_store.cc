@@ -270,6 +270,25 @@ class PgStore final : public Store {
     });
   }
 
+  Result<std::vector<SieveScriptText>> DeliverySieveScripts(int64_t account_id,
+                                                            std::string_view prefix) override {
+    std::string p(prefix);
+    return WithReader([account_id, &p](Conn& c) -> Result<std::vector<SieveScriptText>> {
+      // left(): no LIKE escaping of the prefix; the primary key
+      // (account_id, name) narrows the scan to the account's few scripts.
+      auto r = c.Exec(
+          "SELECT name, content, active::int FROM sieve_scripts WHERE account_id = $1 AND "
+          "(active OR left(name, length($2)) = $2)",
+          {P(account_id), P(p)});
+      if (!r) return r.error();
+      std::vector<SieveScriptText> out;
+      for (int i = 0; i < r->size(); ++i) {
+        out.push_back({r->Text(i, 0), r->Text(i, 1), r->Int(i, 2) != 0});
+      }
+      return out;
+    });
+  }
+
   Status PutSieveScript(int64_t account_id, std::string_view name,
                         std::string_view content) override {
     std::string n(name), body(content);

@@ -879,6 +879,10 @@ class ShardedStore final : public Store {
   Result<std::pair<std::string, std::string>> ActiveSieveScript(int64_t account_id) override {
     return Read(account_id, [&](Store& s) { return s.ActiveSieveScript(account_id); });
   }
+  Result<std::vector<SieveScriptText>> DeliverySieveScripts(int64_t account_id,
+                                                            std::string_view prefix) override {
+    return Read(account_id, [&](Store& s) { return s.DeliverySieveScripts(account_id, prefix); });
+  }
   Status PutSieveScript(int64_t account_id, std::string_view name,
                         std::string_view content) override {
     return WriteSyncStatus(account_id,

@@ -330,6 +330,27 @@ class SqliteStore final : public Store, public WriteProbe {
     });
   }
 
+  Result<std::vector<SieveScriptText>> DeliverySieveScripts(int64_t account_id,
+                                                            std::string_view prefix) override {
+    std::string p(prefix);
+    return WithReader([account_id, &p](Db& db) -> Result<std::vector<SieveScriptText>> {
+      // substr(): no LIKE escaping of the prefix; the primary key
+      // (account_id, name) narrows the scan to the account's few scripts.
+      auto s = db.Cached(
+          "SELECT name, content, active FROM sieve_scripts WHERE account_id = ? AND "
+          "(active != 0 OR substr(name, 1, length(?)) = ?)");
+      if (!s) return s.error();
+      (*s)->Bind(1, account_id).Bind(2, p).Bind(3, p);
+      std::vector<SieveScriptText> out;
+      auto st = (*s)->ForEachRow([&](Stmt& r) {
+        out.push_back({r.Text(0), r.Text(1), r.Int(2) != 0});
+      });
+      (*s)->Reset();
+      if (!st) return st.error();
+      return out;
+    });
+  }
+
   Status PutSieveScript(int64_t account_id, std::string_view name,
                         std::string_view content) override {
     std::string n(name), c(content);
