@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "base/strings.h"
+#include "store/mailbox_keywords.h"
 #include "store/mailbox_name.h"
 #include "store/sqlite/queue_ops.h"
 
@@ -240,6 +241,35 @@ Result<std::set<std::string>> MailboxKeywords(Txn& t, int64_t mailbox_id) {
   return distinct;
 }
 
+// Whether each of `keys` (KeywordKey) is on some live message of the mailbox.
+Result<bool> MailboxHasKeywords(Txn& t, int64_t mailbox_id, const std::vector<std::string>& keys) {
+  auto q = t.db.Cached(
+      "SELECT 1 FROM messages WHERE mailbox_id = ? AND expunged_at IS NULL AND "
+      "instr(' ' || lower(keywords) || ' ', ?) > 0 LIMIT 1");
+  if (!q) return q.error();
+  for (const auto& k : keys) {
+    (*q)->Reset();
+    (*q)->Bind(1, mailbox_id);
+    (*q)->Bind(2, " " + k + " ");
+    auto r = (*q)->Step();
+    (*q)->Reset();
+    if (!r) return r.error();
+    if (!*r) return false;
+  }
+  return true;
+}
+
+// The mailbox's keywords as far as a change adding `wanted` needs them
+// (store/mailbox_keywords.h), from the operation's `cache`.
+Result<std::set<std::string>*> KnownKeywords(Txn& t, std::map<int64_t, MailboxKeywordSet>& cache,
+                                             int64_t mailbox_id,
+                                             const std::vector<std::string>& wanted) {
+  return KnownMailboxKeywords(
+      cache, mailbox_id, wanted,
+      [&](const std::vector<std::string>& keys) { return MailboxHasKeywords(t, mailbox_id, keys); },
+      [&] { return MailboxKeywords(t, mailbox_id); });
+}
+
 // A message row selected as: id, uid, size, internal_date, flags, modseq, keywords.
 MessageMeta MetaFromRow(const Stmt& s) {
   MessageMeta m;
@@ -345,7 +375,7 @@ static Status ApplyFilings(Txn& t, const DeliveryRequest& req, DeliveryReceipt& 
   if (shared_refs > 0) shared = PutBlob(t, req.content, req.mime, shared_refs, req.sort_keys);
   if (!shared) return shared.error();
   // The distinct keywords of each mailbox a copy with keywords goes to.
-  std::map<int64_t, std::set<std::string>> mailbox_keywords;
+  std::map<int64_t, MailboxKeywordSet> mailbox_keywords;
   for (size_t i = 0; i < req.filings.size(); ++i) {
     const Filing& f = req.filings[i];
     bool fell_back = false;
@@ -359,14 +389,10 @@ static Status ApplyFilings(Txn& t, const DeliveryRequest& req, DeliveryReceipt& 
     StoredFlags flags = SplitFilingFlags(f.flags);
     if (!flags.keywords.empty()) {
       // Keyword limits (issue 11 item 8): what is past one is dropped.
-      auto it = mailbox_keywords.find(mb->id);
-      if (it == mailbox_keywords.end()) {
-        auto distinct = MailboxKeywords(t, mb->id);
-        if (!distinct) return distinct.error();
-        it = mailbox_keywords.emplace(mb->id, std::move(*distinct)).first;
-      }
-      flags.keywords =
-          JoinKeywords(FitKeywords(req.keyword_limits, SplitKeywords(flags.keywords), &it->second));
+      std::vector<std::string> wanted = SplitKeywords(flags.keywords);
+      auto known = KnownKeywords(t, mailbox_keywords, mb->id, wanted);
+      if (!known) return known.error();
+      flags.keywords = JoinKeywords(FitKeywords(req.keyword_limits, wanted, *known));
     }
     NewMessage m{mb->id,      *blob,          content.size(), req.received_at,
                  flags.flags, flags.keywords, req.return_path};
@@ -414,9 +440,10 @@ static Status CheckAppendKeywords(Txn& t, int64_t mailbox_id, const AppendReques
   for (auto& k : SplitKeywords(req.keywords)) {
     if (!HasKeyword(wanted, k)) wanted.push_back(std::move(k));
   }
-  auto distinct = MailboxKeywords(t, mailbox_id);
-  if (!distinct) return distinct.error();
-  return CheckKeywordLimits(req.keyword_limits, {}, wanted, &*distinct);
+  std::map<int64_t, MailboxKeywordSet> cache;
+  auto known = KnownKeywords(t, cache, mailbox_id, wanted);
+  if (!known) return known.error();
+  return CheckKeywordLimits(req.keyword_limits, {}, wanted, *known);
 }
 
 Status ApplyAppend(Txn& t, const AppendRequest& req, AppendResult& result) {
@@ -526,7 +553,7 @@ Status ApplySetFlags(Txn& t, int64_t account_id, const std::vector<int64_t>& ids
                      const FlagChange& change, FlagResult& result) {
   // The distinct keywords of each mailbox touched, loaded when a change adds
   // a keyword (store/keyword_limits.h).
-  std::map<int64_t, std::set<std::string>> mailbox_keywords;
+  std::map<int64_t, MailboxKeywordSet> mailbox_keywords;
   // Keyword bytes count in the quota (issue 11 item 8): what this change adds.
   uint64_t keyword_growth = 0;
   auto get = t.db.Cached(
@@ -576,13 +603,9 @@ Status ApplySetFlags(Txn& t, int64_t account_id, const std::vector<int64_t>& ids
     }
     std::set<std::string>* known = nullptr;
     if (NeedsMailboxKeywords(keywords, new_keywords)) {
-      auto it = mailbox_keywords.find(mailbox_id);
-      if (it == mailbox_keywords.end()) {
-        auto distinct = MailboxKeywords(t, mailbox_id);
-        if (!distinct) return distinct.error();
-        it = mailbox_keywords.emplace(mailbox_id, std::move(*distinct)).first;
-      }
-      known = &it->second;
+      auto loaded = KnownKeywords(t, mailbox_keywords, mailbox_id, new_keywords);
+      if (!loaded) return loaded.error();
+      known = *loaded;
     }
     if (auto st = CheckKeywordLimits(change.keyword_limits, keywords, new_keywords, known); !st) {
       return st;
