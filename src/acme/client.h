@@ -103,6 +103,15 @@ class Client {
 
   awaitable<Result<Issued>> Issue(const std::string& directory_url, const std::string& contact,
                                   const std::vector<std::string>& domains);
+  // Section 7.6: revokes the first certificate of `chain_pem`, signed by
+  // the account key (the account found with onlyReturnExisting); `reason`
+  // is an RFC 5280 CRLReason (0 unspecified, 1 keyCompromise, 4 superseded,
+  // 5 cessationOfOperation).
+  awaitable<Result<void>> Revoke(const std::string& directory_url, const std::string& chain_pem,
+                                 int reason);
+  // Section 7.3.5: the account's key becomes `new_key` (this client then
+  // signs with it).
+  awaitable<Result<void>> RolloverKey(const std::string& directory_url, const EcKey& new_key);
 
  private:
   struct Reply {
@@ -118,6 +127,8 @@ class Client {
   // carrying the problem's detail.
   awaitable<Result<Reply>> Post(const std::string& url, const std::string& payload);
   awaitable<Result<void>> Authorize(const std::string& authz_url);
+  // The directory, then the existing account of the key (kid_), section 7.3.1.
+  awaitable<Result<void>> FindAccount(const std::string& directory_url);
   awaitable<void> Pause(int seconds);
 
   dns::Resolver* resolver_;
@@ -145,6 +156,14 @@ class Manager : public std::enable_shared_from_this<Manager> {
 
   // DATA/acme/certificate.pem: the key and chain in use.
   static std::string CertificatePath(const std::string& data_dir);
+  // `hato cert revoke` and `hato cert rollover` (blocking, on their own
+  // event loop; the server need not be stopped). Revoke: the certificate in
+  // DATA/acme/certificate.pem is revoked and the file renamed
+  // certificate.pem.revoked, so the next check orders a new one. Rollover: a
+  // new account key replaces DATA/acme/account.key once the CA accepted it
+  // (written first as account.key.new).
+  static Status RevokeStored(const std::string& data_dir, const Settings& settings, int reason);
+  static Status RolloverAccountKey(const std::string& data_dir, const Settings& settings);
   // Why the stored certificate must be replaced ("missing", "expires in N
   // days", ...), or nullopt when it is good for longer than renew_days.
   static std::optional<std::string> RenewalDue(const std::string& data_dir,

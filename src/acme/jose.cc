@@ -179,6 +179,33 @@ Result<std::string> SignedRequest(const EcKey& key, std::string_view kid, std::s
          Base64Url(*sig) + R"("})";
 }
 
+Result<std::string> KeyChangeInner(const EcKey& old_key, const EcKey& new_key, std::string_view kid,
+                                   std::string_view url) {
+  std::string header =
+      R"({"alg":"ES256","jwk":)" + new_key.Jwk() + R"(,"url":)" + JsonString(url) + "}";
+  std::string payload = R"({"account":)" + JsonString(kid) + R"(,"oldKey":)" + old_key.Jwk() + "}";
+  std::string protected64 = Base64Url(header);
+  std::string payload64 = Base64Url(payload);
+  auto sig = new_key.SignEs256(protected64 + "." + payload64);
+  if (!sig) return sig.error();
+  return R"({"protected":")" + protected64 + R"(","payload":")" + payload64 + R"(","signature":")" +
+         Base64Url(*sig) + R"("})";
+}
+
+Result<std::string> RevocationPayload(std::string_view pem, int reason) {
+  Bio bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+  if (!bio) return Fail("out of memory");
+  std::unique_ptr<X509, decltype(&X509_free)> cert(
+      PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr), X509_free);
+  if (!cert) return Err(ErrorKind::kInvalid, "acme: no PEM certificate");
+  unsigned char* der = nullptr;
+  int n = i2d_X509(cert.get(), &der);
+  if (n <= 0) return Fail("cannot encode the certificate");
+  std::string bytes(reinterpret_cast<char*>(der), static_cast<size_t>(n));
+  OPENSSL_free(der);
+  return R"({"certificate":")" + Base64Url(bytes) + R"(","reason":)" + std::to_string(reason) + "}";
+}
+
 Result<std::string> MakeCsr(const EcKey& key, const std::vector<std::string>& domains) {
   if (domains.empty()) return Err(ErrorKind::kInvalid, "acme: no domain for the certificate");
   std::unique_ptr<X509_REQ, decltype(&X509_REQ_free)> req(X509_REQ_new(), X509_REQ_free);
