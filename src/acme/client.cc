@@ -142,15 +142,25 @@ awaitable<Result<void>> Client::Authorize(const std::string& authz_url) {
     co_return Err(ErrorKind::kInvalid,
                   "acme: the authorization for " + authz->identifier + " is " + authz->status);
   }
-  const Challenge* ch = authz->Find("http-01");
+  const std::string type = alpn_ ? "tls-alpn-01" : "http-01";
+  const Challenge* ch = authz->Find(type);
   if (ch == nullptr) {
     co_return Err(ErrorKind::kInvalid,
-                  "acme: the CA offers no http-01 challenge for " + authz->identifier);
+                  "acme: the CA offers no " + type + " challenge for " + authz->identifier);
   }
   if (!IsValidToken(ch->token)) co_return Err(ErrorKind::kInvalid, "acme: bad challenge token");
   const std::string token = ch->token;
-  challenges_->Put(token, KeyAuthorization(token, account_.Thumbprint()));
-  spdlog::info("acme: answering the http-01 challenge for {}", authz->identifier);
+  const std::string identifier = AsciiLower(authz->identifier);
+  if (alpn_) {
+    // RFC 8737 3: the certificate the https listener shows for
+    // "acme-tls/1" with this name.
+    auto cert = TlsAlpnCertificate(identifier, KeyAuthorization(token, account_.Thumbprint()));
+    if (!cert) co_return cert.error();
+    alpn_->Put(identifier, std::move(*cert));
+  } else {
+    challenges_->Put(token, KeyAuthorization(token, account_.Thumbprint()));
+  }
+  spdlog::info("acme: answering the {} challenge for {}", type, authz->identifier);
   // Section 7.5.1: an empty object says "ready, validate".
   auto started = co_await Post(ch->url, "{}");
   Result<void> outcome = Ok();
@@ -175,15 +185,19 @@ awaitable<Result<void>> Client::Authorize(const std::string& authz_url) {
         break;
       }
       if (now->status != "pending") {
-        const Challenge* failed = now->Find("http-01");
+        const Challenge* failed = now->Find(type);
         outcome = Err(ErrorKind::kInvalid,
-                      "acme: the CA refused the http-01 challenge for " + now->identifier +
+                      "acme: the CA refused the " + type + " challenge for " + now->identifier +
                           (failed && !failed->error.empty() ? ": " + LogSafe(failed->error) : ""));
         break;
       }
     }
   }
-  challenges_->Remove(token);
+  if (alpn_) {
+    alpn_->Remove(identifier);
+  } else {
+    challenges_->Remove(token);
+  }
   co_return outcome;
 }
 
@@ -478,6 +492,10 @@ awaitable<Status> Manager::RenewOnce() {
     account = std::move(*k);
   }
   Client client(resolver_.get(), tls_, std::move(*account), challenges_);
+  if (settings_.challenge == "tls-alpn-01") {
+    if (!alpn_) co_return Err(ErrorKind::kInvalid, "acme: tls-alpn-01 without an https listener");
+    client.UseTlsAlpn(alpn_);
+  }
   auto issued = co_await client.Issue(settings_.directory, settings_.contact, settings_.domains);
   if (!issued) co_return issued.error();
   const std::string path = CertificatePath(data_dir_);

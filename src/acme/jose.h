@@ -66,6 +66,17 @@ Result<std::string> KeyChangeInner(const EcKey& old_key, const EcKey& new_key, s
 // (RFC 5280 5.3.1 CRLReason codes).
 Result<std::string> RevocationPayload(std::string_view pem, int reason);
 
+// The TLS-ALPN-01 challenge certificate (RFC 8737 section 3): self-signed
+// for `domain` (its only dNSName), with the critical acmeIdentifier
+// extension (1.3.6.1.5.5.7.1.31) holding SHA-256 of the key authorization;
+// a fresh P-256 key. Returned as PEM: certificate, then key.
+struct ChallengeCertificate {
+  std::string cert_pem;
+  std::string key_pem;
+};
+Result<ChallengeCertificate> TlsAlpnCertificate(std::string_view domain,
+                                                std::string_view key_authorization);
+
 // The DER of a PKCS #10 request for `domains` (the first is the subject's
 // CN; all are subjectAltName dNSNames), signed by `key`.
 Result<std::string> MakeCsr(const EcKey& key, const std::vector<std::string>& domains);

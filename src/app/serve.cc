@@ -657,8 +657,13 @@ int Serve(const ServeOptions& options) {
   // Certificates by ACME ([acme], acme/client.h): orders start once the
   // listeners are open.
   std::shared_ptr<acme::Manager> acme_manager;
+  // TLS-ALPN-01 (RFC 8737) when only [listen] https can answer: its
+  // listener shows the challenge certificate to "acme-tls/1" clients.
+  acme::TlsAlpnChallenges acme_alpn;
+  bool tls_alpn = cfg.listen.http.empty() && !cfg.listen.https.empty() && tls;
   if (!cfg.acme.directory.empty()) {
     acme::Settings as;
+    as.challenge = tls_alpn ? "tls-alpn-01" : "http-01";
     as.directory = cfg.acme.directory;
     as.contact = cfg.acme.contact;
     as.domains =
@@ -681,8 +686,12 @@ int Serve(const ServeOptions& options) {
         });
   }
   if (acme_manager) {
-    if (cfg.listen.http.empty()) {
-      spdlog::warn("acme: [listen] http is off, so the http-01 challenges cannot be answered");
+    if (tls_alpn) {
+      EnableTlsAlpnChallenges(*tls, &acme_alpn);
+      acme_manager->SetTlsAlpnChallenges(&acme_alpn);
+      spdlog::info("acme: [listen] http is off: tls-alpn-01 challenges on [listen] https");
+    } else if (cfg.listen.http.empty()) {
+      spdlog::warn("acme: neither [listen] http nor https is on: no challenge can be answered");
     }
     if (Status st = acme_manager->Start(); !st) {
       spdlog::error("acme: {}", st.error().message);

@@ -342,10 +342,21 @@ std::string Gzip(std::string_view data) {
 std::string ReportFilename(std::string_view submitter, std::string_view policy_domain,
                            int64_t begin, int64_t end, std::string_view unique_id,
                            std::string_view ext) {
-  std::string f = std::string(submitter) + "!" + std::string(policy_domain) + "!" +
-                  std::to_string(begin) + "!" + std::to_string(end);
-  if (!unique_id.empty()) f += "!" + std::string(unique_id);
-  return f + "." + std::string(ext);
+  // Appended piece by piece: GCC 12's -Wrestrict misfires on "!" + string.
+  std::string f(submitter);
+  f += '!';
+  f += policy_domain;
+  f += '!';
+  f += std::to_string(begin);
+  f += '!';
+  f += std::to_string(end);
+  if (!unique_id.empty()) {
+    f += '!';
+    f += unique_id;
+  }
+  f += '.';
+  f += ext;
+  return f;
 }
 
 std::string ComposeReportMail(const ReportMail& m) {

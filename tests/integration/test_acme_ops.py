@@ -13,13 +13,14 @@ running server (HTTP-01 through its own HTTP listener); then:
 import json
 import os
 import shutil
+import socket
 import ssl
 import subprocess
 import unittest
 import urllib.request
 
 from fakemx import FakeDNS
-from harness import Server, run_cli, wait_for
+from harness import HATO, Server, free_port, run_cli, wait_for
 from test_acme import NAME, PEBBLE, Pebble
 
 
@@ -102,6 +103,71 @@ class AcmeOpsTest(unittest.TestCase):
         s.start()
         wait_for(lambda: os.path.exists(cert), timeout=120, what="a new certificate")
         self.assertNotEqual(serial_of(cert), serial)
+
+
+
+@unittest.skipUnless(PEBBLE, "pebble is not installed (scripts/install-deps.sh)")
+class TlsAlpnTest(unittest.TestCase):
+    """RFC 8737: with [listen] http off and https on, the certificate is
+    ordered with the tls-alpn-01 challenge, which pebble validates by a TLS
+    handshake with ALPN "acme-tls/1" to Hato's https listener; ordinary
+    clients of that listener still get the server's certificate."""
+
+    def test_certificate_by_tls_alpn(self):
+        dns = FakeDNS({"acme-ca.example": [("A", "127.0.0.1")], NAME: [("A", "127.0.0.1")]})
+        server = Server(users=("alice",))
+        pebble = None
+        proc = None
+        try:
+            https = free_port()
+            pebble = Pebble(dns, free_port(), tls_port=https)
+            s = server
+            for key in ("smtp", "submission", "submissions", "imap", "imaps", "pop3", "pop3s",
+                        "managesieve"):
+                s.set_config("listen", key, f'"127.0.0.1:{free_port()}"')
+            s.set_config("listen", "http", '""')
+            s.set_config("listen", "https", f'"127.0.0.1:{https}"')
+            s.set_config("outbound", "resolver", f'"{dns.address}"')
+            s.set_config("acme", "directory", f'"{pebble.directory}"')
+            s.set_config("acme", "ca_file", f'"{pebble.cert}"')
+            s.set_config("acme", "domains", f'["{NAME}"]')
+            log = open(os.path.join(s.data, "serve.log"), "a")
+            proc = subprocess.Popen([HATO, "serve", "--data", s.data], stdout=log,
+                                    stderr=subprocess.STDOUT)
+            cert = os.path.join(s.data, "acme", "certificate.pem")
+            wait_for(lambda: os.path.exists(cert) or proc.poll() is not None, timeout=120,
+                     what="a certificate by tls-alpn-01")
+            logs = open(os.path.join(s.data, "serve.log")).read()
+            self.assertTrue(os.path.exists(cert), logs[-3000:] + pebble.logs()[-3000:])
+            self.assertIn("answering the tls-alpn-01 challenge for " + NAME, logs)
+            # Nothing listens on pebble's HTTP-01 port: only the TLS
+            # handshake with Hato's https listener can have validated it.
+            # A client without the ACME ALPN gets the server's certificate,
+            # now the issued one.
+            ctx = ssl.create_default_context()
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+            with socket.create_connection(("127.0.0.1", https), timeout=10) as raw:
+                with ctx.wrap_socket(raw, server_hostname=NAME) as tls:
+                    der = tls.getpeercert(binary_form=True)
+            pem = ssl.DER_cert_to_PEM_cert(der)
+            out = subprocess.run(["openssl", "x509", "-noout", "-text"], input=pem,
+                                 capture_output=True, text=True).stdout
+            self.assertNotIn("1.3.6.1.5.5.7.1.31", out)  # not a challenge certificate
+            # An "acme-tls/1" client for a name with no challenge is refused.
+            ctx.set_alpn_protocols(["acme-tls/1"])
+            with self.assertRaises((ssl.SSLError, OSError)):
+                with socket.create_connection(("127.0.0.1", https), timeout=10) as raw:
+                    with ctx.wrap_socket(raw, server_hostname="other.example"):
+                        pass
+        finally:
+            if proc is not None:
+                proc.terminate()
+                proc.wait(timeout=30)
+            server.cleanup()
+            if pebble:
+                pebble.stop()
+            dns.stop()
 
 
 if __name__ == "__main__":
