@@ -59,9 +59,11 @@ struct DnsRecordsOptions {
 int DnsRecords(const DnsRecordsOptions& o);
 
 // Each record of `in` compared with what `resolver` ("ip" or "ip@port"; ""
-// = the system's) answers now: status OK, MISSING, DIFFERENT or SKIPPED
-// (SRV, CNAME: not queried), with what was found. Blocking. Shared by `hato
-// dns check` and the admin console.
+// = the system's) answers now: status OK, MISSING or DIFFERENT (SKIPPED for
+// a record type it cannot query; none today), with what was found. SRV
+// (RFC 6186) must name the host and port; a CNAME the host (or address
+// records equal to the host's). Blocking. Shared by `hato dns check` and the
+// admin console.
 struct RecordCheck {
   dns::Record record;
   std::string status;
