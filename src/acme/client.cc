@@ -142,15 +142,25 @@ awaitable<Result<void>> Client::Authorize(const std::string& authz_url) {
     co_return Err(ErrorKind::kInvalid,
                   "acme: the authorization for " + authz->identifier + " is " + authz->status);
   }
-  const Challenge* ch = authz->Find("http-01");
+  const std::string type = alpn_ ? "tls-alpn-01" : "http-01";
+  const Challenge* ch = authz->Find(type);
   if (ch == nullptr) {
     co_return Err(ErrorKind::kInvalid,
-                  "acme: the CA offers no http-01 challenge for " + authz->identifier);
+                  "acme: the CA offers no " + type + " challenge for " + authz->identifier);
   }
   if (!IsValidToken(ch->token)) co_return Err(ErrorKind::kInvalid, "acme: bad challenge token");
   const std::string token = ch->token;
-  challenges_->Put(token, KeyAuthorization(token, account_.Thumbprint()));
-  spdlog::info("acme: answering the http-01 challenge for {}", authz->identifier);
+  const std::string identifier = AsciiLower(authz->identifier);
+  if (alpn_) {
+    // RFC 8737 3: the certificate the https listener shows for
+    // "acme-tls/1" with this name.
+    auto cert = TlsAlpnCertificate(identifier, KeyAuthorization(token, account_.Thumbprint()));
+    if (!cert) co_return cert.error();
+    alpn_->Put(identifier, std::move(*cert));
+  } else {
+    challenges_->Put(token, KeyAuthorization(token, account_.Thumbprint()));
+  }
+  spdlog::info("acme: answering the {} challenge for {}", type, authz->identifier);
   // Section 7.5.1: an empty object says "ready, validate".
   auto started = co_await Post(ch->url, "{}");
   Result<void> outcome = Ok();
@@ -175,15 +185,19 @@ awaitable<Result<void>> Client::Authorize(const std::string& authz_url) {
         break;
       }
       if (now->status != "pending") {
-        const Challenge* failed = now->Find("http-01");
+        const Challenge* failed = now->Find(type);
         outcome = Err(ErrorKind::kInvalid,
-                      "acme: the CA refused the http-01 challenge for " + now->identifier +
+                      "acme: the CA refused the " + type + " challenge for " + now->identifier +
                           (failed && !failed->error.empty() ? ": " + LogSafe(failed->error) : ""));
         break;
       }
     }
   }
-  challenges_->Remove(token);
+  if (alpn_) {
+    alpn_->Remove(identifier);
+  } else {
+    challenges_->Remove(token);
+  }
   co_return outcome;
 }
 
@@ -275,6 +289,133 @@ awaitable<Result<Issued>> Client::Issue(const std::string& directory_url,
   co_return Issued{key->ToPem(), std::move(chain->body)};
 }
 
+awaitable<Result<void>> Client::FindAccount(const std::string& directory_url) {
+  auto dir = co_await Exchange("GET", directory_url, "");
+  if (!dir) co_return dir.error();
+  if (dir->status != 200) {
+    co_return Temp("the directory " + directory_url + " answered " + std::to_string(dir->status));
+  }
+  auto parsed = ParseDirectory(dir->body);
+  if (!parsed) co_return parsed.error();
+  directory_ = std::move(*parsed);
+  kid_.clear();
+  auto acct = co_await Post(directory_.new_account, R"({"onlyReturnExisting":true})");
+  if (!acct) co_return acct.error();
+  if (acct->location.empty()) co_return Temp("the CA gave no account URL");
+  kid_ = acct->location;
+  co_return Ok();
+}
+
+awaitable<Result<void>> Client::Revoke(const std::string& directory_url,
+                                       const std::string& chain_pem, int reason) {
+  auto payload = RevocationPayload(chain_pem, reason);
+  if (!payload) co_return payload.error();
+  auto found = co_await FindAccount(directory_url);
+  if (!found) co_return found.error();
+  if (directory_.revoke_cert.empty()) {
+    co_return Err(ErrorKind::kInvalid, "acme: the CA offers no revokeCert");
+  }
+  auto r = co_await Post(directory_.revoke_cert, *payload);
+  if (!r) co_return r.error();
+  co_return Ok();
+}
+
+awaitable<Result<void>> Client::RolloverKey(const std::string& directory_url,
+                                            const EcKey& new_key) {
+  auto found = co_await FindAccount(directory_url);
+  if (!found) co_return found.error();
+  if (directory_.key_change.empty()) {
+    co_return Err(ErrorKind::kInvalid, "acme: the CA offers no keyChange");
+  }
+  auto inner = KeyChangeInner(account_, new_key, kid_, directory_.key_change);
+  if (!inner) co_return inner.error();
+  auto r = co_await Post(directory_.key_change, *inner);
+  if (!r) co_return r.error();
+  account_ = new_key;
+  co_return Ok();
+}
+
+namespace {
+
+// One CLI operation (revoke, rollover) gives up after this.
+constexpr std::chrono::seconds kCliTimeout{300};
+
+// Runs one Client operation to the end on an event loop of its own (the CLI).
+Status RunClient(const Settings& settings, const EcKey& account,
+                 std::function<awaitable<Result<void>>(Client&)> op) {
+  asio::io_context io;
+  dns::ResolverOptions ro;
+  ro.forward_to = settings.resolver;
+  auto resolver = dns::NewUnboundResolver(io.get_executor(), ro);
+  if (!resolver) return resolver.error();
+  auto tls = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client);
+  boost::system::error_code ec;
+  tls->set_default_verify_paths(ec);
+  if (!settings.ca_file.empty()) {
+    tls->load_verify_file(settings.ca_file, ec);
+    if (ec)
+      return Err(ErrorKind::kInvalid, "acme.ca_file '" + settings.ca_file + "': " + ec.message());
+  }
+  HttpChallenges none;
+  Client client(resolver->get(), tls, account, &none);
+  Result<void> out = Temp("no answer within " + std::to_string(kCliTimeout.count()) + " s");
+  asio::co_spawn(
+      io,
+      [&]() -> awaitable<void> {
+        out = co_await op(client);
+        io.stop();  // the resolver's descriptor watch would keep run() going
+      },
+      asio::detached);
+  io.run_for(kCliTimeout);
+  return out;
+}
+
+Result<EcKey> LoadAccountKey(const std::string& data_dir) {
+  auto pem = io::FileSystem::Default()->ReadRegularFile(AccountKeyPath(data_dir));
+  if (!pem) return Err(ErrorKind::kNotFound, "no ACME account key in " + AccountKeyPath(data_dir));
+  auto k = EcKey::FromPem(*pem);
+  if (!k) return Err(k.error().kind, AccountKeyPath(data_dir) + ": " + k.error().message);
+  return k;
+}
+
+}  // namespace
+
+Status Manager::RevokeStored(const std::string& data_dir, const Settings& settings, int reason) {
+  io::FileSystem* fs = io::FileSystem::Default();
+  auto account = LoadAccountKey(data_dir);
+  if (!account) return account.error();
+  const std::string path = CertificatePath(data_dir);
+  auto pem = fs->ReadRegularFile(path);
+  if (!pem) return Err(ErrorKind::kNotFound, "no ACME certificate in " + path);
+  std::string chain = *pem;
+  std::string directory = settings.directory;
+  Status st =
+      RunClient(settings, *account, [&](Client& c) { return c.Revoke(directory, chain, reason); });
+  if (!st) return st;
+  return fs->Rename(path, path + ".revoked");
+}
+
+Status Manager::RolloverAccountKey(const std::string& data_dir, const Settings& settings) {
+  io::FileSystem* fs = io::FileSystem::Default();
+  auto account = LoadAccountKey(data_dir);
+  if (!account) return account.error();
+  auto fresh = EcKey::Generate();
+  if (!fresh) return fresh.error();
+  // Kept beside the old key until the CA has switched: a crash between the
+  // two leaves both keys on disk, never only the one the CA does not know.
+  const std::string next = AccountKeyPath(data_dir) + ".new";
+  if (auto st = fs->WriteFileAtomic(next, fresh->ToPem()); !st) return st;
+  EcKey new_key = *fresh;
+  std::string directory = settings.directory;
+  Status st =
+      RunClient(settings, *account, [&](Client& c) { return c.RolloverKey(directory, new_key); });
+  if (!st) {
+    (void)fs->Remove(next);
+    return st;
+  }
+  return fs->Rename(next, AccountKeyPath(data_dir));
+}
+
 Manager::Manager(asio::any_io_executor executor, std::string data_dir, Settings settings,
                  HttpChallenges* challenges, Install install)
     : executor_(executor),
@@ -351,6 +492,10 @@ awaitable<Status> Manager::RenewOnce() {
     account = std::move(*k);
   }
   Client client(resolver_.get(), tls_, std::move(*account), challenges_);
+  if (settings_.challenge == "tls-alpn-01") {
+    if (!alpn_) co_return Err(ErrorKind::kInvalid, "acme: tls-alpn-01 without an https listener");
+    client.UseTlsAlpn(alpn_);
+  }
   auto issued = co_await client.Issue(settings_.directory, settings_.contact, settings_.domains);
   if (!issued) co_return issued.error();
   const std::string path = CertificatePath(data_dir_);

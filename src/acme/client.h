@@ -1,5 +1,6 @@
-// Certificates by ACME (RFC 8555) with the HTTP-01 challenge (section 8.3),
-// renewed before they expire and installed in the running TLS context.
+// Certificates by ACME (RFC 8555) with the HTTP-01 challenge (section 8.3) or
+// TLS-ALPN-01 (RFC 8737), renewed before they expire and installed in the
+// running TLS context; revocation (7.6) and account key rollover (7.3.5).
 //
 // Manager runs on one event loop: every check_interval it looks at the
 // stored certificate (DATA/acme/certificate.pem) and, when it is missing,
@@ -75,7 +76,35 @@ class HttpChallenges {
   std::map<std::string, std::string> tokens_;
 };
 
+// TLS-ALPN-01 (RFC 8737): the challenge certificate (PEM certificate and
+// key) offered, by domain, to a TLS client that asks for the ALPN protocol
+// "acme-tls/1" with that name (app/tls.h EnableTlsAlpnChallenges).
+class TlsAlpnChallenges {
+ public:
+  void Put(const std::string& domain, ChallengeCertificate cert) {
+    std::lock_guard lock(mu_);
+    certs_[domain] = std::move(cert);
+  }
+  void Remove(const std::string& domain) {
+    std::lock_guard lock(mu_);
+    certs_.erase(domain);
+  }
+  std::optional<ChallengeCertificate> Get(const std::string& domain) const {
+    std::lock_guard lock(mu_);
+    auto it = certs_.find(domain);
+    if (it == certs_.end()) return std::nullopt;
+    return it->second;
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::map<std::string, ChallengeCertificate> certs_;
+};
+
 struct Settings {
+  // "http-01" (section 8.3, answered by [listen] http on port 80) or
+  // "tls-alpn-01" (RFC 8737, answered by [listen] https on port 443).
+  std::string challenge = "http-01";
   std::string directory;             // the CA's directory URL (https)
   std::string contact;               // an e-mail address for the account, or ""
   std::vector<std::string> domains;  // names on the certificate (A-labels)
@@ -103,6 +132,17 @@ class Client {
 
   awaitable<Result<Issued>> Issue(const std::string& directory_url, const std::string& contact,
                                   const std::vector<std::string>& domains);
+  // Answer tls-alpn-01 challenges through `alpn` instead of http-01.
+  void UseTlsAlpn(TlsAlpnChallenges* alpn) { alpn_ = alpn; }
+  // Section 7.6: revokes the first certificate of `chain_pem`, signed by
+  // the account key (the account found with onlyReturnExisting); `reason`
+  // is an RFC 5280 CRLReason (0 unspecified, 1 keyCompromise, 4 superseded,
+  // 5 cessationOfOperation).
+  awaitable<Result<void>> Revoke(const std::string& directory_url, const std::string& chain_pem,
+                                 int reason);
+  // Section 7.3.5: the account's key becomes `new_key` (this client then
+  // signs with it).
+  awaitable<Result<void>> RolloverKey(const std::string& directory_url, const EcKey& new_key);
 
  private:
   struct Reply {
@@ -118,12 +158,15 @@ class Client {
   // carrying the problem's detail.
   awaitable<Result<Reply>> Post(const std::string& url, const std::string& payload);
   awaitable<Result<void>> Authorize(const std::string& authz_url);
+  // The directory, then the existing account of the key (kid_), section 7.3.1.
+  awaitable<Result<void>> FindAccount(const std::string& directory_url);
   awaitable<void> Pause(int seconds);
 
   dns::Resolver* resolver_;
   std::shared_ptr<asio::ssl::context> tls_;
   EcKey account_;
   HttpChallenges* challenges_;
+  TlsAlpnChallenges* alpn_ = nullptr;
   Directory directory_;
   std::string kid_;
   std::string nonce_;
@@ -142,9 +185,20 @@ class Manager : public std::enable_shared_from_this<Manager> {
   // every check_interval. kInvalid for a bad ca_file or directory URL.
   Status Start();
   void Stop();
+  // With settings.challenge "tls-alpn-01": where the challenge certificates
+  // go (served by the https listener). Call before Start.
+  void SetTlsAlpnChallenges(TlsAlpnChallenges* alpn) { alpn_ = alpn; }
 
   // DATA/acme/certificate.pem: the key and chain in use.
   static std::string CertificatePath(const std::string& data_dir);
+  // `hato cert revoke` and `hato cert rollover` (blocking, on their own
+  // event loop; the server need not be stopped). Revoke: the certificate in
+  // DATA/acme/certificate.pem is revoked and the file renamed
+  // certificate.pem.revoked, so the next check orders a new one. Rollover: a
+  // new account key replaces DATA/acme/account.key once the CA accepted it
+  // (written first as account.key.new).
+  static Status RevokeStored(const std::string& data_dir, const Settings& settings, int reason);
+  static Status RolloverAccountKey(const std::string& data_dir, const Settings& settings);
   // Why the stored certificate must be replaced ("missing", "expires in N
   // days", ...), or nullopt when it is good for longer than renew_days.
   static std::optional<std::string> RenewalDue(const std::string& data_dir,
@@ -158,6 +212,7 @@ class Manager : public std::enable_shared_from_this<Manager> {
   std::string data_dir_;
   Settings settings_;
   HttpChallenges* challenges_;
+  TlsAlpnChallenges* alpn_ = nullptr;
   Install install_;
   std::unique_ptr<dns::Resolver> resolver_;
   std::shared_ptr<asio::ssl::context> tls_;

@@ -179,6 +179,80 @@ Result<std::string> SignedRequest(const EcKey& key, std::string_view kid, std::s
          Base64Url(*sig) + R"("})";
 }
 
+Result<std::string> KeyChangeInner(const EcKey& old_key, const EcKey& new_key, std::string_view kid,
+                                   std::string_view url) {
+  std::string header =
+      R"({"alg":"ES256","jwk":)" + new_key.Jwk() + R"(,"url":)" + JsonString(url) + "}";
+  std::string payload = R"({"account":)" + JsonString(kid) + R"(,"oldKey":)" + old_key.Jwk() + "}";
+  std::string protected64 = Base64Url(header);
+  std::string payload64 = Base64Url(payload);
+  auto sig = new_key.SignEs256(protected64 + "." + payload64);
+  if (!sig) return sig.error();
+  return R"({"protected":")" + protected64 + R"(","payload":")" + payload64 + R"(","signature":")" +
+         Base64Url(*sig) + R"("})";
+}
+
+Result<std::string> RevocationPayload(std::string_view pem, int reason) {
+  Bio bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+  if (!bio) return Fail("out of memory");
+  std::unique_ptr<X509, decltype(&X509_free)> cert(
+      PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr), X509_free);
+  if (!cert) return Err(ErrorKind::kInvalid, "acme: no PEM certificate");
+  unsigned char* der = nullptr;
+  int n = i2d_X509(cert.get(), &der);
+  if (n <= 0) return Fail("cannot encode the certificate");
+  std::string bytes(reinterpret_cast<char*>(der), static_cast<size_t>(n));
+  OPENSSL_free(der);
+  return R"({"certificate":")" + Base64Url(bytes) + R"(","reason":)" + std::to_string(reason) + "}";
+}
+
+Result<ChallengeCertificate> TlsAlpnCertificate(std::string_view domain,
+                                                std::string_view key_authorization) {
+  auto key = EcKey::Generate();
+  if (!key) return key.error();
+  std::unique_ptr<X509, decltype(&X509_free)> cert(X509_new(), X509_free);
+  if (!cert) return Fail("out of memory");
+  X509_set_version(cert.get(), 2);
+  ASN1_INTEGER_set(X509_get_serialNumber(cert.get()), 1);
+  X509_gmtime_adj(X509_getm_notBefore(cert.get()), -3600);
+  X509_gmtime_adj(X509_getm_notAfter(cert.get()), 7 * 86400);
+  X509_set_pubkey(cert.get(), key->get());
+  std::string cn(domain.substr(0, 64));
+  X509_NAME* name = X509_get_subject_name(cert.get());
+  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8,
+                             reinterpret_cast<const unsigned char*>(cn.c_str()), -1, -1, 0);
+  X509_set_issuer_name(cert.get(), name);
+  // subjectAltName: the one identifier being validated.
+  std::string san = "DNS:" + std::string(domain);
+  X509_EXTENSION* alt = X509V3_EXT_conf_nid(nullptr, nullptr, NID_subject_alt_name, san.c_str());
+  if (!alt) return Fail("cannot make the subjectAltName");
+  X509_add_ext(cert.get(), alt, -1);
+  X509_EXTENSION_free(alt);
+  // acmeIdentifier (RFC 8737 3): critical, extnValue = DER OCTET STRING of
+  // the 32-byte SHA-256 digest of the key authorization.
+  std::string digest = Sha256(key_authorization);
+  std::string der = std::string("\x04\x20", 2) + digest;
+  std::unique_ptr<ASN1_OBJECT, decltype(&ASN1_OBJECT_free)> oid(
+      OBJ_txt2obj("1.3.6.1.5.5.7.1.31", 1), ASN1_OBJECT_free);
+  std::unique_ptr<ASN1_OCTET_STRING, decltype(&ASN1_OCTET_STRING_free)> value(
+      ASN1_OCTET_STRING_new(), ASN1_OCTET_STRING_free);
+  if (!oid || !value ||
+      ASN1_OCTET_STRING_set(value.get(), reinterpret_cast<const unsigned char*>(der.data()),
+                            static_cast<int>(der.size())) != 1) {
+    return Fail("cannot make the acmeIdentifier");
+  }
+  X509_EXTENSION* ext = X509_EXTENSION_create_by_OBJ(nullptr, oid.get(), 1, value.get());
+  if (!ext) return Fail("cannot make the acmeIdentifier");
+  X509_add_ext(cert.get(), ext, -1);
+  X509_EXTENSION_free(ext);
+  if (X509_sign(cert.get(), key->get(), EVP_sha256()) <= 0) return Fail("cannot sign");
+  Bio out(BIO_new(BIO_s_mem()));
+  if (!out || PEM_write_bio_X509(out.get(), cert.get()) != 1) return Fail("cannot write PEM");
+  char* data = nullptr;
+  long n = BIO_get_mem_data(out.get(), &data);
+  return ChallengeCertificate{std::string(data, static_cast<size_t>(n)), key->ToPem()};
+}
+
 Result<std::string> MakeCsr(const EcKey& key, const std::vector<std::string>& domains) {
   if (domains.empty()) return Err(ErrorKind::kInvalid, "acme: no domain for the certificate");
   std::unique_ptr<X509_REQ, decltype(&X509_REQ_free)> req(X509_REQ_new(), X509_REQ_free);

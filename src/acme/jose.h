@@ -54,6 +54,29 @@ class EcKey {
 Result<std::string> SignedRequest(const EcKey& key, std::string_view kid, std::string_view nonce,
                                   std::string_view url, std::string_view payload);
 
+// The inner JWS of a key change (RFC 8555 section 7.3.5): signed by
+// `new_key`, protected header {alg, jwk: new key, url} without a nonce,
+// payload {"account": kid, "oldKey": old key's JWK}. It is the payload of
+// the outer request, signed by the old key.
+Result<std::string> KeyChangeInner(const EcKey& old_key, const EcKey& new_key, std::string_view kid,
+                                   std::string_view url);
+
+// The revocation request's payload (section 7.6): {"certificate":
+// base64url(DER of the first certificate of `pem`), "reason": reason}
+// (RFC 5280 5.3.1 CRLReason codes).
+Result<std::string> RevocationPayload(std::string_view pem, int reason);
+
+// The TLS-ALPN-01 challenge certificate (RFC 8737 section 3): self-signed
+// for `domain` (its only dNSName), with the critical acmeIdentifier
+// extension (1.3.6.1.5.5.7.1.31) holding SHA-256 of the key authorization;
+// a fresh P-256 key. Returned as PEM: certificate, then key.
+struct ChallengeCertificate {
+  std::string cert_pem;
+  std::string key_pem;
+};
+Result<ChallengeCertificate> TlsAlpnCertificate(std::string_view domain,
+                                                std::string_view key_authorization);
+
 // The DER of a PKCS #10 request for `domains` (the first is the subject's
 // CN; all are subjectAltName dNSNames), signed by `key`.
 Result<std::string> MakeCsr(const EcKey& key, const std::vector<std::string>& domains);

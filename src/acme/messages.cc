@@ -64,6 +64,10 @@ Result<Directory> ParseDirectory(std::string_view text) {
     if (!v) return v.error();
     *out = *v;
   }
+  for (auto [key, out] :
+       {std::pair{"revokeCert", &d.revoke_cert}, std::pair{"keyChange", &d.key_change}}) {
+    if (auto v = Required(*o, key, "the directory")) *out = *v;
+  }
   return d;
 }
 

@@ -24,6 +24,8 @@ struct Directory {  // section 7.1.1
   std::string new_nonce;
   std::string new_account;
   std::string new_order;
+  std::string revoke_cert;  // "" when the CA has none (section 7.6)
+  std::string key_change;   // "" when the CA has none (section 7.3.5)
 };
 Result<Directory> ParseDirectory(std::string_view json);
 

@@ -10,10 +10,12 @@
 #include <fstream>
 #include <iostream>
 
+#include "app/cert_cli.h"
 #include "app/cli_docs.h"
 #include "app/list_cli.h"
 #include "app/msgauth_cli.h"
 #include "app/open_store.h"
+#include "app/reports_cli.h"
 #include "app/serve.h"
 #include "app/setup.h"
 #include "app/shard_cli.h"
@@ -404,6 +406,11 @@ int RunCli(int argc, char** argv) {
   dns_check->add_option("--resolver", dns_opts.resolver,
                         "resolver ip or ip@port (default: outbound.resolver, else the system's)");
   add_data(dns_check);
+  DnsRecordsOptions dns_records_opts;
+  auto* dns_records = dns_cmd->add_subcommand(
+      "records", "print the records to publish now (MTA-STS id of the served policy, DKIM key)");
+  dns_records->add_option("DOMAIN", dns_records_opts.domain)->required();
+  add_data(dns_records);
 
   // domain add|list|remove
   auto* dom = app.add_subcommand("domain", "manage local domains");
@@ -648,6 +655,10 @@ int RunCli(int argc, char** argv) {
   StatusCli status_cli(app, data);
   // account shards|where|move|cleanup (issue 15): src/app/shard_cli.h
   ShardCli shard_cli(app, data);
+  // reports send (issue 18): src/app/reports_cli.h
+  ReportsCli reports_cli(app, data);
+  // cert revoke|rollover (issue 18): src/app/cert_cli.h
+  CertCli cert_cli(app, data);
 
   // Documentation generated from this command tree (src/app/cli_docs.h).
   auto* man = app.add_subcommand("man", "print the man page hato(1) (roff)");
@@ -682,6 +693,10 @@ int RunCli(int argc, char** argv) {
     init_opts.data = data;
     return InitDataDir(init_opts);
   }
+  if (dns_records->parsed()) {
+    dns_records_opts.data = data;
+    return DnsRecords(dns_records_opts);
+  }
   if (dns_check->parsed()) {
     dns_opts.data = data;
     return DnsCheck(dns_opts);
@@ -689,6 +704,8 @@ int RunCli(int argc, char** argv) {
   if (int rc = msgauth_cli.Run(); rc >= 0) return rc;
   if (int rc = sieve_cli.Run(); rc >= 0) return rc;
   if (int rc = list_cli.Run(); rc >= 0) return rc;
+  if (int rc = reports_cli.Run(); rc >= 0) return rc;
+  if (int rc = cert_cli.Run(); rc >= 0) return rc;
   if (int rc = status_cli.Run(); rc >= 0) return rc;
   if (int rc = shard_cli.Run(); rc >= 0) return rc;
   if (bk_list->parsed()) {

@@ -2,7 +2,10 @@
 
 #include <boost/json.hpp>
 
+#include "app/setup.h"
+#include "base/strings.h"
 #include "http/static_files.h"
+#include "io/await.h"
 #include "jmap/api.h"
 #include "lists/engine.h"
 #include "lists/http.h"
@@ -25,6 +28,36 @@ std::string WebRoot(const HttpContext& ctx) {
   std::string root = ctx.services->config->Get()->web.root;
   if (root.empty()) return web::DefaultWebRoot();
   return root.front() == '/' ? root : ctx.data_dir + "/" + root;
+}
+
+// GET /.well-known/mta-sts.txt on the host mta-sts.DOMAIN (RFC 8461 3.3):
+// the policy of [mta_sts] for a local DOMAIN, as text/plain; 404 for any
+// other host, a domain that is not local, or mode "off". The policy is read
+// from the configuration at each request, so a SIGHUP reload changes it.
+http::Handler MtaStsPolicyHandler(server::Services* svc) {
+  return [svc](http::Request& req) -> awaitable<http::Response> {
+    std::string host = AsciiLower(req.Get("host").value_or(""));
+    if (size_t colon = host.rfind(':');
+        colon != std::string::npos && host.find(']') == std::string::npos) {
+      host.resize(colon);
+    }
+    if (!host.empty() && host.back() == '.') host.pop_back();
+    constexpr std::string_view kPrefix = "mta-sts.";
+    auto cfg = svc->config->Get();
+    std::string policy = PublishedMtaStsPolicy(*cfg);
+    if (policy.empty() || host.size() <= kPrefix.size() || host.rfind(kPrefix, 0) != 0) {
+      co_return http::Response::Text(404, "no MTA-STS policy here\n");
+    }
+    std::string domain = host.substr(kPrefix.size());
+    store::Store* store = svc->store;
+    auto check = [store, domain] { return store->IsLocalDomain(domain); };
+    Result<bool> local = co_await io::Offload(*svc->blocking, std::move(check));
+    if (!local) co_return http::Response::Text(503, "try again later\n");
+    if (!*local) co_return http::Response::Text(404, "no MTA-STS policy for this domain\n");
+    http::Response r = http::Response::Text(200, std::move(policy));
+    r.Set("Content-Type", "text/plain");
+    co_return r;
+  };
 }
 
 }  // namespace
@@ -58,6 +91,8 @@ void RegisterHttpRoutes(http::Router& router, const HttpContext& ctx) {
                        co_return r;
                      });
   }
+  // MTA-STS (RFC 8461 3.2): the policy of every local domain.
+  router.Add("GET", "/.well-known/mta-sts.txt", MtaStsPolicyHandler(ctx.services));
   // [http] static_dir: plain files under /static/ (no listing, ETag, .br/.gz).
   auto cfg = ctx.services->config->Get();
   if (!cfg->http.static_dir.empty()) {

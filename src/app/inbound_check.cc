@@ -3,6 +3,7 @@
 #include <random>
 
 #include "msgauth/auth_results.h"
+#include "reports/format.h"
 
 namespace hato::app {
 namespace {
@@ -30,8 +31,10 @@ int Sample() {
 
 InboundCheckFn NewInboundCheck(const server::ConfigSource& config,
                                std::shared_ptr<dns::SharedLookup> dns, server::Counters* counters,
-                               std::shared_ptr<const msgauth::PublicSuffixList> psl) {
-  return [&config, dns, counters, psl](const server::InboundInfo& info, std::string_view message) {
+                               std::shared_ptr<const msgauth::PublicSuffixList> psl,
+                               reports::Recorder* recorder) {
+  return [&config, dns, counters, psl, recorder](const server::InboundInfo& info,
+                                                 std::string_view message) {
     std::shared_ptr<const config::Config> cfg = config.Get();
     InboundVerdict v;
     // Forged results claiming to be ours go, whether or not we check.
@@ -76,6 +79,30 @@ InboundCheckFn NewInboundCheck(const server::ConfigSource& config,
       } else if (v.action == InboundVerdict::Action::kJunk) {
         counters->dmarc_junked.fetch_add(1, std::memory_order_relaxed);
       }
+    }
+    // The DMARC aggregate report's row (RFC 7489 7.2, appendix C), for a
+    // domain that publishes a record.
+    if (recorder && cfg->reports.dmarc && !r.dmarc.record_domain.empty() &&
+        (r.dmarc.status == msgauth::DmarcStatus::kPass ||
+         r.dmarc.status == msgauth::DmarcStatus::kFail)) {
+      reports::DmarcRow row;
+      row.source_ip = ip->ToString();
+      row.header_from = r.dmarc.from_domain;
+      row.policy_domain = r.dmarc.record_domain;
+      row.envelope_from = r.spf.domain;
+      row.disposition = v.action == InboundVerdict::Action::kReject ? "reject"
+                        : v.action == InboundVerdict::Action::kJunk ? "quarantine"
+                                                                    : "none";
+      row.dkim_pass = r.dmarc.dkim_aligned;
+      row.spf_pass = r.dmarc.spf_aligned;
+      for (const auto& d : r.dkim) {
+        if (!d.domain.empty()) {
+          row.dkim.emplace_back(d.domain, std::string(msgauth::DkimStatusName(d.status)));
+        }
+      }
+      row.spf_domain = r.spf.domain;
+      row.spf_result = std::string(msgauth::SpfResultName(r.spf.result));
+      recorder->Add(reports::Kind::kDmarc, in.now, reports::ToJsonLine(row));
     }
     if (v.action != InboundVerdict::Action::kDeliver) {
       v.reason = "DMARC policy of " + r.dmarc.from_domain +

@@ -10,6 +10,7 @@
 
 #include "dns/blocking_lookup.h"
 #include "msgauth/psl.h"
+#include "reports/recorder.h"
 #include "server/services.h"
 
 namespace hato::app {
@@ -20,9 +21,12 @@ using InboundCheckFn =
 // Reads [msgauth] from `config` at each message, so SIGHUP changes apply
 // (except the resolver, fixed when `dns` was opened).
 // Counts results in `counters` (null: not counted). `psl` (null: the
-// built-in suffixes) finds organizational domains for DMARC.
+// built-in suffixes) finds organizational domains for DMARC. Each DMARC
+// evaluation of a domain with a record is recorded in `recorder` for the
+// aggregate reports (RFC 7489 7.2; [reports] dmarc; null: not recorded).
 InboundCheckFn NewInboundCheck(const server::ConfigSource& config,
                                std::shared_ptr<dns::SharedLookup> dns, server::Counters* counters,
-                               std::shared_ptr<const msgauth::PublicSuffixList> psl);
+                               std::shared_ptr<const msgauth::PublicSuffixList> psl,
+                               reports::Recorder* recorder = nullptr);
 
 }  // namespace hato::app

@@ -34,6 +34,7 @@
 #include "outbound/queue.h"
 #include "outbound/srs.h"
 #include "pop3/server.h"
+#include "reports/send.h"
 #include "scan/trainer.h"
 #include "search/extract.h"
 #include "server/event_loops.h"
@@ -47,6 +48,8 @@ namespace hato::app {
 namespace {
 
 constexpr int kPurgeIntervalSeconds = 3600;
+// How often the daily reports (reports/send.h) are looked for.
+constexpr std::chrono::minutes kReportCheckInterval{60};
 // Threads for inbound SPF/DKIM/DMARC checks, which mostly wait on DNS: as many
 // messages are checked at once (the rest wait their turn; each wait is
 // bounded by [msgauth] check_timeout_seconds).
@@ -342,7 +345,10 @@ int Serve(const ServeOptions& options) {
                    cfg.msgauth.public_suffix_list, parsed.error().message);
     }
   }
-  hooks.authenticate_inbound = NewInboundCheck(config_source, *lookup, &counters, psl);
+  // Results behind the daily TLS-RPT and DMARC reports (reports/recorder.h).
+  reports::Recorder report_recorder(io::FileSystem::Default(), options.data_dir);
+  hooks.authenticate_inbound =
+      NewInboundCheck(config_source, *lookup, &counters, psl, &report_recorder);
   server::Services services{store.get(), &blocking, &config_source, tls,     &penalty,
                             &disk,       &counters, &hooks,         &checks, {}};
   // Every commit's changed mailboxes go to IMAP IDLE and JMAP push alike.
@@ -528,6 +534,7 @@ int Serve(const ServeOptions& options) {
   // The outbound queue runner lives on session loop 0; destroyed before the
   // loops (its resolver and timers are bound to that loop).
   auto queue = std::make_unique<outbound::Queue>(services, loops.executor(0));
+  queue->SetTlsReports(&report_recorder);
   if (auto st = queue->Start(); !st) {
     spdlog::error("outbound: {}", st.error().message);
     return 1;
@@ -596,6 +603,39 @@ int Serve(const ServeOptions& options) {
   };
   trim_heap();
 
+  // The daily aggregate reports (reports/send.h): each hour, from [reports]
+  // send_hour (UTC) on, the days that have ended are reported, on the
+  // blocking pool; the queue then sends them.
+  asio::steady_timer report_timer(io);
+  std::shared_ptr<dns::SharedLookup> report_dns = *lookup;
+  std::function<void()> send_reports = [&] {
+    asio::post(blocking, [&, report_dns] {
+      auto c = config_source.Get();
+      int64_t now = std::time(nullptr);
+      if ((!c->reports.tls_rpt && !c->reports.dmarc) ||
+          (now % 86400) / 3600 < c->reports.send_hour) {
+        return;
+      }
+      dns::BudgetLookup dns(report_dns, std::chrono::seconds(120));
+      reports::SendOptions so;
+      so.now = now;
+      auto sent = reports::SendDueReports(*store, options.data_dir, *c, dns, so);
+      if (!sent) {
+        spdlog::warn("reports: {}", sent.error().message);
+        return;
+      }
+      for (const auto& line : sent->log) spdlog::info("reports: {}", line);
+      if (sent->reports > 0) {
+        if (outbound::Queue* q = queue_ptr.load()) q->Kick();
+      }
+    });
+    report_timer.expires_after(kReportCheckInterval);
+    report_timer.async_wait([&](boost::system::error_code ec) {
+      if (!ec) send_reports();
+    });
+  };
+  send_reports();
+
   // The metrics endpoint (metrics/exporter.h), off unless [metrics] listen is set.
   if (!cfg.metrics_listen.empty()) {
     metrics::ServerSources sources{{{"smtp", &smtp_server.admission()},
@@ -628,8 +668,13 @@ int Serve(const ServeOptions& options) {
   // Certificates by ACME ([acme], acme/client.h): orders start once the
   // listeners are open.
   std::shared_ptr<acme::Manager> acme_manager;
+  // TLS-ALPN-01 (RFC 8737) when only [listen] https can answer: its
+  // listener shows the challenge certificate to "acme-tls/1" clients.
+  acme::TlsAlpnChallenges acme_alpn;
+  bool tls_alpn = cfg.listen.http.empty() && !cfg.listen.https.empty() && tls;
   if (!cfg.acme.directory.empty()) {
     acme::Settings as;
+    as.challenge = tls_alpn ? "tls-alpn-01" : "http-01";
     as.directory = cfg.acme.directory;
     as.contact = cfg.acme.contact;
     as.domains =
@@ -652,8 +697,12 @@ int Serve(const ServeOptions& options) {
         });
   }
   if (acme_manager) {
-    if (cfg.listen.http.empty()) {
-      spdlog::warn("acme: [listen] http is off, so the http-01 challenges cannot be answered");
+    if (tls_alpn) {
+      EnableTlsAlpnChallenges(*tls, &acme_alpn);
+      acme_manager->SetTlsAlpnChallenges(&acme_alpn);
+      spdlog::info("acme: [listen] http is off: tls-alpn-01 challenges on [listen] https");
+    } else if (cfg.listen.http.empty()) {
+      spdlog::warn("acme: neither [listen] http nor https is on: no challenge can be answered");
     }
     if (Status st = acme_manager->Start(); !st) {
       spdlog::error("acme: {}", st.error().message);
@@ -771,6 +820,7 @@ int Serve(const ServeOptions& options) {
     purge_timer.cancel();
     disk_timer.cancel();
     heap_timer.cancel();
+    report_timer.cancel();
     session_end_timer.cancel();
     smtp_server.Shutdown();
     submission_server.Shutdown();

@@ -1,6 +1,6 @@
 #include "app/setup.h"
 
-#include <ctime>
+#include <algorithm>
 #include <iostream>
 #include <memory>
 
@@ -28,15 +28,6 @@ int Fail(const std::string& msg) {
   return kExitError;
 }
 
-std::string Today() {
-  std::time_t t = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[16];
-  std::strftime(buf, sizeof(buf), "%Y%m%d", &tm);
-  return buf;
-}
-
 void PrintRecords(const std::vector<dns::Record>& records) {
   for (dns::Need need : {dns::Need::kRequired, dns::Need::kRecommended}) {
     std::cout << (need == dns::Need::kRequired ? "\n; Required:\n" : "\n; Recommended:\n");
@@ -44,6 +35,25 @@ void PrintRecords(const std::vector<dns::Record>& records) {
       if (r.need != need) continue;
       std::cout << "; " << r.purpose << (r.placeholder ? " (fill in)" : "") << "\n"
                 << dns::ZoneLine(r) << "\n";
+    }
+  }
+}
+
+// The MTA-STS policy file Hato serves for `domain` ([mta_sts]), as comments.
+void PrintPolicy(const config::Config& cfg, const std::string& domain) {
+  std::string policy = PublishedMtaStsPolicy(cfg);
+  if (policy.empty()) return;
+  std::cout << "\n; The MTA-STS policy Hato serves as https://mta-sts." << domain
+            << "/.well-known/mta-sts.txt ([mta_sts] in hato.toml; its certificate must name\n"
+            << "; mta-sts." << domain << ", e.g. [acme] domains; start with mode: testing, then"
+            << " enforce):\n";
+  std::string line;
+  for (char c : policy) {
+    if (c == '\r') continue;
+    line += c;
+    if (c == '\n') {
+      std::cout << ";   " << line;
+      line.clear();
     }
   }
 }
@@ -114,7 +124,8 @@ int InitDataDir(const InitOptions& o) {
                            : "the store is in PostgreSQL\n");
   }
 
-  dns::RecordInput in{domain.name, host.name, o.dkim_selector, *dkim_record, o.addresses, Today()};
+  dns::RecordInput in{domain.name,  host.name,   o.dkim_selector,
+                      *dkim_record, o.addresses, dns::MtaStsPolicyId(PublishedMtaStsPolicy(*cfg))};
   std::cout << "initialised " << o.data << " for domain " << domain.name << " (hostname "
             << host.name << ")\n"
             << "wrote " << o.data << "/hato.toml, a self-signed certificate in " << o.data
@@ -131,22 +142,39 @@ int InitDataDir(const InitOptions& o) {
             << "  5. Once DNS has propagated: hato dns check " << domain.name << " --data "
             << o.data << "\n";
   PrintRecords(dns::DomainRecords(in));
-  std::cout << "\n; The MTA-STS policy, served as https://mta-sts." << domain.name
-            << "/.well-known/mta-sts.txt (start with mode: testing, then enforce):\n";
-  for (char c : dns::MtaStsPolicy(host.name, "testing")) {
-    if (c != '\r') std::cout << c;
-  }
+  PrintPolicy(*cfg, domain.name);
   return 0;
 }
 
-Result<dns::RecordInput> RecordInputFor(const std::string& data, const std::string& hostname,
+std::string PublishedMtaStsPolicy(const config::Config& cfg) {
+  if (cfg.mta_sts.mode == "off") return "";
+  return dns::MtaStsPolicy(cfg.hostname, cfg.mta_sts.mode, cfg.mta_sts.mx,
+                           cfg.mta_sts.max_age_seconds);
+}
+
+int DnsRecords(const DnsRecordsOptions& o) {
+  auto cfg = LoadConfig(o.data);
+  if (!cfg) return Fail(cfg.error().message);
+  auto domain = CanonicalHostName(o.domain, "domain");
+  if (!domain.ok) return Fail(domain.error);
+  auto in = RecordInputFor(o.data, *cfg, domain.name);
+  if (!in) return Fail(in.error().message);
+  std::cout << "; DNS records for " << domain.name << " (mail host " << cfg->hostname << ")\n";
+  PrintRecords(dns::DomainRecords(*in));
+  PrintPolicy(*cfg, domain.name);
+  return 0;
+}
+
+Result<dns::RecordInput> RecordInputFor(const std::string& data, const config::Config& cfg,
                                         const std::string& domain) {
   // The DKIM record follows from the domain's key (the greatest selector signs).
   auto keys = msgauth::KeyRing::Load(*io::FileSystem::Default(), data + "/dkim");
   if (!keys) return keys.error();
   dns::RecordInput in;
   in.domain = domain;
-  in.hostname = hostname;
+  in.hostname = cfg.hostname;
+  std::string policy = PublishedMtaStsPolicy(cfg);
+  if (!policy.empty()) in.mta_sts_id = dns::MtaStsPolicyId(policy);
   if (const msgauth::DomainKey* k = keys->For(domain)) {
     auto rec = k->key.DnsRecord();
     if (!rec) return rec.error();
@@ -230,8 +258,64 @@ Result<std::vector<RecordCheck>> CheckDomainRecords(const dns::RecordInput& in,
       } else {
         report(r, "DIFFERENT", "got \"" + same[0] + "\"");
       }
+    } else if (r.type == "SRV") {
+      // RFC 6186 3.1: the target and port must be ours; priority and weight
+      // are the operator's choice. A target of "." (RFC 6186 3.4) says the
+      // service is not offered.
+      std::string want_port, want_target;
+      {
+        std::vector<std::string_view> f = SplitWords(r.value);
+        if (f.size() == 4) {
+          want_port = std::string(f[2]);
+          want_target = AsciiLower(f[3]);
+          if (!want_target.empty() && want_target.back() == '.') want_target.pop_back();
+        }
+      }
+      auto srv = dns.Srv(r.name);
+      if (!srv || srv->empty()) {
+        report(r, "MISSING", srv ? "no SRV record" : error_text(srv.error()));
+        continue;
+      }
+      bool match = false;
+      std::string got;
+      for (const auto& s : *srv) {
+        std::string target = s.target.empty() ? "." : s.target + ".";
+        got += (got.empty() ? "" : ", ") + std::to_string(s.priority) + " " +
+               std::to_string(s.weight) + " " + std::to_string(s.port) + " " + target;
+        match = match || (s.target == want_target && std::to_string(s.port) == want_port);
+      }
+      report(r, match ? "OK" : "DIFFERENT", "got " + got);
+    } else if (r.type == "CNAME") {
+      // The alias must name the mail host (RFC 8461 3.2's policy host, the
+      // autoconfig host). Address records equal to the host's do as well.
+      std::string want = AsciiLower(r.value);
+      if (!want.empty() && want.back() == '.') want.pop_back();
+      auto cname = dns.Cname(r.name);
+      if (cname && !cname->empty()) {
+        bool match = std::find(cname->begin(), cname->end(), want) != cname->end();
+        report(r, match ? "OK" : "DIFFERENT", "got " + (*cname)[0] + ".");
+        continue;
+      }
+      if (!cname && cname.error().kind != ErrorKind::kNotFound) {
+        report(r, "MISSING", error_text(cname.error()));
+        continue;
+      }
+      auto mine = dns.A(r.name);
+      auto host_addrs = dns.A(want);
+      if (mine && !mine->empty() && host_addrs) {
+        std::vector<std::string> a, b;
+        for (const auto& x : *mine) a.push_back(x.ToString());
+        for (const auto& x : *host_addrs) b.push_back(x.ToString());
+        std::sort(a.begin(), a.end());
+        std::sort(b.begin(), b.end());
+        std::string list;
+        for (const auto& x : a) list += (list.empty() ? "" : ", ") + x;
+        report(r, a == b ? "OK" : "DIFFERENT",
+               "no CNAME; A " + list + (a == b ? " as " + want : ""));
+        continue;
+      }
+      report(r, "MISSING", cname ? "no CNAME record" : error_text(cname.error()));
     } else {
-      // SRV and CNAME: not queried by this resolver interface.
       report(r, "SKIPPED", "check by hand");
     }
   }
@@ -243,7 +327,7 @@ int DnsCheck(const DnsCheckOptions& o) {
   if (!cfg) return Fail(cfg.error().message);
   auto domain = CanonicalHostName(o.domain, "domain");
   if (!domain.ok) return Fail(domain.error);
-  auto in = RecordInputFor(o.data, cfg->hostname, domain.name);
+  auto in = RecordInputFor(o.data, *cfg, domain.name);
   if (!in) return Fail(in.error().message);
   auto checks = CheckDomainRecords(*in, o.resolver.empty() ? cfg->outbound.resolver : o.resolver,
                                    o.timeout_seconds);

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "base/result.h"
+#include "config/config.h"
 #include "dns/records.h"
 
 namespace hato::app {
@@ -35,16 +36,34 @@ struct DnsCheckOptions {
   int timeout_seconds = 10;
 };
 
-// What dns::DomainRecords needs for `domain` served by `hostname`: the DKIM
-// record from the domain's key in DATA/dkim (none when it has no key).
-// Shared by `hato dns check` and the admin console (web/admin_api.h).
-Result<dns::RecordInput> RecordInputFor(const std::string& data, const std::string& hostname,
+// What dns::DomainRecords needs for `domain` served by cfg.hostname: the
+// DKIM record from the domain's key in DATA/dkim (none when it has no key)
+// and the id of the MTA-STS policy served (none with [mta_sts] mode "off").
+// Shared by `hato dns records|check` and the admin console (web/admin_api.h).
+Result<dns::RecordInput> RecordInputFor(const std::string& data, const config::Config& cfg,
                                         const std::string& domain);
 
+// The MTA-STS policy (RFC 8461 3.2) every local domain publishes from
+// [mta_sts], as served at https://mta-sts.DOMAIN/.well-known/mta-sts.txt
+// (app/http_routes.cc); "" with mode "off".
+std::string PublishedMtaStsPolicy(const config::Config& cfg);
+
+struct DnsRecordsOptions {
+  std::string data;
+  std::string domain;
+};
+
+// `hato dns records DOMAIN`: the records to publish now (as `hato init`
+// printed them, with the current DKIM key and MTA-STS policy id) and the
+// policy file.
+int DnsRecords(const DnsRecordsOptions& o);
+
 // Each record of `in` compared with what `resolver` ("ip" or "ip@port"; ""
-// = the system's) answers now: status OK, MISSING, DIFFERENT or SKIPPED
-// (SRV, CNAME: not queried), with what was found. Blocking. Shared by `hato
-// dns check` and the admin console.
+// = the system's) answers now: status OK, MISSING or DIFFERENT (SKIPPED for
+// a record type it cannot query; none today), with what was found. SRV
+// (RFC 6186) must name the host and port; a CNAME the host (or address
+// records equal to the host's). Blocking. Shared by `hato dns check` and the
+// admin console.
 struct RecordCheck {
   dns::Record record;
   std::string status;

@@ -5,9 +5,11 @@
 #include <openssl/x509v3.h>
 #include <sys/stat.h>
 
+#include <cctype>
 #include <cstdio>
 #include <mutex>
 
+#include "acme/client.h"
 #include "io/net.h"
 
 namespace hato::app {
@@ -111,6 +113,48 @@ Status ReloadTlsContext(asio::ssl::context& live, const std::string& cert_path,
   if (ec)
     return Err(ErrorKind::kInvalid, "tls: cannot install the new certificate: " + ec.message());
   return Ok();
+}
+
+namespace {
+
+int SelectAcmeAlpn(SSL* ssl, const unsigned char** out, unsigned char* outlen,
+                   const unsigned char* in, unsigned int inlen, void* arg) {
+  static const unsigned char kAcmeTls[] = {10, 'a', 'c', 'm', 'e', '-', 't', 'l', 's', '/', '1'};
+  unsigned char* selected = nullptr;
+  unsigned char len = 0;
+  if (SSL_select_next_proto(&selected, &len, kAcmeTls, sizeof(kAcmeTls), in, inlen) !=
+      OPENSSL_NPN_NEGOTIATED) {
+    return SSL_TLSEXT_ERR_NOACK;  // not an ACME validation: no ALPN, as without this
+  }
+  auto* challenges = static_cast<acme::TlsAlpnChallenges*>(arg);
+  const char* sni = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+  if (sni == nullptr) return SSL_TLSEXT_ERR_ALERT_FATAL;
+  std::string name(sni);
+  for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  auto cert = challenges->Get(name);
+  if (!cert) return SSL_TLSEXT_ERR_ALERT_FATAL;
+  std::unique_ptr<BIO, decltype(&BIO_free)> cb(
+      BIO_new_mem_buf(cert->cert_pem.data(), static_cast<int>(cert->cert_pem.size())), BIO_free);
+  std::unique_ptr<BIO, decltype(&BIO_free)> kb(
+      BIO_new_mem_buf(cert->key_pem.data(), static_cast<int>(cert->key_pem.size())), BIO_free);
+  if (!cb || !kb) return SSL_TLSEXT_ERR_ALERT_FATAL;
+  std::unique_ptr<X509, decltype(&X509_free)> x(
+      PEM_read_bio_X509(cb.get(), nullptr, nullptr, nullptr), X509_free);
+  std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)> k(
+      PEM_read_bio_PrivateKey(kb.get(), nullptr, nullptr, nullptr), EVP_PKEY_free);
+  if (!x || !k || SSL_use_certificate(ssl, x.get()) != 1 || SSL_use_PrivateKey(ssl, k.get()) != 1) {
+    return SSL_TLSEXT_ERR_ALERT_FATAL;
+  }
+  *out = selected;
+  *outlen = len;
+  return SSL_TLSEXT_ERR_OK;
+}
+
+}  // namespace
+
+void EnableTlsAlpnChallenges(asio::ssl::context& ctx, acme::TlsAlpnChallenges* challenges) {
+  std::unique_lock lock(io::TlsContextLock());
+  SSL_CTX_set_alpn_select_cb(ctx.native_handle(), SelectAcmeAlpn, challenges);
 }
 
 }  // namespace hato::app

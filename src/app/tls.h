@@ -8,6 +8,10 @@
 #include "base/result.h"
 #include "io/asio.h"
 
+namespace hato::acme {
+class TlsAlpnChallenges;
+}
+
 namespace hato::app {
 
 // Writes an EC P-256 key and a self-signed certificate for `hostname`, valid 2 years.
@@ -26,5 +30,12 @@ Result<std::shared_ptr<asio::ssl::context>> LoadTlsContext(const std::string& ce
 // while they create their TLS state from `live`.
 Status ReloadTlsContext(asio::ssl::context& live, const std::string& cert_path,
                         const std::string& key_path);
+
+// ACME TLS-ALPN-01 (RFC 8737 section 3): a client of `ctx` that offers only
+// the ALPN protocol "acme-tls/1" for a name in `challenges` gets that
+// name's challenge certificate (and "acme-tls/1" selected); one that offers
+// it for another name is refused. Others are served as before (no ALPN).
+// `challenges` must outlive the context's handshakes.
+void EnableTlsAlpnChallenges(asio::ssl::context& ctx, acme::TlsAlpnChallenges* challenges);
 
 }  // namespace hato::app

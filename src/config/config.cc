@@ -710,6 +710,86 @@ const std::map<std::string, Setter>& Setters() {
          return WantInt(n, "acme.check_interval_seconds", 1, 7 * 86400,
                         c.acme.check_interval_seconds);
        }},
+      // [delivery] (issue 18): subaddress folders, RFC 5233.
+      {"delivery.subaddress_folders",
+       [](const toml::node& n, Config& c) -> Status {
+         std::string& v = c.delivery.subaddress_folders;
+         if (auto st = WantString(n, "delivery.subaddress_folders", v); !st) return st;
+         if (v != "existing" && v != "create" && v != "off") {
+           return Err(ErrorKind::kInvalid,
+                      "config: delivery.subaddress_folders must be \"existing\", \"create\" or "
+                      "\"off\"");
+         }
+         return Ok();
+       }},
+      // [mta_sts] (issue 18): the policy this server publishes, RFC 8461 3.2.
+      {"mta_sts.mode",
+       [](const toml::node& n, Config& c) -> Status {
+         std::string& v = c.mta_sts.mode;
+         if (auto st = WantString(n, "mta_sts.mode", v); !st) return st;
+         if (v != "testing" && v != "enforce" && v != "none" && v != "off") {
+           return Err(ErrorKind::kInvalid,
+                      "config: mta_sts.mode must be \"testing\", \"enforce\", \"none\" or "
+                      "\"off\"");
+         }
+         return Ok();
+       }},
+      {"mta_sts.max_age_seconds",
+       [](const toml::node& n, Config& c) {
+         // RFC 8461 3.2: max_age is at most 31557600 (one year).
+         return WantInt(n, "mta_sts.max_age_seconds", 60, 31557600, c.mta_sts.max_age_seconds);
+       }},
+      {"mta_sts.mx",
+       [](const toml::node& n, Config& c) -> Status {
+         const toml::array* a = n.as_array();
+         auto bad = [] {
+           return Err(ErrorKind::kInvalid,
+                      "config: mta_sts.mx must be an array of host names (\"*.\" allowed first)");
+         };
+         if (a == nullptr) return bad();
+         c.mta_sts.mx.clear();
+         for (const toml::node& e : *a) {
+           auto v = e.value<std::string>();
+           if (!v || v->empty() || v->find_first_of(" \t\r\n,:/\"\\") != std::string::npos) {
+             return bad();
+           }
+           c.mta_sts.mx.push_back(AsciiLower(*v));
+         }
+         return Ok();
+       }},
+      // [reports] (issue 18): TLS-RPT (RFC 8460) and DMARC aggregate (RFC 7489 7.2).
+      {"reports.tls_rpt",
+       [](const toml::node& n, Config& c) {
+         return WantBool(n, "reports.tls_rpt", c.reports.tls_rpt);
+       }},
+      {"reports.dmarc",
+       [](const toml::node& n, Config& c) { return WantBool(n, "reports.dmarc", c.reports.dmarc); }},
+      {"reports.from",
+       [](const toml::node& n, Config& c) -> Status {
+         if (auto st = WantString(n, "reports.from", c.reports.from); !st) return st;
+         const std::string& v = c.reports.from;
+         if (!v.empty() && (v.find('@') == std::string::npos ||
+                            v.find_first_of(" \t\r\n<>") != std::string::npos)) {
+           return Err(ErrorKind::kInvalid, "config: reports.from must be an address or \"\"");
+         }
+         return Ok();
+       }},
+      {"reports.org_name",
+       [](const toml::node& n, Config& c) -> Status {
+         if (auto st = WantString(n, "reports.org_name", c.reports.org_name); !st) return st;
+         if (c.reports.org_name.find_first_of("\r\n") != std::string::npos) {
+           return Err(ErrorKind::kInvalid, "config: reports.org_name must be one line");
+         }
+         return Ok();
+       }},
+      {"reports.send_hour",
+       [](const toml::node& n, Config& c) {
+         return WantInt(n, "reports.send_hour", 0, 23, c.reports.send_hour);
+       }},
+      {"reports.keep_days",
+       [](const toml::node& n, Config& c) {
+         return WantInt(n, "reports.keep_days", 1, 366, c.reports.keep_days);
+       }},
       {"tls.cert",
        [](const toml::node& n, Config& c) { return WantString(n, "tls.cert", c.tls_cert); }},
       {"tls.key",
@@ -1173,6 +1253,24 @@ std::string DefaultText(std::string_view hostname, std::string_view postgres) {
     << "contact = \"\"     # an e-mail address for the CA's notices\n"
     << "domains = []     # names on the certificate; [] = server.hostname\n"
     << "renew_days = 30\n\n"
+    << "# user+tag@DOMAIN reaches user@DOMAIN (RFC 5233); without a Sieve script it is\n"
+    << "# filed into the folder \"tag\": existing (if the folder exists, else INBOX) |\n"
+    << "# create (created when missing) | off (always INBOX)\n"
+    << "[delivery]\nsubaddress_folders = \"existing\"\n\n"
+    << "# The MTA-STS policy served at https://mta-sts.DOMAIN/.well-known/mta-sts.txt\n"
+    << "# for each local domain (RFC 8461); `hato dns records DOMAIN` prints the\n"
+    << "# _mta-sts TXT record, whose id changes with the policy. Start with testing.\n"
+    << "[mta_sts]\nmode = \"testing\"   # testing | enforce | none | off (not served)\n"
+    << "max_age_seconds = 604800\n"
+    << "mx = []   # MX hosts besides server.hostname, e.g. [\"*.example.org\"]\n\n"
+    << "# Daily aggregate reports: TLS-RPT (RFC 8460) on outbound TLS, to each\n"
+    << "# recipient domain's _smtp._tls rua; DMARC (RFC 7489 7.2) on inbound mail,\n"
+    << "# to each author domain's _dmarc rua. `hato reports send` sends them now.\n"
+    << "[reports]\ntls_rpt = true\ndmarc = true\n"
+    << "from = \"\"       # the reports' sender; \"\" = postmaster@ the first local domain\n"
+    << "org_name = \"\"   # \"\" = server.hostname\n"
+    << "send_hour = 1   # UTC hour the previous days' reports are sent\n"
+    << "keep_days = 7   # recorded days not sent by then are dropped\n\n"
     << "[store]\ncompress = true            # zstd for bodies when it saves space\n"
     << "reserve_bytes = 0   # free space kept; below it 452 4.3.1 (0 = 2 x max_message_size)\n"
     << "slow_commit_ms = " << d.store_slow_commit_ms

@@ -285,6 +285,40 @@ struct AcmeConfig {
   int check_interval_seconds = 12 * 3600;  // how often the expiry is checked
 };
 
+// Delivery of subaddresses (RFC 5233): user+tag@domain reaches the account
+// user@domain (smtp/server.cc) and, without an active Sieve script (which
+// decides itself, its :detail test sees the tag), is filed into the folder
+// "tag": "existing" = when the account has that folder, else INBOX;
+// "create" = the folder is created when missing; "off" = always INBOX.
+struct DeliveryConfig {
+  std::string subaddress_folders = "existing";
+};
+
+// The MTA-STS policy this server publishes for every local domain (RFC 8461
+// section 3.2), at https://mta-sts.DOMAIN/.well-known/mta-sts.txt on the
+// [listen] http/https servers; `hato dns` prints the _mta-sts TXT record
+// whose id changes whenever the policy text does.
+struct MtaStsPublishConfig {
+  std::string mode = "testing";  // "testing" | "enforce" | "none" | "off" (not served)
+  int max_age_seconds = 604800;  // RFC 8461 3.2: at most 31557600
+  std::vector<std::string> mx;   // MX patterns besides server.hostname ("*.example.org")
+};
+
+// Daily aggregate reports this server sends (src/reports): TLS-RPT (RFC
+// 8460) about its outbound TLS sessions, to the rua of each recipient
+// domain's _smtp._tls TXT; DMARC (RFC 7489 section 7.2) about inbound
+// mail's DMARC results, to the rua of each author domain's _dmarc TXT.
+// Results are recorded as they happen in DATA/reports/ and the previous UTC
+// days' reports are sent at send_hour (or by `hato reports send`).
+struct ReportsConfig {
+  bool tls_rpt = true;
+  bool dmarc = true;
+  std::string from;      // the reports' sender; "" = postmaster@ the first local domain
+  std::string org_name;  // the reporting organization; "" = server.hostname
+  int send_hour = 1;     // UTC hour the previous days' reports go out
+  int keep_days = 7;     // unsent recorded days older than this are dropped
+};
+
 // The server's log on stderr (the journal under systemd).
 struct LogConfig {
   std::string format = "text";  // "text" (key=value) or "json" (one object per line)
@@ -316,6 +350,9 @@ struct Config {
   LogConfig log;
   WebConfig web;
   AcmeConfig acme;
+  DeliveryConfig delivery;
+  MtaStsPublishConfig mta_sts;
+  ReportsConfig reports;
   int retention_days = 30;  // expunged/deleted mail kept this long
   std::string tls_cert;     // PEM paths, relative to the data dir
   std::string tls_key;

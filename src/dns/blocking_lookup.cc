@@ -206,4 +206,12 @@ Result<std::vector<std::string>> BudgetLookup::Ptr(const msgauth::IpAddress& ip)
   return Lookup<std::string>(*shared_, name, kTypePtr, deadline_, ParseName);
 }
 
+Result<std::vector<SrvRecord>> BudgetLookup::Srv(std::string_view name) {
+  return Lookup<SrvRecord>(*shared_, name, kTypeSrv, deadline_, ParseSrv);
+}
+
+Result<std::vector<std::string>> BudgetLookup::Cname(std::string_view name) {
+  return Lookup<std::string>(*shared_, name, kTypeCname, deadline_, ParseName);
+}
+
 }  // namespace hato::dns

@@ -17,6 +17,7 @@
 #include <string>
 
 #include "base/result.h"
+#include "dns/rdata.h"
 #include "msgauth/dns.h"
 
 namespace hato::dns {
@@ -40,6 +41,9 @@ class BudgetLookup final : public msgauth::DnsLookup {
   Result<std::vector<msgauth::IpAddress>> Aaaa(std::string_view name) override;
   Result<std::vector<msgauth::MxRecord>> Mx(std::string_view name) override;
   Result<std::vector<std::string>> Ptr(const msgauth::IpAddress& ip) override;
+  // For `hato dns check` (RFC 6186 SRV, autoconfig CNAME); not in msgauth::DnsLookup.
+  Result<std::vector<SrvRecord>> Srv(std::string_view name);
+  Result<std::vector<std::string>> Cname(std::string_view name);  // targets, no trailing dot
 
  private:
   std::shared_ptr<SharedLookup> shared_;

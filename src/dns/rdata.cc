@@ -43,6 +43,19 @@ std::optional<MxRecord> ParseMx(std::string_view rdata) {
   return mx;
 }
 
+std::optional<SrvRecord> ParseSrv(std::string_view rdata) {
+  if (rdata.size() < 7) return std::nullopt;
+  auto u16 = [&](size_t i) {
+    return static_cast<uint16_t>((static_cast<unsigned char>(rdata[i]) << 8) |
+                                 static_cast<unsigned char>(rdata[i + 1]));
+  };
+  SrvRecord srv{u16(0), u16(2), u16(4), {}};
+  auto name = ParseName(rdata.substr(6));
+  if (!name) return std::nullopt;
+  srv.target = std::move(*name);
+  return srv;
+}
+
 std::optional<std::string> ParseTxt(std::string_view rdata) {
   if (rdata.empty()) return std::nullopt;
   std::string out;

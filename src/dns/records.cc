@@ -1,5 +1,6 @@
 #include "dns/records.h"
 
+#include "base/digest.h"
 #include "base/strings.h"
 
 namespace hato::dns {
@@ -67,11 +68,13 @@ std::vector<Record> DomainRecords(const RecordInput& in) {
   out.push_back({"_dmarc." + d, "TXT", "v=DMARC1; p=reject; rua=mailto:postmaster@" + d,
                  Need::kRequired,
                  "DMARC: reject mail that fails SPF and DKIM alignment (RFC 7489 6.1)"});
-  out.push_back({"_mta-sts." + d, "TXT", "v=STSv1; id=" + in.mta_sts_id, Need::kRecommended,
-                 "MTA-STS: senders require TLS to " + h +
-                     " (RFC 8461; serve the policy file printed below)"});
-  out.push_back({"mta-sts." + d, "CNAME", h + ".", Need::kRecommended,
-                 "the HTTPS host of the MTA-STS policy (RFC 8461 3.2)"});
+  if (!in.mta_sts_id.empty()) {
+    out.push_back({"_mta-sts." + d, "TXT", "v=STSv1; id=" + in.mta_sts_id, Need::kRecommended,
+                   "MTA-STS: senders require TLS to " + h +
+                       " (RFC 8461; the id changes with the policy Hato serves)"});
+    out.push_back({"mta-sts." + d, "CNAME", h + ".", Need::kRecommended,
+                   "the HTTPS host of the MTA-STS policy (RFC 8461 3.2; on the certificate)"});
+  }
   out.push_back({"_smtp._tls." + d, "TXT", "v=TLSRPTv1; rua=mailto:postmaster@" + d,
                  Need::kRecommended, "TLS-RPT: where senders report TLS failures (RFC 8460 3)"});
   struct Service {
@@ -105,10 +108,19 @@ std::string ZoneLine(const Record& r) {
   return r.name + ". 3600 IN " + r.type + " " + value;
 }
 
-std::string MtaStsPolicy(std::string_view hostname, std::string_view mode) {
-  // RFC 8461 3.2: CRLF line ends; max_age in seconds (one week here).
-  return "version: STSv1\r\nmode: " + std::string(mode) + "\r\nmx: " + std::string(hostname) +
-         "\r\nmax_age: 604800\r\n";
+std::string MtaStsPolicy(std::string_view hostname, std::string_view mode,
+                         const std::vector<std::string>& mx, int max_age) {
+  // RFC 8461 3.2: CRLF line ends; one "mx:" line per pattern; max_age in seconds.
+  std::string out =
+      "version: STSv1\r\nmode: " + std::string(mode) + "\r\nmx: " + std::string(hostname) + "\r\n";
+  for (const auto& m : mx) {
+    if (m != hostname) out += "mx: " + m + "\r\n";
+  }
+  return out + "max_age: " + std::to_string(max_age) + "\r\n";
+}
+
+std::string MtaStsPolicyId(std::string_view policy) {
+  return HexEncode(Sha256(policy)).substr(0, 20);
 }
 
 }  // namespace hato::dns

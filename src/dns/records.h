@@ -47,7 +47,9 @@ struct RecordInput {
   std::string dkim_selector;
   std::string dkim_record;             // "v=DKIM1; k=...; p=..."; empty: no DKIM record
   std::vector<std::string> addresses;  // the host's public IPv4/IPv6; empty: placeholders
-  std::string mta_sts_id;              // id= of the MTA-STS record (changes with the policy)
+  // id= of the MTA-STS record (MtaStsPolicyId of the served policy); "" = no
+  // policy is served: no _mta-sts and mta-sts records.
+  std::string mta_sts_id;
 };
 
 // Every record to publish for `in.domain`, required first.
@@ -58,7 +60,14 @@ std::vector<Record> DomainRecords(const RecordInput& in);
 std::string ZoneLine(const Record& r);
 
 // The MTA-STS policy file served at https://mta-sts.DOMAIN/.well-known/mta-sts.txt
-// (RFC 8461 3.2); `mode` is "testing" or "enforce".
-std::string MtaStsPolicy(std::string_view hostname, std::string_view mode);
+// (RFC 8461 3.2); `mode` is "testing", "enforce" or "none"; `mx` the MX
+// patterns after the hostname; `max_age` in seconds.
+std::string MtaStsPolicy(std::string_view hostname, std::string_view mode,
+                         const std::vector<std::string>& mx = {}, int max_age = 604800);
+
+// The id= of the _mta-sts TXT record for a policy text (RFC 8461 3.1: 1 to 32
+// letters and digits): 20 hex digits of its SHA-256, so it changes whenever
+// the policy does and stays the same while it does not.
+std::string MtaStsPolicyId(std::string_view policy);
 
 }  // namespace hato::dns

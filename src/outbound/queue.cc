@@ -14,6 +14,7 @@
 #include "outbound/dsn.h"
 #include "outbound/relay_auth.h"
 #include "outbound/srs.h"
+#include "reports/format.h"
 #include "sieve/deliver.h"
 #include "smtp/address.h"
 #include "smtp/client.h"
@@ -27,6 +28,45 @@ using store::RecipientOutcome;
 using store::RecipientState;
 
 namespace {
+
+// The RFC 8460 4.3 result of one session for TLS-RPT: "success" once TLS
+// was established; nullopt when the session ended before TLS was tried (no
+// connection, no greeting: not a TLS matter) or went in the clear to a
+// domain without a policy (opportunistic TLS, RFC 7435). The client does
+// not tell an untrusted certificate from a name mismatch or an expired one:
+// all are "validation-failure".
+std::optional<std::string> TlsResultType(const smtp::ClientResult& r, bool has_policy) {
+  if (r.tls) return "success";
+  std::string text = r.failure.Text();
+  for (const auto& l : r.failure.lines) text += " " + l;
+  if (text.find("TLS handshake") != std::string::npos) return "validation-failure";
+  if (text.find("does not offer STARTTLS") != std::string::npos ||
+      text.find("STARTTLS was refused") != std::string::npos) {
+    return "starttls-not-supported";
+  }
+  if (r.transaction && has_policy) return "starttls-not-supported";
+  return std::nullopt;
+}
+
+std::string TlsSessionLine(const std::string& domain, const std::optional<StsPolicy>& sts,
+                           const std::string& mx, const std::string& ip, const std::string& type) {
+  reports::TlsSession s;
+  s.policy_domain = domain;
+  if (sts) {
+    s.policy_type = "sts";
+    std::string_view mode = sts->mode == StsPolicy::Mode::kEnforce   ? "enforce"
+                            : sts->mode == StsPolicy::Mode::kTesting ? "testing"
+                                                                     : "none";
+    s.policy_strings = {"version: STSv1", "mode: " + std::string(mode)};
+    for (const auto& m : sts->mx) s.policy_strings.push_back("mx: " + m);
+    s.policy_strings.push_back("max_age: " + std::to_string(sts->max_age));
+    s.mx_patterns = sts->mx;
+  }
+  s.mx_host = mx;
+  s.receiving_ip = ip;
+  s.result = type;
+  return reports::ToJsonLine(s);
+}
 
 // Named limits of the runner.
 constexpr size_t kScanLimit = 2000;    // due recipients read per scan
@@ -425,8 +465,9 @@ awaitable<void> Queue::Deliver(std::shared_ptr<Job> job) {
   // mail only at the MX hosts the policy names, over TLS with a verified
   // certificate; "testing" only logs what enforcement would have refused.
   bool sts_enforce = false;
+  std::optional<StsPolicy> sts;  // the policy that applied, for TLS-RPT
   if (oc.mta_sts && oc.relay_host.empty() && !ascii_domain.empty() && !targets.empty()) {
-    std::optional<StsPolicy> sts = co_await sts_->For(ascii_domain);
+    sts = co_await sts_->For(ascii_domain);
     if (sts && sts->mode != StsPolicy::Mode::kNone) {
       std::vector<Target> allowed;
       for (const auto& t : targets) {
@@ -502,6 +543,11 @@ awaitable<void> Queue::Deliver(std::shared_ptr<Job> job) {
 
   smtp::ClientResult result;
   std::string remote;
+  // TLS-RPT (RFC 8460 4.4): each session with an MX of the recipient domain
+  // (not a relay) that got as far as TLS, or failed for want of it.
+  bool report_tls = tls_reports_ && oc.relay_host.empty() && !ascii_domain.empty() &&
+                    cfg->reports.tls_rpt && tls != TlsLevel::kNone;
+  std::vector<std::string> tls_sessions;
   if (permanent.empty()) {
     for (const auto& t : targets) {
       std::string ip = t.ip;
@@ -514,6 +560,10 @@ awaitable<void> Queue::Deliver(std::shared_ptr<Job> job) {
       copts.server = t.host;
       result = co_await smtp::SendMail(std::move(*socket), copts, env, *content);
       remote = t.host + "[" + t.ip + "]";
+      if (report_tls) {
+        std::optional<std::string> type = TlsResultType(result, sts.has_value());
+        if (type) tls_sessions.push_back(TlsSessionLine(ascii_domain, sts, t.host, t.ip, *type));
+      }
       if (result.transaction) break;
       failure = remote + " said: " +
                 (result.failure.code ? result.failure.Text()
@@ -523,6 +573,13 @@ awaitable<void> Queue::Deliver(std::shared_ptr<Job> job) {
   }
 
   int64_t now = Now();
+  if (!tls_sessions.empty()) {
+    // The appends are file writes: off the event loop.
+    reports::Recorder* recorder = tls_reports_;
+    asio::post(*svc_.blocking, [recorder, now, lines = std::move(tls_sessions)] {
+      for (const auto& line : lines) recorder->Add(reports::Kind::kTls, now, line);
+    });
+  }
   if (content && permanent.empty() && !result.transaction) {
     // Nobody answered: the destination is dead until its retry time. (A
     // local failure, such as a message deleted meanwhile, says nothing about it.)

@@ -23,6 +23,7 @@
 #include "io/asio.h"
 #include "outbound/mta_sts.h"
 #include "outbound/tls_policy.h"
+#include "reports/recorder.h"
 #include "server/services.h"
 
 namespace hato::outbound {
@@ -38,6 +39,9 @@ class Queue {
   // No new deliveries; those in progress finish.
   void Stop();
   size_t active() const { return active_total_; }
+  // Records each session to a recipient domain's MX for TLS-RPT (RFC 8460;
+  // [reports] tls_rpt). Call before Start; null: nothing recorded.
+  void SetTlsReports(reports::Recorder* recorder) { tls_reports_ = recorder; }
 
  private:
   struct Job;
@@ -56,6 +60,7 @@ class Queue {
   std::shared_ptr<asio::ssl::context> client_verify_tls_;  // trusted CAs, for "verify"
   std::unique_ptr<TlsPolicy> tls_policy_;
   std::unique_ptr<StsPolicies> sts_;  // MTA-STS policies (RFC 8461), cached
+  reports::Recorder* tls_reports_ = nullptr;
   asio::steady_timer wake_;
   bool stopping_ = false;
   bool kicked_ = false;

@@ -206,6 +206,31 @@ std::optional<Forwarding> ParseForwardScript(std::string_view text) {
   return f;
 }
 
+namespace {
+
+// The folder an RFC 5233 detail names for `account`: an existing folder of
+// that name (any case; the first one), or the detail itself when folders may
+// be created; nullopt for INBOX (no such folder, an invalid name, or a store
+// error: the message is never lost over a folder).
+std::optional<std::string> DetailFolder(store::Store& store, int64_t account,
+                                        const std::string& detail, bool create) {
+  auto canonical = store::CanonicalMailboxName(detail);
+  if (!canonical || *canonical == "INBOX") return std::nullopt;
+  auto list = store.ListMailboxes(account);
+  if (!list) return std::nullopt;
+  std::string lower = AsciiLower(*canonical);
+  for (const auto& m : *list) {
+    if (m.name == *canonical) return m.name;
+  }
+  for (const auto& m : *list) {
+    if (AsciiLower(m.name) == lower) return m.name;
+  }
+  if (create) return *canonical;
+  return std::nullopt;
+}
+
+}  // namespace
+
 FilterResult Filter(store::Store& store, const FilterInput& in, const DeliveryLimits& limits) {
   FilterResult r;
   size_t received = Fields(in.content, "Received").size();
@@ -281,7 +306,8 @@ FilterResult Filter(store::Store& store, const FilterInput& in, const DeliveryLi
         return;
       }
       if (!active) {
-        // No script: the operator's spam policy (hato.toml [scan]).
+        // No script: the operator's spam policy (hato.toml [scan]), then
+        // the subaddress folder (RFC 5233, [delivery] subaddress_folders).
         store::Filing f{account, "", {}, false, {}, {}};
         if (in.junk || in.verdict.spam_action == scan::SpamAction::kJunk) {
           f.mailbox = "\\Junk";
@@ -289,6 +315,13 @@ FilterResult Filter(store::Store& store, const FilterInput& in, const DeliveryLi
         } else if (in.verdict.spam_action == scan::SpamAction::kMark) {
           f.flags.push_back("$Junk");
           r.filtered = true;
+        }
+        if (f.mailbox.empty() && i < in.details.size() && !in.details[i].empty()) {
+          if (auto folder = DetailFolder(store, account, in.details[i], in.create_detail_folders)) {
+            f.mailbox = *folder;
+            f.create = in.create_detail_folders;
+            r.filtered = true;
+          }
         }
         r.filings.push_back(std::move(f));
         return;

@@ -85,6 +85,13 @@ struct FilterInput {
   std::string return_path;   // envelope sender, "" for the null path
   std::vector<int64_t> accounts;
   std::vector<std::string> rcpts;  // the RCPT TO addresses as given (for envelope "to")
+  // Per account, the RFC 5233 detail of its address (user+detail@domain) when
+  // it was reached that way, else "" (or no entry). Without an active script
+  // and without a spam verdict, the copy is filed into the folder of that
+  // name (matched without regard to case) when the account has it, or when
+  // `create_detail_folders`; else INBOX ([delivery] subaddress_folders).
+  std::vector<std::string> details;
+  bool create_detail_folders = false;
   scan::Verdict verdict;
   bool junk = false;  // DMARC quarantine: kept copies go to \Junk (DeliveryRequest::junk)
   int64_t now = 0;

@@ -92,6 +92,7 @@ class Session final : public server::SessionRegistry::Member,
     BodyType body = BodyType::k7Bit;
     std::vector<int64_t> accounts;                 // unique local recipients
     std::vector<std::string> account_rcpts;        // the RCPT address of each of accounts
+    std::vector<std::string> account_details;      // RFC 5233 detail ("tag") of each, or ""
     scan::Verdict verdict;                         // the scanners' (src/scan), before the 250
     std::vector<std::string> rcpts;                // as given, for logging and Received
     std::vector<store::OutboundRecipient> remote;  // submission: queued for delivery
@@ -488,6 +489,7 @@ awaitable<bool> Session::HandleRcpt(const Command& c) {
     Result<bool> local = false;
     std::optional<Result<store::Account>> account;
     std::optional<Result<store::QuotaUsage>> quota;
+    bool subaddress = false;  // reached as user+detail@domain (RFC 5233)
   };
   // Named, not a temporary in the co_await expression: see io/await.h.
   auto lookup = [store, domain, key, bare_postmaster, role, role_target] {
@@ -504,6 +506,7 @@ awaitable<bool> Session::HandleRcpt(const Command& c) {
       size_t plus = key.find('+');
       if (not_found() && plus != std::string::npos && plus > 0 && plus < at) {
         l.account = store->ResolveRecipient(key.substr(0, plus) + key.substr(at));
+        l.subaddress = l.account->ok();
       }
     }
     if (l.local.ok() && *l.local && role && not_found()) {
@@ -588,6 +591,14 @@ awaitable<bool> Session::HandleRcpt(const Command& c) {
   if (std::find(tx_.accounts.begin(), tx_.accounts.end(), id) == tx_.accounts.end()) {
     tx_.accounts.push_back(id);
     tx_.account_rcpts.push_back(AsciiLower(to.ToString()));
+    // The detail as given (its case kept): the folder it names
+    // ([delivery] subaddress_folders, sieve/deliver.h).
+    std::string detail;
+    if (r.subaddress) {
+      size_t plus = to.local.find('+');
+      if (plus != std::string::npos) detail = to.local.substr(plus + 1);
+    }
+    tx_.account_details.push_back(std::move(detail));
   }
   tx_.rcpts.push_back(bare_postmaster ? to.local : to.ToString());
   Reply("250 2.1.5 Ok");
@@ -823,6 +834,10 @@ awaitable<bool> Session::Deliver(std::string content) {
     filter_in.return_path = tx_.from;
     filter_in.accounts = tx_.accounts;
     filter_in.rcpts = tx_.account_rcpts;
+    if (cfg_->delivery.subaddress_folders != "off") {
+      filter_in.details = tx_.account_details;
+      filter_in.create_detail_folders = cfg_->delivery.subaddress_folders == "create";
+    }
     filter_in.verdict = tx_.verdict;
     filter_in.junk = req.junk;
     filter_in.now = req.received_at;

@@ -548,10 +548,10 @@ AdminFn DnsRecords(server::Services* svc, std::string data_dir) {
       co_return ApiError(400, st.error().message);
     bool check = req.Param("check").value_or("") == "1";
     auto cfg = svc->config->Get();
-    std::string host = cfg->hostname, resolver = cfg->outbound.resolver;
-    auto build = [data_dir, host, domain, check,
+    std::string resolver = cfg->outbound.resolver;
+    auto build = [data_dir, cfg, domain, check,
                   resolver]() -> Result<std::vector<app::RecordCheck>> {
-      auto in = app::RecordInputFor(data_dir, host, domain);
+      auto in = app::RecordInputFor(data_dir, *cfg, domain);
       if (!in) return in.error();
       if (check) return app::CheckDomainRecords(*in, resolver, kDnsCheckTimeoutSeconds);
       std::vector<app::RecordCheck> out;

@@ -6,6 +6,7 @@ delivery, temporary failures (retries) and permanent failures (DSNs).
 FakeDNS: a DNS server (python3-dnslib) serving test zones: MX, A and AAAA.
 """
 import socketserver
+import ssl
 import sys
 import threading
 
@@ -19,8 +20,10 @@ from harness import free_port
 
 
 class FakeMX:
-    def __init__(self, ehlo_extra=("8BITMIME", "PIPELINING")):
+    def __init__(self, ehlo_extra=("8BITMIME", "PIPELINING"), tls_cert=None):
+        """tls_cert: (cert.pem, key.pem) to offer STARTTLS (RFC 3207) with."""
         self.port = free_port()
+        self.tls_sessions = 0  # STARTTLS handshakes completed
         self.messages = []  # dicts: mail_from, rcpts, data, mail_line, rcpt_lines
         self.rcpt_replies = {}  # address -> reply line for RCPT
         self.data_reply = "250 2.0.0 Ok: queued"
@@ -28,6 +31,10 @@ class FakeMX:
         self.connections = 0
         self.lock = threading.Lock()
         outer = self
+        tls_ctx = None
+        if tls_cert:
+            tls_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            tls_ctx.load_cert_chain(*tls_cert)
 
         class Handler(socketserver.StreamRequestHandler):
             def handle(self):
@@ -42,8 +49,24 @@ class FakeMX:
                         return
                     line = raw.decode("utf-8", "replace").rstrip("\r\n")
                     verb = line[:4].upper()
+                    if verb == "STAR" and line.upper() == "STARTTLS" and tls_ctx:
+                        w("220 2.0.0 ready")
+                        self.wfile.flush()
+                        try:
+                            self.request = tls_ctx.wrap_socket(self.request, server_side=True)
+                        except (ssl.SSLError, OSError):
+                            return
+                        with outer.lock:
+                            outer.tls_sessions += 1
+                        self.rfile = self.request.makefile("rb")
+                        self.wfile = self.request.makefile("wb", buffering=0)
+                        w = lambda line: self.wfile.write((line + "\r\n").encode())
+                        mail, rcpts = None, []
+                        continue
                     if verb in ("EHLO", "HELO"):
                         ext = ["fake.mx"] + outer.ehlo_extra
+                        if tls_ctx and not isinstance(self.request, ssl.SSLSocket):
+                            ext.append("STARTTLS")
                         for i, e in enumerate(ext):
                             w(("250 " if i == len(ext) - 1 else "250-") + e)
                     elif verb == "MAIL":
@@ -100,10 +123,11 @@ class FakeMX:
 
 class FakeDNS:
     """Serves `zone`: {name: [(type, value), ...]}; type is MX ("10 host."), A, AAAA,
-    TXT (one record; split into 255-byte strings) or PTR ("host.")."""
+    TXT (one record; split into 255-byte strings), PTR ("host."), SRV
+    ("prio weight port host.") or CNAME ("host."; answered as is, not chased)."""
 
     def __init__(self, zone, ttl=1):
-        from dnslib import RR, QTYPE, RCODE, A, AAAA, MX, PTR, TXT
+        from dnslib import CNAME, RR, QTYPE, RCODE, SRV, A, AAAA, MX, PTR, TXT
         from dnslib.server import DNSServer, BaseResolver
 
         self.port = free_port()
@@ -135,6 +159,11 @@ class FakeDNS:
                         rdata = TXT([raw[i:i + 255] for i in range(0, len(raw), 255)] or [b""])
                     elif rtype == "PTR":
                         rdata = PTR(value)
+                    elif rtype == "SRV":
+                        prio, weight, port, host = value.split()
+                        rdata = SRV(int(prio), int(weight), int(port), host)
+                    elif rtype == "CNAME":
+                        rdata = CNAME(value)
                     else:
                         rdata = AAAA(value)
                     reply.add_answer(RR(q.qname, getattr(QTYPE, rtype), rdata=rdata, ttl=ttl))

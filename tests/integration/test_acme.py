@@ -44,7 +44,7 @@ class Pebble:
     """pebble on 127.0.0.1 with its own certificate for acme-ca.example, checking
     HTTP-01 on `http_port` of the names `dns` resolves."""
 
-    def __init__(self, dns, http_port):
+    def __init__(self, dns, http_port, tls_port=None):
         self.dir = tempfile.mkdtemp(prefix="hato-it-pebble-")
         self.cert = os.path.join(self.dir, "cert.pem")
         key = os.path.join(self.dir, "key.pem")
@@ -59,7 +59,7 @@ class Pebble:
             "listenAddress": f"127.0.0.1:{self.port}",
             "managementListenAddress": f"127.0.0.1:{self.mgmt_port}",
             "certificate": self.cert, "privateKey": key,
-            "httpPort": http_port, "tlsPort": free_port(),
+            "httpPort": http_port, "tlsPort": tls_port or free_port(),
             "ocspResponderURL": "", "externalAccountBindingRequired": False}}
         cfg = os.path.join(self.dir, "pebble.json")
         with open(cfg, "w") as f:

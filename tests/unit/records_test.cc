@@ -3,6 +3,10 @@
 
 #include <gtest/gtest.h>
 
+#include <cctype>
+
+#include "dns/rdata.h"
+
 namespace hato::dns {
 namespace {
 
@@ -71,6 +75,48 @@ TEST(ZoneLine, SplitsLongTxtInto255OctetStrings) {
 TEST(MtaStsPolicy, HasTheRfc8461Fields) {
   EXPECT_EQ(MtaStsPolicy("mx.example.org", "enforce"),
             "version: STSv1\r\nmode: enforce\r\nmx: mx.example.org\r\nmax_age: 604800\r\n");
+}
+
+TEST(MtaStsPolicy, ListsEveryMxPatternAndMaxAge) {
+  EXPECT_EQ(
+      MtaStsPolicy("mx.example.org", "testing", {"*.backup.example", "mx.example.org"}, 86400),
+      "version: STSv1\r\nmode: testing\r\nmx: mx.example.org\r\nmx: *.backup.example\r\n"
+      "max_age: 86400\r\n");
+}
+
+TEST(MtaStsPolicyId, ChangesWithThePolicyOnly) {
+  std::string a = MtaStsPolicyId(MtaStsPolicy("mx.example.org", "testing"));
+  EXPECT_EQ(a, MtaStsPolicyId(MtaStsPolicy("mx.example.org", "testing")));
+  EXPECT_NE(a, MtaStsPolicyId(MtaStsPolicy("mx.example.org", "enforce")));
+  // RFC 8461 3.1: 1 to 32 letters and digits.
+  EXPECT_EQ(a.size(), 20u);
+  for (char c : a) EXPECT_TRUE(std::isalnum(static_cast<unsigned char>(c))) << a;
+}
+
+TEST(DomainRecords, NoMtaStsRecordsWithoutAPolicy) {
+  RecordInput in{"example.org", "mx.example.org", "", "", {}, ""};
+  for (const auto& r : DomainRecords(in)) {
+    EXPECT_EQ(r.name.find("mta-sts"), std::string::npos) << r.name;
+  }
+}
+
+TEST(ParseSrv, ReadsPriorityWeightPortTarget) {
+  // RFC 2782: 0 1 993 mx.example.org.
+  std::string rd(
+      "\x00\x00\x00\x01\x03\xe1\x02mx\x07"
+      "example\x03org\x00",
+      22);
+  auto srv = ParseSrv(rd);
+  ASSERT_TRUE(srv);
+  EXPECT_EQ(srv->priority, 0);
+  EXPECT_EQ(srv->weight, 1);
+  EXPECT_EQ(srv->port, 993);
+  EXPECT_EQ(srv->target, "mx.example.org");
+  // "." (service not offered) and a truncated record.
+  auto none = ParseSrv(std::string("\x00\x00\x00\x00\x00\x00\x00", 7));
+  ASSERT_TRUE(none);
+  EXPECT_EQ(none->target, "");
+  EXPECT_FALSE(ParseSrv(std::string("\x00\x00\x00\x01\x03", 5)));
 }
 
 }  // namespace

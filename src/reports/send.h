@@ -1,0 +1,45 @@
+// Sending the daily aggregate reports (issue 18): each recorded UTC day
+// (reports/recorder.h) that has ended becomes, per policy domain, one
+// TLS-RPT report (RFC 8460 section 4) to the rua of the domain's
+// _smtp._tls TXT record and one DMARC aggregate report (RFC 7489 section
+// 7.2) to the rua of its _dmarc record, each a DKIM-signed message queued
+// for delivery through the outbound queue. A domain without a rua gets
+// none. The day's file is then renamed .sent; sent days are kept
+// [reports] keep_days, unsent ones are dropped past it.
+//
+// DMARC external destinations (RFC 7489 section 7.1): a rua outside the
+// policy domain's organizational domain gets reports only when
+// POLICYDOMAIN._report._dmarc.RUADOMAIN has a "v=DMARC1" TXT record.
+// Run by `hato serve` at [reports] send_hour, and by `hato reports send`
+// (--today also sends the current day so far). Two runs never overlap
+// (DATA/reports/send.lock).
+// Thread-safety: blocking (store writes, DNS): run it on the blocking pool.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "base/result.h"
+#include "config/config.h"
+#include "msgauth/dns.h"
+#include "store/store.h"
+
+namespace hato::reports {
+
+struct SendOptions {
+  int64_t now = 0;
+  bool include_today = false;  // also the current, unfinished day (a forced run)
+};
+
+struct SendSummary {
+  size_t reports = 0;            // report messages queued
+  size_t skipped = 0;            // policy domains without a (permitted) mailto: rua
+  std::vector<std::string> log;  // one line per report or skip
+};
+
+Result<SendSummary> SendDueReports(store::Store& store, const std::string& data_dir,
+                                   const config::Config& cfg, msgauth::DnsLookup& dns,
+                                   const SendOptions& options);
+
+}  // namespace hato::reports

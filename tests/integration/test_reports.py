@@ -1,0 +1,192 @@
+"""Daily aggregate reports (issue 18, src/reports): TLS-RPT (RFC 8460) about
+outbound TLS sessions and DMARC aggregate reports (RFC 7489 7.2) about
+inbound mail, recorded as they happen and sent by a forced run (`hato
+reports send --today`) to the rua of the domains' _smtp._tls and _dmarc
+records, through the outbound queue to a fake MX (fakemx.py), with the
+test DNS (fakemx.FakeDNS) publishing the records."""
+import email
+import gzip
+import json
+import os
+import smtplib
+import subprocess
+import tempfile
+import unittest
+import xml.etree.ElementTree as ET
+
+from fakemx import FakeDNS, FakeMX
+from harness import DOMAIN, PASSWORD, Server, run_cli, wait_for
+
+ALICE = f"alice@{DOMAIN}"
+
+
+def attachment(raw):
+    """The report mail's gzip attachment: (content type, filename, bytes)."""
+    msg = email.message_from_bytes(raw)
+    for part in msg.walk():
+        if part.get_filename():
+            return part.get_content_type(), part.get_filename(), gzip.decompress(
+                part.get_payload(decode=True))
+    raise AssertionError("no attachment in " + raw[:500].decode(errors="replace"))
+
+
+class ReportsTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="hato-it-reports-")
+        cert, key = os.path.join(cls.tmp, "cert.pem"), os.path.join(cls.tmp, "key.pem")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                        "-subj", "/CN=fake.mx", "-keyout", key, "-out", cert],
+                       check=True, capture_output=True)
+        # One MX for every remote domain (outbound.smtp_port is one port),
+        # offering STARTTLS with a certificate nobody trusts.
+        cls.mx = FakeMX(tls_cert=(cert, key))
+        mx = [("MX", "10 mx.fake.example.")]
+        cls.dns = FakeDNS({
+            "mx.fake.example": [("A", "127.0.0.1")],
+            # Opportunistic TLS works: sessions succeed.
+            "good.example": mx,
+            "_smtp._tls.good.example": [("TXT", "v=TLSRPTv1; rua=mailto:tls@reports.example")],
+            # [outbound] tls_policy "verify": the untrusted certificate fails.
+            "strict.example": mx,
+            "_smtp._tls.strict.example": [("TXT",
+                                           "v=TLSRPTv1; rua=mailto:tls@reports.example")],
+            # No TLS-RPT record: nothing is sent about it.
+            "quiet.example": mx,
+            "reports.example": mx,
+            # Inbound: sender.example passes DMARC from 127.0.0.1, forged.example fails.
+            "sender.example": [("TXT", "v=spf1 ip4:127.0.0.1 -all")],
+            "_dmarc.sender.example": [("TXT",
+                                       "v=DMARC1; p=reject; rua=mailto:dmarc@reports.example")],
+            # RFC 7489 7.1: reports.example agrees to get sender.example's reports...
+            "sender.example._report._dmarc.reports.example": [("TXT", "v=DMARC1")],
+            # ...but not forged.example's.
+            "forged.example": [("TXT", "v=spf1 -all")],
+            "_dmarc.forged.example": [("TXT",
+                                       "v=DMARC1; p=reject; rua=mailto:dmarc@reports.example")],
+        })
+        cls.server = Server(users=("alice",))
+        s = cls.server
+        s.set_config("outbound", "resolver", f'"{cls.dns.address}"')
+        s.set_config("outbound", "smtp_port", str(cls.mx.port))
+        s.set_config("outbound", "retry_base_seconds", "1")
+        s.set_config("outbound", "retry_max_seconds", "2")
+        s.set_config("outbound", "mta_sts", "false")
+        s.set_config("outbound", "tls_policy", '{ "strict.example" = "verify" }')
+        s.set_config("msgauth", "check_loopback", "true")
+        s.set_config("reports", "org_name", '"Hato Test"')
+        s.start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.cleanup()
+        cls.mx.stop()
+        cls.dns.stop()
+        import shutil
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def submit(self, rcpt):
+        with smtplib.SMTP("127.0.0.1", self.server.submission_port, timeout=10) as c:
+            c.ehlo()
+            c.login(ALICE, PASSWORD)
+            c.sendmail(ALICE, [rcpt], f"From: <{ALICE}>\r\nTo: <{rcpt}>\r\nSubject: hi\r\n\r\n"
+                       "hello\r\n".encode())
+
+    def reports_to(self, rcpt):
+        return [m for m in self.mx.received_for(rcpt)]
+
+    def test_tls_and_dmarc_reports(self):
+        # Outbound: two sessions to good.example over TLS, one to quiet.example,
+        # and strict.example's verification failures (the message stays queued).
+        self.submit("a@good.example")
+        self.submit("b@good.example")
+        self.submit("c@quiet.example")
+        self.submit("d@strict.example")
+        wait_for(lambda: len(self.mx.received_for("a@good.example")) == 1 and
+                 len(self.mx.received_for("b@good.example")) == 1 and
+                 len(self.mx.received_for("c@quiet.example")) == 1, what="deliveries")
+        wait_for(lambda: "4.7.5" in run_cli("queue", "list", data=self.server.data).stdout,
+                 what="strict.example deferred for TLS")
+        self.assertEqual(self.mx.received_for("d@strict.example"), [])
+
+        # Inbound: one DMARC pass, one fail (rejected at DATA).
+        with smtplib.SMTP("127.0.0.1", self.server.smtp_port, timeout=10) as c:
+            c.ehlo("mail.sender.example")
+            c.sendmail("news@sender.example", [ALICE],
+                       f"From: <news@sender.example>\r\nTo: <{ALICE}>\r\nSubject: ok\r\n\r\n"
+                       "x\r\n".encode())
+            with self.assertRaises(smtplib.SMTPDataError) as refused:
+                c.sendmail("ceo@forged.example", [ALICE],
+                           f"From: <ceo@forged.example>\r\nTo: <{ALICE}>\r\nSubject: pay\r\n\r\n"
+                           "x\r\n".encode())
+            self.assertEqual(refused.exception.smtp_code, 550)
+
+        # Nothing is sent before the day ends (no forced run yet).
+        r = run_cli("reports", "send", data=self.server.data)
+        self.assertIn("0 reports queued", r.stdout)
+
+        r = run_cli("reports", "send", "--today", data=self.server.data)
+        self.assertIn("3 reports queued", r.stdout, r.stdout)
+        self.assertIn("tls-rpt good.example: 2 sessions reported to tls@reports.example", r.stdout)
+        self.assertIn("tls-rpt quiet.example: no mailto: rua", r.stdout)
+        self.assertIn("dmarc forged.example: <dmarc@reports.example> has no", r.stdout)
+
+        tls = wait_for(lambda: (lambda m: m if len(m) == 2 else None)(
+            self.mx.received_for("tls@reports.example")), timeout=30, what="two TLS reports")
+        by_domain = {}
+        for m in tls:
+            msg = email.message_from_bytes(m["data"])
+            self.assertEqual(msg.get_content_type(), "multipart/report")
+            self.assertEqual(msg.get_param("report-type"), "tlsrpt")
+            self.assertIn("DKIM-Signature", msg)
+            self.assertEqual(m["mail_from"], f"postmaster@{DOMAIN}")
+            ctype, filename, body = attachment(m["data"])
+            self.assertEqual(ctype, "application/tlsrpt+gzip")
+            domain = msg["TLS-Report-Domain"]
+            self.assertTrue(filename.startswith(f"mail.{DOMAIN}!{domain}!"), filename)
+            self.assertTrue(filename.endswith(".json.gz"), filename)
+            self.assertIn(f"Report Domain: {domain}", msg["Subject"])
+            by_domain[domain] = json.loads(body)
+        self.assertEqual(sorted(by_domain), ["good.example", "strict.example"])
+        good = by_domain["good.example"]
+        self.assertEqual(good["organization-name"], "Hato Test")
+        self.assertEqual(good["contact-info"], f"postmaster@{DOMAIN}")
+        [p] = good["policies"]
+        self.assertEqual(p["policy"]["policy-type"], "no-policy-found")
+        self.assertEqual(p["summary"], {"total-successful-session-count": 2,
+                                        "total-failure-session-count": 0})
+        [p] = by_domain["strict.example"]["policies"]
+        self.assertEqual(p["summary"]["total-successful-session-count"], 0)
+        self.assertGreaterEqual(p["summary"]["total-failure-session-count"], 1)
+        self.assertEqual(p["failure-details"][0]["result-type"], "validation-failure")
+        self.assertEqual(p["failure-details"][0]["receiving-mx-hostname"], "mx.fake.example")
+        self.assertEqual(p["failure-details"][0]["receiving-ip"], "127.0.0.1")
+
+        [d] = wait_for(lambda: self.mx.received_for("dmarc@reports.example"), timeout=30,
+                       what="the DMARC report")
+        msg = email.message_from_bytes(d["data"])
+        self.assertIn("Report Domain: sender.example Submitter: Hato Test", msg["Subject"])
+        ctype, filename, body = attachment(d["data"])
+        self.assertEqual(ctype, "application/gzip")
+        self.assertTrue(filename.endswith(".xml.gz"), filename)
+        root = ET.fromstring(body)
+        self.assertEqual(root.findtext("report_metadata/org_name"), "Hato Test")
+        self.assertEqual(root.findtext("policy_published/domain"), "sender.example")
+        self.assertEqual(root.findtext("policy_published/p"), "reject")
+        [rec] = root.findall("record")
+        self.assertEqual(rec.findtext("row/source_ip"), "127.0.0.1")
+        self.assertEqual(rec.findtext("row/count"), "1")
+        self.assertEqual(rec.findtext("row/policy_evaluated/disposition"), "none")
+        self.assertEqual(rec.findtext("row/policy_evaluated/spf"), "pass")
+        self.assertEqual(rec.findtext("identifiers/header_from"), "sender.example")
+        self.assertEqual(rec.findtext("auth_results/spf/result"), "pass")
+
+        # A day is reported once: a second run sends nothing more.
+        r = run_cli("reports", "send", data=self.server.data)
+        self.assertIn("0 reports queued", r.stdout)
+        self.assertTrue(any(n.endswith(".sent") for n in
+                            os.listdir(os.path.join(self.server.data, "reports", "tls"))))
+
+
+if __name__ == "__main__":
+    unittest.main()
