@@ -66,7 +66,9 @@ for (let run = 0; run < 3; run++) {
       (y) => {
         const list = document.querySelector(".list");
         const top = Math.floor(list.scrollTop / 72);
-        return [...list.querySelectorAll(".row:not(.placeholder)")].some((r) => Math.abs(parseInt(r.style.top) / 72 - top) < 3);
+        // offsetTop, not style.top: past 1e6 px the CSSOM writes "3.59942e+06px",
+        // which parseInt read as 3 (the jump then never "finished").
+        return [...list.querySelectorAll(".row:not(.placeholder)")].some((r) => Math.abs(r.offsetTop / 72 - top) < 3);
       },
       middle * ROW,
       { timeout: 600000 },

@@ -202,6 +202,8 @@ class PushHub {
     asio::steady_timer* timer = nullptr;
     std::set<int64_t> mailboxes;  // of its account, at its last state
     int64_t max_mailbox = 0;
+    int64_t account = 0;
+    bool watch_queue = false;  // a submission of its account waits for the queue's outcome
     bool fired = false;
   };
   // `ex`: the executor of the stream's coroutine (its event loop).
@@ -214,6 +216,24 @@ class PushHub {
     waiters_.erase(w);
   }
   void OnChange(const std::vector<int64_t>& ids) {
+    Wake([ids](const Waiter& w) {
+      // A mailbox newer than the stream knows may be a new one of its account.
+      for (int64_t mailbox : ids)
+        if (w.mailboxes.count(mailbox) || mailbox > w.max_mailbox) return true;
+      return false;
+    });
+  }
+  // An account's JMAP records changed (account > 0), or the queue recorded
+  // outcomes (0): server::ChangeFeed::PublishRecords.
+  void OnRecords(int64_t account) {
+    Wake(
+        [account](const Waiter& w) { return account != 0 ? w.account == account : w.watch_queue; });
+  }
+
+ private:
+  // Fires, on its own loop, each registered waiter for which hit(waiter) holds.
+  template <typename Hit>
+  void Wake(Hit hit) {
     std::vector<std::pair<asio::any_io_executor, std::vector<std::pair<Waiter*, uint64_t>>>>
         batches;  // one posted call per loop
     {
@@ -226,18 +246,9 @@ class PushHub {
       }
     }
     for (auto& [loop, waiters] : batches) {
-      asio::post(loop, [this, ids, waiters = std::move(waiters)] {
+      asio::post(loop, [this, hit, waiters = std::move(waiters)] {
         for (const auto& [w, id] : waiters) {
-          if (!Registered(w, id)) continue;
-          bool hit = false;
-          for (int64_t mailbox : ids) {
-            // A mailbox newer than the stream knows may be a new one of its account.
-            if (w->mailboxes.count(mailbox) || mailbox > w->max_mailbox) {
-              hit = true;
-              break;
-            }
-          }
-          if (!hit) continue;
+          if (!Registered(w, id) || !hit(*w)) continue;
           w->fired = true;
           w->timer->cancel();
         }
@@ -245,7 +256,6 @@ class PushHub {
     }
   }
 
- private:
   struct Home {
     asio::any_io_executor loop;
     uint64_t id = 0;  // tells a waiter from a later one at the same address
@@ -268,11 +278,15 @@ struct PushStates {
   std::set<int64_t> mailboxes;
   int64_t max_mailbox = 0;
   uint64_t uidnext_sum = 0;  // grows when mail arrives (EmailDelivery)
+  std::string submission;    // EmailSubmission state ("" when unreadable)
+  bool pending = false;      // a submission waits for the queue's outcome
 };
 
-PushStates ComputeStates(store::Store* store, int64_t account) {
+// The states from the mailbox rows alone (the states need no counts) and
+// the EmailSubmission records.
+PushStates ComputeStates(Context& ctx) {
   PushStates s;
-  auto list = store->ListMailboxes(account);
+  auto list = ctx.svc.store->ListMailboxHeads(ctx.account_id);
   if (!list) return s;
   s.email = EmailState(*list);
   s.mailbox = MailboxState(*list);
@@ -280,6 +294,10 @@ PushStates ComputeStates(store::Store* store, int64_t account) {
     s.mailboxes.insert(m.id);
     s.max_mailbox = std::max(s.max_mailbox, m.id);
     s.uidnext_sum += m.uidnext;
+  }
+  if (auto sub = SubmissionPushState(ctx)) {
+    s.submission = std::move(sub->state);
+    s.pending = sub->pending;
   }
   s.ok = true;
   return s;
@@ -316,6 +334,7 @@ void AddRoutes(http::Router& router, server::Services& services, const std::stri
   auto hub = std::make_shared<PushHub>();
   if (services.changes) {
     services.changes->Subscribe([hub](const std::vector<int64_t>& ids) { hub->OnChange(ids); });
+    services.changes->SubscribeRecords([hub](int64_t account) { hub->OnRecords(account); });
   }
 
   // The session resource (section 2).
@@ -440,7 +459,7 @@ void AddRoutes(http::Router& router, server::Services& services, const std::stri
   router.AddPrefix("GET", "/jmap/download/", download, http::Access::kAccount);
 
   // EventSource (section 7.3): GET /jmap/eventsource/?types=&closeafter=&ping=
-  auto events = [svc, hub](http::Request& req) -> awaitable<http::Response> {
+  auto events = [svc, hub, data_dir](http::Request& req) -> awaitable<http::Response> {
     auto cfg = svc->config->Get();
     std::set<std::string> types;
     std::string list = req.Param("types").value_or("*");
@@ -458,15 +477,19 @@ void AddRoutes(http::Router& router, server::Services& services, const std::stri
     http::Response r;
     r.Set("Content-Type", "text/event-stream");
     r.Set("Cache-Control", "no-cache");
-    r.stream = [hub, types, close_after, ping, account, address, store, blocking,
-                sessions](http::StreamWriter& w) -> awaitable<void> {
+    r.stream = [hub, types, close_after, ping, account, address, store, blocking, sessions, svc,
+                data_dir](http::StreamWriter& w) -> awaitable<void> {
       auto ex = co_await asio::this_coro::executor;
       // The stream is a session of the account (server/account_sessions.h):
       // `hato user passwd`, `remove` or `signout` ends it, like IMAP and POP3.
       auto find = [store, address]() { return store->FindAccount(address); };
       Result<store::Account> acct = co_await io::Offload(*blocking, std::move(find));
       if (!acct || acct->id != account) co_return;
-      auto compute = [store, account]() { return ComputeStates(store, account); };
+      auto compute = [svc, account, address, data_dir]() {
+        auto cfg = svc->config->Get();
+        Context ctx{*svc, *cfg, account, address, data_dir, {}, std::nullopt, {}};
+        return ComputeStates(ctx);
+      };
       PushStates last = co_await io::Offload(*blocking, compute);
       asio::steady_timer timer(ex);
       EndOnAccountChange ender(timer);
@@ -476,6 +499,8 @@ void AddRoutes(http::Router& router, server::Services& services, const std::stri
       waiter.timer = &timer;
       waiter.mailboxes = last.mailboxes;
       waiter.max_mailbox = last.max_mailbox;
+      waiter.account = account;
+      waiter.watch_queue = last.pending;
       hub->Add(&waiter, ex);
       struct Unregister {
         PushHub& h;
@@ -489,12 +514,16 @@ void AddRoutes(http::Router& router, server::Services& services, const std::stri
         auto token = asio::redirect_error(asio::use_awaitable, ec);
         co_await timer.async_wait(token);
         if (ender.ended) break;
-        if (waiter.fired) {
+        // A submission waiting for the queue is also looked at when the
+        // timer ends (the queue of another node wakes no one here).
+        if (waiter.fired || waiter.watch_queue) {
+          bool fired = waiter.fired;
           waiter.fired = false;
           PushStates now = co_await io::Offload(*blocking, compute);
           if (!now.ok) continue;
           waiter.mailboxes = now.mailboxes;
           waiter.max_mailbox = now.max_mailbox;
+          waiter.watch_queue = now.pending;
           json::object changed;
           if (now.email != last.email) {
             if (Wants(types, "Email")) changed["Email"] = now.email;
@@ -504,8 +533,18 @@ void AddRoutes(http::Router& router, server::Services& services, const std::stri
           }
           if (now.mailbox != last.mailbox && Wants(types, "Mailbox"))
             changed["Mailbox"] = now.mailbox;
+          if (!now.submission.empty() && now.submission != last.submission &&
+              Wants(types, "EmailSubmission"))
+            changed["EmailSubmission"] = now.submission;
           last = std::move(now);
-          if (changed.empty()) continue;
+          if (changed.empty()) {
+            if (!fired && ping > 0) {
+              std::string msg =
+                  "event: ping\ndata: {\"interval\":" + std::to_string(ping) + "}\n\n";
+              ok = co_await w.Write(msg);
+            }
+            continue;
+          }
           json::object accounts;
           accounts[AccountId(account)] = std::move(changed);
           json::object ev;

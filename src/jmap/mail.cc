@@ -377,10 +377,13 @@ json::object MailboxObject(const store::MailboxInfo& m, const std::vector<store:
     o["role"] = role.empty() ? json::value(nullptr) : json::value(json::string(role));
   }
   if (want("sortOrder")) o["sortOrder"] = m.name == store::kInbox ? 0 : 10;
-  if (want("totalEmails")) o["totalEmails"] = m.messages;
-  if (want("unreadEmails")) o["unreadEmails"] = m.unseen;
-  if (want("totalThreads")) o["totalThreads"] = m.messages;
-  if (want("unreadThreads")) o["unreadThreads"] = m.unseen;
+  // The store keeps these counts with the mailbox (no message is read).
+  // Threads are not kept by the store (their ids derive from each message,
+  // see ThreadOf): each Email counts as a Thread of its own here.
+  if (want("totalEmails")) o["totalEmails"] = m.emails;
+  if (want("unreadEmails")) o["unreadEmails"] = std::min(m.unseen, m.emails);
+  if (want("totalThreads")) o["totalThreads"] = m.emails;
+  if (want("unreadThreads")) o["unreadThreads"] = std::min(m.unseen, m.emails);
   if (want("myRights")) {
     json::object r;
     for (const char* k :
@@ -3195,8 +3198,9 @@ std::string Outgoing(const std::string& content, const std::string& host) {
 // deliveryStatus of each recipient is read from the outbound queue when
 // asked: local recipients were delivered in the same transaction; a queued
 // one is "queued" until the queue records it delivered or failed (with the
-// last reply); once the queue has let go of the message the outcome is
-// "unknown" here (the sender has the DSN, RFC 3464).
+// last reply); the outcome stays readable once the queue has let go of the
+// message (Store::ListFinishedRecipients), until the retention purge: only
+// a message an admin deleted, or one purged, is "unknown" then.
 
 inline constexpr size_t kMaxKeptSubmissions = 1000;
 
@@ -3251,11 +3255,28 @@ json::object DeliveryStatus(Context& ctx, const json::object& rec, bool& settled
     for (const auto& x : r->get_array())
       if (x.is_string()) remote.insert(std::string(x.get_string()));
   std::optional<store::QueuedMessage> queued;
+  bool unread = false;  // the store failed: nothing is settled on that
   if (queue_id != 0) {
     auto q = ctx.svc.store->GetQueued(queue_id);
-    if (q) queued = std::move(*q);
+    if (q) {
+      queued = std::move(*q);
+    } else if (q.error().kind != ErrorKind::kNotFound) {
+      unread = true;
+    } else {
+      // Gone from the queue: finished, with each recipient's outcome kept
+      // (Store::ListFinishedRecipients); none kept (deleted by an admin,
+      // or purged): "unknown".
+      auto done = ctx.svc.store->ListFinishedRecipients(queue_id);
+      if (!done) {
+        unread = true;
+      } else if (!done->empty()) {
+        queued.emplace();
+        queued->id = queue_id;
+        queued->recipients = std::move(*done);
+      }
+    }
   }
-  settled = true;
+  settled = !unread;
   json::object status;
   for (const auto& r : rec.at("envelope").at("rcptTo").get_array()) {
     std::string addr(r.at("email").get_string());
@@ -3334,8 +3355,25 @@ Result<json::object> ObservedSubmissions(Context& ctx) {
   if (!changed) return all;
   (*all)["seq"] = seq;
   if (Status st = SaveSubmissions(ctx, *all); !st) return st.error();
+  if (ctx.svc.changes) ctx.svc.changes->PublishRecords(ctx.account_id);
   return all;
 }
+
+}  // namespace
+
+Result<SubmissionPush> SubmissionPushState(Context& ctx) {
+  auto all = ObservedSubmissions(ctx);
+  if (!all) return all.error();
+  SubmissionPush out;
+  out.state = SubmissionState(*all);
+  for (const auto& v : all->at("list").get_array()) {
+    const json::object& rec = v.get_object();
+    if (rec.contains("queueId") && !rec.contains("deliveryStatus")) out.pending = true;
+  }
+  return out;
+}
+
+namespace {
 
 Output EmailSubmissionGet(Context& ctx, json::object& args) {
   HATO_KNOWN("accountId", "ids", "properties");
@@ -3811,8 +3849,11 @@ Output EmailSubmissionSet(Context& ctx, json::object& args) {
   }
   (*all)["seq"] = seq;
   if (!records.empty() || !destroyed.empty()) {
-    if (Status st = SaveSubmissions(ctx, *all); !st)
+    if (Status st = SaveSubmissions(ctx, *all); !st) {
       spdlog::error("jmap: cannot record submissions of {}: {}", ctx.address, st.error().message);
+    } else if (ctx.svc.changes) {
+      ctx.svc.changes->PublishRecords(ctx.account_id);  // push (RFC 8620 section 7)
+    }
   }
   lock.unlock();
   json::object r;

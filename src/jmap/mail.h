@@ -41,6 +41,16 @@ Result<std::string> ReadBlob(Context& ctx, const std::string& blob_id);
 
 std::vector<std::string_view> SplitOn(std::string_view s, char sep);
 
+// Push of EmailSubmission (RFC 8620 section 7.3, RFC 8621 section 7): the
+// account's EmailSubmission state as EmailSubmission/get would give it now
+// (what the queue did since is observed first, which may move the state),
+// and whether a submission still waits for an outcome from the queue.
+struct SubmissionPush {
+  std::string state;
+  bool pending = false;
+};
+Result<SubmissionPush> SubmissionPushState(Context& ctx);
+
 // The file system of JMAP's files in the data directory (the identity and
 // submission files of older versions): the fault-injecting one under
 // HATO_FAULTS_FILE (io/fault_fs.h). Default: io::FileSystem::Default().

@@ -221,6 +221,8 @@ awaitable<void> Queue::Record(std::vector<RecipientOutcome> outcomes) {
     released_[o.recipient_id] = scan_epoch_;
     if (svc_.counters) svc_.counters->CountOutbound(o.state, o.counts_attempt);
   }
+  // JMAP push: an EmailSubmission's deliveryStatus may have changed.
+  if (svc_.changes) svc_.changes->PublishRecords(0);
 }
 
 awaitable<void> Queue::Scan() {

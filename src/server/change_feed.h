@@ -32,10 +32,31 @@ class ChangeFeed {
     for (auto& [id, fn] : subscribers_) fn(mailbox_ids);
   }
 
+  // Changes that touch no mailbox (JMAP EmailSubmission push, RFC 8620
+  // section 7): an account's JMAP records changed (account_id > 0, after
+  // their commit), or the outbound queue recorded delivery outcomes
+  // (account_id 0: the queue does not know whose submission it was).
+  // Same rules as Publish: subscribers only hand off.
+  using RecordFn = std::function<void(int64_t account_id)>;
+  int SubscribeRecords(RecordFn fn) {
+    std::lock_guard lock(mu_);
+    record_subscribers_[next_] = std::move(fn);
+    return next_++;
+  }
+  void UnsubscribeRecords(int id) {
+    std::lock_guard lock(mu_);
+    record_subscribers_.erase(id);
+  }
+  void PublishRecords(int64_t account_id) {
+    std::lock_guard lock(mu_);
+    for (auto& [id, fn] : record_subscribers_) fn(account_id);
+  }
+
  private:
   std::mutex mu_;
-  std::map<int, Fn> subscribers_;  // guarded by mu_
-  int next_ = 1;                   // guarded by mu_
+  std::map<int, Fn> subscribers_;               // guarded by mu_
+  std::map<int, RecordFn> record_subscribers_;  // guarded by mu_
+  int next_ = 1;                                // guarded by mu_
 };
 
 }  // namespace hato::server

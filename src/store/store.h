@@ -306,6 +306,9 @@ struct MailboxInfo {
   uint64_t deleted = 0;       // messages flagged \Deleted (RFC 9051 STATUS DELETED)
   uint64_t deleted_size = 0;  // their octets (RFC 9208 STATUS DELETED-STORAGE)
   uint64_t recent = 0;        // messages no session has seen yet (RFC 3501 \Recent)
+  // Distinct bodies among the live messages (JMAP Emails, RFC 8621 section
+  // 2: a body stored twice in one mailbox is one Email).
+  uint64_t emails = 0;
 };
 
 struct MailboxChanges {
@@ -826,6 +829,16 @@ class Store {
   virtual Result<QueueStats> GetQueueStats() = 0;
   // Messages submitted by an account since `since` (unix seconds).
   virtual Result<uint64_t> CountSubmissions(int64_t account_id, int64_t since) = 0;
+  // The recipients of a message that has left the queue with every
+  // recipient final (delivered or failed, with the last reply in
+  // last_error), kept until PurgeExpired passes them: what JMAP's
+  // EmailSubmission deliveryStatus reports (RFC 8621 section 7). Empty when
+  // the message is unknown, still queued, or was deleted by an admin. The
+  // default serves backends that keep none.
+  virtual Result<std::vector<QueuedRecipient>> ListFinishedRecipients(int64_t queue_id) {
+    (void)queue_id;
+    return std::vector<QueuedRecipient>{};
+  }
 
   // Mailing lists (issue 14). Addresses are canonical. A list's address is
   // in a local domain and is no account's or alias's address.

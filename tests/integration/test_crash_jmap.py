@@ -1,9 +1,12 @@
 """Crash test for JMAP writes: concurrent Email/set (create drafts, set
-keywords) and Identity/set (the name) while the server is SIGKILLed at random
-moments. After restart every acknowledged change is there: each Email in
-`created` of a 200 response exists with its subject, each acknowledged
-keyword update is set, and each Identity's name is the last acknowledged one
-or one tried after it (a write may land without its answer)."""
+keywords), Identity/set (the name) and EmailSubmission/set (a draft sent to
+a remote address through a fake relay) while the server is SIGKILLed at
+random moments. After restart every acknowledged change is there: each Email
+in `created` of a 200 response exists with its subject, each acknowledged
+keyword update is set, each Identity's name is the last acknowledged one or
+one tried after it (a write may land without its answer), and each
+acknowledged EmailSubmission is found by EmailSubmission/get with its Email,
+and its message reached the relay (the queue entry was committed with it)."""
 import base64
 import http.client
 import json
@@ -13,7 +16,8 @@ import threading
 import time
 import unittest
 
-from harness import DOMAIN, PASSWORD, Server, run_cli
+from fakemx import FakeMX
+from harness import DOMAIN, PASSWORD, Server, run_cli, wait_for
 
 KILLS = int(os.environ.get("HATO_CRASH_KILLS", "5"))
 CLIENTS = 3
@@ -53,7 +57,28 @@ class Client(threading.Thread):
                     r = call(self.server, self.user, [["Mailbox/query", {
                         "filter": {"role": "drafts"}}, "0"]])
                     drafts = r[0][1]["ids"][0]
-                if rnd.random() < 0.15:
+                roll = rnd.random()
+                if roll < 0.15 and self.state["created"]:
+                    # A new draft sent at once (EmailSubmission/set, RFC 8621 section 7.5).
+                    self.seq += 1
+                    subject = f"s{self.idx}-{self.seq}"
+                    r = call(self.server, self.user, [["Identity/get", {}, "i"]])
+                    ident = r[0][1]["list"][0]["id"]
+                    r = call(self.server, self.user, [
+                        ["Email/set", {"create": {"m": {
+                            "mailboxIds": {drafts: True}, "subject": subject,
+                            "from": [{"email": self.user}],
+                            "to": [{"email": f"r{self.idx}-{self.seq}@remote.example"}],
+                            "bodyValues": {"b": {"value": subject}},
+                            "textBody": [{"partId": "b"}]}}}, "e"],
+                        ["EmailSubmission/set", {"create": {"s": {
+                            "emailId": "#m", "identityId": ident}}}, "s"]])
+                    if (r and len(r) > 1 and r[1][0] == "EmailSubmission/set"
+                            and (r[1][1].get("created") or {}).get("s")):
+                        self.state["submitted"][r[1][1]["created"]["s"]["id"]] = (
+                            r[0][1]["created"]["m"]["id"], subject)
+                    continue
+                if roll < 0.3:
                     self.seq += 1
                     name = f"n{self.idx}-{self.seq}"
                     r = call(self.server, self.user, [["Identity/get", {}, "i"]])
@@ -86,9 +111,13 @@ class Client(threading.Thread):
 
 class JmapCrashTest(unittest.TestCase):
     def test_acknowledged_jmap_writes_survive_sigkill(self):
+        mx = FakeMX()
+        self.addCleanup(mx.stop)
         server = Server(users=tuple(f"u{i}" for i in range(CLIENTS)))
-        states = [{"created": {}, "flagged": set(), "names": [], "acked_name": None}
-                  for _ in range(CLIENTS)]
+        server.set_config("outbound", "relay_host", f'"127.0.0.1:{mx.port}"')
+        server.set_config("outbound", "resolver", '"127.0.0.1@1"')  # unused: the relay
+        states = [{"created": {}, "flagged": set(), "names": [], "acked_name": None,
+                   "submitted": {}} for _ in range(CLIENTS)]
         try:
             server.start()
             rnd = random.Random(42)
@@ -103,7 +132,7 @@ class JmapCrashTest(unittest.TestCase):
                 for c in clients:
                     c.join(timeout=30)
                 server.start()
-            total = 0
+            total = total_subs = 0
             for i, st in enumerate(states):
                 if st["acked_name"] is not None:
                     r = call(server, f"u{i}@{DOMAIN}", [["Identity/get", {}, "0"]], timeout=60)
@@ -122,7 +151,30 @@ class JmapCrashTest(unittest.TestCase):
                     self.assertEqual(got[eid]["subject"], subject)
                 for eid in st["flagged"]:
                     self.assertTrue(got[eid]["keywords"].get("$flagged"), eid)
+                subs = st["submitted"]
+                total_subs += len(subs)
+                if not subs:
+                    continue
+                r = call(server, f"u{i}@{DOMAIN}", [["EmailSubmission/get", {
+                    "ids": list(subs)}, "0"]], timeout=60)
+                self.assertEqual(r[0][1]["notFound"], [], "acknowledged submissions lost")
+                for sub in r[0][1]["list"]:
+                    self.assertEqual(sub["emailId"], subs[sub["id"]][0])
+                    self.assertEqual(sub["undoStatus"], "final")
             self.assertGreater(total, 0, "no write was acknowledged at all")
+            self.assertGreater(total_subs, 0, "no submission was acknowledged at all")
+            # Every acknowledged submission's message reaches the relay.
+            want = {subject for st in states for _, subject in st["submitted"].values()}
+
+            def relayed():
+                got = set()
+                for m in list(mx.messages):
+                    for line in m["data"].decode("utf-8", "replace").split("\n"):
+                        if line.lower().startswith("subject: "):
+                            got.add(line[9:].strip())
+                return want <= got
+
+            wait_for(relayed, timeout=60, what="every acknowledged submission relayed")
             server.stop()
             out = run_cli("verify", data=server.data, check=False)
             self.assertEqual(out.returncode, 0, out.stdout + out.stderr)

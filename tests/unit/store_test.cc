@@ -1123,5 +1123,175 @@ TEST_P(StoreTest, JmapDocumentsPutGetAndGoWithTheAccount) {
   EXPECT_FALSE(store_->GetJmapDocument(a, "submissions").ok());
 }
 
+// Issue 12 item 3: the mailbox counts (ListMailboxes: STATUS, LIST, JMAP
+// Mailbox/get) are kept by the store, not counted from the message rows;
+// they must equal a count of the rows after every kind of change.
+TEST_P(StoreTest, MailboxCountersFollowEveryChange) {
+  int64_t a = MakeAccount("a@example.test");
+  // What the counts must be: recounted from the live messages.
+  auto expect_counts = [&](const char* when) {
+    auto list = store_->ListMailboxes(a);
+    ASSERT_TRUE(list.ok()) << list.error().message;
+    for (const auto& m : *list) {
+      auto snap = store_->ListMessages(a, m.name);
+      ASSERT_TRUE(snap.ok()) << snap.error().message;
+      uint64_t n = 0, unseen = 0, size = 0, deleted = 0, deleted_size = 0, recent = 0;
+      std::set<std::string> bodies;
+      for (const auto& x : snap->messages) {
+        ++n;
+        unseen += (x.flags & kSeen) == 0;
+        size += x.size;
+        deleted += (x.flags & kDeleted) != 0;
+        deleted_size += (x.flags & kDeleted) != 0 ? x.size : 0;
+        recent += x.uid > snap->recent_uid;
+        auto c = store_->ReadMessage(a, x.id);
+        ASSERT_TRUE(c.ok());
+        bodies.insert(*c);
+      }
+      EXPECT_EQ(m.messages, n) << when << " " << m.name;
+      EXPECT_EQ(m.unseen, unseen) << when << " " << m.name;
+      EXPECT_EQ(m.size, size) << when << " " << m.name;
+      EXPECT_EQ(m.deleted, deleted) << when << " " << m.name;
+      EXPECT_EQ(m.deleted_size, deleted_size) << when << " " << m.name;
+      EXPECT_EQ(m.recent, recent) << when << " " << m.name;
+      EXPECT_EQ(m.emails, bodies.size()) << when << " " << m.name;
+    }
+  };
+  auto inbox_ids = [&]() {
+    std::vector<int64_t> ids;
+    auto inbox = store_->ListMessages(a, kInbox);  // kept: the loop reads into it
+    EXPECT_TRUE(inbox.ok());
+    if (inbox.ok())
+      for (const auto& x : inbox->messages) ids.push_back(x.id);
+    return ids;
+  };
+  expect_counts("new account");
+  ASSERT_TRUE(Deliver({a}, "Subject: one\r\n\r\n1\r\n").ok());
+  ASSERT_TRUE(Deliver({a}, "Subject: two\r\n\r\n22\r\n").ok());
+  ASSERT_TRUE(Deliver({a}, "Subject: two\r\n\r\n22\r\n").ok());  // the same body again
+  AppendRequest req{a,  kInbox, "Subject: three\r\n\r\n333\r\n", "", kSeen | kDeleted, "", 0,
+                    {}, ""};
+  ASSERT_TRUE(
+      Wait<AppendResult>([&](Done<AppendResult> d) { store_->Append(req, std::move(d)); }).ok());
+  expect_counts("deliveries");
+  auto flags = [&](std::vector<int64_t> ids, FlagOp op, uint32_t f) {
+    FlagChange change;
+    change.op = op;
+    change.flags = f;
+    ASSERT_TRUE(Wait<FlagResult>([&](Done<FlagResult> d) {
+                  store_->SetFlags(a, std::move(ids), change, std::move(d));
+                }).ok());
+  };
+  auto ids = inbox_ids();
+  ASSERT_EQ(ids.size(), 4u);
+  flags({ids[0], ids[1]}, FlagOp::kAdd, kSeen | kFlagged);
+  flags({ids[3]}, FlagOp::kRemove, kDeleted);
+  flags({ids[2]}, FlagOp::kReplace, kDeleted);
+  expect_counts("flags");
+  auto mailbox_id = [&](const char* name) {
+    auto list = store_->ListMailboxes(a);
+    if (list.ok())
+      for (const auto& m : *list)
+        if (m.name == name) return m.id;
+    return int64_t{0};
+  };
+  ASSERT_TRUE(Wait<uint32_t>([&](Done<uint32_t> d) {
+                store_->ClaimRecent(mailbox_id(kInbox), 2, std::move(d));
+              }).ok());
+  expect_counts("recent claimed");
+  // A move of one of the two rows of one body, and a copy of another.
+  ASSERT_TRUE(Wait<CopyResult>([&](Done<CopyResult> d) {
+                store_->CopyMessages(a, {ids[1]}, "Archive", true, std::move(d));
+              }).ok());
+  ASSERT_TRUE(Wait<CopyResult>([&](Done<CopyResult> d) {
+                store_->CopyMessages(a, {ids[0], ids[2]}, "Archive", false, std::move(d));
+              }).ok());
+  expect_counts("move and copy");
+  ASSERT_TRUE(Wait<void>([&](Done<void> d) {
+                store_->Expunge(a, {ids[2], ids[3]}, std::move(d));
+              }).ok());
+  expect_counts("expunge");
+  auto undeleted = store_->Undelete(a, kInbox, 0);
+  ASSERT_TRUE(undeleted.ok()) << undeleted.error().message;
+  EXPECT_GE(*undeleted, 2u);
+  expect_counts("undelete");
+  ASSERT_TRUE(Wait<void>([&](Done<void> d) {
+                store_->RenameMailbox(a, kInbox, "Old", std::move(d));
+              }).ok());
+  expect_counts("INBOX renamed");
+  ASSERT_TRUE(
+      Wait<void>([&](Done<void> d) { store_->DeleteMailbox(a, "Archive", std::move(d)); }).ok());
+  expect_counts("mailbox deleted");
+  ASSERT_TRUE(store_->PurgeExpired(INT64_MAX).ok());
+  expect_counts("purged");
+  Reopen();
+  expect_counts("reopened");
+  // Email/query's total and pages agree with the counters: with no body
+  // twice the page comes from the covering index alone.
+  auto old_box = mailbox_id("Old");
+  auto page = store_->QueryMailboxEmails(a, old_box, false, 0, 10, true);
+  ASSERT_TRUE(page.ok()) << page.error().message;
+  auto list = store_->ListMailboxes(a);
+  ASSERT_TRUE(list.ok());
+  for (const auto& m : *list) {
+    if (m.id == old_box) {
+      EXPECT_EQ(page->total, m.emails);
+    }
+  }
+  EXPECT_EQ(page->rows.size(), page->total);
+  auto verify = store_->Verify();
+  ASSERT_TRUE(verify.ok());
+  EXPECT_TRUE(verify->problems.empty()) << (verify->problems.empty() ? "" : verify->problems[0]);
+}
+
+// Issue 12 item 1: the outcomes of a message that left the queue stay
+// readable (JMAP EmailSubmission deliveryStatus), until the purge.
+TEST_P(StoreTest, FinishedOutboundRecipientsAreKept) {
+  int64_t a = MakeAccount("a@example.test");
+  DeliveryRequest req;
+  req.return_path = "a@example.test";
+  req.content = "Subject: out\r\n\r\nbody\r\n";
+  req.received_at = 1700000000;
+  req.submitted_by = a;
+  OutboundRequest out;
+  out.content = req.content;
+  out.sender = "a@example.test";
+  out.recipients.push_back({"x@remote.test", 0, ""});
+  out.recipients.push_back({"y@remote.test", 0, ""});
+  req.outbound = std::move(out);
+  auto receipt =
+      Wait<DeliveryReceipt>([&](Done<DeliveryReceipt> d) { store_->Deliver(req, std::move(d)); });
+  ASSERT_TRUE(receipt.ok()) << receipt.error().message;
+  int64_t qid = receipt->queue_id;
+  auto none = store_->ListFinishedRecipients(qid);
+  ASSERT_TRUE(none.ok());
+  EXPECT_TRUE(none->empty());  // still queued
+  auto q = store_->GetQueued(qid);
+  ASSERT_TRUE(q.ok());
+  std::vector<RecipientOutcome> outcomes;
+  for (const auto& r : q->recipients) {
+    RecipientOutcome o;
+    o.recipient_id = r.id;
+    bool first = r.address == "x@remote.test";
+    o.state = first ? RecipientState::kDelivered : RecipientState::kFailed;
+    o.diagnostic = first ? "250 2.0.0 ok" : "550 5.1.1 no such user";
+    outcomes.push_back(o);
+  }
+  ASSERT_TRUE(
+      Wait<void>([&](Done<void> d) { store_->RecordOutcomes(outcomes, std::move(d)); }).ok());
+  EXPECT_EQ(store_->GetQueued(qid).error().kind, ErrorKind::kNotFound);
+  auto done = store_->ListFinishedRecipients(qid);
+  ASSERT_TRUE(done.ok()) << done.error().message;
+  ASSERT_EQ(done->size(), 2u);
+  std::map<std::string, std::pair<RecipientState, std::string>> got;
+  for (const auto& r : *done) got[r.address] = {r.state, r.last_error};
+  EXPECT_EQ(got["x@remote.test"].first, RecipientState::kDelivered);
+  EXPECT_EQ(got["x@remote.test"].second, "250 2.0.0 ok");
+  EXPECT_EQ(got["y@remote.test"].first, RecipientState::kFailed);
+  EXPECT_EQ(got["y@remote.test"].second, "550 5.1.1 no such user");
+  ASSERT_TRUE(store_->PurgeExpired(INT64_MAX).ok());
+  EXPECT_TRUE(store_->ListFinishedRecipients(qid)->empty());
+}
+
 }  // namespace
 }  // namespace hato::store

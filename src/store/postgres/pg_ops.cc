@@ -923,15 +923,12 @@ Result<std::vector<std::string>> QueryOrphanSubscriptions(Conn& c, int64_t accou
 }
 
 Result<std::vector<MailboxInfo>> QueryMailboxes(Conn& c, int64_t account_id) {
+  // The counts are the mailbox's own columns, kept by a trigger (schema.cc).
   auto r = c.Exec(
       "SELECT x.id, x.name, x.special_use, x.subscribed, x.uidvalidity, x.uidnext, "
-      "x.highest_modseq, count(m.id), count(m.id) FILTER (WHERE m.flags & 1 = 0), "
-      "coalesce(sum(m.size), 0), count(m.id) FILTER (WHERE m.flags & 8 != 0), "
-      "coalesce(sum(m.size) FILTER (WHERE m.flags & 8 != 0), 0), "
-      "count(m.id) FILTER (WHERE m.uid > x.recent_uid) "
-      "FROM mailboxes x LEFT JOIN messages m ON m.mailbox_id = x.id "
-      "AND m.expunged_at IS NULL WHERE x.account_id = $1 AND x.deleted_at IS NULL "
-      "GROUP BY x.id ORDER BY x.name COLLATE \"C\"",
+      "x.highest_modseq, x.n_messages, x.n_unseen, x.n_size, x.n_deleted, x.n_deleted_size, "
+      "x.n_recent, x.n_emails FROM mailboxes x WHERE x.account_id = $1 AND "
+      "x.deleted_at IS NULL ORDER BY x.name COLLATE \"C\"",
       {P(account_id)});
   if (!r) return r.error();
   std::vector<MailboxInfo> out;
@@ -950,6 +947,7 @@ Result<std::vector<MailboxInfo>> QueryMailboxes(Conn& c, int64_t account_id) {
     m.deleted = static_cast<uint64_t>(r->Int(i, 10));
     m.deleted_size = static_cast<uint64_t>(r->Int(i, 11));
     m.recent = static_cast<uint64_t>(r->Int(i, 12));
+    m.emails = static_cast<uint64_t>(r->Int(i, 13));
     out.push_back(std::move(m));
   }
   return out;
@@ -1197,6 +1195,13 @@ Status RemoveIfFinished(Txn& t, int64_t message_id) {
                {P(NowSeconds()), P(message_id)});
   if (!fin) return fin.error();
   if (fin->Affected() > 0) return Ok();
+  // Its recipients' outcomes stay for JMAP (ListFinishedRecipients).
+  auto keep = t.c.Exec(
+      "INSERT INTO outbound_finished(message_id, address, state, last_error, attempts, "
+      "finished_at) SELECT message_id, address, state, last_error, attempts, $1 FROM "
+      "outbound_recipients WHERE message_id = $2",
+      {P(NowSeconds()), P(message_id)});
+  if (!keep) return keep.error();
   return RemoveMessage(t, message_id);
 }
 
@@ -1375,6 +1380,25 @@ Result<QueuedMessage> QueryQueued(Conn& c, int64_t message_id) {
   if (g.empty())
     return Err(ErrorKind::kNotFound, "no queued message " + std::to_string(message_id));
   return std::move(g.front());
+}
+
+Result<std::vector<QueuedRecipient>> QueryFinishedRecipients(Conn& c, int64_t message_id) {
+  auto r = c.Exec(
+      "SELECT address, state, last_error, attempts FROM outbound_finished WHERE message_id = $1 "
+      "ORDER BY ctid",
+      {P(message_id)});
+  if (!r) return r.error();
+  std::vector<QueuedRecipient> out;
+  for (int i = 0; i < r->size(); ++i) {
+    QueuedRecipient q;
+    q.message_id = message_id;
+    q.address = r->Text(i, 0);
+    q.state = static_cast<RecipientState>(r->Int(i, 1));
+    q.last_error = r->Text(i, 2);
+    q.attempts = static_cast<int>(r->Int(i, 3));
+    out.push_back(std::move(q));
+  }
+  return out;
 }
 
 Result<uint64_t> QueryCountSubmissions(Conn& c, int64_t account_id, int64_t since) {

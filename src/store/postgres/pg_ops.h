@@ -94,6 +94,8 @@ Result<std::vector<QueuedMessage>> QueryQueue(Conn& c);
 Result<QueueStats> QueryQueueStats(Conn& c);
 Result<QueuedMessage> QueryQueued(Conn& c, int64_t message_id);
 Result<uint64_t> QueryCountSubmissions(Conn& c, int64_t account_id, int64_t since);
+// The outcomes of a message that left the queue finished (outbound_finished).
+Result<std::vector<QueuedRecipient>> QueryFinishedRecipients(Conn& c, int64_t message_id);
 
 // Backup (pg_snapshot.cc): writes the metadata, from one REPEATABLE READ
 // snapshot, as an embedded-store metadata database (store/sqlite schema) at

@@ -629,6 +629,31 @@ class PgStore final : public Store {
       auto clamp = [](uint64_t v) {
         return static_cast<int64_t>(std::min<uint64_t>(v, INT64_MAX));
       };
+      // The mailbox's counters (schema.cc): the total, and whether any
+      // body is there twice (else no probe: the page is `position` entries
+      // into messages_jmap_date, an index-only scan, then `limit` rows).
+      auto own = c.Exec(
+          "SELECT n_messages, n_emails FROM mailboxes WHERE id = $1 AND account_id = $2 AND "
+          "deleted_at IS NULL",
+          {P(mailbox_id), P(account_id)});
+      if (!own) return own.error();
+      if (own->empty()) return page;
+      const int64_t rows = own->Int(0, 0), emails = own->Int(0, 1);
+      if (count) page.total = static_cast<uint64_t>(emails);
+      if (rows == emails) {
+        auto r = c.Exec(
+            "SELECT m.id, m.mailbox_id, m.uid, m.size, m.internal_date, m.flags, m.keywords, "
+            "m.modseq, b.sha256 FROM (SELECT id, internal_date FROM messages WHERE "
+            "mailbox_id = $1 AND expunged_at IS NULL ORDER BY internal_date " +
+                order + ", id " + order +
+                " LIMIT $2 OFFSET $3) p JOIN messages m ON m.id = p.id JOIN blobs b ON "
+                "b.id = m.blob_id ORDER BY p.internal_date " +
+                order + ", p.id " + order,
+            {P(mailbox_id), P(clamp(limit)), P(clamp(position))});
+        if (!r) return r.error();
+        for (int i = 0; i < r->size(); ++i) page.rows.push_back(EmailRowOf(*r, i));
+        return page;
+      }
       auto r = c.Exec(
           "SELECT m.id, m.mailbox_id, m.uid, m.size, m.internal_date, m.flags, m.keywords, "
           "m.modseq, b.sha256 FROM messages m JOIN blobs b ON b.id = m.blob_id "
@@ -642,15 +667,6 @@ class PgStore final : public Store {
           {P(mailbox_id), P(account_id), P(clamp(limit)), P(clamp(position))});
       if (!r) return r.error();
       for (int i = 0; i < r->size(); ++i) page.rows.push_back(EmailRowOf(*r, i));
-      if (count) {
-        auto n = c.Exec(
-            "SELECT count(DISTINCT m.blob_id) FROM messages m WHERE m.mailbox_id = $1 AND "
-            "m.expunged_at IS NULL AND EXISTS (SELECT 1 FROM mailboxes x WHERE x.id = $1 AND "
-            "x.account_id = $2 AND x.deleted_at IS NULL)",
-            {P(mailbox_id), P(account_id)});
-        if (!n) return n.error();
-        page.total = n->empty() ? 0 : static_cast<uint64_t>(n->Int(0, 0));
-      }
       return page;
     });
   }
@@ -1276,6 +1292,9 @@ class PgStore final : public Store {
   Result<uint64_t> CountSubmissions(int64_t account_id, int64_t since) override {
     return WithReader([&](Conn& c) { return pg::QueryCountSubmissions(c, account_id, since); });
   }
+  Result<std::vector<QueuedRecipient>> ListFinishedRecipients(int64_t queue_id) override {
+    return WithReader([&](Conn& c) { return pg::QueryFinishedRecipients(c, queue_id); });
+  }
 
   // ---- Maintenance ----
 
@@ -1308,8 +1327,10 @@ class PgStore final : public Store {
       const char* del_deleted_mb =
           "DELETE FROM mailboxes WHERE deleted_at IS NOT NULL AND deleted_at < $1 AND NOT EXISTS "
           "(SELECT 1 FROM messages m WHERE m.mailbox_id = mailboxes.id)";
+      // Delivery outcomes kept for JMAP (outbound_finished), same retention.
+      const char* del_finished = "DELETE FROM outbound_finished WHERE finished_at < $1";
       for (const char* sql : {mark, unref, del, del_blobs, del_mb, del_alias, del_subs, del_jmap,
-                              del_acc, del_deleted_mb}) {
+                              del_acc, del_deleted_mb, del_finished}) {
         auto r = sql == del_blobs ? t.c.Exec(sql) : t.c.Exec(sql, {P(cutoff)});
         if (!r) return r.error();
         if (sql == del) *purged = static_cast<uint64_t>(r->Affected());

@@ -296,6 +296,84 @@ CREATE INDEX outbound_recipients_inflight ON outbound_recipients(message_id) WHE
 CREATE INDEX outbound_recipients_open ON outbound_recipients(message_id)
   WHERE state IN (0, 1) OR dsn_pending != 0;
 )sql",
+      // -> +1 (issue 12, RFC 8621 section 2): each mailbox keeps the counts
+      // of its live messages, maintained by a trigger in the transaction of
+      // every change of a message row (see the SQLite schema). PostgreSQL
+      // runs AFTER ROW triggers at the end of the statement, so the distinct
+      // bodies (n_emails) are exact for statements that change one row,
+      // which every mail write is; the statements that change many rows at
+      // once (an account removed, purged or moved away) leave the mailbox
+      // unused.
+      R"sql(
+ALTER TABLE mailboxes ADD COLUMN n_messages bigint NOT NULL DEFAULT 0,
+  ADD COLUMN n_unseen bigint NOT NULL DEFAULT 0, ADD COLUMN n_size bigint NOT NULL DEFAULT 0,
+  ADD COLUMN n_deleted bigint NOT NULL DEFAULT 0,
+  ADD COLUMN n_deleted_size bigint NOT NULL DEFAULT 0,
+  ADD COLUMN n_recent bigint NOT NULL DEFAULT 0, ADD COLUMN n_emails bigint NOT NULL DEFAULT 0;
+UPDATE mailboxes x SET n_messages = c.n, n_unseen = c.unseen, n_size = c.bytes,
+  n_deleted = c.deleted, n_deleted_size = c.deleted_bytes, n_recent = c.recent,
+  n_emails = c.emails
+FROM (SELECT m.mailbox_id, count(*) AS n, count(*) FILTER (WHERE (m.flags & 1) = 0) AS unseen,
+        coalesce(sum(m.size), 0) AS bytes, count(*) FILTER (WHERE (m.flags & 8) != 0) AS deleted,
+        coalesce(sum(m.size) FILTER (WHERE (m.flags & 8) != 0), 0) AS deleted_bytes,
+        count(*) FILTER (WHERE m.uid > y.recent_uid) AS recent,
+        count(DISTINCT m.blob_id) AS emails
+      FROM messages m JOIN mailboxes y ON y.id = m.mailbox_id WHERE m.expunged_at IS NULL
+      GROUP BY m.mailbox_id) c
+WHERE c.mailbox_id = x.id;
+CREATE FUNCTION hato_count_message(m messages, sign integer) RETURNS void AS $$
+BEGIN
+  UPDATE mailboxes SET n_messages = n_messages + sign,
+    n_unseen = n_unseen + CASE WHEN (m.flags & 1) = 0 THEN sign ELSE 0 END,
+    n_size = n_size + sign * m.size,
+    n_deleted = n_deleted + CASE WHEN (m.flags & 8) != 0 THEN sign ELSE 0 END,
+    n_deleted_size = n_deleted_size + CASE WHEN (m.flags & 8) != 0 THEN sign * m.size ELSE 0 END,
+    n_recent = n_recent + CASE WHEN m.uid > recent_uid THEN sign ELSE 0 END,
+    n_emails = n_emails + CASE WHEN EXISTS (SELECT 1 FROM messages d WHERE
+      d.mailbox_id = m.mailbox_id AND d.blob_id = m.blob_id AND d.expunged_at IS NULL AND
+      d.id != m.id) THEN 0 ELSE sign END
+  WHERE id = m.mailbox_id;
+END $$ LANGUAGE plpgsql;
+CREATE FUNCTION hato_messages_counts() RETURNS trigger AS $$
+BEGIN
+  IF TG_OP IN ('UPDATE', 'DELETE') AND OLD.expunged_at IS NULL THEN
+    PERFORM hato_count_message(OLD, -1);
+  END IF;
+  IF TG_OP IN ('UPDATE', 'INSERT') AND NEW.expunged_at IS NULL THEN
+    PERFORM hato_count_message(NEW, 1);
+  END IF;
+  RETURN NULL;
+END $$ LANGUAGE plpgsql;
+CREATE TRIGGER messages_counts AFTER INSERT OR DELETE ON messages
+  FOR EACH ROW EXECUTE FUNCTION hato_messages_counts();
+CREATE TRIGGER messages_counts_update
+  AFTER UPDATE OF mailbox_id, uid, flags, size, expunged_at, blob_id ON messages FOR EACH ROW
+  WHEN (OLD.mailbox_id != NEW.mailbox_id OR OLD.uid != NEW.uid OR
+        (OLD.flags & 9) != (NEW.flags & 9) OR OLD.size != NEW.size OR
+        OLD.blob_id != NEW.blob_id OR (OLD.expunged_at IS NULL) != (NEW.expunged_at IS NULL))
+  EXECUTE FUNCTION hato_messages_counts();
+CREATE FUNCTION hato_recent_mark() RETURNS trigger AS $$
+BEGIN
+  UPDATE mailboxes SET n_recent = (SELECT count(*) FROM messages m WHERE m.mailbox_id = NEW.id
+    AND m.uid > NEW.recent_uid AND m.expunged_at IS NULL) WHERE id = NEW.id;
+  RETURN NULL;
+END $$ LANGUAGE plpgsql;
+CREATE TRIGGER mailboxes_recent_mark AFTER UPDATE OF recent_uid ON mailboxes FOR EACH ROW
+  WHEN (OLD.recent_uid != NEW.recent_uid) EXECUTE FUNCTION hato_recent_mark();
+)sql",
+      // -> +1 (issue 12, RFC 8621 section 7): the outcomes of a message that
+      // left the queue finished (see the SQLite schema).
+      R"sql(
+CREATE TABLE outbound_finished(
+  message_id bigint NOT NULL,
+  address text NOT NULL,
+  state integer NOT NULL,
+  last_error text NOT NULL,
+  attempts integer NOT NULL,
+  finished_at bigint NOT NULL);
+CREATE INDEX outbound_finished_message ON outbound_finished(message_id);
+CREATE INDEX outbound_finished_at ON outbound_finished(finished_at);
+)sql",
   };
   return kMigrations;
 }

@@ -661,6 +661,9 @@ class ShardedStore final : public Store {
   Result<uint64_t> CountSubmissions(int64_t account_id, int64_t since) override {
     return Main().CountSubmissions(account_id, since);
   }
+  Result<std::vector<QueuedRecipient>> ListFinishedRecipients(int64_t queue_id) override {
+    return Main().ListFinishedRecipients(queue_id);  // the queue lives in the main database
+  }
 
   Status CreateList(std::string_view address, ListMode mode) override {
     return Main().CreateList(address, mode);

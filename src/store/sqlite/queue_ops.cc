@@ -106,6 +106,13 @@ Status RemoveIfFinished(Txn& t, int64_t message_id) {
   if (!fin) return fin.error();
   if (auto st = (*fin)->Bind(1, NowSeconds()).Bind(2, message_id).Run(); !st) return st;
   if (t.db.Changes() > 0) return Ok();
+  // Its recipients' outcomes stay for JMAP (ListFinishedRecipients).
+  auto keep = t.db.Cached(
+      "INSERT INTO outbound_finished(message_id, address, state, last_error, attempts, "
+      "finished_at) SELECT message_id, address, state, last_error, attempts, ? FROM "
+      "outbound_recipients WHERE message_id = ?");
+  if (!keep) return keep.error();
+  if (auto st = (*keep)->Bind(1, NowSeconds()).Bind(2, message_id).Run(); !st) return st;
   return RemoveMessage(t, message_id);
 }
 
@@ -313,6 +320,27 @@ Result<uint64_t> QueryCountSubmissions(Db& db, int64_t account_id, int64_t since
   auto n = static_cast<uint64_t>((*s)->Int(0));
   (*s)->Reset();
   return n;
+}
+
+Result<std::vector<QueuedRecipient>> QueryFinishedRecipients(Db& db, int64_t message_id) {
+  auto s = db.Cached(
+      "SELECT address, state, last_error, attempts FROM outbound_finished WHERE message_id = ? "
+      "ORDER BY rowid");
+  if (!s) return s.error();
+  (*s)->Bind(1, message_id);
+  std::vector<QueuedRecipient> out;
+  auto st = (*s)->ForEachRow([&](Stmt& r) {
+    QueuedRecipient q;
+    q.message_id = message_id;
+    q.address = r.Text(0);
+    q.domain = AddressDomain(q.address);
+    q.state = static_cast<RecipientState>(r.Int(1));
+    q.last_error = r.Text(2);
+    q.attempts = static_cast<int>(r.Int(3));
+    out.push_back(std::move(q));
+  });
+  if (!st) return st.error();
+  return out;
 }
 
 }  // namespace hato::store::sqlite

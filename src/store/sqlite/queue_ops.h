@@ -26,6 +26,8 @@ Result<QueueStats> QueryQueueStats(Db& db);
 Result<QueuedMessage> QueryQueued(Db& db, int64_t message_id);
 Result<BlobRef> QueryQueuedBlob(Db& db, int64_t message_id);
 Result<uint64_t> QueryCountSubmissions(Db& db, int64_t account_id, int64_t since);
+// The outcomes of a message that left the queue finished (outbound_finished).
+Result<std::vector<QueuedRecipient>> QueryFinishedRecipients(Db& db, int64_t message_id);
 
 // The domain of an address, lower-cased when ASCII.
 std::string AddressDomain(std::string_view address);

@@ -355,6 +355,107 @@ ALTER TABLE blobs ADD COLUMN sort_keys BLOB;
 CREATE INDEX outbound_recipients_open ON outbound_recipients(message_id)
   WHERE state IN (0, 1) OR dsn_pending != 0;
 )sql",
+      // -> +1 (issue 12, RFC 8621 section 2: Mailbox counts without a scan):
+      // each mailbox keeps the counts of its live messages (STATUS, LIST,
+      // JMAP Mailbox/get), maintained by triggers in the transaction of every
+      // change of a message row (insert, expunge, flags, delete), so no write
+      // path can forget them: messages, unseen, octets, \Deleted ones and
+      // their octets, recent ones (uid above recent_uid; recounted when the
+      // mark moves, which reads only the rows above it) and distinct bodies
+      // (JMAP Emails: a row counts unless another live row of the mailbox has
+      // its body, probed through messages_jmap_blob). SQLite runs row
+      // triggers as each row changes, so a statement changing several rows
+      // of one body counts right. CheckReferences compares them with a
+      // recount (hato fsck). And messages_jmap_date covers Email/query's
+      // page (expunged_at, always NULL in it, is a column: an equality the
+      // planner sees), so a position skips index entries, not rows.
+      R"sql(
+ALTER TABLE mailboxes ADD COLUMN n_messages INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE mailboxes ADD COLUMN n_unseen INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE mailboxes ADD COLUMN n_size INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE mailboxes ADD COLUMN n_deleted INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE mailboxes ADD COLUMN n_deleted_size INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE mailboxes ADD COLUMN n_recent INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE mailboxes ADD COLUMN n_emails INTEGER NOT NULL DEFAULT 0;
+UPDATE mailboxes SET (n_messages, n_unseen, n_size, n_deleted, n_deleted_size, n_recent,
+                      n_emails) =
+  (SELECT count(*), coalesce(sum(m.flags & 1 = 0), 0), coalesce(sum(m.size), 0),
+          coalesce(sum(m.flags & 8 != 0), 0),
+          coalesce(sum(CASE WHEN m.flags & 8 != 0 THEN m.size ELSE 0 END), 0),
+          coalesce(sum(m.uid > mailboxes.recent_uid), 0), count(DISTINCT m.blob_id)
+   FROM messages m WHERE m.mailbox_id = mailboxes.id AND m.expunged_at IS NULL);
+CREATE TRIGGER messages_counts_insert AFTER INSERT ON messages WHEN NEW.expunged_at IS NULL
+BEGIN
+  UPDATE mailboxes SET n_messages = n_messages + 1, n_unseen = n_unseen + (NEW.flags & 1 = 0),
+    n_size = n_size + NEW.size, n_deleted = n_deleted + (NEW.flags & 8 != 0),
+    n_deleted_size = n_deleted_size + (CASE WHEN NEW.flags & 8 != 0 THEN NEW.size ELSE 0 END),
+    n_recent = n_recent + (NEW.uid > recent_uid),
+    n_emails = n_emails + NOT EXISTS (SELECT 1 FROM messages d
+      WHERE d.mailbox_id = NEW.mailbox_id AND d.blob_id = NEW.blob_id
+      AND d.expunged_at IS NULL AND d.id != NEW.id)
+  WHERE id = NEW.mailbox_id;
+END;
+CREATE TRIGGER messages_counts_delete AFTER DELETE ON messages WHEN OLD.expunged_at IS NULL
+BEGIN
+  UPDATE mailboxes SET n_messages = n_messages - 1, n_unseen = n_unseen - (OLD.flags & 1 = 0),
+    n_size = n_size - OLD.size, n_deleted = n_deleted - (OLD.flags & 8 != 0),
+    n_deleted_size = n_deleted_size - (CASE WHEN OLD.flags & 8 != 0 THEN OLD.size ELSE 0 END),
+    n_recent = n_recent - (OLD.uid > recent_uid),
+    n_emails = n_emails - NOT EXISTS (SELECT 1 FROM messages d
+      WHERE d.mailbox_id = OLD.mailbox_id AND d.blob_id = OLD.blob_id
+      AND d.expunged_at IS NULL AND d.id != OLD.id)
+  WHERE id = OLD.mailbox_id;
+END;
+CREATE TRIGGER messages_counts_update
+  AFTER UPDATE OF mailbox_id, uid, flags, size, expunged_at, blob_id ON messages
+  WHEN OLD.mailbox_id != NEW.mailbox_id OR OLD.uid != NEW.uid
+    OR (OLD.flags & 9) != (NEW.flags & 9) OR OLD.size != NEW.size OR OLD.blob_id != NEW.blob_id
+    OR (OLD.expunged_at IS NULL) != (NEW.expunged_at IS NULL)
+BEGIN
+  UPDATE mailboxes SET n_messages = n_messages - 1, n_unseen = n_unseen - (OLD.flags & 1 = 0),
+    n_size = n_size - OLD.size, n_deleted = n_deleted - (OLD.flags & 8 != 0),
+    n_deleted_size = n_deleted_size - (CASE WHEN OLD.flags & 8 != 0 THEN OLD.size ELSE 0 END),
+    n_recent = n_recent - (OLD.uid > recent_uid),
+    n_emails = n_emails - NOT EXISTS (SELECT 1 FROM messages d
+      WHERE d.mailbox_id = OLD.mailbox_id AND d.blob_id = OLD.blob_id
+      AND d.expunged_at IS NULL AND d.id != OLD.id)
+  WHERE id = OLD.mailbox_id AND OLD.expunged_at IS NULL;
+  UPDATE mailboxes SET n_messages = n_messages + 1, n_unseen = n_unseen + (NEW.flags & 1 = 0),
+    n_size = n_size + NEW.size, n_deleted = n_deleted + (NEW.flags & 8 != 0),
+    n_deleted_size = n_deleted_size + (CASE WHEN NEW.flags & 8 != 0 THEN NEW.size ELSE 0 END),
+    n_recent = n_recent + (NEW.uid > recent_uid),
+    n_emails = n_emails + NOT EXISTS (SELECT 1 FROM messages d
+      WHERE d.mailbox_id = NEW.mailbox_id AND d.blob_id = NEW.blob_id
+      AND d.expunged_at IS NULL AND d.id != NEW.id)
+  WHERE id = NEW.mailbox_id AND NEW.expunged_at IS NULL;
+END;
+CREATE TRIGGER mailboxes_recent_mark AFTER UPDATE OF recent_uid ON mailboxes
+  WHEN OLD.recent_uid != NEW.recent_uid
+BEGIN
+  UPDATE mailboxes SET n_recent = (SELECT count(*) FROM messages m
+    WHERE m.mailbox_id = NEW.id AND m.uid > NEW.recent_uid AND m.expunged_at IS NULL)
+  WHERE id = NEW.id;
+END;
+DROP INDEX messages_jmap_date;
+CREATE INDEX messages_jmap_date ON messages(mailbox_id, expunged_at, internal_date)
+  WHERE expunged_at IS NULL;
+)sql",
+      // -> +1 (issue 12, RFC 8621 section 7: EmailSubmission deliveryStatus):
+      // the outcome of each recipient of a message that left the queue with
+      // every recipient final (delivered, or failed with the last reply),
+      // written in the transaction that removes it; read by
+      // ListFinishedRecipients, purged with the expired mail (PurgeExpired).
+      R"sql(
+CREATE TABLE outbound_finished(
+  message_id INTEGER NOT NULL,
+  address TEXT NOT NULL,
+  state INTEGER NOT NULL,
+  last_error TEXT NOT NULL,
+  attempts INTEGER NOT NULL,
+  finished_at INTEGER NOT NULL);
+CREATE INDEX outbound_finished_message ON outbound_finished(message_id);
+CREATE INDEX outbound_finished_at ON outbound_finished(finished_at);
+)sql",
   };
   return kMigrations;
 }
@@ -449,6 +550,27 @@ Result<std::vector<std::string>> CheckReferences(Db& db, PageCheck pages) {
                std::to_string(s.Int(2)) + " users";
       });
   if (!st) return st.error();
+  // The mailbox counters the triggers keep (the Mailbox counts migration on).
+  auto has_counts =
+      db.Prepare("SELECT 1 FROM pragma_table_info('mailboxes') WHERE name = 'n_emails'");
+  if (!has_counts) return has_counts.error();
+  auto counts_row = has_counts->Step();
+  if (!counts_row) return counts_row.error();
+  if (*counts_row) {
+    st = CollectRows(
+        db,
+        "SELECT x.id, x.name FROM mailboxes x LEFT JOIN (SELECT mailbox_id, count(*) AS n, "
+        "sum(flags & 1 = 0) AS unseen, sum(size) AS bytes, sum(flags & 8 != 0) AS deleted, "
+        "count(DISTINCT blob_id) AS emails FROM messages WHERE expunged_at IS NULL "
+        "GROUP BY mailbox_id) c ON c.mailbox_id = x.id WHERE x.n_messages != coalesce(c.n, 0) "
+        "OR x.n_unseen != coalesce(c.unseen, 0) OR x.n_size != coalesce(c.bytes, 0) OR "
+        "x.n_deleted != coalesce(c.deleted, 0) OR x.n_emails != coalesce(c.emails, 0) LIMIT 10",
+        out, [](Stmt& s) {
+          return "mailbox " + std::to_string(s.Int(0)) + " (" + s.Text(1) +
+                 ") has counters that disagree with its messages";
+        });
+    if (!st) return st.error();
+  }
   return out;
 }
 

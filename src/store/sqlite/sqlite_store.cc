@@ -744,12 +744,45 @@ class SqliteStore final : public Store, public WriteProbe {
       EmailPage page;
       // The mailbox must be a live one of the account.
       auto own = db.Cached(
-          "SELECT 1 FROM mailboxes WHERE id = ?1 AND account_id = ?2 AND deleted_at IS NULL");
+          "SELECT n_messages, n_emails FROM mailboxes WHERE id = ?1 AND account_id = ?2 AND "
+          "deleted_at IS NULL");
       if (!own) return own.error();
       (*own)->Bind(1, mailbox_id).Bind(2, account_id);
       auto found = (*own)->Step();
       if (!found) return found.error();
       if (!*found) return page;
+      // The mailbox's counters (schema.cc): the total, and whether any body
+      // is there twice.
+      const int64_t rows = (*own)->Int(0), emails = (*own)->Int(1);
+      (*own)->Reset();
+      if (count) page.total = static_cast<uint64_t>(emails);
+      auto clamp = [](uint64_t v) {
+        return static_cast<int64_t>(std::min<uint64_t>(v, INT64_MAX));
+      };
+      if (rows == emails) {
+        // No body twice (the usual case): the page is `position` entries
+        // into the covering index, then `limit` rows read.
+        static constexpr const char* kPageDesc =
+            "SELECT m.id, m.mailbox_id, m.uid, m.size, m.internal_date, m.flags, m.keywords, "
+            "m.modseq, b.sha256 FROM (SELECT id, internal_date FROM messages INDEXED BY "
+            "messages_jmap_date WHERE mailbox_id = ?1 AND expunged_at IS NULL "
+            "ORDER BY internal_date DESC, id DESC LIMIT ?2 OFFSET ?3) p "
+            "CROSS JOIN messages m ON m.id = p.id CROSS JOIN blobs b ON b.id = m.blob_id "
+            "ORDER BY p.internal_date DESC, p.id DESC";
+        static constexpr const char* kPageAsc =
+            "SELECT m.id, m.mailbox_id, m.uid, m.size, m.internal_date, m.flags, m.keywords, "
+            "m.modseq, b.sha256 FROM (SELECT id, internal_date FROM messages INDEXED BY "
+            "messages_jmap_date WHERE mailbox_id = ?1 AND expunged_at IS NULL "
+            "ORDER BY internal_date ASC, id ASC LIMIT ?2 OFFSET ?3) p "
+            "CROSS JOIN messages m ON m.id = p.id CROSS JOIN blobs b ON b.id = m.blob_id "
+            "ORDER BY p.internal_date ASC, p.id ASC";
+        auto s = db.Cached(ascending ? kPageAsc : kPageDesc);
+        if (!s) return s.error();
+        (*s)->Bind(1, mailbox_id).Bind(2, clamp(limit)).Bind(3, clamp(position));
+        auto st = (*s)->ForEachRow([&page](Stmt& r) { page.rows.push_back(EmailRowOf(r)); });
+        if (!st) return st.error();
+        return page;
+      }
       // A body's later rows in this order are skipped (one Email per body):
       // the NOT EXISTS probes messages_jmap_blob, only for the rows read.
       static constexpr const char* kDesc =
@@ -772,22 +805,9 @@ class SqliteStore final : public Store, public WriteProbe {
           "ORDER BY m.internal_date ASC, m.id ASC LIMIT ?2 OFFSET ?3";
       auto s = db.Cached(ascending ? kAsc : kDesc);
       if (!s) return s.error();
-      auto clamp = [](uint64_t v) {
-        return static_cast<int64_t>(std::min<uint64_t>(v, INT64_MAX));
-      };
       (*s)->Bind(1, mailbox_id).Bind(2, clamp(limit)).Bind(3, clamp(position));
       auto st = (*s)->ForEachRow([&page](Stmt& r) { page.rows.push_back(EmailRowOf(r)); });
       if (!st) return st.error();
-      if (count) {
-        auto c = db.Cached(
-            "SELECT count(DISTINCT blob_id) FROM messages INDEXED BY messages_jmap_blob "
-            "WHERE mailbox_id = ?1 AND expunged_at IS NULL");
-        if (!c) return c.error();
-        (*c)->Bind(1, mailbox_id);
-        auto row = (*c)->Step();
-        if (!row) return row.error();
-        page.total = *row ? static_cast<uint64_t>((*c)->Int(0)) : 0;
-      }
       return page;
     });
   }
@@ -1333,6 +1353,9 @@ class SqliteStore final : public Store, public WriteProbe {
   Result<uint64_t> CountSubmissions(int64_t account_id, int64_t since) override {
     return WithReader([&](Db& db) { return sqlite::QueryCountSubmissions(db, account_id, since); });
   }
+  Result<std::vector<QueuedRecipient>> ListFinishedRecipients(int64_t queue_id) override {
+    return WithReader([&](Db& db) { return sqlite::QueryFinishedRecipients(db, queue_id); });
+  }
 
   // ---- Maintenance ----
 
@@ -1374,8 +1397,12 @@ class SqliteStore final : public Store, public WriteProbe {
       const char* del_deleted_mb =
           "DELETE FROM mailboxes WHERE deleted_at IS NOT NULL AND deleted_at < ? AND NOT EXISTS "
           "(SELECT 1 FROM messages m WHERE m.mailbox_id = mailboxes.id)";
-      for (const char* sql : {mark, unref, del, del_superseded, list_gone, del_blobs, del_mb,
-                              del_alias, del_subs, del_jmap, del_acc, del_deleted_mb}) {
+      // Delivery outcomes kept for JMAP (outbound_finished) go after the
+      // same retention.
+      const char* del_finished = "DELETE FROM outbound_finished WHERE finished_at < ?";
+      for (const char* sql :
+           {mark, unref, del, del_superseded, list_gone, del_blobs, del_mb, del_alias, del_subs,
+            del_jmap, del_acc, del_deleted_mb, del_finished}) {
         auto s = t.db.Cached(sql);
         if (!s) return s.error();
         if (sql == list_gone) {
