@@ -9,6 +9,7 @@
 
 #include <unordered_map>
 
+#include "imap/proto/response.h"
 #include "imap/proto/sort.h"
 #include "imap/proto/sort_record.h"
 #include "imap/proto/strings.h"
@@ -104,25 +105,20 @@ awaitable<bool> Session::HandleSort(const Command& c) {
     AppendString(line, c.tag);
     line += ')';
     if (c.uid) line += " UID";
-    bool none = !a.return_min && !a.return_max && !a.return_count && !a.return_all;
+    bool none = !a.return_min && !a.return_max && !a.return_count && !a.return_all &&
+                !a.return_save && !a.partial;
+    std::vector<uint32_t> sorted;
+    sorted.reserve(order.size());
+    for (size_t i : order) sorted.push_back((*inputs)[i].number);
     if (!order.empty()) {
-      if (a.return_min) line += " MIN " + std::to_string((*inputs)[order.front()].number);
-      if (a.return_max) line += " MAX " + std::to_string((*inputs)[order.back()].number);
+      if (a.return_min) line += " MIN " + std::to_string(sorted.front());
+      if (a.return_max) line += " MAX " + std::to_string(sorted.back());
     }
     if (a.return_count) line += " COUNT " + std::to_string(order.size());
-    if ((a.return_all || none) && !order.empty()) {
-      // A sequence-set in sort order: ascending runs become ranges.
-      line += " ALL ";
-      for (size_t i = 0; i < order.size();) {
-        uint32_t first = (*inputs)[order[i]].number;
-        size_t j = i + 1;
-        while (j < order.size() && (*inputs)[order[j]].number == first + (j - i)) ++j;
-        if (i > 0) line += ',';
-        line += std::to_string(first);
-        if (j - i > 1) line += ':' + std::to_string((*inputs)[order[j - 1]].number);
-        i = j;
-      }
-    }
+    // A sequence-set in sort order: ascending runs become ranges.
+    if ((a.return_all || none) && !order.empty()) line += " ALL " + SequenceInOrder(sorted);
+    // RFC 5267 section 4.4 (CONTEXT=SORT): positions in sort order.
+    if (a.partial) line += FormatPartial(*a.partial, sorted);
     if (modseq_key && !order.empty()) line += " MODSEQ " + std::to_string(found->modseq);
     Reply(line);
   } else {

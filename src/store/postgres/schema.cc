@@ -289,6 +289,11 @@ DROP INDEX outbound_recipients_due;
 CREATE INDEX outbound_recipients_due ON outbound_recipients(bulk, next_attempt_at) WHERE state = 0;
 CREATE INDEX outbound_recipients_inflight ON outbound_recipients(message_id) WHERE inflight != 0;
 )sql",
+      // -> +1 (issue 16, RFC 8514 SAVEDATE): when each message was saved in
+      // its mailbox (see the SQLite schema).
+      R"sql(
+ALTER TABLE messages ADD COLUMN saved_at bigint;
+)sql",
   };
   return kMigrations;
 }

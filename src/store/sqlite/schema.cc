@@ -348,6 +348,12 @@ CREATE TABLE jmap_documents(
       R"sql(
 ALTER TABLE blobs ADD COLUMN sort_keys BLOB;
 )sql",
+      // -> +1 (issue 16, RFC 8514 SAVEDATE): when each message was saved in its
+      // mailbox (delivery, APPEND, COPY, MOVE). NULL for messages stored
+      // before: their internal date stands in.
+      R"sql(
+ALTER TABLE messages ADD COLUMN saved_at INTEGER;
+)sql",
   };
   return kMigrations;
 }
