@@ -102,7 +102,14 @@ TEST(ImapSeqSet, Rejects) {
   EXPECT_FALSE(ParseCommand("t UID EXPUNGE ,1").ok());
   EXPECT_FALSE(ParseCommand("t UID EXPUNGE 1::2").ok());
   EXPECT_FALSE(ParseCommand("t UID EXPUNGE 4294967296").ok());
-  EXPECT_FALSE(ParseCommand("t UID EXPUNGE $").ok());
+  // "$" (SEARCHRES, RFC 5182 section 4) stands alone.
+  auto saved = ParseCommand("t UID EXPUNGE $");
+  ASSERT_TRUE(saved.ok());
+  EXPECT_TRUE(saved->As<ExpungeArgs>().set.saved);
+  EXPECT_EQ(FormatCommand(*saved), "t UID EXPUNGE $");
+  EXPECT_FALSE(ParseCommand("t UID EXPUNGE $,1").ok());
+  EXPECT_FALSE(ParseCommand("t UID EXPUNGE 1,$").ok());
+  EXPECT_FALSE(ParseCommand("t UID EXPUNGE $:3").ok());
   Limits small;
   small.max_seq_ranges = 3;
   EXPECT_TRUE(ParseCommand("t UID EXPUNGE 1,2,3", small).ok());
