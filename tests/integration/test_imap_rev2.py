@@ -53,6 +53,13 @@ class SearchResChecks:
         # A search that matched nothing saves the empty set.
         self.assertEqual(self.ok(r, "SEARCH RETURN (SAVE) UID 1000"), [])
         self.assertEqual(self.ok(r, "FETCH $ (UID)"), [])
+        # SORT saves too (RFC 5267 with RFC 5182); MIN alone saves the first in sort order.
+        if "SORT" in r.cmd("k2 CAPABILITY", "k2")[0].split():
+            self.assertEqual(self.ok(r, "SORT RETURN (SAVE) (REVERSE SUBJECT) UTF-8 SEEN"), [])
+            self.assertEqual(self.ok(r, "FETCH $ (UID)"), ["* 2 FETCH (UID 2)", "* 4 FETCH (UID 4)"])
+            self.assertEqual(self.ok(r, "SORT RETURN (MIN SAVE) (REVERSE SUBJECT) UTF-8 SEEN"),
+                             ['* ESEARCH (TAG "t") MIN 4'])
+            self.assertEqual(self.ok(r, "FETCH $ (UID)"), ["* 4 FETCH (UID 4)"])
         # SELECT forgets the saved result.
         self.ok(r, "SEARCH RETURN (SAVE) ALL")
         self.ok(r, "SELECT R", "s2")

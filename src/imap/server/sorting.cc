@@ -7,6 +7,7 @@
 // and threading are the pure functions of imap/proto/sort.h.
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <unordered_map>
 
 #include "imap/proto/response.h"
@@ -86,6 +87,7 @@ awaitable<std::optional<std::vector<SortInput>>> Session::LoadSortInputs(
 awaitable<bool> Session::HandleSort(const Command& c) {
   const auto& a = c.As<SearchArgs>();
   bool ok = true;
+  if (a.return_save) saved_uids_.clear();  // RFC 5182 section 2.1: a failure saves nothing
   auto found = co_await RunSearch(c, ok);
   if (!found) co_return ok;
   auto inputs = co_await LoadSortInputs(found->seqs, c.uid, /*references=*/false);
@@ -94,11 +96,30 @@ awaitable<bool> Session::HandleSort(const Command& c) {
     co_return true;
   }
   std::vector<size_t> order = SortOrder(*inputs, a.sort);
+  if (a.return_save) {
+    // RFC 5182 section 2.1 (and RFC 5267 section 3): "$" is the result; with
+    // MIN and/or MAX alone, only those (the first and last in sort order).
+    const auto& metas = selected_->view.metas();
+    auto uid_at = [&](size_t i) { return metas[(*inputs)[i].seq - 1].uid; };
+    if ((a.return_min || a.return_max) && !a.return_all && !a.return_count && !order.empty()) {
+      if (a.return_min) saved_uids_.push_back(uid_at(order.front()));
+      if (a.return_max && (!a.return_min || order.size() > 1)) {
+        saved_uids_.push_back(uid_at(order.back()));
+      }
+    } else {
+      for (size_t i : order) saved_uids_.push_back(uid_at(i));
+    }
+    std::sort(saved_uids_.begin(), saved_uids_.end());
+  }
+  bool save_only = a.return_save && !a.return_min && !a.return_max && !a.return_all &&
+                   !a.return_count && !a.partial;
   // RFC 7162 section 3.1.5: a MODSEQ criterion enables CONDSTORE, and the
   // result carries the highest mod-sequence of the messages returned.
   bool modseq_key = HasModSeqKey(a.key);
   if (modseq_key) EnableCondstore();
-  if (a.esearch) {
+  if (save_only) {
+    // RFC 5182 section 2.1: SAVE alone gives no ESEARCH response.
+  } else if (a.esearch) {
     // RFC 5267 section 3.2: ESEARCH with the numbers in sort order; MIN and
     // MAX are the first and last in that order.
     std::string line = "* ESEARCH (TAG ";
