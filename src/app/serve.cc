@@ -50,6 +50,9 @@ namespace {
 constexpr int kPurgeIntervalSeconds = 3600;
 // How often the daily reports (reports/send.h) are looked for.
 constexpr std::chrono::minutes kReportCheckInterval{60};
+// SORT/THREAD key records for bodies stored before they were kept
+// (Store::BackfillSortKeys): this many bodies a batch, one batch a second.
+constexpr size_t kSortKeyBackfillBatch = 256;
 // Threads for inbound SPF/DKIM/DMARC checks, which mostly wait on DNS: as many
 // messages are checked at once (the rest wait their turn; each wait is
 // bounded by [msgauth] check_timeout_seconds).
@@ -730,6 +733,35 @@ int Serve(const ServeOptions& options) {
   };
   schedule_purge();
 
+  // Sort keys of bodies stored before blobs.sort_keys existed (issue 16): in
+  // the background, a batch a second until none is left (a minute after a
+  // failure), so a SORT never has to parse them.
+  asio::steady_timer backfill_timer(io);
+  bool backfill_stopped = false;
+  size_t backfilled = 0;
+  std::function<void(std::chrono::seconds)> schedule_backfill = [&](std::chrono::seconds after) {
+    backfill_timer.expires_after(after);
+    backfill_timer.async_wait([&](boost::system::error_code ec) {
+      if (ec || backfill_stopped) return;
+      asio::post(blocking, [&] {
+        auto n = store->BackfillSortKeys(kSortKeyBackfillBatch);
+        if (!n) spdlog::warn("sort keys: backfill failed: {}", n.error().message);
+        asio::post(io, [&, n] {
+          if (backfill_stopped) return;
+          if (!n) {
+            schedule_backfill(std::chrono::seconds(60));
+          } else if (*n > 0) {
+            backfilled += *n;
+            schedule_backfill(std::chrono::seconds(1));
+          } else if (backfilled > 0) {
+            spdlog::info("sort keys: stored for {} bodies kept before they were", backfilled);
+          }
+        });
+      });
+    });
+  };
+  schedule_backfill(std::chrono::seconds(1));
+
   // Disk reserve: checked every second off the event loop.
   asio::steady_timer disk_timer(io);
   std::function<void()> check_disk = [&] {
@@ -818,6 +850,8 @@ int Serve(const ServeOptions& options) {
     hup.cancel();
     if (acme_manager) acme_manager->Stop();
     purge_timer.cancel();
+    backfill_stopped = true;
+    backfill_timer.cancel();
     disk_timer.cancel();
     heap_timer.cancel();
     report_timer.cancel();

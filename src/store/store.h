@@ -279,6 +279,10 @@ struct MessageMeta {
   uint32_t flags = 0;
   uint64_t modseq = 0;
   std::string keywords;  // space-separated IMAP keywords ($Forwarded, ...)
+  // When the message was saved in this mailbox (delivery, APPEND, COPY,
+  // MOVE; IMAP SAVEDATE, RFC 8514); the internal date for messages stored
+  // before save dates were kept.
+  int64_t saved_date = 0;
 };
 
 // The mailboxes every new account gets (RFC 6154 special-use attributes).
@@ -797,6 +801,16 @@ class Store {
                                                                             int64_t mailbox_id) {
     (void)account_id, (void)mailbox_id;
     return std::vector<std::pair<int64_t, std::string>>{};
+  }
+  // Stores the SORT/THREAD key record (StoreOptions::sort_keys) of up to
+  // `max_bodies` bodies stored before records were kept, and returns how
+  // many it filled: 0 when none is left (or the store has no
+  // StoreOptions::sort_keys). `hato serve` calls it in the background after
+  // start until it returns 0. A body whose record cannot be made (no tree,
+  // too large) gets an empty one, so it is not read again.
+  virtual Result<size_t> BackfillSortKeys(size_t max_bodies) {
+    (void)max_bodies;
+    return size_t{0};
   }
   // Called after each commit with the ids of the mailboxes it changed (any
   // thread). Sessions use it to push IDLE updates; one listener.

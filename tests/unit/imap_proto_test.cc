@@ -102,7 +102,14 @@ TEST(ImapSeqSet, Rejects) {
   EXPECT_FALSE(ParseCommand("t UID EXPUNGE ,1").ok());
   EXPECT_FALSE(ParseCommand("t UID EXPUNGE 1::2").ok());
   EXPECT_FALSE(ParseCommand("t UID EXPUNGE 4294967296").ok());
-  EXPECT_FALSE(ParseCommand("t UID EXPUNGE $").ok());
+  // "$" (SEARCHRES, RFC 5182 section 4) stands alone.
+  auto saved = ParseCommand("t UID EXPUNGE $");
+  ASSERT_TRUE(saved.ok());
+  EXPECT_TRUE(saved->As<ExpungeArgs>().set.saved);
+  EXPECT_EQ(FormatCommand(*saved), "t UID EXPUNGE $");
+  EXPECT_FALSE(ParseCommand("t UID EXPUNGE $,1").ok());
+  EXPECT_FALSE(ParseCommand("t UID EXPUNGE 1,$").ok());
+  EXPECT_FALSE(ParseCommand("t UID EXPUNGE $:3").ok());
   Limits small;
   small.max_seq_ranges = 3;
   EXPECT_TRUE(ParseCommand("t UID EXPUNGE 1,2,3", small).ok());
@@ -1046,6 +1053,69 @@ TEST(ImapResponse, FlagsAndEsearch) {
             "* ESEARCH (TAG \"t\\\"q\") ALL 1:3,7,9 MODSEQ 42\r\n");
   args = Parse("a SEARCH RETURN (MIN) SEEN").As<SearchArgs>();
   EXPECT_EQ(FormatEsearch("a", false, args, {}), "* ESEARCH (TAG \"a\")\r\n");
+}
+
+// METADATA (RFC 5464 section 5).
+TEST(ImapParser, Metadata) {
+  auto g =
+      ParseRoundTrip("a GETMETADATA (DEPTH infinity MAXSIZE 10) \"\" (/Private/Comment /shared)")
+          .As<GetMetadataArgs>();
+  EXPECT_EQ(g.depth, -1);
+  EXPECT_EQ(g.max_size, 10u);
+  EXPECT_EQ(g.mailbox, "");
+  EXPECT_EQ(g.entries, (std::vector<std::string>{"/private/comment", "/shared"}));
+  g = ParseRoundTrip("a GETMETADATA INBOX /private/x").As<GetMetadataArgs>();
+  EXPECT_EQ(g.depth, 0);
+  auto s = ParseRoundTrip(
+               std::string(
+                   "a SETMETADATA M (/private/a \"v\" /shared/b NIL /private/c ~{3}\r\nx\0y)", 67))
+               .As<SetMetadataArgs>();
+  ASSERT_EQ(s.entries.size(), 3u);
+  EXPECT_EQ(s.entries[0].second, std::optional<std::string>("v"));
+  EXPECT_FALSE(s.entries[1].second.has_value());
+  EXPECT_EQ(s.entries[2].second, std::optional<std::string>(std::string("x\0y", 3)));
+  for (const char* bad :
+       {"a SETMETADATA M (/bad/a \"v\")", "a SETMETADATA M (/private/a* \"v\")",
+        "a SETMETADATA M (/private//a \"v\")", "a SETMETADATA M (/private/a/ \"v\")",
+        "a SETMETADATA M (/private \"v\")", "a GETMETADATA (DEPTH 2) M /private/a",
+        "a GETMETADATA (MAXSIZE 1 MAXSIZE 2) M /private/a", "a GETMETADATA M"}) {
+    ParseError(bad);
+  }
+}
+
+// PARTIAL (RFC 5267 section 4.4, RFC 9394 section 3.1).
+TEST(ImapResponse, Partial) {
+  SearchArgs args = ParseRoundTrip("a SEARCH RETURN (COUNT PARTIAL 3:2) SEEN").As<SearchArgs>();
+  ASSERT_TRUE(args.partial.has_value());
+  EXPECT_EQ(*args.partial, (std::pair<int64_t, int64_t>{2, 3}));  // smaller first
+  std::vector<uint32_t> m = {1, 2, 3, 7, 9};
+  EXPECT_EQ(FormatEsearch("a", true, args, m),
+            "* ESEARCH (TAG \"a\") UID COUNT 5 PARTIAL (2:3 2:3)\r\n");
+  args = ParseRoundTrip("a SEARCH RETURN (PARTIAL -5:-1) SAVEDBEFORE 1-Feb-2024").As<SearchArgs>();
+  EXPECT_EQ(*args.partial, (std::pair<int64_t, int64_t>{-1, -5}));
+  EXPECT_EQ(FormatEsearch("a", false, args, m),
+            "* ESEARCH (TAG \"a\") PARTIAL (-1:-5 1:3,7,9)\r\n");
+  EXPECT_EQ(FormatEsearch("a", false, args, {}), "* ESEARCH (TAG \"a\") PARTIAL (-1:-5 NIL)\r\n");
+  EXPECT_EQ(PartialSlice({4, 10}, 5), (std::pair<size_t, size_t>{3, 5}));
+  EXPECT_EQ(PartialSlice({6, 10}, 5), (std::pair<size_t, size_t>{0, 0}));
+  EXPECT_EQ(PartialSlice({-1, -2}, 5), (std::pair<size_t, size_t>{3, 5}));
+  EXPECT_EQ(PartialSlice({-4, -9}, 5), (std::pair<size_t, size_t>{0, 2}));
+  EXPECT_EQ(PartialSlice({-6, -9}, 5), (std::pair<size_t, size_t>{0, 0}));
+  std::vector<uint32_t> sorted = {10, 9, 3, 4, 5, 1};
+  EXPECT_EQ(SequenceInOrder(sorted), "10,9,3:5,1");
+  EXPECT_EQ(FormatPartial({1, 3}, sorted), " PARTIAL (1:3 10,9,3)");
+  for (const char* bad :
+       {"a SEARCH RETURN (ALL PARTIAL 1:2) ALL", "a SEARCH RETURN (PARTIAL 0:2) ALL",
+        "a SEARCH RETURN (PARTIAL -1:2) ALL", "a SEARCH RETURN (PARTIAL 1:2 PARTIAL 1:2) ALL"}) {
+    ParseError(bad);
+  }
+  auto f = ParseRoundTrip("a UID FETCH 1:* (FLAGS SAVEDATE) (CHANGEDSINCE 4 PARTIAL -1:-3)")
+               .As<FetchArgs>();
+  ParseRoundTrip(
+      "a UID SORT RETURN (PARTIAL 1:5) (DATE) UTF-8 SAVEDATESUPPORTED SAVEDON 2-Feb-2020");
+  ASSERT_TRUE(f.partial.has_value());
+  EXPECT_EQ(*f.partial, (std::pair<int64_t, int64_t>{-1, -3}));
+  EXPECT_EQ(f.items[1].att, FetchAtt::kSaveDate);
 }
 
 TEST(ImapResponse, ReadErrors) {

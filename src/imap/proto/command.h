@@ -86,6 +86,8 @@ enum class Verb {
   kGetQuotaRoot,  // RFC 9208 section 4.3
   kSetQuota,      // RFC 9208 section 4.4
   kCompress,      // RFC 4978
+  kGetMetadata,   // RFC 5464 section 4.2
+  kSetMetadata,   // RFC 5464 section 4.3
   // Selected (section 6.4).
   kCheck,
   kClose,
@@ -258,6 +260,13 @@ enum class SearchOp {
   kSentBefore,
   kSentOn,
   kSentSince,
+  // The save date (RFC 8514 section 4.2): SAVEDBEFORE / SAVEDON / SAVEDSINCE date.
+  kSavedBefore,
+  kSavedOn,
+  kSavedSince,
+  // SAVEDATESUPPORTED (RFC 8514 section 4.2): every message when the mailbox
+  // keeps save dates (here always).
+  kSaveDateSupported,
   // Sizes (number).
   kLarger,
   kSmaller,
@@ -311,8 +320,12 @@ struct SearchArgs {
   bool return_max = false;
   bool return_all = false;
   bool return_count = false;
-  bool return_save = false;         // RFC 5182 SAVE: parsed, the server may reject it
-  std::vector<SortCriterion> sort;  // SORT: at least one
+  bool return_save = false;  // RFC 5182 SAVE: parsed, the server may reject it
+  // PARTIAL (RFC 5267 section 4.4, RFC 9394 section 3.1): the results at
+  // positions first..last (1-based, either order), or, both negative, counted
+  // from the end (-1 is the last); as sent, for the response to echo.
+  std::optional<std::pair<int64_t, int64_t>> partial;
+  std::vector<SortCriterion> sort;                            // SORT: at least one
   ThreadAlgorithm thread = ThreadAlgorithm::kOrderedSubject;  // THREAD
 };
 
@@ -336,6 +349,7 @@ enum class FetchAtt {
   kPreview,      // PREVIEW [(LAZY)] (RFC 8970); `peek` holds LAZY
   kEmailId,      // EMAILID (RFC 8474 section 5.1)
   kThreadId,     // THREADID (RFC 8474 section 5.2)
+  kSaveDate,     // SAVEDATE (RFC 8514 section 4.1)
 };
 
 // section-spec (RFC 3501 section 9).
@@ -366,6 +380,9 @@ struct FetchArgs {
   std::vector<FetchItem> items;           // macros ALL/FAST/FULL are expanded
   std::optional<uint64_t> changed_since;  // CHANGEDSINCE (RFC 7162 section 3.1.4.1)
   bool vanished = false;                  // VANISHED (RFC 7162 section 3.2.6), UID FETCH only
+  // PARTIAL (RFC 9394 section 3.2): only the messages at these positions
+  // of the set (as SearchArgs::partial), in UID order.
+  std::optional<std::pair<int64_t, int64_t>> partial;
 };
 
 // STORE (RFC 3501 section 6.4.6, RFC 7162 section 3.1.3).
@@ -414,10 +431,29 @@ struct SetQuotaArgs {
   std::vector<std::pair<std::string, uint64_t>> limits;  // resource names upper-cased
 };
 
-using Args = std::variant<std::monostate, AuthenticateArgs, LoginArgs, SelectArgs, MailboxArgs,
-                          CreateArgs, RenameArgs, ListArgs, StatusArgs, AppendArgs, SearchArgs,
-                          FetchArgs, StoreArgs, CopyArgs, ExpungeArgs, IdArgs, EnableArgs,
-                          QuotaRootArgs, SetQuotaArgs, CompressArgs>;
+// METADATA (RFC 5464). Entry names are checked by the parser (section 3.2:
+// "/private/..." or "/shared/...", no "*", "%", "//" or trailing "/") and
+// lower-cased (they are case-insensitive).
+// Entry names past this are refused (BAD).
+inline constexpr size_t kMaxMetadataEntryName = 1024;
+// GETMETADATA [(MAXSIZE n DEPTH d)] mailbox entries; mailbox "" is the server.
+struct GetMetadataArgs {
+  std::optional<uint64_t> max_size;  // MAXSIZE (section 4.2.1)
+  int depth = 0;                     // DEPTH 0 / 1 / infinity = -1 (section 4.2.2)
+  std::string mailbox;
+  std::vector<std::string> entries;
+};
+// SETMETADATA mailbox (entry value ...); a NIL value removes the entry.
+struct SetMetadataArgs {
+  std::string mailbox;
+  std::vector<std::pair<std::string, std::optional<std::string>>> entries;
+};
+
+using Args =
+    std::variant<std::monostate, AuthenticateArgs, LoginArgs, SelectArgs, MailboxArgs, CreateArgs,
+                 RenameArgs, ListArgs, StatusArgs, AppendArgs, SearchArgs, FetchArgs, StoreArgs,
+                 CopyArgs, ExpungeArgs, IdArgs, EnableArgs, QuotaRootArgs, SetQuotaArgs,
+                 CompressArgs, GetMetadataArgs, SetMetadataArgs>;
 
 struct Command {
   std::string tag;

@@ -111,6 +111,14 @@ const char* SearchOpName(SearchOp op) {
       return "SENTON";
     case SearchOp::kSentSince:
       return "SENTSINCE";
+    case SearchOp::kSavedBefore:
+      return "SAVEDBEFORE";
+    case SearchOp::kSavedOn:
+      return "SAVEDON";
+    case SearchOp::kSavedSince:
+      return "SAVEDSINCE";
+    case SearchOp::kSaveDateSupported:
+      return "SAVEDATESUPPORTED";
     case SearchOp::kLarger:
       return "LARGER";
     case SearchOp::kSmaller:
@@ -181,6 +189,9 @@ void AppendSearchKey(std::string& out, const SearchKey& k) {
     case SearchOp::kSentBefore:
     case SearchOp::kSentOn:
     case SearchOp::kSentSince:
+    case SearchOp::kSavedBefore:
+    case SearchOp::kSavedOn:
+    case SearchOp::kSavedSince:
       out += ' ';
       out += FormatDate(k.date);
       break;
@@ -255,6 +266,8 @@ const char* FetchAttName(const FetchItem& it) {
       return "EMAILID";
     case FetchAtt::kThreadId:
       return "THREADID";
+    case FetchAtt::kSaveDate:
+      return "SAVEDATE";
   }
   return "?";
 }
@@ -322,6 +335,46 @@ void AppendArguments(std::string& out, const Command& c) {
       out += ' ';
       AppendAstring(out, c.As<QuotaRootArgs>().root);
       break;
+    case Verb::kGetMetadata: {
+      const auto& a = c.As<GetMetadataArgs>();
+      if (a.max_size || a.depth != 0) {
+        out += " (";
+        if (a.max_size) out += "MAXSIZE " + std::to_string(*a.max_size);
+        if (a.depth != 0) {
+          out += std::string(a.max_size ? " " : "") + "DEPTH " +
+                 (a.depth < 0 ? "infinity" : std::to_string(a.depth));
+        }
+        out += ')';
+      }
+      out += ' ';
+      AppendAstring(out, a.mailbox);
+      out += " (";
+      for (size_t i = 0; i < a.entries.size(); ++i) {
+        if (i > 0) out += ' ';
+        AppendAstring(out, a.entries[i]);
+      }
+      out += ')';
+      break;
+    }
+    case Verb::kSetMetadata: {
+      const auto& a = c.As<SetMetadataArgs>();
+      out += ' ';
+      AppendAstring(out, a.mailbox);
+      out += " (";
+      for (size_t i = 0; i < a.entries.size(); ++i) {
+        if (i > 0) out += ' ';
+        AppendAstring(out, a.entries[i].first);
+        out += ' ';
+        const auto& v = a.entries[i].second;
+        if (v && v->find('\0') != std::string::npos) {
+          out += "~{" + std::to_string(v->size()) + "}\r\n" + *v;
+        } else {
+          AppendNString(out, v ? std::optional<std::string_view>(*v) : std::nullopt);
+        }
+      }
+      out += ')';
+      break;
+    }
     case Verb::kSetQuota: {
       const auto& a = c.As<SetQuotaArgs>();
       out += ' ';
@@ -456,6 +509,10 @@ void AppendArguments(std::string& out, const Command& c) {
         if (a.return_save) r.push_back("SAVE");
         out += " RETURN (";
         for (size_t i = 0; i < r.size(); ++i) out += std::string(i ? " " : "") + r[i];
+        if (a.partial) {
+          out += std::string(r.empty() ? "" : " ") + "PARTIAL " + std::to_string(a.partial->first) +
+                 ':' + std::to_string(a.partial->second);
+        }
         out += ')';
       }
       if (c.verb == Verb::kSort) {
@@ -495,9 +552,16 @@ void AppendArguments(std::string& out, const Command& c) {
         }
       }
       out += ')';
-      if (a.changed_since) {
-        out += " (CHANGEDSINCE " + std::to_string(*a.changed_since);
-        if (a.vanished) out += " VANISHED";
+      if (a.changed_since || a.partial) {
+        out += " (";
+        if (a.changed_since) {
+          out += "CHANGEDSINCE " + std::to_string(*a.changed_since);
+          if (a.vanished) out += " VANISHED";
+        }
+        if (a.partial) {
+          out += std::string(a.changed_since ? " " : "") + "PARTIAL " +
+                 std::to_string(a.partial->first) + ':' + std::to_string(a.partial->second);
+        }
         out += ')';
       }
       break;

@@ -54,6 +54,8 @@ constexpr VerbEntry kVerbs[] = {
     {"GETQUOTAROOT", Verb::kGetQuotaRoot, false},
     {"SETQUOTA", Verb::kSetQuota, false},
     {"COMPRESS", Verb::kCompress, false},
+    {"GETMETADATA", Verb::kGetMetadata, false},
+    {"SETMETADATA", Verb::kSetMetadata, false},
     {"CHECK", Verb::kCheck, false},
     {"CLOSE", Verb::kClose, false},
     {"UNSELECT", Verb::kUnselect, false},
@@ -116,6 +118,7 @@ constexpr SearchWord kSearchFlags[] = {
     {"UNDRAFT", SearchOp::kUndraft},
     {"UNFLAGGED", SearchOp::kUnflagged},
     {"UNSEEN", SearchOp::kUnseen},
+    {"SAVEDATESUPPORTED", SearchOp::kSaveDateSupported},  // RFC 8514 section 4.2
 };
 constexpr SearchWord kSearchStrings[] = {
     {"BCC", SearchOp::kBcc},   {"BODY", SearchOp::kBody},       {"CC", SearchOp::kCc},
@@ -123,9 +126,16 @@ constexpr SearchWord kSearchStrings[] = {
     {"TO", SearchOp::kTo},
 };
 constexpr SearchWord kSearchDates[] = {
-    {"BEFORE", SearchOp::kBefore}, {"ON", SearchOp::kOn},
-    {"SINCE", SearchOp::kSince},   {"SENTBEFORE", SearchOp::kSentBefore},
-    {"SENTON", SearchOp::kSentOn}, {"SENTSINCE", SearchOp::kSentSince},
+    {"BEFORE", SearchOp::kBefore},
+    {"ON", SearchOp::kOn},
+    {"SINCE", SearchOp::kSince},
+    {"SENTBEFORE", SearchOp::kSentBefore},
+    {"SENTON", SearchOp::kSentOn},
+    {"SENTSINCE", SearchOp::kSentSince},
+    // RFC 8514 section 4.2.
+    {"SAVEDBEFORE", SearchOp::kSavedBefore},
+    {"SAVEDON", SearchOp::kSavedOn},
+    {"SAVEDSINCE", SearchOp::kSavedSince},
 };
 
 // RFC 3501 section 9: atom-specials = "(" / ")" / "{" / SP / CTL / list-wildcards /
@@ -318,6 +328,7 @@ class Parser {
                       std::string& message);
   bool Search(Command& c);
   bool SearchReturn(SearchArgs& a);
+  bool PartialRange(std::pair<int64_t, int64_t>& range);
   bool SearchKeys(SearchArgs& a);
   bool Sort(Command& c);
   bool Thread(Command& c);
@@ -329,6 +340,9 @@ class Parser {
   bool Store(Command& c);
   bool Id(Command& c);
   bool SetQuota(Command& c);
+  bool GetMetadata(Command& c);
+  bool SetMetadata(Command& c);
+  bool MetadataEntry(std::string& out, bool allow_root);
 
   std::string_view in_;
   size_t pos_ = 0;
@@ -399,6 +413,12 @@ bool Parser::Literal(std::string& out, bool allow_nul) {
 // seq-number ":" seq-number; seq-number = nz-number / "*" (RFC 3501 section 9).
 bool Parser::SequenceSet(SeqSet& out) {
   out.ranges.clear();
+  out.saved = false;
+  // seq-last-command = "$" (RFC 5182 section 4, RFC 9051 section 9).
+  if (Take('$')) {
+    out.saved = true;
+    return true;
+  }
   auto num = [this](uint32_t& v) {
     if (Take('*')) {
       v = kStar;
@@ -574,6 +594,10 @@ bool Parser::ParseArgs(Command& c) {
     }
     case Verb::kSetQuota:
       return SetQuota(c);
+    case Verb::kGetMetadata:
+      return GetMetadata(c);
+    case Verb::kSetMetadata:
+      return SetMetadata(c);
     case Verb::kRename: {
       // rename = "RENAME" SP mailbox SP mailbox
       RenameArgs a;
@@ -898,7 +922,8 @@ bool Parser::AppendMessageP(std::vector<std::string>& flags, std::optional<DateT
 // search = "SEARCH" [search-return-opts] [SP "CHARSET" SP astring] 1*(SP search-key)
 // (RFC 3501 section 9, RFC 4731 section 7); search-return-opts = SP "RETURN" SP "("
 // [search-return-opt *(SP search-return-opt)] ")"; search-return-opt = "MIN" /
-// "MAX" / "ALL" / "COUNT" (RFC 4731), "SAVE" (RFC 5182).
+// "MAX" / "ALL" / "COUNT" (RFC 4731), "SAVE" (RFC 5182), "PARTIAL" SP
+// partial-range (RFC 5267 section 4.4, RFC 9394).
 bool Parser::Search(Command& c) {
   SearchArgs a;
   a.key.op = SearchOp::kAnd;
@@ -912,6 +937,24 @@ bool Parser::Search(Command& c) {
   }
   TRY(SearchKeys(a));
   c.args = std::move(a);
+  return true;
+}
+
+// partial-range = partial-range-first / partial-range-last;
+// partial-range-first = nz-number ":" nz-number;
+// partial-range-last = "-" nz-number ":-" nz-number  (RFC 9394 section 4;
+// RFC 5267 section 6 has only the first form).
+bool Parser::PartialRange(std::pair<int64_t, int64_t>& range) {
+  bool last = Take('-');
+  uint32_t first = 0, second = 0;
+  TRY(NzNumber(first, "partial range"));
+  TRY(Char(':'));
+  if (last) TRY(Char('-'));
+  TRY(NzNumber(second, "partial range"));
+  // Either order names the same range; kept smaller first ("3:1" is "1:3",
+  // "-5:-1" is "-1:-5") as the response echoes it.
+  int64_t sign = last ? -1 : 1;
+  range = {sign * std::min(first, second), sign * std::max(first, second)};
   return true;
 }
 
@@ -937,12 +980,17 @@ bool Parser::SearchReturn(SearchArgs& a) {
         a.return_count = true;
       } else if (k == "SAVE") {
         a.return_save = true;
+      } else if (k == "PARTIAL" && !a.partial) {
+        TRY(Sp());
+        TRY(PartialRange(a.partial.emplace()));
       } else {
         return Fail("unknown search return option " + k);
       }
     } while (Take(' '));
   }
   TRY(Char(')'));
+  // RFC 9394 section 3.1: PARTIAL and ALL are mutually exclusive.
+  if (a.partial && a.return_all) return Fail("PARTIAL with ALL");
   return Sp();
 }
 
@@ -1028,7 +1076,9 @@ bool Parser::Thread(Command& c) {
 //   "OR" SP search-key SP search-key / "SENTBEFORE" SP date / "SENTON" SP date /
 //   "SENTSINCE" SP date / "SMALLER" SP number / "UID" SP sequence-set / "UNDRAFT" /
 //   sequence-set / "(" search-key *(SP search-key) ")" /
-//   "MODSEQ" [SP entry-name SP entry-type-req] SP mod-sequence-valzer
+//   "MODSEQ" [SP entry-name SP entry-type-req] SP mod-sequence-valzer /
+//   "SAVEDBEFORE" SP date / "SAVEDON" SP date / "SAVEDSINCE" SP date /
+//   "SAVEDATESUPPORTED"  (RFC 8514 section 5)
 bool Parser::SearchKeyP(SearchKey& k, size_t depth) {
   if (++search_keys_ > lim_.max_search_keys) return Limit("search keys");
   TRY(Depth(depth));
@@ -1039,7 +1089,7 @@ bool Parser::SearchKeyP(SearchKey& k, size_t depth) {
     } while (Take(' '));
     return Char(')');
   }
-  if (IsDigit(Peek()) || At('*')) {
+  if (IsDigit(Peek()) || At('*') || At('$')) {
     k.op = SearchOp::kSequenceSet;
     return SequenceSet(k.set);
   }
@@ -1142,7 +1192,8 @@ bool Parser::SearchKeyP(SearchKey& k, size_t depth) {
 // fetch = "FETCH" SP sequence-set SP ("ALL" / "FULL" / "FAST" / fetch-att /
 //         "(" fetch-att *(SP fetch-att) ")") [fetch-modifiers]  (RFC 3501, RFC 4466)
 // fetch-modifiers = SP "(" fetch-modifier *(SP fetch-modifier) ")";
-// fetch-modifier =/ chgsince-fetch-mod / "VANISHED" (RFC 7162 section 7)
+// fetch-modifier =/ chgsince-fetch-mod / "VANISHED" (RFC 7162 section 7) /
+//   "PARTIAL" SP partial-range (RFC 9394 section 4)
 bool Parser::Fetch(Command& c) {
   FetchArgs a;
   TRY(Sp());
@@ -1169,6 +1220,9 @@ bool Parser::Fetch(Command& c) {
         TRY(ModSeq(*a.changed_since, false));
       } else if (k == "VANISHED") {
         a.vanished = true;
+      } else if (k == "PARTIAL" && !a.partial) {
+        TRY(Sp());
+        TRY(PartialRange(a.partial.emplace()));
       } else {
         return Fail("unknown fetch modifier " + k);
       }
@@ -1221,6 +1275,7 @@ bool Parser::FetchAttP(std::vector<FetchItem>& items, bool top) {
       {"MODSEQ", FetchAtt::kModSeq},
       {"EMAILID", FetchAtt::kEmailId},
       {"THREADID", FetchAtt::kThreadId},
+      {"SAVEDATE", FetchAtt::kSaveDate},  // RFC 8514 section 4.1
   };
   for (const auto& e : kSimple) {
     if (k == e.name) {
@@ -1450,6 +1505,106 @@ bool Parser::SetQuota(Command& c) {
       TRY(Number64(limit, INT64_MAX, "resource limit"));
     } while (Take(' '));
   }
+  TRY(Char(')'));
+  c.args = std::move(a);
+  return true;
+}
+
+// entry = astring: a slash-separated path beginning with "/private/" or
+// "/shared/" (RFC 5464 sections 3.2 and 5); "/private" and "/shared"
+// themselves only where `allow_root` (GETMETADATA with DEPTH).
+bool Parser::MetadataEntry(std::string& out, bool allow_root) {
+  TRY(Astring(out, "entry name"));
+  if (out.size() > kMaxMetadataEntryName) return Fail("entry name too long");
+  out = AsciiLower(out);
+  std::string_view e = out;
+  bool root = e == "/private" || e == "/shared";
+  if (!(e.starts_with("/private/") || e.starts_with("/shared/") || (allow_root && root))) {
+    return Fail("entry name must begin with /private/ or /shared/");
+  }
+  for (unsigned char ch : e) {
+    if (ch < 0x20 || ch >= 0x7f || ch == '*' || ch == '%') return Fail("bad entry name");
+  }
+  if (e.find("//") != std::string_view::npos || e.back() == '/') return Fail("bad entry name");
+  return true;
+}
+
+// getmetadata = "GETMETADATA" [SP getmetadata-options] SP mailbox SP entries;
+// getmetadata-options = "(" getmetadata-option *(SP getmetadata-option) ")";
+// maxsize-opt = "MAXSIZE" SP number; scope-opt = "DEPTH" SP ("0" / "1" /
+// "infinity"); entries = entry / "(" entry *(SP entry) ")" (RFC 5464 section 5)
+bool Parser::GetMetadata(Command& c) {
+  GetMetadataArgs a;
+  TRY(Sp());
+  if (Take('(')) {
+    size_t n = 0;
+    bool depth_seen = false;
+    do {
+      TRY(Item(n));
+      std::string k;
+      TRY(Keyword(k, "GETMETADATA option"));
+      TRY(Sp());
+      if (k == "MAXSIZE" && !a.max_size) {
+        uint64_t v = 0;
+        TRY(Number64(v, UINT32_MAX, "MAXSIZE"));
+        a.max_size = v;
+      } else if (k == "DEPTH" && !depth_seen) {
+        depth_seen = true;
+        std::string_view d = Scan(IsAtomChar);
+        if (d == "0") {
+          a.depth = 0;
+        } else if (d == "1") {
+          a.depth = 1;
+        } else if (EqualsIgnoreCase(d, "infinity")) {
+          a.depth = -1;
+        } else {
+          return Fail("DEPTH is 0, 1 or infinity");
+        }
+      } else {
+        return Fail("unknown GETMETADATA option " + k);
+      }
+    } while (Take(' '));
+    TRY(Char(')'));
+    TRY(Sp());
+  }
+  TRY(Mailbox(a.mailbox));
+  TRY(Sp());
+  if (Take('(')) {
+    size_t n = 0;
+    do {
+      TRY(Item(n));
+      TRY(MetadataEntry(a.entries.emplace_back(), true));
+    } while (Take(' '));
+    TRY(Char(')'));
+  } else {
+    TRY(MetadataEntry(a.entries.emplace_back(), true));
+  }
+  c.args = std::move(a);
+  return true;
+}
+
+// setmetadata = "SETMETADATA" SP mailbox SP entry-values; entry-values = "("
+// entry-value *(SP entry-value) ")"; entry-value = entry SP value;
+// value = nstring / literal8  (RFC 5464 section 5)
+bool Parser::SetMetadata(Command& c) {
+  SetMetadataArgs a;
+  TRY(Sp());
+  TRY(Mailbox(a.mailbox));
+  TRY(Sp());
+  TRY(Char('('));
+  size_t n = 0;
+  do {
+    TRY(Item(n));
+    auto& [entry, value] = a.entries.emplace_back();
+    TRY(MetadataEntry(entry, false));
+    TRY(Sp());
+    if (Take('~')) {
+      if (!At('{')) return Fail("expected literal8");
+      TRY(Literal(value.emplace(), /*allow_nul=*/true));
+    } else {
+      TRY(Nstring(value));
+    }
+  } while (Take(' '));
   TRY(Char(')'));
   c.args = std::move(a);
   return true;

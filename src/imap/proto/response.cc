@@ -1,6 +1,8 @@
 #include "imap/proto/response.h"
 
+#include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 
 #include "base/strings.h"
 #include "imap/proto/reader.h"
@@ -170,12 +172,43 @@ std::string FormatFlagList(std::span<const std::string> flags) {
 // search-correlator = SP "(" "TAG" SP tag-string ")"; search-return-data = "MIN" SP
 // nz-number / "MAX" SP nz-number / "ALL" SP sequence-set / "COUNT" SP number
 // (RFC 4731 section 7); "MODSEQ" SP mod-sequence-value (RFC 7162 section 7).
+std::string SequenceInOrder(std::span<const uint32_t> numbers) {
+  std::string out;
+  for (size_t i = 0; i < numbers.size();) {
+    size_t j = i + 1;
+    while (j < numbers.size() && numbers[j] == numbers[i] + (j - i)) ++j;
+    if (i > 0) out += ',';
+    out += std::to_string(numbers[i]);
+    if (j - i > 1) out += ':' + std::to_string(numbers[j - 1]);
+    i = j;
+  }
+  return out;
+}
+
+std::pair<size_t, size_t> PartialSlice(std::pair<int64_t, int64_t> range, size_t n) {
+  int64_t lo = std::min(std::abs(range.first), std::abs(range.second));
+  int64_t hi = std::max(std::abs(range.first), std::abs(range.second));
+  auto size = static_cast<int64_t>(n);
+  int64_t begin = lo - 1, end = std::min(hi, size);
+  if (range.first < 0) begin = std::max<int64_t>(size - hi, 0), end = size - lo + 1;
+  if (begin >= end) return {0, 0};
+  return {static_cast<size_t>(begin), static_cast<size_t>(end)};
+}
+
+std::string FormatPartial(std::pair<int64_t, int64_t> range, std::span<const uint32_t> results) {
+  auto [begin, end] = PartialSlice(range, results.size());
+  std::string out =
+      " PARTIAL (" + std::to_string(range.first) + ':' + std::to_string(range.second) + ' ';
+  if (begin >= end) return out + "NIL)";
+  return out + SequenceInOrder(results.subspan(begin, end - begin)) + ')';
+}
+
 std::string FormatEsearch(std::string_view tag, bool uid, const SearchArgs& args,
                           std::span<const uint32_t> matches,
                           std::optional<uint64_t> highest_modseq) {
   IdSet set = IdSet::FromIds(std::vector<uint32_t>(matches.begin(), matches.end()));
-  bool all = args.return_all ||
-             !(args.return_min || args.return_max || args.return_count || args.return_save);
+  bool all = args.return_all || !(args.return_min || args.return_max || args.return_count ||
+                                  args.return_save || args.partial);
   std::string out = "* ESEARCH (TAG ";
   AppendString(out, tag);
   out += ')';
@@ -186,6 +219,12 @@ std::string FormatEsearch(std::string_view tag, bool uid, const SearchArgs& args
   }
   if (args.return_count) out += " COUNT " + std::to_string(set.size());
   if (all && !set.empty()) out += " ALL " + set.ToString();
+  if (args.partial) {
+    std::vector<uint32_t> ascending;
+    for (const auto& r : set.ranges())
+      for (uint64_t n = r.first; n <= r.last; ++n) ascending.push_back(static_cast<uint32_t>(n));
+    out += FormatPartial(*args.partial, ascending);
+  }
   if (highest_modseq && !set.empty()) out += " MODSEQ " + std::to_string(*highest_modseq);
   out += "\r\n";
   return out;

@@ -50,6 +50,16 @@ void AppendFlagList(std::string& out, std::span<const std::string> flags);
 // an empty RETURN () means ALL). MIN/MAX/ALL are left out when nothing
 // matched, as the RFC requires; `highest_modseq` adds MODSEQ (RFC 7162
 // section 3.1.5) when the search used MODSEQ.
+// The numbers in the order given as a sequence-set: each run of consecutive
+// ascending numbers becomes "first:last" ("5:7,1:2,9"; RFC 5267 section 3.2
+// for ESORT's ALL, in sort order).
+std::string SequenceInOrder(std::span<const uint32_t> numbers);
+// The PARTIAL result of RFC 5267 section 4.4 / RFC 9394 section 3.1 for the
+// ordered `results`: " PARTIAL (first:last set)", NIL for the set when no
+// result is in the range.
+std::string FormatPartial(std::pair<int64_t, int64_t> range, std::span<const uint32_t> results);
+// The positions [first, second) of a list of `n` a partial range names.
+std::pair<size_t, size_t> PartialSlice(std::pair<int64_t, int64_t> range, size_t n);
 std::string FormatEsearch(std::string_view tag, bool uid, const SearchArgs& args,
                           std::span<const uint32_t> matches,
                           std::optional<uint64_t> highest_modseq = std::nullopt);

@@ -82,6 +82,7 @@ IdSet SeqSet::Resolve(uint32_t star) const {
 }
 
 std::string SeqSet::ToString() const {
+  if (saved) return "$";
   std::string out;
   auto num = [&out](uint32_t n) {
     if (n == kStar) {

@@ -61,6 +61,9 @@ struct SeqSet {
     bool operator==(const Range&) const = default;
   };
   std::vector<Range> ranges;
+  // "$": the saved search result (RFC 5182 SEARCHRES, RFC 9051 section 6.4.4.1),
+  // resolved by the session; `ranges` is then empty and Resolve() empty.
+  bool saved = false;
 
   bool HasStar() const;
   // Replaces `*` with `star` (the highest sequence number or UID in the

@@ -90,6 +90,13 @@ std::optional<std::string> KeywordLimitError(const config::ImapLimits& lim,
 Result<std::vector<size_t>> Session::Resolve(const SeqSet& set, bool uid) const {
   const auto& msgs = selected_->view.metas();
   std::vector<size_t> out;
+  if (set.saved) {
+    // "$" (RFC 5182 section 2.1): the saved UIDs still in the mailbox.
+    for (uint32_t u : saved_uids_) {
+      if (auto i = selected_->view.Find(u)) out.push_back(*i);
+    }
+    return out;
+  }
   if (uid) {
     IdSet ids = set.Resolve(selected_->view.MaxUid());
     auto by_uid = [](const store::MessageMeta& m, uint64_t u) { return m.uid < u; };
@@ -154,6 +161,12 @@ awaitable<bool> Session::HandleFetch(const Command& c) {
   std::vector<size_t> idx;
   for (size_t i : *targets) {
     if (!a.changed_since || selected_->view[i].modseq > *a.changed_since) idx.push_back(i);
+  }
+  if (a.partial) {
+    // RFC 9394 section 3.2: the messages at these positions of the rest.
+    auto [begin, end] = PartialSlice(*a.partial, idx.size());
+    idx = std::vector<size_t>(idx.begin() + static_cast<ptrdiff_t>(begin),
+                              idx.begin() + static_cast<ptrdiff_t>(end));
   }
   // Fetching a body marks it \Seen (RFC 3501 section 6.4.5) in a read-write mailbox.
   std::vector<FetchItem> items = a.items;
@@ -340,6 +353,16 @@ awaitable<bool> Session::HandleStore(const Command& c) {
   co_return true;
 }
 
+void Session::ResolveSaved(SearchKey& key) const {
+  for (auto& child : key.children) ResolveSaved(child);
+  if ((key.op != SearchOp::kSequenceSet && key.op != SearchOp::kUid) || !key.set.saved) return;
+  key.op = SearchOp::kUid;
+  key.set = SeqSet{};
+  IdSet set = IdSet::FromIds(saved_uids_);
+  for (const auto& r : set.ranges()) key.set.ranges.push_back({r.first, r.last});
+  // An empty set matches nothing.
+}
+
 awaitable<std::optional<Session::SearchFound>> Session::RunSearch(const Command& c, bool& ok) {
   ok = true;
   const auto& a = c.As<SearchArgs>();
@@ -371,6 +394,7 @@ awaitable<std::optional<Session::SearchFound>> Session::RunSearch(const Command&
   // view, so the pool can read the metadata in place.
   const std::vector<store::MessageMeta>* metas = &selected_->view.metas();
   SearchKey key = a.key;
+  ResolveSaved(key);
   int64_t mailbox_id = selected_->id;
   // A scan stops at its deadline (imap.search_timeout_seconds) or when the
   // client goes away (checked every kScanProbe messages).
@@ -394,7 +418,8 @@ awaitable<std::optional<Session::SearchFound>> Session::RunSearch(const Command&
     constexpr size_t kScanProbe = 32;
     const std::vector<store::MessageMeta>& messages = *metas;
     Found out;
-    UseTextIndex(*store, mailbox_id, key);  // BODY/TEXT through the full-text index
+    UseTextIndex(*store, mailbox_id, key);              // BODY/TEXT through the full-text index
+    UseEmailIdIndex(*store, account, mailbox_id, key);  // EMAILID through the body-hash index
     SearchNeeds needs = SearchNeedsOf(key);
     bool content = needs == SearchNeeds::kContent;
     bool tree = needs != SearchNeeds::kMeta;
@@ -455,6 +480,8 @@ awaitable<bool> Session::HandleSearch(const Command& c) {
   const auto& a = c.As<SearchArgs>();
   const std::vector<store::MessageMeta>* metas = &selected_->view.metas();
   bool ok = true;
+  // RFC 5182 section 2.1: a SEARCH with SAVE that fails leaves "$" empty.
+  if (a.return_save) saved_uids_.clear();
   auto result = co_await RunSearch(c, ok);
   if (!result) co_return ok;
   std::pair<std::vector<uint32_t>, uint64_t> found{std::move(result->seqs), result->modseq};
@@ -462,7 +489,23 @@ awaitable<bool> Session::HandleSearch(const Command& c) {
   for (uint32_t seq : found.first) numbers.push_back(c.uid ? (*metas)[seq - 1].uid : seq);
   bool modseq_key = HasModSeqKey(a.key);
   if (modseq_key) EnableCondstore();
-  if (a.esearch) {
+  if (a.return_save) {
+    // Section 2.1: with MIN and/or MAX alone only those are saved.
+    std::vector<uint32_t> uids;
+    for (uint32_t seq : found.first) uids.push_back((*metas)[seq - 1].uid);
+    if ((a.return_min || a.return_max) && !a.return_all && !a.return_count && !uids.empty()) {
+      std::vector<uint32_t> ends;
+      if (a.return_min) ends.push_back(uids.front());
+      if (a.return_max && (!a.return_min || uids.size() > 1)) ends.push_back(uids.back());
+      uids = std::move(ends);
+    }
+    saved_uids_ = std::move(uids);
+  }
+  bool save_only = a.return_save && !a.return_min && !a.return_max && !a.return_all &&
+                   !a.return_count && !a.partial;
+  if (save_only) {
+    // Section 2.1: SAVE alone gives no ESEARCH response.
+  } else if (a.esearch || rev2_) {  // RFC 9051 section 7.3.4: IMAP4rev2 answers ESEARCH
     // RFC 7162 section 3.1.5: with MODSEQ in the criteria, ESEARCH carries it too.
     std::optional<uint64_t> modseq;
     if (modseq_key) modseq = found.second;
@@ -546,7 +589,8 @@ awaitable<bool> Session::HandleExpunge(const Command& c, bool silent) {
   }
   std::optional<IdSet> only;
   if (c.verb == Verb::kExpunge && c.uid) {  // UID EXPUNGE (RFC 4315 section 2.1)
-    only = c.As<ExpungeArgs>().set.Resolve(selected_->view.MaxUid());
+    const SeqSet& set = c.As<ExpungeArgs>().set;
+    only = set.saved ? IdSet::FromIds(saved_uids_) : set.Resolve(selected_->view.MaxUid());
   }
   std::vector<int64_t> ids;
   for (const auto& m : selected_->view.metas()) {

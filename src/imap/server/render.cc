@@ -276,6 +276,7 @@ int CompareDates(const Date& a, const Date& b) {
 }
 
 Date InternalDate(const store::MessageMeta& meta) { return FromUnixTime(meta.internal_date).date; }
+Date SaveDate(const store::MessageMeta& meta) { return FromUnixTime(meta.saved_date).date; }
 
 }  // namespace
 
@@ -382,6 +383,12 @@ void RenderFetch(std::string& out, const MessageData& m, const std::vector<Fetch
       case FetchAtt::kInternalDate:
         sep();
         out += "INTERNALDATE \"" + FormatDateTime(FromUnixTime(meta.internal_date)) + "\"";
+        break;
+      case FetchAtt::kSaveDate:
+        // RFC 8514 section 4.1: "SAVEDATE" SP (date-time / nil); every
+        // message here has one (store::MessageMeta::saved_date).
+        sep();
+        out += "SAVEDATE \"" + FormatDateTime(FromUnixTime(meta.saved_date)) + "\"";
         break;
       case FetchAtt::kRfc822Size:
         sep();
@@ -586,6 +593,15 @@ bool Matches(const SearchKey& key, const MessageData& m, uint32_t max_seq, uint3
       return CompareDates(InternalDate(meta), key.date) == 0;
     case SearchOp::kSince:
       return CompareDates(InternalDate(meta), key.date) >= 0;
+    // RFC 8514 section 4.2: as BEFORE/ON/SINCE, on the save date.
+    case SearchOp::kSavedBefore:
+      return CompareDates(SaveDate(meta), key.date) < 0;
+    case SearchOp::kSavedOn:
+      return CompareDates(SaveDate(meta), key.date) == 0;
+    case SearchOp::kSavedSince:
+      return CompareDates(SaveDate(meta), key.date) >= 0;
+    case SearchOp::kSaveDateSupported:
+      return true;
     case SearchOp::kSentBefore:
     case SearchOp::kSentOn:
     case SearchOp::kSentSince: {

@@ -170,10 +170,11 @@ bool Session::PlaintextAllowed() const {
 
 std::string Session::Capabilities() const {
   std::string caps =
-      "IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS MOVE "
-      "CHILDREN SPECIAL-USE LIST-EXTENDED LIST-STATUS ESEARCH CONDSTORE QRESYNC "
-      "BINARY QUOTA QUOTA=RES-STORAGE STATUS=SIZE PREVIEW SORT SORT=DISPLAY ESORT "
-      "THREAD=ORDEREDSUBJECT THREAD=REFERENCES MULTIAPPEND COMPRESS=DEFLATE OBJECTID APPENDLIMIT=" +
+      "IMAP4rev1 IMAP4rev2 SEARCHRES LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS "
+      "MOVE CHILDREN SPECIAL-USE LIST-EXTENDED LIST-STATUS ESEARCH CONDSTORE QRESYNC BINARY "
+      "QUOTA QUOTA=RES-STORAGE STATUS=SIZE PREVIEW SORT SORT=DISPLAY ESORT "
+      "THREAD=ORDEREDSUBJECT THREAD=REFERENCES MULTIAPPEND COMPRESS=DEFLATE OBJECTID SAVEDATE "
+      "PARTIAL METADATA APPENDLIMIT=" +
       std::to_string(cfg_->imap.max_message_size);
   if (state_ == State::kNotAuthenticated) {
     if (conn_.tls_available() && !conn_.is_tls()) caps += " STARTTLS";
@@ -187,12 +188,15 @@ std::string Session::Capabilities() const {
 }
 
 Result<std::string> Session::FromWire(const std::string& name) const {
+  // IMAP4rev2 names are UTF-8 (RFC 9051 section 5.1); the parser checked it.
+  if (rev2_) return store::CanonicalMailboxName(name);
   auto utf8 = DecodeMailboxUtf7(name);
   if (!utf8) return utf8.error();
   return store::CanonicalMailboxName(*utf8);
 }
 
 std::string Session::ToWire(const std::string& name) const {
+  if (rev2_) return name;
   auto mutf7 = EncodeMailboxUtf7(name);
   return mutf7 ? *mutf7 : name;
 }
@@ -227,6 +231,8 @@ bool Session::Allowed(Verb v, State s) {
     case Verb::kGetQuotaRoot:
     case Verb::kSetQuota:
     case Verb::kCompress:
+    case Verb::kGetMetadata:
+    case Verb::kSetMetadata:
       return s == State::kAuthenticated || s == State::kSelected;
     case Verb::kCheck:
     case Verb::kClose:
@@ -436,6 +442,10 @@ awaitable<bool> Session::Handle(Command& c) {
     case Verb::kSetQuota:
       ok = co_await HandleQuota(c);
       break;
+    case Verb::kGetMetadata:
+    case Verb::kSetMetadata:
+      ok = co_await HandleMetadata(c);
+      break;
     case Verb::kCompress:
       ok = co_await HandleCompress(c);
       co_return ok;
@@ -512,6 +522,9 @@ void Session::HandleEnable(const Command& c) {
       EnableCondstore();
       if (cap == "QRESYNC") qresync_ = true;  // RFC 7162 section 3.2.3: implies CONDSTORE
       enabled += " " + cap;
+    } else if (cap == "IMAP4REV2" && !rev2_) {
+      rev2_ = true;  // RFC 9051 section 6.3.1
+      enabled += " IMAP4rev2";
     }
   }
   Reply("* ENABLED" + enabled);
@@ -750,6 +763,7 @@ bool Session::LoginDone(const Command& c, const server::LoginResult& r,
 
 void Session::Deselect() {
   if (selected_) hub_.Unwatch(selected_->id, this);
+  saved_uids_.clear();  // RFC 5182 section 2.1
   selected_.reset();
   changed_ = false;
   state_ = State::kAuthenticated;
@@ -801,7 +815,8 @@ awaitable<bool> Session::HandleSelect(const Command& c) {
   if (!sel.read_only && !sel.view.empty()) {
     recent_uid = ClaimRecent(sel.id, s.recent_uid, sel.view.MaxUid());
   }
-  sel.view.SetSessionFlag(recent_uid, sel.view.MaxUid(), kRecentFlag);
+  // IMAP4rev2 has no \Recent (RFC 9051 appendix E): claimed, never shown.
+  if (!rev2_) sel.view.SetSessionFlag(recent_uid, sel.view.MaxUid(), kRecentFlag);
   size_t recent = sel.view.CountFlag(kRecentFlag);
   // RFC 3501 section 6.3.1 responses; FLAGS lists the keywords in use (7.2.6).
   for (size_t i = 0; i < sel.view.size(); ++i) {
@@ -809,8 +824,8 @@ awaitable<bool> Session::HandleSelect(const Command& c) {
   }
   SendFlags(sel);
   Reply("* " + std::to_string(sel.view.size()) + " EXISTS");
-  Reply("* " + std::to_string(recent) + " RECENT");
-  for (size_t i = 0; i < sel.view.size(); ++i) {
+  if (!rev2_) Reply("* " + std::to_string(recent) + " RECENT");
+  for (size_t i = 0; i < sel.view.size() && !rev2_; ++i) {  // no UNSEEN code in IMAP4rev2
     if (!(sel.view[i].flags & store::kSeen)) {
       Reply("* OK [UNSEEN " + std::to_string(i + 1) + "] first unseen");
       break;
@@ -991,8 +1006,9 @@ awaitable<bool> Session::HandleList(const Command& c) {
   }
   store::Store* store = svc_.store;
   int64_t account = account_id_;
-  auto list = [boxes = std::move(**mailboxes), patterns = std::move(patterns), only_subscribed,
-               want_parents, store, account]() mutable -> std::optional<Result<Listed>> {
+  auto list = [rev2 = rev2_, boxes = std::move(**mailboxes), patterns = std::move(patterns),
+               only_subscribed, want_parents, store,
+               account]() mutable -> std::optional<Result<Listed>> {
     Listed l;
     l.all = std::move(boxes);
     std::map<std::string, Entry> by_name;
@@ -1018,7 +1034,8 @@ awaitable<bool> Session::HandleList(const Command& c) {
       for (auto& p : parents) by_name[p].name = p;
     }
     for (auto& [n, e] : by_name) {
-      auto mutf7 = EncodeMailboxUtf7(n);
+      // IMAP4rev2: UTF-8 names (RFC 9051 section 5.1); else modified UTF-7.
+      auto mutf7 = rev2 ? Result<std::string>(n) : EncodeMailboxUtf7(n);
       e.wire = mutf7 ? *mutf7 : n;
       for (const auto& p : patterns) {
         if ((e.matched = p.Matches(e.wire))) break;
@@ -1101,12 +1118,12 @@ awaitable<bool> Session::HandleList(const Command& c) {
       }
     }
     std::string line = std::string("* ") + (lsub ? "LSUB" : "LIST") + " (" + attrs + ") \"/\" ";
-    AppendString(line, e.wire);
+    AppendString(line, e.wire, rev2_);
     if (childinfo) line += " (\"CHILDINFO\" (\"SUBSCRIBED\"))";
     Reply(line);
     if (a.return_status && e.info) {  // RFC 5819
       std::string status = "* STATUS ";
-      AppendString(status, e.wire);
+      AppendString(status, e.wire, rev2_);
       status += " (" + StatusItems(*e.info, *a.return_status, cfg_->imap.max_message_size) + ")";
       Reply(status);
     }
@@ -1130,7 +1147,7 @@ awaitable<bool> Session::HandleStatus(const Command& c) {
   for (const auto& m : **mailboxes) {
     if (m.name != *name) continue;
     std::string line = "* STATUS ";
-    AppendString(line, ToWire(m.name));
+    AppendString(line, ToWire(m.name), rev2_);
     line += " (" + StatusItems(m, a.items, cfg_->imap.max_message_size) + ")";
     Reply(line);
     Tagged(c, "OK", "STATUS completed");
@@ -1350,8 +1367,10 @@ awaitable<void> Session::SendUpdates(bool expunge_ok, const std::vector<uint32_t
       // New messages: this session is the first to see those no other
       // session has claimed (RFC 3501 section 2.3.2, 7.3.2).
       uint32_t previous = ClaimRecent(sel.id, 0, sel.view.MaxUid());
-      sel.view.SetSessionFlag(previous, sel.view.MaxUid(), kRecentFlag);
-      Reply("* " + std::to_string(sel.view.CountFlag(kRecentFlag)) + " RECENT");
+      if (!rev2_) {
+        sel.view.SetSessionFlag(previous, sel.view.MaxUid(), kRecentFlag);
+        Reply("* " + std::to_string(sel.view.CountFlag(kRecentFlag)) + " RECENT");
+      }
     }
   }
 }
@@ -1426,7 +1445,7 @@ awaitable<bool> Session::HandleQuota(const Command& c) {
     }
     // RFC 9208 section 4.3: an unlimited account's mailboxes have no quota root.
     std::string line = "* QUOTAROOT ";
-    AppendString(line, ToWire(mailbox));
+    AppendString(line, ToWire(mailbox), rev2_);
     if (q.limit_bytes) line += " \"\"";
     Reply(line);
     if (q.limit_bytes) Reply(quota_line);

@@ -119,6 +119,7 @@ class Session final : public server::SessionRegistry::Member,
   void EnableCondstore();
   awaitable<bool> HandleQuota(const Command& c);     // GETQUOTA GETQUOTAROOT SETQUOTA
   awaitable<bool> HandleCompress(const Command& c);  // RFC 4978
+  awaitable<bool> HandleMetadata(const Command& c);  // metadata.cc: RFC 5464
   // Claims \Recent for the messages from index `first_new` on (RFC 3501 2.3.2).
   // Claims \Recent for the messages of a mailbox up to a UID (through the
   // hub; `stored` is the store's claim as of SELECT, 0 if unknown) and
@@ -161,6 +162,8 @@ class Session final : public server::SessionRegistry::Member,
   // Resolves a sequence or UID set against the selected mailbox into indexes
   // of selected_->messages. kInvalid for sequence numbers past the end.
   Result<std::vector<size_t>> Resolve(const SeqSet& set, bool uid) const;
+  // Replaces each "$" of a search key with the UIDs of the saved result.
+  void ResolveSaved(SearchKey& key) const;
 
   // Store writes, bounded in time (a plain function returning the awaitable:
   // see io/await.h).
@@ -205,6 +208,12 @@ class Session final : public server::SessionRegistry::Member,
   server::AccountSlots::Slot account_slot_;  // in Hub::account_sessions
   bool condstore_ = false;  // RFC 7162: enabled by ENABLE or a CONDSTORE-aware command
   bool qresync_ = false;
+  // ENABLE IMAP4rev2 (RFC 9051 appendix E): no \Recent, ESEARCH answers to
+  // SEARCH, UTF-8 mailbox names instead of modified UTF-7.
+  bool rev2_ = false;
+  // The saved search result "$" (RFC 5182 SEARCHRES), as UIDs; reset by
+  // SELECT, EXAMINE, CLOSE and UNSELECT (section 2.1).
+  std::vector<uint32_t> saved_uids_;
   std::optional<Selected> selected_;
   server::AccountSessions::Registration account_session_;  // after login
 };

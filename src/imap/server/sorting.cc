@@ -7,8 +7,10 @@
 // and threading are the pure functions of imap/proto/sort.h.
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <unordered_map>
 
+#include "imap/proto/response.h"
 #include "imap/proto/sort.h"
 #include "imap/proto/sort_record.h"
 #include "imap/proto/strings.h"
@@ -85,6 +87,7 @@ awaitable<std::optional<std::vector<SortInput>>> Session::LoadSortInputs(
 awaitable<bool> Session::HandleSort(const Command& c) {
   const auto& a = c.As<SearchArgs>();
   bool ok = true;
+  if (a.return_save) saved_uids_.clear();  // RFC 5182 section 2.1: a failure saves nothing
   auto found = co_await RunSearch(c, ok);
   if (!found) co_return ok;
   auto inputs = co_await LoadSortInputs(found->seqs, c.uid, /*references=*/false);
@@ -93,36 +96,50 @@ awaitable<bool> Session::HandleSort(const Command& c) {
     co_return true;
   }
   std::vector<size_t> order = SortOrder(*inputs, a.sort);
+  if (a.return_save) {
+    // RFC 5182 section 2.1 (and RFC 5267 section 3): "$" is the result; with
+    // MIN and/or MAX alone, only those (the first and last in sort order).
+    const auto& metas = selected_->view.metas();
+    auto uid_at = [&](size_t i) { return metas[(*inputs)[i].seq - 1].uid; };
+    if ((a.return_min || a.return_max) && !a.return_all && !a.return_count && !order.empty()) {
+      if (a.return_min) saved_uids_.push_back(uid_at(order.front()));
+      if (a.return_max && (!a.return_min || order.size() > 1)) {
+        saved_uids_.push_back(uid_at(order.back()));
+      }
+    } else {
+      for (size_t i : order) saved_uids_.push_back(uid_at(i));
+    }
+    std::sort(saved_uids_.begin(), saved_uids_.end());
+  }
+  bool save_only = a.return_save && !a.return_min && !a.return_max && !a.return_all &&
+                   !a.return_count && !a.partial;
   // RFC 7162 section 3.1.5: a MODSEQ criterion enables CONDSTORE, and the
   // result carries the highest mod-sequence of the messages returned.
   bool modseq_key = HasModSeqKey(a.key);
   if (modseq_key) EnableCondstore();
-  if (a.esearch) {
+  if (save_only) {
+    // RFC 5182 section 2.1: SAVE alone gives no ESEARCH response.
+  } else if (a.esearch) {
     // RFC 5267 section 3.2: ESEARCH with the numbers in sort order; MIN and
     // MAX are the first and last in that order.
     std::string line = "* ESEARCH (TAG ";
     AppendString(line, c.tag);
     line += ')';
     if (c.uid) line += " UID";
-    bool none = !a.return_min && !a.return_max && !a.return_count && !a.return_all;
+    bool none = !a.return_min && !a.return_max && !a.return_count && !a.return_all &&
+                !a.return_save && !a.partial;
+    std::vector<uint32_t> sorted;
+    sorted.reserve(order.size());
+    for (size_t i : order) sorted.push_back((*inputs)[i].number);
     if (!order.empty()) {
-      if (a.return_min) line += " MIN " + std::to_string((*inputs)[order.front()].number);
-      if (a.return_max) line += " MAX " + std::to_string((*inputs)[order.back()].number);
+      if (a.return_min) line += " MIN " + std::to_string(sorted.front());
+      if (a.return_max) line += " MAX " + std::to_string(sorted.back());
     }
     if (a.return_count) line += " COUNT " + std::to_string(order.size());
-    if ((a.return_all || none) && !order.empty()) {
-      // A sequence-set in sort order: ascending runs become ranges.
-      line += " ALL ";
-      for (size_t i = 0; i < order.size();) {
-        uint32_t first = (*inputs)[order[i]].number;
-        size_t j = i + 1;
-        while (j < order.size() && (*inputs)[order[j]].number == first + (j - i)) ++j;
-        if (i > 0) line += ',';
-        line += std::to_string(first);
-        if (j - i > 1) line += ':' + std::to_string((*inputs)[order[j - 1]].number);
-        i = j;
-      }
-    }
+    // A sequence-set in sort order: ascending runs become ranges.
+    if ((a.return_all || none) && !order.empty()) line += " ALL " + SequenceInOrder(sorted);
+    // RFC 5267 section 4.4 (CONTEXT=SORT): positions in sort order.
+    if (a.partial) line += FormatPartial(*a.partial, sorted);
     if (modseq_key && !order.empty()) line += " MODSEQ " + std::to_string(found->modseq);
     Reply(line);
   } else {

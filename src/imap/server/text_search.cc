@@ -2,6 +2,10 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
+#include "imap/proto/object_ids.h"
+
 namespace hato::imap {
 namespace {
 
@@ -39,6 +43,39 @@ void UseTextIndex(store::Store& store, int64_t mailbox_id, SearchKey& key) {
   either.children.push_back(std::move(matched));
   either.children.push_back(std::move(scan));
   key = std::move(either);
+}
+
+void UseEmailIdIndex(store::Store& store, int64_t account_id, int64_t mailbox_id, SearchKey& key) {
+  for (auto& child : key.children) UseEmailIdIndex(store, account_id, mailbox_id, child);
+  if (key.op != SearchOp::kEmailId) return;
+  // "e" + 24 lower-case hex digits (EmailObjectId); anything else names no body.
+  auto nibble = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    return -1;
+  };
+  const std::string& id = key.text;
+  std::string prefix;
+  bool valid = id.size() == 25 && id[0] == 'e';
+  for (size_t i = 1; valid && i + 1 < id.size(); i += 2) {
+    int hi = nibble(id[i]), lo = nibble(id[i + 1]);
+    valid = hi >= 0 && lo >= 0;
+    prefix.push_back(static_cast<char>(hi * 16 + lo));
+  }
+  if (!valid) {
+    key = UidKey({});  // matches nothing
+    return;
+  }
+  auto rows = store.FindEmailRows(account_id, {prefix});
+  if (!rows) return;  // no index here: the key is evaluated on each body
+  std::vector<uint32_t> uids;
+  for (const auto& r : *rows) {
+    if (r.mailbox_id == mailbox_id && !r.expunged && EmailObjectId(r.sha256) == id) {
+      uids.push_back(r.uid);
+    }
+  }
+  std::sort(uids.begin(), uids.end());
+  key = UidKey(uids);
 }
 
 }  // namespace hato::imap

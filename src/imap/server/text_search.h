@@ -17,4 +17,11 @@ namespace hato::imap {
 // Rewrites `key` in place. A store error leaves the key as it was (a scan).
 void UseTextIndex(store::Store& store, int64_t mailbox_id, SearchKey& key);
 
+// The same for EMAILID (RFC 8474 section 6): each key is answered by the
+// body-hash index (Store::FindEmailRows: the id is a prefix of the body's
+// SHA-256, object_ids.h) and replaced with the UIDs of `mailbox_id` it
+// names, so SEARCH EMAILID reads no body. A store without the index, or an
+// error, leaves the key (a scan).
+void UseEmailIdIndex(store::Store& store, int64_t account_id, int64_t mailbox_id, SearchKey& key);
+
 }  // namespace hato::imap

@@ -123,7 +123,8 @@ class Mover {
   Status CopyMessages(int64_t mailbox_id, int64_t floor) {
     auto rows = src_.Exec(
         "SELECT m.id, m.uid, m.blob_id, m.size, m.internal_date, m.flags, m.return_path, "
-        "m.expunged_at, m.modseq, m.keywords, b.sha256 FROM messages m JOIN blobs b ON b.id = "
+        "m.expunged_at, m.modseq, m.keywords, b.sha256, m.saved_at FROM messages m JOIN blobs b "
+        "ON b.id = "
         "m.blob_id WHERE m.mailbox_id = $1 AND m.modseq > $2 ORDER BY m.id",
         {P(mailbox_id), P(floor)});
     if (!rows) return rows.error();
@@ -132,14 +133,15 @@ class Mover {
       if (!blob) return blob.error();
       auto up = dst_.Exec(
           "INSERT INTO messages(id, mailbox_id, uid, blob_id, size, internal_date, flags, "
-          "return_path, expunged_at, modseq, keywords) VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11) "
+          "return_path, expunged_at, modseq, keywords, saved_at) "
+          "VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12) "
           "ON CONFLICT (id) DO UPDATE SET mailbox_id = excluded.mailbox_id, uid = excluded.uid, "
           "flags = excluded.flags, expunged_at = excluded.expunged_at, modseq = excluded.modseq, "
           "keywords = excluded.keywords RETURNING xmax = 0",
           {P(rows->Int(i, 0)), P(mailbox_id), P(rows->Int(i, 1)), P(*blob), P(rows->Int(i, 3)),
            P(rows->Int(i, 4)), P(rows->Int(i, 5)), P(rows->Text(i, 6)),
            rows->IsNull(i, 7) ? Null() : P(rows->Int(i, 7)), P(rows->Int(i, 8)),
-           P(rows->Text(i, 9))});
+           P(rows->Text(i, 9)), rows->IsNull(i, 11) ? Null() : P(rows->Int(i, 11))});
       if (!up) return up.error();
       if (up->Text(0, 0) == "t") {
         ++report_.messages;

@@ -199,10 +199,10 @@ Result<std::pair<int64_t, uint32_t>> InsertMessage(Txn& t, const NewMessage& m) 
   if (!slot) return slot.error();
   auto r = t.c.Exec(
       "INSERT INTO messages(mailbox_id, uid, blob_id, size, internal_date, flags, keywords, "
-      "return_path, modseq) VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9) RETURNING id",
+      "return_path, modseq, saved_at) VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9,$10) RETURNING id",
       {P(m.mailbox_id), P(int64_t{slot->uid}), P(m.blob_id), P(static_cast<int64_t>(m.size)),
        P(m.internal_date), P(int64_t{m.flags}), P(m.keywords), P(m.return_path),
-       P(static_cast<int64_t>(slot->modseq))});
+       P(static_cast<int64_t>(slot->modseq)), P(NowSeconds())});  // save date: RFC 8514
   if (!r) return r.error();
   return std::make_pair(r->Int(0, 0), slot->uid);
 }
@@ -266,8 +266,10 @@ Result<std::set<std::string>*> KnownKeywords(Txn& t, std::map<int64_t, MailboxKe
       [&] { return MailboxKeywords(t, mailbox_id); });
 }
 
-// Columns: id, uid, size, internal_date, flags, modseq, keywords.
-#define HATO_META_COLS "id, uid, size, internal_date, flags, modseq, keywords"
+// Columns: id, uid, size, internal_date, flags, modseq, keywords, save date
+// (the internal date for rows stored before save dates were kept, RFC 8514).
+#define HATO_META_COLS \
+  "id, uid, size, internal_date, flags, modseq, keywords, coalesce(saved_at, internal_date)"
 MessageMeta MetaFromRow(const Rows& r, int i) {
   MessageMeta m;
   m.id = r.Int(i, 0);
@@ -277,6 +279,7 @@ MessageMeta MetaFromRow(const Rows& r, int i) {
   m.flags = static_cast<uint32_t>(r.Int(i, 4));
   m.modseq = static_cast<uint64_t>(r.Int(i, 5));
   m.keywords = r.Text(i, 6);
+  m.saved_date = r.Int(i, 7);
   return m;
 }
 
@@ -959,7 +962,8 @@ Result<MailboxSnapshot> QueryMessages(Conn& c, int64_t account_id, const std::st
   // One statement: the mailbox row and its messages from one snapshot.
   auto r = c.Exec(
       "SELECT x.id, x.uidvalidity, x.uidnext, x.highest_modseq, x.recent_uid, m.id, m.uid, "
-      "m.size, m.internal_date, m.flags, m.modseq, m.keywords FROM mailboxes x LEFT JOIN "
+      "m.size, m.internal_date, m.flags, m.modseq, m.keywords, coalesce(m.saved_at, "
+      "m.internal_date) FROM mailboxes x LEFT JOIN "
       "messages m ON m.mailbox_id = x.id AND m.expunged_at IS NULL WHERE x.account_id = $1 AND "
       "x.name = $2 AND x.deleted_at IS NULL ORDER BY m.uid",
       {P(account_id), P(*canonical)});
@@ -981,6 +985,7 @@ Result<MailboxSnapshot> QueryMessages(Conn& c, int64_t account_id, const std::st
     m.flags = static_cast<uint32_t>(r->Int(i, 9));
     m.modseq = static_cast<uint64_t>(r->Int(i, 10));
     m.keywords = r->Text(i, 11);
+    m.saved_date = r->Int(i, 12);
     snap.messages.push_back(std::move(m));
   }
   return snap;
@@ -1012,7 +1017,7 @@ Result<MailboxChanges> QueryChanges(Conn& c, int64_t mailbox_id, uint64_t since)
   for (int i = 0; i < r->size(); ++i) {
     // Rows committed after the mailbox row was read: the session sees them next time.
     if (static_cast<uint64_t>(r->Int(i, 5)) > out.highest_modseq) continue;
-    if (r->Int(i, 7) != 0) {
+    if (r->Int(i, 8) != 0) {
       out.expunged.push_back(static_cast<uint32_t>(r->Int(i, 1)));
       continue;
     }
@@ -1055,7 +1060,7 @@ Result<MailboxChanges> QueryChangesPage(Conn& c, int64_t mailbox_id, uint64_t si
       {P(mailbox_id), P(static_cast<int64_t>(since)), P(static_cast<int64_t>(out.highest_modseq))});
   if (!r) return r.error();
   for (int i = 0; i < r->size(); ++i) {
-    if (r->Int(i, 7) != 0) {
+    if (r->Int(i, 8) != 0) {
       out.expunged.push_back(static_cast<uint32_t>(r->Int(i, 1)));
       continue;
     }

@@ -36,14 +36,14 @@ const std::vector<TableCopy>& Tables() {
        "deleted_at, recent_uid",
        {}},
       {"blobs",
-       "SELECT id, sha256, 0, id, stored_length, size, codec, refs, mime FROM blobs",
-       "id, sha256, segment, offset, stored_length, size, codec, refs, mime",
-       {1, 8}},
+       "SELECT id, sha256, 0, id, stored_length, size, codec, refs, mime, sort_keys FROM blobs",
+       "id, sha256, segment, offset, stored_length, size, codec, refs, mime, sort_keys",
+       {1, 8, 9}},
       {"messages",
        "SELECT id, mailbox_id, uid, blob_id, size, internal_date, flags, return_path, "
-       "expunged_at, modseq, keywords FROM messages",
+       "expunged_at, modseq, keywords, saved_at FROM messages",
        "id, mailbox_id, uid, blob_id, size, internal_date, flags, return_path, expunged_at, "
-       "modseq, keywords",
+       "modseq, keywords, saved_at",
        {}},
       {"aliases",
        "SELECT id, address, domain_id, account_id, created_at FROM aliases",
@@ -264,8 +264,8 @@ Status ImportSqliteSnapshot(Conn& c, const std::string& snapshot_path, const Bod
     std::string ins;
     if (is_blobs) {
       ins =
-          "INSERT INTO blobs(id, sha256, stored_length, size, codec, refs, mime) "
-          "VALUES($1,$2,$3,$4,$5,$6,$7)";
+          "INSERT INTO blobs(id, sha256, stored_length, size, codec, refs, mime, sort_keys) "
+          "VALUES($1,$2,$3,$4,$5,$6,$7,$8)";
     } else {
       ins = std::string("INSERT INTO ") + t.table + "(" + cols + ") VALUES(";
       for (int i = 0; i < ncols; ++i) ins += (i ? ",$" : "$") + std::to_string(i + 1);
@@ -296,7 +296,8 @@ Status ImportSqliteSnapshot(Conn& c, const std::string& snapshot_path, const Bod
                   P(static_cast<int64_t>(content->size())),
                   P(static_cast<int64_t>(codec)),
                   P(row.Int(7)),
-                  row.IsNull(8) ? Null() : Bytes(row.Blob(8))};
+                  row.IsNull(8) ? Null() : Bytes(row.Blob(8)),
+                  row.IsNull(9) ? Null() : Bytes(row.Blob(9))};
         if (auto r = c.Exec(ins, params); !r) {
           row_status = r.error();
           return;

@@ -1101,6 +1101,41 @@ class PgStore final : public Store {
     });
   }
 
+  Result<size_t> BackfillSortKeys(size_t max_bodies) override {
+    if (!options_.sort_keys || max_bodies == 0) return size_t{0};
+    // (blob id, record): "" (not NULL) where none can be made.
+    auto records = WithReader([&](Conn& c) -> Result<std::vector<std::pair<int64_t, std::string>>> {
+      auto r = c.Exec("SELECT id, mime FROM blobs WHERE sort_keys IS NULL AND refs > 0 LIMIT $1",
+                      {P(static_cast<int64_t>(max_bodies))});
+      if (!r) return r.error();
+      std::vector<std::pair<int64_t, std::string>> out;
+      for (int i = 0; i < r->size(); ++i) {
+        std::string record;
+        if (!r->IsNull(i, 1)) {
+          auto content = pg::ReadBlobById(c, r->Int(i, 0));
+          if (!content) return content.error();
+          record = options_.sort_keys(*content, r->Blob(i, 1));
+        }
+        out.emplace_back(r->Int(i, 0), std::move(record));
+      }
+      return out;
+    });
+    if (!records) return records.error();
+    if (records->empty()) return size_t{0};
+    auto shared =
+        std::make_shared<std::vector<std::pair<int64_t, std::string>>>(std::move(*records));
+    auto st = WriteSync([shared](Txn& t) -> Status {
+      for (const auto& [id, record] : *shared) {
+        auto r = t.c.Exec("UPDATE blobs SET sort_keys = $1 WHERE id = $2 AND sort_keys IS NULL",
+                          {Bytes(record), P(id)});
+        if (!r) return r.error();
+      }
+      return Ok();
+    });
+    if (!st) return st.error();
+    return shared->size();
+  }
+
   void SetChangeListener(std::function<void(const std::vector<int64_t>&)> listener) override {
     std::lock_guard lock(mu_);
     listener_ = std::move(listener);

@@ -617,6 +617,15 @@ class ShardedStore final : public Store {
                                                                     int64_t mailbox_id) override {
     return Read(account_id, [&](Store& s) { return s.ReadSortKeys(account_id, mailbox_id); });
   }
+  Result<size_t> BackfillSortKeys(size_t max_bodies) override {
+    size_t filled = 0;
+    for (auto& s : shards_) {
+      auto n = s->store->BackfillSortKeys(max_bodies);
+      if (!n) return n.error();
+      filled += *n;
+    }
+    return filled;
+  }
   void SetChangeListener(std::function<void(const std::vector<int64_t>&)> listener) override {
     std::lock_guard lock(reload_mu_);
     change_listener_ = listener;

@@ -191,12 +191,14 @@ Result<std::pair<int64_t, uint32_t>> InsertMessage(Txn& t, const NewMessage& m) 
   if (!slot) return slot.error();
   auto s = t.db.Cached(
       "INSERT INTO messages(mailbox_id, uid, blob_id, size, internal_date, flags, keywords, "
-      "return_path, modseq) VALUES(?,?,?,?,?,?,?,?,?)");
+      "return_path, modseq, saved_at) VALUES(?,?,?,?,?,?,?,?,?,?)");
   if (!s) return s.error();
   (*s)->Bind(1, m.mailbox_id).Bind(2, int64_t{slot->uid}).Bind(3, m.blob_id);
   (*s)->Bind(4, static_cast<int64_t>(m.size)).Bind(5, m.internal_date);
   (*s)->Bind(6, int64_t{m.flags}).Bind(7, m.keywords).Bind(8, m.return_path);
-  if (auto st = (*s)->Bind(9, static_cast<int64_t>(slot->modseq)).Run(); !st) return st.error();
+  (*s)->Bind(9, static_cast<int64_t>(slot->modseq));
+  // The save date (RFC 8514): now, whatever the internal date.
+  if (auto st = (*s)->Bind(10, NowSeconds()).Run(); !st) return st.error();
   return std::make_pair(t.db.LastInsertId(), slot->uid);
 }
 
@@ -270,7 +272,10 @@ Result<std::set<std::string>*> KnownKeywords(Txn& t, std::map<int64_t, MailboxKe
       [&] { return MailboxKeywords(t, mailbox_id); });
 }
 
-// A message row selected as: id, uid, size, internal_date, flags, modseq, keywords.
+// A message row selected as HATO_META_COLS (the save date falls back to the
+// internal date for rows stored before save dates were kept, RFC 8514).
+#define HATO_META_COLS \
+  "id, uid, size, internal_date, flags, modseq, keywords, coalesce(saved_at, internal_date)"
 MessageMeta MetaFromRow(const Stmt& s) {
   MessageMeta m;
   m.id = s.Int(0);
@@ -280,6 +285,7 @@ MessageMeta MetaFromRow(const Stmt& s) {
   m.flags = static_cast<uint32_t>(s.Int(4));
   m.modseq = static_cast<uint64_t>(s.Int(5));
   m.keywords = s.Text(6);
+  m.saved_date = s.Int(7);
   return m;
 }
 
@@ -984,9 +990,9 @@ Result<MailboxSnapshot> QueryMessages(Db& db, int64_t account_id, const std::str
   snap.uidnext = static_cast<uint32_t>((*mb)->Int(2));
   snap.highest_modseq = static_cast<uint64_t>((*mb)->Int(3));
   snap.recent_uid = static_cast<uint32_t>((*mb)->Int(4));
-  auto s = db.Cached(
-      "SELECT id, uid, size, internal_date, flags, modseq, keywords FROM messages "
-      "WHERE mailbox_id = ? AND expunged_at IS NULL ORDER BY uid");
+  auto s = db.Cached("SELECT " HATO_META_COLS
+                     " FROM messages "
+                     "WHERE mailbox_id = ? AND expunged_at IS NULL ORDER BY uid");
   if (!s) return s.error();
   (*s)->Bind(1, snap.mailbox_id);
   while (true) {
@@ -1023,16 +1029,16 @@ Result<MailboxChanges> QueryChanges(Db& db, int64_t mailbox_id, uint64_t since) 
   if (!*row) return Err(ErrorKind::kNotFound, "no such mailbox");
   out.uidnext = static_cast<uint32_t>((*mb)->Int(0));
   out.highest_modseq = static_cast<uint64_t>((*mb)->Int(1));
-  auto s = db.Cached(
-      "SELECT id, uid, size, internal_date, flags, modseq, keywords, expunged_at IS NOT NULL "
-      "FROM messages WHERE mailbox_id = ? AND modseq > ? ORDER BY uid");
+  auto s = db.Cached("SELECT " HATO_META_COLS
+                     ", expunged_at IS NOT NULL "
+                     "FROM messages WHERE mailbox_id = ? AND modseq > ? ORDER BY uid");
   if (!s) return s.error();
   (*s)->Bind(1, mailbox_id).Bind(2, static_cast<int64_t>(since));
   while (true) {
     auto r = (*s)->Step();
     if (!r) return r.error();
     if (!*r) break;
-    if ((*s)->Int(7) != 0) {
+    if ((*s)->Int(8) != 0) {
       out.expunged.push_back(static_cast<uint32_t>((*s)->Int(1)));
       continue;
     }
@@ -1055,7 +1061,8 @@ Result<MailboxChanges> QueryChangesPage(Db& db, int64_t mailbox_id, uint64_t sin
   // In modseq order along the (mailbox_id, modseq) index, so that stepping
   // stops early: only this page's rows are ever read.
   auto s = db.Cached(
-      "SELECT id, uid, size, internal_date, flags, modseq, keywords, expunged_at IS NOT NULL "
+      "SELECT " HATO_META_COLS
+      ", expunged_at IS NOT NULL "
       "FROM messages WHERE mailbox_id = ? AND modseq > ? AND modseq <= ? ORDER BY modseq");
   if (!s) return s.error();
   (*s)->Reset();
@@ -1077,7 +1084,7 @@ Result<MailboxChanges> QueryChangesPage(Db& db, int64_t mailbox_id, uint64_t sin
     }
     last = modseq;
     ++rows;
-    if ((*s)->Int(7) != 0) {
+    if ((*s)->Int(8) != 0) {
       out.expunged.push_back(static_cast<uint32_t>((*s)->Int(1)));
       bytes += sizeof(uint32_t);
       continue;
@@ -1094,9 +1101,9 @@ Result<MailboxChanges> QueryChangesPage(Db& db, int64_t mailbox_id, uint64_t sin
 
 Status QueryMessagesByUid(Db& db, int64_t mailbox_id, uint32_t first, uint32_t last,
                           std::vector<MessageMeta>& out) {
-  auto s = db.Cached(
-      "SELECT id, uid, size, internal_date, flags, modseq, keywords FROM messages "
-      "WHERE mailbox_id = ? AND uid BETWEEN ? AND ? ORDER BY uid");
+  auto s = db.Cached("SELECT " HATO_META_COLS
+                     " FROM messages "
+                     "WHERE mailbox_id = ? AND uid BETWEEN ? AND ? ORDER BY uid");
   if (!s) return s.error();
   (*s)->Bind(1, mailbox_id)
       .Bind(2, static_cast<int64_t>(first))

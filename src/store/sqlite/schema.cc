@@ -456,6 +456,12 @@ CREATE TABLE outbound_finished(
 CREATE INDEX outbound_finished_message ON outbound_finished(message_id);
 CREATE INDEX outbound_finished_at ON outbound_finished(finished_at);
 )sql",
+      // -> +1 (issue 16, RFC 8514 SAVEDATE): when each message was saved in its
+      // mailbox (delivery, APPEND, COPY, MOVE). NULL for messages stored
+      // before: their internal date stands in.
+      R"sql(
+ALTER TABLE messages ADD COLUMN saved_at INTEGER;
+)sql",
   };
   return kMigrations;
 }

@@ -1283,6 +1283,54 @@ class SqliteStore final : public Store, public WriteProbe {
     });
   }
 
+  Result<size_t> BackfillSortKeys(size_t max_bodies) override {
+    if (!options_.sort_keys || max_bodies == 0) return size_t{0};
+    struct Body {
+      int64_t id;
+      BlobRef ref;
+      std::string mime;
+    };
+    auto bodies = WithReader([&](Db& db) -> Result<std::vector<Body>> {
+      auto s = db.Cached(
+          "SELECT id, sha256, segment, offset, stored_length, size, codec, mime FROM blobs "
+          "WHERE sort_keys IS NULL AND refs > 0 LIMIT ?");
+      if (!s) return s.error();
+      (*s)->Bind(1, static_cast<int64_t>(max_bodies));
+      std::vector<Body> out;
+      auto st = (*s)->ForEachRow([&out](Stmt& r) {
+        out.push_back(Body{r.Int(0), RefFromRow(r, 1), r.IsNull(7) ? std::string() : r.Blob(7)});
+      });
+      (*s)->Reset();
+      if (!st) return st.error();
+      return out;
+    });
+    if (!bodies) return bodies.error();
+    if (bodies->empty()) return size_t{0};
+    // (blob id, record): "" (an empty BLOB, not NULL) where none can be made.
+    auto records = std::make_shared<std::vector<std::pair<int64_t, std::string>>>();
+    for (const auto& b : *bodies) {
+      std::string record;
+      if (!b.mime.empty()) {
+        auto content = blobs_.Read(b.ref);
+        if (!content) return content.error();
+        record = options_.sort_keys(*content, b.mime);
+      }
+      records->emplace_back(b.id, std::move(record));
+    }
+    auto st = WriteSync([records](Txn& t) -> Status {
+      auto u = t.db.Cached("UPDATE blobs SET sort_keys = ? WHERE id = ? AND sort_keys IS NULL");
+      if (!u) return u.error();
+      for (const auto& [id, record] : *records) {
+        (*u)->Reset();
+        (*u)->BindBlob(1, record).Bind(2, id);
+        if (auto r = (*u)->Run(); !r) return r;
+      }
+      return Ok();
+    });
+    if (!st) return st.error();
+    return records->size();
+  }
+
   StoreHealth Health() override {
     StoreHealth h;
     {
