@@ -51,6 +51,7 @@ fuzz-build: deps
 tsan-build: deps
 	CC=clang CXX=clang++ cmake -S . -B $(BUILD)-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHATO_TESTS=OFF -DHATO_BENCH=OFF -DCMAKE_CXX_FLAGS="-fsanitize=thread -O1" -DCMAKE_EXE_LINKER_FLAGS=-fsanitize=thread >/dev/null
 	cmake --build $(BUILD)-tsan -j $(JOBS) --target hato
+	bash scripts/build-web.sh $(CURDIR)/$(BUILD)-tsan/web
 
 # The main integration suites against the TSan server with 2 event loops;
 # fails on any ThreadSanitizer report (scripts/tsan-suites.sh).

@@ -31,7 +31,8 @@ mkdir -p "$reports"
 # halt_on_error=0: a report does not stop the server (the suite goes on and
 # every race of the run is listed); exitcode=0 so that a report is judged
 # here, from the files, not by each test's view of the exit status.
-export TSAN_OPTIONS="log_path=$reports/tsan halt_on_error=0 exitcode=0 second_deadlock_stack=1 history_size=4 ${TSAN_OPTIONS:-}"
+# scripts/tsan.supp: known false positives outside Hato's code, each explained.
+export TSAN_OPTIONS="log_path=$reports/tsan halt_on_error=0 exitcode=0 second_deadlock_stack=1 history_size=4 suppressions=$root/scripts/tsan.supp ${TSAN_OPTIONS:-}"
 export HATO_BIN="$build/hato"
 export HATO_EVENT_LOOPS="${HATO_EVENT_LOOPS:-2}"
 # Sanitized code is several times slower: the suites' own timeouts are
