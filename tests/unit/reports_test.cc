@@ -127,6 +127,13 @@ TEST(Reports, MailtoAddressesOfRua) {
   EXPECT_TRUE(MailtoAddresses("mailto:").empty());
   EXPECT_TRUE(MailtoAddresses("mailto:no-at-sign").empty());
   EXPECT_TRUE(MailtoAddresses("mailto:a b@example.org").empty());
+  // Percent-escapes cannot make a non-mailbox (RCPT TO, To:) out of a rua.
+  EXPECT_TRUE(MailtoAddresses("mailto:%00@example.org").empty());
+  EXPECT_TRUE(MailtoAddresses("mailto:a%01b@example.org,mailto:a@ex%7Fample.org").empty());
+  EXPECT_TRUE(MailtoAddresses("mailto:a%FFb@example.org").empty());  // not UTF-8
+  EXPECT_TRUE(MailtoAddresses("mailto:a..b@example.org").empty());
+  EXPECT_EQ(MailtoAddresses("mailto:j%C3%B6rg@example.org"),
+            (std::vector<std::string>{"j\xc3\xb6rg@example.org"}));
   EXPECT_EQ(TlsRptRua("v=TLSRPTv1; rua=mailto:tls@example.net"), "mailto:tls@example.net");
   EXPECT_EQ(TlsRptRua("v=TLSRPTv1;rua=mailto:x@y.z;"), "mailto:x@y.z");
   EXPECT_FALSE(TlsRptRua("v=spf1 -all"));
