@@ -46,7 +46,14 @@ std::optional<json::object> ParseObject(std::string_view line) {
 
 std::string XmlEscape(std::string_view s) {
   std::string out;
-  for (char c : s) {
+  for (size_t i = 0; i < s.size(); ++i) {
+    char c = s[i];
+    // XML 1.0 2.2 excludes U+FFFE and U+FFFF (UTF-8 EF BF BE/BF) as well:
+    // dropped, or the report is not well-formed (found by fuzz/fuzz_reports.cc).
+    if (s.substr(i, 3) == "\xef\xbf\xbe" || s.substr(i, 3) == "\xef\xbf\xbf") {
+      i += 2;
+      continue;
+    }
     switch (c) {
       case '&':
         out += "&amp;";

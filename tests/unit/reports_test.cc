@@ -118,6 +118,15 @@ TEST(Reports, DmarcXmlCountsEqualRowsAndEscapes) {
   EXPECT_NE(x.find("<source_ip>192.0.2.10</source_ip>\n      <count>1</count>"), std::string::npos);
   EXPECT_NE(x.find("<disposition>reject</disposition>\n        <dkim>fail</dkim>"),
             std::string::npos);
+
+  // XML 1.0 2.2: no control characters, no U+FFFE/U+FFFF (noncharacters a
+  // From: or MAIL FROM domain can carry) in a well-formed report.
+  DmarcRow c = a;
+  c.header_from = "x\x01\xef\xbf\xbf.example.net\xef\xbf\xbe";
+  c.spf_domain = "\xef\xbf\xbd";  // U+FFFD is a character: kept
+  x = DmarcReportXml(m, p, {c});
+  EXPECT_NE(x.find("<header_from>x.example.net</header_from>"), std::string::npos) << x;
+  EXPECT_NE(x.find("<domain>\xef\xbf\xbd</domain>"), std::string::npos) << x;
 }
 
 TEST(Reports, MailtoAddressesOfRua) {
