@@ -8,6 +8,7 @@
 #include <tuple>
 
 #include "base/strings.h"
+#include "smtp/address.h"
 
 namespace hato::reports {
 namespace json = boost::json;
@@ -45,7 +46,14 @@ std::optional<json::object> ParseObject(std::string_view line) {
 
 std::string XmlEscape(std::string_view s) {
   std::string out;
-  for (char c : s) {
+  for (size_t i = 0; i < s.size(); ++i) {
+    char c = s[i];
+    // XML 1.0 2.2 excludes U+FFFE and U+FFFF (UTF-8 EF BF BE/BF) as well:
+    // dropped, or the report is not well-formed (found by fuzz/fuzz_reports.cc).
+    if (s.substr(i, 3) == "\xef\xbf\xbe" || s.substr(i, 3) == "\xef\xbf\xbf") {
+      i += 2;
+      continue;
+    }
     switch (c) {
       case '&':
         out += "&amp;";
@@ -298,6 +306,10 @@ std::vector<std::string> MailtoAddresses(std::string_view rua) {
         addr.find_first_of(" \t\r\n<>,;\"") != std::string::npos) {
       continue;
     }
+    // The address becomes a RCPT TO and a To: field: it must be a mailbox
+    // (RFC 5321 4.1.2, RFC 6531 UTF-8), not "%00" or other bytes a
+    // percent-escape can smuggle in (found by fuzz/fuzz_report_rua.cc).
+    if (!smtp::ParseMailbox(addr, /*allow_utf8=*/true)) continue;
     addr = addr.substr(0, at + 1) + AsciiLower(addr.substr(at + 1));
     out.push_back(std::move(addr));
   }

@@ -118,6 +118,15 @@ TEST(Reports, DmarcXmlCountsEqualRowsAndEscapes) {
   EXPECT_NE(x.find("<source_ip>192.0.2.10</source_ip>\n      <count>1</count>"), std::string::npos);
   EXPECT_NE(x.find("<disposition>reject</disposition>\n        <dkim>fail</dkim>"),
             std::string::npos);
+
+  // XML 1.0 2.2: no control characters, no U+FFFE/U+FFFF (noncharacters a
+  // From: or MAIL FROM domain can carry) in a well-formed report.
+  DmarcRow c = a;
+  c.header_from = "x\x01\xef\xbf\xbf.example.net\xef\xbf\xbe";
+  c.spf_domain = "\xef\xbf\xbd";  // U+FFFD is a character: kept
+  x = DmarcReportXml(m, p, {c});
+  EXPECT_NE(x.find("<header_from>x.example.net</header_from>"), std::string::npos) << x;
+  EXPECT_NE(x.find("<domain>\xef\xbf\xbd</domain>"), std::string::npos) << x;
 }
 
 TEST(Reports, MailtoAddressesOfRua) {
@@ -127,6 +136,13 @@ TEST(Reports, MailtoAddressesOfRua) {
   EXPECT_TRUE(MailtoAddresses("mailto:").empty());
   EXPECT_TRUE(MailtoAddresses("mailto:no-at-sign").empty());
   EXPECT_TRUE(MailtoAddresses("mailto:a b@example.org").empty());
+  // Percent-escapes cannot make a non-mailbox (RCPT TO, To:) out of a rua.
+  EXPECT_TRUE(MailtoAddresses("mailto:%00@example.org").empty());
+  EXPECT_TRUE(MailtoAddresses("mailto:a%01b@example.org,mailto:a@ex%7Fample.org").empty());
+  EXPECT_TRUE(MailtoAddresses("mailto:a%FFb@example.org").empty());  // not UTF-8
+  EXPECT_TRUE(MailtoAddresses("mailto:a..b@example.org").empty());
+  EXPECT_EQ(MailtoAddresses("mailto:j%C3%B6rg@example.org"),
+            (std::vector<std::string>{"j\xc3\xb6rg@example.org"}));
   EXPECT_EQ(TlsRptRua("v=TLSRPTv1; rua=mailto:tls@example.net"), "mailto:tls@example.net");
   EXPECT_EQ(TlsRptRua("v=TLSRPTv1;rua=mailto:x@y.z;"), "mailto:x@y.z");
   EXPECT_FALSE(TlsRptRua("v=spf1 -all"));
