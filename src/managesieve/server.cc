@@ -92,8 +92,8 @@ awaitable<std::optional<Result<Command>>> Session::ReadCommand() {
   Limits limits;
   // Never below the default: a script a little over a lowered limit is read
   // whole and refused (QUOTA/MAXSIZE) rather than left to be parsed as commands.
-  limits.max_literal = std::max<uint64_t>(cfg_->sieve.max_script_bytes,
-                                          sieve::Limits{}.max_script_bytes);
+  limits.max_literal =
+      std::max<uint64_t>(cfg_->sieve.max_script_bytes, sieve::Limits{}.max_script_bytes);
   while (true) {
     size_t consumed = 0;
     auto r = Parse(conn_.buffer(), &consumed, limits);
