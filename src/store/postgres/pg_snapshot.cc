@@ -202,15 +202,26 @@ Status MergeShardSnapshot(const std::string& into, const std::string& part) {
   }
   // Mailbox and message ids are unique across shards (sharded.h); blob ids
   // are not, so a shard's bodies are found again by SHA-256 (one row each).
+  // Every column of the snapshot's messages as it is, but blob_id.
+  std::string message_select;
+  for (size_t start = 0; start <= message_cols.size();) {
+    size_t end = message_cols.find(',', start);
+    if (end == std::string::npos) end = message_cols.size();
+    std::string col(message_cols, start, end - start);
+    col.erase(0, col.find_first_not_of(' '));
+    col.erase(col.find_last_not_of(' ') + 1);
+    if (!message_select.empty()) message_select += ", ";
+    message_select +=
+        col == "blob_id" ? "(SELECT x.id FROM main.blobs x WHERE x.sha256 = b.sha256)" : "m." + col;
+    start = end + 1;
+  }
   const std::string steps[] = {
       "INSERT INTO mailboxes(" + mailbox_cols + ") SELECT " + mailbox_cols + " FROM part.mailboxes",
       "INSERT INTO main.blobs(sha256, segment, \"offset\", stored_length, size, codec, refs, "
-      "mime) SELECT sha256, segment, \"offset\", stored_length, size, codec, refs, mime FROM "
-      "part.blobs WHERE sha256 NOT IN (SELECT sha256 FROM main.blobs)",
-      "INSERT INTO main.messages(" + message_cols +
-          ") SELECT m.id, m.mailbox_id, m.uid, (SELECT x.id FROM main.blobs x WHERE x.sha256 = "
-          "b.sha256), m.size, m.internal_date, m.flags, m.return_path, m.expunged_at, m.modseq, "
-          "m.keywords FROM part.messages m JOIN part.blobs b ON b.id = m.blob_id",
+      "mime, sort_keys) SELECT sha256, segment, \"offset\", stored_length, size, codec, refs, "
+      "mime, sort_keys FROM part.blobs WHERE sha256 NOT IN (SELECT sha256 FROM main.blobs)",
+      "INSERT INTO main.messages(" + message_cols + ") SELECT " + message_select +
+          " FROM part.messages m JOIN part.blobs b ON b.id = m.blob_id",
       "INSERT INTO main.jmap_documents(" + document_cols + ") SELECT " + document_cols +
           " FROM part.jmap_documents",
       kRecountRefs,
