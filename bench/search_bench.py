@@ -71,12 +71,6 @@ def messages(n):
     return out
 
 
-def cpu_seconds(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        rest = f.read().rsplit(")", 1)[1].split()
-    return sum(int(x) for x in rest[11:15]) / os.sysconf("SC_CLK_TCK")
-
-
 def wait_indexed(data, limit_s=3600):
     """Until the text index's watermark (DATA/index, metadata "watermark":
     search/text_index.cc) reaches the highest body id in meta.db; returns the

@@ -705,16 +705,7 @@ class SqliteStore final : public Store, public WriteProbe {
       (*s)->Bind(1, account_id).Bind(2, mailbox_id).Bind(3, static_cast<int64_t>(since_modseq));
       std::vector<EmailRow> out;
       auto st = (*s)->ForEachRow([&out](Stmt& r) {
-        EmailRow e;
-        e.message_id = r.Int(0);
-        e.mailbox_id = r.Int(1);
-        e.uid = static_cast<uint32_t>(r.Int(2));
-        e.size = static_cast<uint64_t>(r.Int(3));
-        e.internal_date = r.Int(4);
-        e.flags = static_cast<uint32_t>(r.Int(5));
-        e.keywords = r.Text(6);
-        e.modseq = static_cast<uint64_t>(r.Int(7));
-        e.sha256 = r.Blob(8);
+        EmailRow e = EmailRowOf(r);
         e.expunged = r.Int(9) != 0;
         out.push_back(std::move(e));
       });
