@@ -102,6 +102,7 @@ class Server:
         self.submissions_port = free_port()
         self.http_port = free_port()
         self.managesieve_port = free_port()
+        self.extra_ports = []  # also waited for by start(), never re-picked
 
     def append_config(self, text):
         # Sections may be repeated only once in TOML: callers pass whole new sections
@@ -155,7 +156,11 @@ class Server:
                      else EVENT_LOOPS_ARGS),
                 stdout=self.log, stderr=subprocess.STDOUT,
                 env=None if env is None else {**os.environ, **env})
-            if all(self._wait_open(getattr(self, n)) for n in self.PORT_NAMES):
+            # The metrics listener (metrics_client.enable) opens after the
+            # others; a test that scrapes it must not race its bind. Its
+            # port is kept on a retry: the test holds it.
+            ports = [getattr(self, n) for n in self.PORT_NAMES] + self.extra_ports
+            if all(self._wait_open(p) for p in ports):
                 return self
             if self.proc.poll() is None or attempt == 2:
                 break

@@ -8,6 +8,8 @@ _SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})? (\S+)$')
 def enable(server, port):
     """Adds a [metrics] section to a stopped server's hato.toml."""
     server.set_config("metrics", "listen", f'"127.0.0.1:{port}"')
+    if port not in server.extra_ports:
+        server.extra_ports.append(port)
 
 
 def scrape(port, timeout=5):
