@@ -257,6 +257,10 @@ const std::map<std::string, Setter>& Setters() {
        [](const toml::node& n, Config& c) {
          return WantBool(n, "outbound.mta_sts", c.outbound.mta_sts);
        }},
+      {"outbound.dane",
+       [](const toml::node& n, Config& c) {
+         return WantBool(n, "outbound.dane", c.outbound.dane);
+       }},
       {"outbound.srs_domain",
        [](const toml::node& n, Config& c) {
          return WantString(n, "outbound.srs_domain", c.outbound.srs_domain);
@@ -1182,6 +1186,9 @@ std::string DefaultText(std::string_view hostname, std::string_view postgres) {
     << "tls_policy = {}\n"
     << "tls_ca_file = \"\"   # extra CAs (PEM) for verify; the system's are always trusted\n"
     << "mta_sts = true   # honour recipients' MTA-STS policies (RFC 8461)\n"
+    << "# DANE (RFC 7672): check MX certificates against DNSSEC-validated TLSA\n"
+    << "# records; needs resolver = a validating resolver on loopback (unbound)\n"
+    << "dane = false\n"
     << "# SRS for forwarded mail (Sieve redirect): \"\" = the first local domain, \"off\" = none\n"
     << "srs_domain = \"\"\n\n"
     << "# Inbound SPF, DKIM and DMARC checks on port 25 (Authentication-Results).\n"

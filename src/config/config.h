@@ -167,6 +167,11 @@ struct OutboundConfig {
   // domains publish (TLS with a verified certificate, only their MX hosts).
   bool mta_sts = true;
   int mta_sts_port = 443;  // of the policy host (only tests change it)
+  // DANE (RFC 7672, outbound/dane.h): TLSA records of MX hosts, when the MX
+  // and address answers were DNSSEC-validated, decide the TLS of their
+  // sessions (certificate matched, else deferred). The AD bit is trusted
+  // from `resolver`, which must then be a validating resolver on loopback.
+  bool dane = false;
   // SRS (outbound/srs.h): forwarded mail (a Sieve redirect) leaves with its
   // envelope sender rewritten into this domain, so SPF passes at the
   // destination; bounces to those addresses are checked and sent on to the

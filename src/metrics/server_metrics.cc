@@ -108,6 +108,15 @@ std::string RenderServerMetrics(const ServerSources& s) {
              static_cast<double>(s.counters->outbound_deferred.load()));
     w.Sample("hato_outbound_recipients_total", "result=\"bounced\"",
              static_cast<double>(s.counters->outbound_bounced.load()));
+    w.Family("hato_outbound_dane_total", "counter",
+             "DANE (RFC 7672) per MX host tried: matched, mismatch (deferred), unusable TLSA "
+             "records (unauthenticated TLS), no TLSA, insecure (not DNSSEC-validated: DANE does "
+             "not apply), lookup_failed (deferred).");
+    for (size_t i = 0; i < server::Counters::kDaneOutcomes.size(); ++i) {
+      w.Sample("hato_outbound_dane_total",
+               std::string("result=\"") + server::Counters::kDaneOutcomes[i] + "\"",
+               static_cast<double>(s.counters->dane[i].load()));
+    }
   }
   if (s.store) {
     // One aggregate query (Store::GetQueueStats); a failed read leaves the
