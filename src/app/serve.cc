@@ -686,6 +686,8 @@ int Serve(const ServeOptions& options) {
     as.resolver = cfg.outbound.resolver;
     as.renew_days = cfg.acme.renew_days;
     as.check_interval_seconds = cfg.acme.check_interval_seconds;
+    as.eab_kid = cfg.acme.eab_kid;
+    as.eab_hmac_key = cfg.acme.eab_hmac_key;
     acme_manager = std::make_shared<acme::Manager>(
         io.get_executor(), options.data_dir, std::move(as), &acme_challenges,
         [&tls](const std::string& path) {
