@@ -170,6 +170,15 @@ class HatoCatenateTest(Checks, unittest.TestCase):
         self.assertEqual(self.count(r, "Dst"), 0)
         lines = self.catenate(r, "u", "Dst", ("TEXT", big), ("URL", "/Src/;UID=2"))
         self.assertRegex(lines[-1], r"^u OK")
+        # Every message under APPENDLIMIT, but together more than one command
+        # may carry (APPENDLIMIT + 1 MiB): a short command naming one message
+        # many times must not build more than literals could have sent.
+        urls = [("URL", "/Src/;UID=1")] * (2048 // len(SRC))
+        msgs = [([("TEXT", b"X")] if i % 10 == 0 else []) + urls for i in range(600)]
+        self.assertGreater(600 * len(SRC) * len(urls), 2048 + (1 << 20))
+        lines = self.catenate(r, "v", "Dst", *msgs[0], more=msgs[1:])
+        self.assertRegex(lines[-1], r"^v NO \[TOOBIG\]")
+        self.assertEqual(self.count(r, "Dst"), 1)
 
 
 @unittest.skipUnless(have_dovecot(), "needs root and dovecot-imapd")

@@ -786,8 +786,13 @@ awaitable<std::optional<std::vector<std::string>>> Session::BuildCatenated(const
   ctx.user = address_;
   if (selected_) ctx.selected_mailbox = selected_->name;
   ctx.servers = {AsciiLower(cfg_->hostname), "localhost", "127.0.0.1", "[::1]"};
+  // Each message is bounded by APPENDLIMIT, and all of them together by what
+  // one command may carry (Limits::max_command): a few URLs naming large
+  // messages must not build more than a MULTIAPPEND of literals could send.
   uint64_t limit = cfg_->imap.max_message_size;
+  uint64_t total_limit = reader_.limits().max_command;
   struct Built {
+    uint64_t total = 0;  // of the messages built so far
     std::vector<std::string> contents;
     std::string bad_url;  // the URL that failed
     bool too_big = false;
@@ -795,7 +800,7 @@ awaitable<std::optional<std::vector<std::string>>> Session::BuildCatenated(const
   };
   store::Store* store = svc_.store;
   // `a` lives in the command, which outlives this await.
-  auto build = [store, ctx = std::move(ctx), limit, &a]() {
+  auto build = [store, ctx = std::move(ctx), limit, total_limit, &a]() {
     Built b;
     auto one = [&](const std::vector<CatPart>& parts) -> std::string {
       std::string out;
@@ -818,12 +823,16 @@ awaitable<std::optional<std::vector<std::string>>> Session::BuildCatenated(const
           }
           out += *data;
         }
-        if (out.size() > limit) b.too_big = true;
+        if (out.size() > limit || b.total + out.size() > total_limit) b.too_big = true;
       }
       return out;
     };
-    b.contents.push_back(one(a.catenate));
-    for (const AppendMessage& m : a.more) b.contents.push_back(one(m.catenate));
+    auto add = [&](const std::vector<CatPart>& parts) {
+      b.contents.push_back(one(parts));
+      b.total += b.contents.back().size();
+    };
+    add(a.catenate);
+    for (const AppendMessage& m : a.more) add(m.catenate);
     return b;
   };
   Built b = co_await io::Offload(*svc_.blocking, std::move(build));
