@@ -83,6 +83,12 @@ class UrlAuthTest(unittest.TestCase):
         self.assertIsNone(self.urlfetch(ALICE, past))
         future = self.gen(self.rump("anonymous", extra=";EXPIRE=2999-01-01T00:00:00+01:00"))
         self.assertEqual(self.urlfetch(ALICE, future), DRAFT)
+        # Several URLs in one URLFETCH: one response each, in order.
+        lines = self.alice.cmd(f'u URLFETCH "{anon}" "{past}" "{authuser}"', "u")
+        self.assertEqual(lines[0], f'* URLFETCH "{anon}" {{{len(DRAFT)}}}')
+        self.assertIn(f'* URLFETCH "{past}" NIL', lines)
+        self.assertIn(f'* URLFETCH "{authuser}" {{17}}', lines)
+        self.assertTrue(lines[-1].startswith("u OK"), lines)
 
     # RESETKEY (section 6.1): a mailbox's URLs die with its key; without a
     # mailbox, all of them.

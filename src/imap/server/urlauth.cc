@@ -336,28 +336,25 @@ awaitable<bool> Session::HandleUrlAuth(const Command& c) {
   }
   // URLFETCH: one "* URLFETCH url nstring" per URL, NIL for those that do
   // not verify (RFC 4467 section 6.3); the command itself succeeds.
+  // One URL at a time, each written (and flushed past a slice) before the
+  // next is read: a URLFETCH naming many large messages holds one in memory.
   const auto& a = c.As<UrlFetchArgs>();
-  auto fetch = [store, address, servers, &a]() {
-    std::vector<std::optional<std::string>> out;
-    std::time_t now = std::time(nullptr);
-    for (const auto& url : a.urls) {
-      auto data = FetchAuthorizedUrl(*store, url, {address, false}, servers, now);
+  for (const std::string& url : a.urls) {
+    auto fetch = [store, address, servers, &url]() {
+      auto data = FetchAuthorizedUrl(*store, url, {address, false}, servers, std::time(nullptr));
       if (!data && data.error().kind != ErrorKind::kNotFound) {
         spdlog::error("imap: URLFETCH: {}", data.error().message);
       }
-      out.push_back(data ? std::optional<std::string>(std::move(*data)) : std::nullopt);
-    }
-    return out;
-  };
-  auto results = co_await io::Offload(*svc_.blocking, std::move(fetch));
-  for (size_t i = 0; i < a.urls.size(); ++i) {
+      return data;
+    };
+    auto data = co_await io::Offload(*svc_.blocking, std::move(fetch));
     std::string& out = conn_.output();
     out += "* URLFETCH ";
-    AppendString(out, a.urls[i]);
+    AppendString(out, url);
     out += ' ';
-    if (results[i]) {
-      out += '{' + std::to_string(results[i]->size()) + "}\r\n";
-      out += *results[i];
+    if (data) {
+      out += '{' + std::to_string(data->size()) + "}\r\n";
+      out += *data;
     } else {
       out += "NIL";
     }
