@@ -9,6 +9,7 @@
 #include "auth/scram.h"
 #include "base/strings.h"
 #include "dns/resolver.h"
+#include "imap/server/url_fetch.h"
 #include "imap/server/urlauth.h"
 #include "io/await.h"
 #include "io/net.h"
@@ -1136,8 +1137,7 @@ awaitable<bool> Session::HandleBurl(const Command& c) {
     co_return CountError();
   }
   store::Store* store = svc_.store;
-  std::vector<std::string> servers = {AsciiLower(cfg_->hostname), "localhost", "127.0.0.1",
-                                      "[::1]"};
+  std::vector<std::string> servers = imap::ThisServerNames(cfg_->hostname);
   auto fetch = [store, url = c.arg, user = account_address_, servers]() {
     return imap::FetchAuthorizedUrl(*store, url, {user, /*submit=*/true}, servers,
                                     std::time(nullptr));

@@ -785,7 +785,7 @@ awaitable<std::optional<std::vector<std::string>>> Session::BuildCatenated(const
   ctx.account_id = account_id_;
   ctx.user = address_;
   if (selected_) ctx.selected_mailbox = selected_->name;
-  ctx.servers = {AsciiLower(cfg_->hostname), "localhost", "127.0.0.1", "[::1]"};
+  ctx.servers = ThisServerNames(cfg_->hostname);
   // Each message is bounded by APPENDLIMIT, and all of them together by what
   // one command may carry (Limits::max_command): a few URLs naming large
   // messages must not build more than a MULTIAPPEND of literals could send.

@@ -13,6 +13,10 @@ Error NotFound(std::string what) { return Err(ErrorKind::kNotFound, std::move(wh
 
 }  // namespace
 
+std::vector<std::string> ThisServerNames(std::string_view hostname) {
+  return {AsciiLower(hostname), "localhost", "127.0.0.1", "[::1]"};
+}
+
 Status CheckUrlTarget(const ImapUrl& url, const UrlContext& ctx) {
   switch (url.form) {
     case ImapUrl::Form::kAbsolute: {

@@ -29,6 +29,10 @@ struct UrlContext {
   std::vector<std::string> servers;  // host names that are this server (lower case)
 };
 
+// The host names an IMAP URL may give for this server: server.hostname,
+// localhost and the loopback addresses (lower case).
+std::vector<std::string> ThisServerNames(std::string_view hostname);
+
 // Whether the URL names this server and this user (an absolute URL's host
 // in ctx.servers, its user, if any, the logged-in one) and has a mailbox to
 // read from (a relative URL needs a selected mailbox). kNotFound otherwise.

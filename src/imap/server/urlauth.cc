@@ -260,8 +260,7 @@ Result<std::string> FetchAuthorizedUrl(store::Store& store, std::string_view url
 
 awaitable<bool> Session::HandleUrlAuth(const Command& c) {
   store::Store* store = svc_.store;
-  std::vector<std::string> servers = {AsciiLower(cfg_->hostname), "localhost", "127.0.0.1",
-                                      "[::1]"};
+  std::vector<std::string> servers = ThisServerNames(cfg_->hostname);
   int64_t account = account_id_;
   std::string address = address_;
   if (c.verb == Verb::kResetKey) {
