@@ -173,8 +173,8 @@ std::string Session::Capabilities() const {
       "IMAP4rev1 IMAP4rev2 SEARCHRES LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS "
       "MOVE CHILDREN SPECIAL-USE LIST-EXTENDED LIST-STATUS ESEARCH CONDSTORE QRESYNC BINARY "
       "QUOTA QUOTA=RES-STORAGE STATUS=SIZE PREVIEW SORT SORT=DISPLAY ESORT "
-      "THREAD=ORDEREDSUBJECT THREAD=REFERENCES MULTIAPPEND COMPRESS=DEFLATE OBJECTID SAVEDATE "
-      "PARTIAL METADATA APPENDLIMIT=" +
+      "THREAD=ORDEREDSUBJECT THREAD=REFERENCES MULTIAPPEND CATENATE URLAUTH COMPRESS=DEFLATE "
+      "OBJECTID SAVEDATE PARTIAL METADATA APPENDLIMIT=" +
       std::to_string(cfg_->imap.max_message_size);
   if (state_ == State::kNotAuthenticated) {
     if (conn_.tls_available() && !conn_.is_tls()) caps += " STARTTLS";
@@ -233,6 +233,9 @@ bool Session::Allowed(Verb v, State s) {
     case Verb::kCompress:
     case Verb::kGetMetadata:
     case Verb::kSetMetadata:
+    case Verb::kResetKey:
+    case Verb::kGenUrlAuth:
+    case Verb::kUrlFetch:
       return s == State::kAuthenticated || s == State::kSelected;
     case Verb::kCheck:
     case Verb::kClose:
@@ -445,6 +448,11 @@ awaitable<bool> Session::Handle(Command& c) {
     case Verb::kGetMetadata:
     case Verb::kSetMetadata:
       ok = co_await HandleMetadata(c);
+      break;
+    case Verb::kResetKey:
+    case Verb::kGenUrlAuth:
+    case Verb::kUrlFetch:
+      ok = co_await HandleUrlAuth(c);
       break;
     case Verb::kCompress:
       ok = co_await HandleCompress(c);
@@ -957,6 +965,12 @@ awaitable<bool> Session::HandleMailboxWrite(const Command& c) {
 awaitable<bool> Session::HandleList(const Command& c) {
   const auto& a = c.As<ListArgs>();
   bool lsub = c.verb == Verb::kLsub;
+  if (rev2_ && a.return_status &&
+      std::find(a.return_status->begin(), a.return_status->end(), StatusItem::kRecent) !=
+          a.return_status->end()) {
+    Tagged(c, "BAD", "RECENT is not an IMAP4rev2 status item (RFC 9051 appendix E)");
+    co_return true;
+  }
   // RFC 3501 section 6.3.8: an empty pattern asks for the delimiter.
   if (a.patterns.size() == 1 && a.patterns[0].empty() && !lsub) {
     Reply("* LIST (\\Noselect) \"/\" \"\"");
@@ -1134,6 +1148,12 @@ awaitable<bool> Session::HandleList(const Command& c) {
 
 awaitable<bool> Session::HandleStatus(const Command& c) {
   const auto& a = c.As<StatusArgs>();
+  // RFC 9051 appendix E: no RECENT status item in IMAP4rev2 (status-att in
+  // section 9 has none).
+  if (rev2_ && std::find(a.items.begin(), a.items.end(), StatusItem::kRecent) != a.items.end()) {
+    Tagged(c, "BAD", "RECENT is not an IMAP4rev2 status item (RFC 9051 appendix E)");
+    co_return true;
+  }
   auto name = FromWire(a.mailbox);
   if (!name) {
     Tagged(c, "NO", "[NONEXISTENT] invalid mailbox name");
