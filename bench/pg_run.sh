@@ -8,7 +8,9 @@
 # Env: PG_BENCH_MODES ("embedded postgres postgres-2nodes sharded"), PG_BENCH_MESSAGES (4000),
 # PG_BENCH_CONNECTIONS (50), PG_BENCH_SIZE (4096), PG_BENCH_IMAP_USERS (10),
 # PG_BENCH_IMAP_PREFILL (200), PG_BENCH_IMAP_CLIENTS (20), PG_BENCH_IMAP_SECONDS (20),
-# PG_BENCH_IMAP (1; 0: SMTP only), PG_BENCH_KEEP (set: keep the temp dirs).
+# PG_BENCH_IMAP (1; 0: SMTP only), PG_BENCH_PG_OPTS (more postgres options, e.g.
+# "-c log_statement=all" to see the statements in TMP/MODE-pg/log), PG_BENCH_KEEP (set: keep the
+# temp dirs).
 # Durability is the same everywhere: Hato's group commit with fsync (embedded), PostgreSQL with
 # fsync = on and synchronous_commit = on (the defaults; no standby here). Two nodes: each node
 # gets half the SMTP connections (to its own recipient, checked over its own POP3) and half the
@@ -74,7 +76,8 @@ cluster() {
   [ "$(id -u)" = 0 ] && chown "$PG_USER" "$dir"
   as_pg "$PG_BIN/initdb" -D "$dir/data" -U postgres -A trust -N -E UTF8 --locale=C >/dev/null
   as_pg "$PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/log" -w -o \
-    "-p $port -k $dir -c listen_addresses=127.0.0.1 -c max_connections=300" start >/dev/null
+    "-p $port -k $dir -c listen_addresses=127.0.0.1 -c max_connections=300 ${PG_BENCH_PG_OPTS:-}" \
+    start >/dev/null
   CLUSTERS+=("$dir")
   psql -h 127.0.0.1 -p "$port" -U postgres -qc "CREATE DATABASE hato" >/dev/null
 }

@@ -34,7 +34,6 @@ struct ConnOptions {
   int query_timeout_ms = 12000;      // client side: no answer by then = the server is stalled
 };
 
-
 // A query parameter: text, raw bytes (bytea, sent binary) or NULL.
 struct Param {
   std::string value;
