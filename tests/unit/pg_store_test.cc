@@ -14,6 +14,7 @@
 #include <fstream>
 #include <map>
 #include <mutex>
+#include <random>
 #include <set>
 #include <thread>
 
@@ -329,6 +330,50 @@ TEST_F(PgStoreTest, GroupCommitPipelinesQueuedDeliveriesAndFailsOnlyTheBadOne) {
   EXPECT_EQ(static_cast<size_t>(messages->Int(0, 0)), total);
   // Bodies shared by every 5th message: 300 - 60 distinct, less the 6 failed.
   EXPECT_EQ(messages->Int(0, 1), kMessages - kMessages / 5 - kMessages / 50);
+}
+
+// Big bodies queued together: a batch's pipelined run is cut at 8 MiB of
+// parameters, the next run goes in the same transaction (after the first's
+// RELEASE), and every body comes back whole.
+TEST_F(PgStoreTest, GroupCommitCutsBigBatchesIntoSeveralPipelines) {
+  auto store = Open();
+  ASSERT_TRUE(store);
+  int64_t a = MakeAccount(*store, "a@example.test");
+  constexpr int kMessages = 24;
+  std::mt19937 random(15);
+  std::vector<std::string> bodies;
+  std::mutex mu;
+  std::condition_variable cv;
+  int ok = 0, finished = 0;
+  for (int i = 0; i < kMessages; ++i) {  // made first, so that they are queued together
+    std::string body = "Subject: big " + std::to_string(i) + "\r\n\r\n";
+    while (body.size() < 900 * 1024) body += static_cast<char>('!' + random() % 90);
+    bodies.push_back(body);
+  }
+  for (int i = 0; i < kMessages; ++i) {
+    DeliveryRequest req;
+    req.account_ids = {a};
+    req.content = bodies[i];
+    store->Deliver(std::move(req), [&](Result<DeliveryReceipt> r) {
+      std::lock_guard lock(mu);
+      ok += r.ok();
+      ++finished;
+      cv.notify_all();
+    });
+  }
+  {
+    std::unique_lock lock(mu);
+    ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(60), [&] { return finished == kMessages; }));
+  }
+  EXPECT_EQ(ok, kMessages);
+  auto snap = store->ListMessages(a, kInbox);
+  ASSERT_TRUE(snap.ok());
+  ASSERT_EQ(snap->messages.size(), size_t{kMessages});
+  for (int i = 0; i < kMessages; ++i) {
+    auto content = store->ReadMessage(a, snap->messages[i].id);
+    ASSERT_TRUE(content.ok()) << content.error().message;
+    EXPECT_TRUE(*content == bodies[i]) << "message " << i << " differs";
+  }
 }
 
 TEST_F(PgStoreTest, OutboundRecipientsAreLeasedToOneNodeUntilTheLeaseExpires) {

@@ -35,6 +35,10 @@ constexpr size_t kMaxPayload = 7000;
 // After a failed connection attempt, calls fail at once for this long
 // instead of each waiting for connect_timeout (prompt 4xx while the database is down).
 constexpr int64_t kReconnectBackoffMs = 500;
+// A run of pipelined writes carries this many parameter bytes at most (the
+// rest goes in the next pipeline of the same transaction): libpq buffers a
+// whole pipeline, and a batch may hold 512 bodies of up to 1 MiB each.
+constexpr size_t kPipelineBytes = 8 << 20;
 // A read that failed this fast because its pooled connection was dead is
 // retried once on a new connection (WithReader).
 constexpr int64_t kRetryLostReadWithinMs = 1000;
@@ -1879,7 +1883,11 @@ class PgStore final : public Store {
         continue;
       }
       size_t end = i;
-      while (end < n && plans[end]) ++end;
+      for (size_t bytes = 0; end < n && plans[end] && (end == i || bytes < kPipelineBytes); ++end) {
+        for (const auto& st : plans[end]->statements) {
+          for (const auto& param : st.params) bytes += param.value.size();
+        }
+      }
       std::vector<pg::Statement> statements;
       for (auto& o : owed) statements.push_back({std::move(o), {}});
       owed.clear();
