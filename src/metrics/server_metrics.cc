@@ -4,6 +4,7 @@
 #include <ctime>
 
 #include "msgauth/dmarc.h"
+#include "store/postgres/round_trips.h"
 
 namespace hato::metrics {
 
@@ -59,6 +60,11 @@ std::string RenderServerMetrics(const ServerSources& s) {
              "Age of the group commit in progress; 0 when idle.");
     w.Sample("hato_store_commit_in_flight_seconds", "",
              static_cast<double>(h.commit_in_flight_ms) / 1000);
+    w.Family("hato_store_database_round_trips_total", "counter",
+             "Waits for PostgreSQL's answer (a statement, or a pipeline of them) since start; "
+             "0 with the embedded store.");
+    w.Sample("hato_store_database_round_trips_total", "",
+             static_cast<double>(store::pg::RoundTrips()));
   }
   if (s.counters) {
     w.Family("hato_msgauth_dmarc_total", "counter",

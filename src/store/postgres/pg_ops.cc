@@ -108,11 +108,16 @@ Result<uint64_t> NextModseq(Txn& t, int64_t mailbox_id) {
   return static_cast<uint64_t>(r->Int(0, 0));
 }
 
+constexpr const char* kIndexTextSql =
+    "INSERT INTO blob_text(blob_id, header, body) VALUES($1, $2, $3) "
+    "ON CONFLICT (blob_id) DO NOTHING";
+
+std::vector<Param> IndexTextParams(int64_t blob_id, const IndexText& text) {
+  return {P(blob_id), P(CleanText(text.header)), P(CleanText(text.body))};
+}
+
 Status IndexBlobRow(Txn& t, int64_t blob_id, const IndexText& text) {
-  auto r = t.c.Exec(
-      "INSERT INTO blob_text(blob_id, header, body) VALUES($1, $2, $3) "
-      "ON CONFLICT (blob_id) DO NOTHING",
-      {P(blob_id), P(CleanText(text.header)), P(CleanText(text.body))});
+  auto r = t.c.Exec(kIndexTextSql, IndexTextParams(blob_id, text));
   if (!r) return r.error();
   return Ok();
 }
@@ -144,16 +149,18 @@ Status WriteChunks(Txn& t, int64_t blob_id, std::string_view payload) {
   return Ok();
 }
 
-// Reads rows of (sha256, size, codec, stored_length, data) in chunk order.
-Result<std::string> Assemble(const Rows& r, const std::string& what) {
-  if (r.empty()) return Err(ErrorKind::kNotFound, "no stored body " + what);
-  std::string sha = r.Blob(0, 0);
-  auto size = static_cast<uint64_t>(r.Int(0, 1));
-  auto codec = static_cast<Codec>(r.Int(0, 2));
-  auto stored = static_cast<uint64_t>(r.Int(0, 3));
+// Reads rows [first, end) of (sha256, size, codec, stored_length, data), one
+// body's chunks in order.
+Result<std::string> Assemble(const Rows& r, const std::string& what, int first = 0, int end = -1) {
+  if (end < 0) end = r.size();
+  if (first >= end) return Err(ErrorKind::kNotFound, "no stored body " + what);
+  std::string sha = r.Blob(first, 0);
+  auto size = static_cast<uint64_t>(r.Int(first, 1));
+  auto codec = static_cast<Codec>(r.Int(first, 2));
+  auto stored = static_cast<uint64_t>(r.Int(first, 3));
   std::string payload;
   payload.reserve(stored);
-  for (int i = 0; i < r.size(); ++i) payload += r.Blob(i, 4);
+  for (int i = first; i < end; ++i) payload += r.Blob(i, 4);
   if (payload.size() != stored) {
     return Err(ErrorKind::kCorrupt, "body " + HexEncode(sha) + " has " +
                                         std::to_string(payload.size()) + " stored bytes, want " +
@@ -366,6 +373,33 @@ Result<std::string> ReadBlobById(Conn& c, int64_t blob_id) {
   return Assemble(*r, "id " + std::to_string(blob_id));
 }
 
+Result<std::vector<std::string>> ReadBlobsById(Conn& c, const std::vector<int64_t>& blob_ids) {
+  std::string list = "{";
+  for (int64_t id : blob_ids) {
+    if (list.size() > 1) list += ',';
+    list += std::to_string(id);
+  }
+  auto r = c.Exec(
+      "SELECT b.sha256, b.size, b.codec, b.stored_length, k.data, b.id FROM blobs b JOIN "
+      "blob_chunks k ON k.blob_id = b.id WHERE b.id = ANY($1::bigint[]) ORDER BY b.id, k.seq",
+      {P(list + "}")});
+  if (!r) return r.error();
+  std::map<int64_t, std::pair<int, int>> rows;  // blob id -> its rows [first, end)
+  for (int i = 0; i < r->size(); ++i) {
+    auto it = rows.try_emplace(r->Int(i, 5), i, i).first;
+    it->second.second = i + 1;
+  }
+  std::vector<std::string> out;
+  for (int64_t id : blob_ids) {
+    auto at = rows.find(id);
+    auto [first, end] = at == rows.end() ? std::pair<int, int>{0, 0} : at->second;
+    auto content = Assemble(*r, "id " + std::to_string(id), first, end);
+    if (!content) return content.error();
+    out.push_back(std::move(*content));
+  }
+  return out;
+}
+
 Result<std::string> ReadBlobBySha(Conn& c, std::string_view sha256) {
   auto r = c.Exec(
       "SELECT b.sha256, b.size, b.codec, b.stored_length, k.data FROM blobs b JOIN blob_chunks k "
@@ -480,6 +514,87 @@ Status ApplyDelivery(Txn& t, const DeliveryRequest& req, DeliveryReceipt& receip
     receipt.message_ids.push_back(id->first);
   }
   return Ok();
+}
+
+// PipelinedDelivery's statement: the body (counted once per account, its
+// one chunk written only by the inserter, as in PutBlob), each account's
+// mailbox (the first \Junk when $10 names it, else INBOX, as ApplyDelivery
+// picks), its next UID and modseq (the row lock orders concurrent writers,
+// as in NextSlot), and the messages; rows (message id, mailbox id) in the
+// order of the accounts, fewer when an account has no such mailbox.
+constexpr const char* kDeliverySql =
+    "WITH b AS (INSERT INTO blobs(sha256, stored_length, size, codec, refs, mime, sort_keys) "
+    "VALUES($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (sha256) DO UPDATE SET refs = blobs.refs + "
+    "EXCLUDED.refs, mime = coalesce(blobs.mime, EXCLUDED.mime), sort_keys = "
+    "coalesce(blobs.sort_keys, EXCLUDED.sort_keys) RETURNING id, xmax = 0 AS fresh), "
+    "k AS (INSERT INTO blob_chunks(blob_id, seq, data) SELECT id, 0, $8::bytea FROM b WHERE "
+    "fresh), "
+    "t AS (SELECT a.ord, (SELECT x.id FROM mailboxes x WHERE x.account_id = a.account AND "
+    "x.deleted_at IS NULL AND (x.name = 'INBOX' OR x.special_use = $10::text) ORDER BY "
+    "coalesce(x.special_use = $10::text, false) DESC, x.id LIMIT 1) AS mailbox_id FROM "
+    "unnest($9::bigint[]) WITH ORDINALITY a(account, ord)), "
+    "s AS (UPDATE mailboxes x SET uidnext = x.uidnext + 1, highest_modseq = x.highest_modseq + 1 "
+    "FROM t WHERE x.id = t.mailbox_id RETURNING x.id, t.ord, x.uidnext - 1 AS uid, "
+    "x.highest_modseq AS modseq), "
+    "m AS (INSERT INTO messages(mailbox_id, uid, blob_id, size, internal_date, flags, keywords, "
+    "return_path, modseq, saved_at) SELECT s.id, s.uid, b.id, $11::bigint, $12::bigint, 0, '', "
+    "$13::text, s.modseq, $14::bigint FROM s CROSS JOIN b RETURNING id, mailbox_id) "
+    "SELECT m.id, m.mailbox_id FROM m JOIN s ON s.id = m.mailbox_id ORDER BY s.ord";
+
+std::optional<PipelinedWrite> PipelinedDelivery(const DeliveryRequest& req, bool compress,
+                                                DeliveryReceipt& receipt) {
+  if (!req.filings.empty() || !req.outcomes.empty() || !req.dsn_for.empty() ||
+      req.submitted_by != 0 || (req.outbound && !req.outbound->recipients.empty()) ||
+      req.account_ids.empty()) {
+    return std::nullopt;
+  }
+  // One UPDATE changes a mailbox row once: an account twice takes ApplyDelivery.
+  std::vector<int64_t> distinct = req.account_ids;
+  std::sort(distinct.begin(), distinct.end());
+  if (std::adjacent_find(distinct.begin(), distinct.end()) != distinct.end()) return std::nullopt;
+  Codec codec;
+  std::string payload = Encode(req.content, compress, codec);
+  if (payload.size() > kChunkBytes) return std::nullopt;
+  std::string sha = Sha256(req.content);
+  std::string accounts = "{";
+  for (int64_t id : req.account_ids) {
+    if (accounts.size() > 1) accounts += ',';
+    accounts += std::to_string(id);
+  }
+  accounts += '}';
+  auto n = static_cast<int64_t>(req.account_ids.size());
+  PipelinedWrite w;
+  w.statements.push_back(
+      {kDeliverySql,
+       {Bytes(sha), P(static_cast<int64_t>(payload.size())),
+        P(static_cast<int64_t>(req.content.size())), P(static_cast<int64_t>(codec)), P(n),
+        req.mime.empty() ? Null() : Bytes(req.mime),
+        req.sort_keys.empty() ? Null() : Bytes(req.sort_keys), Bytes(payload), P(accounts),
+        req.junk ? P("\\Junk") : Null(), P(static_cast<int64_t>(req.content.size())),
+        P(req.received_at), P(req.return_path), P(NowSeconds())}});  // save date: RFC 8514
+  w.finish = [&receipt, n, content_id = HexEncode(sha)](Txn& t, std::vector<Rows>& rows) -> Status {
+    if (rows.size() != 1 || rows[0].size() != n) {
+      return Err(ErrorKind::kNotFound, "a recipient has no mailbox for the delivery");
+    }
+    receipt.content_id = content_id;
+    receipt.message_ids.clear();
+    receipt.fell_back.clear();
+    for (int i = 0; i < rows[0].size(); ++i) {
+      receipt.message_ids.push_back(rows[0].Int(i, 0));
+      t.touched.insert(rows[0].Int(i, 1));
+    }
+    return Ok();
+  };
+  return w;
+}
+
+PipelinedWrite PipelinedIndex(const std::vector<std::pair<int64_t, IndexText>>& rows) {
+  PipelinedWrite w;
+  for (const auto& row : rows) {
+    w.statements.push_back({kIndexTextSql, IndexTextParams(row.first, row.second)});
+  }
+  w.finish = [](Txn&, std::vector<Rows>&) { return Ok(); };
+  return w;
 }
 
 // Keyword limits on a stored message (issue 11 item 8): counted against the

@@ -5,6 +5,8 @@
 // rows (blobs + blob_chunks) instead of segment records.
 #pragma once
 
+#include <functional>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -43,6 +45,31 @@ Status WriteBodyChunks(Txn& t, int64_t blob_id, std::string_view payload);
 // Reads and verifies a body by blob id or SHA-256 (kCorrupt on a mismatch).
 Result<std::string> ReadBlobById(Conn& c, int64_t blob_id);
 Result<std::string> ReadBlobBySha(Conn& c, std::string_view sha256);
+// Several bodies in one query, in the order of `blob_ids` (the caller bounds
+// their total size); an error when one is missing or fails to verify.
+Result<std::vector<std::string>> ReadBlobsById(Conn& c, const std::vector<int64_t>& blob_ids);
+
+// A write as statements that need no answer before the next is sent, so the
+// writer sends those of a whole batch in one round trip (Conn::ExecPipeline).
+// `finish` reads the statements' rows, in order, and fills the operation's
+// result; an error from it means the rows show the write cannot be done this
+// way (a missing mailbox): the writer rolls the pipeline back and runs the
+// write's ordinary form, which gives the proper error. A statement failing
+// does the same.
+struct PipelinedWrite {
+  std::vector<Statement> statements;
+  std::function<Status(Txn&, std::vector<Rows>&)> finish;
+};
+
+// The common delivery as one statement (blob upsert, its one chunk, each
+// account's INBOX or Junk slot, the messages): a request to distinct
+// accounts with no filings, queue parts or outcomes, whose body fits one
+// chunk. nullopt for any other request (ApplyDelivery does it). `receipt`
+// must outlive the write.
+std::optional<PipelinedWrite> PipelinedDelivery(const DeliveryRequest& req, bool compress,
+                                                DeliveryReceipt& receipt);
+// Search text rows (IndexBlob) as independent statements.
+PipelinedWrite PipelinedIndex(const std::vector<std::pair<int64_t, IndexText>>& rows);
 
 Status CreateDefaultMailboxes(Txn& t, int64_t account_id);
 Status ApplyDelivery(Txn& t, const DeliveryRequest& req, DeliveryReceipt& receipt);

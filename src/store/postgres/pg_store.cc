@@ -8,6 +8,7 @@
 #include <condition_variable>
 #include <deque>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <thread>
 
@@ -34,6 +35,10 @@ constexpr size_t kMaxPayload = 7000;
 // After a failed connection attempt, calls fail at once for this long
 // instead of each waiting for connect_timeout (prompt 4xx while the database is down).
 constexpr int64_t kReconnectBackoffMs = 500;
+// A run of pipelined writes carries this many parameter bytes at most (the
+// rest goes in the next pipeline of the same transaction): libpq buffers a
+// whole pipeline, and a batch may hold 512 bodies of up to 1 MiB each.
+constexpr size_t kPipelineBytes = 8 << 20;
 // A read that failed this fast because its pooled connection was dead is
 // retried once on a new connection (WithReader).
 constexpr int64_t kRetryLostReadWithinMs = 1000;
@@ -54,6 +59,10 @@ std::string DomainOf(std::string_view address) {
 struct WriteOp {
   std::function<Status(Txn&)> apply;
   std::function<void(Status)> done;
+  // When set and it returns a plan: the same write as pipelined statements
+  // (pg::PipelinedWrite), run on the writer thread; `apply` stays the
+  // fallback. Consecutive such writes go to the database in one round trip.
+  std::function<std::optional<pg::PipelinedWrite>()> pipelined = nullptr;
 };
 
 Status AsStatus(const Result<pg::Rows>& r) { return r ? Ok() : Status(r.error()); }
@@ -894,7 +903,12 @@ class PgStore final : public Store {
                      if (auto st = GuardAccounts(t, DeliveryAccounts(*req)); !st) return st;
                      return pg::ApplyDelivery(t, *req, *receipt);
                    },
-                   Complete(receipt, std::move(done))});
+                   Complete(receipt, std::move(done)),
+                   [this, req, receipt]() -> std::optional<pg::PipelinedWrite> {
+                     auto w = pg::PipelinedDelivery(*req, options_.compress, *receipt);
+                     if (w) GuardPipelined(*w, req->account_ids);
+                     return w;
+                   }});
   }
 
   Result<MailboxSnapshot> ListMessages(int64_t account_id, std::string_view mailbox) override {
@@ -1378,35 +1392,55 @@ class PgStore final : public Store {
 
   Result<uint64_t> IndexMissingText(const TextExtractor& extract) override {
     constexpr int64_t kBatch = 100;
+    // Bodies read in one query at most (stored bytes; a bigger body alone).
+    constexpr int64_t kReadBytes = 4 << 20;
     uint64_t indexed = 0;
     int64_t after = 0;
     while (true) {
-      auto ids =
-          WithReader([after](Conn& c) -> Result<std::vector<std::pair<int64_t, std::string>>> {
-            auto r = c.Exec(
-                "SELECT id, mime FROM blobs b WHERE id > $1 AND refs > 0 AND NOT EXISTS (SELECT 1 "
-                "FROM blob_text t WHERE t.blob_id = b.id) ORDER BY id LIMIT $2",
-                {P(after), P(kBatch)});
-            if (!r) return r.error();
-            std::vector<std::pair<int64_t, std::string>> out;
-            for (int i = 0; i < r->size(); ++i) out.emplace_back(r->Int(i, 0), r->Blob(i, 1));
-            return out;
-          });
+      struct Missing {
+        int64_t id;
+        std::string mime;
+        int64_t stored;
+      };
+      auto ids = WithReader([after](Conn& c) -> Result<std::vector<Missing>> {
+        auto r = c.Exec(
+            "SELECT id, mime, stored_length FROM blobs b WHERE id > $1 AND refs > 0 AND NOT EXISTS "
+            "(SELECT 1 FROM blob_text t WHERE t.blob_id = b.id) ORDER BY id LIMIT $2",
+            {P(after), P(kBatch)});
+        if (!r) return r.error();
+        std::vector<Missing> out;
+        for (int i = 0; i < r->size(); ++i)
+          out.push_back({r->Int(i, 0), r->Blob(i, 1), r->Int(i, 2)});
+        return out;
+      });
       if (!ids) return ids.error();
       if (ids->empty()) return indexed;
       auto rows = std::make_shared<std::vector<std::pair<int64_t, IndexText>>>();
-      for (const auto& [id, mime] : *ids) {
-        after = id;
-        auto content = WithReader([id = id](Conn& c) { return pg::ReadBlobById(c, id); });
-        if (!content) return content.error();
-        rows->emplace_back(id, extract(*content, mime));
-      }
-      auto st = WriteSync([rows](Txn& t) -> Status {
-        for (const auto& [id, text] : *rows) {
-          if (auto s = pg::IndexBlob(t, id, text); !s) return s;
+      for (size_t first = 0; first < ids->size();) {
+        std::vector<int64_t> group;
+        int64_t bytes = 0;
+        size_t end = first;
+        for (; end < ids->size() && (group.empty() || bytes + (*ids)[end].stored <= kReadBytes);
+             ++end) {
+          group.push_back((*ids)[end].id);
+          bytes += (*ids)[end].stored;
         }
-        return Ok();
-      });
+        auto contents = WithReader([&group](Conn& c) { return pg::ReadBlobsById(c, group); });
+        if (!contents) return contents.error();
+        for (size_t k = first; k < end; ++k) {
+          after = (*ids)[k].id;
+          rows->emplace_back(after, extract((*contents)[k - first], (*ids)[k].mime));
+        }
+        first = end;
+      }
+      auto st = WriteSync(
+          [rows](Txn& t) -> Status {
+            for (const auto& [id, text] : *rows) {
+              if (auto s = pg::IndexBlob(t, id, text); !s) return s;
+            }
+            return Ok();
+          },
+          [rows]() -> std::optional<pg::PipelinedWrite> { return pg::PipelinedIndex(*rows); });
       if (!st) return st.error();
       indexed += rows->size();
     }
@@ -1602,25 +1636,43 @@ class PgStore final : public Store {
     return o;
   }
 
+  // GuardAccounts for a pipelined write: its statement goes first, and a
+  // moved account makes the write take its ordinary form (which refuses it).
+  void GuardPipelined(pg::PipelinedWrite& w, std::vector<int64_t> ids) const {
+    if (!pg_.guard_moves || ids.empty()) return;
+    std::sort(ids.begin(), ids.end());
+    ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+    w.statements.insert(w.statements.begin(), pg::Statement{kGuardSql, {P(AccountList(ids))}});
+    w.finish = [finish = std::move(w.finish)](Txn& t, std::vector<pg::Rows>& rows) -> Status {
+      for (int i = 0; i < rows[0].size(); ++i) {
+        if (!rows[0].IsNull(i, 1)) return Err(ErrorKind::kTemporary, "account moved");
+      }
+      rows.erase(rows.begin());
+      return finish(t, rows);
+    };
+  }
+
   // Sharding (store/postgres/sharded.h): a write for an account whose mail
   // is not in this database (accounts.moved_to set, or being moved: the
   // mover holds the row lock) fails with kTemporary, and the router sends it
   // to the account's shard. The share lock keeps a move from switching the
   // account while this write's transaction is open.
-  Status GuardAccounts(Txn& t, std::vector<int64_t> ids) const {
-    if (!pg_.guard_moves || ids.empty()) return Ok();
-    std::sort(ids.begin(), ids.end());
-    ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+  static constexpr const char* kGuardSql =
+      "SELECT id, moved_to FROM accounts WHERE id = ANY($1::bigint[]) AND removed_at IS NULL "
+      "ORDER BY id FOR SHARE NOWAIT";
+  static std::string AccountList(const std::vector<int64_t>& ids) {
     std::string list = "{";
     for (size_t i = 0; i < ids.size(); ++i) {
       if (i > 0) list += ',';
       list += std::to_string(ids[i]);
     }
-    list += "}";
-    auto r = t.c.Exec(
-        "SELECT id, moved_to FROM accounts WHERE id = ANY($1::bigint[]) AND removed_at IS NULL "
-        "ORDER BY id FOR SHARE NOWAIT",
-        {P(list)});
+    return list + "}";
+  }
+  Status GuardAccounts(Txn& t, std::vector<int64_t> ids) const {
+    if (!pg_.guard_moves || ids.empty()) return Ok();
+    std::sort(ids.begin(), ids.end());
+    ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+    auto r = t.c.Exec(kGuardSql, {P(AccountList(ids))});
     if (!r) {
       if (r.error().message.find("55P03") == std::string::npos) return r.error();
       return Err(ErrorKind::kTemporary, "account is being moved between shards; try again");
@@ -1671,10 +1723,11 @@ class PgStore final : public Store {
     };
   }
 
-  Status WriteSync(std::function<Status(Txn&)> apply) {
+  Status WriteSync(std::function<Status(Txn&)> apply,
+                   std::function<std::optional<pg::PipelinedWrite>()> pipelined = nullptr) {
     return Wait<void>([&](Done<void> done) {
-      Submit(
-          WriteOp{std::move(apply), [done = std::move(done)](Status st) { done(std::move(st)); }});
+      Submit(WriteOp{std::move(apply), [done = std::move(done)](Status st) { done(std::move(st)); },
+                     std::move(pipelined)});
     });
   }
 
@@ -1788,29 +1841,104 @@ class PgStore final : public Store {
     if (options_.on_commit) options_.on_commit(ended - started);
   }
 
+  // One transaction for the batch, `done` only after its COMMIT returns.
+  // Runs of pipelined writes (WriteOp::pipelined) go in one round trip each,
+  // inside a savepoint: if a statement of the run fails, or a write's rows
+  // show it cannot be done that way, the run is rolled back to the savepoint,
+  // that write takes its ordinary form and the others are sent again (a
+  // failed framing statement: all of the run's writes take their ordinary
+  // form). The other writes run one by one
+  // inside a savepoint each, so a failed write is undone alone. Statements
+  // that need no answer of their own (BEGIN, RELEASE, SAVEPOINT, NOTIFY,
+  // COMMIT) ride with the next ones sent (`owed`), so a batch of pipelined
+  // deliveries costs two round trips in all.
   void RunBatchTimed(std::vector<WriteOp>& batch) {
-    std::vector<Status> results(batch.size());
-    Txn txn{writer_conn_, options_.compress, {}};
-    Status commit = EnsureConnected(writer_conn_);
-    // The savepoint statements ride in one simple query (one round trip)
-    // with their neighbours: BEGIN with the first SAVEPOINT, each write's
-    // RELEASE (after a ROLLBACK TO when it failed) with the next SAVEPOINT.
-    // Any of them failing fails the batch, as when they went one by one.
-    if (commit) commit = AsStatus(writer_conn_.Exec("BEGIN; SAVEPOINT w"));
-    if (commit) {
-      for (size_t i = 0; i < batch.size() && commit; ++i) {
-        results[i] = batch[i].apply(txn);
-        const bool last = i + 1 == batch.size();
-        const char* close = results[i] ? (last ? "RELEASE w" : "RELEASE w; SAVEPOINT w")
-                                       : (last ? "ROLLBACK TO w; RELEASE w"
-                                               : "ROLLBACK TO w; RELEASE w; SAVEPOINT w");
-        commit = AsStatus(writer_conn_.Exec(close));
-      }
-      // Other nodes learn of the change when this commits (LISTEN/NOTIFY).
-      if (commit && !txn.touched.empty()) commit = Notify(txn.touched);
-      if (commit) commit = AsStatus(writer_conn_.Exec("COMMIT"));
-      if (!commit && writer_conn_.connected()) (void)writer_conn_.Exec("ROLLBACK");
+    const size_t n = batch.size();
+    std::vector<Status> results(n);
+    std::vector<std::optional<pg::PipelinedWrite>> plans(n);
+    for (size_t i = 0; i < n; ++i) {
+      if (batch[i].pipelined) plans[i] = batch[i].pipelined();
     }
+    Txn txn{writer_conn_, options_.compress, {}};
+    std::vector<std::string> owed{"BEGIN"};
+    // Sends the owed statements and `sql` (no parameters) in one simple query.
+    auto send = [&](const std::string& sql) -> Status {
+      std::string q;
+      for (const auto& o : owed) q += o + "; ";
+      owed.clear();
+      return AsStatus(writer_conn_.Exec(q + sql));
+    };
+    // One write in a savepoint of its own.
+    auto one_by_one = [&](size_t i) -> Status {
+      if (auto st = send("SAVEPOINT w"); !st) return st;
+      results[i] = batch[i].apply(txn);
+      if (!results[i]) owed.push_back("ROLLBACK TO w");
+      owed.push_back("RELEASE w");
+      return Ok();
+    };
+    Status commit = EnsureConnected(writer_conn_);
+    for (size_t i = 0; i < n && commit;) {
+      if (!plans[i]) {
+        commit = one_by_one(i++);
+        continue;
+      }
+      size_t end = i;
+      for (size_t bytes = 0; end < n && plans[end] && (end == i || bytes < kPipelineBytes); ++end) {
+        for (const auto& st : plans[end]->statements) {
+          for (const auto& param : st.params) bytes += param.value.size();
+        }
+      }
+      std::vector<pg::Statement> statements;
+      for (auto& o : owed) statements.push_back({std::move(o), {}});
+      owed.clear();
+      statements.push_back({"SAVEPOINT p", {}});
+      constexpr size_t kFraming = SIZE_MAX;
+      std::vector<size_t> write_of(statements.size(), kFraming);
+      size_t at = statements.size();  // the first write's first statement
+      for (size_t k = i; k < end; ++k) {
+        for (const auto& st : plans[k]->statements) {
+          statements.push_back(st);
+          write_of.push_back(k);
+        }
+      }
+      auto rows = writer_conn_.ExecPipeline(statements);
+      if (!rows) {
+        commit = rows.error();
+        break;
+      }
+      // The first failing statement names the failed write (the rest were skipped).
+      size_t failed = end;  // end: none
+      for (size_t j = 0; j < rows->size() && failed == end; ++j) {
+        if (!(*rows)[j]) failed = write_of[j];
+      }
+      for (size_t k = i; k < std::min(failed, end); ++k) {
+        std::vector<pg::Rows> mine;
+        for (size_t m = 0; m < plans[k]->statements.size(); ++m) {
+          mine.push_back(std::move(*(*rows)[at++]));
+        }
+        results[k] = plans[k]->finish(txn, mine);
+        if (!results[k]) {
+          failed = k;
+          break;
+        }
+      }
+      if (failed == end) {
+        owed.push_back("RELEASE p");
+        i = end;
+        continue;
+      }
+      // Undone; the writes before the failed one go again, it alone, then the rest.
+      owed.push_back("ROLLBACK TO p");
+      owed.push_back("RELEASE p");
+      const bool all = failed == kFraming;  // a framing statement failed
+      for (size_t k = all ? i : failed; k < (all ? end : failed + 1); ++k) plans[k].reset();
+    }
+    if (commit) {
+      // Other nodes learn of the change when this commits (LISTEN/NOTIFY).
+      for (auto& notify : NotifyStatements(txn.touched)) owed.push_back(std::move(notify));
+      commit = send("COMMIT");
+    }
+    if (!commit && writer_conn_.connected()) (void)writer_conn_.Exec("ROLLBACK");
     if (commit && !txn.touched.empty()) {
       std::function<void(const std::vector<int64_t>&)> listener;
       {
@@ -1819,7 +1947,7 @@ class PgStore final : public Store {
       }
       if (listener) listener(std::vector<int64_t>(txn.touched.begin(), txn.touched.end()));
     }
-    for (size_t i = 0; i < batch.size(); ++i) {
+    for (size_t i = 0; i < n; ++i) {
       if (!commit && results[i]) results[i] = Err(ErrorKind::kTemporary, commit.error().message);
       batch[i].done(std::move(results[i]));
     }
@@ -1832,23 +1960,23 @@ class PgStore final : public Store {
     }
   }
 
-  Status Notify(const std::set<int64_t>& mailboxes) {
+  // pg_notify calls naming the changed mailboxes, payloads under the limit.
+  std::vector<std::string> NotifyStatements(const std::set<int64_t>& mailboxes) const {
+    std::vector<std::string> out;
     std::string payload = node_ + ":";
-    size_t head = payload.size();
-    auto send = [&]() -> Status {
-      auto r = writer_conn_.Exec("SELECT pg_notify($1, $2)", {P(kChannel), P(payload)});
+    const size_t head = payload.size();
+    auto add = [&] {
+      out.push_back(std::string("SELECT pg_notify(") + pg::QuoteLiteral(kChannel) + ", " +
+                    pg::QuoteLiteral(payload) + ")");
       payload.resize(head);
-      return AsStatus(r);
     };
     for (int64_t id : mailboxes) {
       if (payload.size() > head) payload += ',';
       payload += std::to_string(id);
-      if (payload.size() > kMaxPayload) {
-        if (auto st = send(); !st) return st;
-      }
+      if (payload.size() > kMaxPayload) add();
     }
-    if (payload.size() > head) return send();
-    return Ok();
+    if (payload.size() > head) add();
+    return out;
   }
 
   // The SEARCH text of new bodies (blob_text), off the delivery path: after
