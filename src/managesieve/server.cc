@@ -46,6 +46,11 @@ class Session final : public server::SessionRegistry::Member {
     Reply("NO " + (code.empty() ? std::string() : "(" + std::string(code) + ") ") + Quote(text));
   }
   bool CountError() { return ++errors_ < kMaxErrors; }
+  // A script write committed: JMAP push sends StateChange for SieveScript
+  // (RFC 9661, server::ChangeFeed::PublishRecords).
+  void Changed() {
+    if (svc_.changes) svc_.changes->PublishRecords(account_id_);
+  }
   bool PlaintextAllowed() const {
     return conn_.is_tls() || (conn_.peer_is_loopback() && cfg_->auth.allow_plaintext_on_loopback);
   }
@@ -324,6 +329,7 @@ awaitable<bool> Session::Handle(const Command& c) {
     using Kind = sieve::StoreCheck::Kind;
     switch (check.kind) {
       case Kind::kOk:
+        Changed();
         Ok();
         break;
       case Kind::kInvalid:
@@ -393,6 +399,7 @@ awaitable<bool> Session::Handle(const Command& c) {
       No(code, st.error().message);
       co_return true;
     }
+    Changed();
     Ok();
     co_return true;
   }
@@ -413,6 +420,7 @@ awaitable<bool> Session::Handle(const Command& c) {
       No(code, st.error().message);
       co_return true;
     }
+    Changed();
     Ok();
     co_return true;
   }
