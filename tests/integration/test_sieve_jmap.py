@@ -345,6 +345,58 @@ class JmapSieveChangesTest(unittest.TestCase):
         self.assertEqual(len(sieve_states()), before)
 
 
+class SieveReloadTest(unittest.TestCase):
+    """Scripts compiled before a reload (SIGHUP) run under the new [sieve]
+    limits: the user's active script and the generated vacation response."""
+
+    def setUp(self):
+        self.server = Server(users=("alice", "bob", "carol"))
+        with tempfile.NamedTemporaryFile("w", suffix=".sieve", delete=False) as f:
+            f.write('require ["fileinto", "mailbox"];\n'
+                    'if header :contains "subject" "deep" {\n'
+                    '  if true {\n    fileinto :create "Deep";\n  }\n}\n')
+        try:
+            run_cli("sieve", "put", ALICE, "main", f.name, data=self.server.data)
+        finally:
+            os.unlink(f.name)
+        run_cli("sieve", "activate", ALICE, "main", data=self.server.data)
+        self.server.start()
+
+    def tearDown(self):
+        self.server.cleanup()
+
+    def size(self):
+        with smtplib.SMTP("127.0.0.1", self.server.smtp_port, timeout=10) as s:
+            s.ehlo()
+            return s.esmtp_features["size"]
+
+    def test_reload_applies_new_limits_to_compiled_scripts(self):
+        jmap = Jmap(self.server)
+        r = jmap.call([["VacationResponse/set", {"update": {"singleton": {
+            "isEnabled": True, "textBody": "Away. " + "x" * 400}}}, "0"]],
+            using=(CORE, "urn:ietf:params:jmap:vacationresponse"))
+        self.assertEqual(r[0][1]["updated"], {"singleton": None})
+        send(self.server, "deep thoughts", sender=BOB)
+        self.assertEqual(count(self.server, ALICE, "Deep"), 1)
+        wait_for(lambda: count(self.server, BOB, "INBOX") == 1, what="bob's vacation reply")
+        # Blocks nested twice and 400-byte scripts are now over the limits.
+        self.server.set_config("sieve", "max_nesting", "1")
+        self.server.set_config("sieve", "max_script_bytes", "300")
+        self.server.set_config("smtp", "max_message_size", "123456")  # tells the reload is done
+        self.server.proc.send_signal(signal.SIGHUP)
+        wait_for(lambda: self.size() == "123456", what="the reloaded config")
+        send(self.server, "deep again", sender=CAROL)
+        # The active script no longer compiles: INBOX, and the error is shown.
+        self.assertEqual(count(self.server, ALICE, "Deep"), 1)
+        self.assertEqual(count(self.server, ALICE, "INBOX"), 1)
+        listing = run_cli("sieve", "list", ALICE, data=self.server.data).stdout
+        self.assertIn("nest", listing)
+        # Nor does the vacation response: carol gets no reply (bob's came
+        # within this time).
+        time.sleep(3)
+        self.assertEqual(count(self.server, CAROL, "INBOX"), 0)
+
+
 class SieveLimitsTest(unittest.TestCase):
     def setUp(self):
         self.server = Server(users=("alice",))
