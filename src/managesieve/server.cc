@@ -282,8 +282,13 @@ awaitable<bool> Session::Handle(const Command& c) {
          "scripts are limited to " + std::to_string(cfg_->sieve.max_script_bytes) + " bytes");
       co_return true;
     }
-    // RFC 5804 section 2.3: a new name past the number of scripts.
+    // RFC 5804 section 2.3: a name PUTSCRIPT would refuse (a reserved
+    // one too), or a new name past the number of scripts.
     std::string name = arg(0);
+    if (auto st = sieve::CheckScriptName(name); !st) {
+      No("", st.error().message);
+      co_return true;
+    }
     auto count_op = [store, id, name, limits = cfg_->sieve] {
       return sieve::CheckStore(*store, id, name, "", limits);
     };

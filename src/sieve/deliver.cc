@@ -365,6 +365,8 @@ FilterResult Filter(store::Store& store, const FilterInput& in, const DeliveryLi
       };
       env.load_script = [&](const std::string& name, bool global) -> Result<std::string> {
         if (global) return Err(ErrorKind::kNotFound, "no global scripts on this server");
+        // The server's own scripts do not exist for the user's (IsReservedScriptName).
+        if (IsReservedScriptName(name)) return Err(ErrorKind::kNotFound, "no such script: " + name);
         return store.GetSieveScript(account, name);
       };
       env.duplicate_seen = [&](const std::string& key, int64_t) {
