@@ -280,11 +280,13 @@ struct PushStates {
   uint64_t uidnext_sum = 0;  // grows when mail arrives (EmailDelivery)
   std::string submission;    // EmailSubmission state ("" when unreadable)
   bool pending = false;      // a submission waits for the queue's outcome
+  std::string sieve;         // SieveScript state ("" when not watched or unreadable)
 };
 
-// The states from the mailbox rows alone (the states need no counts) and
-// the EmailSubmission records.
-PushStates ComputeStates(Context& ctx) {
+// The states from the mailbox rows alone (the states need no counts), the
+// EmailSubmission records and, when `sieve`, the account's script counter
+// (one small read: jmap/sieve.h).
+PushStates ComputeStates(Context& ctx, bool sieve) {
   PushStates s;
   auto list = ctx.svc.store->ListMailboxHeads(ctx.account_id);
   if (!list) return s;
@@ -298,6 +300,9 @@ PushStates ComputeStates(Context& ctx) {
   if (auto sub = SubmissionPushState(ctx)) {
     s.submission = std::move(sub->state);
     s.pending = sub->pending;
+  }
+  if (sieve) {
+    if (auto seq = ctx.svc.store->SieveScriptsState(ctx.account_id)) s.sieve = SieveState(*seq);
   }
   s.ok = true;
   return s;
@@ -485,10 +490,11 @@ void AddRoutes(http::Router& router, server::Services& services, const std::stri
       auto find = [store, address]() { return store->FindAccount(address); };
       Result<store::Account> acct = co_await io::Offload(*blocking, std::move(find));
       if (!acct || acct->id != account) co_return;
-      auto compute = [svc, account, address, data_dir]() {
+      bool sieve = Wants(types, "SieveScript");
+      auto compute = [svc, account, address, data_dir, sieve]() {
         auto cfg = svc->config->Get();
         Context ctx{*svc, *cfg, account, address, data_dir, {}, std::nullopt, {}};
-        return ComputeStates(ctx);
+        return ComputeStates(ctx, sieve);
       };
       PushStates last = co_await io::Offload(*blocking, compute);
       asio::steady_timer timer(ex);
@@ -536,6 +542,7 @@ void AddRoutes(http::Router& router, server::Services& services, const std::stri
           if (!now.submission.empty() && now.submission != last.submission &&
               Wants(types, "EmailSubmission"))
             changed["EmailSubmission"] = now.submission;
+          if (!now.sieve.empty() && now.sieve != last.sieve) changed["SieveScript"] = now.sieve;
           last = std::move(now);
           if (changed.empty()) {
             if (!fired && ping > 0) {

@@ -387,7 +387,39 @@ struct SieveScriptInfo {
   bool active = false;  // at most one script of an account is active
   uint64_t size = 0;
   int64_t updated_at = 0;
+  // Stable across renames and never reused in the account (the JMAP
+  // SieveScript id, RFC 9661 section 2; RFC 8620 section 1.2).
+  int64_t id = 0;
+  // The account's script change counter (SieveScriptChanges::state) when the
+  // script was created, and when it last changed (text, name or activation).
+  uint64_t created_seq = 0;
+  uint64_t changed_seq = 0;
 };
+
+// A script destroyed (Store::DeleteSieveScript), kept for JMAP
+// SieveScript/changes (RFC 8620 section 5.2).
+struct SieveScriptGone {
+  int64_t id = 0;
+  std::string name;
+  uint64_t created_seq = 0;
+  uint64_t gone_seq = 0;
+};
+
+// An account's scripts and what was destroyed since a state, read together
+// (Store::SieveScriptsSince).
+struct SieveScriptChanges {
+  // The account's script change counter: every Put, SetActive that changes
+  // something, Rename and Delete adds one (0: never a script).
+  uint64_t state = 0;
+  std::vector<SieveScriptInfo> scripts;    // all of them, by name
+  std::vector<SieveScriptGone> destroyed;  // gone_seq > since, oldest first
+  // Tombstones at or below this counter were forgotten (at most
+  // kMaxSieveTombstones are kept): a `since` below it cannot be answered.
+  uint64_t forgotten = 0;
+};
+
+// Destroyed scripts remembered per account for SieveScript/changes.
+inline constexpr size_t kMaxSieveTombstones = 256;
 
 // A script's text as delivery reads it (Store::DeliverySieveScripts).
 struct SieveScriptText {
@@ -1079,6 +1111,12 @@ class Store {
   virtual Status DeleteSieveScript(int64_t account_id, std::string_view name) = 0;
   virtual Status RenameSieveScript(int64_t account_id, std::string_view from,
                                    std::string_view to) = 0;
+  // Every write above that changes something adds one to the account's
+  // script counter in its transaction and stamps the scripts it changed;
+  // Delete keeps a tombstone. These read the counter alone (cheap: JMAP push
+  // compares it), or with the scripts and the tombstones after `since`.
+  virtual Result<uint64_t> SieveScriptsState(int64_t account_id) = 0;
+  virtual Result<SieveScriptChanges> SieveScriptsSince(int64_t account_id, uint64_t since) = 0;
   // What delivery runs for an account, in one read (sieve::Filter; three
   // reads per recipient before): its active script, if any, and every script
   // whose name starts with `prefix` (the server's own, sieve::kForwardScript

@@ -672,6 +672,78 @@ TEST_P(StoreTest, SieveScriptsStatusAndMemos) {
   EXPECT_FALSE(*store_->SieveMemoSeen(b, SieveMemo::kVacation, "h\nx@y", 1));
 }
 
+// JMAP SieveScript ids and states (RFC 9661): ids survive renames and are
+// never reused, every write that changes something moves the account's
+// counter, and deletes leave tombstones (the oldest forgotten past
+// kMaxSieveTombstones).
+TEST_P(StoreTest, SieveScriptIdsCounterAndTombstones) {
+  int64_t a = MakeAccount("a@example.test");
+  int64_t b = MakeAccount("b@example.test");
+  EXPECT_EQ(*store_->SieveScriptsState(a), 0u);
+  ASSERT_TRUE(store_->PutSieveScript(a, "one", "keep;").ok());
+  ASSERT_TRUE(store_->PutSieveScript(a, "two", "keep;").ok());
+  auto all = store_->SieveScriptsSince(a, 0);
+  ASSERT_TRUE(all.ok()) << all.error().message;
+  EXPECT_EQ(all->state, 2u);
+  ASSERT_EQ(all->scripts.size(), 2u);
+  int64_t one = all->scripts[0].id, two = all->scripts[1].id;
+  EXPECT_NE(one, two);
+  EXPECT_EQ(all->scripts[0].created_seq, 1u);
+  EXPECT_EQ(all->scripts[1].changed_seq, 2u);
+  // A replacement keeps the id; a rename too.
+  ASSERT_TRUE(store_->PutSieveScript(a, "one", "discard;").ok());
+  ASSERT_TRUE(store_->RenameSieveScript(a, "one", "uno").ok());
+  all = store_->SieveScriptsSince(a, 2);
+  ASSERT_EQ(all->scripts.size(), 2u);
+  EXPECT_EQ(all->scripts[1].name, "uno");
+  EXPECT_EQ(all->scripts[1].id, one);
+  EXPECT_EQ(all->scripts[1].created_seq, 1u);
+  EXPECT_EQ(all->scripts[1].changed_seq, 4u);
+  EXPECT_EQ(all->state, 4u);
+  // Activation stamps the scripts whose activation changed; again is no change.
+  ASSERT_TRUE(store_->SetActiveSieveScript(a, "two").ok());
+  ASSERT_TRUE(store_->SetActiveSieveScript(a, "two").ok());
+  EXPECT_EQ(*store_->SieveScriptsState(a), 5u);
+  ASSERT_TRUE(store_->SetActiveSieveScript(a, "uno").ok());
+  all = store_->SieveScriptsSince(a, 5);
+  EXPECT_EQ(all->scripts[0].changed_seq, 6u);
+  EXPECT_EQ(all->scripts[1].changed_seq, 6u);
+  // A refused write changes nothing.
+  EXPECT_EQ(store_->DeleteSieveScript(a, "uno").error().kind, ErrorKind::kInUse);
+  EXPECT_EQ(store_->RenameSieveScript(a, "uno", "two").error().kind, ErrorKind::kExists);
+  EXPECT_EQ(*store_->SieveScriptsState(a), 6u);
+  // A delete leaves a tombstone; a new script never gets an old id.
+  ASSERT_TRUE(store_->DeleteSieveScript(a, "two").ok());
+  ASSERT_TRUE(store_->PutSieveScript(a, "two", "keep;").ok());
+  all = store_->SieveScriptsSince(a, 6);
+  EXPECT_EQ(all->state, 8u);
+  ASSERT_EQ(all->destroyed.size(), 1u);
+  EXPECT_EQ(all->destroyed[0].id, two);
+  EXPECT_EQ(all->destroyed[0].name, "two");
+  EXPECT_EQ(all->destroyed[0].gone_seq, 7u);
+  EXPECT_EQ(all->destroyed[0].created_seq, 2u);
+  for (const auto& s : all->scripts) {
+    EXPECT_NE(s.id, two);
+    if (s.name == "two") {
+      EXPECT_EQ(s.created_seq, 8u);
+    }
+  }
+  EXPECT_TRUE(store_->SieveScriptsSince(a, 7)->destroyed.empty());
+  EXPECT_EQ(all->forgotten, 0u);
+  // Other accounts are apart.
+  EXPECT_EQ(*store_->SieveScriptsState(b), 0u);
+  EXPECT_TRUE(store_->SieveScriptsSince(b, 0)->scripts.empty());
+  // Past kMaxSieveTombstones the oldest tombstones are forgotten.
+  for (size_t i = 0; i < kMaxSieveTombstones + 1; ++i) {
+    ASSERT_TRUE(store_->PutSieveScript(b, "t", "keep;").ok());
+    ASSERT_TRUE(store_->DeleteSieveScript(b, "t").ok());
+  }
+  auto many = store_->SieveScriptsSince(b, 0);
+  EXPECT_EQ(many->destroyed.size(), kMaxSieveTombstones);
+  EXPECT_EQ(many->forgotten, 2u);  // the first delete's counter
+  EXPECT_EQ(many->destroyed.front().gone_seq, 4u);
+}
+
 TEST_P(StoreTest, MailboxLifecycle) {
   int64_t a = MakeAccount("a@example.test");
   auto op = [&](auto&& fn) { return Wait<void>([&](Done<void> done) { fn(std::move(done)); }); };

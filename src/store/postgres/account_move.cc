@@ -239,8 +239,8 @@ class Mover {
   // Sieve scripts, status and memos, orphan subscriptions and the quota:
   // small, copied whole each time.
   Status CopySmallTables() {
-    for (const char* table : {"sieve_scripts", "sieve_status", "sieve_memos",
-                              "orphan_subscriptions", "jmap_documents"}) {
+    for (const char* table : {"sieve_scripts", "sieve_state", "sieve_scripts_gone", "sieve_status",
+                              "sieve_memos", "orphan_subscriptions", "jmap_documents"}) {
       if (auto st =
               Run(dst_, std::string("DELETE FROM ") + table + " WHERE account_id = $1", {P(id_)});
           !st) {
@@ -248,15 +248,46 @@ class Mover {
       }
     }
     auto scripts = src_.Exec(
-        "SELECT name, content, active::int, updated_at FROM sieve_scripts WHERE account_id = $1",
+        "SELECT name, content, active::int, updated_at, id, created_seq, changed_seq FROM "
+        "sieve_scripts WHERE account_id = $1",
         {P(id_)});
     if (!scripts) return scripts.error();
     for (int i = 0; i < scripts->size(); ++i) {
       if (auto st = Run(dst_,
-                        "INSERT INTO sieve_scripts(account_id, name, content, active, updated_at) "
-                        "VALUES($1, $2, $3, $4 != 0, $5)",
+                        "INSERT INTO sieve_scripts(account_id, name, content, active, updated_at, "
+                        "id, created_seq, changed_seq) VALUES($1, $2, $3, $4 != 0, $5, $6, $7, $8)",
                         {P(id_), P(scripts->Text(i, 0)), P(scripts->Text(i, 1)),
-                         P(scripts->Int(i, 2)), P(scripts->Int(i, 3))});
+                         P(scripts->Int(i, 2)), P(scripts->Int(i, 3)), P(scripts->Int(i, 4)),
+                         P(scripts->Int(i, 5)), P(scripts->Int(i, 6))});
+          !st) {
+        return st;
+      }
+    }
+    // The script counter and the tombstones (JMAP SieveScript ids and states
+    // stay valid across the move).
+    auto counters = src_.Exec(
+        "SELECT seq, next_id, forgotten FROM sieve_state WHERE account_id = $1", {P(id_)});
+    if (!counters) return counters.error();
+    for (int i = 0; i < counters->size(); ++i) {
+      if (auto st =
+              Run(dst_,
+                  "INSERT INTO sieve_state(account_id, seq, next_id, forgotten) "
+                  "VALUES($1, $2, $3, $4)",
+                  {P(id_), P(counters->Int(i, 0)), P(counters->Int(i, 1)), P(counters->Int(i, 2))});
+          !st) {
+        return st;
+      }
+    }
+    auto gone = src_.Exec(
+        "SELECT id, name, created_seq, gone_seq FROM sieve_scripts_gone WHERE account_id = $1",
+        {P(id_)});
+    if (!gone) return gone.error();
+    for (int i = 0; i < gone->size(); ++i) {
+      if (auto st = Run(dst_,
+                        "INSERT INTO sieve_scripts_gone(account_id, id, name, created_seq, "
+                        "gone_seq) VALUES($1, $2, $3, $4, $5)",
+                        {P(id_), P(gone->Int(i, 0)), P(gone->Text(i, 1)), P(gone->Int(i, 2)),
+                         P(gone->Int(i, 3))});
           !st) {
         return st;
       }

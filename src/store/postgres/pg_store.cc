@@ -243,17 +243,46 @@ class PgStore final : public Store {
   // ---- Sieve scripts (src/sieve) ----
 
   Result<std::vector<SieveScriptInfo>> ListSieveScripts(int64_t account_id) override {
-    return WithReader([account_id](Conn& c) -> Result<std::vector<SieveScriptInfo>> {
-      auto r = c.Exec(
-          "SELECT name, active::int, octet_length(content), updated_at FROM sieve_scripts "
-          "WHERE account_id = $1 ORDER BY name COLLATE \"C\"",
-          {P(account_id)});
+    return WithReader([account_id](Conn& c) { return ReadSieveScripts(c, account_id); });
+  }
+
+  Result<uint64_t> SieveScriptsState(int64_t account_id) override {
+    return WithReader([account_id](Conn& c) -> Result<uint64_t> {
+      auto r = c.Exec("SELECT seq FROM sieve_state WHERE account_id = $1", {P(account_id)});
       if (!r) return r.error();
-      std::vector<SieveScriptInfo> out;
-      for (int i = 0; i < r->size(); ++i) {
-        out.push_back(
-            {r->Text(i, 0), r->Int(i, 1) != 0, static_cast<uint64_t>(r->Int(i, 2)), r->Int(i, 3)});
-      }
+      return r->empty() ? uint64_t{0} : static_cast<uint64_t>(r->Int(0, 0));
+    });
+  }
+
+  Result<SieveScriptChanges> SieveScriptsSince(int64_t account_id, uint64_t since) override {
+    // One snapshot for the counter, the scripts and the tombstones.
+    return WithReader([account_id, since](Conn& c) -> Result<SieveScriptChanges> {
+      if (auto b = c.Exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"); !b) return b.error();
+      auto read = [&]() -> Result<SieveScriptChanges> {
+        SieveScriptChanges out;
+        auto st =
+            c.Exec("SELECT seq, forgotten FROM sieve_state WHERE account_id = $1", {P(account_id)});
+        if (!st) return st.error();
+        if (!st->empty()) {
+          out.state = static_cast<uint64_t>(st->Int(0, 0));
+          out.forgotten = static_cast<uint64_t>(st->Int(0, 1));
+        }
+        auto scripts = ReadSieveScripts(c, account_id);
+        if (!scripts) return scripts.error();
+        out.scripts = std::move(*scripts);
+        auto g = c.Exec(
+            "SELECT id, name, created_seq, gone_seq FROM sieve_scripts_gone WHERE account_id = "
+            "$1 AND gone_seq > $2 ORDER BY gone_seq",
+            {P(account_id), P(static_cast<int64_t>(since))});
+        if (!g) return g.error();
+        for (int i = 0; i < g->size(); ++i) {
+          out.destroyed.push_back({g->Int(i, 0), g->Text(i, 1), static_cast<uint64_t>(g->Int(i, 2)),
+                                   static_cast<uint64_t>(g->Int(i, 3))});
+        }
+        return out;
+      };
+      auto out = read();
+      (void)c.Exec(out ? "COMMIT" : "ROLLBACK");
       return out;
     });
   }
@@ -303,11 +332,24 @@ class PgStore final : public Store {
     std::string n(name), body(content);
     return WriteSync([this, account_id, n, body](Txn& t) -> Status {
       if (auto st = GuardAccount(t, account_id); !st) return st;
-      return AsStatus(
-          t.c.Exec("INSERT INTO sieve_scripts(account_id, name, content, active, updated_at) "
-                   "VALUES($1, $2, $3, false, $4) ON CONFLICT(account_id, name) DO UPDATE SET "
-                   "content = excluded.content, updated_at = excluded.updated_at",
-                   {P(account_id), P(n), P(body), P(Now())}));
+      auto counters = LockSieveCounters(t, account_id);
+      if (!counters) return counters.error();
+      int64_t seq = static_cast<int64_t>(counters->seq + 1);
+      auto u = t.c.Exec(
+          "UPDATE sieve_scripts SET content = $1, updated_at = $2, changed_seq = $3 WHERE "
+          "account_id = $4 AND name = $5",
+          {P(body), P(Now()), P(seq), P(account_id), P(n)});
+      if (!u) return u.error();
+      if (u->Affected() == 0) {
+        auto i = t.c.Exec(
+            "INSERT INTO sieve_scripts(account_id, name, content, active, updated_at, id, "
+            "created_seq, changed_seq) VALUES($1, $2, $3, false, $4, $5, $6, $6)",
+            {P(account_id), P(n), P(body), P(Now()), P(counters->next_id), P(seq)});
+        if (!i) return i.error();
+        ++counters->next_id;
+      }
+      counters->seq = static_cast<uint64_t>(seq);
+      return WriteSieveCounters(t, account_id, *counters);
     });
   }
 
@@ -321,10 +363,18 @@ class PgStore final : public Store {
         if (!e) return e.error();
         if (e->empty()) return Err(ErrorKind::kNotFound, "no such script: " + n);
       }
-      return AsStatus(
-          t.c.Exec("UPDATE sieve_scripts SET active = (name = $1) WHERE account_id = $2 AND "
-                   "(active OR name = $1)",
-                   {P(n), P(account_id)}));
+      auto counters = LockSieveCounters(t, account_id);
+      if (!counters) return counters.error();
+      int64_t seq = static_cast<int64_t>(counters->seq + 1);
+      // Only the scripts whose activation changes (none when it is already so).
+      auto r = t.c.Exec(
+          "UPDATE sieve_scripts SET active = (name = $1), changed_seq = $2 WHERE account_id = "
+          "$3 AND active IS DISTINCT FROM (name = $1)",
+          {P(n), P(seq), P(account_id)});
+      if (!r) return r.error();
+      if (r->Affected() == 0) return Ok();
+      counters->seq = static_cast<uint64_t>(seq);
+      return WriteSieveCounters(t, account_id, *counters);
     });
   }
 
@@ -332,13 +382,40 @@ class PgStore final : public Store {
     std::string n(name);
     return WriteSync([this, account_id, n](Txn& t) -> Status {
       if (auto st = GuardAccount(t, account_id); !st) return st;
-      auto e = t.c.Exec("SELECT active::int FROM sieve_scripts WHERE account_id = $1 AND name = $2",
-                        {P(account_id), P(n)});
+      auto counters = LockSieveCounters(t, account_id);
+      if (!counters) return counters.error();
+      auto e = t.c.Exec(
+          "SELECT active::int, id, created_seq FROM sieve_scripts WHERE account_id = $1 AND "
+          "name = $2",
+          {P(account_id), P(n)});
       if (!e) return e.error();
       if (e->empty()) return Err(ErrorKind::kNotFound, "no such script: " + n);
       if (e->Int(0, 0) != 0) return Err(ErrorKind::kInUse, "script is active: " + n);
-      return AsStatus(t.c.Exec("DELETE FROM sieve_scripts WHERE account_id = $1 AND name = $2",
-                               {P(account_id), P(n)}));
+      int64_t id = e->Int(0, 1), created = e->Int(0, 2);
+      counters->seq += 1;
+      auto d = t.c.Exec("DELETE FROM sieve_scripts WHERE account_id = $1 AND name = $2",
+                        {P(account_id), P(n)});
+      if (!d) return d.error();
+      auto g = t.c.Exec(
+          "INSERT INTO sieve_scripts_gone(account_id, id, name, created_seq, gone_seq) "
+          "VALUES($1, $2, $3, $4, $5) ON CONFLICT(account_id, id) DO UPDATE SET name = "
+          "excluded.name, created_seq = excluded.created_seq, gone_seq = excluded.gone_seq",
+          {P(account_id), P(id), P(n), P(created), P(static_cast<int64_t>(counters->seq))});
+      if (!g) return g.error();
+      // Past kMaxSieveTombstones the oldest are forgotten.
+      auto old = t.c.Exec(
+          "SELECT gone_seq FROM sieve_scripts_gone WHERE account_id = $1 ORDER BY gone_seq DESC "
+          "LIMIT 1 OFFSET $2",
+          {P(account_id), P(static_cast<int64_t>(kMaxSieveTombstones))});
+      if (!old) return old.error();
+      if (!old->empty()) {
+        counters->forgotten = static_cast<uint64_t>(old->Int(0, 0));
+        auto drop =
+            t.c.Exec("DELETE FROM sieve_scripts_gone WHERE account_id = $1 AND gone_seq <= $2",
+                     {P(account_id), P(static_cast<int64_t>(counters->forgotten))});
+        if (!drop) return drop.error();
+      }
+      return WriteSieveCounters(t, account_id, *counters);
     });
   }
 
@@ -347,17 +424,20 @@ class PgStore final : public Store {
     std::string f(from), n(to);
     return WriteSync([this, account_id, f, n](Txn& t) -> Status {
       if (auto st = GuardAccount(t, account_id); !st) return st;
+      auto counters = LockSieveCounters(t, account_id);
+      if (!counters) return counters.error();
       auto e = t.c.Exec("SELECT 1 FROM sieve_scripts WHERE account_id = $1 AND name = $2",
                         {P(account_id), P(n)});
       if (!e) return e.error();
       if (!e->empty()) return Err(ErrorKind::kExists, "script already exists: " + n);
+      counters->seq += 1;
       auto r = t.c.Exec(
-          "UPDATE sieve_scripts SET name = $1, updated_at = $2 WHERE account_id = $3 AND "
-          "name = $4",
-          {P(n), P(Now()), P(account_id), P(f)});
+          "UPDATE sieve_scripts SET name = $1, updated_at = $2, changed_seq = $3 WHERE "
+          "account_id = $4 AND name = $5",
+          {P(n), P(Now()), P(static_cast<int64_t>(counters->seq)), P(account_id), P(f)});
       if (!r) return r.error();
       if (r->Affected() == 0) return Err(ErrorKind::kNotFound, "no such script: " + f);
-      return Ok();
+      return WriteSieveCounters(t, account_id, *counters);
     });
   }
 
@@ -1685,6 +1765,51 @@ class PgStore final : public Store {
     }
     return Ok();
   }
+  // An account's script counter, next script id and forgotten tombstones
+  // (sieve_state), locked for the rest of the transaction so that two
+  // writers of one account's scripts take turns.
+  struct SieveCounters {
+    uint64_t seq = 0;
+    int64_t next_id = 1;
+    uint64_t forgotten = 0;
+  };
+  static Result<SieveCounters> LockSieveCounters(Txn& t, int64_t account_id) {
+    auto i = t.c.Exec(
+        "INSERT INTO sieve_state(account_id, seq, next_id) VALUES($1, 0, 1) ON CONFLICT "
+        "(account_id) DO NOTHING",
+        {P(account_id)});
+    if (!i) return i.error();
+    auto r =
+        t.c.Exec("SELECT seq, next_id, forgotten FROM sieve_state WHERE account_id = $1 FOR UPDATE",
+                 {P(account_id)});
+    if (!r) return r.error();
+    SieveCounters c;
+    if (!r->empty()) {
+      c = {static_cast<uint64_t>(r->Int(0, 0)), r->Int(0, 1), static_cast<uint64_t>(r->Int(0, 2))};
+    }
+    return c;
+  }
+  static Status WriteSieveCounters(Txn& t, int64_t account_id, const SieveCounters& c) {
+    return AsStatus(t.c.Exec(
+        "UPDATE sieve_state SET seq = $1, next_id = $2, forgotten = $3 WHERE account_id = $4",
+        {P(static_cast<int64_t>(c.seq)), P(c.next_id), P(static_cast<int64_t>(c.forgotten)),
+         P(account_id)}));
+  }
+  static Result<std::vector<SieveScriptInfo>> ReadSieveScripts(Conn& c, int64_t account_id) {
+    auto r = c.Exec(
+        "SELECT name, active::int, octet_length(content), updated_at, id, created_seq, "
+        "changed_seq FROM sieve_scripts WHERE account_id = $1 ORDER BY name COLLATE \"C\"",
+        {P(account_id)});
+    if (!r) return r.error();
+    std::vector<SieveScriptInfo> out;
+    for (int i = 0; i < r->size(); ++i) {
+      out.push_back({r->Text(i, 0), r->Int(i, 1) != 0, static_cast<uint64_t>(r->Int(i, 2)),
+                     r->Int(i, 3), r->Int(i, 4), static_cast<uint64_t>(r->Int(i, 5)),
+                     static_cast<uint64_t>(r->Int(i, 6))});
+    }
+    return out;
+  }
+
   Status GuardAccount(Txn& t, int64_t id) const { return GuardAccounts(t, {id}); }
   Status GuardMailbox(Txn& t, int64_t mailbox_id) const {
     if (!pg_.guard_moves) return Ok();

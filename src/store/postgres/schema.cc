@@ -379,6 +379,31 @@ CREATE INDEX outbound_finished_at ON outbound_finished(finished_at);
       R"sql(
 ALTER TABLE messages ADD COLUMN saved_at bigint;
 )sql",
+      // -> +1 (issue 19, RFC 9661 SieveScript/changes and rename): script
+      // ids that survive renames, the account's script change counter and
+      // the tombstones of deleted scripts (as in the SQLite schema).
+      R"sql(
+ALTER TABLE sieve_scripts ADD COLUMN id bigint NOT NULL DEFAULT 0;
+ALTER TABLE sieve_scripts ADD COLUMN created_seq bigint NOT NULL DEFAULT 1;
+ALTER TABLE sieve_scripts ADD COLUMN changed_seq bigint NOT NULL DEFAULT 1;
+UPDATE sieve_scripts s SET id = n.rn FROM (SELECT account_id, name, row_number() OVER
+  (PARTITION BY account_id ORDER BY name COLLATE "C") AS rn FROM sieve_scripts) n
+  WHERE s.account_id = n.account_id AND s.name = n.name;
+CREATE TABLE sieve_state(
+  account_id bigint PRIMARY KEY,
+  seq bigint NOT NULL,
+  next_id bigint NOT NULL,
+  forgotten bigint NOT NULL DEFAULT 0);
+INSERT INTO sieve_state(account_id, seq, next_id)
+  SELECT account_id, 1, max(id) + 1 FROM sieve_scripts GROUP BY account_id;
+CREATE TABLE sieve_scripts_gone(
+  account_id bigint NOT NULL,
+  id bigint NOT NULL,
+  name text NOT NULL,
+  created_seq bigint NOT NULL,
+  gone_seq bigint NOT NULL,
+  PRIMARY KEY(account_id, id));
+)sql",
   };
   return kMigrations;
 }

@@ -913,6 +913,12 @@ class ShardedStore final : public Store {
     return WriteSyncStatus(account_id,
                            [&](Store& s) { return s.RenameSieveScript(account_id, from, to); });
   }
+  Result<uint64_t> SieveScriptsState(int64_t account_id) override {
+    return Read(account_id, [&](Store& s) { return s.SieveScriptsState(account_id); });
+  }
+  Result<SieveScriptChanges> SieveScriptsSince(int64_t account_id, uint64_t since) override {
+    return Read(account_id, [&](Store& s) { return s.SieveScriptsSince(account_id, since); });
+  }
   Status SetSieveStatus(int64_t account_id, std::string_view error) override {
     return WriteSyncStatus(account_id,
                            [&](Store& s) { return s.SetSieveStatus(account_id, error); });

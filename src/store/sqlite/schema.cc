@@ -462,6 +462,33 @@ CREATE INDEX outbound_finished_at ON outbound_finished(finished_at);
       R"sql(
 ALTER TABLE messages ADD COLUMN saved_at INTEGER;
 )sql",
+      // -> +1 (issue 19, RFC 9661 SieveScript/changes and rename): each
+      // script gets an id that survives renames, and the account's script
+      // change counter stamps when it was created and last changed; deleted
+      // scripts leave a tombstone (at most kMaxSieveTombstones per account,
+      // `forgotten` = the newest one dropped). Existing scripts: ids 1..n by
+      // name, counter 1.
+      R"sql(
+ALTER TABLE sieve_scripts ADD COLUMN id INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE sieve_scripts ADD COLUMN created_seq INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE sieve_scripts ADD COLUMN changed_seq INTEGER NOT NULL DEFAULT 1;
+UPDATE sieve_scripts SET id = (SELECT count(*) FROM sieve_scripts s WHERE
+  s.account_id = sieve_scripts.account_id AND s.name <= sieve_scripts.name);
+CREATE TABLE sieve_state(
+  account_id INTEGER PRIMARY KEY,
+  seq INTEGER NOT NULL,
+  next_id INTEGER NOT NULL,
+  forgotten INTEGER NOT NULL DEFAULT 0);
+INSERT INTO sieve_state(account_id, seq, next_id)
+  SELECT account_id, 1, max(id) + 1 FROM sieve_scripts GROUP BY account_id;
+CREATE TABLE sieve_scripts_gone(
+  account_id INTEGER NOT NULL,
+  id INTEGER NOT NULL,
+  name TEXT NOT NULL,
+  created_seq INTEGER NOT NULL,
+  gone_seq INTEGER NOT NULL,
+  PRIMARY KEY(account_id, id));
+)sql",
   };
   return kMigrations;
 }
