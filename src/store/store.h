@@ -459,7 +459,22 @@ struct ListInfo {
   std::string dmarc_rewrite;        // "auto", "always", "never"; "" = the [lists] default
   int64_t created_at = 0;
   uint64_t members = 0;  // rows in list_members (any role)
+  // The system account whose INBOX is the list's archive (issue 14 item 7):
+  // every post is copied there in the fan-out's transaction; members read it
+  // over IMAP as the shared mailbox kListArchivePrefix + address (RFC 2342).
+  // 0 until made (a list from before the archive gets one at its next post).
+  int64_t archive_account_id = 0;
 };
+
+// The shared namespace of list archives (RFC 2342 section 5, "other users'
+// and shared"): "#lists/LIST@DOMAIN" is the archive of LIST@DOMAIN.
+inline constexpr std::string_view kListArchivePrefix = "#lists/";
+// An archive account's address: LIST@DOMAIN + this + the list's id (not a
+// mailbox an SMTP client can name; no password verifies).
+inline constexpr std::string_view kListArchiveSuffix = "#archive-";
+// An archive account's password hash: no password verifies it
+// (auth::VerifyPassword wants "$..."); also how snapshots leave them out.
+inline constexpr std::string_view kListArchivePasswordHash = "!list-archive";
 
 struct ListMember {
   std::string address;  // canonical
@@ -524,6 +539,7 @@ struct ListPostRequest {
   bool smtputf8 = false;
   bool eight_bit = false;
   int64_t held_id = 0;  // a held post being approved: removed in the same transaction
+  std::string mime;     // mime::Serialize of the content (the archive copy's FETCH), or ""
 };
 
 struct ListPostReceipt {
@@ -899,6 +915,10 @@ class Store {
   // (A backend without lists has none: lookups find nothing, so mail to an
   // unknown address is refused as usual.)
   virtual Result<std::vector<ListInfo>> ListLists() { return std::vector<ListInfo>{}; }
+  // The live lists `address` is a member of, any role (the archives it may read).
+  virtual Result<std::vector<ListInfo>> ListsOfMember(std::string_view /*address*/) {
+    return std::vector<ListInfo>{};
+  }
   virtual Result<ListInfo> FindList(std::string_view address) {
     return Err(ErrorKind::kNotFound, "no such list: " + std::string(address));
   }

@@ -10,6 +10,7 @@
 
 #include "base/strings.h"
 #include "imap/proto/response.h"
+#include "imap/server/archives.h"
 #include "imap/server/render.h"
 #include "imap/server/session.h"
 #include "imap/server/text_search.h"
@@ -178,7 +179,7 @@ awaitable<bool> Session::HandleFetch(const Command& c) {
     }
     if (!unseen.empty()) {
       store::Store* store = svc_.store;
-      int64_t account = account_id_;
+      int64_t account = selected_->account;
       auto op = [store, account, unseen](store::Done<store::FlagResult> done) {
         store->SetFlags(account, unseen,
                         store::FlagChange{store::FlagOp::kAdd, store::kSeen, {}, 0, {}},
@@ -205,7 +206,7 @@ awaitable<bool> Session::HandleFetch(const Command& c) {
                                     }));
   store::Store* store = svc_.store;
   TreeCache* cache = &trees_;
-  int64_t account = account_id_;
+  int64_t account = selected_->account;
   bool uid = c.uid;
   std::string failures;
   size_t pos = 0;
@@ -260,6 +261,10 @@ awaitable<bool> Session::HandleFetch(const Command& c) {
 
 awaitable<bool> Session::HandleStore(const Command& c) {
   const auto& a = c.As<StoreArgs>();
+  if (selected_->archive) {
+    Tagged(c, "NO", "[NOPERM] list archives are read-only");  // RFC 5530
+    co_return true;
+  }
   if (selected_->read_only) {
     Tagged(c, "NO", "[READ-ONLY] mailbox is read-only");
     co_return true;
@@ -292,7 +297,7 @@ awaitable<bool> Session::HandleStore(const Command& c) {
     uids.push_back(selected_->view[i].uid);
   }
   store::Store* store = svc_.store;
-  int64_t account = account_id_;
+  int64_t account = selected_->account;
   store::FlagChange fc = *change;
   fc.keyword_limits = {cfg_->imap.max_keyword_length, cfg_->imap.max_keywords_per_message,
                        cfg_->imap.max_keywords_per_mailbox};
@@ -399,7 +404,7 @@ awaitable<std::optional<Session::SearchFound>> Session::RunSearch(const Command&
   }
   store::Store* store = svc_.store;
   TreeCache* cache = &trees_;
-  int64_t account = account_id_;
+  int64_t account = selected_->account;
   // The session waits for the search, and only its own coroutine changes the
   // view, so the pool can read the metadata in place.
   const std::vector<store::MessageMeta>* metas = &selected_->view.metas();
@@ -535,8 +540,18 @@ awaitable<bool> Session::HandleSearch(const Command& c) {
 awaitable<bool> Session::HandleCopy(const Command& c) {
   const auto& a = c.As<CopyArgs>();
   bool move = c.verb == Verb::kMove;
+  if (move && selected_->archive) {
+    Tagged(c, "NO", "[NOPERM] list archives are read-only");
+    co_return true;
+  }
   if (move && selected_->read_only) {
     Tagged(c, "NO", "[READ-ONLY] mailbox is read-only");
+    co_return true;
+  }
+  if (selected_->archive) {
+    // The store copies within one account; a copy out of an archive would
+    // need the body stored again for the member (not done yet).
+    Tagged(c, "NO", "[CANNOT] copying out of a list archive is not supported");
     co_return true;
   }
   auto targets = Resolve(a.set, c.uid);
@@ -547,6 +562,10 @@ awaitable<bool> Session::HandleCopy(const Command& c) {
   auto dest = FromWire(a.mailbox);
   if (!dest) {
     Tagged(c, "NO", "[TRYCREATE] invalid mailbox name");
+    co_return true;
+  }
+  if (IsArchiveName(*dest)) {
+    Tagged(c, "NO", "[NOPERM] list archives are read-only");
     co_return true;
   }
   std::vector<int64_t> ids;
@@ -594,7 +613,11 @@ awaitable<bool> Session::HandleCopy(const Command& c) {
 
 awaitable<bool> Session::HandleExpunge(const Command& c, bool silent) {
   if (selected_->read_only) {
-    if (!silent) Tagged(c, "NO", "[READ-ONLY] mailbox is read-only");
+    if (!silent) {
+      Tagged(c, "NO",
+             selected_->archive ? "[NOPERM] list archives are read-only"
+                                : "[READ-ONLY] mailbox is read-only");
+    }
     co_return true;
   }
   std::optional<IdSet> only;
@@ -608,7 +631,7 @@ awaitable<bool> Session::HandleExpunge(const Command& c, bool silent) {
   }
   if (!ids.empty()) {
     store::Store* store = svc_.store;
-    int64_t account = account_id_;
+    int64_t account = selected_->account;
     auto op = [store, account, ids](store::Done<void> done) {
       store->Expunge(account, ids, std::move(done));
     };
@@ -634,6 +657,10 @@ awaitable<bool> Session::HandleAppend(const Command& c) {
   auto name = FromWire(a.mailbox);
   if (!name) {
     Tagged(c, "NO", "[TRYCREATE] invalid mailbox name");
+    co_return true;
+  }
+  if (IsArchiveName(*name)) {
+    Tagged(c, "NO", "[NOPERM] list archives are read-only");  // RFC 5530
     co_return true;
   }
   // MULTIAPPEND (RFC 3502): every message is checked before any is stored,

@@ -48,6 +48,10 @@ class Session final : public server::SessionRegistry::Member,
   struct Selected {
     int64_t id = 0;
     std::string name;  // UTF-8, canonical
+    // The account whose mailbox this is: the session's own, or a list's
+    // archive account (imap/server/archives.h, always read-only).
+    int64_t account = 0;
+    bool archive = false;
     bool read_only = false;
     uint32_t uidvalidity = 0;
     uint32_t uidnext = 1;

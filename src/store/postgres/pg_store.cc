@@ -531,7 +531,8 @@ class PgStore final : public Store {
           "SELECT a.address, count(m.id), coalesce(sum(m.size), 0), a.quota_bytes, a.is_admin "
           "FROM accounts a LEFT JOIN mailboxes x ON x.account_id = a.id "
           "LEFT JOIN messages m ON m.mailbox_id = x.id AND m.expunged_at IS NULL "
-          "WHERE a.removed_at IS NULL GROUP BY a.id ORDER BY a.address COLLATE \"C\"");
+          "WHERE a.removed_at IS NULL AND a.id NOT IN (SELECT archive_account_id FROM lists) "
+          "GROUP BY a.id ORDER BY a.address COLLATE \"C\"");
       if (!r) return r.error();
       std::vector<AccountSummary> out;
       for (int i = 0; i < r->size(); ++i) {
@@ -1270,6 +1271,10 @@ class PgStore final : public Store {
   }
   Result<std::vector<ListInfo>> ListLists() override {
     return WithReader([](Conn& c) { return pg::QueryLists(c); });
+  }
+  Result<std::vector<ListInfo>> ListsOfMember(std::string_view address) override {
+    std::string addr = AsciiLower(address);
+    return WithReader([&addr](Conn& c) { return pg::QueryMemberLists(c, addr); });
   }
   Result<ListInfo> FindList(std::string_view address) override {
     std::string addr = AsciiLower(address);

@@ -404,6 +404,12 @@ CREATE TABLE sieve_scripts_gone(
   gone_seq bigint NOT NULL,
   PRIMARY KEY(account_id, id));
 )sql",
+      // -> +1 (issue 14 item 7, RFC 2342): each list's archive account (see
+      // the SQLite schema); 0 = not made yet.
+      R"sql(
+ALTER TABLE lists ADD COLUMN archive_account_id bigint NOT NULL DEFAULT 0;
+CREATE INDEX list_members_address ON list_members(address);
+)sql",
   };
   return kMigrations;
 }

@@ -679,6 +679,9 @@ class ShardedStore final : public Store {
   }
   Status RemoveList(std::string_view address) override { return Main().RemoveList(address); }
   Result<std::vector<ListInfo>> ListLists() override { return Main().ListLists(); }
+  Result<std::vector<ListInfo>> ListsOfMember(std::string_view address) override {
+    return Main().ListsOfMember(address);
+  }
   Result<ListInfo> FindList(std::string_view address) override { return Main().FindList(address); }
   Status UpdateList(std::string_view address, const ListSettings& settings) override {
     return Main().UpdateList(address, settings);

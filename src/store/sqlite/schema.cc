@@ -489,6 +489,15 @@ CREATE TABLE sieve_scripts_gone(
   gone_seq INTEGER NOT NULL,
   PRIMARY KEY(account_id, id));
 )sql",
+      // -> +1 (issue 14 item 7, RFC 2342 shared namespace): each list's archive
+      // is the INBOX of a system account of the list (address
+      // LIST@DOMAIN#archive-ID, no password, never listed by hato user list),
+      // made with the list or at its first post; 0 = not made yet. The index
+      // finds a user's lists (Store::ListsOfMember, IMAP LIST).
+      R"sql(
+ALTER TABLE lists ADD COLUMN archive_account_id INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX list_members_address ON list_members(address);
+)sql",
   };
   return kMigrations;
 }

@@ -643,7 +643,8 @@ class SqliteStore final : public Store, public WriteProbe {
           "FROM accounts a "
           "JOIN mailboxes x ON x.account_id = a.id "
           "LEFT JOIN messages m ON m.mailbox_id = x.id AND m.expunged_at IS NULL "
-          "WHERE a.removed_at IS NULL GROUP BY a.id ORDER BY a.address");
+          "WHERE a.removed_at IS NULL AND a.id NOT IN (SELECT archive_account_id FROM lists) "
+          "GROUP BY a.id ORDER BY a.address");
       if (!s) return s.error();
       std::vector<AccountSummary> out;
       while (true) {
@@ -1879,6 +1880,10 @@ class SqliteStore final : public Store, public WriteProbe {
   }
   Result<std::vector<ListInfo>> ListLists() override {
     return WithReader([](Db& db) { return sqlite::QueryLists(db); });
+  }
+  Result<std::vector<ListInfo>> ListsOfMember(std::string_view address) override {
+    std::string addr = AsciiLower(address);
+    return WithReader([&addr](Db& db) { return sqlite::QueryMemberLists(db, addr); });
   }
   Result<ListInfo> FindList(std::string_view address) override {
     std::string addr = AsciiLower(address);
