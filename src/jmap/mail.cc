@@ -407,12 +407,13 @@ json::object MailboxObject(const store::MailboxInfo& m, const std::vector<store:
   }
   if (want("sortOrder")) o["sortOrder"] = m.name == store::kInbox ? 0 : 10;
   // The store keeps these counts with the mailbox (no message is read).
-  // Threads are not kept by the store (their ids derive from each message,
-  // see ThreadOf): each Email counts as a Thread of its own here.
+  // Threads (section 2): those with an Email here, and those with one here
+  // without $seen; the store counts them by the threadId it keeps with each
+  // body (StoreOptions::thread_id, the ThreadOf rule below).
   if (want("totalEmails")) o["totalEmails"] = m.emails;
   if (want("unreadEmails")) o["unreadEmails"] = std::min(m.unseen, m.emails);
-  if (want("totalThreads")) o["totalThreads"] = m.emails;
-  if (want("unreadThreads")) o["unreadThreads"] = std::min(m.unseen, m.emails);
+  if (want("totalThreads")) o["totalThreads"] = m.threads;
+  if (want("unreadThreads")) o["unreadThreads"] = std::min(m.unread_threads, m.threads);
   if (want("myRights")) {
     json::object r;
     for (const char* k :
@@ -964,9 +965,11 @@ std::optional<Parsed> ParseMessage(Context& ctx, int64_t message_id) {
 // conversation), else of In-Reply-To, else the message's own Message-ID; a
 // message with none of these is a Thread of its own. Because it derives
 // from the message alone, a threadId never changes (section 3 requires
-// that), is the same after a restart or a restore, and needs no store
-// column. Messages are not joined by Subject alone (section 3 leaves the
-// algorithm to the server; joining by Subject merges unrelated mail).
+// that) and is the same after a restart or a restore. The store keeps it
+// with each body too (StoreOptions::thread_id = the same function) to count
+// each mailbox's Threads (Mailbox totalThreads/unreadThreads). Messages are
+// not joined by Subject alone (section 3 leaves the algorithm to the
+// server; joining by Subject merges unrelated mail).
 //
 // The id of each body is cached by its hash (bodies never change), so
 // Thread/get and collapseThreads read each message at most once per process.

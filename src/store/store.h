@@ -219,6 +219,10 @@ struct DeliveryRequest {
   // The SORT/THREAD keys record of the content (imap/proto/sort_record.h);
   // "" = derived by the store (StoreOptions::sort_keys) before queueing.
   std::string sort_keys;
+  // The JMAP threadId of the content (RFC 8621 section 3; kept with the
+  // body, counted per mailbox in MailboxInfo::threads); "" = derived by the
+  // store (StoreOptions::thread_id) before queueing.
+  std::string thread_id;
 };
 
 struct DeliveryReceipt {
@@ -313,6 +317,11 @@ struct MailboxInfo {
   // Distinct bodies among the live messages (JMAP Emails, RFC 8621 section
   // 2: a body stored twice in one mailbox is one Email).
   uint64_t emails = 0;
+  // Threads with a live message here, and those of them with one without
+  // \Seen (RFC 8621 section 2 totalThreads, unreadThreads): a Thread is
+  // named by DeliveryRequest::thread_id.
+  uint64_t threads = 0;
+  uint64_t unread_threads = 0;
 };
 
 struct MailboxChanges {
@@ -337,6 +346,7 @@ struct AppendRequest {
   // nothing is stored and the call fails with kTooLarge.
   KeywordLimits keyword_limits;
   std::string sort_keys;  // as DeliveryRequest::sort_keys
+  std::string thread_id;  // as DeliveryRequest::thread_id
 };
 
 struct AppendResult {
@@ -373,6 +383,10 @@ struct StoreHealth {
   int64_t commit_in_flight_ms = 0;  // age of the batch being committed; 0 when idle
   int64_t last_commit_ms = 0;       // duration of the last batch, if it ended in the last 2 s
 };
+
+// Ends Verify's line for a mailbox whose counters disagree with its
+// messages ("mailbox ID (NAME) " + this): Store::RecountMailboxes repairs it.
+inline constexpr std::string_view kCounterProblem = "has counters that disagree with its messages";
 
 struct VerifyReport {
   uint64_t blobs_checked = 0;
@@ -590,6 +604,7 @@ struct RestoreRequest {
   std::string return_path;
   int64_t internal_date = 0;
   std::string sort_keys;  // as DeliveryRequest::sort_keys
+  std::string thread_id;  // as DeliveryRequest::thread_id
 };
 
 struct RestoreResult {
@@ -868,6 +883,15 @@ class Store {
   // it must only hand off. Set before serving; the default keeps none.
   using CopyListener = std::function<void(int64_t account_id, const CopyResult& result)>;
   virtual void SetCopyListener(CopyListener /*listener*/) {}
+  // Called, on a store shared by several nodes (PostgreSQL), when another
+  // node committed a change that touches no mailbox but is pushed (JMAP
+  // EventSource, RFC 8620 section 7.3): an account's JMAP records
+  // (PutJmapDocument: EmailSubmission, Identity; account_id > 0) or outbound
+  // delivery outcomes (0), as server::ChangeFeed::PublishRecords. Any
+  // thread: it must only hand off. This node's own changes are published by
+  // their callers, not here. The default (one node) calls nothing.
+  using RecordListener = std::function<void(int64_t account_id)>;
+  virtual void SetRecordListener(RecordListener /*listener*/) {}
 
   virtual StoreHealth Health() = 0;
 
@@ -1016,6 +1040,13 @@ class Store {
   // Reads every referenced body and checks it against its checksum, and
   // checks every reference (message -> body, reference counts).
   virtual Result<VerifyReport> Verify() = 0;
+  // Rewrites every mailbox's counters (MailboxInfo counts, the Thread
+  // counts) from a recount of its live messages, in one transaction that
+  // holds off writers; returns how many mailboxes disagreed before (the
+  // ones Verify reports). `hato fsck --repair`.
+  virtual Result<uint64_t> RecountMailboxes() {
+    return Err(ErrorKind::kInternal, "this store keeps no mailbox counters");
+  }
 
   // Backup and restore (issue 6).
   // Writes a consistent copy of the metadata to `path` (one read transaction,
@@ -1222,6 +1253,11 @@ struct StoreOptions {
   // thread, before queueing), and the record is kept with the body (issue 16:
   // SORT reads no tree). `hato serve` sets imap::SortRecordOf.
   std::function<std::string(std::string_view content, std::string_view mime)> sort_keys;
+  // Set: the same calls fill an empty `thread_id` with this function of the
+  // content, kept with the body (MailboxInfo::threads counts by it; bodies
+  // stored before get theirs from BackfillSortKeys). `hato serve` sets
+  // imap::ThreadObjectId, the JMAP threadId.
+  std::function<std::string(std::string_view content)> thread_id;
 };
 
 // Opens (creating and migrating as needed) the embedded store under data_dir.

@@ -166,7 +166,8 @@ class Mover {
       auto content = pg::ReadBlobById(src_, src_blob);  // verified against its SHA-256
       if (!content) return content.error();
       auto meta = src_.Exec(
-          "SELECT b.mime, t.header, t.body, b.sort_keys FROM blobs b LEFT JOIN blob_text t ON "
+          "SELECT b.mime, t.header, t.body, b.sort_keys, b.thread_id FROM blobs b LEFT JOIN "
+          "blob_text t ON "
           "t.blob_id = b.id WHERE b.id = $1",
           {P(src_blob)});
       if (!meta) return meta.error();
@@ -174,10 +175,11 @@ class Mover {
       std::optional<IndexText> text;
       if (!meta->empty() && !meta->IsNull(0, 1))
         text = IndexText{meta->Text(0, 1), meta->Text(0, 2)};
-      // The SORT keys record (issue 16) moves with the body.
+      // The SORT keys record (issue 16) and the threadId move with the body.
       std::string sort_keys = meta->empty() || meta->IsNull(0, 3) ? "" : meta->Blob(0, 3);
-      pg::Txn t{dst_, true, {}};
-      auto put = pg::PutBlob(t, *content, mime, 0, text, sort_keys);
+      std::string thread_id = meta->empty() || meta->IsNull(0, 4) ? "" : meta->Text(0, 4);
+      pg::Txn t{dst_, true, {}, {}};
+      auto put = pg::PutBlob(t, *content, mime, 0, text, sort_keys, thread_id);
       if (!put) return put.error();
       id = *put;
       // Read back what the target stored: its chunks must give the same SHA-256.

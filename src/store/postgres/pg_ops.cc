@@ -326,15 +326,17 @@ int64_t NowSeconds() {
 }
 
 Result<int64_t> PutBlob(Txn& t, std::string_view content, std::string_view mime, int64_t refs,
-                        const std::optional<IndexText>& text, std::string_view sort_keys) {
+                        const std::optional<IndexText>& text, std::string_view sort_keys,
+                        std::string_view thread_id) {
   std::string sha = Sha256(content);
   Param mime_param = mime.empty() ? Null() : Bytes(mime);
   Param keys_param = sort_keys.empty() ? Null() : Bytes(sort_keys);
+  Param thread_param = thread_id.empty() ? Null() : P(std::string(thread_id));
   auto up = t.c.Exec(
       "UPDATE blobs SET refs = refs + $1, mime = coalesce(mime, $2), sort_keys = "
-      "coalesce(sort_keys, "
-      "$4) WHERE sha256 = $3 RETURNING id",
-      {P(refs), mime_param, Bytes(sha), keys_param});
+      "coalesce(sort_keys, $4), thread_id = coalesce(thread_id, $5) WHERE sha256 = $3 "
+      "RETURNING id",
+      {P(refs), mime_param, Bytes(sha), keys_param, thread_param});
   if (!up) return up.error();
   int64_t id = 0;
   if (!up->empty()) {
@@ -345,13 +347,14 @@ Result<int64_t> PutBlob(Txn& t, std::string_view content, std::string_view mime,
     // Another node may store the same body at the same moment: the upsert
     // counts our references on its row, and only the inserter writes chunks.
     auto ins = t.c.Exec(
-        "INSERT INTO blobs(sha256, stored_length, size, codec, refs, mime, sort_keys) "
-        "VALUES($1,$2,$3,$4,$5,$6,$7) ON CONFLICT (sha256) DO UPDATE SET refs = blobs.refs + "
-        "EXCLUDED.refs, mime = coalesce(blobs.mime, EXCLUDED.mime), sort_keys = "
-        "coalesce(blobs.sort_keys, EXCLUDED.sort_keys) RETURNING id, xmax = 0",
+        "INSERT INTO blobs(sha256, stored_length, size, codec, refs, mime, sort_keys, "
+        "thread_id) VALUES($1,$2,$3,$4,$5,$6,$7,$8) ON CONFLICT (sha256) DO UPDATE SET refs = "
+        "blobs.refs + EXCLUDED.refs, mime = coalesce(blobs.mime, EXCLUDED.mime), sort_keys = "
+        "coalesce(blobs.sort_keys, EXCLUDED.sort_keys), thread_id = coalesce(blobs.thread_id, "
+        "EXCLUDED.thread_id) RETURNING id, xmax = 0",
         {Bytes(sha), P(static_cast<int64_t>(payload.size())),
          P(static_cast<int64_t>(content.size())), P(static_cast<int64_t>(codec)), P(refs),
-         mime_param, keys_param});
+         mime_param, keys_param, thread_param});
     if (!ins) return ins.error();
     id = ins->Int(0, 0);
     if (ins->Int(0, 1) != 0) {
@@ -458,7 +461,8 @@ static Status ApplyFilings(Txn& t, const DeliveryRequest& req, DeliveryReceipt& 
       req.filings.begin(), req.filings.end(), [](const Filing& f) { return f.content.empty(); }));
   Result<int64_t> shared = int64_t{0};
   if (shared_refs > 0)
-    shared = PutBlob(t, req.content, req.mime, shared_refs, std::nullopt, req.sort_keys);
+    shared =
+        PutBlob(t, req.content, req.mime, shared_refs, std::nullopt, req.sort_keys, req.thread_id);
   if (!shared) return shared.error();
   // The distinct keywords of each mailbox a copy with keywords goes to.
   std::map<int64_t, MailboxKeywordSet> mailbox_keywords;
@@ -501,7 +505,7 @@ Status ApplyDelivery(Txn& t, const DeliveryRequest& req, DeliveryReceipt& receip
   if (!req.filings.empty()) return ApplyFilings(t, req, receipt);
   if (req.account_ids.empty()) return Ok();
   auto blob = PutBlob(t, req.content, req.mime, static_cast<int64_t>(req.account_ids.size()),
-                      std::nullopt, req.sort_keys);
+                      std::nullopt, req.sort_keys, req.thread_id);
   if (!blob) return blob.error();
   for (int64_t account : req.account_ids) {
     Result<MailboxRow> mb = Err(ErrorKind::kNotFound, "");
@@ -523,10 +527,11 @@ Status ApplyDelivery(Txn& t, const DeliveryRequest& req, DeliveryReceipt& receip
 // as in NextSlot), and the messages; rows (message id, mailbox id) in the
 // order of the accounts, fewer when an account has no such mailbox.
 constexpr const char* kDeliverySql =
-    "WITH b AS (INSERT INTO blobs(sha256, stored_length, size, codec, refs, mime, sort_keys) "
-    "VALUES($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (sha256) DO UPDATE SET refs = blobs.refs + "
-    "EXCLUDED.refs, mime = coalesce(blobs.mime, EXCLUDED.mime), sort_keys = "
-    "coalesce(blobs.sort_keys, EXCLUDED.sort_keys) RETURNING id, xmax = 0 AS fresh), "
+    "WITH b AS (INSERT INTO blobs(sha256, stored_length, size, codec, refs, mime, sort_keys, "
+    "thread_id) VALUES($1, $2, $3, $4, $5, $6, $7, $15::text) ON CONFLICT (sha256) DO UPDATE SET "
+    "refs = blobs.refs + EXCLUDED.refs, mime = coalesce(blobs.mime, EXCLUDED.mime), sort_keys = "
+    "coalesce(blobs.sort_keys, EXCLUDED.sort_keys), thread_id = coalesce(blobs.thread_id, "
+    "EXCLUDED.thread_id) RETURNING id, xmax = 0 AS fresh), "
     "k AS (INSERT INTO blob_chunks(blob_id, seq, data) SELECT id, 0, $8::bytea FROM b WHERE "
     "fresh), "
     "t AS (SELECT a.ord, (SELECT x.id FROM mailboxes x WHERE x.account_id = a.account AND "
@@ -571,7 +576,8 @@ std::optional<PipelinedWrite> PipelinedDelivery(const DeliveryRequest& req, bool
         req.mime.empty() ? Null() : Bytes(req.mime),
         req.sort_keys.empty() ? Null() : Bytes(req.sort_keys), Bytes(payload), P(accounts),
         req.junk ? P("\\Junk") : Null(), P(static_cast<int64_t>(req.content.size())),
-        P(req.received_at), P(req.return_path), P(NowSeconds())}});  // save date: RFC 8514
+        P(req.received_at), P(req.return_path), P(NowSeconds()),  // save date: RFC 8514
+        req.thread_id.empty() ? Null() : P(req.thread_id)}});
   w.finish = [&receipt, n, content_id = HexEncode(sha)](Txn& t, std::vector<Rows>& rows) -> Status {
     if (rows.size() != 1 || rows[0].size() != n) {
       return Err(ErrorKind::kNotFound, "a recipient has no mailbox for the delivery");
@@ -619,7 +625,7 @@ Status ApplyAppend(Txn& t, const AppendRequest& req, AppendResult& result) {
     return st;
   }
   if (auto st = CheckAppendKeywords(t, mb->id, req); !st) return st;
-  auto blob = PutBlob(t, req.content, req.mime, 1, std::nullopt, req.sort_keys);
+  auto blob = PutBlob(t, req.content, req.mime, 1, std::nullopt, req.sort_keys, req.thread_id);
   if (!blob) return blob.error();
   NewMessage m{mb->id, *blob, req.content.size(), req.internal_date, req.flags, req.keywords, ""};
   auto id = InsertMessage(t, m);
@@ -949,7 +955,7 @@ Status ApplyRestoreMessage(Txn& t, const RestoreRequest& req, RestoreResult& res
     result.uid = static_cast<uint32_t>(dup->Int(0, 0));
     return Ok();
   }
-  auto blob = PutBlob(t, req.content, req.mime, 1, std::nullopt, req.sort_keys);
+  auto blob = PutBlob(t, req.content, req.mime, 1, std::nullopt, req.sort_keys, req.thread_id);
   if (!blob) return blob.error();
   NewMessage m{mb->id,    *blob,        req.content.size(), req.internal_date,
                req.flags, req.keywords, req.return_path};
@@ -1045,7 +1051,8 @@ Result<std::vector<MailboxInfo>> QueryMailboxes(Conn& c, int64_t account_id) {
   auto r = c.Exec(
       "SELECT x.id, x.name, x.special_use, x.subscribed, x.uidvalidity, x.uidnext, "
       "x.highest_modseq, x.n_messages, x.n_unseen, x.n_size, x.n_deleted, x.n_deleted_size, "
-      "x.n_recent, x.n_emails FROM mailboxes x WHERE x.account_id = $1 AND "
+      "x.n_recent, x.n_emails, x.n_threads, x.n_unread_threads FROM mailboxes x "
+      "WHERE x.account_id = $1 AND "
       "x.deleted_at IS NULL ORDER BY x.name COLLATE \"C\"",
       {P(account_id)});
   if (!r) return r.error();
@@ -1066,9 +1073,71 @@ Result<std::vector<MailboxInfo>> QueryMailboxes(Conn& c, int64_t account_id) {
     m.deleted_size = static_cast<uint64_t>(r->Int(i, 11));
     m.recent = static_cast<uint64_t>(r->Int(i, 12));
     m.emails = static_cast<uint64_t>(r->Int(i, 13));
+    m.threads = static_cast<uint64_t>(r->Int(i, 14));
+    m.unread_threads = static_cast<uint64_t>(r->Int(i, 15));
     out.push_back(std::move(m));
   }
   return out;
+}
+
+namespace {
+
+// Each mailbox's counts recounted from its live messages, in the columns'
+// order (mailboxes n_*); recent ones need the mailbox's recent_uid (x).
+constexpr const char* kRecount =
+    "SELECT count(*), count(*) FILTER (WHERE (m.flags & 1) = 0), coalesce(sum(m.size), 0), "
+    "count(*) FILTER (WHERE (m.flags & 8) != 0), "
+    "coalesce(sum(m.size) FILTER (WHERE (m.flags & 8) != 0), 0), "
+    "count(*) FILTER (WHERE m.uid > x.recent_uid), count(DISTINCT m.blob_id) FROM messages m "
+    "WHERE m.mailbox_id = x.id AND m.expunged_at IS NULL";
+// The (mailbox, Thread) rows mailbox_threads should hold.
+constexpr const char* kThreadRecount =
+    "SELECT m.mailbox_id, coalesce(b.thread_id, '#' || b.id), count(*), "
+    "count(*) FILTER (WHERE (m.flags & 1) = 0) FROM messages m JOIN blobs b ON b.id = m.blob_id "
+    "WHERE m.expunged_at IS NULL GROUP BY 1, 2";
+constexpr const char* kThreadCounts =
+    "SELECT count(*), count(*) FILTER (WHERE t.unseen > 0) FROM mailbox_threads t "
+    "WHERE t.mailbox_id = x.id";
+
+}  // namespace
+
+Result<std::vector<std::string>> QueryCounterDisagreements(Conn& c, int64_t limit) {
+  std::string sql =
+      std::string(
+          "SELECT x.id, x.name FROM mailboxes x WHERE (x.n_messages, x.n_unseen, "
+          "x.n_size, x.n_deleted, x.n_deleted_size, x.n_recent, x.n_emails) <> (") +
+      kRecount + ") OR (x.n_threads, x.n_unread_threads) <> (" + kThreadCounts +
+      ") OR x.id IN (SELECT mailbox_id FROM (SELECT mailbox_id, thread, n, unseen FROM "
+      "mailbox_threads EXCEPT " +
+      kThreadRecount + ") a UNION SELECT mailbox_id FROM (" + kThreadRecount +
+      " EXCEPT SELECT mailbox_id, thread, n, unseen FROM mailbox_threads) b) ORDER BY x.id "
+      "LIMIT $1";
+  auto r = c.Exec(sql, {P(limit)});
+  if (!r) return r.error();
+  std::vector<std::string> out;
+  for (int i = 0; i < r->size(); ++i) {
+    out.push_back("mailbox " + r->Text(i, 0) + " (" + r->Text(i, 1) + ") " +
+                  std::string(kCounterProblem));
+  }
+  return out;
+}
+
+Status ApplyRecountMailboxes(Txn& t) {
+  // No message changes (on any node) while the counts are taken and written.
+  for (std::string sql : {
+           std::string("LOCK TABLE messages, mailbox_threads IN SHARE ROW EXCLUSIVE MODE"),
+           std::string("UPDATE mailboxes x SET (n_messages, n_unseen, n_size, n_deleted, "
+                       "n_deleted_size, n_recent, n_emails) = (") +
+               kRecount + ")",
+           std::string("DELETE FROM mailbox_threads"),
+           std::string("INSERT INTO mailbox_threads(mailbox_id, thread, n, unseen) ") +
+               kThreadRecount,
+           std::string("UPDATE mailboxes x SET (n_threads, n_unread_threads) = (") + kThreadCounts +
+               ")",
+       }) {
+    if (auto r = t.c.Exec(sql); !r) return r.error();
+  }
+  return Ok();
 }
 
 Result<MailboxSnapshot> QueryMessages(Conn& c, int64_t account_id, const std::string& mailbox) {
@@ -1379,6 +1448,7 @@ Status ApplyOutboundParts(Txn& t, const DeliveryRequest& req, DeliveryReceipt& r
 }
 
 Status ApplyOutcomes(Txn& t, const std::vector<RecipientOutcome>& outcomes) {
+  if (!outcomes.empty()) t.records.insert(0);  // EmailSubmission deliveryStatus
   std::set<int64_t> messages;
   for (const auto& o : outcomes) {
     auto r = t.c.Exec(

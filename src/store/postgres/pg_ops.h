@@ -31,14 +31,17 @@ struct Txn {
   Conn& c;
   bool compress = true;
   std::set<int64_t> touched;  // mailboxes changed by the batch (NOTIFY, IDLE)
+  // Accounts whose JMAP records the batch changed, 0 for outbound outcomes
+  // (NOTIFY: Store::SetRecordListener on the other nodes).
+  std::set<int64_t> records;
 };
 
 // Stores content once (content-addressed) with `refs` more references, its
-// MIME tree and SORT keys record when given (kept if already stored), and
+// MIME tree, SORT keys record and threadId when given (kept if already stored), and
 // its text for SEARCH when given; returns the blob id.
 Result<int64_t> PutBlob(Txn& t, std::string_view content, std::string_view mime, int64_t refs,
                         const std::optional<IndexText>& text = std::nullopt,
-                        std::string_view sort_keys = {});
+                        std::string_view sort_keys = {}, std::string_view thread_id = {});
 // A body's stored payload (zstd when that saves 1/8) and its chunk rows.
 std::string EncodeBody(std::string_view content, bool compress, Codec& codec);
 Status WriteBodyChunks(Txn& t, int64_t blob_id, std::string_view payload);
@@ -93,6 +96,13 @@ Status ApplyUndelete(Txn& t, int64_t account_id, const std::string& mailbox, int
                      uint64_t& restored);
 
 Result<std::vector<MailboxInfo>> QueryMailboxes(Conn& c, int64_t account_id);
+// The mailboxes (at most `limit`) whose counters (the n_* columns and the
+// mailbox_threads rows the triggers keep) disagree with a recount of their
+// live messages, one line each (as the SQLite store's); and the recount
+// that rewrites them all (`hato fsck --repair`), which locks out message
+// writers until its transaction ends.
+Result<std::vector<std::string>> QueryCounterDisagreements(Conn& c, int64_t limit);
+Status ApplyRecountMailboxes(Txn& t);
 // Subscribed names without a live mailbox (Store::ListOrphanSubscriptions).
 Result<std::vector<std::string>> QueryOrphanSubscriptions(Conn& c, int64_t account_id);
 Result<MailboxSnapshot> QueryMessages(Conn& c, int64_t account_id, const std::string& mailbox);

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <limits>
 #include <mutex>
 #include <optional>
 #include <random>
@@ -30,6 +31,8 @@ using pg::P;
 using pg::Txn;
 
 constexpr const char* kChannel = "hato_changes";
+// Marks a payload of account ids whose records changed (Store::SetRecordListener).
+constexpr std::string_view kRecordsTag = "r";
 // A NOTIFY payload must stay under 8000 bytes: mailbox ids are sent in parts.
 constexpr size_t kMaxPayload = 7000;
 // After a failed connection attempt, calls fail at once for this long
@@ -804,6 +807,7 @@ class PgStore final : public Store {
     std::string k(kind), b(body);
     return WriteSync([this, account_id, k, b](Txn& t) -> Status {
       if (auto st = GuardAccount(t, account_id); !st) return st;  // moved to another shard
+      t.records.insert(account_id);  // other nodes push it (SetRecordListener)
       auto r = t.c.Exec(
           "INSERT INTO jmap_documents(account_id, kind, body, updated_at) VALUES($1, $2, $3, $4) "
           "ON CONFLICT(account_id, kind) DO UPDATE SET body = excluded.body, "
@@ -974,6 +978,7 @@ class PgStore final : public Store {
   void AddSortKeys(Request& r) const {
     if (options_.sort_keys && r.sort_keys.empty())
       r.sort_keys = options_.sort_keys(r.content, r.mime);
+    if (options_.thread_id && r.thread_id.empty()) r.thread_id = options_.thread_id(r.content);
   }
 
   void Deliver(DeliveryRequest request, Done<DeliveryReceipt> done) override {
@@ -1196,33 +1201,45 @@ class PgStore final : public Store {
     });
   }
 
+  // Also fills the threadId (StoreOptions::thread_id) of bodies stored
+  // without one: the blobs_thread trigger moves their messages' Thread counts.
   Result<size_t> BackfillSortKeys(size_t max_bodies) override {
     if (!options_.sort_keys || max_bodies == 0) return size_t{0};
-    // (blob id, record): "" (not NULL) where none can be made.
-    auto records = WithReader([&](Conn& c) -> Result<std::vector<std::pair<int64_t, std::string>>> {
-      auto r = c.Exec("SELECT id, mime FROM blobs WHERE sort_keys IS NULL AND refs > 0 LIMIT $1",
-                      {P(static_cast<int64_t>(max_bodies))});
+    struct Filled {
+      int64_t id;
+      std::string record;  // "" (not NULL) where none can be made
+      std::string thread;  // "": left NULL (no StoreOptions::thread_id)
+    };
+    const bool threads = static_cast<bool>(options_.thread_id);
+    auto records = WithReader([&](Conn& c) -> Result<std::vector<Filled>> {
+      auto r = c.Exec(
+          "SELECT id, mime, sort_keys IS NOT NULL FROM blobs WHERE (sort_keys IS NULL OR ($2 "
+          "AND thread_id IS NULL)) AND refs > 0 LIMIT $1",
+          {P(static_cast<int64_t>(max_bodies)), P(threads)});
       if (!r) return r.error();
-      std::vector<std::pair<int64_t, std::string>> out;
+      std::vector<Filled> out;
       for (int i = 0; i < r->size(); ++i) {
-        std::string record;
-        if (!r->IsNull(i, 1)) {
-          auto content = pg::ReadBlobById(c, r->Int(i, 0));
+        Filled f{r->Int(i, 0), {}, {}};
+        bool make_keys = r->Int(i, 2) == 0 && !r->IsNull(i, 1);
+        if (make_keys || threads) {
+          auto content = pg::ReadBlobById(c, f.id);
           if (!content) return content.error();
-          record = options_.sort_keys(*content, r->Blob(i, 1));
+          if (make_keys) f.record = options_.sort_keys(*content, r->Blob(i, 1));
+          if (threads) f.thread = options_.thread_id(*content);
         }
-        out.emplace_back(r->Int(i, 0), std::move(record));
+        out.push_back(std::move(f));
       }
       return out;
     });
     if (!records) return records.error();
     if (records->empty()) return size_t{0};
-    auto shared =
-        std::make_shared<std::vector<std::pair<int64_t, std::string>>>(std::move(*records));
+    auto shared = std::make_shared<std::vector<Filled>>(std::move(*records));
     auto st = WriteSync([shared](Txn& t) -> Status {
-      for (const auto& [id, record] : *shared) {
-        auto r = t.c.Exec("UPDATE blobs SET sort_keys = $1 WHERE id = $2 AND sort_keys IS NULL",
-                          {Bytes(record), P(id)});
+      for (const auto& f : *shared) {
+        auto r = t.c.Exec(
+            "UPDATE blobs SET sort_keys = coalesce(sort_keys, $1), thread_id = "
+            "coalesce(thread_id, $2) WHERE id = $3",
+            {Bytes(f.record), f.thread.empty() ? Null() : P(f.thread), P(f.id)});
         if (!r) return r.error();
       }
       return Ok();
@@ -1234,6 +1251,11 @@ class PgStore final : public Store {
   void SetChangeListener(std::function<void(const std::vector<int64_t>&)> listener) override {
     std::lock_guard lock(mu_);
     listener_ = std::move(listener);
+  }
+
+  void SetRecordListener(RecordListener listener) override {
+    std::lock_guard lock(mu_);
+    record_listener_ = std::move(listener);
   }
 
   void SetCopyListener(CopyListener listener) override {
@@ -1560,6 +1582,9 @@ class PgStore final : public Store {
         out.push_back("message " + missing->Text(i, 0) + "/" + missing->Text(i, 1) + " uid " +
                       missing->Text(i, 2) + " points at a missing body");
       }
+      auto counters = pg::QueryCounterDisagreements(c, 10);
+      if (!counters) return counters.error();
+      for (auto& p : *counters) out.push_back(std::move(p));
       auto refs = c.Exec(
           "SELECT encode(b.sha256, 'hex'), b.refs, n FROM blobs b, LATERAL (SELECT (SELECT "
           "count(*) FROM messages m WHERE m.blob_id = b.id) + (SELECT count(*) FROM "
@@ -1578,6 +1603,22 @@ class PgStore final : public Store {
       for (auto& p : *checks) report.problems.push_back(std::move(p));
     }
     return report;
+  }
+
+  Result<uint64_t> RecountMailboxes() override {
+    auto fixed = std::make_shared<uint64_t>(0);
+    auto st = WriteSync([fixed](Txn& t) -> Status {
+      if (auto r = t.c.Exec("LOCK TABLE messages, mailbox_threads IN SHARE ROW EXCLUSIVE MODE");
+          !r) {
+        return r.error();
+      }
+      auto bad = pg::QueryCounterDisagreements(t.c, std::numeric_limits<int64_t>::max());
+      if (!bad) return bad.error();
+      *fixed = bad->size();
+      return pg::ApplyRecountMailboxes(t);
+    });
+    if (!st) return st.error();
+    return *fixed;
   }
 
   Status SnapshotMetadata(const std::string& path) override {
@@ -2066,6 +2107,9 @@ class PgStore final : public Store {
     if (commit) {
       // Other nodes learn of the change when this commits (LISTEN/NOTIFY).
       for (auto& notify : NotifyStatements(txn.touched)) owed.push_back(std::move(notify));
+      for (auto& notify : NotifyStatements(txn.records, kRecordsTag)) {
+        owed.push_back(std::move(notify));
+      }
       commit = send("COMMIT");
     }
     if (!commit && writer_conn_.connected()) (void)writer_conn_.Exec("ROLLBACK");
@@ -2091,9 +2135,12 @@ class PgStore final : public Store {
   }
 
   // pg_notify calls naming the changed mailboxes, payloads under the limit.
-  std::vector<std::string> NotifyStatements(const std::set<int64_t>& mailboxes) const {
+  // Payload: "NODE:" + mailbox ids, or "NODE:r" + account ids whose
+  // records changed (`tag` kRecordsTag), comma-separated.
+  std::vector<std::string> NotifyStatements(const std::set<int64_t>& mailboxes,
+                                            std::string_view tag = "") const {
     std::vector<std::string> out;
-    std::string payload = node_ + ":";
+    std::string payload = node_ + ":" + std::string(tag);
     const size_t head = payload.size();
     auto add = [&] {
       out.push_back(std::string("SELECT pg_notify(") + pg::QuoteLiteral(kChannel) + ", " +
@@ -2152,24 +2199,35 @@ class PgStore final : public Store {
         continue;
       }
       std::vector<int64_t> ids;
+      std::set<int64_t> records;
       for (const auto& [channel, payload] : *notes) {
         size_t colon = payload.find(':');
         if (colon == std::string::npos || payload.compare(0, colon, node_) == 0) continue;
         std::string_view rest = std::string_view(payload).substr(colon + 1);
+        const bool is_records = rest.substr(0, kRecordsTag.size()) == kRecordsTag;
+        if (is_records) rest.remove_prefix(kRecordsTag.size());
         while (!rest.empty()) {
           size_t comma = rest.find(',');
           std::string_view one = rest.substr(0, comma);
-          ids.push_back(std::strtoll(std::string(one).c_str(), nullptr, 10));
+          int64_t id = std::strtoll(std::string(one).c_str(), nullptr, 10);
+          if (is_records) {
+            records.insert(id);
+          } else {
+            ids.push_back(id);
+          }
           rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
         }
       }
-      if (ids.empty()) continue;
       std::function<void(const std::vector<int64_t>&)> listener;
+      RecordListener record_listener;
       {
         std::lock_guard lock(mu_);
         listener = listener_;
+        record_listener = record_listener_;
       }
-      if (listener) listener(ids);
+      if (listener && !ids.empty()) listener(ids);
+      if (record_listener)
+        for (int64_t account : records) record_listener(account);
     }
   }
 
@@ -2185,6 +2243,7 @@ class PgStore final : public Store {
   std::deque<WriteOp> queue_;                                  // guarded by mu_
   std::function<void(const std::vector<int64_t>&)> listener_;  // guarded by mu_
   CopyListener copy_listener_;                                 // guarded by mu_
+  RecordListener record_listener_;                             // guarded by mu_
   bool stopping_ = false;                                      // guarded by mu_
   std::thread writer_;
   std::thread listener_thread_;

@@ -236,6 +236,7 @@ class ShardedStore final : public Store {
     sh->store = std::move(*st);
     if (change_listener_) sh->store->SetChangeListener(change_listener_);
     if (copy_listener_) sh->store->SetCopyListener(copy_listener_);
+    if (record_listener_) sh->store->SetRecordListener(record_listener_);
     if (shards_.size() > 0) {
       auto num = Admin(0, [&](Conn& c) { return pg::RegisterShard(c, spec.name); });
       if (!num) return Err(num.error().kind, "shard " + spec.name + ": " + num.error().message);
@@ -318,7 +319,7 @@ class ShardedStore final : public Store {
           return e;
         };
         if (auto s = pg::EnsureAccountCopy(main, shard, id, ""); !s) return fail(s.error());
-        pg::Txn t{shard, true, {}};
+        pg::Txn t{shard, true, {}, {}};
         if (auto s = pg::CreateDefaultMailboxes(t, id); !s) return fail(s.error());
         if (auto s = shard.Exec("COMMIT"); !s) return s.error();
         return true;
@@ -636,6 +637,11 @@ class ShardedStore final : public Store {
     copy_listener_ = listener;
     for (auto& s : shards_) s->store->SetCopyListener(listener);
   }
+  void SetRecordListener(RecordListener listener) override {
+    std::lock_guard lock(reload_mu_);
+    record_listener_ = listener;
+    for (auto& s : shards_) s->store->SetRecordListener(listener);
+  }
   StoreHealth Health() override {
     StoreHealth h;
     for (auto& s : shards_) {
@@ -778,6 +784,15 @@ class ShardedStore final : public Store {
       for (auto& d : one->damaged) all.damaged.push_back(d);
     }
     return all;
+  }
+  Result<uint64_t> RecountMailboxes() override {
+    uint64_t n = 0;
+    for (auto& s : shards_) {
+      auto one = s->store->RecountMailboxes();
+      if (!one) return one.error();
+      n += *one;
+    }
+    return n;
   }
   // One backup set for all shards: main's snapshot (everything but the mail
   // of accounts living elsewhere) plus each shard's accounts' mail, merged
@@ -1395,6 +1410,7 @@ class ShardedStore final : public Store {
   StoreOptions options_;                                              // guarded by reload_mu_
   std::function<void(const std::vector<int64_t>&)> change_listener_;  // guarded by reload_mu_
   CopyListener copy_listener_;                                        // guarded by reload_mu_
+  RecordListener record_listener_;                                    // guarded by reload_mu_
   std::unique_ptr<Retrier> retrier_;
   std::thread listen_thread_;
 

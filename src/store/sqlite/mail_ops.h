@@ -26,10 +26,10 @@ struct Txn {
 };
 
 // Stores content once (content-addressed) with `refs` more references, its
-// MIME tree and SORT keys record when given (kept if already stored);
+// MIME tree, SORT keys record and threadId when given (kept if already stored);
 // returns the blob id.
 Result<int64_t> PutBlob(Txn& t, std::string_view content, std::string_view mime, int64_t refs,
-                        std::string_view sort_keys = {});
+                        std::string_view sort_keys = {}, std::string_view thread_id = {});
 
 // Writes (run by the writer thread inside a batch).
 Status CreateDefaultMailboxes(Txn& t, int64_t account_id);

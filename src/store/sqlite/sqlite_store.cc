@@ -16,6 +16,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <limits>
 #include <mutex>
 #include <thread>
 #include <unordered_set>
@@ -1169,6 +1170,7 @@ class SqliteStore final : public Store, public WriteProbe {
   void AddSortKeys(Request& r) const {
     if (options_.sort_keys && r.sort_keys.empty())
       r.sort_keys = options_.sort_keys(r.content, r.mime);
+    if (options_.thread_id && r.thread_id.empty()) r.thread_id = options_.thread_id(r.content);
   }
 
   void Deliver(DeliveryRequest request, Done<DeliveryReceipt> done) override {
@@ -1391,22 +1393,28 @@ class SqliteStore final : public Store, public WriteProbe {
     });
   }
 
+  // Also fills the threadId (StoreOptions::thread_id) of bodies stored
+  // without one: the blobs_thread trigger moves their messages' Thread counts.
   Result<size_t> BackfillSortKeys(size_t max_bodies) override {
     if (!options_.sort_keys || max_bodies == 0) return size_t{0};
     struct Body {
       int64_t id;
       BlobRef ref;
       std::string mime;
+      bool has_keys;
     };
+    const bool threads = static_cast<bool>(options_.thread_id);
     auto bodies = WithReader([&](Db& db) -> Result<std::vector<Body>> {
       auto s = db.Cached(
-          "SELECT id, sha256, segment, offset, stored_length, size, codec, mime FROM blobs "
-          "WHERE sort_keys IS NULL AND refs > 0 LIMIT ?");
+          "SELECT id, sha256, segment, offset, stored_length, size, codec, mime, "
+          "sort_keys IS NOT NULL FROM blobs WHERE (sort_keys IS NULL OR (?2 AND thread_id IS "
+          "NULL)) AND refs > 0 LIMIT ?1");
       if (!s) return s.error();
-      (*s)->Bind(1, static_cast<int64_t>(max_bodies));
+      (*s)->Bind(1, static_cast<int64_t>(max_bodies)).Bind(2, int64_t{threads});
       std::vector<Body> out;
       auto st = (*s)->ForEachRow([&out](Stmt& r) {
-        out.push_back(Body{r.Int(0), RefFromRow(r, 1), r.IsNull(7) ? std::string() : r.Blob(7)});
+        out.push_back(Body{r.Int(0), RefFromRow(r, 1), r.IsNull(7) ? std::string() : r.Blob(7),
+                           r.Int(8) != 0});
       });
       (*s)->Reset();
       if (!st) return st.error();
@@ -1414,29 +1422,41 @@ class SqliteStore final : public Store, public WriteProbe {
     });
     if (!bodies) return bodies.error();
     if (bodies->empty()) return size_t{0};
-    // (blob id, record): "" (an empty BLOB, not NULL) where none can be made.
-    auto records = std::make_shared<std::vector<std::pair<int64_t, std::string>>>();
+    struct Filled {
+      int64_t id;
+      std::string record;  // "" (an empty BLOB, not NULL) where none can be made
+      std::string thread;  // "": left NULL (no StoreOptions::thread_id)
+    };
+    auto filled = std::make_shared<std::vector<Filled>>();
     for (const auto& b : *bodies) {
-      std::string record;
-      if (!b.mime.empty()) {
+      Filled f{b.id, {}, {}};
+      if ((!b.has_keys && !b.mime.empty()) || threads) {
         auto content = blobs_.Read(b.ref);
         if (!content) return content.error();
-        record = options_.sort_keys(*content, b.mime);
+        if (!b.has_keys && !b.mime.empty()) f.record = options_.sort_keys(*content, b.mime);
+        if (threads) f.thread = options_.thread_id(*content);
       }
-      records->emplace_back(b.id, std::move(record));
+      filled->push_back(std::move(f));
     }
-    auto st = WriteSync([records](Txn& t) -> Status {
-      auto u = t.db.Cached("UPDATE blobs SET sort_keys = ? WHERE id = ? AND sort_keys IS NULL");
+    auto st = WriteSync([filled](Txn& t) -> Status {
+      auto u = t.db.Cached(
+          "UPDATE blobs SET sort_keys = coalesce(sort_keys, ?1), thread_id = coalesce(thread_id, "
+          "?2) WHERE id = ?3");
       if (!u) return u.error();
-      for (const auto& [id, record] : *records) {
+      for (const auto& f : *filled) {
         (*u)->Reset();
-        (*u)->BindBlob(1, record).Bind(2, id);
-        if (auto r = (*u)->Run(); !r) return r;
+        (*u)->BindBlob(1, f.record);
+        if (f.thread.empty()) {
+          (*u)->BindNull(2);
+        } else {
+          (*u)->Bind(2, f.thread);
+        }
+        if (auto r = (*u)->Bind(3, f.id).Run(); !r) return r;
       }
       return Ok();
     });
     if (!st) return st.error();
-    return records->size();
+    return filled->size();
   }
 
   StoreHealth Health() override {
@@ -1651,6 +1671,18 @@ class SqliteStore final : public Store, public WriteProbe {
       for (auto& p : *checks) report.problems.push_back(std::move(p));
     }
     return report;
+  }
+
+  Result<uint64_t> RecountMailboxes() override {
+    auto fixed = std::make_shared<uint64_t>(0);
+    auto st = WriteSync([fixed](Txn& t) -> Status {
+      auto bad = sqlite::CounterDisagreements(t.db, std::numeric_limits<int64_t>::max());
+      if (!bad) return bad.error();
+      *fixed = bad->size();
+      return sqlite::RecountMailboxCounters(t.db);
+    });
+    if (!st) return st.error();
+    return *fixed;
   }
 
   Status SnapshotMetadata(const std::string& path) override {
