@@ -281,7 +281,7 @@ TEST_P(StoreTest, QuotaAndRecent) {
   ASSERT_TRUE(Deliver({a}, std::string(60, 'x')).ok());
   EXPECT_EQ(*store_->GetQuota(a)->limit_bytes, 100u);
   EXPECT_EQ(store_->GetQuota(a)->used_bytes, 60u);
-  AppendRequest req{a, "INBOX", std::string(50, 'y'), "", 0, "", 1700000000, {}, ""};
+  AppendRequest req{a, "INBOX", std::string(50, 'y'), "", 0, "", 1700000000, {}, "", ""};
   auto appended =
       Wait<AppendResult>([&](Done<AppendResult> d) { store_->Append(req, std::move(d)); });
   EXPECT_EQ(appended.error().kind, ErrorKind::kTooLarge);
@@ -417,7 +417,8 @@ TEST_P(StoreTest, AppendEnforcesKeywordLimits) {
   KeywordLimits lim{8, 3, 4};
   auto req = [&](std::string keywords) {
     AppendRequest r{
-        a, "Drafts", "Subject: k\r\n\r\nx\r\n", "", 0, std::move(keywords), 1700000000, lim, ""};
+        a,  "Drafts", "Subject: k\r\n\r\nx\r\n", "", 0, std::move(keywords), 1700000000, lim,
+        "", ""};
     return r;
   };
   auto append = [&](AppendRequest r) {
@@ -765,7 +766,7 @@ TEST_P(StoreTest, MailboxLifecycle) {
             ErrorKind::kInvalid);
   // Deleting keeps the messages in retention; the name can be created again
   // with a new UIDVALIDITY.
-  AppendRequest req{a, "Jobs/2026", "Subject: x\r\n\r\ny\r\n", "", 0, "", 1700000000, {}, ""};
+  AppendRequest req{a, "Jobs/2026", "Subject: x\r\n\r\ny\r\n", "", 0, "", 1700000000, {}, "", ""};
   ASSERT_TRUE(
       Wait<AppendResult>([&](Done<AppendResult> d) { store_->Append(req, std::move(d)); }).ok());
   uint32_t old_validity = store_->ListMessages(a, "Jobs/2026")->uidvalidity;
@@ -813,7 +814,7 @@ TEST_P(StoreTest, SubscriptionsAreNames) {
 // MULTIAPPEND (RFC 3502): all of the messages or none.
 TEST_P(StoreTest, AppendManyIsAllOrNothing) {
   int64_t a = MakeAccount("a@example.test");
-  AppendRequest one{a, "Drafts", "Subject: 1\r\n\r\nx\r\n", "", 0, "", 1700000000, {}, ""};
+  AppendRequest one{a, "Drafts", "Subject: 1\r\n\r\nx\r\n", "", 0, "", 1700000000, {}, "", ""};
   AppendRequest bad = one;
   bad.mailbox = "Nowhere";
   auto many = [&](std::vector<AppendRequest> reqs) {
@@ -836,7 +837,8 @@ TEST_P(StoreTest, AppendCopyMoveAndVanished) {
   auto append = [&](std::string subject) {
     AppendRequest req{a,          "Drafts", "Subject: " + subject + "\r\n\r\nbody\r\n",
                       "",         kDraft,   "$Later",
-                      1600000000, {},       ""};
+                      1600000000, {},       "",
+                      ""};
     return Wait<AppendResult>([&](Done<AppendResult> d) { store_->Append(req, std::move(d)); });
   };
   auto r1 = append("one");
@@ -1053,7 +1055,8 @@ TEST_P(StoreTest, SortKeysRecordsAreKeptWithTheBody) {
   int64_t b = MakeAccount("b@example.test");
   ASSERT_TRUE(Deliver({a, b}, "Subject: one\r\n\r\nx\r\n").ok());
   ASSERT_TRUE(Deliver({a}, "Subject: none\r\n\r\nx\r\n").ok());
-  AppendRequest req{a, "INBOX", "Subject: two\r\n\r\ny\r\n", "", 0, "", 1700000000, {}, "given"};
+  AppendRequest req{a,       "INBOX", "Subject: two\r\n\r\ny\r\n", "", 0, "", 1700000000, {},
+                    "given", ""};
   ASSERT_TRUE(
       Wait<AppendResult>([&](Done<AppendResult> d) { store_->Append(req, std::move(d)); }).ok());
   auto snap = store_->ListMessages(a, kInbox);
@@ -1095,7 +1098,7 @@ TEST_P(StoreTest, JmapIndexedEmailReads) {
   int64_t a = MakeAccount("a@example.test");
   int64_t b = MakeAccount("b@example.test");
   auto append = [&](int64_t account, const std::string& content, int64_t date) {
-    AppendRequest req{account, "INBOX", content, "", 0, "", date, {}, ""};
+    AppendRequest req{account, "INBOX", content, "", 0, "", date, {}, "", ""};
     auto r = Wait<AppendResult>([&](Done<AppendResult> d) { store_->Append(req, std::move(d)); });
     ASSERT_TRUE(r.ok()) << r.error().message;
   };
@@ -1241,8 +1244,8 @@ TEST_P(StoreTest, MailboxCountersFollowEveryChange) {
   ASSERT_TRUE(Deliver({a}, "Subject: one\r\n\r\n1\r\n").ok());
   ASSERT_TRUE(Deliver({a}, "Subject: two\r\n\r\n22\r\n").ok());
   ASSERT_TRUE(Deliver({a}, "Subject: two\r\n\r\n22\r\n").ok());  // the same body again
-  AppendRequest req{a,  kInbox, "Subject: three\r\n\r\n333\r\n", "", kSeen | kDeleted, "", 0,
-                    {}, ""};
+  AppendRequest req{a,  kInbox, "Subject: three\r\n\r\n333\r\n", "", kSeen | kDeleted, "", 0, {},
+                    "", ""};
   ASSERT_TRUE(
       Wait<AppendResult>([&](Done<AppendResult> d) { store_->Append(req, std::move(d)); }).ok());
   expect_counts("deliveries");

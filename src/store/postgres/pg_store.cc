@@ -2030,7 +2030,7 @@ class PgStore final : public Store {
     for (size_t i = 0; i < n; ++i) {
       if (batch[i].pipelined) plans[i] = batch[i].pipelined();
     }
-    Txn txn{writer_conn_, options_.compress, {}};
+    Txn txn{writer_conn_, options_.compress, {}, {}};
     std::vector<std::string> owed{"BEGIN"};
     // Sends the owed statements and `sql` (no parameters) in one simple query.
     auto send = [&](const std::string& sql) -> Status {
