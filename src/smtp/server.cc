@@ -143,6 +143,7 @@ class Session final : public server::SessionRegistry::Member,
   awaitable<bool> HandleData();
   awaitable<bool> HandleBdat(const Command& c);
   awaitable<bool> HandleBurl(const Command& c);  // RFC 4468
+  awaitable<bool> EndChunk(bool last, std::string ok, uint64_t limit);
   awaitable<bool> HandleStartTls();
   awaitable<bool> HandleAuth(const Command& c);
   awaitable<bool> HandleAuthScram(std::optional<std::string> initial);
@@ -1098,12 +1099,16 @@ awaitable<bool> Session::HandleBdat(const Command& c) {
   }
   tx_.bdat_started = true;
   if (tx_.bdat_norm.overflowed()) tx_.bdat_failed = true;
-  if (!c.last_chunk) {
-    if (tx_.bdat_failed) {
-      Reply("552 5.3.4 Message size exceeds fixed limit");
-    } else {
-      Reply("250 2.0.0 " + std::to_string(c.chunk_size) + " octets received");
-    }
+  co_return co_await EndChunk(
+      c.last_chunk, "250 2.0.0 " + std::to_string(c.chunk_size) + " octets received", limit);
+}
+
+// The end of a BDAT or BURL chunk (RFC 3030 section 2, RFC 4468 section 3):
+// `ok` for a chunk that is not the last, else the message is delivered
+// (or refused whole when it outgrew the limit).
+awaitable<bool> Session::EndChunk(bool last, std::string ok, uint64_t limit) {
+  if (!last) {
+    Reply(tx_.bdat_failed ? "552 5.3.4 Message size exceeds fixed limit" : ok);
     co_return true;
   }
   if (tx_.bdat_failed) {
@@ -1160,24 +1165,8 @@ awaitable<bool> Session::HandleBurl(const Command& c) {
   }
   tx_.bdat_started = true;
   if (!ChargeData(tx_.bdat.size())) co_return false;
-  if (!c.last_chunk) {
-    if (tx_.bdat_failed) {
-      Reply("552 5.3.4 Message size exceeds fixed limit");
-    } else {
-      Reply("250 2.5.0 " + std::to_string(data->size()) + " octets added");
-    }
-    co_return true;
-  }
-  if (tx_.bdat_failed) {
-    Reply("552 5.3.4 Message size exceeds fixed limit");
-    tx_ = Transaction{};
-    co_return true;
-  }
-  tx_.bdat_norm.Finish(tx_.bdat, limit);
-  std::string content = std::move(tx_.bdat);
-  bool delivered = co_await Deliver(std::move(content));
-  charge_.Set(0);
-  co_return delivered;
+  co_return co_await EndChunk(c.last_chunk,
+                              "250 2.5.0 " + std::to_string(data->size()) + " octets added", limit);
 }
 
 awaitable<bool> Session::HandleStartTls() {
