@@ -485,7 +485,8 @@ int RunCli(int argc, char** argv) {
   ServeOptions serve_opts;
   auto* serve = app.add_subcommand("serve", "run the mail server in the foreground");
   add_data(serve);
-  serve->add_option("--smtp", serve_opts.overrides.smtp, "SMTP (MX) listener host:port");
+  serve->add_option("--smtp", serve_opts.overrides.smtp,
+                    "SMTP (MX) listener host:port (\"\" turns a listener off)");
   serve->add_option("--submission", serve_opts.overrides.submission,
                     "submission (STARTTLS) host:port");
   serve->add_option("--submissions", serve_opts.overrides.submissions,

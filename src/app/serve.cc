@@ -58,17 +58,20 @@ constexpr size_t kSortKeyBackfillBatch = 256;
 // bounded by [msgauth] check_timeout_seconds).
 constexpr size_t kCheckThreads = 16;
 
-void ApplyOverrides(config::Config& c, const config::Listen& o) {
-  if (!o.smtp.empty()) c.listen.smtp = o.smtp;
-  if (!o.submission.empty()) c.listen.submission = o.submission;
-  if (!o.submissions.empty()) c.listen.submissions = o.submissions;
-  if (!o.imap.empty()) c.listen.imap = o.imap;
-  if (!o.imaps.empty()) c.listen.imaps = o.imaps;
-  if (!o.managesieve.empty()) c.listen.managesieve = o.managesieve;
-  if (!o.pop3.empty()) c.listen.pop3 = o.pop3;
-  if (!o.pop3s.empty()) c.listen.pop3s = o.pop3s;
-  if (!o.http.empty()) c.listen.http = o.http;
-  if (!o.https.empty()) c.listen.https = o.https;
+void ApplyOverrides(config::Config& c, const ListenOverrides& o) {
+  auto apply = [](std::string& listener, const std::optional<std::string>& given) {
+    if (given) listener = *given;
+  };
+  apply(c.listen.smtp, o.smtp);
+  apply(c.listen.submission, o.submission);
+  apply(c.listen.submissions, o.submissions);
+  apply(c.listen.imap, o.imap);
+  apply(c.listen.imaps, o.imaps);
+  apply(c.listen.managesieve, o.managesieve);
+  apply(c.listen.pop3, o.pop3);
+  apply(c.listen.pop3s, o.pop3s);
+  apply(c.listen.http, o.http);
+  apply(c.listen.https, o.https);
 }
 
 Result<tcp::endpoint> ParseEndpoint(const std::string& hostport) {

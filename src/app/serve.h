@@ -2,15 +2,23 @@
 // and handles signals (SIGTERM/SIGINT: graceful stop; SIGHUP: reload config).
 #pragma once
 
+#include <optional>
 #include <string>
 
 #include "config/config.h"
 
 namespace hato::app {
 
+// The listeners given on the command line: a given value replaces the
+// config's, and an empty one turns that listener off (as "" does in hato.toml).
+struct ListenOverrides {
+  std::optional<std::string> smtp, submission, submissions, imap, imaps, managesieve, pop3, pop3s,
+      http, https;
+};
+
 struct ServeOptions {
   std::string data_dir;
-  config::Listen overrides;  // non-empty fields replace the config's listeners
+  ListenOverrides overrides;
   int shutdown_grace_seconds = 10;
   int event_loops = -1;  // --event-loops; -1 = [server] event_loops
 };

@@ -173,6 +173,34 @@ class CliTest(unittest.TestCase):
         self.assertIn("unknown key 'bogus.key'", r.stderr)
         self.assertNotIn("terminate called", r.stderr)
 
+    def test_serve_empty_listener_flag_turns_it_off(self):
+        # `--smtp ""` turns the listener off, as "" does in hato.toml; it used
+        # to keep the config's 0.0.0.0:25 (and fail when 25 was taken).
+        run_cli("init", "--domain", "example.test", data=self.data)
+        port = free_port()
+        args = [HATO, "serve", "--data", self.data, "--imap", f"127.0.0.1:{port}"]
+        for flag in ("--smtp", "--submission", "--submissions", "--imaps", "--pop3", "--pop3s",
+                     "--http", "--https", "--managesieve"):
+            args += [flag, ""]
+        log_path = os.path.join(self.data, "serve.log")
+        with open(log_path, "w") as log:
+            proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.time() + 30
+            while time.time() < deadline and proc.poll() is None:
+                with open(log_path) as f:
+                    if "imap: listening on" in f.read():
+                        break
+                time.sleep(0.1)
+            self.assertIsNone(proc.poll(), open(log_path).read()[-2000:])
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+        with open(log_path) as f:
+            listening = [line for line in f if "listening on" in line]
+        self.assertEqual(len(listening), 1, listening)
+        self.assertIn(f"imap: listening on 127.0.0.1:{port}", listening[0])
+
 
 class SignalTest(unittest.TestCase):
     def test_sighup_reload_and_sigterm_exit(self):
