@@ -921,7 +921,8 @@ awaitable<bool> Session::HandleMailboxWrite(const Command& c) {
   }
   Result<void> result;
   std::string what = VerbName(c.verb);
-  std::string created;  // CREATE: the canonical name
+  std::string created;                         // CREATE: the canonical name
+  std::optional<std::string> normalized_from;  // CREATE: the name as sent, if it differs
   if (c.verb == Verb::kRename) {
     const auto& a = c.As<RenameArgs>();
     auto from = FromWire(a.from);
@@ -931,10 +932,33 @@ awaitable<bool> Session::HandleMailboxWrite(const Command& c) {
       co_return true;
     }
     std::string f = *from, t = *to;
+    // IMAP4rev2 (RFC 9051 section 6.3.6): the renamed mailboxes, the inferior
+    // names too (but not INBOX's, which stay), are told with their OLDNAME.
+    std::vector<std::string> before;
+    if (rev2_) {
+      auto names = [store, account, f]() -> std::optional<std::vector<std::string>> {
+        auto boxes = store->ListMailboxes(account);
+        if (!boxes) return std::nullopt;
+        std::vector<std::string> out;
+        for (const auto& b : *boxes) {
+          if (b.name == f || (f != store::kInbox && b.name.starts_with(f + '/'))) {
+            out.push_back(b.name);
+          }
+        }
+        return out;
+      };
+      auto listed = co_await io::Offload(*svc_.blocking, std::move(names));
+      if (listed) before = std::move(*listed);
+    }
     auto op = [store, account, f, t](store::Done<void> done) {
       store->RenameMailbox(account, f, t, std::move(done));
     };
     result = co_await Write<void>(std::move(op));
+    if (result && rev2_) {
+      std::vector<std::pair<std::string, std::string>> renamed;
+      for (const auto& old : before) renamed.emplace_back(t + old.substr(f.size()), old);
+      co_await SendOldNames(std::move(renamed));
+    }
   } else {
     std::string wire;
     std::string special_use;
@@ -954,6 +978,9 @@ awaitable<bool> Session::HandleMailboxWrite(const Command& c) {
     }
     std::string n = *name;
     if (c.verb == Verb::kCreate) created = n;
+    // The name as the client sent it, when the server normalized it (an
+    // "inbox/..." is "INBOX/..."): RFC 9051 section 6.3.4 OLDNAME.
+    if (c.verb == Verb::kCreate && rev2_ && ToWire(n) != wire) normalized_from = wire;
     Verb verb = c.verb;
     auto op = [store, account, n, special_use, verb](store::Done<void> done) {
       switch (verb) {
@@ -970,6 +997,12 @@ awaitable<bool> Session::HandleMailboxWrite(const Command& c) {
     };
     if (c.verb == Verb::kDelete && selected_ && selected_->name == n) Deselect();
     result = co_await Write<void>(std::move(op));
+  }
+  if (result && normalized_from) {
+    // IMAP4rev2 only: the name as sent is UTF-8 already (RFC 9051 section 5.1).
+    std::vector<std::pair<std::string, std::string>> renamed;
+    renamed.emplace_back(created, *normalized_from);
+    co_await SendOldNames(std::move(renamed));
   }
   if (result && c.verb == Verb::kCreate) {
     // RFC 8474 section 4.1: the new mailbox's object id in the tagged OK.
@@ -1003,6 +1036,39 @@ awaitable<bool> Session::HandleMailboxWrite(const Command& c) {
     }
   }
   co_return true;
+}
+
+awaitable<void> Session::SendOldNames(std::vector<std::pair<std::string, std::string>> renamed) {
+  if (renamed.empty()) co_return;
+  store::Store* store = svc_.store;
+  int64_t account = account_id_;
+  auto list = [store, account]() -> std::optional<std::vector<store::MailboxInfo>> {
+    auto boxes = store->ListMailboxes(account);
+    if (!boxes) return std::nullopt;
+    return std::move(*boxes);
+  };
+  auto boxes = co_await io::Offload(*svc_.blocking, std::move(list));
+  if (!boxes) co_return;  // the responses are optional: the tagged OK still follows
+  std::map<std::string, const store::MailboxInfo*> by_name;
+  std::set<std::string> parents;
+  for (const auto& m : *boxes) {
+    by_name[m.name] = &m;
+    size_t slash = m.name.rfind(store::kHierarchySeparator);
+    if (slash != std::string::npos) parents.insert(m.name.substr(0, slash));
+  }
+  for (const auto& [now, old] : renamed) {
+    auto it = by_name.find(now);
+    if (it == by_name.end()) continue;
+    std::string line = "* LIST (";
+    line += parents.count(now) ? "\\HasChildren" : "\\HasNoChildren";
+    if (!it->second->special_use.empty()) line += " " + it->second->special_use;
+    line += ") \"/\" ";
+    AppendString(line, ToWire(now), rev2_);
+    line += " (\"OLDNAME\" (";
+    AppendString(line, ToWire(old), rev2_);
+    line += "))";
+    Reply(line);
+  }
 }
 
 awaitable<bool> Session::HandleList(const Command& c) {

@@ -114,6 +114,10 @@ class Session final : public server::SessionRegistry::Member,
   awaitable<bool> HandleSelect(const Command& c);
   awaitable<bool> HandleMailboxWrite(const Command& c);  // CREATE DELETE RENAME (UN)SUBSCRIBE
   awaitable<bool> HandleList(const Command& c);
+  // The untagged LIST with an OLDNAME extended data item (RFC 9051 sections
+  // 6.3.4, 6.3.6 and 7.3.1) for each (new name, old name) pair, UTF-8, that
+  // still exists: after a RENAME and a CREATE whose name was normalized.
+  awaitable<void> SendOldNames(std::vector<std::pair<std::string, std::string>> renamed);
   awaitable<bool> HandleStatus(const Command& c);
   // Store::ListMailboxes with RECENT counts that reflect this process's
   // \Recent claims at once.
