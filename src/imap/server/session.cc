@@ -175,7 +175,7 @@ std::string Session::Capabilities() const {
       "MOVE CHILDREN SPECIAL-USE LIST-EXTENDED LIST-STATUS ESEARCH CONDSTORE QRESYNC BINARY "
       "QUOTA QUOTA=RES-STORAGE STATUS=SIZE PREVIEW SORT SORT=DISPLAY ESORT "
       "THREAD=ORDEREDSUBJECT THREAD=REFERENCES MULTIAPPEND CATENATE URLAUTH COMPRESS=DEFLATE "
-      "OBJECTID SAVEDATE PARTIAL METADATA APPENDLIMIT=" +
+      "OBJECTID SAVEDATE PARTIAL METADATA CONTEXT=SEARCH APPENDLIMIT=" +
       std::to_string(cfg_->imap.max_message_size);
   if (state_ == State::kNotAuthenticated) {
     if (conn_.tls_available() && !conn_.is_tls()) caps += " STARTTLS";
@@ -241,6 +241,7 @@ bool Session::Allowed(Verb v, State s) {
     case Verb::kCheck:
     case Verb::kClose:
     case Verb::kUnselect:
+    case Verb::kCancelUpdate:
     case Verb::kExpunge:
     case Verb::kSearch:
     case Verb::kSort:
@@ -377,6 +378,7 @@ awaitable<bool> Session::Handle(Command& c) {
     case Verb::kGetQuota:
     case Verb::kGetQuotaRoot:
     case Verb::kSetQuota:
+    case Verb::kCancelUpdate:
       if (state_ == State::kSelected) co_await SendUpdates(true);
       break;
     default:
@@ -472,6 +474,9 @@ awaitable<bool> Session::Handle(Command& c) {
       Tagged(c, "OK", std::string(VerbName(c.verb)) + " completed");
       co_return true;
     }
+    case Verb::kCancelUpdate:
+      HandleCancelUpdate(c);
+      co_return true;
     case Verb::kExpunge:
       ok = co_await HandleExpunge(c, false);
       co_return ok;
@@ -1399,7 +1404,10 @@ awaitable<bool> Session::WakeView() {
 awaitable<void> Session::SendUpdates(bool expunge_ok, const std::vector<uint32_t>& quiet_uids) {
   if (!selected_) co_return;
   bool announce_expunges = expunge_ok && !selected_->pending_expunged.empty();
-  if (!changed_ && !announce_expunges) co_return;
+  if (!changed_ && !announce_expunges) {
+    SendContextUpdates();  // this session's own STORE may have changed a result
+    co_return;
+  }
   const int64_t mailbox_id = selected_->id;
   auto find = [this](uint32_t uid) { return selected_->view.Find(uid); };
   // New messages (UIDs above what the view had), announced last, in UID
@@ -1486,6 +1494,7 @@ awaitable<void> Session::SendUpdates(bool expunge_ok, const std::vector<uint32_t
     // IDLE) comes here; with several pages, each page's expunges come before
     // its flag changes (every number is valid when it is sent).
     if (expunge_ok && !sel.pending_expunged.empty() && !reader_.PendingUsesSequenceNumbers()) {
+      SendContextExpunges(sel.pending_expunged);
       std::vector<uint32_t> vanished;
       for (auto it = sel.pending_expunged.rbegin(); it != sel.pending_expunged.rend(); ++it) {
         auto i = find(*it);
@@ -1535,6 +1544,82 @@ awaitable<void> Session::SendUpdates(bool expunge_ok, const std::vector<uint32_t
       }
     }
   }
+  SendContextUpdates();
+}
+
+void Session::SendContextExpunges(const std::set<uint32_t>& expunged) {
+  for (auto& ctx : selected_->contexts) {
+    std::vector<uint32_t> gone, numbers, kept;
+    for (uint32_t uid : ctx.uids) (expunged.count(uid) ? gone : kept).push_back(uid);
+    if (gone.empty()) continue;
+    for (uint32_t uid : gone) {
+      auto i = selected_->view.Find(uid);
+      if (ctx.uid) {
+        numbers.push_back(uid);
+      } else if (i) {
+        numbers.push_back(static_cast<uint32_t>(*i + 1));
+      }
+    }
+    ctx.uids = std::move(kept);
+    if (numbers.empty()) continue;
+    std::string line = "* ESEARCH (TAG ";
+    AppendString(line, ctx.tag);
+    line += std::string(ctx.uid ? ") UID" : ")") + " REMOVEFROM (0 " +
+            IdSet::FromIds(numbers).ToString() + ")";
+    Reply(line);
+  }
+}
+
+void Session::SendContextUpdates() {
+  if (!selected_ || selected_->contexts.empty() || !selected_->view.awake()) return;
+  const auto& metas = selected_->view.metas();
+  uint32_t max_seq = static_cast<uint32_t>(metas.size());
+  uint32_t max_uid = metas.empty() ? 0 : metas.back().uid;
+  for (auto& ctx : selected_->contexts) {
+    std::vector<uint32_t> now;  // ascending: the view is in UID order
+    for (size_t i = 0; i < metas.size(); ++i) {
+      if (selected_->pending_expunged.count(metas[i].uid)) continue;  // REMOVEFROM comes with it
+      MessageData m{&metas[i], static_cast<uint32_t>(i + 1), {}, nullptr};
+      if (Matches(ctx.key, m, max_seq, max_uid)) now.push_back(metas[i].uid);
+    }
+    std::vector<uint32_t> removed, added;
+    std::set_difference(ctx.uids.begin(), ctx.uids.end(), now.begin(), now.end(),
+                        std::back_inserter(removed));
+    std::set_difference(now.begin(), now.end(), ctx.uids.begin(), ctx.uids.end(),
+                        std::back_inserter(added));
+    for (auto* change : {&removed, &added}) {
+      if (change->empty()) continue;
+      std::vector<uint32_t> numbers;
+      for (uint32_t uid : *change) {
+        auto i = selected_->view.Find(uid);
+        numbers.push_back(ctx.uid || !i ? uid : static_cast<uint32_t>(*i + 1));
+      }
+      std::string line = "* ESEARCH (TAG ";
+      AppendString(line, ctx.tag);
+      // Position 0: SEARCH results are in mailbox order (section 4.3.3).
+      line += std::string(ctx.uid ? ") UID" : ")") +
+              (change == &removed ? " REMOVEFROM (0 " : " ADDTO (0 ") +
+              IdSet::FromIds(numbers).ToString() + ")";
+      Reply(line);
+    }
+    ctx.uids = std::move(now);
+  }
+}
+
+void Session::HandleCancelUpdate(const Command& c) {
+  auto& contexts = selected_->contexts;
+  for (const auto& tag : c.As<CancelUpdateArgs>().tags) {
+    auto it = std::find_if(contexts.begin(), contexts.end(),
+                           [&tag](const UpdateContext& u) { return u.tag == tag; });
+    if (it == contexts.end()) {
+      Tagged(c, "BAD", "no updating search has the tag " + tag);
+      return;
+    }
+  }
+  for (const auto& tag : c.As<CancelUpdateArgs>().tags) {
+    std::erase_if(contexts, [&tag](const UpdateContext& u) { return u.tag == tag; });
+  }
+  Tagged(c, "OK", "CANCELUPDATE completed");
 }
 
 void Session::SendFlags(const Selected& sel) {

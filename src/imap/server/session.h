@@ -45,6 +45,17 @@ class Session final : public server::SessionRegistry::Member,
  private:
   enum class State { kNotAuthenticated, kAuthenticated, kSelected, kLogout };
 
+  // A SEARCH with RETURN (UPDATE) (CONTEXT=SEARCH, RFC 5267 section 4.3):
+  // while the mailbox stays selected, the client hears ESEARCH ADDTO and
+  // REMOVEFROM as messages come, go and change. Only searches on metadata
+  // (flags, sizes, dates, UIDs, modseqs) are kept: they are re-evaluated
+  // against the view after each update, without store access.
+  struct UpdateContext {
+    std::string tag;
+    bool uid = false;            // UIDs, else sequence numbers (section 4.3.2)
+    SearchKey key;               // "$" resolved
+    std::vector<uint32_t> uids;  // the result as the client knows it, ascending
+  };
   struct Selected {
     int64_t id = 0;
     std::string name;  // UTF-8, canonical
@@ -62,7 +73,21 @@ class Session final : public server::SessionRegistry::Member,
     std::set<uint32_t> pending_expunged;
     // Keywords in use in the mailbox as the client was told (FLAGS, RFC 3501 7.2.6).
     std::set<std::string, std::less<>> keywords;
+    // The searches whose results are kept up to date (RFC 5267 section 4.3);
+    // they end with the selection.
+    std::vector<UpdateContext> contexts;
   };
+  // Updating searches per selected mailbox; past it the search is answered
+  // with "* NO [NOUPDATE tag]" and no updates (section 4.3.1: at least one).
+  static constexpr size_t kMaxUpdateContexts = 8;
+  // REMOVEFROM for the results among the UIDs about to be expunged: sent
+  // before the EXPUNGE (or VANISHED), while their numbers are valid (section 4.3.4).
+  void SendContextExpunges(const std::set<uint32_t>& expunged);
+  // Re-evaluates each updating search against the view and sends the
+  // REMOVEFROM and ADDTO that bring the client's result up to date (after
+  // EXISTS, section 4.3.3).
+  void SendContextUpdates();
+  void HandleCancelUpdate(const Command& c);  // RFC 5267 section 4.3.5
   // "* FLAGS" and "* OK [PERMANENTFLAGS]" with the mailbox's keywords.
   void SendFlags(const Selected& sel);
 

@@ -96,6 +96,13 @@ awaitable<bool> Session::HandleSort(const Command& c) {
     co_return true;
   }
   std::vector<size_t> order = SortOrder(*inputs, a.sort);
+  if (a.return_update) {
+    // CONTEXT=SORT (RFC 5267 section 4.3) is not offered: the result comes
+    // without updates, as section 4.3.1 allows.
+    std::string line = "* NO [NOUPDATE ";
+    AppendString(line, c.tag);
+    Reply(line + "] SORT results are not updated");
+  }
   if (a.return_save) {
     // RFC 5182 section 2.1 (and RFC 5267 section 3): "$" is the result; with
     // MIN and/or MAX alone, only those (the first and last in sort order).
@@ -127,7 +134,7 @@ awaitable<bool> Session::HandleSort(const Command& c) {
     line += ')';
     if (c.uid) line += " UID";
     bool none = !a.return_min && !a.return_max && !a.return_count && !a.return_all &&
-                !a.return_save && !a.partial;
+                !a.return_save && !a.partial && !a.return_update && !a.return_context;
     std::vector<uint32_t> sorted;
     sorted.reserve(order.size());
     for (size_t i : order) sorted.push_back((*inputs)[i].number);
