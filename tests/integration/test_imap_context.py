@@ -121,7 +121,6 @@ class HatoContextTest(ContextChecks, unittest.TestCase):
         """Position 0 (SEARCH results are in mailbox order), one ESEARCH per
         change; sequence numbers for a SEARCH without UID (section 4.3.2)."""
         r, w = self.two_sessions()
-        self.assertNotIn("CONTEXT=SORT", r.cmd("k CAPABILITY", "k")[0].split())
         self.assertEqual(self.ok(r, "SEARCH RETURN (UPDATE COUNT) UNSEEN", "q1"),
                          ['* ESEARCH (TAG "q1") COUNT 3'])
         self.ok(r, "UID SEARCH RETURN (CONTEXT UPDATE) UNSEEN", "q2")
@@ -157,6 +156,41 @@ class HatoContextTest(ContextChecks, unittest.TestCase):
         r.sock.sendall(b"DONE\r\n")
         self.assertTrue(r.until("i")[-1].startswith("i OK"))
 
+    def test_sort_updates(self):
+        """CONTEXT=SORT: positions in the sort order; messages that go are
+        removed at their positions, those that come inserted at theirs."""
+        r, w = self.two_sessions()
+        self.assertIn("CONTEXT=SORT", r.cmd("k CAPABILITY", "k")[0].split())
+        # Unseen UIDs 1, 3, 4 (subjects c0, c2, c3), by subject descending.
+        self.assertEqual(self.ok(r, "UID SORT RETURN (UPDATE ALL) (REVERSE SUBJECT) UTF-8 UNSEEN",
+                                 "s1"), ['* ESEARCH (TAG "s1") UID ALL 4,3,1'])
+        self.assertEqual(self.ok(r, "SORT RETURN (UPDATE COUNT) (SUBJECT) UTF-8 UNSEEN", "s2"),
+                         ['* ESEARCH (TAG "s2") COUNT 3'])
+        msg = b"From: z@x.test\r\nSubject: b\r\n\r\nlast\r\n"
+        w.sock.sendall(b"ap APPEND C {%d+}\r\n" % len(msg) + msg + b"\r\n")
+        self.assertIn(" OK", w.until("ap")[-1])
+        lines = self.ok(r, "NOOP", "n1")
+        self.assertIn('* ESEARCH (TAG "s1") UID ADDTO (4 5)', lines)  # 4,3,1,5
+        self.assertIn('* ESEARCH (TAG "s2") ADDTO (1 5)', lines)      # 5,1,3,4
+        self.ok(w, "UID STORE 3 +FLAGS.SILENT (\\Seen)")
+        lines = self.ok(r, "NOOP", "n2")
+        self.assertIn('* ESEARCH (TAG "s1") UID REMOVEFROM (2 3)', lines)  # 4,1,5
+        self.assertIn('* ESEARCH (TAG "s2") REMOVEFROM (3 3)', lines)      # 5,1,4
+        self.ok(w, "UID STORE 2 -FLAGS.SILENT (\\Seen)")
+        lines = self.ok(r, "NOOP", "n3")
+        self.assertIn('* ESEARCH (TAG "s1") UID ADDTO (2 2)', lines)  # 4,2,1,5
+        self.assertIn('* ESEARCH (TAG "s2") ADDTO (3 2)', lines)      # 5,1,2,4
+        # An expunge: REMOVEFROM at its position, before the EXPUNGE.
+        self.ok(w, "UID STORE 4 +FLAGS.SILENT (\\Deleted)")
+        self.ok(w, "EXPUNGE", "x")
+        lines = self.ok(r, "NOOP", "n4")
+        self.assertEqual(lines[:3], ['* ESEARCH (TAG "s1") UID REMOVEFROM (1 4)',
+                                     '* ESEARCH (TAG "s2") REMOVEFROM (4 4)', "* 4 EXPUNGE"])
+        # What the client now holds is what a new SORT answers.
+        self.assertEqual(self.ok(r, "UID SORT RETURN (ALL) (REVERSE SUBJECT) UTF-8 UNSEEN", "c1"),
+                         ['* ESEARCH (TAG "c1") UID ALL 2,1,5'])
+        self.assertEqual(self.ok(r, "SORT (SUBJECT) UTF-8 UNSEEN", "c2"), ["* SORT 4 1 2"])
+
     def test_refusals(self):
         r, _ = self.two_sessions()
         # Searches that are not followed are answered, after NOUPDATE (4.3.1).
@@ -165,7 +199,7 @@ class HatoContextTest(ContextChecks, unittest.TestCase):
                           'are updated', '* ESEARCH (TAG "b1") UID ALL 1:4'])
         self.assertEqual(self.ok(r, "UID SEARCH RETURN (UPDATE) 1:2", "b2")[0][:22],
                          '* NO [NOUPDATE "b2"] s')
-        lines = self.ok(r, "UID SORT RETURN (UPDATE) (SUBJECT) UTF-8 ALL", "b3")
+        lines = self.ok(r, "UID SORT RETURN (UPDATE) (SUBJECT) UTF-8 BODY x", "b3")
         self.assertTrue(lines[0].startswith('* NO [NOUPDATE "b3"]'), lines)
         # The tag of a live updating search (section 4.3).
         self.ok(r, "UID SEARCH RETURN (UPDATE) SEEN", "dup")

@@ -499,18 +499,32 @@ static bool HasSequenceSetKey(const SearchKey& k) {
   return std::any_of(k.children.begin(), k.children.end(), HasSequenceSetKey);
 }
 
+bool Session::UpdateTagInUse(const Command& c) {
+  for (const auto& ctx : selected_->contexts) {
+    if (ctx.tag != c.tag) continue;
+    Tagged(c, "BAD", "the tag of an updating search is in use (RFC 5267 section 4.3)");
+    return true;
+  }
+  return false;
+}
+
+std::string Session::RefuseUpdate(const SearchKey& key) const {
+  if (SearchNeedsOf(key) != SearchNeeds::kMeta) {
+    return "only searches on flags, sizes, dates and UIDs are updated";
+  }
+  if (HasSequenceSetKey(key)) return "searches by sequence number are not updated";
+  if (selected_->contexts.size() >= kMaxUpdateContexts) {
+    return "at most " + std::to_string(kMaxUpdateContexts) + " updating searches";
+  }
+  return "";
+}
+
 awaitable<bool> Session::HandleSearch(const Command& c) {
   const auto& a = c.As<SearchArgs>();
   const std::vector<store::MessageMeta>* metas = &selected_->view.metas();
   bool ok = true;
   // RFC 5267 section 4.3: UPDATE with the tag of a search still updated is BAD.
-  if (a.return_update) {
-    for (const auto& ctx : selected_->contexts) {
-      if (ctx.tag != c.tag) continue;
-      Tagged(c, "BAD", "the tag of an updating search is in use (RFC 5267 section 4.3)");
-      co_return true;
-    }
-  }
+  if (a.return_update && UpdateTagInUse(c)) co_return true;
   // RFC 5182 section 2.1: a SEARCH with SAVE that fails leaves "$" empty.
   if (a.return_save) saved_uids_.clear();
   auto result = co_await RunSearch(c, ok);
@@ -537,14 +551,7 @@ awaitable<bool> Session::HandleSearch(const Command& c) {
     // is answered, with "* NO [NOUPDATE tag]" first and no updates after.
     SearchKey key = a.key;
     ResolveSaved(key);
-    std::string refused;
-    if (SearchNeedsOf(key) != SearchNeeds::kMeta) {
-      refused = "only searches on flags, sizes, dates and UIDs are updated";
-    } else if (HasSequenceSetKey(key)) {
-      refused = "searches by sequence number are not updated";
-    } else if (selected_->contexts.size() >= kMaxUpdateContexts) {
-      refused = "at most " + std::to_string(kMaxUpdateContexts) + " updating searches";
-    }
+    std::string refused = RefuseUpdate(key);
     if (!refused.empty()) {
       std::string line = "* NO [NOUPDATE ";
       AppendString(line, c.tag);
@@ -552,7 +559,8 @@ awaitable<bool> Session::HandleSearch(const Command& c) {
     } else {
       std::vector<uint32_t> uids;
       for (uint32_t seq : found.first) uids.push_back((*metas)[seq - 1].uid);
-      selected_->contexts.push_back(UpdateContext{c.tag, c.uid, std::move(key), std::move(uids)});
+      selected_->contexts.push_back(
+          UpdateContext{c.tag, c.uid, std::move(key), {}, std::move(uids)});
     }
   }
   bool save_only = a.return_save && !a.return_min && !a.return_max && !a.return_all &&

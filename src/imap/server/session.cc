@@ -175,7 +175,7 @@ std::string Session::Capabilities() const {
       "MOVE CHILDREN SPECIAL-USE LIST-EXTENDED LIST-STATUS ESEARCH CONDSTORE QRESYNC BINARY "
       "QUOTA QUOTA=RES-STORAGE STATUS=SIZE PREVIEW SORT SORT=DISPLAY ESORT "
       "THREAD=ORDEREDSUBJECT THREAD=REFERENCES MULTIAPPEND CATENATE URLAUTH COMPRESS=DEFLATE "
-      "OBJECTID SAVEDATE PARTIAL METADATA CONTEXT=SEARCH APPENDLIMIT=" +
+      "OBJECTID SAVEDATE PARTIAL METADATA CONTEXT=SEARCH CONTEXT=SORT APPENDLIMIT=" +
       std::to_string(cfg_->imap.max_message_size);
   if (state_ == State::kNotAuthenticated) {
     if (conn_.tls_available() && !conn_.is_tls()) caps += " STARTTLS";
@@ -1405,7 +1405,7 @@ awaitable<void> Session::SendUpdates(bool expunge_ok, const std::vector<uint32_t
   if (!selected_) co_return;
   bool announce_expunges = expunge_ok && !selected_->pending_expunged.empty();
   if (!changed_ && !announce_expunges) {
-    SendContextUpdates();  // this session's own STORE may have changed a result
+    co_await SendContextUpdates();  // this session's own STORE may have changed a result
     co_return;
   }
   const int64_t mailbox_id = selected_->id;
@@ -1544,65 +1544,116 @@ awaitable<void> Session::SendUpdates(bool expunge_ok, const std::vector<uint32_t
       }
     }
   }
-  SendContextUpdates();
+  co_await SendContextUpdates();
+}
+
+std::string Session::ContextNumber(const UpdateContext& ctx, uint32_t uid) const {
+  if (ctx.uid) return std::to_string(uid);
+  auto i = selected_->view.Find(uid);
+  return std::to_string(i ? *i + 1 : 0);
+}
+
+void Session::SendContextLine(const UpdateContext& ctx, std::string_view kind,
+                              const std::string& pairs) {
+  std::string line = "* ESEARCH (TAG ";
+  AppendString(line, ctx.tag);
+  line += std::string(ctx.uid ? ") UID " : ") ") + std::string(kind) + " (" + pairs + ")";
+  Reply(line);
 }
 
 void Session::SendContextExpunges(const std::set<uint32_t>& expunged) {
   for (auto& ctx : selected_->contexts) {
-    std::vector<uint32_t> gone, numbers, kept;
-    for (uint32_t uid : ctx.uids) (expunged.count(uid) ? gone : kept).push_back(uid);
-    if (gone.empty()) continue;
-    for (uint32_t uid : gone) {
-      auto i = selected_->view.Find(uid);
-      if (ctx.uid) {
-        numbers.push_back(uid);
-      } else if (i) {
-        numbers.push_back(static_cast<uint32_t>(*i + 1));
+    std::vector<uint32_t> gone, kept;
+    std::string pairs;  // SORT: one pair a message, at its position as the client removes it
+    for (uint32_t uid : ctx.uids) {
+      if (!expunged.count(uid)) {
+        kept.push_back(uid);
+        continue;
+      }
+      gone.push_back(uid);
+      if (!ctx.sort.empty()) {
+        if (!pairs.empty()) pairs += ' ';
+        pairs += std::to_string(kept.size() + 1) + ' ' + ContextNumber(ctx, uid);
       }
     }
+    if (gone.empty()) continue;
+    if (ctx.sort.empty()) {
+      std::vector<uint32_t> numbers;
+      for (uint32_t uid : gone)
+        numbers.push_back(static_cast<uint32_t>(std::stoul(ContextNumber(ctx, uid))));
+      pairs = "0 " + IdSet::FromIds(numbers).ToString();
+    }
+    SendContextLine(ctx, "REMOVEFROM", pairs);
     ctx.uids = std::move(kept);
-    if (numbers.empty()) continue;
-    std::string line = "* ESEARCH (TAG ";
-    AppendString(line, ctx.tag);
-    line += std::string(ctx.uid ? ") UID" : ")") + " REMOVEFROM (0 " +
-            IdSet::FromIds(numbers).ToString() + ")";
-    Reply(line);
   }
 }
 
-void Session::SendContextUpdates() {
-  if (!selected_ || selected_->contexts.empty() || !selected_->view.awake()) return;
-  const auto& metas = selected_->view.metas();
-  uint32_t max_seq = static_cast<uint32_t>(metas.size());
-  uint32_t max_uid = metas.empty() ? 0 : metas.back().uid;
-  for (auto& ctx : selected_->contexts) {
-    std::vector<uint32_t> now;  // ascending: the view is in UID order
+awaitable<void> Session::SendContextUpdates() {
+  if (!selected_ || selected_->contexts.empty() || !selected_->view.awake()) co_return;
+  const int64_t mailbox_id = selected_->id;
+  for (size_t c = 0; c < selected_->contexts.size(); ++c) {
+    const auto& metas = selected_->view.metas();
+    uint32_t max_seq = static_cast<uint32_t>(metas.size());
+    uint32_t max_uid = metas.empty() ? 0 : metas.back().uid;
+    std::vector<uint32_t> now, now_seqs;  // ascending: the view is in UID order
     for (size_t i = 0; i < metas.size(); ++i) {
       if (selected_->pending_expunged.count(metas[i].uid)) continue;  // REMOVEFROM comes with it
       MessageData m{&metas[i], static_cast<uint32_t>(i + 1), {}, nullptr};
-      if (Matches(ctx.key, m, max_seq, max_uid)) now.push_back(metas[i].uid);
+      if (!Matches(selected_->contexts[c].key, m, max_seq, max_uid)) continue;
+      now.push_back(metas[i].uid);
+      now_seqs.push_back(static_cast<uint32_t>(i + 1));
     }
-    std::vector<uint32_t> removed, added;
-    std::set_difference(ctx.uids.begin(), ctx.uids.end(), now.begin(), now.end(),
-                        std::back_inserter(removed));
-    std::set_difference(now.begin(), now.end(), ctx.uids.begin(), ctx.uids.end(),
-                        std::back_inserter(added));
-    for (auto* change : {&removed, &added}) {
-      if (change->empty()) continue;
-      std::vector<uint32_t> numbers;
-      for (uint32_t uid : *change) {
-        auto i = selected_->view.Find(uid);
-        numbers.push_back(ctx.uid || !i ? uid : static_cast<uint32_t>(*i + 1));
+    if (selected_->contexts[c].sort.empty()) {
+      // SEARCH: position 0, the sets in mailbox order (section 4.3.3).
+      UpdateContext& ctx = selected_->contexts[c];
+      std::vector<uint32_t> removed, added;
+      std::set_difference(ctx.uids.begin(), ctx.uids.end(), now.begin(), now.end(),
+                          std::back_inserter(removed));
+      std::set_difference(now.begin(), now.end(), ctx.uids.begin(), ctx.uids.end(),
+                          std::back_inserter(added));
+      for (auto* change : {&removed, &added}) {
+        if (change->empty()) continue;
+        std::vector<uint32_t> numbers;
+        for (uint32_t uid : *change) {
+          numbers.push_back(static_cast<uint32_t>(std::stoul(ContextNumber(ctx, uid))));
+        }
+        SendContextLine(ctx, change == &removed ? "REMOVEFROM" : "ADDTO",
+                        "0 " + IdSet::FromIds(numbers).ToString());
       }
-      std::string line = "* ESEARCH (TAG ";
-      AppendString(line, ctx.tag);
-      // Position 0: SEARCH results are in mailbox order (section 4.3.3).
-      line += std::string(ctx.uid ? ") UID" : ")") +
-              (change == &removed ? " REMOVEFROM (0 " : " ADDTO (0 ") +
-              IdSet::FromIds(numbers).ToString() + ")";
-      Reply(line);
+      ctx.uids = std::move(now);
+      continue;
     }
-    ctx.uids = std::move(now);
+    // SORT (CONTEXT=SORT): sort keys never change, so the messages that stay
+    // keep their order; those that go are removed at their positions and
+    // those that come inserted at theirs in the new order, one pair each,
+    // processed in turn by the client (section 4.3.2).
+    std::set<uint32_t> now_set(now.begin(), now.end());
+    std::set<uint32_t> had(selected_->contexts[c].uids.begin(), selected_->contexts[c].uids.end());
+    if (now_set == had) continue;
+    auto inputs = co_await LoadSortInputs(now_seqs, /*uid=*/true, /*references=*/false);
+    if (!selected_ || selected_->id != mailbox_id || c >= selected_->contexts.size()) co_return;
+    if (!inputs) continue;  // the store could not be read: the next update tries again
+    UpdateContext& ctx = selected_->contexts[c];
+    std::vector<uint32_t> sorted;
+    for (size_t i : SortOrder(*inputs, ctx.sort)) sorted.push_back((*inputs)[i].number);
+    std::string removes, adds;
+    size_t kept = 0;
+    for (uint32_t uid : ctx.uids) {
+      if (now_set.count(uid)) {
+        ++kept;
+        continue;
+      }
+      if (!removes.empty()) removes += ' ';
+      removes += std::to_string(kept + 1) + ' ' + ContextNumber(ctx, uid);
+    }
+    for (size_t j = 0; j < sorted.size(); ++j) {
+      if (had.count(sorted[j])) continue;
+      if (!adds.empty()) adds += ' ';
+      adds += std::to_string(j + 1) + ' ' + ContextNumber(ctx, sorted[j]);
+    }
+    if (!removes.empty()) SendContextLine(ctx, "REMOVEFROM", removes);
+    if (!adds.empty()) SendContextLine(ctx, "ADDTO", adds);
+    ctx.uids = std::move(sorted);
   }
 }
 

@@ -52,9 +52,12 @@ class Session final : public server::SessionRegistry::Member,
   // against the view after each update, without store access.
   struct UpdateContext {
     std::string tag;
-    bool uid = false;            // UIDs, else sequence numbers (section 4.3.2)
-    SearchKey key;               // "$" resolved
-    std::vector<uint32_t> uids;  // the result as the client knows it, ascending
+    bool uid = false;                 // UIDs, else sequence numbers (section 4.3.2)
+    SearchKey key;                    // "$" resolved
+    std::vector<SortCriterion> sort;  // SORT (CONTEXT=SORT); empty for SEARCH
+    // The result as the client knows it, as UIDs: ascending for SEARCH, in
+    // sort order for SORT.
+    std::vector<uint32_t> uids;
   };
   struct Selected {
     int64_t id = 0;
@@ -81,12 +84,20 @@ class Session final : public server::SessionRegistry::Member,
   // with "* NO [NOUPDATE tag]" and no updates (section 4.3.1: at least one).
   static constexpr size_t kMaxUpdateContexts = 8;
   // REMOVEFROM for the results among the UIDs about to be expunged: sent
-  // before the EXPUNGE (or VANISHED), while their numbers are valid (section 4.3.4).
+  // before the EXPUNGE (or VANISHED), while their numbers are valid (section
+  // 4.3.4). SEARCH results use position 0, SORT results their positions.
   void SendContextExpunges(const std::set<uint32_t>& expunged);
   // Re-evaluates each updating search against the view and sends the
   // REMOVEFROM and ADDTO that bring the client's result up to date (after
   // EXISTS, section 4.3.3).
-  void SendContextUpdates();
+  awaitable<void> SendContextUpdates();
+  // The number the client knows a message of a context by (UID or sequence number).
+  std::string ContextNumber(const UpdateContext& ctx, uint32_t uid) const;
+  void SendContextLine(const UpdateContext& ctx, std::string_view kind, const std::string& pairs);
+  // Why a search cannot be kept up to date ("" if it can): section 4.3.1.
+  std::string RefuseUpdate(const SearchKey& key) const;
+  // UPDATE with the tag of a live updating search: answered BAD (section 4.3).
+  bool UpdateTagInUse(const Command& c);
   void HandleCancelUpdate(const Command& c);  // RFC 5267 section 4.3.5
   // "* FLAGS" and "* OK [PERMANENTFLAGS]" with the mailbox's keywords.
   void SendFlags(const Selected& sel);

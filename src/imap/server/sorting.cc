@@ -87,6 +87,7 @@ awaitable<std::optional<std::vector<SortInput>>> Session::LoadSortInputs(
 awaitable<bool> Session::HandleSort(const Command& c) {
   const auto& a = c.As<SearchArgs>();
   bool ok = true;
+  if (a.return_update && UpdateTagInUse(c)) co_return true;  // RFC 5267 section 4.3
   if (a.return_save) saved_uids_.clear();  // RFC 5182 section 2.1: a failure saves nothing
   auto found = co_await RunSearch(c, ok);
   if (!found) co_return ok;
@@ -97,11 +98,22 @@ awaitable<bool> Session::HandleSort(const Command& c) {
   }
   std::vector<size_t> order = SortOrder(*inputs, a.sort);
   if (a.return_update) {
-    // CONTEXT=SORT (RFC 5267 section 4.3) is not offered: the result comes
-    // without updates, as section 4.3.1 allows.
-    std::string line = "* NO [NOUPDATE ";
-    AppendString(line, c.tag);
-    Reply(line + "] SORT results are not updated");
+    // CONTEXT=SORT (RFC 5267 section 4.3): the result in sort order, kept up
+    // to date by SendUpdates; or "* NO [NOUPDATE tag]" first (section 4.3.1).
+    SearchKey key = a.key;
+    ResolveSaved(key);
+    std::string refused = RefuseUpdate(key);
+    if (!refused.empty()) {
+      std::string line = "* NO [NOUPDATE ";
+      AppendString(line, c.tag);
+      Reply(line + "] " + refused);
+    } else {
+      const auto& metas = selected_->view.metas();
+      std::vector<uint32_t> uids;
+      for (size_t i : order) uids.push_back(metas[(*inputs)[i].seq - 1].uid);
+      selected_->contexts.push_back(
+          UpdateContext{c.tag, c.uid, std::move(key), a.sort, std::move(uids)});
+    }
   }
   if (a.return_save) {
     // RFC 5182 section 2.1 (and RFC 5267 section 3): "$" is the result; with
