@@ -508,15 +508,33 @@ bool Session::UpdateTagInUse(const Command& c) {
   return false;
 }
 
-std::string Session::RefuseUpdate(const SearchKey& key) const {
+void Session::StartUpdates(const Command& c, const std::vector<uint32_t>& seqs) {
+  const auto& a = c.As<SearchArgs>();
+  SearchKey key = a.key;
+  ResolveSaved(key);
+  // Section 4.3.1: a search this server does not keep up to date is
+  // answered, with "* NO [NOUPDATE tag]" first and no updates after.
+  std::string refused;
   if (SearchNeedsOf(key) != SearchNeeds::kMeta) {
-    return "only searches on flags, sizes, dates and UIDs are updated";
+    refused = "only searches on flags, sizes, dates and UIDs are updated";
+  } else if (HasSequenceSetKey(key)) {
+    refused = "searches by sequence number are not updated";
+  } else if (selected_->contexts.size() >= kMaxUpdateContexts) {
+    refused = "at most " + std::to_string(kMaxUpdateContexts) + " updating searches";
   }
-  if (HasSequenceSetKey(key)) return "searches by sequence number are not updated";
-  if (selected_->contexts.size() >= kMaxUpdateContexts) {
-    return "at most " + std::to_string(kMaxUpdateContexts) + " updating searches";
+  if (!refused.empty()) {
+    std::string line = "* NO [NOUPDATE ";
+    AppendString(line, c.tag);
+    Reply(line + "] " + refused);
+    return;
   }
-  return "";
+  const auto& metas = selected_->view.metas();
+  std::vector<uint32_t> uids;
+  for (uint32_t seq : seqs) uids.push_back(metas[seq - 1].uid);
+  std::vector<SortCriterion> sort;
+  if (c.verb == Verb::kSort) sort = a.sort;
+  selected_->contexts.push_back(
+      UpdateContext{c.tag, c.uid, std::move(key), std::move(sort), std::move(uids)});
 }
 
 awaitable<bool> Session::HandleSearch(const Command& c) {
@@ -546,23 +564,7 @@ awaitable<bool> Session::HandleSearch(const Command& c) {
     }
     saved_uids_ = std::move(uids);
   }
-  if (a.return_update) {
-    // RFC 5267 section 4.3.1: a search this server cannot keep up to date
-    // is answered, with "* NO [NOUPDATE tag]" first and no updates after.
-    SearchKey key = a.key;
-    ResolveSaved(key);
-    std::string refused = RefuseUpdate(key);
-    if (!refused.empty()) {
-      std::string line = "* NO [NOUPDATE ";
-      AppendString(line, c.tag);
-      Reply(line + "] " + refused);
-    } else {
-      std::vector<uint32_t> uids;
-      for (uint32_t seq : found.first) uids.push_back((*metas)[seq - 1].uid);
-      selected_->contexts.push_back(
-          UpdateContext{c.tag, c.uid, std::move(key), {}, std::move(uids)});
-    }
-  }
+  if (a.return_update) StartUpdates(c, found.first);
   bool save_only = a.return_save && !a.return_min && !a.return_max && !a.return_all &&
                    !a.return_count && !a.partial;
   if (save_only) {

@@ -1547,10 +1547,10 @@ awaitable<void> Session::SendUpdates(bool expunge_ok, const std::vector<uint32_t
   co_await SendContextUpdates();
 }
 
-std::string Session::ContextNumber(const UpdateContext& ctx, uint32_t uid) const {
-  if (ctx.uid) return std::to_string(uid);
+uint32_t Session::ContextNumber(const UpdateContext& ctx, uint32_t uid) const {
+  if (ctx.uid) return uid;
   auto i = selected_->view.Find(uid);
-  return std::to_string(i ? *i + 1 : 0);
+  return i ? static_cast<uint32_t>(*i + 1) : 0;
 }
 
 void Session::SendContextLine(const UpdateContext& ctx, std::string_view kind,
@@ -1573,14 +1573,13 @@ void Session::SendContextExpunges(const std::set<uint32_t>& expunged) {
       gone.push_back(uid);
       if (!ctx.sort.empty()) {
         if (!pairs.empty()) pairs += ' ';
-        pairs += std::to_string(kept.size() + 1) + ' ' + ContextNumber(ctx, uid);
+        pairs += std::to_string(kept.size() + 1) + ' ' + std::to_string(ContextNumber(ctx, uid));
       }
     }
     if (gone.empty()) continue;
     if (ctx.sort.empty()) {
       std::vector<uint32_t> numbers;
-      for (uint32_t uid : gone)
-        numbers.push_back(static_cast<uint32_t>(std::stoul(ContextNumber(ctx, uid))));
+      for (uint32_t uid : gone) numbers.push_back(ContextNumber(ctx, uid));
       pairs = "0 " + IdSet::FromIds(numbers).ToString();
     }
     SendContextLine(ctx, "REMOVEFROM", pairs);
@@ -1615,7 +1614,7 @@ awaitable<void> Session::SendContextUpdates() {
         if (change->empty()) continue;
         std::vector<uint32_t> numbers;
         for (uint32_t uid : *change) {
-          numbers.push_back(static_cast<uint32_t>(std::stoul(ContextNumber(ctx, uid))));
+          numbers.push_back(ContextNumber(ctx, uid));
         }
         SendContextLine(ctx, change == &removed ? "REMOVEFROM" : "ADDTO",
                         "0 " + IdSet::FromIds(numbers).ToString());
@@ -1644,12 +1643,12 @@ awaitable<void> Session::SendContextUpdates() {
         continue;
       }
       if (!removes.empty()) removes += ' ';
-      removes += std::to_string(kept + 1) + ' ' + ContextNumber(ctx, uid);
+      removes += std::to_string(kept + 1) + ' ' + std::to_string(ContextNumber(ctx, uid));
     }
     for (size_t j = 0; j < sorted.size(); ++j) {
       if (had.count(sorted[j])) continue;
       if (!adds.empty()) adds += ' ';
-      adds += std::to_string(j + 1) + ' ' + ContextNumber(ctx, sorted[j]);
+      adds += std::to_string(j + 1) + ' ' + std::to_string(ContextNumber(ctx, sorted[j]));
     }
     if (!removes.empty()) SendContextLine(ctx, "REMOVEFROM", removes);
     if (!adds.empty()) SendContextLine(ctx, "ADDTO", adds);

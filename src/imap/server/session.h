@@ -92,10 +92,12 @@ class Session final : public server::SessionRegistry::Member,
   // EXISTS, section 4.3.3).
   awaitable<void> SendContextUpdates();
   // The number the client knows a message of a context by (UID or sequence number).
-  std::string ContextNumber(const UpdateContext& ctx, uint32_t uid) const;
+  uint32_t ContextNumber(const UpdateContext& ctx, uint32_t uid) const;
   void SendContextLine(const UpdateContext& ctx, std::string_view kind, const std::string& pairs);
-  // Why a search cannot be kept up to date ("" if it can): section 4.3.1.
-  std::string RefuseUpdate(const SearchKey& key) const;
+  // Starts updates for a SEARCH or SORT with RETURN (UPDATE) whose result is
+  // the messages at sequence numbers `seqs` (in the result's order), or
+  // answers "* NO [NOUPDATE tag]" for one it does not follow (section 4.3.1).
+  void StartUpdates(const Command& c, const std::vector<uint32_t>& seqs);
   // UPDATE with the tag of a live updating search: answered BAD (section 4.3).
   bool UpdateTagInUse(const Command& c);
   void HandleCancelUpdate(const Command& c);  // RFC 5267 section 4.3.5

@@ -99,21 +99,10 @@ awaitable<bool> Session::HandleSort(const Command& c) {
   std::vector<size_t> order = SortOrder(*inputs, a.sort);
   if (a.return_update) {
     // CONTEXT=SORT (RFC 5267 section 4.3): the result in sort order, kept up
-    // to date by SendUpdates; or "* NO [NOUPDATE tag]" first (section 4.3.1).
-    SearchKey key = a.key;
-    ResolveSaved(key);
-    std::string refused = RefuseUpdate(key);
-    if (!refused.empty()) {
-      std::string line = "* NO [NOUPDATE ";
-      AppendString(line, c.tag);
-      Reply(line + "] " + refused);
-    } else {
-      const auto& metas = selected_->view.metas();
-      std::vector<uint32_t> uids;
-      for (size_t i : order) uids.push_back(metas[(*inputs)[i].seq - 1].uid);
-      selected_->contexts.push_back(
-          UpdateContext{c.tag, c.uid, std::move(key), a.sort, std::move(uids)});
-    }
+    // to date by SendUpdates.
+    std::vector<uint32_t> seqs;
+    for (size_t i : order) seqs.push_back((*inputs)[i].seq);
+    StartUpdates(c, seqs);
   }
   if (a.return_save) {
     // RFC 5182 section 2.1 (and RFC 5267 section 3): "$" is the result; with
