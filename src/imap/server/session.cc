@@ -1404,10 +1404,9 @@ awaitable<bool> Session::WakeView() {
 awaitable<void> Session::SendUpdates(bool expunge_ok, const std::vector<uint32_t>& quiet_uids) {
   if (!selected_) co_return;
   bool announce_expunges = expunge_ok && !selected_->pending_expunged.empty();
-  if (!changed_ && !announce_expunges) {
-    co_await SendContextUpdates();  // this session's own STORE may have changed a result
-    co_return;
-  }
+  // Nothing changed: nor did any updating search's result (every change to
+  // the view, the session's own STORE included, comes through below).
+  if (!changed_ && !announce_expunges) co_return;
   const int64_t mailbox_id = selected_->id;
   auto find = [this](uint32_t uid) { return selected_->view.Find(uid); };
   // New messages (UIDs above what the view had), announced last, in UID
