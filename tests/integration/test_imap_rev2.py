@@ -139,6 +139,44 @@ class HatoRev2Test(SearchResChecks, unittest.TestCase):
         self.assertIn('* LIST (\\HasChildren) "/" "Caf&AOk-"', lines)
         self.assertIn('* LIST (\\HasNoChildren) "/" "R&-D"', lines)
 
+    def test_oldname(self):
+        """RFC 9051 sections 6.3.6 and 7.3.1: after a RENAME an IMAP4rev2
+        session is told each renamed mailbox, inferiors included, by an
+        untagged LIST with an OLDNAME extended data item; INBOX's inferiors
+        stay where they are. A CREATE whose name the server normalized
+        ("inbox/x" is "INBOX/x") is told the same way (section 6.3.4); an
+        IMAP4rev1 session gets no such LIST."""
+        r = Raw(self.port, self.user, self.password)
+        self.addCleanup(r.close)
+        self.ok(r, "ENABLE IMAP4rev2")
+        self.ok(r, "CREATE a/b/c")
+        self.assertEqual(self.ok(r, "RENAME a/b x"), [
+            '* LIST (\\HasChildren) "/" "x" ("OLDNAME" ("a/b"))',
+            '* LIST (\\HasNoChildren) "/" "x/c" ("OLDNAME" ("a/b/c"))'])
+        self.assertEqual(self.ok(r, 'LIST "" "x*"'), [
+            '* LIST (\\HasChildren) "/" "x"', '* LIST (\\HasNoChildren) "/" "x/c"'])
+        # UTF-8 names both ways (section 5.1).
+        r.sock.sendall('u RENAME x/c "Ünï"\r\n'.encode())
+        lines = r.until("u")
+        self.assertEqual(lines, ['* LIST (\\HasNoChildren) "/" "Ünï" ("OLDNAME" ("x/c"))',
+                                 "u OK RENAME completed"])
+        # INBOX: its messages move, its children stay (section 6.3.6).
+        self.ok(r, "CREATE INBOX/kid")
+        self.assertEqual(self.ok(r, "RENAME INBOX old-inbox"),
+                         ['* LIST (\\HasNoChildren) "/" "old-inbox" ("OLDNAME" ("INBOX"))'])
+        # A normalized CREATE.
+        self.assertEqual(self.ok(r, "CREATE inbox/Sub")[:1],
+                         ['* LIST (\\HasNoChildren) "/" "INBOX/Sub" ("OLDNAME" ("inbox/Sub"))'])
+        self.assertEqual(self.ok(r, "CREATE Plain")[:1], [])
+        # A failed RENAME says nothing.
+        lines = r.cmd("f RENAME nosuch y", "f")
+        self.assertEqual(len(lines), 1)
+        self.assertRegex(lines[0], r"^f NO \[NONEXISTENT\]")
+        rev1 = Raw(self.port, self.user, self.password)
+        self.addCleanup(rev1.close)
+        self.assertEqual(self.ok(rev1, "RENAME Plain Plain2"), [])
+        self.assertEqual(self.ok(rev1, "CREATE inbox/Sub2")[:1], [])
+
 
 @unittest.skipUnless(have_dovecot(), "needs root and dovecot-imapd")
 class DovecotSearchResTest(SearchResChecks, unittest.TestCase):

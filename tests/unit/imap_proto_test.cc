@@ -665,6 +665,28 @@ TEST(ImapSearch, Rfc3501Examples) {
   EXPECT_EQ(c.As<SearchArgs>().key.children[0].text, "XXXXXX");
 }
 
+// RFC 5267 section 4: the UPDATE and CONTEXT return options and CANCELUPDATE.
+TEST(ImapSearch, ContextUpdate) {
+  Command c = ParseRoundTrip("B01 UID SEARCH RETURN (UPDATE COUNT) DELETED KEYWORD $Junk");
+  const SearchArgs& s = c.As<SearchArgs>();
+  EXPECT_TRUE(s.esearch);
+  EXPECT_TRUE(s.return_update);
+  EXPECT_TRUE(s.return_count);
+  EXPECT_FALSE(s.return_context);
+  c = ParseRoundTrip("A01 SEARCH RETURN (CONTEXT UPDATE PARTIAL 1:10) SEEN");
+  EXPECT_TRUE(c.As<SearchArgs>().return_context);
+  EXPECT_TRUE(c.As<SearchArgs>().partial.has_value());
+  c = ParseRoundTrip("C01 UID SORT RETURN (UPDATE) (DATE) UTF-8 ALL");
+  EXPECT_TRUE(c.As<SearchArgs>().return_update);
+  c = ParseRoundTrip("B03 CANCELUPDATE \"B01\" \"B02\"");
+  EXPECT_EQ(c.verb, Verb::kCancelUpdate);
+  EXPECT_EQ(c.As<CancelUpdateArgs>().tags, (std::vector<std::string>{"B01", "B02"}));
+  ParseError("B03 CANCELUPDATE");
+  ParseError("B03 CANCELUPDATE B01");      // quoted only (section 5)
+  ParseError("B03 CANCELUPDATE \"a b\"");  // not a tag
+  ParseError("B03 CANCELUPDATE \"\"");
+}
+
 TEST(ImapSearch, EveryKey) {
   Command c = ParseRoundTrip(
       "a SEARCH ALL ANSWERED BCC b BEFORE 1-Jan-2020 BODY x CC c DELETED DRAFT FLAGGED FROM f "

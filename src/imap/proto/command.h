@@ -7,8 +7,9 @@
 // SASL-IR (RFC 4959), QUOTA (RFC 9208), APPENDLIMIT (RFC 7889), BINARY
 // (RFC 3516: BINARY fetch items, APPEND with a literal8), STATUS=SIZE (RFC
 // 8438), PREVIEW (RFC 8970), MULTIAPPEND (RFC 3502), CATENATE (RFC 4469), URLAUTH (RFC 4467),
-// COMPRESS (RFC 4978), SORT and THREAD (RFC 5256, RFC 5957 DISPLAYFROM and DISPLAYTO) and ESORT
-// (RFC 5267 section 3: SORT RETURN (...)).
+// COMPRESS (RFC 4978), SORT and THREAD (RFC 5256, RFC 5957 DISPLAYFROM and DISPLAYTO), ESORT
+// (RFC 5267 section 3: SORT RETURN (...)) and CONTEXT (RFC 5267 section 4: the UPDATE and
+// CONTEXT return options, CANCELUPDATE).
 //
 // Pure: ParseCommand takes one complete command as framed by CommandReader
 // (imap/proto/reader.h): the bytes from the tag to the final CRLF (excluded),
@@ -95,8 +96,9 @@ enum class Verb {
   // Selected (section 6.4).
   kCheck,
   kClose,
-  kUnselect,  // RFC 3691
-  kExpunge,   // and UID EXPUNGE (RFC 4315 section 2.1)
+  kUnselect,      // RFC 3691
+  kCancelUpdate,  // RFC 5267 section 4.3.5
+  kExpunge,       // and UID EXPUNGE (RFC 4315 section 2.1)
   kSearch,
   kFetch,
   kStore,
@@ -337,12 +339,22 @@ struct SearchArgs {
   bool return_all = false;
   bool return_count = false;
   bool return_save = false;  // RFC 5182 SAVE: parsed, the server may reject it
+  // UPDATE (RFC 5267 section 4.3): ADDTO/REMOVEFROM updates while selected;
+  // CONTEXT (section 4.2): a hint that UPDATE or PARTIAL may follow.
+  bool return_update = false;
+  bool return_context = false;
   // PARTIAL (RFC 5267 section 4.4, RFC 9394 section 3.1): the results at
   // positions first..last (1-based, either order), or, both negative, counted
   // from the end (-1 is the last); as sent, for the response to echo.
   std::optional<std::pair<int64_t, int64_t>> partial;
   std::vector<SortCriterion> sort;                            // SORT: at least one
   ThreadAlgorithm thread = ThreadAlgorithm::kOrderedSubject;  // THREAD
+};
+
+// CANCELUPDATE 1*(SP quoted) (RFC 5267 section 4.3.5): the tags of the
+// searches whose updates stop.
+struct CancelUpdateArgs {
+  std::vector<std::string> tags;
 };
 
 // ---- FETCH (RFC 3501 section 6.4.5, RFC 3516 BINARY, RFC 7162 MODSEQ) ----
@@ -479,11 +491,12 @@ struct UrlFetchArgs {
   std::vector<std::string> urls;
 };
 
-using Args = std::variant<std::monostate, AuthenticateArgs, LoginArgs, SelectArgs, MailboxArgs,
-                          CreateArgs, RenameArgs, ListArgs, StatusArgs, AppendArgs, SearchArgs,
-                          FetchArgs, StoreArgs, CopyArgs, ExpungeArgs, IdArgs, EnableArgs,
-                          QuotaRootArgs, SetQuotaArgs, CompressArgs, GetMetadataArgs,
-                          SetMetadataArgs, ResetKeyArgs, GenUrlAuthArgs, UrlFetchArgs>;
+using Args =
+    std::variant<std::monostate, AuthenticateArgs, LoginArgs, SelectArgs, MailboxArgs, CreateArgs,
+                 RenameArgs, ListArgs, StatusArgs, AppendArgs, SearchArgs, FetchArgs, StoreArgs,
+                 CopyArgs, ExpungeArgs, IdArgs, EnableArgs, QuotaRootArgs, SetQuotaArgs,
+                 CompressArgs, GetMetadataArgs, SetMetadataArgs, ResetKeyArgs, GenUrlAuthArgs,
+                 UrlFetchArgs, CancelUpdateArgs>;
 
 struct Command {
   std::string tag;

@@ -393,6 +393,12 @@ void AppendArguments(std::string& out, const Command& c) {
         out += ' ' + mechanism;
       }
       break;
+    case Verb::kCancelUpdate:
+      for (const auto& tag : c.As<CancelUpdateArgs>().tags) {
+        out += ' ';
+        AppendString(out, tag);  // always quoted (RFC 5267 section 5)
+      }
+      break;
     case Verb::kUrlFetch:
       for (const auto& url : c.As<UrlFetchArgs>().urls) {
         out += ' ';
@@ -548,6 +554,8 @@ void AppendArguments(std::string& out, const Command& c) {
         if (a.return_all) r.push_back("ALL");
         if (a.return_count) r.push_back("COUNT");
         if (a.return_save) r.push_back("SAVE");
+        if (a.return_update) r.push_back("UPDATE");
+        if (a.return_context) r.push_back("CONTEXT");
         out += " RETURN (";
         for (size_t i = 0; i < r.size(); ++i) out += std::string(i ? " " : "") + r[i];
         if (a.partial) {

@@ -62,6 +62,7 @@ constexpr VerbEntry kVerbs[] = {
     {"CHECK", Verb::kCheck, false},
     {"CLOSE", Verb::kClose, false},
     {"UNSELECT", Verb::kUnselect, false},
+    {"CANCELUPDATE", Verb::kCancelUpdate, false},
     {"EXPUNGE", Verb::kExpunge, true},
     {"SEARCH", Verb::kSearch, true},
     {"FETCH", Verb::kFetch, true},
@@ -632,6 +633,21 @@ bool Parser::ParseArgs(Command& c) {
       c.args = std::move(a);
       return true;
     }
+    case Verb::kCancelUpdate: {
+      // cancelupdate = "CANCELUPDATE" 1*(SP quoted) (RFC 5267 section 5)
+      CancelUpdateArgs a;
+      size_t n = 0;
+      do {
+        TRY(Sp());
+        TRY(Item(n));
+        TRY(Quoted(a.tags.emplace_back()));
+        // Only a tag can name a search (RFC 3501 section 9: tag).
+        auto tag = ParseTag(a.tags.back());
+        if (!tag || *tag != a.tags.back()) return Fail("CANCELUPDATE takes tags");
+      } while (At(' '));
+      c.args = std::move(a);
+      return true;
+    }
     case Verb::kUrlFetch: {
       // urlfetch = "URLFETCH" 1*(SP url-full); url-full = astring
       UrlFetchArgs a;
@@ -1002,7 +1018,8 @@ bool Parser::Catenate(std::vector<CatPart>& parts) {
 // (RFC 3501 section 9, RFC 4731 section 7); search-return-opts = SP "RETURN" SP "("
 // [search-return-opt *(SP search-return-opt)] ")"; search-return-opt = "MIN" /
 // "MAX" / "ALL" / "COUNT" (RFC 4731), "SAVE" (RFC 5182), "PARTIAL" SP
-// partial-range (RFC 5267 section 4.4, RFC 9394).
+// partial-range (RFC 5267 section 4.4, RFC 9394), "UPDATE" and "CONTEXT" (RFC
+// 5267 section 4.2 and 4.3).
 bool Parser::Search(Command& c) {
   SearchArgs a;
   a.key.op = SearchOp::kAnd;
@@ -1059,6 +1076,10 @@ bool Parser::SearchReturn(SearchArgs& a) {
         a.return_count = true;
       } else if (k == "SAVE") {
         a.return_save = true;
+      } else if (k == "UPDATE") {
+        a.return_update = true;
+      } else if (k == "CONTEXT") {
+        a.return_context = true;
       } else if (k == "PARTIAL" && !a.partial) {
         TRY(Sp());
         TRY(PartialRange(a.partial.emplace()));

@@ -207,8 +207,12 @@ std::string FormatEsearch(std::string_view tag, bool uid, const SearchArgs& args
                           std::span<const uint32_t> matches,
                           std::optional<uint64_t> highest_modseq) {
   IdSet set = IdSet::FromIds(std::vector<uint32_t>(matches.begin(), matches.end()));
-  bool all = args.return_all || !(args.return_min || args.return_max || args.return_count ||
-                                  args.return_save || args.partial);
+  // An empty RETURN list means ALL (RFC 4731 section 3.1); UPDATE and
+  // CONTEXT (RFC 5267) are options too, so RETURN (UPDATE) alone returns
+  // nothing but the updates to come (as Dovecot answers).
+  bool all = args.return_all ||
+             !(args.return_min || args.return_max || args.return_count || args.return_save ||
+               args.partial || args.return_update || args.return_context);
   std::string out = "* ESEARCH (TAG ";
   AppendString(out, tag);
   out += ')';

@@ -10,6 +10,7 @@
 
 #include "base/strings.h"
 #include "imap/proto/response.h"
+#include "imap/proto/strings.h"
 #include "imap/server/archives.h"
 #include "imap/server/render.h"
 #include "imap/server/session.h"
@@ -491,10 +492,57 @@ awaitable<std::optional<Session::SearchFound>> Session::RunSearch(const Command&
   co_return SearchFound{std::move(result.seqs), result.modseq};
 }
 
+// Whether a key names messages by sequence number anywhere (an updating
+// search could not follow them as they are renumbered).
+static bool HasSequenceSetKey(const SearchKey& k) {
+  if (k.op == SearchOp::kSequenceSet) return true;
+  return std::any_of(k.children.begin(), k.children.end(), HasSequenceSetKey);
+}
+
+bool Session::UpdateTagInUse(const Command& c) {
+  for (const auto& ctx : selected_->contexts) {
+    if (ctx.tag != c.tag) continue;
+    Tagged(c, "BAD", "the tag of an updating search is in use (RFC 5267 section 4.3)");
+    return true;
+  }
+  return false;
+}
+
+void Session::StartUpdates(const Command& c, const std::vector<uint32_t>& seqs) {
+  const auto& a = c.As<SearchArgs>();
+  SearchKey key = a.key;
+  ResolveSaved(key);
+  // Section 4.3.1: a search this server does not keep up to date is
+  // answered, with "* NO [NOUPDATE tag]" first and no updates after.
+  std::string refused;
+  if (SearchNeedsOf(key) != SearchNeeds::kMeta) {
+    refused = "only searches on flags, sizes, dates and UIDs are updated";
+  } else if (HasSequenceSetKey(key)) {
+    refused = "searches by sequence number are not updated";
+  } else if (selected_->contexts.size() >= kMaxUpdateContexts) {
+    refused = "at most " + std::to_string(kMaxUpdateContexts) + " updating searches";
+  }
+  if (!refused.empty()) {
+    std::string line = "* NO [NOUPDATE ";
+    AppendString(line, c.tag);
+    Reply(line + "] " + refused);
+    return;
+  }
+  const auto& metas = selected_->view.metas();
+  std::vector<uint32_t> uids;
+  for (uint32_t seq : seqs) uids.push_back(metas[seq - 1].uid);
+  std::vector<SortCriterion> sort;
+  if (c.verb == Verb::kSort) sort = a.sort;
+  selected_->contexts.push_back(
+      UpdateContext{c.tag, c.uid, std::move(key), std::move(sort), std::move(uids)});
+}
+
 awaitable<bool> Session::HandleSearch(const Command& c) {
   const auto& a = c.As<SearchArgs>();
   const std::vector<store::MessageMeta>* metas = &selected_->view.metas();
   bool ok = true;
+  // RFC 5267 section 4.3: UPDATE with the tag of a search still updated is BAD.
+  if (a.return_update && UpdateTagInUse(c)) co_return true;
   // RFC 5182 section 2.1: a SEARCH with SAVE that fails leaves "$" empty.
   if (a.return_save) saved_uids_.clear();
   auto result = co_await RunSearch(c, ok);
@@ -516,6 +564,7 @@ awaitable<bool> Session::HandleSearch(const Command& c) {
     }
     saved_uids_ = std::move(uids);
   }
+  if (a.return_update) StartUpdates(c, found.first);
   bool save_only = a.return_save && !a.return_min && !a.return_max && !a.return_all &&
                    !a.return_count && !a.partial;
   if (save_only) {
@@ -911,11 +960,14 @@ awaitable<bool> Session::HandleIdle(const Command& c) {
     // needs (see view.h) and no buffers: a long wait costs little memory.
     // (Clients that IDLE briefly between commands keep their metadata.)
     seconds timeout(cfg_->imap.idle_timeout_seconds);
-    bool nap = selected_ && selected_->view.awake() && timeout > kViewSleepAfter;
+    // Updating searches (RFC 5267 section 4.3) are evaluated against the
+    // metadata: a session with one keeps its view awake.
+    bool keep = selected_ && !selected_->contexts.empty();
+    bool nap = selected_ && selected_->view.awake() && timeout > kViewSleepAfter && !keep;
     if (nap) {
       timeout = kViewSleepAfter;
     } else {
-      if (selected_) selected_->view.Sleep();
+      if (selected_ && !keep) selected_->view.Sleep();
       reader_.Trim();
       conn_.Trim();
     }

@@ -175,7 +175,7 @@ std::string Session::Capabilities() const {
       "MOVE CHILDREN SPECIAL-USE LIST-EXTENDED LIST-STATUS ESEARCH CONDSTORE QRESYNC BINARY "
       "QUOTA QUOTA=RES-STORAGE STATUS=SIZE PREVIEW SORT SORT=DISPLAY ESORT "
       "THREAD=ORDEREDSUBJECT THREAD=REFERENCES MULTIAPPEND CATENATE URLAUTH COMPRESS=DEFLATE "
-      "OBJECTID SAVEDATE PARTIAL METADATA APPENDLIMIT=" +
+      "OBJECTID SAVEDATE PARTIAL METADATA CONTEXT=SEARCH CONTEXT=SORT APPENDLIMIT=" +
       std::to_string(cfg_->imap.max_message_size);
   if (state_ == State::kNotAuthenticated) {
     if (conn_.tls_available() && !conn_.is_tls()) caps += " STARTTLS";
@@ -241,6 +241,7 @@ bool Session::Allowed(Verb v, State s) {
     case Verb::kCheck:
     case Verb::kClose:
     case Verb::kUnselect:
+    case Verb::kCancelUpdate:
     case Verb::kExpunge:
     case Verb::kSearch:
     case Verb::kSort:
@@ -377,6 +378,7 @@ awaitable<bool> Session::Handle(Command& c) {
     case Verb::kGetQuota:
     case Verb::kGetQuotaRoot:
     case Verb::kSetQuota:
+    case Verb::kCancelUpdate:
       if (state_ == State::kSelected) co_await SendUpdates(true);
       break;
     default:
@@ -472,6 +474,9 @@ awaitable<bool> Session::Handle(Command& c) {
       Tagged(c, "OK", std::string(VerbName(c.verb)) + " completed");
       co_return true;
     }
+    case Verb::kCancelUpdate:
+      HandleCancelUpdate(c);
+      co_return true;
     case Verb::kExpunge:
       ok = co_await HandleExpunge(c, false);
       co_return ok;
@@ -921,7 +926,8 @@ awaitable<bool> Session::HandleMailboxWrite(const Command& c) {
   }
   Result<void> result;
   std::string what = VerbName(c.verb);
-  std::string created;  // CREATE: the canonical name
+  std::string created;                         // CREATE: the canonical name
+  std::optional<std::string> normalized_from;  // CREATE: the name as sent, if it differs
   if (c.verb == Verb::kRename) {
     const auto& a = c.As<RenameArgs>();
     auto from = FromWire(a.from);
@@ -931,10 +937,33 @@ awaitable<bool> Session::HandleMailboxWrite(const Command& c) {
       co_return true;
     }
     std::string f = *from, t = *to;
+    // IMAP4rev2 (RFC 9051 section 6.3.6): the renamed mailboxes, the inferior
+    // names too (but not INBOX's, which stay), are told with their OLDNAME.
+    std::vector<std::string> before;
+    if (rev2_) {
+      auto names = [store, account, f]() -> std::optional<std::vector<std::string>> {
+        auto boxes = store->ListMailboxes(account);
+        if (!boxes) return std::nullopt;
+        std::vector<std::string> out;
+        for (const auto& b : *boxes) {
+          if (b.name == f || (f != store::kInbox && b.name.starts_with(f + '/'))) {
+            out.push_back(b.name);
+          }
+        }
+        return out;
+      };
+      auto listed = co_await io::Offload(*svc_.blocking, std::move(names));
+      if (listed) before = std::move(*listed);
+    }
     auto op = [store, account, f, t](store::Done<void> done) {
       store->RenameMailbox(account, f, t, std::move(done));
     };
     result = co_await Write<void>(std::move(op));
+    if (result && rev2_) {
+      std::vector<std::pair<std::string, std::string>> renamed;
+      for (const auto& old : before) renamed.emplace_back(t + old.substr(f.size()), old);
+      co_await SendOldNames(std::move(renamed));
+    }
   } else {
     std::string wire;
     std::string special_use;
@@ -954,6 +983,9 @@ awaitable<bool> Session::HandleMailboxWrite(const Command& c) {
     }
     std::string n = *name;
     if (c.verb == Verb::kCreate) created = n;
+    // The name as the client sent it, when the server normalized it (an
+    // "inbox/..." is "INBOX/..."): RFC 9051 section 6.3.4 OLDNAME.
+    if (c.verb == Verb::kCreate && rev2_ && ToWire(n) != wire) normalized_from = wire;
     Verb verb = c.verb;
     auto op = [store, account, n, special_use, verb](store::Done<void> done) {
       switch (verb) {
@@ -970,6 +1002,12 @@ awaitable<bool> Session::HandleMailboxWrite(const Command& c) {
     };
     if (c.verb == Verb::kDelete && selected_ && selected_->name == n) Deselect();
     result = co_await Write<void>(std::move(op));
+  }
+  if (result && normalized_from) {
+    // IMAP4rev2 only: the name as sent is UTF-8 already (RFC 9051 section 5.1).
+    std::vector<std::pair<std::string, std::string>> renamed;
+    renamed.emplace_back(created, *normalized_from);
+    co_await SendOldNames(std::move(renamed));
   }
   if (result && c.verb == Verb::kCreate) {
     // RFC 8474 section 4.1: the new mailbox's object id in the tagged OK.
@@ -1003,6 +1041,39 @@ awaitable<bool> Session::HandleMailboxWrite(const Command& c) {
     }
   }
   co_return true;
+}
+
+awaitable<void> Session::SendOldNames(std::vector<std::pair<std::string, std::string>> renamed) {
+  if (renamed.empty()) co_return;
+  store::Store* store = svc_.store;
+  int64_t account = account_id_;
+  auto list = [store, account]() -> std::optional<std::vector<store::MailboxInfo>> {
+    auto boxes = store->ListMailboxes(account);
+    if (!boxes) return std::nullopt;
+    return std::move(*boxes);
+  };
+  auto boxes = co_await io::Offload(*svc_.blocking, std::move(list));
+  if (!boxes) co_return;  // the responses are optional: the tagged OK still follows
+  std::map<std::string, const store::MailboxInfo*> by_name;
+  std::set<std::string> parents;
+  for (const auto& m : *boxes) {
+    by_name[m.name] = &m;
+    size_t slash = m.name.rfind(store::kHierarchySeparator);
+    if (slash != std::string::npos) parents.insert(m.name.substr(0, slash));
+  }
+  for (const auto& [now, old] : renamed) {
+    auto it = by_name.find(now);
+    if (it == by_name.end()) continue;
+    std::string line = "* LIST (";
+    line += parents.count(now) ? "\\HasChildren" : "\\HasNoChildren";
+    if (!it->second->special_use.empty()) line += " " + it->second->special_use;
+    line += ") \"/\" ";
+    AppendString(line, ToWire(now), rev2_);
+    line += " (\"OLDNAME\" (";
+    AppendString(line, ToWire(old), rev2_);
+    line += "))";
+    Reply(line);
+  }
 }
 
 awaitable<bool> Session::HandleList(const Command& c) {
@@ -1333,6 +1404,8 @@ awaitable<bool> Session::WakeView() {
 awaitable<void> Session::SendUpdates(bool expunge_ok, const std::vector<uint32_t>& quiet_uids) {
   if (!selected_) co_return;
   bool announce_expunges = expunge_ok && !selected_->pending_expunged.empty();
+  // Nothing changed: nor did any updating search's result (every change to
+  // the view, the session's own STORE included, comes through below).
   if (!changed_ && !announce_expunges) co_return;
   const int64_t mailbox_id = selected_->id;
   auto find = [this](uint32_t uid) { return selected_->view.Find(uid); };
@@ -1420,6 +1493,7 @@ awaitable<void> Session::SendUpdates(bool expunge_ok, const std::vector<uint32_t
     // IDLE) comes here; with several pages, each page's expunges come before
     // its flag changes (every number is valid when it is sent).
     if (expunge_ok && !sel.pending_expunged.empty() && !reader_.PendingUsesSequenceNumbers()) {
+      SendContextExpunges(sel.pending_expunged);
       std::vector<uint32_t> vanished;
       for (auto it = sel.pending_expunged.rbegin(); it != sel.pending_expunged.rend(); ++it) {
         auto i = find(*it);
@@ -1469,6 +1543,132 @@ awaitable<void> Session::SendUpdates(bool expunge_ok, const std::vector<uint32_t
       }
     }
   }
+  co_await SendContextUpdates();
+}
+
+uint32_t Session::ContextNumber(const UpdateContext& ctx, uint32_t uid) const {
+  if (ctx.uid) return uid;
+  auto i = selected_->view.Find(uid);
+  return i ? static_cast<uint32_t>(*i + 1) : 0;
+}
+
+void Session::SendContextLine(const UpdateContext& ctx, std::string_view kind,
+                              const std::string& pairs) {
+  std::string line = "* ESEARCH (TAG ";
+  AppendString(line, ctx.tag);
+  line += std::string(ctx.uid ? ") UID " : ") ") + std::string(kind) + " (" + pairs + ")";
+  Reply(line);
+}
+
+void Session::SendContextExpunges(const std::set<uint32_t>& expunged) {
+  for (auto& ctx : selected_->contexts) {
+    std::vector<uint32_t> gone, kept;
+    std::string pairs;  // SORT: one pair a message, at its position as the client removes it
+    for (uint32_t uid : ctx.uids) {
+      if (!expunged.count(uid)) {
+        kept.push_back(uid);
+        continue;
+      }
+      gone.push_back(uid);
+      if (!ctx.sort.empty()) {
+        if (!pairs.empty()) pairs += ' ';
+        pairs += std::to_string(kept.size() + 1) + ' ' + std::to_string(ContextNumber(ctx, uid));
+      }
+    }
+    if (gone.empty()) continue;
+    if (ctx.sort.empty()) {
+      std::vector<uint32_t> numbers;
+      for (uint32_t uid : gone) numbers.push_back(ContextNumber(ctx, uid));
+      pairs = "0 " + IdSet::FromIds(numbers).ToString();
+    }
+    SendContextLine(ctx, "REMOVEFROM", pairs);
+    ctx.uids = std::move(kept);
+  }
+}
+
+awaitable<void> Session::SendContextUpdates() {
+  if (!selected_ || selected_->contexts.empty() || !selected_->view.awake()) co_return;
+  const int64_t mailbox_id = selected_->id;
+  for (size_t c = 0; c < selected_->contexts.size(); ++c) {
+    const auto& metas = selected_->view.metas();
+    uint32_t max_seq = static_cast<uint32_t>(metas.size());
+    uint32_t max_uid = metas.empty() ? 0 : metas.back().uid;
+    std::vector<uint32_t> now, now_seqs;  // ascending: the view is in UID order
+    for (size_t i = 0; i < metas.size(); ++i) {
+      if (selected_->pending_expunged.count(metas[i].uid)) continue;  // REMOVEFROM comes with it
+      MessageData m{&metas[i], static_cast<uint32_t>(i + 1), {}, nullptr};
+      if (!Matches(selected_->contexts[c].key, m, max_seq, max_uid)) continue;
+      now.push_back(metas[i].uid);
+      now_seqs.push_back(static_cast<uint32_t>(i + 1));
+    }
+    if (selected_->contexts[c].sort.empty()) {
+      // SEARCH: position 0, the sets in mailbox order (section 4.3.3).
+      UpdateContext& ctx = selected_->contexts[c];
+      std::vector<uint32_t> removed, added;
+      std::set_difference(ctx.uids.begin(), ctx.uids.end(), now.begin(), now.end(),
+                          std::back_inserter(removed));
+      std::set_difference(now.begin(), now.end(), ctx.uids.begin(), ctx.uids.end(),
+                          std::back_inserter(added));
+      for (auto* change : {&removed, &added}) {
+        if (change->empty()) continue;
+        std::vector<uint32_t> numbers;
+        for (uint32_t uid : *change) {
+          numbers.push_back(ContextNumber(ctx, uid));
+        }
+        SendContextLine(ctx, change == &removed ? "REMOVEFROM" : "ADDTO",
+                        "0 " + IdSet::FromIds(numbers).ToString());
+      }
+      ctx.uids = std::move(now);
+      continue;
+    }
+    // SORT (CONTEXT=SORT): sort keys never change, so the messages that stay
+    // keep their order; those that go are removed at their positions and
+    // those that come inserted at theirs in the new order, one pair each,
+    // processed in turn by the client (section 4.3.2).
+    std::set<uint32_t> now_set(now.begin(), now.end());
+    std::set<uint32_t> had(selected_->contexts[c].uids.begin(), selected_->contexts[c].uids.end());
+    if (now_set == had) continue;
+    auto inputs = co_await LoadSortInputs(now_seqs, /*uid=*/true, /*references=*/false);
+    if (!selected_ || selected_->id != mailbox_id || c >= selected_->contexts.size()) co_return;
+    if (!inputs) continue;  // the store could not be read: the next update tries again
+    UpdateContext& ctx = selected_->contexts[c];
+    std::vector<uint32_t> sorted;
+    for (size_t i : SortOrder(*inputs, ctx.sort)) sorted.push_back((*inputs)[i].number);
+    std::string removes, adds;
+    size_t kept = 0;
+    for (uint32_t uid : ctx.uids) {
+      if (now_set.count(uid)) {
+        ++kept;
+        continue;
+      }
+      if (!removes.empty()) removes += ' ';
+      removes += std::to_string(kept + 1) + ' ' + std::to_string(ContextNumber(ctx, uid));
+    }
+    for (size_t j = 0; j < sorted.size(); ++j) {
+      if (had.count(sorted[j])) continue;
+      if (!adds.empty()) adds += ' ';
+      adds += std::to_string(j + 1) + ' ' + std::to_string(ContextNumber(ctx, sorted[j]));
+    }
+    if (!removes.empty()) SendContextLine(ctx, "REMOVEFROM", removes);
+    if (!adds.empty()) SendContextLine(ctx, "ADDTO", adds);
+    ctx.uids = std::move(sorted);
+  }
+}
+
+void Session::HandleCancelUpdate(const Command& c) {
+  auto& contexts = selected_->contexts;
+  for (const auto& tag : c.As<CancelUpdateArgs>().tags) {
+    auto it = std::find_if(contexts.begin(), contexts.end(),
+                           [&tag](const UpdateContext& u) { return u.tag == tag; });
+    if (it == contexts.end()) {
+      Tagged(c, "BAD", "no updating search has the tag " + tag);
+      return;
+    }
+  }
+  for (const auto& tag : c.As<CancelUpdateArgs>().tags) {
+    std::erase_if(contexts, [&tag](const UpdateContext& u) { return u.tag == tag; });
+  }
+  Tagged(c, "OK", "CANCELUPDATE completed");
 }
 
 void Session::SendFlags(const Selected& sel) {

@@ -45,6 +45,20 @@ class Session final : public server::SessionRegistry::Member,
  private:
   enum class State { kNotAuthenticated, kAuthenticated, kSelected, kLogout };
 
+  // A SEARCH with RETURN (UPDATE) (CONTEXT=SEARCH, RFC 5267 section 4.3):
+  // while the mailbox stays selected, the client hears ESEARCH ADDTO and
+  // REMOVEFROM as messages come, go and change. Only searches on metadata
+  // (flags, sizes, dates, UIDs, modseqs) are kept: they are re-evaluated
+  // against the view after each update, without store access.
+  struct UpdateContext {
+    std::string tag;
+    bool uid = false;                 // UIDs, else sequence numbers (section 4.3.2)
+    SearchKey key;                    // "$" resolved
+    std::vector<SortCriterion> sort;  // SORT (CONTEXT=SORT); empty for SEARCH
+    // The result as the client knows it, as UIDs: ascending for SEARCH, in
+    // sort order for SORT.
+    std::vector<uint32_t> uids;
+  };
   struct Selected {
     int64_t id = 0;
     std::string name;  // UTF-8, canonical
@@ -62,7 +76,31 @@ class Session final : public server::SessionRegistry::Member,
     std::set<uint32_t> pending_expunged;
     // Keywords in use in the mailbox as the client was told (FLAGS, RFC 3501 7.2.6).
     std::set<std::string, std::less<>> keywords;
+    // The searches whose results are kept up to date (RFC 5267 section 4.3);
+    // they end with the selection.
+    std::vector<UpdateContext> contexts;
   };
+  // Updating searches per selected mailbox; past it the search is answered
+  // with "* NO [NOUPDATE tag]" and no updates (section 4.3.1: at least one).
+  static constexpr size_t kMaxUpdateContexts = 8;
+  // REMOVEFROM for the results among the UIDs about to be expunged: sent
+  // before the EXPUNGE (or VANISHED), while their numbers are valid (section
+  // 4.3.4). SEARCH results use position 0, SORT results their positions.
+  void SendContextExpunges(const std::set<uint32_t>& expunged);
+  // Re-evaluates each updating search against the view and sends the
+  // REMOVEFROM and ADDTO that bring the client's result up to date (after
+  // EXISTS, section 4.3.3).
+  awaitable<void> SendContextUpdates();
+  // The number the client knows a message of a context by (UID or sequence number).
+  uint32_t ContextNumber(const UpdateContext& ctx, uint32_t uid) const;
+  void SendContextLine(const UpdateContext& ctx, std::string_view kind, const std::string& pairs);
+  // Starts updates for a SEARCH or SORT with RETURN (UPDATE) whose result is
+  // the messages at sequence numbers `seqs` (in the result's order), or
+  // answers "* NO [NOUPDATE tag]" for one it does not follow (section 4.3.1).
+  void StartUpdates(const Command& c, const std::vector<uint32_t>& seqs);
+  // UPDATE with the tag of a live updating search: answered BAD (section 4.3).
+  bool UpdateTagInUse(const Command& c);
+  void HandleCancelUpdate(const Command& c);  // RFC 5267 section 4.3.5
   // "* FLAGS" and "* OK [PERMANENTFLAGS]" with the mailbox's keywords.
   void SendFlags(const Selected& sel);
 
@@ -114,6 +152,10 @@ class Session final : public server::SessionRegistry::Member,
   awaitable<bool> HandleSelect(const Command& c);
   awaitable<bool> HandleMailboxWrite(const Command& c);  // CREATE DELETE RENAME (UN)SUBSCRIBE
   awaitable<bool> HandleList(const Command& c);
+  // The untagged LIST with an OLDNAME extended data item (RFC 9051 sections
+  // 6.3.4, 6.3.6 and 7.3.1) for each (new name, old name) pair, UTF-8, that
+  // still exists: after a RENAME and a CREATE whose name was normalized.
+  awaitable<void> SendOldNames(std::vector<std::pair<std::string, std::string>> renamed);
   awaitable<bool> HandleStatus(const Command& c);
   // Store::ListMailboxes with RECENT counts that reflect this process's
   // \Recent claims at once.

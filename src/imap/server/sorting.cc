@@ -87,6 +87,7 @@ awaitable<std::optional<std::vector<SortInput>>> Session::LoadSortInputs(
 awaitable<bool> Session::HandleSort(const Command& c) {
   const auto& a = c.As<SearchArgs>();
   bool ok = true;
+  if (a.return_update && UpdateTagInUse(c)) co_return true;  // RFC 5267 section 4.3
   if (a.return_save) saved_uids_.clear();  // RFC 5182 section 2.1: a failure saves nothing
   auto found = co_await RunSearch(c, ok);
   if (!found) co_return ok;
@@ -96,6 +97,13 @@ awaitable<bool> Session::HandleSort(const Command& c) {
     co_return true;
   }
   std::vector<size_t> order = SortOrder(*inputs, a.sort);
+  if (a.return_update) {
+    // CONTEXT=SORT (RFC 5267 section 4.3): the result in sort order, kept up
+    // to date by SendUpdates.
+    std::vector<uint32_t> seqs;
+    for (size_t i : order) seqs.push_back((*inputs)[i].seq);
+    StartUpdates(c, seqs);
+  }
   if (a.return_save) {
     // RFC 5182 section 2.1 (and RFC 5267 section 3): "$" is the result; with
     // MIN and/or MAX alone, only those (the first and last in sort order).
@@ -127,7 +135,7 @@ awaitable<bool> Session::HandleSort(const Command& c) {
     line += ')';
     if (c.uid) line += " UID";
     bool none = !a.return_min && !a.return_max && !a.return_count && !a.return_all &&
-                !a.return_save && !a.partial;
+                !a.return_save && !a.partial && !a.return_update && !a.return_context;
     std::vector<uint32_t> sorted;
     sorted.reserve(order.size());
     for (size_t i : order) sorted.push_back((*inputs)[i].number);
