@@ -29,20 +29,26 @@ std::string BlobOf(std::string_view text) { return "b" + HexEncode(Sha256(text))
 struct Row {
   std::string id, name, blob_id, text;
   bool active = false;
+  uint64_t changed_seq = 0;  // SieveScriptInfo::changed_seq
 };
 
 // The user's scripts (the server's own left out), by name, and the state
 // they were read at (texts read after it may be newer: a later /changes
-// then reports them again, never misses them).
+// then reports them again, never misses them); with `since`, the ids of
+// the scripts destroyed after it that existed at it (for /queryChanges).
 struct Rows {
   std::vector<Row> rows;
   std::string state;
+  uint64_t seq = 0, forgotten = 0;  // SieveScriptChanges::state, ::forgotten
+  std::vector<std::string> destroyed;
 };
-Result<Rows> LoadRows(Context& ctx) {
-  auto all = ctx.svc.store->SieveScriptsSince(ctx.account_id, UINT64_MAX);
+Result<Rows> LoadRows(Context& ctx, uint64_t since = UINT64_MAX) {
+  auto all = ctx.svc.store->SieveScriptsSince(ctx.account_id, since);
   if (!all) return all.error();
   Rows out;
   out.state = StateOf(all->state);
+  out.seq = all->state;
+  out.forgotten = all->forgotten;
   for (const auto& s : all->scripts) {
     if (sieve::IsReservedScriptName(s.name)) continue;
     auto text = ctx.svc.store->GetSieveScript(ctx.account_id, s.name);
@@ -50,7 +56,12 @@ Result<Rows> LoadRows(Context& ctx) {
       if (text.error().kind == ErrorKind::kNotFound) continue;  // deleted meanwhile
       return text.error();
     }
-    out.rows.push_back({IdOf(s.id), s.name, BlobOf(*text), std::move(*text), s.active});
+    out.rows.push_back(
+        {IdOf(s.id), s.name, BlobOf(*text), std::move(*text), s.active, s.changed_seq});
+  }
+  for (const auto& g : all->destroyed) {
+    if (sieve::IsReservedScriptName(g.name) || g.created_seq > since) continue;
+    out.destroyed.push_back(IdOf(g.id));
   }
   return out;
 }
@@ -476,15 +487,13 @@ Output Set(Context& ctx, json::object& args) {
   return Output::One("SieveScript/set", std::move(r));
 }
 
-// RFC 9661 section 2.5: the standard /query; filter name (contains) and
-// isActive, sort by name or isActive.
-Output Query(Context& ctx, json::object& args) {
-  auto loaded = LoadRows(ctx);
-  if (!loaded) return Output::Error("serverFail", loaded.error().message);
-  std::vector<Row>* rows = &loaded->rows;
-  std::vector<const Row*> hits;
+// The scripts a /query's filter and sort give, in order, into `hits` (RFC
+// 9661 section 2.5: filter name (contains) and isActive, sort by name or
+// isActive); the method error when an argument is refused.
+std::optional<Output> Matching(const std::vector<Row>& rows, const json::object& args,
+                               std::vector<const Row*>& hits) {
   const json::value* filter = args.if_contains("filter");
-  for (const auto& r : *rows) {
+  for (const auto& r : rows) {
     bool ok = true;
     if (filter && !filter->is_null()) {
       if (!filter->is_object()) return Output::Error("invalidArguments", "filter");
@@ -520,6 +529,15 @@ Output Query(Context& ctx, json::object& args) {
       });
     }
   }
+  return std::nullopt;
+}
+
+// RFC 9661 section 2.5: the standard /query.
+Output Query(Context& ctx, json::object& args) {
+  auto loaded = LoadRows(ctx);
+  if (!loaded) return Output::Error("serverFail", loaded.error().message);
+  std::vector<const Row*> hits;
+  if (auto refused = Matching(loaded->rows, args, hits)) return std::move(*refused);
   int64_t position = 0;
   if (const json::value* p = args.if_contains("position"); p && !p->is_null()) {
     if (!p->is_int64()) return Output::Error("invalidArguments", "position");
@@ -537,7 +555,7 @@ Output Query(Context& ctx, json::object& args) {
   }
   json::object r{{"accountId", AccountId(ctx.account_id)},
                  {"queryState", loaded->state},
-                 {"canCalculateChanges", false},
+                 {"canCalculateChanges", true},
                  {"position", position},
                  {"ids", std::move(ids)}};
   if (const json::value* t = args.if_contains("calculateTotal");
@@ -545,6 +563,56 @@ Output Query(Context& ctx, json::object& args) {
     r["total"] = hits.size();
   }
   return Output::One("SieveScript/query", std::move(r));
+}
+
+// RFC 9661 section 2.5 (RFC 8620 section 5.6): the standard /queryChanges.
+// A query state is the script state (/query's queryState). Every script
+// changed since it (created, text, name or activation: the store stamps
+// each with the counter) is reported as removed and, when it matches now,
+// added at its index; scripts destroyed since are removed. Exact for the
+// filters and sorts /query has, which read only name and isActive; those
+// can change, so upToId is ignored (section 5.6). More changes than
+// maxChanges: tooManyChanges.
+Output QueryChanges(Context& ctx, json::object& args) {
+  const json::value* since = args.if_contains("sinceQueryState");
+  if (!since || !since->is_string()) return Output::Error("invalidArguments", "sinceQueryState");
+  std::optional<uint64_t> max_changes;
+  if (const json::value* m = args.if_contains("maxChanges"); m && !m->is_null()) {
+    if (!m->is_int64() || m->as_int64() <= 0)
+      return Output::Error("invalidArguments", "maxChanges");
+    max_changes = static_cast<uint64_t>(m->as_int64());
+  }
+  auto seq = SeqOf(since->as_string());
+  if (!seq) return Output::Error("cannotCalculateChanges", "unknown state");
+  auto loaded = LoadRows(ctx, *seq);
+  if (!loaded) return Output::Error("serverFail", loaded.error().message);
+  if (*seq > loaded->seq || *seq < loaded->forgotten) {
+    return Output::Error("cannotCalculateChanges", "state too old or unknown");
+  }
+  std::vector<const Row*> hits;
+  if (auto refused = Matching(loaded->rows, args, hits)) return std::move(*refused);
+  json::array removed, added;
+  for (const auto& r : loaded->rows) {
+    if (r.changed_seq > *seq) removed.push_back(json::string(r.id));
+  }
+  for (const auto& id : loaded->destroyed) removed.push_back(json::string(id));
+  for (size_t i = 0; i < hits.size(); ++i) {
+    if (hits[i]->changed_seq <= *seq) continue;
+    added.push_back(json::object{{"id", hits[i]->id}, {"index", static_cast<uint64_t>(i)}});
+  }
+  if (max_changes && removed.size() + added.size() > *max_changes) {
+    return Output::Error("tooManyChanges");
+  }
+  json::object r{{"accountId", AccountId(ctx.account_id)},
+                 {"oldQueryState", since->as_string()},
+                 {"newQueryState", loaded->state},
+                 {"removed", std::move(removed)},
+                 {"added", std::move(added)}};
+  if (const json::value* t = args.if_contains("calculateTotal");
+      t && t->is_bool() && t->as_bool()) {
+    r["total"] = hits.size();
+  }
+  return Output::One("SieveScript/queryChanges", std::move(r));
 }
 
 // RFC 9661 section 2 (RFC 8620 section 5.2): the standard /changes, from
@@ -656,8 +724,11 @@ Result<std::string> ReadSieveBlob(Context& ctx, const std::string& hex) {
 
 const std::vector<MethodEntry>& SieveMethods() {
   static const std::vector<MethodEntry> methods = {
-      {"SieveScript/get", kCapSieve, Get},           {"SieveScript/changes", kCapSieve, Changes},
-      {"SieveScript/set", kCapSieve, Set},           {"SieveScript/query", kCapSieve, Query},
+      {"SieveScript/get", kCapSieve, Get},
+      {"SieveScript/changes", kCapSieve, Changes},
+      {"SieveScript/set", kCapSieve, Set},
+      {"SieveScript/query", kCapSieve, Query},
+      {"SieveScript/queryChanges", kCapSieve, QueryChanges},
       {"SieveScript/validate", kCapSieve, Validate},
   };
   return methods;

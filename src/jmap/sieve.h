@@ -1,5 +1,5 @@
 // JMAP for Sieve Scripts (RFC 9661): SieveScript/get, /changes, /set,
-// /query and /validate over the account's scripts in the store (the same
+// /query, /queryChanges and /validate over the account's scripts in the store (the same
 // ones ManageSieve and `hato sieve` manage; src/sieve). Blocking: everything
 // here runs on the blocking pool (jmap/api.h RunRequest).
 //
@@ -7,7 +7,8 @@
 // script id, which a rename keeps (/set may change `name`, as ManageSieve's
 // RENAMESCRIPT does); the state is "c" + the account's script change
 // counter, which every script write adds to in its transaction, so
-// /changes reports created, updated and destroyed (tombstones) scripts.
+// /changes reports created, updated and destroyed (tombstones) scripts, and
+// /queryChanges (the query state is the same string) the moves in a query.
 // A /set that wrote something publishes the account's records
 // (server::ChangeFeed::PublishRecords): EventSource streams then send
 // StateChange for SieveScript (jmap/api.cc). The server's own scripts

@@ -303,7 +303,7 @@ FilterResult Filter(store::Store& store, const FilterInput& in, const DeliveryLi
     // The account's active script (or the default policy); `return` ends it.
     auto run_active = [&]() {
       auto keep_inbox = [&](const std::string& error) {
-        store::Filing f{account, in.junk ? "\\Junk" : "", {}, false, {}, {}};
+        store::Filing f{account, in.junk ? "\\Junk" : "", {}, false, {}, {}, {}, {}};
         r.filings.push_back(std::move(f));
         if (!error.empty()) {
           spdlog::warn("sieve: <{}>: {}; kept in INBOX", LogSafe(user), LogSafe(error));
@@ -319,7 +319,7 @@ FilterResult Filter(store::Store& store, const FilterInput& in, const DeliveryLi
       if (!active) {
         // No script: the operator's spam policy (hato.toml [scan]), then
         // the subaddress folder (RFC 5233, [delivery] subaddress_folders).
-        store::Filing f{account, "", {}, false, {}, {}};
+        store::Filing f{account, "", {}, false, {}, {}, {}, {}};
         if (in.junk || in.verdict.spam_action == scan::SpamAction::kJunk) {
           f.mailbox = "\\Junk";
           r.filtered = true;
@@ -401,7 +401,7 @@ FilterResult Filter(store::Store& store, const FilterInput& in, const DeliveryLi
         std::string mailbox = f.mailbox;
         // A DMARC quarantine still lands in Junk when the script only kept it.
         if (mailbox.empty() && out->implicit_keep && in.junk) mailbox = "\\Junk";
-        r.filings.push_back({account, mailbox, f.flags, f.create, edited, edited_mime});
+        r.filings.push_back({account, mailbox, f.flags, f.create, edited, edited_mime, {}, {}});
       }
       for (const auto& to : out->redirects) {
         std::string refused = take_redirect(account, user, to);
@@ -410,7 +410,7 @@ FilterResult Filter(store::Store& store, const FilterInput& in, const DeliveryLi
         // A refused redirect keeps the message (never lost).
         bool kept = std::any_of(r.filings.begin(), r.filings.end(),
                                 [&](const store::Filing& f) { return f.account_id == account; });
-        if (!kept) r.filings.push_back({account, "", {}, false, {}, {}});
+        if (!kept) r.filings.push_back({account, "", {}, false, {}, {}, {}, {}});
       }
       if (out->vacation) {
         r.vacations.push_back({account, user, *out->vacation});

@@ -177,6 +177,10 @@ struct Filing {
   // content, shared with the other copies in one blob.
   std::string content;
   std::string mime;
+  // Of `content` when set, as DeliveryRequest::sort_keys and ::thread_id;
+  // "" = derived by the store before queueing, like the delivery's.
+  std::string sort_keys;
+  std::string thread_id;
 };
 
 // A filing's flags as stored: system flags (Flag bits, "\\Seen" ... matched

@@ -7,6 +7,8 @@
   give, and survive a restart.
 - Bodies stored without a threadId (before the store kept one) count as a
   Thread of their own until `hato serve` fills theirs in the background.
+- A copy Sieve files with content of its own (editheader) gets its threadId
+  at delivery like any other body, not from the next start's backfill.
 - `hato fsck` reports mailbox counters that disagree with the messages and
   `hato fsck --repair` rewrites them (no backup needed).
 
@@ -19,9 +21,11 @@ import smtplib
 import socket
 import sqlite3
 import subprocess
+import tempfile
+import time
 import unittest
 
-from harness import DOMAIN, HATO, PASSWORD, Server, wait_for
+from harness import DOMAIN, HATO, PASSWORD, Server, run_cli, wait_for
 
 ALICE = f"alice@{DOMAIN}"
 USING = ["urn:ietf:params:jmap:core", "urn:ietf:params:jmap:mail"]
@@ -181,6 +185,52 @@ class ThreadCountsTest(unittest.TestCase):
         wait_for(lambda: self.counts("inbox") == (6, 6, 3, 3), timeout=30,
                  what="the threadIds filled")
         self.assertEqual(fsck(self.server).returncode, 0)
+
+
+class SieveEditedCopyThreadTest(unittest.TestCase):
+    """Issue 12: a copy Sieve stores with its own content (RFC 5293
+    editheader) is a body of its own; it gets its threadId when it is
+    stored, as the shared body of a plain delivery does, so it joins the
+    Thread of its reply in the mailbox's counts at once."""
+
+    def test_edited_copies_are_threaded_at_delivery(self):
+        server = Server(users=("alice",)).start()
+        self.addCleanup(server.cleanup)
+        with tempfile.NamedTemporaryFile("w", suffix=".sieve", delete=False) as f:
+            f.write('require ["editheader", "fileinto", "mailbox"];\n'
+                    'addheader "X-Filed-By" "hato sieve";\n'
+                    'fileinto :create "Filed";\n')
+        self.addCleanup(os.unlink, f.name)
+        run_cli("sieve", "put", ALICE, "main", f.name, data=server.data)
+        run_cli("sieve", "activate", ALICE, "main", data=server.data)
+        # The start's backfill pass (a second after it, src/app/serve.cc)
+        # is over: only the delivery can give these bodies their threadId.
+        time.sleep(2)
+        with smtplib.SMTP("127.0.0.1", server.smtp_port, timeout=30) as s:
+            for mid, subject, refs in MESSAGES[3:5]:  # b1 and its reply b2
+                s.sendmail("s@remote.test", [ALICE], message(mid, subject, refs))
+
+        def filed():
+            r = api(server, [["Mailbox/get", {"properties": ["name", "totalEmails",
+                                                             "totalThreads"]}, "0"]])
+            box = [b for b in r[0][1]["list"] if b["name"] == "Filed"]
+            return box[0] if box and box[0]["totalEmails"] == 2 else None
+
+        box = wait_for(filed, timeout=20, what="both messages filed")
+        r = api(server, [
+            ["Email/query", {"filter": {"inMailbox": box["id"]}}, "q"],
+            ["Email/get", {"#ids": {"resultOf": "q", "name": "Email/query", "path": "/ids"},
+                           "properties": ["messageId", "threadId", "header:X-Filed-By"]}, "g"]])
+        emails = {e["messageId"][0]: e for e in r[1][1]["list"]}
+        self.assertEqual(set(emails), {"b1@t", "b2@t"})
+        self.assertEqual(emails["b1@t"]["header:X-Filed-By"], " hato sieve")
+        self.assertIsNotNone(emails["b1@t"]["threadId"])
+        self.assertEqual(emails["b2@t"]["threadId"], emails["b1@t"]["threadId"])
+        # The store counts them as one Thread (two while a body has none).
+        self.assertEqual(box["totalThreads"], 1)
+        server.stop()
+        self.assertEqual(sql(server, "SELECT count(*) FROM blobs WHERE thread_id IS NULL"),
+                         [["0"]])
 
 
 class FsckCountersTest(unittest.TestCase):

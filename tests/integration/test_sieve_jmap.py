@@ -316,6 +316,89 @@ class JmapSieveChangesTest(unittest.TestCase):
                                                      "maxChanges": 1}, "0"]])
         self.assertEqual(r[0][1]["type"], "cannotCalculateChanges")
 
+    def query(self, **args):
+        r = self.jmap.call([["SieveScript/query", {"accountId": self.a, **args}, "0"]])[0][1]
+        return r["queryState"], r["ids"]
+
+    def query_changes(self, since, **args):
+        return self.jmap.call([["SieveScript/queryChanges", {
+            "accountId": self.a, "sinceQueryState": since, **args}, "0"]])[0]
+
+    @staticmethod
+    def apply(cached, changes):
+        """A client's update of its cached ids (RFC 8620 section 5.6): drop
+        the removed ids, then insert the added ones in index order."""
+        ids = [i for i in cached if i not in set(changes["removed"])]
+        for item in sorted(changes["added"], key=lambda a: a["index"]):
+            ids.insert(item["index"], item["id"])
+        return ids
+
+    def test_query_changes_bring_a_cached_query_up_to_date(self):
+        a = self.a
+        c = managesieve_login(self.server)
+        for name in ("beta", "delta"):
+            self.assertEqual(c.cmd(f'PUTSCRIPT "{name}" "keep;"')[-1], "OK")
+        by_name = [{"property": "name"}]
+        active_first = [{"property": "isActive", "isAscending": False}, {"property": "name"}]
+        queries = [{"sort": by_name}, {"sort": active_first},
+                   {"filter": {"isActive": True}}, {"filter": {"name": "a"}, "sort": by_name}]
+        r = self.jmap.call([["SieveScript/query", {"accountId": a, **q}, str(i)]
+                            for i, q in enumerate(queries)])
+        self.assertTrue(all(x[1]["canCalculateChanges"] for x in r))
+        state0 = r[0][1]["queryState"]
+        cached = [x[1]["ids"] for x in r]
+        self.assertEqual(len(cached[0]), 2)
+        # Created (JMAP and ManageSieve), renamed, activated and destroyed
+        # since: each query's cached ids, updated, are its results now.
+        blob = self.jmap.upload(a, FILTER)
+        r = self.jmap.call([["SieveScript/set", {"accountId": a, "create": {
+            "g": {"name": "gamma", "blobId": blob}}, "onSuccessActivateScript": "#g"}, "0"]])
+        self.assertIn("g", r[0][1]["created"])
+        self.assertEqual(c.cmd('PUTSCRIPT "alpha" "keep;"')[-1], "OK")
+        self.assertEqual(c.cmd('RENAMESCRIPT "delta" "aardvark"')[-1], "OK")
+        self.assertEqual(c.cmd('DELETESCRIPT "beta"')[-1], "OK")
+        # Created and destroyed after the state: the client never had it.
+        self.assertEqual(c.cmd('PUTSCRIPT "brief" "keep;"')[-1], "OK")
+        self.assertEqual(c.cmd('DELETESCRIPT "brief"')[-1], "OK")
+        c.close()
+        for q, old in zip(queries, cached):
+            state, now = self.query(**q)
+            ch = self.query_changes(state0, calculateTotal=True, **q)
+            self.assertEqual(ch[0], "SieveScript/queryChanges", q)
+            self.assertEqual((ch[1]["oldQueryState"], ch[1]["newQueryState"]), (state0, state))
+            self.assertEqual(self.apply(old, ch[1]), now, q)
+            self.assertEqual(ch[1]["total"], len(now))
+            # Nothing since the new state.
+            ch = self.query_changes(state, **q)[1]
+            self.assertEqual((ch["removed"], ch["added"], ch["newQueryState"]), ([], [], state))
+        state, now = self.query(sort=active_first)
+        self.assertEqual([self.get()[1][i]["name"] for i in now],
+                         ["gamma", "aardvark", "alpha"])
+        # Activation moves a script in a sort by isActive.
+        r = self.jmap.call([["SieveScript/set", {"accountId": a,
+                                                 "onSuccessActivateScript": now[2]}, "0"]])
+        ch = self.query_changes(state, sort=active_first)[1]
+        self.assertEqual(self.apply(now, ch), self.query(sort=active_first)[1])
+        self.assertEqual(self.apply(now, ch)[0], now[2])
+        # The server's own scripts move the state but are never in a query.
+        state = self.query()[0]
+        self.jmap.call([["VacationResponse/set", {"update": {"singleton": {
+            "isEnabled": True, "textBody": "Away."}}}, "0"]],
+            using=(CORE, "urn:ietf:params:jmap:vacationresponse"))
+        ch = self.query_changes(state)[1]
+        self.assertNotEqual(ch["newQueryState"], state)
+        self.assertEqual((ch["removed"], ch["added"]), ([], []))
+        # Errors (RFC 8620 sections 5.5 and 5.6).
+        for bad in ("c999999", "x"):
+            self.assertEqual(self.query_changes(bad)[1]["type"], "cannotCalculateChanges")
+        self.assertEqual(self.query_changes(state0, maxChanges=1)[1]["type"], "tooManyChanges")
+        self.assertEqual(self.query_changes(state0, sort=[{"property": "blobId"}])[1]["type"],
+                         "unsupportedSort")
+        self.assertEqual(self.query_changes(state0, filter={"text": "x"})[1]["type"],
+                         "unsupportedFilter")
+        r = self.jmap.call([["SieveScript/queryChanges", {"accountId": a}, "0"]])
+        self.assertEqual(r[0][1]["type"], "invalidArguments")
+
     def test_state_change_is_pushed_for_sieve_scripts(self):
         stream = EventStream(self.server, "SieveScript")
         stream.start()

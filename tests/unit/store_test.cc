@@ -454,8 +454,8 @@ TEST_P(StoreTest, FilingsDropKeywordsPastTheLimits) {
   req.received_at = 1700000000;
   req.keyword_limits = KeywordLimits{8, 3, 4};
   req.filings.push_back(
-      {a, "", {"\\Seen", "toolongword", "$a", "$b", "$A", "$c", "$d"}, false, {}, {}});
-  req.filings.push_back({a, "", {"$e", "$f", "$a"}, false, {}, {}});
+      {a, "", {"\\Seen", "toolongword", "$a", "$b", "$A", "$c", "$d"}, false, {}, {}, {}, {}});
+  req.filings.push_back({a, "", {"$e", "$f", "$a"}, false, {}, {}, {}, {}});
   auto r = Wait<DeliveryReceipt>(
       [&](Done<DeliveryReceipt> done) { store_->Deliver(std::move(req), std::move(done)); });
   ASSERT_TRUE(r.ok()) << r.error().message;
@@ -558,13 +558,13 @@ TEST_P(StoreTest, FilingsPlaceCopiesWithFlagsAndCreateMailboxes) {
   req.received_at = 1700000000;
   // a: fileinto :create "Lists/Hato" with flags, plus a :copy kept in INBOX.
   req.filings.push_back(
-      {a, "Lists/Hato", {"\\Seen", "\\flagged", "$Label1", "\\Recent"}, true, {}, {}});
-  req.filings.push_back({a, "", {}, false, {}, {}});
+      {a, "Lists/Hato", {"\\Seen", "\\flagged", "$Label1", "\\Recent"}, true, {}, {}, {}, {}});
+  req.filings.push_back({a, "", {}, false, {}, {}, {}, {}});
   // b: a missing mailbox without :create falls back to INBOX (reported);
   // "\\Junk" is the special-use mailbox; a name that cannot be created too.
-  req.filings.push_back({b, "Nowhere", {"$Junk"}, false, {}, {}});
-  req.filings.push_back({b, "\\Junk", {}, false, {}, {}});
-  req.filings.push_back({b, "bad/../name", {}, true, {}, {}});
+  req.filings.push_back({b, "Nowhere", {"$Junk"}, false, {}, {}, {}, {}});
+  req.filings.push_back({b, "\\Junk", {}, false, {}, {}, {}, {}});
+  req.filings.push_back({b, "bad/../name", {}, true, {}, {}, {}, {}});
   auto r = Wait<DeliveryReceipt>(
       [&](Done<DeliveryReceipt> done) { store_->Deliver(std::move(req), std::move(done)); });
   ASSERT_TRUE(r.ok()) << r.error().message;
@@ -598,8 +598,8 @@ TEST_P(StoreTest, FilingWithItsOwnContentGetsItsOwnBody) {
   req.content = "Subject: filed\r\n\r\nhello\r\n";
   req.received_at = 1700000000;
   std::string edited = "X-Edited: yes\r\nSubject: filed\r\n\r\nhello\r\n";
-  req.filings.push_back({a, "", {}, false, edited, ""});
-  req.filings.push_back({b, "", {}, false, {}, {}});
+  req.filings.push_back({a, "", {}, false, edited, "", {}, {}});
+  req.filings.push_back({b, "", {}, false, {}, {}, {}, {}});
   auto r = Wait<DeliveryReceipt>(
       [&](Done<DeliveryReceipt> done) { store_->Deliver(std::move(req), std::move(done)); });
   ASSERT_TRUE(r.ok()) << r.error().message;
@@ -1080,6 +1080,34 @@ TEST_P(StoreTest, SortKeysRecordsAreKeptWithTheBody) {
   keys = store_->ReadSortKeys(b, bsnap->mailbox_id);
   ASSERT_EQ(keys->size(), 1u);
   EXPECT_EQ((*keys)[0].second, "rec:one");
+}
+
+// A copy filed with its own content (Sieve editheader) gets the record of
+// that content when it is stored, like any delivered body (not only from a
+// restart's backfill); the shared copy keeps the delivery's.
+TEST_P(StoreTest, FilingWithItsOwnContentGetsItsOwnSortKeys) {
+  sort_keys_ = [](std::string_view content, std::string_view) -> std::string {
+    return "rec:" + std::string(content.substr(0, 6));
+  };
+  Reopen();
+  int64_t a = MakeAccount("a@example.test");
+  int64_t b = MakeAccount("b@example.test");
+  DeliveryRequest req;
+  req.content = "Subject: filed\r\n\r\nhello\r\n";
+  req.received_at = 1700000000;
+  req.filings.push_back({a, "", {}, false, "X-Edited: yes\r\n" + req.content, "", {}, {}});
+  req.filings.push_back({b, "", {}, false, {}, {}, {}, {}});
+  auto r = Wait<DeliveryReceipt>(
+      [&](Done<DeliveryReceipt> done) { store_->Deliver(std::move(req), std::move(done)); });
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  for (auto [account, want] : {std::pair{a, "rec:X-Edit"}, std::pair{b, "rec:Subjec"}}) {
+    auto snap = store_->ListMessages(account, kInbox);
+    ASSERT_TRUE(snap.ok());
+    auto keys = store_->ReadSortKeys(account, snap->mailbox_id);
+    ASSERT_TRUE(keys.ok()) << keys.error().message;
+    ASSERT_EQ(keys->size(), 1u) << want;
+    EXPECT_EQ((*keys)[0].second, want);
+  }
 }
 
 }  // namespace

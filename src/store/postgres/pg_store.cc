@@ -983,6 +983,12 @@ class PgStore final : public Store {
 
   void Deliver(DeliveryRequest request, Done<DeliveryReceipt> done) override {
     AddSortKeys(request);
+    // A copy with its own content (Sieve editheader) gets its own keys too:
+    // a body stored without them counts as a Thread of its own until a
+    // restart's backfill (MailboxInfo::threads).
+    for (Filing& f : request.filings) {
+      if (!f.content.empty()) AddSortKeys(f);
+    }
     auto req = std::make_shared<DeliveryRequest>(std::move(request));
     auto receipt = std::make_shared<DeliveryReceipt>();
     Submit(WriteOp{[this, req, receipt](Txn& t) -> Status {

@@ -400,7 +400,7 @@ static Status ApplyFilings(Txn& t, const DeliveryRequest& req, DeliveryReceipt& 
     if (!mb) return mb.error();
     if (fell_back) receipt.fell_back.push_back(i);
     Result<int64_t> blob = *shared;
-    if (!f.content.empty()) blob = PutBlob(t, f.content, f.mime, 1);
+    if (!f.content.empty()) blob = PutBlob(t, f.content, f.mime, 1, f.sort_keys, f.thread_id);
     if (!blob) return blob.error();
     const std::string& content = f.content.empty() ? req.content : f.content;
     StoredFlags flags = SplitFilingFlags(f.flags);
