@@ -22,9 +22,10 @@ import unittest
 
 import socketserver
 
+import metrics_client
 import pg_cluster
 from fakemx import FakeDNS, FakeMX
-from harness import DOMAIN, PASSWORD, Server, run_cli, wait_for
+from harness import DOMAIN, PASSWORD, Server, free_port, run_cli, wait_for
 
 # A fan-out opens tens of connections to the sink at once: with socketserver's
 # listen backlog of 5, Linux drops the handshake's last ACK and the client
@@ -421,6 +422,8 @@ class ConnectionReuseTest(ListBase):
         # kept for person-to-person mail): three domains, three at a time.
         self.server.set_config("outbound", "max_connections_per_destination", "2")
         self.server.set_config("outbound", "max_messages_per_connection", "8")
+        self.metrics_port = free_port()
+        metrics_client.enable(self.server, self.metrics_port)
         self.cli("list", "create", LIST)
         self.addrs = [f"m{i}@{DOMAINS[i % 3]}" for i in range(self.N)]
         self.cli("list", "members", "add", LIST, *self.addrs)
@@ -463,6 +466,12 @@ class ConnectionReuseTest(ListBase):
         # saw no further command.
         self.assertGreaterEqual(rsets, 2)
         self.assertEqual(after_421, 0)
+        # The server counts the same: sessions opened and transactions sent.
+        m = metrics_client.scrape(self.metrics_port)
+        self.assertGreaterEqual(m["hato_outbound_sessions_total"], len(per_connection))
+        self.assertLessEqual(m["hato_outbound_sessions_total"],
+                             m["hato_outbound_transactions_total"] // 2)
+        self.assertGreaterEqual(m["hato_outbound_transactions_total"], transactions)
 
 
 class DmarcRewriteTest(ListBase):
