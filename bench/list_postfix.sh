@@ -133,7 +133,10 @@ text = open(path).read()
 def setkey(text, key, value):
     return re.sub(rf"^{key} = .*$", f"{key} = {value}", text, count=1, flags=re.M)
 text = setkey(text, "resolver", f'"127.0.0.1@{dns}"')
-text = setkey(text, "submissions", '""')
+# Only the listeners the run uses: another server on this host may hold the
+# standard ports of the others.
+for key in ("submissions", "imaps", "pop3s", "managesieve", "http"):
+    text = setkey(text, key, '""')
 if bulk:
     text = setkey(text, "max_bulk_connections", bulk)
     text = re.sub(r"^(\[outbound\][^\[]*?)^max_connections = [^\n]*$",

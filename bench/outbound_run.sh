@@ -116,7 +116,10 @@ def setkey(text, key, value):
 text = setkey(text, "resolver", f'"127.0.0.1@{dns}"')
 text = setkey(text, "max_messages_per_hour", "0")
 text = setkey(text, "max_messages_per_day", "0")
-text = setkey(text, "submissions", '""')
+# Only the listeners the run uses: another server on this host may hold the
+# standard ports of the others.
+for key in ("submissions", "imaps", "pop3s", "managesieve", "http"):
+    text = setkey(text, key, '""')
 text = text.replace("[outbound]\n", f"[outbound]\nsmtp_port = {sink}\n", 1)
 open(path, "w").write(text)
 PY

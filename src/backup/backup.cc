@@ -641,6 +641,60 @@ Result<RestoreResult> RestoreMerge(const std::string& dest, store::Store& store,
   std::mutex mu;
   std::condition_variable cv;
   size_t in_flight = 0;
+  // Merges the messages of a backed-up account (or list archive) into a live
+  // one: bodies from the set, identical messages skipped (RestoreMessage).
+  auto merge_messages = [&](int64_t snap_account, int64_t account_id,
+                            const std::string& what) -> Status {
+    auto st = (*snap)->ForEachMessage(snap_account, false, [&](const store::SnapshotMessage& m) {
+      ++out.messages;
+      auto body = ReadBackupBody(fs, dest, m.body);
+      if (!body) {
+        std::lock_guard lock(mu);
+        out.problems.push_back(what + " folder " + m.mailbox + " uid " + std::to_string(m.uid) +
+                               ": " + body.error().message);
+        return Ok();
+      }
+      store::RestoreRequest req;
+      req.account_id = account_id;
+      req.mailbox = m.mailbox;
+      req.special_use = m.special_use;
+      auto tree = mime::Parse(*body);
+      req.mime = tree ? mime::Serialize(*tree) : std::string();
+      req.content = std::move(*body);
+      req.flags = m.flags;
+      req.keywords = m.keywords;
+      req.return_path = m.return_path;
+      req.internal_date = m.internal_date;
+      uint64_t size = req.content.size();
+      {
+        std::unique_lock lock(mu);
+        cv.wait(lock, [&] { return in_flight < kRestoreWindow; });
+        ++in_flight;
+      }
+      std::string where = what + " folder " + m.mailbox + " uid " + std::to_string(m.uid);
+      store.RestoreMessage(std::move(req), [&, size, where](Result<store::RestoreResult> r) {
+        std::lock_guard lock(mu);
+        if (!r) {
+          out.problems.push_back(where + ": " + r.error().message);
+        } else if (r->added) {
+          ++out.added;
+          out.bytes += size;
+        } else {
+          ++out.skipped;
+        }
+        --in_flight;
+        cv.notify_all();
+      });
+      progress.Update(out.messages, out.bytes);
+      return Ok();
+    });
+    {
+      std::unique_lock lock(mu);
+      cv.wait(lock, [&] { return in_flight == 0; });
+    }
+    if (!st) return Err(st.error().kind, what + ": " + st.error().message);
+    return Ok();
+  };
   for (const auto& chosen_entry : chosen) {
     // Named, not a structured binding: the lambdas below capture addr.
     const auto& addr = chosen_entry.first;
@@ -703,55 +757,7 @@ Result<RestoreResult> RestoreMerge(const std::string& dest, store::Store& store,
       }
     }
     if (options.accounts_only) continue;
-    auto st = (*snap)->ForEachMessage(acct.id, false, [&](const store::SnapshotMessage& m) {
-      ++out.messages;
-      auto body = ReadBackupBody(fs, dest, m.body);
-      if (!body) {
-        std::lock_guard lock(mu);
-        out.problems.push_back("account " + addr + " folder " + m.mailbox + " uid " +
-                               std::to_string(m.uid) + ": " + body.error().message);
-        return Ok();
-      }
-      store::RestoreRequest req;
-      req.account_id = account_id;
-      req.mailbox = m.mailbox;
-      req.special_use = m.special_use;
-      auto tree = mime::Parse(*body);
-      req.mime = tree ? mime::Serialize(*tree) : std::string();
-      req.content = std::move(*body);
-      req.flags = m.flags;
-      req.keywords = m.keywords;
-      req.return_path = m.return_path;
-      req.internal_date = m.internal_date;
-      uint64_t size = req.content.size();
-      {
-        std::unique_lock lock(mu);
-        cv.wait(lock, [&] { return in_flight < kRestoreWindow; });
-        ++in_flight;
-      }
-      std::string where =
-          "account " + addr + " folder " + m.mailbox + " uid " + std::to_string(m.uid);
-      store.RestoreMessage(std::move(req), [&, size, where](Result<store::RestoreResult> r) {
-        std::lock_guard lock(mu);
-        if (!r) {
-          out.problems.push_back(where + ": " + r.error().message);
-        } else if (r->added) {
-          ++out.added;
-          out.bytes += size;
-        } else {
-          ++out.skipped;
-        }
-        --in_flight;
-        cv.notify_all();
-      });
-      progress.Update(out.messages, out.bytes);
-      return Ok();
-    });
-    {
-      std::unique_lock lock(mu);
-      cv.wait(lock, [&] { return in_flight == 0; });
-    }
-    if (!st) return Err(st.error().kind, "account " + addr + ": " + st.error().message);
+    if (auto st = merge_messages(acct.id, account_id, "account " + addr); !st) return st.error();
   }
   // Mailing lists (a whole merge only): created when missing, with their
   // settings; members the live list lacks are added (existing ones keep
@@ -789,6 +795,16 @@ Result<RestoreResult> RestoreMerge(const std::string& dest, store::Store& store,
       if (!change) return Err(change.error().kind, "list " + addr + ": " + change.error().message);
       ++out.lists;
       out.list_members += change->added;
+      // The archive's posts, into the live list's archive (one a list made
+      // here got with it); those it holds already are skipped.
+      if (!options.accounts_only && l.info.archive_account_id != 0 &&
+          live->archive_account_id != 0) {
+        if (auto st = merge_messages(l.info.archive_account_id, live->archive_account_id,
+                                     "list " + addr + " archive");
+            !st) {
+          return st.error();
+        }
+      }
     }
   }
   progress.Finish();

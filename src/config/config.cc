@@ -202,6 +202,26 @@ const std::map<std::string, Setter>& Setters() {
          return WantInt(n, "outbound.max_messages_per_minute_per_destination", 0, 1000000,
                         c.outbound.max_messages_per_minute_per_destination);
        }},
+      {"outbound.max_messages_per_connection",
+       [](const toml::node& n, Config& c) {
+         return WantInt(n, "outbound.max_messages_per_connection", 1, 100000,
+                        c.outbound.max_messages_per_connection);
+       }},
+      {"outbound.connection_idle_seconds",
+       [](const toml::node& n, Config& c) {
+         return WantInt(n, "outbound.connection_idle_seconds", 1, 240,
+                        c.outbound.connection_idle_seconds);
+       }},
+      {"outbound.max_idle_connections",
+       [](const toml::node& n, Config& c) {
+         return WantInt(n, "outbound.max_idle_connections", 0, 100000,
+                        c.outbound.max_idle_connections);
+       }},
+      {"outbound.max_idle_connections_per_host",
+       [](const toml::node& n, Config& c) {
+         return WantInt(n, "outbound.max_idle_connections_per_host", 0, 100000,
+                        c.outbound.max_idle_connections_per_host);
+       }},
       {"outbound.retry_base_seconds",
        [](const toml::node& n, Config& c) {
          return WantInt(n, "outbound.retry_base_seconds", 1, 86400, c.outbound.retry_base_seconds);
@@ -1190,6 +1210,12 @@ std::string DefaultText(std::string_view hostname, std::string_view postgres) {
     << "max_connections = " << d.outbound.max_connections << "\n"
     << "max_connections_per_destination = " << d.outbound.max_connections_per_destination << "\n"
     << "max_messages_per_minute_per_destination = 0   # 0 = unlimited\n"
+    << "# SMTP connection reuse: messages per connection (1 = no reuse), idle time,\n"
+    << "# idle connections kept in all and per MX host.\n"
+    << "max_messages_per_connection = " << d.outbound.max_messages_per_connection << "\n"
+    << "connection_idle_seconds = " << d.outbound.connection_idle_seconds << "\n"
+    << "max_idle_connections = " << d.outbound.max_idle_connections << "\n"
+    << "max_idle_connections_per_host = " << d.outbound.max_idle_connections_per_host << "\n"
     << "retry_base_seconds = " << d.outbound.retry_base_seconds
     << "   # doubled per attempt, with jitter\n"
     << "retry_max_seconds = " << d.outbound.retry_max_seconds << "\n"

@@ -151,6 +151,16 @@ struct OutboundConfig {
   // Deliveries started per destination per minute (receivers that throttle
   // bulk senders); the rest wait in the queue. 0 = unlimited.
   size_t max_messages_per_minute_per_destination = 0;
+  // Connection reuse (RFC 5321 section 4.1.4: several transactions in one
+  // session): an SMTP session to an MX host carries at most this many
+  // messages (1 = a connection per message), and waits idle for the next one
+  // at most connection_idle_seconds (well below the 5-minute server timeout
+  // of RFC 5321 section 4.5.3.2.7), in a cache of at most
+  // max_idle_connections sessions, max_idle_connections_per_host per MX host.
+  size_t max_messages_per_connection = 100;
+  int connection_idle_seconds = 5;
+  size_t max_idle_connections = 100;
+  size_t max_idle_connections_per_host = 20;
   int retry_base_seconds = 300;       // first retry delay, doubled per attempt, with jitter
   int retry_max_seconds = 14400;      // cap of the retry delay
   int max_lifetime_seconds = 432000;  // 5 days, then a failure DSN (4.4.7)

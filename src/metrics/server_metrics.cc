@@ -114,6 +114,15 @@ std::string RenderServerMetrics(const ServerSources& s) {
              static_cast<double>(s.counters->outbound_deferred.load()));
     w.Sample("hato_outbound_recipients_total", "result=\"bounced\"",
              static_cast<double>(s.counters->outbound_bounced.load()));
+    w.Family("hato_outbound_sessions_total", "counter",
+             "SMTP sessions opened to other servers since start (each reused for several "
+             "transactions where it can: outbound.max_messages_per_connection).");
+    w.Sample("hato_outbound_sessions_total", "",
+             static_cast<double>(s.counters->outbound_sessions.load()));
+    w.Family("hato_outbound_transactions_total", "counter",
+             "SMTP mail transactions (MAIL FROM) sent to other servers since start.");
+    w.Sample("hato_outbound_transactions_total", "",
+             static_cast<double>(s.counters->outbound_transactions.load()));
     w.Family("hato_outbound_dane_total", "counter",
              "DANE (RFC 7672) per MX host tried: matched, mismatch (deferred), unusable TLSA "
              "records (unauthenticated TLS), no TLSA, insecure (not DNSSEC-validated: DANE does "

@@ -309,12 +309,66 @@ awaitable<void> Queue::Run() {
     co_await Scan();
     if (stopping_) break;
     co_await SendDsns();
+    ExpireIdle(false);
     if (kicked_) continue;
     wake_.expires_after(kPollInterval);
     boost::system::error_code ec;
     auto token = asio::redirect_error(asio::use_awaitable, ec);
     co_await wake_.async_wait(token);
   }
+  ExpireIdle(true);
+}
+
+std::unique_ptr<smtp::ClientSession> Queue::TakeIdle(const std::string& key) {
+  auto it = idle_.find(key);
+  if (it == idle_.end()) return nullptr;
+  std::deque<IdleSession>& sessions = it->second;
+  auto limit = std::chrono::seconds(svc_.config->Get()->outbound.connection_idle_seconds);
+  auto now = std::chrono::steady_clock::now();
+  std::unique_ptr<smtp::ClientSession> found;
+  while (!sessions.empty() && !found) {
+    IdleSession idle = std::move(sessions.back());
+    sessions.pop_back();
+    --idle_total_;
+    // One the server closed meanwhile is dropped (its socket closes with it).
+    if (idle.session->usable() && now - idle.since < limit) found = std::move(idle.session);
+  }
+  if (sessions.empty()) idle_.erase(it);
+  return found;
+}
+
+awaitable<void> Queue::KeepIdle(std::string key, std::unique_ptr<smtp::ClientSession> session) {
+  if (!session) co_return;
+  auto cfg = svc_.config->Get();
+  const auto& oc = cfg->outbound;
+  std::deque<IdleSession>& sessions = idle_[key];
+  if (!stopping_ && session->usable() && session->transactions() < oc.max_messages_per_connection &&
+      idle_total_ < oc.max_idle_connections && sessions.size() < oc.max_idle_connections_per_host) {
+    sessions.push_back(IdleSession{std::move(session), std::chrono::steady_clock::now()});
+    ++idle_total_;
+    co_return;
+  }
+  if (sessions.empty()) idle_.erase(key);
+  co_await session->Quit();
+}
+
+void Queue::ExpireIdle(bool all) {
+  auto limit = std::chrono::seconds(svc_.config->Get()->outbound.connection_idle_seconds);
+  auto now = std::chrono::steady_clock::now();
+  for (auto it = idle_.begin(); it != idle_.end();) {
+    std::deque<IdleSession>& sessions = it->second;
+    while (!sessions.empty() && (all || now - sessions.front().since >= limit)) {
+      std::shared_ptr<smtp::ClientSession> s = std::move(sessions.front().session);
+      sessions.pop_front();
+      --idle_total_;
+      asio::co_spawn(ex_, QuitSession(std::move(s)), asio::detached);
+    }
+    it = sessions.empty() ? idle_.erase(it) : std::next(it);
+  }
+}
+
+awaitable<void> Queue::QuitSession(std::shared_ptr<smtp::ClientSession> session) {
+  if (session->usable()) co_await session->Quit();
 }
 
 awaitable<void> Queue::Record(std::vector<RecipientOutcome> outcomes) {
@@ -729,15 +783,49 @@ awaitable<void> Queue::Deliver(std::shared_ptr<Job> job) {
         if (!host_opts.tls) host_opts.tls = client_tls_;
         host_opts.require_tls = true;
       }
-      std::chrono::seconds ct(oc.connect_timeout_seconds);
-      std::optional<tcp::socket> socket = co_await io::Connect(ip, port, ct);
-      if (!socket) {
-        failure = "4.4.1 cannot connect to " + t.host + "[" + t.ip + "]:" + std::to_string(port);
-        continue;
-      }
       host_opts.server = t.host;
-      result = co_await smtp::SendMail(std::move(*socket), host_opts, env, *content);
+      // An idle session to this host with the same settings carries the
+      // message if it still can (RFC 5321 section 4.1.4); one the server
+      // closed meanwhile ("stale": nothing was taken) makes way for a new one.
+      std::string key = t.host + "|" + t.ip + "|" + std::to_string(port) + "|" + copts.helo + "|" +
+                        (host_opts.tls == client_verify_tls_ ? "verify"
+                         : host_opts.tls                     ? "tls"
+                                                             : "plain") +
+                        (host_opts.require_tls ? "|require" : "") +
+                        (host_opts.verify_tls ? "|pkix" : "") +
+                        (host_opts.implicit_tls ? "|implicit" : "") + "|" + host_opts.auth_user;
+      if (dh && (dh->state == kDaneRecords || dh->state == kDaneUnusable)) {
+        key += "|dane";
+        for (const auto& r : dh->records) key += ":" + TlsaText(r);
+      }
+      std::unique_ptr<smtp::ClientSession> session = TakeIdle(key);
+      uint64_t mails = 0;  // MAIL commands sent for this job here
+      if (session) {
+        size_t before = session->transactions();
+        result = co_await session->Send(env, *content);
+        mails += session->transactions() - before;
+        if (result.stale) session.reset();
+      }
+      if (!session) {
+        std::chrono::seconds ct(oc.connect_timeout_seconds);
+        std::optional<tcp::socket> socket = co_await io::Connect(ip, port, ct);
+        if (!socket) {
+          failure = "4.4.1 cannot connect to " + t.host + "[" + t.ip + "]:" + std::to_string(port);
+          if (svc_.counters) svc_.counters->outbound_transactions.fetch_add(mails);
+          continue;
+        }
+        session = std::make_unique<smtp::ClientSession>(std::move(*socket), host_opts);
+        result = smtp::ClientResult();
+        if (svc_.counters) svc_.counters->outbound_sessions.fetch_add(1);
+        if (co_await session->Open(result)) result = co_await session->Send(env, *content);
+        mails += session->transactions();
+      }
+      if (svc_.counters) svc_.counters->outbound_transactions.fetch_add(mails);
+      co_await KeepIdle(std::move(key), std::move(session));
       remote = t.host + "[" + t.ip + "]";
+      // DANE outcomes and TLS-RPT sessions (RFC 8460 4.4) count delivery
+      // attempts, as when each had its own connection: a reused session
+      // reports the TLS it was opened with, for this attempt's domain.
       if (dh) {
         DaneState outcome = dh->state;
         if (outcome == kDaneRecords) {

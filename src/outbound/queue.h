@@ -9,6 +9,14 @@
 // slow destination cannot take every slot. A destination that could not be
 // reached is "dead" until its retry time: its other recipients are deferred
 // without a connection attempt instead of waiting for timeouts in a slot.
+//
+// Connection reuse (RFC 5321 section 4.1.4): a session to an MX host that
+// ended its transaction cleanly waits in a bounded cache of idle sessions
+// (per MX host, address, port and TLS/AUTH settings) for the next message
+// to that host, whatever its recipient domain; outbound.max_messages_per_
+// connection, connection_idle_seconds, max_idle_connections and
+// max_idle_connections_per_host bound it. A session that broke, got a 421
+// or failed its RSET is never reused (smtp::ClientSession::usable).
 // Thread-safety: runs on one event loop; Kick() may be called from any thread.
 #pragma once
 
@@ -26,6 +34,7 @@
 #include "outbound/tls_policy.h"
 #include "reports/recorder.h"
 #include "server/services.h"
+#include "smtp/client.h"
 
 namespace hato::outbound {
 
@@ -53,6 +62,14 @@ class Queue {
   awaitable<void> SendDsns();
   awaitable<void> Record(std::vector<store::RecipientOutcome> outcomes);
   void Finish(const Job& job);
+  // The idle session cache: the most recently used usable session for
+  // `key`, or null; a session back after its transaction (kept if usable
+  // and within the limits, else QUIT); idle sessions past
+  // connection_idle_seconds (all of them when stopping) closed with QUIT.
+  std::unique_ptr<smtp::ClientSession> TakeIdle(const std::string& key);
+  awaitable<void> KeepIdle(std::string key, std::unique_ptr<smtp::ClientSession> session);
+  void ExpireIdle(bool all);
+  static awaitable<void> QuitSession(std::shared_ptr<smtp::ClientSession> session);
   // The DNSSEC-aware stub for DANE on outbound.resolver (made anew when a
   // SIGHUP changes it); null, with the reason logged, when that resolver is
   // not on loopback.
@@ -92,6 +109,12 @@ class Queue {
   // Outcomes whose recording failed: retried, and their recipients stay busy
   // meanwhile, so a confirmed 250 is never followed by a resend.
   std::vector<store::RecipientOutcome> unrecorded_;
+  struct IdleSession {
+    std::unique_ptr<smtp::ClientSession> session;
+    std::chrono::steady_clock::time_point since;
+  };
+  std::map<std::string, std::deque<IdleSession>> idle_;  // oldest first, per key
+  size_t idle_total_ = 0;
 };
 
 }  // namespace hato::outbound

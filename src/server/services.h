@@ -224,6 +224,10 @@ struct Counters {
   std::atomic<uint64_t> outbound_delivered{0};
   std::atomic<uint64_t> outbound_deferred{0};
   std::atomic<uint64_t> outbound_bounced{0};
+  // SMTP sessions opened to other servers and mail transactions sent in
+  // them (src/outbound: connection reuse makes the first much smaller).
+  std::atomic<uint64_t> outbound_sessions{0};
+  std::atomic<uint64_t> outbound_transactions{0};
   // DANE (RFC 7672, src/outbound) per MX host tried, in the order of
   // kDaneOutcomes: the certificate matched a TLSA record; usable records but
   // no match (deferred); only unusable records (TLS without authentication);

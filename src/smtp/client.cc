@@ -120,10 +120,42 @@ bool AfterTls(const ClientOptions& options, ClientResult& result) {
 
 }  // namespace
 
-awaitable<ClientResult> SendMail(tcp::socket socket, const ClientOptions& options,
-                                 const ClientEnvelope& env, const std::string& content) {
-  ClientResult result;
-  io::Connection conn(std::move(socket), options.tls);
+ClientSession::ClientSession(tcp::socket socket, ClientOptions options)
+    : conn_(std::make_unique<io::Connection>(std::move(socket), options.tls)),
+      options_(std::move(options)) {}
+
+ClientSession::~ClientSession() = default;
+
+void ClientSession::Close() {
+  open_ = false;
+  conn_->Close();
+}
+
+bool ClientSession::usable() const {
+  // Unread input between transactions is a reply to nothing (a 421 before
+  // the server hangs up): the session is not trusted with another one.
+  return open_ && conn_->buffer().empty() && !conn_->PeerGone();
+}
+
+// RSET after a transaction that ended before its final reply (RFC 5321
+// section 4.1.1.5), so the next one starts clean; a session whose RSET
+// fails is closed, never reused.
+awaitable<void> ClientSession::Reset() {
+  const std::string rset = "RSET";
+  Reply r = co_await Exchange(*conn_, rset, options_.command_timeout);
+  if (r.code != 250) Close();
+}
+
+awaitable<void> ClientSession::Quit() {
+  if (!open_) co_return;
+  const std::string quit = "QUIT";
+  co_await Exchange(*conn_, quit, options_.command_timeout);
+  Close();
+}
+
+awaitable<bool> ClientSession::Open(ClientResult& result) {
+  io::Connection& conn = *conn_;
+  const ClientOptions& options = options_;
   auto t = options.command_timeout;
   if (options.implicit_tls && options.tls) {
     std::string sni = options.server;
@@ -131,37 +163,37 @@ awaitable<ClientResult> SendMail(tcp::socket socket, const ClientOptions& option
       result.failure.lines.push_back(options.verify_tls
                                          ? "4.7.5 TLS handshake or certificate verification failed"
                                          : "TLS handshake failed");
-      conn.Close();
-      co_return result;
+      Close();
+      co_return false;
     }
-    result.tls = true;
+    result.tls = tls_ = true;
     if (!AfterTls(options, result)) {
-      conn.Close();
-      co_return result;
+      Close();
+      co_return false;
     }
   }
   Reply greeting = co_await ReadReply(conn, t);
   if (greeting.code != 220) {
     result.failure = std::move(greeting);
-    conn.Close();
-    co_return result;
+    Close();
+    co_return false;
   }
+  open_ = true;
   const std::string ehlo_cmd = "EHLO " + options.helo;
   const std::string helo_cmd = "HELO " + options.helo;
-  const std::string quit = "QUIT";
   Reply ehlo = co_await Exchange(conn, ehlo_cmd, t);
   if (ehlo.code != 250) {
     // RFC 5321 section 3.2: fall back to HELO for a server without ESMTP.
     ehlo = co_await Exchange(conn, helo_cmd, t);
     if (ehlo.code != 250) {
       result.failure = std::move(ehlo);
-      conn.Close();
-      co_return result;
+      Close();
+      co_return false;
     }
     ehlo.lines.resize(1);
   }
-  Extensions ext = ParseEhlo(ehlo);
-  if (ext.starttls && options.tls && !result.tls) {
+  ext_ = ParseEhlo(ehlo);
+  if (ext_.starttls && options.tls && !tls_) {
     const std::string starttls = "STARTTLS";
     Reply ready = co_await Exchange(conn, starttls, t);
     if (ready.code == 220) {
@@ -171,91 +203,123 @@ awaitable<ClientResult> SendMail(tcp::socket socket, const ClientOptions& option
         result.failure.lines.push_back(
             options.verify_tls ? "4.7.5 TLS handshake or certificate verification failed"
                                : "TLS handshake failed");
-        conn.Close();
-        co_return result;
+        Close();
+        co_return false;
       }
-      result.tls = true;
+      result.tls = tls_ = true;
       if (!AfterTls(options, result)) {
-        co_await Exchange(conn, quit, t);
-        conn.Close();
-        co_return result;
+        co_await Quit();
+        co_return false;
       }
       ehlo = co_await Exchange(conn, ehlo_cmd, t);
       if (ehlo.code != 250) {
         result.failure = std::move(ehlo);
-        conn.Close();
-        co_return result;
+        Close();
+        co_return false;
       }
-      ext = ParseEhlo(ehlo);
+      ext_ = ParseEhlo(ehlo);
     }
   }
-  if (options.require_tls && !result.tls) {
+  if (options.require_tls && !tls_) {
     // RFC 3207 section 4.1 / RFC 8461 section 5: a destination whose policy
     // requires TLS gets no mail in the clear; the queue tries again later.
     result.failure.lines.push_back(
         "4.7.5 TLS is required for this destination but " +
-        std::string(ext.starttls ? "STARTTLS was refused" : "the server does not offer STARTTLS"));
-    co_await Exchange(conn, quit, t);
-    conn.Close();
-    co_return result;
+        std::string(ext_.starttls ? "STARTTLS was refused" : "the server does not offer STARTTLS"));
+    co_await Quit();
+    co_return false;
   }
   if (!options.auth_user.empty()) {
     // Credentials never travel in the clear (RFC 4954 section 4; RFC 4616
     // section 5): a relay without TLS gets no mail until it has TLS.
     Reply auth;
-    if (!result.tls) {
+    if (!tls_) {
       auth.lines.push_back("4.7.5 refusing to send the relay credentials without TLS");
     } else {
-      auth = co_await Authenticate(conn, options, ext, t);
+      auth = co_await Authenticate(conn, options, ext_, t);
     }
     if (auth.code != 235) {
       // A refusal defers the mail (transaction stays false): a wrong
       // password is the operator's to fix, not the senders' to be told.
       result.failure = std::move(auth);
       if (result.failure.code) {
-        const std::string quit_now = "QUIT";
-        co_await Exchange(conn, quit_now, t);
+        co_await Quit();
+      } else {
+        Close();
       }
-      conn.Close();
-      co_return result;
+      co_return false;
     }
   }
+  co_return true;
+}
+
+awaitable<ClientResult> ClientSession::Send(const ClientEnvelope& env, const std::string& content) {
+  ClientResult result;
+  result.tls = tls_;
+  if (!open_) {
+    result.failure.lines.push_back("connection lost");
+    co_return result;
+  }
+  io::Connection& conn = *conn_;
+  auto t = options_.command_timeout;
+  bool reused = transactions_ > 0;
   bool needs_utf8 = false;  // an address that only SMTPUTF8 can carry
   for (unsigned char ch : env.sender) needs_utf8 = needs_utf8 || ch >= 0x80;
   for (const auto& r : env.recipients) {
     for (unsigned char ch : r.address) needs_utf8 = needs_utf8 || ch >= 0x80;
   }
-  if (needs_utf8 && !ext.smtputf8) {
-    // RFC 6531 section 3.2: a message that needs SMTPUTF8 cannot be downgraded here.
+  if (needs_utf8 && !ext_.smtputf8) {
+    // RFC 6531 section 3.2: a message that needs SMTPUTF8 cannot be downgraded
+    // here. Nothing was sent: the session stays usable.
     Reply r;
     r.code = 553;
     r.lines.push_back("5.6.7 the server does not support SMTPUTF8");
     result.transaction = true;
     result.failure = r;
     result.rcpt.assign(env.recipients.size(), r);
-    co_await Exchange(conn, quit, t);
-    conn.Close();
     co_return result;
   }
-  const std::string mail_cmd = MailCommand(env, ext, content.size());
+  ++transactions_;
+  const std::string mail_cmd = MailCommand(env, ext_, content.size());
   Reply mail = co_await Exchange(conn, mail_cmd, t);
+  if (reused && (mail.code == 0 || mail.code == 421)) {
+    // The server closed the idle session (its timeout, RFC 5321 section
+    // 4.5.3.2.7): this transaction never began.
+    result.stale = true;
+    result.failure = std::move(mail);
+    Close();
+    co_return result;
+  }
   if (mail.code != 250) {
     // A 5xx to MAIL fails every recipient; a 4xx defers them.
     result.transaction = mail.code >= 400;
     result.rcpt.assign(env.recipients.size(), mail);
     result.failure = std::move(mail);
-    if (result.transaction) co_await Exchange(conn, quit, t);
-    conn.Close();
+    if (!result.transaction || result.failure.code == 421) {
+      Close();
+    } else {
+      co_await Reset();
+    }
     co_return result;
   }
-  result.remote_dsn = ext.dsn;
+  result.remote_dsn = ext_.dsn;
   std::vector<size_t> accepted;
   for (size_t i = 0; i < env.recipients.size(); ++i) {
-    const std::string rcpt_cmd = RcptCommand(env.recipients[i], ext);
+    const std::string rcpt_cmd = RcptCommand(env.recipients[i], ext_);
     Reply r = co_await Exchange(conn, rcpt_cmd, t);
     if (r.code == 0) {
+      result.rcpt.clear();
       result.failure = std::move(r);
-      conn.Close();
+      Close();
+      co_return result;
+    }
+    if (r.code == 421) {
+      // The server is closing (RFC 5321 section 3.8): this and the
+      // recipients not yet sent are deferred.
+      result.transaction = true;
+      result.rcpt.resize(env.recipients.size(), r);
+      result.failure = std::move(r);
+      Close();
       co_return result;
     }
     if (r.code == 250 || r.code == 251) accepted.push_back(i);
@@ -264,8 +328,7 @@ awaitable<ClientResult> SendMail(tcp::socket socket, const ClientOptions& option
   if (accepted.empty()) {
     result.transaction = true;
     result.failure = result.rcpt.front();
-    co_await Exchange(conn, quit, t);
-    conn.Close();
+    co_await Reset();
     co_return result;
   }
   const std::string data_cmd = "DATA";
@@ -274,14 +337,18 @@ awaitable<ClientResult> SendMail(tcp::socket socket, const ClientOptions& option
     result.transaction = data.code >= 400;
     for (size_t i : accepted) result.rcpt[i] = data;
     result.failure = std::move(data);
-    conn.Close();
+    if (result.transaction && result.failure.code != 421) {
+      co_await Reset();
+    } else {
+      Close();
+    }
     co_return result;
   }
   std::string stuffed = DotStuff(content);
   bool sent = co_await conn.Write(stuffed);
   Reply final_reply;
   if (sent) {
-    final_reply = co_await ReadReply(conn, options.data_timeout);
+    final_reply = co_await ReadReply(conn, options_.data_timeout);
   } else {
     final_reply.lines.push_back("connection lost");
   }
@@ -289,14 +356,15 @@ awaitable<ClientResult> SendMail(tcp::socket socket, const ClientOptions& option
     // RFC 5321 section 6.1: no reply to the final dot: the message may or may
     // not have been taken. Treat it as not delivered (at-least-once).
     result.failure = std::move(final_reply);
-    conn.Close();
+    Close();
     co_return result;
   }
+  // After the final reply the server is ready for the next MAIL (RFC 5321
+  // section 4.1.1.4); a 421 there still closes (section 3.8).
   result.transaction = true;
   for (size_t i : accepted) result.rcpt[i] = final_reply;
   if (!final_reply.positive()) result.failure = final_reply;
-  co_await Exchange(conn, quit, t);
-  conn.Close();
+  if (final_reply.code == 421) Close();
   co_return result;
 }
 

@@ -1,8 +1,12 @@
 // SMTP client for outbound delivery (RFC 5321 section 3 and 4; RFC 3207
 // STARTTLS, opportunistic per RFC 7435; RFC 3461 DSN parameters passed on
-// when the server offers DSN). Sends one message to one server over an
-// established TCP connection and reports, per recipient, the server's reply.
-// The queue (src/outbound) decides what the replies mean for retries.
+// when the server offers DSN). A ClientSession is one connection to one
+// server: opened once (greeting, EHLO, STARTTLS, AUTH), then any number of
+// mail transactions (MAIL, RCPT, DATA; RFC 5321 section 4.1.4 lets a client
+// send several in one session), each reporting, per recipient, the server's
+// reply to that transaction only. The queue (src/outbound) decides what the
+// replies mean for retries, and keeps idle sessions for reuse.
+// Thread-safety: a session is used by one coroutine at a time.
 #pragma once
 
 #include <chrono>
@@ -13,6 +17,10 @@
 
 #include "io/asio.h"
 #include "smtp/reply.h"
+
+namespace hato::io {
+class Connection;
+}
 
 namespace hato::smtp {
 
@@ -65,10 +73,47 @@ struct ClientResult {
   bool tls = false;               // the message went over TLS
   bool remote_dsn = false;        // the server took our DSN parameters
   bool after_tls_failed = false;  // options.after_tls refused the session
+  // A reused session was found closed (no reply to MAIL, or 421) before the
+  // transaction began: nothing was taken; the caller tries a new session.
+  bool stale = false;
 };
 
-// Runs the whole SMTP exchange on a connected socket and closes it.
-awaitable<ClientResult> SendMail(tcp::socket socket, const ClientOptions& options,
-                                 const ClientEnvelope& envelope, const std::string& content);
+class ClientSession {
+ public:
+  ClientSession(tcp::socket socket, ClientOptions options);
+  ~ClientSession();
+  ClientSession(const ClientSession&) = delete;
+  ClientSession& operator=(const ClientSession&) = delete;
+
+  // The greeting, EHLO (HELO for a server without ESMTP), STARTTLS,
+  // options.after_tls and AUTH. False when the session cannot carry mail:
+  // `result` then says why (failure, tls, after_tls_failed) and the
+  // connection is closed.
+  awaitable<bool> Open(ClientResult& result);
+  // One mail transaction. `reused`: the session carried one before, so a
+  // connection found closed at MAIL is `stale` rather than a failure. After
+  // a refused MAIL, no accepted RCPT or a refused DATA the session sends
+  // RSET (RFC 5321 section 4.1.1.5) and stays usable; a lost connection, a
+  // timeout, a 421 (section 3.8) or a failed RSET closes it.
+  awaitable<ClientResult> Send(const ClientEnvelope& envelope, const std::string& content);
+  // QUIT (section 4.1.1.10) and close; a closed session just stays closed.
+  awaitable<void> Quit();
+
+  // Open, between transactions, and not closed by the server meanwhile.
+  bool usable() const;
+  size_t transactions() const { return transactions_; }
+  bool tls() const { return tls_; }
+
+ private:
+  void Close();
+  awaitable<void> Reset();
+
+  std::unique_ptr<io::Connection> conn_;
+  ClientOptions options_;
+  Extensions ext_;
+  bool tls_ = false;
+  bool open_ = false;
+  size_t transactions_ = 0;  // MAIL commands sent
+};
 
 }  // namespace hato::smtp

@@ -29,6 +29,16 @@ class FakeMX:
         self.data_reply = "250 2.0.0 Ok: queued"
         self.ehlo_extra = list(ehlo_extra)
         self.connections = 0
+        # Connection reuse: MAIL commands per connection (in connection order),
+        # RSETs, RCPT replies that close the session (address -> "421 ..."; the
+        # socket is left open, so a command sent after it is counted in
+        # after_421), and addresses whose DATA gets no reply (the connection
+        # drops after the dot, once per address).
+        self.per_connection = []
+        self.rsets = 0
+        self.closing_replies = {}
+        self.after_421 = 0
+        self.drop_after_data = set()
         self.lock = threading.Lock()
         outer = self
         tls_ctx = None
@@ -40,6 +50,9 @@ class FakeMX:
             def handle(self):
                 with outer.lock:
                     outer.connections += 1
+                    conn = len(outer.per_connection)
+                    outer.per_connection.append(0)
+                closing = False
                 w = lambda line: self.wfile.write((line + "\r\n").encode())
                 w("220 fake.mx ESMTP")
                 mail, rcpts, mail_line, rcpt_lines = None, [], "", []
@@ -49,6 +62,9 @@ class FakeMX:
                         return
                     line = raw.decode("utf-8", "replace").rstrip("\r\n")
                     verb = line[:4].upper()
+                    if closing:
+                        with outer.lock:
+                            outer.after_421 += 1
                     if verb == "STAR" and line.upper() == "STARTTLS" and tls_ctx:
                         w("220 2.0.0 ready")
                         self.wfile.flush()
@@ -70,6 +86,8 @@ class FakeMX:
                         for i, e in enumerate(ext):
                             w(("250 " if i == len(ext) - 1 else "250-") + e)
                     elif verb == "MAIL":
+                        with outer.lock:
+                            outer.per_connection[conn] += 1
                         mail_line = line
                         mail = line.split(":", 1)[1].split(">")[0].strip().lstrip("<")
                         rcpts, rcpt_lines = [], []
@@ -77,6 +95,9 @@ class FakeMX:
                     elif verb == "RCPT":
                         addr = line.split(":", 1)[1].split(">")[0].strip().lstrip("<")
                         reply = outer.rcpt_replies.get(addr.lower(), "250 2.1.5 Ok")
+                        if addr.lower() in outer.closing_replies:
+                            reply = outer.closing_replies[addr.lower()]
+                            closing = True
                         if reply.startswith("250"):
                             rcpts.append(addr)
                             rcpt_lines.append(line)
@@ -89,6 +110,11 @@ class FakeMX:
                             if not l or l == b".\r\n":
                                 break
                             data.append(l[1:] if l.startswith(b"..") else l)
+                        with outer.lock:
+                            dropped = [r for r in rcpts if r.lower() in outer.drop_after_data]
+                            outer.drop_after_data -= {r.lower() for r in dropped}
+                        if dropped:
+                            return
                         reply = outer.data_reply
                         if reply.startswith("250"):
                             with outer.lock:
@@ -100,6 +126,9 @@ class FakeMX:
                         w("221 bye")
                         return
                     elif verb == "RSET" or verb == "NOOP":
+                        if verb == "RSET":
+                            with outer.lock:
+                                outer.rsets += 1
                         w("250 Ok")
                     else:
                         w("502 5.5.2 unknown")
@@ -115,6 +144,11 @@ class FakeMX:
     def received_for(self, addr):
         with self.lock:
             return [m for m in self.messages if addr in m["rcpts"]]
+
+    @property
+    def transactions(self):
+        with self.lock:
+            return sum(self.per_connection)
 
     def stop(self):
         self.server.shutdown()

@@ -22,9 +22,10 @@ import unittest
 
 import socketserver
 
+import metrics_client
 import pg_cluster
 from fakemx import FakeDNS, FakeMX
-from harness import DOMAIN, PASSWORD, Server, run_cli, wait_for
+from harness import DOMAIN, PASSWORD, Server, free_port, run_cli, wait_for
 
 # A fan-out opens tens of connections to the sink at once: with socketserver's
 # listen backlog of 5, Linux drops the handshake's last ACK and the client
@@ -404,6 +405,73 @@ class BounceTest(ListBase):
         # The operator enables it again.
         self.cli("list", "members", "set", LIST, "gone@remote.example", "--enable")
         self.assertIn("enabled", self.member_state("gone@remote.example"))
+
+
+class ConnectionReuseTest(ListBase):
+    """SMTP connection reuse in the fan-out (RFC 5321 section 4.1.4): the VERP
+    transactions of a post (one per member) share a few sessions to the MX
+    instead of a connection each, and stay correct under failures: a 450 or
+    550 to one member's RCPT gets RSET and the session carries the next
+    member; a session that got a 421 or lost its connection is never used
+    again; each member's outcome comes from its own transaction's replies."""
+
+    N = 30  # members, on three domains served by the one MX host
+
+    def configure(self):
+        # One bulk connection per destination (per destination 2, minus one
+        # kept for person-to-person mail): three domains, three at a time.
+        self.server.set_config("outbound", "max_connections_per_destination", "2")
+        self.server.set_config("outbound", "max_messages_per_connection", "8")
+        self.metrics_port = free_port()
+        metrics_client.enable(self.server, self.metrics_port)
+        self.cli("list", "create", LIST)
+        self.addrs = [f"m{i}@{DOMAINS[i % 3]}" for i in range(self.N)]
+        self.cli("list", "members", "add", LIST, *self.addrs)
+
+    def test_fanout_reuses_connections_and_keeps_results_apart(self):
+        busy, gone, closing, cut = self.addrs[1], self.addrs[2], self.addrs[3], self.addrs[5]
+        self.mx.rcpt_replies[busy] = "450 4.2.1 mailbox busy"
+        self.mx.rcpt_replies[gone] = "550 5.1.1 no such user"
+        self.mx.closing_replies[closing] = "421 4.3.2 shutting down"
+        self.mx.drop_after_data.add(cut)  # no reply to the dot, once
+        code, text = send(self.server, "m0@remote.example", LIST,
+                          message("m0@remote.example", LIST, "reuse"))
+        self.assertEqual(code, 250, text)
+        ok = [a for a in self.addrs if a not in (busy, gone, closing)]
+        wait_for(lambda: sorted(m["rcpts"][0] for m in self.received("reuse")) == sorted(ok),
+                 timeout=60, what="every accepting member's copy")
+        rep = wait_for(lambda: (lambda r: r["delivered"] == len(ok) and r["failed"] == 1 and r)(
+            self.report()), what="report final")
+        # Each member's copy came in its own transaction, with its own VERP sender.
+        for m in self.received("reuse"):
+            self.assertEqual(len(m["rcpts"]), 1)
+            local, dom = m["rcpts"][0].split("@")
+            self.assertEqual(m["mail_from"], f"team-bounces+{local}={dom}@{DOMAIN}")
+        failed = [d for d in rep["domains"] if d["state"] == "failed"]
+        self.assertEqual([a for d in failed for a in d["addresses"]], [gone])
+        self.assertIn("5.1.1", failed[0]["reason"])
+        deferred = {a: d["reason"] for d in rep["domains"] if d["state"] == "deferred"
+                    for a in d["addresses"]}
+        self.assertIn("4.2.1", deferred[busy])
+        self.assertIn("4.3.2", deferred[closing])
+        with self.mx.lock:
+            per_connection = list(self.mx.per_connection)
+            rsets, after_421 = self.mx.rsets, self.mx.after_421
+        transactions = sum(per_connection)
+        self.assertGreaterEqual(transactions, self.N + 1)  # cut@ twice, retries of busy@
+        # Reused: far fewer connections than transactions, none past the limit.
+        self.assertLessEqual(len(per_connection), transactions // 2, per_connection)
+        self.assertLessEqual(max(per_connection), 8, per_connection)
+        # The refused RCPTs were followed by RSET; the session that got 421
+        # saw no further command.
+        self.assertGreaterEqual(rsets, 2)
+        self.assertEqual(after_421, 0)
+        # The server counts the same: sessions opened and transactions sent.
+        m = metrics_client.scrape(self.metrics_port)
+        self.assertGreaterEqual(m["hato_outbound_sessions_total"], len(per_connection))
+        self.assertLessEqual(m["hato_outbound_sessions_total"],
+                             m["hato_outbound_transactions_total"] // 2)
+        self.assertGreaterEqual(m["hato_outbound_transactions_total"], transactions)
 
 
 class DmarcRewriteTest(ListBase):

@@ -10,6 +10,7 @@ import email
 import imaplib
 import json
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -177,6 +178,46 @@ class ArchiveTest(ListBase):
         users = self.cli("user", "list").stdout
         self.assertNotIn("#archive", users)
         self.assertIn(ALICE, users)
+
+    def archive_count(self, user):
+        """MESSAGES of the archive for `user`, or None when it is not there."""
+        m = login(self.server, user)
+        try:
+            typ, data = m.status(ARCHIVE, "(MESSAGES)")
+            if typ != "OK":
+                return None
+            return int(re.search(rb"MESSAGES (\d+)", data[0]).group(1))
+        finally:
+            m.logout()
+
+    def test_archive_goes_with_the_list_and_comes_back_with_a_merge(self):
+        self.post("kept one")
+        self.post("kept two")
+        self.assertEqual(self.archive_count(ALICE), 2)
+        dest = tempfile.mkdtemp(prefix="hato-list-backup-")
+        self.addCleanup(shutil.rmtree, dest, True)
+        self.cli("backup", "create", dest, "--create")
+        # Removing the list removes its archive account (into retention).
+        self.cli("list", "remove", LIST)
+        self.assertIsNone(self.archive_count(ALICE))
+        removed = self.cli("user", "list", "--removed").stdout
+        self.assertIn(f"{LIST}#archive-", removed)
+        # A merge brings the list back with its members and its archive's posts.
+        r = self.cli("restore", dest, "--merge")
+        self.assertIn("0 failed", r.stdout)
+        self.assertEqual(sorted(self.members()), sorted(["carol@remote.example", ALICE]))
+        self.assertEqual(self.archive_count(ALICE), 2)
+        m = login(self.server, ALICE)
+        try:
+            m.select(ARCHIVE, readonly=True)
+            typ, data = m.fetch("1:*", "(BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+            subjects = sorted(d[1].decode().strip() for d in data if isinstance(d, tuple))
+            self.assertEqual(subjects, ["Subject: kept one", "Subject: kept two"])
+        finally:
+            m.logout()
+        # A second merge adds nothing to it.
+        self.cli("restore", dest, "--merge")
+        self.assertEqual(self.archive_count(ALICE), 2)
 
     def jmap(self, user, method_calls=None):
         http = Http(self.server.http_port)

@@ -350,7 +350,7 @@ class DeliveryTest(Base):
     def test_temporary_rejection_is_retried(self):
         self.mx.data_reply = "451 4.3.0 try later"
         submit(self.server, ["carol@remote.example"], "later")
-        wait_for(lambda: self.mx.connections >= 2, what="a second attempt")
+        wait_for(lambda: self.mx.transactions >= 2, what="a second attempt")
         self.assertIn("451 4.3.0", self.queue_list())
         self.mx.data_reply = "250 2.0.0 Ok"
         wait_for(lambda: self.mx.received_for("carol@remote.example"), timeout=30,

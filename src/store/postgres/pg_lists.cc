@@ -154,6 +154,15 @@ Status ApplyRemoveList(Txn& t, const std::string& address) {
       !st) {
     return st;
   }
+  // The archive goes with the list: its account is removed like any other
+  // (in retention until the purge; `hato user list --removed` shows it).
+  if (auto st = Run(t,
+                    "UPDATE accounts SET removed_at = $1 WHERE removed_at IS NULL AND id = "
+                    "(SELECT archive_account_id FROM lists WHERE id = $2)",
+                    {P(now), P(*id)});
+      !st) {
+    return st;
+  }
   return Run(t, "UPDATE lists SET removed_at = $1 WHERE id = $2", {P(now), P(*id)});
 }
 

@@ -68,13 +68,15 @@ const std::vector<TableCopy>& Tables() {
        "account_id, kind, body, updated_at",
        {}},
       // Mailing lists and their members (issue 14): backed up, restored and
-      // merged like accounts (MetadataSnapshot::Lists).
+      // merged like accounts (MetadataSnapshot::Lists), with their archive
+      // account (its messages come with the accounts' above).
       {"lists",
        "SELECT id, address, domain_id, mode, name, confirm_text, welcome_text, "
        "max_message_size, max_posts_per_hour, bounce_threshold, dmarc_rewrite, created_at, "
-       "removed_at FROM lists",
+       "removed_at, archive_account_id FROM lists",
        "id, address, domain_id, mode, name, confirm_text, welcome_text, max_message_size, "
-       "max_posts_per_hour, bounce_threshold, dmarc_rewrite, created_at, removed_at",
+       "max_posts_per_hour, bounce_threshold, dmarc_rewrite, created_at, removed_at, "
+       "archive_account_id",
        {}},
       {"list_members",
        "SELECT id, list_id, address, domain, name, roles, delivery, disabled, bounce_score, "

@@ -179,6 +179,15 @@ Status ApplyRemoveList(Txn& t, const std::string& address) {
         "DELETE FROM list_members WHERE list_id = ?"}) {
     if (auto st = Run(t.db, sql, *id); !st) return st;
   }
+  // The archive goes with the list: its account is removed like any other
+  // (in retention until the purge; `hato user list --removed` shows it).
+  if (auto st = Run(t.db,
+                    "UPDATE accounts SET removed_at = ? WHERE removed_at IS NULL AND id = "
+                    "(SELECT archive_account_id FROM lists WHERE id = ?)",
+                    now, *id);
+      !st) {
+    return st;
+  }
   return Run(t.db, "UPDATE lists SET removed_at = ? WHERE id = ?", now, *id);
 }
 

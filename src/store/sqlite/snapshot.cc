@@ -51,8 +51,8 @@ class SqliteSnapshot final : public MetadataSnapshot {
     return out;
   }
 
-  // Without the lists' archive accounts (not restored yet: a restored list
-  // gets a new, empty archive; docs/operations.md).
+  // Without the lists' archive accounts (a merge brings an archive's
+  // messages back with its list: backup::Restore, SnapshotList).
   Result<std::vector<SnapshotAccount>> Accounts() override {
     static constexpr int kScramSchema = 9;
     std::string scram = version_ >= kScramSchema ? "coalesce(scram_sha256, '')" : "''";
@@ -101,10 +101,17 @@ class SqliteSnapshot final : public MetadataSnapshot {
     auto row = has->Step();
     if (!row) return row.error();
     if (!*row) return out;
+    // The archive account (a column of later schemas; 0 before: no archive).
+    auto col =
+        db_.Prepare("SELECT 1 FROM pragma_table_info('lists') WHERE name = 'archive_account_id'");
+    if (!col) return col.error();
+    auto has_archive = col->Step();
+    if (!has_archive) return has_archive.error();
+    std::string archive = *has_archive ? "archive_account_id" : "0";
     auto s = db_.Prepare(
         "SELECT id, address, mode, name, confirm_text, welcome_text, max_message_size, "
-        "max_posts_per_hour, bounce_threshold, dmarc_rewrite, created_at FROM lists WHERE "
-        "removed_at IS NULL ORDER BY address");
+        "max_posts_per_hour, bounce_threshold, dmarc_rewrite, created_at, " +
+        archive + " FROM lists WHERE removed_at IS NULL ORDER BY address");
     if (!s) return s.error();
     auto st = s->ForEachRow([&](Stmt& r) {
       SnapshotList l;
@@ -119,6 +126,7 @@ class SqliteSnapshot final : public MetadataSnapshot {
       l.info.bounce_threshold = static_cast<uint32_t>(r.Int(8));
       l.info.dmarc_rewrite = r.Text(9);
       l.info.created_at = r.Int(10);
+      l.info.archive_account_id = r.Int(11);
       out.push_back(std::move(l));
     });
     if (!st) return st.error();
