@@ -155,7 +155,8 @@ Status ImportSqliteSnapshot(Conn& c, const std::string& snapshot_path, const Bod
                             bool compress, const std::function<void(uint64_t, uint64_t)>& progress);
 // A checksum of everything a snapshot holds that users and admins see
 // (accounts, mailboxes with UIDVALIDITY/UIDNEXT/modseqs, messages with their
-// body SHA-256 and flags, aliases, the queue), by names rather than row ids;
+// body SHA-256 and flags, aliases, the queue, Sieve scripts, lists and their
+// members, access tokens), by names rather than row ids;
 // `messages` gets the number of message rows.
 Result<std::string> SnapshotDigest(const std::string& snapshot_path, uint64_t& messages);
 

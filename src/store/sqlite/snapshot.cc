@@ -265,7 +265,15 @@ Status RebuildStoreFromSnapshot(const std::string& snapshot_path, const std::str
         "(SELECT address FROM keep));"
         "DELETE FROM jmap_documents WHERE account_id IN (SELECT id FROM accounts WHERE address "
         "NOT IN (SELECT address FROM keep));"
-        "DELETE FROM accounts WHERE address NOT IN (SELECT address FROM keep);";
+        "DELETE FROM accounts WHERE address NOT IN (SELECT address FROM keep);"
+        // Their other rows too: a later account given a dropped one's id
+        // must not inherit its Sieve scripts or subscriptions.
+        "DELETE FROM sieve_scripts WHERE account_id NOT IN (SELECT id FROM accounts);"
+        "DELETE FROM sieve_state WHERE account_id NOT IN (SELECT id FROM accounts);"
+        "DELETE FROM sieve_scripts_gone WHERE account_id NOT IN (SELECT id FROM accounts);"
+        "DELETE FROM sieve_status WHERE account_id NOT IN (SELECT id FROM accounts);"
+        "DELETE FROM sieve_memos WHERE account_id NOT IN (SELECT id FROM accounts);"
+        "DELETE FROM orphan_subscriptions WHERE account_id NOT IN (SELECT id FROM accounts);";
     if (auto st = db.Exec(drop); !st) return fail(st);
   }
   if (options.without_messages) {
