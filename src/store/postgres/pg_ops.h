@@ -143,8 +143,11 @@ Result<std::vector<QueuedRecipient>> QueryFinishedRecipients(Conn& c, int64_t me
 // the other shards with kShardMail (only their own accounts, their domains
 // and their mail), and MergeShardSnapshot adds each shard's mail to main's.
 enum class SnapshotScope { kAll, kHomedMail, kShardMail };
+// With `bodies`, each body the snapshot references is handed to it, read
+// inside the same transaction (Store::SnapshotForBackup).
 Status WriteSqliteSnapshot(Conn& c, const std::string& path,
-                           SnapshotScope scope = SnapshotScope::kAll);
+                           SnapshotScope scope = SnapshotScope::kAll,
+                           const Store::BackupBody& bodies = nullptr);
 // Adds the mail of a kShardMail snapshot `part` to the snapshot `into`.
 Status MergeShardSnapshot(const std::string& into, const std::string& part);
 // `hato store copy`: every table of an embedded-format snapshot (latest

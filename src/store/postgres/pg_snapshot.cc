@@ -217,7 +217,8 @@ std::string HomedOnly(const TableCopy& t, const std::string& select) {
 
 }  // namespace
 
-Status WriteSqliteSnapshot(Conn& c, const std::string& path, SnapshotScope scope) {
+Status WriteSqliteSnapshot(Conn& c, const std::string& path, SnapshotScope scope,
+                           const Store::BackupBody& bodies) {
   if (std::filesystem::exists(path)) {
     return Err(ErrorKind::kExists, path + " already exists");
   }
@@ -275,6 +276,27 @@ Status WriteSqliteSnapshot(Conn& c, const std::string& path, SnapshotScope scope
   }
   if (auto st = db.Exec(kRecountRefs); !st) return fail(st.error());
   if (auto st = db.Exec("COMMIT"); !st) return fail(st.error());
+  if (bodies) {
+    // Still inside the REPEATABLE READ transaction: every body the rows above
+    // name is there, even one purged since.
+    auto sel = db.Prepare(
+        "SELECT sha256, segment, offset, stored_length, size, codec FROM blobs ORDER BY id");
+    if (!sel) return fail(sel.error());
+    while (true) {
+      auto row = sel->Step();
+      if (!row) return fail(row.error());
+      if (!*row) break;
+      BlobRef ref;
+      ref.sha256 = sel->Blob(0);
+      ref.segment = static_cast<uint32_t>(sel->Int(1));
+      ref.offset = static_cast<uint64_t>(sel->Int(2));
+      ref.stored_length = static_cast<uint64_t>(sel->Int(3));
+      ref.size = static_cast<uint64_t>(sel->Int(4));
+      ref.codec = static_cast<Codec>(sel->Int(5));
+      auto read = [&c, &ref]() { return ReadBlobBySha(c, ref.sha256); };
+      if (auto st = bodies(ref, read); !st) return fail(st.error());
+    }
+  }
   (void)c.Exec("COMMIT");
   // A rollback-journal file, like the embedded store's VACUUM INTO copy: a
   // WAL-mode one would get -wal and -shm files from its first (read-only)

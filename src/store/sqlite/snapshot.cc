@@ -94,13 +94,27 @@ class SqliteSnapshot final : public MetadataSnapshot {
     return out;
   }
 
+  Result<std::vector<SnapshotSieveScript>> SieveScripts(int64_t account_id) override {
+    std::vector<SnapshotSieveScript> out;
+    auto has = HasTable("sieve_scripts");
+    if (!has) return has.error();
+    if (!*has) return out;
+    auto s = db_.Prepare(
+        "SELECT name, content, active FROM sieve_scripts WHERE account_id = ? ORDER BY name");
+    if (!s) return s.error();
+    s->Bind(1, account_id);
+    auto st = s->ForEachRow([&](Stmt& row) {
+      out.push_back({row.Text(0), row.Text(1), row.Int(2) != 0});
+    });
+    if (!st) return st.error();
+    return out;
+  }
+
   Result<std::vector<SnapshotList>> Lists() override {
     std::vector<SnapshotList> out;
-    auto has = db_.Prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'lists'");
+    auto has = HasTable("lists");
     if (!has) return has.error();
-    auto row = has->Step();
-    if (!row) return row.error();
-    if (!*row) return out;
+    if (!*has) return out;
     auto s = db_.Prepare(
         "SELECT id, address, mode, name, confirm_text, welcome_text, max_message_size, "
         "max_posts_per_hour, bounce_threshold, dmarc_rewrite, created_at FROM lists WHERE "
@@ -204,11 +218,27 @@ class SqliteSnapshot final : public MetadataSnapshot {
   }
 
  private:
+  Result<bool> HasTable(const char* name) {
+    auto s = db_.Prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?");
+    if (!s) return s.error();
+    s->Bind(1, name);
+    return s->Step();
+  }
+
   Db db_;
   int version_ = 0;
 };
 
 }  // namespace
+
+Status Store::SnapshotForBackup(const std::string& path, const BackupBody& each) {
+  if (auto st = SnapshotMetadata(path); !st) return st;
+  if (!each) return Ok();
+  auto snap = OpenMetadataSnapshot(path);
+  if (!snap) return snap.error();
+  return (*snap)->ForEachBody(
+      [&](const BlobRef& ref) -> Status { return each(ref, [&]() { return ReadBlob(ref); }); });
+}
 
 Result<std::unique_ptr<MetadataSnapshot>> OpenMetadataSnapshot(const std::string& path) {
   auto snap = std::make_unique<SqliteSnapshot>();
