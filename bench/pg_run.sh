@@ -10,7 +10,11 @@
 # PG_BENCH_IMAP_PREFILL (200), PG_BENCH_IMAP_CLIENTS (20), PG_BENCH_IMAP_SECONDS (20),
 # PG_BENCH_IMAP (1; 0: SMTP only), PG_BENCH_PG_OPTS (more postgres options, e.g.
 # "-c log_statement=all" to see the statements in TMP/MODE-pg/log), PG_BENCH_KEEP (set: keep the
-# temp dirs).
+# temp dirs), PG_BENCH_PROFILE (1: load pg_stat_statements in the clusters and print, for the
+# SMTP load of each mode, where PostgreSQL's time goes: the statements by execution + planning
+# time per message (top-level ones summed; a nested one, run by a trigger or function, is also
+# inside its caller's time), calls per message, transactions and WAL flushes per message; written to
+# TMP/MODE-profile.txt and printed).
 # Durability is the same everywhere: Hato's group commit with fsync (embedded), PostgreSQL with
 # fsync = on and synchronous_commit = on (the defaults; no standby here). Two nodes: each node
 # gets half the SMTP connections (to its own recipient, checked over its own POP3) and half the
@@ -30,6 +34,9 @@ PREFILL=${PG_BENCH_IMAP_PREFILL:-200}
 IMAP_CLIENTS=${PG_BENCH_IMAP_CLIENTS:-20}
 IMAP_SECONDS=${PG_BENCH_IMAP_SECONDS:-20}
 WITH_IMAP=${PG_BENCH_IMAP:-1}
+PROFILE=${PG_BENCH_PROFILE:-0}
+PROFILE_OPTS=""
+[ "$PROFILE" = 0 ] || PROFILE_OPTS="-c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=all -c track_io_timing=on"
 TICK=$(getconf CLK_TCK)
 SMTP_LOAD=$BUILD/bench/hato-smtp-load
 IMAP_LOAD=$BUILD/bench/hato-imap-load
@@ -76,10 +83,52 @@ cluster() {
   [ "$(id -u)" = 0 ] && chown "$PG_USER" "$dir"
   as_pg "$PG_BIN/initdb" -D "$dir/data" -U postgres -A trust -N -E UTF8 --locale=C >/dev/null
   as_pg "$PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/log" -w -o \
-    "-p $port -k $dir -c listen_addresses=127.0.0.1 -c max_connections=300 ${PG_BENCH_PG_OPTS:-}" \
+    "-p $port -k $dir -c listen_addresses=127.0.0.1 -c max_connections=300 $PROFILE_OPTS ${PG_BENCH_PG_OPTS:-}" \
     start >/dev/null
   CLUSTERS+=("$dir")
   psql -h 127.0.0.1 -p "$port" -U postgres -qc "CREATE DATABASE hato" >/dev/null
+  [ "$PROFILE" = 0 ] ||
+    psql -h 127.0.0.1 -p "$port" -U postgres -d hato -qc "CREATE EXTENSION pg_stat_statements" >/dev/null
+}
+pg_ports() {  # the ports of this mode's clusters
+  local c
+  for c in "${CLUSTERS[@]}"; do
+    case $c in "$TMP/$MODE-"*) sed -n 4p "$c/data/postmaster.pid" ;; esac
+  done
+}
+# profile_reset / profile_report ACCEPTED: pg_stat_statements and the WAL and
+# transaction counters around the SMTP load (PG_BENCH_PROFILE=1).
+profile_reset() {
+  local port
+  for port in $(pg_ports); do
+    psql -h 127.0.0.1 -p "$port" -U postgres -d hato -qAt \
+      -c "SELECT pg_stat_statements_reset(); SELECT pg_stat_reset_shared('wal'); SELECT pg_stat_reset();" >/dev/null
+  done
+}
+profile_report() {
+  local n=$1 port
+  for port in $(pg_ports); do
+    echo "== $MODE, cluster on port $port, per accepted message ($n):"
+    psql -h 127.0.0.1 -p "$port" -U postgres -d hato -q -P pager=off -c "
+      SELECT round(sum(total_exec_time + total_plan_time)::numeric / $n, 3) AS ms_per_msg,
+             round(sum(total_plan_time)::numeric / $n, 3) AS plan_ms_per_msg,
+             round(sum(calls)::numeric / $n, 2) AS statements_per_msg
+      FROM pg_stat_statements WHERE toplevel;
+      SELECT round(xact_commit::numeric / $n, 3) AS commits_per_msg,
+             round(xact_rollback::numeric / $n, 3) AS rollbacks_per_msg
+      FROM pg_stat_database WHERE datname = 'hato';
+      SELECT round(wal_sync::numeric / $n, 3) AS wal_flushes_per_msg,
+             round(wal_records::numeric / $n, 1) AS wal_records_per_msg,
+             round(wal_bytes::numeric / $n) AS wal_bytes_per_msg,
+             round(wal_sync_time::numeric / $n, 3) AS wal_flush_ms_per_msg
+      FROM pg_stat_wal;
+      SELECT round(((total_exec_time + total_plan_time) / $n)::numeric, 3) AS ms_per_msg,
+             round(calls::numeric / $n, 2) AS calls_per_msg,
+             round((mean_exec_time + mean_plan_time)::numeric, 3) AS ms_per_call,
+             CASE WHEN toplevel THEN 'top' ELSE 'nested' END AS level,
+             regexp_replace(left(query, 110), '\s+', ' ', 'g') AS query
+      FROM pg_stat_statements ORDER BY total_exec_time + total_plan_time DESC LIMIT 25;"
+  done
 }
 
 # node N URL EXTRA_TOML: a data dir (hato init, attaching to URL when given).
@@ -153,6 +202,7 @@ pg_pids() {  # the postmasters of this mode's clusters
 smtp() {
   local nodes=$1 n p pids=() i hato0 pg0 trips0
   # shellcheck disable=SC2046  # one PID per word
+  [ "$PROFILE" = 0 ] || profile_reset
   hato0=$(tree_ticks "${PIDS[@]}") pg0=$(tree_ticks $(pg_pids)) trips0=$(round_trips "$nodes")
   for n in $(seq 1 "$nodes"); do
     p=$((BASE_PORT + n * 10))
@@ -186,6 +236,9 @@ smtp() {
   HATO_CPU=$(per_msg $((hato1 - hato0)) "$(awk -v hz="$TICK" 'BEGIN { print 1000 / hz }')")
   PG_CPU=$(per_msg $((pg1 - pg0)) "$(awk -v hz="$TICK" 'BEGIN { print 1000 / hz }')")
   TRIPS=$(per_msg $((trips1 - trips0)) 1)
+  if [ "$PROFILE" != 0 ] && [ "$accepted" -gt 0 ] && [ "$MODE" != embedded ]; then
+    profile_report "$accepted" | tee "$TMP/$MODE-profile.txt" >&2
+  fi
 }
 
 # imap NODES: prefill through node 1 (not timed), then the timed mix on every node at once.

@@ -276,37 +276,45 @@ Result<Manifest> CreateBackup(store::Store& store, const std::string& data_dir,
     return st.error();
   }
 
-  // 1. The metadata, consistent as of one read transaction.
-  if (auto st = store.SnapshotMetadata(set_dir + "/meta.db"); !st) return st.error();
+  // 1. The metadata, consistent as of one read transaction, and 2. the
+  // bodies DEST does not have yet, read as of the same instant (a body freed
+  // since is still read: Store::SnapshotForBackup). A sharded store hands a
+  // body again when it retries; those are in DEST by then.
+  uint64_t copied = 0, copied_bytes = 0, handed = 0, handed_bytes = 0;
+  Progress progress("backup " + m.id, 0);
+  auto st = store.SnapshotForBackup(
+      set_dir + "/meta.db",
+      [&](const store::BlobRef& ref, const std::function<Result<std::string>()>& read) -> Status {
+        ++handed;
+        handed_bytes += ref.size;
+        std::string path = BodyPath(dest, ref.sha256);
+        if (!fs->Exists(path)) {
+          auto content = read();
+          if (!content) {
+            return Err(content.error().kind, "body " + HexEncode(ref.sha256) +
+                                                 " could not be read from the store: " +
+                                                 content.error().message + " (run hato fsck)");
+          }
+          std::string tmp = path + ".tmp";
+          if (auto w = fs->WriteFile(tmp, *content); !w) return w;
+          if (auto r = fs->Rename(tmp, path); !r) return r;
+          ++copied;
+          copied_bytes += content->size();
+        }
+        progress.Update(handed, handed_bytes);
+        return Ok();
+      });
+  progress.Finish();
+  if (!st) return st.error();
   auto snap = store::OpenMetadataSnapshot(set_dir + "/meta.db");
   if (!snap) return snap.error();
   m.schema = (*snap)->schema_version();
-
-  // 2. Bodies DEST does not have yet. Those in the snapshot stay readable in
-  // the live store: segments are append-only and never rewritten.
-  uint64_t bodies = 0, bytes = 0, copied = 0, copied_bytes = 0;
-  Progress progress("backup " + m.id, 0);
-  auto st = (*snap)->ForEachBody([&](const store::BlobRef& ref) -> Status {
+  uint64_t bodies = 0, bytes = 0;
+  st = (*snap)->ForEachBody([&](const store::BlobRef& ref) -> Status {
     ++bodies;
     bytes += ref.size;
-    std::string path = BodyPath(dest, ref.sha256);
-    if (!fs->Exists(path)) {
-      auto content = store.ReadBlob(ref);
-      if (!content) {
-        return Err(content.error().kind, "body " + HexEncode(ref.sha256) +
-                                             " could not be read from the store: " +
-                                             content.error().message + " (run hato fsck)");
-      }
-      std::string tmp = path + ".tmp";
-      if (auto w = fs->WriteFile(tmp, *content); !w) return w;
-      if (auto r = fs->Rename(tmp, path); !r) return r;
-      ++copied;
-      copied_bytes += content->size();
-    }
-    progress.Update(bodies, bytes);
     return Ok();
   });
-  progress.Finish();
   if (!st) return st.error();
 
   // 3. Counts, for `backup list`.
@@ -607,6 +615,39 @@ Result<RestoreResult> RestoreInto(const std::string& dest, const std::string& da
   return out;
 }
 
+namespace {
+
+// restore --merge: the account's Sieve scripts the live account lacks (by
+// name; a live script of that name is newer and kept), and the backup's
+// active one when no live script is active.
+Status MergeSieveScripts(store::MetadataSnapshot& snap, store::Store& store,
+                         int64_t snapshot_account, int64_t account_id) {
+  auto scripts = snap.SieveScripts(snapshot_account);
+  if (!scripts) return scripts.error();
+  if (scripts->empty()) return Ok();
+  auto live = store.ListSieveScripts(account_id);
+  if (!live) return live.error();
+  bool live_active = false;
+  for (const auto& l : *live) live_active = live_active || l.active;
+  for (const auto& sc : *scripts) {
+    bool have = std::any_of(live->begin(), live->end(),
+                            [&sc](const store::SieveScriptInfo& l) { return l.name == sc.name; });
+    if (!have) {
+      if (auto st = store.PutSieveScript(account_id, sc.name, sc.content); !st) {
+        return Err(st.error().kind, "Sieve script " + sc.name + ": " + st.error().message);
+      }
+    }
+    if (sc.active && !live_active) {
+      if (auto st = store.SetActiveSieveScript(account_id, sc.name); !st) {
+        return Err(st.error().kind, "Sieve script " + sc.name + ": " + st.error().message);
+      }
+    }
+  }
+  return Ok();
+}
+
+}  // namespace
+
 Result<RestoreResult> RestoreMerge(const std::string& dest, store::Store& store,
                                    const RestoreOptions& options, io::FileSystem* fs_in) {
   io::FileSystem* fs = Fs(fs_in);
@@ -755,6 +796,10 @@ Result<RestoreResult> RestoreMerge(const std::string& dest, store::Store& store,
       if (!owner || owner->id != account_id) {
         problems.push_back("account " + addr + " alias " + alias + ": " + added.error().message);
       }
+    }
+    // Its Sieve scripts (the filters), merged like its folders.
+    if (auto st = MergeSieveScripts(**snap, store, acct.id, account_id); !st) {
+      problems.push_back("account " + addr + ": " + st.error().message);
     }
     if (options.accounts_only) continue;
     if (auto st = merge_messages(acct.id, account_id, "account " + addr); !st) return st.error();

@@ -642,6 +642,13 @@ struct SnapshotMessage {
   int64_t expunged_at = 0;  // 0: live
 };
 
+// A Sieve script in a snapshot (restore --merge).
+struct SnapshotSieveScript {
+  std::string name;
+  std::string content;
+  bool active = false;
+};
+
 // A mailing list in a snapshot, with its members (restore --merge).
 struct SnapshotList {
   ListInfo info;
@@ -659,6 +666,8 @@ class MetadataSnapshot {
   virtual Result<std::vector<SnapshotMailbox>> Mailboxes(int64_t account_id) = 0;
   // The account's aliases (none in a snapshot older than schema 8).
   virtual Result<std::vector<std::string>> Aliases(int64_t account_id) = 0;
+  // The account's Sieve scripts by name (none before the Sieve schema).
+  virtual Result<std::vector<SnapshotSieveScript>> SieveScripts(int64_t account_id) = 0;
   // The live mailing lists and their members (none before the lists schema).
   virtual Result<std::vector<SnapshotList>> Lists() = 0;
   // The account's messages, mailbox by mailbox in UID order; the expunged
@@ -1056,6 +1065,16 @@ class Store {
   // Writes a consistent copy of the metadata to `path` (one read transaction,
   // writers keep going). Every body it references is durable and stays readable.
   virtual Status SnapshotMetadata(const std::string& path) = 0;
+  // A backup's snapshot (backup/backup.h CreateBackup): SnapshotMetadata,
+  // then `each` once per body the snapshot references, with `read` giving
+  // its content (verified against its SHA-256) as of the same instant as the
+  // metadata, so a body freed after the snapshot (its message purged, its
+  // queue entry sent) is still there. The embedded store reads it after the
+  // snapshot (segments are append-only); PostgreSQL inside the snapshot's
+  // REPEATABLE READ transaction, one database (shard) at a time.
+  using BackupBody =
+      std::function<Status(const BlobRef& ref, const std::function<Result<std::string>()>& read)>;
+  virtual Status SnapshotForBackup(const std::string& path, const BackupBody& each);
   // Reads and verifies a body named by a snapshot.
   virtual Result<std::string> ReadBlob(const BlobRef& ref) = 0;
   // Puts a message back into a live mailbox (see RestoreRequest).

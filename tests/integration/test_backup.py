@@ -164,6 +164,35 @@ class BackupTest(unittest.TestCase):
         r = cli("restore", self.dest, "--backup", set_id, "--merge", data=self.server.data)
         self.assertEqual(r.stderr, "")
 
+    def test_sieve_scripts_restored_by_merge_and_not_given_to_others(self):
+        """A purged account's Sieve scripts come back with `restore --merge`
+        (the active one active again); a restore of chosen accounts leaves
+        out the others' scripts (a later account reusing an id must not get
+        them)."""
+        script = os.path.join(self.server.data, "keep.sieve")
+        with open(script, "w") as f:
+            f.write("keep;\n")
+        for user, name in ((ALICE, "main"), (BOB, "bobs")):
+            cli("sieve", "put", user, name, script, data=self.server.data)
+            cli("sieve", "activate", user, name, data=self.server.data)
+        set_id = self.backup()
+        fresh = tempfile.mkdtemp(prefix="hato-restored-")
+        os.rmdir(fresh)
+        self.addCleanup(shutil.rmtree, fresh, True)
+        cli("restore", self.dest, "--backup", set_id, "--account", ALICE, data=fresh)
+        db = sqlite3.connect(os.path.join(fresh, "meta.db"))
+        try:
+            names = [r[0] for r in db.execute("SELECT name FROM sieve_scripts")]
+        finally:
+            db.close()
+        self.assertEqual(names, ["main"])
+        cli("user", "remove", ALICE, "--purge", "--yes", data=self.server.data)
+        r = cli("restore", self.dest, "--backup", set_id, "--merge", "--account", ALICE,
+                data=self.server.data)
+        self.assertEqual(r.stderr, "")
+        listing = cli("sieve", "list", ALICE, data=self.server.data).stdout
+        self.assertRegex(listing, r"main\tactive")
+
     def test_incremental_and_verify_reports_damage(self):
         fill(self.server, n_smtp=4, n_append=2)
         first = self.backup()

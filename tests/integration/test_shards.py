@@ -220,7 +220,8 @@ class TwoShards(unittest.TestCase):
     def test_backup_verify_restore_across_shards(self):
         """One backup set holds every shard's mail (main's snapshot plus each
         shard's accounts, merged), verifies, and restores (--merge) into
-        another sharded installation with the same mail and flags."""
+        another sharded installation with the same mail, flags and Sieve
+        filters."""
         self.srv.start()
         port = self.srv.smtp_port
         # The same body on both clusters (one row per body in the backup).
@@ -238,6 +239,12 @@ class TwoShards(unittest.TestCase):
         self.assertIn("verified: both copies match", r.stdout)
         self.assertGreater(self.messages_on(self.one, "hato", "carol"), 0)
         self.assertTrue(send(port, f"carol@{DOMAIN}", "c-after-move"))
+        # carol's filter lives on shard b with her mail.
+        script = os.path.join(self.srv.data, "keep.sieve")
+        with open(script, "w") as f:
+            f.write("keep;\n")
+        run_cli("sieve", "put", f"carol@{DOMAIN}", "main", script, data=self.srv.data)
+        run_cli("sieve", "activate", f"carol@{DOMAIN}", "main", data=self.srv.data)
 
         dest = os.path.join(self.srv.data, "backups")
         r = run_cli("backup", "create", dest, "--create", data=self.srv.data)
@@ -267,6 +274,9 @@ class TwoShards(unittest.TestCase):
                 self.assertEqual(flagged_uids(m), {1})
                 self.assertEqual(subjects(m, "Projects"), ["both"])
             m.logout()
+        # carol's filter came back from shard b's part of the set.
+        r = run_cli("sieve", "list", f"carol@{DOMAIN}", data=other.data)
+        self.assertRegex(r.stdout, r"main\tactive")
         # Both clusters hold some of the restored mail.
         self.assertGreater(int(self.one.psql("SELECT count(*) FROM messages", "hato2")), 0)
         self.assertGreater(int(self.two.psql("SELECT count(*) FROM messages", "hatob2")), 0)

@@ -143,8 +143,11 @@ Result<std::vector<QueuedRecipient>> QueryFinishedRecipients(Conn& c, int64_t me
 // the other shards with kShardMail (only their own accounts, their domains
 // and their mail), and MergeShardSnapshot adds each shard's mail to main's.
 enum class SnapshotScope { kAll, kHomedMail, kShardMail };
+// With `bodies`, each body the snapshot references is handed to it, read
+// inside the same transaction (Store::SnapshotForBackup).
 Status WriteSqliteSnapshot(Conn& c, const std::string& path,
-                           SnapshotScope scope = SnapshotScope::kAll);
+                           SnapshotScope scope = SnapshotScope::kAll,
+                           const Store::BackupBody& bodies = nullptr);
 // Adds the mail of a kShardMail snapshot `part` to the snapshot `into`.
 Status MergeShardSnapshot(const std::string& into, const std::string& part);
 // `hato store copy`: every table of an embedded-format snapshot (latest
@@ -155,7 +158,8 @@ Status ImportSqliteSnapshot(Conn& c, const std::string& snapshot_path, const Bod
                             bool compress, const std::function<void(uint64_t, uint64_t)>& progress);
 // A checksum of everything a snapshot holds that users and admins see
 // (accounts, mailboxes with UIDVALIDITY/UIDNEXT/modseqs, messages with their
-// body SHA-256 and flags, aliases, the queue), by names rather than row ids;
+// body SHA-256 and flags, aliases, the queue, Sieve scripts, lists and their
+// members, access tokens), by names rather than row ids;
 // `messages` gets the number of message rows.
 Result<std::string> SnapshotDigest(const std::string& snapshot_path, uint64_t& messages);
 

@@ -14,11 +14,24 @@
 namespace hato::store::pg {
 namespace {
 
+// One table of the backup set, in the order rows are written (and read back
+// by `hato store copy`: a row comes after the rows it refers to). Every
+// table of the embedded store's schema that holds what a user or an admin
+// set is here (the embedded store's own backup, VACUUM INTO, has them all);
+// left out are the health probe row and PostgreSQL's own (blob_chunks, the
+// shard directory). mailbox counters and mailbox_threads are not copied:
+// both schemas' triggers build them from the message rows.
 struct TableCopy {
   const char* table;
   const char* pg_select;  // columns in the order of sqlite_columns
   const char* sqlite_columns;
   std::vector<int> bytea;  // columns that are bytea (BLOB in SQLite)
+  // The column a sequence numbers (its next value is set after a copy into
+  // PostgreSQL), or nullptr.
+  const char* serial = "id";
+  // Rows of one account (account_id) kept with its mail: on the account's
+  // shard (store/postgres/sharded.h), so a sharded backup takes them from there.
+  bool per_account = false;
 };
 
 const std::vector<TableCopy>& Tables() {
@@ -26,15 +39,18 @@ const std::vector<TableCopy>& Tables() {
       {"domains", "SELECT id, name, created_at FROM domains", "id, name, created_at", {}},
       {"accounts",
        "SELECT id, address, domain_id, password_hash, created_at, removed_at, quota_bytes, "
-       "scram_sha256 FROM accounts",
-       "id, address, domain_id, password_hash, created_at, removed_at, quota_bytes, scram_sha256",
+       "scram_sha256, is_admin, language FROM accounts",
+       "id, address, domain_id, password_hash, created_at, removed_at, quota_bytes, "
+       "scram_sha256, is_admin, language",
        {}},
       {"mailboxes",
        "SELECT id, account_id, name, uidvalidity, uidnext, highest_modseq, special_use, "
        "subscribed, deleted_at, recent_uid FROM mailboxes",
        "id, account_id, name, uidvalidity, uidnext, highest_modseq, special_use, subscribed, "
        "deleted_at, recent_uid",
-       {}},
+       {},
+       "id",
+       true},
       {"blobs",
        "SELECT id, sha256, 0, id, stored_length, size, codec, refs, mime, sort_keys, thread_id "
        "FROM blobs",
@@ -51,25 +67,39 @@ const std::vector<TableCopy>& Tables() {
        "id, address, domain_id, account_id, created_at",
        {}},
       {"outbound_messages",
-       "SELECT id, blob_id, sender, envid, ret_hdrs, smtputf8, eight_bit, size, created_at FROM "
-       "outbound_messages",
-       "id, blob_id, sender, envid, ret_hdrs, smtputf8, eight_bit, size, created_at",
+       "SELECT id, blob_id, sender, envid, ret_hdrs, smtputf8, eight_bit, size, created_at, "
+       "verp, list_post_id, finished_at FROM outbound_messages",
+       "id, blob_id, sender, envid, ret_hdrs, smtputf8, eight_bit, size, created_at, verp, "
+       "list_post_id, finished_at",
        {}},
       {"outbound_recipients",
        "SELECT id, message_id, address, domain, notify, orcpt, state, attempts, next_attempt_at, "
-       "last_error, dsn_pending, delay_warned FROM outbound_recipients",
+       "last_error, dsn_pending, delay_warned, bulk, inflight FROM outbound_recipients",
        "id, message_id, address, domain, notify, orcpt, state, attempts, next_attempt_at, "
-       "last_error, dsn_pending, delay_warned",
+       "last_error, dsn_pending, delay_warned, bulk, inflight",
        {}},
-      {"submission_log", "SELECT account_id, at FROM submission_log", "account_id, at", {}},
-      // JMAP's Identity choices and EmailSubmission records (issue 12).
+      // EmailSubmission deliveryStatus of messages that left the queue.
+      {"outbound_finished",
+       "SELECT message_id, address, state, last_error, attempts, finished_at FROM "
+       "outbound_finished",
+       "message_id, address, state, last_error, attempts, finished_at",
+       {},
+       nullptr},
+      {"submission_log",
+       "SELECT account_id, at FROM submission_log",
+       "account_id, at",
+       {},
+       nullptr},
+      // JMAP's Identity choices and EmailSubmission records (issue 12), IMAP
+      // METADATA and URLAUTH keys (one JSON document per account and kind).
       {"jmap_documents",
        "SELECT account_id, kind, body, updated_at FROM jmap_documents",
        "account_id, kind, body, updated_at",
-       {}},
-      // Mailing lists and their members (issue 14): backed up, restored and
-      // merged like accounts (MetadataSnapshot::Lists), with their archive
-      // account (its messages come with the accounts' above).
+       {},
+       nullptr,
+       true},
+      // Mailing lists (issue 14): backed up, restored and merged like
+      // accounts (MetadataSnapshot::Lists); each list's archive is an account.
       {"lists",
        "SELECT id, address, domain_id, mode, name, confirm_text, welcome_text, "
        "max_message_size, max_posts_per_hour, bounce_threshold, dmarc_rewrite, created_at, "
@@ -84,6 +114,73 @@ const std::vector<TableCopy>& Tables() {
        "id, list_id, address, domain, name, roles, delivery, disabled, bounce_score, "
        "last_bounce, joined_at",
        {}},
+      {"list_tokens",
+       "SELECT token, list_id, kind, address, source, held_id, created_at, expires_at, used_at "
+       "FROM list_tokens",
+       "token, list_id, kind, address, source, held_id, created_at, expires_at, used_at",
+       {},
+       nullptr},
+      {"list_held",
+       "SELECT id, list_id, blob_id, sender, reason, created_at FROM list_held",
+       "id, list_id, blob_id, sender, reason, created_at",
+       {}},
+      {"list_posts",
+       "SELECT id, list_id, queue_id, sender, subject, recipients, created_at FROM list_posts",
+       "id, list_id, queue_id, sender, subject, recipients, created_at",
+       {}},
+      // Sieve (issue 19): each account's scripts (active is a boolean here,
+      // an integer there), script ids and change counter, tombstones, the
+      // last run's error, and vacation/duplicate memories.
+      {"sieve_scripts",
+       "SELECT account_id, name, content, active::integer, updated_at, id, created_seq, "
+       "changed_seq FROM sieve_scripts",
+       "account_id, name, content, active, updated_at, id, created_seq, changed_seq",
+       {},
+       nullptr,
+       true},
+      {"sieve_state",
+       "SELECT account_id, seq, next_id, forgotten FROM sieve_state",
+       "account_id, seq, next_id, forgotten",
+       {},
+       nullptr,
+       true},
+      {"sieve_scripts_gone",
+       "SELECT account_id, id, name, created_seq, gone_seq FROM sieve_scripts_gone",
+       "account_id, id, name, created_seq, gone_seq",
+       {},
+       nullptr,
+       true},
+      {"sieve_status",
+       "SELECT account_id, error, at FROM sieve_status",
+       "account_id, error, at",
+       {},
+       nullptr,
+       true},
+      {"sieve_memos",
+       "SELECT account_id, kind, key, until FROM sieve_memos",
+       "account_id, kind, key, until",
+       {},
+       nullptr,
+       true},
+      // Subscribed names without a mailbox (RFC 3501 section 6.3.6).
+      {"orphan_subscriptions",
+       "SELECT account_id, name FROM orphan_subscriptions",
+       "account_id, name",
+       {},
+       nullptr,
+       true},
+      // API tokens, app passwords and web sessions (hashes only).
+      {"access_tokens",
+       "SELECT id, hash, account_id, address, kind, label, created_at, expires_at, last_used_at "
+       "FROM access_tokens",
+       "id, hash, account_id, address, kind, label, created_at, expires_at, last_used_at",
+       {}},
+      // Session ends: their epochs keep increasing after a restore.
+      {"session_ends",
+       "SELECT epoch, account_id, at FROM session_ends",
+       "epoch, account_id, at",
+       {},
+       "epoch"},
   };
   return kTables;
 }
@@ -93,32 +190,35 @@ const std::vector<TableCopy>& Tables() {
 // takes only the mail: main has every account).
 // The snapshot's blobs.refs, counted from its own rows (what `hato backup
 // verify` checks): PostgreSQL's counts include rows a snapshot does not take
-// (held list posts; on a shard, the old copies of moved accounts).
+// (on a shard, the old copies of moved accounts).
 constexpr const char* kRecountRefs =
     "UPDATE blobs SET refs = (SELECT count(*) FROM messages m WHERE m.blob_id = blobs.id) + "
-    "(SELECT count(*) FROM outbound_messages o WHERE o.blob_id = blobs.id)";
+    "(SELECT count(*) FROM outbound_messages o WHERE o.blob_id = blobs.id) + "
+    "(SELECT count(*) FROM list_held h WHERE h.blob_id = blobs.id)";
 
-bool IsShardPartTable(std::string_view table) {
-  return table == "domains" || table == "accounts" || table == "mailboxes" || table == "messages" ||
-         table == "blobs" || table == "jmap_documents";
+bool IsShardPartTable(const TableCopy& t) {
+  std::string_view table = t.table;
+  return t.per_account || table == "domains" || table == "accounts" || table == "messages" ||
+         table == "blobs";
 }
 
 // `select` restricted to the accounts whose mail lives in this database
 // (accounts.moved_to IS NULL; store/postgres/sharded.h).
-std::string HomedOnly(std::string_view table, const std::string& select) {
+std::string HomedOnly(const TableCopy& t, const std::string& select) {
   const std::string homed = "(SELECT id FROM accounts WHERE moved_to IS NULL)";
   const std::string homed_mailboxes =
       "(SELECT id FROM mailboxes WHERE account_id IN " + homed + ")";
-  if (table == "mailboxes" || table == "jmap_documents") {
-    return select + " WHERE account_id IN " + homed;
+  if (t.per_account) return select + " WHERE account_id IN " + homed;
+  if (std::string_view(t.table) == "messages") {
+    return select + " WHERE mailbox_id IN " + homed_mailboxes;
   }
-  if (table == "messages") return select + " WHERE mailbox_id IN " + homed_mailboxes;
   return select;
 }
 
 }  // namespace
 
-Status WriteSqliteSnapshot(Conn& c, const std::string& path, SnapshotScope scope) {
+Status WriteSqliteSnapshot(Conn& c, const std::string& path, SnapshotScope scope,
+                           const Store::BackupBody& bodies) {
   if (std::filesystem::exists(path)) {
     return Err(ErrorKind::kExists, path + " already exists");
   }
@@ -137,8 +237,8 @@ Status WriteSqliteSnapshot(Conn& c, const std::string& path, SnapshotScope scope
   for (const auto& t : Tables()) {
     std::string select = t.pg_select;
     if (scope != SnapshotScope::kAll) {
-      if (scope == SnapshotScope::kShardMail && !IsShardPartTable(t.table)) continue;
-      select = HomedOnly(t.table, select);
+      if (scope == SnapshotScope::kShardMail && !IsShardPartTable(t)) continue;
+      select = HomedOnly(t, select);
       if (scope == SnapshotScope::kShardMail && std::string_view(t.table) == "accounts") {
         select += " WHERE moved_to IS NULL";
       }
@@ -176,6 +276,27 @@ Status WriteSqliteSnapshot(Conn& c, const std::string& path, SnapshotScope scope
   }
   if (auto st = db.Exec(kRecountRefs); !st) return fail(st.error());
   if (auto st = db.Exec("COMMIT"); !st) return fail(st.error());
+  if (bodies) {
+    // Still inside the REPEATABLE READ transaction: every body the rows above
+    // name is there, even one purged since.
+    auto sel = db.Prepare(
+        "SELECT sha256, segment, offset, stored_length, size, codec FROM blobs ORDER BY id");
+    if (!sel) return fail(sel.error());
+    while (true) {
+      auto row = sel->Step();
+      if (!row) return fail(row.error());
+      if (!*row) break;
+      BlobRef ref;
+      ref.sha256 = sel->Blob(0);
+      ref.segment = static_cast<uint32_t>(sel->Int(1));
+      ref.offset = static_cast<uint64_t>(sel->Int(2));
+      ref.stored_length = static_cast<uint64_t>(sel->Int(3));
+      ref.size = static_cast<uint64_t>(sel->Int(4));
+      ref.codec = static_cast<Codec>(sel->Int(5));
+      auto read = [&c, &ref]() { return ReadBlobBySha(c, ref.sha256); };
+      if (auto st = bodies(ref, read); !st) return fail(st.error());
+    }
+  }
   (void)c.Exec("COMMIT");
   // A rollback-journal file, like the embedded store's VACUUM INTO copy: a
   // WAL-mode one would get -wal and -shm files from its first (read-only)
@@ -197,11 +318,10 @@ Status MergeShardSnapshot(const std::string& into, const std::string& part) {
     (void)db.Exec("ROLLBACK");
     return e;
   };
-  std::string mailbox_cols, message_cols, document_cols;
+  std::string mailbox_cols, message_cols;
   for (const auto& t : Tables()) {
     if (std::string_view(t.table) == "mailboxes") mailbox_cols = t.sqlite_columns;
     if (std::string_view(t.table) == "messages") message_cols = t.sqlite_columns;
-    if (std::string_view(t.table) == "jmap_documents") document_cols = t.sqlite_columns;
   }
   // Mailbox and message ids are unique across shards (sharded.h); blob ids
   // are not, so a shard's bodies are found again by SHA-256 (one row each).
@@ -218,7 +338,7 @@ Status MergeShardSnapshot(const std::string& into, const std::string& part) {
         col == "blob_id" ? "(SELECT x.id FROM main.blobs x WHERE x.sha256 = b.sha256)" : "m." + col;
     start = end + 1;
   }
-  const std::string steps[] = {
+  std::vector<std::string> steps = {
       "INSERT INTO mailboxes(" + mailbox_cols + ") SELECT " + mailbox_cols + " FROM part.mailboxes",
       "INSERT INTO main.blobs(sha256, segment, \"offset\", stored_length, size, codec, refs, "
       "mime, sort_keys, thread_id) SELECT sha256, segment, \"offset\", stored_length, size, "
@@ -226,10 +346,14 @@ Status MergeShardSnapshot(const std::string& into, const std::string& part) {
       "sha256 FROM main.blobs)",
       "INSERT INTO main.messages(" + message_cols + ") SELECT " + message_select +
           " FROM part.messages m JOIN part.blobs b ON b.id = m.blob_id",
-      "INSERT INTO main.jmap_documents(" + document_cols + ") SELECT " + document_cols +
-          " FROM part.jmap_documents",
-      kRecountRefs,
   };
+  // The accounts' other rows (Sieve, JMAP documents, subscriptions), as they are.
+  for (const auto& t : Tables()) {
+    if (!t.per_account || std::string_view(t.table) == "mailboxes") continue;
+    steps.push_back(std::string("INSERT INTO main.") + t.table + "(" + t.sqlite_columns +
+                    ") SELECT " + t.sqlite_columns + " FROM part." + t.table);
+  }
+  steps.push_back(kRecountRefs);
   for (const auto& sql : steps) {
     if (auto st = db.Exec(sql); !st) return fail(st.error());
   }
@@ -274,7 +398,9 @@ Status ImportSqliteSnapshot(Conn& c, const std::string& snapshot_path, const Bod
     int ncols = 1;
     for (char ch : cols) ncols += ch == ',';
     bool is_blobs = std::string(t.table) == "blobs";
-    auto sel = db.Prepare("SELECT " + cols + " FROM " + t.table + " ORDER BY rowid");
+    // In id order (orphan_subscriptions has no rowid: no order).
+    std::string order = t.serial ? std::string(" ORDER BY ") + t.serial : std::string();
+    auto sel = db.Prepare("SELECT " + cols + " FROM " + t.table + order);
     if (!sel) return fail(sel.error());
     std::string ins;
     if (is_blobs) {
@@ -336,9 +462,10 @@ Status ImportSqliteSnapshot(Conn& c, const std::string& snapshot_path, const Bod
     if (!st) return fail(st.error());
     if (!row_status) return fail(row_status.error());
     // The next ids continue after the copied ones.
-    if (std::string(t.table) != "submission_log" && std::string(t.table) != "jmap_documents") {
-      auto r = c.Exec(std::string("SELECT setval(pg_get_serial_sequence('") + t.table +
-                      "', 'id'), coalesce((SELECT max(id) FROM " + t.table + "), 0) + 1, false)");
+    if (t.serial) {
+      auto r = c.Exec(std::string("SELECT setval(pg_get_serial_sequence('") + t.table + "', '" +
+                      t.serial + "'), coalesce((SELECT max(" + t.serial + ") FROM " + t.table +
+                      "), 0) + 1, false)");
       if (!r) return fail(r.error());
     }
   }
@@ -349,7 +476,8 @@ Status ImportSqliteSnapshot(Conn& c, const std::string& snapshot_path, const Bod
 Result<std::string> SnapshotDigest(const std::string& snapshot_path, uint64_t& messages) {
   sqlite::Db db;
   if (auto st = db.Open(snapshot_path, /*read_only=*/true); !st) return st.error();
-  // Everything a user or an admin can see, by names rather than row ids.
+  // Everything a user or an admin can see, by names rather than row ids
+  // (Sieve scripts, lists and tokens too).
   struct Query {
     const char* sql;
     int cols;
@@ -376,6 +504,14 @@ Result<std::string> SnapshotDigest(const std::string& snapshot_path, uint64_t& m
        "outbound_messages o ON o.id = r.message_id JOIN blobs b ON b.id = o.blob_id ORDER BY "
        "o.id, r.id",
        10},
+      {"SELECT a.address, s.name, s.content, s.active, s.id FROM sieve_scripts s JOIN accounts a "
+       "ON a.id = s.account_id ORDER BY a.address, a.removed_at, s.name",
+       5},
+      {"SELECT l.address, l.mode, l.name, coalesce(l.removed_at, 0), m.address, m.roles, "
+       "m.delivery FROM lists l LEFT JOIN list_members m ON m.list_id = l.id ORDER BY l.address, "
+       "l.removed_at, m.address",
+       7},
+      {"SELECT t.hash, t.address, t.kind, t.expires_at FROM access_tokens t ORDER BY t.hash", 4},
   };
   std::string all;
   messages = 0;

@@ -1630,6 +1630,10 @@ class PgStore final : public Store {
   Status SnapshotMetadata(const std::string& path) override {
     return WithReader([&path](Conn& c) { return pg::WriteSqliteSnapshot(c, path); });
   }
+  Status SnapshotForBackup(const std::string& path, const BackupBody& each) override {
+    return WithReader(
+        [&](Conn& c) { return pg::WriteSqliteSnapshot(c, path, pg::SnapshotScope::kAll, each); });
+  }
 
   Result<std::string> ReadBlob(const BlobRef& ref) override {
     return WithReader([&](Conn& c) { return pg::ReadBlobBySha(c, ref.sha256); });

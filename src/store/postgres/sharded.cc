@@ -801,13 +801,19 @@ class ShardedStore final : public Store {
   // moved between two of them could be missed or taken twice, so the
   // directory is compared before and after and the snapshot taken again.
   Status SnapshotMetadata(const std::string& path) override {
-    if (shards_.size() == 1) return Main().SnapshotMetadata(path);
+    return SnapshotForBackup(path, nullptr);
+  }
+  // Each shard's bodies are read in that shard's snapshot transaction, one
+  // shard at a time; a retry hands some bodies again (CreateBackup skips
+  // those it has).
+  Status SnapshotForBackup(const std::string& path, const BackupBody& each) override {
+    if (shards_.size() == 1) return Main().SnapshotForBackup(path, each);
     for (int attempt = 0; attempt < kSnapshotAttempts; ++attempt) {
       auto before = DirectoryState();
       if (!before) return before.error();
       std::error_code ignored;
       std::filesystem::remove(path, ignored);
-      if (auto st = SnapshotOnce(path); !st) {
+      if (auto st = SnapshotOnce(path, each); !st) {
         std::filesystem::remove(path, ignored);
         return st;
       }
@@ -993,14 +999,14 @@ class ShardedStore final : public Store {
 
   // Each database on a connection of its own (a long read must not hold the
   // admin connection the directory lookups share).
-  Status SnapshotOnce(const std::string& path) {
+  Status SnapshotOnce(const std::string& path, const BackupBody& each) {
     for (size_t i = 0; i < shards_.size(); ++i) {
       Conn c(AdminOptions(pg_, shards_[i]->conninfo));
       if (auto st = c.Connect(); !st) {
         return Err(st.error().kind, "shard " + shards_[i]->name + ": " + st.error().message);
       }
       if (i == 0) {
-        if (auto st = pg::WriteSqliteSnapshot(c, path, pg::SnapshotScope::kHomedMail); !st) {
+        if (auto st = pg::WriteSqliteSnapshot(c, path, pg::SnapshotScope::kHomedMail, each); !st) {
           return st;
         }
         continue;
@@ -1008,7 +1014,7 @@ class ShardedStore final : public Store {
       const std::string part = path + ".shard-" + std::to_string(i);
       std::error_code ignored;
       std::filesystem::remove(part, ignored);
-      auto st = pg::WriteSqliteSnapshot(c, part, pg::SnapshotScope::kShardMail);
+      auto st = pg::WriteSqliteSnapshot(c, part, pg::SnapshotScope::kShardMail, each);
       if (st) st = pg::MergeShardSnapshot(path, part);
       std::filesystem::remove(part, ignored);
       if (!st) return Err(st.error().kind, "shard " + shards_[i]->name + ": " + st.error().message);

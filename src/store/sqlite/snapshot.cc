@@ -94,13 +94,27 @@ class SqliteSnapshot final : public MetadataSnapshot {
     return out;
   }
 
+  Result<std::vector<SnapshotSieveScript>> SieveScripts(int64_t account_id) override {
+    std::vector<SnapshotSieveScript> out;
+    auto has = HasTable("sieve_scripts");
+    if (!has) return has.error();
+    if (!*has) return out;
+    auto s = db_.Prepare(
+        "SELECT name, content, active FROM sieve_scripts WHERE account_id = ? ORDER BY name");
+    if (!s) return s.error();
+    s->Bind(1, account_id);
+    auto st = s->ForEachRow([&](Stmt& row) {
+      out.push_back({row.Text(0), row.Text(1), row.Int(2) != 0});
+    });
+    if (!st) return st.error();
+    return out;
+  }
+
   Result<std::vector<SnapshotList>> Lists() override {
     std::vector<SnapshotList> out;
-    auto has = db_.Prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'lists'");
+    auto has = HasTable("lists");
     if (!has) return has.error();
-    auto row = has->Step();
-    if (!row) return row.error();
-    if (!*row) return out;
+    if (!*has) return out;
     // The archive account (a column of later schemas; 0 before: no archive).
     auto col =
         db_.Prepare("SELECT 1 FROM pragma_table_info('lists') WHERE name = 'archive_account_id'");
@@ -212,11 +226,27 @@ class SqliteSnapshot final : public MetadataSnapshot {
   }
 
  private:
+  Result<bool> HasTable(const char* name) {
+    auto s = db_.Prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?");
+    if (!s) return s.error();
+    s->Bind(1, name);
+    return s->Step();
+  }
+
   Db db_;
   int version_ = 0;
 };
 
 }  // namespace
+
+Status Store::SnapshotForBackup(const std::string& path, const BackupBody& each) {
+  if (auto st = SnapshotMetadata(path); !st) return st;
+  if (!each) return Ok();
+  auto snap = OpenMetadataSnapshot(path);
+  if (!snap) return snap.error();
+  return (*snap)->ForEachBody(
+      [&](const BlobRef& ref) -> Status { return each(ref, [&]() { return ReadBlob(ref); }); });
+}
 
 Result<std::unique_ptr<MetadataSnapshot>> OpenMetadataSnapshot(const std::string& path) {
   auto snap = std::make_unique<SqliteSnapshot>();
@@ -273,7 +303,15 @@ Status RebuildStoreFromSnapshot(const std::string& snapshot_path, const std::str
         "(SELECT address FROM keep));"
         "DELETE FROM jmap_documents WHERE account_id IN (SELECT id FROM accounts WHERE address "
         "NOT IN (SELECT address FROM keep));"
-        "DELETE FROM accounts WHERE address NOT IN (SELECT address FROM keep);";
+        "DELETE FROM accounts WHERE address NOT IN (SELECT address FROM keep);"
+        // Their other rows too: a later account given a dropped one's id
+        // must not inherit its Sieve scripts or subscriptions.
+        "DELETE FROM sieve_scripts WHERE account_id NOT IN (SELECT id FROM accounts);"
+        "DELETE FROM sieve_state WHERE account_id NOT IN (SELECT id FROM accounts);"
+        "DELETE FROM sieve_scripts_gone WHERE account_id NOT IN (SELECT id FROM accounts);"
+        "DELETE FROM sieve_status WHERE account_id NOT IN (SELECT id FROM accounts);"
+        "DELETE FROM sieve_memos WHERE account_id NOT IN (SELECT id FROM accounts);"
+        "DELETE FROM orphan_subscriptions WHERE account_id NOT IN (SELECT id FROM accounts);";
     if (auto st = db.Exec(drop); !st) return fail(st);
   }
   if (options.without_messages) {
