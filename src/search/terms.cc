@@ -1,6 +1,6 @@
 #include "search/terms.h"
 
-#include <unordered_set>
+#include <algorithm>
 
 namespace hato::search {
 namespace {
@@ -103,19 +103,42 @@ size_t CountChars(std::string_view s) {
 }
 
 std::vector<std::string> Trigrams(std::string_view folded, std::string_view prefix) {
-  std::string text = SquashSpace(folded);
-  std::vector<size_t> starts;  // byte offset of each code point
-  starts.reserve(text.size());
-  for (size_t i = 0; i < text.size(); i += Decode(text, i).len) starts.push_back(i);
-  starts.push_back(text.size());
+  // One pass over the code points: `start` holds where each of the last
+  // kGramChars code points of the current whitespace-free run begins.
+  std::vector<std::string_view> grams;
+  grams.reserve(folded.size());
+  size_t start[kGramChars] = {};
+  size_t run = 0;
+  for (size_t i = 0; i < folded.size();) {
+    if (IsSpace(folded[i])) {
+      run = 0;
+      ++i;
+      continue;
+    }
+    size_t len = Decode(folded, i).len;
+    start[run % kGramChars] = i;
+    ++run;
+    i += len;
+    if (run >= kGramChars) {
+      size_t first = start[run % kGramChars];  // the oldest of the last kGramChars
+      grams.emplace_back(folded.data() + first, i - first);
+    }
+  }
+  std::sort(grams.begin(), grams.end());
+  grams.erase(std::unique(grams.begin(), grams.end()), grams.end());
   std::vector<std::string> out;
-  std::unordered_set<std::string_view> seen;
-  for (size_t k = 0; k + kGramChars < starts.size() && out.size() < kMaxTermsPerField; ++k) {
-    std::string_view gram(text.data() + starts[k], starts[k + kGramChars] - starts[k]);
-    if (seen.insert(gram).second) out.push_back(std::string(prefix) + std::string(gram));
+  out.reserve(std::min(grams.size(), kMaxTermsPerField));
+  for (std::string_view g : grams) {
+    if (out.size() == kMaxTermsPerField) break;
+    std::string term;
+    term.reserve(prefix.size() + g.size());
+    term.append(prefix).append(g);
+    out.push_back(std::move(term));
   }
   return out;
 }
+
+std::string OverflowTerm(std::string_view prefix) { return std::string(prefix) + ' '; }
 
 bool MatchesFolded(std::string_view folded_text, std::string_view folded_needle) {
   std::string needle = SquashSpace(folded_needle);

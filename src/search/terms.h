@@ -7,8 +7,7 @@
 // code points answer both: every substring of three or more characters
 // contains only trigrams of the text, so the documents holding all of a
 // needle's trigrams are a superset of the matches, which the caller then
-// checks exactly (MatchesFolded). Needles shorter than kMinChars cannot be
-// narrowed this way and are checked against every candidate.
+// checks exactly (MatchesFolded) against the stored message.
 #pragma once
 
 #include <string>
@@ -19,10 +18,9 @@ namespace hato::search {
 
 // Code points per term.
 inline constexpr size_t kGramChars = 3;
-// Needles with fewer characters than this are not narrowed by the index.
-inline constexpr size_t kMinChars = kGramChars;
 // Distinct terms taken from one field of one message at most (bounds the
-// index size of a pathological message; the exact check still sees all text).
+// index size of a pathological message). A field with more gets
+// OverflowTerm too, and every search of that field takes it as a candidate.
 inline constexpr size_t kMaxTermsPerField = 20000;
 
 // Case folding for matching: ASCII and the Latin-1, Greek, Cyrillic and
@@ -31,10 +29,18 @@ inline constexpr size_t kMaxTermsPerField = 20000;
 std::string Fold(std::string_view utf8);
 
 // The distinct trigrams of already folded text, each prefixed with `prefix`
-// (one field per prefix: "H" header, "B" body), at most kMaxTermsPerField.
-// Whitespace runs count as one space, so that a line break matches a space
-// the way it does in the exact check.
+// (one field per prefix: "H" header, "B" body), at most kMaxTermsPerField,
+// in byte order. Only trigrams without whitespace are taken: those that
+// span a word gap are more than half of the distinct trigrams of prose and
+// narrow little, and leaving them out of both the text's and the needle's
+// terms keeps the needle's terms a subset of every matching text's. A needle
+// with no trigram (fewer than three characters between spaces) cannot be
+// narrowed: every message is a candidate.
 std::vector<std::string> Trigrams(std::string_view folded, std::string_view prefix);
+
+// The term that marks a field cut at kMaxTermsPerField (it holds a space,
+// so no trigram is ever equal to it).
+std::string OverflowTerm(std::string_view prefix);
 
 // Number of code points of (valid or not) UTF-8 text.
 size_t CountChars(std::string_view utf8);

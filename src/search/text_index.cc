@@ -2,9 +2,8 @@
 
 #include <spdlog/spdlog.h>
 #include <xapian.h>
-#include <zstd.h>
 
-#include <cstring>
+#include <algorithm>
 #include <filesystem>
 #include <limits>
 #include <unordered_set>
@@ -15,7 +14,6 @@ namespace hato::search {
 namespace {
 
 constexpr char kWatermarkKey[] = "watermark";
-constexpr int kZstdLevel = 1;
 // A search retries this often when the indexer commits under it (Xapian's
 // DatabaseModifiedError), then gives up with kTemporary.
 constexpr int kSearchAttempts = 3;
@@ -24,36 +22,19 @@ Error XapianError(const Xapian::Error& e, std::string_view what) {
   return Error{ErrorKind::kTemporary, "text index: " + std::string(what) + ": " + e.get_msg()};
 }
 
-// Document data: the folded, space-squashed header and body, length-prefixed
-// and zstd-compressed.
-std::string Pack(const std::string& header, const std::string& body) {
-  std::string raw;
-  uint32_t n = static_cast<uint32_t>(header.size());
-  raw.append(reinterpret_cast<const char*>(&n), sizeof n);
-  raw += header;
-  raw += body;
-  std::string out(ZSTD_compressBound(raw.size()), '\0');
-  size_t len = ZSTD_compress(out.data(), out.size(), raw.data(), raw.size(), kZstdLevel);
-  if (ZSTD_isError(len)) return {};
-  out.resize(len);
-  return out;
+// Adds the trigram terms of one field, and its overflow mark when it has
+// more than the index keeps.
+void AddField(Xapian::Document& doc, std::string_view text, std::string_view prefix) {
+  std::vector<std::string> terms = Trigrams(Fold(text), prefix);
+  for (const auto& t : terms) doc.add_boolean_term(t);
+  if (terms.size() >= kMaxTermsPerField) doc.add_boolean_term(OverflowTerm(prefix));
 }
 
-bool Unpack(const std::string& data, std::string& header, std::string& body) {
-  unsigned long long size = ZSTD_getFrameContentSize(data.data(), data.size());
-  if (size == ZSTD_CONTENTSIZE_ERROR || size == ZSTD_CONTENTSIZE_UNKNOWN || size < 4 ||
-      size > (64u << 20)) {
-    return false;
-  }
-  std::string raw(size, '\0');
-  size_t len = ZSTD_decompress(raw.data(), raw.size(), data.data(), data.size());
-  if (ZSTD_isError(len) || len != size) return false;
-  uint32_t n;
-  std::memcpy(&n, raw.data(), sizeof n);
-  if (n > raw.size() - 4) return false;
-  header.assign(raw, 4, n);
-  body.assign(raw, 4 + n);
-  return true;
+// Documents of the field that may hold a needle with these terms.
+Xapian::Query FieldQuery(const std::vector<std::string>& terms, std::string_view prefix) {
+  return Xapian::Query(Xapian::Query::OP_OR,
+                       Xapian::Query(Xapian::Query::OP_AND, terms.begin(), terms.end()),
+                       Xapian::Query(OverflowTerm(prefix)));
 }
 
 class WantedDecider : public Xapian::MatchDecider {
@@ -167,12 +148,9 @@ Status TextIndex::Add(const std::vector<IndexDoc>& docs, int64_t watermark) {
   try {
     for (const auto& d : docs) {
       if (d.id <= 0 || d.id > std::numeric_limits<Xapian::docid>::max()) continue;  // scanned
-      std::string header = SquashSpace(Fold(d.header));
-      std::string body = SquashSpace(Fold(d.body));
       Xapian::Document doc;
-      for (const auto& t : Trigrams(header, "H")) doc.add_boolean_term(t);
-      for (const auto& t : Trigrams(body, "B")) doc.add_boolean_term(t);
-      doc.set_data(Pack(header, body));
+      AddField(doc, d.header, "H");
+      AddField(doc, d.body, "B");
       impl_->writer.replace_document(static_cast<Xapian::docid>(d.id), doc);
       impl_->staged.push_back(d.id);
     }
@@ -258,53 +236,40 @@ uint64_t TextIndex::DocCount() const {
   return n;
 }
 
-Result<std::vector<int64_t>> TextIndex::Search(std::string_view needle, bool with_header,
-                                               const std::vector<int64_t>& wanted) {
-  std::string folded = SquashSpace(Fold(needle));
+Result<std::vector<int64_t>> TextIndex::Candidates(std::string_view needle, bool with_header,
+                                                   const std::vector<int64_t>& wanted) {
+  std::string folded = Fold(needle);
   std::unordered_set<Xapian::docid> want;
   for (int64_t id : wanted) {
     if (Contains(id)) want.insert(static_cast<Xapian::docid>(id));
   }
   std::vector<int64_t> out;
   if (want.empty()) return out;
+  std::vector<std::string> body_terms = Trigrams(folded, "B");
+  if (body_terms.empty()) {  // nothing to narrow by: every one is a candidate
+    out.assign(want.begin(), want.end());
+    std::sort(out.begin(), out.end());
+    return out;
+  }
   for (int attempt = 1;; ++attempt) {
     out.clear();
     try {
       auto reader = impl_->TakeReader();
-      std::vector<Xapian::docid> candidates;
-      if (CountChars(folded) >= kMinChars) {
-        auto body_terms = Trigrams(folded, "B");
-        Xapian::Query q(Xapian::Query::OP_AND, body_terms.begin(), body_terms.end());
-        if (with_header) {
-          auto header_terms = Trigrams(folded, "H");
-          q = Xapian::Query(
-              Xapian::Query::OP_OR, q,
-              Xapian::Query(Xapian::Query::OP_AND, header_terms.begin(), header_terms.end()));
-        }
-        Xapian::Enquire enquire(*reader);
-        enquire.set_query(q);
-        enquire.set_weighting_scheme(Xapian::BoolWeight());
-        enquire.set_docid_order(Xapian::Enquire::ASCENDING);
-        WantedDecider decider(want);
-        Xapian::MSet mset = enquire.get_mset(0, reader->get_doccount(), 0, nullptr, &decider);
-        for (auto it = mset.begin(); it != mset.end(); ++it) candidates.push_back(*it);
-      } else {
-        candidates.assign(want.begin(), want.end());  // too short to narrow: check them all
+      Xapian::Query q = FieldQuery(body_terms, "B");
+      if (with_header) {
+        q = Xapian::Query(Xapian::Query::OP_OR, q, FieldQuery(Trigrams(folded, "H"), "H"));
       }
-      std::string header, body;
-      for (Xapian::docid id : candidates) {
-        if (!Unpack(reader->get_document(id).get_data(), header, body)) continue;
-        if (body.find(folded) != std::string::npos ||
-            (with_header && header.find(folded) != std::string::npos)) {
-          out.push_back(id);
-        }
-      }
+      Xapian::Enquire enquire(*reader);
+      enquire.set_query(q);
+      enquire.set_weighting_scheme(Xapian::BoolWeight());
+      enquire.set_docid_order(Xapian::Enquire::ASCENDING);
+      WantedDecider decider(want);
+      Xapian::MSet mset = enquire.get_mset(0, reader->get_doccount(), 0, nullptr, &decider);
+      for (auto it = mset.begin(); it != mset.end(); ++it) out.push_back(*it);
       impl_->GiveBack(std::move(reader));
       return out;
     } catch (const Xapian::DatabaseModifiedError& e) {
       if (attempt >= kSearchAttempts) return XapianError(e, "search");
-    } catch (const Xapian::DocNotFoundError&) {
-      if (attempt >= kSearchAttempts) return out;  // removed under us: not a match
     } catch (const Xapian::Error& e) {
       return XapianError(e, "search");
     }

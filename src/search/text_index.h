@@ -4,9 +4,11 @@
 //
 // Documents are keyed by the store's blob id (one document per stored body,
 // shared by every message that has that body). Each holds the trigram terms
-// of its decoded header ("H") and body ("B") (search/terms.h) and, as its
-// data, the folded text itself (zstd-compressed), so that a search checks
-// each candidate exactly: the index narrows, the text decides.
+// of its decoded header ("H") and body ("B") (search/terms.h) and nothing
+// else: no document data, no positions. The index only narrows: the store
+// checks each candidate against the stored message itself (the text is in
+// the store already; a copy here cost about 2 GB of index per GB of mail and
+// a zstd pass per message).
 //
 // The index knows how far it got: the metadata key "watermark" is the
 // highest blob id it has read (committed with the documents), and it keeps
@@ -60,11 +62,13 @@ class TextIndex {
   bool Contains(int64_t id) const;
   uint64_t DocCount() const;
 
-  // The ids among `wanted` whose header (when `with_header`) or body holds
-  // `needle` as a case-insensitive substring. Ids not Contains()ed are
+  // The ids among `wanted`, ascending, whose header (when `with_header`) or
+  // body may hold `needle` as a case-insensitive substring: a superset of
+  // the matches (every id when the needle has no trigram), which the caller
+  // checks exactly (search::MatchesFolded). Ids not Contains()ed are
   // ignored: the caller scans them.
-  Result<std::vector<int64_t>> Search(std::string_view needle, bool with_header,
-                                      const std::vector<int64_t>& wanted);
+  Result<std::vector<int64_t>> Candidates(std::string_view needle, bool with_header,
+                                          const std::vector<int64_t>& wanted);
 
  private:
   struct Impl;

@@ -18,15 +18,16 @@ TEST(SearchTerms, FoldsCaseOfCommonScriptsAndKeepsInvalidBytes) {
   EXPECT_EQ(CountChars("\xff\xfe"), 2u);
 }
 
-TEST(SearchTerms, TrigramsOfCodePointsWithSquashedSpace) {
+TEST(SearchTerms, TrigramsOfCodePointsWithinWords) {
   auto t = Trigrams("日本語です", "B");
   std::sort(t.begin(), t.end());
   EXPECT_EQ(t, (std::vector<std::string>{"B日本語", "B本語で", "B語です"}));
-  auto s = Trigrams("a \r\n b", "H");
-  std::sort(s.begin(), s.end());
-  EXPECT_EQ(s, (std::vector<std::string>{"Ha b"}));
+  // Trigrams spanning whitespace are left out, in the text and the needle alike.
+  EXPECT_EQ(Trigrams("ab cde\r\n\tfghi", "H"), (std::vector<std::string>{"Hcde", "Hfgh", "Hghi"}));
+  EXPECT_TRUE(Trigrams("a \r\n b", "H").empty());
   EXPECT_TRUE(Trigrams("ab", "B").empty());
-  EXPECT_EQ(Trigrams("aaaaaa", "B").size(), 1u);  // distinct only
+  EXPECT_EQ(Trigrams("aaaaaa", "B").size(), 1u);                  // distinct only
+  EXPECT_EQ(Trigrams(std::string("a\xff\xfe"), "B").size(), 1u);  // invalid bytes count as one each
   EXPECT_TRUE(MatchesFolded("foo\r\n  bar", "o bar"));
   EXPECT_FALSE(MatchesFolded("foobar", "o bar"));
 }
@@ -47,16 +48,18 @@ TEST(TextIndex, NarrowsByTrigramsAndChecksExactly) {
   EXPECT_TRUE(x.Contains(2));
   EXPECT_FALSE(x.Contains(4));
   std::vector<int64_t> all{1, 2, 3};
-  EXPECT_EQ(*x.Search("会議は", false, all), (std::vector<int64_t>{1}));
-  EXPECT_EQ(*x.Search("foo bar", false, all), (std::vector<int64_t>{2}));  // not 3: order
-  EXPECT_EQ(*x.Search("会議", false, all), (std::vector<int64_t>{1}));     // short: checked
-  EXPECT_EQ(*x.Search("LUNCH", true, all), (std::vector<int64_t>{2}));
-  EXPECT_TRUE(x.Search("LUNCH", false, all)->empty());
-  EXPECT_EQ(*x.Search("foo", false, {3}), (std::vector<int64_t>{3}));  // only the wanted
+  // Candidates: a superset of the matches, which the store checks exactly.
+  EXPECT_EQ(*x.Candidates("会議は", false, all), (std::vector<int64_t>{1}));
+  EXPECT_EQ(*x.Candidates("foo bar", false, all), (std::vector<int64_t>{2, 3}));
+  EXPECT_EQ(*x.Candidates("会議", false, all), all);  // short: every one
+  EXPECT_EQ(*x.Candidates("LUNCH", true, all), (std::vector<int64_t>{2}));
+  EXPECT_TRUE(x.Candidates("LUNCH", false, all)->empty());
+  EXPECT_TRUE(x.Candidates("foo qux", false, all)->empty());
+  EXPECT_EQ(*x.Candidates("foo", false, {3}), (std::vector<int64_t>{3}));  // only the wanted
   // A body that is gone stops counting at once, and is removed at Flush.
   x.Forget({2}, 3);
   EXPECT_FALSE(x.Contains(2));
-  EXPECT_TRUE(x.Search("foo bar", false, all)->empty());
+  EXPECT_EQ(*x.Candidates("foo bar", false, all), (std::vector<int64_t>{3}));
   ASSERT_TRUE(x.Flush().ok());
   index->reset();
   // Reopened knowing the store's highest id is 1: 3 is stale, the watermark drops.
@@ -70,6 +73,26 @@ TEST(TextIndex, NarrowsByTrigramsAndChecksExactly) {
   auto second = TextIndex::Open(dir.path() + "/index", 1);
   ASSERT_FALSE(second.ok());
   EXPECT_EQ(second.error().kind, ErrorKind::kTemporary);
+}
+
+TEST(TextIndex, FieldCutAtTheTermLimitIsAlwaysACandidate) {
+  testing::TempDir dir;
+  auto index = TextIndex::Open(dir.path() + "/index", 10);
+  ASSERT_TRUE(index.ok()) << index.error().message;
+  // More distinct trigrams than one field keeps: CJK ideographs in an order
+  // that never repeats a triple.
+  std::string huge;
+  for (size_t i = 0; i < kMaxTermsPerField + 1000; ++i) {
+    char32_t cp = 0x4E00 + static_cast<char32_t>((i * 7919) % 20902);
+    huge += static_cast<char>(0xE0 | (cp >> 12));
+    huge += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+    huge += static_cast<char>(0x80 | (cp & 0x3F));
+  }
+  ASSERT_EQ(Trigrams(huge, "B").size(), kMaxTermsPerField);
+  ASSERT_TRUE((*index)->Add({{1, "Subject: big", huge}, {2, "Subject: small", "tiny"}}, 2).ok());
+  ASSERT_TRUE((*index)->Commit().ok());
+  EXPECT_EQ(*(*index)->Candidates("needle", false, {1, 2}), (std::vector<int64_t>{1}));
+  EXPECT_EQ(*(*index)->Candidates("tiny", false, {1, 2}), (std::vector<int64_t>{1, 2}));
 }
 
 }  // namespace

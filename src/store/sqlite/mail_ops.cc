@@ -1172,6 +1172,25 @@ Result<int64_t> QueryMaxBlobId(Db& db) {
   return max_id;
 }
 
+namespace {
+
+// Reads a row of "SELECT id, sha256, segment, offset, stored_length, size,
+// codec, mime FROM blobs".
+BlobToIndex BlobToIndexOf(Stmt& row) {
+  BlobToIndex b;
+  b.id = row.Int(0);
+  b.ref.sha256 = row.Blob(1);
+  b.ref.segment = static_cast<uint32_t>(row.Int(2));
+  b.ref.offset = static_cast<uint64_t>(row.Int(3));
+  b.ref.stored_length = static_cast<uint64_t>(row.Int(4));
+  b.ref.size = static_cast<uint64_t>(row.Int(5));
+  b.ref.codec = static_cast<Codec>(row.Int(6));
+  b.mime = row.Blob(7);
+  return b;
+}
+
+}  // namespace
+
 Result<std::vector<BlobToIndex>> QueryBlobsAbove(Db& db, int64_t after, int64_t limit) {
   auto s = db.Cached(
       "SELECT id, sha256, segment, offset, stored_length, size, codec, mime FROM blobs WHERE id > "
@@ -1179,19 +1198,24 @@ Result<std::vector<BlobToIndex>> QueryBlobsAbove(Db& db, int64_t after, int64_t 
   if (!s) return s.error();
   (*s)->Bind(1, after).Bind(2, limit);
   std::vector<BlobToIndex> out;
-  auto st = (*s)->ForEachRow([&](Stmt& row) {
-    BlobToIndex b;
-    b.id = row.Int(0);
-    b.ref.sha256 = row.Blob(1);
-    b.ref.segment = static_cast<uint32_t>(row.Int(2));
-    b.ref.offset = static_cast<uint64_t>(row.Int(3));
-    b.ref.stored_length = static_cast<uint64_t>(row.Int(4));
-    b.ref.size = static_cast<uint64_t>(row.Int(5));
-    b.ref.codec = static_cast<Codec>(row.Int(6));
-    b.mime = row.Blob(7);
-    out.push_back(std::move(b));
-  });
+  auto st = (*s)->ForEachRow([&](Stmt& row) { out.push_back(BlobToIndexOf(row)); });
   if (!st) return st.error();
+  return out;
+}
+
+Result<std::vector<BlobToIndex>> QueryBlobsById(Db& db, const std::vector<int64_t>& ids) {
+  auto s = db.Cached(
+      "SELECT id, sha256, segment, offset, stored_length, size, codec, mime FROM blobs WHERE id = "
+      "?");
+  if (!s) return s.error();
+  std::vector<BlobToIndex> out;
+  out.reserve(ids.size());
+  for (int64_t id : ids) {
+    (*s)->Reset();
+    (*s)->Bind(1, id);
+    auto st = (*s)->ForEachRow([&](Stmt& row) { out.push_back(BlobToIndexOf(row)); });
+    if (!st) return st.error();
+  }
   return out;
 }
 

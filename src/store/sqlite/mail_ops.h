@@ -77,5 +77,8 @@ struct BlobToIndex {
   std::string mime;  // the stored MIME tree
 };
 Result<std::vector<BlobToIndex>> QueryBlobsAbove(Db& db, int64_t after, int64_t limit);
+// The bodies with these ids (those that still exist), for checking the
+// full-text index's candidates against the stored text.
+Result<std::vector<BlobToIndex>> QueryBlobsById(Db& db, const std::vector<int64_t>& ids);
 
 }  // namespace hato::store::sqlite
