@@ -1,6 +1,7 @@
 #include "search/terms.h"
 
 #include <algorithm>
+#include <cstdint>
 
 namespace hato::search {
 namespace {
@@ -103,10 +104,17 @@ size_t CountChars(std::string_view s) {
 }
 
 std::vector<std::string> Trigrams(std::string_view folded, std::string_view prefix) {
+  // Distinct grams, cheaply: a gram of up to kPackedBytes bytes (every
+  // ASCII gram, and those of two-byte scripts) is packed with its length
+  // into one 64-bit key, and the keys are sorted as integers; the longer
+  // ones (three- and four-byte characters: CJK) are sorted as strings.
+  // Sorting every gram as a string cost more than the rest of indexing.
+  constexpr size_t kPackedBytes = 7;
+  std::vector<uint64_t> packed;
+  std::vector<std::string_view> longer;
+  packed.reserve(folded.size());
   // One pass over the code points: `start` holds where each of the last
   // kGramChars code points of the current whitespace-free run begins.
-  std::vector<std::string_view> grams;
-  grams.reserve(folded.size());
   size_t start[kGramChars] = {};
   size_t run = 0;
   for (size_t i = 0; i < folded.size();) {
@@ -119,17 +127,34 @@ std::vector<std::string> Trigrams(std::string_view folded, std::string_view pref
     start[run % kGramChars] = i;
     ++run;
     i += len;
-    if (run >= kGramChars) {
-      size_t first = start[run % kGramChars];  // the oldest of the last kGramChars
-      grams.emplace_back(folded.data() + first, i - first);
+    if (run < kGramChars) continue;
+    size_t first = start[run % kGramChars];  // the oldest of the last kGramChars
+    size_t bytes = i - first;
+    if (bytes <= kPackedBytes) {
+      uint64_t key = static_cast<uint64_t>(bytes) << 56;
+      for (size_t k = 0; k < bytes; ++k) {
+        key |= static_cast<uint64_t>(static_cast<unsigned char>(folded[first + k])) << (8 * k);
+      }
+      packed.push_back(key);
+    } else {
+      longer.emplace_back(folded.data() + first, bytes);
     }
   }
-  std::sort(grams.begin(), grams.end());
-  grams.erase(std::unique(grams.begin(), grams.end()), grams.end());
+  std::sort(packed.begin(), packed.end());
+  packed.erase(std::unique(packed.begin(), packed.end()), packed.end());
+  std::sort(longer.begin(), longer.end());
+  longer.erase(std::unique(longer.begin(), longer.end()), longer.end());
   std::vector<std::string> out;
-  out.reserve(std::min(grams.size(), kMaxTermsPerField));
-  for (std::string_view g : grams) {
-    if (out.size() == kMaxTermsPerField) break;
+  out.reserve(std::min(packed.size() + longer.size(), kMaxTermsPerField));
+  for (uint64_t key : packed) {
+    if (out.size() == kMaxTermsPerField) return out;
+    std::string term(prefix);
+    for (size_t k = 0, n = key >> 56; k < n; ++k)
+      term += static_cast<char>((key >> (8 * k)) & 0xff);
+    out.push_back(std::move(term));
+  }
+  for (std::string_view g : longer) {
+    if (out.size() == kMaxTermsPerField) return out;
     std::string term;
     term.reserve(prefix.size() + g.size());
     term.append(prefix).append(g);

@@ -30,7 +30,7 @@ std::string Fold(std::string_view utf8);
 
 // The distinct trigrams of already folded text, each prefixed with `prefix`
 // (one field per prefix: "H" header, "B" body), at most kMaxTermsPerField,
-// in byte order. Only trigrams without whitespace are taken: those that
+// in no particular order. Only trigrams without whitespace are taken: those that
 // span a word gap are more than half of the distinct trigrams of prose and
 // narrow little, and leaving them out of both the text's and the needle's
 // terms keeps the needle's terms a subset of every matching text's. A needle
