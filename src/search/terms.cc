@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <unordered_set>
 
 namespace hato::search {
 namespace {
@@ -161,6 +162,80 @@ std::vector<std::string> Trigrams(std::string_view folded, std::string_view pref
     out.push_back(std::move(term));
   }
   return out;
+}
+
+bool IsCommonHeaderGram(std::string_view gram) {
+  static const std::unordered_set<std::string> grams = [] {
+    static constexpr const char* kWords[] = {"return-path:",
+                                             "received:",
+                                             "from:",
+                                             "to:",
+                                             "cc:",
+                                             "subject:",
+                                             "date:",
+                                             "message-id:",
+                                             "mime-version:",
+                                             "content-type:",
+                                             "content-transfer-encoding:",
+                                             "content-disposition:",
+                                             "reply-to:",
+                                             "sender:",
+                                             "references:",
+                                             "in-reply-to:",
+                                             "user-agent:",
+                                             "x-mailer:",
+                                             "authentication-results:",
+                                             "dkim-signature:",
+                                             "arc-seal:",
+                                             "list-id:",
+                                             "list-unsubscribe:",
+                                             "precedence:",
+                                             "delivered-to:",
+                                             "text/plain;",
+                                             "text/html;",
+                                             "multipart/alternative;",
+                                             "multipart/mixed;",
+                                             "charset=us-ascii",
+                                             "charset=utf-8",
+                                             "charset=\"utf-8\"",
+                                             "boundary=",
+                                             "7bit",
+                                             "8bit",
+                                             "quoted-printable",
+                                             "base64",
+                                             "esmtp",
+                                             "esmtps",
+                                             "with",
+                                             "from",
+                                             "for",
+                                             "+0000",
+                                             "mon,",
+                                             "tue,",
+                                             "wed,",
+                                             "thu,",
+                                             "fri,",
+                                             "sat,",
+                                             "sun,",
+                                             "jan",
+                                             "feb",
+                                             "mar",
+                                             "apr",
+                                             "may",
+                                             "jun",
+                                             "jul",
+                                             "aug",
+                                             "sep",
+                                             "oct",
+                                             "nov",
+                                             "dec",
+                                             "1.0"};
+    std::unordered_set<std::string> out;
+    for (const char* w : kWords) {
+      for (auto& g : Trigrams(w, "")) out.insert(std::move(g));
+    }
+    return out;
+  }();
+  return grams.count(std::string(gram)) != 0;
 }
 
 std::string OverflowTerm(std::string_view prefix) { return std::string(prefix) + ' '; }

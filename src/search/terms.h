@@ -38,6 +38,13 @@ std::string Fold(std::string_view utf8);
 // narrowed: every message is a candidate.
 std::vector<std::string> Trigrams(std::string_view folded, std::string_view prefix);
 
+// True for a trigram (without prefix) of the words found in nearly every
+// header: field names, MIME types, trace-field words, dates. The header's
+// terms leave them out (more than a quarter of a small message's terms, and
+// they narrow nothing), and so does a needle's header query: what is left
+// of the needle's trigrams is still a subset of every matching header's.
+bool IsCommonHeaderGram(std::string_view gram);
+
 // The term that marks a field cut at kMaxTermsPerField (it holds a space,
 // so no trigram is ever equal to it).
 std::string OverflowTerm(std::string_view prefix);

@@ -22,16 +22,39 @@ Error XapianError(const Xapian::Error& e, std::string_view what) {
   return Error{ErrorKind::kTemporary, "text index: " + std::string(what) + ": " + e.get_msg()};
 }
 
-// Adds the trigram terms of one field, and its overflow mark when it has
-// more than the index keeps.
-void AddField(Xapian::Document& doc, std::string_view text, std::string_view prefix) {
-  std::vector<std::string> terms = Trigrams(Fold(text), prefix);
-  for (const auto& t : terms) doc.add_boolean_term(t);
-  if (terms.size() >= kMaxTermsPerField) doc.add_boolean_term(OverflowTerm(prefix));
+// The prefix of each field's terms.
+constexpr std::string_view kHeader = "H";
+constexpr std::string_view kBody = "B";
+
+// The terms a field is indexed and searched by: its trigrams, less the
+// common header words' in the header (search::IsCommonHeaderGram).
+std::vector<std::string> FieldTerms(std::string_view folded, std::string_view prefix,
+                                    size_t* all = nullptr) {
+  std::vector<std::string> terms = Trigrams(folded, prefix);
+  if (all) *all = terms.size();
+  if (prefix == kHeader) {
+    terms.erase(
+        std::remove_if(terms.begin(), terms.end(),
+                       [&](const std::string& t) {
+                         return IsCommonHeaderGram(std::string_view(t).substr(prefix.size()));
+                       }),
+        terms.end());
+  }
+  return terms;
 }
 
-// Documents of the field that may hold a needle with these terms.
+// Adds the terms of one field, and its overflow mark when it has more
+// trigrams than the index keeps.
+void AddField(Xapian::Document& doc, std::string_view text, std::string_view prefix) {
+  size_t all = 0;
+  for (const auto& t : FieldTerms(Fold(text), prefix, &all)) doc.add_boolean_term(t);
+  if (all >= kMaxTermsPerField) doc.add_boolean_term(OverflowTerm(prefix));
+}
+
+// Documents of the field that may hold a needle with these terms (every
+// document when none is left).
 Xapian::Query FieldQuery(const std::vector<std::string>& terms, std::string_view prefix) {
+  if (terms.empty()) return Xapian::Query::MatchAll;
   return Xapian::Query(Xapian::Query::OP_OR,
                        Xapian::Query(Xapian::Query::OP_AND, terms.begin(), terms.end()),
                        Xapian::Query(OverflowTerm(prefix)));
@@ -149,8 +172,8 @@ Status TextIndex::Add(const std::vector<IndexDoc>& docs, int64_t watermark) {
     for (const auto& d : docs) {
       if (d.id <= 0 || d.id > std::numeric_limits<Xapian::docid>::max()) continue;  // scanned
       Xapian::Document doc;
-      AddField(doc, d.header, "H");
-      AddField(doc, d.body, "B");
+      AddField(doc, d.header, kHeader);
+      AddField(doc, d.body, kBody);
       impl_->writer.replace_document(static_cast<Xapian::docid>(d.id), doc);
       impl_->staged.push_back(d.id);
     }
@@ -245,7 +268,7 @@ Result<std::vector<int64_t>> TextIndex::Candidates(std::string_view needle, bool
   }
   std::vector<int64_t> out;
   if (want.empty()) return out;
-  std::vector<std::string> body_terms = Trigrams(folded, "B");
+  std::vector<std::string> body_terms = FieldTerms(folded, kBody);
   if (body_terms.empty()) {  // nothing to narrow by: every one is a candidate
     out.assign(want.begin(), want.end());
     std::sort(out.begin(), out.end());
@@ -255,9 +278,10 @@ Result<std::vector<int64_t>> TextIndex::Candidates(std::string_view needle, bool
     out.clear();
     try {
       auto reader = impl_->TakeReader();
-      Xapian::Query q = FieldQuery(body_terms, "B");
+      Xapian::Query q = FieldQuery(body_terms, kBody);
       if (with_header) {
-        q = Xapian::Query(Xapian::Query::OP_OR, q, FieldQuery(Trigrams(folded, "H"), "H"));
+        q = Xapian::Query(Xapian::Query::OP_OR, q,
+                          FieldQuery(FieldTerms(folded, kHeader), kHeader));
       }
       Xapian::Enquire enquire(*reader);
       enquire.set_query(q);

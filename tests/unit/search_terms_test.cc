@@ -62,6 +62,12 @@ TEST(TextIndex, NarrowsByTrigramsAndChecksExactly) {
   EXPECT_EQ(*x.Candidates("LUNCH", true, all), (std::vector<int64_t>{2}));
   EXPECT_TRUE(x.Candidates("LUNCH", false, all)->empty());
   EXPECT_TRUE(x.Candidates("foo qux", false, all)->empty());
+  // The common header words are not header terms: a needle made of them
+  // alone takes every header; the rest of a needle still narrows.
+  EXPECT_TRUE(IsCommonHeaderGram("sub"));
+  EXPECT_FALSE(IsCommonHeaderGram("lun"));
+  EXPECT_EQ(*x.Candidates("SUBJECT:", true, all), all);
+  EXPECT_EQ(*x.Candidates("subject: lunch", true, all), (std::vector<int64_t>{2}));
   EXPECT_EQ(*x.Candidates("foo", false, {3}), (std::vector<int64_t>{3}));  // only the wanted
   // A body that is gone stops counting at once, and is removed at Flush.
   x.Forget({2}, 3);
