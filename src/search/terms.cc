@@ -104,7 +104,11 @@ size_t CountChars(std::string_view s) {
   return n;
 }
 
-std::vector<std::string> Trigrams(std::string_view folded, std::string_view prefix) {
+namespace {
+
+// Trigrams and NeedleTrigrams: with `valid_only`, grams holding a byte that
+// is not part of a valid UTF-8 sequence are left out.
+std::vector<std::string> Grams(std::string_view folded, std::string_view prefix, bool valid_only) {
   // Distinct grams, cheaply: a gram of up to kPackedBytes bytes (every
   // ASCII gram, and those of two-byte scripts) is packed with its length
   // into one 64-bit key, and the keys are sorted as integers; the longer
@@ -118,17 +122,21 @@ std::vector<std::string> Trigrams(std::string_view folded, std::string_view pref
   // kGramChars code points of the current whitespace-free run begins.
   size_t start[kGramChars] = {};
   size_t run = 0;
+  size_t last_invalid = 0;  // 1 + the run index of the last invalid byte (0: none)
   for (size_t i = 0; i < folded.size();) {
     if (IsSpace(folded[i])) {
       run = 0;
+      last_invalid = 0;
       ++i;
       continue;
     }
-    size_t len = Decode(folded, i).len;
+    CodePoint p = Decode(folded, i);
     start[run % kGramChars] = i;
     ++run;
-    i += len;
+    if (!p.valid) last_invalid = run;
+    i += p.len;
     if (run < kGramChars) continue;
+    if (valid_only && last_invalid > run - kGramChars) continue;
     size_t first = start[run % kGramChars];  // the oldest of the last kGramChars
     size_t bytes = i - first;
     if (bytes <= kPackedBytes) {
@@ -162,6 +170,16 @@ std::vector<std::string> Trigrams(std::string_view folded, std::string_view pref
     out.push_back(std::move(term));
   }
   return out;
+}
+
+}  // namespace
+
+std::vector<std::string> Trigrams(std::string_view folded, std::string_view prefix) {
+  return Grams(folded, prefix, false);
+}
+
+std::vector<std::string> NeedleTrigrams(std::string_view folded, std::string_view prefix) {
+  return Grams(folded, prefix, true);
 }
 
 bool IsCommonHeaderGram(std::string_view gram) {

@@ -38,6 +38,13 @@ std::string Fold(std::string_view utf8);
 // narrowed: every message is a candidate.
 std::vector<std::string> Trigrams(std::string_view folded, std::string_view prefix);
 
+// The trigrams a needle is looked up by: Trigrams less those holding a byte
+// that is not valid UTF-8. Such a byte may be one piece of a character in
+// the text (a needle cut inside a character), where the text's trigrams
+// fall on other boundaries; the needle's valid characters always decode the
+// same in the text (UTF-8 resynchronises on every lead byte).
+std::vector<std::string> NeedleTrigrams(std::string_view folded, std::string_view prefix);
+
 // True for a trigram (without prefix) of the words found in nearly every
 // header: field names, MIME types, trace-field words, dates. The header's
 // terms leave them out (more than a quarter of a small message's terms, and

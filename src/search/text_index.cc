@@ -28,9 +28,10 @@ constexpr std::string_view kBody = "B";
 
 // The terms a field is indexed and searched by: its trigrams, less the
 // common header words' in the header (search::IsCommonHeaderGram).
-std::vector<std::string> FieldTerms(std::string_view folded, std::string_view prefix,
+std::vector<std::string> FieldTerms(std::string_view folded, std::string_view prefix, bool needle,
                                     size_t* all = nullptr) {
-  std::vector<std::string> terms = Trigrams(folded, prefix);
+  std::vector<std::string> terms =
+      needle ? NeedleTrigrams(folded, prefix) : Trigrams(folded, prefix);
   if (all) *all = terms.size();
   if (prefix == kHeader) {
     terms.erase(
@@ -47,7 +48,7 @@ std::vector<std::string> FieldTerms(std::string_view folded, std::string_view pr
 // trigrams than the index keeps.
 void AddField(Xapian::Document& doc, std::string_view text, std::string_view prefix) {
   size_t all = 0;
-  for (const auto& t : FieldTerms(Fold(text), prefix, &all)) doc.add_boolean_term(t);
+  for (const auto& t : FieldTerms(Fold(text), prefix, false, &all)) doc.add_boolean_term(t);
   if (all >= kMaxTermsPerField) doc.add_boolean_term(OverflowTerm(prefix));
 }
 
@@ -268,7 +269,7 @@ Result<std::vector<int64_t>> TextIndex::Candidates(std::string_view needle, bool
   }
   std::vector<int64_t> out;
   if (want.empty()) return out;
-  std::vector<std::string> body_terms = FieldTerms(folded, kBody);
+  std::vector<std::string> body_terms = FieldTerms(folded, kBody, true);
   if (body_terms.empty()) {  // nothing to narrow by: every one is a candidate
     out.assign(want.begin(), want.end());
     std::sort(out.begin(), out.end());
@@ -281,7 +282,7 @@ Result<std::vector<int64_t>> TextIndex::Candidates(std::string_view needle, bool
       Xapian::Query q = FieldQuery(body_terms, kBody);
       if (with_header) {
         q = Xapian::Query(Xapian::Query::OP_OR, q,
-                          FieldQuery(FieldTerms(folded, kHeader), kHeader));
+                          FieldQuery(FieldTerms(folded, kHeader, true), kHeader));
       }
       Xapian::Enquire enquire(*reader);
       enquire.set_query(q);

@@ -35,6 +35,11 @@ TEST(SearchTerms, TrigramsOfCodePointsWithinWords) {
   EXPECT_TRUE(Trigrams("ab", "B").empty());
   EXPECT_EQ(Trigrams("aaaaaa", "B").size(), 1u);                  // distinct only
   EXPECT_EQ(Trigrams(std::string("a\xff\xfe"), "B").size(), 1u);  // invalid bytes count as one each
+  // A needle cut inside a character: its trigrams with the broken piece
+  // would not be the text's (where the piece is part of 日), so they are not looked up.
+  EXPECT_EQ(Trigrams("ab\xe6\x97", "B").size(), 2u);
+  EXPECT_EQ(NeedleTrigrams("ab\xe6\x97", "B"), (std::vector<std::string>{}));
+  EXPECT_EQ(NeedleTrigrams("abc\xe6", "B"), (std::vector<std::string>{"Babc"}));
   EXPECT_TRUE(MatchesFolded("foo\r\n  bar", "o bar"));
   EXPECT_FALSE(MatchesFolded("foobar", "o bar"));
 }
