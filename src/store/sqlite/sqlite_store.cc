@@ -1265,7 +1265,11 @@ class SqliteStore final : public Store, public WriteProbe {
     std::string folded = search::SquashSpace(search::Fold(needle));
     for (const auto& b : *blobs) {
       auto content = blobs_.Read(b.ref);
-      if (!content) {  // kCorrupt: `hato verify` names it; it holds nothing readable
+      if (!content) {
+        // Storage missing (kTemporary): the search fails, the caller scans
+        // (and fails the same way). kCorrupt: `hato verify` names the body;
+        // nothing readable in it matches.
+        if (content.error().kind != ErrorKind::kCorrupt) return content.error();
         spdlog::warn("text search: body {} unreadable: {}", b.id, content.error().message);
         continue;
       }
