@@ -70,6 +70,7 @@ bench: deps
 	bash bench/run.sh $(BUILD)
 	bash bench/outbound_run.sh $(BUILD)
 	cmake --build $(BUILD) -j $(JOBS) --target hato-imap-load hato-idle-rss && bash bench/imap_run.sh $(BUILD)
+	cmake --build $(BUILD) -j $(JOBS) --target hato-jmap-load && bash bench/jmap_bench.sh $(BUILD)
 	python3 bench/jmap_run.py $(BUILD)
 	python3 bench/pop3_run.py $(BUILD)
 	@if [ -n "$(BENCH_BASELINE)" ]; then python3 bench/compare.py "$(BENCH_BASELINE)" $(BUILD); \

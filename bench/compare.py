@@ -37,6 +37,9 @@ HEADLINES = [
      HIGHER),
     ("jmap-bench-results.json", "EventSource kB/connection",
      ("eventsource", "per_connection_kb"), LOWER),
+    ("jmap-list-bench-results.json", "JMAP list view req/s (C++ client)",
+     ("hato_jmap", "ops_per_s"), HIGHER),
+    ("jmap-list-bench-results.json", "JMAP list view p99 ms", ("hato_jmap", "p99_ms"), LOWER),
 ]
 FILES = sorted({h[0] for h in HEADLINES})
 

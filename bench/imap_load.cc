@@ -66,6 +66,9 @@ struct Options {
   int timeout_s = 3600;   // whole run, prefill included
   bool prefill_only = false;
   bool json = false;
+  // "default": the mail client mix (kMix); "list": only LIST_VIEW, the IMAP
+  // side of the JMAP list-view benchmark (bench/jmap_bench.sh).
+  std::string mix = "default";
 };
 
 [[noreturn]] void Usage(const char* msg) {
@@ -73,7 +76,7 @@ struct Options {
                "error: %s\nusage: hato-imap-load --host H --port P --users N "
                "[--user-format 'bench%%d@bench.test'] --password W --clients C "
                "(--seconds T | --ops N) [--prefill M [--prefill-only]] [--prefill-conns K] "
-               "[--timeout SEC] [--json]\n",
+               "[--timeout SEC] [--mix default|list] [--json]\n",
                msg);
   std::exit(2);
 }
@@ -89,10 +92,15 @@ Options ParseArgs(int argc, char** argv) {
                 {"--prefill", {&o.prefill, 0, 1000000}},
                 {"--prefill-conns", {&o.prefill_conns, 1, 1000}},
                 {"--timeout", {&o.timeout_s, 1, 86400}}};
-  flags.strings = {
-      {"--host", &o.host}, {"--user-format", &o.user_format}, {"--password", &o.password}};
+  flags.strings = {{"--host", &o.host},
+                   {"--user-format", &o.user_format},
+                   {"--password", &o.password},
+                   {"--mix", &o.mix}};
   flags.switches = {{"--json", &o.json}, {"--prefill-only", &o.prefill_only}};
   bench::ParseFlags(argc, argv, flags, Usage);
+  if (o.mix != "default" && o.mix != "list") {
+    Usage("--mix must be default or list");
+  }
   if (o.password.empty()) {
     Usage("--password is required");
   }
@@ -496,6 +504,7 @@ enum Op {
   kMove,
   kExpunge,
   kIdle,
+  kListView,
   kNumOps
 };
 struct OpInfo {
@@ -513,7 +522,17 @@ constexpr std::array<OpInfo, kNumOps> kMix = {{
     {"MOVE", 3},             // UID MOVE u[,u...] Trash
     {"EXPUNGE", 2},          // UID STORE u[,u...] +FLAGS.SILENT (\Deleted), UID EXPUNGE u[,u...]
     {"IDLE", 5},             // IDLE, wait for "+", DONE, wait for OK
+    {"LIST_VIEW", 0},        // UID SEARCH ALL, then UID FETCH of its 50 highest UIDs
+                             // (ENVELOPE): a list view; 100 with --mix list, else 0
 }};
+// The weights of a --mix.
+std::array<int, kNumOps> MixWeights(const std::string& mix) {
+  std::array<int, kNumOps> w{};
+  for (int i = 0; i < kNumOps; ++i) {
+    w[i] = mix == "list" ? (i == kListView ? 100 : 0) : kMix[i].weight;
+  }
+  return w;
+}
 
 struct OpStats {
   std::vector<double> latency_ms;
@@ -811,8 +830,8 @@ class LoadRun {
         done_(io.get_executor()),
         prefill_done_(io.get_executor()),
         deadline_(io) {
-    for (const OpInfo& op : kMix) {
-      total_weight_ += op.weight;
+    for (int w : weights_) {
+      total_weight_ += w;
     }
   }
 
@@ -901,7 +920,7 @@ class LoadRun {
         std::printf(
             "%s\"%s\": {\"weight\": %d, \"count\": %zu, \"per_s\": %.1f, \"p50_ms\": %.3f, "
             "\"p99_ms\": %.3f, \"max_ms\": %.3f, \"no\": %d, \"bad\": %d}",
-            i ? ", " : "", kMix[i].name, kMix[i].weight, s.latency_ms.size(),
+            i ? ", " : "", kMix[i].name, weights_[i], s.latency_ms.size(),
             elapsed > 0 ? s.latency_ms.size() / elapsed : 0.0, Pct(s.latency_ms, 0.5),
             Pct(s.latency_ms, 0.99), s.latency_ms.empty() ? 0.0 : s.latency_ms.back(), s.no, s.bad);
       }
@@ -926,11 +945,10 @@ class LoadRun {
       for (int i = 0; i < kNumOps; ++i) {
         OpStats& s = stats_[i];
         std::sort(s.latency_ms.begin(), s.latency_ms.end());
-        std::printf("%-16s %5d%% %8zu %8.1f %9.3f %9.3f %9.3f %5d %5d\n", kMix[i].name,
-                    kMix[i].weight, s.latency_ms.size(),
-                    elapsed > 0 ? s.latency_ms.size() / elapsed : 0.0, Pct(s.latency_ms, 0.5),
-                    Pct(s.latency_ms, 0.99), s.latency_ms.empty() ? 0.0 : s.latency_ms.back(), s.no,
-                    s.bad);
+        std::printf("%-16s %5d%% %8zu %8.1f %9.3f %9.3f %9.3f %5d %5d\n", kMix[i].name, weights_[i],
+                    s.latency_ms.size(), elapsed > 0 ? s.latency_ms.size() / elapsed : 0.0,
+                    Pct(s.latency_ms, 0.5), Pct(s.latency_ms, 0.99),
+                    s.latency_ms.empty() ? 0.0 : s.latency_ms.back(), s.no, s.bad);
       }
       for (const std::string& e : error_samples_) {
         std::printf("error: %s\n", e.c_str());
@@ -1114,10 +1132,10 @@ class LoadRun {
   int PickOp(Rng& rng) const {
     int x = static_cast<int>(rng.Below(static_cast<size_t>(total_weight_)));
     for (int i = 0; i < kNumOps; ++i) {
-      if (x < kMix[i].weight) {
+      if (x < weights_[i]) {
         return i;
       }
-      x -= kMix[i].weight;
+      x -= weights_[i];
     }
     return 0;
   }
@@ -1126,7 +1144,7 @@ class LoadRun {
   awaitable<std::string> RunOp(ImapConn& c, Op op, Rng& rng, int user, int next_append, int slot,
                                int slots, int& appended, int& removed) {
     size_t known = c.KnownCount();
-    if (known == 0 && op != kSearch && op != kIdle) {
+    if (known == 0 && op != kSearch && op != kIdle && op != kListView) {
       op = c.uids.empty() ? kAppend : kFetchFlags;  // nothing to act on yet
     }
     auto uid_at = [&](size_t i) { return std::to_string(c.uids[i]); };
@@ -1230,6 +1248,25 @@ class LoadRun {
         status = co_await c.ReadTagged(tag);
         co_return status;
       }
+      case kListView: {
+        // As the JMAP side (hato-jmap-load): the newest 50 of the INBOX with
+        // what a list shows (ENVELOPE: date, from, subject), found by SEARCH.
+        c.search_result.clear();
+        c.saw_search = false;
+        std::string search = "UID SEARCH ALL";
+        status = co_await c.Command(search);
+        if (!IsOk(status) || c.search_result.empty()) {
+          co_return status;
+        }
+        std::vector<uint32_t> found = c.search_result;
+        std::sort(found.begin(), found.end());
+        size_t from = found.size() > 50 ? found.size() - 50 : 0;
+        for (size_t i = from; i < found.size(); ++i) {
+          cmd += (i > from ? "," : "") + std::to_string(found[i]);
+        }
+        cmd = "UID FETCH " + cmd + " (ENVELOPE)";
+        break;
+      }
       case kNumOps:
         break;
     }
@@ -1313,6 +1350,7 @@ class LoadRun {
   std::vector<std::string> error_samples_;
   Clock::time_point start_, end_, last_done_;
   bool started_ = false, timed_out_ = false;
+  std::array<int, kNumOps> weights_ = MixWeights(opts_.mix);
   int total_weight_ = 0;
   int live_ = 0, waiting_ = 0, warnings_ = 0, io_errors_ = 0, clients_failed_ = 0;
   int anomalies_ = 0, issued_ = 0;

@@ -6,7 +6,10 @@
 # user), IMAP_BENCH_SECONDS (30), IDLE_CONNECTIONS (10000, to Hato), IDLE_CONNECTIONS_DOVECOT
 # (1000; 0 skips), IMAP_BENCH_HATO_ONLY (set: skip Dovecot), HATO_EVENT_LOOPS (Hato's
 # --event-loops; unset: its configured default), IMAP_BENCH_TIMEOUT (3600 s per load-generator run), IMAP_BENCH_KEEP (set:
-# keep the temp dirs with data and logs).
+# keep the temp dirs with data and logs), IMAP_BENCH_MIX (default; "list": only the list view,
+# hato-imap-load --mix list), IMAP_BENCH_JMAP (set: after Hato's IMAP run, the same clients
+# run the JMAP list view on the same data with hato-jmap-load; bench/jmap_bench.sh),
+# IMAP_BENCH_RESULT (imap-bench-results.json: the results file in BUILD_DIR).
 # Each server gets a fresh temp dir; both are prefilled identically through IMAP APPEND (not
 # timed), then run the same timed mix. Server CPU is utime+stime+cutime+cstime from /proc of
 # the server's process tree around the timed run. The memory test restarts each server on its
@@ -23,18 +26,23 @@ SECONDS_=${IMAP_BENCH_SECONDS:-30}
 IDLE_N=${IDLE_CONNECTIONS:-10000}
 IDLE_DV=${IDLE_CONNECTIONS_DOVECOT:-1000}
 TIMEOUT=${IMAP_BENCH_TIMEOUT:-3600}
+MIX=${IMAP_BENCH_MIX:-default}
+JMAP=${IMAP_BENCH_JMAP:-}
 LOAD=$BUILD/bench/hato-imap-load
+JLOAD=$BUILD/bench/hato-jmap-load
 IDLE=$BUILD/bench/hato-idle-rss
 FMT='bench%d@bench.test'
 PASS=bench-password
 HATO_IMAP=22143
+HATO_HTTP=22080
 DV_IMAP=23143
 TICK=$(getconf CLK_TCK)
 MAIL_USER=hatobench
 
-for t in "$LOAD" "$IDLE"; do
+for t in "$LOAD" "$IDLE" ${JMAP:+"$JLOAD"}; do
   if [ ! -x "$t" ]; then
-    echo "imap-bench: $t not built (cmake --build $BUILD --target hato-imap-load hato-idle-rss)" >&2
+    echo "imap-bench: $t not built (cmake --build $BUILD --target hato-imap-load hato-idle-rss" \
+      "hato-jmap-load)" >&2
     exit 1
   fi
 done
@@ -164,7 +172,7 @@ load() {
   before=$(tree_ticks "$@")
   out=$("$LOAD" --host 127.0.0.1 --port "$port" --users "$USERS" --user-format "$FMT" \
     --password "$PASS" --clients "$CLIENTS" --seconds "$SECONDS_" --timeout "$TIMEOUT" \
-    --json) || true
+    --mix "$MIX" --json) || true
   sleep 1
   after=$(tree_ticks "$@")
   case "$out" in "{"*) ;; *) echo "imap-bench: $name: load generator failed" >&2; return 1 ;; esac
@@ -174,6 +182,23 @@ load() {
     "\"prefill_appends_per_s\": $(jget prefill_appends_per_s "$pre"),"\
     "\"cpu_ms_per_op\": $(awk -v t=$((after - before)) -v hz="$TICK" -v n="$ops" \
       'BEGIN { printf "%.3f", (n > 0 ? t * 1000 / hz / n : 0) }')}"
+}
+
+# jmap_load PORT ROOTPID...: the JMAP list view (hato-jmap-load) by CLIENTS clients of the
+# first user for SECONDS_ on the prefilled data, server CPU sampled around it; prints its JSON
+# extended with cpu_ms_per_op.
+jmap_load() {
+  local port=$1 out before after ops; shift
+  echo "imap-bench: Hato JMAP: timed run, $CLIENTS clients for $SECONDS_ s..." >&2
+  before=$(tree_ticks "$@")
+  out=$("$JLOAD" --host 127.0.0.1 --port "$port" --user "${FMT/\%d/1}" --password "$PASS" \
+    --clients "$CLIENTS" --seconds "$SECONDS_" --timeout "$TIMEOUT" --json) || true
+  sleep 1
+  after=$(tree_ticks "$@")
+  case "$out" in "{"*) ;; *) echo "imap-bench: Hato JMAP: load generator failed" >&2; return 1 ;; esac
+  ops=$(jget ops "$out")
+  echo "${out%\}}, \"cpu_ms_per_op\": $(awk -v t=$((after - before)) -v hz="$TICK" -v n="$ops" \
+    'BEGIN { printf "%.3f", (n > 0 ? t * 1000 / hz / n : 0) }')}"
 }
 
 # idle_test PORT COUNT NAME ROOTPID...: opens COUNT IDLE connections; prints JSON with the
@@ -221,6 +246,7 @@ idle_test() {
 # ---- Hato ----
 start_hato() {
   "$BUILD/hato" serve --data "$HATO_DIR/data" --imap "127.0.0.1:$HATO_IMAP" \
+    ${JMAP:+--http "127.0.0.1:$HATO_HTTP"} \
     ${HATO_EVENT_LOOPS:+--event-loops "$HATO_EVENT_LOOPS"} 2>>"$HATO_DIR/hato.log" &
   HATO_PID=$!
   if ! wait_port "$HATO_IMAP" "$HATO_PID"; then
@@ -230,7 +256,7 @@ start_hato() {
 run_hato() {
   local hato=$BUILD/hato i
   [ -x "$hato" ] || { echo "imap-bench: $hato not built" >&2; return 1; }
-  ports_free "$HATO_IMAP" || return 1
+  ports_free "$HATO_IMAP" ${JMAP:+"$HATO_HTTP"} || return 1
   HATO_DIR=$(mktemp -d /tmp/hato-imap-bench.XXXXXX)
   if ! "$hato" init --data "$HATO_DIR/data" --domain bench.test >"$HATO_DIR/init.log" 2>&1; then
     echo "imap-bench: hato init failed:" >&2; tail -20 "$HATO_DIR/init.log" >&2; return 1
@@ -245,9 +271,21 @@ run_hato() {
   sed -i -e "s/^max_connections = 5000 /max_connections = $((IDLE_N + CLIENTS + 100)) /" \
     -e "s/^max_sessions_per_account = [0-9]*/max_sessions_per_account = $((IDLE_N + CLIENTS))/" \
     "$HATO_DIR/data/hato.toml"
+  if [ -n "$JMAP" ]; then  # CLIENTS requests at once from one address, for one account
+    sed -i -e "s/^max_connections_per_ip = [0-9]*/max_connections_per_ip = $((CLIENTS + 100))/" \
+      -e "s/^max_requests = [0-9]*/max_requests = $((CLIENTS + 100))/" \
+      -e "s/^max_requests_per_ip = [0-9]*/max_requests_per_ip = $((CLIENTS + 100))/" \
+      -e "s/^max_concurrent_requests = [0-9]*/max_concurrent_requests = $((CLIENTS + 10))/" \
+      "$HATO_DIR/data/hato.toml"
+  fi
   start_hato || return 1
   hato_json=$(load "$HATO_IMAP" Hato "$HATO_PID") ||
     { tail -20 "$HATO_DIR/hato.log" >&2; return 1; }
+  if [ -n "$JMAP" ]; then
+    wait_port "$HATO_HTTP" "$HATO_PID" || return 1
+    hato_jmap=$(jmap_load "$HATO_HTTP" "$HATO_PID") ||
+      { tail -20 "$HATO_DIR/hato.log" >&2; return 1; }
+  fi
   alive "$HATO_PID" || { echo "imap-bench: hato died:" >&2; tail -20 "$HATO_DIR/hato.log" >&2; return 1; }
   if [ "$IDLE_N" -gt 0 ]; then
     stop_hato  # a fresh process on the prefilled data
@@ -355,7 +393,7 @@ EOF
 echo "imap-bench: $USERS users, $PREFILL messages each, $CLIENTS clients, $SECONDS_ s;" \
   "IDLE test: $IDLE_N connections to Hato, $IDLE_DV to Dovecot (open-file limit $NOFILE)" >&2
 status=0
-hato_json="" dv_json="" hato_idle="" dv_idle="" DV_PID=""
+hato_json="" dv_json="" hato_idle="" dv_idle="" DV_PID="" hato_jmap=""
 echo "imap-bench: running Hato..." >&2
 run_hato || status=1
 cleanup
@@ -375,10 +413,12 @@ fi
 [ -n "$hato_json" ] || status=1
 
 # ---- report ----
-RESULT=$BUILD/imap-bench-results.json
+RESULT=$BUILD/${IMAP_BENCH_RESULT:-imap-bench-results.json}
 cat >"$RESULT" <<EOF
 {"users": $USERS, "clients": $CLIENTS, "prefill": $PREFILL, "seconds": $SECONDS_,
+ "mix": "$MIX",
  "hato": ${hato_json:-null},
+ "hato_jmap": ${hato_jmap:-null},
  "dovecot": ${dv_json:-null},
  "idle": {"hato": ${hato_idle:-null}, "dovecot": ${dv_idle:-null}}}
 EOF
@@ -438,6 +478,21 @@ for name in ("hato", "dovecot"):
 hi = r["idle"]["hato"]
 if hi:
     print(f"Hato RSS per IDLE connection: {hi['rss_per_conn_kb']:.1f} kB (goal <= 16 kB)")
+j = r.get("hato_jmap")
+if j:
+    print()
+    print(f"JMAP list view on Hato (Email/query sort receivedAt desc limit {j['limit']} + "
+          f"Email/get with preview), {j['messages']} Emails, {j['clients']} clients")
+    print(f"  requests/s {j['ops_per_s']:.1f}, p50 {j['p50_ms']:.2f} ms, p99 {j['p99_ms']:.2f} ms, "
+          f"errors {j['errors'] + j['io_errors']}, server CPU {j['cpu_ms_per_op']:.3f} ms/request, "
+          f"client CPU {j['client_cpu_s']:.1f} s")
+    dl = d and d["commands"].get("LIST_VIEW")
+    if dl and dl["count"]:
+        print(f"  Dovecot IMAP list view: {dl['per_s']:.1f}/s, p50 {dl['p50_ms']:.2f} ms, "
+              f"p99 {dl['p99_ms']:.2f} ms; Hato JMAP / Dovecot IMAP: "
+              f"x{j['ops_per_s'] / dl['per_s']:.2f} (goal >= 2; p50 < 20 ms, p99 < 100 ms)")
+    for s in j.get("error_samples", [])[:5]:
+        print(f"  JMAP error: {s}")
 EOF
 echo "imap-bench: results in $RESULT" >&2
 exit $status

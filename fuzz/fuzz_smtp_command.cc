@@ -72,6 +72,10 @@ std::string Serialize(const Command& c) {
       s += " " + std::to_string(c.chunk_size);
       if (c.last_chunk) s += " LAST";
       break;
+    case Verb::kBurl:
+      s += " " + c.arg;
+      if (c.last_chunk) s += " LAST";
+      break;
     case Verb::kNoop:
     case Verb::kVrfy:
     case Verb::kExpn:

@@ -222,6 +222,12 @@ awaitable<Result<Issued>> Client::Issue(const std::string& directory_url,
     }
     account += R"(,"contact":[")" + mailto + R"("])";
   }
+  if (!eab_kid_.empty()) {
+    // Section 7.3.4: the account key, MACed with the CA's key for eab_kid_.
+    auto eab = ExternalAccountBinding(account_, eab_kid_, eab_hmac_key_, directory_.new_account);
+    if (!eab) co_return eab.error();
+    account += R"(,"externalAccountBinding":)" + *eab;
+  }
   account += "}";
   kid_.clear();
   auto acct = co_await Post(directory_.new_account, account);
@@ -496,6 +502,8 @@ awaitable<Status> Manager::RenewOnce() {
     if (!alpn_) co_return Err(ErrorKind::kInvalid, "acme: tls-alpn-01 without an https listener");
     client.UseTlsAlpn(alpn_);
   }
+  if (!settings_.eab_kid.empty())
+    client.UseExternalAccount(settings_.eab_kid, settings_.eab_hmac_key);
   auto issued = co_await client.Issue(settings_.directory, settings_.contact, settings_.domains);
   if (!issued) co_return issued.error();
   const std::string path = CertificatePath(data_dir_);

@@ -112,6 +112,11 @@ struct Settings {
   std::string resolver;              // "ip[@port]" to forward DNS to, or "" (system)
   int renew_days = 30;
   int check_interval_seconds = 12 * 3600;
+  // External Account Binding (section 7.3.4), for CAs that want new
+  // accounts tied to an account with them: the key identifier and the
+  // base64url MAC key they gave; "" = none.
+  std::string eab_kid;
+  std::string eab_hmac_key;
 };
 
 // What an order returns: the certificate's private key and its chain (PEM).
@@ -134,6 +139,11 @@ class Client {
                                   const std::vector<std::string>& domains);
   // Answer tls-alpn-01 challenges through `alpn` instead of http-01.
   void UseTlsAlpn(TlsAlpnChallenges* alpn) { alpn_ = alpn; }
+  // Section 7.3.4: bind a new account to the CA's external account `kid`.
+  void UseExternalAccount(std::string kid, std::string hmac_key) {
+    eab_kid_ = std::move(kid);
+    eab_hmac_key_ = std::move(hmac_key);
+  }
   // Section 7.6: revokes the first certificate of `chain_pem`, signed by
   // the account key (the account found with onlyReturnExisting); `reason`
   // is an RFC 5280 CRLReason (0 unspecified, 1 keyCompromise, 4 superseded,
@@ -170,6 +180,8 @@ class Client {
   Directory directory_;
   std::string kid_;
   std::string nonce_;
+  std::string eab_kid_;
+  std::string eab_hmac_key_;
 };
 
 class Manager : public std::enable_shared_from_this<Manager> {

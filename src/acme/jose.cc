@@ -11,6 +11,7 @@
 #include <ctime>
 
 #include "base/digest.h"
+#include "base/strings.h"
 
 namespace hato::acme {
 namespace {
@@ -177,6 +178,36 @@ Result<std::string> SignedRequest(const EcKey& key, std::string_view kid, std::s
   if (!sig) return sig.error();
   return R"({"protected":")" + protected64 + R"(","payload":")" + payload64 + R"(","signature":")" +
          Base64Url(*sig) + R"("})";
+}
+
+std::optional<std::string> Base64UrlDecode(std::string_view text) {
+  std::string b64(text);
+  for (char& c : b64) {
+    if (c == '-') {
+      c = '+';
+    } else if (c == '_') {
+      c = '/';
+    } else if (c == '+' || c == '/') {
+      return std::nullopt;  // not of the URL alphabet
+    }
+  }
+  while (b64.size() % 4 != 0) b64.push_back('=');
+  return Base64Decode(b64);
+}
+
+Result<std::string> ExternalAccountBinding(const EcKey& account, std::string_view kid,
+                                           std::string_view mac_key_b64url, std::string_view url) {
+  std::optional<std::string> mac_key = Base64UrlDecode(mac_key_b64url);
+  if (!mac_key || mac_key->empty()) {
+    return Err(ErrorKind::kInvalid, "acme: the EAB MAC key is not base64url");
+  }
+  std::string header =
+      R"({"alg":"HS256","kid":)" + JsonString(kid) + R"(,"url":)" + JsonString(url) + "}";
+  std::string protected64 = Base64Url(header);
+  std::string payload64 = Base64Url(account.Jwk());
+  std::string sig = HmacSha256(*mac_key, protected64 + "." + payload64);
+  return R"({"protected":")" + protected64 + R"(","payload":")" + payload64 + R"(","signature":")" +
+         Base64Url(sig) + R"("})";
 }
 
 Result<std::string> KeyChangeInner(const EcKey& old_key, const EcKey& new_key, std::string_view kid,

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -53,6 +54,19 @@ class EcKey {
 // 6.3), whose payload is the empty string.
 Result<std::string> SignedRequest(const EcKey& key, std::string_view kid, std::string_view nonce,
                                   std::string_view url, std::string_view payload);
+
+// base64url decoding (RFC 4648 section 5), padding optional; nullopt for a
+// character outside the alphabet.
+std::optional<std::string> Base64UrlDecode(std::string_view text);
+
+// The externalAccountBinding of a newAccount request (RFC 8555 section
+// 7.3.4): a flattened JWS with the protected header {alg HS256, kid: the key
+// identifier the CA gave, url: the newAccount URL}, the account key's JWK as
+// payload, and HMAC-SHA-256 under the CA's MAC key (`mac_key_b64url`,
+// base64url as CAs hand it out). kInvalid for a key that does not decode or
+// is empty.
+Result<std::string> ExternalAccountBinding(const EcKey& account, std::string_view kid,
+                                           std::string_view mac_key_b64url, std::string_view url);
 
 // The inner JWS of a key change (RFC 8555 section 7.3.5): signed by
 // `new_key`, protected header {alg, jwk: new key, url} without a nonce,

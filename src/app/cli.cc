@@ -592,7 +592,8 @@ int RunCli(int argc, char** argv) {
   // fsck
   bool repair = false;
   auto* fsck = app.add_subcommand("fsck", "check every body and reference; repair from a backup");
-  fsck->add_flag("--repair", repair, "rewrite damaged bodies from --backup DEST");
+  fsck->add_flag("--repair", repair,
+                 "recount mailbox counters; rewrite damaged bodies from --backup DEST");
   fsck->add_option("--backup", dest, "backup destination to repair from");
   add_data(fsck);
 
@@ -1015,8 +1016,7 @@ int RunCli(int argc, char** argv) {
     }
     return PrintRestore(backup::RestoreMerge(dest, s, ro), true);
   } else if (fsck->parsed()) {
-    if (repair && dest.empty()) return Fail("--repair needs --backup DEST");
-    auto r = backup::Fsck(s, repair ? dest : "");
+    auto r = backup::Fsck(s, repair, dest);
     if (!r) return Fail(r.error().message);
     for (const auto& p : r->problems) std::cout << "PROBLEM " << p << "\n";
     for (const auto& p : r->unrepaired) std::cout << "UNREPAIRED " << p << "\n";

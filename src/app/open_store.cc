@@ -2,6 +2,7 @@
 
 #include <openssl/rand.h>
 
+#include "imap/proto/object_ids.h"
 #include "imap/proto/sort_record.h"
 #include "io/fs.h"
 #include "store/postgres/pg_store.h"
@@ -34,6 +35,8 @@ Result<std::unique_ptr<store::Store>> OpenConfiguredStore(const config::Config& 
   // Every body stored by the server or the CLI (import, restore) keeps its
   // SORT/THREAD keys record (issue 16).
   if (!options.sort_keys) options.sort_keys = imap::SortRecordOf;
+  // And its JMAP threadId (RFC 8621 section 3), counted per mailbox.
+  if (!options.thread_id) options.thread_id = imap::ThreadObjectId;
   if (cfg.store_backend == "postgres") {
     store::PostgresOptions pg = PostgresFromConfig(cfg);
     pg.node_id = node_id;

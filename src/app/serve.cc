@@ -360,6 +360,9 @@ int Serve(const ServeOptions& options) {
   if (faults) jmap::SetDataFiles(faults.get());
   store->SetChangeListener(
       [&change_feed](const std::vector<int64_t>& ids) { change_feed.Publish(ids); });
+  // Other nodes' EmailSubmission records and queue outcomes (PostgreSQL).
+  store->SetRecordListener(
+      [&change_feed](int64_t account) { change_feed.PublishRecords(account); });
   // Spam and virus checks on port 25, and Junk training ([scan], src/scan):
   // each is off while its address is empty; say which are on.
   if (cfg.scan.rspamd_url.empty()) {
@@ -686,6 +689,8 @@ int Serve(const ServeOptions& options) {
     as.resolver = cfg.outbound.resolver;
     as.renew_days = cfg.acme.renew_days;
     as.check_interval_seconds = cfg.acme.check_interval_seconds;
+    as.eab_kid = cfg.acme.eab_kid;
+    as.eab_hmac_key = cfg.acme.eab_hmac_key;
     acme_manager = std::make_shared<acme::Manager>(
         io.get_executor(), options.data_dir, std::move(as), &acme_challenges,
         [&tls](const std::string& path) {
@@ -936,6 +941,7 @@ int Serve(const ServeOptions& options) {
   imap_server.Detach();
   store->SetChangeListener(nullptr);
   store->SetCopyListener(nullptr);
+  store->SetRecordListener(nullptr);
   trainer.reset();
   store.reset();  // the writer drains its queue before the store closes
   spdlog::info("hato: stopped");

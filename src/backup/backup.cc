@@ -797,7 +797,7 @@ Result<RestoreResult> RestoreMerge(const std::string& dest, store::Store& store,
   return out;
 }
 
-Result<FsckResult> Fsck(store::Store& store, const std::string& repair_from,
+Result<FsckResult> Fsck(store::Store& store, bool repair, const std::string& repair_from,
                         io::FileSystem* fs_in) {
   io::FileSystem* fs = Fs(fs_in);
   auto report = store.Verify();
@@ -805,7 +805,25 @@ Result<FsckResult> Fsck(store::Store& store, const std::string& repair_from,
   FsckResult out;
   out.bodies = report->blobs_checked;
   out.problems = report->problems;
-  if (repair_from.empty()) return out;
+  if (!repair) return out;
+  // Counters first: a recount needs no backup (RFC 8621 section 2 counts,
+  // IMAP STATUS). Verify lists at most 10 such mailboxes; the recount fixes all.
+  if (std::any_of(out.problems.begin(), out.problems.end(), [](const std::string& p) {
+        return p.find(store::kCounterProblem) != std::string::npos;
+      })) {
+    auto fixed = store.RecountMailboxes();
+    if (!fixed) {
+      out.unrepaired.push_back("mailbox counters: " + fixed.error().message);
+    } else {
+      out.repaired += *fixed;
+    }
+  }
+  if (report->damaged.empty()) return out;
+  if (repair_from.empty()) {
+    for (const auto& ref : report->damaged)
+      out.unrepaired.push_back(HexEncode(ref.sha256) + ": no --backup DEST to repair from");
+    return out;
+  }
   if (!fs->Exists(repair_from + "/" + kMarker)) {
     return Err(ErrorKind::kNotFound, repair_from + " is not a hato backup (no " + kMarker + ")");
   }

@@ -103,8 +103,11 @@ struct FsckResult {
   uint64_t repaired = 0;
   std::vector<std::string> unrepaired;
 };
-// Verifies the store; with a backup DEST, writes good copies of damaged bodies.
-Result<FsckResult> Fsck(store::Store& store, const std::string& repair_from,
+// Verifies the store. With `repair`: rewrites the mailbox counters that
+// disagree with their messages (Store::RecountMailboxes) and, from the
+// backup `repair_from`, writes good copies of damaged bodies (without one,
+// they are unrepaired).
+Result<FsckResult> Fsck(store::Store& store, bool repair, const std::string& repair_from,
                         io::FileSystem* fs = nullptr);
 
 }  // namespace hato::backup

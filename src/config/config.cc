@@ -257,6 +257,10 @@ const std::map<std::string, Setter>& Setters() {
        [](const toml::node& n, Config& c) {
          return WantBool(n, "outbound.mta_sts", c.outbound.mta_sts);
        }},
+      {"outbound.dane",
+       [](const toml::node& n, Config& c) {
+         return WantBool(n, "outbound.dane", c.outbound.dane);
+       }},
       {"outbound.srs_domain",
        [](const toml::node& n, Config& c) {
          return WantString(n, "outbound.srs_domain", c.outbound.srs_domain);
@@ -701,6 +705,22 @@ const std::map<std::string, Setter>& Setters() {
          }
          return Ok();
        }},
+      {"acme.eab_kid",
+       [](const toml::node& n, Config& c) { return WantString(n, "acme.eab_kid", c.acme.eab_kid); }},
+      {"acme.eab_hmac_key",
+       [](const toml::node& n, Config& c) -> Status {
+         std::string& v = c.acme.eab_hmac_key;
+         if (auto st = WantString(n, "acme.eab_hmac_key", v); !st) return st;
+         for (char ch : v) {
+           bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                     (ch >= '0' && ch <= '9') || ch == '-' || ch == '_' || ch == '=';
+           if (!ok) {
+             return Err(ErrorKind::kInvalid,
+                        "config: acme.eab_hmac_key must be base64url (as the CA gives it)");
+           }
+         }
+         return Ok();
+       }},
       {"acme.renew_days",
        [](const toml::node& n, Config& c) {
          return WantInt(n, "acme.renew_days", 1, 36500, c.acme.renew_days);
@@ -992,6 +1012,10 @@ Result<Config> Parse(std::string_view toml_text) {
     return Err(ErrorKind::kInvalid,
                "config: outbound.retry_max_seconds is below outbound.retry_base_seconds");
   }
+  if (c.acme.eab_kid.empty() != c.acme.eab_hmac_key.empty()) {
+    // RFC 8555 7.3.4: the key identifier and its MAC key come as a pair.
+    return Err(ErrorKind::kInvalid, "config: acme.eab_kid and acme.eab_hmac_key go together");
+  }
   if (!c.outbound.relay_auth_file.empty() && c.outbound.relay_host.empty()) {
     return Err(ErrorKind::kInvalid,
                "config: outbound.relay_auth_file needs outbound.relay_host (the smarthost)");
@@ -1182,6 +1206,9 @@ std::string DefaultText(std::string_view hostname, std::string_view postgres) {
     << "tls_policy = {}\n"
     << "tls_ca_file = \"\"   # extra CAs (PEM) for verify; the system's are always trusted\n"
     << "mta_sts = true   # honour recipients' MTA-STS policies (RFC 8461)\n"
+    << "# DANE (RFC 7672): check MX certificates against DNSSEC-validated TLSA\n"
+    << "# records; needs resolver = a validating resolver on loopback (unbound)\n"
+    << "dane = false\n"
     << "# SRS for forwarded mail (Sieve redirect): \"\" = the first local domain, \"off\" = none\n"
     << "srs_domain = \"\"\n\n"
     << "# Inbound SPF, DKIM and DMARC checks on port 25 (Authentication-Results).\n"
@@ -1252,7 +1279,10 @@ std::string DefaultText(std::string_view hostname, std::string_view postgres) {
     << "[acme]\ndirectory = \"\"   # \"\" = off\n"
     << "contact = \"\"     # an e-mail address for the CA's notices\n"
     << "domains = []     # names on the certificate; [] = server.hostname\n"
-    << "renew_days = 30\n\n"
+    << "renew_days = 30\n"
+    << "# External Account Binding (RFC 8555 7.3.4) for CAs that require it (ZeroSSL,\n"
+    << "# Google): the key id and base64url MAC key from the CA's account page\n"
+    << "eab_kid = \"\"\neab_hmac_key = \"\"\n\n"
     << "# user+tag@DOMAIN reaches user@DOMAIN (RFC 5233); without a Sieve script it is\n"
     << "# filed into the folder \"tag\": existing (if the folder exists, else INBOX) |\n"
     << "# create (created when missing) | off (always INBOX)\n"

@@ -167,6 +167,11 @@ struct OutboundConfig {
   // domains publish (TLS with a verified certificate, only their MX hosts).
   bool mta_sts = true;
   int mta_sts_port = 443;  // of the policy host (only tests change it)
+  // DANE (RFC 7672, outbound/dane.h): TLSA records of MX hosts, when the MX
+  // and address answers were DNSSEC-validated, decide the TLS of their
+  // sessions (certificate matched, else deferred). The AD bit is trusted
+  // from `resolver`, which must then be a validating resolver on loopback.
+  bool dane = false;
   // SRS (outbound/srs.h): forwarded mail (a Sieve redirect) leaves with its
   // envelope sender rewritten into this domain, so SPF passes at the
   // destination; bounces to those addresses are checked and sent on to the
@@ -274,8 +279,11 @@ struct WebConfig {
 };
 
 // TLS certificates by ACME (RFC 8555, src/acme/client.h): on while
-// directory is set. The HTTP-01 challenge is answered by the [listen] http
-// server, which the CA reaches on port 80 of every name in domains.
+// directory is set. The challenge is HTTP-01 (section 8.3), answered by the
+// [listen] http server, which the CA reaches on port 80 of every name in
+// domains; with [listen] http off and https on, TLS-ALPN-01 (RFC 8737) on
+// the [listen] https server (port 443). The certificate is renewed
+// renew_days before it expires and installed without a restart.
 struct AcmeConfig {
   std::string directory;             // the CA's directory URL, e.g. Let's Encrypt's
   std::string contact;               // an e-mail address the CA may write to, or ""
@@ -283,6 +291,10 @@ struct AcmeConfig {
   std::string ca_file;               // extra CAs (PEM) trusted for the directory's HTTPS
   int renew_days = 30;  // order a new certificate when the current one has fewer days left
   int check_interval_seconds = 12 * 3600;  // how often the expiry is checked
+  // External Account Binding (RFC 8555 7.3.4): the key identifier and the
+  // base64url MAC key a CA that requires it gives; both or neither.
+  std::string eab_kid;
+  std::string eab_hmac_key;
 };
 
 // Delivery of subaddresses (RFC 5233): user+tag@domain reaches the account

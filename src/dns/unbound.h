@@ -7,20 +7,12 @@
 #include <vector>
 
 #include "base/result.h"
+#include "dns/message.h"  // the record types
 
 struct ub_ctx;
 struct ub_result;
 
 namespace hato::dns {
-
-inline constexpr int kTypeA = 1;
-inline constexpr int kTypeCname = 5;
-inline constexpr int kTypePtr = 12;
-inline constexpr int kTypeMx = 15;
-inline constexpr int kTypeTxt = 16;
-inline constexpr int kTypeAaaa = 28;
-inline constexpr int kTypeSrv = 33;
-inline constexpr int kClassIn = 1;
 
 // A context that forwards to `forward_to` ("ip" or "ip@port"; empty: the
 // resolvers of /etc/resolv.conf) and resolves on its own thread, answers

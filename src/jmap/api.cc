@@ -62,15 +62,32 @@ json::array ErrorInvocation(std::string type, std::string description, const std
 // Core/echo (RFC 8620 section 4): the arguments, unchanged.
 MethodOutput CoreEcho(Context&, json::object& args) { return MethodOutput::One("Core/echo", args); }
 
+// The methods a shared, read-only account (a list archive) answers.
+bool SharedRead(std::string_view method) {
+  static const std::set<std::string_view> kReads = {
+      "Mailbox/get", "Mailbox/changes", "Mailbox/query",    "Mailbox/queryChanges",
+      "Email/get",   "Email/query",     "Email/changes",    "Email/queryChanges",
+      "Thread/get",  "Thread/changes",  "SearchSnippet/get"};
+  return kReads.count(method) > 0;
+}
+
 }  // namespace
 
 json::object RunRequest(Context& ctx, ApiRequest& req) {
   if (req.created_ids) ctx.created_ids = *req.created_ids;
+  // The list archives the user may read now (jmap/mail.h SharedAccount); a
+  // store failure only hides them for this request.
+  std::vector<SharedAccount> shared;
+  if (auto found = SharedAccounts(*ctx.svc.store, ctx.address)) {
+    shared = std::move(*found);
+  }
   std::vector<Response> done;
   json::array out;
   std::set<std::string> using_caps(req.using_capabilities.begin(), req.using_capabilities.end());
   for (Invocation& call : req.calls) {
     json::object args = std::move(call.args);
+    Context* target = &ctx;  // the user's account, or a shared one below
+    std::optional<Context> shared_ctx;
     // Result references (section 3.7) resolve against the responses so far.
     if (auto err = ResolveReferences(args, done)) {
       out.push_back(ErrorInvocation(*err, "a result reference did not resolve", call.id));
@@ -106,15 +123,39 @@ json::object RunRequest(Context& ctx, ApiRequest& req) {
         continue;
       }
       if (acct->get_string() != AccountId(ctx.account_id)) {
-        // Never another account's data (section 3.6.2).
-        out.push_back(ErrorInvocation("accountNotFound", "", call.id));
-        done.push_back(Response{"error", json::object{{"type", "accountNotFound"}}, call.id});
-        continue;
+        // Never another account's data (section 3.6.2), but for the list
+        // archives the user may read, read-only.
+        auto it = std::find_if(shared.begin(), shared.end(), [acct](const SharedAccount& a) {
+          return AccountId(a.account_id) == acct->get_string();
+        });
+        std::string refused;
+        if (it == shared.end()) {
+          refused = "accountNotFound";
+        } else if (std::string_view(cap) != kCapMail) {
+          refused = "accountNotSupportedByMethod";
+        } else if (!SharedRead(call.name)) {
+          refused = "accountReadOnly";
+        }
+        if (!refused.empty()) {
+          out.push_back(ErrorInvocation(refused, "", call.id));
+          done.push_back(Response{"error", json::object{{"type", refused}}, call.id});
+          continue;
+        }
+        shared_ctx.emplace(Context{ctx.svc,
+                                   ctx.cfg,
+                                   it->account_id,
+                                   ctx.address,
+                                   ctx.data_dir,
+                                   {},
+                                   std::nullopt,
+                                   {},
+                                   true});
+        target = &*shared_ctx;
       }
     }
     MethodOutput r;
     try {
-      r = fn(ctx, args);
+      r = fn(*target, args);
     } catch (const std::exception& e) {
       // Wrong JSON types surface as Boost.JSON exceptions: the client's error.
       r = MethodOutput::Error("invalidArguments", e.what());
@@ -131,7 +172,7 @@ json::object RunRequest(Context& ctx, ApiRequest& req) {
   }
   json::object resp;
   resp["methodResponses"] = std::move(out);
-  resp["sessionState"] = SessionState(ctx.address);
+  resp["sessionState"] = SessionState(ctx.address, shared);
   if (req.created_ids) {
     json::object ids;
     for (auto& [k, v] : ctx.created_ids) ids[k] = v;
@@ -280,11 +321,13 @@ struct PushStates {
   uint64_t uidnext_sum = 0;  // grows when mail arrives (EmailDelivery)
   std::string submission;    // EmailSubmission state ("" when unreadable)
   bool pending = false;      // a submission waits for the queue's outcome
+  std::string sieve;         // SieveScript state ("" when not watched or unreadable)
 };
 
-// The states from the mailbox rows alone (the states need no counts) and
-// the EmailSubmission records.
-PushStates ComputeStates(Context& ctx) {
+// The states from the mailbox rows alone (the states need no counts), the
+// EmailSubmission records and, when `sieve`, the account's script counter
+// (one small read: jmap/sieve.h).
+PushStates ComputeStates(Context& ctx, bool sieve) {
   PushStates s;
   auto list = ctx.svc.store->ListMailboxHeads(ctx.account_id);
   if (!list) return s;
@@ -298,6 +341,9 @@ PushStates ComputeStates(Context& ctx) {
   if (auto sub = SubmissionPushState(ctx)) {
     s.submission = std::move(sub->state);
     s.pending = sub->pending;
+  }
+  if (sieve) {
+    if (auto seq = ctx.svc.store->SieveScriptsState(ctx.account_id)) s.sieve = SieveState(*seq);
   }
   s.ok = true;
   return s;
@@ -340,8 +386,14 @@ void AddRoutes(http::Router& router, server::Services& services, const std::stri
   // The session resource (section 2).
   auto session = [svc](http::Request& req) -> awaitable<http::Response> {
     auto cfg = svc->config->Get();
-    json::object o =
-        SessionObject(*cfg, req.account->account_id, req.account->address, BaseUrl(req));
+    std::string address = req.account->address;
+    auto find = [svc, address] { return SharedAccounts(*svc->store, address); };
+    Result<std::vector<SharedAccount>> shared = co_await io::Offload(*svc->blocking, find);
+    if (!shared) {
+      spdlog::warn("jmap: the list archives of {}: {}", address, shared.error().message);
+      shared = std::vector<SharedAccount>{};
+    }
+    json::object o = SessionObject(*cfg, req.account->account_id, address, BaseUrl(req), *shared);
     http::Response r = http::Response::Json(200, json::serialize(o));
     r.Set("Cache-Control", "no-cache, no-store, must-revalidate");
     co_return r;
@@ -485,10 +537,11 @@ void AddRoutes(http::Router& router, server::Services& services, const std::stri
       auto find = [store, address]() { return store->FindAccount(address); };
       Result<store::Account> acct = co_await io::Offload(*blocking, std::move(find));
       if (!acct || acct->id != account) co_return;
-      auto compute = [svc, account, address, data_dir]() {
+      bool sieve = Wants(types, "SieveScript");
+      auto compute = [svc, account, address, data_dir, sieve]() {
         auto cfg = svc->config->Get();
         Context ctx{*svc, *cfg, account, address, data_dir, {}, std::nullopt, {}};
-        return ComputeStates(ctx);
+        return ComputeStates(ctx, sieve);
       };
       PushStates last = co_await io::Offload(*blocking, compute);
       asio::steady_timer timer(ex);
@@ -536,6 +589,7 @@ void AddRoutes(http::Router& router, server::Services& services, const std::stri
           if (!now.submission.empty() && now.submission != last.submission &&
               Wants(types, "EmailSubmission"))
             changed["EmailSubmission"] = now.submission;
+          if (!now.sieve.empty() && now.sieve != last.sieve) changed["SieveScript"] = now.sieve;
           last = std::move(now);
           if (changed.empty()) {
             if (!fired && ping > 0) {

@@ -47,6 +47,9 @@ struct Context {
   // The account's data; nullptr after a store error (then `error` says why).
   const AccountData* Load();
   std::string error;
+  // A shared, read-only account (a list archive, jmap/mail.h SharedAccount):
+  // only the read methods run (RunRequest), Mailbox myRights say so.
+  bool read_only = false;
 };
 
 // A method's output: responses (usually one), or an error.

@@ -92,8 +92,24 @@ std::string MailboxState(const std::vector<store::MailboxInfo>& mailboxes) {
   return EncodeState('m', Marks(mailboxes, true));
 }
 
-std::string SessionState(std::string_view address) {
-  return Prefixed('s', std::to_string(Hash32(std::string(address) + "\n1")));
+std::string SessionState(std::string_view address, const std::vector<SharedAccount>& shared) {
+  std::string key(address);
+  key += "\n1";
+  for (const auto& a : shared) {
+    key += '\n';
+    key += std::to_string(a.account_id);
+  }
+  return Prefixed('s', std::to_string(Hash32(key)));
+}
+
+Result<std::vector<SharedAccount>> SharedAccounts(store::Store& store, const std::string& address) {
+  auto lists = store.ListsOfMember(address);
+  if (!lists) return lists.error();
+  std::vector<SharedAccount> out;
+  for (const auto& l : *lists) {
+    if (l.archive_account_id != 0) out.push_back(SharedAccount{l.archive_account_id, l.address});
+  }
+  return out;
 }
 
 const std::vector<std::string>& SupportedCapabilities() {
@@ -103,7 +119,8 @@ const std::vector<std::string>& SupportedCapabilities() {
 }
 
 json::object SessionObject(const config::Config& cfg, int64_t account_id,
-                           const std::string& address, const std::string& base) {
+                           const std::string& address, const std::string& base,
+                           const std::vector<SharedAccount>& shared) {
   const config::JmapLimits& l = cfg.jmap;
   json::object core;
   core["maxSizeUpload"] = std::min<uint64_t>(l.max_size_upload, cfg.http.max_body_bytes);
@@ -142,9 +159,21 @@ json::object SessionObject(const config::Config& cfg, int64_t account_id,
   acct["isReadOnly"] = false;
   acct["accountCapabilities"] = acct_caps;
   std::string id = AccountId(account_id);
+  json::object accounts{{id, acct}};
+  for (const auto& a : shared) {
+    // A list archive: mail reads only (RFC 8620 section 2, isReadOnly).
+    json::object shared_mail = mail;
+    shared_mail["mayCreateTopLevelMailbox"] = false;
+    json::object s;
+    s["name"] = a.name;
+    s["isPersonal"] = false;
+    s["isReadOnly"] = true;
+    s["accountCapabilities"] = json::object{{kCapMail, shared_mail}};
+    accounts[AccountId(a.account_id)] = std::move(s);
+  }
   json::object o;
   o["capabilities"] = caps;
-  o["accounts"] = json::object{{id, acct}};
+  o["accounts"] = std::move(accounts);
   o["primaryAccounts"] =
       json::object{{kCapMail, id}, {kCapSubmission, id}, {kCapVacation, id}, {kCapSieve, id}};
   o["username"] = address;
@@ -153,7 +182,7 @@ json::object SessionObject(const config::Config& cfg, int64_t account_id,
   o["uploadUrl"] = base + "/jmap/upload/{accountId}/";
   o["eventSourceUrl"] =
       base + "/jmap/eventsource/?types={types}&closeafter={closeafter}&ping={ping}";
-  o["state"] = SessionState(address);
+  o["state"] = SessionState(address, shared);
   return o;
 }
 
@@ -357,7 +386,7 @@ bool OnlyKnown(const json::object& args, std::initializer_list<std::string_view>
 // ---- Mailbox (RFC 8621 section 2) ----
 
 json::object MailboxObject(const store::MailboxInfo& m, const std::vector<store::MailboxInfo>& all,
-                           const std::set<std::string>* props) {
+                           const std::set<std::string>* props, bool read_only) {
   auto want = [props](const char* p) { return !props || props->count(p); };
   json::object o;
   o["id"] = MailboxIdOf(m.id);
@@ -378,12 +407,13 @@ json::object MailboxObject(const store::MailboxInfo& m, const std::vector<store:
   }
   if (want("sortOrder")) o["sortOrder"] = m.name == store::kInbox ? 0 : 10;
   // The store keeps these counts with the mailbox (no message is read).
-  // Threads are not kept by the store (their ids derive from each message,
-  // see ThreadOf): each Email counts as a Thread of its own here.
+  // Threads (section 2): those with an Email here, and those with one here
+  // without $seen; the store counts them by the threadId it keeps with each
+  // body (StoreOptions::thread_id, the ThreadOf rule below).
   if (want("totalEmails")) o["totalEmails"] = m.emails;
   if (want("unreadEmails")) o["unreadEmails"] = std::min(m.unseen, m.emails);
-  if (want("totalThreads")) o["totalThreads"] = m.emails;
-  if (want("unreadThreads")) o["unreadThreads"] = std::min(m.unseen, m.emails);
+  if (want("totalThreads")) o["totalThreads"] = m.threads;
+  if (want("unreadThreads")) o["unreadThreads"] = std::min(m.unread_threads, m.threads);
   if (want("myRights")) {
     json::object r;
     for (const char* k :
@@ -393,6 +423,9 @@ json::object MailboxObject(const store::MailboxInfo& m, const std::vector<store:
     if (m.name == store::kInbox) {
       r["mayRename"] = false;
       r["mayDelete"] = false;
+    }
+    if (read_only) {  // a list archive (Context::read_only): reading only
+      for (auto& kv : r) kv.value() = kv.key() == "mayReadItems";
     }
     o["myRights"] = r;
   }
@@ -427,7 +460,7 @@ Output MailboxGet(Context& ctx, json::object& args) {
   json::array list, not_found;
   if (!ids) {
     for (const auto& m : d->mailboxes)
-      list.push_back(MailboxObject(m, d->mailboxes, props ? &*props : nullptr));
+      list.push_back(MailboxObject(m, d->mailboxes, props ? &*props : nullptr, ctx.read_only));
   } else {
     for (const auto& id : *ids) {
       auto n = ParseMailboxId(id);
@@ -435,7 +468,8 @@ Output MailboxGet(Context& ctx, json::object& args) {
       for (const auto& m : d->mailboxes)
         if (n && m.id == *n) found = &m;
       if (found) {
-        list.push_back(MailboxObject(*found, d->mailboxes, props ? &*props : nullptr));
+        list.push_back(
+            MailboxObject(*found, d->mailboxes, props ? &*props : nullptr, ctx.read_only));
       } else {
         not_found.push_back(json::string(id));
       }
@@ -931,9 +965,11 @@ std::optional<Parsed> ParseMessage(Context& ctx, int64_t message_id) {
 // conversation), else of In-Reply-To, else the message's own Message-ID; a
 // message with none of these is a Thread of its own. Because it derives
 // from the message alone, a threadId never changes (section 3 requires
-// that), is the same after a restart or a restore, and needs no store
-// column. Messages are not joined by Subject alone (section 3 leaves the
-// algorithm to the server; joining by Subject merges unrelated mail).
+// that) and is the same after a restart or a restore. The store keeps it
+// with each body too (StoreOptions::thread_id = the same function) to count
+// each mailbox's Threads (Mailbox totalThreads/unreadThreads). Messages are
+// not joined by Subject alone (section 3 leaves the algorithm to the
+// server; joining by Subject merges unrelated mail).
 //
 // The id of each body is cached by its hash (bodies never change), so
 // Thread/get and collapseThreads read each message at most once per process.

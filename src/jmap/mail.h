@@ -23,9 +23,21 @@
 namespace hato::jmap {
 
 std::string EmailIdOf(std::string_view sha256_raw);
-std::string SessionState(std::string_view address);
+// A mailing list archive the user may read (issue 14 item 7): an account in
+// the session's `accounts` with isPersonal and isReadOnly (RFC 8620 section
+// 2), whose Mailbox/Email/Thread reads work and whose writes answer
+// accountReadOnly. Membership is checked again at every request.
+struct SharedAccount {
+  int64_t account_id = 0;  // the list's archive account
+  std::string name;        // the list's address
+};
+// The archives `address` may read (Store::ListsOfMember).
+Result<std::vector<SharedAccount>> SharedAccounts(store::Store& store, const std::string& address);
+// Changes when the session object does: with the shared accounts.
+std::string SessionState(std::string_view address, const std::vector<SharedAccount>& shared = {});
 json::object SessionObject(const config::Config& cfg, int64_t account_id,
-                           const std::string& address, const std::string& base_url);
+                           const std::string& address, const std::string& base_url,
+                           const std::vector<SharedAccount>& shared = {});
 const std::vector<std::string>& SupportedCapabilities();
 std::string EmailState(const std::vector<store::MailboxInfo>& mailboxes);
 std::string MailboxState(const std::vector<store::MailboxInfo>& mailboxes);

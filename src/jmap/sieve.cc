@@ -15,16 +15,13 @@ namespace {
 
 using Output = MethodOutput;
 
-// Names may be 128 bytes (sieve::CheckScriptName): base64url keeps the id
-// within kMaxIdLength and its alphabet (RFC 8620 section 1.2).
-std::string IdOf(std::string_view name) {
-  std::string b = Base64Encode(name);
-  while (!b.empty() && b.back() == '=') b.pop_back();
-  for (char& c : b) {
-    if (c == '+') c = '-';
-    if (c == '/') c = '_';
-  }
-  return "S" + b;
+// The store's script id, stable across renames and never reused.
+std::string IdOf(int64_t id) { return "S" + std::to_string(id); }
+
+std::string StateOf(uint64_t seq) { return SieveState(seq); }
+std::optional<uint64_t> SeqOf(std::string_view state) {
+  if (state.size() < 2 || state[0] != 'c') return std::nullopt;
+  return ParseUint(state.substr(1));
 }
 
 std::string BlobOf(std::string_view text) { return "b" + HexEncode(Sha256(text)); }
@@ -34,29 +31,49 @@ struct Row {
   bool active = false;
 };
 
-// The user's scripts (the server's own left out), by name.
-Result<std::vector<Row>> LoadRows(Context& ctx) {
-  auto list = ctx.svc.store->ListSieveScripts(ctx.account_id);
-  if (!list) return list.error();
+// The user's scripts (the server's own left out), by name, and the state
+// they were read at (texts read after it may be newer: a later /changes
+// then reports them again, never misses them).
+struct Rows {
   std::vector<Row> rows;
-  for (const auto& s : *list) {
+  std::string state;
+};
+Result<Rows> LoadRows(Context& ctx) {
+  auto all = ctx.svc.store->SieveScriptsSince(ctx.account_id, UINT64_MAX);
+  if (!all) return all.error();
+  Rows out;
+  out.state = StateOf(all->state);
+  for (const auto& s : all->scripts) {
     if (sieve::IsReservedScriptName(s.name)) continue;
     auto text = ctx.svc.store->GetSieveScript(ctx.account_id, s.name);
     if (!text) {
       if (text.error().kind == ErrorKind::kNotFound) continue;  // deleted meanwhile
       return text.error();
     }
-    rows.push_back({IdOf(s.name), s.name, BlobOf(*text), std::move(*text), s.active});
+    out.rows.push_back({IdOf(s.id), s.name, BlobOf(*text), std::move(*text), s.active});
   }
-  return rows;
+  return out;
 }
 
-std::string StateOf(const std::vector<Row>& rows) {
-  std::string all;
-  for (const auto& r : rows) all += r.id + " " + r.blob_id + (r.active ? " 1\n" : " 0\n");
-  std::string state = "s";
-  state.append(HexEncode(Sha256(all)), 0, 16);
-  return state;
+// The account's state now (after a /set).
+std::string CurrentState(Context& ctx, const std::string& fallback) {
+  auto seq = ctx.svc.store->SieveScriptsState(ctx.account_id);
+  return seq ? StateOf(*seq) : fallback;
+}
+
+Row* FindByName(std::vector<Row>& rows, std::string_view name) {
+  auto it = std::find_if(rows.begin(), rows.end(), [&](const Row& r) { return r.name == name; });
+  return it == rows.end() ? nullptr : &*it;
+}
+
+// The id the store gave a script just created.
+Result<std::string> IdByName(Context& ctx, std::string_view name) {
+  auto list = ctx.svc.store->ListSieveScripts(ctx.account_id);
+  if (!list) return list.error();
+  for (const auto& s : *list) {
+    if (s.name == name) return IdOf(s.id);
+  }
+  return Err(ErrorKind::kNotFound, "script vanished: " + std::string(name));
 }
 
 json::object ToJson(const Row& r) {
@@ -93,8 +110,9 @@ json::object CheckError(const sieve::StoreCheck& c) {
 
 // RFC 9661 section 2.3: the standard /get.
 Output Get(Context& ctx, json::object& args) {
-  auto rows = LoadRows(ctx);
-  if (!rows) return Output::Error("serverFail", rows.error().message);
+  auto loaded = LoadRows(ctx);
+  if (!loaded) return Output::Error("serverFail", loaded.error().message);
+  std::vector<Row>* rows = &loaded->rows;
   std::set<std::string> props = {"id", "name", "blobId", "isActive"};
   if (const json::value* p = args.if_contains("properties"); p && !p->is_null()) {
     if (!p->is_array()) return Output::Error("invalidArguments", "properties");
@@ -137,7 +155,7 @@ Output Get(Context& ctx, json::object& args) {
     return Output::Error("invalidArguments", "ids");
   }
   json::object r{{"accountId", AccountId(ctx.account_id)},
-                 {"state", StateOf(*rows)},
+                 {"state", loaded->state},
                  {"list", std::move(list)},
                  {"notFound", std::move(not_found)}};
   return Output::One("SieveScript/get", std::move(r));
@@ -158,9 +176,11 @@ std::string FreshName(const std::vector<Row>& rows) {
 Output Set(Context& ctx, json::object& args) {
   store::Store& store = *ctx.svc.store;
   const config::SieveConfig& limits = ctx.cfg.sieve;
-  auto rows = LoadRows(ctx);
-  if (!rows) return Output::Error("serverFail", rows.error().message);
-  std::string old_state = StateOf(*rows);
+  auto loaded = LoadRows(ctx);
+  if (!loaded) return Output::Error("serverFail", loaded.error().message);
+  std::vector<Row>* rows = &loaded->rows;
+  std::string old_state = loaded->state;
+  bool changed = false;  // something was written: push (RFC 8620 section 7)
   if (const json::value* s = args.if_contains("ifInState"); s && !s->is_null()) {
     if (!s->is_string() || s->as_string() != old_state) return Output::Error("stateMismatch");
   }
@@ -267,7 +287,10 @@ Output Set(Context& ctx, json::object& args) {
         if (auto st = store.PutSieveScript(ctx.account_id, name, text); !st) {
           return Output::Error("serverFail", st.error().message);
         }
-        Row r{IdOf(name), name, BlobOf(text), text, false};
+        changed = true;
+        auto id = IdByName(ctx, name);
+        if (!id) return Output::Error("serverFail", id.error().message);
+        Row r{*id, name, BlobOf(text), text, false};
         json::object out{{"id", r.id}, {"blobId", r.blob_id}, {"isActive", false}};
         if (!named) out["name"] = name;
         created[cid] = std::move(out);
@@ -295,15 +318,26 @@ Output Set(Context& ctx, json::object& args) {
       }
       std::optional<json::object> error;
       std::optional<std::string> text;
+      std::optional<std::string> rename;
       for (const auto& p : kv.value().as_object()) {
         std::string_view k = p.key();
         if (k == "id") {
           if (!p.value().is_string() || p.value().as_string() != row->id)
             error = InvalidProperty(k);
         } else if (k == "name") {
-          // Ids are names here: a new name would be a new script.
-          if (!p.value().is_string() || p.value().as_string() != row->name) {
-            error = InvalidProperty(k, "a script cannot be renamed here: create a copy");
+          // A rename keeps the id (the store's, not the name).
+          if (!p.value().is_string()) {
+            error = InvalidProperty(k);
+          } else if (p.value().as_string() != row->name) {
+            std::string to(p.value().as_string());
+            if (auto st = sieve::CheckScriptName(to); !st) {
+              error = InvalidProperty(k, st.error().message);
+            } else if (Row* other = FindByName(*rows, to)) {
+              error = SetError("alreadyExists");
+              (*error)["existingId"] = other->id;
+            } else {
+              rename = std::move(to);
+            }
           }
         } else if (k == "isActive") {
           if (!p.value().is_bool() || p.value().as_bool() != row->active) {
@@ -318,14 +352,32 @@ Output Set(Context& ctx, json::object& args) {
         }
         if (error) break;
       }
+      // The text is checked under its current name (a replacement: the
+      // number of scripts stays), then the rename, then the text is stored.
       if (!error && text) {
         sieve::StoreCheck check =
             sieve::CheckStore(store, ctx.account_id, row->name, *text, limits);
-        if (!check.ok()) {
-          error = CheckError(check);
-        } else if (auto st = store.PutSieveScript(ctx.account_id, row->name, *text); !st) {
+        if (!check.ok()) error = CheckError(check);
+      }
+      if (!error && rename) {
+        if (auto st = store.RenameSieveScript(ctx.account_id, row->name, *rename); !st) {
+          if (st.error().kind == ErrorKind::kExists) {
+            error = SetError("alreadyExists");
+          } else if (st.error().kind == ErrorKind::kNotFound) {
+            error = SetError("notFound");
+          } else {
+            return Output::Error("serverFail", st.error().message);
+          }
+        } else {
+          changed = true;
+          row->name = std::move(*rename);
+        }
+      }
+      if (!error && text) {
+        if (auto st = store.PutSieveScript(ctx.account_id, row->name, *text); !st) {
           return Output::Error("serverFail", st.error().message);
         }
+        changed = true;
       }
       if (error) {
         not_updated[id] = std::move(*error);
@@ -363,6 +415,7 @@ Output Set(Context& ctx, json::object& args) {
         }
         return Output::Error("serverFail", st.error().message);
       }
+      changed = true;
       destroyed.push_back(json::string(id));
       rows->erase(rows->begin() + (row - rows->data()));
     }
@@ -391,6 +444,7 @@ Output Set(Context& ctx, json::object& args) {
       if (auto st = store.SetActiveSieveScript(ctx.account_id, target ? target->name : ""); !st) {
         return Output::Error("serverFail", st.error().message);
       }
+      changed = true;
       // Each change reported with isActive (section 2.4).
       auto report = [&](Row& r, bool on) {
         r.active = on;
@@ -409,9 +463,10 @@ Output Set(Context& ctx, json::object& args) {
     }
   }
 
+  if (changed && ctx.svc.changes) ctx.svc.changes->PublishRecords(ctx.account_id);
   json::object r{{"accountId", AccountId(ctx.account_id)},
                  {"oldState", old_state},
-                 {"newState", StateOf(*rows)}};
+                 {"newState", changed ? CurrentState(ctx, old_state) : old_state}};
   if (!created.empty()) r["created"] = std::move(created);
   if (!updated.empty()) r["updated"] = std::move(updated);
   if (!destroyed.empty()) r["destroyed"] = std::move(destroyed);
@@ -424,8 +479,9 @@ Output Set(Context& ctx, json::object& args) {
 // RFC 9661 section 2.5: the standard /query; filter name (contains) and
 // isActive, sort by name or isActive.
 Output Query(Context& ctx, json::object& args) {
-  auto rows = LoadRows(ctx);
-  if (!rows) return Output::Error("serverFail", rows.error().message);
+  auto loaded = LoadRows(ctx);
+  if (!loaded) return Output::Error("serverFail", loaded.error().message);
+  std::vector<Row>* rows = &loaded->rows;
   std::vector<const Row*> hits;
   const json::value* filter = args.if_contains("filter");
   for (const auto& r : *rows) {
@@ -480,7 +536,7 @@ Output Query(Context& ctx, json::object& args) {
     ids.push_back(json::string(hits[i]->id));
   }
   json::object r{{"accountId", AccountId(ctx.account_id)},
-                 {"queryState", StateOf(*rows)},
+                 {"queryState", loaded->state},
                  {"canCalculateChanges", false},
                  {"position", position},
                  {"ids", std::move(ids)}};
@@ -489,6 +545,51 @@ Output Query(Context& ctx, json::object& args) {
     r["total"] = hits.size();
   }
   return Output::One("SieveScript/query", std::move(r));
+}
+
+// RFC 9661 section 2 (RFC 8620 section 5.2): the standard /changes, from
+// the store's counter: created and last-changed stamps of the scripts, and
+// the tombstones of destroyed ones. A script created and destroyed since
+// the state is not reported (section 5.2 SHOULD). More changes than
+// maxChanges: cannotCalculateChanges (a client then starts over with /get;
+// an account has at most [sieve] max_scripts scripts).
+Output Changes(Context& ctx, json::object& args) {
+  const json::value* since = args.if_contains("sinceState");
+  if (!since || !since->is_string()) return Output::Error("invalidArguments", "sinceState");
+  std::optional<uint64_t> max_changes;
+  if (const json::value* m = args.if_contains("maxChanges"); m && !m->is_null()) {
+    if (!m->is_int64() || m->as_int64() <= 0)
+      return Output::Error("invalidArguments", "maxChanges");
+    max_changes = static_cast<uint64_t>(m->as_int64());
+  }
+  auto seq = SeqOf(since->as_string());
+  if (!seq) return Output::Error("cannotCalculateChanges", "unknown state");
+  auto all = ctx.svc.store->SieveScriptsSince(ctx.account_id, *seq);
+  if (!all) return Output::Error("serverFail", all.error().message);
+  if (*seq > all->state || *seq < all->forgotten) {
+    return Output::Error("cannotCalculateChanges", "state too old or unknown");
+  }
+  json::array created, updated, destroyed;
+  for (const auto& s : all->scripts) {
+    if (sieve::IsReservedScriptName(s.name)) continue;
+    if (s.created_seq > *seq) {
+      created.push_back(json::string(IdOf(s.id)));
+    } else if (s.changed_seq > *seq) {
+      updated.push_back(json::string(IdOf(s.id)));
+    }
+  }
+  for (const auto& g : all->destroyed) {
+    if (sieve::IsReservedScriptName(g.name) || g.created_seq > *seq) continue;
+    destroyed.push_back(json::string(IdOf(g.id)));
+  }
+  if (max_changes && created.size() + updated.size() + destroyed.size() > *max_changes) {
+    return Output::Error("cannotCalculateChanges", "more changes than maxChanges");
+  }
+  json::object r{{"accountId", AccountId(ctx.account_id)}, {"oldState", since->as_string()},
+                 {"newState", StateOf(all->state)},        {"hasMoreChanges", false},
+                 {"created", std::move(created)},          {"updated", std::move(updated)},
+                 {"destroyed", std::move(destroyed)}};
+  return Output::One("SieveScript/changes", std::move(r));
 }
 
 // RFC 9661 section 2.6: compiles a blob without storing it.
@@ -525,6 +626,9 @@ Output Validate(Context& ctx, json::object& args) {
 
 }  // namespace
 
+// States are the store's script change counter (Store::SieveScriptsSince).
+std::string SieveState(uint64_t seq) { return "c" + std::to_string(seq); }
+
 json::object SieveSessionCapability() { return json::object{{"implementation", "Hato"}}; }
 
 json::object SieveAccountCapability(const config::Config& cfg) {
@@ -540,9 +644,9 @@ json::object SieveAccountCapability(const config::Config& cfg) {
 }
 
 Result<std::string> ReadSieveBlob(Context& ctx, const std::string& hex) {
-  auto rows = LoadRows(ctx);
-  if (!rows) return rows.error();
-  for (auto& r : *rows) {
+  auto loaded = LoadRows(ctx);
+  if (!loaded) return loaded.error();
+  for (auto& r : loaded->rows) {
     if (r.blob_id.size() == hex.size() + 1 && r.blob_id.compare(1, hex.size(), hex) == 0) {
       return std::move(r.text);
     }
@@ -552,9 +656,8 @@ Result<std::string> ReadSieveBlob(Context& ctx, const std::string& hex) {
 
 const std::vector<MethodEntry>& SieveMethods() {
   static const std::vector<MethodEntry> methods = {
-      {"SieveScript/get", kCapSieve, Get},
-      {"SieveScript/set", kCapSieve, Set},
-      {"SieveScript/query", kCapSieve, Query},
+      {"SieveScript/get", kCapSieve, Get},           {"SieveScript/changes", kCapSieve, Changes},
+      {"SieveScript/set", kCapSieve, Set},           {"SieveScript/query", kCapSieve, Query},
       {"SieveScript/validate", kCapSieve, Validate},
   };
   return methods;

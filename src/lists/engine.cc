@@ -418,6 +418,8 @@ Result<store::ListPostReceipt> Engine::Fanout(const ListInfo& list, std::string_
   req.smtputf8 = smtputf8;
   req.eight_bit = eight_bit;
   req.held_id = held_id;
+  // The archive copy's MIME tree, so IMAP FETCH never parses it (issue 14 item 7).
+  if (auto tree = mime::Parse(req.content)) req.mime = mime::Serialize(*tree);
   store::Store* store = o_.store;
   auto receipt = store::Wait<store::ListPostReceipt>(
       [&](store::Done<store::ListPostReceipt> done) { store->PostToList(std::move(req), done); });

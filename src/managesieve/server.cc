@@ -46,6 +46,11 @@ class Session final : public server::SessionRegistry::Member {
     Reply("NO " + (code.empty() ? std::string() : "(" + std::string(code) + ") ") + Quote(text));
   }
   bool CountError() { return ++errors_ < kMaxErrors; }
+  // A script write committed: JMAP push sends StateChange for SieveScript
+  // (RFC 9661, server::ChangeFeed::PublishRecords).
+  void Changed() {
+    if (svc_.changes) svc_.changes->PublishRecords(account_id_);
+  }
   bool PlaintextAllowed() const {
     return conn_.is_tls() || (conn_.peer_is_loopback() && cfg_->auth.allow_plaintext_on_loopback);
   }
@@ -277,8 +282,13 @@ awaitable<bool> Session::Handle(const Command& c) {
          "scripts are limited to " + std::to_string(cfg_->sieve.max_script_bytes) + " bytes");
       co_return true;
     }
-    // RFC 5804 section 2.3: a new name past the number of scripts.
+    // RFC 5804 section 2.3: a name PUTSCRIPT would refuse (a reserved
+    // one too), or a new name past the number of scripts.
     std::string name = arg(0);
+    if (auto st = sieve::CheckScriptName(name); !st) {
+      No("", st.error().message);
+      co_return true;
+    }
     auto count_op = [store, id, name, limits = cfg_->sieve] {
       return sieve::CheckStore(*store, id, name, "", limits);
     };
@@ -324,6 +334,7 @@ awaitable<bool> Session::Handle(const Command& c) {
     using Kind = sieve::StoreCheck::Kind;
     switch (check.kind) {
       case Kind::kOk:
+        Changed();
         Ok();
         break;
       case Kind::kInvalid:
@@ -393,6 +404,7 @@ awaitable<bool> Session::Handle(const Command& c) {
       No(code, st.error().message);
       co_return true;
     }
+    Changed();
     Ok();
     co_return true;
   }
@@ -413,6 +425,7 @@ awaitable<bool> Session::Handle(const Command& c) {
       No(code, st.error().message);
       co_return true;
     }
+    Changed();
     Ok();
     co_return true;
   }

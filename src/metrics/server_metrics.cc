@@ -4,6 +4,7 @@
 #include <ctime>
 
 #include "msgauth/dmarc.h"
+#include "store/postgres/round_trips.h"
 
 namespace hato::metrics {
 
@@ -59,6 +60,11 @@ std::string RenderServerMetrics(const ServerSources& s) {
              "Age of the group commit in progress; 0 when idle.");
     w.Sample("hato_store_commit_in_flight_seconds", "",
              static_cast<double>(h.commit_in_flight_ms) / 1000);
+    w.Family("hato_store_database_round_trips_total", "counter",
+             "Waits for PostgreSQL's answer (a statement, or a pipeline of them) since start; "
+             "0 with the embedded store.");
+    w.Sample("hato_store_database_round_trips_total", "",
+             static_cast<double>(store::pg::RoundTrips()));
   }
   if (s.counters) {
     w.Family("hato_msgauth_dmarc_total", "counter",
@@ -108,6 +114,15 @@ std::string RenderServerMetrics(const ServerSources& s) {
              static_cast<double>(s.counters->outbound_deferred.load()));
     w.Sample("hato_outbound_recipients_total", "result=\"bounced\"",
              static_cast<double>(s.counters->outbound_bounced.load()));
+    w.Family("hato_outbound_dane_total", "counter",
+             "DANE (RFC 7672) per MX host tried: matched, mismatch (deferred), unusable TLSA "
+             "records (unauthenticated TLS), no TLSA, insecure (not DNSSEC-validated: DANE does "
+             "not apply), lookup_failed (deferred).");
+    for (size_t i = 0; i < server::Counters::kDaneOutcomes.size(); ++i) {
+      w.Sample("hato_outbound_dane_total",
+               std::string("result=\"") + server::Counters::kDaneOutcomes[i] + "\"",
+               static_cast<double>(s.counters->dane[i].load()));
+    }
   }
   if (s.store) {
     // One aggregate query (Store::GetQueueStats); a failed read leaves the

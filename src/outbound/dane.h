@@ -3,10 +3,9 @@
 // verdict out (OpenSSL for hashing, parsing and signatures; no I/O),
 // unit-tested in tests/unit/dane_test.cc.
 //
-// NOT YET WIRED into delivery: the TLSA records must come from a
-// DNSSEC-validated answer (RFC 7672 section 2.2), which needs libunbound with
-// a trust anchor, and the test DNS on loopback cannot sign its zones. The
-// outbound queue therefore does not use this yet (docs/operations.md).
+// Used by the outbound queue ([outbound] dane, queue.cc) with TLSA records
+// from DNSSEC-validated answers (RFC 7672 section 2.2; dns/secure_stub.h)
+// and the chain the MX host sent in the TLS handshake.
 //
 // STANDARDS
 //   RFC 6698 2.1 (TLSA rdata), 2.1.1-2.1.3 (usage, selector, matching type).

@@ -6,11 +6,14 @@
 #include <random>
 
 #include "base/strings.h"
+#include "dns/message.h"
+#include "dns/secure_stub.h"
 #include "io/await.h"
 #include "io/net.h"
 #include "lists/proto.h"
 #include "mime/header.h"
 #include "mime/message.h"
+#include "outbound/dane.h"
 #include "outbound/dsn.h"
 #include "outbound/relay_auth.h"
 #include "outbound/srs.h"
@@ -36,6 +39,7 @@ namespace {
 // not tell an untrusted certificate from a name mismatch or an expired one:
 // all are "validation-failure".
 std::optional<std::string> TlsResultType(const smtp::ClientResult& r, bool has_policy) {
+  if (r.after_tls_failed) return "tlsa-invalid";  // DANE: no TLSA record matched
   if (r.tls) return "success";
   std::string text = r.failure.Text();
   for (const auto& l : r.failure.lines) text += " " + l;
@@ -48,11 +52,82 @@ std::optional<std::string> TlsResultType(const smtp::ClientResult& r, bool has_p
   return std::nullopt;
 }
 
+// What DANE (RFC 7672 2.2) says about one MX host; the values index
+// server::Counters::kDaneOutcomes.
+enum DaneState : size_t {
+  kDaneMatch,         // (after the session) a usable TLSA record matched
+  kDaneMismatch,      // (after the session) usable records, none matched, or no TLS
+  kDaneUnusable,      // validated TLSA records, none usable: TLS required, unauthenticated
+  kDaneNoTlsa,        // validated: no TLSA records; the usual policy applies
+  kDaneInsecure,      // MX, address or TLSA answer not validated: DANE does not apply
+  kDaneLookupFailed,  // the TLSA lookup failed: the host is not used (deferred)
+  kDaneRecords,       // (before the session) validated usable TLSA records
+};
+
+struct DaneHost {
+  DaneState state = kDaneInsecure;
+  std::vector<TlsaRecord> records;
+  std::string error;  // kDaneLookupFailed: why
+};
+
+// RFC 6698 2.2: "usage selector matching-type hex" for logs and TLS-RPT.
+std::string TlsaText(const TlsaRecord& r) {
+  return std::to_string(r.usage) + " " + std::to_string(r.selector) + " " +
+         std::to_string(r.matching_type) + " " + HexEncode(r.data);
+}
+
+// The DANE state of each MX host (RFC 7672 2.2): TLSA records count only
+// when the MX answer (2.2.1), the host's address answer (2.2.2) and the
+// TLSA answer itself are all DNSSEC-validated (the resolver's AD bit). An
+// error of the MX lookup is returned (the delivery is deferred, as for any
+// MX lookup failure).
+awaitable<Result<std::map<std::string, DaneHost>>> LookupDane(dns::SecureStub& stub,
+                                                              std::string domain,
+                                                              std::vector<std::string> hosts,
+                                                              int port) {
+  std::map<std::string, DaneHost> out;
+  Result<dns::SecureAnswer> mx = co_await stub.Query(domain, dns::kTypeMx);
+  if (!mx) co_return mx.error();
+  for (const auto& host : hosts) {
+    if (out.count(host)) continue;
+    DaneHost& d = out[host];
+    if (!mx->secure) continue;
+    Result<dns::SecureAnswer> addr = co_await stub.Query(host, dns::kTypeA);
+    if (!addr || !addr->secure) continue;
+    std::string name = "_" + std::to_string(port) + "._tcp." + host;
+    Result<dns::SecureAnswer> tlsa = co_await stub.Query(name, dns::kTypeTlsa);
+    if (!tlsa) {
+      // A validating resolver answers SERVFAIL for a "bogus" TLSA RRset: the
+      // host may be under attack, so it is not tried (RFC 7672 2.2).
+      d.state = kDaneLookupFailed;
+      d.error = tlsa.error().message;
+      continue;
+    }
+    if (!tlsa->secure) continue;
+    for (const auto& rd : tlsa->rdata) {
+      if (auto r = ParseTlsa(rd)) d.records.push_back(std::move(*r));
+    }
+    if (d.records.empty()) {
+      d.state = kDaneNoTlsa;
+      continue;
+    }
+    // VerifyDane with no certificate tells usable records from unusable ones.
+    d.state =
+        VerifyDane(d.records, {}, {}, 0) == DaneVerdict::kUnusable ? kDaneUnusable : kDaneRecords;
+  }
+  co_return out;
+}
+
 std::string TlsSessionLine(const std::string& domain, const std::optional<StsPolicy>& sts,
-                           const std::string& mx, const std::string& ip, const std::string& type) {
+                           const DaneHost* dane, const std::string& mx, const std::string& ip,
+                           const std::string& type) {
   reports::TlsSession s;
   s.policy_domain = domain;
-  if (sts) {
+  if (dane) {
+    // RFC 8460 4.3: a DANE policy is the TLSA RRset of the MX host.
+    s.policy_type = "tlsa";
+    for (const auto& r : dane->records) s.policy_strings.push_back(TlsaText(r));
+  } else if (sts) {
     s.policy_type = "sts";
     std::string_view mode = sts->mode == StsPolicy::Mode::kEnforce   ? "enforce"
                             : sts->mode == StsPolicy::Mode::kTesting ? "testing"
@@ -124,6 +199,42 @@ Queue::Queue(server::Services services, asio::any_io_executor executor)
 
 Queue::~Queue() = default;
 
+dns::SecureStub* Queue::DaneStub(const config::OutboundConfig& oc) {
+  if (secure_stub_ && secure_stub_resolver_ == oc.resolver) return secure_stub_.get();
+  secure_stub_.reset();
+  auto server = dns::LoopbackResolver(oc.resolver);
+  if (!server) {
+    spdlog::error("outbound: DANE needs outbound.resolver on loopback: {}", server.error().message);
+    return nullptr;
+  }
+  auto cfg = svc_.config->Get();
+  secure_stub_ = std::make_unique<dns::SecureStub>(
+      ex_, *server, std::chrono::seconds(cfg->msgauth.dns_timeout_seconds));
+  secure_stub_resolver_ = oc.resolver;
+  return secure_stub_.get();
+}
+
+std::shared_ptr<asio::ssl::context> Queue::DaneTlsContext(
+    std::shared_ptr<std::vector<std::string>> chain) {
+  // The handshake accepts any certificate (the callback says yes) and keeps
+  // the chain the server sent, its own first, for VerifyDane after it.
+  auto ctx = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client);
+  ctx->set_verify_mode(asio::ssl::verify_peer);
+  ctx->set_verify_callback([chain](bool, asio::ssl::verify_context& v) {
+    STACK_OF(X509)* sent = X509_STORE_CTX_get0_untrusted(v.native_handle());
+    chain->clear();
+    for (int i = 0; sent && i < sk_X509_num(sent); ++i) {
+      unsigned char* der = nullptr;
+      int n = i2d_X509(sk_X509_value(sent, i), &der);
+      if (n <= 0) break;
+      chain->emplace_back(reinterpret_cast<char*>(der), static_cast<size_t>(n));
+      OPENSSL_free(der);
+    }
+    return true;
+  });
+  return ctx;
+}
+
 Status Queue::Start() {
   auto cfg = svc_.config->Get();
   dns::ResolverOptions ro;
@@ -154,6 +265,13 @@ Status Queue::Start() {
       return Err(creds.error().kind, "outbound.relay_auth_file: " + creds.error().message);
     spdlog::info("outbound: relaying through {} as {} ({} TLS, verified)", cfg->outbound.relay_host,
                  creds->username, cfg->outbound.relay_tls);
+  }
+  if (cfg->outbound.dane && !DaneStub(cfg->outbound)) {
+    // The AD bit is trusted only from a resolver on this host (RFC 7672 2.2).
+    return Err(ErrorKind::kInvalid,
+               "outbound.dane needs outbound.resolver = a validating resolver on loopback "
+               "(\"127.0.0.1\" or \"127.0.0.1@port\"), not '" +
+                   cfg->outbound.resolver + "'");
   }
   tls_policy_ = std::make_unique<ConfigTlsPolicy>(*svc_.config);
   sts_ = std::make_unique<StsPolicies>(resolver_.get(), client_verify_tls_,
@@ -463,12 +581,38 @@ awaitable<void> Queue::Deliver(std::shared_ptr<Job> job) {
     }
   }
 
+  // DANE (RFC 7672): with DNSSEC-validated MX, address and TLSA answers, an
+  // MX host's TLSA records decide its TLS (below, per target).
+  std::map<std::string, DaneHost> dane;
+  bool dane_applies = false;  // some MX host has usable TLSA records
+  if (oc.dane && oc.relay_host.empty() && !ascii_domain.empty() && !targets.empty() &&
+      permanent.empty()) {
+    if (dns::SecureStub* stub = DaneStub(oc)) {
+      std::vector<std::string> hosts;
+      for (const auto& t : targets) hosts.push_back(t.host);
+      auto looked = co_await LookupDane(*stub, ascii_domain, std::move(hosts), port);
+      if (!looked) {
+        failure = "4.4.3 DNSSEC lookup of " + ascii_domain + " failed: " + looked.error().message;
+        targets.clear();
+      } else {
+        dane = std::move(*looked);
+        for (const auto& [host, d] : dane) dane_applies = dane_applies || d.state == kDaneRecords;
+      }
+    } else {
+      failure = "4.7.5 DANE is on but the resolver is unusable for it (see the log)";
+      targets.clear();
+    }
+  }
+
   // MTA-STS (RFC 8461 section 4): a domain with an "enforce" policy gets
   // mail only at the MX hosts the policy names, over TLS with a verified
   // certificate; "testing" only logs what enforcement would have refused.
+  // Not when DANE applies: RFC 8461 section 2 lets no MTA-STS validation
+  // override DANE's (as Postfix, DANE then decides for the whole domain).
   bool sts_enforce = false;
   std::optional<StsPolicy> sts;  // the policy that applied, for TLS-RPT
-  if (oc.mta_sts && oc.relay_host.empty() && !ascii_domain.empty() && !targets.empty()) {
+  if (oc.mta_sts && oc.relay_host.empty() && !ascii_domain.empty() && !targets.empty() &&
+      !dane_applies) {
     sts = co_await sts_->For(ascii_domain);
     if (sts && sts->mode != StsPolicy::Mode::kNone) {
       std::vector<Target> allowed;
@@ -553,20 +697,74 @@ awaitable<void> Queue::Deliver(std::shared_ptr<Job> job) {
   if (permanent.empty()) {
     for (const auto& t : targets) {
       std::string ip = t.ip;
+      smtp::ClientOptions host_opts = copts;
+      auto dane_it = dane.find(t.host);
+      const DaneHost* dh = dane_it == dane.end() ? nullptr : &dane_it->second;
+      if (dh && dh->state == kDaneLookupFailed) {
+        failure = "4.7.5 DANE: TLSA lookup for " + t.host + " failed: " + dh->error;
+        spdlog::warn("outbound: id={} {}[{}] not tried: {}", msg.id, t.host, t.ip, failure);
+        if (svc_.counters) svc_.counters->dane[kDaneLookupFailed].fetch_add(1);
+        if (report_tls) {
+          tls_sessions.push_back(
+              TlsSessionLine(ascii_domain, std::nullopt, dh, t.host, t.ip, "dnssec-invalid"));
+        }
+        continue;
+      }
+      // The certificates the server sent, caught during the handshake and
+      // matched against the TLSA records right after it (RFC 7672 3).
+      auto chain = std::make_shared<std::vector<std::string>>();
+      if (dh && dh->state == kDaneRecords) {
+        host_opts.tls = DaneTlsContext(chain);
+        host_opts.require_tls = true;
+        host_opts.verify_tls = false;  // DANE replaces PKIX (RFC 7672 3.1)
+        std::vector<TlsaRecord> records = dh->records;
+        std::string host = t.host;
+        host_opts.after_tls = [chain, records, host]() -> std::string {
+          std::vector<std::string> names{host};
+          if (VerifyDane(records, *chain, names, Now()) == DaneVerdict::kMatch) return "";
+          return "4.7.5 DANE: the certificate of " + host + " matches none of its TLSA records";
+        };
+      } else if (dh && dh->state == kDaneUnusable) {
+        // RFC 7672 2.2 / 3.1: only unusable records: TLS is still mandatory.
+        if (!host_opts.tls) host_opts.tls = client_tls_;
+        host_opts.require_tls = true;
+      }
       std::chrono::seconds ct(oc.connect_timeout_seconds);
       std::optional<tcp::socket> socket = co_await io::Connect(ip, port, ct);
       if (!socket) {
         failure = "4.4.1 cannot connect to " + t.host + "[" + t.ip + "]:" + std::to_string(port);
         continue;
       }
-      copts.server = t.host;
-      result = co_await smtp::SendMail(std::move(*socket), copts, env, *content);
+      host_opts.server = t.host;
+      result = co_await smtp::SendMail(std::move(*socket), host_opts, env, *content);
       remote = t.host + "[" + t.ip + "]";
+      if (dh) {
+        DaneState outcome = dh->state;
+        if (outcome == kDaneRecords) {
+          outcome = result.tls && !result.after_tls_failed ? kDaneMatch : kDaneMismatch;
+        }
+        if (svc_.counters) svc_.counters->dane[outcome].fetch_add(1);
+        if (outcome != kDaneInsecure) {
+          spdlog::info("outbound: id={} DANE {} for {}: {}", msg.id,
+                       server::Counters::kDaneOutcomes[outcome], remote,
+                       outcome == kDaneMatch || outcome == kDaneNoTlsa ? "ok"
+                       : outcome == kDaneUnusable ? "TLS required, not authenticated"
+                                                  : "not delivered");
+        }
+      }
+      bool dane_policy = dh && (dh->state == kDaneRecords || dh->state == kDaneUnusable);
       if (report_tls) {
-        std::optional<std::string> type = TlsResultType(result, sts.has_value());
-        if (type) tls_sessions.push_back(TlsSessionLine(ascii_domain, sts, t.host, t.ip, *type));
+        std::optional<std::string> type = TlsResultType(result, sts.has_value() || dane_policy);
+        if (type) {
+          tls_sessions.push_back(
+              TlsSessionLine(ascii_domain, sts, dane_policy ? dh : nullptr, t.host, t.ip, *type));
+        }
       }
       if (result.transaction) break;
+      if (result.after_tls_failed) {
+        failure = result.failure.lines[0] + " (" + remote + ")";
+        continue;
+      }
       failure = remote + " said: " +
                 (result.failure.code ? result.failure.Text()
                                      : (result.failure.lines.empty() ? std::string("no answer")

@@ -20,6 +20,7 @@
 #include <string>
 
 #include "dns/resolver.h"
+#include "dns/secure_stub.h"
 #include "io/asio.h"
 #include "outbound/mta_sts.h"
 #include "outbound/tls_policy.h"
@@ -52,6 +53,14 @@ class Queue {
   awaitable<void> SendDsns();
   awaitable<void> Record(std::vector<store::RecipientOutcome> outcomes);
   void Finish(const Job& job);
+  // The DNSSEC-aware stub for DANE on outbound.resolver (made anew when a
+  // SIGHUP changes it); null, with the reason logged, when that resolver is
+  // not on loopback.
+  dns::SecureStub* DaneStub(const config::OutboundConfig& oc);
+  // A TLS client context for one DANE session that records the server's
+  // certificate chain into `chain` during the handshake.
+  static std::shared_ptr<asio::ssl::context> DaneTlsContext(
+      std::shared_ptr<std::vector<std::string>> chain);
 
   server::Services svc_;
   asio::any_io_executor ex_;
@@ -59,7 +68,9 @@ class Queue {
   std::shared_ptr<asio::ssl::context> client_tls_;         // opportunistic: no checks
   std::shared_ptr<asio::ssl::context> client_verify_tls_;  // trusted CAs, for "verify"
   std::unique_ptr<TlsPolicy> tls_policy_;
-  std::unique_ptr<StsPolicies> sts_;  // MTA-STS policies (RFC 8461), cached
+  std::unique_ptr<StsPolicies> sts_;              // MTA-STS policies (RFC 8461), cached
+  std::unique_ptr<dns::SecureStub> secure_stub_;  // DANE's lookups ([outbound] dane)
+  std::string secure_stub_resolver_;              // the outbound.resolver it asks
   reports::Recorder* tls_reports_ = nullptr;
   asio::steady_timer wake_;
   bool stopping_ = false;

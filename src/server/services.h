@@ -224,6 +224,14 @@ struct Counters {
   std::atomic<uint64_t> outbound_delivered{0};
   std::atomic<uint64_t> outbound_deferred{0};
   std::atomic<uint64_t> outbound_bounced{0};
+  // DANE (RFC 7672, src/outbound) per MX host tried, in the order of
+  // kDaneOutcomes: the certificate matched a TLSA record; usable records but
+  // no match (deferred); only unusable records (TLS without authentication);
+  // validated absence of TLSA records; an answer not DNSSEC-validated (DANE
+  // does not apply); the TLSA lookup failed (deferred).
+  static constexpr std::array<const char*, 6> kDaneOutcomes = {
+      "match", "mismatch", "unusable", "no_tlsa", "insecure", "lookup_failed"};
+  std::array<std::atomic<uint64_t>, kDaneOutcomes.size()> dane{};
   // Failed logins (wrong password or unknown account) per protocol, in the
   // order of kLoginProtocols; anything else counts as the last ("other").
   static constexpr std::array<const char*, 4> kLoginProtocols = {"submission", "imap", "pop3",

@@ -45,14 +45,23 @@ RedirectRate& Rate() {
   return rate;
 }
 
+// A compiled script with what it was compiled from: its text and the
+// limits of the configuration then (a reload that changes [sieve] compiles
+// again, so the current limits apply to cached scripts too).
+struct Compiled {
+  std::string text;
+  Limits limits;
+  std::shared_ptr<const Script> script;
+};
+
 // What this process last recorded as each account's status, and each
-// account's last compiled script (by its text): a clean run of an unchanged
-// script then costs no status read and no compile (bench/sieve_run.sh).
+// account's last compiled script (by its text and limits): a clean run of an
+// unchanged script then costs no status read and no compile
+// (bench/sieve_run.sh).
 struct Caches {
   std::mutex mu;
   std::unordered_map<int64_t, std::string> status;  // guarded by mu
-  std::unordered_map<int64_t, std::pair<std::string, std::shared_ptr<const Script>>>
-      scripts;  // guarded by mu
+  std::unordered_map<int64_t, Compiled> scripts;    // guarded by mu
 };
 
 Caches& Cache() {
@@ -76,23 +85,25 @@ void RecordStatus(store::Store& store, int64_t account_id, const std::string& er
   c.status[account_id] = error;
 }
 
-// The compiled form of an account's script text (cached while unchanged),
-// by `key`: the account's id for its active script, minus it for its
-// vacation response.
+// The compiled form of an account's script text (cached while the text and
+// the limits are unchanged), by `key`: the account's id for its active
+// script, minus it for its vacation response.
 Result<std::shared_ptr<const Script>> CompileCached(int64_t key, const std::string& text,
                                                     const Limits& limits) {
   Caches& c = Cache();
   {
     std::lock_guard<std::mutex> lock(c.mu);
     auto it = c.scripts.find(key);
-    if (it != c.scripts.end() && it->second.first == text) return it->second.second;
+    if (it != c.scripts.end() && it->second.text == text && it->second.limits == limits) {
+      return it->second.script;
+    }
   }
   auto script = Compile(text, limits);
   if (!script) return script.error();
   auto shared = std::make_shared<const Script>(std::move(*script));
   std::lock_guard<std::mutex> lock(c.mu);
   if (c.scripts.size() > 10000) c.scripts.clear();
-  c.scripts[key] = {text, shared};
+  c.scripts[key] = {text, limits, shared};
   return shared;
 }
 
@@ -354,6 +365,8 @@ FilterResult Filter(store::Store& store, const FilterInput& in, const DeliveryLi
       };
       env.load_script = [&](const std::string& name, bool global) -> Result<std::string> {
         if (global) return Err(ErrorKind::kNotFound, "no global scripts on this server");
+        // The server's own scripts do not exist for the user's (IsReservedScriptName).
+        if (IsReservedScriptName(name)) return Err(ErrorKind::kNotFound, "no such script: " + name);
         return store.GetSieveScript(account, name);
       };
       env.duplicate_seen = [&](const std::string& key, int64_t) {

@@ -30,6 +30,7 @@ struct Limits {
   size_t max_includes = 8;              // include depth (RFC 6609)
   size_t max_variable_bytes = 4096;     // one variable's value (RFC 5229 section 3)
   size_t max_match_steps = 200000;      // wildcard matching work in one run
+  bool operator==(const Limits&) const = default;
 };
 
 struct Test;

@@ -107,6 +107,17 @@ awaitable<Reply> Authenticate(io::Connection& conn, const ClientOptions& o, cons
   co_return r;
 }
 
+// Runs options.after_tls once TLS is up; false (with the reason in
+// result.failure) when it refuses the session.
+bool AfterTls(const ClientOptions& options, ClientResult& result) {
+  if (!options.after_tls) return true;
+  std::string reason = options.after_tls();
+  if (reason.empty()) return true;
+  result.after_tls_failed = true;
+  result.failure.lines.push_back(std::move(reason));
+  return false;
+}
+
 }  // namespace
 
 awaitable<ClientResult> SendMail(tcp::socket socket, const ClientOptions& options,
@@ -124,6 +135,10 @@ awaitable<ClientResult> SendMail(tcp::socket socket, const ClientOptions& option
       co_return result;
     }
     result.tls = true;
+    if (!AfterTls(options, result)) {
+      conn.Close();
+      co_return result;
+    }
   }
   Reply greeting = co_await ReadReply(conn, t);
   if (greeting.code != 220) {
@@ -160,6 +175,11 @@ awaitable<ClientResult> SendMail(tcp::socket socket, const ClientOptions& option
         co_return result;
       }
       result.tls = true;
+      if (!AfterTls(options, result)) {
+        co_await Exchange(conn, quit, t);
+        conn.Close();
+        co_return result;
+      }
       ehlo = co_await Exchange(conn, ehlo_cmd, t);
       if (ehlo.code != 250) {
         result.failure = std::move(ehlo);

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -39,6 +40,10 @@ struct ClientOptions {
   bool require_tls = false;
   // Also verify the certificate: trusted by `tls`'s CAs and naming `server`.
   bool verify_tls = false;
+  // A check of the TLS session right after the handshake (DANE, RFC 7672:
+  // the queue matches the certificates against TLSA records): "" to go on,
+  // else the reason to stop before EHLO (a 4.7.5 failure, retried later).
+  std::function<std::string()> after_tls;
   // Implicit TLS from the first byte (RFC 8314, a smarthost on port 465)
   // instead of STARTTLS; needs `tls`.
   bool implicit_tls = false;
@@ -55,10 +60,11 @@ struct ClientResult {
   // The server answered the transaction (false: connection, greeting, EHLO
   // or MAIL failed, or the connection broke: try another server or later).
   bool transaction = false;
-  Reply failure;            // why, when !transaction or every recipient failed
-  std::vector<Reply> rcpt;  // per recipient: the RCPT reply, or the DATA reply if RCPT passed
-  bool tls = false;         // the message went over TLS
-  bool remote_dsn = false;  // the server took our DSN parameters
+  Reply failure;                  // why, when !transaction or every recipient failed
+  std::vector<Reply> rcpt;        // per recipient: the RCPT reply, or the DATA reply if RCPT passed
+  bool tls = false;               // the message went over TLS
+  bool remote_dsn = false;        // the server took our DSN parameters
+  bool after_tls_failed = false;  // options.after_tls refused the session
 };
 
 // Runs the whole SMTP exchange on a connected socket and closes it.

@@ -15,7 +15,7 @@ constexpr VerbEntry kVerbs[] = {
     {"RCPT", Verb::kRcpt},         {"DATA", Verb::kData}, {"BDAT", Verb::kBdat},
     {"RSET", Verb::kRset},         {"NOOP", Verb::kNoop}, {"QUIT", Verb::kQuit},
     {"VRFY", Verb::kVrfy},         {"EXPN", Verb::kExpn}, {"HELP", Verb::kHelp},
-    {"STARTTLS", Verb::kStartTls}, {"AUTH", Verb::kAuth},
+    {"STARTTLS", Verb::kStartTls}, {"AUTH", Verb::kAuth}, {"BURL", Verb::kBurl},
 };
 
 // RFC 3461 section 4: ENVID and ORCPT values, once xtext-decoded, are printable
@@ -243,6 +243,19 @@ Result<Command> ParseCommand(std::string_view line) {
       auto n = ParseUint(words[0]);
       if (!n) return Err(ErrorKind::kInvalid, "syntax: BDAT size");
       cmd.chunk_size = *n;
+      if (words.size() == 2) {
+        if (!EqualsIgnoreCase(words[1], "LAST")) return Err(ErrorKind::kInvalid, "syntax: LAST");
+        cmd.last_chunk = true;
+      }
+      break;
+    }
+    case Verb::kBurl: {
+      // burl-cmd = "BURL" SP absolute-URI [SP end-marker] (RFC 4468 section 3);
+      // an absolute URI has no spaces.
+      auto words = SplitWords(rest);
+      if (words.empty() || words.size() > 2) return Err(ErrorKind::kInvalid, "syntax: BURL URL");
+      if (!PrintableAscii(words[0])) return Err(ErrorKind::kInvalid, "syntax: BURL URL");
+      cmd.arg = std::string(words[0]);
       if (words.size() == 2) {
         if (!EqualsIgnoreCase(words[1], "LAST")) return Err(ErrorKind::kInvalid, "syntax: LAST");
         cmd.last_chunk = true;

@@ -1,5 +1,5 @@
 // SMTP command line parser (RFC 5321 section 4.1.1, with the parameters of
-// RFC 1870 SIZE, RFC 6152 8BITMIME, RFC 6531 SMTPUTF8, RFC 3030 CHUNKING,
+// RFC 1870 SIZE, RFC 6152 8BITMIME, RFC 6531 SMTPUTF8, RFC 3030 CHUNKING, RFC 4468 BURL,
 // RFC 3461 DSN (RET, ENVID, NOTIFY, ORCPT) and RFC 4954 section 5 MAIL AUTH=).
 // Pure: takes one command line without its CRLF and returns a Command or an
 // error. Never touches a socket or the store; fuzzed by fuzz/fuzz_smtp_command.cc.
@@ -22,6 +22,7 @@ enum class Verb {
   kRcpt,
   kData,
   kBdat,
+  kBurl,  // RFC 4468 (submission)
   kRset,
   kNoop,
   kQuit,
@@ -51,13 +52,13 @@ inline constexpr size_t kMaxHeloLength = 255;
 
 struct Command {
   Verb verb = Verb::kNoop;
-  std::string arg;                  // HELO/EHLO domain, VRFY/HELP/AUTH text
+  std::string arg;                  // HELO/EHLO domain, VRFY/HELP/AUTH text, BURL URL
   std::optional<Mailbox> path;      // MAIL (nullopt = null reverse-path) / RCPT
   std::optional<uint64_t> size;     // MAIL SIZE=
   BodyType body = BodyType::k7Bit;  // MAIL BODY=
   bool smtputf8 = false;            // MAIL SMTPUTF8
   uint64_t chunk_size = 0;          // BDAT size
-  bool last_chunk = false;          // BDAT LAST
+  bool last_chunk = false;          // BDAT LAST, BURL LAST
   // DSN parameters (RFC 3461). The session refuses them unless it offers DSN.
   bool dsn = false;         // any of RET, ENVID, NOTIFY, ORCPT was given
   std::string ret;          // MAIL RET=: "FULL", "HDRS" or ""

@@ -9,6 +9,8 @@
 #include "auth/scram.h"
 #include "base/strings.h"
 #include "dns/resolver.h"
+#include "imap/server/url_fetch.h"
+#include "imap/server/urlauth.h"
 #include "io/await.h"
 #include "io/net.h"
 #include "mime/header.h"
@@ -140,6 +142,8 @@ class Session final : public server::SessionRegistry::Member,
   awaitable<bool> HandleRcpt(const Command& c);
   awaitable<bool> HandleData();
   awaitable<bool> HandleBdat(const Command& c);
+  awaitable<bool> HandleBurl(const Command& c);  // RFC 4468
+  awaitable<bool> EndChunk(bool last, std::string ok, uint64_t limit);
   awaitable<bool> HandleStartTls();
   awaitable<bool> HandleAuth(const Command& c);
   awaitable<bool> HandleAuthScram(std::optional<std::string> initial);
@@ -303,6 +307,14 @@ awaitable<void> Session::Run() {
           ok = CountError();
         }
         break;
+      case Verb::kBurl:
+        if (submission_) {
+          ok = co_await HandleBurl(*cmd);
+        } else {
+          Reply("502 5.5.1 Error: BURL is for submission");
+          ok = CountError();
+        }
+        break;
     }
     if (!ok) break;
   }
@@ -345,6 +357,8 @@ awaitable<bool> Session::HandleEhlo(const Command& c, bool extended) {
   // RFC 4954 section 4: no plaintext mechanism is offered before TLS.
   if (submission_ && PlaintextAllowed()) Reply("250-AUTH SCRAM-SHA-256 PLAIN LOGIN");
   if (submission_) Reply("250-DSN");  // RFC 3461
+  // RFC 4468 section 3: URLAUTH URLs of this server only (read from the store).
+  if (submission_) Reply("250-BURL imap://" + cfg.hostname);
   Reply("250-ENHANCEDSTATUSCODES");
   Reply("250-8BITMIME");
   Reply("250-SMTPUTF8");
@@ -1085,12 +1099,16 @@ awaitable<bool> Session::HandleBdat(const Command& c) {
   }
   tx_.bdat_started = true;
   if (tx_.bdat_norm.overflowed()) tx_.bdat_failed = true;
-  if (!c.last_chunk) {
-    if (tx_.bdat_failed) {
-      Reply("552 5.3.4 Message size exceeds fixed limit");
-    } else {
-      Reply("250 2.0.0 " + std::to_string(c.chunk_size) + " octets received");
-    }
+  co_return co_await EndChunk(
+      c.last_chunk, "250 2.0.0 " + std::to_string(c.chunk_size) + " octets received", limit);
+}
+
+// The end of a BDAT or BURL chunk (RFC 3030 section 2, RFC 4468 section 3):
+// `ok` for a chunk that is not the last, else the message is delivered
+// (or refused whole when it outgrew the limit).
+awaitable<bool> Session::EndChunk(bool last, std::string ok, uint64_t limit) {
+  if (!last) {
+    Reply(tx_.bdat_failed ? "552 5.3.4 Message size exceeds fixed limit" : ok);
     co_return true;
   }
   if (tx_.bdat_failed) {
@@ -1103,6 +1121,52 @@ awaitable<bool> Session::HandleBdat(const Command& c) {
   bool delivered = co_await Deliver(std::move(content));
   charge_.Set(0);
   co_return delivered;
+}
+
+// BURL (RFC 4468): the URLAUTH URL's content is the next chunk of the
+// message, as if sent with BDAT (sections 3 and 4); the submission server
+// presents itself as acting for the authenticated user ("submit+user"
+// access, RFC 4467 section 3). URLs of this server are read from the store
+// (imap/server/urlauth.h); others are refused.
+awaitable<bool> Session::HandleBurl(const Command& c) {
+  if (account_id_ == 0) {
+    Reply("530 5.7.0 Authentication required");
+    co_return CountError();
+  }
+  if (!tx_.active) {
+    Reply("503 5.5.1 Error: need MAIL command");
+    co_return CountError();
+  }
+  if (!has_recipients()) {
+    Reply("554 5.5.1 Error: no valid recipients");
+    co_return CountError();
+  }
+  store::Store* store = svc_.store;
+  std::vector<std::string> servers = imap::ThisServerNames(cfg_->hostname);
+  auto fetch = [store, url = c.arg, user = account_address_, servers]() {
+    return imap::FetchAuthorizedUrl(*store, url, {user, /*submit=*/true}, servers,
+                                    std::time(nullptr));
+  };
+  auto data = co_await io::Offload(*svc_.blocking, std::move(fetch));
+  if (!data) {
+    if (data.error().kind == ErrorKind::kNotFound) {
+      // RFC 4468 section 6: the URL cannot be resolved (5.6.6).
+      Reply("554 5.6.6 IMAP URL resolution failed");
+      co_return CountError();
+    }
+    spdlog::error("smtp: BURL for {}: {}", account_address_, data.error().message);
+    Reply("451 4.4.0 IMAP URL could not be read, try again later");
+    co_return true;
+  }
+  uint64_t limit = cfg_->smtp.max_message_size;
+  if (!tx_.bdat_failed) {
+    tx_.bdat_norm.Feed(*data, tx_.bdat, limit);
+    if (tx_.bdat_norm.overflowed()) tx_.bdat_failed = true;
+  }
+  tx_.bdat_started = true;
+  if (!ChargeData(tx_.bdat.size())) co_return false;
+  co_return co_await EndChunk(c.last_chunk,
+                              "250 2.5.0 " + std::to_string(data->size()) + " octets added", limit);
 }
 
 awaitable<bool> Session::HandleStartTls() {

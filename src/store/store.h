@@ -219,6 +219,10 @@ struct DeliveryRequest {
   // The SORT/THREAD keys record of the content (imap/proto/sort_record.h);
   // "" = derived by the store (StoreOptions::sort_keys) before queueing.
   std::string sort_keys;
+  // The JMAP threadId of the content (RFC 8621 section 3; kept with the
+  // body, counted per mailbox in MailboxInfo::threads); "" = derived by the
+  // store (StoreOptions::thread_id) before queueing.
+  std::string thread_id;
 };
 
 struct DeliveryReceipt {
@@ -313,6 +317,11 @@ struct MailboxInfo {
   // Distinct bodies among the live messages (JMAP Emails, RFC 8621 section
   // 2: a body stored twice in one mailbox is one Email).
   uint64_t emails = 0;
+  // Threads with a live message here, and those of them with one without
+  // \Seen (RFC 8621 section 2 totalThreads, unreadThreads): a Thread is
+  // named by DeliveryRequest::thread_id.
+  uint64_t threads = 0;
+  uint64_t unread_threads = 0;
 };
 
 struct MailboxChanges {
@@ -337,6 +346,7 @@ struct AppendRequest {
   // nothing is stored and the call fails with kTooLarge.
   KeywordLimits keyword_limits;
   std::string sort_keys;  // as DeliveryRequest::sort_keys
+  std::string thread_id;  // as DeliveryRequest::thread_id
 };
 
 struct AppendResult {
@@ -374,6 +384,10 @@ struct StoreHealth {
   int64_t last_commit_ms = 0;       // duration of the last batch, if it ended in the last 2 s
 };
 
+// Ends Verify's line for a mailbox whose counters disagree with its
+// messages ("mailbox ID (NAME) " + this): Store::RecountMailboxes repairs it.
+inline constexpr std::string_view kCounterProblem = "has counters that disagree with its messages";
+
 struct VerifyReport {
   uint64_t blobs_checked = 0;
   std::vector<std::string> problems;  // empty when the store verified clean
@@ -387,7 +401,39 @@ struct SieveScriptInfo {
   bool active = false;  // at most one script of an account is active
   uint64_t size = 0;
   int64_t updated_at = 0;
+  // Stable across renames and never reused in the account (the JMAP
+  // SieveScript id, RFC 9661 section 2; RFC 8620 section 1.2).
+  int64_t id = 0;
+  // The account's script change counter (SieveScriptChanges::state) when the
+  // script was created, and when it last changed (text, name or activation).
+  uint64_t created_seq = 0;
+  uint64_t changed_seq = 0;
 };
+
+// A script destroyed (Store::DeleteSieveScript), kept for JMAP
+// SieveScript/changes (RFC 8620 section 5.2).
+struct SieveScriptGone {
+  int64_t id = 0;
+  std::string name;
+  uint64_t created_seq = 0;
+  uint64_t gone_seq = 0;
+};
+
+// An account's scripts and what was destroyed since a state, read together
+// (Store::SieveScriptsSince).
+struct SieveScriptChanges {
+  // The account's script change counter: every Put, SetActive that changes
+  // something, Rename and Delete adds one (0: never a script).
+  uint64_t state = 0;
+  std::vector<SieveScriptInfo> scripts;    // all of them, by name
+  std::vector<SieveScriptGone> destroyed;  // gone_seq > since, oldest first
+  // Tombstones at or below this counter were forgotten (at most
+  // kMaxSieveTombstones are kept): a `since` below it cannot be answered.
+  uint64_t forgotten = 0;
+};
+
+// Destroyed scripts remembered per account for SieveScript/changes.
+inline constexpr size_t kMaxSieveTombstones = 256;
 
 // A script's text as delivery reads it (Store::DeliverySieveScripts).
 struct SieveScriptText {
@@ -427,7 +473,22 @@ struct ListInfo {
   std::string dmarc_rewrite;        // "auto", "always", "never"; "" = the [lists] default
   int64_t created_at = 0;
   uint64_t members = 0;  // rows in list_members (any role)
+  // The system account whose INBOX is the list's archive (issue 14 item 7):
+  // every post is copied there in the fan-out's transaction; members read it
+  // over IMAP as the shared mailbox kListArchivePrefix + address (RFC 2342).
+  // 0 until made (a list from before the archive gets one at its next post).
+  int64_t archive_account_id = 0;
 };
+
+// The shared namespace of list archives (RFC 2342 section 5, "other users'
+// and shared"): "#lists/LIST@DOMAIN" is the archive of LIST@DOMAIN.
+inline constexpr std::string_view kListArchivePrefix = "#lists/";
+// An archive account's address: LIST@DOMAIN + this + the list's id (not a
+// mailbox an SMTP client can name; no password verifies).
+inline constexpr std::string_view kListArchiveSuffix = "#archive-";
+// An archive account's password hash: no password verifies it
+// (auth::VerifyPassword wants "$..."); also how snapshots leave them out.
+inline constexpr std::string_view kListArchivePasswordHash = "!list-archive";
 
 struct ListMember {
   std::string address;  // canonical
@@ -492,6 +553,7 @@ struct ListPostRequest {
   bool smtputf8 = false;
   bool eight_bit = false;
   int64_t held_id = 0;  // a held post being approved: removed in the same transaction
+  std::string mime;     // mime::Serialize of the content (the archive copy's FETCH), or ""
 };
 
 struct ListPostReceipt {
@@ -542,6 +604,7 @@ struct RestoreRequest {
   std::string return_path;
   int64_t internal_date = 0;
   std::string sort_keys;  // as DeliveryRequest::sort_keys
+  std::string thread_id;  // as DeliveryRequest::thread_id
 };
 
 struct RestoreResult {
@@ -820,6 +883,15 @@ class Store {
   // it must only hand off. Set before serving; the default keeps none.
   using CopyListener = std::function<void(int64_t account_id, const CopyResult& result)>;
   virtual void SetCopyListener(CopyListener /*listener*/) {}
+  // Called, on a store shared by several nodes (PostgreSQL), when another
+  // node committed a change that touches no mailbox but is pushed (JMAP
+  // EventSource, RFC 8620 section 7.3): an account's JMAP records
+  // (PutJmapDocument: EmailSubmission, Identity; account_id > 0) or outbound
+  // delivery outcomes (0), as server::ChangeFeed::PublishRecords. Any
+  // thread: it must only hand off. This node's own changes are published by
+  // their callers, not here. The default (one node) calls nothing.
+  using RecordListener = std::function<void(int64_t account_id)>;
+  virtual void SetRecordListener(RecordListener /*listener*/) {}
 
   virtual StoreHealth Health() = 0;
 
@@ -867,6 +939,10 @@ class Store {
   // (A backend without lists has none: lookups find nothing, so mail to an
   // unknown address is refused as usual.)
   virtual Result<std::vector<ListInfo>> ListLists() { return std::vector<ListInfo>{}; }
+  // The live lists `address` is a member of, any role (the archives it may read).
+  virtual Result<std::vector<ListInfo>> ListsOfMember(std::string_view /*address*/) {
+    return std::vector<ListInfo>{};
+  }
   virtual Result<ListInfo> FindList(std::string_view address) {
     return Err(ErrorKind::kNotFound, "no such list: " + std::string(address));
   }
@@ -964,6 +1040,13 @@ class Store {
   // Reads every referenced body and checks it against its checksum, and
   // checks every reference (message -> body, reference counts).
   virtual Result<VerifyReport> Verify() = 0;
+  // Rewrites every mailbox's counters (MailboxInfo counts, the Thread
+  // counts) from a recount of its live messages, in one transaction that
+  // holds off writers; returns how many mailboxes disagreed before (the
+  // ones Verify reports). `hato fsck --repair`.
+  virtual Result<uint64_t> RecountMailboxes() {
+    return Err(ErrorKind::kInternal, "this store keeps no mailbox counters");
+  }
 
   // Backup and restore (issue 6).
   // Writes a consistent copy of the metadata to `path` (one read transaction,
@@ -1079,6 +1162,12 @@ class Store {
   virtual Status DeleteSieveScript(int64_t account_id, std::string_view name) = 0;
   virtual Status RenameSieveScript(int64_t account_id, std::string_view from,
                                    std::string_view to) = 0;
+  // Every write above that changes something adds one to the account's
+  // script counter in its transaction and stamps the scripts it changed;
+  // Delete keeps a tombstone. These read the counter alone (cheap: JMAP push
+  // compares it), or with the scripts and the tombstones after `since`.
+  virtual Result<uint64_t> SieveScriptsState(int64_t account_id) = 0;
+  virtual Result<SieveScriptChanges> SieveScriptsSince(int64_t account_id, uint64_t since) = 0;
   // What delivery runs for an account, in one read (sieve::Filter; three
   // reads per recipient before): its active script, if any, and every script
   // whose name starts with `prefix` (the server's own, sieve::kForwardScript
@@ -1164,6 +1253,11 @@ struct StoreOptions {
   // thread, before queueing), and the record is kept with the body (issue 16:
   // SORT reads no tree). `hato serve` sets imap::SortRecordOf.
   std::function<std::string(std::string_view content, std::string_view mime)> sort_keys;
+  // Set: the same calls fill an empty `thread_id` with this function of the
+  // content, kept with the body (MailboxInfo::threads counts by it; bodies
+  // stored before get theirs from BackfillSortKeys). `hato serve` sets
+  // imap::ThreadObjectId, the JMAP threadId.
+  std::function<std::string(std::string_view content)> thread_id;
 };
 
 // Opens (creating and migrating as needed) the embedded store under data_dir.

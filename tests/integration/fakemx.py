@@ -124,14 +124,20 @@ class FakeMX:
 class FakeDNS:
     """Serves `zone`: {name: [(type, value), ...]}; type is MX ("10 host."), A, AAAA,
     TXT (one record; split into 255-byte strings), PTR ("host."), SRV
-    ("prio weight port host.") or CNAME ("host."; answered as is, not chased)."""
+    ("prio weight port host."), TLSA ("usage selector mtype hex", RFC 6698) or
+    CNAME ("host."; answered as is, not chased).
 
-    def __init__(self, zone, ttl=1):
-        from dnslib import CNAME, RR, QTYPE, RCODE, SRV, A, AAAA, MX, PTR, TXT
+    `secure`: the names (or True: all) whose answers carry the AD bit, as a
+    validating resolver sets it for DNSSEC-validated data (RFC 4035 3.2.3);
+    the zones are not signed: the AD bit alone is what a stub sees."""
+
+    def __init__(self, zone, ttl=1, secure=()):
+        from dnslib import CNAME, RR, QTYPE, RCODE, SRV, TLSA, A, AAAA, MX, PTR, TXT
         from dnslib.server import DNSServer, BaseResolver
 
         self.port = free_port()
         self.zone = zone
+        self.secure = secure if isinstance(secure, bool) else {n.lower() for n in secure}
         self.queries = []
         outer = self
 
@@ -142,6 +148,10 @@ class FakeDNS:
                 name = str(q.qname).rstrip(".").lower()
                 qtype = QTYPE[q.qtype]
                 outer.queries.append((name, qtype))
+                # reply() copies the query's flags, AD included (RFC 6840 5.7
+                # queries set it): a real resolver sets it only for validated data.
+                reply.header.ad = int(outer.secure is True or
+                                      bool(outer.secure and name in outer.secure))
                 records = outer.zone.get(name)
                 if records is None:
                     reply.header.rcode = RCODE.NXDOMAIN
@@ -164,6 +174,9 @@ class FakeDNS:
                         rdata = SRV(int(prio), int(weight), int(port), host)
                     elif rtype == "CNAME":
                         rdata = CNAME(value)
+                    elif rtype == "TLSA":
+                        usage, selector, mtype, data = value.split()
+                        rdata = TLSA(int(usage), int(selector), int(mtype), bytes.fromhex(data))
                     else:
                         rdata = AAAA(value)
                     reply.add_answer(RR(q.qname, getattr(QTYPE, rtype), rdata=rdata, ttl=ttl))

@@ -102,7 +102,7 @@ class Server:
         self.submissions_port = free_port()
         self.http_port = free_port()
         self.managesieve_port = free_port()
-        self.extra_ports = []  # also waited for by start(), never re-picked
+        self.metrics_port = None  # set by metrics_client.enable
 
     def append_config(self, text):
         # Sections may be repeated only once in TOML: callers pass whole new sections
@@ -157,9 +157,10 @@ class Server:
                 stdout=self.log, stderr=subprocess.STDOUT,
                 env=None if env is None else {**os.environ, **env})
             # The metrics listener (metrics_client.enable) opens after the
-            # others; a test that scrapes it must not race its bind. Its
-            # port is kept on a retry: the test holds it.
-            ports = [getattr(self, n) for n in self.PORT_NAMES] + self.extra_ports
+            # others; a test that scrapes it must not race its bind.
+            ports = [getattr(self, n) for n in self.PORT_NAMES]
+            if self.metrics_port is not None:
+                ports.append(self.metrics_port)
             if all(self._wait_open(p) for p in ports):
                 return self
             if self.proc.poll() is None or attempt == 2:
@@ -167,6 +168,9 @@ class Server:
             self.log.close()
             for n in self.PORT_NAMES:
                 setattr(self, n, free_port())
+            if self.metrics_port is not None:
+                import metrics_client
+                metrics_client.move(self, free_port())
         raise AssertionError("hato serve did not open its ports; log tail:\n" +
                              self.logs()[-2000:])
 

@@ -34,7 +34,7 @@ import unittest
 import urllib.request
 
 from fakemx import FakeDNS
-from harness import Server, free_port, run_cli, wait_for
+from harness import HATO, Server, free_port, run_cli, wait_for
 
 NAME = "mail.example.test"
 PEBBLE = shutil.which("pebble")
@@ -44,7 +44,9 @@ class Pebble:
     """pebble on 127.0.0.1 with its own certificate for acme-ca.example, checking
     HTTP-01 on `http_port` of the names `dns` resolves."""
 
-    def __init__(self, dns, http_port, tls_port=None):
+    def __init__(self, dns, http_port, tls_port=None, eab_keys=None):
+        """eab_keys: {kid: base64url MAC key}: new accounts need an External
+        Account Binding (RFC 8555 7.3.4) with one of them."""
         self.dir = tempfile.mkdtemp(prefix="hato-it-pebble-")
         self.cert = os.path.join(self.dir, "cert.pem")
         key = os.path.join(self.dir, "key.pem")
@@ -60,7 +62,9 @@ class Pebble:
             "managementListenAddress": f"127.0.0.1:{self.mgmt_port}",
             "certificate": self.cert, "privateKey": key,
             "httpPort": http_port, "tlsPort": tls_port or free_port(),
-            "ocspResponderURL": "", "externalAccountBindingRequired": False}}
+            "ocspResponderURL": "", "externalAccountBindingRequired": bool(eab_keys)}}
+        if eab_keys:
+            config["pebble"]["externalAccountMACKeys"] = eab_keys
         cfg = os.path.join(self.dir, "pebble.json")
         with open(cfg, "w") as f:
             json.dump(config, f)
@@ -213,3 +217,60 @@ class AcmeTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+# A CA's MAC key for External Account Binding, base64url as CAs hand it out.
+EAB_KID = "kid-hato-test"
+EAB_KEY = "zWNDZM6eQGHWpSRTPal5eIUYFTu7EajVIoguysqZ9wG44nMEtx3MUAsUDkMTQ12W"
+
+
+@unittest.skipUnless(PEBBLE, "pebble is not installed (scripts/install-deps.sh)")
+class AcmeEabTest(unittest.TestCase):
+    """A CA that requires External Account Binding (RFC 8555 7.3.4): [acme]
+    eab_kid and eab_hmac_key get the account, and so the certificate; a wrong
+    MAC key gets neither."""
+
+    def setUp(self):
+        self.dns = FakeDNS({"acme-ca.example": [("A", "127.0.0.1")], NAME: [("A", "127.0.0.1")]})
+        self.server = Server(users=("alice",))
+        self.pebble = Pebble(self.dns, self.server.http_port, eab_keys={EAB_KID: EAB_KEY})
+        s = self.server
+        s.set_config("outbound", "resolver", f'"{self.dns.address}"')
+        s.set_config("acme", "directory", f'"{self.pebble.directory}"')
+        s.set_config("acme", "ca_file", f'"{self.pebble.cert}"')
+        s.set_config("acme", "domains", f'["{NAME}"]')
+        s.set_config("acme", "eab_kid", f'"{EAB_KID}"')
+
+    def tearDown(self):
+        self.server.cleanup()
+        self.pebble.stop()
+        self.dns.stop()
+
+    def test_bound_account_gets_a_certificate(self):
+        s = self.server
+        s.set_config("acme", "eab_hmac_key", f'"{EAB_KEY}"')
+        s.start()
+        root = os.path.join(s.data, "pebble-root.pem")
+        with open(root, "w") as f:
+            f.write(self.pebble.root_pem())
+        cert = wait_for(lambda: served_certificate(s.imaps_port, root), timeout=120,
+                        what="a certificate through an EAB-bound account")
+        self.assertIn(("DNS", NAME), cert["subjectAltName"])
+
+    def test_wrong_mac_key_gets_no_account(self):
+        s = self.server
+        wrong = EAB_KEY[:-4] + "AAAA"
+        s.set_config("acme", "eab_hmac_key", f'"{wrong}"')
+        s.start()
+        wait_for(lambda: "acme: no new certificate" in s.logs(), timeout=60,
+                 what="the order to fail")
+        self.assertFalse(os.path.exists(os.path.join(s.data, "acme", "certificate.pem")))
+
+    def test_kid_without_key_is_a_config_error(self):
+        args = [HATO, "serve", "--data", self.server.data]
+        for flag in ("--smtp", "--pop3", "--imap", "--imaps", "--pop3s", "--submission",
+                     "--submissions", "--http", "--managesieve"):
+            args += [flag, f"127.0.0.1:{free_port()}"]
+        r = subprocess.run(args, capture_output=True, text=True, timeout=30)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("acme.eab_kid and acme.eab_hmac_key go together", r.stdout + r.stderr)

@@ -99,6 +99,25 @@ class HatoRev2Test(SearchResChecks, unittest.TestCase):
         lines = rev1.cmd("st STATUS INBOX (RECENT)", "st")
         self.assertIn('* STATUS "INBOX" (RECENT 0)', lines)
 
+    def test_removed_recent_items(self):
+        """RFC 9051 appendix E: IMAP4rev2 has no RECENT status item and no
+        NEW, OLD or RECENT search keys (section 9 grammar): BAD once it is
+        enabled, as before for an IMAP4rev1 session."""
+        r = Raw(self.port, self.user, self.password)
+        self.addCleanup(r.close)
+        append(r, "INBOX", 1)
+        self.ok(r, "SELECT INBOX", "s")
+        self.assertRegex(r.cmd("a STATUS INBOX (MESSAGES RECENT)", "a")[-1], "^a OK")
+        self.assertEqual(self.ok(r, "SEARCH NEW"), ["* SEARCH 1"])
+        self.ok(r, "ENABLE IMAP4rev2", "e")
+        self.assertRegex(r.cmd("b STATUS INBOX (MESSAGES RECENT)", "b")[-1], "^b BAD")
+        self.assertRegex(r.cmd('b2 LIST "" INBOX RETURN (STATUS (RECENT))', "b2")[-1], "^b2 BAD")
+        for i, key in enumerate(["NEW", "OLD", "RECENT", "NOT NEW", "OR SEEN (UNSEEN RECENT)"]):
+            self.assertRegex(r.cmd(f"c{i} SEARCH {key}", f"c{i}")[-1], f"^c{i} BAD", key)
+        self.assertRegex(r.cmd("d SORT (ARRIVAL) UTF-8 NEW", "d")[-1], "^d BAD")
+        self.assertIn('* STATUS "INBOX" (MESSAGES 1)', self.ok(r, "STATUS INBOX (MESSAGES)"))
+        self.assertEqual(self.ok(r, "SEARCH UNSEEN"), ['* ESEARCH (TAG "t") ALL 1'])
+
     def test_utf8_mailbox_names(self):
         """RFC 9051 section 5.1: with IMAP4rev2, names are UTF-8, not
         modified UTF-7; an IMAP4rev1 session still sees modified UTF-7."""

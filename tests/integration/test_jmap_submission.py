@@ -9,6 +9,9 @@
 - Push (RFC 8620 section 7.3): an EventSource stream asking for
   EmailSubmission gets a StateChange when a submission is created and
   another when the queue records its delivery (no mailbox changes then).
+- Across nodes (two `hato serve` on one PostgreSQL database): a submission
+  made on one node is pushed to an EventSource stream of the other, which
+  learns of it by LISTEN/NOTIFY (the submission touches no mailbox).
 - Mailbox/get's counts (kept by the store, not counted per request) follow
   deliveries, keyword changes, moves and destroys, and agree with
   Email/query's total.
@@ -20,6 +23,7 @@ import threading
 import time
 import unittest
 
+import pg_cluster
 from fakemx import FakeMX
 from harness import DOMAIN, PASSWORD, Server, wait_for
 
@@ -188,6 +192,48 @@ class SubmissionTest(unittest.TestCase):
         r = api(self.server, [["EmailSubmission/changes", {"sinceState": created_state}, "0"]])
         self.assertEqual(r[0][1]["updated"], [sid], r)
         self.assertEqual(r[0][1]["newState"], last)
+
+
+class PostgresNodesPushTest(unittest.TestCase):
+    def test_submission_on_one_node_is_pushed_by_the_other(self):
+        mx = FakeMX()
+        self.addCleanup(mx.stop)
+        cluster = pg_cluster.Cluster().init().start()
+        self.addCleanup(cluster.cleanup)
+        url = cluster.create_database("hato")
+        one = Server(users=("alice",), postgres=url)
+        self.addCleanup(one.cleanup)
+        two = Server(users=(), postgres=url)
+        self.addCleanup(two.cleanup)
+        for node in (one, two):
+            node.set_config("outbound", "relay_host", f'"127.0.0.1:{mx.port}"')
+            node.set_config("outbound", "resolver", '"127.0.0.1@1"')
+            node.start()
+        r = api(one, [["Identity/get", {}, "i"], ["Mailbox/get", {}, "b"]])
+        ident = r[0][1]["list"][0]["id"]
+        boxes = {b["role"] or b["name"]: b["id"] for b in r[1][1]["list"]}
+        # The draft first: its mailbox change reaches node two on its own.
+        r = api(one, [["Email/set", {"create": {"m": {
+            "mailboxIds": {boxes["drafts"]: True}, "subject": "across nodes",
+            "from": [{"email": ALICE}], "to": [{"email": "carol@remote.example"}],
+            "bodyValues": {"t": {"value": "x"}}, "textBody": [{"partId": "t"}]}}}, "e"]])
+        email = r[0][1]["created"]["m"]["id"]
+        stream = EventStream(two, "EmailSubmission")
+        self.addCleanup(stream.close)
+        stream.start()
+        self.assertTrue(stream.opened.wait(20), "the stream did not open")
+        before = api(two, [["EmailSubmission/get", {"ids": []}, "0"]])[0][1]["state"]
+        time.sleep(1)
+        r = api(one, [["EmailSubmission/set", {"create": {"s": {
+            "emailId": email, "identityId": ident}}}, "s"]])
+        sid = r[0][1]["created"]["s"]["id"]
+        # The stream's wait ends at 30 s without a wake-up: 10 s tells.
+        wait_for(lambda: stream.submission_states(), timeout=10,
+                 what="node two's StateChange for node one's submission")
+        pushed = stream.submission_states()[0]
+        self.assertNotEqual(pushed, before)
+        r = api(two, [["EmailSubmission/changes", {"sinceState": before}, "0"]])
+        self.assertIn(sid, r[0][1]["created"] + r[0][1]["updated"])
 
 
 class MailboxCountsTest(unittest.TestCase):

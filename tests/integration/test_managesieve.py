@@ -159,6 +159,9 @@ class ManageSieveTest(unittest.TestCase):
             r = c.cmd(cmd)
             self.assertTrue(r[-1].startswith("NO (NONEXISTENT)"), (cmd, r))
         self.assertTrue(c.cmd('PUTSCRIPT "jmap.vacation" "keep;"')[-1].startswith("NO"))
+        # HAVESPACE answers as PUTSCRIPT would (RFC 5804 section 2.3).
+        self.assertTrue(c.cmd('HAVESPACE "jmap.vacation" 10')[-1].startswith("NO"))
+        self.assertTrue(c.cmd('HAVESPACE "jmap.other" 10')[-1].startswith("NO"))
         self.assertTrue(c.cmd('RENAMESCRIPT "mine" "jmap.forward"')[-1].startswith("NO"))
         self.assertEqual(c.cmd("LISTSCRIPTS"), ['"mine"', "OK"])
         c.close()
@@ -166,6 +169,18 @@ class ManageSieveTest(unittest.TestCase):
         listing = run_cli("sieve", "list", ALICE, data=self.server.data).stdout
         self.assertIn("jmap.vacation", listing)
         self.assertNotIn("jmap.vacation\tactive", listing)
+        # Nor can a user's script include it (RFC 6609: a missing script).
+        c = self.login()
+        inc = 'require "include";\r\ninclude :personal "jmap.vacation";\r\n'
+        self.assertEqual(c.cmd('PUTSCRIPT "inc" ' + literal(inc))[-1], "OK")
+        self.assertEqual(c.cmd('SETACTIVE "inc"')[-1], "OK")
+        c.close()
+        with smtplib.SMTP("127.0.0.1", self.server.smtp_port, timeout=10) as s:
+            s.sendmail("carol@remote.example", [ALICE],
+                       f"From: carol@remote.example\r\nTo: {ALICE}\r\nSubject: hi\r\n\r\nx\r\n")
+        listing = run_cli("sieve", "list", ALICE, data=self.server.data).stdout
+        self.assertIn('last error: script "inc": line 2: include "jmap.vacation": no such script',
+                      listing)
 
     @unittest.skipUnless(shutil.which("sieve-connect"), "sieve-connect not installed")
     def test_sieve_connect_upload_activate_list_download(self):

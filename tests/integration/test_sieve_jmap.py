@@ -10,15 +10,20 @@ import http.client
 import imaplib
 import json
 import os
+import signal
 import smtplib
 import tempfile
+import time
 import unittest
+import unittest.mock
 
 from harness import DOMAIN, PASSWORD, Server, run_cli, wait_for
+from test_jmap_submission import EventStream
 from test_managesieve import Client, literal
 
 ALICE = f"alice@{DOMAIN}"
 BOB = f"bob@{DOMAIN}"
+CAROL = f"carol@{DOMAIN}"
 CORE = "urn:ietf:params:jmap:core"
 SIEVE = "urn:ietf:params:jmap:sieve"
 FILTER = ('require ["fileinto", "mailbox"];\r\n'
@@ -168,7 +173,7 @@ class JmapSieveTest(unittest.TestCase):
         send(self.server, "hello")
         self.assertEqual(count(self.server, ALICE, "Invoices"), 1)
         self.assertEqual(count(self.server, ALICE, "INBOX"), 1)
-        # The active one cannot be destroyed, a rename is refused, an update changes the text.
+        # The active one cannot be destroyed, an update changes the text, a rename keeps the id.
         changed = self.jmap.upload(a, FILTER.replace("invoice", "receipt"))
         r = self.jmap.call([["SieveScript/set", {
             "accountId": a, "destroy": [sid, tmp_id],
@@ -176,7 +181,7 @@ class JmapSieveTest(unittest.TestCase):
         self.assertEqual(r[0][1]["notDestroyed"][sid]["type"], "sieveIsActive")
         self.assertEqual(r[0][1]["destroyed"], [tmp_id])
         self.assertEqual(r[0][1]["updated"][sid], {"blobId": changed})
-        self.assertEqual(r[0][1]["notUpdated"][other["id"]]["type"], "invalidProperties")
+        self.assertIsNone(r[0][1]["updated"][other["id"]])
         send(self.server, "a receipt")
         self.assertEqual(count(self.server, ALICE, "Invoices"), 2)
         # Deactivate, then destroy.
@@ -203,6 +208,193 @@ class JmapSieveTest(unittest.TestCase):
         r = self.jmap.call([["SieveScript/set", {
             "accountId": a, "create": {"v": {"name": "jmap.vacation", "blobId": blob}}}, "0"]])
         self.assertEqual(r[0][1]["notCreated"]["v"]["type"], "invalidProperties")
+
+
+class JmapSieveChangesTest(unittest.TestCase):
+    """Script ids that survive renames (JMAP /set and ManageSieve RENAMESCRIPT),
+    SieveScript/changes and the query state from the store's counter, and
+    StateChange pushed for SieveScript."""
+
+    def setUp(self):
+        self.server = Server(users=("alice",)).start()
+        self.jmap = Jmap(self.server)
+        self.a = self.jmap.session()["primaryAccounts"][SIEVE]
+
+    def tearDown(self):
+        self.server.cleanup()
+
+    def get(self):
+        r = self.jmap.call([["SieveScript/get", {"accountId": self.a}, "0"]])[0][1]
+        return r["state"], {s["id"]: s for s in r["list"]}
+
+    def changes(self, since):
+        return self.jmap.call([["SieveScript/changes", {"accountId": self.a,
+                                                        "sinceState": since}, "0"]])[0]
+
+    def test_rename_keeps_the_id_and_changes_report_it(self):
+        a = self.a
+        state0, scripts = self.get()
+        self.assertEqual(scripts, {})
+        blob = self.jmap.upload(a, FILTER)
+        r = self.jmap.call([["SieveScript/set", {"accountId": a, "create": {
+            "f": {"name": "filter", "blobId": blob}}, "onSuccessActivateScript": "#f"}, "0"]])
+        sid = r[0][1]["created"]["f"]["id"]
+        self.assertEqual(r[0][1]["oldState"], state0)
+        state1 = r[0][1]["newState"]
+        self.assertNotEqual(state1, state0)
+        ch = self.changes(state0)
+        self.assertEqual(ch[0], "SieveScript/changes")
+        self.assertEqual((ch[1]["created"], ch[1]["updated"], ch[1]["destroyed"]), ([sid], [], []))
+        self.assertEqual(ch[1]["newState"], state1)
+        self.assertEqual(self.get()[0], state1)
+        # Renamed over ManageSieve: the same id, reported as updated.
+        c = managesieve_login(self.server)
+        self.assertEqual(c.cmd('RENAMESCRIPT "filter" "sorter"')[-1], "OK")
+        ch = self.changes(state1)[1]
+        self.assertEqual((ch["created"], ch["updated"], ch["destroyed"]), ([], [sid], []))
+        state2 = ch["newState"]
+        state, scripts = self.get()
+        self.assertEqual(state, state2)
+        self.assertEqual((scripts[sid]["name"], scripts[sid]["isActive"]), ("sorter", True))
+        # Renamed over JMAP: ManageSieve and delivery see the new name.
+        self.assertEqual(c.cmd('PUTSCRIPT "other" "keep;"')[-1], "OK")
+        r = self.jmap.call([["SieveScript/set", {"accountId": a, "ifInState": state2}, "0"],
+                            ["SieveScript/query", {"accountId": a}, "1"]])
+        self.assertEqual(r[0][1]["type"], "stateMismatch")
+        state3 = r[1][1]["queryState"]
+        self.assertEqual(state3, self.get()[0])
+        other = [i for i, s in self.get()[1].items() if s["name"] == "other"][0]
+        r = self.jmap.call([["SieveScript/set", {"accountId": a, "ifInState": state3, "update": {
+            sid: {"name": "renamed"}, other: {"name": "renamed"}}}, "0"]])[0][1]
+        self.assertEqual(r["updated"], {sid: None})
+        self.assertEqual(r["notUpdated"][other]["type"], "alreadyExists")
+        self.assertEqual(r["notUpdated"][other]["existingId"], sid)
+        r = self.jmap.call([["SieveScript/set", {"accountId": a, "update": {
+            sid: {"name": "jmap.mine"}}}, "0"]])[0][1]
+        self.assertEqual(r["notUpdated"][sid]["type"], "invalidProperties")
+        self.assertEqual(c.cmd("LISTSCRIPTS"), ['"other"', '"renamed" ACTIVE', "OK"])
+        send(self.server, "an invoice")
+        self.assertEqual(count(self.server, ALICE, "Invoices"), 1)
+        # A name and a text in one update.
+        changed = self.jmap.upload(a, FILTER.replace("invoice", "bill"))
+        r = self.jmap.call([["SieveScript/set", {"accountId": a, "update": {
+            sid: {"name": "bills", "blobId": changed}}}, "0"]])[0][1]
+        self.assertEqual(r["updated"], {sid: {"blobId": changed}})
+        state4 = r["newState"]
+        self.assertEqual(c.cmd('GETSCRIPT "bills"'), [FILTER.replace("invoice", "bill"), "OK"])
+        # Destroyed (ManageSieve), and one created and destroyed after the
+        # state: only the first is reported.
+        self.assertEqual(c.cmd('PUTSCRIPT "brief" "keep;"')[-1], "OK")
+        self.assertEqual(c.cmd('DELETESCRIPT "brief"')[-1], "OK")
+        self.assertEqual(c.cmd('DELETESCRIPT "other"')[-1], "OK")
+        c.close()
+        ch = self.changes(state4)[1]
+        self.assertEqual((ch["created"], ch["updated"], ch["destroyed"]), ([], [], [other]))
+        # `hato sieve put` moves the same counter.
+        with tempfile.NamedTemporaryFile("w", suffix=".sieve", delete=False) as f:
+            f.write("keep;\n")
+        try:
+            run_cli("sieve", "put", ALICE, "cli", f.name, data=self.server.data)
+        finally:
+            os.unlink(f.name)
+        ch = self.changes(ch["newState"])[1]
+        self.assertEqual(len(ch["created"]), 1)
+        self.assertEqual(self.get()[1][ch["created"][0]]["name"], "cli")
+        # The server's own scripts move the state but are never reported.
+        state5 = self.get()[0]
+        self.jmap.call([["VacationResponse/set", {"update": {"singleton": {
+            "isEnabled": True, "textBody": "Away."}}}, "0"]],
+            using=(CORE, "urn:ietf:params:jmap:vacationresponse"))
+        ch = self.changes(state5)[1]
+        self.assertNotEqual(ch["newState"], state5)
+        self.assertEqual((ch["created"], ch["updated"], ch["destroyed"]), ([], [], []))
+        # States this server never gave (or the old hash form) cannot be answered.
+        for bad in ("s0123456789abcdef", "c999999", "x"):
+            self.assertEqual(self.changes(bad), ["error", {"type": "cannotCalculateChanges",
+                                                          "description": unittest.mock.ANY}, "0"])
+        r = self.jmap.call([["SieveScript/changes", {"accountId": a, "sinceState": state0,
+                                                     "maxChanges": 1}, "0"]])
+        self.assertEqual(r[0][1]["type"], "cannotCalculateChanges")
+
+    def test_state_change_is_pushed_for_sieve_scripts(self):
+        stream = EventStream(self.server, "SieveScript")
+        stream.start()
+        self.addCleanup(stream.close)
+        self.assertTrue(stream.opened.wait(10))
+
+        def sieve_states():
+            with stream.lock:
+                return [c[a]["SieveScript"] for c in stream.events for a in c
+                        if "SieveScript" in c[a]]
+
+        # A ManageSieve upload, then a JMAP activation: each pushed with the new state.
+        c = managesieve_login(self.server)
+        self.assertEqual(c.cmd('PUTSCRIPT "main" "keep;"')[-1], "OK")
+        c.close()
+        state = self.get()[0]
+        wait_for(lambda: state in sieve_states(), what="StateChange after PUTSCRIPT")
+        sid = list(self.get()[1])[0]
+        r = self.jmap.call([["SieveScript/set", {"accountId": self.a,
+                                                 "onSuccessActivateScript": sid}, "0"]])
+        state = r[0][1]["newState"]
+        wait_for(lambda: state in sieve_states(), what="StateChange after SieveScript/set")
+        # Mail that changes no script sends no SieveScript state.
+        before = len(sieve_states())
+        send(self.server, "hello")
+        time.sleep(1)
+        self.assertEqual(len(sieve_states()), before)
+
+
+class SieveReloadTest(unittest.TestCase):
+    """Scripts compiled before a reload (SIGHUP) run under the new [sieve]
+    limits: the user's active script and the generated vacation response."""
+
+    def setUp(self):
+        self.server = Server(users=("alice", "bob", "carol"))
+        with tempfile.NamedTemporaryFile("w", suffix=".sieve", delete=False) as f:
+            f.write('require ["fileinto", "mailbox"];\n'
+                    'if header :contains "subject" "deep" {\n'
+                    '  if true {\n    fileinto :create "Deep";\n  }\n}\n')
+        try:
+            run_cli("sieve", "put", ALICE, "main", f.name, data=self.server.data)
+        finally:
+            os.unlink(f.name)
+        run_cli("sieve", "activate", ALICE, "main", data=self.server.data)
+        self.server.start()
+
+    def tearDown(self):
+        self.server.cleanup()
+
+    def size(self):
+        with smtplib.SMTP("127.0.0.1", self.server.smtp_port, timeout=10) as s:
+            s.ehlo()
+            return s.esmtp_features["size"]
+
+    def test_reload_applies_new_limits_to_compiled_scripts(self):
+        jmap = Jmap(self.server)
+        r = jmap.call([["VacationResponse/set", {"update": {"singleton": {
+            "isEnabled": True, "textBody": "Away. " + "x" * 400}}}, "0"]],
+            using=(CORE, "urn:ietf:params:jmap:vacationresponse"))
+        self.assertEqual(r[0][1]["updated"], {"singleton": None})
+        send(self.server, "deep thoughts", sender=BOB)
+        self.assertEqual(count(self.server, ALICE, "Deep"), 1)
+        wait_for(lambda: count(self.server, BOB, "INBOX") == 1, what="bob's vacation reply")
+        # Blocks nested twice and 400-byte scripts are now over the limits.
+        self.server.set_config("sieve", "max_nesting", "1")
+        self.server.set_config("sieve", "max_script_bytes", "300")
+        self.server.set_config("smtp", "max_message_size", "123456")  # tells the reload is done
+        self.server.proc.send_signal(signal.SIGHUP)
+        wait_for(lambda: self.size() == "123456", what="the reloaded config")
+        send(self.server, "deep again", sender=CAROL)
+        # The active script no longer compiles: INBOX, and the error is shown.
+        self.assertEqual(count(self.server, ALICE, "Deep"), 1)
+        self.assertEqual(count(self.server, ALICE, "INBOX"), 1)
+        listing = run_cli("sieve", "list", ALICE, data=self.server.data).stdout
+        self.assertIn("nest", listing)
+        # Nor does the vacation response: carol gets no reply (bob's came
+        # within this time).
+        time.sleep(3)
+        self.assertEqual(count(self.server, CAROL, "INBOX"), 0)
 
 
 class SieveLimitsTest(unittest.TestCase):

@@ -119,6 +119,35 @@ TEST(Acme, SignedRequestIsAFlattenedJwsThatVerifies) {
   EXPECT_FALSE(gh.contains("jwk"));
 }
 
+// RFC 8555 7.3.4: the binding is an HS256 JWS of the account key's JWK
+// under the CA's MAC key, its header naming the kid and the newAccount URL.
+TEST(Acme, ExternalAccountBindingIsAnHmacOfTheAccountKey) {
+  auto key = EcKey::Generate();
+  ASSERT_TRUE(key);
+  const std::string mac_b64url = "zWNDZM6eQGHWpSRTPal5eIUYFTu7EajVIoguysqZ9wG44nMEtx3MUAsUDkMTQ12W";
+  auto eab = ExternalAccountBinding(*key, "kid-1", mac_b64url, "https://ca.test/new-acct");
+  ASSERT_TRUE(eab) << eab.error().message;
+  auto v = boost::json::parse(*eab).as_object();
+  std::string prot(v["protected"].as_string()), payload(v["payload"].as_string()),
+      sig(v["signature"].as_string());
+  auto header = boost::json::parse(FromB64Url(prot)).as_object();
+  EXPECT_EQ(header.size(), 3u);
+  EXPECT_EQ(header["alg"].as_string(), "HS256");
+  EXPECT_EQ(header["kid"].as_string(), "kid-1");
+  EXPECT_EQ(header["url"].as_string(), "https://ca.test/new-acct");
+  EXPECT_EQ(FromB64Url(payload), key->Jwk());
+  std::string mac_key = FromB64Url(mac_b64url);
+  EXPECT_EQ(mac_key.size(), 48u);
+  EXPECT_EQ(FromB64Url(sig), HmacSha256(mac_key, prot + "." + payload));
+  EXPECT_NE(FromB64Url(sig), HmacSha256(mac_key + "x", prot + "." + payload));
+
+  EXPECT_FALSE(ExternalAccountBinding(*key, "kid-1", "", "https://ca.test/new-acct"));
+  EXPECT_FALSE(ExternalAccountBinding(*key, "kid-1", "a+b/", "https://ca.test/new-acct"));
+  EXPECT_EQ(Base64UrlDecode("-_8"), std::string("\xfb\xff", 2));
+  EXPECT_EQ(Base64UrlDecode("Zm9vYg=="), "foob");
+  EXPECT_FALSE(Base64UrlDecode("Zm9v*"));
+}
+
 TEST(Acme, CsrNamesEveryDomainAndIsSignedByTheKey) {
   auto key = EcKey::Generate();
   ASSERT_TRUE(key);

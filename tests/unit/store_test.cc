@@ -281,7 +281,7 @@ TEST_P(StoreTest, QuotaAndRecent) {
   ASSERT_TRUE(Deliver({a}, std::string(60, 'x')).ok());
   EXPECT_EQ(*store_->GetQuota(a)->limit_bytes, 100u);
   EXPECT_EQ(store_->GetQuota(a)->used_bytes, 60u);
-  AppendRequest req{a, "INBOX", std::string(50, 'y'), "", 0, "", 1700000000, {}, ""};
+  AppendRequest req{a, "INBOX", std::string(50, 'y'), "", 0, "", 1700000000, {}, "", ""};
   auto appended =
       Wait<AppendResult>([&](Done<AppendResult> d) { store_->Append(req, std::move(d)); });
   EXPECT_EQ(appended.error().kind, ErrorKind::kTooLarge);
@@ -417,7 +417,8 @@ TEST_P(StoreTest, AppendEnforcesKeywordLimits) {
   KeywordLimits lim{8, 3, 4};
   auto req = [&](std::string keywords) {
     AppendRequest r{
-        a, "Drafts", "Subject: k\r\n\r\nx\r\n", "", 0, std::move(keywords), 1700000000, lim, ""};
+        a,  "Drafts", "Subject: k\r\n\r\nx\r\n", "", 0, std::move(keywords), 1700000000, lim,
+        "", ""};
     return r;
   };
   auto append = [&](AppendRequest r) {
@@ -672,6 +673,78 @@ TEST_P(StoreTest, SieveScriptsStatusAndMemos) {
   EXPECT_FALSE(*store_->SieveMemoSeen(b, SieveMemo::kVacation, "h\nx@y", 1));
 }
 
+// JMAP SieveScript ids and states (RFC 9661): ids survive renames and are
+// never reused, every write that changes something moves the account's
+// counter, and deletes leave tombstones (the oldest forgotten past
+// kMaxSieveTombstones).
+TEST_P(StoreTest, SieveScriptIdsCounterAndTombstones) {
+  int64_t a = MakeAccount("a@example.test");
+  int64_t b = MakeAccount("b@example.test");
+  EXPECT_EQ(*store_->SieveScriptsState(a), 0u);
+  ASSERT_TRUE(store_->PutSieveScript(a, "one", "keep;").ok());
+  ASSERT_TRUE(store_->PutSieveScript(a, "two", "keep;").ok());
+  auto all = store_->SieveScriptsSince(a, 0);
+  ASSERT_TRUE(all.ok()) << all.error().message;
+  EXPECT_EQ(all->state, 2u);
+  ASSERT_EQ(all->scripts.size(), 2u);
+  int64_t one = all->scripts[0].id, two = all->scripts[1].id;
+  EXPECT_NE(one, two);
+  EXPECT_EQ(all->scripts[0].created_seq, 1u);
+  EXPECT_EQ(all->scripts[1].changed_seq, 2u);
+  // A replacement keeps the id; a rename too.
+  ASSERT_TRUE(store_->PutSieveScript(a, "one", "discard;").ok());
+  ASSERT_TRUE(store_->RenameSieveScript(a, "one", "uno").ok());
+  all = store_->SieveScriptsSince(a, 2);
+  ASSERT_EQ(all->scripts.size(), 2u);
+  EXPECT_EQ(all->scripts[1].name, "uno");
+  EXPECT_EQ(all->scripts[1].id, one);
+  EXPECT_EQ(all->scripts[1].created_seq, 1u);
+  EXPECT_EQ(all->scripts[1].changed_seq, 4u);
+  EXPECT_EQ(all->state, 4u);
+  // Activation stamps the scripts whose activation changed; again is no change.
+  ASSERT_TRUE(store_->SetActiveSieveScript(a, "two").ok());
+  ASSERT_TRUE(store_->SetActiveSieveScript(a, "two").ok());
+  EXPECT_EQ(*store_->SieveScriptsState(a), 5u);
+  ASSERT_TRUE(store_->SetActiveSieveScript(a, "uno").ok());
+  all = store_->SieveScriptsSince(a, 5);
+  EXPECT_EQ(all->scripts[0].changed_seq, 6u);
+  EXPECT_EQ(all->scripts[1].changed_seq, 6u);
+  // A refused write changes nothing.
+  EXPECT_EQ(store_->DeleteSieveScript(a, "uno").error().kind, ErrorKind::kInUse);
+  EXPECT_EQ(store_->RenameSieveScript(a, "uno", "two").error().kind, ErrorKind::kExists);
+  EXPECT_EQ(*store_->SieveScriptsState(a), 6u);
+  // A delete leaves a tombstone; a new script never gets an old id.
+  ASSERT_TRUE(store_->DeleteSieveScript(a, "two").ok());
+  ASSERT_TRUE(store_->PutSieveScript(a, "two", "keep;").ok());
+  all = store_->SieveScriptsSince(a, 6);
+  EXPECT_EQ(all->state, 8u);
+  ASSERT_EQ(all->destroyed.size(), 1u);
+  EXPECT_EQ(all->destroyed[0].id, two);
+  EXPECT_EQ(all->destroyed[0].name, "two");
+  EXPECT_EQ(all->destroyed[0].gone_seq, 7u);
+  EXPECT_EQ(all->destroyed[0].created_seq, 2u);
+  for (const auto& s : all->scripts) {
+    EXPECT_NE(s.id, two);
+    if (s.name == "two") {
+      EXPECT_EQ(s.created_seq, 8u);
+    }
+  }
+  EXPECT_TRUE(store_->SieveScriptsSince(a, 7)->destroyed.empty());
+  EXPECT_EQ(all->forgotten, 0u);
+  // Other accounts are apart.
+  EXPECT_EQ(*store_->SieveScriptsState(b), 0u);
+  EXPECT_TRUE(store_->SieveScriptsSince(b, 0)->scripts.empty());
+  // Past kMaxSieveTombstones the oldest tombstones are forgotten.
+  for (size_t i = 0; i < kMaxSieveTombstones + 1; ++i) {
+    ASSERT_TRUE(store_->PutSieveScript(b, "t", "keep;").ok());
+    ASSERT_TRUE(store_->DeleteSieveScript(b, "t").ok());
+  }
+  auto many = store_->SieveScriptsSince(b, 0);
+  EXPECT_EQ(many->destroyed.size(), kMaxSieveTombstones);
+  EXPECT_EQ(many->forgotten, 2u);  // the first delete's counter
+  EXPECT_EQ(many->destroyed.front().gone_seq, 4u);
+}
+
 TEST_P(StoreTest, MailboxLifecycle) {
   int64_t a = MakeAccount("a@example.test");
   auto op = [&](auto&& fn) { return Wait<void>([&](Done<void> done) { fn(std::move(done)); }); };
@@ -693,7 +766,7 @@ TEST_P(StoreTest, MailboxLifecycle) {
             ErrorKind::kInvalid);
   // Deleting keeps the messages in retention; the name can be created again
   // with a new UIDVALIDITY.
-  AppendRequest req{a, "Jobs/2026", "Subject: x\r\n\r\ny\r\n", "", 0, "", 1700000000, {}, ""};
+  AppendRequest req{a, "Jobs/2026", "Subject: x\r\n\r\ny\r\n", "", 0, "", 1700000000, {}, "", ""};
   ASSERT_TRUE(
       Wait<AppendResult>([&](Done<AppendResult> d) { store_->Append(req, std::move(d)); }).ok());
   uint32_t old_validity = store_->ListMessages(a, "Jobs/2026")->uidvalidity;
@@ -741,7 +814,7 @@ TEST_P(StoreTest, SubscriptionsAreNames) {
 // MULTIAPPEND (RFC 3502): all of the messages or none.
 TEST_P(StoreTest, AppendManyIsAllOrNothing) {
   int64_t a = MakeAccount("a@example.test");
-  AppendRequest one{a, "Drafts", "Subject: 1\r\n\r\nx\r\n", "", 0, "", 1700000000, {}, ""};
+  AppendRequest one{a, "Drafts", "Subject: 1\r\n\r\nx\r\n", "", 0, "", 1700000000, {}, "", ""};
   AppendRequest bad = one;
   bad.mailbox = "Nowhere";
   auto many = [&](std::vector<AppendRequest> reqs) {
@@ -764,7 +837,8 @@ TEST_P(StoreTest, AppendCopyMoveAndVanished) {
   auto append = [&](std::string subject) {
     AppendRequest req{a,          "Drafts", "Subject: " + subject + "\r\n\r\nbody\r\n",
                       "",         kDraft,   "$Later",
-                      1600000000, {},       ""};
+                      1600000000, {},       "",
+                      ""};
     return Wait<AppendResult>([&](Done<AppendResult> d) { store_->Append(req, std::move(d)); });
   };
   auto r1 = append("one");
@@ -981,7 +1055,8 @@ TEST_P(StoreTest, SortKeysRecordsAreKeptWithTheBody) {
   int64_t b = MakeAccount("b@example.test");
   ASSERT_TRUE(Deliver({a, b}, "Subject: one\r\n\r\nx\r\n").ok());
   ASSERT_TRUE(Deliver({a}, "Subject: none\r\n\r\nx\r\n").ok());
-  AppendRequest req{a, "INBOX", "Subject: two\r\n\r\ny\r\n", "", 0, "", 1700000000, {}, "given"};
+  AppendRequest req{a,       "INBOX", "Subject: two\r\n\r\ny\r\n", "", 0, "", 1700000000, {},
+                    "given", ""};
   ASSERT_TRUE(
       Wait<AppendResult>([&](Done<AppendResult> d) { store_->Append(req, std::move(d)); }).ok());
   auto snap = store_->ListMessages(a, kInbox);
@@ -1023,7 +1098,7 @@ TEST_P(StoreTest, JmapIndexedEmailReads) {
   int64_t a = MakeAccount("a@example.test");
   int64_t b = MakeAccount("b@example.test");
   auto append = [&](int64_t account, const std::string& content, int64_t date) {
-    AppendRequest req{account, "INBOX", content, "", 0, "", date, {}, ""};
+    AppendRequest req{account, "INBOX", content, "", 0, "", date, {}, "", ""};
     auto r = Wait<AppendResult>([&](Done<AppendResult> d) { store_->Append(req, std::move(d)); });
     ASSERT_TRUE(r.ok()) << r.error().message;
   };
@@ -1169,8 +1244,8 @@ TEST_P(StoreTest, MailboxCountersFollowEveryChange) {
   ASSERT_TRUE(Deliver({a}, "Subject: one\r\n\r\n1\r\n").ok());
   ASSERT_TRUE(Deliver({a}, "Subject: two\r\n\r\n22\r\n").ok());
   ASSERT_TRUE(Deliver({a}, "Subject: two\r\n\r\n22\r\n").ok());  // the same body again
-  AppendRequest req{a,  kInbox, "Subject: three\r\n\r\n333\r\n", "", kSeen | kDeleted, "", 0,
-                    {}, ""};
+  AppendRequest req{a,  kInbox, "Subject: three\r\n\r\n333\r\n", "", kSeen | kDeleted, "", 0, {},
+                    "", ""};
   ASSERT_TRUE(
       Wait<AppendResult>([&](Done<AppendResult> d) { store_->Append(req, std::move(d)); }).ok());
   expect_counts("deliveries");

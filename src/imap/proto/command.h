@@ -6,8 +6,9 @@
 // SPECIAL-USE (RFC 6154), CONDSTORE/QRESYNC (RFC 7162), ESEARCH (RFC 4731),
 // SASL-IR (RFC 4959), QUOTA (RFC 9208), APPENDLIMIT (RFC 7889), BINARY
 // (RFC 3516: BINARY fetch items, APPEND with a literal8), STATUS=SIZE (RFC
-// 8438), PREVIEW (RFC 8970), MULTIAPPEND (RFC 3502), COMPRESS (RFC 4978), SORT and THREAD (RFC
-// 5256, RFC 5957 DISPLAYFROM and DISPLAYTO) and ESORT (RFC 5267 section 3: SORT RETURN (...)).
+// 8438), PREVIEW (RFC 8970), MULTIAPPEND (RFC 3502), CATENATE (RFC 4469), URLAUTH (RFC 4467),
+// COMPRESS (RFC 4978), SORT and THREAD (RFC 5256, RFC 5957 DISPLAYFROM and DISPLAYTO) and ESORT
+// (RFC 5267 section 3: SORT RETURN (...)).
 //
 // Pure: ParseCommand takes one complete command as framed by CommandReader
 // (imap/proto/reader.h): the bytes from the tag to the final CRLF (excluded),
@@ -88,6 +89,9 @@ enum class Verb {
   kCompress,      // RFC 4978
   kGetMetadata,   // RFC 5464 section 4.2
   kSetMetadata,   // RFC 5464 section 4.3
+  kResetKey,      // RFC 4467 section 6.1
+  kGenUrlAuth,    // RFC 4467 section 6.2
+  kUrlFetch,      // RFC 4467 section 6.3
   // Selected (section 6.4).
   kCheck,
   kClose,
@@ -202,11 +206,22 @@ struct StatusArgs {
   std::vector<StatusItem> items;
 };
 
-// One message of an APPEND: [flags] [date-time] literal.
+// One part of a CATENATE list (RFC 4469 section 5): cat-part = text-literal
+// / url. A TEXT part holds its literal's bytes; a URL part the IMAP URL as
+// sent (RFC 5092, parsed by imap/proto/url.h when the message is built).
+struct CatPart {
+  bool url = false;
+  std::string data;
+};
+
+// One message of an APPEND: [flags] [date-time] literal, or [flags]
+// [date-time] CATENATE (cat-part ...) (RFC 4469 section 5): then `message` is
+// empty and `catenate` lists the parts.
 struct AppendMessage {
   std::vector<std::string> flags;
   std::optional<DateTime> date_time;
   std::string message;
+  std::vector<CatPart> catenate;
 };
 
 // APPEND mailbox [flags] [date-time] literal (RFC 3501 section 6.3.11), and
@@ -216,6 +231,7 @@ struct AppendArgs {
   std::vector<std::string> flags;  // of the first message
   std::optional<DateTime> date_time;
   std::string message;
+  std::vector<CatPart> catenate;    // of the first message (RFC 4469)
   std::vector<AppendMessage> more;  // the second message on
 };
 
@@ -449,11 +465,25 @@ struct SetMetadataArgs {
   std::vector<std::pair<std::string, std::optional<std::string>>> entries;
 };
 
-using Args =
-    std::variant<std::monostate, AuthenticateArgs, LoginArgs, SelectArgs, MailboxArgs, CreateArgs,
-                 RenameArgs, ListArgs, StatusArgs, AppendArgs, SearchArgs, FetchArgs, StoreArgs,
-                 CopyArgs, ExpungeArgs, IdArgs, EnableArgs, QuotaRootArgs, SetQuotaArgs,
-                 CompressArgs, GetMetadataArgs, SetMetadataArgs>;
+// RESETKEY [mailbox *(SP mechanism)] (RFC 4467 section 9).
+struct ResetKeyArgs {
+  std::optional<std::string> mailbox;
+  std::vector<std::string> mechanisms;  // upper-cased
+};
+// GENURLAUTH 1*(SP url-rump SP mechanism) (RFC 4467 section 9).
+struct GenUrlAuthArgs {
+  std::vector<std::pair<std::string, std::string>> urls;  // (rump URL, mechanism upper-cased)
+};
+// URLFETCH 1*(SP url-full) (RFC 4467 section 9).
+struct UrlFetchArgs {
+  std::vector<std::string> urls;
+};
+
+using Args = std::variant<std::monostate, AuthenticateArgs, LoginArgs, SelectArgs, MailboxArgs,
+                          CreateArgs, RenameArgs, ListArgs, StatusArgs, AppendArgs, SearchArgs,
+                          FetchArgs, StoreArgs, CopyArgs, ExpungeArgs, IdArgs, EnableArgs,
+                          QuotaRootArgs, SetQuotaArgs, CompressArgs, GetMetadataArgs,
+                          SetMetadataArgs, ResetKeyArgs, GenUrlAuthArgs, UrlFetchArgs>;
 
 struct Command {
   std::string tag;

@@ -40,6 +40,27 @@ void AppendListMailbox(std::string& out, std::string_view s) {
 
 void AppendSet(std::string& out, const SeqSet& s) { out += s.ToString(); }
 
+// " {n}\r\n<message>" or " CATENATE (TEXT {n}\r\n... URL ...)" (RFC 4469 section 5).
+void AppendData(std::string& out, const std::string& message, const std::vector<CatPart>& parts) {
+  if (parts.empty()) {
+    out += " {" + std::to_string(message.size()) + "}\r\n";
+    out += message;
+    return;
+  }
+  out += " CATENATE (";
+  for (size_t i = 0; i < parts.size(); ++i) {
+    if (i > 0) out += ' ';
+    if (parts[i].url) {
+      out += "URL ";
+      AppendAstring(out, parts[i].data);
+    } else {
+      out += "TEXT {" + std::to_string(parts[i].data.size()) + "}\r\n";
+      out += parts[i].data;
+    }
+  }
+  out += ')';
+}
+
 void AppendStatusItems(std::string& out, const std::vector<StatusItem>& items) {
   out += '(';
   for (size_t i = 0; i < items.size(); ++i) {
@@ -356,6 +377,28 @@ void AppendArguments(std::string& out, const Command& c) {
       out += ')';
       break;
     }
+    case Verb::kResetKey: {
+      const auto& a = c.As<ResetKeyArgs>();
+      if (a.mailbox) {
+        out += ' ';
+        AppendAstring(out, *a.mailbox);
+        for (const auto& m : a.mechanisms) out += ' ' + m;
+      }
+      break;
+    }
+    case Verb::kGenUrlAuth:
+      for (const auto& [url, mechanism] : c.As<GenUrlAuthArgs>().urls) {
+        out += ' ';
+        AppendAstring(out, url);
+        out += ' ' + mechanism;
+      }
+      break;
+    case Verb::kUrlFetch:
+      for (const auto& url : c.As<UrlFetchArgs>().urls) {
+        out += ' ';
+        AppendAstring(out, url);
+      }
+      break;
     case Verb::kSetMetadata: {
       const auto& a = c.As<SetMetadataArgs>();
       out += ' ';
@@ -451,16 +494,14 @@ void AppendArguments(std::string& out, const Command& c) {
         AppendFlags(out, a.flags);
       }
       if (a.date_time) out += " \"" + FormatDateTime(*a.date_time) + '"';
-      out += " {" + std::to_string(a.message.size()) + "}\r\n";
-      out += a.message;
+      AppendData(out, a.message, a.catenate);
       for (const AppendMessage& m : a.more) {
         if (!m.flags.empty()) {
           out += ' ';
           AppendFlags(out, m.flags);
         }
         if (m.date_time) out += " \"" + FormatDateTime(*m.date_time) + '"';
-        out += " {" + std::to_string(m.message.size()) + "}\r\n";
-        out += m.message;
+        AppendData(out, m.message, m.catenate);
       }
       break;
     }

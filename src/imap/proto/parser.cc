@@ -56,6 +56,9 @@ constexpr VerbEntry kVerbs[] = {
     {"COMPRESS", Verb::kCompress, false},
     {"GETMETADATA", Verb::kGetMetadata, false},
     {"SETMETADATA", Verb::kSetMetadata, false},
+    {"RESETKEY", Verb::kResetKey, false},
+    {"GENURLAUTH", Verb::kGenUrlAuth, false},
+    {"URLFETCH", Verb::kUrlFetch, false},
     {"CHECK", Verb::kCheck, false},
     {"CLOSE", Verb::kClose, false},
     {"UNSELECT", Verb::kUnselect, false},
@@ -325,7 +328,8 @@ class Parser {
   bool Status(Command& c);
   bool Append(Command& c);
   bool AppendMessageP(std::vector<std::string>& flags, std::optional<DateTime>& date_time,
-                      std::string& message);
+                      std::string& message, std::vector<CatPart>& catenate);
+  bool Catenate(std::vector<CatPart>& parts);
   bool Search(Command& c);
   bool SearchReturn(SearchArgs& a);
   bool PartialRange(std::pair<int64_t, int64_t>& range);
@@ -598,6 +602,48 @@ bool Parser::ParseArgs(Command& c) {
       return GetMetadata(c);
     case Verb::kSetMetadata:
       return SetMetadata(c);
+    case Verb::kResetKey: {
+      // resetkey = "RESETKEY" [SP mailbox *(SP mechanism)] (RFC 4467 section 9)
+      ResetKeyArgs a;
+      size_t n = 0;
+      if (Take(' ')) {
+        a.mailbox.emplace();
+        TRY(Mailbox(*a.mailbox));
+        while (Take(' ')) {
+          TRY(Item(n));
+          TRY(Keyword(a.mechanisms.emplace_back(), "mechanism"));
+        }
+      }
+      c.args = std::move(a);
+      return true;
+    }
+    case Verb::kGenUrlAuth: {
+      // genurlauth = "GENURLAUTH" 1*(SP url-rump SP mechanism); url-rump = astring
+      GenUrlAuthArgs a;
+      size_t n = 0;
+      do {
+        TRY(Sp());
+        TRY(Item(n));
+        auto& u = a.urls.emplace_back();
+        TRY(Astring(u.first, "URL"));
+        TRY(Sp());
+        TRY(Keyword(u.second, "mechanism"));
+      } while (At(' '));
+      c.args = std::move(a);
+      return true;
+    }
+    case Verb::kUrlFetch: {
+      // urlfetch = "URLFETCH" 1*(SP url-full); url-full = astring
+      UrlFetchArgs a;
+      size_t n = 0;
+      do {
+        TRY(Sp());
+        TRY(Item(n));
+        TRY(Astring(a.urls.emplace_back(), "URL"));
+      } while (At(' '));
+      c.args = std::move(a);
+      return true;
+    }
     case Verb::kRename: {
       // rename = "RENAME" SP mailbox SP mailbox
       RenameArgs a;
@@ -887,11 +933,11 @@ bool Parser::Append(Command& c) {
   TRY(Sp());
   TRY(Mailbox(a.mailbox));
   TRY(Sp());
-  TRY(AppendMessageP(a.flags, a.date_time, a.message));
+  TRY(AppendMessageP(a.flags, a.date_time, a.message, a.catenate));
   // append = "APPEND" SP mailbox 1*append-message (RFC 3502 section 6).
   while (Take(' ')) {
     AppendMessage& m = a.more.emplace_back();
-    TRY(AppendMessageP(m.flags, m.date_time, m.message));
+    TRY(AppendMessageP(m.flags, m.date_time, m.message, m.catenate));
   }
   c.args = std::move(a);
   return true;
@@ -899,7 +945,7 @@ bool Parser::Append(Command& c) {
 
 // append-message = [flag-list SP] [date-time SP] literal (RFC 3501 section 9).
 bool Parser::AppendMessageP(std::vector<std::string>& flags, std::optional<DateTime>& date_time,
-                            std::string& message) {
+                            std::string& message, std::vector<CatPart>& catenate) {
   if (At('(')) {
     TRY(FlagList(flags));
     TRY(Sp());
@@ -912,11 +958,44 @@ bool Parser::AppendMessageP(std::vector<std::string>& flags, std::optional<DateT
     date_time = *dt;
     TRY(Sp());
   }
+  // append-data =/ "CATENATE" SP "(" cat-part *(SP cat-part) ")" (RFC 4469
+  // section 5).
+  if (TakeWord("CATENATE")) {
+    TRY(Sp());
+    return Catenate(catenate);
+  }
   // RFC 3516 section 4.4: the message may be a literal8 ("~{n}"), which may
   // hold any octet; it is stored as sent.
   Take('~');
   if (!At('{')) return Fail("expected message literal");
   return Literal(message, /*allow_nul=*/true);
+}
+
+// "(" cat-part *(SP cat-part) ")"; cat-part = text-literal / url;
+// text-literal = "TEXT" SP literal; url = "URL" SP astring (RFC 4469 section
+// 5). A TEXT part is a piece of the message, so it may be a literal8 and hold
+// any octet as the APPEND literal may (RFC 3516 section 4.4).
+bool Parser::Catenate(std::vector<CatPart>& parts) {
+  TRY(Char('('));
+  size_t n = 0;
+  do {
+    TRY(Item(n));
+    CatPart& p = parts.emplace_back();
+    if (TakeWord("TEXT")) {
+      TRY(Sp());
+      Take('~');
+      if (!At('{')) return Fail("expected TEXT literal");
+      TRY(Literal(p.data, /*allow_nul=*/true));
+    } else if (TakeWord("URL")) {
+      p.url = true;
+      TRY(Sp());
+      TRY(Astring(p.data, "URL"));
+      if (p.data.empty()) return Fail("empty URL");
+    } else {
+      return Fail("expected TEXT or URL");
+    }
+  } while (Take(' '));
+  return Char(')');
 }
 
 // search = "SEARCH" [search-return-opts] [SP "CHARSET" SP astring] 1*(SP search-key)

@@ -10,9 +10,11 @@
 
 #include "base/strings.h"
 #include "imap/proto/response.h"
+#include "imap/server/archives.h"
 #include "imap/server/render.h"
 #include "imap/server/session.h"
 #include "imap/server/text_search.h"
+#include "imap/server/url_fetch.h"
 #include "io/await.h"
 #include "mime/message.h"
 
@@ -177,7 +179,7 @@ awaitable<bool> Session::HandleFetch(const Command& c) {
     }
     if (!unseen.empty()) {
       store::Store* store = svc_.store;
-      int64_t account = account_id_;
+      int64_t account = selected_->account;
       auto op = [store, account, unseen](store::Done<store::FlagResult> done) {
         store->SetFlags(account, unseen,
                         store::FlagChange{store::FlagOp::kAdd, store::kSeen, {}, 0, {}},
@@ -204,7 +206,7 @@ awaitable<bool> Session::HandleFetch(const Command& c) {
                                     }));
   store::Store* store = svc_.store;
   TreeCache* cache = &trees_;
-  int64_t account = account_id_;
+  int64_t account = selected_->account;
   bool uid = c.uid;
   std::string failures;
   size_t pos = 0;
@@ -259,6 +261,10 @@ awaitable<bool> Session::HandleFetch(const Command& c) {
 
 awaitable<bool> Session::HandleStore(const Command& c) {
   const auto& a = c.As<StoreArgs>();
+  if (selected_->archive) {
+    Tagged(c, "NO", "[NOPERM] list archives are read-only");  // RFC 5530
+    co_return true;
+  }
   if (selected_->read_only) {
     Tagged(c, "NO", "[READ-ONLY] mailbox is read-only");
     co_return true;
@@ -291,7 +297,7 @@ awaitable<bool> Session::HandleStore(const Command& c) {
     uids.push_back(selected_->view[i].uid);
   }
   store::Store* store = svc_.store;
-  int64_t account = account_id_;
+  int64_t account = selected_->account;
   store::FlagChange fc = *change;
   fc.keyword_limits = {cfg_->imap.max_keyword_length, cfg_->imap.max_keywords_per_message,
                        cfg_->imap.max_keywords_per_mailbox};
@@ -374,12 +380,21 @@ awaitable<std::optional<Session::SearchFound>> Session::RunSearch(const Command&
   // Issue 11 item 5: a search string is bounded (imap.max_search_string);
   // every key is checked, however deeply nested.
   size_t longest = 0;
+  bool recent_key = false;
   std::vector<const SearchKey*> keys{&a.key};
   while (!keys.empty()) {
     const SearchKey* k = keys.back();
     keys.pop_back();
     longest = std::max({longest, k->text.size(), k->field.size()});
+    recent_key = recent_key || k->op == SearchOp::kNew || k->op == SearchOp::kOld ||
+                 k->op == SearchOp::kRecent;
     for (const auto& ch : k->children) keys.push_back(&ch);
+  }
+  // RFC 9051 appendix E: IMAP4rev2 has no \Recent, and no NEW, OLD or RECENT
+  // search key (search-key in section 9 lists none of them).
+  if (rev2_ && recent_key) {
+    Tagged(c, "BAD", "NEW, OLD and RECENT are not IMAP4rev2 search keys (RFC 9051 appendix E)");
+    co_return std::nullopt;
   }
   if (longest > cfg_->imap.max_search_string) {
     Tagged(c, "NO",
@@ -389,7 +404,7 @@ awaitable<std::optional<Session::SearchFound>> Session::RunSearch(const Command&
   }
   store::Store* store = svc_.store;
   TreeCache* cache = &trees_;
-  int64_t account = account_id_;
+  int64_t account = selected_->account;
   // The session waits for the search, and only its own coroutine changes the
   // view, so the pool can read the metadata in place.
   const std::vector<store::MessageMeta>* metas = &selected_->view.metas();
@@ -525,8 +540,18 @@ awaitable<bool> Session::HandleSearch(const Command& c) {
 awaitable<bool> Session::HandleCopy(const Command& c) {
   const auto& a = c.As<CopyArgs>();
   bool move = c.verb == Verb::kMove;
+  if (move && selected_->archive) {
+    Tagged(c, "NO", "[NOPERM] list archives are read-only");
+    co_return true;
+  }
   if (move && selected_->read_only) {
     Tagged(c, "NO", "[READ-ONLY] mailbox is read-only");
+    co_return true;
+  }
+  if (selected_->archive) {
+    // The store copies within one account; a copy out of an archive would
+    // need the body stored again for the member (not done yet).
+    Tagged(c, "NO", "[CANNOT] copying out of a list archive is not supported");
     co_return true;
   }
   auto targets = Resolve(a.set, c.uid);
@@ -537,6 +562,10 @@ awaitable<bool> Session::HandleCopy(const Command& c) {
   auto dest = FromWire(a.mailbox);
   if (!dest) {
     Tagged(c, "NO", "[TRYCREATE] invalid mailbox name");
+    co_return true;
+  }
+  if (IsArchiveName(*dest)) {
+    Tagged(c, "NO", "[NOPERM] list archives are read-only");
     co_return true;
   }
   std::vector<int64_t> ids;
@@ -584,7 +613,11 @@ awaitable<bool> Session::HandleCopy(const Command& c) {
 
 awaitable<bool> Session::HandleExpunge(const Command& c, bool silent) {
   if (selected_->read_only) {
-    if (!silent) Tagged(c, "NO", "[READ-ONLY] mailbox is read-only");
+    if (!silent) {
+      Tagged(c, "NO",
+             selected_->archive ? "[NOPERM] list archives are read-only"
+                                : "[READ-ONLY] mailbox is read-only");
+    }
     co_return true;
   }
   std::optional<IdSet> only;
@@ -598,7 +631,7 @@ awaitable<bool> Session::HandleExpunge(const Command& c, bool silent) {
   }
   if (!ids.empty()) {
     store::Store* store = svc_.store;
-    int64_t account = account_id_;
+    int64_t account = selected_->account;
     auto op = [store, account, ids](store::Done<void> done) {
       store->Expunge(account, ids, std::move(done));
     };
@@ -626,13 +659,27 @@ awaitable<bool> Session::HandleAppend(const Command& c) {
     Tagged(c, "NO", "[TRYCREATE] invalid mailbox name");
     co_return true;
   }
+  if (IsArchiveName(*name)) {
+    Tagged(c, "NO", "[NOPERM] list archives are read-only");  // RFC 5530
+    co_return true;
+  }
   // MULTIAPPEND (RFC 3502): every message is checked before any is stored,
   // and all are stored in one transaction, or none.
   std::vector<const AppendMessage*> messages;
-  AppendMessage first{a.flags, a.date_time, {}};
+  AppendMessage first{a.flags, a.date_time, {}, {}};
   messages.push_back(&first);
   for (const auto& m : a.more) messages.push_back(&m);
   bool into_selected = selected_ && selected_->name == *name;
+  // CATENATE (RFC 4469 section 3): messages given as parts are built first,
+  // off the event loop; a URL that cannot be read fails the whole command
+  // (every message of a MULTIAPPEND) with NO [BADURL], before anything is stored.
+  std::vector<std::string> built;
+  if (!a.catenate.empty() || std::any_of(a.more.begin(), a.more.end(),
+                                         [](const auto& m) { return !m.catenate.empty(); })) {
+    auto result = co_await BuildCatenated(c);
+    if (!result) co_return true;  // answered
+    built = std::move(*result);
+  }
   std::vector<store::AppendRequest> reqs;
   for (size_t i = 0; i < messages.size(); ++i) {
     const AppendMessage& m = *messages[i];
@@ -649,7 +696,12 @@ awaitable<bool> Session::HandleAppend(const Command& c) {
     store::AppendRequest& req = reqs.emplace_back();
     req.account_id = account_id_;
     req.mailbox = *name;
-    req.content = i == 0 ? a.message : m.message;
+    const std::vector<CatPart>& parts = i == 0 ? a.catenate : m.catenate;
+    if (!parts.empty()) {
+      req.content = std::move(built[i]);
+    } else {
+      req.content = i == 0 ? a.message : m.message;
+    }
     req.flags = change->flags;
     for (const auto& k : change->keywords) {
       if (!req.keywords.empty()) req.keywords += ' ';
@@ -729,6 +781,105 @@ awaitable<bool> Session::HandleAppend(const Command& c) {
          "[APPENDUID " + std::to_string(results.front().uidvalidity) + " " + uids.ToString() +
              "] APPEND completed");
   co_return true;
+}
+
+namespace {
+
+// A URL as the text of a [BADURL] response code: url-resp-text is TEXT-CHARs
+// other than "]" (RFC 4469 section 5, erratum 2002); anything else is
+// percent-encoded, as in a URL.
+std::string BadUrlText(std::string_view url) {
+  std::string out;
+  for (char ch : url) {
+    auto u = static_cast<unsigned char>(ch);
+    if (u <= 0x20 || u >= 0x7f || ch == ']') {
+      constexpr char kHex[] = "0123456789ABCDEF";
+      out += '%';
+      out += kHex[u >> 4];
+      out += kHex[u & 15];
+    } else {
+      out += ch;
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+awaitable<std::optional<std::vector<std::string>>> Session::BuildCatenated(const Command& c) {
+  const auto& a = c.As<AppendArgs>();
+  UrlContext ctx;
+  ctx.account_id = account_id_;
+  ctx.user = address_;
+  if (selected_) ctx.selected_mailbox = selected_->name;
+  ctx.servers = ThisServerNames(cfg_->hostname);
+  // Each message is bounded by APPENDLIMIT, and all of them together by what
+  // one command may carry (Limits::max_command): a few URLs naming large
+  // messages must not build more than a MULTIAPPEND of literals could send.
+  uint64_t limit = cfg_->imap.max_message_size;
+  uint64_t total_limit = reader_.limits().max_command;
+  struct Built {
+    uint64_t total = 0;  // of the messages built so far
+    std::vector<std::string> contents;
+    std::string bad_url;  // the URL that failed
+    bool too_big = false;
+    std::optional<Error> error;  // the store failed
+  };
+  store::Store* store = svc_.store;
+  // `a` lives in the command, which outlives this await.
+  auto build = [store, ctx = std::move(ctx), limit, total_limit, &a]() {
+    Built b;
+    auto one = [&](const std::vector<CatPart>& parts) -> std::string {
+      std::string out;
+      for (const CatPart& p : parts) {
+        if (!b.bad_url.empty() || b.too_big || b.error) return out;
+        if (!p.url) {
+          out += p.data;
+        } else {
+          auto url = ParseImapUrl(p.data);
+          Result<std::string> data =
+              url ? FetchUrl(*store, *url, ctx) : Result<std::string>(url.error());
+          if (!data) {
+            ErrorKind k = data.error().kind;
+            if (k == ErrorKind::kNotFound || k == ErrorKind::kInvalid) {
+              b.bad_url = p.data;
+            } else {
+              b.error = data.error();
+            }
+            return out;
+          }
+          out += *data;
+        }
+        if (out.size() > limit || b.total + out.size() > total_limit) b.too_big = true;
+      }
+      return out;
+    };
+    auto add = [&](const std::vector<CatPart>& parts) {
+      b.contents.push_back(one(parts));
+      b.total += b.contents.back().size();
+    };
+    add(a.catenate);
+    for (const AppendMessage& m : a.more) add(m.catenate);
+    return b;
+  };
+  Built b = co_await io::Offload(*svc_.blocking, std::move(build));
+  if (!b.bad_url.empty()) {
+    Tagged(c, "NO",
+           "[BADURL " + BadUrlText(b.bad_url) +
+               "] CATENATE: the URL names no readable message or part");
+    co_return std::nullopt;
+  }
+  if (b.too_big) {
+    // RFC 4469 section 3 (and RFC 7889): the built message is over APPENDLIMIT.
+    Tagged(c, "NO", "[TOOBIG] CATENATE: the message would exceed APPENDLIMIT");
+    co_return std::nullopt;
+  }
+  if (b.error) {
+    spdlog::error("imap: CATENATE for {}: {}", address_, b.error->message);
+    Tagged(c, "NO", "[UNAVAILABLE] the URL could not be read, try again later");
+    co_return std::nullopt;
+  }
+  co_return std::move(b.contents);
 }
 
 awaitable<bool> Session::HandleIdle(const Command& c) {

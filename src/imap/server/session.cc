@@ -16,6 +16,7 @@
 #include "imap/proto/response.h"
 #include "imap/proto/strings.h"
 #include "imap/proto/utf7.h"
+#include "imap/server/archives.h"
 #include "imap/server/render.h"
 #include "io/await.h"
 #include "server/login.h"
@@ -173,8 +174,8 @@ std::string Session::Capabilities() const {
       "IMAP4rev1 IMAP4rev2 SEARCHRES LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS "
       "MOVE CHILDREN SPECIAL-USE LIST-EXTENDED LIST-STATUS ESEARCH CONDSTORE QRESYNC BINARY "
       "QUOTA QUOTA=RES-STORAGE STATUS=SIZE PREVIEW SORT SORT=DISPLAY ESORT "
-      "THREAD=ORDEREDSUBJECT THREAD=REFERENCES MULTIAPPEND COMPRESS=DEFLATE OBJECTID SAVEDATE "
-      "PARTIAL METADATA APPENDLIMIT=" +
+      "THREAD=ORDEREDSUBJECT THREAD=REFERENCES MULTIAPPEND CATENATE URLAUTH COMPRESS=DEFLATE "
+      "OBJECTID SAVEDATE PARTIAL METADATA APPENDLIMIT=" +
       std::to_string(cfg_->imap.max_message_size);
   if (state_ == State::kNotAuthenticated) {
     if (conn_.tls_available() && !conn_.is_tls()) caps += " STARTTLS";
@@ -233,6 +234,9 @@ bool Session::Allowed(Verb v, State s) {
     case Verb::kCompress:
     case Verb::kGetMetadata:
     case Verb::kSetMetadata:
+    case Verb::kResetKey:
+    case Verb::kGenUrlAuth:
+    case Verb::kUrlFetch:
       return s == State::kAuthenticated || s == State::kSelected;
     case Verb::kCheck:
     case Verb::kClose:
@@ -430,8 +434,10 @@ awaitable<bool> Session::Handle(Command& c) {
       ok = co_await HandleIdle(c);
       co_return ok;
     case Verb::kNamespace:
-      // RFC 2342: one personal namespace, no others.
-      Reply("* NAMESPACE ((\"\" \"/\")) NIL NIL");
+      // RFC 2342: the personal namespace, no other users', and the shared
+      // namespace of list archives (imap/server/archives.h).
+      Reply("* NAMESPACE ((\"\" \"/\")) NIL ((\"" + std::string(store::kListArchivePrefix) +
+            "\" \"/\"))");
       Tagged(c, "OK", "NAMESPACE completed");
       break;
     case Verb::kEnable:
@@ -445,6 +451,11 @@ awaitable<bool> Session::Handle(Command& c) {
     case Verb::kGetMetadata:
     case Verb::kSetMetadata:
       ok = co_await HandleMetadata(c);
+      break;
+    case Verb::kResetKey:
+    case Verb::kGenUrlAuth:
+    case Verb::kUrlFetch:
+      ok = co_await HandleUrlAuth(c);
       break;
     case Verb::kCompress:
       ok = co_await HandleCompress(c);
@@ -787,7 +798,26 @@ awaitable<bool> Session::HandleSelect(const Command& c) {
   store::Store* store = svc_.store;
   int64_t account = account_id_;
   std::string mailbox = *name;
-  auto list = [store, account, mailbox] {
+  bool archive = IsArchiveName(mailbox);
+  if (archive) {
+    // A list archive (RFC 2342 shared namespace): read with the archive
+    // account's id once membership is checked; never writable.
+    auto find = [store, user = address_, mailbox] {
+      return std::optional<Result<Archive>>(FindArchive(*store, user, mailbox));
+    };
+    auto found = co_await io::Offload(*svc_.blocking, std::move(find));
+    if (!found->ok()) {
+      if ((*found).error().kind == ErrorKind::kNotFound) {
+        Tagged(c, "NO", "[NONEXISTENT] no such mailbox");
+      } else {
+        spdlog::error("imap: SELECT {} for {}: {}", mailbox, address_, (*found).error().message);
+        Tagged(c, "NO", "[UNAVAILABLE] mailbox temporarily unavailable, try again later");
+      }
+      co_return true;
+    }
+    account = (*found)->account_id;
+  }
+  auto list = [store, account, mailbox = archive ? std::string(store::kInbox) : mailbox] {
     return std::optional<Result<store::MailboxSnapshot>>(store->ListMessages(account, mailbox));
   };
   auto snap = co_await io::Offload(*svc_.blocking, std::move(list));
@@ -804,14 +834,17 @@ awaitable<bool> Session::HandleSelect(const Command& c) {
   Selected sel;
   sel.id = s.mailbox_id;
   sel.name = mailbox;
-  sel.read_only = c.verb == Verb::kExamine;
+  sel.account = account;
+  sel.archive = archive;
+  sel.read_only = c.verb == Verb::kExamine || archive;
   sel.uidvalidity = s.uidvalidity;
   sel.uidnext = s.uidnext;
   sel.highest_modseq = s.highest_modseq;
   sel.view.Assign(std::move(s.messages));
   // \Recent (RFC 3501 section 2.3.2): the messages no session has seen yet
   // are recent in this one; SELECT claims them, EXAMINE only looks.
-  uint32_t recent_uid = s.recent_uid;
+  // A list archive is shared and never claimed: no \Recent there.
+  uint32_t recent_uid = archive ? sel.view.MaxUid() : s.recent_uid;
   if (!sel.read_only && !sel.view.empty()) {
     recent_uid = ClaimRecent(sel.id, s.recent_uid, sel.view.MaxUid());
   }
@@ -868,6 +901,24 @@ awaitable<bool> Session::HandleSelect(const Command& c) {
 awaitable<bool> Session::HandleMailboxWrite(const Command& c) {
   store::Store* store = svc_.store;
   int64_t account = account_id_;
+  if (c.verb == Verb::kCreate || c.verb == Verb::kDelete || c.verb == Verb::kRename) {
+    // List archives are made by the lists, never by IMAP (RFC 5530 NOPERM).
+    std::vector<std::string> names;
+    if (c.verb == Verb::kRename) {
+      names = {c.As<RenameArgs>().from, c.As<RenameArgs>().to};
+    } else if (c.verb == Verb::kCreate) {
+      names = {c.As<CreateArgs>().mailbox};
+    } else {
+      names = {c.As<MailboxArgs>().mailbox};
+    }
+    for (const auto& wire : names) {
+      auto n = FromWire(wire);
+      if (n && (IsArchiveName(*n) || n->starts_with(store::kListArchivePrefix))) {
+        Tagged(c, "NO", "[NOPERM] the list archives (#lists/) are read-only");
+        co_return true;
+      }
+    }
+  }
   Result<void> result;
   std::string what = VerbName(c.verb);
   std::string created;  // CREATE: the canonical name
@@ -957,6 +1008,12 @@ awaitable<bool> Session::HandleMailboxWrite(const Command& c) {
 awaitable<bool> Session::HandleList(const Command& c) {
   const auto& a = c.As<ListArgs>();
   bool lsub = c.verb == Verb::kLsub;
+  if (rev2_ && a.return_status &&
+      std::find(a.return_status->begin(), a.return_status->end(), StatusItem::kRecent) !=
+          a.return_status->end()) {
+    Tagged(c, "BAD", "RECENT is not an IMAP4rev2 status item (RFC 9051 appendix E)");
+    co_return true;
+  }
   // RFC 3501 section 6.3.8: an empty pattern asks for the delimiter.
   if (a.patterns.size() == 1 && a.patterns[0].empty() && !lsub) {
     Reply("* LIST (\\Noselect) \"/\" \"\"");
@@ -994,6 +1051,7 @@ awaitable<bool> Session::HandleList(const Command& c) {
     const store::MailboxInfo* info = nullptr;  // null: no such mailbox
     bool subscribed = false;
     bool matched = false;
+    bool root = false;  // "#lists", the shared namespace's \Noselect root
   };
   struct Listed {
     std::vector<store::MailboxInfo> all;
@@ -1007,12 +1065,21 @@ awaitable<bool> Session::HandleList(const Command& c) {
   store::Store* store = svc_.store;
   int64_t account = account_id_;
   auto list = [rev2 = rev2_, boxes = std::move(**mailboxes), patterns = std::move(patterns),
-               only_subscribed, want_parents, store,
-               account]() mutable -> std::optional<Result<Listed>> {
+               only_subscribed, want_parents, store, account,
+               user = address_]() mutable -> std::optional<Result<Listed>> {
     Listed l;
     l.all = std::move(boxes);
+    // The list archives the user may read (RFC 2342 shared namespace,
+    // imap/server/archives.h), under their root "#lists".
+    auto archives = ListArchives(*store, user);
+    if (!archives) return Result<Listed>(archives.error());
+    for (auto& a : *archives) l.all.push_back(std::move(a.mailbox));
     std::map<std::string, Entry> by_name;
     for (const auto& m : l.all) by_name[m.name] = Entry{m.name, {}, &m, m.subscribed, false};
+    if (!archives->empty()) {
+      std::string root(store::kListArchivePrefix.substr(0, store::kListArchivePrefix.size() - 1));
+      by_name[root] = Entry{root, {}, nullptr, false, false, true};
+    }
     if (only_subscribed) {
       auto orphans = store->ListOrphanSubscriptions(account);
       if (!orphans) return Result<Listed>(orphans.error());
@@ -1092,7 +1159,7 @@ awaitable<bool> Session::HandleList(const Command& c) {
     }
     if (only_subscribed) {
       if (!e.subscribed && !childinfo && !lsub_parent) continue;
-    } else if (!e.info) {
+    } else if (!e.info && !e.root) {
       continue;
     }
     if (a.select_special_use && (!e.info || e.info->special_use.empty())) continue;
@@ -1105,7 +1172,11 @@ awaitable<bool> Session::HandleList(const Command& c) {
       // As Dovecot answers: LSUB carries \Noselect for the parents only.
       if (lsub_parent) add("\\Noselect");
     } else {
-      if (!e.info) add("\\NonExistent");  // implies \Noselect (RFC 5258 section 3.4)
+      if (e.root) {
+        add("\\Noselect");
+      } else if (!e.info) {
+        add("\\NonExistent");  // implies \Noselect (RFC 5258 section 3.4)
+      }
       if (has_children.count(e.name)) {
         add("\\HasChildren");
       } else if (e.info) {
@@ -1134,9 +1205,34 @@ awaitable<bool> Session::HandleList(const Command& c) {
 
 awaitable<bool> Session::HandleStatus(const Command& c) {
   const auto& a = c.As<StatusArgs>();
+  // RFC 9051 appendix E: no RECENT status item in IMAP4rev2 (status-att in
+  // section 9 has none).
+  if (rev2_ && std::find(a.items.begin(), a.items.end(), StatusItem::kRecent) != a.items.end()) {
+    Tagged(c, "BAD", "RECENT is not an IMAP4rev2 status item (RFC 9051 appendix E)");
+    co_return true;
+  }
   auto name = FromWire(a.mailbox);
   if (!name) {
     Tagged(c, "NO", "[NONEXISTENT] invalid mailbox name");
+    co_return true;
+  }
+  if (IsArchiveName(*name)) {
+    // A list archive (imap/server/archives.h).
+    store::Store* store = svc_.store;
+    auto find = [store, user = address_, mailbox = *name] {
+      return std::optional<Result<Archive>>(FindArchive(*store, user, mailbox));
+    };
+    auto found = co_await io::Offload(*svc_.blocking, std::move(find));
+    if (!found->ok()) {
+      bool missing = (*found).error().kind == ErrorKind::kNotFound;
+      Tagged(c, "NO", missing ? "[NONEXISTENT] no such mailbox" : "[UNAVAILABLE] try again later");
+      co_return true;
+    }
+    std::string line = "* STATUS ";
+    AppendString(line, ToWire((*found)->mailbox.name), rev2_);
+    line += " (" + StatusItems((*found)->mailbox, a.items, cfg_->imap.max_message_size) + ")";
+    Reply(line);
+    Tagged(c, "OK", "STATUS completed");
     co_return true;
   }
   auto mailboxes = co_await ListMailboxesWithClaims();

@@ -48,6 +48,10 @@ class Session final : public server::SessionRegistry::Member,
   struct Selected {
     int64_t id = 0;
     std::string name;  // UTF-8, canonical
+    // The account whose mailbox this is: the session's own, or a list's
+    // archive account (imap/server/archives.h, always read-only).
+    int64_t account = 0;
+    bool archive = false;
     bool read_only = false;
     uint32_t uidvalidity = 0;
     uint32_t uidnext = 1;
@@ -120,6 +124,7 @@ class Session final : public server::SessionRegistry::Member,
   awaitable<bool> HandleQuota(const Command& c);     // GETQUOTA GETQUOTAROOT SETQUOTA
   awaitable<bool> HandleCompress(const Command& c);  // RFC 4978
   awaitable<bool> HandleMetadata(const Command& c);  // metadata.cc: RFC 5464
+  awaitable<bool> HandleUrlAuth(const Command& c);   // urlauth.cc: RFC 4467
   // Claims \Recent for the messages from index `first_new` on (RFC 3501 2.3.2).
   // Claims \Recent for the messages of a mailbox up to a UID (through the
   // hub; `stored` is the store's claim as of SELECT, 0 if unknown) and
@@ -158,6 +163,10 @@ class Session final : public server::SessionRegistry::Member,
   awaitable<bool> HandleCopy(const Command& c);
   awaitable<bool> HandleExpunge(const Command& c, bool silent);
   awaitable<bool> HandleAppend(const Command& c);
+  // The contents of an APPEND's CATENATE messages (RFC 4469), in message
+  // order ("" for a message sent as one literal); nullopt when the command is
+  // answered (NO [BADURL], NO [TOOBIG]).
+  awaitable<std::optional<std::vector<std::string>>> BuildCatenated(const Command& c);
   awaitable<bool> HandleIdle(const Command& c);
   // Resolves a sequence or UID set against the selected mailbox into indexes
   // of selected_->messages. kInvalid for sequence numbers past the end.

@@ -25,7 +25,7 @@ awaitable<std::optional<std::vector<SortInput>>> Session::LoadSortInputs(
   store::Store* store = svc_.store;
   TreeCache* trees = &trees_;
   SortKeyCache* keys = &sort_keys_;
-  int64_t account = account_id_;
+  int64_t account = selected_->account;
   // The session waits, and only its own coroutine changes the view.
   const std::vector<store::MessageMeta>* metas = &selected_->view.metas();
   int64_t mailbox_id = selected_->id;

@@ -166,7 +166,8 @@ class Mover {
       auto content = pg::ReadBlobById(src_, src_blob);  // verified against its SHA-256
       if (!content) return content.error();
       auto meta = src_.Exec(
-          "SELECT b.mime, t.header, t.body, b.sort_keys FROM blobs b LEFT JOIN blob_text t ON "
+          "SELECT b.mime, t.header, t.body, b.sort_keys, b.thread_id FROM blobs b LEFT JOIN "
+          "blob_text t ON "
           "t.blob_id = b.id WHERE b.id = $1",
           {P(src_blob)});
       if (!meta) return meta.error();
@@ -174,10 +175,11 @@ class Mover {
       std::optional<IndexText> text;
       if (!meta->empty() && !meta->IsNull(0, 1))
         text = IndexText{meta->Text(0, 1), meta->Text(0, 2)};
-      // The SORT keys record (issue 16) moves with the body.
+      // The SORT keys record (issue 16) and the threadId move with the body.
       std::string sort_keys = meta->empty() || meta->IsNull(0, 3) ? "" : meta->Blob(0, 3);
-      pg::Txn t{dst_, true, {}};
-      auto put = pg::PutBlob(t, *content, mime, 0, text, sort_keys);
+      std::string thread_id = meta->empty() || meta->IsNull(0, 4) ? "" : meta->Text(0, 4);
+      pg::Txn t{dst_, true, {}, {}};
+      auto put = pg::PutBlob(t, *content, mime, 0, text, sort_keys, thread_id);
       if (!put) return put.error();
       id = *put;
       // Read back what the target stored: its chunks must give the same SHA-256.
@@ -239,8 +241,8 @@ class Mover {
   // Sieve scripts, status and memos, orphan subscriptions and the quota:
   // small, copied whole each time.
   Status CopySmallTables() {
-    for (const char* table : {"sieve_scripts", "sieve_status", "sieve_memos",
-                              "orphan_subscriptions", "jmap_documents"}) {
+    for (const char* table : {"sieve_scripts", "sieve_state", "sieve_scripts_gone", "sieve_status",
+                              "sieve_memos", "orphan_subscriptions", "jmap_documents"}) {
       if (auto st =
               Run(dst_, std::string("DELETE FROM ") + table + " WHERE account_id = $1", {P(id_)});
           !st) {
@@ -248,15 +250,46 @@ class Mover {
       }
     }
     auto scripts = src_.Exec(
-        "SELECT name, content, active::int, updated_at FROM sieve_scripts WHERE account_id = $1",
+        "SELECT name, content, active::int, updated_at, id, created_seq, changed_seq FROM "
+        "sieve_scripts WHERE account_id = $1",
         {P(id_)});
     if (!scripts) return scripts.error();
     for (int i = 0; i < scripts->size(); ++i) {
       if (auto st = Run(dst_,
-                        "INSERT INTO sieve_scripts(account_id, name, content, active, updated_at) "
-                        "VALUES($1, $2, $3, $4 != 0, $5)",
+                        "INSERT INTO sieve_scripts(account_id, name, content, active, updated_at, "
+                        "id, created_seq, changed_seq) VALUES($1, $2, $3, $4 != 0, $5, $6, $7, $8)",
                         {P(id_), P(scripts->Text(i, 0)), P(scripts->Text(i, 1)),
-                         P(scripts->Int(i, 2)), P(scripts->Int(i, 3))});
+                         P(scripts->Int(i, 2)), P(scripts->Int(i, 3)), P(scripts->Int(i, 4)),
+                         P(scripts->Int(i, 5)), P(scripts->Int(i, 6))});
+          !st) {
+        return st;
+      }
+    }
+    // The script counter and the tombstones (JMAP SieveScript ids and states
+    // stay valid across the move).
+    auto counters = src_.Exec(
+        "SELECT seq, next_id, forgotten FROM sieve_state WHERE account_id = $1", {P(id_)});
+    if (!counters) return counters.error();
+    for (int i = 0; i < counters->size(); ++i) {
+      if (auto st =
+              Run(dst_,
+                  "INSERT INTO sieve_state(account_id, seq, next_id, forgotten) "
+                  "VALUES($1, $2, $3, $4)",
+                  {P(id_), P(counters->Int(i, 0)), P(counters->Int(i, 1)), P(counters->Int(i, 2))});
+          !st) {
+        return st;
+      }
+    }
+    auto gone = src_.Exec(
+        "SELECT id, name, created_seq, gone_seq FROM sieve_scripts_gone WHERE account_id = $1",
+        {P(id_)});
+    if (!gone) return gone.error();
+    for (int i = 0; i < gone->size(); ++i) {
+      if (auto st = Run(dst_,
+                        "INSERT INTO sieve_scripts_gone(account_id, id, name, created_seq, "
+                        "gone_seq) VALUES($1, $2, $3, $4, $5)",
+                        {P(id_), P(gone->Int(i, 0)), P(gone->Text(i, 1)), P(gone->Int(i, 2)),
+                         P(gone->Int(i, 3))});
           !st) {
         return st;
       }

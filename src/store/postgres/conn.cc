@@ -2,8 +2,10 @@
 
 #include <poll.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdlib>
+#include <optional>
 
 namespace hato::store::pg {
 namespace {
@@ -14,6 +16,8 @@ int64_t NowMs() {
       .count();
 }
 
+std::atomic<uint64_t> round_trips{0};
+
 int HexValue(char c) {
   if (c >= '0' && c <= '9') return c - '0';
   if (c >= 'a' && c <= 'f') return c - 'a' + 10;
@@ -22,6 +26,10 @@ int HexValue(char c) {
 }
 
 }  // namespace
+
+uint64_t RoundTrips() { return round_trips.load(std::memory_order_relaxed); }
+
+void Conn::CountRoundTrip() { round_trips.fetch_add(1, std::memory_order_relaxed); }
 
 int64_t Rows::Int(int row, int col) const {
   const char* v = PQgetvalue(r_, row, col);
@@ -132,76 +140,147 @@ Status Conn::WaitReadable(int64_t deadline_ms) {
   }
 }
 
-Result<Rows> Conn::Exec(std::string_view sql, const std::vector<Param>& params) {
-  // Never reconnect here: a new session would run the rest of a transaction
-  // in autocommit. Callers Connect() before a transaction or a read.
-  if (conn_ == nullptr) return Err(ErrorKind::kTemporary, "postgres: connection lost");
-  std::string q(sql);
-  int sent = 0;
-  if (params.empty()) {
-    sent = PQsendQuery(conn_, q.c_str());
-  } else {
-    std::vector<const char*> values(params.size());
-    std::vector<int> lengths(params.size()), formats(params.size());
-    for (size_t i = 0; i < params.size(); ++i) {
-      values[i] = params[i].null ? nullptr : params[i].value.c_str();
-      lengths[i] = static_cast<int>(params[i].value.size());
-      formats[i] = params[i].binary ? 1 : 0;
-    }
-    sent = PQsendQueryParams(conn_, q.c_str(), static_cast<int>(params.size()), nullptr,
-                             values.data(), lengths.data(), formats.data(), 0);
+bool Conn::Send(const std::string& sql, const std::vector<Param>& params) {
+  if (params.empty() && PQpipelineStatus(conn_) == PQ_PIPELINE_OFF) {
+    return PQsendQuery(conn_, sql.c_str()) == 1;
   }
-  if (!sent) return Fail(ErrorKind::kTemporary, PQerrorMessage(conn_));
-  int64_t deadline = NowMs() + options_.query_timeout_ms;
-  // Flush what libpq could not send at once (large parameters).
+  std::vector<const char*> values(params.size());
+  std::vector<int> lengths(params.size()), formats(params.size());
+  for (size_t i = 0; i < params.size(); ++i) {
+    values[i] = params[i].null ? nullptr : params[i].value.c_str();
+    lengths[i] = static_cast<int>(params[i].value.size());
+    formats[i] = params[i].binary ? 1 : 0;
+  }
+  return PQsendQueryParams(conn_, sql.c_str(), static_cast<int>(params.size()), nullptr,
+                           values.data(), lengths.data(), formats.data(), 0) == 1;
+}
+
+// Flushes what libpq could not send at once (large parameters, a pipeline),
+// reading meanwhile so that a server busy writing results never blocks us both.
+Status Conn::Flush(int64_t deadline_ms) {
   while (true) {
     int f = PQflush(conn_);
-    if (f == 0) break;
+    if (f == 0) return Ok();
     if (f < 0) return Fail(ErrorKind::kTemporary, PQerrorMessage(conn_));
-    int64_t left = deadline - NowMs();
+    int64_t left = deadline_ms - NowMs();
     pollfd p{PQsocket(conn_), POLLIN | POLLOUT, 0};
     if (left <= 0 || ::poll(&p, 1, static_cast<int>(std::max<int64_t>(left, 0))) == 0) {
       return Fail(ErrorKind::kTemporary, "the database did not take the query in " +
                                              std::to_string(options_.query_timeout_ms) + " ms");
     }
-    if (p.revents & POLLIN) PQconsumeInput(conn_);
-  }
-  Rows last;
-  std::string error_state, error_message;
-  while (true) {
-    while (PQisBusy(conn_)) {
-      if (auto st = WaitReadable(deadline); !st) {
-        // A stalled server or network: drop the connection. No PQcancel: it
-        // blocks on the same stalled server; the server's statement_timeout
-        // (and the closed socket) end the query on its side.
-        return Fail(ErrorKind::kTemporary, "the database did not answer in " +
-                                               std::to_string(options_.query_timeout_ms) + " ms");
-      }
-      if (!PQconsumeInput(conn_)) return Fail(ErrorKind::kTemporary, PQerrorMessage(conn_));
+    if ((p.revents & POLLIN) && !PQconsumeInput(conn_)) {
+      return Fail(ErrorKind::kTemporary, PQerrorMessage(conn_));
     }
-    PGresult* r = PQgetResult(conn_);
-    if (r == nullptr) break;
-    ExecStatusType status = PQresultStatus(r);
+  }
+}
+
+Result<PGresult*> Conn::NextResult(int64_t deadline_ms) {
+  while (PQisBusy(conn_)) {
+    if (auto st = WaitReadable(deadline_ms); !st) {
+      // A stalled server or network: drop the connection. No PQcancel: it
+      // blocks on the same stalled server; the server's statement_timeout
+      // (and the closed socket) end the query on its side.
+      return Fail(ErrorKind::kTemporary, "the database did not answer in " +
+                                             std::to_string(options_.query_timeout_ms) + " ms");
+    }
+    if (!PQconsumeInput(conn_)) return Fail(ErrorKind::kTemporary, PQerrorMessage(conn_));
+  }
+  return PQgetResult(conn_);
+}
+
+Error Conn::ResultError(PGresult* r, std::string_view sql, bool& drop) {
+  const char* state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+  const char* primary = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
+  std::string error_state = state ? state : "";
+  std::string msg = primary ? primary : PQerrorMessage(conn_);
+  drop = DropsConnection(error_state);
+  return Err(KindOfSqlState(error_state), "postgres: " + msg + " [" + error_state + "] (" +
+                                              std::string(sql.substr(0, 120)) + ")");
+}
+
+Result<Rows> Conn::Exec(std::string_view sql, const std::vector<Param>& params) {
+  // Never reconnect here: a new session would run the rest of a transaction
+  // in autocommit. Callers Connect() before a transaction or a read.
+  if (conn_ == nullptr) return Err(ErrorKind::kTemporary, "postgres: connection lost");
+  std::string q(sql);
+  CountRoundTrip();
+  if (!Send(q, params)) return Fail(ErrorKind::kTemporary, PQerrorMessage(conn_));
+  int64_t deadline = NowMs() + options_.query_timeout_ms;
+  if (auto st = Flush(deadline); !st) return st.error();
+  Rows last;
+  std::optional<Error> error;
+  bool drop = false;
+  while (true) {
+    auto r = NextResult(deadline);
+    if (!r) return r.error();
+    if (*r == nullptr) break;
+    ExecStatusType status = PQresultStatus(*r);
     if (status == PGRES_FATAL_ERROR || status == PGRES_BAD_RESPONSE) {
-      const char* state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
-      const char* msg = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
-      if (error_state.empty() && error_message.empty()) {
-        error_state = state ? state : "";
-        error_message = msg ? msg : PQerrorMessage(conn_);
-      }
-      PQclear(r);
+      if (!error) error = ResultError(*r, q, drop);
+      PQclear(*r);
       continue;
     }
-    last = Rows(r);
+    last = Rows(*r);
   }
-  if (!error_state.empty() || !error_message.empty() || PQstatus(conn_) != CONNECTION_OK) {
-    ErrorKind kind = KindOfSqlState(error_state);
-    std::string w = q.substr(0, 120);
-    std::string msg = error_message + " [" + error_state + "] (" + w + ")";
-    if (DropsConnection(error_state) || PQstatus(conn_) != CONNECTION_OK) return Fail(kind, msg);
-    return Err(kind, "postgres: " + msg);
+  if (!error && PQstatus(conn_) != CONNECTION_OK) {
+    error = Err(ErrorKind::kTemporary, std::string("postgres: ") + PQerrorMessage(conn_));
+  }
+  if (error) {
+    if (drop || PQstatus(conn_) != CONNECTION_OK) Close();
+    return *error;
   }
   return last;
+}
+
+Result<std::vector<Result<Rows>>> Conn::ExecPipeline(const std::vector<Statement>& statements) {
+  if (conn_ == nullptr) return Err(ErrorKind::kTemporary, "postgres: connection lost");
+  std::vector<Result<Rows>> out;
+  if (statements.empty()) return out;
+  CountRoundTrip();
+  if (PQenterPipelineMode(conn_) != 1) return Fail(ErrorKind::kTemporary, PQerrorMessage(conn_));
+  int64_t deadline = NowMs() + options_.query_timeout_ms;
+  for (const auto& s : statements) {
+    if (!Send(s.sql, s.params)) return Fail(ErrorKind::kTemporary, PQerrorMessage(conn_));
+  }
+  if (PQpipelineSync(conn_) != 1) return Fail(ErrorKind::kTemporary, PQerrorMessage(conn_));
+  if (auto st = Flush(deadline); !st) return st.error();
+  bool drop = false;
+  out.reserve(statements.size());
+  for (const auto& s : statements) {
+    Result<Rows> one = Rows();
+    while (true) {  // a statement's results end with nullptr
+      auto r = NextResult(deadline);
+      if (!r) return r.error();
+      if (*r == nullptr) break;
+      ExecStatusType status = PQresultStatus(*r);
+      if (status == PGRES_PIPELINE_ABORTED) {
+        one = Err(ErrorKind::kTemporary, "postgres: skipped after an earlier error");
+        PQclear(*r);
+      } else if (status == PGRES_FATAL_ERROR || status == PGRES_BAD_RESPONSE) {
+        bool d = false;
+        if (one) one = ResultError(*r, s.sql, d);
+        drop = drop || d;
+        PQclear(*r);
+      } else {
+        one = Rows(*r);
+      }
+    }
+    out.push_back(std::move(one));
+  }
+  auto sync = NextResult(deadline);
+  if (!sync) return sync.error();
+  bool synced = *sync != nullptr && PQresultStatus(*sync) == PGRES_PIPELINE_SYNC;
+  PQclear(*sync);
+  if (!synced || PQexitPipelineMode(conn_) != 1 || drop || PQstatus(conn_) != CONNECTION_OK) {
+    for (const auto& r : out) {
+      if (!r && drop) {
+        Close();
+        return r.error();
+      }
+    }
+    return Fail(ErrorKind::kTemporary, std::string("pipeline failed: ") + PQerrorMessage(conn_));
+  }
+  return out;
 }
 
 Result<std::vector<std::pair<std::string, std::string>>> Conn::WaitNotifications(int timeout_ms) {

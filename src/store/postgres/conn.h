@@ -8,6 +8,10 @@
 // connection is dropped (the next use reconnects); the server's own
 // statement_timeout, set at connect time, ends the query on its side.
 // Connecting is bounded by connect_timeout (per host).
+//
+// ExecPipeline sends several statements in libpq's pipeline mode (libpq 14+:
+// one Sync at the end) and reads all their results: one round trip for all,
+// which is how the writer group-commits a batch of deliveries.
 // Thread-safety: a Conn is used by one thread at a time.
 #pragma once
 
@@ -19,6 +23,7 @@
 #include <vector>
 
 #include "base/result.h"
+#include "store/postgres/round_trips.h"
 
 namespace hato::store::pg {
 
@@ -41,6 +46,12 @@ inline Param P(const char* v) { return Param{std::string(v), false, false}; }
 inline Param P(const std::string& v) { return Param{v, false, false}; }
 inline Param Bytes(std::string_view v) { return Param{std::string(v), true, false}; }
 inline Param Null() { return Param{{}, false, true}; }
+
+// One statement of a pipeline (Conn::ExecPipeline).
+struct Statement {
+  std::string sql;
+  std::vector<Param> params;
+};
 
 class Rows {
  public:
@@ -83,6 +94,14 @@ class Conn {
 
   // Runs one statement (or, without params, several separated by ';').
   Result<Rows> Exec(std::string_view sql, const std::vector<Param>& params = {});
+  // Sends `statements` without waiting for one another (pipeline mode) and
+  // reads every result: one round trip. The outer error is the connection's
+  // (lost or stalled: it is dropped, as by Exec); the inner results are per
+  // statement: after the first statement that fails the server skips the
+  // rest (they fail with kTemporary, "skipped") and leaves an open
+  // transaction block aborted. Only single statements with parameters
+  // (extended query protocol); no COPY.
+  Result<std::vector<Result<Rows>>> ExecPipeline(const std::vector<Statement>& statements);
   // Waits up to `timeout_ms` for notifications (LISTEN) and returns them as
   // (channel, payload) pairs; kTemporary when the connection is lost.
   Result<std::vector<std::pair<std::string, std::string>>> WaitNotifications(int timeout_ms);
@@ -90,6 +109,15 @@ class Conn {
 
  private:
   Status WaitReadable(int64_t deadline_ms);
+  bool Send(const std::string& sql, const std::vector<Param>& params);
+  Status Flush(int64_t deadline_ms);
+  // The next result (nullptr: the end of a statement's results), waiting
+  // until the deadline without blocking past it.
+  Result<PGresult*> NextResult(int64_t deadline_ms);
+  // The error of a failed result, mapped (KindOfSqlState); `drop` is set
+  // when the connection must be dropped after it.
+  Error ResultError(PGresult* r, std::string_view sql, bool& drop);
+  static void CountRoundTrip();
   Error Fail(ErrorKind kind, const std::string& message);
 
   ConnOptions options_;

@@ -26,7 +26,7 @@ Result<int64_t> ListIdOf(Conn& c, const std::string& address) {
 #define HATO_LIST_COLS                                                                    \
   "l.id, l.address, l.mode, l.name, l.confirm_text, l.welcome_text, l.max_message_size, " \
   "l.max_posts_per_hour, l.bounce_threshold, l.dmarc_rewrite, l.created_at, "             \
-  "(SELECT count(*) FROM list_members m WHERE m.list_id = l.id)"
+  "(SELECT count(*) FROM list_members m WHERE m.list_id = l.id), l.archive_account_id"
 
 ListInfo ListFromRow(const Rows& r, int i) {
   ListInfo l;
@@ -42,6 +42,7 @@ ListInfo ListFromRow(const Rows& r, int i) {
   l.dmarc_rewrite = r.Text(i, 9);
   l.created_at = r.Int(i, 10);
   l.members = static_cast<uint64_t>(r.Int(i, 11));
+  l.archive_account_id = r.Int(i, 12);
   return l;
 }
 
@@ -69,6 +70,30 @@ ListPostInfo PostFromRow(const Rows& r, int i) {
 
 }  // namespace
 
+Result<int64_t> EnsureListArchive(Txn& t, int64_t list_id) {
+  auto r = t.c.Exec("SELECT archive_account_id, address, domain_id FROM lists WHERE id = $1",
+                    {P(list_id)});
+  if (!r) return r.error();
+  if (r->empty()) return Err(ErrorKind::kNotFound, "no list " + std::to_string(list_id));
+  if (r->Int(0, 0) != 0) return r->Int(0, 0);
+  // No password verifies kListArchivePasswordHash. In a sharded store the account lives on main,
+  // with the lists (no directory row).
+  auto a = t.c.Exec(
+      "INSERT INTO accounts(address, domain_id, password_hash, created_at) "
+      "VALUES($1,$2,$3,$4) RETURNING id",
+      {P(r->Text(0, 1) + std::string(kListArchiveSuffix) + std::to_string(list_id)),
+       P(r->Int(0, 2)), P(std::string(kListArchivePasswordHash)), P(NowSeconds())});
+  if (!a) return a.error();
+  int64_t archive = a->Int(0, 0);
+  if (auto st = ApplyCreateMailbox(t, archive, std::string(kInbox), ""); !st) return st.error();
+  if (auto st = Run(t, "UPDATE lists SET archive_account_id = $1 WHERE id = $2",
+                    {P(archive), P(list_id)});
+      !st) {
+    return st.error();
+  }
+  return archive;
+}
+
 Status ApplyCreateList(Txn& t, const std::string& address, ListMode mode) {
   std::string domain = DomainOf(address);
   auto d = t.c.Exec("SELECT id FROM domains WHERE name = $1", {P(domain)});
@@ -95,8 +120,13 @@ Status ApplyCreateList(Txn& t, const std::string& address, ListMode mode) {
       !st) {
     return st;
   }
-  return Run(t, "INSERT INTO lists(address, domain_id, mode, created_at) VALUES($1,$2,$3,$4)",
-             {P(address), P(domain_id), P(static_cast<int64_t>(mode)), P(NowSeconds())});
+  auto l = t.c.Exec(
+      "INSERT INTO lists(address, domain_id, mode, created_at) VALUES($1,$2,$3,$4) RETURNING id",
+      {P(address), P(domain_id), P(static_cast<int64_t>(mode)), P(NowSeconds())});
+  if (!l) return l.error();
+  auto archive = EnsureListArchive(t, l->Int(0, 0));
+  if (!archive) return archive.error();
+  return Ok();
 }
 
 Status ApplyRemoveList(Txn& t, const std::string& address) {
@@ -282,7 +312,19 @@ Status ApplyPostToList(Txn& t, const ListPostRequest& req, ListPostReceipt& rece
     // An approved post: the held copy goes in the same transaction.
     if (auto st = ApplyDropHeldPost(t, req.held_id); !st) return st;
   }
-  auto blob = PutBlob(t, req.content, "", 1);
+  // The archive copy (issue 14 item 7) in the same transaction (see the
+  // SQLite backend); the queue entry shares its body.
+  auto archive = EnsureListArchive(t, req.list_id);
+  if (!archive) return archive.error();
+  DeliveryRequest copy;
+  copy.return_path = req.sender;
+  copy.account_ids.push_back(*archive);
+  copy.content = req.content;
+  copy.mime = req.mime;
+  copy.received_at = now;
+  DeliveryReceipt stored;
+  if (auto st = ApplyDelivery(t, copy, stored); !st) return st;
+  auto blob = PutBlob(t, req.content, req.mime, 1);
   if (!blob) return blob.error();
   auto m = t.c.Exec(
       "INSERT INTO outbound_messages(blob_id, sender, envid, smtputf8, eight_bit, size, "
@@ -400,6 +442,17 @@ Status ApplyListOutcomeScores(Txn& t, const std::vector<RecipientOutcome>& outco
 Result<std::vector<ListInfo>> QueryLists(Conn& c) {
   auto r = c.Exec("SELECT " HATO_LIST_COLS
                   " FROM lists l WHERE l.removed_at IS NULL ORDER BY l.address");
+  if (!r) return r.error();
+  std::vector<ListInfo> out;
+  for (int i = 0; i < r->size(); ++i) out.push_back(ListFromRow(*r, i));
+  return out;
+}
+
+Result<std::vector<ListInfo>> QueryMemberLists(Conn& c, const std::string& address) {
+  auto r = c.Exec("SELECT " HATO_LIST_COLS
+                  " FROM lists l JOIN list_members m ON m.list_id = l.id WHERE m.address = $1 "
+                  "AND l.removed_at IS NULL ORDER BY l.address COLLATE \"C\"",
+                  {P(address)});
   if (!r) return r.error();
   std::vector<ListInfo> out;
   for (int i = 0; i < r->size(); ++i) out.push_back(ListFromRow(*r, i));

@@ -16,6 +16,8 @@ namespace hato::store::pg {
 // A list's bounce threshold when its own setting is 0.
 inline constexpr uint32_t kDefaultListBounceThreshold = 3;
 
+// The list's archive account (made, with its INBOX, when the list has none).
+Result<int64_t> EnsureListArchive(Txn& t, int64_t list_id);
 Status ApplyCreateList(Txn& t, const std::string& address, ListMode mode);
 Status ApplyRemoveList(Txn& t, const std::string& address);
 Status ApplyUpdateList(Txn& t, const std::string& address, const ListSettings& s);
@@ -42,6 +44,8 @@ Status ApplyListOutcomeScores(Txn& t, const std::vector<RecipientOutcome>& outco
 
 Result<std::vector<ListInfo>> QueryLists(Conn& c);
 Result<ListInfo> QueryList(Conn& c, const std::string& address);
+// The live lists `address` is a member of (any role): the list archives it may read.
+Result<std::vector<ListInfo>> QueryMemberLists(Conn& c, const std::string& address);
 Result<std::vector<ListMember>> QueryListMembers(Conn& c, int64_t list_id);
 Result<ListMember> QueryListMember(Conn& c, int64_t list_id, const std::string& address);
 Result<uint64_t> QueryCountListTokens(Conn& c, int64_t list_id, const std::string& address,

@@ -108,11 +108,16 @@ Result<uint64_t> NextModseq(Txn& t, int64_t mailbox_id) {
   return static_cast<uint64_t>(r->Int(0, 0));
 }
 
+constexpr const char* kIndexTextSql =
+    "INSERT INTO blob_text(blob_id, header, body) VALUES($1, $2, $3) "
+    "ON CONFLICT (blob_id) DO NOTHING";
+
+std::vector<Param> IndexTextParams(int64_t blob_id, const IndexText& text) {
+  return {P(blob_id), P(CleanText(text.header)), P(CleanText(text.body))};
+}
+
 Status IndexBlobRow(Txn& t, int64_t blob_id, const IndexText& text) {
-  auto r = t.c.Exec(
-      "INSERT INTO blob_text(blob_id, header, body) VALUES($1, $2, $3) "
-      "ON CONFLICT (blob_id) DO NOTHING",
-      {P(blob_id), P(CleanText(text.header)), P(CleanText(text.body))});
+  auto r = t.c.Exec(kIndexTextSql, IndexTextParams(blob_id, text));
   if (!r) return r.error();
   return Ok();
 }
@@ -144,16 +149,18 @@ Status WriteChunks(Txn& t, int64_t blob_id, std::string_view payload) {
   return Ok();
 }
 
-// Reads rows of (sha256, size, codec, stored_length, data) in chunk order.
-Result<std::string> Assemble(const Rows& r, const std::string& what) {
-  if (r.empty()) return Err(ErrorKind::kNotFound, "no stored body " + what);
-  std::string sha = r.Blob(0, 0);
-  auto size = static_cast<uint64_t>(r.Int(0, 1));
-  auto codec = static_cast<Codec>(r.Int(0, 2));
-  auto stored = static_cast<uint64_t>(r.Int(0, 3));
+// Reads rows [first, end) of (sha256, size, codec, stored_length, data), one
+// body's chunks in order.
+Result<std::string> Assemble(const Rows& r, const std::string& what, int first = 0, int end = -1) {
+  if (end < 0) end = r.size();
+  if (first >= end) return Err(ErrorKind::kNotFound, "no stored body " + what);
+  std::string sha = r.Blob(first, 0);
+  auto size = static_cast<uint64_t>(r.Int(first, 1));
+  auto codec = static_cast<Codec>(r.Int(first, 2));
+  auto stored = static_cast<uint64_t>(r.Int(first, 3));
   std::string payload;
   payload.reserve(stored);
-  for (int i = 0; i < r.size(); ++i) payload += r.Blob(i, 4);
+  for (int i = first; i < end; ++i) payload += r.Blob(i, 4);
   if (payload.size() != stored) {
     return Err(ErrorKind::kCorrupt, "body " + HexEncode(sha) + " has " +
                                         std::to_string(payload.size()) + " stored bytes, want " +
@@ -319,15 +326,17 @@ int64_t NowSeconds() {
 }
 
 Result<int64_t> PutBlob(Txn& t, std::string_view content, std::string_view mime, int64_t refs,
-                        const std::optional<IndexText>& text, std::string_view sort_keys) {
+                        const std::optional<IndexText>& text, std::string_view sort_keys,
+                        std::string_view thread_id) {
   std::string sha = Sha256(content);
   Param mime_param = mime.empty() ? Null() : Bytes(mime);
   Param keys_param = sort_keys.empty() ? Null() : Bytes(sort_keys);
+  Param thread_param = thread_id.empty() ? Null() : P(std::string(thread_id));
   auto up = t.c.Exec(
       "UPDATE blobs SET refs = refs + $1, mime = coalesce(mime, $2), sort_keys = "
-      "coalesce(sort_keys, "
-      "$4) WHERE sha256 = $3 RETURNING id",
-      {P(refs), mime_param, Bytes(sha), keys_param});
+      "coalesce(sort_keys, $4), thread_id = coalesce(thread_id, $5) WHERE sha256 = $3 "
+      "RETURNING id",
+      {P(refs), mime_param, Bytes(sha), keys_param, thread_param});
   if (!up) return up.error();
   int64_t id = 0;
   if (!up->empty()) {
@@ -338,13 +347,14 @@ Result<int64_t> PutBlob(Txn& t, std::string_view content, std::string_view mime,
     // Another node may store the same body at the same moment: the upsert
     // counts our references on its row, and only the inserter writes chunks.
     auto ins = t.c.Exec(
-        "INSERT INTO blobs(sha256, stored_length, size, codec, refs, mime, sort_keys) "
-        "VALUES($1,$2,$3,$4,$5,$6,$7) ON CONFLICT (sha256) DO UPDATE SET refs = blobs.refs + "
-        "EXCLUDED.refs, mime = coalesce(blobs.mime, EXCLUDED.mime), sort_keys = "
-        "coalesce(blobs.sort_keys, EXCLUDED.sort_keys) RETURNING id, xmax = 0",
+        "INSERT INTO blobs(sha256, stored_length, size, codec, refs, mime, sort_keys, "
+        "thread_id) VALUES($1,$2,$3,$4,$5,$6,$7,$8) ON CONFLICT (sha256) DO UPDATE SET refs = "
+        "blobs.refs + EXCLUDED.refs, mime = coalesce(blobs.mime, EXCLUDED.mime), sort_keys = "
+        "coalesce(blobs.sort_keys, EXCLUDED.sort_keys), thread_id = coalesce(blobs.thread_id, "
+        "EXCLUDED.thread_id) RETURNING id, xmax = 0",
         {Bytes(sha), P(static_cast<int64_t>(payload.size())),
          P(static_cast<int64_t>(content.size())), P(static_cast<int64_t>(codec)), P(refs),
-         mime_param, keys_param});
+         mime_param, keys_param, thread_param});
     if (!ins) return ins.error();
     id = ins->Int(0, 0);
     if (ins->Int(0, 1) != 0) {
@@ -364,6 +374,33 @@ Result<std::string> ReadBlobById(Conn& c, int64_t blob_id) {
       {P(blob_id)});
   if (!r) return r.error();
   return Assemble(*r, "id " + std::to_string(blob_id));
+}
+
+Result<std::vector<std::string>> ReadBlobsById(Conn& c, const std::vector<int64_t>& blob_ids) {
+  std::string list = "{";
+  for (int64_t id : blob_ids) {
+    if (list.size() > 1) list += ',';
+    list += std::to_string(id);
+  }
+  auto r = c.Exec(
+      "SELECT b.sha256, b.size, b.codec, b.stored_length, k.data, b.id FROM blobs b JOIN "
+      "blob_chunks k ON k.blob_id = b.id WHERE b.id = ANY($1::bigint[]) ORDER BY b.id, k.seq",
+      {P(list + "}")});
+  if (!r) return r.error();
+  std::map<int64_t, std::pair<int, int>> rows;  // blob id -> its rows [first, end)
+  for (int i = 0; i < r->size(); ++i) {
+    auto it = rows.try_emplace(r->Int(i, 5), i, i).first;
+    it->second.second = i + 1;
+  }
+  std::vector<std::string> out;
+  for (int64_t id : blob_ids) {
+    auto at = rows.find(id);
+    auto [first, end] = at == rows.end() ? std::pair<int, int>{0, 0} : at->second;
+    auto content = Assemble(*r, "id " + std::to_string(id), first, end);
+    if (!content) return content.error();
+    out.push_back(std::move(*content));
+  }
+  return out;
 }
 
 Result<std::string> ReadBlobBySha(Conn& c, std::string_view sha256) {
@@ -424,7 +461,8 @@ static Status ApplyFilings(Txn& t, const DeliveryRequest& req, DeliveryReceipt& 
       req.filings.begin(), req.filings.end(), [](const Filing& f) { return f.content.empty(); }));
   Result<int64_t> shared = int64_t{0};
   if (shared_refs > 0)
-    shared = PutBlob(t, req.content, req.mime, shared_refs, std::nullopt, req.sort_keys);
+    shared =
+        PutBlob(t, req.content, req.mime, shared_refs, std::nullopt, req.sort_keys, req.thread_id);
   if (!shared) return shared.error();
   // The distinct keywords of each mailbox a copy with keywords goes to.
   std::map<int64_t, MailboxKeywordSet> mailbox_keywords;
@@ -467,7 +505,7 @@ Status ApplyDelivery(Txn& t, const DeliveryRequest& req, DeliveryReceipt& receip
   if (!req.filings.empty()) return ApplyFilings(t, req, receipt);
   if (req.account_ids.empty()) return Ok();
   auto blob = PutBlob(t, req.content, req.mime, static_cast<int64_t>(req.account_ids.size()),
-                      std::nullopt, req.sort_keys);
+                      std::nullopt, req.sort_keys, req.thread_id);
   if (!blob) return blob.error();
   for (int64_t account : req.account_ids) {
     Result<MailboxRow> mb = Err(ErrorKind::kNotFound, "");
@@ -480,6 +518,89 @@ Status ApplyDelivery(Txn& t, const DeliveryRequest& req, DeliveryReceipt& receip
     receipt.message_ids.push_back(id->first);
   }
   return Ok();
+}
+
+// PipelinedDelivery's statement: the body (counted once per account, its
+// one chunk written only by the inserter, as in PutBlob), each account's
+// mailbox (the first \Junk when $10 names it, else INBOX, as ApplyDelivery
+// picks), its next UID and modseq (the row lock orders concurrent writers,
+// as in NextSlot), and the messages; rows (message id, mailbox id) in the
+// order of the accounts, fewer when an account has no such mailbox.
+constexpr const char* kDeliverySql =
+    "WITH b AS (INSERT INTO blobs(sha256, stored_length, size, codec, refs, mime, sort_keys, "
+    "thread_id) VALUES($1, $2, $3, $4, $5, $6, $7, $15::text) ON CONFLICT (sha256) DO UPDATE SET "
+    "refs = blobs.refs + EXCLUDED.refs, mime = coalesce(blobs.mime, EXCLUDED.mime), sort_keys = "
+    "coalesce(blobs.sort_keys, EXCLUDED.sort_keys), thread_id = coalesce(blobs.thread_id, "
+    "EXCLUDED.thread_id) RETURNING id, xmax = 0 AS fresh), "
+    "k AS (INSERT INTO blob_chunks(blob_id, seq, data) SELECT id, 0, $8::bytea FROM b WHERE "
+    "fresh), "
+    "t AS (SELECT a.ord, (SELECT x.id FROM mailboxes x WHERE x.account_id = a.account AND "
+    "x.deleted_at IS NULL AND (x.name = 'INBOX' OR x.special_use = $10::text) ORDER BY "
+    "coalesce(x.special_use = $10::text, false) DESC, x.id LIMIT 1) AS mailbox_id FROM "
+    "unnest($9::bigint[]) WITH ORDINALITY a(account, ord)), "
+    "s AS (UPDATE mailboxes x SET uidnext = x.uidnext + 1, highest_modseq = x.highest_modseq + 1 "
+    "FROM t WHERE x.id = t.mailbox_id RETURNING x.id, t.ord, x.uidnext - 1 AS uid, "
+    "x.highest_modseq AS modseq), "
+    "m AS (INSERT INTO messages(mailbox_id, uid, blob_id, size, internal_date, flags, keywords, "
+    "return_path, modseq, saved_at) SELECT s.id, s.uid, b.id, $11::bigint, $12::bigint, 0, '', "
+    "$13::text, s.modseq, $14::bigint FROM s CROSS JOIN b RETURNING id, mailbox_id) "
+    "SELECT m.id, m.mailbox_id FROM m JOIN s ON s.id = m.mailbox_id ORDER BY s.ord";
+
+std::optional<PipelinedWrite> PipelinedDelivery(const DeliveryRequest& req, bool compress,
+                                                DeliveryReceipt& receipt) {
+  if (!req.filings.empty() || !req.outcomes.empty() || !req.dsn_for.empty() ||
+      req.submitted_by != 0 || (req.outbound && !req.outbound->recipients.empty()) ||
+      req.account_ids.empty()) {
+    return std::nullopt;
+  }
+  // One UPDATE changes a mailbox row once: an account twice takes ApplyDelivery.
+  std::vector<int64_t> distinct = req.account_ids;
+  std::sort(distinct.begin(), distinct.end());
+  if (std::adjacent_find(distinct.begin(), distinct.end()) != distinct.end()) return std::nullopt;
+  Codec codec;
+  std::string payload = Encode(req.content, compress, codec);
+  if (payload.size() > kChunkBytes) return std::nullopt;
+  std::string sha = Sha256(req.content);
+  std::string accounts = "{";
+  for (int64_t id : req.account_ids) {
+    if (accounts.size() > 1) accounts += ',';
+    accounts += std::to_string(id);
+  }
+  accounts += '}';
+  auto n = static_cast<int64_t>(req.account_ids.size());
+  PipelinedWrite w;
+  w.statements.push_back(
+      {kDeliverySql,
+       {Bytes(sha), P(static_cast<int64_t>(payload.size())),
+        P(static_cast<int64_t>(req.content.size())), P(static_cast<int64_t>(codec)), P(n),
+        req.mime.empty() ? Null() : Bytes(req.mime),
+        req.sort_keys.empty() ? Null() : Bytes(req.sort_keys), Bytes(payload), P(accounts),
+        req.junk ? P("\\Junk") : Null(), P(static_cast<int64_t>(req.content.size())),
+        P(req.received_at), P(req.return_path), P(NowSeconds()),  // save date: RFC 8514
+        req.thread_id.empty() ? Null() : P(req.thread_id)}});
+  w.finish = [&receipt, n, content_id = HexEncode(sha)](Txn& t, std::vector<Rows>& rows) -> Status {
+    if (rows.size() != 1 || rows[0].size() != n) {
+      return Err(ErrorKind::kNotFound, "a recipient has no mailbox for the delivery");
+    }
+    receipt.content_id = content_id;
+    receipt.message_ids.clear();
+    receipt.fell_back.clear();
+    for (int i = 0; i < rows[0].size(); ++i) {
+      receipt.message_ids.push_back(rows[0].Int(i, 0));
+      t.touched.insert(rows[0].Int(i, 1));
+    }
+    return Ok();
+  };
+  return w;
+}
+
+PipelinedWrite PipelinedIndex(const std::vector<std::pair<int64_t, IndexText>>& rows) {
+  PipelinedWrite w;
+  for (const auto& row : rows) {
+    w.statements.push_back({kIndexTextSql, IndexTextParams(row.first, row.second)});
+  }
+  w.finish = [](Txn&, std::vector<Rows>&) { return Ok(); };
+  return w;
 }
 
 // Keyword limits on a stored message (issue 11 item 8): counted against the
@@ -504,7 +625,7 @@ Status ApplyAppend(Txn& t, const AppendRequest& req, AppendResult& result) {
     return st;
   }
   if (auto st = CheckAppendKeywords(t, mb->id, req); !st) return st;
-  auto blob = PutBlob(t, req.content, req.mime, 1, std::nullopt, req.sort_keys);
+  auto blob = PutBlob(t, req.content, req.mime, 1, std::nullopt, req.sort_keys, req.thread_id);
   if (!blob) return blob.error();
   NewMessage m{mb->id, *blob, req.content.size(), req.internal_date, req.flags, req.keywords, ""};
   auto id = InsertMessage(t, m);
@@ -834,7 +955,7 @@ Status ApplyRestoreMessage(Txn& t, const RestoreRequest& req, RestoreResult& res
     result.uid = static_cast<uint32_t>(dup->Int(0, 0));
     return Ok();
   }
-  auto blob = PutBlob(t, req.content, req.mime, 1, std::nullopt, req.sort_keys);
+  auto blob = PutBlob(t, req.content, req.mime, 1, std::nullopt, req.sort_keys, req.thread_id);
   if (!blob) return blob.error();
   NewMessage m{mb->id,    *blob,        req.content.size(), req.internal_date,
                req.flags, req.keywords, req.return_path};
@@ -930,7 +1051,8 @@ Result<std::vector<MailboxInfo>> QueryMailboxes(Conn& c, int64_t account_id) {
   auto r = c.Exec(
       "SELECT x.id, x.name, x.special_use, x.subscribed, x.uidvalidity, x.uidnext, "
       "x.highest_modseq, x.n_messages, x.n_unseen, x.n_size, x.n_deleted, x.n_deleted_size, "
-      "x.n_recent, x.n_emails FROM mailboxes x WHERE x.account_id = $1 AND "
+      "x.n_recent, x.n_emails, x.n_threads, x.n_unread_threads FROM mailboxes x "
+      "WHERE x.account_id = $1 AND "
       "x.deleted_at IS NULL ORDER BY x.name COLLATE \"C\"",
       {P(account_id)});
   if (!r) return r.error();
@@ -951,9 +1073,71 @@ Result<std::vector<MailboxInfo>> QueryMailboxes(Conn& c, int64_t account_id) {
     m.deleted_size = static_cast<uint64_t>(r->Int(i, 11));
     m.recent = static_cast<uint64_t>(r->Int(i, 12));
     m.emails = static_cast<uint64_t>(r->Int(i, 13));
+    m.threads = static_cast<uint64_t>(r->Int(i, 14));
+    m.unread_threads = static_cast<uint64_t>(r->Int(i, 15));
     out.push_back(std::move(m));
   }
   return out;
+}
+
+namespace {
+
+// Each mailbox's counts recounted from its live messages, in the columns'
+// order (mailboxes n_*); recent ones need the mailbox's recent_uid (x).
+constexpr const char* kRecount =
+    "SELECT count(*), count(*) FILTER (WHERE (m.flags & 1) = 0), coalesce(sum(m.size), 0), "
+    "count(*) FILTER (WHERE (m.flags & 8) != 0), "
+    "coalesce(sum(m.size) FILTER (WHERE (m.flags & 8) != 0), 0), "
+    "count(*) FILTER (WHERE m.uid > x.recent_uid), count(DISTINCT m.blob_id) FROM messages m "
+    "WHERE m.mailbox_id = x.id AND m.expunged_at IS NULL";
+// The (mailbox, Thread) rows mailbox_threads should hold.
+constexpr const char* kThreadRecount =
+    "SELECT m.mailbox_id, coalesce(b.thread_id, '#' || b.id), count(*), "
+    "count(*) FILTER (WHERE (m.flags & 1) = 0) FROM messages m JOIN blobs b ON b.id = m.blob_id "
+    "WHERE m.expunged_at IS NULL GROUP BY 1, 2";
+constexpr const char* kThreadCounts =
+    "SELECT count(*), count(*) FILTER (WHERE t.unseen > 0) FROM mailbox_threads t "
+    "WHERE t.mailbox_id = x.id";
+
+}  // namespace
+
+Result<std::vector<std::string>> QueryCounterDisagreements(Conn& c, int64_t limit) {
+  std::string sql =
+      std::string(
+          "SELECT x.id, x.name FROM mailboxes x WHERE (x.n_messages, x.n_unseen, "
+          "x.n_size, x.n_deleted, x.n_deleted_size, x.n_recent, x.n_emails) <> (") +
+      kRecount + ") OR (x.n_threads, x.n_unread_threads) <> (" + kThreadCounts +
+      ") OR x.id IN (SELECT mailbox_id FROM (SELECT mailbox_id, thread, n, unseen FROM "
+      "mailbox_threads EXCEPT " +
+      kThreadRecount + ") a UNION SELECT mailbox_id FROM (" + kThreadRecount +
+      " EXCEPT SELECT mailbox_id, thread, n, unseen FROM mailbox_threads) b) ORDER BY x.id "
+      "LIMIT $1";
+  auto r = c.Exec(sql, {P(limit)});
+  if (!r) return r.error();
+  std::vector<std::string> out;
+  for (int i = 0; i < r->size(); ++i) {
+    out.push_back("mailbox " + r->Text(i, 0) + " (" + r->Text(i, 1) + ") " +
+                  std::string(kCounterProblem));
+  }
+  return out;
+}
+
+Status ApplyRecountMailboxes(Txn& t) {
+  // No message changes (on any node) while the counts are taken and written.
+  for (std::string sql : {
+           std::string("LOCK TABLE messages, mailbox_threads IN SHARE ROW EXCLUSIVE MODE"),
+           std::string("UPDATE mailboxes x SET (n_messages, n_unseen, n_size, n_deleted, "
+                       "n_deleted_size, n_recent, n_emails) = (") +
+               kRecount + ")",
+           std::string("DELETE FROM mailbox_threads"),
+           std::string("INSERT INTO mailbox_threads(mailbox_id, thread, n, unseen) ") +
+               kThreadRecount,
+           std::string("UPDATE mailboxes x SET (n_threads, n_unread_threads) = (") + kThreadCounts +
+               ")",
+       }) {
+    if (auto r = t.c.Exec(sql); !r) return r.error();
+  }
+  return Ok();
 }
 
 Result<MailboxSnapshot> QueryMessages(Conn& c, int64_t account_id, const std::string& mailbox) {
@@ -1264,6 +1448,7 @@ Status ApplyOutboundParts(Txn& t, const DeliveryRequest& req, DeliveryReceipt& r
 }
 
 Status ApplyOutcomes(Txn& t, const std::vector<RecipientOutcome>& outcomes) {
+  if (!outcomes.empty()) t.records.insert(0);  // EmailSubmission deliveryStatus
   std::set<int64_t> messages;
   for (const auto& o : outcomes) {
     auto r = t.c.Exec(

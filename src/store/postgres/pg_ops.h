@@ -5,6 +5,8 @@
 // rows (blobs + blob_chunks) instead of segment records.
 #pragma once
 
+#include <functional>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -29,20 +31,48 @@ struct Txn {
   Conn& c;
   bool compress = true;
   std::set<int64_t> touched;  // mailboxes changed by the batch (NOTIFY, IDLE)
+  // Accounts whose JMAP records the batch changed, 0 for outbound outcomes
+  // (NOTIFY: Store::SetRecordListener on the other nodes).
+  std::set<int64_t> records;
 };
 
 // Stores content once (content-addressed) with `refs` more references, its
-// MIME tree and SORT keys record when given (kept if already stored), and
+// MIME tree, SORT keys record and threadId when given (kept if already stored), and
 // its text for SEARCH when given; returns the blob id.
 Result<int64_t> PutBlob(Txn& t, std::string_view content, std::string_view mime, int64_t refs,
                         const std::optional<IndexText>& text = std::nullopt,
-                        std::string_view sort_keys = {});
+                        std::string_view sort_keys = {}, std::string_view thread_id = {});
 // A body's stored payload (zstd when that saves 1/8) and its chunk rows.
 std::string EncodeBody(std::string_view content, bool compress, Codec& codec);
 Status WriteBodyChunks(Txn& t, int64_t blob_id, std::string_view payload);
 // Reads and verifies a body by blob id or SHA-256 (kCorrupt on a mismatch).
 Result<std::string> ReadBlobById(Conn& c, int64_t blob_id);
 Result<std::string> ReadBlobBySha(Conn& c, std::string_view sha256);
+// Several bodies in one query, in the order of `blob_ids` (the caller bounds
+// their total size); an error when one is missing or fails to verify.
+Result<std::vector<std::string>> ReadBlobsById(Conn& c, const std::vector<int64_t>& blob_ids);
+
+// A write as statements that need no answer before the next is sent, so the
+// writer sends those of a whole batch in one round trip (Conn::ExecPipeline).
+// `finish` reads the statements' rows, in order, and fills the operation's
+// result; an error from it means the rows show the write cannot be done this
+// way (a missing mailbox): the writer rolls the pipeline back and runs the
+// write's ordinary form, which gives the proper error. A statement failing
+// does the same.
+struct PipelinedWrite {
+  std::vector<Statement> statements;
+  std::function<Status(Txn&, std::vector<Rows>&)> finish;
+};
+
+// The common delivery as one statement (blob upsert, its one chunk, each
+// account's INBOX or Junk slot, the messages): a request to distinct
+// accounts with no filings, queue parts or outcomes, whose body fits one
+// chunk. nullopt for any other request (ApplyDelivery does it). `receipt`
+// must outlive the write.
+std::optional<PipelinedWrite> PipelinedDelivery(const DeliveryRequest& req, bool compress,
+                                                DeliveryReceipt& receipt);
+// Search text rows (IndexBlob) as independent statements.
+PipelinedWrite PipelinedIndex(const std::vector<std::pair<int64_t, IndexText>>& rows);
 
 Status CreateDefaultMailboxes(Txn& t, int64_t account_id);
 Status ApplyDelivery(Txn& t, const DeliveryRequest& req, DeliveryReceipt& receipt);
@@ -66,6 +96,13 @@ Status ApplyUndelete(Txn& t, int64_t account_id, const std::string& mailbox, int
                      uint64_t& restored);
 
 Result<std::vector<MailboxInfo>> QueryMailboxes(Conn& c, int64_t account_id);
+// The mailboxes (at most `limit`) whose counters (the n_* columns and the
+// mailbox_threads rows the triggers keep) disagree with a recount of their
+// live messages, one line each (as the SQLite store's); and the recount
+// that rewrites them all (`hato fsck --repair`), which locks out message
+// writers until its transaction ends.
+Result<std::vector<std::string>> QueryCounterDisagreements(Conn& c, int64_t limit);
+Status ApplyRecountMailboxes(Txn& t);
 // Subscribed names without a live mailbox (Store::ListOrphanSubscriptions).
 Result<std::vector<std::string>> QueryOrphanSubscriptions(Conn& c, int64_t account_id);
 Result<MailboxSnapshot> QueryMessages(Conn& c, int64_t account_id, const std::string& mailbox);

@@ -36,8 +36,9 @@ const std::vector<TableCopy>& Tables() {
        "deleted_at, recent_uid",
        {}},
       {"blobs",
-       "SELECT id, sha256, 0, id, stored_length, size, codec, refs, mime, sort_keys FROM blobs",
-       "id, sha256, segment, offset, stored_length, size, codec, refs, mime, sort_keys",
+       "SELECT id, sha256, 0, id, stored_length, size, codec, refs, mime, sort_keys, thread_id "
+       "FROM blobs",
+       "id, sha256, segment, offset, stored_length, size, codec, refs, mime, sort_keys, thread_id",
        {1, 8, 9}},
       {"messages",
        "SELECT id, mailbox_id, uid, blob_id, size, internal_date, flags, return_path, "
@@ -218,8 +219,9 @@ Status MergeShardSnapshot(const std::string& into, const std::string& part) {
   const std::string steps[] = {
       "INSERT INTO mailboxes(" + mailbox_cols + ") SELECT " + mailbox_cols + " FROM part.mailboxes",
       "INSERT INTO main.blobs(sha256, segment, \"offset\", stored_length, size, codec, refs, "
-      "mime, sort_keys) SELECT sha256, segment, \"offset\", stored_length, size, codec, refs, "
-      "mime, sort_keys FROM part.blobs WHERE sha256 NOT IN (SELECT sha256 FROM main.blobs)",
+      "mime, sort_keys, thread_id) SELECT sha256, segment, \"offset\", stored_length, size, "
+      "codec, refs, mime, sort_keys, thread_id FROM part.blobs WHERE sha256 NOT IN (SELECT "
+      "sha256 FROM main.blobs)",
       "INSERT INTO main.messages(" + message_cols + ") SELECT " + message_select +
           " FROM part.messages m JOIN part.blobs b ON b.id = m.blob_id",
       "INSERT INTO main.jmap_documents(" + document_cols + ") SELECT " + document_cols +
@@ -263,7 +265,7 @@ Status ImportSqliteSnapshot(Conn& c, const std::string& snapshot_path, const Bod
   }
   // A fresh `hato init --postgres` made the first domain: the copy brings its own.
   if (auto r = c.Exec("DELETE FROM domains"); !r) return fail(r.error());
-  Txn txn{c, compress, {}};
+  Txn txn{c, compress, {}, {}};
   uint64_t bodies = 0, bytes = 0;
   for (const auto& t : Tables()) {
     std::string cols = t.sqlite_columns;
@@ -275,8 +277,8 @@ Status ImportSqliteSnapshot(Conn& c, const std::string& snapshot_path, const Bod
     std::string ins;
     if (is_blobs) {
       ins =
-          "INSERT INTO blobs(id, sha256, stored_length, size, codec, refs, mime, sort_keys) "
-          "VALUES($1,$2,$3,$4,$5,$6,$7,$8)";
+          "INSERT INTO blobs(id, sha256, stored_length, size, codec, refs, mime, sort_keys, "
+          "thread_id) VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9)";
     } else {
       ins = std::string("INSERT INTO ") + t.table + "(" + cols + ") VALUES(";
       for (int i = 0; i < ncols; ++i) ins += (i ? ",$" : "$") + std::to_string(i + 1);
@@ -308,7 +310,8 @@ Status ImportSqliteSnapshot(Conn& c, const std::string& snapshot_path, const Bod
                   P(static_cast<int64_t>(codec)),
                   P(row.Int(7)),
                   row.IsNull(8) ? Null() : Bytes(row.Blob(8)),
-                  row.IsNull(9) ? Null() : Bytes(row.Blob(9))};
+                  row.IsNull(9) ? Null() : Bytes(row.Blob(9)),
+                  row.IsNull(10) ? Null() : P(row.Text(10))};
         if (auto r = c.Exec(ins, params); !r) {
           row_status = r.error();
           return;

@@ -7,7 +7,9 @@
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <limits>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <thread>
 
@@ -29,11 +31,17 @@ using pg::P;
 using pg::Txn;
 
 constexpr const char* kChannel = "hato_changes";
+// Marks a payload of account ids whose records changed (Store::SetRecordListener).
+constexpr std::string_view kRecordsTag = "r";
 // A NOTIFY payload must stay under 8000 bytes: mailbox ids are sent in parts.
 constexpr size_t kMaxPayload = 7000;
 // After a failed connection attempt, calls fail at once for this long
 // instead of each waiting for connect_timeout (prompt 4xx while the database is down).
 constexpr int64_t kReconnectBackoffMs = 500;
+// A run of pipelined writes carries this many parameter bytes at most (the
+// rest goes in the next pipeline of the same transaction): libpq buffers a
+// whole pipeline, and a batch may hold 512 bodies of up to 1 MiB each.
+constexpr size_t kPipelineBytes = 8 << 20;
 // A read that failed this fast because its pooled connection was dead is
 // retried once on a new connection (WithReader).
 constexpr int64_t kRetryLostReadWithinMs = 1000;
@@ -54,6 +62,10 @@ std::string DomainOf(std::string_view address) {
 struct WriteOp {
   std::function<Status(Txn&)> apply;
   std::function<void(Status)> done;
+  // When set and it returns a plan: the same write as pipelined statements
+  // (pg::PipelinedWrite), run on the writer thread; `apply` stays the
+  // fallback. Consecutive such writes go to the database in one round trip.
+  std::function<std::optional<pg::PipelinedWrite>()> pipelined = nullptr;
 };
 
 Status AsStatus(const Result<pg::Rows>& r) { return r ? Ok() : Status(r.error()); }
@@ -234,17 +246,46 @@ class PgStore final : public Store {
   // ---- Sieve scripts (src/sieve) ----
 
   Result<std::vector<SieveScriptInfo>> ListSieveScripts(int64_t account_id) override {
-    return WithReader([account_id](Conn& c) -> Result<std::vector<SieveScriptInfo>> {
-      auto r = c.Exec(
-          "SELECT name, active::int, octet_length(content), updated_at FROM sieve_scripts "
-          "WHERE account_id = $1 ORDER BY name COLLATE \"C\"",
-          {P(account_id)});
+    return WithReader([account_id](Conn& c) { return ReadSieveScripts(c, account_id); });
+  }
+
+  Result<uint64_t> SieveScriptsState(int64_t account_id) override {
+    return WithReader([account_id](Conn& c) -> Result<uint64_t> {
+      auto r = c.Exec("SELECT seq FROM sieve_state WHERE account_id = $1", {P(account_id)});
       if (!r) return r.error();
-      std::vector<SieveScriptInfo> out;
-      for (int i = 0; i < r->size(); ++i) {
-        out.push_back(
-            {r->Text(i, 0), r->Int(i, 1) != 0, static_cast<uint64_t>(r->Int(i, 2)), r->Int(i, 3)});
-      }
+      return r->empty() ? uint64_t{0} : static_cast<uint64_t>(r->Int(0, 0));
+    });
+  }
+
+  Result<SieveScriptChanges> SieveScriptsSince(int64_t account_id, uint64_t since) override {
+    // One snapshot for the counter, the scripts and the tombstones.
+    return WithReader([account_id, since](Conn& c) -> Result<SieveScriptChanges> {
+      if (auto b = c.Exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"); !b) return b.error();
+      auto read = [&]() -> Result<SieveScriptChanges> {
+        SieveScriptChanges out;
+        auto st =
+            c.Exec("SELECT seq, forgotten FROM sieve_state WHERE account_id = $1", {P(account_id)});
+        if (!st) return st.error();
+        if (!st->empty()) {
+          out.state = static_cast<uint64_t>(st->Int(0, 0));
+          out.forgotten = static_cast<uint64_t>(st->Int(0, 1));
+        }
+        auto scripts = ReadSieveScripts(c, account_id);
+        if (!scripts) return scripts.error();
+        out.scripts = std::move(*scripts);
+        auto g = c.Exec(
+            "SELECT id, name, created_seq, gone_seq FROM sieve_scripts_gone WHERE account_id = "
+            "$1 AND gone_seq > $2 ORDER BY gone_seq",
+            {P(account_id), P(static_cast<int64_t>(since))});
+        if (!g) return g.error();
+        for (int i = 0; i < g->size(); ++i) {
+          out.destroyed.push_back({g->Int(i, 0), g->Text(i, 1), static_cast<uint64_t>(g->Int(i, 2)),
+                                   static_cast<uint64_t>(g->Int(i, 3))});
+        }
+        return out;
+      };
+      auto out = read();
+      (void)c.Exec(out ? "COMMIT" : "ROLLBACK");
       return out;
     });
   }
@@ -294,11 +335,24 @@ class PgStore final : public Store {
     std::string n(name), body(content);
     return WriteSync([this, account_id, n, body](Txn& t) -> Status {
       if (auto st = GuardAccount(t, account_id); !st) return st;
-      return AsStatus(
-          t.c.Exec("INSERT INTO sieve_scripts(account_id, name, content, active, updated_at) "
-                   "VALUES($1, $2, $3, false, $4) ON CONFLICT(account_id, name) DO UPDATE SET "
-                   "content = excluded.content, updated_at = excluded.updated_at",
-                   {P(account_id), P(n), P(body), P(Now())}));
+      auto counters = LockSieveCounters(t, account_id);
+      if (!counters) return counters.error();
+      int64_t seq = static_cast<int64_t>(counters->seq + 1);
+      auto u = t.c.Exec(
+          "UPDATE sieve_scripts SET content = $1, updated_at = $2, changed_seq = $3 WHERE "
+          "account_id = $4 AND name = $5",
+          {P(body), P(Now()), P(seq), P(account_id), P(n)});
+      if (!u) return u.error();
+      if (u->Affected() == 0) {
+        auto i = t.c.Exec(
+            "INSERT INTO sieve_scripts(account_id, name, content, active, updated_at, id, "
+            "created_seq, changed_seq) VALUES($1, $2, $3, false, $4, $5, $6, $6)",
+            {P(account_id), P(n), P(body), P(Now()), P(counters->next_id), P(seq)});
+        if (!i) return i.error();
+        ++counters->next_id;
+      }
+      counters->seq = static_cast<uint64_t>(seq);
+      return WriteSieveCounters(t, account_id, *counters);
     });
   }
 
@@ -312,10 +366,18 @@ class PgStore final : public Store {
         if (!e) return e.error();
         if (e->empty()) return Err(ErrorKind::kNotFound, "no such script: " + n);
       }
-      return AsStatus(
-          t.c.Exec("UPDATE sieve_scripts SET active = (name = $1) WHERE account_id = $2 AND "
-                   "(active OR name = $1)",
-                   {P(n), P(account_id)}));
+      auto counters = LockSieveCounters(t, account_id);
+      if (!counters) return counters.error();
+      int64_t seq = static_cast<int64_t>(counters->seq + 1);
+      // Only the scripts whose activation changes (none when it is already so).
+      auto r = t.c.Exec(
+          "UPDATE sieve_scripts SET active = (name = $1), changed_seq = $2 WHERE account_id = "
+          "$3 AND active IS DISTINCT FROM (name = $1)",
+          {P(n), P(seq), P(account_id)});
+      if (!r) return r.error();
+      if (r->Affected() == 0) return Ok();
+      counters->seq = static_cast<uint64_t>(seq);
+      return WriteSieveCounters(t, account_id, *counters);
     });
   }
 
@@ -323,13 +385,40 @@ class PgStore final : public Store {
     std::string n(name);
     return WriteSync([this, account_id, n](Txn& t) -> Status {
       if (auto st = GuardAccount(t, account_id); !st) return st;
-      auto e = t.c.Exec("SELECT active::int FROM sieve_scripts WHERE account_id = $1 AND name = $2",
-                        {P(account_id), P(n)});
+      auto counters = LockSieveCounters(t, account_id);
+      if (!counters) return counters.error();
+      auto e = t.c.Exec(
+          "SELECT active::int, id, created_seq FROM sieve_scripts WHERE account_id = $1 AND "
+          "name = $2",
+          {P(account_id), P(n)});
       if (!e) return e.error();
       if (e->empty()) return Err(ErrorKind::kNotFound, "no such script: " + n);
       if (e->Int(0, 0) != 0) return Err(ErrorKind::kInUse, "script is active: " + n);
-      return AsStatus(t.c.Exec("DELETE FROM sieve_scripts WHERE account_id = $1 AND name = $2",
-                               {P(account_id), P(n)}));
+      int64_t id = e->Int(0, 1), created = e->Int(0, 2);
+      counters->seq += 1;
+      auto d = t.c.Exec("DELETE FROM sieve_scripts WHERE account_id = $1 AND name = $2",
+                        {P(account_id), P(n)});
+      if (!d) return d.error();
+      auto g = t.c.Exec(
+          "INSERT INTO sieve_scripts_gone(account_id, id, name, created_seq, gone_seq) "
+          "VALUES($1, $2, $3, $4, $5) ON CONFLICT(account_id, id) DO UPDATE SET name = "
+          "excluded.name, created_seq = excluded.created_seq, gone_seq = excluded.gone_seq",
+          {P(account_id), P(id), P(n), P(created), P(static_cast<int64_t>(counters->seq))});
+      if (!g) return g.error();
+      // Past kMaxSieveTombstones the oldest are forgotten.
+      auto old = t.c.Exec(
+          "SELECT gone_seq FROM sieve_scripts_gone WHERE account_id = $1 ORDER BY gone_seq DESC "
+          "LIMIT 1 OFFSET $2",
+          {P(account_id), P(static_cast<int64_t>(kMaxSieveTombstones))});
+      if (!old) return old.error();
+      if (!old->empty()) {
+        counters->forgotten = static_cast<uint64_t>(old->Int(0, 0));
+        auto drop =
+            t.c.Exec("DELETE FROM sieve_scripts_gone WHERE account_id = $1 AND gone_seq <= $2",
+                     {P(account_id), P(static_cast<int64_t>(counters->forgotten))});
+        if (!drop) return drop.error();
+      }
+      return WriteSieveCounters(t, account_id, *counters);
     });
   }
 
@@ -338,17 +427,20 @@ class PgStore final : public Store {
     std::string f(from), n(to);
     return WriteSync([this, account_id, f, n](Txn& t) -> Status {
       if (auto st = GuardAccount(t, account_id); !st) return st;
+      auto counters = LockSieveCounters(t, account_id);
+      if (!counters) return counters.error();
       auto e = t.c.Exec("SELECT 1 FROM sieve_scripts WHERE account_id = $1 AND name = $2",
                         {P(account_id), P(n)});
       if (!e) return e.error();
       if (!e->empty()) return Err(ErrorKind::kExists, "script already exists: " + n);
+      counters->seq += 1;
       auto r = t.c.Exec(
-          "UPDATE sieve_scripts SET name = $1, updated_at = $2 WHERE account_id = $3 AND "
-          "name = $4",
-          {P(n), P(Now()), P(account_id), P(f)});
+          "UPDATE sieve_scripts SET name = $1, updated_at = $2, changed_seq = $3 WHERE "
+          "account_id = $4 AND name = $5",
+          {P(n), P(Now()), P(static_cast<int64_t>(counters->seq)), P(account_id), P(f)});
       if (!r) return r.error();
       if (r->Affected() == 0) return Err(ErrorKind::kNotFound, "no such script: " + f);
-      return Ok();
+      return WriteSieveCounters(t, account_id, *counters);
     });
   }
 
@@ -442,7 +534,8 @@ class PgStore final : public Store {
           "SELECT a.address, count(m.id), coalesce(sum(m.size), 0), a.quota_bytes, a.is_admin "
           "FROM accounts a LEFT JOIN mailboxes x ON x.account_id = a.id "
           "LEFT JOIN messages m ON m.mailbox_id = x.id AND m.expunged_at IS NULL "
-          "WHERE a.removed_at IS NULL GROUP BY a.id ORDER BY a.address COLLATE \"C\"");
+          "WHERE a.removed_at IS NULL AND a.id NOT IN (SELECT archive_account_id FROM lists) "
+          "GROUP BY a.id ORDER BY a.address COLLATE \"C\"");
       if (!r) return r.error();
       std::vector<AccountSummary> out;
       for (int i = 0; i < r->size(); ++i) {
@@ -714,6 +807,7 @@ class PgStore final : public Store {
     std::string k(kind), b(body);
     return WriteSync([this, account_id, k, b](Txn& t) -> Status {
       if (auto st = GuardAccount(t, account_id); !st) return st;  // moved to another shard
+      t.records.insert(account_id);  // other nodes push it (SetRecordListener)
       auto r = t.c.Exec(
           "INSERT INTO jmap_documents(account_id, kind, body, updated_at) VALUES($1, $2, $3, $4) "
           "ON CONFLICT(account_id, kind) DO UPDATE SET body = excluded.body, "
@@ -884,6 +978,7 @@ class PgStore final : public Store {
   void AddSortKeys(Request& r) const {
     if (options_.sort_keys && r.sort_keys.empty())
       r.sort_keys = options_.sort_keys(r.content, r.mime);
+    if (options_.thread_id && r.thread_id.empty()) r.thread_id = options_.thread_id(r.content);
   }
 
   void Deliver(DeliveryRequest request, Done<DeliveryReceipt> done) override {
@@ -894,7 +989,12 @@ class PgStore final : public Store {
                      if (auto st = GuardAccounts(t, DeliveryAccounts(*req)); !st) return st;
                      return pg::ApplyDelivery(t, *req, *receipt);
                    },
-                   Complete(receipt, std::move(done))});
+                   Complete(receipt, std::move(done)),
+                   [this, req, receipt]() -> std::optional<pg::PipelinedWrite> {
+                     auto w = pg::PipelinedDelivery(*req, options_.compress, *receipt);
+                     if (w) GuardPipelined(*w, req->account_ids);
+                     return w;
+                   }});
   }
 
   Result<MailboxSnapshot> ListMessages(int64_t account_id, std::string_view mailbox) override {
@@ -1101,33 +1201,45 @@ class PgStore final : public Store {
     });
   }
 
+  // Also fills the threadId (StoreOptions::thread_id) of bodies stored
+  // without one: the blobs_thread trigger moves their messages' Thread counts.
   Result<size_t> BackfillSortKeys(size_t max_bodies) override {
     if (!options_.sort_keys || max_bodies == 0) return size_t{0};
-    // (blob id, record): "" (not NULL) where none can be made.
-    auto records = WithReader([&](Conn& c) -> Result<std::vector<std::pair<int64_t, std::string>>> {
-      auto r = c.Exec("SELECT id, mime FROM blobs WHERE sort_keys IS NULL AND refs > 0 LIMIT $1",
-                      {P(static_cast<int64_t>(max_bodies))});
+    struct Filled {
+      int64_t id;
+      std::string record;  // "" (not NULL) where none can be made
+      std::string thread;  // "": left NULL (no StoreOptions::thread_id)
+    };
+    const bool threads = static_cast<bool>(options_.thread_id);
+    auto records = WithReader([&](Conn& c) -> Result<std::vector<Filled>> {
+      auto r = c.Exec(
+          "SELECT id, mime, sort_keys IS NOT NULL FROM blobs WHERE (sort_keys IS NULL OR ($2 "
+          "AND thread_id IS NULL)) AND refs > 0 LIMIT $1",
+          {P(static_cast<int64_t>(max_bodies)), P(threads)});
       if (!r) return r.error();
-      std::vector<std::pair<int64_t, std::string>> out;
+      std::vector<Filled> out;
       for (int i = 0; i < r->size(); ++i) {
-        std::string record;
-        if (!r->IsNull(i, 1)) {
-          auto content = pg::ReadBlobById(c, r->Int(i, 0));
+        Filled f{r->Int(i, 0), {}, {}};
+        bool make_keys = r->Int(i, 2) == 0 && !r->IsNull(i, 1);
+        if (make_keys || threads) {
+          auto content = pg::ReadBlobById(c, f.id);
           if (!content) return content.error();
-          record = options_.sort_keys(*content, r->Blob(i, 1));
+          if (make_keys) f.record = options_.sort_keys(*content, r->Blob(i, 1));
+          if (threads) f.thread = options_.thread_id(*content);
         }
-        out.emplace_back(r->Int(i, 0), std::move(record));
+        out.push_back(std::move(f));
       }
       return out;
     });
     if (!records) return records.error();
     if (records->empty()) return size_t{0};
-    auto shared =
-        std::make_shared<std::vector<std::pair<int64_t, std::string>>>(std::move(*records));
+    auto shared = std::make_shared<std::vector<Filled>>(std::move(*records));
     auto st = WriteSync([shared](Txn& t) -> Status {
-      for (const auto& [id, record] : *shared) {
-        auto r = t.c.Exec("UPDATE blobs SET sort_keys = $1 WHERE id = $2 AND sort_keys IS NULL",
-                          {Bytes(record), P(id)});
+      for (const auto& f : *shared) {
+        auto r = t.c.Exec(
+            "UPDATE blobs SET sort_keys = coalesce(sort_keys, $1), thread_id = "
+            "coalesce(thread_id, $2) WHERE id = $3",
+            {Bytes(f.record), f.thread.empty() ? Null() : P(f.thread), P(f.id)});
         if (!r) return r.error();
       }
       return Ok();
@@ -1139,6 +1251,11 @@ class PgStore final : public Store {
   void SetChangeListener(std::function<void(const std::vector<int64_t>&)> listener) override {
     std::lock_guard lock(mu_);
     listener_ = std::move(listener);
+  }
+
+  void SetRecordListener(RecordListener listener) override {
+    std::lock_guard lock(mu_);
+    record_listener_ = std::move(listener);
   }
 
   void SetCopyListener(CopyListener listener) override {
@@ -1176,6 +1293,10 @@ class PgStore final : public Store {
   }
   Result<std::vector<ListInfo>> ListLists() override {
     return WithReader([](Conn& c) { return pg::QueryLists(c); });
+  }
+  Result<std::vector<ListInfo>> ListsOfMember(std::string_view address) override {
+    std::string addr = AsciiLower(address);
+    return WithReader([&addr](Conn& c) { return pg::QueryMemberLists(c, addr); });
   }
   Result<ListInfo> FindList(std::string_view address) override {
     std::string addr = AsciiLower(address);
@@ -1378,35 +1499,55 @@ class PgStore final : public Store {
 
   Result<uint64_t> IndexMissingText(const TextExtractor& extract) override {
     constexpr int64_t kBatch = 100;
+    // Bodies read in one query at most (stored bytes; a bigger body alone).
+    constexpr int64_t kReadBytes = 4 << 20;
     uint64_t indexed = 0;
     int64_t after = 0;
     while (true) {
-      auto ids =
-          WithReader([after](Conn& c) -> Result<std::vector<std::pair<int64_t, std::string>>> {
-            auto r = c.Exec(
-                "SELECT id, mime FROM blobs b WHERE id > $1 AND refs > 0 AND NOT EXISTS (SELECT 1 "
-                "FROM blob_text t WHERE t.blob_id = b.id) ORDER BY id LIMIT $2",
-                {P(after), P(kBatch)});
-            if (!r) return r.error();
-            std::vector<std::pair<int64_t, std::string>> out;
-            for (int i = 0; i < r->size(); ++i) out.emplace_back(r->Int(i, 0), r->Blob(i, 1));
-            return out;
-          });
+      struct Missing {
+        int64_t id;
+        std::string mime;
+        int64_t stored;
+      };
+      auto ids = WithReader([after](Conn& c) -> Result<std::vector<Missing>> {
+        auto r = c.Exec(
+            "SELECT id, mime, stored_length FROM blobs b WHERE id > $1 AND refs > 0 AND NOT EXISTS "
+            "(SELECT 1 FROM blob_text t WHERE t.blob_id = b.id) ORDER BY id LIMIT $2",
+            {P(after), P(kBatch)});
+        if (!r) return r.error();
+        std::vector<Missing> out;
+        for (int i = 0; i < r->size(); ++i)
+          out.push_back({r->Int(i, 0), r->Blob(i, 1), r->Int(i, 2)});
+        return out;
+      });
       if (!ids) return ids.error();
       if (ids->empty()) return indexed;
       auto rows = std::make_shared<std::vector<std::pair<int64_t, IndexText>>>();
-      for (const auto& [id, mime] : *ids) {
-        after = id;
-        auto content = WithReader([id = id](Conn& c) { return pg::ReadBlobById(c, id); });
-        if (!content) return content.error();
-        rows->emplace_back(id, extract(*content, mime));
-      }
-      auto st = WriteSync([rows](Txn& t) -> Status {
-        for (const auto& [id, text] : *rows) {
-          if (auto s = pg::IndexBlob(t, id, text); !s) return s;
+      for (size_t first = 0; first < ids->size();) {
+        std::vector<int64_t> group;
+        int64_t bytes = 0;
+        size_t end = first;
+        for (; end < ids->size() && (group.empty() || bytes + (*ids)[end].stored <= kReadBytes);
+             ++end) {
+          group.push_back((*ids)[end].id);
+          bytes += (*ids)[end].stored;
         }
-        return Ok();
-      });
+        auto contents = WithReader([&group](Conn& c) { return pg::ReadBlobsById(c, group); });
+        if (!contents) return contents.error();
+        for (size_t k = first; k < end; ++k) {
+          after = (*ids)[k].id;
+          rows->emplace_back(after, extract((*contents)[k - first], (*ids)[k].mime));
+        }
+        first = end;
+      }
+      auto st = WriteSync(
+          [rows](Txn& t) -> Status {
+            for (const auto& [id, text] : *rows) {
+              if (auto s = pg::IndexBlob(t, id, text); !s) return s;
+            }
+            return Ok();
+          },
+          [rows]() -> std::optional<pg::PipelinedWrite> { return pg::PipelinedIndex(*rows); });
       if (!st) return st.error();
       indexed += rows->size();
     }
@@ -1441,6 +1582,9 @@ class PgStore final : public Store {
         out.push_back("message " + missing->Text(i, 0) + "/" + missing->Text(i, 1) + " uid " +
                       missing->Text(i, 2) + " points at a missing body");
       }
+      auto counters = pg::QueryCounterDisagreements(c, 10);
+      if (!counters) return counters.error();
+      for (auto& p : *counters) out.push_back(std::move(p));
       auto refs = c.Exec(
           "SELECT encode(b.sha256, 'hex'), b.refs, n FROM blobs b, LATERAL (SELECT (SELECT "
           "count(*) FROM messages m WHERE m.blob_id = b.id) + (SELECT count(*) FROM "
@@ -1459,6 +1603,22 @@ class PgStore final : public Store {
       for (auto& p : *checks) report.problems.push_back(std::move(p));
     }
     return report;
+  }
+
+  Result<uint64_t> RecountMailboxes() override {
+    auto fixed = std::make_shared<uint64_t>(0);
+    auto st = WriteSync([fixed](Txn& t) -> Status {
+      if (auto r = t.c.Exec("LOCK TABLE messages, mailbox_threads IN SHARE ROW EXCLUSIVE MODE");
+          !r) {
+        return r.error();
+      }
+      auto bad = pg::QueryCounterDisagreements(t.c, std::numeric_limits<int64_t>::max());
+      if (!bad) return bad.error();
+      *fixed = bad->size();
+      return pg::ApplyRecountMailboxes(t);
+    });
+    if (!st) return st.error();
+    return *fixed;
   }
 
   Status SnapshotMetadata(const std::string& path) override {
@@ -1602,25 +1762,43 @@ class PgStore final : public Store {
     return o;
   }
 
+  // GuardAccounts for a pipelined write: its statement goes first, and a
+  // moved account makes the write take its ordinary form (which refuses it).
+  void GuardPipelined(pg::PipelinedWrite& w, std::vector<int64_t> ids) const {
+    if (!pg_.guard_moves || ids.empty()) return;
+    std::sort(ids.begin(), ids.end());
+    ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+    w.statements.insert(w.statements.begin(), pg::Statement{kGuardSql, {P(AccountList(ids))}});
+    w.finish = [finish = std::move(w.finish)](Txn& t, std::vector<pg::Rows>& rows) -> Status {
+      for (int i = 0; i < rows[0].size(); ++i) {
+        if (!rows[0].IsNull(i, 1)) return Err(ErrorKind::kTemporary, "account moved");
+      }
+      rows.erase(rows.begin());
+      return finish(t, rows);
+    };
+  }
+
   // Sharding (store/postgres/sharded.h): a write for an account whose mail
   // is not in this database (accounts.moved_to set, or being moved: the
   // mover holds the row lock) fails with kTemporary, and the router sends it
   // to the account's shard. The share lock keeps a move from switching the
   // account while this write's transaction is open.
-  Status GuardAccounts(Txn& t, std::vector<int64_t> ids) const {
-    if (!pg_.guard_moves || ids.empty()) return Ok();
-    std::sort(ids.begin(), ids.end());
-    ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+  static constexpr const char* kGuardSql =
+      "SELECT id, moved_to FROM accounts WHERE id = ANY($1::bigint[]) AND removed_at IS NULL "
+      "ORDER BY id FOR SHARE NOWAIT";
+  static std::string AccountList(const std::vector<int64_t>& ids) {
     std::string list = "{";
     for (size_t i = 0; i < ids.size(); ++i) {
       if (i > 0) list += ',';
       list += std::to_string(ids[i]);
     }
-    list += "}";
-    auto r = t.c.Exec(
-        "SELECT id, moved_to FROM accounts WHERE id = ANY($1::bigint[]) AND removed_at IS NULL "
-        "ORDER BY id FOR SHARE NOWAIT",
-        {P(list)});
+    return list + "}";
+  }
+  Status GuardAccounts(Txn& t, std::vector<int64_t> ids) const {
+    if (!pg_.guard_moves || ids.empty()) return Ok();
+    std::sort(ids.begin(), ids.end());
+    ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+    auto r = t.c.Exec(kGuardSql, {P(AccountList(ids))});
     if (!r) {
       if (r.error().message.find("55P03") == std::string::npos) return r.error();
       return Err(ErrorKind::kTemporary, "account is being moved between shards; try again");
@@ -1633,6 +1811,51 @@ class PgStore final : public Store {
     }
     return Ok();
   }
+  // An account's script counter, next script id and forgotten tombstones
+  // (sieve_state), locked for the rest of the transaction so that two
+  // writers of one account's scripts take turns.
+  struct SieveCounters {
+    uint64_t seq = 0;
+    int64_t next_id = 1;
+    uint64_t forgotten = 0;
+  };
+  static Result<SieveCounters> LockSieveCounters(Txn& t, int64_t account_id) {
+    auto i = t.c.Exec(
+        "INSERT INTO sieve_state(account_id, seq, next_id) VALUES($1, 0, 1) ON CONFLICT "
+        "(account_id) DO NOTHING",
+        {P(account_id)});
+    if (!i) return i.error();
+    auto r =
+        t.c.Exec("SELECT seq, next_id, forgotten FROM sieve_state WHERE account_id = $1 FOR UPDATE",
+                 {P(account_id)});
+    if (!r) return r.error();
+    SieveCounters c;
+    if (!r->empty()) {
+      c = {static_cast<uint64_t>(r->Int(0, 0)), r->Int(0, 1), static_cast<uint64_t>(r->Int(0, 2))};
+    }
+    return c;
+  }
+  static Status WriteSieveCounters(Txn& t, int64_t account_id, const SieveCounters& c) {
+    return AsStatus(t.c.Exec(
+        "UPDATE sieve_state SET seq = $1, next_id = $2, forgotten = $3 WHERE account_id = $4",
+        {P(static_cast<int64_t>(c.seq)), P(c.next_id), P(static_cast<int64_t>(c.forgotten)),
+         P(account_id)}));
+  }
+  static Result<std::vector<SieveScriptInfo>> ReadSieveScripts(Conn& c, int64_t account_id) {
+    auto r = c.Exec(
+        "SELECT name, active::int, octet_length(content), updated_at, id, created_seq, "
+        "changed_seq FROM sieve_scripts WHERE account_id = $1 ORDER BY name COLLATE \"C\"",
+        {P(account_id)});
+    if (!r) return r.error();
+    std::vector<SieveScriptInfo> out;
+    for (int i = 0; i < r->size(); ++i) {
+      out.push_back({r->Text(i, 0), r->Int(i, 1) != 0, static_cast<uint64_t>(r->Int(i, 2)),
+                     r->Int(i, 3), r->Int(i, 4), static_cast<uint64_t>(r->Int(i, 5)),
+                     static_cast<uint64_t>(r->Int(i, 6))});
+    }
+    return out;
+  }
+
   Status GuardAccount(Txn& t, int64_t id) const { return GuardAccounts(t, {id}); }
   Status GuardMailbox(Txn& t, int64_t mailbox_id) const {
     if (!pg_.guard_moves) return Ok();
@@ -1671,10 +1894,11 @@ class PgStore final : public Store {
     };
   }
 
-  Status WriteSync(std::function<Status(Txn&)> apply) {
+  Status WriteSync(std::function<Status(Txn&)> apply,
+                   std::function<std::optional<pg::PipelinedWrite>()> pipelined = nullptr) {
     return Wait<void>([&](Done<void> done) {
-      Submit(
-          WriteOp{std::move(apply), [done = std::move(done)](Status st) { done(std::move(st)); }});
+      Submit(WriteOp{std::move(apply), [done = std::move(done)](Status st) { done(std::move(st)); },
+                     std::move(pipelined)});
     });
   }
 
@@ -1788,29 +2012,107 @@ class PgStore final : public Store {
     if (options_.on_commit) options_.on_commit(ended - started);
   }
 
+  // One transaction for the batch, `done` only after its COMMIT returns.
+  // Runs of pipelined writes (WriteOp::pipelined) go in one round trip each,
+  // inside a savepoint: if a statement of the run fails, or a write's rows
+  // show it cannot be done that way, the run is rolled back to the savepoint,
+  // that write takes its ordinary form and the others are sent again (a
+  // failed framing statement: all of the run's writes take their ordinary
+  // form). The other writes run one by one
+  // inside a savepoint each, so a failed write is undone alone. Statements
+  // that need no answer of their own (BEGIN, RELEASE, SAVEPOINT, NOTIFY,
+  // COMMIT) ride with the next ones sent (`owed`), so a batch of pipelined
+  // deliveries costs two round trips in all.
   void RunBatchTimed(std::vector<WriteOp>& batch) {
-    std::vector<Status> results(batch.size());
-    Txn txn{writer_conn_, options_.compress, {}};
-    Status commit = EnsureConnected(writer_conn_);
-    // The savepoint statements ride in one simple query (one round trip)
-    // with their neighbours: BEGIN with the first SAVEPOINT, each write's
-    // RELEASE (after a ROLLBACK TO when it failed) with the next SAVEPOINT.
-    // Any of them failing fails the batch, as when they went one by one.
-    if (commit) commit = AsStatus(writer_conn_.Exec("BEGIN; SAVEPOINT w"));
-    if (commit) {
-      for (size_t i = 0; i < batch.size() && commit; ++i) {
-        results[i] = batch[i].apply(txn);
-        const bool last = i + 1 == batch.size();
-        const char* close = results[i] ? (last ? "RELEASE w" : "RELEASE w; SAVEPOINT w")
-                                       : (last ? "ROLLBACK TO w; RELEASE w"
-                                               : "ROLLBACK TO w; RELEASE w; SAVEPOINT w");
-        commit = AsStatus(writer_conn_.Exec(close));
-      }
-      // Other nodes learn of the change when this commits (LISTEN/NOTIFY).
-      if (commit && !txn.touched.empty()) commit = Notify(txn.touched);
-      if (commit) commit = AsStatus(writer_conn_.Exec("COMMIT"));
-      if (!commit && writer_conn_.connected()) (void)writer_conn_.Exec("ROLLBACK");
+    const size_t n = batch.size();
+    std::vector<Status> results(n);
+    std::vector<std::optional<pg::PipelinedWrite>> plans(n);
+    for (size_t i = 0; i < n; ++i) {
+      if (batch[i].pipelined) plans[i] = batch[i].pipelined();
     }
+    Txn txn{writer_conn_, options_.compress, {}, {}};
+    std::vector<std::string> owed{"BEGIN"};
+    // Sends the owed statements and `sql` (no parameters) in one simple query.
+    auto send = [&](const std::string& sql) -> Status {
+      std::string q;
+      for (const auto& o : owed) q += o + "; ";
+      owed.clear();
+      return AsStatus(writer_conn_.Exec(q + sql));
+    };
+    // One write in a savepoint of its own.
+    auto one_by_one = [&](size_t i) -> Status {
+      if (auto st = send("SAVEPOINT w"); !st) return st;
+      results[i] = batch[i].apply(txn);
+      if (!results[i]) owed.push_back("ROLLBACK TO w");
+      owed.push_back("RELEASE w");
+      return Ok();
+    };
+    Status commit = EnsureConnected(writer_conn_);
+    for (size_t i = 0; i < n && commit;) {
+      if (!plans[i]) {
+        commit = one_by_one(i++);
+        continue;
+      }
+      size_t end = i;
+      for (size_t bytes = 0; end < n && plans[end] && (end == i || bytes < kPipelineBytes); ++end) {
+        for (const auto& st : plans[end]->statements) {
+          for (const auto& param : st.params) bytes += param.value.size();
+        }
+      }
+      std::vector<pg::Statement> statements;
+      for (auto& o : owed) statements.push_back({std::move(o), {}});
+      owed.clear();
+      statements.push_back({"SAVEPOINT p", {}});
+      constexpr size_t kFraming = SIZE_MAX;
+      std::vector<size_t> write_of(statements.size(), kFraming);
+      size_t at = statements.size();  // the first write's first statement
+      for (size_t k = i; k < end; ++k) {
+        for (const auto& st : plans[k]->statements) {
+          statements.push_back(st);
+          write_of.push_back(k);
+        }
+      }
+      auto rows = writer_conn_.ExecPipeline(statements);
+      if (!rows) {
+        commit = rows.error();
+        break;
+      }
+      // The first failing statement names the failed write (the rest were skipped).
+      size_t failed = end;  // end: none
+      for (size_t j = 0; j < rows->size() && failed == end; ++j) {
+        if (!(*rows)[j]) failed = write_of[j];
+      }
+      for (size_t k = i; k < std::min(failed, end); ++k) {
+        std::vector<pg::Rows> mine;
+        for (size_t m = 0; m < plans[k]->statements.size(); ++m) {
+          mine.push_back(std::move(*(*rows)[at++]));
+        }
+        results[k] = plans[k]->finish(txn, mine);
+        if (!results[k]) {
+          failed = k;
+          break;
+        }
+      }
+      if (failed == end) {
+        owed.push_back("RELEASE p");
+        i = end;
+        continue;
+      }
+      // Undone; the writes before the failed one go again, it alone, then the rest.
+      owed.push_back("ROLLBACK TO p");
+      owed.push_back("RELEASE p");
+      const bool all = failed == kFraming;  // a framing statement failed
+      for (size_t k = all ? i : failed; k < (all ? end : failed + 1); ++k) plans[k].reset();
+    }
+    if (commit) {
+      // Other nodes learn of the change when this commits (LISTEN/NOTIFY).
+      for (auto& notify : NotifyStatements(txn.touched)) owed.push_back(std::move(notify));
+      for (auto& notify : NotifyStatements(txn.records, kRecordsTag)) {
+        owed.push_back(std::move(notify));
+      }
+      commit = send("COMMIT");
+    }
+    if (!commit && writer_conn_.connected()) (void)writer_conn_.Exec("ROLLBACK");
     if (commit && !txn.touched.empty()) {
       std::function<void(const std::vector<int64_t>&)> listener;
       {
@@ -1819,7 +2121,7 @@ class PgStore final : public Store {
       }
       if (listener) listener(std::vector<int64_t>(txn.touched.begin(), txn.touched.end()));
     }
-    for (size_t i = 0; i < batch.size(); ++i) {
+    for (size_t i = 0; i < n; ++i) {
       if (!commit && results[i]) results[i] = Err(ErrorKind::kTemporary, commit.error().message);
       batch[i].done(std::move(results[i]));
     }
@@ -1832,23 +2134,26 @@ class PgStore final : public Store {
     }
   }
 
-  Status Notify(const std::set<int64_t>& mailboxes) {
-    std::string payload = node_ + ":";
-    size_t head = payload.size();
-    auto send = [&]() -> Status {
-      auto r = writer_conn_.Exec("SELECT pg_notify($1, $2)", {P(kChannel), P(payload)});
+  // pg_notify calls naming the changed mailboxes, payloads under the limit.
+  // Payload: "NODE:" + mailbox ids, or "NODE:r" + account ids whose
+  // records changed (`tag` kRecordsTag), comma-separated.
+  std::vector<std::string> NotifyStatements(const std::set<int64_t>& mailboxes,
+                                            std::string_view tag = "") const {
+    std::vector<std::string> out;
+    std::string payload = node_ + ":" + std::string(tag);
+    const size_t head = payload.size();
+    auto add = [&] {
+      out.push_back(std::string("SELECT pg_notify(") + pg::QuoteLiteral(kChannel) + ", " +
+                    pg::QuoteLiteral(payload) + ")");
       payload.resize(head);
-      return AsStatus(r);
     };
     for (int64_t id : mailboxes) {
       if (payload.size() > head) payload += ',';
       payload += std::to_string(id);
-      if (payload.size() > kMaxPayload) {
-        if (auto st = send(); !st) return st;
-      }
+      if (payload.size() > kMaxPayload) add();
     }
-    if (payload.size() > head) return send();
-    return Ok();
+    if (payload.size() > head) add();
+    return out;
   }
 
   // The SEARCH text of new bodies (blob_text), off the delivery path: after
@@ -1894,24 +2199,35 @@ class PgStore final : public Store {
         continue;
       }
       std::vector<int64_t> ids;
+      std::set<int64_t> records;
       for (const auto& [channel, payload] : *notes) {
         size_t colon = payload.find(':');
         if (colon == std::string::npos || payload.compare(0, colon, node_) == 0) continue;
         std::string_view rest = std::string_view(payload).substr(colon + 1);
+        const bool is_records = rest.substr(0, kRecordsTag.size()) == kRecordsTag;
+        if (is_records) rest.remove_prefix(kRecordsTag.size());
         while (!rest.empty()) {
           size_t comma = rest.find(',');
           std::string_view one = rest.substr(0, comma);
-          ids.push_back(std::strtoll(std::string(one).c_str(), nullptr, 10));
+          int64_t id = std::strtoll(std::string(one).c_str(), nullptr, 10);
+          if (is_records) {
+            records.insert(id);
+          } else {
+            ids.push_back(id);
+          }
           rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
         }
       }
-      if (ids.empty()) continue;
       std::function<void(const std::vector<int64_t>&)> listener;
+      RecordListener record_listener;
       {
         std::lock_guard lock(mu_);
         listener = listener_;
+        record_listener = record_listener_;
       }
-      if (listener) listener(ids);
+      if (listener && !ids.empty()) listener(ids);
+      if (record_listener)
+        for (int64_t account : records) record_listener(account);
     }
   }
 
@@ -1927,6 +2243,7 @@ class PgStore final : public Store {
   std::deque<WriteOp> queue_;                                  // guarded by mu_
   std::function<void(const std::vector<int64_t>&)> listener_;  // guarded by mu_
   CopyListener copy_listener_;                                 // guarded by mu_
+  RecordListener record_listener_;                             // guarded by mu_
   bool stopping_ = false;                                      // guarded by mu_
   std::thread writer_;
   std::thread listener_thread_;

@@ -379,6 +379,120 @@ CREATE INDEX outbound_finished_at ON outbound_finished(finished_at);
       R"sql(
 ALTER TABLE messages ADD COLUMN saved_at bigint;
 )sql",
+      // -> +1 (issue 19, RFC 9661 SieveScript/changes and rename): script
+      // ids that survive renames, the account's script change counter and
+      // the tombstones of deleted scripts (as in the SQLite schema).
+      R"sql(
+ALTER TABLE sieve_scripts ADD COLUMN id bigint NOT NULL DEFAULT 0;
+ALTER TABLE sieve_scripts ADD COLUMN created_seq bigint NOT NULL DEFAULT 1;
+ALTER TABLE sieve_scripts ADD COLUMN changed_seq bigint NOT NULL DEFAULT 1;
+UPDATE sieve_scripts s SET id = n.rn FROM (SELECT account_id, name, row_number() OVER
+  (PARTITION BY account_id ORDER BY name COLLATE "C") AS rn FROM sieve_scripts) n
+  WHERE s.account_id = n.account_id AND s.name = n.name;
+CREATE TABLE sieve_state(
+  account_id bigint PRIMARY KEY,
+  seq bigint NOT NULL,
+  next_id bigint NOT NULL,
+  forgotten bigint NOT NULL DEFAULT 0);
+INSERT INTO sieve_state(account_id, seq, next_id)
+  SELECT account_id, 1, max(id) + 1 FROM sieve_scripts GROUP BY account_id;
+CREATE TABLE sieve_scripts_gone(
+  account_id bigint NOT NULL,
+  id bigint NOT NULL,
+  name text NOT NULL,
+  created_seq bigint NOT NULL,
+  gone_seq bigint NOT NULL,
+  PRIMARY KEY(account_id, id));
+)sql",
+      // -> +1 (issue 14 item 7, RFC 2342): each list's archive account (see
+      // the SQLite schema); 0 = not made yet.
+      R"sql(
+ALTER TABLE lists ADD COLUMN archive_account_id bigint NOT NULL DEFAULT 0;
+CREATE INDEX list_members_address ON list_members(address);
+)sql",
+      // -> +1 (issue 12, RFC 8621 section 2): each body's threadId and each
+      // mailbox's live messages per Thread, with the mailbox's Thread
+      // counters (see the SQLite schema). hato_count_thread adds to one
+      // (mailbox, Thread) row and moves the mailbox's counters when the row
+      // starts or stops counting; the row goes when its count reaches 0.
+      R"sql(
+ALTER TABLE blobs ADD COLUMN thread_id text;
+ALTER TABLE mailboxes ADD COLUMN n_threads bigint NOT NULL DEFAULT 0,
+  ADD COLUMN n_unread_threads bigint NOT NULL DEFAULT 0;
+CREATE TABLE mailbox_threads(
+  mailbox_id bigint NOT NULL,
+  thread text NOT NULL,
+  n bigint NOT NULL,
+  unseen bigint NOT NULL,
+  PRIMARY KEY(mailbox_id, thread));
+INSERT INTO mailbox_threads(mailbox_id, thread, n, unseen)
+  SELECT m.mailbox_id, '#' || m.blob_id, count(*), count(*) FILTER (WHERE (m.flags & 1) = 0)
+  FROM messages m WHERE m.expunged_at IS NULL GROUP BY m.mailbox_id, m.blob_id;
+UPDATE mailboxes x SET n_threads = c.t, n_unread_threads = c.u
+FROM (SELECT mailbox_id, count(*) AS t, count(*) FILTER (WHERE unseen > 0) AS u
+      FROM mailbox_threads GROUP BY mailbox_id) c
+WHERE c.mailbox_id = x.id;
+CREATE FUNCTION hato_count_thread(mailbox bigint, thread_key text, dn bigint, dunseen bigint)
+RETURNS void AS $$
+DECLARE
+  after_n bigint;
+  after_u bigint;
+BEGIN
+  IF thread_key IS NULL OR (dn = 0 AND dunseen = 0) THEN
+    RETURN;
+  END IF;
+  INSERT INTO mailbox_threads AS t(mailbox_id, thread, n, unseen)
+    VALUES (mailbox, thread_key, dn, dunseen)
+    ON CONFLICT (mailbox_id, thread) DO UPDATE SET n = t.n + dn, unseen = t.unseen + dunseen
+    RETURNING t.n, t.unseen INTO after_n, after_u;
+  UPDATE mailboxes SET
+    n_threads = n_threads + (after_n > 0)::int - (after_n - dn > 0)::int,
+    n_unread_threads = n_unread_threads + (after_u > 0)::int - (after_u - dunseen > 0)::int
+  WHERE id = mailbox;
+  IF after_n <= 0 THEN
+    DELETE FROM mailbox_threads WHERE mailbox_id = mailbox AND thread = thread_key;
+  END IF;
+END $$ LANGUAGE plpgsql;
+CREATE FUNCTION hato_thread_key(blob bigint) RETURNS text AS $$
+  SELECT coalesce(thread_id, '#' || id) FROM blobs WHERE id = blob
+$$ LANGUAGE sql STABLE;
+CREATE FUNCTION hato_messages_threads() RETURNS trigger AS $$
+BEGIN
+  IF TG_OP IN ('UPDATE', 'DELETE') AND OLD.expunged_at IS NULL THEN
+    PERFORM hato_count_thread(OLD.mailbox_id, hato_thread_key(OLD.blob_id), -1,
+                              CASE WHEN (OLD.flags & 1) = 0 THEN -1 ELSE 0 END);
+  END IF;
+  IF TG_OP IN ('UPDATE', 'INSERT') AND NEW.expunged_at IS NULL THEN
+    PERFORM hato_count_thread(NEW.mailbox_id, hato_thread_key(NEW.blob_id), 1,
+                              CASE WHEN (NEW.flags & 1) = 0 THEN 1 ELSE 0 END);
+  END IF;
+  RETURN NULL;
+END $$ LANGUAGE plpgsql;
+CREATE TRIGGER messages_threads AFTER INSERT OR DELETE ON messages
+  FOR EACH ROW EXECUTE FUNCTION hato_messages_threads();
+CREATE TRIGGER messages_threads_update
+  AFTER UPDATE OF mailbox_id, flags, expunged_at, blob_id ON messages FOR EACH ROW
+  WHEN (OLD.mailbox_id != NEW.mailbox_id OR (OLD.flags & 1) != (NEW.flags & 1) OR
+        OLD.blob_id != NEW.blob_id OR (OLD.expunged_at IS NULL) != (NEW.expunged_at IS NULL))
+  EXECUTE FUNCTION hato_messages_threads();
+CREATE FUNCTION hato_blobs_thread() RETURNS trigger AS $$
+DECLARE
+  r record;
+BEGIN
+  FOR r IN SELECT m.mailbox_id, count(*) AS n,
+                  count(*) FILTER (WHERE (m.flags & 1) = 0) AS unseen
+           FROM messages m WHERE m.blob_id = NEW.id AND m.expunged_at IS NULL
+           GROUP BY m.mailbox_id LOOP
+    PERFORM hato_count_thread(r.mailbox_id, coalesce(OLD.thread_id, '#' || OLD.id), -r.n,
+                              -r.unseen);
+    PERFORM hato_count_thread(r.mailbox_id, coalesce(NEW.thread_id, '#' || NEW.id), r.n,
+                              r.unseen);
+  END LOOP;
+  RETURN NULL;
+END $$ LANGUAGE plpgsql;
+CREATE TRIGGER blobs_thread AFTER UPDATE OF thread_id ON blobs FOR EACH ROW
+  WHEN (OLD.thread_id IS DISTINCT FROM NEW.thread_id) EXECUTE FUNCTION hato_blobs_thread();
+)sql",
   };
   return kMigrations;
 }

@@ -85,10 +85,12 @@ Status DeleteAccountMail(Conn& c, int64_t account_id, bool drop_row) {
   const char* del_scripts = "DELETE FROM sieve_scripts WHERE account_id = $1";
   const char* del_status = "DELETE FROM sieve_status WHERE account_id = $1";
   const char* del_memos = "DELETE FROM sieve_memos WHERE account_id = $1";
+  const char* del_sieve_state = "DELETE FROM sieve_state WHERE account_id = $1";
+  const char* del_sieve_gone = "DELETE FROM sieve_scripts_gone WHERE account_id = $1";
   const char* del_subs = "DELETE FROM orphan_subscriptions WHERE account_id = $1";
   const char* del_jmap = "DELETE FROM jmap_documents WHERE account_id = $1";
-  for (const char* sql :
-       {unref, del_msgs, del_mb, del_scripts, del_status, del_memos, del_subs, del_jmap}) {
+  for (const char* sql : {unref, del_msgs, del_mb, del_scripts, del_status, del_memos,
+                          del_sieve_state, del_sieve_gone, del_subs, del_jmap}) {
     auto r = c.Exec(sql, {P(account_id)});
     if (!r) return r.error();
   }
@@ -128,8 +130,12 @@ Result<std::string> AccountDigest(Conn& c, int64_t account_id) {
       "m.size, m.internal_date, m.flags, m.return_path, coalesce(m.expunged_at, -1), m.modseq, "
       "m.keywords) FROM messages m JOIN mailboxes x ON x.id = m.mailbox_id JOIN blobs b ON b.id "
       "= m.blob_id WHERE x.account_id = $1 "
-      "UNION ALL SELECT concat_ws('|', 's', name, md5(content), active) FROM sieve_scripts "
-      "WHERE account_id = $1 "
+      "UNION ALL SELECT concat_ws('|', 's', name, md5(content), active, id, created_seq, "
+      "changed_seq) FROM sieve_scripts WHERE account_id = $1 "
+      "UNION ALL SELECT concat_ws('|', 'c', seq, next_id, forgotten) FROM sieve_state WHERE "
+      "account_id = $1 "
+      "UNION ALL SELECT concat_ws('|', 'g', id, name, created_seq, gone_seq) FROM "
+      "sieve_scripts_gone WHERE account_id = $1 "
       "UNION ALL SELECT concat_ws('|', 'e', error, at) FROM sieve_status WHERE account_id = $1 "
       "UNION ALL SELECT concat_ws('|', 'k', kind, key, until) FROM sieve_memos WHERE account_id "
       "= $1 "

@@ -236,6 +236,7 @@ class ShardedStore final : public Store {
     sh->store = std::move(*st);
     if (change_listener_) sh->store->SetChangeListener(change_listener_);
     if (copy_listener_) sh->store->SetCopyListener(copy_listener_);
+    if (record_listener_) sh->store->SetRecordListener(record_listener_);
     if (shards_.size() > 0) {
       auto num = Admin(0, [&](Conn& c) { return pg::RegisterShard(c, spec.name); });
       if (!num) return Err(num.error().kind, "shard " + spec.name + ": " + num.error().message);
@@ -318,7 +319,7 @@ class ShardedStore final : public Store {
           return e;
         };
         if (auto s = pg::EnsureAccountCopy(main, shard, id, ""); !s) return fail(s.error());
-        pg::Txn t{shard, true, {}};
+        pg::Txn t{shard, true, {}, {}};
         if (auto s = pg::CreateDefaultMailboxes(t, id); !s) return fail(s.error());
         if (auto s = shard.Exec("COMMIT"); !s) return s.error();
         return true;
@@ -636,6 +637,11 @@ class ShardedStore final : public Store {
     copy_listener_ = listener;
     for (auto& s : shards_) s->store->SetCopyListener(listener);
   }
+  void SetRecordListener(RecordListener listener) override {
+    std::lock_guard lock(reload_mu_);
+    record_listener_ = listener;
+    for (auto& s : shards_) s->store->SetRecordListener(listener);
+  }
   StoreHealth Health() override {
     StoreHealth h;
     for (auto& s : shards_) {
@@ -679,6 +685,9 @@ class ShardedStore final : public Store {
   }
   Status RemoveList(std::string_view address) override { return Main().RemoveList(address); }
   Result<std::vector<ListInfo>> ListLists() override { return Main().ListLists(); }
+  Result<std::vector<ListInfo>> ListsOfMember(std::string_view address) override {
+    return Main().ListsOfMember(address);
+  }
   Result<ListInfo> FindList(std::string_view address) override { return Main().FindList(address); }
   Status UpdateList(std::string_view address, const ListSettings& settings) override {
     return Main().UpdateList(address, settings);
@@ -775,6 +784,15 @@ class ShardedStore final : public Store {
       for (auto& d : one->damaged) all.damaged.push_back(d);
     }
     return all;
+  }
+  Result<uint64_t> RecountMailboxes() override {
+    uint64_t n = 0;
+    for (auto& s : shards_) {
+      auto one = s->store->RecountMailboxes();
+      if (!one) return one.error();
+      n += *one;
+    }
+    return n;
   }
   // One backup set for all shards: main's snapshot (everything but the mail
   // of accounts living elsewhere) plus each shard's accounts' mail, merged
@@ -912,6 +930,12 @@ class ShardedStore final : public Store {
                            std::string_view to) override {
     return WriteSyncStatus(account_id,
                            [&](Store& s) { return s.RenameSieveScript(account_id, from, to); });
+  }
+  Result<uint64_t> SieveScriptsState(int64_t account_id) override {
+    return Read(account_id, [&](Store& s) { return s.SieveScriptsState(account_id); });
+  }
+  Result<SieveScriptChanges> SieveScriptsSince(int64_t account_id, uint64_t since) override {
+    return Read(account_id, [&](Store& s) { return s.SieveScriptsSince(account_id, since); });
   }
   Status SetSieveStatus(int64_t account_id, std::string_view error) override {
     return WriteSyncStatus(account_id,
@@ -1386,6 +1410,7 @@ class ShardedStore final : public Store {
   StoreOptions options_;                                              // guarded by reload_mu_
   std::function<void(const std::vector<int64_t>&)> change_listener_;  // guarded by reload_mu_
   CopyListener copy_listener_;                                        // guarded by reload_mu_
+  RecordListener record_listener_;                                    // guarded by reload_mu_
   std::unique_ptr<Retrier> retrier_;
   std::thread listen_thread_;
 

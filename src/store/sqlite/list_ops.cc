@@ -45,7 +45,7 @@ Result<int64_t> ListIdOf(Db& db, const std::string& address) {
 #define HATO_LIST_COLS                                                                    \
   "l.id, l.address, l.mode, l.name, l.confirm_text, l.welcome_text, l.max_message_size, " \
   "l.max_posts_per_hour, l.bounce_threshold, l.dmarc_rewrite, l.created_at, "             \
-  "(SELECT count(*) FROM list_members m WHERE m.list_id = l.id)"
+  "(SELECT count(*) FROM list_members m WHERE m.list_id = l.id), l.archive_account_id"
 
 ListInfo ListFromRow(const Stmt& s) {
   ListInfo l;
@@ -61,6 +61,7 @@ ListInfo ListFromRow(const Stmt& s) {
   l.dmarc_rewrite = s.Text(9);
   l.created_at = s.Int(10);
   l.members = static_cast<uint64_t>(s.Int(11));
+  l.archive_account_id = s.Int(12);
   return l;
 }
 
@@ -81,6 +82,32 @@ ListMember MemberFromRow(const Stmt& s) {
 }
 
 }  // namespace
+
+Result<int64_t> EnsureListArchive(Txn& t, int64_t list_id) {
+  auto s = t.db.Cached("SELECT archive_account_id, address, domain_id FROM lists WHERE id = ?");
+  if (!s) return s.error();
+  auto row = (*s)->Bind(1, list_id).Step();
+  if (!row) return row.error();
+  if (!*row) return Err(ErrorKind::kNotFound, "no list " + std::to_string(list_id));
+  int64_t archive = (*s)->Int(0);
+  std::string address = (*s)->Text(1);
+  int64_t domain_id = (*s)->Int(2);
+  (*s)->Reset();
+  if (archive != 0) return archive;
+  // Nobody logs in as the archive (kListArchivePasswordHash); members read
+  // it through the list (imap/server/archives.h).
+  auto st = Run(t.db,
+                "INSERT INTO accounts(address, domain_id, password_hash, created_at) "
+                "VALUES(?,?,?,?)",
+                address + std::string(kListArchiveSuffix) + std::to_string(list_id), domain_id,
+                kListArchivePasswordHash, NowSeconds());
+  if (!st) return st.error();
+  archive = t.db.LastInsertId();
+  if (st = ApplyCreateMailbox(t, archive, std::string(kInbox), ""); !st) return st.error();
+  st = Run(t.db, "UPDATE lists SET archive_account_id = ? WHERE id = ?", archive, list_id);
+  if (!st) return st.error();
+  return archive;
+}
 
 Status ApplyCreateList(Txn& t, const std::string& address, ListMode mode) {
   std::string domain = AddressDomain(address);
@@ -112,8 +139,12 @@ Status ApplyCreateList(Txn& t, const std::string& address, ListMode mode) {
       !st) {
     return st;
   }
-  return Run(t.db, "INSERT INTO lists(address, domain_id, mode, created_at) VALUES(?,?,?,?)",
-             address, domain_id, static_cast<int64_t>(mode), NowSeconds());
+  auto st = Run(t.db, "INSERT INTO lists(address, domain_id, mode, created_at) VALUES(?,?,?,?)",
+                address, domain_id, static_cast<int64_t>(mode), NowSeconds());
+  if (!st) return st;
+  auto archive = EnsureListArchive(t, t.db.LastInsertId());
+  if (!archive) return archive.error();
+  return Ok();
 }
 
 Status ApplyRemoveList(Txn& t, const std::string& address) {
@@ -321,7 +352,20 @@ Status ApplyPostToList(Txn& t, const ListPostRequest& req, ListPostReceipt& rece
     // second approval finds nothing to send.
     if (auto st = ApplyDropHeldPost(t, req.held_id); !st) return st;
   }
-  auto blob = PutBlob(t, req.content, "", 1);
+  // The archive copy (issue 14 item 7) in the same transaction: the post is
+  // readable by the members once the poster has its 250. Same content, so
+  // the queue entry below shares its blob.
+  auto archive = EnsureListArchive(t, req.list_id);
+  if (!archive) return archive.error();
+  DeliveryRequest copy;
+  copy.return_path = req.sender;
+  copy.account_ids.push_back(*archive);
+  copy.content = req.content;
+  copy.mime = req.mime;
+  copy.received_at = now;
+  DeliveryReceipt stored;
+  if (auto st = ApplyDelivery(t, copy, stored); !st) return st;
+  auto blob = PutBlob(t, req.content, req.mime, 1);
   if (!blob) return blob.error();
   auto st = Run(t.db,
                 "INSERT INTO outbound_messages(blob_id, sender, envid, smtputf8, eight_bit, size, "
@@ -431,6 +475,19 @@ Result<std::vector<ListInfo>> QueryLists(Db& db) {
   auto s = db.Cached("SELECT " HATO_LIST_COLS
                      " FROM lists l WHERE l.removed_at IS NULL ORDER BY l.address");
   if (!s) return s.error();
+  std::vector<ListInfo> out;
+  auto st = (*s)->ForEachRow([&](Stmt& r) { out.push_back(ListFromRow(r)); });
+  (*s)->Reset();
+  if (!st) return st.error();
+  return out;
+}
+
+Result<std::vector<ListInfo>> QueryMemberLists(Db& db, const std::string& address) {
+  auto s = db.Cached("SELECT " HATO_LIST_COLS
+                     " FROM lists l JOIN list_members m ON m.list_id = l.id WHERE m.address = ? "
+                     "AND l.removed_at IS NULL ORDER BY l.address");
+  if (!s) return s.error();
+  (*s)->Bind(1, address);
   std::vector<ListInfo> out;
   auto st = (*s)->ForEachRow([&](Stmt& r) { out.push_back(ListFromRow(r)); });
   (*s)->Reset();

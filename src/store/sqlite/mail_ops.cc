@@ -113,7 +113,8 @@ Result<uint64_t> NextModseq(Txn& t, int64_t mailbox_id) {
 }
 
 Result<int64_t> PutBlobBytes(Txn& t, std::string_view content, std::string_view mime, int64_t refs,
-                             std::string_view sort_keys, std::string_view known_sha) {
+                             std::string_view sort_keys, std::string_view thread_id,
+                             std::string_view known_sha) {
   std::string sha = known_sha.empty() ? Sha256(content) : std::string(known_sha);
   auto find = t.db.Cached("SELECT id FROM blobs WHERE sha256 = ?");
   if (!find) return find.error();
@@ -124,7 +125,7 @@ Result<int64_t> PutBlobBytes(Txn& t, std::string_view content, std::string_view 
     (*find)->Reset();
     auto up = t.db.Cached(
         "UPDATE blobs SET refs = refs + ?, mime = coalesce(mime, ?), "
-        "sort_keys = coalesce(sort_keys, ?) WHERE id = ?");
+        "sort_keys = coalesce(sort_keys, ?), thread_id = coalesce(thread_id, ?5) WHERE id = ?4");
     if (!up) return up.error();
     (*up)->Bind(1, refs);
     if (mime.empty()) {
@@ -137,6 +138,11 @@ Result<int64_t> PutBlobBytes(Txn& t, std::string_view content, std::string_view 
     } else {
       (*up)->BindBlob(3, sort_keys);
     }
+    if (thread_id.empty()) {
+      (*up)->BindNull(5);
+    } else {
+      (*up)->Bind(5, thread_id);
+    }
     if (auto st = (*up)->Bind(4, blob_id).Run(); !st) return st.error();
     return blob_id;
   }
@@ -146,7 +152,7 @@ Result<int64_t> PutBlobBytes(Txn& t, std::string_view content, std::string_view 
   t.appended = true;
   auto ins = t.db.Cached(
       "INSERT INTO blobs(sha256, segment, offset, stored_length, size, codec, refs, mime, "
-      "sort_keys) VALUES(?,?,?,?,?,?,?,?,?)");
+      "sort_keys, thread_id) VALUES(?,?,?,?,?,?,?,?,?,?)");
   if (!ins) return ins.error();
   (*ins)->BindBlob(1, sha).Bind(2, ref->segment).Bind(3, static_cast<int64_t>(ref->offset));
   (*ins)->Bind(4, static_cast<int64_t>(ref->stored_length));
@@ -161,6 +167,11 @@ Result<int64_t> PutBlobBytes(Txn& t, std::string_view content, std::string_view 
     (*ins)->BindNull(9);
   } else {
     (*ins)->BindBlob(9, sort_keys);
+  }
+  if (thread_id.empty()) {
+    (*ins)->BindNull(10);
+  } else {
+    (*ins)->Bind(10, thread_id);
   }
   if (auto st = (*ins)->Run(); !st) return st.error();
   return t.db.LastInsertId();
@@ -326,8 +337,9 @@ int64_t NowSeconds() {
 }
 
 Result<int64_t> PutBlob(Txn& t, std::string_view content, std::string_view mime, int64_t refs,
-                        std::string_view sort_keys, std::string_view sha256) {
-  return PutBlobBytes(t, content, mime, refs, sort_keys, sha256);
+                        std::string_view sort_keys, std::string_view thread_id,
+                        std::string_view sha256) {
+  return PutBlobBytes(t, content, mime, refs, sort_keys, thread_id, sha256);
 }
 
 Status CreateDefaultMailboxes(Txn& t, int64_t account_id) {
@@ -380,7 +392,7 @@ static Status ApplyFilings(Txn& t, const DeliveryRequest& req, std::string_view 
       req.filings.begin(), req.filings.end(), [](const Filing& f) { return f.content.empty(); }));
   Result<int64_t> shared = int64_t{0};
   if (shared_refs > 0) {
-    shared = PutBlob(t, req.content, req.mime, shared_refs, req.sort_keys, sha);
+    shared = PutBlob(t, req.content, req.mime, shared_refs, req.sort_keys, req.thread_id, sha);
   }
   if (!shared) return shared.error();
   // The distinct keywords of each mailbox a copy with keywords goes to.
@@ -428,7 +440,7 @@ Status ApplyDelivery(Txn& t, const DeliveryRequest& req, DeliveryReceipt& receip
   if (!req.filings.empty()) return ApplyFilings(t, req, sha, receipt);
   if (req.account_ids.empty()) return Ok();
   auto blob = PutBlob(t, req.content, req.mime, static_cast<int64_t>(req.account_ids.size()),
-                      req.sort_keys, sha);
+                      req.sort_keys, req.thread_id, sha);
   if (!blob) return blob.error();
   for (int64_t account : req.account_ids) {
     Result<MailboxRow> mb = Err(ErrorKind::kNotFound, "");
@@ -466,7 +478,7 @@ Status ApplyAppend(Txn& t, const AppendRequest& req, AppendResult& result) {
     return st;
   }
   if (auto st = CheckAppendKeywords(t, mb->id, req); !st) return st;
-  auto blob = PutBlob(t, req.content, req.mime, 1, req.sort_keys);
+  auto blob = PutBlob(t, req.content, req.mime, 1, req.sort_keys, req.thread_id);
   if (!blob) return blob.error();
   NewMessage m{mb->id, *blob, req.content.size(), req.internal_date, req.flags, req.keywords, ""};
   auto id = InsertMessage(t, m);
@@ -817,7 +829,7 @@ Status ApplyRestoreMessage(Txn& t, const RestoreRequest& req, RestoreResult& res
     return Ok();
   }
   (*dup)->Reset();
-  auto blob = PutBlob(t, req.content, req.mime, 1, req.sort_keys);
+  auto blob = PutBlob(t, req.content, req.mime, 1, req.sort_keys, req.thread_id);
   if (!blob) return blob.error();
   NewMessage m{mb->id,    *blob,        req.content.size(), req.internal_date,
                req.flags, req.keywords, req.return_path};
@@ -941,7 +953,8 @@ Result<std::vector<MailboxInfo>> QueryMailboxes(Db& db, int64_t account_id) {
   auto s = db.Cached(
       "SELECT x.id, x.name, x.special_use, x.subscribed, x.uidvalidity, x.uidnext, "
       "x.highest_modseq, x.n_messages, x.n_unseen, x.n_size, x.n_deleted, x.n_deleted_size, "
-      "x.n_recent, x.n_emails FROM mailboxes x WHERE x.account_id = ? AND x.deleted_at IS NULL "
+      "x.n_recent, x.n_emails, x.n_threads, x.n_unread_threads FROM mailboxes x "
+      "WHERE x.account_id = ? AND x.deleted_at IS NULL "
       "ORDER BY x.name");
   if (!s) return s.error();
   (*s)->Bind(1, account_id);
@@ -965,6 +978,8 @@ Result<std::vector<MailboxInfo>> QueryMailboxes(Db& db, int64_t account_id) {
     m.deleted_size = static_cast<uint64_t>((*s)->Int(11));
     m.recent = static_cast<uint64_t>((*s)->Int(12));
     m.emails = static_cast<uint64_t>((*s)->Int(13));
+    m.threads = static_cast<uint64_t>((*s)->Int(14));
+    m.unread_threads = static_cast<uint64_t>((*s)->Int(15));
     out.push_back(std::move(m));
   }
   return out;

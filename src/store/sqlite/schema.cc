@@ -1,6 +1,7 @@
 #include "store/sqlite/schema.h"
 
 #include "base/strings.h"
+#include "store/store.h"
 
 namespace hato::store::sqlite {
 
@@ -462,6 +463,132 @@ CREATE INDEX outbound_finished_at ON outbound_finished(finished_at);
       R"sql(
 ALTER TABLE messages ADD COLUMN saved_at INTEGER;
 )sql",
+      // -> +1 (issue 19, RFC 9661 SieveScript/changes and rename): each
+      // script gets an id that survives renames, and the account's script
+      // change counter stamps when it was created and last changed; deleted
+      // scripts leave a tombstone (at most kMaxSieveTombstones per account,
+      // `forgotten` = the newest one dropped). Existing scripts: ids 1..n by
+      // name, counter 1.
+      R"sql(
+ALTER TABLE sieve_scripts ADD COLUMN id INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE sieve_scripts ADD COLUMN created_seq INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE sieve_scripts ADD COLUMN changed_seq INTEGER NOT NULL DEFAULT 1;
+UPDATE sieve_scripts SET id = (SELECT count(*) FROM sieve_scripts s WHERE
+  s.account_id = sieve_scripts.account_id AND s.name <= sieve_scripts.name);
+CREATE TABLE sieve_state(
+  account_id INTEGER PRIMARY KEY,
+  seq INTEGER NOT NULL,
+  next_id INTEGER NOT NULL,
+  forgotten INTEGER NOT NULL DEFAULT 0);
+INSERT INTO sieve_state(account_id, seq, next_id)
+  SELECT account_id, 1, max(id) + 1 FROM sieve_scripts GROUP BY account_id;
+CREATE TABLE sieve_scripts_gone(
+  account_id INTEGER NOT NULL,
+  id INTEGER NOT NULL,
+  name TEXT NOT NULL,
+  created_seq INTEGER NOT NULL,
+  gone_seq INTEGER NOT NULL,
+  PRIMARY KEY(account_id, id));
+)sql",
+      // -> +1 (issue 14 item 7, RFC 2342 shared namespace): each list's archive
+      // is the INBOX of a system account of the list (address
+      // LIST@DOMAIN#archive-ID, no password, never listed by hato user list),
+      // made with the list or at its first post; 0 = not made yet. The index
+      // finds a user's lists (Store::ListsOfMember, IMAP LIST).
+      R"sql(
+ALTER TABLE lists ADD COLUMN archive_account_id INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX list_members_address ON list_members(address);
+)sql",
+      // -> +1 (issue 12, RFC 8621 section 2: Mailbox totalThreads and
+      // unreadThreads without a scan): each body keeps its JMAP threadId
+      // (StoreOptions::thread_id, jmap/mail.cc ThreadOf: the root of its
+      // reply chain), NULL for bodies stored before, which count as a
+      // Thread of their own ("#" + blob id) until BackfillSortKeys fills
+      // them. mailbox_threads counts each mailbox's live messages per
+      // Thread (n, and unseen: without \Seen); a row goes when n reaches 0.
+      // The triggers on messages keep it in the transaction of every change
+      // of a message row, as the mailbox counters above; those on
+      // mailbox_threads keep mailboxes.n_threads (rows) and
+      // n_unread_threads (rows with unseen > 0); blobs_thread moves a body's
+      // messages when its threadId is filled. CheckReferences compares them
+      // with a recount, RecountMailboxes rewrites them (hato fsck --repair).
+      R"sql(
+ALTER TABLE blobs ADD COLUMN thread_id TEXT;
+ALTER TABLE mailboxes ADD COLUMN n_threads INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE mailboxes ADD COLUMN n_unread_threads INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE mailbox_threads(
+  mailbox_id INTEGER NOT NULL,
+  thread TEXT NOT NULL,
+  n INTEGER NOT NULL,
+  unseen INTEGER NOT NULL,
+  PRIMARY KEY(mailbox_id, thread)) WITHOUT ROWID;
+CREATE TRIGGER mailbox_threads_insert AFTER INSERT ON mailbox_threads
+BEGIN
+  UPDATE mailboxes SET n_threads = n_threads + (NEW.n > 0),
+    n_unread_threads = n_unread_threads + (NEW.unseen > 0)
+  WHERE id = NEW.mailbox_id;
+END;
+CREATE TRIGGER mailbox_threads_update AFTER UPDATE ON mailbox_threads
+BEGIN
+  UPDATE mailboxes SET n_threads = n_threads + (NEW.n > 0) - (OLD.n > 0),
+    n_unread_threads = n_unread_threads + (NEW.unseen > 0) - (OLD.unseen > 0)
+  WHERE id = NEW.mailbox_id;
+  DELETE FROM mailbox_threads WHERE mailbox_id = NEW.mailbox_id AND thread = NEW.thread
+    AND n <= 0;
+END;
+CREATE TRIGGER mailbox_threads_delete AFTER DELETE ON mailbox_threads
+BEGIN
+  UPDATE mailboxes SET n_threads = n_threads - (OLD.n > 0),
+    n_unread_threads = n_unread_threads - (OLD.unseen > 0)
+  WHERE id = OLD.mailbox_id;
+END;
+INSERT INTO mailbox_threads(mailbox_id, thread, n, unseen)
+  SELECT m.mailbox_id, '#' || m.blob_id, count(*), sum(m.flags & 1 = 0) FROM messages m
+  WHERE m.expunged_at IS NULL GROUP BY m.mailbox_id, m.blob_id;
+CREATE TRIGGER messages_threads_insert AFTER INSERT ON messages WHEN NEW.expunged_at IS NULL
+BEGIN
+  INSERT INTO mailbox_threads(mailbox_id, thread, n, unseen)
+    SELECT NEW.mailbox_id, coalesce(b.thread_id, '#' || b.id), 1, NEW.flags & 1 = 0
+    FROM blobs b WHERE b.id = NEW.blob_id
+    ON CONFLICT(mailbox_id, thread) DO UPDATE SET n = n + 1, unseen = unseen + excluded.unseen;
+END;
+CREATE TRIGGER messages_threads_delete AFTER DELETE ON messages WHEN OLD.expunged_at IS NULL
+BEGIN
+  UPDATE mailbox_threads SET n = n - 1, unseen = unseen - (OLD.flags & 1 = 0)
+  WHERE mailbox_id = OLD.mailbox_id AND thread =
+    (SELECT coalesce(b.thread_id, '#' || b.id) FROM blobs b WHERE b.id = OLD.blob_id);
+END;
+CREATE TRIGGER messages_threads_update
+  AFTER UPDATE OF mailbox_id, flags, expunged_at, blob_id ON messages
+  WHEN OLD.mailbox_id != NEW.mailbox_id OR (OLD.flags & 1) != (NEW.flags & 1)
+    OR OLD.blob_id != NEW.blob_id OR (OLD.expunged_at IS NULL) != (NEW.expunged_at IS NULL)
+BEGIN
+  UPDATE mailbox_threads SET n = n - 1, unseen = unseen - (OLD.flags & 1 = 0)
+  WHERE OLD.expunged_at IS NULL AND mailbox_id = OLD.mailbox_id AND thread =
+    (SELECT coalesce(b.thread_id, '#' || b.id) FROM blobs b WHERE b.id = OLD.blob_id);
+  INSERT INTO mailbox_threads(mailbox_id, thread, n, unseen)
+    SELECT NEW.mailbox_id, coalesce(b.thread_id, '#' || b.id), 1, NEW.flags & 1 = 0
+    FROM blobs b WHERE b.id = NEW.blob_id AND NEW.expunged_at IS NULL
+    ON CONFLICT(mailbox_id, thread) DO UPDATE SET n = n + 1, unseen = unseen + excluded.unseen;
+END;
+CREATE TRIGGER blobs_thread AFTER UPDATE OF thread_id ON blobs
+  WHEN OLD.thread_id IS NOT NEW.thread_id
+BEGIN
+  UPDATE mailbox_threads SET
+    n = n - (SELECT count(*) FROM messages m WHERE m.blob_id = OLD.id
+      AND m.mailbox_id = mailbox_threads.mailbox_id AND m.expunged_at IS NULL),
+    unseen = unseen - (SELECT count(*) FROM messages m WHERE m.blob_id = OLD.id
+      AND m.mailbox_id = mailbox_threads.mailbox_id AND m.expunged_at IS NULL
+      AND m.flags & 1 = 0)
+  WHERE thread = coalesce(OLD.thread_id, '#' || OLD.id) AND mailbox_id IN
+    (SELECT m.mailbox_id FROM messages m WHERE m.blob_id = OLD.id AND m.expunged_at IS NULL);
+  INSERT INTO mailbox_threads(mailbox_id, thread, n, unseen)
+    SELECT m.mailbox_id, coalesce(NEW.thread_id, '#' || NEW.id), count(*), sum(m.flags & 1 = 0)
+    FROM messages m WHERE m.blob_id = NEW.id AND m.expunged_at IS NULL GROUP BY m.mailbox_id
+    ON CONFLICT(mailbox_id, thread) DO UPDATE SET n = n + excluded.n,
+      unseen = unseen + excluded.unseen;
+END;
+)sql",
   };
   return kMigrations;
 }
@@ -509,6 +636,80 @@ Status CollectRows(Db& db, const std::string& sql, std::vector<std::string>& out
 }
 
 }  // namespace
+
+namespace {
+
+// Each mailbox's counts recounted from its live messages, in the columns'
+// order (mailboxes n_*); recent ones need the mailbox's recent_uid (x).
+constexpr const char* kRecount =
+    "SELECT count(*), coalesce(sum(m.flags & 1 = 0), 0), coalesce(sum(m.size), 0), "
+    "coalesce(sum(m.flags & 8 != 0), 0), "
+    "coalesce(sum(CASE WHEN m.flags & 8 != 0 THEN m.size ELSE 0 END), 0), "
+    "coalesce(sum(m.uid > x.recent_uid), 0), count(DISTINCT m.blob_id) FROM messages m "
+    "WHERE m.mailbox_id = x.id AND m.expunged_at IS NULL";
+// The (mailbox, Thread) rows mailbox_threads should hold.
+constexpr const char* kThreadRecount =
+    "SELECT m.mailbox_id, coalesce(b.thread_id, '#' || b.id), count(*), "
+    "sum(m.flags & 1 = 0) FROM messages m JOIN blobs b ON b.id = m.blob_id "
+    "WHERE m.expunged_at IS NULL GROUP BY 1, 2";
+
+Result<bool> HasThreadCounts(Db& db) {
+  auto s = db.Prepare("SELECT 1 FROM pragma_table_info('mailboxes') WHERE name = 'n_threads'");
+  if (!s) return s.error();
+  return s->Step();
+}
+
+}  // namespace
+
+Result<std::vector<std::string>> CounterDisagreements(Db& db, size_t limit) {
+  auto threads = HasThreadCounts(db);
+  if (!threads) return threads.error();
+  std::string sql =
+      std::string(
+          "SELECT x.id, x.name FROM mailboxes x WHERE (x.n_messages, x.n_unseen, "
+          "x.n_size, x.n_deleted, x.n_deleted_size, x.n_recent, x.n_emails) IS NOT (") +
+      kRecount + ")";
+  if (*threads) {
+    // The Thread counters, and the rows they are kept from.
+    sql += std::string(
+               " OR (x.n_threads, x.n_unread_threads) IS NOT (SELECT count(*), "
+               "coalesce(sum(t.unseen > 0), 0) FROM mailbox_threads t WHERE t.mailbox_id = x.id) "
+               "OR x.id IN (SELECT mailbox_id FROM (SELECT mailbox_id, thread, n, unseen FROM "
+               "mailbox_threads EXCEPT ") +
+           kThreadRecount + ") UNION SELECT mailbox_id FROM (" + kThreadRecount +
+           " EXCEPT SELECT mailbox_id, thread, n, unseen FROM mailbox_threads))";
+  }
+  sql += " ORDER BY x.id LIMIT " + std::to_string(limit);
+  std::vector<std::string> out;
+  auto st = CollectRows(db, sql, out, [](Stmt& s) {
+    return "mailbox " + std::to_string(s.Int(0)) + " (" + s.Text(1) + ") " +
+           std::string(kCounterProblem);
+  });
+  if (!st) return st.error();
+  return out;
+}
+
+Status RecountMailboxCounters(Db& db) {
+  std::string sql = std::string(
+                        "UPDATE mailboxes AS x SET (n_messages, n_unseen, n_size, n_deleted, "
+                        "n_deleted_size, n_recent, n_emails) = (") +
+                    kRecount + ")";
+  if (auto st = db.Exec(sql); !st) return st;
+  auto threads = HasThreadCounts(db);
+  if (!threads) return threads.error();
+  if (!*threads) return Ok();
+  // The rows' triggers move the counters as the rows go and come back; the
+  // last statement sets them from the rows whatever they did.
+  if (auto st = db.Exec("DELETE FROM mailbox_threads"); !st) return st;
+  if (auto st = db.Exec(std::string("INSERT INTO mailbox_threads(mailbox_id, thread, n, unseen) ") +
+                        kThreadRecount);
+      !st) {
+    return st;
+  }
+  return db.Exec(
+      "UPDATE mailboxes AS x SET (n_threads, n_unread_threads) = (SELECT count(*), "
+      "coalesce(sum(t.unseen > 0), 0) FROM mailbox_threads t WHERE t.mailbox_id = x.id)");
+}
 
 Result<std::vector<std::string>> CheckReferences(Db& db, PageCheck pages) {
   std::vector<std::string> out;
@@ -563,19 +764,9 @@ Result<std::vector<std::string>> CheckReferences(Db& db, PageCheck pages) {
   auto counts_row = has_counts->Step();
   if (!counts_row) return counts_row.error();
   if (*counts_row) {
-    st = CollectRows(
-        db,
-        "SELECT x.id, x.name FROM mailboxes x LEFT JOIN (SELECT mailbox_id, count(*) AS n, "
-        "sum(flags & 1 = 0) AS unseen, sum(size) AS bytes, sum(flags & 8 != 0) AS deleted, "
-        "count(DISTINCT blob_id) AS emails FROM messages WHERE expunged_at IS NULL "
-        "GROUP BY mailbox_id) c ON c.mailbox_id = x.id WHERE x.n_messages != coalesce(c.n, 0) "
-        "OR x.n_unseen != coalesce(c.unseen, 0) OR x.n_size != coalesce(c.bytes, 0) OR "
-        "x.n_deleted != coalesce(c.deleted, 0) OR x.n_emails != coalesce(c.emails, 0) LIMIT 10",
-        out, [](Stmt& s) {
-          return "mailbox " + std::to_string(s.Int(0)) + " (" + s.Text(1) +
-                 ") has counters that disagree with its messages";
-        });
-    if (!st) return st.error();
+    auto bad = CounterDisagreements(db, 10);
+    if (!bad) return bad.error();
+    for (auto& p : *bad) out.push_back(std::move(p));
   }
   return out;
 }

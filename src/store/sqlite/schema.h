@@ -27,4 +27,11 @@ Status Migrate(Db& db, int target = -1);
 enum class PageCheck { kQuick, kFull };
 Result<std::vector<std::string>> CheckReferences(Db& db, PageCheck pages);
 
+// The mailboxes (at most `limit`) whose counters (the n_* columns and the
+// mailbox_threads rows the triggers keep) disagree with a recount of their
+// live messages, one line each; and the recount that rewrites them all
+// (`hato fsck --repair`; run it in a write transaction).
+Result<std::vector<std::string>> CounterDisagreements(Db& db, size_t limit);
+Status RecountMailboxCounters(Db& db);
+
 }  // namespace hato::store::sqlite

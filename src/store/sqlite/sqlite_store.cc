@@ -16,6 +16,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <limits>
 #include <mutex>
 #include <thread>
 #include <unordered_set>
@@ -287,15 +288,35 @@ class SqliteStore final : public Store, public WriteProbe {
   // ---- Sieve scripts (src/sieve) ----
 
   Result<std::vector<SieveScriptInfo>> ListSieveScripts(int64_t account_id) override {
-    return WithReader([account_id](Db& db) -> Result<std::vector<SieveScriptInfo>> {
+    return WithReader([account_id](Db& db) { return ReadSieveScripts(db, account_id); });
+  }
+
+  Result<uint64_t> SieveScriptsState(int64_t account_id) override {
+    return WithReader([account_id](Db& db) -> Result<uint64_t> {
+      auto c = ReadSieveCounters(db, account_id);
+      if (!c) return c.error();
+      return c->seq;
+    });
+  }
+
+  Result<SieveScriptChanges> SieveScriptsSince(int64_t account_id, uint64_t since) override {
+    return WithReader([account_id, since](Db& db) -> Result<SieveScriptChanges> {
+      SieveScriptChanges out;
+      auto c = ReadSieveCounters(db, account_id);
+      if (!c) return c.error();
+      out.state = c->seq;
+      out.forgotten = c->forgotten;
+      auto scripts = ReadSieveScripts(db, account_id);
+      if (!scripts) return scripts.error();
+      out.scripts = std::move(*scripts);
       auto s = db.Cached(
-          "SELECT name, active, length(CAST(content AS BLOB)), updated_at FROM sieve_scripts "
-          "WHERE account_id = ? ORDER BY name");
+          "SELECT id, name, created_seq, gone_seq FROM sieve_scripts_gone WHERE account_id = ? "
+          "AND gone_seq > ? ORDER BY gone_seq");
       if (!s) return s.error();
-      (*s)->Bind(1, account_id);
-      std::vector<SieveScriptInfo> out;
+      (*s)->Bind(1, account_id).Bind(2, static_cast<int64_t>(since));
       auto st = (*s)->ForEachRow([&](Stmt& r) {
-        out.push_back({r.Text(0), r.Int(1) != 0, static_cast<uint64_t>(r.Int(2)), r.Int(3)});
+        out.destroyed.push_back({r.Int(0), r.Text(1), static_cast<uint64_t>(r.Int(2)),
+                                 static_cast<uint64_t>(r.Int(3))});
       });
       (*s)->Reset();
       if (!st) return st.error();
@@ -356,12 +377,42 @@ class SqliteStore final : public Store, public WriteProbe {
                         std::string_view content) override {
     std::string n(name), c(content);
     return WriteSync([account_id, n, c](Txn& t) -> Status {
-      auto s = t.db.Cached(
-          "INSERT INTO sieve_scripts(account_id, name, content, active, updated_at) "
-          "VALUES(?, ?, ?, 0, ?) ON CONFLICT(account_id, name) DO UPDATE SET "
-          "content = excluded.content, updated_at = excluded.updated_at");
-      if (!s) return s.error();
-      return (*s)->Bind(1, account_id).Bind(2, n).Bind(3, c).Bind(4, Now()).Run();
+      auto counters = ReadSieveCounters(t.db, account_id);
+      if (!counters) return counters.error();
+      uint64_t seq = counters->seq + 1;
+      auto u = t.db.Cached(
+          "UPDATE sieve_scripts SET content = ?, updated_at = ?, changed_seq = ? WHERE "
+          "account_id = ? AND name = ?");
+      if (!u) return u.error();
+      if (auto st = (*u)->Bind(1, c)
+                        .Bind(2, Now())
+                        .Bind(3, static_cast<int64_t>(seq))
+                        .Bind(4, account_id)
+                        .Bind(5, n)
+                        .Run();
+          !st) {
+        return st;
+      }
+      if (t.db.Changes() == 0) {
+        auto s = t.db.Cached(
+            "INSERT INTO sieve_scripts(account_id, name, content, active, updated_at, id, "
+            "created_seq, changed_seq) VALUES(?, ?, ?, 0, ?, ?, ?, ?)");
+        if (!s) return s.error();
+        if (auto st = (*s)->Bind(1, account_id)
+                          .Bind(2, n)
+                          .Bind(3, c)
+                          .Bind(4, Now())
+                          .Bind(5, counters->next_id)
+                          .Bind(6, static_cast<int64_t>(seq))
+                          .Bind(7, static_cast<int64_t>(seq))
+                          .Run();
+            !st) {
+          return st;
+        }
+        ++counters->next_id;
+      }
+      counters->seq = seq;
+      return WriteSieveCounters(t, account_id, *counters);
     });
   }
 
@@ -376,28 +427,84 @@ class SqliteStore final : public Store, public WriteProbe {
         (*e)->Reset();
         if (!*row) return Err(ErrorKind::kNotFound, "no such script: " + n);
       }
+      auto counters = ReadSieveCounters(t.db, account_id);
+      if (!counters) return counters.error();
+      uint64_t seq = counters->seq + 1;
+      // Only the scripts whose activation changes (none when it is already so).
       auto s = t.db.Cached(
-          "UPDATE sieve_scripts SET active = (name = ?) WHERE account_id = ? AND "
-          "(active != 0 OR name = ?)");
+          "UPDATE sieve_scripts SET active = (name = ?), changed_seq = ? WHERE account_id = ? "
+          "AND active != (name = ?)");
       if (!s) return s.error();
-      return (*s)->Bind(1, n).Bind(2, account_id).Bind(3, n).Run();
+      if (auto st = (*s)->Bind(1, n)
+                        .Bind(2, static_cast<int64_t>(seq))
+                        .Bind(3, account_id)
+                        .Bind(4, n)
+                        .Run();
+          !st) {
+        return st;
+      }
+      if (t.db.Changes() == 0) return Ok();
+      counters->seq = seq;
+      return WriteSieveCounters(t, account_id, *counters);
     });
   }
 
   Status DeleteSieveScript(int64_t account_id, std::string_view name) override {
     std::string n(name);
     return WriteSync([account_id, n](Txn& t) -> Status {
-      auto e = t.db.Cached("SELECT active FROM sieve_scripts WHERE account_id = ? AND name = ?");
+      auto e = t.db.Cached(
+          "SELECT active, id, created_seq FROM sieve_scripts WHERE account_id = ? AND name = ?");
       if (!e) return e.error();
       auto row = (*e)->Bind(1, account_id).Bind(2, n).Step();
       if (!row) return row.error();
       if (!*row) return Err(ErrorKind::kNotFound, "no such script: " + n);
       bool active = (*e)->Int(0) != 0;
+      int64_t id = (*e)->Int(1);
+      int64_t created = (*e)->Int(2);
       (*e)->Reset();
       if (active) return Err(ErrorKind::kInUse, "script is active: " + n);
+      auto counters = ReadSieveCounters(t.db, account_id);
+      if (!counters) return counters.error();
+      counters->seq += 1;
       auto d = t.db.Cached("DELETE FROM sieve_scripts WHERE account_id = ? AND name = ?");
       if (!d) return d.error();
-      return (*d)->Bind(1, account_id).Bind(2, n).Run();
+      if (auto st = (*d)->Bind(1, account_id).Bind(2, n).Run(); !st) return st;
+      auto g = t.db.Cached(
+          "INSERT OR REPLACE INTO sieve_scripts_gone(account_id, id, name, created_seq, gone_seq) "
+          "VALUES(?, ?, ?, ?, ?)");
+      if (!g) return g.error();
+      if (auto st = (*g)->Bind(1, account_id)
+                        .Bind(2, id)
+                        .Bind(3, n)
+                        .Bind(4, created)
+                        .Bind(5, static_cast<int64_t>(counters->seq))
+                        .Run();
+          !st) {
+        return st;
+      }
+      // Past kMaxSieveTombstones the oldest are forgotten.
+      auto old = t.db.Cached(
+          "SELECT gone_seq FROM sieve_scripts_gone WHERE account_id = ? ORDER BY gone_seq DESC "
+          "LIMIT 1 OFFSET ?");
+      if (!old) return old.error();
+      auto o =
+          (*old)->Bind(1, account_id).Bind(2, static_cast<int64_t>(kMaxSieveTombstones)).Step();
+      if (!o) return o.error();
+      if (*o) {
+        counters->forgotten = static_cast<uint64_t>((*old)->Int(0));
+        (*old)->Reset();
+        auto drop =
+            t.db.Cached("DELETE FROM sieve_scripts_gone WHERE account_id = ? AND gone_seq <= ?");
+        if (!drop) return drop.error();
+        if (auto st = (*drop)
+                          ->Bind(1, account_id)
+                          .Bind(2, static_cast<int64_t>(counters->forgotten))
+                          .Run();
+            !st) {
+          return st;
+        }
+      }
+      return WriteSieveCounters(t, account_id, *counters);
     });
   }
 
@@ -411,14 +518,24 @@ class SqliteStore final : public Store, public WriteProbe {
       if (!row) return row.error();
       (*e)->Reset();
       if (*row) return Err(ErrorKind::kExists, "script already exists: " + n);
+      auto counters = ReadSieveCounters(t.db, account_id);
+      if (!counters) return counters.error();
+      counters->seq += 1;
       auto u = t.db.Cached(
-          "UPDATE sieve_scripts SET name = ?, updated_at = ? WHERE account_id = ? AND name = ?");
+          "UPDATE sieve_scripts SET name = ?, updated_at = ?, changed_seq = ? WHERE account_id = "
+          "? AND name = ?");
       if (!u) return u.error();
-      if (auto st = (*u)->Bind(1, n).Bind(2, Now()).Bind(3, account_id).Bind(4, f).Run(); !st) {
+      if (auto st = (*u)->Bind(1, n)
+                        .Bind(2, Now())
+                        .Bind(3, static_cast<int64_t>(counters->seq))
+                        .Bind(4, account_id)
+                        .Bind(5, f)
+                        .Run();
+          !st) {
         return st;
       }
       if (t.db.Changes() == 0) return Err(ErrorKind::kNotFound, "no such script: " + f);
-      return Ok();
+      return WriteSieveCounters(t, account_id, *counters);
     });
   }
 
@@ -528,7 +645,8 @@ class SqliteStore final : public Store, public WriteProbe {
           "FROM accounts a "
           "JOIN mailboxes x ON x.account_id = a.id "
           "LEFT JOIN messages m ON m.mailbox_id = x.id AND m.expunged_at IS NULL "
-          "WHERE a.removed_at IS NULL GROUP BY a.id ORDER BY a.address");
+          "WHERE a.removed_at IS NULL AND a.id NOT IN (SELECT archive_account_id FROM lists) "
+          "GROUP BY a.id ORDER BY a.address");
       if (!s) return s.error();
       std::vector<AccountSummary> out;
       while (true) {
@@ -1053,6 +1171,7 @@ class SqliteStore final : public Store, public WriteProbe {
   void AddSortKeys(Request& r) const {
     if (options_.sort_keys && r.sort_keys.empty())
       r.sort_keys = options_.sort_keys(r.content, r.mime);
+    if (options_.thread_id && r.thread_id.empty()) r.thread_id = options_.thread_id(r.content);
   }
 
   void Deliver(DeliveryRequest request, Done<DeliveryReceipt> done) override {
@@ -1313,22 +1432,28 @@ class SqliteStore final : public Store, public WriteProbe {
     });
   }
 
+  // Also fills the threadId (StoreOptions::thread_id) of bodies stored
+  // without one: the blobs_thread trigger moves their messages' Thread counts.
   Result<size_t> BackfillSortKeys(size_t max_bodies) override {
     if (!options_.sort_keys || max_bodies == 0) return size_t{0};
     struct Body {
       int64_t id;
       BlobRef ref;
       std::string mime;
+      bool has_keys;
     };
+    const bool threads = static_cast<bool>(options_.thread_id);
     auto bodies = WithReader([&](Db& db) -> Result<std::vector<Body>> {
       auto s = db.Cached(
-          "SELECT id, sha256, segment, offset, stored_length, size, codec, mime FROM blobs "
-          "WHERE sort_keys IS NULL AND refs > 0 LIMIT ?");
+          "SELECT id, sha256, segment, offset, stored_length, size, codec, mime, "
+          "sort_keys IS NOT NULL FROM blobs WHERE (sort_keys IS NULL OR (?2 AND thread_id IS "
+          "NULL)) AND refs > 0 LIMIT ?1");
       if (!s) return s.error();
-      (*s)->Bind(1, static_cast<int64_t>(max_bodies));
+      (*s)->Bind(1, static_cast<int64_t>(max_bodies)).Bind(2, int64_t{threads});
       std::vector<Body> out;
       auto st = (*s)->ForEachRow([&out](Stmt& r) {
-        out.push_back(Body{r.Int(0), RefFromRow(r, 1), r.IsNull(7) ? std::string() : r.Blob(7)});
+        out.push_back(Body{r.Int(0), RefFromRow(r, 1), r.IsNull(7) ? std::string() : r.Blob(7),
+                           r.Int(8) != 0});
       });
       (*s)->Reset();
       if (!st) return st.error();
@@ -1336,29 +1461,41 @@ class SqliteStore final : public Store, public WriteProbe {
     });
     if (!bodies) return bodies.error();
     if (bodies->empty()) return size_t{0};
-    // (blob id, record): "" (an empty BLOB, not NULL) where none can be made.
-    auto records = std::make_shared<std::vector<std::pair<int64_t, std::string>>>();
+    struct Filled {
+      int64_t id;
+      std::string record;  // "" (an empty BLOB, not NULL) where none can be made
+      std::string thread;  // "": left NULL (no StoreOptions::thread_id)
+    };
+    auto filled = std::make_shared<std::vector<Filled>>();
     for (const auto& b : *bodies) {
-      std::string record;
-      if (!b.mime.empty()) {
+      Filled f{b.id, {}, {}};
+      if ((!b.has_keys && !b.mime.empty()) || threads) {
         auto content = blobs_.Read(b.ref);
         if (!content) return content.error();
-        record = options_.sort_keys(*content, b.mime);
+        if (!b.has_keys && !b.mime.empty()) f.record = options_.sort_keys(*content, b.mime);
+        if (threads) f.thread = options_.thread_id(*content);
       }
-      records->emplace_back(b.id, std::move(record));
+      filled->push_back(std::move(f));
     }
-    auto st = WriteSync([records](Txn& t) -> Status {
-      auto u = t.db.Cached("UPDATE blobs SET sort_keys = ? WHERE id = ? AND sort_keys IS NULL");
+    auto st = WriteSync([filled](Txn& t) -> Status {
+      auto u = t.db.Cached(
+          "UPDATE blobs SET sort_keys = coalesce(sort_keys, ?1), thread_id = coalesce(thread_id, "
+          "?2) WHERE id = ?3");
       if (!u) return u.error();
-      for (const auto& [id, record] : *records) {
+      for (const auto& f : *filled) {
         (*u)->Reset();
-        (*u)->BindBlob(1, record).Bind(2, id);
-        if (auto r = (*u)->Run(); !r) return r;
+        (*u)->BindBlob(1, f.record);
+        if (f.thread.empty()) {
+          (*u)->BindNull(2);
+        } else {
+          (*u)->Bind(2, f.thread);
+        }
+        if (auto r = (*u)->Bind(3, f.id).Run(); !r) return r;
       }
       return Ok();
     });
     if (!st) return st.error();
-    return records->size();
+    return filled->size();
   }
 
   StoreHealth Health() override {
@@ -1471,6 +1608,23 @@ class SqliteStore final : public Store, public WriteProbe {
       const char* del_jmap =
           "DELETE FROM jmap_documents WHERE account_id IN (SELECT id FROM accounts WHERE "
           "removed_at IS NOT NULL AND removed_at < ?)";
+      // The account's Sieve scripts, their counter and tombstones, status
+      // and memories.
+      const char* del_sieve =
+          "DELETE FROM sieve_scripts WHERE account_id IN (SELECT id FROM accounts WHERE "
+          "removed_at IS NOT NULL AND removed_at < ?)";
+      const char* del_sieve_state =
+          "DELETE FROM sieve_state WHERE account_id IN (SELECT id FROM accounts WHERE "
+          "removed_at IS NOT NULL AND removed_at < ?)";
+      const char* del_sieve_gone =
+          "DELETE FROM sieve_scripts_gone WHERE account_id IN (SELECT id FROM accounts WHERE "
+          "removed_at IS NOT NULL AND removed_at < ?)";
+      const char* del_sieve_status =
+          "DELETE FROM sieve_status WHERE account_id IN (SELECT id FROM accounts WHERE "
+          "removed_at IS NOT NULL AND removed_at < ?)";
+      const char* del_sieve_memos =
+          "DELETE FROM sieve_memos WHERE account_id IN (SELECT id FROM accounts WHERE "
+          "removed_at IS NOT NULL AND removed_at < ?)";
       const char* del_acc = "DELETE FROM accounts WHERE removed_at IS NOT NULL AND removed_at < ?";
       const char* del_deleted_mb =
           "DELETE FROM mailboxes WHERE deleted_at IS NOT NULL AND deleted_at < ? AND NOT EXISTS "
@@ -1480,7 +1634,8 @@ class SqliteStore final : public Store, public WriteProbe {
       const char* del_finished = "DELETE FROM outbound_finished WHERE finished_at < ?";
       for (const char* sql :
            {mark, unref, del, del_superseded, list_gone, del_blobs, del_mb, del_alias, del_subs,
-            del_jmap, del_acc, del_deleted_mb, del_finished}) {
+            del_jmap, del_sieve, del_sieve_state, del_sieve_gone, del_sieve_status, del_sieve_memos,
+            del_acc, del_deleted_mb, del_finished}) {
         auto s = t.db.Cached(sql);
         if (!s) return s.error();
         if (sql == list_gone) {
@@ -1555,6 +1710,18 @@ class SqliteStore final : public Store, public WriteProbe {
       for (auto& p : *checks) report.problems.push_back(std::move(p));
     }
     return report;
+  }
+
+  Result<uint64_t> RecountMailboxes() override {
+    auto fixed = std::make_shared<uint64_t>(0);
+    auto st = WriteSync([fixed](Txn& t) -> Status {
+      auto bad = sqlite::CounterDisagreements(t.db, std::numeric_limits<int64_t>::max());
+      if (!bad) return bad.error();
+      *fixed = bad->size();
+      return sqlite::RecountMailboxCounters(t.db);
+    });
+    if (!st) return st.error();
+    return *fixed;
   }
 
   Status SnapshotMetadata(const std::string& path) override {
@@ -1687,6 +1854,54 @@ class SqliteStore final : public Store, public WriteProbe {
   }
 
  private:
+  // An account's script counter, next script id and forgotten tombstones
+  // (sieve_state; zeros and id 1 before its first script).
+  struct SieveCounters {
+    uint64_t seq = 0;
+    int64_t next_id = 1;
+    uint64_t forgotten = 0;
+  };
+  static Result<SieveCounters> ReadSieveCounters(Db& db, int64_t account_id) {
+    auto s = db.Cached("SELECT seq, next_id, forgotten FROM sieve_state WHERE account_id = ?");
+    if (!s) return s.error();
+    auto row = (*s)->Bind(1, account_id).Step();
+    if (!row) return row.error();
+    SieveCounters c;
+    if (*row) {
+      c = {static_cast<uint64_t>((*s)->Int(0)), (*s)->Int(1), static_cast<uint64_t>((*s)->Int(2))};
+    }
+    (*s)->Reset();
+    return c;
+  }
+  static Status WriteSieveCounters(Txn& t, int64_t account_id, const SieveCounters& c) {
+    auto s = t.db.Cached(
+        "INSERT INTO sieve_state(account_id, seq, next_id, forgotten) VALUES(?, ?, ?, ?) "
+        "ON CONFLICT(account_id) DO UPDATE SET seq = excluded.seq, next_id = excluded.next_id, "
+        "forgotten = excluded.forgotten");
+    if (!s) return s.error();
+    return (*s)
+        ->Bind(1, account_id)
+        .Bind(2, static_cast<int64_t>(c.seq))
+        .Bind(3, c.next_id)
+        .Bind(4, static_cast<int64_t>(c.forgotten))
+        .Run();
+  }
+  static Result<std::vector<SieveScriptInfo>> ReadSieveScripts(Db& db, int64_t account_id) {
+    auto s = db.Cached(
+        "SELECT name, active, length(CAST(content AS BLOB)), updated_at, id, created_seq, "
+        "changed_seq FROM sieve_scripts WHERE account_id = ? ORDER BY name");
+    if (!s) return s.error();
+    (*s)->Bind(1, account_id);
+    std::vector<SieveScriptInfo> out;
+    auto st = (*s)->ForEachRow([&](Stmt& r) {
+      out.push_back({r.Text(0), r.Int(1) != 0, static_cast<uint64_t>(r.Int(2)), r.Int(3), r.Int(4),
+                     static_cast<uint64_t>(r.Int(5)), static_cast<uint64_t>(r.Int(6))});
+    });
+    (*s)->Reset();
+    if (!st) return st.error();
+    return out;
+  }
+
   // kExists when `address` is an alias (of a live or a removed account).
   static Status RefuseAliasAddress(Txn& t, const std::string& address) {
     auto s = t.db.Cached(
@@ -1736,6 +1951,10 @@ class SqliteStore final : public Store, public WriteProbe {
   }
   Result<std::vector<ListInfo>> ListLists() override {
     return WithReader([](Db& db) { return sqlite::QueryLists(db); });
+  }
+  Result<std::vector<ListInfo>> ListsOfMember(std::string_view address) override {
+    std::string addr = AsciiLower(address);
+    return WithReader([&addr](Db& db) { return sqlite::QueryMemberLists(db, addr); });
   }
   Result<ListInfo> FindList(std::string_view address) override {
     std::string addr = AsciiLower(address);

@@ -1,0 +1,278 @@
+"""Mailing list archives over IMAP (issue 14 item 7), end to end on loopback.
+
+Each post is copied, in the transaction that accepts it, into the archive of
+the list; members see it as the read-only shared mailbox "#lists/LIST@DOMAIN"
+(RFC 2342 shared namespace) and may SELECT/EXAMINE/FETCH/SEARCH it; STORE,
+EXPUNGE, APPEND and COPY/MOVE into it answer NO [NOPERM]; non-members see
+nothing. Clients: Python's imaplib, and mbsync syncing the shared folder.
+"""
+import email
+import imaplib
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import unittest
+
+from harness import DOMAIN, PASSWORD, wait_for
+from test_jmap import Http, auth
+from test_lists import ALICE, BOB, LIST, ListBase, message, send
+
+MAIL = "urn:ietf:params:jmap:mail"
+CORE = "urn:ietf:params:jmap:core"
+
+ARCHIVE = f"#lists/{LIST}"
+
+
+def login(server, user):
+    m = imaplib.IMAP4("127.0.0.1", server.imap_port, timeout=15)
+    m.login(user, PASSWORD)
+    return m
+
+
+def listed(m, pattern="*"):
+    typ, data = m.list('""', pattern)
+    assert typ == "OK", data
+    return [d.decode() for d in data if d]
+
+
+class ArchiveTest(ListBase):
+    def configure(self):
+        self.cli("list", "create", LIST, "--mode", "discussion")
+        self.cli("list", "members", "add", LIST, "carol@remote.example", ALICE)
+
+    def post(self, subj):
+        code, text = send(self.server, "carol@remote.example", LIST,
+                          message("Carol <carol@remote.example>", LIST, subj,
+                                  body="archived body\r\n"))
+        self.assertEqual(code, 250, text)
+
+    def test_member_reads_the_archive_read_only(self):
+        self.post("archive one")
+        # Stored with the acceptance: readable at once, no waiting for the fan-out.
+        m = login(self.server, ALICE)
+        try:
+            typ, data = m.namespace()
+            self.assertEqual(typ, "OK")
+            self.assertIn(b'(("#lists/" "/"))', data[0])
+            names = listed(m)
+            self.assertEqual(len([n for n in names if ARCHIVE in n]), 1, names)
+            self.assertTrue([n for n in names if "\\Noselect" in n
+                             and n.rstrip('"').endswith("#lists")], names)
+            # Only the archive under the root.
+            under = listed(m, "#lists/%")
+            self.assertEqual(len(under), 1, under)
+            typ, data = m.status(ARCHIVE, "(MESSAGES UIDNEXT)")
+            self.assertEqual(typ, "OK", data)
+            self.assertIn(b"MESSAGES 1", data[0])
+
+            typ, data = m.select(ARCHIVE, readonly=True)  # EXAMINE
+            self.assertEqual((typ, data), ("OK", [b"1"]))
+            # SELECT answers [READ-ONLY] (imaplib raises on it, the mailbox selected).
+            with self.assertRaises(imaplib.IMAP4.readonly):
+                m.select(ARCHIVE)
+            # imaplib refuses further commands after that: select it as read-only.
+            m.untagged_responses.clear()
+            m.select(ARCHIVE, readonly=True)
+            typ, data = m.fetch("1", "(BODY[] FLAGS)")
+            self.assertEqual(typ, "OK")
+            msg = email.message_from_bytes(data[0][1])
+            self.assertEqual(msg["Subject"], "archive one")
+            self.assertEqual(msg["List-Id"], f"team <team.{DOMAIN}>")
+            self.assertIn("archived body", msg.get_payload())
+            # Read-only: BODY[] set no \Seen.
+            typ, data = m.fetch("1", "(FLAGS)")
+            self.assertNotIn(b"\\Seen", data[0])
+            typ, data = m.search(None, "SUBJECT", '"archive one"')
+            self.assertEqual(data, [b"1"])
+            typ, data = m.uid("SEARCH", None, "BODY", "archived")
+            self.assertEqual(typ, "OK")
+            self.assertEqual(len(data[0].split()), 1)
+
+            # Every write is refused with NOPERM (RFC 5530).
+            typ, data = m.store("1", "+FLAGS", "(\\Seen)")
+            self.assertEqual(typ, "NO")
+            self.assertIn(b"[NOPERM]", data[0])
+            typ, data = m.expunge()
+            self.assertEqual(typ, "NO")
+            self.assertIn(b"[NOPERM]", data[0])
+            typ, data = m.copy("1", "INBOX")
+            self.assertEqual(typ, "NO")
+            typ, data = m._simple_command("MOVE", "1", "INBOX")
+            self.assertEqual(typ, "NO")
+            self.assertIn(b"[NOPERM]", data[0])
+            typ, data = m.append(ARCHIVE, None, None,
+                                 message(ALICE, LIST, "forged").encode())
+            self.assertEqual(typ, "NO")
+            self.assertIn(b"[NOPERM]", data[0])
+            for cmd in (lambda: m.create("#lists/other@" + DOMAIN),
+                        lambda: m.delete(ARCHIVE),
+                        lambda: m.rename(ARCHIVE, "Mine")):
+                typ, data = cmd()
+                self.assertEqual(typ, "NO")
+                self.assertIn(b"[NOPERM]", data[0])
+            # Nothing changed: still one message, unseen.
+            typ, data = m.select(ARCHIVE, readonly=True)
+            self.assertEqual(data, [b"1"])
+            typ, data = m.fetch("1", "(FLAGS)")
+            self.assertNotIn(b"\\Seen", data[0])
+
+            # IDLE on the archive hears the next post (RFC 2177).
+            tag = m._new_tag()
+            m.send(tag + b" IDLE\r\n")
+            self.assertTrue(m.readline().startswith(b"+"))
+            self.post("archive two")
+            line = m.readline()
+            self.assertEqual(line.strip(), b"* 2 EXISTS")
+            m.send(b"DONE\r\n")
+            while not m.readline().startswith(tag):
+                pass
+            typ, data = m.fetch("2", "(BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+            self.assertIn(b"archive two", data[0][1])
+        finally:
+            m.logout()
+
+    def test_non_member_sees_nothing_and_nobody_logs_in_as_the_archive(self):
+        self.post("secret post")
+        m = login(self.server, BOB)
+        try:
+            typ, data = m.namespace()
+            self.assertEqual(typ, "OK")
+            self.assertFalse([n for n in listed(m) if "#lists" in n])
+            typ, data = m.select(ARCHIVE)
+            self.assertEqual(typ, "NO")
+            self.assertIn(b"[NONEXISTENT]", data[0])
+            typ, data = m.status(ARCHIVE, "(MESSAGES)")
+            self.assertEqual(typ, "NO")
+            # A list that does not exist answers the same.
+            typ, data = m.select(f"#lists/nosuch@{DOMAIN}")
+            self.assertEqual(typ, "NO")
+            self.assertIn(b"[NONEXISTENT]", data[0])
+        finally:
+            m.logout()
+        # Becoming a member opens it; leaving closes it again.
+        self.cli("list", "members", "add", LIST, BOB)
+        m = login(self.server, BOB)
+        try:
+            typ, data = m.select(ARCHIVE, readonly=True)
+            self.assertEqual((typ, data), ("OK", [b"1"]))
+        finally:
+            m.logout()
+        self.cli("list", "members", "remove", LIST, BOB)
+        m = login(self.server, BOB)
+        try:
+            typ, data = m.select(ARCHIVE, readonly=True)
+            self.assertEqual(typ, "NO")
+        finally:
+            m.logout()
+        # The archive's system account takes no login and is no user.
+        for user, pw in ((f"{LIST}#archive-1", "!list-archive"), (LIST, PASSWORD)):
+            c = imaplib.IMAP4("127.0.0.1", self.server.imap_port, timeout=30)
+            try:
+                with self.assertRaises(imaplib.IMAP4.error):
+                    c.login(user, pw)
+            finally:
+                c.shutdown()
+        users = self.cli("user", "list").stdout
+        self.assertNotIn("#archive", users)
+        self.assertIn(ALICE, users)
+
+    def jmap(self, user, method_calls=None):
+        http = Http(self.server.http_port)
+        base = f"http://127.0.0.1:{self.server.http_port}"
+        if method_calls is None:
+            status, _, body = http.request("GET", base + "/jmap/session",
+                                           headers={"Authorization": auth(user)})
+        else:
+            status, _, body = http.request(
+                "POST", base + "/jmap/api/",
+                body=json.dumps({"using": [CORE, MAIL], "methodCalls": method_calls}),
+                headers={"Authorization": auth(user), "Content-Type": "application/json"})
+        self.assertEqual(status, 200, body)
+        return json.loads(body)
+
+    def test_jmap_shared_read_only_account(self):
+        self.post("jmap post")
+        session = self.jmap(ALICE)
+        own = session["primaryAccounts"][MAIL]
+        shared = {k: v for k, v in session["accounts"].items() if k != own}
+        self.assertEqual(len(shared), 1, session["accounts"])
+        (aid, acct), = shared.items()
+        self.assertEqual(acct["name"], LIST)
+        self.assertFalse(acct["isPersonal"])
+        self.assertTrue(acct["isReadOnly"])
+        self.assertFalse(session["accounts"][own]["isReadOnly"])
+        r = self.jmap(ALICE, [
+            ["Mailbox/get", {"accountId": aid}, "m"],
+            ["Email/query", {"accountId": aid}, "q"],
+            ["Email/get", {"accountId": aid, "#ids": {"resultOf": "q", "name": "Email/query",
+                                                       "path": "/ids"},
+                           "properties": ["subject", "mailboxIds"]}, "g"],
+            ["Email/set", {"accountId": aid, "destroy": ["x"]}, "s"],
+            ["Mailbox/set", {"accountId": aid, "create": {"n": {"name": "x"}}}, "ms"],
+        ])
+        res = {c: (n, a) for n, a, c in r["methodResponses"]}
+        self.assertEqual(res["m"][0], "Mailbox/get")
+        boxes = res["m"][1]["list"]
+        self.assertEqual(len(boxes), 1)
+        self.assertTrue(boxes[0]["myRights"]["mayReadItems"])
+        self.assertFalse(boxes[0]["myRights"]["mayAddItems"])
+        self.assertEqual(len(res["q"][1]["ids"]), 1)
+        self.assertEqual([e["subject"] for e in res["g"][1]["list"]], ["jmap post"])
+        self.assertEqual(res["s"], ("error", {"type": "accountReadOnly"}))
+        self.assertEqual(res["ms"], ("error", {"type": "accountReadOnly"}))
+        self.assertEqual(r["sessionState"], session["state"])
+        # Bob is no member: no shared account, and the id is not his.
+        session = self.jmap(BOB)
+        self.assertEqual(len(session["accounts"]), 1)
+        r = self.jmap(BOB, [["Email/query", {"accountId": aid}, "q"]])
+        self.assertEqual(r["methodResponses"][0][:2], ["error", {"type": "accountNotFound"}])
+
+    @unittest.skipUnless(shutil.which("mbsync"), "mbsync not installed")
+    def test_mbsync_pulls_the_shared_folder(self):
+        self.post("for mbsync")
+        with tempfile.TemporaryDirectory() as d:
+            maildir = os.path.join(d, "mail")
+            os.makedirs(maildir)
+            conf = os.path.join(d, "mbsyncrc")
+            with open(conf, "w") as f:
+                f.write(f"""IMAPAccount a
+Host 127.0.0.1
+Port {self.server.imap_port}
+User {ALICE}
+Pass {PASSWORD}
+SSLType None
+AuthMechs LOGIN
+
+IMAPStore far
+Account a
+
+MaildirStore near
+Path {maildir}/
+Inbox {maildir}/INBOX
+SubFolders Verbatim
+
+Channel c
+Far :far:
+Near :near:
+Patterns "#lists/*"
+Create Near
+Sync Pull
+SyncState *
+""")
+            r = subprocess.run(["mbsync", "-c", conf, "-a"], capture_output=True, text=True,
+                               timeout=60)
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+            found = []
+            for root, _dirs, files in os.walk(maildir):
+                for name in files:
+                    if os.path.basename(root) in ("cur", "new"):
+                        with open(os.path.join(root, name), "rb") as fh:
+                            found.append((root, email.message_from_bytes(fh.read())))
+            self.assertEqual([m["Subject"] for _r, m in found], ["for mbsync"], found)
+            self.assertIn("#lists", found[0][0])
+
+
+if __name__ == "__main__":
+    unittest.main()
