@@ -106,25 +106,40 @@ size_t CountChars(std::string_view s) {
 
 namespace {
 
-// Trigrams and NeedleTrigrams: with `valid_only`, grams holding a byte that
-// is not part of a valid UTF-8 sequence are left out.
-std::vector<std::string> Grams(std::string_view folded, std::string_view prefix, bool valid_only) {
-  // Distinct grams, cheaply: a gram of up to kPackedBytes bytes (every
-  // ASCII gram, and those of two-byte scripts) is packed with its length
-  // into one 64-bit key, and the keys are sorted as integers; the longer
-  // ones (three- and four-byte characters: CJK) are sorted as strings.
-  // Sorting every gram as a string cost more than the rest of indexing.
-  constexpr size_t kPackedBytes = 7;
-  std::vector<uint64_t> packed;
-  std::vector<std::string_view> longer;
-  packed.reserve(folded.size());
-  // One pass over the code points: `start` holds where each of the last
-  // kGramChars code points of the current whitespace-free run begins.
+// Distinct grams, cheaply: a gram of up to kPackedBytes bytes (every ASCII
+// gram, and those of two-byte scripts) is packed with its length into one
+// 64-bit key, and the keys are sorted as integers; the longer ones (three-
+// and four-byte characters: CJK) are sorted as strings. Sorting every gram
+// as a string cost more than the rest of indexing.
+constexpr size_t kPackedBytes = 7;
+
+uint64_t Pack(const char* gram, size_t bytes) {
+  uint64_t key = static_cast<uint64_t>(bytes) << 56;
+  for (size_t k = 0; k < bytes; ++k) {
+    key |= static_cast<uint64_t>(static_cast<unsigned char>(gram[k])) << (8 * k);
+  }
+  return key;
+}
+
+void AppendUnpacked(uint64_t key, std::string& out) {
+  for (size_t k = 0, n = key >> 56; k < n; ++k) out += static_cast<char>((key >> (8 * k)) & 0xff);
+}
+
+// One pass over the code points of folded text: calls gram(gram, position)
+// for each trigram within a whitespace-free run (with `valid_only`, only
+// those of valid UTF-8) and run_end(position) at the end of each run. The
+// positions are those of TrigramPostings.
+template <typename OnGram, typename OnRunEnd>
+void ScanGrams(std::string_view folded, bool valid_only, OnGram gram, OnRunEnd run_end) {
+  // `start` holds where each of the last kGramChars code points of the
+  // current run begins.
   size_t start[kGramChars] = {};
   size_t run = 0;
   size_t last_invalid = 0;  // 1 + the run index of the last invalid byte (0: none)
+  uint32_t position = 0;
   for (size_t i = 0; i < folded.size();) {
     if (IsSpace(folded[i])) {
+      if (run > 0) run_end(++position);
       run = 0;
       last_invalid = 0;
       ++i;
@@ -136,19 +151,30 @@ std::vector<std::string> Grams(std::string_view folded, std::string_view prefix,
     if (!p.valid) last_invalid = run;
     i += p.len;
     if (run < kGramChars) continue;
+    ++position;
     if (valid_only && last_invalid > run - kGramChars) continue;
     size_t first = start[run % kGramChars];  // the oldest of the last kGramChars
-    size_t bytes = i - first;
-    if (bytes <= kPackedBytes) {
-      uint64_t key = static_cast<uint64_t>(bytes) << 56;
-      for (size_t k = 0; k < bytes; ++k) {
-        key |= static_cast<uint64_t>(static_cast<unsigned char>(folded[first + k])) << (8 * k);
-      }
-      packed.push_back(key);
-    } else {
-      longer.emplace_back(folded.data() + first, bytes);
-    }
+    gram(std::string_view(folded.data() + first, i - first), position);
   }
+  if (run > 0) run_end(++position);
+}
+
+// Trigrams and NeedleTrigrams: with `valid_only`, grams holding a byte that
+// is not part of a valid UTF-8 sequence are left out.
+std::vector<std::string> Grams(std::string_view folded, std::string_view prefix, bool valid_only) {
+  std::vector<uint64_t> packed;
+  std::vector<std::string_view> longer;
+  packed.reserve(folded.size());
+  ScanGrams(
+      folded, valid_only,
+      [&](std::string_view g, uint32_t) {
+        if (g.size() <= kPackedBytes) {
+          packed.push_back(Pack(g.data(), g.size()));
+        } else {
+          longer.push_back(g);
+        }
+      },
+      [](uint32_t) {});
   std::sort(packed.begin(), packed.end());
   packed.erase(std::unique(packed.begin(), packed.end()), packed.end());
   std::sort(longer.begin(), longer.end());
@@ -158,8 +184,7 @@ std::vector<std::string> Grams(std::string_view folded, std::string_view prefix,
   for (uint64_t key : packed) {
     if (out.size() == kMaxTermsPerField) return out;
     std::string term(prefix);
-    for (size_t k = 0, n = key >> 56; k < n; ++k)
-      term += static_cast<char>((key >> (8 * k)) & 0xff);
+    AppendUnpacked(key, term);
     out.push_back(std::move(term));
   }
   for (std::string_view g : longer) {
@@ -180,6 +205,73 @@ std::vector<std::string> Trigrams(std::string_view folded, std::string_view pref
 
 std::vector<std::string> NeedleTrigrams(std::string_view folded, std::string_view prefix) {
   return Grams(folded, prefix, true);
+}
+
+TrigramPostings Postings(std::string_view folded) {
+  std::vector<std::pair<uint64_t, uint32_t>> packed;
+  std::vector<std::pair<std::string_view, uint32_t>> longer;
+  TrigramPostings out;
+  packed.reserve(folded.size());
+  ScanGrams(
+      folded, false,
+      [&](std::string_view g, uint32_t position) {
+        if (g.size() <= kPackedBytes) {
+          packed.emplace_back(Pack(g.data(), g.size()), position);
+        } else {
+          longer.emplace_back(g, position);
+        }
+      },
+      [&](uint32_t position) { out.run_ends.push_back(position); });
+  // Sorted by gram, then position: each gram's positions ascending.
+  std::sort(packed.begin(), packed.end());
+  std::sort(longer.begin(), longer.end());
+  for (size_t i = 0; i < packed.size(); ++i) {
+    if (i == 0 || packed[i].first != packed[i - 1].first) {
+      if (out.grams.size() == kMaxTermsPerField) {
+        out.cut = true;
+        return out;
+      }
+      out.grams.emplace_back();
+      AppendUnpacked(packed[i].first, out.grams.back().first);
+    }
+    out.grams.back().second.push_back(packed[i].second);
+  }
+  for (size_t i = 0; i < longer.size(); ++i) {
+    if (i == 0 || longer[i].first != longer[i - 1].first) {
+      if (out.grams.size() == kMaxTermsPerField) {
+        out.cut = true;
+        return out;
+      }
+      out.grams.emplace_back(std::string(longer[i].first), std::vector<uint32_t>{});
+    }
+    out.grams.back().second.push_back(longer[i].second);
+  }
+  return out;
+}
+
+std::string RunEndTerm(std::string_view prefix) { return std::string(prefix) + '\n'; }
+
+std::vector<std::string> PhraseTerms(std::string_view folded, std::string_view prefix) {
+  std::vector<std::string> out;
+  if (folded.empty() || IsSpace(folded.front()) || IsSpace(folded.back())) return {};
+  uint32_t expected = 1;  // the position the next term must have
+  bool ok = true;
+  ScanGrams(
+      folded, true,
+      [&](std::string_view g, uint32_t position) {
+        ok = ok && position == expected++;
+        out.push_back(std::string(prefix).append(g));
+      },
+      [&](uint32_t position) {
+        // A run with fewer than kGramChars characters has no trigram: what
+        // it holds is not in the index.
+        ok = ok && position == expected++ && !out.empty() && out.back() != RunEndTerm(prefix);
+        out.push_back(RunEndTerm(prefix));
+      });
+  // Positions skipped: a gram of invalid UTF-8 (NeedleTrigrams).
+  if (!ok || out.empty()) return {};
+  out.pop_back();  // the needle's last run may go on in the text
+  return out;
 }
 
 bool IsCommonHeaderGram(std::string_view gram) {

@@ -10,8 +10,10 @@
 // checks exactly (MatchesFolded) against the stored message.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace hato::search {
@@ -44,6 +46,32 @@ std::vector<std::string> Trigrams(std::string_view folded, std::string_view pref
 // fall on other boundaries; the needle's valid characters always decode the
 // same in the text (UTF-8 resynchronises on every lead byte).
 std::vector<std::string> NeedleTrigrams(std::string_view folded, std::string_view prefix);
+
+// Where the trigrams of already folded text stand, for phrase queries that
+// prove a match without reading the text. Positions count the trigrams of
+// each whitespace-free run one after the other, then one more for the run's
+// end (RunEndTerm), so trigrams at consecutive positions are consecutive in
+// the text, and a run end between two of them stands for exactly one
+// whitespace run. `grams` (without prefix) are distinct, at most
+// kMaxTermsPerField (then `cut`), each with its positions ascending.
+struct TrigramPostings {
+  std::vector<std::pair<std::string, std::vector<uint32_t>>> grams;
+  std::vector<uint32_t> run_ends;
+  bool cut = false;
+};
+TrigramPostings Postings(std::string_view folded);
+
+// The term at a run's end in TrigramPostings' positions (it holds a line
+// feed, so no trigram is ever equal to it).
+std::string RunEndTerm(std::string_view prefix);
+
+// The terms, in order, that stand at consecutive positions of a field
+// (TrigramPostings) exactly when the field holds the folded needle by the
+// rule of MatchesFolded: each run's trigrams, and RunEndTerm between runs.
+// Empty when the needle cannot be proven that way: it starts or ends with
+// whitespace, has a run of fewer than kGramChars characters, or a byte that
+// is not valid UTF-8.
+std::vector<std::string> PhraseTerms(std::string_view folded, std::string_view prefix);
 
 // True for a trigram (without prefix) of the words found in nearly every
 // header: field names, MIME types, trace-field words, dates. The header's

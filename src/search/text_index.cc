@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <iterator>
 #include <limits>
 #include <unordered_set>
 
@@ -14,6 +15,11 @@ namespace hato::search {
 namespace {
 
 constexpr char kWatermarkKey[] = "watermark";
+// The metadata key "format": what the terms are. 2: trigrams with positions
+// and run ends (search::Postings). An index without it (or another) is
+// cleared at Open and built again.
+constexpr char kFormatKey[] = "format";
+constexpr char kFormat[] = "2";
 // A search retries this often when the indexer commits under it (Xapian's
 // DatabaseModifiedError), then gives up with kTemporary.
 constexpr int kSearchAttempts = 3;
@@ -44,12 +50,34 @@ std::vector<std::string> FieldTerms(std::string_view folded, std::string_view pr
   return terms;
 }
 
-// Adds the terms of one field, and its overflow mark when it has more
-// trigrams than the index keeps.
+// Adds the terms of one field with their positions (search::Postings), and
+// its overflow mark when it has more trigrams than the index keeps.
 void AddField(Xapian::Document& doc, std::string_view text, std::string_view prefix) {
-  size_t all = 0;
-  for (const auto& t : FieldTerms(Fold(text), prefix, false, &all)) doc.add_boolean_term(t);
-  if (all >= kMaxTermsPerField) doc.add_boolean_term(OverflowTerm(prefix));
+  TrigramPostings postings = Postings(Fold(text));
+  std::string term(prefix);
+  for (const auto& [gram, positions] : postings.grams) {
+    if (prefix == kHeader && IsCommonHeaderGram(gram)) continue;
+    term.resize(prefix.size());
+    term += gram;
+    // No wdf: searches weigh nothing (BoolWeight).
+    for (uint32_t p : positions) doc.add_posting(term, p, 0);
+  }
+  term = RunEndTerm(prefix);
+  for (uint32_t p : postings.run_ends) doc.add_posting(term, p, 0);
+  if (postings.cut) doc.add_boolean_term(OverflowTerm(prefix));
+}
+
+// The phrase that proves a field holds the needle (search::PhraseTerms), or
+// nothing: in the header, a common header word's trigram is not indexed.
+std::vector<std::string> FieldPhrase(std::string_view folded, std::string_view prefix) {
+  std::vector<std::string> terms = PhraseTerms(folded, prefix);
+  if (prefix == kHeader) {
+    for (const auto& t : terms) {
+      if (t != RunEndTerm(prefix) && IsCommonHeaderGram(std::string_view(t).substr(prefix.size())))
+        return {};
+    }
+  }
+  return terms;
 }
 
 // Documents of the field that may hold a needle with these terms (every
@@ -59,6 +87,12 @@ Xapian::Query FieldQuery(const std::vector<std::string>& terms, std::string_view
   return Xapian::Query(Xapian::Query::OP_OR,
                        Xapian::Query(Xapian::Query::OP_AND, terms.begin(), terms.end()),
                        Xapian::Query(OverflowTerm(prefix)));
+}
+
+Xapian::Query Or(const Xapian::Query& a, const Xapian::Query& b) {
+  if (a.empty()) return b;
+  if (b.empty()) return a;
+  return Xapian::Query(Xapian::Query::OP_OR, a, b);
 }
 
 class WantedDecider : public Xapian::MatchDecider {
@@ -128,6 +162,22 @@ Result<std::unique_ptr<TextIndex>> TextIndex::Open(const std::string& dir, int64
       // earlier commit (its watermark with it), or unreadable and rebuilt.
       impl->writer = Xapian::WritableDatabase(
           dir, Xapian::DB_CREATE_OR_OPEN | Xapian::DB_NO_SYNC | Xapian::DB_BACKEND_GLASS);
+      Xapian::WritableDatabase& w = impl->writer;
+      if (w.get_metadata(kFormatKey) != kFormat) {
+        if (w.get_doccount() > 0 || !w.get_metadata(kWatermarkKey).empty()) {
+          // Written by an older Hato: its terms would answer wrongly (no
+          // positions). Derived data: rebuilt from the store.
+          if (attempt > 0)
+            return Err(ErrorKind::kTemporary, "text index " + dir + ": cannot clear");
+          spdlog::info("text index {} has an older format; rebuilding it", dir);
+          w.close();
+          std::error_code ec;
+          std::filesystem::remove_all(dir, ec);
+          continue;
+        }
+        w.set_metadata(kFormatKey, kFormat);
+        w.commit();
+      }
       break;
     } catch (const Xapian::DatabaseLockError& e) {
       return Err(ErrorKind::kTemporary,
@@ -260,38 +310,61 @@ uint64_t TextIndex::DocCount() const {
   return n;
 }
 
-Result<std::vector<int64_t>> TextIndex::Candidates(std::string_view needle, bool with_header,
-                                                   const std::vector<int64_t>& wanted) {
+Result<TextHits> TextIndex::Lookup(std::string_view needle, bool with_header,
+                                   const std::vector<int64_t>& wanted) {
   std::string folded = Fold(needle);
   std::unordered_set<Xapian::docid> want;
   for (int64_t id : wanted) {
     if (Contains(id)) want.insert(static_cast<Xapian::docid>(id));
   }
-  std::vector<int64_t> out;
+  TextHits out;
   if (want.empty()) return out;
-  std::vector<std::string> body_terms = FieldTerms(folded, kBody, true);
-  if (body_terms.empty()) {  // nothing to narrow by: every one is a candidate
-    out.assign(want.begin(), want.end());
-    std::sort(out.begin(), out.end());
+  // Per field: a needle whose phrase the positions prove (search::PhraseTerms)
+  // matches where the phrase stands, and is checked only in fields cut at the
+  // term limit; any other needle narrows by its trigrams and is checked.
+  Xapian::Query proven, unproven;
+  bool narrows = false;
+  for (std::string_view prefix : {kBody, kHeader}) {
+    if (prefix == kHeader && !with_header) break;
+    std::vector<std::string> phrase = FieldPhrase(folded, prefix);
+    if (!phrase.empty()) {
+      proven = Or(proven, Xapian::Query(Xapian::Query::OP_PHRASE, phrase.begin(), phrase.end(),
+                                        static_cast<Xapian::termcount>(phrase.size())));
+      unproven = Or(unproven, Xapian::Query(OverflowTerm(prefix)));
+      narrows = true;
+    } else {
+      std::vector<std::string> terms = FieldTerms(folded, prefix, true);
+      unproven = Or(unproven, FieldQuery(terms, prefix));
+      narrows = narrows || !terms.empty();
+    }
+  }
+  if (!narrows) {  // nothing to narrow by: every one is a candidate
+    out.candidates.assign(want.begin(), want.end());
+    std::sort(out.candidates.begin(), out.candidates.end());
     return out;
   }
   for (int attempt = 1;; ++attempt) {
-    out.clear();
+    out = {};
     try {
       auto reader = impl_->TakeReader();
-      Xapian::Query q = FieldQuery(body_terms, kBody);
-      if (with_header) {
-        q = Xapian::Query(Xapian::Query::OP_OR, q,
-                          FieldQuery(FieldTerms(folded, kHeader, true), kHeader));
-      }
-      Xapian::Enquire enquire(*reader);
-      enquire.set_query(q);
-      enquire.set_weighting_scheme(Xapian::BoolWeight());
-      enquire.set_docid_order(Xapian::Enquire::ASCENDING);
       WantedDecider decider(want);
-      Xapian::MSet mset = enquire.get_mset(0, reader->get_doccount(), 0, nullptr, &decider);
-      for (auto it = mset.begin(); it != mset.end(); ++it) out.push_back(*it);
+      auto run = [&](const Xapian::Query& q, std::vector<int64_t>& ids) {
+        if (q.empty()) return;
+        Xapian::Enquire enquire(*reader);
+        enquire.set_query(q);
+        enquire.set_weighting_scheme(Xapian::BoolWeight());
+        enquire.set_docid_order(Xapian::Enquire::ASCENDING);
+        Xapian::MSet mset = enquire.get_mset(0, reader->get_doccount(), 0, nullptr, &decider);
+        for (auto it = mset.begin(); it != mset.end(); ++it) ids.push_back(*it);
+      };
+      run(proven, out.matches);
+      run(unproven, out.candidates);
       impl_->GiveBack(std::move(reader));
+      // A proven match needs no check.
+      std::vector<int64_t> rest;
+      std::set_difference(out.candidates.begin(), out.candidates.end(), out.matches.begin(),
+                          out.matches.end(), std::back_inserter(rest));
+      out.candidates.swap(rest);
       return out;
     } catch (const Xapian::DatabaseModifiedError& e) {
       if (attempt >= kSearchAttempts) return XapianError(e, "search");

@@ -1,8 +1,10 @@
 // search/terms.h and search/text_index.h: the full-text index's terms and
 // the Xapian index itself, without a store.
 #include <gtest/gtest.h>
+#include <xapian.h>
 
 #include <algorithm>
+#include <random>
 
 #include "search/terms.h"
 #include "search/text_index.h"
@@ -44,6 +46,67 @@ TEST(SearchTerms, TrigramsOfCodePointsWithinWords) {
   EXPECT_FALSE(MatchesFolded("foobar", "o bar"));
 }
 
+// What the index's phrase query does (Xapian's exact phrase): the terms at
+// consecutive positions somewhere in the field.
+bool PhraseStands(const TrigramPostings& field, const std::vector<std::string>& phrase) {
+  auto positions = [&](const std::string& term) -> std::vector<uint32_t> {
+    if (term == RunEndTerm("")) return field.run_ends;
+    for (const auto& [gram, at] : field.grams) {
+      if (gram == term) return at;
+    }
+    return {};
+  };
+  for (uint32_t start : positions(phrase[0])) {
+    bool all = true;
+    for (size_t i = 1; i < phrase.size() && all; ++i) {
+      auto at = positions(phrase[i]);
+      all = std::binary_search(at.begin(), at.end(), start + static_cast<uint32_t>(i));
+    }
+    if (all) return true;
+  }
+  return false;
+}
+
+TEST(SearchTerms, PositionsProveExactlyWhatTheCheckFinds) {
+  auto p = Postings("ab  abcd\r\nxyz");
+  // Runs: "ab" (no trigram; its end at 1), "abcd" (2, 3; end 4), "xyz" (5; end 6).
+  EXPECT_EQ(p.run_ends, (std::vector<uint32_t>{1, 4, 6}));
+  EXPECT_EQ(p.grams, (std::vector<std::pair<std::string, std::vector<uint32_t>>>{
+                         {"abc", {2}}, {"bcd", {3}}, {"xyz", {5}}}));
+  EXPECT_EQ(PhraseTerms("bcd xy", "B"), std::vector<std::string>{});  // "xy": too short
+  EXPECT_EQ(PhraseTerms("bcd xyz", "B"), (std::vector<std::string>{"Bbcd", "B\n", "Bxyz"}));
+  EXPECT_TRUE(PhraseTerms(" xyz", "B").empty());
+  EXPECT_TRUE(PhraseTerms("xyz ", "B").empty());
+  EXPECT_TRUE(PhraseTerms("ab\xe6\x97", "B").empty());
+  // Every needle that can be proven stands in the positions exactly when the
+  // check finds it: texts and needles of a small alphabet, so that both happen.
+  std::mt19937 random(17);
+  const std::vector<std::string> alphabet{"a", "b", " ", "\r\n", "日", "\xff", "\xe6"};
+  auto draw = [&](size_t n) {
+    std::string out;
+    for (size_t i = 0; i < n; ++i) out += alphabet[random() % alphabet.size()];
+    return out;
+  };
+  int proven = 0, found = 0;
+  for (int round = 0; round < 100000; ++round) {
+    std::string text = draw(random() % 40);
+    std::string needle = draw(3 + random() % 7);
+    if (round % 2 && text.size() > 3) {  // often one that is there
+      size_t from = random() % (text.size() - 3);
+      needle = text.substr(from, 3 + random() % (text.size() - from - 2));
+    }
+    auto phrase = PhraseTerms(needle, "");
+    if (phrase.empty()) continue;
+    ++proven;
+    bool matches = MatchesFolded(text, needle);
+    found += matches;
+    ASSERT_EQ(PhraseStands(Postings(text), phrase), matches)
+        << "text [" << text << "] needle [" << needle << "]";
+  }
+  EXPECT_GT(proven, 1000);
+  EXPECT_GT(found, 300);
+}
+
 TEST(TextIndex, NarrowsByTrigramsAndChecksExactly) {
   testing::TempDir dir;
   auto index = TextIndex::Open(dir.path() + "/index", 10);
@@ -60,24 +123,33 @@ TEST(TextIndex, NarrowsByTrigramsAndChecksExactly) {
   EXPECT_TRUE(x.Contains(2));
   EXPECT_FALSE(x.Contains(4));
   std::vector<int64_t> all{1, 2, 3};
-  // Candidates: a superset of the matches, which the store checks exactly.
-  EXPECT_EQ(*x.Candidates("会議は", false, all), (std::vector<int64_t>{1}));
-  EXPECT_EQ(*x.Candidates("foo bar", false, all), (std::vector<int64_t>{2, 3}));
-  EXPECT_EQ(*x.Candidates("会議", false, all), all);  // short: every one
-  EXPECT_EQ(*x.Candidates("LUNCH", true, all), (std::vector<int64_t>{2}));
-  EXPECT_TRUE(x.Candidates("LUNCH", false, all)->empty());
-  EXPECT_TRUE(x.Candidates("foo qux", false, all)->empty());
+  using Ids = std::vector<int64_t>;
+  // Needles of runs of three or more characters are proven by the positions.
+  auto hits = *x.Lookup("会議は", false, all);
+  EXPECT_EQ(hits.matches, Ids{1});
+  EXPECT_TRUE(hits.candidates.empty());
+  EXPECT_EQ(x.Lookup("foo bar", false, all)->matches, Ids{2});  // not 3 ("bar foo")
+  EXPECT_TRUE(x.Lookup("foo bar", false, all)->candidates.empty());
+  EXPECT_TRUE(x.Lookup("oo ba", false, all)->matches.empty());  // "oo": too short to prove
+  EXPECT_EQ(x.Lookup("oo ba", false, all)->candidates, all);    // and "ba" to narrow
+  EXPECT_EQ(x.Lookup("会議", false, all)->candidates, all);     // short: every one
+  EXPECT_EQ(x.Lookup("LUNCH", true, all)->matches, Ids{2});
+  EXPECT_TRUE(x.Lookup("LUNCH", false, all)->matches.empty());
+  EXPECT_TRUE(x.Lookup("LUNCH", false, all)->candidates.empty());
+  EXPECT_TRUE(x.Lookup("foo qux", false, all)->matches.empty());
+  EXPECT_TRUE(x.Lookup("foo qux", false, all)->candidates.empty());
   // The common header words are not header terms: a needle made of them
   // alone takes every header; the rest of a needle still narrows.
   EXPECT_TRUE(IsCommonHeaderGram("sub"));
   EXPECT_FALSE(IsCommonHeaderGram("lun"));
-  EXPECT_EQ(*x.Candidates("SUBJECT:", true, all), all);
-  EXPECT_EQ(*x.Candidates("subject: lunch", true, all), (std::vector<int64_t>{2}));
-  EXPECT_EQ(*x.Candidates("foo", false, {3}), (std::vector<int64_t>{3}));  // only the wanted
+  EXPECT_EQ(x.Lookup("SUBJECT:", true, all)->candidates, all);
+  EXPECT_EQ(x.Lookup("subject: lunch", true, all)->candidates, Ids{2});
+  EXPECT_EQ(x.Lookup("foo", false, {3})->matches, Ids{3});  // only the wanted
   // A body that is gone stops counting at once, and is removed at Flush.
   x.Forget({2}, 3);
   EXPECT_FALSE(x.Contains(2));
-  EXPECT_EQ(*x.Candidates("foo bar", false, all), (std::vector<int64_t>{3}));
+  EXPECT_TRUE(x.Lookup("foo bar", false, all)->matches.empty());
+  EXPECT_EQ(x.Lookup("bar", false, all)->matches, Ids{3});
   ASSERT_TRUE(x.Flush().ok());
   index->reset();
   // Reopened knowing the store's highest id is 1: 3 is stale, the watermark drops.
@@ -109,8 +181,38 @@ TEST(TextIndex, FieldCutAtTheTermLimitIsAlwaysACandidate) {
   ASSERT_EQ(Trigrams(huge, "B").size(), kMaxTermsPerField);
   ASSERT_TRUE((*index)->Add({{1, "Subject: big", huge}, {2, "Subject: small", "tiny"}}, 2).ok());
   ASSERT_TRUE((*index)->Commit().ok());
-  EXPECT_EQ(*(*index)->Candidates("needle", false, {1, 2}), (std::vector<int64_t>{1}));
-  EXPECT_EQ(*(*index)->Candidates("tiny", false, {1, 2}), (std::vector<int64_t>{1, 2}));
+  // Its positions still prove what they hold; its absence proves nothing.
+  auto needle = *(*index)->Lookup("needle", false, {1, 2});
+  EXPECT_TRUE(needle.matches.empty());
+  EXPECT_EQ(needle.candidates, (std::vector<int64_t>{1}));
+  auto tiny = *(*index)->Lookup("tiny", false, {1, 2});
+  EXPECT_EQ(tiny.matches, (std::vector<int64_t>{2}));
+  EXPECT_EQ(tiny.candidates, (std::vector<int64_t>{1}));
+}
+
+TEST(TextIndex, IndexOfAnOlderFormatIsBuiltAgain) {
+  testing::TempDir dir;
+  {
+    // As an older Hato left it: terms without positions, no "format".
+    Xapian::WritableDatabase old(dir.path() + "/index", Xapian::DB_CREATE_OR_OPEN);
+    Xapian::Document doc;
+    doc.add_boolean_term("Bfoo");
+    old.replace_document(1, doc);
+    old.set_metadata("watermark", "1");
+    old.commit();
+  }
+  auto index = TextIndex::Open(dir.path() + "/index", 10);
+  ASSERT_TRUE(index.ok()) << index.error().message;
+  EXPECT_EQ((*index)->Watermark(), 0);  // the indexer reads every body again
+  EXPECT_FALSE((*index)->Contains(1));  // meanwhile it is scanned
+  ASSERT_TRUE((*index)->Add({{1, "", "foo"}}, 1).ok());
+  ASSERT_TRUE((*index)->Commit().ok());
+  EXPECT_EQ((*index)->Lookup("foo", false, {1})->matches, (std::vector<int64_t>{1}));
+  index->reset();
+  auto again = TextIndex::Open(dir.path() + "/index", 10);  // now of this format: kept
+  ASSERT_TRUE(again.ok()) << again.error().message;
+  EXPECT_EQ((*again)->Watermark(), 1);
+  EXPECT_TRUE((*again)->Contains(1));
 }
 
 }  // namespace

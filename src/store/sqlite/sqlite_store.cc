@@ -1355,11 +1355,12 @@ class SqliteStore final : public Store, public WriteProbe {
       }
     }
     if (wanted.empty()) return out;
-    auto candidates = index_->Candidates(needle, with_header, wanted);
-    if (!candidates) return candidates.error();
-    auto hit = CheckCandidates(*candidates, needle, with_header);
+    auto found = index_->Lookup(needle, with_header, wanted);
+    if (!found) return found.error();
+    auto hit = CheckCandidates(found->candidates, needle, with_header);
     if (!hit) return hit.error();
-    std::unordered_set<int64_t> candidate(candidates->begin(), candidates->end());
+    hit->insert(found->matches.begin(), found->matches.end());
+    std::unordered_set<int64_t> candidate(found->candidates.begin(), found->candidates.end());
     for (const auto& [uid, blob] : *rows) {
       if (hit->count(blob)) {
         out.uids.push_back(uid);
