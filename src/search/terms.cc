@@ -125,12 +125,27 @@ void AppendUnpacked(uint64_t key, std::string& out) {
   for (size_t k = 0, n = key >> 56; k < n; ++k) out += static_cast<char>((key >> (8 * k)) & 0xff);
 }
 
+// The end of a run of `run` code points: a run with a trigram has its end
+// at the next position; a shorter one (nothing of it is indexed) only takes
+// a position, so that no run end stands right after a trigram of the run
+// before it. Fewer run ends: about a quarter of the words of prose are
+// shorter than three characters.
+template <typename OnRunEnd>
+void EndRun(size_t run, uint32_t& position, OnRunEnd& run_end) {
+  if (run >= kGramChars) {
+    run_end(++position);
+  } else if (run > 0) {
+    ++position;
+  }
+}
+
 // One pass over the code points of folded text: calls gram(gram, position)
 // for each trigram within a whitespace-free run (with `valid_only`, only
 // those of valid UTF-8) and run_end(position) at the end of each run. The
 // positions are those of TrigramPostings.
+// Returns the number of positions taken.
 template <typename OnGram, typename OnRunEnd>
-void ScanGrams(std::string_view folded, bool valid_only, OnGram gram, OnRunEnd run_end) {
+uint32_t ScanGrams(std::string_view folded, bool valid_only, OnGram gram, OnRunEnd run_end) {
   // `start` holds where each of the last kGramChars code points of the
   // current run begins.
   size_t start[kGramChars] = {};
@@ -139,7 +154,7 @@ void ScanGrams(std::string_view folded, bool valid_only, OnGram gram, OnRunEnd r
   uint32_t position = 0;
   for (size_t i = 0; i < folded.size();) {
     if (IsSpace(folded[i])) {
-      if (run > 0) run_end(++position);
+      EndRun(run, position, run_end);
       run = 0;
       last_invalid = 0;
       ++i;
@@ -156,7 +171,8 @@ void ScanGrams(std::string_view folded, bool valid_only, OnGram gram, OnRunEnd r
     size_t first = start[run % kGramChars];  // the oldest of the last kGramChars
     gram(std::string_view(folded.data() + first, i - first), position);
   }
-  if (run > 0) run_end(++position);
+  EndRun(run, position, run_end);
+  return position;
 }
 
 // Trigrams and NeedleTrigrams: with `valid_only`, grams holding a byte that
@@ -256,20 +272,20 @@ std::vector<std::string> PhraseTerms(std::string_view folded, std::string_view p
   if (folded.empty() || IsSpace(folded.front()) || IsSpace(folded.back())) return {};
   uint32_t expected = 1;  // the position the next term must have
   bool ok = true;
-  ScanGrams(
+  uint32_t taken = ScanGrams(
       folded, true,
       [&](std::string_view g, uint32_t position) {
         ok = ok && position == expected++;
         out.push_back(std::string(prefix).append(g));
       },
       [&](uint32_t position) {
-        // A run with fewer than kGramChars characters has no trigram: what
-        // it holds is not in the index.
-        ok = ok && position == expected++ && !out.empty() && out.back() != RunEndTerm(prefix);
+        ok = ok && position == expected++;
         out.push_back(RunEndTerm(prefix));
       });
-  // Positions skipped: a gram of invalid UTF-8 (NeedleTrigrams).
-  if (!ok || out.empty()) return {};
+  // Every position must hold a term: one skipped is a gram of invalid UTF-8
+  // (NeedleTrigrams), or a run with fewer than kGramChars characters, which
+  // has no trigram (what it holds is not in the index).
+  if (!ok || out.empty() || taken != out.size()) return {};
   out.pop_back();  // the needle's last run may go on in the text
   return out;
 }
