@@ -126,14 +126,14 @@ void AppendUnpacked(uint64_t key, std::string& out) {
 }
 
 // The end of a run of `run` code points: a run with a trigram has its end
-// at the next position; a shorter one (nothing of it is indexed) only takes
-// a position, so that no run end stands right after a trigram of the run
-// before it. Fewer run ends: about a quarter of the words of prose are
-// shorter than three characters.
-template <typename OnRunEnd>
-void EndRun(size_t run, uint32_t& position, OnRunEnd& run_end) {
+// at the next position (`pending` until the next run's first character is
+// known); a shorter one (nothing of it is indexed) only takes a position, so
+// that no run end stands right after a trigram of the run before it. Fewer
+// run ends: about a quarter of the words of prose are shorter than three
+// characters.
+inline void EndRun(size_t run, uint32_t& position, uint32_t& pending) {
   if (run >= kGramChars) {
-    run_end(++position);
+    pending = ++position;
   } else if (run > 0) {
     ++position;
   }
@@ -141,8 +141,9 @@ void EndRun(size_t run, uint32_t& position, OnRunEnd& run_end) {
 
 // One pass over the code points of folded text: calls gram(gram, position)
 // for each trigram within a whitespace-free run (with `valid_only`, only
-// those of valid UTF-8) and run_end(position) at the end of each run. The
-// positions are those of TrigramPostings.
+// those of valid UTF-8) and run_end(position, next) at the end of each run
+// of three or more characters, `next` being the first character of the run
+// after it (empty at the end). The positions are those of TrigramPostings.
 // Returns the number of positions taken.
 template <typename OnGram, typename OnRunEnd>
 uint32_t ScanGrams(std::string_view folded, bool valid_only, OnGram gram, OnRunEnd run_end) {
@@ -152,15 +153,20 @@ uint32_t ScanGrams(std::string_view folded, bool valid_only, OnGram gram, OnRunE
   size_t run = 0;
   size_t last_invalid = 0;  // 1 + the run index of the last invalid byte (0: none)
   uint32_t position = 0;
+  uint32_t pending = 0;  // the position of a run end whose next run has not begun
   for (size_t i = 0; i < folded.size();) {
     if (IsSpace(folded[i])) {
-      EndRun(run, position, run_end);
+      EndRun(run, position, pending);
       run = 0;
       last_invalid = 0;
       ++i;
       continue;
     }
     CodePoint p = Decode(folded, i);
+    if (pending != 0) {
+      run_end(pending, folded.substr(i, p.len));
+      pending = 0;
+    }
     start[run % kGramChars] = i;
     ++run;
     if (!p.valid) last_invalid = run;
@@ -171,7 +177,8 @@ uint32_t ScanGrams(std::string_view folded, bool valid_only, OnGram gram, OnRunE
     size_t first = start[run % kGramChars];  // the oldest of the last kGramChars
     gram(std::string_view(folded.data() + first, i - first), position);
   }
-  EndRun(run, position, run_end);
+  EndRun(run, position, pending);
+  if (pending != 0) run_end(pending, std::string_view());
   return position;
 }
 
@@ -190,7 +197,7 @@ std::vector<std::string> Grams(std::string_view folded, std::string_view prefix,
           longer.push_back(g);
         }
       },
-      [](uint32_t) {});
+      [](uint32_t, std::string_view) {});
   std::sort(packed.begin(), packed.end());
   packed.erase(std::unique(packed.begin(), packed.end()), packed.end());
   std::sort(longer.begin(), longer.end());
@@ -237,7 +244,12 @@ TrigramPostings Postings(std::string_view folded) {
           longer.emplace_back(g, position);
         }
       },
-      [&](uint32_t position) { out.run_ends.push_back(position); });
+      [&](uint32_t position, std::string_view next) {
+        // RunEndTerm's text ("\n" and one character) always packs.
+        char key[1 + 4] = {'\n'};
+        next.copy(key + 1, std::min<size_t>(next.size(), 4));
+        packed.emplace_back(Pack(key, 1 + std::min<size_t>(next.size(), 4)), position);
+      });
   // Sorted by gram, then position: each gram's positions ascending.
   std::sort(packed.begin(), packed.end());
   std::sort(longer.begin(), longer.end());
@@ -265,7 +277,9 @@ TrigramPostings Postings(std::string_view folded) {
   return out;
 }
 
-std::string RunEndTerm(std::string_view prefix) { return std::string(prefix) + '\n'; }
+std::string RunEndTerm(std::string_view prefix, std::string_view next) {
+  return std::string(prefix).append(1, '\n').append(next);
+}
 
 std::vector<std::string> PhraseTerms(std::string_view folded, std::string_view prefix) {
   std::vector<std::string> out;
@@ -278,9 +292,9 @@ std::vector<std::string> PhraseTerms(std::string_view folded, std::string_view p
         ok = ok && position == expected++;
         out.push_back(std::string(prefix).append(g));
       },
-      [&](uint32_t position) {
+      [&](uint32_t position, std::string_view next) {
         ok = ok && position == expected++;
-        out.push_back(RunEndTerm(prefix));
+        out.push_back(RunEndTerm(prefix, next));
       });
   // Every position must hold a term: one skipped is a gram of invalid UTF-8
   // (NeedleTrigrams), or a run with fewer than kGramChars characters, which

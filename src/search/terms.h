@@ -50,20 +50,23 @@ std::vector<std::string> NeedleTrigrams(std::string_view folded, std::string_vie
 // Where the trigrams of already folded text stand, for phrase queries that
 // prove a match without reading the text. Positions count the trigrams of
 // each whitespace-free run one after the other, then one more for the run's
-// end (RunEndTerm), so trigrams at consecutive positions are consecutive in
-// the text, and a run end between two of them stands for exactly one
-// whitespace run. `grams` (without prefix) are distinct, at most
-// kMaxTermsPerField (then `cut`), each with its positions ascending.
+// end (RunEndTerm, with the first character of the run after it; a run of
+// fewer than kGramChars characters only takes a position), so trigrams at
+// consecutive positions are consecutive in the text, and a run end between
+// two of them stands for exactly one whitespace run. `grams` (without
+// prefix; the run ends among them) are distinct, at most kMaxTermsPerField
+// (then `cut`), each with its positions ascending.
 struct TrigramPostings {
   std::vector<std::pair<std::string, std::vector<uint32_t>>> grams;
-  std::vector<uint32_t> run_ends;
   bool cut = false;
 };
 TrigramPostings Postings(std::string_view folded);
 
-// The term at a run's end in TrigramPostings' positions (it holds a line
-// feed, so no trigram is ever equal to it).
-std::string RunEndTerm(std::string_view prefix);
+// The term at the end of a run, before a run that starts with the character
+// `next` (empty: the end of the text). It starts with a line feed, so no
+// trigram is ever equal to it; carrying the next character keeps each run
+// end's positions few, which is what a phrase query reads.
+std::string RunEndTerm(std::string_view prefix, std::string_view next);
 
 // The terms, in order, that stand at consecutive positions of a field
 // (TrigramPostings) exactly when the field holds the folded needle by the

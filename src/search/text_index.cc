@@ -62,8 +62,6 @@ void AddField(Xapian::Document& doc, std::string_view text, std::string_view pre
     // No wdf: searches weigh nothing (BoolWeight).
     for (uint32_t p : positions) doc.add_posting(term, p, 0);
   }
-  term = RunEndTerm(prefix);
-  for (uint32_t p : postings.run_ends) doc.add_posting(term, p, 0);
   if (postings.cut) doc.add_boolean_term(OverflowTerm(prefix));
 }
 
@@ -73,8 +71,8 @@ std::vector<std::string> FieldPhrase(std::string_view folded, std::string_view p
   std::vector<std::string> terms = PhraseTerms(folded, prefix);
   if (prefix == kHeader) {
     for (const auto& t : terms) {
-      if (t != RunEndTerm(prefix) && IsCommonHeaderGram(std::string_view(t).substr(prefix.size())))
-        return {};
+      std::string_view gram = std::string_view(t).substr(prefix.size());
+      if (gram.front() != '\n' && IsCommonHeaderGram(gram)) return {};
     }
   }
   return terms;

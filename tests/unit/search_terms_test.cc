@@ -50,7 +50,6 @@ TEST(SearchTerms, TrigramsOfCodePointsWithinWords) {
 // consecutive positions somewhere in the field.
 bool PhraseStands(const TrigramPostings& field, const std::vector<std::string>& phrase) {
   auto positions = [&](const std::string& term) -> std::vector<uint32_t> {
-    if (term == RunEndTerm("")) return field.run_ends;
     for (const auto& [gram, at] : field.grams) {
       if (gram == term) return at;
     }
@@ -69,14 +68,14 @@ bool PhraseStands(const TrigramPostings& field, const std::vector<std::string>& 
 
 TEST(SearchTerms, PositionsProveExactlyWhatTheCheckFinds) {
   auto p = Postings("ab  abcd\r\nxyz");
-  // Runs: "ab" (no trigram: takes position 1), "abcd" (2, 3; end 4), "xyz" (5; end 6).
-  EXPECT_EQ(p.run_ends, (std::vector<uint32_t>{4, 6}));
+  // Runs: "ab" (no trigram: takes position 1), "abcd" (2, 3; its end, before
+  // an "x", at 4), "xyz" (5; end of the text at 6).
   EXPECT_EQ(p.grams, (std::vector<std::pair<std::string, std::vector<uint32_t>>>{
-                         {"abc", {2}}, {"bcd", {3}}, {"xyz", {5}}}));
+                         {"\n", {6}}, {"\nx", {4}}, {"abc", {2}}, {"bcd", {3}}, {"xyz", {5}}}));
   EXPECT_EQ(PhraseTerms("bcd xy", "B"), std::vector<std::string>{});  // "xy": too short
   EXPECT_EQ(PhraseTerms("ab abcd", "B"), std::vector<std::string>{});
   EXPECT_EQ(PhraseTerms("abcd ab xyz", "B"), std::vector<std::string>{});
-  EXPECT_EQ(PhraseTerms("bcd xyz", "B"), (std::vector<std::string>{"Bbcd", "B\n", "Bxyz"}));
+  EXPECT_EQ(PhraseTerms("bcd xyz", "B"), (std::vector<std::string>{"Bbcd", "B\nx", "Bxyz"}));
   EXPECT_TRUE(PhraseTerms(" xyz", "B").empty());
   EXPECT_TRUE(PhraseTerms("xyz ", "B").empty());
   EXPECT_TRUE(PhraseTerms("ab\xe6\x97", "B").empty());
