@@ -17,6 +17,7 @@
 # connections open. Prints tables and writes BUILD_DIR/imap-bench-results.json. See
 # bench/README.md.
 set -euo pipefail
+source "$(dirname "$0")/loopback.sh"  # loopback_only TOML, only_loopback_listeners PID
 
 BUILD=$(cd "${1:?usage: bash bench/imap_run.sh BUILD_DIR}" && pwd)
 USERS=${IMAP_BENCH_USERS:-10}
@@ -252,6 +253,7 @@ start_hato() {
   if ! wait_port "$HATO_IMAP" "$HATO_PID"; then
     echo "imap-bench: hato serve did not start:" >&2; tail -20 "$HATO_DIR/hato.log" >&2; return 1
   fi
+  only_loopback_listeners "$HATO_PID"
 }
 run_hato() {
   local hato=$BUILD/hato i
@@ -261,6 +263,7 @@ run_hato() {
   if ! "$hato" init --data "$HATO_DIR/data" --domain bench.test >"$HATO_DIR/init.log" 2>&1; then
     echo "imap-bench: hato init failed:" >&2; tail -20 "$HATO_DIR/init.log" >&2; return 1
   fi
+  loopback_only "$HATO_DIR/data/hato.toml"
   for i in $(seq "$USERS"); do
     "$hato" user add "${FMT/\%d/$i}" --password "$PASS" --data "$HATO_DIR/data" \
       >>"$HATO_DIR/init.log" 2>&1 ||

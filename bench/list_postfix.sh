@@ -24,6 +24,7 @@ set -euo pipefail
 
 BUILD=$(cd "${1:?usage: bash bench/list_postfix.sh BUILD_DIR}" && pwd)
 HERE=$(cd "$(dirname "$0")" && pwd)
+source "$HERE/loopback.sh"  # loopback_only TOML, only_loopback_listeners PID
 MEMBERS=${BENCH_LIST_MEMBERS:-100000}
 DOMAINS=${BENCH_LIST_DOMAINS:-1000}
 TIMEOUT=${BENCH_TIMEOUT:-1800}
@@ -145,6 +146,7 @@ text = text.replace("[outbound]\n", f"[outbound]\nsmtp_port = {sink}\n", 1)
 open(path, "w").write(text)
 PY
 python3 "$WORK/edit.py" "$WORK/hato/hato.toml" "$DNS_PORT" "$SINK" "${BENCH_BULK_CONNECTIONS:-}"
+loopback_only "$WORK/hato/hato.toml"
 "$HATO" list create "$LIST" --mode discussion --data "$WORK/hato" >/dev/null
 t=$(now)
 "$HATO" list members import "$LIST" "$WORK/members.txt" --data "$WORK/hato" >/dev/null
@@ -153,6 +155,7 @@ import_s=$(elapsed "$t" "$(now)")
   --imap "127.0.0.1:$HATO_IMAP" --submission "127.0.0.1:$HATO_SUB" 2>"$WORK/hato.log" &
 HATO_PID=$!
 wait_port "$HATO_SMTP"
+only_loopback_listeners "$HATO_PID"
 smtp-sink -u nobody -M "$MEMBERS" "127.0.0.1:$SINK" 1000 >/dev/null 2>&1 &
 SINK_PID=$!
 wait_port "$SINK"

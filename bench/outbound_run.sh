@@ -17,6 +17,7 @@ set -euo pipefail
 
 BUILD=$(cd "${1:?usage: bash bench/outbound_run.sh BUILD_DIR}" && pwd)
 HERE=$(cd "$(dirname "$0")" && pwd)
+source "$HERE/loopback.sh"  # loopback_only TOML, only_loopback_listeners PID
 MESSAGES=${BENCH_OUT_MESSAGES:-10000}
 DOMAINS=${BENCH_OUT_DOMAINS:-100}
 CONNECTIONS=${BENCH_CONNECTIONS:-20}
@@ -124,10 +125,12 @@ text = text.replace("[outbound]\n", f"[outbound]\nsmtp_port = {sink}\n", 1)
 open(path, "w").write(text)
 PY
 python3 "$WORK/edit.py" "$WORK/hato/hato.toml" "$DNS_PORT" "$SINK"
+loopback_only "$WORK/hato/hato.toml"
 "$HATO" serve --data "$WORK/hato" --smtp "127.0.0.1:$HATO_SMTP" --pop3 "127.0.0.1:$HATO_POP3" \
   --imap "127.0.0.1:$HATO_IMAP" --submission "127.0.0.1:$HATO_SUB" 2>"$WORK/hato.log" &
 HATO_PID=$!
 wait_port "$HATO_SUB"
+only_loopback_listeners "$HATO_PID"
 start_sink
 hato_s=$(timed_run "$HATO_SUB" --auth-user "$SENDER" --auth-pass "$PASS")
 kill -TERM "$HATO_PID"

@@ -83,6 +83,7 @@ ports_free() {
 
 # shellcheck source=bench/tree_ticks.sh
 source "$(dirname "$0")/tree_ticks.sh"  # tree_ticks PID...
+source "$(dirname "$0")/loopback.sh"    # loopback_only TOML, only_loopback_listeners PID
 
 # load PORT POP3PORT ROOTPID...: runs the load generator, prints its JSON extended with
 # cpu_ms_per_msg for the process trees under ROOTPID...
@@ -112,6 +113,7 @@ run_hato() {
       >>"$HATO_DIR/init.log" 2>&1; then
     echo "bench: hato init/user add failed:" >&2; tail -20 "$HATO_DIR/init.log" >&2; return 1
   fi
+  loopback_only "$HATO_DIR/data/hato.toml"
   if [ "$MSGAUTH" = 1 ]; then
     # The sender's SPF (pass from 127.0.0.1) and DMARC records on a local test DNS
     # (tests/integration/fakemx.py); Hato checks mail from loopback too.
@@ -134,6 +136,7 @@ time.sleep(86400)" >/dev/null 2>&1 &
   if ! wait_port "$HATO_SMTP" "$HATO_PID" || ! wait_port "$HATO_POP3" "$HATO_PID"; then
     echo "bench: hato serve did not start:" >&2; tail -20 "$HATO_DIR/hato.log" >&2; return 1
   fi
+  only_loopback_listeners "$HATO_PID" || return 1
   hato_json=$(load "$HATO_SMTP" "$HATO_POP3" "$HATO_PID") ||
     { tail -20 "$HATO_DIR/hato.log" >&2; return 1; }
 }

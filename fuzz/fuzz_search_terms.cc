@@ -1,6 +1,8 @@
 // Fuzzes the full-text index's term extraction (search/terms.h): folding,
 // space squashing, trigrams and the exact check take any bytes; terms are
-// distinct, at most kMaxTermsPerField, and at most three code points long.
+// distinct, at most kMaxTermsPerField, and at most three code points long;
+// a needle the exact check finds in a text has only trigrams of that text
+// (the index's candidates are a superset of the matches).
 #include <cstdint>
 #include <string>
 #include <unordered_set>
@@ -27,6 +29,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       hato::search::SquashSpace(folded_needle).size() > text.size()) {
     __builtin_trap();
   }
+  if (hato::search::MatchesFolded(text, folded_needle) &&
+      terms.size() < hato::search::kMaxTermsPerField) {
+    for (const auto& t : hato::search::NeedleTrigrams(folded_needle, "B")) {
+      if (!seen.count(t)) __builtin_trap();
+    }
+  }
+  (void)hato::search::IsCommonHeaderGram(needle);
   (void)hato::search::CountChars(input);
   return 0;
 }

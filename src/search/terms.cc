@@ -1,5 +1,7 @@
 #include "search/terms.h"
 
+#include <algorithm>
+#include <cstdint>
 #include <unordered_set>
 
 namespace hato::search {
@@ -102,20 +104,281 @@ size_t CountChars(std::string_view s) {
   return n;
 }
 
-std::vector<std::string> Trigrams(std::string_view folded, std::string_view prefix) {
-  std::string text = SquashSpace(folded);
-  std::vector<size_t> starts;  // byte offset of each code point
-  starts.reserve(text.size());
-  for (size_t i = 0; i < text.size(); i += Decode(text, i).len) starts.push_back(i);
-  starts.push_back(text.size());
+namespace {
+
+// Distinct grams, cheaply: a gram of up to kPackedBytes bytes (every ASCII
+// gram, and those of two-byte scripts) is packed with its length into one
+// 64-bit key, and the keys are sorted as integers; the longer ones (three-
+// and four-byte characters: CJK) are sorted as strings. Sorting every gram
+// as a string cost more than the rest of indexing.
+constexpr size_t kPackedBytes = 7;
+
+uint64_t Pack(const char* gram, size_t bytes) {
+  uint64_t key = static_cast<uint64_t>(bytes) << 56;
+  for (size_t k = 0; k < bytes; ++k) {
+    key |= static_cast<uint64_t>(static_cast<unsigned char>(gram[k])) << (8 * k);
+  }
+  return key;
+}
+
+void AppendUnpacked(uint64_t key, std::string& out) {
+  for (size_t k = 0, n = key >> 56; k < n; ++k) out += static_cast<char>((key >> (8 * k)) & 0xff);
+}
+
+// The end of a run of `run` code points: a run with a trigram has its end
+// at the next position (`pending` until the next run's first character is
+// known); a shorter one (nothing of it is indexed) only takes a position, so
+// that no run end stands right after a trigram of the run before it. Fewer
+// run ends: about a quarter of the words of prose are shorter than three
+// characters.
+inline void EndRun(size_t run, uint32_t& position, uint32_t& pending) {
+  if (run >= kGramChars) {
+    pending = ++position;
+  } else if (run > 0) {
+    ++position;
+  }
+}
+
+// One pass over the code points of folded text: calls gram(gram, position)
+// for each trigram within a whitespace-free run (with `valid_only`, only
+// those of valid UTF-8) and run_end(position, next) at the end of each run
+// of three or more characters, `next` being the first character of the run
+// after it (empty at the end). The positions are those of TrigramPostings.
+// Returns the number of positions taken.
+template <typename OnGram, typename OnRunEnd>
+uint32_t ScanGrams(std::string_view folded, bool valid_only, OnGram gram, OnRunEnd run_end) {
+  // `start` holds where each of the last kGramChars code points of the
+  // current run begins.
+  size_t start[kGramChars] = {};
+  size_t run = 0;
+  size_t last_invalid = 0;  // 1 + the run index of the last invalid byte (0: none)
+  uint32_t position = 0;
+  uint32_t pending = 0;  // the position of a run end whose next run has not begun
+  for (size_t i = 0; i < folded.size();) {
+    if (IsSpace(folded[i])) {
+      EndRun(run, position, pending);
+      run = 0;
+      last_invalid = 0;
+      ++i;
+      continue;
+    }
+    CodePoint p = Decode(folded, i);
+    if (pending != 0) {
+      run_end(pending, folded.substr(i, p.len));
+      pending = 0;
+    }
+    start[run % kGramChars] = i;
+    ++run;
+    if (!p.valid) last_invalid = run;
+    i += p.len;
+    if (run < kGramChars) continue;
+    ++position;
+    if (valid_only && last_invalid > run - kGramChars) continue;
+    size_t first = start[run % kGramChars];  // the oldest of the last kGramChars
+    gram(std::string_view(folded.data() + first, i - first), position);
+  }
+  EndRun(run, position, pending);
+  if (pending != 0) run_end(pending, std::string_view());
+  return position;
+}
+
+// Trigrams and NeedleTrigrams: with `valid_only`, grams holding a byte that
+// is not part of a valid UTF-8 sequence are left out.
+std::vector<std::string> Grams(std::string_view folded, std::string_view prefix, bool valid_only) {
+  std::vector<uint64_t> packed;
+  std::vector<std::string_view> longer;
+  packed.reserve(folded.size());
+  ScanGrams(
+      folded, valid_only,
+      [&](std::string_view g, uint32_t) {
+        if (g.size() <= kPackedBytes) {
+          packed.push_back(Pack(g.data(), g.size()));
+        } else {
+          longer.push_back(g);
+        }
+      },
+      [](uint32_t, std::string_view) {});
+  std::sort(packed.begin(), packed.end());
+  packed.erase(std::unique(packed.begin(), packed.end()), packed.end());
+  std::sort(longer.begin(), longer.end());
+  longer.erase(std::unique(longer.begin(), longer.end()), longer.end());
   std::vector<std::string> out;
-  std::unordered_set<std::string_view> seen;
-  for (size_t k = 0; k + kGramChars < starts.size() && out.size() < kMaxTermsPerField; ++k) {
-    std::string_view gram(text.data() + starts[k], starts[k + kGramChars] - starts[k]);
-    if (seen.insert(gram).second) out.push_back(std::string(prefix) + std::string(gram));
+  out.reserve(std::min(packed.size() + longer.size(), kMaxTermsPerField));
+  for (uint64_t key : packed) {
+    if (out.size() == kMaxTermsPerField) return out;
+    std::string term(prefix);
+    AppendUnpacked(key, term);
+    out.push_back(std::move(term));
+  }
+  for (std::string_view g : longer) {
+    if (out.size() == kMaxTermsPerField) return out;
+    std::string term;
+    term.reserve(prefix.size() + g.size());
+    term.append(prefix).append(g);
+    out.push_back(std::move(term));
   }
   return out;
 }
+
+}  // namespace
+
+std::vector<std::string> Trigrams(std::string_view folded, std::string_view prefix) {
+  return Grams(folded, prefix, false);
+}
+
+std::vector<std::string> NeedleTrigrams(std::string_view folded, std::string_view prefix) {
+  return Grams(folded, prefix, true);
+}
+
+TrigramPostings Postings(std::string_view folded) {
+  std::vector<std::pair<uint64_t, uint32_t>> packed;
+  std::vector<std::pair<std::string_view, uint32_t>> longer;
+  TrigramPostings out;
+  packed.reserve(folded.size());
+  ScanGrams(
+      folded, false,
+      [&](std::string_view g, uint32_t position) {
+        if (g.size() <= kPackedBytes) {
+          packed.emplace_back(Pack(g.data(), g.size()), position);
+        } else {
+          longer.emplace_back(g, position);
+        }
+      },
+      [&](uint32_t position, std::string_view next) {
+        // RunEndTerm's text ("\n" and one character) always packs.
+        char key[1 + 4] = {'\n'};
+        next.copy(key + 1, std::min<size_t>(next.size(), 4));
+        packed.emplace_back(Pack(key, 1 + std::min<size_t>(next.size(), 4)), position);
+      });
+  // Sorted by gram, then position: each gram's positions ascending.
+  std::sort(packed.begin(), packed.end());
+  std::sort(longer.begin(), longer.end());
+  for (size_t i = 0; i < packed.size(); ++i) {
+    if (i == 0 || packed[i].first != packed[i - 1].first) {
+      if (out.grams.size() == kMaxTermsPerField) {
+        out.cut = true;
+        return out;
+      }
+      out.grams.emplace_back();
+      AppendUnpacked(packed[i].first, out.grams.back().first);
+    }
+    out.grams.back().second.push_back(packed[i].second);
+  }
+  for (size_t i = 0; i < longer.size(); ++i) {
+    if (i == 0 || longer[i].first != longer[i - 1].first) {
+      if (out.grams.size() == kMaxTermsPerField) {
+        out.cut = true;
+        return out;
+      }
+      out.grams.emplace_back(std::string(longer[i].first), std::vector<uint32_t>{});
+    }
+    out.grams.back().second.push_back(longer[i].second);
+  }
+  return out;
+}
+
+std::string RunEndTerm(std::string_view prefix, std::string_view next) {
+  return std::string(prefix).append(1, '\n').append(next);
+}
+
+std::vector<std::string> PhraseTerms(std::string_view folded, std::string_view prefix) {
+  std::vector<std::string> out;
+  if (folded.empty() || IsSpace(folded.front()) || IsSpace(folded.back())) return {};
+  uint32_t expected = 1;  // the position the next term must have
+  bool ok = true;
+  uint32_t taken = ScanGrams(
+      folded, true,
+      [&](std::string_view g, uint32_t position) {
+        ok = ok && position == expected++;
+        out.push_back(std::string(prefix).append(g));
+      },
+      [&](uint32_t position, std::string_view next) {
+        ok = ok && position == expected++;
+        out.push_back(RunEndTerm(prefix, next));
+      });
+  // Every position must hold a term: one skipped is a gram of invalid UTF-8
+  // (NeedleTrigrams), or a run with fewer than kGramChars characters, which
+  // has no trigram (what it holds is not in the index).
+  if (!ok || out.empty() || taken != out.size()) return {};
+  out.pop_back();  // the needle's last run may go on in the text
+  return out;
+}
+
+bool IsCommonHeaderGram(std::string_view gram) {
+  static const std::unordered_set<std::string> grams = [] {
+    static constexpr const char* kWords[] = {"return-path:",
+                                             "received:",
+                                             "from:",
+                                             "to:",
+                                             "cc:",
+                                             "subject:",
+                                             "date:",
+                                             "message-id:",
+                                             "mime-version:",
+                                             "content-type:",
+                                             "content-transfer-encoding:",
+                                             "content-disposition:",
+                                             "reply-to:",
+                                             "sender:",
+                                             "references:",
+                                             "in-reply-to:",
+                                             "user-agent:",
+                                             "x-mailer:",
+                                             "authentication-results:",
+                                             "dkim-signature:",
+                                             "arc-seal:",
+                                             "list-id:",
+                                             "list-unsubscribe:",
+                                             "precedence:",
+                                             "delivered-to:",
+                                             "text/plain;",
+                                             "text/html;",
+                                             "multipart/alternative;",
+                                             "multipart/mixed;",
+                                             "charset=us-ascii",
+                                             "charset=utf-8",
+                                             "charset=\"utf-8\"",
+                                             "boundary=",
+                                             "7bit",
+                                             "8bit",
+                                             "quoted-printable",
+                                             "base64",
+                                             "esmtp",
+                                             "esmtps",
+                                             "with",
+                                             "from",
+                                             "for",
+                                             "+0000",
+                                             "mon,",
+                                             "tue,",
+                                             "wed,",
+                                             "thu,",
+                                             "fri,",
+                                             "sat,",
+                                             "sun,",
+                                             "jan",
+                                             "feb",
+                                             "mar",
+                                             "apr",
+                                             "may",
+                                             "jun",
+                                             "jul",
+                                             "aug",
+                                             "sep",
+                                             "oct",
+                                             "nov",
+                                             "dec",
+                                             "1.0"};
+    std::unordered_set<std::string> out;
+    for (const char* w : kWords) {
+      for (auto& g : Trigrams(w, "")) out.insert(std::move(g));
+    }
+    return out;
+  }();
+  return grams.count(std::string(gram)) != 0;
+}
+
+std::string OverflowTerm(std::string_view prefix) { return std::string(prefix) + ' '; }
 
 bool MatchesFolded(std::string_view folded_text, std::string_view folded_needle) {
   std::string needle = SquashSpace(folded_needle);

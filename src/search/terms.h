@@ -7,22 +7,22 @@
 // code points answer both: every substring of three or more characters
 // contains only trigrams of the text, so the documents holding all of a
 // needle's trigrams are a superset of the matches, which the caller then
-// checks exactly (MatchesFolded). Needles shorter than kMinChars cannot be
-// narrowed this way and are checked against every candidate.
+// checks exactly (MatchesFolded) against the stored message.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace hato::search {
 
 // Code points per term.
 inline constexpr size_t kGramChars = 3;
-// Needles with fewer characters than this are not narrowed by the index.
-inline constexpr size_t kMinChars = kGramChars;
 // Distinct terms taken from one field of one message at most (bounds the
-// index size of a pathological message; the exact check still sees all text).
+// index size of a pathological message). A field with more gets
+// OverflowTerm too, and every search of that field takes it as a candidate.
 inline constexpr size_t kMaxTermsPerField = 20000;
 
 // Case folding for matching: ASCII and the Latin-1, Greek, Cyrillic and
@@ -31,10 +31,61 @@ inline constexpr size_t kMaxTermsPerField = 20000;
 std::string Fold(std::string_view utf8);
 
 // The distinct trigrams of already folded text, each prefixed with `prefix`
-// (one field per prefix: "H" header, "B" body), at most kMaxTermsPerField.
-// Whitespace runs count as one space, so that a line break matches a space
-// the way it does in the exact check.
+// (one field per prefix: "H" header, "B" body), at most kMaxTermsPerField,
+// in no particular order. Only trigrams without whitespace are taken: those that
+// span a word gap are more than half of the distinct trigrams of prose and
+// narrow little, and leaving them out of both the text's and the needle's
+// terms keeps the needle's terms a subset of every matching text's. A needle
+// with no trigram (fewer than three characters between spaces) cannot be
+// narrowed: every message is a candidate.
 std::vector<std::string> Trigrams(std::string_view folded, std::string_view prefix);
+
+// The trigrams a needle is looked up by: Trigrams less those holding a byte
+// that is not valid UTF-8. Such a byte may be one piece of a character in
+// the text (a needle cut inside a character), where the text's trigrams
+// fall on other boundaries; the needle's valid characters always decode the
+// same in the text (UTF-8 resynchronises on every lead byte).
+std::vector<std::string> NeedleTrigrams(std::string_view folded, std::string_view prefix);
+
+// Where the trigrams of already folded text stand, for phrase queries that
+// prove a match without reading the text. Positions count the trigrams of
+// each whitespace-free run one after the other, then one more for the run's
+// end (RunEndTerm, with the first character of the run after it; a run of
+// fewer than kGramChars characters only takes a position), so trigrams at
+// consecutive positions are consecutive in the text, and a run end between
+// two of them stands for exactly one whitespace run. `grams` (without
+// prefix; the run ends among them) are distinct, at most kMaxTermsPerField
+// (then `cut`), each with its positions ascending.
+struct TrigramPostings {
+  std::vector<std::pair<std::string, std::vector<uint32_t>>> grams;
+  bool cut = false;
+};
+TrigramPostings Postings(std::string_view folded);
+
+// The term at the end of a run, before a run that starts with the character
+// `next` (empty: the end of the text). It starts with a line feed, so no
+// trigram is ever equal to it; carrying the next character keeps each run
+// end's positions few, which is what a phrase query reads.
+std::string RunEndTerm(std::string_view prefix, std::string_view next);
+
+// The terms, in order, that stand at consecutive positions of a field
+// (TrigramPostings) exactly when the field holds the folded needle by the
+// rule of MatchesFolded: each run's trigrams, and RunEndTerm between runs.
+// Empty when the needle cannot be proven that way: it starts or ends with
+// whitespace, has a run of fewer than kGramChars characters, or a byte that
+// is not valid UTF-8.
+std::vector<std::string> PhraseTerms(std::string_view folded, std::string_view prefix);
+
+// True for a trigram (without prefix) of the words found in nearly every
+// header: field names, MIME types, trace-field words, dates. The header's
+// terms leave them out (more than a quarter of a small message's terms, and
+// they narrow nothing), and so does a needle's header query: what is left
+// of the needle's trigrams is still a subset of every matching header's.
+bool IsCommonHeaderGram(std::string_view gram);
+
+// The term that marks a field cut at kMaxTermsPerField (it holds a space,
+// so no trigram is ever equal to it).
+std::string OverflowTerm(std::string_view prefix);
 
 // Number of code points of (valid or not) UTF-8 text.
 size_t CountChars(std::string_view utf8);

@@ -2,10 +2,10 @@
 
 #include <spdlog/spdlog.h>
 #include <xapian.h>
-#include <zstd.h>
 
-#include <cstring>
+#include <algorithm>
 #include <filesystem>
+#include <iterator>
 #include <limits>
 #include <unordered_set>
 
@@ -15,7 +15,11 @@ namespace hato::search {
 namespace {
 
 constexpr char kWatermarkKey[] = "watermark";
-constexpr int kZstdLevel = 1;
+// The metadata key "format": what the terms are. 2: trigrams with positions
+// and run ends (search::Postings). An index without it (or another) is
+// cleared at Open and built again.
+constexpr char kFormatKey[] = "format";
+constexpr char kFormat[] = "2";
 // A search retries this often when the indexer commits under it (Xapian's
 // DatabaseModifiedError), then gives up with kTemporary.
 constexpr int kSearchAttempts = 3;
@@ -24,36 +28,69 @@ Error XapianError(const Xapian::Error& e, std::string_view what) {
   return Error{ErrorKind::kTemporary, "text index: " + std::string(what) + ": " + e.get_msg()};
 }
 
-// Document data: the folded, space-squashed header and body, length-prefixed
-// and zstd-compressed.
-std::string Pack(const std::string& header, const std::string& body) {
-  std::string raw;
-  uint32_t n = static_cast<uint32_t>(header.size());
-  raw.append(reinterpret_cast<const char*>(&n), sizeof n);
-  raw += header;
-  raw += body;
-  std::string out(ZSTD_compressBound(raw.size()), '\0');
-  size_t len = ZSTD_compress(out.data(), out.size(), raw.data(), raw.size(), kZstdLevel);
-  if (ZSTD_isError(len)) return {};
-  out.resize(len);
-  return out;
+// The prefix of each field's terms.
+constexpr std::string_view kHeader = "H";
+constexpr std::string_view kBody = "B";
+
+// The terms a field is indexed and searched by: its trigrams, less the
+// common header words' in the header (search::IsCommonHeaderGram).
+std::vector<std::string> FieldTerms(std::string_view folded, std::string_view prefix, bool needle,
+                                    size_t* all = nullptr) {
+  std::vector<std::string> terms =
+      needle ? NeedleTrigrams(folded, prefix) : Trigrams(folded, prefix);
+  if (all) *all = terms.size();
+  if (prefix == kHeader) {
+    terms.erase(
+        std::remove_if(terms.begin(), terms.end(),
+                       [&](const std::string& t) {
+                         return IsCommonHeaderGram(std::string_view(t).substr(prefix.size()));
+                       }),
+        terms.end());
+  }
+  return terms;
 }
 
-bool Unpack(const std::string& data, std::string& header, std::string& body) {
-  unsigned long long size = ZSTD_getFrameContentSize(data.data(), data.size());
-  if (size == ZSTD_CONTENTSIZE_ERROR || size == ZSTD_CONTENTSIZE_UNKNOWN || size < 4 ||
-      size > (64u << 20)) {
-    return false;
+// Adds the terms of one field with their positions (search::Postings), and
+// its overflow mark when it has more trigrams than the index keeps.
+void AddField(Xapian::Document& doc, std::string_view text, std::string_view prefix) {
+  TrigramPostings postings = Postings(Fold(text));
+  std::string term(prefix);
+  for (const auto& [gram, positions] : postings.grams) {
+    if (prefix == kHeader && IsCommonHeaderGram(gram)) continue;
+    term.resize(prefix.size());
+    term += gram;
+    // No wdf: searches weigh nothing (BoolWeight).
+    for (uint32_t p : positions) doc.add_posting(term, p, 0);
   }
-  std::string raw(size, '\0');
-  size_t len = ZSTD_decompress(raw.data(), raw.size(), data.data(), data.size());
-  if (ZSTD_isError(len) || len != size) return false;
-  uint32_t n;
-  std::memcpy(&n, raw.data(), sizeof n);
-  if (n > raw.size() - 4) return false;
-  header.assign(raw, 4, n);
-  body.assign(raw, 4 + n);
-  return true;
+  if (postings.cut) doc.add_boolean_term(OverflowTerm(prefix));
+}
+
+// The phrase that proves a field holds the needle (search::PhraseTerms), or
+// nothing: in the header, a common header word's trigram is not indexed.
+std::vector<std::string> FieldPhrase(std::string_view folded, std::string_view prefix) {
+  std::vector<std::string> terms = PhraseTerms(folded, prefix);
+  if (prefix == kHeader) {
+    for (const auto& t : terms) {
+      std::string_view gram = std::string_view(t).substr(prefix.size());
+      if (gram.front() != '\n' && IsCommonHeaderGram(gram)) return {};
+    }
+  }
+  return terms;
+}
+
+// Documents of the field that may hold a needle with these terms (every
+// document when none is left).
+Xapian::Query FieldQuery(const std::vector<std::string>& terms, std::string_view prefix) {
+  if (terms.empty()) return Xapian::Query::MatchAll;
+  return Xapian::Query(Xapian::Query::OP_OR,
+                       Xapian::Query(Xapian::Query::OP_AND, terms.begin(), terms.end()),
+                       Xapian::Query(OverflowTerm(prefix)));
+}
+
+Xapian::Query Or(const Xapian::Query& a, const Xapian::Query& b) {
+  if (a.empty()) return b;
+  if (b.empty()) return a;
+  return Xapian::Query(Xapian::Query::OP_OR, a, b);
 }
 
 class WantedDecider : public Xapian::MatchDecider {
@@ -123,6 +160,22 @@ Result<std::unique_ptr<TextIndex>> TextIndex::Open(const std::string& dir, int64
       // earlier commit (its watermark with it), or unreadable and rebuilt.
       impl->writer = Xapian::WritableDatabase(
           dir, Xapian::DB_CREATE_OR_OPEN | Xapian::DB_NO_SYNC | Xapian::DB_BACKEND_GLASS);
+      Xapian::WritableDatabase& w = impl->writer;
+      if (w.get_metadata(kFormatKey) != kFormat) {
+        if (w.get_doccount() > 0 || !w.get_metadata(kWatermarkKey).empty()) {
+          // Written by an older Hato: its terms would answer wrongly (no
+          // positions). Derived data: rebuilt from the store.
+          if (attempt > 0)
+            return Err(ErrorKind::kTemporary, "text index " + dir + ": cannot clear");
+          spdlog::info("text index {} has an older format; rebuilding it", dir);
+          w.close();
+          std::error_code ec;
+          std::filesystem::remove_all(dir, ec);
+          continue;
+        }
+        w.set_metadata(kFormatKey, kFormat);
+        w.commit();
+      }
       break;
     } catch (const Xapian::DatabaseLockError& e) {
       return Err(ErrorKind::kTemporary,
@@ -167,12 +220,9 @@ Status TextIndex::Add(const std::vector<IndexDoc>& docs, int64_t watermark) {
   try {
     for (const auto& d : docs) {
       if (d.id <= 0 || d.id > std::numeric_limits<Xapian::docid>::max()) continue;  // scanned
-      std::string header = SquashSpace(Fold(d.header));
-      std::string body = SquashSpace(Fold(d.body));
       Xapian::Document doc;
-      for (const auto& t : Trigrams(header, "H")) doc.add_boolean_term(t);
-      for (const auto& t : Trigrams(body, "B")) doc.add_boolean_term(t);
-      doc.set_data(Pack(header, body));
+      AddField(doc, d.header, kHeader);
+      AddField(doc, d.body, kBody);
       impl_->writer.replace_document(static_cast<Xapian::docid>(d.id), doc);
       impl_->staged.push_back(d.id);
     }
@@ -258,53 +308,64 @@ uint64_t TextIndex::DocCount() const {
   return n;
 }
 
-Result<std::vector<int64_t>> TextIndex::Search(std::string_view needle, bool with_header,
-                                               const std::vector<int64_t>& wanted) {
-  std::string folded = SquashSpace(Fold(needle));
+Result<TextHits> TextIndex::Lookup(std::string_view needle, bool with_header,
+                                   const std::vector<int64_t>& wanted) {
+  std::string folded = Fold(needle);
   std::unordered_set<Xapian::docid> want;
   for (int64_t id : wanted) {
     if (Contains(id)) want.insert(static_cast<Xapian::docid>(id));
   }
-  std::vector<int64_t> out;
+  TextHits out;
   if (want.empty()) return out;
+  // Per field: a needle whose phrase the positions prove (search::PhraseTerms)
+  // matches where the phrase stands, and is checked only in fields cut at the
+  // term limit; any other needle narrows by its trigrams and is checked.
+  Xapian::Query proven, unproven;
+  bool narrows = false;
+  for (std::string_view prefix : {kBody, kHeader}) {
+    if (prefix == kHeader && !with_header) break;
+    std::vector<std::string> phrase = FieldPhrase(folded, prefix);
+    if (!phrase.empty()) {
+      proven = Or(proven, Xapian::Query(Xapian::Query::OP_PHRASE, phrase.begin(), phrase.end(),
+                                        static_cast<Xapian::termcount>(phrase.size())));
+      unproven = Or(unproven, Xapian::Query(OverflowTerm(prefix)));
+      narrows = true;
+    } else {
+      std::vector<std::string> terms = FieldTerms(folded, prefix, true);
+      unproven = Or(unproven, FieldQuery(terms, prefix));
+      narrows = narrows || !terms.empty();
+    }
+  }
+  if (!narrows) {  // nothing to narrow by: every one is a candidate
+    out.candidates.assign(want.begin(), want.end());
+    std::sort(out.candidates.begin(), out.candidates.end());
+    return out;
+  }
   for (int attempt = 1;; ++attempt) {
-    out.clear();
+    out = {};
     try {
       auto reader = impl_->TakeReader();
-      std::vector<Xapian::docid> candidates;
-      if (CountChars(folded) >= kMinChars) {
-        auto body_terms = Trigrams(folded, "B");
-        Xapian::Query q(Xapian::Query::OP_AND, body_terms.begin(), body_terms.end());
-        if (with_header) {
-          auto header_terms = Trigrams(folded, "H");
-          q = Xapian::Query(
-              Xapian::Query::OP_OR, q,
-              Xapian::Query(Xapian::Query::OP_AND, header_terms.begin(), header_terms.end()));
-        }
+      WantedDecider decider(want);
+      auto run = [&](const Xapian::Query& q, std::vector<int64_t>& ids) {
+        if (q.empty()) return;
         Xapian::Enquire enquire(*reader);
         enquire.set_query(q);
         enquire.set_weighting_scheme(Xapian::BoolWeight());
         enquire.set_docid_order(Xapian::Enquire::ASCENDING);
-        WantedDecider decider(want);
         Xapian::MSet mset = enquire.get_mset(0, reader->get_doccount(), 0, nullptr, &decider);
-        for (auto it = mset.begin(); it != mset.end(); ++it) candidates.push_back(*it);
-      } else {
-        candidates.assign(want.begin(), want.end());  // too short to narrow: check them all
-      }
-      std::string header, body;
-      for (Xapian::docid id : candidates) {
-        if (!Unpack(reader->get_document(id).get_data(), header, body)) continue;
-        if (body.find(folded) != std::string::npos ||
-            (with_header && header.find(folded) != std::string::npos)) {
-          out.push_back(id);
-        }
-      }
+        for (auto it = mset.begin(); it != mset.end(); ++it) ids.push_back(*it);
+      };
+      run(proven, out.matches);
+      run(unproven, out.candidates);
       impl_->GiveBack(std::move(reader));
+      // A proven match needs no check.
+      std::vector<int64_t> rest;
+      std::set_difference(out.candidates.begin(), out.candidates.end(), out.matches.begin(),
+                          out.matches.end(), std::back_inserter(rest));
+      out.candidates.swap(rest);
       return out;
     } catch (const Xapian::DatabaseModifiedError& e) {
       if (attempt >= kSearchAttempts) return XapianError(e, "search");
-    } catch (const Xapian::DocNotFoundError&) {
-      if (attempt >= kSearchAttempts) return out;  // removed under us: not a match
     } catch (const Xapian::Error& e) {
       return XapianError(e, "search");
     }

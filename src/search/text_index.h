@@ -4,9 +4,13 @@
 //
 // Documents are keyed by the store's blob id (one document per stored body,
 // shared by every message that has that body). Each holds the trigram terms
-// of its decoded header ("H") and body ("B") (search/terms.h) and, as its
-// data, the folded text itself (zstd-compressed), so that a search checks
-// each candidate exactly: the index narrows, the text decides.
+// of its decoded header ("H") and body ("B") with their positions, and a
+// term at each whitespace-free run's end (search::Postings), and no document
+// data. A needle made of runs of three or more characters is proven by a
+// phrase query (its trigrams and run ends at consecutive positions) without
+// reading any text; any other needle only narrows, and the store checks
+// those candidates against the stored message itself (a copy of the text
+// here cost about 2 GB of index per GB of mail and a zstd pass per message).
 //
 // The index knows how far it got: the metadata key "watermark" is the
 // highest blob id it has read (committed with the documents), and it keeps
@@ -14,7 +18,7 @@
 // seen (they are then scanned by the caller: SEARCH is always complete).
 //
 // Thread-safety: one indexer thread calls Add/Remove; any thread may call
-// Search/Contains/Watermark concurrently (readers reopen the database).
+// Lookup/Contains/Watermark concurrently (readers reopen the database).
 #pragma once
 
 #include <cstdint>
@@ -33,6 +37,12 @@ struct IndexDoc {
   int64_t id = 0;
   std::string header;  // decoded text, as mime::ExtractSearchText gives it
   std::string body;
+};
+
+// What the index says about a needle: both ascending, disjoint.
+struct TextHits {
+  std::vector<int64_t> matches;     // hold it (proven by the terms' positions)
+  std::vector<int64_t> candidates;  // may hold it: the caller checks them exactly
 };
 
 class TextIndex {
@@ -60,11 +70,12 @@ class TextIndex {
   bool Contains(int64_t id) const;
   uint64_t DocCount() const;
 
-  // The ids among `wanted` whose header (when `with_header`) or body holds
-  // `needle` as a case-insensitive substring. Ids not Contains()ed are
-  // ignored: the caller scans them.
-  Result<std::vector<int64_t>> Search(std::string_view needle, bool with_header,
-                                      const std::vector<int64_t>& wanted);
+  // Which of the ids among `wanted` have a header (when `with_header`) or
+  // body that holds `needle` as a case-insensitive substring (the rule of
+  // search::MatchesFolded). Ids not Contains()ed are ignored: the caller
+  // scans them.
+  Result<TextHits> Lookup(std::string_view needle, bool with_header,
+                          const std::vector<int64_t>& wanted);
 
  private:
   struct Impl;

@@ -85,6 +85,21 @@ TEST(ImapSeqSet, Resolve) {
   EXPECT_EQ(Set("4294967295,4294967294").Resolve(1).ToString(), "4294967294:4294967295");
 }
 
+TEST(ImapSeqSet, ContainsAgreesWithResolveAndSkipsItWhenResolved) {
+  SeqSet written = Set("9:*,1:3,7");
+  SeqSet resolved;  // as built from an IdSet (a text search's matches)
+  resolved.ranges = {{1, 3}, {7, 7}, {9, 20}};
+  resolved.resolved = true;
+  for (uint32_t id = 0; id <= 22; ++id) {
+    EXPECT_EQ(written.Contains(id, 20), written.Resolve(20).Contains(id)) << id;
+    EXPECT_EQ(resolved.Contains(id, 20), written.Resolve(20).Contains(id)) << id;
+  }
+  // Resolved: the ranges are taken as they are (a UID above the largest
+  // matches what the ranges say, as Resolve keeps it).
+  EXPECT_TRUE(resolved.Contains(20, 5));
+  EXPECT_FALSE(resolved.Contains(21, 5));
+}
+
 TEST(ImapSeqSet, Compress) {
   std::vector<uint32_t> ids = {7, 3, 1, 2, 2, 9, 10, 11, 0};
   EXPECT_EQ(CompressIds(ids), "1:3,7,9:11");

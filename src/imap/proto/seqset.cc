@@ -81,6 +81,13 @@ IdSet SeqSet::Resolve(uint32_t star) const {
   return IdSet::FromRanges(std::move(rs));
 }
 
+bool SeqSet::Contains(uint32_t id, uint32_t star) const {
+  if (!resolved) return Resolve(star).Contains(id);
+  auto it = std::lower_bound(ranges.begin(), ranges.end(), id,
+                             [](const Range& r, uint32_t v) { return r.last < v; });
+  return id != 0 && it != ranges.end() && it->first <= id;
+}
+
 std::string SeqSet::ToString() const {
   if (saved) return "$";
   std::string out;

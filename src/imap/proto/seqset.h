@@ -64,6 +64,11 @@ struct SeqSet {
   // "$": the saved search result (RFC 5182 SEARCHRES, RFC 9051 section 6.4.4.1),
   // resolved by the session; `ranges` is then empty and Resolve() empty.
   bool saved = false;
+  // Set by whoever builds the set from an IdSet (ranges ascending, disjoint,
+  // no `*`): Contains() then searches `ranges` instead of resolving them
+  // for each message tested (a text search's matches can be thousands of
+  // ranges, tested against every message of the mailbox).
+  bool resolved = false;
 
   bool HasStar() const;
   // Replaces `*` with `star` (the highest sequence number or UID in the
@@ -72,6 +77,8 @@ struct SeqSet {
   // the caller rejects them (RFC 9051 section 9, seq-number: BAD). With an
   // empty mailbox (`star` == 0) a bare `*` resolves to nothing.
   IdSet Resolve(uint32_t star) const;
+  // Resolve(star).Contains(id): O(log ranges) when `resolved`.
+  bool Contains(uint32_t id, uint32_t star) const;
   // The set as written: "1:*,5" (a `*`-free set of single numbers round-trips).
   std::string ToString() const;
 

@@ -533,7 +533,7 @@ bool Matches(const SearchKey& key, const MessageData& m, uint32_t max_seq, uint3
     case SearchOp::kSequenceSet:
       return key.set.Resolve(max_seq).Contains(m.seq);
     case SearchOp::kUid:
-      return key.set.Resolve(max_uid).Contains(meta.uid);
+      return key.set.Contains(meta.uid, max_uid);
     case SearchOp::kAnswered:
       return has(store::kAnswered);
     case SearchOp::kDeleted:

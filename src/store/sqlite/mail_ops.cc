@@ -113,8 +113,9 @@ Result<uint64_t> NextModseq(Txn& t, int64_t mailbox_id) {
 }
 
 Result<int64_t> PutBlobBytes(Txn& t, std::string_view content, std::string_view mime, int64_t refs,
-                             std::string_view sort_keys, std::string_view thread_id) {
-  std::string sha = Sha256(content);
+                             std::string_view sort_keys, std::string_view thread_id,
+                             std::string_view known_sha) {
+  std::string sha = known_sha.empty() ? Sha256(content) : std::string(known_sha);
   auto find = t.db.Cached("SELECT id FROM blobs WHERE sha256 = ?");
   if (!find) return find.error();
   auto row = (*find)->BindBlob(1, sha).Step();
@@ -336,8 +337,9 @@ int64_t NowSeconds() {
 }
 
 Result<int64_t> PutBlob(Txn& t, std::string_view content, std::string_view mime, int64_t refs,
-                        std::string_view sort_keys, std::string_view thread_id) {
-  return PutBlobBytes(t, content, mime, refs, sort_keys, thread_id);
+                        std::string_view sort_keys, std::string_view thread_id,
+                        std::string_view sha256) {
+  return PutBlobBytes(t, content, mime, refs, sort_keys, thread_id, sha256);
 }
 
 Status CreateDefaultMailboxes(Txn& t, int64_t account_id) {
@@ -384,12 +386,14 @@ static Result<MailboxRow> FilingMailbox(Txn& t, const Filing& f, bool& fell_back
 // DeliveryRequest::filings: one copy per filing, one blob for all those
 // that store the delivery's content; a filing with its own content
 // (Filing::content) gets a blob of its own.
-static Status ApplyFilings(Txn& t, const DeliveryRequest& req, DeliveryReceipt& receipt) {
+static Status ApplyFilings(Txn& t, const DeliveryRequest& req, std::string_view sha,
+                           DeliveryReceipt& receipt) {
   auto shared_refs = static_cast<int64_t>(std::count_if(
       req.filings.begin(), req.filings.end(), [](const Filing& f) { return f.content.empty(); }));
   Result<int64_t> shared = int64_t{0};
-  if (shared_refs > 0)
-    shared = PutBlob(t, req.content, req.mime, shared_refs, req.sort_keys, req.thread_id);
+  if (shared_refs > 0) {
+    shared = PutBlob(t, req.content, req.mime, shared_refs, req.sort_keys, req.thread_id, sha);
+  }
   if (!shared) return shared.error();
   // The distinct keywords of each mailbox a copy with keywords goes to.
   std::map<int64_t, MailboxKeywordSet> mailbox_keywords;
@@ -421,7 +425,10 @@ static Status ApplyFilings(Txn& t, const DeliveryRequest& req, DeliveryReceipt& 
 }
 
 Status ApplyDelivery(Txn& t, const DeliveryRequest& req, DeliveryReceipt& receipt) {
-  receipt.content_id = HexEncode(Sha256(req.content));
+  // One hash of the content (a pass over every byte, on the writer thread):
+  // the receipt's content id and the blob's address.
+  std::string sha = Sha256(req.content);
+  receipt.content_id = HexEncode(sha);
   receipt.message_ids.clear();
   receipt.fell_back.clear();
   // Remote recipients, the submission log and DSN bookkeeping share the
@@ -430,10 +437,10 @@ Status ApplyDelivery(Txn& t, const DeliveryRequest& req, DeliveryReceipt& receip
   if (!req.outcomes.empty()) {
     if (auto st = ApplyOutcomes(t, req.outcomes); !st) return st;
   }
-  if (!req.filings.empty()) return ApplyFilings(t, req, receipt);
+  if (!req.filings.empty()) return ApplyFilings(t, req, sha, receipt);
   if (req.account_ids.empty()) return Ok();
   auto blob = PutBlob(t, req.content, req.mime, static_cast<int64_t>(req.account_ids.size()),
-                      req.sort_keys, req.thread_id);
+                      req.sort_keys, req.thread_id, sha);
   if (!blob) return blob.error();
   for (int64_t account : req.account_ids) {
     Result<MailboxRow> mb = Err(ErrorKind::kNotFound, "");
@@ -1186,6 +1193,25 @@ Result<int64_t> QueryMaxBlobId(Db& db) {
   return max_id;
 }
 
+namespace {
+
+// Reads a row of "SELECT id, sha256, segment, offset, stored_length, size,
+// codec, mime FROM blobs".
+BlobToIndex BlobToIndexOf(Stmt& row) {
+  BlobToIndex b;
+  b.id = row.Int(0);
+  b.ref.sha256 = row.Blob(1);
+  b.ref.segment = static_cast<uint32_t>(row.Int(2));
+  b.ref.offset = static_cast<uint64_t>(row.Int(3));
+  b.ref.stored_length = static_cast<uint64_t>(row.Int(4));
+  b.ref.size = static_cast<uint64_t>(row.Int(5));
+  b.ref.codec = static_cast<Codec>(row.Int(6));
+  b.mime = row.Blob(7);
+  return b;
+}
+
+}  // namespace
+
 Result<std::vector<BlobToIndex>> QueryBlobsAbove(Db& db, int64_t after, int64_t limit) {
   auto s = db.Cached(
       "SELECT id, sha256, segment, offset, stored_length, size, codec, mime FROM blobs WHERE id > "
@@ -1193,19 +1219,24 @@ Result<std::vector<BlobToIndex>> QueryBlobsAbove(Db& db, int64_t after, int64_t 
   if (!s) return s.error();
   (*s)->Bind(1, after).Bind(2, limit);
   std::vector<BlobToIndex> out;
-  auto st = (*s)->ForEachRow([&](Stmt& row) {
-    BlobToIndex b;
-    b.id = row.Int(0);
-    b.ref.sha256 = row.Blob(1);
-    b.ref.segment = static_cast<uint32_t>(row.Int(2));
-    b.ref.offset = static_cast<uint64_t>(row.Int(3));
-    b.ref.stored_length = static_cast<uint64_t>(row.Int(4));
-    b.ref.size = static_cast<uint64_t>(row.Int(5));
-    b.ref.codec = static_cast<Codec>(row.Int(6));
-    b.mime = row.Blob(7);
-    out.push_back(std::move(b));
-  });
+  auto st = (*s)->ForEachRow([&](Stmt& row) { out.push_back(BlobToIndexOf(row)); });
   if (!st) return st.error();
+  return out;
+}
+
+Result<std::vector<BlobToIndex>> QueryBlobsById(Db& db, const std::vector<int64_t>& ids) {
+  auto s = db.Cached(
+      "SELECT id, sha256, segment, offset, stored_length, size, codec, mime FROM blobs WHERE id = "
+      "?");
+  if (!s) return s.error();
+  std::vector<BlobToIndex> out;
+  out.reserve(ids.size());
+  for (int64_t id : ids) {
+    (*s)->Reset();
+    (*s)->Bind(1, id);
+    auto st = (*s)->ForEachRow([&](Stmt& row) { out.push_back(BlobToIndexOf(row)); });
+    if (!st) return st.error();
+  }
   return out;
 }
 

@@ -27,9 +27,11 @@ struct Txn {
 
 // Stores content once (content-addressed) with `refs` more references, its
 // MIME tree, SORT keys record and threadId when given (kept if already stored);
-// returns the blob id.
+// returns the blob id. `sha256`: the content's SHA-256 (raw) when the caller
+// has it already, else computed here.
 Result<int64_t> PutBlob(Txn& t, std::string_view content, std::string_view mime, int64_t refs,
-                        std::string_view sort_keys = {}, std::string_view thread_id = {});
+                        std::string_view sort_keys = {}, std::string_view thread_id = {},
+                        std::string_view sha256 = {});
 
 // Writes (run by the writer thread inside a batch).
 Status CreateDefaultMailboxes(Txn& t, int64_t account_id);
@@ -77,5 +79,8 @@ struct BlobToIndex {
   std::string mime;  // the stored MIME tree
 };
 Result<std::vector<BlobToIndex>> QueryBlobsAbove(Db& db, int64_t after, int64_t limit);
+// The bodies with these ids (those that still exist), for checking the
+// full-text index's candidates against the stored text.
+Result<std::vector<BlobToIndex>> QueryBlobsById(Db& db, const std::vector<int64_t>& ids);
 
 }  // namespace hato::store::sqlite

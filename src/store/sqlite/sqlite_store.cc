@@ -23,6 +23,7 @@
 
 #include "base/strings.h"
 #include "io/fault_fs.h"
+#include "search/terms.h"
 #include "search/text_index.h"
 #include "store/blobs.h"
 #include "store/probe.h"
@@ -1360,13 +1361,52 @@ class SqliteStore final : public Store, public WriteProbe {
       }
     }
     if (wanted.empty()) return out;
-    auto found = index_->Search(needle, with_header, wanted);
+    auto found = index_->Lookup(needle, with_header, wanted);
     if (!found) return found.error();
-    std::unordered_set<int64_t> hit(found->begin(), found->end());
+    auto hit = CheckCandidates(found->candidates, needle, with_header);
+    if (!hit) return hit.error();
+    hit->insert(found->matches.begin(), found->matches.end());
+    std::unordered_set<int64_t> candidate(found->candidates.begin(), found->candidates.end());
     for (const auto& [uid, blob] : *rows) {
-      if (hit.count(blob)) out.uids.push_back(uid);
+      if (hit->count(blob)) {
+        out.uids.push_back(uid);
+      } else if (candidate.count(blob) && !options_.index_text) {
+        out.unindexed.push_back(uid);  // no extractor to check it with: the caller scans it
+      }
     }
+    std::sort(out.unindexed.begin(), out.unindexed.end());
     return out;
+  }
+
+  // The index's candidates that really hold `needle` (the rule of
+  // search::MatchesFolded), checked against the stored bodies' text: the
+  // index keeps no copy of it (search/text_index.h).
+  Result<std::unordered_set<int64_t>> CheckCandidates(const std::vector<int64_t>& ids,
+                                                      std::string_view needle, bool with_header) {
+    std::unordered_set<int64_t> hit;
+    const TextExtractor& extract = options_.index_text;
+    if (ids.empty() || !extract) return hit;
+    auto blobs = WithReader([&](Db& db) { return sqlite::QueryBlobsById(db, ids); });
+    if (!blobs) return blobs.error();
+    std::string folded = search::SquashSpace(search::Fold(needle));
+    for (const auto& b : *blobs) {
+      auto content = blobs_.Read(b.ref);
+      if (!content) {
+        // Storage missing (kTemporary): the search fails, the caller scans
+        // (and fails the same way). kCorrupt: `hato verify` names the body;
+        // nothing readable in it matches.
+        if (content.error().kind != ErrorKind::kCorrupt) return content.error();
+        spdlog::warn("text search: body {} unreadable: {}", b.id, content.error().message);
+        continue;
+      }
+      IndexText text = extract(*content, b.mime);
+      if (search::SquashSpace(search::Fold(text.body)).find(folded) != std::string::npos ||
+          (with_header &&
+           search::SquashSpace(search::Fold(text.header)).find(folded) != std::string::npos)) {
+        hit.insert(b.id);
+      }
+    }
+    return hit;
   }
 
   Result<std::string> ReadMimeTree(int64_t account_id, int64_t message_id) override {
