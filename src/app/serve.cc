@@ -625,6 +625,8 @@ int Serve(const ServeOptions& options) {
       dns::BudgetLookup dns(report_dns, std::chrono::seconds(120));
       reports::SendOptions so;
       so.now = now;
+      so.resolver = c->outbound.resolver;
+      so.ca_file = c->outbound.tls_ca_file;
       auto sent = reports::SendDueReports(*store, options.data_dir, *c, dns, so);
       if (!sent) {
         spdlog::warn("reports: {}", sent.error().message);

@@ -12,6 +12,7 @@
 
 #include "base/digest.h"
 #include "base/strings.h"
+#include "http/client.h"
 #include "mime/message.h"
 #include "msgauth/dmarc.h"
 #include "msgauth/keyring.h"
@@ -78,6 +79,7 @@ struct Context {
   std::string from;
   std::string org;
   int64_t now;
+  const SendOptions& options;
   SendSummary& summary;
 };
 
@@ -136,22 +138,52 @@ std::string ToList(const std::vector<std::string>& v) {
   return out;
 }
 
+// RFC 8460 5.3.2: the gzipped report POSTed as application/tlsrpt+gzip; a
+// 2xx reply is success. A failure is logged (the report is not retried).
+void Post(Context& c, const std::string& domain, const std::string& url, const std::string& gzip,
+          size_t sessions) {
+  http::ClientRequest request;
+  request.method = "POST";
+  request.url = url;
+  request.headers.push_back({"content-type", "application/tlsrpt+gzip"});
+  request.body = gzip;
+  http::ClientLimits limits;
+  limits.timeout = kPostTimeout;
+  limits.max_body_bytes = kMaxPostReplyBytes;
+  http::BlockingClientOptions options;
+  options.resolver = c.options.resolver;
+  options.ca_file = c.options.ca_file;
+  options.ca_file_key = "outbound.tls_ca_file";
+  auto r = http::SendBlocking(options, std::move(request), limits);
+  std::string what = "tls-rpt " + domain + ": " + std::to_string(sessions) + " sessions ";
+  if (r && r->status >= 200 && r->status < 300) {
+    ++c.summary.posted;
+    c.summary.log.push_back(what + "posted to " + url);
+  } else {
+    std::string why = r ? "HTTP " + std::to_string(r->status) : r.error().message;
+    c.summary.log.push_back(what + "not posted to " + url + ": " + why);
+    spdlog::warn("reports: TLS-RPT report of {} not posted to {}: {}", domain, url, why);
+  }
+}
+
 Status SendTls(Context& c, const std::string& domain, const std::vector<TlsSession>& sessions,
                int64_t begin, int64_t end) {
   // RFC 8460 3: the policy domain's _smtp._tls TXT record names where reports go.
   std::vector<std::string> to;
+  std::vector<std::string> urls;
   if (auto txt = c.dns.Txt("_smtp._tls." + domain)) {
     for (const auto& t : *txt) {
       if (auto rua = TlsRptRua(t)) {
         to = MailtoAddresses(*rua);
+        urls = HttpsRuaUrls(*rua);
         break;
       }
     }
   }
-  if (to.empty()) {
+  if (to.empty() && urls.empty()) {
     ++c.summary.skipped;
-    c.summary.log.push_back("tls-rpt " + domain + ": no mailto: rua in _smtp._tls." + domain +
-                            ", not reported");
+    c.summary.log.push_back("tls-rpt " + domain + ": no mailto: or https: rua in _smtp._tls." +
+                            domain + ", not reported");
     return Ok();
   }
   std::string uid = UniqueId();
@@ -172,9 +204,12 @@ Status SendTls(Context& c, const std::string& domain, const std::vector<TlsSessi
   mail.attachment = Gzip(report);
   mail.attachment_type = "application/tlsrpt+gzip";
   mail.filename = ReportFilename(c.cfg.hostname, domain, begin, end, uid, "json.gz");
-  if (auto st = Queue(c, mail); !st) return st;
-  c.summary.log.push_back("tls-rpt " + domain + ": " + std::to_string(sessions.size()) +
-                          " sessions reported to " + ToList(to));
+  if (!to.empty()) {
+    if (auto st = Queue(c, mail); !st) return st;
+    c.summary.log.push_back("tls-rpt " + domain + ": " + std::to_string(sessions.size()) +
+                            " sessions reported to " + ToList(to));
+  }
+  for (const std::string& url : urls) Post(c, domain, url, mail.attachment, sessions.size());
   return Ok();
 }
 
@@ -268,7 +303,7 @@ Result<SendSummary> SendDueReports(store::Store& store, const std::string& data_
   auto keys = msgauth::KeyRing::Load(*fs, data_dir + "/dkim");
   if (!keys) spdlog::warn("reports: DKIM keys: {}", keys.error().message);
   std::string org = cfg.reports.org_name.empty() ? cfg.hostname : cfg.reports.org_name;
-  Context c{store, cfg, dns, keys ? &*keys : nullptr, from, org, now, summary};
+  Context c{store, cfg, dns, keys ? &*keys : nullptr, from, org, now, options, summary};
   std::string today = DayName(now);
   int64_t oldest = DayStart(now) - static_cast<int64_t>(cfg.reports.keep_days) * kDay;
   for (Kind kind : {Kind::kTls, Kind::kDmarc}) {

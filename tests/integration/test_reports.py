@@ -128,7 +128,7 @@ class ReportsTest(unittest.TestCase):
         r = run_cli("reports", "send", "--today", data=self.server.data)
         self.assertIn("3 reports queued", r.stdout, r.stdout)
         self.assertIn("tls-rpt good.example: 2 sessions reported to tls@reports.example", r.stdout)
-        self.assertIn("tls-rpt quiet.example: no mailto: rua", r.stdout)
+        self.assertIn("tls-rpt quiet.example: no mailto: or https: rua", r.stdout)
         self.assertIn("dmarc forged.example: <dmarc@reports.example> has no", r.stdout)
 
         tls = wait_for(lambda: (lambda m: m if len(m) == 2 else None)(
@@ -186,6 +186,113 @@ class ReportsTest(unittest.TestCase):
         self.assertIn("0 reports queued", r.stdout)
         self.assertTrue(any(n.endswith(".sent") for n in
                             os.listdir(os.path.join(self.server.data, "reports", "tls"))))
+
+
+class ReportSink:
+    """HTTPS on 127.0.0.1 for tlsrpt.sink.example (a self-signed certificate,
+    given to Hato as outbound.tls_ca_file): POSTs to /tlsrpt are kept and
+    answered 201, anything else 500."""
+
+    def __init__(self, tmp):
+        import http.server
+        import ssl
+        import threading
+        from harness import free_port
+        self.cert = os.path.join(tmp, "sink-cert.pem")
+        self.key = key = os.path.join(tmp, "sink-key.pem")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                        "-subj", "/CN=tlsrpt.sink.example",
+                        "-addext", "subjectAltName=DNS:tlsrpt.sink.example",
+                        "-keyout", key, "-out", self.cert], check=True, capture_output=True)
+        self.posts = []
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                n = int(self.headers.get("Content-Length", "0"))
+                outer.posts.append({"path": self.path, "type": self.headers.get("Content-Type"),
+                                    "host": self.headers.get("Host"),
+                                    "body": self.rfile.read(n)})
+                self.send_response(201 if self.path == "/tlsrpt" else 500)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.port = free_port()
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(self.cert, key)
+        self.httpd.socket = ctx.wrap_socket(self.httpd.socket, server_side=True)
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+class HttpsRuaTest(unittest.TestCase):
+    """RFC 8460 5.3.2: a TLS-RPT rua of https: gets the gzipped JSON report
+    POSTed as application/tlsrpt+gzip over verified TLS (src/http/client.h)."""
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="hato-it-reports-https-")
+        self.sink = ReportSink(self.tmp)
+        # STARTTLS offered (opportunistic): the session is a successful one.
+        self.mx = FakeMX(tls_cert=(self.sink.cert, self.sink.key))
+        base = f"https://tlsrpt.sink.example:{self.sink.port}"
+        mx = [("MX", "10 mx.fake.example.")]
+        self.dns = FakeDNS({
+            "mx.fake.example": [("A", "127.0.0.1")],
+            "tlsrpt.sink.example": [("A", "127.0.0.1")],
+            "posted.example": mx,
+            # One URL that takes the report, one that fails (500).
+            "_smtp._tls.posted.example": [
+                ("TXT", f"v=TLSRPTv1; rua={base}/tlsrpt,{base}/broken")],
+        })
+        self.server = Server(users=("alice",))
+        s = self.server
+        s.set_config("outbound", "resolver", f'"{self.dns.address}"')
+        s.set_config("outbound", "smtp_port", str(self.mx.port))
+        s.set_config("outbound", "mta_sts", "false")
+        s.set_config("outbound", "tls_ca_file", f'"{self.sink.cert}"')
+        s.start()
+
+    def tearDown(self):
+        self.server.cleanup()
+        self.mx.stop()
+        self.sink.stop()
+        self.dns.stop()
+        import shutil
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def test_report_posted_to_https_rua(self):
+        with smtplib.SMTP("127.0.0.1", self.server.submission_port, timeout=10) as c:
+            c.ehlo()
+            c.login(ALICE, PASSWORD)
+            c.sendmail(ALICE, ["a@posted.example"],
+                       f"From: <{ALICE}>\r\nTo: <a@posted.example>\r\nSubject: hi\r\n\r\n"
+                       "hello\r\n".encode())
+        wait_for(lambda: len(self.mx.received_for("a@posted.example")) == 1, what="delivery")
+        r = run_cli("reports", "send", "--today", data=self.server.data)
+        self.assertIn("0 reports queued, 1 posted", r.stdout, r.stdout)
+        self.assertIn(f"tls-rpt posted.example: 1 sessions posted to https://tlsrpt.sink.example:"
+                      f"{self.sink.port}/tlsrpt", r.stdout)
+        self.assertIn("not posted to", r.stdout)
+        self.assertIn("HTTP 500", r.stdout)
+        ok = [p for p in self.sink.posts if p["path"] == "/tlsrpt"]
+        self.assertEqual(len(ok), 1, self.sink.posts)
+        self.assertEqual(ok[0]["type"], "application/tlsrpt+gzip")
+        self.assertEqual(ok[0]["host"], f"tlsrpt.sink.example:{self.sink.port}")
+        report = json.loads(gzip.decompress(ok[0]["body"]))
+        [p] = report["policies"]
+        self.assertEqual(p["policy"]["policy-domain"], "posted.example")
+        self.assertEqual(p["summary"], {"total-successful-session-count": 1,
+                                        "total-failure-session-count": 0})
+        self.assertEqual(report["contact-info"], f"postmaster@{DOMAIN}")
+        # Nothing went by mail: the rua has no mailto:.
+        self.assertEqual(self.mx.received_for("tls@reports.example"), [])
 
 
 if __name__ == "__main__":

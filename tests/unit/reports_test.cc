@@ -143,6 +143,10 @@ TEST(Reports, MailtoAddressesOfRua) {
   EXPECT_TRUE(MailtoAddresses("mailto:a..b@example.org").empty());
   EXPECT_EQ(MailtoAddresses("mailto:j%C3%B6rg@example.org"),
             (std::vector<std::string>{"j\xc3\xb6rg@example.org"}));
+  EXPECT_EQ(HttpsRuaUrls("mailto:a@b.example, https://r.example/x,https://r.example:8443/y "
+                         ",http://plain.example/,https://bad host/"),
+            (std::vector<std::string>{"https://r.example/x", "https://r.example:8443/y"}));
+  EXPECT_TRUE(HttpsRuaUrls("mailto:a@b.example").empty());
   EXPECT_EQ(TlsRptRua("v=TLSRPTv1; rua=mailto:tls@example.net"), "mailto:tls@example.net");
   EXPECT_EQ(TlsRptRua("v=TLSRPTv1;rua=mailto:x@y.z;"), "mailto:x@y.z");
   EXPECT_FALSE(TlsRptRua("v=spf1 -all"));
