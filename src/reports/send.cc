@@ -83,52 +83,12 @@ struct Context {
   SendSummary& summary;
 };
 
-// Signs and queues one report message (local addresses are delivered at once).
+// Signs and queues one report message; counts it.
 Status Queue(Context& c, const ReportMail& mail) {
-  std::string content = ComposeReportMail(mail);
-  // RFC 8460 5.3: the report mail must carry a DKIM signature.
-  if (c.keys) {
-    auto sig = c.keys->SignatureFor(content, c.now);
-    if (sig && !sig->empty()) {
-      content = *sig + content;
-    } else {
-      spdlog::warn("reports: no DKIM key for {}: the report goes unsigned", DomainOf(c.from));
-    }
-  }
-  store::DeliveryRequest req;
-  req.return_path = c.from;
-  req.received_at = c.now;
-  store::OutboundRequest out;
-  out.content = content;
-  out.sender = c.from;
-  for (const auto& to : mail.to) {
-    auto local = c.store.IsLocalDomain(DomainOf(to));
-    if (!local) return local.error();
-    if (*local) {
-      auto account = c.store.ResolveRecipient(to);
-      if (account) {
-        if (std::find(req.account_ids.begin(), req.account_ids.end(), account->id) ==
-            req.account_ids.end()) {
-          req.account_ids.push_back(account->id);
-        }
-        continue;
-      }
-      if (account.error().kind != ErrorKind::kNotFound) return account.error();
-      c.summary.log.push_back("  no local account <" + to + ">: not sent there");
-      continue;
-    }
-    out.recipients.push_back(store::OutboundRecipient{to, smtp::kNotifyNever, ""});
-  }
-  if (!req.account_ids.empty()) {
-    req.content = "Return-Path: <" + c.from + ">\r\n" + content;
-    if (auto tree = mime::Parse(req.content)) req.mime = mime::Serialize(*tree);
-  }
-  if (!out.recipients.empty()) req.outbound = std::move(out);
-  if (req.account_ids.empty() && !req.outbound) return Ok();
-  auto receipt = store::Wait<store::DeliveryReceipt>(
-      [&](store::Done<store::DeliveryReceipt> done) { c.store.Deliver(std::move(req), done); });
-  if (!receipt) return receipt.error();
-  ++c.summary.reports;
+  auto queued = QueueReportMessage(c.store, c.keys, c.from, c.now, ComposeReportMail(mail), mail.to,
+                                   &c.summary.log);
+  if (!queued) return queued.error();
+  if (*queued) ++c.summary.reports;
   return Ok();
 }
 
@@ -225,26 +185,7 @@ Status SendDmarc(Context& c, const std::string& domain, const std::vector<DmarcR
     }
   }
   std::vector<std::string> to;
-  if (record) {
-    // RFC 7489 7.1: a destination outside the policy domain's organization
-    // must agree to receive its reports.
-    std::string org = msgauth::OrganizationalDomain(domain);
-    for (const auto& addr : MailtoAddresses(record->rua)) {
-      std::string rua_domain = DomainOf(addr);
-      if (msgauth::OrganizationalDomain(rua_domain) != org) {
-        bool agreed = false;
-        if (auto txt = c.dns.Txt(domain + "._report._dmarc." + rua_domain)) {
-          for (const auto& t : *txt) agreed = agreed || t.rfind("v=DMARC1", 0) == 0;
-        }
-        if (!agreed) {
-          c.summary.log.push_back("dmarc " + domain + ": <" + addr + "> has no " + domain +
-                                  "._report._dmarc." + rua_domain + " record, not sent there");
-          continue;
-        }
-      }
-      to.push_back(addr);
-    }
-  }
+  if (record) to = PermittedDmarcDestinations(c.dns, domain, record->rua, &c.summary.log);
   if (to.empty()) {
     ++c.summary.skipped;
     c.summary.log.push_back("dmarc " + domain + ": no permitted mailto: rua in _dmarc." + domain +
@@ -282,6 +223,80 @@ Status SendDmarc(Context& c, const std::string& domain, const std::vector<DmarcR
 }
 
 }  // namespace
+
+std::vector<std::string> PermittedDmarcDestinations(msgauth::DnsLookup& dns,
+                                                    const std::string& domain,
+                                                    std::string_view uris,
+                                                    std::vector<std::string>* log) {
+  std::vector<std::string> to;
+  // RFC 7489 7.1: a destination outside the policy domain's organization
+  // must agree to receive its reports.
+  std::string org = msgauth::OrganizationalDomain(domain);
+  for (const auto& addr : MailtoAddresses(uris)) {
+    std::string rua_domain = DomainOf(addr);
+    if (msgauth::OrganizationalDomain(rua_domain) != org) {
+      bool agreed = false;
+      if (auto txt = dns.Txt(domain + "._report._dmarc." + rua_domain)) {
+        for (const auto& t : *txt) agreed = agreed || t.rfind("v=DMARC1", 0) == 0;
+      }
+      if (!agreed) {
+        log->push_back("dmarc " + domain + ": <" + addr + "> has no " + domain +
+                       "._report._dmarc." + rua_domain + " record, not sent there");
+        continue;
+      }
+    }
+    to.push_back(addr);
+  }
+  return to;
+}
+
+Result<bool> QueueReportMessage(store::Store& store, const msgauth::KeyRing* keys,
+                                const std::string& from, int64_t now, std::string content,
+                                const std::vector<std::string>& to, std::vector<std::string>* log) {
+  // RFC 8460 5.3: the report mail must carry a DKIM signature.
+  if (keys) {
+    auto sig = keys->SignatureFor(content, now);
+    if (sig && !sig->empty()) {
+      content = *sig + content;
+    } else {
+      spdlog::warn("reports: no DKIM key for {}: the report goes unsigned", DomainOf(from));
+    }
+  }
+  store::DeliveryRequest req;
+  req.return_path = from;
+  req.received_at = now;
+  store::OutboundRequest out;
+  out.content = content;
+  out.sender = from;
+  for (const auto& rcpt : to) {
+    auto local = store.IsLocalDomain(DomainOf(rcpt));
+    if (!local) return local.error();
+    if (*local) {
+      auto account = store.ResolveRecipient(rcpt);
+      if (account) {
+        if (std::find(req.account_ids.begin(), req.account_ids.end(), account->id) ==
+            req.account_ids.end()) {
+          req.account_ids.push_back(account->id);
+        }
+        continue;
+      }
+      if (account.error().kind != ErrorKind::kNotFound) return account.error();
+      log->push_back("  no local account <" + rcpt + ">: not sent there");
+      continue;
+    }
+    out.recipients.push_back(store::OutboundRecipient{rcpt, smtp::kNotifyNever, ""});
+  }
+  if (!req.account_ids.empty()) {
+    req.content = "Return-Path: <" + from + ">\r\n" + content;
+    if (auto tree = mime::Parse(req.content)) req.mime = mime::Serialize(*tree);
+  }
+  if (!out.recipients.empty()) req.outbound = std::move(out);
+  if (req.account_ids.empty() && !req.outbound) return false;
+  auto receipt = store::Wait<store::DeliveryReceipt>(
+      [&](store::Done<store::DeliveryReceipt> done) { store.Deliver(std::move(req), done); });
+  if (!receipt) return receipt.error();
+  return true;
+}
 
 Result<SendSummary> SendDueReports(store::Store& store, const std::string& data_dir,
                                    const config::Config& cfg, msgauth::DnsLookup& dns,

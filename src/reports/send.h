@@ -26,6 +26,7 @@
 #include "base/result.h"
 #include "config/config.h"
 #include "msgauth/dns.h"
+#include "msgauth/keyring.h"
 #include "store/store.h"
 
 namespace hato::reports {
@@ -51,6 +52,22 @@ struct SendSummary {
   size_t skipped = 0;            // policy domains without a (permitted) mailto: rua
   std::vector<std::string> log;  // one line per report or skip
 };
+
+// RFC 7489 7.1: the mailto: addresses of `uris` (a rua= or ruf=) that may
+// get `domain`'s reports: those in its organizational domain, and those
+// whose domain publishes DOMAIN._report._dmarc.RUADOMAIN "v=DMARC1"; why
+// each other one may not is appended to `log`.
+std::vector<std::string> PermittedDmarcDestinations(msgauth::DnsLookup& dns,
+                                                    const std::string& domain,
+                                                    std::string_view uris,
+                                                    std::vector<std::string>* log);
+
+// Signs `content` (by its From domain's key in `keys`, null = unsigned) and
+// hands it to the store: local recipients get it at once, remote ones through
+// the outbound queue. False when no recipient was left (logged in `log`).
+Result<bool> QueueReportMessage(store::Store& store, const msgauth::KeyRing* keys,
+                                const std::string& from, int64_t now, std::string content,
+                                const std::vector<std::string>& to, std::vector<std::string>* log);
 
 Result<SendSummary> SendDueReports(store::Store& store, const std::string& data_dir,
                                    const config::Config& cfg, msgauth::DnsLookup& dns,

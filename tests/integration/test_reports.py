@@ -295,5 +295,136 @@ class HttpsRuaTest(unittest.TestCase):
         self.assertEqual(self.mx.received_for("tls@reports.example"), [])
 
 
+class DmarcFailureTest(unittest.TestCase):
+    """RFC 7489 7.3: with [reports] dmarc_failure on, a message a domain's
+    fo= asks about gets one AFRF report (RFC 6591) to its ruf=, through the
+    outbound queue to the fake MX; fo=0/1/d/s decide which; at most
+    dmarc_failure_per_hour reports per From domain."""
+
+    RUF = "ruf@reports.example"
+
+    def setUp(self):
+        import base64
+        self.mx = FakeMX()
+        mx = [("MX", "10 mx.fake.example.")]
+        ruf = f"ruf=mailto:{self.RUF}"
+        passes = [("TXT", "v=spf1 ip4:127.0.0.1 -all")]
+        fails = [("TXT", "v=spf1 -all")]
+        zone = {
+            "mx.fake.example": [("A", "127.0.0.1")],
+            "reports.example": mx,
+            # fo absent (0): only a DMARC failure is reported.
+            "fo0.example": fails,
+            "_dmarc.fo0.example": [("TXT", f"v=DMARC1; p=reject; {ruf}")],
+            "pass0.example": passes,
+            "_dmarc.pass0.example": [("TXT", f"v=DMARC1; p=reject; {ruf}")],
+            # fo=1: aligned SPF passes but there is no aligned DKIM pass.
+            "fo1.example": passes,
+            "_dmarc.fo1.example": [("TXT", f"v=DMARC1; p=none; {ruf}; fo=1")],
+            # fo=s: SPF failed.
+            "fos.example": fails,
+            "_dmarc.fos.example": [("TXT", f"v=DMARC1; p=none; {ruf}; fo=s")],
+            # fo=d: only a failing DKIM signature; an SPF failure alone is not.
+            "fod.example": fails,
+            "_dmarc.fod.example": [("TXT", f"v=DMARC1; p=none; {ruf}; fo=d")],
+            "sel._domainkey.fod.example": [
+                ("TXT", "v=DKIM1; k=ed25519; p=" + base64.b64encode(b"\x01" * 32).decode())],
+            # No ruf: never a failure report.
+            "noruf.example": fails,
+            "_dmarc.noruf.example": [("TXT", "v=DMARC1; p=none; rua=mailto:x@reports.example")],
+            # The hourly limit (2 here).
+            "many.example": fails,
+            "_dmarc.many.example": [("TXT", f"v=DMARC1; p=none; {ruf}")],
+        }
+        # RFC 7489 7.1: reports.example takes every one of these domains' reports.
+        for d in ("fo0", "pass0", "fo1", "fos", "fod", "many"):
+            zone[f"{d}.example._report._dmarc.reports.example"] = [("TXT", "v=DMARC1")]
+        self.dns = FakeDNS(zone)
+        self.server = Server(users=("alice",))
+        s = self.server
+        s.set_config("outbound", "resolver", f'"{self.dns.address}"')
+        s.set_config("outbound", "smtp_port", str(self.mx.port))
+        s.set_config("outbound", "mta_sts", "false")
+        s.set_config("outbound", "retry_base_seconds", "1")
+        s.set_config("msgauth", "check_loopback", "true")
+        s.set_config("reports", "dmarc_failure", "true")
+        s.set_config("reports", "dmarc_failure_per_hour", "2")
+        s.start()
+
+    def tearDown(self):
+        self.server.cleanup()
+        self.mx.stop()
+        self.dns.stop()
+
+    def send(self, domain, extra=""):
+        sender = f"news@{domain}"
+        msg = (f"{extra}From: <{sender}>\r\nTo: <{ALICE}>\r\nSubject: from {domain}\r\n"
+               f"Message-ID: <{domain}.1@{domain}>\r\n\r\nbody of {domain}\r\n")
+        with smtplib.SMTP("127.0.0.1", self.server.smtp_port, timeout=10) as c:
+            c.ehlo(f"mail.{domain}")
+            try:
+                c.sendmail(sender, [ALICE], msg.encode())
+            except smtplib.SMTPDataError:
+                pass  # p=reject refuses it; the report is sent all the same
+
+    def reports(self):
+        out = {}
+        for m in self.mx.received_for(self.RUF):
+            msg = email.message_from_bytes(m["data"])
+            self.assertEqual(msg.get_content_type(), "multipart/report")
+            self.assertEqual(msg.get_param("report-type"), "feedback-report")
+            parts = {p.get_content_type(): p for p in msg.walk()}
+            fb = parts["message/feedback-report"].get_payload()
+            # Python parses message/* as a list of one message of fields.
+            fields = fb[0] if isinstance(fb, list) else email.message_from_string(fb)
+            headers = parts["text/rfc822-headers"].get_payload(decode=True) or \
+                parts["text/rfc822-headers"].get_payload().encode()
+            out.setdefault(fields["Reported-Domain"], []).append((fields, headers, msg))
+        return out
+
+    def test_fo_options_and_limit(self):
+        bad_sig = ("DKIM-Signature: v=1; a=ed25519-sha256; c=relaxed/relaxed; d=fod.example;"
+                   " s=sel; h=from:to:subject; bh=" + "A" * 43 + "=; b=" + "A" * 86 + "==\r\n")
+        self.send("fo0.example")             # DMARC fails: reported (fo=0)
+        self.send("pass0.example")           # DMARC passes: no report under fo=0
+        self.send("fo1.example")             # passes by SPF, no DKIM: reported (fo=1)
+        self.send("fos.example")             # SPF fails: reported (fo=s)
+        self.send("fod.example")             # SPF fails, no signature: not under fo=d
+        self.send("fod.example", bad_sig)    # a signature fails: reported (fo=d)
+        self.send("noruf.example")           # no ruf=: nothing
+        for _ in range(3):
+            self.send("many.example")        # 3 failures, 2 reports (the limit)
+        want = {"fo0.example": 1, "fo1.example": 1, "fos.example": 1, "fod.example": 1,
+                "many.example": 2}
+        got = wait_for(lambda: (lambda r: r if {d: len(v) for d, v in r.items()} == want
+                                else None)(self.reports()), timeout=30,
+                       what="the failure reports")
+        self.assertEqual(self.mx.received_for("x@reports.example"), [])
+
+        [(f, headers, msg)] = got["fo0.example"]
+        self.assertEqual(f["Feedback-Type"], "auth-failure")
+        self.assertEqual(f["Auth-Failure"], "dmarc")
+        self.assertEqual(f["Version"], "1")
+        self.assertEqual(f["Source-IP"], "127.0.0.1")
+        self.assertEqual(f["Original-Mail-From"], "<news@fo0.example>")
+        self.assertEqual(f["Identity-Alignment"], "none")
+        self.assertEqual(f["Delivery-Result"], "reject")
+        self.assertIn("dmarc=fail", f["Authentication-Results"])
+        self.assertIn(b"Subject: from fo0.example", headers)
+        self.assertNotIn(b"body of fo0.example", msg.as_bytes())  # headers only
+        self.assertIn("DKIM-Signature", msg)
+
+        [(f, _, _)] = got["fo1.example"]
+        self.assertEqual(f["Auth-Failure"], "dmarc")
+        self.assertEqual(f["Identity-Alignment"], "spf")
+        self.assertEqual(f["Delivery-Result"], "delivered")
+        [(f, _, _)] = got["fos.example"]
+        self.assertEqual(f["Auth-Failure"], "spf")
+        [(f, headers, _)] = got["fod.example"]
+        self.assertEqual(f["Auth-Failure"], "signature")
+        self.assertEqual(f["DKIM-Domain"], "fod.example")
+        self.assertIn(b"DKIM-Signature", headers)
+
+
 if __name__ == "__main__":
     unittest.main()
