@@ -48,8 +48,17 @@ std::optional<HttpsUrl> ParseHttpsUrl(std::string_view url) {
 }
 
 std::string HostField(const HttpsUrl& u) {
-  std::string host = u.host.find(':') != std::string::npos ? "[" + u.host + "]" : u.host;
-  if (u.port != 443) host += ":" + std::to_string(u.port);
+  // Appended piece by piece: GCC 12 warns falsely (-Wrestrict) about
+  // operator+ on a one-character literal.
+  bool v6 = u.host.find(':') != std::string::npos;
+  std::string host;
+  if (v6) host += '[';
+  host += u.host;
+  if (v6) host += ']';
+  if (u.port != 443) {
+    host += ':';
+    host += std::to_string(u.port);
+  }
   return host;
 }
 

@@ -17,8 +17,12 @@ awaitable<Result<StsPolicy>> StsPolicies::Fetch(const std::string& domain) {
   // certificate valid for that name, no redirects (the client follows none).
   const std::string host = "mta-sts." + domain;
   http::ClientRequest request;
-  request.url = "https://" + host + (port_ == 443 ? "" : ":" + std::to_string(port_)) +
-                "/.well-known/mta-sts.txt";
+  request.url = "https://" + host;
+  if (port_ != 443) {
+    request.url += ':';
+    request.url += std::to_string(port_);
+  }
+  request.url += "/.well-known/mta-sts.txt";
   http::ClientLimits limits;
   limits.timeout = kFetchTimeout;
   limits.max_body_bytes = kMaxPolicyBytes;
