@@ -190,8 +190,8 @@ class ReportsTest(unittest.TestCase):
 
 class ReportSink:
     """HTTPS on 127.0.0.1 for tlsrpt.sink.example (a self-signed certificate,
-    given to Hato as outbound.tls_ca_file): POSTs to /tlsrpt are kept and
-    answered 201, anything else 500."""
+    given to Hato as outbound.tls_ca_file): POSTs are kept; /tlsrpt is
+    answered 201, /moved a 307 redirect to /tlsrpt, anything else 500."""
 
     def __init__(self, tmp):
         import http.server
@@ -213,7 +213,11 @@ class ReportSink:
                 outer.posts.append({"path": self.path, "type": self.headers.get("Content-Type"),
                                     "host": self.headers.get("Host"),
                                     "body": self.rfile.read(n)})
-                self.send_response(201 if self.path == "/tlsrpt" else 500)
+                if self.path == "/moved":
+                    self.send_response(307)
+                    self.send_header("Location", "/tlsrpt")
+                else:
+                    self.send_response(201 if self.path == "/tlsrpt" else 500)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
@@ -232,6 +236,10 @@ class ReportSink:
         self.httpd.server_close()
 
 
+def base_url(sink):
+    return f"https://tlsrpt.sink.example:{sink.port}"
+
+
 class HttpsRuaTest(unittest.TestCase):
     """RFC 8460 5.3.2: a TLS-RPT rua of https: gets the gzipped JSON report
     POSTed as application/tlsrpt+gzip over verified TLS (src/http/client.h)."""
@@ -247,9 +255,10 @@ class HttpsRuaTest(unittest.TestCase):
             "mx.fake.example": [("A", "127.0.0.1")],
             "tlsrpt.sink.example": [("A", "127.0.0.1")],
             "posted.example": mx,
-            # One URL that takes the report, one that fails (500).
+            # One URL that takes the report, one that fails (500), one that
+            # redirects (not followed: the HTTPS client follows none unless asked).
             "_smtp._tls.posted.example": [
-                ("TXT", f"v=TLSRPTv1; rua={base}/tlsrpt,{base}/broken")],
+                ("TXT", f"v=TLSRPTv1; rua={base}/tlsrpt,{base}/broken,{base}/moved")],
         })
         self.server = Server(users=("alice",))
         s = self.server
@@ -281,6 +290,9 @@ class HttpsRuaTest(unittest.TestCase):
                       f"{self.sink.port}/tlsrpt", r.stdout)
         self.assertIn("not posted to", r.stdout)
         self.assertIn("HTTP 500", r.stdout)
+        self.assertIn(f"not posted to {base_url(self.sink)}/moved: HTTP 307", r.stdout)
+        self.assertEqual(sorted(p["path"] for p in self.sink.posts),
+                         ["/broken", "/moved", "/tlsrpt"])
         ok = [p for p in self.sink.posts if p["path"] == "/tlsrpt"]
         self.assertEqual(len(ok), 1, self.sink.posts)
         self.assertEqual(ok[0]["type"], "application/tlsrpt+gzip")
