@@ -1,6 +1,6 @@
 // libFuzzer target for the ACME resources (src/acme/messages.h): the
 // directory, orders, authorizations, problem documents, challenge tokens
-// and https URLs a CA sends.
+// and https URLs a CA sends (http/url.h).
 //
 //   * a parsed directory has its three URLs; an order its finalize URL and
 //     at most kMaxAuthorizations authorizations;
@@ -14,6 +14,7 @@
 
 #include "acme/messages.h"
 #include "fuzz_util.h"
+#include "http/url.h"
 
 namespace a = hato::acme;
 
@@ -34,7 +35,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (a::IsValidToken(in)) {
     for (char c : in) FUZZ_CHECK(c != '/' && c != '.' && c != '%' && c != ' ');
   }
-  if (auto u = a::ParseHttpsUrl(in)) {
+  if (auto u = hato::http::ParseHttpsUrl(in)) {
     FUZZ_CHECK(!u->host.empty() && u->port >= 1 && u->port <= 65535);
     FUZZ_CHECK(!u->path.empty() && u->path[0] == '/');
     for (char c : u->path) FUZZ_CHECK(static_cast<unsigned char>(c) > 0x20);

@@ -5,6 +5,7 @@
 //
 //   * TlsRptRua finds a value only after a leading "v=TLSRPTv1", and the
 //     value is non-empty and holds no ';';
+//   * HttpsRuaUrls gives URLs the HTTPS client accepts (http/url.h);
 //   * MailtoAddresses gives at most one address per comma-separated URI,
 //     each a valid RFC 5321 mailbox (RFC 6531 UTF-8 allowed) with a
 //     lower-cased domain, and "mailto:" + the address percent-encoded gives
@@ -16,6 +17,7 @@
 
 #include "base/strings.h"
 #include "fuzz_util.h"
+#include "http/url.h"
 #include "reports/format.h"
 #include "smtp/address.h"
 
@@ -68,5 +70,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     CheckAddresses(*rua);
   }
   CheckAddresses(in);
+  // Every https: URI given is one the HTTPS client accepts, without spaces
+  // or commas (it was one element of the list).
+  for (const std::string& url : r::HttpsRuaUrls(in)) {
+    FUZZ_CHECK(hato::http::ParseHttpsUrl(url).has_value());
+    FUZZ_CHECK(url.find(',') == std::string::npos);
+  }
   return 0;
 }

@@ -6,14 +6,12 @@
 #include <ctime>
 
 #include "base/strings.h"
-#include "http/response.h"
+#include "http/url.h"
 #include "io/fs.h"
-#include "io/net.h"
 
 namespace hato::acme {
 namespace {
 
-constexpr size_t kMaxHeadBytes = 16384;
 constexpr std::string_view kBadNonce = "urn:ietf:params:acme:error:badNonce";
 
 Error Temp(const std::string& what) { return Err(ErrorKind::kTemporary, "acme: " + what); }
@@ -40,66 +38,29 @@ std::string Join(const std::vector<std::string>& v) {
 
 awaitable<Result<Client::Reply>> Client::Exchange(const std::string& method, const std::string& url,
                                                   const std::string& body) {
-  auto u = ParseHttpsUrl(url);
-  if (!u) co_return Err(ErrorKind::kInvalid, "acme: not an https URL: '" + LogSafe(url) + "'");
-  std::vector<std::string> addrs;
-  boost::system::error_code ec;
-  asio::ip::make_address(u->host, ec);
-  if (!ec) {
-    addrs.push_back(u->host);
-  } else {
-    auto found = co_await resolver_->LookupAddresses(u->host);
-    if (!found) co_return Temp("cannot resolve " + u->host + ": " + found.error().message);
-    addrs = std::move(*found);
+  http::ClientRequest request;
+  request.method = method;
+  request.url = url;
+  request.body = body;
+  if (method == "POST") request.headers.push_back({"content-type", "application/jose+json"});
+  http::ClientLimits limits;
+  limits.timeout = kRequestTimeout;
+  limits.max_body_bytes = kMaxChainBytes;  // the largest resource (section 7.4.2)
+  // Section 6.1 and 7.1: every URL comes from the CA; no redirect is followed.
+  auto r = co_await http_.Send(std::move(request), limits);
+  if (!r) co_return Err(r.error().kind, "acme: " + r.error().message);
+  Reply reply;
+  reply.status = r->status;
+  reply.body = std::move(r->body);
+  if (auto v = r->Get("location")) reply.location = std::string(*v);
+  if (auto v = r->Get("content-type")) reply.content_type = std::string(*v);
+  if (auto v = r->Get("replay-nonce")) nonce_ = std::string(*v);
+  if (auto v = r->Get("retry-after")) {
+    if (auto n = ParseUint(TrimSpaces(*v))) {
+      reply.retry_after = static_cast<int>(std::min<uint64_t>(*n, kMaxPollWait.count()));
+    }
   }
-  std::string why = "no address for " + u->host;
-  for (const std::string& ip : addrs) {
-    std::optional<tcp::socket> socket = co_await io::Connect(ip, u->port, kRequestTimeout);
-    if (!socket) {
-      why = "cannot connect to " + u->host + "[" + ip + "]:" + std::to_string(u->port);
-      continue;
-    }
-    io::Connection conn(std::move(*socket), tls_);
-    if (!co_await conn.StartTlsClient(u->host, kRequestTimeout, /*verify=*/true)) {
-      why = "TLS to " + u->host + " failed or its certificate does not verify";
-      continue;
-    }
-    std::string host = u->host;
-    if (u->port != 443) host += ":" + std::to_string(u->port);
-    std::string request = method + " " + u->path + " HTTP/1.1\r\nHost: " + host +
-                          "\r\nUser-Agent: hato\r\nAccept: */*\r\nConnection: close\r\n";
-    if (method == "POST") {
-      request +=
-          "Content-Type: application/jose+json\r\nContent-Length: " + std::to_string(body.size()) +
-          "\r\n";
-    }
-    request += "\r\n" + body;
-    if (!co_await conn.Write(request)) co_return Temp("cannot send to " + u->host);
-    // Connection: close: the reply ends where the server closes.
-    http::ResponseResult r;
-    for (;;) {
-      io::ReadStatus st = co_await conn.ReadMore(kRequestTimeout);
-      bool eof = st != io::ReadStatus::kOk;
-      r = http::ParseResponse(conn.buffer(), eof, kMaxHeadBytes, kMaxChainBytes);
-      if (r.verdict != http::Verdict::kNeedMore || eof) break;
-    }
-    if (r.verdict != http::Verdict::kComplete) {
-      co_return Temp("bad HTTP reply from " + u->host + " (" + r.error + ")");
-    }
-    Reply reply;
-    reply.status = r.head.status;
-    reply.body = std::move(r.body);
-    if (auto v = r.head.Get("location")) reply.location = std::string(*v);
-    if (auto v = r.head.Get("content-type")) reply.content_type = std::string(*v);
-    if (auto v = r.head.Get("replay-nonce")) nonce_ = std::string(*v);
-    if (auto v = r.head.Get("retry-after")) {
-      if (auto n = ParseUint(TrimSpaces(*v))) {
-        reply.retry_after = static_cast<int>(std::min<uint64_t>(*n, kMaxPollWait.count()));
-      }
-    }
-    co_return reply;
-  }
-  co_return Temp(why);
+  co_return reply;
 }
 
 awaitable<Result<Client::Reply>> Client::Post(const std::string& url, const std::string& payload) {
@@ -354,16 +315,10 @@ Status RunClient(const Settings& settings, const EcKey& account,
   ro.forward_to = settings.resolver;
   auto resolver = dns::NewUnboundResolver(io.get_executor(), ro);
   if (!resolver) return resolver.error();
-  auto tls = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client);
-  boost::system::error_code ec;
-  tls->set_default_verify_paths(ec);
-  if (!settings.ca_file.empty()) {
-    tls->load_verify_file(settings.ca_file, ec);
-    if (ec)
-      return Err(ErrorKind::kInvalid, "acme.ca_file '" + settings.ca_file + "': " + ec.message());
-  }
+  auto tls = http::VerifyingTlsContext(settings.ca_file, "acme.ca_file");
+  if (!tls) return tls.error();
   HttpChallenges none;
-  Client client(resolver->get(), tls, account, &none);
+  Client client(resolver->get(), *tls, account, &none);
   Result<void> out = Temp("no answer within " + std::to_string(kCliTimeout.count()) + " s");
   asio::co_spawn(
       io,
@@ -452,7 +407,7 @@ std::optional<std::string> Manager::RenewalDue(const std::string& data_dir,
 }
 
 Status Manager::Start() {
-  if (!ParseHttpsUrl(settings_.directory)) {
+  if (!http::ParseHttpsUrl(settings_.directory)) {
     return Err(ErrorKind::kInvalid, "acme.directory must be an https:// URL");
   }
   dns::ResolverOptions ro;
@@ -460,15 +415,9 @@ Status Manager::Start() {
   auto resolver = dns::NewUnboundResolver(executor_, ro);
   if (!resolver) return resolver.error();
   resolver_ = std::move(*resolver);
-  tls_ = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client);
-  boost::system::error_code ec;
-  tls_->set_default_verify_paths(ec);
-  if (!settings_.ca_file.empty()) {
-    tls_->load_verify_file(settings_.ca_file, ec);
-    if (ec) {
-      return Err(ErrorKind::kInvalid, "acme.ca_file '" + settings_.ca_file + "': " + ec.message());
-    }
-  }
+  auto tls = http::VerifyingTlsContext(settings_.ca_file, "acme.ca_file");
+  if (!tls) return tls.error();
+  tls_ = std::move(*tls);
   asio::co_spawn(
       executor_, [self = shared_from_this()] { return self->Loop(); }, asio::detached);
   return Ok();

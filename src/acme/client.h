@@ -19,10 +19,10 @@
 // check_interval); the certificate in use stays.
 //
 // Everything goes over HTTPS whose certificate must verify (the system's
-// CAs and [acme] ca_file); requests are signed with ES256 (acme/jose.h);
-// a badNonce answer is retried with the fresh nonce (section 6.5).
-// Thread-safety: HttpChallenges may be read from any thread; Manager is
-// used from its executor only (Start/Stop from anywhere before/after).
+// CAs and [acme] ca_file; the one HTTPS client, http/client.h); requests are signed with ES256
+// (acme/jose.h); a badNonce answer is retried with the fresh nonce (section 6.5). Thread-safety:
+// HttpChallenges may be read from any thread; Manager is used from its executor only (Start/Stop
+// from anywhere before/after).
 #pragma once
 
 #include <chrono>
@@ -38,6 +38,7 @@
 #include "acme/messages.h"
 #include "base/result.h"
 #include "dns/resolver.h"
+#include "http/client.h"
 #include "io/asio.h"
 
 namespace hato::acme {
@@ -130,8 +131,7 @@ class Client {
  public:
   Client(dns::Resolver* resolver, std::shared_ptr<asio::ssl::context> tls, EcKey account_key,
          HttpChallenges* challenges)
-      : resolver_(resolver),
-        tls_(std::move(tls)),
+      : http_(resolver, std::move(tls)),
         account_(std::move(account_key)),
         challenges_(challenges) {}
 
@@ -172,8 +172,7 @@ class Client {
   awaitable<Result<void>> FindAccount(const std::string& directory_url);
   awaitable<void> Pause(int seconds);
 
-  dns::Resolver* resolver_;
-  std::shared_ptr<asio::ssl::context> tls_;
+  http::Client http_;  // verifies the CA's certificate (section 6.1)
   EcKey account_;
   HttpChallenges* challenges_;
   TlsAlpnChallenges* alpn_ = nullptr;

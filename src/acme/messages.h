@@ -69,13 +69,4 @@ bool IsValidToken(std::string_view token);
 // The key authorization an HTTP-01 challenge answers with (section 8.1).
 std::string KeyAuthorization(std::string_view token, std::string_view thumbprint);
 
-// An https URL split into host, port and path (section 6.1: ACME is over
-// HTTPS only); nullopt for anything else.
-struct HttpsUrl {
-  std::string host;
-  int port = 443;
-  std::string path;  // starts with "/"
-};
-std::optional<HttpsUrl> ParseHttpsUrl(std::string_view url);
-
 }  // namespace hato::acme

@@ -2,7 +2,9 @@
 
 #include <random>
 
+#include "base/strings.h"
 #include "msgauth/auth_results.h"
+#include "reports/afrf.h"
 #include "reports/format.h"
 
 namespace hato::app {
@@ -32,9 +34,9 @@ int Sample() {
 InboundCheckFn NewInboundCheck(const server::ConfigSource& config,
                                std::shared_ptr<dns::SharedLookup> dns, server::Counters* counters,
                                std::shared_ptr<const msgauth::PublicSuffixList> psl,
-                               reports::Recorder* recorder) {
-  return [&config, dns, counters, psl, recorder](const server::InboundInfo& info,
-                                                 std::string_view message) {
+                               reports::Recorder* recorder, reports::FailureReporter* failures) {
+  return [&config, dns, counters, psl, recorder, failures](const server::InboundInfo& info,
+                                                           std::string_view message) {
     std::shared_ptr<const config::Config> cfg = config.Get();
     InboundVerdict v;
     // Forged results claiming to be ours go, whether or not we check.
@@ -103,6 +105,39 @@ InboundCheckFn NewInboundCheck(const server::ConfigSource& config,
       row.spf_domain = r.spf.domain;
       row.spf_result = std::string(msgauth::SpfResultName(r.spf.result));
       recorder->Add(reports::Kind::kDmarc, in.now, reports::ToJsonLine(row));
+    }
+    // RFC 7489 7.3: a failure report when the record's ruf=/fo= ask.
+    if (failures && cfg->reports.dmarc_failure && !r.dmarc.ruf.empty() &&
+        (r.dmarc.status == msgauth::DmarcStatus::kPass ||
+         r.dmarc.status == msgauth::DmarcStatus::kFail)) {
+      reports::FailureEvent e;
+      e.now = in.now;
+      e.record_domain = r.dmarc.record_domain;
+      e.from_domain = r.dmarc.from_domain;
+      e.ruf = r.dmarc.ruf;
+      e.fo = r.dmarc.fo;
+      e.facts.spf_aligned_pass = r.dmarc.spf_aligned;
+      e.facts.dkim_aligned_pass = r.dmarc.dkim_aligned;
+      e.facts.spf_failed = r.spf.result == msgauth::SpfResult::kFail;
+      for (const auto& d : r.dkim) {
+        if (d.status != msgauth::DkimStatus::kFail) continue;
+        e.facts.dkim_failed = true;
+        if (!d.domain.empty()) e.dkim_domains.push_back(d.domain);
+      }
+      e.identity_alignment = r.dmarc.dkim_aligned && r.dmarc.spf_aligned ? "dkim, spf"
+                             : r.dmarc.dkim_aligned                      ? "dkim"
+                             : r.dmarc.spf_aligned                       ? "spf"
+                                                                         : "none";
+      e.source_ip = ip->ToString();
+      e.mail_from = info.mail_from;
+      std::string_view ar = v.header;
+      if (size_t colon = ar.find(':'); colon != std::string_view::npos) ar.remove_prefix(colon + 1);
+      e.auth_results = std::string(TrimSpaces(ar));
+      e.delivery_result = v.action == InboundVerdict::Action::kReject ? "reject"
+                          : v.action == InboundVerdict::Action::kJunk ? "spam"
+                                                                      : "delivered";
+      e.headers = reports::HeaderBlock(message);
+      failures->Report(*cfg, lookup, e);
     }
     if (v.action != InboundVerdict::Action::kDeliver) {
       v.reason = "DMARC policy of " + r.dmarc.from_domain +

@@ -10,6 +10,7 @@
 
 #include "dns/blocking_lookup.h"
 #include "msgauth/psl.h"
+#include "reports/failure.h"
 #include "reports/recorder.h"
 #include "server/services.h"
 
@@ -24,9 +25,12 @@ using InboundCheckFn =
 // built-in suffixes) finds organizational domains for DMARC. Each DMARC
 // evaluation of a domain with a record is recorded in `recorder` for the
 // aggregate reports (RFC 7489 7.2; [reports] dmarc; null: not recorded).
+// A message the domain's ruf=/fo= ask about goes to `failures` (RFC 7489
+// 7.3; [reports] dmarc_failure; null: no failure reports).
 InboundCheckFn NewInboundCheck(const server::ConfigSource& config,
                                std::shared_ptr<dns::SharedLookup> dns, server::Counters* counters,
                                std::shared_ptr<const msgauth::PublicSuffixList> psl,
-                               reports::Recorder* recorder = nullptr);
+                               reports::Recorder* recorder = nullptr,
+                               reports::FailureReporter* failures = nullptr);
 
 }  // namespace hato::app

@@ -61,10 +61,12 @@ int ReportsCli::Run() {
   reports::SendOptions opts;
   opts.now = std::time(nullptr);
   opts.include_today = o_->today;
+  opts.resolver = lo.forward_to;
+  opts.ca_file = cfg->outbound.tls_ca_file;
   auto sent = reports::SendDueReports(**store, data_, *cfg, lookup, opts);
   if (!sent) return Fail(sent.error().message);
   for (const auto& line : sent->log) std::cout << line << "\n";
-  std::cout << sent->reports << " reports queued, " << sent->skipped
+  std::cout << sent->reports << " reports queued, " << sent->posted << " posted, " << sent->skipped
             << " domains without a reporting address\n";
   return 0;
 }

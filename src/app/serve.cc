@@ -353,8 +353,14 @@ int Serve(const ServeOptions& options) {
   }
   // Results behind the daily TLS-RPT and DMARC reports (reports/recorder.h).
   reports::Recorder report_recorder(io::FileSystem::Default(), options.data_dir);
+  // The outbound queue, once it runs: woken when something was queued.
+  std::atomic<outbound::Queue*> queue_ptr{nullptr};
+  // DMARC failure reports (reports/failure.h), when [reports] dmarc_failure.
+  reports::FailureReporter failure_reporter(*store, options.data_dir, [&queue_ptr] {
+    if (outbound::Queue* q = queue_ptr.load()) q->Kick();
+  });
   hooks.authenticate_inbound =
-      NewInboundCheck(config_source, *lookup, &counters, psl, &report_recorder);
+      NewInboundCheck(config_source, *lookup, &counters, psl, &report_recorder, &failure_reporter);
   server::Services services{store.get(), &blocking, &config_source, tls,     &penalty,
                             &disk,       &counters, &hooks,         &checks, {}};
   // Every commit's changed mailboxes go to IMAP IDLE and JMAP push alike.
@@ -416,7 +422,6 @@ int Serve(const ServeOptions& options) {
       spdlog::info("srs: forwarded mail leaves with senders rewritten into {}", srs.domain);
     }
   }
-  std::atomic<outbound::Queue*> queue_ptr{nullptr};
   // Mailing lists (src/lists): posts signed with the list domain's key, the
   // poster's DMARC policy looked up for the From rewrite.
   lists::EngineOptions list_options;
@@ -628,6 +633,8 @@ int Serve(const ServeOptions& options) {
       dns::BudgetLookup dns(report_dns, std::chrono::seconds(120));
       reports::SendOptions so;
       so.now = now;
+      so.resolver = c->outbound.resolver;
+      so.ca_file = c->outbound.tls_ca_file;
       auto sent = reports::SendDueReports(*store, options.data_dir, *c, dns, so);
       if (!sent) {
         spdlog::warn("reports: {}", sent.error().message);

@@ -826,6 +826,15 @@ const std::map<std::string, Setter>& Setters() {
        [](const toml::node& n, Config& c) {
          return WantInt(n, "reports.send_hour", 0, 23, c.reports.send_hour);
        }},
+      {"reports.dmarc_failure",
+       [](const toml::node& n, Config& c) {
+         return WantBool(n, "reports.dmarc_failure", c.reports.dmarc_failure);
+       }},
+      {"reports.dmarc_failure_per_hour",
+       [](const toml::node& n, Config& c) {
+         return WantInt(n, "reports.dmarc_failure_per_hour", 1, 10000,
+                        c.reports.dmarc_failure_per_hour);
+       }},
       {"reports.keep_days",
        [](const toml::node& n, Config& c) {
          return WantInt(n, "reports.keep_days", 1, 366, c.reports.keep_days);
@@ -1326,7 +1335,11 @@ std::string DefaultText(std::string_view hostname, std::string_view postgres) {
     << "from = \"\"       # the reports' sender; \"\" = postmaster@ the first local domain\n"
     << "org_name = \"\"   # \"\" = server.hostname\n"
     << "send_hour = 1   # UTC hour the previous days' reports are sent\n"
-    << "keep_days = 7   # recorded days not sent by then are dropped\n\n"
+    << "keep_days = 7   # recorded days not sent by then are dropped\n"
+    << "# DMARC failure reports (RFC 7489 7.3) to a domain's ruf= as its fo= asks;\n"
+    << "# off by default: each carries the header of a message received.\n"
+    << "dmarc_failure = false\n"
+    << "dmarc_failure_per_hour = 10   # at most this many per From domain an hour\n\n"
     << "[store]\ncompress = true            # zstd for bodies when it saves space\n"
     << "reserve_bytes = 0   # free space kept; below it 452 4.3.1 (0 = 2 x max_message_size)\n"
     << "slow_commit_ms = " << d.store_slow_commit_ms

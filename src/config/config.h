@@ -339,6 +339,10 @@ struct ReportsConfig {
   std::string org_name;  // the reporting organization; "" = server.hostname
   int send_hour = 1;     // UTC hour the previous days' reports go out
   int keep_days = 7;     // unsent recorded days older than this are dropped
+  // DMARC failure reports (RFC 7489 7.3, reports/failure.h): off by default
+  // (they carry message headers); at most this many per From domain an hour.
+  bool dmarc_failure = false;
+  int dmarc_failure_per_hour = 10;
 };
 
 // The server's log on stderr (the journal under systemd).

@@ -1,5 +1,8 @@
 #include "dns/message.h"
 
+#include <algorithm>
+#include <utility>
+
 #include "base/strings.h"
 
 namespace hato::dns {
@@ -125,6 +128,7 @@ Result<Response> ParseResponse(std::string_view w) {
   r.qtype = Get16(w, pos);
   pos += 4;
   std::string owner;
+  std::vector<std::pair<std::string, std::string>> cnames;  // owner, target
   for (uint16_t i = 0; i < ancount; ++i) {
     if (!ReadName(w, &pos, &owner)) {
       // A truncated answer may end anywhere: what came before is kept.
@@ -143,7 +147,22 @@ Result<Response> ParseResponse(std::string_view w) {
       return bad("short rdata");
     }
     if (type == r.qtype) r.rdata.emplace_back(w.substr(pos, rdlength));
+    if (type == kTypeCname && r.qtype != kTypeCname) {
+      // The target may be compressed against the whole message; it must end
+      // within the rdata.
+      size_t at = pos;
+      std::string target;
+      if (!ReadName(w, &at, &target) || at > pos + rdlength) return bad("bad CNAME target");
+      cnames.emplace_back(owner, std::move(target));
+    }
     pos += rdlength;
+  }
+  r.canonical = r.qname;
+  for (int link = 0; link < kMaxCnameChain; ++link) {
+    auto it = std::find_if(cnames.begin(), cnames.end(),
+                           [&r](const auto& c) { return c.first == r.canonical; });
+    if (it == cnames.end()) break;
+    r.canonical = it->second;
   }
   return r;
 }

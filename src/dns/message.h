@@ -54,7 +54,13 @@ struct Response {
   // The rdata of the answer-section records of the question's type, as sent
   // (CNAMEs and other types are skipped).
   std::vector<std::string> rdata;
+  // Where the answer's CNAME chain from qname ends (RFC 1034 3.6.2; at most
+  // kMaxCnameChain links followed): qname itself when there is no CNAME.
+  std::string canonical;
 };
+
+// The longest CNAME chain followed in one answer.
+inline constexpr int kMaxCnameChain = 8;
 
 // Parses a response (QR set, one question). kInvalid when malformed:
 // truncated sections, bad names or pointers (or a label holding a dot, which

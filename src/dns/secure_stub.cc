@@ -120,6 +120,7 @@ awaitable<Result<SecureAnswer>> SecureStub::Query(std::string name, uint16_t typ
   }
   SecureAnswer out;
   out.secure = answer->ad;
+  out.canonical = answer->canonical;
   if (answer->rcode == kRcodeNxDomain) {
     out.nxdomain = true;
   } else if (answer->rcode != 0) {

@@ -23,6 +23,7 @@ struct SecureAnswer {
   bool secure = false;             // the AD bit: validated by the resolver
   bool nxdomain = false;           // the name does not exist
   std::vector<std::string> rdata;  // of the asked type; empty for NODATA
+  std::string canonical;           // the end of the answer's CNAME chain (or the name)
 };
 
 // "ip" or "ip@port" (port 53 by default) with an IP on loopback

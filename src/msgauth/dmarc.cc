@@ -98,6 +98,10 @@ Result<DmarcRecord> ParseDmarcRecord(std::string_view text) {
       if (v && *v <= 100) rec.pct = static_cast<int>(*v);
     } else if (name == "rua") {
       rec.rua = t.value;
+    } else if (name == "ruf") {
+      rec.ruf = t.value;
+    } else if (name == "fo") {
+      rec.fo = AsciiLower(t.value);
     }
   }
   if (!p) {
@@ -185,6 +189,8 @@ DmarcOutcome CheckDmarc(DnsLookup& dns, const DmarcInput& in) {
     break;
   }
   if (!rec) return finish(DmarcStatus::kNone, "no DMARC record");
+  out.ruf = rec->ruf;
+  out.fo = rec->fo;
 
   bool subdomain = out.record_domain != out.from_domain;
   out.requested = subdomain && rec->subdomain_policy ? *rec->subdomain_policy : rec->policy;

@@ -33,7 +33,9 @@ struct DmarcRecord {
   bool strict_dkim = false;                     // adkim=s
   bool strict_spf = false;                      // aspf=s
   int pct = 100;                                // pct=
-  std::string rua;                              // rua= (not acted on: no reports yet)
+  std::string rua;                              // rua= (aggregate reports, reports/send.h)
+  std::string ruf;                              // ruf= (failure reports, reports/failure.h)
+  std::string fo = "0";                         // fo= (section 6.3), as published
 };
 
 // Parses a record ("v=DMARC1; p=..."). kInvalid when v= is not first or not
@@ -73,6 +75,8 @@ struct DmarcOutcome {
   bool spf_aligned = false;
   bool dkim_aligned = false;
   std::string reason;
+  std::string ruf;  // the record's ruf= and fo= (failure reports, RFC 7489 7.3)
+  std::string fo = "0";
 };
 
 DmarcOutcome CheckDmarc(DnsLookup& dns, const DmarcInput& in);

@@ -4,8 +4,6 @@
 
 #include <ctime>
 
-#include "io/net.h"
-
 namespace hato::outbound {
 namespace {
 
@@ -16,38 +14,27 @@ constexpr size_t kMaxCachedDomains = 10000;
 
 awaitable<Result<StsPolicy>> StsPolicies::Fetch(const std::string& domain) {
   // Section 3.3: https://mta-sts.DOMAIN/.well-known/mta-sts.txt, a
-  // certificate valid for that name, no redirects.
+  // certificate valid for that name, no redirects (the client follows none).
   const std::string host = "mta-sts." + domain;
-  Result<std::vector<std::string>> addrs = co_await resolver_->LookupAddresses(host);
-  if (!addrs) co_return addrs.error();
-  std::string why = "no address for " + host;
-  for (const std::string& ip : *addrs) {
-    std::optional<tcp::socket> socket = co_await io::Connect(ip, port_, kFetchTimeout);
-    if (!socket) {
-      why = "cannot connect to " + host + "[" + ip + "]";
-      continue;
-    }
-    io::Connection conn(std::move(*socket), tls_);
-    std::string sni = host;
-    if (!co_await conn.StartTlsClient(std::move(sni), kFetchTimeout, /*verify=*/true)) {
-      why = "TLS to " + host + " failed or its certificate does not verify";
-      continue;
-    }
-    const std::string request = "GET /.well-known/mta-sts.txt HTTP/1.0\r\nHost: " + host +
-                                "\r\nUser-Agent: hato\r\nConnection: close\r\n\r\n";
-    if (!co_await conn.Write(request)) {
-      why = "cannot send the request to " + host;
-      continue;
-    }
-    while (conn.buffer().size() <= kMaxPolicyBytes + 16384) {
-      io::ReadStatus st = co_await conn.ReadMore(kFetchTimeout);
-      if (st != io::ReadStatus::kOk) break;
-    }
-    Result<std::string> body = ParseStsHttpResponse(conn.buffer());
-    if (!body) co_return Err(body.error().kind, host + ": " + body.error().message);
-    co_return ParseStsPolicy(*body);
+  http::ClientRequest request;
+  request.url = "https://" + host;
+  if (port_ != 443) {
+    request.url += ':';
+    request.url += std::to_string(port_);
   }
-  co_return Err(ErrorKind::kTemporary, why);
+  request.url += "/.well-known/mta-sts.txt";
+  http::ClientLimits limits;
+  limits.timeout = kFetchTimeout;
+  limits.max_body_bytes = kMaxPolicyBytes;
+  auto r = co_await http_.Send(std::move(request), limits);
+  if (!r) {
+    co_return Err(r.error().kind, r.error().kind == ErrorKind::kTooLarge
+                                      ? host + ": MTA-STS policy too large"
+                                      : r.error().message);
+  }
+  Result<std::string> body = StsPolicyBody(r->head, std::move(r->body));
+  if (!body) co_return Err(body.error().kind, host + ": " + body.error().message);
+  co_return ParseStsPolicy(*body);
 }
 
 awaitable<std::optional<StsPolicy>> StsPolicies::For(std::string domain) {

@@ -7,8 +7,8 @@
 // file and matches MX host names; StsPolicies fetches
 // and caches policies for the outbound queue (section 3.3, 5): the TXT
 // record's id is looked up at most every kTxtRecheckSeconds, the policy is
-// fetched over HTTPS (verified, no redirects, at most kMaxPolicyBytes, within
-// kFetchTimeout) when the id changes, and a cached policy is kept until its
+// fetched over HTTPS (http/client.h: verified, no redirects, at most
+// kMaxPolicyBytes, within kFetchTimeout) when the id changes, and a cached policy is kept until its
 // max_age even when DNS or the fetch fails (a downgrade attacker who blocks
 // them gains nothing). The cache is in memory: after a restart a policy is
 // fetched again before the first delivery to its domain.
@@ -26,6 +26,7 @@
 
 #include "base/result.h"
 #include "dns/resolver.h"
+#include "http/client.h"
 #include "io/asio.h"
 #include "outbound/mta_sts_policy.h"
 
@@ -37,7 +38,7 @@ class StsPolicies {
   // outbound.tls_ca_file); `https_port` is 443 except in tests.
   StsPolicies(dns::Resolver* resolver, std::shared_ptr<asio::ssl::context> verify_tls,
               int https_port)
-      : resolver_(resolver), tls_(std::move(verify_tls)), port_(https_port) {}
+      : resolver_(resolver), http_(resolver, std::move(verify_tls)), port_(https_port) {}
 
   // The policy that applies to `domain` (ASCII, lower-case) now, or nullopt.
   awaitable<std::optional<StsPolicy>> For(std::string domain);
@@ -52,7 +53,7 @@ class StsPolicies {
   awaitable<Result<StsPolicy>> Fetch(const std::string& domain);
 
   dns::Resolver* resolver_;
-  std::shared_ptr<asio::ssl::context> tls_;
+  http::Client http_;  // verifying, follows no redirect
   int port_;
   std::map<std::string, Entry> cache_;
 };

@@ -1,7 +1,6 @@
 #include "outbound/mta_sts_policy.h"
 
 #include "base/strings.h"
-#include "http/response.h"
 
 namespace hato::outbound {
 namespace {
@@ -127,9 +126,21 @@ bool StsMxMatches(const StsPolicy& policy, std::string_view host_in) {
   return false;
 }
 
+Result<std::string> StsPolicyBody(const http::ResponseHead& head, std::string body) {
+  if (head.status != 200) {
+    // Redirects included: section 3.3 says not to follow them.
+    return Err(ErrorKind::kNotFound, "policy fetch answered " + std::to_string(head.status));
+  }
+  auto type = head.Get("content-type");
+  if (!type || !StartsWithIgnoreCase(*type, "text/plain")) {
+    return Err(ErrorKind::kInvalid, "policy is not served as text/plain");
+  }
+  return body;
+}
+
 Result<std::string> ParseStsHttpResponse(std::string_view response) {
   // The framing is the one HTTP response parser's (src/http/response.h); the
-  // connection has ended (HTTP/1.0 request, "Connection: close").
+  // connection has ended.
   constexpr size_t kMaxHeadBytes = 16384;
   http::ResponseResult r =
       http::ParseResponse(response, /*eof=*/true, kMaxHeadBytes, kMaxPolicyBytes);
@@ -139,15 +150,7 @@ Result<std::string> ParseStsHttpResponse(std::string_view response) {
   if (r.verdict != http::Verdict::kComplete) {
     return Err(ErrorKind::kInvalid, "bad HTTP response: " + r.error);
   }
-  if (r.head.status != 200) {
-    // Redirects included: section 3.3 says not to follow them.
-    return Err(ErrorKind::kNotFound, "policy fetch answered " + std::to_string(r.head.status));
-  }
-  auto type = r.head.Get("content-type");
-  if (!type || !StartsWithIgnoreCase(*type, "text/plain")) {
-    return Err(ErrorKind::kInvalid, "policy is not served as text/plain");
-  }
-  return std::move(r.body);
+  return StsPolicyBody(r.head, std::move(r.body));
 }
 
 }  // namespace hato::outbound

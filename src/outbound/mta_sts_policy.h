@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "base/result.h"
+#include "http/response.h"
 
 namespace hato::outbound {
 
@@ -39,8 +40,10 @@ Result<StsPolicy> ParseStsPolicy(std::string_view text);
 // a wildcard stands for exactly one leftmost label).
 bool StsMxMatches(const StsPolicy& policy, std::string_view host);
 
-// The body of an HTTP/1.x response with status 200 and a text/plain type,
-// or why not (redirects are errors: section 3.3 forbids following them).
+// The body of a response with status 200 and a text/plain type, or why not
+// (redirects are errors: section 3.3 forbids following them).
+Result<std::string> StsPolicyBody(const http::ResponseHead& head, std::string body);
+// The same for a whole HTTP/1.x response that ended with the connection.
 Result<std::string> ParseStsHttpResponse(std::string_view response);
 
 }  // namespace hato::outbound

@@ -67,6 +67,9 @@ enum DaneState : size_t {
 struct DaneHost {
   DaneState state = kDaneInsecure;
   std::vector<TlsaRecord> records;
+  // The TLSA base domain whose records these are: the MX host, or the end of
+  // its CNAME chain (RFC 7672 2.2.2); both are DANE-TA reference names (3.2.2).
+  std::string base;
   std::string error;  // kDaneLookupFailed: why
 };
 
@@ -92,21 +95,42 @@ awaitable<Result<std::map<std::string, DaneHost>>> LookupDane(dns::SecureStub& s
     if (out.count(host)) continue;
     DaneHost& d = out[host];
     if (!mx->secure) continue;
+    // RFC 7672 2.2.2: both address answers (an attacker could forge the
+    // one left unchecked) and the CNAME chain they went through must be
+    // validated; the chain is part of the secure answer.
     Result<dns::SecureAnswer> addr = co_await stub.Query(host, dns::kTypeA);
     if (!addr || !addr->secure) continue;
-    std::string name = "_" + std::to_string(port) + "._tcp." + host;
-    Result<dns::SecureAnswer> tlsa = co_await stub.Query(name, dns::kTypeTlsa);
-    if (!tlsa) {
-      // A validating resolver answers SERVFAIL for a "bogus" TLSA RRset: the
-      // host may be under attack, so it is not tried (RFC 7672 2.2).
-      d.state = kDaneLookupFailed;
-      d.error = tlsa.error().message;
-      continue;
+    Result<dns::SecureAnswer> addr6 = co_await stub.Query(host, dns::kTypeAaaa);
+    if (!addr6 || !addr6->secure) continue;
+    // RFC 7672 2.2.2: TLSA records at the CNAME-expanded name first, then,
+    // when it has none, at the MX host name itself.
+    std::vector<std::string> bases;
+    if (!addr->canonical.empty() && addr->canonical != host) bases.push_back(addr->canonical);
+    bases.push_back(host);
+    bool insecure = false;
+    for (const std::string& base : bases) {
+      std::string name = "_" + std::to_string(port) + "._tcp." + base;
+      Result<dns::SecureAnswer> tlsa = co_await stub.Query(name, dns::kTypeTlsa);
+      if (!tlsa) {
+        // A validating resolver answers SERVFAIL for a "bogus" TLSA RRset:
+        // the host may be under attack, so it is not tried (RFC 7672 2.2).
+        d.state = kDaneLookupFailed;
+        d.error = tlsa.error().message;
+        break;
+      }
+      if (!tlsa->secure) {
+        insecure = true;
+        break;
+      }
+      for (const auto& rd : tlsa->rdata) {
+        if (auto r = ParseTlsa(rd)) d.records.push_back(std::move(*r));
+      }
+      if (!d.records.empty()) {
+        d.base = base;
+        break;
+      }
     }
-    if (!tlsa->secure) continue;
-    for (const auto& rd : tlsa->rdata) {
-      if (auto r = ParseTlsa(rd)) d.records.push_back(std::move(*r));
-    }
+    if (d.state == kDaneLookupFailed || insecure) continue;
     if (d.records.empty()) {
       d.state = kDaneNoTlsa;
       continue;
@@ -773,8 +797,11 @@ awaitable<void> Queue::Deliver(std::shared_ptr<Job> job) {
         host_opts.verify_tls = false;  // DANE replaces PKIX (RFC 7672 3.1)
         std::vector<TlsaRecord> records = dh->records;
         std::string host = t.host;
-        host_opts.after_tls = [chain, records, host]() -> std::string {
+        std::string base = dh->base;
+        host_opts.after_tls = [chain, records, host, base]() -> std::string {
+          // RFC 7672 3.2.2: the MX host name and the TLSA base domain.
           std::vector<std::string> names{host};
+          if (!base.empty() && base != host) names.push_back(base);
           if (VerifyDane(records, *chain, names, Now()) == DaneVerdict::kMatch) return "";
           return "4.7.5 DANE: the certificate of " + host + " matches none of its TLSA records";
         };

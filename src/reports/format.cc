@@ -8,6 +8,7 @@
 #include <tuple>
 
 #include "base/strings.h"
+#include "http/url.h"
 #include "smtp/address.h"
 
 namespace hato::reports {
@@ -312,6 +313,19 @@ std::vector<std::string> MailtoAddresses(std::string_view rua) {
     if (!smtp::ParseMailbox(addr, /*allow_utf8=*/true)) continue;
     addr = addr.substr(0, at + 1) + AsciiLower(addr.substr(at + 1));
     out.push_back(std::move(addr));
+  }
+  return out;
+}
+
+std::vector<std::string> HttpsRuaUrls(std::string_view rua) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= rua.size()) {
+    size_t comma = rua.find(',', start);
+    std::string_view uri =
+        TrimSpaces(rua.substr(start, comma == std::string_view::npos ? rua.npos : comma - start));
+    start = comma == std::string_view::npos ? rua.size() + 1 : comma + 1;
+    if (http::ParseHttpsUrl(uri)) out.emplace_back(uri);
   }
   return out;
 }

@@ -7,7 +7,8 @@
 //   RFC 8460 (SMTP TLS Reporting): section 3 (the _smtp._tls record, rua),
 //     4.3 (result types), 4.4 (the JSON report), 5.3 (the report mail:
 //     multipart/report; report-type="tlsrpt", application/tlsrpt+gzip,
-//     TLS-Report-Domain and TLS-Report-Submitter, DKIM-signed).
+//     TLS-Report-Domain and TLS-Report-Submitter, DKIM-signed), 5.3.2
+//     (https: rua, POSTed by reports/send.cc).
 //   RFC 7489 (DMARC): 6.4 (rua), 7.1 (external destinations), 7.2 and
 //     appendix C (the XML aggregate report), 7.2.1.1 (mail, filename).
 //   RFC 1952 (gzip).
@@ -84,9 +85,13 @@ std::string DmarcReportXml(const ReportMeta& m, const PublishedPolicy& policy,
                            const std::vector<DmarcRow>& rows);
 
 // The mailto: addresses of a rua= value (RFC 7489 6.4: comma-separated
-// URIs, "!size" suffixes dropped; RFC 8460 3: the same with https: URIs,
-// which this server does not post to): percent-decoded, lower-cased domains.
+// URIs, "!size" suffixes dropped; RFC 8460 3: the same with https: URIs):
+// percent-decoded, lower-cased domains.
 std::vector<std::string> MailtoAddresses(std::string_view rua);
+
+// The https: URIs of a TLS-RPT rua= value (RFC 8460 3), each one that
+// http::ParseHttpsUrl accepts, in order; reports are POSTed there (5.3.2).
+std::vector<std::string> HttpsRuaUrls(std::string_view rua);
 
 // The rua= of a "v=TLSRPTv1; rua=..." record (RFC 8460 3), or nullopt.
 std::optional<std::string> TlsRptRua(std::string_view txt);

@@ -12,6 +12,7 @@
 
 #include "base/digest.h"
 #include "base/strings.h"
+#include "http/client.h"
 #include "mime/message.h"
 #include "msgauth/dmarc.h"
 #include "msgauth/keyring.h"
@@ -78,55 +79,16 @@ struct Context {
   std::string from;
   std::string org;
   int64_t now;
+  const SendOptions& options;
   SendSummary& summary;
 };
 
-// Signs and queues one report message (local addresses are delivered at once).
+// Signs and queues one report message; counts it.
 Status Queue(Context& c, const ReportMail& mail) {
-  std::string content = ComposeReportMail(mail);
-  // RFC 8460 5.3: the report mail must carry a DKIM signature.
-  if (c.keys) {
-    auto sig = c.keys->SignatureFor(content, c.now);
-    if (sig && !sig->empty()) {
-      content = *sig + content;
-    } else {
-      spdlog::warn("reports: no DKIM key for {}: the report goes unsigned", DomainOf(c.from));
-    }
-  }
-  store::DeliveryRequest req;
-  req.return_path = c.from;
-  req.received_at = c.now;
-  store::OutboundRequest out;
-  out.content = content;
-  out.sender = c.from;
-  for (const auto& to : mail.to) {
-    auto local = c.store.IsLocalDomain(DomainOf(to));
-    if (!local) return local.error();
-    if (*local) {
-      auto account = c.store.ResolveRecipient(to);
-      if (account) {
-        if (std::find(req.account_ids.begin(), req.account_ids.end(), account->id) ==
-            req.account_ids.end()) {
-          req.account_ids.push_back(account->id);
-        }
-        continue;
-      }
-      if (account.error().kind != ErrorKind::kNotFound) return account.error();
-      c.summary.log.push_back("  no local account <" + to + ">: not sent there");
-      continue;
-    }
-    out.recipients.push_back(store::OutboundRecipient{to, smtp::kNotifyNever, ""});
-  }
-  if (!req.account_ids.empty()) {
-    req.content = "Return-Path: <" + c.from + ">\r\n" + content;
-    if (auto tree = mime::Parse(req.content)) req.mime = mime::Serialize(*tree);
-  }
-  if (!out.recipients.empty()) req.outbound = std::move(out);
-  if (req.account_ids.empty() && !req.outbound) return Ok();
-  auto receipt = store::Wait<store::DeliveryReceipt>(
-      [&](store::Done<store::DeliveryReceipt> done) { c.store.Deliver(std::move(req), done); });
-  if (!receipt) return receipt.error();
-  ++c.summary.reports;
+  auto queued = QueueReportMessage(c.store, c.keys, c.from, c.now, ComposeReportMail(mail), mail.to,
+                                   &c.summary.log);
+  if (!queued) return queued.error();
+  if (*queued) ++c.summary.reports;
   return Ok();
 }
 
@@ -136,22 +98,52 @@ std::string ToList(const std::vector<std::string>& v) {
   return out;
 }
 
+// RFC 8460 5.3.2: the gzipped report POSTed as application/tlsrpt+gzip; a
+// 2xx reply is success. A failure is logged (the report is not retried).
+void Post(Context& c, const std::string& domain, const std::string& url, const std::string& gzip,
+          size_t sessions) {
+  http::ClientRequest request;
+  request.method = "POST";
+  request.url = url;
+  request.headers.push_back({"content-type", "application/tlsrpt+gzip"});
+  request.body = gzip;
+  http::ClientLimits limits;
+  limits.timeout = kPostTimeout;
+  limits.max_body_bytes = kMaxPostReplyBytes;
+  http::BlockingClientOptions options;
+  options.resolver = c.options.resolver;
+  options.ca_file = c.options.ca_file;
+  options.ca_file_key = "outbound.tls_ca_file";
+  auto r = http::SendBlocking(options, std::move(request), limits);
+  std::string what = "tls-rpt " + domain + ": " + std::to_string(sessions) + " sessions ";
+  if (r && r->status >= 200 && r->status < 300) {
+    ++c.summary.posted;
+    c.summary.log.push_back(what + "posted to " + url);
+  } else {
+    std::string why = r ? "HTTP " + std::to_string(r->status) : r.error().message;
+    c.summary.log.push_back(what + "not posted to " + url + ": " + why);
+    spdlog::warn("reports: TLS-RPT report of {} not posted to {}: {}", domain, url, why);
+  }
+}
+
 Status SendTls(Context& c, const std::string& domain, const std::vector<TlsSession>& sessions,
                int64_t begin, int64_t end) {
   // RFC 8460 3: the policy domain's _smtp._tls TXT record names where reports go.
   std::vector<std::string> to;
+  std::vector<std::string> urls;
   if (auto txt = c.dns.Txt("_smtp._tls." + domain)) {
     for (const auto& t : *txt) {
       if (auto rua = TlsRptRua(t)) {
         to = MailtoAddresses(*rua);
+        urls = HttpsRuaUrls(*rua);
         break;
       }
     }
   }
-  if (to.empty()) {
+  if (to.empty() && urls.empty()) {
     ++c.summary.skipped;
-    c.summary.log.push_back("tls-rpt " + domain + ": no mailto: rua in _smtp._tls." + domain +
-                            ", not reported");
+    c.summary.log.push_back("tls-rpt " + domain + ": no mailto: or https: rua in _smtp._tls." +
+                            domain + ", not reported");
     return Ok();
   }
   std::string uid = UniqueId();
@@ -172,9 +164,12 @@ Status SendTls(Context& c, const std::string& domain, const std::vector<TlsSessi
   mail.attachment = Gzip(report);
   mail.attachment_type = "application/tlsrpt+gzip";
   mail.filename = ReportFilename(c.cfg.hostname, domain, begin, end, uid, "json.gz");
-  if (auto st = Queue(c, mail); !st) return st;
-  c.summary.log.push_back("tls-rpt " + domain + ": " + std::to_string(sessions.size()) +
-                          " sessions reported to " + ToList(to));
+  if (!to.empty()) {
+    if (auto st = Queue(c, mail); !st) return st;
+    c.summary.log.push_back("tls-rpt " + domain + ": " + std::to_string(sessions.size()) +
+                            " sessions reported to " + ToList(to));
+  }
+  for (const std::string& url : urls) Post(c, domain, url, mail.attachment, sessions.size());
   return Ok();
 }
 
@@ -190,26 +185,7 @@ Status SendDmarc(Context& c, const std::string& domain, const std::vector<DmarcR
     }
   }
   std::vector<std::string> to;
-  if (record) {
-    // RFC 7489 7.1: a destination outside the policy domain's organization
-    // must agree to receive its reports.
-    std::string org = msgauth::OrganizationalDomain(domain);
-    for (const auto& addr : MailtoAddresses(record->rua)) {
-      std::string rua_domain = DomainOf(addr);
-      if (msgauth::OrganizationalDomain(rua_domain) != org) {
-        bool agreed = false;
-        if (auto txt = c.dns.Txt(domain + "._report._dmarc." + rua_domain)) {
-          for (const auto& t : *txt) agreed = agreed || t.rfind("v=DMARC1", 0) == 0;
-        }
-        if (!agreed) {
-          c.summary.log.push_back("dmarc " + domain + ": <" + addr + "> has no " + domain +
-                                  "._report._dmarc." + rua_domain + " record, not sent there");
-          continue;
-        }
-      }
-      to.push_back(addr);
-    }
-  }
+  if (record) to = PermittedDmarcDestinations(c.dns, domain, record->rua, &c.summary.log);
   if (to.empty()) {
     ++c.summary.skipped;
     c.summary.log.push_back("dmarc " + domain + ": no permitted mailto: rua in _dmarc." + domain +
@@ -248,6 +224,80 @@ Status SendDmarc(Context& c, const std::string& domain, const std::vector<DmarcR
 
 }  // namespace
 
+std::vector<std::string> PermittedDmarcDestinations(msgauth::DnsLookup& dns,
+                                                    const std::string& domain,
+                                                    std::string_view uris,
+                                                    std::vector<std::string>* log) {
+  std::vector<std::string> to;
+  // RFC 7489 7.1: a destination outside the policy domain's organization
+  // must agree to receive its reports.
+  std::string org = msgauth::OrganizationalDomain(domain);
+  for (const auto& addr : MailtoAddresses(uris)) {
+    std::string rua_domain = DomainOf(addr);
+    if (msgauth::OrganizationalDomain(rua_domain) != org) {
+      bool agreed = false;
+      if (auto txt = dns.Txt(domain + "._report._dmarc." + rua_domain)) {
+        for (const auto& t : *txt) agreed = agreed || t.rfind("v=DMARC1", 0) == 0;
+      }
+      if (!agreed) {
+        log->push_back("dmarc " + domain + ": <" + addr + "> has no " + domain +
+                       "._report._dmarc." + rua_domain + " record, not sent there");
+        continue;
+      }
+    }
+    to.push_back(addr);
+  }
+  return to;
+}
+
+Result<bool> QueueReportMessage(store::Store& store, const msgauth::KeyRing* keys,
+                                const std::string& from, int64_t now, std::string content,
+                                const std::vector<std::string>& to, std::vector<std::string>* log) {
+  // RFC 8460 5.3: the report mail must carry a DKIM signature.
+  if (keys) {
+    auto sig = keys->SignatureFor(content, now);
+    if (sig && !sig->empty()) {
+      content = *sig + content;
+    } else {
+      spdlog::warn("reports: no DKIM key for {}: the report goes unsigned", DomainOf(from));
+    }
+  }
+  store::DeliveryRequest req;
+  req.return_path = from;
+  req.received_at = now;
+  store::OutboundRequest out;
+  out.content = content;
+  out.sender = from;
+  for (const auto& rcpt : to) {
+    auto local = store.IsLocalDomain(DomainOf(rcpt));
+    if (!local) return local.error();
+    if (*local) {
+      auto account = store.ResolveRecipient(rcpt);
+      if (account) {
+        if (std::find(req.account_ids.begin(), req.account_ids.end(), account->id) ==
+            req.account_ids.end()) {
+          req.account_ids.push_back(account->id);
+        }
+        continue;
+      }
+      if (account.error().kind != ErrorKind::kNotFound) return account.error();
+      log->push_back("  no local account <" + rcpt + ">: not sent there");
+      continue;
+    }
+    out.recipients.push_back(store::OutboundRecipient{rcpt, smtp::kNotifyNever, ""});
+  }
+  if (!req.account_ids.empty()) {
+    req.content = "Return-Path: <" + from + ">\r\n" + content;
+    if (auto tree = mime::Parse(req.content)) req.mime = mime::Serialize(*tree);
+  }
+  if (!out.recipients.empty()) req.outbound = std::move(out);
+  if (req.account_ids.empty() && !req.outbound) return false;
+  auto receipt = store::Wait<store::DeliveryReceipt>(
+      [&](store::Done<store::DeliveryReceipt> done) { store.Deliver(std::move(req), done); });
+  if (!receipt) return receipt.error();
+  return true;
+}
+
 Result<SendSummary> SendDueReports(store::Store& store, const std::string& data_dir,
                                    const config::Config& cfg, msgauth::DnsLookup& dns,
                                    const SendOptions& options) {
@@ -268,7 +318,7 @@ Result<SendSummary> SendDueReports(store::Store& store, const std::string& data_
   auto keys = msgauth::KeyRing::Load(*fs, data_dir + "/dkim");
   if (!keys) spdlog::warn("reports: DKIM keys: {}", keys.error().message);
   std::string org = cfg.reports.org_name.empty() ? cfg.hostname : cfg.reports.org_name;
-  Context c{store, cfg, dns, keys ? &*keys : nullptr, from, org, now, summary};
+  Context c{store, cfg, dns, keys ? &*keys : nullptr, from, org, now, options, summary};
   std::string today = DayName(now);
   int64_t oldest = DayStart(now) - static_cast<int64_t>(cfg.reports.keep_days) * kDay;
   for (Kind kind : {Kind::kTls, Kind::kDmarc}) {

@@ -159,19 +159,23 @@ class FakeDNS:
     """Serves `zone`: {name: [(type, value), ...]}; type is MX ("10 host."), A, AAAA,
     TXT (one record; split into 255-byte strings), PTR ("host."), SRV
     ("prio weight port host."), TLSA ("usage selector mtype hex", RFC 6698) or
-    CNAME ("host."; answered as is, not chased).
+    CNAME ("host."). A question of another type for a name with a CNAME is
+    answered as a recursive resolver does: the CNAME, then the target's
+    records (RFC 1034 3.6.2; at most 8 links).
 
     `secure`: the names (or True: all) whose answers carry the AD bit, as a
     validating resolver sets it for DNSSEC-validated data (RFC 4035 3.2.3);
-    the zones are not signed: the AD bit alone is what a stub sees."""
+    the zones are not signed: the AD bit alone is what a stub sees.
+    `insecure`: (name, type) questions answered without it all the same."""
 
-    def __init__(self, zone, ttl=1, secure=()):
+    def __init__(self, zone, ttl=1, secure=(), insecure=()):
         from dnslib import CNAME, RR, QTYPE, RCODE, SRV, TLSA, A, AAAA, MX, PTR, TXT
         from dnslib.server import DNSServer, BaseResolver
 
         self.port = free_port()
         self.zone = zone
         self.secure = secure if isinstance(secure, bool) else {n.lower() for n in secure}
+        self.insecure = {(n.lower(), t) for n, t in insecure}
         self.queries = []
         outer = self
 
@@ -184,12 +188,21 @@ class FakeDNS:
                 outer.queries.append((name, qtype))
                 # reply() copies the query's flags, AD included (RFC 6840 5.7
                 # queries set it): a real resolver sets it only for validated data.
-                reply.header.ad = int(outer.secure is True or
-                                      bool(outer.secure and name in outer.secure))
+                reply.header.ad = int((outer.secure is True or
+                                       bool(outer.secure and name in outer.secure)) and
+                                      (name, qtype) not in outer.insecure)
                 records = outer.zone.get(name)
                 if records is None:
                     reply.header.rcode = RCODE.NXDOMAIN
                     return reply
+                owner = q.qname
+                for _ in range(8):
+                    alias = [v for t, v in records if t == "CNAME"]
+                    if qtype == "CNAME" or not alias or any(t == qtype for t, _ in records):
+                        break
+                    reply.add_answer(RR(owner, QTYPE.CNAME, rdata=CNAME(alias[0]), ttl=ttl))
+                    owner = alias[0]
+                    records = outer.zone.get(alias[0].rstrip(".").lower(), [])
                 for rtype, value in records:
                     if rtype != qtype:
                         continue
@@ -213,7 +226,7 @@ class FakeDNS:
                         rdata = TLSA(int(usage), int(selector), int(mtype), bytes.fromhex(data))
                     else:
                         rdata = AAAA(value)
-                    reply.add_answer(RR(q.qname, getattr(QTYPE, rtype), rdata=rdata, ttl=ttl))
+                    reply.add_answer(RR(owner, getattr(QTYPE, rtype), rdata=rdata, ttl=ttl))
                 return reply
 
         self.server = DNSServer(Resolver(), port=self.port, address="127.0.0.1")

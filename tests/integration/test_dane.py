@@ -105,8 +105,10 @@ class DaneCase(unittest.TestCase):
 
     tlsa = None
     secure = True
+    insecure = ()       # (name, type) answered without AD all the same
     mx_cert = "self"
     cert_name = MX
+    mx_name = MX        # what the MX record names (an alias of MX in the CNAME cases)
 
     def setUp(self):
         self.certs = Certs()
@@ -117,10 +119,12 @@ class DaneCase(unittest.TestCase):
             tls_cert = self.certs.issued("mx", self.cert_name)
         self.mx = FakeMX(tls_cert=tls_cert)
         self.tls_cert = tls_cert
-        zone = {"remote.example": [("MX", f"10 {MX}.")], MX: [("A", "127.0.0.1")]}
+        zone = {"remote.example": [("MX", f"10 {self.mx_name}.")], MX: [("A", "127.0.0.1")]}
+        if self.mx_name != MX:
+            zone[self.mx_name] = [("CNAME", f"{MX}.")]
         if self.tlsa:
             zone[f"_{self.mx.port}._tcp.{MX}"] = [("TLSA", v) for v in self.tlsa()]
-        self.dns = FakeDNS(zone, secure=self.secure)
+        self.dns = FakeDNS(zone, secure=self.secure, insecure=self.insecure)
         self.server = Server(users=("alice",))
         s = self.server
         s.set_config("outbound", "resolver", f'"{self.dns.address}"')
@@ -250,6 +254,40 @@ class UnusableTest(DaneCase):
     def test_unusable_records_require_tls(self):
         self.assert_deferred("unusable", "does not offer STARTTLS")
         self.assertGreaterEqual(self.dane_count("unusable"), 1)
+
+
+class CnameMatchTest(MatchTest):
+    """RFC 7672 2.2.2: the MX host is an alias (secure CNAME) of MX; the TLSA
+    records are found at the expanded name, the TLSA base domain."""
+
+    mx_name = "alias.remote.example"
+
+
+class CnameMismatchTest(MismatchTest):
+    """The same alias with a record the certificate does not match: deferred
+    (the TLSA records of the CNAME target apply, RFC 7672 2.2.2)."""
+
+    mx_name = "alias.remote.example"
+
+
+class CnameDaneTaTest(DaneTaTest):
+    """DANE-TA through the alias: the certificate names the expanded name, the
+    TLSA base domain, which is a reference identifier (RFC 7672 3.2.2)."""
+
+    mx_name = "alias.remote.example"
+
+
+class InsecureAaaaTest(MismatchTest):
+    """RFC 7672 2.2.2: the MX host's AAAA answer is not validated (an attacker
+    could forge it), so DANE does not apply to the host even though its A and
+    TLSA answers are secure: the mismatching record is not used."""
+
+    insecure = ((MX, "AAAA"),)
+
+    def test_mismatching_record_defers(self):
+        self.assert_delivered("insecure-aaaa", tls=True)
+        self.assertEqual(self.dane_count("insecure"), 1)
+        self.assertEqual(self.dane_count("mismatch"), 0)
 
 
 class ResolverNotOnLoopbackTest(unittest.TestCase):

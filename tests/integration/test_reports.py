@@ -128,7 +128,7 @@ class ReportsTest(unittest.TestCase):
         r = run_cli("reports", "send", "--today", data=self.server.data)
         self.assertIn("3 reports queued", r.stdout, r.stdout)
         self.assertIn("tls-rpt good.example: 2 sessions reported to tls@reports.example", r.stdout)
-        self.assertIn("tls-rpt quiet.example: no mailto: rua", r.stdout)
+        self.assertIn("tls-rpt quiet.example: no mailto: or https: rua", r.stdout)
         self.assertIn("dmarc forged.example: <dmarc@reports.example> has no", r.stdout)
 
         tls = wait_for(lambda: (lambda m: m if len(m) == 2 else None)(
@@ -186,6 +186,256 @@ class ReportsTest(unittest.TestCase):
         self.assertIn("0 reports queued", r.stdout)
         self.assertTrue(any(n.endswith(".sent") for n in
                             os.listdir(os.path.join(self.server.data, "reports", "tls"))))
+
+
+class ReportSink:
+    """HTTPS on 127.0.0.1 for tlsrpt.sink.example (a self-signed certificate,
+    given to Hato as outbound.tls_ca_file): POSTs are kept; /tlsrpt is
+    answered 201, /moved a 307 redirect to /tlsrpt, anything else 500."""
+
+    def __init__(self, tmp):
+        import http.server
+        import ssl
+        import threading
+        from harness import free_port
+        self.cert = os.path.join(tmp, "sink-cert.pem")
+        self.key = key = os.path.join(tmp, "sink-key.pem")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                        "-subj", "/CN=tlsrpt.sink.example",
+                        "-addext", "subjectAltName=DNS:tlsrpt.sink.example",
+                        "-keyout", key, "-out", self.cert], check=True, capture_output=True)
+        self.posts = []
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                n = int(self.headers.get("Content-Length", "0"))
+                outer.posts.append({"path": self.path, "type": self.headers.get("Content-Type"),
+                                    "host": self.headers.get("Host"),
+                                    "body": self.rfile.read(n)})
+                if self.path == "/moved":
+                    self.send_response(307)
+                    self.send_header("Location", "/tlsrpt")
+                else:
+                    self.send_response(201 if self.path == "/tlsrpt" else 500)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.port = free_port()
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(self.cert, key)
+        self.httpd.socket = ctx.wrap_socket(self.httpd.socket, server_side=True)
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def base_url(sink):
+    return f"https://tlsrpt.sink.example:{sink.port}"
+
+
+class HttpsRuaTest(unittest.TestCase):
+    """RFC 8460 5.3.2: a TLS-RPT rua of https: gets the gzipped JSON report
+    POSTed as application/tlsrpt+gzip over verified TLS (src/http/client.h)."""
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="hato-it-reports-https-")
+        self.sink = ReportSink(self.tmp)
+        # STARTTLS offered (opportunistic): the session is a successful one.
+        self.mx = FakeMX(tls_cert=(self.sink.cert, self.sink.key))
+        base = f"https://tlsrpt.sink.example:{self.sink.port}"
+        mx = [("MX", "10 mx.fake.example.")]
+        self.dns = FakeDNS({
+            "mx.fake.example": [("A", "127.0.0.1")],
+            "tlsrpt.sink.example": [("A", "127.0.0.1")],
+            "posted.example": mx,
+            # One URL that takes the report, one that fails (500), one that
+            # redirects (not followed: the HTTPS client follows none unless asked).
+            "_smtp._tls.posted.example": [
+                ("TXT", f"v=TLSRPTv1; rua={base}/tlsrpt,{base}/broken,{base}/moved")],
+        })
+        self.server = Server(users=("alice",))
+        s = self.server
+        s.set_config("outbound", "resolver", f'"{self.dns.address}"')
+        s.set_config("outbound", "smtp_port", str(self.mx.port))
+        s.set_config("outbound", "mta_sts", "false")
+        s.set_config("outbound", "tls_ca_file", f'"{self.sink.cert}"')
+        s.start()
+
+    def tearDown(self):
+        self.server.cleanup()
+        self.mx.stop()
+        self.sink.stop()
+        self.dns.stop()
+        import shutil
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def test_report_posted_to_https_rua(self):
+        with smtplib.SMTP("127.0.0.1", self.server.submission_port, timeout=10) as c:
+            c.ehlo()
+            c.login(ALICE, PASSWORD)
+            c.sendmail(ALICE, ["a@posted.example"],
+                       f"From: <{ALICE}>\r\nTo: <a@posted.example>\r\nSubject: hi\r\n\r\n"
+                       "hello\r\n".encode())
+        wait_for(lambda: len(self.mx.received_for("a@posted.example")) == 1, what="delivery")
+        r = run_cli("reports", "send", "--today", data=self.server.data)
+        self.assertIn("0 reports queued, 1 posted", r.stdout, r.stdout)
+        self.assertIn(f"tls-rpt posted.example: 1 sessions posted to https://tlsrpt.sink.example:"
+                      f"{self.sink.port}/tlsrpt", r.stdout)
+        self.assertIn("not posted to", r.stdout)
+        self.assertIn("HTTP 500", r.stdout)
+        self.assertIn(f"not posted to {base_url(self.sink)}/moved: HTTP 307", r.stdout)
+        self.assertEqual(sorted(p["path"] for p in self.sink.posts),
+                         ["/broken", "/moved", "/tlsrpt"])
+        ok = [p for p in self.sink.posts if p["path"] == "/tlsrpt"]
+        self.assertEqual(len(ok), 1, self.sink.posts)
+        self.assertEqual(ok[0]["type"], "application/tlsrpt+gzip")
+        self.assertEqual(ok[0]["host"], f"tlsrpt.sink.example:{self.sink.port}")
+        report = json.loads(gzip.decompress(ok[0]["body"]))
+        [p] = report["policies"]
+        self.assertEqual(p["policy"]["policy-domain"], "posted.example")
+        self.assertEqual(p["summary"], {"total-successful-session-count": 1,
+                                        "total-failure-session-count": 0})
+        self.assertEqual(report["contact-info"], f"postmaster@{DOMAIN}")
+        # Nothing went by mail: the rua has no mailto:.
+        self.assertEqual(self.mx.received_for("tls@reports.example"), [])
+
+
+class DmarcFailureTest(unittest.TestCase):
+    """RFC 7489 7.3: with [reports] dmarc_failure on, a message a domain's
+    fo= asks about gets one AFRF report (RFC 6591) to its ruf=, through the
+    outbound queue to the fake MX; fo=0/1/d/s decide which; at most
+    dmarc_failure_per_hour reports per From domain."""
+
+    RUF = "ruf@reports.example"
+
+    def setUp(self):
+        import base64
+        self.mx = FakeMX()
+        mx = [("MX", "10 mx.fake.example.")]
+        ruf = f"ruf=mailto:{self.RUF}"
+        passes = [("TXT", "v=spf1 ip4:127.0.0.1 -all")]
+        fails = [("TXT", "v=spf1 -all")]
+        zone = {
+            "mx.fake.example": [("A", "127.0.0.1")],
+            "reports.example": mx,
+            # fo absent (0): only a DMARC failure is reported.
+            "fo0.example": fails,
+            "_dmarc.fo0.example": [("TXT", f"v=DMARC1; p=reject; {ruf}")],
+            "pass0.example": passes,
+            "_dmarc.pass0.example": [("TXT", f"v=DMARC1; p=reject; {ruf}")],
+            # fo=1: aligned SPF passes but there is no aligned DKIM pass.
+            "fo1.example": passes,
+            "_dmarc.fo1.example": [("TXT", f"v=DMARC1; p=none; {ruf}; fo=1")],
+            # fo=s: SPF failed.
+            "fos.example": fails,
+            "_dmarc.fos.example": [("TXT", f"v=DMARC1; p=none; {ruf}; fo=s")],
+            # fo=d: only a failing DKIM signature; an SPF failure alone is not.
+            "fod.example": fails,
+            "_dmarc.fod.example": [("TXT", f"v=DMARC1; p=none; {ruf}; fo=d")],
+            "sel._domainkey.fod.example": [
+                ("TXT", "v=DKIM1; k=ed25519; p=" + base64.b64encode(b"\x01" * 32).decode())],
+            # No ruf: never a failure report.
+            "noruf.example": fails,
+            "_dmarc.noruf.example": [("TXT", "v=DMARC1; p=none; rua=mailto:x@reports.example")],
+            # The hourly limit (2 here).
+            "many.example": fails,
+            "_dmarc.many.example": [("TXT", f"v=DMARC1; p=none; {ruf}")],
+        }
+        # RFC 7489 7.1: reports.example takes every one of these domains' reports.
+        for d in ("fo0", "pass0", "fo1", "fos", "fod", "many"):
+            zone[f"{d}.example._report._dmarc.reports.example"] = [("TXT", "v=DMARC1")]
+        self.dns = FakeDNS(zone)
+        self.server = Server(users=("alice",))
+        s = self.server
+        s.set_config("outbound", "resolver", f'"{self.dns.address}"')
+        s.set_config("outbound", "smtp_port", str(self.mx.port))
+        s.set_config("outbound", "mta_sts", "false")
+        s.set_config("outbound", "retry_base_seconds", "1")
+        s.set_config("msgauth", "check_loopback", "true")
+        s.set_config("reports", "dmarc_failure", "true")
+        s.set_config("reports", "dmarc_failure_per_hour", "2")
+        s.start()
+
+    def tearDown(self):
+        self.server.cleanup()
+        self.mx.stop()
+        self.dns.stop()
+
+    def send(self, domain, extra=""):
+        sender = f"news@{domain}"
+        msg = (f"{extra}From: <{sender}>\r\nTo: <{ALICE}>\r\nSubject: from {domain}\r\n"
+               f"Message-ID: <{domain}.1@{domain}>\r\n\r\nbody of {domain}\r\n")
+        with smtplib.SMTP("127.0.0.1", self.server.smtp_port, timeout=10) as c:
+            c.ehlo(f"mail.{domain}")
+            try:
+                c.sendmail(sender, [ALICE], msg.encode())
+            except smtplib.SMTPDataError:
+                pass  # p=reject refuses it; the report is sent all the same
+
+    def reports(self):
+        out = {}
+        for m in self.mx.received_for(self.RUF):
+            msg = email.message_from_bytes(m["data"])
+            self.assertEqual(msg.get_content_type(), "multipart/report")
+            self.assertEqual(msg.get_param("report-type"), "feedback-report")
+            parts = {p.get_content_type(): p for p in msg.walk()}
+            fb = parts["message/feedback-report"].get_payload()
+            # Python parses message/* as a list of one message of fields.
+            fields = fb[0] if isinstance(fb, list) else email.message_from_string(fb)
+            headers = parts["text/rfc822-headers"].get_payload(decode=True) or \
+                parts["text/rfc822-headers"].get_payload().encode()
+            out.setdefault(fields["Reported-Domain"], []).append((fields, headers, msg))
+        return out
+
+    def test_fo_options_and_limit(self):
+        bad_sig = ("DKIM-Signature: v=1; a=ed25519-sha256; c=relaxed/relaxed; d=fod.example;"
+                   " s=sel; h=from:to:subject; bh=" + "A" * 43 + "=; b=" + "A" * 86 + "==\r\n")
+        self.send("fo0.example")             # DMARC fails: reported (fo=0)
+        self.send("pass0.example")           # DMARC passes: no report under fo=0
+        self.send("fo1.example")             # passes by SPF, no DKIM: reported (fo=1)
+        self.send("fos.example")             # SPF fails: reported (fo=s)
+        self.send("fod.example")             # SPF fails, no signature: not under fo=d
+        self.send("fod.example", bad_sig)    # a signature fails: reported (fo=d)
+        self.send("noruf.example")           # no ruf=: nothing
+        for _ in range(3):
+            self.send("many.example")        # 3 failures, 2 reports (the limit)
+        want = {"fo0.example": 1, "fo1.example": 1, "fos.example": 1, "fod.example": 1,
+                "many.example": 2}
+        got = wait_for(lambda: (lambda r: r if {d: len(v) for d, v in r.items()} == want
+                                else None)(self.reports()), timeout=30,
+                       what="the failure reports")
+        self.assertEqual(self.mx.received_for("x@reports.example"), [])
+
+        [(f, headers, msg)] = got["fo0.example"]
+        self.assertEqual(f["Feedback-Type"], "auth-failure")
+        self.assertEqual(f["Auth-Failure"], "dmarc")
+        self.assertEqual(f["Version"], "1")
+        self.assertEqual(f["Source-IP"], "127.0.0.1")
+        self.assertEqual(f["Original-Mail-From"], "<news@fo0.example>")
+        self.assertEqual(f["Identity-Alignment"], "none")
+        self.assertEqual(f["Delivery-Result"], "reject")
+        self.assertIn("dmarc=fail", f["Authentication-Results"])
+        self.assertIn(b"Subject: from fo0.example", headers)
+        self.assertNotIn(b"body of fo0.example", msg.as_bytes())  # headers only
+        self.assertIn("DKIM-Signature", msg)
+
+        [(f, _, _)] = got["fo1.example"]
+        self.assertEqual(f["Auth-Failure"], "dmarc")
+        self.assertEqual(f["Identity-Alignment"], "spf")
+        self.assertEqual(f["Delivery-Result"], "delivered")
+        [(f, _, _)] = got["fos.example"]
+        self.assertEqual(f["Auth-Failure"], "spf")
+        [(f, headers, _)] = got["fod.example"]
+        self.assertEqual(f["Auth-Failure"], "signature")
+        self.assertEqual(f["DKIM-Domain"], "fod.example")
+        self.assertIn(b"DKIM-Signature", headers)
 
 
 if __name__ == "__main__":

@@ -235,27 +235,5 @@ TEST(Acme, ProblemsAndTokens) {
   EXPECT_EQ(KeyAuthorization("tok", "thumb"), "tok.thumb");
 }
 
-TEST(Acme, HttpsUrls) {
-  auto u = ParseHttpsUrl("https://acme.test:14000/dir");
-  ASSERT_TRUE(u);
-  EXPECT_EQ(u->host, "acme.test");
-  EXPECT_EQ(u->port, 14000);
-  EXPECT_EQ(u->path, "/dir");
-  auto d = ParseHttpsUrl("https://ca.example");
-  ASSERT_TRUE(d);
-  EXPECT_EQ(d->port, 443);
-  EXPECT_EQ(d->path, "/");
-  auto v6 = ParseHttpsUrl("https://[::1]:8443/x");
-  ASSERT_TRUE(v6);
-  EXPECT_EQ(v6->host, "::1");
-  EXPECT_EQ(v6->port, 8443);
-  EXPECT_FALSE(ParseHttpsUrl("http://ca.example/dir"));
-  EXPECT_FALSE(ParseHttpsUrl("https://user@ca.example/dir"));
-  EXPECT_FALSE(ParseHttpsUrl("https://ca.example:0/"));
-  EXPECT_FALSE(ParseHttpsUrl("https://ca.example:99999/"));
-  EXPECT_FALSE(ParseHttpsUrl("https://ca.example/a b"));
-  EXPECT_FALSE(ParseHttpsUrl("https:///dir"));
-}
-
 }  // namespace
 }  // namespace hato::acme

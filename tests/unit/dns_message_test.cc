@@ -63,6 +63,28 @@ TEST(DnsMessage, ResponseWithAdAndCompressedOwners) {
   EXPECT_EQ(r->rdata[1], tlsa2);
 }
 
+TEST(DnsMessage, CnameChainEndsAtTheCanonicalName) {
+  // alias.example CNAME mid.example; mid.example CNAME mx.example; mx.example A.
+  std::string q = Name({"alias", "Example"}) + U16(1) + U16(1);
+  std::string wire = Header(0x0020, 3) + q +
+                     Rr(std::string("\xc0\x0c", 2), 5, Name({"mid", "example"})) +
+                     Rr(Name({"mid", "example"}), 5, Name({"MX", "example"})) +
+                     Rr(Name({"mx", "example"}), 1, std::string("\x7f\x00\x00\x01", 4));
+  auto r = ParseResponse(wire);
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->canonical, "mx.example");
+  ASSERT_EQ(r->rdata.size(), 1u);
+  // No CNAME: the name itself.
+  std::string plain =
+      Header(0x0020, 1) + q + Rr(std::string("\xc0\x0c", 2), 1, std::string("\x7f\x00\x00\x01", 4));
+  auto p = ParseResponse(plain);
+  ASSERT_TRUE(p);
+  EXPECT_EQ(p->canonical, "alias.example");
+  // A CNAME target running past its rdata is refused.
+  std::string bad = Header(0x0020, 1) + q + Rr(std::string("\xc0\x0c", 2), 5, "\x03mid");
+  EXPECT_FALSE(ParseResponse(bad));
+}
+
 TEST(DnsMessage, ResponseWithoutAdAndNxdomain) {
   std::string q = Name({"example"}) + U16(15) + U16(1);
   auto r = ParseResponse(Header(0x0003, 0) + q);

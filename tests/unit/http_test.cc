@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "http/request.h"
+#include "http/url.h"
 
 namespace hato::http {
 namespace {
@@ -89,6 +90,34 @@ TEST(HttpNegotiation, EncodingsAndEtags) {
   EXPECT_FALSE(EtagMatches("\"a\"", "\"b\""));
   EXPECT_EQ(ContentTypeFor("x/app.JS"), "text/javascript; charset=utf-8");
   EXPECT_EQ(ContentTypeFor("noext"), "application/octet-stream");
+}
+
+TEST(HttpUrl, HttpsUrls) {
+  auto u = ParseHttpsUrl("https://acme.test:14000/dir");
+  ASSERT_TRUE(u);
+  EXPECT_EQ(u->host, "acme.test");
+  EXPECT_EQ(u->port, 14000);
+  EXPECT_EQ(u->path, "/dir");
+  auto d = ParseHttpsUrl("https://ca.example");
+  ASSERT_TRUE(d);
+  EXPECT_EQ(d->port, 443);
+  EXPECT_EQ(d->path, "/");
+  auto v6 = ParseHttpsUrl("https://[::1]:8443/x");
+  ASSERT_TRUE(v6);
+  EXPECT_EQ(v6->host, "::1");
+  EXPECT_EQ(v6->port, 8443);
+  EXPECT_FALSE(ParseHttpsUrl("http://ca.example/dir"));
+  EXPECT_FALSE(ParseHttpsUrl("https://user@ca.example/dir"));
+  EXPECT_FALSE(ParseHttpsUrl("https://ca.example:0/"));
+  EXPECT_FALSE(ParseHttpsUrl("https://ca.example:99999/"));
+  EXPECT_FALSE(ParseHttpsUrl("https://ca.example/a b"));
+  EXPECT_FALSE(ParseHttpsUrl("https:///dir"));
+}
+
+TEST(HttpUrl, HostField) {
+  EXPECT_EQ(HostField(*ParseHttpsUrl("https://ca.example/x")), "ca.example");
+  EXPECT_EQ(HostField(*ParseHttpsUrl("https://ca.example:8443/x")), "ca.example:8443");
+  EXPECT_EQ(HostField(*ParseHttpsUrl("https://[::1]:8443/x")), "[::1]:8443");
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 
 #include <boost/json.hpp>
 
+#include "reports/afrf.h"
 #include "reports/format.h"
 
 namespace hato::reports {
@@ -143,6 +144,10 @@ TEST(Reports, MailtoAddressesOfRua) {
   EXPECT_TRUE(MailtoAddresses("mailto:a..b@example.org").empty());
   EXPECT_EQ(MailtoAddresses("mailto:j%C3%B6rg@example.org"),
             (std::vector<std::string>{"j\xc3\xb6rg@example.org"}));
+  EXPECT_EQ(HttpsRuaUrls("mailto:a@b.example, https://r.example/x,https://r.example:8443/y "
+                         ",http://plain.example/,https://bad host/"),
+            (std::vector<std::string>{"https://r.example/x", "https://r.example:8443/y"}));
+  EXPECT_TRUE(HttpsRuaUrls("mailto:a@b.example").empty());
   EXPECT_EQ(TlsRptRua("v=TLSRPTv1; rua=mailto:tls@example.net"), "mailto:tls@example.net");
   EXPECT_EQ(TlsRptRua("v=TLSRPTv1;rua=mailto:x@y.z;"), "mailto:x@y.z");
   EXPECT_FALSE(TlsRptRua("v=spf1 -all"));
@@ -183,6 +188,61 @@ TEST(Reports, MailIsMultipartReportWithTheAttachment) {
   for (size_t i = mail.find('\n'); i != std::string::npos; i = mail.find('\n', i + 1)) {
     ASSERT_EQ(mail[i - 1], '\r') << "bare LF at " << i;
   }
+}
+
+TEST(Reports, FailureOptions) {
+  // RFC 7489 6.3 fo=.
+  FailureFacts dmarc_fail;  // nothing aligned passes
+  FailureFacts spf_only;
+  spf_only.spf_aligned_pass = true;
+  FailureFacts both;
+  both.spf_aligned_pass = both.dkim_aligned_pass = true;
+  FailureFacts bad_sig = spf_only;
+  bad_sig.dkim_failed = true;
+  FailureFacts spf_fail;
+  spf_fail.spf_failed = true;
+  spf_fail.dkim_aligned_pass = true;
+  EXPECT_TRUE(FailureReportWanted("0", dmarc_fail));
+  EXPECT_TRUE(FailureReportWanted("", dmarc_fail));
+  EXPECT_FALSE(FailureReportWanted("0", spf_only));
+  EXPECT_TRUE(FailureReportWanted("1", spf_only));
+  EXPECT_FALSE(FailureReportWanted("1", both));
+  EXPECT_FALSE(FailureReportWanted("d", dmarc_fail));
+  EXPECT_TRUE(FailureReportWanted("d", bad_sig));
+  EXPECT_FALSE(FailureReportWanted("s", bad_sig));
+  EXPECT_TRUE(FailureReportWanted("s", spf_fail));
+  EXPECT_TRUE(FailureReportWanted("d : s", spf_fail));
+  EXPECT_FALSE(FailureReportWanted("x", dmarc_fail));  // unknown options: ignored
+  EXPECT_EQ(AuthFailureType("0", dmarc_fail), "dmarc");
+  EXPECT_EQ(AuthFailureType("d", bad_sig), "signature");
+  EXPECT_EQ(AuthFailureType("s", spf_fail), "spf");
+}
+
+TEST(Reports, FailureReportIsAfrfWithTheHeaderOnly) {
+  FailureReport r;
+  r.from = "postmaster@example.org";
+  r.to = {"ruf@example.com"};
+  r.date = "Wed, 02 Dec 2026 12:00:00 +0000";
+  r.message_id = "x1@mx.example.org";
+  r.reporter = "mx.example.org";
+  r.auth_failure = "dmarc";
+  r.identity_alignment = "none";
+  r.reported_domain = "example.com\r\nBcc: evil";  // a CRLF cannot add a field
+  r.source_ip = "192.0.2.1";
+  r.original_mail_from = "a@example.com";
+  r.arrival_date = r.date;
+  r.auth_results = "mx.example.org; dmarc=fail header.from=example.com";
+  r.delivery_result = "reject";
+  r.headers = HeaderBlock("From: a@example.com\r\nSubject: s\r\n\r\nsecret body\r\n");
+  EXPECT_EQ(r.headers, "From: a@example.com\r\nSubject: s\r\n\r\n");
+  std::string m = ComposeFailureReport(r);
+  EXPECT_NE(m.find("report-type=feedback-report"), std::string::npos);
+  EXPECT_NE(m.find("\r\nFeedback-Type: auth-failure\r\n"), std::string::npos);
+  EXPECT_NE(m.find("\r\nAuth-Failure: dmarc\r\n"), std::string::npos);
+  EXPECT_NE(m.find("\r\nSource-IP: 192.0.2.1\r\n"), std::string::npos);
+  EXPECT_NE(m.find("Content-Type: text/rfc822-headers"), std::string::npos);
+  EXPECT_EQ(m.find("\r\nBcc:"), std::string::npos);
+  EXPECT_EQ(m.find("secret body"), std::string::npos);
 }
 
 }  // namespace
