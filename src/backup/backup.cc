@@ -5,19 +5,18 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <condition_variable>
 #include <cstring>
 #include <ctime>
 #include <filesystem>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <unordered_map>
 #include <unordered_set>
 
 #include "base/progress.h"
 #include "base/strings.h"
 #include "mime/message.h"
+#include "store/restore_window.h"
 
 namespace hato::backup {
 namespace {
@@ -679,20 +678,19 @@ Result<RestoreResult> RestoreMerge(const std::string& dest, store::Store& store,
   RestoreResult out;
   out.id = set->id;
   Progress progress("restore --merge " + set->id, set->manifest.counts["messages"]);
-  std::mutex mu;
-  std::condition_variable cv;
-  size_t in_flight = 0;
+  store::RestoreWindow window(store, kRestoreWindow, out);
   // Merges the messages of a backed-up account (or list archive) into a live
   // one: bodies from the set, identical messages skipped (RestoreMessage).
   auto merge_messages = [&](int64_t snap_account, int64_t account_id,
                             const std::string& what) -> Status {
     auto st = (*snap)->ForEachMessage(snap_account, false, [&](const store::SnapshotMessage& m) {
-      ++out.messages;
+      std::string where = what + " folder " + m.mailbox + " uid " + std::to_string(m.uid);
       auto body = ReadBackupBody(fs, dest, m.body);
       if (!body) {
-        std::lock_guard lock(mu);
-        out.problems.push_back(what + " folder " + m.mailbox + " uid " + std::to_string(m.uid) +
-                               ": " + body.error().message);
+        window.Locked([&](RestoreResult& o) {
+          ++o.messages;
+          o.problems.push_back(where + ": " + body.error().message);
+        });
         return Ok();
       }
       store::RestoreRequest req;
@@ -706,33 +704,14 @@ Result<RestoreResult> RestoreMerge(const std::string& dest, store::Store& store,
       req.keywords = m.keywords;
       req.return_path = m.return_path;
       req.internal_date = m.internal_date;
-      uint64_t size = req.content.size();
-      {
-        std::unique_lock lock(mu);
-        cv.wait(lock, [&] { return in_flight < kRestoreWindow; });
-        ++in_flight;
-      }
-      std::string where = what + " folder " + m.mailbox + " uid " + std::to_string(m.uid);
-      store.RestoreMessage(std::move(req), [&, size, where](Result<store::RestoreResult> r) {
-        std::lock_guard lock(mu);
-        if (!r) {
-          out.problems.push_back(where + ": " + r.error().message);
-        } else if (r->added) {
-          ++out.added;
-          out.bytes += size;
-        } else {
-          ++out.skipped;
-        }
-        --in_flight;
-        cv.notify_all();
+      window.Add(std::move(req), std::move(where));
+      window.Locked([&](RestoreResult& o) {
+        ++o.messages;
+        progress.Update(o.messages, o.bytes);
       });
-      progress.Update(out.messages, out.bytes);
       return Ok();
     });
-    {
-      std::unique_lock lock(mu);
-      cv.wait(lock, [&] { return in_flight == 0; });
-    }
+    window.Drain();
     if (!st) return Err(st.error().kind, what + ": " + st.error().message);
     return Ok();
   };

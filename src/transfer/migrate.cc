@@ -7,9 +7,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
-#include <condition_variable>
 #include <map>
-#include <mutex>
 
 #include "base/progress.h"
 #include "base/strings.h"
@@ -17,6 +15,7 @@
 #include "imap/proto/utf7.h"
 #include "mime/message.h"
 #include "store/mailbox_name.h"
+#include "store/restore_window.h"
 #include "transfer/imap_response.h"
 
 namespace hato::transfer {
@@ -264,9 +263,7 @@ Result<MigrateResult> Migrate(store::Store& store, int64_t account_id, const std
 
   MigrateResult out;
   Progress progress("migrate " + address, 0);
-  std::mutex mu;
-  std::condition_variable cv;
-  size_t in_flight = 0;
+  store::RestoreWindow window(store, kWindow, out);
   for (const auto& f : folders) {
     // The local name: UTF-8, "/" as the hierarchy separator.
     std::string local;
@@ -345,33 +342,12 @@ Result<MigrateResult> Migrate(store::Store& store, int64_t account_id, const std
       auto tree = mime::Parse(*item->body);
       req.mime = tree ? mime::Serialize(*tree) : std::string();
       req.content = std::move(*item->body);
-      uint64_t size = req.content.size();
       std::string where = "folder " + *canonical + " uid " + std::to_string(item->uid);
-      {
-        std::unique_lock lock(mu);
-        cv.wait(lock, [&] { return in_flight < kWindow; });
-        ++in_flight;
-      }
-      store.RestoreMessage(std::move(req), [&, size, where](Result<store::RestoreResult> res) {
-        std::lock_guard lock(mu);
-        if (!res) {
-          out.problems.push_back(where + ": " + res.error().message);
-        } else if (res->added) {
-          ++out.added;
-          out.bytes += size;
-        } else {
-          ++out.skipped;
-        }
-        --in_flight;
-        cv.notify_all();
-      });
-      progress.Update(out.fetched, out.bytes);
+      window.Add(std::move(req), std::move(where));
+      window.Locked([&](MigrateResult& o) { progress.Update(o.fetched, o.bytes); });
       return Ok();
     });
-    {
-      std::unique_lock lock(mu);
-      cv.wait(lock, [&] { return in_flight == 0; });
-    }
+    window.Drain();
     if (!st) {
       out.problems.push_back("folder " + *canonical + ": " + st.error().message);
       continue;
@@ -379,7 +355,7 @@ Result<MigrateResult> Migrate(store::Store& store, int64_t account_id, const std
     // Resume point: only once everything up to it is stored.
     bool all_stored = true;
     {
-      std::lock_guard lock(mu);
+      // Every write has its result (Drain above): the tally is final.
       for (const auto& p : out.problems) {
         if (p.rfind("folder " + *canonical + " ", 0) == 0) all_stored = false;
       }

@@ -1,14 +1,13 @@
 #include "transfer/transfer.h"
 
 #include <algorithm>
-#include <condition_variable>
-#include <mutex>
 
 #include "base/progress.h"
 #include "base/strings.h"
 #include "imap/proto/utf7.h"
 #include "mime/message.h"
 #include "store/mailbox_name.h"
+#include "store/restore_window.h"
 #include "transfer/mbox.h"
 
 namespace hato::transfer {
@@ -63,12 +62,14 @@ std::optional<std::string> ExportUnsafe(const std::string& name) {
   }
 }
 
-// Windowed writes through Store::RestoreMessage.
+// The messages of an import, written through a RestoreWindow.
 class Importer {
  public:
   Importer(store::Store& store, int64_t account_id, TransferResult& out, Progress& progress)
-      : store_(store), account_(account_id), out_(out), progress_(progress) {}
-  ~Importer() { Drain(); }
+      : store_(store),
+        account_(account_id),
+        progress_(progress),
+        window_(store, kImportWindow, out) {}
 
   void Add(const std::string& folder, std::string content, uint32_t flags, int64_t date,
            std::string return_path, const std::string& where) {
@@ -81,28 +82,11 @@ class Importer {
     req.flags = flags;
     req.internal_date = date;
     req.return_path = std::move(return_path);
-    uint64_t size = req.content.size();
-    {
-      std::unique_lock lock(mu_);
-      cv_.wait(lock, [&] { return in_flight_ < kImportWindow; });
-      ++in_flight_;
-      ++out_.messages;
-    }
-    store_.RestoreMessage(std::move(req), [this, size, where](Result<store::RestoreResult> r) {
-      std::lock_guard lock(mu_);
-      if (!r) {
-        out_.problems.push_back(where + ": " + r.error().message);
-      } else if (r->added) {
-        ++out_.added;
-        out_.bytes += size;
-      } else {
-        ++out_.skipped;
-      }
-      --in_flight_;
-      cv_.notify_all();
+    window_.Add(std::move(req), where);
+    window_.Locked([&](TransferResult& o) {
+      ++o.messages;
+      progress_.Update(o.messages, o.bytes);
     });
-    std::lock_guard lock(mu_);
-    progress_.Update(out_.messages, out_.bytes);
   }
 
   // An empty folder is kept too.
@@ -121,23 +105,16 @@ class Importer {
   }
 
   void Problem(std::string p) {
-    std::lock_guard lock(mu_);
-    out_.problems.push_back(std::move(p));
+    window_.Locked([&](TransferResult& o) { o.problems.push_back(std::move(p)); });
   }
 
-  void Drain() {
-    std::unique_lock lock(mu_);
-    cv_.wait(lock, [&] { return in_flight_ == 0; });
-  }
+  void Drain() { window_.Drain(); }
 
  private:
   store::Store& store_;
   int64_t account_;
-  TransferResult& out_;
   Progress& progress_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  size_t in_flight_ = 0;
+  store::RestoreWindow<TransferResult> window_;
 };
 
 int64_t Now() { return static_cast<int64_t>(std::time(nullptr)); }
