@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <ctime>
 #include <filesystem>
+#include <functional>
 #include <initializer_list>
 #include <mutex>
 #include <set>
@@ -570,7 +571,7 @@ Output MailboxQuery(Context& ctx, json::object& args) {
   json::object r;
   r["accountId"] = AccountId(ctx.account_id);
   r["queryState"] = MailboxState(d->mailboxes);
-  r["canCalculateChanges"] = false;
+  r["canCalculateChanges"] = true;  // Mailbox/queryChanges is exact
   r["position"] = 0;
   r["total"] = ids.size();
   r["ids"] = std::move(ids);
@@ -2177,22 +2178,23 @@ Output ThreadChanges(Context& ctx, json::object& args) {
   return EmailChangesImpl(ctx, args, "Thread/changes", true);
 }
 
-// ---- Email/queryChanges (section 4.5, RFC 8620 section 5.6) ----
+// ---- /queryChanges (RFC 8620 section 5.6) ----
 //
-// Every Email changed since the old state (as Email/changes finds them) is
-// reported as removed, and added back at its index when it is in the results
-// now: exact for filters and sorts on an Email's own properties (its content
-// never changes; keywords and Mailboxes change its modseq), which section 5.6
-// allows ("MAY return extra ids"). A collapsed query depends on other Emails
-// of the Thread: cannotCalculateChanges.
-Output EmailQueryChanges(Context& ctx, json::object& args) {
-  HATO_KNOWN("accountId", "filter", "sort", "sinceQueryState", "maxChanges", "upToId",
-             "calculateTotal", "collapseThreads");
+// One /queryChanges for every type whose query state is its /changes state
+// (Mailbox, Email): every id the type's /changes reports since the old state
+// (created, updated or destroyed) is removed, and added back at its index
+// when the query has it now. Exact when the query reads only properties that
+// a change to an object shows in /changes, which section 5.6 allows ("MAY
+// return extra ids"); upToId is ignored (the sorted properties change). More
+// changes than maxChanges: tooManyChanges. `changes` answers the type's
+// /changes for {accountId, sinceState}; `query` fills every id the query
+// gives, in order, or returns its error.
+Output QueryChangesOf(
+    Context& ctx, json::object& args, const char* name,
+    const std::function<Output(json::object&)>& changes,
+    const std::function<Output(json::object&, std::vector<std::string>&)>& query) {
   const json::value* since = args.if_contains("sinceQueryState");
   if (!since || !since->is_string()) return Output::Error("invalidArguments", "sinceQueryState");
-  if (const json::value* c = args.if_contains("collapseThreads");
-      c && c->is_bool() && c->get_bool())
-    return Output::Error("cannotCalculateChanges", "collapsed queries are not tracked");
   int64_t max_changes = 0;
   if (const json::value* m = args.if_contains("maxChanges"); m && !m->is_null()) {
     if (!m->is_number() || m->to_number<double>() <= 0)
@@ -2202,7 +2204,7 @@ Output EmailQueryChanges(Context& ctx, json::object& args) {
   json::object cargs;
   cargs["accountId"] = AccountId(ctx.account_id);
   cargs["sinceState"] = since->get_string();
-  Output ch = EmailChangesImpl(ctx, cargs, "Email/changes", false);
+  Output ch = changes(cargs);
   if (!ch.error_type.empty()) return ch;
   std::set<std::string> touched;
   for (const char* k : {"created", "updated", "destroyed"})
@@ -2212,7 +2214,7 @@ Output EmailQueryChanges(Context& ctx, json::object& args) {
   for (const char* k : {"accountId", "filter", "sort"})
     if (const json::value* v = args.if_contains(k)) qargs[k] = *v;
   std::vector<std::string> all;
-  Output q = EmailQueryImpl(ctx, qargs, &all);
+  Output q = query(qargs, all);
   if (!q.error_type.empty()) return q;
   json::array removed, added;
   for (const auto& id : touched) removed.push_back(json::string(id));
@@ -2229,7 +2231,43 @@ Output EmailQueryChanges(Context& ctx, json::object& args) {
   if (ct && ct->is_bool() && ct->get_bool()) r["total"] = static_cast<uint64_t>(all.size());
   r["removed"] = std::move(removed);
   r["added"] = std::move(added);
-  return Output::One("Email/queryChanges", std::move(r));
+  return Output::One(name, std::move(r));
+}
+
+// Email/queryChanges (section 4.5): exact for filters and sorts on an
+// Email's own properties (its content never changes; keywords and Mailboxes
+// change its modseq). A collapsed query depends on other Emails of the
+// Thread: cannotCalculateChanges.
+Output EmailQueryChanges(Context& ctx, json::object& args) {
+  HATO_KNOWN("accountId", "filter", "sort", "sinceQueryState", "maxChanges", "upToId",
+             "calculateTotal", "collapseThreads");
+  if (const json::value* c = args.if_contains("collapseThreads");
+      c && c->is_bool() && c->get_bool())
+    return Output::Error("cannotCalculateChanges", "collapsed queries are not tracked");
+  return QueryChangesOf(
+      ctx, args, "Email/queryChanges",
+      [&](json::object& cargs) { return EmailChangesImpl(ctx, cargs, "Email/changes", false); },
+      [&](json::object& qargs, std::vector<std::string>& all) {
+        return EmailQueryImpl(ctx, qargs, &all);
+      });
+}
+
+// Mailbox/queryChanges (section 2.4): the query state is the Mailbox state.
+// Exact: /query's filters and its order read only name, role and
+// isSubscribed, and a change to any of them is an update in Mailbox/changes.
+Output MailboxQueryChanges(Context& ctx, json::object& args) {
+  HATO_KNOWN("accountId", "filter", "sort", "sinceQueryState", "maxChanges", "upToId",
+             "calculateTotal", "sortAsTree", "filterAsTree");
+  return QueryChangesOf(
+      ctx, args, "Mailbox/queryChanges",
+      [&](json::object& cargs) { return MailboxChanges(ctx, cargs); },
+      [&](json::object& qargs, std::vector<std::string>& all) {
+        Output q = MailboxQuery(ctx, qargs);
+        if (q.error_type.empty())
+          for (const auto& v : q.responses.front().second.at("ids").get_array())
+            all.push_back(std::string(v.get_string()));
+        return q;
+      });
 }
 
 // ---- Email/copy (section 4.7) ----
@@ -4137,6 +4175,7 @@ const std::vector<MethodEntry>& MailMethods() {
       {"Mailbox/get", kCapMail, MailboxGet},
       {"Mailbox/changes", kCapMail, MailboxChanges},
       {"Mailbox/query", kCapMail, MailboxQuery},
+      {"Mailbox/queryChanges", kCapMail, MailboxQueryChanges},
       {"Mailbox/set", kCapMail, MailboxSet},
       {"Email/get", kCapMail, EmailGet},
       {"Email/query", kCapMail, EmailQuery},

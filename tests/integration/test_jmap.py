@@ -454,6 +454,94 @@ class JmapTest(unittest.TestCase):
         self.assertEqual(c["total"], 1)
         self.assertEqual(r[3][1]["type"], "cannotCalculateChanges")
 
+    def mailbox_query(self, flt):
+        args = {"accountId": self.account}
+        if flt is not None:
+            args["filter"] = flt
+        _, _, body = self.api([["Mailbox/query", args, "q"]])
+        return body["methodResponses"][0][1]
+
+    def test_mailbox_query_changes_bring_cached_ids_up_to_date(self):
+        # RFC 8621 section 2.4 / RFC 8620 section 5.6: a client caches two
+        # queries' ids; mailboxes are created, renamed (into, out of and
+        # within the filter) and destroyed over JMAP and IMAP; applying
+        # /queryChanges to the cached ids gives exactly what /query gives now.
+        tag = str(time.time_ns())
+        pre = f"QC{tag}"
+        names = {k: f"{pre}-{k}" for k in ("b", "d", "f", "g", "h")}
+        _, _, body = self.api([["Mailbox/set", {"accountId": self.account, "create": {
+            k: {"name": n, "parentId": None} for k, n in names.items()}}, "s"]])
+        made = {k: v["id"] for k, v in body["methodResponses"][0][1]["created"].items()}
+        self.assertEqual(sorted(made), sorted(names))
+        queries = [{"name": pre.lower()}, None]
+        cached = []
+        for flt in queries:
+            q = self.mailbox_query(flt)
+            self.assertTrue(q["canCalculateChanges"])
+            cached.append((q["queryState"], list(q["ids"])))
+        self.assertEqual(len(cached[0][1]), 5)
+
+        _, _, body = self.api([["Mailbox/set", {
+            "accountId": self.account,
+            "create": {"c": {"name": f"{pre}-c", "parentId": None}},
+            "update": {made["d"]: {"name": f"Out{tag}"},     # leaves the filter
+                       made["b"]: {"name": f"{pre}-z"}},     # moves to the end
+            "destroy": [made["g"]]}, "s"]])
+        r = body["methodResponses"][0][1]
+        self.assertIn("c", r["created"], r)
+        self.assertEqual(r["destroyed"], [made["g"]], r)
+        im = imaplib.IMAP4("127.0.0.1", self.server.imap_port)
+        im.login(ALICE, PASSWORD)
+        self.assertEqual(im.create(f"{pre}-a")[0], "OK")
+        self.assertEqual(im.create(f"Zin{tag}")[0], "OK")
+        self.assertEqual(im.rename(f"Zin{tag}", f"{pre}-e")[0], "OK")  # enters the filter
+        self.assertEqual(im.rename(f"{pre}-h", f"{pre}-0")[0], "OK")   # moves to the front
+        self.assertEqual(im.delete(f"{pre}-f")[0], "OK")
+        im.logout()
+        self.deliver(f"{pre} counts only")  # the Inbox's counts change too
+
+        for flt, (state, ids) in zip(queries, cached):
+            args = {"accountId": self.account, "sinceQueryState": state,
+                    "calculateTotal": True}
+            if flt is not None:
+                args["filter"] = flt
+            _, _, body = self.api([["Mailbox/queryChanges", args, "c"]])
+            c = body["methodResponses"][0][1]
+            now = self.mailbox_query(flt)
+            self.assertEqual(c["oldQueryState"], state)
+            self.assertEqual(c["newQueryState"], now["queryState"])
+            self.assertEqual(c["total"], len(now["ids"]))
+            got = [i for i in ids if i not in set(c["removed"])]
+            for a in sorted(c["added"], key=lambda a: a["index"]):
+                got.insert(a["index"], a["id"])
+            self.assertEqual(got, now["ids"], (flt, c))
+            self.assertIn(made["g"], c["removed"])
+            self.assertIn(made["f"], c["removed"])
+        self.assertEqual(len(self.mailbox_query(queries[0])["ids"]), 5)
+
+        # Errors (RFC 8620 section 5.6).
+        state = self.mailbox_query(None)["queryState"]
+        im = imaplib.IMAP4("127.0.0.1", self.server.imap_port)
+        im.login(ALICE, PASSWORD)
+        self.assertEqual(im.create(f"{pre}-x")[0], "OK")
+        self.assertEqual(im.create(f"{pre}-y")[0], "OK")
+        im.logout()
+        a = {"accountId": self.account}
+        _, _, body = self.api([
+            ["Mailbox/queryChanges", {**a, "sinceQueryState": "garbage"}, "0"],
+            ["Mailbox/queryChanges", a, "1"],
+            ["Mailbox/queryChanges", {**a, "sinceQueryState": state, "maxChanges": 3}, "2"],
+            ["Mailbox/queryChanges", {**a, "sinceQueryState": state, "maxChanges": 0}, "3"],
+            ["Mailbox/queryChanges", {**a, "sinceQueryState": state, "bogus": 1}, "4"],
+            ["Mailbox/queryChanges", {**a, "sinceQueryState": state, "maxChanges": 4}, "5"]])
+        r = body["methodResponses"]
+        self.assertEqual([x[1].get("type") for x in r[:5]],
+                         ["cannotCalculateChanges", "invalidArguments", "tooManyChanges",
+                          "invalidArguments", "invalidArguments"])
+        self.assertEqual(r[5][0], "Mailbox/queryChanges")
+        self.assertEqual(len(r[5][1]["removed"]), 2)
+        self.assertEqual(len(r[5][1]["added"]), 2)
+
     def test_email_copy_has_no_other_account_to_copy_from(self):
         _, _, body = self.api([
             ["Email/copy", {"fromAccountId": "a999", "accountId": self.account,
