@@ -3841,41 +3841,13 @@ Output EmailSubmissionQuery(Context& ctx, json::object& args) {
       return false;
     });
   }
-  int64_t total = static_cast<int64_t>(hits.size());
-  int64_t position = 0;
-  if (const json::value* p = args.if_contains("position"); p && !p->is_null()) {
-    if (!p->is_number()) return Output::Error("invalidArguments", "position");
-    position = p->to_number<int64_t>();
-    if (position < 0) position = std::max<int64_t>(0, total + position);
-  }
-  if (const json::value* a = args.if_contains("anchor"); a && !a->is_null()) {
-    if (!a->is_string()) return Output::Error("invalidArguments", "anchor");
-    int64_t found = -1;
-    for (int64_t i = 0; i < total; ++i)
-      if (hits[static_cast<size_t>(i)]->at("id").get_string() == a->get_string()) found = i;
-    if (found < 0) return Output::Error("anchorNotFound");
-    int64_t off = 0;
-    if (const json::value* o = args.if_contains("anchorOffset"); o && o->is_number())
-      off = o->to_number<int64_t>();
-    position = std::max<int64_t>(0, found + off);
-  }
-  int64_t limit = static_cast<int64_t>(ctx.cfg.jmap.max_objects_in_get);
-  if (const json::value* l = args.if_contains("limit"); l && !l->is_null()) {
-    if (!l->is_number() || l->to_number<double>() < 0)
-      return Output::Error("invalidArguments", "limit");
-    limit = std::min(limit, l->to_number<int64_t>());
-  }
-  json::array ids;
-  for (int64_t i = position; i < total && i < position + limit; ++i)
-    ids.push_back(hits[static_cast<size_t>(i)]->at("id"));
+  std::vector<std::string> ids;
+  for (const json::object* h : hits) ids.push_back(std::string(h->at("id").get_string()));
   json::object r;
   r["accountId"] = AccountId(ctx.account_id);
   r["queryState"] = SubmissionState(*all);
   r["canCalculateChanges"] = false;
-  r["position"] = std::min(position, total);
-  r["ids"] = std::move(ids);
-  const json::value* ct = args.if_contains("calculateTotal");
-  if (ct && ct->is_bool() && ct->get_bool()) r["total"] = total;
+  if (auto e = QueryWindow(ctx, args, ids, r)) return *e;
   return Output::One("EmailSubmission/query", std::move(r));
 }
 
