@@ -587,8 +587,39 @@ std::optional<Output> QueryWindow(Context& ctx, const json::object& args,
   return std::nullopt;
 }
 
-// FilterOperator nesting allowed in Mailbox/query (as in Email/query).
-constexpr int kMaxMailboxFilterDepth = 16;
+// A FilterOperator (RFC 8620 section 5.5): AND, OR or NOT of its
+// conditions, each matched by `each` (a FilterCondition or another
+// operator). An error is "unsupportedFilter:<what>" or the invalid part;
+// FilterError makes it the method error.
+using FilterEach = std::function<std::optional<std::string>(const json::object&, bool&)>;
+std::optional<std::string> MatchOperator(const json::object& f, bool& result,
+                                         const FilterEach& each) {
+  const json::value* op = f.if_contains("operator");
+  const json::value* conds = f.if_contains("conditions");
+  if (!op || !op->is_string() || !conds || !conds->is_array())
+    return std::string("bad FilterOperator");
+  std::string o(op->get_string());
+  if (o != "AND" && o != "OR" && o != "NOT") return std::string("bad operator " + o);
+  bool any = false, all = true;
+  for (const auto& c : conds->get_array()) {
+    if (!c.is_object()) return std::string("bad condition");
+    bool r = false;
+    if (auto e = each(c.get_object(), r)) return e;
+    any = any || r;
+    all = all && r;
+  }
+  result = o == "AND" ? all : o == "OR" ? any : !any;
+  return std::nullopt;
+}
+
+Output FilterError(const std::string& e) {
+  if (e.rfind("unsupportedFilter:", 0) == 0)
+    return Output::Error("unsupportedFilter", e.substr(18));
+  return Output::Error("invalidArguments", "filter: " + e);
+}
+
+// FilterOperator nesting allowed in Mailbox/query and Email/query.
+constexpr int kMaxFilterDepth = 16;
 
 std::string_view LeafName(const store::MailboxInfo& m) {
   size_t slash = m.name.rfind(store::kHierarchySeparator);
@@ -611,54 +642,39 @@ struct MailboxTree {
 };
 
 // One FilterCondition (section 2.3: parentId, name, role, hasAnyRole,
-// isSubscribed) or FilterOperator (RFC 8620 section 5.5) against `m`.
-std::optional<Output> MailboxMatches(const MailboxTree& tree, const store::MailboxInfo& m,
-                                     const json::object& f, int depth, bool& result) {
-  if (depth > kMaxMailboxFilterDepth)
-    return Output::Error("invalidArguments", "the filter is nested too deeply");
-  if (const json::value* op = f.if_contains("operator")) {
-    const json::value* conds = f.if_contains("conditions");
-    if (!op->is_string() || !conds || !conds->is_array() || f.size() != 2)
-      return Output::Error("invalidArguments", "FilterOperator");
-    std::string_view o = op->get_string();
-    if (o != "AND" && o != "OR" && o != "NOT")
-      return Output::Error("unsupportedFilter", "operator " + std::string(o));
-    bool any = false, all = true;
-    for (const auto& c : conds->get_array()) {
-      if (!c.is_object()) return Output::Error("invalidArguments", "filter condition");
-      bool r = false;
-      if (auto e = MailboxMatches(tree, m, c.get_object(), depth + 1, r)) return e;
-      any = any || r;
-      all = all && r;
-    }
-    result = o == "AND" ? all : o == "OR" ? any : !any;
-    return std::nullopt;
-  }
+// isSubscribed) or FilterOperator against `m`; errors as MatchOperator's.
+std::optional<std::string> MailboxMatches(const MailboxTree& tree, const store::MailboxInfo& m,
+                                          const json::object& f, int depth, bool& result) {
+  if (depth > kMaxFilterDepth) return std::string("the filter is nested too deeply");
+  if (f.contains("operator"))
+    return MatchOperator(f, result, [&](const json::object& c, bool& r) {
+      return MailboxMatches(tree, m, c, depth + 1, r);
+    });
   result = true;
   for (const auto& kv : f) {
     std::string_view k = kv.key();
     const json::value& v = kv.value();
     if (k == "parentId") {
-      if (!v.is_null() && !v.is_string()) return Output::Error("invalidArguments", "parentId");
+      if (!v.is_null() && !v.is_string()) return std::string("parentId");
       const store::MailboxInfo* p = tree.Parent(m);
       if (v.is_null() ? p != nullptr : (!p || MailboxIdOf(p->id) != v.get_string())) result = false;
     } else if (k == "name") {
-      if (!v.is_string()) return Output::Error("invalidArguments", "name");
+      if (!v.is_string()) return std::string("name");
       if (AsciiLower(std::string(LeafName(m))).find(AsciiLower(std::string(v.get_string()))) ==
           std::string::npos)
         result = false;
     } else if (k == "role") {
-      if (!v.is_null() && !v.is_string()) return Output::Error("invalidArguments", "role");
+      if (!v.is_null() && !v.is_string()) return std::string("role");
       std::string r = RoleOf(m);
       if (v.is_null() ? !r.empty() : v.get_string() != r) result = false;
     } else if (k == "hasAnyRole") {
-      if (!v.is_bool()) return Output::Error("invalidArguments", "hasAnyRole");
+      if (!v.is_bool()) return std::string("hasAnyRole");
       if (v.get_bool() == RoleOf(m).empty()) result = false;
     } else if (k == "isSubscribed") {
-      if (!v.is_bool()) return Output::Error("invalidArguments", "isSubscribed");
+      if (!v.is_bool()) return std::string("isSubscribed");
       if (v.get_bool() != m.subscribed) result = false;
     } else {
-      return Output::Error("unsupportedFilter", std::string(k));
+      return "unsupportedFilter:" + std::string(k);
     }
   }
   return std::nullopt;
@@ -710,7 +726,7 @@ Output MailboxQueryImpl(Context& ctx, json::object& args, std::vector<std::strin
   for (const auto& m : d->mailboxes) {
     bool ok = true;
     if (filter)
-      if (auto e = MailboxMatches(tree, m, *filter, 0, ok)) return *e;
+      if (auto e = MailboxMatches(tree, m, *filter, 0, ok)) return FilterError(*e);
     if (ok) matched.insert(&m);
   }
   // filterAsTree: only Mailboxes whose ancestors all match too.
@@ -1879,23 +1895,11 @@ std::optional<std::string> Matches(Context& ctx, QueryItem& q, const json::objec
 
 std::optional<std::string> Matches(Context& ctx, QueryItem& q, const json::object& f, int depth,
                                    bool& result) {
-  if (depth > 16) return std::string("the filter is nested too deeply");
-  if (const json::value* op = f.if_contains("operator")) {
-    const json::value* conds = f.if_contains("conditions");
-    if (!op->is_string() || !conds || !conds->is_array()) return std::string("bad FilterOperator");
-    std::string o(op->get_string());
-    if (o != "AND" && o != "OR" && o != "NOT") return std::string("bad operator " + o);
-    bool any = false, all = true;
-    for (const auto& c : conds->get_array()) {
-      if (!c.is_object()) return std::string("bad condition");
-      bool r = false;
-      if (auto e = Matches(ctx, q, c.get_object(), depth + 1, r)) return e;
-      any = any || r;
-      all = all && r;
-    }
-    result = o == "AND" ? all : o == "OR" ? any : !any;
-    return std::nullopt;
-  }
+  if (depth > kMaxFilterDepth) return std::string("the filter is nested too deeply");
+  if (f.contains("operator"))
+    return MatchOperator(f, result, [&](const json::object& c, bool& r) {
+      return Matches(ctx, q, c, depth + 1, r);
+    });
   result = true;
   for (const auto& kv : f) {
     std::string_view k = kv.key();
@@ -2156,11 +2160,7 @@ Output EmailQueryImpl(Context& ctx, json::object& args, std::vector<std::string>
   for (auto& q : items) {
     bool ok = true;
     if (filter) {
-      if (auto e = Matches(ctx, q, *filter, 0, ok)) {
-        if (e->rfind("unsupportedFilter:", 0) == 0)
-          return Output::Error("unsupportedFilter", e->substr(18));
-        return Output::Error("invalidArguments", "filter: " + *e);
-      }
+      if (auto e = Matches(ctx, q, *filter, 0, ok)) return FilterError(*e);
     }
     if (ok) hits.push_back(&q);
   }

@@ -643,7 +643,7 @@ class JmapTest(unittest.TestCase):
     def test_mailbox_query_errors(self):
         bad = [({"sort": [{"property": "totalEmails"}]}, "unsupportedSort"),
                ({"filter": {"hasEmails": True}}, "unsupportedFilter"),
-               ({"filter": {"operator": "XOR", "conditions": []}}, "unsupportedFilter"),
+               ({"filter": {"operator": "XOR", "conditions": []}}, "invalidArguments"),
                ({"filter": {"parentId": 5}}, "invalidArguments"),
                ({"filter": {"operator": "AND"}}, "invalidArguments"),
                ({"filter": [{"name": "x"}]}, "invalidArguments"),
