@@ -543,7 +543,7 @@ std::optional<Output> QueryWindow(Context& ctx, const json::object& args,
   const int64_t total = static_cast<int64_t>(all.size());
   int64_t position = 0;
   if (const json::value* p = args.if_contains("position"); p && !p->is_null()) {
-    if (!p->is_int64() && !p->is_uint64()) return Output::Error("invalidArguments", "position");
+    if (!p->is_int64()) return Output::Error("invalidArguments", "position");
     position = p->to_number<int64_t>();
     // A negative position counts from the end, clamped to 0.
     if (position < 0) position = std::max<int64_t>(0, total + position);
@@ -555,22 +555,22 @@ std::optional<Output> QueryWindow(Context& ctx, const json::object& args,
     if (it == all.end()) return Output::Error("anchorNotFound");
     int64_t off = 0;
     if (const json::value* o = args.if_contains("anchorOffset"); o && !o->is_null()) {
-      if (!o->is_int64() && !o->is_uint64())
-        return Output::Error("invalidArguments", "anchorOffset");
-      off = o->to_number<int64_t>();
+      if (!o->is_int64()) return Output::Error("invalidArguments", "anchorOffset");
+      off = std::clamp(o->to_number<int64_t>(), -total, total);  // no overflow below
     }
     position = std::max<int64_t>(0, (it - all.begin()) + off);
   }
+  position = std::min(position, total);  // past the end: no ids, not an error
   const int64_t cap = static_cast<int64_t>(ctx.cfg.jmap.max_objects_in_get);
   int64_t limit = cap;
   bool capped = false;
   if (const json::value* l = args.if_contains("limit"); l && !l->is_null()) {
-    if ((!l->is_int64() && !l->is_uint64()) || l->to_number<int64_t>() < 0)
+    if (!l->is_int64() || l->to_number<int64_t>() < 0)
       return Output::Error("invalidArguments", "limit");
     limit = std::min(cap, l->to_number<int64_t>());
     capped = l->to_number<int64_t>() > cap;
   } else {
-    capped = total - std::min(position, total) > cap;
+    capped = total - position > cap;
   }
   bool want_total = false;
   if (const json::value* ct = args.if_contains("calculateTotal"); ct && !ct->is_null()) {
@@ -580,7 +580,7 @@ std::optional<Output> QueryWindow(Context& ctx, const json::object& args,
   json::array ids;
   for (int64_t i = position; i < total && i < position + limit; ++i)
     ids.push_back(json::string(all[static_cast<size_t>(i)]));
-  r["position"] = std::min(position, total);
+  r["position"] = position;
   r["ids"] = std::move(ids);
   if (want_total) r["total"] = total;
   if (capped) r["limit"] = limit;  // the server's limit, not the client's

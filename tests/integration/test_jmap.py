@@ -636,6 +636,8 @@ class JmapTest(unittest.TestCase):
         self.assertEqual((r["position"], r["ids"]), (1, order[1:3]))
         r = q(anchor=m["a"], anchorOffset=-5)                # clamped to 0
         self.assertEqual((r["position"], r["ids"]), (0, order))
+        r = q(anchor=m["a"], anchorOffset=2**63 - 1)         # no overflow: past the end
+        self.assertEqual(r["ids"], [])
         self.assertEqual(self.mq(filter={"name": t}, anchor="m999999")[1]["type"],
                          "anchorNotFound")
         self.assertEqual(self.mq(limit=-1)[1]["type"], "invalidArguments")
@@ -648,11 +650,10 @@ class JmapTest(unittest.TestCase):
                ({"filter": {"operator": "AND"}}, "invalidArguments"),
                ({"filter": [{"name": "x"}]}, "invalidArguments"),
                ({"sortAsTree": "yes"}, "invalidArguments"),
-               ({"calculateTotal": 1}, "invalidArguments")]
-        a = {"accountId": self.account}
-        _, _, body = self.api([["Mailbox/query", {**a, **args}, str(i)]
-                               for i, (args, _) in enumerate(bad)])
-        self.assertEqual([r[1].get("type") for r in body["methodResponses"]],
+               ({"calculateTotal": 1}, "invalidArguments"),
+               ({"position": 2**63}, "invalidArguments"),
+               ({"position": 1.5}, "invalidArguments")]
+        self.assertEqual([self.mq(**args)[1].get("type") for args, _ in bad],
                          [want for _, want in bad])
 
     def test_mailbox_query_changes_refuse_queries_on_the_parent(self):
