@@ -656,6 +656,28 @@ class JmapTest(unittest.TestCase):
         self.assertEqual([self.mq(**args)[1].get("type") for args, _ in bad],
                          [want for _, want in bad])
 
+    def test_mailbox_query_changes_follow_a_name_sort(self):
+        # A sorted query stays exact (RFC 8620 section 5.6): a renamed
+        # Mailbox moves, a new one lands at its index.
+        t, m = self.mailbox_tree()
+        args = {"accountId": self.account, "filter": {"name": t},
+                "sort": [{"property": "name", "isAscending": False}]}
+        q = self.mq(**{k: v for k, v in args.items() if k != "accountId"})[1]
+        self.assertTrue(q["canCalculateChanges"])
+        _, _, body = self.api([["Mailbox/set", {
+            "accountId": self.account, "create": {"n": {"name": f"{t}-m", "parentId": m["a"]}},
+            "update": {m["c"]: {"name": f"{t}-y"}}}, "s"]])
+        self.assertIn("n", body["methodResponses"][0][1]["created"])
+        _, _, body = self.api([["Mailbox/queryChanges",
+                                {**args, "sinceQueryState": q["queryState"]}, "c"]])
+        c = body["methodResponses"][0][1]
+        got = [i for i in q["ids"] if i not in set(c["removed"])]
+        for a in sorted(c["added"], key=lambda a: a["index"]):
+            got.insert(a["index"], a["id"])
+        now = self.mq(**{k: v for k, v in args.items() if k != "accountId"})[1]["ids"]
+        self.assertEqual(got, now)
+        self.assertEqual(now[:2], [m["z"], m["c"]])  # z, then y (was c)
+
     def test_mailbox_query_changes_refuse_queries_on_the_parent(self):
         # IMAP may create or delete a parent without its child changing, so
         # queries reading the parent are not tracked (RFC 8620 section 5.6).
