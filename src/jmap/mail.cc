@@ -9,7 +9,9 @@
 #include <cstdio>
 #include <ctime>
 #include <filesystem>
+#include <functional>
 #include <initializer_list>
+#include <map>
 #include <mutex>
 #include <set>
 #include <unordered_map>
@@ -69,6 +71,9 @@ std::string RoleOf(const store::MailboxInfo& m) {
   if (m.special_use.size() > 1) return AsciiLower(m.special_use.substr(1));
   return "";
 }
+
+// A Mailbox's sortOrder (RFC 8621 section 2): fixed, the Inbox first.
+uint32_t SortOrderOf(const store::MailboxInfo& m) { return m.name == store::kInbox ? 0 : 10; }
 
 std::vector<MailboxMark> Marks(const std::vector<store::MailboxInfo>& mailboxes, bool meta) {
   std::vector<MailboxMark> marks;
@@ -405,7 +410,7 @@ json::object MailboxObject(const store::MailboxInfo& m, const std::vector<store:
     std::string role = RoleOf(m);
     o["role"] = role.empty() ? json::value(nullptr) : json::value(json::string(role));
   }
-  if (want("sortOrder")) o["sortOrder"] = m.name == store::kInbox ? 0 : 10;
+  if (want("sortOrder")) o["sortOrder"] = SortOrderOf(m);
   // The store keeps these counts with the mailbox (no message is read).
   // Threads (section 2): those with an Email here, and those with one here
   // without $seen; the store counts them by the threadId it keeps with each
@@ -527,54 +532,293 @@ Output MailboxChanges(Context& ctx, json::object& args) {
   return Output::One("Mailbox/changes", std::move(r));
 }
 
-Output MailboxQuery(Context& ctx, json::object& args) {
-  HATO_KNOWN("accountId", "filter", "sort", "position", "anchor", "anchorOffset", "limit",
-             "calculateTotal", "sortAsTree", "filterAsTree");
+// ---- Mailbox/query (RFC 8621 section 2.3, RFC 8620 section 5.5) ----
+
+// RFC 8620 section 5.5: the window of a query's full result list that the
+// client asked for (position, or anchor and anchorOffset; limit, capped at
+// maxObjectsInGet and then reported), and its total when calculateTotal.
+// Fills r["position"], r["ids"] (r["total"], r["limit"]); an error otherwise.
+std::optional<Output> QueryWindow(Context& ctx, const json::object& args,
+                                  const std::vector<std::string>& all, json::object& r) {
+  const int64_t total = static_cast<int64_t>(all.size());
+  int64_t position = 0;
+  if (const json::value* p = args.if_contains("position"); p && !p->is_null()) {
+    if (!p->is_int64()) return Output::Error("invalidArguments", "position");
+    position = p->to_number<int64_t>();
+    // A negative position counts from the end, clamped to 0.
+    if (position < 0) position = std::max<int64_t>(0, total + position);
+  }
+  // With an anchor, position is ignored; index + anchorOffset, clamped to 0.
+  if (const json::value* a = args.if_contains("anchor"); a && !a->is_null()) {
+    if (!a->is_string()) return Output::Error("invalidArguments", "anchor");
+    auto it = std::find(all.begin(), all.end(), std::string_view(a->get_string()));
+    if (it == all.end()) return Output::Error("anchorNotFound");
+    int64_t off = 0;
+    if (const json::value* o = args.if_contains("anchorOffset"); o && !o->is_null()) {
+      if (!o->is_int64()) return Output::Error("invalidArguments", "anchorOffset");
+      off = std::clamp(o->to_number<int64_t>(), -total, total);  // no overflow below
+    }
+    position = std::max<int64_t>(0, (it - all.begin()) + off);
+  }
+  position = std::min(position, total);  // past the end: no ids, not an error
+  const int64_t cap = static_cast<int64_t>(ctx.cfg.jmap.max_objects_in_get);
+  int64_t limit = cap;
+  bool capped = false;
+  if (const json::value* l = args.if_contains("limit"); l && !l->is_null()) {
+    if (!l->is_int64() || l->to_number<int64_t>() < 0)
+      return Output::Error("invalidArguments", "limit");
+    limit = std::min(cap, l->to_number<int64_t>());
+    capped = l->to_number<int64_t>() > cap;
+  } else {
+    capped = total - position > cap;
+  }
+  bool want_total = false;
+  if (const json::value* ct = args.if_contains("calculateTotal"); ct && !ct->is_null()) {
+    if (!ct->is_bool()) return Output::Error("invalidArguments", "calculateTotal");
+    want_total = ct->get_bool();
+  }
+  json::array ids;
+  for (int64_t i = position; i < total && i < position + limit; ++i)
+    ids.push_back(json::string(all[static_cast<size_t>(i)]));
+  r["position"] = position;
+  r["ids"] = std::move(ids);
+  if (want_total) r["total"] = total;
+  if (capped) r["limit"] = limit;  // the server's limit, not the client's
+  return std::nullopt;
+}
+
+// A FilterOperator (RFC 8620 section 5.5): AND, OR or NOT of its
+// conditions, each matched by `each` (a FilterCondition or another
+// operator). An error is "unsupportedFilter:<what>" or the invalid part;
+// FilterError makes it the method error.
+using FilterEach = std::function<std::optional<std::string>(const json::object&, bool&)>;
+std::optional<std::string> MatchOperator(const json::object& f, bool& result,
+                                         const FilterEach& each) {
+  const json::value* op = f.if_contains("operator");
+  const json::value* conds = f.if_contains("conditions");
+  if (!op || !op->is_string() || !conds || !conds->is_array())
+    return std::string("bad FilterOperator");
+  std::string o(op->get_string());
+  if (o != "AND" && o != "OR" && o != "NOT") return std::string("bad operator " + o);
+  bool any = false, all = true;
+  for (const auto& c : conds->get_array()) {
+    if (!c.is_object()) return std::string("bad condition");
+    bool r = false;
+    if (auto e = each(c.get_object(), r)) return e;
+    any = any || r;
+    all = all && r;
+  }
+  result = o == "AND" ? all : o == "OR" ? any : !any;
+  return std::nullopt;
+}
+
+Output FilterError(const std::string& e) {
+  if (e.rfind("unsupportedFilter:", 0) == 0)
+    return Output::Error("unsupportedFilter", e.substr(18));
+  return Output::Error("invalidArguments", "filter: " + e);
+}
+
+// FilterOperator nesting allowed in Mailbox/query and Email/query.
+constexpr int kMaxFilterDepth = 16;
+
+std::string_view LeafName(const store::MailboxInfo& m) {
+  size_t slash = m.name.rfind(store::kHierarchySeparator);
+  return slash == std::string::npos ? std::string_view(m.name)
+                                    : std::string_view(m.name).substr(slash + 1);
+}
+
+// The Mailbox's parent (parentId), if the name above it is a Mailbox.
+struct MailboxTree {
+  std::map<std::string_view, const store::MailboxInfo*> by_name;
+  explicit MailboxTree(const std::vector<store::MailboxInfo>& all) {
+    for (const auto& m : all) by_name[m.name] = &m;
+  }
+  const store::MailboxInfo* Parent(const store::MailboxInfo& m) const {
+    size_t slash = m.name.rfind(store::kHierarchySeparator);
+    if (slash == std::string::npos) return nullptr;
+    auto it = by_name.find(std::string_view(m.name).substr(0, slash));
+    return it == by_name.end() ? nullptr : it->second;
+  }
+};
+
+// One FilterCondition (section 2.3: parentId, name, role, hasAnyRole,
+// isSubscribed) or FilterOperator against `m`; errors as MatchOperator's.
+std::optional<std::string> MailboxMatches(const MailboxTree& tree, const store::MailboxInfo& m,
+                                          const json::object& f, int depth, bool& result) {
+  if (depth > kMaxFilterDepth) return std::string("the filter is nested too deeply");
+  if (f.contains("operator"))
+    return MatchOperator(f, result, [&](const json::object& c, bool& r) {
+      return MailboxMatches(tree, m, c, depth + 1, r);
+    });
+  result = true;
+  for (const auto& kv : f) {
+    std::string_view k = kv.key();
+    const json::value& v = kv.value();
+    if (k == "parentId") {
+      if (!v.is_null() && !v.is_string()) return std::string("parentId");
+      const store::MailboxInfo* p = tree.Parent(m);
+      if (v.is_null() ? p != nullptr : (!p || MailboxIdOf(p->id) != v.get_string())) result = false;
+    } else if (k == "name") {
+      if (!v.is_string()) return std::string("name");
+      if (AsciiLower(std::string(LeafName(m))).find(AsciiLower(std::string(v.get_string()))) ==
+          std::string::npos)
+        result = false;
+    } else if (k == "role") {
+      if (!v.is_null() && !v.is_string()) return std::string("role");
+      std::string r = RoleOf(m);
+      if (v.is_null() ? !r.empty() : v.get_string() != r) result = false;
+    } else if (k == "hasAnyRole") {
+      if (!v.is_bool()) return std::string("hasAnyRole");
+      if (v.get_bool() == RoleOf(m).empty()) result = false;
+    } else if (k == "isSubscribed") {
+      if (!v.is_bool()) return std::string("isSubscribed");
+      if (v.get_bool() != m.subscribed) result = false;
+    } else {
+      return "unsupportedFilter:" + std::string(k);
+    }
+  }
+  return std::nullopt;
+}
+
+bool FilterReadsParent(const json::value& f) {
+  const json::object* o = f.if_object();
+  if (!o) return false;
+  if (o->contains("parentId")) return true;
+  if (const json::value* c = o->if_contains("conditions"); c && c->is_array())
+    for (const auto& x : c->get_array())
+      if (FilterReadsParent(x)) return true;
+  return false;
+}
+
+bool IsTrue(const json::object& args, const char* k) {
+  const json::value* v = args.if_contains(k);
+  return v && v->is_bool() && v->get_bool();
+}
+
+// Mailbox/queryChanges is exact unless the query depends on a Mailbox's
+// parent: IMAP may create or delete a parent without the child changing (its
+// name stays), so a parentId filter, filterAsTree or sortAsTree is not exact.
+bool MailboxQueryExact(const json::object& args) {
+  const json::value* f = args.if_contains("filter");
+  return !(f && FilterReadsParent(*f)) && !IsTrue(args, "sortAsTree") &&
+         !IsTrue(args, "filterAsTree");
+}
+
+// `all_ids` (Mailbox/queryChanges): every id of the result, in order, and no
+// response.
+Output MailboxQueryImpl(Context& ctx, json::object& args, std::vector<std::string>* all_ids) {
   std::optional<AccountData> some = MailboxesOnly(ctx);
   const AccountData* d = some ? &*some : ctx.Load();
   if (!d) return ServerFail(ctx);
-  std::vector<const store::MailboxInfo*> v;
+  for (const char* k : {"sortAsTree", "filterAsTree"})
+    if (const json::value* v = args.if_contains(k); v && !v->is_null() && !v->is_bool())
+      return Output::Error("invalidArguments", k);
+  const bool sort_as_tree = IsTrue(args, "sortAsTree");
+  const bool filter_as_tree = IsTrue(args, "filterAsTree");
+  const MailboxTree tree(d->mailboxes);
+
   const json::object* filter = nullptr;
   if (const json::value* f = args.if_contains("filter"); f && !f->is_null()) {
     filter = f->if_object();
     if (!filter) return Output::Error("invalidArguments", "filter must be an object");
   }
+  std::set<const store::MailboxInfo*> matched;
   for (const auto& m : d->mailboxes) {
-    if (filter) {
-      if (const json::value* role = filter->if_contains("role")) {
-        std::string r = RoleOf(m);
-        if (role->is_null() ? !r.empty() : (!role->is_string() || role->get_string() != r))
-          continue;
+    bool ok = true;
+    if (filter)
+      if (auto e = MailboxMatches(tree, m, *filter, 0, ok)) return FilterError(*e);
+    if (ok) matched.insert(&m);
+  }
+  // filterAsTree: only Mailboxes whose ancestors all match too.
+  std::vector<const store::MailboxInfo*> v;
+  for (const auto& m : d->mailboxes) {
+    if (!matched.count(&m)) continue;
+    bool keep = true;
+    for (const auto* p = tree.Parent(m); filter_as_tree && p && keep; p = tree.Parent(*p))
+      keep = matched.count(p) > 0;
+    if (keep) v.push_back(&m);
+  }
+
+  // Sort (section 2.3): sortOrder and name, each ascending or not; ties and
+  // no sort at all: the Inbox first, then by full name.
+  struct Key {
+    bool by_name;
+    bool ascending;
+  };
+  std::vector<Key> keys;
+  if (const json::value* sv = args.if_contains("sort"); sv && !sv->is_null()) {
+    if (!sv->is_array()) return Output::Error("invalidArguments", "sort");
+    for (const auto& c : sv->get_array()) {
+      const json::object* o = c.if_object();
+      if (!o || !o->contains("property") || !o->at("property").is_string())
+        return Output::Error("invalidArguments", "sort");
+      std::string_view p = o->at("property").get_string();
+      if (p != "sortOrder" && p != "name") return Output::Error("unsupportedSort", std::string(p));
+      if (const json::value* col = o->if_contains("collation"); col && !col->is_null())
+        return Output::Error("unsupportedSort", "collation");
+      bool asc = true;
+      if (const json::value* a = o->if_contains("isAscending"); a && !a->is_null()) {
+        if (!a->is_bool()) return Output::Error("invalidArguments", "isAscending");
+        asc = a->get_bool();
       }
-      if (const json::value* hr = filter->if_contains("hasAnyRole")) {
-        if (hr->is_bool() && hr->get_bool() == RoleOf(m).empty()) continue;
-      }
-      if (const json::value* sub = filter->if_contains("isSubscribed")) {
-        if (sub->is_bool() && sub->get_bool() != m.subscribed) continue;
-      }
-      if (const json::value* name = filter->if_contains("name")) {
-        if (name->is_string() && AsciiLower(m.name).find(AsciiLower(
-                                     std::string(name->get_string()))) == std::string::npos)
-          continue;
+      keys.push_back({p == "name", asc});
+    }
+  }
+  auto before = [&keys](const store::MailboxInfo* a, const store::MailboxInfo* b) {
+    for (const Key& k : keys) {
+      if (k.by_name) {
+        std::string x = AsciiLower(std::string(LeafName(*a)));
+        std::string y = AsciiLower(std::string(LeafName(*b)));
+        if (x != y) return k.ascending ? x < y : x > y;
+        if (LeafName(*a) != LeafName(*b))
+          return k.ascending ? LeafName(*a) < LeafName(*b) : LeafName(*a) > LeafName(*b);
+      } else if (SortOrderOf(*a) != SortOrderOf(*b)) {
+        return k.ascending ? SortOrderOf(*a) < SortOrderOf(*b) : SortOrderOf(*a) > SortOrderOf(*b);
       }
     }
-    v.push_back(&m);
-  }
-  std::sort(v.begin(), v.end(), [](auto* a, auto* b) {
     bool ai = a->name == store::kInbox, bi = b->name == store::kInbox;
     if (ai != bi) return ai;
     return a->name < b->name;
-  });
-  json::array ids;
-  for (auto* m : v) ids.push_back(json::string(MailboxIdOf(m->id)));
+  };
+  std::vector<std::string> all;
+  if (!sort_as_tree) {
+    std::sort(v.begin(), v.end(), before);
+    for (auto* m : v) all.push_back(MailboxIdOf(m->id));
+  } else {
+    // sortAsTree: an ancestor comes before its descendants; two others
+    // compare as their nearest ancestors with the same parent do. That is a
+    // depth-first walk of the whole tree with siblings in sort order, keeping
+    // the Mailboxes of the result.
+    std::set<const store::MailboxInfo*> in(v.begin(), v.end());
+    std::map<const store::MailboxInfo*, std::vector<const store::MailboxInfo*>> children;
+    for (const auto& m : d->mailboxes) children[tree.Parent(m)].push_back(&m);
+    for (auto& [parent, kids] : children) std::sort(kids.begin(), kids.end(), before);
+    std::vector<const store::MailboxInfo*> stack(children[nullptr].rbegin(),
+                                                 children[nullptr].rend());
+    while (!stack.empty()) {
+      const store::MailboxInfo* m = stack.back();
+      stack.pop_back();
+      if (in.count(m)) all.push_back(MailboxIdOf(m->id));
+      auto it = children.find(m);
+      if (it != children.end()) stack.insert(stack.end(), it->second.rbegin(), it->second.rend());
+    }
+  }
+  if (all_ids) {
+    *all_ids = std::move(all);
+    return Output{};
+  }
   json::object r;
   r["accountId"] = AccountId(ctx.account_id);
   r["queryState"] = MailboxState(d->mailboxes);
-  r["canCalculateChanges"] = false;
-  r["position"] = 0;
-  r["total"] = ids.size();
-  r["ids"] = std::move(ids);
+  r["canCalculateChanges"] = MailboxQueryExact(args);
+  if (auto e = QueryWindow(ctx, args, all, r)) return *e;
   return Output::One("Mailbox/query", std::move(r));
+}
+
+Output MailboxQuery(Context& ctx, json::object& args) {
+  HATO_KNOWN("accountId", "filter", "sort", "position", "anchor", "anchorOffset", "limit",
+             "calculateTotal", "sortAsTree", "filterAsTree");
+  return MailboxQueryImpl(ctx, args, nullptr);
 }
 
 const store::MailboxInfo* MailboxById(const AccountData& d, int64_t id);
@@ -1651,23 +1895,11 @@ std::optional<std::string> Matches(Context& ctx, QueryItem& q, const json::objec
 
 std::optional<std::string> Matches(Context& ctx, QueryItem& q, const json::object& f, int depth,
                                    bool& result) {
-  if (depth > 16) return std::string("the filter is nested too deeply");
-  if (const json::value* op = f.if_contains("operator")) {
-    const json::value* conds = f.if_contains("conditions");
-    if (!op->is_string() || !conds || !conds->is_array()) return std::string("bad FilterOperator");
-    std::string o(op->get_string());
-    if (o != "AND" && o != "OR" && o != "NOT") return std::string("bad operator " + o);
-    bool any = false, all = true;
-    for (const auto& c : conds->get_array()) {
-      if (!c.is_object()) return std::string("bad condition");
-      bool r = false;
-      if (auto e = Matches(ctx, q, c.get_object(), depth + 1, r)) return e;
-      any = any || r;
-      all = all && r;
-    }
-    result = o == "AND" ? all : o == "OR" ? any : !any;
-    return std::nullopt;
-  }
+  if (depth > kMaxFilterDepth) return std::string("the filter is nested too deeply");
+  if (f.contains("operator"))
+    return MatchOperator(f, result, [&](const json::object& c, bool& r) {
+      return Matches(ctx, q, c, depth + 1, r);
+    });
   result = true;
   for (const auto& kv : f) {
     std::string_view k = kv.key();
@@ -1928,11 +2160,7 @@ Output EmailQueryImpl(Context& ctx, json::object& args, std::vector<std::string>
   for (auto& q : items) {
     bool ok = true;
     if (filter) {
-      if (auto e = Matches(ctx, q, *filter, 0, ok)) {
-        if (e->rfind("unsupportedFilter:", 0) == 0)
-          return Output::Error("unsupportedFilter", e->substr(18));
-        return Output::Error("invalidArguments", "filter: " + *e);
-      }
+      if (auto e = Matches(ctx, q, *filter, 0, ok)) return FilterError(*e);
     }
     if (ok) hits.push_back(&q);
   }
@@ -2177,22 +2405,23 @@ Output ThreadChanges(Context& ctx, json::object& args) {
   return EmailChangesImpl(ctx, args, "Thread/changes", true);
 }
 
-// ---- Email/queryChanges (section 4.5, RFC 8620 section 5.6) ----
+// ---- /queryChanges (RFC 8620 section 5.6) ----
 //
-// Every Email changed since the old state (as Email/changes finds them) is
-// reported as removed, and added back at its index when it is in the results
-// now: exact for filters and sorts on an Email's own properties (its content
-// never changes; keywords and Mailboxes change its modseq), which section 5.6
-// allows ("MAY return extra ids"). A collapsed query depends on other Emails
-// of the Thread: cannotCalculateChanges.
-Output EmailQueryChanges(Context& ctx, json::object& args) {
-  HATO_KNOWN("accountId", "filter", "sort", "sinceQueryState", "maxChanges", "upToId",
-             "calculateTotal", "collapseThreads");
+// One /queryChanges for every type whose query state is its /changes state
+// (Mailbox, Email): every id the type's /changes reports since the old state
+// (created, updated or destroyed) is removed, and added back at its index
+// when the query has it now. Exact when the query reads only properties that
+// a change to an object shows in /changes, which section 5.6 allows ("MAY
+// return extra ids"); upToId is ignored (the sorted properties change). More
+// changes than maxChanges: tooManyChanges. `changes` answers the type's
+// /changes for {accountId, sinceState}; `query` fills every id the query
+// gives, in order, or returns its error.
+Output QueryChangesOf(
+    Context& ctx, json::object& args, const char* name,
+    const std::function<Output(json::object&)>& changes,
+    const std::function<Output(json::object&, std::vector<std::string>&)>& query) {
   const json::value* since = args.if_contains("sinceQueryState");
   if (!since || !since->is_string()) return Output::Error("invalidArguments", "sinceQueryState");
-  if (const json::value* c = args.if_contains("collapseThreads");
-      c && c->is_bool() && c->get_bool())
-    return Output::Error("cannotCalculateChanges", "collapsed queries are not tracked");
   int64_t max_changes = 0;
   if (const json::value* m = args.if_contains("maxChanges"); m && !m->is_null()) {
     if (!m->is_number() || m->to_number<double>() <= 0)
@@ -2202,7 +2431,7 @@ Output EmailQueryChanges(Context& ctx, json::object& args) {
   json::object cargs;
   cargs["accountId"] = AccountId(ctx.account_id);
   cargs["sinceState"] = since->get_string();
-  Output ch = EmailChangesImpl(ctx, cargs, "Email/changes", false);
+  Output ch = changes(cargs);
   if (!ch.error_type.empty()) return ch;
   std::set<std::string> touched;
   for (const char* k : {"created", "updated", "destroyed"})
@@ -2212,7 +2441,7 @@ Output EmailQueryChanges(Context& ctx, json::object& args) {
   for (const char* k : {"accountId", "filter", "sort"})
     if (const json::value* v = args.if_contains(k)) qargs[k] = *v;
   std::vector<std::string> all;
-  Output q = EmailQueryImpl(ctx, qargs, &all);
+  Output q = query(qargs, all);
   if (!q.error_type.empty()) return q;
   json::array removed, added;
   for (const auto& id : touched) removed.push_back(json::string(id));
@@ -2229,7 +2458,43 @@ Output EmailQueryChanges(Context& ctx, json::object& args) {
   if (ct && ct->is_bool() && ct->get_bool()) r["total"] = static_cast<uint64_t>(all.size());
   r["removed"] = std::move(removed);
   r["added"] = std::move(added);
-  return Output::One("Email/queryChanges", std::move(r));
+  return Output::One(name, std::move(r));
+}
+
+// Email/queryChanges (section 4.5): exact for filters and sorts on an
+// Email's own properties (its content never changes; keywords and Mailboxes
+// change its modseq). A collapsed query depends on other Emails of the
+// Thread: cannotCalculateChanges.
+Output EmailQueryChanges(Context& ctx, json::object& args) {
+  HATO_KNOWN("accountId", "filter", "sort", "sinceQueryState", "maxChanges", "upToId",
+             "calculateTotal", "collapseThreads");
+  if (const json::value* c = args.if_contains("collapseThreads");
+      c && c->is_bool() && c->get_bool())
+    return Output::Error("cannotCalculateChanges", "collapsed queries are not tracked");
+  return QueryChangesOf(
+      ctx, args, "Email/queryChanges",
+      [&](json::object& cargs) { return EmailChangesImpl(ctx, cargs, "Email/changes", false); },
+      [&](json::object& qargs, std::vector<std::string>& all) {
+        return EmailQueryImpl(ctx, qargs, &all);
+      });
+}
+
+// Mailbox/queryChanges (section 2.4): the query state is the Mailbox state.
+// Exact when /query's filters and order read only name, role, isSubscribed
+// and sortOrder: a change to any of them is an update in Mailbox/changes.
+// The parent is another matter (MailboxQueryExact): cannotCalculateChanges.
+Output MailboxQueryChanges(Context& ctx, json::object& args) {
+  HATO_KNOWN("accountId", "filter", "sort", "sinceQueryState", "maxChanges", "upToId",
+             "calculateTotal", "sortAsTree", "filterAsTree");
+  if (!MailboxQueryExact(args))
+    return Output::Error("cannotCalculateChanges",
+                         "parentId, sortAsTree and filterAsTree queries are not tracked");
+  return QueryChangesOf(
+      ctx, args, "Mailbox/queryChanges",
+      [&](json::object& cargs) { return MailboxChanges(ctx, cargs); },
+      [&](json::object& qargs, std::vector<std::string>& all) {
+        return MailboxQueryImpl(ctx, qargs, &all);
+      });
 }
 
 // ---- Email/copy (section 4.7) ----
@@ -3576,41 +3841,13 @@ Output EmailSubmissionQuery(Context& ctx, json::object& args) {
       return false;
     });
   }
-  int64_t total = static_cast<int64_t>(hits.size());
-  int64_t position = 0;
-  if (const json::value* p = args.if_contains("position"); p && !p->is_null()) {
-    if (!p->is_number()) return Output::Error("invalidArguments", "position");
-    position = p->to_number<int64_t>();
-    if (position < 0) position = std::max<int64_t>(0, total + position);
-  }
-  if (const json::value* a = args.if_contains("anchor"); a && !a->is_null()) {
-    if (!a->is_string()) return Output::Error("invalidArguments", "anchor");
-    int64_t found = -1;
-    for (int64_t i = 0; i < total; ++i)
-      if (hits[static_cast<size_t>(i)]->at("id").get_string() == a->get_string()) found = i;
-    if (found < 0) return Output::Error("anchorNotFound");
-    int64_t off = 0;
-    if (const json::value* o = args.if_contains("anchorOffset"); o && o->is_number())
-      off = o->to_number<int64_t>();
-    position = std::max<int64_t>(0, found + off);
-  }
-  int64_t limit = static_cast<int64_t>(ctx.cfg.jmap.max_objects_in_get);
-  if (const json::value* l = args.if_contains("limit"); l && !l->is_null()) {
-    if (!l->is_number() || l->to_number<double>() < 0)
-      return Output::Error("invalidArguments", "limit");
-    limit = std::min(limit, l->to_number<int64_t>());
-  }
-  json::array ids;
-  for (int64_t i = position; i < total && i < position + limit; ++i)
-    ids.push_back(hits[static_cast<size_t>(i)]->at("id"));
+  std::vector<std::string> ids;
+  for (const json::object* h : hits) ids.push_back(std::string(h->at("id").get_string()));
   json::object r;
   r["accountId"] = AccountId(ctx.account_id);
   r["queryState"] = SubmissionState(*all);
   r["canCalculateChanges"] = false;
-  r["position"] = std::min(position, total);
-  r["ids"] = std::move(ids);
-  const json::value* ct = args.if_contains("calculateTotal");
-  if (ct && ct->is_bool() && ct->get_bool()) r["total"] = total;
+  if (auto e = QueryWindow(ctx, args, ids, r)) return *e;
   return Output::One("EmailSubmission/query", std::move(r));
 }
 
@@ -4137,6 +4374,7 @@ const std::vector<MethodEntry>& MailMethods() {
       {"Mailbox/get", kCapMail, MailboxGet},
       {"Mailbox/changes", kCapMail, MailboxChanges},
       {"Mailbox/query", kCapMail, MailboxQuery},
+      {"Mailbox/queryChanges", kCapMail, MailboxQueryChanges},
       {"Mailbox/set", kCapMail, MailboxSet},
       {"Email/get", kCapMail, EmailGet},
       {"Email/query", kCapMail, EmailQuery},

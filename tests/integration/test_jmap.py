@@ -454,6 +454,245 @@ class JmapTest(unittest.TestCase):
         self.assertEqual(c["total"], 1)
         self.assertEqual(r[3][1]["type"], "cannotCalculateChanges")
 
+    def mailbox_query(self, flt):
+        args = {"accountId": self.account}
+        if flt is not None:
+            args["filter"] = flt
+        _, _, body = self.api([["Mailbox/query", args, "q"]])
+        return body["methodResponses"][0][1]
+
+    def test_mailbox_query_changes_bring_cached_ids_up_to_date(self):
+        # RFC 8621 section 2.4 / RFC 8620 section 5.6: a client caches two
+        # queries' ids; mailboxes are created, renamed (into, out of and
+        # within the filter) and destroyed over JMAP and IMAP; applying
+        # /queryChanges to the cached ids gives exactly what /query gives now.
+        tag = str(time.time_ns())
+        pre = f"QC{tag}"
+        names = {k: f"{pre}-{k}" for k in ("b", "d", "f", "g", "h")}
+        _, _, body = self.api([["Mailbox/set", {"accountId": self.account, "create": {
+            k: {"name": n, "parentId": None} for k, n in names.items()}}, "s"]])
+        made = {k: v["id"] for k, v in body["methodResponses"][0][1]["created"].items()}
+        self.assertEqual(sorted(made), sorted(names))
+        queries = [{"name": pre.lower()}, None]
+        cached = []
+        for flt in queries:
+            q = self.mailbox_query(flt)
+            self.assertTrue(q["canCalculateChanges"])
+            cached.append((q["queryState"], list(q["ids"])))
+        self.assertEqual(len(cached[0][1]), 5)
+
+        _, _, body = self.api([["Mailbox/set", {
+            "accountId": self.account,
+            "create": {"c": {"name": f"{pre}-c", "parentId": None}},
+            "update": {made["d"]: {"name": f"Out{tag}"},     # leaves the filter
+                       made["b"]: {"name": f"{pre}-z"}},     # moves to the end
+            "destroy": [made["g"]]}, "s"]])
+        r = body["methodResponses"][0][1]
+        self.assertIn("c", r["created"], r)
+        self.assertEqual(r["destroyed"], [made["g"]], r)
+        im = imaplib.IMAP4("127.0.0.1", self.server.imap_port)
+        im.login(ALICE, PASSWORD)
+        self.assertEqual(im.create(f"{pre}-a")[0], "OK")
+        self.assertEqual(im.create(f"Zin{tag}")[0], "OK")
+        self.assertEqual(im.rename(f"Zin{tag}", f"{pre}-e")[0], "OK")  # enters the filter
+        self.assertEqual(im.rename(f"{pre}-h", f"{pre}-0")[0], "OK")   # moves to the front
+        self.assertEqual(im.delete(f"{pre}-f")[0], "OK")
+        im.logout()
+        self.deliver(f"{pre} counts only")  # the Inbox's counts change too
+
+        for flt, (state, ids) in zip(queries, cached):
+            args = {"accountId": self.account, "sinceQueryState": state,
+                    "calculateTotal": True}
+            if flt is not None:
+                args["filter"] = flt
+            _, _, body = self.api([["Mailbox/queryChanges", args, "c"]])
+            c = body["methodResponses"][0][1]
+            now = self.mailbox_query(flt)
+            self.assertEqual(c["oldQueryState"], state)
+            self.assertEqual(c["newQueryState"], now["queryState"])
+            self.assertEqual(c["total"], len(now["ids"]))
+            got = [i for i in ids if i not in set(c["removed"])]
+            for a in sorted(c["added"], key=lambda a: a["index"]):
+                got.insert(a["index"], a["id"])
+            self.assertEqual(got, now["ids"], (flt, c))
+            self.assertIn(made["g"], c["removed"])
+            self.assertIn(made["f"], c["removed"])
+        self.assertEqual(len(self.mailbox_query(queries[0])["ids"]), 5)
+
+        # Errors (RFC 8620 section 5.6).
+        state = self.mailbox_query(None)["queryState"]
+        im = imaplib.IMAP4("127.0.0.1", self.server.imap_port)
+        im.login(ALICE, PASSWORD)
+        self.assertEqual(im.create(f"{pre}-x")[0], "OK")
+        self.assertEqual(im.create(f"{pre}-y")[0], "OK")
+        im.logout()
+        a = {"accountId": self.account}
+        _, _, body = self.api([
+            ["Mailbox/queryChanges", {**a, "sinceQueryState": "garbage"}, "0"],
+            ["Mailbox/queryChanges", a, "1"],
+            ["Mailbox/queryChanges", {**a, "sinceQueryState": state, "maxChanges": 3}, "2"],
+            ["Mailbox/queryChanges", {**a, "sinceQueryState": state, "maxChanges": 0}, "3"],
+            ["Mailbox/queryChanges", {**a, "sinceQueryState": state, "bogus": 1}, "4"],
+            ["Mailbox/queryChanges", {**a, "sinceQueryState": state, "maxChanges": 4}, "5"]])
+        r = body["methodResponses"]
+        self.assertEqual([x[1].get("type") for x in r[:5]],
+                         ["cannotCalculateChanges", "invalidArguments", "tooManyChanges",
+                          "invalidArguments", "invalidArguments"])
+        self.assertEqual(r[5][0], "Mailbox/queryChanges")
+        self.assertEqual(len(r[5][1]["removed"]), 2)
+        self.assertEqual(len(r[5][1]["added"]), 2)
+
+    # --- Mailbox/query (RFC 8621 section 2.3, RFC 8620 section 5.5) ---
+
+    def mailbox_tree(self):
+        """A tree of its own: {t}-a and {t}-b at the top, {t}-c and {t}-z
+        (unsubscribed) under b, {t}-0 under z. Every leaf name holds t, so a
+        name filter selects exactly these five. Returns (t, ids by letter)."""
+        t = f"MQ{time.time_ns()}"
+        a = {"accountId": self.account}
+        _, _, body = self.api([
+            ["Mailbox/set", {**a, "create": {
+                "a": {"name": f"{t}-a", "parentId": None},
+                "b": {"name": f"{t}-b", "parentId": None}}}, "0"],
+            ["Mailbox/set", {**a, "create": {
+                "c": {"name": f"{t}-c", "parentId": "#b"},
+                "z": {"name": f"{t}-z", "parentId": "#b", "isSubscribed": False}}}, "1"],
+            ["Mailbox/set", {**a, "create": {
+                "0": {"name": f"{t}-0", "parentId": "#z"}}}, "2"]])
+        ids = {}
+        for r in body["methodResponses"]:
+            ids.update({k: v["id"] for k, v in r[1]["created"].items()})
+        self.assertEqual(sorted(ids), ["0", "a", "b", "c", "z"], body)
+        return t, ids
+
+    def mq(self, **args):
+        _, _, body = self.api([["Mailbox/query", {"accountId": self.account, **args}, "q"]])
+        return body["methodResponses"][0]
+
+    def test_mailbox_query_filters_parent_id_and_operators(self):
+        t, m = self.mailbox_tree()
+        by_name = [{"property": "name"}]
+        ids = lambda **kw: self.mq(sort=by_name, **kw)[1]["ids"]
+        # parentId: the children of one Mailbox; null: top-level ones.
+        self.assertEqual(ids(filter={"parentId": m["b"]}), [m["c"], m["z"]])
+        self.assertEqual(ids(filter={"operator": "AND", "conditions": [
+            {"parentId": None}, {"name": t}]}), [m["a"], m["b"]])
+        # name matches the Mailbox's own name (the leaf), not its path.
+        self.assertEqual(ids(filter={"name": f"{t}-0"}), [m["0"]])
+        self.assertEqual(ids(filter={"operator": "OR", "conditions": [
+            {"name": f"{t}-a"}, {"name": f"{t}-c"}]}), [m["a"], m["c"]])
+        self.assertEqual(ids(filter={"operator": "AND", "conditions": [
+            {"name": t}, {"operator": "NOT", "conditions": [
+                {"isSubscribed": False}, {"parentId": m["b"]}]}]}), [m["0"], m["a"], m["b"]])
+
+    def test_mailbox_query_sorts_by_name_and_sort_order(self):
+        t, m = self.mailbox_tree()
+        flt = {"name": t}
+        self.assertEqual(self.mq(filter=flt, sort=[{"property": "name"}])[1]["ids"],
+                         [m[k] for k in "0abcz"])
+        self.assertEqual(self.mq(filter=flt, sort=[
+            {"property": "name", "isAscending": False}])[1]["ids"], [m[k] for k in "zcba0"])
+        # sortOrder: the Inbox (0) before the others (10), then by name.
+        inbox = self.mq(filter={"role": "inbox"})[1]["ids"][0]
+        got = self.mq(filter={"operator": "OR", "conditions": [flt, {"role": "inbox"}]},
+                      sort=[{"property": "sortOrder", "isAscending": False},
+                            {"property": "name"}])[1]["ids"]
+        self.assertEqual(got, [m[k] for k in "0abcz"] + [inbox])
+
+    def test_mailbox_query_sort_as_tree_and_filter_as_tree(self):
+        # Section 2.3: with sortAsTree an ancestor comes first whatever the
+        # comparators say, and two others compare as their nearest ancestors
+        # with the same parent do; with filterAsTree a Mailbox is in the
+        # results only if all its ancestors are.
+        t, m = self.mailbox_tree()
+        flt = {"name": t}
+        tree = lambda **kw: self.mq(sortAsTree=True, **kw)[1]["ids"]
+        self.assertEqual(tree(filter=flt, sort=[{"property": "name"}]),
+                         [m[k] for k in "abcz0"])
+        self.assertEqual(tree(filter=flt, sort=[{"property": "name", "isAscending": False}]),
+                         [m[k] for k in "bz0ca"])
+        # z is filtered out but 0 (under z) stays, placed as z would be: after c.
+        sub = {"operator": "AND", "conditions": [flt, {"isSubscribed": True}]}
+        self.assertEqual(tree(filter=sub, sort=[{"property": "name"}]), [m[k] for k in "abc0"])
+        # filterAsTree: 0 goes with its parent z.
+        self.assertEqual(tree(filter=sub, filterAsTree=True, sort=[{"property": "name"}]),
+                         [m[k] for k in "abc"])
+        self.assertEqual(self.mq(filter=sub, filterAsTree=True, sort=[{"property": "name"}])[1]
+                         ["ids"], [m[k] for k in "abc"])
+
+    def test_mailbox_query_position_anchor_limit_and_total(self):
+        t, m = self.mailbox_tree()
+        q = lambda **kw: self.mq(filter={"name": t}, sort=[{"property": "name"}], **kw)[1]
+        order = [m[k] for k in "0abcz"]
+        self.assertNotIn("total", q())                       # only when asked
+        self.assertEqual(q(calculateTotal=True)["total"], 5)
+        r = q(position=1, limit=2)
+        self.assertEqual((r["position"], r["ids"]), (1, order[1:3]))
+        r = q(position=-2)                                   # from the end
+        self.assertEqual((r["position"], r["ids"]), (3, order[3:]))
+        r = q(position=9)                                    # past the end: empty, no error
+        self.assertEqual(r["ids"], [])
+        r = q(anchor=m["b"], anchorOffset=-1, limit=2, position=4)  # position ignored
+        self.assertEqual((r["position"], r["ids"]), (1, order[1:3]))
+        r = q(anchor=m["a"], anchorOffset=-5)                # clamped to 0
+        self.assertEqual((r["position"], r["ids"]), (0, order))
+        r = q(anchor=m["a"], anchorOffset=2**63 - 1)         # no overflow: past the end
+        self.assertEqual(r["ids"], [])
+        self.assertEqual(self.mq(filter={"name": t}, anchor="m999999")[1]["type"],
+                         "anchorNotFound")
+        self.assertEqual(self.mq(limit=-1)[1]["type"], "invalidArguments")
+
+    def test_mailbox_query_errors(self):
+        bad = [({"sort": [{"property": "totalEmails"}]}, "unsupportedSort"),
+               ({"filter": {"hasEmails": True}}, "unsupportedFilter"),
+               ({"filter": {"operator": "XOR", "conditions": []}}, "invalidArguments"),
+               ({"filter": {"parentId": 5}}, "invalidArguments"),
+               ({"filter": {"operator": "AND"}}, "invalidArguments"),
+               ({"filter": [{"name": "x"}]}, "invalidArguments"),
+               ({"sortAsTree": "yes"}, "invalidArguments"),
+               ({"calculateTotal": 1}, "invalidArguments"),
+               ({"position": 2**63}, "invalidArguments"),
+               ({"position": 1.5}, "invalidArguments")]
+        self.assertEqual([self.mq(**args)[1].get("type") for args, _ in bad],
+                         [want for _, want in bad])
+
+    def test_mailbox_query_changes_follow_a_name_sort(self):
+        # A sorted query stays exact (RFC 8620 section 5.6): a renamed
+        # Mailbox moves, a new one lands at its index.
+        t, m = self.mailbox_tree()
+        args = {"accountId": self.account, "filter": {"name": t},
+                "sort": [{"property": "name", "isAscending": False}]}
+        q = self.mq(**{k: v for k, v in args.items() if k != "accountId"})[1]
+        self.assertTrue(q["canCalculateChanges"])
+        _, _, body = self.api([["Mailbox/set", {
+            "accountId": self.account, "create": {"n": {"name": f"{t}-m", "parentId": m["a"]}},
+            "update": {m["c"]: {"name": f"{t}-y"}}}, "s"]])
+        self.assertIn("n", body["methodResponses"][0][1]["created"])
+        _, _, body = self.api([["Mailbox/queryChanges",
+                                {**args, "sinceQueryState": q["queryState"]}, "c"]])
+        c = body["methodResponses"][0][1]
+        got = [i for i in q["ids"] if i not in set(c["removed"])]
+        for a in sorted(c["added"], key=lambda a: a["index"]):
+            got.insert(a["index"], a["id"])
+        now = self.mq(**{k: v for k, v in args.items() if k != "accountId"})[1]["ids"]
+        self.assertEqual(got, now)
+        self.assertEqual(now[:2], [m["z"], m["c"]])  # z, then y (was c)
+
+    def test_mailbox_query_changes_refuse_queries_on_the_parent(self):
+        # IMAP may create or delete a parent without its child changing, so
+        # queries reading the parent are not tracked (RFC 8620 section 5.6).
+        t, m = self.mailbox_tree()
+        a = {"accountId": self.account}
+        state = self.mq(filter={"name": t})[1]["queryState"]
+        for args in ({"filter": {"parentId": m["b"]}}, {"sortAsTree": True},
+                     {"filter": {"name": t}, "filterAsTree": True}):
+            self.assertFalse(self.mq(**args)[1]["canCalculateChanges"], args)
+            _, _, body = self.api([["Mailbox/queryChanges",
+                                    {**a, **args, "sinceQueryState": state}, "c"]])
+            self.assertEqual(body["methodResponses"][0][1]["type"], "cannotCalculateChanges")
+        self.assertTrue(self.mq(filter={"name": t}, sort=[{"property": "name"}])[1]
+                        ["canCalculateChanges"])
+
     def test_email_copy_has_no_other_account_to_copy_from(self):
         _, _, body = self.api([
             ["Email/copy", {"fromAccountId": "a999", "accountId": self.account,
