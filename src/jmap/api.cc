@@ -24,6 +24,20 @@ namespace hato::jmap {
 // g++ 12 coroutine bugs (io/net.cc): awaitables and their arguments are named
 // variables, and awaited results are stored before they are tested.
 
+bool ReadMaxChanges(const json::object& args, std::optional<uint64_t>& out) {
+  const json::value* m = args.if_contains("maxChanges");
+  if (!m || m->is_null()) return true;
+  if (m->is_uint64() && m->as_uint64() > 0) {
+    out = m->as_uint64();
+    return true;
+  }
+  if (m->is_int64() && m->as_int64() > 0) {
+    out = static_cast<uint64_t>(m->as_int64());
+    return true;
+  }
+  return false;
+}
+
 std::string AccountId(int64_t id) {
   std::string out = "a";  // not "a" + std::string&& (a g++ 12 -Wrestrict false positive)
   out += std::to_string(id);

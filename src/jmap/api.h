@@ -83,6 +83,11 @@ const std::vector<MethodEntry>& MailMethods();
 // Account ids in JMAP form ("a" + store id) and back.
 std::string AccountId(int64_t id);
 
+// The optional maxChanges argument of /changes and /queryChanges (RFC 8620
+// sections 5.2 and 5.6): a positive UnsignedInt, or absent or null (no
+// limit: `out` left empty). False when it is anything else (invalidArguments).
+bool ReadMaxChanges(const json::object& args, std::optional<uint64_t>& out);
+
 // Runs a decoded request (blocking). Returns the Response object.
 json::object RunRequest(Context& ctx, ApiRequest& req);
 

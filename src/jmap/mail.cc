@@ -2422,12 +2422,8 @@ Output QueryChangesOf(
     const std::function<Output(json::object&, std::vector<std::string>&)>& query) {
   const json::value* since = args.if_contains("sinceQueryState");
   if (!since || !since->is_string()) return Output::Error("invalidArguments", "sinceQueryState");
-  int64_t max_changes = 0;
-  if (const json::value* m = args.if_contains("maxChanges"); m && !m->is_null()) {
-    if (!m->is_number() || m->to_number<double>() <= 0)
-      return Output::Error("invalidArguments", "maxChanges");
-    max_changes = m->to_number<int64_t>();
-  }
+  std::optional<uint64_t> max_changes;
+  if (!ReadMaxChanges(args, max_changes)) return Output::Error("invalidArguments", "maxChanges");
   json::object cargs;
   cargs["accountId"] = AccountId(ctx.account_id);
   cargs["sinceState"] = since->get_string();
@@ -2448,7 +2444,7 @@ Output QueryChangesOf(
   for (size_t i = 0; i < all.size(); ++i)
     if (touched.count(all[i]))
       added.push_back(json::object{{"id", all[i]}, {"index", static_cast<uint64_t>(i)}});
-  if (max_changes > 0 && static_cast<int64_t>(removed.size() + added.size()) > max_changes)
+  if (max_changes && removed.size() + added.size() > *max_changes)
     return Output::Error("tooManyChanges");
   json::object r;
   r["accountId"] = AccountId(ctx.account_id);

@@ -577,11 +577,7 @@ Output QueryChanges(Context& ctx, json::object& args) {
   const json::value* since = args.if_contains("sinceQueryState");
   if (!since || !since->is_string()) return Output::Error("invalidArguments", "sinceQueryState");
   std::optional<uint64_t> max_changes;
-  if (const json::value* m = args.if_contains("maxChanges"); m && !m->is_null()) {
-    if (!m->is_int64() || m->as_int64() <= 0)
-      return Output::Error("invalidArguments", "maxChanges");
-    max_changes = static_cast<uint64_t>(m->as_int64());
-  }
+  if (!ReadMaxChanges(args, max_changes)) return Output::Error("invalidArguments", "maxChanges");
   auto seq = SeqOf(since->as_string());
   if (!seq) return Output::Error("cannotCalculateChanges", "unknown state");
   auto loaded = LoadRows(ctx, *seq);
@@ -625,11 +621,7 @@ Output Changes(Context& ctx, json::object& args) {
   const json::value* since = args.if_contains("sinceState");
   if (!since || !since->is_string()) return Output::Error("invalidArguments", "sinceState");
   std::optional<uint64_t> max_changes;
-  if (const json::value* m = args.if_contains("maxChanges"); m && !m->is_null()) {
-    if (!m->is_int64() || m->as_int64() <= 0)
-      return Output::Error("invalidArguments", "maxChanges");
-    max_changes = static_cast<uint64_t>(m->as_int64());
-  }
+  if (!ReadMaxChanges(args, max_changes)) return Output::Error("invalidArguments", "maxChanges");
   auto seq = SeqOf(since->as_string());
   if (!seq) return Output::Error("cannotCalculateChanges", "unknown state");
   auto all = ctx.svc.store->SieveScriptsSince(ctx.account_id, *seq);

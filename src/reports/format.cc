@@ -269,14 +269,22 @@ std::string DmarcReportXml(const ReportMeta& m, const PublishedPolicy& policy,
   return x;
 }
 
-std::vector<std::string> MailtoAddresses(std::string_view rua) {
-  std::vector<std::string> out;
+// The URIs of a comma-separated rua/ruf list (RFC 7489 6.4, RFC 8460 3), trimmed.
+static std::vector<std::string_view> RuaUris(std::string_view rua) {
+  std::vector<std::string_view> out;
   size_t start = 0;
   while (start <= rua.size()) {
     size_t comma = rua.find(',', start);
-    std::string_view uri =
-        TrimSpaces(rua.substr(start, comma == std::string_view::npos ? rua.npos : comma - start));
+    out.push_back(
+        TrimSpaces(rua.substr(start, comma == std::string_view::npos ? rua.npos : comma - start)));
     start = comma == std::string_view::npos ? rua.size() + 1 : comma + 1;
+  }
+  return out;
+}
+
+std::vector<std::string> MailtoAddresses(std::string_view rua) {
+  std::vector<std::string> out;
+  for (std::string_view uri : RuaUris(rua)) {
     if (uri.size() <= 7 || AsciiLower(uri.substr(0, 7)) != "mailto:") continue;
     uri.remove_prefix(7);
     // RFC 7489 6.4: a "!" size limit may follow; RFC 6068 hfields ("?") are not used.
@@ -319,12 +327,7 @@ std::vector<std::string> MailtoAddresses(std::string_view rua) {
 
 std::vector<std::string> HttpsRuaUrls(std::string_view rua) {
   std::vector<std::string> out;
-  size_t start = 0;
-  while (start <= rua.size()) {
-    size_t comma = rua.find(',', start);
-    std::string_view uri =
-        TrimSpaces(rua.substr(start, comma == std::string_view::npos ? rua.npos : comma - start));
-    start = comma == std::string_view::npos ? rua.size() + 1 : comma + 1;
+  for (std::string_view uri : RuaUris(rua)) {
     if (http::ParseHttpsUrl(uri)) out.emplace_back(uri);
   }
   return out;
