@@ -3840,8 +3840,18 @@ Output EmailSubmissionGet(Context& ctx, json::object& args) {
 // EmailSubmission/changes (RFC 8620 section 5.2): created and destroyed
 // records, and `updated` those whose deliveryStatus changed since the state
 // (ObservedSubmissions; undoStatus is final at once and never changes).
+// maxChanges (RFC 8620 section 5.2): every change has its own number in
+// the account's counter (a record's seq, updatedSeq, a tombstone's seq), so
+// the first maxChanges changes in that order are answered and the state
+// moves to the last one's number, with hasMoreChanges.
 Output EmailSubmissionChanges(Context& ctx, json::object& args) {
   HATO_KNOWN("accountId", "sinceState", "maxChanges");
+  size_t max_changes = 0;  // 0: no limit
+  if (const json::value* m = args.if_contains("maxChanges"); m && !m->is_null()) {
+    if (!m->is_number() || m->to_number<double>() <= 0)
+      return Output::Error("invalidArguments", "maxChanges");
+    max_changes = m->to_number<size_t>();
+  }
   const json::value* since = args.if_contains("sinceState");
   if (!since || !since->is_string() || since->get_string().size() < 2 ||
       since->get_string()[0] != 'q')
@@ -3857,27 +3867,47 @@ Output EmailSubmissionChanges(Context& ctx, json::object& args) {
   int64_t floor = all->contains("floor") ? all->at("floor").to_number<int64_t>() : 0;
   if (!n || static_cast<int64_t>(*n) > seq || static_cast<int64_t>(*n) < floor)
     return Output::Error("cannotCalculateChanges");
-  json::array created, updated, destroyed;
   const auto since_seq = static_cast<int64_t>(*n);
+  struct Change {
+    int64_t seq;
+    int kind;  // 0 created, 1 updated, 2 destroyed
+    json::value id;
+  };
+  std::vector<Change> changes;
   for (const auto& v : list) {
-    if (v.at("seq").to_number<int64_t>() > since_seq) {
-      created.push_back(v.at("id"));
+    if (int64_t s = v.at("seq").to_number<int64_t>(); s > since_seq) {
+      changes.push_back({s, 0, v.at("id")});
     } else if (const json::value* u = v.get_object().if_contains("updatedSeq");
                u && u->to_number<int64_t>() > since_seq) {
-      updated.push_back(v.at("id"));
+      changes.push_back({u->to_number<int64_t>(), 1, v.at("id")});
     }
   }
   for (const auto& v : all->at("destroyed").get_array())
-    if (v.is_object() && v.get_object().at("seq").to_number<int64_t>() > static_cast<int64_t>(*n))
-      destroyed.push_back(v.get_object().at("id"));
+    if (v.is_object() && v.get_object().at("seq").to_number<int64_t>() > since_seq)
+      changes.push_back(
+          {v.get_object().at("seq").to_number<int64_t>(), 2, v.get_object().at("id")});
+  std::stable_sort(changes.begin(), changes.end(),
+                   [](const Change& a, const Change& b) { return a.seq < b.seq; });
+  size_t take = changes.size();
+  if (max_changes > 0 && take > max_changes) {
+    take = max_changes;
+    // Never split the changes of one number.
+    while (take > 0 && changes[take - 1].seq == changes[take].seq) --take;
+    if (take == 0)
+      return Output::Error("cannotCalculateChanges", "one change has more ids than maxChanges");
+  }
+  json::array lists[3];
+  for (size_t i = 0; i < take; ++i) lists[changes[i].kind].push_back(changes[i].id);
+  bool more = take < changes.size();
   json::object r;
   r["accountId"] = AccountId(ctx.account_id);
   r["oldState"] = since->get_string();
-  r["newState"] = SubmissionState(*all);
-  r["hasMoreChanges"] = false;
-  r["created"] = std::move(created);
-  r["updated"] = std::move(updated);
-  r["destroyed"] = std::move(destroyed);
+  r["newState"] =
+      more ? Prefixed('q', std::to_string(changes[take - 1].seq)) : SubmissionState(*all);
+  r["hasMoreChanges"] = more;
+  r["created"] = std::move(lists[0]);
+  r["updated"] = std::move(lists[1]);
+  r["destroyed"] = std::move(lists[2]);
   return Output::One("EmailSubmission/changes", std::move(r));
 }
 

@@ -454,13 +454,13 @@ class JmapTest(unittest.TestCase):
         self.assertEqual(c["total"], 1)
         self.assertEqual(r[3][1]["type"], "cannotCalculateChanges")
 
-    def changes_in_steps(self, method, state, max_changes):
+    def changes_in_steps(self, method, state, max_changes, using=(CORE, MAIL)):
         """Loops `method` with maxChanges from `state` until hasMoreChanges is
         false; returns the sets of ids per kind and the final state."""
         seen = {"created": set(), "updated": set(), "destroyed": set()}
         for _ in range(100):
             _, _, body = self.api([[method, {"accountId": self.account, "sinceState": state,
-                                             "maxChanges": max_changes}, "c"]])
+                                             "maxChanges": max_changes}, "c"]], using=using)
             name, r, _ = body["methodResponses"][0]
             self.assertEqual(name, method, r)
             self.assertEqual(r["oldState"], state)
@@ -523,6 +523,10 @@ class JmapTest(unittest.TestCase):
             # is never called destroyed.
             self.assertEqual(stepped["destroyed"], set(whole["destroyed"]), method)
             self.assertLessEqual(set(whole["created"]), stepped["created"], method)
+            for bad in (0, -1, "4"):
+                _, _, body = self.api([[method, {"accountId": self.account, "sinceState": state,
+                                                 "maxChanges": bad}, "c"]])
+                self.assertEqual(body["methodResponses"][0][1]["type"], "invalidArguments")
             if method == "Email/changes":
                 self.assertGreaterEqual(len(every), 25)
                 self.assertLessEqual({old[0], old[1], new[0], new[1]}, every)
@@ -859,6 +863,41 @@ class JmapTest(unittest.TestCase):
         self.assertEqual(r[0][1]["destroyed"], [sid])
         self.assertEqual(r[1][1]["notFound"], [sid])
         self.assertEqual(r[2][1].get("destroyed"), [sid], r)
+
+    def test_email_submission_changes_with_max_changes(self):
+        # RFC 8620 section 5.2: at most maxChanges ids, intermediate states,
+        # and the steps together give what one call gives.
+        sub = (CORE, MAIL, SUBMISSION)
+        inbox = self.inbox()
+        _, _, body = self.api([
+            ["Identity/get", {"accountId": self.account}, "i"],
+            ["EmailSubmission/get", {"accountId": self.account, "ids": []}, "g"],
+            ["Email/set", {"accountId": self.account, "create": {
+                f"m{i}": {"mailboxIds": {inbox: True}, "subject": f"stepped submission {i}",
+                          "from": [{"email": ALICE}], "to": [{"email": f"bob@{DOMAIN}"}],
+                          "bodyValues": {"t": {"value": "x"}}, "textBody": [{"partId": "t"}]}
+                for i in range(5)}}, "e"]], using=sub)
+        r = body["methodResponses"]
+        identity, state = r[0][1]["list"][0]["id"], r[1][1]["state"]
+        emails = [r[2][1]["created"][f"m{i}"]["id"] for i in range(5)]
+        _, _, body = self.api([["EmailSubmission/set", {"accountId": self.account, "create": {
+            f"s{i}": {"emailId": e, "identityId": identity} for i, e in enumerate(emails)}},
+            "s"]], using=sub)
+        made = [body["methodResponses"][0][1]["created"][f"s{i}"]["id"] for i in range(5)]
+        self.api([["EmailSubmission/set", {"accountId": self.account,
+                                           "destroy": made[:2]}, "x"]], using=sub)
+        _, _, body = self.api([["EmailSubmission/changes", {"accountId": self.account,
+                                                            "sinceState": state}, "c"]],
+                              using=sub)
+        whole = body["methodResponses"][0][1]
+        self.assertFalse(whole["hasMoreChanges"])
+        self.assertLessEqual(set(made[:2]), set(whole["destroyed"]))
+        stepped, final = self.changes_in_steps("EmailSubmission/changes", state, 2, using=sub)
+        self.assertEqual(final, whole["newState"])
+        every = set(whole["created"]) | set(whole["updated"]) | set(whole["destroyed"])
+        self.assertEqual(stepped["created"] | stepped["updated"] | stepped["destroyed"], every)
+        self.assertLessEqual(set(whole["destroyed"]), stepped["destroyed"])
+        self.assertLessEqual(set(whole["created"]), stepped["created"])
 
     # --- Submission hygiene: the same rules as SMTP submission (server/message_hygiene.h) ---
 
