@@ -512,7 +512,7 @@ class JmapTest(unittest.TestCase):
             _, _, body = self.api([[method, {"accountId": self.account,
                                              "sinceState": state}, "c"]])
             whole = body["methodResponses"][0][1]
-            self.assertFalse(whole["hasMoreChanges"])
+            self.assertIs(whole.get("hasMoreChanges"), False, (method, whole))
             stepped, final = self.changes_in_steps(method, state,
                                                    2 if method == "Mailbox/changes" else 4)
             self.assertEqual(final, whole["newState"], method)
