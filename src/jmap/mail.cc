@@ -2371,8 +2371,16 @@ Output EmailChangesImpl(Context& ctx, json::object& args, const char* name, bool
     }
     return touched.size() + add.size() <= max_changes;
   };
+  // Emails with a row, live or expunged, that the old state already had
+  // (a moved Email is updated, not created: section 5.2).
+  std::set<std::string> had;
   auto take = [&](const std::vector<const store::EmailRow*>& unit) {
-    for (const store::EmailRow* r : unit) touched.emplace(EmailIdOf(r->sha256), r->sha256);
+    for (const store::EmailRow* r : unit) {
+      std::string id = EmailIdOf(r->sha256);
+      auto o = old_by_id.find(r->mailbox_id);
+      if (o != old_by_id.end() && r->uid < o->second.uidnext) had.insert(id);
+      touched.emplace(std::move(id), r->sha256);
+    }
   };
   for (const auto& m : d->mailboxes) {
     auto it = old_by_id.find(m.id);
@@ -2455,7 +2463,7 @@ Output EmailChangesImpl(Context& ctx, json::object& args, const char* name, bool
       if (!threads) destroyed.push_back(json::string(id));
       continue;
     }
-    bool existed = false;
+    bool existed = had.count(id) > 0;
     for (size_t i : it->second) {
       const auto& r = d->rows[i];
       auto o = old_by_id.find(r.mailbox_id);

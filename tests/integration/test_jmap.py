@@ -531,6 +531,9 @@ class JmapTest(unittest.TestCase):
                 self.assertGreaterEqual(len(every), 25)
                 self.assertLessEqual({old[0], old[1], new[0], new[1]}, every)
                 self.assertLessEqual({old[4], new[2]}, set(whole["destroyed"]))
+                # A moved Email the old state had is updated, not created.
+                self.assertIn(old[1], whole["updated"])
+                self.assertNotIn(old[1], stepped["created"] - stepped["updated"])
 
     def mailbox_query(self, flt):
         args = {"accountId": self.account}
