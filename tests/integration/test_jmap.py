@@ -863,7 +863,7 @@ class JmapTest(unittest.TestCase):
             ["EmailSubmission/changes", {"accountId": self.account,
                                          "sinceState": r[0][1]["newState"]}, "c"]], using=sub)
         r = body["methodResponses"]
-        self.assertEqual(r[0][1]["destroyed"], [sid])
+        self.assertEqual(r[0][1].get("destroyed"), [sid], r)
         self.assertEqual(r[1][1]["notFound"], [sid])
         self.assertEqual(r[2][1].get("destroyed"), [sid], r)
 
