@@ -488,37 +488,58 @@ Output MailboxGet(Context& ctx, json::object& args) {
   return Output::One("Mailbox/get", std::move(r));
 }
 
+// maxChanges (RFC 8620 section 5.2): the first maxChanges changed
+// Mailboxes in id order, and an intermediate state that has the current
+// mark of those and the old mark of the others, with hasMoreChanges.
 Output MailboxChanges(Context& ctx, json::object& args) {
   HATO_KNOWN("accountId", "sinceState", "maxChanges");
   const json::value* since = args.if_contains("sinceState");
   if (!since || !since->is_string()) return Output::Error("invalidArguments", "sinceState");
+  size_t max_changes = 0;  // 0: no limit
+  if (const json::value* m = args.if_contains("maxChanges"); m && !m->is_null()) {
+    if (!m->is_number() || m->to_number<double>() <= 0)
+      return Output::Error("invalidArguments", "maxChanges");
+    max_changes = m->to_number<size_t>();
+  }
   auto old = DecodeState('m', since->get_string());
   if (!old) return Output::Error("cannotCalculateChanges", "unknown state");
   std::optional<AccountData> some = MailboxesOnly(ctx);
   const AccountData* d = some ? &*some : ctx.Load();
   if (!d) return ServerFail(ctx);
   auto cur = Marks(d->mailboxes, true);
+  std::map<int64_t, const MailboxMark*> old_by_id, cur_by_id, ids;
+  for (const auto& o : *old) old_by_id[o.id] = &o, ids[o.id] = nullptr;
+  for (const auto& c : cur) cur_by_id[c.id] = &c, ids[c.id] = nullptr;
   json::array created, updated, destroyed;
-  bool only_counts = true;
-  for (const auto& c : cur) {
-    auto it =
-        std::find_if(old->begin(), old->end(), [&](const MailboxMark& o) { return o.id == c.id; });
-    if (it == old->end()) {
-      created.push_back(json::string(MailboxIdOf(c.id)));
-    } else if (!(*it == c)) {
-      if (it->meta != c.meta) only_counts = false;
-      updated.push_back(json::string(MailboxIdOf(c.id)));
+  std::vector<MailboxMark> next;
+  bool only_counts = true, more = false;
+  size_t count = 0;
+  for (const auto& entry : ids) {
+    int64_t id = entry.first;
+    auto o = old_by_id.find(id);
+    auto c = cur_by_id.find(id);
+    bool changed = o == old_by_id.end() || c == cur_by_id.end() || !(*o->second == *c->second);
+    if (changed && max_changes > 0 && count == max_changes) more = true;
+    if (!changed || more) {
+      if (o != old_by_id.end()) next.push_back(*o->second);
+      continue;
     }
-  }
-  for (const auto& o : *old) {
-    if (std::none_of(cur.begin(), cur.end(), [&](const MailboxMark& c) { return c.id == o.id; }))
-      destroyed.push_back(json::string(MailboxIdOf(o.id)));
+    ++count;
+    if (c != cur_by_id.end()) next.push_back(*c->second);
+    if (o == old_by_id.end()) {
+      created.push_back(json::string(MailboxIdOf(id)));
+    } else if (c == cur_by_id.end()) {
+      destroyed.push_back(json::string(MailboxIdOf(id)));
+    } else {
+      if (o->second->meta != c->second->meta) only_counts = false;
+      updated.push_back(json::string(MailboxIdOf(id)));
+    }
   }
   json::object r;
   r["accountId"] = AccountId(ctx.account_id);
   r["oldState"] = since->get_string();
-  r["newState"] = MailboxState(d->mailboxes);
-  r["hasMoreChanges"] = false;
+  r["newState"] = more ? EncodeState('m', next) : MailboxState(d->mailboxes);
+  r["hasMoreChanges"] = more;
   r["created"] = std::move(created);
   r["updated"] = updated;
   r["destroyed"] = std::move(destroyed);
@@ -2309,10 +2330,27 @@ Output EmailQuery(Context& ctx, json::object& args) {
 
 // ---- Email/changes (section 4.3), Thread/changes ----
 
+// maxChanges (RFC 8620 section 5.2): at most that many ids, and then an
+// intermediate state with hasMoreChanges. The state is a mark per mailbox,
+// so the changed mailboxes are taken in id order and the last one taken may
+// be cut after a modseq M (never inside one modseq): its intermediate mark
+// is M, and its uidnext U is past every row taken, the rows new since the
+// old state below U being taken too, whatever their modseq (they existed at
+// the intermediate state: a later call sees them as updated, never misses
+// their creation). A later call may repeat an id as updated, which section
+// 5.2 allows. One modseq with more rows than maxChanges, or a deleted
+// mailbox's rows (no mark can cut them), first and too many:
+// cannotCalculateChanges.
 Output EmailChangesImpl(Context& ctx, json::object& args, const char* name, bool threads) {
   HATO_KNOWN("accountId", "sinceState", "maxChanges");
   const json::value* since = args.if_contains("sinceState");
   if (!since || !since->is_string()) return Output::Error("invalidArguments", "sinceState");
+  size_t max_changes = 0;  // 0: no limit
+  if (const json::value* m = args.if_contains("maxChanges"); m && !m->is_null()) {
+    if (!m->is_number() || m->to_number<double>() <= 0)
+      return Output::Error("invalidArguments", "maxChanges");
+    max_changes = m->to_number<size_t>();
+  }
   auto old = DecodeState('e', since->get_string());
   if (!old) return Output::Error("cannotCalculateChanges", "unknown state");
   const AccountData* d = ctx.Load();
@@ -2320,10 +2358,35 @@ Output EmailChangesImpl(Context& ctx, json::object& args, const char* name, bool
   std::map<std::string, std::string> touched;  // Email id -> raw body hash
   std::map<int64_t, MailboxMark> old_by_id;
   for (const auto& m : *old) old_by_id[m.id] = m;
+  std::map<int64_t, MailboxMark> next = old_by_id;  // the state this answer moves to
+  bool more = false;
+  // Rows of one unit (a mailbox's modseq group and the new rows it pulls
+  // in) join only together: the ids they would add, or false when too many.
+  auto fits = [&](const std::vector<const store::EmailRow*>& unit) {
+    if (max_changes == 0) return true;
+    std::set<std::string> add;
+    for (const store::EmailRow* r : unit) {
+      std::string id = EmailIdOf(r->sha256);
+      if (!touched.count(id)) add.insert(std::move(id));
+    }
+    return touched.size() + add.size() <= max_changes;
+  };
+  // Emails with a row, live or expunged, that the old state already had
+  // (a moved Email is updated, not created: section 5.2).
+  std::set<std::string> had;
+  auto take = [&](const std::vector<const store::EmailRow*>& unit) {
+    for (const store::EmailRow* r : unit) {
+      std::string id = EmailIdOf(r->sha256);
+      auto o = old_by_id.find(r->mailbox_id);
+      if (o != old_by_id.end() && r->uid < o->second.uidnext) had.insert(id);
+      touched.emplace(std::move(id), r->sha256);
+    }
+  };
   for (const auto& m : d->mailboxes) {
     auto it = old_by_id.find(m.id);
     if (it != old_by_id.end() && it->second.modseq == m.highest_modseq) continue;
     uint64_t since_modseq = it == old_by_id.end() ? 0 : it->second.modseq;
+    uint32_t old_uidnext = it == old_by_id.end() ? 0 : it->second.uidnext;
     auto rows = since_modseq == 0
                     ? ctx.svc.store->ListEmailRows(ctx.account_id, m.id, 0)
                     : ctx.svc.store->ListEmailRows(ctx.account_id, m.id, since_modseq);
@@ -2331,15 +2394,66 @@ Output EmailChangesImpl(Context& ctx, json::object& args, const char* name, bool
       ctx.error = rows.error().message;
       return ServerFail(ctx);
     }
-    for (const auto& r : *rows) touched.emplace(EmailIdOf(r.sha256), r.sha256);
+    std::vector<const store::EmailRow*> all;
+    for (const auto& r : *rows) all.push_back(&r);
+    if (fits(all)) {
+      take(all);
+      next[m.id] = MailboxMark{m.id, m.highest_modseq, m.uidnext, 0};
+      continue;
+    }
+    // Cut this mailbox: modseq groups in order, each with the new rows
+    // (uid >= the old uidnext) below the uidnext it reaches.
+    std::vector<const store::EmailRow*> by_modseq = all, by_uid = all;
+    std::sort(by_modseq.begin(), by_modseq.end(),
+              [](const auto* a, const auto* b) { return a->modseq < b->modseq; });
+    std::sort(by_uid.begin(), by_uid.end(),
+              [](const auto* a, const auto* b) { return a->uid < b->uid; });
+    size_t g = 0, u = 0;
+    while (u < by_uid.size() && by_uid[u]->uid < old_uidnext) ++u;
+    uint32_t uidnext = old_uidnext;
+    uint64_t cut = 0;
+    while (g < by_modseq.size()) {
+      size_t end = g;
+      uint32_t reach = uidnext;
+      std::vector<const store::EmailRow*> unit;
+      while (end < by_modseq.size() && by_modseq[end]->modseq == by_modseq[g]->modseq) {
+        unit.push_back(by_modseq[end]);
+        reach = std::max(reach, by_modseq[end]->uid + 1);
+        ++end;
+      }
+      size_t uend = u;
+      while (uend < by_uid.size() && by_uid[uend]->uid < reach) unit.push_back(by_uid[uend++]);
+      if (!fits(unit)) break;
+      take(unit);
+      cut = by_modseq[g]->modseq;
+      uidnext = reach;
+      g = end;
+      u = uend;
+    }
+    if (cut == 0 && touched.empty())
+      return Output::Error("cannotCalculateChanges", "one change has more Emails than maxChanges");
+    if (cut != 0) next[m.id] = MailboxMark{m.id, cut, uidnext, 0};
+    more = true;
+    break;
   }
   for (const auto& [id, mark] : old_by_id) {
+    if (more) break;
     bool gone = std::none_of(d->mailboxes.begin(), d->mailboxes.end(),
                              [&id = id](const store::MailboxInfo& m) { return m.id == id; });
     if (!gone) continue;
     auto rows = ctx.svc.store->ListEmailRows(ctx.account_id, id, 1);
-    if (rows)
-      for (const auto& r : *rows) touched.emplace(EmailIdOf(r.sha256), r.sha256);
+    if (!rows) continue;
+    std::vector<const store::EmailRow*> all;
+    for (const auto& r : *rows) all.push_back(&r);
+    if (!fits(all)) {
+      if (touched.empty())
+        return Output::Error("cannotCalculateChanges",
+                             "a deleted Mailbox had more Emails than maxChanges");
+      more = true;
+      break;
+    }
+    take(all);
+    next.erase(id);
   }
   json::array created, updated, destroyed;
   std::set<std::string> new_emails;
@@ -2349,7 +2463,7 @@ Output EmailChangesImpl(Context& ctx, json::object& args, const char* name, bool
       if (!threads) destroyed.push_back(json::string(id));
       continue;
     }
-    bool existed = false;
+    bool existed = had.count(id) > 0;
     for (size_t i : it->second) {
       const auto& r = d->rows[i];
       auto o = old_by_id.find(r.mailbox_id);
@@ -2390,8 +2504,14 @@ Output EmailChangesImpl(Context& ctx, json::object& args, const char* name, bool
   json::object r;
   r["accountId"] = AccountId(ctx.account_id);
   r["oldState"] = since->get_string();
-  r["newState"] = EmailState(d->mailboxes);
-  r["hasMoreChanges"] = false;
+  if (more) {
+    std::vector<MailboxMark> marks;
+    for (const auto& [id, mark] : next) marks.push_back(mark);
+    r["newState"] = EncodeState('e', marks);
+  } else {
+    r["newState"] = EmailState(d->mailboxes);
+  }
+  r["hasMoreChanges"] = more;
   r["created"] = std::move(created);
   r["updated"] = std::move(updated);
   r["destroyed"] = std::move(destroyed);
@@ -3724,8 +3844,18 @@ Output EmailSubmissionGet(Context& ctx, json::object& args) {
 // EmailSubmission/changes (RFC 8620 section 5.2): created and destroyed
 // records, and `updated` those whose deliveryStatus changed since the state
 // (ObservedSubmissions; undoStatus is final at once and never changes).
+// maxChanges (RFC 8620 section 5.2): every change has its own number in
+// the account's counter (a record's seq, updatedSeq, a tombstone's seq), so
+// the first maxChanges changes in that order are answered and the state
+// moves to the last one's number, with hasMoreChanges.
 Output EmailSubmissionChanges(Context& ctx, json::object& args) {
   HATO_KNOWN("accountId", "sinceState", "maxChanges");
+  size_t max_changes = 0;  // 0: no limit
+  if (const json::value* m = args.if_contains("maxChanges"); m && !m->is_null()) {
+    if (!m->is_number() || m->to_number<double>() <= 0)
+      return Output::Error("invalidArguments", "maxChanges");
+    max_changes = m->to_number<size_t>();
+  }
   const json::value* since = args.if_contains("sinceState");
   if (!since || !since->is_string() || since->get_string().size() < 2 ||
       since->get_string()[0] != 'q')
@@ -3741,27 +3871,47 @@ Output EmailSubmissionChanges(Context& ctx, json::object& args) {
   int64_t floor = all->contains("floor") ? all->at("floor").to_number<int64_t>() : 0;
   if (!n || static_cast<int64_t>(*n) > seq || static_cast<int64_t>(*n) < floor)
     return Output::Error("cannotCalculateChanges");
-  json::array created, updated, destroyed;
   const auto since_seq = static_cast<int64_t>(*n);
+  struct Change {
+    int64_t seq;
+    int kind;  // 0 created, 1 updated, 2 destroyed
+    json::value id;
+  };
+  std::vector<Change> changes;
   for (const auto& v : list) {
-    if (v.at("seq").to_number<int64_t>() > since_seq) {
-      created.push_back(v.at("id"));
+    if (int64_t s = v.at("seq").to_number<int64_t>(); s > since_seq) {
+      changes.push_back({s, 0, v.at("id")});
     } else if (const json::value* u = v.get_object().if_contains("updatedSeq");
                u && u->to_number<int64_t>() > since_seq) {
-      updated.push_back(v.at("id"));
+      changes.push_back({u->to_number<int64_t>(), 1, v.at("id")});
     }
   }
   for (const auto& v : all->at("destroyed").get_array())
-    if (v.is_object() && v.get_object().at("seq").to_number<int64_t>() > static_cast<int64_t>(*n))
-      destroyed.push_back(v.get_object().at("id"));
+    if (v.is_object() && v.get_object().at("seq").to_number<int64_t>() > since_seq)
+      changes.push_back(
+          {v.get_object().at("seq").to_number<int64_t>(), 2, v.get_object().at("id")});
+  std::stable_sort(changes.begin(), changes.end(),
+                   [](const Change& a, const Change& b) { return a.seq < b.seq; });
+  size_t take = changes.size();
+  if (max_changes > 0 && take > max_changes) {
+    take = max_changes;
+    // Never split the changes of one number.
+    while (take > 0 && changes[take - 1].seq == changes[take].seq) --take;
+    if (take == 0)
+      return Output::Error("cannotCalculateChanges", "one change has more ids than maxChanges");
+  }
+  json::array lists[3];
+  for (size_t i = 0; i < take; ++i) lists[changes[i].kind].push_back(changes[i].id);
+  bool more = take < changes.size();
   json::object r;
   r["accountId"] = AccountId(ctx.account_id);
   r["oldState"] = since->get_string();
-  r["newState"] = SubmissionState(*all);
-  r["hasMoreChanges"] = false;
-  r["created"] = std::move(created);
-  r["updated"] = std::move(updated);
-  r["destroyed"] = std::move(destroyed);
+  r["newState"] =
+      more ? Prefixed('q', std::to_string(changes[take - 1].seq)) : SubmissionState(*all);
+  r["hasMoreChanges"] = more;
+  r["created"] = std::move(lists[0]);
+  r["updated"] = std::move(lists[1]);
+  r["destroyed"] = std::move(lists[2]);
   return Output::One("EmailSubmission/changes", std::move(r));
 }
 

@@ -454,6 +454,87 @@ class JmapTest(unittest.TestCase):
         self.assertEqual(c["total"], 1)
         self.assertEqual(r[3][1]["type"], "cannotCalculateChanges")
 
+    def changes_in_steps(self, method, state, max_changes, using=(CORE, MAIL)):
+        """Loops `method` with maxChanges from `state` until hasMoreChanges is
+        false; returns the sets of ids per kind and the final state."""
+        seen = {"created": set(), "updated": set(), "destroyed": set()}
+        for _ in range(100):
+            _, _, body = self.api([[method, {"accountId": self.account, "sinceState": state,
+                                             "maxChanges": max_changes}, "c"]], using=using)
+            name, r, _ = body["methodResponses"][0]
+            self.assertEqual(name, method, r)
+            self.assertEqual(r["oldState"], state)
+            self.assertLessEqual(len(r["created"]) + len(r["updated"]) + len(r["destroyed"]),
+                                 max_changes)
+            for k in seen:
+                seen[k] |= set(r[k])
+            state = r["newState"]
+            if not r["hasMoreChanges"]:
+                return seen, state
+        self.fail(f"{method} never reached hasMoreChanges false")
+
+    def test_changes_with_max_changes_move_through_intermediate_states(self):
+        # RFC 8620 section 5.2: no more than maxChanges ids per /changes, and
+        # the intermediate states together give every change a single call
+        # gives: Emails created, updated (keywords, a move between Mailboxes)
+        # and destroyed in three Mailboxes.
+        tag = str(time.time_ns())
+        _, _, body = self.api([
+            ["Mailbox/set", {"accountId": self.account, "create": {
+                k: {"name": f"mc{tag}{k}", "parentId": None} for k in "abc"}}, "s"]])
+        box = {k: v["id"] for k, v in body["methodResponses"][0][1]["created"].items()}
+
+        def create(mailbox, n):
+            _, _, body = self.api([["Email/set", {"accountId": self.account, "create": {
+                "k": {"mailboxIds": {box[mailbox]: True}, "subject": f"mc {tag} {n}",
+                      "bodyValues": {"t": {"value": f"body {tag} {n}"}},
+                      "textBody": [{"partId": "t"}]}}}, "e"]])
+            return body["methodResponses"][0][1]["created"]["k"]["id"]
+
+        old = [create(k, f"old{k}{i}") for k in "abc" for i in range(2)]
+        _, _, body = self.api([
+            ["Email/get", {"accountId": self.account, "ids": []}, "e"],
+            ["Mailbox/get", {"accountId": self.account, "ids": []}, "m"],
+            ["Thread/get", {"accountId": self.account, "ids": []}, "t"]])
+        e_state, m_state, t_state = (x[1]["state"] for x in body["methodResponses"])
+        new = [create(k, f"new{k}{i}") for i in range(8) for k in "abc"]
+        set_ = lambda args: self.api([["Email/set", {"accountId": self.account, **args}, "u"]])
+        set_({"update": {old[0]: {"keywords/$seen": True}}})
+        set_({"update": {old[1]: {"mailboxIds": {box["b"]: True}}}})  # a -> b
+        set_({"update": {new[1]: {"mailboxIds": {box["c"]: True}}}})  # b -> c
+        set_({"update": {new[0]: {"keywords/$flagged": True}}})
+        set_({"destroy": [old[4], new[2]]})
+        _, _, body = self.api([["Mailbox/set", {"accountId": self.account, "create": {
+            "d": {"name": f"mc{tag}d", "parentId": None}}}, "s"]])
+
+        for method, state in (("Email/changes", e_state), ("Thread/changes", t_state),
+                              ("Mailbox/changes", m_state)):
+            _, _, body = self.api([[method, {"accountId": self.account,
+                                             "sinceState": state}, "c"]])
+            whole = body["methodResponses"][0][1]
+            self.assertIs(whole.get("hasMoreChanges"), False, (method, whole))
+            stepped, final = self.changes_in_steps(method, state,
+                                                   2 if method == "Mailbox/changes" else 4)
+            self.assertEqual(final, whole["newState"], method)
+            every = set(whole["created"]) | set(whole["updated"]) | set(whole["destroyed"])
+            self.assertEqual(stepped["created"] | stepped["updated"] | stepped["destroyed"],
+                             every, method)
+            # What a single call destroys, the steps destroy; what it creates
+            # is never called destroyed.
+            self.assertEqual(stepped["destroyed"], set(whole["destroyed"]), method)
+            self.assertLessEqual(set(whole["created"]), stepped["created"], method)
+            for bad in (0, -1, "4"):
+                _, _, body = self.api([[method, {"accountId": self.account, "sinceState": state,
+                                                 "maxChanges": bad}, "c"]])
+                self.assertEqual(body["methodResponses"][0][1]["type"], "invalidArguments")
+            if method == "Email/changes":
+                self.assertGreaterEqual(len(every), 25)
+                self.assertLessEqual({old[0], old[1], new[0], new[1]}, every)
+                self.assertLessEqual({old[4], new[2]}, set(whole["destroyed"]))
+                # A moved Email the old state had is updated, not created.
+                self.assertIn(old[1], whole["updated"])
+                self.assertNotIn(old[1], stepped["created"] - stepped["updated"])
+
     def mailbox_query(self, flt):
         args = {"accountId": self.account}
         if flt is not None:
@@ -782,9 +863,44 @@ class JmapTest(unittest.TestCase):
             ["EmailSubmission/changes", {"accountId": self.account,
                                          "sinceState": r[0][1]["newState"]}, "c"]], using=sub)
         r = body["methodResponses"]
-        self.assertEqual(r[0][1]["destroyed"], [sid])
+        self.assertEqual(r[0][1].get("destroyed"), [sid], r)
         self.assertEqual(r[1][1]["notFound"], [sid])
         self.assertEqual(r[2][1].get("destroyed"), [sid], r)
+
+    def test_email_submission_changes_with_max_changes(self):
+        # RFC 8620 section 5.2: at most maxChanges ids, intermediate states,
+        # and the steps together give what one call gives.
+        sub = (CORE, MAIL, SUBMISSION)
+        inbox = self.inbox()
+        _, _, body = self.api([
+            ["Identity/get", {"accountId": self.account}, "i"],
+            ["EmailSubmission/get", {"accountId": self.account, "ids": []}, "g"],
+            ["Email/set", {"accountId": self.account, "create": {
+                f"m{i}": {"mailboxIds": {inbox: True}, "subject": f"stepped submission {i}",
+                          "from": [{"email": ALICE}], "to": [{"email": f"bob@{DOMAIN}"}],
+                          "bodyValues": {"t": {"value": "x"}}, "textBody": [{"partId": "t"}]}
+                for i in range(5)}}, "e"]], using=sub)
+        r = body["methodResponses"]
+        identity, state = r[0][1]["list"][0]["id"], r[1][1]["state"]
+        emails = [r[2][1]["created"][f"m{i}"]["id"] for i in range(5)]
+        _, _, body = self.api([["EmailSubmission/set", {"accountId": self.account, "create": {
+            f"s{i}": {"emailId": e, "identityId": identity} for i, e in enumerate(emails)}},
+            "s"]], using=sub)
+        made = [body["methodResponses"][0][1]["created"][f"s{i}"]["id"] for i in range(5)]
+        self.api([["EmailSubmission/set", {"accountId": self.account,
+                                           "destroy": made[:2]}, "x"]], using=sub)
+        _, _, body = self.api([["EmailSubmission/changes", {"accountId": self.account,
+                                                            "sinceState": state}, "c"]],
+                              using=sub)
+        whole = body["methodResponses"][0][1]
+        self.assertFalse(whole["hasMoreChanges"])
+        self.assertLessEqual(set(made[:2]), set(whole["destroyed"]))
+        stepped, final = self.changes_in_steps("EmailSubmission/changes", state, 2, using=sub)
+        self.assertEqual(final, whole["newState"])
+        every = set(whole["created"]) | set(whole["updated"]) | set(whole["destroyed"])
+        self.assertEqual(stepped["created"] | stepped["updated"] | stepped["destroyed"], every)
+        self.assertLessEqual(set(whole["destroyed"]), stepped["destroyed"])
+        self.assertLessEqual(set(whole["created"]), stepped["created"])
 
     # --- Submission hygiene: the same rules as SMTP submission (server/message_hygiene.h) ---
 
