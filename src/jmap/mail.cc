@@ -495,12 +495,9 @@ Output MailboxChanges(Context& ctx, json::object& args) {
   HATO_KNOWN("accountId", "sinceState", "maxChanges");
   const json::value* since = args.if_contains("sinceState");
   if (!since || !since->is_string()) return Output::Error("invalidArguments", "sinceState");
-  size_t max_changes = 0;  // 0: no limit
-  if (const json::value* m = args.if_contains("maxChanges"); m && !m->is_null()) {
-    if (!m->is_number() || m->to_number<double>() <= 0)
-      return Output::Error("invalidArguments", "maxChanges");
-    max_changes = m->to_number<size_t>();
-  }
+  std::optional<uint64_t> limit;
+  if (!ReadMaxChanges(args, limit)) return Output::Error("invalidArguments", "maxChanges");
+  size_t max_changes = limit.value_or(0);  // 0: no limit
   auto old = DecodeState('m', since->get_string());
   if (!old) return Output::Error("cannotCalculateChanges", "unknown state");
   std::optional<AccountData> some = MailboxesOnly(ctx);
@@ -2345,12 +2342,9 @@ Output EmailChangesImpl(Context& ctx, json::object& args, const char* name, bool
   HATO_KNOWN("accountId", "sinceState", "maxChanges");
   const json::value* since = args.if_contains("sinceState");
   if (!since || !since->is_string()) return Output::Error("invalidArguments", "sinceState");
-  size_t max_changes = 0;  // 0: no limit
-  if (const json::value* m = args.if_contains("maxChanges"); m && !m->is_null()) {
-    if (!m->is_number() || m->to_number<double>() <= 0)
-      return Output::Error("invalidArguments", "maxChanges");
-    max_changes = m->to_number<size_t>();
-  }
+  std::optional<uint64_t> limit;
+  if (!ReadMaxChanges(args, limit)) return Output::Error("invalidArguments", "maxChanges");
+  size_t max_changes = limit.value_or(0);  // 0: no limit
   auto old = DecodeState('e', since->get_string());
   if (!old) return Output::Error("cannotCalculateChanges", "unknown state");
   const AccountData* d = ctx.Load();
@@ -3850,12 +3844,9 @@ Output EmailSubmissionGet(Context& ctx, json::object& args) {
 // moves to the last one's number, with hasMoreChanges.
 Output EmailSubmissionChanges(Context& ctx, json::object& args) {
   HATO_KNOWN("accountId", "sinceState", "maxChanges");
-  size_t max_changes = 0;  // 0: no limit
-  if (const json::value* m = args.if_contains("maxChanges"); m && !m->is_null()) {
-    if (!m->is_number() || m->to_number<double>() <= 0)
-      return Output::Error("invalidArguments", "maxChanges");
-    max_changes = m->to_number<size_t>();
-  }
+  std::optional<uint64_t> limit;
+  if (!ReadMaxChanges(args, limit)) return Output::Error("invalidArguments", "maxChanges");
+  size_t max_changes = limit.value_or(0);  // 0: no limit
   const json::value* since = args.if_contains("sinceState");
   if (!since || !since->is_string() || since->get_string().size() < 2 ||
       since->get_string()[0] != 'q')
