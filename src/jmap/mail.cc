@@ -4211,9 +4211,10 @@ Output EmailSubmissionSet(Context& ctx, json::object& args) {
       email_of[cid] = email_id;
     }
   }
-  json::array& list = (*all)["list"].as_array();
-  auto known = [&list](std::string_view id) {
-    for (const auto& v : list)
+  // `all` is read again under the lock below: look the id up in its
+  // current list every time (a reference kept across the reload dangled).
+  auto known = [&all](std::string_view id) {
+    for (const auto& v : all->at("list").get_array())
       if (v.at("id").get_string() == id) return true;
     return false;
   };

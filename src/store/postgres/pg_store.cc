@@ -670,8 +670,8 @@ class PgStore final : public Store {
           "SELECT m.id, m.mailbox_id, m.uid, m.size, m.internal_date, m.flags, m.keywords, "
           "m.modseq, b.sha256, (m.expunged_at IS NOT NULL)::int FROM messages m "
           "JOIN mailboxes x ON x.id = m.mailbox_id JOIN blobs b ON b.id = m.blob_id "
-          "WHERE x.account_id = $1 AND ($2 = 0 OR m.mailbox_id = $2) AND "
-          "(($3 = 0 AND m.expunged_at IS NULL AND x.deleted_at IS NULL) OR "
+          "WHERE x.account_id = $1 AND ($2::bigint = 0 OR m.mailbox_id = $2) AND "
+          "(($3::bigint = 0 AND m.expunged_at IS NULL AND x.deleted_at IS NULL) OR "
           "($3 > 0 AND m.modseq > $3)) ORDER BY m.id",
           {P(account_id), P(mailbox_id), P(static_cast<int64_t>(since_modseq))});
       if (!r) return r.error();
