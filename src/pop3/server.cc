@@ -772,6 +772,10 @@ awaitable<bool> Session::HandleQuit() {
     }
   }
   spdlog::info("pop3: {} logged out, {} messages deleted", address_, n);
+  // The UPDATE state releases the maildrop before the reply (RFC 1939
+  // section 6): a client that logs in again as soon as it read "+OK" must
+  // not find the old session's lock still held while its reply drains.
+  lock_.Release();
   Reply("+OK " + cfg_->hostname + " POP3 server signing off (" + std::to_string(n) +
         " messages deleted)");
   co_return false;

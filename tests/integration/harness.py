@@ -113,7 +113,8 @@ class Server:
     def set_config(self, section, key, value):
         """Replaces `key = ...` in [section] of hato.toml."""
         path = os.path.join(self.data, "hato.toml")
-        lines = open(path).read().split("\n")
+        with open(path) as f:
+            lines = f.read().split("\n")
         out, cur, done = [], None, False
         for line in lines:
             s = line.split("#")[0].strip()
@@ -131,7 +132,8 @@ class Server:
             if cur != section:
                 out.append(f"[{section}]")
             out.append(f"{key} = {value}")
-        open(path, "w").write("\n".join(out))
+        with open(path, "w") as f:
+            f.write("\n".join(out))
 
     PORT_NAMES = ("smtp_port", "pop3_port", "imap_port", "imaps_port", "submission_port",
                   "submissions_port", "http_port", "pop3s_port", "managesieve_port")
