@@ -140,17 +140,23 @@ class AccountSlots {
     int64_t account_ = 0;
   };
 
-  // An empty Slot when `account` already holds `max`.
-  Slot TryTake(int64_t account, size_t max) {
+  // An empty Slot when `account` already holds `max`; counted as refused
+  // unless `retrying` (the caller tries again and calls Refused() when it
+  // gives up).
+  Slot TryTake(int64_t account, size_t max, bool retrying = false) {
     std::lock_guard lock(mu_);
     size_t& n = held_[account];
     if (n >= max) {
       if (n == 0) held_.erase(account);
-      ++refused_;
+      if (!retrying) ++refused_;
       return Slot();
     }
     ++n;
     return Slot(this, account);
+  }
+  void Refused() {
+    std::lock_guard lock(mu_);
+    ++refused_;
   }
   uint64_t refused() const {
     std::lock_guard lock(mu_);

@@ -586,6 +586,30 @@ class SearchScanTest(unittest.TestCase):
         finally:
             self.reload(1)
 
+    def test_a_scan_waits_its_turn_then_is_told_to_try_later(self):
+        # Three sessions of one account scan at once. The account runs one
+        # scan at a time (max_searches_per_account = 1); the others wait for
+        # the slot up to 3 s (kSearchSlotWait) instead of being refused at
+        # once. Each scan stops at its 2 s deadline: the first holds the slot
+        # until 2 s, the next one from 2 s to 4 s, and the third gives up
+        # waiting at 3 s with the "try later" reply.
+        self.reload(2)
+        try:
+            rs = [self.selected(90 + i) for i in range(3)]
+            start = time.monotonic()
+            for i, r in enumerate(rs):
+                r.send(f'x{i} SEARCH HEADER X-None "zzz"\r\n')
+            lines = [r.until_tagged(f"x{i}")[-1] for i, r in enumerate(rs)]
+            took = time.monotonic() - start
+            too_long = [x for x in lines if "NO [LIMIT]" in x and "too long" in x]
+            try_later = [x for x in lines if "NO [LIMIT]" in x and "try again later" in x]
+            self.assertEqual((len(too_long), len(try_later)), (2, 1), lines)
+            self.assertLess(took, 8.0)
+            for r in rs:
+                r.close()
+        finally:
+            self.reload(1)
+
 
 if __name__ == "__main__":
     unittest.main()

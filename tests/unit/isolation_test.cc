@@ -82,6 +82,13 @@ TEST(AccountSlots, PerAccountConcurrency) {
   { auto released = std::move(a); }
   EXPECT_TRUE(s.TryTake(1, 1));
   EXPECT_EQ(s.refused(), 1u);
+  // A caller that polls counts one refusal, when it gives up.
+  auto b = s.TryTake(1, 1);
+  EXPECT_FALSE(s.TryTake(1, 1, /*retrying=*/true));
+  EXPECT_FALSE(s.TryTake(1, 1, /*retrying=*/true));
+  EXPECT_EQ(s.refused(), 1u);
+  s.Refused();
+  EXPECT_EQ(s.refused(), 2u);
 }
 
 TEST(Penalty, ClientAndNetworkKeys) {

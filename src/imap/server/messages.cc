@@ -33,6 +33,12 @@ constexpr seconds kViewSleepAfter{1};
 // so that FETCH 1:* BODY[] on a large mailbox does not build it all in memory.
 constexpr size_t kFetchSliceBytes = 4u << 20;
 
+// A scan waits this long for its account's turn (imap.max_searches_per_account
+// already running) before the client is told to try later: a phone and a
+// desktop searching at the same moment both get their answer.
+constexpr std::chrono::milliseconds kSearchSlotWait{3000};
+constexpr std::chrono::milliseconds kSearchSlotPoll{5};
+
 bool SetsSeen(const std::vector<FetchItem>& items) {
   for (const auto& i : items) {
     if ((i.att == FetchAtt::kBodySection || i.att == FetchAtt::kBinary) && !i.peek) return true;
@@ -420,7 +426,8 @@ awaitable<std::optional<Session::SearchFound>> Session::RunSearch(const Command&
     uint64_t modseq = 0;         // their highest modseq
     Stop stop = Stop::kNone;
   };
-  auto deadline = std::chrono::steady_clock::now() + seconds(cfg_->imap.search_timeout_seconds);
+  // The deadline counts from the start of the scan, not of the wait for a slot.
+  seconds timeout(cfg_->imap.search_timeout_seconds);
   const io::Connection* conn = &conn_;
   // Test hook (tests/integration/test_hostile.py, SearchScanTest), only with
   // HATO_TEST_SCAN_DELAY_MS=N in the server's environment: each message of a
@@ -430,7 +437,8 @@ awaitable<std::optional<Session::SearchFound>> Session::RunSearch(const Command&
     const char* v = std::getenv("HATO_TEST_SCAN_DELAY_MS");
     return v ? std::clamp(std::atoi(v), 0, 1000) : 0;
   }();
-  auto search = [store, cache, account, mailbox_id, metas, key, deadline, conn]() mutable {
+  auto search = [store, cache, account, mailbox_id, metas, key, timeout, conn]() mutable {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
     constexpr size_t kScanProbe = 32;
     const std::vector<store::MessageMeta>& messages = *metas;
     Found out;
@@ -469,10 +477,17 @@ awaitable<std::optional<Session::SearchFound>> Session::RunSearch(const Command&
     // imap.max_searches_per_account at once per account.
     server::AccountSlots::Slot slot;
     if (svc_.scan_slots) {
-      slot = svc_.scan_slots->TryTake(account, cfg_->imap.max_searches_per_account);
-      if (!slot) {
-        Tagged(c, "NO", "[LIMIT] too many searches running for this account, try again later");
-        co_return std::nullopt;
+      auto wait_until = std::chrono::steady_clock::now() + kSearchSlotWait;
+      asio::steady_timer wait(co_await asio::this_coro::executor);
+      size_t max = cfg_->imap.max_searches_per_account;
+      while (!(slot = svc_.scan_slots->TryTake(account, max, /*retrying=*/true))) {
+        if (std::chrono::steady_clock::now() >= wait_until) {
+          svc_.scan_slots->Refused();
+          Tagged(c, "NO", "[LIMIT] too many searches running for this account, try again later");
+          co_return std::nullopt;
+        }
+        wait.expires_after(kSearchSlotPoll);
+        co_await wait.async_wait(asio::use_awaitable);
       }
     }
     asio::thread_pool& pool = svc_.scans ? *svc_.scans : *svc_.blocking;
