@@ -10,7 +10,7 @@ import unittest
 
 from harness import DOMAIN, PASSWORD, Server
 from test_imap_model import Raw
-from test_migrate import DV_PASS, DV_USER, Dovecot, have_dovecot
+from test_migrate import DovecotPeer, have_dovecot
 
 ALICE = f"alice@{DOMAIN}"
 SRC = (b"From: a@example.test\r\nSubject: source\r\nMIME-Version: 1.0\r\n"
@@ -182,12 +182,8 @@ class HatoCatenateTest(Checks, unittest.TestCase):
 
 
 @unittest.skipUnless(have_dovecot(), "needs root and dovecot-imapd")
-class DovecotCatenateTest(Checks, unittest.TestCase):
-    def setUp(self):
-        self.dv = Dovecot(extra_conf="mail_max_userip_connections = 100\n")
-        self.addCleanup(self.dv.stop)
-        self.port, self.user, self.password = self.dv.port, DV_USER, DV_PASS
-
+class DovecotCatenateTest(DovecotPeer, Checks, unittest.TestCase):
+    """The same CATENATE exchanges against Dovecot."""
 
 if __name__ == "__main__":
     unittest.main()

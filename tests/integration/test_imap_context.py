@@ -10,7 +10,7 @@ import unittest
 
 from harness import DOMAIN, PASSWORD, Server
 from test_imap_model import Raw
-from test_migrate import DV_PASS, DV_USER, Dovecot, have_dovecot
+from test_migrate import DovecotPeer, have_dovecot
 
 UPDATE = re.compile(r'^\* ESEARCH \(TAG "([^"]+)"\)( UID)? (ADDTO|REMOVEFROM) \((\d+) ([0-9:,]+)\)$')
 
@@ -221,13 +221,8 @@ class HatoContextTest(ContextChecks, unittest.TestCase):
 
 
 @unittest.skipUnless(have_dovecot(), "needs root and dovecot-imapd")
-class DovecotContextTest(ContextChecks, unittest.TestCase):
+class DovecotContextTest(DovecotPeer, ContextChecks, unittest.TestCase):
     """The same updates from Dovecot (CONTEXT=SEARCH)."""
-
-    def setUp(self):
-        self.dv = Dovecot(extra_conf="mail_max_userip_connections = 100\n")
-        self.addCleanup(self.dv.stop)
-        self.port, self.user, self.password = self.dv.port, DV_USER, DV_PASS
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ import unittest
 
 from harness import DOMAIN, PASSWORD, Server
 from test_imap_model import Raw
-from test_migrate import DV_PASS, DV_USER, Dovecot, have_dovecot
+from test_migrate import DovecotPeer, have_dovecot
 
 ALICE = f"alice@{DOMAIN}"
 
@@ -284,13 +284,8 @@ class HatoDefectsTest(Checks, unittest.TestCase):
 
 
 @unittest.skipUnless(have_dovecot(), "needs root and dovecot-imapd")
-class DovecotDefectsTest(Checks, unittest.TestCase):
+class DovecotDefectsTest(DovecotPeer, Checks, unittest.TestCase):
     """The same exchanges against Dovecot: what the RFC leaves open is answered alike."""
-
-    def setUp(self):
-        self.dv = Dovecot(extra_conf="mail_max_userip_connections = 100\n")
-        self.addCleanup(self.dv.stop)
-        self.port, self.user, self.password = self.dv.port, DV_USER, DV_PASS
 
 
 if __name__ == "__main__":

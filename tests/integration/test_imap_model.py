@@ -25,7 +25,7 @@ import unittest
 
 import imap_model
 from harness import DOMAIN, PASSWORD, Server
-from test_migrate import DV_PASS, DV_USER, Dovecot, have_dovecot
+from test_migrate import DovecotPeer, have_dovecot
 
 ALICE = f"alice@{DOMAIN}"
 LONG = os.environ.get("HATO_MODEL_LONG") == "1"
@@ -286,14 +286,9 @@ class ModelTest(ModelMixin, unittest.TestCase):
 
 
 @unittest.skipUnless(have_dovecot(), "needs root and dovecot-imapd")
-class DovecotModelTest(ModelMixin, ContractMixin, unittest.TestCase):
+class DovecotModelTest(DovecotPeer, ModelMixin, ContractMixin, unittest.TestCase):
     liberal = False  # RFC 3501 section 5.5 pipelining only
     in_order = False  # Dovecot runs some pipelined commands at once
-
-    def setUp(self):
-        self.dv = Dovecot(extra_conf="mail_max_userip_connections = 100\n")
-        self.addCleanup(self.dv.stop)
-        self.port, self.user, self.password = self.dv.port, DV_USER, DV_PASS
 
 
 if __name__ == "__main__":

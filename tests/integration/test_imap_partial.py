@@ -8,7 +8,7 @@ import unittest
 
 from harness import DOMAIN, PASSWORD, Server
 from test_imap_model import Raw
-from test_migrate import DV_PASS, DV_USER, Dovecot, have_dovecot
+from test_migrate import DovecotPeer, have_dovecot
 
 COUNT = 10
 
@@ -116,13 +116,8 @@ class HatoPartialTest(PartialChecks, unittest.TestCase):
 
 
 @unittest.skipUnless(have_dovecot(), "needs root and dovecot-imapd")
-class DovecotPartialTest(PartialChecks, unittest.TestCase):
+class DovecotPartialTest(DovecotPeer, PartialChecks, unittest.TestCase):
     """The SEARCH exchanges against Dovecot (CONTEXT=SEARCH, RFC 5267)."""
-
-    def setUp(self):
-        self.dv = Dovecot(extra_conf="mail_max_userip_connections = 100\n")
-        self.addCleanup(self.dv.stop)
-        self.port, self.user, self.password = self.dv.port, DV_USER, DV_PASS
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ import unittest
 
 from harness import DOMAIN, PASSWORD, Server
 from test_imap_model import Raw
-from test_migrate import DV_PASS, DV_USER, Dovecot, have_dovecot
+from test_migrate import DovecotPeer, have_dovecot
 
 
 def append(r, mailbox, n, tag="ap"):
@@ -179,13 +179,8 @@ class HatoRev2Test(SearchResChecks, unittest.TestCase):
 
 
 @unittest.skipUnless(have_dovecot(), "needs root and dovecot-imapd")
-class DovecotSearchResTest(SearchResChecks, unittest.TestCase):
+class DovecotSearchResTest(DovecotPeer, SearchResChecks, unittest.TestCase):
     """SEARCHRES against Dovecot (IMAP4rev1 with SEARCHRES)."""
-
-    def setUp(self):
-        self.dv = Dovecot(extra_conf="mail_max_userip_connections = 100\n")
-        self.addCleanup(self.dv.stop)
-        self.port, self.user, self.password = self.dv.port, DV_USER, DV_PASS
 
 
 if __name__ == "__main__":

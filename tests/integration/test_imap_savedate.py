@@ -11,7 +11,7 @@ import unittest
 
 from harness import DOMAIN, PASSWORD, Server
 from test_imap_model import Raw
-from test_migrate import DV_PASS, DV_USER, Dovecot, have_dovecot
+from test_migrate import DovecotPeer, have_dovecot
 
 MSGS = [
     ("01-Feb-2020 10:00:00 +0000", b"From: a@x.test\r\nSubject: one\r\nDate: Sat, 01 Feb 2020 10:00:00 +0000\r\nMessage-ID: <sd1@x.test>\r\n\r\nfirst\r\n"),
@@ -163,13 +163,8 @@ class HatoSaveDateTest(SaveDateChecks, unittest.TestCase):
 
 
 @unittest.skipUnless(have_dovecot(), "needs root and dovecot-imapd")
-class DovecotSaveDateTest(SaveDateChecks, unittest.TestCase):
+class DovecotSaveDateTest(DovecotPeer, SaveDateChecks, unittest.TestCase):
     """The same exchanges against Dovecot 2.3 (SAVEDATE since 2.3.x)."""
-
-    def setUp(self):
-        self.dv = Dovecot(extra_conf="mail_max_userip_connections = 100\n")
-        self.addCleanup(self.dv.stop)
-        self.port, self.user, self.password = self.dv.port, DV_USER, DV_PASS
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ import unittest
 
 from harness import DOMAIN, PASSWORD, Server
 from test_imap_model import Raw
-from test_migrate import DV_PASS, DV_USER, Dovecot, have_dovecot
+from test_migrate import DovecotPeer, have_dovecot
 
 # (INTERNALDATE, message): subjects with Re:/Fwd:/[blob]/(fwd)/[fwd: ...],
 # a missing Date, a duplicate Message-ID, a lost common parent, encoded words.
@@ -149,13 +149,8 @@ class HatoSortTest(SortChecks, unittest.TestCase):
 
 
 @unittest.skipUnless(have_dovecot(), "needs root and dovecot-imapd")
-class DovecotSortTest(SortChecks, unittest.TestCase):
+class DovecotSortTest(DovecotPeer, SortChecks, unittest.TestCase):
     """The same exchanges against Dovecot: the expected answers are its own."""
-
-    def setUp(self):
-        self.dv = Dovecot(extra_conf="mail_max_userip_connections = 100\n")
-        self.addCleanup(self.dv.stop)
-        self.port, self.user, self.password = self.dv.port, DV_USER, DV_PASS
 
 
 if __name__ == "__main__":

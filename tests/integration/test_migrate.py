@@ -101,6 +101,17 @@ service imap-login {{
         return m
 
 
+class DovecotPeer:
+    """Mixin for the Dovecot side of a Hato-vs-Dovecot comparison: the shared
+    checks of the class it is mixed into run against a fresh Dovecot, as
+    self.port / self.user / self.password."""
+
+    def setUp(self):
+        self.dv = Dovecot(extra_conf="mail_max_userip_connections = 100\n")
+        self.addCleanup(self.dv.stop)
+        self.port, self.user, self.password = self.dv.port, DV_USER, DV_PASS
+
+
 @unittest.skipUnless(have_dovecot(), "needs root and dovecot-imapd")
 class MigrateTest(unittest.TestCase):
     def setUp(self):
