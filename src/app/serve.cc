@@ -619,20 +619,20 @@ int Serve(const ServeOptions& options) {
 
   // The daily aggregate reports (reports/send.h): each hour, from [reports]
   // send_hour (UTC) on, the days that have ended are reported, on the
-  // blocking pool; the queue then sends them.
+  // blocking pool; the queue then sends them. Every hour, TLS-RPT reports an
+  // https: rua failed to take are posted again when due (RFC 8460 5.3).
   asio::steady_timer report_timer(io);
   std::shared_ptr<dns::SharedLookup> report_dns = *lookup;
   std::function<void()> send_reports = [&] {
     asio::post(blocking, [&, report_dns] {
       auto c = config_source.Get();
       int64_t now = std::time(nullptr);
-      if ((!c->reports.tls_rpt && !c->reports.dmarc) ||
-          (now % 86400) / 3600 < c->reports.send_hour) {
-        return;
-      }
+      if (!c->reports.tls_rpt && !c->reports.dmarc) return;
       dns::BudgetLookup dns(report_dns, std::chrono::seconds(120));
       reports::SendOptions so;
       so.now = now;
+      // Before send_hour only the https: posts waiting for another attempt.
+      so.retries_only = (now % 86400) / 3600 < c->reports.send_hour;
       so.resolver = c->outbound.resolver;
       so.ca_file = c->outbound.tls_ca_file;
       auto sent = reports::SendDueReports(*store, options.data_dir, *c, dns, so);

@@ -27,8 +27,10 @@ constexpr size_t kHashChunk = 1 << 20;
 // The data dir's own files a set carries, so a wiped host can be rebuilt.
 // acme/: the ACME account key and the certificate it got (acme/client.h).
 // srs.key: bounces to SRS addresses given out before a restore still come back.
-constexpr const char* kConfigFiles[] = {"hato.toml",        "tls/cert.pem",         "tls/key.pem",
-                                        "acme/account.key", "acme/certificate.pem", "srs.key"};
+// list-unsubscribe.key: the one-click links (RFC 8058) in list mail already sent keep working.
+constexpr const char* kConfigFiles[] = {
+    "hato.toml", "tls/cert.pem",        "tls/key.pem", "acme/account.key", "acme/certificate.pem",
+    "srs.key",   "list-unsubscribe.key"};
 
 io::FileSystem* Fs(io::FileSystem* fs) { return fs ? fs : io::FileSystem::Default(); }
 

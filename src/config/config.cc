@@ -839,6 +839,10 @@ const std::map<std::string, Setter>& Setters() {
        [](const toml::node& n, Config& c) {
          return WantInt(n, "reports.keep_days", 1, 366, c.reports.keep_days);
        }},
+      {"reports.post_retry_seconds",
+       [](const toml::node& n, Config& c) {
+         return WantInt(n, "reports.post_retry_seconds", 1, 86400, c.reports.post_retry_seconds);
+       }},
       {"tls.cert",
        [](const toml::node& n, Config& c) { return WantString(n, "tls.cert", c.tls_cert); }},
       {"tls.key",
@@ -1336,6 +1340,9 @@ std::string DefaultText(std::string_view hostname, std::string_view postgres) {
     << "org_name = \"\"   # \"\" = server.hostname\n"
     << "send_hour = 1   # UTC hour the previous days' reports are sent\n"
     << "keep_days = 7   # recorded days not sent by then are dropped\n"
+    << "# A TLS-RPT report an https: rua failed to take is posted again after this\n"
+    << "# many seconds, doubling, up to 6 attempts in all (RFC 8460 5.3).\n"
+    << "post_retry_seconds = 1800\n"
     << "# DMARC failure reports (RFC 7489 7.3) to a domain's ruf= as its fo= asks;\n"
     << "# off by default: each carries the header of a message received.\n"
     << "dmarc_failure = false\n"

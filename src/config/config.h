@@ -339,6 +339,10 @@ struct ReportsConfig {
   std::string org_name;  // the reporting organization; "" = server.hostname
   int send_hour = 1;     // UTC hour the previous days' reports go out
   int keep_days = 7;     // unsent recorded days older than this are dropped
+  // A TLS-RPT report an https: rua refused (5xx, 408, 429) or never got
+  // (RFC 8460 5.3) is posted again after this many seconds, doubling each
+  // time, at most reports::kMaxPostAttempts times (reports/send.h).
+  int post_retry_seconds = 1800;
   // DMARC failure reports (RFC 7489 7.3, reports/failure.h): off by default
   // (they carry message headers); at most this many per From domain an hour.
   bool dmarc_failure = false;

@@ -11,9 +11,65 @@
 
 namespace hato::reports {
 
+namespace {
+std::string CountsPath(const std::string& data_dir) { return data_dir + "/reports/failure-limit"; }
+}  // namespace
+
+void FailureReporter::LoadCounts(int64_t hour) {
+  loaded_ = true;
+  auto* fs = io::FileSystem::Default();
+  std::string path = CountsPath(data_dir_);
+  if (!fs->Exists(path)) return;
+  auto text = fs->ReadFile(path);
+  if (!text) {
+    spdlog::warn("reports: {}", text.error().message);
+    return;
+  }
+  size_t nl = text->find('\n');
+  if (nl == std::string::npos || text->substr(0, nl) != std::to_string(hour)) return;
+  hour_ = hour;
+  for (size_t pos = nl + 1; pos < text->size();) {
+    size_t end = text->find('\n', pos);
+    if (end == std::string::npos) break;  // a torn last line
+    if (end > pos && counts_.size() < kMaxLimitedDomains) ++counts_[text->substr(pos, end - pos)];
+    pos = end + 1;
+  }
+}
+
+void FailureReporter::SaveAdmitted(const std::string& domain, int64_t hour) {
+  auto* fs = io::FileSystem::Default();
+  std::string path = CountsPath(data_dir_);
+  if (file_hour_ != hour || !counts_file_) {
+    counts_file_.reset();
+    std::string text = std::to_string(hour) + "\n";
+    // The hour's counts so far (the first report after a start: those read back).
+    for (const auto& [d, n] : counts_) {
+      for (int i = d == domain ? 1 : 0; i < n; ++i) text += d + "\n";
+    }
+    Status st = fs->CreateDirs(data_dir_ + "/reports");
+    if (st) st = fs->WriteFileAtomic(path, text);
+    if (!st) {
+      spdlog::warn("reports: DMARC failure report counts not kept: {}", st.error().message);
+      return;
+    }
+    auto file = fs->OpenAppend(path);
+    if (!file) {
+      spdlog::warn("reports: DMARC failure report counts not kept: {}", file.error().message);
+      return;
+    }
+    counts_file_ = std::move(*file);
+    file_hour_ = hour;
+  }
+  if (auto st = counts_file_->Append(domain + "\n"); !st) {
+    spdlog::warn("reports: DMARC failure report counts not kept: {}", st.error().message);
+    counts_file_.reset();
+  }
+}
+
 bool FailureReporter::Admit(const std::string& domain, int64_t now, int limit) {
   std::lock_guard lock(mu_);
   int64_t hour = now / 3600;
+  if (!loaded_) LoadCounts(hour);
   if (hour != hour_ || counts_.size() >= kMaxLimitedDomains) {
     for (const auto& [d, n] : suppressed_) {
       spdlog::info("reports: {} DMARC failure report(s) about {} not sent (over {} an hour)", n, d,
@@ -22,6 +78,7 @@ bool FailureReporter::Admit(const std::string& domain, int64_t now, int limit) {
     hour_ = hour;
     counts_.clear();
     suppressed_.clear();
+    file_hour_ = -1;  // the file starts again too
   }
   int& n = counts_[domain];
   if (n >= limit) {
@@ -29,6 +86,7 @@ bool FailureReporter::Admit(const std::string& domain, int64_t now, int limit) {
     return false;
   }
   ++n;
+  SaveAdmitted(domain, hour);
   return true;
 }
 

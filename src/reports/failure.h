@@ -9,7 +9,11 @@
 // receivers to bound them): at most [reports] dmarc_failure_per_hour reports
 // per reported (From) domain in each clock hour; the rest are counted in
 // the log line and dropped. The limiter remembers at most
-// kMaxLimitedDomains domains (it starts over each hour).
+// kMaxLimitedDomains domains (it starts over each hour). The hour's counts
+// survive a restart: each report admitted appends its domain to
+// DATA/reports/failure-limit (first line: the clock hour), read back at the
+// first report after a start; a new hour starts the file again. It is not
+// fsynced: a crash may forget the last few, never count one twice.
 // Thread-safety: Report may be called from any thread (the limiter has a
 // mutex); it blocks (DNS, store), so call it on the blocking pool.
 #pragma once
@@ -17,11 +21,13 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
 
 #include "config/config.h"
+#include "io/fs.h"
 #include "msgauth/dns.h"
 #include "reports/afrf.h"
 #include "store/store.h"
@@ -61,6 +67,11 @@ class FailureReporter {
  private:
   // Counts one report for `domain`; false past the hourly limit.
   bool Admit(const std::string& domain, int64_t now, int limit);
+  // DATA/reports/failure-limit: the counts of `hour` read back (once), and
+  // one admitted report appended. Failures are logged: the limit then holds
+  // in memory only. mu_ is held.
+  void LoadCounts(int64_t hour);
+  void SaveAdmitted(const std::string& domain, int64_t hour);
 
   store::Store& store_;
   std::string data_dir_;
@@ -69,6 +80,9 @@ class FailureReporter {
   int64_t hour_ = 0;                       // the clock hour counts_ is for
   std::map<std::string, int> counts_;      // reports per domain this hour
   std::map<std::string, int> suppressed_;  // over the limit this hour
+  bool loaded_ = false;                    // LoadCounts done
+  int64_t file_hour_ = -1;                 // the hour counts_file_ holds
+  std::unique_ptr<io::WritableFile> counts_file_;
 };
 
 }  // namespace hato::reports

@@ -81,6 +81,7 @@ struct Context {
   int64_t now;
   const SendOptions& options;
   SendSummary& summary;
+  std::string data_dir;
 };
 
 // Signs and queues one report message; counts it.
@@ -98,10 +99,13 @@ std::string ToList(const std::vector<std::string>& v) {
   return out;
 }
 
+enum class PostResult { kPosted, kRetry, kFailed };
+
 // RFC 8460 5.3.2: the gzipped report POSTed as application/tlsrpt+gzip; a
-// 2xx reply is success. A failure is logged (the report is not retried).
-void Post(Context& c, const std::string& domain, const std::string& url, const std::string& gzip,
-          size_t sessions) {
+// 2xx reply is success. No answer, a 5xx, 408 or 429 may pass (kRetry);
+// any other reply (a redirect, a 4xx) will not (kFailed).
+PostResult Post(Context& c, const std::string& domain, const std::string& url,
+                const std::string& gzip, size_t sessions) {
   http::ClientRequest request;
   request.method = "POST";
   request.url = url;
@@ -119,11 +123,111 @@ void Post(Context& c, const std::string& domain, const std::string& url, const s
   if (r && r->status >= 200 && r->status < 300) {
     ++c.summary.posted;
     c.summary.log.push_back(what + "posted to " + url);
-  } else {
-    std::string why = r ? "HTTP " + std::to_string(r->status) : r.error().message;
-    c.summary.log.push_back(what + "not posted to " + url + ": " + why);
-    spdlog::warn("reports: TLS-RPT report of {} not posted to {}: {}", domain, url, why);
+    return PostResult::kPosted;
   }
+  std::string why = r ? "HTTP " + std::to_string(r->status) : r.error().message;
+  c.summary.log.push_back(what + "not posted to " + url + ": " + why);
+  spdlog::warn("reports: TLS-RPT report of {} not posted to {}: {}", domain, url, why);
+  bool transient = !r || r->status >= 500 || r->status == 408 || r->status == 429;
+  return transient ? PostResult::kRetry : PostResult::kFailed;
+}
+
+// A report waiting to be posted again (RFC 8460 5.3): DATA/reports/posts/
+// UID.post holds the line "attempts next_at sessions domain url" and then
+// the gzipped report.
+struct PendingPost {
+  int attempts = 0;  // made so far
+  int64_t next_at = 0;
+  size_t sessions = 0;
+  std::string domain;
+  std::string url;
+  std::string gzip;
+};
+
+std::string PostsDir(const std::string& data_dir) { return data_dir + "/reports/posts"; }
+
+std::optional<PendingPost> ParsePendingPost(const std::string& text) {
+  size_t nl = text.find('\n');
+  if (nl == std::string::npos) return std::nullopt;
+  std::vector<std::string> f;
+  for (std::string_view rest(text.data(), nl); !rest.empty();) {
+    size_t sp = rest.find(' ');
+    f.emplace_back(rest.substr(0, sp));
+    rest = sp == std::string_view::npos ? std::string_view() : rest.substr(sp + 1);
+  }
+  if (f.size() != 5) return std::nullopt;
+  auto attempts = ParseUint(f[0]);
+  auto next_at = ParseUint(f[1]);
+  auto sessions = ParseUint(f[2]);
+  if (!attempts || !next_at || !sessions || *attempts < 1 || *attempts >= kMaxPostAttempts ||
+      *next_at > static_cast<uint64_t>(INT64_MAX)) {
+    return std::nullopt;
+  }
+  PendingPost p;
+  p.attempts = static_cast<int>(*attempts);
+  p.next_at = static_cast<int64_t>(*next_at);
+  p.sessions = static_cast<size_t>(*sessions);
+  p.domain = f[3];
+  p.url = f[4];
+  p.gzip = text.substr(nl + 1);
+  return p;
+}
+
+// Schedules `p`'s next attempt (base << (attempts - 1) seconds from now),
+// or gives up after kMaxPostAttempts.
+void ReschedulePost(Context& c, const std::string& path, PendingPost p) {
+  auto* fs = io::FileSystem::Default();
+  if (p.attempts >= kMaxPostAttempts) {
+    c.summary.log.push_back("tls-rpt " + p.domain + ": " + p.url + " given up after " +
+                            std::to_string(p.attempts) + " attempts");
+    (void)fs->Remove(path);
+    return;
+  }
+  int64_t delay = static_cast<int64_t>(c.cfg.reports.post_retry_seconds) << (p.attempts - 1);
+  p.next_at = c.now + delay;
+  std::string text = std::to_string(p.attempts) + " " + std::to_string(p.next_at) + " " +
+                     std::to_string(p.sessions) + " " + p.domain + " " + p.url + "\n" + p.gzip;
+  if (auto st = fs->CreateDirs(PostsDir(c.data_dir)); !st) {
+    spdlog::warn("reports: {}", st.error().message);
+    return;
+  }
+  if (auto st = fs->WriteFileAtomic(path, text); !st) {
+    spdlog::warn("reports: TLS-RPT retry of {} not kept: {}", p.url, st.error().message);
+    return;
+  }
+  c.summary.log.push_back("tls-rpt " + p.domain + ": " + p.url + " tried again in " +
+                          std::to_string(delay) + " s (attempt " + std::to_string(p.attempts) +
+                          " of " + std::to_string(kMaxPostAttempts) + ")");
+}
+
+// Posts again each waiting report that is due; the lock is held.
+Status RetryPosts(Context& c) {
+  auto* fs = io::FileSystem::Default();
+  std::string dir = PostsDir(c.data_dir);
+  if (!fs->Exists(dir)) return Ok();
+  auto names = fs->ListDir(dir);
+  if (!names) return names.error();
+  std::sort(names->begin(), names->end());
+  for (const auto& name : *names) {
+    if (name.size() < 6 || name.compare(name.size() - 5, 5, ".post") != 0) continue;
+    std::string path = dir + "/" + name;
+    auto text = fs->ReadFile(path);
+    if (!text) return text.error();
+    auto p = ParsePendingPost(*text);
+    if (!p) {
+      spdlog::warn("reports: {} is not a waiting TLS-RPT report, removed", path);
+      (void)fs->Remove(path);
+      continue;
+    }
+    if (p->next_at > c.now) continue;
+    ++p->attempts;
+    if (Post(c, p->domain, p->url, p->gzip, p->sessions) == PostResult::kRetry) {
+      ReschedulePost(c, path, std::move(*p));
+    } else {
+      (void)fs->Remove(path);
+    }
+  }
+  return Ok();
 }
 
 Status SendTls(Context& c, const std::string& domain, const std::vector<TlsSession>& sessions,
@@ -169,7 +273,15 @@ Status SendTls(Context& c, const std::string& domain, const std::vector<TlsSessi
     c.summary.log.push_back("tls-rpt " + domain + ": " + std::to_string(sessions.size()) +
                             " sessions reported to " + ToList(to));
   }
-  for (const std::string& url : urls) Post(c, domain, url, mail.attachment, sessions.size());
+  for (const std::string& url : urls) {
+    if (Post(c, domain, url, mail.attachment, sessions.size()) != PostResult::kRetry) continue;
+    // A URL is one word of the rua (TlsRptRua); kept only if the file can hold it.
+    if (url.find_first_of(" \r\n") != std::string::npos) continue;
+    PendingPost p{1, 0, sessions.size(), domain, url, mail.attachment};
+    ReschedulePost(
+        c, PostsDir(c.data_dir) + "/" + uid + "-" + HexEncode(Sha256(url)).substr(0, 8) + ".post",
+        std::move(p));
+  }
   return Ok();
 }
 
@@ -318,7 +430,9 @@ Result<SendSummary> SendDueReports(store::Store& store, const std::string& data_
   auto keys = msgauth::KeyRing::Load(*fs, data_dir + "/dkim");
   if (!keys) spdlog::warn("reports: DKIM keys: {}", keys.error().message);
   std::string org = cfg.reports.org_name.empty() ? cfg.hostname : cfg.reports.org_name;
-  Context c{store, cfg, dns, keys ? &*keys : nullptr, from, org, now, options, summary};
+  Context c{store, cfg, dns, keys ? &*keys : nullptr, from, org, now, options, summary, data_dir};
+  if (auto st = RetryPosts(c); !st) return st.error();
+  if (options.retries_only) return summary;
   std::string today = DayName(now);
   int64_t oldest = DayStart(now) - static_cast<int64_t>(cfg.reports.keep_days) * kDay;
   for (Kind kind : {Kind::kTls, Kind::kDmarc}) {

@@ -3,7 +3,10 @@
 // TLS-RPT report (RFC 8460 section 4) to the rua of the domain's
 // _smtp._tls TXT record (mailto: as mail, https: POSTed as
 // application/tlsrpt+gzip through the HTTPS client, http/client.h, section
-// 5.3.2; a POST that fails is logged, not retried) and one DMARC aggregate report (RFC 7489 section
+// 5.3.2; a POST that fails for a reason that may pass, no answer, a 5xx,
+// 408 or 429, is kept in DATA/reports/posts/ and posted again by later runs
+// after [reports] post_retry_seconds, doubling, up to kMaxPostAttempts
+// attempts in all, RFC 8460 5.3) and one DMARC aggregate report (RFC 7489 section
 // 7.2) to the rua of its _dmarc record, each a DKIM-signed message queued
 // for delivery through the outbound queue. A domain without a rua gets
 // none. The day's file is then renamed .sent; sent days are kept
@@ -36,10 +39,14 @@ namespace hato::reports {
 // kMaxPostReplyBytes (and ignored); redirects are not followed.
 inline constexpr std::chrono::seconds kPostTimeout{30};
 inline constexpr uint64_t kMaxPostReplyBytes = 64 * 1024;
+// Attempts at one report and URL, the first included (RFC 8460 5.3: retried
+// with backoff, then given up): with the default 30 min, 15.5 h in all.
+inline constexpr int kMaxPostAttempts = 6;
 
 struct SendOptions {
   int64_t now = 0;
   bool include_today = false;  // also the current, unfinished day (a forced run)
+  bool retries_only = false;   // only the waiting https: posts that are due (before send_hour)
   // The resolver ("ip[@port]", "" = the system's) and extra trusted CAs
   // (PEM file, "" = the system's only) of https: rua hosts.
   std::string resolver;

@@ -3,17 +3,23 @@ instances are initialised for a.example and b.example, the DNS records each
 `hato init` printed are loaded into a local test DNS server (fakemx.FakeDNS,
 as in test_msgauth_inbound), `hato dns check` agrees with it, and a message
 submitted on b.example reaches a.example through an MX lookup, signed with the DKIM
-key init generated, passing SPF, DKIM and DMARC at a.example."""
+key init generated, passing SPF, DKIM and DMARC at a.example, and under
+a.example's MTA-STS policy (fetched by b.example from a.example's own HTTPS
+listener through the printed mta-sts CNAME; the delivery's TLS-RPT record at
+b.example says policy "sts", result "success")."""
+import glob
 import imaplib
+import json
 import os
 import re
 import shutil
 import smtplib
+import subprocess
 import tempfile
 import unittest
 
 from fakemx import FakeDNS
-from harness import PASSWORD, Server, run_cli, wait_for
+from harness import PASSWORD, Server, free_port, run_cli, wait_for
 from test_ops import zone_records
 
 
@@ -27,9 +33,9 @@ def init(tmp, domain):
 
 
 def load_zone(zone, printed):
-    """The records `hato init` printed, in FakeDNS form (MX, A, TXT)."""
+    """The records `hato init` printed, in FakeDNS form (MX, A, TXT, CNAME)."""
     for name, rtype, value in zone_records(printed):
-        if rtype in ("MX", "A", "TXT") and not value.startswith("<"):
+        if rtype in ("MX", "A", "TXT", "CNAME") and not value.startswith("<"):
             zone.setdefault(name, []).append((rtype, value))
 
 
@@ -46,6 +52,20 @@ class DomainEndToEnd(unittest.TestCase):
         for s in (cls.a, cls.b):
             s.set_config("outbound", "resolver", f'"{cls.dns.address}"')
             s.set_config("msgauth", "check_loopback", "true")
+        # a.example's certificate names its MX and its MTA-STS host (as `[acme]
+        # domains` would); b.example trusts it and fetches the policy from
+        # a.example's HTTPS listener.
+        cert = os.path.join(cls.a_data, "tls", "cert.pem")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                        "ec_paramgen_curve:P-256", "-nodes", "-days", "2",
+                        "-keyout", os.path.join(cls.a_data, "tls", "key.pem"), "-out", cert,
+                        "-subj", "/CN=mx.a.example",
+                        "-addext", "subjectAltName=DNS:mx.a.example,DNS:mta-sts.a.example"],
+                       check=True, capture_output=True)
+        cls.a_https = free_port()
+        cls.a.set_config("listen", "https", f'"127.0.0.1:{cls.a_https}"')
+        cls.b.set_config("outbound", "tls_ca_file", f'"{cert}"')
+        cls.b.set_config("outbound", "mta_sts_port", str(cls.a_https))
         # b.example's MX lookup for a.example finds mx.a.example = 127.0.0.1, on A's port.
         cls.b.set_config("outbound", "smtp_port", str(cls.a.smtp_port))
         cls.b.set_config("outbound", "retry_base_seconds", "1")
@@ -110,6 +130,21 @@ class DomainEndToEnd(unittest.TestCase):
         self.assertIn("dmarc=pass", results)
         # The MX lookup went through the test DNS.
         self.assertIn(("a.example", "MX"), self.dns.queries)
+        # MTA-STS: the policy a.example serves was fetched and the delivery
+        # met it (verified TLS to a named MX host).
+        self.assertIn(("_mta-sts.a.example", "TXT"), self.dns.queries)
+        def sessions():
+            out = []
+            for f in glob.glob(os.path.join(self.b_data, "reports", "tls", "*.jsonl")):
+                with open(f) as fh:
+                    out += [json.loads(line) for line in fh if line.strip()]
+            return [x for x in out if x["domain"] == "a.example"] or None
+
+        to_a = wait_for(sessions, what="b.example's TLS-RPT record of the delivery")
+        self.assertEqual(len(to_a), 1, to_a)
+        self.assertEqual(to_a[0]["type"], "sts", to_a[0])
+        self.assertEqual(to_a[0]["result"], "success", to_a[0])
+        self.assertIn("mx: mx.a.example", to_a[0]["policy"])
         # b.example's queue is empty again.
         self.assertIn("queue is empty", run_cli("queue", "list", data=self.b_data).stdout)
 

@@ -177,6 +177,75 @@ def listening_addresses(pid):
     return out
 
 
+def readme_block(after):
+    """The lines of the README's first ```sh block after the text `after`."""
+    with open(os.path.join(REPO, "README.md")) as f:
+        text = f.read()
+    block = text.split(after, 1)[1].split("```sh\n", 1)[1].split("```", 1)[0]
+    return [l for l in block.splitlines() if l.strip()]
+
+
+def demo_ports(line, ports):
+    """`line` with the Makefile's default RUN_* ports replaced by `ports`."""
+    with open(os.path.join(REPO, "Makefile")) as f:
+        text = f.read()
+    for name, port in re.findall(r"^(?:export )?RUN_([A-Z0-9]+) \?= 127\.0\.0\.1:(\d+)$", text,
+                                 re.M):
+        line = re.sub(rf"\b{port}\b", str(ports[name]), line)
+    return line
+
+
+class ReadmeRealDomainTest(unittest.TestCase):
+    """The README's "On a real domain" block, followed literally but staged:
+    `make install` into DESTDIR, `sudo -u hato` dropped, /var/lib/hato a
+    temporary directory, no systemctl and no DNS query."""
+
+    def test_real_domain_steps_work_as_written(self):
+        tmp = tempfile.mkdtemp(prefix="hato-readme-")
+        try:
+            lines = readme_block("## On a real domain")
+            cmds = [l.split("#")[0].strip() for l in lines if not l.startswith("#")]
+            self.assertEqual(cmds[0], "make build && sudo make install")
+            build = os.path.join(tmp, "build")
+            os.makedirs(build)
+            os.symlink(os.path.abspath(HATO), os.path.join(build, "hato"))
+            stage = os.path.join(tmp, "stage")
+            r = subprocess.run(["make", "-s", "install", f"DESTDIR={stage}", f"BUILD={build}"],
+                               cwd=REPO, capture_output=True, text=True, timeout=300)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            binary = os.path.join(stage, "usr/local/bin/hato")
+            data = os.path.join(tmp, "var-lib-hato")
+            ran = []
+            for cmd in cmds[1:]:
+                if not cmd.startswith("sudo -u hato hato ") and not cmd.startswith("hato "):
+                    continue
+                words = shlex.split(cmd.replace("sudo -u hato ", ""))
+                if words[1] == "dns":
+                    continue  # asks the internet's DNS (test_domain_e2e checks it)
+                words = [binary] + [data if w == "/var/lib/hato" else w for w in words[1:]]
+                r = subprocess.run(words, capture_output=True, text=True, timeout=60,
+                                   input="correct horse battery\n")
+                self.assertEqual(r.returncode, 0, f"{cmd}\n{r.stdout}\n{r.stderr}")
+                ran.append((words[1], r.stdout))
+            self.assertEqual([w for w, _ in ran], ["init", "user"])
+            init = ran[0][1]
+            for rec in ("example.org. 3600 IN MX 10 mail.example.org.",
+                        "mail.example.org. 3600 IN A 203.0.113.7",
+                        'example.org. 3600 IN TXT "v=spf1 ', "hato._domainkey.example.org.",
+                        "_dmarc.example.org. 3600 IN TXT", "_mta-sts.example.org.",
+                        "_smtp._tls.example.org.", "_submissions._tcp.example.org.",
+                        "autoconfig.example.org."):
+                self.assertIn(rec, init)
+            self.assertIn("you@example.org", ran[1][1])
+            r = subprocess.run([binary, "user", "list", "--data", data], capture_output=True,
+                               text=True)
+            self.assertIn("you@example.org", r.stdout)
+            with open(os.path.join(stage, "lib/systemd/system/hato.service")) as f:
+                self.assertIn("--data /var/lib/hato", f.read())
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
 class MakeRunTest(unittest.TestCase):
     """Defect 1: `make run` bound imaps to 0.0.0.0:993 and its submission
     example failed (swaks without TLS modules; a sender the demo account does
@@ -244,6 +313,20 @@ class MakeRunTest(unittest.TestCase):
             r = subprocess.run(["bash", "-c", pop], capture_output=True, text=True, timeout=60)
             self.assertEqual(r.returncode, 0, r.stderr)
             self.assertEqual(r.stdout.strip().split(",")[0], "(2")
+            # The README's quick start, followed literally (its ports, the
+            # Makefile's RUN_* defaults, mapped to this demo's): the lines are
+            # the ones `make run` printed, and they work.
+            lines = readme_block("Try it from another terminal")
+            self.assertEqual(len(lines), 3, lines)
+            for line in lines:
+                line = demo_ports(line, ports)
+                self.assertIn("e.g.  " + line, printed)
+                r = subprocess.run(["bash", "-c", line], capture_output=True, text=True,
+                                   timeout=60)
+                self.assertEqual(r.returncode, 0, f"{line}\n{r.stdout}\n{r.stderr}")
+                if line.startswith("swaks"):
+                    self.assertIn("250 2.0.0", r.stdout)
+            self.assertEqual(r.stdout.strip().split(",")[0], "(4")
         finally:
             proc.send_signal(signal.SIGTERM)
             try:

@@ -211,11 +211,17 @@ class BackupKeysTest(unittest.TestCase):
             run_cli("dkim", "generate", DOMAIN, "--selector", "ed2026", "--algorithm", "ed25519",
                     data=data)
             os.chmod(os.path.join(data, "tls", "cert.pem"), 0o644)
+            # The secrets `hato serve` makes: SRS and the lists' unsubscribe links.
+            for name in ("srs.key", "list-unsubscribe.key"):
+                fd = os.open(os.path.join(data, name), os.O_WRONLY | os.O_CREAT, 0o600)
+                os.write(fd, os.urandom(32).hex().encode())
+                os.close(fd)
             run_cli("backup", "create", os.path.join(tmp, "bk"), "--create", data=data)
             restored = os.path.join(tmp, "restored")
             run_cli("restore", os.path.join(tmp, "bk"), data=restored)
             files = ["dkim/example.test.hato.key", "dkim/example.test.ed2026.key",
-                     "tls/key.pem", "tls/cert.pem", "hato.toml"]
+                     "tls/key.pem", "tls/cert.pem", "hato.toml", "srs.key",
+                     "list-unsubscribe.key"]
             for f in files:
                 a, b = os.path.join(data, f), os.path.join(restored, f)
                 self.assertTrue(os.path.exists(b), f)
@@ -630,6 +636,38 @@ class AddressingTest(unittest.TestCase):
             self.assertEqual(r.returncode, 1)
         finally:
             server.cleanup()
+
+
+class DocsTest(unittest.TestCase):
+    """Defect 12: docs that disagreed with the code. The architecture table
+    names every source folder; the data-dir listing of docs/storage.md names
+    every file `hato init` and `hato serve` make."""
+
+    def test_architecture_names_every_source_folder(self):
+        with open(os.path.join(REPO, "docs", "architecture.md")) as f:
+            text = f.read()
+        folders = sorted(d for d in os.listdir(os.path.join(REPO, "src"))
+                         if os.path.isdir(os.path.join(REPO, "src", d)))
+        self.assertIn("imap", folders)
+        missing = [d for d in folders if f"| `{d}/` |" not in text]
+        self.assertEqual(missing, [])
+
+    def test_storage_lists_the_data_dir(self):
+        with open(os.path.join(REPO, "docs", "storage.md")) as f:
+            listing = f.read().split("```\n", 2)[1]
+        names = set()
+        for line in listing.splitlines():
+            first = line.split("  ")[0].strip()
+            for word in first.replace(",", " ").split():
+                names.add(word.rstrip("/").split("/")[0])
+        with Server(users=("alice",)) as server:
+            deliver(server.smtp_port, f"alice@{DOMAIN}", "docs")
+            wait_for(lambda: pop3_count(server.pop3_port, f"alice@{DOMAIN}"), what="delivery")
+            made = set(os.listdir(server.data)) - {"serve.log"}
+        self.assertIn("srs.key", made)
+        # meta.db-shm goes with meta.db-wal (SQLite's WAL index).
+        missing = sorted(n for n in made if n not in names and n != "meta.db-shm")
+        self.assertEqual(missing, [], listing)
 
 
 class OpsMetricsTest(unittest.TestCase):

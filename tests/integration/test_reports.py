@@ -11,6 +11,7 @@ import os
 import smtplib
 import subprocess
 import tempfile
+import time
 import unittest
 import xml.etree.ElementTree as ET
 
@@ -191,7 +192,8 @@ class ReportsTest(unittest.TestCase):
 class ReportSink:
     """HTTPS on 127.0.0.1 for tlsrpt.sink.example (a self-signed certificate,
     given to Hato as outbound.tls_ca_file): POSTs are kept; /tlsrpt is
-    answered 201, /moved a 307 redirect to /tlsrpt, anything else 500."""
+    answered 201, /moved a 307 redirect to /tlsrpt, /flaky 503 the first
+    time and 201 after, anything else 500."""
 
     def __init__(self, tmp):
         import http.server
@@ -216,6 +218,10 @@ class ReportSink:
                 if self.path == "/moved":
                     self.send_response(307)
                     self.send_header("Location", "/tlsrpt")
+                elif self.path == "/flaky":
+                    # Fails the first attempt only.
+                    flaky = [p for p in outer.posts if p["path"] == "/flaky"]
+                    self.send_response(503 if len(flaky) == 1 else 201)
                 else:
                     self.send_response(201 if self.path == "/tlsrpt" else 500)
                 self.send_header("Content-Length", "0")
@@ -240,9 +246,9 @@ def base_url(sink):
     return f"https://tlsrpt.sink.example:{sink.port}"
 
 
-class HttpsRuaTest(unittest.TestCase):
-    """RFC 8460 5.3.2: a TLS-RPT rua of https: gets the gzipped JSON report
-    POSTed as application/tlsrpt+gzip over verified TLS (src/http/client.h)."""
+class HttpsRuaCase(unittest.TestCase):
+    RUA = ("/tlsrpt", "/broken", "/moved")
+    POST_RETRY_SECONDS = None
 
     def setUp(self):
         self.tmp = tempfile.mkdtemp(prefix="hato-it-reports-https-")
@@ -258,7 +264,7 @@ class HttpsRuaTest(unittest.TestCase):
             # One URL that takes the report, one that fails (500), one that
             # redirects (not followed: the HTTPS client follows none unless asked).
             "_smtp._tls.posted.example": [
-                ("TXT", f"v=TLSRPTv1; rua={base}/tlsrpt,{base}/broken,{base}/moved")],
+                ("TXT", "v=TLSRPTv1; rua=" + ",".join(base + p for p in self.RUA))],
         })
         self.server = Server(users=("alice",))
         s = self.server
@@ -266,6 +272,8 @@ class HttpsRuaTest(unittest.TestCase):
         s.set_config("outbound", "smtp_port", str(self.mx.port))
         s.set_config("outbound", "mta_sts", "false")
         s.set_config("outbound", "tls_ca_file", f'"{self.sink.cert}"')
+        if self.POST_RETRY_SECONDS:
+            s.set_config("reports", "post_retry_seconds", str(self.POST_RETRY_SECONDS))
         s.start()
 
     def tearDown(self):
@@ -276,7 +284,7 @@ class HttpsRuaTest(unittest.TestCase):
         import shutil
         shutil.rmtree(self.tmp, ignore_errors=True)
 
-    def test_report_posted_to_https_rua(self):
+    def send_one(self):
         with smtplib.SMTP("127.0.0.1", self.server.submission_port, timeout=10) as c:
             c.ehlo()
             c.login(ALICE, PASSWORD)
@@ -284,6 +292,14 @@ class HttpsRuaTest(unittest.TestCase):
                        f"From: <{ALICE}>\r\nTo: <a@posted.example>\r\nSubject: hi\r\n\r\n"
                        "hello\r\n".encode())
         wait_for(lambda: len(self.mx.received_for("a@posted.example")) == 1, what="delivery")
+
+
+class HttpsRuaTest(HttpsRuaCase):
+    """RFC 8460 5.3.2: a TLS-RPT rua of https: gets the gzipped JSON report
+    POSTed as application/tlsrpt+gzip over verified TLS (src/http/client.h)."""
+
+    def test_report_posted_to_https_rua(self):
+        self.send_one()
         r = run_cli("reports", "send", "--today", data=self.server.data)
         self.assertIn("0 reports queued, 1 posted", r.stdout, r.stdout)
         self.assertIn(f"tls-rpt posted.example: 1 sessions posted to https://tlsrpt.sink.example:"
@@ -305,6 +321,44 @@ class HttpsRuaTest(unittest.TestCase):
         self.assertEqual(report["contact-info"], f"postmaster@{DOMAIN}")
         # Nothing went by mail: the rua has no mailto:.
         self.assertEqual(self.mx.received_for("tls@reports.example"), [])
+
+
+class HttpsRuaRetryTest(HttpsRuaCase):
+    """RFC 8460 5.3: a POST that fails for a reason that may pass (503) is
+    posted again after [reports] post_retry_seconds, once; a redirect is not
+    retried."""
+    RUA = ("/flaky", "/moved")
+    POST_RETRY_SECONDS = 2
+
+    def test_failed_post_is_retried_after_the_backoff(self):
+        self.send_one()
+        r = run_cli("reports", "send", "--today", data=self.server.data)
+        self.assertIn("0 reports queued, 0 posted", r.stdout, r.stdout)
+        self.assertIn(f"not posted to {base_url(self.sink)}/flaky: HTTP 503", r.stdout)
+        self.assertIn(f"{base_url(self.sink)}/flaky tried again in 2 s (attempt 1 of 6)",
+                      r.stdout)
+        self.assertNotIn("/moved tried again", r.stdout)
+        first = [p["body"] for p in self.sink.posts if p["path"] == "/flaky"]
+        self.assertEqual(len(first), 1)
+        # Not before it is due.
+        r = run_cli("reports", "send", data=self.server.data)
+        self.assertIn("0 posted", r.stdout, r.stdout)
+        self.assertEqual(len(self.sink.posts), 2)
+        time.sleep(2.2)
+        r = run_cli("reports", "send", data=self.server.data)
+        self.assertIn("1 posted", r.stdout, r.stdout)
+        self.assertIn(f"1 sessions posted to {base_url(self.sink)}/flaky", r.stdout)
+        flaky = [p for p in self.sink.posts if p["path"] == "/flaky"]
+        self.assertEqual(len(flaky), 2)
+        self.assertEqual(flaky[1]["body"], first[0])
+        self.assertEqual(flaky[1]["type"], "application/tlsrpt+gzip")
+        # Posted once: nothing waits any more, the redirect was never retried.
+        time.sleep(2.2)
+        r = run_cli("reports", "send", data=self.server.data)
+        self.assertIn("0 posted", r.stdout, r.stdout)
+        self.assertEqual(sorted(p["path"] for p in self.sink.posts),
+                         ["/flaky", "/flaky", "/moved"])
+        self.assertEqual(os.listdir(os.path.join(self.server.data, "reports", "posts")), [])
 
 
 class DmarcFailureTest(unittest.TestCase):
@@ -436,6 +490,18 @@ class DmarcFailureTest(unittest.TestCase):
         self.assertEqual(f["Auth-Failure"], "signature")
         self.assertEqual(f["DKIM-Domain"], "fod.example")
         self.assertIn(b"DKIM-Signature", headers)
+
+        # The hour's counts survive a restart: many.example stays at its 2,
+        # fos.example (1 of 2) still gets one. Checked only within one clock hour.
+        hour = int(time.time()) // 3600
+        self.server.stop()
+        self.server.start()
+        self.send("many.example")
+        self.send("fos.example")
+        got = wait_for(lambda: (lambda r: r if len(r.get("fos.example", [])) == 2 else None)(
+            self.reports()), timeout=30, what="the second fos.example report")
+        if int(time.time()) // 3600 == hour:
+            self.assertEqual(len(got["many.example"]), 2)
 
 
 if __name__ == "__main__":
