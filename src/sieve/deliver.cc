@@ -244,10 +244,16 @@ std::optional<std::string> DetailFolder(store::Store& store, int64_t account,
 
 FilterResult Filter(store::Store& store, const FilterInput& in, const DeliveryLimits& limits) {
   FilterResult r;
-  size_t received = Fields(in.content, "Received").size();
+  // One pass over the header (every delivery comes here, with or without a
+  // script): the Received count and the redirect markers (loop checks).
+  size_t received = 0;
   std::vector<std::string> redirected_by;
-  for (const auto& v : Fields(in.content, kRedirectMarker)) {
-    redirected_by.push_back(AsciiLower(TrimSpaces(v)));
+  for (const auto& f : mime::internal::ScanHeader(in.content).fields) {
+    if (EqualsIgnoreCase(f.name, "Received")) {
+      ++received;
+    } else if (EqualsIgnoreCase(f.name, kRedirectMarker)) {
+      redirected_by.push_back(AsciiLower(TrimSpaces(mime::internal::Unfold(f.value))));
+    }
   }
   // One redirect of `user`'s copy to `to`, unless it loops or passes the
   // hourly rate: "" when taken, else why not.

@@ -6,7 +6,10 @@
 #include <algorithm>
 #include <cstring>
 #include <map>
+#include <optional>
 #include <set>
+#include <string_view>
+#include <utility>
 
 #include "base/digest.h"
 #include "base/strings.h"
@@ -173,13 +176,20 @@ const Spec* FindSpec(const std::string& name, bool test) {
 }
 
 // An argument list bound to its spec: tags by name, positional in order.
+// Bound again at every run of a test (bench/sieve_run.sh): a flat list of
+// views into the script's own arguments, so binding allocates (almost)
+// nothing; a test has a handful of tags at most.
 struct Bound {
-  std::map<std::string, const Argument*> tags;  // tag -> its value (nullptr when none)
+  std::vector<std::pair<std::string_view, const Argument*>> tags;  // tag -> its value or nullptr
   std::vector<const Argument*> positional;
-  bool Has(const char* t) const { return tags.count(t) != 0; }
-  const Argument* Tag(const char* t) const {
-    auto it = tags.find(t);
-    return it == tags.end() ? nullptr : it->second;
+  bool Has(std::string_view t) const {
+    return std::any_of(tags.begin(), tags.end(), [&](const auto& e) { return e.first == t; });
+  }
+  const Argument* Tag(std::string_view t) const {
+    for (const auto& e : tags) {
+      if (e.first == t) return e.second;
+    }
+    return nullptr;
   }
 };
 
@@ -190,7 +200,7 @@ Error At(int line, const std::string& what) {
 Result<Bound> Bind(const Spec& spec, const std::vector<Argument>& args, size_t ntests, int line,
                    const std::set<std::string>* caps) {
   Bound b;
-  std::map<std::string, std::string> groups;
+  std::vector<std::pair<std::string_view, std::string_view>> groups;  // group -> the tag taken
   for (size_t i = 0; i < args.size(); ++i) {
     const Argument& a = args[i];
     if (a.kind != Argument::Kind::kTag) {
@@ -206,12 +216,14 @@ Result<Bound> Bind(const Spec& spec, const std::vector<Argument>& args, size_t n
     if (caps && *ts->capability && !caps->count(ts->capability)) {
       return At(line, ":" + a.tag + " needs require \"" + ts->capability + "\"");
     }
-    if (b.tags.count(a.tag)) return At(line, "tag :" + a.tag + " given twice");
+    if (b.Has(a.tag)) return At(line, "tag :" + a.tag + " given twice");
     if (*ts->group) {
-      if (groups.count(ts->group)) {
-        return At(line, ":" + a.tag + " conflicts with :" + groups[ts->group]);
+      for (const auto& [group, taken] : groups) {
+        if (group == ts->group) {
+          return At(line, ":" + a.tag + " conflicts with :" + std::string(taken));
+        }
       }
-      groups[ts->group] = a.tag;
+      groups.emplace_back(ts->group, a.tag);
     }
     const Argument* value = nullptr;
     if (ts->arg != TagArg::kNone) {
@@ -223,7 +235,7 @@ Result<Bound> Bind(const Spec& spec, const std::vector<Argument>& args, size_t n
                                              : value->kind == Argument::Kind::kStrings;
       if (!ok) return At(line, ":" + a.tag + " has the wrong kind of argument");
     }
-    b.tags[a.tag] = value;
+    b.tags.emplace_back(a.tag, value);
   }
   // Positional signature.
   std::string_view sig = spec.positional;
@@ -514,9 +526,16 @@ std::optional<std::string> DatePart(int64_t utc, int zone, const std::string& pa
   return std::nullopt;
 }
 
+// One header field of the message being filtered, with what the tests
+// derive from it, computed on first use and then shared by every test of the
+// run (a 20-rule script asks for Subject or From many times). A field is never
+// changed in place: editheader adds or removes whole fields.
 struct HeaderField {
   std::string name;
-  std::string raw;  // the raw value (folding kept), as stored
+  std::string raw;                           // the raw value (folding kept), as stored
+  std::optional<std::string> unfolded = {};  // Unfold(raw)
+  std::optional<std::string> decoded = {};   // DecodeHeader(unfolded): RFC 2047 words
+  std::optional<std::vector<std::pair<std::string, std::string>>> addresses = {};  // local, domain
 };
 
 // The state of one run (all included scripts share it).
@@ -556,6 +575,8 @@ class Interp {
 
   struct Frame {
     std::set<std::string> caps;
+    bool variables = false;                   // caps has "variables" (read by every Expand)
+    bool encoded = false;                     // caps has "encoded-character"
     std::map<std::string, std::string> vars;  // local variables (lower-cased names)
     std::set<std::string> globals;            // names declared global here
   };
@@ -642,8 +663,8 @@ class Interp {
   }
 
   std::string Expand(const std::string& s, Frame& f) {
-    bool vars = f.caps.count("variables");
-    bool enc = f.caps.count("encoded-character");
+    bool vars = f.variables;
+    bool enc = f.encoded;
     if ((!vars && !enc) || s.find("${") == std::string::npos) return s;
     std::string out;
     size_t i = 0;
@@ -852,27 +873,56 @@ class Interp {
 
   // ---- message access ----
 
+  static const std::string& Unfolded(HeaderField& h) {
+    if (!h.unfolded) h.unfolded = mime::internal::Unfold(h.raw);
+    return *h.unfolded;
+  }
+  static const std::string& Decoded(HeaderField& h) {
+    if (!h.decoded) h.decoded = mime::DecodeHeader(Unfolded(h));
+    return *h.decoded;
+  }
+  // The addresses of a field (RFC 5228 section 5.1), group markers left out.
+  static const std::vector<std::pair<std::string, std::string>>& Addresses(HeaderField& h) {
+    if (!h.addresses) {
+      h.addresses.emplace();
+      for (auto& a : mime::ParseAddressList(Unfolded(h))) {
+        if (!a.mailbox || !a.host) continue;  // group markers
+        h.addresses->emplace_back(std::move(*a.mailbox), std::move(*a.host));
+      }
+    }
+    return *h.addresses;
+  }
+
+  // The fields named `names` (each name in turn, fields in message order),
+  // narrowed by :index/:last (RFC 5260 section 4.1), as indexes into fields_.
+  std::vector<size_t> FieldsNamed(const std::vector<std::string>& names, const Bound& b) {
+    std::vector<size_t> out;
+    const Argument* index = b.Tag("index");
+    for (const auto& n : names) {
+      size_t first = out.size();
+      for (size_t i = 0; i < fields_.size(); ++i) {
+        if (EqualsIgnoreCase(fields_[i].name, n)) out.push_back(i);
+      }
+      if (index) {
+        size_t k = static_cast<size_t>(index->number);
+        size_t found = out.size() - first;
+        if (k == 0 || k > found) {
+          out.resize(first);
+        } else {
+          size_t one = b.Has("last") ? out[out.size() - k] : out[first + k - 1];
+          out.resize(first);
+          out.push_back(one);
+        }
+      }
+    }
+    return out;
+  }
+
   std::vector<std::string> HeaderValues(const std::vector<std::string>& names, const Bound& b,
                                         bool decode) {
     std::vector<std::string> out;
-    for (const auto& n : names) {
-      std::vector<std::string> found;
-      for (const auto& f : fields_) {
-        if (EqualsIgnoreCase(f.name, n)) {
-          std::string v = mime::internal::Unfold(f.raw);
-          found.push_back(decode ? mime::DecodeHeader(v) : v);
-        }
-      }
-      if (auto idx = b.Tag("index")) {
-        size_t i = static_cast<size_t>(idx->number);
-        if (i == 0 || i > found.size()) {
-          found.clear();
-        } else {
-          std::string one = b.Has("last") ? found[found.size() - i] : found[i - 1];
-          found.assign(1, one);
-        }
-      }
-      for (auto& v : found) out.push_back(std::move(v));
+    for (size_t i : FieldsNamed(names, b)) {
+      out.push_back(decode ? Decoded(fields_[i]) : Unfolded(fields_[i]));
     }
     return out;
   }
@@ -938,11 +988,10 @@ class Interp {
     }
     if (t.name == "address") {
       std::vector<std::string> values;
-      for (const auto& raw : HeaderValues(Strings(pos[0], f), *b, false)) {
-        for (const auto& a : mime::ParseAddressList(raw)) {
-          if (!a.mailbox || !a.host) continue;  // group markers
+      for (size_t i : FieldsNamed(Strings(pos[0], f), *b)) {
+        for (const auto& [local, domain] : Addresses(fields_[i])) {
           bool skip = false;
-          std::string v = AddressPart(*a.mailbox, *a.host, *b, &skip);
+          std::string v = AddressPart(local, domain, *b, &skip);
           if (!skip) values.push_back(std::move(v));
         }
       }
@@ -1350,7 +1399,7 @@ class Interp {
         idx.assign(1, one);
       }
       for (size_t i = idx.size(); i-- > 0;) {
-        std::string v = mime::DecodeHeader(mime::internal::Unfold(fields_[idx[i]].raw));
+        const std::string& v = Decoded(fields_[idx[i]]);
         if (patterns.empty() || Match(m, {v}, patterns)) {
           fields_.erase(fields_.begin() + static_cast<std::ptrdiff_t>(idx[i]));
           edited_ = true;
@@ -1445,6 +1494,8 @@ class Interp {
     for (const auto& c : cmds) {
       if (c.name == "require") {
         for (const auto& cap : c.args[0].strings) f.caps.insert(cap);
+        f.variables = f.caps.count("variables") != 0;
+        f.encoded = f.caps.count("encoded-character") != 0;
         continue;
       }
       if (c.name == "if" || c.name == "elsif" || c.name == "else") {
