@@ -9,6 +9,7 @@
 #include <optional>
 #include <set>
 #include <string_view>
+#include <unordered_map>
 #include <utility>
 
 #include "base/digest.h"
@@ -276,6 +277,39 @@ Result<Bound> Bind(const Spec& spec, const std::vector<Argument>& args, size_t n
   return b;
 }
 
+}  // namespace
+
+// The bindings of a Prepared script: each test and command node to its spec
+// and bound arguments (pointers into the script, which Prepared owns).
+struct Prepared::Bindings {
+  std::unordered_map<const void*, std::pair<const Spec*, Bound>> nodes;
+};
+
+namespace {
+
+void BindTests(const std::vector<Test>& tests, Prepared::Bindings& out) {
+  for (const auto& t : tests) {
+    if (const Spec* spec = FindSpec(t.name, true)) {
+      if (auto b = Bind(*spec, t.args, t.tests.size(), t.line, nullptr)) {
+        out.nodes.emplace(&t, std::make_pair(spec, std::move(*b)));
+      }
+    }
+    BindTests(t.tests, out);
+  }
+}
+
+void BindCommands(const std::vector<Command>& cmds, Prepared::Bindings& out) {
+  for (const auto& c : cmds) {
+    if (const Spec* spec = FindSpec(c.name, false)) {
+      if (auto b = Bind(*spec, c.args, c.tests.size(), c.line, nullptr)) {
+        out.nodes.emplace(&c, std::make_pair(spec, std::move(*b)));
+      }
+    }
+    BindTests(c.tests, out);
+    BindCommands(c.block, out);
+  }
+}
+
 // ---- Check ----
 
 const std::set<std::string>& KnownCapabilities() {
@@ -541,7 +575,8 @@ struct HeaderField {
 // The state of one run (all included scripts share it).
 class Interp {
  public:
-  Interp(const Environment& env, const Limits& limits) : env_(env), limits_(limits) {
+  Interp(const Environment& env, const Limits& limits, const Prepared::Bindings* bindings = nullptr)
+      : env_(env), limits_(limits), bindings_(bindings) {
     auto scan = mime::internal::ScanHeader(env.message);
     for (const auto& f : scan.fields) {
       fields_.push_back({std::string(f.name), std::string(f.value)});
@@ -953,6 +988,14 @@ class Interp {
 
   // ---- tests ----
 
+  // The arguments of a node of the prepared script, bound once; nullptr for
+  // an included script's (bound at each run).
+  const Bound* Prebound(const void* node) const {
+    if (bindings_ == nullptr) return nullptr;
+    auto it = bindings_->nodes.find(node);
+    return it == bindings_->nodes.end() ? nullptr : &it->second.second;
+  }
+
   Result<bool> Eval(const Test& t, Frame& f) {
     if (t.name == "true") return true;
     if (t.name == "false") return false;
@@ -970,9 +1013,14 @@ class Interp {
       }
       return !any;
     }
-    const Spec* spec = FindSpec(t.name, true);
-    auto b = Bind(*spec, t.args, t.tests.size(), t.line, nullptr);
-    if (!b) return b.error();
+    Bound bound;
+    const Bound* b = Prebound(&t);
+    if (b == nullptr) {
+      auto r = Bind(*FindSpec(t.name, true), t.args, t.tests.size(), t.line, nullptr);
+      if (!r) return r.error();
+      bound = std::move(*r);
+      b = &bound;
+    }
     Matcher m = MatcherOf(*b, f);
     const auto& pos = b->positional;
     if (t.name == "header") {
@@ -1233,9 +1281,14 @@ class Interp {
   }
 
   Result<Flow> Do(const Command& c, Frame& f) {
-    const Spec* spec = FindSpec(c.name, false);
-    auto b = Bind(*spec, c.args, c.tests.size(), c.line, nullptr);
-    if (!b) return b.error();
+    Bound bound;
+    const Bound* b = Prebound(&c);
+    if (b == nullptr) {
+      auto r = Bind(*FindSpec(c.name, false), c.args, c.tests.size(), c.line, nullptr);
+      if (!r) return r.error();
+      bound = std::move(*r);
+      b = &bound;
+    }
     const auto& pos = b->positional;
     const std::string& n = c.name;
     if (n == "stop") return Flow::kStop;
@@ -1523,6 +1576,7 @@ class Interp {
 
   const Environment& env_;
   const Limits& limits_;
+  const Prepared::Bindings* bindings_ = nullptr;
   std::vector<HeaderField> fields_;
   size_t body_offset_ = 0;
   bool edited_ = false;
@@ -1562,6 +1616,19 @@ Result<Script> Compile(std::string_view text, const Limits& limits) {
 Result<Outcome> Run(const Script& script, const Environment& env, const Limits& limits) {
   Interp interp(env, limits);
   return interp.Execute(script);
+}
+
+Prepared::Prepared(Script script) : script_(std::move(script)) {
+  auto b = std::make_unique<Bindings>();
+  BindCommands(script_.commands, *b);
+  bindings_ = std::move(b);
+}
+
+Prepared::~Prepared() = default;
+
+Result<Outcome> Run(const Prepared& script, const Environment& env, const Limits& limits) {
+  Interp interp(env, limits, &script.bindings());
+  return interp.Execute(script.script());
 }
 
 }  // namespace hato::sieve
