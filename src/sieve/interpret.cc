@@ -751,10 +751,11 @@ class Interp {
 
   // ---- comparators and match types ----
 
+  // Views of literals or of the script's own strings (alive for the run).
   struct Matcher {
-    std::string comparator = "i;ascii-casemap";
-    std::string type = "is";  // is contains matches count value
-    std::string rel;          // relational operator for count/value
+    std::string_view comparator = "i;ascii-casemap";
+    std::string_view type = "is";  // is contains matches count value
+    std::string rel;               // relational operator for count/value
   };
 
   Matcher MatcherOf(const Bound& b, Frame& f) {
@@ -872,24 +873,33 @@ class Interp {
       }
       return false;
     }
+    // i;ascii-casemap folds each value and each key once, not once per pair.
+    bool fold = m.comparator == "i;ascii-casemap" && m.type != "value";
+    std::vector<std::string> folded_keys;
+    if (fold) {
+      for (const auto& k : keys) folded_keys.push_back(AsciiLower(k));
+    }
+    const std::vector<std::string>& fkeys = fold ? folded_keys : keys;
     for (const auto& v : values) {
-      for (const auto& k : keys) {
+      std::string folded_value;
+      if (fold) folded_value = AsciiLower(v);
+      std::string_view fv = fold ? std::string_view(folded_value) : std::string_view(v);
+      for (size_t j = 0; j < keys.size(); ++j) {
+        const std::string& k = keys[j];
+        const std::string& fk = fkeys[j];
         if (m.type == "is") {
-          if (m.comparator == "i;ascii-numeric" ? Order(m, v, k) == 0 : Fold(m, v) == Fold(m, k)) {
-            return true;
-          }
+          if (m.comparator == "i;ascii-numeric" ? Order(m, v, k) == 0 : fv == fk) return true;
         } else if (m.type == "contains") {
-          if (Fold(m, v).find(Fold(m, k)) != std::string::npos) return true;
+          if (fv.find(fk) != std::string_view::npos) return true;
         } else if (m.type == "matches") {
           std::vector<std::string> caps;
-          std::string fv = Fold(m, v), fk = Fold(m, k);
           if (Glob(fv, 0, fk, 0, caps)) {
             // Captures come from the value as written (not case-folded).
             match_vars_.assign(1, v);
             size_t pos = 0;
             for (auto& c : caps) {
               size_t at = fv.find(c, pos);
-              if (at != std::string::npos && at + c.size() <= v.size()) {
+              if (at != std::string_view::npos && at + c.size() <= v.size()) {
                 c = v.substr(at, c.size());
                 pos = at + c.size();
               }
