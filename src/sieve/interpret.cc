@@ -745,6 +745,19 @@ class Interp {
     for (const auto& s : a->strings) out.push_back(Expand(s, f));
     return out;
   }
+  // Strings(a, f) without copies when nothing in them expands (most
+  // arguments): `a`'s own strings, else the expanded ones put in `storage`.
+  const std::vector<std::string>& StringsOf(const Argument* a, Frame& f,
+                                            std::vector<std::string>& storage) {
+    bool plain = a != nullptr &&
+                 ((!f.variables && !f.encoded) ||
+                  std::none_of(a->strings.begin(), a->strings.end(), [](const std::string& s) {
+                    return s.find("${") != std::string::npos;
+                  }));
+    if (plain) return a->strings;
+    storage = Strings(a, f);
+    return storage;
+  }
   std::string String(const Argument* a, Frame& f) {
     return a == nullptr || a->strings.empty() ? "" : Expand(a->strings[0], f);
   }
@@ -1042,11 +1055,13 @@ class Interp {
     }
     Matcher m = MatcherOf(*b, f);
     const auto& pos = b->positional;
+    std::vector<std::string> names, keys;  // storage for StringsOf when expanded
     if (t.name == "header") {
-      return Match(m, HeaderValues(Strings(pos[0], f), *b, true), Strings(pos[1], f));
+      return Match(m, HeaderValues(StringsOf(pos[0], f, names), *b, true),
+                   StringsOf(pos[1], f, keys));
     }
     if (t.name == "exists") {
-      for (const auto& n : Strings(pos[0], f)) {
+      for (const auto& n : StringsOf(pos[0], f, names)) {
         bool found = std::any_of(fields_.begin(), fields_.end(),
                                  [&](const HeaderField& h) { return EqualsIgnoreCase(h.name, n); });
         if (!found) return false;
@@ -1055,14 +1070,14 @@ class Interp {
     }
     if (t.name == "address") {
       std::vector<std::string> values;
-      for (size_t i : FieldsNamed(Strings(pos[0], f), *b)) {
+      for (size_t i : FieldsNamed(StringsOf(pos[0], f, names), *b)) {
         for (const auto& [local, domain] : Addresses(fields_[i])) {
           bool skip = false;
           std::string v = AddressPart(local, domain, *b, &skip);
           if (!skip) values.push_back(std::move(v));
         }
       }
-      return Match(m, values, Strings(pos[1], f));
+      return Match(m, values, StringsOf(pos[1], f, keys));
     }
     if (t.name == "envelope") {
       std::vector<std::string> values;
