@@ -7,7 +7,9 @@
 # Usage: bash bench/ingest_instructions.sh HATO_BINARY SMTP_LOAD_BINARY
 # Env: INGEST_MESSAGES (500), INGEST_CONNECTIONS (50), INGEST_SIZE (4096),
 # INGEST_PORT (27525), INGEST_PROFILE (a path: keep the callgrind profile of
-# the load there, for callgrind_annotate). Needs valgrind. Prints one JSON line.
+# the load there, for callgrind_annotate), INGEST_SIEVE (a Sieve script file:
+# made the recipient's active script, e.g. bench/sieve_rules.sieve, the
+# 20-rule script of bench/sieve_run.sh). Needs valgrind. Prints one JSON line.
 set -euo pipefail
 
 HATO=$(realpath "${1:?usage: bash bench/ingest_instructions.sh HATO SMTP_LOAD}")
@@ -28,6 +30,10 @@ trap cleanup EXIT
 
 "$HATO" init --data "$DIR/data" --domain bench.test >"$DIR/init.log" 2>&1
 "$HATO" user add "$RCPT" --password bench-password --data "$DIR/data" >>"$DIR/init.log" 2>&1
+if [ -n "${INGEST_SIEVE:-}" ]; then
+  "$HATO" sieve put "$RCPT" rules "$INGEST_SIEVE" --data "$DIR/data" >>"$DIR/init.log" 2>&1
+  "$HATO" sieve activate "$RCPT" rules --data "$DIR/data" >>"$DIR/init.log" 2>&1
+fi
 # Only the SMTP listener (given below): nothing else to bind, nothing else to run.
 sed -i -E 's/^(submission|submissions|imap|imaps|pop3|pop3s|http|https|managesieve) = "[^"]*"/\1 = ""/' \
   "$DIR/data/hato.toml"

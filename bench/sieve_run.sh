@@ -27,31 +27,16 @@ trap cleanup EXIT
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
-# Twenty rules of the kinds people write: most do not match this load's mail;
-# the last one flags it and keeps it in INBOX (so POP3 counts every message).
-script() {
-  echo 'require ["fileinto", "imap4flags", "variables", "relational", "comparator-i;ascii-numeric", "envelope", "subaddress", "body"];'
-  for i in $(seq 1 8); do
-    echo "if header :contains \"subject\" \"project-$i\" { fileinto \"Projects/P$i\"; stop; }"
-  done
-  for i in $(seq 1 4); do
-    echo "if address :domain :is \"from\" \"list$i.example\" { fileinto \"Lists/L$i\"; stop; }"
-  done
-  echo 'if header :matches "List-Id" "*<*.*>*" { fileinto "lists/${2}"; stop; }'
-  echo 'if envelope :detail "to" "spam" { fileinto "Junk"; stop; }'
-  echo 'if header :value "gt" :comparator "i;ascii-numeric" "X-Spam-Score" "10" { discard; stop; }'
-  echo 'if exists "X-Never-There" { fileinto "Never"; }'
-  echo 'if size :over 10M { fileinto "Big"; stop; }'
-  echo 'if anyof (header :is "Precedence" "bulk", header :contains "Auto-Submitted" "auto") { fileinto "Auto"; stop; }'
-  echo 'if address :localpart :is "to" "nobody" { discard; stop; }'
-  echo 'if address :domain :is "from" "hato-bench.example" { addflag "$bench"; }'
-}
+# Twenty rules of the kinds people write (bench/sieve_rules.sieve, also used by
+# bench/ingest_instructions.sh INGEST_SIEVE): most do not match this load's
+# mail; the last one flags it and keeps it in INBOX (so POP3 counts every message).
+RULES=$(cd "$(dirname "$0")" && pwd)/sieve_rules.sieve
 
 run() {  # run MODE -> "msgs/s p99"
   local mode=$1 smtp pop3
   DIR=$(mktemp -d /tmp/hato-sieve-bench.XXXXXX)
   "$HATO" init --data "$DIR/data" --domain bench.test >/dev/null
-  script >"$DIR/rules.sieve"
+  cp "$RULES" "$DIR/rules.sieve"
   echo bench-password | "$HATO" user add rcpt@bench.test --password-stdin --data "$DIR/data" >/dev/null
   if [ "$mode" = sieve ]; then
     "$HATO" sieve put rcpt@bench.test rules "$DIR/rules.sieve" --data "$DIR/data" >/dev/null

@@ -45,13 +45,15 @@ RedirectRate& Rate() {
   return rate;
 }
 
-// A compiled script with what it was compiled from: its text and the
-// limits of the configuration then (a reload that changes [sieve] compiles
-// again, so the current limits apply to cached scripts too).
+// A compiled script, prepared to run (its tests bound once, interpret.h
+// Prepared), with what it was compiled from: its text and the limits of the
+// configuration then (a reload that changes [sieve] compiles again, so the
+// current limits apply to cached scripts too). A replaced or newly activated
+// script has another text: it is compiled again at its first delivery.
 struct Compiled {
   std::string text;
   Limits limits;
-  std::shared_ptr<const Script> script;
+  std::shared_ptr<const Prepared> script;
 };
 
 // What this process last recorded as each account's status, and each
@@ -88,8 +90,8 @@ void RecordStatus(store::Store& store, int64_t account_id, const std::string& er
 // The compiled form of an account's script text (cached while the text and
 // the limits are unchanged), by `key`: the account's id for its active
 // script, minus it for its vacation response.
-Result<std::shared_ptr<const Script>> CompileCached(int64_t key, const std::string& text,
-                                                    const Limits& limits) {
+Result<std::shared_ptr<const Prepared>> CompileCached(int64_t key, const std::string& text,
+                                                      const Limits& limits) {
   Caches& c = Cache();
   {
     std::lock_guard<std::mutex> lock(c.mu);
@@ -100,7 +102,7 @@ Result<std::shared_ptr<const Script>> CompileCached(int64_t key, const std::stri
   }
   auto script = Compile(text, limits);
   if (!script) return script.error();
-  auto shared = std::make_shared<const Script>(std::move(*script));
+  auto shared = std::make_shared<const Prepared>(std::move(*script));
   std::lock_guard<std::mutex> lock(c.mu);
   if (c.scripts.size() > 10000) c.scripts.clear();
   c.scripts[key] = {text, limits, shared};
@@ -244,10 +246,16 @@ std::optional<std::string> DetailFolder(store::Store& store, int64_t account,
 
 FilterResult Filter(store::Store& store, const FilterInput& in, const DeliveryLimits& limits) {
   FilterResult r;
-  size_t received = Fields(in.content, "Received").size();
+  // One pass over the header (every delivery comes here, with or without a
+  // script): the Received count and the redirect markers (loop checks).
+  size_t received = 0;
   std::vector<std::string> redirected_by;
-  for (const auto& v : Fields(in.content, kRedirectMarker)) {
-    redirected_by.push_back(AsciiLower(TrimSpaces(v)));
+  for (const auto& f : mime::internal::ScanHeader(in.content).fields) {
+    if (EqualsIgnoreCase(f.name, "Received")) {
+      ++received;
+    } else if (EqualsIgnoreCase(f.name, kRedirectMarker)) {
+      redirected_by.push_back(AsciiLower(TrimSpaces(mime::internal::Unfold(f.value))));
+    }
   }
   // One redirect of `user`'s copy to `to`, unless it loops or passes the
   // hourly rate: "" when taken, else why not.

@@ -6,7 +6,11 @@
 #include <algorithm>
 #include <cstring>
 #include <map>
+#include <optional>
 #include <set>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
 
 #include "base/digest.h"
 #include "base/strings.h"
@@ -173,13 +177,20 @@ const Spec* FindSpec(const std::string& name, bool test) {
 }
 
 // An argument list bound to its spec: tags by name, positional in order.
+// Bound again at every run of a test (bench/sieve_run.sh): a flat list of
+// views into the script's own arguments, so binding allocates (almost)
+// nothing; a test has a handful of tags at most.
 struct Bound {
-  std::map<std::string, const Argument*> tags;  // tag -> its value (nullptr when none)
+  std::vector<std::pair<std::string_view, const Argument*>> tags;  // tag -> its value or nullptr
   std::vector<const Argument*> positional;
-  bool Has(const char* t) const { return tags.count(t) != 0; }
-  const Argument* Tag(const char* t) const {
-    auto it = tags.find(t);
-    return it == tags.end() ? nullptr : it->second;
+  bool Has(std::string_view t) const {
+    return std::any_of(tags.begin(), tags.end(), [&](const auto& e) { return e.first == t; });
+  }
+  const Argument* Tag(std::string_view t) const {
+    for (const auto& e : tags) {
+      if (e.first == t) return e.second;
+    }
+    return nullptr;
   }
 };
 
@@ -190,7 +201,7 @@ Error At(int line, const std::string& what) {
 Result<Bound> Bind(const Spec& spec, const std::vector<Argument>& args, size_t ntests, int line,
                    const std::set<std::string>* caps) {
   Bound b;
-  std::map<std::string, std::string> groups;
+  std::vector<std::pair<std::string_view, std::string_view>> groups;  // group -> the tag taken
   for (size_t i = 0; i < args.size(); ++i) {
     const Argument& a = args[i];
     if (a.kind != Argument::Kind::kTag) {
@@ -206,12 +217,14 @@ Result<Bound> Bind(const Spec& spec, const std::vector<Argument>& args, size_t n
     if (caps && *ts->capability && !caps->count(ts->capability)) {
       return At(line, ":" + a.tag + " needs require \"" + ts->capability + "\"");
     }
-    if (b.tags.count(a.tag)) return At(line, "tag :" + a.tag + " given twice");
+    if (b.Has(a.tag)) return At(line, "tag :" + a.tag + " given twice");
     if (*ts->group) {
-      if (groups.count(ts->group)) {
-        return At(line, ":" + a.tag + " conflicts with :" + groups[ts->group]);
+      for (const auto& [group, taken] : groups) {
+        if (group == ts->group) {
+          return At(line, ":" + a.tag + " conflicts with :" + std::string(taken));
+        }
       }
-      groups[ts->group] = a.tag;
+      groups.emplace_back(ts->group, a.tag);
     }
     const Argument* value = nullptr;
     if (ts->arg != TagArg::kNone) {
@@ -223,7 +236,7 @@ Result<Bound> Bind(const Spec& spec, const std::vector<Argument>& args, size_t n
                                              : value->kind == Argument::Kind::kStrings;
       if (!ok) return At(line, ":" + a.tag + " has the wrong kind of argument");
     }
-    b.tags[a.tag] = value;
+    b.tags.emplace_back(a.tag, value);
   }
   // Positional signature.
   std::string_view sig = spec.positional;
@@ -262,6 +275,39 @@ Result<Bound> Bind(const Spec& spec, const std::vector<Argument>& args, size_t n
     return At(line, name + " takes no test");
   }
   return b;
+}
+
+}  // namespace
+
+// The bindings of a Prepared script: each test and command node to its spec
+// and bound arguments (pointers into the script, which Prepared owns).
+struct Prepared::Bindings {
+  std::unordered_map<const void*, std::pair<const Spec*, Bound>> nodes;
+};
+
+namespace {
+
+void BindTests(const std::vector<Test>& tests, Prepared::Bindings& out) {
+  for (const auto& t : tests) {
+    if (const Spec* spec = FindSpec(t.name, true)) {
+      if (auto b = Bind(*spec, t.args, t.tests.size(), t.line, nullptr)) {
+        out.nodes.emplace(&t, std::make_pair(spec, std::move(*b)));
+      }
+    }
+    BindTests(t.tests, out);
+  }
+}
+
+void BindCommands(const std::vector<Command>& cmds, Prepared::Bindings& out) {
+  for (const auto& c : cmds) {
+    if (const Spec* spec = FindSpec(c.name, false)) {
+      if (auto b = Bind(*spec, c.args, c.tests.size(), c.line, nullptr)) {
+        out.nodes.emplace(&c, std::make_pair(spec, std::move(*b)));
+      }
+    }
+    BindTests(c.tests, out);
+    BindCommands(c.block, out);
+  }
 }
 
 // ---- Check ----
@@ -514,15 +560,23 @@ std::optional<std::string> DatePart(int64_t utc, int zone, const std::string& pa
   return std::nullopt;
 }
 
+// One header field of the message being filtered, with what the tests
+// derive from it, computed on first use and then shared by every test of the
+// run (a 20-rule script asks for Subject or From many times). A field is never
+// changed in place: editheader adds or removes whole fields.
 struct HeaderField {
   std::string name;
-  std::string raw;  // the raw value (folding kept), as stored
+  std::string raw;                           // the raw value (folding kept), as stored
+  std::optional<std::string> unfolded = {};  // Unfold(raw)
+  std::optional<std::string> decoded = {};   // DecodeHeader(unfolded): RFC 2047 words
+  std::optional<std::vector<std::pair<std::string, std::string>>> addresses = {};  // local, domain
 };
 
 // The state of one run (all included scripts share it).
 class Interp {
  public:
-  Interp(const Environment& env, const Limits& limits) : env_(env), limits_(limits) {
+  Interp(const Environment& env, const Limits& limits, const Prepared::Bindings* bindings = nullptr)
+      : env_(env), limits_(limits), bindings_(bindings) {
     auto scan = mime::internal::ScanHeader(env.message);
     for (const auto& f : scan.fields) {
       fields_.push_back({std::string(f.name), std::string(f.value)});
@@ -556,6 +610,8 @@ class Interp {
 
   struct Frame {
     std::set<std::string> caps;
+    bool variables = false;                   // caps has "variables" (read by every Expand)
+    bool encoded = false;                     // caps has "encoded-character"
     std::map<std::string, std::string> vars;  // local variables (lower-cased names)
     std::set<std::string> globals;            // names declared global here
   };
@@ -642,8 +698,8 @@ class Interp {
   }
 
   std::string Expand(const std::string& s, Frame& f) {
-    bool vars = f.caps.count("variables");
-    bool enc = f.caps.count("encoded-character");
+    bool vars = f.variables;
+    bool enc = f.encoded;
     if ((!vars && !enc) || s.find("${") == std::string::npos) return s;
     std::string out;
     size_t i = 0;
@@ -689,16 +745,30 @@ class Interp {
     for (const auto& s : a->strings) out.push_back(Expand(s, f));
     return out;
   }
+  // Strings(a, f) without copies when nothing in them expands (most
+  // arguments): `a`'s own strings, else the expanded ones put in `storage`.
+  const std::vector<std::string>& StringsOf(const Argument* a, Frame& f,
+                                            std::vector<std::string>& storage) {
+    bool plain = a != nullptr &&
+                 ((!f.variables && !f.encoded) ||
+                  std::none_of(a->strings.begin(), a->strings.end(), [](const std::string& s) {
+                    return s.find("${") != std::string::npos;
+                  }));
+    if (plain) return a->strings;
+    storage = Strings(a, f);
+    return storage;
+  }
   std::string String(const Argument* a, Frame& f) {
     return a == nullptr || a->strings.empty() ? "" : Expand(a->strings[0], f);
   }
 
   // ---- comparators and match types ----
 
+  // Views of literals or of the script's own strings (alive for the run).
   struct Matcher {
-    std::string comparator = "i;ascii-casemap";
-    std::string type = "is";  // is contains matches count value
-    std::string rel;          // relational operator for count/value
+    std::string_view comparator = "i;ascii-casemap";
+    std::string_view type = "is";  // is contains matches count value
+    std::string rel;               // relational operator for count/value
   };
 
   Matcher MatcherOf(const Bound& b, Frame& f) {
@@ -714,6 +784,19 @@ class Interp {
       }
     }
     return m;
+  }
+
+  // Whether `needle` occurs in `hay`, ASCII letters compared without case.
+  static bool ContainsIgnoreCase(std::string_view hay, std::string_view needle) {
+    if (needle.empty()) return true;
+    auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; };
+    char first = lower(needle[0]);
+    for (size_t i = 0; i + needle.size() <= hay.size(); ++i) {
+      if (lower(hay[i]) == first && EqualsIgnoreCase(hay.substr(i, needle.size()), needle)) {
+        return true;
+      }
+    }
+    return false;
   }
 
   std::string Fold(const Matcher& m, std::string_view s) {
@@ -816,14 +899,19 @@ class Interp {
       }
       return false;
     }
+    // i;ascii-casemap compares without folding copies for :is and :contains
+    // (most tests of a script; RFC 4790 section 9.2 is ASCII case folding).
+    bool casemap = m.comparator == "i;ascii-casemap";
     for (const auto& v : values) {
       for (const auto& k : keys) {
         if (m.type == "is") {
-          if (m.comparator == "i;ascii-numeric" ? Order(m, v, k) == 0 : Fold(m, v) == Fold(m, k)) {
+          if (m.comparator == "i;ascii-numeric" ? Order(m, v, k) == 0
+              : casemap                         ? EqualsIgnoreCase(v, k)
+                                                : v == k) {
             return true;
           }
         } else if (m.type == "contains") {
-          if (Fold(m, v).find(Fold(m, k)) != std::string::npos) return true;
+          if (casemap ? ContainsIgnoreCase(v, k) : v.find(k) != std::string::npos) return true;
         } else if (m.type == "matches") {
           std::vector<std::string> caps;
           std::string fv = Fold(m, v), fk = Fold(m, k);
@@ -852,27 +940,56 @@ class Interp {
 
   // ---- message access ----
 
+  static const std::string& Unfolded(HeaderField& h) {
+    if (!h.unfolded) h.unfolded = mime::internal::Unfold(h.raw);
+    return *h.unfolded;
+  }
+  static const std::string& Decoded(HeaderField& h) {
+    if (!h.decoded) h.decoded = mime::DecodeHeader(Unfolded(h));
+    return *h.decoded;
+  }
+  // The addresses of a field (RFC 5228 section 5.1), group markers left out.
+  static const std::vector<std::pair<std::string, std::string>>& Addresses(HeaderField& h) {
+    if (!h.addresses) {
+      h.addresses.emplace();
+      for (auto& a : mime::ParseAddressList(Unfolded(h))) {
+        if (!a.mailbox || !a.host) continue;  // group markers
+        h.addresses->emplace_back(std::move(*a.mailbox), std::move(*a.host));
+      }
+    }
+    return *h.addresses;
+  }
+
+  // The fields named `names` (each name in turn, fields in message order),
+  // narrowed by :index/:last (RFC 5260 section 4.1), as indexes into fields_.
+  std::vector<size_t> FieldsNamed(const std::vector<std::string>& names, const Bound& b) {
+    std::vector<size_t> out;
+    const Argument* index = b.Tag("index");
+    for (const auto& n : names) {
+      size_t first = out.size();
+      for (size_t i = 0; i < fields_.size(); ++i) {
+        if (EqualsIgnoreCase(fields_[i].name, n)) out.push_back(i);
+      }
+      if (index) {
+        size_t k = static_cast<size_t>(index->number);
+        size_t found = out.size() - first;
+        if (k == 0 || k > found) {
+          out.resize(first);
+        } else {
+          size_t one = b.Has("last") ? out[out.size() - k] : out[first + k - 1];
+          out.resize(first);
+          out.push_back(one);
+        }
+      }
+    }
+    return out;
+  }
+
   std::vector<std::string> HeaderValues(const std::vector<std::string>& names, const Bound& b,
                                         bool decode) {
     std::vector<std::string> out;
-    for (const auto& n : names) {
-      std::vector<std::string> found;
-      for (const auto& f : fields_) {
-        if (EqualsIgnoreCase(f.name, n)) {
-          std::string v = mime::internal::Unfold(f.raw);
-          found.push_back(decode ? mime::DecodeHeader(v) : v);
-        }
-      }
-      if (auto idx = b.Tag("index")) {
-        size_t i = static_cast<size_t>(idx->number);
-        if (i == 0 || i > found.size()) {
-          found.clear();
-        } else {
-          std::string one = b.Has("last") ? found[found.size() - i] : found[i - 1];
-          found.assign(1, one);
-        }
-      }
-      for (auto& v : found) out.push_back(std::move(v));
+    for (size_t i : FieldsNamed(names, b)) {
+      out.push_back(decode ? Decoded(fields_[i]) : Unfolded(fields_[i]));
     }
     return out;
   }
@@ -903,6 +1020,14 @@ class Interp {
 
   // ---- tests ----
 
+  // The arguments of a node of the prepared script, bound once; nullptr for
+  // an included script's (bound at each run).
+  const Bound* Prebound(const void* node) const {
+    if (bindings_ == nullptr) return nullptr;
+    auto it = bindings_->nodes.find(node);
+    return it == bindings_->nodes.end() ? nullptr : &it->second.second;
+  }
+
   Result<bool> Eval(const Test& t, Frame& f) {
     if (t.name == "true") return true;
     if (t.name == "false") return false;
@@ -920,16 +1045,23 @@ class Interp {
       }
       return !any;
     }
-    const Spec* spec = FindSpec(t.name, true);
-    auto b = Bind(*spec, t.args, t.tests.size(), t.line, nullptr);
-    if (!b) return b.error();
+    Bound bound;
+    const Bound* b = Prebound(&t);
+    if (b == nullptr) {
+      auto r = Bind(*FindSpec(t.name, true), t.args, t.tests.size(), t.line, nullptr);
+      if (!r) return r.error();
+      bound = std::move(*r);
+      b = &bound;
+    }
     Matcher m = MatcherOf(*b, f);
     const auto& pos = b->positional;
+    std::vector<std::string> names, keys;  // storage for StringsOf when expanded
     if (t.name == "header") {
-      return Match(m, HeaderValues(Strings(pos[0], f), *b, true), Strings(pos[1], f));
+      return Match(m, HeaderValues(StringsOf(pos[0], f, names), *b, true),
+                   StringsOf(pos[1], f, keys));
     }
     if (t.name == "exists") {
-      for (const auto& n : Strings(pos[0], f)) {
+      for (const auto& n : StringsOf(pos[0], f, names)) {
         bool found = std::any_of(fields_.begin(), fields_.end(),
                                  [&](const HeaderField& h) { return EqualsIgnoreCase(h.name, n); });
         if (!found) return false;
@@ -938,15 +1070,14 @@ class Interp {
     }
     if (t.name == "address") {
       std::vector<std::string> values;
-      for (const auto& raw : HeaderValues(Strings(pos[0], f), *b, false)) {
-        for (const auto& a : mime::ParseAddressList(raw)) {
-          if (!a.mailbox || !a.host) continue;  // group markers
+      for (size_t i : FieldsNamed(StringsOf(pos[0], f, names), *b)) {
+        for (const auto& [local, domain] : Addresses(fields_[i])) {
           bool skip = false;
-          std::string v = AddressPart(*a.mailbox, *a.host, *b, &skip);
+          std::string v = AddressPart(local, domain, *b, &skip);
           if (!skip) values.push_back(std::move(v));
         }
       }
-      return Match(m, values, Strings(pos[1], f));
+      return Match(m, values, StringsOf(pos[1], f, keys));
     }
     if (t.name == "envelope") {
       std::vector<std::string> values;
@@ -1184,9 +1315,14 @@ class Interp {
   }
 
   Result<Flow> Do(const Command& c, Frame& f) {
-    const Spec* spec = FindSpec(c.name, false);
-    auto b = Bind(*spec, c.args, c.tests.size(), c.line, nullptr);
-    if (!b) return b.error();
+    Bound bound;
+    const Bound* b = Prebound(&c);
+    if (b == nullptr) {
+      auto r = Bind(*FindSpec(c.name, false), c.args, c.tests.size(), c.line, nullptr);
+      if (!r) return r.error();
+      bound = std::move(*r);
+      b = &bound;
+    }
     const auto& pos = b->positional;
     const std::string& n = c.name;
     if (n == "stop") return Flow::kStop;
@@ -1350,7 +1486,7 @@ class Interp {
         idx.assign(1, one);
       }
       for (size_t i = idx.size(); i-- > 0;) {
-        std::string v = mime::DecodeHeader(mime::internal::Unfold(fields_[idx[i]].raw));
+        const std::string& v = Decoded(fields_[idx[i]]);
         if (patterns.empty() || Match(m, {v}, patterns)) {
           fields_.erase(fields_.begin() + static_cast<std::ptrdiff_t>(idx[i]));
           edited_ = true;
@@ -1445,6 +1581,8 @@ class Interp {
     for (const auto& c : cmds) {
       if (c.name == "require") {
         for (const auto& cap : c.args[0].strings) f.caps.insert(cap);
+        f.variables = f.caps.count("variables") != 0;
+        f.encoded = f.caps.count("encoded-character") != 0;
         continue;
       }
       if (c.name == "if" || c.name == "elsif" || c.name == "else") {
@@ -1472,6 +1610,7 @@ class Interp {
 
   const Environment& env_;
   const Limits& limits_;
+  const Prepared::Bindings* bindings_ = nullptr;
   std::vector<HeaderField> fields_;
   size_t body_offset_ = 0;
   bool edited_ = false;
@@ -1511,6 +1650,19 @@ Result<Script> Compile(std::string_view text, const Limits& limits) {
 Result<Outcome> Run(const Script& script, const Environment& env, const Limits& limits) {
   Interp interp(env, limits);
   return interp.Execute(script);
+}
+
+Prepared::Prepared(Script script) : script_(std::move(script)) {
+  auto b = std::make_unique<Bindings>();
+  BindCommands(script_.commands, *b);
+  bindings_ = std::move(b);
+}
+
+Prepared::~Prepared() = default;
+
+Result<Outcome> Run(const Prepared& script, const Environment& env, const Limits& limits) {
+  Interp interp(env, limits, &script.bindings());
+  return interp.Execute(script.script());
 }
 
 }  // namespace hato::sieve

@@ -93,6 +93,52 @@ TEST_F(SieveDeliverTest, SpamtestSeesTheVerdictAndRejectIsReported) {
   EXPECT_TRUE(r.filings.empty());
 }
 
+// The compiled script is cached per account (deliver.cc CompileCached) and
+// must follow every change of what is active: a replaced text, another script
+// activated, none active, and other limits.
+TEST_F(SieveDeliverTest, CompiledScriptCacheFollowsReplaceActivateAndDeactivate) {
+  auto filed = [&](const DeliveryLimits& limits = {}) {
+    in_.content = msg_;
+    in_.accounts = {alice_};
+    in_.rcpts = {"alice@example.test"};
+    auto r = Filter(*store_, in_, limits);
+    EXPECT_EQ(r.filings.size(), 1u);
+    return r.filings.empty() ? std::string("?") : r.filings[0].mailbox;
+  };
+  ASSERT_TRUE(store_->PutSieveScript(alice_, "a", "require \"fileinto\"; fileinto \"A\";").ok());
+  ASSERT_TRUE(store_->SetActiveSieveScript(alice_, "a").ok());
+  EXPECT_EQ(filed(), "A");
+  EXPECT_EQ(filed(), "A");  // from the cache
+  ASSERT_TRUE(store_->PutSieveScript(alice_, "a", "require \"fileinto\"; fileinto \"B\";").ok());
+  EXPECT_EQ(filed(), "B");
+  ASSERT_TRUE(store_->PutSieveScript(alice_, "c", "require \"fileinto\"; fileinto \"C\";").ok());
+  ASSERT_TRUE(store_->SetActiveSieveScript(alice_, "c").ok());
+  EXPECT_EQ(filed(), "C");
+  ASSERT_TRUE(store_->SetActiveSieveScript(alice_, "").ok());
+  EXPECT_EQ(filed(), "");
+  ASSERT_TRUE(store_->SetActiveSieveScript(alice_, "a").ok());
+  EXPECT_EQ(filed(), "B");
+  // Limits the cached script was not compiled under: compiled again (and
+  // refused here: too large), kept in INBOX with the error recorded.
+  DeliveryLimits small;
+  small.script.max_script_bytes = 10;
+  EXPECT_EQ(filed(small), "");
+  EXPECT_NE(store_->GetSieveStatus(alice_)->error.find("script \"a\""), std::string::npos);
+  EXPECT_EQ(filed(), "B");
+  // Another account's script is its own.
+  ASSERT_TRUE(store_->AddAccount("bob@example.test", "h").ok());
+  int64_t bob = store_->FindAccount("bob@example.test")->id;
+  ASSERT_TRUE(store_->PutSieveScript(bob, "a", "require \"fileinto\"; fileinto \"Bob\";").ok());
+  ASSERT_TRUE(store_->SetActiveSieveScript(bob, "a").ok());
+  in_.content = msg_;
+  in_.accounts = {alice_, bob};
+  in_.rcpts = {"alice@example.test", "bob@example.test"};
+  auto both = Filter(*store_, in_);
+  ASSERT_EQ(both.filings.size(), 2u);
+  EXPECT_EQ(both.filings[0].mailbox, "B");
+  EXPECT_EQ(both.filings[1].mailbox, "Bob");
+}
+
 TEST_F(SieveDeliverTest, VacationMessageFollowsRfc3834) {
   Reply reply{alice_, "alice@example.test", {}};
   reply.vacation.to = "carol@remote.test";
