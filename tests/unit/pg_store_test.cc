@@ -342,6 +342,55 @@ TEST_F(PgStoreTest, CountersStayExactUnderConcurrentDeliveriesOnTwoNodes) {
   }
 }
 
+// Prepared statements (issue 15, ingest speed): a statement with parameters
+// run again on a connection is prepared there and later runs use it; a new
+// connection (after the old one was lost) starts with none, so nothing names
+// a statement the server no longer has; a statement that cannot be prepared
+// (in an aborted transaction) fails as it would have, and is prepared later.
+TEST_F(PgStoreTest, ConnectionsPrepareRepeatedStatementsAndForgetThemWhenLost) {
+  pg::ConnOptions o;
+  o.conninfo = conninfo_;
+  pg::Conn c(o);
+  pg::Conn admin(o);
+  ASSERT_TRUE(c.Connect().ok() && admin.Connect().ok());
+  const std::string sql = "SELECT $1::bigint + 1";
+  auto run = [&](int64_t v) -> Result<int64_t> {
+    auto r = c.Exec(sql, {pg::P(v)});
+    if (!r) return r.error();
+    return r->Int(0, 0);
+  };
+  auto prepared = [&]() {
+    auto r = c.Exec("SELECT count(*) FROM pg_prepared_statements WHERE statement = '" + sql + "'");
+    return r.ok() ? r->Int(0, 0) : -1;
+  };
+  ASSERT_EQ(*run(1), 2);
+  EXPECT_EQ(prepared(), 0);  // seen once: not prepared
+  ASSERT_EQ(*run(2), 3);
+  EXPECT_EQ(prepared(), 1);
+  ASSERT_EQ(*run(3), 4);
+  EXPECT_EQ(prepared(), 1);
+  // The connection is lost: the new one has no prepared statements.
+  ASSERT_TRUE(
+      admin.Exec("SELECT pg_terminate_backend($1)", {pg::P(int64_t{c.backend_pid()})}).ok());
+  EXPECT_FALSE(run(4).ok());
+  ASSERT_TRUE(c.Connect().ok());
+  auto again = run(5);
+  ASSERT_TRUE(again.ok()) << again.error().message;
+  EXPECT_EQ(*again, 6);
+  // In an aborted transaction nothing can be prepared: the statement fails
+  // with the transaction's error, and runs prepared after the rollback.
+  ASSERT_TRUE(c.Exec("BEGIN").ok());
+  EXPECT_FALSE(c.Exec("SELECT 1/0").ok());
+  auto aborted = run(6);
+  ASSERT_FALSE(aborted.ok());
+  EXPECT_NE(aborted.error().message.find("25P02"), std::string::npos) << aborted.error().message;
+  ASSERT_TRUE(c.Exec("ROLLBACK").ok());
+  EXPECT_EQ(prepared(), 0);
+  ASSERT_EQ(*run(7), 8);
+  ASSERT_EQ(*run(8), 9);
+  EXPECT_EQ(prepared(), 1);
+}
+
 // Group commit (issue 15): deliveries queued together reach the database in
 // a few round trips per batch (pipeline mode), not ~7 per message; a
 // delivery that fails in the batch (an unknown account) fails alone, the
