@@ -102,10 +102,12 @@ namespace {
 // Statements prepared per connection at most (and texts remembered as seen
 // once): the store's fixed statements are fewer; texts past it run unnamed.
 constexpr size_t kPreparedStatements = 256;
+// Longer texts (lists of ids inlined) are neither remembered nor prepared.
+constexpr size_t kPreparedSqlBytes = 16 * 1024;
 }  // namespace
 
 const std::string* Conn::Prepared(const std::string& sql, size_t params) {
-  if (params == 0 || conn_ == nullptr) return nullptr;
+  if (params == 0 || conn_ == nullptr || sql.size() > kPreparedSqlBytes) return nullptr;
   if (auto it = prepared_.find(sql); it != prepared_.end()) return &it->second;
   if (prepared_.size() >= kPreparedStatements) return nullptr;
   if (seen_.size() >= kPreparedStatements) seen_.clear();
