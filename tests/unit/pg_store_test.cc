@@ -237,6 +237,160 @@ TEST_F(PgStoreTest, TwoNodesKeepUidsAndModseqsIncreasingAndHearEachOther) {
   EXPECT_EQ(snap->uidnext, kThreads * kEach + 2u);
 }
 
+// Mailbox counters (issue 15, ingest speed): new message rows are counted by
+// one statement-level trigger per INSERT (schema.cc), not per row. Two nodes
+// deliver concurrently into one mailbox, with bodies delivered more than once
+// (from both nodes at once) and several copies per Thread, some to two
+// accounts; an APPEND (the one-row insert path) and a COPY join them. After
+// that and after marking a Thread read, every counter equals a recount:
+// messages, unseen, distinct bodies (JMAP totalEmails), Threads and unread
+// Threads (JMAP totalThreads / unreadThreads), and Verify finds no mailbox
+// whose counters disagree with its rows.
+TEST_F(PgStoreTest, CountersStayExactUnderConcurrentDeliveriesOnTwoNodes) {
+  auto one = Open();
+  auto two = Open();
+  ASSERT_TRUE(one && two);
+  int64_t a = MakeAccount(*one, "a@example.test");
+  int64_t b = MakeAccount(*one, "b@example.test");
+  constexpr int kThreads = 4, kEach = 15, kBodies = 12, kThreadIds = 4;
+  auto body = [](int k) {
+    return "Subject: body " + std::to_string(k) + "\r\n\r\n" + std::string(500, 'x') + "\r\n";
+  };
+  std::atomic<int> ok{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      Store& s = t % 2 ? *two : *one;
+      for (int i = 0; i < kEach; ++i) {
+        int k = (t * kEach + i) % kBodies;
+        DeliveryRequest req;
+        req.return_path = "sender@remote.test";
+        req.account_ids = i % 3 == 0 ? std::vector<int64_t>{a, b} : std::vector<int64_t>{a};
+        req.content = body(k);
+        req.thread_id = "thread-" + std::to_string(k % kThreadIds);
+        req.received_at = 1700000000 + i;
+        auto r = Wait<DeliveryReceipt>(
+            [&](Done<DeliveryReceipt> done) { s.Deliver(std::move(req), std::move(done)); });
+        if (r.ok())
+          ++ok;
+        else
+          ADD_FAILURE() << r.error().message;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  ASSERT_EQ(ok.load(), kThreads * kEach);
+  // One message on the one-row path: a new body in a Thread of its own, seen.
+  AppendRequest append;
+  append.account_id = a;
+  append.mailbox = kInbox;
+  append.content = "Subject: appended\r\n\r\ny\r\n";
+  append.flags = kSeen;
+  append.internal_date = 1700000100;
+  ASSERT_TRUE(Wait<AppendResult>([&](Done<AppendResult> done) {
+                one->Append(std::move(append), std::move(done));
+              }).ok());
+  auto inbox = [&](int64_t account) {
+    auto list = two->ListMailboxes(account);
+    EXPECT_TRUE(list.ok());
+    MailboxInfo found;
+    if (list.ok())
+      for (const auto& m : *list) {
+        if (m.name == kInbox) found = m;
+      }
+    return found;
+  };
+  MailboxInfo m = inbox(a);
+  EXPECT_EQ(m.messages, uint64_t{kThreads * kEach + 1});
+  EXPECT_EQ(m.unseen, uint64_t{kThreads * kEach});
+  EXPECT_EQ(m.emails, uint64_t{kBodies + 1});
+  EXPECT_EQ(m.threads, uint64_t{kThreadIds + 1});
+  EXPECT_EQ(m.unread_threads, uint64_t{kThreadIds});
+  MailboxInfo mb = inbox(b);
+  EXPECT_EQ(mb.messages, uint64_t{kThreads * ((kEach + 2) / 3)});
+  EXPECT_EQ(mb.threads, mb.unread_threads);
+  EXPECT_GT(mb.threads, 0u);
+  // Thread 0 read: one unread Thread fewer; a COPY of it adds nothing.
+  auto snap = one->ListMessages(a, kInbox);
+  ASSERT_TRUE(snap.ok());
+  std::vector<int64_t> thread0;
+  for (const auto& x : snap->messages) {
+    auto c = one->ReadMessage(a, x.id);
+    ASSERT_TRUE(c.ok());
+    for (int k = 0; k < kBodies; k += kThreadIds) {
+      if (*c == body(k)) thread0.push_back(x.id);
+    }
+  }
+  ASSERT_FALSE(thread0.empty());
+  ASSERT_TRUE(
+      Wait<FlagResult>([&](Done<FlagResult> done) {
+        two->SetFlags(a, thread0, FlagChange{FlagOp::kAdd, kSeen, {}, 0, {}}, std::move(done));
+      }).ok());
+  ASSERT_TRUE(Wait<CopyResult>([&](Done<CopyResult> done) {
+                one->CopyMessages(a, {thread0[0]}, kInbox, false, std::move(done));
+              }).ok());
+  m = inbox(a);
+  EXPECT_EQ(m.messages, uint64_t{kThreads * kEach + 2});
+  EXPECT_EQ(m.emails, uint64_t{kBodies + 1});
+  EXPECT_EQ(m.threads, uint64_t{kThreadIds + 1});
+  EXPECT_EQ(m.unread_threads, uint64_t{kThreadIds - 1});
+  EXPECT_EQ(m.unseen, uint64_t{kThreads * kEach} - thread0.size());
+  auto report = one->Verify();
+  ASSERT_TRUE(report.ok()) << report.error().message;
+  for (const auto& p : report->problems) {
+    EXPECT_EQ(p.find(kCounterProblem), std::string::npos) << p;
+  }
+}
+
+// Prepared statements (issue 15, ingest speed): a statement with parameters
+// run again on a connection is prepared there and later runs use it; a new
+// connection (after the old one was lost) starts with none, so nothing names
+// a statement the server no longer has; a statement that cannot be prepared
+// (in an aborted transaction) fails as it would have, and is prepared later.
+TEST_F(PgStoreTest, ConnectionsPrepareRepeatedStatementsAndForgetThemWhenLost) {
+  pg::ConnOptions o;
+  o.conninfo = conninfo_;
+  pg::Conn c(o);
+  pg::Conn admin(o);
+  ASSERT_TRUE(c.Connect().ok() && admin.Connect().ok());
+  const std::string sql = "SELECT $1::bigint + 1";
+  auto run = [&](int64_t v) -> Result<int64_t> {
+    auto r = c.Exec(sql, {pg::P(v)});
+    if (!r) return r.error();
+    return r->Int(0, 0);
+  };
+  auto prepared = [&]() {
+    auto r = c.Exec("SELECT count(*) FROM pg_prepared_statements WHERE statement = '" + sql + "'");
+    return r.ok() ? r->Int(0, 0) : -1;
+  };
+  ASSERT_EQ(*run(1), 2);
+  EXPECT_EQ(prepared(), 0);  // seen once: not prepared
+  ASSERT_EQ(*run(2), 3);
+  EXPECT_EQ(prepared(), 1);
+  ASSERT_EQ(*run(3), 4);
+  EXPECT_EQ(prepared(), 1);
+  // The connection is lost: the new one has no prepared statements.
+  ASSERT_TRUE(
+      admin.Exec("SELECT pg_terminate_backend($1)", {pg::P(int64_t{c.backend_pid()})}).ok());
+  EXPECT_FALSE(run(4).ok());
+  ASSERT_TRUE(c.Connect().ok());
+  auto again = run(5);
+  ASSERT_TRUE(again.ok()) << again.error().message;
+  EXPECT_EQ(*again, 6);
+  // In an aborted transaction nothing can be prepared: the statement fails
+  // with the transaction's error, and runs prepared after the rollback.
+  ASSERT_TRUE(c.Exec("BEGIN").ok());
+  EXPECT_FALSE(c.Exec("SELECT 1/0").ok());
+  auto aborted = run(6);
+  ASSERT_FALSE(aborted.ok());
+  EXPECT_NE(aborted.error().message.find("25P02"), std::string::npos) << aborted.error().message;
+  ASSERT_TRUE(c.Exec("ROLLBACK").ok());
+  EXPECT_EQ(prepared(), 0);
+  ASSERT_EQ(*run(7), 8);
+  ASSERT_EQ(*run(8), 9);
+  EXPECT_EQ(prepared(), 1);
+}
+
 // Group commit (issue 15): deliveries queued together reach the database in
 // a few round trips per batch (pipeline mode), not ~7 per message; a
 // delivery that fails in the batch (an unknown account) fails alone, the

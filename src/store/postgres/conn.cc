@@ -94,6 +94,46 @@ std::string QuoteLiteral(std::string_view s) {
 void Conn::Close() {
   if (conn_) PQfinish(conn_);
   conn_ = nullptr;
+  seen_.clear();
+  prepared_.clear();
+}
+
+namespace {
+// Statements prepared per connection at most (and texts remembered as seen
+// once): the store's fixed statements are fewer; texts past it run unnamed.
+constexpr size_t kPreparedStatements = 256;
+// Longer texts (lists of ids inlined) are neither remembered nor prepared.
+constexpr size_t kPreparedSqlBytes = 16 * 1024;
+}  // namespace
+
+const std::string* Conn::Prepared(const std::string& sql, size_t params) {
+  if (params == 0 || conn_ == nullptr || sql.size() > kPreparedSqlBytes) return nullptr;
+  if (auto it = prepared_.find(sql); it != prepared_.end()) return &it->second;
+  if (prepared_.size() >= kPreparedStatements) return nullptr;
+  if (seen_.size() >= kPreparedStatements) seen_.clear();
+  if (++seen_[sql] < 2) return nullptr;
+  seen_.erase(sql);
+  // Prepared synchronously, before the statement's own round trip: a
+  // pipeline's Parse would be skipped after an earlier error in it.
+  std::string name = "h";
+  name += std::to_string(prepared_.size());
+  CountRoundTrip();
+  if (PQsendPrepare(conn_, name.c_str(), sql.c_str(), static_cast<int>(params), nullptr) != 1)
+    return nullptr;
+  int64_t deadline = NowMs() + options_.query_timeout_ms;
+  if (!Flush(deadline).ok()) return nullptr;
+  bool ok = true;
+  while (true) {
+    auto r = NextResult(deadline);
+    if (!r) return nullptr;  // the connection is dropped: the caller's Send fails
+    if (*r == nullptr) break;
+    ok = ok && PQresultStatus(*r) == PGRES_COMMAND_OK;
+    PQclear(*r);
+  }
+  // Not prepared (in an aborted transaction, say): sent unnamed, which fails
+  // or succeeds as it would have.
+  if (!ok) return nullptr;
+  return &prepared_.emplace(sql, std::move(name)).first->second;
 }
 
 Error Conn::Fail(ErrorKind kind, const std::string& message) {
@@ -151,6 +191,10 @@ bool Conn::Send(const std::string& sql, const std::vector<Param>& params) {
     lengths[i] = static_cast<int>(params[i].value.size());
     formats[i] = params[i].binary ? 1 : 0;
   }
+  if (auto it = prepared_.find(sql); it != prepared_.end()) {
+    return PQsendQueryPrepared(conn_, it->second.c_str(), static_cast<int>(params.size()),
+                               values.data(), lengths.data(), formats.data(), 0) == 1;
+  }
   return PQsendQueryParams(conn_, sql.c_str(), static_cast<int>(params.size()), nullptr,
                            values.data(), lengths.data(), formats.data(), 0) == 1;
 }
@@ -203,6 +247,8 @@ Result<Rows> Conn::Exec(std::string_view sql, const std::vector<Param>& params) 
   // in autocommit. Callers Connect() before a transaction or a read.
   if (conn_ == nullptr) return Err(ErrorKind::kTemporary, "postgres: connection lost");
   std::string q(sql);
+  (void)Prepared(q, params.size());
+  if (conn_ == nullptr) return Err(ErrorKind::kTemporary, "postgres: connection lost");
   CountRoundTrip();
   if (!Send(q, params)) return Fail(ErrorKind::kTemporary, PQerrorMessage(conn_));
   int64_t deadline = NowMs() + options_.query_timeout_ms;
@@ -236,6 +282,8 @@ Result<std::vector<Result<Rows>>> Conn::ExecPipeline(const std::vector<Statement
   if (conn_ == nullptr) return Err(ErrorKind::kTemporary, "postgres: connection lost");
   std::vector<Result<Rows>> out;
   if (statements.empty()) return out;
+  for (const auto& s : statements) (void)Prepared(s.sql, s.params.size());
+  if (conn_ == nullptr) return Err(ErrorKind::kTemporary, "postgres: connection lost");
   CountRoundTrip();
   if (PQenterPipelineMode(conn_) != 1) return Fail(ErrorKind::kTemporary, PQerrorMessage(conn_));
   int64_t deadline = NowMs() + options_.query_timeout_ms;

@@ -20,6 +20,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "base/result.h"
@@ -119,9 +120,20 @@ class Conn {
   Error ResultError(PGresult* r, std::string_view sql, bool& drop);
   static void CountRoundTrip();
   Error Fail(ErrorKind kind, const std::string& message);
+  // The name of `sql` prepared on this connection, preparing it (one round
+  // trip, outside pipeline mode) at its second use; nullptr: sent unnamed
+  // (first use, no parameters, the cache full, or the prepare failed).
+  const std::string* Prepared(const std::string& sql, size_t params);
 
   ConnOptions options_;
   PGconn* conn_ = nullptr;
+  // Per connection (cleared with it): statements with parameters seen once,
+  // and those prepared (server-side named statements: the server parses and
+  // plans them once, not at every execution). Both bounded
+  // (kPreparedStatements); statement texts that vary (lists inlined) are
+  // seen once each and never prepared.
+  std::unordered_map<std::string, int> seen_;
+  std::unordered_map<std::string, std::string> prepared_;
 };
 
 // The SQLSTATE of an error result mapped for a mail client: connection loss,
