@@ -82,6 +82,11 @@ bool DropsConnection(std::string_view s) {
   return s.size() != 5 || s.substr(0, 2) == "08" || s.substr(0, 3) == "57P" || s == "25006";
 }
 
+bool LostARace(const Error& e) {
+  return e.message.find("[40P01]") != std::string::npos ||
+         e.message.find("[40001]") != std::string::npos;
+}
+
 std::string QuoteLiteral(std::string_view s) {
   std::string out = "'";
   for (char c : s) {

@@ -143,6 +143,10 @@ ErrorKind KindOfSqlState(std::string_view sqlstate);
 // Whether the connection must be dropped after this SQLSTATE (the server went
 // away, shut down or is now read-only).
 bool DropsConnection(std::string_view sqlstate);
+// Whether an error of Conn (its message ends in "[SQLSTATE] (sql)") is a
+// deadlock (40P01) or serialization failure (40001): the transaction lost a
+// race with another writer and the same work may simply be run again.
+bool LostARace(const Error& e);
 
 // A value quoted as a SQL string literal ('...', quotes doubled), for the
 // few statements that take no parameters (NOTIFY payloads, SET).

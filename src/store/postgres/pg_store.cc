@@ -42,6 +42,9 @@ constexpr int64_t kReconnectBackoffMs = 500;
 // rest goes in the next pipeline of the same transaction): libpq buffers a
 // whole pipeline, and a batch may hold 512 bodies of up to 1 MiB each.
 constexpr size_t kPipelineBytes = 8 << 20;
+// A write that lost a race with another node's transaction (deadlock,
+// serialization failure) is run this many times before its error stands.
+constexpr int kRaceRetries = 3;
 // A read that failed this fast because its pooled connection was dead is
 // retried once on a new connection (WithReader).
 constexpr int64_t kRetryLostReadWithinMs = 1000;
@@ -2049,13 +2052,21 @@ class PgStore final : public Store {
       owed.clear();
       return AsStatus(writer_conn_.Exec(q + sql));
     };
-    // One write in a savepoint of its own.
+    // One write in a savepoint of its own. A write that lost a race with
+    // another node's transaction (a deadlock between their row locks, the
+    // victim chosen by the server) is undone and run again, a few times.
     auto one_by_one = [&](size_t i) -> Status {
-      if (auto st = send("SAVEPOINT w"); !st) return st;
-      results[i] = batch[i].apply(txn);
-      if (!results[i]) owed.push_back("ROLLBACK TO w");
-      owed.push_back("RELEASE w");
-      return Ok();
+      for (int attempt = 1;; ++attempt) {
+        if (auto st = send("SAVEPOINT w"); !st) return st;
+        results[i] = batch[i].apply(txn);
+        if (!results[i]) owed.push_back("ROLLBACK TO w");
+        owed.push_back("RELEASE w");
+        if (results[i] || attempt == kRaceRetries || !pg::LostARace(results[i].error())) {
+          return Ok();
+        }
+        spdlog::info("postgres: a write lost a race with another writer, again ({}): {}", attempt,
+                     results[i].error().message);
+      }
     };
     Status commit = EnsureConnected(writer_conn_);
     for (size_t i = 0; i < n && commit;) {
