@@ -8,6 +8,7 @@ session's bound ends them with NOTIFICATIONOVERFLOW; the event combinations
 RFC 5465 forbids are answered BAD and unsupported events NO [BADEVENT].
 The common exchanges also run against a throw-away Dovecot (as in
 test_imap_context.py), which has NOTIFY with its mailbox list index."""
+import json
 import re
 import smtplib
 import socket
@@ -15,6 +16,7 @@ import time
 import unittest
 
 from harness import DOMAIN, PASSWORD, Server
+from test_jmap import CORE, MAIL, Http
 from test_imap_model import Raw
 from test_migrate import DV_PASS, DV_USER, Dovecot, have_dovecot
 
@@ -171,6 +173,32 @@ class HatoNotifyTest(NotifyChecks, unittest.TestCase):
         lines = self.unsolicited(r, r"^\* STATUS")
         self.assertEqual(lines[-1][:17], '* STATUS "INBOX" ')
         self.assertRegex(lines[-1], r"MESSAGES 1 UIDNEXT 2 UIDVALIDITY \d+ UNSEEN 1\)$")
+
+    def test_jmap_changes(self):
+        """Changes made over JMAP reach a NOTIFY session as IMAP ones do: a
+        Mailbox/set create (LIST) and an Email/set keyword (STATUS UNSEEN)."""
+        r, w = self.two_sessions("Other")
+        self.append(w, "Other")
+        self.ok(r, "NOTIFY SET (PERSONAL (MessageNew MessageExpunge FlagChange MailboxName))", "n")
+        http = Http(self.server.http_port)
+        base = f"http://127.0.0.1:{self.server.http_port}"
+
+        def api(calls):
+            _, _, body = http.request("POST", base + "/jmap/api/", json.dumps(
+                {"using": [CORE, MAIL], "methodCalls": calls}),
+                {"Content-Type": "application/json"})
+            return json.loads(body)["methodResponses"]
+
+        created = api([["Mailbox/set", {"create": {"a": {"name": "ViaJmap"}}}, "0"]])
+        self.assertIn("a", created[0][1]["created"], created)
+        # JMAP's Mailbox/set subscribes (isSubscribed defaults to true here).
+        self.assertEqual(self.unsolicited(r, "LIST")[-1], '* LIST (\\Subscribed) "/" "ViaJmap"')
+        other = [m["id"] for m in api([["Mailbox/get", {}, "0"]])[0][1]["list"]
+                 if m["name"] == "Other"][0]
+        email = api([["Email/query", {"filter": {"inMailbox": other}}, "0"]])[0][1]["ids"][0]
+        api([["Email/set", {"update": {email: {"keywords/$seen": True}}}, "0"]])
+        self.assertRegex(self.unsolicited(r, r"^\* STATUS")[-1],
+                         r'^\* STATUS "Other" \(MESSAGES 1 .*UNSEEN 0\)$')
 
     def test_exact_forms(self):
         r, w = self.two_sessions("Sub", "Sub/Child", "Other")
