@@ -245,6 +245,23 @@ class HatoNotifyTest(NotifyChecks, unittest.TestCase):
                     "(PERSONAL (MessageNew (UID) MessageExpunge))"]:
             self.assertRegex(r.cmd(f"b NOTIFY SET {bad}", "b")[-1], "^b BAD", bad)
 
+    def test_pipelined_writes_do_not_overflow(self):
+        """The session's own 300 pipelined STOREs (its selected mailbox) and
+        COPYs (another one) stay under the backlog bound: notifications go
+        out between the commands."""
+        r, w = self.two_sessions("Other", "Target")
+        self.append(w, "Other")
+        self.ok(r, "NOTIFY SET (PERSONAL (MessageNew MessageExpunge FlagChange))", "n")
+        self.ok(r, "SELECT Other", "s")
+        n = 300
+        r.sock.sendall(b"".join(
+            (f"f{i} STORE 1 +FLAGS.SILENT (\\Seen)\r\n" if i % 2 else
+             f"f{i} COPY 1 Target\r\n").encode() for i in range(n)))
+        lines = r.until_all(*[f"f{i}" for i in range(n)])
+        self.assertFalse([l for l in lines if "NOTIFICATIONOVERFLOW" in l])
+        self.assertTrue([l for l in lines if l.startswith('* STATUS "Target"')])
+        self.assertEqual(len([l for l in lines if " OK " in l and l[0] == "f"]), n)
+
     def test_unknown_event(self):
         r, _ = self.two_sessions()
         lines = r.cmd("e NOTIFY SET (PERSONAL (MessageNew MessageExpunge XFoo))", "e")

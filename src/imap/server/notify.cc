@@ -109,6 +109,10 @@ void Session::AnnounceMailboxList() {
 
 void Session::NotifyChanged(int64_t mailbox_id) {
   if (!notify_) return;
+  // The selected mailbox's changes reach the client through SendUpdates
+  // (never as STATUS): not counted, so a client pipelining STOREs on it
+  // does not overflow.
+  if (selected_ && !selected_->archive && mailbox_id == selected_->id) return;
   if (mailbox_id == 0) {
     notify_->names_changed = true;
   } else {

@@ -364,6 +364,12 @@ awaitable<void> Session::Run() {
     Command& c = std::get<Command>(next);
     bool ok = co_await Handle(c);
     if (!ok) break;
+    if (notify_ && notify_->backlog > 0) {
+      // Between pipelined commands too (RFC 3501 section 7: untagged
+      // responses may follow any tagged one), so the backlog stays short.
+      bool sent = co_await SendNotifications();
+      if (!sent) break;
+    }
   }
   co_await Flush();
   conn_.Close();
