@@ -229,7 +229,6 @@ awaitable<bool> Session::SendNotifications() {
   }
   // Taken before the read: a change heard during it is kept for the next round.
   std::set<int64_t> changed = std::move(notify_->changed);
-  bool names = notify_->names_changed;
   notify_->changed.clear();
   notify_->names_changed = false;
   notify_->backlog = 0;
@@ -237,7 +236,7 @@ awaitable<bool> Session::SendNotifications() {
   if (!notify_) co_return true;
   if (!mailboxes->ok()) {
     notify_->changed.insert(changed.begin(), changed.end());
-    notify_->names_changed = notify_->names_changed || names;
+    notify_->names_changed = true;
     bool flushed = co_await Flush();  // tried again at the next change
     co_return flushed;
   }
@@ -257,31 +256,30 @@ awaitable<bool> Session::SendNotifications() {
     }
     Reply(line);
   };
-  if (names) {
-    for (const auto& [id, m] : known) {
-      if (!now.count(id) && NotifyWanted(m, NotifyEvent::kMailboxName))
-        list_line(m, false, nullptr);
-    }
-    for (const auto& [id, m] : now) {
-      auto was = known.find(id);
-      if (was == known.end()) {
-        if (NotifyWanted(m, NotifyEvent::kMailboxName)) list_line(m, true, nullptr);
-      } else if (was->second.name != m.name) {
-        if (NotifyWanted(m, NotifyEvent::kMailboxName) ||
-            NotifyWanted(was->second, NotifyEvent::kMailboxName)) {
-          list_line(m, true, &was->second.name);
-        }
-      } else if (was->second.subscribed != m.subscribed &&
-                 NotifyWanted(m, NotifyEvent::kSubscriptionChange)) {
-        list_line(m, true, nullptr);
+  // Names and subscriptions are compared on every read of the list, not
+  // only after a name event: which of a RENAME's two signals (its
+  // mailbox's modseq, the record channel) comes first is not fixed.
+  for (const auto& [id, m] : known) {
+    if (!now.count(id) && NotifyWanted(m, NotifyEvent::kMailboxName)) list_line(m, false, nullptr);
+  }
+  for (const auto& [id, m] : now) {
+    auto was = known.find(id);
+    if (was == known.end()) {
+      if (NotifyWanted(m, NotifyEvent::kMailboxName)) list_line(m, true, nullptr);
+    } else if (was->second.name != m.name) {
+      if (NotifyWanted(m, NotifyEvent::kMailboxName) ||
+          NotifyWanted(was->second, NotifyEvent::kMailboxName)) {
+        list_line(m, true, &was->second.name);
       }
+    } else if (was->second.subscribed != m.subscribed &&
+               NotifyWanted(m, NotifyEvent::kSubscriptionChange)) {
+      list_line(m, true, nullptr);
     }
   }
   // What the client is told becomes the picture the next round compares
-  // with: names and subscriptions only when they were reported on (a
-  // rename seen first through its mailbox's counters is still a rename),
-  // counters only for the mailboxes whose STATUS was sent.
-  std::map<int64_t, store::MailboxInfo> next = names ? now : known;
+  // with: names and subscriptions as read, counters only for the mailboxes
+  // whose STATUS was sent.
+  std::map<int64_t, store::MailboxInfo> next = now;
   for (auto& [id, m] : next) {
     auto was = known.find(id);
     if (was == known.end()) continue;
@@ -309,7 +307,7 @@ awaitable<bool> Session::SendNotifications() {
     }
   }
   notify_->known = std::move(next);
-  if (names) {
+  {
     std::set<int64_t> ids;
     for (const auto& [id, m] : notify_->known) ids.insert(id);
     hub_.WatchNotify(account_id_, std::move(ids), this);
