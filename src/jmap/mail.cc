@@ -1033,6 +1033,11 @@ Output MailboxSet(Context& ctx, json::object& args) {
   r["accountId"] = AccountId(ctx.account_id);
   r["oldState"] = old_state;
   r["newState"] = MailboxState(after->mailboxes);
+  // Names and subscriptions touch no mailbox's messages: IMAP NOTIFY
+  // (MailboxName, SubscriptionChange) hears of them on the record channel.
+  if (r["newState"] != r["oldState"] && ctx.svc.changes) {
+    ctx.svc.changes->PublishRecords(ctx.account_id);
+  }
   r["created"] = created.empty() ? json::value(nullptr) : json::value(created);
   r["updated"] = updated.empty() ? json::value(nullptr) : json::value(updated);
   r["destroyed"] = destroyed.empty() ? json::value(nullptr) : json::value(destroyed);

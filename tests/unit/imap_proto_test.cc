@@ -321,6 +321,51 @@ TEST(ImapParse, SelectExamine) {
   ParseError("a SELECT INBOX (QRESYNC (1 2) QRESYNC (1 2))");
 }
 
+// NOTIFY (RFC 5465 section 8).
+TEST(ImapParse, Notify) {
+  Command c = ParseRoundTrip("n NOTIFY NONE");
+  EXPECT_TRUE(c.As<NotifyArgs>().none);
+  c = ParseRoundTrip(
+      "n notify set status (selected (MessageNew (uid body.peek[header.fields (from to "
+      "subject)]) MessageExpunge)) (subtree Lists (MessageNew MessageExpunge)) (mailboxes (misc "
+      "inbox) NONE) (subscribed (MailboxName SubscriptionChange XFoo))");
+  const auto& a = c.As<NotifyArgs>();
+  EXPECT_FALSE(a.none);
+  EXPECT_TRUE(a.status);
+  ASSERT_EQ(a.groups.size(), 4u);
+  EXPECT_EQ(a.groups[0].filter, NotifyFilter::kSelected);
+  ASSERT_EQ(a.groups[0].fetch.size(), 2u);
+  EXPECT_EQ(a.groups[0].fetch[0].att, FetchAtt::kUid);
+  EXPECT_TRUE(a.groups[0].fetch[1].peek);
+  EXPECT_TRUE(a.groups[0].Has(NotifyEvent::kMessageExpunge));
+  EXPECT_EQ(a.groups[1].filter, NotifyFilter::kSubtree);
+  EXPECT_EQ(a.groups[1].mailboxes, std::vector<std::string>{"Lists"});
+  EXPECT_EQ(a.groups[2].mailboxes, (std::vector<std::string>{"misc", "INBOX"}));
+  EXPECT_TRUE(a.groups[2].events.empty());
+  EXPECT_EQ(a.groups[3].unknown, std::vector<std::string>{"XFOO"});
+  EXPECT_EQ(FormatCommand(c),
+            "n NOTIFY SET STATUS (SELECTED (MessageNew (UID BODY.PEEK[HEADER.FIELDS (from to "
+            "subject)]) MessageExpunge)) (SUBTREE (Lists) (MessageNew MessageExpunge)) "
+            "(MAILBOXES (misc INBOX) NONE) (SUBSCRIBED (MailboxName SubscriptionChange XFOO))");
+  ParseRoundTrip("n NOTIFY SET (SELECTED-DELAYED (MessageNew MessageExpunge FlagChange))");
+  // Section 5: MessageNew and MessageExpunge together; FlagChange needs them.
+  EXPECT_EQ(ParseError("n NOTIFY SET (PERSONAL (MessageNew))"),
+            "MessageNew and MessageExpunge must be given together");
+  EXPECT_EQ(ParseError("n NOTIFY SET (PERSONAL (FlagChange))"),
+            "FlagChange and AnnotationChange need MessageNew and MessageExpunge");
+  // Section 6.1: one selected filter, with message events only.
+  ParseError("n NOTIFY SET (SELECTED (MailboxName))");
+  ParseError("n NOTIFY SET (SELECTED NONE) (SELECTED-DELAYED NONE)");
+  // fetch-att only for the selected mailbox.
+  ParseError("n NOTIFY SET (PERSONAL (MessageNew (UID) MessageExpunge))");
+  ParseError("n NOTIFY SET (PERSONAL (MessageNew MessageNew MessageExpunge))");
+  ParseError("n NOTIFY SET (ELSEWHERE (MessageNew MessageExpunge))");
+  ParseError("n NOTIFY SET");
+  ParseError("n NOTIFY SET ()");
+  ParseError("n NOTIFY SET (MAILBOXES () (MessageNew MessageExpunge))");
+  ParseError("n NOTIFY");
+}
+
 TEST(ImapParse, MailboxCommands) {
   Command c = ParseRoundTrip("a CREATE \"Sent Items\"");
   EXPECT_EQ(c.As<CreateArgs>().mailbox, "Sent Items");

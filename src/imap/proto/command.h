@@ -93,6 +93,7 @@ enum class Verb {
   kResetKey,      // RFC 4467 section 6.1
   kGenUrlAuth,    // RFC 4467 section 6.2
   kUrlFetch,      // RFC 4467 section 6.3
+  kNotify,        // RFC 5465 section 3
   // Selected (section 6.4).
   kCheck,
   kClose,
@@ -491,12 +492,61 @@ struct UrlFetchArgs {
   std::vector<std::string> urls;
 };
 
+// NOTIFY (RFC 5465 section 8).
+enum class NotifyEvent {
+  kMessageNew,
+  kMessageExpunge,
+  kFlagChange,
+  kAnnotationChange,
+  kMailboxName,
+  kSubscriptionChange,
+  kMailboxMetadataChange,
+  kServerMetadataChange,
+};
+// The event's name as RFC 5465 section 8 spells it.
+const char* NotifyEventName(NotifyEvent e);
+enum class NotifyFilter {
+  kSelected,
+  kSelectedDelayed,
+  kInboxes,
+  kPersonal,
+  kSubscribed,
+  kSubtree,
+  kMailboxes,
+};
+// event-group = "(" filter-mailboxes SP events ")"
+struct NotifyGroup {
+  NotifyFilter filter = NotifyFilter::kPersonal;
+  std::vector<std::string> mailboxes;  // SUBTREE / MAILBOXES, as sent (INBOX canonical)
+  std::vector<NotifyEvent> events;     // empty for "NONE"
+  // event-ext: atoms this server does not know (answered NO [BADEVENT]).
+  std::vector<std::string> unknown;
+  // MessageNew's fetch-att list (section 5.1), only with SELECTED filters.
+  std::vector<FetchItem> fetch;
+  bool Has(NotifyEvent e) const {
+    for (NotifyEvent x : events) {
+      if (x == e) return true;
+    }
+    return false;
+  }
+};
+// NOTIFY NONE / NOTIFY SET [STATUS] event-groups. The parser checks the
+// section 5 and 6 rules that are answered BAD: MessageNew and
+// MessageExpunge together, FlagChange/AnnotationChange only with them,
+// SELECTED/SELECTED-DELAYED at most once and with message events only,
+// fetch-att lists only for the selected mailbox.
+struct NotifyArgs {
+  bool none = false;
+  bool status = false;
+  std::vector<NotifyGroup> groups;
+};
+
 using Args =
     std::variant<std::monostate, AuthenticateArgs, LoginArgs, SelectArgs, MailboxArgs, CreateArgs,
                  RenameArgs, ListArgs, StatusArgs, AppendArgs, SearchArgs, FetchArgs, StoreArgs,
                  CopyArgs, ExpungeArgs, IdArgs, EnableArgs, QuotaRootArgs, SetQuotaArgs,
                  CompressArgs, GetMetadataArgs, SetMetadataArgs, ResetKeyArgs, GenUrlAuthArgs,
-                 UrlFetchArgs, CancelUpdateArgs>;
+                 UrlFetchArgs, CancelUpdateArgs, NotifyArgs>;
 
 struct Command {
   std::string tag;

@@ -297,6 +297,70 @@ void AppendFlags(std::string& out, const std::vector<std::string>& flags) {
   AppendFlagList(out, flags);
 }
 
+// "(" fetch-att *(SP fetch-att) ")" (RFC 3501 section 9).
+void AppendFetchItems(std::string& out, const std::vector<FetchItem>& items) {
+  out += '(';
+  for (size_t i = 0; i < items.size(); ++i) {
+    const FetchItem& it = items[i];
+    if (i > 0) out += ' ';
+    out += FetchAttName(it);
+    if (it.att == FetchAtt::kPreview && it.peek) out += " (LAZY)";
+    if (it.att == FetchAtt::kBodySection || it.att == FetchAtt::kBinary ||
+        it.att == FetchAtt::kBinarySize) {
+      out += '[' + it.section.canonical + ']';
+    }
+    if (it.partial) {
+      out +=
+          '<' + std::to_string(it.partial->offset) + '.' + std::to_string(it.partial->count) + '>';
+    }
+  }
+  out += ')';
+}
+
+// NOTIFY's arguments (RFC 5465 section 8).
+void AppendNotify(std::string& out, const NotifyArgs& a) {
+  if (a.none) {
+    out += " NONE";
+    return;
+  }
+  out += a.status ? " SET STATUS" : " SET";
+  static constexpr const char* kFilters[] = {
+      "SELECTED", "SELECTED-DELAYED", "INBOXES", "PERSONAL", "SUBSCRIBED", "SUBTREE", "MAILBOXES"};
+  for (const NotifyGroup& g : a.groups) {
+    out += " (";
+    out += kFilters[static_cast<int>(g.filter)];
+    if (g.filter == NotifyFilter::kSubtree || g.filter == NotifyFilter::kMailboxes) {
+      out += " (";
+      for (size_t i = 0; i < g.mailboxes.size(); ++i) {
+        if (i > 0) out += ' ';
+        AppendAstring(out, g.mailboxes[i]);
+      }
+      out += ')';
+    }
+    if (g.events.empty() && g.unknown.empty()) {
+      out += " NONE)";
+      continue;
+    }
+    char sep = '(';
+    out += ' ';
+    for (NotifyEvent e : g.events) {
+      out += sep;
+      sep = ' ';
+      out += NotifyEventName(e);
+      if (e == NotifyEvent::kMessageNew && !g.fetch.empty()) {
+        out += ' ';
+        AppendFetchItems(out, g.fetch);
+      }
+    }
+    for (const std::string& e : g.unknown) {
+      out += sep;
+      sep = ' ';
+      out += e;
+    }
+    out += "))";
+  }
+}
+
 void AppendArguments(std::string& out, const Command& c) {
   switch (c.verb) {
     case Verb::kAuthenticate: {
@@ -392,6 +456,9 @@ void AppendArguments(std::string& out, const Command& c) {
         AppendAstring(out, url);
         out += ' ' + mechanism;
       }
+      break;
+    case Verb::kNotify:
+      AppendNotify(out, c.As<NotifyArgs>());
       break;
     case Verb::kCancelUpdate:
       for (const auto& tag : c.As<CancelUpdateArgs>().tags) {
@@ -585,22 +652,8 @@ void AppendArguments(std::string& out, const Command& c) {
     }
     case Verb::kFetch: {
       const auto& a = c.As<FetchArgs>();
-      out += ' ' + a.set.ToString() + " (";
-      for (size_t i = 0; i < a.items.size(); ++i) {
-        const FetchItem& it = a.items[i];
-        if (i > 0) out += ' ';
-        out += FetchAttName(it);
-        if (it.att == FetchAtt::kPreview && it.peek) out += " (LAZY)";
-        if (it.att == FetchAtt::kBodySection || it.att == FetchAtt::kBinary ||
-            it.att == FetchAtt::kBinarySize) {
-          out += '[' + it.section.canonical + ']';
-        }
-        if (it.partial) {
-          out += '<' + std::to_string(it.partial->offset) + '.' +
-                 std::to_string(it.partial->count) + '>';
-        }
-      }
-      out += ')';
+      out += ' ' + a.set.ToString() + ' ';
+      AppendFetchItems(out, a.items);
       if (a.changed_since || a.partial) {
         out += " (";
         if (a.changed_since) {

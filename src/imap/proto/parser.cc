@@ -59,6 +59,7 @@ constexpr VerbEntry kVerbs[] = {
     {"RESETKEY", Verb::kResetKey, false},
     {"GENURLAUTH", Verb::kGenUrlAuth, false},
     {"URLFETCH", Verb::kUrlFetch, false},
+    {"NOTIFY", Verb::kNotify, false},
     {"CHECK", Verb::kCheck, false},
     {"CLOSE", Verb::kClose, false},
     {"UNSELECT", Verb::kUnselect, false},
@@ -348,6 +349,8 @@ class Parser {
   bool GetMetadata(Command& c);
   bool SetMetadata(Command& c);
   bool MetadataEntry(std::string& out, bool allow_root);
+  bool Notify(Command& c);
+  bool NotifyGroupP(NotifyGroup& g);
 
   std::string_view in_;
   size_t pos_ = 0;
@@ -670,6 +673,8 @@ bool Parser::ParseArgs(Command& c) {
       c.args = std::move(a);
       return true;
     }
+    case Verb::kNotify:
+      return Notify(c);
     case Verb::kList:
       return List(c);
     case Verb::kLsub:
@@ -1710,9 +1715,171 @@ bool Parser::SetMetadata(Command& c) {
   return true;
 }
 
+struct NotifyEventEntry {
+  const char* name;
+  NotifyEvent event;
+};
+constexpr NotifyEventEntry kNotifyEvents[] = {
+    {"MESSAGENEW", NotifyEvent::kMessageNew},
+    {"MESSAGEEXPUNGE", NotifyEvent::kMessageExpunge},
+    {"FLAGCHANGE", NotifyEvent::kFlagChange},
+    {"ANNOTATIONCHANGE", NotifyEvent::kAnnotationChange},
+    {"MAILBOXNAME", NotifyEvent::kMailboxName},
+    {"SUBSCRIPTIONCHANGE", NotifyEvent::kSubscriptionChange},
+    {"MAILBOXMETADATACHANGE", NotifyEvent::kMailboxMetadataChange},
+    {"SERVERMETADATACHANGE", NotifyEvent::kServerMetadataChange},
+};
+
+bool IsMessageEvent(NotifyEvent e) {
+  return e == NotifyEvent::kMessageNew || e == NotifyEvent::kMessageExpunge ||
+         e == NotifyEvent::kFlagChange || e == NotifyEvent::kAnnotationChange;
+}
+
+// notify = "NOTIFY" SP (notify-set / notify-none); notify-none = "NONE";
+// notify-set = "SET" [status-indicator] SP event-groups;
+// status-indicator = SP "STATUS"; event-groups = event-group *(SP event-group)
+// (RFC 5465 section 8).
+bool Parser::Notify(Command& c) {
+  NotifyArgs a;
+  TRY(Sp());
+  std::string k;
+  TRY(Keyword(k, "NONE or SET"));
+  if (k == "NONE") {
+    a.none = true;
+    c.args = std::move(a);
+    return true;
+  }
+  if (k != "SET") return Fail("expected NONE or SET");
+  TRY(Sp());
+  if (TakeWord("STATUS")) {
+    a.status = true;
+    TRY(Sp());
+  }
+  size_t n = 0;
+  bool selected = false;
+  do {
+    TRY(Item(n));
+    NotifyGroup& g = a.groups.emplace_back();
+    TRY(NotifyGroupP(g));
+    bool is_selected =
+        g.filter == NotifyFilter::kSelected || g.filter == NotifyFilter::kSelectedDelayed;
+    // Section 6.1: one filter for the selected mailbox, with message events only.
+    if (is_selected && selected) return Fail("SELECTED or SELECTED-DELAYED given twice");
+    selected = selected || is_selected;
+    for (NotifyEvent e : g.events) {
+      if (is_selected && !IsMessageEvent(e)) {
+        return Fail(std::string(NotifyEventName(e)) +
+                    " can not be used with SELECTED or SELECTED-DELAYED");
+      }
+    }
+    // Section 5: "If one of MessageNew or MessageExpunge is specified, then
+    // both events MUST be specified"; FlagChange and AnnotationChange need them.
+    bool added = g.Has(NotifyEvent::kMessageNew), gone = g.Has(NotifyEvent::kMessageExpunge);
+    if (added != gone) return Fail("MessageNew and MessageExpunge must be given together");
+    if ((g.Has(NotifyEvent::kFlagChange) || g.Has(NotifyEvent::kAnnotationChange)) && !added) {
+      return Fail("FlagChange and AnnotationChange need MessageNew and MessageExpunge");
+    }
+    if (!g.fetch.empty() && !is_selected) {
+      return Fail("MessageNew fetch attributes only apply to the selected mailbox");
+    }
+  } while (Take(' '));
+  c.args = std::move(a);
+  return true;
+}
+
+// event-group = "(" filter-mailboxes SP events ")"
+// filter-mailboxes = "selected" / "selected-delayed" / "inboxes" / "personal" /
+//   "subscribed" / ("subtree" SP one-or-more-mailbox) / ("mailboxes" SP
+//   one-or-more-mailbox); one-or-more-mailbox = mailbox / "(" mailbox *(SP mailbox) ")"
+// events = ("(" event *(SP event) ")") / "NONE"; event = message-event /
+//   mailbox-event / user-event / event-ext; MessageNew [SP "(" fetch-att
+//   *(SP fetch-att) ")"] (RFC 5465 section 8).
+bool Parser::NotifyGroupP(NotifyGroup& g) {
+  TRY(Char('('));
+  std::string f;
+  TRY(Keyword(f, "mailbox filter"));
+  if (f == "SELECTED") {
+    g.filter = NotifyFilter::kSelected;
+  } else if (f == "SELECTED-DELAYED") {
+    g.filter = NotifyFilter::kSelectedDelayed;
+  } else if (f == "INBOXES") {
+    g.filter = NotifyFilter::kInboxes;
+  } else if (f == "PERSONAL") {
+    g.filter = NotifyFilter::kPersonal;
+  } else if (f == "SUBSCRIBED") {
+    g.filter = NotifyFilter::kSubscribed;
+  } else if (f == "SUBTREE" || f == "MAILBOXES") {
+    g.filter = f == "SUBTREE" ? NotifyFilter::kSubtree : NotifyFilter::kMailboxes;
+    TRY(Sp());
+    size_t n = 0;
+    if (Take('(')) {
+      do {
+        TRY(Item(n));
+        TRY(Mailbox(g.mailboxes.emplace_back()));
+      } while (Take(' '));
+      TRY(Char(')'));
+    } else {
+      TRY(Mailbox(g.mailboxes.emplace_back()));
+    }
+  } else {
+    return Fail("unknown mailbox filter " + f);
+  }
+  TRY(Sp());
+  if (TakeWord("NONE")) return Char(')');
+  TRY(Char('('));
+  size_t n = 0;
+  do {
+    TRY(Item(n));
+    std::string e;
+    TRY(Keyword(e, "event"));
+    auto known = std::find_if(std::begin(kNotifyEvents), std::end(kNotifyEvents),
+                              [&e](const NotifyEventEntry& x) { return e == x.name; });
+    if (known == std::end(kNotifyEvents)) {
+      g.unknown.push_back(std::move(e));
+      continue;
+    }
+    if (g.Has(known->event)) return Fail("event " + e + " given twice");
+    g.events.push_back(known->event);
+    if (known->event == NotifyEvent::kMessageNew && At(' ') && PeekAt(1) == '(') {
+      TRY(Sp());
+      TRY(Char('('));
+      size_t m = 0;
+      do {
+        TRY(Item(m));
+        TRY(FetchAttP(g.fetch, false));
+      } while (Take(' '));
+      TRY(Char(')'));
+    }
+  } while (Take(' '));
+  TRY(Char(')'));
+  return Char(')');
+}
+
 #undef TRY
 
 }  // namespace
+
+const char* NotifyEventName(NotifyEvent e) {
+  switch (e) {
+    case NotifyEvent::kMessageNew:
+      return "MessageNew";
+    case NotifyEvent::kMessageExpunge:
+      return "MessageExpunge";
+    case NotifyEvent::kFlagChange:
+      return "FlagChange";
+    case NotifyEvent::kAnnotationChange:
+      return "AnnotationChange";
+    case NotifyEvent::kMailboxName:
+      return "MailboxName";
+    case NotifyEvent::kSubscriptionChange:
+      return "SubscriptionChange";
+    case NotifyEvent::kMailboxMetadataChange:
+      return "MailboxMetadataChange";
+    case NotifyEvent::kServerMetadataChange:
+      return "ServerMetadataChange";
+  }
+  return "";
+}
 
 const char* VerbName(Verb v) {
   for (const auto& e : kVerbs) {

@@ -969,6 +969,10 @@ awaitable<bool> Session::HandleIdle(const Command& c) {
       co_return false;
     }
     if (changed_ && state_ == State::kSelected) co_await SendUpdates(true);
+    if (notify_) {
+      bool sent = co_await SendNotifications();  // RFC 5465 section 3: also during IDLE
+      if (!sent) co_return false;
+    }
     bool flushed = co_await Flush();
     if (!flushed) co_return false;
     // Once the client has idled kViewSleepAfter, keep only what the view

@@ -12,6 +12,10 @@ void Server::Attach(asio::any_io_executor executor) {
   auto relay = [this](const std::vector<int64_t>& mailboxes) { hub_.Notify(mailboxes); };
   if (services_.changes) {
     subscription_ = services_.changes->Subscribe(std::move(relay));
+    // Mailbox names and subscriptions (NOTIFY MailboxName, SubscriptionChange).
+    records_subscription_ = services_.changes->SubscribeRecords([this](int64_t account) {
+      if (account > 0) hub_.NotifyAccount(account);
+    });
   } else {
     services_.store->SetChangeListener(std::move(relay));
   }
@@ -20,6 +24,7 @@ void Server::Attach(asio::any_io_executor executor) {
 void Server::Detach() {
   if (services_.changes) {
     services_.changes->Unsubscribe(subscription_);
+    services_.changes->UnsubscribeRecords(records_subscription_);
   } else {
     services_.store->SetChangeListener(nullptr);
   }

@@ -36,6 +36,10 @@ class Hub {
    public:
     virtual ~Listener() = default;
     virtual void MailboxChanged() = 0;  // on the listener's event loop
+    // NOTIFY (RFC 5465): a mailbox the listener watches with WatchNotify
+    // changed, or (0) its account's mailbox names or subscriptions did. On
+    // the listener's event loop.
+    virtual void NotifyChanged(int64_t /*mailbox_id*/) {}
   };
   // `fallback`: where listeners that are not on an EventLoops thread (tests)
   // are called; empty = at once, on the notifying thread.
@@ -78,35 +82,55 @@ class Hub {
   // issue 11 item 8). Thread-safe.
   server::AccountSlots account_sessions;
 
+  // NOTIFY (RFC 5465): `l` hears NotifyChanged for each of `mailboxes` that
+  // changes and for changes to the names and subscriptions of `account`'s
+  // mailboxes (NotifyAccount). Replaces the listener's previous set.
+  void WatchNotify(int64_t account, std::set<int64_t> mailboxes, Listener* l) {
+    std::lock_guard lock(mu_);
+    auto it = notify_.find(l);
+    if (it != notify_.end()) {
+      // Same listener, same id: calls already posted to it stay valid.
+      it->second.account = account;
+      it->second.mailboxes = std::move(mailboxes);
+      return;
+    }
+    notify_[l] =
+        NotifyWatch{Home{server::CurrentLoop(), ++generation_}, account, std::move(mailboxes)};
+  }
+  void UnwatchNotify(Listener* l) {
+    std::lock_guard lock(mu_);
+    notify_.erase(l);
+  }
+
   void Notify(const std::vector<int64_t>& mailbox_ids) {
-    struct Call {
-      int64_t mailbox;
-      Listener* l;
-      uint64_t id;
-    };
-    // One posted batch per loop.
-    std::vector<std::pair<std::optional<asio::any_io_executor>, std::vector<Call>>> batches;
+    Batches batches;
     {
       std::lock_guard lock(mu_);
       for (int64_t mailbox : mailbox_ids) {
         auto it = watchers_.find(mailbox);
-        if (it == watchers_.end()) continue;
-        for (const auto& [l, home] : it->second) {
-          std::optional<asio::any_io_executor> loop = home.loop ? home.loop : fallback_;
-          auto b = std::find_if(batches.begin(), batches.end(),
-                                [&](const auto& x) { return x.first == loop; });
-          if (b == batches.end()) b = batches.insert(batches.end(), {loop, {}});
-          b->second.push_back({mailbox, l, home.id});
+        if (it != watchers_.end()) {
+          for (const auto& [l, home] : it->second) Add(batches, home, {mailbox, l, home.id, false});
+        }
+        // Sessions with NOTIFY are few next to IDLE ones: a scan of them all.
+        for (const auto& [l, w] : notify_) {
+          if (w.mailboxes.count(mailbox)) Add(batches, w.home, {mailbox, l, w.home.id, true});
         }
       }
     }
-    for (auto& [loop, calls] : batches) {
-      server::RunOnLoop(loop, [this, calls = std::move(calls)] {
-        for (const Call& c : calls) {
-          if (Watching(c.mailbox, c.l, c.id)) c.l->MailboxChanged();
-        }
-      });
+    Post(std::move(batches));
+  }
+  // The mailbox list or subscriptions of `account` changed (CREATE, DELETE,
+  // RENAME, SUBSCRIBE: server::ChangeFeed::PublishRecords): NotifyChanged(0)
+  // for the account's NOTIFY listeners.
+  void NotifyAccount(int64_t account) {
+    Batches batches;
+    {
+      std::lock_guard lock(mu_);
+      for (const auto& [l, w] : notify_) {
+        if (w.account == account) Add(batches, w.home, {0, l, w.home.id, true});
+      }
     }
+    Post(std::move(batches));
   }
 
  private:
@@ -114,6 +138,44 @@ class Hub {
     std::optional<asio::any_io_executor> loop;
     uint64_t id = 0;  // tells a listener from a later one at the same address
   };
+  struct NotifyWatch {
+    Home home;
+    int64_t account = 0;
+    std::set<int64_t> mailboxes;
+  };
+  struct Call {
+    int64_t mailbox;
+    Listener* l;
+    uint64_t id;
+    bool notify;  // NotifyChanged, else MailboxChanged
+  };
+  // One posted batch per loop.
+  using Batches = std::vector<std::pair<std::optional<asio::any_io_executor>, std::vector<Call>>>;
+  void Add(Batches& batches, const Home& home, Call call) const {  // under mu_
+    std::optional<asio::any_io_executor> loop = home.loop ? home.loop : fallback_;
+    auto b = std::find_if(batches.begin(), batches.end(),
+                          [&](const auto& x) { return x.first == loop; });
+    if (b == batches.end()) b = batches.insert(batches.end(), {loop, {}});
+    b->second.push_back(call);
+  }
+  void Post(Batches batches) {
+    for (auto& [loop, calls] : batches) {
+      server::RunOnLoop(loop, [this, calls = std::move(calls)] {
+        for (const Call& c : calls) {
+          if (c.notify) {
+            if (NotifyWatching(c.l, c.id)) c.l->NotifyChanged(c.mailbox);
+          } else if (Watching(c.mailbox, c.l, c.id)) {
+            c.l->MailboxChanged();
+          }
+        }
+      });
+    }
+  }
+  bool NotifyWatching(Listener* l, uint64_t id) const {
+    std::lock_guard lock(mu_);
+    auto it = notify_.find(l);
+    return it != notify_.end() && it->second.home.id == id;
+  }
   bool Watching(int64_t mailbox, Listener* l, uint64_t id) const {
     std::lock_guard lock(mu_);
     auto it = watchers_.find(mailbox);
@@ -125,6 +187,7 @@ class Hub {
   mutable std::mutex mu_;
   std::map<int64_t, std::map<Listener*, Home>> watchers_;  // guarded by mu_
   std::map<int64_t, uint32_t> recent_;             // mailbox -> UID claimed up to; guarded by mu_
+  std::map<Listener*, NotifyWatch> notify_;        // guarded by mu_
   std::optional<asio::any_io_executor> fallback_;  // guarded by mu_
   uint64_t generation_ = 0;                        // guarded by mu_
 };
@@ -150,7 +213,8 @@ class Server {
   server::Admission admission_;
   server::SessionRegistry registry_;
   Hub hub_;
-  int subscription_ = 0;  // in services_.changes, when set
+  int subscription_ = 0;          // in services_.changes, when set
+  int records_subscription_ = 0;  // its PublishRecords (NOTIFY mailbox-list events)
   TreeCache trees_;
   SortKeyCache sort_keys_;
 };

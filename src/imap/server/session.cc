@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <chrono>
 #include <cstdlib>
 #include <map>
@@ -29,6 +30,7 @@ namespace hato::imap {
 
 namespace {
 using std::chrono::seconds;
+using namespace asio::experimental::awaitable_operators;  // NOLINT: operator|| for NOTIFY waits
 
 constexpr int kMaxBadCommands = 50;  // "* BYE" past it
 
@@ -120,6 +122,7 @@ Session::Session(server::Services& services, Hub& hub, TreeCache& trees, SortKey
 
 Session::~Session() {
   if (selected_) hub_.Unwatch(selected_->id, this);
+  if (notify_) hub_.UnwatchNotify(this);
 }
 
 void Session::RequestStop() {
@@ -175,7 +178,7 @@ std::string Session::Capabilities() const {
       "MOVE CHILDREN SPECIAL-USE LIST-EXTENDED LIST-STATUS ESEARCH CONDSTORE QRESYNC BINARY "
       "QUOTA QUOTA=RES-STORAGE STATUS=SIZE PREVIEW SORT SORT=DISPLAY ESORT "
       "THREAD=ORDEREDSUBJECT THREAD=REFERENCES MULTIAPPEND CATENATE URLAUTH COMPRESS=DEFLATE "
-      "OBJECTID SAVEDATE PARTIAL METADATA CONTEXT=SEARCH CONTEXT=SORT APPENDLIMIT=" +
+      "OBJECTID SAVEDATE PARTIAL METADATA CONTEXT=SEARCH CONTEXT=SORT NOTIFY APPENDLIMIT=" +
       std::to_string(cfg_->imap.max_message_size);
   if (state_ == State::kNotAuthenticated) {
     if (conn_.tls_available() && !conn_.is_tls()) caps += " STARTTLS";
@@ -237,6 +240,7 @@ bool Session::Allowed(Verb v, State s) {
     case Verb::kResetKey:
     case Verb::kGenUrlAuth:
     case Verb::kUrlFetch:
+    case Verb::kNotify:
       return s == State::kAuthenticated || s == State::kSelected;
     case Verb::kCheck:
     case Verb::kClose:
@@ -273,6 +277,12 @@ awaitable<void> Session::Run() {
     }
     ReadResult next = reader_.Next();
     if (std::holds_alternative<NeedMore>(next)) {
+      // NOTIFY (RFC 5465 section 3): notifications go out whenever no
+      // command is in progress, not only at command boundaries.
+      if (notify_ && !reader_.in_command()) {
+        bool sent = co_await SendNotifications();
+        if (!sent) co_return;
+      }
       bool flushed = co_await Flush();
       if (!flushed) co_return;
       cfg_ = svc_.config->Get();
@@ -289,7 +299,22 @@ awaitable<void> Session::Run() {
         timeout = std::min(timeout, std::chrono::ceil<seconds>(*command_deadline_ - now));
       }
       io::ReadStatus st = io::ReadStatus::kTimeout;
-      if (timeout.count() > 0) st = co_await ReadMore(timeout);
+      if (timeout.count() > 0 && notify_ && idle_) {
+        // Wait for input or a change (NotifyChanged, MailboxChanged), as IDLE does.
+        wake_.expires_at(asio::steady_timer::time_point::max());
+        boost::system::error_code wake_ec;
+        auto input = ReadMore(timeout);
+        auto woken = wake_.async_wait(asio::redirect_error(asio::use_awaitable, wake_ec));
+        std::variant<io::ReadStatus, std::monostate> r =
+            co_await (std::move(input) || std::move(woken));
+        if (r.index() == 1) {
+          idle_ = false;
+          continue;
+        }
+        st = std::get<0>(r);
+      } else if (timeout.count() > 0) {
+        st = co_await ReadMore(timeout);
+      }
       idle_ = false;
       if (st == io::ReadStatus::kTimeout) {
         if (command_deadline_) {
@@ -339,6 +364,12 @@ awaitable<void> Session::Run() {
     Command& c = std::get<Command>(next);
     bool ok = co_await Handle(c);
     if (!ok) break;
+    if (notify_ && notify_->backlog > 0) {
+      // Between pipelined commands too (RFC 3501 section 7: untagged
+      // responses may follow any tagged one), so the backlog stays short.
+      bool sent = co_await SendNotifications();
+      if (!sent) break;
+    }
   }
   co_await Flush();
   conn_.Close();
@@ -461,6 +492,9 @@ awaitable<bool> Session::Handle(Command& c) {
       break;
     case Verb::kCompress:
       ok = co_await HandleCompress(c);
+      co_return ok;
+    case Verb::kNotify:
+      ok = co_await HandleNotify(c);
       co_return ok;
     case Verb::kClose:
     case Verb::kUnselect: {
@@ -1003,6 +1037,7 @@ awaitable<bool> Session::HandleMailboxWrite(const Command& c) {
     if (c.verb == Verb::kDelete && selected_ && selected_->name == n) Deselect();
     result = co_await Write<void>(std::move(op));
   }
+  if (result) AnnounceMailboxList();
   if (result && normalized_from) {
     // IMAP4rev2 only: the name as sent is UTF-8 already (RFC 9051 section 5.1).
     std::vector<std::pair<std::string, std::string>> renamed;

@@ -10,6 +10,7 @@
 // the blocking pool (io::Offload), store writes through io::AwaitCallback.
 #pragma once
 
+#include <map>
 #include <optional>
 #include <set>
 #include <string>
@@ -41,6 +42,7 @@ class Session final : public server::SessionRegistry::Member,
   void RequestStop() override;
   void EndSession() override;  // the account changed: "* BYE" and close
   void MailboxChanged() override;
+  void NotifyChanged(int64_t mailbox_id) override;  // notify.cc
 
  private:
   enum class State { kNotAuthenticated, kAuthenticated, kSelected, kLogout };
@@ -181,6 +183,36 @@ class Session final : public server::SessionRegistry::Member,
   // Reloads the metadata of a view put to sleep during IDLE; false when the
   // store cannot be read.
   awaitable<bool> WakeView();
+
+  // notify.cc: NOTIFY (RFC 5465).
+  awaitable<bool> HandleNotify(const Command& c);
+  // Sends the notifications the changes heard since the last call call for:
+  // STATUS for mailboxes other than the selected one, LIST for names and
+  // subscriptions (sections 5.2 to 5.6), and, with a SELECTED filter, the
+  // selected mailbox's updates. Only while no command is in progress.
+  awaitable<bool> SendNotifications();
+  // Whether an event in mailbox `m` is one the client asked for (section 6:
+  // the first filter that names the mailbox decides).
+  bool NotifyWanted(const store::MailboxInfo& m, NotifyEvent e) const;
+  // The selected-mailbox filter (SELECTED or SELECTED-DELAYED), if any.
+  const NotifyGroup* NotifySelected() const;
+  // "* STATUS" with the items section 5.2 names (and UNSEEN, HIGHESTMODSEQ).
+  std::string NotifyStatusLine(const store::MailboxInfo& m) const;
+  // After this session's CREATE, DELETE, RENAME, (UN)SUBSCRIBE: tells the
+  // account's NOTIFY sessions (server::ChangeFeed::PublishRecords).
+  void AnnounceMailboxList();
+  // Untagged notifications heard and not yet sent, per session; past it the
+  // session sends "* OK [NOTIFICATIONOVERFLOW]" and no more (section 5.8).
+  static constexpr size_t kMaxNotifyBacklog = 256;
+  struct NotifyState {
+    NotifyArgs spec;  // mailbox names in UTF-8
+    // The account's mailboxes as the client was last told of them.
+    std::map<int64_t, store::MailboxInfo> known;
+    std::set<int64_t> changed;  // mailboxes changed since
+    bool names_changed = false;
+    size_t backlog = 0;  // events heard since the last SendNotifications
+  };
+  std::optional<NotifyState> notify_;
 
   // messages.cc
   awaitable<bool> HandleFetch(const Command& c);
