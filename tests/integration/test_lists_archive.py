@@ -16,7 +16,7 @@ import subprocess
 import tempfile
 import unittest
 
-from harness import DOMAIN, PASSWORD, wait_for
+from harness import DOMAIN, PASSWORD, Server, run_cli, wait_for
 from test_jmap import Http, auth
 from test_lists import ALICE, BOB, LIST, ListBase, message, send
 
@@ -218,6 +218,42 @@ class ArchiveTest(ListBase):
         # A second merge adds nothing to it.
         self.cli("restore", dest, "--merge")
         self.assertEqual(self.archive_count(ALICE), 2)
+
+    def test_subset_restore_keeps_the_list_archives_or_says_it_left_them_out(self):
+        self.post("kept one")
+        self.post("kept two")
+        dest = tempfile.mkdtemp(prefix="hato-list-backup-")
+        self.addCleanup(shutil.rmtree, dest, True)
+        self.cli("backup", "create", dest, "--create")
+
+        # A merge of one account leaves the lists alone, and says so.
+        self.cli("list", "remove", LIST)
+        r = self.cli("restore", dest, "--merge", "--account", ALICE)
+        self.assertIn(f"left out 1 mailing lists and their archives", r.stdout)
+        self.assertIn(LIST, r.stdout.split("left out")[1])
+        self.assertNotEqual(self.cli("list", "members", "list", LIST, check=False).returncode, 0)
+        # Naming the list merges it, with its members and its archive.
+        r = self.cli("restore", dest, "--merge", "--account", LIST)
+        self.assertIn("merged 1 mailing lists", r.stdout)
+        self.assertNotIn("left out", r.stdout)
+        self.assertEqual(sorted(self.members()), sorted(["carol@remote.example", ALICE]))
+        self.assertEqual(self.archive_count(ALICE), 2)
+
+        # Into an empty data dir, one account: the lists come whole, their
+        # archives with them (before, the archive account was dropped: the
+        # list came back with an archive nobody could open).
+        self.server.stop()
+        old = self.server
+        self.addCleanup(old.cleanup)
+        fresh = tempfile.mkdtemp(prefix="hato-list-restore-")
+        r = run_cli("restore", dest, "--account", ALICE, data=fresh)
+        self.assertIn("0 failed", r.stdout)
+        self.server = Server(data=fresh)
+        self.addCleanup(shutil.rmtree, fresh, True)
+        self.server.start()
+        self.assertEqual(sorted(self.members()), sorted(["carol@remote.example", ALICE]))
+        self.assertEqual(self.archive_count(ALICE), 2)
+        self.assertNotIn(BOB, self.cli("user", "list").stdout)
 
     def jmap(self, user, method_calls=None):
         http = Http(self.server.http_port)
