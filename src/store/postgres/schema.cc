@@ -493,6 +493,15 @@ END $$ LANGUAGE plpgsql;
 CREATE TRIGGER blobs_thread AFTER UPDATE OF thread_id ON blobs FOR EACH ROW
   WHEN (OLD.thread_id IS DISTINCT FROM NEW.thread_id) EXECUTE FUNCTION hato_blobs_thread();
 )sql",
+      // Per-member \Seen in list archives (issue 14): the archive mailbox's
+      // UIDs each member account has seen (Store::SetArchiveSeen).
+      R"sql(
+CREATE TABLE archive_seen(
+  account_id bigint NOT NULL,
+  mailbox_id bigint NOT NULL,
+  uid bigint NOT NULL,
+  PRIMARY KEY(account_id, mailbox_id, uid));
+)sql",
   };
   return kMigrations;
 }

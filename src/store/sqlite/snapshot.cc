@@ -321,7 +321,8 @@ Status RebuildStoreFromSnapshot(const std::string& snapshot_path, const std::str
         "DELETE FROM sieve_scripts_gone WHERE account_id NOT IN (SELECT id FROM accounts);"
         "DELETE FROM sieve_status WHERE account_id NOT IN (SELECT id FROM accounts);"
         "DELETE FROM sieve_memos WHERE account_id NOT IN (SELECT id FROM accounts);"
-        "DELETE FROM orphan_subscriptions WHERE account_id NOT IN (SELECT id FROM accounts);";
+        "DELETE FROM orphan_subscriptions WHERE account_id NOT IN (SELECT id FROM accounts);"
+        "DELETE FROM archive_seen WHERE account_id NOT IN (SELECT id FROM accounts);";
     if (auto st = db.Exec(drop); !st) return fail(st);
   }
   if (options.without_messages) {
