@@ -11,7 +11,10 @@
 # `hato serve` with MX lookups of d0..d(D-1).bench-remote.example through the local test DNS
 # (tests/integration/fakemx.py; every MX is 127.0.0.1, where smtp-sink listens); the post
 # comes on port 25 from a member. Each member gets its own transaction (VERP envelope
-# sender), so the sink counts one message per recipient and exits after N (-M N).
+# sender), so the sink counts one message per recipient (-c: its running counter). Not
+# smtp-sink -M N: it exits as soon as it has read the Nth message's final dot, before its
+# 250, so Hato rightly deferred that copy (no reply to the dot: not accepted, RFC 5321
+# section 6.1) and every run ended with one recipient deferred.
 # Postfix: the same post to all@bench.test expanded by a virtual alias map (all@ -> 100
 # groups -> the N members) and relayed to the same sink (relayhost, concurrency 100:
 # Postfix cannot be pointed at a test DNS server without changing the system resolver).
@@ -19,7 +22,10 @@
 # recipient, as VERP list servers send), and with its default (up to 50 recipients per
 # transaction); done when its queue is empty.
 # Timed: accept_s = connect .. the 250 after DATA (for both, every recipient is then queued
-# durably), delivered_s = DATA sent .. every recipient at the sink. Prints JSON lines.
+# durably), delivered_s = DATA sent .. every recipient at the sink. During Hato's broadcast,
+# person-to-person mail (one every BENCH_P2P_INTERVAL s, default 0.5, submitted by a
+# user to bob@p2p.bench-remote.example, whose MX is a small recorder on 127.0.0.2, same
+# port): p2p_p50_s/p2p_p99_s = its 250 at submission .. the recorder has it. Prints JSON lines.
 set -euo pipefail
 
 BUILD=$(cd "${1:?usage: bash bench/list_postfix.sh BUILD_DIR}" && pwd)
@@ -32,17 +38,19 @@ STORE=${BENCH_STORE:-}
 HATO=$BUILD/hato
 SINK=24035 HATO_SMTP=24036 HATO_SUB=24037 HATO_POP3=24111 HATO_IMAP=24144 PF_SMTP=24535
 LIST=all@bench.test POSTER=m0@d0.bench-remote.example
+P2P_USER=p2p@bench.test P2P_PASS=bench-password P2P_INTERVAL=${BENCH_P2P_INTERVAL:-0.5}
 
 [ -x "$HATO" ] || { echo "list-bench: $HATO not built" >&2; exit 1; }
 command -v smtp-sink >/dev/null || { echo "list-bench: smtp-sink (postfix) missing" >&2; exit 1; }
 
 WORK=$(mktemp -d /tmp/hato-listbench.XXXXXX)
 chmod 755 "$WORK"
-SINK_PID="" HATO_PID="" DNS_PID="" PF_UP="" PG_PID=""
+SINK_PID="" HATO_PID="" DNS_PID="" PF_UP="" PG_PID="" P2P_PID=""
 cleanup() {
   set +e
   [ -n "$HATO_PID" ] && kill -TERM "$HATO_PID" 2>/dev/null && wait "$HATO_PID" 2>/dev/null
   [ -n "$SINK_PID" ] && kill -TERM "$SINK_PID" 2>/dev/null
+  [ -n "$P2P_PID" ] && kill -TERM "$P2P_PID" 2>/dev/null
   [ -n "$DNS_PID" ] && kill -TERM "$DNS_PID" 2>/dev/null
   [ -n "$PG_PID" ] && kill -TERM "$PG_PID" 2>/dev/null && wait "$PG_PID" 2>/dev/null
   [ -n "$PF_UP" ] && postfix -c "$WORK/postfix" stop >/dev/null 2>&1
@@ -71,10 +79,78 @@ with smtplib.SMTP("127.0.0.1", port, timeout=1800) as s:
 print(f"{t0:.6f} {time.time():.6f}")
 PY
 
-# wait_for_sink: until smtp-sink (-M) exits, bounded by TIMEOUT.
+# p2p.py SINK_PORT SUB_PORT USER PASSWORD INTERVAL STOP_FILE OUT: person-to-person mail
+# during the broadcast (see the header); the recorder answers 250 once it has the message.
+cat >"$WORK/p2p.py" <<'PY'
+import json, os, smtplib, socketserver, sys, threading, time
+sink, sub, user, password, interval, stop_file, out = sys.argv[1:]
+received, lock = {}, threading.Lock()
+class Recorder(socketserver.StreamRequestHandler):
+    def handle(self):
+        w = lambda line: self.wfile.write(line.encode() + b"\r\n")
+        w("220 p2p.recorder ESMTP")
+        while True:
+            line = self.rfile.readline(4096)
+            if not line:
+                return
+            verb = line[:4].upper()
+            if verb in (b"EHLO", b"HELO"):
+                w("250 p2p.recorder")
+            elif verb == b"DATA":
+                w("354 go ahead")
+                subject = None
+                while True:
+                    l = self.rfile.readline(1 << 20)
+                    if not l or l == b".\r\n":
+                        break
+                    if l.lower().startswith(b"subject: "):
+                        subject = l[9:].strip().decode()
+                with lock:
+                    received[subject] = time.time()
+                w("250 2.0.0 Ok")
+            elif verb == b"QUIT":
+                w("221 bye")
+                return
+            else:
+                w("250 Ok")
+class Srv(socketserver.ThreadingTCPServer):
+    allow_reuse_address, daemon_threads = True, True
+srv = Srv(("127.0.0.2", int(sink)), Recorder)
+threading.Thread(target=srv.serve_forever, daemon=True).start()
+sent, n = {}, 0
+while not os.path.exists(stop_file) and n < 100000:
+    subject = f"p2p {n}"
+    with smtplib.SMTP("127.0.0.1", int(sub), timeout=60) as s:
+        s.login(user, password)
+        s.sendmail(user, ["bob@p2p.bench-remote.example"],
+                   f"From: {user}\r\nTo: bob@p2p.bench-remote.example\r\n"
+                   f"Subject: {subject}\r\n\r\nhello\r\n")
+        sent[subject] = time.time()  # the 250 to its DATA
+    n += 1
+    time.sleep(float(interval))
+deadline = time.time() + 60
+while time.time() < deadline:
+    with lock:
+        if all(k in received for k in sent):
+            break
+    time.sleep(0.05)
+with lock:
+    lat = sorted(received.get(k, float("inf")) - t for k, t in sent.items()) or [0.0]
+json.dump({"p2p_samples": len(sent), "p2p_missing": sum(1 for x in lat if x == float("inf")),
+           "p2p_p50_s": round(lat[len(lat) // 2], 3),
+           "p2p_p99_s": round(lat[min(len(lat) - 1, int(len(lat) * 0.99))], 3),
+           "p2p_max_s": round(lat[-1], 3)}, open(out, "w"))
+PY
+
+# sink_count: messages smtp-sink has read to the final dot (its -c counter line
+# "sess=S quit=Q mesg=M", rewritten after each message; the 250 follows at once).
+sink_count() {
+  tail -c 80 "$WORK/sink.out" 2>/dev/null | tr '\r' '\n' | sed -n 's/.*mesg=\([0-9]*\)$/\1/p' | tail -1
+}
+# wait_for_sink: until the sink has read every member's copy, bounded by TIMEOUT.
 wait_for_sink() {
   local waited=0
-  while kill -0 "$SINK_PID" 2>/dev/null; do
+  while [ "$(sink_count)" != "$MEMBERS" ]; do
     sleep 0.05
     waited=$((waited + 1))
     if [ "$waited" -gt $((TIMEOUT * 20)) ]; then
@@ -82,7 +158,6 @@ wait_for_sink() {
       return 1
     fi
   done
-  SINK_PID=""
 }
 
 # ---- test DNS: dK.bench-remote.example MX mx.bench-remote.example, A 127.0.0.1 ----
@@ -93,6 +168,9 @@ from fakemx import FakeDNS
 zone = {"mx.bench-remote.example": [("A", "127.0.0.1")]}
 for i in range(int(sys.argv[2])):
     zone[f"d{i}.bench-remote.example"] = [("MX", "10 mx.bench-remote.example.")]
+# Person-to-person mail: its own MX host on another loopback address.
+zone["p2p.bench-remote.example"] = [("MX", "10 p2pmx.bench-remote.example.")]
+zone["p2pmx.bench-remote.example"] = [("A", "127.0.0.2")]
 dns = FakeDNS(zone, ttl=3600)
 open(sys.argv[3], "w").write(str(dns.port))
 while True:
@@ -148,6 +226,7 @@ PY
 python3 "$WORK/edit.py" "$WORK/hato/hato.toml" "$DNS_PORT" "$SINK" "${BENCH_BULK_CONNECTIONS:-}"
 loopback_only "$WORK/hato/hato.toml"
 "$HATO" list create "$LIST" --mode discussion --data "$WORK/hato" >/dev/null
+"$HATO" user add "$P2P_USER" --password "$P2P_PASS" --data "$WORK/hato" >/dev/null
 t=$(now)
 "$HATO" list members import "$LIST" "$WORK/members.txt" --data "$WORK/hato" >/dev/null
 import_s=$(elapsed "$t" "$(now)")
@@ -156,34 +235,45 @@ import_s=$(elapsed "$t" "$(now)")
 HATO_PID=$!
 wait_port "$HATO_SMTP"
 only_loopback_listeners "$HATO_PID"
-smtp-sink -u nobody -M "$MEMBERS" "127.0.0.1:$SINK" 1000 >/dev/null 2>&1 &
+smtp-sink -u nobody -c "127.0.0.1:$SINK" 1000 >"$WORK/sink.out" 2>&1 &
 SINK_PID=$!
 wait_port "$SINK"
+python3 "$WORK/p2p.py" "$SINK" "$HATO_SUB" "$P2P_USER" "$P2P_PASS" "$P2P_INTERVAL" \
+  "$WORK/p2p.stop" "$WORK/p2p.json" 2>"$WORK/p2p.log" &
+P2P_PID=$!
 read -r t0 t250 < <(python3 "$WORK/post.py" "$HATO_SMTP" "$POSTER" "$LIST")
 wait_for_sink
 t1=$(now)
-# The report once every outcome is recorded (the sink has the last copy a moment before;
-# smtp-sink -M may exit before its last 250, so one copy can stay deferred, sent again later).
-for _ in $(seq 30); do
+touch "$WORK/p2p.stop"
+wait "$P2P_PID" || { echo "list-bench: the person-to-person probe failed:" >&2; tail -5 "$WORK/p2p.log" >&2; }
+P2P_PID=""
+# The report once every outcome is recorded (the sink has the last copy a moment before
+# Hato has its 250 and records it).
+for _ in $(seq 100); do
   report=$("$HATO" list report "$LIST" --json --data "$WORK/hato")
   python3 -c 'import json,sys; r=json.loads(sys.argv[1]); sys.exit(r["delivered"]+r["failed"] < int(sys.argv[2]))' \
     "$report" "$MEMBERS" && break
   sleep 0.1
 done
+kill -TERM "$SINK_PID" 2>/dev/null
+SINK_PID=""
 kill -TERM "$HATO_PID"
 wait "$HATO_PID" 2>/dev/null || true
 HATO_PID=""
 python3 - "$MEMBERS" "$DOMAINS" "$t0" "$t250" "$t1" "$import_s" "${STORE:-embedded}" \
-  "$report" <<'PY'
-import json, sys
-n, d, t0, t250, t1, imp, store, rep = sys.argv[1:]
+  "$report" "$WORK/p2p.json" <<'PY'
+import json, os, sys
+n, d, t0, t250, t1, imp, store, rep, p2p = sys.argv[1:]
 n, d, t0, t250, t1 = int(n), int(d), float(t0), float(t250), float(t1)
 rep = json.loads(rep)
-print(json.dumps({"server": "hato", "store": store, "members": n, "domains": d,
-                  "import_s": float(imp), "accept_s": round(t250 - t0, 3),
-                  "delivered_s": round(t1 - t0, 3), "rate_per_s": round(n / (t1 - t0), 1),
-                  "report_delivered": rep["delivered"], "report_deferred": rep["deferred"],
-                  "report_failed": rep["failed"]}))
+out = {"server": "hato", "store": store, "members": n, "domains": d,
+       "import_s": float(imp), "accept_s": round(t250 - t0, 3),
+       "delivered_s": round(t1 - t0, 3), "rate_per_s": round(n / (t1 - t0), 1),
+       "report_delivered": rep["delivered"], "report_deferred": rep["deferred"],
+       "report_failed": rep["failed"]}
+if os.path.exists(p2p):
+    out.update(json.load(open(p2p)))
+print(json.dumps(out))
 PY
 
 # ---- Postfix ----

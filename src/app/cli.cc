@@ -345,6 +345,14 @@ int PrintRestore(const Result<backup::RestoreResult>& r, bool merge) {
     std::cout << "merged " << r->lists << " mailing lists, " << r->list_members
               << " members added\n";
   }
+  if (!r->lists_left_out.empty()) {
+    // A subset merge (--account) leaves the lists it was not given alone:
+    // said, so nobody takes a list's archive as restored when it was not.
+    std::cout << "left out " << r->lists_left_out.size()
+              << " mailing lists and their archives (name one with --account LIST@DOMAIN):";
+    for (const auto& l : r->lists_left_out) std::cout << " " << l;
+    std::cout << "\n";
+  }
   return r->problems.empty() ? 0 : kExitError;
 }
 
@@ -584,7 +592,8 @@ int RunCli(int argc, char** argv) {
   auto* restore = app.add_subcommand("restore", "restore from a backup (see docs/operations.md)");
   restore->add_option("DEST", dest)->required();
   restore->add_option("--backup", backup_id, "the set (default: the newest complete one)");
-  restore->add_option("--account", restore_accounts, "restore only this account (repeatable)");
+  restore->add_option("--account", restore_accounts,
+                      "restore only this account, or this list with its archive (repeatable)");
   restore->add_flag("--merge", merge, "merge into the live store (the server may run)");
   restore->add_flag("--accounts-only", accounts_only,
                     "domains, accounts and folders only, no messages (recovery step)");

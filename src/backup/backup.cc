@@ -663,18 +663,28 @@ Result<RestoreResult> RestoreMerge(const std::string& dest, store::Store& store,
   if (!accounts) return accounts.error();
 
   // Which accounts: the live ones, or the named ones (live in the backup, else
-  // the most recently removed).
+  // the most recently removed). A named address may be a list's: that list is
+  // merged (with its members and archive); the others are left out, and said.
+  auto lists = (*snap)->Lists();
+  if (!lists) return lists.error();
+  auto named = [&options](const std::string& addr) {
+    return std::find(options.accounts.begin(), options.accounts.end(), addr) !=
+           options.accounts.end();
+  };
   std::map<std::string, store::SnapshotAccount> chosen;
   for (const auto& a : *accounts) {
-    bool named = std::find(options.accounts.begin(), options.accounts.end(), a.address) !=
-                 options.accounts.end();
-    if (!options.accounts.empty() && !named) continue;
+    if (!options.accounts.empty() && !named(a.address)) continue;
     if (options.accounts.empty() && a.removed_at != 0) continue;
     auto it = chosen.find(a.address);
     if (it == chosen.end() || it->second.removed_at != 0) chosen[a.address] = a;
   }
   for (const auto& addr : options.accounts) {
-    if (!chosen.count(addr)) return Err(ErrorKind::kNotFound, "no account " + addr + " in backup");
+    bool is_list = std::any_of(lists->begin(), lists->end(), [&addr](const store::SnapshotList& l) {
+      return l.info.address == addr;
+    });
+    if (!chosen.count(addr) && !is_list) {
+      return Err(ErrorKind::kNotFound, "no account " + addr + " in backup");
+    }
   }
 
   RestoreResult out;
@@ -785,14 +795,16 @@ Result<RestoreResult> RestoreMerge(const std::string& dest, store::Store& store,
     if (options.accounts_only) continue;
     if (auto st = merge_messages(acct.id, account_id, "account " + addr); !st) return st.error();
   }
-  // Mailing lists (a whole merge only): created when missing, with their
-  // settings; members the live list lacks are added (existing ones keep
-  // their live state).
-  if (options.accounts.empty()) {
-    auto lists = (*snap)->Lists();
-    if (!lists) return lists.error();
+  // Mailing lists (all in a whole merge, else those named): created when
+  // missing, with their settings; members the live list lacks are added
+  // (existing ones keep their live state); their archives' posts merged.
+  {
     for (const auto& l : *lists) {
       const std::string& addr = l.info.address;
+      if (!options.accounts.empty() && !named(addr)) {
+        out.lists_left_out.push_back(addr);
+        continue;
+      }
       auto live = store.FindList(addr);
       if (!live && live.error().kind == ErrorKind::kNotFound) {
         std::string domain = addr.substr(addr.rfind('@') + 1);

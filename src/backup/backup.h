@@ -71,9 +71,12 @@ Result<VerifyResult> VerifyBackup(const std::string& dest, const std::string& id
                                   io::FileSystem* fs = nullptr);
 
 struct RestoreOptions {
-  std::string id;                     // "" = the newest complete set
-  std::vector<std::string> accounts;  // canonical addresses; empty = all
-  bool accounts_only = false;         // domains, accounts, mailboxes; no messages
+  std::string id;  // "" = the newest complete set
+  // Canonical addresses; empty = all. Into an empty data dir the lists come
+  // whole with their archives whatever is named; a merge merges the lists
+  // named here (LIST@DOMAIN) and leaves the others out (RestoreResult).
+  std::vector<std::string> accounts;
+  bool accounts_only = false;  // domains, accounts, mailboxes; no messages
 };
 
 struct RestoreResult {
@@ -85,6 +88,9 @@ struct RestoreResult {
   double seconds = 0;
   uint64_t lists = 0;         // mailing lists merged (restore --merge)
   uint64_t list_members = 0;  // members added to them
+  // Lists in the set that a merge with --account left out (not named): each
+  // keeps its live state, its archive unmerged.
+  std::vector<std::string> lists_left_out;
   std::vector<std::string> problems;
 };
 

@@ -956,6 +956,19 @@ class Store {
   virtual Result<std::vector<ListInfo>> ListsOfMember(std::string_view /*address*/) {
     return std::vector<ListInfo>{};
   }
+  // Per-member \Seen in a list archive (issue 14): the UIDs of the archive
+  // mailbox `mailbox_id` (an archive account's INBOX) that the member account
+  // `account_id` has seen. The member's own rows: the archive's shared flags
+  // never change, another member's view is untouched. Ascending.
+  virtual Result<std::vector<uint32_t>> ArchiveSeen(int64_t /*account_id*/,
+                                                    int64_t /*mailbox_id*/) {
+    return std::vector<uint32_t>{};
+  }
+  // Marks `uids` seen (or not) for the member, in one transaction.
+  virtual Status SetArchiveSeen(int64_t /*account_id*/, int64_t /*mailbox_id*/,
+                                std::vector<uint32_t> /*uids*/, bool /*seen*/) {
+    return Err(ErrorKind::kInvalid, "archive \\Seen is not supported by this store backend");
+  }
   virtual Result<ListInfo> FindList(std::string_view address) {
     return Err(ErrorKind::kNotFound, "no such list: " + std::string(address));
   }

@@ -39,6 +39,11 @@ class FakeMX:
         self.closing_replies = {}
         self.after_421 = 0
         self.drop_after_data = set()
+        # Sessions closed by the server, without a reply, on the MAIL that would
+        # begin their (close_after + 1)-th transaction (its idle timeout firing as
+        # the command arrives); 0: never. closed_at_mail counts them.
+        self.close_after = 0
+        self.closed_at_mail = 0
         self.lock = threading.Lock()
         outer = self
         tls_ctx = None
@@ -87,7 +92,14 @@ class FakeMX:
                             w(("250 " if i == len(ext) - 1 else "250-") + e)
                     elif verb == "MAIL":
                         with outer.lock:
-                            outer.per_connection[conn] += 1
+                            cut = outer.close_after and \
+                                outer.per_connection[conn] >= outer.close_after
+                            if cut:
+                                outer.closed_at_mail += 1
+                            else:
+                                outer.per_connection[conn] += 1
+                        if cut:
+                            return
                         mail_line = line
                         mail = line.split(":", 1)[1].split(">")[0].strip().lstrip("<")
                         rcpts, rcpt_lines = [], []

@@ -2,9 +2,11 @@
 
 Each post is copied, in the transaction that accepts it, into the archive of
 the list; members see it as the read-only shared mailbox "#lists/LIST@DOMAIN"
-(RFC 2342 shared namespace) and may SELECT/EXAMINE/FETCH/SEARCH it; STORE,
+(RFC 2342 shared namespace) and may SELECT/EXAMINE/FETCH/SEARCH it; \\Seen is
+each member's own (STORE, FETCH BODY[] after SELECT); STORE of anything else,
 EXPUNGE, APPEND and COPY/MOVE into it answer NO [NOPERM]; non-members see
-nothing. Clients: Python's imaplib, and mbsync syncing the shared folder.
+nothing.
+Clients: Python's imaplib, and mbsync syncing the shared folder.
 """
 import email
 import imaplib
@@ -14,9 +16,11 @@ import re
 import shutil
 import subprocess
 import tempfile
+import time
 import unittest
 
-from harness import DOMAIN, PASSWORD, wait_for
+import pg_cluster
+from harness import DOMAIN, PASSWORD, Server, run_cli, wait_for
 from test_jmap import Http, auth
 from test_lists import ALICE, BOB, LIST, ListBase, message, send
 
@@ -70,12 +74,6 @@ class ArchiveTest(ListBase):
 
             typ, data = m.select(ARCHIVE, readonly=True)  # EXAMINE
             self.assertEqual((typ, data), ("OK", [b"1"]))
-            # SELECT answers [READ-ONLY] (imaplib raises on it, the mailbox selected).
-            with self.assertRaises(imaplib.IMAP4.readonly):
-                m.select(ARCHIVE)
-            # imaplib refuses further commands after that: select it as read-only.
-            m.untagged_responses.clear()
-            m.select(ARCHIVE, readonly=True)
             typ, data = m.fetch("1", "(BODY[] FLAGS)")
             self.assertEqual(typ, "OK")
             msg = email.message_from_bytes(data[0][1])
@@ -91,8 +89,17 @@ class ArchiveTest(ListBase):
             self.assertEqual(typ, "OK")
             self.assertEqual(len(data[0].split()), 1)
 
-            # Every write is refused with NOPERM (RFC 5530).
+            # EXAMINE: not even \Seen.
             typ, data = m.store("1", "+FLAGS", "(\\Seen)")
+            self.assertEqual(typ, "NO")
+            self.assertIn(b"[READ-ONLY]", data[0])
+            # SELECT is read-write for the member's own \Seen only (PERMANENTFLAGS);
+            # every other write is refused with NOPERM (RFC 5530).
+            m.untagged_responses.clear()
+            typ, data = m.select(ARCHIVE)
+            self.assertEqual((typ, data), ("OK", [b"1"]))
+            self.assertEqual(m.untagged_responses.get("PERMANENTFLAGS"), [b"(\\Seen)"])
+            typ, data = m.store("1", "+FLAGS", "(\\Flagged)")
             self.assertEqual(typ, "NO")
             self.assertIn(b"[NOPERM]", data[0])
             typ, data = m.expunge()
@@ -114,6 +121,7 @@ class ArchiveTest(ListBase):
                 self.assertEqual(typ, "NO")
                 self.assertIn(b"[NOPERM]", data[0])
             # Nothing changed: still one message, unseen.
+            m.close()
             typ, data = m.select(ARCHIVE, readonly=True)
             self.assertEqual(data, [b"1"])
             typ, data = m.fetch("1", "(FLAGS)")
@@ -218,6 +226,143 @@ class ArchiveTest(ListBase):
         # A second merge adds nothing to it.
         self.cli("restore", dest, "--merge")
         self.assertEqual(self.archive_count(ALICE), 2)
+
+    def flags(self, m):
+        """Sequence number -> set of flags, for every message of the selected mailbox."""
+        typ, data = m.fetch("1:*", "(FLAGS)")
+        self.assertEqual(typ, "OK", data)
+        out = {}
+        for d in data:
+            n, rest = d.split(b" ", 1)
+            out[int(n)] = set(re.search(rb"FLAGS \(([^)]*)\)", rest).group(1).decode().split())
+        return out
+
+    def unseen(self, user):
+        m = login(self.server, user)
+        try:
+            typ, data = m.status(ARCHIVE, "(UNSEEN)")
+            self.assertEqual(typ, "OK", data)
+            return int(re.search(rb"UNSEEN (\d+)", data[0]).group(1))
+        finally:
+            m.logout()
+
+    def test_seen_is_each_members_own(self):
+        self.cli("list", "members", "add", LIST, BOB)
+        self.post("one")
+        self.post("two")
+        a = login(self.server, ALICE)
+        try:
+            typ, data = a.select(ARCHIVE)
+            self.assertEqual((typ, data), ("OK", [b"2"]))
+            self.assertEqual(self.flags(a), {1: set(), 2: set()})
+            # FETCH BODY[] sets \Seen for alice (RFC 3501 section 6.4.5).
+            typ, data = a.fetch("1", "(BODY[])")
+            self.assertEqual(typ, "OK")
+            self.assertIn(b"\\Seen", b" ".join(x if isinstance(x, bytes) else x[0] for x in data))
+            typ, data = a.store("2", "+FLAGS", "(\\Seen)")
+            self.assertEqual(typ, "OK", data)
+            self.assertIn(b"\\Seen", data[0])
+            typ, data = a.store("1", "-FLAGS", "(\\Seen)")
+            self.assertEqual(typ, "OK", data)
+            self.assertEqual(self.flags(a), {1: set(), 2: {"\\Seen"}})
+            # Only \Seen: the others are the list's.
+            for flags in ("(\\Flagged)", "(\\Seen \\Answered)", "(mine)"):
+                typ, data = a.store("2", "+FLAGS", flags)
+                self.assertEqual(typ, "NO", flags)
+                self.assertIn(b"[NOPERM]", data[0])
+            self.assertEqual(a.search(None, "UNSEEN"), ("OK", [b"1"]))
+            self.assertEqual(a.search(None, "SEEN"), ("OK", [b"2"]))
+            typ, data = a.expunge()
+            self.assertEqual(typ, "NO")
+            # An IDLE long enough for the view to sleep (it reloads from the
+            # store on waking): a new post arrives unseen, alice's \Seen stays.
+            tag = a._new_tag()
+            a.send(tag + b" IDLE\r\n")
+            self.assertTrue(a.readline().startswith(b"+"))
+            time.sleep(1.5)
+            self.post("three")
+            self.assertEqual(a.readline().strip(), b"* 3 EXISTS")
+            a.send(b"DONE\r\n")
+            while not a.readline().startswith(tag):
+                pass
+            self.assertEqual(self.flags(a), {1: set(), 2: {"\\Seen"}, 3: set()})
+            self.assertEqual(a.close()[0], "OK")  # CLOSE expunges nothing
+        finally:
+            a.logout()
+        # Bob's view is his own: nothing seen.
+        self.assertEqual((self.unseen(ALICE), self.unseen(BOB)), (2, 3))
+        b = login(self.server, BOB)
+        try:
+            b.select(ARCHIVE, readonly=True)
+            self.assertEqual(self.flags(b), {1: set(), 2: set(), 3: set()})
+        finally:
+            b.logout()
+        # Kept for the next session.
+        a = login(self.server, ALICE)
+        try:
+            a.select(ARCHIVE, readonly=True)
+            self.assertEqual(self.flags(a), {1: set(), 2: {"\\Seen"}, 3: set()})
+        finally:
+            a.logout()
+        if pg_cluster.store_is_postgres():
+            return  # a restore into an empty data dir rebuilds the embedded store
+        # And in backups (a restore into an empty data dir).
+        dest = tempfile.mkdtemp(prefix="hato-list-backup-")
+        self.addCleanup(shutil.rmtree, dest, True)
+        self.cli("backup", "create", dest, "--create")
+        self.server.stop()
+        old = self.server
+        self.addCleanup(old.cleanup)
+        fresh = tempfile.mkdtemp(prefix="hato-list-restore-")
+        self.addCleanup(shutil.rmtree, fresh, True)
+        run_cli("restore", dest, data=fresh)
+        self.server = Server(data=fresh)
+        self.server.start()
+        self.assertEqual((self.unseen(ALICE), self.unseen(BOB)), (2, 3))
+        a = login(self.server, ALICE)
+        try:
+            a.select(ARCHIVE, readonly=True)
+            self.assertEqual(self.flags(a), {1: set(), 2: {"\\Seen"}, 3: set()})
+        finally:
+            a.logout()
+
+    def test_subset_restore_keeps_the_list_archives_or_says_it_left_them_out(self):
+        self.post("kept one")
+        self.post("kept two")
+        dest = tempfile.mkdtemp(prefix="hato-list-backup-")
+        self.addCleanup(shutil.rmtree, dest, True)
+        self.cli("backup", "create", dest, "--create")
+
+        # A merge of one account leaves the lists alone, and says so.
+        self.cli("list", "remove", LIST)
+        r = self.cli("restore", dest, "--merge", "--account", ALICE)
+        self.assertIn(f"left out 1 mailing lists and their archives", r.stdout)
+        self.assertIn(LIST, r.stdout.split("left out")[1])
+        self.assertNotEqual(self.cli("list", "members", "list", LIST, check=False).returncode, 0)
+        # Naming the list merges it, with its members and its archive.
+        r = self.cli("restore", dest, "--merge", "--account", LIST)
+        self.assertIn("merged 1 mailing lists", r.stdout)
+        self.assertNotIn("left out", r.stdout)
+        self.assertEqual(sorted(self.members()), sorted(["carol@remote.example", ALICE]))
+        self.assertEqual(self.archive_count(ALICE), 2)
+
+        if pg_cluster.store_is_postgres():
+            return  # a restore into an empty data dir rebuilds the embedded store
+        # Into an empty data dir, one account: the lists come whole, their
+        # archives with them (before, the archive account was dropped: the
+        # list came back with an archive nobody could open).
+        self.server.stop()
+        old = self.server
+        self.addCleanup(old.cleanup)
+        fresh = tempfile.mkdtemp(prefix="hato-list-restore-")
+        r = run_cli("restore", dest, "--account", ALICE, data=fresh)
+        self.assertIn("0 failed", r.stdout)
+        self.server = Server(data=fresh)
+        self.addCleanup(shutil.rmtree, fresh, True)
+        self.server.start()
+        self.assertEqual(sorted(self.members()), sorted(["carol@remote.example", ALICE]))
+        self.assertEqual(self.archive_count(ALICE), 2)
+        self.assertNotIn(BOB, self.cli("user", "list").stdout)
 
     def jmap(self, user, method_calls=None):
         http = Http(self.server.http_port)

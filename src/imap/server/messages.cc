@@ -179,7 +179,30 @@ awaitable<bool> Session::HandleFetch(const Command& c) {
   }
   // Fetching a body marks it \Seen (RFC 3501 section 6.4.5) in a read-write mailbox.
   std::vector<FetchItem> items = a.items;
-  if (SetsSeen(items) && !selected_->read_only) {
+  if (SetsSeen(items) && !selected_->read_only && selected_->archive) {
+    // A list archive: the member's own \Seen (Store::SetArchiveSeen).
+    std::vector<uint32_t> unseen;
+    for (size_t i : idx) {
+      if (!(selected_->view[i].flags & store::kSeen)) unseen.push_back(selected_->view[i].uid);
+    }
+    if (!unseen.empty()) {
+      store::Store* store = svc_.store;
+      int64_t member = account_id_, mailbox = selected_->id;
+      auto op = [store, member, mailbox, unseen] {
+        return std::optional<Status>(store->SetArchiveSeen(member, mailbox, unseen, true));
+      };
+      auto set = co_await io::Offload(*svc_.blocking, std::move(op));
+      if (*set) {
+        if (std::none_of(items.begin(), items.end(),
+                         [](const FetchItem& f) { return f.att == FetchAtt::kFlags; })) {
+          FetchItem flags;
+          flags.att = FetchAtt::kFlags;
+          items.push_back(flags);
+        }
+        for (size_t i : idx) selected_->view[i].flags |= store::kSeen;
+      }
+    }
+  } else if (SetsSeen(items) && !selected_->read_only) {
     std::vector<int64_t> unseen;
     for (size_t i : idx) {
       if (!(selected_->view[i].flags & store::kSeen)) unseen.push_back(selected_->view[i].id);
@@ -266,12 +289,64 @@ awaitable<bool> Session::HandleFetch(const Command& c) {
   co_return true;
 }
 
-awaitable<bool> Session::HandleStore(const Command& c) {
+// STORE in a list archive: only \Seen, the member's own (Store::SetArchiveSeen);
+// every other flag and keyword is the list's, answered NO [NOPERM] (RFC 5530).
+// No MODSEQ: the archive's modseq does not move (UNCHANGEDSINCE is BAD here).
+awaitable<bool> Session::HandleArchiveStore(const Command& c) {
   const auto& a = c.As<StoreArgs>();
-  if (selected_->archive) {
-    Tagged(c, "NO", "[NOPERM] list archives are read-only");  // RFC 5530
+  auto targets = Resolve(a.set, c.uid);
+  if (!targets) {
+    Tagged(c, "BAD", targets.error().message);
     co_return true;
   }
+  auto change = ParseFlags(a.flags);
+  if (!change) {
+    Tagged(c, "BAD", change.error().message);
+    co_return true;
+  }
+  if ((change->flags & ~store::kSeen) != 0 || !change->keywords.empty()) {
+    Tagged(c, "NO", "[NOPERM] only \\Seen can be changed in a list archive");
+    co_return true;
+  }
+  if (a.unchanged_since) {
+    Tagged(c, "BAD", "UNCHANGEDSINCE is not supported in a list archive");
+    co_return true;
+  }
+  bool seen = a.mode == StoreMode::kRemove ? false
+              : a.mode == StoreMode::kAdd  ? true
+                                           : (change->flags & store::kSeen) != 0;
+  if (a.mode != StoreMode::kReplace && !(change->flags & store::kSeen)) {
+    Tagged(c, "OK", std::string(c.uid ? "UID " : "") + "STORE completed");  // nothing to do
+    co_return true;
+  }
+  std::vector<uint32_t> uids;
+  for (size_t i : *targets) uids.push_back(selected_->view[i].uid);
+  store::Store* store = svc_.store;
+  int64_t member = account_id_, mailbox = selected_->id;
+  auto op = [store, member, mailbox, uids, seen] {
+    return std::optional<Status>(store->SetArchiveSeen(member, mailbox, uids, seen));
+  };
+  auto st = co_await io::Offload(*svc_.blocking, std::move(op));
+  if (!*st) {
+    spdlog::error("imap: STORE in archive for {}: {}", address_, st->error().message);
+    Tagged(c, "NO", "[UNAVAILABLE] flags not changed, try again later");
+    co_return true;
+  }
+  for (size_t i : *targets) {
+    auto& m = selected_->view[i];
+    m.flags = seen ? (m.flags | store::kSeen) : (m.flags & ~store::kSeen);
+    if (a.silent) continue;
+    std::string line = "* " + std::to_string(i + 1) + " FETCH (FLAGS " + FlagList(m);
+    if (c.uid) line += " UID " + std::to_string(m.uid);
+    Reply(line + ")");
+  }
+  Tagged(c, "OK", std::string(c.uid ? "UID " : "") + "STORE completed");
+  co_return true;
+}
+
+awaitable<bool> Session::HandleStore(const Command& c) {
+  const auto& a = c.As<StoreArgs>();
+  if (selected_->archive && !selected_->read_only) co_return co_await HandleArchiveStore(c);
   if (selected_->read_only) {
     Tagged(c, "NO", "[READ-ONLY] mailbox is read-only");
     co_return true;
@@ -676,7 +751,7 @@ awaitable<bool> Session::HandleCopy(const Command& c) {
 }
 
 awaitable<bool> Session::HandleExpunge(const Command& c, bool silent) {
-  if (selected_->read_only) {
+  if (selected_->read_only || selected_->archive) {
     if (!silent) {
       Tagged(c, "NO",
              selected_->archive ? "[NOPERM] list archives are read-only"

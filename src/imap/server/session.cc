@@ -498,7 +498,7 @@ awaitable<bool> Session::Handle(Command& c) {
       co_return ok;
     case Verb::kClose:
     case Verb::kUnselect: {
-      if (c.verb == Verb::kClose && !selected_->read_only) {
+      if (c.verb == Verb::kClose && !selected_->read_only && !selected_->archive) {
         // RFC 3501 section 6.4.2: CLOSE expunges silently.
         ok = co_await HandleExpunge(c, /*silent=*/true);
         if (!ok) co_return false;
@@ -819,6 +819,23 @@ void Session::Deselect() {
   state_ = State::kAuthenticated;
 }
 
+namespace {
+
+// A list archive's messages as the member sees them: \Seen is the member's
+// own (Store::ArchiveSeen), whatever the archive's shared flags say. Blocks.
+Status OverlayArchiveSeen(store::Store& store, int64_t member, int64_t mailbox_id,
+                          std::vector<store::MessageMeta>& messages) {
+  auto seen = store.ArchiveSeen(member, mailbox_id);
+  if (!seen) return seen.error();
+  for (auto& m : messages) {
+    bool mine = std::binary_search(seen->begin(), seen->end(), m.uid);
+    m.flags = (m.flags & ~store::kSeen) | (mine ? store::kSeen : 0);
+  }
+  return Ok();
+}
+
+}  // namespace
+
 awaitable<bool> Session::HandleSelect(const Command& c) {
   const auto& a = c.As<SelectArgs>();
   bool had = selected_.has_value();
@@ -856,8 +873,17 @@ awaitable<bool> Session::HandleSelect(const Command& c) {
     }
     account = (*found)->account_id;
   }
-  auto list = [store, account, mailbox = archive ? std::string(store::kInbox) : mailbox] {
-    return std::optional<Result<store::MailboxSnapshot>>(store->ListMessages(account, mailbox));
+  // In an archive, \Seen is the member's own (Store::ArchiveSeen).
+  int64_t member = account_id_;
+  auto list = [store, account, archive, member,
+               mailbox = archive ? std::string(store::kInbox) : mailbox] {
+    auto snap = store->ListMessages(account, mailbox);
+    if (snap && archive) {
+      if (auto st = OverlayArchiveSeen(*store, member, snap->mailbox_id, snap->messages); !st) {
+        return std::optional<Result<store::MailboxSnapshot>>(st.error());
+      }
+    }
+    return std::optional<Result<store::MailboxSnapshot>>(std::move(snap));
   };
   auto snap = co_await io::Offload(*svc_.blocking, std::move(list));
   if (!snap->ok()) {
@@ -875,7 +901,8 @@ awaitable<bool> Session::HandleSelect(const Command& c) {
   sel.name = mailbox;
   sel.account = account;
   sel.archive = archive;
-  sel.read_only = c.verb == Verb::kExamine || archive;
+  // A list archive is read-only but for the member's own \Seen (SELECT).
+  sel.read_only = c.verb == Verb::kExamine;
   sel.uidvalidity = s.uidvalidity;
   sel.uidnext = s.uidnext;
   sel.highest_modseq = s.highest_modseq;
@@ -884,7 +911,7 @@ awaitable<bool> Session::HandleSelect(const Command& c) {
   // are recent in this one; SELECT claims them, EXAMINE only looks.
   // A list archive is shared and never claimed: no \Recent there.
   uint32_t recent_uid = archive ? sel.view.MaxUid() : s.recent_uid;
-  if (!sel.read_only && !sel.view.empty()) {
+  if (!sel.read_only && !archive && !sel.view.empty()) {
     recent_uid = ClaimRecent(sel.id, s.recent_uid, sel.view.MaxUid());
   }
   // IMAP4rev2 has no \Recent (RFC 9051 appendix E): claimed, never shown.
@@ -1325,8 +1352,16 @@ awaitable<bool> Session::HandleStatus(const Command& c) {
   if (IsArchiveName(*name)) {
     // A list archive (imap/server/archives.h).
     store::Store* store = svc_.store;
-    auto find = [store, user = address_, mailbox = *name] {
-      return std::optional<Result<Archive>>(FindArchive(*store, user, mailbox));
+    auto find = [store, user = address_, member = account_id_, mailbox = *name] {
+      auto a = FindArchive(*store, user, mailbox);
+      if (a) {
+        // UNSEEN counts the member's own \Seen (Store::ArchiveSeen).
+        auto seen = store->ArchiveSeen(member, a->mailbox.id);
+        if (!seen) return std::optional<Result<Archive>>(seen.error());
+        a->mailbox.unseen =
+            a->mailbox.messages - std::min<uint64_t>(a->mailbox.messages, seen->size());
+      }
+      return std::optional<Result<Archive>>(std::move(a));
     };
     auto found = co_await io::Offload(*svc_.blocking, std::move(find));
     if (!found->ok()) {
@@ -1413,9 +1448,16 @@ awaitable<bool> Session::WakeView() {
   store::Store* store = svc_.store;
   int64_t mailbox_id = sel.id;
   auto ranges = sel.view.UidRanges();
-  auto load = [store, mailbox_id, ranges] {
-    return std::optional<Result<std::vector<store::MessageMeta>>>(
-        store->ListMessagesByUid(mailbox_id, ranges));
+  bool archive = sel.archive;
+  int64_t member = account_id_;
+  auto load = [store, mailbox_id, ranges, archive, member] {
+    auto metas = store->ListMessagesByUid(mailbox_id, ranges);
+    if (metas && archive) {
+      if (auto st = OverlayArchiveSeen(*store, member, mailbox_id, *metas); !st) {
+        return std::optional<Result<std::vector<store::MessageMeta>>>(st.error());
+      }
+    }
+    return std::optional<Result<std::vector<store::MessageMeta>>>(std::move(metas));
   };
   auto found = co_await io::Offload(*svc_.blocking, std::move(load));
   if (!selected_ || selected_->id != mailbox_id || selected_->view.awake()) co_return true;
@@ -1568,7 +1610,7 @@ awaitable<void> Session::SendUpdates(bool expunge_ok, const std::vector<uint32_t
   if (!added.empty()) {
     for (const auto& [uid, m] : added) sel.view.Append(m);
     Reply("* " + std::to_string(sel.view.size()) + " EXISTS");
-    if (!sel.read_only) {
+    if (!sel.read_only && !sel.archive) {
       // New messages: this session is the first to see those no other
       // session has claimed (RFC 3501 section 2.3.2, 7.3.2).
       uint32_t previous = ClaimRecent(sel.id, 0, sel.view.MaxUid());
@@ -1710,6 +1752,10 @@ void Session::SendFlags(const Selected& sel) {
   std::string keywords;
   for (const auto& k : sel.keywords) keywords += " " + k;
   Reply("* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft" + keywords + ")");
+  if (sel.archive && !sel.read_only) {
+    Reply("* OK [PERMANENTFLAGS (\\Seen)] only your own \\Seen in a list archive");
+    return;
+  }
   Reply(sel.read_only ? "* OK [PERMANENTFLAGS ()] read-only"
                       : "* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft" +
                             keywords + " \\*)] flags permitted");

@@ -65,7 +65,8 @@ class Session final : public server::SessionRegistry::Member,
     int64_t id = 0;
     std::string name;  // UTF-8, canonical
     // The account whose mailbox this is: the session's own, or a list's
-    // archive account (imap/server/archives.h, always read-only).
+    // archive account (imap/server/archives.h: read-only but for the
+    // member's own \Seen, kept apart by Store::SetArchiveSeen).
     int64_t account = 0;
     bool archive = false;
     bool read_only = false;
@@ -217,6 +218,7 @@ class Session final : public server::SessionRegistry::Member,
   // messages.cc
   awaitable<bool> HandleFetch(const Command& c);
   awaitable<bool> HandleStore(const Command& c);
+  awaitable<bool> HandleArchiveStore(const Command& c);  // STORE \Seen in a list archive
   awaitable<bool> HandleSearch(const Command& c);
   // The search part of SEARCH, SORT and THREAD: the matching sequence numbers
   // and their highest modseq; nullopt when the command is answered already

@@ -162,6 +162,13 @@ const std::vector<TableCopy>& Tables() {
        {},
        nullptr,
        true},
+      // Members' \Seen in list archives (Store::SetArchiveSeen).
+      {"archive_seen",
+       "SELECT account_id, mailbox_id, uid FROM archive_seen",
+       "account_id, mailbox_id, uid",
+       {},
+       nullptr,
+       true},
       // Subscribed names without a mailbox (RFC 3501 section 6.3.6).
       {"orphan_subscriptions",
        "SELECT account_id, name FROM orphan_subscriptions",

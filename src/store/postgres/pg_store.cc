@@ -1328,6 +1328,36 @@ class PgStore final : public Store {
     std::string addr = AsciiLower(address);
     return WriteSync([=](Txn& t) { return pg::ApplyRemoveListMember(t, list_id, addr); });
   }
+  Result<std::vector<uint32_t>> ArchiveSeen(int64_t account_id, int64_t mailbox_id) override {
+    return WithReader([=](Conn& c) -> Result<std::vector<uint32_t>> {
+      auto r = c.Exec(
+          "SELECT uid FROM archive_seen WHERE account_id = $1 AND mailbox_id = $2 ORDER BY uid",
+          {P(account_id), P(mailbox_id)});
+      if (!r) return r.error();
+      std::vector<uint32_t> out;
+      for (int i = 0; i < r->size(); ++i) out.push_back(static_cast<uint32_t>(r->Int(i, 0)));
+      return out;
+    });
+  }
+  Status SetArchiveSeen(int64_t account_id, int64_t mailbox_id, std::vector<uint32_t> uids,
+                        bool seen) override {
+    // One statement over the UIDs as an array literal ({1,2,3}).
+    std::string arr = "{";
+    for (size_t i = 0; i < uids.size(); ++i) {
+      if (i) arr += ',';
+      arr += std::to_string(uids[i]);
+    }
+    arr += "}";
+    return WriteSync([=](Txn& t) -> Status {
+      auto r = t.c.Exec(seen ? "INSERT INTO archive_seen(account_id, mailbox_id, uid) SELECT $1, "
+                               "$2, u FROM unnest($3::bigint[]) u ON CONFLICT DO NOTHING"
+                             : "DELETE FROM archive_seen WHERE account_id = $1 AND mailbox_id = "
+                               "$2 AND uid = ANY($3::bigint[])",
+                        {P(account_id), P(mailbox_id), P(arr)});
+      if (!r) return r.error();
+      return Ok();
+    });
+  }
   Result<std::vector<ListMember>> ListListMembers(int64_t list_id) override {
     return WithReader([=](Conn& c) { return pg::QueryListMembers(c, list_id); });
   }

@@ -571,6 +571,15 @@ EXCEPTION WHEN feature_not_supported THEN
   NULL;
 END $$;
 )sql",
+      // Per-member \Seen in list archives (issue 14): the archive mailbox's
+      // UIDs each member account has seen (Store::SetArchiveSeen).
+      R"sql(
+CREATE TABLE archive_seen(
+  account_id bigint NOT NULL,
+  mailbox_id bigint NOT NULL,
+  uid bigint NOT NULL,
+  PRIMARY KEY(account_id, mailbox_id, uid));
+)sql",
   };
   return kMigrations;
 }

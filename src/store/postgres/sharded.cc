@@ -924,6 +924,15 @@ class ShardedStore final : public Store {
     return WriteSyncStatus(account_id,
                            [&](Store& s) { return s.PutSieveScript(account_id, name, content); });
   }
+  // The member's rows, on the member's database (the archive may live on another).
+  Result<std::vector<uint32_t>> ArchiveSeen(int64_t account_id, int64_t mailbox_id) override {
+    return Read(account_id, [&](Store& s) { return s.ArchiveSeen(account_id, mailbox_id); });
+  }
+  Status SetArchiveSeen(int64_t account_id, int64_t mailbox_id, std::vector<uint32_t> uids,
+                        bool seen) override {
+    return WriteSyncStatus(
+        account_id, [&](Store& s) { return s.SetArchiveSeen(account_id, mailbox_id, uids, seen); });
+  }
   Status SetActiveSieveScript(int64_t account_id, std::string_view name) override {
     return WriteSyncStatus(account_id,
                            [&](Store& s) { return s.SetActiveSieveScript(account_id, name); });

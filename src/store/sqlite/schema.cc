@@ -589,6 +589,16 @@ BEGIN
       unseen = unseen + excluded.unseen;
 END;
 )sql",
+      // Per-member \Seen in list archives (issue 14): the archive mailbox's
+      // UIDs each member account has seen, the member's own rows (the
+      // archive's flags stay shared and untouched; Store::SetArchiveSeen).
+      R"sql(
+CREATE TABLE archive_seen(
+  account_id INTEGER NOT NULL,
+  mailbox_id INTEGER NOT NULL,
+  uid INTEGER NOT NULL,
+  PRIMARY KEY(account_id, mailbox_id, uid)) WITHOUT ROWID;
+)sql",
   };
   return kMigrations;
 }

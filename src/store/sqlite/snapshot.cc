@@ -288,12 +288,22 @@ Status RebuildStoreFromSnapshot(const std::string& snapshot_path, const std::str
       ins->Reset();
       if (auto st = ins->Bind(1, AsciiLower(a)).Run(); !st) return fail(st);
     }
-    auto missing =
-        db.Prepare("SELECT address FROM keep WHERE address NOT IN (SELECT address FROM accounts)");
+    // A list's address names the list: lists come whole either way.
+    auto missing = db.Prepare(
+        "SELECT address FROM keep WHERE address NOT IN (SELECT address FROM accounts) AND "
+        "address NOT IN (SELECT address FROM lists WHERE removed_at IS NULL)");
     if (!missing) return fail(missing.error());
     auto r = missing->Step();
     if (!r) return fail(r.error());
     if (*r) return fail(Err(ErrorKind::kNotFound, "no account " + missing->Text(0) + " in backup"));
+    // The lists are kept whole, so their archives (system accounts) are too:
+    // without them a list would come back with an empty archive.
+    if (auto st =
+            db.Exec("INSERT OR IGNORE INTO keep SELECT a.address FROM accounts a JOIN lists l ON "
+                    "l.archive_account_id = a.id WHERE l.removed_at IS NULL");
+        !st) {
+      return fail(st);
+    }
     const char* drop =
         "DELETE FROM messages WHERE mailbox_id IN (SELECT x.id FROM mailboxes x JOIN accounts a "
         "ON a.id = x.account_id WHERE a.address NOT IN (SELECT address FROM keep));"
@@ -311,7 +321,8 @@ Status RebuildStoreFromSnapshot(const std::string& snapshot_path, const std::str
         "DELETE FROM sieve_scripts_gone WHERE account_id NOT IN (SELECT id FROM accounts);"
         "DELETE FROM sieve_status WHERE account_id NOT IN (SELECT id FROM accounts);"
         "DELETE FROM sieve_memos WHERE account_id NOT IN (SELECT id FROM accounts);"
-        "DELETE FROM orphan_subscriptions WHERE account_id NOT IN (SELECT id FROM accounts);";
+        "DELETE FROM orphan_subscriptions WHERE account_id NOT IN (SELECT id FROM accounts);"
+        "DELETE FROM archive_seen WHERE account_id NOT IN (SELECT id FROM accounts);";
     if (auto st = db.Exec(drop); !st) return fail(st);
   }
   if (options.without_messages) {

@@ -1632,6 +1632,10 @@ class SqliteStore final : public Store, public WriteProbe {
       const char* del_sieve_memos =
           "DELETE FROM sieve_memos WHERE account_id IN (SELECT id FROM accounts WHERE "
           "removed_at IS NOT NULL AND removed_at < ?)";
+      // The account's \Seen in list archives (Store::SetArchiveSeen).
+      const char* del_archive_seen =
+          "DELETE FROM archive_seen WHERE account_id IN (SELECT id FROM accounts WHERE "
+          "removed_at IS NOT NULL AND removed_at < ?)";
       const char* del_acc = "DELETE FROM accounts WHERE removed_at IS NOT NULL AND removed_at < ?";
       const char* del_deleted_mb =
           "DELETE FROM mailboxes WHERE deleted_at IS NOT NULL AND deleted_at < ? AND NOT EXISTS "
@@ -1642,7 +1646,7 @@ class SqliteStore final : public Store, public WriteProbe {
       for (const char* sql :
            {mark, unref, del, del_superseded, list_gone, del_blobs, del_mb, del_alias, del_subs,
             del_jmap, del_sieve, del_sieve_state, del_sieve_gone, del_sieve_status, del_sieve_memos,
-            del_acc, del_deleted_mb, del_finished}) {
+            del_archive_seen, del_acc, del_deleted_mb, del_finished}) {
         auto s = t.db.Cached(sql);
         if (!s) return s.error();
         if (sql == list_gone) {
@@ -1984,6 +1988,36 @@ class SqliteStore final : public Store, public WriteProbe {
   Status RemoveListMember(int64_t list_id, std::string_view address) override {
     std::string addr = AsciiLower(address);
     return WriteSync([=](Txn& t) { return sqlite::ApplyRemoveListMember(t, list_id, addr); });
+  }
+  Result<std::vector<uint32_t>> ArchiveSeen(int64_t account_id, int64_t mailbox_id) override {
+    return WithReader([=](Db& db) -> Result<std::vector<uint32_t>> {
+      auto s = db.Cached(
+          "SELECT uid FROM archive_seen WHERE account_id = ? AND mailbox_id = ? ORDER BY uid");
+      if (!s) return s.error();
+      (*s)->Bind(1, account_id).Bind(2, mailbox_id);
+      std::vector<uint32_t> out;
+      auto st = (*s)->ForEachRow([&](Stmt& r) { out.push_back(static_cast<uint32_t>(r.Int(0))); });
+      (*s)->Reset();
+      if (!st) return st.error();
+      return out;
+    });
+  }
+  Status SetArchiveSeen(int64_t account_id, int64_t mailbox_id, std::vector<uint32_t> uids,
+                        bool seen) override {
+    return WriteSync([=](Txn& t) -> Status {
+      auto s = t.db.Cached(seen ? "INSERT OR IGNORE INTO archive_seen(account_id, mailbox_id, uid) "
+                                  "VALUES(?, ?, ?)"
+                                : "DELETE FROM archive_seen WHERE account_id = ? AND "
+                                  "mailbox_id = ? AND uid = ?");
+      if (!s) return s.error();
+      for (uint32_t uid : uids) {
+        (*s)->Bind(1, account_id).Bind(2, mailbox_id).Bind(3, static_cast<int64_t>(uid));
+        auto st = (*s)->Run();
+        (*s)->Reset();
+        if (!st) return st;
+      }
+      return Ok();
+    });
   }
   Result<std::vector<ListMember>> ListListMembers(int64_t list_id) override {
     return WithReader([=](Db& db) { return sqlite::QueryListMembers(db, list_id); });
