@@ -4,6 +4,7 @@
 #include <zlib.h>
 
 #include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/experimental/parallel_group.hpp>
 #include <shared_mutex>
 #include <variant>
 
@@ -104,6 +105,20 @@ void Connection::Close() {
 void Connection::CancelReads() {
   boost::system::error_code ec;
   socket_.cancel(ec);
+}
+
+bool Connection::lean_wait() const { return !tls_ && !(zlib_ && !zlib_->pending.empty()); }
+
+awaitable<Connection::IdleWake> Connection::WaitIdle(asio::steady_timer& wake) {
+  auto ready = socket_.async_wait(tcp::socket::wait_read, asio::deferred);
+  auto expiry = wake.async_wait(asio::deferred);
+  auto group = asio::experimental::make_parallel_group(std::move(ready), std::move(expiry));
+  auto wait = group.async_wait(asio::experimental::wait_for_one(), asio::use_awaitable);
+  // (completion order, the readiness wait's error, the timer's error)
+  auto r = co_await std::move(wait);
+  if (std::get<0>(r)[0] == 0) co_return IdleWake::kInput;
+  bool cancelled = std::get<2>(r) == asio::error::operation_aborted;
+  co_return cancelled ? IdleWake::kWoken : IdleWake::kTimeout;
 }
 
 awaitable<std::size_t> Connection::ReadSomeWithTimeout(std::chrono::seconds timeout,

@@ -1066,6 +1066,37 @@ awaitable<bool> Session::HandleIdle(const Command& c) {
       conn_.Trim();
     }
     // Wait for input or a change, whichever comes first.
+    if (conn_.lean_wait()) {
+      // The same wait without coroutines of its own (io/net.h WaitIdle):
+      // wake_ expires at the timeout, MailboxChanged cancels it.
+      wake_.expires_after(timeout);
+      idle_ = true;
+      io::Connection::IdleWake w = co_await conn_.WaitIdle(wake_);
+      if (w == io::Connection::IdleWake::kInput && !stopping_) {
+        io::ReadStatus st = co_await ReadMore(timeout);
+        idle_ = false;
+        if (st == io::ReadStatus::kTimeout && nap) {  // the readiness was spurious
+          if (selected_) selected_->view.Sleep();
+          continue;
+        }
+        if (st == io::ReadStatus::kTimeout) {
+          Reply("* BYE Autologout; idle for too long");
+          co_return false;
+        }
+        if (st != io::ReadStatus::kOk && !stopping_) co_return false;
+        continue;
+      }
+      idle_ = false;
+      if (w == io::Connection::IdleWake::kTimeout && nap) {
+        if (selected_) selected_->view.Sleep();
+        continue;
+      }
+      if (w == io::Connection::IdleWake::kTimeout) {
+        Reply("* BYE Autologout; idle for too long");
+        co_return false;
+      }
+      continue;
+    }
     wake_.expires_at(asio::steady_timer::time_point::max());
     boost::system::error_code wake_ec;
     auto wake_token = asio::redirect_error(asio::use_awaitable, wake_ec);

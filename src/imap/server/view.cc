@@ -4,18 +4,85 @@
 
 namespace hato::imap {
 
+namespace {
+
+void PutVarint(std::string& out, uint32_t v) {
+  while (v >= 0x80) {
+    out.push_back(static_cast<char>((v & 0x7f) | 0x80));
+    v >>= 7;
+  }
+  out.push_back(static_cast<char>(v));
+}
+
+uint32_t GetVarint(const std::string& in, size_t& pos) {
+  uint32_t v = 0;
+  for (int shift = 0; pos < in.size(); shift += 7) {
+    auto b = static_cast<unsigned char>(in[pos++]);
+    v |= static_cast<uint32_t>(b & 0x7f) << shift;
+    if (!(b & 0x80)) break;
+  }
+  return v;
+}
+
+}  // namespace
+
+template <typename F>
+void MessageView::ForEachRun(F f) const {
+  size_t pos = 0;
+  uint32_t end = 0;
+  while (pos < packed_.size()) {
+    uint32_t first = end + GetVarint(packed_, pos);
+    uint32_t count = GetVarint(packed_, pos) + 1;
+    if (!f(Run{first, count})) return;
+    end = first + count;
+  }
+  if (tail_.count > 0) f(tail_);
+}
+
+std::vector<MessageView::Run> MessageView::Runs() const {
+  std::vector<Run> runs;
+  ForEachRun([&runs](Run r) {
+    runs.push_back(r);
+    return true;
+  });
+  return runs;
+}
+
+void MessageView::PackTail() {
+  PutVarint(packed_, tail_.first - packed_end_);
+  PutVarint(packed_, tail_.count - 1);
+  packed_end_ = tail_.first + tail_.count;
+  tail_ = Run{0, 0};
+}
+
+void MessageView::SetRuns(const std::vector<Run>& runs) {
+  packed_.clear();
+  packed_end_ = 0;
+  tail_ = Run{0, 0};
+  for (const Run& r : runs) {
+    if (tail_.count > 0) PackTail();
+    tail_ = r;
+  }
+  packed_.shrink_to_fit();
+}
+
 uint32_t MessageView::Uid(size_t index) const {
   if (awake_) return metas_[index].uid;
-  for (const Run& r : runs_) {
-    if (index < r.count) return r.first + static_cast<uint32_t>(index);
+  uint32_t uid = 0;
+  ForEachRun([&index, &uid](Run r) {
+    if (index < r.count) {
+      uid = r.first + static_cast<uint32_t>(index);
+      return false;
+    }
     index -= r.count;
-  }
-  return 0;
+    return true;
+  });
+  return uid;
 }
 
 uint32_t MessageView::MaxUid() const {
   if (awake_) return metas_.empty() ? 0 : metas_.back().uid;
-  return runs_.empty() ? 0 : runs_.back().first + runs_.back().count - 1;
+  return tail_.count == 0 ? 0 : tail_.first + tail_.count - 1;
 }
 
 std::optional<size_t> MessageView::Find(uint32_t uid) const {
@@ -26,19 +93,23 @@ std::optional<size_t> MessageView::Find(uint32_t uid) const {
     return static_cast<size_t>(it - metas_.begin());
   }
   size_t before = 0;
-  for (const Run& r : runs_) {
-    if (uid < r.first) return std::nullopt;
-    if (uid - r.first < r.count) return before + (uid - r.first);
+  std::optional<size_t> found;
+  ForEachRun([uid, &before, &found](Run r) {
+    if (uid < r.first) return false;
+    if (uid - r.first < r.count) {
+      found = before + (uid - r.first);
+      return false;
+    }
     before += r.count;
-  }
-  return std::nullopt;
+    return true;
+  });
+  return found;
 }
 
 void MessageView::Assign(std::vector<store::MessageMeta> metas) {
   awake_ = true;
   metas_ = std::move(metas);
-  runs_.clear();
-  runs_.shrink_to_fit();
+  SetRuns({});
   asleep_size_ = 0;
   session_flags_.clear();
   session_flags_.shrink_to_fit();
@@ -49,10 +120,11 @@ void MessageView::Append(const store::MessageMeta& m) {
     metas_.push_back(m);
     return;
   }
-  if (!runs_.empty() && runs_.back().first + runs_.back().count == m.uid) {
-    ++runs_.back().count;
+  if (tail_.count > 0 && tail_.first + tail_.count == m.uid) {
+    ++tail_.count;
   } else {
-    runs_.push_back(Run{m.uid, 1});
+    if (tail_.count > 0) PackTail();
+    tail_ = Run{m.uid, 1};
   }
   ++asleep_size_;
 }
@@ -66,14 +138,15 @@ void MessageView::Erase(size_t index) {
   auto sf = std::lower_bound(session_flags_.begin(), session_flags_.end(),
                              std::make_pair(uid, uint32_t{0}));
   if (sf != session_flags_.end() && sf->first == uid) session_flags_.erase(sf);
-  for (size_t i = 0; i < runs_.size(); ++i) {
-    Run& r = runs_[i];
+  std::vector<Run> runs = Runs();
+  for (size_t i = 0; i < runs.size(); ++i) {
+    Run& r = runs[i];
     if (index >= r.count) {
       index -= r.count;
       continue;
     }
     if (r.count == 1) {
-      runs_.erase(runs_.begin() + static_cast<long>(i));
+      runs.erase(runs.begin() + static_cast<long>(i));
     } else if (index == 0) {
       ++r.first;
       --r.count;
@@ -83,8 +156,9 @@ void MessageView::Erase(size_t index) {
       Run tail{r.first + static_cast<uint32_t>(index) + 1,
                r.count - static_cast<uint32_t>(index) - 1};
       r.count = static_cast<uint32_t>(index);
-      runs_.insert(runs_.begin() + static_cast<long>(i) + 1, tail);
+      runs.insert(runs.begin() + static_cast<long>(i) + 1, tail);
     }
+    SetRuns(runs);
     --asleep_size_;
     return;
   }
@@ -100,7 +174,7 @@ void MessageView::SetSessionFlag(uint32_t after_uid, uint32_t up_to_uid, uint32_
   }
   std::vector<std::pair<uint32_t, uint32_t>> merged;
   size_t k = 0;
-  for (const Run& r : runs_) {
+  for (const Run& r : Runs()) {
     uint32_t from = std::max(r.first, after_uid + 1);
     uint32_t to = std::min(r.first + r.count - 1, up_to_uid);
     for (uint64_t uid = from; uid <= to; ++uid) {
@@ -144,15 +218,15 @@ void MessageView::Sleep() {
       if (m.flags & session_mask_) session_flags_.emplace_back(m.uid, m.flags & session_mask_);
     }
   }
-  runs_.clear();
+  std::vector<Run> runs;
   for (const auto& m : metas_) {
-    if (!runs_.empty() && runs_.back().first + runs_.back().count == m.uid) {
-      ++runs_.back().count;
+    if (!runs.empty() && runs.back().first + runs.back().count == m.uid) {
+      ++runs.back().count;
     } else {
-      runs_.push_back(Run{m.uid, 1});
+      runs.push_back(Run{m.uid, 1});
     }
   }
-  runs_.shrink_to_fit();
+  SetRuns(runs);
   asleep_size_ = metas_.size();
   metas_.clear();
   metas_.shrink_to_fit();
@@ -171,7 +245,10 @@ std::vector<std::pair<uint32_t, uint32_t>> MessageView::UidRanges() const {
     }
     return out;
   }
-  for (const Run& r : runs_) out.emplace_back(r.first, r.first + r.count - 1);
+  ForEachRun([&out](Run r) {
+    out.emplace_back(r.first, r.first + r.count - 1);
+    return true;
+  });
   return out;
 }
 
@@ -180,7 +257,7 @@ void MessageView::Wake(const std::vector<store::MessageMeta>& found) {
   std::vector<store::MessageMeta> metas;
   metas.reserve(asleep_size_);
   size_t f = 0;
-  for (const Run& r : runs_) {
+  for (const Run& r : Runs()) {
     for (uint32_t k = 0; k < r.count; ++k) {
       uint32_t uid = r.first + k;
       while (f < found.size() && found[f].uid < uid) ++f;
@@ -207,7 +284,7 @@ void MessageView::Wake(const std::vector<store::MessageMeta>& found) {
 }
 
 size_t MessageView::MemoryBytes() const {
-  size_t n = metas_.capacity() * sizeof(store::MessageMeta) + runs_.capacity() * sizeof(Run);
+  size_t n = metas_.capacity() * sizeof(store::MessageMeta) + packed_.capacity() + 1;
   for (const auto& m : metas_) {
     if (m.keywords.capacity() > 15) n += m.keywords.capacity() + 1;  // beyond the SSO buffer
   }

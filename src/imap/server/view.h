@@ -4,8 +4,9 @@
 // dates, modseq).
 //
 // A session in IDLE puts its view to sleep: the metadata is dropped and only
-// the UIDs are kept, as runs of consecutive UIDs, which for a mailbox without
-// many holes is a few bytes however many messages it has. That is what lets
+// the UIDs are kept, as runs of consecutive UIDs packed in a few bytes each,
+// which for a mailbox without many holes is a few bytes however many messages
+// it has. That is what lets
 // tens of thousands of IDLE connections fit in memory (issue 3: at most
 // 16 kB per connection). While asleep the view still follows the mailbox
 // (new UIDs appended, expunged ones removed), and Wake() reloads the
@@ -14,6 +15,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -67,9 +69,24 @@ class MessageView {
     uint32_t first;
     uint32_t count;
   };
+  // The runs asleep, ascending and non-adjacent, decoded; and replaced.
+  std::vector<Run> Runs() const;
+  void SetRuns(const std::vector<Run>& runs);
+  // Calls f(run) for each run asleep, in order, until f returns false.
+  template <typename F>
+  void ForEachRun(F f) const;
+  void PackTail();  // moves tail_ into packed_
+
   bool awake_ = true;
   std::vector<store::MessageMeta> metas_;  // awake: sequence number n is metas_[n - 1]
-  std::vector<Run> runs_;                  // asleep: ascending, non-adjacent
+  // Asleep: every run but the last as two LEB128 varints, (its first UID
+  // minus the end of the run before, its length - 1): 2 to 4 bytes a run
+  // instead of 8, for the sessions that idle on a mailbox with many holes
+  // (issue 17: memory per IMAP IDLE connection). The last run, the one
+  // Append extends, is tail_ (count 0: the view is empty).
+  std::string packed_;
+  uint32_t packed_end_ = 0;  // one past the last UID of the packed runs
+  Run tail_{0, 0};
   size_t asleep_size_ = 0;
   std::vector<std::pair<uint32_t, uint32_t>> session_flags_;  // asleep: (UID, flags), by UID
   uint32_t session_mask_ = 0;                                 // every session flag ever set
