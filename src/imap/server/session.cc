@@ -829,7 +829,7 @@ Status OverlayArchiveSeen(store::Store& store, int64_t member, int64_t mailbox_i
   if (!seen) return seen.error();
   for (auto& m : messages) {
     bool mine = std::binary_search(seen->begin(), seen->end(), m.uid);
-    m.flags = (m.flags & ~store::kSeen) | (mine ? store::kSeen : 0);
+    m.flags = (m.flags & ~uint32_t{store::kSeen}) | (mine ? uint32_t{store::kSeen} : 0u);
   }
   return Ok();
 }
