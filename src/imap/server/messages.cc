@@ -289,22 +289,32 @@ awaitable<bool> Session::HandleFetch(const Command& c) {
   co_return true;
 }
 
+// The messages and the flag change a STORE names; nullopt after its BAD.
+std::optional<Session::StoreNamed> Session::StoreTargets(const Command& c) {
+  const auto& a = c.As<StoreArgs>();
+  auto targets = Resolve(a.set, c.uid);
+  if (!targets) {
+    Tagged(c, "BAD", targets.error().message);
+    return std::nullopt;
+  }
+  auto change = ParseFlags(a.flags);
+  if (!change) {
+    Tagged(c, "BAD", change.error().message);
+    return std::nullopt;
+  }
+  return StoreNamed{std::move(*targets), std::move(*change)};
+}
+
 // STORE in a list archive: only \Seen, the member's own (Store::SetArchiveSeen);
 // every other flag and keyword is the list's, answered NO [NOPERM] (RFC 5530).
 // No MODSEQ: the archive's modseq does not move (UNCHANGEDSINCE is BAD here).
 awaitable<bool> Session::HandleArchiveStore(const Command& c) {
   const auto& a = c.As<StoreArgs>();
-  auto targets = Resolve(a.set, c.uid);
-  if (!targets) {
-    Tagged(c, "BAD", targets.error().message);
-    co_return true;
-  }
-  auto change = ParseFlags(a.flags);
-  if (!change) {
-    Tagged(c, "BAD", change.error().message);
-    co_return true;
-  }
-  if ((change->flags & ~store::kSeen) != 0 || !change->keywords.empty()) {
+  auto named = StoreTargets(c);
+  if (!named) co_return true;
+  std::vector<size_t>& targets = named->targets;
+  store::FlagChange& change = named->change;
+  if ((change.flags & ~store::kSeen) != 0 || !change.keywords.empty()) {
     Tagged(c, "NO", "[NOPERM] only \\Seen can be changed in a list archive");
     co_return true;
   }
@@ -314,13 +324,13 @@ awaitable<bool> Session::HandleArchiveStore(const Command& c) {
   }
   bool seen = a.mode == StoreMode::kRemove ? false
               : a.mode == StoreMode::kAdd  ? true
-                                           : (change->flags & store::kSeen) != 0;
-  if (a.mode != StoreMode::kReplace && !(change->flags & store::kSeen)) {
+                                           : (change.flags & store::kSeen) != 0;
+  if (a.mode != StoreMode::kReplace && !(change.flags & store::kSeen)) {
     Tagged(c, "OK", std::string(c.uid ? "UID " : "") + "STORE completed");  // nothing to do
     co_return true;
   }
   std::vector<uint32_t> uids;
-  for (size_t i : *targets) uids.push_back(selected_->view[i].uid);
+  for (size_t i : targets) uids.push_back(selected_->view[i].uid);
   store::Store* store = svc_.store;
   int64_t member = account_id_, mailbox = selected_->id;
   auto op = [store, member, mailbox, uids, seen] {
@@ -332,7 +342,7 @@ awaitable<bool> Session::HandleArchiveStore(const Command& c) {
     Tagged(c, "NO", "[UNAVAILABLE] flags not changed, try again later");
     co_return true;
   }
-  for (size_t i : *targets) {
+  for (size_t i : targets) {
     auto& m = selected_->view[i];
     m.flags = seen ? (m.flags | store::kSeen) : (m.flags & ~store::kSeen);
     if (a.silent) continue;
@@ -351,36 +361,30 @@ awaitable<bool> Session::HandleStore(const Command& c) {
     Tagged(c, "NO", "[READ-ONLY] mailbox is read-only");
     co_return true;
   }
-  auto targets = Resolve(a.set, c.uid);
-  if (!targets) {
-    Tagged(c, "BAD", targets.error().message);
-    co_return true;
-  }
-  auto change = ParseFlags(a.flags);
-  if (!change) {
-    Tagged(c, "BAD", change.error().message);
-    co_return true;
-  }
-  change->op = a.mode == StoreMode::kAdd      ? store::FlagOp::kAdd
+  auto named = StoreTargets(c);
+  if (!named) co_return true;
+  std::vector<size_t>& targets = named->targets;
+  store::FlagChange& change = named->change;
+  change.op = a.mode == StoreMode::kAdd      ? store::FlagOp::kAdd
                : a.mode == StoreMode::kRemove ? store::FlagOp::kRemove
                                               : store::FlagOp::kReplace;
-  if (auto limit = KeywordLimitError(cfg_->imap, *change, &selected_->view.metas(), *targets)) {
+  if (auto limit = KeywordLimitError(cfg_->imap, change, &selected_->view.metas(), targets)) {
     Tagged(c, "NO", *limit);
     co_return true;
   }
   if (a.unchanged_since) {
     EnableCondstore();
-    change->unchanged_since = *a.unchanged_since == 0 ? 1 : *a.unchanged_since;
+    change.unchanged_since = *a.unchanged_since == 0 ? 1 : *a.unchanged_since;
   }
   std::vector<int64_t> ids;
   std::vector<uint32_t> uids;
-  for (size_t i : *targets) {
+  for (size_t i : targets) {
     ids.push_back(selected_->view[i].id);
     uids.push_back(selected_->view[i].uid);
   }
   store::Store* store = svc_.store;
   int64_t account = selected_->account;
-  store::FlagChange fc = *change;
+  store::FlagChange fc = change;
   fc.keyword_limits = {cfg_->imap.max_keyword_length, cfg_->imap.max_keywords_per_message,
                        cfg_->imap.max_keywords_per_mailbox};
   auto op = [store, account, ids, fc](store::Done<store::FlagResult> done) {

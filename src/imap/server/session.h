@@ -218,6 +218,11 @@ class Session final : public server::SessionRegistry::Member,
   // messages.cc
   awaitable<bool> HandleFetch(const Command& c);
   awaitable<bool> HandleStore(const Command& c);
+  struct StoreNamed {
+    std::vector<size_t> targets;  // indexes into the view
+    store::FlagChange change;
+  };
+  std::optional<StoreNamed> StoreTargets(const Command& c);  // BAD sent when nullopt
   awaitable<bool> HandleArchiveStore(const Command& c);  // STORE \Seen in a list archive
   awaitable<bool> HandleSearch(const Command& c);
   // The search part of SEARCH, SORT and THREAD: the matching sequence numbers
