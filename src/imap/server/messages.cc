@@ -366,8 +366,8 @@ awaitable<bool> Session::HandleStore(const Command& c) {
   std::vector<size_t>& targets = named->targets;
   store::FlagChange& change = named->change;
   change.op = a.mode == StoreMode::kAdd      ? store::FlagOp::kAdd
-               : a.mode == StoreMode::kRemove ? store::FlagOp::kRemove
-                                              : store::FlagOp::kReplace;
+              : a.mode == StoreMode::kRemove ? store::FlagOp::kRemove
+                                             : store::FlagOp::kReplace;
   if (auto limit = KeywordLimitError(cfg_->imap, change, &selected_->view.metas(), targets)) {
     Tagged(c, "NO", *limit);
     co_return true;
