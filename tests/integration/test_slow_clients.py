@@ -123,5 +123,40 @@ class SlowClientTest(unittest.TestCase):
         self.assertLess(after - before, 8 << 20)
 
 
+class IdleAutologoutTest(unittest.TestCase):
+    """An IMAP session in IDLE (plaintext: the lean wait of io::Connection::
+    WaitIdle, its view asleep after kViewSleepAfter) is still logged out at
+    imap.idle_timeout_seconds (60, the smallest allowed), with
+    `* BYE Autologout`, and a change in the mailbox still wakes it before."""
+
+    def setUp(self):
+        self.server = Server(users=("alice",))
+        self.server.set_config("imap", "idle_timeout_seconds", 60)
+        self.server.start()
+
+    def tearDown(self):
+        self.server.cleanup()
+
+    def test_idle_session_is_logged_out_at_the_idle_timeout(self):
+        c = LineClient(self.server.imap_port, timeout=90)
+        c.line()
+        c.send(f"l LOGIN {ALICE} {PASSWORD}\r\ns SELECT INBOX\r\ni IDLE\r\n")
+        while not c.line().startswith("+"):
+            pass
+        start = time.time()
+        time.sleep(3)  # the view is asleep now
+        with smtplib.SMTP("127.0.0.1", self.server.smtp_port, timeout=10) as s:
+            s.sendmail("x@remote.test", [ALICE], b"Subject: wake\r\n\r\nhello\r\n")
+        self.assertRegex(c.line(), r"^\* 1 EXISTS")
+        while True:
+            line = c.line()
+            if line.startswith("* BYE"):
+                break
+        took = time.time() - start
+        self.assertIn("Autologout", line)
+        self.assertGreater(took, 55)
+        self.assertLess(took, 80)
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -223,7 +223,7 @@ class Session final : public server::SessionRegistry::Member,
     store::FlagChange change;
   };
   std::optional<StoreNamed> StoreTargets(const Command& c);  // BAD sent when nullopt
-  awaitable<bool> HandleArchiveStore(const Command& c);  // STORE \Seen in a list archive
+  awaitable<bool> HandleArchiveStore(const Command& c);      // STORE \Seen in a list archive
   awaitable<bool> HandleSearch(const Command& c);
   // The search part of SEARCH, SORT and THREAD: the matching sequence numbers
   // and their highest modseq; nullopt when the command is answered already
