@@ -1069,7 +1069,8 @@ awaitable<bool> Session::HandleIdle(const Command& c) {
       reader_.Trim();
       conn_.Trim();
     }
-    // Wait for input or a change, whichever comes first.
+    // Wait for input or a change, whichever comes first (nullopt: a change).
+    std::optional<io::ReadStatus> st;
     if (conn_.lean_wait()) {
       // The same wait without coroutines of its own (io/net.h WaitIdle):
       // wake_ expires at the timeout, MailboxChanged cancels it.
@@ -1077,51 +1078,33 @@ awaitable<bool> Session::HandleIdle(const Command& c) {
       idle_ = true;
       io::Connection::IdleWake w = co_await conn_.WaitIdle(wake_);
       if (w == io::Connection::IdleWake::kInput && !stopping_) {
-        io::ReadStatus st = co_await ReadMore(timeout);
-        idle_ = false;
-        if (st == io::ReadStatus::kTimeout && nap) {  // the readiness was spurious
-          if (selected_) selected_->view.Sleep();
-          continue;
-        }
-        if (st == io::ReadStatus::kTimeout) {
-          Reply("* BYE Autologout; idle for too long");
-          co_return false;
-        }
-        if (st != io::ReadStatus::kOk && !stopping_) co_return false;
-        continue;
+        st = co_await ReadMore(timeout);  // kTimeout: the readiness was spurious
+      } else if (w == io::Connection::IdleWake::kTimeout) {
+        st = io::ReadStatus::kTimeout;
       }
       idle_ = false;
-      if (w == io::Connection::IdleWake::kTimeout && nap) {
-        if (selected_) selected_->view.Sleep();
-        continue;
-      }
-      if (w == io::Connection::IdleWake::kTimeout) {
-        Reply("* BYE Autologout; idle for too long");
-        co_return false;
-      }
+    } else {
+      wake_.expires_at(asio::steady_timer::time_point::max());
+      boost::system::error_code wake_ec;
+      auto wake_token = asio::redirect_error(asio::use_awaitable, wake_ec);
+      auto input = ReadMore(timeout);
+      auto woken = wake_.async_wait(wake_token);
+      idle_ = true;
+      std::variant<io::ReadStatus, std::monostate> r =
+          co_await (std::move(input) || std::move(woken));
+      idle_ = false;
+      if (r.index() == 0) st = std::get<0>(r);
+    }
+    if (!st) continue;
+    if (*st == io::ReadStatus::kTimeout && nap) {
+      if (selected_) selected_->view.Sleep();
       continue;
     }
-    wake_.expires_at(asio::steady_timer::time_point::max());
-    boost::system::error_code wake_ec;
-    auto wake_token = asio::redirect_error(asio::use_awaitable, wake_ec);
-    auto input = ReadMore(timeout);
-    auto woken = wake_.async_wait(wake_token);
-    idle_ = true;
-    std::variant<io::ReadStatus, std::monostate> r =
-        co_await (std::move(input) || std::move(woken));
-    idle_ = false;
-    if (r.index() == 0) {
-      io::ReadStatus st = std::get<0>(r);
-      if (st == io::ReadStatus::kTimeout && nap) {
-        if (selected_) selected_->view.Sleep();
-        continue;
-      }
-      if (st == io::ReadStatus::kTimeout) {
-        Reply("* BYE Autologout; idle for too long");
-        co_return false;
-      }
-      if (st != io::ReadStatus::kOk && !stopping_) co_return false;
+    if (*st == io::ReadStatus::kTimeout) {
+      Reply("* BYE Autologout; idle for too long");
+      co_return false;
     }
+    if (*st != io::ReadStatus::kOk && !stopping_) co_return false;
   }
 }
 
