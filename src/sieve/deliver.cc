@@ -60,6 +60,10 @@ struct Compiled {
 // account's last compiled script (by its text and limits): a clean run of an
 // unchanged script then costs no status read and no compile
 // (bench/sieve_run.sh).
+// Bounds of the caches below: past them a cache starts empty again.
+constexpr size_t kMaxCachedStatuses = 100000;
+constexpr size_t kMaxCachedScripts = 10000;
+
 struct Caches {
   std::mutex mu;
   std::unordered_map<int64_t, std::string> status;  // guarded by mu
@@ -83,7 +87,7 @@ void RecordStatus(store::Store& store, int64_t account_id, const std::string& er
     return;
   }
   std::lock_guard<std::mutex> lock(c.mu);
-  if (c.status.size() > 100000) c.status.clear();
+  if (c.status.size() > kMaxCachedStatuses) c.status.clear();
   c.status[account_id] = error;
 }
 
@@ -104,7 +108,7 @@ Result<std::shared_ptr<const Prepared>> CompileCached(int64_t key, const std::st
   if (!script) return script.error();
   auto shared = std::make_shared<const Prepared>(std::move(*script));
   std::lock_guard<std::mutex> lock(c.mu);
-  if (c.scripts.size() > 10000) c.scripts.clear();
+  if (c.scripts.size() > kMaxCachedScripts) c.scripts.clear();
   c.scripts[key] = {text, limits, shared};
   return shared;
 }
