@@ -2,7 +2,7 @@
 # Sieve cost at delivery (issue 19): ingest throughput and p99 time-to-250 with
 # no script, then with a 20-rule script active on every account.
 # Usage: bash bench/sieve_run.sh BUILD_DIR
-# Env: BENCH_MESSAGES (3000), BENCH_CONNECTIONS (20), BENCH_SIZE (4096),
+# Env: BENCH_MESSAGES (3000), BENCH_CONNECTIONS (20), BENCH_SIZE (4096), BENCH_ROUNDS (5),
 # Goal: msgs/s with the script >= 90% of without. Prints one line per mode and
 # the ratios (throughput, and the server's CPU time per message, which a
 # loaded machine disturbs less).
@@ -60,10 +60,27 @@ run() {  # run MODE -> "msgs/s p99"
   cleanup
 }
 
-none=$(run none)
-sieve=$(run sieve)
-echo "mode   msgs/s  p99_ms  server_cpu_ms/msg"
-echo "none   $none"
-echo "sieve  $sieve"
-python3 -c 'import sys; a=float(sys.argv[1]); b=float(sys.argv[2]); print("sieve/none throughput: %.1f%%" % (100*b/a))' "${none%% *}" "${sieve%% *}"
-python3 -c 'import sys; a=float(sys.argv[1]); b=float(sys.argv[2]); print("sieve/none server CPU per message: %.1f%%" % (100*b/a))' "${none##* }" "${sieve##* }"
+# Rounds alternate the order (none first, then sieve first, ...): a machine that
+# speeds up or slows down during the run then favours neither mode. The verdict
+# is the median of the rounds' ratios.
+ROUNDS=${BENCH_ROUNDS:-5}
+echo "round  mode   msgs/s  p99_ms  server_cpu_ms/msg"
+ratios=()
+for round in $(seq "$ROUNDS"); do
+  if [ $((round % 2)) -eq 1 ]; then none=$(run none); sieve=$(run sieve)
+  else sieve=$(run sieve); none=$(run none); fi
+  echo "$round      none   $none"
+  echo "$round      sieve  $sieve"
+  ratios+=("${none// /,} ${sieve// /,}")
+done
+python3 - "${ratios[@]}" <<'PY'
+import statistics, sys
+tp, p99, cpu = [], [], []
+for pair in sys.argv[1:]:
+    a, b = ([float(x) for x in half.split(",")] for half in pair.split())
+    tp.append(100 * b[0] / a[0]); p99.append(100 * b[1] / a[1]); cpu.append(100 * b[2] / a[2])
+fmt = lambda xs: " ".join("%.1f" % x for x in xs)
+print("sieve/none throughput: median %.1f%% (rounds: %s)" % (statistics.median(tp), fmt(tp)))
+print("sieve/none p99 time-to-250: median %.1f%% (rounds: %s)" % (statistics.median(p99), fmt(p99)))
+print("sieve/none server CPU per message: median %.1f%% (rounds: %s)" % (statistics.median(cpu), fmt(cpu)))
+PY
