@@ -247,9 +247,15 @@ std::string ToUtf8(std::string_view bytes, std::string_view charset) {
 std::string DecodeHeader(std::string_view value) {
   std::string s;
   s.reserve(value.size());
-  for (char c : value) {
-    if (c != '\r' && c != '\n') s += c;  // unfold (RFC 5322 section 2.2.3)
+  while (!value.empty()) {  // unfold (RFC 5322 section 2.2.3): runs between line breaks
+    size_t brk = value.find_first_of("\r\n");
+    s.append(value.substr(0, brk));
+    if (brk == std::string_view::npos) break;
+    value.remove_prefix(brk + 1);
   }
+  // Most fields hold no encoded-word (each begins "=?", RFC 2047 section 2):
+  // the unfolded text as it is, without the walk below.
+  if (s.find("=?") == std::string::npos) return internal::SanitizeUtf8(s);
   std::string out;
   std::string plain;    // undecoded text not yet emitted
   std::string pending;  // octets of adjacent encoded-words in one charset
@@ -265,9 +271,9 @@ std::string DecodeHeader(std::string_view value) {
     plain.clear();
   };
   size_t i = 0;
+  std::string charset, octets;
   while (i < s.size()) {
     size_t end = 0;
-    std::string charset, octets;
     if (s[i] == '=' && EncodedWord(s, i, &end, &charset, &octets)) {
       // Section 6.2: white space between adjacent encoded-words is ignored.
       if (!last_was_word) plain += gap;

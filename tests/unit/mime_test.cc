@@ -509,6 +509,10 @@ TEST(MimeDecode, EncodedWords) {
   EXPECT_EQ(DecodeHeader("=?en?X?bad?= =?utf-8?q?not closed"), "=?en?X?bad?= =?utf-8?q?not closed");
   EXPECT_EQ(DecodeHeader("=?utf-8*en?q?lang?="), "lang");
   EXPECT_EQ(DecodeHeader("raw \xc3\xa9 \xff"), "raw \xc3\xa9 \xef\xbf\xbd");
+  // Without an encoded-word (the usual field): unfolded, invalid UTF-8 replaced.
+  EXPECT_EQ(DecodeHeader("plain\r\n folded\n\ttext \xff="), "plain folded\ttext \xef\xbf\xbd=");
+  EXPECT_EQ(DecodeHeader("\r\n"), "");
+  EXPECT_EQ(DecodeHeader("a=?b"), "a=?b");
 }
 
 TEST(MimeDecode, DecodedTextOfAPart) {
