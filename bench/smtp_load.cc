@@ -54,6 +54,7 @@ struct Options {
   std::string auth_user;  // AUTH PLAIN after EHLO (submission) when set
   std::string auth_pass;
   int rcpt_domains = 0;  // > 0: message i goes to LOCAL@d<i % N>.DOMAIN of --rcpt
+  int rcpt_users = 0;    // > 0: message i goes to LOCAL<i % N>@DOMAIN of --rcpt
 };
 
 std::string Base64(std::string_view in) {
@@ -75,7 +76,7 @@ std::string Base64(std::string_view in) {
   std::fprintf(
       stderr,
       "error: %s\nusage: hato-smtp-load --host H --port P --connections C --messages N "
-      "--size S --rcpt ADDR [--rcpt-domains N] [--from ADDR] [--auth-user U --auth-pass W] "
+      "--size S --rcpt ADDR [--rcpt-domains N | --rcpt-users N] [--from ADDR] [--auth-user U --auth-pass W] "
       "[--pop3-port Q --pop3-user U --pop3-pass W] "
       "[--timeout SECONDS] [--json]\n",
       msg);
@@ -91,7 +92,8 @@ Options ParseArgs(int argc, char** argv) {
                 {"--size", {&o.size, 1, 100 << 20}},
                 {"--pop3-port", {&o.pop3_port, 1, 65535}},
                 {"--timeout", {&o.timeout_s, 1, 86400}},
-                {"--rcpt-domains", {&o.rcpt_domains, 1, 1000000}}};
+                {"--rcpt-domains", {&o.rcpt_domains, 1, 1000000}},
+                {"--rcpt-users", {&o.rcpt_users, 1, 1000000}}};
   flags.strings = {{"--host", &o.host},           {"--rcpt", &o.rcpt},
                    {"--from", &o.from},           {"--pop3-user", &o.pop3_user},
                    {"--pop3-pass", &o.pop3_pass}, {"--auth-user", &o.auth_user},
@@ -474,6 +476,10 @@ class LoadRun {
       size_t at = opts_.rcpt.find('@');
       rcpt = "RCPT TO:<" + opts_.rcpt.substr(0, at + 1) + "d" +
              std::to_string(index % opts_.rcpt_domains) + "." + opts_.rcpt.substr(at + 1) + ">\r\n";
+    } else if (opts_.rcpt_users > 0) {
+      size_t at = opts_.rcpt.find('@');
+      rcpt = "RCPT TO:<" + opts_.rcpt.substr(0, at) + std::to_string(index % opts_.rcpt_users) +
+             opts_.rcpt.substr(at) + ">\r\n";
     }
     co_await c.Send(rcpt);
     code = co_await c.SmtpReply();
