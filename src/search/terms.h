@@ -83,6 +83,28 @@ std::vector<std::string> PhraseTerms(std::string_view folded, std::string_view p
 // of the needle's trigrams is still a subset of every matching header's.
 bool IsCommonHeaderGram(std::string_view gram);
 
+// Whole-word proof (a cheaper one than a phrase for the common needle: one
+// word, or its start). Besides its trigrams a field holds, as terms without
+// positions, the distinct whitespace-free runs of at least kWordMinChars
+// characters, each cut to its first kMaxWordBytes bytes. A needle without
+// whitespace that is a prefix of such a term is a prefix of a run of the
+// field, so the field holds it: the documents with a word term that starts
+// with WordPrefix(needle) are matches without reading a position. The others
+// are left to the phrase (only those: an exact proof either way).
+inline constexpr size_t kWordMinChars = 4;
+inline constexpr size_t kMaxWordBytes = 64;
+
+// The distinct word terms' text of already folded text (without prefix), in
+// order of first occurrence, at most kMaxTermsPerField. A run's characters
+// are counted by its lead bytes here (each invalid byte counts too).
+std::vector<std::string> Words(std::string_view folded);
+
+// The text a word term must start with to prove `folded_needle`, or empty
+// when no word term can: the needle holds whitespace, or has fewer than
+// kWordMinChars characters (a single trigram proves those alone) or more than
+// kMaxWordBytes bytes.
+std::string WordPrefix(std::string_view folded_needle);
+
 // The term that marks a field cut at kMaxTermsPerField (it holds a space,
 // so no trigram is ever equal to it).
 std::string OverflowTerm(std::string_view prefix);

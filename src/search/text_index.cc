@@ -7,7 +7,6 @@
 #include <filesystem>
 #include <iterator>
 #include <limits>
-#include <unordered_set>
 
 #include "search/terms.h"
 
@@ -16,10 +15,13 @@ namespace {
 
 constexpr char kWatermarkKey[] = "watermark";
 // The metadata key "format": what the terms are. 2: trigrams with positions
-// and run ends (search::Postings). An index without it (or another) is
-// cleared at Open and built again.
+// and run ends (search::Postings); 3: and word terms (search::Words). An
+// index without it (or another) is cleared at Open and built again.
 constexpr char kFormatKey[] = "format";
-constexpr char kFormat[] = "2";
+constexpr char kFormat[] = "3";
+// A needle's word prefix expands to at most this many word terms (the most
+// frequent); documents with any other are proven by the phrase instead.
+constexpr Xapian::termcount kMaxWordExpansion = 256;
 // A search retries this often when the indexer commits under it (Xapian's
 // DatabaseModifiedError), then gives up with kTemporary.
 constexpr int kSearchAttempts = 3;
@@ -31,6 +33,12 @@ Error XapianError(const Xapian::Error& e, std::string_view what) {
 // The prefix of each field's terms.
 constexpr std::string_view kHeader = "H";
 constexpr std::string_view kBody = "B";
+
+// A field's word term (search::Words): the field's prefix and a tab, which
+// no trigram or run end holds.
+std::string WordTerm(std::string_view prefix, std::string_view word) {
+  return std::string(prefix).append(1, '\t').append(word);
+}
 
 // The terms a field is indexed and searched by: its trigrams, less the
 // common header words' in the header (search::IsCommonHeaderGram).
@@ -53,7 +61,8 @@ std::vector<std::string> FieldTerms(std::string_view folded, std::string_view pr
 // Adds the terms of one field with their positions (search::Postings), and
 // its overflow mark when it has more trigrams than the index keeps.
 void AddField(Xapian::Document& doc, std::string_view text, std::string_view prefix) {
-  TrigramPostings postings = Postings(Fold(text));
+  std::string folded = Fold(text);
+  TrigramPostings postings = Postings(folded);
   std::string term(prefix);
   for (const auto& [gram, positions] : postings.grams) {
     if (prefix == kHeader && IsCommonHeaderGram(gram)) continue;
@@ -63,6 +72,7 @@ void AddField(Xapian::Document& doc, std::string_view text, std::string_view pre
     for (uint32_t p : positions) doc.add_posting(term, p, 0);
   }
   if (postings.cut) doc.add_boolean_term(OverflowTerm(prefix));
+  for (const auto& word : Words(folded)) doc.add_boolean_term(WordTerm(prefix, word));
 }
 
 // The phrase that proves a field holds the needle (search::PhraseTerms), or
@@ -93,15 +103,34 @@ Xapian::Query Or(const Xapian::Query& a, const Xapian::Query& b) {
   return Xapian::Query(Xapian::Query::OP_OR, a, b);
 }
 
+// The field's phrase query, and where the needle can be proven by a word
+// term (search::WordPrefix) the documents with such a term first: the
+// phrase's positions are read only in the documents without one (Xapian
+// applies the AND_NOT before it checks the positions of an AND's phrase).
+Xapian::Query FieldProof(std::string_view folded, const std::vector<std::string>& phrase,
+                         std::string_view prefix) {
+  Xapian::Query exact(Xapian::Query::OP_PHRASE, phrase.begin(), phrase.end(),
+                      static_cast<Xapian::termcount>(phrase.size()));
+  std::string word = WordPrefix(folded);
+  if (word.empty() || phrase.size() < 2) return exact;
+  Xapian::Query words(Xapian::Query::OP_WILDCARD, WordTerm(prefix, word), kMaxWordExpansion,
+                      Xapian::Query::WILDCARD_LIMIT_MOST_FREQUENT);
+  Xapian::Query rest(Xapian::Query::OP_AND_NOT, Xapian::Query(phrase.front()), words);
+  return Xapian::Query(Xapian::Query::OP_OR, words,
+                       Xapian::Query(Xapian::Query::OP_AND, exact, rest));
+}
+
+// Documents among the wanted ones (a bitmap by docid).
 class WantedDecider : public Xapian::MatchDecider {
  public:
-  explicit WantedDecider(const std::unordered_set<Xapian::docid>& wanted) : wanted_(wanted) {}
+  explicit WantedDecider(const std::vector<bool>& wanted) : wanted_(wanted) {}
   bool operator()(const Xapian::Document& doc) const override {
-    return wanted_.count(doc.get_docid()) != 0;
+    Xapian::docid id = doc.get_docid();
+    return id < wanted_.size() && wanted_[id];
   }
 
  private:
-  const std::unordered_set<Xapian::docid>& wanted_;
+  const std::vector<bool>& wanted_;
 };
 
 }  // namespace
@@ -301,6 +330,18 @@ bool TextIndex::Contains(int64_t id) const {
   return id > 0 && static_cast<size_t>(id) < impl_->held.size() && impl_->held[id];
 }
 
+std::vector<bool> TextIndex::ContainsEach(
+    const std::vector<std::pair<uint32_t, int64_t>>& rows) const {
+  std::vector<bool> out(rows.size());
+  std::shared_lock lock(impl_->mu);
+  const std::vector<bool>& held = impl_->held;
+  for (size_t i = 0; i < rows.size(); ++i) {
+    int64_t id = rows[i].second;
+    out[i] = id > 0 && static_cast<size_t>(id) < held.size() && held[id];
+  }
+  return out;
+}
+
 uint64_t TextIndex::DocCount() const {
   std::shared_lock lock(impl_->mu);
   uint64_t n = 0;
@@ -311,12 +352,21 @@ uint64_t TextIndex::DocCount() const {
 Result<TextHits> TextIndex::Lookup(std::string_view needle, bool with_header,
                                    const std::vector<int64_t>& wanted) {
   std::string folded = Fold(needle);
-  std::unordered_set<Xapian::docid> want;
-  for (int64_t id : wanted) {
-    if (Contains(id)) want.insert(static_cast<Xapian::docid>(id));
+  std::vector<bool> want;  // by docid: wanted and held
+  bool any = false;
+  {
+    std::shared_lock lock(impl_->mu);
+    const std::vector<bool>& held = impl_->held;
+    for (int64_t id : wanted) {
+      if (id <= 0 || static_cast<size_t>(id) >= held.size() || !held[id]) continue;
+      if (static_cast<size_t>(id) >= want.size())
+        want.resize(std::max<size_t>(id + 1, want.size() * 2));
+      want[id] = true;
+      any = true;
+    }
   }
   TextHits out;
-  if (want.empty()) return out;
+  if (!any) return out;
   // Per field: a needle whose phrase the positions prove (search::PhraseTerms)
   // matches where the phrase stands, and is checked only in fields cut at the
   // term limit; any other needle narrows by its trigrams and is checked.
@@ -326,8 +376,7 @@ Result<TextHits> TextIndex::Lookup(std::string_view needle, bool with_header,
     if (prefix == kHeader && !with_header) break;
     std::vector<std::string> phrase = FieldPhrase(folded, prefix);
     if (!phrase.empty()) {
-      proven = Or(proven, Xapian::Query(Xapian::Query::OP_PHRASE, phrase.begin(), phrase.end(),
-                                        static_cast<Xapian::termcount>(phrase.size())));
+      proven = Or(proven, FieldProof(folded, phrase, prefix));
       unproven = Or(unproven, Xapian::Query(OverflowTerm(prefix)));
       narrows = true;
     } else {
@@ -337,8 +386,9 @@ Result<TextHits> TextIndex::Lookup(std::string_view needle, bool with_header,
     }
   }
   if (!narrows) {  // nothing to narrow by: every one is a candidate
-    out.candidates.assign(want.begin(), want.end());
-    std::sort(out.candidates.begin(), out.candidates.end());
+    for (size_t id = 0; id < want.size(); ++id) {
+      if (want[id]) out.candidates.push_back(static_cast<int64_t>(id));
+    }
     return out;
   }
   for (int attempt = 1;; ++attempt) {

@@ -27,6 +27,7 @@
 #include <shared_mutex>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "base/result.h"
@@ -68,6 +69,8 @@ class TextIndex {
   // The highest blob id read (staged or committed): the next round reads above it.
   int64_t Watermark() const;
   bool Contains(int64_t id) const;
+  // Contains() of each pair's second (a blob id), under one lock.
+  std::vector<bool> ContainsEach(const std::vector<std::pair<uint32_t, int64_t>>& rows) const;
   uint64_t DocCount() const;
 
   // Which of the ids among `wanted` have a header (when `with_header`) or

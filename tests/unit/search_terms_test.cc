@@ -108,6 +108,47 @@ TEST(SearchTerms, PositionsProveExactlyWhatTheCheckFinds) {
   EXPECT_GT(found, 300);
 }
 
+// The word terms' proof (search::Words, search::WordPrefix): a document with
+// a word term that starts with the needle's word prefix holds the needle.
+// It proves only (documents without one go to the phrase), so it must never
+// claim a match the check does not find, and on random text it proves most
+// needles that start a word.
+TEST(SearchTerms, WordTermsProveOnlyWhatTheCheckFinds) {
+  EXPECT_EQ(Words("ab abcd\r\nabcd x日本語です abcd"),
+            (std::vector<std::string>{"abcd", "x日本語です"}));
+  EXPECT_EQ(Words(std::string(100, 'a')),
+            (std::vector<std::string>{std::string(kMaxWordBytes, 'a')}));
+  EXPECT_EQ(WordPrefix("invoice"), "invoice");
+  EXPECT_EQ(WordPrefix("日本語で"), "日本語で");
+  EXPECT_EQ(WordPrefix("abc"), "");  // a single trigram proves it alone
+  EXPECT_EQ(WordPrefix("ab cd"), "");
+  EXPECT_EQ(WordPrefix(std::string(kMaxWordBytes + 1, 'a')), "");
+  std::mt19937 random(17);
+  const std::vector<std::string> alphabet{"a", "b", " ", "\r\n", "日", "\xff", "\xe6"};
+  auto draw = [&](size_t n) {
+    std::string out;
+    for (size_t i = 0; i < n; ++i) out += alphabet[random() % alphabet.size()];
+    return out;
+  };
+  int proven = 0;
+  for (int round = 0; round < 100000; ++round) {
+    std::string text = draw(random() % 60);
+    std::string needle = draw(1 + random() % 9);
+    if (round % 2 && text.size() > 4) {  // often one that is there
+      size_t from = random() % (text.size() - 4);
+      needle = text.substr(from, 1 + random() % (text.size() - from - 1));
+    }
+    std::string word = WordPrefix(needle);
+    if (word.empty()) continue;
+    bool by_word = false;
+    for (const auto& w : Words(text)) by_word = by_word || w.compare(0, word.size(), word) == 0;
+    if (!by_word) continue;
+    ++proven;
+    ASSERT_TRUE(MatchesFolded(text, needle)) << "text [" << text << "] needle [" << needle << "]";
+  }
+  EXPECT_GT(proven, 300);
+}
+
 TEST(TextIndex, NarrowsByTrigramsAndChecksExactly) {
   testing::TempDir dir;
   auto index = TextIndex::Open(dir.path() + "/index", 10);
@@ -146,6 +187,15 @@ TEST(TextIndex, NarrowsByTrigramsAndChecksExactly) {
   EXPECT_EQ(x.Lookup("SUBJECT:", true, all)->candidates, all);
   EXPECT_EQ(x.Lookup("subject: lunch", true, all)->candidates, Ids{2});
   EXPECT_EQ(x.Lookup("foo", false, {3})->matches, Ids{3});  // only the wanted
+  // A needle that starts a word is proven by the word terms; one inside a
+  // word by its phrase: either way the same matches.
+  ASSERT_TRUE(x.Add({{4, "", "invoices sent"}, {5, "", "reinvoice"}, {6, "", "invo ice"}}, 6).ok());
+  ASSERT_TRUE(x.Commit().ok());
+  Ids more{1, 2, 3, 4, 5, 6};
+  EXPECT_EQ(x.Lookup("INVOICE", false, more)->matches, (Ids{4, 5}));
+  EXPECT_TRUE(x.Lookup("INVOICE", false, more)->candidates.empty());
+  EXPECT_EQ(x.Lookup("voice", false, more)->matches, (Ids{4, 5}));
+  EXPECT_EQ(x.Lookup("invoices sent", false, more)->matches, Ids{4});
   // A body that is gone stops counting at once, and is removed at Flush.
   x.Forget({2}, 3);
   EXPECT_FALSE(x.Contains(2));

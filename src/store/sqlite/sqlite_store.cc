@@ -1351,26 +1351,33 @@ class SqliteStore final : public Store, public WriteProbe {
     auto rows = WithReader([&](Db& db) { return sqlite::QueryLiveBlobs(db, mailbox_id); });
     if (!rows) return rows.error();
     TextMatches out;
+    std::vector<bool> held = index_ ? index_->ContainsEach(*rows) : std::vector<bool>(rows->size());
     std::vector<int64_t> wanted;
     wanted.reserve(rows->size());
-    for (const auto& [uid, blob] : *rows) {
-      if (index_ && index_->Contains(blob)) {
-        wanted.push_back(blob);
+    for (size_t i = 0; i < rows->size(); ++i) {
+      if (held[i]) {
+        wanted.push_back((*rows)[i].second);
       } else {
-        out.unindexed.push_back(uid);  // the caller scans it
+        out.unindexed.push_back((*rows)[i].first);  // the caller scans it
       }
     }
     if (wanted.empty()) return out;
     auto found = index_->Lookup(needle, with_header, wanted);
     if (!found) return found.error();
-    auto hit = CheckCandidates(found->candidates, needle, with_header);
-    if (!hit) return hit.error();
-    hit->insert(found->matches.begin(), found->matches.end());
-    std::unordered_set<int64_t> candidate(found->candidates.begin(), found->candidates.end());
+    auto checked = CheckCandidates(found->candidates, needle, with_header);
+    if (!checked) return checked.error();
+    // Both ascending: tested by binary search.
+    std::vector<int64_t> hit(checked->begin(), checked->end());
+    std::sort(hit.begin(), hit.end());
+    const std::vector<int64_t>& matches = found->matches;
+    const std::vector<int64_t>& candidates = found->candidates;
+    auto in = [](const std::vector<int64_t>& v, int64_t id) {
+      return std::binary_search(v.begin(), v.end(), id);
+    };
     for (const auto& [uid, blob] : *rows) {
-      if (hit->count(blob)) {
+      if (in(matches, blob) || in(hit, blob)) {
         out.uids.push_back(uid);
-      } else if (candidate.count(blob) && !options_.index_text) {
+      } else if (!options_.index_text && in(candidates, blob)) {
         out.unindexed.push_back(uid);  // no extractor to check it with: the caller scans it
       }
     }
