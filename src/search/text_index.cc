@@ -14,6 +14,9 @@ namespace hato::search {
 namespace {
 
 constexpr char kWatermarkKey[] = "watermark";
+// The metadata key "holes": the ids up to the watermark that were read but
+// could not be indexed (TextIndex::Skip), comma-separated.
+constexpr char kHolesKey[] = "holes";
 // The metadata key "format": what the terms are. 2: trigrams with positions
 // and run ends (search::Postings); 3: and word terms (search::Words). An
 // index without it (or another) is cleared at Open and built again.
@@ -139,12 +142,14 @@ struct TextIndex::Impl {
   std::string dir;
   Xapian::WritableDatabase writer;  // indexer thread only
 
-  mutable std::shared_mutex mu;  // guards `held`, `watermark`, `forgotten`
+  mutable std::shared_mutex mu;  // guards `held`, `watermark`, `holes`, `forgotten`
   std::vector<bool> held;        // by blob id: a document exists
   int64_t watermark = 0;
+  std::vector<int64_t> holes;      // ascending: read up to the watermark, not indexed
   std::vector<int64_t> forgotten;  // ids to delete at the next Flush
   // Indexer thread only: added since the last Commit.
   std::vector<int64_t> staged;
+  std::vector<int64_t> staged_holes;
   int64_t staged_watermark = 0;
 
   std::mutex readers_mu;
@@ -220,6 +225,14 @@ Result<std::unique_ptr<TextIndex>> TextIndex::Open(const std::string& dir, int64
     Xapian::WritableDatabase& w = impl->writer;
     std::string mark = w.get_metadata(kWatermarkKey);
     impl->watermark = mark.empty() ? 0 : std::stoll(mark);
+    std::string holes = w.get_metadata(kHolesKey);
+    for (size_t at = 0; at < holes.size();) {
+      size_t comma = std::min(holes.find(',', at), holes.size());
+      int64_t id = std::stoll(holes.substr(at, comma - at));
+      if (id <= max_id) impl->holes.push_back(id);
+      at = comma + 1;
+    }
+    std::sort(impl->holes.begin(), impl->holes.end());
     // Bodies purged while we were not running: SQLite may hand their ids out
     // again, so what the index holds above the store's highest id is stale.
     std::vector<Xapian::docid> stale;
@@ -266,16 +279,34 @@ Status TextIndex::Add(const std::vector<IndexDoc>& docs, int64_t watermark) {
 Status TextIndex::Commit() {
   try {
     int64_t mark;
+    std::vector<int64_t> holes;
     {
       std::shared_lock lock(impl_->mu);
       mark = std::max(impl_->watermark, impl_->staged_watermark);
+      holes = impl_->holes;
+      // A body forgotten while we read it is no hole.
+      std::vector<int64_t> gone(impl_->forgotten);
+      std::sort(gone.begin(), gone.end());
+      for (int64_t id : impl_->staged_holes) {
+        if (id <= mark && !std::binary_search(gone.begin(), gone.end(), id)) holes.push_back(id);
+      }
+    }
+    std::sort(holes.begin(), holes.end());
+    holes.erase(std::unique(holes.begin(), holes.end()), holes.end());
+    std::string list;
+    for (int64_t id : holes) {
+      if (!list.empty()) list += ',';
+      list += std::to_string(id);
     }
     impl_->writer.set_metadata(kWatermarkKey, std::to_string(mark));
+    impl_->writer.set_metadata(kHolesKey, list);
     impl_->writer.commit();
     std::unique_lock lock(impl_->mu);
     for (int64_t id : impl_->staged) impl_->SetHeld(id, true);
     // A body forgotten while we indexed it must not come back.
     for (int64_t id : impl_->forgotten) impl_->SetHeld(id, false);
+    impl_->holes = std::move(holes);
+    impl_->staged_holes.clear();
     impl_->watermark = std::max(impl_->watermark, impl_->staged_watermark);
     impl_->staged.clear();
     return Ok();
@@ -284,12 +315,21 @@ Status TextIndex::Commit() {
   }
 }
 
+void TextIndex::Skip(const std::vector<int64_t>& ids) {
+  impl_->staged_holes.insert(impl_->staged_holes.end(), ids.begin(), ids.end());
+}
+
 void TextIndex::Forget(const std::vector<int64_t>& ids, int64_t max_id) {
   std::unique_lock lock(impl_->mu);
   for (int64_t id : ids) {
     impl_->SetHeld(id, false);
     impl_->forgotten.push_back(id);
   }
+  std::vector<int64_t> gone(ids);
+  std::sort(gone.begin(), gone.end());
+  std::erase_if(impl_->holes, [&](int64_t id) {
+    return id > max_id || std::binary_search(gone.begin(), gone.end(), id);
+  });
   // Ids above the store's highest are handed out again: read them again.
   if (impl_->watermark > max_id) impl_->watermark = max_id;
   if (impl_->staged_watermark > max_id) impl_->staged_watermark = max_id;
@@ -325,6 +365,11 @@ int64_t TextIndex::Watermark() const {
   return std::max(impl_->watermark, impl_->staged_watermark);
 }
 
+TextIndex::Coverage TextIndex::Covered() const {
+  std::shared_lock lock(impl_->mu);
+  return {impl_->watermark, impl_->holes};
+}
+
 bool TextIndex::Contains(int64_t id) const {
   std::shared_lock lock(impl_->mu);
   return id > 0 && static_cast<size_t>(id) < impl_->held.size() && impl_->held[id];
@@ -349,6 +394,70 @@ uint64_t TextIndex::DocCount() const {
   return n;
 }
 
+// A needle's queries: `proven` matches hold it; `unproven` ones may (the
+// caller checks them). `narrows` false: every document is a candidate.
+struct TextIndex::Plan {
+  Xapian::Query proven, unproven;
+  bool narrows = false;
+};
+
+TextIndex::Plan TextIndex::MakePlan(std::string_view folded, bool with_header) {
+  // Per field: a needle whose phrase the positions prove (search::PhraseTerms)
+  // matches where the phrase stands, and is checked only in fields cut at the
+  // term limit; any other needle narrows by its trigrams and is checked.
+  Plan plan;
+  for (std::string_view prefix : {kBody, kHeader}) {
+    if (prefix == kHeader && !with_header) break;
+    std::vector<std::string> phrase = FieldPhrase(folded, prefix);
+    if (!phrase.empty()) {
+      plan.proven = Or(plan.proven, FieldProof(folded, phrase, prefix));
+      plan.unproven = Or(plan.unproven, Xapian::Query(OverflowTerm(prefix)));
+      plan.narrows = true;
+    } else {
+      std::vector<std::string> terms = FieldTerms(folded, prefix, true);
+      plan.unproven = Or(plan.unproven, FieldQuery(terms, prefix));
+      plan.narrows = plan.narrows || !terms.empty();
+    }
+  }
+  return plan;
+}
+
+Result<TextHits> TextIndex::RunPlan(const Plan& plan, const Xapian::MatchDecider* decider,
+                                    size_t limit, bool& over) {
+  for (int attempt = 1;; ++attempt) {
+    TextHits out;
+    over = false;
+    try {
+      auto reader = impl_->TakeReader();
+      auto run = [&](const Xapian::Query& q, std::vector<int64_t>& ids) {
+        if (q.empty() || over) return;
+        Xapian::Enquire enquire(*reader);
+        enquire.set_query(q);
+        enquire.set_weighting_scheme(Xapian::BoolWeight());
+        enquire.set_docid_order(Xapian::Enquire::ASCENDING);
+        Xapian::doccount most =
+            limit == 0 ? reader->get_doccount() : static_cast<Xapian::doccount>(limit + 1);
+        Xapian::MSet mset = enquire.get_mset(0, most, 0, nullptr, decider);
+        if (limit != 0 && mset.size() > limit) over = true;
+        for (auto it = mset.begin(); it != mset.end(); ++it) ids.push_back(*it);
+      };
+      run(plan.proven, out.matches);
+      run(plan.unproven, out.candidates);
+      impl_->GiveBack(std::move(reader));
+      // A proven match needs no check.
+      std::vector<int64_t> rest;
+      std::set_difference(out.candidates.begin(), out.candidates.end(), out.matches.begin(),
+                          out.matches.end(), std::back_inserter(rest));
+      out.candidates.swap(rest);
+      return out;
+    } catch (const Xapian::DatabaseModifiedError& e) {
+      if (attempt >= kSearchAttempts) return XapianError(e, "search");
+    } catch (const Xapian::Error& e) {
+      return XapianError(e, "search");
+    }
+  }
+}
+
 Result<TextHits> TextIndex::Lookup(std::string_view needle, bool with_header,
                                    const std::vector<int64_t>& wanted) {
   std::string folded = Fold(needle);
@@ -367,59 +476,27 @@ Result<TextHits> TextIndex::Lookup(std::string_view needle, bool with_header,
   }
   TextHits out;
   if (!any) return out;
-  // Per field: a needle whose phrase the positions prove (search::PhraseTerms)
-  // matches where the phrase stands, and is checked only in fields cut at the
-  // term limit; any other needle narrows by its trigrams and is checked.
-  Xapian::Query proven, unproven;
-  bool narrows = false;
-  for (std::string_view prefix : {kBody, kHeader}) {
-    if (prefix == kHeader && !with_header) break;
-    std::vector<std::string> phrase = FieldPhrase(folded, prefix);
-    if (!phrase.empty()) {
-      proven = Or(proven, FieldProof(folded, phrase, prefix));
-      unproven = Or(unproven, Xapian::Query(OverflowTerm(prefix)));
-      narrows = true;
-    } else {
-      std::vector<std::string> terms = FieldTerms(folded, prefix, true);
-      unproven = Or(unproven, FieldQuery(terms, prefix));
-      narrows = narrows || !terms.empty();
-    }
-  }
-  if (!narrows) {  // nothing to narrow by: every one is a candidate
+  Plan plan = MakePlan(folded, with_header);
+  if (!plan.narrows) {  // nothing to narrow by: every one is a candidate
     for (size_t id = 0; id < want.size(); ++id) {
       if (want[id]) out.candidates.push_back(static_cast<int64_t>(id));
     }
     return out;
   }
-  for (int attempt = 1;; ++attempt) {
-    out = {};
-    try {
-      auto reader = impl_->TakeReader();
-      WantedDecider decider(want);
-      auto run = [&](const Xapian::Query& q, std::vector<int64_t>& ids) {
-        if (q.empty()) return;
-        Xapian::Enquire enquire(*reader);
-        enquire.set_query(q);
-        enquire.set_weighting_scheme(Xapian::BoolWeight());
-        enquire.set_docid_order(Xapian::Enquire::ASCENDING);
-        Xapian::MSet mset = enquire.get_mset(0, reader->get_doccount(), 0, nullptr, &decider);
-        for (auto it = mset.begin(); it != mset.end(); ++it) ids.push_back(*it);
-      };
-      run(proven, out.matches);
-      run(unproven, out.candidates);
-      impl_->GiveBack(std::move(reader));
-      // A proven match needs no check.
-      std::vector<int64_t> rest;
-      std::set_difference(out.candidates.begin(), out.candidates.end(), out.matches.begin(),
-                          out.matches.end(), std::back_inserter(rest));
-      out.candidates.swap(rest);
-      return out;
-    } catch (const Xapian::DatabaseModifiedError& e) {
-      if (attempt >= kSearchAttempts) return XapianError(e, "search");
-    } catch (const Xapian::Error& e) {
-      return XapianError(e, "search");
-    }
-  }
+  WantedDecider decider(want);
+  bool over = false;
+  return RunPlan(plan, &decider, 0, over);
+}
+
+Result<std::optional<TextHits>> TextIndex::LookupFew(std::string_view needle, bool with_header,
+                                                     size_t limit) {
+  Plan plan = MakePlan(Fold(needle), with_header);
+  if (!plan.narrows) return std::optional<TextHits>();
+  bool over = false;
+  auto hits = RunPlan(plan, nullptr, std::max<size_t>(limit, 1), over);
+  if (!hits) return hits.error();
+  if (over) return std::optional<TextHits>();
+  return std::optional<TextHits>(std::move(*hits));
 }
 
 }  // namespace hato::search

@@ -241,6 +241,36 @@ TEST(TextIndex, FieldCutAtTheTermLimitIsAlwaysACandidate) {
   EXPECT_EQ(tiny.candidates, (std::vector<int64_t>{1}));
 }
 
+TEST(TextIndex, FewHitsAreFoundWithoutTheWantedListAndHolesAreKept) {
+  testing::TempDir dir;
+  auto index = TextIndex::Open(dir.path() + "/index", 10);
+  ASSERT_TRUE(index.ok()) << index.error().message;
+  TextIndex& x = **index;
+  using Ids = std::vector<int64_t>;
+  ASSERT_TRUE(x.Add({{1, "", "apple pie"}, {2, "", "apple tart"}, {4, "", "pear"}}, 4).ok());
+  x.Skip({3});  // read, unreadable: stays unindexed
+  ASSERT_TRUE(x.Commit().ok());
+  EXPECT_EQ(x.Covered().watermark, 4);
+  EXPECT_EQ(x.Covered().holes, Ids{3});
+  EXPECT_FALSE(x.Contains(3));
+  auto few = x.LookupFew("apple", false, 2);
+  ASSERT_TRUE(few.ok() && few->has_value());
+  EXPECT_EQ((*few)->matches, (Ids{1, 2}));
+  EXPECT_FALSE(x.LookupFew("apple", false, 1)->has_value());  // more than the limit
+  EXPECT_TRUE((*x.LookupFew("plum", false, 1))->matches.empty());
+  EXPECT_FALSE(x.LookupFew("pi", false, 10)->has_value());  // narrows nothing
+  auto oo = x.LookupFew("ea", false, 10);                   // no trigram: every one
+  EXPECT_FALSE(oo->has_value());
+  index->reset();
+  auto again = TextIndex::Open(dir.path() + "/index", 10);
+  ASSERT_TRUE(again.ok()) << again.error().message;
+  EXPECT_EQ((*again)->Covered().holes, Ids{3});  // committed with the watermark
+  (*again)->Forget({3}, 10);                     // destroyed: no hole any more
+  EXPECT_TRUE((*again)->Covered().holes.empty());
+  ASSERT_TRUE((*again)->Commit().ok());
+  EXPECT_TRUE((*again)->Covered().holes.empty());
+}
+
 TEST(TextIndex, IndexOfAnOlderFormatIsBuiltAgain) {
   testing::TempDir dir;
   {
