@@ -66,6 +66,12 @@ char32_t FoldCodePoint(char32_t c) {
 
 bool IsSpace(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
 
+// A byte of a word term: any but ASCII other than letters and digits (so
+// "invoice." and "invoice," share the term "invoice").
+bool IsWordByte(unsigned char b) {
+  return b >= 0x80 || (b >= 'a' && b <= 'z') || (b >= 'A' && b <= 'Z') || (b >= '0' && b <= '9');
+}
+
 }  // namespace
 
 std::string Fold(std::string_view s) {
@@ -311,7 +317,7 @@ TrigramPostings Postings(std::string_view folded) {
   // Each occurrence as (gram index, position), positions ascending.
   std::vector<std::pair<uint32_t, uint32_t>> occurrences;
   occurrences.reserve(folded.size());
-  GramTable table(folded.size() / 8);
+  GramTable table(folded.size() / 4);
   ScanGrams(
       folded, false,
       [&](std::string_view g, uint32_t position) {
@@ -350,17 +356,23 @@ TrigramPostings Postings(std::string_view folded) {
     order.resize(kMaxTermsPerField);
     out.cut = true;
   }
-  // Where each kept gram goes in `out` (UINT32_MAX: cut).
-  std::vector<uint32_t> slot(grams.size(), UINT32_MAX);
+  // Where the next position of each kept gram goes in `out.positions`
+  // (UINT32_MAX: cut): a counting sort, stable, so each gram's positions stay ascending.
+  std::vector<uint32_t> next(grams.size(), UINT32_MAX);
   out.grams.resize(order.size());
+  out.starts.resize(order.size() + 1);
+  uint32_t total = 0;
   for (uint32_t i = 0; i < order.size(); ++i) {
     const GramTable::Gram& g = grams[order[i]];
-    slot[order[i]] = i;
-    g.CopyTo(out.grams[i].first);
-    out.grams[i].second.reserve(g.count);
+    g.CopyTo(out.grams[i]);
+    out.starts[i] = total;
+    next[order[i]] = total;
+    total += g.count;
   }
+  out.starts[order.size()] = total;
+  out.positions.resize(total);
   for (const auto& [index, position] : occurrences) {
-    if (slot[index] != UINT32_MAX) out.grams[slot[index]].second.push_back(position);
+    if (next[index] != UINT32_MAX) out.positions[next[index]++] = position;
   }
   return out;
 }
@@ -475,15 +487,18 @@ std::vector<std::string> Words(std::string_view folded) {
       ++i;
       continue;
     }
-    size_t start = i, chars = 0;
+    size_t start = i, end = i, chars = 0;
     uint64_t h = 1469598103934665603ull;
     for (; i < folded.size() && !IsSpace(folded[i]); ++i) {
       auto b = static_cast<unsigned char>(folded[i]);
-      chars += (b & 0xC0) != 0x80;  // a lead byte (or an invalid one)
-      if (i - start < kMaxWordBytes) h = (h ^ b) * 1099511628211ull;
+      if (end == i && i - start < kMaxWordBytes && IsWordByte(b)) {
+        chars += (b & 0xC0) != 0x80;  // a lead byte (or an invalid one)
+        h = (h ^ b) * 1099511628211ull;
+        ++end;
+      }
     }
     if (chars < kWordMinChars) continue;
-    std::string_view run = folded.substr(start, std::min(i - start, kMaxWordBytes));
+    std::string_view run = folded.substr(start, end - start);
     size_t mask = slots.size() - 1;
     for (size_t k = h & mask;; k = (k + 1) & mask) {
       if (slots[k] == UINT32_MAX) {
@@ -512,7 +527,7 @@ std::vector<std::string> Words(std::string_view folded) {
 std::string WordPrefix(std::string_view folded_needle) {
   if (folded_needle.size() > kMaxWordBytes) return {};
   for (char c : folded_needle) {
-    if (IsSpace(c)) return {};
+    if (!IsWordByte(static_cast<unsigned char>(c))) return {};
   }
   if (CountChars(folded_needle) < kWordMinChars) return {};
   return std::string(folded_needle);

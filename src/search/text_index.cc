@@ -67,12 +67,13 @@ void AddField(Xapian::Document& doc, std::string_view text, std::string_view pre
   std::string folded = Fold(text);
   TrigramPostings postings = Postings(folded);
   std::string term(prefix);
-  for (const auto& [gram, positions] : postings.grams) {
+  for (size_t i = 0; i < postings.grams.size(); ++i) {
+    const std::string& gram = postings.grams[i];
     if (prefix == kHeader && IsCommonHeaderGram(gram)) continue;
     term.resize(prefix.size());
     term += gram;
     // No wdf: searches weigh nothing (BoolWeight).
-    for (uint32_t p : positions) doc.add_posting(term, p, 0);
+    for (uint32_t p : postings.PositionsOf(i)) doc.add_posting(term, p, 0);
   }
   if (postings.cut) doc.add_boolean_term(OverflowTerm(prefix));
   for (const auto& word : Words(folded)) doc.add_boolean_term(WordTerm(prefix, word));

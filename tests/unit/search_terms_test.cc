@@ -50,8 +50,10 @@ TEST(SearchTerms, TrigramsOfCodePointsWithinWords) {
 // consecutive positions somewhere in the field.
 bool PhraseStands(const TrigramPostings& field, const std::vector<std::string>& phrase) {
   auto positions = [&](const std::string& term) -> std::vector<uint32_t> {
-    for (const auto& [gram, at] : field.grams) {
-      if (gram == term) return at;
+    for (size_t i = 0; i < field.grams.size(); ++i) {
+      if (field.grams[i] == term) {
+        return {field.PositionsOf(i).begin(), field.PositionsOf(i).end()};
+      }
     }
     return {};
   };
@@ -70,8 +72,12 @@ TEST(SearchTerms, PositionsProveExactlyWhatTheCheckFinds) {
   auto p = Postings("ab  abcd\r\nxyz");
   // Runs: "ab" (no trigram: takes position 1), "abcd" (2, 3; its end, before
   // an "x", at 4), "xyz" (5; end of the text at 6).
-  EXPECT_EQ(p.grams, (std::vector<std::pair<std::string, std::vector<uint32_t>>>{
-                         {"\n", {6}}, {"\nx", {4}}, {"abc", {2}}, {"bcd", {3}}, {"xyz", {5}}}));
+  EXPECT_EQ(p.grams, (std::vector<std::string>{"\n", "\nx", "abc", "bcd", "xyz"}));
+  EXPECT_EQ(p.positions, (std::vector<uint32_t>{6, 4, 2, 3, 5}));
+  auto twice = Postings("abc abc");
+  EXPECT_EQ(twice.grams, (std::vector<std::string>{"\n", "\na", "abc"}));
+  EXPECT_EQ(twice.positions, (std::vector<uint32_t>{4, 2, 1, 3}));
+  EXPECT_EQ(twice.starts, (std::vector<uint32_t>{0, 1, 2, 4}));
   EXPECT_EQ(PhraseTerms("bcd xy", "B"), std::vector<std::string>{});  // "xy": too short
   EXPECT_EQ(PhraseTerms("ab abcd", "B"), std::vector<std::string>{});
   EXPECT_EQ(PhraseTerms("abcd ab xyz", "B"), std::vector<std::string>{});
@@ -114,7 +120,7 @@ TEST(SearchTerms, PositionsProveExactlyWhatTheCheckFinds) {
 // claim a match the check does not find, and on random text it proves most
 // needles that start a word.
 TEST(SearchTerms, WordTermsProveOnlyWhatTheCheckFinds) {
-  EXPECT_EQ(Words("ab abcd\r\nabcd x日本語です abcd"),
+  EXPECT_EQ(Words("ab abcd\r\nabcd. x日本語です abcd, <ab@cd> abc.def"),
             (std::vector<std::string>{"abcd", "x日本語です"}));
   EXPECT_EQ(Words(std::string(100, 'a')),
             (std::vector<std::string>{std::string(kMaxWordBytes, 'a')}));
@@ -122,9 +128,10 @@ TEST(SearchTerms, WordTermsProveOnlyWhatTheCheckFinds) {
   EXPECT_EQ(WordPrefix("日本語で"), "日本語で");
   EXPECT_EQ(WordPrefix("abc"), "");  // a single trigram proves it alone
   EXPECT_EQ(WordPrefix("ab cd"), "");
+  EXPECT_EQ(WordPrefix("abcd."), "");  // no word term holds the dot
   EXPECT_EQ(WordPrefix(std::string(kMaxWordBytes + 1, 'a')), "");
   std::mt19937 random(17);
-  const std::vector<std::string> alphabet{"a", "b", " ", "\r\n", "日", "\xff", "\xe6"};
+  const std::vector<std::string> alphabet{"a", "b", " ", "\r\n", "日", "\xff", "\xe6", "."};
   auto draw = [&](size_t n) {
     std::string out;
     for (size_t i = 0; i < n; ++i) out += alphabet[random() % alphabet.size()];
