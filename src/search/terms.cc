@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <unordered_set>
 
 namespace hato::search {
@@ -64,6 +65,12 @@ char32_t FoldCodePoint(char32_t c) {
 }
 
 bool IsSpace(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
+
+// A byte of a word term: any but ASCII other than letters and digits (so
+// "invoice." and "invoice," share the term "invoice").
+bool IsWordByte(unsigned char b) {
+  return b >= 0x80 || (b >= 'a' && b <= 'z') || (b >= 'A' && b <= 'Z') || (b >= '0' && b <= '9');
+}
 
 }  // namespace
 
@@ -230,49 +237,142 @@ std::vector<std::string> NeedleTrigrams(std::string_view folded, std::string_vie
   return Grams(folded, prefix, true);
 }
 
+namespace {
+
+// The distinct grams of one field and where each stands, in one pass: an
+// open-addressing table from a gram's bytes (a trigram is at most 12 bytes, a
+// run end 5) to its index in order of first sight. Sorting every occurrence
+// (a pair per position) cost more than the rest of Postings.
+class GramTable {
+ public:
+  static constexpr size_t kMaxGramBytes = 15;
+  struct Gram {
+    uint64_t lo, hi;  // the bytes, zero-padded; the size in hi's top byte
+    uint32_t count;   // positions
+    size_t size() const { return hi >> 56; }
+    void CopyTo(std::string& out) const {
+      char bytes[16];
+      std::memcpy(bytes, &lo, 8);
+      std::memcpy(bytes + 8, &hi, 8);
+      out.assign(bytes, size());
+    }
+  };
+
+  explicit GramTable(size_t expected) {
+    size_t capacity = 64;
+    while (capacity < expected) capacity *= 2;
+    slots_.assign(capacity, kEmpty);
+  }
+
+  // The index of `gram` (added when new); `gram` is at most kMaxGramBytes.
+  uint32_t Find(std::string_view gram) {
+    char bytes[16] = {};
+    std::memcpy(bytes, gram.data(), gram.size());
+    uint64_t lo, hi;
+    std::memcpy(&lo, bytes, 8);
+    std::memcpy(&hi, bytes + 8, 8);
+    hi |= static_cast<uint64_t>(gram.size()) << 56;
+    size_t mask = slots_.size() - 1;
+    for (size_t i = Hash(lo, hi) & mask;; i = (i + 1) & mask) {
+      uint32_t slot = slots_[i];
+      if (slot == kEmpty) {
+        grams_.push_back({lo, hi, 0});
+        slots_[i] = static_cast<uint32_t>(grams_.size() - 1);
+        if (grams_.size() * 2 > slots_.size()) Grow();
+        return static_cast<uint32_t>(grams_.size() - 1);
+      }
+      const Gram& g = grams_[slot];
+      if (g.lo == lo && g.hi == hi) return slot;
+    }
+  }
+
+  std::vector<Gram>& grams() { return grams_; }
+
+ private:
+  static constexpr uint32_t kEmpty = UINT32_MAX;
+
+  static uint64_t Hash(uint64_t lo, uint64_t hi) {
+    uint64_t h = (lo ^ (hi * 0x9E3779B97F4A7C15ull)) * 0xBF58476D1CE4E5B9ull;
+    return h ^ (h >> 31);
+  }
+
+  void Grow() {
+    std::vector<uint32_t> old(slots_.size() * 2, kEmpty);
+    old.swap(slots_);
+    size_t mask = slots_.size() - 1;
+    for (uint32_t index = 0; index < grams_.size(); ++index) {
+      size_t i = Hash(grams_[index].lo, grams_[index].hi) & mask;
+      while (slots_[i] != kEmpty) i = (i + 1) & mask;
+      slots_[i] = index;
+    }
+  }
+
+  std::vector<uint32_t> slots_;
+  std::vector<Gram> grams_;
+};
+
+}  // namespace
+
 TrigramPostings Postings(std::string_view folded) {
-  std::vector<std::pair<uint64_t, uint32_t>> packed;
-  std::vector<std::pair<std::string_view, uint32_t>> longer;
-  TrigramPostings out;
-  packed.reserve(folded.size());
+  // Each occurrence as (gram index, position), positions ascending.
+  std::vector<std::pair<uint32_t, uint32_t>> occurrences;
+  occurrences.reserve(folded.size());
+  GramTable table(folded.size() / 4);
   ScanGrams(
       folded, false,
       [&](std::string_view g, uint32_t position) {
-        if (g.size() <= kPackedBytes) {
-          packed.emplace_back(Pack(g.data(), g.size()), position);
-        } else {
-          longer.emplace_back(g, position);
-        }
+        uint32_t index = table.Find(g);
+        ++table.grams()[index].count;
+        occurrences.emplace_back(index, position);
       },
       [&](uint32_t position, std::string_view next) {
-        // RunEndTerm's text ("\n" and one character) always packs.
+        // RunEndTerm's text: a line feed and the next character (4 bytes at most).
         char key[1 + 4] = {'\n'};
-        next.copy(key + 1, std::min<size_t>(next.size(), 4));
-        packed.emplace_back(Pack(key, 1 + std::min<size_t>(next.size(), 4)), position);
+        size_t n = next.copy(key + 1, 4);
+        uint32_t index = table.Find(std::string_view(key, 1 + n));
+        ++table.grams()[index].count;
+        occurrences.emplace_back(index, position);
       });
-  // Sorted by gram, then position: each gram's positions ascending.
-  std::sort(packed.begin(), packed.end());
-  std::sort(longer.begin(), longer.end());
-  for (size_t i = 0; i < packed.size(); ++i) {
-    if (i == 0 || packed[i].first != packed[i - 1].first) {
-      if (out.grams.size() == kMaxTermsPerField) {
-        out.cut = true;
-        return out;
-      }
-      out.grams.emplace_back();
-      AppendUnpacked(packed[i].first, out.grams.back().first);
-    }
-    out.grams.back().second.push_back(packed[i].second);
+  std::vector<GramTable::Gram>& grams = table.grams();
+  // The order of the result: grams of up to kPackedBytes bytes by their
+  // packed key, then the longer ones by their bytes.
+  std::vector<std::pair<uint64_t, uint32_t>> keys(grams.size());
+  for (uint32_t i = 0; i < grams.size(); ++i) {
+    const GramTable::Gram& g = grams[i];
+    // Pack() of up to kPackedBytes bytes: the bytes, the size in the top byte.
+    keys[i] = {g.size() <= kPackedBytes ? g.lo | (g.hi & (uint64_t{0xff} << 56)) : UINT64_MAX, i};
   }
-  for (size_t i = 0; i < longer.size(); ++i) {
-    if (i == 0 || longer[i].first != longer[i - 1].first) {
-      if (out.grams.size() == kMaxTermsPerField) {
-        out.cut = true;
-        return out;
-      }
-      out.grams.emplace_back(std::string(longer[i].first), std::vector<uint32_t>{});
-    }
-    out.grams.back().second.push_back(longer[i].second);
+  std::string x, y;
+  std::sort(keys.begin(), keys.end(), [&](const auto& a, const auto& b) {
+    if (a.first != b.first) return a.first < b.first;
+    grams[a.second].CopyTo(x);
+    grams[b.second].CopyTo(y);
+    return x < y;
+  });
+  std::vector<uint32_t> order(keys.size());
+  for (size_t i = 0; i < keys.size(); ++i) order[i] = keys[i].second;
+  TrigramPostings out;
+  if (order.size() > kMaxTermsPerField) {
+    order.resize(kMaxTermsPerField);
+    out.cut = true;
+  }
+  // Where the next position of each kept gram goes in `out.positions`
+  // (UINT32_MAX: cut): a counting sort, stable, so each gram's positions stay ascending.
+  std::vector<uint32_t> next(grams.size(), UINT32_MAX);
+  out.grams.resize(order.size());
+  out.starts.resize(order.size() + 1);
+  uint32_t total = 0;
+  for (uint32_t i = 0; i < order.size(); ++i) {
+    const GramTable::Gram& g = grams[order[i]];
+    g.CopyTo(out.grams[i]);
+    out.starts[i] = total;
+    next[order[i]] = total;
+    total += g.count;
+  }
+  out.starts[order.size()] = total;
+  out.positions.resize(total);
+  for (const auto& [index, position] : occurrences) {
+    if (next[index] != UINT32_MAX) out.positions[next[index]++] = position;
   }
   return out;
 }
@@ -376,6 +476,61 @@ bool IsCommonHeaderGram(std::string_view gram) {
     return out;
   }();
   return grams.count(std::string(gram)) != 0;
+}
+
+std::vector<std::string> Words(std::string_view folded) {
+  // Distinct by an open-addressing table of the runs (FNV-1a of their bytes).
+  std::vector<std::string_view> runs;
+  std::vector<uint32_t> slots(64, UINT32_MAX);
+  for (size_t i = 0; i < folded.size();) {
+    if (IsSpace(folded[i])) {
+      ++i;
+      continue;
+    }
+    size_t start = i, end = i, chars = 0;
+    uint64_t h = 1469598103934665603ull;
+    for (; i < folded.size() && !IsSpace(folded[i]); ++i) {
+      auto b = static_cast<unsigned char>(folded[i]);
+      if (end == i && i - start < kMaxWordBytes && IsWordByte(b)) {
+        chars += (b & 0xC0) != 0x80;  // a lead byte (or an invalid one)
+        h = (h ^ b) * 1099511628211ull;
+        ++end;
+      }
+    }
+    if (chars < kWordMinChars) continue;
+    std::string_view run = folded.substr(start, end - start);
+    size_t mask = slots.size() - 1;
+    for (size_t k = h & mask;; k = (k + 1) & mask) {
+      if (slots[k] == UINT32_MAX) {
+        slots[k] = static_cast<uint32_t>(runs.size());
+        runs.push_back(run);
+        break;
+      }
+      if (runs[slots[k]] == run) break;
+    }
+    if (runs.size() == kMaxTermsPerField) break;
+    if (runs.size() * 2 > slots.size()) {  // grow: hash the runs again
+      slots.assign(slots.size() * 2, UINT32_MAX);
+      mask = slots.size() - 1;
+      for (uint32_t r = 0; r < runs.size(); ++r) {
+        uint64_t g = 1469598103934665603ull;
+        for (char c : runs[r]) g = (g ^ static_cast<unsigned char>(c)) * 1099511628211ull;
+        size_t k = g & mask;
+        while (slots[k] != UINT32_MAX) k = (k + 1) & mask;
+        slots[k] = r;
+      }
+    }
+  }
+  return {runs.begin(), runs.end()};
+}
+
+std::string WordPrefix(std::string_view folded_needle) {
+  if (folded_needle.size() > kMaxWordBytes) return {};
+  for (char c : folded_needle) {
+    if (!IsWordByte(static_cast<unsigned char>(c))) return {};
+  }
+  if (CountChars(folded_needle) < kWordMinChars) return {};
+  return std::string(folded_needle);
 }
 
 std::string OverflowTerm(std::string_view prefix) { return std::string(prefix) + ' '; }

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -55,10 +56,17 @@ std::vector<std::string> NeedleTrigrams(std::string_view folded, std::string_vie
 // consecutive positions are consecutive in the text, and a run end between
 // two of them stands for exactly one whitespace run. `grams` (without
 // prefix; the run ends among them) are distinct, at most kMaxTermsPerField
-// (then `cut`), each with its positions ascending.
+// (then `cut`), each with its positions ascending (one array for all: no
+// allocation per gram).
 struct TrigramPostings {
-  std::vector<std::pair<std::string, std::vector<uint32_t>>> grams;
+  std::vector<std::string> grams;
+  // The positions of grams[i] are positions[starts[i]] up to positions[starts[i + 1]].
+  std::vector<uint32_t> positions;
+  std::vector<uint32_t> starts;  // grams.size() + 1 entries
   bool cut = false;
+  std::span<const uint32_t> PositionsOf(size_t i) const {
+    return {positions.data() + starts[i], positions.data() + starts[i + 1]};
+  }
 };
 TrigramPostings Postings(std::string_view folded);
 
@@ -82,6 +90,30 @@ std::vector<std::string> PhraseTerms(std::string_view folded, std::string_view p
 // they narrow nothing), and so does a needle's header query: what is left
 // of the needle's trigrams is still a subset of every matching header's.
 bool IsCommonHeaderGram(std::string_view gram);
+
+// Whole-word proof (a cheaper one than a phrase for the common needle: one
+// word, or its start). Besides its trigrams a field holds, as terms without
+// positions, the distinct starts of its whitespace-free runs: each run cut
+// before its first ASCII byte other than a letter or digit and to at most
+// kMaxWordBytes bytes, when at least kWordMinChars characters are left
+// ("invoice." and "invoice," give "invoice"; "<ab@c>" gives none). A needle
+// that is a prefix of such a term is a prefix of a run of the field, so the
+// field holds it: the documents with a word term that starts
+// with WordPrefix(needle) are matches without reading a position. The others
+// are left to the phrase (only those: an exact proof either way).
+inline constexpr size_t kWordMinChars = 4;
+inline constexpr size_t kMaxWordBytes = 64;
+
+// The distinct word terms' text of already folded text (without prefix), in
+// order of first occurrence, at most kMaxTermsPerField. A run's characters
+// are counted by their lead bytes here (each invalid byte counts too).
+std::vector<std::string> Words(std::string_view folded);
+
+// The text a word term must start with to prove `folded_needle`, or empty
+// when no word term can: the needle holds whitespace or other ASCII than
+// letters and digits, or has fewer than kWordMinChars characters (a single
+// trigram proves those alone) or more than kMaxWordBytes bytes.
+std::string WordPrefix(std::string_view folded_needle);
 
 // The term that marks a field cut at kMaxTermsPerField (it holds a space,
 // so no trigram is ever equal to it).

@@ -7,7 +7,6 @@
 #include <filesystem>
 #include <iterator>
 #include <limits>
-#include <unordered_set>
 
 #include "search/terms.h"
 
@@ -15,11 +14,17 @@ namespace hato::search {
 namespace {
 
 constexpr char kWatermarkKey[] = "watermark";
+// The metadata key "holes": the ids up to the watermark that were read but
+// could not be indexed (TextIndex::Skip), comma-separated.
+constexpr char kHolesKey[] = "holes";
 // The metadata key "format": what the terms are. 2: trigrams with positions
-// and run ends (search::Postings). An index without it (or another) is
-// cleared at Open and built again.
+// and run ends (search::Postings); 3: and word terms (search::Words). An
+// index without it (or another) is cleared at Open and built again.
 constexpr char kFormatKey[] = "format";
-constexpr char kFormat[] = "2";
+constexpr char kFormat[] = "3";
+// A needle's word prefix expands to at most this many word terms (the most
+// frequent); documents with any other are proven by the phrase instead.
+constexpr Xapian::termcount kMaxWordExpansion = 256;
 // A search retries this often when the indexer commits under it (Xapian's
 // DatabaseModifiedError), then gives up with kTemporary.
 constexpr int kSearchAttempts = 3;
@@ -31,6 +36,12 @@ Error XapianError(const Xapian::Error& e, std::string_view what) {
 // The prefix of each field's terms.
 constexpr std::string_view kHeader = "H";
 constexpr std::string_view kBody = "B";
+
+// A field's word term (search::Words): the field's prefix and a tab, which
+// no trigram or run end holds.
+std::string WordTerm(std::string_view prefix, std::string_view word) {
+  return std::string(prefix).append(1, '\t').append(word);
+}
 
 // The terms a field is indexed and searched by: its trigrams, less the
 // common header words' in the header (search::IsCommonHeaderGram).
@@ -53,16 +64,19 @@ std::vector<std::string> FieldTerms(std::string_view folded, std::string_view pr
 // Adds the terms of one field with their positions (search::Postings), and
 // its overflow mark when it has more trigrams than the index keeps.
 void AddField(Xapian::Document& doc, std::string_view text, std::string_view prefix) {
-  TrigramPostings postings = Postings(Fold(text));
+  std::string folded = Fold(text);
+  TrigramPostings postings = Postings(folded);
   std::string term(prefix);
-  for (const auto& [gram, positions] : postings.grams) {
+  for (size_t i = 0; i < postings.grams.size(); ++i) {
+    const std::string& gram = postings.grams[i];
     if (prefix == kHeader && IsCommonHeaderGram(gram)) continue;
     term.resize(prefix.size());
     term += gram;
     // No wdf: searches weigh nothing (BoolWeight).
-    for (uint32_t p : positions) doc.add_posting(term, p, 0);
+    for (uint32_t p : postings.PositionsOf(i)) doc.add_posting(term, p, 0);
   }
   if (postings.cut) doc.add_boolean_term(OverflowTerm(prefix));
+  for (const auto& word : Words(folded)) doc.add_boolean_term(WordTerm(prefix, word));
 }
 
 // The phrase that proves a field holds the needle (search::PhraseTerms), or
@@ -93,15 +107,34 @@ Xapian::Query Or(const Xapian::Query& a, const Xapian::Query& b) {
   return Xapian::Query(Xapian::Query::OP_OR, a, b);
 }
 
+// The field's phrase query, and where the needle can be proven by a word
+// term (search::WordPrefix) the documents with such a term first: the
+// phrase's positions are read only in the documents without one (Xapian
+// applies the AND_NOT before it checks the positions of an AND's phrase).
+Xapian::Query FieldProof(std::string_view folded, const std::vector<std::string>& phrase,
+                         std::string_view prefix) {
+  Xapian::Query exact(Xapian::Query::OP_PHRASE, phrase.begin(), phrase.end(),
+                      static_cast<Xapian::termcount>(phrase.size()));
+  std::string word = WordPrefix(folded);
+  if (word.empty() || phrase.size() < 2) return exact;
+  Xapian::Query words(Xapian::Query::OP_WILDCARD, WordTerm(prefix, word), kMaxWordExpansion,
+                      Xapian::Query::WILDCARD_LIMIT_MOST_FREQUENT);
+  Xapian::Query rest(Xapian::Query::OP_AND_NOT, Xapian::Query(phrase.front()), words);
+  return Xapian::Query(Xapian::Query::OP_OR, words,
+                       Xapian::Query(Xapian::Query::OP_AND, exact, rest));
+}
+
+// Documents among the wanted ones (a bitmap by docid).
 class WantedDecider : public Xapian::MatchDecider {
  public:
-  explicit WantedDecider(const std::unordered_set<Xapian::docid>& wanted) : wanted_(wanted) {}
+  explicit WantedDecider(const std::vector<bool>& wanted) : wanted_(wanted) {}
   bool operator()(const Xapian::Document& doc) const override {
-    return wanted_.count(doc.get_docid()) != 0;
+    Xapian::docid id = doc.get_docid();
+    return id < wanted_.size() && wanted_[id];
   }
 
  private:
-  const std::unordered_set<Xapian::docid>& wanted_;
+  const std::vector<bool>& wanted_;
 };
 
 }  // namespace
@@ -110,12 +143,14 @@ struct TextIndex::Impl {
   std::string dir;
   Xapian::WritableDatabase writer;  // indexer thread only
 
-  mutable std::shared_mutex mu;  // guards `held`, `watermark`, `forgotten`
+  mutable std::shared_mutex mu;  // guards `held`, `watermark`, `holes`, `forgotten`
   std::vector<bool> held;        // by blob id: a document exists
   int64_t watermark = 0;
+  std::vector<int64_t> holes;      // ascending: read up to the watermark, not indexed
   std::vector<int64_t> forgotten;  // ids to delete at the next Flush
   // Indexer thread only: added since the last Commit.
   std::vector<int64_t> staged;
+  std::vector<int64_t> staged_holes;
   int64_t staged_watermark = 0;
 
   std::mutex readers_mu;
@@ -191,6 +226,14 @@ Result<std::unique_ptr<TextIndex>> TextIndex::Open(const std::string& dir, int64
     Xapian::WritableDatabase& w = impl->writer;
     std::string mark = w.get_metadata(kWatermarkKey);
     impl->watermark = mark.empty() ? 0 : std::stoll(mark);
+    std::string holes = w.get_metadata(kHolesKey);
+    for (size_t at = 0; at < holes.size();) {
+      size_t comma = std::min(holes.find(',', at), holes.size());
+      int64_t id = std::stoll(holes.substr(at, comma - at));
+      if (id <= max_id) impl->holes.push_back(id);
+      at = comma + 1;
+    }
+    std::sort(impl->holes.begin(), impl->holes.end());
     // Bodies purged while we were not running: SQLite may hand their ids out
     // again, so what the index holds above the store's highest id is stale.
     std::vector<Xapian::docid> stale;
@@ -237,16 +280,34 @@ Status TextIndex::Add(const std::vector<IndexDoc>& docs, int64_t watermark) {
 Status TextIndex::Commit() {
   try {
     int64_t mark;
+    std::vector<int64_t> holes;
     {
       std::shared_lock lock(impl_->mu);
       mark = std::max(impl_->watermark, impl_->staged_watermark);
+      holes = impl_->holes;
+      // A body forgotten while we read it is no hole.
+      std::vector<int64_t> gone(impl_->forgotten);
+      std::sort(gone.begin(), gone.end());
+      for (int64_t id : impl_->staged_holes) {
+        if (id <= mark && !std::binary_search(gone.begin(), gone.end(), id)) holes.push_back(id);
+      }
+    }
+    std::sort(holes.begin(), holes.end());
+    holes.erase(std::unique(holes.begin(), holes.end()), holes.end());
+    std::string list;
+    for (int64_t id : holes) {
+      if (!list.empty()) list += ',';
+      list += std::to_string(id);
     }
     impl_->writer.set_metadata(kWatermarkKey, std::to_string(mark));
+    impl_->writer.set_metadata(kHolesKey, list);
     impl_->writer.commit();
     std::unique_lock lock(impl_->mu);
     for (int64_t id : impl_->staged) impl_->SetHeld(id, true);
     // A body forgotten while we indexed it must not come back.
     for (int64_t id : impl_->forgotten) impl_->SetHeld(id, false);
+    impl_->holes = std::move(holes);
+    impl_->staged_holes.clear();
     impl_->watermark = std::max(impl_->watermark, impl_->staged_watermark);
     impl_->staged.clear();
     return Ok();
@@ -255,12 +316,21 @@ Status TextIndex::Commit() {
   }
 }
 
+void TextIndex::Skip(const std::vector<int64_t>& ids) {
+  impl_->staged_holes.insert(impl_->staged_holes.end(), ids.begin(), ids.end());
+}
+
 void TextIndex::Forget(const std::vector<int64_t>& ids, int64_t max_id) {
   std::unique_lock lock(impl_->mu);
   for (int64_t id : ids) {
     impl_->SetHeld(id, false);
     impl_->forgotten.push_back(id);
   }
+  std::vector<int64_t> gone(ids);
+  std::sort(gone.begin(), gone.end());
+  std::erase_if(impl_->holes, [&](int64_t id) {
+    return id > max_id || std::binary_search(gone.begin(), gone.end(), id);
+  });
   // Ids above the store's highest are handed out again: read them again.
   if (impl_->watermark > max_id) impl_->watermark = max_id;
   if (impl_->staged_watermark > max_id) impl_->staged_watermark = max_id;
@@ -296,9 +366,26 @@ int64_t TextIndex::Watermark() const {
   return std::max(impl_->watermark, impl_->staged_watermark);
 }
 
+TextIndex::Coverage TextIndex::Covered() const {
+  std::shared_lock lock(impl_->mu);
+  return {impl_->watermark, impl_->holes};
+}
+
 bool TextIndex::Contains(int64_t id) const {
   std::shared_lock lock(impl_->mu);
   return id > 0 && static_cast<size_t>(id) < impl_->held.size() && impl_->held[id];
+}
+
+std::vector<bool> TextIndex::ContainsEach(
+    const std::vector<std::pair<uint32_t, int64_t>>& rows) const {
+  std::vector<bool> out(rows.size());
+  std::shared_lock lock(impl_->mu);
+  const std::vector<bool>& held = impl_->held;
+  for (size_t i = 0; i < rows.size(); ++i) {
+    int64_t id = rows[i].second;
+    out[i] = id > 0 && static_cast<size_t>(id) < held.size() && held[id];
+  }
+  return out;
 }
 
 uint64_t TextIndex::DocCount() const {
@@ -308,55 +395,55 @@ uint64_t TextIndex::DocCount() const {
   return n;
 }
 
-Result<TextHits> TextIndex::Lookup(std::string_view needle, bool with_header,
-                                   const std::vector<int64_t>& wanted) {
-  std::string folded = Fold(needle);
-  std::unordered_set<Xapian::docid> want;
-  for (int64_t id : wanted) {
-    if (Contains(id)) want.insert(static_cast<Xapian::docid>(id));
-  }
-  TextHits out;
-  if (want.empty()) return out;
+// A needle's queries: `proven` matches hold it; `unproven` ones may (the
+// caller checks them). `narrows` false: every document is a candidate.
+struct TextIndex::Plan {
+  Xapian::Query proven, unproven;
+  bool narrows = false;
+};
+
+TextIndex::Plan TextIndex::MakePlan(std::string_view folded, bool with_header) {
   // Per field: a needle whose phrase the positions prove (search::PhraseTerms)
   // matches where the phrase stands, and is checked only in fields cut at the
   // term limit; any other needle narrows by its trigrams and is checked.
-  Xapian::Query proven, unproven;
-  bool narrows = false;
+  Plan plan;
   for (std::string_view prefix : {kBody, kHeader}) {
     if (prefix == kHeader && !with_header) break;
     std::vector<std::string> phrase = FieldPhrase(folded, prefix);
     if (!phrase.empty()) {
-      proven = Or(proven, Xapian::Query(Xapian::Query::OP_PHRASE, phrase.begin(), phrase.end(),
-                                        static_cast<Xapian::termcount>(phrase.size())));
-      unproven = Or(unproven, Xapian::Query(OverflowTerm(prefix)));
-      narrows = true;
+      plan.proven = Or(plan.proven, FieldProof(folded, phrase, prefix));
+      plan.unproven = Or(plan.unproven, Xapian::Query(OverflowTerm(prefix)));
+      plan.narrows = true;
     } else {
       std::vector<std::string> terms = FieldTerms(folded, prefix, true);
-      unproven = Or(unproven, FieldQuery(terms, prefix));
-      narrows = narrows || !terms.empty();
+      plan.unproven = Or(plan.unproven, FieldQuery(terms, prefix));
+      plan.narrows = plan.narrows || !terms.empty();
     }
   }
-  if (!narrows) {  // nothing to narrow by: every one is a candidate
-    out.candidates.assign(want.begin(), want.end());
-    std::sort(out.candidates.begin(), out.candidates.end());
-    return out;
-  }
+  return plan;
+}
+
+Result<TextHits> TextIndex::RunPlan(const Plan& plan, const Xapian::MatchDecider* decider,
+                                    size_t limit, bool& over) {
   for (int attempt = 1;; ++attempt) {
-    out = {};
+    TextHits out;
+    over = false;
     try {
       auto reader = impl_->TakeReader();
-      WantedDecider decider(want);
       auto run = [&](const Xapian::Query& q, std::vector<int64_t>& ids) {
-        if (q.empty()) return;
+        if (q.empty() || over) return;
         Xapian::Enquire enquire(*reader);
         enquire.set_query(q);
         enquire.set_weighting_scheme(Xapian::BoolWeight());
         enquire.set_docid_order(Xapian::Enquire::ASCENDING);
-        Xapian::MSet mset = enquire.get_mset(0, reader->get_doccount(), 0, nullptr, &decider);
+        Xapian::doccount most =
+            limit == 0 ? reader->get_doccount() : static_cast<Xapian::doccount>(limit + 1);
+        Xapian::MSet mset = enquire.get_mset(0, most, 0, nullptr, decider);
+        if (limit != 0 && mset.size() > limit) over = true;
         for (auto it = mset.begin(); it != mset.end(); ++it) ids.push_back(*it);
       };
-      run(proven, out.matches);
-      run(unproven, out.candidates);
+      run(plan.proven, out.matches);
+      run(plan.unproven, out.candidates);
       impl_->GiveBack(std::move(reader));
       // A proven match needs no check.
       std::vector<int64_t> rest;
@@ -370,6 +457,47 @@ Result<TextHits> TextIndex::Lookup(std::string_view needle, bool with_header,
       return XapianError(e, "search");
     }
   }
+}
+
+Result<TextHits> TextIndex::Lookup(std::string_view needle, bool with_header,
+                                   const std::vector<int64_t>& wanted) {
+  std::string folded = Fold(needle);
+  std::vector<bool> want;  // by docid: wanted and held
+  bool any = false;
+  {
+    std::shared_lock lock(impl_->mu);
+    const std::vector<bool>& held = impl_->held;
+    for (int64_t id : wanted) {
+      if (id <= 0 || static_cast<size_t>(id) >= held.size() || !held[id]) continue;
+      if (static_cast<size_t>(id) >= want.size())
+        want.resize(std::max<size_t>(id + 1, want.size() * 2));
+      want[id] = true;
+      any = true;
+    }
+  }
+  TextHits out;
+  if (!any) return out;
+  Plan plan = MakePlan(folded, with_header);
+  if (!plan.narrows) {  // nothing to narrow by: every one is a candidate
+    for (size_t id = 0; id < want.size(); ++id) {
+      if (want[id]) out.candidates.push_back(static_cast<int64_t>(id));
+    }
+    return out;
+  }
+  WantedDecider decider(want);
+  bool over = false;
+  return RunPlan(plan, &decider, 0, over);
+}
+
+Result<std::optional<TextHits>> TextIndex::LookupFew(std::string_view needle, bool with_header,
+                                                     size_t limit) {
+  Plan plan = MakePlan(Fold(needle), with_header);
+  if (!plan.narrows) return std::optional<TextHits>();
+  bool over = false;
+  auto hits = RunPlan(plan, nullptr, std::max<size_t>(limit, 1), over);
+  if (!hits) return hits.error();
+  if (over) return std::optional<TextHits>();
+  return std::optional<TextHits>(std::move(*hits));
 }
 
 }  // namespace hato::search

@@ -24,12 +24,18 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <shared_mutex>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "base/result.h"
+
+namespace Xapian {
+class MatchDecider;
+}
 
 namespace hato::search {
 
@@ -59,6 +65,10 @@ class TextIndex {
   Status Add(const std::vector<IndexDoc>& docs, int64_t watermark);
   // Writes what Add staged and the watermark in one Xapian commit.
   Status Commit();
+  // Stages bodies read up to the watermark that could not be indexed
+  // (unreadable): they stay unindexed (scanned by the caller), and Covered
+  // names them. Committed with the watermark.
+  void Skip(const std::vector<int64_t>& ids);
   // Forgets bodies that the store destroyed (ids may be reused by SQLite
   // above the store's highest id): they stop counting as indexed at once.
   void Forget(const std::vector<int64_t>& ids, int64_t max_id);
@@ -68,6 +78,15 @@ class TextIndex {
   // The highest blob id read (staged or committed): the next round reads above it.
   int64_t Watermark() const;
   bool Contains(int64_t id) const;
+  // What the committed index holds: every body up to `watermark` but the
+  // `holes` (ascending; skipped, see Skip) and those destroyed since.
+  struct Coverage {
+    int64_t watermark = 0;
+    std::vector<int64_t> holes;
+  };
+  Coverage Covered() const;
+  // Contains() of each pair's second (a blob id), under one lock.
+  std::vector<bool> ContainsEach(const std::vector<std::pair<uint32_t, int64_t>>& rows) const;
   uint64_t DocCount() const;
 
   // Which of the ids among `wanted` have a header (when `with_header`) or
@@ -76,9 +95,21 @@ class TextIndex {
   // scans them.
   Result<TextHits> Lookup(std::string_view needle, bool with_header,
                           const std::vector<int64_t>& wanted);
+  // The same over every document, when both the matches and the candidates
+  // are at most `limit` (nullopt otherwise, or when the needle narrows
+  // nothing): a search that finds few bodies need not list the mailbox's.
+  // Call Covered() first: this reads the index as committed then or later.
+  Result<std::optional<TextHits>> LookupFew(std::string_view needle, bool with_header,
+                                            size_t limit);
 
  private:
   struct Impl;
+  struct Plan;  // a needle's queries (text_index.cc)
+  static Plan MakePlan(std::string_view folded, bool with_header);
+  // Runs a plan with an optional decider; `limit` (0: none) sets `over`
+  // when a query has more documents.
+  Result<TextHits> RunPlan(const Plan& plan, const Xapian::MatchDecider* decider, size_t limit,
+                           bool& over);
   explicit TextIndex(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };

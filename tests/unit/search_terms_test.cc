@@ -50,8 +50,10 @@ TEST(SearchTerms, TrigramsOfCodePointsWithinWords) {
 // consecutive positions somewhere in the field.
 bool PhraseStands(const TrigramPostings& field, const std::vector<std::string>& phrase) {
   auto positions = [&](const std::string& term) -> std::vector<uint32_t> {
-    for (const auto& [gram, at] : field.grams) {
-      if (gram == term) return at;
+    for (size_t i = 0; i < field.grams.size(); ++i) {
+      if (field.grams[i] == term) {
+        return {field.PositionsOf(i).begin(), field.PositionsOf(i).end()};
+      }
     }
     return {};
   };
@@ -70,8 +72,12 @@ TEST(SearchTerms, PositionsProveExactlyWhatTheCheckFinds) {
   auto p = Postings("ab  abcd\r\nxyz");
   // Runs: "ab" (no trigram: takes position 1), "abcd" (2, 3; its end, before
   // an "x", at 4), "xyz" (5; end of the text at 6).
-  EXPECT_EQ(p.grams, (std::vector<std::pair<std::string, std::vector<uint32_t>>>{
-                         {"\n", {6}}, {"\nx", {4}}, {"abc", {2}}, {"bcd", {3}}, {"xyz", {5}}}));
+  EXPECT_EQ(p.grams, (std::vector<std::string>{"\n", "\nx", "abc", "bcd", "xyz"}));
+  EXPECT_EQ(p.positions, (std::vector<uint32_t>{6, 4, 2, 3, 5}));
+  auto twice = Postings("abc abc");
+  EXPECT_EQ(twice.grams, (std::vector<std::string>{"\n", "\na", "abc"}));
+  EXPECT_EQ(twice.positions, (std::vector<uint32_t>{4, 2, 1, 3}));
+  EXPECT_EQ(twice.starts, (std::vector<uint32_t>{0, 1, 2, 4}));
   EXPECT_EQ(PhraseTerms("bcd xy", "B"), std::vector<std::string>{});  // "xy": too short
   EXPECT_EQ(PhraseTerms("ab abcd", "B"), std::vector<std::string>{});
   EXPECT_EQ(PhraseTerms("abcd ab xyz", "B"), std::vector<std::string>{});
@@ -106,6 +112,48 @@ TEST(SearchTerms, PositionsProveExactlyWhatTheCheckFinds) {
   }
   EXPECT_GT(proven, 1000);
   EXPECT_GT(found, 300);
+}
+
+// The word terms' proof (search::Words, search::WordPrefix): a document with
+// a word term that starts with the needle's word prefix holds the needle.
+// It proves only (documents without one go to the phrase), so it must never
+// claim a match the check does not find, and on random text it proves most
+// needles that start a word.
+TEST(SearchTerms, WordTermsProveOnlyWhatTheCheckFinds) {
+  EXPECT_EQ(Words("ab abcd\r\nabcd. x日本語です abcd, <ab@cd> abc.def"),
+            (std::vector<std::string>{"abcd", "x日本語です"}));
+  EXPECT_EQ(Words(std::string(100, 'a')),
+            (std::vector<std::string>{std::string(kMaxWordBytes, 'a')}));
+  EXPECT_EQ(WordPrefix("invoice"), "invoice");
+  EXPECT_EQ(WordPrefix("日本語で"), "日本語で");
+  EXPECT_EQ(WordPrefix("abc"), "");  // a single trigram proves it alone
+  EXPECT_EQ(WordPrefix("ab cd"), "");
+  EXPECT_EQ(WordPrefix("abcd."), "");  // no word term holds the dot
+  EXPECT_EQ(WordPrefix(std::string(kMaxWordBytes + 1, 'a')), "");
+  std::mt19937 random(17);
+  const std::vector<std::string> alphabet{"a", "b", " ", "\r\n", "日", "\xff", "\xe6", "."};
+  auto draw = [&](size_t n) {
+    std::string out;
+    for (size_t i = 0; i < n; ++i) out += alphabet[random() % alphabet.size()];
+    return out;
+  };
+  int proven = 0;
+  for (int round = 0; round < 100000; ++round) {
+    std::string text = draw(random() % 60);
+    std::string needle = draw(1 + random() % 9);
+    if (round % 2 && text.size() > 4) {  // often one that is there
+      size_t from = random() % (text.size() - 4);
+      needle = text.substr(from, 1 + random() % (text.size() - from - 1));
+    }
+    std::string word = WordPrefix(needle);
+    if (word.empty()) continue;
+    bool by_word = false;
+    for (const auto& w : Words(text)) by_word = by_word || w.compare(0, word.size(), word) == 0;
+    if (!by_word) continue;
+    ++proven;
+    ASSERT_TRUE(MatchesFolded(text, needle)) << "text [" << text << "] needle [" << needle << "]";
+  }
+  EXPECT_GT(proven, 300);
 }
 
 TEST(TextIndex, NarrowsByTrigramsAndChecksExactly) {
@@ -146,6 +194,15 @@ TEST(TextIndex, NarrowsByTrigramsAndChecksExactly) {
   EXPECT_EQ(x.Lookup("SUBJECT:", true, all)->candidates, all);
   EXPECT_EQ(x.Lookup("subject: lunch", true, all)->candidates, Ids{2});
   EXPECT_EQ(x.Lookup("foo", false, {3})->matches, Ids{3});  // only the wanted
+  // A needle that starts a word is proven by the word terms; one inside a
+  // word by its phrase: either way the same matches.
+  ASSERT_TRUE(x.Add({{4, "", "invoices sent"}, {5, "", "reinvoice"}, {6, "", "invo ice"}}, 6).ok());
+  ASSERT_TRUE(x.Commit().ok());
+  Ids more{1, 2, 3, 4, 5, 6};
+  EXPECT_EQ(x.Lookup("INVOICE", false, more)->matches, (Ids{4, 5}));
+  EXPECT_TRUE(x.Lookup("INVOICE", false, more)->candidates.empty());
+  EXPECT_EQ(x.Lookup("voice", false, more)->matches, (Ids{4, 5}));
+  EXPECT_EQ(x.Lookup("invoices sent", false, more)->matches, Ids{4});
   // A body that is gone stops counting at once, and is removed at Flush.
   x.Forget({2}, 3);
   EXPECT_FALSE(x.Contains(2));
@@ -189,6 +246,36 @@ TEST(TextIndex, FieldCutAtTheTermLimitIsAlwaysACandidate) {
   auto tiny = *(*index)->Lookup("tiny", false, {1, 2});
   EXPECT_EQ(tiny.matches, (std::vector<int64_t>{2}));
   EXPECT_EQ(tiny.candidates, (std::vector<int64_t>{1}));
+}
+
+TEST(TextIndex, FewHitsAreFoundWithoutTheWantedListAndHolesAreKept) {
+  testing::TempDir dir;
+  auto index = TextIndex::Open(dir.path() + "/index", 10);
+  ASSERT_TRUE(index.ok()) << index.error().message;
+  TextIndex& x = **index;
+  using Ids = std::vector<int64_t>;
+  ASSERT_TRUE(x.Add({{1, "", "apple pie"}, {2, "", "apple tart"}, {4, "", "pear"}}, 4).ok());
+  x.Skip({3});  // read, unreadable: stays unindexed
+  ASSERT_TRUE(x.Commit().ok());
+  EXPECT_EQ(x.Covered().watermark, 4);
+  EXPECT_EQ(x.Covered().holes, Ids{3});
+  EXPECT_FALSE(x.Contains(3));
+  auto few = x.LookupFew("apple", false, 2);
+  ASSERT_TRUE(few.ok() && few->has_value());
+  EXPECT_EQ((*few)->matches, (Ids{1, 2}));
+  EXPECT_FALSE(x.LookupFew("apple", false, 1)->has_value());  // more than the limit
+  EXPECT_TRUE((*x.LookupFew("plum", false, 1))->matches.empty());
+  EXPECT_FALSE(x.LookupFew("pi", false, 10)->has_value());  // narrows nothing
+  auto oo = x.LookupFew("ea", false, 10);                   // no trigram: every one
+  EXPECT_FALSE(oo->has_value());
+  index->reset();
+  auto again = TextIndex::Open(dir.path() + "/index", 10);
+  ASSERT_TRUE(again.ok()) << again.error().message;
+  EXPECT_EQ((*again)->Covered().holes, Ids{3});  // committed with the watermark
+  (*again)->Forget({3}, 10);                     // destroyed: no hole any more
+  EXPECT_TRUE((*again)->Covered().holes.empty());
+  ASSERT_TRUE((*again)->Commit().ok());
+  EXPECT_TRUE((*again)->Covered().holes.empty());
 }
 
 TEST(TextIndex, IndexOfAnOlderFormatIsBuiltAgain) {

@@ -958,6 +958,50 @@ TEST_P(EmbeddedStoreTest, CorruptBodyIsDetectedNotServed) {
   EXPECT_EQ(store_->Verify()->problems.size(), 1u);
 }
 
+// A body the indexer cannot read stays unindexed (a hole of the index, kept
+// across restarts): a search that the index answers with few bodies, which
+// looks those up instead of listing the mailbox, still hands it to the caller
+// to scan.
+TEST_P(EmbeddedStoreTest, UnreadableBodyStaysUnindexedForTextSearch) {
+  int64_t a = MakeAccount("a@example.test");
+  ASSERT_TRUE(Deliver({a}, "Subject: c\r\n\r\nprecious bytes\r\n").ok());
+  store_.reset();
+  std::string seg = where_.dir() + "/blobs/seg-00000001.hb";
+  std::fstream f(seg, std::ios::in | std::ios::out | std::ios::binary);
+  f.seekp(-5, std::ios::end);
+  f.put('#');
+  f.close();
+  auto open_indexed = [&] {
+    StoreOptions options;
+    options.fs = &faults_;
+    options.index_text = SplitText;
+    auto opened = where_.Open(options);
+    ASSERT_TRUE(opened.ok()) << opened.error().message;
+    store_ = std::move(*opened);
+  };
+  open_indexed();
+  ASSERT_TRUE(Deliver({a}, "Subject: d\r\n\r\nother precious words\r\n").ok());
+  int64_t box = store_->ListMessages(a, kInbox)->mailbox_id;
+  auto indexed = [&] {  // the second body is indexed
+    for (int i = 0; i < 1000; ++i) {
+      auto r = store_->SearchText(box, "words", false);
+      if (r.ok() && r->uids == std::vector<uint32_t>{2}) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return false;
+  };
+  ASSERT_TRUE(indexed());
+  for (int round = 0; round < 2; ++round) {
+    auto found = store_->SearchText(box, "precious", false);
+    ASSERT_TRUE(found.ok()) << found.error().message;
+    EXPECT_EQ(found->uids, std::vector<uint32_t>{2});
+    EXPECT_EQ(found->unindexed, std::vector<uint32_t>{1});  // the caller scans it
+    EXPECT_EQ(store_->SearchText(box, "qqxxzz", false)->unindexed, std::vector<uint32_t>{1});
+    store_.reset();
+    open_indexed();  // the hole is committed with the watermark
+  }
+}
+
 TEST_P(EmbeddedStoreTest, TornTailIsIgnoredAfterCrash) {
   int64_t a = MakeAccount("a@example.test");
   ASSERT_TRUE(Deliver({a}, "Subject: 1\r\n\r\none\r\n").ok());

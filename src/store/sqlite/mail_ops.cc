@@ -1184,6 +1184,33 @@ Result<std::vector<std::pair<uint32_t, int64_t>>> QueryLiveBlobs(Db& db, int64_t
   return out;
 }
 
+Result<std::vector<std::pair<uint32_t, int64_t>>> QueryLiveBlobsAboveOrIn(
+    Db& db, int64_t mailbox_id, int64_t above, const std::vector<int64_t>& ids) {
+  std::vector<std::pair<uint32_t, int64_t>> out;
+  auto collect = [&](Stmt& row) {
+    out.emplace_back(static_cast<uint32_t>(row.Int(0)), row.Int(1));
+  };
+  auto s = db.Cached(
+      "SELECT uid, blob_id FROM messages WHERE mailbox_id = ? AND blob_id > ? AND expunged_at IS "
+      "NULL");
+  if (!s) return s.error();
+  (*s)->Bind(1, mailbox_id).Bind(2, above);
+  if (auto st = (*s)->ForEachRow(collect); !st) return st.error();
+  auto one = db.Cached(
+      "SELECT uid, blob_id FROM messages WHERE mailbox_id = ? AND blob_id = ? AND expunged_at IS "
+      "NULL");
+  if (!one) return one.error();
+  for (int64_t id : ids) {
+    if (id > above) continue;  // listed above
+    (*one)->Reset();
+    (*one)->Bind(1, mailbox_id).Bind(2, id);
+    if (auto st = (*one)->ForEachRow(collect); !st) return st.error();
+  }
+  (*one)->Reset();
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
 Result<int64_t> QueryMaxBlobId(Db& db) {
   auto s = db.Cached("SELECT coalesce(max(id), 0) FROM blobs");
   if (!s) return s.error();

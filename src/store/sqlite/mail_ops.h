@@ -70,6 +70,11 @@ Status QueryMessagesByUid(Db& db, int64_t mailbox_id, uint32_t first, uint32_t l
 Result<QuotaUsage> QueryQuota(Db& db, int64_t account_id);
 // (uid, blob id) of the live messages of a mailbox, by UID (SEARCH BODY/TEXT).
 Result<std::vector<std::pair<uint32_t, int64_t>>> QueryLiveBlobs(Db& db, int64_t mailbox_id);
+// The (uid, blob id) of the mailbox's live messages whose body is above
+// `above` or one of `ids` (ascending), in uid order: the few a text search
+// needs when the index matched few bodies (messages_jmap_blob).
+Result<std::vector<std::pair<uint32_t, int64_t>>> QueryLiveBlobsAboveOrIn(
+    Db& db, int64_t mailbox_id, int64_t above, const std::vector<int64_t>& ids);
 // The highest blob id in use (0: none).
 Result<int64_t> QueryMaxBlobId(Db& db);
 // Bodies above `after` by id, for the full-text indexer.

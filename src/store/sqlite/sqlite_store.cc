@@ -1346,31 +1346,80 @@ class SqliteStore final : public Store, public WriteProbe {
         Complete(previous, std::move(done))});
   }
 
+  // At most this many bodies found by the index (matches and candidates
+  // each) are looked up one by one in the mailbox instead of listing all of
+  // its messages (the floor of a search on a large mailbox).
+  static constexpr size_t kFewTextHits = 1000;
+
   Result<TextMatches> SearchText(int64_t mailbox_id, std::string_view needle,
                                  bool with_header) override {
-    auto rows = WithReader([&](Db& db) { return sqlite::QueryLiveBlobs(db, mailbox_id); });
-    if (!rows) return rows.error();
+    // rows: (uid, blob) in uid order; held: whether the index holds each.
+    std::vector<std::pair<uint32_t, int64_t>> rows;
+    std::vector<bool> held;
+    search::TextHits found;
+    bool listed = true;
+    if (index_) {
+      search::TextIndex::Coverage covered = index_->Covered();  // before the lookup
+      auto few = index_->LookupFew(needle, with_header, kFewTextHits);
+      if (!few) return few.error();
+      if (*few) {
+        found = std::move(**few);
+        std::vector<int64_t> ids(found.matches);
+        ids.insert(ids.end(), found.candidates.begin(), found.candidates.end());
+        ids.insert(ids.end(), covered.holes.begin(), covered.holes.end());
+        auto some = WithReader([&](Db& db) {
+          return sqlite::QueryLiveBlobsAboveOrIn(db, mailbox_id, covered.watermark, ids);
+        });
+        if (!some) return some.error();
+        rows = std::move(*some);
+        for (const auto& row : rows) {
+          int64_t blob = row.second;
+          held.push_back(blob <= covered.watermark &&
+                         !std::binary_search(covered.holes.begin(), covered.holes.end(), blob));
+        }
+        listed = false;
+      }
+    }
+    if (listed) {
+      auto all = WithReader([&](Db& db) { return sqlite::QueryLiveBlobs(db, mailbox_id); });
+      if (!all) return all.error();
+      rows = std::move(*all);
+      held = index_ ? index_->ContainsEach(rows) : std::vector<bool>(rows.size());
+    }
     TextMatches out;
     std::vector<int64_t> wanted;
-    wanted.reserve(rows->size());
-    for (const auto& [uid, blob] : *rows) {
-      if (index_ && index_->Contains(blob)) {
-        wanted.push_back(blob);
+    for (size_t i = 0; i < rows.size(); ++i) {
+      if (held[i]) {
+        wanted.push_back(rows[i].second);
       } else {
-        out.unindexed.push_back(uid);  // the caller scans it
+        out.unindexed.push_back(rows[i].first);  // the caller scans it
       }
     }
     if (wanted.empty()) return out;
-    auto found = index_->Lookup(needle, with_header, wanted);
-    if (!found) return found.error();
-    auto hit = CheckCandidates(found->candidates, needle, with_header);
-    if (!hit) return hit.error();
-    hit->insert(found->matches.begin(), found->matches.end());
-    std::unordered_set<int64_t> candidate(found->candidates.begin(), found->candidates.end());
-    for (const auto& [uid, blob] : *rows) {
-      if (hit->count(blob)) {
+    if (listed) {
+      auto lookup = index_->Lookup(needle, with_header, wanted);
+      if (!lookup) return lookup.error();
+      found = std::move(*lookup);
+    } else {  // the candidates of this mailbox only
+      std::sort(wanted.begin(), wanted.end());
+      std::erase_if(found.candidates, [&](int64_t id) {
+        return !std::binary_search(wanted.begin(), wanted.end(), id);
+      });
+    }
+    auto checked = CheckCandidates(found.candidates, needle, with_header);
+    if (!checked) return checked.error();
+    // All ascending: tested by binary search.
+    std::vector<int64_t> hit(checked->begin(), checked->end());
+    std::sort(hit.begin(), hit.end());
+    auto in = [](const std::vector<int64_t>& v, int64_t id) {
+      return std::binary_search(v.begin(), v.end(), id);
+    };
+    for (size_t i = 0; i < rows.size(); ++i) {
+      if (!held[i]) continue;
+      auto [uid, blob] = rows[i];
+      if (in(found.matches, blob) || in(hit, blob)) {
         out.uids.push_back(uid);
-      } else if (candidate.count(blob) && !options_.index_text) {
+      } else if (!options_.index_text && in(found.candidates, blob)) {
         out.unindexed.push_back(uid);  // no extractor to check it with: the caller scans it
       }
     }
@@ -2186,6 +2235,7 @@ class SqliteStore final : public Store, public WriteProbe {
     if (!batch) return batch.error();
     if (batch->empty()) return uint64_t{0};
     std::vector<search::IndexDoc> docs;
+    std::vector<int64_t> skipped;
     int64_t read_up_to = mark;
     for (const auto& b : *batch) {
       // The store is closing: stop at once (the thread runs at the lowest
@@ -2196,12 +2246,14 @@ class SqliteStore final : public Store, public WriteProbe {
       auto content = blobs_.Read(b.ref);
       if (!content) {  // kCorrupt: `hato verify` names it; nothing to index
         spdlog::warn("text index: body {} not indexed: {}", b.id, content.error().message);
+        skipped.push_back(b.id);  // stays unindexed: searches scan it
         continue;
       }
       IndexText text = extract(*content, b.mime);
       docs.push_back({b.id, std::move(text.header), std::move(text.body)});
     }
     if (read_up_to == mark) return uint64_t{0};
+    index_->Skip(skipped);
     if (auto st = index_->Add(docs, read_up_to); !st) return st.error();
     return batch->size();
   }
