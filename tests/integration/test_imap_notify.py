@@ -431,6 +431,24 @@ class TwoNodesNotifyTest(NotifyHelpers, unittest.TestCase):
         self.assertEqual(self.unsolicited(r, "METADATA")[-1],
                          '* METADATA "Sub" "/private/comment"')
 
+    def test_inboxes_follow_a_script_activated_elsewhere(self):
+        """A Sieve script stored through node one (here the CLI on its data
+        dir) changes INBOXES for a NOTIFY session on node two."""
+        self.port = self.one.imap_port
+        w = self.raw()
+        self.ok(w, "CREATE Lists")
+        self.port = self.two.imap_port
+        r = self.raw()
+        self.ok(r, "NOTIFY SET (INBOXES (MessageNew MessageExpunge))", "n")
+        with tempfile.NamedTemporaryFile("w", suffix=".sieve", delete=False) as f:
+            f.write('require ["fileinto"];\nfileinto "Lists";\n')
+        self.addCleanup(os.unlink, f.name)
+        run_cli("sieve", "put", self.user, "main", f.name, data=self.one.data)
+        run_cli("sieve", "activate", self.user, "main", data=self.one.data)
+        time.sleep(1)  # the record channel's notification, then a message event
+        self.append(w, "Lists")
+        self.assertRegex(self.unsolicited(r, r"^\* STATUS")[-1], r'^\* STATUS "Lists" \(MESSAGES 1 ')
+
 
 @unittest.skipUnless(have_dovecot(), "needs root and dovecot-imapd")
 class DovecotNotifyTest(NotifyChecks, unittest.TestCase):
