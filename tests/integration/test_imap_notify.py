@@ -236,7 +236,7 @@ class HatoNotifyTest(NotifyChecks, unittest.TestCase):
         self.assertEqual(lines, ['* METADATA "Renamed" "/private/comment"'])
 
     def test_inboxes_are_inbox_and_sieve_fileinto_targets(self):
-        """INBOXES (RFC 5465 section 6.3): INBOX and the folders the active
+        """INBOXES (RFC 5465 section 6.2): INBOX and the folders the active
         Sieve script files into, a delivery there heard as STATUS."""
         script = ('require ["fileinto"];\n'
                   'if header :contains "subject" "list" { fileinto "Lists"; }\n'

@@ -239,7 +239,7 @@ TEST(SieveRun, RedirectLimitAndActionLimit) {
   EXPECT_EQ(r.error().kind, ErrorKind::kTooLarge);
 }
 
-// IMAP NOTIFY's INBOXES (RFC 5465 section 6.3): the folders a script may
+// IMAP NOTIFY's INBOXES (RFC 5465 section 6.2): the folders a script may
 // file into, at any depth, each once; names with variables are unknown.
 TEST(SieveFileintoTargets, LiteralMailboxesInOrder) {
   auto s = Compile(

@@ -20,7 +20,7 @@
 // command is in progress, nothing during IDLE (section 4: NOTIFY decides
 // what IDLE sends).
 //
-// INBOXES (section 6.3): INBOX and the mailboxes the account's active Sieve
+// INBOXES (section 6.2): INBOX and the mailboxes the account's active Sieve
 // script files into (sieve::FileintoTargets; names holding variables and
 // scripts reached by include are not followed).
 //
@@ -59,7 +59,7 @@ bool WantsInboxes(const NotifyArgs& spec) {
   });
 }
 
-// Section 6.3: "all selectable mailboxes in the personal namespace(s) to
+// Section 6.2: "all selectable mailboxes in the personal namespace(s) to
 // which messages may be delivered by an MDA": INBOX, and what the active
 // Sieve script files into (delivery keeps in INBOX when the script does not
 // compile). `ok` turns false when the store could not be read.

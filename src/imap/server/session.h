@@ -229,7 +229,7 @@ class Session final : public server::SessionRegistry::Member,
     std::map<int64_t, store::MailboxInfo> known;
     std::set<int64_t> changed;  // mailboxes changed since
     bool names_changed = false;
-    // INBOXES (section 6.3): INBOX and the mailboxes the account's active
+    // INBOXES (section 6.2): INBOX and the mailboxes the account's active
     // Sieve script files into (sieve::FileintoTargets), read at NOTIFY SET
     // and after each name event (ManageSieve and JMAP announce script
     // changes on the same channel).
