@@ -1647,6 +1647,34 @@ Result<Script> Compile(std::string_view text, const Limits& limits) {
   return script;
 }
 
+namespace {
+
+void CollectFileinto(const std::vector<Command>& commands, std::vector<std::string>& out) {
+  for (const Command& c : commands) {
+    if (c.name == "fileinto") {
+      // The mailbox is the last positional argument (after :copy, :flags
+      // list, :create, :mailboxid id).
+      const Argument* mailbox = nullptr;
+      for (const Argument& a : c.args) {
+        if (a.kind == Argument::Kind::kStrings && a.strings.size() == 1) mailbox = &a;
+      }
+      if (mailbox && mailbox->strings[0].find("${") == std::string::npos &&
+          std::find(out.begin(), out.end(), mailbox->strings[0]) == out.end()) {
+        out.push_back(mailbox->strings[0]);
+      }
+    }
+    CollectFileinto(c.block, out);
+  }
+}
+
+}  // namespace
+
+std::vector<std::string> FileintoTargets(const Script& script) {
+  std::vector<std::string> out;
+  CollectFileinto(script.commands, out);
+  return out;
+}
+
 Result<Outcome> Run(const Script& script, const Environment& env, const Limits& limits) {
   Interp interp(env, limits);
   return interp.Execute(script);

@@ -43,6 +43,13 @@ Status Check(const Script& script);
 // Parse then Check: what hato sieve check and ManageSieve CHECKSCRIPT do.
 Result<Script> Compile(std::string_view text, const Limits& limits = {});
 
+// The mailboxes a script's fileinto commands name (RFC 5228 section 4.1),
+// at any depth of if/elsif/else, in order, each once: the folders its
+// deliveries may land in besides INBOX (IMAP NOTIFY's INBOXES, RFC 5465
+// section 6.2). Names holding a variable ("${", RFC 5229) are left out: they
+// are known only when a message runs through the script.
+std::vector<std::string> FileintoTargets(const Script& script);
+
 struct Envelope {
   std::string from;  // MAIL FROM, "" for the null path
   std::string to;    // the recipient this run is for (RCPT TO)

@@ -896,13 +896,13 @@ class Store {
   // it must only hand off. Set before serving; the default keeps none.
   using CopyListener = std::function<void(int64_t account_id, const CopyResult& result)>;
   virtual void SetCopyListener(CopyListener /*listener*/) {}
-  // Called, on a store shared by several nodes (PostgreSQL), when another
-  // node committed a change that touches no mailbox but is pushed (JMAP
-  // EventSource, RFC 8620 section 7.3): an account's JMAP records
-  // (PutJmapDocument: EmailSubmission, Identity; account_id > 0) or outbound
-  // delivery outcomes (0), as server::ChangeFeed::PublishRecords. Any
-  // thread: it must only hand off. This node's own changes are published by
-  // their callers, not here. The default (one node) calls nothing.
+  // On a store shared by nodes (PostgreSQL), when another node committed a
+  // pushed change (JMAP EventSource, IMAP NOTIFY) that is not a message: an
+  // account's records (PutJmapDocument: EmailSubmission, Identity, METADATA),
+  // mailbox names or subscriptions (account_id > 0), or outbound outcomes
+  // (0), as server::ChangeFeed::PublishRecords. Any thread: only hand off.
+  // This node's own changes are published by their callers, not here.
+  // The default (one node) calls nothing.
   using RecordListener = std::function<void(int64_t account_id)>;
   virtual void SetRecordListener(RecordListener /*listener*/) {}
 

@@ -2,20 +2,26 @@
 for notifications hears, without sending a command (and during IDLE),
 STATUS for new, expunged and re-flagged messages in mailboxes its filters
 name, LIST for mailboxes created, renamed, deleted and (un)subscribed by
-another session, and, for the selected mailbox, EXISTS and the FETCH of its
-MessageNew fetch attributes. NOTIFY NONE stops them; a backlog past the
-session's bound ends them with NOTIFICATIONOVERFLOW; the event combinations
-RFC 5465 forbids are answered BAD and unsupported events NO [BADEVENT].
+another session (on another node of one PostgreSQL database too), METADATA
+for the entries SETMETADATA changed, and, for the selected mailbox, EXISTS
+and the FETCH of its MessageNew fetch attributes, but only with a SELECTED
+filter. INBOXES is INBOX and the folders the active Sieve script files
+into. NOTIFY NONE stops them; a backlog past the session's bound ends them
+with NOTIFICATIONOVERFLOW; the event combinations RFC 5465 forbids are
+answered BAD and unsupported events NO [BADEVENT].
 The common exchanges also run against a throw-away Dovecot (as in
 test_imap_context.py), which has NOTIFY with its mailbox list index."""
 import json
+import os
 import re
 import smtplib
 import socket
+import tempfile
 import time
 import unittest
 
-from harness import DOMAIN, PASSWORD, Server
+import pg_cluster
+from harness import DOMAIN, PASSWORD, Server, run_cli
 from test_jmap import CORE, MAIL, Http
 from test_imap_model import Raw
 from test_migrate import DV_PASS, DV_USER, Dovecot, have_dovecot
@@ -23,7 +29,7 @@ from test_migrate import DV_PASS, DV_USER, Dovecot, have_dovecot
 MESSAGE = b"From: a@x.test\r\nSubject: n\r\n\r\nbody\r\n"
 
 
-class NotifyChecks:
+class NotifyHelpers:
     def raw(self):
         r = Raw(self.port, self.user, self.password)
         self.addCleanup(r.close)
@@ -84,6 +90,10 @@ class NotifyChecks:
         self.assertIn("NOTIFY", r.cmd("k CAPABILITY", "k")[0].split())
         return r, w
 
+
+class NotifyChecks(NotifyHelpers):
+    """The exchanges run against Hato and Dovecot alike."""
+
     def test_new_and_expunged_messages_give_status(self):
         r, w = self.two_sessions("Other", "Elsewhere")
         self.ok(r, "NOTIFY SET (MAILBOXES Other (MessageNew MessageExpunge))", "n")
@@ -141,6 +151,24 @@ class NotifyChecks:
         self.ok(w, "DELETE Renamed")
         lines = self.unsolicited(r, r"^\* LIST .*\\NonExistent.*Renamed")
 
+    def test_selected_mailbox_without_selected_filter(self):
+        """No SELECTED filter: nothing about the selected mailbox is pushed,
+        while no command is in progress nor during IDLE (RFC 5465 sections 4
+        and 6.1; Dovecot: "no events for selected mailbox", its default)."""
+        r, w = self.two_sessions()
+        self.ok(r, "SELECT INBOX", "s")
+        self.ok(r, "NOTIFY SET (PERSONAL (MailboxName))", "n")
+        self.append(w, "INBOX")
+        heard = self.quiet(r)
+        r.sock.sendall(b"i IDLE\r\n")
+        self.assertTrue(r.line().startswith("+"))
+        self.append(w, "INBOX")
+        heard += self.quiet(r, 1.5)
+        self.assertFalse([l for l in heard if re.match(r"^\* \d+ (EXISTS|RECENT|FETCH|EXPUNGE)", l)],
+                         heard)
+        r.sock.sendall(b"DONE\r\n")
+        self.assertTrue(r.until("i")[-1].startswith("i OK"))
+
     def test_none_stops_notifications(self):
         r, w = self.two_sessions("Other")
         self.ok(r, "NOTIFY SET (PERSONAL (MessageNew MessageExpunge MailboxName))", "n")
@@ -164,6 +192,71 @@ class HatoNotifyTest(NotifyChecks, unittest.TestCase):
         self.server = Server(users=("alice",)).start()
         self.addCleanup(self.server.cleanup)
         self.port, self.user, self.password = self.server.imap_port, f"alice@{DOMAIN}", PASSWORD
+
+    def test_selected_changes_wait_for_a_command(self):
+        """Without a SELECTED filter (or with SELECTED NONE) the selected
+        mailbox's changes reach the client in the responses to its commands:
+        at IDLE's DONE and at NOOP, not before."""
+        for spec in ["(PERSONAL (MailboxName))", "(SELECTED NONE) (PERSONAL (MailboxName))"]:
+            r, w = self.two_sessions()
+            exists = int([l for l in self.ok(r, "SELECT INBOX", "s")
+                          if l.endswith(" EXISTS")][0].split()[1])
+            self.ok(r, f"NOTIFY SET {spec}", "n")
+            r.sock.sendall(b"i IDLE\r\n")
+            self.assertTrue(r.line().startswith("+"))
+            self.append(w, "INBOX")
+            self.assertFalse([l for l in self.quiet(r) if "EXISTS" in l], spec)
+            r.sock.sendall(b"DONE\r\n")
+            self.assertIn(f"* {exists + 1} EXISTS", r.until("i"), spec)
+            self.append(w, "INBOX")
+            self.assertFalse([l for l in self.quiet(r) if "EXISTS" in l], spec)
+            self.assertIn(f"* {exists + 2} EXISTS", self.ok(r, "NOOP", "p"), spec)
+
+    def test_metadata_changes(self):
+        """MailboxMetadataChange and ServerMetadataChange (RFC 5465 sections
+        5.6, 5.7): the changed entries' names, in RFC 5464 section 4.4.2's
+        unsolicited METADATA form (Dovecot 2.3 refuses these events)."""
+        r, w = self.two_sessions("Other", "Elsewhere")
+        # The first filter naming a mailbox decides (section 6): none for Elsewhere.
+        self.ok(r, "NOTIFY SET (MAILBOXES Elsewhere NONE) "
+                   "(PERSONAL (MailboxMetadataChange ServerMetadataChange))", "n")
+        self.ok(w, 'SETMETADATA Other (/private/comment "hello")', "m")
+        self.assertEqual(self.unsolicited(r, "METADATA")[-1],
+                         '* METADATA "Other" "/private/comment"')
+        # A mailbox whose filter asks for nothing: nothing.
+        self.ok(w, 'SETMETADATA Elsewhere (/private/comment "x")', "m")
+        self.assertEqual([l for l in self.quiet(r) if "METADATA" in l], [])
+        self.ok(w, 'SETMETADATA "" (/private/vendor/hato/a "1" /private/comment "c")', "m")
+        self.assertEqual(self.unsolicited(r, "METADATA")[-1],
+                         '* METADATA "" "/private/comment" "/private/vendor/hato/a"')
+        # Removing an entry is a change too; a RENAME keeps the entries.
+        self.ok(w, "RENAME Other Renamed")
+        self.ok(w, "SETMETADATA Renamed (/private/comment NIL)", "m")
+        lines = self.unsolicited(r, "METADATA")
+        self.assertEqual(lines, ['* METADATA "Renamed" "/private/comment"'])
+
+    def test_inboxes_are_inbox_and_sieve_fileinto_targets(self):
+        """INBOXES (RFC 5465 section 6.2): INBOX and the folders the active
+        Sieve script files into, a delivery there heard as STATUS."""
+        script = ('require ["fileinto"];\n'
+                  'if header :contains "subject" "list" { fileinto "Lists"; }\n'
+                  'elsif header :contains "subject" "var" { fileinto "${x}"; }\n')
+        with tempfile.NamedTemporaryFile("w", suffix=".sieve", delete=False) as f:
+            f.write(script)
+        self.addCleanup(os.unlink, f.name)
+        run_cli("sieve", "put", self.user, "main", f.name, data=self.server.data)
+        run_cli("sieve", "activate", self.user, "main", data=self.server.data)
+        r, w = self.two_sessions("Lists", "Other")
+        self.ok(r, "NOTIFY SET (INBOXES (MessageNew MessageExpunge))", "n")
+        self.append(w, "Other")  # no delivery goes there
+        self.assertEqual([l for l in self.quiet(r) if "STATUS" in l], [])
+        with smtplib.SMTP("127.0.0.1", self.server.smtp_port, timeout=10) as s:
+            s.sendmail("taro@remote.test", [self.user],
+                       b"From: taro@remote.test\r\nSubject: a list post\r\n\r\nbody\r\n")
+        lines = self.unsolicited(r, r"^\* STATUS")
+        self.assertRegex(lines[-1], r'^\* STATUS "Lists" \(MESSAGES 1 UIDNEXT 2 ')
+        self.append(w, "INBOX")
+        self.assertRegex(self.unsolicited(r, r"^\* STATUS")[-1], r'^\* STATUS "INBOX" \(MESSAGES 1 ')
 
     def test_smtp_delivery_to_inboxes(self):
         r, _ = self.two_sessions()
@@ -266,9 +359,10 @@ class HatoNotifyTest(NotifyChecks, unittest.TestCase):
         r, _ = self.two_sessions()
         lines = r.cmd("e NOTIFY SET (PERSONAL (MessageNew MessageExpunge XFoo))", "e")
         self.assertEqual(lines[-1], "e NO [BADEVENT (MessageNew MessageExpunge FlagChange "
-                                    "MailboxName SubscriptionChange)] event not supported")
-        lines = r.cmd("m NOTIFY SET (PERSONAL (MailboxMetadataChange))", "m")
-        self.assertRegex(lines[-1], r"^m NO \[BADEVENT ")
+                                    "MailboxName SubscriptionChange MailboxMetadataChange "
+                                    "ServerMetadataChange)] event not supported")
+        lines = r.cmd("m NOTIFY SET (PERSONAL (MailboxMetadataChange ServerMetadataChange))", "m")
+        self.assertTrue(lines[-1].startswith("m OK"), lines)
 
     def test_overflow(self):
         """Past kMaxNotifyBacklog (256) events heard while a command is in
@@ -294,6 +388,66 @@ class HatoNotifyTest(NotifyChecks, unittest.TestCase):
         self.ok(r, "NOTIFY SET (PERSONAL (MessageNew MessageExpunge))", "n2")
         self.append(w, "Other")
         self.assertRegex(self.unsolicited(r, r"^\* STATUS")[-1], r"MESSAGES 3\b")
+
+
+@unittest.skipUnless(pg_cluster.installed(), pg_cluster.NOT_INSTALLED)
+class TwoNodesNotifyTest(NotifyHelpers, unittest.TestCase):
+    """Two nodes on one PostgreSQL database: names, subscriptions and
+    METADATA changed through node one reach a NOTIFY session on node two
+    (the store's record channel; messages ride the change channel)."""
+
+    def setUp(self):
+        cluster = pg_cluster.Cluster().init().start()
+        self.addCleanup(cluster.cleanup)
+        url = cluster.create_database("hato")
+        self.one = Server(users=("alice",), postgres=url).start()
+        self.addCleanup(self.one.cleanup)
+        self.two = Server(users=(), postgres=url).start()
+        self.addCleanup(self.two.cleanup)
+        self.user, self.password = f"alice@{DOMAIN}", PASSWORD
+
+    def test_names_subscriptions_and_metadata_from_the_other_node(self):
+        self.port = self.one.imap_port
+        w = self.raw()
+        self.ok(w, "CREATE Sub")
+        self.port = self.two.imap_port
+        r = self.raw()
+        self.ok(r, "NOTIFY SET (PERSONAL (MessageNew MessageExpunge MailboxName "
+                   "SubscriptionChange))", "n")
+        self.ok(w, "CREATE Fresh")
+        self.assertEqual(self.unsolicited(r, "LIST")[-1], '* LIST () "/" "Fresh"')
+        self.ok(w, "RENAME Fresh Renamed")
+        self.assertEqual(self.unsolicited(r, "LIST")[-1],
+                         '* LIST () "/" "Renamed" ("OLDNAME" ("Fresh"))')
+        self.ok(w, "SUBSCRIBE Sub")
+        self.assertEqual(self.unsolicited(r, "LIST")[-1], '* LIST (\\Subscribed) "/" "Sub"')
+        self.ok(w, "DELETE Renamed")
+        self.assertEqual(self.unsolicited(r, "LIST")[-1], '* LIST (\\NonExistent) "/" "Renamed"')
+        self.append(w, "Sub")
+        self.assertRegex(self.unsolicited(r, r"^\* STATUS")[-1], r'^\* STATUS "Sub" \(MESSAGES 1 ')
+        # METADATA (RFC 5465 section 5.6) rides the same channel.
+        self.ok(r, "NOTIFY SET (PERSONAL (MailboxMetadataChange))", "n2")
+        self.ok(w, 'SETMETADATA Sub (/private/comment "hello")', "m")
+        self.assertEqual(self.unsolicited(r, "METADATA")[-1],
+                         '* METADATA "Sub" "/private/comment"')
+
+    def test_inboxes_follow_a_script_activated_elsewhere(self):
+        """A Sieve script stored through node one (here the CLI on its data
+        dir) changes INBOXES for a NOTIFY session on node two."""
+        self.port = self.one.imap_port
+        w = self.raw()
+        self.ok(w, "CREATE Lists")
+        self.port = self.two.imap_port
+        r = self.raw()
+        self.ok(r, "NOTIFY SET (INBOXES (MessageNew MessageExpunge))", "n")
+        with tempfile.NamedTemporaryFile("w", suffix=".sieve", delete=False) as f:
+            f.write('require ["fileinto"];\nfileinto "Lists";\n')
+        self.addCleanup(os.unlink, f.name)
+        run_cli("sieve", "put", self.user, "main", f.name, data=self.one.data)
+        run_cli("sieve", "activate", self.user, "main", data=self.one.data)
+        time.sleep(1)  # the record channel's notification, then a message event
+        self.append(w, "Lists")
+        self.assertRegex(self.unsolicited(r, r"^\* STATUS")[-1], r'^\* STATUS "Lists" \(MESSAGES 1 ')
 
 
 @unittest.skipUnless(have_dovecot(), "needs root and dovecot-imapd")

@@ -239,6 +239,22 @@ TEST(SieveRun, RedirectLimitAndActionLimit) {
   EXPECT_EQ(r.error().kind, ErrorKind::kTooLarge);
 }
 
+// IMAP NOTIFY's INBOXES (RFC 5465 section 6.2): the folders a script may
+// file into, at any depth, each once; names with variables are unknown.
+TEST(SieveFileintoTargets, LiteralMailboxesInOrder) {
+  auto s = Compile(
+      "require [\"fileinto\", \"imap4flags\", \"mailbox\", \"variables\"];\n"
+      "if header :contains \"subject\" \"a\" { fileinto :flags \"\\\\Seen\" \"Lists/A\"; }\n"
+      "elsif header :contains \"subject\" \"b\" {\n"
+      "  if true { fileinto :create \"Deep\"; fileinto \"Lists/A\"; }\n"
+      "} else { set \"x\" \"y\"; fileinto \"${x}\"; keep; }\n");
+  ASSERT_TRUE(s.ok()) << s.error().message;
+  EXPECT_EQ(FileintoTargets(*s), (std::vector<std::string>{"Lists/A", "Deep"}));
+  auto none = Compile("keep;\n");
+  ASSERT_TRUE(none.ok());
+  EXPECT_TRUE(FileintoTargets(*none).empty());
+}
+
 TEST(SieveJmapVacation, GeneratedScriptCompilesAndReplies) {
   namespace json = boost::json;
   json::object v{{"id", "singleton"},

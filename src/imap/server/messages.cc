@@ -1027,12 +1027,15 @@ awaitable<std::optional<std::vector<std::string>>> Session::BuildCatenated(const
 
 awaitable<bool> Session::HandleIdle(const Command& c) {
   // RFC 2177: updates are pushed as they happen until the client sends DONE.
+  // With NOTIFY and no SELECTED filter nothing about the selected mailbox
+  // is pushed (RFC 5465 sections 4 and 6.1): the changes wait for DONE.
   Reply("+ idling");
-  if (state_ == State::kSelected) co_await SendUpdates(true);
+  if (state_ == State::kSelected && SelectedPushes()) co_await SendUpdates(true);
   while (true) {
     LineResult line = reader_.NextLine();
     if (auto* l = std::get_if<Line>(&line)) {
       if (EqualsIgnoreCase(TrimSpaces(l->text), "DONE")) {
+        if (state_ == State::kSelected && !SelectedPushes()) co_await SendUpdates(true);
         Tagged(c, "OK", "IDLE terminated");
         co_return true;
       }
@@ -1047,7 +1050,7 @@ awaitable<bool> Session::HandleIdle(const Command& c) {
       Reply(StopReason());
       co_return false;
     }
-    if (changed_ && state_ == State::kSelected) co_await SendUpdates(true);
+    if (changed_ && state_ == State::kSelected && SelectedPushes()) co_await SendUpdates(true);
     if (notify_) {
       bool sent = co_await SendNotifications();  // RFC 5465 section 3: also during IDLE
       if (!sent) co_return false;

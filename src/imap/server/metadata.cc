@@ -13,6 +13,7 @@
 //
 // Limits (section 4.3): kMaxMetadataValueBytes per value (NO [METADATA
 // MAXSIZE n]) and kMaxMetadataEntries per owner (NO [METADATA TOOMANY]).
+// A write is announced to the account's NOTIFY sessions (notify.cc).
 // Writes in this process are serialized; two nodes writing the same
 // account's document at once keep the last write.
 #include <spdlog/spdlog.h>
@@ -200,6 +201,18 @@ Outcome Set(store::Store& store, int64_t account, const std::optional<std::strin
 
 }  // namespace
 
+Result<MetadataByOwner> ReadMetadata(store::Store& store, int64_t account) {
+  auto doc = LoadDocument(store, account);
+  if (!doc) return doc.error();
+  MetadataByOwner out;
+  for (const auto& [owner, v] : *doc) {
+    std::string key(owner);
+    Entries entries = EntriesOf(*doc, key);
+    if (!entries.empty()) out.emplace(std::move(key), std::move(entries));
+  }
+  return out;
+}
+
 awaitable<bool> Session::HandleMetadata(const Command& c) {
   std::string wire = c.verb == Verb::kGetMetadata ? c.As<GetMetadataArgs>().mailbox
                                                   : c.As<SetMetadataArgs>().mailbox;
@@ -227,6 +240,10 @@ awaitable<bool> Session::HandleMetadata(const Command& c) {
     };
   }
   Outcome o = co_await io::Offload(*svc_.blocking, std::move(work));
+  // NOTIFY's MailboxMetadataChange and ServerMetadataChange (RFC 5465
+  // sections 5.6, 5.7): this node's sessions hear it here, other nodes' by
+  // the record channel PutJmapDocument writes on.
+  if (c.verb == Verb::kSetMetadata && o.status == "OK") AnnounceMailboxList();
   conn_.output() += o.untagged;
   if (state_ == State::kSelected) co_await SendUpdates(true);
   Tagged(c, o.status, o.text);

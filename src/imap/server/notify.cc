@@ -5,30 +5,92 @@
 // the client of them (NotifyState::known). The Hub calls NotifyChanged with
 // a mailbox id after a commit changed it (the store's change feed, which on
 // PostgreSQL also carries other nodes' commits), or with 0 after a CREATE,
-// DELETE, RENAME or (UN)SUBSCRIBE (server::ChangeFeed::PublishRecords). At
-// the next moment allowed, the session re-reads the mailbox list once and
-// sends STATUS for the counters that differ (sections 5.2 to 5.4) and LIST
-// for names and subscriptions that differ (sections 5.5 and 5.6).
+// DELETE, RENAME, (UN)SUBSCRIBE or METADATA write (server::ChangeFeed::
+// PublishRecords; on PostgreSQL other nodes' arrive by the store's record
+// channel, Store::SetRecordListener). At the next moment allowed, the
+// session re-reads the mailbox list once and sends STATUS for the counters
+// that differ (sections 5.1 to 5.3), LIST for names and subscriptions that
+// differ (sections 5.4 and 5.5) and, after a name event, METADATA for the
+// entries that differ (sections 5.6 and 5.7, RFC 5464 section 4.4.2).
 //
-// Not offered: AnnotationChange (no ANNOTATE), MailboxMetadataChange and
-// ServerMetadataChange (METADATA writes are not on the change feed); asking
-// for them is answered NO [BADEVENT] (section 3).
+// The selected mailbox: only a SELECTED or SELECTED-DELAYED filter with
+// events has its changes pushed (Session::SelectedPushes). Without one the
+// client hears of them only in the responses to its own commands (NOOP,
+// FETCH, ...), as RFC 3501 section 7 allows any server; nothing while no
+// command is in progress, nothing during IDLE (section 4: NOTIFY decides
+// what IDLE sends).
+//
+// INBOXES (section 6.2): INBOX and the mailboxes the account's active Sieve
+// script files into (sieve::FileintoTargets; names holding variables and
+// scripts reached by include are not followed).
+//
+// Not offered: AnnotationChange (Hato has no per-message annotations,
+// RFC 5257); asking for it is answered NO [BADEVENT] (section 3).
 #include <algorithm>
 
 #include "imap/proto/strings.h"
 #include "imap/server/render.h"
 #include "imap/server/session.h"
+#include "sieve/interpret.h"
 
 namespace hato::imap {
 namespace {
 
 // Section 3: the BADEVENT response code lists the events the server offers.
 constexpr const char* kBadEvent =
-    "[BADEVENT (MessageNew MessageExpunge FlagChange MailboxName SubscriptionChange)]";
+    "[BADEVENT (MessageNew MessageExpunge FlagChange MailboxName SubscriptionChange "
+    "MailboxMetadataChange ServerMetadataChange)]";
 
-bool Offered(NotifyEvent e) {
-  return e != NotifyEvent::kAnnotationChange && e != NotifyEvent::kMailboxMetadataChange &&
-         e != NotifyEvent::kServerMetadataChange;
+bool Offered(NotifyEvent e) { return e != NotifyEvent::kAnnotationChange; }
+
+bool AnyGroupHas(const NotifyArgs& spec, NotifyEvent e) {
+  return std::any_of(spec.groups.begin(), spec.groups.end(),
+                     [e](const NotifyGroup& g) { return g.Has(e); });
+}
+
+bool WantsMetadata(const NotifyArgs& spec) {
+  return AnyGroupHas(spec, NotifyEvent::kMailboxMetadataChange) ||
+         AnyGroupHas(spec, NotifyEvent::kServerMetadataChange);
+}
+
+bool WantsInboxes(const NotifyArgs& spec) {
+  return std::any_of(spec.groups.begin(), spec.groups.end(), [](const NotifyGroup& g) {
+    return g.filter == NotifyFilter::kInboxes && !g.events.empty();
+  });
+}
+
+// Section 6.2: "all selectable mailboxes in the personal namespace(s) to
+// which messages may be delivered by an MDA": INBOX, and what the active
+// Sieve script files into (delivery keeps in INBOX when the script does not
+// compile). `ok` turns false when the store could not be read.
+std::set<std::string> DeliveryMailboxes(store::Store& store, int64_t account, bool& ok) {
+  std::set<std::string> out{"INBOX"};
+  auto active = store.ActiveSieveScript(account);
+  if (!active) {
+    if (active.error().kind != ErrorKind::kNotFound) ok = false;
+    return out;
+  }
+  auto script = sieve::Compile(active->second);
+  if (!script) return out;
+  for (const std::string& name : sieve::FileintoTargets(*script)) {
+    if (auto canonical = store::CanonicalMailboxName(name)) out.insert(*canonical);
+  }
+  return out;
+}
+
+// The entry names whose values differ between `a` and `b`, sorted.
+std::vector<std::string> ChangedEntries(const std::map<std::string, std::string>& a,
+                                        const std::map<std::string, std::string>& b) {
+  std::vector<std::string> out;
+  for (const auto& [k, v] : a) {
+    auto it = b.find(k);
+    if (it == b.end() || it->second != v) out.push_back(k);
+  }
+  for (const auto& [k, v] : b) {
+    if (!a.count(k)) out.push_back(k);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
 }
 
 bool IsSelectedFilter(NotifyFilter f) {
@@ -40,16 +102,16 @@ bool IsMessageEvent(NotifyEvent e) {
          e == NotifyEvent::kFlagChange || e == NotifyEvent::kAnnotationChange;
 }
 
-// Whether `g` (not a selected filter) names mailbox `m` (section 6).
-bool Names(const NotifyGroup& g, const store::MailboxInfo& m) {
+// Whether `g` (not a selected filter) names mailbox `m` (section 6);
+// `inboxes`: the INBOXES set (NotifyState::inboxes).
+bool Names(const NotifyGroup& g, const store::MailboxInfo& m,
+           const std::set<std::string>& inboxes) {
   switch (g.filter) {
     case NotifyFilter::kSelected:
     case NotifyFilter::kSelectedDelayed:
       return false;
     case NotifyFilter::kInboxes:
-      // Section 6.3: the mailboxes new mail is delivered to. Hato delivers
-      // to INBOX (Sieve's fileinto aside, which no list of ours predicts).
-      return m.name == "INBOX";
+      return m.name == "INBOX" || inboxes.count(m.name) > 0;
     case NotifyFilter::kPersonal:
       return true;  // the personal namespace is the account's mailboxes
     case NotifyFilter::kSubscribed:
@@ -70,7 +132,8 @@ bool Names(const NotifyGroup& g, const store::MailboxInfo& m) {
 const NotifyGroup* Session::NotifySelected() const {
   if (!notify_) return nullptr;
   for (const NotifyGroup& g : notify_->spec.groups) {
-    if (IsSelectedFilter(g.filter)) return &g;
+    // "SELECTED NONE" asks for nothing, as no selected filter does.
+    if (IsSelectedFilter(g.filter)) return g.events.empty() ? nullptr : &g;
   }
   return nullptr;
 }
@@ -81,7 +144,7 @@ bool Session::NotifyWanted(const store::MailboxInfo& m, NotifyEvent e) const {
   // SendUpdates), never as STATUS (section 5.2).
   if (selected_ && !selected_->archive && selected_->id == m.id && IsMessageEvent(e)) return false;
   for (const NotifyGroup& g : notify_->spec.groups) {
-    if (!Names(g, m)) continue;
+    if (!Names(g, m, notify_->inboxes)) continue;
     if (g.events.empty()) return false;  // "NONE": nothing about these mailboxes
     if (g.Has(e)) return true;
   }
@@ -97,6 +160,28 @@ std::string Session::NotifyStatusLine(const store::MailboxInfo& m) const {
           " UIDVALIDITY " + std::to_string(m.uidvalidity) + " UNSEEN " + std::to_string(m.unseen);
   if (condstore_) line += " HIGHESTMODSEQ " + std::to_string(m.highest_modseq);
   return line + ")";
+}
+
+awaitable<Session::NotifyExtras> Session::ReadNotifyExtras(const NotifyArgs& spec) {
+  const bool inboxes = WantsInboxes(spec), metadata = WantsMetadata(spec);
+  if (!inboxes && !metadata) co_return NotifyExtras{};
+  store::Store* store = svc_.store;
+  int64_t account = account_id_;
+  auto read = [store, account, inboxes, metadata] {
+    NotifyExtras x;
+    if (inboxes) x.inboxes = DeliveryMailboxes(*store, account, x.ok);
+    if (metadata) {
+      auto m = ReadMetadata(*store, account);
+      if (m) {
+        x.metadata = std::move(*m);
+      } else {
+        x.ok = false;
+      }
+    }
+    return x;
+  };
+  NotifyExtras x = co_await io::Offload(*svc_.blocking, std::move(read));
+  co_return x;
 }
 
 void Session::AnnounceMailboxList() {
@@ -146,13 +231,16 @@ awaitable<bool> Session::HandleNotify(const Command& c) {
     }
   }
   auto mailboxes = co_await ListMailboxesWithClaims();
-  if (!mailboxes->ok()) {
+  NotifyExtras extras = co_await ReadNotifyExtras(a);
+  if (!mailboxes->ok() || !extras.ok) {
     Tagged(c, "NO", "[UNAVAILABLE] try again later");
     co_return true;
   }
   // Section 3: a new NOTIFY replaces the previous one.
   NotifyState state;
   state.spec = std::move(a);
+  state.inboxes = std::move(extras.inboxes);
+  state.metadata = std::move(extras.metadata);
   std::set<int64_t> ids;
   for (const auto& m : **mailboxes) {
     state.known[m.id] = m;
@@ -229,12 +317,20 @@ awaitable<bool> Session::SendNotifications() {
   }
   // Taken before the read: a change heard during it is kept for the next round.
   std::set<int64_t> changed = std::move(notify_->changed);
+  const bool names_changed = notify_->names_changed;
   notify_->changed.clear();
   notify_->names_changed = false;
   notify_->backlog = 0;
   auto mailboxes = co_await ListMailboxesWithClaims();
   if (!notify_) co_return true;
-  if (!mailboxes->ok()) {
+  std::optional<NotifyExtras> extras;
+  if (names_changed) {
+    // Metadata and Sieve scripts travel on the channel names do.
+    NotifyArgs spec = notify_->spec;
+    extras = co_await ReadNotifyExtras(spec);
+    if (!notify_) co_return true;
+  }
+  if (!mailboxes->ok() || (extras && !extras->ok)) {
     notify_->changed.insert(changed.begin(), changed.end());
     notify_->names_changed = true;
     bool flushed = co_await Flush();  // tried again at the next change
@@ -242,6 +338,7 @@ awaitable<bool> Session::SendNotifications() {
   }
   std::map<int64_t, store::MailboxInfo> now;
   for (const auto& m : **mailboxes) now[m.id] = m;
+  if (extras) notify_->inboxes = std::move(extras->inboxes);
   auto& known = notify_->known;
   auto list_line = [this](const store::MailboxInfo& m, bool exists, const std::string* old) {
     // Sections 5.4 and 5.5: LIST with \NonExistent for a deleted mailbox,
@@ -275,6 +372,39 @@ awaitable<bool> Session::SendNotifications() {
                NotifyWanted(m, NotifyEvent::kSubscriptionChange)) {
       list_line(m, true, nullptr);
     }
+  }
+  if (extras && WantsMetadata(notify_->spec)) {
+    // Sections 5.6 and 5.7: the names of the entries that changed, without
+    // their values (RFC 5464 section 4.4.2's unsolicited form).
+    const MetadataByOwner& was = notify_->metadata;
+    const MetadataByOwner& is = extras->metadata;
+    std::set<std::string> owners;
+    for (const auto& [o, e] : was) owners.insert(o);
+    for (const auto& [o, e] : is) owners.insert(o);
+    static const std::map<std::string, std::string> kNone;
+    for (const std::string& owner : owners) {
+      auto a = was.find(owner), b = is.find(owner);
+      std::vector<std::string> entries =
+          ChangedEntries(a == was.end() ? kNone : a->second, b == is.end() ? kNone : b->second);
+      if (entries.empty()) continue;
+      std::string line = "* METADATA ";
+      if (owner.empty()) {
+        if (!AnyGroupHas(notify_->spec, NotifyEvent::kServerMetadataChange)) continue;
+        line += "\"\"";
+      } else {
+        auto m = now.find(std::strtoll(owner.c_str(), nullptr, 10));
+        if (m == now.end() || !NotifyWanted(m->second, NotifyEvent::kMailboxMetadataChange)) {
+          continue;  // a deleted mailbox's entries go with it (RFC 5464 section 3.3)
+        }
+        AppendString(line, ToWire(m->second.name), rev2_);
+      }
+      for (const std::string& e : entries) {
+        line += ' ';
+        AppendString(line, e, /*utf8=*/false);
+      }
+      Reply(line);
+    }
+    notify_->metadata = std::move(extras->metadata);
   }
   // What the client is told becomes the picture the next round compares
   // with: names and subscriptions as read, counters only for the mailboxes

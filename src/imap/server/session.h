@@ -29,6 +29,11 @@
 
 namespace hato::imap {
 
+// metadata.cc: the account's METADATA entries (RFC 5464), by owner ("" for
+// the server, else the mailbox id), each from entry name to value. Blocking.
+using MetadataByOwner = std::map<std::string, std::map<std::string, std::string>>;
+Result<MetadataByOwner> ReadMetadata(store::Store& store, int64_t account);
+
 class Session final : public server::SessionRegistry::Member,
                       public server::AccountSessions::Member,
                       public Hub::Listener {
@@ -199,9 +204,22 @@ class Session final : public server::SessionRegistry::Member,
   const NotifyGroup* NotifySelected() const;
   // "* STATUS" with the items section 5.2 names (and UNSEEN, HIGHESTMODSEQ).
   std::string NotifyStatusLine(const store::MailboxInfo& m) const;
-  // After this session's CREATE, DELETE, RENAME, (UN)SUBSCRIBE: tells the
-  // account's NOTIFY sessions (server::ChangeFeed::PublishRecords).
+  // After this session's CREATE, DELETE, RENAME, (UN)SUBSCRIBE, SETMETADATA:
+  // tells the account's NOTIFY sessions (server::ChangeFeed::PublishRecords).
   void AnnounceMailboxList();
+  // Whether changes to the selected mailbox made elsewhere are pushed (while
+  // no command is in progress and during IDLE): always without NOTIFY; with
+  // it, only when a SELECTED or SELECTED-DELAYED filter asks for events
+  // (RFC 5465 sections 3, 6.1).
+  bool SelectedPushes() const { return !notify_ || NotifySelected() != nullptr; }
+  // Reads what NOTIFY compares beyond the mailbox list: METADATA entries and
+  // the INBOXES set, each only when `spec` needs it, off the event loop.
+  struct NotifyExtras {
+    bool ok = true;
+    std::set<std::string> inboxes;
+    MetadataByOwner metadata;
+  };
+  awaitable<NotifyExtras> ReadNotifyExtras(const NotifyArgs& spec);
   // Untagged notifications heard and not yet sent, per session; past it the
   // session sends "* OK [NOTIFICATIONOVERFLOW]" and no more (section 5.8).
   static constexpr size_t kMaxNotifyBacklog = 256;
@@ -211,6 +229,14 @@ class Session final : public server::SessionRegistry::Member,
     std::map<int64_t, store::MailboxInfo> known;
     std::set<int64_t> changed;  // mailboxes changed since
     bool names_changed = false;
+    // INBOXES (section 6.2): INBOX and the mailboxes the account's active
+    // Sieve script files into (sieve::FileintoTargets), read at NOTIFY SET
+    // and after each name event (ManageSieve and JMAP announce script
+    // changes on the same channel).
+    std::set<std::string> inboxes;
+    // METADATA entries as the client was last told of them (sections 5.6,
+    // 5.7), read only when a filter asks for metadata events.
+    MetadataByOwner metadata;
     size_t backlog = 0;  // events heard since the last SendNotifications
   };
   std::optional<NotifyState> notify_;

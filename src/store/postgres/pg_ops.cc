@@ -800,6 +800,9 @@ static Status AdoptOrphanSubscriptions(Txn& t, int64_t account_id) {
 
 Status ApplyCreateMailbox(Txn& t, int64_t account_id, const std::string& name,
                           const std::string& special_use) {
+  // Other nodes' NOTIFY sessions hear of names and subscriptions by the
+  // record channel (RFC 5465 sections 5.4, 5.5; Store::SetRecordListener).
+  t.records.insert(account_id);
   auto canonical = CanonicalMailboxName(name);
   if (!canonical) return canonical.error();
   std::vector<std::string> levels;
@@ -829,6 +832,8 @@ Status ApplyCreateMailbox(Txn& t, int64_t account_id, const std::string& name,
 }
 
 Status ApplyDeleteMailbox(Txn& t, int64_t account_id, const std::string& name) {
+  // Other nodes' NOTIFY sessions (the record channel, as in ApplyCreateMailbox).
+  t.records.insert(account_id);
   auto mb = FindMailbox(t.c, account_id, name);
   if (!mb) return mb.error();
   auto canonical = *CanonicalMailboxName(name);
@@ -862,6 +867,8 @@ Status ApplyDeleteMailbox(Txn& t, int64_t account_id, const std::string& name) {
 
 Status ApplyRenameMailbox(Txn& t, int64_t account_id, const std::string& from,
                           const std::string& to) {
+  // Other nodes' NOTIFY sessions (the record channel, as in ApplyCreateMailbox).
+  t.records.insert(account_id);
   auto src = FindMailbox(t.c, account_id, from);
   if (!src) return src.error();
   auto from_c = *CanonicalMailboxName(from);
@@ -902,6 +909,8 @@ Status ApplyRenameMailbox(Txn& t, int64_t account_id, const std::string& from,
 }
 
 Status ApplySetSubscribed(Txn& t, int64_t account_id, const std::string& name, bool subscribed) {
+  // Other nodes' NOTIFY sessions (the record channel, as in ApplyCreateMailbox).
+  t.records.insert(account_id);
   auto mb = FindMailbox(t.c, account_id, name);
   if (!subscribed) {
     // UNSUBSCRIBE also removes a name whose mailbox is gone (RFC 3501 6.3.7).

@@ -338,6 +338,8 @@ class PgStore final : public Store {
     std::string n(name), body(content);
     return WriteSync([this, account_id, n, body](Txn& t) -> Status {
       if (auto st = GuardAccount(t, account_id); !st) return st;
+      // Other nodes push it (JMAP SieveScript, IMAP NOTIFY's INBOXES).
+      t.records.insert(account_id);
       auto counters = LockSieveCounters(t, account_id);
       if (!counters) return counters.error();
       int64_t seq = static_cast<int64_t>(counters->seq + 1);
@@ -363,6 +365,7 @@ class PgStore final : public Store {
     std::string n(name);
     return WriteSync([this, account_id, n](Txn& t) -> Status {
       if (auto st = GuardAccount(t, account_id); !st) return st;
+      t.records.insert(account_id);
       if (!n.empty()) {
         auto e = t.c.Exec("SELECT 1 FROM sieve_scripts WHERE account_id = $1 AND name = $2",
                           {P(account_id), P(n)});
@@ -388,6 +391,7 @@ class PgStore final : public Store {
     std::string n(name);
     return WriteSync([this, account_id, n](Txn& t) -> Status {
       if (auto st = GuardAccount(t, account_id); !st) return st;
+      t.records.insert(account_id);
       auto counters = LockSieveCounters(t, account_id);
       if (!counters) return counters.error();
       auto e = t.c.Exec(
@@ -430,6 +434,7 @@ class PgStore final : public Store {
     std::string f(from), n(to);
     return WriteSync([this, account_id, f, n](Txn& t) -> Status {
       if (auto st = GuardAccount(t, account_id); !st) return st;
+      t.records.insert(account_id);
       auto counters = LockSieveCounters(t, account_id);
       if (!counters) return counters.error();
       auto e = t.c.Exec("SELECT 1 FROM sieve_scripts WHERE account_id = $1 AND name = $2",
