@@ -65,8 +65,8 @@ TEST(DirectoryCacheTest, AReadBegunBeforeAChangeIsNotKept) {
 TEST(DirectoryCacheTest, BoundedPerKind) {
   DirectoryCache c(3);
   c.SetLive(true);
-  for (int i = 0; i < 3; ++i) {
-    c.PutDomain(c.generation(), "d" + std::to_string(i) + ".test", true);
+  for (const char* name : {"d0.test", "d1.test", "d2.test"}) {
+    c.PutDomain(c.generation(), name, true);
   }
   EXPECT_TRUE(c.Domain("d2.test"));
   c.PutDomain(c.generation(), "d3.test", true);  // past the bound: starts empty again
