@@ -324,6 +324,8 @@ TEST_F(PgStoreTest, TwoNodesSeeDirectoryChangesAtOnce) {
     return r ? r->quota_bytes : std::nullopt;
   };
   EXPECT_TRUE(within_a_second([&] { return two->ResolveRecipient("b@example.test").ok(); }));
+  // Every notification of b's creation heard; then b is read once more (cached).
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
   EXPECT_FALSE(b_quota(*two));
   pg::Conn admin(pg::ConnOptions{conninfo_});
   ASSERT_TRUE(admin.Connect().ok());
