@@ -533,7 +533,11 @@ awaitable<bool> Session::HandleRcpt(const Command& c) {
       auto catch_all = store->ResolveRecipient("@" + domain);
       if (catch_all || catch_all.error().kind != ErrorKind::kNotFound) l.account = catch_all;
     }
-    if (l.account && l.account->ok()) l.quota = store->GetQuota((*l.account)->id);
+    // The usage is read (exactly) only for an account with a limit: the
+    // limit comes with the recipient (a cached look-up, store/directory_cache.h).
+    if (l.account && l.account->ok() && (*l.account)->quota_bytes) {
+      l.quota = store->GetQuota((*l.account)->id);
+    }
     return l;
   };
   Lookup r = co_await io::Offload(*svc_.blocking, std::move(lookup));
@@ -586,7 +590,7 @@ awaitable<bool> Session::HandleRcpt(const Command& c) {
     }
     co_return true;
   }
-  if (!r.quota->ok()) {
+  if (r.quota && !r.quota->ok()) {
     spdlog::error("smtp: quota lookup failed: {}", r.quota->error().message);
     Refuse("451 4.3.0 Temporary lookup failure, try again later", to.ToString());
     co_return true;
@@ -595,7 +599,7 @@ awaitable<bool> Session::HandleRcpt(const Command& c) {
   // (RFC 3463 4.2.2); the sender retries and the owner may make room. A
   // message that fits when its recipient is accepted is delivered even if it
   // takes the account past its limit.
-  const store::QuotaUsage& quota = **r.quota;
+  const store::QuotaUsage quota = r.quota ? **r.quota : store::QuotaUsage{};
   if (quota.limit_bytes && (quota.used_bytes >= *quota.limit_bytes ||
                             quota.used_bytes + tx_.declared_size > *quota.limit_bytes)) {
     Refuse("452 4.2.2 <" + to.ToString() + ">: Mailbox full, try again later", to.ToString());

@@ -73,6 +73,9 @@ struct Account {
   // The account's session epoch (server/account_sessions.h), read with the
   // password: a session that logged in under a lower epoch is ended.
   int64_t session_epoch = 0;
+  // Its quota limit (Store::SetQuota) as ResolveRecipient reads it; nullopt
+  // = none, so delivery need not read its usage (GetQuota).
+  std::optional<uint64_t> quota_bytes;
 };
 
 // An account whose sessions must end (password changed, removed, signed out

@@ -104,6 +104,40 @@ class PostgresContract(unittest.TestCase):
         m.logout()
         self.assertEqual(imap_subjects(one.imap_port), {"first", "second"})
 
+    def test_second_node_sees_lookup_changes_at_once(self):
+        """Each node caches the delivery look-ups (store/directory_cache.h); a
+        quota, a Sieve activation, an alias or an account changed through
+        node one's data dir reaches node two's SMTP replies within 1 s."""
+        from test_lookup_cache import data_code, rcpt_code, seen
+        one = Server(users=("alice",), postgres=self.url)
+        self.addCleanup(one.cleanup)
+        one.start()
+        two = Server(users=(), postgres=self.url)
+        self.addCleanup(two.cleanup)
+        two.start()
+        alice = f"alice@{DOMAIN}"
+        port = two.smtp_port
+        self.assertEqual(data_code(port, alice, "warm"), 250)
+        self.assertEqual(rcpt_code(port, alice), 250)
+        run_cli("user", "quota", alice, "1", data=one.data)
+        self.assertEqual(seen(lambda: rcpt_code(port, alice), 452), 452)
+        run_cli("user", "quota", alice, "none", data=one.data)
+        self.assertEqual(seen(lambda: rcpt_code(port, alice), 250), 250)
+        script = os.path.join(one.data, "closed.sieve")
+        with open(script, "w") as f:
+            f.write('require "reject";\nreject "closed";\n')
+        run_cli("sieve", "put", alice, "closed", script, data=one.data)
+        run_cli("sieve", "activate", alice, "closed", data=one.data)
+        self.assertEqual(seen(lambda: data_code(port, alice, "during"), 550), 550)
+        run_cli("sieve", "deactivate", alice, data=one.data)
+        self.assertEqual(seen(lambda: data_code(port, alice, "after"), 250), 250)
+        run_cli("alias", "add", f"al@{DOMAIN}", alice, data=one.data)
+        self.assertEqual(seen(lambda: rcpt_code(port, f"al@{DOMAIN}"), 250), 250)
+        run_cli("alias", "remove", f"al@{DOMAIN}", data=one.data)
+        self.assertEqual(seen(lambda: rcpt_code(port, f"al@{DOMAIN}"), 550), 550)
+        run_cli("user", "remove", alice, data=one.data)
+        self.assertEqual(seen(lambda: rcpt_code(port, alice), 550), 550)
+
     def test_database_down_gives_temporary_errors_then_recovers(self):
         srv = Server(postgres=self.url)
         self.addCleanup(srv.cleanup)

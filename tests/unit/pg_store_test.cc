@@ -14,6 +14,7 @@
 #include <condition_variable>
 #include <cstdio>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <random>
@@ -235,6 +236,113 @@ TEST_F(PgStoreTest, TwoNodesKeepUidsAndModseqsIncreasingAndHearEachOther) {
     }
   }
   EXPECT_EQ(snap->uidnext, kThreads * kEach + 2u);
+}
+
+// The delivery look-ups (domains, recipients with their quota limit, Sieve
+// scripts) are cached on each node (store/directory_cache.h). A change made
+// on one node is seen on the other at once (LISTEN/NOTIFY from the
+// database's triggers), and on the node that made it when the write returns;
+// a node whose listening connection was lost, and so may have missed a
+// notification, drops its whole cache.
+TEST_F(PgStoreTest, TwoNodesSeeDirectoryChangesAtOnce) {
+  auto one = Open();
+  auto two = Open();
+  ASSERT_TRUE(one && two);
+  int64_t a = MakeAccount(*one, "a@example.test");
+  ASSERT_TRUE(one->AddDomain("other.test").ok());
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // both nodes listen
+  auto local = [](Store& s, const char* domain) {
+    auto r = s.IsLocalDomain(domain);
+    return r.ok() && *r;
+  };
+  // Warm both caches.
+  auto warm = [&](Store& s) {
+    EXPECT_TRUE(local(s, "other.test"));
+    auto r = s.ResolveRecipient("a@example.test");
+    ASSERT_TRUE(r.ok());
+    EXPECT_FALSE(r->quota_bytes);
+    auto scripts = s.DeliverySieveScripts(a, "jmap.");
+    ASSERT_TRUE(scripts.ok());
+    EXPECT_TRUE(scripts->empty());
+  };
+  warm(*one);
+  warm(*two);
+  warm(*two);  // served from the cache now
+  // `until` holds on node two within 1 s (polled).
+  auto within_a_second = [](const std::function<bool()>& until) {
+    auto t0 = Clock::now();
+    while (MsSince(t0) < 1000) {
+      if (until()) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+    return until();
+  };
+  auto quota_of = [](Store& s) -> std::optional<uint64_t> {
+    auto r = s.ResolveRecipient("a@example.test");
+    return r ? r->quota_bytes : std::nullopt;
+  };
+  // A quota set on node one.
+  ASSERT_TRUE(one->SetQuota("a@example.test", 1000).ok());
+  EXPECT_EQ(quota_of(*one), 1000u);  // at once on the node that wrote it
+  EXPECT_TRUE(within_a_second([&] { return quota_of(*two) == 1000u; }));
+  // A Sieve script activated on node one.
+  ASSERT_TRUE(one->PutSieveScript(a, "mine", "keep;").ok());
+  ASSERT_TRUE(one->SetActiveSieveScript(a, "mine").ok());
+  auto active = [a](Store& s) {
+    auto r = s.DeliverySieveScripts(a, "jmap.");
+    return r && r->size() == 1 && (*r)[0].active && (*r)[0].name == "mine";
+  };
+  EXPECT_TRUE(active(*one));
+  EXPECT_TRUE(within_a_second([&] { return active(*two); }));
+  // A password changed on node one: what the cached recipient carries.
+  ASSERT_TRUE(one->SetPassword("a@example.test", "hash2").ok());
+  auto hash_of = [](Store& s) {
+    auto r = s.ResolveRecipient("a@example.test");
+    return r ? r->password_hash : std::string();
+  };
+  EXPECT_EQ(hash_of(*one), "hash2");
+  EXPECT_TRUE(within_a_second([&] { return hash_of(*two) == "hash2"; }));
+  // A domain removed on node one.
+  ASSERT_TRUE(one->RemoveDomain("other.test").ok());
+  EXPECT_FALSE(local(*one, "other.test"));
+  EXPECT_TRUE(within_a_second([&] { return !local(*two, "other.test"); }));
+  // An account removed on node one.
+  ASSERT_TRUE(one->RemoveAccount("a@example.test").ok());
+  auto gone = [](Store& s) {
+    auto r = s.ResolveRecipient("a@example.test");
+    return !r && r.error().kind == ErrorKind::kNotFound;
+  };
+  EXPECT_TRUE(gone(*one));
+  EXPECT_TRUE(within_a_second([&] { return gone(*two); }));
+
+  // A change no node is told of (triggers off for that session), then node
+  // two's listening connection is cut: node two must not keep what it had.
+  int64_t b = MakeAccount(*one, "b@example.test");
+  ASSERT_GT(b, 0);
+  auto b_quota = [](Store& s) -> std::optional<uint64_t> {
+    auto r = s.ResolveRecipient("b@example.test");
+    return r ? r->quota_bytes : std::nullopt;
+  };
+  EXPECT_TRUE(within_a_second([&] { return two->ResolveRecipient("b@example.test").ok(); }));
+  // Every notification of b's creation heard; then b is read once more (cached).
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_FALSE(b_quota(*two));
+  pg::Conn admin(pg::ConnOptions{conninfo_});
+  ASSERT_TRUE(admin.Connect().ok());
+  ASSERT_TRUE(admin.Exec("SET session_replication_role = replica").ok());
+  ASSERT_TRUE(
+      admin.Exec("UPDATE accounts SET quota_bytes = 5 WHERE address = 'b@example.test'").ok());
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_FALSE(b_quota(*two));  // not notified: the cache still answers (what this test cuts)
+  ASSERT_TRUE(admin
+                  .Exec("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE "
+                        "pid <> pg_backend_pid() AND query LIKE 'LISTEN%'")
+                  .ok());
+  auto t0 = Clock::now();
+  while (MsSince(t0) < 3000 && b_quota(*two) != 5u) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_EQ(b_quota(*two), 5u) << "node two kept its cache after losing its LISTEN connection";
 }
 
 // Mailbox counters (issue 15, ingest speed): new message rows are counted by

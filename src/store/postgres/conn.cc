@@ -170,6 +170,7 @@ Status Conn::Connect() {
   std::string set = "SET statement_timeout = " + std::to_string(options_.statement_timeout_ms) +
                     "; SET client_min_messages = warning; SET lock_timeout = " +
                     std::to_string(options_.statement_timeout_ms);
+  if (!options_.listen.empty()) set += "; LISTEN " + options_.listen;
   if (auto r = Exec(set); !r) return r.error();
   return Ok();
 }
@@ -332,6 +333,16 @@ Result<std::vector<Result<Rows>>> Conn::ExecPipeline(const std::vector<Statement
       }
     }
     return Fail(ErrorKind::kTemporary, std::string("pipeline failed: ") + PQerrorMessage(conn_));
+  }
+  return out;
+}
+
+std::vector<std::pair<std::string, std::string>> Conn::TakeNotifications() {
+  std::vector<std::pair<std::string, std::string>> out;
+  if (conn_ == nullptr) return out;
+  while (PGnotify* n = PQnotifies(conn_)) {
+    out.emplace_back(n->relname, n->extra);
+    PQfreemem(n);
   }
   return out;
 }

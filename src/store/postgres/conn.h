@@ -33,6 +33,8 @@ struct ConnOptions {
   int connect_timeout_seconds = 5;   // per host (libpq connect_timeout)
   int statement_timeout_ms = 10000;  // server side; a query past it is cancelled
   int query_timeout_ms = 12000;      // client side: no answer by then = the server is stalled
+  // A channel this connection LISTENs on from each connect (TakeNotifications).
+  std::string listen;
 };
 
 // A query parameter: text, raw bytes (bytea, sent binary) or NULL.
@@ -106,6 +108,10 @@ class Conn {
   // Waits up to `timeout_ms` for notifications (LISTEN) and returns them as
   // (channel, payload) pairs; kTemporary when the connection is lost.
   Result<std::vector<std::pair<std::string, std::string>>> WaitNotifications(int timeout_ms);
+  // The notifications already received (LISTEN; ConnOptions::listen),
+  // without waiting or reading the socket: those that came with the results
+  // read so far (a session's own NOTIFYs arrive with its COMMIT's result).
+  std::vector<std::pair<std::string, std::string>> TakeNotifications();
   int backend_pid() const { return conn_ ? PQbackendPID(conn_) : 0; }
 
  private:

@@ -15,6 +15,7 @@
 
 #include "base/digest.h"
 #include "base/strings.h"
+#include "store/directory_cache.h"
 #include "store/postgres/conn.h"
 #include "store/postgres/pg_lists.h"
 #include "store/postgres/pg_ops.h"
@@ -31,6 +32,13 @@ using pg::P;
 using pg::Txn;
 
 constexpr const char* kChannel = "hato_changes";
+// The delivery look-ups' changes (DirectoryCache), notified on kChannel by
+// the database's triggers (schema.cc) on kLookupsChannel: "dir:" = domains,
+// accounts or aliases changed; "dir:ID" = account ID's Sieve scripts changed.
+// This node's own changes count too: the writer's connection listens, and
+// applies them when its COMMIT returns, before the writes' callers hear of it.
+constexpr std::string_view kDirectoryTag = "dir:";
+constexpr const char* kLookupsChannel = "hato_lookups";
 // Marks a payload of account ids whose records changed (Store::SetRecordListener).
 constexpr std::string_view kRecordsTag = "r";
 // A NOTIFY payload must stay under 8000 bytes: mailbox ids are sent in parts.
@@ -81,7 +89,7 @@ class PgStore final : public Store {
   PgStore(const PostgresOptions& pg, StoreOptions options)
       : pg_(pg),
         options_(std::move(options)),
-        writer_conn_(MakeConnOptions()),
+        writer_conn_(MakeConnOptions(kLookupsChannel)),
         listen_conn_(MakeConnOptions()) {
     std::random_device rd;
     node_ = std::to_string((uint64_t{rd()} << 32) | rd());
@@ -168,11 +176,15 @@ class PgStore final : public Store {
 
   Result<bool> IsLocalDomain(std::string_view domain) override {
     std::string name = AsciiLower(domain);
-    return WithReader([&name](Conn& c) -> Result<bool> {
+    if (auto hit = cache_.Domain(name)) return *hit;
+    uint64_t generation = cache_.generation();
+    auto local = WithReader([&name](Conn& c) -> Result<bool> {
       auto r = c.Exec("SELECT 1 FROM domains WHERE name = $1", {P(name)});
       if (!r) return r.error();
       return !r->empty();
     });
+    if (local) cache_.PutDomain(generation, name, *local);
+    return local;
   }
 
   Status AddAccount(std::string_view address, std::string_view password_hash,
@@ -316,8 +328,10 @@ class PgStore final : public Store {
 
   Result<std::vector<SieveScriptText>> DeliverySieveScripts(int64_t account_id,
                                                             std::string_view prefix) override {
+    if (auto hit = cache_.Scripts(account_id, prefix)) return std::move(*hit);
+    uint64_t generation = cache_.generation();
     std::string p(prefix);
-    return WithReader([account_id, &p](Conn& c) -> Result<std::vector<SieveScriptText>> {
+    auto scripts = WithReader([account_id, &p](Conn& c) -> Result<std::vector<SieveScriptText>> {
       // left(): no LIKE escaping of the prefix; the primary key
       // (account_id, name) narrows the scan to the account's few scripts.
       auto r = c.Exec(
@@ -331,6 +345,8 @@ class PgStore final : public Store {
       }
       return out;
     });
+    if (scripts) cache_.PutScripts(generation, account_id, prefix, *scripts);
+    return scripts;
   }
 
   Status PutSieveScript(int64_t account_id, std::string_view name,
@@ -567,22 +583,29 @@ class PgStore final : public Store {
           {P(addr)});
       if (!r) return r.error();
       if (r->empty()) return Err(ErrorKind::kNotFound, "no such account: " + addr);
-      return Account{r->Int(0, 0), r->Text(0, 1), r->Text(0, 2), r->Text(0, 3), r->Int(0, 4)};
+      return Account{r->Int(0, 0), r->Text(0, 1), r->Text(0, 2), r->Text(0, 3), r->Int(0, 4), {}};
     });
   }
 
   Result<Account> ResolveRecipient(std::string_view address) override {
     std::string addr = AsciiLower(address);
-    return WithReader([&addr](Conn& c) -> Result<Account> {
+    if (auto hit = cache_.Recipient(addr)) return *hit;
+    uint64_t generation = cache_.generation();
+    auto account = WithReader([&addr](Conn& c) -> Result<Account> {
       auto r = c.Exec(
-          "SELECT id, address, password_hash FROM accounts WHERE address = $1 AND removed_at IS "
-          "NULL UNION ALL SELECT a.id, a.address, a.password_hash FROM aliases l JOIN accounts a "
-          "ON a.id = l.account_id WHERE l.address = $1 AND a.removed_at IS NULL LIMIT 1",
+          "SELECT id, address, password_hash, quota_bytes FROM accounts WHERE address = $1 AND "
+          "removed_at IS NULL UNION ALL SELECT a.id, a.address, a.password_hash, a.quota_bytes "
+          "FROM aliases l JOIN accounts a ON a.id = l.account_id WHERE l.address = $1 AND "
+          "a.removed_at IS NULL LIMIT 1",
           {P(addr)});
       if (!r) return r.error();
       if (r->empty()) return Err(ErrorKind::kNotFound, "no such account or alias: " + addr);
-      return Account{r->Int(0, 0), r->Text(0, 1), r->Text(0, 2), {}};
+      Account a{r->Int(0, 0), r->Text(0, 1), r->Text(0, 2), {}, 0, {}};
+      if (!r->IsNull(0, 3)) a.quota_bytes = static_cast<uint64_t>(r->Int(0, 3));
+      return a;
     });
+    if (account) cache_.PutRecipient(generation, addr, *account);
+    return account;
   }
 
   Status AddAlias(std::string_view alias, std::string_view account) override {
@@ -1805,8 +1828,9 @@ class PgStore final : public Store {
   }
 
  private:
-  ConnOptions MakeConnOptions() const {
+  ConnOptions MakeConnOptions(std::string listen = {}) const {
     ConnOptions o;
+    o.listen = std::move(listen);
     o.conninfo = pg_.conninfo;
     o.connect_timeout_seconds = pg_.connect_timeout_seconds;
     o.statement_timeout_ms = pg_.statement_timeout_ms;
@@ -2173,6 +2197,9 @@ class PgStore final : public Store {
       commit = send("COMMIT");
     }
     if (!commit && writer_conn_.connected()) (void)writer_conn_.Exec("ROLLBACK");
+    // This batch's changes to the delivery look-ups (and any other node's
+    // that came along) leave the cache before the writes' callers return.
+    ApplyLookupChanges(writer_conn_.TakeNotifications());
     if (commit && !txn.touched.empty()) {
       std::function<void(const std::vector<int64_t>&)> listener;
       {
@@ -2236,7 +2263,25 @@ class PgStore final : public Store {
     }
   }
 
-  // Forwards other nodes' changes to the listener (IMAP IDLE on this node).
+  // The delivery look-ups' changes among `notes` (kLookupsChannel) leave
+  // the cache.
+  void ApplyLookupChanges(const std::vector<std::pair<std::string, std::string>>& notes) {
+    for (const auto& [channel, payload] : notes) {
+      if (channel != kLookupsChannel) continue;
+      std::string_view rest(payload);
+      if (rest.substr(0, kDirectoryTag.size()) != kDirectoryTag) continue;
+      rest.remove_prefix(kDirectoryTag.size());
+      if (rest.empty()) {
+        cache_.Clear();
+      } else {
+        cache_.DropScripts(std::strtoll(std::string(rest).c_str(), nullptr, 10));
+      }
+    }
+  }
+
+  // Forwards other nodes' changes to the listener (IMAP IDLE on this node),
+  // and keeps the delivery look-ups' cache: it is used only while this
+  // connection listens (a lost connection may have lost a notification).
   void ListenLoop() {
     bool listening = false;
     while (true) {
@@ -2245,22 +2290,28 @@ class PgStore final : public Store {
         if (stopping_) return;
       }
       if (!listening) {
-        listening = listen_conn_.Connect().ok() &&
-                    listen_conn_.Exec(std::string("LISTEN ") + kChannel).ok();
+        listening =
+            listen_conn_.Connect().ok() &&
+            listen_conn_.Exec(std::string("LISTEN ") + kChannel + "; LISTEN " + kLookupsChannel)
+                .ok();
         if (!listening) {
           listen_conn_.Close();
           std::this_thread::sleep_for(std::chrono::milliseconds(kReconnectBackoffMs));
           continue;
         }
+        cache_.SetLive(true);
       }
       auto notes = listen_conn_.WaitNotifications(200);
       if (!notes) {
+        cache_.SetLive(false);
         listening = false;
         continue;
       }
+      ApplyLookupChanges(*notes);
       std::vector<int64_t> ids;
       std::set<int64_t> records;
       for (const auto& [channel, payload] : *notes) {
+        if (channel == kLookupsChannel) continue;
         size_t colon = payload.find(':');
         if (colon == std::string::npos || payload.compare(0, colon, node_) == 0) continue;
         std::string_view rest = std::string_view(payload).substr(colon + 1);
@@ -2312,6 +2363,7 @@ class PgStore final : public Store {
   bool index_kick_ = false;  // guarded by mu_
   Conn writer_conn_;         // writer thread only (and Open before it starts)
   Conn listen_conn_;         // listener thread only
+  DirectoryCache cache_;     // live while listen_conn_ listens
 
   static constexpr int64_t kRecentCommitMs = 2000;
   std::atomic<int64_t> batch_started_ms_{0};

@@ -580,6 +580,35 @@ CREATE TABLE archive_seen(
   uid bigint NOT NULL,
   PRIMARY KEY(account_id, mailbox_id, uid));
 )sql",
+      // -> +1 (issue 15): the delivery look-ups are cached on every node
+      // (store/directory_cache.h); a change to what they read is notified
+      // on hato_lookups when it commits, whichever node or tool made it:
+      // "dir:" for domains, accounts and aliases, "dir:ID" for account ID's
+      // Sieve scripts. Only the account columns a look-up reads count.
+      R"sql(
+CREATE FUNCTION hato_lookups_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF TG_LEVEL = 'ROW' THEN
+    PERFORM pg_notify('hato_lookups', 'dir:' || COALESCE(NEW.account_id, OLD.account_id));
+  ELSE
+    PERFORM pg_notify('hato_lookups', 'dir:');
+  END IF;
+  RETURN NULL;
+END $$;
+CREATE TRIGGER domains_lookups AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON domains
+  FOR EACH STATEMENT EXECUTE FUNCTION hato_lookups_changed();
+CREATE TRIGGER aliases_lookups AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON aliases
+  FOR EACH STATEMENT EXECUTE FUNCTION hato_lookups_changed();
+CREATE TRIGGER accounts_lookups AFTER INSERT OR DELETE OR TRUNCATE ON accounts
+  FOR EACH STATEMENT EXECUTE FUNCTION hato_lookups_changed();
+CREATE TRIGGER accounts_lookups_update
+  AFTER UPDATE OF id, address, password_hash, scram_sha256, quota_bytes, removed_at, moved_to
+  ON accounts FOR EACH STATEMENT EXECUTE FUNCTION hato_lookups_changed();
+CREATE TRIGGER sieve_lookups AFTER INSERT OR UPDATE OR DELETE ON sieve_scripts
+  FOR EACH ROW EXECUTE FUNCTION hato_lookups_changed();
+CREATE TRIGGER sieve_lookups_truncate AFTER TRUNCATE ON sieve_scripts
+  FOR EACH STATEMENT EXECUTE FUNCTION hato_lookups_changed();
+)sql",
   };
   return kMigrations;
 }

@@ -18,6 +18,7 @@
 #include <deque>
 #include <limits>
 #include <mutex>
+#include <random>
 #include <thread>
 #include <unordered_set>
 
@@ -26,6 +27,7 @@
 #include "search/terms.h"
 #include "search/text_index.h"
 #include "store/blobs.h"
+#include "store/directory_cache.h"
 #include "store/probe.h"
 #include "store/sqlite/db.h"
 #include "store/sqlite/fault_vfs.h"
@@ -49,6 +51,54 @@ std::string DomainOf(std::string_view address) {
 }
 
 using sqlite::Txn;
+
+// The delivery look-ups' cache (store/directory_cache.h) in the embedded
+// store. The writer connection's TEMP triggers (its own writes only) note
+// what a batch changed of what the look-ups read, in temp.lookup_changes
+// (0: domains, accounts or aliases; else an account whose Sieve scripts
+// changed); after its COMMIT the cache drops it, and the data dir's stamp
+// file gets a new random value. Every process on the data dir (hato serve and
+// the CLI: hato user, hato sieve, ...) does so, and a look-up that finds the
+// stamp moved since it last looked clears its cache first.
+constexpr const char* kLookupsStampFile = "lookups.stamp";
+constexpr size_t kStampBytes = 16;
+constexpr const char* kLookupTriggers = R"sql(
+CREATE TEMP TABLE IF NOT EXISTS lookup_changes(account_id INTEGER NOT NULL);
+CREATE TEMP TRIGGER IF NOT EXISTS lookups_domains_i AFTER INSERT ON main.domains
+  BEGIN INSERT INTO lookup_changes VALUES(0); END;
+CREATE TEMP TRIGGER IF NOT EXISTS lookups_domains_u AFTER UPDATE ON main.domains
+  BEGIN INSERT INTO lookup_changes VALUES(0); END;
+CREATE TEMP TRIGGER IF NOT EXISTS lookups_domains_d AFTER DELETE ON main.domains
+  BEGIN INSERT INTO lookup_changes VALUES(0); END;
+CREATE TEMP TRIGGER IF NOT EXISTS lookups_aliases_i AFTER INSERT ON main.aliases
+  BEGIN INSERT INTO lookup_changes VALUES(0); END;
+CREATE TEMP TRIGGER IF NOT EXISTS lookups_aliases_u AFTER UPDATE ON main.aliases
+  BEGIN INSERT INTO lookup_changes VALUES(0); END;
+CREATE TEMP TRIGGER IF NOT EXISTS lookups_aliases_d AFTER DELETE ON main.aliases
+  BEGIN INSERT INTO lookup_changes VALUES(0); END;
+CREATE TEMP TRIGGER IF NOT EXISTS lookups_accounts_i AFTER INSERT ON main.accounts
+  BEGIN INSERT INTO lookup_changes VALUES(0); END;
+CREATE TEMP TRIGGER IF NOT EXISTS lookups_accounts_u
+  AFTER UPDATE OF id, address, password_hash, scram_sha256, quota_bytes, removed_at
+  ON main.accounts BEGIN INSERT INTO lookup_changes VALUES(0); END;
+CREATE TEMP TRIGGER IF NOT EXISTS lookups_accounts_d AFTER DELETE ON main.accounts
+  BEGIN INSERT INTO lookup_changes VALUES(0); END;
+CREATE TEMP TRIGGER IF NOT EXISTS lookups_sieve_i AFTER INSERT ON main.sieve_scripts
+  BEGIN INSERT INTO lookup_changes VALUES(NEW.account_id); END;
+CREATE TEMP TRIGGER IF NOT EXISTS lookups_sieve_u AFTER UPDATE ON main.sieve_scripts
+  BEGIN INSERT INTO lookup_changes VALUES(NEW.account_id); INSERT INTO lookup_changes
+  VALUES(OLD.account_id); END;
+CREATE TEMP TRIGGER IF NOT EXISTS lookups_sieve_d AFTER DELETE ON main.sieve_scripts
+  BEGIN INSERT INTO lookup_changes VALUES(OLD.account_id); END;
+)sql";
+
+std::string NewStamp() {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::random_device rd;
+  std::string out(kStampBytes, '0');
+  for (char& c : out) c = kHex[rd() % 16];
+  return out;
+}
 
 struct WriteOp {
   std::function<Status(Txn&)> apply;
@@ -85,6 +135,7 @@ class SqliteStore final : public Store, public WriteProbe {
   SqliteStore(std::string data_dir, StoreOptions options)
       : data_dir_(std::move(data_dir)),
         db_path_(data_dir_ + "/meta.db"),
+        stamp_path_(data_dir_ + "/" + kLookupsStampFile),
         options_(options),
         fs_(options.fs ? options.fs : io::FileSystem::Default()),
         blobs_(fs_, data_dir_ + "/blobs",
@@ -113,6 +164,18 @@ class SqliteStore final : public Store, public WriteProbe {
     if (auto st = fs_->CreateDirs(data_dir_); !st) return st;
     if (auto st = writer_db_.Open(db_path_, false, vfs_); !st) return st;
     if (auto st = sqlite::Migrate(writer_db_); !st) return st;
+    if (auto st = writer_db_.Exec(kLookupTriggers); !st) return st;
+    if (!fs_->Exists(stamp_path_)) {
+      if (auto st = fs_->WriteFile(stamp_path_, NewStamp()); !st) {
+        spdlog::warn("store: {}", st.error().message);
+      }
+    }
+    if (auto f = fs_->OpenRead(stamp_path_); f) {
+      stamp_file_ = std::move(*f);
+      cache_.SetLive(true);
+    } else {
+      spdlog::warn("store: {}: delivery look-ups not cached", f.error().message);
+    }
     if (auto st = blobs_.Open(); !st) return st;
     writer_ = std::thread([this] { WriterLoop(); });
     if (options_.index_text) {
@@ -203,13 +266,20 @@ class SqliteStore final : public Store, public WriteProbe {
 
   Result<bool> IsLocalDomain(std::string_view domain) override {
     std::string name = AsciiLower(domain);
-    return WithReader([&name](Db& db) -> Result<bool> {
+    const bool cached = CacheUsable();
+    if (cached) {
+      if (auto hit = cache_.Domain(name)) return *hit;
+    }
+    uint64_t generation = cache_.generation();
+    auto local = WithReader([&name](Db& db) -> Result<bool> {
       auto s = db.Cached("SELECT 1 FROM domains WHERE name = ?");
       if (!s) return s.error();
       auto row = (*s)->Bind(1, name).Step();
       if (!row) return row.error();
       return *row;
     });
+    if (cached && local) cache_.PutDomain(generation, name, *local);
+    return local;
   }
 
   Status AddAccount(std::string_view address, std::string_view password_hash,
@@ -354,8 +424,13 @@ class SqliteStore final : public Store, public WriteProbe {
 
   Result<std::vector<SieveScriptText>> DeliverySieveScripts(int64_t account_id,
                                                             std::string_view prefix) override {
+    const bool cached = CacheUsable();
+    if (cached) {
+      if (auto hit = cache_.Scripts(account_id, prefix)) return std::move(*hit);
+    }
+    uint64_t generation = cache_.generation();
     std::string p(prefix);
-    return WithReader([account_id, &p](Db& db) -> Result<std::vector<SieveScriptText>> {
+    auto scripts = WithReader([account_id, &p](Db& db) -> Result<std::vector<SieveScriptText>> {
       // substr(): no LIKE escaping of the prefix; the primary key
       // (account_id, name) narrows the scan to the account's few scripts.
       auto s = db.Cached(
@@ -371,6 +446,8 @@ class SqliteStore final : public Store, public WriteProbe {
       if (!st) return st.error();
       return out;
     });
+    if (cached && scripts) cache_.PutScripts(generation, account_id, prefix, *scripts);
+    return scripts;
   }
 
   Status PutSieveScript(int64_t account_id, std::string_view name,
@@ -674,24 +751,35 @@ class SqliteStore final : public Store, public WriteProbe {
       auto row = (*s)->Bind(1, addr).Step();
       if (!row) return row.error();
       if (!*row) return Err(ErrorKind::kNotFound, "no such account: " + addr);
-      return Account{(*s)->Int(0), (*s)->Text(1), (*s)->Text(2), (*s)->Text(3), (*s)->Int(4)};
+      return Account{(*s)->Int(0), (*s)->Text(1), (*s)->Text(2), (*s)->Text(3), (*s)->Int(4), {}};
     });
   }
 
   Result<Account> ResolveRecipient(std::string_view address) override {
     std::string addr = AsciiLower(address);
-    return WithReader([&addr](Db& db) -> Result<Account> {
+    const bool cached = CacheUsable();
+    if (cached) {
+      if (auto hit = cache_.Recipient(addr)) return *hit;
+    }
+    uint64_t generation = cache_.generation();
+    auto account = WithReader([&addr](Db& db) -> Result<Account> {
       // The account's own address first; an alias never equals a live one.
       auto s = db.Cached(
-          "SELECT id, address, password_hash FROM accounts WHERE address = ?1 AND removed_at IS "
-          "NULL UNION ALL SELECT a.id, a.address, a.password_hash FROM aliases l JOIN accounts a "
-          "ON a.id = l.account_id WHERE l.address = ?1 AND a.removed_at IS NULL LIMIT 1");
+          "SELECT id, address, password_hash, quota_bytes FROM accounts WHERE address = ?1 AND "
+          "removed_at IS NULL UNION ALL SELECT a.id, a.address, a.password_hash, a.quota_bytes "
+          "FROM aliases l JOIN accounts a ON a.id = l.account_id WHERE l.address = ?1 AND "
+          "a.removed_at IS NULL LIMIT 1");
       if (!s) return s.error();
       auto row = (*s)->Bind(1, addr).Step();
       if (!row) return row.error();
       if (!*row) return Err(ErrorKind::kNotFound, "no such account or alias: " + addr);
-      return Account{(*s)->Int(0), (*s)->Text(1), (*s)->Text(2), {}};
+      Account a{(*s)->Int(0), (*s)->Text(1), (*s)->Text(2), {}, 0, {}};
+      if (!(*s)->IsNull(3)) a.quota_bytes = static_cast<uint64_t>((*s)->Int(3));
+      (*s)->Reset();
+      return a;
     });
+    if (cached && account) cache_.PutRecipient(generation, addr, *account);
+    return account;
   }
 
   Result<Account> FirstAccount() override {
@@ -703,7 +791,7 @@ class SqliteStore final : public Store, public WriteProbe {
       auto row = (*s)->Step();
       if (!row) return row.error();
       if (!*row) return Err(ErrorKind::kNotFound, "no account");
-      return Account{(*s)->Int(0), (*s)->Text(1), (*s)->Text(2), (*s)->Text(3)};
+      return Account{(*s)->Int(0), (*s)->Text(1), (*s)->Text(2), (*s)->Text(3), 0, {}};
     });
   }
 
@@ -2336,6 +2424,7 @@ class SqliteStore final : public Store, public WriteProbe {
   void RunBatchTimed(std::vector<WriteOp>& batch) {
     std::vector<Status> results(batch.size());
     Txn txn{writer_db_, blobs_, false, {}};
+    std::vector<int64_t> lookup_changes;
     Status commit = writer_db_.Exec("BEGIN IMMEDIATE");
     if (commit) {
       for (size_t i = 0; i < batch.size(); ++i) {
@@ -2354,9 +2443,11 @@ class SqliteStore final : public Store, public WriteProbe {
       // Bodies first, then the rows that point at them.
       if (txn.appended) commit = blobs_.Sync();
       if (commit) commit = CheckStoragePresent();
+      if (commit) commit = TakeLookupChanges(lookup_changes);
       if (commit) commit = writer_db_.Exec("COMMIT");
       if (!commit) (void)writer_db_.Exec("ROLLBACK");
     }
+    if (commit && !lookup_changes.empty()) LookupsChanged(lookup_changes);
     // Commit, then notify (IDLE pushes follow the durable write), then
     // complete: a client that saw its own change acknowledged finds other
     // sessions already told about it.
@@ -2373,6 +2464,46 @@ class SqliteStore final : public Store, public WriteProbe {
       batch[i].done(std::move(results[i]));
     }
     if (commit && txn.appended) WakeIndexer();
+  }
+
+  // What this transaction changed of the delivery look-ups (kLookupTriggers),
+  // taken out of temp.lookup_changes (the taking commits or rolls back with it).
+  Status TakeLookupChanges(std::vector<int64_t>& out) {
+    auto s = writer_db_.Cached("SELECT DISTINCT account_id FROM temp.lookup_changes");
+    if (!s) return s.error();
+    auto st = (*s)->ForEachRow([&](Stmt& r) { out.push_back(r.Int(0)); });
+    (*s)->Reset();
+    if (!st || out.empty()) return st;
+    return writer_db_.Exec("DELETE FROM temp.lookup_changes");
+  }
+
+  // After the COMMIT of such changes: this process's cache drops them, and
+  // the stamp tells the other processes on the data dir to drop theirs.
+  void LookupsChanged(const std::vector<int64_t>& changes) {
+    for (int64_t account : changes) {
+      if (account == 0) {
+        cache_.Clear();
+      } else {
+        cache_.DropScripts(account);
+      }
+    }
+    if (auto st = fs_->WriteFile(stamp_path_, NewStamp()); !st) {
+      spdlog::warn("store: {} not updated: {}", stamp_path_, st.error().message);
+    }
+  }
+
+  // Whether the look-ups' cache may serve now: the stamp is readable, and if
+  // another process moved it since, the cache has been emptied first.
+  bool CacheUsable() {
+    if (!stamp_file_) return false;
+    auto stamp = stamp_file_->ReadAt(0, kStampBytes);  // a stamp being written: not now
+    if (!stamp) return false;
+    std::lock_guard lock(stamp_mu_);
+    if (*stamp != stamp_seen_) {
+      cache_.Clear();
+      stamp_seen_ = std::move(*stamp);
+    }
+    return true;
   }
 
   // SQLite keeps writing to a database file deleted under it (and so would we,
@@ -2410,10 +2541,15 @@ class SqliteStore final : public Store, public WriteProbe {
 
   std::string data_dir_;
   std::string db_path_;
+  std::string stamp_path_;  // kLookupsStampFile
   StoreOptions options_;
   io::FileSystem* fs_;
   const char* vfs_ = nullptr;  // SQLite's default unless faults are injected
   BlobStore blobs_;
+  DirectoryCache cache_;                          // the delivery look-ups
+  std::unique_ptr<io::ReadableFile> stamp_file_;  // kLookupsStampFile, kept open
+  std::mutex stamp_mu_;
+  std::string stamp_seen_;  // guarded by stamp_mu_
 
   std::mutex mu_;
   std::condition_variable cv_;
