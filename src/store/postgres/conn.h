@@ -34,7 +34,7 @@ struct ConnOptions {
   int statement_timeout_ms = 10000;  // server side; a query past it is cancelled
   int query_timeout_ms = 12000;      // client side: no answer by then = the server is stalled
   // A channel this connection LISTENs on from each connect (TakeNotifications).
-  std::string listen;
+  std::string listen{};
 };
 
 // A query parameter: text, raw bytes (bytea, sent binary) or NULL.
