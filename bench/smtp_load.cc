@@ -73,13 +73,13 @@ std::string Base64(std::string_view in) {
 }
 
 [[noreturn]] void Usage(const char* msg) {
-  std::fprintf(
-      stderr,
-      "error: %s\nusage: hato-smtp-load --host H --port P --connections C --messages N "
-      "--size S --rcpt ADDR [--rcpt-domains N | --rcpt-users N] [--from ADDR] [--auth-user U --auth-pass W] "
-      "[--pop3-port Q --pop3-user U --pop3-pass W] "
-      "[--timeout SECONDS] [--json]\n",
-      msg);
+  std::fprintf(stderr,
+               "error: %s\nusage: hato-smtp-load --host H --port P --connections C --messages N "
+               "--size S --rcpt ADDR [--rcpt-domains N | --rcpt-users N] [--from ADDR] "
+               "[--auth-user U --auth-pass W] "
+               "[--pop3-port Q --pop3-user U --pop3-pass W] "
+               "[--timeout SECONDS] [--json]\n",
+               msg);
   std::exit(2);
 }
 
