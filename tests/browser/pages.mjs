@@ -92,7 +92,15 @@ await step("member: create an app password", async () => {
   const pw = (await secret.textContent()) ?? "";
   check("the app password is shown once", /^[a-z2-9]{4}(-[a-z2-9]{4}){4}$/.test(pw), pw.length ? "" : "empty");
   writeFileSync(join(SHOTS, "app-password.txt"), pw);
-  check("it is listed", (await mp.locator('[data-testid="app-passwords"] tbody tr').count()) === 1);
+  // The secret is shown as soon as the POST returns; the list is re-read after it, so wait
+  // for the row rather than count at once (CI once counted before the re-read landed).
+  const rows = mp.locator('[data-testid="app-passwords"] tbody tr');
+  const listed = await rows
+    .filter({ hasText: "Phone" })
+    .first()
+    .waitFor({ timeout: 10000 })
+    .then(() => true, () => false);
+  check("it is listed", listed && (await rows.count()) === 1, `rows: ${await rows.count()}`);
   await mp.screenshot({ path: join(SHOTS, "account-app-password.png"), fullPage: true });
 });
 
