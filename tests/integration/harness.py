@@ -25,6 +25,20 @@ EVENT_LOOPS_ARGS = (["--event-loops", os.environ["HATO_EVENT_LOOPS"]]
                     if os.environ.get("HATO_EVENT_LOOPS") else [])
 
 
+def shots_dir():
+    """Where the browser tests write screenshots and hand-off files: HATO_SHOTS, else
+    build/web-screenshots/<store variant>, so the embedded, PostgreSQL and sharded runs of a
+    suite (ctest -j runs them at once) never share a file such as app-password.txt."""
+    if os.environ.get("HATO_SHOTS"):
+        return os.environ["HATO_SHOTS"]
+    variant = ("sharded" if pg_cluster.store_is_sharded() else
+               "postgres" if pg_cluster.store_is_postgres() else "embedded")
+    path = os.path.join(os.path.dirname(__file__), "..", "..", "build", "web-screenshots",
+                        variant)
+    os.makedirs(path, exist_ok=True)
+    return path
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -19,7 +19,7 @@ import time
 import unittest
 from email.header import Header
 
-from harness import DOMAIN, PASSWORD, Server, free_port, run_cli, wait_for
+from harness import DOMAIN, PASSWORD, Server, free_port, run_cli, shots_dir, wait_for
 
 ALICE = f"alice@{DOMAIN}"
 BOB = f"bob@{DOMAIN}"
@@ -312,7 +312,7 @@ class BrowserTest(unittest.TestCase):
         cls.collector.shutdown()
 
     def test_webmail_in_chromium(self):
-        shots = os.environ.get("HATO_SHOTS", os.path.join(ROOT, "build", "web-screenshots"))
+        shots = shots_dir()
         env = dict(os.environ, HATO_URL=f"http://127.0.0.1:{self.web.http_port}",
                    HATO_USER=ALICE, HATO_PASS=PASSWORD, HATO_USER2=BOB, HATO_PASS2=PASSWORD,
                    HATO_SHOTS=shots, HATO_REMOTE=self.remote, CHROMIUM=CHROMIUM)

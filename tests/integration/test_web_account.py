@@ -29,7 +29,7 @@ import unittest
 import zipfile
 
 from fakemx import FakeDNS, FakeMX
-from harness import DOMAIN, PASSWORD, Server, run_cli, wait_for
+from harness import DOMAIN, PASSWORD, Server, run_cli, shots_dir, wait_for
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
@@ -441,6 +441,14 @@ class AdminTest(unittest.TestCase):
         self.assertEqual([x for x in doc["messages"] if x["id"] == m["id"]][0]["recipients"][0]["state"], "held")
         status, _ = self.admin.post("/web/admin/queue/action", {"id": m["id"], "action": "release"})
         self.assertEqual(status, 200)
+
+        # Release resumes delivery at once: a second attempt, still refused. Only then does
+        # the peer start accepting, so the delivery below is the retry's, not the release's.
+        def attempted_again():
+            _, doc = self.admin.get_json("/web/admin/queue")
+            mine = [x for x in doc["messages"] if x["id"] == m["id"]]
+            return mine and mine[0]["recipients"][0]["attempts"] >= 2
+        wait_for(attempted_again, what="the released message's second attempt")
         del self.mx.rcpt_replies["carol@remote.example"]
         status, _ = self.admin.post("/web/admin/queue/action", {"id": m["id"], "action": "retry"})
         self.assertEqual(status, 200)
@@ -663,7 +671,7 @@ class BrowserPagesTest(unittest.TestCase):
                              if any(r["attempts"] >= 1 for r in m["recipients"])), None)
             qid = wait_for(deferred, what="the first, deferred attempt")
             del mx.rcpt_replies["carol@remote.example"]
-            shots = os.environ.get("HATO_SHOTS", os.path.join(ROOT, "build", "web-screenshots"))
+            shots = shots_dir()
             os.makedirs(shots, exist_ok=True)
             zip_path = os.path.join(shots, "export.zip")
             new_pass, new_user = "changed-in-the-browser", f"erin@{DOMAIN}"
