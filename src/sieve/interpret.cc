@@ -187,8 +187,9 @@ struct Bound {
   // The comparator and match type its tags give (RFC 5228 section 2.7), read
   // once here rather than from the tags at every run of a prepared test.
   std::string_view comparator = "i;ascii-casemap";
-  std::string_view match = "is";         // is contains matches count value
-  const Argument* relational = nullptr;  // the operator of :count / :value
+  std::string_view match = "is";          // is contains matches count value
+  const Argument* relational = nullptr;   // the operator of :count / :value
+  std::string_view address_part = "all";  // all localpart domain user detail (RFC 5233)
   bool Has(std::string_view t) const {
     return std::any_of(tags.begin(), tags.end(), [&](const auto& e) { return e.first == t; });
   }
@@ -278,6 +279,9 @@ Result<Bound> Bind(const Spec& spec, const std::vector<Argument>& args, size_t n
     } else if (tag == "count" || tag == "value") {
       b.match = tag;
       b.relational = value;
+    } else if (tag == "all" || tag == "localpart" || tag == "domain" || tag == "user" ||
+               tag == "detail") {
+      b.address_part = tag;
     }
   }
   std::string name = spec.name;
@@ -973,6 +977,11 @@ class Interp {
   static const std::vector<std::pair<std::string, std::string>>& Addresses(HeaderField& h) {
     if (!h.addresses) {
       h.addresses.emplace();
+      // The usual one plain address without the tokenizer (as it would read it).
+      if (auto plain = mime::PlainAddress(Unfolded(h))) {
+        h.addresses->emplace_back(plain->first, plain->second);
+        return *h.addresses;
+      }
       for (auto& a : mime::ParseAddressList(Unfolded(h))) {
         if (!a.mailbox || !a.host) continue;  // group markers
         h.addresses->emplace_back(std::move(*a.mailbox), std::move(*a.host));
@@ -989,7 +998,8 @@ class Interp {
     for (const auto& n : names) {
       size_t first = out.size();
       for (size_t i = 0; i < fields_.size(); ++i) {
-        if (EqualsIgnoreCase(fields_[i].name, n)) out.push_back(i);
+        const std::string_view name = fields_[i].name;
+        if (name.size() == n.size() && EqualsIgnoreCase(name, n)) out.push_back(i);
       }
       if (index) {
         size_t k = static_cast<size_t>(index->number);
@@ -1029,12 +1039,13 @@ class Interp {
   static std::string AddressPart(const std::string& local, const std::string& domain,
                                  const Bound& b, bool* skip) {
     *skip = false;
-    if (b.Has("localpart")) return local;
-    if (b.Has("domain")) return domain;
-    if (b.Has("user") || b.Has("detail")) {
+    const std::string_view part = b.address_part;
+    if (part == "localpart") return local;
+    if (part == "domain") return domain;
+    if (part == "user" || part == "detail") {
       // RFC 5233: "+" separates the user from the detail.
       size_t plus = local.find('+');
-      if (b.Has("user")) return local.substr(0, plus);
+      if (part == "user") return local.substr(0, plus);
       if (plus == std::string::npos) {
         *skip = true;
         return "";
