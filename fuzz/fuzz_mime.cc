@@ -15,6 +15,8 @@
 //   * ExtractSearchText (the full-text index text) is valid UTF-8 and capped.
 //   * Deserialize of the raw input itself never crashes, and what it accepts
 //     re-serializes and renders.
+//   * PlainAddress, where it answers (the first line of the input as a field
+//     value), gives ParseAddressList's one mailbox and host.
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -149,6 +151,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     (void)hato::mime::Section(raw, *any, "1.2");
   } else {
     FUZZ_CHECK(any.error().kind == hato::ErrorKind::kCorrupt);
+  }
+
+  // The address shortcut of Sieve's address tests agrees with the parser.
+  std::string_view line = raw.substr(0, std::min(raw.find('\n'), size_t{1024}));
+  if (auto plain = hato::mime::PlainAddress(line)) {
+    auto list = hato::mime::ParseAddressList(line);
+    FUZZ_CHECK(list.size() == 1);
+    FUZZ_CHECK(list[0].mailbox && *list[0].mailbox == plain->first);
+    FUZZ_CHECK(list[0].host && *list[0].host == plain->second);
   }
 
   // The decoders on the raw input.

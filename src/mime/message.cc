@@ -406,6 +406,32 @@ std::vector<Address> ParseAddressList(std::string_view value) {
   return out;
 }
 
+std::optional<std::pair<std::string_view, std::string_view>> PlainAddress(std::string_view value) {
+  // atext (RFC 5322 section 3.2.3) and ".": a run of such characters is what
+  // Tokenize makes atoms and "." specials of, which Joined gives back as written.
+  auto word_char = [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           std::string_view("!#$%&'*+-/=?^_`{|}~.").find(c) != std::string_view::npos;
+  };
+  auto addr_spec =
+      [&](std::string_view s) -> std::optional<std::pair<std::string_view, std::string_view>> {
+    size_t at = s.find('@');
+    if (at == 0 || at == std::string_view::npos || at + 1 == s.size()) return std::nullopt;
+    for (size_t i = 0; i < s.size(); ++i) {
+      if (i != at && !word_char(s[i])) return std::nullopt;  // a second "@" too
+    }
+    return std::make_pair(s.substr(0, at), s.substr(at + 1));
+  };
+  std::string_view v = TrimSpaces(value);
+  size_t open = v.find('<');
+  if (open == std::string_view::npos) return addr_spec(v);
+  if (v.empty() || v.back() != '>') return std::nullopt;
+  for (size_t i = 0; i < open; ++i) {  // the display name: words and spaces
+    if (!word_char(v[i]) && v[i] != ' ' && v[i] != '\t') return std::nullopt;
+  }
+  return addr_spec(v.substr(open + 1, v.size() - open - 2));
+}
+
 Envelope ParseEnvelope(std::string_view header) {
   return EnvelopeFromFields(ScanHeader(header).fields);
 }

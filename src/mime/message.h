@@ -22,6 +22,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "base/result.h"
@@ -137,6 +138,15 @@ Envelope ParseEnvelope(std::string_view header);
 // tolerated, comments dropped) into IMAP address members (groups as start and
 // end markers).
 std::vector<Address> ParseAddressList(std::string_view value);
+
+// ParseAddressList's mailbox and host for a value that is one plain address:
+// `local@domain` or `[display name] <local@domain>`, of atext, dots and
+// spaces only (RFC 5322 section 3.2.3; the usual From and To), found without
+// tokenizing; nullopt for every other form (quoted strings, comments,
+// groups, routes, lists, domain literals, non-ASCII), which ParseAddressList
+// reads. The views point into `value`. (Sieve's address tests read the
+// first: src/sieve/interpret.cc.)
+std::optional<std::pair<std::string_view, std::string_view>> PlainAddress(std::string_view value);
 
 // ---- Storage format ----------------------------------------------------------
 // Serialize/Deserialize: a compact binary encoding of a Part tree. See

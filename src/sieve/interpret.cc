@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <deque>
 #include <map>
 #include <optional>
 #include <set>
@@ -183,6 +184,12 @@ const Spec* FindSpec(const std::string& name, bool test) {
 struct Bound {
   std::vector<std::pair<std::string_view, const Argument*>> tags;  // tag -> its value or nullptr
   std::vector<const Argument*> positional;
+  // The comparator and match type its tags give (RFC 5228 section 2.7), read
+  // once here rather than from the tags at every run of a prepared test.
+  std::string_view comparator = "i;ascii-casemap";
+  std::string_view match = "is";          // is contains matches count value
+  const Argument* relational = nullptr;   // the operator of :count / :value
+  std::string_view address_part = "all";  // all localpart domain user detail (RFC 5233)
   bool Has(std::string_view t) const {
     return std::any_of(tags.begin(), tags.end(), [&](const auto& e) { return e.first == t; });
   }
@@ -263,6 +270,19 @@ Result<Bound> Bind(const Spec& spec, const std::vector<Argument>& args, size_t n
     if (!ok)
       return At(line, std::string(spec.name) + ": argument " + std::to_string(i + 1) +
                           " has the wrong kind");
+  }
+  for (const auto& [tag, value] : b.tags) {
+    if (tag == "comparator") {
+      b.comparator = value->strings[0];
+    } else if (tag == "is" || tag == "contains" || tag == "matches") {
+      b.match = tag;
+    } else if (tag == "count" || tag == "value") {
+      b.match = tag;
+      b.relational = value;
+    } else if (tag == "all" || tag == "localpart" || tag == "domain" || tag == "user" ||
+               tag == "detail") {
+      b.address_part = tag;
+    }
   }
   std::string name = spec.name;
   if (wants_tests) {
@@ -563,10 +583,13 @@ std::optional<std::string> DatePart(int64_t utc, int zone, const std::string& pa
 // One header field of the message being filtered, with what the tests
 // derive from it, computed on first use and then shared by every test of the
 // run (a 20-rule script asks for Subject or From many times). A field is never
-// changed in place: editheader adds or removes whole fields.
+// changed in place: editheader adds or removes whole fields. Its name and raw
+// value are views of the message (alive for the run), or of the run's own
+// copy of a field addheader added (Interp::added_), so a run copies no field
+// it does not test.
 struct HeaderField {
-  std::string name;
-  std::string raw;                           // the raw value (folding kept), as stored
+  std::string_view name;
+  std::string_view raw;                      // the raw value (folding kept), as stored
   std::optional<std::string> unfolded = {};  // Unfold(raw)
   std::optional<std::string> decoded = {};   // DecodeHeader(unfolded): RFC 2047 words
   std::optional<std::vector<std::pair<std::string, std::string>>> addresses = {};  // local, domain
@@ -578,9 +601,8 @@ class Interp {
   Interp(const Environment& env, const Limits& limits, const Prepared::Bindings* bindings = nullptr)
       : env_(env), limits_(limits), bindings_(bindings) {
     auto scan = mime::internal::ScanHeader(env.message);
-    for (const auto& f : scan.fields) {
-      fields_.push_back({std::string(f.name), std::string(f.value)});
-    }
+    fields_.reserve(scan.fields.size());
+    for (const auto& f : scan.fields) fields_.push_back({f.name, f.value});
     body_offset_ = scan.end;
   }
 
@@ -598,7 +620,9 @@ class Interp {
     }
     if (edited_) {
       std::string h;
-      for (const auto& f : fields_) h += f.name + ":" + f.raw + "\r\n";
+      for (const auto& f : fields_) {
+        h.append(f.name).append(":").append(f.raw).append("\r\n");
+      }
       h += "\r\n";
       out_.header = std::move(h);
     }
@@ -609,9 +633,8 @@ class Interp {
   enum class Flow { kNext, kStop, kReturn };
 
   struct Frame {
-    std::set<std::string> caps;
-    bool variables = false;                   // caps has "variables" (read by every Expand)
-    bool encoded = false;                     // caps has "encoded-character"
+    bool variables = false;                   // required "variables" (read by every Expand)
+    bool encoded = false;                     // required "encoded-character"
     std::map<std::string, std::string> vars;  // local variables (lower-cased names)
     std::set<std::string> globals;            // names declared global here
   };
@@ -773,16 +796,9 @@ class Interp {
 
   Matcher MatcherOf(const Bound& b, Frame& f) {
     Matcher m;
-    if (auto c = b.Tag("comparator")) m.comparator = c->strings[0];
-    for (const char* t : {"is", "contains", "matches"}) {
-      if (b.Has(t)) m.type = t;
-    }
-    for (const char* t : {"count", "value"}) {
-      if (auto r = b.Tag(t)) {
-        m.type = t;
-        m.rel = AsciiLower(Expand(r->strings[0], f));
-      }
-    }
+    m.comparator = b.comparator;
+    m.type = b.match;
+    if (b.relational) m.rel = AsciiLower(Expand(b.relational->strings[0], f));
     return m;
   }
 
@@ -890,6 +906,15 @@ class Interp {
   // Does any value match any key? Sets match variables on a :matches hit.
   bool Match(const Matcher& m, const std::vector<std::string>& values,
              const std::vector<std::string>& keys) {
+    return MatchAny(m, values, keys);
+  }
+  // The same over views (the header test's values: the run's decoded fields).
+  bool MatchViews(const Matcher& m, const std::vector<std::string_view>& values,
+                  const std::vector<std::string>& keys) {
+    return MatchAny(m, values, keys);
+  }
+  template <class Values>
+  bool MatchAny(const Matcher& m, const Values& values, const std::vector<std::string>& keys) {
     if (m.type == "count") {
       std::string count = std::to_string(values.size());
       Matcher num = m;
@@ -917,7 +942,7 @@ class Interp {
           std::string fv = Fold(m, v), fk = Fold(m, k);
           if (Glob(fv, 0, fk, 0, caps)) {
             // Captures come from the value as written (not case-folded).
-            match_vars_.assign(1, v);
+            match_vars_.assign(1, std::string(v));
             size_t pos = 0;
             for (auto& c : caps) {
               size_t at = fv.find(c, pos);
@@ -952,6 +977,11 @@ class Interp {
   static const std::vector<std::pair<std::string, std::string>>& Addresses(HeaderField& h) {
     if (!h.addresses) {
       h.addresses.emplace();
+      // The usual one plain address without the tokenizer (as it would read it).
+      if (auto plain = mime::PlainAddress(Unfolded(h))) {
+        h.addresses->emplace_back(plain->first, plain->second);
+        return *h.addresses;
+      }
       for (auto& a : mime::ParseAddressList(Unfolded(h))) {
         if (!a.mailbox || !a.host) continue;  // group markers
         h.addresses->emplace_back(std::move(*a.mailbox), std::move(*a.host));
@@ -968,7 +998,8 @@ class Interp {
     for (const auto& n : names) {
       size_t first = out.size();
       for (size_t i = 0; i < fields_.size(); ++i) {
-        if (EqualsIgnoreCase(fields_[i].name, n)) out.push_back(i);
+        const std::string_view name = fields_[i].name;
+        if (name.size() == n.size() && EqualsIgnoreCase(name, n)) out.push_back(i);
       }
       if (index) {
         size_t k = static_cast<size_t>(index->number);
@@ -985,6 +1016,17 @@ class Interp {
     return out;
   }
 
+  // HeaderValues without copies: views of the fields' cached forms, valid
+  // until the next editheader action (none runs while a test evaluates).
+  std::vector<std::string_view> HeaderViews(const std::vector<std::string>& names, const Bound& b,
+                                            bool decode) {
+    std::vector<std::string_view> out;
+    for (size_t i : FieldsNamed(names, b)) {
+      out.push_back(decode ? Decoded(fields_[i]) : Unfolded(fields_[i]));
+    }
+    return out;
+  }
+
   std::vector<std::string> HeaderValues(const std::vector<std::string>& names, const Bound& b,
                                         bool decode) {
     std::vector<std::string> out;
@@ -997,12 +1039,13 @@ class Interp {
   static std::string AddressPart(const std::string& local, const std::string& domain,
                                  const Bound& b, bool* skip) {
     *skip = false;
-    if (b.Has("localpart")) return local;
-    if (b.Has("domain")) return domain;
-    if (b.Has("user") || b.Has("detail")) {
+    const std::string_view part = b.address_part;
+    if (part == "localpart") return local;
+    if (part == "domain") return domain;
+    if (part == "user" || part == "detail") {
       // RFC 5233: "+" separates the user from the detail.
       size_t plus = local.find('+');
-      if (b.Has("user")) return local.substr(0, plus);
+      if (part == "user") return local.substr(0, plus);
       if (plus == std::string::npos) {
         *skip = true;
         return "";
@@ -1029,15 +1072,17 @@ class Interp {
   }
 
   Result<bool> Eval(const Test& t, Frame& f) {
-    if (t.name == "true") return true;
-    if (t.name == "false") return false;
-    if (t.name == "not") {
+    // Compared as views: a length check rejects most names at once.
+    const std::string_view kind = t.name;
+    if (kind == "true") return true;
+    if (kind == "false") return false;
+    if (kind == "not") {
       auto r = Eval(t.tests[0], f);
       if (!r) return r;
       return !*r;
     }
-    if (t.name == "anyof" || t.name == "allof") {
-      bool any = t.name == "anyof";
+    if (kind == "anyof" || kind == "allof") {
+      bool any = kind == "anyof";
       for (const auto& sub : t.tests) {
         auto r = Eval(sub, f);
         if (!r) return r;
@@ -1056,11 +1101,11 @@ class Interp {
     Matcher m = MatcherOf(*b, f);
     const auto& pos = b->positional;
     std::vector<std::string> names, keys;  // storage for StringsOf when expanded
-    if (t.name == "header") {
-      return Match(m, HeaderValues(StringsOf(pos[0], f, names), *b, true),
-                   StringsOf(pos[1], f, keys));
+    if (kind == "header") {
+      return MatchViews(m, HeaderViews(StringsOf(pos[0], f, names), *b, true),
+                        StringsOf(pos[1], f, keys));
     }
-    if (t.name == "exists") {
+    if (kind == "exists") {
       for (const auto& n : StringsOf(pos[0], f, names)) {
         bool found = std::any_of(fields_.begin(), fields_.end(),
                                  [&](const HeaderField& h) { return EqualsIgnoreCase(h.name, n); });
@@ -1068,7 +1113,7 @@ class Interp {
       }
       return true;
     }
-    if (t.name == "address") {
+    if (kind == "address") {
       std::vector<std::string> values;
       for (size_t i : FieldsNamed(StringsOf(pos[0], f, names), *b)) {
         for (const auto& [local, domain] : Addresses(fields_[i])) {
@@ -1079,7 +1124,7 @@ class Interp {
       }
       return Match(m, values, StringsOf(pos[1], f, keys));
     }
-    if (t.name == "envelope") {
+    if (kind == "envelope") {
       std::vector<std::string> values;
       for (const auto& part : Strings(pos[0], f)) {
         std::string which = AsciiLower(part);
@@ -1103,18 +1148,18 @@ class Interp {
       }
       return Match(m, values, Strings(pos[1], f));
     }
-    if (t.name == "size") {
+    if (kind == "size") {
       uint64_t size = env_.message.size();
       return b->Has("over") ? size > pos[0]->number : size < pos[0]->number;
     }
-    if (t.name == "string") {
+    if (kind == "string") {
       std::vector<std::string> values;
       for (auto& s : Strings(pos[0], f)) {
         if (m.type != "count" || !s.empty()) values.push_back(std::move(s));
       }
       return Match(m, values, Strings(pos[1], f));
     }
-    if (t.name == "hasflag") {
+    if (kind == "hasflag") {
       std::vector<std::string> flags;
       if (pos.size() == 2) {
         for (const auto& name : Strings(pos[0], f)) {
@@ -1127,9 +1172,9 @@ class Interp {
       }
       return Match(m, flags, Strings(pos.back(), f));
     }
-    if (t.name == "body") return Body(*b, m, f);
-    if (t.name == "date" || t.name == "currentdate") {
-      bool current = t.name == "currentdate";
+    if (kind == "body") return Body(*b, m, f);
+    if (kind == "date" || kind == "currentdate") {
+      bool current = kind == "currentdate";
       int64_t utc = env_.now;
       int zone = 0;
       bool zone_given = false;
@@ -1161,13 +1206,13 @@ class Interp {
       values.push_back(*v);
       return Match(m, values, Strings(pos.back(), f));
     }
-    if (t.name == "mailboxexists") {
+    if (kind == "mailboxexists") {
       for (const auto& name : Strings(pos[0], f)) {
         if (!env_.mailbox_exists || !env_.mailbox_exists(name)) return false;
       }
       return true;
     }
-    if (t.name == "duplicate") {
+    if (kind == "duplicate") {
       std::string id;
       if (auto u = b->Tag("uniqueid")) {
         id = Expand(u->strings[0], f);
@@ -1187,10 +1232,10 @@ class Interp {
       if (!seen || b->Has("last")) out_.duplicates.push_back({key, seconds});
       return seen;
     }
-    if (t.name == "spamtest" || t.name == "virustest") {
+    if (kind == "spamtest" || kind == "virustest") {
       const scan::Verdict& v = env_.verdict;
       std::string value;
-      if (t.name == "spamtest") {
+      if (kind == "spamtest") {
         bool percent = b->Has("percent");
         if (!v.spam_scanned) {
           value = "0";
@@ -1297,7 +1342,7 @@ class Interp {
   }
 
   void SetFlagSet(std::vector<std::string>& target, const std::vector<std::string>& words,
-                  const std::string& op) {
+                  std::string_view op) {
     if (op == "setflag") target.clear();
     for (const auto& w : words) {
       auto it = std::find_if(target.begin(), target.end(),
@@ -1324,7 +1369,7 @@ class Interp {
       b = &bound;
     }
     const auto& pos = b->positional;
-    const std::string& n = c.name;
+    const std::string_view n = c.name;  // compared as a view (length first)
     if (n == "stop") return Flow::kStop;
     if (n == "return") return Flow::kReturn;
     if (n == "keep" || n == "fileinto") {
@@ -1460,7 +1505,11 @@ class Interp {
         return Err(ErrorKind::kInvalid,
                    "line " + std::to_string(c.line) + ": addheader of a bad or protected field");
       }
-      HeaderField h{name, " " + value};
+      // A deque: the views of earlier added fields stay valid.
+      added_.push_back(std::move(name));
+      std::string_view added_name = added_.back();
+      added_.push_back(" " + value);
+      HeaderField h{added_name, added_.back()};
       if (b->Has("last")) {
         fields_.push_back(std::move(h));
       } else {
@@ -1494,7 +1543,7 @@ class Interp {
       }
       return Flow::kNext;
     }
-    return Err(ErrorKind::kInternal, "command not implemented: " + n);
+    return Err(ErrorKind::kInternal, "command not implemented: " + c.name);
   }
 
   bool ListOrBulk() {
@@ -1579,17 +1628,20 @@ class Interp {
   Result<Flow> RunBlock(const std::vector<Command>& cmds, Frame& f) {
     bool taken = false;  // an if/elsif of the current chain ran its block
     for (const auto& c : cmds) {
-      if (c.name == "require") {
-        for (const auto& cap : c.args[0].strings) f.caps.insert(cap);
-        f.variables = f.caps.count("variables") != 0;
-        f.encoded = f.caps.count("encoded-character") != 0;
+      const std::string_view name = c.name;
+      if (name == "require") {
+        // Check validated the names: only these two change how a run reads strings.
+        for (const auto& cap : c.args[0].strings) {
+          if (cap == "variables") f.variables = true;
+          if (cap == "encoded-character") f.encoded = true;
+        }
         continue;
       }
-      if (c.name == "if" || c.name == "elsif" || c.name == "else") {
-        if (c.name == "if") taken = false;
+      if (name == "if" || name == "elsif" || name == "else") {
+        if (name == "if") taken = false;
         if (taken) continue;
         bool cond = true;
-        if (c.name != "else") {
+        if (name != "else") {
           auto r = Eval(c.tests[0], f);
           if (!r) return r.error();
           cond = *r;
@@ -1612,6 +1664,7 @@ class Interp {
   const Limits& limits_;
   const Prepared::Bindings* bindings_ = nullptr;
   std::vector<HeaderField> fields_;
+  std::deque<std::string> added_;  // the names and values of fields addheader added
   size_t body_offset_ = 0;
   bool edited_ = false;
   Outcome out_;

@@ -392,6 +392,47 @@ TEST(MimeEnvelope, AddressForms) {
   EXPECT_EQ(a[7], (Address{std::nullopt, std::nullopt, "", ""}));
 }
 
+// PlainAddress (the Sieve address tests' shortcut) gives exactly ParseAddressList's
+// mailbox and host wherever it answers, and leaves every other form to it.
+TEST(MimeEnvelope, PlainAddressAgreesWithTheParserOrDeclines) {
+  const std::vector<std::string_view> plain = {" Load Generator <loadgen@hato-bench.example>",
+                                               "<rcpt3@bench.test>",
+                                               "a@b",
+                                               "\tJ. Q. Public <j.q+tag@sub.example.org> ",
+                                               "x!#$%&'*+-/=?^_`{|}~@y.z",
+                                               "=?utf-8?q?J=C3=B6rg?= <j@d.de>",
+                                               "a..b@c.",
+                                               " Name<a@b>"};
+  for (std::string_view v : plain) {
+    auto fast = PlainAddress(v);
+    ASSERT_TRUE(fast) << v;
+    auto slow = ParseAddressList(v);
+    ASSERT_EQ(slow.size(), 1u) << v;
+    EXPECT_EQ(slow[0].mailbox, std::string(fast->first)) << v;
+    EXPECT_EQ(slow[0].host, std::string(fast->second)) << v;
+  }
+  const std::vector<std::string_view> other = {"\"Doe, John\" <john@example.com>",
+                                               "a@b, c@d",
+                                               "a@b (Comment)",
+                                               "<@relay:m@x.test>",
+                                               "j <jqp@[192.0.2.1]>",
+                                               "\"quoted local\"@example.net",
+                                               "nodomain",
+                                               "<>",
+                                               "<a@>",
+                                               "<@b>",
+                                               "Team: a@x.test;",
+                                               "a@b@c",
+                                               "<a@b> junk",
+                                               "J\xc3\xb6rg <j@d.de>",
+                                               "a <b <c@d>>",
+                                               "a@b>",
+                                               "<a b@c>",
+                                               "a\r\n@b",
+                                               ""};
+  for (std::string_view v : other) EXPECT_FALSE(PlainAddress(v)) << v;
+}
+
 TEST(MimeEnvelope, GroupsUseNilHostMarkers) {
   auto a = ParseAddressList("Team: a@x.test, B <b@y.test>;, undisclosed-recipients:;, c@z.test");
   ASSERT_EQ(a.size(), 7u);

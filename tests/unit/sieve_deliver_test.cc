@@ -139,6 +139,42 @@ TEST_F(SieveDeliverTest, CompiledScriptCacheFollowsReplaceActivateAndDeactivate)
   EXPECT_EQ(both.filings[1].mailbox, "Bob");
 }
 
+// Accounts whose active scripts have the same text run one shared compiled
+// form (deliver.cc Caches::by_text): each run keeps its own state (a variable
+// one run sets is not seen by the next), and a change of one account's script
+// leaves the others' as they were.
+TEST_F(SieveDeliverTest, AccountsWithTheSameScriptShareItsCompiledFormNotTheirRuns) {
+  const std::string text =
+      "require [\"fileinto\", \"variables\"];\n"
+      "if string :is \"${seen}\" \"\" { set \"seen\" \"yes\"; fileinto \"First\"; }\n"
+      "else { fileinto \"Leaked\"; }\n";
+  std::vector<int64_t> ids;
+  std::vector<std::string> rcpts;
+  for (const char* user : {"u1@example.test", "u2@example.test", "u3@example.test"}) {
+    ASSERT_TRUE(store_->AddAccount(user, "h").ok());
+    ids.push_back(store_->FindAccount(user)->id);
+    rcpts.emplace_back(user);
+    ASSERT_TRUE(store_->PutSieveScript(ids.back(), "s", text).ok());
+    ASSERT_TRUE(store_->SetActiveSieveScript(ids.back(), "s").ok());
+  }
+  auto filed = [&] {
+    in_.content = msg_;
+    in_.accounts = ids;
+    in_.rcpts = rcpts;
+    std::vector<std::string> out;
+    for (const auto& f : Filter(*store_, in_).filings) out.push_back(f.mailbox);
+    return out;
+  };
+  using V = std::vector<std::string>;
+  EXPECT_EQ(filed(), (V{"First", "First", "First"}));
+  EXPECT_EQ(filed(), (V{"First", "First", "First"}));
+  ASSERT_TRUE(
+      store_->PutSieveScript(ids[1], "s", "require \"fileinto\"; fileinto \"Other\";").ok());
+  EXPECT_EQ(filed(), (V{"First", "Other", "First"}));
+  ASSERT_TRUE(store_->PutSieveScript(ids[1], "s", text).ok());
+  EXPECT_EQ(filed(), (V{"First", "First", "First"}));
+}
+
 TEST_F(SieveDeliverTest, VacationMessageFollowsRfc3834) {
   Reply reply{alice_, "alice@example.test", {}};
   reply.vacation.to = "carol@remote.test";
