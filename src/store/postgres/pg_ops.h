@@ -34,6 +34,9 @@ struct Txn {
   // Accounts whose JMAP records the batch changed, 0 for outbound outcomes
   // (NOTIFY: Store::SetRecordListener on the other nodes).
   std::set<int64_t> records;
+  // A body was stored without its SEARCH text (blob_text): the text
+  // indexer is woken after the commit.
+  bool unindexed = false;
 };
 
 // Stores content once (content-addressed) with `refs` more references, its
@@ -67,15 +70,33 @@ struct PipelinedWrite {
 // The common delivery as one statement (blob upsert, its one chunk, each
 // account's INBOX or Junk slot, the messages): a request to distinct
 // accounts with no filings, queue parts or outcomes, whose body fits one
-// chunk. nullopt for any other request (ApplyDelivery does it). `receipt`
-// must outlive the write.
+// chunk. nullopt for any other request (ApplyDelivery does it). `text`,
+// when given, is the body's SEARCH text, stored by the same statement (no
+// read-back by the text indexer). `receipt` and `text` must outlive the write.
 std::optional<PipelinedWrite> PipelinedDelivery(const DeliveryRequest& req, bool compress,
-                                                DeliveryReceipt& receipt);
+                                                DeliveryReceipt& receipt,
+                                                const IndexText* text = nullptr);
+// Whether PipelinedDelivery can take the request (before its body is encoded).
+bool Pipelinable(const DeliveryRequest& req);
+// One delivery of PipelinedDeliveries: the request, where its receipt goes and
+// its SEARCH text (nullptr: left to the text indexer); all must outlive the write.
+struct DeliveryPart {
+  const DeliveryRequest* req;
+  DeliveryReceipt* receipt;
+  const IndexText* text;
+};
+// Several deliveries as one statement (PipelinedDelivery is the one-part
+// case): nullopt when one of them cannot be pipelined or two carry the same
+// body. When an account of any of them has no such mailbox, `finish` fails
+// the write and each delivery is to be run alone.
+std::optional<PipelinedWrite> PipelinedDeliveries(const std::vector<DeliveryPart>& parts,
+                                                  bool compress);
 // Search text rows (IndexBlob) as independent statements.
 PipelinedWrite PipelinedIndex(const std::vector<std::pair<int64_t, IndexText>>& rows);
 
 Status CreateDefaultMailboxes(Txn& t, int64_t account_id);
-Status ApplyDelivery(Txn& t, const DeliveryRequest& req, DeliveryReceipt& receipt);
+Status ApplyDelivery(Txn& t, const DeliveryRequest& req, DeliveryReceipt& receipt,
+                     const IndexText* text = nullptr);
 Status ApplyAppend(Txn& t, const AppendRequest& req, AppendResult& result);
 Status ApplyCopy(Txn& t, int64_t account_id, const std::vector<int64_t>& ids,
                  const std::string& to_mailbox, bool move, CopyResult& result);
