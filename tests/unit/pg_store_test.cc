@@ -627,7 +627,10 @@ TEST_F(PgStoreTest, DeliveriesStoreTheirSearchTextWithTheBody) {
     auto r = c.Exec("SELECT count(*) FROM blob_text");
     return r ? r->Int(0, 0) : -1;
   };
-  const std::string body = "Subject: s\r\n\r\nneedle one\r\n";
+  // Stored as valid UTF-8 without NULs (an invalid byte or a NUL becomes '?').
+  std::string body = "Subject: s\r\n\r\nneedle one, caf\xc3\xa9 \xff ok";
+  body += '\0';
+  body += "end of a long enough ASCII line\r\n";
   for (int64_t to : {a, b}) {  // the same body twice
     ASSERT_TRUE(Deliver(*store, to, body).ok());
     EXPECT_EQ(texts(), 1);
@@ -635,7 +638,7 @@ TEST_F(PgStoreTest, DeliveriesStoreTheirSearchTextWithTheBody) {
   auto t = c.Exec("SELECT header, body FROM blob_text");
   ASSERT_TRUE(t.ok() && t->size() == 1);
   EXPECT_EQ(t->Text(0, 0), "subject");
-  EXPECT_EQ(t->Text(0, 1), "needle one\r\n");
+  EXPECT_EQ(t->Text(0, 1), "needle one, caf\xc3\xa9 ? ok?end of a long enough ASCII line\r\n");
   {
     std::lock_guard lock(mu);
     ASSERT_EQ(extracted_on.size(), 2u);

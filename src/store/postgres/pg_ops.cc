@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstring>
 #include <map>
 #include <memory>
 #include <optional>
@@ -30,9 +31,19 @@ std::string DomainOfAddress(std::string_view address) {
 // Text for a PostgreSQL text column: no NUL bytes, and valid UTF-8 (invalid
 // sequences become '?'), so that derived data never fails a delivery.
 std::string CleanText(std::string_view s) {
+  // Most text is ASCII without NUL: copied whole, 8 bytes checked at a time.
+  size_t i = 0;
+  constexpr uint64_t kHigh = 0x8080808080808080ull, kOnes = 0x0101010101010101ull;
+  for (; i + 8 <= s.size(); i += 8) {
+    uint64_t w;
+    std::memcpy(&w, s.data() + i, 8);
+    if ((w & kHigh) != 0 || ((w - kOnes) & ~w & kHigh) != 0) break;  // non-ASCII or a NUL
+  }
+  while (i < s.size() && static_cast<unsigned char>(s[i]) - 1u < 0x7fu) ++i;
+  if (i == s.size()) return std::string(s);
   std::string out;
   out.reserve(s.size());
-  size_t i = 0;
+  out.append(s.substr(0, i));
   while (i < s.size()) {
     auto c = static_cast<unsigned char>(s[i]);
     size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
@@ -644,35 +655,45 @@ bool Pipelinable(const DeliveryRequest& req) {
   return std::adjacent_find(distinct.begin(), distinct.end()) == distinct.end();
 }
 
-std::optional<PipelinedWrite> PipelinedDeliveries(const std::vector<DeliveryPart>& parts,
-                                                  bool compress) {
+std::optional<EncodedDelivery> EncodeDelivery(const DeliveryRequest& req, bool compress,
+                                              const IndexText* text) {
+  if (!Pipelinable(req)) return std::nullopt;
+  EncodedDelivery e;
+  Codec codec;
+  e.payload = Encode(req.content, compress, codec);
+  if (e.payload.size() > kChunkBytes) return std::nullopt;
+  e.codec = static_cast<int64_t>(codec);
+  e.sha256 = Sha256(req.content);
+  if (text) {
+    e.header = CleanText(text->header);
+    e.body = CleanText(text->body);
+  }
+  return e;
+}
+
+std::optional<PipelinedWrite> PipelinedDeliveries(const std::vector<DeliveryPart>& parts) {
   if (parts.empty()) return std::nullopt;
   std::vector<std::optional<std::string>> sha, mime, keys, thread, payload, header, body, junk,
       rpath;
   std::vector<int64_t> stored, size, codec, refs, received, delivery, account;
   std::vector<std::string> content_ids;
-  std::set<std::string> seen;
+  std::set<std::string_view> seen;
   for (size_t i = 0; i < parts.size(); ++i) {
     const DeliveryRequest& req = *parts[i].req;
-    if (!Pipelinable(req)) return std::nullopt;
-    Codec c;
-    std::string p = Encode(req.content, compress, c);
-    if (p.size() > kChunkBytes) return std::nullopt;
-    std::string h = Sha256(req.content);
-    if (!seen.insert(h).second) return std::nullopt;  // one upsert per body and statement
-    content_ids.push_back(HexEncode(h));
-    sha.emplace_back(std::move(h));
-    stored.push_back(static_cast<int64_t>(p.size()));
+    const EncodedDelivery& e = *parts[i].encoded;
+    if (!seen.insert(e.sha256).second) return std::nullopt;  // one upsert per body and statement
+    content_ids.push_back(HexEncode(e.sha256));
+    sha.emplace_back(e.sha256);
+    stored.push_back(static_cast<int64_t>(e.payload.size()));
     size.push_back(static_cast<int64_t>(req.content.size()));
-    codec.push_back(static_cast<int64_t>(c));
+    codec.push_back(e.codec);
     refs.push_back(static_cast<int64_t>(req.account_ids.size()));
     mime.push_back(Nullable(req.mime));
     keys.push_back(Nullable(req.sort_keys));
     thread.push_back(Nullable(req.thread_id));
-    payload.emplace_back(std::move(p));
-    const IndexText* text = parts[i].text;
-    header.push_back(text ? std::optional<std::string>(CleanText(text->header)) : std::nullopt);
-    body.push_back(text ? std::optional<std::string>(CleanText(text->body)) : std::nullopt);
+    payload.emplace_back(e.payload);
+    header.push_back(e.header);
+    body.push_back(e.body);
     junk.push_back(req.junk ? std::optional<std::string>("\\Junk") : std::nullopt);
     received.push_back(req.received_at);
     rpath.push_back(CleanText(req.return_path));
@@ -690,8 +711,10 @@ std::optional<PipelinedWrite> PipelinedDeliveries(const std::vector<DeliveryPart
         BinaryArray(kTextOid, header), BinaryArray(kTextOid, body), BinaryArray(kTextOid, junk),
         Int8Array(received), BinaryArray(kTextOid, rpath), Int8Array(delivery), Int8Array(account),
         P(NowSeconds())}});  // save date: RFC 8514
-  w.finish = [parts, content_ids = std::move(content_ids)](Txn& t,
-                                                           std::vector<Rows>& rows) -> Status {
+  std::vector<bool> indexed;
+  for (const auto& part : parts) indexed.push_back(part.encoded->header.has_value());
+  w.finish = [parts, indexed, content_ids = std::move(content_ids)](
+                 Txn& t, std::vector<Rows>& rows) -> Status {
     if (rows.size() != 1) return Err(ErrorKind::kInternal, "unexpected delivery results");
     const Rows& r = rows[0];
     // Every account of every delivery has its message, or the whole
@@ -712,7 +735,7 @@ std::optional<PipelinedWrite> PipelinedDeliveries(const std::vector<DeliveryPart
       receipt.content_id = content_ids[d];
       receipt.message_ids.clear();
       receipt.fell_back.clear();
-      if (!parts[d].text) t.unindexed = true;
+      if (!indexed[d]) t.unindexed = true;
     }
     for (int i = 0; i < r.size(); ++i) {
       parts[static_cast<size_t>(r.Int(i, 0)) - 1].receipt->message_ids.push_back(r.Int(i, 1));
@@ -721,11 +744,6 @@ std::optional<PipelinedWrite> PipelinedDeliveries(const std::vector<DeliveryPart
     return Ok();
   };
   return w;
-}
-
-std::optional<PipelinedWrite> PipelinedDelivery(const DeliveryRequest& req, bool compress,
-                                                DeliveryReceipt& receipt, const IndexText* text) {
-  return PipelinedDeliveries({DeliveryPart{&req, &receipt, text}}, compress);
 }
 
 PipelinedWrite PipelinedIndex(const std::vector<std::pair<int64_t, IndexText>>& rows) {

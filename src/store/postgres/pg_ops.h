@@ -67,30 +67,34 @@ struct PipelinedWrite {
   std::function<Status(Txn&, std::vector<Rows>&)> finish;
 };
 
-// The common delivery as one statement (blob upsert, its one chunk, each
-// account's INBOX or Junk slot, the messages): a request to distinct
-// accounts with no filings, queue parts or outcomes, whose body fits one
-// chunk. nullopt for any other request (ApplyDelivery does it). `text`,
-// when given, is the body's SEARCH text, stored by the same statement (no
-// read-back by the text indexer). `receipt` and `text` must outlive the write.
-std::optional<PipelinedWrite> PipelinedDelivery(const DeliveryRequest& req, bool compress,
-                                                DeliveryReceipt& receipt,
-                                                const IndexText* text = nullptr);
-// Whether PipelinedDelivery can take the request (before its body is encoded).
+// Whether the delivery is a plain one, for PipelinedDeliveries: to distinct
+// accounts' INBOX (or Junk), no filings, queue parts or outcomes, a body of
+// one chunk at most.
 bool Pipelinable(const DeliveryRequest& req);
+// A delivery's body as PipelinedDeliveries stores it, made by EncodeDelivery
+// on the delivering thread (hashing, compressing and cleaning the text are
+// then not done on the writer's one thread).
+struct EncodedDelivery {
+  std::string sha256;
+  std::string payload;  // as stored: zstd when that saves 1/8
+  int64_t codec = 0;
+  std::optional<std::string> header, body;  // the SEARCH text, cleaned; nullopt: none
+};
+// nullopt when PipelinedDeliveries cannot take the request (Pipelinable, or
+// its stored body is past one chunk).
+std::optional<EncodedDelivery> EncodeDelivery(const DeliveryRequest& req, bool compress,
+                                              const IndexText* text);
 // One delivery of PipelinedDeliveries: the request, where its receipt goes and
-// its SEARCH text (nullptr: left to the text indexer); all must outlive the write.
+// its encoded body; all must outlive the write.
 struct DeliveryPart {
   const DeliveryRequest* req;
   DeliveryReceipt* receipt;
-  const IndexText* text;
+  const EncodedDelivery* encoded;
 };
-// Several deliveries as one statement (PipelinedDelivery is the one-part
-// case): nullopt when one of them cannot be pipelined or two carry the same
-// body. When an account of any of them has no such mailbox, `finish` fails
+// Several plain deliveries as one statement: nullopt when two carry the
+// same body. When an account of any of them has no such mailbox, `finish` fails
 // the write and each delivery is to be run alone.
-std::optional<PipelinedWrite> PipelinedDeliveries(const std::vector<DeliveryPart>& parts,
-                                                  bool compress);
+std::optional<PipelinedWrite> PipelinedDeliveries(const std::vector<DeliveryPart>& parts);
 // Search text rows (IndexBlob) as independent statements.
 PipelinedWrite PipelinedIndex(const std::vector<std::pair<int64_t, IndexText>>& rows);
 

@@ -1037,23 +1037,25 @@ class PgStore final : public Store {
     }
     auto req = std::make_shared<DeliveryRequest>(std::move(request));
     auto receipt = std::make_shared<DeliveryReceipt>();
+    // Hashed, compressed and cleaned here too, for the writer's merged statement.
+    auto encoded = std::make_shared<std::optional<pg::EncodedDelivery>>(
+        pg::EncodeDelivery(*req, options_.compress, text->has_value() ? &**text : nullptr));
     std::optional<pg::DeliveryPart> part;
-    if (pg::Pipelinable(*req)) {
-      part = pg::DeliveryPart{req.get(), receipt.get(), text->has_value() ? &**text : nullptr};
-    }
-    Submit(WriteOp{[this, req, receipt, text](Txn& t) -> Status {
-                     if (auto st = GuardAccounts(t, DeliveryAccounts(*req)); !st) return st;
-                     return pg::ApplyDelivery(t, *req, *receipt,
-                                              text->has_value() ? &**text : nullptr);
-                   },
-                   Complete(receipt, std::move(done)),
-                   [this, req, receipt, text]() -> std::optional<pg::PipelinedWrite> {
-                     auto w = pg::PipelinedDelivery(*req, options_.compress, *receipt,
-                                                    text->has_value() ? &**text : nullptr);
-                     if (w) GuardPipelined(*w, req->account_ids);
-                     return w;
-                   },
-                   part, part ? req->account_ids : std::vector<int64_t>{}});
+    if (encoded->has_value()) part = pg::DeliveryPart{req.get(), receipt.get(), &**encoded};
+    Submit(WriteOp{
+        [this, req, receipt, text](Txn& t) -> Status {
+          if (auto st = GuardAccounts(t, DeliveryAccounts(*req)); !st) return st;
+          return pg::ApplyDelivery(t, *req, *receipt, text->has_value() ? &**text : nullptr);
+        },
+        Complete(receipt, std::move(done)),
+        [this, req, receipt, encoded]() -> std::optional<pg::PipelinedWrite> {
+          if (!encoded->has_value()) return std::nullopt;
+          auto w =
+              pg::PipelinedDeliveries({pg::DeliveryPart{req.get(), receipt.get(), &**encoded}});
+          if (w) GuardPipelined(*w, req->account_ids);
+          return w;
+        },
+        part, part ? req->account_ids : std::vector<int64_t>{}});
   }
 
   Result<MailboxSnapshot> ListMessages(int64_t account_id, std::string_view mailbox) override {
@@ -2135,18 +2137,18 @@ class PgStore final : public Store {
       size_t end = i;
       std::vector<pg::DeliveryPart> parts;
       std::vector<int64_t> accounts;
-      std::set<std::string_view> bodies;
+      std::set<std::string_view> bodies;  // one upsert per body and statement
       size_t bytes = 0;
       for (; end < n && batch[end].delivery && parts.size() < kDeliveriesPerStatement &&
              (parts.empty() || bytes < kPipelineBytes) &&
-             bodies.insert(batch[end].delivery->req->content).second;
+             bodies.insert(batch[end].delivery->encoded->sha256).second;
            ++end) {
         parts.push_back(*batch[end].delivery);
         bytes += batch[end].delivery->req->content.size();
         accounts.insert(accounts.end(), batch[end].delivery_accounts.begin(),
                         batch[end].delivery_accounts.end());
       }
-      plans[i] = pg::PipelinedDeliveries(parts, options_.compress);
+      plans[i] = pg::PipelinedDeliveries(parts);
       if (!plans[i]) {  // each alone (pipelined, else one by one)
         if (batch[i].pipelined) plans[i] = batch[i].pipelined();
         ++i;
