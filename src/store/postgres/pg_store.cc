@@ -53,6 +53,10 @@ constexpr size_t kPipelineBytes = 8 << 20;
 // Plain deliveries queued together go as one statement of at most this many
 // (pg::PipelinedDeliveries; a batch has up to StoreOptions::max_batch).
 constexpr size_t kDeliveriesPerStatement = 64;
+// A delivery's body up to this size is hashed, compressed and its SEARCH text
+// extracted by Store::Deliver's caller (an event-loop thread: microseconds
+// for common mail); a bigger one by the writer and the text indexer.
+constexpr size_t kEncodeOnCallerBytes = 64 << 10;
 // A write that lost a race with another node's transaction (deadlock,
 // serialization failure) is run this many times before its error stands.
 constexpr int kRaceRetries = 3;
@@ -1029,17 +1033,19 @@ class PgStore final : public Store {
     }
     // The body's SEARCH text, extracted here (off the writer thread) and
     // stored with it: the text indexer need not read the body back after
-    // the commit. Filings and bodies past one chunk are left to the indexer.
+    // the commit. Filings and big bodies are left to the indexer.
+    const bool small = request.content.size() <= kEncodeOnCallerBytes;
     auto text = std::make_shared<std::optional<IndexText>>();
-    if (options_.index_text && !request.account_ids.empty() && request.filings.empty() &&
-        request.content.size() <= pg::kChunkBytes) {
+    if (options_.index_text && small && !request.account_ids.empty() && request.filings.empty()) {
       *text = options_.index_text(request.content, request.mime);
     }
     auto req = std::make_shared<DeliveryRequest>(std::move(request));
     auto receipt = std::make_shared<DeliveryReceipt>();
     // Hashed, compressed and cleaned here too, for the writer's merged statement.
-    auto encoded = std::make_shared<std::optional<pg::EncodedDelivery>>(
-        pg::EncodeDelivery(*req, options_.compress, text->has_value() ? &**text : nullptr));
+    auto encoded = std::make_shared<std::optional<pg::EncodedDelivery>>();
+    if (small) {
+      *encoded = pg::EncodeDelivery(*req, options_.compress, text->has_value() ? &**text : nullptr);
+    }
     std::optional<pg::DeliveryPart> part;
     if (encoded->has_value()) part = pg::DeliveryPart{req.get(), receipt.get(), &**encoded};
     Submit(WriteOp{
@@ -1049,9 +1055,10 @@ class PgStore final : public Store {
         },
         Complete(receipt, std::move(done)),
         [this, req, receipt, encoded]() -> std::optional<pg::PipelinedWrite> {
-          if (!encoded->has_value()) return std::nullopt;
-          auto w =
-              pg::PipelinedDeliveries({pg::DeliveryPart{req.get(), receipt.get(), &**encoded}});
+          // A big body is encoded here, on the writer thread.
+          auto mine = *encoded ? *encoded : pg::EncodeDelivery(*req, options_.compress, nullptr);
+          if (!mine) return std::nullopt;
+          auto w = pg::PipelinedDeliveries({pg::DeliveryPart{req.get(), receipt.get(), &*mine}});
           if (w) GuardPipelined(*w, req->account_ids);
           return w;
         },
