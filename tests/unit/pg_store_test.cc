@@ -596,6 +596,74 @@ TEST_F(PgStoreTest, GroupCommitPipelinesQueuedDeliveriesAndFailsOnlyTheBadOne) {
   EXPECT_EQ(messages->Int(0, 1), kMessages - kMessages / 5 - kMessages / 50);
 }
 
+// A delivery's SEARCH text is extracted on the delivering thread and stored
+// by the delivery's own statement: the row is there when the delivery
+// returns, and the text indexer reads no body back (it used to read every
+// new body from the database after each commit, a second full read). A
+// body shared with an earlier delivery keeps one row; a big body is still
+// left to the indexer.
+TEST_F(PgStoreTest, DeliveriesStoreTheirSearchTextWithTheBody) {
+  std::mutex mu;
+  std::vector<std::thread::id> extracted_on;
+  StoreOptions so;
+  so.index_text = [&](std::string_view content, std::string_view) {
+    std::lock_guard lock(mu);
+    extracted_on.push_back(std::this_thread::get_id());
+    return IndexText{"subject", std::string(content.substr(content.find("\r\n\r\n") + 4))};
+  };
+  PostgresOptions pg;
+  pg.conninfo = conninfo_;
+  pg.pool_size = 2;
+  auto opened = OpenPostgresStore(pg, so);
+  ASSERT_TRUE(opened.ok()) << opened.error().message;
+  auto store = std::move(*opened);
+  int64_t a = MakeAccount(*store, "a@example.test");
+  int64_t b = MakeAccount(*store, "b@example.test");
+  pg::ConnOptions o;
+  o.conninfo = conninfo_;
+  pg::Conn c(o);
+  ASSERT_TRUE(c.Connect().ok());
+  auto texts = [&]() -> int64_t {
+    auto r = c.Exec("SELECT count(*) FROM blob_text");
+    return r ? r->Int(0, 0) : -1;
+  };
+  // Stored as valid UTF-8 without NULs (an invalid byte or a NUL becomes '?').
+  std::string body = "Subject: s\r\n\r\nneedle one, caf\xc3\xa9 \xff ok";
+  body += '\0';
+  body += "end of a long enough ASCII line\r\n";
+  for (int64_t to : {a, b}) {  // the same body twice
+    ASSERT_TRUE(Deliver(*store, to, body).ok());
+    EXPECT_EQ(texts(), 1);
+  }
+  auto t = c.Exec("SELECT header, body FROM blob_text");
+  ASSERT_TRUE(t.ok() && t->size() == 1);
+  EXPECT_EQ(t->Text(0, 0), "subject");
+  EXPECT_EQ(t->Text(0, 1), "needle one, caf\xc3\xa9 ? ok?end of a long enough ASCII line\r\n");
+  {
+    std::lock_guard lock(mu);
+    ASSERT_EQ(extracted_on.size(), 2u);
+    for (auto id : extracted_on) EXPECT_EQ(id, std::this_thread::get_id());
+  }
+  auto found = store->SearchText(store->ListMessages(a, kInbox)->mailbox_id, "needle", false);
+  ASSERT_TRUE(found.ok()) << found.error().message;
+  EXPECT_EQ(found->uids, std::vector<uint32_t>{1});
+  EXPECT_TRUE(found->unindexed.empty());
+  // A big body (past 64 KiB, kEncodeOnCallerBytes): stored without its text,
+  // then indexed in the background.
+  std::string big = "Subject: big\r\n\r\n";
+  std::mt19937 random(15);
+  while (big.size() < 200 * 1024) big += static_cast<char>('!' + random() % 90);
+  ASSERT_TRUE(Deliver(*store, a, big).ok());
+  auto start = Clock::now();
+  while (texts() < 2 && MsSince(start) < 10000) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_EQ(texts(), 2);
+  std::lock_guard lock(mu);
+  ASSERT_EQ(extracted_on.size(), 3u);
+  EXPECT_NE(extracted_on[2], std::this_thread::get_id());
+}
+
 // Big bodies queued together: a batch's pipelined run is cut at 8 MiB of
 // parameters, the next run goes in the same transaction (after the first's
 // RELEASE), and every body comes back whole.

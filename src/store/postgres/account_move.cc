@@ -178,7 +178,7 @@ class Mover {
       // The SORT keys record (issue 16) and the threadId move with the body.
       std::string sort_keys = meta->empty() || meta->IsNull(0, 3) ? "" : meta->Blob(0, 3);
       std::string thread_id = meta->empty() || meta->IsNull(0, 4) ? "" : meta->Text(0, 4);
-      pg::Txn t{dst_, true, {}, {}};
+      pg::Txn t{dst_, true, {}, {}, false};
       auto put = pg::PutBlob(t, *content, mime, 0, text, sort_keys, thread_id);
       if (!put) return put.error();
       id = *put;

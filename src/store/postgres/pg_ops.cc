@@ -4,8 +4,10 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstring>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 
 #include "base/digest.h"
@@ -29,9 +31,19 @@ std::string DomainOfAddress(std::string_view address) {
 // Text for a PostgreSQL text column: no NUL bytes, and valid UTF-8 (invalid
 // sequences become '?'), so that derived data never fails a delivery.
 std::string CleanText(std::string_view s) {
+  // Most text is ASCII without NUL: copied whole, 8 bytes checked at a time.
+  size_t i = 0;
+  constexpr uint64_t kHigh = 0x8080808080808080ull, kOnes = 0x0101010101010101ull;
+  for (; i + 8 <= s.size(); i += 8) {
+    uint64_t w;
+    std::memcpy(&w, s.data() + i, 8);
+    if ((w & kHigh) != 0 || ((w - kOnes) & ~w & kHigh) != 0) break;  // non-ASCII or a NUL
+  }
+  while (i < s.size() && static_cast<unsigned char>(s[i]) - 1u < 0x7fu) ++i;
+  if (i == s.size()) return std::string(s);
   std::string out;
   out.reserve(s.size());
-  size_t i = 0;
+  out.append(s.substr(0, i));
   while (i < s.size()) {
     auto c = static_cast<unsigned char>(s[i]);
     size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
@@ -359,6 +371,7 @@ Result<int64_t> PutBlob(Txn& t, std::string_view content, std::string_view mime,
     id = ins->Int(0, 0);
     if (ins->Int(0, 1) != 0) {
       if (auto st = WriteChunks(t, id, payload); !st) return st.error();
+      if (!text) t.unindexed = true;
     }
   }
   if (text) {
@@ -494,7 +507,8 @@ static Status ApplyFilings(Txn& t, const DeliveryRequest& req, DeliveryReceipt& 
   return Ok();
 }
 
-Status ApplyDelivery(Txn& t, const DeliveryRequest& req, DeliveryReceipt& receipt) {
+Status ApplyDelivery(Txn& t, const DeliveryRequest& req, DeliveryReceipt& receipt,
+                     const IndexText* text) {
   receipt.content_id = HexEncode(Sha256(req.content));
   receipt.message_ids.clear();
   receipt.fell_back.clear();
@@ -505,8 +519,9 @@ Status ApplyDelivery(Txn& t, const DeliveryRequest& req, DeliveryReceipt& receip
   }
   if (!req.filings.empty()) return ApplyFilings(t, req, receipt);
   if (req.account_ids.empty()) return Ok();
-  auto blob = PutBlob(t, req.content, req.mime, static_cast<int64_t>(req.account_ids.size()),
-                      std::nullopt, req.sort_keys, req.thread_id);
+  auto blob =
+      PutBlob(t, req.content, req.mime, static_cast<int64_t>(req.account_ids.size()),
+              text ? std::optional<IndexText>(*text) : std::nullopt, req.sort_keys, req.thread_id);
   if (!blob) return blob.error();
   for (int64_t account : req.account_ids) {
     Result<MailboxRow> mb = Err(ErrorKind::kNotFound, "");
@@ -521,74 +536,210 @@ Status ApplyDelivery(Txn& t, const DeliveryRequest& req, DeliveryReceipt& receip
   return Ok();
 }
 
-// PipelinedDelivery's statement: the body (counted once per account, its
-// one chunk written only by the inserter, as in PutBlob), each account's
-// mailbox (the first \Junk when $10 names it, else INBOX, as ApplyDelivery
-// picks), its next UID and modseq (the row lock orders concurrent writers,
-// as in NextSlot), and the messages; rows (message id, mailbox id) in the
-// order of the accounts, fewer when an account has no such mailbox.
-constexpr const char* kDeliverySql =
-    "WITH b AS (INSERT INTO blobs(sha256, stored_length, size, codec, refs, mime, sort_keys, "
-    "thread_id) VALUES($1, $2, $3, $4, $5, $6, $7, $15::text) ON CONFLICT (sha256) DO UPDATE SET "
-    "refs = blobs.refs + EXCLUDED.refs, mime = coalesce(blobs.mime, EXCLUDED.mime), sort_keys = "
-    "coalesce(blobs.sort_keys, EXCLUDED.sort_keys), thread_id = coalesce(blobs.thread_id, "
-    "EXCLUDED.thread_id) RETURNING id, xmax = 0 AS fresh), "
-    "k AS (INSERT INTO blob_chunks(blob_id, seq, data) SELECT id, 0, $8::bytea FROM b WHERE "
-    "fresh), "
-    "t AS (SELECT a.ord, (SELECT x.id FROM mailboxes x WHERE x.account_id = a.account AND "
-    "x.deleted_at IS NULL AND (x.name = 'INBOX' OR x.special_use = $10::text) ORDER BY "
-    "coalesce(x.special_use = $10::text, false) DESC, x.id LIMIT 1) AS mailbox_id FROM "
-    "unnest($9::bigint[]) WITH ORDINALITY a(account, ord)), "
-    "s AS (UPDATE mailboxes x SET uidnext = x.uidnext + 1, highest_modseq = x.highest_modseq + 1 "
-    "FROM t WHERE x.id = t.mailbox_id RETURNING x.id, t.ord, x.uidnext - 1 AS uid, "
-    "x.highest_modseq AS modseq), "
+// PipelinedDeliveries' statement, for deliveries 1..N (the arrays $1-$14,
+// one element each) to their accounts ($15 the delivery of each, $16 the
+// account): each body (counted once per account, its one chunk written only
+// by the inserter, as in PutBlob; the bodies are distinct), its SEARCH text
+// when given (blob_text: the text indexer then has nothing to read back),
+// each account's mailbox (the first \Junk when the delivery's junk names it,
+// else INBOX, as ApplyDelivery picks), the next UIDs and modseqs of each
+// mailbox, one per message in the order of the deliveries (the row lock
+// orders concurrent writers, as in NextSlot), and the messages. One
+// statement for a batch of deliveries: the counter trigger
+// (hato_messages_added), the executor's set-up and the foreign-key checks'
+// plans are paid once per batch, not per message. Rows (delivery, message
+// id, mailbox id) in the order of the deliveries and their accounts; fewer
+// when an account has no such mailbox.
+constexpr const char* kDeliveriesSql =
+    "WITH d AS (SELECT * FROM unnest($1::bytea[], $2::bigint[], $3::bigint[], $4::bigint[], "
+    "$5::bigint[], $6::bytea[], $7::bytea[], $8::text[], $9::bytea[], $10::text[], $11::text[], "
+    "$12::text[], $13::bigint[], $14::text[]) WITH ORDINALITY AS d(sha, stored, size, codec, refs, "
+    "mime, keys, thread, payload, header, body, junk, received, rpath, ord)), "
+    "b AS (INSERT INTO blobs(sha256, stored_length, size, codec, refs, mime, sort_keys, "
+    "thread_id) SELECT sha, stored, size, codec, refs, mime, keys, thread FROM d ORDER BY ord "
+    "ON CONFLICT (sha256) DO UPDATE SET refs = blobs.refs + EXCLUDED.refs, mime = "
+    "coalesce(blobs.mime, EXCLUDED.mime), sort_keys = coalesce(blobs.sort_keys, "
+    "EXCLUDED.sort_keys), thread_id = coalesce(blobs.thread_id, EXCLUDED.thread_id) "
+    "RETURNING id, sha256, xmax = 0 AS fresh), "
+    "k AS (INSERT INTO blob_chunks(blob_id, seq, data) SELECT b.id, 0, d.payload FROM b JOIN d "
+    "ON d.sha = b.sha256 WHERE b.fresh), "
+    "x AS (INSERT INTO blob_text(blob_id, header, body) SELECT b.id, d.header, d.body FROM b "
+    "JOIN d ON d.sha = b.sha256 WHERE d.header IS NOT NULL ON CONFLICT (blob_id) DO NOTHING), "
+    "r AS (SELECT a.ord AS rord, a.delivery, (SELECT x.id FROM mailboxes x WHERE x.account_id = "
+    "a.account AND x.deleted_at IS NULL AND (x.name = 'INBOX' OR x.special_use = d.junk) ORDER "
+    "BY coalesce(x.special_use = d.junk, false) DESC, x.id LIMIT 1) AS mailbox_id FROM "
+    "unnest($15::bigint[], $16::bigint[]) WITH ORDINALITY a(delivery, account, ord) JOIN d ON "
+    "d.ord = a.delivery), "
+    "q AS (SELECT r.rord, r.delivery, r.mailbox_id, row_number() OVER (PARTITION BY r.mailbox_id "
+    "ORDER BY r.rord) AS n FROM r WHERE r.mailbox_id IS NOT NULL), "
+    "c AS (SELECT mailbox_id, count(*) AS k FROM q GROUP BY mailbox_id), "
+    "s AS (UPDATE mailboxes x SET uidnext = x.uidnext + c.k, highest_modseq = x.highest_modseq "
+    "+ c.k FROM c WHERE x.id = c.mailbox_id RETURNING x.id, x.uidnext - c.k AS uid0, "
+    "x.highest_modseq - c.k AS modseq0), "
     "m AS (INSERT INTO messages(mailbox_id, uid, blob_id, size, internal_date, flags, keywords, "
-    "return_path, modseq, saved_at) SELECT s.id, s.uid, b.id, $11::bigint, $12::bigint, 0, '', "
-    "$13::text, s.modseq, $14::bigint FROM s CROSS JOIN b RETURNING id, mailbox_id) "
-    "SELECT m.id, m.mailbox_id FROM m JOIN s ON s.id = m.mailbox_id ORDER BY s.ord";
+    "return_path, modseq, saved_at) SELECT s.id, s.uid0 + q.n - 1, b.id, d.size, d.received, 0, "
+    "'', d.rpath, s.modseq0 + q.n, $17::bigint FROM q JOIN s ON s.id = q.mailbox_id JOIN d ON "
+    "d.ord = q.delivery JOIN b ON b.sha256 = d.sha ORDER BY q.rord RETURNING id, mailbox_id, "
+    "uid) "
+    "SELECT q.delivery, m.id, m.mailbox_id FROM m JOIN s ON s.id = m.mailbox_id JOIN q ON "
+    "q.mailbox_id = m.mailbox_id AND m.uid = s.uid0 + q.n - 1 ORDER BY q.rord";
 
-std::optional<PipelinedWrite> PipelinedDelivery(const DeliveryRequest& req, bool compress,
-                                                DeliveryReceipt& receipt) {
+namespace {
+
+// A one-dimensional array parameter in PostgreSQL's binary format
+// (array_recv): dimensions, element type and each element's length and
+// bytes; nullopt elements are NULL. No quoting or hex, however big the
+// bodies.
+constexpr uint32_t kByteaOid = 17;
+constexpr uint32_t kInt8Oid = 20;
+constexpr uint32_t kTextOid = 25;
+
+void PutBE32(std::string& out, uint32_t v) {
+  for (int shift = 24; shift >= 0; shift -= 8) out += static_cast<char>((v >> shift) & 0xff);
+}
+
+Param BinaryArray(uint32_t oid, const std::vector<std::optional<std::string>>& values) {
+  std::string out;
+  bool nulls = false;
+  size_t bytes = 20;
+  for (const auto& v : values) {
+    nulls = nulls || !v;
+    bytes += 4 + (v ? v->size() : 0);
+  }
+  out.reserve(bytes);
+  PutBE32(out, 1);  // dimensions
+  PutBE32(out, nulls ? 1 : 0);
+  PutBE32(out, oid);
+  PutBE32(out, static_cast<uint32_t>(values.size()));
+  PutBE32(out, 1);  // lower bound
+  for (const auto& v : values) {
+    if (!v) {
+      PutBE32(out, 0xffffffffu);  // -1: NULL
+      continue;
+    }
+    PutBE32(out, static_cast<uint32_t>(v->size()));
+    out += *v;
+  }
+  return Bytes(out);
+}
+
+Param Int8Array(const std::vector<int64_t>& values) {
+  std::vector<std::optional<std::string>> encoded;
+  encoded.reserve(values.size());
+  for (int64_t v : values) {
+    std::string e;
+    auto u = static_cast<uint64_t>(v);
+    for (int shift = 56; shift >= 0; shift -= 8) e += static_cast<char>((u >> shift) & 0xff);
+    encoded.emplace_back(std::move(e));
+  }
+  return BinaryArray(kInt8Oid, encoded);
+}
+
+std::optional<std::string> Nullable(const std::string& s) {
+  if (s.empty()) return std::nullopt;
+  return s;
+}
+
+}  // namespace
+
+bool Pipelinable(const DeliveryRequest& req) {
   if (!req.filings.empty() || !req.outcomes.empty() || !req.dsn_for.empty() ||
       req.submitted_by != 0 || (req.outbound && !req.outbound->recipients.empty()) ||
-      req.account_ids.empty()) {
-    return std::nullopt;
+      req.account_ids.empty() || req.content.size() > kChunkBytes) {
+    return false;
   }
-  // One UPDATE changes a mailbox row once: an account twice takes ApplyDelivery.
+  // One UPDATE changes a mailbox row once per statement: an account twice
+  // takes ApplyDelivery.
   std::vector<int64_t> distinct = req.account_ids;
   std::sort(distinct.begin(), distinct.end());
-  if (std::adjacent_find(distinct.begin(), distinct.end()) != distinct.end()) return std::nullopt;
+  return std::adjacent_find(distinct.begin(), distinct.end()) == distinct.end();
+}
+
+std::optional<EncodedDelivery> EncodeDelivery(const DeliveryRequest& req, bool compress,
+                                              const IndexText* text) {
+  if (!Pipelinable(req)) return std::nullopt;
+  EncodedDelivery e;
   Codec codec;
-  std::string payload = Encode(req.content, compress, codec);
-  if (payload.size() > kChunkBytes) return std::nullopt;
-  std::string sha = Sha256(req.content);
-  std::string accounts = "{";
-  for (int64_t id : req.account_ids) {
-    if (accounts.size() > 1) accounts += ',';
-    accounts += std::to_string(id);
+  e.payload = Encode(req.content, compress, codec);
+  if (e.payload.size() > kChunkBytes) return std::nullopt;
+  e.codec = static_cast<int64_t>(codec);
+  e.sha256 = Sha256(req.content);
+  if (text) {
+    e.header = CleanText(text->header);
+    e.body = CleanText(text->body);
   }
-  accounts += '}';
-  auto n = static_cast<int64_t>(req.account_ids.size());
+  return e;
+}
+
+std::optional<PipelinedWrite> PipelinedDeliveries(const std::vector<DeliveryPart>& parts) {
+  if (parts.empty()) return std::nullopt;
+  std::vector<std::optional<std::string>> sha, mime, keys, thread, payload, header, body, junk,
+      rpath;
+  std::vector<int64_t> stored, size, codec, refs, received, delivery, account;
+  std::vector<std::string> content_ids;
+  std::set<std::string_view> seen;
+  for (size_t i = 0; i < parts.size(); ++i) {
+    const DeliveryRequest& req = *parts[i].req;
+    const EncodedDelivery& e = *parts[i].encoded;
+    if (!seen.insert(e.sha256).second) return std::nullopt;  // one upsert per body and statement
+    content_ids.push_back(HexEncode(e.sha256));
+    sha.emplace_back(e.sha256);
+    stored.push_back(static_cast<int64_t>(e.payload.size()));
+    size.push_back(static_cast<int64_t>(req.content.size()));
+    codec.push_back(e.codec);
+    refs.push_back(static_cast<int64_t>(req.account_ids.size()));
+    mime.push_back(Nullable(req.mime));
+    keys.push_back(Nullable(req.sort_keys));
+    thread.push_back(Nullable(req.thread_id));
+    payload.emplace_back(e.payload);
+    header.push_back(e.header);
+    body.push_back(e.body);
+    junk.push_back(req.junk ? std::optional<std::string>("\\Junk") : std::nullopt);
+    received.push_back(req.received_at);
+    rpath.push_back(CleanText(req.return_path));
+    for (int64_t a : req.account_ids) {
+      delivery.push_back(static_cast<int64_t>(i + 1));
+      account.push_back(a);
+    }
+  }
   PipelinedWrite w;
   w.statements.push_back(
-      {kDeliverySql,
-       {Bytes(sha), P(static_cast<int64_t>(payload.size())),
-        P(static_cast<int64_t>(req.content.size())), P(static_cast<int64_t>(codec)), P(n),
-        req.mime.empty() ? Null() : Bytes(req.mime),
-        req.sort_keys.empty() ? Null() : Bytes(req.sort_keys), Bytes(payload), P(accounts),
-        req.junk ? P("\\Junk") : Null(), P(static_cast<int64_t>(req.content.size())),
-        P(req.received_at), P(req.return_path), P(NowSeconds()),  // save date: RFC 8514
-        req.thread_id.empty() ? Null() : P(req.thread_id)}});
-  w.finish = [&receipt, n, content_id = HexEncode(sha)](Txn& t, std::vector<Rows>& rows) -> Status {
-    if (rows.size() != 1 || rows[0].size() != n) {
-      return Err(ErrorKind::kNotFound, "a recipient has no mailbox for the delivery");
+      {kDeliveriesSql,
+       {BinaryArray(kByteaOid, sha), Int8Array(stored), Int8Array(size), Int8Array(codec),
+        Int8Array(refs), BinaryArray(kByteaOid, mime), BinaryArray(kByteaOid, keys),
+        BinaryArray(kTextOid, thread), BinaryArray(kByteaOid, payload),
+        BinaryArray(kTextOid, header), BinaryArray(kTextOid, body), BinaryArray(kTextOid, junk),
+        Int8Array(received), BinaryArray(kTextOid, rpath), Int8Array(delivery), Int8Array(account),
+        P(NowSeconds())}});  // save date: RFC 8514
+  std::vector<bool> indexed;
+  for (const auto& part : parts) indexed.push_back(part.encoded->header.has_value());
+  w.finish = [parts, indexed, content_ids = std::move(content_ids)](
+                 Txn& t, std::vector<Rows>& rows) -> Status {
+    if (rows.size() != 1) return Err(ErrorKind::kInternal, "unexpected delivery results");
+    const Rows& r = rows[0];
+    // Every account of every delivery has its message, or the whole
+    // statement is undone and each delivery goes alone (ApplyDelivery).
+    std::vector<size_t> got(parts.size(), 0);
+    for (int i = 0; i < r.size(); ++i) {
+      auto d = static_cast<size_t>(r.Int(i, 0));
+      if (d < 1 || d > parts.size()) return Err(ErrorKind::kInternal, "unexpected delivery row");
+      ++got[d - 1];
     }
-    receipt.content_id = content_id;
-    receipt.message_ids.clear();
-    receipt.fell_back.clear();
-    for (int i = 0; i < rows[0].size(); ++i) {
-      receipt.message_ids.push_back(rows[0].Int(i, 0));
-      t.touched.insert(rows[0].Int(i, 1));
+    for (size_t d = 0; d < parts.size(); ++d) {
+      if (got[d] != parts[d].req->account_ids.size()) {
+        return Err(ErrorKind::kNotFound, "a recipient has no mailbox for the delivery");
+      }
+    }
+    for (size_t d = 0; d < parts.size(); ++d) {
+      DeliveryReceipt& receipt = *parts[d].receipt;
+      receipt.content_id = content_ids[d];
+      receipt.message_ids.clear();
+      receipt.fell_back.clear();
+      if (!indexed[d]) t.unindexed = true;
+    }
+    for (int i = 0; i < r.size(); ++i) {
+      parts[static_cast<size_t>(r.Int(i, 0)) - 1].receipt->message_ids.push_back(r.Int(i, 1));
+      t.touched.insert(r.Int(i, 2));
     }
     return Ok();
   };

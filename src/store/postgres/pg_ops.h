@@ -34,6 +34,9 @@ struct Txn {
   // Accounts whose JMAP records the batch changed, 0 for outbound outcomes
   // (NOTIFY: Store::SetRecordListener on the other nodes).
   std::set<int64_t> records;
+  // A body was stored without its SEARCH text (blob_text): the text
+  // indexer is woken after the commit.
+  bool unindexed = false;
 };
 
 // Stores content once (content-addressed) with `refs` more references, its
@@ -64,18 +67,40 @@ struct PipelinedWrite {
   std::function<Status(Txn&, std::vector<Rows>&)> finish;
 };
 
-// The common delivery as one statement (blob upsert, its one chunk, each
-// account's INBOX or Junk slot, the messages): a request to distinct
-// accounts with no filings, queue parts or outcomes, whose body fits one
-// chunk. nullopt for any other request (ApplyDelivery does it). `receipt`
-// must outlive the write.
-std::optional<PipelinedWrite> PipelinedDelivery(const DeliveryRequest& req, bool compress,
-                                                DeliveryReceipt& receipt);
+// Whether the delivery is a plain one, for PipelinedDeliveries: to distinct
+// accounts' INBOX (or Junk), no filings, queue parts or outcomes, a body of
+// one chunk at most.
+bool Pipelinable(const DeliveryRequest& req);
+// A delivery's body as PipelinedDeliveries stores it, made by EncodeDelivery
+// on the delivering thread (hashing, compressing and cleaning the text are
+// then not done on the writer's one thread).
+struct EncodedDelivery {
+  std::string sha256;
+  std::string payload;  // as stored: zstd when that saves 1/8
+  int64_t codec = 0;
+  std::optional<std::string> header, body;  // the SEARCH text, cleaned; nullopt: none
+};
+// nullopt when PipelinedDeliveries cannot take the request (Pipelinable, or
+// its stored body is past one chunk).
+std::optional<EncodedDelivery> EncodeDelivery(const DeliveryRequest& req, bool compress,
+                                              const IndexText* text);
+// One delivery of PipelinedDeliveries: the request, where its receipt goes and
+// its encoded body; all must outlive the write.
+struct DeliveryPart {
+  const DeliveryRequest* req;
+  DeliveryReceipt* receipt;
+  const EncodedDelivery* encoded;
+};
+// Several plain deliveries as one statement: nullopt when two carry the
+// same body. When an account of any of them has no such mailbox, `finish` fails
+// the write and each delivery is to be run alone.
+std::optional<PipelinedWrite> PipelinedDeliveries(const std::vector<DeliveryPart>& parts);
 // Search text rows (IndexBlob) as independent statements.
 PipelinedWrite PipelinedIndex(const std::vector<std::pair<int64_t, IndexText>>& rows);
 
 Status CreateDefaultMailboxes(Txn& t, int64_t account_id);
-Status ApplyDelivery(Txn& t, const DeliveryRequest& req, DeliveryReceipt& receipt);
+Status ApplyDelivery(Txn& t, const DeliveryRequest& req, DeliveryReceipt& receipt,
+                     const IndexText* text = nullptr);
 Status ApplyAppend(Txn& t, const AppendRequest& req, AppendResult& result);
 Status ApplyCopy(Txn& t, int64_t account_id, const std::vector<int64_t>& ids,
                  const std::string& to_mailbox, bool move, CopyResult& result);

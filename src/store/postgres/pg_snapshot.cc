@@ -398,7 +398,7 @@ Status ImportSqliteSnapshot(Conn& c, const std::string& snapshot_path, const Bod
   }
   // A fresh `hato init --postgres` made the first domain: the copy brings its own.
   if (auto r = c.Exec("DELETE FROM domains"); !r) return fail(r.error());
-  Txn txn{c, compress, {}, {}};
+  Txn txn{c, compress, {}, {}, false};
   uint64_t bodies = 0, bytes = 0;
   for (const auto& t : Tables()) {
     std::string cols = t.sqlite_columns;

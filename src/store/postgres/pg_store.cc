@@ -50,6 +50,13 @@ constexpr int64_t kReconnectBackoffMs = 500;
 // rest goes in the next pipeline of the same transaction): libpq buffers a
 // whole pipeline, and a batch may hold 512 bodies of up to 1 MiB each.
 constexpr size_t kPipelineBytes = 8 << 20;
+// Plain deliveries queued together go as one statement of at most this many
+// (pg::PipelinedDeliveries; a batch has up to StoreOptions::max_batch).
+constexpr size_t kDeliveriesPerStatement = 64;
+// A delivery's body up to this size is hashed, compressed and its SEARCH text
+// extracted by Store::Deliver's caller (an event-loop thread: microseconds
+// for common mail); a bigger one by the writer and the text indexer.
+constexpr size_t kEncodeOnCallerBytes = 64 << 10;
 // A write that lost a race with another node's transaction (deadlock,
 // serialization failure) is run this many times before its error stands.
 constexpr int kRaceRetries = 3;
@@ -77,6 +84,10 @@ struct WriteOp {
   // (pg::PipelinedWrite), run on the writer thread; `apply` stays the
   // fallback. Consecutive such writes go to the database in one round trip.
   std::function<std::optional<pg::PipelinedWrite>()> pipelined = nullptr;
+  // A plain delivery (pg::Pipelinable): consecutive ones are merged into one
+  // statement (pg::PipelinedDeliveries) instead of `pipelined` each.
+  std::optional<pg::DeliveryPart> delivery = std::nullopt;
+  std::vector<int64_t> delivery_accounts{};  // for GuardPipelined
 };
 
 Status AsStatus(const Result<pg::Rows>& r) { return r ? Ok() : Status(r.error()); }
@@ -1020,18 +1031,38 @@ class PgStore final : public Store {
     for (Filing& f : request.filings) {
       if (!f.content.empty()) AddSortKeys(f);
     }
+    // The body's SEARCH text, extracted here (off the writer thread) and
+    // stored with it: the text indexer need not read the body back after
+    // the commit. Filings and big bodies are left to the indexer.
+    const bool small = request.content.size() <= kEncodeOnCallerBytes;
+    auto text = std::make_shared<std::optional<IndexText>>();
+    if (options_.index_text && small && !request.account_ids.empty() && request.filings.empty()) {
+      *text = options_.index_text(request.content, request.mime);
+    }
     auto req = std::make_shared<DeliveryRequest>(std::move(request));
     auto receipt = std::make_shared<DeliveryReceipt>();
-    Submit(WriteOp{[this, req, receipt](Txn& t) -> Status {
-                     if (auto st = GuardAccounts(t, DeliveryAccounts(*req)); !st) return st;
-                     return pg::ApplyDelivery(t, *req, *receipt);
-                   },
-                   Complete(receipt, std::move(done)),
-                   [this, req, receipt]() -> std::optional<pg::PipelinedWrite> {
-                     auto w = pg::PipelinedDelivery(*req, options_.compress, *receipt);
-                     if (w) GuardPipelined(*w, req->account_ids);
-                     return w;
-                   }});
+    // Hashed, compressed and cleaned here too, for the writer's merged statement.
+    auto encoded = std::make_shared<std::optional<pg::EncodedDelivery>>();
+    if (small) {
+      *encoded = pg::EncodeDelivery(*req, options_.compress, text->has_value() ? &**text : nullptr);
+    }
+    std::optional<pg::DeliveryPart> part;
+    if (encoded->has_value()) part = pg::DeliveryPart{req.get(), receipt.get(), &**encoded};
+    Submit(WriteOp{
+        [this, req, receipt, text](Txn& t) -> Status {
+          if (auto st = GuardAccounts(t, DeliveryAccounts(*req)); !st) return st;
+          return pg::ApplyDelivery(t, *req, *receipt, text->has_value() ? &**text : nullptr);
+        },
+        Complete(receipt, std::move(done)),
+        [this, req, receipt, encoded]() -> std::optional<pg::PipelinedWrite> {
+          // A big body is encoded here, on the writer thread.
+          auto mine = *encoded ? *encoded : pg::EncodeDelivery(*req, options_.compress, nullptr);
+          if (!mine) return std::nullopt;
+          auto w = pg::PipelinedDeliveries({pg::DeliveryPart{req.get(), receipt.get(), &*mine}});
+          if (w) GuardPipelined(*w, req->account_ids);
+          return w;
+        },
+        part, part ? req->account_ids : std::vector<int64_t>{}});
   }
 
   Result<MailboxSnapshot> ListMessages(int64_t account_id, std::string_view mailbox) override {
@@ -2099,10 +2130,46 @@ class PgStore final : public Store {
     const size_t n = batch.size();
     std::vector<Status> results(n);
     std::vector<std::optional<pg::PipelinedWrite>> plans(n);
-    for (size_t i = 0; i < n; ++i) {
-      if (batch[i].pipelined) plans[i] = batch[i].pipelined();
+    // merged_end[i]: the write after the run of deliveries that plans[i]
+    // carries as one statement (i + 1 for any other write); the run's other
+    // plans are empty and succeed with it, and fall back with it.
+    std::vector<size_t> merged_end(n);
+    for (size_t i = 0; i < n;) {
+      merged_end[i] = i + 1;
+      if (!batch[i].delivery) {
+        if (batch[i].pipelined) plans[i] = batch[i].pipelined();
+        ++i;
+        continue;
+      }
+      size_t end = i;
+      std::vector<pg::DeliveryPart> parts;
+      std::vector<int64_t> accounts;
+      std::set<std::string_view> bodies;  // one upsert per body and statement
+      size_t bytes = 0;
+      for (; end < n && batch[end].delivery && parts.size() < kDeliveriesPerStatement &&
+             (parts.empty() || bytes < kPipelineBytes) &&
+             bodies.insert(batch[end].delivery->encoded->sha256).second;
+           ++end) {
+        parts.push_back(*batch[end].delivery);
+        bytes += batch[end].delivery->req->content.size();
+        accounts.insert(accounts.end(), batch[end].delivery_accounts.begin(),
+                        batch[end].delivery_accounts.end());
+      }
+      plans[i] = pg::PipelinedDeliveries(parts);
+      if (!plans[i]) {  // each alone (pipelined, else one by one)
+        if (batch[i].pipelined) plans[i] = batch[i].pipelined();
+        ++i;
+        continue;
+      }
+      GuardPipelined(*plans[i], accounts);
+      merged_end[i] = end;
+      for (size_t k = i + 1; k < end; ++k) {
+        merged_end[k] = k + 1;
+        plans[k] = pg::PipelinedWrite{{}, [](Txn&, std::vector<pg::Rows>&) { return Ok(); }};
+      }
+      i = end;
     }
-    Txn txn{writer_conn_, options_.compress, {}, {}};
+    Txn txn{writer_conn_, options_.compress, {}, {}, false};
     std::vector<std::string> owed{"BEGIN"};
     // Sends the owed statements and `sql` (no parameters) in one simple query.
     auto send = [&](const std::string& sql) -> Status {
@@ -2134,10 +2201,11 @@ class PgStore final : public Store {
         continue;
       }
       size_t end = i;
-      for (size_t bytes = 0; end < n && plans[end] && (end == i || bytes < kPipelineBytes); ++end) {
+      for (size_t bytes = 0; end < n && plans[end] && (end == i || bytes < kPipelineBytes);) {
         for (const auto& st : plans[end]->statements) {
           for (const auto& param : st.params) bytes += param.value.size();
         }
+        end = merged_end[end];  // a merged run is never cut
       }
       std::vector<pg::Statement> statements;
       for (auto& o : owed) statements.push_back({std::move(o), {}});
@@ -2182,7 +2250,9 @@ class PgStore final : public Store {
       owed.push_back("ROLLBACK TO p");
       owed.push_back("RELEASE p");
       const bool all = failed == kFraming;  // a framing statement failed
-      for (size_t k = all ? i : failed; k < (all ? end : failed + 1); ++k) plans[k].reset();
+      for (size_t k = all ? i : failed; k < (all ? end : merged_end[failed]); ++k) {
+        plans[k].reset();
+      }
     }
     if (commit) {
       // Other nodes learn of the change when this commits (LISTEN/NOTIFY).
@@ -2208,7 +2278,9 @@ class PgStore final : public Store {
       if (!commit && results[i]) results[i] = Err(ErrorKind::kTemporary, commit.error().message);
       batch[i].done(std::move(results[i]));
     }
-    if (commit && options_.index_text) {
+    // Bodies stored without their text are indexed now; the rest (other
+    // nodes' bodies, restores) within the indexer's second.
+    if (commit && options_.index_text && txn.unindexed) {
       {
         std::lock_guard lock(mu_);
         index_kick_ = true;

@@ -319,7 +319,7 @@ class ShardedStore final : public Store {
           return e;
         };
         if (auto s = pg::EnsureAccountCopy(main, shard, id, ""); !s) return fail(s.error());
-        pg::Txn t{shard, true, {}, {}};
+        pg::Txn t{shard, true, {}, {}, false};
         if (auto s = pg::CreateDefaultMailboxes(t, id); !s) return fail(s.error());
         if (auto s = shard.Exec("COMMIT"); !s) return s.error();
         return true;
