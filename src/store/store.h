@@ -1051,8 +1051,12 @@ class Store {
     return Err(ErrorKind::kInvalid, "mailing lists are not supported by this store backend yet");
   }
   // Marks queued recipients as handed to a connection (list posts: see
-  // ResolveInFlight). Asynchronous, group-committed.
-  virtual void MarkInFlight(std::vector<int64_t> /*recipient_ids*/, Done<void> done) { done(Ok()); }
+  // ResolveInFlight). Asynchronous, group-committed. Only recipients still
+  // queued (state 0: not cancelled, held or finished since the caller read
+  // them) are marked; `done` gets their ids, the ones that may be sent.
+  virtual void MarkInFlight(std::vector<int64_t> recipient_ids, Done<std::vector<int64_t>> done) {
+    done(std::move(recipient_ids));
+  }
   // At start: list-post recipients that were in flight when the server
   // stopped are failed ("outcome unknown"), never sent twice. Returns how many.
   virtual Result<uint64_t> ResolveInFlight() { return uint64_t{0}; }
