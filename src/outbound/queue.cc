@@ -606,6 +606,7 @@ bool Queue::StartGroup(const config::Config& cfg, Backlog& b, const std::string&
       store::QueuedRecipient r = take(i);
       RecipientOutcome o;
       o.recipient_id = r.id;
+      o.retry_requests = r.retry_requests;  // keeps a retry asked meanwhile
       o.state = RecipientState::kQueued;
       o.counts_attempt = false;
       o.diagnostic = r.last_error.empty() ? "destination not reachable" : r.last_error;
@@ -1042,6 +1043,7 @@ awaitable<void> Queue::Deliver(std::shared_ptr<Job> job) {
     const auto& r = msg.recipients[i];
     RecipientOutcome o;
     o.recipient_id = r.id;
+    o.retry_requests = r.retry_requests;  // keeps a retry asked meanwhile
     // Never report on a report (null sender); a list post's bounces are its report.
     bool can_dsn = !msg.sender.empty() && !msg.verp;
     if (!permanent.empty()) {
@@ -1151,6 +1153,7 @@ awaitable<void> Queue::DeliverLocally(std::shared_ptr<Job> job, std::string cont
     Prepared p = co_await io::Offload(*svc_.blocking, std::move(prepare));
     RecipientOutcome o;
     o.recipient_id = r.id;
+    o.retry_requests = r.retry_requests;  // keeps a retry asked meanwhile
     if (!p.account) {
       if (p.account.error().kind == ErrorKind::kNotFound) {
         o.state = RecipientState::kFailed;

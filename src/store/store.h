@@ -166,6 +166,11 @@ struct RecipientOutcome {
   int64_t next_attempt_at = 0;                     // when deferred
   DsnPending dsn = DsnPending::kNone;              // a report now owed to the sender
   bool counts_attempt = true;  // false: not tried (its destination is known down)
+  // The recipient's QueuedRecipient::retry_requests when its attempt began;
+  // a deferral keeps the attempt an admin asked for since (a retry or a
+  // release while the attempt was in flight). -1: not known (the deferral's
+  // next_attempt_at applies).
+  int64_t retry_requests = -1;
 };
 
 // One local copy of a delivered message, as a filter decided it.
@@ -255,6 +260,7 @@ struct QueuedRecipient {
   std::string last_error;  // the last remote reply or local reason
   DsnPending dsn = DsnPending::kNone;
   bool delay_warned = false;
+  int64_t retry_requests = 0;  // admin retries and releases asked so far (QueueAction)
 };
 
 struct QueuedMessage {

@@ -53,6 +53,11 @@ class FakeMX:
         # the MAILs of each kind.
         self.pipelined = 0
         self.unpipelined = 0
+        # rcpt_gate: a threading.Event that each RCPT's reply (chosen as the
+        # RCPT arrives) waits for, at most 30 s, so that a test can act while
+        # a delivery is in flight; rcpts_waiting counts the RCPTs that reached it.
+        self.rcpt_gate = None
+        self.rcpts_waiting = 0
         self.lock = threading.Lock()
         outer = self
         tls_ctx = None
@@ -128,6 +133,11 @@ class FakeMX:
                     elif verb == "RCPT":
                         addr = line.split(":", 1)[1].split(">")[0].strip().lstrip("<")
                         reply = outer.rcpt_replies.get(addr.lower(), "250 2.1.5 Ok")
+                        gate = outer.rcpt_gate
+                        if gate is not None:
+                            with outer.lock:
+                                outer.rcpts_waiting += 1
+                            gate.wait(30)
                         if addr.lower() in outer.closing_replies:
                             reply = outer.closing_replies[addr.lower()]
                             closing = True
