@@ -173,6 +173,10 @@ constexpr size_t kDsnScanLimit = 200;  // owed DSNs read per scan
 constexpr size_t kMaxMxHosts = 5;      // MX hosts tried per attempt
 constexpr size_t kMaxAddresses = 10;   // addresses tried per attempt
 constexpr auto kPollInterval = std::chrono::seconds(1);
+// How long the due recipients of one queue read are started from memory
+// before the queue is read again (Queue::Scan).
+constexpr auto kBacklogMaxAge = std::chrono::seconds(1);
+constexpr size_t kMaxCachedDomains = 10000;  // Queue::local_domains_
 constexpr auto kStoreTimeout = std::chrono::seconds(60);
 
 int64_t Now() { return std::time(nullptr); }
@@ -217,6 +221,30 @@ struct Queue::Job {
   std::string domain;        // recipient domain
   std::string destination;   // domain, or the relay host
 };
+
+std::shared_ptr<const std::string> Queue::BodyCache::Get(const BodyKey& key) {
+  std::lock_guard lock(mu_);
+  for (const auto& e : entries_) {
+    if (e.first == key) return e.second;
+  }
+  return nullptr;
+}
+
+void Queue::BodyCache::Put(const BodyKey& key, std::shared_ptr<const std::string> body) {
+  if (body->size() > kBodyCacheBytes) return;
+  std::lock_guard lock(mu_);
+  for (const auto& e : entries_) {
+    if (e.first == key) return;
+  }
+  entries_.emplace_back(key, std::move(body));
+  size_t bytes = 0;
+  for (const auto& e : entries_) bytes += e.second->size();
+  // The oldest go first.
+  while (entries_.size() > kBodyCacheEntries || bytes > kBodyCacheBytes) {
+    bytes -= entries_.front().second->size();
+    entries_.erase(entries_.begin());
+  }
+}
 
 Queue::Queue(server::Services services, asio::any_io_executor executor)
     : svc_(std::move(services)), ex_(std::move(executor)), wake_(ex_) {}
@@ -316,6 +344,7 @@ Status Queue::Start() {
 void Queue::Kick() {
   asio::post(ex_, [this] {
     kicked_ = true;
+    reread_ = true;  // new mail: not in the backlog
     wake_.cancel();
   });
 }
@@ -332,7 +361,15 @@ awaitable<void> Queue::Run() {
     kicked_ = false;
     co_await Scan();
     if (stopping_) break;
-    co_await SendDsns();
+    // Owed DSNs are looked for when an outcome owed one, and once per poll
+    // interval (those left by another process or an earlier run), not after
+    // every delivery of a broadcast.
+    auto steady = std::chrono::steady_clock::now();
+    if (dsn_owed_ || steady - dsn_read_ >= kPollInterval) {
+      dsn_owed_ = false;
+      dsn_read_ = steady;
+      co_await SendDsns();
+    }
     ExpireIdle(false);
     if (kicked_) continue;
     wake_.expires_after(kPollInterval);
@@ -413,6 +450,7 @@ awaitable<void> Queue::Record(std::vector<RecipientOutcome> outcomes) {
     co_return;
   }
   for (const auto& o : *all) {
+    if (o.dsn != DsnPending::kNone) dsn_owed_ = true;
     busy_.erase(o.recipient_id);
     released_[o.recipient_id] = scan_epoch_;
     if (svc_.counters) svc_.counters->CountOutbound(o.state, o.counts_attempt);
@@ -428,132 +466,198 @@ awaitable<void> Queue::Scan() {
   }
   std::erase_if(recent_starts_, [](const auto& d) { return d.second.empty(); });
   std::erase_if(recent_bulk_starts_, [](const auto& d) { return d.second.empty(); });
-  // Outcomes released before this scan started are visible in its snapshot.
-  uint64_t epoch = ++scan_epoch_;
-  std::erase_if(released_, [epoch](const auto& r) { return r.second < epoch - 1; });
   auto cfg = svc_.config->Get();
   store::Store* store = svc_.store;
   int64_t now = Now();
-  auto list = [store, now] { return store->ListDueOutbound(now, kScanLimit); };
-  Result<std::vector<store::QueuedMessage>> due =
-      co_await io::Offload(*svc_.blocking, std::move(list));
-  if (!due) {
-    spdlog::error("outbound: cannot read the queue: {}", due.error().message);
-    co_return;
+  // The due recipients are read from the store only when the backlog of the
+  // last read may miss work: new mail was queued (Kick), the backlog is used
+  // up, or it is older than kBacklogMaxAge (another node's or an admin's
+  // changes, deferrals come due). Otherwise a finished delivery starts the
+  // next one from memory: a broadcast reads each recipient's row once per
+  // kScanLimit deliveries, not once per delivery.
+  auto steady = std::chrono::steady_clock::now();
+  if (reread_ || backlog_.empty() || steady - backlog_read_ >= kBacklogMaxAge) {
+    reread_ = false;
+    // Outcomes released before this read started are visible in its snapshot.
+    uint64_t epoch = ++scan_epoch_;
+    std::erase_if(released_, [epoch](const auto& r) { return r.second < epoch - 1; });
+    auto list = [store, now] { return store->ListDueOutbound(now, kScanLimit); };
+    Result<std::vector<store::QueuedMessage>> due =
+        co_await io::Offload(*svc_.blocking, std::move(list));
+    if (!due) {
+      spdlog::error("outbound: cannot read the queue: {}", due.error().message);
+      co_return;
+    }
+    backlog_.clear();
+    for (auto& msg : *due) {
+      Backlog b;
+      b.recipients = std::move(msg.recipients);
+      msg.recipients.clear();
+      b.msg = std::move(msg);
+      b.gone.assign(b.recipients.size(), 0);
+      b.left = b.recipients.size();
+      backlog_.push_back(std::move(b));
+    }
+    backlog_epoch_ = epoch;
+    backlog_read_ = steady;
   }
+  uint64_t epoch = backlog_epoch_;
   std::vector<RecipientOutcome> skipped;  // recipients of dead destinations
   std::vector<std::shared_ptr<Job>> starting;
-  for (auto& msg : *due) {
+  for (auto& b : backlog_) {
+    const store::QueuedMessage& msg = b.msg;
     // One job per destination of the message; a VERP message (a list post)
-    // one job per recipient, each with its own envelope sender.
-    std::vector<std::pair<std::string, std::vector<store::QueuedRecipient>>> groups;
+    // one job per recipient, each with its own envelope sender. Recipients
+    // in flight or finished since the read leave the backlog.
+    std::vector<std::pair<std::string, std::vector<size_t>>> groups;
     std::map<std::string, size_t> index;
-    for (auto& r : msg.recipients) {
+    bool limited = false;  // a connection limit stopped this message
+    for (size_t i = b.first; i < b.recipients.size() && !limited; ++i) {
+      if (b.gone[i]) continue;
+      const store::QueuedRecipient& r = b.recipients[i];
       auto released = released_.find(r.id);
       bool stale = released != released_.end() && released->second >= epoch;
-      if (busy_.count(r.id) || stale) continue;
+      if (busy_.count(r.id) || stale) {
+        b.gone[i] = 1;
+        --b.left;
+        continue;
+      }
       auto it = index.find(r.domain);
       if (msg.verp || it == index.end()) {
         if (!msg.verp) index[r.domain] = groups.size();
-        groups.emplace_back(r.domain, std::vector<store::QueuedRecipient>{});
-        groups.back().second.push_back(std::move(r));
+        groups.emplace_back(r.domain, std::vector<size_t>{i});
       } else {
-        groups[it->second].second.push_back(std::move(r));
+        groups[it->second].second.push_back(i);
       }
+      if (!msg.verp) continue;
+      // A VERP group is one recipient: start it now, so that a pass over a
+      // large post stops at the first limit instead of grouping all of it.
+      limited =
+          !StartGroup(*cfg, b, groups.back().first, groups.back().second, now, starting, skipped);
+      groups.clear();
     }
-    // Each job copies the message without the scan's other recipients (a
-    // list post's scan holds up to kScanLimit of them, all moved out above).
-    msg.recipients.clear();
-    for (auto& [domain, rcpts] : groups) {
-      std::string dest = cfg->outbound.relay_host.empty() ? domain : cfg->outbound.relay_host;
-      auto dead = dead_until_.find(dest);
-      if (dead != dead_until_.end() && dead->second > now) {
-        for (const auto& r : rcpts) {
-          RecipientOutcome o;
-          o.recipient_id = r.id;
-          o.state = RecipientState::kQueued;
-          o.counts_attempt = false;
-          o.diagnostic = r.last_error.empty() ? "destination not reachable" : r.last_error;
-          o.next_attempt_at = dead->second + static_cast<int64_t>(Random() % 5);
-          if (now - msg.created_at >= cfg->outbound.max_lifetime_seconds) {
-            o.state = RecipientState::kFailed;
-            o.diagnostic = "4.4.7 message expired; last error: " + o.diagnostic;
-            if (!msg.sender.empty() && !msg.verp &&
-                WantsNotify(r.notify, smtp::kNotifyFailure, true)) {
-              o.dsn = DsnPending::kFailure;
-            }
-          }
-          busy_.insert(r.id);
-          skipped.push_back(std::move(o));
-        }
-        continue;
-      }
-      if (active_total_ >= cfg->outbound.max_connections) break;
-      size_t per_dest = cfg->outbound.max_connections_per_destination;
-      if (msg.bulk) {
-        // A broadcast leaves room for person-to-person mail: connections in
-        // all (lists.max_bulk_connections) and one per destination.
-        if (active_bulk_ >= cfg->lists.max_bulk_connections) break;
-        if (per_dest > 1) --per_dest;
-      }
-      if (active_[dest] >= per_dest) continue;
-      // Rate limit: at most N deliveries started per destination in 60 s.
-      size_t per_minute = cfg->outbound.max_messages_per_minute_per_destination;
-      std::deque<int64_t>& starts = recent_starts_[dest];
-      while (!starts.empty() && starts.front() <= now - 60) starts.pop_front();
-      if (per_minute != 0 && starts.size() >= per_minute) continue;
-      if (msg.bulk) {
-        // Per-destination rates of list posts (lists.destination_rates).
-        auto rate = cfg->lists.destination_rates.find(domain);
-        std::deque<int64_t>& bulk_starts = recent_bulk_starts_[dest];
-        while (!bulk_starts.empty() && bulk_starts.front() <= now - 60) bulk_starts.pop_front();
-        if (rate != cfg->lists.destination_rates.end() && bulk_starts.size() >= rate->second)
-          continue;
-        bulk_starts.push_back(now);
-      }
-      starts.push_back(now);
-      auto job = std::make_shared<Job>();
-      job->msg = msg;
-      job->msg.recipients = std::move(rcpts);
-      job->domain = domain;
-      job->destination = dest;
-      for (const auto& r : job->msg.recipients) busy_.insert(r.id);
-      ++active_[dest];
-      ++active_total_;
-      if (msg.bulk) ++active_bulk_;
-      starting.push_back(std::move(job));
+    for (auto& g : groups) {
+      if (!StartGroup(*cfg, b, g.first, g.second, now, starting, skipped)) break;
     }
+    while (b.first < b.gone.size() && b.gone[b.first]) ++b.first;
+    // Person-to-person mail left waiting for a slot is read again on the next
+    // pass (as before the backlog): it must not wait for kBacklogMaxAge.
+    if (!msg.bulk && b.left > 0) reread_ = true;
   }
+  std::erase_if(backlog_, [](const Backlog& b) { return b.left == 0; });
   // List-post recipients are marked "in flight" durably before any byte is
   // sent: after a crash they are reported failed (outcome unknown) instead
-  // of being sent twice (Store::ResolveInFlight at start).
+  // of being sent twice (Store::ResolveInFlight at start). Only those still
+  // queued are marked and sent: a post cancelled (its list removed) or held
+  // since the backlog was read is not.
   std::vector<int64_t> inflight;
   for (const auto& job : starting) {
     if (!job->msg.bulk) continue;
     for (const auto& r : job->msg.recipients) inflight.push_back(r.id);
   }
-  bool marked = true;
+  std::set<int64_t> marked;
+  bool mark_failed = false;
   if (!inflight.empty()) {
-    auto mark = [store, ids = std::move(inflight)](store::Done<void> done) mutable {
+    auto mark = [store, ids = std::move(inflight)](store::Done<std::vector<int64_t>> done) mutable {
       store->MarkInFlight(std::move(ids), std::move(done));
     };
     std::chrono::milliseconds timeout = kStoreTimeout;
-    Result<void> st = co_await io::AwaitCallback<void>(std::move(mark), timeout);
+    Result<std::vector<int64_t>> st =
+        co_await io::AwaitCallback<std::vector<int64_t>>(std::move(mark), timeout);
     if (!st) {
       spdlog::error("outbound: cannot mark list deliveries in flight: {} (later)",
                     st.error().message);
-      marked = false;
+      mark_failed = true;
+    } else {
+      marked.insert(st->begin(), st->end());
     }
   }
   for (auto& job : starting) {
-    if (job->msg.bulk && !marked) {
-      for (const auto& r : job->msg.recipients) busy_.erase(r.id);
-      Finish(*job);
-      continue;
+    if (job->msg.bulk) {
+      std::erase_if(job->msg.recipients, [&](const store::QueuedRecipient& r) {
+        if (!mark_failed && marked.count(r.id)) return false;
+        busy_.erase(r.id);
+        return true;
+      });
+      if (job->msg.recipients.empty()) {
+        Finish(*job);
+        continue;
+      }
     }
     asio::co_spawn(ex_, Deliver(job), asio::detached);
   }
   if (!skipped.empty()) co_await Record(std::move(skipped));
+}
+
+bool Queue::StartGroup(const config::Config& cfg, Backlog& b, const std::string& domain,
+                       const std::vector<size_t>& rcpts, int64_t now,
+                       std::vector<std::shared_ptr<Job>>& starting,
+                       std::vector<RecipientOutcome>& skipped) {
+  const store::QueuedMessage& msg = b.msg;
+  auto take = [&b](size_t i) {
+    b.gone[i] = 1;
+    --b.left;
+    return std::move(b.recipients[i]);
+  };
+  std::string dest = cfg.outbound.relay_host.empty() ? domain : cfg.outbound.relay_host;
+  auto dead = dead_until_.find(dest);
+  if (dead != dead_until_.end() && dead->second > now) {
+    for (size_t i : rcpts) {
+      store::QueuedRecipient r = take(i);
+      RecipientOutcome o;
+      o.recipient_id = r.id;
+      o.retry_requests = r.retry_requests;  // keeps a retry asked meanwhile
+      o.state = RecipientState::kQueued;
+      o.counts_attempt = false;
+      o.diagnostic = r.last_error.empty() ? "destination not reachable" : r.last_error;
+      o.next_attempt_at = dead->second + static_cast<int64_t>(Random() % 5);
+      if (now - msg.created_at >= cfg.outbound.max_lifetime_seconds) {
+        o.state = RecipientState::kFailed;
+        o.diagnostic = "4.4.7 message expired; last error: " + o.diagnostic;
+        if (!msg.sender.empty() && !msg.verp && WantsNotify(r.notify, smtp::kNotifyFailure, true)) {
+          o.dsn = DsnPending::kFailure;
+        }
+      }
+      busy_.insert(r.id);
+      skipped.push_back(std::move(o));
+    }
+    return true;
+  }
+  if (active_total_ >= cfg.outbound.max_connections) return false;
+  size_t per_dest = cfg.outbound.max_connections_per_destination;
+  if (msg.bulk) {
+    // A broadcast leaves room for person-to-person mail: connections in
+    // all (lists.max_bulk_connections) and one per destination.
+    if (active_bulk_ >= cfg.lists.max_bulk_connections) return false;
+    if (per_dest > 1) --per_dest;
+  }
+  if (active_[dest] >= per_dest) return true;
+  // Rate limit: at most N deliveries started per destination in 60 s.
+  size_t per_minute = cfg.outbound.max_messages_per_minute_per_destination;
+  std::deque<int64_t>& starts = recent_starts_[dest];
+  while (!starts.empty() && starts.front() <= now - 60) starts.pop_front();
+  if (per_minute != 0 && starts.size() >= per_minute) return true;
+  if (msg.bulk) {
+    // Per-destination rates of list posts (lists.destination_rates).
+    auto rate = cfg.lists.destination_rates.find(domain);
+    std::deque<int64_t>& bulk_starts = recent_bulk_starts_[dest];
+    while (!bulk_starts.empty() && bulk_starts.front() <= now - 60) bulk_starts.pop_front();
+    if (rate != cfg.lists.destination_rates.end() && bulk_starts.size() >= rate->second)
+      return true;
+    bulk_starts.push_back(now);
+  }
+  starts.push_back(now);
+  auto job = std::make_shared<Job>();
+  job->msg = msg;  // the backlog keeps the recipients apart: this copies none
+  for (size_t i : rcpts) job->msg.recipients.push_back(take(i));
+  job->domain = domain;
+  job->destination = dest;
+  for (const auto& r : job->msg.recipients) busy_.insert(r.id);
+  ++active_[dest];
+  ++active_total_;
+  if (msg.bulk) ++active_bulk_;
+  starting.push_back(std::move(job));
+  return true;
 }
 
 void Queue::Finish(const Job& job) {
@@ -574,22 +678,53 @@ awaitable<void> Queue::Deliver(std::shared_ptr<Job> job) {
   // (List-Unsubscribe with its token, signed per copy: lists::MemberCopy).
   const server::MessageHooks* hooks = svc_.hooks;
   std::string member = msg.verp && msg.recipients.size() == 1 ? msg.recipients[0].address : "";
-  auto read = [store, id, hooks, member, sender = msg.sender]() -> Result<std::string> {
-    Result<std::string> c = store->ReadQueuedContent(id);
-    if (!c || member.empty() || !hooks || !hooks->list_copy) return c;
-    return hooks->list_copy(sender, AsciiLower(member), *c);
+  // A list post's stored body is read once for all its members (bulk_bodies_).
+  BodyCache* bodies = msg.bulk ? &bulk_bodies_ : nullptr;
+  BodyKey body_key{id, msg.created_at, msg.size};
+  struct Read {
+    Result<std::string> content = std::string();
+    Result<bool> local = false;
   };
-  Result<std::string> content = co_await io::Offload(*svc_.blocking, std::move(read));
-  // Recipients in a local domain (a list post to a member with an account, a
-  // Sieve redirect to another local user) are delivered here, not over SMTP.
-  if (content) {
-    std::string domain = job->domain;
-    auto local = [store, domain] { return store->IsLocalDomain(domain); };
-    Result<bool> is_local = co_await io::Offload(*svc_.blocking, std::move(local));
-    if (is_local && *is_local) {
-      co_await DeliverLocally(job, std::move(*content));
-      co_return;
+  // Whether the domain is local, asked once per kBacklogMaxAge (not per
+  // member of a broadcast).
+  auto steady = std::chrono::steady_clock::now();
+  std::optional<bool> known_local;
+  if (auto it = local_domains_.find(job->domain);
+      it != local_domains_.end() && steady - it->second.second < kBacklogMaxAge) {
+    known_local = it->second.first;
+  }
+  auto read = [store, id, hooks, member, bodies, body_key, known_local, sender = msg.sender,
+               domain = job->domain] {
+    Read r;
+    std::shared_ptr<const std::string> body = bodies ? bodies->Get(body_key) : nullptr;
+    if (!body) {
+      Result<std::string> c = store->ReadQueuedContent(id);
+      if (!c) {
+        r.content = c.error();
+        return r;
+      }
+      body = std::make_shared<const std::string>(std::move(*c));
+      if (bodies) bodies->Put(body_key, body);
     }
+    if (member.empty() || !hooks || !hooks->list_copy) {
+      r.content = *body;
+    } else {
+      r.content = hooks->list_copy(sender, AsciiLower(member), *body);
+    }
+    // Recipients in a local domain (a list post to a member with an account,
+    // a Sieve redirect to another local user) are delivered here, not over SMTP.
+    r.local = known_local ? Result<bool>(*known_local) : store->IsLocalDomain(domain);
+    return r;
+  };
+  Read got = co_await io::Offload(*svc_.blocking, std::move(read));
+  if (!known_local && got.local) {
+    if (local_domains_.size() >= kMaxCachedDomains) local_domains_.clear();
+    local_domains_[job->domain] = {*got.local, steady};
+  }
+  Result<std::string> content = std::move(got.content);
+  if (content && got.local && *got.local) {
+    co_await DeliverLocally(job, std::move(*content));
+    co_return;
   }
 
   // Where to: the relay host, or the domain's MX hosts (RFC 5321 section 5.1).
@@ -908,6 +1043,7 @@ awaitable<void> Queue::Deliver(std::shared_ptr<Job> job) {
     const auto& r = msg.recipients[i];
     RecipientOutcome o;
     o.recipient_id = r.id;
+    o.retry_requests = r.retry_requests;  // keeps a retry asked meanwhile
     // Never report on a report (null sender); a list post's bounces are its report.
     bool can_dsn = !msg.sender.empty() && !msg.verp;
     if (!permanent.empty()) {
@@ -952,8 +1088,27 @@ awaitable<void> Queue::Deliver(std::shared_ptr<Job> job) {
     if (!remote.empty() && result.transaction) o.diagnostic += " (" + remote + ")";
     outcomes.push_back(std::move(o));
   }
-  co_await Record(std::move(outcomes));
-  Finish(*job);
+  // Group commit: the outcomes of deliveries that end while a commit is
+  // running go to the store together in the next one; each job's slot is
+  // freed only once its outcomes are durable (FlushOutcomes).
+  for (auto& o : outcomes) pending_outcomes_.push_back(std::move(o));
+  pending_jobs_.push_back(std::move(job));
+  if (!flushing_) {
+    flushing_ = true;
+    asio::co_spawn(ex_, FlushOutcomes(), asio::detached);
+  }
+}
+
+awaitable<void> Queue::FlushOutcomes() {
+  while (!pending_jobs_.empty()) {
+    std::vector<RecipientOutcome> outcomes = std::move(pending_outcomes_);
+    pending_outcomes_.clear();
+    std::vector<std::shared_ptr<Job>> jobs = std::move(pending_jobs_);
+    pending_jobs_.clear();
+    co_await Record(std::move(outcomes));
+    for (const auto& job : jobs) Finish(*job);
+  }
+  flushing_ = false;
 }
 
 // Queued mail for recipients in a local domain (a list post to a member with
@@ -998,6 +1153,7 @@ awaitable<void> Queue::DeliverLocally(std::shared_ptr<Job> job, std::string cont
     Prepared p = co_await io::Offload(*svc_.blocking, std::move(prepare));
     RecipientOutcome o;
     o.recipient_id = r.id;
+    o.retry_requests = r.retry_requests;  // keeps a retry asked meanwhile
     if (!p.account) {
       if (p.account.error().kind == ErrorKind::kNotFound) {
         o.state = RecipientState::kFailed;

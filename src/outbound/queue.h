@@ -24,8 +24,11 @@
 #include <deque>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <set>
 #include <string>
+#include <tuple>
+#include <vector>
 
 #include "dns/resolver.h"
 #include "dns/secure_stub.h"
@@ -55,12 +58,34 @@ class Queue {
 
  private:
   struct Job;
+  // Due recipients of the last queue read not started yet (Scan): a message
+  // with its recipients apart, `gone` marking those started, skipped or
+  // found busy since; `first` the first not gone; `left` how many are not.
+  struct Backlog {
+    store::QueuedMessage msg;  // without recipients
+    std::vector<store::QueuedRecipient> recipients;
+    std::vector<char> gone;
+    size_t first = 0;
+    size_t left = 0;
+  };
   awaitable<void> Run();
   awaitable<void> Scan();
+  // Starts a job for the recipients `rcpts` (indexes into b.recipients) to
+  // `domain` if the connection and rate limits allow (or defers them at
+  // once when their destination is dead); false when a limit that stops the
+  // rest of the message was reached (the connections in all, or of bulk mail).
+  bool StartGroup(const config::Config& cfg, Backlog& b, const std::string& domain,
+                  const std::vector<size_t>& rcpts, int64_t now,
+                  std::vector<std::shared_ptr<Job>>& starting,
+                  std::vector<store::RecipientOutcome>& skipped);
   awaitable<void> Deliver(std::shared_ptr<Job> job);
   awaitable<void> DeliverLocally(std::shared_ptr<Job> job, std::string content);
   awaitable<void> SendDsns();
   awaitable<void> Record(std::vector<store::RecipientOutcome> outcomes);
+  // Records pending_outcomes_ (one store commit for all the deliveries that
+  // ended meanwhile), then frees the slots of pending_jobs_; again until
+  // none are pending.
+  awaitable<void> FlushOutcomes();
   void Finish(const Job& job);
   // The idle session cache: the most recently used usable session for
   // `key`, or null; a session back after its transaction (kept if usable
@@ -92,6 +117,35 @@ class Queue {
   asio::steady_timer wake_;
   bool stopping_ = false;
   bool kicked_ = false;
+  bool reread_ = true;  // read the queue on the next pass, not only the backlog
+  std::vector<Backlog> backlog_;
+  // Deliveries ended whose outcomes wait for the running commit (FlushOutcomes).
+  std::vector<store::RecipientOutcome> pending_outcomes_;
+  std::vector<std::shared_ptr<Job>> pending_jobs_;
+  bool flushing_ = false;
+  // The stored bodies of the list posts being delivered, read once for all
+  // members' copies. A queued body never changes; the key has the row's
+  // creation time and size besides its id, as SQLite may reuse the id of a
+  // removed message. Thread-safe (the blocking pool reads it).
+  using BodyKey = std::tuple<int64_t, int64_t, uint64_t>;  // id, created_at, size
+  class BodyCache {
+   public:
+    std::shared_ptr<const std::string> Get(const BodyKey& key);
+    void Put(const BodyKey& key, std::shared_ptr<const std::string> body);
+
+   private:
+    static constexpr size_t kBodyCacheEntries = 8;
+    static constexpr size_t kBodyCacheBytes = 64u << 20;
+    std::mutex mu_;
+    std::vector<std::pair<BodyKey, std::shared_ptr<const std::string>>> entries_;  // oldest first
+  };
+  BodyCache bulk_bodies_;
+  // Recipient domains: local or not, and when that was read (Deliver).
+  std::map<std::string, std::pair<bool, std::chrono::steady_clock::time_point>> local_domains_;
+  uint64_t backlog_epoch_ = 0;  // scan_epoch_ of its read
+  std::chrono::steady_clock::time_point backlog_read_;
+  bool dsn_owed_ = true;  // an outcome recorded since the last SendDsns owes a DSN
+  std::chrono::steady_clock::time_point dsn_read_;
   std::set<int64_t> busy_;  // recipient ids being delivered
   // Recipients whose outcome was committed, with the scan epoch at that
   // moment: a scan that started no later may hold a stale snapshot in which

@@ -43,6 +43,20 @@ awaitable<Reply> Exchange(io::Connection& conn, const std::string& text,
   co_return reply;
 }
 
+// The reply to a pipelined DATA whose transaction has no recipient: a 354
+// (a server may give it, RFC 2920 section 3.1) is answered with the lone
+// "." that ends an empty message, and that reply is read too. False when the
+// connection failed.
+awaitable<bool> EndRefusedData(io::Connection& conn, std::chrono::seconds timeout) {
+  Reply data = co_await ReadReply(conn, timeout);
+  if (data.code == 0) co_return false;
+  if (data.code != 354) co_return true;
+  const std::string dot = ".\r\n";
+  if (!co_await conn.Write(dot)) co_return false;
+  Reply end = co_await ReadReply(conn, timeout);
+  co_return end.code != 0;
+}
+
 std::string MailCommand(const ClientEnvelope& env, const Extensions& ext, size_t size) {
   std::string cmd = "MAIL FROM:<" + env.sender + ">";
   if (ext.size) cmd += " SIZE=" + std::to_string(size);
@@ -281,7 +295,23 @@ awaitable<ClientResult> ClientSession::Send(const ClientEnvelope& env, const std
   }
   ++transactions_;
   const std::string mail_cmd = MailCommand(env, ext_, content.size());
-  Reply mail = co_await Exchange(conn, mail_cmd, t);
+  // PIPELINING (RFC 2920 section 3.1): MAIL, every RCPT and DATA go in one
+  // write, DATA last in the group; the replies are then read in order, and
+  // the body goes only after DATA's 354. Without it, one command a reply.
+  const bool pipe = ext_.pipelining;
+  Reply mail;
+  if (pipe) {
+    std::string group = mail_cmd + "\r\n";
+    for (const auto& r : env.recipients) group += RcptCommand(r, ext_) + "\r\n";
+    group += "DATA\r\n";
+    if (co_await conn.Write(group)) {
+      mail = co_await ReadReply(conn, t);
+    } else {
+      mail.lines.push_back("connection lost");
+    }
+  } else {
+    mail = co_await Exchange(conn, mail_cmd, t);
+  }
   if (reused && (mail.code == 0 || mail.code == 421)) {
     // The server closed the idle session (its timeout, RFC 5321 section
     // 4.5.3.2.7): this transaction never began.
@@ -295,7 +325,14 @@ awaitable<ClientResult> ClientSession::Send(const ClientEnvelope& env, const std
     result.transaction = mail.code >= 400;
     result.rcpt.assign(env.recipients.size(), mail);
     result.failure = std::move(mail);
-    if (!result.transaction || result.failure.code == 421) {
+    // Pipelined: the group's RCPT and DATA replies come first.
+    bool drained = true;
+    for (size_t i = 0; pipe && drained && i < env.recipients.size(); ++i) {
+      Reply skipped = co_await ReadReply(conn, t);
+      drained = skipped.code != 0;
+    }
+    if (pipe && drained) drained = co_await EndRefusedData(conn, t);
+    if (!result.transaction || result.failure.code == 421 || !drained) {
       Close();
     } else {
       co_await Reset();
@@ -306,7 +343,12 @@ awaitable<ClientResult> ClientSession::Send(const ClientEnvelope& env, const std
   std::vector<size_t> accepted;
   for (size_t i = 0; i < env.recipients.size(); ++i) {
     const std::string rcpt_cmd = RcptCommand(env.recipients[i], ext_);
-    Reply r = co_await Exchange(conn, rcpt_cmd, t);
+    Reply r;
+    if (pipe) {
+      r = co_await ReadReply(conn, t);
+    } else {
+      r = co_await Exchange(conn, rcpt_cmd, t);
+    }
     if (r.code == 0) {
       result.rcpt.clear();
       result.failure = std::move(r);
@@ -328,11 +370,22 @@ awaitable<ClientResult> ClientSession::Send(const ClientEnvelope& env, const std
   if (accepted.empty()) {
     result.transaction = true;
     result.failure = result.rcpt.front();
+    // Pipelined: DATA was sent too; its reply (a refusal, or a 354 that the
+    // lone "." ends) comes before RSET's.
+    if (pipe && !co_await EndRefusedData(conn, t)) {
+      Close();
+      co_return result;
+    }
     co_await Reset();
     co_return result;
   }
   const std::string data_cmd = "DATA";
-  Reply data = co_await Exchange(conn, data_cmd, t);
+  Reply data;
+  if (pipe) {
+    data = co_await ReadReply(conn, t);
+  } else {
+    data = co_await Exchange(conn, data_cmd, t);
+  }
   if (data.code != 354) {
     result.transaction = data.code >= 400;
     for (size_t i : accepted) result.rcpt[i] = data;

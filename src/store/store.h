@@ -166,6 +166,11 @@ struct RecipientOutcome {
   int64_t next_attempt_at = 0;                     // when deferred
   DsnPending dsn = DsnPending::kNone;              // a report now owed to the sender
   bool counts_attempt = true;  // false: not tried (its destination is known down)
+  // The recipient's QueuedRecipient::retry_requests when its attempt began;
+  // a deferral keeps the attempt an admin asked for since (a retry or a
+  // release while the attempt was in flight). -1: not known (the deferral's
+  // next_attempt_at applies).
+  int64_t retry_requests = -1;
 };
 
 // One local copy of a delivered message, as a filter decided it.
@@ -255,6 +260,7 @@ struct QueuedRecipient {
   std::string last_error;  // the last remote reply or local reason
   DsnPending dsn = DsnPending::kNone;
   bool delay_warned = false;
+  int64_t retry_requests = 0;  // admin retries and releases asked so far (QueueAction)
 };
 
 struct QueuedMessage {
@@ -1051,8 +1057,12 @@ class Store {
     return Err(ErrorKind::kInvalid, "mailing lists are not supported by this store backend yet");
   }
   // Marks queued recipients as handed to a connection (list posts: see
-  // ResolveInFlight). Asynchronous, group-committed.
-  virtual void MarkInFlight(std::vector<int64_t> /*recipient_ids*/, Done<void> done) { done(Ok()); }
+  // ResolveInFlight). Asynchronous, group-committed. Only recipients still
+  // queued (state 0: not cancelled, held or finished since the caller read
+  // them) are marked; `done` gets their ids, the ones that may be sent.
+  virtual void MarkInFlight(std::vector<int64_t> recipient_ids, Done<std::vector<int64_t>> done) {
+    done(std::move(recipient_ids));
+  }
   // At start: list-post recipients that were in flight when the server
   // stopped are failed ("outcome unknown"), never sent twice. Returns how many.
   virtual Result<uint64_t> ResolveInFlight() { return uint64_t{0}; }

@@ -5,6 +5,7 @@ scripted replies (per recipient, or for the whole DATA), so tests can watch
 delivery, temporary failures (retries) and permanent failures (DSNs).
 FakeDNS: a DNS server (python3-dnslib) serving test zones: MX, A and AAAA.
 """
+import select
 import socketserver
 import ssl
 import sys
@@ -20,7 +21,8 @@ from harness import free_port
 
 
 class FakeMX:
-    def __init__(self, ehlo_extra=("8BITMIME", "PIPELINING"), tls_cert=None):
+    def __init__(self, ehlo_extra=("8BITMIME", "PIPELINING"), tls_cert=None,
+                 pipelining_probe=False):
         """tls_cert: (cert.pem, key.pem) to offer STARTTLS (RFC 3207) with."""
         self.port = free_port()
         self.tls_sessions = 0  # STARTTLS handshakes completed
@@ -44,6 +46,18 @@ class FakeMX:
         # the command arrives); 0: never. closed_at_mail counts them.
         self.close_after = 0
         self.closed_at_mail = 0
+        # pipelining_probe: the socket is read unbuffered and, after each MAIL,
+        # the server waits up to 0.2 s before replying to see whether the next
+        # command is already there (the client sent a PIPELINING group, RFC
+        # 2920) or the client waits for the reply: pipelined / unpipelined count
+        # the MAILs of each kind.
+        self.pipelined = 0
+        self.unpipelined = 0
+        # rcpt_gate: a threading.Event that each RCPT's reply (chosen as the
+        # RCPT arrives) waits for, at most 30 s, so that a test can act while
+        # a delivery is in flight; rcpts_waiting counts the RCPTs that reached it.
+        self.rcpt_gate = None
+        self.rcpts_waiting = 0
         self.lock = threading.Lock()
         outer = self
         tls_ctx = None
@@ -52,6 +66,8 @@ class FakeMX:
             tls_ctx.load_cert_chain(*tls_cert)
 
         class Handler(socketserver.StreamRequestHandler):
+            rbufsize = 0 if pipelining_probe else -1
+
             def handle(self):
                 with outer.lock:
                     outer.connections += 1
@@ -67,7 +83,10 @@ class FakeMX:
                         return
                     line = raw.decode("utf-8", "replace").rstrip("\r\n")
                     verb = line[:4].upper()
-                    if closing:
+                    # A PIPELINING client sent the group's remaining RCPTs and
+                    # its DATA before it read the 421 (RFC 2920 section 3.1):
+                    # only a command after those means the session was used again.
+                    if closing and verb not in ("RCPT", "DATA"):
                         with outer.lock:
                             outer.after_421 += 1
                     if verb == "STAR" and line.upper() == "STARTTLS" and tls_ctx:
@@ -103,10 +122,22 @@ class FakeMX:
                         mail_line = line
                         mail = line.split(":", 1)[1].split(">")[0].strip().lstrip("<")
                         rcpts, rcpt_lines = [], []
+                        if pipelining_probe:
+                            more, _, _ = select.select([self.request], [], [], 0.2)
+                            with outer.lock:
+                                if more:
+                                    outer.pipelined += 1
+                                else:
+                                    outer.unpipelined += 1
                         w("250 2.1.0 Ok")
                     elif verb == "RCPT":
                         addr = line.split(":", 1)[1].split(">")[0].strip().lstrip("<")
                         reply = outer.rcpt_replies.get(addr.lower(), "250 2.1.5 Ok")
+                        gate = outer.rcpt_gate
+                        if gate is not None:
+                            with outer.lock:
+                                outer.rcpts_waiting += 1
+                            gate.wait(30)
                         if addr.lower() in outer.closing_replies:
                             reply = outer.closing_replies[addr.lower()]
                             closing = True
@@ -114,6 +145,9 @@ class FakeMX:
                             rcpts.append(addr)
                             rcpt_lines.append(line)
                         w(reply)
+                    elif verb == "DATA" and not rcpts:
+                        # As Postfix: a (pipelined) DATA with no accepted recipient.
+                        w("554 5.5.1 Error: no valid recipients")
                     elif verb == "DATA":
                         w("354 go ahead")
                         data = []

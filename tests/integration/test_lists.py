@@ -82,9 +82,10 @@ def message(frm, to, subject, body="hello\r\n", extra=""):
 class ListBase(unittest.TestCase):
     users = ("alice", "bob")
     extra_zone = {}  # more names for the fake DNS (name -> [(type, value)])
+    mx_options = {}  # FakeMX's keyword arguments
 
     def setUp(self):
-        self.mx = FakeMX()
+        self.mx = FakeMX(**self.mx_options)
         zone = {}
         for d in DOMAINS:
             zone[d] = [("MX", "10 mx.sink.example.")]
@@ -405,6 +406,56 @@ class BounceTest(ListBase):
         # The operator enables it again.
         self.cli("list", "members", "set", LIST, "gone@remote.example", "--enable")
         self.assertIn("enabled", self.member_state("gone@remote.example"))
+
+
+class PipeliningTest(ListBase):
+    """The fan-out's SMTP client sends MAIL, RCPT and DATA as one PIPELINING
+    group (RFC 2920 section 3.1) when the MX offers it: a VERP transaction
+    per member is one round trip plus the body. The MX waits before its reply
+    to MAIL and sees RCPT already there. A refused RCPT's pipelined DATA gets
+    its refusal read before RSET, so the session stays in step."""
+
+    mx_options = {"pipelining_probe": True}
+    N = 6
+
+    def configure(self):
+        self.cli("list", "create", LIST)
+        self.addrs = [f"p{i}@{DOMAINS[i % 3]}" for i in range(self.N)]
+        self.cli("list", "members", "add", LIST, *self.addrs)
+
+    def test_fanout_pipelines_each_transaction(self):
+        gone = self.addrs[1]
+        self.mx.rcpt_replies[gone] = "550 5.1.1 no such user"
+        code, text = send(self.server, self.addrs[0], LIST,
+                          message(self.addrs[0], LIST, "piped"))
+        self.assertEqual(code, 250, text)
+        ok = [a for a in self.addrs if a != gone]
+        wait_for(lambda: sorted(m["rcpts"][0] for m in self.received("piped")) == sorted(ok),
+                 timeout=60, what="every accepting member's copy")
+        wait_for(lambda: (lambda r: r["delivered"] == len(ok) and r["failed"] == 1)(
+            self.report()), what="report final")
+        for m in self.received("piped"):
+            local, dom = m["rcpts"][0].split("@")
+            self.assertEqual(m["mail_from"], f"team-bounces+{local}={dom}@{DOMAIN}")
+        with self.mx.lock:
+            self.assertEqual(self.mx.unpipelined, 0)
+            self.assertEqual(self.mx.pipelined, self.N)
+
+
+class UnpipelinedTest(PipeliningTest):
+    """Without PIPELINING in the MX's EHLO: one command, one reply."""
+
+    mx_options = {"pipelining_probe": True, "ehlo_extra": ("8BITMIME",)}
+
+    def test_fanout_pipelines_each_transaction(self):
+        code, text = send(self.server, self.addrs[0], LIST,
+                          message(self.addrs[0], LIST, "plain"))
+        self.assertEqual(code, 250, text)
+        wait_for(lambda: len(self.received("plain")) == self.N, timeout=60,
+                 what="every member's copy")
+        with self.mx.lock:
+            self.assertEqual(self.mx.pipelined, 0)
+            self.assertEqual(self.mx.unpipelined, self.N)
 
 
 class ConnectionReuseTest(ListBase):

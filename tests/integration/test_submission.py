@@ -10,6 +10,7 @@ import poplib
 import re
 import smtplib
 import ssl
+import threading
 import time
 import unittest
 
@@ -496,9 +497,41 @@ class RelayHostTest(Base):
 
     def test_relay_host_gets_all_remote_mail(self):
         submit(self.server, ["someone@elsewhere.example", "carol@remote.example"], "relay")
-        got = wait_for(lambda: self.mx.messages, what="relay delivery")
-        self.assertEqual(sorted(got[0]["rcpts"] + (got[1]["rcpts"] if len(got) > 1 else [])),
-                         ["carol@remote.example", "someone@elsewhere.example"])
+        # One transaction per recipient domain, on connections of their own:
+        # they end in either order, moments apart, so both are waited for.
+        wanted = ["carol@remote.example", "someone@elsewhere.example"]
+        received = lambda: sorted(r for m in list(self.mx.messages) for r in m["rcpts"])
+        wait_for(lambda: received() == wanted, what="relay delivery of both recipients")
+        self.assertEqual(len(self.mx.messages), 2)
+
+
+class PipelinedReuseTest(Base):
+    """A pooled session stays in step after pipelined transactions (RFC 2920
+    section 3.1) whose RCPTs the MX refused, one of two or all: the next
+    message goes over the same connection, and the replies read are its own."""
+
+    def configure(self):
+        self.mx.stop()
+        self.mx = FakeMX(pipelining_probe=True)
+        self.server.set_config("outbound", "smtp_port", str(self.mx.port))
+
+    def test_session_after_refused_rcpts_is_reused(self):
+        self.mx.rcpt_replies["gone@remote.example"] = "550 5.1.1 no such user"
+        self.mx.rcpt_replies["nobody@remote.example"] = "550 5.1.1 no such user"
+        submit(self.server, ["carol@remote.example", "gone@remote.example"], "first")
+        wait_for(lambda: self.mx.received_for("carol@remote.example"), what="the first message")
+        # Every RCPT refused: the pipelined DATA's refusal is read, then RSET's reply.
+        submit(self.server, ["nobody@remote.example"], "second")
+        wait_for(lambda: self.mx.rsets == 1, what="the refused transaction's RSET")
+        submit(self.server, ["dave@remote.example"], "third")
+        got = wait_for(lambda: self.mx.received_for("dave@remote.example"),
+                       what="the third message")
+        self.assertEqual(got[0]["rcpts"], ["dave@remote.example"])
+        self.assertIn(b"Subject: third", got[0]["data"])
+        with self.mx.lock:
+            self.assertEqual((self.mx.connections, self.mx.per_connection), (1, [3]))
+            self.assertEqual((self.mx.pipelined, self.mx.unpipelined), (3, 0))
+        self.assertEqual(len(self.mx.messages), 2)
 
 
 class QueueTest(Base):
@@ -531,6 +564,22 @@ class QueueTest(Base):
         r = run_cli("queue", "show", qid, data=self.server.data, check=False)
         self.assertNotEqual(r.returncode, 0)
         self.assertIn("no queued message", r.stderr)
+
+    def test_retry_during_an_attempt_is_kept(self):
+        # An admin retry asked while an attempt is in flight (the MX holds its
+        # reply to RCPT) is not swallowed when that attempt ends deferred: the
+        # next attempt follows at once, not after retry_base_seconds (an hour).
+        self.mx.rcpt_replies["carol@remote.example"] = "451 4.3.0 busy"
+        self.mx.rcpt_gate = threading.Event()
+        submit(self.server, ["carol@remote.example"], "gated")
+        wait_for(lambda: self.mx.rcpts_waiting == 1, what="the attempt at the MX")
+        qid = self.queue_list().splitlines()[1].split("\t")[0]
+        run_cli("queue", "retry", qid, data=self.server.data)
+        del self.mx.rcpt_replies["carol@remote.example"]
+        self.mx.rcpt_gate.set()
+        wait_for(lambda: self.mx.received_for("carol@remote.example"), timeout=10,
+                 what="the retried delivery")
+        self.assertEqual(self.mx.rcpts_waiting, 2)  # the held attempt, then the retry
 
     def test_retry_and_delete(self):
         self.mx.data_reply = "451 4.3.0 busy"

@@ -420,5 +420,49 @@ TEST_P(QueueStoreTest, AdminActions) {
   EXPECT_EQ(st.error().kind, ErrorKind::kNotFound);
 }
 
+// An admin retry or release asked while an attempt is in flight is not
+// lost when that attempt ends deferred: the deferral keeps the recipient due
+// (its next_attempt_at an hour away would have swallowed the request). The
+// attempt made for the retry is then deferred as usual.
+TEST_P(QueueStoreTest, DeferralKeepsAnAttemptAskedDuringIt) {
+  int64_t qid = Queue({"carol@remote.example"});
+  int64_t now = std::time(nullptr);
+  auto defer = [&](const store::QueuedRecipient& r) {
+    store::RecipientOutcome o;
+    o.recipient_id = r.id;
+    o.state = store::RecipientState::kQueued;
+    o.diagnostic = "451 4.3.0 try again later";
+    o.next_attempt_at = now + 3600;
+    o.retry_requests = r.retry_requests;  // as read when the attempt began
+    return Record({o});
+  };
+  auto begin = [&]() -> store::QueuedRecipient {
+    auto due = store_->ListDueOutbound(now + 1, 10);
+    EXPECT_TRUE(due.ok());
+    if (!due.ok() || due->size() != 1) return {};
+    return (*due)[0].recipients.at(0);
+  };
+  store::QueuedRecipient first = begin();
+  ASSERT_NE(first.id, 0);
+  ASSERT_TRUE(store_->ApplyQueueAction(qid, store::QueueAction::kRetry).ok());  // meanwhile
+  ASSERT_TRUE(defer(first).ok());
+  store::QueuedRecipient retried = begin();  // still due: the retry stands
+  ASSERT_EQ(retried.id, first.id);
+  EXPECT_EQ(retried.attempts, 1);
+  ASSERT_TRUE(defer(retried).ok());  // nothing asked meanwhile: an hour away
+  EXPECT_TRUE(store_->ListDueOutbound(now + 1, 10)->empty());
+  EXPECT_EQ(store_->GetQueued(qid)->recipients[0].next_attempt_at, now + 3600);
+
+  // The same for a release: held and released while an attempt runs.
+  ASSERT_TRUE(store_->ApplyQueueAction(qid, store::QueueAction::kRetry).ok());
+  store::QueuedRecipient third = begin();
+  ASSERT_NE(third.id, 0);
+  ASSERT_TRUE(store_->ApplyQueueAction(qid, store::QueueAction::kHold).ok());
+  ASSERT_TRUE(store_->ApplyQueueAction(qid, store::QueueAction::kRelease).ok());
+  ASSERT_TRUE(defer(third).ok());
+  EXPECT_EQ(begin().id, third.id);
+  EXPECT_EQ(store_->GetQueued(qid)->recipients[0].attempts, 3);
+}
+
 }  // namespace
 }  // namespace hato

@@ -777,7 +777,10 @@ TEST_F(PgStoreTest, NodeIdKeepsLeasesAcrossARestartAndInFlightIsPerNode) {
   ASSERT_EQ(first->size(), 1u);
   ASSERT_EQ((*first)[0].recipients.size(), 2u);
   int64_t x = (*first)[0].recipients[0].id;
-  ASSERT_TRUE(Wait<void>([&](Done<void> d) { one->MarkInFlight({x}, std::move(d)); }).ok());
+  auto marked = Wait<std::vector<int64_t>>(
+      [&](Done<std::vector<int64_t>> d) { one->MarkInFlight({x}, std::move(d)); });
+  ASSERT_TRUE(marked.ok());
+  EXPECT_EQ(*marked, std::vector<int64_t>{x});
   // Node two starting meanwhile leaves node one's delivery in flight alone.
   EXPECT_EQ(*two->ResolveInFlight(), 0u);
   // Node one dies and comes back as itself: its in-flight recipient is

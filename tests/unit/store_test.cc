@@ -156,6 +156,47 @@ TEST_P(StoreTest, ListsMembersAndAPost) {
   EXPECT_EQ(store_->FindList("team@example.test").error().kind, ErrorKind::kNotFound);
 }
 
+// The outbound queue starts list-post deliveries from recipients it read
+// earlier (its backlog): MarkInFlight marks, and returns for sending, only
+// those still queued, so a post cancelled meanwhile (its list removed) is
+// not sent.
+TEST_P(StoreTest, MarkInFlightOnlyMarksRecipientsStillQueued) {
+  MakeAccount("a@example.test");  // the list's domain
+  ASSERT_TRUE(store_->CreateList("team@example.test", ListMode::kDiscussion).ok());
+  auto list = store_->FindList("team@example.test");
+  ASSERT_TRUE(list.ok()) << list.error().message;
+  std::vector<ListMember> members(2);
+  members[0].address = "carol@remote.example";
+  members[1].address = "dan@far.example";
+  ASSERT_TRUE(store_->AddListMembers(list->id, members, false).ok());
+  ListPostRequest post;
+  post.list_id = list->id;
+  post.content = "From: carol@remote.example\r\nSubject: hello\r\n\r\nbody\r\n";
+  post.bounce_address = "team-bounces@example.test";
+  post.sender = "carol@remote.example";
+  post.subject = "hello";
+  ASSERT_TRUE(Wait<ListPostReceipt>([&](Done<ListPostReceipt> done) {
+                store_->PostToList(std::move(post), std::move(done));
+              }).ok());
+  auto due = store_->ListDueOutbound(std::time(nullptr) + 1, 10);
+  ASSERT_TRUE(due.ok()) << due.error().message;
+  ASSERT_EQ(due->size(), 1u);
+  ASSERT_EQ((*due)[0].recipients.size(), 2u);
+  int64_t x = (*due)[0].recipients[0].id;
+  int64_t y = (*due)[0].recipients[1].id;
+  auto mark = [&](std::vector<int64_t> ids) {
+    return Wait<std::vector<int64_t>>(
+        [&](Done<std::vector<int64_t>> done) { store_->MarkInFlight(ids, std::move(done)); });
+  };
+  auto first = mark({x});
+  ASSERT_TRUE(first.ok()) << first.error().message;
+  EXPECT_EQ(*first, std::vector<int64_t>{x});
+  ASSERT_TRUE(store_->RemoveList("team@example.test").ok());  // cancels y
+  auto second = mark({y});
+  ASSERT_TRUE(second.ok()) << second.error().message;
+  EXPECT_TRUE(second->empty());
+}
+
 TEST_P(StoreTest, ManyRecipientsStoredOnce) {
   int64_t a = MakeAccount("a@example.test");
   int64_t b = MakeAccount("b@example.test");

@@ -383,7 +383,8 @@ Status ApplyListPostFailure(Txn& t, int64_t post_id, const std::string& address,
              {P(reason), P(address), P(post_id)});
 }
 
-Status ApplyMarkInFlight(Txn& t, const std::vector<int64_t>& ids) {
+Status ApplyMarkInFlight(Txn& t, const std::vector<int64_t>& ids, std::vector<int64_t>& marked) {
+  marked.clear();
   if (ids.empty()) return Ok();
   std::string array = "{";
   for (size_t i = 0; i < ids.size(); ++i) {
@@ -391,8 +392,13 @@ Status ApplyMarkInFlight(Txn& t, const std::vector<int64_t>& ids) {
     array += std::to_string(ids[i]);
   }
   array += "}";
-  return Run(t, "UPDATE outbound_recipients SET inflight = 1 WHERE id = ANY($1::bigint[])",
-             {P(array)});
+  auto r = t.c.Exec(
+      "UPDATE outbound_recipients SET inflight = 1 WHERE id = ANY($1::bigint[]) AND state = 0 "
+      "RETURNING id",
+      {P(array)});
+  if (!r) return r.error();
+  for (int i = 0; i < static_cast<int>(r->size()); ++i) marked.push_back(r->Int(i, 0));
+  return Ok();
 }
 
 Status ApplyResolveInFlight(Txn& t, const std::string& node, int64_t now, uint64_t& failed) {

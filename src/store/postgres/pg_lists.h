@@ -36,7 +36,9 @@ Status ApplyDropHeldPost(Txn& t, int64_t held_id);
 Status ApplyPostToList(Txn& t, const ListPostRequest& req, ListPostReceipt& receipt);
 Status ApplyListPostFailure(Txn& t, int64_t post_id, const std::string& address,
                             const std::string& reason);
-Status ApplyMarkInFlight(Txn& t, const std::vector<int64_t>& ids);
+// Marks the recipients of `ids` still queued (state 0) in flight; `marked`
+// gets their ids.
+Status ApplyMarkInFlight(Txn& t, const std::vector<int64_t>& ids, std::vector<int64_t>& marked);
 // The in-flight recipients of `node` (and of no live lease) become failed.
 Status ApplyResolveInFlight(Txn& t, const std::string& node, int64_t now, uint64_t& failed);
 // Queue outcomes of list-post recipients move their members' bounce scores.

@@ -1472,11 +1472,11 @@ namespace {
 
 #define HATO_RCPT_COLS                                                                \
   "r.id, r.message_id, r.address, r.domain, r.notify, r.orcpt, r.state, r.attempts, " \
-  "r.next_attempt_at, r.last_error, r.dsn_pending, r.delay_warned"
+  "r.next_attempt_at, r.last_error, r.dsn_pending, r.delay_warned, r.retry_requests"
 #define HATO_MSG_COLS                                                                            \
   "m.id, m.sender, m.envid, m.ret_hdrs, m.smtputf8, m.eight_bit, m.created_at, m.size, m.verp, " \
   "m.list_post_id"
-constexpr int kMsgFirst = 12;
+constexpr int kMsgFirst = 13;
 
 std::vector<QueuedMessage> Grouped(const Rows& r) {
   std::vector<QueuedMessage> out;
@@ -1514,6 +1514,7 @@ std::vector<QueuedMessage> Grouped(const Rows& r) {
     q.last_error = r.Text(i, 9);
     q.dsn = static_cast<DsnPending>(r.Int(i, 10));
     q.delay_warned = r.Int(i, 11) != 0;
+    q.retry_requests = r.Int(i, 12);
     out[it->second].recipients.push_back(std::move(q));
   }
   return out;
@@ -1613,14 +1614,18 @@ Status ApplyOutcomes(Txn& t, const std::vector<RecipientOutcome>& outcomes) {
   std::set<int64_t> messages;
   for (const auto& o : outcomes) {
     auto r = t.c.Exec(
+        // A deferral keeps an attempt an admin asked for since this one
+        // began (retry_requests grew), as in the SQLite store.
         "UPDATE outbound_recipients SET state = CASE WHEN $1::int = 0 THEN state ELSE $1::int "
-        "END, attempts = attempts + $2::int, next_attempt_at = $3, last_error = $4, "
+        "END, attempts = attempts + $2::int, next_attempt_at = CASE WHEN $1::int = 0 AND "
+        "$7::bigint >= 0 AND retry_requests > $7::bigint THEN next_attempt_at ELSE $3 END, "
+        "last_error = $4, "
         "dsn_pending = CASE WHEN $5::int != 0 THEN $5::int ELSE dsn_pending END, "
         "delay_warned = CASE WHEN $5::int = 2 THEN 1 ELSE delay_warned END, "
         "leased_by = NULL, leased_until = 0, inflight = 0 "
         "WHERE id = $6 AND state IN (0, 1) RETURNING message_id",
         {P(static_cast<int64_t>(o.state)), P(int64_t{o.counts_attempt}), P(o.next_attempt_at),
-         P(o.diagnostic), P(static_cast<int64_t>(o.dsn)), P(o.recipient_id)});
+         P(o.diagnostic), P(static_cast<int64_t>(o.dsn)), P(o.recipient_id), P(o.retry_requests)});
     if (!r) return r.error();
     if (!r->empty()) messages.insert(r->Int(0, 0));
   }
@@ -1642,7 +1647,8 @@ Status ApplyQueueAction(Txn& t, int64_t message_id, QueueAction action) {
   switch (action) {
     case QueueAction::kRetry:
       sql =
-          "UPDATE outbound_recipients SET next_attempt_at = $1 WHERE message_id = $2 AND state = 0";
+          "UPDATE outbound_recipients SET next_attempt_at = $1, retry_requests = retry_requests + "
+          "1 WHERE message_id = $2 AND state = 0";
       break;
     case QueueAction::kHold:
       sql =
@@ -1651,8 +1657,8 @@ Status ApplyQueueAction(Txn& t, int64_t message_id, QueueAction action) {
       break;
     case QueueAction::kRelease:
       sql =
-          "UPDATE outbound_recipients SET state = 0, next_attempt_at = $1 WHERE message_id = $2 "
-          "AND state = 1";
+          "UPDATE outbound_recipients SET state = 0, next_attempt_at = $1, retry_requests = "
+          "retry_requests + 1 WHERE message_id = $2 AND state = 1";
       break;
     case QueueAction::kDelete:
       return RemoveMessage(t, message_id);

@@ -609,6 +609,12 @@ CREATE TRIGGER sieve_lookups AFTER INSERT OR UPDATE OR DELETE ON sieve_scripts
 CREATE TRIGGER sieve_lookups_truncate AFTER TRUNCATE ON sieve_scripts
   FOR EACH STATEMENT EXECUTE FUNCTION hato_lookups_changed();
 )sql",
+      // Admin retries and releases asked per queued recipient (issue 14): a
+      // deferral recorded for an attempt that began before one keeps the
+      // attempt it asked for (ApplyOutcomes) instead of pushing it back.
+      R"sql(
+ALTER TABLE outbound_recipients ADD COLUMN retry_requests bigint NOT NULL DEFAULT 0;
+)sql",
   };
   return kMigrations;
 }

@@ -748,7 +748,7 @@ class ShardedStore final : public Store {
                                std::string_view reason) override {
     return Main().RecordListPostFailure(post_id, address, reason);
   }
-  void MarkInFlight(std::vector<int64_t> ids, Done<void> done) override {
+  void MarkInFlight(std::vector<int64_t> ids, Done<std::vector<int64_t>> done) override {
     Main().MarkInFlight(std::move(ids), std::move(done));
   }
   Result<uint64_t> ResolveInFlight() override { return Main().ResolveInFlight(); }

@@ -423,10 +423,13 @@ Status ApplyListPostFailure(Txn& t, int64_t post_id, const std::string& address,
              reason, address, post_id);
 }
 
-Status ApplyMarkInFlight(Txn& t, const std::vector<int64_t>& ids) {
+Status ApplyMarkInFlight(Txn& t, const std::vector<int64_t>& ids, std::vector<int64_t>& marked) {
+  marked.clear();
   for (int64_t id : ids) {
-    if (auto st = Run(t.db, "UPDATE outbound_recipients SET inflight = 1 WHERE id = ?", id); !st)
-      return st;
+    auto st =
+        Run(t.db, "UPDATE outbound_recipients SET inflight = 1 WHERE id = ? AND state = 0", id);
+    if (!st) return st;
+    if (t.db.Changes() > 0) marked.push_back(id);
   }
   return Ok();
 }

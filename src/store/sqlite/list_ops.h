@@ -36,7 +36,9 @@ Status ApplyDropHeldPost(Txn& t, int64_t held_id);
 Status ApplyPostToList(Txn& t, const ListPostRequest& req, ListPostReceipt& receipt);
 Status ApplyListPostFailure(Txn& t, int64_t post_id, const std::string& address,
                             const std::string& reason);
-Status ApplyMarkInFlight(Txn& t, const std::vector<int64_t>& ids);
+// Marks the recipients of `ids` still queued (state 0) in flight; `marked`
+// gets their ids.
+Status ApplyMarkInFlight(Txn& t, const std::vector<int64_t>& ids, std::vector<int64_t>& marked);
 Status ApplyResolveInFlight(Txn& t, uint64_t& failed);
 // Queue outcomes of list-post recipients move their members' bounce scores
 // (a permanent failure adds one, a delivery clears the score and re-enables).

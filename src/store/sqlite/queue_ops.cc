@@ -13,11 +13,11 @@ constexpr int64_t kSubmissionLogSeconds = 2 * 86400;
 
 #define HATO_RCPT_COLS                                                                \
   "r.id, r.message_id, r.address, r.domain, r.notify, r.orcpt, r.state, r.attempts, " \
-  "r.next_attempt_at, r.last_error, r.dsn_pending, r.delay_warned"
+  "r.next_attempt_at, r.last_error, r.dsn_pending, r.delay_warned, r.retry_requests"
 #define HATO_MSG_COLS                                                                            \
   "m.id, m.sender, m.envid, m.ret_hdrs, m.smtputf8, m.eight_bit, m.created_at, m.size, m.verp, " \
   "m.list_post_id"
-constexpr int kMsgFirst = 12;
+constexpr int kMsgFirst = 13;
 
 QueuedRecipient RecipientFromRow(const Stmt& s) {
   QueuedRecipient r;
@@ -33,6 +33,7 @@ QueuedRecipient RecipientFromRow(const Stmt& s) {
   r.last_error = s.Text(9);
   r.dsn = static_cast<DsnPending>(s.Int(10));
   r.delay_warned = s.Int(11) != 0;
+  r.retry_requests = s.Int(12);
   return r;
 }
 
@@ -179,11 +180,13 @@ Status ApplyOutboundParts(Txn& t, const DeliveryRequest& req, DeliveryReceipt& r
 
 Status ApplyOutcomes(Txn& t, const std::vector<RecipientOutcome>& outcomes) {
   // A deferral keeps the current state (an admin may have held the message
-  // meanwhile); a final outcome is recorded whatever the state, so that a
-  // confirmed 250 is never forgotten.
+  // meanwhile) and an attempt asked for since its own began (an admin retry
+  // or release: retry_requests grew); a final outcome is recorded whatever
+  // the state, so that a confirmed 250 is never forgotten.
   auto s = t.db.Cached(
       "UPDATE outbound_recipients SET state = CASE WHEN ?1 = 0 THEN state ELSE ?1 END, "
-      "attempts = attempts + ?2, next_attempt_at = ?3, last_error = ?4, "
+      "attempts = attempts + ?2, next_attempt_at = CASE WHEN ?1 = 0 AND ?7 >= 0 AND "
+      "retry_requests > ?7 THEN next_attempt_at ELSE ?3 END, last_error = ?4, "
       "dsn_pending = CASE WHEN ?5 != 0 THEN ?5 ELSE dsn_pending END, "
       "delay_warned = delay_warned OR (?5 = 2), inflight = 0 "
       "WHERE id = ?6 AND state IN (0, 1) RETURNING message_id");
@@ -194,6 +197,7 @@ Status ApplyOutcomes(Txn& t, const std::vector<RecipientOutcome>& outcomes) {
     (*s)->Bind(1, static_cast<int64_t>(o.state)).Bind(2, int64_t{o.counts_attempt});
     (*s)->Bind(3, o.next_attempt_at).Bind(4, o.diagnostic);
     (*s)->Bind(5, static_cast<int64_t>(o.dsn)).Bind(6, o.recipient_id);
+    (*s)->Bind(7, o.retry_requests);
     auto row = (*s)->Step();
     if (!row) return row.error();
     if (*row) messages.insert((*s)->Int(0));
@@ -216,15 +220,17 @@ Status ApplyQueueAction(Txn& t, int64_t message_id, QueueAction action) {
   const char* sql = nullptr;
   switch (action) {
     case QueueAction::kRetry:
-      sql = "UPDATE outbound_recipients SET next_attempt_at = ? WHERE message_id = ? AND state = 0";
+      sql =
+          "UPDATE outbound_recipients SET next_attempt_at = ?, retry_requests = retry_requests + 1 "
+          "WHERE message_id = ? AND state = 0";
       break;
     case QueueAction::kHold:
       sql = "UPDATE outbound_recipients SET state = 1 WHERE state = 0 AND ? > 0 AND message_id = ?";
       break;
     case QueueAction::kRelease:
       sql =
-          "UPDATE outbound_recipients SET state = 0, next_attempt_at = ? WHERE message_id = ? AND "
-          "state = 1";
+          "UPDATE outbound_recipients SET state = 0, next_attempt_at = ?, retry_requests = "
+          "retry_requests + 1 WHERE message_id = ? AND state = 1";
       break;
     case QueueAction::kDelete:
       return RemoveMessage(t, message_id);
@@ -246,8 +252,12 @@ Result<std::vector<QueuedMessage>> QueryDueOutbound(Db& db, int64_t now, size_t 
 
 Result<std::vector<QueuedMessage>> QueryPendingDsn(Db& db, size_t limit) {
   auto s = db.Cached("SELECT " HATO_RCPT_COLS ", " HATO_MSG_COLS
-                     " FROM outbound_recipients r JOIN outbound_messages m ON m.id = "
-                     "r.message_id WHERE r.dsn_pending != 0 ORDER BY r.message_id, r.id LIMIT ?");
+                     // The partial index of owed DSNs: without INDEXED BY the planner
+                     // walks every open recipient (outbound_recipients_open), O(queue)
+                     // per runner pass during a broadcast.
+                     " FROM outbound_recipients r INDEXED BY outbound_recipients_dsn JOIN "
+                     "outbound_messages m ON m.id = r.message_id WHERE r.dsn_pending != 0 "
+                     "ORDER BY r.message_id, r.id LIMIT ?");
   if (!s) return s.error();
   (*s)->Bind(1, static_cast<int64_t>(limit));
   return Grouped(**s);

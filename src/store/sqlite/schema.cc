@@ -599,6 +599,12 @@ CREATE TABLE archive_seen(
   uid INTEGER NOT NULL,
   PRIMARY KEY(account_id, mailbox_id, uid)) WITHOUT ROWID;
 )sql",
+      // Admin retries and releases asked per queued recipient (issue 14): a
+      // deferral recorded for an attempt that began before one keeps the
+      // attempt it asked for (ApplyOutcomes) instead of pushing it back.
+      R"sql(
+ALTER TABLE outbound_recipients ADD COLUMN retry_requests INTEGER NOT NULL DEFAULT 0;
+)sql",
   };
   return kMigrations;
 }

@@ -2236,10 +2236,14 @@ class SqliteStore final : public Store, public WriteProbe {
     std::string a(address), why(reason);
     return WriteSync([=](Txn& t) { return sqlite::ApplyListPostFailure(t, post_id, a, why); });
   }
-  void MarkInFlight(std::vector<int64_t> recipient_ids, Done<void> done) override {
+  void MarkInFlight(std::vector<int64_t> recipient_ids, Done<std::vector<int64_t>> done) override {
     auto ids = std::make_shared<std::vector<int64_t>>(std::move(recipient_ids));
-    Submit(WriteOp{[ids](Txn& t) { return sqlite::ApplyMarkInFlight(t, *ids); },
-                   [done = std::move(done)](Status st) { done(std::move(st)); }});
+    auto marked = std::make_shared<std::vector<int64_t>>();
+    Submit(WriteOp{[ids, marked](Txn& t) { return sqlite::ApplyMarkInFlight(t, *ids, *marked); },
+                   [marked, done = std::move(done)](Status st) {
+                     if (!st) return done(st.error());
+                     done(std::move(*marked));
+                   }});
   }
   Result<uint64_t> ResolveInFlight() override {
     auto n = std::make_shared<uint64_t>(0);
