@@ -1041,6 +1041,35 @@ TEST_P(EmbeddedStoreTest, IndexerWaitsWhileTheWriterCommitsThenCatchesUp) {
   EXPECT_TRUE(after->unindexed.empty());
 }
 
+// Only commits that store bodies hold the indexer back: a steady stream of
+// flag changes (a commit every 20 ms) does not.
+TEST_P(EmbeddedStoreTest, FlagChangesDoNotHoldTheIndexerBack) {
+  int64_t a = MakeAccount("a@example.test");
+  store_.reset();
+  StoreOptions options;
+  options.fs = &faults_;
+  options.index_text = SplitText;
+  auto opened = where_.Open(options);
+  ASSERT_TRUE(opened.ok()) << opened.error().message;
+  store_ = std::move(*opened);
+  ASSERT_TRUE(Deliver({a}, "Subject: f\r\n\r\nflagged words\r\n").ok());
+  auto snap = store_->ListMessages(a, kInbox);
+  int64_t id = snap->messages[0].id;
+  bool indexed = false;
+  auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  for (int i = 0; !indexed && std::chrono::steady_clock::now() < until; ++i) {
+    auto op = i % 2 == 0 ? FlagOp::kAdd : FlagOp::kRemove;
+    ASSERT_TRUE(Wait<FlagResult>([&](Done<FlagResult> d) {
+                  store_->SetFlags(a, {id}, FlagChange{op, kSeen, {}, 0, {}}, std::move(d));
+                }).ok());
+    auto r = store_->SearchText(snap->mailbox_id, "flagged", false);
+    ASSERT_TRUE(r.ok());
+    indexed = r->uids == std::vector<uint32_t>{1};
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_TRUE(indexed);
+}
+
 TEST_P(EmbeddedStoreTest, TornTailIsIgnoredAfterCrash) {
   int64_t a = MakeAccount("a@example.test");
   ASSERT_TRUE(Deliver({a}, "Subject: 1\r\n\r\none\r\n").ok());

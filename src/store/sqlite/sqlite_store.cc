@@ -2372,8 +2372,8 @@ class SqliteStore final : public Store, public WriteProbe {
     return total;
   }
 
-  // Deferred indexing: while the writer is committing (a group commit
-  // running or ended within kIndexQuiet), the indexer leaves new bodies for
+  // Deferred indexing: while the writer is storing bodies (a group commit
+  // that stored some ended within kIndexQuiet), the indexer leaves new bodies for
   // later, as long as fewer than kIndexDeferBodies blob ids wait above its
   // watermark: a burst of mail is not slowed by indexing it, and the index
   // catches up once the writer is quiet. Past that many it indexes during the
@@ -2381,9 +2381,9 @@ class SqliteStore final : public Store, public WriteProbe {
   // stay complete meanwhile: the bodies not indexed are scanned.
   bool IndexShouldWait() {
     const int64_t now = NowMs();
-    const bool busy =
-        batch_started_ms_.load() != 0 || now - last_commit_end_ms_.load() < kIndexQuiet.count();
-    if (!busy) return false;
+    // Only commits that stored bodies count: a steady stream of flag changes
+    // must not hold the index back.
+    if (now - last_append_end_ms_.load() >= kIndexQuiet.count()) return false;
     auto max_id = WithReader([](Db& db) { return sqlite::QueryMaxBlobId(db); });
     if (!max_id) return false;
     return *max_id - index_->Watermark() < kIndexDeferBodies;
@@ -2494,7 +2494,10 @@ class SqliteStore final : public Store, public WriteProbe {
       if (!commit && results[i]) results[i] = Err(ErrorKind::kTemporary, commit.error().message);
       batch[i].done(std::move(results[i]));
     }
-    if (commit && txn.appended) WakeIndexer();
+    if (commit && txn.appended) {
+      last_append_end_ms_ = NowMs();
+      WakeIndexer();
+    }
   }
 
   // What this transaction changed of the delivery look-ups (kLookupTriggers),
@@ -2602,7 +2605,8 @@ class SqliteStore final : public Store, public WriteProbe {
   bool index_deferred_ = false;              // indexer thread only: the last round waited
   std::atomic<int64_t> last_commit_ms_{0};
   std::atomic<int64_t> last_commit_end_ms_{0};
-  Db writer_db_;  // writer thread only (and Open before it starts)
+  std::atomic<int64_t> last_append_end_ms_{0};  // the last commit that stored bodies
+  Db writer_db_;                                // writer thread only (and Open before it starts)
 
   std::mutex pool_mu_;
   std::vector<std::unique_ptr<Db>> readers_;  // guarded by pool_mu_
