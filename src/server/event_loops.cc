@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <string>
 
+#include "base/thread_name.h"
+
 namespace hato::server {
 
 namespace {
@@ -29,7 +31,8 @@ void EventLoops::Start() {
     Loop& l = *loops_[i];
     l.work.emplace(l.io.get_executor());
     l.monitor.Start(l.io.get_executor(), "event loop " + std::to_string(i), &lag_);
-    l.thread = std::thread([&l] {
+    l.thread = std::thread([&l, i] {
+      NameThisThread(("hato-loop-" + std::to_string(i)).c_str());
       LoopThreadScope scope(l.io.get_executor());
       l.io.run();
     });

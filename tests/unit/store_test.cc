@@ -1043,6 +1043,74 @@ TEST_P(EmbeddedStoreTest, UnreadableBodyStaysUnindexedForTextSearch) {
   }
 }
 
+// Deferred indexing (sqlite_store.cc, IndexShouldWait): while deliveries keep
+// the writer committing, the indexer leaves their bodies to the caller's scan
+// (searches stay complete), and indexes them once the writer is quiet.
+TEST_P(EmbeddedStoreTest, IndexerWaitsWhileTheWriterCommitsThenCatchesUp) {
+  int64_t a = MakeAccount("a@example.test");
+  store_.reset();
+  StoreOptions options;
+  options.fs = &faults_;
+  options.index_text = SplitText;
+  auto opened = where_.Open(options);
+  ASSERT_TRUE(opened.ok()) << opened.error().message;
+  store_ = std::move(*opened);
+  // Mail keeps coming for 2 s (a delivery every 20 ms: never 250 ms quiet).
+  uint32_t sent = 0;
+  auto until = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+  while (std::chrono::steady_clock::now() < until) {
+    ASSERT_TRUE(Deliver({a}, "Subject: m\r\n\r\nthe needle " + std::to_string(sent) + "\r\n").ok());
+    ++sent;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  int64_t box = store_->ListMessages(a, kInbox)->mailbox_id;
+  auto during = store_->SearchText(box, "needle", false);
+  ASSERT_TRUE(during.ok());
+  EXPECT_TRUE(during->uids.empty());
+  EXPECT_EQ(during->unindexed.size(), sent);  // every one scanned by the caller
+  // Quiet: the indexer catches up, and the index finds them all.
+  bool caught_up = false;
+  for (int i = 0; i < 1000 && !caught_up; ++i) {
+    auto r = store_->SearchText(box, "zzz", false);
+    caught_up = r.ok() && r->unindexed.empty();
+    if (!caught_up) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_TRUE(caught_up);
+  auto after = store_->SearchText(box, "needle", false);
+  ASSERT_TRUE(after.ok());
+  EXPECT_EQ(after->uids.size(), sent);
+  EXPECT_TRUE(after->unindexed.empty());
+}
+
+// Only commits that store bodies hold the indexer back: a steady stream of
+// flag changes (a commit every 20 ms) does not.
+TEST_P(EmbeddedStoreTest, FlagChangesDoNotHoldTheIndexerBack) {
+  int64_t a = MakeAccount("a@example.test");
+  store_.reset();
+  StoreOptions options;
+  options.fs = &faults_;
+  options.index_text = SplitText;
+  auto opened = where_.Open(options);
+  ASSERT_TRUE(opened.ok()) << opened.error().message;
+  store_ = std::move(*opened);
+  ASSERT_TRUE(Deliver({a}, "Subject: f\r\n\r\nflagged words\r\n").ok());
+  auto snap = store_->ListMessages(a, kInbox);
+  int64_t id = snap->messages[0].id;
+  bool indexed = false;
+  auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  for (int i = 0; !indexed && std::chrono::steady_clock::now() < until; ++i) {
+    auto op = i % 2 == 0 ? FlagOp::kAdd : FlagOp::kRemove;
+    ASSERT_TRUE(Wait<FlagResult>([&](Done<FlagResult> d) {
+                  store_->SetFlags(a, {id}, FlagChange{op, kSeen, {}, 0, {}}, std::move(d));
+                }).ok());
+    auto r = store_->SearchText(snap->mailbox_id, "flagged", false);
+    ASSERT_TRUE(r.ok());
+    indexed = r->uids == std::vector<uint32_t>{1};
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_TRUE(indexed);
+}
+
 TEST_P(EmbeddedStoreTest, TornTailIsIgnoredAfterCrash) {
   int64_t a = MakeAccount("a@example.test");
   ASSERT_TRUE(Deliver({a}, "Subject: 1\r\n\r\none\r\n").ok());

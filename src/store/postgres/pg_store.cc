@@ -15,6 +15,7 @@
 
 #include "base/digest.h"
 #include "base/strings.h"
+#include "base/thread_name.h"
 #include "store/directory_cache.h"
 #include "store/postgres/conn.h"
 #include "store/postgres/pg_lists.h"
@@ -2092,6 +2093,7 @@ class PgStore final : public Store {
   // ---- Writer ----
 
   void WriterLoop() {
+    NameThisThread("hato-writer");
     std::vector<WriteOp> batch;
     while (true) {
       {
@@ -2320,6 +2322,7 @@ class PgStore final : public Store {
   // row are read and their text extracted (StoreOptions::index_text). Bodies
   // without a row are scanned by the caller meanwhile (TextMatches::unindexed).
   void IndexLoop() {
+    NameThisThread("hato-indexer");
     while (true) {
       {
         std::unique_lock lock(mu_);

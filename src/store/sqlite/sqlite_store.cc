@@ -23,6 +23,7 @@
 #include <unordered_set>
 
 #include "base/strings.h"
+#include "base/thread_name.h"
 #include "io/fault_fs.h"
 #include "search/terms.h"
 #include "search/text_index.h"
@@ -2285,6 +2286,7 @@ class SqliteStore final : public Store, public WriteProbe {
   }
 
   void WriterLoop() {
+    NameThisThread("hato-writer");
     std::vector<WriteOp> batch;
     while (true) {
       {
@@ -2351,11 +2353,17 @@ class SqliteStore final : public Store, public WriteProbe {
   }
 
   // Indexes until caught up or `budget` has passed, then commits once: one
-  // Xapian commit per second at most however fast mail arrives.
+  // Xapian commit per second at most however fast mail arrives. Stops early
+  // (index_deferred_) while IndexShouldWait().
   Result<uint64_t> IndexFor(const TextExtractor& extract, std::chrono::milliseconds budget) {
     auto until = std::chrono::steady_clock::now() + budget;
     uint64_t total = 0;
+    index_deferred_ = false;
     while (true) {
+      if (IndexShouldWait()) {
+        index_deferred_ = true;
+        break;
+      }
       auto n = IndexRound(extract);
       if (!n) return n.error();
       total += *n;
@@ -2363,11 +2371,32 @@ class SqliteStore final : public Store, public WriteProbe {
       std::lock_guard lock(index_mu_);
       if (index_stopping_) break;
     }
+    if (total == 0 && index_deferred_) return total;  // nothing staged
     if (auto st = index_->Commit(); !st) return st.error();
     return total;
   }
 
+  // Deferred indexing: while the writer is storing bodies (a group commit
+  // that stored some ended within kIndexQuiet), the indexer leaves new bodies for
+  // later, as long as fewer than kIndexDeferBodies blob ids wait above its
+  // watermark: a burst of mail is not slowed by indexing it, and the index
+  // catches up once the writer is quiet. Past that many it indexes during the
+  // burst too, so under steady load it stays about that far behind. Searches
+  // stay complete meanwhile: the bodies not indexed are scanned.
+  bool IndexShouldWait() {
+    const int64_t now = NowMs();
+    // Only commits that stored bodies count: a steady stream of flag changes
+    // must not hold the index back.
+    if (now - last_append_end_ms_.load() >= kIndexQuiet.count()) return false;
+    auto max_id = WithReader([](Db& db) { return sqlite::QueryMaxBlobId(db); });
+    if (!max_id) return false;
+    return *max_id - index_->Watermark() < kIndexDeferBodies;
+  }
+  static constexpr std::chrono::milliseconds kIndexQuiet{250};
+  static constexpr int64_t kIndexDeferBodies = 10000;
+
   void IndexerLoop() {
+    NameThisThread("hato-indexer");
     // The lowest priority: under load the index waits, deliveries do not.
     setpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)), 19);
     while (true) {
@@ -2380,6 +2409,12 @@ class SqliteStore final : public Store, public WriteProbe {
       if (!n) spdlog::warn("text index: {}", n.error().message);
       std::unique_lock lock(index_mu_);
       if (index_stopping_) return;
+      // Deferred while the writer commits: look again once it may be quiet.
+      if (n && index_deferred_) {
+        index_cv_.wait_for(lock, kIndexQuiet, [this] { return index_stopping_.load(); });
+        if (index_stopping_) return;
+        continue;
+      }
       // Caught up (or failing): sleep until a commit wakes us; in any case
       // at most one round a second, so that the index's writes come in
       // large batches.
@@ -2463,7 +2498,10 @@ class SqliteStore final : public Store, public WriteProbe {
       if (!commit && results[i]) results[i] = Err(ErrorKind::kTemporary, commit.error().message);
       batch[i].done(std::move(results[i]));
     }
-    if (commit && txn.appended) WakeIndexer();
+    if (commit && txn.appended) {
+      last_append_end_ms_ = NowMs();
+      WakeIndexer();
+    }
   }
 
   // What this transaction changed of the delivery look-ups (kLookupTriggers),
@@ -2568,9 +2606,11 @@ class SqliteStore final : public Store, public WriteProbe {
   std::condition_variable index_cv_;
   std::atomic<bool> index_stopping_{false};  // set under index_mu_; read anywhere
   bool index_wake_ = false;                  // guarded by index_mu_: a commit appended bodies
+  bool index_deferred_ = false;              // indexer thread only: the last round waited
   std::atomic<int64_t> last_commit_ms_{0};
   std::atomic<int64_t> last_commit_end_ms_{0};
-  Db writer_db_;  // writer thread only (and Open before it starts)
+  std::atomic<int64_t> last_append_end_ms_{0};  // the last commit that stored bodies
+  Db writer_db_;                                // writer thread only (and Open before it starts)
 
   std::mutex pool_mu_;
   std::vector<std::unique_ptr<Db>> readers_;  // guarded by pool_mu_
