@@ -11,6 +11,8 @@
 # made the recipient's active script, e.g. bench/sieve_rules.sieve, the
 # 20-rule script of bench/sieve_run.sh). Needs valgrind. Prints one JSON line.
 set -euo pipefail
+# shellcheck source=bench/loopback.sh
+source "$(dirname "$0")/loopback.sh"  # loopback_only TOML
 
 HATO=$(realpath "${1:?usage: bash bench/ingest_instructions.sh HATO SMTP_LOAD}")
 LOAD=$(realpath "${2:?usage: bash bench/ingest_instructions.sh HATO SMTP_LOAD}")
@@ -35,8 +37,7 @@ if [ -n "${INGEST_SIEVE:-}" ]; then
   "$HATO" sieve activate "$RCPT" rules --data "$DIR/data" >>"$DIR/init.log" 2>&1
 fi
 # Only the SMTP listener (given below): nothing else to bind, nothing else to run.
-sed -i -E 's/^(submission|submissions|imap|imaps|pop3|pop3s|http|https|managesieve) = "[^"]*"/\1 = ""/' \
-  "$DIR/data/hato.toml"
+loopback_only "$DIR/data/hato.toml"
 # Commits are slow under valgrind: no "storage busy" refusals.
 sed -i -E 's/^slow_commit_ms = [0-9]+/slow_commit_ms = 3600000/' "$DIR/data/hato.toml"
 

@@ -14,6 +14,8 @@
 # the server runs under `strace -c -f` and its syscall summary is kept there;
 # slows everything, so use it for counts only). Prints a table and one JSON line.
 set -euo pipefail
+# shellcheck source=bench/loopback.sh
+source "$(dirname "$0")/loopback.sh"  # loopback_only TOML
 
 HATO=$(realpath "${1:?usage: bash bench/thread_cpu.sh HATO SMTP_LOAD}")
 LOAD=$(realpath "${2:?usage: bash bench/thread_cpu.sh HATO SMTP_LOAD}")
@@ -34,8 +36,7 @@ trap cleanup EXIT
 
 "$HATO" init --data "$DIR/data" --domain bench.test >"$DIR/init.log" 2>&1
 "$HATO" user add "$RCPT" --password bench-password --data "$DIR/data" >>"$DIR/init.log" 2>&1
-sed -i -E 's/^(submission|submissions|imap|imaps|pop3|pop3s|http|https|managesieve) = "[^"]*"/\1 = ""/' \
-  "$DIR/data/hato.toml"
+loopback_only "$DIR/data/hato.toml"
 
 if [ -n "${THREAD_CPU_STRACE:-}" ]; then
   strace -c -f -o "$DIR/strace.txt" "$HATO" serve --data "$DIR/data" --smtp "127.0.0.1:$PORT" \
