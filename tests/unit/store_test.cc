@@ -21,6 +21,13 @@
 namespace hato::store {
 namespace {
 
+// A test extractor: the header is what precedes the blank line.
+IndexText SplitText(std::string_view content, std::string_view) {
+  size_t blank = content.find("\r\n\r\n");
+  if (blank == std::string_view::npos) return {std::string(content), ""};
+  return {std::string(content.substr(0, blank)), std::string(content.substr(blank + 4))};
+}
+
 class StoreTest : public ::testing::TestWithParam<testing::Backend> {
  protected:
   void SetUp() override {
@@ -28,11 +35,13 @@ class StoreTest : public ::testing::TestWithParam<testing::Backend> {
     Reopen();
   }
 
-  void Reopen() {
+  // index_text: with the full-text index and its indexer (SplitText's header and body).
+  void Reopen(bool index_text = false) {
     store_.reset();
     StoreOptions options;
     options.fs = &faults_;
     options.sort_keys = sort_keys_;
+    if (index_text) options.index_text = SplitText;
     auto s = where_.Open(options);
     ASSERT_TRUE(s.ok()) << s.error().message;
     store_ = std::move(*s);
@@ -250,13 +259,6 @@ TEST_P(StoreTest, ExpungeKeepsForRetentionThenPurges) {
   EXPECT_EQ(store_->Verify()->blobs_checked, 1u);
 }
 
-// A test extractor: the header is what precedes the blank line.
-IndexText SplitText(std::string_view content, std::string_view) {
-  size_t blank = content.find("\r\n\r\n");
-  if (blank == std::string_view::npos) return {std::string(content), ""};
-  return {std::string(content.substr(0, blank)), std::string(content.substr(blank + 4))};
-}
-
 TEST_P(StoreTest, TextIndexFindsSubstringsOncePerBodyAndForgetsPurgedBodies) {
   int64_t a = MakeAccount("a@example.test");
   // Stored while no index runs (as `hato user add` and the other CLI commands open the store).
@@ -265,13 +267,7 @@ TEST_P(StoreTest, TextIndexFindsSubstringsOncePerBodyAndForgetsPurgedBodies) {
   ASSERT_TRUE(store_->SearchText(snap->mailbox_id, "before", false)->uids.empty());
   EXPECT_EQ(store_->SearchText(snap->mailbox_id, "before", false)->unindexed,
             (std::vector<uint32_t>{1}));  // the caller scans it
-  store_.reset();
-  StoreOptions options;
-  options.fs = &faults_;
-  options.index_text = SplitText;
-  auto opened = where_.Open(options);
-  ASSERT_TRUE(opened.ok()) << opened.error().message;
-  store_ = std::move(*opened);
+  Reopen(/*index_text=*/true);
   std::string content = "Subject: x\r\n\r\nthe needle in the haystack\r\n";
   ASSERT_TRUE(Deliver({a}, content).ok());
   ASSERT_TRUE(Deliver({a}, content).ok());  // one body, one document
@@ -1012,15 +1008,7 @@ TEST_P(EmbeddedStoreTest, UnreadableBodyStaysUnindexedForTextSearch) {
   f.seekp(-5, std::ios::end);
   f.put('#');
   f.close();
-  auto open_indexed = [&] {
-    StoreOptions options;
-    options.fs = &faults_;
-    options.index_text = SplitText;
-    auto opened = where_.Open(options);
-    ASSERT_TRUE(opened.ok()) << opened.error().message;
-    store_ = std::move(*opened);
-  };
-  open_indexed();
+  Reopen(/*index_text=*/true);
   ASSERT_TRUE(Deliver({a}, "Subject: d\r\n\r\nother precious words\r\n").ok());
   int64_t box = store_->ListMessages(a, kInbox)->mailbox_id;
   auto indexed = [&] {  // the second body is indexed
@@ -1038,8 +1026,7 @@ TEST_P(EmbeddedStoreTest, UnreadableBodyStaysUnindexedForTextSearch) {
     EXPECT_EQ(found->uids, std::vector<uint32_t>{2});
     EXPECT_EQ(found->unindexed, std::vector<uint32_t>{1});  // the caller scans it
     EXPECT_EQ(store_->SearchText(box, "qqxxzz", false)->unindexed, std::vector<uint32_t>{1});
-    store_.reset();
-    open_indexed();  // the hole is committed with the watermark
+    Reopen(/*index_text=*/true);  // the hole is committed with the watermark
   }
 }
 
@@ -1048,13 +1035,7 @@ TEST_P(EmbeddedStoreTest, UnreadableBodyStaysUnindexedForTextSearch) {
 // (searches stay complete), and indexes them once the writer is quiet.
 TEST_P(EmbeddedStoreTest, IndexerWaitsWhileTheWriterCommitsThenCatchesUp) {
   int64_t a = MakeAccount("a@example.test");
-  store_.reset();
-  StoreOptions options;
-  options.fs = &faults_;
-  options.index_text = SplitText;
-  auto opened = where_.Open(options);
-  ASSERT_TRUE(opened.ok()) << opened.error().message;
-  store_ = std::move(*opened);
+  Reopen(/*index_text=*/true);
   // Mail keeps coming for 2 s (a delivery every 20 ms: never 250 ms quiet).
   uint32_t sent = 0;
   auto until = std::chrono::steady_clock::now() + std::chrono::seconds(2);
@@ -1086,13 +1067,7 @@ TEST_P(EmbeddedStoreTest, IndexerWaitsWhileTheWriterCommitsThenCatchesUp) {
 // flag changes (a commit every 20 ms) does not.
 TEST_P(EmbeddedStoreTest, FlagChangesDoNotHoldTheIndexerBack) {
   int64_t a = MakeAccount("a@example.test");
-  store_.reset();
-  StoreOptions options;
-  options.fs = &faults_;
-  options.index_text = SplitText;
-  auto opened = where_.Open(options);
-  ASSERT_TRUE(opened.ok()) << opened.error().message;
-  store_ = std::move(*opened);
+  Reopen(/*index_text=*/true);
   ASSERT_TRUE(Deliver({a}, "Subject: f\r\n\r\nflagged words\r\n").ok());
   auto snap = store_->ListMessages(a, kInbox);
   int64_t id = snap->messages[0].id;
