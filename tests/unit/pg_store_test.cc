@@ -664,6 +664,91 @@ TEST_F(PgStoreTest, DeliveriesStoreTheirSearchTextWithTheBody) {
   EXPECT_NE(extracted_on[2], std::this_thread::get_id());
 }
 
+// The text indexer's background passes start above a mark (pg::IndexMark):
+// a body below it is not read again by the passes after commits and every
+// second (they looked from id 0, so their cost grew with the store), only by
+// the pass over every body (every index_full_pass_ms) and by `hato reindex`.
+// A body whose text row is removed stands for one that got below the mark
+// without its text.
+TEST_F(PgStoreTest, TextIndexerLooksOnlyAboveItsMark) {
+  std::atomic<int> extracted{0};
+  StoreOptions so;
+  so.index_text = [&](std::string_view, std::string_view) {
+    ++extracted;
+    return IndexText{"header", "body"};
+  };
+  PostgresOptions pg;
+  pg.conninfo = conninfo_;
+  pg.pool_size = 2;
+  pg.index_settle_ms = 0;
+  pg.index_full_pass_ms = 3'600'000;
+  auto opened = OpenPostgresStore(pg, so);
+  ASSERT_TRUE(opened.ok()) << opened.error().message;
+  auto store = std::move(*opened);
+  int64_t a = MakeAccount(*store, "a@example.test");
+  pg::ConnOptions o;
+  o.conninfo = conninfo_;
+  pg::Conn c(o);
+  ASSERT_TRUE(c.Connect().ok());
+  auto texts = [&]() -> int64_t {
+    auto r = c.Exec("SELECT count(*) FROM blob_text");
+    return r ? r->Int(0, 0) : -1;
+  };
+  auto wait_texts = [&](int64_t n) {
+    auto start = Clock::now();
+    while (texts() < n && MsSince(start) < 10000) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return texts();
+  };
+  std::mt19937 random(15);
+  auto big = [&](int i) {  // past kEncodeOnCallerBytes: left to the indexer
+    std::string b = "Subject: big " + std::to_string(i) + "\r\n\r\n";
+    while (b.size() < 100 * 1024) b += static_cast<char>('!' + random() % 90);
+    return b;
+  };
+  ASSERT_TRUE(Deliver(*store, a, big(1)).ok());
+  ASSERT_EQ(wait_texts(1), 1);
+  EXPECT_EQ(extracted.load(), 1);
+  ASSERT_TRUE(c.Exec("DELETE FROM blob_text").ok());
+  ASSERT_TRUE(Deliver(*store, a, big(2)).ok());  // a pass after its commit
+  ASSERT_EQ(wait_texts(1), 1);
+  std::this_thread::sleep_for(std::chrono::milliseconds(2500));  // two timed passes
+  EXPECT_EQ(texts(), 1);
+  EXPECT_EQ(extracted.load(), 2);
+  // `hato reindex` looks at every body.
+  auto n = store->IndexMissingText(so.index_text);
+  ASSERT_TRUE(n.ok()) << n.error().message;
+  EXPECT_EQ(*n, 1u);
+  EXPECT_EQ(texts(), 2);
+  // So does the pass over every body, every index_full_pass_ms (and the
+  // first pass of a store).
+  store.reset();
+  pg.index_full_pass_ms = 1000;
+  ASSERT_TRUE(c.Exec("DELETE FROM blob_text WHERE blob_id = (SELECT min(id) FROM blobs)").ok());
+  opened = OpenPostgresStore(pg, so);
+  ASSERT_TRUE(opened.ok()) << opened.error().message;
+  store = std::move(*opened);
+  ASSERT_EQ(wait_texts(2), 2);
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // past the first pass
+  ASSERT_TRUE(c.Exec("DELETE FROM blob_text WHERE blob_id = (SELECT min(id) FROM blobs)").ok());
+  EXPECT_EQ(wait_texts(2), 2);
+}
+
+TEST(PgIndexMarkTest, StartsAtTheHighestIdOfAPassThatBeganLongEnoughAgo) {
+  pg::IndexMark mark(/*settle_ms=*/10'000, /*full_pass_ms=*/600'000);
+  EXPECT_EQ(mark.From(1'000, 50), 0);  // the first pass looks at every body
+  EXPECT_EQ(mark.From(2'000, 80), 0);  // 50 is not settled yet
+  EXPECT_EQ(mark.From(11'000, 90), 50);
+  EXPECT_EQ(mark.From(11'500, 95), 50);
+  EXPECT_EQ(mark.From(30'000, 99), 95);  // every pass up to 20,000 settled
+  mark.Failed(30'000);                   // a failed pass: the next looks at every body
+  EXPECT_EQ(mark.From(31'000, 99), 0);
+  EXPECT_EQ(mark.From(32'000, 99), 95);
+  EXPECT_EQ(mark.From(631'000, 120), 0);  // the pass over every body is due again
+  EXPECT_EQ(mark.From(632'000, 120), 99);
+}
+
 // Big bodies queued together: a batch's pipelined run is cut at 8 MiB of
 // parameters, the next run goes in the same transaction (after the first's
 // RELEASE), and every body comes back whole.

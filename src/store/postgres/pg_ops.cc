@@ -337,6 +337,30 @@ int64_t NowSeconds() {
       .count();
 }
 
+int64_t IndexMark::From(int64_t now_ms, int64_t max_id) {
+  // Passes remembered at most (one a second, and one after each commit that
+  // stored a body without its text): past it a pass is not remembered, which
+  // only holds the mark back.
+  constexpr size_t kMaxRemembered = 4096;
+  while (!seen_.empty() && seen_.front().first <= now_ms - settle_ms_) {
+    mark_ = std::max(mark_, seen_.front().second);
+    seen_.pop_front();
+  }
+  if (seen_.size() < kMaxRemembered) seen_.emplace_back(now_ms, max_id);
+  if (!full_done_ || now_ms - last_full_ms_ >= full_pass_ms_) {
+    full_done_ = true;
+    last_full_ms_ = now_ms;
+    return 0;
+  }
+  return mark_;
+}
+
+void IndexMark::Failed(int64_t) {
+  // Bodies this pass did not get to may fall below the mark while the
+  // database is away: the next pass looks at every body.
+  full_done_ = false;
+}
+
 Result<int64_t> PutBlob(Txn& t, std::string_view content, std::string_view mime, int64_t refs,
                         const std::optional<IndexText>& text, std::string_view sort_keys,
                         std::string_view thread_id) {

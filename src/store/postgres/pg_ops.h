@@ -5,6 +5,7 @@
 // rows (blobs + blob_chunks) instead of segment records.
 #pragma once
 
+#include <deque>
 #include <functional>
 #include <optional>
 #include <set>
@@ -23,6 +24,35 @@ int64_t NowSeconds();
 // died mid-delivery has its recipients taken over; at most one duplicate
 // attempt per recipient if an attempt outlasts it.
 inline constexpr int64_t kOutboundLeaseSeconds = 900;
+
+// The text indexer's mark (PostgresOptions::index_settle_ms,
+// index_full_pass_ms): a body id becomes the mark this long after it was the
+// highest, and every body is looked at again this often.
+inline constexpr int64_t kIndexSettleMs = 10'000;
+inline constexpr int64_t kIndexFullPassMs = 10 * 60'000;
+
+// Where the text indexer's next background pass starts (IndexMark::From):
+// the highest body id seen by a pass that began at least `settle_ms` ago, or
+// 0 when a pass over every body is due (every `full_pass_ms`, and the first).
+// Time in milliseconds of a steady clock.
+class IndexMark {
+ public:
+  IndexMark(int64_t settle_ms, int64_t full_pass_ms)
+      : settle_ms_(settle_ms), full_pass_ms_(full_pass_ms) {}
+  // A pass begins at `now_ms`; the highest body id is `max_id`. Returns
+  // the id after which it looks.
+  int64_t From(int64_t now_ms, int64_t max_id);
+  // The pass that began at `now_ms` (From) failed: the next one starts from
+  // the same place.
+  void Failed(int64_t now_ms);
+
+ private:
+  int64_t settle_ms_, full_pass_ms_;
+  int64_t mark_ = 0;
+  int64_t last_full_ms_ = 0;
+  bool full_done_ = false;
+  std::deque<std::pair<int64_t, int64_t>> seen_;  // (pass began, highest id then)
+};
 
 // Bodies are stored in chunks of at most this many (compressed) bytes.
 inline constexpr size_t kChunkBytes = 1 << 20;

@@ -102,7 +102,9 @@ class PgStore final : public Store {
       : pg_(pg),
         options_(std::move(options)),
         writer_conn_(MakeConnOptions(kLookupsChannel)),
-        listen_conn_(MakeConnOptions()) {
+        listen_conn_(MakeConnOptions()),
+        index_mark_(pg.index_settle_ms >= 0 ? pg.index_settle_ms : pg::kIndexSettleMs,
+                    pg.index_full_pass_ms >= 0 ? pg.index_full_pass_ms : pg::kIndexFullPassMs) {
     std::random_device rd;
     node_ = std::to_string((uint64_t{rd()} << 32) | rd());
     lease_node_ = pg.node_id.empty() ? node_ : pg.node_id;
@@ -1600,12 +1602,18 @@ class PgStore final : public Store {
     return *purged;
   }
 
+  // `hato reindex`: every body without its text.
   Result<uint64_t> IndexMissingText(const TextExtractor& extract) override {
+    return IndexMissingTextAfter(extract, 0);
+  }
+
+  // The bodies without their SEARCH text whose id is above `after`, read,
+  // their text extracted and written; returns how many.
+  Result<uint64_t> IndexMissingTextAfter(const TextExtractor& extract, int64_t after) {
     constexpr int64_t kBatch = 100;
     // Bodies read in one query at most (stored bytes; a bigger body alone).
     constexpr int64_t kReadBytes = 4 << 20;
     uint64_t indexed = 0;
-    int64_t after = 0;
     while (true) {
       struct Missing {
         int64_t id;
@@ -2331,7 +2339,18 @@ class PgStore final : public Store {
         if (stopping_) return;
         index_kick_ = false;
       }
-      auto n = IndexMissingText(options_.index_text);
+      // The pass starts above the mark (IndexMark): its cost follows the
+      // bodies stored in the last seconds, not the size of the store.
+      const int64_t began = NowMs();
+      auto max_id = WithReader([](Conn& c) -> Result<int64_t> {
+        auto r = c.Exec("SELECT coalesce(max(id), 0) FROM blobs");
+        if (!r) return r.error();
+        return r->Int(0, 0);
+      });
+      Result<uint64_t> n =
+          max_id ? IndexMissingTextAfter(options_.index_text, index_mark_.From(began, *max_id))
+                 : Result<uint64_t>(max_id.error());
+      if (!n) index_mark_.Failed(began);
       if (!n && n.error().kind != ErrorKind::kTemporary) {
         spdlog::warn("store: text index not updated: {}", n.error().message);
       }
@@ -2435,10 +2454,11 @@ class PgStore final : public Store {
   std::thread listener_thread_;
   std::thread indexer_;
   std::condition_variable cv_index_;
-  bool index_kick_ = false;  // guarded by mu_
-  Conn writer_conn_;         // writer thread only (and Open before it starts)
-  Conn listen_conn_;         // listener thread only
-  DirectoryCache cache_;     // live while listen_conn_ listens
+  bool index_kick_ = false;   // guarded by mu_
+  Conn writer_conn_;          // writer thread only (and Open before it starts)
+  Conn listen_conn_;          // listener thread only
+  pg::IndexMark index_mark_;  // the indexer thread only
+  DirectoryCache cache_;      // live while listen_conn_ listens
 
   static constexpr int64_t kRecentCommitMs = 2000;
   std::atomic<int64_t> batch_started_ms_{0};

@@ -12,6 +12,7 @@
 // the other nodes' notifications to the change listener (IMAP IDLE).
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -33,6 +34,17 @@ struct PostgresOptions {
   // waiting out kOutboundLeaseSeconds; "" = a random id for this process
   // (CLI tools, which never lease).
   std::string node_id;
+  // The text indexer's background passes (StoreOptions::index_text) look for
+  // bodies without their SEARCH text only above a mark: the highest body id
+  // that existed this long ago (a transaction that took a lower id has
+  // committed or rolled back by then), so a pass reads the bodies of the last
+  // seconds, not the whole store. A body that still got below the mark (a
+  // transaction longer than this, a body whose text row went missing) is found
+  // by a pass over every body every index_full_pass_ms; SEARCH reads a body
+  // without text meanwhile (TextMatches::unindexed). Defaults:
+  // pg::kIndexSettleMs, pg::kIndexFullPassMs (store/postgres/pg_ops.h).
+  int64_t index_settle_ms = -1;
+  int64_t index_full_pass_ms = -1;
 };
 
 // Connects, creates or migrates the schema, and starts the writer and the
