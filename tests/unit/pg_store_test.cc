@@ -186,6 +186,96 @@ TEST_F(PgStoreTest, SecondNodeAttachesWithoutWiping) {
   EXPECT_EQ(*pg::SchemaVersion(c), pg::LatestSchemaVersion());
 }
 
+// The big values of a delivery (issue 15): a body's chunk is not compressed
+// again and stays in its row up to a page; the SEARCH text is compressed in
+// its row. Both on a fresh database and on one migrated from the version
+// before, whose rows (TOASTed out of line then) stay readable.
+TEST_F(PgStoreTest, BodiesAndSearchTextStayInTheirRows) {
+  auto settings = [](pg::Conn& c) -> std::string {
+    auto r = c.Exec(
+        "SELECT string_agg(a.attrelid::regclass || '.' || a.attname || '=' || a.attstorage::text, "
+        "' ' ORDER BY a.attrelid::regclass::text, a.attname) || ' ' || (SELECT "
+        "coalesce(array_to_string(reloptions, ','), '') FROM "
+        "pg_class WHERE relname = 'blob_chunks') FROM pg_attribute a WHERE a.attrelid IN "
+        "('blob_chunks'::regclass, 'blob_text'::regclass) AND a.attname IN ('data', 'header', "
+        "'body')");
+    return r ? r->Text(0, 0) : r.error().message;
+  };
+  const std::string want =
+      "blob_chunks.data=e blob_text.body=m blob_text.header=m toast_tuple_target=8160";
+  auto toast_bytes = [](pg::Conn& c) -> std::string {
+    auto r = c.Exec(
+        "SELECT string_agg(relname || '=' || pg_relation_size(reltoastrelid), ' ' ORDER BY "
+        "relname) FROM pg_class WHERE relname IN ('blob_chunks', 'blob_text')");
+    return r ? r->Text(0, 0) : r.error().message;
+  };
+  std::string text;
+  std::mt19937 random(15);
+  while (text.size() < 6000) {
+    text += "word" + std::to_string(random() % 1000) + (random() % 12 == 0 ? "\r\n" : " ");
+  }
+  std::string noise;  // compresses little
+  while (noise.size() < 6000) noise += static_cast<char>('!' + random() % 90);
+  // Upgrade: the version before, with a search text row TOASTed out of line.
+  const std::string old_db = cluster_->CreateDatabase();
+  {
+    pg::Conn c(pg::ConnOptions{old_db});
+    ASSERT_TRUE(c.Connect().ok());
+    ASSERT_TRUE(pg::Migrate(c, pg::LatestSchemaVersion() - 1).ok());
+    EXPECT_NE(settings(c), want);
+    ASSERT_TRUE(c.Exec("INSERT INTO blobs(sha256, stored_length, size, codec, refs) VALUES "
+                       "('\\x00', 1, 1, 0, 0)")
+                    .ok());
+    ASSERT_TRUE(c.Exec("INSERT INTO blob_text(blob_id, header, body) SELECT id, 'old', $1 FROM "
+                       "blobs",
+                       {pg::P(noise)})
+                    .ok());
+    EXPECT_NE(toast_bytes(c), "blob_chunks=0 blob_text=0");
+  }
+  for (const std::string& db : {old_db, conninfo_}) {
+    PostgresOptions pg;
+    pg.conninfo = db;
+    pg.pool_size = 2;
+    StoreOptions so;
+    so.index_text = [](std::string_view content, std::string_view) {
+      return IndexText{"subject", std::string(content)};
+    };
+    auto opened = OpenPostgresStore(pg, so);
+    ASSERT_TRUE(opened.ok()) << opened.error().message;
+    auto store = std::move(*opened);
+    pg::Conn c(pg::ConnOptions{db});
+    ASSERT_TRUE(c.Connect().ok());
+    EXPECT_EQ(*pg::SchemaVersion(c), pg::LatestSchemaVersion());
+    EXPECT_EQ(settings(c), want) << db;
+    const std::string toast_before = toast_bytes(c);
+    int64_t a = MakeAccount(*store, "a@example.test");
+    const std::string body = "Subject: s\r\n\r\n" + text;
+    const std::string raw = "Subject: n\r\n\r\n" + noise;  // a chunk of ~5 KB
+    ASSERT_TRUE(Deliver(*store, a, body).ok());
+    ASSERT_TRUE(Deliver(*store, a, raw).ok());
+    auto snap = store->ListMessages(a, kInbox);
+    ASSERT_TRUE(snap.ok() && snap->messages.size() == 2);
+    EXPECT_EQ(*store->ReadMessage(a, snap->messages[0].id), body);
+    EXPECT_EQ(*store->ReadMessage(a, snap->messages[1].id), raw);
+    // Nothing went out of line; the text that compresses is compressed.
+    EXPECT_EQ(toast_bytes(c), toast_before) << db;
+    auto r = c.Exec(
+        "SELECT bool_and(pg_column_size(body) < octet_length(body)), (SELECT "
+        "max(octet_length(data)) FROM blob_chunks) FROM blob_text WHERE body LIKE 'Subject: s%'");
+    ASSERT_TRUE(r.ok()) << r.error().message;
+    EXPECT_EQ(r->Text(0, 0), "t");
+    EXPECT_GT(r->Int(0, 1), 2100);  // past the 2 KB at which a row is TOASTed
+    auto found = store->SearchText(snap->mailbox_id, "word", false);
+    ASSERT_TRUE(found.ok()) << found.error().message;
+    EXPECT_EQ(found->uids, std::vector<uint32_t>{1});
+    if (db == old_db) {
+      auto old = c.Exec("SELECT body = $1 FROM blob_text WHERE header = 'old'", {pg::P(noise)});
+      ASSERT_TRUE(old.ok() && old->size() == 1);
+      EXPECT_EQ(old->Text(0, 0), "t");
+    }
+  }
+}
+
 TEST_F(PgStoreTest, TwoNodesKeepUidsAndModseqsIncreasingAndHearEachOther) {
   auto one = Open();
   auto two = Open();

@@ -615,6 +615,21 @@ CREATE TRIGGER sieve_lookups_truncate AFTER TRUNCATE ON sieve_scripts
       R"sql(
 ALTER TABLE outbound_recipients ADD COLUMN retry_requests bigint NOT NULL DEFAULT 0;
 )sql",
+      // -> +1 (issue 15, ingest WAL and CPU): where PostgreSQL puts the big
+      // values of a delivery. A row past ~2 KB is TOASTed: its values are
+      // compressed and, when the row is still past 2 KB, moved out of line
+      // (a row per 2 KB in the TOAST table and its index, more WAL). A body's
+      // chunk is already zstd-compressed (or did not shrink by 1/8), so it is
+      // never compressed again (EXTERNAL) and stays in its row up to a page
+      // (toast_tuple_target); the SEARCH text is compressed (lz4 where the
+      // server has it) but stays in its row until the compressed row no
+      // longer fits a page (MAIN). Rows stored before keep their form; both
+      // read the same. No rewrite: the settings apply to new rows.
+      R"sql(
+ALTER TABLE blob_chunks ALTER COLUMN data SET STORAGE EXTERNAL;
+ALTER TABLE blob_chunks SET (toast_tuple_target = 8160);
+ALTER TABLE blob_text ALTER COLUMN header SET STORAGE MAIN, ALTER COLUMN body SET STORAGE MAIN;
+)sql",
   };
   return kMigrations;
 }
