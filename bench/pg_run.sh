@@ -20,7 +20,10 @@
 # gets half the SMTP connections (to its own recipient, checked over its own POP3) and half the
 # IMAP clients; the figures are the sums. Around the SMTP load it samples the CPU of the Hato
 # nodes and of the PostgreSQL clusters (process trees, /proc) and the nodes' database round
-# trips (hato_store_database_round_trips_total at /metrics), per accepted message.
+# trips (hato_store_database_round_trips_total at /metrics), per accepted message, and the load
+# generators' CPU (bash's `times`); and prints where the machine's CPU went during the load
+# (seconds: each node, PostgreSQL, the load generators, everything else, idle; TMP/MODE-cpu.txt),
+# which shows whether the cores or the database are the limit.
 # Prints a table and writes BUILD_DIR/pg-bench-results.json.
 set -euo pipefail
 
@@ -103,6 +106,19 @@ profile_reset() {
   for port in $(pg_ports); do
     psql -h 127.0.0.1 -p "$port" -U postgres -d hato -qAt \
       -c "SELECT pg_stat_statements_reset(); SELECT pg_stat_reset_shared('wal'); SELECT pg_stat_reset();" >/dev/null
+    psql -h 127.0.0.1 -p "$port" -U postgres -d hato -qAt -c "SELECT pg_current_wal_lsn()" \
+      >"$TMP/wal-start-$port"
+  done
+}
+# wal_stats PORT: the WAL written since profile_reset by record type (pg_waldump --stats).
+wal_stats() {
+  local port=$1 c end
+  for c in "${CLUSTERS[@]}"; do
+    [ "$(sed -n 4p "$c/data/postmaster.pid")" = "$port" ] || continue
+    end=$(psql -h 127.0.0.1 -p "$port" -U postgres -d hato -qAt -c "SELECT pg_current_wal_lsn()")
+    echo "-- WAL by record type ($(cat "$TMP/wal-start-$port") .. $end):"
+    as_pg "$PG_BIN/pg_waldump" -p "$c/data/pg_wal" -s "$(cat "$TMP/wal-start-$port")" -e "$end" \
+      --stats=record 2>/dev/null | head -60 || true
   done
 }
 profile_report() {
@@ -128,6 +144,13 @@ profile_report() {
              CASE WHEN toplevel THEN 'top' ELSE 'nested' END AS level,
              regexp_replace(left(query, 110), '\s+', ' ', 'g') AS query
       FROM pg_stat_statements ORDER BY total_exec_time + total_plan_time DESC LIMIT 25;"
+    psql -h 127.0.0.1 -p "$port" -U postgres -d hato -q -P pager=off -c "
+      SELECT c.relname, c.reltuples::bigint AS rows, pg_relation_size(c.oid) AS heap_bytes,
+             coalesce(pg_relation_size(c.reltoastrelid), 0) AS toast_bytes,
+             pg_indexes_size(c.oid) AS index_bytes
+      FROM pg_class c WHERE c.relname IN ('messages', 'blobs', 'blob_chunks', 'blob_text',
+        'mailboxes', 'mailbox_threads') ORDER BY 1;"
+    wal_stats "$port"
   done
 }
 
@@ -191,6 +214,9 @@ for line in urllib.request.urlopen(sys.argv[1], timeout=10).read().decode().spli
   done
   echo "$total"
 }
+machine_ticks() {  # "busy idle": the whole machine's CPU ticks so far (/proc/stat)
+  awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 + $9, $5 + $6 }' /proc/stat
+}
 pg_pids() {  # the postmasters of this mode's clusters
   local c
   for c in "${CLUSTERS[@]}"; do
@@ -204,12 +230,19 @@ smtp() {
   # shellcheck disable=SC2046  # one PID per word
   [ "$PROFILE" = 0 ] || profile_reset
   hato0=$(tree_ticks "${PIDS[@]}") pg0=$(tree_ticks $(pg_pids)) trips0=$(round_trips "$nodes")
+  local node0=() node1=() machine0 machine1 wall0 wall1
+  for p in "${PIDS[@]}"; do node0+=("$(tree_ticks "$p")"); done
+  machine0=$(machine_ticks) wall0=$(date +%s.%N)
   for n in $(seq 1 "$nodes"); do
     p=$((BASE_PORT + n * 10))
-    "$SMTP_LOAD" --host 127.0.0.1 --port $((p + 1)) --connections $((CONNECTIONS / nodes)) \
-      --messages $((MESSAGES / nodes)) --size "$SIZE" --rcpt "smtp$n@bench.test" \
-      --from loadgen@bench.example --pop3-port $((p + 2)) --pop3-user "smtp$n@bench.test" \
-      --pop3-pass "$PASS" --timeout 600 --json >"$TMP/$MODE-smtp$n.json" || true &
+    # `times` (children: the load generator) gives its CPU time.
+    (
+      "$SMTP_LOAD" --host 127.0.0.1 --port $((p + 1)) --connections $((CONNECTIONS / nodes)) \
+        --messages $((MESSAGES / nodes)) --size "$SIZE" --rcpt "smtp$n@bench.test" \
+        --from loadgen@bench.example --pop3-port $((p + 2)) --pop3-user "smtp$n@bench.test" \
+        --pop3-pass "$PASS" --timeout 600 --json >"$TMP/$MODE-smtp$n.json" || true
+      times >"$TMP/$MODE-smtp$n.times"
+    ) &
     pids+=($!)
   done
   for i in "${pids[@]}"; do wait "$i" || true; done
@@ -217,6 +250,8 @@ smtp() {
   local hato1 pg1 trips1
   # shellcheck disable=SC2046
   hato1=$(tree_ticks "${PIDS[@]}") pg1=$(tree_ticks $(pg_pids)) trips1=$(round_trips "$nodes")
+  for p in "${PIDS[@]}"; do node1+=("$(tree_ticks "$p")"); done
+  machine1=$(machine_ticks) wall1=$(date +%s.%N)
   local accepted=0 e2e=0 to250=0 p50=0 p99=0 errors=0 j
   for n in $(seq 1 "$nodes"); do
     j=$(cat "$TMP/$MODE-smtp$n.json")
@@ -236,6 +271,32 @@ smtp() {
   HATO_CPU=$(per_msg $((hato1 - hato0)) "$(awk -v hz="$TICK" 'BEGIN { print 1000 / hz }')")
   PG_CPU=$(per_msg $((pg1 - pg0)) "$(awk -v hz="$TICK" 'BEGIN { print 1000 / hz }')")
   TRIPS=$(per_msg $((trips1 - trips0)) 1)
+  # Where the CPU went during the load (seconds): each node, PostgreSQL, the
+  # load generators, the rest of the machine (other users), idle.
+  local gen=0 k line
+  for n in $(seq 1 "$nodes"); do
+    line=$(sed -n 2p "$TMP/$MODE-smtp$n.times" 2>/dev/null)  # children: "XmY.YYYs XmY.YYYs"
+    gen=$(awk -v g="$gen" -v l="$line" 'BEGIN { split(l, f, " "); t = g
+      for (i = 1; i <= 2; i++) { split(f[i], ms, "m"); sub("s", "", ms[2]); t += ms[1] * 60 + ms[2] }
+      printf "%.2f", t }')
+  done
+  {
+    printf '== %s: CPU seconds during the SMTP load (%s messages accepted, %s s wall, %s cores)\n' \
+      "$MODE" "$accepted" "$(awk -v a="$wall0" -v b="$wall1" 'BEGIN { printf "%.1f", b - a }')" \
+      "$(nproc)"
+    local ours=0
+    for k in "${!node0[@]}"; do
+      printf '  node %d: %.2f\n' $((k + 1)) "$(awk -v t=$((node1[k] - node0[k])) -v hz="$TICK" 'BEGIN { print t / hz }')"
+    done
+    printf '  postgres: %.2f\n' "$(awk -v t=$((pg1 - pg0)) -v hz="$TICK" 'BEGIN { print t / hz }')"
+    printf '  load generators: %.2f\n' "$gen"
+    ours=$(awk -v h=$((hato1 - hato0)) -v p=$((pg1 - pg0)) -v g="$gen" -v hz="$TICK" 'BEGIN { print (h + p) / hz + g }')
+    # shellcheck disable=SC2086  # "busy idle" in ticks
+    set -- $machine0 $machine1
+    printf '  everything else on the machine: %.2f\n' "$(awk -v b=$(($3 - $1)) -v o="$ours" -v hz="$TICK" 'BEGIN { print b / hz - o }')"
+    printf '  idle: %.2f\n' "$(awk -v i=$(($4 - $2)) -v hz="$TICK" 'BEGIN { print i / hz }')"
+  } | tee "$TMP/$MODE-cpu.txt" >&2
+  LOADGEN_CPU=$(awk -v g="$gen" -v n="$accepted" 'BEGIN { printf "%.2f", (n > 0 ? g * 1000 / n : 0) }')
   if [ "$PROFILE" != 0 ] && [ "$accepted" -gt 0 ] && [ "$MODE" != embedded ]; then
     profile_report "$accepted" | tee "$TMP/$MODE-profile.txt" >&2
   fi
@@ -295,20 +356,21 @@ for MODE in $MODES; do
   [ "$WITH_IMAP" = 0 ] || imap "$nodes"
   stop_nodes
   pg_port=$((pg_port + 2))
-  RESULTS+=("$MODE $SMTP_RATE $SMTP_E2E $SMTP_P50 $SMTP_P99 $SMTP_ERRORS $IMAP_PREFILL_RATE $IMAP_RATE $IMAP_ERRORS $HATO_CPU $PG_CPU $TRIPS")
+  RESULTS+=("$MODE $SMTP_RATE $SMTP_E2E $SMTP_P50 $SMTP_P99 $SMTP_ERRORS $IMAP_PREFILL_RATE $IMAP_RATE $IMAP_ERRORS $HATO_CPU $PG_CPU $TRIPS $LOADGEN_CPU")
 done
 
-printf '%-16s %10s %10s %8s %8s %7s %12s %10s %7s %9s %9s %9s\n' mode "msgs/s@250" "msgs/s e2e" \
-  "p50 ms" "p99 ms" errors "appends/s" "imap ops/s" errors "hato ms" "pg ms" "trips"
+printf '%-16s %10s %10s %8s %8s %7s %12s %10s %7s %9s %9s %9s %9s\n' mode "msgs/s@250" "msgs/s e2e" \
+  "p50 ms" "p99 ms" errors "appends/s" "imap ops/s" errors "hato ms" "pg ms" "trips" "load ms"
 json="["
 for r in "${RESULTS[@]}"; do
   # shellcheck disable=SC2086
   set -- $r
-  printf '%-16s %10s %10s %8s %8s %7s %12s %10s %7s %9s %9s %9s\n' "$@"
+  printf '%-16s %10s %10s %8s %8s %7s %12s %10s %7s %9s %9s %9s %9s\n' "$@"
   json+="{\"mode\": \"$1\", \"smtp_msgs_per_s\": $2, \"smtp_e2e_msgs_per_s\": $3, \"p50_ms\": $4,"
   json+=" \"p99_ms\": $5, \"smtp_errors\": $6, \"imap_appends_per_s\": ${7:-0},"
   json+=" \"imap_ops_per_s\": $8, \"imap_errors\": $9, \"hato_cpu_ms_per_msg\": ${10},"
-  json+=" \"pg_cpu_ms_per_msg\": ${11}, \"round_trips_per_msg\": ${12}},"
+  json+=" \"pg_cpu_ms_per_msg\": ${11}, \"round_trips_per_msg\": ${12},"
+  json+=" \"loadgen_cpu_ms_per_msg\": ${13}},"
 done
 echo "${json%,}]" >"$BUILD/pg-bench-results.json"
-echo "($MESSAGES messages of $SIZE bytes over $CONNECTIONS SMTP connections; IMAP: $IMAP_USERS users x $PREFILL messages, $IMAP_CLIENTS clients for $IMAP_SECONDS s; hato ms / pg ms: CPU per message of the nodes / the clusters; trips: database round trips per message)"
+echo "($MESSAGES messages of $SIZE bytes over $CONNECTIONS SMTP connections; IMAP: $IMAP_USERS users x $PREFILL messages, $IMAP_CLIENTS clients for $IMAP_SECONDS s; hato ms / pg ms / load ms: CPU per message of the nodes / the clusters / the load generators; trips: database round trips per message)"
