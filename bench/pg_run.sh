@@ -227,8 +227,8 @@ pg_pids() {  # the postmasters of this mode's clusters
 # smtp NODES: concurrent load generators (one per node), each its share of the messages.
 smtp() {
   local nodes=$1 n p pids=() i hato0 pg0 trips0
-  # shellcheck disable=SC2046  # one PID per word
   [ "$PROFILE" = 0 ] || profile_reset
+  # shellcheck disable=SC2046  # one PID per word
   hato0=$(tree_ticks "${PIDS[@]}") pg0=$(tree_ticks $(pg_pids)) trips0=$(round_trips "$nodes")
   local node0=() node1=() machine0 machine1 wall0 wall1
   for p in "${PIDS[@]}"; do node0+=("$(tree_ticks "$p")"); done
