@@ -26,7 +26,9 @@ class FakeMX:
         """tls_cert: (cert.pem, key.pem) to offer STARTTLS (RFC 3207) with."""
         self.port = free_port()
         self.tls_sessions = 0  # STARTTLS handshakes completed
-        self.messages = []  # dicts: mail_from, rcpts, data, mail_line, rcpt_lines
+        # dicts: mail_from, rcpts, data, mail_line, rcpt_lines, conn (the
+        # connection's index in per_connection), in the order received
+        self.messages = []
         self.rcpt_replies = {}  # address -> reply line for RCPT
         self.data_reply = "250 2.0.0 Ok: queued"
         self.ehlo_extra = list(ehlo_extra)
@@ -166,7 +168,8 @@ class FakeMX:
                             with outer.lock:
                                 outer.messages.append({
                                     "mail_from": mail, "rcpts": rcpts, "data": b"".join(data),
-                                    "mail_line": mail_line, "rcpt_lines": rcpt_lines})
+                                    "mail_line": mail_line, "rcpt_lines": rcpt_lines,
+                                    "conn": conn})
                         w(reply)
                     elif verb == "QUIT":
                         w("221 bye")
