@@ -17,6 +17,7 @@ import re
 import smtplib
 import subprocess
 import tempfile
+import threading
 import time
 import unittest
 
@@ -614,6 +615,49 @@ class RunPerConnectionTest(ListBase):
             self.assertEqual(len(m["rcpts"]), 1)
             local, dom = m["rcpts"][0].split("@")
             self.assertEqual(m["mail_from"], f"team-bounces+{local}={dom}@{DOMAIN}")
+
+
+class KillDuringFanoutTest(ListBase):
+    """kill -9 while runs of a post are in flight: after the restart every
+    member got the post exactly once or is reported failed ("outcome
+    unknown"), never silently skipped and never sent twice. The in-flight
+    mark covers a job's whole run (lists/fanout.h), so the failed ones are
+    exactly the members of the runs that had started."""
+
+    DOMAINS = 5
+    N = 200  # 40 members a domain: two runs of 20 each
+
+    def configure(self):
+        # One bulk connection per domain: the first run of each domain starts.
+        self.server.set_config("outbound", "max_connections_per_destination", "2")
+        self.cli("list", "create", LIST)
+        self.addrs = [f"k{i:03d}@{DOMAINS[2 + i % self.DOMAINS]}" for i in range(self.N)]
+        self.cli("list", "members", "add", LIST, *self.addrs)
+
+    def test_kill9_each_member_once_or_reported_failed(self):
+        self.mx.rcpt_gate = threading.Event()  # every RCPT waits: runs stay in flight
+        code, text = send(self.server, "k000@d0.example", LIST,
+                          message("k000@d0.example", LIST, "killed"))
+        self.assertEqual(code, 250, text)
+        wait_for(lambda: self.mx.rcpts_waiting >= self.DOMAINS, timeout=20,
+                 what="a run in flight to each domain")
+        self.server.kill()
+        self.mx.rcpt_gate.set()  # the killed sessions' handlers end
+        self.mx.rcpt_gate = None
+        self.server.start()
+        rep = wait_for(lambda: (lambda r: r["delivered"] + r["failed"] == self.N and r)(
+            self.report()), timeout=60, what="every member final")
+        got = [m["rcpts"][0] for m in self.received("killed")]
+        self.assertEqual(len(got), len(set(got)))  # never twice
+        self.assertEqual(rep["delivered"], len(got))  # the report equals the sink
+        # The first run of each domain was in flight: those members failed.
+        self.assertEqual(rep["failed"], self.DOMAINS * 20)
+        failed = {a for d in rep["domains"] if d["state"] == "failed" for a in d["addresses"]}
+        self.assertEqual(failed | set(got), set(self.addrs))
+        self.assertFalse(failed & set(got))
+        for d in rep["domains"]:
+            if d["state"] == "failed":
+                self.assertIn("outcome unknown", d["reason"])
 
 
 class DestinationRateTest(ListBase):
