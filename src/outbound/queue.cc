@@ -710,8 +710,10 @@ awaitable<void> Queue::Deliver(std::shared_ptr<Job> job) {
   BodyCache* bodies = msg.bulk ? &bulk_bodies_ : nullptr;
   BodyKey body_key{id, msg.created_at, msg.size};
   struct Read {
-    // The message for every recipient, or each member's copy (VERP).
-    std::vector<Result<std::string>> contents;
+    // The message for every recipient, or each member's copy (VERP);
+    // unless `failure` (the stored body unreadable, a signing error).
+    std::vector<std::string> contents;
+    std::optional<Error> failure;
     Result<bool> local = false;
   };
   // Whether the domain is local, asked once per kBacklogMaxAge (not per
@@ -729,7 +731,7 @@ awaitable<void> Queue::Deliver(std::shared_ptr<Job> job) {
     if (!body) {
       Result<std::string> c = store->ReadQueuedContent(id);
       if (!c) {
-        r.contents.assign(std::max<size_t>(1, members.size()), c.error());
+        r.failure = c.error();
         return r;
       }
       body = std::make_shared<const std::string>(std::move(*c));
@@ -739,8 +741,16 @@ awaitable<void> Queue::Deliver(std::shared_ptr<Job> job) {
       r.contents.push_back(*body);
     } else {
       for (const auto& member : members) {
-        r.contents.push_back(hooks && hooks->list_copy ? hooks->list_copy(sender, member, *body)
-                                                       : Result<std::string>(*body));
+        if (!hooks || !hooks->list_copy) {
+          r.contents.push_back(*body);
+          continue;
+        }
+        Result<std::string> copy = hooks->list_copy(sender, member, *body);
+        if (!copy) {
+          r.failure = copy.error();
+          return r;
+        }
+        r.contents.push_back(std::move(*copy));
       }
     }
     // Recipients in a local domain (a list post to a member with an account,
@@ -756,15 +766,9 @@ awaitable<void> Queue::Deliver(std::shared_ptr<Job> job) {
   // A copy that could not be made (the stored body unreadable, a signing
   // error) leaves its recipients deferred with the reason.
   std::string read_failure;
-  for (const auto& c : got.contents) {
-    if (!c && read_failure.empty()) {
-      read_failure = "local: cannot read the queued message: " + c.error().message;
-    }
-  }
+  if (got.failure) read_failure = "local: cannot read the queued message: " + got.failure->message;
   if (read_failure.empty() && got.local && *got.local) {
-    std::vector<std::string> contents;
-    for (auto& c : got.contents) contents.push_back(std::move(*c));
-    co_await DeliverLocally(job, std::move(contents));
+    co_await DeliverLocally(job, std::move(got.contents));
     co_return;
   }
 
@@ -910,7 +914,7 @@ awaitable<void> Queue::Deliver(std::shared_ptr<Job> job) {
       const auto& r = msg.recipients[i];
       Transaction& tx = txns[msg.verp ? i : 0];
       tx.env.sender = msg.verp ? lists::VerpAddress(msg.sender, r.address) : msg.sender;
-      tx.content = &*got.contents[msg.verp ? i : 0];
+      tx.content = &got.contents[msg.verp ? i : 0];
       std::string addr = r.address;
       if (!ascii_domain.empty()) addr = addr.substr(0, addr.rfind('@') + 1) + ascii_domain;
       tx.env.recipients.push_back(smtp::ClientRecipient{addr, r.notify, r.orcpt});
