@@ -411,7 +411,8 @@ awaitable<void> Queue::KeepIdle(std::string key, std::unique_ptr<smtp::ClientSes
   auto cfg = svc_.config->Get();
   const auto& oc = cfg->outbound;
   std::deque<IdleSession>& sessions = idle_[key];
-  if (!stopping_ && session->usable() && session->transactions() < oc.max_messages_per_connection &&
+  if (!stopping_ && session->usable() && !session->pipelined() &&
+      session->transactions() < oc.max_messages_per_connection &&
       idle_total_ < oc.max_idle_connections && sessions.size() < oc.max_idle_connections_per_host) {
     sessions.push_back(IdleSession{std::move(session), std::chrono::steady_clock::now()});
     ++idle_total_;
@@ -1087,7 +1088,16 @@ awaitable<void> Queue::Deliver(std::shared_ptr<Job> job) {
         while (!host_failed && next < txns.size() && session->usable()) {
           Transaction& tx = txns[next];
           size_t before = session->transactions();
-          smtp::ClientResult r = co_await session->Send(tx.env, *tx.content);
+          // The following transaction's commands ride with this one's body
+          // when it will go on this session too (PIPELINING, RFC 2920 3.1).
+          size_t after = next + 1;
+          while (after < txns.size() && txns[after].done) ++after;
+          const Transaction* follow =
+              after < txns.size() && before + 1 < oc.max_messages_per_connection ? &txns[after]
+                                                                                 : nullptr;
+          smtp::ClientResult r =
+              co_await session->Send(tx.env, *tx.content, follow ? &follow->env : nullptr,
+                                     follow ? follow->content->size() : 0);
           mails += session->transactions() - before;
           // A reused session the server had closed: nothing was taken; this
           // transaction goes on another session.

@@ -55,6 +55,10 @@ class FakeMX:
         # the MAILs of each kind.
         self.pipelined = 0
         self.unpipelined = 0
+        # With pipelining_probe, also: final dots that arrived with the next
+        # transaction's commands right behind them (RFC 2920 section 3.1: the
+        # content may begin a group), seen the same way before the dot's reply.
+        self.after_dot = 0
         # rcpt_gate: a threading.Event that each RCPT's reply (chosen as the
         # RCPT arrives) waits for, at most 30 s, so that a test can act while
         # a delivery is in flight; rcpts_waiting counts the RCPTs that reached it.
@@ -158,6 +162,11 @@ class FakeMX:
                             if not l or l == b".\r\n":
                                 break
                             data.append(l[1:] if l.startswith(b"..") else l)
+                        if pipelining_probe:
+                            more, _, _ = select.select([self.request], [], [], 0.2)
+                            if more:
+                                with outer.lock:
+                                    outer.after_dot += 1
                         with outer.lock:
                             dropped = [r for r in rcpts if r.lower() in outer.drop_after_data]
                             outer.drop_after_data -= {r.lower() for r in dropped}

@@ -441,6 +441,9 @@ class PipeliningTest(ListBase):
         with self.mx.lock:
             self.assertEqual(self.mx.unpipelined, 0)
             self.assertEqual(self.mx.pipelined, self.N)
+            # A run's next transaction (MAIL, RCPT, DATA) went with the
+            # previous one's final dot.
+            self.assertGreaterEqual(self.mx.after_dot, 1)
 
 
 class UnpipelinedTest(PipeliningTest):
@@ -457,6 +460,7 @@ class UnpipelinedTest(PipeliningTest):
         with self.mx.lock:
             self.assertEqual(self.mx.pipelined, 0)
             self.assertEqual(self.mx.unpipelined, self.N)
+            self.assertEqual(self.mx.after_dot, 0)
 
 
 class ConnectionReuseTest(ListBase):
