@@ -10,6 +10,7 @@
 #include "dns/secure_stub.h"
 #include "io/await.h"
 #include "io/net.h"
+#include "lists/fanout.h"
 #include "lists/proto.h"
 #include "mime/header.h"
 #include "mime/message.h"
@@ -172,6 +173,13 @@ constexpr size_t kScanLimit = 2000;    // due recipients read per scan
 constexpr size_t kDsnScanLimit = 200;  // owed DSNs read per scan
 constexpr size_t kMaxMxHosts = 5;      // MX hosts tried per attempt
 constexpr size_t kMaxAddresses = 10;   // addresses tried per attempt
+// Members of a list post (VERP: a transaction each) of one domain sent over
+// one connection by one job (Queue::Scan): the in-flight mark, outcome
+// commit, copies, DNS lookups and session of a job are shared by them. A run
+// of the fan-out's queue order (lists/fanout.h); a job also ends its session
+// at outbound.max_messages_per_connection (the rest go on a new one), and
+// takes no more members than the destination's rate limits allow.
+constexpr size_t kVerpBatch = static_cast<size_t>(lists::kFanOutRun);
 constexpr auto kPollInterval = std::chrono::seconds(1);
 // How long the due recipients of one queue read are started from memory
 // before the queue is read again (Queue::Scan).
@@ -403,7 +411,8 @@ awaitable<void> Queue::KeepIdle(std::string key, std::unique_ptr<smtp::ClientSes
   auto cfg = svc_.config->Get();
   const auto& oc = cfg->outbound;
   std::deque<IdleSession>& sessions = idle_[key];
-  if (!stopping_ && session->usable() && session->transactions() < oc.max_messages_per_connection &&
+  if (!stopping_ && session->usable() && !session->pipelined() &&
+      session->transactions() < oc.max_messages_per_connection &&
       idle_total_ < oc.max_idle_connections && sessions.size() < oc.max_idle_connections_per_host) {
     sessions.push_back(IdleSession{std::move(session), std::chrono::steady_clock::now()});
     ++idle_total_;
@@ -506,9 +515,15 @@ awaitable<void> Queue::Scan() {
   std::vector<std::shared_ptr<Job>> starting;
   for (auto& b : backlog_) {
     const store::QueuedMessage& msg = b.msg;
-    // One job per destination of the message; a VERP message (a list post)
-    // one job per recipient, each with its own envelope sender. Recipients
-    // in flight or finished since the read leave the backlog.
+    // One job per destination of the message. A VERP message (a list post)
+    // needs a transaction per recipient, each with its own envelope sender:
+    // a job there is up to kVerpBatch members of one domain, sent one
+    // transaction after the other over one connection. Recipients in flight
+    // or finished since the read leave the backlog.
+    if (msg.bulk && (active_bulk_ >= cfg->lists.max_bulk_connections ||
+                     active_total_ >= cfg->outbound.max_connections)) {
+      continue;  // no slot for a broadcast's job: not worth a walk over it
+    }
     std::vector<std::pair<std::string, std::vector<size_t>>> groups;
     std::map<std::string, size_t> index;
     bool limited = false;  // a connection limit stopped this message
@@ -523,21 +538,22 @@ awaitable<void> Queue::Scan() {
         continue;
       }
       auto it = index.find(r.domain);
-      if (msg.verp || it == index.end()) {
-        if (!msg.verp) index[r.domain] = groups.size();
-        groups.emplace_back(r.domain, std::vector<size_t>{i});
-      } else {
-        groups[it->second].second.push_back(i);
+      if (it == index.end()) {
+        it = index.emplace(r.domain, groups.size()).first;
+        groups.emplace_back(r.domain, std::vector<size_t>());
       }
-      if (!msg.verp) continue;
-      // A VERP group is one recipient: start it now, so that a pass over a
-      // large post stops at the first limit instead of grouping all of it.
-      limited =
-          !StartGroup(*cfg, b, groups.back().first, groups.back().second, now, starting, skipped);
-      groups.clear();
+      std::vector<size_t>& group = groups[it->second].second;
+      group.push_back(i);
+      if (!msg.verp || group.size() < kVerpBatch) continue;
+      // A full VERP batch starts now, so that a pass over a large post stops
+      // at the first limit instead of grouping all of it.
+      limited = !StartGroup(*cfg, b, groups[it->second].first, group, now, starting, skipped);
+      group.clear();
     }
     for (auto& g : groups) {
-      if (!StartGroup(*cfg, b, g.first, g.second, now, starting, skipped)) break;
+      if (limited) break;
+      if (!g.second.empty() && !StartGroup(*cfg, b, g.first, g.second, now, starting, skipped))
+        break;
     }
     while (b.first < b.gone.size() && b.gone[b.first]) ++b.first;
     // Person-to-person mail left waiting for a slot is read again on the next
@@ -637,19 +653,29 @@ bool Queue::StartGroup(const config::Config& cfg, Backlog& b, const std::string&
   std::deque<int64_t>& starts = recent_starts_[dest];
   while (!starts.empty() && starts.front() <= now - 60) starts.pop_front();
   if (per_minute != 0 && starts.size() >= per_minute) return true;
+  // A VERP job sends a transaction per recipient: each counts against the
+  // rates, and the job takes no more recipients than they allow now.
+  size_t count = msg.verp ? rcpts.size() : 1;
+  if (per_minute != 0) count = std::min(count, per_minute - starts.size());
   if (msg.bulk) {
     // Per-destination rates of list posts (lists.destination_rates).
     auto rate = cfg.lists.destination_rates.find(domain);
     std::deque<int64_t>& bulk_starts = recent_bulk_starts_[dest];
     while (!bulk_starts.empty() && bulk_starts.front() <= now - 60) bulk_starts.pop_front();
-    if (rate != cfg.lists.destination_rates.end() && bulk_starts.size() >= rate->second)
-      return true;
-    bulk_starts.push_back(now);
+    if (rate != cfg.lists.destination_rates.end()) {
+      if (bulk_starts.size() >= rate->second) return true;
+      count = std::min(count, rate->second - bulk_starts.size());
+    }
+    bulk_starts.insert(bulk_starts.end(), count, now);
   }
-  starts.push_back(now);
+  starts.insert(starts.end(), count, now);
   auto job = std::make_shared<Job>();
   job->msg = msg;  // the backlog keeps the recipients apart: this copies none
-  for (size_t i : rcpts) job->msg.recipients.push_back(take(i));
+  if (msg.verp) {
+    for (size_t k = 0; k < count; ++k) job->msg.recipients.push_back(take(rcpts[k]));
+  } else {
+    for (size_t i : rcpts) job->msg.recipients.push_back(take(i));
+  }
   job->domain = domain;
   job->destination = dest;
   for (const auto& r : job->msg.recipients) busy_.insert(r.id);
@@ -674,15 +700,21 @@ awaitable<void> Queue::Deliver(std::shared_ptr<Job> job) {
   const store::QueuedMessage& msg = job->msg;
   store::Store* store = svc_.store;
   int64_t id = msg.id;
-  // A list post (VERP, one recipient a job): the member's own copy
-  // (List-Unsubscribe with its token, signed per copy: lists::MemberCopy).
+  // A list post (VERP): each member's own copy (List-Unsubscribe with its
+  // token, signed per copy: lists::MemberCopy) in its own transaction.
   const server::MessageHooks* hooks = svc_.hooks;
-  std::string member = msg.verp && msg.recipients.size() == 1 ? msg.recipients[0].address : "";
+  std::vector<std::string> members;
+  if (msg.verp) {
+    for (const auto& r : msg.recipients) members.push_back(AsciiLower(r.address));
+  }
   // A list post's stored body is read once for all its members (bulk_bodies_).
   BodyCache* bodies = msg.bulk ? &bulk_bodies_ : nullptr;
   BodyKey body_key{id, msg.created_at, msg.size};
   struct Read {
-    Result<std::string> content = std::string();
+    // The message for every recipient, or each member's copy (VERP);
+    // unless `failure` (the stored body unreadable, a signing error).
+    std::vector<std::string> contents;
+    std::optional<Error> failure;
     Result<bool> local = false;
   };
   // Whether the domain is local, asked once per kBacklogMaxAge (not per
@@ -693,23 +725,34 @@ awaitable<void> Queue::Deliver(std::shared_ptr<Job> job) {
       it != local_domains_.end() && steady - it->second.second < kBacklogMaxAge) {
     known_local = it->second.first;
   }
-  auto read = [store, id, hooks, member, bodies, body_key, known_local, sender = msg.sender,
+  auto read = [store, id, hooks, members, bodies, body_key, known_local, sender = msg.sender,
                domain = job->domain] {
     Read r;
     std::shared_ptr<const std::string> body = bodies ? bodies->Get(body_key) : nullptr;
     if (!body) {
       Result<std::string> c = store->ReadQueuedContent(id);
       if (!c) {
-        r.content = c.error();
+        r.failure = c.error();
         return r;
       }
       body = std::make_shared<const std::string>(std::move(*c));
       if (bodies) bodies->Put(body_key, body);
     }
-    if (member.empty() || !hooks || !hooks->list_copy) {
-      r.content = *body;
+    if (members.empty()) {
+      r.contents.push_back(*body);
     } else {
-      r.content = hooks->list_copy(sender, AsciiLower(member), *body);
+      for (const auto& member : members) {
+        if (!hooks || !hooks->list_copy) {
+          r.contents.push_back(*body);
+          continue;
+        }
+        Result<std::string> copy = hooks->list_copy(sender, member, *body);
+        if (!copy) {
+          r.failure = copy.error();
+          return r;
+        }
+        r.contents.push_back(std::move(*copy));
+      }
     }
     // Recipients in a local domain (a list post to a member with an account,
     // a Sieve redirect to another local user) are delivered here, not over SMTP.
@@ -721,9 +764,12 @@ awaitable<void> Queue::Deliver(std::shared_ptr<Job> job) {
     if (local_domains_.size() >= kMaxCachedDomains) local_domains_.clear();
     local_domains_[job->domain] = {*got.local, steady};
   }
-  Result<std::string> content = std::move(got.content);
-  if (content && got.local && *got.local) {
-    co_await DeliverLocally(job, std::move(*content));
+  // A copy that could not be made (the stored body unreadable, a signing
+  // error) leaves its recipients deferred with the reason.
+  std::string read_failure;
+  if (got.failure) read_failure = "local: cannot read the queued message: " + got.failure->message;
+  if (read_failure.empty() && got.local && *got.local) {
+    co_await DeliverLocally(job, std::move(got.contents));
     co_return;
   }
 
@@ -733,8 +779,8 @@ awaitable<void> Queue::Deliver(std::shared_ptr<Job> job) {
   std::string permanent;  // a permanent reason for every recipient
   int port = oc.smtp_port;
   std::string ascii_domain;
-  if (!content) {
-    failure = "local: cannot read the queued message: " + content.error().message;
+  if (!read_failure.empty()) {
+    failure = read_failure;
   } else if (!oc.relay_host.empty()) {
     size_t colon = oc.relay_host.rfind(':');
     std::string host = oc.relay_host.substr(0, colon);
@@ -849,23 +895,38 @@ awaitable<void> Queue::Deliver(std::shared_ptr<Job> job) {
     }
   }
 
-  // Envelope: an IDNA domain goes out as its A-label (RFC 5890); a UTF-8
-  // local part needs a server with SMTPUTF8 (the client checks).
-  smtp::ClientEnvelope env;
-  env.sender = msg.sender;
-  // VERP (list posts): the envelope sender names the list and the member,
-  // so a bounce says who it was for (LIST-bounces+member=domain@DOMAIN).
-  if (msg.verp && msg.recipients.size() == 1) {
-    env.sender = lists::VerpAddress(msg.sender, msg.recipients[0].address);
-  }
-  env.envid = msg.envid;
-  env.ret_hdrs = msg.ret_hdrs;
-  env.smtputf8 = msg.smtputf8;
-  env.eight_bit = msg.eight_bit;
-  for (const auto& r : msg.recipients) {
-    std::string addr = r.address;
-    if (!ascii_domain.empty()) addr = addr.substr(0, addr.rfind('@') + 1) + ascii_domain;
-    env.recipients.push_back(smtp::ClientRecipient{addr, r.notify, r.orcpt});
+  // The transactions: one for every recipient, or one per member of a list
+  // post (VERP: the envelope sender names the list and the member, so a
+  // bounce says who it was for: LIST-bounces+member=domain@DOMAIN), sent one
+  // after the other. Envelope: an IDNA domain goes out as its A-label (RFC
+  // 5890); a UTF-8 local part needs a server with SMTPUTF8 (the client checks).
+  struct Transaction {
+    smtp::ClientEnvelope env;
+    const std::string* content = nullptr;
+    std::vector<size_t> rcpts;  // indexes into msg.recipients, as in env.recipients
+    smtp::ClientResult result;  // of its last attempt
+    std::string remote;         // the server that answered it
+    bool done = false;          // a server answered it (result.transaction)
+  };
+  std::vector<Transaction> txns;
+  if (read_failure.empty()) {
+    txns.resize(msg.verp ? msg.recipients.size() : 1);
+    for (size_t i = 0; i < msg.recipients.size(); ++i) {
+      const auto& r = msg.recipients[i];
+      Transaction& tx = txns[msg.verp ? i : 0];
+      tx.env.sender = msg.verp ? lists::VerpAddress(msg.sender, r.address) : msg.sender;
+      tx.content = &got.contents[msg.verp ? i : 0];
+      std::string addr = r.address;
+      if (!ascii_domain.empty()) addr = addr.substr(0, addr.rfind('@') + 1) + ascii_domain;
+      tx.env.recipients.push_back(smtp::ClientRecipient{addr, r.notify, r.orcpt});
+      tx.rcpts.push_back(i);
+    }
+    for (auto& tx : txns) {
+      tx.env.envid = msg.envid;
+      tx.env.ret_hdrs = msg.ret_hdrs;
+      tx.env.smtputf8 = msg.smtputf8;
+      tx.env.eight_bit = msg.eight_bit;
+    }
   }
   smtp::ClientOptions copts;
   copts.helo = cfg->hostname;
@@ -900,7 +961,6 @@ awaitable<void> Queue::Deliver(std::shared_ptr<Job> job) {
   copts.command_timeout = std::chrono::seconds(oc.command_timeout_seconds);
   copts.data_timeout = std::chrono::seconds(2 * oc.command_timeout_seconds);
 
-  smtp::ClientResult result;
   std::string remote;
   // TLS-RPT (RFC 8460 4.4): each session with an MX of the recipient domain
   // (not a relay) that got as far as TLS, or failed for want of it.
@@ -960,67 +1020,113 @@ awaitable<void> Queue::Deliver(std::shared_ptr<Job> job) {
         key += "|dane";
         for (const auto& r : dh->records) key += ":" + TlsaText(r);
       }
-      std::unique_ptr<smtp::ClientSession> session = TakeIdle(key);
-      uint64_t mails = 0;  // MAIL commands sent for this job here
-      if (session) {
-        size_t before = session->transactions();
-        result = co_await session->Send(env, *content);
-        mails += session->transactions() - before;
-        if (result.stale) session.reset();
-      }
-      if (!session) {
-        std::chrono::seconds ct(oc.connect_timeout_seconds);
-        std::optional<tcp::socket> socket = co_await io::Connect(ip, port, ct);
-        if (!socket) {
-          failure = "4.4.1 cannot connect to " + t.host + "[" + t.ip + "]:" + std::to_string(port);
-          if (svc_.counters) svc_.counters->outbound_transactions.fetch_add(mails);
-          continue;
-        }
-        session = std::make_unique<smtp::ClientSession>(std::move(*socket), host_opts);
-        result = smtp::ClientResult();
-        if (svc_.counters) svc_.counters->outbound_sessions.fetch_add(1);
-        if (co_await session->Open(result)) result = co_await session->Send(env, *content);
-        mails += session->transactions();
-      }
-      if (svc_.counters) svc_.counters->outbound_transactions.fetch_add(mails);
-      co_await KeepIdle(std::move(key), std::move(session));
       remote = t.host + "[" + t.ip + "]";
       // DANE outcomes and TLS-RPT sessions (RFC 8460 4.4) count delivery
       // attempts, as when each had its own connection: a reused session
       // reports the TLS it was opened with, for this attempt's domain.
-      if (dh) {
-        DaneState outcome = dh->state;
-        if (outcome == kDaneRecords) {
-          outcome = result.tls && !result.after_tls_failed ? kDaneMatch : kDaneMismatch;
-        }
-        if (svc_.counters) svc_.counters->dane[outcome].fetch_add(1);
-        if (outcome != kDaneInsecure) {
-          spdlog::info("outbound: id={} DANE {} for {}: {}", msg.id,
-                       server::Counters::kDaneOutcomes[outcome], remote,
-                       outcome == kDaneMatch || outcome == kDaneNoTlsa ? "ok"
-                       : outcome == kDaneUnusable ? "TLS required, not authenticated"
-                                                  : "not delivered");
-        }
-      }
       bool dane_policy = dh && (dh->state == kDaneRecords || dh->state == kDaneUnusable);
-      if (report_tls) {
-        std::optional<std::string> type = TlsResultType(result, sts.has_value() || dane_policy);
-        if (type) {
-          tls_sessions.push_back(
-              TlsSessionLine(ascii_domain, sts, dane_policy ? dh : nullptr, t.host, t.ip, *type));
+      auto account = [&](const smtp::ClientResult& r) {
+        if (dh) {
+          DaneState outcome = dh->state;
+          if (outcome == kDaneRecords) {
+            outcome = r.tls && !r.after_tls_failed ? kDaneMatch : kDaneMismatch;
+          }
+          if (svc_.counters) svc_.counters->dane[outcome].fetch_add(1);
+          if (outcome != kDaneInsecure) {
+            spdlog::info("outbound: id={} DANE {} for {}: {}", msg.id,
+                         server::Counters::kDaneOutcomes[outcome], remote,
+                         outcome == kDaneMatch || outcome == kDaneNoTlsa ? "ok"
+                         : outcome == kDaneUnusable ? "TLS required, not authenticated"
+                                                    : "not delivered");
+          }
         }
+        if (report_tls) {
+          std::optional<std::string> type = TlsResultType(r, sts.has_value() || dane_policy);
+          if (type) {
+            tls_sessions.push_back(
+                TlsSessionLine(ascii_domain, sts, dane_policy ? dh : nullptr, t.host, t.ip, *type));
+          }
+        }
+      };
+      auto said = [&](const smtp::ClientResult& r) {
+        if (r.after_tls_failed) return r.failure.lines[0] + " (" + remote + ")";
+        return remote + " said: " +
+               (r.failure.code
+                    ? r.failure.Text()
+                    : (r.failure.lines.empty() ? std::string("no answer") : r.failure.lines[0]));
+      };
+      // The transactions not answered yet go to this host, one after the
+      // other, over as few sessions as outbound.max_messages_per_connection
+      // allows; a session that fails sends the rest to the next host.
+      size_t next = 0;
+      bool host_failed = false;
+      while (!host_failed) {
+        while (next < txns.size() && txns[next].done) ++next;
+        if (next == txns.size()) break;
+        std::unique_ptr<smtp::ClientSession> session = TakeIdle(key);
+        uint64_t mails = 0;  // MAIL commands sent on this session here
+        const bool reused = session != nullptr;
+        const size_t first = next;
+        if (!session) {
+          std::chrono::seconds ct(oc.connect_timeout_seconds);
+          std::optional<tcp::socket> socket = co_await io::Connect(ip, port, ct);
+          if (!socket) {
+            failure =
+                "4.4.1 cannot connect to " + t.host + "[" + t.ip + "]:" + std::to_string(port);
+            break;
+          }
+          session = std::make_unique<smtp::ClientSession>(std::move(*socket), host_opts);
+          if (svc_.counters) svc_.counters->outbound_sessions.fetch_add(1);
+          smtp::ClientResult opened;
+          if (!co_await session->Open(opened)) {
+            account(opened);
+            failure = said(opened);
+            txns[next].result = std::move(opened);
+            host_failed = true;
+          }
+        }
+        while (!host_failed && next < txns.size() && session->usable()) {
+          Transaction& tx = txns[next];
+          size_t before = session->transactions();
+          // The following transaction's commands ride with this one's body
+          // when it will go on this session too (PIPELINING, RFC 2920 3.1).
+          size_t after = next + 1;
+          while (after < txns.size() && txns[after].done) ++after;
+          const Transaction* follow =
+              after < txns.size() && before + 1 < oc.max_messages_per_connection ? &txns[after]
+                                                                                 : nullptr;
+          smtp::ClientResult r =
+              co_await session->Send(tx.env, *tx.content, follow ? &follow->env : nullptr,
+                                     follow ? follow->content->size() : 0);
+          mails += session->transactions() - before;
+          // A reused session the server had closed: nothing was taken; this
+          // transaction goes on another session.
+          if (r.stale) break;
+          account(r);
+          tx.result = std::move(r);
+          if (!tx.result.transaction) {
+            failure = said(tx.result);
+            host_failed = true;
+            break;
+          }
+          tx.done = true;
+          tx.remote = remote;
+          while (next < txns.size() && txns[next].done) ++next;
+          if (session->transactions() >= oc.max_messages_per_connection) break;
+        }
+        // A new session that carried nothing (closed at once): no loop.
+        if (!reused && next == first && !host_failed) {
+          failure = remote + ": the session closed before a transaction";
+          host_failed = true;
+        }
+        if (svc_.counters) svc_.counters->outbound_transactions.fetch_add(mails);
+        co_await KeepIdle(key, std::move(session));
       }
-      if (result.transaction) break;
-      if (result.after_tls_failed) {
-        failure = result.failure.lines[0] + " (" + remote + ")";
-        continue;
-      }
-      failure = remote + " said: " +
-                (result.failure.code ? result.failure.Text()
-                                     : (result.failure.lines.empty() ? std::string("no answer")
-                                                                     : result.failure.lines[0]));
+      if (next == txns.size()) break;
     }
   }
+  bool answered = false;  // a server answered some transaction
+  for (const auto& tx : txns) answered = answered || tx.done;
 
   int64_t now = Now();
   if (!tls_sessions.empty()) {
@@ -1030,7 +1136,7 @@ awaitable<void> Queue::Deliver(std::shared_ptr<Job> job) {
       for (const auto& line : lines) recorder->Add(reports::Kind::kTls, now, line);
     });
   }
-  if (content && permanent.empty() && !result.transaction) {
+  if (read_failure.empty() && permanent.empty() && !answered) {
     // Nobody answered: the destination is dead until its retry time. (A
     // local failure, such as a message deleted meanwhile, says nothing about it.)
     int attempts = msg.recipients.empty() ? 0 : msg.recipients[0].attempts;
@@ -1038,9 +1144,17 @@ awaitable<void> Queue::Deliver(std::shared_ptr<Job> job) {
   } else {
     dead_until_.erase(job->destination);
   }
+  // Each recipient's reply in its transaction (k-th of tx.rcpts).
+  std::vector<std::pair<const Transaction*, size_t>> replies(msg.recipients.size(), {nullptr, 0});
+  for (const auto& tx : txns) {
+    for (size_t k = 0; k < tx.rcpts.size(); ++k) replies[tx.rcpts[k]] = {&tx, k};
+  }
   std::vector<RecipientOutcome> outcomes;
   for (size_t i = 0; i < msg.recipients.size(); ++i) {
     const auto& r = msg.recipients[i];
+    const Transaction* tx = replies[i].first;
+    const size_t k = replies[i].second;
+    const bool answered_tx = tx && tx->done && k < tx->result.rcpt.size();
     RecipientOutcome o;
     o.recipient_id = r.id;
     o.retry_requests = r.retry_requests;  // keeps a retry asked meanwhile
@@ -1049,8 +1163,9 @@ awaitable<void> Queue::Deliver(std::shared_ptr<Job> job) {
     if (!permanent.empty()) {
       o.state = RecipientState::kFailed;
       o.diagnostic = permanent;
-    } else if (result.transaction && i < result.rcpt.size()) {
-      const smtp::Reply& reply = result.rcpt[i];
+    } else if (answered_tx) {
+      const smtp::ClientResult& result = tx->result;
+      const smtp::Reply& reply = result.rcpt[k];
       o.diagnostic = reply.Text();
       if (reply.positive()) {
         o.state = RecipientState::kDelivered;
@@ -1058,7 +1173,7 @@ awaitable<void> Queue::Deliver(std::shared_ptr<Job> job) {
           o.dsn = DsnPending::kRelayed;
         }
         spdlog::info("outbound: id={} to=<{}> relay={} tls={} delivered: {}", msg.id, r.address,
-                     remote, result.tls, o.diagnostic);
+                     tx->remote, result.tls, o.diagnostic);
       } else if (reply.permanent()) {
         o.state = RecipientState::kFailed;
       } else {
@@ -1085,7 +1200,7 @@ awaitable<void> Queue::Deliver(std::shared_ptr<Job> job) {
         o.dsn = DsnPending::kFailure;
       spdlog::info("outbound: id={} to=<{}> failed: {}", msg.id, r.address, o.diagnostic);
     }
-    if (!remote.empty() && result.transaction) o.diagnostic += " (" + remote + ")";
+    if (answered_tx && !tx->remote.empty()) o.diagnostic += " (" + tx->remote + ")";
     outcomes.push_back(std::move(o));
   }
   // Group commit: the outcomes of deliveries that end while a commit is
@@ -1116,10 +1231,12 @@ awaitable<void> Queue::FlushOutcomes() {
 // local user): filed by the recipient's Sieve script (sieve/deliver.h) and
 // stored with the outcome recorded in the same transaction
 // (DeliveryRequest::outcomes), so it is stored once.
-awaitable<void> Queue::DeliverLocally(std::shared_ptr<Job> job, std::string content) {
+awaitable<void> Queue::DeliverLocally(std::shared_ptr<Job> job, std::vector<std::string> contents) {
   const store::QueuedMessage& msg = job->msg;
   store::Store* store = svc_.store;
-  for (const auto& r : msg.recipients) {
+  for (size_t i = 0; i < msg.recipients.size(); ++i) {
+    const store::QueuedRecipient& r = msg.recipients[i];
+    const std::string& content = contents[contents.size() == 1 ? 0 : i];
     std::string address = AsciiLower(r.address);
     // A list post's member gets her own VERP sender; other mail keeps its own.
     std::string verp = msg.verp ? lists::VerpAddress(msg.sender, address) : msg.sender;

@@ -6,9 +6,12 @@
 //
 // Scheduling: at most outbound.max_connections deliveries at once, and at
 // most outbound.max_connections_per_destination per destination, so one
-// slow destination cannot take every slot. A destination that could not be
-// reached is "dead" until its retry time: its other recipients are deferred
-// without a connection attempt instead of waiting for timeouts in a slot.
+// slow destination cannot take every slot. A delivery (a job) is one
+// message's recipients at one destination in one transaction, or, for a list
+// post (VERP: a transaction per member), a run of up to kVerpBatch members
+// of one domain, their transactions one after the other on one connection. A destination that could
+// not be reached is "dead" until its retry time: its other recipients are deferred without a
+// connection attempt instead of waiting for timeouts in a slot.
 //
 // Connection reuse (RFC 5321 section 4.1.4): a session to an MX host that
 // ended its transaction cleanly waits in a bounded cache of idle sessions
@@ -74,12 +77,16 @@ class Queue {
   // `domain` if the connection and rate limits allow (or defers them at
   // once when their destination is dead); false when a limit that stops the
   // rest of the message was reached (the connections in all, or of bulk mail).
+  // A VERP message's job (a transaction per recipient) takes only as many
+  // of `rcpts` as the destination's per-minute rates still allow.
   bool StartGroup(const config::Config& cfg, Backlog& b, const std::string& domain,
                   const std::vector<size_t>& rcpts, int64_t now,
                   std::vector<std::shared_ptr<Job>>& starting,
                   std::vector<store::RecipientOutcome>& skipped);
   awaitable<void> Deliver(std::shared_ptr<Job> job);
-  awaitable<void> DeliverLocally(std::shared_ptr<Job> job, std::string content);
+  // `contents`: one message for every recipient, or one per recipient (the
+  // members' own copies of a list post).
+  awaitable<void> DeliverLocally(std::shared_ptr<Job> job, std::vector<std::string> contents);
   awaitable<void> SendDsns();
   awaitable<void> Record(std::vector<store::RecipientOutcome> outcomes);
   // Records pending_outcomes_ (one store commit for all the deliveries that

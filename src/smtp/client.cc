@@ -132,6 +132,24 @@ bool AfterTls(const ClientOptions& options, ClientResult& result) {
   return false;
 }
 
+// An address that only SMTPUTF8 can carry (RFC 6531).
+bool NeedsUtf8(const ClientEnvelope& env) {
+  bool needs = false;
+  for (unsigned char ch : env.sender) needs = needs || ch >= 0x80;
+  for (const auto& r : env.recipients) {
+    for (unsigned char ch : r.address) needs = needs || ch >= 0x80;
+  }
+  return needs;
+}
+
+// A transaction's PIPELINING group (RFC 2920 section 3.1): MAIL, every
+// RCPT, and DATA last.
+std::string Group(const ClientEnvelope& env, const Extensions& ext, const std::string& mail_cmd) {
+  std::string group = mail_cmd + "\r\n";
+  for (const auto& r : env.recipients) group += RcptCommand(r, ext) + "\r\n";
+  return group + "DATA\r\n";
+}
+
 }  // namespace
 
 ClientSession::ClientSession(tcp::socket socket, ClientOptions options)
@@ -142,13 +160,16 @@ ClientSession::~ClientSession() = default;
 
 void ClientSession::Close() {
   open_ = false;
+  group_sent_ = false;
   conn_->Close();
 }
 
 bool ClientSession::usable() const {
   // Unread input between transactions is a reply to nothing (a 421 before
-  // the server hangs up): the session is not trusted with another one.
-  return open_ && conn_->buffer().empty() && !conn_->PeerGone();
+  // the server hangs up): the session is not trusted with another one;
+  // unless the next transaction's group went with the last body, whose
+  // replies it then is.
+  return open_ && (group_sent_ || conn_->buffer().empty()) && !conn_->PeerGone();
 }
 
 // RSET after a transaction that ended before its final reply (RFC 5321
@@ -267,7 +288,8 @@ awaitable<bool> ClientSession::Open(ClientResult& result) {
   co_return true;
 }
 
-awaitable<ClientResult> ClientSession::Send(const ClientEnvelope& env, const std::string& content) {
+awaitable<ClientResult> ClientSession::Send(const ClientEnvelope& env, const std::string& content,
+                                            const ClientEnvelope* next, size_t next_size) {
   ClientResult result;
   result.tls = tls_;
   if (!open_) {
@@ -277,12 +299,7 @@ awaitable<ClientResult> ClientSession::Send(const ClientEnvelope& env, const std
   io::Connection& conn = *conn_;
   auto t = options_.command_timeout;
   bool reused = transactions_ > 0;
-  bool needs_utf8 = false;  // an address that only SMTPUTF8 can carry
-  for (unsigned char ch : env.sender) needs_utf8 = needs_utf8 || ch >= 0x80;
-  for (const auto& r : env.recipients) {
-    for (unsigned char ch : r.address) needs_utf8 = needs_utf8 || ch >= 0x80;
-  }
-  if (needs_utf8 && !ext_.smtputf8) {
+  if (!group_sent_ && NeedsUtf8(env) && !ext_.smtputf8) {
     // RFC 6531 section 3.2: a message that needs SMTPUTF8 cannot be downgraded
     // here. Nothing was sent: the session stays usable.
     Reply r;
@@ -300,11 +317,12 @@ awaitable<ClientResult> ClientSession::Send(const ClientEnvelope& env, const std
   // the body goes only after DATA's 354. Without it, one command a reply.
   const bool pipe = ext_.pipelining;
   Reply mail;
-  if (pipe) {
-    std::string group = mail_cmd + "\r\n";
-    for (const auto& r : env.recipients) group += RcptCommand(r, ext_) + "\r\n";
-    group += "DATA\r\n";
-    if (co_await conn.Write(group)) {
+  if (pipe && group_sent_) {
+    // Sent with the last transaction's body: its replies come now.
+    group_sent_ = false;
+    mail = co_await ReadReply(conn, t);
+  } else if (pipe) {
+    if (co_await conn.Write(Group(env, ext_, mail_cmd))) {
       mail = co_await ReadReply(conn, t);
     } else {
       mail.lines.push_back("connection lost");
@@ -398,6 +416,12 @@ awaitable<ClientResult> ClientSession::Send(const ClientEnvelope& env, const std
     co_return result;
   }
   std::string stuffed = DotStuff(content);
+  // RFC 2920 section 3.1: the message content may begin a group, so the
+  // next transaction's MAIL, RCPT and DATA go with this one's final dot.
+  if (pipe && next && (!NeedsUtf8(*next) || ext_.smtputf8)) {
+    stuffed += Group(*next, ext_, MailCommand(*next, ext_, next_size));
+    group_sent_ = true;
+  }
   bool sent = co_await conn.Write(stuffed);
   Reply final_reply;
   if (sent) {

@@ -95,7 +95,15 @@ class ClientSession {
   // a refused MAIL, no accepted RCPT or a refused DATA the session sends
   // RSET (RFC 5321 section 4.1.1.5) and stays usable; a lost connection, a
   // timeout, a 421 (section 3.8) or a failed RSET closes it.
-  awaitable<ClientResult> Send(const ClientEnvelope& envelope, const std::string& content);
+  // `next` (PIPELINING only): the envelope of the transaction that will
+  // follow on this session (its content `next_size` bytes): its MAIL, RCPT
+  // and DATA go with this one's final dot (RFC 2920 section 3.1), and the
+  // next Send must be for it. Not given past the session's last transaction.
+  awaitable<ClientResult> Send(const ClientEnvelope& envelope, const std::string& content,
+                               const ClientEnvelope* next = nullptr, size_t next_size = 0);
+  // The next transaction's group was sent with the last one's body: the
+  // session must carry it (Send) before anything else; never kept idle.
+  bool pipelined() const { return group_sent_; }
   // QUIT (section 4.1.1.10) and close; a closed session just stays closed.
   awaitable<void> Quit();
 
@@ -114,6 +122,7 @@ class ClientSession {
   bool tls_ = false;
   bool open_ = false;
   size_t transactions_ = 0;  // MAIL commands sent
+  bool group_sent_ = false;  // the next transaction's group went with the last body
 };
 
 }  // namespace hato::smtp

@@ -26,7 +26,9 @@ class FakeMX:
         """tls_cert: (cert.pem, key.pem) to offer STARTTLS (RFC 3207) with."""
         self.port = free_port()
         self.tls_sessions = 0  # STARTTLS handshakes completed
-        self.messages = []  # dicts: mail_from, rcpts, data, mail_line, rcpt_lines
+        # dicts: mail_from, rcpts, data, mail_line, rcpt_lines, conn (the
+        # connection's index in per_connection), in the order received
+        self.messages = []
         self.rcpt_replies = {}  # address -> reply line for RCPT
         self.data_reply = "250 2.0.0 Ok: queued"
         self.ehlo_extra = list(ehlo_extra)
@@ -53,6 +55,10 @@ class FakeMX:
         # the MAILs of each kind.
         self.pipelined = 0
         self.unpipelined = 0
+        # With pipelining_probe, also: final dots that arrived with the next
+        # transaction's commands right behind them (RFC 2920 section 3.1: the
+        # content may begin a group), seen the same way before the dot's reply.
+        self.after_dot = 0
         # rcpt_gate: a threading.Event that each RCPT's reply (chosen as the
         # RCPT arrives) waits for, at most 30 s, so that a test can act while
         # a delivery is in flight; rcpts_waiting counts the RCPTs that reached it.
@@ -156,6 +162,11 @@ class FakeMX:
                             if not l or l == b".\r\n":
                                 break
                             data.append(l[1:] if l.startswith(b"..") else l)
+                        if pipelining_probe:
+                            more, _, _ = select.select([self.request], [], [], 0.2)
+                            if more:
+                                with outer.lock:
+                                    outer.after_dot += 1
                         with outer.lock:
                             dropped = [r for r in rcpts if r.lower() in outer.drop_after_data]
                             outer.drop_after_data -= {r.lower() for r in dropped}
@@ -166,7 +177,8 @@ class FakeMX:
                             with outer.lock:
                                 outer.messages.append({
                                     "mail_from": mail, "rcpts": rcpts, "data": b"".join(data),
-                                    "mail_line": mail_line, "rcpt_lines": rcpt_lines})
+                                    "mail_line": mail_line, "rcpt_lines": rcpt_lines,
+                                    "conn": conn})
                         w(reply)
                     elif verb == "QUIT":
                         w("221 bye")

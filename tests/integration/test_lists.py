@@ -17,6 +17,7 @@ import re
 import smtplib
 import subprocess
 import tempfile
+import threading
 import time
 import unittest
 
@@ -440,6 +441,9 @@ class PipeliningTest(ListBase):
         with self.mx.lock:
             self.assertEqual(self.mx.unpipelined, 0)
             self.assertEqual(self.mx.pipelined, self.N)
+            # A run's next transaction (MAIL, RCPT, DATA) went with the
+            # previous one's final dot.
+            self.assertGreaterEqual(self.mx.after_dot, 1)
 
 
 class UnpipelinedTest(PipeliningTest):
@@ -456,6 +460,7 @@ class UnpipelinedTest(PipeliningTest):
         with self.mx.lock:
             self.assertEqual(self.mx.pipelined, 0)
             self.assertEqual(self.mx.unpipelined, self.N)
+            self.assertEqual(self.mx.after_dot, 0)
 
 
 class ConnectionReuseTest(ListBase):
@@ -563,5 +568,123 @@ class IdleCloseRaceTest(ListBase):
         self.assertEqual(sum(per_connection), self.N)  # no copy sent twice
         self.assertLessEqual(max(per_connection), 3, per_connection)
         self.assertGreaterEqual(closed, 1)  # the race was met
+
+
+class RunPerConnectionTest(ListBase):
+    """The fan-out sends a domain's members in runs (lists/fanout.h: 20 members
+    of one domain in the queue's order), each run one job: its VERP
+    transactions go one after the other over one connection, with one
+    in-flight mark and one outcome commit for the run, instead of a job per
+    member whose sessions pass between domains."""
+
+    N = 80  # members, on two domains served by the one MX host
+    RUN = 20
+
+    def configure(self):
+        # One bulk connection per domain at a time (2 per destination, minus
+        # one kept for person-to-person mail); sessions carry many transactions.
+        self.server.set_config("outbound", "max_connections_per_destination", "2")
+        self.server.set_config("outbound", "max_messages_per_connection", "1000")
+        self.cli("list", "create", LIST)
+        self.addrs = [f"r{i:02d}@{DOMAINS[i % 2]}" for i in range(self.N)]
+        self.cli("list", "members", "add", LIST, *self.addrs)
+
+    def test_each_run_of_a_domain_goes_over_one_connection(self):
+        code, text = send(self.server, "r00@remote.example", LIST,
+                          message("r00@remote.example", LIST, "runs"))
+        self.assertEqual(code, 250, text)
+        rep = wait_for(lambda: (lambda r: r["delivered"] == self.N and r)(self.report()),
+                       timeout=30, what="every member delivered")
+        self.assertEqual((rep["deferred"], rep["failed"]), (0, 0))
+        got = self.received("runs")
+        self.assertEqual(sorted(m["rcpts"][0] for m in got), sorted(self.addrs))
+        # Per connection, the recipients' domains in the order sent: runs of
+        # RUN transactions to one domain, never a run cut by another domain.
+        per_conn = {}
+        for m in got:
+            per_conn.setdefault(m["conn"], []).append(m["rcpts"][0].split("@")[1])
+        runs = []
+        for domains in per_conn.values():
+            n = 1
+            for prev, cur in zip(domains, domains[1:]):
+                if cur == prev:
+                    n += 1
+                else:
+                    runs.append(n)
+                    n = 1
+            runs.append(n)
+        self.assertTrue(all(n % self.RUN == 0 for n in runs), (runs, per_conn))
+        # Each member's copy in its own transaction, with its own VERP sender.
+        for m in got:
+            self.assertEqual(len(m["rcpts"]), 1)
+            local, dom = m["rcpts"][0].split("@")
+            self.assertEqual(m["mail_from"], f"team-bounces+{local}={dom}@{DOMAIN}")
+
+
+class KillDuringFanoutTest(ListBase):
+    """kill -9 while runs of a post are in flight: after the restart every
+    member got the post exactly once or is reported failed ("outcome
+    unknown"), never silently skipped and never sent twice. The in-flight
+    mark covers a job's whole run (lists/fanout.h), so the failed ones are
+    exactly the members of the runs that had started."""
+
+    DOMAINS = 5
+    N = 200  # 40 members a domain: two runs of 20 each
+
+    def configure(self):
+        # One bulk connection per domain: the first run of each domain starts.
+        self.server.set_config("outbound", "max_connections_per_destination", "2")
+        self.cli("list", "create", LIST)
+        self.addrs = [f"k{i:03d}@{DOMAINS[2 + i % self.DOMAINS]}" for i in range(self.N)]
+        self.cli("list", "members", "add", LIST, *self.addrs)
+
+    def test_kill9_each_member_once_or_reported_failed(self):
+        self.mx.rcpt_gate = threading.Event()  # every RCPT waits: runs stay in flight
+        code, text = send(self.server, "k000@d0.example", LIST,
+                          message("k000@d0.example", LIST, "killed"))
+        self.assertEqual(code, 250, text)
+        wait_for(lambda: self.mx.rcpts_waiting >= self.DOMAINS, timeout=20,
+                 what="a run in flight to each domain")
+        self.server.kill()
+        self.mx.rcpt_gate.set()  # the killed sessions' handlers end
+        self.mx.rcpt_gate = None
+        self.server.start()
+        rep = wait_for(lambda: (lambda r: r["delivered"] + r["failed"] == self.N and r)(
+            self.report()), timeout=60, what="every member final")
+        got = [m["rcpts"][0] for m in self.received("killed")]
+        self.assertEqual(len(got), len(set(got)))  # never twice
+        self.assertEqual(rep["delivered"], len(got))  # the report equals the sink
+        # The first run of each domain was in flight: those members failed.
+        self.assertEqual(rep["failed"], self.DOMAINS * 20)
+        failed = {a for d in rep["domains"] if d["state"] == "failed" for a in d["addresses"]}
+        self.assertEqual(failed | set(got), set(self.addrs))
+        self.assertFalse(failed & set(got))
+        for d in rep["domains"]:
+            if d["state"] == "failed":
+                self.assertIn("outcome unknown", d["reason"])
+
+
+class DestinationRateTest(ListBase):
+    """lists.destination_rates counts each member's transaction: a run of
+    members to a rate-limited domain takes no more of them than the rate
+    allows this minute; the others wait, queued."""
+
+    N = 12
+
+    def configure(self):
+        self.server.set_config("lists", "destination_rates", '{ "far.example" = 5 }')
+        self.cli("list", "create", LIST)
+        self.addrs = [f"s{i:02d}@far.example" for i in range(self.N)]
+        self.cli("list", "members", "add", LIST, *self.addrs)
+
+    def test_rate_counts_each_member(self):
+        code, text = send(self.server, "s00@far.example", LIST,
+                          message("s00@far.example", LIST, "rated"))
+        self.assertEqual(code, 250, text)
+        wait_for(lambda: len(self.received("rated")) >= 5, timeout=20, what="the first five")
+        time.sleep(3)  # nothing more this minute
+        self.assertEqual(len(self.received("rated")), 5)
+        rep = self.report()
+        self.assertEqual((rep["delivered"], rep["failed"]), (5, 0))
 
 

@@ -1,6 +1,7 @@
 #include "store/postgres/pg_lists.h"
 
 #include "base/strings.h"
+#include "lists/fanout.h"
 
 namespace hato::store::pg {
 namespace {
@@ -355,14 +356,15 @@ Status ApplyPostToList(Txn& t, const ListPostRequest& req, ListPostReceipt& rece
           {P(receipt.post_id), P(std::string("post-").append(std::to_string(receipt.post_id))),
            P(receipt.queue_id)});
   if (!st) return st;
-  // One row per receiving member, domains interleaved (the n-th member of
-  // every domain before the n+1-th of any).
+  // One row per receiving member, domains interleaved in runs of
+  // lists::kFanOutRun members (every domain's k-th run before the k+1-th of
+  // any): the runner sends each run over one connection.
   auto r = t.c.Exec(
       "INSERT INTO outbound_recipients(message_id, address, domain, next_attempt_at, bulk) "
       "SELECT $1, address, domain, $2, 1 FROM (SELECT id, address, domain, row_number() OVER "
       "(PARTITION BY domain ORDER BY id) AS n FROM list_members WHERE list_id = $3 AND "
-      "(roles & 1) != 0 AND delivery = 1 AND disabled = 0) x ORDER BY n, domain",
-      {P(receipt.queue_id), P(now), P(req.list_id)});
+      "(roles & 1) != 0 AND delivery = 1 AND disabled = 0) x ORDER BY (n - 1) / $4, domain, n",
+      {P(receipt.queue_id), P(now), P(req.list_id), P(lists::kFanOutRun)});
   if (!r) return r.error();
   receipt.recipients = static_cast<uint64_t>(r->Affected());
   st = Run(t, "UPDATE list_posts SET recipients = $1 WHERE id = $2",

@@ -4,6 +4,7 @@
 #include <set>
 
 #include "base/strings.h"
+#include "lists/fanout.h"
 #include "store/sqlite/queue_ops.h"
 
 namespace hato::store::sqlite {
@@ -394,15 +395,16 @@ Status ApplyPostToList(Txn& t, const ListPostRequest& req, ListPostReceipt& rece
   st = Run(t.db, "UPDATE outbound_messages SET list_post_id = ?, envid = ? WHERE id = ?",
            receipt.post_id, "post-" + std::to_string(receipt.post_id), receipt.queue_id);
   if (!st) return st;
-  // One row per receiving member, domains interleaved (the n-th member of
-  // every domain before the n+1-th of any), so that the runner's scans find
-  // work for many destinations at once.
+  // One row per receiving member, domains interleaved in runs of
+  // lists::kFanOutRun members (every domain's k-th run before the k+1-th of
+  // any), so that the runner's scans find work for many destinations at
+  // once and send each run over one connection.
   st = Run(t.db,
            "INSERT INTO outbound_recipients(message_id, address, domain, next_attempt_at, bulk) "
            "SELECT ?1, address, domain, ?2, 1 FROM (SELECT address, domain, row_number() OVER "
            "(PARTITION BY domain ORDER BY id) AS n FROM list_members WHERE list_id = ?3 AND "
-           "(roles & 1) != 0 AND delivery = 1 AND disabled = 0) ORDER BY n, domain",
-           receipt.queue_id, now, req.list_id);
+           "(roles & 1) != 0 AND delivery = 1 AND disabled = 0) ORDER BY (n - 1) / ?4, domain, n",
+           receipt.queue_id, now, req.list_id, lists::kFanOutRun);
   if (!st) return st;
   receipt.recipients = static_cast<uint64_t>(t.db.Changes());
   st = Run(t.db, "UPDATE list_posts SET recipients = ? WHERE id = ?",
