@@ -22,6 +22,7 @@
 #include "sieve/deliver.h"
 #include "smtp/command.h"
 #include "smtp/data_reader.h"
+#include "store/cached_lookups.h"
 #include "store/wait.h"
 
 namespace hato::smtp {
@@ -540,7 +541,31 @@ awaitable<bool> Session::HandleRcpt(const Command& c) {
     }
     return l;
   };
-  Lookup r = co_await io::Offload(*svc_.blocking, std::move(lookup));
+  // A recipient the directory cache holds (store/cached_lookups.h), without a
+  // quota limit to read the usage against, is answered here on the loop: no
+  // hop to the blocking pool and back. Everything else goes there.
+  std::optional<Lookup> cached;
+  if (auto* fast = dynamic_cast<store::CachedLookups*>(store); fast && !bare_postmaster) {
+    std::optional<bool> local = fast->CachedLocalDomain(domain);
+    if (local && !*local) {
+      cached.emplace();
+      cached->local = false;
+    } else if (local) {
+      std::optional<store::Account> account = fast->CachedRecipient(key);
+      if (account && !account->quota_bytes) {
+        cached.emplace();
+        cached->local = true;
+        cached->account = Result<store::Account>(std::move(*account));
+      }
+    }
+  }
+  Lookup r;
+  if (cached) {
+    r = std::move(*cached);
+  } else {
+    Lookup fetched = co_await io::Offload(*svc_.blocking, std::move(lookup));
+    r = std::move(fetched);
+  }
   if (!r.local) {
     spdlog::error("smtp: domain lookup failed: {}", r.local.error().message);
     Refuse("451 4.3.0 Temporary lookup failure, try again later", to.ToString());
