@@ -1017,6 +1017,27 @@ TEST_P(EmbeddedStoreTest, CachedLookupsAnswerOnlyWhatTheCacheHolds) {
   EXPECT_FALSE(fast->CachedLocalDomain("example.test"));
 }
 
+// Whether an account has delivery scripts, from the cache alone (what SMTP
+// DATA checks on its loop before it skips the filtering hop): nothing until
+// DeliverySieveScripts has read the list; a script's change drops it.
+TEST_P(EmbeddedStoreTest, CachedDeliveryScriptsAnswerOnlyWhatTheCacheHolds) {
+  auto* fast = dynamic_cast<CachedLookups*>(store_.get());
+  ASSERT_NE(fast, nullptr);
+  int64_t a = MakeAccount("alice@example.test");
+  EXPECT_FALSE(fast->CachedHasDeliveryScripts(a, "jmap."));
+  ASSERT_TRUE(store_->DeliverySieveScripts(a, "jmap.").ok());
+  EXPECT_EQ(fast->CachedHasDeliveryScripts(a, "jmap."), std::optional<bool>(false));
+  // An inactive script is not for delivery; the change drops the entry all the same.
+  ASSERT_TRUE(store_->PutSieveScript(a, "main", "keep;").ok());
+  EXPECT_FALSE(fast->CachedHasDeliveryScripts(a, "jmap."));
+  ASSERT_TRUE(store_->DeliverySieveScripts(a, "jmap.").ok());
+  EXPECT_EQ(fast->CachedHasDeliveryScripts(a, "jmap."), std::optional<bool>(false));
+  ASSERT_TRUE(store_->SetActiveSieveScript(a, "main").ok());
+  EXPECT_FALSE(fast->CachedHasDeliveryScripts(a, "jmap."));
+  ASSERT_TRUE(store_->DeliverySieveScripts(a, "jmap.").ok());
+  EXPECT_EQ(fast->CachedHasDeliveryScripts(a, "jmap."), std::optional<bool>(true));
+}
+
 TEST_P(EmbeddedStoreTest, CorruptBodyIsDetectedNotServed) {
   int64_t a = MakeAccount("a@example.test");
   std::string msg = "Subject: c\r\n\r\nprecious bytes\r\n";

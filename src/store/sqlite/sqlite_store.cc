@@ -770,6 +770,14 @@ class SqliteStore final : public Store, public WriteProbe, public CachedLookups 
     return cache_.Recipient(AsciiLower(address));
   }
 
+  std::optional<bool> CachedHasDeliveryScripts(int64_t account_id,
+                                               std::string_view prefix) override {
+    if (!CacheUsable()) return std::nullopt;
+    auto scripts = cache_.Scripts(account_id, prefix);
+    if (!scripts) return std::nullopt;
+    return !scripts->empty();
+  }
+
   Result<Account> ResolveRecipient(std::string_view address) override {
     std::string addr = AsciiLower(address);
     const bool cached = CacheUsable();
