@@ -22,6 +22,7 @@
 #include "sieve/deliver.h"
 #include "smtp/command.h"
 #include "smtp/data_reader.h"
+#include "store/cached_lookups.h"
 #include "store/wait.h"
 
 namespace hato::smtp {
@@ -149,6 +150,9 @@ class Session final : public server::SessionRegistry::Member,
   awaitable<bool> HandleAuthScram(std::optional<std::string> initial);
   awaitable<bool> CheckSendingLimits();
   awaitable<bool> Deliver(std::string content);
+  bool NeedsNoFiltering(const store::DeliveryRequest& req, const sieve::FilterInput& in) const;
+  // The largest message NeedsNoFiltering lets the loop parse (about 0.1 ms).
+  static constexpr size_t kInlineParseMaxBytes = 16 * 1024;
   // The spam and virus scanners (src/scan) on an MX message: false when the
   // message was refused (the reply is sent); else `trace` gets the scan
   // fields and `verdict` what they said.
@@ -540,7 +544,31 @@ awaitable<bool> Session::HandleRcpt(const Command& c) {
     }
     return l;
   };
-  Lookup r = co_await io::Offload(*svc_.blocking, std::move(lookup));
+  // A recipient the directory cache holds (store/cached_lookups.h), without a
+  // quota limit to read the usage against, is answered here on the loop: no
+  // hop to the blocking pool and back. Everything else goes there.
+  std::optional<Lookup> cached;
+  if (auto* fast = dynamic_cast<store::CachedLookups*>(store); fast && !bare_postmaster) {
+    std::optional<bool> local = fast->CachedLocalDomain(domain);
+    if (local && !*local) {
+      cached.emplace();
+      cached->local = false;
+    } else if (local) {
+      std::optional<store::Account> account = fast->CachedRecipient(key);
+      if (account && !account->quota_bytes) {
+        cached.emplace();
+        cached->local = true;
+        cached->account = Result<store::Account>(std::move(*account));
+      }
+    }
+  }
+  Lookup r;
+  if (cached) {
+    r = std::move(*cached);
+  } else {
+    Lookup fetched = co_await io::Offload(*svc_.blocking, std::move(lookup));
+    r = std::move(fetched);
+  }
   if (!r.local) {
     spdlog::error("smtp: domain lookup failed: {}", r.local.error().message);
     Refuse("451 4.3.0 Temporary lookup failure, try again later", to.ToString());
@@ -637,6 +665,33 @@ std::string Session::ReceivedHeader(const std::string& id) const {
   }
   h += Rfc5322Date(std::time(nullptr)) + "\r\n";
   return h;
+}
+
+// Whether a delivery can skip sieve::Filter and its hop to the blocking pool
+// (issue 17): a message of at most kInlineParseMaxBytes (its MIME parse then
+// runs on the loop) whose local recipients, as the directory cache knows them
+// (store/cached_lookups.h), have no delivery scripts (no Sieve script active,
+// no forwarding, no vacation), with no spam verdict or DMARC quarantine and
+// no subaddress folder to file by. Filter would file each copy into INBOX
+// unchanged, which is what the delivery without filings does. Anything not
+// cached takes the hop (and Filter's read caches it for the next message).
+bool Session::NeedsNoFiltering(const store::DeliveryRequest& req,
+                               const sieve::FilterInput& in) const {
+  if (req.content.size() > kInlineParseMaxBytes || req.junk || in.junk ||
+      in.verdict.spam_action != scan::SpamAction::kNone) {
+    return false;
+  }
+  for (const std::string& detail : in.details) {
+    if (!detail.empty()) return false;
+  }
+  if (in.accounts.empty()) return true;
+  auto* fast = dynamic_cast<store::CachedLookups*>(svc_.store);
+  if (!fast) return false;
+  for (int64_t account : in.accounts) {
+    std::optional<bool> scripts = fast->CachedHasDeliveryScripts(account, sieve::kReservedPrefix);
+    if (!scripts || *scripts) return false;
+  }
+  return true;
 }
 
 awaitable<bool> Session::Deliver(std::string content) {
@@ -867,7 +922,13 @@ awaitable<bool> Session::Deliver(std::string content) {
     if (!filter_in.accounts.empty()) filtered = sieve::Filter(*store, filter_in, sieve_limits);
     return true;
   };
-  co_await io::Offload(*svc_.blocking, std::move(parse_and_filter));
+  if (NeedsNoFiltering(req, filter_in)) {
+    // Parsed here, on the loop: no hop to the blocking pool and back.
+    auto tree = mime::Parse(req.content);
+    req.mime = tree ? mime::Serialize(*tree) : std::string();
+  } else {
+    co_await io::Offload(*svc_.blocking, std::move(parse_and_filter));
+  }
   if (filtered) {
     // The content moves into the store below; what Finish reads of it (the
     // header, for the vacation reply's In-Reply-To) is kept.

@@ -13,6 +13,7 @@
 
 #include "io/fault_fs.h"
 #include "store/blobs.h"
+#include "store/cached_lookups.h"
 #include "store/postgres/conn.h"
 #include "store/sqlite/db.h"
 #include "store_backends.h"
@@ -974,6 +975,67 @@ TEST(MailboxName, Canonical) {
   for (const char* bad : {"", "/a", "a/", "a//b", "a*", "a%b", "a\x01"}) {
     EXPECT_FALSE(CanonicalMailboxName(bad).ok()) << bad;
   }
+}
+
+// The delivery look-ups from the directory cache alone (store/cached_lookups.h,
+// what SMTP RCPT answers on its event loop): nothing until a look-up has read
+// the database, then the same answers; nothing again after a change of the
+// directory in this process, or in another one (the data dir's stamp moved).
+TEST_P(EmbeddedStoreTest, CachedLookupsAnswerOnlyWhatTheCacheHolds) {
+  auto* fast = dynamic_cast<CachedLookups*>(store_.get());
+  ASSERT_NE(fast, nullptr);
+  int64_t id = MakeAccount("alice@example.test");
+  EXPECT_FALSE(fast->CachedLocalDomain("example.test"));
+  EXPECT_FALSE(fast->CachedRecipient("alice@example.test"));
+  ASSERT_TRUE(*store_->IsLocalDomain("example.test"));
+  ASSERT_FALSE(*store_->IsLocalDomain("elsewhere.test"));
+  ASSERT_TRUE(store_->ResolveRecipient("alice@example.test").ok());
+  ASSERT_FALSE(store_->ResolveRecipient("bob@example.test").ok());
+  EXPECT_EQ(fast->CachedLocalDomain("EXAMPLE.test"), std::optional<bool>(true));
+  EXPECT_EQ(fast->CachedLocalDomain("elsewhere.test"), std::optional<bool>(false));
+  auto alice = fast->CachedRecipient("Alice@Example.test");
+  ASSERT_TRUE(alice);
+  EXPECT_EQ(alice->id, id);
+  EXPECT_FALSE(alice->quota_bytes);
+  EXPECT_FALSE(fast->CachedRecipient("bob@example.test"));  // not found: never cached
+
+  // A quota set here drops the cached recipient; read again, it carries the limit.
+  ASSERT_TRUE(store_->SetQuota("alice@example.test", 1000).ok());
+  EXPECT_FALSE(fast->CachedRecipient("alice@example.test"));
+  ASSERT_TRUE(store_->ResolveRecipient("alice@example.test").ok());
+  alice = fast->CachedRecipient("alice@example.test");
+  ASSERT_TRUE(alice);
+  EXPECT_EQ(alice->quota_bytes, std::optional<uint64_t>(1000));
+
+  // Another process's change (hato user remove ...) moves the stamp: the
+  // cache is dropped before it answers.
+  {
+    std::ofstream stamp(where_.dir() + "/lookups.stamp", std::ios::trunc);
+    stamp << "0123456789abcdef";
+  }
+  EXPECT_FALSE(fast->CachedRecipient("alice@example.test"));
+  EXPECT_FALSE(fast->CachedLocalDomain("example.test"));
+}
+
+// Whether an account has delivery scripts, from the cache alone (what SMTP
+// DATA checks on its loop before it skips the filtering hop): nothing until
+// DeliverySieveScripts has read the list; a script's change drops it.
+TEST_P(EmbeddedStoreTest, CachedDeliveryScriptsAnswerOnlyWhatTheCacheHolds) {
+  auto* fast = dynamic_cast<CachedLookups*>(store_.get());
+  ASSERT_NE(fast, nullptr);
+  int64_t a = MakeAccount("alice@example.test");
+  EXPECT_FALSE(fast->CachedHasDeliveryScripts(a, "jmap."));
+  ASSERT_TRUE(store_->DeliverySieveScripts(a, "jmap.").ok());
+  EXPECT_EQ(fast->CachedHasDeliveryScripts(a, "jmap."), std::optional<bool>(false));
+  // An inactive script is not for delivery; the change drops the entry all the same.
+  ASSERT_TRUE(store_->PutSieveScript(a, "main", "keep;").ok());
+  EXPECT_FALSE(fast->CachedHasDeliveryScripts(a, "jmap."));
+  ASSERT_TRUE(store_->DeliverySieveScripts(a, "jmap.").ok());
+  EXPECT_EQ(fast->CachedHasDeliveryScripts(a, "jmap."), std::optional<bool>(false));
+  ASSERT_TRUE(store_->SetActiveSieveScript(a, "main").ok());
+  EXPECT_FALSE(fast->CachedHasDeliveryScripts(a, "jmap."));
+  ASSERT_TRUE(store_->DeliverySieveScripts(a, "jmap.").ok());
+  EXPECT_EQ(fast->CachedHasDeliveryScripts(a, "jmap."), std::optional<bool>(true));
 }
 
 TEST_P(EmbeddedStoreTest, CorruptBodyIsDetectedNotServed) {

@@ -28,6 +28,7 @@
 #include "search/terms.h"
 #include "search/text_index.h"
 #include "store/blobs.h"
+#include "store/cached_lookups.h"
 #include "store/directory_cache.h"
 #include "store/probe.h"
 #include "store/sqlite/db.h"
@@ -129,7 +130,7 @@ BlobRef RefFromRow(Stmt& s, int first) {
   return ref;
 }
 
-class SqliteStore final : public Store, public WriteProbe {
+class SqliteStore final : public Store, public WriteProbe, public CachedLookups {
  public:
   using Store::AddAccount;
   using Store::SetPassword;
@@ -754,6 +755,27 @@ class SqliteStore final : public Store, public WriteProbe {
       if (!*row) return Err(ErrorKind::kNotFound, "no such account: " + addr);
       return Account{(*s)->Int(0), (*s)->Text(1), (*s)->Text(2), (*s)->Text(3), (*s)->Int(4), {}};
     });
+  }
+
+  // CachedLookups (store/cached_lookups.h): the cache alone. CacheUsable
+  // reads the 16-byte stamp file (the page cache holds it) to see other
+  // processes' changes, as every look-up does.
+  std::optional<bool> CachedLocalDomain(std::string_view domain) override {
+    if (!CacheUsable()) return std::nullopt;
+    return cache_.Domain(AsciiLower(domain));
+  }
+
+  std::optional<Account> CachedRecipient(std::string_view address) override {
+    if (!CacheUsable()) return std::nullopt;
+    return cache_.Recipient(AsciiLower(address));
+  }
+
+  std::optional<bool> CachedHasDeliveryScripts(int64_t account_id,
+                                               std::string_view prefix) override {
+    if (!CacheUsable()) return std::nullopt;
+    auto scripts = cache_.Scripts(account_id, prefix);
+    if (!scripts) return std::nullopt;
+    return !scripts->empty();
   }
 
   Result<Account> ResolveRecipient(std::string_view address) override {
