@@ -5,9 +5,21 @@
 // the same word list) with its headers, already extracted (as
 // mime::ExtractSearchText would give them for this plain-text mail).
 //
+// --variant other than "index" (the default: search::TextIndex as it is)
+// writes the same documents straight to Xapian with other terms, to price an
+// index design before building it (the search side of those is not here):
+//   no-positions  the same trigram and word terms, without positions or run ends
+//   run-positions each whitespace-free run (to 64 bytes) as a term with its
+//                 position, and the word terms; no trigrams
+//   words         the word terms only (search::Words)
+//
 // Usage: hato-index-cost [--messages N] [--batch B] [--size BYTES] [--dir DIR]
-// Prints one JSON line: messages, batch, CPU ms per message (user+sys of the
-// process, clock(3)), index bytes per message.
+//                        [--variant index|no-positions|run-positions|words]
+// Prints one JSON line: messages, batch, variant, CPU ms per message
+// (user+sys of the process, clock(3)), index bytes per message.
+#include <xapian.h>
+
+#include <cctype>
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
@@ -16,6 +28,7 @@
 #include <string>
 #include <vector>
 
+#include "search/terms.h"
 #include "search/text_index.h"
 
 namespace {
@@ -66,12 +79,36 @@ hato::search::IndexDoc Message(int index, size_t size) {
   return d;
 }
 
+// One field of a --variant document (prefix "H" or "B", as text_index.cc).
+void AddVariantField(Xapian::Document& doc, const std::string& variant, std::string_view text,
+                     const std::string& prefix) {
+  using namespace hato::search;
+  std::string folded = Fold(text);
+  if (variant == "no-positions") {
+    for (const auto& t : Trigrams(folded, prefix)) doc.add_boolean_term(t);
+  } else if (variant == "run-positions") {
+    std::string term = prefix + '\x01';
+    Xapian::termpos position = 0;
+    for (size_t i = 0; i < folded.size();) {
+      while (i < folded.size() && std::isspace(static_cast<unsigned char>(folded[i]))) ++i;
+      size_t start = i;
+      while (i < folded.size() && !std::isspace(static_cast<unsigned char>(folded[i]))) ++i;
+      if (i == start) break;
+      term.resize(prefix.size() + 1);
+      term.append(folded, start, std::min<size_t>(i - start, 64));
+      doc.add_posting(term, ++position, 0);
+    }
+  }
+  for (const auto& word : Words(folded)) doc.add_boolean_term(prefix + '\t' + word);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   int messages = 5000, batch = 256;
   size_t size = 4096;
   std::string dir = "/tmp/hato-index-cost";
+  std::string variant = "index";
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string flag = argv[i];
     if (flag == "--messages")
@@ -82,29 +119,48 @@ int main(int argc, char** argv) {
       size = std::strtoul(argv[i + 1], nullptr, 10);
     else if (flag == "--dir")
       dir = argv[i + 1];
+    else if (flag == "--variant")
+      variant = argv[i + 1];
     else {
-      std::fprintf(
-          stderr, "usage: hato-index-cost [--messages N] [--batch B] [--size BYTES] [--dir DIR]\n");
+      std::fprintf(stderr,
+                   "usage: hato-index-cost [--messages N] [--batch B] [--size BYTES] [--dir DIR] "
+                   "[--variant index|no-positions|run-positions|words]\n");
       return 2;
     }
   }
   std::filesystem::remove_all(dir);
-  auto index = hato::search::TextIndex::Open(dir, messages);
-  if (!index) {
-    std::fprintf(stderr, "%s\n", index.error().message.c_str());
-    return 1;
-  }
   std::vector<hato::search::IndexDoc> docs;
   docs.reserve(messages);
   for (int i = 0; i < messages; ++i) docs.push_back(Message(i, size));
   std::clock_t start = std::clock();
-  for (int i = 0; i < messages; i += batch) {
-    int end = std::min(messages, i + batch);
-    std::vector<hato::search::IndexDoc> part(docs.begin() + i, docs.begin() + end);
-    if (!(*index)->Add(part, end) || !(*index)->Commit()) {
-      std::fprintf(stderr, "indexing failed\n");
+  if (variant == "index") {
+    auto index = hato::search::TextIndex::Open(dir, messages);
+    if (!index) {
+      std::fprintf(stderr, "%s\n", index.error().message.c_str());
       return 1;
     }
+    for (int i = 0; i < messages; i += batch) {
+      int end = std::min(messages, i + batch);
+      std::vector<hato::search::IndexDoc> part(docs.begin() + i, docs.begin() + end);
+      if (!(*index)->Add(part, end) || !(*index)->Commit()) {
+        std::fprintf(stderr, "indexing failed\n");
+        return 1;
+      }
+    }
+  } else if (variant == "no-positions" || variant == "run-positions" || variant == "words") {
+    Xapian::WritableDatabase db(
+        dir, Xapian::DB_CREATE_OR_OPEN | Xapian::DB_NO_SYNC | Xapian::DB_BACKEND_GLASS);
+    for (int i = 0; i < messages; ++i) {
+      Xapian::Document doc;
+      AddVariantField(doc, variant, docs[i].header, "H");
+      AddVariantField(doc, variant, docs[i].body, "B");
+      db.replace_document(static_cast<Xapian::docid>(docs[i].id), doc);
+      if ((i + 1) % batch == 0) db.commit();
+    }
+    db.commit();
+  } else {
+    std::fprintf(stderr, "unknown --variant %s\n", variant.c_str());
+    return 2;
   }
   double ms = double(std::clock() - start) * 1000.0 / CLOCKS_PER_SEC / messages;
   uintmax_t bytes = 0;
@@ -112,10 +168,9 @@ int main(int argc, char** argv) {
     if (e.is_regular_file()) bytes += e.file_size();
   }
   std::printf(
-      "{\"messages\": %d, \"batch\": %d, \"size\": %zu, \"cpu_ms_per_msg\": %.4f, "
-      "\"index_bytes_per_msg\": %.0f}\n",
-      messages, batch, size, ms, double(bytes) / messages);
-  index->reset();
+      "{\"messages\": %d, \"batch\": %d, \"variant\": \"%s\", \"size\": %zu, "
+      "\"cpu_ms_per_msg\": %.4f, \"index_bytes_per_msg\": %.0f}\n",
+      messages, batch, variant.c_str(), size, ms, double(bytes) / messages);
   std::filesystem::remove_all(dir);
   return 0;
 }
