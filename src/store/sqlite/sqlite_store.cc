@@ -2377,8 +2377,8 @@ class SqliteStore final : public Store, public WriteProbe {
   }
   // Bodies per round and per Xapian commit. Xapian buffers a commit's
   // postings and positions in memory, and its CPU per document grows with
-  // that buffer: one commit per second of indexing (300-1,000 bodies) cost
-  // 10-25% more per 4 KiB message than one per 256 (bench/README.md,
+  // that buffer: one commit per 1,024 bodies (a second of indexing was
+  // 300-1,000) cost 2-50% more per 4 KiB message than one per 256 (bench/README.md,
   // `hato-index-cost --batch`); 64 cost the same as 256. A search that sees
   // its revision replaced under it reopens and retries (text_index.cc,
   // kSearchAttempts): at this size it has a quarter second or more.
