@@ -2345,9 +2345,9 @@ class SqliteStore final : public Store, public WriteProbe, public CachedLookups 
   // Indexes the next batch of bodies above the watermark; returns how many
   // it read (0: caught up).
   Result<uint64_t> IndexRound(const TextExtractor& extract) {
-    static constexpr int64_t kBatch = 256;
     int64_t mark = index_->Watermark();
-    auto batch = WithReader([mark](Db& db) { return sqlite::QueryBlobsAbove(db, mark, kBatch); });
+    auto batch = WithReader(
+        [mark](Db& db) { return sqlite::QueryBlobsAbove(db, mark, kIndexCommitBodies); });
     if (!batch) return batch.error();
     if (batch->empty()) return uint64_t{0};
     std::vector<search::IndexDoc> docs;
@@ -2374,9 +2374,9 @@ class SqliteStore final : public Store, public WriteProbe, public CachedLookups 
     return batch->size();
   }
 
-  // Indexes until caught up or `budget` has passed, then commits once: one
-  // Xapian commit per second at most however fast mail arrives. Stops early
-  // (index_deferred_) while IndexShouldWait().
+  // Indexes until caught up or `budget` has passed, committing every round
+  // (kIndexCommitBodies bodies). Stops early (index_deferred_) while
+  // IndexShouldWait().
   Result<uint64_t> IndexFor(const TextExtractor& extract, std::chrono::milliseconds budget) {
     auto until = std::chrono::steady_clock::now() + budget;
     uint64_t total = 0;
@@ -2386,17 +2386,25 @@ class SqliteStore final : public Store, public WriteProbe, public CachedLookups 
         index_deferred_ = true;
         break;
       }
-      auto n = IndexRound(extract);
+      auto n = IndexRound(extract);  // 0: nothing read, nothing staged
       if (!n) return n.error();
+      if (*n == 0) break;
       total += *n;
-      if (*n == 0 || std::chrono::steady_clock::now() >= until) break;
+      if (auto st = index_->Commit(); !st) return st.error();
+      if (std::chrono::steady_clock::now() >= until) break;
       std::lock_guard lock(index_mu_);
       if (index_stopping_) break;
     }
-    if (total == 0 && index_deferred_) return total;  // nothing staged
-    if (auto st = index_->Commit(); !st) return st.error();
     return total;
   }
+  // Bodies per round and per Xapian commit. Xapian buffers a commit's
+  // postings and positions in memory, and its CPU per document grows with
+  // that buffer: one commit per 1,024 bodies (a second of indexing was
+  // 300-1,000) cost 2-50% more per 4 KiB message than one per 256 (bench/README.md,
+  // `hato-index-cost --batch`); 64 cost the same as 256. A search that sees
+  // its revision replaced under it reopens and retries (text_index.cc,
+  // kSearchAttempts): at this size it has a quarter second or more.
+  static constexpr int64_t kIndexCommitBodies = 256;
 
   // Deferred indexing: while the writer is storing bodies (a group commit
   // that stored some ended within kIndexQuiet), the indexer leaves new bodies for
