@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "flags.h"
+#include "words.h"
 
 namespace asio = boost::asio;
 using asio::awaitable;
@@ -144,7 +145,7 @@ class MessageBuilder {
       size_t limit = std::min<size_t>(72, target - out.size() - 2);
       line.clear();
       for (;;) {
-        std::string word = kWords[rng() % std::size(kWords)];
+        std::string word = bench::kWords[rng() % std::size(bench::kWords)];
         if (sentence_start) {
           word[0] = static_cast<char>(word[0] - 'a' + 'A');
         }
@@ -173,19 +174,6 @@ class MessageBuilder {
   }
 
  private:
-  static constexpr const char* kWords[] = {
-      "the",     "quarterly", "report",   "meeting",  "please",   "review",  "attached", "schedule",
-      "project", "team",      "update",   "customer", "server",   "release", "budget",   "thanks",
-      "regards", "we",        "will",     "should",   "could",    "discuss", "tomorrow", "morning",
-      "after",   "lunch",     "numbers",  "look",     "good",     "issue",   "fixed",    "deploy",
-      "staging", "mail",      "delivery", "queue",    "latency",  "message", "inbox",    "question",
-      "answer",  "and",       "or",       "with",     "for",      "from",    "about",    "this",
-      "that",    "our",       "your",     "their",    "is",       "are",     "was",      "be",
-      "a",       "an",        "to",       "of",       "in",       "on",      "at",       "it",
-      "not",     "all",       "new",      "first",    "last",     "week",    "month",    "year",
-      "plan",    "draft",     "final",    "version",  "notes",    "agenda",  "call",     "office",
-      "travel",  "invoice",   "payment",  "order",    "shipping", "support", "ticket",   "feature",
-      "request", "document",  "summary"};
   const Options& opts_;
   uint64_t run_id_;
   std::string date_;
