@@ -916,16 +916,18 @@ awaitable<bool> Session::Deliver(std::string content) {
     filter_in.now = req.received_at;
   }
   sieve::DeliveryLimits sieve_limits = sieve::LimitsFrom(cfg_->sieve);
-  auto parse_and_filter = [store, &req, &filter_in, &filtered, &sieve_limits] {
+  auto parse_mime = [&req] {
     auto tree = mime::Parse(req.content);
     req.mime = tree ? mime::Serialize(*tree) : std::string();
+  };
+  auto parse_and_filter = [store, &filter_in, &filtered, &sieve_limits, &parse_mime] {
+    parse_mime();
     if (!filter_in.accounts.empty()) filtered = sieve::Filter(*store, filter_in, sieve_limits);
     return true;
   };
   if (NeedsNoFiltering(req, filter_in)) {
     // Parsed here, on the loop: no hop to the blocking pool and back.
-    auto tree = mime::Parse(req.content);
-    req.mime = tree ? mime::Serialize(*tree) : std::string();
+    parse_mime();
   } else {
     co_await io::Offload(*svc_.blocking, std::move(parse_and_filter));
   }
