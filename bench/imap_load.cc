@@ -67,7 +67,8 @@ struct Options {
   bool prefill_only = false;
   bool json = false;
   // "default": the mail client mix (kMix); "list": only LIST_VIEW, the IMAP
-  // side of the JMAP list-view benchmark (bench/jmap_bench.sh).
+  // side of the JMAP list-view benchmark (bench/jmap_bench.sh); "login": only
+  // SESSION, clients that log in again and again (issue 17's login load).
   std::string mix = "default";
 };
 
@@ -76,7 +77,7 @@ struct Options {
                "error: %s\nusage: hato-imap-load --host H --port P --users N "
                "[--user-format 'bench%%d@bench.test'] --password W --clients C "
                "(--seconds T | --ops N) [--prefill M [--prefill-only]] [--prefill-conns K] "
-               "[--timeout SEC] [--mix default|list] [--json]\n",
+               "[--timeout SEC] [--mix default|list|login] [--json]\n",
                msg);
   std::exit(2);
 }
@@ -98,8 +99,8 @@ Options ParseArgs(int argc, char** argv) {
                    {"--mix", &o.mix}};
   flags.switches = {{"--json", &o.json}, {"--prefill-only", &o.prefill_only}};
   bench::ParseFlags(argc, argv, flags, Usage);
-  if (o.mix != "default" && o.mix != "list") {
-    Usage("--mix must be default or list");
+  if (o.mix != "default" && o.mix != "list" && o.mix != "login") {
+    Usage("--mix must be default, list or login");
   }
   if (o.password.empty()) {
     Usage("--password is required");
@@ -505,6 +506,7 @@ enum Op {
   kExpunge,
   kIdle,
   kListView,
+  kSession,
   kNumOps
 };
 struct OpInfo {
@@ -524,12 +526,22 @@ constexpr std::array<OpInfo, kNumOps> kMix = {{
     {"IDLE", 5},             // IDLE, wait for "+", DONE, wait for OK
     {"LIST_VIEW", 0},        // UID SEARCH ALL, then UID FETCH of its 50 highest UIDs
                              // (ENVELOPE): a list view; 100 with --mix list, else 0
+    {"SESSION", 0},          // a new connection: LOGIN, SELECT INBOX, FETCH 1:10 (FLAGS),
+                             // LOGOUT (kSessionCommands); 100 with --mix login, else 0
 }};
+// IMAP commands one SESSION sends (commands/s = SESSION/s x this).
+constexpr int kSessionCommands = 4;
 // The weights of a --mix.
 std::array<int, kNumOps> MixWeights(const std::string& mix) {
   std::array<int, kNumOps> w{};
   for (int i = 0; i < kNumOps; ++i) {
-    w[i] = mix == "list" ? (i == kListView ? 100 : 0) : kMix[i].weight;
+    if (mix == "list") {
+      w[i] = i == kListView ? 100 : 0;
+    } else if (mix == "login") {
+      w[i] = i == kSession ? 100 : 0;
+    } else {
+      w[i] = kMix[i].weight;
+    }
   }
   return w;
 }
@@ -909,12 +921,13 @@ class LoadRun {
           "\"io_errors\": %d, \"protocol_anomalies\": %d, \"clients_failed\": %d, "
           "\"login_select_p50_ms\": %.3f, \"login_select_p99_ms\": %.3f, "
           "\"inbox_start_avg\": %.1f, \"inbox_end_avg\": %.1f, \"fetched_bytes\": %ld, "
-          "\"client_cpu_s\": %.3f, \"login_retries\": %ld, \"timed_out\": %s, \"commands\": {",
+          "\"client_cpu_s\": %.3f, \"login_retries\": %ld, \"timed_out\": %s, "
+          "\"session_commands\": %d, \"commands\": {",
           opts_.users, opts_.clients, opts_.prefill, prefill_appended_, prefill_bytes_, prefill_s_,
           prefill_s_ > 0 ? prefill_appended_ / prefill_s_ : 0.0, elapsed, total, rate, errors,
           io_errors_, anomalies_, clients_failed_, Pct(login_ms_, 0.5), Pct(login_ms_, 0.99),
           Avg(inbox_start_), Avg(inbox_end_), fetched_bytes_, cpu, login_retries_,
-          timed_out_ ? "true" : "false");
+          timed_out_ ? "true" : "false", kSessionCommands);
       for (int i = 0; i < kNumOps; ++i) {
         OpStats& s = stats_[i];
         std::sort(s.latency_ms.begin(), s.latency_ms.end());
@@ -1158,6 +1171,9 @@ class LoadRun {
   // Runs one operation; returns the tagged status of the (last) command.
   awaitable<std::string> RunOp(ImapConn& c, Op op, Rng& rng, int user, int next_append, int slot,
                                int slots, int& appended, int& removed) {
+    if (op == kSession) {
+      co_return co_await Session(user);
+    }
     size_t known = c.KnownCount();
     if (known == 0 && op != kSearch && op != kIdle && op != kListView) {
       op = c.uids.empty() ? kAppend : kFetchFlags;  // nothing to act on yet
@@ -1282,10 +1298,36 @@ class LoadRun {
         cmd = "UID FETCH " + cmd + " (ENVELOPE)";
         break;
       }
+      case kSession:
       case kNumOps:
         break;
     }
     status = co_await c.Command(cmd);
+    co_return status;
+  }
+
+  // A client that logs in, looks at its INBOX and leaves, on a connection of its own: a
+  // POP3-style poller or a phone reconnecting after a network change. The first status
+  // that is not OK is the operation's status.
+  awaitable<std::string> Session(int user) {
+    tcp::socket sock(io_);
+    ImapConn s(sock, registry_);
+    co_await sock.async_connect(ep_, use_awaitable);
+    sock.set_option(tcp::no_delay(true));
+    Response greeting;
+    co_await s.Read(greeting);
+    co_await Login(s, user);
+    static constexpr const char* kWork[] = {"SELECT INBOX", "FETCH 1:10 (FLAGS)", "LOGOUT"};
+    static_assert(std::size(kWork) + 1 == kSessionCommands);
+    std::string status = "OK";
+    for (const char* command : kWork) {
+      std::string cmd = command;
+      std::string st = co_await s.Command(cmd);
+      if (!IsOk(st) && IsOk(status)) {
+        status = st;
+      }
+    }
+    anomalies_ += s.anomalies_;
     co_return status;
   }
 

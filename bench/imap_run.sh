@@ -9,7 +9,12 @@
 # keep the temp dirs with data and logs), IMAP_BENCH_MIX (default; "list": only the list view,
 # hato-imap-load --mix list), IMAP_BENCH_JMAP (set: after Hato's IMAP run, the same clients
 # run the JMAP list view on the same data with hato-jmap-load; bench/jmap_bench.sh),
-# IMAP_BENCH_RESULT (imap-bench-results.json: the results file in BUILD_DIR).
+# IMAP_BENCH_RESULT (imap-bench-results.json: the results file in BUILD_DIR),
+# IMAP_BENCH_DOVECOT_SCHEMES (PLAIN: Dovecot's password scheme, or a list such as
+# "PLAIN ARGON2ID" to run Dovecot once per scheme; ARGON2ID hashes with Hato's parameters,
+# m=19 MiB, t=2, p=1). IMAP_BENCH_MIX=login is the login load: every operation a new
+# connection that logs in, selects, fetches and logs out. IMAP_BENCH_HATO_CREDENTIAL_CACHE=0
+# turns Hato's credential cache off (every LOGIN an Argon2id check).
 # Each server gets a fresh temp dir; both are prefilled identically through IMAP APPEND (not
 # timed), then run the same timed mix. Server CPU is utime+stime+cutime+cstime from /proc of
 # the server's process tree around the timed run. The memory test restarts each server on its
@@ -28,6 +33,7 @@ IDLE_N=${IDLE_CONNECTIONS:-10000}
 IDLE_DV=${IDLE_CONNECTIONS_DOVECOT:-1000}
 TIMEOUT=${IMAP_BENCH_TIMEOUT:-3600}
 MIX=${IMAP_BENCH_MIX:-default}
+DV_SCHEMES=${IMAP_BENCH_DOVECOT_SCHEMES:-PLAIN}
 JMAP=${IMAP_BENCH_JMAP:-}
 LOAD=$BUILD/bench/hato-imap-load
 JLOAD=$BUILD/bench/hato-jmap-load
@@ -246,8 +252,9 @@ idle_test() {
 
 # ---- Hato ----
 start_hato() {
+  # The HTTP listener on its own port always: the configured 8080 may be taken on a busy machine.
   "$BUILD/hato" serve --data "$HATO_DIR/data" --imap "127.0.0.1:$HATO_IMAP" \
-    ${JMAP:+--http "127.0.0.1:$HATO_HTTP"} \
+    --http "127.0.0.1:$HATO_HTTP" \
     ${HATO_EVENT_LOOPS:+--event-loops "$HATO_EVENT_LOOPS"} 2>>"$HATO_DIR/hato.log" &
   HATO_PID=$!
   if ! wait_port "$HATO_IMAP" "$HATO_PID"; then
@@ -258,7 +265,7 @@ start_hato() {
 run_hato() {
   local hato=$BUILD/hato i
   [ -x "$hato" ] || { echo "imap-bench: $hato not built" >&2; return 1; }
-  ports_free "$HATO_IMAP" ${JMAP:+"$HATO_HTTP"} || return 1
+  ports_free "$HATO_IMAP" "$HATO_HTTP" || return 1
   HATO_DIR=$(mktemp -d /tmp/hato-imap-bench.XXXXXX)
   if ! "$hato" init --data "$HATO_DIR/data" --domain bench.test >"$HATO_DIR/init.log" 2>&1; then
     echo "imap-bench: hato init failed:" >&2; tail -20 "$HATO_DIR/init.log" >&2; return 1
@@ -274,6 +281,10 @@ run_hato() {
   sed -i -e "s/^max_connections = 5000 /max_connections = $((IDLE_N + CLIENTS + 100)) /" \
     -e "s/^max_sessions_per_account = [0-9]*/max_sessions_per_account = $((IDLE_N + CLIENTS))/" \
     "$HATO_DIR/data/hato.toml"
+  if [ "${IMAP_BENCH_HATO_CREDENTIAL_CACHE:-1}" = 0 ]; then
+    sed -i -e "s/^credential_cache_entries = [0-9]*/credential_cache_entries = 0/" \
+      "$HATO_DIR/data/hato.toml"
+  fi
   if [ -n "$JMAP" ]; then  # CLIENTS requests at once from one address, for one account
     sed -i -e "s/^max_connections_per_ip = [0-9]*/max_connections_per_ip = $((CLIENTS + 100))/" \
       -e "s/^max_requests = [0-9]*/max_requests = $((CLIENTS + 100))/" \
@@ -306,8 +317,21 @@ start_dovecot() {
   wait_port "$DV_IMAP" || return 1
   DV_PID=$(pidfile "$DV_DIR/base/master.pid")
 }
+# dovecot_password SCHEME: the passwd-file password field for $PASS in SCHEME.
+dovecot_password() {
+  case "$1" in
+    PLAIN) echo "{PLAIN}$PASS" ;;
+    ARGON2ID)  # Hato's Argon2id cost (src/auth/password.h): 19 MiB, 2 passes, 1 lane
+      echo "{ARGON2ID}$(/usr/bin/python3 -c 'import sys, nacl.pwhash as p
+print(p.argon2id.str(sys.argv[1].encode(), opslimit=2, memlimit=19 * 1024 * 1024).decode())' \
+        "$PASS")" ;;
+    *) echo "imap-bench: unknown Dovecot scheme $1 (PLAIN or ARGON2ID)" >&2; return 1 ;;
+  esac
+}
+# run_dovecot SCHEME IDLE: prefill and time Dovecot with passwords in SCHEME; IDLE=1 also
+# runs the IDLE memory test.
 run_dovecot() {
-  local d uid gid i limit
+  local scheme=$1 with_idle=$2 d uid gid i limit password
   ports_free "$DV_IMAP" || return 1
   id "$MAIL_USER" >/dev/null 2>&1 ||
     useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin "$MAIL_USER"
@@ -317,8 +341,9 @@ run_dovecot() {
   chmod 755 "$d"  # the dovecot users must traverse it
   mkdir -p "$d/base" "$d/state" "$d/mail"
   chown "$MAIL_USER:$MAIL_USER" "$d/mail"
+  password=$(dovecot_password "$scheme") || return 1
   for i in $(seq "$USERS"); do
-    echo "${FMT/\%d/$i}:{PLAIN}$PASS:$uid:$gid::$d/mail/bench$i::"
+    echo "${FMT/\%d/$i}:$password:$uid:$gid::$d/mail/bench$i::"
   done >"$d/users"
   chmod 644 "$d/users"
   limit=$((CLIENTS + IDLE_DV + 100))
@@ -384,8 +409,9 @@ service imap-login {
 }
 EOF
   start_dovecot || return 1
-  dv_json=$(load "$DV_IMAP" Dovecot "$DV_PID") || { tail -20 "$d/dovecot.log" >&2; return 1; }
-  if [ "$IDLE_DV" -gt 0 ]; then
+  dv_json=$(load "$DV_IMAP" "Dovecot ($scheme)" "$DV_PID") ||
+    { tail -20 "$d/dovecot.log" >&2; return 1; }
+  if [ "$with_idle" = 1 ] && [ "$IDLE_DV" -gt 0 ]; then
     stop_dovecot  # a fresh instance on the prefilled Maildirs
     start_dovecot || return 1
     dv_idle=$(idle_test "$DV_IMAP" "$IDLE_DV" Dovecot "$DV_PID") ||
@@ -396,7 +422,7 @@ EOF
 echo "imap-bench: $USERS users, $PREFILL messages each, $CLIENTS clients, $SECONDS_ s;" \
   "IDLE test: $IDLE_N connections to Hato, $IDLE_DV to Dovecot (open-file limit $NOFILE)" >&2
 status=0
-hato_json="" dv_json="" hato_idle="" dv_idle="" DV_PID="" hato_jmap=""
+hato_json="" dv_json="" hato_idle="" dv_idle="" DV_PID="" hato_jmap="" dv_schemes="" dv_first=""
 echo "imap-bench: running Hato..." >&2
 run_hato || status=1
 cleanup
@@ -404,9 +430,17 @@ if [ -n "${IMAP_BENCH_HATO_ONLY:-}" ]; then
   echo "imap-bench: IMAP_BENCH_HATO_ONLY set; Dovecot skipped" >&2
 elif command -v dovecot >/dev/null && [ -x /usr/lib/dovecot/imap ]; then
   if [ "$(id -u)" -eq 0 ]; then
-    echo "imap-bench: running Dovecot..." >&2
-    run_dovecot || status=1
-    cleanup
+    first=1
+    for scheme in $DV_SCHEMES; do
+      echo "imap-bench: running Dovecot (passwords in $scheme)..." >&2
+      dv_json=""
+      run_dovecot "$scheme" "$first" || status=1
+      cleanup
+      [ "$first" = 1 ] && dv_first=$dv_json
+      dv_schemes="$dv_schemes${dv_schemes:+, }\"$scheme\": ${dv_json:-null}"
+      first=0
+    done
+    dv_json=$dv_first
   else
     echo "imap-bench: Dovecot needs root; skipped" >&2
   fi
@@ -423,6 +457,7 @@ cat >"$RESULT" <<EOF
  "hato": ${hato_json:-null},
  "hato_jmap": ${hato_jmap:-null},
  "dovecot": ${dv_json:-null},
+ "dovecot_schemes": {$dv_schemes},
  "idle": {"hato": ${hato_idle:-null}, "dovecot": ${dv_idle:-null}}}
 EOF
 python3 - "$RESULT" <<'EOF' || status=1
@@ -460,6 +495,26 @@ for n in names:
     print(f"  {n + ' (' + str((h or d)['commands'][n]['weight']) + '%)':24} {lat(h):>18} {lat(d):>18}")
 rt = r["ratio_ops_per_s"]
 print(f"Hato/Dovecot ops/s: x{rt if rt is not None else 'n/a'} (goal >= 2)")
+if r["mix"] == "login":
+    # Each SESSION is session_commands IMAP commands (LOGIN, SELECT, FETCH, LOGOUT).
+    def cmds(x):
+        return x["commands"]["SESSION"]["per_s"] * x["session_commands"] if x else None
+    print()
+    print("Login load: IMAP commands/s (each SESSION: a new connection, LOGIN, SELECT, FETCH, LOGOUT)")
+    hc = cmds(h)
+    import os
+    cache = "off" if os.environ.get("IMAP_BENCH_HATO_CREDENTIAL_CACHE") == "0" else "on"
+    label = f"Hato (Argon2id, credential cache {cache})"
+    print(f"  {label:40} {hc:10.1f}" if hc else "  Hato failed")
+    for scheme, x in r["dovecot_schemes"].items():
+        dc = cmds(x)
+        if dc:
+            print(f"  {'Dovecot (' + scheme + ')':40} {dc:10.1f}   Hato x{hc / dc:.2f}"
+                  f"   server CPU ms/session {x['cpu_ms_per_op']:.3f}")
+        else:
+            print(f"  Dovecot ({scheme}) failed")
+    if h:
+        print(f"  Hato server CPU ms/session {h['cpu_ms_per_op']:.3f}; goal: Hato >= 2x Dovecot (PLAIN)")
 for x, name in ((h, "Hato"), (d, "Dovecot")):
     if x and x.get("error_samples"):
         print(f"{name} errors: " + "; ".join(x["error_samples"][:5]))
