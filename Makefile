@@ -70,6 +70,9 @@ bench: deps
 	bash bench/run.sh $(BUILD)
 	bash bench/outbound_run.sh $(BUILD)
 	cmake --build $(BUILD) -j $(JOBS) --target hato-imap-load hato-idle-rss && bash bench/imap_run.sh $(BUILD)
+	IMAP_BENCH_MIX=login IMAP_BENCH_PREFILL=50 IDLE_CONNECTIONS=0 IDLE_CONNECTIONS_DOVECOT=0 \
+	  IMAP_BENCH_DOVECOT_SCHEMES="PLAIN ARGON2ID" IMAP_BENCH_RESULT=login-bench-results.json \
+	  bash bench/imap_run.sh $(BUILD)
 	cmake --build $(BUILD) -j $(JOBS) --target hato-jmap-load && bash bench/jmap_bench.sh $(BUILD)
 	python3 bench/jmap_run.py $(BUILD)
 	python3 bench/pop3_run.py $(BUILD)

@@ -5,7 +5,8 @@ Usage:
   python3 bench/compare.py BASELINE [CURRENT]
 
 BASELINE and CURRENT are either result files written by `make bench`
-(bench-results.json, imap-bench-results.json, jmap-bench-results.json) or
+(bench-results.json, imap-bench-results.json, jmap-bench-results.json,
+login-bench-results.json, ...) or
 directories holding them (a build directory, or a copy of one kept from an
 earlier run). CURRENT defaults to the directory `build`. Files are matched by
 name; a kind present on one side only is reported and skipped.
@@ -40,6 +41,10 @@ HEADLINES = [
     ("jmap-list-bench-results.json", "JMAP list view req/s (C++ client)",
      ("hato_jmap", "ops_per_s"), HIGHER),
     ("jmap-list-bench-results.json", "JMAP list view p99 ms", ("hato_jmap", "p99_ms"), LOWER),
+    ("login-bench-results.json", "login load sessions/s", ("hato", "commands", "SESSION", "per_s"),
+     HIGHER),
+    ("login-bench-results.json", "login load server CPU ms/session", ("hato", "cpu_ms_per_op"),
+     LOWER),
 ]
 FILES = sorted({h[0] for h in HEADLINES})
 
@@ -91,6 +96,8 @@ def guess_kind(path):
         return None
     if "runs" in doc:
         return "jmap-bench-results.json"
+    if doc.get("mix") == "login":
+        return "login-bench-results.json"
     if "idle" in doc:
         return "imap-bench-results.json"
     if "messages" in doc:

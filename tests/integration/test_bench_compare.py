@@ -22,6 +22,13 @@ def imap(ops, idle_kb):
             "idle": {"hato": {"rss_per_conn_kb": idle_kb}, "dovecot": None}}
 
 
+def login(sessions_per_s, cpu):
+    return {"users": 10, "mix": "login",
+            "hato": {"ops_per_s": sessions_per_s, "cpu_ms_per_op": cpu, "session_commands": 4,
+                     "commands": {"SESSION": {"per_s": sessions_per_s}}},
+            "idle": {"hato": None, "dovecot": None}}
+
+
 class CompareTest(unittest.TestCase):
     def setUp(self):
         self.tmp = tempfile.TemporaryDirectory()
@@ -74,6 +81,17 @@ class CompareTest(unittest.TestCase):
         r = self.run_compare(old, new)
         self.assertEqual(r.returncode, 0, r.stdout)
         self.assertIn("imap-bench-results.json only in the baseline", r.stdout)
+
+    def test_login_load_is_its_own_kind_even_renamed(self):
+        # A renamed copy of the login load's results is told from the IMAP mix's by its
+        # "mix", and a fall in sessions/s is a regression of the login load alone.
+        old = self.write("old", "kept-login.json", login(3500, 0.27))
+        new = self.write("new", "login-bench-results.json", login(2000, 0.27))
+        r = self.run_compare(os.path.join(old, "kept-login.json"),
+                             os.path.join(new, "login-bench-results.json"))
+        self.assertEqual(r.returncode, 1, r.stdout)
+        self.assertIn("login load sessions/s", r.stdout.split("compare:")[-1])
+        self.assertNotIn("IMAP mix ops/s", r.stdout)
 
     def test_nothing_to_compare_is_an_error(self):
         r = self.run_compare(os.path.join(self.tmp.name, "none"), self.tmp.name)
