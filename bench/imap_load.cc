@@ -993,14 +993,19 @@ class LoadRun {
     }
   }
 
-  awaitable<void> Prefill(int user) {
-    tcp::socket sock(io_);
-    ImapConn c(sock, registry_);
+  // Connects c's socket, reads the greeting and logs in as `user`.
+  awaitable<void> Open(tcp::socket& sock, ImapConn& c, int user) {
     co_await sock.async_connect(ep_, use_awaitable);
     sock.set_option(tcp::no_delay(true));
     Response greeting;
     co_await c.Read(greeting);
     co_await Login(c, user);
+  }
+
+  awaitable<void> Prefill(int user) {
+    tcp::socket sock(io_);
+    ImapConn c(sock, registry_);
+    co_await Open(sock, c, user);
     // Archive and Trash are the targets of COPY and MOVE; create them if the server has not.
     static constexpr const char* kBoxes[] = {"Archive", "Trash"};
     for (const char* box : kBoxes) {
@@ -1098,11 +1103,7 @@ class LoadRun {
     int appended = 0, removed = 0, op_index = -1;
     try {
       auto t0 = Clock::now();
-      co_await sock.async_connect(ep_, use_awaitable);
-      sock.set_option(tcp::no_delay(true));
-      Response greeting;
-      co_await c.Read(greeting);
-      co_await Login(c, user);
+      co_await Open(sock, c, user);
       co_await Select(c);
       login_ms_.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
       inbox_start_.push_back(static_cast<double>(c.uids.size()));
@@ -1312,11 +1313,7 @@ class LoadRun {
   awaitable<std::string> Session(int user) {
     tcp::socket sock(io_);
     ImapConn s(sock, registry_);
-    co_await sock.async_connect(ep_, use_awaitable);
-    sock.set_option(tcp::no_delay(true));
-    Response greeting;
-    co_await s.Read(greeting);
-    co_await Login(s, user);
+    co_await Open(sock, s, user);
     static constexpr const char* kWork[] = {"SELECT INBOX", "FETCH 1:10 (FLAGS)", "LOGOUT"};
     static_assert(std::size(kWork) + 1 == kSessionCommands);
     std::string status = "OK";
