@@ -168,8 +168,9 @@ class OneClickEd25519Test(OneClickTest):
         else:
             self.server.set_config("lists", "copy_dkim_domains", f'{{ "{DOMAIN}" = "ed25519" }}')
 
-    def test_each_member_gets_its_own_signed_link_and_one_click_unsubscribes(self):
-        pass  # the RSA class's test; here the signatures only
+    # The unsubscribe flow is OneClickTest's; here the signatures only (not callable:
+    # unittest does not collect it).
+    test_each_member_gets_its_own_signed_link_and_one_click_unsubscribes = None
 
     def test_copies_are_signed_by_the_chosen_keys(self):
         code, text = send(self.server, "carol@remote.example", LIST,
