@@ -5,7 +5,10 @@
 # Env: BENCH_LIST_MEMBERS (100000), BENCH_LIST_DOMAINS (1000), BENCH_TIMEOUT (1800 s),
 #      BENCH_STORE ("" = embedded; "postgres" = a throw-away PostgreSQL cluster),
 #      BENCH_POSTFIX (1; 0 = Hato only), BENCH_BULK_CONNECTIONS (Hato's
-#      lists.max_bulk_connections; "" = the default, 75; outbound.max_connections is set 25 above).
+#      lists.max_bulk_connections; "" = the default, 75; outbound.max_connections is set 25 above),
+#      BENCH_LIST_ONECLICK (0; 1 = RFC 8058 one-click unsubscribe on, so every copy is
+#      DKIM-signed per member), BENCH_LIST_DKIM (with one-click: the [lists] copy_dkim value,
+#      "key" = the RSA-2048 key `hato init` made, "ed25519" or "rsa+ed25519" add an Ed25519 key).
 #
 # Hato: a discussion list all@bench.test with the N members (`hato list members import`),
 # `hato serve` with MX lookups of d0..d(D-1).bench-remote.example through the local test DNS
@@ -18,14 +21,18 @@
 # Postfix: the same post to all@bench.test expanded by a virtual alias map (all@ -> 100
 # groups -> the N members) and relayed to the same sink (relayhost, concurrency 100:
 # Postfix cannot be pointed at a test DNS server without changing the system resolver).
-# Postfix runs twice: with smtp_destination_recipient_limit = 1 (one transaction per
-# recipient, as VERP list servers send), and with its default (up to 50 recipients per
-# transaction); done when its queue is empty.
+# Postfix runs three times: with smtp_destination_recipient_limit = 1 (one transaction per
+# recipient, as VERP list servers send), with its default (up to 50 recipients per
+# transaction), and with XVERP on the post's MAIL FROM (Postfix's own VERP, VERP_README;
+# smtpd_authorized_verp_clients = $mynetworks): one transaction per recipient with a
+# per-recipient envelope sender, the job Hato does; done when its queue is empty.
 # Timed: accept_s = connect .. the 250 after DATA (for both, every recipient is then queued
 # durably), delivered_s = DATA sent .. every recipient at the sink. During Hato's broadcast,
 # person-to-person mail (one every BENCH_P2P_INTERVAL s, default 0.5, submitted by a
 # user to bob@p2p.bench-remote.example, whose MX is a small recorder on 127.0.0.2, same
-# port): p2p_p50_s/p2p_p99_s = its 250 at submission .. the recorder has it. Prints JSON lines.
+# port): p2p_p50_s/p2p_p99_s = its 250 at submission .. the recorder has it.
+# cpu_ms_per_rcpt: the `hato serve` process's utime+stime (/proc/PID/stat) from just before
+# the post until every copy is at the sink, over the members. Prints JSON lines.
 set -euo pipefail
 
 BUILD=$(cd "${1:?usage: bash bench/list_postfix.sh BUILD_DIR}" && pwd)
@@ -38,6 +45,7 @@ STORE=${BENCH_STORE:-}
 HATO=$BUILD/hato
 SINK=24035 HATO_SMTP=24036 HATO_SUB=24037 HATO_POP3=24111 HATO_IMAP=24144 PF_SMTP=24535
 LIST=all@bench.test POSTER=m0@d0.bench-remote.example
+ONECLICK=${BENCH_LIST_ONECLICK:-0} COPY_DKIM=${BENCH_LIST_DKIM:-key}
 P2P_USER=p2p@bench.test P2P_PASS=bench-password P2P_INTERVAL=${BENCH_P2P_INTERVAL:-0.5}
 
 [ -x "$HATO" ] || { echo "list-bench: $HATO not built" >&2; exit 1; }
@@ -68,14 +76,16 @@ wait_port() {
 now() { date +%s.%N; }
 elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
 
-# post PORT: one message to the list; prints "t_start t_250".
+# post PORT SENDER RCPT [XVERP]: one message to the list; prints "t_start t_250".
 cat >"$WORK/post.py" <<'PY'
 import smtplib, sys, time
 port, sender, rcpt = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+mail_options = sys.argv[4:]  # "XVERP": Postfix's VERP (one sender per recipient)
 t0 = time.time()
 with smtplib.SMTP("127.0.0.1", port, timeout=1800) as s:
     s.sendmail(sender, [rcpt], f"From: {sender}\r\nTo: {rcpt}\r\nSubject: broadcast\r\n"
-               "Message-ID: <bench-broadcast@bench-remote.example>\r\n\r\n" + "news\r\n" * 50)
+               "Message-ID: <bench-broadcast@bench-remote.example>\r\n\r\n" + "news\r\n" * 50,
+               mail_options=mail_options)
 print(f"{t0:.6f} {time.time():.6f}")
 PY
 
@@ -207,7 +217,7 @@ fi
 "$HATO" init --data "$WORK/hato" --domain bench.test "${init_args[@]}" >/dev/null
 cat >"$WORK/edit.py" <<'PY'
 import re, sys
-path, dns, sink, bulk = sys.argv[1:]
+path, dns, sink, bulk, oneclick, copy_dkim = sys.argv[1:]
 text = open(path).read()
 def setkey(text, key, value):
     return re.sub(rf"^{key} = .*$", f"{key} = {value}", text, count=1, flags=re.M)
@@ -221,9 +231,16 @@ if bulk:
     text = re.sub(r"^(\[outbound\][^\[]*?)^max_connections = [^\n]*$",
                   rf"\g<1>max_connections = {int(bulk) + 25}", text, count=1, flags=re.M | re.S)
 text = text.replace("[outbound]\n", f"[outbound]\nsmtp_port = {sink}\n", 1)
+if oneclick == "1":  # the URL is only text in the copies: no HTTP listener is needed
+    text = setkey(text, "unsubscribe_url", '"http://127.0.0.1/lists/unsubscribe"')
+    text = setkey(text, "copy_dkim", f'"{copy_dkim}"')
 open(path, "w").write(text)
 PY
-python3 "$WORK/edit.py" "$WORK/hato/hato.toml" "$DNS_PORT" "$SINK" "${BENCH_BULK_CONNECTIONS:-}"
+python3 "$WORK/edit.py" "$WORK/hato/hato.toml" "$DNS_PORT" "$SINK" "${BENCH_BULK_CONNECTIONS:-}" \
+  "$ONECLICK" "$COPY_DKIM"
+if [ "$ONECLICK" = 1 ] && [ "$COPY_DKIM" != key ]; then
+  "$HATO" dkim generate bench.test --selector ed --algorithm ed25519 --data "$WORK/hato" >/dev/null
+fi
 loopback_only "$WORK/hato/hato.toml"
 "$HATO" list create "$LIST" --mode discussion --data "$WORK/hato" >/dev/null
 "$HATO" user add "$P2P_USER" --password "$P2P_PASS" --data "$WORK/hato" >/dev/null
@@ -241,9 +258,15 @@ wait_port "$SINK"
 python3 "$WORK/p2p.py" "$SINK" "$HATO_SUB" "$P2P_USER" "$P2P_PASS" "$P2P_INTERVAL" \
   "$WORK/p2p.stop" "$WORK/p2p.json" 2>"$WORK/p2p.log" &
 P2P_PID=$!
+# utime + stime of `hato serve`, in clock ticks (/proc/PID/stat fields 14 and 15).
+hato_ticks() { awk '{ print $14 + $15 }' "/proc/$HATO_PID/stat"; }
+ticks0=$(hato_ticks)
 read -r t0 t250 < <(python3 "$WORK/post.py" "$HATO_SMTP" "$POSTER" "$LIST")
 wait_for_sink
 t1=$(now)
+ticks1=$(hato_ticks)
+cpu_ms_per_rcpt=$(awk -v a="$ticks0" -v b="$ticks1" -v hz="$(getconf CLK_TCK)" -v n="$MEMBERS" \
+  'BEGIN { printf "%.4f", (b - a) * 1000 / hz / n }')
 touch "$WORK/p2p.stop"
 wait "$P2P_PID" || { echo "list-bench: the person-to-person probe failed:" >&2; tail -5 "$WORK/p2p.log" >&2; }
 P2P_PID=""
@@ -261,16 +284,19 @@ kill -TERM "$HATO_PID"
 wait "$HATO_PID" 2>/dev/null || true
 HATO_PID=""
 python3 - "$MEMBERS" "$DOMAINS" "$t0" "$t250" "$t1" "$import_s" "${STORE:-embedded}" \
-  "$report" "$WORK/p2p.json" <<'PY'
+  "$report" "$WORK/p2p.json" "$cpu_ms_per_rcpt" "$ONECLICK" "$COPY_DKIM" <<'PY'
 import json, os, sys
-n, d, t0, t250, t1, imp, store, rep, p2p = sys.argv[1:]
+n, d, t0, t250, t1, imp, store, rep, p2p, cpu, oneclick, copy_dkim = sys.argv[1:]
 n, d, t0, t250, t1 = int(n), int(d), float(t0), float(t250), float(t1)
 rep = json.loads(rep)
 out = {"server": "hato", "store": store, "members": n, "domains": d,
        "import_s": float(imp), "accept_s": round(t250 - t0, 3),
        "delivered_s": round(t1 - t0, 3), "rate_per_s": round(n / (t1 - t0), 1),
        "report_delivered": rep["delivered"], "report_deferred": rep["deferred"],
-       "report_failed": rep["failed"]}
+       "report_failed": rep["failed"], "cpu_ms_per_rcpt": float(cpu),
+       "oneclick": oneclick == "1"}
+if oneclick == "1":
+    out["copy_dkim"] = copy_dkim
 if os.path.exists(p2p):
     out.update(json.load(open(p2p)))
 print(json.dumps(out))
@@ -311,9 +337,10 @@ scache     unix  - - n -  1 scache
 postlog    unix-dgram n - n - 1 postlogd
 CF
 
-# postfix_run LIMIT: the post through Postfix with smtp_destination_recipient_limit LIMIT.
+# postfix_run LIMIT [XVERP]: the post through Postfix with smtp_destination_recipient_limit
+# LIMIT; with XVERP, the post's MAIL FROM asks for VERP (one transaction per recipient).
 postfix_run() {
-  local limit=$1
+  local limit=$1 verp=${2:-}
   rm -rf "$WORK/spool" && mkdir -p "$WORK/spool"
   cat >"$pf/main.cf" <<CF
 compatibility_level = 3.6
@@ -326,6 +353,7 @@ mydestination =
 inet_interfaces = loopback-only
 inet_protocols = ipv4
 mynetworks = 127.0.0.0/8
+smtpd_authorized_verp_clients = 127.0.0.0/8
 smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination
 virtual_alias_domains = bench.test
 virtual_alias_maps = hash:$pf/virtual
@@ -349,11 +377,11 @@ CF
   fi
   PF_UP=1
   wait_port "$PF_SMTP"
-  smtp-sink -u nobody "127.0.0.1:$SINK" 1000 >/dev/null 2>&1 &
+  smtp-sink -u nobody -c "127.0.0.1:$SINK" 1000 >"$WORK/pfsink.out" 2>&1 &
   SINK_PID=$!
   wait_port "$SINK"
   local t0 t250 t1 waited=0
-  read -r t0 t250 < <(python3 "$WORK/post.py" "$PF_SMTP" "$POSTER" "$LIST")
+  read -r t0 t250 < <(python3 "$WORK/post.py" "$PF_SMTP" "$POSTER" "$LIST" $verp)
   # Done when no queue file is left (incoming, active, deferred).
   while [ -n "$(find "$WORK/spool/incoming" "$WORK/spool/active" "$WORK/spool/deferred" \
     -type f -print -quit 2>/dev/null)" ]; do
@@ -371,13 +399,19 @@ CF
   SINK_PID=""
   local sent deferred
   sent=$(grep -c "status=sent" "$WORK/postfix.log" || true)
+  # Transactions at the sink (its -c counter): N when each recipient had its own.
+  local transactions
+  transactions=$(tail -c 80 "$WORK/pfsink.out" | tr '\r' '\n' | sed -n 's/.*mesg=\([0-9]*\)$/\1/p' | tail -1)
   deferred=$(grep -Ec "status=(deferred|bounced)" "$WORK/postfix.log" || true)
   : >"$WORK/postfix.log"
   awk -v n="$MEMBERS" -v d="$DOMAINS" -v a="$t0" -v b="$t250" -v c="$t1" -v l="$limit" \
-    -v s="$sent" -v f="$deferred" 'BEGIN {
-    printf "{\"server\": \"postfix\", \"recipient_limit\": %d, \"members\": %d, \"domains\": %d, ", l, n, d
+    -v s="$sent" -v f="$deferred" -v x="${verp:+true}" -v v="${transactions:-0}" 'BEGIN {
+    printf "{\"server\": \"postfix\", \"recipient_limit\": %d, \"xverp\": %s, ", l, x ? x : "false"
+    printf "\"sink_transactions\": %d, ", v
+    printf "\"members\": %d, \"domains\": %d, ", n, d
     printf "\"accept_s\": %.3f, \"delivered_s\": %.3f, \"rate_per_s\": %.1f, ", b - a, c - a, n / (c - a)
     printf "\"log_sent\": %d, \"log_deferred_or_bounced\": %d}\n", s, f }'
 }
 postfix_run 1
 postfix_run 50
+postfix_run 50 XVERP

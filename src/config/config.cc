@@ -22,6 +22,11 @@ Status WantString(const toml::node& n, const std::string& key, std::string& out)
   return Ok();
 }
 
+// lists.copy_dkim's values (msgauth::ParseKeyChoice).
+bool ValidCopyDkim(std::string_view v) {
+  return v == "key" || v == "ed25519" || v == "rsa+ed25519";
+}
+
 template <typename T>
 Status WantInt(const toml::node& n, const std::string& key, int64_t lo, int64_t hi, T& out) {
   if (!n.is_integer()) return Err(ErrorKind::kInvalid, "config: " + key + " must be an integer");
@@ -390,6 +395,34 @@ const std::map<std::string, Setter>& Setters() {
          if (!u.empty() && u.rfind("https://", 0) != 0 && !loopback) {
            return Err(ErrorKind::kInvalid,
                       "config: lists.unsubscribe_url must be an https:// URL (RFC 8058)");
+         }
+         return Ok();
+       }},
+      {"lists.copy_dkim",
+       [](const toml::node& n, Config& c) -> Status {
+         auto s = WantString(n, "lists.copy_dkim", c.lists.copy_dkim);
+         if (!s) return s;
+         if (!ValidCopyDkim(c.lists.copy_dkim)) {
+           return Err(ErrorKind::kInvalid,
+                      "config: lists.copy_dkim must be key, ed25519 or rsa+ed25519");
+         }
+         return Ok();
+       }},
+      {"lists.copy_dkim_domains",
+       [](const toml::node& n, Config& c) -> Status {
+         const toml::table* t = n.as_table();
+         if (t == nullptr) {
+           return Err(ErrorKind::kInvalid,
+                      "config: lists.copy_dkim_domains must be a table of domain = choice");
+         }
+         for (const auto& [domain, v] : *t) {
+           std::string key = "lists.copy_dkim_domains." + std::string(domain.str());
+           std::string choice;
+           if (auto st = WantString(v, key, choice); !st) return st;
+           if (!ValidCopyDkim(choice)) {
+             return Err(ErrorKind::kInvalid, "config: " + key + " must be key, ed25519 or rsa+ed25519");
+           }
+           c.lists.copy_dkim_domains[AsciiLower(domain.str())] = choice;
          }
          return Ok();
        }},
@@ -1305,6 +1338,12 @@ std::string DefaultText(std::string_view hostname, std::string_view postgres) {
        "never\n"
     << "unsubscribe_url = \"\"   # RFC 8058 one-click: https://HOST/lists/unsubscribe (served "
        "by [listen] https); \"\" = by mail\n"
+    << "# One-click copies are DKIM-signed per member by: key (the domain's key) | ed25519\n"
+    << "# (its Ed25519 key, RFC 8463: far cheaper, unverified by receivers without ed25519) |\n"
+    << "# rsa+ed25519 (both); per list domain: copy_dkim_domains = { \"big.example\" = \"ed25519\" "
+       "}\n"
+    << "copy_dkim = \"key\"\n"
+    << "copy_dkim_domains = {}\n"
     << "archive_url = \"\"   # List-Archive base; \"\" = none\n\n"
     << "[retention]\ndays = " << d.retention_days
     << "   # expunged and deleted mail stays recoverable this long\n\n"

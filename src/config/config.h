@@ -274,6 +274,18 @@ struct ListsConfig {
   // List-Unsubscribe URL (a per-member token) and List-Unsubscribe-Post, and
   // is DKIM-signed per copy. "" = unsubscribe by mail only (LIST+leave@DOMAIN).
   std::string unsubscribe_url;
+  // The DKIM keys that sign those per-copy signatures (msgauth::KeyChoice):
+  // "key" (the list domain's key, as everything else), "ed25519" (its
+  // Ed25519 key, RFC 8463: a twentieth of RSA-2048's CPU, but receivers that
+  // do not verify ed25519-sha256 see the copy unsigned), "rsa+ed25519" (both
+  // signatures). copy_dkim_domains overrides it per list domain.
+  std::string copy_dkim = "key";
+  std::map<std::string, std::string> copy_dkim_domains;  // lower-case domain -> choice
+  // copy_dkim for the list domain `domain` (lower case).
+  const std::string& CopyDkimFor(const std::string& domain) const {
+    auto it = copy_dkim_domains.find(domain);
+    return it == copy_dkim_domains.end() ? copy_dkim : it->second;
+  }
   std::string archive_url;  // List-Archive base (RFC 2369); "" = none
 };
 

@@ -22,18 +22,45 @@ Result<KeyRing> KeyRing::Load(io::FileSystem& fs, const std::string& dir) {
     auto key = SigningKey::FromPem(*pem);
     if (!key) return Err(ErrorKind::kInvalid, dir + "/" + name + ": " + key.error().message);
     DomainKey dk{AsciiLower(stem.substr(0, dot)), stem.substr(dot + 1), std::move(*key)};
-    auto it = ring.keys_.find(dk.domain);
-    if (it == ring.keys_.end() || it->second.selector < dk.selector) {
-      ring.keys_.insert_or_assign(dk.domain, std::move(dk));
-    }
+    auto keep_greatest = [](std::map<std::string, DomainKey>& keys, const DomainKey& k) {
+      auto it = keys.find(k.domain);
+      if (it == keys.end() || it->second.selector < k.selector) keys.insert_or_assign(k.domain, k);
+    };
+    keep_greatest(dk.key.type() == KeyType::kRsa ? ring.rsa_keys_ : ring.ed25519_keys_, dk);
+    keep_greatest(ring.keys_, dk);
   }
   return ring;
+}
+
+std::optional<KeyChoice> ParseKeyChoice(std::string_view name) {
+  if (name == "key") return KeyChoice::kDomainKey;
+  if (name == "ed25519") return KeyChoice::kEd25519;
+  if (name == "rsa+ed25519") return KeyChoice::kRsaAndEd25519;
+  return std::nullopt;
 }
 
 const DomainKey* KeyRing::For(std::string_view domain) const {
   auto it = keys_.find(AsciiLower(domain));
   return it == keys_.end() ? nullptr : &it->second;
 }
+
+const DomainKey* KeyRing::For(std::string_view domain, KeyType type) const {
+  const auto& keys = type == KeyType::kRsa ? rsa_keys_ : ed25519_keys_;
+  auto it = keys.find(AsciiLower(domain));
+  return it == keys.end() ? nullptr : &it->second;
+}
+
+namespace {
+
+Result<std::string> SignWithKey(const DomainKey& dk, std::string_view message, int64_t now) {
+  SignOptions so;
+  so.domain = dk.domain;
+  so.selector = dk.selector;
+  so.timestamp = now;
+  return Sign(dk.key, so, message);
+}
+
+}  // namespace
 
 Result<std::string> KeyRing::SignatureFor(std::string_view message, int64_t now) const {
   auto from = FromDomain(message);
@@ -45,11 +72,21 @@ Result<std::string> KeyRing::SignatureAs(std::string_view domain, std::string_vi
                                          int64_t now) const {
   const DomainKey* dk = For(domain);
   if (dk == nullptr) return std::string();
-  SignOptions so;
-  so.domain = dk->domain;
-  so.selector = dk->selector;
-  so.timestamp = now;
-  return Sign(dk->key, so, message);
+  return SignWithKey(*dk, message, now);
+}
+
+Result<std::string> KeyRing::SignaturesAs(std::string_view domain, std::string_view message,
+                                          int64_t now, KeyChoice choice) const {
+  const DomainKey* ed = For(domain, KeyType::kEd25519);
+  const DomainKey* rsa = For(domain, KeyType::kRsa);
+  if (choice == KeyChoice::kDomainKey || ed == nullptr) return SignatureAs(domain, message, now);
+  // Ed25519 on top; a verifier that does not know ed25519-sha256 ignores that
+  // signature and judges the RSA one (RFC 8463 section 6, RFC 6376 section 6.1.1).
+  auto fields = SignWithKey(*ed, message, now);
+  if (!fields || choice == KeyChoice::kEd25519 || rsa == nullptr) return fields;
+  auto rsa_field = SignWithKey(*rsa, message, now);
+  if (!rsa_field) return rsa_field.error();
+  return *fields + *rsa_field;
 }
 
 Result<std::string> KeyRing::SignatureIfFrom(std::string_view domain, std::string_view message,

@@ -90,15 +90,18 @@ Extensions ParseEhlo(const Reply& ehlo) {
 }
 
 std::string DotStuff(std::string_view content) {
+  // Whole lines are copied between the dots to double (a list broadcast
+  // stuffs every member's copy: no per-character append).
   std::string out;
   out.reserve(content.size() + content.size() / 64 + 8);
-  bool line_start = true;
-  for (char c : content) {
-    if (line_start && c == '.') out.push_back('.');
-    out.push_back(c);
-    line_start = c == '\n';
+  size_t pos = 0;
+  if (!content.empty() && content.front() == '.') out.push_back('.');
+  for (size_t dot; (dot = content.find("\n.", pos)) != std::string_view::npos; pos = dot + 1) {
+    out.append(content.substr(pos, dot + 1 - pos));
+    out.push_back('.');
   }
-  if (!out.empty() && !line_start) out += "\r\n";
+  out.append(content.substr(pos));
+  if (!content.empty() && content.back() != '\n') out += "\r\n";
   out += ".\r\n";
   return out;
 }

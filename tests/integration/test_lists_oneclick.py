@@ -147,5 +147,64 @@ class OneClickTest(ListBase):
         self.assertEqual([m["rcpts"] for m in got], [["carol@remote.example"]])
 
 
+
+class OneClickEd25519Test(OneClickTest):
+    """[lists] copy_dkim: the list domain holds an RSA key (s1, its key for
+    everything else) and an Ed25519 key (s0, RFC 8463); one-click copies are
+    signed with the one(s) the setting names, per list domain."""
+    copy_dkim = None  # [lists] copy_dkim; None = through copy_dkim_domains
+    expected = ["ed25519-sha256 s=s0"]
+
+    def configure(self):
+        super().configure()
+        out = self.cli("dkim", "generate", DOMAIN, "--selector", "s0",
+                       "--algorithm", "ed25519").stdout
+        line = [l for l in out.splitlines() if "._domainkey." in l][0]
+        strings = " ".join(re.findall(r'"[^"]*"', line.split("TXT", 1)[1]))
+        with open(self.dns_file, "a") as f:
+            f.write(f"s0._domainkey.{DOMAIN} TXT {strings}\n")
+        if self.copy_dkim:
+            self.server.set_config("lists", "copy_dkim", f'"{self.copy_dkim}"')
+        else:
+            self.server.set_config("lists", "copy_dkim_domains", f'{{ "{DOMAIN}" = "ed25519" }}')
+
+    # The unsubscribe flow is OneClickTest's; here the signatures only (not callable:
+    # unittest does not collect it).
+    test_each_member_gets_its_own_signed_link_and_one_click_unsubscribes = None
+
+    def test_copies_are_signed_by_the_chosen_keys(self):
+        code, text = send(self.server, "carol@remote.example", LIST,
+                          message("Carol <carol@remote.example>", LIST, "oneclick ed"))
+        self.assertEqual(code, 250, text)
+        got = wait_for(lambda: len(self.received("oneclick ed")) == 2 and
+                       self.received("oneclick ed"), what="posts at the sink")
+        for m in got:
+            msg = email.message_from_bytes(m["data"])
+            self.assertEqual(len(msg.get_all("DKIM-Signature")), len(self.expected))
+            self.assertEqual(self.verify_lines(m["data"]),
+                             [f"pass d={DOMAIN} {e.split()[1]} a={e.split()[0]}"
+                              for e in self.expected], m["rcpts"])
+            # The member's own link is covered by every signature.
+            tampered = self.verify_lines(m["data"].replace(b"token=", b"token=x"))
+            self.assertEqual([l.split()[0] for l in tampered], ["fail"] * len(self.expected))
+
+    def verify_lines(self, raw):
+        """`hato dkim verify`'s line per signature, top first."""
+        r = subprocess.run([HATO, "dkim", "verify", "--dns-file", self.dns_file], input=raw,
+                           capture_output=True, timeout=60, check=True)
+        return r.stdout.decode().splitlines()
+
+
+class OneClickDualTest(OneClickEd25519Test):
+    copy_dkim = "rsa+ed25519"
+    expected = ["ed25519-sha256 s=s0", "rsa-sha256 s=s1"]
+
+
+class OneClickDomainKeyTest(OneClickEd25519Test):
+    """The default ("key"): the domain's key of the greatest selector, RSA s1, alone."""
+    copy_dkim = "key"
+    expected = ["rsa-sha256 s=s1"]
+
+
 if __name__ == "__main__":
     unittest.main()

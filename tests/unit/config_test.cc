@@ -62,6 +62,28 @@ TEST(Config, Msgauth) {
   EXPECT_FALSE(Parse("[msgauth]\ndns_timeout_seconds = 0\n").ok());
 }
 
+TEST(Config, ListCopyDkim) {
+  auto d = Parse(DefaultText("mx.example.test"));
+  ASSERT_TRUE(d.ok()) << d.error().message;
+  EXPECT_EQ(d->lists.copy_dkim, "key");
+  EXPECT_TRUE(d->lists.copy_dkim_domains.empty());
+  auto c = Parse(
+      "[lists]\ncopy_dkim = \"rsa+ed25519\"\n"
+      "copy_dkim_domains = { \"Big.Example\" = \"ed25519\", \"small.example\" = \"key\" }\n");
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ(c->lists.copy_dkim, "rsa+ed25519");
+  EXPECT_EQ(c->lists.CopyDkimFor("big.example"), "ed25519");
+  EXPECT_EQ(c->lists.CopyDkimFor("small.example"), "key");
+  EXPECT_EQ(c->lists.CopyDkimFor("other.example"), "rsa+ed25519");
+  auto bad = Parse("[lists]\ncopy_dkim = \"ed448\"\n");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.error().message.find("lists.copy_dkim"), std::string::npos);
+  auto bad_domain = Parse("[lists]\ncopy_dkim_domains = { \"a.example\" = \"rsa\" }\n");
+  ASSERT_FALSE(bad_domain.ok());
+  EXPECT_NE(bad_domain.error().message.find("lists.copy_dkim_domains.a.example"),
+            std::string::npos);
+}
+
 TEST(Config, OutboundTlsPolicy) {
   auto d = Parse(DefaultText("mx.example.test"));
   ASSERT_TRUE(d.ok()) << d.error().message;

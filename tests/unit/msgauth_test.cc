@@ -370,6 +370,61 @@ TEST(DkimKeyRing, LoadsKeysAndSignsByFromDomain) {
   EXPECT_NE(bad.error().message.find("bad.example.s.key"), std::string::npos);
 }
 
+// Mailing-list copies signed one by one ([lists] copy_dkim): a domain with an
+// RSA and an Ed25519 key signs with the one(s) the choice names, and every
+// signature verifies.
+TEST(DkimKeyRing, SignaturesByKeyChoice) {
+  testing::TempDir dir;
+  auto* fs = io::FileSystem::Default();
+  std::string d = dir.path() + "/dkim";
+  ASSERT_TRUE(fs->CreateDirs(d).ok());
+  // The RSA key has the greatest selector: the domain's key for everything else.
+  ASSERT_TRUE(
+      fs->WriteFileAtomic(d + "/example.org.rsa.key", TestKeys().rsa.PrivatePem().value()).ok());
+  ASSERT_TRUE(
+      fs->WriteFileAtomic(d + "/example.org.ed.key", TestKeys().ed.PrivatePem().value()).ok());
+  ASSERT_TRUE(
+      fs->WriteFileAtomic(d + "/rsa-only.example.s.key", TestKeys().rsa.PrivatePem().value()).ok());
+  auto ring = KeyRing::Load(*fs, d);
+  ASSERT_TRUE(ring.ok()) << ring.error().message;
+  EXPECT_EQ(ring->For("example.org")->selector, "rsa");
+  ASSERT_NE(ring->For("example.org", KeyType::kEd25519), nullptr);
+  EXPECT_EQ(ring->For("example.org", KeyType::kEd25519)->selector, "ed");
+  EXPECT_EQ(ring->For("example.org", KeyType::kRsa)->selector, "rsa");
+  EXPECT_EQ(ring->For("rsa-only.example", KeyType::kEd25519), nullptr);
+
+  EXPECT_EQ(ParseKeyChoice("key"), KeyChoice::kDomainKey);
+  EXPECT_EQ(ParseKeyChoice("ed25519"), KeyChoice::kEd25519);
+  EXPECT_EQ(ParseKeyChoice("rsa+ed25519"), KeyChoice::kRsaAndEd25519);
+  EXPECT_EQ(ParseKeyChoice("rsa"), std::nullopt);
+
+  DnsTable dns = KeyTable();
+  dns.AddTxt("s._domainkey.rsa-only.example", TestKeys().rsa.DnsRecord().value());
+  auto algorithms = [&](std::string_view domain, std::string_view msg, KeyChoice choice) {
+    auto sig = ring->SignaturesAs(domain, msg, 1'700'000'000, choice);
+    std::vector<std::string> out;
+    if (!sig.ok()) {
+      ADD_FAILURE() << sig.error().message;
+      return out;
+    }
+    for (const auto& r : Verify(*sig + std::string(msg), dns, {})) {
+      EXPECT_EQ(r.status, DkimStatus::kPass) << r.algorithm << " " << r.reason;
+      out.push_back(r.algorithm + " s=" + r.selector);
+    }
+    return out;
+  };
+  using V = std::vector<std::string>;
+  EXPECT_EQ(algorithms("example.org", kMessage, KeyChoice::kDomainKey), V{"rsa-sha256 s=rsa"});
+  EXPECT_EQ(algorithms("Example.org", kMessage, KeyChoice::kEd25519), V{"ed25519-sha256 s=ed"});
+  EXPECT_EQ(algorithms("example.org", kMessage, KeyChoice::kRsaAndEd25519),
+            (V{"ed25519-sha256 s=ed", "rsa-sha256 s=rsa"}));
+  // A domain without an Ed25519 key keeps its own key; one without keys stays unsigned.
+  std::string other = "From: a@rsa-only.example\r\nSubject: x\r\n\r\nx\r\n";
+  EXPECT_EQ(algorithms("rsa-only.example", other, KeyChoice::kEd25519), V{"rsa-sha256 s=s"});
+  EXPECT_EQ(algorithms("rsa-only.example", other, KeyChoice::kRsaAndEd25519), V{"rsa-sha256 s=s"});
+  EXPECT_EQ(ring->SignaturesAs("none.example", other, 0, KeyChoice::kEd25519).value(), "");
+}
+
 // ---------------------------------------------------------------- SPF
 
 TEST(SpfRecord, Syntax) {

@@ -175,6 +175,34 @@ TEST(DotStuff, StuffsLineStartsAndTerminates) {
   EXPECT_EQ(smtp::DotStuff(".a\r\nb\r\n..c\r\n"), "..a\r\nb\r\n...c\r\n.\r\n");
   EXPECT_EQ(smtp::DotStuff("no newline"), "no newline\r\n.\r\n");
   EXPECT_EQ(smtp::DotStuff(""), ".\r\n");
+  EXPECT_EQ(smtp::DotStuff("."), "..\r\n.\r\n");
+  EXPECT_EQ(smtp::DotStuff("\n.\n."), "\n..\n..\r\n.\r\n");
+  EXPECT_EQ(smtp::DotStuff("a\r\n.\r\n"), "a\r\n..\r\n.\r\n");
+}
+
+// The line-wise DotStuff equals the character-wise rule (RFC 5321 section
+// 4.5.2) on every string of '.', '\r', '\n' and 'x' up to 7 characters.
+TEST(DotStuff, EqualsTheCharacterRule) {
+  auto rule = [](std::string_view content) {
+    std::string out;
+    bool line_start = true;
+    for (char c : content) {
+      if (line_start && c == '.') out.push_back('.');
+      out.push_back(c);
+      line_start = c == '\n';
+    }
+    if (!out.empty() && !line_start) out += "\r\n";
+    return out + ".\r\n";
+  };
+  const char alphabet[] = {'.', '\r', '\n', 'x'};
+  for (size_t len = 0; len <= 7; ++len) {
+    size_t count = size_t{1} << (2 * len);
+    for (size_t k = 0; k < count; ++k) {
+      std::string s;
+      for (size_t i = 0, v = k; i < len; ++i, v >>= 2) s.push_back(alphabet[v & 3]);
+      ASSERT_EQ(smtp::DotStuff(s), rule(s)) << s;
+    }
+  }
 }
 
 TEST(DnsRdata, MxAndAddresses) {
