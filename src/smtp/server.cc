@@ -886,8 +886,11 @@ awaitable<bool> Session::Deliver(std::string content) {
       co_return true;
     }
   }
-  req.content = "Return-Path: <" + tx_.from + ">\r\n" + trace;
-  req.content += content;
+  // The trace fields go in front of the body in its own buffer: one move of
+  // the body within it (none reallocated when DataReader left room), not a
+  // second buffer of the whole message.
+  content.insert(0, "Return-Path: <" + tx_.from + ">\r\n" + trace);
+  req.content = std::move(content);
   size_t size = req.content.size();
   // Parse the MIME structure once, off the event loop; IMAP FETCH reads the
   // stored tree and never parses the message again. (The full-text index
@@ -916,9 +919,12 @@ awaitable<bool> Session::Deliver(std::string content) {
     filter_in.now = req.received_at;
   }
   sieve::DeliveryLimits sieve_limits = sieve::LimitsFrom(cfg_->sieve);
-  auto parse_mime = [&req] {
+  auto parse_mime = [&req, store] {
     auto tree = mime::Parse(req.content);
     req.mime = tree ? mime::Serialize(*tree) : std::string();
+    // The store's hashing and compression of the body, here rather than on
+    // its single writer thread (Store::PrepareDelivery): the content is final.
+    store->PrepareDelivery(req);
   };
   auto parse_and_filter = [store, &filter_in, &filtered, &sieve_limits, &parse_mime] {
     parse_mime();

@@ -78,45 +78,61 @@ Status BlobStore::StartSegment(uint32_t number) {
   return Ok();
 }
 
+EncodedBlob BlobStore::Encode(std::string_view content, std::string sha256) const {
+  EncodedBlob blob;
+  blob.sha256 = sha256.empty() ? Sha256(content) : std::move(sha256);
+  blob.size = content.size();
+  // The payload is compressed straight into the record after its header: no
+  // intermediate buffer, no copy of the compressed bytes.
+  std::string& record = blob.record;
+  bool try_zstd = options_.compress && content.size() >= 512;
+  record.reserve(kHeaderSize + (try_zstd ? ZSTD_compressBound(content.size()) : content.size()));
+  record.append(kMagic, 4);
+  record.append(4, '\0');  // codec and 3 reserved bytes
+  PutU64(record, content.size());
+  PutU64(record, 0);  // stored_length, set below
+  record += blob.sha256;
+  size_t stored = content.size();
+  if (try_zstd) {
+    record.resize(kHeaderSize + ZSTD_compressBound(content.size()));
+    size_t n =
+        ZSTD_compressCCtx(CompressContext(), record.data() + kHeaderSize,
+                          record.size() - kHeaderSize, content.data(), content.size(), kZstdLevel);
+    if (!ZSTD_isError(n) && n < content.size() - content.size() / 8) {
+      blob.codec = Codec::kZstd;
+      stored = n;
+      record.resize(kHeaderSize + n);  // shrinking keeps the compressed bytes
+    } else {
+      record.resize(kHeaderSize);
+    }
+  }
+  if (blob.codec == Codec::kRaw) record.append(content);
+  record[4] = static_cast<char>(blob.codec);
+  for (int i = 0; i < 8; ++i) record[16 + i] = static_cast<char>((stored >> (8 * i)) & 0xff);
+  return blob;
+}
+
 Result<BlobRef> BlobStore::Append(std::string_view content, const std::string& sha256) {
+  return AppendEncoded(Encode(content, sha256));
+}
+
+Result<BlobRef> BlobStore::AppendEncoded(const EncodedBlob& blob) {
   if (broken_ || current_ == nullptr || current_->Size() >= options_.segment_size) {
     if (auto st = StartSegment(current_number_ + 1); !st) return st.error();
   }
   BlobRef ref;
-  ref.sha256 = sha256;
+  ref.sha256 = blob.sha256;
   ref.segment = current_number_;
-  ref.size = content.size();
-
-  std::string compressed;
-  std::string_view payload = content;
-  if (options_.compress && content.size() >= 512) {
-    compressed.resize(ZSTD_compressBound(content.size()));
-    size_t n = ZSTD_compressCCtx(CompressContext(), compressed.data(), compressed.size(),
-                                 content.data(), content.size(), kZstdLevel);
-    if (!ZSTD_isError(n) && n < content.size() - content.size() / 8) {
-      compressed.resize(n);
-      payload = compressed;
-      ref.codec = Codec::kZstd;
-    }
-  }
-  ref.stored_length = payload.size();
-
-  std::string record;
-  record.reserve(kHeaderSize + payload.size());
-  record.append(kMagic, 4);
-  record += static_cast<char>(ref.codec);
-  record.append(3, '\0');
-  PutU64(record, ref.size);
-  PutU64(record, ref.stored_length);
-  record += sha256;
-  record.append(payload);
-  if (auto st = current_->Append(record); !st) {
+  ref.size = blob.size;
+  ref.codec = blob.codec;
+  ref.stored_length = blob.record.size() - kHeaderSize;
+  if (auto st = current_->Append(blob.record); !st) {
     broken_ = true;  // a partial record may be on disk; never append after it
     return st.error();
   }
   // Where the record landed: another process (hato restore --merge, import)
   // may append to the same segment; each record is one O_APPEND write.
-  ref.offset = current_->Size() - record.size();
+  ref.offset = current_->Size() - blob.record.size();
   return ref;
 }
 

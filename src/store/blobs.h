@@ -52,6 +52,18 @@ struct BlobRef {
   Codec codec = Codec::kRaw;
 };
 
+// A body's segment record built before the writer thread sees it (issue 17):
+// its SHA-256 and the whole record (header and payload, zstd-compressed when
+// that saves at least 1/8), so the single writer only writes the bytes. Built
+// by BlobStore::Encode on any thread; valid only for the content it was built
+// from (size and sha256 say which).
+struct EncodedBlob {
+  std::string sha256;  // 32 raw bytes
+  uint64_t size = 0;   // content bytes
+  Codec codec = Codec::kRaw;
+  std::string record;  // as appended to a segment: header, then payload
+};
+
 class BlobStore {
  public:
   struct Options {
@@ -67,6 +79,11 @@ class BlobStore {
 
   // Writes a record for `content` whose SHA-256 is `sha256`. Not durable until Sync().
   Result<BlobRef> Append(std::string_view content, const std::string& sha256);
+  // Encodes `content` as Append would (sha256 "" = computed here). Thread-safe:
+  // callers encode on their own thread so the writer only writes the record.
+  EncodedBlob Encode(std::string_view content, std::string sha256 = {}) const;
+  // Writes a record built by Encode. Not durable until Sync().
+  Result<BlobRef> AppendEncoded(const EncodedBlob& blob);
   // Makes every Append so far durable. On failure, the current segment is
   // abandoned (see WritableFile::Sync) and the next Append starts a new one.
   Status Sync();

@@ -235,6 +235,10 @@ struct DeliveryRequest {
   // body, counted per mailbox in MailboxInfo::threads); "" = derived by the
   // store (StoreOptions::thread_id) before queueing.
   std::string thread_id;
+  // The content's blob record (SHA-256, compression) built off the writer
+  // thread by Store::PrepareDelivery; null = the writer builds it. Valid only
+  // for `content` as it is now: set it after the content's last change.
+  std::shared_ptr<const EncodedBlob> encoded;
 };
 
 struct DeliveryReceipt {
@@ -803,6 +807,13 @@ class Store {
 
   // Mail.
   virtual void Deliver(DeliveryRequest request, Done<DeliveryReceipt> done) = 0;
+  // Does the CPU work of a Deliver that needs no database (the content's
+  // SORT keys, thread id, SHA-256 and compressed record) on the calling
+  // thread, so the single writer thread only writes (issue 17). Optional: a
+  // request not prepared is prepared by Deliver or its writer. Costs a pass
+  // of SHA-256 and zstd over the content: call it where blocking that long is
+  // fine (not on an event loop for a large message). Default: nothing.
+  virtual void PrepareDelivery(DeliveryRequest& request) const { (void)request; }
   virtual Result<MailboxSnapshot> ListMessages(int64_t account_id, std::string_view mailbox) = 0;
   // Returns the verified content; kCorrupt when it fails its checksum. An
   // expunged message can still be read until it is purged, so a session that

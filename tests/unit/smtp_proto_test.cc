@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <random>
+
 #include "smtp/address.h"
 #include "smtp/command.h"
 #include "smtp/data_reader.h"
@@ -163,6 +165,74 @@ TEST(LineEndingNormalizer, AcrossChunks) {
   n.Finish(out, 100);
   EXPECT_EQ(out, "a\r\nb\r\nc\r\n");
   EXPECT_FALSE(n.overflowed());
+}
+
+// Random content: runs of ordinary bytes of every length around the 8-byte
+// steps of the readers' line-end search, with dots, CRs and LFs between
+// them, so every ending falls at every offset within a word.
+std::string RandomContent(std::mt19937& rng, size_t pieces) {
+  static constexpr char kSpecial[] = {'.', '\r', '\n', '\r', '\n'};
+  std::string s;
+  for (size_t p = 0; p < pieces; ++p) {
+    s.append(rng() % 20, static_cast<char>('a' + rng() % 26));
+    s += kSpecial[rng() % std::size(kSpecial)];
+  }
+  return s;
+}
+
+// The readers skip ordinary bytes a word at a time (issue 17): whole input,
+// random chunks and single bytes (which never take the word steps) must give
+// the same content, the same end and the same count of bytes consumed.
+TEST(DataReader, WordStepsAgreeWithByteSteps) {
+  std::mt19937 rng(17);
+  for (int round = 0; round < 2000; ++round) {
+    std::string in = RandomContent(rng, 1 + rng() % 40);
+    if (round % 3 == 0) in += "\r\n.\r\ntail";
+    bool done;
+    size_t used;
+    std::string want = ReadData(in, &done, &used);  // whole == byte at a time
+    DataReader chunked(1 << 20);
+    size_t n = 0;
+    for (size_t i = 0; i < in.size() && !chunked.done();) {
+      size_t len = std::min<size_t>(1 + rng() % 24, in.size() - i);
+      size_t got = chunked.Feed(std::string_view(in).substr(i, len));
+      n += got;
+      i += len;
+    }
+    ASSERT_EQ(chunked.content(), want) << round;
+    ASSERT_EQ(chunked.done(), done) << round;
+    ASSERT_EQ(n, used) << round;
+  }
+}
+
+TEST(LineEndingNormalizer, WordStepsAgreeWithByteSteps) {
+  std::mt19937 rng(18);
+  for (int round = 0; round < 2000; ++round) {
+    std::string in = RandomContent(rng, 1 + rng() % 40);
+    LineEndingNormalizer whole, bytewise, chunked;
+    std::string a, b, c;
+    whole.Feed(in, a, 1 << 20);
+    whole.Finish(a, 1 << 20);
+    for (char ch : in) bytewise.Feed(std::string_view(&ch, 1), b, 1 << 20);
+    bytewise.Finish(b, 1 << 20);
+    for (size_t i = 0; i < in.size();) {
+      size_t len = std::min<size_t>(1 + rng() % 24, in.size() - i);
+      chunked.Feed(std::string_view(in).substr(i, len), c, 1 << 20);
+      i += len;
+    }
+    chunked.Finish(c, 1 << 20);
+    ASSERT_EQ(a, b) << round;
+    ASSERT_EQ(c, b) << round;
+    // Only CRLF line endings remain.
+    for (size_t i = 0; i < b.size(); ++i) {
+      if (b[i] == '\r') {
+        ASSERT_TRUE(i + 1 < b.size() && b[i + 1] == '\n') << round;
+      }
+      if (b[i] == '\n') {
+        ASSERT_TRUE(i > 0 && b[i - 1] == '\r') << round;
+      }
+    }
+  }
 }
 
 }  // namespace

@@ -1264,6 +1264,90 @@ TEST(BlobStore, CompressesLargeRepetitiveContent) {
   EXPECT_EQ(*blobs.Read(*ref), content);
 }
 
+// Issue 17: a record encoded ahead (off the writer thread) is the record
+// Append writes, compressed or not, and reads back verified.
+TEST(BlobStore, EncodedRecordsAreTheRecordsAppendWrites) {
+  testing::TempDir dir;
+  BlobStore blobs(io::FileSystem::Default(), dir.path(), BlobStore::Options{});
+  ASSERT_TRUE(blobs.Open().ok());
+  std::string noise;
+  for (uint32_t x = 1; noise.size() < 4000; x = x * 1103515245u + 12345u) {
+    noise += static_cast<char>(x >> 24);
+  }
+  for (const std::string& content : {std::string(100000, 'a'), std::string("short\r\n"), noise}) {
+    EncodedBlob e = blobs.Encode(content);
+    EXPECT_EQ(e.sha256, Sha256(content));
+    EXPECT_EQ(e.size, content.size());
+    EXPECT_EQ(e.codec, content.size() == 100000 ? Codec::kZstd : Codec::kRaw);
+    auto direct = blobs.Append(content, Sha256(content));
+    auto ahead = blobs.AppendEncoded(e);
+    ASSERT_TRUE(direct.ok() && ahead.ok());
+    ASSERT_TRUE(blobs.Sync().ok());
+    EXPECT_EQ(ahead->codec, direct->codec);
+    EXPECT_EQ(ahead->stored_length, direct->stored_length);
+    EXPECT_EQ(ahead->offset, direct->offset + 56 + direct->stored_length);  // 56: the header
+    EXPECT_EQ(*blobs.Read(*direct), content);
+    EXPECT_EQ(*blobs.Read(*ahead), content);
+  }
+}
+
+// Issue 17: PrepareDelivery moves the hashing and compression to the caller;
+// the writer writes the prepared record as it is (here one built without
+// compression: the segment grows by the whole content), and a record
+// prepared for other content is not used.
+TEST_P(EmbeddedStoreTest, PreparedDeliveriesWriteThePreparedRecord) {
+  int64_t a = MakeAccount("a@example.test");
+  std::string content = "Subject: big\r\n\r\n" + std::string(200000, 'x') + "\r\n";
+  std::string seg = where_.dir() + "/blobs/seg-00000001.hb";
+  auto deliver = [&](DeliveryRequest req) {
+    return Wait<DeliveryReceipt>(
+        [&](Done<DeliveryReceipt> done) { store_->Deliver(std::move(req), std::move(done)); });
+  };
+  DeliveryRequest req;
+  req.account_ids = {a};
+  req.content = content;
+  req.received_at = 1700000000;
+  store_->PrepareDelivery(req);
+  ASSERT_NE(req.encoded, nullptr);
+  EXPECT_EQ(req.encoded->sha256, Sha256(content));
+  EXPECT_EQ(req.encoded->codec, Codec::kZstd);
+  DeliveryRequest no_local;  // nothing stored locally: nothing to prepare
+  no_local.content = content;
+  store_->PrepareDelivery(no_local);
+  EXPECT_EQ(no_local.encoded, nullptr);
+
+  // Prepared raw: the writer must not recompress it.
+  testing::TempDir other;
+  BlobStore::Options raw_options;
+  raw_options.compress = false;
+  BlobStore raw(io::FileSystem::Default(), other.path(), raw_options);
+  req.encoded = std::make_shared<const EncodedBlob>(raw.Encode(content));
+  auto before = std::filesystem::file_size(seg);
+  auto r = deliver(std::move(req));
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->content_id, HexEncode(Sha256(content)));
+  EXPECT_GE(std::filesystem::file_size(seg) - before, content.size());
+  auto snap = store_->ListMessages(a, kInbox);
+  ASSERT_EQ(snap->messages.size(), 1u);
+  EXPECT_EQ(*store_->ReadMessage(a, snap->messages[0].id), content);
+
+  // A record prepared for other content (another size) is ignored: the
+  // writer encodes this content itself.
+  DeliveryRequest stale;
+  stale.account_ids = {a};
+  stale.content = content + "more\r\n";
+  stale.received_at = 1700000000;
+  stale.encoded = std::make_shared<const EncodedBlob>(raw.Encode(content));
+  before = std::filesystem::file_size(seg);
+  auto s = deliver(std::move(stale));
+  ASSERT_TRUE(s.ok()) << s.error().message;
+  EXPECT_EQ(s->content_id, HexEncode(Sha256(content + "more\r\n")));
+  EXPECT_LT(std::filesystem::file_size(seg) - before, content.size() / 10);  // compressed here
+  snap = store_->ListMessages(a, kInbox);
+  ASSERT_EQ(snap->messages.size(), 2u);
+  EXPECT_EQ(*store_->ReadMessage(a, snap->messages[1].id), content + "more\r\n");
+}
+
 // Issue 16: the SORT keys record of a body is derived when it is stored
 // (StoreOptions::sort_keys, unless the request carries one) and read back
 // for a whole mailbox at once; messages without one are left out.

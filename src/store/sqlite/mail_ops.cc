@@ -114,7 +114,7 @@ Result<uint64_t> NextModseq(Txn& t, int64_t mailbox_id) {
 
 Result<int64_t> PutBlobBytes(Txn& t, std::string_view content, std::string_view mime, int64_t refs,
                              std::string_view sort_keys, std::string_view thread_id,
-                             std::string_view known_sha) {
+                             std::string_view known_sha, const EncodedBlob* encoded) {
   std::string sha = known_sha.empty() ? Sha256(content) : std::string(known_sha);
   auto find = t.db.Cached("SELECT id FROM blobs WHERE sha256 = ?");
   if (!find) return find.error();
@@ -147,7 +147,7 @@ Result<int64_t> PutBlobBytes(Txn& t, std::string_view content, std::string_view 
     return blob_id;
   }
   (*find)->Reset();
-  auto ref = t.blobs.Append(content, sha);
+  auto ref = encoded ? t.blobs.AppendEncoded(*encoded) : t.blobs.Append(content, sha);
   if (!ref) return ref.error();
   t.appended = true;
   auto ins = t.db.Cached(
@@ -338,8 +338,8 @@ int64_t NowSeconds() {
 
 Result<int64_t> PutBlob(Txn& t, std::string_view content, std::string_view mime, int64_t refs,
                         std::string_view sort_keys, std::string_view thread_id,
-                        std::string_view sha256) {
-  return PutBlobBytes(t, content, mime, refs, sort_keys, thread_id, sha256);
+                        std::string_view sha256, const EncodedBlob* encoded) {
+  return PutBlobBytes(t, content, mime, refs, sort_keys, thread_id, sha256, encoded);
 }
 
 Status CreateDefaultMailboxes(Txn& t, int64_t account_id) {
@@ -383,6 +383,14 @@ static Result<MailboxRow> FilingMailbox(Txn& t, const Filing& f, bool& fell_back
   return FindMailbox(t.db, f.account_id, kInbox);
 }
 
+// The record prepared for the request's content (DeliveryRequest::encoded),
+// or null when there is none or it was built from other content (its size
+// differs: a cheap check, not a proof; the preparer promises the rest).
+static const EncodedBlob* PreparedFor(const DeliveryRequest& req) {
+  if (!req.encoded || req.encoded->size != req.content.size()) return nullptr;
+  return req.encoded.get();
+}
+
 // DeliveryRequest::filings: one copy per filing, one blob for all those
 // that store the delivery's content; a filing with its own content
 // (Filing::content) gets a blob of its own.
@@ -392,7 +400,8 @@ static Status ApplyFilings(Txn& t, const DeliveryRequest& req, std::string_view 
       req.filings.begin(), req.filings.end(), [](const Filing& f) { return f.content.empty(); }));
   Result<int64_t> shared = int64_t{0};
   if (shared_refs > 0) {
-    shared = PutBlob(t, req.content, req.mime, shared_refs, req.sort_keys, req.thread_id, sha);
+    shared = PutBlob(t, req.content, req.mime, shared_refs, req.sort_keys, req.thread_id, sha,
+                     PreparedFor(req));
   }
   if (!shared) return shared.error();
   // The distinct keywords of each mailbox a copy with keywords goes to.
@@ -425,9 +434,11 @@ static Status ApplyFilings(Txn& t, const DeliveryRequest& req, std::string_view 
 }
 
 Status ApplyDelivery(Txn& t, const DeliveryRequest& req, DeliveryReceipt& receipt) {
-  // One hash of the content (a pass over every byte, on the writer thread):
-  // the receipt's content id and the blob's address.
-  std::string sha = Sha256(req.content);
+  // One hash of the content: the receipt's content id and the blob's address.
+  // Taken from the record prepared off the writer thread when there is one
+  // (SqliteStore::PrepareDelivery), else a pass over every byte here.
+  const EncodedBlob* encoded = PreparedFor(req);
+  std::string sha = encoded ? encoded->sha256 : Sha256(req.content);
   receipt.content_id = HexEncode(sha);
   receipt.message_ids.clear();
   receipt.fell_back.clear();
@@ -440,7 +451,7 @@ Status ApplyDelivery(Txn& t, const DeliveryRequest& req, DeliveryReceipt& receip
   if (!req.filings.empty()) return ApplyFilings(t, req, sha, receipt);
   if (req.account_ids.empty()) return Ok();
   auto blob = PutBlob(t, req.content, req.mime, static_cast<int64_t>(req.account_ids.size()),
-                      req.sort_keys, req.thread_id, sha);
+                      req.sort_keys, req.thread_id, sha, encoded);
   if (!blob) return blob.error();
   for (int64_t account : req.account_ids) {
     Result<MailboxRow> mb = Err(ErrorKind::kNotFound, "");

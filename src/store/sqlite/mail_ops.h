@@ -28,10 +28,11 @@ struct Txn {
 // Stores content once (content-addressed) with `refs` more references, its
 // MIME tree, SORT keys record and threadId when given (kept if already stored);
 // returns the blob id. `sha256`: the content's SHA-256 (raw) when the caller
-// has it already, else computed here.
+// has it already, else computed here. `encoded`: the content's record built
+// ahead (DeliveryRequest::encoded), written as it is; null = built here.
 Result<int64_t> PutBlob(Txn& t, std::string_view content, std::string_view mime, int64_t refs,
                         std::string_view sort_keys = {}, std::string_view thread_id = {},
-                        std::string_view sha256 = {});
+                        std::string_view sha256 = {}, const EncodedBlob* encoded = nullptr);
 
 // Writes (run by the writer thread inside a batch).
 Status CreateDefaultMailboxes(Txn& t, int64_t account_id);
