@@ -111,7 +111,7 @@ class TextIndex {
  private:
   struct Impl;
   struct Plan;  // a needle's queries (text_index.cc)
-  static Plan MakePlan(Xapian::Database& db, std::string_view folded, bool with_header);
+  Plan MakePlan(Xapian::Database& db, std::string_view folded, bool with_header) const;
   // Plans a folded needle against the current revision and runs it with an
   // optional decider; `limit` (0: none) sets `over` when a query has more
   // documents; `narrows` false (and no hits): every document is a candidate.

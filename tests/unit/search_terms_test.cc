@@ -261,6 +261,9 @@ TEST(TextIndex, WordsAndPhrasesProveAndChecksAreExact) {
   EXPECT_TRUE((*again)->Contains(1));
   EXPECT_FALSE((*again)->Contains(3));
   EXPECT_EQ((*again)->DocCount(), 1u);
+  // The vocabulary is read again at Open: a needle inside a word still proven.
+  EXPECT_EQ((*again)->Lookup("UBJEC", true, all)->matches, Ids{1});
+  EXPECT_TRUE((*again)->Lookup("UBJEC", true, all)->candidates.empty());
   // One writer at a time.
   auto second = TextIndex::Open(dir.path() + "/index", 1);
   ASSERT_FALSE(second.ok());
