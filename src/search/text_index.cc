@@ -501,6 +501,10 @@ uint64_t TextIndex::DocCount() const {
 // caller checks them). `narrows` false: every document is a candidate.
 struct TextIndex::Plan {
   Xapian::Query proven, unproven;
+  // Matches too: the documents holding any of these terms (a needle inside
+  // a word), read from their posting lists without Enquire (an MSet of
+  // 100,000 documents costs more than the lists).
+  std::vector<std::string> proven_terms;
   bool narrows = false;
 };
 
@@ -533,6 +537,9 @@ TextIndex::Plan TextIndex::MakePlan(Xapian::Database& db, std::string_view folde
         continue;
       }
       if (terms->empty()) none = true;
+      if (pieces.size() == 1 && exact) {  // the matches are those holding any of them
+        plan.proven_terms.insert(plan.proven_terms.end(), terms->begin(), terms->end());
+      }
       parts.push_back(terms->size() == 1
                           ? Xapian::Query(terms->front())
                           : Xapian::Query(Xapian::Query::OP_OR, terms->begin(), terms->end()));
@@ -549,7 +556,7 @@ TextIndex::Plan TextIndex::MakePlan(Xapian::Database& db, std::string_view folde
       continue;
     }
     plan.unproven = Or(plan.unproven, overflow);
-    if (none) continue;  // no document of the field holds it
+    if (none || (pieces.size() == 1 && exact)) continue;  // none, or in proven_terms
     Xapian::Query q = parts.size() == 1
                           ? parts.front()
                           : Xapian::Query(Xapian::Query::OP_PHRASE, parts.begin(), parts.end(),
@@ -564,7 +571,7 @@ TextIndex::Plan TextIndex::MakePlan(Xapian::Database& db, std::string_view folde
 }
 
 Result<TextHits> TextIndex::RunPlan(std::string_view folded, bool with_header,
-                                    const Xapian::MatchDecider* decider, size_t limit, bool& over,
+                                    const std::vector<bool>* want, size_t limit, bool& over,
                                     bool& narrows) {
   for (int attempt = 1;; ++attempt) {
     TextHits out;
@@ -577,6 +584,9 @@ Result<TextHits> TextIndex::RunPlan(std::string_view folded, bool with_header,
         impl_->GiveBack(std::move(reader));
         return out;
       }
+      std::optional<WantedDecider> wanted;
+      if (want) wanted.emplace(*want);
+      const Xapian::MatchDecider* decider = want ? &*wanted : nullptr;
       auto run = [&](const Xapian::Query& q, std::vector<int64_t>& ids) {
         if (q.empty() || over) return;
         Xapian::Enquire enquire(*reader);
@@ -590,6 +600,23 @@ Result<TextHits> TextIndex::RunPlan(std::string_view folded, bool with_header,
         for (auto it = mset.begin(); it != mset.end(); ++it) ids.push_back(*it);
       };
       run(plan.proven, out.matches);
+      for (const std::string& term : plan.proven_terms) {
+        if (over) break;
+        for (auto it = reader->postlist_begin(term); it != reader->postlist_end(term); ++it) {
+          Xapian::docid id = *it;
+          if (want && (id >= want->size() || !(*want)[id])) continue;
+          out.matches.push_back(id);
+          if (limit != 0 && out.matches.size() > limit && plan.proven_terms.size() == 1) {
+            over = true;
+            break;
+          }
+        }
+      }
+      if (!plan.proven_terms.empty()) {
+        std::sort(out.matches.begin(), out.matches.end());
+        out.matches.erase(std::unique(out.matches.begin(), out.matches.end()), out.matches.end());
+        if (limit != 0 && out.matches.size() > limit) over = true;
+      }
       run(plan.unproven, out.candidates);
       impl_->GiveBack(std::move(reader));
       // A proven match needs no check.
@@ -624,9 +651,8 @@ Result<TextHits> TextIndex::Lookup(std::string_view needle, bool with_header,
   }
   TextHits out;
   if (!any) return out;
-  WantedDecider decider(want);
   bool over = false, narrows = false;
-  auto hits = RunPlan(folded, with_header, &decider, 0, over, narrows);
+  auto hits = RunPlan(folded, with_header, &want, 0, over, narrows);
   if (!hits || narrows) return hits;
   // Nothing to narrow by: every one is a candidate.
   for (size_t id = 0; id < want.size(); ++id) {

@@ -112,12 +112,11 @@ class TextIndex {
   struct Impl;
   struct Plan;  // a needle's queries (text_index.cc)
   Plan MakePlan(Xapian::Database& db, std::string_view folded, bool with_header) const;
-  // Plans a folded needle against the current revision and runs it with an
-  // optional decider; `limit` (0: none) sets `over` when a query has more
+  // Plans a folded needle against the current revision and runs it over the
+  // documents of `want` (by docid; null: all); `limit` (0: none) sets `over` when a query has more
   // documents; `narrows` false (and no hits): every document is a candidate.
-  Result<TextHits> RunPlan(std::string_view folded, bool with_header,
-                           const Xapian::MatchDecider* decider, size_t limit, bool& over,
-                           bool& narrows);
+  Result<TextHits> RunPlan(std::string_view folded, bool with_header, const std::vector<bool>* want,
+                           size_t limit, bool& over, bool& narrows);
   explicit TextIndex(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
