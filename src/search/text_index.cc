@@ -49,11 +49,19 @@ constexpr std::string_view kBody = "B";
 // a term that matches nothing to a query.
 class Vocabulary {
  public:
-  bool Has(std::string_view word) const { return words_.find(word) != words_.end(); }
+  // True for a word known, or any once the vocabulary is full.
+  bool Has(std::string_view word) const { return full_ || words_.find(word) != words_.end(); }
   void Add(const std::string& word) {
-    if (!words_.insert(word).second) return;
+    if (full_ || !words_.insert(word).second) return;
+    if (words_.size() > kMaxVocabularyWords) {  // the term list answers from now on
+      full_ = true;
+      words_ = {};
+      blob_ = {};
+      return;
+    }
     blob_.append(word).push_back('\0');
   }
+  bool full() const { return full_; }
   // The terms (`prefix` and the word) of the words that end with `piece`
   // (`ends`) or hold it, or nullopt when more than `limit`.
   std::optional<std::vector<std::string>> Find(std::string_view piece, bool ends,
@@ -77,6 +85,7 @@ class Vocabulary {
 
  private:
   std::string blob_ = std::string(1, '\0');
+  bool full_ = false;
   // Looked up by string_view: no string built per token.
   struct Hash {
     using is_transparent = void;
@@ -190,13 +199,23 @@ std::optional<std::vector<std::string>> Expand(Xapian::Database& db, const Vocab
     out.push_back(std::string(prefix).append(piece.text));
     return out;
   }
-  if (piece.role != Piece::kStarts) {
+  if (piece.role != Piece::kStarts && !vocabulary.full()) {
     return vocabulary.Find(piece.text, piece.role == Piece::kEnds, prefix, kMaxWordExpansion);
   }
-  std::string from = std::string(prefix).append(piece.text);
+  // A word starting with the piece, or any word when the vocabulary is full
+  // (a walk of the whole term list: a word piece holds no byte of a CJK,
+  // punctuation or whitespace term, so those never fit).
+  std::string from = std::string(prefix);
+  if (piece.role == Piece::kStarts) from += piece.text;
   for (auto it = db.allterms_begin(from); it != db.allterms_end(from); ++it) {
+    const std::string& term = *it;
+    std::string_view word = std::string_view(term).substr(prefix.size());
+    bool fits = piece.role == Piece::kStarts ||
+                (piece.role == Piece::kEnds ? word.ends_with(piece.text)
+                                            : word.find(piece.text) != std::string_view::npos);
+    if (!fits) continue;
     if (out.size() == kMaxWordExpansion) return std::nullopt;
-    out.push_back(*it);
+    out.push_back(term);
   }
   return out;
 }

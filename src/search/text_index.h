@@ -45,6 +45,11 @@ class MatchDecider;
 
 namespace hato::search {
 
+// The words of one field the index keeps in memory at most (some 100 bytes
+// each, with the hash set), for the needles inside a word; past that those
+// walk Xapian's term list (exact, slower).
+inline constexpr size_t kMaxVocabularyWords = 500000;
+
 struct IndexDoc {
   int64_t id = 0;
   std::string header;  // decoded text, as mime::ExtractSearchText gives it

@@ -353,6 +353,40 @@ TEST(TextIndex, FieldWithAWordTooLongForATermIsAlwaysACandidate) {
   EXPECT_EQ(tiny.candidates, (std::vector<int64_t>{1}));
 }
 
+// Past kMaxVocabularyWords words the needles inside a word walk the term
+// list instead: the same answers, before and after a restart.
+TEST(TextIndex, VocabularyTooLargeForMemoryWalksTheTermList) {
+  testing::TempDir dir;
+  using Ids = std::vector<int64_t>;
+  constexpr size_t kPerDoc = 100000;
+  size_t docs = kMaxVocabularyWords / kPerDoc + 1;
+  {
+    auto index = TextIndex::Open(dir.path() + "/index", 100);
+    ASSERT_TRUE(index.ok()) << index.error().message;
+    for (size_t d = 0; d < docs; ++d) {
+      std::string body;
+      for (size_t i = d * kPerDoc; i < (d + 1) * kPerDoc; ++i)
+        body.append("w").append(std::to_string(i)).append(" ");
+      ASSERT_TRUE((*index)->Add({{static_cast<int64_t>(d + 1), "", body}}, d + 1).ok());
+    }
+    ASSERT_TRUE((*index)->Commit().ok());
+    Ids all;
+    for (size_t d = 1; d <= docs; ++d) all.push_back(static_cast<int64_t>(d));
+    auto check = [&](TextIndex& x) {
+      EXPECT_EQ(x.Lookup("W5999", false, all)->matches, (Ids{1, static_cast<int64_t>(docs)}));
+      EXPECT_TRUE(x.Lookup("W5999", false, all)->candidates.empty());
+      EXPECT_EQ(x.Lookup("23 w124", false, all)->matches, (Ids{1, 2}));
+      EXPECT_TRUE(x.Lookup("23 w125", false, all)->matches.size() == 2);
+      EXPECT_TRUE(x.Lookup("qq", false, all)->matches.empty());
+    };
+    check(**index);
+    index->reset();
+    auto again = TextIndex::Open(dir.path() + "/index", 100);
+    ASSERT_TRUE(again.ok()) << again.error().message;
+    check(**again);
+  }
+}
+
 TEST(TextIndex, FewHitsAreFoundWithoutTheWantedListAndHolesAreKept) {
   testing::TempDir dir;
   auto index = TextIndex::Open(dir.path() + "/index", 10);
