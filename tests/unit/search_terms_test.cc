@@ -348,6 +348,14 @@ TEST(TextIndex, FieldWithAWordTooLongForATermIsAlwaysACandidate) {
   auto start = *(*index)->Lookup("start", false, {1, 2});
   EXPECT_EQ(start.matches, (std::vector<int64_t>{1}));
   EXPECT_TRUE(start.candidates.empty());
+  // A needle with a word too long for a term: only the overflowed field.
+  std::string across = "start " + std::string(kMaxWordTermBytes + 1, 'q') + "needle";
+  auto long_word = *(*index)->Lookup(across, false, {1, 2});
+  EXPECT_TRUE(long_word.matches.empty());
+  EXPECT_EQ(long_word.candidates, (std::vector<int64_t>{1}));
+  auto middle = *(*index)->Lookup("t " + std::string(300, 'q') + " e", false, {1, 2});
+  EXPECT_TRUE(middle.matches.empty());
+  EXPECT_EQ(middle.candidates, (std::vector<int64_t>{1}));
   auto tiny = *(*index)->Lookup("tiny", false, {1, 2});
   EXPECT_EQ(tiny.matches, (std::vector<int64_t>{2}));
   EXPECT_EQ(tiny.candidates, (std::vector<int64_t>{1}));
