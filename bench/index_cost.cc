@@ -5,16 +5,19 @@
 // the same word list) with its headers, already extracted (as
 // mime::ExtractSearchText would give them for this plain-text mail).
 //
-// --variant other than "index" (the default: search::TextIndex as it is)
-// writes the same documents straight to Xapian with other terms, to price an
-// index design before building it (the search side of those is not here):
-//   no-positions  the same trigram and word terms, without positions or run ends
+// --variant other than "index" (the default: search::TextIndex as it is,
+// format 4: tokens with positions) writes the same documents straight to
+// Xapian with other terms, to price an index design (the search side of
+// those is not here):
+//   format3       format 3 as text_index.cc wrote it until session 14:
+//                 trigrams with positions, run ends, word terms
+//   no-positions  format 3's trigram and word terms, without positions or run ends
 //   run-positions each whitespace-free run (to 64 bytes) as a term with its
 //                 position, and the word terms; no trigrams
 //   words         the word terms only (search::Words)
 //
 // Usage: hato-index-cost [--messages N] [--batch B] [--size BYTES] [--dir DIR]
-//                        [--variant index|no-positions|run-positions|words]
+//                        [--variant index|format3|no-positions|run-positions|words]
 // Prints one JSON line: messages, batch, variant, CPU ms per message
 // (user+sys of the process, clock(3)), index bytes per message.
 #include <xapian.h>
@@ -73,7 +76,18 @@ void AddVariantField(Xapian::Document& doc, const std::string& variant, std::str
                      const std::string& prefix) {
   using namespace hato::search;
   std::string folded = Fold(text);
-  if (variant == "no-positions") {
+  if (variant == "format3") {
+    TrigramPostings postings = Postings(folded);
+    std::string term(prefix);
+    for (size_t i = 0; i < postings.grams.size(); ++i) {
+      const std::string& gram = postings.grams[i];
+      if (prefix == "H" && IsCommonHeaderGram(gram)) continue;
+      term.resize(prefix.size());
+      term += gram;
+      for (uint32_t p : postings.PositionsOf(i)) doc.add_posting(term, p, 0);
+    }
+    if (postings.cut) doc.add_boolean_term(OverflowTerm(prefix));
+  } else if (variant == "no-positions") {
     for (const auto& t : Trigrams(folded, prefix)) doc.add_boolean_term(t);
   } else if (variant == "run-positions") {
     std::string term = prefix + '\x01';
@@ -113,7 +127,7 @@ int main(int argc, char** argv) {
     else {
       std::fprintf(stderr,
                    "usage: hato-index-cost [--messages N] [--batch B] [--size BYTES] [--dir DIR] "
-                   "[--variant index|no-positions|run-positions|words]\n");
+                   "[--variant index|format3|no-positions|run-positions|words]\n");
       return 2;
     }
   }
@@ -136,7 +150,8 @@ int main(int argc, char** argv) {
         return 1;
       }
     }
-  } else if (variant == "no-positions" || variant == "run-positions" || variant == "words") {
+  } else if (variant == "format3" || variant == "no-positions" || variant == "run-positions" ||
+             variant == "words") {
     Xapian::WritableDatabase db(
         dir, Xapian::DB_CREATE_OR_OPEN | Xapian::DB_NO_SYNC | Xapian::DB_BACKEND_GLASS);
     for (int i = 0; i < messages; ++i) {

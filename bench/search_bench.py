@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Full-text search benchmark (issue 17 item 2): IMAP SEARCH TEXT and BODY on
-one large mailbox in Hato (Xapian, code-point trigrams: search/terms.h) beside
+one large mailbox in Hato (Xapian, format 4: tokens with positions, search/terms.h) beside
 Dovecot on the same mail, without FTS (its default: a scan) and with the
 fts-xapian plugin (package dovecot-fts-xapian, words and prefixes).
 

@@ -89,6 +89,62 @@ std::string Fold(std::string_view s) {
   return out;
 }
 
+namespace {
+
+// Scripts written without spaces between words: CJK radicals, punctuation,
+// kana, ideographs, Hangul, compatibility forms, full- and half-width forms.
+bool IsCjk(char32_t c) {
+  return (c >= 0x2E80 && c <= 0x9FFF) || (c >= 0xA960 && c <= 0xA97F) ||
+         (c >= 0xAC00 && c <= 0xD7FF) || (c >= 0xF900 && c <= 0xFAFF) ||
+         (c >= 0xFE30 && c <= 0xFE4F) || (c >= 0xFF00 && c <= 0xFFEF) ||
+         (c >= 0x20000 && c <= 0x3FFFF);
+}
+
+TokenKind KindOf(const CodePoint& p) {
+  if (!p.valid) return TokenKind::kWord;
+  char32_t c = p.cp;
+  if (c < 0x80) {
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
+      return TokenKind::kWord;
+    if (c == ' ' || c == '\t' || c == '\r' || c == '\n') return TokenKind::kSpace;
+    return TokenKind::kPunct;
+  }
+  if (c >= 0x2000 && c <= 0x206F) return TokenKind::kPunct;
+  if (IsCjk(c)) return TokenKind::kCjk;
+  return TokenKind::kWord;
+}
+
+}  // namespace
+
+std::vector<Token> Tokens(std::string_view s) {
+  std::vector<Token> out;
+  out.reserve(s.size() / 4 + 1);
+  for (size_t i = 0; i < s.size();) {
+    CodePoint p = Decode(s, i);
+    TokenKind kind = KindOf(p);
+    size_t start = i;
+    i += p.len;
+    if (kind == TokenKind::kWord || kind == TokenKind::kSpace) {
+      while (i < s.size()) {
+        CodePoint q = Decode(s, i);
+        if (KindOf(q) != kind) break;
+        i += q.len;
+      }
+    }
+    out.push_back({kind, s.substr(start, i - start)});
+  }
+  return out;
+}
+
+bool HasInvalidUtf8(std::string_view s) {
+  for (size_t i = 0; i < s.size();) {
+    CodePoint p = Decode(s, i);
+    if (!p.valid) return true;
+    i += p.len;
+  }
+  return false;
+}
+
 std::string SquashSpace(std::string_view s) {
   std::string out;
   out.reserve(s.size());

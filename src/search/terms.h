@@ -1,5 +1,17 @@
-// The terms of the full-text index (IMAP SEARCH BODY/TEXT, later JMAP text
-// filters): case-folded code-point trigrams. Pure functions, no I/O.
+// The terms of the full-text index (IMAP SEARCH BODY/TEXT, JMAP text
+// filters). Pure functions, no I/O.
+//
+// Format 4 (the index's, text_index.cc): the tokens of the folded text
+// (Tokens), each at its own position: words (maximal runs of letters,
+// digits and non-ASCII characters outside the CJK scripts), single CJK
+// characters, single punctuation characters, and whitespace runs where they
+// are not the plain gap between two words. A needle inside a word matches
+// the vocabulary's words that contain it; one across tokens is a phrase of
+// its tokens, its first word piece any word ending with it and its last any
+// word starting with it. Both are exact (text_index.cc).
+//
+// Format 3 (below, kept for bench/index_cost.cc's comparison): case-folded
+// code-point trigrams with positions.
 //
 // IMAP SEARCH asks for a case-insensitive *substring* (RFC 3501 section
 // 6.4.4, RFC 9051 section 6.4.4), which word terms cannot answer ("oob" in
@@ -19,12 +31,40 @@
 
 namespace hato::search {
 
-// Code points per term.
+// Format 3. Code points per term.
 inline constexpr size_t kGramChars = 3;
 // Distinct terms taken from one field of one message at most (bounds the
 // index size of a pathological message). A field with more gets
 // OverflowTerm too, and every search of that field takes it as a candidate.
 inline constexpr size_t kMaxTermsPerField = 20000;
+
+// What a format-4 token is (Tokens).
+enum class TokenKind : uint8_t {
+  kWord,   // a maximal run of ASCII letters and digits, non-ASCII characters
+           // outside the CJK scripts and the general punctuation block, and
+           // bytes that are not valid UTF-8
+  kCjk,    // one character of a script written without spaces (CJK, kana, Hangul)
+  kPunct,  // one ASCII character other than a letter, digit or whitespace, or
+           // one of the general punctuation block (U+2000..U+206F)
+  kSpace,  // a run of whitespace (SP, HTAB, CR, LF)
+};
+struct Token {
+  TokenKind kind;
+  std::string_view text;
+};
+
+// The tokens of folded text, in order; they cover it whole.
+std::vector<Token> Tokens(std::string_view folded);
+
+// A word longer than this is not a term: the field gets OverflowTerm (every
+// search of it takes it as a candidate) and the word a placeholder position.
+inline constexpr size_t kMaxWordTermBytes = 200;
+// Tokens given a position in one field at most (bounds the index of a
+// pathological message); a field with more gets OverflowTerm.
+inline constexpr size_t kMaxTokensPerField = 200000;
+
+// True when `s` holds a byte that is not part of valid UTF-8.
+bool HasInvalidUtf8(std::string_view s);
 
 // Case folding for matching: ASCII and the Latin-1, Greek, Cyrillic and
 // full-width Latin capitals to small letters. Invalid UTF-8 bytes are kept

@@ -4,9 +4,12 @@
 #include <xapian.h>
 
 #include <algorithm>
+#include <cstring>
 #include <filesystem>
 #include <iterator>
 #include <limits>
+#include <optional>
+#include <unordered_set>
 
 #include "search/terms.h"
 
@@ -18,13 +21,14 @@ constexpr char kWatermarkKey[] = "watermark";
 // could not be indexed (TextIndex::Skip), comma-separated.
 constexpr char kHolesKey[] = "holes";
 // The metadata key "format": what the terms are. 2: trigrams with positions
-// and run ends (search::Postings); 3: and word terms (search::Words). An
-// index without it (or another) is cleared at Open and built again.
+// and run ends (search::Postings); 3: and word terms (search::Words); 4:
+// tokens with positions (search::Tokens, AddField below). An index without
+// it (or another) is cleared at Open and built again.
 constexpr char kFormatKey[] = "format";
-constexpr char kFormat[] = "3";
-// A needle's word prefix expands to at most this many word terms (the most
-// frequent); documents with any other are proven by the phrase instead.
-constexpr Xapian::termcount kMaxWordExpansion = 256;
+constexpr char kFormat[] = "4";
+// A word piece of a needle expands to at most this many words of the
+// vocabulary; one with more only narrows by the needle's other pieces.
+constexpr size_t kMaxWordExpansion = 10000;
 // A search retries this often when the indexer commits under it (Xapian's
 // DatabaseModifiedError), then gives up with kTemporary.
 constexpr int kSearchAttempts = 3;
@@ -37,68 +41,105 @@ Error XapianError(const Xapian::Error& e, std::string_view what) {
 constexpr std::string_view kHeader = "H";
 constexpr std::string_view kBody = "B";
 
-// A field's word term (search::Words): the field's prefix and a tab, which
-// no trigram or run end holds.
-std::string WordTerm(std::string_view prefix, std::string_view word) {
-  return std::string(prefix).append(1, '\t').append(word);
-}
-
-// The terms a field is indexed and searched by: its trigrams, less the
-// common header words' in the header (search::IsCommonHeaderGram).
-std::vector<std::string> FieldTerms(std::string_view folded, std::string_view prefix, bool needle,
-                                    size_t* all = nullptr) {
-  std::vector<std::string> terms =
-      needle ? NeedleTrigrams(folded, prefix) : Trigrams(folded, prefix);
-  if (all) *all = terms.size();
-  if (prefix == kHeader) {
-    terms.erase(
-        std::remove_if(terms.begin(), terms.end(),
-                       [&](const std::string& t) {
-                         return IsCommonHeaderGram(std::string_view(t).substr(prefix.size()));
-                       }),
-        terms.end());
-  }
-  return terms;
-}
-
-// Adds the terms of one field with their positions (search::Postings), and
-// its overflow mark when it has more trigrams than the index keeps.
-void AddField(Xapian::Document& doc, std::string_view text, std::string_view prefix) {
-  std::string folded = Fold(text);
-  TrigramPostings postings = Postings(folded);
-  std::string term(prefix);
-  for (size_t i = 0; i < postings.grams.size(); ++i) {
-    const std::string& gram = postings.grams[i];
-    if (prefix == kHeader && IsCommonHeaderGram(gram)) continue;
-    term.resize(prefix.size());
-    term += gram;
-    // No wdf: searches weigh nothing (BoolWeight).
-    for (uint32_t p : postings.PositionsOf(i)) doc.add_posting(term, p, 0);
-  }
-  if (postings.cut) doc.add_boolean_term(OverflowTerm(prefix));
-  for (const auto& word : Words(folded)) doc.add_boolean_term(WordTerm(prefix, word));
-}
-
-// The phrase that proves a field holds the needle (search::PhraseTerms), or
-// nothing: in the header, a common header word's trigram is not indexed.
-std::vector<std::string> FieldPhrase(std::string_view folded, std::string_view prefix) {
-  std::vector<std::string> terms = PhraseTerms(folded, prefix);
-  if (prefix == kHeader) {
-    for (const auto& t : terms) {
-      std::string_view gram = std::string_view(t).substr(prefix.size());
-      if (gram.front() != '\n' && IsCommonHeaderGram(gram)) return {};
+// The words of one field (its word terms without the prefix), in memory for
+// the needles inside a word: "\0word\0word\0...", so that the words holding
+// a needle are one memmem pass over it (a walk of Xapian's term list cost
+// 20 ms per search at 20,000 messages, most of it in the header's
+// vocabulary). Never shrinks: a word whose documents are all gone only adds
+// a term that matches nothing to a query.
+class Vocabulary {
+ public:
+  // True for a word known, or any once the vocabulary is full.
+  bool Has(std::string_view word) const { return full_ || words_.find(word) != words_.end(); }
+  void Add(const std::string& word) {
+    if (full_ || !words_.insert(word).second) return;
+    if (words_.size() > kMaxVocabularyWords) {  // the term list answers from now on
+      full_ = true;
+      words_ = {};
+      blob_ = {};
+      return;
     }
+    blob_.append(word).push_back('\0');
   }
-  return terms;
+  bool full() const { return full_; }
+  // The terms (`prefix` and the word) of the words that end with `piece`
+  // (`ends`) or hold it, or nullopt when more than `limit`.
+  std::optional<std::vector<std::string>> Find(std::string_view piece, bool ends,
+                                               std::string_view prefix, size_t limit) const {
+    std::string pattern(piece);
+    if (ends) pattern.push_back('\0');
+    std::vector<std::string> out;
+    const char* base = blob_.data();
+    for (size_t at = 0; at < blob_.size();) {
+      const void* hit = memmem(base + at, blob_.size() - at, pattern.data(), pattern.size());
+      if (hit == nullptr) break;
+      size_t h = static_cast<size_t>(static_cast<const char*>(hit) - base);
+      size_t start = blob_.rfind('\0', h) + 1;  // the piece holds no NUL; the blob starts with one
+      size_t end = blob_.find('\0', h);
+      if (out.size() == limit) return std::nullopt;
+      out.push_back(std::string(prefix).append(blob_, start, end - start));
+      at = end + 1;
+    }
+    return out;
+  }
+
+ private:
+  std::string blob_ = std::string(1, '\0');
+  bool full_ = false;
+  // Looked up by string_view: no string built per token.
+  struct Hash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>()(s); }
+  };
+  std::unordered_set<std::string, Hash, std::equal_to<>> words_;
+};
+
+// A token's term in a field: the prefix and the token's text. A whitespace
+// run that takes a position is kSpaceMark, a word longer than
+// kMaxWordTermBytes kLongMark (neither is the text of any token, nor
+// OverflowTerm's).
+constexpr char kSpaceMark = '\n';
+constexpr char kLongMark = '\x01';
+
+// A whitespace run takes no position between two words (the common gap:
+// two words at consecutive positions had only whitespace between them), nor
+// at either end of the field (no needle's proof starts or ends with one).
+bool Implied(const std::vector<Token>& tokens, size_t i) {
+  return i == 0 || i + 1 == tokens.size() ||
+         (tokens[i - 1].kind == TokenKind::kWord && tokens[i + 1].kind == TokenKind::kWord);
 }
 
-// Documents of the field that may hold a needle with these terms (every
-// document when none is left).
-Xapian::Query FieldQuery(const std::vector<std::string>& terms, std::string_view prefix) {
-  if (terms.empty()) return Xapian::Query::MatchAll;
-  return Xapian::Query(Xapian::Query::OP_OR,
-                       Xapian::Query(Xapian::Query::OP_AND, terms.begin(), terms.end()),
-                       Xapian::Query(OverflowTerm(prefix)));
+// Adds the terms of one field with their positions (format 4, search::Tokens),
+// and its overflow mark when a word is too long for a term or the field has
+// more tokens than the index keeps.
+void AddField(Xapian::Document& doc, std::string_view text, std::string_view prefix,
+              const Vocabulary& vocabulary, std::vector<std::string>& new_words) {
+  std::string folded = Fold(text);
+  std::vector<Token> tokens = Tokens(folded);
+  std::string term(prefix);
+  Xapian::termpos position = 0;
+  bool cut = false;
+  for (size_t i = 0; i < tokens.size(); ++i) {
+    const Token& t = tokens[i];
+    term.resize(prefix.size());
+    if (t.kind == TokenKind::kSpace) {
+      if (Implied(tokens, i)) continue;
+      term += kSpaceMark;
+    } else if (t.kind == TokenKind::kWord && t.text.size() > kMaxWordTermBytes) {
+      term += kLongMark;
+      cut = true;
+    } else {
+      term += t.text;
+      if (t.kind == TokenKind::kWord && !vocabulary.Has(t.text)) new_words.emplace_back(t.text);
+    }
+    if (position == kMaxTokensPerField) {
+      cut = true;
+      break;
+    }
+    // No wdf: searches weigh nothing (BoolWeight).
+    doc.add_posting(term, ++position, 0);
+  }
+  if (cut) doc.add_boolean_term(OverflowTerm(prefix));
 }
 
 Xapian::Query Or(const Xapian::Query& a, const Xapian::Query& b) {
@@ -107,21 +148,82 @@ Xapian::Query Or(const Xapian::Query& a, const Xapian::Query& b) {
   return Xapian::Query(Xapian::Query::OP_OR, a, b);
 }
 
-// The field's phrase query, and where the needle can be proven by a word
-// term (search::WordPrefix) the documents with such a term first: the
-// phrase's positions are read only in the documents without one (Xapian
-// applies the AND_NOT before it checks the positions of an AND's phrase).
-Xapian::Query FieldProof(std::string_view folded, const std::vector<std::string>& phrase,
-                         std::string_view prefix) {
-  Xapian::Query exact(Xapian::Query::OP_PHRASE, phrase.begin(), phrase.end(),
-                      static_cast<Xapian::termcount>(phrase.size()));
-  std::string word = WordPrefix(folded);
-  if (word.empty() || phrase.size() < 2) return exact;
-  Xapian::Query words(Xapian::Query::OP_WILDCARD, WordTerm(prefix, word), kMaxWordExpansion,
-                      Xapian::Query::WILDCARD_LIMIT_MOST_FREQUENT);
-  Xapian::Query rest(Xapian::Query::OP_AND_NOT, Xapian::Query(phrase.front()), words);
-  return Xapian::Query(Xapian::Query::OP_OR, words,
-                       Xapian::Query(Xapian::Query::OP_AND, exact, rest));
+// One positioned piece of a needle: a token's term, or for a word at an end
+// of the needle the words of the vocabulary it can be part of.
+struct Piece {
+  enum Role { kExact, kStarts, kEnds, kContains } role;
+  std::string text;  // without prefix
+};
+
+// The pieces of a folded, squashed needle (valid UTF-8) at consecutive
+// positions, by the rule of AddField; `exact` false when the needle started
+// or ended with whitespace (left out: the pieces then only narrow).
+std::vector<Piece> Pieces(std::string_view needle, bool& exact) {
+  std::vector<Token> tokens = Tokens(needle);
+  exact = true;
+  if (!tokens.empty() && tokens.front().kind == TokenKind::kSpace) {
+    tokens.erase(tokens.begin());
+    exact = false;
+  }
+  if (!tokens.empty() && tokens.back().kind == TokenKind::kSpace) {
+    tokens.pop_back();
+    exact = false;
+  }
+  std::vector<Piece> out;
+  for (size_t i = 0; i < tokens.size(); ++i) {
+    const Token& t = tokens[i];
+    if (t.kind == TokenKind::kSpace) {
+      if (!Implied(tokens, i)) out.push_back({Piece::kExact, std::string(1, kSpaceMark)});
+    } else if (t.kind != TokenKind::kWord) {
+      out.push_back({Piece::kExact, std::string(t.text)});
+    } else {
+      // A word with a token before it in the needle starts a word of the
+      // text; one with a token after it ends one.
+      bool first = i == 0, last = i + 1 == tokens.size();
+      Piece::Role role = first && last ? Piece::kContains
+                         : first       ? Piece::kEnds
+                         : last        ? Piece::kStarts
+                                       : Piece::kExact;
+      out.push_back({role, std::string(t.text)});
+    }
+  }
+  return out;
+}
+
+// The terms of the field's vocabulary that a word piece can stand for, or
+// nullopt when more than kMaxWordExpansion.
+std::optional<std::vector<std::string>> Expand(Xapian::Database& db, const Vocabulary& vocabulary,
+                                               std::string_view prefix, const Piece& piece) {
+  std::vector<std::string> out;
+  if (piece.role == Piece::kExact) {
+    out.push_back(std::string(prefix).append(piece.text));
+    return out;
+  }
+  if (piece.role != Piece::kStarts && !vocabulary.full()) {
+    return vocabulary.Find(piece.text, piece.role == Piece::kEnds, prefix, kMaxWordExpansion);
+  }
+  // A word starting with the piece, or any word when the vocabulary is full
+  // (a walk of the whole term list: a word piece holds no byte of a CJK,
+  // punctuation or whitespace term, so those never fit).
+  std::string from = std::string(prefix);
+  if (piece.role == Piece::kStarts) from += piece.text;
+  for (auto it = db.allterms_begin(from); it != db.allterms_end(from); ++it) {
+    const std::string& term = *it;
+    std::string_view word = std::string_view(term).substr(prefix.size());
+    bool fits = piece.role == Piece::kStarts ||
+                (piece.role == Piece::kEnds ? word.ends_with(piece.text)
+                                            : word.find(piece.text) != std::string_view::npos);
+    if (!fits) continue;
+    if (out.size() == kMaxWordExpansion) return std::nullopt;
+    out.push_back(term);
+  }
+  return out;
+}
+
+// True for a term's text (without prefix) that is one word token.
+bool IsWord(std::string_view text) {
+  auto tokens = Tokens(text);
+  return tokens.size() == 1 && tokens[0].kind == TokenKind::kWord;
 }
 
 // Documents among the wanted ones (a bitmap by docid).
@@ -155,6 +257,11 @@ struct TextIndex::Impl {
 
   std::mutex readers_mu;
   std::vector<std::unique_ptr<Xapian::Database>> readers;
+
+  // The words of the body and the header. Written by the indexer thread
+  // (Open, Add) under vocabulary_mu held exclusively; it reads without.
+  mutable std::shared_mutex vocabulary_mu;
+  Vocabulary body_words, header_words;
 
   std::unique_ptr<Xapian::Database> TakeReader() {
     {
@@ -245,6 +352,14 @@ Result<std::unique_ptr<TextIndex>> TextIndex::Open(const std::string& dir, int64
         impl->SetHeld(id, true);
       }
     }
+    for (auto [prefix, vocabulary] :
+         {std::pair{kBody, &impl->body_words}, std::pair{kHeader, &impl->header_words}}) {
+      std::string from(prefix);
+      for (auto it = w.allterms_begin(from); it != w.allterms_end(from); ++it) {
+        std::string word = (*it).substr(prefix.size());
+        if (IsWord(word)) vocabulary->Add(word);
+      }
+    }
     for (auto id : stale) w.delete_document(id);
     if (impl->watermark > max_id) impl->watermark = max_id;
     if (!stale.empty()) {
@@ -264,8 +379,14 @@ Status TextIndex::Add(const std::vector<IndexDoc>& docs, int64_t watermark) {
     for (const auto& d : docs) {
       if (d.id <= 0 || d.id > std::numeric_limits<Xapian::docid>::max()) continue;  // scanned
       Xapian::Document doc;
-      AddField(doc, d.header, kHeader);
-      AddField(doc, d.body, kBody);
+      std::vector<std::string> new_header, new_body;
+      AddField(doc, d.header, kHeader, impl_->header_words, new_header);
+      AddField(doc, d.body, kBody, impl_->body_words, new_body);
+      if (!new_header.empty() || !new_body.empty()) {
+        std::unique_lock lock(impl_->vocabulary_mu);
+        for (const auto& word : new_header) impl_->header_words.Add(word);
+        for (const auto& word : new_body) impl_->body_words.Add(word);
+      }
       impl_->writer.replace_document(static_cast<Xapian::docid>(d.id), doc);
       impl_->staged.push_back(d.id);
     }
@@ -399,37 +520,92 @@ uint64_t TextIndex::DocCount() const {
 // caller checks them). `narrows` false: every document is a candidate.
 struct TextIndex::Plan {
   Xapian::Query proven, unproven;
+  // Matches too: the documents holding any of these terms (a needle inside
+  // a word), read from their posting lists without Enquire (an MSet of
+  // 100,000 documents costs more than the lists).
+  std::vector<std::string> proven_terms;
   bool narrows = false;
 };
 
-TextIndex::Plan TextIndex::MakePlan(std::string_view folded, bool with_header) {
-  // Per field: a needle whose phrase the positions prove (search::PhraseTerms)
-  // matches where the phrase stands, and is checked only in fields cut at the
-  // term limit; any other needle narrows by its trigrams and is checked.
+TextIndex::Plan TextIndex::MakePlan(Xapian::Database& db, std::string_view folded,
+                                    bool with_header) const {
+  // Per field: the phrase of the needle's pieces (a single piece alone)
+  // proves a match; a field with a word too long for a term, or cut at the
+  // token limit, is a candidate. A piece with too many words to expand
+  // leaves the rest of the pieces to narrow (every document when none).
   Plan plan;
+  std::string needle = SquashSpace(folded);
+  if (HasInvalidUtf8(needle)) return plan;  // may be cut inside a character of the text
+  bool exact = true;
+  std::vector<Piece> pieces = Pieces(needle, exact);
+  if (pieces.empty()) return plan;  // whitespace alone
+  plan.narrows = true;
   for (std::string_view prefix : {kBody, kHeader}) {
     if (prefix == kHeader && !with_header) break;
-    std::vector<std::string> phrase = FieldPhrase(folded, prefix);
-    if (!phrase.empty()) {
-      plan.proven = Or(plan.proven, FieldProof(folded, phrase, prefix));
-      plan.unproven = Or(plan.unproven, Xapian::Query(OverflowTerm(prefix)));
-      plan.narrows = true;
+    std::vector<Xapian::Query> parts;
+    bool too_many = false, none = false;
+    for (const Piece& piece : pieces) {
+      std::optional<std::vector<std::string>> terms;
+      {
+        std::shared_lock lock(impl_->vocabulary_mu);
+        terms =
+            Expand(db, prefix == kBody ? impl_->body_words : impl_->header_words, prefix, piece);
+      }
+      if (!terms) {
+        too_many = true;
+        continue;
+      }
+      if (terms->empty()) none = true;
+      if (pieces.size() == 1 && exact) {  // the matches are those holding any of them
+        plan.proven_terms.insert(plan.proven_terms.end(), terms->begin(), terms->end());
+      }
+      parts.push_back(terms->size() == 1
+                          ? Xapian::Query(terms->front())
+                          : Xapian::Query(Xapian::Query::OP_OR, terms->begin(), terms->end()));
+    }
+    Xapian::Query overflow(OverflowTerm(prefix));
+    if (too_many) {
+      if (parts.empty()) {
+        plan.narrows = false;
+        return plan;
+      }
+      plan.unproven =
+          Or(plan.unproven,
+             Or(Xapian::Query(Xapian::Query::OP_AND, parts.begin(), parts.end()), overflow));
+      continue;
+    }
+    plan.unproven = Or(plan.unproven, overflow);
+    if (none || (pieces.size() == 1 && exact)) continue;  // none, or in proven_terms
+    Xapian::Query q = parts.size() == 1
+                          ? parts.front()
+                          : Xapian::Query(Xapian::Query::OP_PHRASE, parts.begin(), parts.end(),
+                                          static_cast<Xapian::termcount>(parts.size()));
+    if (exact) {
+      plan.proven = Or(plan.proven, q);
     } else {
-      std::vector<std::string> terms = FieldTerms(folded, prefix, true);
-      plan.unproven = Or(plan.unproven, FieldQuery(terms, prefix));
-      plan.narrows = plan.narrows || !terms.empty();
+      plan.unproven = Or(plan.unproven, q);
     }
   }
   return plan;
 }
 
-Result<TextHits> TextIndex::RunPlan(const Plan& plan, const Xapian::MatchDecider* decider,
-                                    size_t limit, bool& over) {
+Result<TextHits> TextIndex::RunPlan(std::string_view folded, bool with_header,
+                                    const std::vector<bool>* want, size_t limit, bool& over,
+                                    bool& narrows) {
   for (int attempt = 1;; ++attempt) {
     TextHits out;
     over = false;
     try {
       auto reader = impl_->TakeReader();
+      Plan plan = MakePlan(*reader, folded, with_header);
+      narrows = plan.narrows;
+      if (!narrows) {
+        impl_->GiveBack(std::move(reader));
+        return out;
+      }
+      std::optional<WantedDecider> wanted;
+      if (want) wanted.emplace(*want);
+      const Xapian::MatchDecider* decider = want ? &*wanted : nullptr;
       auto run = [&](const Xapian::Query& q, std::vector<int64_t>& ids) {
         if (q.empty() || over) return;
         Xapian::Enquire enquire(*reader);
@@ -443,6 +619,23 @@ Result<TextHits> TextIndex::RunPlan(const Plan& plan, const Xapian::MatchDecider
         for (auto it = mset.begin(); it != mset.end(); ++it) ids.push_back(*it);
       };
       run(plan.proven, out.matches);
+      for (const std::string& term : plan.proven_terms) {
+        if (over) break;
+        for (auto it = reader->postlist_begin(term); it != reader->postlist_end(term); ++it) {
+          Xapian::docid id = *it;
+          if (want && (id >= want->size() || !(*want)[id])) continue;
+          out.matches.push_back(id);
+          if (limit != 0 && out.matches.size() > limit && plan.proven_terms.size() == 1) {
+            over = true;
+            break;
+          }
+        }
+      }
+      if (!plan.proven_terms.empty()) {
+        std::sort(out.matches.begin(), out.matches.end());
+        out.matches.erase(std::unique(out.matches.begin(), out.matches.end()), out.matches.end());
+        if (limit != 0 && out.matches.size() > limit) over = true;
+      }
       run(plan.unproven, out.candidates);
       impl_->GiveBack(std::move(reader));
       // A proven match needs no check.
@@ -477,26 +670,23 @@ Result<TextHits> TextIndex::Lookup(std::string_view needle, bool with_header,
   }
   TextHits out;
   if (!any) return out;
-  Plan plan = MakePlan(folded, with_header);
-  if (!plan.narrows) {  // nothing to narrow by: every one is a candidate
-    for (size_t id = 0; id < want.size(); ++id) {
-      if (want[id]) out.candidates.push_back(static_cast<int64_t>(id));
-    }
-    return out;
+  bool over = false, narrows = false;
+  auto hits = RunPlan(folded, with_header, &want, 0, over, narrows);
+  if (!hits || narrows) return hits;
+  // Nothing to narrow by: every one is a candidate.
+  for (size_t id = 0; id < want.size(); ++id) {
+    if (want[id]) out.candidates.push_back(static_cast<int64_t>(id));
   }
-  WantedDecider decider(want);
-  bool over = false;
-  return RunPlan(plan, &decider, 0, over);
+  return out;
 }
 
 Result<std::optional<TextHits>> TextIndex::LookupFew(std::string_view needle, bool with_header,
                                                      size_t limit) {
-  Plan plan = MakePlan(Fold(needle), with_header);
-  if (!plan.narrows) return std::optional<TextHits>();
-  bool over = false;
-  auto hits = RunPlan(plan, nullptr, std::max<size_t>(limit, 1), over);
+  bool over = false, narrows = false;
+  auto hits =
+      RunPlan(Fold(needle), with_header, nullptr, std::max<size_t>(limit, 1), over, narrows);
   if (!hits) return hits.error();
-  if (over) return std::optional<TextHits>();
+  if (over || !narrows) return std::optional<TextHits>();
   return std::optional<TextHits>(std::move(*hits));
 }
 

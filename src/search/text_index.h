@@ -3,13 +3,18 @@
 // from the store at any time and never backed up.
 //
 // Documents are keyed by the store's blob id (one document per stored body,
-// shared by every message that has that body). Each holds the trigram terms
-// of its decoded header ("H") and body ("B") with their positions, and a
-// term at each whitespace-free run's end (search::Postings), and no document
-// data. A needle made of runs of three or more characters is proven by a
-// phrase query (its trigrams and run ends at consecutive positions) without
-// reading any text; any other needle only narrows, and the store checks
-// those candidates against the stored message itself (a copy of the text
+// shared by every message that has that body). Format 4: each holds the
+// tokens (search::Tokens) of its decoded header ("H") and body ("B") as
+// terms with positions, one per word, CJK character and punctuation
+// character, and one per whitespace run that is not the plain gap between
+// two words; no document data. A needle inside a word is answered by the
+// words of the vocabulary that hold it (an OR of terms, index-only); one
+// across tokens by a phrase of its tokens, the first word piece widened to
+// the words ending with it and the last to those starting with it. Both
+// prove a match without reading any text. What the index cannot prove (a
+// word too long for a term, a field cut at the token limit, a needle with
+// whitespace at an end or cut inside a character) is a candidate, and the
+// store checks those against the stored message itself (a copy of the text
 // here cost about 2 GB of index per GB of mail and a zstd pass per message).
 //
 // The index knows how far it got: the metadata key "watermark" is the
@@ -34,10 +39,16 @@
 #include "base/result.h"
 
 namespace Xapian {
+class Database;
 class MatchDecider;
-}
+}  // namespace Xapian
 
 namespace hato::search {
+
+// The words of one field the index keeps in memory at most (some 100 bytes
+// each, with the hash set), for the needles inside a word; past that those
+// walk Xapian's term list (exact, slower).
+inline constexpr size_t kMaxVocabularyWords = 500000;
 
 struct IndexDoc {
   int64_t id = 0;
@@ -105,11 +116,12 @@ class TextIndex {
  private:
   struct Impl;
   struct Plan;  // a needle's queries (text_index.cc)
-  static Plan MakePlan(std::string_view folded, bool with_header);
-  // Runs a plan with an optional decider; `limit` (0: none) sets `over`
-  // when a query has more documents.
-  Result<TextHits> RunPlan(const Plan& plan, const Xapian::MatchDecider* decider, size_t limit,
-                           bool& over);
+  Plan MakePlan(Xapian::Database& db, std::string_view folded, bool with_header) const;
+  // Plans a folded needle against the current revision and runs it over the
+  // documents of `want` (by docid; null: all); `limit` (0: none) sets `over` when a query has more
+  // documents; `narrows` false (and no hits): every document is a candidate.
+  Result<TextHits> RunPlan(std::string_view folded, bool with_header, const std::vector<bool>* want,
+                           size_t limit, bool& over, bool& narrows);
   explicit TextIndex(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };

@@ -156,7 +156,27 @@ TEST(SearchTerms, WordTermsProveOnlyWhatTheCheckFinds) {
   EXPECT_GT(proven, 300);
 }
 
-TEST(TextIndex, NarrowsByTrigramsAndChecksExactly) {
+TEST(SearchTerms, TokensOfWordsCjkPunctuationAndSpace) {
+  auto kinds = [](std::string_view text) {
+    std::string out;
+    for (const Token& t : Tokens(text)) {
+      out += "wcps"[static_cast<int>(t.kind)];
+      out += '[';
+      out += t.text;
+      out += ']';
+    }
+    return out;
+  };
+  EXPECT_EQ(kinds("user@example.com, 保守作業\r\n ok"),
+            "w[user]p[@]w[example]p[.]w[com]p[,]s[ ]c[保]c[守]c[作]c[業]s[\r\n ]w[ok]");
+  // Non-ASCII letters and invalid bytes are parts of words; U+2013 is punctuation.
+  EXPECT_EQ(kinds("grüße\xff–привет"), "w[grüße\xff]p[–]w[привет]");
+  EXPECT_EQ(kinds(""), "");
+  EXPECT_TRUE(HasInvalidUtf8("ab\xe6\x97"));
+  EXPECT_FALSE(HasInvalidUtf8("ab日"));
+}
+
+TEST(TextIndex, WordsAndPhrasesProveAndChecksAreExact) {
   testing::TempDir dir;
   auto index = TextIndex::Open(dir.path() + "/index", 10);
   ASSERT_TRUE(index.ok()) << index.error().message;
@@ -173,38 +193,62 @@ TEST(TextIndex, NarrowsByTrigramsAndChecksExactly) {
   EXPECT_FALSE(x.Contains(4));
   std::vector<int64_t> all{1, 2, 3};
   using Ids = std::vector<int64_t>;
-  // Needles of runs of three or more characters are proven by the positions.
-  auto hits = *x.Lookup("会議は", false, all);
-  EXPECT_EQ(hits.matches, Ids{1});
-  EXPECT_TRUE(hits.candidates.empty());
-  EXPECT_EQ(x.Lookup("foo bar", false, all)->matches, Ids{2});  // not 3 ("bar foo")
-  EXPECT_TRUE(x.Lookup("foo bar", false, all)->candidates.empty());
-  EXPECT_TRUE(x.Lookup("oo ba", false, all)->matches.empty());  // "oo": too short to prove
-  EXPECT_EQ(x.Lookup("oo ba", false, all)->candidates, all);    // and "ba" to narrow
-  EXPECT_EQ(x.Lookup("会議", false, all)->candidates, all);     // short: every one
-  EXPECT_EQ(x.Lookup("LUNCH", true, all)->matches, Ids{2});
-  EXPECT_TRUE(x.Lookup("LUNCH", false, all)->matches.empty());
-  EXPECT_TRUE(x.Lookup("LUNCH", false, all)->candidates.empty());
-  EXPECT_TRUE(x.Lookup("foo qux", false, all)->matches.empty());
-  EXPECT_TRUE(x.Lookup("foo qux", false, all)->candidates.empty());
-  // The common header words are not header terms: a needle made of them
-  // alone takes every header; the rest of a needle still narrows.
-  EXPECT_TRUE(IsCommonHeaderGram("sub"));
-  EXPECT_FALSE(IsCommonHeaderGram("lun"));
-  EXPECT_EQ(x.Lookup("SUBJECT:", true, all)->candidates, all);
-  EXPECT_EQ(x.Lookup("subject: lunch", true, all)->candidates, Ids{2});
-  EXPECT_EQ(x.Lookup("foo", false, {3})->matches, Ids{3});  // only the wanted
-  // A needle that starts a word is proven by the word terms; one inside a
-  // word by its phrase: either way the same matches.
-  ASSERT_TRUE(x.Add({{4, "", "invoices sent"}, {5, "", "reinvoice"}, {6, "", "invo ice"}}, 6).ok());
+  auto proven = [&](std::string_view needle, bool header, const Ids& ids) {
+    auto hits = x.Lookup(needle, header, ids);
+    EXPECT_TRUE(hits.ok());
+    EXPECT_TRUE(hits->candidates.empty()) << needle;
+    return hits->matches;
+  };
+  // CJK characters each at a position: a phrase, of any length.
+  EXPECT_EQ(proven("会議は", false, all), Ids{1});
+  EXPECT_EQ(proven("会議", false, all), Ids{1});
+  EXPECT_EQ(proven("議", false, all), Ids{1});
+  EXPECT_EQ(proven("会議 は", false, all), Ids{});
+  EXPECT_EQ(proven("foo bar", false, all), Ids{2});  // not 3 ("bar foo")
+  // Across words: the first piece ends a word, the last starts one.
+  EXPECT_EQ(proven("oo ba", false, all), Ids{2});
+  EXPECT_EQ(proven("o b", false, all), Ids{2});
+  EXPECT_EQ(proven("r f", false, all), Ids{3});
+  EXPECT_EQ(proven("fo bar", false, all), Ids{});
+  EXPECT_EQ(proven("oo  \r\n BA", false, all), Ids{2});  // whitespace runs as one space
+  // Inside a word: the vocabulary's words that hold it.
+  EXPECT_EQ(proven("a", false, all), (Ids{2, 3}));
+  EXPECT_EQ(proven("AZ", false, all), Ids{2});
+  EXPECT_EQ(proven("LUNCH", true, all), Ids{2});
+  EXPECT_EQ(proven("LUNCH", false, all), Ids{});
+  EXPECT_EQ(proven("foo qux", false, all), Ids{});
+  // Punctuation and header words.
+  EXPECT_EQ(proven("SUBJECT:", true, all), all);
+  EXPECT_EQ(proven("ject: lun", true, all), Ids{2});
+  EXPECT_EQ(proven("subject:lunch", true, all), Ids{});
+  EXPECT_EQ(proven("foo", false, {3}), Ids{3});  // only the wanted
+  ASSERT_TRUE(x.Add({{4, "", "invoices sent"},
+                     {5, "", "reinvoice"},
+                     {6, "", "invo ice"},
+                     {7, "", "mail user@example.com, or User@Example.org."}},
+                    7)
+                  .ok());
   ASSERT_TRUE(x.Commit().ok());
-  Ids more{1, 2, 3, 4, 5, 6};
-  EXPECT_EQ(x.Lookup("INVOICE", false, more)->matches, (Ids{4, 5}));
-  EXPECT_TRUE(x.Lookup("INVOICE", false, more)->candidates.empty());
-  EXPECT_EQ(x.Lookup("voice", false, more)->matches, (Ids{4, 5}));
-  EXPECT_EQ(x.Lookup("invoices sent", false, more)->matches, Ids{4});
+  Ids more{1, 2, 3, 4, 5, 6, 7};
+  EXPECT_EQ(proven("INVOICE", false, more), (Ids{4, 5}));
+  EXPECT_EQ(proven("voice", false, more), (Ids{4, 5}));
+  EXPECT_EQ(proven("invoices sent", false, more), Ids{4});
+  EXPECT_EQ(proven("o i", false, more), Ids{6});
+  EXPECT_EQ(proven("ser@example.co", false, more), Ids{7});
+  EXPECT_EQ(proven("@example.", false, more), Ids{7});
+  EXPECT_EQ(proven(".com, or", false, more), Ids{7});
+  EXPECT_EQ(proven(".com,or", false, more), Ids{});
+  EXPECT_EQ(proven("org.", false, more), Ids{7});
+  EXPECT_EQ(proven("user@example.net", false, more), Ids{});
+  // Whitespace at an end of the needle, or a needle cut inside a character:
+  // candidates, checked by the caller.
+  auto edge = *x.Lookup(" sent", false, more);
+  EXPECT_TRUE(edge.matches.empty());
+  EXPECT_EQ(edge.candidates, Ids{4});
+  EXPECT_EQ(x.Lookup(std::string("\xe8\xad"), false, more)->candidates, more);
+  EXPECT_EQ(x.Lookup("  ", false, more)->candidates, more);
   // A body that is gone stops counting at once, and is removed at Flush.
-  x.Forget({2}, 3);
+  x.Forget({2}, 7);
   EXPECT_FALSE(x.Contains(2));
   EXPECT_TRUE(x.Lookup("foo bar", false, all)->matches.empty());
   EXPECT_EQ(x.Lookup("bar", false, all)->matches, Ids{3});
@@ -217,35 +261,138 @@ TEST(TextIndex, NarrowsByTrigramsAndChecksExactly) {
   EXPECT_TRUE((*again)->Contains(1));
   EXPECT_FALSE((*again)->Contains(3));
   EXPECT_EQ((*again)->DocCount(), 1u);
+  // The vocabulary is read again at Open: a needle inside a word still proven.
+  EXPECT_EQ((*again)->Lookup("UBJEC", true, all)->matches, Ids{1});
+  EXPECT_TRUE((*again)->Lookup("UBJEC", true, all)->candidates.empty());
   // One writer at a time.
   auto second = TextIndex::Open(dir.path() + "/index", 1);
   ASSERT_FALSE(second.ok());
   EXPECT_EQ(second.error().kind, ErrorKind::kTemporary);
 }
 
-TEST(TextIndex, FieldCutAtTheTermLimitIsAlwaysACandidate) {
+// The oracle: over random texts of a small alphabet (words, CJK, punctuation,
+// whitespace, capitals, invalid bytes), every lookup's matches hold the
+// needle by search::MatchesFolded and every body that holds it is a match or
+// a candidate; and every needle of valid UTF-8 without whitespace at its
+// ends is proven without a candidate.
+TEST(TextIndex, LookupsAgreeWithTheCheckOnRandomText) {
+  testing::TempDir dir;
+  auto index = TextIndex::Open(dir.path() + "/index", 1000);
+  ASSERT_TRUE(index.ok()) << index.error().message;
+  TextIndex& x = **index;
+  std::mt19937 random(4);
+  const std::vector<std::string> alphabet{"a",  "b", "ab", "A",    " ", "\r\n", "日",
+                                          "本", ".", "@",  "\xff", "é", "É",    "–"};
+  auto draw = [&](size_t n) {
+    std::string out;
+    for (size_t i = 0; i < n; ++i) out += alphabet[random() % alphabet.size()];
+    return out;
+  };
+  constexpr int kDocs = 300;
+  std::vector<std::string> bodies, headers;
+  std::vector<IndexDoc> docs;
+  std::vector<int64_t> ids;
+  for (int i = 1; i <= kDocs; ++i) {
+    docs.push_back({i, draw(random() % 12), draw(random() % 40)});
+    headers.push_back(Fold(docs.back().header));
+    bodies.push_back(Fold(docs.back().body));
+    ids.push_back(i);
+  }
+  ASSERT_TRUE(x.Add(docs, kDocs).ok());
+  ASSERT_TRUE(x.Commit().ok());
+  int needles = 0, exact = 0, found = 0;
+  for (int round = 0; round < 1500; ++round) {
+    std::string needle = draw(1 + random() % 6);
+    const std::string& from = docs[random() % kDocs].body;
+    if (round % 2 && from.size() > 2) {  // often one that is there
+      size_t at = random() % (from.size() - 1);
+      needle = from.substr(at, 1 + random() % std::min<size_t>(12, from.size() - at));
+    }
+    bool with_header = round % 3 == 0;
+    auto hits = x.Lookup(needle, with_header, ids);
+    ASSERT_TRUE(hits.ok()) << hits.error().message;
+    std::string folded = Fold(needle);
+    std::string squashed = SquashSpace(folded);
+    // Provable: valid UTF-8, no whitespace at either end.
+    bool provable = !HasInvalidUtf8(squashed) && squashed.front() != ' ' && squashed.back() != ' ';
+    needles += provable;
+    exact += provable && hits->candidates.empty();
+    for (int i = 1; i <= kDocs; ++i) {
+      bool holds = MatchesFolded(bodies[i - 1], folded) ||
+                   (with_header && MatchesFolded(headers[i - 1], folded));
+      found += holds;
+      bool matched = std::binary_search(hits->matches.begin(), hits->matches.end(), i);
+      bool candidate = std::binary_search(hits->candidates.begin(), hits->candidates.end(), i);
+      ASSERT_FALSE(matched && !holds) << "body [" << bodies[i - 1] << "] needle [" << needle << "]";
+      ASSERT_TRUE(!holds || matched || candidate)
+          << "body [" << bodies[i - 1] << "] header [" << headers[i - 1] << "] needle [" << needle
+          << "] with header " << with_header;
+    }
+  }
+  EXPECT_GT(found, 10000);
+  EXPECT_GT(needles, 500);
+  EXPECT_EQ(exact, needles);  // all of those proven by the index alone
+}
+
+TEST(TextIndex, FieldWithAWordTooLongForATermIsAlwaysACandidate) {
   testing::TempDir dir;
   auto index = TextIndex::Open(dir.path() + "/index", 10);
   ASSERT_TRUE(index.ok()) << index.error().message;
-  // More distinct trigrams than one field keeps: CJK ideographs in an order
-  // that never repeats a triple.
-  std::string huge;
-  for (size_t i = 0; i < kMaxTermsPerField + 1000; ++i) {
-    char32_t cp = 0x4E00 + static_cast<char32_t>((i * 7919) % 20902);
-    huge += static_cast<char>(0xE0 | (cp >> 12));
-    huge += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    huge += static_cast<char>(0x80 | (cp & 0x3F));
-  }
-  ASSERT_EQ(Trigrams(huge, "B").size(), kMaxTermsPerField);
+  std::string huge = "start " + std::string(kMaxWordTermBytes + 1, 'q') + "needle end";
   ASSERT_TRUE((*index)->Add({{1, "Subject: big", huge}, {2, "Subject: small", "tiny"}}, 2).ok());
   ASSERT_TRUE((*index)->Commit().ok());
-  // Its positions still prove what they hold; its absence proves nothing.
+  // Its terms still prove what they hold; their absence proves nothing.
   auto needle = *(*index)->Lookup("needle", false, {1, 2});
   EXPECT_TRUE(needle.matches.empty());
   EXPECT_EQ(needle.candidates, (std::vector<int64_t>{1}));
+  auto start = *(*index)->Lookup("start", false, {1, 2});
+  EXPECT_EQ(start.matches, (std::vector<int64_t>{1}));
+  EXPECT_TRUE(start.candidates.empty());
+  // A needle with a word too long for a term: only the overflowed field.
+  std::string across = "start " + std::string(kMaxWordTermBytes + 1, 'q') + "needle";
+  auto long_word = *(*index)->Lookup(across, false, {1, 2});
+  EXPECT_TRUE(long_word.matches.empty());
+  EXPECT_EQ(long_word.candidates, (std::vector<int64_t>{1}));
+  auto middle = *(*index)->Lookup("t " + std::string(300, 'q') + " e", false, {1, 2});
+  EXPECT_TRUE(middle.matches.empty());
+  EXPECT_EQ(middle.candidates, (std::vector<int64_t>{1}));
   auto tiny = *(*index)->Lookup("tiny", false, {1, 2});
   EXPECT_EQ(tiny.matches, (std::vector<int64_t>{2}));
   EXPECT_EQ(tiny.candidates, (std::vector<int64_t>{1}));
+}
+
+// Past kMaxVocabularyWords words the needles inside a word walk the term
+// list instead: the same answers, before and after a restart.
+TEST(TextIndex, VocabularyTooLargeForMemoryWalksTheTermList) {
+  testing::TempDir dir;
+  using Ids = std::vector<int64_t>;
+  constexpr size_t kPerDoc = 100000;
+  size_t docs = kMaxVocabularyWords / kPerDoc + 1;
+  {
+    auto index = TextIndex::Open(dir.path() + "/index", 100);
+    ASSERT_TRUE(index.ok()) << index.error().message;
+    for (size_t d = 0; d < docs; ++d) {
+      std::string body;
+      for (size_t i = d * kPerDoc; i < (d + 1) * kPerDoc; ++i)
+        body.append("w").append(std::to_string(i)).append(" ");
+      ASSERT_TRUE((*index)->Add({{static_cast<int64_t>(d + 1), "", body}}, d + 1).ok());
+    }
+    ASSERT_TRUE((*index)->Commit().ok());
+    Ids all;
+    for (size_t d = 1; d <= docs; ++d) all.push_back(static_cast<int64_t>(d));
+    auto check = [&](TextIndex& x) {
+      EXPECT_EQ(x.Lookup("W5999", false, all)->matches, (Ids{1, static_cast<int64_t>(docs)}));
+      EXPECT_TRUE(x.Lookup("W5999", false, all)->candidates.empty());
+      EXPECT_EQ(x.Lookup("23 w124", false, all)->matches, (Ids{1, 2}));
+      EXPECT_TRUE(x.Lookup("23 w125", false, all)->matches.size() == 2);
+      EXPECT_TRUE(x.Lookup("qq", false, all)->matches.empty());
+    };
+    check(**index);
+    index->reset();
+    auto again = TextIndex::Open(dir.path() + "/index", 100);
+    ASSERT_TRUE(again.ok()) << again.error().message;
+    check(**again);
+  }
 }
 
 TEST(TextIndex, FewHitsAreFoundWithoutTheWantedListAndHolesAreKept) {
@@ -265,9 +412,8 @@ TEST(TextIndex, FewHitsAreFoundWithoutTheWantedListAndHolesAreKept) {
   EXPECT_EQ((*few)->matches, (Ids{1, 2}));
   EXPECT_FALSE(x.LookupFew("apple", false, 1)->has_value());  // more than the limit
   EXPECT_TRUE((*x.LookupFew("plum", false, 1))->matches.empty());
-  EXPECT_FALSE(x.LookupFew("pi", false, 10)->has_value());  // narrows nothing
-  auto oo = x.LookupFew("ea", false, 10);                   // no trigram: every one
-  EXPECT_FALSE(oo->has_value());
+  EXPECT_EQ((*x.LookupFew("ea", false, 10))->matches, Ids{4});  // inside a word
+  EXPECT_FALSE(x.LookupFew(" ", false, 10)->has_value());       // narrows nothing
   index->reset();
   auto again = TextIndex::Open(dir.path() + "/index", 10);
   ASSERT_TRUE(again.ok()) << again.error().message;
@@ -281,11 +427,12 @@ TEST(TextIndex, FewHitsAreFoundWithoutTheWantedListAndHolesAreKept) {
 TEST(TextIndex, IndexOfAnOlderFormatIsBuiltAgain) {
   testing::TempDir dir;
   {
-    // As an older Hato left it: terms without positions, no "format".
+    // As an older Hato left it: format 3 (word terms after a tab, trigrams).
     Xapian::WritableDatabase old(dir.path() + "/index", Xapian::DB_CREATE_OR_OPEN);
     Xapian::Document doc;
-    doc.add_boolean_term("Bfoo");
+    doc.add_boolean_term("B\tfoo");
     old.replace_document(1, doc);
+    old.set_metadata("format", "3");
     old.set_metadata("watermark", "1");
     old.commit();
   }
