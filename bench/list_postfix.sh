@@ -32,7 +32,9 @@
 # user to bob@p2p.bench-remote.example, whose MX is a small recorder on 127.0.0.2, same
 # port): p2p_p50_s/p2p_p99_s = its 250 at submission .. the recorder has it.
 # cpu_ms_per_rcpt: the `hato serve` process's utime+stime (/proc/PID/stat) from just before
-# the post until every copy is at the sink, over the members. Prints JSON lines.
+# the post until every copy is at the sink, over the members; thread_cpu_s: the same span's
+# CPU seconds per thread name (/proc/PID/task/*/stat; hato-loop-N, the writer, the pool).
+# Prints JSON lines.
 set -euo pipefail
 
 BUILD=$(cd "${1:?usage: bash bench/list_postfix.sh BUILD_DIR}" && pwd)
@@ -260,11 +262,29 @@ python3 "$WORK/p2p.py" "$SINK" "$HATO_SUB" "$P2P_USER" "$P2P_PASS" "$P2P_INTERVA
 P2P_PID=$!
 # utime + stime of `hato serve`, in clock ticks (/proc/PID/stat fields 14 and 15).
 hato_ticks() { awk '{ print $14 + $15 }' "/proc/$HATO_PID/stat"; }
+# Per thread (name: utime + stime ticks, /proc/PID/task/*/stat), for the CPU of each loop.
+thread_ticks() {
+  python3 - "$HATO_PID" <<'PY'
+import glob, sys, collections
+t = collections.Counter()
+for f in glob.glob(f"/proc/{sys.argv[1]}/task/*/stat"):
+    try:
+        s = open(f).read()
+    except OSError:
+        continue
+    name, rest = s[s.index("(") + 1:s.rindex(")")], s[s.rindex(")") + 2:].split()
+    t[name.replace(" ", "_")] += int(rest[11]) + int(rest[12])
+for k, v in t.items():
+    print(k, v)
+PY
+}
 ticks0=$(hato_ticks)
+thread_ticks >"$WORK/threads0"
 read -r t0 t250 < <(python3 "$WORK/post.py" "$HATO_SMTP" "$POSTER" "$LIST")
 wait_for_sink
 t1=$(now)
 ticks1=$(hato_ticks)
+thread_ticks >"$WORK/threads1"
 cpu_ms_per_rcpt=$(awk -v a="$ticks0" -v b="$ticks1" -v hz="$(getconf CLK_TCK)" -v n="$MEMBERS" \
   'BEGIN { printf "%.4f", (b - a) * 1000 / hz / n }')
 touch "$WORK/p2p.stop"
@@ -284,9 +304,10 @@ kill -TERM "$HATO_PID"
 wait "$HATO_PID" 2>/dev/null || true
 HATO_PID=""
 python3 - "$MEMBERS" "$DOMAINS" "$t0" "$t250" "$t1" "$import_s" "${STORE:-embedded}" \
-  "$report" "$WORK/p2p.json" "$cpu_ms_per_rcpt" "$ONECLICK" "$COPY_DKIM" <<'PY'
+  "$report" "$WORK/p2p.json" "$cpu_ms_per_rcpt" "$ONECLICK" "$COPY_DKIM" "$WORK/threads0" \
+  "$WORK/threads1" <<'PY'
 import json, os, sys
-n, d, t0, t250, t1, imp, store, rep, p2p, cpu, oneclick, copy_dkim = sys.argv[1:]
+n, d, t0, t250, t1, imp, store, rep, p2p, cpu, oneclick, copy_dkim, th0, th1 = sys.argv[1:]
 n, d, t0, t250, t1 = int(n), int(d), float(t0), float(t250), float(t1)
 rep = json.loads(rep)
 out = {"server": "hato", "store": store, "members": n, "domains": d,
@@ -297,6 +318,12 @@ out = {"server": "hato", "store": store, "members": n, "domains": d,
        "oneclick": oneclick == "1"}
 if oneclick == "1":
     out["copy_dkim"] = copy_dkim
+# CPU seconds of the fan-out per thread name (threads of one name summed).
+hz = os.sysconf("SC_CLK_TCK")
+ticks = lambda f: {k: int(v) for k, v in (l.split() for l in open(f) if l.strip())}
+a, b = ticks(th0), ticks(th1)
+out["thread_cpu_s"] = {k: round((b[k] - a.get(k, 0)) / hz, 2) for k in sorted(b)
+                       if b[k] - a.get(k, 0) > 0}
 if os.path.exists(p2p):
     out.update(json.load(open(p2p)))
 print(json.dumps(out))

@@ -555,6 +555,7 @@ int Serve(const ServeOptions& options) {
   // loops (its resolver and timers are bound to that loop).
   auto queue = std::make_unique<outbound::Queue>(services, loops.executor(0));
   queue->SetTlsReports(&report_recorder);
+  queue->SetDeliveryLoops(&loops);
   if (auto st = queue->Start(); !st) {
     spdlog::error("outbound: {}", st.error().message);
     return 1;

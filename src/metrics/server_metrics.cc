@@ -198,6 +198,12 @@ std::string RenderServerMetrics(const ServerSources& s) {
       w.Sample("hato_event_loop_sessions_total", "loop=\"" + std::to_string(i) + "\"",
                static_cast<double>(s.loops->started(i)));
     }
+    w.Family("hato_event_loop_outbound_sessions_total", "counter",
+             "Outbound SMTP sessions opened on each session loop (the queue's deliveries).");
+    for (size_t i = 0; i < s.loops->size(); ++i) {
+      w.Sample("hato_event_loop_outbound_sessions_total", "loop=\"" + std::to_string(i) + "\"",
+               static_cast<double>(s.loops->outbound_sessions(i)));
+    }
     w.Family("hato_event_loop_sessions", "gauge", "Connections open on each session loop.");
     for (size_t i = 0; i < s.loops->size(); ++i) {
       w.Sample("hato_event_loop_sessions", "loop=\"" + std::to_string(i) + "\"",

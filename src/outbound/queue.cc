@@ -388,7 +388,7 @@ awaitable<void> Queue::Run() {
   ExpireIdle(true);
 }
 
-std::unique_ptr<smtp::ClientSession> Queue::TakeIdle(const std::string& key) {
+std::unique_ptr<smtp::ClientSession> Queue::TakeIdle(const std::string& key, size_t& loop) {
   auto it = idle_.find(key);
   if (it == idle_.end()) return nullptr;
   std::deque<IdleSession>& sessions = it->second;
@@ -400,13 +400,17 @@ std::unique_ptr<smtp::ClientSession> Queue::TakeIdle(const std::string& key) {
     sessions.pop_back();
     --idle_total_;
     // One the server closed meanwhile is dropped (its socket closes with it).
-    if (idle.session->usable() && now - idle.since < limit) found = std::move(idle.session);
+    if (idle.session->usable() && now - idle.since < limit) {
+      found = std::move(idle.session);
+      loop = idle.loop;
+    }
   }
   if (sessions.empty()) idle_.erase(it);
   return found;
 }
 
-awaitable<void> Queue::KeepIdle(std::string key, std::unique_ptr<smtp::ClientSession> session) {
+awaitable<void> Queue::KeepIdle(std::string key, std::unique_ptr<smtp::ClientSession> session,
+                                size_t loop) {
   if (!session) co_return;
   auto cfg = svc_.config->Get();
   const auto& oc = cfg->outbound;
@@ -414,12 +418,14 @@ awaitable<void> Queue::KeepIdle(std::string key, std::unique_ptr<smtp::ClientSes
   if (!stopping_ && session->usable() && !session->pipelined() &&
       session->transactions() < oc.max_messages_per_connection &&
       idle_total_ < oc.max_idle_connections && sessions.size() < oc.max_idle_connections_per_host) {
-    sessions.push_back(IdleSession{std::move(session), std::chrono::steady_clock::now()});
+    sessions.push_back(IdleSession{std::move(session), std::chrono::steady_clock::now(), loop});
     ++idle_total_;
     co_return;
   }
   if (sessions.empty()) idle_.erase(key);
-  co_await session->Quit();
+  // The QUIT on the session's own loop, as all its I/O.
+  std::shared_ptr<smtp::ClientSession> quitting = std::move(session);
+  co_await asio::co_spawn(DeliveryLoop(loop), quitting->Quit(), asio::use_awaitable);
 }
 
 void Queue::ExpireIdle(bool all) {
@@ -429,9 +435,10 @@ void Queue::ExpireIdle(bool all) {
     std::deque<IdleSession>& sessions = it->second;
     while (!sessions.empty() && (all || now - sessions.front().since >= limit)) {
       std::shared_ptr<smtp::ClientSession> s = std::move(sessions.front().session);
+      size_t loop = sessions.front().loop;
       sessions.pop_front();
       --idle_total_;
-      asio::co_spawn(ex_, QuitSession(std::move(s)), asio::detached);
+      asio::co_spawn(DeliveryLoop(loop), QuitSession(std::move(s)), asio::detached);
     }
     it = sessions.empty() ? idle_.erase(it) : std::next(it);
   }
@@ -1063,64 +1070,76 @@ awaitable<void> Queue::Deliver(std::shared_ptr<Job> job) {
       while (!host_failed) {
         while (next < txns.size() && txns[next].done) ++next;
         if (next == txns.size()) break;
-        std::unique_ptr<smtp::ClientSession> session = TakeIdle(key);
+        size_t loop = 0;
+        std::unique_ptr<smtp::ClientSession> session = TakeIdle(key, loop);
         uint64_t mails = 0;  // MAIL commands sent on this session here
         const bool reused = session != nullptr;
         const size_t first = next;
-        if (!session) {
-          std::chrono::seconds ct(oc.connect_timeout_seconds);
-          std::optional<tcp::socket> socket = co_await io::Connect(ip, port, ct);
-          if (!socket) {
-            failure =
-                "4.4.1 cannot connect to " + t.host + "[" + t.ip + "]:" + std::to_string(port);
-            break;
+        if (!reused) loop = next_loop_++ % std::max<size_t>(delivery_loops_.size(), 1);
+        bool unreachable = false;  // no connection
+        // The session's I/O (connect, greeting, TLS, the transactions) runs
+        // on its delivery loop while this coroutine waits on the runner's:
+        // what it touches here is this job's alone until it is back.
+        auto converse = [&]() -> awaitable<void> {
+          if (!session) {
+            std::chrono::seconds ct(oc.connect_timeout_seconds);
+            std::optional<tcp::socket> socket = co_await io::Connect(ip, port, ct);
+            if (!socket) {
+              failure =
+                  "4.4.1 cannot connect to " + t.host + "[" + t.ip + "]:" + std::to_string(port);
+              unreachable = true;
+              co_return;
+            }
+            session = std::make_unique<smtp::ClientSession>(std::move(*socket), host_opts);
+            if (event_loops_) event_loops_->OutboundSessionStarted(loop);
+            if (svc_.counters) svc_.counters->outbound_sessions.fetch_add(1);
+            smtp::ClientResult opened;
+            if (!co_await session->Open(opened)) {
+              account(opened);
+              failure = said(opened);
+              txns[next].result = std::move(opened);
+              host_failed = true;
+            }
           }
-          session = std::make_unique<smtp::ClientSession>(std::move(*socket), host_opts);
-          if (svc_.counters) svc_.counters->outbound_sessions.fetch_add(1);
-          smtp::ClientResult opened;
-          if (!co_await session->Open(opened)) {
-            account(opened);
-            failure = said(opened);
-            txns[next].result = std::move(opened);
-            host_failed = true;
+          while (!host_failed && next < txns.size() && session->usable()) {
+            Transaction& tx = txns[next];
+            size_t before = session->transactions();
+            // The following transaction's commands ride with this one's body
+            // when it will go on this session too (PIPELINING, RFC 2920 3.1).
+            size_t after = next + 1;
+            while (after < txns.size() && txns[after].done) ++after;
+            const Transaction* follow =
+                after < txns.size() && before + 1 < oc.max_messages_per_connection ? &txns[after]
+                                                                                   : nullptr;
+            smtp::ClientResult r =
+                co_await session->Send(tx.env, *tx.content, follow ? &follow->env : nullptr,
+                                       follow ? follow->content->size() : 0);
+            mails += session->transactions() - before;
+            // A reused session the server had closed: nothing was taken; this
+            // transaction goes on another session.
+            if (r.stale) break;
+            account(r);
+            tx.result = std::move(r);
+            if (!tx.result.transaction) {
+              failure = said(tx.result);
+              host_failed = true;
+              break;
+            }
+            tx.done = true;
+            tx.remote = remote;
+            while (next < txns.size() && txns[next].done) ++next;
+            if (session->transactions() >= oc.max_messages_per_connection) break;
           }
-        }
-        while (!host_failed && next < txns.size() && session->usable()) {
-          Transaction& tx = txns[next];
-          size_t before = session->transactions();
-          // The following transaction's commands ride with this one's body
-          // when it will go on this session too (PIPELINING, RFC 2920 3.1).
-          size_t after = next + 1;
-          while (after < txns.size() && txns[after].done) ++after;
-          const Transaction* follow =
-              after < txns.size() && before + 1 < oc.max_messages_per_connection ? &txns[after]
-                                                                                 : nullptr;
-          smtp::ClientResult r =
-              co_await session->Send(tx.env, *tx.content, follow ? &follow->env : nullptr,
-                                     follow ? follow->content->size() : 0);
-          mails += session->transactions() - before;
-          // A reused session the server had closed: nothing was taken; this
-          // transaction goes on another session.
-          if (r.stale) break;
-          account(r);
-          tx.result = std::move(r);
-          if (!tx.result.transaction) {
-            failure = said(tx.result);
-            host_failed = true;
-            break;
-          }
-          tx.done = true;
-          tx.remote = remote;
-          while (next < txns.size() && txns[next].done) ++next;
-          if (session->transactions() >= oc.max_messages_per_connection) break;
-        }
+        };
+        co_await asio::co_spawn(DeliveryLoop(loop), converse(), asio::use_awaitable);
+        if (unreachable) break;
         // A new session that carried nothing (closed at once): no loop.
         if (!reused && next == first && !host_failed) {
           failure = remote + ": the session closed before a transaction";
           host_failed = true;
         }
         if (svc_.counters) svc_.counters->outbound_transactions.fetch_add(mails);
-        co_await KeepIdle(key, std::move(session));
+        co_await KeepIdle(key, std::move(session), loop);
       }
       if (next == txns.size()) break;
     }

@@ -20,7 +20,12 @@
 // connection, connection_idle_seconds, max_idle_connections and
 // max_idle_connections_per_host bound it. A session that broke, got a 421
 // or failed its RSET is never reused (smtp::ClientSession::usable).
-// Thread-safety: runs on one event loop; Kick() may be called from any thread.
+// Threads: the runner (scheduling, limits, DNS, the idle session cache, the
+// outcome commits) runs on one event loop; each SMTP session's connect,
+// greeting, TLS and transactions run on a delivery loop (SetDeliveryLoops:
+// a new session on the next loop round-robin, a reused one on the loop it
+// was opened on), the runner awaiting it, so a broadcast's socket work and
+// dot-stuffing spread over every loop. Kick() may be called from any thread.
 #pragma once
 
 #include <atomic>
@@ -58,6 +63,16 @@ class Queue {
   // Records each session to a recipient domain's MX for TLS-RPT (RFC 8460;
   // [reports] tls_rpt). Call before Start; null: nothing recorded.
   void SetTlsReports(reports::Recorder* recorder) { tls_reports_ = recorder; }
+  // The event loops SMTP sessions run on; call before Start. None: the
+  // runner's loop only.
+  // Each session opened is counted on its loop (hato_event_loop_outbound_
+  // sessions_total).
+  void SetDeliveryLoops(server::EventLoops* loops) {
+    event_loops_ = loops;
+    delivery_loops_.clear();
+    for (size_t i = 0; loops && i < loops->size(); ++i)
+      delivery_loops_.push_back(loops->executor(i));
+  }
 
  private:
   struct Job;
@@ -98,8 +113,15 @@ class Queue {
   // `key`, or null; a session back after its transaction (kept if usable
   // and within the limits, else QUIT); idle sessions past
   // connection_idle_seconds (all of them when stopping) closed with QUIT.
-  std::unique_ptr<smtp::ClientSession> TakeIdle(const std::string& key);
-  awaitable<void> KeepIdle(std::string key, std::unique_ptr<smtp::ClientSession> session);
+  // `loop` (out of TakeIdle, into KeepIdle): the delivery loop the session
+  // was opened on, where its I/O runs.
+  std::unique_ptr<smtp::ClientSession> TakeIdle(const std::string& key, size_t& loop);
+  awaitable<void> KeepIdle(std::string key, std::unique_ptr<smtp::ClientSession> session,
+                           size_t loop);
+  // Delivery loop `i` (the runner's loop when none were set).
+  asio::any_io_executor DeliveryLoop(size_t i) const {
+    return delivery_loops_.empty() ? ex_ : delivery_loops_[i % delivery_loops_.size()];
+  }
   void ExpireIdle(bool all);
   static awaitable<void> QuitSession(std::shared_ptr<smtp::ClientSession> session);
   // The DNSSEC-aware stub for DANE on outbound.resolver (made anew when a
@@ -113,6 +135,9 @@ class Queue {
 
   server::Services svc_;
   asio::any_io_executor ex_;
+  server::EventLoops* event_loops_ = nullptr;
+  std::vector<asio::any_io_executor> delivery_loops_;
+  size_t next_loop_ = 0;  // round-robin over delivery_loops_ for new sessions
   std::unique_ptr<dns::Resolver> resolver_;
   std::shared_ptr<asio::ssl::context> client_tls_;         // opportunistic: no checks
   std::shared_ptr<asio::ssl::context> client_verify_tls_;  // trusted CAs, for "verify"
@@ -173,6 +198,7 @@ class Queue {
   struct IdleSession {
     std::unique_ptr<smtp::ClientSession> session;
     std::chrono::steady_clock::time_point since;
+    size_t loop = 0;  // the delivery loop it was opened on
   };
   std::map<std::string, std::deque<IdleSession>> idle_;  // oldest first, per key
   size_t idle_total_ = 0;

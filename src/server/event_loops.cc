@@ -24,7 +24,13 @@ EventLoops::EventLoops(size_t n) {
   for (size_t i = 0; i < n; ++i) loops_.push_back(std::make_unique<Loop>());
 }
 
-EventLoops::~EventLoops() { Stop(); }
+EventLoops::~EventLoops() {
+  Stop();
+  // Last loop first: a coroutine abandoned on loop i > 0 may be a child of
+  // one on loop 0 (the queue runner awaiting a session on its delivery loop)
+  // and holds work on loop 0's context until its frame is destroyed here.
+  while (!loops_.empty()) loops_.pop_back();
+}
 
 void EventLoops::Start() {
   for (size_t i = 0; i < loops_.size(); ++i) {

@@ -102,6 +102,13 @@ class EventLoops {
   void SessionEnded(size_t i) { loops_[i]->live.fetch_sub(1, std::memory_order_relaxed); }
   uint64_t started(size_t i) const { return loops_[i]->started.load(std::memory_order_relaxed); }
   int64_t live(size_t i) const { return loops_[i]->live.load(std::memory_order_relaxed); }
+  // Outbound SMTP sessions opened on loop i (outbound::Queue's delivery loops).
+  void OutboundSessionStarted(size_t i) {
+    loops_[i]->outbound.fetch_add(1, std::memory_order_relaxed);
+  }
+  uint64_t outbound_sessions(size_t i) const {
+    return loops_[i]->outbound.load(std::memory_order_relaxed);
+  }
   const LoopMonitor& monitor(size_t i) const { return loops_[i]->monitor; }
   // Every loop's lag in one histogram (hato_event_loop_lag_seconds).
   const metrics::Histogram& lag() const { return lag_; }
@@ -121,6 +128,7 @@ class EventLoops {
     LoopMonitor monitor;
     std::atomic<uint64_t> started{0};
     std::atomic<int64_t> live{0};
+    std::atomic<uint64_t> outbound{0};
   };
   std::vector<std::unique_ptr<Loop>> loops_;
   std::atomic<uint64_t> next_{0};

@@ -530,6 +530,46 @@ class ConnectionReuseTest(ListBase):
         self.assertGreaterEqual(m["hato_outbound_transactions_total"], transactions)
 
 
+class FanoutOnEveryLoopTest(ListBase):
+    """The fan-out's SMTP sessions run on every event loop (issue 14): the queue
+    runner keeps its bookkeeping on its own loop and runs each new session on
+    the next loop round-robin (a reused one on the loop that opened it), so a
+    broadcast's socket work does not all fall on one loop. Every member still
+    gets exactly one copy in its own transaction, and the server counts the
+    sessions opened on each loop (hato_event_loop_outbound_sessions_total)."""
+
+    N = 40  # members, on four domains served by the one MX host
+
+    def configure(self):
+        self.server.event_loops = 2
+        # Short sessions: several are opened, so both loops get some.
+        self.server.set_config("outbound", "max_messages_per_connection", "3")
+        self.metrics_port = free_port()
+        metrics_client.enable(self.server, self.metrics_port)
+        self.cli("list", "create", LIST)
+        self.addrs = [f"m{i}@{DOMAINS[i % 4]}" for i in range(self.N)]
+        self.cli("list", "members", "add", LIST, *self.addrs)
+
+    def test_sessions_on_both_loops_each_member_once(self):
+        code, text = send(self.server, "m0@remote.example", LIST,
+                          message("m0@remote.example", LIST, "loops"))
+        self.assertEqual(code, 250, text)
+        wait_for(lambda: self.report()["delivered"] == self.N, timeout=60,
+                 what="every member delivered")
+        got = sorted(m["rcpts"][0] for m in self.received("loops"))
+        self.assertEqual(got, sorted(self.addrs))  # each once
+        for m in self.received("loops"):
+            self.assertEqual(len(m["rcpts"]), 1)
+        m = metrics_client.scrape(self.metrics_port)
+        per_loop = [m.get(f'hato_event_loop_outbound_sessions_total{{loop="{i}"}}', 0)
+                    for i in range(2)]
+        self.assertGreater(per_loop[0], 0, per_loop)
+        self.assertGreater(per_loop[1], 0, per_loop)
+        self.assertEqual(sum(per_loop), m["hato_outbound_sessions_total"])
+        with self.mx.lock:
+            self.assertEqual(len(self.mx.per_connection), sum(per_loop))
+
+
 class IdleCloseRaceTest(ListBase):
     """A reused session that the MX closed as its next MAIL arrived (the server's
     idle timeout, RFC 5321 section 4.5.3.2.7, racing the client): nothing of that
