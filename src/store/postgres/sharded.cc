@@ -478,6 +478,10 @@ class ShardedStore final : public Store {
 
   // ---- Mail ----
 
+  // Every shard is a PostgreSQL store, which encodes its rows itself when it
+  // writes them (PipelinedDeliveries): there is nothing to prepare.
+  void PrepareDelivery(DeliveryRequest& request) const override { (void)request; }
+
   void Deliver(DeliveryRequest request, Done<DeliveryReceipt> done) override {
     DeliverRouted(std::make_shared<const DeliveryRequest>(std::move(request)), std::move(done), 0);
   }
